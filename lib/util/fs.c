@@ -1,0 +1,268 @@
+#include "util/fs.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static ib_fs_hook fs_hook;
+
+void ib_fs_set_hook(ib_fs_hook hook)
+{
+	fs_hook = hook;
+}
+
+void ib_fs__hook(const char *step, const char *path)
+{
+	if (fs_hook)
+		fs_hook(step, path);
+}
+
+int ib_read_file(ib_buf *out, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
+	ib_buf_clear(out);
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = ib_error_set_os(IB_LAYER_UTIL, "read `%s`", path);
+			close(fd);
+			return rc;
+		}
+		if (n == 0)
+			break;
+		if (ib_buf_put(out, chunk, (size_t)n) < 0) {
+			close(fd);
+			return IB_ERROR;
+		}
+	}
+	close(fd);
+	if (!out->ptr)
+		return ib_buf_grow(out, 0);
+	return 0;
+}
+
+int ib_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ib_error_set_os(IB_LAYER_UTIL, "write");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ib_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "open directory `%s`", dir);
+	int rc = 0;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "fsync directory `%s`", dir);
+	close(fd);
+	return rc;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return ib_strdup(".");
+	if (slash == path)
+		return ib_strdup("/");
+	return ib_strndup(path, (size_t)(slash - path));
+}
+
+int ib_atomic_open(ib_atomic_file *af, const char *path, mode_t mode)
+{
+	static unsigned long counter;
+	af->fd = -1;
+	af->path = ib_strdup(path);
+	af->tmp = ib_sprintf("%s.tmp-%ld-%lu", path, (long)getpid(),
+			     __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	if (!af->path || !af->tmp) {
+		free(af->path);
+		free(af->tmp);
+		af->path = af->tmp = NULL;
+		return IB_ERROR;
+	}
+	ib_fs__hook("open", path);
+	af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (af->fd < 0) {
+		int rc = ib_error_set_os(IB_LAYER_UTIL, "create `%s`", af->tmp);
+		free(af->path);
+		free(af->tmp);
+		af->path = af->tmp = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+int ib_atomic_commit(ib_atomic_file *af)
+{
+	int rc = 0;
+	ib_fs__hook("fsync", af->path);
+	if (fsync(af->fd) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "fsync `%s`", af->tmp);
+	if (close(af->fd) < 0 && rc == 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "close `%s`", af->tmp);
+	af->fd = -1;
+	if (rc == 0) {
+		ib_fs__hook("rename", af->path);
+		if (rename(af->tmp, af->path) < 0)
+			rc = ib_error_set_os(IB_LAYER_UTIL, "rename `%s` to `%s`", af->tmp, af->path);
+	}
+	if (rc == 0) {
+		char *d = dir_of(af->path);
+		rc = d ? ib_fsync_dir(d) : IB_ERROR;
+		free(d);
+		ib_fs__hook("done", af->path);
+	} else {
+		unlink(af->tmp);
+	}
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+	return rc;
+}
+
+void ib_atomic_abort(ib_atomic_file *af)
+{
+	if (af->fd >= 0)
+		close(af->fd);
+	af->fd = -1;
+	if (af->tmp)
+		unlink(af->tmp);
+	free(af->path);
+	free(af->tmp);
+	af->path = af->tmp = NULL;
+}
+
+int ib_atomic_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	ib_atomic_file af;
+	int rc = ib_atomic_open(&af, path, mode);
+	if (rc < 0)
+		return rc;
+	ib_fs__hook("write", path);
+	if ((rc = ib_write_all(af.fd, data, len)) < 0) {
+		ib_error_prefix("write `%s`", af.tmp);
+		ib_atomic_abort(&af);
+		return rc;
+	}
+	return ib_atomic_commit(&af);
+}
+
+int ib_mkdir_p(const char *path, mode_t mode)
+{
+	ib_buf b = IB_BUF_INIT;
+	if (ib_buf_puts(&b, path) < 0)
+		return IB_ERROR;
+	for (size_t i = 1; i <= b.size; i++) {
+		if (i != b.size && b.ptr[i] != '/')
+			continue;
+		char c = b.ptr[i];
+		b.ptr[i] = '\0';
+		if (mkdir(b.ptr, mode) < 0 && errno != EEXIST) {
+			int rc = ib_error_set_os(IB_LAYER_UTIL, "mkdir `%s`", b.ptr);
+			ib_buf_dispose(&b);
+			return rc;
+		}
+		b.ptr[i] = c;
+	}
+	struct stat st;
+	int rc = 0;
+	if (stat(path, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", path);
+	else if (!S_ISDIR(st.st_mode))
+		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_UTIL, "`%s` exists and is not a directory", path);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+static int rm_at(int parent, const char *name, const char *shown)
+{
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", shown);
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", shown);
+		DIR *d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			return ib_error_set_os(IB_LAYER_UTIL, "opendir `%s`", shown);
+		}
+		struct dirent *de;
+		int rc = 0;
+		while ((de = readdir(d)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if ((rc = rm_at(dirfd(d), de->d_name, shown)) < 0)
+				break;
+		}
+		closedir(d);
+		if (rc < 0)
+			return rc;
+		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			return ib_error_set_os(IB_LAYER_UTIL, "remove directory in `%s`", shown);
+		return 0;
+	}
+	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
+		return ib_error_set_os(IB_LAYER_UTIL, "remove `%s` in `%s`", name, shown);
+	return 0;
+}
+
+int ib_rm_rf(const char *path)
+{
+	return rm_at(AT_FDCWD, path, path);
+}
+
+int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	if (flags & (O_CREAT | O_TMPFILE))
+		how.mode = mode;
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	if (!*p)
+		p = ".";
+	for (;;) {
+		long fd = syscall(SYS_openat2, rootfd, p, &how, sizeof how);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno == EAGAIN || errno == EINTR)
+			continue;
+		return ib_error_set_os(IB_LAYER_UTIL, "open `%s` inside the root", path);
+	}
+}
+
+int ib_path_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}

@@ -1,0 +1,58 @@
+/* File-system helpers: whole-file reads, atomic writes, trees, safe opens in a root. */
+#ifndef IB_UTIL_FS_H
+#define IB_UTIL_FS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "imagebuild/buffer.h"
+
+/* Read a whole (small) file into `out`. IB_ENOTFOUND when missing. */
+int ib_read_file(ib_buf *out, const char *path);
+
+/* write(2) all of it, retrying on EINTR and short writes. */
+int ib_write_all(int fd, const void *data, size_t len);
+
+/* fsync a directory, so a rename or unlink in it is durable. */
+int ib_fsync_dir(const char *dir);
+
+/*
+ * An atomic file: written to a temporary file beside `path`, then fsynced
+ * and renamed over it at commit. Until commit the target is untouched; an
+ * abort (or a crash) leaves at worst a `.tmp-*` file that nothing reads.
+ */
+typedef struct {
+	int fd;
+	char *path;
+	char *tmp;
+} ib_atomic_file;
+
+int ib_atomic_open(ib_atomic_file *af, const char *path, mode_t mode);
+int ib_atomic_commit(ib_atomic_file *af); /* fsync, rename, fsync dir; closes */
+void ib_atomic_abort(ib_atomic_file *af); /* close and unlink the temp file; idempotent */
+
+/* The whole of it in one call. */
+int ib_atomic_write(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Test hook: called at each step of an atomic write ("open", "write", "fsync", "rename"). */
+typedef void (*ib_fs_hook)(const char *step, const char *path);
+void ib_fs_set_hook(ib_fs_hook hook);
+void ib_fs__hook(const char *step, const char *path);
+
+/* mkdir -p. Existing directories are fine. */
+int ib_mkdir_p(const char *path, mode_t mode);
+
+/* rm -rf without following symlinks and without crossing into other mounts' trees by name. ENOENT is fine. */
+int ib_rm_rf(const char *path);
+
+/*
+ * Open `path` relative to the directory `rootfd`, resolving every component
+ * (symlinks and ".." included) as if `rootfd` were "/": nothing outside can
+ * be reached. Uses openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
+ * `flags` and `mode` as for openat(2). Returns the fd or < 0 with the error set.
+ */
+int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
+
+/* 1 if `path` exists (lstat), 0 if not. */
+int ib_path_exists(const char *path);
+
+#endif

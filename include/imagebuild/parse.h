@@ -1,0 +1,18 @@
+/*
+ * parse.h: the public API of the parse layer (see docs/ARCHITECTURE.md).
+ * Being written; nothing is declared here yet.
+ */
+#ifndef IMAGEBUILD_PARSE_H
+#define IMAGEBUILD_PARSE_H
+
+#include "common.h"
+#include "errors.h"
+#include "types.h"
+#include "buffer.h"
+
+
+IB_BEGIN_DECL
+
+IB_END_DECL
+
+#endif

@@ -1,6 +1,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +15,38 @@ static __thread ib_error err_public;
 static const char oom_message[] = "out of memory";
 static __thread int err_is_oom;
 
+/*
+ * The message lives in thread-local storage; a key destructor frees it when
+ * a thread exits, so threads that fail do not leak their last error.
+ */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static __thread int exit_registered;
+
+static void thread_exit(void *unused)
+{
+	(void)unused;
+	ib_error_clear();
+}
+
+static void make_exit_key(void)
+{
+	pthread_key_create(&exit_key, thread_exit);
+}
+
+static void register_thread_exit(void)
+{
+	if (exit_registered)
+		return;
+	pthread_once(&exit_once, make_exit_key);
+	pthread_setspecific(exit_key, &exit_registered);
+	exit_registered = 1;
+}
+
 static void replace_message(char *msg)
 {
+	if (msg)
+		register_thread_exit();
 	if (!err_is_oom)
 		free(err_message);
 	err_message = msg;

@@ -48,7 +48,29 @@ static void huge_request_is_oom_error(void **state)
 	ib_buf_dispose(&b);
 }
 
+#include "util/strlist.h"
+static void strlist_basics(void **state)
+{
+	(void)state;
+	ib_strlist l = IB_STRLIST_INIT;
+	assert_int_equal(ib_strlist_add(&l, "b"), 0);
+	assert_int_equal(ib_strlist_addn(&l, "abc", 1), 0);
+	for (int i = 0; i < 20; i++)
+		ib_strlist_add(&l, "z");
+	assert_int_equal(l.n, 22);
+	assert_null(l.items[l.n]);
+	ib_strlist_sort(&l);
+	assert_string_equal(l.items[0], "a");
+	assert_string_equal(l.items[1], "b");
+	assert_true(ib_strlist_contains(&l, "z"));
+	assert_false(ib_strlist_contains(&l, "y"));
+	ib_strlist_clear(&l);
+	assert_int_equal(l.n, 0);
+	assert_null(l.items);
+}
+
 DEFINE_GROUP(buffer_tests,
+	cmocka_unit_test(strlist_basics),
 	cmocka_unit_test(grow_and_put),
 	cmocka_unit_test(set_clear_printf),
 	cmocka_unit_test(huge_request_is_oom_error))

@@ -39,6 +39,20 @@ IB_EXTERN(int) ib_buf_puts(ib_buf *buf, const char *str);
 /** Empty the buffer, keeping its memory. */
 IB_EXTERN(void) ib_buf_clear(ib_buf *buf);
 
+/**
+ * A list of strings owned by the library, shared by every layer; release
+ * with ib_strarray_dispose().
+ */
+typedef struct {
+	char **strings; /* `count` NUL-terminated strings */
+	size_t count;
+} ib_strarray;
+
+#define IB_STRARRAY_INIT { NULL, 0 }
+
+/** Free the strings and reset the array to empty. NULL is fine. */
+IB_EXTERN(void) ib_strarray_dispose(ib_strarray *array);
+
 IB_END_DECL
 
 #endif

@@ -123,3 +123,14 @@ const char *ib_buf_cstr(const ib_buf *buf)
 {
 	return buf->ptr ? buf->ptr : "";
 }
+
+void ib_strarray_dispose(ib_strarray *array)
+{
+	if (!array)
+		return;
+	for (size_t i = 0; i < array->count; i++)
+		free(array->strings[i]);
+	free(array->strings);
+	array->strings = NULL;
+	array->count = 0;
+}

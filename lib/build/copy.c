@@ -1,0 +1,632 @@
+#include "build/copy.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/path.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* ---- small helpers ---- */
+
+static int has_meta(const char *s)
+{
+	return strpbrk(s, "*?[\\") != NULL;
+}
+
+static char *join_rel(const char *a, const char *b)
+{
+	if (!*a || strcmp(a, ".") == 0)
+		return ib_strdup(b);
+	return ib_sprintf("%s/%s", a, b);
+}
+
+/* The names in a directory (fd is borrowed), sorted by bytes. */
+static int list_dir(ib_strlist *out, int dirfd, const char *shown)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", shown);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ib_error_set_os(IB_LAYER_BUILD, "read directory `%s`", shown);
+	}
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((rc = ib_strlist_add(out, de->d_name)) < 0)
+			break;
+	}
+	closedir(d);
+	ib_strlist_sort(out);
+	return rc;
+}
+
+static int filtered(ib_walk_filter f, void *p, const char *rel, int is_dir)
+{
+	return f ? f(p, rel, is_dir) : IB_WALK_INCLUDE;
+}
+
+/* ---- glob ---- */
+
+static int glob_rec(ib_strlist *out, int rootfd, const char *prefix, char **comps, size_t i,
+		    size_t n, ib_walk_filter filter, void *payload)
+{
+	int rc = 0;
+	if (i == n) {
+		if (filtered(filter, payload, prefix, 0) == IB_WALK_INCLUDE)
+			rc = ib_strlist_add(out, prefix);
+		return rc;
+	}
+	if (!has_meta(comps[i])) {
+		char *next = join_rel(prefix, comps[i]);
+		if (!next)
+			return IB_ERROR;
+		int fd = ib_open_in_root(rootfd, next, O_PATH, 0);
+		if (fd >= 0) {
+			close(fd);
+			rc = glob_rec(out, rootfd, next, comps, i + 1, n, filter, payload);
+		} else {
+			ib_error_clear();
+		}
+		free(next);
+		return rc;
+	}
+	int dfd = ib_open_in_root(rootfd, *prefix ? prefix : ".", O_RDONLY | O_DIRECTORY, 0);
+	if (dfd < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	ib_strlist names = IB_STRLIST_INIT;
+	rc = list_dir(&names, dfd, prefix);
+	close(dfd);
+	for (size_t k = 0; rc == 0 && k < names.n; k++) {
+		if (fnmatch(comps[i], names.items[k], 0) != 0)
+			continue;
+		char *next = join_rel(prefix, names.items[k]);
+		if (!next) {
+			rc = IB_ERROR;
+			break;
+		}
+		rc = glob_rec(out, rootfd, next, comps, i + 1, n, filter, payload);
+		free(next);
+	}
+	ib_strlist_clear(&names);
+	return rc;
+}
+
+int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_walk_filter filter,
+		   void *payload)
+{
+	ib_buf scoped = IB_BUF_INIT;
+	int rc = ib_path_scope(&scoped, source);
+	if (rc < 0)
+		return rc;
+	ib_strlist comps = IB_STRLIST_INIT;
+	if (strcmp(scoped.ptr, ".") != 0) {
+		char *save = NULL;
+		for (char *c = strtok_r(scoped.ptr, "/", &save); c; c = strtok_r(NULL, "/", &save))
+			if ((rc = ib_strlist_add(&comps, c)) < 0)
+				break;
+	}
+	size_t before = out->n;
+	if (rc == 0) {
+		if (comps.n == 0)
+			rc = ib_strlist_add(out, ".");
+		else
+			rc = glob_rec(out, rootfd, "", comps.items, 0, comps.n, filter, payload);
+	}
+	ib_strlist_clear(&comps);
+	ib_buf_dispose(&scoped);
+	if (rc == 0 && out->n == before)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD,
+				     "`%s`: no such file or directory in the source (or excluded by .dockerignore)",
+				     source);
+	return rc;
+}
+
+/* ---- hashing for the cache key ---- */
+
+static int hash_str(ib_sha256 *h, const char *s)
+{
+	return ib_sha256_update(h, s, strlen(s) + 1);
+}
+
+static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
+		     const struct stat *st, ib_walk_filter filter, void *payload, const char *frel)
+{
+	char meta[128];
+	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, (unsigned)st->st_uid,
+		 (unsigned)st->st_gid, S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0ULL);
+	int rc = hash_str(h, *rel ? rel : ".");
+	if (rc == 0)
+		rc = hash_str(h, meta);
+	if (rc < 0)
+		return rc;
+	if (S_ISREG(st->st_mode)) {
+		int cfd = fd >= 0 ? dup(fd) : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
+		ib_digest d;
+		lseek(cfd, 0, SEEK_SET);
+		rc = ib_sha256_fd(&d, cfd, NULL);
+		close(cfd);
+		if (rc < 0) {
+			ib_error_prefix("`%s`", frel);
+			return rc;
+		}
+		return ib_sha256_update(h, d.bytes, sizeof d.bytes);
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char target[4097];
+		ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+		if (n < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "readlink `%s`", frel);
+		target[n] = '\0';
+		return hash_str(h, target);
+	}
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		snprintf(meta, sizeof meta, "%u:%u", major(st->st_rdev), minor(st->st_rdev));
+		return hash_str(h, meta);
+	}
+	if (!S_ISDIR(st->st_mode))
+		return 0;
+	int dfd = fd >= 0 ? dup(fd) : openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", frel);
+	ib_strlist names = IB_STRLIST_INIT;
+	rc = list_dir(&names, dfd, frel);
+	for (size_t i = 0; rc == 0 && i < names.n; i++) {
+		char *crel = join_rel(rel, names.items[i]);
+		char *cfrel = join_rel(frel, names.items[i]);
+		struct stat cst;
+		if (!crel || !cfrel) {
+			rc = IB_ERROR;
+		} else if (fstatat(dfd, names.items[i], &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", cfrel);
+		} else {
+			int f = filtered(filter, payload, cfrel, S_ISDIR(cst.st_mode));
+			if (f == IB_WALK_INCLUDE)
+				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel);
+			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
+				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel);
+		}
+		free(crel);
+		free(cfrel);
+	}
+	ib_strlist_clear(&names);
+	close(dfd);
+	return rc;
+}
+
+int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
+			  void *payload)
+{
+	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return IB_ERROR;
+	struct stat st;
+	int rc;
+	if (fstat(fd, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
+	else
+		rc = hash_node(h, fd, -1, NULL, "", &st, filter, payload, rel);
+	close(fd);
+	return rc;
+}
+
+/* ---- copying ---- */
+
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	int pathfd; /* O_PATH fd of the first copy, for linkat(AT_EMPTY_PATH) */
+} link_seen;
+
+typedef struct {
+	const ib_copy_opts *o;
+	link_seen *links;
+	size_t nlinks, caplinks;
+} copier;
+
+static int copy_content(int in, int out, const char *shown)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+			return ib_error_set_os(IB_LAYER_BUILD, "copy `%s`", shown);
+		break;
+	}
+	static __thread char chunk[1 << 16];
+	for (;;) {
+		ssize_t n = read(in, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "read `%s`", shown);
+		if (n == 0)
+			return 0;
+		if (ib_write_all(out, chunk, (size_t)n) < 0) {
+			ib_error_prefix("copy `%s`", shown);
+			return IB_ERROR;
+		}
+	}
+}
+
+static int copy_xattrs(int in, int out, const char *shown)
+{
+	char names[4096];
+	ssize_t len = flistxattr(in, names, sizeof names);
+	if (len <= 0)
+		return 0;
+	for (char *n = names; n < names + len; n += strlen(n) + 1) {
+		char val[4096];
+		ssize_t v = fgetxattr(in, n, val, sizeof val);
+		if (v < 0)
+			continue;
+		if (fsetxattr(out, n, val, (size_t)v, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+			return ib_error_set_os(IB_LAYER_BUILD, "set xattr `%s` on `%s`", n, shown);
+	}
+	return 0;
+}
+
+/* Owner, mode and times of the entry `name` in `dirfd`, from `st` and the options. */
+static int apply_meta(copier *c, int dirfd, const char *name, const struct stat *st,
+		      const char *shown)
+{
+	uid_t uid = c->o->set_owner ? c->o->uid : st->st_uid;
+	gid_t gid = c->o->set_owner ? c->o->gid : st->st_gid;
+	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "chown `%s`", shown);
+	if (!S_ISLNK(st->st_mode)) {
+		mode_t mode = c->o->set_mode ? (c->o->mode & 07777) : (st->st_mode & 07777);
+		if (fchmodat(dirfd, name, mode, 0) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "chmod `%s`", shown);
+	}
+	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "set times of `%s`", shown);
+	return 0;
+}
+
+static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel);
+
+static int copy_children(copier *c, int sdir, int ddir, const char *frel)
+{
+	ib_strlist names = IB_STRLIST_INIT;
+	int rc = list_dir(&names, sdir, frel);
+	for (size_t i = 0; rc == 0 && i < names.n; i++) {
+		char *cfrel = join_rel(frel, names.items[i]);
+		struct stat cst;
+		if (!cfrel) {
+			rc = IB_ERROR;
+			break;
+		}
+		if (fstatat(sdir, names.items[i], &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", cfrel);
+		} else {
+			int f = filtered(c->o->filter, c->o->filter_payload, cfrel, S_ISDIR(cst.st_mode));
+			if (f == IB_WALK_INCLUDE)
+				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel);
+			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
+				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel);
+		}
+		free(cfrel);
+	}
+	ib_strlist_clear(&names);
+	return rc;
+}
+
+static int remember_link(copier *c, const struct stat *st, int ddirfd, const char *dname)
+{
+	if (c->nlinks == c->caplinks) {
+		size_t cap = c->caplinks ? c->caplinks * 2 : 16;
+		link_seen *p = ib_realloc(c->links, cap * sizeof *p);
+		if (!p)
+			return IB_ERROR;
+		c->links = p;
+		c->caplinks = cap;
+	}
+	int fd = openat(ddirfd, dname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", dname);
+	c->links[c->nlinks++] = (link_seen){st->st_dev, st->st_ino, fd};
+	return 0;
+}
+
+static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel)
+{
+	struct stat dst;
+	int exists = fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	int rc = 0;
+
+	if (S_ISDIR(st->st_mode)) {
+		int created = 0;
+		if (exists && !S_ISDIR(dst.st_mode)) {
+			if (unlinkat(ddirfd, dname, 0) < 0)
+				return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
+			exists = 0;
+		}
+		if (!exists) {
+			if (mkdirat(ddirfd, dname, 0700) < 0)
+				return ib_error_set_os(IB_LAYER_BUILD, "mkdir `%s`", frel);
+			created = 1;
+		}
+		int sd = sfd >= 0 ? dup(sfd)
+				  : openat(sdirfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sd < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", frel);
+		int dd = openat(ddirfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dd < 0) {
+			close(sd);
+			return ib_error_set_os(IB_LAYER_BUILD, "open target directory for `%s`", frel);
+		}
+		rc = copy_children(c, sd, dd, frel);
+		if (rc == 0 && created)
+			rc = copy_xattrs(sd, dd, frel);
+		close(sd);
+		close(dd);
+		if (rc == 0 && created)
+			rc = apply_meta(c, ddirfd, dname, st, frel);
+		return rc;
+	}
+
+	if (exists) {
+		if (S_ISDIR(dst.st_mode))
+			return ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD,
+					     "cannot copy `%s` over the directory of the same name", frel);
+		if (unlinkat(ddirfd, dname, 0) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
+	}
+
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
+		for (size_t i = 0; i < c->nlinks; i++) {
+			if (c->links[i].dev == st->st_dev && c->links[i].ino == st->st_ino) {
+				if (linkat(c->links[i].pathfd, "", ddirfd, dname, AT_EMPTY_PATH) < 0)
+					return ib_error_set_os(IB_LAYER_BUILD, "hard link `%s`", frel);
+				return 0;
+			}
+		}
+	}
+
+	if (S_ISREG(st->st_mode)) {
+		int in = sfd >= 0 ? dup(sfd) : openat(sdirfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (in < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
+		lseek(in, 0, SEEK_SET);
+		int out = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (out < 0) {
+			close(in);
+			return ib_error_set_os(IB_LAYER_BUILD, "create `%s`", frel);
+		}
+		rc = copy_content(in, out, frel);
+		if (rc == 0)
+			rc = copy_xattrs(in, out, frel);
+		close(in);
+		close(out);
+	} else if (S_ISLNK(st->st_mode)) {
+		char target[4097];
+		ssize_t n = readlinkat(sdirfd, sname, target, sizeof target - 1);
+		if (n < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "readlink `%s`", frel);
+		target[n] = '\0';
+		if (symlinkat(target, ddirfd, dname) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "symlink `%s`", frel);
+	} else if (S_ISFIFO(st->st_mode) || S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		if (mknodat(ddirfd, dname, st->st_mode & S_IFMT, st->st_rdev) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "mknod `%s`", frel);
+	} else {
+		return 0; /* sockets are not copied */
+	}
+	if (rc == 0)
+		rc = apply_meta(c, ddirfd, dname, st, frel);
+	if (rc == 0 && st->st_nlink > 1)
+		rc = remember_link(c, st, ddirfd, dname);
+	return rc;
+}
+
+static int mkdir_in_root(int rootfd, const char *path, uid_t uid, gid_t gid, int *created, int depth);
+
+/*
+ * `name` in `cur` is a symlink whose target does not exist yet: create the
+ * target's directories, resolved inside the root like the link itself.
+ */
+static int mkdir_link_target(int rootfd, int cur, const char *name, const char *dir, uid_t uid,
+			     gid_t gid, int *created, int depth)
+{
+	char target[4097];
+	ssize_t n = readlinkat(cur, name, target, sizeof target - 1);
+	if (n < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "readlink `/%s`", name);
+	target[n] = '\0';
+	char *next = target[0] == '/' ? ib_strdup(target) : ib_sprintf("%s/%s", dir, target);
+	if (!next)
+		return IB_ERROR;
+	int rc = mkdir_in_root(rootfd, next, uid, gid, created, depth + 1);
+	free(next);
+	return rc;
+}
+
+int ib_build__mkdir_in_root(int rootfd, const char *path, uid_t uid, gid_t gid, int *created)
+{
+	if (created)
+		*created = 0;
+	return mkdir_in_root(rootfd, path, uid, gid, created, 0);
+}
+
+static int mkdir_in_root(int rootfd, const char *path, uid_t uid, gid_t gid, int *created, int depth)
+{
+	ib_buf scoped = IB_BUF_INIT, prefix = IB_BUF_INIT;
+	int rc = ib_path_scope(&scoped, path);
+	int cur = -1;
+	if (depth > 40)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "too many levels of symbolic links in `%s`", path);
+	if (rc < 0)
+		return rc;
+	cur = ib_open_in_root(rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
+	if (cur < 0) {
+		ib_buf_dispose(&scoped);
+		return IB_ERROR;
+	}
+	char *save = NULL;
+	for (char *c = strcmp(scoped.ptr, ".") ? strtok_r(scoped.ptr, "/", &save) : NULL; c;
+	     c = strtok_r(NULL, "/", &save)) {
+		if (prefix.size)
+			ib_buf_putc(&prefix, '/');
+		ib_buf_puts(&prefix, c);
+		int next = ib_open_in_root(rootfd, prefix.ptr, O_RDONLY | O_DIRECTORY, 0);
+		struct stat lst;
+		if (next < 0 && errno == ENOENT && fstatat(cur, c, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(lst.st_mode)) {
+			ib_error_clear();
+			char *dir = ib_strndup(prefix.ptr, prefix.size - strlen(c));
+			rc = dir ? mkdir_link_target(rootfd, cur, c, dir, uid, gid, created, depth) : IB_ERROR;
+			free(dir);
+			if (rc < 0)
+				break;
+			next = ib_open_in_root(rootfd, prefix.ptr, O_RDONLY | O_DIRECTORY, 0);
+		} else if (next < 0 && errno == ENOENT) {
+			ib_error_clear();
+			if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST) {
+				rc = ib_error_set_os(IB_LAYER_BUILD, "mkdir `/%s`", prefix.ptr);
+				break;
+			}
+			if (fchownat(cur, c, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+				rc = ib_error_set_os(IB_LAYER_BUILD, "chown `/%s`", prefix.ptr);
+				break;
+			}
+			if (created)
+				*created = 1;
+			next = ib_open_in_root(rootfd, prefix.ptr, O_RDONLY | O_DIRECTORY, 0);
+		}
+		if (next < 0) {
+			rc = IB_ERROR;
+			ib_error_prefix("make directory `%s`", path);
+			break;
+		}
+		close(cur);
+		cur = next;
+	}
+	if (cur >= 0)
+		close(cur);
+	ib_buf_dispose(&scoped);
+	ib_buf_dispose(&prefix);
+	return rc;
+}
+
+static char *base_name(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+	return ib_strdup(s ? s + 1 : rel);
+}
+
+int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
+		   int dst_is_dir, const ib_copy_opts *o)
+{
+	copier c = {o, NULL, 0, 0};
+	ib_buf scoped = IB_BUF_INIT, dscoped = IB_BUF_INIT, parent = IB_BUF_INIT;
+	uid_t uid = o->set_owner ? o->uid : 0;
+	gid_t gid = o->set_owner ? o->gid : 0;
+	char *name = NULL;
+	int sfd = -1, ddir = -1, rc;
+	struct stat st;
+
+	if ((rc = ib_path_scope(&scoped, src_rel)) < 0 || (rc = ib_path_scope(&dscoped, dst)) < 0)
+		goto out;
+	sfd = ib_open_in_root(src_rootfd, scoped.ptr, O_RDONLY | O_NONBLOCK, 0);
+	if (sfd < 0) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	if (fstat(sfd, &st) < 0) {
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", src_rel);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		/* the directory's contents go into dst; dst itself takes the
+		 * directory's metadata when this copy creates it */
+		const char *slash = strrchr(dscoped.ptr, '/');
+		if (strcmp(dscoped.ptr, ".") == 0) {
+			ddir = ib_open_in_root(dst_rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
+			rc = ddir < 0 ? IB_ERROR : copy_children(&c, sfd, ddir, scoped.ptr);
+			goto out;
+		}
+		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
+		name = base_name(dscoped.ptr);
+		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
+			goto out;
+		ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
+		if (ddir < 0) {
+			rc = IB_ERROR;
+			goto out;
+		}
+		struct stat dst_st;
+		if (fstatat(ddir, name, &dst_st, 0) == 0 && S_ISDIR(dst_st.st_mode)) {
+			/* an existing directory (or a symlink to one, inside the root): merge */
+			int inner = ib_open_in_root(dst_rootfd, dscoped.ptr, O_RDONLY | O_DIRECTORY, 0);
+			rc = inner < 0 ? IB_ERROR : copy_children(&c, sfd, inner, scoped.ptr);
+			if (inner >= 0)
+				close(inner);
+		} else {
+			rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+		}
+		goto out;
+	}
+	if (dst_is_dir) {
+		if ((rc = ib_build__mkdir_in_root(dst_rootfd, dscoped.ptr, uid, gid, NULL)) < 0)
+			goto out;
+		ib_buf_set(&parent, dscoped.ptr, dscoped.size);
+		name = base_name(scoped.ptr);
+	} else {
+		const char *slash = strrchr(dscoped.ptr, '/');
+		if (strcmp(dscoped.ptr, ".") == 0) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cannot copy the file `%s` to `/`", src_rel);
+			goto out;
+		}
+		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
+		name = base_name(dscoped.ptr);
+		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
+			goto out;
+	}
+	ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
+	if (ddir < 0) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+out:
+	if (rc < 0)
+		ib_error_prefix("copy `%s` to `%s`", src_rel, dst);
+	for (size_t i = 0; i < c.nlinks; i++)
+		close(c.links[i].pathfd);
+	free(c.links);
+	free(name);
+	if (sfd >= 0)
+		close(sfd);
+	if (ddir >= 0)
+		close(ddir);
+	ib_buf_dispose(&scoped);
+	ib_buf_dispose(&dscoped);
+	ib_buf_dispose(&parent);
+	return rc;
+}

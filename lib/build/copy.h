@@ -1,0 +1,66 @@
+/*
+ * The files of COPY and ADD: walking a source tree (a build context or
+ * another stage's root filesystem) safely, hashing it for the cache key, and
+ * copying it into a root filesystem with Docker's rules. Every path is
+ * resolved inside its root: nothing outside a context or a rootfs is read or
+ * written, whatever symlinks or ".." the paths hold.
+ */
+#ifndef IB_BUILD_COPY_H
+#define IB_BUILD_COPY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "util/hash.h"
+#include "util/strlist.h"
+
+/* What the walk does with a path (relative to the source root, no leading "/"). */
+#define IB_WALK_INCLUDE 0
+#define IB_WALK_EXCLUDE 1         /* skip it (and, for a directory, all below) */
+#define IB_WALK_EXCLUDE_DESCEND 2 /* skip the directory itself, but look below: an exception may re-include */
+
+typedef int (*ib_walk_filter)(void *payload, const char *rel, int is_dir);
+
+typedef struct {
+	int set_owner;         /* 1: every entry gets uid:gid; 0: keep the source's */
+	uid_t uid;
+	gid_t gid;
+	int set_mode;          /* 1: files and directories get `mode` (permission bits) */
+	mode_t mode;
+	ib_walk_filter filter; /* NULL: everything */
+	void *filter_payload;
+	int source_date_epoch_set; /* not used for copies; mtimes are kept */
+} ib_copy_opts;
+
+/*
+ * Expand one COPY source (a path, or a pattern with * ? [ ]) in the tree at
+ * `rootfd` into the matching relative paths, sorted. The source is scoped
+ * (Docker: "../x" and "/x" mean "x"). Excluded paths (filter) do not match.
+ * No match is IB_ENOTFOUND naming the source.
+ */
+int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
+		   ib_walk_filter filter, void *payload);
+
+/*
+ * Feed what the cache key needs of one source into `h`: for every entry
+ * (the source itself, and below it for a directory, in byte order): its
+ * path relative to the source, type, mode, owner, symlink target and
+ * content digest. Not mtimes.
+ */
+int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
+			  void *payload);
+
+/*
+ * Copy one source into the rootfs at `dst_rootfd`: a directory's contents go
+ * into `dst`; a file goes to `dst` itself, or to `dst/<basename>` when
+ * `dst_is_dir`. A symlink named as the source is followed (inside the
+ * source root); symlinks inside a copied directory are kept. Missing parent
+ * directories of `dst` are created (0755, owned like the copy). Hard links
+ * within one copy are kept as hard links. Mtimes are kept.
+ */
+int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
+		   int dst_is_dir, const ib_copy_opts *o);
+
+/* mkdir -p of an absolute path inside a rootfs; created directories get uid:gid and 0755. */
+int ib_build__mkdir_in_root(int rootfd, const char *path, uid_t uid, gid_t gid, int *created);
+
+#endif

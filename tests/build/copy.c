@@ -1,0 +1,303 @@
+#include "tests.h"
+#include "build/copy.h"
+#include "util/buf.h"
+#include "util/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	char *ctx, *root, *outside;
+	int ctxfd, rootfd;
+} fixture;
+
+static void put(const char *dir, const char *rel, const char *content, mode_t mode)
+{
+	char p[4200];
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	char *slash = strrchr(p, '/');
+	*slash = '\0';
+	ib_mkdir_p(p, 0755);
+	*slash = '/';
+	assert_int_equal(ib_atomic_write(p, content, strlen(content), mode), 0);
+	chmod(p, mode);
+}
+
+static char *slurp(const char *dir, const char *rel)
+{
+	char p[4200];
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	ib_buf b = IB_BUF_INIT;
+	if (ib_read_file(&b, p) < 0)
+		return NULL;
+	return ib_buf_detach(&b);
+}
+
+static struct stat lst(const char *dir, const char *rel)
+{
+	char p[4200];
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	snprintf(p, sizeof p, "%s/%s", dir, rel);
+	lstat(p, &st);
+	return st;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof *f);
+	f->ctx = ib_test_tmpdir("ctx");
+	f->root = ib_test_tmpdir("rootfs");
+	f->outside = ib_test_tmpdir("outside");
+	put(f->ctx, "app/main.sh", "#!/bin/sh\necho hi\n", 0755);
+	put(f->ctx, "app/lib/util.txt", "util", 0640);
+	put(f->ctx, "README.txt", "readme", 0644);
+	put(f->ctx, "notes.txt", "notes", 0600);
+	put(f->outside, "secret", "host secret", 0644);
+	char p[4200], q[4200];
+	snprintf(p, sizeof p, "%s/app/link", f->ctx);
+	symlink("main.sh", p);
+	snprintf(p, sizeof p, "%s/app/hard", f->ctx);
+	snprintf(q, sizeof q, "%s/app/main.sh", f->ctx);
+	link(q, p);
+	snprintf(p, sizeof p, "%s/toreadme", f->ctx);
+	symlink("README.txt", p);
+	snprintf(p, sizeof p, "%s/escape-abs", f->ctx);
+	snprintf(q, sizeof q, "%s/secret", f->outside);
+	symlink(q, p);
+	snprintf(p, sizeof p, "%s/escape-rel", f->ctx);
+	symlink("../../../../../../../../../../etc/passwd", p);
+	f->ctxfd = open(f->ctx, O_RDONLY | O_DIRECTORY);
+	f->rootfd = open(f->root, O_RDONLY | O_DIRECTORY);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	close(f->ctxfd);
+	close(f->rootfd);
+	ib_rm_rf(f->ctx);
+	ib_rm_rf(f->root);
+	ib_rm_rf(f->outside);
+	free(f->ctx);
+	free(f->root);
+	free(f->outside);
+	free(f);
+	return 0;
+}
+
+static ib_copy_opts root_owned(void)
+{
+	ib_copy_opts o;
+	memset(&o, 0, sizeof o);
+	o.set_owner = 1;
+	o.uid = getuid();
+	o.gid = getgid();
+	return o;
+}
+
+static void directory_contents_are_copied(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/srv/app", 1, &o), 0);
+	char *s = slurp(f->root, "srv/app/main.sh");
+	assert_string_equal(s, "#!/bin/sh\necho hi\n");
+	free(s);
+	assert_int_equal(lst(f->root, "srv/app/main.sh").st_mode & 07777, 0755);
+	assert_int_equal(lst(f->root, "srv/app/lib/util.txt").st_mode & 07777, 0640);
+	/* the directory itself is not nested: no srv/app/app */
+	assert_int_equal(lst(f->root, "srv/app/app").st_mode, 0);
+	/* symlinks inside a copied directory are kept */
+	assert_true(S_ISLNK(lst(f->root, "srv/app/link").st_mode));
+	/* hard links stay hard links */
+	assert_int_equal(lst(f->root, "srv/app/hard").st_ino, lst(f->root, "srv/app/main.sh").st_ino);
+	/* mtimes are kept */
+	assert_int_equal(lst(f->root, "srv/app/main.sh").st_mtime, lst(f->ctx, "app/main.sh").st_mtime);
+	/* created parents are 0755 */
+	assert_int_equal(lst(f->root, "srv").st_mode & 07777, 0755);
+}
+
+static void named_symlink_is_followed(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	assert_int_equal(ib_build__copy(f->ctxfd, "toreadme", f->rootfd, "/dst/", 1, &o), 0);
+	struct stat st = lst(f->root, "dst/toreadme");
+	assert_true(S_ISREG(st.st_mode));
+	char *s = slurp(f->root, "dst/toreadme");
+	assert_string_equal(s, "readme");
+	free(s);
+	/* file to an explicit file name */
+	assert_int_equal(ib_build__copy(f->ctxfd, "notes.txt", f->rootfd, "/etc/app.conf", 0, &o), 0);
+	s = slurp(f->root, "etc/app.conf");
+	assert_string_equal(s, "notes");
+	free(s);
+	assert_int_equal(lst(f->root, "etc/app.conf").st_mode & 07777, 0600);
+}
+
+static void sources_cannot_leave_the_context(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	/* an absolute symlink resolves inside the context, where there is nothing */
+	assert_true(ib_build__copy(f->ctxfd, "escape-abs", f->rootfd, "/x", 0, &o) < 0);
+	assert_true(ib_build__copy(f->ctxfd, "escape-rel", f->rootfd, "/x", 0, &o) < 0);
+	/* ".." is scoped: ../../README.txt is README.txt of the context */
+	assert_int_equal(ib_build__copy(f->ctxfd, "../../README.txt", f->rootfd, "/r", 0, &o), 0);
+	char *s = slurp(f->root, "r");
+	assert_string_equal(s, "readme");
+	free(s);
+	assert_int_equal(lst(f->root, "x").st_mode, 0);
+}
+
+static void destinations_cannot_leave_the_rootfs(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	char p[4200];
+	/* the image has /evil -> <outside> (absolute) and /up -> ../../../.. */
+	snprintf(p, sizeof p, "%s/evil", f->root);
+	symlink(f->outside, p);
+	snprintf(p, sizeof p, "%s/up", f->root);
+	symlink("../../../../../../..", p);
+	assert_int_equal(ib_build__copy(f->ctxfd, "README.txt", f->rootfd, "/evil/secret", 0, &o), 0);
+	assert_int_equal(ib_build__copy(f->ctxfd, "README.txt", f->rootfd, "/up/tmp/x", 0, &o), 0);
+	char *s = slurp(f->outside, "secret");
+	assert_string_equal(s, "host secret"); /* untouched */
+	free(s);
+	/* both landed inside the root */
+	snprintf(p, sizeof p, "%s%s/secret", f->root, f->outside);
+	assert_true(ib_path_exists(p));
+	s = slurp(f->root, "tmp/x");
+	assert_string_equal(s, "readme");
+	free(s);
+}
+
+static void owner_and_mode_options(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	o.set_mode = 1;
+	o.mode = 0700;
+	assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/m", 1, &o), 0);
+	assert_int_equal(lst(f->root, "m/lib/util.txt").st_mode & 07777, 0700);
+	assert_int_equal(lst(f->root, "m/lib").st_mode & 07777, 0700);
+	if (getuid() == 0) {
+		o.set_mode = 0;
+		o.uid = 1234;
+		o.gid = 5678;
+		assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/o/", 1, &o), 0);
+		struct stat st = lst(f->root, "o/main.sh");
+		assert_int_equal(st.st_uid, 1234);
+		assert_int_equal(st.st_gid, 5678);
+		st = lst(f->root, "o/link");
+		assert_int_equal(st.st_uid, 1234);
+	}
+}
+
+static void globbing(void **state)
+{
+	fixture *f = *state;
+	ib_strlist l = IB_STRLIST_INIT;
+	assert_int_equal(ib_build__glob(&l, f->ctxfd, "*.txt", NULL, NULL), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.items[0], "README.txt");
+	assert_string_equal(l.items[1], "notes.txt");
+	ib_strlist_clear(&l);
+	assert_int_equal(ib_build__glob(&l, f->ctxfd, "app/*/util.?xt", NULL, NULL), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.items[0], "app/lib/util.txt");
+	ib_strlist_clear(&l);
+	assert_int_equal(ib_build__glob(&l, f->ctxfd, "/./app/../README.txt", NULL, NULL), 0);
+	assert_string_equal(l.items[0], "README.txt");
+	ib_strlist_clear(&l);
+	assert_int_equal(ib_build__glob(&l, f->ctxfd, ".", NULL, NULL), 0);
+	assert_string_equal(l.items[0], ".");
+	ib_strlist_clear(&l);
+	ib_assert_error_contains(ib_build__glob(&l, f->ctxfd, "*.nothing", NULL, NULL), "*.nothing");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	ib_strlist_clear(&l);
+}
+
+static int skip_notes(void *payload, const char *rel, int is_dir)
+{
+	(void)payload;
+	(void)is_dir;
+	return strcmp(rel, "notes.txt") == 0 || strncmp(rel, "app/lib", 7) == 0 ? IB_WALK_EXCLUDE
+										  : IB_WALK_INCLUDE;
+}
+
+static void filter_applies_to_glob_copy_and_hash(void **state)
+{
+	fixture *f = *state;
+	ib_strlist l = IB_STRLIST_INIT;
+	assert_int_equal(ib_build__glob(&l, f->ctxfd, "*.txt", skip_notes, NULL), 0);
+	assert_int_equal(l.n, 1);
+	ib_strlist_clear(&l);
+	ib_copy_opts o = root_owned();
+	o.filter = skip_notes;
+	assert_int_equal(ib_build__copy(f->ctxfd, ".", f->rootfd, "/all", 1, &o), 0);
+	assert_int_equal(lst(f->root, "all/notes.txt").st_mode, 0);
+	assert_int_equal(lst(f->root, "all/app/lib").st_mode, 0);
+	assert_true(S_ISREG(lst(f->root, "all/README.txt").st_mode));
+}
+
+static void hash_of(fixture *f, const char *rel, ib_walk_filter flt, ib_digest *out)
+{
+	ib_sha256 *h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL), 0);
+	ib_sha256_final(h, out);
+	ib_sha256_free(h);
+}
+
+static void hash_follows_content_and_metadata_not_mtime(void **state)
+{
+	fixture *f = *state;
+	ib_digest a, b;
+	hash_of(f, "app", NULL, &a);
+	hash_of(f, "app", NULL, &b);
+	assert_true(ib_digest_equal(&a, &b));
+	/* mtime alone: same key */
+	char p[4200];
+	snprintf(p, sizeof p, "%s/app/lib/util.txt", f->ctx);
+	struct timespec ts[2] = {{1000, 0}, {1000, 0}};
+	utimensat(AT_FDCWD, p, ts, 0);
+	hash_of(f, "app", NULL, &b);
+	assert_true(ib_digest_equal(&a, &b));
+	/* mode: new key */
+	chmod(p, 0644);
+	hash_of(f, "app", NULL, &b);
+	assert_false(ib_digest_equal(&a, &b));
+	/* content of the same size: new key */
+	chmod(p, 0640);
+	put(f->ctx, "app/lib/util.txt", "UTIL", 0640);
+	hash_of(f, "app", NULL, &b);
+	assert_false(ib_digest_equal(&a, &b));
+	/* excluded files do not count */
+	hash_of(f, "app", skip_notes, &a);
+	put(f->ctx, "app/lib/util.txt", "changed again", 0640);
+	hash_of(f, "app", skip_notes, &b);
+	assert_true(ib_digest_equal(&a, &b));
+	/* a symlink's target counts */
+	hash_of(f, ".", NULL, &a);
+	snprintf(p, sizeof p, "%s/app/link", f->ctx);
+	unlink(p);
+	symlink("hard", p);
+	hash_of(f, ".", NULL, &b);
+	assert_false(ib_digest_equal(&a, &b));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+DEFINE_GROUP(copy_tests,
+	T(directory_contents_are_copied),
+	T(named_symlink_is_followed),
+	T(sources_cannot_leave_the_context),
+	T(destinations_cannot_leave_the_rootfs),
+	T(owner_and_mode_options),
+	T(globbing),
+	T(filter_applies_to_glob_copy_and_hash),
+	T(hash_follows_content_and_metadata_not_mtime))

@@ -1,0 +1,8 @@
+#include "tests.h"
+
+int main(void)
+{
+	int failed = 0;
+	failed += _cmocka_run_group_tests("copy", copy_tests, copy_tests_count, NULL, NULL);
+	return failed ? 1 : 0;
+}

@@ -352,7 +352,154 @@ IB_EXTERN(int) ib_parse_duration(int64_t *out_ns, const char *text);
 
 /* ==== word expansion ==== */
 
+/*
+ * Shell-like word expansion as buildkit does it for Dockerfile instructions
+ * (ENV, ARG, COPY, WORKDIR, ... are expanded later by the build, with each
+ * step's environment): `$v`, `${v}`, `${v:-w}`, `${v-w}`, `${v:+w}`,
+ * `${v+w}`, `${v:?msg}`, `${v?msg}`, `${v#p}`, `${v##p}`, `${v%p}`,
+ * `${v%%p}`, `${v/p/r}`, `${v//p/r}`; single and double quotes; the escape
+ * character (`\` or the backtick of `# escape=`). The word after a modifier
+ * is itself expanded. Unset variables expand to nothing. Names are Unicode
+ * letters, digits and `_`; `$0`..`$999`, `$@ $* $# $? $- $$ $!` are
+ * accepted and never set.
+ */
+
+/* ib_strarray (a list of library-owned strings) is in buffer.h, shared by
+ * every layer, and implemented in lib/util/buffer.c: do not redeclare it. */
+
+/**
+ * Told about every variable the expansion looks up, in order, with
+ * `found` 1 when the environment has it (even empty). The build uses it to
+ * warn about build arguments nobody used. A non-zero return stops the
+ * expansion, which then returns that value. `name` is borrowed.
+ */
+typedef int (*ib_expand_lookup_cb)(const char *name, int found, void *payload);
+
+/** Flags of ib_expand_options. Zero is the normal, evaluating mode. */
+typedef enum {
+	/** Leave references to unset variables as written (`$x`, `${x:-y}`). */
+	IB_EXPAND_KEEP_UNSET = 1u << 0,
+	/** Keep quote characters in the result (quotes still group). */
+	IB_EXPAND_RAW_QUOTES = 1u << 1,
+	/** Keep escape characters in the result (they still protect). */
+	IB_EXPAND_RAW_ESCAPES = 1u << 2
+} ib_expand_flag;
+
+#define IB_EXPAND_OPTIONS_VERSION 1
+
+/** How to expand. NULL options mean an empty environment and `\`. */
+typedef struct {
+	unsigned int version;     /* IB_EXPAND_OPTIONS_VERSION */
+	/**
+	 * The environment: NULL-terminated "NAME=VALUE" strings (an entry
+	 * without `=` is NAME with an empty value; a later entry for the same
+	 * NAME wins). NULL is an empty environment. Names are case-sensitive.
+	 */
+	const char *const *env;
+	/** The escape character: `\\` or `` ` ``; 0 means `\\`. */
+	char escape;
+	unsigned int flags;       /* ib_expand_flag bits */
+	ib_expand_lookup_cb lookup; /* optional */
+	void *payload;            /* passed to `lookup` */
+} ib_expand_options;
+
+#define IB_EXPAND_OPTIONS_INIT { IB_EXPAND_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL }
+
+/** Initialise `opts` like IB_EXPAND_OPTIONS_INIT (for bindings). */
+IB_EXTERN(int) ib_expand_options_init(ib_expand_options *opts, unsigned int version);
+
+/**
+ * Expand `word` into one string (quotes removed, white space kept): what a
+ * single-value instruction (WORKDIR, USER, ENV values...) sees. `out` is
+ * replaced on success and untouched on failure.
+ *
+ * Errors: IB_ESYNTAX for malformed input (unterminated quote, `${x`, `${}`,
+ * an unsupported modifier such as `${x:=y}`, a bad pattern), IB_EINVALID
+ * for a `${x?msg}`/`${x:?msg}` whose variable is unset (or empty), with
+ * "x: msg" in the message; or the lookup callback's value.
+ */
+IB_EXTERN(int) ib_expand_word(ib_buf *out, const char *word, const ib_expand_options *opts);
+
+/**
+ * Expand `word` and split it into words, for instructions that take a list:
+ * unquoted white space (Unicode) separates words, also white space that
+ * came out of an unquoted variable; quoted or escaped white space does not.
+ * Empty words are dropped. `out` is replaced on success.
+ */
+IB_EXTERN(int) ib_expand_words(ib_strarray *out, const char *word, const ib_expand_options *opts);
+
 /* ==== .dockerignore ==== */
+
+/*
+ * .dockerignore patterns with Docker's rules (moby/patternmatcher): `*`
+ * and `?` never match `/`, `**` matches any number of path components,
+ * `[...]` classes (`^` negates, ranges by code point), `\` escapes; a
+ * pattern also excludes everything below a directory it matches; a later
+ * `!pattern` re-includes what earlier patterns excluded. Paths are relative
+ * to the context root, slash-separated, compared byte-wise.
+ */
+
+/**
+ * Read a .dockerignore file into its pattern list (Docker's ReadAll): drop
+ * a UTF-8 BOM, lines whose first byte is `#`, white space around each line
+ * and empty lines; clean each pattern (`./a//b/` is `a/b`) and drop one
+ * leading `/`; keep a leading `!`. Does not validate the patterns.
+ */
+IB_EXTERN(int) ib_ignore_read(ib_strarray *out, const char *buf, size_t len);
+
+/**
+ * Compile `count` patterns (as written in a .dockerignore line or given by
+ * a caller; each is trimmed and cleaned, empty ones are skipped).
+ * IB_ESYNTAX for a lone `!` or an invalid pattern (`[`, `a\`, `[]a]`...),
+ * naming the pattern. Free the result with ib_ignore_free().
+ */
+IB_EXTERN(int) ib_ignore_new(ib_ignore **out, const char *const *patterns, size_t count);
+
+/**
+ * ib_ignore_read() + ib_ignore_new(). `filename` (may be NULL) names the
+ * file in error messages.
+ */
+IB_EXTERN(int) ib_ignore_parse(ib_ignore **out, const char *buf, size_t len, const char *filename);
+
+/**
+ * Whether `path` (relative to the context root, slash-separated, e.g.
+ * "src/main.c") is excluded: 1 excluded, 0 kept (Docker's
+ * MatchesOrParentMatches: a path is also excluded when one of its parent
+ * directories is, unless a later exception matches it). The path is used
+ * as given, not cleaned.
+ */
+IB_EXTERN(int) ib_ignore_matches(const ib_ignore *ignore, const char *path);
+
+/**
+ * For a context walker that met an excluded directory `dir`: 1 when an
+ * exception pattern could re-include something below it, so the walker
+ * must descend (and send `dir` itself only if something below it is kept);
+ * 0 when the whole subtree can be skipped. Same decision as buildkit's
+ * file-system walker (fsutil).
+ */
+IB_EXTERN(int) ib_ignore_descend(const ib_ignore *ignore, const char *dir);
+
+/** The number of compiled patterns. */
+IB_EXTERN(size_t) ib_ignore_count(const ib_ignore *ignore);
+
+/**
+ * The i-th compiled pattern (cleaned, without its `!`), borrowed; NULL if
+ * out of range. `*exception` (may be NULL) is set to 1 for a `!` pattern.
+ */
+IB_EXTERN(const char *) ib_ignore_pattern(const ib_ignore *ignore, size_t i, int *exception);
+
+/** Free a compiled pattern list. NULL is fine. */
+IB_EXTERN(void) ib_ignore_free(ib_ignore *ignore);
+
+/**
+ * Which ignore files apply to a build with the Dockerfile at
+ * `dockerfile_path`, best first: `<dockerfile_path>.dockerignore` (next to
+ * the Dockerfile, e.g. "docker/app.Dockerfile.dockerignore"), then
+ * ".dockerignore" at the root of the context. The caller reads the first
+ * that exists (and only that one). For an empty path or "-" (Dockerfile
+ * from stdin) only ".dockerignore". No file system access.
+ */
+IB_EXTERN(int) ib_ignore_candidates(ib_strarray *out, const char *dockerfile_path);
 
 IB_END_DECL
 

@@ -1,6 +1,11 @@
 /*
- * plan.h: the public API of the plan layer (see docs/ARCHITECTURE.md).
- * Being written; nothing is declared here yet.
+ * plan.h: build semantics before anything runs. From the typed
+ * instructions of a Dockerfile, the build arguments and a target, the plan
+ * resolves the ARGs that FROM lines see, names the stages, finds what each
+ * stage needs (its base, the stages of COPY --from and RUN --mount=from),
+ * prunes the stages the target does not need, and orders the rest. Nothing
+ * that depends on a base image is expanded here: the build does that, step
+ * by step, with the plan's help (ib_plan_arg_value()).
  */
 #ifndef IMAGEBUILD_PLAN_H
 #define IMAGEBUILD_PLAN_H
@@ -12,6 +17,93 @@
 #include "parse.h"
 
 IB_BEGIN_DECL
+
+#define IB_PLAN_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version;            /* IB_PLAN_OPTIONS_VERSION */
+	const char *target;              /* stage name or index to build; NULL: the last */
+	const char *const *build_args;   /* NULL-terminated "NAME=VALUE" (or "NAME": from the environment is the caller's business) */
+	const char *platform;            /* "os/arch[/variant]"; NULL: this host's (linux/amd64...) */
+} ib_plan_options;
+
+#define IB_PLAN_OPTIONS_INIT { IB_PLAN_OPTIONS_VERSION, NULL, NULL, NULL }
+
+IB_EXTERN(int) ib_plan_options_init(ib_plan_options *opts, unsigned int version);
+
+/** What a stage starts from. */
+typedef enum {
+	IB_BASE_SCRATCH = 0, /* FROM scratch */
+	IB_BASE_STAGE = 1,   /* FROM an earlier stage */
+	IB_BASE_IMAGE = 2    /* FROM an image (in the store, or pulled) */
+} ib_base_kind;
+
+/** A stage of the plan. Borrowed from the plan. */
+typedef struct {
+	size_t index;               /* the stage's index in the Dockerfile */
+	const ib_stage *stage;      /* its instructions (borrowed from ib_instructions) */
+	const char *name;           /* AS name or NULL */
+	ib_base_kind base_kind;
+	const char *base;           /* FROM, expanded with the meta ARGs ("busybox:1.36") */
+	size_t base_stage;          /* for IB_BASE_STAGE: the Dockerfile index of that stage */
+	const size_t *deps;         /* Dockerfile indexes of the stages it needs, sorted */
+	size_t dep_count;
+	size_t level;               /* stages of the same level do not depend on each other */
+} ib_plan_stage;
+
+/**
+ * Make a plan. Borrows `df` and `ins` (made from it), which must outlive
+ * the plan. Errors
+ * (IB_EINVALID / IB_ENOTFOUND) name the line: an unknown target, a FROM
+ * that expands to nothing, a stage that refers to itself or a later stage.
+ */
+IB_EXTERN(int) ib_plan_new(ib_plan **out, const ib_dockerfile *df, const ib_instructions *ins,
+			   const ib_plan_options *opts);
+IB_EXTERN(void) ib_plan_free(ib_plan *plan);
+
+/** The stages to build, in an order where each comes after what it needs. */
+IB_EXTERN(size_t) ib_plan_stage_count(const ib_plan *plan);
+IB_EXTERN(const ib_plan_stage *) ib_plan_stage_at(const ib_plan *plan, size_t i);
+/** The plan stage of Dockerfile stage `index`, or NULL when it is not built. */
+IB_EXTERN(const ib_plan_stage *) ib_plan_stage_by_index(const ib_plan *plan, size_t index);
+/** The target stage (the last one built). */
+IB_EXTERN(const ib_plan_stage *) ib_plan_target(const ib_plan *plan);
+
+/**
+ * Resolve `ref` (COPY --from, RUN --mount from=, FROM) as the build does:
+ * the index of a stage defined before stage `before` (by name or number),
+ * or IB_ENOTFOUND when it names an image.
+ */
+IB_EXTERN(int) ib_plan_resolve_stage(size_t *index, const ib_plan *plan, const char *ref,
+				     size_t before);
+
+/**
+ * The value an `ARG name` declared inside a stage gets when it has no
+ * default of its own: the build argument, else the default of the meta
+ * ARG (before the first FROM) of that name, else the predefined platform
+ * ARGs (TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT, BUILDPLATFORM,
+ * BUILDOS, BUILDARCH, BUILDVARIANT). *value is borrowed; IB_ENOTFOUND when
+ * none applies. With `default_value` (the ARG's own default, already
+ * expanded) given, a build argument still wins over it.
+ */
+IB_EXTERN(int) ib_plan_arg_value(const char **value, const ib_plan *plan, const char *name,
+				 const char *default_value);
+
+/** The meta ARGs after --build-arg: NULL-terminated "NAME=VALUE" (borrowed). */
+IB_EXTERN(const char *const *) ib_plan_meta_env(const ib_plan *plan);
+
+/** 1 for the proxy ARGs usable without a declaration (HTTP_PROXY, no_proxy...). */
+IB_EXTERN(int) ib_plan_is_proxy_arg(const char *name);
+
+/**
+ * Build arguments that no built stage and no meta ARG declares, sorted
+ * (Docker warns: "One or more build-args [...] were not consumed").
+ * Proxy ARGs are never reported.
+ */
+IB_EXTERN(int) ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
+
+/** Append a human-readable plan (what `imagebuild build --dry-run` prints). */
+IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
 
 IB_END_DECL
 

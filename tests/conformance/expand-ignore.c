@@ -67,7 +67,7 @@ static size_t split(char *s, char sep, char **fields, size_t max)
 static char *trim(char *s)
 {
 	size_t len = strlen(s);
-	char *t = (char *)ib_parse__trim_space(s, &len);
+	char *t = (char *)ib_parse__u_trim_space(s, &len);
 	t[len] = '\0';
 	return t;
 }

@@ -41,7 +41,7 @@ static int32_t peek(const lexer *lx, size_t *width)
 		*width = 0;
 		return END;
 	}
-	*width = ib_parse__utf8_decode(lx->s + lx->pos, lx->len - lx->pos, &cp);
+	*width = ib_parse__u_decode(lx->s + lx->pos, lx->len - lx->pos, &cp);
 	return (int32_t)cp;
 }
 
@@ -86,7 +86,7 @@ static int wa_char(word_acc *wa, uint32_t cp, const char *s, size_t n)
 {
 	if (!wa)
 		return 0;
-	if (ib_parse__is_space(cp))
+	if (ib_parse__u_is_space(cp))
 		return wa->in_word ? wa_push(wa) : 0;
 	return wa_raw(wa, s, n);
 }
@@ -97,7 +97,7 @@ static int wa_string(word_acc *wa, const char *s, size_t n)
 	size_t i = 0;
 	uint32_t cp;
 	while (wa && i < n) {
-		size_t w = ib_parse__utf8_decode(s + i, n - i, &cp);
+		size_t w = ib_parse__u_decode(s + i, n - i, &cp);
 		if (wa_char(wa, cp, s + i, w) < 0)
 			return IB_ERROR;
 		i += w;
@@ -160,15 +160,15 @@ static int process_name(lexer *lx, ib_buf *name)
 	c = peek(lx, &w);
 	if (c == END)
 		return ib_buf_puts(name, "");
-	digits = ib_parse__is_digit((uint32_t)c);
+	digits = ib_parse__u_is_digit((uint32_t)c);
 	if (!digits && is_special_param(c)) {
 		lx->pos += w;
 		return ib_buf_put(name, lx->s + lx->pos - w, w);
 	}
 	while ((c = peek(lx, &w)) != END) {
 		uint32_t u = (uint32_t)c;
-		int ok = digits ? ib_parse__is_digit(u)
-				: ib_parse__is_letter(u) || ib_parse__is_digit(u) || u == '_';
+		int ok = digits ? ib_parse__u_is_digit(u)
+				: ib_parse__u_is_letter(u) || ib_parse__u_is_digit(u) || u == '_';
 		if (!ok)
 			break;
 		if (ib_buf_put(name, lx->s + lx->pos, w) < 0)

@@ -62,7 +62,7 @@ static int class_char(const char *p, size_t len, size_t *i, uint32_t *cp)
 		return -1;
 	if (p[*i] == '\\' && ++*i >= len)
 		return -1;
-	w = ib_parse__utf8_decode(p + *i, len - *i, cp);
+	w = ib_parse__u_decode(p + *i, len - *i, cp);
 	if (*cp == IB_UNICODE_INVALID && w == 1)
 		return -1;
 	*i += w;
@@ -115,13 +115,13 @@ static int check_syntax(const char *p)
 		if (p[i] == '\\') {
 			if (++i >= len)
 				return -1;
-			i += ib_parse__utf8_decode(p + i, len - i, &cp);
+			i += ib_parse__u_decode(p + i, len - i, &cp);
 		} else if (p[i] == '[') {
 			i++;
 			if (parse_class(p, len, &i, NULL, NULL) < 0)
 				return -1;
 		} else {
-			i += ib_parse__utf8_decode(p + i, len - i, &cp);
+			i += ib_parse__u_decode(p + i, len - i, &cp);
 		}
 	}
 	return 0;
@@ -167,14 +167,14 @@ static void compile(pattern *pat)
 
 	pat->kind = MATCH_EXACT;
 	for (int first = 1; i < len; first = 0) {
-		i += ib_parse__utf8_decode(p + i, len - i, &c);
+		i += ib_parse__u_decode(p + i, len - i, &c);
 		if (c == '*' && i < len && p[i] == '*') {
 			compile_stars(pat, p, len, &i, first);
 		} else if (c == '*' || c == '?') {
 			add_tok(pat, c == '*' ? T_STAR : T_ONE);
 			pat->kind = MATCH_REGEX;
 		} else if (c == '\\' && i < len) {
-			i += ib_parse__utf8_decode(p + i, len - i, &c);
+			i += ib_parse__u_decode(p + i, len - i, &c);
 			add_tok(pat, T_LIT)->cp = c;
 			pat->kind = MATCH_REGEX;
 		} else if (c == '[') {
@@ -202,7 +202,7 @@ static int pattern_init(pattern *pat, const char *raw)
 {
 	ib_buf clean = IB_BUF_INIT;
 	size_t len = strlen(raw);
-	const char *t = ib_parse__trim_space(raw, &len);
+	const char *t = ib_parse__u_trim_space(raw, &len);
 	char *trimmed = ib_strndup(t, len);
 	int rc = IB_ERROR;
 
@@ -261,7 +261,7 @@ static int has_glob_chars(const char *s, size_t n)
 static int is_blank(const char *s)
 {
 	size_t len = strlen(s);
-	ib_parse__trim_space(s, &len);
+	ib_parse__u_trim_space(s, &len);
 	return len == 0;
 }
 
@@ -343,13 +343,13 @@ static int read_line(ib_strarray *out, const char *s, size_t len)
 
 	if (len > 0 && s[0] == '#')
 		return 0;
-	s = ib_parse__trim_space(s, &len);
+	s = ib_parse__u_trim_space(s, &len);
 	if (len == 0)
 		return 0;
 	invert = s[0] == '!';
 	if (invert) {
 		len--;
-		s = ib_parse__trim_space(s + 1, &len);
+		s = ib_parse__u_trim_space(s + 1, &len);
 	}
 	if (ib_buf_puts(&clean, invert ? "!" : "") < 0)
 		return IB_ERROR;
@@ -539,7 +539,7 @@ static int regex_match(const pattern *p, const char *s, size_t len)
 	if (!cp)
 		return IB_ERROR;
 	while (i < len)
-		i += ib_parse__utf8_decode(s + i, len - i, &cp[m.n++]);
+		i += ib_parse__u_decode(s + i, len - i, &cp[m.n++]);
 	m.cp = cp;
 	if (p->ntok + 1 <= (SIZE_MAX / 8) / (m.n + 1))
 		m.dead = calloc((p->ntok + 1) * (m.n + 1) / 8 + 1, 1);

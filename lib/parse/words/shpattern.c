@@ -64,7 +64,7 @@ int ib_parse__shpattern_new(ib_shpattern **out, const char *pattern)
 	}
 	while (i < len) {
 		uint32_t c;
-		i += ib_parse__utf8_decode(pattern + i, len - i, &c);
+		i += ib_parse__u_decode(pattern + i, len - i, &c);
 		token *t = &p->toks[p->n];
 		if (c == '*' || c == '?') {
 			t->type = c == '*' ? TOK_STAR : TOK_ANY;
@@ -109,7 +109,7 @@ static int chars_decode(chars *c, const char *s)
 	}
 	while (i < len) {
 		c->off[c->n] = i;
-		i += ib_parse__utf8_decode(s + i, len - i, &c->cp[c->n]);
+		i += ib_parse__u_decode(s + i, len - i, &c->cp[c->n]);
 		c->n++;
 	}
 	c->off[c->n] = len;
@@ -249,8 +249,8 @@ static int expand_template(ib_buf *out, const char *t, const char *match, size_t
 			continue;
 		}
 		while (*e) {
-			size_t w = ib_parse__utf8_decode(e, strlen(e), &cp);
-			if (!ib_parse__is_letter(cp) && !ib_parse__is_digit(cp) && cp != '_')
+			size_t w = ib_parse__u_decode(e, strlen(e), &cp);
+			if (!ib_parse__u_is_letter(cp) && !ib_parse__u_is_digit(cp) && cp != '_')
 				break;
 			e += w;
 		}

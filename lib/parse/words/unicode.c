@@ -6,7 +6,7 @@ struct ib_urange {
 
 #include "unicode-tables.h"
 
-size_t ib_parse__utf8_decode(const char *str, size_t len, uint32_t *cp)
+size_t ib_parse__u_decode(const char *str, size_t len, uint32_t *cp)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	uint32_t c = s[0], min;
@@ -38,7 +38,7 @@ size_t ib_parse__utf8_decode(const char *str, size_t len, uint32_t *cp)
 	return n;
 }
 
-int ib_parse__is_space(uint32_t cp)
+int ib_parse__u_is_space(uint32_t cp)
 {
 	switch (cp) {
 	case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
@@ -66,14 +66,14 @@ static int in_table(const struct ib_urange *t, size_t n, uint32_t cp)
 	return 0;
 }
 
-int ib_parse__is_letter(uint32_t cp)
+int ib_parse__u_is_letter(uint32_t cp)
 {
 	if (cp < 0x80)
 		return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
 	return in_table(ib_uletter, sizeof(ib_uletter) / sizeof(ib_uletter[0]), cp);
 }
 
-int ib_parse__is_digit(uint32_t cp)
+int ib_parse__u_is_digit(uint32_t cp)
 {
 	if (cp < 0x80)
 		return cp >= '0' && cp <= '9';
@@ -89,25 +89,25 @@ static size_t prev_char(const char *s, size_t end)
 	return i;
 }
 
-const char *ib_parse__trim_space(const char *s, size_t *len)
+const char *ib_parse__u_trim_space(const char *s, size_t *len)
 {
 	size_t start = 0, end = *len;
 	uint32_t cp;
 
 	while (start < end) {
-		size_t n = ib_parse__utf8_decode(s + start, end - start, &cp);
-		if (!ib_parse__is_space(cp))
+		size_t n = ib_parse__u_decode(s + start, end - start, &cp);
+		if (!ib_parse__u_is_space(cp))
 			break;
 		start += n;
 	}
 	while (end > start) {
 		size_t i = prev_char(s, end);
-		size_t n = ib_parse__utf8_decode(s + i, end - i, &cp);
+		size_t n = ib_parse__u_decode(s + i, end - i, &cp);
 		if (i < start || i + n != end) {
 			/* not a whole character: a stray byte, never white space */
 			break;
 		}
-		if (!ib_parse__is_space(cp))
+		if (!ib_parse__u_is_space(cp))
 			break;
 		end = i;
 	}

@@ -1,0 +1,516 @@
+/*
+ * The child side of the namespaces and chroot backends: everything between
+ * fork (clone) and execve. It runs in a copy of the caller, possibly of a
+ * multi-threaded one, so it does not allocate or take locks: it only makes
+ * system calls and formats into stack buffers. A failure is written to
+ * cfg->err_fd (close-on-exec: the parent reads EOF when execve succeeds).
+ *
+ * Why the caller's binary is never reachable from inside (runc
+ * CVE-2019-5736): the namespaces backend clones this child straight into a
+ * new PID namespace, so this child is PID 1 there and no other process of
+ * ours is in it. Until execve nothing of the container runs, so nobody can
+ * open /proc/1/exe while it still is the caller's binary; execve then
+ * replaces the image, and from then on every /proc/<pid>/exe inside is a
+ * binary of the root filesystem. The caller itself lives outside the PID
+ * namespace and does not appear in the fresh /proc. The chroot backend has
+ * no PID namespace and is documented as weaker.
+ *
+ * Why the host cannot be reached through a leaked descriptor (runc
+ * CVE-2024-21626): every descriptor but 0-2 and the close-on-exec error
+ * pipe is closed right after the standard streams are set, before
+ * pivot_root; the working directory is opened after pivot_root, resolved
+ * inside the new root with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, so
+ * /proc/self/fd/N cannot be followed.
+ *
+ * Why a symlink in the image cannot make us mount outside the root: every
+ * mount target is opened with openat2(RESOLVE_IN_ROOT) relative to the
+ * root, and the mount goes on /proc/self/fd/N of that O_PATH descriptor.
+ */
+#include "execute/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static void child_fail(const ib_child_config *cfg, int code, int err, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 4, 5)));
+
+static void child_fail(const ib_child_config *cfg, int code, int err, const char *fmt, ...)
+{
+	ib_child_error e;
+	memset(&e, 0, sizeof e);
+	e.err = err;
+	e.code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof e.message, fmt, ap);
+	va_end(ap);
+	if (err) {
+		size_t len = strlen(e.message);
+		const char *desc = strerrordesc_np(err);
+		snprintf(e.message + len, sizeof e.message - len, ": %s", desc ? desc : "unknown error");
+	}
+	ssize_t n = write(cfg->err_fd, &e, sizeof e);
+	(void)n;
+	_exit(code ? code : 127);
+}
+
+/* An O_PATH descriptor of `path` resolved inside the root `rootfd`. */
+static int open_in(int rootfd, const char *path, int flags)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(O_CLOEXEC | flags);
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	while (*path == '/')
+		path++;
+	for (;;) {
+		long fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof how);
+		if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
+			return (int)fd;
+	}
+}
+
+static void fd_path(char *buf, size_t size, int fd)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", fd);
+}
+
+/* Mount flags a bind remount must keep (the kernel refuses to drop locked ones). */
+static unsigned long kept_flags(const char *path)
+{
+	struct statvfs sv;
+	unsigned long f = 0;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+static void remount_ro(const ib_child_config *cfg, const char *path, const char *shown)
+{
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path), NULL) < 0)
+		child_fail(cfg, 0, errno, "remount `%s` read-only", shown);
+}
+
+/* Mount on `target` (inside the root), never outside it. */
+static void mount_in(const ib_child_config *cfg, int rootfd, const char *target, const char *src,
+		     const char *fstype, unsigned long flags, const char *data, int readonly)
+{
+	int fd = open_in(rootfd, target, O_PATH);
+	if (fd < 0)
+		child_fail(cfg, 0, errno, "open mount point `%s` in the root filesystem", target);
+	char p[64];
+	fd_path(p, sizeof p, fd);
+	if (mount(src, p, fstype, flags, data) < 0)
+		child_fail(cfg, 0, errno, "mount %s on `%s`", fstype ? fstype : src, target);
+	close(fd);
+	if (readonly) {
+		/* the new mount is on top now: open it again */
+		fd = open_in(rootfd, target, O_PATH);
+		if (fd < 0)
+			child_fail(cfg, 0, errno, "open `%s` in the root filesystem", target);
+		fd_path(p, sizeof p, fd);
+		remount_ro(cfg, p, target);
+		close(fd);
+	}
+}
+
+static void make_dev_node(const ib_child_config *cfg, int devfd, const char *name,
+			  unsigned int major, unsigned int minor)
+{
+	if (mknodat(devfd, name, S_IFCHR | 0666, makedev(major, minor)) == 0) {
+		fchmodat(devfd, name, 0666, 0);
+		return;
+	}
+	/* no CAP_MKNOD: bind the host's node on a plain file */
+	int fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		child_fail(cfg, 0, errno, "create /dev/%s", name);
+	close(fd);
+	fd = openat(devfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	char p[64], host[64];
+	fd_path(p, sizeof p, fd);
+	snprintf(host, sizeof host, "/dev/%s", name);
+	if (fd < 0 || mount(host, p, NULL, MS_BIND, NULL) < 0)
+		child_fail(cfg, 0, errno, "bind %s", host);
+	close(fd);
+}
+
+/* A minimal /dev: null, zero, full, random, urandom, tty, pts, shm and the usual links. */
+static void setup_dev(const ib_child_config *cfg, int rootfd)
+{
+	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+		 "mode=755,size=65536k", 0);
+	int devfd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
+	if (devfd < 0)
+		child_fail(cfg, 0, errno, "open /dev");
+	static const struct { const char *name; unsigned int major, minor; } nodes[] = {
+		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+		{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+	};
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+		make_dev_node(cfg, devfd, nodes[i].name, nodes[i].major, nodes[i].minor);
+	static const struct { const char *name, *target; } links[] = {
+		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
+		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+		{ "ptmx", "pts/ptmx" }, { "core", "/proc/kcore" },
+	};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+		if (symlinkat(links[i].target, devfd, links[i].name) < 0)
+			child_fail(cfg, 0, errno, "symlink /dev/%s", links[i].name);
+	if (mkdirat(devfd, "pts", 0755) < 0 || mkdirat(devfd, "shm", 01777) < 0)
+		child_fail(cfg, 0, errno, "mkdir in /dev");
+	close(devfd);
+	int fd = open_in(rootfd, "dev/pts", O_PATH);
+	char p[64];
+	fd_path(p, sizeof p, fd);
+	if (fd < 0 || (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC,
+			     "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+		       mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC,
+			     "newinstance,ptmxmode=0666,mode=0620") < 0))
+		child_fail(cfg, 0, errno, "mount devpts on /dev/pts");
+	close(fd);
+	mount_in(cfg, rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		 "mode=1777,size=65536k", 0);
+}
+
+/* A read-only /sys: a fresh sysfs, or the host's bound read-only when refused. */
+static void setup_sys(const ib_child_config *cfg, int rootfd)
+{
+	int fd = open_in(rootfd, "sys", O_PATH);
+	if (fd < 0)
+		child_fail(cfg, 0, errno, "open mount point /sys");
+	char p[64];
+	fd_path(p, sizeof p, fd);
+	unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount("sysfs", p, "sysfs", fl, NULL) < 0) {
+		if (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(cfg, 0, errno, "mount sysfs on /sys");
+		close(fd);
+		fd = open_in(rootfd, "sys", O_PATH);
+		fd_path(p, sizeof p, fd);
+		remount_ro(cfg, p, "/sys");
+	}
+	close(fd);
+}
+
+static void setup_mounts(const ib_child_config *cfg, int rootfd)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	mount_in(cfg, rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0);
+	setup_dev(cfg, rootfd);
+	setup_sys(cfg, rootfd);
+	if (s->hosts_file)
+		mount_in(cfg, rootfd, "etc/hosts", s->hosts_file, NULL, MS_BIND, NULL, 0);
+	if (s->resolv_file)
+		mount_in(cfg, rootfd, "etc/resolv.conf", s->resolv_file, NULL, MS_BIND, NULL, 0);
+	for (size_t i = 0; i < s->nmounts; i++) {
+		const ib_mount *m = &s->mounts[i];
+		if (m->type == IB_MOUNT_TMPFS)
+			mount_in(cfg, rootfd, m->target, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+				 m->options, m->readonly);
+		else
+			mount_in(cfg, rootfd, m->target, m->source, NULL, MS_BIND | MS_REC, NULL,
+				 m->readonly);
+	}
+}
+
+/* runc's default masked and read-only paths, after pivot_root (in our fresh /proc and /sys). */
+static void mask_paths(const ib_child_config *cfg)
+{
+	static const char *const masked[] = {
+		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware",
+	};
+	static const char *const readonly[] = {
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	};
+	for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+		struct stat st;
+		if (lstat(masked[i], &st) < 0)
+			continue;
+		int rc = S_ISDIR(st.st_mode)
+			? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY, NULL)
+			: mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+		if (rc < 0)
+			child_fail(cfg, 0, errno, "mask `%s`", masked[i]);
+	}
+	for (size_t i = 0; i < sizeof readonly / sizeof readonly[0]; i++) {
+		if (mount(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue;
+			child_fail(cfg, 0, errno, "bind `%s`", readonly[i]);
+		}
+		remount_ro(cfg, readonly[i], readonly[i]);
+	}
+}
+
+static void loopback_up(const ib_child_config *cfg)
+{
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		child_fail(cfg, 0, errno, "socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		child_fail(cfg, 0, errno, "get flags of lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+		child_fail(cfg, 0, errno, "bring lo up");
+	close(sk);
+}
+
+/* Descriptors 0-2 from the spec, the error pipe on 3, nothing else. */
+static void setup_fds(ib_child_config *cfg)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	int high[3];
+	for (int i = 0; i < 3; i++) {
+		high[i] = fcntl(s->stdio[i], F_DUPFD_CLOEXEC, 10);
+		if (high[i] < 0)
+			child_fail(cfg, 0, errno, "duplicate descriptor %d", s->stdio[i]);
+	}
+	int err = fcntl(cfg->err_fd, F_DUPFD_CLOEXEC, 10);
+	if (err < 0)
+		child_fail(cfg, 0, errno, "duplicate the error pipe");
+	cfg->err_fd = err;
+	for (int i = 0; i < 3; i++)
+		if (dup2(high[i], i) < 0)
+			child_fail(cfg, 0, errno, "dup2 onto %d", i);
+	if (dup3(err, 3, O_CLOEXEC) < 0)
+		child_fail(cfg, 0, errno, "dup3 the error pipe");
+	cfg->err_fd = 3;
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
+		for (int fd = 4; fd < 65536; fd++)
+			close(fd);
+	}
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+}
+
+static int is_default_cap(int cap)
+{
+	for (size_t i = 0; i < ib_execute__default_caps_count; i++)
+		if (ib_execute__default_caps[i] == cap)
+			return 1;
+	return 0;
+}
+
+/* Docker's default capabilities: the bounding set, and what root keeps. */
+static void limit_caps(const ib_child_config *cfg)
+{
+	for (int cap = 0; cap <= 63; cap++) {
+		if (is_default_cap(cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(cfg, 0, errno, "drop capability %d from the bounding set", cap);
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+static void set_root_caps(const ib_child_config *cfg)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	for (size_t i = 0; i < ib_execute__default_caps_count; i++) {
+		int cap = ib_execute__default_caps[i];
+		data[cap / 32].effective |= 1U << (cap % 32);
+		data[cap / 32].permitted |= 1U << (cap % 32);
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		child_fail(cfg, 0, errno, "set capabilities");
+}
+
+static void set_user(const ib_child_config *cfg)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	if (setgroups(s->ngroups, (const gid_t *)s->groups) < 0)
+		child_fail(cfg, 0, errno, "setgroups");
+	if (setresgid(s->gid, s->gid, s->gid) < 0)
+		child_fail(cfg, 0, errno, "setgid %u", (unsigned int)s->gid);
+	if (setresuid(s->uid, s->uid, s->uid) < 0)
+		child_fail(cfg, 0, errno, "setuid %u", (unsigned int)s->uid);
+	if (s->uid == 0)
+		set_root_caps(cfg);
+}
+
+static void set_rlimits(const ib_child_config *cfg)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	for (size_t i = 0; i < s->nrlimits; i++) {
+		const ib_isolation_rlimit *r = &s->rlimits[i];
+		struct rlimit rl = {
+			r->soft == IB_RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)r->soft,
+			r->hard == IB_RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)r->hard,
+		};
+		if (setrlimit(r->resource, &rl) < 0)
+			child_fail(cfg, 0, errno, "set resource limit %s=%llu:%llu%s",
+				   ib_execute__rlimit_name(r->resource),
+				   (unsigned long long)r->soft, (unsigned long long)r->hard,
+				   errno == EPERM ? " (raising a hard limit needs CAP_SYS_RESOURCE)" : "");
+	}
+}
+
+static const char *env_get(const char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (; env && *env; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
+/* execve argv[0], searched in the PATH of the process's own environment. */
+static void exec_command(const ib_child_config *cfg) __attribute__((noreturn));
+static void exec_command(const ib_child_config *cfg)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	const char *cmd = s->argv[0];
+	char *const *argv = (char *const *)s->argv;
+	char *const *envp = (char *const *)s->env;
+	if (strchr(cmd, '/')) {
+		execve(cmd, argv, envp);
+		child_fail(cfg, errno == ENOENT ? 127 : 126, errno, "exec `%s`", cmd);
+	}
+	const char *path = env_get(s->env, "PATH");
+	if (!path)
+		path = IB_EXECUTE_DEFAULT_PATH;
+	int seen_eacces = 0;
+	char buf[PATH_MAX];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		int n = dlen ? snprintf(buf, sizeof buf, "%.*s/%s", (int)dlen, p, cmd)
+			     : snprintf(buf, sizeof buf, "%s", cmd);
+		if (n > 0 && (size_t)n < sizeof buf) {
+			execve(buf, argv, envp);
+			if (errno == EACCES)
+				seen_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				child_fail(cfg, 126, errno, "exec `%s`", buf);
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	if (seen_eacces)
+		child_fail(cfg, 126, EACCES, "exec `%s`", cmd);
+	child_fail(cfg, 127, 0, "exec `%s`: executable file not found in PATH `%s`", cmd, path);
+}
+
+static void enter_root(const ib_child_config *cfg, int mounts)
+{
+	const ib_isolation_spec *s = cfg->spec;
+	if (mounts) {
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			child_fail(cfg, 0, errno, "make / private");
+		if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			child_fail(cfg, 0, errno, "bind `%s` on itself", s->rootfs);
+		int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			child_fail(cfg, 0, errno, "open `%s`", s->rootfs);
+		setup_mounts(cfg, rootfd);
+		close(rootfd);
+	}
+	if (chdir(s->rootfs) < 0)
+		child_fail(cfg, 0, errno, "chdir `%s`", s->rootfs);
+	if (cfg->pivot) {
+		/* pivot_root(".", "."): the old root ends up under the new one; detach it */
+		if (syscall(SYS_pivot_root, ".", ".") < 0)
+			child_fail(cfg, 0, errno, "pivot_root into `%s`", s->rootfs);
+		if (umount2(".", MNT_DETACH) < 0)
+			child_fail(cfg, 0, errno, "detach the old root");
+	} else if (chroot(".") < 0) {
+		child_fail(cfg, 0, errno, "chroot `%s`", s->rootfs);
+	}
+	if (chdir("/") < 0)
+		child_fail(cfg, 0, errno, "chdir /");
+	if (mounts)
+		mask_paths(cfg);
+}
+
+void ib_execute__child(const ib_child_config *config)
+{
+	ib_child_config cfg = *config;
+	const ib_isolation_spec *s = cfg.spec;
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	reset_signals();
+	setup_fds(&cfg);
+	if (setsid() < 0)
+		child_fail(&cfg, 0, errno, "setsid");
+	if (s->tty && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(&cfg, 0, errno, "make the terminal the controlling one");
+	int mounts = cfg.new_mount_ns;
+	if (cfg.try_mount_ns)
+		mounts = unshare(CLONE_NEWNS) == 0;
+	enter_root(&cfg, mounts);
+	if (s->hostname && cfg.new_pid_ns && /* with its UTS namespace */
+	    sethostname(s->hostname, strlen(s->hostname)) < 0)
+		child_fail(&cfg, 0, errno, "set hostname `%s`", s->hostname);
+	if (s->network == IB_NETWORK_NONE)
+		loopback_up(&cfg);
+	/* the working directory, resolved inside the new root only */
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int cwd = root < 0 ? -1 : open_in(root, s->cwd, O_PATH | O_DIRECTORY);
+	if (cwd < 0)
+		child_fail(&cfg, 0, errno, "working directory `%s`", s->cwd);
+	close(root);
+	set_rlimits(&cfg);
+	limit_caps(&cfg);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(&cfg, 0, errno, "set no_new_privs");
+	set_user(&cfg);
+	if (fchdir(cwd) < 0)
+		child_fail(&cfg, 0, errno, "chdir to the working directory `%s`", s->cwd);
+	close(cwd);
+	exec_command(&cfg);
+}

@@ -1,0 +1,542 @@
+/*
+ * Unit tests of the execute layer that need no privileges: user resolution
+ * in a fake root, the OCI config.json, the backend registry, and the
+ * shared part of ib_execute_run through a call-counting `fake` backend.
+ */
+#include "helpers.h"
+#include "execute/internal.h"
+
+#include <jansson.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static char *fake_root(void)
+{
+	char *tmp = ib_test_tmpdir("user");
+	write_users(tmp);
+	return tmp;
+}
+
+static void test_user_by_name(void **state)
+{
+	(void)state;
+	char *root = fake_root();
+	ib_user u = IB_USER_INIT;
+	assert_int_equal(ib_user_resolve(&u, root, "builder"), 0);
+	assert_int_equal(u.uid, 1000);
+	assert_int_equal(u.gid, 1000);
+	assert_string_equal(u.name, "builder");
+	assert_string_equal(u.home, "/home/builder");
+	assert_int_equal(u.ngroups, 2); /* audio and staff list it */
+	assert_int_equal(u.groups[0], 29);
+	assert_int_equal(u.groups[1], 50);
+	ib_user_dispose(&u);
+	rm_tree(root);
+	free(root);
+}
+
+static void test_user_numeric_and_groups(void **state)
+{
+	(void)state;
+	char *root = fake_root();
+	ib_user u = IB_USER_INIT;
+	/* a uid need not exist */
+	assert_int_equal(ib_user_resolve(&u, root, "4242"), 0);
+	assert_int_equal(u.uid, 4242);
+	assert_int_equal(u.gid, 0);
+	assert_null(u.name);
+	assert_string_equal(u.home, "/");
+	ib_user_dispose(&u);
+	/* a known uid gets its passwd entry */
+	assert_int_equal(ib_user_resolve(&u, root, "1000"), 0);
+	assert_string_equal(u.name, "builder");
+	assert_int_equal(u.gid, 1000);
+	ib_user_dispose(&u);
+	/* explicit groups: no supplementary groups */
+	assert_int_equal(ib_user_resolve(&u, root, "builder:staff"), 0);
+	assert_int_equal(u.uid, 1000);
+	assert_int_equal(u.gid, 50);
+	assert_int_equal(u.ngroups, 0);
+	ib_user_dispose(&u);
+	assert_int_equal(ib_user_resolve(&u, root, "1:777"), 0);
+	assert_int_equal(u.uid, 1);
+	assert_int_equal(u.gid, 777);
+	ib_user_dispose(&u);
+	/* root, by default */
+	assert_int_equal(ib_user_resolve(&u, root, NULL), 0);
+	assert_int_equal(u.uid, 0);
+	assert_string_equal(u.home, "/root");
+	ib_user_dispose(&u);
+	rm_tree(root);
+	free(root);
+}
+
+static void test_user_errors(void **state)
+{
+	(void)state;
+	char *root = fake_root();
+	ib_user u = IB_USER_INIT;
+	ib_assert_error_contains(ib_user_resolve(&u, root, "nosuchuser"), "user `nosuchuser`");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder:nogroupnamed"),
+				 "group `nogroupnamed`");
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder:"), "invalid user spec");
+	ib_assert_error_contains(ib_user_resolve(&u, root, ":1"), "invalid user spec");
+	/* no /etc/passwd: names fail, numbers work */
+	char path[4200];
+	snprintf(path, sizeof path, "%s/etc/passwd", root);
+	unlink(path);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder"), "no /etc/passwd");
+	assert_int_equal(ib_user_resolve(&u, root, "12:13"), 0);
+	assert_int_equal(u.uid, 12);
+	ib_user_dispose(&u);
+	rm_tree(root);
+	free(root);
+}
+
+/* /etc/passwd as an absolute symlink is resolved inside the root, not on the host. */
+static void test_user_symlink_stays_inside(void **state)
+{
+	(void)state;
+	char *root = ib_test_tmpdir("usersym");
+	mkdir_in(root, "etc");
+	mkdir_in(root, "inner");
+	write_text(root, "inner/pw", "inside:x:7:8::/in:/bin/sh\n");
+	char link[4200];
+	snprintf(link, sizeof link, "%s/etc/passwd", root);
+	assert_int_equal(symlink("/inner/pw", link), 0);
+	ib_user u = IB_USER_INIT;
+	assert_int_equal(ib_user_resolve(&u, root, "inside"), 0);
+	assert_int_equal(u.uid, 7);
+	assert_int_equal(u.gid, 8);
+	ib_user_dispose(&u);
+	/* the host's users are not there */
+	ib_assert_error_contains(ib_user_resolve(&u, root, "daemon"), "user `daemon`");
+	/* ../.. climbs to the root's own /etc/group: itself, a loop, not the host's */
+	snprintf(link, sizeof link, "%s/etc/group", root);
+	assert_int_equal(symlink("../../../../../../../../etc/group", link), 0);
+	assert_true(ib_user_resolve(&u, root, "inside:root") < 0);
+	rm_tree(root);
+	free(root);
+}
+
+/* ---- config.json ---- */
+
+static void test_oci_config(void **state)
+{
+	(void)state;
+	const char *argv[] = { "/bin/sh", "-c", "echo hi", NULL };
+	const char *env[] = { "PATH=/bin", "A=b", NULL };
+	uint32_t groups[] = { 29, 50 };
+	ib_mount mounts[] = {
+		{ IB_MOUNT_BIND, "/host/src", "/src", 1, NULL },
+		{ IB_MOUNT_TMPFS, NULL, "/scratch", 0, "size=1m,mode=700" },
+	};
+	ib_isolation_rlimit rl[] = { { 7 /* RLIMIT_NOFILE */, 100, 200 } };
+	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/work", 1000, 1000,
+		groups, 2, "box", IB_NETWORK_NONE, mounts, 2, "/run/x/hosts", NULL,
+		{ 0, 1, 2 }, 0, rl, 1, "/run/x" };
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	json_error_t err;
+	json_t *c = json_loads(b.ptr, 0, &err);
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "ociVersion")), "1.0.2");
+	json_t *p = json_object_get(c, "process");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(p, "user"), "additionalGids")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 2)), "echo hi");
+	assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/work");
+	assert_true(json_is_true(json_object_get(p, "noNewPrivileges")));
+	json_t *caps = json_object_get(p, "capabilities");
+	assert_int_equal(json_array_size(json_object_get(caps, "bounding")), 14);
+	assert_int_equal(json_array_size(json_object_get(caps, "effective")), 0); /* not root */
+	json_t *r0 = json_array_get(json_object_get(p, "rlimits"), 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "type")), "RLIMIT_NOFILE");
+	assert_int_equal(json_integer_value(json_object_get(r0, "hard")), 200);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(c, "root"), "path")), "/roots/r1");
+	assert_string_equal(json_string_value(json_object_get(c, "hostname")), "box");
+	json_t *ns = json_object_get(json_object_get(c, "linux"), "namespaces");
+	int net = 0;
+	for (size_t i = 0; i < json_array_size(ns); i++)
+		net |= !strcmp(json_string_value(json_object_get(json_array_get(ns, i), "type")), "network");
+	assert_true(net);
+	json_t *m = json_object_get(c, "mounts");
+	int hosts = 0, resolv = 0, src_ro = 0, tmpfs_opt = 0;
+	for (size_t i = 0; i < json_array_size(m); i++) {
+		json_t *o = json_array_get(m, i);
+		const char *d = json_string_value(json_object_get(o, "destination"));
+		json_t *opts = json_object_get(o, "options");
+		hosts |= !strcmp(d, "/etc/hosts");
+		resolv |= !strcmp(d, "/etc/resolv.conf");
+		for (size_t k = 0; k < json_array_size(opts); k++) {
+			const char *v = json_string_value(json_array_get(opts, k));
+			src_ro |= !strcmp(d, "/src") && !strcmp(v, "ro");
+			tmpfs_opt |= !strcmp(d, "/scratch") && !strcmp(v, "mode=700");
+		}
+	}
+	assert_true(hosts);
+	assert_false(resolv);
+	assert_true(src_ro);
+	assert_true(tmpfs_opt);
+	assert_true(json_array_size(json_object_get(json_object_get(c, "linux"), "maskedPaths")) > 0);
+	json_decref(c);
+	/* host network: no network namespace; root keeps the default capabilities */
+	s.network = IB_NETWORK_HOST;
+	s.uid = 0;
+	ib_buf_clear(&b);
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	assert_null(strstr(b.ptr, "\"network\""));
+	assert_non_null(strstr(b.ptr, "CAP_NET_BIND_SERVICE"));
+	c = json_loads(b.ptr, 0, &err);
+	caps = json_object_get(json_object_get(c, "process"), "capabilities");
+	assert_int_equal(json_array_size(json_object_get(caps, "effective")), 14);
+	json_decref(c);
+	ib_buf_dispose(&b);
+}
+
+/* ---- the registry and the shared part, through a fake backend ---- */
+
+typedef struct {
+	int starts, kills, finishes, frees;
+	int exit_code;       /* what the fake process exits with; < 0: killed by -exit_code */
+	int sleep_ms;
+	const char *rootfs_seen;
+} fake_counts;
+
+static fake_counts counts;
+
+struct ib_isolation_run {
+	pid_t pid;
+};
+
+/* The fake process: reports what the spec holds on its stdout, then exits. */
+static void fake_child(const ib_isolation_spec *s)
+{
+	FILE *f = fdopen(dup(s->stdio[1]), "w");
+	fprintf(f, "uid=%u gid=%u ngroups=%zu cwd=%s tty=%d\n", s->uid, s->gid, s->ngroups, s->cwd, s->tty);
+	for (size_t i = 0; s->env[i]; i++)
+		fprintf(f, "env %s\n", s->env[i]);
+	static const char *const check[] = { "proc", "dev", "sys", "etc/hosts", "etc/resolv.conf", "mnt/data" };
+	for (size_t i = 0; i < sizeof check / sizeof check[0]; i++)
+		if (exists_in(s->rootfs, check[i]))
+			fprintf(f, "exists %s\n", check[i]);
+	if (s->hosts_file) {
+		char line[256];
+		FILE *h = fopen(s->hosts_file, "r");
+		while (h && fgets(line, sizeof line, h))
+			fprintf(f, "hosts %s", line);
+		if (h)
+			fclose(h);
+	}
+	fprintf(f, "partial line without newline");
+	fclose(f);
+	if (counts.sleep_ms)
+		usleep((useconds_t)counts.sleep_ms * 1000);
+	if (counts.exit_code < 0)
+		kill(getpid(), -counts.exit_code);
+	_exit(counts.exit_code);
+}
+
+static int fake_start(ib_isolation *self, ib_isolation_run **run, int *pid, ib_exit_status *st,
+		      const ib_isolation_spec *s)
+{
+	(void)self;
+	(void)st;
+	counts.starts++;
+	*run = calloc(1, sizeof **run);
+	pid_t child = fork();
+	if (child == 0)
+		fake_child(s);
+	(*run)->pid = child;
+	*pid = child;
+	return 0;
+}
+
+static int fake_kill(ib_isolation *self, ib_isolation_run *run)
+{
+	(void)self;
+	counts.kills++;
+	kill(run->pid, SIGKILL);
+	return 0;
+}
+
+static int fake_finish(ib_isolation *self, ib_isolation_run *run, int ws, ib_exit_status *out)
+{
+	(void)self;
+	counts.finishes++;
+	out->signal = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+	out->code = out->signal ? 128 + out->signal : WEXITSTATUS(ws);
+	free(run);
+	return 0;
+}
+
+static void fake_free(ib_isolation *self)
+{
+	counts.frees++;
+	free(self);
+}
+
+static int fake_new(ib_isolation **out, const ib_execute_options *opts, void *param)
+{
+	(void)opts;
+	assert_ptr_equal(param, &counts);
+	ib_isolation *iso = calloc(1, sizeof *iso);
+	iso->version = IB_ISOLATION_VERSION;
+	iso->start = fake_start;
+	iso->kill = fake_kill;
+	iso->finish = fake_finish;
+	iso->free = fake_free;
+	*out = iso;
+	return 0;
+}
+
+static void test_registry(void **state)
+{
+	(void)state;
+	ib_buf names = IB_BUF_INIT;
+	assert_int_equal(ib_isolation_list(&names), 0);
+	assert_non_null(strstr(names.ptr, "namespaces"));
+	assert_non_null(strstr(names.ptr, "oci"));
+	assert_non_null(strstr(names.ptr, "chroot"));
+	ib_isolation *iso = NULL;
+	ib_assert_error_contains(ib_isolation_new(&iso, "nope", NULL), "no isolation backend named `nope`");
+	assert_int_equal(ib_isolation_register("fake", fake_new, &counts), 0);
+	assert_int_equal(ib_isolation_list(&names), 0);
+	assert_non_null(strstr(names.ptr, "fake"));
+	assert_int_equal(ib_isolation_unregister("fake"), 0);
+	ib_assert_error_contains(ib_isolation_unregister("fake"), "no isolation backend named `fake`");
+	ib_buf_dispose(&names);
+	/* a runtime that does not exist is reported by probe */
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.runtime = "no-such-oci-runtime-xyz";
+	ib_assert_error_contains(ib_isolation_probe("oci", &o), "`no-such-oci-runtime-xyz` not found");
+}
+
+static char *fake_rootfs(void)
+{
+	char *root = fake_root();
+	mkdir_in(root, "home");
+	mkdir_in(root, "home/builder");
+	return root;
+}
+
+static int fake_run(ib_exit_status *st, capture *cap, const char *root, ib_process *p,
+		    const volatile int *cancel)
+{
+	ib_isolation_register("fake", fake_new, &counts);
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = "fake";
+	o.cancel = cancel;
+	static const char *const argv[] = { "true", NULL };
+	if (!p->argv)
+		p->argv = argv;
+	p->log = capture_log;
+	p->log_payload = cap;
+	memset(&counts.starts, 0, sizeof counts.starts);
+	return ib_execute_run(st, root, p, &o);
+}
+
+static void test_run_shared_part(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	char data[4200];
+	snprintf(data, sizeof data, "%s-data", root);
+	mkdir(data, 0755);
+	ib_mount m = { IB_MOUNT_BIND, data, "/mnt/data", 1, NULL };
+	const char *env[] = { "FOO=bar", NULL };
+	setenv("IB_TEST_SECRET", "leaked", 1);
+	ib_process p = IB_PROCESS_INIT;
+	p.env = env;
+	p.user = "builder";
+	p.cwd = "/work/dir/../sub";
+	p.hostname = "buildbox";
+	p.mounts = &m;
+	p.nmounts = 1;
+	capture cap = { "", 0, 0 };
+	ib_exit_status st;
+	counts.exit_code = 7;
+	counts.sleep_ms = 0;
+	assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
+	assert_int_equal(st.code, 7);
+	assert_int_equal(st.signal, 0);
+	assert_int_equal(counts.finishes, counts.starts);
+	const char *o = cap.out;
+	assert_non_null(strstr(o, "uid=1000 gid=1000 ngroups=2 cwd=/work/sub tty=0\n"));
+	assert_non_null(strstr(o, "env FOO=bar\n"));
+	assert_non_null(strstr(o, "env PATH=" IB_EXECUTE_DEFAULT_PATH "\n"));
+	assert_non_null(strstr(o, "env HOME=/home/builder\n"));
+	assert_null(strstr(o, "IB_TEST_SECRET"));
+	/* mount points existed during the run... */
+	assert_non_null(strstr(o, "exists proc\n"));
+	assert_non_null(strstr(o, "exists etc/hosts\n"));
+	assert_non_null(strstr(o, "exists etc/resolv.conf\n"));
+	assert_non_null(strstr(o, "exists mnt/data\n"));
+	assert_non_null(strstr(o, "hosts 127.0.1.1\tbuildbox\n"));
+	assert_non_null(strstr(o, "partial line without newline\n"));
+	/* ...and are gone after it; the working directory stays, like Docker's */
+	assert_false(exists_in(root, "proc"));
+	assert_false(exists_in(root, "dev"));
+	assert_false(exists_in(root, "etc/hosts"));
+	assert_false(exists_in(root, "etc/resolv.conf"));
+	assert_false(exists_in(root, "mnt"));
+	assert_true(exists_in(root, "work/sub"));
+	assert_true(exists_in(root, "etc/passwd"));
+	rm_tree(data);
+	rm_tree(root);
+	free(root);
+}
+
+static void test_run_signal_and_cancel(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	/* an /etc/hosts of the image is kept */
+	write_text(root, "etc/hosts", "10.0.0.1 mine\n");
+	ib_process p = IB_PROCESS_INIT;
+	capture cap = { "", 0, 0 };
+	ib_exit_status st;
+	counts.exit_code = -SIGTERM;
+	counts.sleep_ms = 0;
+	assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
+	assert_int_equal(st.signal, SIGTERM);
+	assert_int_equal(st.code, 128 + SIGTERM);
+	assert_true(exists_in(root, "etc/hosts"));
+	/* cancelled: killed, reported as IB_EUSER with the signal */
+	volatile int cancel = 1;
+	counts.exit_code = 0;
+	counts.sleep_ms = 5000;
+	counts.kills = 0;
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, &cancel), "cancelled");
+	assert_int_equal(ib_error_last()->code, IB_EUSER);
+	assert_int_equal(counts.kills, 1);
+	assert_int_equal(st.signal, SIGKILL);
+	assert_int_equal(st.code, 137);
+	rm_tree(root);
+	free(root);
+}
+
+static int has_sys_resource(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	return (data[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32)) & 1;
+}
+
+static void test_run_errors(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	ib_process p = IB_PROCESS_INIT;
+	capture cap = { "", 0, 0 };
+	ib_exit_status st;
+	counts.exit_code = 0;
+	counts.sleep_ms = 0;
+	p.user = "ghost";
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "user `ghost`: no such user");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	p.user = NULL;
+	const char *bad_env[] = { "NOEQUALS", NULL };
+	p.env = bad_env;
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "`NOEQUALS` is not NAME=value");
+	p.env = NULL;
+	ib_rlimit rl = { "bogus", 1, 1 };
+	p.rlimits = &rl;
+	p.nrlimits = 1;
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "unknown resource limit `bogus`");
+	rl.name = "nofile";
+	rl.soft = 10;
+	rl.hard = 5;
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "soft limit 10 is above");
+	rl.soft = 64;
+	rl.hard = IB_RLIM_INFINITY;
+	if (has_sys_resource()) {
+		assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
+	} else {
+		ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "needs CAP_SYS_RESOURCE");
+	}
+	p.nrlimits = 0;
+	ib_process empty = IB_PROCESS_INIT;
+	const char *no_argv[] = { NULL };
+	empty.argv = no_argv;
+	ib_assert_error_contains(ib_execute_run(&st, root, &empty, NULL), "argv is empty");
+	empty.version = 99;
+	ib_assert_error_contains(ib_execute_run(&st, root, &empty, NULL), "version 99");
+	ib_assert_error_contains(ib_execute_run(&st, "/no/such/root", &p, NULL), "/no/such/root");
+	rm_tree(root);
+	free(root);
+}
+
+/* Symlinked mount points never make us create or mount outside the root. */
+static void test_run_symlinks_stay_inside(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	char *outside = ib_test_tmpdir("outside");
+	char link[4200], target[4200];
+	/* /etc/hosts -> <outside>/hosts (absolute, meant for the host) */
+	snprintf(link, sizeof link, "%s/etc/hosts", root);
+	snprintf(target, sizeof target, "%s/hosts", outside);
+	assert_int_equal(symlink(target, link), 0);
+	/* /etc/resolv.conf -> ../../../../../../<outside>/resolv.conf */
+	snprintf(link, sizeof link, "%s/etc/resolv.conf", root);
+	snprintf(target, sizeof target, "../../../../../../../..%s/resolv.conf", outside);
+	assert_int_equal(symlink(target, link), 0);
+	ib_process p = IB_PROCESS_INIT;
+	capture cap = { "", 0, 0 };
+	ib_exit_status st;
+	counts.exit_code = 0;
+	counts.sleep_ms = 0;
+	assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
+	assert_false(exists_in(outside, "hosts"));
+	assert_false(exists_in(outside, "resolv.conf"));
+	/* the dangling links were left alone: no bind, nothing created */
+	assert_null(strstr(cap.out, "hosts 127.0.0.1"));
+	/* /proc as a symlink is refused */
+	snprintf(link, sizeof link, "%s/proc", root);
+	assert_int_equal(symlink(outside, link), 0);
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "`/proc` in the root filesystem is a symlink");
+	/* a mount target through a symlink to a host path is refused, nothing made outside */
+	unlink(link);
+	snprintf(link, sizeof link, "%s/escape", root);
+	assert_int_equal(symlink(outside, link), 0);
+	ib_mount m = { IB_MOUNT_TMPFS, NULL, "/escape/mnt", 0, NULL };
+	p.mounts = &m;
+	p.nmounts = 1;
+	ib_assert_error_contains(fake_run(&st, &cap, root, &p, NULL), "dangling symlink");
+	assert_false(exists_in(outside, "mnt"));
+	/* one that stays inside is followed inside */
+	unlink(link);
+	mkdir_in(root, "real");
+	assert_int_equal(symlink("/real", link), 0);
+	assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
+	assert_false(exists_in(outside, "mnt"));
+	assert_false(exists_in(root, "real/mnt")); /* removed after the run */
+	rm_tree(outside);
+	free(outside);
+	rm_tree(root);
+	free(root);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_user_by_name),
+		cmocka_unit_test(test_user_numeric_and_groups),
+		cmocka_unit_test(test_user_errors),
+		cmocka_unit_test(test_user_symlink_stays_inside),
+		cmocka_unit_test(test_oci_config),
+		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_run_shared_part),
+		cmocka_unit_test(test_run_signal_and_cancel),
+		cmocka_unit_test(test_run_errors),
+		cmocka_unit_test(test_run_symlinks_stay_inside),
+	};
+	return cmocka_run_group_tests_name("execute", tests, NULL, NULL);
+}

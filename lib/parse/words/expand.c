@@ -26,7 +26,8 @@ typedef struct {
 	int32_t esc;
 	unsigned int flags;
 	int raw_escapes;
-	int stopped;      /* the lookup callback stopped us */
+	int stopped;      /* the lookup callback stopped us... */
+	int stop_rc;      /* ...with this value */
 	const ib_expand_options *opts;
 } lexer;
 
@@ -135,9 +136,10 @@ static int lookup(lexer *lx, const char *name, const char **val, size_t *vlen, i
 		int rc = lx->opts->lookup(name, *found, lx->opts->payload);
 		if (rc) {
 			lx->stopped = 1;
-			ib_error_setc(rc, IB_LAYER_CALLBACK,
-				      "the lookup callback stopped the expansion at `%s`", name);
-			return rc;
+			lx->stop_rc = rc;
+			return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK,
+					     "the lookup callback stopped the expansion at `%s` (%d)",
+					     name, rc);
 		}
 	}
 	return 0;
@@ -529,9 +531,13 @@ static int expand(ib_buf *out, word_acc *wa, const char *word, const ib_expand_o
 	rc = process_until(&lx, END, (lx.flags & IB_EXPAND_RAW_ESCAPES) != 0, out, wa);
 	if (rc == 0 && wa)
 		rc = wa_push(wa);
-	if (rc < 0 && !lx.stopped)
-		ib_error_prefix("expand `%s`", word);
-	return rc;
+	if (rc == 0)
+		return 0;
+	if (lx.stopped)
+		return lx.stop_rc;
+	ib_error_prefix("expand `%s`", word);
+	/* inner failures return IB_ERROR; the error knows the real code */
+	return ib_error_current() < 0 ? ib_error_current() : IB_ERROR;
 }
 
 int ib_expand_word(ib_buf *out, const char *word, const ib_expand_options *opts)

@@ -1,0 +1,17 @@
+#ifndef TESTS_PARSE_WORDS_H
+#define TESTS_PARSE_WORDS_H
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include "ib_test.h"
+#include "imagebuild/parse.h"
+
+#define DECLARE(group) extern const struct CMUnitTest group[]; extern const size_t group##_count;
+DECLARE(expand_tests)
+DECLARE(ignore_tests)
+#define DEFINE_GROUP(group, ...) \
+	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
+	const size_t group##_count = sizeof(group) / sizeof(group[0]);
+#endif

@@ -37,7 +37,13 @@ typedef struct {
 	size_t len;
 } ib_dfstr;
 
-/* ---- the raw tree ---- */
+/*
+ * ---- the raw tree ----
+ * Known, deliberate differences from BuildKit (none visible in the corpus):
+ * keywords are lower-cased ASCII-only; invalid UTF-8 is kept as bytes
+ * instead of becoming U+FFFD (except inside JSON strings, as Go does);
+ * strconv.IsPrint for non-ASCII is approximated (see util.c).
+ */
 struct ib_node {
 	const char *keyword;      /* lower-cased (ASCII) */
 	const char *keyword_raw;  /* as written */

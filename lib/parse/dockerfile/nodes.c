@@ -30,7 +30,13 @@ static void trim(const char **s, size_t *n)
 	*n -= ib_parse__rspace(*s, *n);
 }
 
-/* --flags at the start of `s` (BuildKit extractBuilderFlags; `\` escapes). */
+/*
+ * --flags at the start of `s` (BuildKit extractBuilderFlags; `\` escapes,
+ * whatever the escape directive says, as upstream). Deliberate deviation:
+ * upstream scans bytes, so the UTF-8 bytes 0x85/0xA0 split a flag and every
+ * byte >= 0x80 is re-encoded (`--chown=à` becomes `--chown=Ã`); we scan
+ * UTF-8 characters and keep them intact. No corpus case depends on it.
+ */
 static int extract_flags(ib_node_ctx *c, ib_ptrvec *flags, const char *s, size_t n,
 			 size_t *rest)
 {

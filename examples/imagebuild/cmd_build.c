@@ -1,0 +1,177 @@
+/* imagebuild build: a Dockerfile and its context into an image. */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int progress(const ib_progress *p, void *payload)
+{
+	(void)payload;
+	switch (p->kind) {
+	case IB_PROGRESS_STEP:
+		printf("=> %s %s\n", p->id, p->text);
+		break;
+	case IB_PROGRESS_STEP_DONE:
+		if (p->cached)
+			printf("=> CACHED %s %s\n", p->id, p->text);
+		break;
+	case IB_PROGRESS_OUTPUT:
+		printf("   %s\n", p->text);
+		break;
+	default:
+		break;
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void log_line(ib_log_level level, const char *line, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "%s%s\n", level == IB_LOG_WARNING ? "warning: " : "", line);
+}
+
+static char *read_all(FILE *f, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	size_t r;
+	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			char *b2 = realloc(buf, cap *= 2);
+			if (!b2) {
+				free(buf);
+				return NULL;
+			}
+			buf = b2;
+		}
+	}
+	*len = n;
+	return buf;
+}
+
+/* Grow a NULL-terminated array by one item. */
+static int push(const char ***list, size_t *n, const char *item)
+{
+	const char **l = realloc(*list, (*n + 2) * sizeof *l);
+	if (!l)
+		return -1;
+	l[(*n)++] = item;
+	l[*n] = NULL;
+	*list = l;
+	return 0;
+}
+
+int cmd_build(ib_cli *cli, int argc, char **argv)
+{
+	static const cli_option opts[] = {
+		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
+		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
+		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {NULL, 0, 0},
+	};
+	ib_build_options o = IB_BUILD_OPTIONS_INIT;
+	const char **tags = NULL, **args = NULL;
+	size_t ntags = 0, nargs = 0;
+	const char *iidfile = NULL;
+	char *content = NULL;
+	int dry_run = 0, quiet = 0, i = 1, k, status = 2;
+	const char *v = NULL;
+
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
+		switch (k) {
+		case 0: push(&tags, &ntags, v); break;
+		case 1: o.dockerfile = v; break;
+		case 2:
+			if (strchr(v, '=')) {
+				push(&args, &nargs, v);
+			} else if (getenv(v)) {
+				/* --build-arg NAME takes the value from the environment, as docker does */
+				char *kv = malloc(strlen(v) + strlen(getenv(v)) + 2);
+				sprintf(kv, "%s=%s", v, getenv(v));
+				push(&args, &nargs, kv);
+			}
+			break;
+		case 3: o.target = v; break;
+		case 4: o.no_cache = 1; break;
+		case 5: iidfile = v; break;
+		case 6: o.isolation = v; break;
+		case 7: o.snapshotter = v; break;
+		case 8: dry_run = 1; break;
+		case 9:
+			if (!strcmp(v, "none"))
+				o.network = IB_NETWORK_NONE;
+			else if (strcmp(v, "host") && strcmp(v, "default")) {
+				fprintf(stderr, "imagebuild build: --network must be host or none\n");
+				goto out;
+			}
+			break;
+		case 10: o.platform = v; break;
+		case 11: quiet = 1; break;
+		}
+	}
+	if (k == -2 || i != argc - 1) {
+		status = cli_usage(cli);
+		goto out;
+	}
+	o.context = argv[i];
+	o.tags = tags;
+	o.build_args = args;
+	if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
+		content = read_all(stdin, &o.dockerfile_len);
+		if (!content) {
+			fprintf(stderr, "imagebuild build: cannot read the Dockerfile from stdin\n");
+			status = 1;
+			goto out;
+		}
+		o.dockerfile_content = content;
+		o.dockerfile = NULL;
+	}
+	o.callbacks.progress = quiet ? NULL : progress;
+	o.callbacks.log = log_line;
+	if (dry_run) {
+		ib_buf plan = IB_BUF_INIT;
+		if (ib_build_plan_print(&plan, &o) < 0) {
+			status = cli_fail("build");
+		} else {
+			fputs(plan.ptr, stdout);
+			status = 0;
+		}
+		ib_buf_dispose(&plan);
+		goto out;
+	}
+	ib_store *store = cli_store(cli);
+	if (!store) {
+		status = 1;
+		goto out;
+	}
+	ib_digest id;
+	if (ib_build(&id, store, &o) < 0) {
+		status = cli_fail("build");
+		goto out;
+	}
+	char hex[IB_DIGEST_STRLEN];
+	ib_digest_fmt(hex, &id);
+	if (quiet) {
+		printf("%s\n", hex);
+	} else {
+		printf("Successfully built %.12s\n", hex + 7);
+		for (size_t t = 0; t < ntags; t++)
+			printf("Successfully tagged %s\n", tags[t]);
+	}
+	if (iidfile) {
+		FILE *f = fopen(iidfile, "w");
+		if (!f || fprintf(f, "%s", hex) < 0 || fclose(f) != 0) {
+			perror(iidfile);
+			status = 1;
+			goto out;
+		}
+	}
+	status = 0;
+out:
+	free(tags);
+	free(args);
+	free(content);
+	return status;
+}

@@ -1,0 +1,355 @@
+/* Image commands: import, images, inspect, history, tag, rmi. */
+#include "common.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- import --change: the Dockerfile instructions docker import accepts ---- */
+
+/* Split a JSON array of strings (["a","b"]) into `out`; 0 if it is not one. */
+static int json_strings(char ***out, size_t *n, const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s++ != '[')
+		return 0;
+	char **items = NULL;
+	size_t count = 0;
+	for (;;) {
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == ']' && count == 0) {
+			s++;
+			break;
+		}
+		if (*s++ != '"')
+			goto bad;
+		char *item = malloc(strlen(s) + 1), *w = item;
+		if (!item)
+			goto bad;
+		while (*s && *s != '"') {
+			if (*s == '\\' && s[1]) {
+				s++;
+				*w++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+				s++;
+			} else {
+				*w++ = *s++;
+			}
+		}
+		*w = '\0';
+		char **ni = realloc(items, (count + 1) * sizeof *items);
+		if (*s != '"' || !ni) {
+			free(item);
+			free(ni ? ni : items);
+			return 0;
+		}
+		items = ni;
+		items[count++] = item;
+		s++;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == ',') {
+			s++;
+			continue;
+		}
+		if (*s == ']') {
+			s++;
+			break;
+		}
+		goto bad;
+	}
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s)
+		goto bad;
+	*out = items;
+	*n = count;
+	return 1;
+bad:
+	for (size_t i = 0; i < count; i++)
+		free(items[i]);
+	free(items);
+	return 0;
+}
+
+static int set_argv(ib_image_config *c, ib_config_list which, const char *rest)
+{
+	char **items = NULL;
+	size_t n = 0;
+	int rc;
+	if (json_strings(&items, &n, rest)) {
+		rc = ib_image_config_list_set(c, which, (const char *const *)items, n);
+		for (size_t i = 0; i < n; i++)
+			free(items[i]);
+		free(items);
+	} else {
+		const char *sh[] = { "/bin/sh", "-c", rest };
+		rc = ib_image_config_list_set(c, which, sh, 3);
+	}
+	return rc;
+}
+
+static int set_pairs(ib_image_config *c, const char *rest, int is_label)
+{
+	char *copy = strdup(rest), *save = NULL;
+	int rc = 0;
+	for (char *tok = strtok_r(copy, " \t", &save); tok && rc == 0; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq) {
+			fprintf(stderr, "imagebuild import: `%s` is not KEY=VALUE\n", tok);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *v = eq + 1;
+		size_t vl = strlen(v);
+		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+			v[vl - 1] = '\0';
+			v++;
+		}
+		rc = is_label ? ib_image_config_label_set(c, tok, v) : ib_image_config_env_set(c, tok, v);
+	}
+	free(copy);
+	return rc;
+}
+
+static int apply_change(ib_image_config *c, const char *change)
+{
+	while (isspace((unsigned char)*change))
+		change++;
+	size_t kl = strcspn(change, " \t");
+	char kw[16] = "";
+	if (kl >= sizeof kw)
+		kl = sizeof kw - 1;
+	for (size_t i = 0; i < kl; i++)
+		kw[i] = (char)toupper((unsigned char)change[i]);
+	const char *rest = change + kl;
+	while (isspace((unsigned char)*rest))
+		rest++;
+	if (!strcmp(kw, "CMD"))
+		return set_argv(c, IB_CONFIG_CMD, rest);
+	if (!strcmp(kw, "ENTRYPOINT"))
+		return set_argv(c, IB_CONFIG_ENTRYPOINT, rest);
+	if (!strcmp(kw, "ENV"))
+		return set_pairs(c, rest, 0);
+	if (!strcmp(kw, "LABEL"))
+		return set_pairs(c, rest, 1);
+	if (!strcmp(kw, "WORKDIR"))
+		return ib_image_config_set(c, IB_CONFIG_WORKDIR, rest);
+	if (!strcmp(kw, "USER"))
+		return ib_image_config_set(c, IB_CONFIG_USER, rest);
+	if (!strcmp(kw, "STOPSIGNAL"))
+		return ib_image_config_set(c, IB_CONFIG_STOPSIGNAL, rest);
+	if (!strcmp(kw, "EXPOSE") || !strcmp(kw, "VOLUME")) {
+		ib_config_list which = kw[0] == 'E' ? IB_CONFIG_EXPOSED_PORTS : IB_CONFIG_VOLUMES;
+		char *copy = strdup(rest), *save = NULL;
+		int rc = 0;
+		for (char *t = strtok_r(copy, " \t", &save); t && rc == 0; t = strtok_r(NULL, " \t", &save)) {
+			char port[64];
+			if (which == IB_CONFIG_EXPOSED_PORTS && !strchr(t, '/')) {
+				snprintf(port, sizeof port, "%s/tcp", t);
+				t = port;
+			}
+			rc = ib_image_config_list_add(c, which, t);
+		}
+		free(copy);
+		return rc;
+	}
+	fprintf(stderr, "imagebuild import: unsupported --change instruction `%s`\n", change);
+	return -1;
+}
+
+int cmd_import(ib_cli *cli, int argc, char **argv)
+{
+	static const cli_option opts[] = { { "change", 'c', 1 }, { "message", 'm', 1 }, { NULL, 0, 0 } };
+	ib_image_config *config = NULL;
+	ib_import_options io = IB_IMPORT_OPTIONS_INIT;
+	int i = 1, k, status = 0;
+	const char *v;
+	if (ib_image_config_new(&config) < 0)
+		return cli_fail("import");
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
+		if (k == 0 && apply_change(config, v) < 0) {
+			status = ib_error_last()->code ? cli_fail("import --change") : 1;
+			goto out;
+		}
+		if (k == 1)
+			io.comment = v;
+	}
+	if (k == -2 || argc - i < 1 || argc - i > 2) {
+		status = k == -2 ? 2 : cli_usage(cli);
+		goto out;
+	}
+	ib_store *s = cli_store(cli);
+	if (!s) {
+		status = 1;
+		goto out;
+	}
+	io.config = config;
+	io.name = argc - i == 2 ? argv[i + 1] : NULL;
+	ib_digest id;
+	int rc = !strcmp(argv[i], "-") ? (io.source = "-", ib_store_import_fd(&id, s, 0, &io))
+				       : ib_store_import(&id, s, argv[i], &io);
+	if (rc < 0) {
+		status = cli_fail(NULL);
+		goto out;
+	}
+	char ids[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, &id);
+	printf("%s\n", ids);
+out:
+	ib_image_config_free(config);
+	return status;
+}
+
+int cmd_images(ib_cli *cli, int argc, char **argv)
+{
+	static const cli_option opts[] = { { "quiet", 'q', 0 }, { "all", 'a', 0 }, { NULL, 0, 0 } };
+	int i = 1, k, quiet = 0;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
+		quiet |= k == 0;
+	if (k == -2 || i != argc)
+		return k == -2 ? 2 : cli_usage(cli);
+	ib_store *s = cli_store(cli);
+	ib_image_list *list;
+	if (!s)
+		return 1;
+	if (ib_store_images(&list, s) < 0)
+		return cli_fail("images");
+	if (!quiet)
+		printf("%-40s %-16s %-14s %-20s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+	for (size_t r = 0; r < ib_image_list_count(list); r++) {
+		const ib_image_summary *row = ib_image_list_get(list, r);
+		char hex[IB_DIGEST_HEXLEN + 1], size[32], since[64];
+		ib_digest_hex(hex, &row->id);
+		if (quiet) {
+			printf("%.12s\n", hex);
+			continue;
+		}
+		char repo[512] = "<none>", tag[160] = "<none>";
+		ib_reference *ref;
+		if (row->name && ib_reference_parse(&ref, row->name) == 0) {
+			const char *fam = ib_reference_familiar(ref);
+			const char *t = ib_reference_tag(ref);
+			snprintf(repo, sizeof repo, "%.*s", (int)(strlen(fam) - (t ? strlen(t) + 1 : 0)), fam);
+			snprintf(tag, sizeof tag, "%s", t ? t : "<none>");
+			ib_reference_free(ref);
+		}
+		cli_human_size(size, sizeof size, row->size);
+		cli_human_since(since, sizeof since, row->created);
+		printf("%-40s %-16s %-14.12s %-20s %s\n", repo, tag, hex, since, size);
+	}
+	ib_image_list_free(list);
+	return 0;
+}
+
+int cmd_inspect(ib_cli *cli, int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage(cli);
+	ib_store *s = cli_store(cli);
+	if (!s)
+		return 1;
+	int status = 0, first = 1;
+	ib_buf b = IB_BUF_INIT;
+	printf("[");
+	for (int i = 1; i < argc; i++) {
+		ib_image *img;
+		if (ib_store_image_lookup(&img, s, argv[i]) < 0) {
+			status = cli_fail(NULL);
+			continue;
+		}
+		if (ib_image_inspect_json(&b, img) < 0) {
+			status = cli_fail(argv[i]);
+		} else {
+			printf("%s%s", first ? "" : ",\n", b.ptr);
+			first = 0;
+		}
+		ib_image_free(img);
+	}
+	printf("]\n");
+	ib_buf_dispose(&b);
+	return status;
+}
+
+int cmd_history(ib_cli *cli, int argc, char **argv)
+{
+	static const cli_option opts[] = { { "no-trunc", 0, 0 }, { "quiet", 'q', 0 }, { NULL, 0, 0 } };
+	int i = 1, k, notrunc = 0, quiet = 0;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
+		notrunc |= k == 0;
+		quiet |= k == 1;
+	}
+	if (k == -2 || argc - i != 1)
+		return k == -2 ? 2 : cli_usage(cli);
+	ib_store *s = cli_store(cli);
+	ib_image *img;
+	if (!s)
+		return 1;
+	if (ib_store_image_lookup(&img, s, argv[i]) < 0)
+		return cli_fail(NULL);
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, ib_image_id(img));
+	if (!quiet)
+		printf("%-14s %-20s %-45s %-10s %s\n", "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
+	for (size_t h = 0; h < ib_image_history_count(img); h++) {
+		ib_image_history_item it;
+		ib_image_history_get(&it, img, h);
+		char id[80], since[64], size[32], by[1024];
+		if (h == 0)
+			snprintf(id, sizeof id, notrunc ? "sha256:%s" : "%.12s", hex);
+		else
+			snprintf(id, sizeof id, "<missing>");
+		if (quiet) {
+			printf("%s\n", id);
+			continue;
+		}
+		cli_human_since(since, sizeof since, it.created);
+		cli_human_size(size, sizeof size, it.size);
+		snprintf(by, sizeof by, "%s", it.created_by ? it.created_by : "");
+		if (!notrunc && strlen(by) > 45)
+			strcpy(by + 42, "...");
+		printf("%-14s %-20s %-45s %-10s %s\n", id, since, by, size, it.comment ? it.comment : "");
+	}
+	ib_image_free(img);
+	return 0;
+}
+
+int cmd_tag(ib_cli *cli, int argc, char **argv)
+{
+	if (argc != 3)
+		return cli_usage(cli);
+	ib_store *s = cli_store(cli);
+	if (!s)
+		return 1;
+	if (ib_store_tag(s, argv[1], argv[2]) < 0)
+		return cli_fail(NULL);
+	return 0;
+}
+
+int cmd_rmi(ib_cli *cli, int argc, char **argv)
+{
+	static const cli_option opts[] = { { "force", 'f', 0 }, { NULL, 0, 0 } };
+	int i = 1, k, status = 0;
+	unsigned int flags = 0;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
+		flags |= IB_STORE_REMOVE_FORCE;
+	if (k == -2 || i >= argc)
+		return k == -2 ? 2 : cli_usage(cli);
+	ib_store *s = cli_store(cli);
+	if (!s)
+		return 1;
+	for (; i < argc; i++) {
+		ib_buf report = IB_BUF_INIT;
+		if (ib_store_image_remove(s, argv[i], flags, &report) < 0)
+			status = cli_fail(NULL);
+		else
+			fputs(report.ptr ? report.ptr : "", stdout);
+		ib_buf_dispose(&report);
+	}
+	return status;
+}

@@ -1,0 +1,22 @@
+/*
+ * The commands of `imagebuild`: one line each. A new command group is a
+ * cmd_<group>.c defining `int cmd_<name>(ib_cli *cli, int argc, char **argv)`
+ * plus one line here and its file in meson.build.
+ *
+ * IB_COMMAND(name, "usage", "summary")
+ */
+IB_COMMAND(import, "import [-c CHANGE]... [-m MESSAGE] FILE|- [NAME]", "Import a root filesystem tarball as an image")
+IB_COMMAND(images, "images [-q] [-a]", "List images")
+IB_COMMAND(inspect, "inspect NAME...", "Show an image's details as JSON")
+IB_COMMAND(history, "history [--no-trunc] NAME", "Show the history of an image")
+IB_COMMAND(tag, "tag SOURCE TARGET", "Give an image a new name")
+IB_COMMAND(rmi, "rmi [-f] NAME...", "Remove images")
+IB_COMMAND(save, "save [--format oci|oci-archive|docker-archive] [--ref-name TAG] -o PATH NAME...", "Save images to an OCI layout, OCI archive or docker-archive")
+IB_COMMAND(load, "load [--repository REPO] -i PATH", "Load images from an OCI layout, OCI archive or docker-archive")
+IB_COMMAND(prune, "prune [-a]", "Remove untagged images (-a: keep them) and unreferenced blobs")
+IB_COMMAND(fsck, "fsck", "Verify every blob and reference of the store")
+IB_COMMAND(build, "build [-t NAME]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--iidfile FILE] [--isolation NAME] [--snapshotter NAME] [--network host|none] [--dry-run] [-q] CONTEXT", "Build an image from a Dockerfile")
+IB_COMMAND(run, "run [--name NAME] [-i] [-t] [--rm] [-e K=V]... [-u USER] [-w DIR] [--entrypoint CMD] [--network host|none] [--isolation NAME] [--snapshotter NAME] IMAGE [COMMAND [ARG...]]", "Run a command in a new container")
+IB_COMMAND(ps, "ps [-a] [-q]", "List containers")
+IB_COMMAND(rm, "rm NAME...", "Remove containers")
+IB_COMMAND(commit, "commit [-m MESSAGE] [-a AUTHOR] [-c CHANGE]... CONTAINER [NAME]", "Make a new image of a container's changes")

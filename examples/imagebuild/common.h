@@ -1,0 +1,46 @@
+/* What the commands of the `imagebuild` example share. Public API only. */
+#ifndef IMAGEBUILD_CLI_COMMON_H
+#define IMAGEBUILD_CLI_COMMON_H
+
+#include <imagebuild.h>
+#include <stdio.h>
+
+typedef struct {
+	const char *root;   /* --root, else $IMAGEBUILD_ROOT, else the library's default */
+	ib_store *store;    /* opened on first use */
+	const char *argv0;
+	const char *command;
+	const char *usage;
+} ib_cli;
+
+/* Open the store (once). Prints the error and returns NULL on failure. */
+ib_store *cli_store(ib_cli *cli);
+
+/* Print "imagebuild: <context>: <last error>" to stderr; returns 1 (the exit status). */
+int cli_fail(const char *context);
+
+/* Print the usage of the current command to stderr; returns 2. */
+int cli_usage(ib_cli *cli);
+
+/*
+ * A tiny option parser: `--name VALUE`, `--name=VALUE`, `-n VALUE` and flags.
+ * Returns the option's index in `names` (and *value for those that take one),
+ * -1 at the first operand (argv[*i]), -2 on an unknown option (printed).
+ */
+typedef struct {
+	const char *long_name;  /* "format" */
+	char short_name;        /* 'o', or 0 */
+	int has_value;
+} cli_option;
+int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option *opts, const char **value);
+
+/* "3.2MB", as docker prints sizes. */
+void cli_human_size(char *out, size_t len, uint64_t bytes);
+/* "2 hours ago" from an RFC 3339 time; "N/A" when unknown. */
+void cli_human_since(char *out, size_t len, const char *rfc3339);
+
+#define IB_COMMAND(name, usage, summary) int cmd_##name(ib_cli *cli, int argc, char **argv);
+#include "commands.h"
+#undef IB_COMMAND
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * Garbage collection and fsck.
+ *
+ * GC takes <root>/gc.lock exclusively, so it runs only when no writer holds
+ * a lease (see store.h), computes every blob reachable from index.json,
+ * the build cache and container records, and deletes the rest, plus
+ * temporary files (no writer is active, so they are a dead process's).
+ * Any object it cannot read makes it stop without deleting anything: a
+ * damaged store is for fsck, not for GC to "clean".
+ */
+#include "store/internal.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	ib_digest *d;
+	size_t n, cap;
+} digest_set;
+
+static int set_add(digest_set *s, const ib_digest *d)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		ib_digest *nd = ib_realloc(s->d, cap * sizeof *nd);
+		if (!nd)
+			return IB_ERROR;
+		s->d = nd;
+		s->cap = cap;
+	}
+	s->d[s->n++] = *d;
+	return 0;
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(ib_digest));
+}
+
+static int set_has(const digest_set *s, const ib_digest *d)
+{
+	return s->n && bsearch(d, s->d, s->n, sizeof *d, cmp_digest) != NULL;
+}
+
+/* A config: itself and the blobs of its diff_ids (local layers are stored by diff_id). */
+static int mark_config(digest_set *live, ib_store *s, const ib_digest *d)
+{
+	if (set_add(live, d) < 0)
+		return IB_ERROR;
+	if (ib_store_blob_has(s, d) != 1)
+		return 0;
+	json_t *j;
+	int rc = ib_store__blob_json(&j, s, d, "image config");
+	if (rc < 0)
+		return rc;
+	json_t *ids = json_object_get(json_object_get(j, "rootfs"), "diff_ids");
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v) {
+		ib_digest dd;
+		if (json_is_string(v) && ib_digest_parse(&dd, json_string_value(v)) == 0 && set_add(live, &dd) < 0) {
+			rc = IB_ERROR;
+			break;
+		}
+		ib_error_clear();
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int mark_manifest(digest_set *live, ib_store *s, const ib_digest *d, int depth)
+{
+	if (set_add(live, d) < 0)
+		return IB_ERROR;
+	if (ib_store_blob_has(s, d) != 1 || depth > 4)
+		return 0; /* a missing child of an index (a partial pull) */
+	json_t *m;
+	int rc = ib_store__blob_json(&m, s, d, "manifest");
+	if (rc < 0)
+		return rc;
+	size_t i;
+	json_t *e;
+	ib_digest cd;
+	json_array_foreach(json_object_get(m, "manifests"), i, e) {
+		if ((rc = ib_store__descriptor(NULL, &cd, NULL, e, "index")) < 0 ||
+		    (rc = mark_manifest(live, s, &cd, depth + 1)) < 0)
+			goto out;
+	}
+	json_t *cfg = json_object_get(m, "config");
+	if (cfg && ((rc = ib_store__descriptor(NULL, &cd, NULL, cfg, "manifest config")) < 0 ||
+		    (rc = mark_config(live, s, &cd)) < 0))
+		goto out;
+	json_array_foreach(json_object_get(m, "layers"), i, e) {
+		if ((rc = ib_store__descriptor(NULL, &cd, NULL, e, "manifest layer")) < 0 || (rc = set_add(live, &cd)) < 0)
+			goto out;
+	}
+out:
+	json_decref(m);
+	return rc;
+}
+
+static int is_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int mark_cache(digest_set *live, ib_store *s)
+{
+	char *dir = ib_store__path(s, "cache");
+	if (!dir)
+		return IB_ERROR;
+	DIR *d = opendir(dir);
+	free(dir);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n != 69 || strcmp(de->d_name + 64, ".json"))
+			continue;
+		char key[65];
+		memcpy(key, de->d_name, 64);
+		key[64] = 0;
+		ib_digest l, c;
+		int hl = 0;
+		if ((rc = ib_store__cache_read(&l, &hl, &c, s, key)) < 0)
+			break;
+		if (hl && (rc = set_add(live, &l)) < 0)
+			break;
+		rc = mark_config(live, s, &c);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int mark_all(digest_set *live, ib_store *s)
+{
+	json_t *index;
+	int rc = ib_store__index_read(&index, s);
+	if (rc < 0)
+		return rc;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(index, "manifests"), i, e) {
+		ib_digest d;
+		if ((rc = ib_store__descriptor(NULL, &d, NULL, e, "index.json")) < 0 || (rc = mark_manifest(live, s, &d, 0)) < 0)
+			break;
+	}
+	json_decref(index);
+	if (rc < 0 || (rc = mark_cache(live, s)) < 0)
+		return rc;
+	ib_container_record **list;
+	size_t n;
+	if ((rc = ib_store_container_list(&list, &n, s)) < 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = mark_config(live, s, &list[i]->image_id);
+	ib_container_record_list_free(list, n);
+	if (rc == 0 && live->n)
+		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
+	return rc;
+}
+
+static int sweep_blobs(ib_store_gc_stats *st, ib_store *s, const digest_set *live)
+{
+	DIR *d = opendir(s->blobs);
+	if (!d)
+		return ib_error_set_os(IB_LAYER_STORE, "open `%s`", s->blobs);
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		ib_digest dg;
+		char ds[IB_DIGEST_STRLEN];
+		snprintf(ds, sizeof ds, "sha256:%.64s", de->d_name);
+		if (!is_hex64(de->d_name) || ib_digest_parse(&dg, ds) < 0) {
+			ib_error_clear();
+			continue; /* not ours: leave it for fsck to report */
+		}
+		if (set_has(live, &dg))
+			continue;
+		struct stat sb;
+		uint64_t size = fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 ? (uint64_t)sb.st_size : 0;
+		ib_store__hook("gc-delete");
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			rc = ib_error_set_os(IB_LAYER_STORE, "remove blob `%s/%s`", s->blobs, de->d_name);
+			break;
+		}
+		st->blobs_removed++;
+		st->bytes_freed += size;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Temporary files of writers that died: under the exclusive lock, nobody else is writing. */
+static void sweep_tmp(ib_store *s)
+{
+	DIR *d = opendir(s->tmp);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			char *p = ib_sprintf("%s/%s", s->tmp, de->d_name);
+			if (p)
+				ib_rm_rf(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	const char *dirs[] = { "", "cache" };
+	for (size_t i = 0; i < 2; i++) {
+		char *dp = ib_store__path(s, dirs[i]);
+		DIR *dd = dp ? opendir(dp) : NULL;
+		struct dirent *de;
+		while (dd && (de = readdir(dd)) != NULL)
+			if (strstr(de->d_name, ".tmp-"))
+				unlinkat(dirfd(dd), de->d_name, 0);
+		if (dd)
+			closedir(dd);
+		free(dp);
+	}
+	ib_error_clear();
+}
+
+int ib_store_gc(ib_store_gc_stats *stats, ib_store *s, const ib_store_gc_options *opts)
+{
+	if (opts && opts->version != IB_STORE_GC_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_gc_options version %u is not supported",
+				     opts->version);
+	if (s->leases)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "gc: this store handle holds a lease; release it first");
+	ib_store_gc_stats st = { 0, 0, 0 };
+	int rc = 0;
+	if (opts && opts->prune_dangling && (rc = ib_store__prune_dangling(s, &st.images_removed)) < 0)
+		return rc;
+	char *lp = ib_store__path(s, "gc.lock");
+	if (!lp)
+		return IB_ERROR;
+	ib_lock lk = IB_LOCK_INIT;
+	rc = ib_lock_acquire(&lk, lp, IB_LOCK_EXCLUSIVE | (opts && opts->nowait ? IB_LOCK_NOWAIT : 0));
+	free(lp);
+	if (rc < 0) {
+		ib_error_prefix("gc");
+		return rc;
+	}
+	ib_store__hook("gc-locked");
+	digest_set live = { NULL, 0, 0 };
+	if ((rc = mark_all(&live, s)) < 0) {
+		ib_error_prefix("gc: nothing was removed");
+	} else {
+		ib_store__hook("gc-scanned");
+		if ((rc = sweep_blobs(&st, s, &live)) == 0)
+			sweep_tmp(s);
+	}
+	free(live.d);
+	ib_lock_release(&lk);
+	ib_store__hook("gc-done");
+	if (stats)
+		*stats = st;
+	return rc;
+}
+
+/* ---- fsck ---- */
+
+typedef struct {
+	ib_buf *report;
+	int problems;
+	char *first;
+} fsck_state;
+
+static void problem(fsck_state *f, const char *fmt, const char *a, const char *b)
+{
+	char *msg = ib_sprintf(fmt, a, b ? b : "");
+	if (!msg)
+		return;
+	if (f->report) {
+		ib_buf_puts(f->report, msg);
+		ib_buf_putc(f->report, '\n');
+	}
+	if (!f->first)
+		f->first = msg;
+	else
+		free(msg);
+	f->problems++;
+}
+
+static void fsck_blob_present(fsck_state *f, ib_store *s, const ib_digest *d, uint64_t size, int check_size,
+			      const char *what)
+{
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, d);
+	uint64_t real;
+	if (ib_store_blob_size(&real, s, d) < 0) {
+		ib_error_clear();
+		problem(f, "%s: blob %s is missing", what, ds);
+	} else if (check_size && real != size) {
+		problem(f, "%s: blob %s has a size other than its descriptor's", what, ds);
+	}
+}
+
+static void fsck_config(fsck_state *f, ib_store *s, const ib_digest *d, const char *what)
+{
+	json_t *j;
+	if (ib_store_blob_has(s, d) != 1)
+		return;
+	if (ib_store__blob_json(&j, s, d, "image config") < 0) {
+		problem(f, "%s: %s", what, ib_error_last()->message);
+		ib_error_clear();
+		return;
+	}
+	if (!json_is_object(j))
+		problem(f, "%s: image config is not an object%s", what, NULL);
+	json_decref(j);
+}
+
+static void fsck_manifest(fsck_state *f, ib_store *s, const ib_digest *d, int depth)
+{
+	char ds[IB_DIGEST_STRLEN], what[IB_DIGEST_STRLEN + 16];
+	ib_digest_fmt(ds, d);
+	snprintf(what, sizeof what, "manifest %s", ds);
+	json_t *m;
+	if (ib_store_blob_has(s, d) != 1 || depth > 4)
+		return;
+	if (ib_store__blob_json(&m, s, d, "manifest") < 0) {
+		problem(f, "%s%s", ib_error_last()->message, NULL);
+		ib_error_clear();
+		return;
+	}
+	size_t i;
+	json_t *e;
+	ib_digest cd;
+	uint64_t size;
+	json_array_foreach(json_object_get(m, "manifests"), i, e) {
+		/* children of an index may be absent (a one-platform pull) */
+		if (ib_store__descriptor(NULL, &cd, &size, e, what) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+			continue;
+		}
+		if (ib_store_blob_has(s, &cd) == 1) {
+			fsck_blob_present(f, s, &cd, size, 1, what);
+			fsck_manifest(f, s, &cd, depth + 1);
+		}
+	}
+	json_t *cfg = json_object_get(m, "config");
+	if (cfg) {
+		if (ib_store__descriptor(NULL, &cd, &size, cfg, what) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+		} else {
+			fsck_blob_present(f, s, &cd, size, 1, what);
+			fsck_config(f, s, &cd, what);
+		}
+		json_array_foreach(json_object_get(m, "layers"), i, e) {
+			if (ib_store__descriptor(NULL, &cd, &size, e, what) < 0) {
+				problem(f, "%s%s", ib_error_last()->message, NULL);
+				ib_error_clear();
+				continue;
+			}
+			fsck_blob_present(f, s, &cd, size, 1, what);
+		}
+	}
+	json_decref(m);
+}
+
+static void fsck_blobs(fsck_state *f, ib_store *s)
+{
+	DIR *d = opendir(s->blobs);
+	if (!d) {
+		problem(f, "cannot open `%s`%s", s->blobs, NULL);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *p = ib_sprintf("%s/%s", s->blobs, de->d_name);
+		if (!p)
+			break;
+		ib_digest want, got;
+		char ds[IB_DIGEST_STRLEN];
+		snprintf(ds, sizeof ds, "sha256:%.64s", de->d_name);
+		if (!is_hex64(de->d_name) || ib_digest_parse(&want, ds) < 0) {
+			ib_error_clear();
+			problem(f, "`%s`: not a blob name (64 hex digits)%s", p, NULL);
+		} else if (ib_sha256_file(&got, p, NULL) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+		} else if (!ib_digest_equal(&want, &got)) {
+			problem(f, "blob %s is corrupt: its content does not match its digest%s", ds, NULL);
+		}
+		free(p);
+	}
+	closedir(d);
+}
+
+int ib_store_fsck(ib_buf *report, ib_store *s)
+{
+	fsck_state f = { report, 0, NULL };
+	json_t *index;
+	if (ib_store__index_read(&index, s) < 0) {
+		problem(&f, "%s%s", ib_error_last()->message, NULL);
+		ib_error_clear();
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(index, "manifests"), i, e) {
+			ib_digest d;
+			uint64_t size;
+			if (ib_store__descriptor(NULL, &d, &size, e, "index.json") < 0) {
+				problem(&f, "%s%s", ib_error_last()->message, NULL);
+				ib_error_clear();
+				continue;
+			}
+			fsck_blob_present(&f, s, &d, size, 1, "index.json");
+			fsck_manifest(&f, s, &d, 0);
+		}
+		json_decref(index);
+	}
+	/* cache entries and container records */
+	char *dir = ib_store__path(s, "cache");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
+			continue;
+		char key[65];
+		memcpy(key, de->d_name, 64);
+		key[64] = 0;
+		ib_digest l, c;
+		int hl = 0;
+		if (ib_store__cache_read(&l, &hl, &c, s, key) < 0) {
+			problem(&f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+			continue;
+		}
+		fsck_blob_present(&f, s, &c, 0, 0, "cache entry");
+		if (hl)
+			fsck_blob_present(&f, s, &l, 0, 0, "cache entry");
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	ib_container_record **list;
+	size_t n;
+	if (ib_store_container_list(&list, &n, s) == 0) {
+		for (size_t i = 0; i < n; i++)
+			fsck_blob_present(&f, s, &list[i]->image_id, 0, 0, "container record");
+		ib_container_record_list_free(list, n);
+	}
+	ib_error_clear();
+	fsck_blobs(&f, s);
+	if (!f.problems)
+		return 0;
+	int rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck: %d problem%s; the first: %s", f.problems,
+			       f.problems > 1 ? "s" : "", f.first ? f.first : "?");
+	free(f.first);
+	return rc;
+}

@@ -1,0 +1,870 @@
+/* Images: commit, lookup, names (tag, untag, remove), listing, history, inspect. */
+#include "store/internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ib_image {
+	ib_digest id;
+	ib_digest manifest;
+	char *manifest_type;
+	ib_image_config *config;
+	ib_layer *layers;
+	size_t nlayers;
+	char **names;
+	size_t nnames;
+	uint64_t size;
+	ib_image_history_item *history;
+	size_t nhistory;
+};
+
+/* ---- resolving index entries ---- */
+
+typedef struct {
+	json_t *entry;      /* borrowed from the index */
+	const char *name;   /* ref.name annotation, or NULL */
+	ib_digest top;      /* the entry's digest */
+	const char *top_type;
+	ib_digest manifest; /* the platform manifest */
+	ib_digest id;       /* its config digest */
+	int ok;
+} entry_info;
+
+static const char *entry_name(const json_t *e)
+{
+	json_t *a = json_object_get(e, "annotations");
+	return a ? ib_json_str(a, IB_ANNOTATION_REF_NAME) : NULL;
+}
+
+static int resolve_entry(entry_info *info, ib_store *s, json_t *e)
+{
+	memset(info, 0, sizeof *info);
+	info->entry = e;
+	info->name = entry_name(e);
+	int rc = ib_store__descriptor(&info->top_type, &info->top, NULL, e, "index.json");
+	if (rc < 0)
+		return rc;
+	json_t *m;
+	if ((rc = ib_store__platform_manifest(&info->manifest, &m, s, &info->top, info->top_type)) < 0)
+		return rc;
+	rc = ib_store__descriptor(NULL, &info->id, NULL, json_object_get(m, "config"), "manifest config");
+	json_decref(m);
+	info->ok = rc == 0;
+	return rc;
+}
+
+/* Every entry of the index, resolved; broken entries have ok = 0. */
+static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+{
+	json_t *list = json_object_get(index, "manifests");
+	size_t count = json_array_size(list);
+	entry_info *infos = ib_calloc(count ? count : 1, sizeof *infos);
+	if (!infos)
+		return IB_ERROR;
+	for (size_t i = 0; i < count; i++) {
+		if (resolve_entry(&infos[i], s, json_array_get(list, i)) < 0)
+			ib_error_clear();
+	}
+	*out = infos;
+	*n = count;
+	return 0;
+}
+
+/* ---- loading an image ---- */
+
+static const char *oci_layer_type(const char *mt)
+{
+	if (!mt || !strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"))
+		return IB_MEDIA_TYPE_OCI_LAYER;
+	if (!strcmp(mt, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP))
+		return IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+	return mt;
+}
+
+static int image_layers(ib_image *img, const json_t *m, const char *what)
+{
+	json_t *layers = json_object_get(m, "layers");
+	size_t n = json_array_size(layers);
+	size_t nd = ib_image_config_diff_id_count(img->config);
+	if (n != nd)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: %zu layers but its config has %zu diff_ids", what, n,
+				     nd);
+	img->layers = ib_calloc(n ? n : 1, sizeof *img->layers);
+	if (!img->layers)
+		return IB_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		ib_layer *l = &img->layers[i];
+		const char *mt;
+		int rc = ib_store__descriptor(&mt, &l->digest, &l->size, json_array_get(layers, i), what);
+		if (rc < 0 || (rc = ib_image_config_diff_id(&l->diff_id, img->config, i)) < 0)
+			return rc;
+		l->media_type = ib_strdup(mt ? mt : IB_MEDIA_TYPE_OCI_LAYER);
+		if (!l->media_type)
+			return IB_ERROR;
+		img->nlayers++;
+		img->size += l->size;
+	}
+	return 0;
+}
+
+static int build_history(ib_image *img);
+
+int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type)
+{
+	ib_image *img = ib_calloc(1, sizeof *img);
+	if (!img)
+		return IB_ERROR;
+	json_t *m = NULL, *cfgj = NULL;
+	char what[IB_DIGEST_STRLEN + 16];
+	int rc = ib_store__platform_manifest(&img->manifest, &m, s, top, top_type);
+	if (rc < 0)
+		goto out;
+	char ms[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ms, &img->manifest);
+	snprintf(what, sizeof what, "manifest %s", ms);
+	const char *mt = ib_json_str(m, "mediaType");
+	img->manifest_type = ib_strdup(mt ? mt : IB_MEDIA_TYPE_OCI_MANIFEST);
+	if (!img->manifest_type ||
+	    (rc = ib_store__descriptor(NULL, &img->id, NULL, json_object_get(m, "config"), what)) < 0)
+		goto out;
+	if ((rc = ib_store__blob_json(&cfgj, s, &img->id, "image config")) < 0) {
+		ib_error_prefix("%s", what);
+		goto out;
+	}
+	rc = ib_image_config__wrap(&img->config, cfgj);
+	cfgj = NULL;
+	if (rc < 0 || (rc = image_layers(img, m, what)) < 0 || (rc = build_history(img)) < 0)
+		goto out;
+	/* every name of this image id */
+	entry_info *infos = NULL;
+	size_t n = 0;
+	if ((rc = resolve_all(&infos, &n, s, index)) < 0)
+		goto out;
+	img->names = ib_calloc(n ? n : 1, sizeof *img->names);
+	for (size_t i = 0; img->names && i < n; i++) {
+		if (infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &img->id)) {
+			if (!(img->names[img->nnames] = ib_strdup(infos[i].name)))
+				break;
+			img->nnames++;
+		}
+	}
+	free(infos);
+	if (!img->names)
+		rc = IB_ERROR;
+	else
+		qsort(img->names, img->nnames, sizeof *img->names, (int (*)(const void *, const void *))strcmp);
+out:
+	json_decref(m);
+	if (rc < 0)
+		ib_image_free(img);
+	else
+		*out = img;
+	return rc;
+}
+
+void ib_image_free(ib_image *img)
+{
+	if (!img)
+		return;
+	for (size_t i = 0; i < img->nlayers; i++)
+		free((char *)img->layers[i].media_type);
+	free(img->layers);
+	for (size_t i = 0; i < img->nnames; i++)
+		free(img->names[i]);
+	free(img->names);
+	free(img->history);
+	free(img->manifest_type);
+	ib_image_config_free(img->config);
+	free(img);
+}
+
+const ib_digest *ib_image_id(const ib_image *img) { return &img->id; }
+const ib_digest *ib_image_manifest_digest(const ib_image *img) { return &img->manifest; }
+const char *ib_image_manifest_media_type(const ib_image *img) { return img->manifest_type; }
+const ib_image_config *ib_image_config_of(const ib_image *img) { return img->config; }
+size_t ib_image_layer_count(const ib_image *img) { return img->nlayers; }
+const ib_layer *ib_image_layer(const ib_image *img, size_t i) { return i < img->nlayers ? &img->layers[i] : NULL; }
+size_t ib_image_name_count(const ib_image *img) { return img->nnames; }
+const char *ib_image_name(const ib_image *img, size_t i) { return i < img->nnames ? img->names[i] : NULL; }
+uint64_t ib_image_size(const ib_image *img) { return img->size; }
+
+/* ---- history ---- */
+
+static int build_history(ib_image *img)
+{
+	size_t nh = ib_image_config_history_count(img->config);
+	size_t total = nh ? nh : img->nlayers;
+	img->history = ib_calloc(total ? total : 1, sizeof *img->history);
+	if (!img->history)
+		return IB_ERROR;
+	size_t li = 0;
+	for (size_t i = 0; i < total; i++) {
+		ib_image_history_item *it = &img->history[total - 1 - i]; /* newest first */
+		if (nh) {
+			ib_history_entry e;
+			if (ib_image_config_history_get(&e, img->config, i) < 0)
+				return IB_ERROR;
+			it->created = e.created;
+			it->created_by = e.created_by;
+			it->author = e.author;
+			it->comment = e.comment;
+			it->empty_layer = e.empty_layer;
+		} else {
+			it->created = ib_image_config_get(img->config, IB_CONFIG_CREATED);
+		}
+		if (!it->empty_layer && li < img->nlayers) {
+			it->has_layer = 1;
+			it->layer = img->layers[li].diff_id;
+			it->size = img->layers[li].size;
+			li++;
+		}
+	}
+	img->nhistory = total;
+	return 0;
+}
+
+size_t ib_image_history_count(const ib_image *img)
+{
+	return img->nhistory;
+}
+
+int ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i)
+{
+	if (i >= img->nhistory)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "no history entry %zu", i);
+	*out = img->history[i];
+	return 0;
+}
+
+/* ---- lookup ---- */
+
+static int is_hex_prefix(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
+			return 0;
+	return 1;
+}
+
+static int no_such_image(const char *what)
+{
+	return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image: %s", what);
+}
+
+/* Find the index entry for `name_or_id`: its position in `infos`. */
+static int find_entry(size_t *pos, entry_info *infos, size_t n, const char *q)
+{
+	ib_reference *ref = NULL;
+	if (ib_reference_parse(&ref, q) == 0) {
+		const ib_digest *rd = ib_reference_digest(ref);
+		for (size_t i = 0; i < n; i++) {
+			if (!infos[i].ok)
+				continue;
+			int hit = rd ? (ib_digest_equal(rd, &infos[i].top) || ib_digest_equal(rd, &infos[i].manifest))
+				     : (infos[i].name && !strcmp(infos[i].name, ib_reference_name(ref)));
+			if (hit) {
+				*pos = i;
+				ib_reference_free(ref);
+				return 0;
+			}
+		}
+		ib_reference_free(ref);
+	}
+	ib_error_clear();
+	const char *hex = !strncmp(q, "sha256:", 7) ? q + 7 : q;
+	if (!is_hex_prefix(hex))
+		return no_such_image(q);
+	size_t found = (size_t)-1;
+	ib_digest found_id;
+	for (size_t i = 0; i < n; i++) {
+		if (!infos[i].ok)
+			continue;
+		char h[IB_DIGEST_HEXLEN + 1], mh[IB_DIGEST_HEXLEN + 1];
+		ib_digest_hex(h, &infos[i].id);
+		ib_digest_hex(mh, &infos[i].top);
+		int hit = !strncmp(h, hex, strlen(hex)) || (strlen(hex) == 64 && !strcmp(mh, hex));
+		if (!hit)
+			continue;
+		if (found != (size_t)-1 && !ib_digest_equal(&found_id, &infos[i].id))
+			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "short image id `%s` is ambiguous", q);
+		if (found == (size_t)-1 || (!infos[found].name && infos[i].name))
+			found = i;
+		found_id = infos[i].id;
+	}
+	if (found == (size_t)-1)
+		return no_such_image(q);
+	*pos = found;
+	return 0;
+}
+
+static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, entry_info **infos_out,
+		     size_t *n_out, size_t *pos_out)
+{
+	entry_info *infos;
+	size_t n, pos = 0;
+	int rc = resolve_all(&infos, &n, s, index);
+	if (rc < 0)
+		return rc;
+	if ((rc = find_entry(&pos, infos, n, q)) == 0 && out)
+		rc = ib_store__image_load(out, s, index, &infos[pos].top, infos[pos].top_type);
+	if (rc == 0 && infos_out) {
+		*infos_out = infos;
+		*n_out = n;
+		*pos_out = pos;
+	} else {
+		free(infos);
+	}
+	return rc;
+}
+
+int ib_store_image_lookup(ib_image **out, ib_store *s, const char *q)
+{
+	json_t *index;
+	int rc = ib_store__index_read(&index, s);
+	if (rc < 0)
+		return rc;
+	rc = lookup_in(out, s, index, q, NULL, NULL, NULL);
+	json_decref(index);
+	return rc;
+}
+
+/* ---- index entries ---- */
+
+static size_t count_top(json_t *list, const ib_digest *d)
+{
+	size_t i, n = 0;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		ib_digest ed;
+		if (ib_store__descriptor(NULL, &ed, NULL, e, "index.json") == 0 && ib_digest_equal(&ed, d))
+			n++;
+	}
+	return n;
+}
+
+int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
+			uint64_t size)
+{
+	(void)s;
+	json_t *list = json_object_get(index, "manifests");
+	size_t i;
+	json_t *e;
+	if (!name) {
+		if (count_top(list, d))
+			return 0;
+		return json_array_append_new(list, ib_store__descriptor_new(mt, d, size)) ? ib_error_oom() : 0;
+	}
+	/* drop the name from where it was; that image stays, untagged, if it has no other name */
+	for (i = 0; i < json_array_size(list); i++) {
+		e = json_array_get(list, i);
+		const char *en = entry_name(e);
+		if (!en || strcmp(en, name))
+			continue;
+		ib_digest old;
+		if (ib_store__descriptor(NULL, &old, NULL, e, "index.json") == 0 && count_top(list, &old) == 1 &&
+		    !ib_digest_equal(&old, d)) {
+			json_object_del(e, "annotations");
+		} else {
+			json_array_remove(list, i);
+		}
+		break;
+	}
+	/* an untagged entry of this manifest becomes the named one */
+	for (i = 0; i < json_array_size(list); i++) {
+		e = json_array_get(list, i);
+		ib_digest ed;
+		if (!entry_name(e) && ib_store__descriptor(NULL, &ed, NULL, e, "index.json") == 0 &&
+		    ib_digest_equal(&ed, d)) {
+			json_array_remove(list, i);
+			break;
+		}
+	}
+	json_t *desc = ib_store__descriptor_new(mt, d, size);
+	if (!desc)
+		return IB_ERROR;
+	json_t *ann = json_object();
+	if (!ann || ib_json_set_new(desc, "annotations", ann) < 0 || ib_json_set_str(ann, IB_ANNOTATION_REF_NAME, name) < 0 ||
+	    json_array_append_new(list, desc) != 0) {
+		json_decref(desc);
+		return ib_error_oom();
+	}
+	return 0;
+}
+
+
+int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
+{
+	int rc = ib_store__lease(s);
+	if (rc < 0)
+		return rc;
+	ib_lock lk = IB_LOCK_INIT;
+	json_t *index = NULL;
+	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read(&index, s)) == 0 &&
+	    (rc = fn(s, index, payload)) == 0)
+		rc = ib_store__index_write(s, index);
+	json_decref(index);
+	ib_lock_release(&lk);
+	ib_store__unlease(s);
+	return rc;
+}
+
+/* ---- commit ---- */
+
+static int check_layers(ib_store *s, const ib_image_config *c, const ib_layer *layers, size_t n)
+{
+	size_t nd = ib_image_config_diff_id_count(c);
+	if (nd != n)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image commit: %zu layers but the config has %zu diff_ids",
+				     n, nd);
+	static const ib_digest zero;
+	for (size_t i = 0; i < n; i++) {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ds, &layers[i].digest);
+		uint64_t size;
+		int rc = ib_store_blob_size(&size, s, &layers[i].digest);
+		if (rc < 0) {
+			ib_error_prefix("image commit: layer %zu", i);
+			return rc;
+		}
+		if (layers[i].size && layers[i].size != size)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image commit: layer %zu (%s) has %llu bytes, not %llu",
+					     i, ds, (unsigned long long)size, (unsigned long long)layers[i].size);
+		ib_digest diff;
+		if ((rc = ib_image_config_diff_id(&diff, c, i)) < 0)
+			return rc;
+		int compressed = ib_store__layer_is_compressed(layers[i].media_type);
+		if ((!compressed && !ib_digest_equal(&diff, &layers[i].digest)) ||
+		    (memcmp(&layers[i].diff_id, &zero, sizeof zero) && !ib_digest_equal(&diff, &layers[i].diff_id)))
+			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
+					     "image commit: layer %zu (%s) does not match the config's diff_id", i, ds);
+	}
+	return 0;
+}
+
+int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+			     uint64_t config_size, const ib_layer *layers, size_t n)
+{
+	json_t *m = json_pack("{s:i,s:s,s:o,s:[]}", "schemaVersion", 2, "mediaType", IB_MEDIA_TYPE_OCI_MANIFEST, "config",
+			      ib_store__descriptor_new(IB_MEDIA_TYPE_OCI_CONFIG, config, config_size), "layers");
+	if (!m)
+		return ib_error_oom();
+	json_t *arr = json_object_get(m, "layers");
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint64_t size;
+		if ((rc = ib_store_blob_size(&size, s, &layers[i].digest)) < 0)
+			break;
+		if (json_array_append_new(arr, ib_store__descriptor_new(oci_layer_type(layers[i].media_type),
+									&layers[i].digest, size)) != 0)
+			rc = ib_error_oom();
+	}
+	if (rc == 0)
+		rc = ib_store__blob_put_json(manifest, msize, s, m);
+	json_decref(m);
+	return rc;
+}
+
+typedef struct {
+	const char *name;
+	const char *mt;
+	ib_digest d;
+	uint64_t size;
+} set_args;
+
+static int set_change(ib_store *s, json_t *index, void *payload)
+{
+	set_args *a = payload;
+	return ib_store__index_set(s, index, a->name, a->mt, &a->d, a->size);
+}
+
+int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
+			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
+{
+	if (opts && opts->version != IB_IMAGE_COMMIT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_commit_options version %u is not supported",
+				     opts->version);
+	ib_buf name = IB_BUF_INIT, cj = IB_BUF_INIT;
+	int rc = 0;
+	if (opts && opts->name && (rc = ib_reference_normalize(&name, opts->name)) < 0)
+		return rc;
+	if ((rc = ib_store__lease(s)) < 0)
+		goto out0;
+	set_args a = { name.size ? name.ptr : NULL, IB_MEDIA_TYPE_OCI_MANIFEST, { { 0 } }, 0 };
+	ib_digest cd;
+	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
+	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
+	    (rc = ib_store__write_manifest(&a.d, &a.size, s, &cd, cj.size, layers, n)) < 0 ||
+	    (rc = ib_store__index_update(s, set_change, &a)) < 0)
+		goto out;
+	if (image_id)
+		*image_id = cd;
+	if (manifest)
+		*manifest = a.d;
+out:
+	ib_store__unlease(s);
+out0:
+	ib_buf_dispose(&name);
+	ib_buf_dispose(&cj);
+	return rc;
+}
+
+/* ---- names ---- */
+
+typedef struct {
+	const char *source;
+	const char *target;
+	const ib_digest *manifest;
+} tag_args;
+
+static int tag_change(ib_store *s, json_t *index, void *payload)
+{
+	tag_args *a = payload;
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	int rc = lookup_in(NULL, s, index, a->source, &infos, &n, &pos);
+	if (rc < 0)
+		return rc;
+	uint64_t size;
+	const char *mt;
+	ib_digest d;
+	rc = ib_store__descriptor(&mt, &d, &size, infos[pos].entry, "index.json");
+	char *mtc = rc == 0 ? ib_strdup(mt ? mt : IB_MEDIA_TYPE_OCI_MANIFEST) : NULL;
+	free(infos);
+	if (rc == 0)
+		rc = mtc ? ib_store__index_set(s, index, a->target, mtc, &d, size) : IB_ERROR;
+	free(mtc);
+	return rc;
+}
+
+int ib_store_tag(ib_store *s, const char *source, const char *target)
+{
+	ib_reference *ref;
+	int rc = ib_reference_parse(&ref, target);
+	if (rc < 0)
+		return rc;
+	if (ib_reference_digest(ref)) {
+		ib_reference_free(ref);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "refusing to create a tag with a digest reference: %s",
+				     target);
+	}
+	tag_args a = { source, ib_reference_name(ref), NULL };
+	rc = ib_store__index_update(s, tag_change, &a);
+	ib_reference_free(ref);
+	return rc;
+}
+
+static int tag_manifest_change(ib_store *s, json_t *index, void *payload)
+{
+	tag_args *a = payload;
+	return ib_store__tag_manifest_locked(s, index, a->target, a->manifest);
+}
+
+int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d)
+{
+	json_t *m;
+	int rc = ib_store__blob_json(&m, s, d, "manifest");
+	if (rc < 0)
+		return rc;
+	const char *mt = ib_json_str(m, "mediaType");
+	if (!mt)
+		mt = json_object_get(m, "manifests") ? IB_MEDIA_TYPE_OCI_INDEX : IB_MEDIA_TYPE_OCI_MANIFEST;
+	char *mtc = ib_strdup(mt);
+	json_decref(m);
+	if (!mtc)
+		return IB_ERROR;
+	ib_image *img = NULL;
+	/* it must make a whole image here: manifest, config, every layer */
+	if ((rc = ib_store__image_load(&img, s, index, d, mtc)) == 0) {
+		for (size_t i = 0; i < img->nlayers && rc == 0; i++) {
+			uint64_t size;
+			if ((rc = ib_store_blob_size(&size, s, &img->layers[i].digest)) < 0)
+				ib_error_prefix("manifest names a missing layer");
+			else if (size != img->layers[i].size) {
+				char ls[IB_DIGEST_STRLEN];
+				ib_digest_fmt(ls, &img->layers[i].digest);
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "layer %s has %llu bytes, its descriptor says %llu",
+						   ls, (unsigned long long)size, (unsigned long long)img->layers[i].size);
+			}
+		}
+	}
+	ib_image_free(img);
+	uint64_t size;
+	if (rc == 0 && (rc = ib_store_blob_size(&size, s, d)) == 0)
+		rc = ib_store__index_set(s, index, name, mtc, d, size);
+	free(mtc);
+	return rc;
+}
+
+int ib_store_tag_manifest(ib_store *s, const char *name, const ib_digest *manifest)
+{
+	ib_buf n = IB_BUF_INIT;
+	int rc = name ? ib_reference_normalize(&n, name) : 0;
+	if (rc < 0)
+		return rc;
+	tag_args a = { NULL, name ? n.ptr : NULL, manifest };
+	rc = ib_store__index_update(s, tag_manifest_change, &a);
+	ib_buf_dispose(&n);
+	return rc;
+}
+
+/* ---- untag and remove ---- */
+
+
+typedef struct {
+	const char *query;
+	unsigned int flags;
+	ib_buf *report;
+	int by_name_only; /* ib_store_untag */
+	uint64_t removed;
+} rm_args;
+
+static void report(ib_buf *r, const char *fmt, const char *arg)
+{
+	if (r) {
+		ib_buf_printf(r, fmt, arg);
+		ib_buf_putc(r, '\n');
+	}
+}
+
+static const char *familiar_of(const char *name, ib_reference **keep)
+{
+	*keep = NULL;
+	if (ib_reference_parse(keep, name) < 0) {
+		ib_error_clear();
+		return name;
+	}
+	return ib_reference_familiar(*keep);
+}
+
+static int in_use(ib_store *s, const ib_digest *id, const char *what)
+{
+	char *c = NULL;
+	int n = ib_store__containers_using(s, id, &c);
+	if (n <= 0) {
+		free(c);
+		return n;
+	}
+	char ids[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, id);
+	int rc = ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
+			       "conflict: unable to remove %s (must force) - container %.12s is using its referenced image %s",
+			       what, c, ids);
+	free(c);
+	return rc;
+}
+
+static int rm_change(ib_store *s, json_t *index, void *payload)
+{
+	rm_args *a = payload;
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	int rc = lookup_in(NULL, s, index, a->query, &infos, &n, &pos);
+	if (rc < 0)
+		return rc;
+	ib_digest id = infos[pos].id;
+	ib_buf norm = IB_BUF_INIT;
+	int by_name = ib_reference_normalize(&norm, a->query) == 0 && infos[pos].name &&
+		      !strcmp(infos[pos].name, norm.ptr);
+	ib_error_clear();
+	ib_buf_dispose(&norm);
+	size_t names = 0;
+	for (size_t i = 0; i < n; i++)
+		names += infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &id);
+	char ids[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, &id);
+	if (a->by_name_only && !by_name) {
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image name: %s", a->query);
+		goto out;
+	}
+	int delete_all = !by_name || names <= 1;
+	if (!by_name && names > 1 && !(a->flags & IB_STORE_REMOVE_FORCE)) {
+		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
+				   "conflict: unable to delete %.19s (must be forced) - image is referenced in multiple repositories",
+				   ids);
+		goto out;
+	}
+	if (delete_all && !(a->flags & IB_STORE_REMOVE_FORCE) && (rc = in_use(s, &id, a->query)) < 0)
+		goto out;
+	json_t *list = json_object_get(index, "manifests");
+	/* remove from the end so positions stay valid */
+	for (size_t i = n; i-- > 0;) {
+		int match = delete_all ? (infos[i].ok && ib_digest_equal(&infos[i].id, &id)) : i == pos;
+		if (!match)
+			continue;
+		if (infos[i].name) {
+			ib_reference *ref;
+			report(a->report, "Untagged: %s", familiar_of(infos[i].name, &ref));
+			ib_reference_free(ref);
+		}
+		json_array_remove(list, i);
+	}
+	if (delete_all) {
+		report(a->report, "Deleted: %s", ids);
+		a->removed++;
+	}
+out:
+	free(infos);
+	return rc;
+}
+
+int ib_store_image_remove(ib_store *s, const char *q, unsigned int flags, ib_buf *rep)
+{
+	rm_args a = { q, flags, rep, 0, 0 };
+	return ib_store__index_update(s, rm_change, &a);
+}
+
+int ib_store_untag(ib_store *s, const char *name)
+{
+	rm_args a = { name, IB_STORE_REMOVE_FORCE, NULL, 1, 0 };
+	return ib_store__index_update(s, rm_change, &a);
+}
+
+/* Drop every untagged entry (docker image prune); returns how many images went. */
+static int prune_change(ib_store *s, json_t *index, void *payload)
+{
+	uint64_t *count = payload;
+	json_t *list = json_object_get(index, "manifests");
+	entry_info *infos;
+	size_t n;
+	int rc = resolve_all(&infos, &n, s, index);
+	if (rc < 0)
+		return rc;
+	for (size_t i = n; i-- > 0;) {
+		if (infos[i].name || !infos[i].ok)
+			continue;
+		if (ib_store__containers_using(s, &infos[i].id, NULL) > 0)
+			continue;
+		json_array_remove(list, i);
+		(*count)++;
+	}
+	free(infos);
+	return 0;
+}
+
+int ib_store__prune_dangling(ib_store *s, uint64_t *count)
+{
+	return ib_store__index_update(s, prune_change, count);
+}
+
+/* ---- listing ---- */
+
+struct ib_image_list {
+	ib_image_summary *rows;
+	size_t n;
+	char **strings;
+	size_t nstrings;
+};
+
+static const char *keep_str(ib_image_list *l, const char *s)
+{
+	if (!s)
+		return NULL;
+	char *c = ib_strdup(s);
+	if (c)
+		l->strings[l->nstrings++] = c;
+	return c;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const ib_image_summary *x = a, *y = b;
+	if (!x->name || !y->name)
+		return x->name ? -1 : y->name ? 1 : memcmp(&x->id, &y->id, sizeof x->id);
+	return strcmp(x->name, y->name);
+}
+
+int ib_store_images(ib_image_list **out, ib_store *s)
+{
+	json_t *index;
+	int rc = ib_store__index_read(&index, s);
+	if (rc < 0)
+		return rc;
+	entry_info *infos = NULL;
+	size_t n = 0;
+	ib_image_list *l = ib_calloc(1, sizeof *l);
+	if (!l || (rc = resolve_all(&infos, &n, s, index)) < 0)
+		goto fail;
+	l->rows = ib_calloc(n ? n : 1, sizeof *l->rows);
+	l->strings = ib_calloc(2 * n + 1, sizeof *l->strings);
+	if (!l->rows || !l->strings)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!infos[i].ok)
+			continue;
+		ib_image *img;
+		if (ib_store__image_load(&img, s, index, &infos[i].top, infos[i].top_type) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		ib_image_summary *r = &l->rows[l->n++];
+		r->name = keep_str(l, infos[i].name);
+		r->id = img->id;
+		r->manifest = infos[i].top;
+		r->created = keep_str(l, ib_image_config_get(img->config, IB_CONFIG_CREATED));
+		r->size = img->size;
+		ib_image_free(img);
+	}
+	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
+	free(infos);
+	json_decref(index);
+	*out = l;
+	return 0;
+fail:
+	free(infos);
+	json_decref(index);
+	ib_image_list_free(l);
+	return rc < 0 ? rc : IB_ERROR;
+}
+
+size_t ib_image_list_count(const ib_image_list *l) { return l->n; }
+const ib_image_summary *ib_image_list_get(const ib_image_list *l, size_t i) { return i < l->n ? &l->rows[i] : NULL; }
+
+void ib_image_list_free(ib_image_list *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->nstrings; i++)
+		free(l->strings[i]);
+	free(l->strings);
+	free(l->rows);
+	free(l);
+}
+
+/* ---- inspect ---- */
+
+int ib_image_inspect_json(ib_buf *out, const ib_image *img)
+{
+	char ids[IB_DIGEST_STRLEN], ms[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, &img->id);
+	ib_digest_fmt(ms, &img->manifest);
+	json_t *cfg = ib_image_config__json(img->config);
+	json_t *o = json_pack("{s:s,s:[],s:[],s:s?,s:s,s:O?,s:s?,s:s?,s:s?,s:I,s:{s:s,s:[]},s:{s:s,s:s}}",
+			      "Id", ids, "RepoTags", "RepoDigests", "Created", ib_json_str(cfg, "created"), "Author",
+			      ib_json_str(cfg, "author") ? ib_json_str(cfg, "author") : "", "Config",
+			      json_object_get(cfg, "config"), "Architecture", ib_json_str(cfg, "architecture"), "Os",
+			      ib_json_str(cfg, "os"), "Variant", ib_json_str(cfg, "variant"), "Size",
+			      (json_int_t)img->size, "RootFS", "Type", "layers", "Layers", "Descriptor", "mediaType",
+			      img->manifest_type, "digest", ms);
+	if (!o)
+		return ib_error_oom();
+	if (json_is_null(json_object_get(o, "Variant")))
+		json_object_del(o, "Variant");
+	json_t *tags = json_object_get(o, "RepoTags"), *layers = json_object_get(json_object_get(o, "RootFS"), "Layers");
+	for (size_t i = 0; i < img->nnames; i++) {
+		ib_reference *ref;
+		json_array_append_new(tags, json_string(familiar_of(img->names[i], &ref)));
+		ib_reference_free(ref);
+	}
+	for (size_t i = 0; i < img->nlayers; i++) {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ds, &img->layers[i].diff_id);
+		json_array_append_new(layers, json_string(ds));
+	}
+	ib_buf_clear(out);
+	int rc = ib_json_dump(out, o, IB_JSON_PRETTY);
+	json_decref(o);
+	return rc;
+}

@@ -1,0 +1,114 @@
+/* The store layer's internals, shared by the files of lib/store/. */
+#ifndef IB_STORE_INTERNAL_H
+#define IB_STORE_INTERNAL_H
+
+#include "imagebuild/store.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/lock.h"
+
+#include <stdint.h>
+
+#define IB_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
+#define IB_ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+/* JSON files we read whole are small; anything larger is refused. */
+#define IB_STORE_MAX_JSON (16u << 20)
+
+struct ib_store {
+	char *root;
+	char *blobs;   /* <root>/blobs/sha256 */
+	char *tmp;     /* <root>/tmp: blobs being written, loads being staged */
+	ib_lock lease;
+	unsigned int leases;
+};
+
+/* <root>/<rel>, malloc'ed (NULL on OOM with the error set). */
+char *ib_store__path(const ib_store *s, const char *rel);
+char *ib_store__blob_path(const ib_store *s, const ib_digest *d);
+
+/*
+ * Test hook: called at every step of a write or a GC with the step's name
+ * ("lease", "blob-write", "blob-rename", "index-locked", "index-write",
+ * "gc-locked", "gc-scanned", "gc-delete", ...).
+ */
+typedef void (*ib_store_hook)(const char *point, void *payload);
+void ib_store__set_hook(ib_store_hook hook, void *payload);
+void ib_store__hook(const char *point);
+
+/* index.json: read (a fresh object), and read-modify-write under index.lock. */
+int ib_store__index_read(json_t **out, ib_store *s);
+int ib_store__index_lock(ib_lock *lock, ib_store *s);
+int ib_store__index_write(ib_store *s, json_t *index);
+
+/* Read a JSON blob (verified, size-limited). `what` names it in errors. */
+int ib_store__blob_json(json_t **out, ib_store *s, const ib_digest *d, const char *what);
+/* Put a JSON value as a blob in its canonical compact form. */
+int ib_store__blob_put_json(ib_digest *out, uint64_t *size, ib_store *s, const json_t *j);
+/* Hash `path` and move it into blobs/ (it must be on the store's file system). */
+int ib_store__blob_adopt(ib_store *s, const char *path, const ib_digest *expected, uint64_t expected_size,
+			 const char *what);
+/* Stream fd into a new blob. */
+int ib_store__blob_from_fd(ib_digest *out, uint64_t *size, ib_store *s, int fd);
+/* The temporary-file directory of a blob writer, and a fresh temp dir. */
+int ib_store__mkdtemp(ib_buf *out, ib_store *s, const char *tag);
+
+/* A descriptor's fields; IB_EINVALID naming `what` when malformed. */
+int ib_store__descriptor(const char **media_type, ib_digest *d, uint64_t *size, const json_t *desc,
+			 const char *what);
+json_t *ib_store__descriptor_new(const char *media_type, const ib_digest *d, uint64_t size);
+
+/* Media type classes. */
+int ib_store__is_index_type(const char *mt);
+int ib_store__is_manifest_type(const char *mt);
+
+/*
+ * From a manifest or index digest, the image manifest for this host's
+ * platform: its digest, media type and parsed JSON.
+ */
+int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
+				const char *media_type);
+
+/* RFC 3339 now (or SOURCE_DATE_EPOCH). */
+int ib_store__timestamp(ib_buf *out, int use_source_date_epoch);
+/* The host architecture in Go's names (amd64, arm64...). */
+const char *ib_store__host_arch(void);
+
+/* Leases held inside library calls. */
+int ib_store__lease(ib_store *s);
+void ib_store__unlease(ib_store *s);
+
+/* The config JSON inside a config object (borrowed) and adopting one. */
+json_t *ib_image_config__json(const ib_image_config *c);
+int ib_image_config__wrap(ib_image_config **out, json_t *j); /* takes the reference */
+
+/* Names → images (image.c). */
+int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *manifest,
+			 const char *media_type);
+/* Add or replace a name (NULL: untagged entry) on a manifest in a locked index object. */
+int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char *media_type,
+			const ib_digest *manifest, uint64_t size);
+int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *manifest);
+
+/* Pins (pins.c): how many container records use image `id` (and the first one's id). */
+int ib_store__containers_using(ib_store *s, const ib_digest *id, char **which);
+int ib_store__cache_read(ib_digest *layer, int *has_layer, ib_digest *config, ib_store *s, const char *key);
+/* Drop untagged images (image.c). */
+int ib_store__prune_dangling(ib_store *s, uint64_t *count);
+
+/* Write an OCI manifest naming `config` and `layers` (image.c). */
+int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+			     uint64_t config_size, const ib_layer *layers, size_t n);
+/* Lease, lock, read, change, write index.json, unlock, unlease. */
+typedef int (*index_change_fn)(ib_store *s, json_t *index, void *payload);
+int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);
+
+/* Blob writer internals (blob.c): its temporary file's descriptor (read-write). */
+int ib_store__blob_writer_fd(ib_blob_writer *w);
+/* Decompress (gzip, zstd, xz, bzip2 or nothing) what `fd` yields into `w`. `what` names the input. */
+int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what);
+
+/* Layer helpers. */
+int ib_store__layer_is_compressed(const char *media_type);
+
+#endif

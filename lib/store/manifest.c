@@ -1,0 +1,114 @@
+/* Manifests and indexes: reading OCI and Docker schema 2, choosing the platform, checking what they name. */
+#include "store/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The media type of a manifest JSON whose descriptor did not say (or to cross-check). */
+static const char *guess_type(const json_t *m, const char *given)
+{
+	const char *mt = ib_json_str(m, "mediaType");
+	if (mt)
+		return mt;
+	if (given)
+		return given;
+	if (json_object_get(m, "manifests"))
+		return IB_MEDIA_TYPE_OCI_INDEX;
+	return IB_MEDIA_TYPE_OCI_MANIFEST;
+}
+
+static int platform_matches(const json_t *desc)
+{
+	json_t *p = json_object_get(desc, "platform");
+	if (!json_is_object(p))
+		return 0;
+	const char *os = ib_json_str(p, "os"), *arch = ib_json_str(p, "architecture");
+	return os && arch && !strcmp(os, "linux") && !strcmp(arch, ib_store__host_arch());
+}
+
+/* Check a manifest's structure: config descriptor and layers array. */
+static int check_manifest(const json_t *m, const char *what)
+{
+	json_t *cfg = json_object_get(m, "config");
+	json_t *layers = json_object_get(m, "layers");
+	ib_digest d;
+	int rc = ib_store__descriptor(NULL, &d, NULL, cfg, what);
+	if (rc < 0)
+		return rc;
+	if (!json_is_array(layers))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: no \"layers\" array", what);
+	size_t i;
+	json_t *l;
+	json_array_foreach(layers, i, l) {
+		if ((rc = ib_store__descriptor(NULL, &d, NULL, l, what)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
+			     const char *media_type, int depth)
+{
+	char ds[IB_DIGEST_STRLEN], what[IB_DIGEST_STRLEN + 16];
+	ib_digest_fmt(ds, d);
+	snprintf(what, sizeof what, "manifest %s", ds);
+	if (depth > 4)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: indexes nested too deeply", what);
+	json_t *m;
+	int rc = ib_store__blob_json(&m, s, d, "manifest");
+	if (rc < 0)
+		return rc;
+	const char *mt = guess_type(m, media_type);
+	if (ib_store__is_index_type(mt)) {
+		json_t *list = json_object_get(m, "manifests");
+		if (!json_is_array(list)) {
+			json_decref(m);
+			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: index without a \"manifests\" array", what);
+		}
+		json_t *pick = NULL, *e;
+		size_t i;
+		json_array_foreach(list, i, e) {
+			if (platform_matches(e)) {
+				pick = e;
+				break;
+			}
+		}
+		if (!pick) {
+			/* no platform for this host: the first image manifest that is here */
+			json_array_foreach(list, i, e) {
+				ib_digest cd;
+				if (ib_store__descriptor(NULL, &cd, NULL, e, what) == 0 && ib_store_blob_has(s, &cd) == 1) {
+					pick = e;
+					break;
+				}
+			}
+		}
+		ib_digest cd;
+		const char *cmt;
+		rc = pick ? ib_store__descriptor(&cmt, &cd, NULL, pick, what)
+			  : ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "%s: no manifest for linux/%s in the store", what,
+					  ib_store__host_arch());
+		if (rc == 0)
+			rc = platform_manifest(out, manifest, s, &cd, cmt, depth + 1);
+		json_decref(m);
+		return rc;
+	}
+	if (!ib_store__is_manifest_type(mt)) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_STORE, "%s: unsupported media type `%s`", what, mt);
+		json_decref(m);
+		return rc;
+	}
+	if ((rc = check_manifest(m, what)) < 0) {
+		json_decref(m);
+		return rc;
+	}
+	*out = *d;
+	*manifest = m;
+	return 0;
+}
+
+int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
+				const char *media_type)
+{
+	return platform_manifest(out, manifest, s, d, media_type, 0);
+}

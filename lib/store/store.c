@@ -1,0 +1,343 @@
+/* Opening a store, its paths, leases, index.json, test hooks, timestamps. */
+#include "store/internal.h"
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+static ib_store_hook store_hook;
+static void *store_hook_payload;
+
+void ib_store__set_hook(ib_store_hook hook, void *payload)
+{
+	store_hook = hook;
+	store_hook_payload = payload;
+}
+
+void ib_store__hook(const char *point)
+{
+	if (store_hook)
+		store_hook(point, store_hook_payload);
+}
+
+char *ib_store__path(const ib_store *s, const char *rel)
+{
+	return ib_sprintf("%s/%s", s->root, rel);
+}
+
+char *ib_store__blob_path(const ib_store *s, const ib_digest *d)
+{
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, d);
+	return ib_sprintf("%s/%s", s->blobs, hex);
+}
+
+static int default_root(ib_buf *out)
+{
+	const char *env = getenv("IMAGEBUILD_ROOT");
+	if (env && *env)
+		return ib_buf_puts(out, env);
+	if (geteuid() == 0)
+		return ib_buf_puts(out, "/var/lib/imagebuild");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	if (xdg && *xdg)
+		return ib_buf_printf(out, "%s/imagebuild", xdg);
+	const char *home = getenv("HOME");
+	if (!home || !*home)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
+				     "no store root: set IMAGEBUILD_ROOT, XDG_DATA_HOME or HOME");
+	return ib_buf_printf(out, "%s/.local/share/imagebuild", home);
+}
+
+static int ensure_layout(ib_store *s)
+{
+	int rc = 0;
+	char *layout = ib_store__path(s, "oci-layout");
+	char *index = ib_store__path(s, "index.json");
+	if (!layout || !index) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	if ((rc = ib_mkdir_p(s->blobs, 0755)) < 0 || (rc = ib_mkdir_p(s->tmp, 0700)) < 0)
+		goto out;
+	if (!ib_path_exists(layout)) {
+		const char *text = "{\"imageLayoutVersion\":\"1.0.0\"}";
+		if ((rc = ib_atomic_write(layout, text, strlen(text), 0644)) < 0)
+			goto out;
+	} else {
+		json_t *j = NULL;
+		if ((rc = ib_json_load_file(&j, layout)) < 0)
+			goto out;
+		const char *v = ib_json_str(j, "imageLayoutVersion");
+		if (!v || strncmp(v, "1.", 2) != 0)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: unsupported imageLayoutVersion", layout);
+		json_decref(j);
+		if (rc < 0)
+			goto out;
+	}
+	if (!ib_path_exists(index)) {
+		ib_lock lk = IB_LOCK_INIT;
+		if ((rc = ib_store__index_lock(&lk, s)) < 0)
+			goto out;
+		if (!ib_path_exists(index)) {
+			const char *text = "{\"schemaVersion\":2,\"mediaType\":\"" IB_MEDIA_TYPE_OCI_INDEX
+					   "\",\"manifests\":[]}";
+			rc = ib_atomic_write(index, text, strlen(text), 0644);
+		}
+		ib_lock_release(&lk);
+	}
+out:
+	free(layout);
+	free(index);
+	return rc;
+}
+
+int ib_store_open(ib_store **out, const char *root, const ib_store_options *opts)
+{
+	if (opts && opts->version != IB_STORE_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_options version %u is not supported",
+				     opts->version);
+	ib_buf r = IB_BUF_INIT;
+	int rc = root && *root ? ib_buf_puts(&r, root) : default_root(&r);
+	if (rc < 0)
+		return rc;
+	while (r.size > 1 && r.ptr[r.size - 1] == '/')
+		ib_buf_truncate(&r, r.size - 1);
+	ib_store *s = ib_calloc(1, sizeof *s);
+	if (!s) {
+		ib_buf_dispose(&r);
+		return IB_ERROR;
+	}
+	s->lease.fd = -1;
+	s->root = ib_buf_detach(&r);
+	s->blobs = s->root ? ib_store__path(s, "blobs/sha256") : NULL;
+	s->tmp = s->root ? ib_store__path(s, "tmp") : NULL;
+	if (!s->root || !s->blobs || !s->tmp || (rc = ensure_layout(s)) < 0) {
+		if (rc == 0)
+			rc = IB_ERROR;
+		ib_error_prefix("open store `%s`", s->root ? s->root : "?");
+		ib_store_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void ib_store_free(ib_store *s)
+{
+	if (!s)
+		return;
+	ib_lock_release(&s->lease);
+	free(s->root);
+	free(s->blobs);
+	free(s->tmp);
+	free(s);
+}
+
+const char *ib_store_root(const ib_store *s)
+{
+	return s->root;
+}
+
+/* ---- leases ---- */
+
+int ib_store__lease(ib_store *s)
+{
+	if (s->leases++ > 0)
+		return 0;
+	char *p = ib_store__path(s, "gc.lock");
+	int rc = p ? ib_lock_acquire(&s->lease, p, IB_LOCK_SHARED) : IB_ERROR;
+	free(p);
+	if (rc < 0) {
+		s->leases = 0;
+		return rc;
+	}
+	ib_store__hook("lease");
+	return 0;
+}
+
+void ib_store__unlease(ib_store *s)
+{
+	if (s->leases == 0)
+		return;
+	if (--s->leases == 0) {
+		ib_store__hook("unlease");
+		ib_lock_release(&s->lease);
+	}
+}
+
+int ib_store_lease_acquire(ib_store *s)
+{
+	return ib_store__lease(s);
+}
+
+void ib_store_lease_release(ib_store *s)
+{
+	ib_store__unlease(s);
+}
+
+/* ---- index.json ---- */
+
+int ib_store__index_read(json_t **out, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.json");
+	if (!p)
+		return IB_ERROR;
+	json_t *j = NULL;
+	int rc = ib_json_load_file(&j, p);
+	if (rc == 0) {
+		json_t *m = json_object_get(j, "manifests");
+		if (!json_is_object(j) || !json_is_array(m)) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
+					   "`%s`: not an OCI image index (no \"manifests\" array)", p);
+		} else {
+			size_t i;
+			json_t *e;
+			json_array_foreach(m, i, e) {
+				ib_digest d;
+				const char *mt;
+				uint64_t size;
+				char what[64];
+				snprintf(what, sizeof what, "manifests[%zu]", i);
+				if ((rc = ib_store__descriptor(&mt, &d, &size, e, what)) < 0) {
+					ib_error_prefix("`%s`", p);
+					break;
+				}
+			}
+		}
+		if (rc < 0)
+			json_decref(j);
+		else
+			*out = j;
+	} else {
+		ib_error_prefix("store index");
+	}
+	free(p);
+	return rc;
+}
+
+int ib_store__index_lock(ib_lock *lock, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.lock");
+	int rc = p ? ib_lock_acquire(lock, p, IB_LOCK_EXCLUSIVE) : IB_ERROR;
+	free(p);
+	if (rc == 0)
+		ib_store__hook("index-locked");
+	return rc;
+}
+
+int ib_store__index_write(ib_store *s, json_t *index)
+{
+	ib_buf b = IB_BUF_INIT;
+	char *p = ib_store__path(s, "index.json");
+	int rc = p ? ib_json_dump(&b, index, 0) : IB_ERROR;
+	if (rc == 0) {
+		ib_store__hook("index-write");
+		rc = ib_atomic_write(p, b.ptr, b.size, 0644);
+	}
+	if (rc == 0)
+		ib_store__hook("index-written");
+	ib_buf_dispose(&b);
+	free(p);
+	return rc;
+}
+
+/* ---- descriptors ---- */
+
+int ib_store__descriptor(const char **media_type, ib_digest *d, uint64_t *size, const json_t *desc,
+			 const char *what)
+{
+	if (!json_is_object(desc))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: descriptor is not an object", what);
+	const char *mt = ib_json_str(desc, "mediaType");
+	const char *ds = ib_json_str(desc, "digest");
+	json_t *sz = json_object_get(desc, "size");
+	if (!ds)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: descriptor has no digest", what);
+	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: descriptor of %s has no valid size", what, ds);
+	if (ib_digest_parse(d, ds) < 0) {
+		ib_error_prefix("%s", what);
+		return IB_EINVALID;
+	}
+	if (media_type)
+		*media_type = mt;
+	if (size)
+		*size = (uint64_t)json_integer_value(sz);
+	return 0;
+}
+
+json_t *ib_store__descriptor_new(const char *media_type, const ib_digest *d, uint64_t size)
+{
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, d);
+	json_t *j = json_pack("{s:s,s:s,s:I}", "mediaType", media_type, "digest", ds, "size", (json_int_t)size);
+	if (!j)
+		ib_error_oom();
+	return j;
+}
+
+int ib_store__is_index_type(const char *mt)
+{
+	return mt && (!strcmp(mt, IB_MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, IB_MEDIA_TYPE_DOCKER_LIST));
+}
+
+int ib_store__is_manifest_type(const char *mt)
+{
+	return mt && (!strcmp(mt, IB_MEDIA_TYPE_OCI_MANIFEST) || !strcmp(mt, IB_MEDIA_TYPE_DOCKER_MANIFEST));
+}
+
+int ib_store__layer_is_compressed(const char *mt)
+{
+	return mt && (strstr(mt, "gzip") || strstr(mt, "zstd"));
+}
+
+/* ---- time and platform ---- */
+
+int ib_store__timestamp(ib_buf *out, int use_source_date_epoch)
+{
+	time_t t = time(NULL);
+	const char *sde = use_source_date_epoch ? getenv("SOURCE_DATE_EPOCH") : NULL;
+	if (sde && *sde) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(sde, &end, 10);
+		if (errno || *end || v < 0)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
+					     "SOURCE_DATE_EPOCH `%s` is not a number of seconds", sde);
+		t = (time_t)v;
+	}
+	struct tm tm;
+	char text[64];
+	if (!gmtime_r(&t, &tm) || !strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return ib_error_set(IB_LAYER_STORE, "cannot format time %lld", (long long)t);
+	ib_buf_clear(out);
+	return ib_buf_puts(out, text);
+}
+
+const char *ib_store__host_arch(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#elif defined(__i386__)
+	return "386";
+#elif defined(__arm__)
+	return "arm";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return "ppc64le";
+#elif defined(__s390x__)
+	return "s390x";
+#elif defined(__riscv) && __riscv_xlen == 64
+	return "riscv64";
+#else
+	return "unknown";
+#endif
+}

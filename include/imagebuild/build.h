@@ -1,6 +1,8 @@
 /*
- * build.h: the public API of the build layer (see docs/ARCHITECTURE.md).
- * Being written; nothing is declared here yet.
+ * build.h: the orchestrator. Builds a Dockerfile and its context into an
+ * image in the store: plans the stages, walks the steps, asks the build
+ * cache, runs RUN through the execute layer on snapshots, writes COPY/ADD
+ * itself, commits every layer to the store, and reports progress.
  */
 #ifndef IMAGEBUILD_BUILD_H
 #define IMAGEBUILD_BUILD_H
@@ -9,6 +11,7 @@
 #include "errors.h"
 #include "types.h"
 #include "buffer.h"
+#include "digest.h"
 #include "parse.h"
 #include "plan.h"
 #include "execute.h"
@@ -17,6 +20,51 @@
 #include "push.h"
 
 IB_BEGIN_DECL
+
+#define IB_BUILD_OPTIONS_VERSION 1
+
+/** What to build and how. Zero means default; NULL options are refused (a context is needed). */
+typedef struct {
+	unsigned int version;           /* IB_BUILD_OPTIONS_VERSION */
+	const char *context;            /* the build context directory (required) */
+	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
+	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
+	size_t dockerfile_len;
+	const char *const *tags;        /* NULL-terminated names to tag the result with */
+	const char *const *build_args;  /* NULL-terminated "NAME=VALUE" */
+	const char *target;             /* stage to build; NULL: the last */
+	int no_cache;                   /* 1: run every step (results still fill the cache) */
+	const char *isolation;          /* execute backend; NULL: "namespaces" */
+	const char *snapshotter;        /* NULL: "overlay" where it works, else "copy" */
+	const char *platform;           /* NULL: this host's */
+	ib_network_mode network;        /* for RUN; IB_NETWORK_HOST by default */
+	ib_callbacks callbacks;         /* progress (steps, CACHED, RUN output) and log lines */
+} ib_build_options;
+
+#define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT }
+
+IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
+
+/**
+ * Build. On success `image_id` (may be NULL) is the new image's id (its
+ * config digest) and every tag names it. A failing step stops the build:
+ * the error names the step, the instruction, and for RUN the exit code and
+ * the last lines of its output; nothing is tagged, and the cache entries
+ * of the steps that succeeded stay valid.
+ */
+IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);
+
+/** Parse and plan without running anything: append the plan to `out` (`--dry-run`). */
+IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
+
+/**
+ * Free what no image, container or cache entry needs any more: unreferenced
+ * blobs in the store and, for every snapshotter, unpacked layers no image
+ * uses and snapshots no container uses. `freed_blobs`/`freed_snapshots`
+ * may be NULL.
+ */
+IB_EXTERN(int) ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store);
 
 IB_END_DECL
 

@@ -1,0 +1,120 @@
+#!/bin/bash
+# The seed's second half, end to end: build an app image from a Dockerfile,
+# rebuild after a source change (only the steps from the source COPY on
+# run), run it; a multi-stage build; --target; a failing RUN.
+# Usage: build.sh IMAGEBUILD SNAPSHOTTER
+set -euo pipefail
+IB=$1 SNAP=$2
+. "$IB_SOURCE_ROOT/tests/common/skip.sh"
+[ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
+tmp=$(mktemp -d /tmp/ibtest-build-XXXXXX)
+cleanup() { umount -R "$tmp"/store/snapshots/*/active/*/merged 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+export IMAGEBUILD_ROOT=$tmp/store
+fail() { echo "FAIL: $*" >&2; exit 1; }
+build() { "$IB" build --snapshotter "$SNAP" "$@"; }
+
+"$IB_SOURCE_ROOT/tests/resources/make-busybox-tar.sh" "$tmp/busybox.tar"
+"$IB" import "$tmp/busybox.tar" busybox >/dev/null
+
+# ---- the app ----
+ctx=$tmp/app
+mkdir -p "$ctx/src"
+cat > "$ctx/Dockerfile" <<'DF'
+FROM busybox
+WORKDIR /app
+COPY requirements.txt .
+RUN mkdir -p /opt/deps && for r in $(cat requirements.txt); do echo "$r" > "/opt/deps/$r"; done
+COPY src/ ./src/
+ENV GREETING=hello
+EXPOSE 8080
+USER nobody
+CMD ["sh", "-c", "echo $GREETING from $(cat src/version) with $(ls /opt/deps)"]
+DF
+echo "flask" > "$ctx/requirements.txt"
+echo "v1" > "$ctx/src/version"
+printf 'Dockerfile\n*.log\n' > "$ctx/.dockerignore"
+echo "noise" > "$ctx/debug.log"
+
+build -t app "$ctx" > "$tmp/out1"
+cat "$tmp/out1"
+grep -q CACHED "$tmp/out1" && fail "a first build found cached steps"
+[ "$("$IB" run --rm app)" = "hello from v1 with flask" ] || fail "the app printed: $("$IB" run --rm app)"
+
+# a no-op rebuild: everything cached, the same image
+build --iidfile "$tmp/id1" -t app "$ctx" > /dev/null
+build --iidfile "$tmp/id2" -t app "$ctx" > "$tmp/out2"
+[ "$(grep -c '^=> CACHED' "$tmp/out2")" = 8 ] || { cat "$tmp/out2"; fail "a no-op rebuild did not cache all 8 steps"; }
+[ "$(cat "$tmp/id1")" = "$(cat "$tmp/id2")" ] || fail "a no-op rebuild changed the image id"
+
+# an ignored file changes nothing
+echo "more noise" > "$ctx/debug.log"
+build -t app "$ctx" > "$tmp/out3"
+[ "$(grep -c '^=> CACHED' "$tmp/out3")" = 8 ] || { cat "$tmp/out3"; fail ".dockerignore'd file broke the cache"; }
+
+# one source file changes: steps 1-3 cached, 4-8 run
+echo "v2" > "$ctx/src/version"
+build -t app "$ctx" > "$tmp/out4"
+cat "$tmp/out4"
+for s in 1 2 3; do grep -q "^=> CACHED \[$s/8\]" "$tmp/out4" || fail "step $s re-ran after a source change"; done
+for s in 4 5 6 7 8; do grep -q "^=> \[$s/8\]" "$tmp/out4" || fail "step $s did not re-run after a source change"; done
+[ "$("$IB" run --rm app)" = "hello from v2 with flask" ] || fail "the rebuilt app printed: $("$IB" run --rm app)"
+"$IB" inspect app | grep -q '"8080/tcp"' || fail "EXPOSE missing from the config"
+"$IB" inspect app | grep -q '"User": *"nobody"' || fail "USER missing from the config"
+
+# --no-cache runs everything
+build --no-cache -t app "$ctx" > "$tmp/out5"
+grep -q CACHED "$tmp/out5" && fail "--no-cache used the cache"
+
+# ---- multi-stage ----
+ms=$tmp/multi
+mkdir -p "$ms"
+cat > "$ms/Dockerfile" <<'DF'
+FROM busybox AS builder
+WORKDIR /src
+COPY main.sh .
+RUN mkdir -p /out && { echo '#!/bin/sh'; cat main.sh; } > /out/app && chmod 755 /out/app && dd if=/dev/zero of=/src/bulk bs=1024 count=512 2>/dev/null
+
+FROM busybox AS broken
+RUN echo this stage must not be built && exit 1
+
+FROM busybox
+COPY --from=builder /out/app /usr/local/bin/app
+CMD ["app"]
+DF
+echo 'echo built by a builder stage' > "$ms/main.sh"
+build -t multi "$ms" > "$tmp/out6"
+cat "$tmp/out6"
+grep -q "must not be built" "$tmp/out6" && fail "an unneeded stage was built"
+[ "$("$IB" run --rm multi)" = "built by a builder stage" ] || fail "multi printed: $("$IB" run --rm multi)"
+"$IB" run --rm multi sh -c 'test ! -e /src/bulk' || fail "the builder's files leaked into the final image"
+build --target builder -t onlybuilder "$ms" > "$tmp/out7"
+grep -q "COPY --from=builder" "$tmp/out7" && fail "--target builder ran the final stage"
+"$IB" run --rm onlybuilder sh -c 'test -x /out/app' || fail "--target builder did not build the builder"
+
+# ---- a failing RUN ----
+bad=$tmp/bad
+mkdir -p "$bad"
+printf 'FROM busybox\nRUN echo first-step > /f\nRUN echo some output; echo more output; exit 7\nRUN echo never\n' > "$bad/Dockerfile"
+set +e
+build -t badimg "$bad" > "$tmp/out8" 2>&1; rc=$?
+set -e
+cat "$tmp/out8"
+[ $rc != 0 ] || fail "a failing RUN did not fail the build"
+grep -q "\[2/3\]" "$tmp/out8" && grep -q "exit code 7" "$tmp/out8" && grep -q "more output" "$tmp/out8" ||
+	fail "the error does not name the step, the exit code and the output"
+"$IB" images | grep -q badimg && fail "a failed build was tagged"
+grep -q never "$tmp/out8" && fail "the build went on after a failing step"
+printf 'FROM busybox\nRUN echo first-step > /f\nRUN echo fixed\n' > "$bad/Dockerfile"
+build -t badimg "$bad" > "$tmp/out9"
+grep -q "^=> CACHED \[1/2\]" "$tmp/out9" || fail "the steps before the failure were not cached"
+
+# ---- dry run ----
+build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
+
+# ---- prune frees what no image uses ----
+"$IB" rmi multi onlybuilder >/dev/null
+"$IB" prune >/dev/null
+"$IB" fsck >/dev/null || fail "fsck failed after prune"
+[ "$("$IB" run --rm app)" = "hello from v2 with flask" ] || fail "prune broke a tagged image"
+echo "build: ok ($SNAP)"

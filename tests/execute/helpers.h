@@ -16,7 +16,7 @@
 
 static inline void write_text(const char *dir, const char *rel, const char *text)
 {
-	char path[4096];
+	char path[8400];
 	snprintf(path, sizeof path, "%s/%s", dir, rel);
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -27,7 +27,7 @@ static inline void write_text(const char *dir, const char *rel, const char *text
 
 static inline void mkdir_in(const char *dir, const char *rel)
 {
-	char path[4096];
+	char path[8400];
 	snprintf(path, sizeof path, "%s/%s", dir, rel);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		fail_msg("mkdir %s: %s", path, strerror(errno));
@@ -35,7 +35,7 @@ static inline void mkdir_in(const char *dir, const char *rel)
 
 static inline int exists_in(const char *dir, const char *rel)
 {
-	char path[4096];
+	char path[8400];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", dir, rel);
 	return lstat(path, &st) == 0;

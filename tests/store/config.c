@@ -1,0 +1,148 @@
+#include "tests.h"
+
+static void test_fields(void **state)
+{
+	(void)state;
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	assert_string_equal(ib_image_config_get(c, IB_CONFIG_OS), "linux");
+	assert_non_null(ib_image_config_get(c, IB_CONFIG_ARCHITECTURE));
+	assert_null(ib_image_config_get(c, IB_CONFIG_WORKDIR));
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_WORKDIR, "/app"), 0);
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_USER, "nobody"), 0);
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_STOPSIGNAL, "SIGTERM"), 0);
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_AUTHOR, "me"), 0);
+	assert_string_equal(ib_image_config_get(c, IB_CONFIG_WORKDIR), "/app");
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_USER, NULL), 0);
+	assert_null(ib_image_config_get(c, IB_CONFIG_USER));
+
+	/* Cmd unset vs empty */
+	assert_int_equal(ib_image_config_list_is_set(c, IB_CONFIG_CMD), 0);
+	const char *empty[1] = { NULL };
+	assert_int_equal(ib_image_config_list_set(c, IB_CONFIG_CMD, empty, 0), 0);
+	assert_int_equal(ib_image_config_list_is_set(c, IB_CONFIG_CMD), 1);
+	assert_int_equal(ib_image_config_list_count(c, IB_CONFIG_CMD), 0);
+	const char *cmd[] = { "/bin/sh", "-c", "echo hi" };
+	assert_int_equal(ib_image_config_list_set(c, IB_CONFIG_CMD, cmd, 3), 0);
+	assert_int_equal(ib_image_config_list_count(c, IB_CONFIG_CMD), 3);
+	assert_string_equal(ib_image_config_list_get(c, IB_CONFIG_CMD, 2), "echo hi");
+	assert_null(ib_image_config_list_get(c, IB_CONFIG_CMD, 3));
+	assert_int_equal(ib_image_config_list_set(c, IB_CONFIG_ENTRYPOINT, cmd, 1), 0);
+	assert_int_equal(ib_image_config_list_set(c, IB_CONFIG_SHELL, cmd, 2), 0);
+	assert_int_equal(ib_image_config_list_add(c, IB_CONFIG_ONBUILD, "RUN echo x"), 0);
+
+	/* sets */
+	assert_int_equal(ib_image_config_list_add(c, IB_CONFIG_EXPOSED_PORTS, "8080/tcp"), 0);
+	assert_int_equal(ib_image_config_list_add(c, IB_CONFIG_EXPOSED_PORTS, "80/tcp"), 0);
+	assert_int_equal(ib_image_config_list_add(c, IB_CONFIG_EXPOSED_PORTS, "80/tcp"), 0);
+	assert_int_equal(ib_image_config_list_count(c, IB_CONFIG_EXPOSED_PORTS), 2);
+	assert_string_equal(ib_image_config_list_get(c, IB_CONFIG_EXPOSED_PORTS, 0), "80/tcp");
+	assert_int_equal(ib_image_config_list_add(c, IB_CONFIG_VOLUMES, "/data"), 0);
+
+	/* env */
+	assert_int_equal(ib_image_config_env_set(c, "PATH", "/bin"), 0);
+	assert_int_equal(ib_image_config_env_set(c, "A", "1"), 0);
+	assert_int_equal(ib_image_config_env_set(c, "PATH", "/usr/bin:/bin"), 0);
+	assert_int_equal(ib_image_config_list_count(c, IB_CONFIG_ENV), 2);
+	assert_string_equal(ib_image_config_list_get(c, IB_CONFIG_ENV, 0), "PATH=/usr/bin:/bin");
+	assert_string_equal(ib_image_config_env_get(c, "A"), "1");
+	assert_null(ib_image_config_env_get(c, "PAT"));
+	ib_assert_error_contains(ib_image_config_env_set(c, "A=B", "x"), "invalid environment variable name");
+
+	/* labels */
+	assert_int_equal(ib_image_config_label_set(c, "z", "last"), 0);
+	assert_int_equal(ib_image_config_label_set(c, "a", "first"), 0);
+	const char *k, *v;
+	assert_int_equal(ib_image_config_label_at(&k, &v, c, 0), 0);
+	assert_string_equal(k, "a");
+	assert_string_equal(v, "first");
+	assert_int_equal(ib_image_config_label_count(c), 2);
+	assert_int_equal(ib_image_config_label_set(c, "z", NULL), 0);
+	assert_int_equal(ib_image_config_label_count(c), 1);
+	assert_int_equal(ib_image_config_label_at(&k, &v, c, 1), IB_ENOTFOUND);
+
+	/* healthcheck */
+	ib_healthcheck hc = IB_HEALTHCHECK_INIT;
+	assert_int_equal(ib_image_config_healthcheck(&hc, c), 0);
+	const char *test[] = { "CMD-SHELL", "true" };
+	hc.interval = 30000000000LL;
+	hc.retries = 3;
+	assert_int_equal(ib_image_config_set_healthcheck(c, test, 2, &hc), 0);
+	ib_healthcheck got = IB_HEALTHCHECK_INIT;
+	assert_int_equal(ib_image_config_healthcheck(&got, c), 1);
+	assert_true(got.interval == 30000000000LL);
+	assert_int_equal(got.retries, 3);
+	assert_string_equal(ib_image_config_list_get(c, IB_CONFIG_HEALTHCHECK_TEST, 1), "true");
+
+	/* diff_ids, history */
+	ib_digest d;
+	ib_digest_of(&d, "x", 1);
+	assert_int_equal(ib_image_config_diff_id_add(c, &d), 0);
+	ib_digest back;
+	assert_int_equal(ib_image_config_diff_id(&back, c, 0), 0);
+	assert_true(ib_digest_equal(&d, &back));
+	ib_history_entry h = { "2024-01-01T00:00:00Z", "RUN x", NULL, NULL, 0 };
+	ib_history_entry h2 = { "2024-01-01T00:00:01Z", "ENV A=1", NULL, "c", 1 };
+	assert_int_equal(ib_image_config_history_add(c, &h), 0);
+	assert_int_equal(ib_image_config_history_add(c, &h2), 0);
+	ib_history_entry out;
+	assert_int_equal(ib_image_config_history_get(&out, c, 1), 0);
+	assert_int_equal(out.empty_layer, 1);
+	assert_string_equal(out.created_by, "ENV A=1");
+
+	/* JSON round trip keeps everything */
+	ib_buf j = IB_BUF_INIT, j2 = IB_BUF_INIT;
+	assert_int_equal(ib_image_config_to_json(&j, c), 0);
+	assert_non_null(strstr(j.ptr, "\"WorkingDir\":\"/app\""));
+	assert_non_null(strstr(j.ptr, "\"ExposedPorts\":{\"80/tcp\":{},\"8080/tcp\":{}}"));
+	assert_non_null(strstr(j.ptr, "\"OnBuild\":[\"RUN echo x\"]"));
+	assert_non_null(strstr(j.ptr, "\"Healthcheck\":{"));
+	ib_image_config *c2;
+	assert_int_equal(ib_image_config_from_json(&c2, j.ptr, j.size), 0);
+	assert_int_equal(ib_image_config_to_json(&j2, c2), 0);
+	assert_string_equal(j.ptr, j2.ptr);
+	ib_image_config_free(c2);
+	ib_buf_dispose(&j);
+	ib_buf_dispose(&j2);
+	ib_image_config_free(c);
+}
+
+static void test_unknown_fields(void **state)
+{
+	(void)state;
+	const char *in = "{\"architecture\":\"arm64\",\"config\":{\"ArgsEscaped\":true,\"Cmd\":null},"
+			 "\"os\":\"linux\",\"x-custom\":[1,2]}";
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_from_json(&c, in, strlen(in)), 0);
+	assert_int_equal(ib_image_config_list_is_set(c, IB_CONFIG_CMD), 0);
+	assert_int_equal(ib_image_config_set(c, IB_CONFIG_USER, "1000"), 0);
+	ib_buf j = IB_BUF_INIT;
+	assert_int_equal(ib_image_config_to_json(&j, c), 0);
+	assert_non_null(strstr(j.ptr, "\"x-custom\":[1,2]"));
+	assert_non_null(strstr(j.ptr, "\"ArgsEscaped\":true"));
+	ib_buf_dispose(&j);
+	ib_image_config_free(c);
+	ib_assert_error_contains(ib_image_config_from_json(&c, "[1]", 3), "not a JSON object");
+	ib_assert_error_contains(ib_image_config_from_json(&c, "{", 1), "invalid JSON");
+}
+
+static void test_created(void **state)
+{
+	(void)state;
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	setenv("SOURCE_DATE_EPOCH", "86400", 1);
+	assert_int_equal(ib_image_config_set_created_now(c, 1), 0);
+	assert_string_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
+	assert_int_equal(ib_image_config_set_created_now(c, 0), 0);
+	assert_string_not_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
+	setenv("SOURCE_DATE_EPOCH", "soon", 1);
+	ib_assert_error_contains(ib_image_config_set_created_now(c, 1), "SOURCE_DATE_EPOCH");
+	unsetenv("SOURCE_DATE_EPOCH");
+	ib_image_config_free(c);
+}
+
+DEFINE_GROUP(config_tests,
+	cmocka_unit_test(test_fields),
+	cmocka_unit_test(test_unknown_fields),
+	cmocka_unit_test(test_created))

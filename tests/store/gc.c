@@ -1,0 +1,264 @@
+#include "tests.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *KEY = "ab00000000000000000000000000000000000000000000000000000000000000";
+
+static void test_gc_basic(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "gc");
+	ts_import(&t, "keep", "keep");
+	int kept = ts_count_blobs(&t);
+	ib_digest orphan;
+	assert_int_equal(ib_store_blob_put(&orphan, t.store, "orphan", 6), 0);
+	char *stale = ts_path(&t, "store/tmp/blob-stale");
+	ts_write_file(stale, "half a blob");
+	ib_store_gc_stats st;
+	assert_int_equal(ib_store_gc(&st, t.store, NULL), 0);
+	assert_int_equal(st.blobs_removed, 1);
+	assert_int_equal(st.bytes_freed, 6);
+	assert_int_equal(ib_store_blob_has(t.store, &orphan), 0);
+	assert_int_equal(ts_count_blobs(&t), kept);
+	assert_false(access(stale, F_OK) == 0);
+	free(stale);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "keep"), 0);
+	ib_image_free(img);
+	assert_int_equal(ib_store_fsck(NULL, t.store), 0);
+	/* a handle holding a lease cannot GC (it would wait for itself) */
+	assert_int_equal(ib_store_lease_acquire(t.store), 0);
+	ib_assert_error_contains(ib_store_gc(NULL, t.store, NULL), "holds a lease");
+	/* another handle sees the lease: busy with nowait */
+	ib_store *other;
+	assert_int_equal(ib_store_open(&other, ib_store_root(t.store), NULL), 0);
+	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
+	go.nowait = 1;
+	int rc = ib_store_gc(NULL, other, &go);
+	assert_int_equal(rc, IB_EEXISTS);
+	ib_store_lease_release(t.store);
+	assert_int_equal(ib_store_gc(NULL, other, &go), 0);
+	ib_store_free(other);
+	ts_close(&t);
+}
+
+/* ---- a writer and a GC, paused at each other's steps ---- */
+
+typedef struct {
+	int report_fd;  /* child → parent: step names */
+	int go_fd;      /* parent → child: one byte per step */
+} pauser;
+
+static pauser the_pauser;
+
+static void pause_hook(const char *point, void *payload)
+{
+	(void)payload;
+	char line[64];
+	snprintf(line, sizeof line, "%-63s", point);
+	if (write(the_pauser.report_fd, line, 64) != 64)
+		_exit(3);
+	char c;
+	if (read(the_pauser.go_fd, &c, 1) != 1)
+		_exit(4);
+}
+
+/* A build step: layer and config blobs, then a cache entry naming them, under one lease. */
+static int writer_body(const char *root)
+{
+	ib_store *s;
+	if (ib_store_open(&s, root, NULL) < 0)
+		return 10;
+	ib_digest layer, config;
+	int rc = ib_store_lease_acquire(s);
+	if (rc == 0)
+		rc = ib_store_blob_put(&layer, s, "fresh layer bytes", 17);
+	if (rc == 0)
+		rc = ib_store_blob_put(&config, s, "{\"fresh\":\"config\"}", 18);
+	if (rc == 0)
+		rc = ib_store_cache_put(s, KEY, &layer, &config);
+	ib_store_lease_release(s);
+	ib_store_free(s);
+	return rc < 0 ? 11 : 0;
+}
+
+static int gc_body(const char *root)
+{
+	ib_store *s;
+	if (ib_store_open(&s, root, NULL) < 0)
+		return 20;
+	int rc = ib_store_gc(NULL, s, NULL);
+	ib_store_free(s);
+	return rc < 0 ? 21 : 0;
+}
+
+static pid_t spawn(int (*body)(const char *), const char *root, int paused, pauser *p)
+{
+	int rep[2], go[2];
+	if (paused) {
+		assert_int_equal(pipe(rep), 0);
+		assert_int_equal(pipe(go), 0);
+	}
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (paused) {
+			close(rep[0]);
+			close(go[1]);
+			the_pauser.report_fd = rep[1];
+			the_pauser.go_fd = go[0];
+			ib_store__set_hook(pause_hook, NULL);
+		} else {
+			ib_store__set_hook(NULL, NULL);
+		}
+		_exit(body(root));
+	}
+	if (paused) {
+		close(rep[1]);
+		close(go[0]);
+		p->report_fd = rep[0];
+		p->go_fd = go[1];
+	}
+	return pid;
+}
+
+/* Next step name from a paused child, or 0 when it ended. */
+static int next_step(pauser *p, char out[64])
+{
+	char line[64];
+	ssize_t n = read(p->report_fd, line, 64);
+	if (n != 64)
+		return 0;
+	memcpy(out, line, 64);
+	out[63] = 0;
+	for (int i = 62; i >= 0 && out[i] == ' '; i--)
+		out[i] = 0;
+	return 1;
+}
+
+static void resume(pauser *p)
+{
+	char c = 'g';
+	if (write(p->go_fd, &c, 1) != 1)
+		fail_msg("resume child");
+}
+
+static int wait_exit(pid_t pid)
+{
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int still_running(pid_t pid)
+{
+	struct timespec ts = { 0, 80 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	int status;
+	return waitpid(pid, &status, WNOHANG) == 0;
+}
+
+static void check_written(test_store *t)
+{
+	ib_digest layer, config;
+	int has = 0;
+	if (ib_store_cache_get(&layer, &has, &config, t->store, KEY) < 0)
+		fail_msg("the writer's cache entry lost its blobs: %s", ib_error_last()->message);
+	assert_int_equal(has, 1);
+	ib_buf rep = IB_BUF_INIT;
+	if (ib_store_fsck(&rep, t->store) < 0)
+		fail_msg("fsck: %s", rep.ptr);
+	ib_buf_dispose(&rep);
+}
+
+/* GC starts at every step of the writer. */
+static void test_gc_during_writer(void **state)
+{
+	(void)state;
+	for (int target = 0;; target++) {
+		test_store t;
+		ts_open(&t, "gcw");
+		ts_import(&t, "base", "base");
+		pauser p;
+		pid_t w = spawn(writer_body, ib_store_root(t.store), 1, &p);
+		char step[64];
+		int i = 0, reached = 0, leased = 0;
+		pid_t g = -1;
+		while (next_step(&p, step)) {
+			if (!strcmp(step, "lease"))
+				leased = 1;
+			if (i++ == target) {
+				reached = 1;
+				g = spawn(gc_body, ib_store_root(t.store), 0, NULL);
+				/* while the writer holds its lease, GC must wait */
+				if (leased && !still_running(g))
+					fail_msg("GC finished while the writer held its lease (at step `%s`)", step);
+			}
+			if (!strcmp(step, "unlease"))
+				leased = 0;
+			resume(&p);
+		}
+		close(p.report_fd);
+		close(p.go_fd);
+		assert_int_equal(wait_exit(w), 0);
+		if (g > 0)
+			assert_int_equal(wait_exit(g), 0);
+		/* and a GC now, with the cache entry in place, keeps everything */
+		assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+		check_written(&t);
+		ts_close(&t);
+		if (!reached)
+			break;
+	}
+}
+
+/* The writer starts at every step of a GC. */
+static void test_writer_during_gc(void **state)
+{
+	(void)state;
+	for (int target = 0;; target++) {
+		test_store t;
+		ts_open(&t, "wgc");
+		ts_import(&t, "base", "base");
+		ib_digest orphan;
+		assert_int_equal(ib_store_blob_put(&orphan, t.store, "orphan", 6), 0);
+		pauser p;
+		pid_t g = spawn(gc_body, ib_store_root(t.store), 1, &p);
+		char step[64];
+		int i = 0, reached = 0, locked = 0;
+		pid_t w = -1;
+		while (next_step(&p, step)) {
+			if (!strcmp(step, "gc-locked"))
+				locked = 1;
+			if (!strcmp(step, "gc-done"))
+				locked = 0;
+			if (i++ == target) {
+				reached = 1;
+				w = spawn(writer_body, ib_store_root(t.store), 0, NULL);
+				if (locked && !still_running(w))
+					fail_msg("the writer finished while GC held the store (at step `%s`)", step);
+			}
+			resume(&p);
+		}
+		close(p.report_fd);
+		close(p.go_fd);
+		assert_int_equal(wait_exit(g), 0);
+		if (w > 0)
+			assert_int_equal(wait_exit(w), 0);
+		assert_int_equal(ib_store_blob_has(t.store, &orphan), 0);
+		if (w > 0)
+			check_written(&t);
+		ts_close(&t);
+		if (!reached)
+			break;
+	}
+}
+
+DEFINE_GROUP(gc_tests,
+	cmocka_unit_test(test_gc_basic),
+	cmocka_unit_test(test_gc_during_writer),
+	cmocka_unit_test(test_writer_during_gc))

@@ -1,0 +1,394 @@
+#include "tests.h"
+
+#include <unistd.h>
+
+static ib_digest commit_two_layers(test_store *t, const char *name, ib_digest *manifest)
+{
+	ib_layer layers[2];
+	memset(layers, 0, sizeof layers);
+	layers[0].digest = ts_layer(t, "one");
+	layers[1].digest = ts_layer(t, "two");
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	ib_history_entry h[] = {
+		{ "2024-01-01T00:00:00Z", "ADD one /", NULL, NULL, 0 },
+		{ "2024-01-01T00:00:01Z", "ENV A=1", NULL, NULL, 1 },
+		{ "2024-01-01T00:00:02Z", "RUN two", "me", "hi", 0 },
+	};
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ib_image_config_history_add(c, &h[i]), 0);
+	assert_int_equal(ib_image_config_diff_id_add(c, &layers[0].digest), 0);
+	assert_int_equal(ib_image_config_diff_id_add(c, &layers[1].digest), 0);
+	assert_int_equal(ib_image_config_env_set(c, "A", "1"), 0);
+	ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	o.name = name;
+	ib_digest id;
+	if (ib_store_image_commit(&id, manifest, t->store, c, layers, 2, &o) < 0)
+		fail_msg("commit: %s", ib_error_last()->message);
+	ib_image_config_free(c);
+	return id;
+}
+
+static void test_commit_lookup(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "image");
+	ib_digest md;
+	ib_digest id = commit_two_layers(&t, "app:1", &md);
+	ib_image *img;
+	char ids[IB_DIGEST_STRLEN], mds[IB_DIGEST_STRLEN], hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_fmt(ids, &id);
+	ib_digest_fmt(mds, &md);
+	ib_digest_hex(hex, &id);
+	char shortid[16];
+	snprintf(shortid, sizeof shortid, "%.12s", hex);
+	const char *queries[] = { "app:1", "docker.io/library/app:1", ids, mds, shortid, hex };
+	for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+		if (ib_store_image_lookup(&img, t.store, queries[i]) < 0)
+			fail_msg("lookup `%s`: %s", queries[i], ib_error_last()->message);
+		assert_true(ib_digest_equal(ib_image_id(img), &id));
+		assert_true(ib_digest_equal(ib_image_manifest_digest(img), &md));
+		ib_image_free(img);
+	}
+	char byd[200];
+	snprintf(byd, sizeof byd, "app@%s", mds);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, byd), 0);
+	assert_int_equal(ib_image_layer_count(img), 2);
+	assert_string_equal(ib_image_layer(img, 0)->media_type, IB_MEDIA_TYPE_OCI_LAYER);
+	assert_true(ib_digest_equal(&ib_image_layer(img, 1)->digest, &ib_image_layer(img, 1)->diff_id));
+	assert_int_equal(ib_image_name_count(img), 1);
+	assert_string_equal(ib_image_name(img, 0), "docker.io/library/app:1");
+	assert_string_equal(ib_image_config_env_get(ib_image_config_of(img), "A"), "1");
+	assert_true(ib_image_size(img) == ib_image_layer(img, 0)->size + ib_image_layer(img, 1)->size);
+	/* history: newest first, layers matched to non-empty entries */
+	assert_int_equal(ib_image_history_count(img), 3);
+	ib_image_history_item it;
+	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
+	assert_string_equal(it.created_by, "RUN two");
+	assert_int_equal(it.has_layer, 1);
+	assert_true(ib_digest_equal(&it.layer, &ib_image_layer(img, 1)->diff_id));
+	assert_true(it.size == ib_image_layer(img, 1)->size);
+	assert_int_equal(ib_image_history_get(&it, img, 1), 0);
+	assert_int_equal(it.empty_layer, 1);
+	assert_int_equal(it.size, 0);
+	assert_int_equal(ib_image_history_get(&it, img, 2), 0);
+	assert_string_equal(it.created_by, "ADD one /");
+	assert_true(ib_digest_equal(&it.layer, &ib_image_layer(img, 0)->diff_id));
+	ib_buf j = IB_BUF_INIT;
+	assert_int_equal(ib_image_inspect_json(&j, img), 0);
+	assert_non_null(strstr(j.ptr, "\"app:1\""));
+	assert_non_null(strstr(j.ptr, ids));
+	ib_buf_dispose(&j);
+	ib_image_free(img);
+
+	ib_assert_error_contains(ib_store_image_lookup(&img, t.store, "nothere"), "No such image: nothere");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	ib_assert_error_contains(ib_store_image_lookup(&img, t.store, "ffffffffffff"), "No such image");
+	ts_close(&t);
+}
+
+static void test_commit_errors(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "commit");
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	ib_layer l;
+	memset(&l, 0, sizeof l);
+	ib_digest_of(&l.digest, "missing", 7);
+	ib_assert_error_contains(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, NULL), "1 layers but the config has 0");
+	assert_int_equal(ib_image_config_diff_id_add(c, &l.digest), 0);
+	ib_assert_error_contains(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, NULL), "not found");
+	l.digest = ts_layer(&t, "x");
+	ib_assert_error_contains(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, NULL), "does not match the config's diff_id");
+	ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	o.name = "Bad:Name";
+	ib_assert_error_contains(ib_store_image_commit(NULL, NULL, t.store, c, NULL, 0, &o), "must be lowercase");
+	ib_image_config_free(c);
+	ts_close(&t);
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "names");
+	ib_digest a = ts_import(&t, "a", "A");
+	ib_digest b = ts_import(&t, "b", "B");
+	assert_false(ib_digest_equal(&a, &b));
+	assert_int_equal(ib_store_tag(t.store, "a", "quay.io/x/a:v1"), 0);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "quay.io/x/a:v1"), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &a));
+	assert_int_equal(ib_image_name_count(img), 2);
+	ib_image_free(img);
+	ib_assert_error_contains(ib_store_tag(t.store, "nothere", "c"), "No such image");
+	ib_assert_error_contains(ib_store_tag(t.store, "a", "c@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+				 "digest reference");
+
+	/* moving a name leaves the old image untagged (dangling) */
+	assert_int_equal(ib_store_tag(t.store, "a", "b"), 0);
+	ib_image_list *list;
+	assert_int_equal(ib_store_images(&list, t.store), 0);
+	assert_int_equal(ib_image_list_count(list), 4);
+	const ib_image_summary *last = ib_image_list_get(list, 3);
+	assert_null(last->name);
+	assert_true(ib_digest_equal(&last->id, &b));
+	assert_string_equal(ib_image_list_get(list, 0)->name, "docker.io/library/a:latest");
+	assert_non_null(ib_image_list_get(list, 0)->created);
+	assert_true(ib_image_list_get(list, 0)->size > 0);
+	ib_image_list_free(list);
+
+	/* rmi by id with several names needs force */
+	char ids[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, &a);
+	ib_assert_error_contains(ib_store_image_remove(t.store, ids, 0, NULL), "referenced in multiple repositories");
+	/* rmi by name only untags while other names remain */
+	ib_buf rep = IB_BUF_INIT;
+	assert_int_equal(ib_store_image_remove(t.store, "b", 0, &rep), 0);
+	assert_string_equal(rep.ptr, "Untagged: b:latest\n");
+	ib_buf_clear(&rep);
+	assert_int_equal(ib_store_untag(t.store, "quay.io/x/a:v1"), 0);
+	ib_assert_error_contains(ib_store_untag(t.store, "quay.io/x/a:v1"), "No such image");
+	assert_int_equal(ib_store_image_remove(t.store, "a", 0, &rep), 0);
+	assert_non_null(strstr(rep.ptr, "Untagged: a:latest\nDeleted: sha256:"));
+	ib_buf_dispose(&rep);
+	ib_assert_error_contains(ib_store_image_lookup(&img, t.store, "a"), "No such image");
+	/* the dangling b is still there, by id */
+	ib_digest_fmt(ids, &b);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, ids), 0);
+	ib_image_free(img);
+	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
+	go.prune_dangling = 1;
+	ib_store_gc_stats st;
+	assert_int_equal(ib_store_gc(&st, t.store, &go), 0);
+	assert_int_equal(st.images_removed, 1);
+	assert_int_equal(ts_count_blobs(&t), 0);
+	ts_close(&t);
+}
+
+static void test_ambiguous(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "ambig");
+	/* import until two ids share a first hex digit */
+	char seen[16] = { 0 };
+	char content[16];
+	for (int i = 0; i < 17; i++) {
+		snprintf(content, sizeof content, "c%d", i);
+		ib_digest id = ts_import(&t, NULL, content);
+		char hex[IB_DIGEST_HEXLEN + 1];
+		ib_digest_hex(hex, &id);
+		int k = hex[0] <= '9' ? hex[0] - '0' : hex[0] - 'a' + 10;
+		if (seen[k]) {
+			char q[2] = { hex[0], 0 };
+			ib_image *img;
+			ib_assert_error_contains(ib_store_image_lookup(&img, t.store, q), "ambiguous");
+			break;
+		}
+		seen[k] = 1;
+	}
+	ts_close(&t);
+}
+
+static void test_import_compressed(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "importgz");
+	char *gz = ts_path(&t, "in.tar.gz"), *plain = ts_path(&t, "in.tar");
+	const char *files[] = { "bin/x", "content", "etc/y", "more", NULL };
+	ts_make_tar(gz, files, 1);
+	ts_make_tar(plain, files, 0);
+	ib_import_options o = IB_IMPORT_OPTIONS_INIT;
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	const char *cmd[] = { "/bin/x" };
+	assert_int_equal(ib_image_config_list_set(c, IB_CONFIG_CMD, cmd, 1), 0);
+	o.config = c;
+	o.name = "imported";
+	o.comment = "from a test";
+	ib_digest id;
+	assert_int_equal(ib_store_import(&id, t.store, gz, &o), 0);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "imported"), 0);
+	/* the layer is stored uncompressed: the plain tar's digest */
+	ib_digest want;
+	uint64_t size;
+	char *data = ts_read_file(plain);
+	FILE *f = fopen(plain, "rb");
+	fseek(f, 0, SEEK_END);
+	size = (uint64_t)ftell(f);
+	fclose(f);
+	ib_digest_of(&want, data, (size_t)size);
+	free(data);
+	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->digest, &want));
+	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->diff_id, &want));
+	assert_string_equal(ib_image_config_list_get(ib_image_config_of(img), IB_CONFIG_CMD, 0), "/bin/x");
+	ib_image_history_item it;
+	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
+	assert_string_equal(it.comment, "from a test");
+	ib_image_free(img);
+	ib_image_config_free(c);
+	/* not a tar */
+	char *junk = ts_path(&t, "junk");
+	ts_write_file(junk, "this is not a tarball at all, just some text that is long enough");
+	ib_assert_error_contains(ib_store_import(NULL, t.store, junk, NULL), "junk");
+	ib_assert_error_contains(ib_store_import(NULL, t.store, "/nonexistent/x.tar", NULL), "/nonexistent/x.tar");
+	free(junk);
+	free(gz);
+	free(plain);
+	ts_close(&t);
+}
+
+static void test_tag_manifest(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "tagman");
+	/* a Docker schema 2 manifest, as a pull would store it */
+	ib_digest layer = ts_layer(&t, "docker");
+	uint64_t lsize;
+	assert_int_equal(ib_store_blob_size(&lsize, t.store, &layer), 0);
+	char ls[IB_DIGEST_STRLEN], cs[IB_DIGEST_STRLEN], ms[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ls, &layer);
+	char cfg[512];
+	snprintf(cfg, sizeof cfg, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]},"
+				  "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", ls);
+	ib_digest cd, md;
+	assert_int_equal(ib_store_blob_put(&cd, t.store, cfg, strlen(cfg)), 0);
+	ib_digest_fmt(cs, &cd);
+	char man[1024];
+	snprintf(man, sizeof man, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"size\":%zu,"
+				  "\"digest\":\"%s\"},\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar\","
+				  "\"size\":%llu,\"digest\":\"%s\"}]}", IB_MEDIA_TYPE_DOCKER_MANIFEST, IB_MEDIA_TYPE_DOCKER_CONFIG,
+		 strlen(cfg), cs, (unsigned long long)lsize, ls);
+	assert_int_equal(ib_store_blob_put(&md, t.store, man, strlen(man)), 0);
+	ib_digest_fmt(ms, &md);
+	/* and a manifest list naming it */
+	char list[1024];
+	snprintf(list, sizeof list, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{\"mediaType\":\"%s\",\"size\":%zu,"
+				    "\"digest\":\"%s\",\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+				    "{\"mediaType\":\"%s\",\"size\":%zu,\"digest\":\"%s\",\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}}]}",
+		 IB_MEDIA_TYPE_DOCKER_LIST, IB_MEDIA_TYPE_DOCKER_MANIFEST, strlen(man), ms, IB_MEDIA_TYPE_DOCKER_MANIFEST,
+		 strlen(man), ms);
+	ib_digest ld;
+	assert_int_equal(ib_store_blob_put(&ld, t.store, list, strlen(list)), 0);
+	assert_int_equal(ib_store_tag_manifest(t.store, "pulled:1", &md), 0);
+	assert_int_equal(ib_store_tag_manifest(t.store, "multi", &ld), 0);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "multi"), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &cd));
+	assert_true(ib_digest_equal(ib_image_manifest_digest(img), &md));
+	assert_string_equal(ib_image_manifest_media_type(img), IB_MEDIA_TYPE_DOCKER_MANIFEST);
+	assert_int_equal(ib_image_name_count(img), 2);
+	assert_string_equal(ib_image_config_list_get(ib_image_config_of(img), IB_CONFIG_CMD, 0), "sh");
+	/* a new image on top of it (as build/commit do) */
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_dup(&c, ib_image_config_of(img)), 0);
+	ib_layer layers[2] = { *ib_image_layer(img, 0), { ts_layer(&t, "top"), 0, NULL, { { 0 } } } };
+	assert_int_equal(ib_image_config_diff_id_add(c, &layers[1].digest), 0);
+	ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	o.name = "child";
+	assert_int_equal(ib_store_image_commit(NULL, NULL, t.store, c, layers, 2, &o), 0);
+	ib_image_config_free(c);
+	ib_image_free(img);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "child"), 0);
+	assert_int_equal(ib_image_layer_count(img), 2);
+	assert_string_equal(ib_image_layer(img, 0)->media_type, IB_MEDIA_TYPE_OCI_LAYER);
+	ib_image_free(img);
+	/* a manifest naming a missing blob is refused */
+	char bad[1024];
+	snprintf(bad, sizeof bad, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"size\":3,"
+				  "\"digest\":\"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"},\"layers\":[]}",
+		 IB_MEDIA_TYPE_OCI_MANIFEST, IB_MEDIA_TYPE_OCI_CONFIG);
+	ib_digest bd;
+	assert_int_equal(ib_store_blob_put(&bd, t.store, bad, strlen(bad)), 0);
+	ib_assert_error_contains(ib_store_tag_manifest(t.store, "bad", &bd), "sha256:0123456789abcdef");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	ts_close(&t);
+}
+
+static void test_pins(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "pins");
+	ib_digest id = ts_import(&t, "base", "pinned");
+	const char *cid = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	ib_container_record rec = { IB_CONTAINER_RECORD_VERSION, cid, "web", id, "base", "sh", "created", NULL,
+				    "{\"snapshot\":\"x\"}" };
+	assert_int_equal(ib_store_container_put(t.store, &rec), 0);
+	ib_container_record *got;
+	assert_int_equal(ib_store_container_get(&got, t.store, "web"), 0);
+	assert_string_equal(got->id, cid);
+	assert_true(ib_digest_equal(&got->image_id, &id));
+	assert_string_equal(got->extra_json, "{\"snapshot\":\"x\"}");
+	assert_non_null(got->created);
+	ib_container_record_free(got);
+	assert_int_equal(ib_store_container_get(&got, t.store, "0011"), 0);
+	ib_container_record_free(got);
+	ib_assert_error_contains(ib_store_container_get(&got, t.store, "nope"), "No such container");
+	ib_buf dir = IB_BUF_INIT;
+	assert_int_equal(ib_store_container_dir(&dir, t.store, cid), 0);
+	assert_non_null(strstr(dir.ptr, "/containers/0011"));
+	ib_buf_dispose(&dir);
+	rec.id = "../../etc";
+	ib_assert_error_contains(ib_store_container_put(t.store, &rec), "not 64 hex digits");
+
+	/* a used image cannot be removed without force, and GC keeps its blobs */
+	ib_assert_error_contains(ib_store_image_remove(t.store, "base", 0, NULL), "is using its referenced image");
+	assert_int_equal(ib_store_untag(t.store, "base"), 0);
+	int before = ts_count_blobs(&t);
+	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+	assert_int_equal(ts_count_blobs(&t), before - 1); /* the manifest went; config and layer stay */
+	assert_int_equal(ib_store_fsck(NULL, t.store), 0);
+
+	/* cache entries */
+	const char *key = "aa00000000000000000000000000000000000000000000000000000000000000";
+	ib_digest layer = ts_layer(&t, "cached"), l2, c2;
+	int has;
+	assert_int_equal(ib_store_cache_put(t.store, key, &layer, &id), 0);
+	assert_int_equal(ib_store_cache_get(&l2, &has, &c2, t.store, key), 0);
+	assert_int_equal(has, 1);
+	assert_true(ib_digest_equal(&l2, &layer));
+	assert_true(ib_digest_equal(&c2, &id));
+	const char *key2 = "bb00000000000000000000000000000000000000000000000000000000000000";
+	assert_int_equal(ib_store_cache_put(t.store, key2, NULL, &id), 0);
+	assert_int_equal(ib_store_cache_get(NULL, &has, &c2, t.store, key2), 0);
+	assert_int_equal(has, 0);
+	ib_assert_error_contains(ib_store_cache_get(NULL, NULL, &c2, t.store,
+						    "cc00000000000000000000000000000000000000000000000000000000000000"),
+				 "no cache entry");
+	ib_digest missing;
+	ib_digest_of(&missing, "m", 1);
+	ib_assert_error_contains(ib_store_cache_put(t.store, key, &missing, &id), "is not in the store");
+	before = ts_count_blobs(&t);
+	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+	assert_int_equal(ts_count_blobs(&t), before);
+
+	/* without pins everything goes */
+	assert_int_equal(ib_store_container_remove(t.store, cid), 0);
+	ib_container_record **list;
+	size_t n;
+	assert_int_equal(ib_store_container_list(&list, &n, t.store), 0);
+	assert_int_equal(n, 0);
+	ib_container_record_list_free(list, n);
+	assert_int_equal(ib_store_cache_remove(t.store, key), 0);
+	assert_int_equal(ib_store_cache_clear(t.store), 0);
+	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+	assert_int_equal(ts_count_blobs(&t), 0);
+	ts_close(&t);
+}
+
+DEFINE_GROUP(image_tests,
+	cmocka_unit_test(test_commit_lookup),
+	cmocka_unit_test(test_commit_errors),
+	cmocka_unit_test(test_names),
+	cmocka_unit_test(test_ambiguous),
+	cmocka_unit_test(test_import_compressed),
+	cmocka_unit_test(test_tag_manifest),
+	cmocka_unit_test(test_pins))

@@ -1,0 +1,46 @@
+#ifndef TESTS_STORE_H
+#define TESTS_STORE_H
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include "ib_test.h"
+#include "imagebuild/store.h"
+
+#define DECLARE(group) extern const struct CMUnitTest group[]; extern const size_t group##_count;
+DECLARE(reference_tests)
+DECLARE(config_tests)
+DECLARE(blob_tests)
+DECLARE(image_tests)
+DECLARE(gc_tests)
+DECLARE(bad_tests)
+DECLARE(crash_tests)
+DECLARE(transfer_tests)
+#define DEFINE_GROUP(group, ...) \
+	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
+	const size_t group##_count = sizeof(group) / sizeof(group[0]);
+
+/* helpers.c */
+typedef struct {
+	char *dir;
+	ib_store *store;
+} test_store;
+void ts_open(test_store *t, const char *tag);
+void ts_close(test_store *t);  /* frees and removes the directory */
+/* Write a small tar (files name → content pairs, NULL-terminated) to `path`; gzip when asked. */
+void ts_make_tar(const char *path, const char *const *files, int gzip);
+/* Import a small tar as `name`, returning its id. */
+ib_digest ts_import(test_store *t, const char *name, const char *content);
+/* A layer blob from a small tar; returns its digest. */
+ib_digest ts_layer(test_store *t, const char *content);
+int ts_count_blobs(test_store *t);
+char *ts_path(test_store *t, const char *rel);  /* malloc'ed */
+void ts_write_file(const char *path, const char *content);
+char *ts_read_file(const char *path);             /* malloc'ed */
+void ts_rm_rf(const char *path);
+
+/* lib/store internals the tests drive */
+typedef void (*ib_store_hook)(const char *point, void *payload);
+void ib_store__set_hook(ib_store_hook hook, void *payload);
+#endif

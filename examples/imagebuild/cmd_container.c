@@ -27,102 +27,127 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
 	return NULL;
 }
 
-int cmd_run(ib_cli *cli, int argc, char **argv)
-{
-	ib_container_options co = IB_CONTAINER_OPTIONS_INIT;
-	ib_container_run_options ro = IB_CONTAINER_RUN_OPTIONS_INIT;
-	const char **env = NULL;
-	const char *entry_value = NULL, *entry[2] = {NULL, NULL};
-	size_t nenv = 0;
-	int interactive = 0, tty = 0, rm = 0, status = 2, i = 1;
-	const char *v;
+/* The options `run` and `exec` share, and those of `run` only. */
+typedef struct {
+	ib_container_options co;
+	ib_container_run_options ro;
+	const char **env;
+	size_t nenv;
+	const char *entry_value;
+	const char *entry[2];
+	int interactive, tty, rm;
+} run_opts;
 
+static void add_env(run_opts *r, const char *val)
+{
+	if (strchr(val, '=')) {
+		push(&r->env, &r->nenv, val);
+	} else if (getenv(val)) {
+		/* -e NAME takes the value from our environment, as docker does */
+		static char buf[8192];
+		snprintf(buf, sizeof buf, "%s=%s", val, getenv(val));
+		push(&r->env, &r->nenv, strdup(buf));
+	}
+}
+
+/* Parse options up to the first operand; returns its index, or -1 (usage printed). */
+static int parse_run_opts(ib_cli *cli, run_opts *r, int argc, char **argv, int for_run)
+{
+	int i = 1;
+	const char *v;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i];
 		if (a[1] != '-') {
 			/* combined short flags: -it, -i, -t, and -e/-u/-w with a value */
 			for (const char *f = a + 1; *f; f++) {
 				if (*f == 'i') {
-					interactive = 1;
+					r->interactive = 1;
 				} else if (*f == 't') {
-					tty = 1;
+					r->tty = 1;
 				} else if ((*f == 'e' || *f == 'u' || *f == 'w') && !f[1] && i + 1 < argc) {
 					const char *val = argv[++i];
-					if (*f == 'e') {
-						if (strchr(val, '='))
-							push(&env, &nenv, val);
-						else if (getenv(val)) {
-							char *kv = malloc(strlen(val) + strlen(getenv(val)) + 2);
-							sprintf(kv, "%s=%s", val, getenv(val));
-							push(&env, &nenv, kv);
-						}
-					} else if (*f == 'u') {
-						ro.user = val;
-					} else {
-						ro.workdir = val;
-					}
-					break;
+					if (*f == 'e')
+						add_env(r, val);
+					else if (*f == 'u')
+						r->ro.user = val;
+					else
+						r->ro.workdir = val;
 				} else {
-					fprintf(stderr, "imagebuild run: unknown option `-%c`\n", *f);
-					goto out;
+					fprintf(stderr, "imagebuild %s: unknown option `-%c`\n", cli->command, *f);
+					return -1;
 				}
 			}
-		} else if (!strcmp(a, "--rm")) {
-			rm = 1;
 		} else if (!strcmp(a, "--interactive")) {
-			interactive = 1;
+			r->interactive = 1;
 		} else if (!strcmp(a, "--tty")) {
-			tty = 1;
-		} else if ((v = opt_value(argc, argv, &i, "--name"))) {
-			co.name = v;
+			r->tty = 1;
 		} else if ((v = opt_value(argc, argv, &i, "--env"))) {
-			push(&env, &nenv, v);
+			add_env(r, v);
 		} else if ((v = opt_value(argc, argv, &i, "--user"))) {
-			ro.user = v;
+			r->ro.user = v;
 		} else if ((v = opt_value(argc, argv, &i, "--workdir"))) {
-			ro.workdir = v;
+			r->ro.workdir = v;
 		} else if ((v = opt_value(argc, argv, &i, "--network"))) {
-			if (!strcmp(v, "none"))
-				ro.network = IB_NETWORK_NONE;
-			else if (strcmp(v, "host")) {
-				fprintf(stderr, "imagebuild run: --network must be host or none\n");
-				goto out;
+			if (!strcmp(v, "none")) {
+				r->ro.network = IB_NETWORK_NONE;
+			} else if (strcmp(v, "host")) {
+				fprintf(stderr, "imagebuild %s: --network must be host or none\n", cli->command);
+				return -1;
 			}
 		} else if ((v = opt_value(argc, argv, &i, "--isolation"))) {
-			ro.isolation = v;
-		} else if ((v = opt_value(argc, argv, &i, "--snapshotter"))) {
-			co.snapshotter = v;
+			r->ro.isolation = v;
 		} else if ((v = opt_value(argc, argv, &i, "--hostname"))) {
-			ro.hostname = v;
+			r->ro.hostname = v;
 		} else if ((v = opt_value(argc, argv, &i, "--entrypoint"))) {
-			entry_value = v; /* "" means none */
+			r->entry_value = v; /* "" means none */
+		} else if (for_run && !strcmp(a, "--rm")) {
+			r->rm = 1;
+		} else if (for_run && (v = opt_value(argc, argv, &i, "--name"))) {
+			r->co.name = v;
+		} else if (for_run && (v = opt_value(argc, argv, &i, "--snapshotter"))) {
+			r->co.snapshotter = v;
 		} else {
-			fprintf(stderr, "imagebuild run: unknown option `%s`\n", a);
-			status = cli_usage(cli);
-			goto out;
+			fprintf(stderr, "imagebuild %s: unknown option `%s`\n", cli->command, a);
+			cli_usage(cli);
+			return -1;
 		}
 	}
 	if (i >= argc) {
-		status = cli_usage(cli);
+		cli_usage(cli);
+		return -1;
+	}
+	if (r->entry_value) {
+		r->entry[0] = *r->entry_value ? r->entry_value : NULL;
+		r->ro.entrypoint = r->entry;
+	}
+	r->ro.env = r->env;
+	r->ro.tty = r->tty;
+	r->ro.stdin_fd = r->interactive ? 0 : -1;
+	r->ro.stdout_fd = 1;
+	r->ro.stderr_fd = r->tty ? 1 : 2;
+	return i;
+}
+
+static int exit_status(const ib_exit_status *st)
+{
+	return st->signal ? 128 + st->signal : st->code;
+}
+
+int cmd_run(ib_cli *cli, int argc, char **argv)
+{
+	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
+	int status = 2;
+	int i = parse_run_opts(cli, &r, argc, argv, 1);
+	if (i < 0)
 		goto out;
-	}
 	const char *image = argv[i++];
-	if (entry_value) {
-		entry[0] = *entry_value ? entry_value : NULL;
-		ro.entrypoint = entry;
-	}
 	if (i < argc)
-		ro.argv = (const char *const *)argv + i;
-	ro.env = env;
-	ro.tty = tty;
-	ro.stdin_fd = interactive ? 0 : -1;
-	ro.stdout_fd = 1;
-	ro.stderr_fd = tty ? 1 : 2;
+		r.ro.argv = (const char *const *)argv + i;
 	/* what `ps` shows */
 	char command[256] = "";
 	for (int k = i; k < argc && strlen(command) < sizeof command - 2; k++)
 		snprintf(command + strlen(command), sizeof command - strlen(command), "%s%s", k > i ? " " : "", argv[k]);
-	co.command = *command ? command : NULL;
+	r.co.command = *command ? command : NULL;
 
 	ib_store *store = cli_store(cli);
 	if (!store) {
@@ -130,21 +155,44 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_container *c = NULL;
-	if (ib_container_create(&c, store, image, &co) < 0) {
+	if (ib_container_create(&c, store, image, &r.co) < 0) {
 		status = cli_fail("run");
 		goto out;
 	}
 	ib_exit_status st = {0, 0};
-	int rc = ib_container_run(&st, c, &ro);
-	if (rc < 0)
-		status = cli_fail("run");
-	else
-		status = st.signal ? 128 + st.signal : st.code;
-	if (rm && ib_container_remove(store, ib_container_id(c)) < 0)
+	status = ib_container_run(&st, c, &r.ro) < 0 ? cli_fail("run") : exit_status(&st);
+	if (r.rm && ib_container_remove(store, ib_container_id(c)) < 0)
 		status = cli_fail("run --rm");
 	ib_container_free(c);
 out:
-	free(env);
+	free(r.env);
+	return status;
+}
+
+int cmd_exec(ib_cli *cli, int argc, char **argv)
+{
+	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
+	int status = 2;
+	int i = parse_run_opts(cli, &r, argc, argv, 0);
+	if (i < 0 || i + 1 >= argc) {
+		if (i >= 0)
+			cli_usage(cli);
+		goto out;
+	}
+	r.ro.argv = (const char *const *)argv + i + 1;
+	r.ro.entrypoint = r.entry; /* exec runs the command as given */
+	ib_store *store = cli_store(cli);
+	ib_container *c = NULL;
+	ib_exit_status st = {0, 0};
+	if (!store)
+		status = 1;
+	else if (ib_container_open(&c, store, argv[i]) < 0 || ib_container_run(&st, c, &r.ro) < 0)
+		status = cli_fail("exec");
+	else
+		status = exit_status(&st);
+	ib_container_free(c);
+out:
+	free(r.env);
 	return status;
 }
 

@@ -20,3 +20,4 @@ IB_COMMAND(run, "run [--name NAME] [-i] [-t] [--rm] [-e K=V]... [-u USER] [-w DI
 IB_COMMAND(ps, "ps [-a] [-q]", "List containers")
 IB_COMMAND(rm, "rm NAME...", "Remove containers")
 IB_COMMAND(commit, "commit [-m MESSAGE] [-a AUTHOR] [-c CHANGE]... CONTAINER [NAME]", "Make a new image of a container's changes")
+IB_COMMAND(exec, "exec [-i] [-t] [-e K=V]... [-u USER] [-w DIR] [--network host|none] [--isolation NAME] CONTAINER COMMAND [ARG...]", "Run a command in an existing container (its changes persist)")

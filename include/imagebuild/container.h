@@ -91,6 +91,14 @@ IB_EXTERN(int) ib_commit_options_init(ib_commit_options *opts, unsigned int vers
  */
 IB_EXTERN(int) ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_options *opts);
 
+/**
+ * Apply one Dockerfile instruction to an image config the way `commit -c`
+ * and `import -c` do: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER,
+ * VOLUME, WORKDIR, STOPSIGNAL, SHELL, HEALTHCHECK, MAINTAINER. No history
+ * entry is added. IB_ESYNTAX/IB_EINVALID name the instruction.
+ */
+IB_EXTERN(int) ib_commit_apply_change(ib_image_config *config, const char *change);
+
 /** Remove a container: its snapshot and its record. */
 IB_EXTERN(int) ib_container_remove(ib_store *store, const char *id_or_name);
 

@@ -326,6 +326,18 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 	return rc;
 }
 
+int ib_commit_apply_change(ib_image_config *config, const char *change)
+{
+	ib_instruction *in = NULL;
+	int rc = ib_instruction_parse_single(&in, change, NULL);
+	if (rc == 0)
+		rc = ib_build__apply_change(config, in);
+	ib_instruction_free(in);
+	if (rc < 0)
+		ib_error_prefix("change `%s`", change);
+	return rc;
+}
+
 int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_options *o)
 {
 	ib_commit_options defaults = IB_COMMIT_OPTIONS_INIT;
@@ -339,15 +351,8 @@ int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_op
 	int leased = 0;
 	int rc = image_config(&cfg, c);
 	/* the changes first: a bad one fails before anything is written */
-	for (const char *const *ch = o->changes; rc == 0 && ch && *ch; ch++) {
-		ib_instruction *in = NULL;
-		rc = ib_instruction_parse_single(&in, *ch, NULL);
-		if (rc == 0)
-			rc = ib_build__apply_change(cfg, in);
-		ib_instruction_free(in);
-		if (rc < 0)
-			ib_error_prefix("change `%s`", *ch);
-	}
+	for (const char *const *ch = o->changes; rc == 0 && ch && *ch; ch++)
+		rc = ib_commit_apply_change(cfg, *ch);
 	if (rc == 0)
 		rc = open_snapshotter(&snap, c);
 	if (rc == 0 && (rc = ib_store_lease_acquire(c->store)) == 0)

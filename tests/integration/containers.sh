@@ -76,6 +76,12 @@ out=$(run --rm sample-app)
 "$IB" rm app-container base-container >/dev/null
 [ -z "$("$IB" ps -a -q)" ] || fail "containers left after rm: $("$IB" ps -a)"
 
+# a container keeps its changes from one process to the next
+run --name keep busybox sh -c 'echo first > /state'
+"$IB" exec keep sh -c 'echo second >> /state'
+[ "$("$IB" exec keep cat /state | tr '\n' ' ')" = "first second " ] || fail "changes did not persist across runs"
+"$IB" rm keep >/dev/null
+
 # exit codes and signal deaths come back
 set +e
 run --rm busybox sh -c 'exit 3'; rc=$?

@@ -1,6 +1,22 @@
 /*
- * snapshot.h: the public API of the snapshot layer (see docs/ARCHITECTURE.md).
- * Being written; nothing is declared here yet.
+ * snapshot.h: root filesystems made of layers (see docs/ARCHITECTURE.md).
+ *
+ * A snapshotter keeps, under `<store root>/snapshots/<backend>/`, the layers
+ * it has unpacked and the writable snapshots it has prepared. A writable
+ * snapshot has a caller-chosen key (a container id, a build step id) and is
+ * made from an ordered chain of layer diff_ids, lowest first; the layers
+ * are read from the store (uncompressed, gzip or zstd tar; the blob's digest
+ * is the layer's diff_id). Its changes become an OCI layer (tar with
+ * whiteouts) streamed into the store.
+ *
+ * Two backends are built in, chosen by name: "overlay" (kernel overlayfs;
+ * each layer unpacked once and shared, the diff read from the upper
+ * directory) and "copy" (plain directories, diff by tree comparison). Both
+ * produce the same layer for the same changes. Embedders can add their own
+ * (sys/snapshotter.h).
+ *
+ * A snapshotter handle is single-thread; separate handles (and processes)
+ * may share a store.
  */
 #ifndef IMAGEBUILD_SNAPSHOT_H
 #define IMAGEBUILD_SNAPSHOT_H
@@ -9,9 +25,129 @@
 #include "errors.h"
 #include "types.h"
 #include "buffer.h"
+#include "digest.h"
 #include "store.h"
 
 IB_BEGIN_DECL
+
+#define IB_SNAPSHOTTER_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;  /* IB_SNAPSHOTTER_OPTIONS_VERSION */
+	unsigned int flags;    /* none yet */
+} ib_snapshotter_options;
+#define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0 }
+
+IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version);
+
+/**
+ * Open the snapshotter `name` ("overlay", "copy", or one an embedder
+ * registered) on `store`, which must outlive it. NULL name means "overlay"
+ * when the host supports it, else "copy". IB_ENOTFOUND for an unknown name,
+ * IB_EUNSUPPORTED when the backend cannot work on this host.
+ */
+IB_EXTERN(int) ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
+				   const ib_snapshotter_options *opts);
+IB_EXTERN(void) ib_snapshotter_free(ib_snapshotter *snap);
+/** The backend's name (borrowed). */
+IB_EXTERN(const char *) ib_snapshotter_name(const ib_snapshotter *snap);
+
+/**
+ * Make sure the layer `diff_id` is unpacked (a no-op for backends that keep
+ * no unpacked layers). Reads the blob of that digest from the store.
+ */
+IB_EXTERN(int) ib_snapshot_layer_ensure(ib_snapshotter *snap, const ib_digest *diff_id);
+
+/**
+ * Prepare the writable snapshot `key` on the chain of layers `chain[0..n)`
+ * (lowest first; n = 0 is an empty root), unpacking the layers that are
+ * not yet. IB_EEXISTS when the key is taken. Keys are 1..128 characters of
+ * [A-Za-z0-9_.-], not starting with '.' or '-'.
+ */
+IB_EXTERN(int) ib_snapshot_prepare(ib_snapshotter *snap, const char *key,
+				   const ib_digest *chain, size_t n);
+
+/** Mount the snapshot (in the caller's mount namespace) and put the root path in `rootfs`. */
+IB_EXTERN(int) ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key);
+/** Unmount; a snapshot that is not mounted is fine. */
+IB_EXTERN(int) ib_snapshot_unmount(ib_snapshotter *snap, const char *key);
+
+/**
+ * Where a layer stream goes: called with consecutive pieces. A non-zero
+ * return stops the work, and the outer call returns it.
+ */
+typedef int (*ib_snapshot_write_cb)(const void *data, size_t len, void *payload);
+
+/**
+ * The changes of snapshot `key` against its chain, as an uncompressed OCI
+ * layer tar (PAX, entries in a stable order, whiteouts for deletions,
+ * opaque directories, hardlinks kept). When SOURCE_DATE_EPOCH is set, file
+ * times later than it are clamped to it. Works mounted or not.
+ */
+IB_EXTERN(int) ib_snapshot_diff(ib_snapshotter *snap, const char *key,
+				ib_snapshot_write_cb write, void *payload);
+
+/**
+ * The diff of `key` streamed into a new store blob in one pass; its digest
+ * (the layer's diff_id, as the blob is uncompressed) and size come back in
+ * `diff_id` and `size` (each may be NULL).
+ */
+IB_EXTERN(int) ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
+				  const char *key);
+
+/** Remove the snapshot `key`. IB_EEXISTS ("in use") while it is mounted. IB_ENOTFOUND if missing. */
+IB_EXTERN(int) ib_snapshot_remove(ib_snapshotter *snap, const char *key);
+
+/** 1 when the snapshot `key` exists, 0 when not. */
+IB_EXTERN(int) ib_snapshot_exists(ib_snapshotter *snap, const char *key);
+
+/** Called once per item; a non-zero return stops and is returned. */
+typedef int (*ib_snapshot_key_cb)(const char *key, void *payload);
+typedef int (*ib_snapshot_layer_cb)(const ib_digest *diff_id, void *payload);
+
+/** The keys of the writable snapshots, in byte order. */
+IB_EXTERN(int) ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload);
+/** The layers unpacked by the backend, in digest order. */
+IB_EXTERN(int) ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *payload);
+
+/**
+ * Remove every unpacked layer not in `keep_layers[0..nlayers)` and every
+ * writable snapshot whose key is not in `keep_keys[0..nkeys)`. Mounted
+ * snapshots, and the layers they stand on, are kept. `freed` (may be NULL)
+ * counts what went.
+ */
+IB_EXTERN(int) ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap,
+				    const ib_digest *keep_layers, size_t nlayers,
+				    const char *const *keep_keys, size_t nkeys);
+
+/* ---- building blocks, for tests, tools and other backends ---- */
+
+/** How ib_snapshot_apply_tar() turns OCI whiteouts into a tree. */
+typedef enum {
+	IB_WHITEOUT_DELETE = 0,  /* delete what they name: a full tree */
+	IB_WHITEOUT_OVERLAY = 1  /* overlayfs whiteouts (0/0 char devices, opaque xattr): one layer */
+} ib_whiteout_mode;
+
+/**
+ * Unpack the tar stream read from `tar_fd` (uncompressed, gzip or zstd) into
+ * the directory `dir_fd`, safely: nothing is written outside it, whatever
+ * the entries say. `label` names the layer in errors ("layer <label>: entry
+ * `<name>`: <reason>"); NULL is fine.
+ */
+IB_EXTERN(int) ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode,
+				     const char *label);
+
+/** How ib_snapshot_diff_trees() reads the changed tree. */
+typedef enum {
+	IB_DIFF_TREE = 0,         /* `changed_fd` is the whole new tree */
+	IB_DIFF_OVERLAY_UPPER = 1 /* `changed_fd` is an overlayfs upper directory */
+} ib_diff_mode;
+
+/**
+ * The OCI layer tar of the changes from the tree `parent_fd` (-1: empty) to
+ * the tree `changed_fd`, as ib_snapshot_diff() writes it.
+ */
+IB_EXTERN(int) ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
+				      ib_snapshot_write_cb write, void *payload);
 
 IB_END_DECL
 

@@ -1,0 +1,322 @@
+/* File-system helpers of the snapshot layer: fd-relative removal, sorted listings, xattrs. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "snapshot/internal.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+void ib_snapshot__proc_path(char *buf, size_t size, int dirfd, const char *name)
+{
+	snprintf(buf, size, "/proc/self/fd/%d/%s", dirfd, name);
+}
+
+int ib_snapshot__empty_dir(int dirfd)
+{
+	int fd = dup(dirfd);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "dup");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "opendir");
+	}
+	rewinddir(d);
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((rc = ib_snapshot__rm_at(dirfd, de->d_name)) < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
+int ib_snapshot__rm_at(int dirfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%s`", name);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", name);
+		return 0;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open directory `%s`", name);
+	struct stat in;
+	/* never cross into another mount */
+	if (fstat(fd, &in) < 0 || in.st_dev != st.st_dev || in.st_ino != st.st_ino) {
+		close(fd);
+		return ib_error_set(IB_LAYER_SNAPSHOT, "remove `%s`: it is a mount point or changed", name);
+	}
+	int rc = ib_snapshot__empty_dir(fd);
+	close(fd);
+	if (rc < 0) {
+		ib_error_prefix("remove `%s`", name);
+		return rc;
+	}
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "remove directory `%s`", name);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ib_snapshot__names_free(char **names, size_t n)
+{
+	if (!names)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int ib_snapshot__names(char ***out, size_t *n_out, int dirfd)
+{
+	*out = NULL;
+	*n_out = 0;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open directory");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "opendir");
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = 0;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **nn = ib_realloc(names, ncap * sizeof *nn);
+			if (!nn) {
+				rc = -1;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		if (!(names[n] = ib_strdup(de->d_name))) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc < 0) {
+		ib_snapshot__names_free(names, n);
+		return rc;
+	}
+	if (n)
+		qsort(names, n, sizeof *names, cmp_names);
+	*out = names;
+	*n_out = n;
+	return 0;
+}
+
+void ib_snapshot__xattrs_free(ib_xattrs *x)
+{
+	free(x->data);
+	x->data = NULL;
+	x->len = 0;
+}
+
+int ib_snapshot__xattrs_next(const ib_xattrs *x, size_t *pos, const char **name,
+			     const void **value, size_t *vlen)
+{
+	if (*pos >= x->len)
+		return 0;
+	const char *p = x->data + *pos;
+	size_t nl = strlen(p);
+	const unsigned char *l = (const unsigned char *)p + nl + 1;
+	size_t len = (size_t)l[0] | (size_t)l[1] << 8 | (size_t)l[2] << 16 | (size_t)l[3] << 24;
+	*name = p;
+	*value = l + 4;
+	*vlen = len;
+	*pos += nl + 1 + 4 + len;
+	return 1;
+}
+
+int ib_snapshot__xattrs(ib_xattrs *out, int dirfd, const char *name)
+{
+	char path[64 + 4096];
+	out->data = NULL;
+	out->len = 0;
+	ib_snapshot__proc_path(path, sizeof path, dirfd, name);
+	ssize_t sz = llistxattr(path, NULL, 0);
+	if (sz < 0) {
+		if (errno == ENOTSUP || errno == EOPNOTSUPP)
+			return 0;
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "list xattrs of `%s`", name);
+	}
+	if (sz == 0)
+		return 0;
+	char *list = ib_malloc((size_t)sz + 1);
+	if (!list)
+		return -1;
+	sz = llistxattr(path, list, (size_t)sz);
+	if (sz < 0) {
+		free(list);
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "list xattrs of `%s`", name);
+	}
+	/* sort the names */
+	size_t cnt = 0;
+	for (ssize_t i = 0; i < sz; i += (ssize_t)strlen(list + i) + 1)
+		cnt++;
+	char **names = ib_calloc(cnt ? cnt : 1, sizeof *names);
+	if (!names) {
+		free(list);
+		return -1;
+	}
+	cnt = 0;
+	for (ssize_t i = 0; i < sz; i += (ssize_t)strlen(list + i) + 1)
+		names[cnt++] = list + i;
+	qsort(names, cnt, sizeof *names, cmp_names);
+	int rc = 0;
+	size_t cap = 0;
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		if (!strncmp(names[i], "trusted.overlay.", 16))
+			continue;
+		ssize_t vl = lgetxattr(path, names[i], NULL, 0);
+		if (vl < 0) {
+			if (errno == ENODATA)
+				continue;
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "read xattr %s of `%s`", names[i], name);
+			break;
+		}
+		size_t nl = strlen(names[i]);
+		size_t need = out->len + nl + 1 + 4 + (size_t)vl;
+		if (need > cap) {
+			size_t ncap = need * 2;
+			char *nd = ib_realloc(out->data, ncap);
+			if (!nd) {
+				rc = -1;
+				break;
+			}
+			out->data = nd;
+			cap = ncap;
+		}
+		char *p = out->data + out->len;
+		memcpy(p, names[i], nl + 1);
+		unsigned char *l = (unsigned char *)p + nl + 1;
+		ssize_t got = vl ? lgetxattr(path, names[i], l + 4, (size_t)vl) : 0;
+		if (got < 0) {
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "read xattr %s of `%s`", names[i], name);
+			break;
+		}
+		l[0] = (unsigned char)(got & 0xff);
+		l[1] = (unsigned char)((got >> 8) & 0xff);
+		l[2] = (unsigned char)((got >> 16) & 0xff);
+		l[3] = (unsigned char)((got >> 24) & 0xff);
+		out->len += nl + 1 + 4 + (size_t)got;
+	}
+	free(names);
+	free(list);
+	if (rc < 0)
+		ib_snapshot__xattrs_free(out);
+	return rc;
+}
+
+int ib_snapshot__check_key(const char *key)
+{
+	if (!key || !*key)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "snapshot key is empty");
+	size_t n = strlen(key);
+	if (n > 128)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshot key `%.40s...` is longer than 128 characters", key);
+	if (key[0] == '.' || key[0] == '-')
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshot key `%s` starts with `%c`", key, key[0]);
+	for (size_t i = 0; i < n; i++) {
+		char c = key[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+					     "snapshot key `%s`: character %zu is not one of [A-Za-z0-9_.-]",
+					     key, i + 1);
+	}
+	return 0;
+}
+
+int ib_snapshot__chain_write(const char *path, const ib_digest *chain, size_t n)
+{
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_buf_puts(&b, "");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char s[IB_DIGEST_STRLEN];
+		ib_digest_fmt(s, &chain[i]);
+		rc = ib_buf_printf(&b, "%s\n", s);
+	}
+	if (rc == 0)
+		rc = ib_atomic_write(path, b.ptr, b.size, 0644);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+int ib_snapshot__chain_read(ib_digest **chain, size_t *n, const char *path)
+{
+	ib_buf b = IB_BUF_INIT;
+	*chain = NULL;
+	*n = 0;
+	int rc = ib_read_file(&b, path);
+	if (rc < 0)
+		return rc;
+	size_t lines = 0;
+	for (size_t i = 0; i < b.size; i++)
+		lines += b.ptr[i] == '\n';
+	ib_digest *c = ib_calloc(lines ? lines : 1, sizeof *c);
+	if (!c) {
+		ib_buf_dispose(&b);
+		return -1;
+	}
+	size_t k = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(b.ptr, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (k == lines || ib_digest_parse(&c[k], line) < 0) {
+			rc = ib_error_set(IB_LAYER_SNAPSHOT, "`%s`: line %zu is not a layer digest", path, k + 1);
+			break;
+		}
+		k++;
+	}
+	ib_buf_dispose(&b);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	*chain = c;
+	*n = k;
+	return 0;
+}
+
+int ib_snapshot__list_dir(char ***out, size_t *n, const char *path)
+{
+	*out = NULL;
+	*n = 0;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", path);
+	int rc = ib_snapshot__names(out, n, fd);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* Internal helpers of the snapshot layer. */
+#ifndef IB_SNAPSHOT_INTERNAL_H
+#define IB_SNAPSHOT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "imagebuild/sys/snapshotter.h"
+
+/* The built-in backends. */
+int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param);
+int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param);
+/* 1 when overlayfs can be used here (root, overlay in /proc/filesystems). */
+int ib_snapshot__overlay_supported(void);
+
+/* rm -rf of `name` in `dirfd`, fd-relative, never following symlinks. ENOENT is fine. */
+int ib_snapshot__rm_at(int dirfd, const char *name);
+/* Remove every entry inside the directory `dirfd`. */
+int ib_snapshot__empty_dir(int dirfd);
+/* Sorted names of a directory (without . and ..); free with ib_snapshot__names_free. */
+int ib_snapshot__names(char ***out, size_t *n, int dirfd);
+void ib_snapshot__names_free(char **names, size_t n);
+
+/*
+ * The extended attributes of `name` in `dirfd` (st gives its type), sorted by
+ * name, as "name\0" + 4-byte little-endian value length + value, repeated.
+ * trusted.overlay.* are left out.
+ */
+typedef struct {
+	char *data;
+	size_t len;
+} ib_xattrs;
+int ib_snapshot__xattrs(ib_xattrs *out, int dirfd, const char *name);
+void ib_snapshot__xattrs_free(ib_xattrs *x);
+/* Iterate: *pos starts at 0; 1 while there is one more, 0 at the end. */
+int ib_snapshot__xattrs_next(const ib_xattrs *x, size_t *pos, const char **name,
+			     const void **value, size_t *vlen);
+
+/* A fd-relative "/proc/self/fd/<dirfd>/<name>" path for the l*xattr calls. */
+void ib_snapshot__proc_path(char *buf, size_t size, int dirfd, const char *name);
+
+/* Key validation for snapshot keys. */
+int ib_snapshot__check_key(const char *key);
+
+
+
+/* The `chain` file of a snapshot: one `sha256:<hex>` per line, lowest first. */
+int ib_snapshot__chain_write(const char *path, const ib_digest *chain, size_t n);
+int ib_snapshot__chain_read(ib_digest **chain, size_t *n, const char *path);
+
+/* Sorted names of the directory at `path` ([] when it is missing). */
+int ib_snapshot__list_dir(char ***out, size_t *n, const char *path);
+#endif

@@ -1,0 +1,495 @@
+/*
+ * The `overlay` backend: kernel overlayfs.
+ *
+ *   <dir>/layers/<hex>/fs      a layer, unpacked once (overlay whiteouts)
+ *   <dir>/layers/<hex>/ready   written last: without it the layer is redone
+ *   <dir>/active/<key>/{chain,upper,work,merged}
+ *   <dir>/empty                the lower dir of a snapshot on no layer
+ *   <dir>/tmp/, <dir>/locks/
+ *
+ * Mounts use the fsopen/fsconfig API with one `lowerdir+` per layer
+ * (Linux >= 6.8), which has no page-size limit on the option string, so
+ * deep chains mount. The parent view a diff compares against is a read-only
+ * overlay of the chain that is never attached to the tree (its fd is used
+ * directly), so nothing is left mounted if we die.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot/internal.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/lock.h"
+
+typedef struct {
+	ib_snapshotter parent;
+	char *dir;
+} overlay;
+
+int ib_snapshot__overlay_supported(void)
+{
+	if (geteuid() != 0)
+		return 0;
+	ib_buf b = IB_BUF_INIT;
+	int ok = ib_read_file(&b, "/proc/filesystems") == 0 && strstr(ib_buf_cstr(&b), "\toverlay\n");
+	ib_buf_dispose(&b);
+	if (!ok) {
+		ib_error_clear();
+		/* maybe a module not loaded yet: fsopen loads it */
+		int fd = fsopen("overlay", FSOPEN_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			ok = 1;
+		}
+	}
+	return ok;
+}
+
+static char *path_of(overlay *o, const char *fmt, const char *a, const char *b)
+{
+	return ib_sprintf(fmt, o->dir, a, b ? b : "");
+}
+
+static void hex_of(char hex[IB_DIGEST_HEXLEN + 1], const ib_digest *d)
+{
+	ib_digest_hex(hex, d);
+}
+
+static int ov_layer_has(ib_snapshotter *self, const ib_digest *id)
+{
+	overlay *o = (overlay *)self;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	hex_of(hex, id);
+	char *p = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
+	if (!p)
+		return -1;
+	int has = ib_path_exists(p);
+	free(p);
+	return has;
+}
+
+static int ov_layer_unpack(ib_snapshotter *self, const ib_digest *id, int tar_fd)
+{
+	overlay *o = (overlay *)self;
+	char hex[IB_DIGEST_HEXLEN + 1], label[IB_DIGEST_STRLEN];
+	hex_of(hex, id);
+	ib_digest_fmt(label, id);
+	char *lockp = path_of(o, "%s/locks/%s%s", hex, NULL);
+	char *final = path_of(o, "%s/layers/%s%s", hex, NULL);
+	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
+	char *tmp = path_of(o, "%s/tmp/%s-XXXXXX%s", hex, NULL);
+	char *fs = NULL;
+	ib_lock lock = IB_LOCK_INIT;
+	int rc = -1, fsfd = -1;
+	if (!lockp || !final || !ready || !tmp)
+		goto out;
+	if ((rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) < 0)
+		goto out;
+	if (ib_path_exists(ready))
+		goto out; /* another process did it */
+	if ((rc = ib_rm_rf(final)) < 0) /* a crash mid-unpack */
+		goto out;
+	if (!mkdtemp(tmp)) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "mkdtemp `%s`", tmp);
+		goto out;
+	}
+	rc = -1;
+	if (!(fs = ib_sprintf("%s/fs", tmp)))
+		goto out;
+	if (mkdir(fs, 0755) < 0 || (fsfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "create `%s`", fs);
+		goto out;
+	}
+	if ((rc = ib_snapshot_apply_tar(fsfd, tar_fd, IB_WHITEOUT_OVERLAY, label)) < 0)
+		goto out;
+	if (syncfs(fsfd) < 0) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "syncfs `%s`", fs);
+		goto out;
+	}
+	if (rename(tmp, final) < 0) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "rename `%s` to `%s`", tmp, final);
+		goto out;
+	}
+	rc = ib_atomic_write(ready, "", 0, 0644);
+out:
+	if (fsfd >= 0)
+		close(fsfd);
+	if (rc < 0 && tmp && strstr(tmp, "XXXXXX") == NULL) {
+		ib_error_saved s;
+		ib_error_save(&s);
+		ib_rm_rf(tmp);
+		ib_error_restore(&s);
+	}
+	ib_lock_release(&lock);
+	free(lockp);
+	free(final);
+	free(ready);
+	free(tmp);
+	free(fs);
+	return rc;
+}
+
+static int is_hex_name(const char *s)
+{
+	if (strlen(s) != IB_DIGEST_HEXLEN)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int ov_layer_list(ib_snapshotter *self, ib_snapshot_layer_cb cb, void *payload)
+{
+	overlay *o = (overlay *)self;
+	char *dir = path_of(o, "%s/layers%s%s", "", NULL);
+	char **names;
+	size_t n;
+	if (!dir)
+		return -1;
+	int rc = ib_snapshot__list_dir(&names, &n, dir);
+	free(dir);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		ib_digest d;
+		char s[IB_DIGEST_STRLEN];
+		if (!is_hex_name(names[i]))
+			continue;
+		snprintf(s, sizeof s, "sha256:%s", names[i]);
+		if (ib_digest_parse(&d, s) < 0 || ov_layer_has(self, &d) <= 0) {
+			ib_error_clear();
+			continue;
+		}
+		rc = cb(&d, payload);
+	}
+	ib_snapshot__names_free(names, n);
+	return rc;
+}
+
+static int ov_layer_remove(ib_snapshotter *self, const ib_digest *id)
+{
+	overlay *o = (overlay *)self;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	hex_of(hex, id);
+	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
+	char *dir = path_of(o, "%s/layers/%s%s", hex, NULL);
+	int rc = -1;
+	if (ready && dir) {
+		/* not ready first: a half-removed layer is never used */
+		if (unlink(ready) < 0 && errno != ENOENT)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", ready);
+		else
+			rc = ib_rm_rf(dir);
+	}
+	free(ready);
+	free(dir);
+	return rc;
+}
+
+static char *active(overlay *o, const char *key, const char *sub)
+{
+	return ib_sprintf("%s/active/%s%s%s", o->dir, key, sub ? "/" : "", sub ? sub : "");
+}
+
+static int ov_prepare(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n)
+{
+	overlay *o = (overlay *)self;
+	char *base = active(o, key, NULL);
+	char *chainp = active(o, key, "chain");
+	int rc = -1;
+	if (!base || !chainp)
+		goto out;
+	if (mkdir(base, 0700) < 0) {
+		rc = errno == EEXIST ? ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT,
+						      "snapshot `%s` exists already", key)
+				     : ib_error_set_os(IB_LAYER_SNAPSHOT, "create `%s`", base);
+		goto out;
+	}
+	static const char *const subs[] = { "upper", "work", "merged" };
+	for (size_t i = 0; i < 3; i++) {
+		char *p = active(o, key, subs[i]);
+		if (!p)
+			goto out;
+		int r = mkdir(p, i == 0 ? 0755 : 0700);
+		if (r < 0)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "create `%s`", p);
+		free(p);
+		if (r < 0)
+			goto out;
+	}
+	rc = ib_snapshot__chain_write(chainp, chain, n);
+out:
+	free(base);
+	free(chainp);
+	return rc;
+}
+
+/* 1 when `path` is the root of a mount other than its parent's, 0 if not. */
+static int is_mount_root(const char *path)
+{
+	struct stat a, b;
+	char *up = ib_sprintf("%s/..", path);
+	if (!up)
+		return -1;
+	int r = stat(path, &a) == 0 && stat(up, &b) == 0 && (a.st_dev != b.st_dev || a.st_ino == b.st_ino);
+	free(up);
+	return r;
+}
+
+static int ov_mounted(ib_snapshotter *self, const char *key)
+{
+	overlay *o = (overlay *)self;
+	char *base = active(o, key, NULL), *merged = active(o, key, "merged");
+	int rc = -1;
+	if (base && merged) {
+		if (!ib_path_exists(base))
+			rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshot `%s`", key);
+		else
+			rc = is_mount_root(merged);
+	}
+	free(base);
+	free(merged);
+	return rc;
+}
+
+static int set_opt(int fsfd, const char *k, const char *v, const char *what)
+{
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, k, v, 0) < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: option %s=%s", what, k, v);
+	return 0;
+}
+
+/*
+ * A configured overlay of the chain's layers (top first), with `upper`/
+ * `work` when not NULL. Returns the mount fd (detached) or < 0.
+ */
+static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *upper,
+		      const char *work, const char *what)
+{
+	int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: fsopen", what);
+	int rc = 0;
+	for (size_t i = n; rc == 0 && i-- > 0;) {
+		char hex[IB_DIGEST_HEXLEN + 1];
+		hex_of(hex, &chain[i]);
+		char *p = path_of(o, "%s/layers/%s/fs%s", hex, NULL);
+		if (!p) {
+			rc = -1;
+			break;
+		}
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", p, 0) < 0)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT,
+					     "overlay %s: add lower layer %zu `%s` (lowerdir+ needs Linux >= 6.8)",
+					     what, i, p);
+		free(p);
+	}
+	if (rc == 0 && n == 0) {
+		char *p = path_of(o, "%s/empty%s%s", "", NULL);
+		rc = p ? set_opt(fsfd, "lowerdir+", p, what) : -1;
+		free(p);
+	}
+	if (rc == 0 && upper)
+		rc = set_opt(fsfd, "upperdir", upper, what);
+	if (rc == 0 && work)
+		rc = set_opt(fsfd, "workdir", work, what);
+	/* keep the upper dir in the plain format the diff reads */
+	if (rc == 0 && upper) {
+		rc = set_opt(fsfd, "redirect_dir", "off", what);
+		if (rc == 0)
+			rc = set_opt(fsfd, "index", "off", what);
+		if (rc == 0)
+			rc = set_opt(fsfd, "metacopy", "off", what);
+	}
+	if (rc == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: create the mount", what);
+	int mfd = -1;
+	if (rc == 0 && (mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY)) < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: fsmount", what);
+	close(fsfd);
+	return rc < 0 ? rc : mfd;
+}
+
+static int ov_mount(ib_snapshotter *self, ib_buf *rootfs, const char *key)
+{
+	overlay *o = (overlay *)self;
+	char *chainp = active(o, key, "chain"), *upper = active(o, key, "upper");
+	char *work = active(o, key, "work"), *merged = active(o, key, "merged");
+	ib_digest *chain = NULL;
+	size_t n = 0;
+	int rc = -1;
+	if (!chainp || !upper || !work || !merged)
+		goto out;
+	if ((rc = ov_mounted(self, key)) < 0)
+		goto out;
+	if (rc == 0) {
+		if ((rc = ib_snapshot__chain_read(&chain, &n, chainp)) < 0)
+			goto out;
+		char what[200];
+		snprintf(what, sizeof what, "snapshot `%s`", key);
+		int mfd = overlay_fd(o, chain, n, upper, work, what);
+		if (mfd < 0) {
+			rc = mfd;
+			goto out;
+		}
+		if (move_mount(mfd, "", AT_FDCWD, merged, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "mount snapshot `%s` on `%s`", key, merged);
+		close(mfd);
+		if (rc < 0)
+			goto out;
+	}
+	rc = ib_buf_set(rootfs, merged, strlen(merged));
+out:
+	free(chain);
+	free(chainp);
+	free(upper);
+	free(work);
+	free(merged);
+	return rc;
+}
+
+static int ov_unmount(ib_snapshotter *self, const char *key)
+{
+	overlay *o = (overlay *)self;
+	int m = ov_mounted(self, key);
+	if (m <= 0)
+		return m;
+	char *merged = active(o, key, "merged");
+	if (!merged)
+		return -1;
+	int rc = 0;
+	if (umount2(merged, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "unmount snapshot `%s` from `%s`%s", key, merged,
+				     errno == EBUSY ? " (in use)" : "");
+	free(merged);
+	return rc;
+}
+
+static int ov_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
+{
+	overlay *o = (overlay *)self;
+	char *chainp = active(o, key, "chain"), *upper = active(o, key, "upper");
+	ib_digest *chain = NULL;
+	size_t n = 0;
+	int rc = -1, ufd = -1, pfd = -1;
+	if (!chainp || !upper)
+		goto out;
+	if ((rc = ib_snapshot__chain_read(&chain, &n, chainp)) < 0)
+		goto out;
+	if ((ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", upper);
+		goto out;
+	}
+	if (n > 0) {
+		char what[200];
+		snprintf(what, sizeof what, "parent view of snapshot `%s`", key);
+		if ((pfd = overlay_fd(o, chain, n, NULL, NULL, what)) < 0) {
+			rc = pfd;
+			goto out;
+		}
+	}
+	rc = ib_snapshot_diff_trees(ufd, pfd, IB_DIFF_OVERLAY_UPPER, write, payload);
+out:
+	if (ufd >= 0)
+		close(ufd);
+	if (pfd >= 0)
+		close(pfd);
+	free(chain);
+	free(chainp);
+	free(upper);
+	return rc;
+}
+
+static int ov_remove(ib_snapshotter *self, const char *key)
+{
+	overlay *o = (overlay *)self;
+	char *base = active(o, key, NULL);
+	if (!base)
+		return -1;
+	int rc = ib_rm_rf(base);
+	free(base);
+	return rc;
+}
+
+static int ov_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
+{
+	overlay *o = (overlay *)self;
+	char *dir = path_of(o, "%s/active%s%s", "", NULL);
+	char **names;
+	size_t n;
+	if (!dir)
+		return -1;
+	int rc = ib_snapshot__list_dir(&names, &n, dir);
+	free(dir);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = cb(names[i], payload);
+	ib_snapshot__names_free(names, n);
+	return rc;
+}
+
+static int ov_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
+{
+	char *p = active((overlay *)self, key, "chain");
+	if (!p)
+		return -1;
+	int rc = ib_snapshot__chain_read(chain, n, p);
+	free(p);
+	return rc;
+}
+
+static void ov_free(ib_snapshotter *self)
+{
+	overlay *o = (overlay *)self;
+	if (!o)
+		return;
+	free(o->dir);
+	free(o);
+}
+
+int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
+{
+	(void)param;
+	*out = NULL;
+	if (!ib_snapshot__overlay_supported())
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_SNAPSHOT,
+				     "the overlay snapshotter needs root and overlayfs; use `copy`");
+	overlay *o = ib_calloc(1, sizeof *o);
+	if (!o)
+		return -1;
+	if (!(o->dir = ib_strdup(dir))) {
+		free(o);
+		return -1;
+	}
+	static const char *const subs[] = { "layers", "active", "empty", "tmp", "locks" };
+	for (size_t i = 0; i < 5; i++) {
+		char *p = ib_sprintf("%s/%s", dir, subs[i]);
+		int rc = p ? ib_mkdir_p(p, 0700) : -1;
+		free(p);
+		if (rc < 0) {
+			ov_free(&o->parent);
+			return rc;
+		}
+	}
+	o->parent.version = IB_SNAPSHOTTER_VERSION;
+	o->parent.layer_has = ov_layer_has;
+	o->parent.layer_unpack = ov_layer_unpack;
+	o->parent.layer_list = ov_layer_list;
+	o->parent.layer_remove = ov_layer_remove;
+	o->parent.prepare = ov_prepare;
+	o->parent.mount = ov_mount;
+	o->parent.unmount = ov_unmount;
+	o->parent.mounted = ov_mounted;
+	o->parent.diff = ov_diff;
+	o->parent.remove = ov_remove;
+	o->parent.list = ov_list;
+	o->parent.chain = ov_chain;
+	o->parent.free = ov_free;
+	*out = &o->parent;
+	return 0;
+}

@@ -1,0 +1,440 @@
+/* Snapshotter registry and the public entry points, which check and dispatch. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snapshot/internal.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+/* ---- registry ---- */
+
+typedef struct reg {
+	struct reg *next;
+	char *name;       /* interned: never freed, handles point at it */
+	ib_snapshotter_ctor ctor;
+	void *param;
+	int live;
+} reg;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reg *registry;
+static int builtins_done;
+
+static reg *reg_find(const char *name)
+{
+	for (reg *r = registry; r; r = r->next)
+		if (!strcmp(r->name, name))
+			return r;
+	return NULL;
+}
+
+static int reg_put(const char *name, ib_snapshotter_ctor ctor, void *param)
+{
+	reg *r = reg_find(name);
+	if (!r) {
+		if (!(r = ib_calloc(1, sizeof *r)) || !(r->name = ib_strdup(name))) {
+			free(r);
+			return -1;
+		}
+		r->next = registry;
+		registry = r;
+	}
+	r->ctor = ctor;
+	r->param = param;
+	r->live = 1;
+	return 0;
+}
+
+static int builtins(void)
+{
+	if (builtins_done)
+		return 0;
+	if (reg_put("overlay", ib_snapshot__overlay_new, NULL) < 0 ||
+	    reg_put("copy", ib_snapshot__copy_new, NULL) < 0)
+		return -1;
+	builtins_done = 1;
+	return 0;
+}
+
+static int check_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshotter name `%s` is not 1..32 characters of [a-z0-9_-]",
+				     name ? name : "(null)");
+	return 0;
+}
+
+int ib_snapshotter_register(const char *name, ib_snapshotter_ctor ctor, void *param)
+{
+	if (check_name(name) < 0)
+		return IB_EINVALID;
+	if (!ctor)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "snapshotter `%s`: no constructor", name);
+	pthread_mutex_lock(&reg_lock);
+	int rc = builtins();
+	if (rc == 0)
+		rc = reg_put(name, ctor, param);
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
+int ib_snapshotter_unregister(const char *name)
+{
+	pthread_mutex_lock(&reg_lock);
+	int rc = builtins();
+	reg *r = rc == 0 && name ? reg_find(name) : NULL;
+	if (rc == 0 && (!r || !r->live))
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshotter `%s` is registered",
+				   name ? name : "(null)");
+	else if (r)
+		r->live = 0;
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
+int ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version)
+{
+	if (version != IB_SNAPSHOTTER_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshotter options version %u is not supported", version);
+	memset(opts, 0, sizeof *opts);
+	opts->version = version;
+	return 0;
+}
+
+int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
+			const ib_snapshotter_options *opts)
+{
+	*out = NULL;
+	if (opts && opts->version != IB_SNAPSHOTTER_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshotter options version %u is not supported", opts->version);
+	if (!store)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "open snapshotter: no store");
+	if (!name)
+		name = ib_snapshot__overlay_supported() ? "overlay" : "copy";
+	if (check_name(name) < 0)
+		return IB_EINVALID;
+	pthread_mutex_lock(&reg_lock);
+	int rc = builtins();
+	reg *r = rc == 0 ? reg_find(name) : NULL;
+	ib_snapshotter_ctor ctor = r && r->live ? r->ctor : NULL;
+	void *param = r ? r->param : NULL;
+	const char *interned = r ? r->name : NULL;
+	pthread_mutex_unlock(&reg_lock);
+	if (rc < 0)
+		return rc;
+	if (!ctor)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshotter `%s` (built in: overlay, copy)",
+				     name);
+	char *dir = ib_sprintf("%s/snapshots/%s", ib_store_root(store), name);
+	if (!dir)
+		return -1;
+	ib_snapshotter *s = NULL;
+	if ((rc = ib_mkdir_p(dir, 0700)) == 0 && (rc = ctor(&s, dir, param)) == 0) {
+		if (!s || s->version != IB_SNAPSHOTTER_VERSION || !s->free) {
+			if (s && s->free)
+				s->free(s);
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+					   "snapshotter `%s`: the backend has version %u, not %u, or no free()",
+					   name, s ? s->version : 0, IB_SNAPSHOTTER_VERSION);
+		} else {
+			s->name = interned;
+			s->store = store;
+			*out = s;
+		}
+	}
+	if (rc < 0)
+		ib_error_prefix("snapshotter `%s`", name);
+	free(dir);
+	return rc;
+}
+
+void ib_snapshotter_free(ib_snapshotter *snap)
+{
+	if (snap)
+		snap->free(snap);
+}
+
+const char *ib_snapshotter_name(const ib_snapshotter *snap)
+{
+	return snap && snap->name ? snap->name : "";
+}
+
+/* ---- entry points ---- */
+
+static int unsupported(ib_snapshotter *s, const char *what)
+{
+	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_SNAPSHOT, "snapshotter `%s` cannot %s",
+			     ib_snapshotter_name(s), what);
+}
+
+#define CHECK(snap, key) do { \
+		if (!(snap)) \
+			return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "no snapshotter"); \
+		if (ib_snapshot__check_key(key) < 0) \
+			return IB_EINVALID; \
+	} while (0)
+
+int ib_snapshot_layer_ensure(ib_snapshotter *snap, const ib_digest *diff_id)
+{
+	if (!snap || !diff_id)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "layer_ensure: missing argument");
+	char label[IB_DIGEST_STRLEN];
+	ib_digest_fmt(label, diff_id);
+	if (!snap->layer_has || !snap->layer_unpack) {
+		if (ib_store_blob_has(snap->store, diff_id) == 1)
+			return 0;
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "layer %s is not in the store", label);
+	}
+	int rc = snap->layer_has(snap, diff_id);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	int fd = -1;
+	if ((rc = ib_store_blob_open(&fd, snap->store, diff_id)) < 0) {
+		ib_error_prefix("unpack layer %s", label);
+		return rc;
+	}
+	rc = snap->layer_unpack(snap, diff_id, fd);
+	close(fd);
+	return rc;
+}
+
+int ib_snapshot_prepare(ib_snapshotter *snap, const char *key, const ib_digest *chain, size_t n)
+{
+	CHECK(snap, key);
+	if (n && !chain)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "prepare `%s`: no chain", key);
+	if (!snap->prepare)
+		return unsupported(snap, "prepare snapshots");
+	for (size_t i = 0; i < n; i++) {
+		int rc = ib_snapshot_layer_ensure(snap, &chain[i]);
+		if (rc < 0) {
+			ib_error_prefix("prepare snapshot `%s`", key);
+			return rc;
+		}
+	}
+	return snap->prepare(snap, key, chain, n);
+}
+
+int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	if (!rootfs)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "mount `%s`: no output buffer", key);
+	return snap->mount ? snap->mount(snap, rootfs, key) : unsupported(snap, "mount");
+}
+
+int ib_snapshot_unmount(ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	return snap->unmount ? snap->unmount(snap, key) : unsupported(snap, "unmount");
+}
+
+static int exists_or_fail(ib_snapshotter *snap, const char *key)
+{
+	int rc = ib_snapshot_exists(snap, key);
+	if (rc < 0)
+		return rc;
+	if (!rc)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshot `%s` in `%s`", key,
+				     ib_snapshotter_name(snap));
+	return 0;
+}
+
+int ib_snapshot_diff(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload)
+{
+	CHECK(snap, key);
+	if (!snap->diff)
+		return unsupported(snap, "diff");
+	int rc = exists_or_fail(snap, key);
+	if (rc == 0 && (rc = snap->diff(snap, key, write, payload)) < 0 && rc != IB_EUSER)
+		ib_error_prefix("diff snapshot `%s`", key);
+	return rc;
+}
+
+static int to_blob(const void *data, size_t len, void *payload)
+{
+	return ib_blob_writer_write(payload, data, len);
+}
+
+int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	ib_blob_writer *w = NULL;
+	int rc = ib_store_blob_writer(&w, snap->store);
+	if (rc < 0)
+		return rc;
+	if ((rc = ib_snapshot_diff(snap, key, to_blob, w)) < 0) {
+		ib_error_saved s;
+		ib_error_save(&s);
+		ib_blob_writer_abort(w);
+		ib_error_restore(&s);
+		ib_error_prefix("commit");
+		return rc;
+	}
+	rc = ib_blob_writer_commit(w, diff_id, size, NULL);
+	if (rc < 0)
+		ib_error_prefix("commit snapshot `%s`", key);
+	return rc;
+}
+
+int ib_snapshot_exists(ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	if (!snap->mounted)
+		return unsupported(snap, "tell whether a snapshot exists");
+	int rc = snap->mounted(snap, key);
+	if (rc == IB_ENOTFOUND) {
+		ib_error_clear();
+		return 0;
+	}
+	return rc < 0 ? rc : 1;
+}
+
+int ib_snapshot_remove(ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	if (!snap->remove || !snap->mounted)
+		return unsupported(snap, "remove snapshots");
+	int m = snap->mounted(snap, key);
+	if (m < 0)
+		return m;
+	if (m)
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT,
+				     "snapshot `%s` is in use (mounted); unmount it first", key);
+	return snap->remove(snap, key);
+}
+
+int ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload)
+{
+	if (!snap || !cb)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list snapshots: missing argument");
+	return snap->list ? snap->list(snap, cb, payload) : unsupported(snap, "list snapshots");
+}
+
+int ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *payload)
+{
+	if (!snap || !cb)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list layers: missing argument");
+	return snap->layer_list ? snap->layer_list(snap, cb, payload) : 0;
+}
+
+/* ---- prune ---- */
+
+typedef struct {
+	char **keys;
+	size_t nkeys, capkeys;
+	ib_digest *layers;
+	size_t nlayers, caplayers;
+} collected;
+
+static int collect_key(const char *key, void *payload)
+{
+	collected *c = payload;
+	if (c->nkeys == c->capkeys) {
+		size_t n = c->capkeys ? c->capkeys * 2 : 16;
+		char **k = ib_realloc(c->keys, n * sizeof *k);
+		if (!k)
+			return -1;
+		c->keys = k;
+		c->capkeys = n;
+	}
+	if (!(c->keys[c->nkeys] = ib_strdup(key)))
+		return -1;
+	c->nkeys++;
+	return 0;
+}
+
+static int push_layer(collected *c, const ib_digest *d)
+{
+	if (c->nlayers == c->caplayers) {
+		size_t n = c->caplayers ? c->caplayers * 2 : 16;
+		ib_digest *l = ib_realloc(c->layers, n * sizeof *l);
+		if (!l)
+			return -1;
+		c->layers = l;
+		c->caplayers = n;
+	}
+	c->layers[c->nlayers++] = *d;
+	return 0;
+}
+
+static int collect_layer(const ib_digest *d, void *payload)
+{
+	return push_layer(payload, d);
+}
+
+static int in_digests(const ib_digest *set, size_t n, const ib_digest *d)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ib_digest_equal(&set[i], d))
+			return 1;
+	return 0;
+}
+
+static void collected_free(collected *c)
+{
+	for (size_t i = 0; i < c->nkeys; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	free(c->layers);
+}
+
+int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *keep_layers,
+			 size_t nlayers, const char *const *keep_keys, size_t nkeys)
+{
+	if (freed)
+		*freed = 0;
+	if (!snap || (nlayers && !keep_layers) || (nkeys && !keep_keys))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "prune: missing argument");
+	collected all = { 0 }, used = { 0 }, layers = { 0 };
+	size_t count = 0;
+	int rc = snap->list ? snap->list(snap, collect_key, &all) : 0;
+	for (size_t i = 0; rc == 0 && i < nlayers; i++)
+		rc = push_layer(&used, &keep_layers[i]);
+	for (size_t i = 0; rc == 0 && i < all.nkeys; i++) {
+		const char *key = all.keys[i];
+		int keep = 0;
+		for (size_t j = 0; j < nkeys && !keep; j++)
+			keep = keep_keys[j] && !strcmp(keep_keys[j], key);
+		if (!keep && snap->mounted && snap->mounted(snap, key) > 0)
+			keep = 1; /* in use */
+		ib_error_clear();
+		if (!keep) {
+			if ((rc = snap->remove(snap, key)) == 0)
+				count++;
+			continue;
+		}
+		/* the layers a kept snapshot stands on stay */
+		ib_digest *chain = NULL;
+		size_t n = 0;
+		if (snap->chain && snap->chain(snap, key, &chain, &n) == 0)
+			for (size_t j = 0; rc == 0 && j < n; j++)
+				rc = push_layer(&used, &chain[j]);
+		ib_error_clear();
+		free(chain);
+	}
+	if (rc == 0 && snap->layer_list && snap->layer_remove)
+		rc = snap->layer_list(snap, collect_layer, &layers);
+	for (size_t i = 0; rc == 0 && i < layers.nlayers; i++) {
+		if (in_digests(used.layers, used.nlayers, &layers.layers[i]))
+			continue;
+		if ((rc = snap->layer_remove(snap, &layers.layers[i])) == 0)
+			count++;
+	}
+	collected_free(&all);
+	collected_free(&used);
+	collected_free(&layers);
+	if (freed)
+		*freed = count;
+	if (rc < 0)
+		ib_error_prefix("prune snapshotter `%s`", ib_snapshotter_name(snap));
+	return rc;
+}

@@ -1,0 +1,245 @@
+/* Diffs of whole trees (the copy backend's way): every kind of change, entry by entry. */
+#include "tests.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include "imagebuild/snapshot.h"
+#include "util/buf.h"
+
+static tb *base_layer(void)
+{
+	tb *t = tb_new();
+	TB(t, .path = "a", .type = 'd');
+	TB(t, .path = "a/keep", .data = "k");
+	TB(t, .path = "a/mod", .data = "m1");
+	TB(t, .path = "a/same", .data = "s1");
+	TB(t, .path = "a/del", .data = "d");
+	TB(t, .path = "a/chmod", .data = "c");
+	TB(t, .path = "gone/x", .data = "x");
+	TB(t, .path = "gone/y", .data = "y");
+	TB(t, .path = "repl/old", .data = "o");
+	TB(t, .path = "repl/old2", .data = "o");
+	TB(t, .path = "f2d", .data = "x");
+	TB(t, .path = "d2f/z", .data = "z");
+	TB(t, .path = "sl", .type = 'l', .link = "a/keep");
+	TB(t, .path = "hb", .data = "h");
+	TB(t, .path = "empty", .type = 'd');
+	return t;
+}
+
+static void unpack(const char *root, tb *t)
+{
+	int dfd = open(root, O_RDONLY | O_DIRECTORY);
+	int fd = tb_fd(t, NULL);
+	assert_int_equal(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_DELETE, "base"), 0);
+	close(fd);
+	close(dfd);
+}
+
+static void make_tree(const char *root)
+{
+	tb *t = base_layer();
+	unpack(root, t);
+	tb_free(t);
+}
+
+/* The same changes the privileged tests make through a mounted snapshot. */
+void snapshot_test_changes(const char *r);
+void snapshot_test_changes(const char *r)
+{
+	char *p;
+	put_file(r, "a/new", "n", 0644);
+	put_file(r, "a/mod", "m22", 0644);
+	/* same size, new mtime, same bytes: not a change */
+	put_file(r, "a/same", "s1", 0644);
+	p = pjoin(r, "a/del"); assert_int_equal(unlink(p), 0); free(p);
+	p = pjoin(r, "a/chmod"); assert_int_equal(chmod(p, 0600), 0); free(p);
+	p = pjoin(r, "gone"); rm_tree(p); free(p);
+	p = pjoin(r, "repl"); rm_tree(p); assert_int_equal(mkdir(p, 0700), 0); free(p);
+	put_file(r, "repl/new", "r", 0644);
+	p = pjoin(r, "f2d"); assert_int_equal(unlink(p), 0); assert_int_equal(mkdir(p, 0755), 0); free(p);
+	put_file(r, "f2d/in", "i", 0644);
+	p = pjoin(r, "d2f"); rm_tree(p); free(p);
+	put_file(r, "d2f", "F", 0644);
+	p = pjoin(r, "sl"); assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("a/new", p), 0); free(p);
+	put_file(r, "a/link1", "L", 0644);
+	char *l1 = pjoin(r, "a/link1"), *l2 = pjoin(r, "a/link2");
+	assert_int_equal(link(l1, l2), 0);
+	free(l1);
+	free(l2);
+	p = pjoin(r, "a/keep");
+	assert_int_equal(lsetxattr(p, "user.k", "v", 1, 0), 0);
+	free(p);
+	/* mkdir then rmdir: nothing */
+	p = pjoin(r, "tmpdir"); assert_int_equal(mkdir(p, 0755), 0); assert_int_equal(rmdir(p), 0); free(p);
+}
+
+/* What those changes must give (uid:gid `ug`). */
+void snapshot_test_expected(ib_buf *out, unsigned uid, unsigned gid);
+void snapshot_test_expected(ib_buf *out, unsigned uid, unsigned gid)
+{
+	char ug[64];
+	snprintf(ug, sizeof ug, "%u:%u", uid, gid);
+	ib_buf_clear(out);
+	ib_buf_printf(out,
+		".wh.gone f 0000 0:0 0\n"
+		"a/ d 0755 %s 0\n"
+		"a/.wh.del f 0000 0:0 0\n"
+		"a/chmod f 0600 %s 1 [c]\n"
+		"a/keep f 0644 %s 1 [k] x:user.k=v\n"
+		"a/link1 f 0644 %s 1 [L]\n"
+		"a/link2 h 0644 %s 0 -> a/link1\n"
+		"a/mod f 0644 %s 3 [m22]\n"
+		"a/new f 0644 %s 1 [n]\n"
+		"d2f f 0644 %s 1 [F]\n"
+		"f2d/ d 0755 %s 0\n"
+		"f2d/in f 0644 %s 1 [i]\n"
+		"repl/ d 0700 %s 0\n"
+		"repl/.wh..wh..opq f 0000 0:0 0\n"
+		"repl/new f 0644 %s 1 [r]\n"
+		"sl l 0777 %s 0 -> a/new\n",
+		ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug);
+}
+
+static void test_diff_kinds(void **state)
+{
+	(void)state;
+	char *sb = ib_test_tmpdir("diff");
+	char *par = pjoin(sb, "parent"), *chg = pjoin(sb, "changed"), *again = pjoin(sb, "again");
+	mkdir(par, 0755);
+	mkdir(chg, 0755);
+	mkdir(again, 0755);
+	make_tree(par);
+	make_tree(chg);
+	make_tree(again);
+	sleep(0); /* mtimes of the changes are "now", later than the layer's */
+	snapshot_test_changes(chg);
+	setenv("SOURCE_DATE_EPOCH", "2000000", 1);
+	ib_buf tar = IB_BUF_INIT, tar2 = IB_BUF_INIT, list = IB_BUF_INIT, exp = IB_BUF_INIT;
+	assert_int_equal(diff_paths(&tar, chg, par, 0), 0);
+	tar_listing(&list, tar.ptr, tar.size);
+	snapshot_test_expected(&exp, getuid(), getgid());
+	assert_string_equal(list.ptr, exp.ptr);
+	/* deterministic */
+	assert_int_equal(diff_paths(&tar2, chg, par, 0), 0);
+	assert_int_equal(tar.size, tar2.size);
+	assert_memory_equal(tar.ptr, tar2.ptr, tar.size);
+	/* applying the diff to the parent gives the changed tree (without the clamp) */
+	unsetenv("SOURCE_DATE_EPOCH");
+	assert_int_equal(diff_paths(&tar, chg, par, 0), 0);
+	int dfd = open(again, O_RDONLY | O_DIRECTORY);
+	int fd = mem_fd(tar.ptr, tar.size);
+	assert_int_equal(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_DELETE, "diff"), 0);
+	close(fd);
+	close(dfd);
+	/* a/same was rewritten with the same bytes: no change, so it keeps its old time */
+	char *same = pjoin(chg, "a/same");
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	assert_int_equal(utimensat(AT_FDCWD, same, ts, 0), 0);
+	free(same);
+	ib_buf d1 = IB_BUF_INIT, d2 = IB_BUF_INIT;
+	tree_dump(&d1, chg, 0);
+	tree_dump(&d2, again, 0);
+	assert_string_equal(d2.ptr, d1.ptr);
+	ib_buf_dispose(&d1);
+	ib_buf_dispose(&d2);
+	ib_buf_dispose(&tar);
+	ib_buf_dispose(&tar2);
+	ib_buf_dispose(&list);
+	ib_buf_dispose(&exp);
+	rm_tree(sb);
+	free(sb);
+	free(par);
+	free(chg);
+	free(again);
+}
+
+static void test_diff_clamp(void **state)
+{
+	(void)state;
+	char *sb = ib_test_tmpdir("clamp");
+	put_file(sb, "new", "n", 0644);
+	put_file(sb, "old", "o", 0644);
+	char *old = pjoin(sb, "old");
+	struct timespec ts[2] = { { 5, 0 }, { 5, 123 } };
+	assert_int_equal(utimensat(AT_FDCWD, old, ts, 0), 0);
+	setenv("SOURCE_DATE_EPOCH", "100", 1);
+	ib_buf tar = IB_BUF_INIT;
+	assert_int_equal(diff_paths(&tar, sb, NULL, 0), 0);
+	/* read the times back */
+	char *p = pjoin(sb, "x");
+	free(p);
+	int fd = mem_fd(tar.ptr, tar.size);
+	char *out = ib_test_tmpdir("clamp-out");
+	int dfd = open(out, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_DELETE, "c"), 0);
+	close(fd);
+	struct stat st;
+	assert_int_equal(fstatat(dfd, "new", &st, 0), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 100);
+	assert_int_equal(st.st_mtim.tv_nsec, 0);
+	assert_int_equal(fstatat(dfd, "old", &st, 0), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 5);
+	assert_int_equal(st.st_mtim.tv_nsec, 0); /* layers keep whole seconds */
+	close(dfd);
+	setenv("SOURCE_DATE_EPOCH", "soon", 1);
+	ib_assert_error_contains(diff_paths(&tar, sb, NULL, 0), "SOURCE_DATE_EPOCH `soon`");
+	unsetenv("SOURCE_DATE_EPOCH");
+	ib_buf_dispose(&tar);
+	rm_tree(sb);
+	rm_tree(out);
+	free(sb);
+	free(out);
+	free(old);
+}
+
+static void test_diff_nothing(void **state)
+{
+	(void)state;
+	char *sb = ib_test_tmpdir("same");
+	char *a = pjoin(sb, "a"), *b = pjoin(sb, "b");
+	mkdir(a, 0755);
+	mkdir(b, 0755);
+	make_tree(a);
+	make_tree(b);
+	ib_buf tar = IB_BUF_INIT, list = IB_BUF_INIT;
+	assert_int_equal(diff_paths(&tar, a, b, 0), 0);
+	tar_listing(&list, tar.ptr, tar.size);
+	assert_string_equal(ib_buf_cstr(&list), "");
+	assert_true(tar.size > 0 && tar.size <= 10240);
+	ib_buf_dispose(&tar);
+	ib_buf_dispose(&list);
+	rm_tree(sb);
+	free(sb);
+	free(a);
+	free(b);
+}
+
+static int cancel_cb(const void *data, size_t len, void *payload)
+{
+	(void)data;
+	(void)len;
+	(void)payload;
+	return IB_EUSER;
+}
+
+static void test_diff_cancel(void **state)
+{
+	(void)state;
+	char *sb = ib_test_tmpdir("cancel");
+	make_tree(sb);
+	int fd = open(sb, O_RDONLY | O_DIRECTORY);
+	assert_int_equal(ib_snapshot_diff_trees(fd, -1, IB_DIFF_TREE, cancel_cb, NULL), IB_EUSER);
+	close(fd);
+	rm_tree(sb);
+	free(sb);
+}
+
+DEFINE_GROUP(diff_tests,
+	cmocka_unit_test(test_diff_kinds),
+	cmocka_unit_test(test_diff_clamp),
+	cmocka_unit_test(test_diff_nothing),
+	cmocka_unit_test(test_diff_cancel),
+)

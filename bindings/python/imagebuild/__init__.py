@@ -1,12 +1,23 @@
 """Python bindings for libimagebuild (cffi, API mode).
 
+    import imagebuild
+    store = imagebuild.Store("/var/lib/imagebuild")
+    image_id = store.build("examples/hello", tags=["hello"])
+    c = store.create_container("hello")
+    c.run()                      # the image's CMD; returns the exit code
+    c.commit(tag="hello:2", message="ran once")
+
 Errors from the library raise ImagebuildError (or a subclass named after the
 code) carrying the library's message, which names the object and the reason.
 """
+import json
+import os
+
 from ._native import ffi, lib
 
 __all__ = ["ImagebuildError", "NotFound", "Exists", "Invalid", "SyntaxError_",
-           "Unsupported", "Cancelled", "version", "Digest"]
+           "Unsupported", "Cancelled", "version", "Digest", "dump_dockerfile",
+           "Store", "Container"]
 
 
 class ImagebuildError(Exception):
@@ -61,6 +72,25 @@ def _check(rc):
     return rc
 
 
+def _b(s):
+    return None if s is None else os.fsencode(s)
+
+
+def _buf_text(buf):
+    try:
+        return ffi.string(buf.ptr, buf.size).decode("utf-8", "replace") if buf.ptr else ""
+    finally:
+        lib.ib_buf_dispose(buf)
+
+
+class _StrArray:
+    """A NULL-terminated const char *const * kept alive with its strings."""
+
+    def __init__(self, items):
+        self._keep = [ffi.new("char[]", _b(x)) for x in items]
+        self.ptr = ffi.new("const char *[]", self._keep + [ffi.NULL])
+
+
 def version():
     """The linked library's version string, e.g. '0.1.0'."""
     return ffi.string(lib.ib_version_string()).decode()
@@ -86,6 +116,12 @@ class Digest:
         _check(lib.ib_digest_of(d._d, data, len(data)))
         return d
 
+    @classmethod
+    def _from_c(cls, cd):
+        d = cls()
+        ffi.memmove(d._d, cd, ffi.sizeof("ib_digest"))
+        return d
+
     def verify(self, data):
         _check(lib.ib_digest_verify(self._d, data, len(data)))
 
@@ -102,3 +138,282 @@ class Digest:
 
     def __hash__(self):
         return hash(bytes(self._d.bytes))
+
+
+def dump_dockerfile(text, filename="Dockerfile"):
+    """Parse a Dockerfile and return BuildKit's test dump of its syntax tree."""
+    data = text.encode() if isinstance(text, str) else text
+    df = ffi.new("ib_dockerfile **")
+    opts = ffi.new("ib_parse_options *")
+    _check(lib.ib_parse_options_init(opts, 1))
+    name = ffi.new("char[]", filename.encode())
+    opts.filename = name
+    _check(lib.ib_dockerfile_parse(df, data, len(data), opts))
+    try:
+        buf = ffi.new("ib_buf *")
+        _check(lib.ib_dockerfile_dump(buf, df[0]))
+        return _buf_text(buf)
+    finally:
+        lib.ib_dockerfile_free(df[0])
+
+
+# ---- callbacks: the payload is a handle to a _Reporter ----
+
+class _Reporter:
+    def __init__(self, on_progress, on_log):
+        self.on_progress = on_progress
+        self.on_log = on_log
+        self.error = None
+        self.handle = ffi.new_handle(self)
+
+
+@ffi.def_extern()
+def _ib_py_progress(p, payload):
+    rep = ffi.from_handle(payload)
+    if rep.on_progress is None:
+        return 0
+    try:
+        event = {
+            "kind": {lib.IB_PROGRESS_STEP: "step", lib.IB_PROGRESS_STEP_DONE: "done",
+                     lib.IB_PROGRESS_BYTES: "bytes", lib.IB_PROGRESS_OUTPUT: "output"}.get(p.kind, "?"),
+            "id": ffi.string(p.id).decode("utf-8", "replace") if p.id else None,
+            "text": ffi.string(p.text).decode("utf-8", "replace") if p.text else None,
+            "cached": bool(p.cached),
+        }
+        return 1 if rep.on_progress(event) is False else 0
+    except BaseException as e:  # re-raised after the call
+        rep.error = e
+        return lib.IB_EUSER
+
+
+@ffi.def_extern()
+def _ib_py_log(level, line, payload):
+    rep = ffi.from_handle(payload)
+    if rep.on_log is not None and rep.error is None:
+        try:
+            rep.on_log(int(level), ffi.string(line).decode("utf-8", "replace"))
+        except BaseException as e:
+            rep.error = e
+
+
+class Store:
+    """An image store (an OCI image layout directory)."""
+
+    def __init__(self, root=None):
+        p = ffi.new("ib_store **")
+        _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, ffi.NULL))
+        self._s = ffi.gc(p[0], lib.ib_store_free)
+
+    def close(self):
+        if self._s is not None:
+            ffi.release(self._s)  # runs ib_store_free now
+            self._s = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def root(self):
+        return os.fsdecode(ffi.string(lib.ib_store_root(self._s)))
+
+    def import_tarball(self, path, name=None, changes=(), comment=None):
+        """docker import: a root filesystem tarball as a one-layer image; returns its id."""
+        cfg = ffi.NULL
+        if changes:
+            p = ffi.new("ib_image_config **")
+            _check(lib.ib_image_config_new(p))
+            cfg = ffi.gc(p[0], lib.ib_image_config_free)
+            for ch in changes:
+                _check(lib.ib_commit_apply_change(cfg, ch.encode()))
+        opts = ffi.new("ib_import_options *")
+        opts.version = lib.IB_IMPORT_OPTIONS_VERSION
+        keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
+                ffi.new("char[]", comment.encode()) if comment else ffi.NULL]
+        opts.name = keep[0]
+        opts.comment = keep[1]
+        opts.config = cfg
+        d = ffi.new("ib_digest *")
+        _check(lib.ib_store_import(d, self._s, _b(path), opts))
+        return str(Digest._from_c(d))
+
+    def tag(self, source, target):
+        _check(lib.ib_store_tag(self._s, source.encode(), target.encode()))
+
+    def untag(self, name):
+        _check(lib.ib_store_untag(self._s, name.encode()))
+
+    def images(self):
+        """Every image: dicts with name (None when untagged), id, created, size."""
+        p = ffi.new("ib_image_list **")
+        _check(lib.ib_store_images(p, self._s))
+        try:
+            out = []
+            for i in range(lib.ib_image_list_count(p[0])):
+                s = lib.ib_image_list_get(p[0], i)
+                out.append({
+                    "name": ffi.string(s.name).decode() if s.name else None,
+                    "id": str(Digest._from_c(ffi.addressof(s.id))),
+                    "created": ffi.string(s.created).decode() if s.created else None,
+                    "size": int(s.size),
+                })
+            return out
+        finally:
+            lib.ib_image_list_free(p[0])
+
+    def inspect(self, name):
+        """An image's details (docker image inspect), as a dict."""
+        p = ffi.new("ib_image **")
+        _check(lib.ib_store_image_lookup(p, self._s, name.encode()))
+        try:
+            buf = ffi.new("ib_buf *")
+            _check(lib.ib_image_inspect_json(buf, p[0]))
+            return json.loads(_buf_text(buf))
+        finally:
+            lib.ib_image_free(p[0])
+
+    def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
+                       snapshotter, isolation, network_none, keep):
+        o = ffi.new("ib_build_options *")
+        _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
+
+        def s(x):
+            if x is None:
+                return ffi.NULL
+            c = ffi.new("char[]", _b(x))
+            keep.append(c)
+            return c
+        o.context = s(context)
+        o.dockerfile = s(dockerfile)
+        if tags:
+            a = _StrArray(tags)
+            keep.append(a)
+            o.tags = a.ptr
+        if build_args:
+            a = _StrArray("%s=%s" % kv for kv in dict(build_args).items())
+            keep.append(a)
+            o.build_args = a.ptr
+        o.target = s(target)
+        o.no_cache = 1 if no_cache else 0
+        o.snapshotter = s(snapshotter)
+        o.isolation = s(isolation)
+        o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
+        return o
+
+    def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
+              no_cache=False, snapshotter=None, isolation=None, network_none=False,
+              on_progress=None, on_log=None):
+        """Build a Dockerfile; returns the image id. on_progress(event) may return False to cancel."""
+        keep = []
+        o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
+                                snapshotter, isolation, network_none, keep)
+        rep = _Reporter(on_progress, on_log)
+        o.callbacks.progress = lib._ib_py_progress
+        o.callbacks.log = lib._ib_py_log
+        o.callbacks.payload = rep.handle
+        d = ffi.new("ib_digest *")
+        rc = lib.ib_build(d, self._s, o)
+        if rep.error is not None:
+            raise rep.error
+        _check(rc)
+        return str(Digest._from_c(d))
+
+    def plan(self, context, dockerfile=None, build_args=None, target=None):
+        """The build plan as text (imagebuild build --dry-run)."""
+        keep = []
+        o = self._build_options(context, dockerfile, (), build_args, target, False,
+                                None, None, False, keep)
+        buf = ffi.new("ib_buf *")
+        _check(lib.ib_build_plan_print(buf, o))
+        return _buf_text(buf)
+
+    def prune(self):
+        """Free unreferenced blobs and unpacked layers; returns (blobs, snapshots) freed."""
+        b = ffi.new("size_t *")
+        s = ffi.new("size_t *")
+        _check(lib.ib_prune(b, s, self._s))
+        return int(b[0]), int(s[0])
+
+    def create_container(self, image, name=None, snapshotter=None):
+        o = ffi.new("ib_container_options *")
+        _check(lib.ib_container_options_init(o, lib.IB_CONTAINER_OPTIONS_VERSION))
+        keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
+                ffi.new("char[]", snapshotter.encode()) if snapshotter else ffi.NULL]
+        o.name, o.snapshotter = keep
+        p = ffi.new("ib_container **")
+        _check(lib.ib_container_create(p, self._s, image.encode(), o))
+        return Container(self, p[0])
+
+    def container(self, id_or_name):
+        p = ffi.new("ib_container **")
+        _check(lib.ib_container_open(p, self._s, id_or_name.encode()))
+        return Container(self, p[0])
+
+    def remove_container(self, id_or_name):
+        _check(lib.ib_container_remove(self._s, id_or_name.encode()))
+
+
+class Container:
+    """A container: a writable snapshot of an image, run and committed."""
+
+    def __init__(self, store, c):
+        self._store = store  # keeps the store alive
+        self._c = ffi.gc(c, lib.ib_container_free)
+
+    @property
+    def id(self):
+        return ffi.string(lib.ib_container_id(self._c)).decode()
+
+    @property
+    def name(self):
+        n = lib.ib_container_name(self._c)
+        return ffi.string(n).decode() if n else None
+
+    def run(self, argv=None, env=(), user=None, workdir=None, isolation=None,
+            network_none=False, stdin=-1, stdout=-1, stderr=-1):
+        """Run a process (argv, else the image's CMD); returns its exit status (128+N for signal N).
+
+        stdin/stdout/stderr are file descriptors (or objects with fileno()); -1 is /dev/null.
+        """
+        o = ffi.new("ib_container_run_options *")
+        _check(lib.ib_container_run_options_init(o, lib.IB_CONTAINER_RUN_OPTIONS_VERSION))
+        keep = []
+        if argv is not None:
+            a = _StrArray(argv)
+            keep.append(a)
+            o.argv = a.ptr
+        if env:
+            a = _StrArray(env)
+            keep.append(a)
+            o.env = a.ptr
+        for field, value in (("user", user), ("workdir", workdir), ("isolation", isolation)):
+            if value is not None:
+                c = ffi.new("char[]", value.encode())
+                keep.append(c)
+                setattr(o, field, c)
+        o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
+        fd = lambda f: f if isinstance(f, int) else f.fileno()
+        o.stdin_fd, o.stdout_fd, o.stderr_fd = fd(stdin), fd(stdout), fd(stderr)
+        st = ffi.new("ib_exit_status *")
+        _check(lib.ib_container_run(st, self._c, o))
+        return 128 + st.signal if st.signal else st.code
+
+    def commit(self, tag=None, message=None, author=None, changes=()):
+        """A new image of the container's changes; returns its id."""
+        o = ffi.new("ib_commit_options *")
+        _check(lib.ib_commit_options_init(o, lib.IB_COMMIT_OPTIONS_VERSION))
+        keep = []
+        for field, value in (("tag", tag), ("message", message), ("author", author)):
+            if value is not None:
+                c = ffi.new("char[]", value.encode())
+                keep.append(c)
+                setattr(o, field, c)
+        if changes:
+            a = _StrArray(changes)
+            keep.append(a)
+            o.changes = a.ptr
+        d = ffi.new("ib_digest *")
+        _check(lib.ib_container_commit(d, self._c, o))
+        return str(Digest._from_c(d))

@@ -1,0 +1,84 @@
+"""The seed workflow through the Python bindings: import, build, run, commit."""
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+import imagebuild
+
+SOURCE = os.environ.get("IB_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def need_root():
+    if os.geteuid() != 0:
+        if os.environ.get("IB_TEST_STRICT") == "1":
+            pytest.fail("IB_TEST_STRICT=1 forbids skipping: containers need root")
+        pytest.skip("containers need root")
+
+
+@pytest.fixture(scope="module")
+def busybox_tar(tmp_path_factory):
+    out = tmp_path_factory.mktemp("base") / "busybox.tar"
+    subprocess.run([os.path.join(SOURCE, "tests/resources/make-busybox-tar.sh"), str(out)], check=True)
+    return str(out)
+
+
+def test_dump_dockerfile():
+    assert imagebuild.dump_dockerfile("FROM busybox AS b\nRUN echo hi\n") == \
+        '(from "busybox" "AS" "b")\n(run "echo hi")\n'
+    with pytest.raises(imagebuild.SyntaxError_) as e:
+        imagebuild.dump_dockerfile("# only a comment\n", filename="Bad.Dockerfile")
+    assert "Bad.Dockerfile" in e.value.message
+
+
+def test_store_errors(tmp_path):
+    with imagebuild.Store(str(tmp_path / "s")) as store:
+        with pytest.raises(imagebuild.NotFound):
+            store.inspect("nothing:here")
+        with pytest.raises(imagebuild.NotFound):
+            store.tag("nothing", "other")
+        with pytest.raises(imagebuild.NotFound) as e:
+            store.build(str(tmp_path / "no-such-context"))
+        assert "no-such-context" in e.value.message or "Dockerfile" in e.value.message
+
+
+@pytest.mark.parametrize("snapshotter", ["overlay", "copy"])
+def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
+    need_root()
+    store = imagebuild.Store(str(tmp_path / "store"))
+    base = store.import_tarball(busybox_tar, name="busybox", changes=['CMD ["sh"]'])
+    assert store.inspect("busybox")["Id"] == base
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nARG WHO=world\nCOPY msg /msg\nRUN echo \"hello $WHO\" >> /msg\nCMD [\"cat\", \"/msg\"]\n")
+    (ctx / "msg").write_text("from python\n")
+    events = []
+    image = store.build(str(ctx), tags=["pyapp"], build_args={"WHO": "bindings"},
+                        snapshotter=snapshotter, on_progress=events.append)
+    assert image.startswith("sha256:")
+    assert [e["id"] for e in events if e["kind"] == "step"] == ["[2/4]", "[3/4]", "[4/4]"]
+    assert "pyapp" in {i["name"].split("/")[-1].split(":")[0] for i in store.images() if i["name"]}
+
+    # a cancelled build raises and tags nothing new
+    with pytest.raises(imagebuild.Cancelled):
+        store.build(str(ctx), tags=["cancelled"], no_cache=True, snapshotter=snapshotter,
+                    on_progress=lambda e: False)
+    with pytest.raises(imagebuild.NotFound):
+        store.inspect("cancelled")
+
+    c = store.create_container("pyapp", name="py1", snapshotter=snapshotter)
+    with tempfile.TemporaryFile() as out:
+        assert c.run(stdout=out) == 0
+        out.seek(0)
+        assert out.read() == b"from python\nhello bindings\n"
+    assert c.run(["sh", "-c", "echo changed > /changed; exit 4"]) == 4
+    new = c.commit(tag="pyapp:committed", message="via python", changes=['CMD ["cat", "/changed"]'])
+    info = store.inspect("pyapp:committed")
+    assert info["Id"] == new
+    assert info["Config"]["Cmd"] == ["cat", "/changed"]
+    store.remove_container("py1")
+    with pytest.raises(imagebuild.NotFound):
+        store.container("py1")

@@ -159,8 +159,8 @@ static void test_hostile_load(void **state)
 
 	/* wrong size in a descriptor */
 	char *layout = saved_layout(&src, "l1");
-	char *ip = malloc(strlen(layout) + 16);
-	sprintf(ip, "%s/index.json", layout);
+	char ip[4096];
+	snprintf(ip, sizeof ip, "%s/index.json", layout);
 	char *index = ts_read_file(ip);
 	char *sz = strstr(index, "\"size\":");
 	assert_non_null(sz);
@@ -176,8 +176,8 @@ static void test_hostile_load(void **state)
 	assert_int_equal(ib_store_image_lookup(&img, src.store, "img"), 0);
 	ib_digest_hex(hex, &ib_image_layer(img, 0)->digest);
 	ib_image_free(img);
-	char *lp = malloc(strlen(layout) + 100);
-	sprintf(lp, "%s/blobs/sha256/%s", layout, hex);
+	char lp[4096];
+	snprintf(lp, sizeof lp, "%s/blobs/sha256/%s", layout, hex);
 	char *outside = ts_path(&src, "outside-copy");
 	char cmd[8192];
 	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", lp, outside);
@@ -195,8 +195,6 @@ static void test_hostile_load(void **state)
 	if (ib_store_load(NULL, t.store, layout, NULL) < 0)
 		fail_msg("load of the repaired layout: %s", ib_error_last()->message);
 	free(outside);
-	free(lp);
-	free(ip);
 
 	/* a truncated archive */
 	char *arch = ts_path(&src, "img.tar");

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Real clients read what the store writes: a busybox image made from Debian's
+# busybox-static is imported, then
+#   skopeo inspect oci:<root>:<normalised name>   reads the store as it is,
+#   save --format oci + umoci unpack              gives the files back,
+#   podman load of the docker-archive             keeps the image id,
+#   save + load into a fresh store                keeps image id and manifest digest.
+set -euo pipefail
+. "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
+
+IB=${IMAGEBUILD:?}
+for tool in skopeo umoci podman python3; do
+	command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
+done
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ib-interop-XXXXXX")
+cleanup() {
+	# podman's vfs storage may hold read-only files
+	chmod -R u+w "$tmp" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+root=$tmp/store
+fail() { echo "FAIL: $*" >&2; exit 1; }
+json() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
+rc=0
+"${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" || rc=$?
+[ "$rc" = 77 ] && skip_or_fail "busybox-static is not installed"
+[ "$rc" = 0 ] || fail "make-busybox-tar.sh exited $rc"
+
+id=$("$IB" --root "$root" import "$tmp/busybox.tar" busybox)
+[[ $id == sha256:* ]] || fail "import printed '$id'"
+"$IB" --root "$root" images | grep -q '^busybox  *latest' || fail "images does not list busybox:latest"
+manifest=$("$IB" --root "$root" inspect busybox | json 'd[0]["Descriptor"]["digest"]')
+diffid=$("$IB" --root "$root" inspect busybox | json 'd[0]["RootFS"]["Layers"][0]')
+
+echo "== skopeo inspect oci:<root>:docker.io/library/busybox:latest"
+out=$(skopeo inspect "oci:$root:docker.io/library/busybox:latest")
+[ "$(echo "$out" | json 'd["Digest"]')" = "$manifest" ] || fail "skopeo sees another manifest digest"
+[ "$(echo "$out" | json 'd["Layers"][0]')" = "$diffid" ] || fail "skopeo sees other layers"
+[ "$(skopeo inspect --config "oci:$root:docker.io/library/busybox:latest" | json 'd["os"]')" = linux ] ||
+	fail "skopeo cannot read the config"
+
+echo "== save --format oci, umoci unpack"
+"$IB" --root "$root" save --format oci --ref-name bb -o "$tmp/oci" busybox
+umoci_args=()
+[ "$(id -u)" = 0 ] || umoci_args=(--rootless)
+umoci unpack "${umoci_args[@]}" --image "$tmp/oci:bb" "$tmp/bundle" >/dev/null
+[ -x "$tmp/bundle/rootfs/bin/busybox" ] || fail "umoci: no bin/busybox"
+[ "$(readlink "$tmp/bundle/rootfs/bin/sh")" = /bin/busybox ] || fail "umoci: bin/sh is not a link to busybox"
+[ -f "$tmp/bundle/rootfs/etc/passwd" ] || fail "umoci: no etc/passwd"
+[ "$(stat -c %a "$tmp/bundle/rootfs/tmp")" = 1777 ] || fail "umoci: /tmp is not 1777"
+# skopeo reads the exported layout and the OCI archive too
+[ "$(skopeo inspect "oci:$tmp/oci:bb" | json 'd["Digest"]')" = "$manifest" ] || fail "exported layout digest differs"
+"$IB" --root "$root" save --format oci-archive -o "$tmp/image.oci.tar" busybox
+[ "$(skopeo inspect "oci-archive:$tmp/image.oci.tar" | json 'd["Digest"]')" = "$manifest" ] ||
+	fail "exported OCI archive digest differs"
+
+echo "== podman load of the docker-archive"
+"$IB" --root "$root" save --format docker-archive -o "$tmp/image.docker.tar" busybox
+podman=(podman --root "$tmp/podman/storage" --runroot "$tmp/podman/run" --storage-driver vfs)
+"${podman[@]}" load -i "$tmp/image.docker.tar"
+pid=$("${podman[@]}" image inspect --format '{{.Id}}' docker.io/library/busybox:latest)
+[ "sha256:$pid" = "$id" ] || [ "$pid" = "$id" ] || fail "podman's image id $pid is not $id"
+
+echo "== round trips keep the image id and the manifest digest"
+for f in "$tmp/oci" "$tmp/image.oci.tar" "$tmp/image.docker.tar"; do
+	fresh=$tmp/fresh-$(basename "$f")
+	"$IB" --root "$fresh" load -i "$f"
+	got=$("$IB" --root "$fresh" inspect busybox)
+	[ "$(echo "$got" | json 'd[0]["Id"]')" = "$id" ] || fail "$f: id changed"
+	[ "$(echo "$got" | json 'd[0]["Descriptor"]["digest"]')" = "$manifest" ] || fail "$f: manifest digest changed"
+	"$IB" --root "$fresh" fsck >/dev/null || fail "$f: fsck of the loaded store"
+done
+
+echo "== the store stays sound"
+"$IB" --root "$root" fsck
+"$IB" --root "$root" prune
+"$IB" --root "$root" history busybox | grep -q 'Imported from' || fail "history lost the import"
+echo "ok"

@@ -290,7 +290,8 @@ static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *
 					     what, i, p);
 		free(p);
 	}
-	if (rc == 0 && n == 0) {
+	/* no layer, or a read-only view of one (overlay wants two lowers without an upper) */
+	if (rc == 0 && (n == 0 || (n == 1 && !upper))) {
 		char *p = path_of(o, "%s/empty%s%s", "", NULL);
 		rc = p ? set_opt(fsfd, "lowerdir+", p, what) : -1;
 		free(p);

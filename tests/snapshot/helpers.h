@@ -57,4 +57,8 @@ void rm_tree(const char *path);
 int diff_paths(ib_buf *out, const char *changed, const char *parent, int overlay_upper);
 int buf_write_cb(const void *data, size_t len, void *payload);
 int dir_is_empty(const char *path);
+/* changes.c */
+tb *snapshot_test_base_layer(void);
+void snapshot_test_changes(const char *root);
+void snapshot_test_expected(ib_buf *out, unsigned uid, unsigned gid);
 #endif

@@ -1,0 +1,417 @@
+/*
+ * The snapshotters on a real store (privileged: root, overlayfs, mounts):
+ * both backends give the same layer for the same changes, committing and
+ * re-applying gives the same tree, deep chains mount, remove/list/prune.
+ */
+#include "helpers.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include "imagebuild/sys/snapshotter.h"
+#include "util/buf.h"
+
+static char *store_dir;
+static ib_store *store;
+
+static void need_privileges(void)
+{
+	if (geteuid() != 0)
+		ib_test_skip_or_fail("snapshot backend tests need root");
+	FILE *f = fopen("/proc/filesystems", "r");
+	char line[256];
+	int ok = 0;
+	while (f && fgets(line, sizeof line, f))
+		ok |= strstr(line, "\toverlay\n") != NULL;
+	if (f)
+		fclose(f);
+	if (!ok && system("modprobe overlay >/dev/null 2>&1") != 0)
+		ib_test_skip_or_fail("overlayfs is not available");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	store_dir = ib_test_tmpdir("snapstore");
+	if (ib_store_open(&store, store_dir, NULL) < 0)
+		fail_msg("store: %s", ib_error_last()->message);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	/* whatever a failed test left mounted */
+	char cmd[4400];
+	snprintf(cmd, sizeof cmd,
+		 "awk '{print $2}' /proc/mounts | grep '^%s/' | sort -r | while read m; do umount -l \"$m\"; done",
+		 store_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: could not unmount leftovers\n");
+	ib_store_free(store);
+	rm_tree(store_dir);
+	free(store_dir);
+	return 0;
+}
+
+static ib_snapshotter *open_snap(const char *name)
+{
+	ib_snapshotter *s = NULL;
+	if (ib_snapshotter_open(&s, store, name, NULL) < 0)
+		fail_msg("open %s: %s", name, ib_error_last()->message);
+	assert_string_equal(ib_snapshotter_name(s), name);
+	return s;
+}
+
+static ib_digest put_layer(tb *t)
+{
+	ib_buf b = IB_BUF_INIT;
+	tb_bytes(t, &b);
+	tb_free(t);
+	ib_digest d;
+	assert_int_equal(ib_store_blob_put(&d, store, b.ptr, b.size), 0);
+	ib_buf_dispose(&b);
+	return d;
+}
+
+#define OK(call) do { if ((call) < 0) fail_msg("%s: %s", #call, ib_error_last()->message); } while (0)
+
+/* What only root can change: owners, devices, fifos, capabilities, trusted xattrs. */
+static void privileged_changes(const char *r)
+{
+	char *p = pjoin(r, "dev");
+	OK(mkdir(p, 0755));
+	free(p);
+	p = pjoin(r, "dev/null");
+	OK(mknod(p, S_IFCHR | 0666, makedev(1, 3)));
+	OK(chmod(p, 0666));
+	free(p);
+	p = pjoin(r, "dev/fifo");
+	OK(mkfifo(p, 0600));
+	free(p);
+	p = pjoin(r, "hb");
+	OK(chown(p, 1234, 5678));
+	free(p);
+	put_file(r, "cap", "ping", 0755);
+	p = pjoin(r, "cap");
+	/* vfs_cap_data v2, effective, permitted = CAP_NET_RAW (13) */
+	unsigned char cap[20] = { 0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00 };
+	OK(lsetxattr(p, "security.capability", cap, sizeof cap, 0));
+	OK(lsetxattr(p, "trusted.t", "1", 1, 0));
+	free(p);
+	p = pjoin(r, "suid");
+	put_file(r, "suid", "s", 0755);
+	OK(chmod(p, 04755 | 02000));
+	free(p);
+}
+
+
+/* Run the shared changes on `name`; return its diff and leave `key2` prepared on the commit. */
+static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *again)
+{
+	ib_snapshotter *s = open_snap(name);
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT, list = IB_BUF_INIT, exp = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "k1", &base, 1));
+	assert_int_equal(ib_snapshot_prepare(s, "k1", &base, 1), IB_EEXISTS);
+	OK(ib_snapshot_mount(&root, s, "k1"));
+	snapshot_test_changes(root.ptr);
+	privileged_changes(root.ptr);
+	setenv("SOURCE_DATE_EPOCH", "2000000", 1);
+	OK(ib_snapshot_diff(s, "k1", buf_write_cb, tar));
+	unsetenv("SOURCE_DATE_EPOCH");
+	tar_listing(&list, tar->ptr, tar->size);
+	/* the shared expectations (changes.c), with the privileged entries in their places */
+	snapshot_test_expected(&exp, 0, 0);
+	ib_buf merged = IB_BUF_INIT;
+	char *shared = exp.ptr;
+	for (char *l = strtok(shared, "\n"); l; l = strtok(NULL, "\n")) {
+		if (!strncmp(l, "d2f ", 4))
+			ib_buf_puts(&merged, "cap f 0755 0:0 4 [ping] x:security.capability=\001 x:trusted.t=1\n");
+		if (!strncmp(l, "f2d/ ", 5))
+			ib_buf_puts(&merged, "dev/ d 0755 0:0 0\ndev/fifo p 0600 0:0 0\ndev/null c 0666 0:0 0 1,3\n");
+		if (!strncmp(l, "repl/ ", 6))
+			ib_buf_puts(&merged, "hb f 0644 1234:5678 1 [h]\n");
+		ib_buf_printf(&merged, "%s\n", l);
+	}
+	ib_buf_puts(&merged, "suid f 6755 0:0 1 [s]\n");
+	if (strcmp(list.ptr, merged.ptr))
+		fail_msg("%s: layer entries differ\n--- got:\n%s--- expected:\n%s", name, list.ptr, merged.ptr);
+
+	/* commit: the blob is the diff (unclamped now), digest = diff_id */
+	ib_digest layer;
+	uint64_t size = 0;
+	OK(ib_snapshot_commit(&layer, &size, s, "k1"));
+	ib_buf blob = IB_BUF_INIT;
+	OK(ib_store_blob_read(&blob, store, &layer));
+	assert_int_equal(blob.size, size);
+	ib_digest check;
+	OK(ib_digest_of(&check, blob.ptr, blob.size));
+	assert_true(ib_digest_equal(&check, &layer));
+
+	/* the parent + the layer gives the changed tree */
+	char *same = pjoin(root.ptr, "a/same");
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	OK(utimensat(AT_FDCWD, same, ts, 0));
+	free(same);
+	tree_dump(tree, root.ptr, 1);
+	ib_digest chain[2] = { base, layer };
+	ib_buf root2 = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "k2", chain, 2));
+	OK(ib_snapshot_mount(&root2, s, "k2"));
+	tree_dump(again, root2.ptr, 1);
+	if (strcmp(tree->ptr, again->ptr))
+		fail_msg("%s: re-applied tree differs\n--- changed:\n%s--- re-applied:\n%s", name, tree->ptr,
+			 again->ptr);
+	/* unchanged snapshot on the commit: empty diff */
+	ib_buf empty = IB_BUF_INIT;
+	OK(ib_snapshot_diff(s, "k2", buf_write_cb, &empty));
+	tar_listing(&list, empty.ptr, empty.size);
+	assert_string_equal(ib_buf_cstr(&list), "");
+
+	OK(ib_snapshot_unmount(s, "k1"));
+	OK(ib_snapshot_unmount(s, "k2"));
+	OK(ib_snapshot_unmount(s, "k2")); /* twice is fine */
+	OK(ib_snapshot_remove(s, "k1"));
+	OK(ib_snapshot_remove(s, "k2"));
+	assert_int_equal(ib_snapshot_exists(s, "k1"), 0);
+	ib_buf_dispose(&empty);
+	ib_buf_dispose(&blob);
+	ib_buf_dispose(&merged);
+	ib_buf_dispose(&root);
+	ib_buf_dispose(&root2);
+	ib_buf_dispose(&list);
+	ib_buf_dispose(&exp);
+	ib_snapshotter_free(s);
+}
+
+static void test_backends_agree(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_buf t1 = IB_BUF_INIT, t2 = IB_BUF_INIT, a1 = IB_BUF_INIT, a2 = IB_BUF_INIT;
+	ib_buf b1 = IB_BUF_INIT, b2 = IB_BUF_INIT;
+	run_backend("overlay", &t1, &a1, &b1);
+	run_backend("copy", &t2, &a2, &b2);
+	assert_int_equal(t1.size, t2.size);
+	assert_memory_equal(t1.ptr, t2.ptr, t1.size);
+	assert_string_equal(a1.ptr, a2.ptr);
+	ib_buf_dispose(&t1);
+	ib_buf_dispose(&t2);
+	ib_buf_dispose(&a1);
+	ib_buf_dispose(&a2);
+	ib_buf_dispose(&b1);
+	ib_buf_dispose(&b2);
+}
+
+static void test_overlay_whiteout_format(void **state)
+{
+	(void)state;
+	need_privileges();
+	char *dir = ib_test_tmpdir("owh");
+	tb *t = tb_new();
+	TB(t, .path = "d/.wh..wh..opq");
+	TB(t, .path = "d/new", .data = "n");
+	TB(t, .path = ".wh.gone");
+	int fd = tb_fd(t, "gzip");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	OK(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_OVERLAY, "wh"));
+	close(fd);
+	tb_free(t);
+	struct stat st;
+	OK(fstatat(dfd, "gone", &st, AT_SYMLINK_NOFOLLOW));
+	assert_true(S_ISCHR(st.st_mode) && st.st_rdev == 0);
+	char v[4] = "";
+	char *d = pjoin(dir, "d");
+	assert_int_equal(lgetxattr(d, "trusted.overlay.opaque", v, sizeof v), 1);
+	assert_int_equal(v[0], 'y');
+	OK(fstatat(dfd, "d/new", &st, AT_SYMLINK_NOFOLLOW));
+	/* a layer cannot set overlay's own xattrs */
+	t = tb_new();
+	TB(t, .path = "r", .type = 'd', .xname = "trusted.overlay.redirect", .xvalue = "/etc");
+	fd = tb_fd(t, NULL);
+	OK(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_OVERLAY, "redirect"));
+	close(fd);
+	tb_free(t);
+	char *r = pjoin(dir, "r");
+	assert_true(lgetxattr(r, "trusted.overlay.redirect", v, sizeof v) < 0);
+	close(dfd);
+	free(r);
+	free(d);
+	rm_tree(dir);
+	free(dir);
+}
+
+static void chain_of(ib_digest *chain, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		tb *t = tb_new();
+		char p[64], data[32];
+		snprintf(p, sizeof p, "common/f%02zu", i);
+		snprintf(data, sizeof data, "%zu", i);
+		TB(t, .path = p, .data = data);
+		snprintf(p, sizeof p, "l%02zu", i);
+		TB(t, .path = p, .data = data);
+		if (i) {
+			snprintf(p, sizeof p, ".wh.l%02zu", i - 1);
+			TB(t, .path = p);
+		}
+		chain[i] = put_layer(t);
+	}
+}
+
+static void test_deep_chain(void **state)
+{
+	(void)state;
+	need_privileges();
+	enum { N = 64 };
+	ib_digest chain[N];
+	chain_of(chain, N);
+	ib_buf tars[2] = { IB_BUF_INIT, IB_BUF_INIT };
+	const char *names[2] = { "overlay", "copy" };
+	for (int b = 0; b < 2; b++) {
+		ib_snapshotter *s = open_snap(names[b]);
+		ib_buf root = IB_BUF_INIT, dump = IB_BUF_INIT;
+		OK(ib_snapshot_prepare(s, "deep", chain, N));
+		OK(ib_snapshot_mount(&root, s, "deep"));
+		if (b == 0) /* more than one page of lowerdir paths */
+			assert_true(N * (strlen(store_dir) + 100) > 4096);
+		tree_dump(&dump, root.ptr, 1);
+		assert_non_null(strstr(dump.ptr, "common/f00 f"));
+		assert_non_null(strstr(dump.ptr, "common/f63 f"));
+		assert_non_null(strstr(dump.ptr, "\nl63 f"));
+		assert_null(strstr(dump.ptr, "\nl62 f"));
+		put_file(root.ptr, "common/new", "new", 0644);
+		char *gone = pjoin(root.ptr, "l63");
+		OK(unlink(gone));
+		free(gone);
+		setenv("SOURCE_DATE_EPOCH", "2000000", 1);
+		OK(ib_snapshot_diff(s, "deep", buf_write_cb, &tars[b]));
+		unsetenv("SOURCE_DATE_EPOCH");
+		ib_buf list = IB_BUF_INIT;
+		tar_listing(&list, tars[b].ptr, tars[b].size);
+		const char *exp[] = { ".wh.l63 f 0000 0:0 0", "common/ d 0755 0:0 0",
+				      "common/new f 0644 0:0 3 [new]", NULL };
+		assert_listing(&list, exp);
+		OK(ib_snapshot_unmount(s, "deep"));
+		OK(ib_snapshot_remove(s, "deep"));
+		ib_buf_dispose(&list);
+		ib_buf_dispose(&root);
+		ib_buf_dispose(&dump);
+		ib_snapshotter_free(s);
+	}
+	assert_int_equal(tars[0].size, tars[1].size);
+	assert_memory_equal(tars[0].ptr, tars[1].ptr, tars[0].size);
+	ib_buf_dispose(&tars[0]);
+	ib_buf_dispose(&tars[1]);
+}
+
+static int collect_keys(const char *key, void *payload)
+{
+	ib_buf_printf(payload, "%s,", key);
+	return 0;
+}
+
+static int count_layers(const ib_digest *d, void *payload)
+{
+	(void)d;
+	(*(int *)payload)++;
+	return 0;
+}
+
+static void test_remove_list_prune(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest chain[3];
+	chain_of(chain, 3);
+	ib_buf root = IB_BUF_INIT, keys = IB_BUF_INIT;
+	/* a clean slate: earlier tests' layers go */
+	OK(ib_snapshotter_prune(NULL, s, NULL, 0, NULL, 0));
+	OK(ib_snapshot_prepare(s, "busy", chain, 2));
+	OK(ib_snapshot_prepare(s, "idle", chain, 3));
+	OK(ib_snapshot_prepare(s, "kept", chain, 1));
+	OK(ib_snapshot_mount(&root, s, "busy"));
+	ib_assert_error_contains(ib_snapshot_remove(s, "busy"), "in use");
+	assert_int_equal(ib_snapshot_remove(s, "nope"), IB_ENOTFOUND);
+	ib_assert_error_contains(ib_snapshot_prepare(s, "../x", chain, 1), "snapshot key");
+	ib_assert_error_contains(ib_snapshot_mount(&root, s, "a/b"), "snapshot key");
+	OK(ib_snapshot_list(s, collect_keys, &keys));
+	assert_string_equal(keys.ptr, "busy,idle,kept,");
+	int n = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &n));
+	assert_int_equal(n, 3);
+	const char *keep[] = { "kept" };
+	size_t freed = 0;
+	OK(ib_snapshotter_prune(&freed, s, NULL, 0, keep, 1));
+	/* idle and chain[2] went; busy (mounted) and its layers stayed */
+	assert_int_equal(freed, 2);
+	ib_buf_clear(&keys);
+	OK(ib_snapshot_list(s, collect_keys, &keys));
+	assert_string_equal(keys.ptr, "busy,kept,");
+	OK(ib_snapshot_unmount(s, "busy"));
+	OK(ib_snapshotter_prune(&freed, s, &chain[1], 1, NULL, 0));
+	assert_int_equal(freed, 3); /* busy, kept, chain[0] */
+	n = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &n));
+	assert_int_equal(n, 1);
+	OK(ib_snapshotter_prune(&freed, s, NULL, 0, NULL, 0));
+	ib_buf_dispose(&root);
+	ib_buf_dispose(&keys);
+	ib_snapshotter_free(s);
+}
+
+static void test_crash_mid_unpack(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest d;
+	chain_of(&d, 1);
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char p[4200];
+	snprintf(p, sizeof p, "%s/snapshots/overlay/layers/%s/fs", store_dir, hex);
+	ib_buf b = IB_BUF_INIT;
+	ib_buf_puts(&b, p);
+	OK(ib_snapshot_layer_ensure(s, &d));
+	/* a crash after unpacking part of it: no ready marker */
+	char ready[4200];
+	snprintf(ready, sizeof ready, "%s/snapshots/overlay/layers/%s/ready", store_dir, hex);
+	OK(unlink(ready));
+	put_file(p, "junk", "half-unpacked", 0644);
+	OK(ib_snapshot_layer_ensure(s, &d));
+	ib_buf dump = IB_BUF_INIT;
+	tree_dump(&dump, p, 0);
+	assert_null(strstr(dump.ptr, "junk"));
+	assert_non_null(strstr(dump.ptr, "l00 f"));
+	/* a hostile layer: a clear error, nothing marked ready */
+	tb *t = tb_new();
+	TB(t, .path = "../../../../escape", .data = "x");
+	ib_digest bad = put_layer(t);
+	ib_assert_error_contains(ib_snapshot_prepare(s, "bad", &bad, 1), "climbs out");
+	char bs[IB_DIGEST_STRLEN];
+	ib_digest_fmt(bs, &bad);
+	assert_non_null(strstr(ib_error_last()->message, bs));
+	assert_int_equal(ib_snapshot_exists(s, "bad"), 0);
+	OK(ib_snapshotter_prune(NULL, s, NULL, 0, NULL, 0));
+	ib_buf_dispose(&b);
+	ib_buf_dispose(&dump);
+	ib_snapshotter_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backends_agree),
+		cmocka_unit_test(test_overlay_whiteout_format),
+		cmocka_unit_test(test_deep_chain),
+		cmocka_unit_test(test_remove_list_prune),
+		cmocka_unit_test(test_crash_mid_unpack),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

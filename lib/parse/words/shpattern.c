@@ -42,6 +42,14 @@ typedef struct {
 	size_t n;
 	int greedy;
 	unsigned char *dead; /* (ntok + 1) * (n + 1) bits, or NULL */
+	/*
+	 * Per star token t: after the star failed from i, every state
+	 * (t + 1, k) with k in [lo[t], hi[t]] is known to fail; hi[t] is the
+	 * end of the newline-free run (SIZE_MAX: nothing known). This keeps
+	 * `*a*a*b` against a long value linear per star, not quadratic.
+	 */
+	size_t *lo, *hi;
+	size_t *run_end; /* run_end[i]: the first newline at or after i, or n */
 } matcher;
 
 void ib_parse__shpattern_free(ib_shpattern *p)
@@ -136,43 +144,68 @@ static void set_dead(matcher *m, size_t t, size_t i)
 static long match_from(matcher *m, size_t t, size_t i)
 {
 	for (; t < m->ntok && m->toks[t].type != TOK_STAR; t++, i++) {
-		if (i >= m->n || m->cp[i] == '\n')
+		if (i >= m->n)
 			return -1;
-		if (m->toks[t].type == TOK_LIT && m->cp[i] != m->toks[t].cp)
+		if (m->toks[t].type == TOK_LIT ? m->cp[i] != m->toks[t].cp : m->cp[i] == '\n')
 			return -1;
 	}
 	if (t == m->ntok)
 		return (long)i;
 	if (is_dead(m, t, i))
 		return -1;
-	size_t run = 0;
-	while (i + run < m->n && m->cp[i + run] != '\n')
-		run++;
-	for (size_t k = 0; k <= run; k++) {
-		size_t j = m->greedy ? run - k : k;
-		long end = match_from(m, t + 1, i + j);
-		if (end >= 0)
-			return end;
+	size_t end = m->run_end[i], last;
+	/* candidates: (t + 1, k) for k in [i, last] */
+	last = end;
+	if (m->hi[t] == end) {
+		if (m->lo[t] <= i)
+			return -1;
+		last = m->lo[t] - 1;
 	}
+	for (size_t k = 0; k <= last - i; k++) {
+		long r = match_from(m, t + 1, m->greedy ? last - k : i + k);
+		if (r >= 0)
+			return r;
+	}
+	m->lo[t] = i;
+	m->hi[t] = end;
 	set_dead(m, t, i);
 	return -1;
 }
 
 static int matcher_init(matcher *m, const token *toks, size_t ntok, const chars *c, int greedy)
 {
-	size_t bits;
-
+	memset(m, 0, sizeof(*m));
 	m->toks = toks;
 	m->ntok = ntok;
 	m->cp = c->cp;
 	m->n = c->n;
 	m->greedy = greedy;
-	m->dead = NULL;
-	if (ntok + 1 > (SIZE_MAX / 8) / (c->n + 1))
-		return 0; /* no memo: slower, still correct */
-	bits = (ntok + 1) * (c->n + 1);
-	m->dead = calloc(bits / 8 + 1, 1);
+	m->lo = ib_calloc(ntok + 1, sizeof(*m->lo));
+	m->hi = ib_calloc(ntok + 1, sizeof(*m->hi));
+	m->run_end = ib_calloc(c->n + 1, sizeof(*m->run_end));
+	if (!m->lo || !m->hi || !m->run_end) {
+		free(m->lo);
+		free(m->hi);
+		free(m->run_end);
+		return IB_ERROR;
+	}
+	for (size_t t = 0; t <= ntok; t++)
+		m->hi[t] = SIZE_MAX;
+	m->run_end[c->n] = c->n;
+	for (size_t i = c->n; i-- > 0;)
+		m->run_end[i] = c->cp[i] == '\n' ? i : m->run_end[i + 1];
+	/* the memo of dead ends is optional: without it, slower but correct */
+	if (ntok + 1 <= (SIZE_MAX / 8) / (c->n + 1))
+		m->dead = calloc((ntok + 1) * (c->n + 1) / 8 + 1, 1);
 	return 0;
+}
+
+static void matcher_free(matcher *m)
+{
+	free(m->dead);
+	free(m->lo);
+	free(m->hi);
+	free(m->run_end);
 }
 
 /* Leftmost match at or after character `from`: [*a, *b), or 0 if none. */
@@ -189,28 +222,36 @@ static int find(matcher *m, size_t from, size_t *a, size_t *b)
 	return 0;
 }
 
+/* The end of the preferred match of `toks` at the start of `c`, or -1 (*end). */
+static int anchored_end(long *end, const token *toks, size_t ntok, const chars *c, int greedy)
+{
+	matcher m;
+
+	if (matcher_init(&m, toks, ntok, c, greedy) < 0)
+		return IB_ERROR;
+	*end = match_from(&m, 0, 0);
+	matcher_free(&m);
+	return 0;
+}
+
 int ib_parse__shpattern_trim(ib_buf *out, const ib_shpattern *p, const char *value,
 			     int suffix, int greedy)
 {
-	chars c, r;
+	chars c, r = { NULL, NULL, 0 };
 	token *toks = NULL;
-	matcher m;
 	long end;
 	int rc = IB_ERROR;
 
 	if (chars_decode(&c, value) < 0)
 		return IB_ERROR;
 	if (!suffix) {
-		matcher_init(&m, p->toks, p->n, &c, greedy);
-		end = match_from(&m, 0, 0);
-		free(m.dead);
-		rc = ib_buf_puts(out, value + (end >= 0 ? c.off[end] : 0));
+		if (anchored_end(&end, p->toks, p->n, &c, greedy) == 0)
+			rc = ib_buf_puts(out, value + (end >= 0 ? c.off[end] : 0));
 		chars_free(&c);
 		return rc;
 	}
 	/* a suffix: match the reversed pattern against the reversed value */
 	r.n = c.n;
-	r.off = NULL;
 	r.cp = ib_calloc(c.n + 1, sizeof(*r.cp));
 	toks = ib_calloc(p->n + 1, sizeof(*toks));
 	if (r.cp && toks) {
@@ -218,10 +259,8 @@ int ib_parse__shpattern_trim(ib_buf *out, const ib_shpattern *p, const char *val
 			r.cp[i] = c.cp[c.n - 1 - i];
 		for (size_t i = 0; i < p->n; i++)
 			toks[i] = p->toks[p->n - 1 - i];
-		matcher_init(&m, toks, p->n, &r, greedy);
-		end = match_from(&m, 0, 0);
-		free(m.dead);
-		rc = ib_buf_put(out, value, end >= 0 ? c.off[c.n - (size_t)end] : c.off[c.n]);
+		if (anchored_end(&end, toks, p->n, &r, greedy) == 0)
+			rc = ib_buf_put(out, value, c.off[end >= 0 ? c.n - (size_t)end : c.n]);
 	}
 	free(r.cp);
 	free(toks);
@@ -279,7 +318,10 @@ int ib_parse__shpattern_replace(ib_buf *out, const ib_shpattern *p, const char *
 
 	if (chars_decode(&c, value) < 0)
 		return IB_ERROR;
-	matcher_init(&m, p->toks, p->n, &c, 1);
+	if (matcher_init(&m, p->toks, p->n, &c, 1) < 0) {
+		chars_free(&c);
+		return IB_ERROR;
+	}
 	if (!all) {
 		if (find(&m, 0, &a, &b)) {
 			if (ib_buf_put(out, value, c.off[a]) < 0 || ib_buf_puts(out, repl) < 0)
@@ -298,7 +340,7 @@ int ib_parse__shpattern_replace(ib_buf *out, const ib_shpattern *p, const char *
 	}
 	if (rc == 0)
 		rc = ib_buf_puts(out, value + c.off[last]);
-	free(m.dead);
+	matcher_free(&m);
 	chars_free(&c);
 	return rc;
 }

@@ -276,6 +276,41 @@ static void test_flags(void **state)
 	ib_buf_dispose(&out);
 }
 
+static void test_patterns_newlines_and_size(void **state)
+{
+	ib_expand_options o = IB_EXPAND_OPTIONS_INIT;
+	ib_buf out = IB_BUF_INIT;
+	size_t n = 200000;
+	char *big = malloc(n + 3);
+	const char *env[] = { "NL=a\nb\nc", big, NULL };
+	(void)state;
+
+	/* as in buildkit (Go regexps), `*` and `?` never match a newline */
+	o.env = env;
+	assert_int_equal(ib_expand_word(&out, "${NL#*\n}", &o), 0);
+	assert_string_equal(out.ptr, "b\nc");
+	assert_int_equal(ib_expand_word(&out, "${NL##*\n}", &o), 0);
+	assert_string_equal(out.ptr, "b\nc");
+	assert_int_equal(ib_expand_word(&out, "${NL%\n*}", &o), 0);
+	assert_string_equal(out.ptr, "a\nb");
+	assert_int_equal(ib_expand_word(&out, "${NL//?/x}", &o), 0);
+	assert_string_equal(out.ptr, "x\nx\nx");
+	/* many stars against a long value stay linear (this would take minutes) */
+	memcpy(big, "B=", 2);
+	memset(big + 2, 'a', n);
+	big[n + 2] = '\0';
+	assert_int_equal(ib_expand_word(&out, "${B#*a*a*a*a*a*a*b}", &o), 0);
+	assert_int_equal(out.size, n);
+	assert_int_equal(ib_expand_word(&out, "${B%%*a*a*a*a*a*b}", &o), 0);
+	assert_int_equal(out.size, n);
+	assert_int_equal(ib_expand_word(&out, "${B//a*a*a*b/x}", &o), 0);
+	assert_int_equal(out.size, n);
+	assert_int_equal(ib_expand_word(&out, "${B##*a}", &o), 0);
+	assert_int_equal(out.size, 0);
+	ib_buf_dispose(&out);
+	free(big);
+}
+
 DEFINE_GROUP(expand_tests,
 	cmocka_unit_test(test_plain_variables),
 	cmocka_unit_test(test_default_and_alternative),
@@ -290,4 +325,5 @@ DEFINE_GROUP(expand_tests,
 	cmocka_unit_test(test_bad_options),
 	cmocka_unit_test(test_lookup_callback),
 	cmocka_unit_test(test_flags),
+	cmocka_unit_test(test_patterns_newlines_and_size),
 )

@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
@@ -373,11 +372,16 @@ static void set_root_caps(const ib_child_config *cfg)
 static void set_user(const ib_child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
-	if (setgroups(s->ngroups, (const gid_t *)s->groups) < 0)
+	/*
+	 * Raw system calls: after a raw clone3 glibc still believes the
+	 * caller's other threads exist, and its setgroups/setresuid would
+	 * wait forever for them to change credentials too.
+	 */
+	if (syscall(SYS_setgroups, s->ngroups, s->groups) < 0)
 		child_fail(cfg, 0, errno, "setgroups");
-	if (setresgid(s->gid, s->gid, s->gid) < 0)
+	if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
 		child_fail(cfg, 0, errno, "setgid %u", (unsigned int)s->gid);
-	if (setresuid(s->uid, s->uid, s->uid) < 0)
+	if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)
 		child_fail(cfg, 0, errno, "setuid %u", (unsigned int)s->uid);
 	if (s->uid == 0)
 		set_root_caps(cfg);

@@ -442,6 +442,21 @@ IB_EXTERN(int) ib_store_cache_remove(ib_store *store, const char *key);
 /** Remove every cache entry. */
 IB_EXTERN(int) ib_store_cache_clear(ib_store *store);
 
+/* ---- compressed variants of layers ----
+ *
+ * Local layers are stored uncompressed (digest = diff_id). When a layer
+ * leaves (push, export) compressed, the compressed blob is stored too and
+ * remembered here, so it is made once. GC keeps a variant as long as its
+ * uncompressed layer is kept.
+ */
+
+/** Remember that blob `blob` (already stored, of `media_type`) is `diff_id` compressed. */
+IB_EXTERN(int) ib_store_variant_put(ib_store *store, const ib_digest *diff_id, const ib_digest *blob,
+				    const char *media_type);
+/** The remembered variant of `diff_id` in `media_type`; IB_ENOTFOUND when none (or its blob is gone). `size` may be NULL. */
+IB_EXTERN(int) ib_store_variant_get(ib_digest *blob, uint64_t *size, ib_store *store, const ib_digest *diff_id,
+				    const char *media_type);
+
 /* ---- maintenance ---- */
 
 #define IB_STORE_GC_OPTIONS_VERSION 1

@@ -145,6 +145,52 @@ static int mark_cache(digest_set *live, ib_store *s)
 	return rc;
 }
 
+/* Compressed variants live as long as their layer; the records of dead layers go. */
+static int mark_variants(digest_set *live, ib_store *s)
+{
+	char *dir = ib_store__path(s, "variants");
+	if (!dir)
+		return IB_ERROR;
+	DIR *d = opendir(dir);
+	free(dir);
+	if (!d)
+		return 0;
+	size_t before = live->n;
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
+			continue;
+		char ds[IB_DIGEST_STRLEN];
+		snprintf(ds, sizeof ds, "sha256:%.64s", de->d_name);
+		ib_digest diff;
+		if (ib_digest_parse(&diff, ds) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		/* only the sorted part: what this loop adds is unsorted until the end */
+		if (!before || !bsearch(&diff, live->d, before, sizeof diff, cmp_digest)) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		json_t *j;
+		if ((rc = ib_store__variants_read(&j, s, &diff)) < 0)
+			break;
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(j, "variants"), i, e) {
+			ib_digest v;
+			if ((rc = ib_store__descriptor(NULL, &v, NULL, e, "variant")) < 0 || (rc = set_add(live, &v)) < 0)
+				break;
+		}
+		json_decref(j);
+	}
+	closedir(d);
+	if (rc == 0 && live->n != before)
+		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
+	return rc;
+}
+
 static int mark_all(digest_set *live, ib_store *s)
 {
 	json_t *index;
@@ -170,6 +216,8 @@ static int mark_all(digest_set *live, ib_store *s)
 	ib_container_record_list_free(list, n);
 	if (rc == 0 && live->n)
 		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
+	if (rc == 0)
+		rc = mark_variants(live, s);
 	return rc;
 }
 
@@ -409,6 +457,44 @@ static void fsck_blobs(fsck_state *f, ib_store *s)
 	closedir(d);
 }
 
+static void fsck_variants(fsck_state *f, ib_store *s)
+{
+	char *dir = ib_store__path(s, "variants");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest diff;
+		snprintf(ds, sizeof ds, "sha256:%.64s", de->d_name);
+		if (strlen(de->d_name) != 69 || ib_digest_parse(&diff, ds) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		json_t *j;
+		if (ib_store__variants_read(&j, s, &diff) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+			continue;
+		}
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(j, "variants"), i, e) {
+			ib_digest v;
+			uint64_t size;
+			if (ib_store__descriptor(NULL, &v, &size, e, "variant") < 0) {
+				problem(f, "variants of %s: %s", ds, ib_error_last()->message);
+				ib_error_clear();
+			} else {
+				fsck_blob_present(f, s, &v, size, 1, "compressed variant");
+			}
+		}
+		json_decref(j);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 int ib_store_fsck(ib_buf *report, ib_store *s)
 {
 	fsck_state f = { report, 0, NULL };
@@ -464,6 +550,7 @@ int ib_store_fsck(ib_buf *report, ib_store *s)
 		ib_container_record_list_free(list, n);
 	}
 	ib_error_clear();
+	fsck_variants(&f, s);
 	fsck_blobs(&f, s);
 	if (!f.problems)
 		return 0;

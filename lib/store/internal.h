@@ -108,6 +108,10 @@ int ib_store__blob_writer_fd(ib_blob_writer *w);
 /* Decompress (gzip, zstd, xz, bzip2 or nothing) what `fd` yields into `w`. `what` names the input. */
 int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what);
 
+/* Variants (variant.c). */
+char *ib_store__variant_path(ib_store *s, const ib_digest *diff_id);
+int ib_store__variants_read(json_t **out, ib_store *s, const ib_digest *diff_id);
+
 /* Layer helpers. */
 int ib_store__layer_is_compressed(const char *media_type);
 

@@ -46,6 +46,43 @@ static void test_gc_basic(void **state)
 	ts_close(&t);
 }
 
+static void test_variants(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "variants");
+	ib_digest id = ts_import(&t, "img", "variant");
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "img"), 0);
+	ib_digest diff = ib_image_layer(img, 0)->diff_id;
+	ib_image_free(img);
+	(void)id;
+	ib_digest gz, got;
+	uint64_t size;
+	assert_int_equal(ib_store_blob_put(&gz, t.store, "pretend gzip", 12), 0);
+	ib_assert_error_contains(ib_store_variant_get(&got, &size, t.store, &diff, IB_MEDIA_TYPE_OCI_LAYER_GZIP), "no ");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	assert_int_equal(ib_store_variant_put(t.store, &diff, &gz, IB_MEDIA_TYPE_OCI_LAYER_GZIP), 0);
+	assert_int_equal(ib_store_variant_get(&got, &size, t.store, &diff, IB_MEDIA_TYPE_OCI_LAYER_GZIP), 0);
+	assert_true(ib_digest_equal(&got, &gz));
+	assert_int_equal(size, 12);
+	assert_int_equal(ib_store_variant_get(&got, NULL, t.store, &diff, IB_MEDIA_TYPE_OCI_LAYER_ZSTD), IB_ENOTFOUND);
+	ib_digest missing;
+	ib_digest_of(&missing, "m", 1);
+	ib_assert_error_contains(ib_store_variant_put(t.store, &diff, &missing, IB_MEDIA_TYPE_OCI_LAYER_ZSTD), "not found");
+	/* kept while its layer is */
+	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+	assert_int_equal(ib_store_blob_has(t.store, &gz), 1);
+	assert_int_equal(ib_store_fsck(NULL, t.store), 0);
+	/* and goes with it */
+	assert_int_equal(ib_store_untag(t.store, "img"), 0);
+	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
+	assert_int_equal(ib_store_blob_has(t.store, &gz), 0);
+	assert_int_equal(ts_count_blobs(&t), 0);
+	assert_int_equal(ib_store_variant_get(&got, NULL, t.store, &diff, IB_MEDIA_TYPE_OCI_LAYER_GZIP), IB_ENOTFOUND);
+	ts_close(&t);
+}
+
 /* ---- a writer and a GC, paused at each other's steps ---- */
 
 typedef struct {
@@ -260,5 +297,6 @@ static void test_writer_during_gc(void **state)
 
 DEFINE_GROUP(gc_tests,
 	cmocka_unit_test(test_gc_basic),
+	cmocka_unit_test(test_variants),
 	cmocka_unit_test(test_gc_during_writer),
 	cmocka_unit_test(test_writer_during_gc))

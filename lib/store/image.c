@@ -110,7 +110,17 @@ static int image_layers(ib_image *img, const json_t *m, const char *what)
 
 static int build_history(ib_image *img);
 
+static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type,
+		      const entry_info *known, size_t nknown);
+
 int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type)
+{
+	return image_load(out, s, index, top, top_type, NULL, 0);
+}
+
+/* `known`: the index's entries already resolved (or NULL to resolve them here). */
+static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type,
+		      const entry_info *known, size_t nknown)
 {
 	ib_image *img = ib_calloc(1, sizeof *img);
 	if (!img)
@@ -138,9 +148,11 @@ int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_di
 		goto out;
 	/* every name of this image id */
 	entry_info *infos = NULL;
-	size_t n = 0;
-	if ((rc = resolve_all(&infos, &n, s, index)) < 0)
+	size_t n = nknown;
+	if (!known && (rc = resolve_all(&infos, &n, s, index)) < 0)
 		goto out;
+	if (known)
+		infos = (entry_info *)known;
 	img->names = ib_calloc(n ? n : 1, sizeof *img->names);
 	for (size_t i = 0; img->names && i < n; i++) {
 		if (infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &img->id)) {
@@ -149,7 +161,8 @@ int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_di
 			img->nnames++;
 		}
 	}
-	free(infos);
+	if (!known)
+		free(infos);
 	if (!img->names)
 		rc = IB_ERROR;
 	else
@@ -309,7 +322,7 @@ static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, 
 	if (rc < 0)
 		return rc;
 	if ((rc = find_entry(&pos, infos, n, q)) == 0 && out)
-		rc = ib_store__image_load(out, s, index, &infos[pos].top, infos[pos].top_type);
+		rc = image_load(out, s, index, &infos[pos].top, infos[pos].top_type, infos, n);
 	if (rc == 0 && infos_out) {
 		*infos_out = infos;
 		*n_out = n;
@@ -795,7 +808,7 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 		if (!infos[i].ok)
 			continue;
 		ib_image *img;
-		if (ib_store__image_load(&img, s, index, &infos[i].top, infos[i].top_type) < 0) {
+		if (image_load(&img, s, index, &infos[i].top, infos[i].top_type, infos, n) < 0) {
 			ib_error_clear();
 			continue;
 		}

@@ -32,6 +32,8 @@ static void fs_hook(const char *step, const char *path)
 }
 
 /* What the killed process does: import, tag, commit a child image, cache it, record a container. */
+static const char *archive_path;
+
 static int victim(const char *root, const char *tar)
 {
 	ib_store *s;
@@ -56,6 +58,8 @@ static int victim(const char *root, const char *tar)
 				    NULL, "created", NULL, NULL };
 	if (ib_store_container_put(s, &rec) < 0 || ib_store_untag(s, "new:2") < 0)
 		return 14;
+	if (ib_store_load(NULL, s, archive_path, NULL) < 0)
+		return 15;
 	ib_store_free(s);
 	return 0;
 }
@@ -69,6 +73,17 @@ static void test_sigkill_everywhere(void **state)
 	char *tar = ts_path(&t, "victim.tar");
 	const char *files[] = { "etc/new", "new content", "bin/x", "x", NULL };
 	ts_make_tar(tar, files, 1);
+	/* an archive of another image, loaded last */
+	test_store other;
+	ts_open(&other, "crashsrc");
+	ts_import(&other, "loaded", "loaded content");
+	char *arch = ts_path(&t, "loaded.tar");
+	const char *names[] = { "loaded" };
+	ib_save_options so = IB_SAVE_OPTIONS_INIT;
+	so.format = IB_ARCHIVE_DOCKER;
+	assert_int_equal(ib_store_save(other.store, names, 1, arch, &so), 0);
+	ts_close(&other);
+	archive_path = arch;
 	int completed = 0;
 	for (kill_at = 1; !completed && kill_at < 500; kill_at++) {
 		calls = 0;
@@ -102,11 +117,13 @@ static void test_sigkill_everywhere(void **state)
 		ib_store_image_remove(t.store, "new:2", IB_STORE_REMOVE_FORCE, NULL);
 		ib_store_container_remove(t.store, "ef00000000000000000000000000000000000000000000000000000000000000");
 		ib_store_cache_clear(t.store);
+		ib_store_image_remove(t.store, "loaded", IB_STORE_REMOVE_FORCE, NULL);
 		ib_error_clear();
 	}
 	assert_true(completed);
 	assert_true(kill_at > 10); /* it did stop at many points */
 	free(tar);
+	free(arch);
 	ts_close(&t);
 }
 

@@ -447,6 +447,15 @@ typedef struct {
 	const uint32_t (*ranges)[2];
 	const uint32_t *cp;
 	size_t n;
+	size_t *next_slash;  /* [i]: the first '/' at or after i, or n */
+	size_t *next_nl;     /* [i]: the first newline at or after i, or n */
+	/*
+	 * Per `*` or `**` token t: after it failed from lo[t], the states
+	 * (t + 1, k) it could reach from any i >= lo[t] in the same run (which
+	 * ends at hi[t]) are known to fail; hi[t] is SIZE_MAX when nothing is
+	 * known. This keeps matching linear per token instead of quadratic.
+	 */
+	size_t *lo, *hi;
 	unsigned char *dead; /* memo of (token, position) dead ends, or NULL */
 } rmatch;
 
@@ -471,9 +480,51 @@ static void dead_set(rmatch *m, size_t t, size_t i)
 		m->dead[bit / 8] |= (unsigned char)(1u << (bit % 8));
 }
 
+/* `*` at (t, i): [^/]* then the rest. */
+static int rmatch_from(rmatch *m, size_t t, size_t i);
+
+static int rmatch_star(rmatch *m, size_t t, size_t i)
+{
+	size_t end = m->next_slash[i], last = end;
+
+	if (m->hi[t] == end) {
+		if (m->lo[t] <= i)
+			return 0;
+		last = m->lo[t] - 1;
+	}
+	for (size_t k = i; k <= last; k++)
+		if (rmatch_from(m, t + 1, k))
+			return 1;
+	m->lo[t] = i;
+	m->hi[t] = end;
+	return 0;
+}
+
+/* `**` inside the pattern at (t, i): (.*SLASH)? then the rest. */
+static int rmatch_dirs(rmatch *m, size_t t, size_t i)
+{
+	size_t end = m->next_nl[i], limit = end + 1;
+
+	if (rmatch_from(m, t + 1, i))
+		return 1;
+	if (m->hi[t] == end) {
+		if (m->lo[t] <= i)
+			return 0;
+		limit = m->lo[t];
+	}
+	for (size_t j = i; j < end && j + 1 < limit; j++)
+		if (m->cp[j] == '/' && rmatch_from(m, t + 1, j + 1))
+			return 1;
+	m->lo[t] = i;
+	m->hi[t] = end;
+	return 0;
+}
+
 /* Does the rest of the regexp (from token t) match the whole rest of the path (from i)? */
 static int rmatch_from(rmatch *m, size_t t, size_t i)
 {
+	int r = 0;
+
 	for (; t < m->ntok; t++, i++) {
 		const ptoken *k = &m->toks[t];
 		if (k->type == T_STAR || k->type == T_ANY_DIRS || k->type == T_ANY_END)
@@ -497,55 +548,64 @@ static int rmatch_from(rmatch *m, size_t t, size_t i)
 		return 0;
 	switch (m->toks[t].type) {
 	case T_STAR:
-		for (size_t j = i; j <= m->n; j++) {
-			if (rmatch_from(m, t + 1, j))
-				return 1;
-			if (j < m->n && m->cp[j] == '/')
-				break;
-		}
+		r = rmatch_star(m, t, i);
 		break;
 	case T_ANY_DIRS:
-		if (rmatch_from(m, t + 1, i))
-			return 1;
-		for (size_t j = i; j < m->n && m->cp[j] != '\n'; j++)
-			if (m->cp[j] == '/' && rmatch_from(m, t + 1, j + 1))
-				return 1;
+		r = rmatch_dirs(m, t, i);
 		break;
-	case T_ANY_END: {
-		size_t j = i;
-		while (j < m->n && m->cp[j] != '\n')
-			j++;
-		if (j == m->n && rmatch_from(m, t + 1, j))
-			return 1;
+	default: /* T_ANY_END: .* to the end, which it always is */
+		r = m->next_nl[i] == m->n && rmatch_from(m, t + 1, m->n);
 		break;
 	}
-	}
-	dead_set(m, t, i);
-	return 0;
+	if (!r)
+		dead_set(m, t, i);
+	return r;
+}
+
+static void rmatch_free(rmatch *m)
+{
+	free((void *)m->cp);
+	free(m->next_slash);
+	free(m->next_nl);
+	free(m->lo);
+	free(m->hi);
+	free(m->dead);
 }
 
 static int regex_match(const pattern *p, const char *s, size_t len)
 {
 	rmatch m;
+	uint32_t *cp;
 	size_t i = 0;
-	int r = 0;
+	int r;
 
+	memset(&m, 0, sizeof(m));
 	m.toks = p->toks;
 	m.ntok = p->ntok;
 	m.ranges = (const uint32_t(*)[2])p->ranges;
-	m.n = 0;
-	m.dead = NULL;
-	uint32_t *cp = ib_calloc(len + 1, sizeof(*cp));
-	if (!cp)
+	m.cp = cp = ib_calloc(len + 1, sizeof(*cp));
+	m.next_slash = ib_calloc(len + 1, sizeof(size_t));
+	m.next_nl = ib_calloc(len + 1, sizeof(size_t));
+	m.lo = ib_calloc(p->ntok + 1, sizeof(size_t));
+	m.hi = ib_calloc(p->ntok + 1, sizeof(size_t));
+	if (!cp || !m.next_slash || !m.next_nl || !m.lo || !m.hi) {
+		rmatch_free(&m);
 		return IB_ERROR;
+	}
 	while (i < len)
 		i += ib_parse__u_decode(s + i, len - i, &cp[m.n++]);
-	m.cp = cp;
+	m.next_slash[m.n] = m.next_nl[m.n] = m.n;
+	for (i = m.n; i-- > 0;) {
+		m.next_slash[i] = cp[i] == '/' ? i : m.next_slash[i + 1];
+		m.next_nl[i] = cp[i] == '\n' ? i : m.next_nl[i + 1];
+	}
+	for (i = 0; i <= p->ntok; i++)
+		m.hi[i] = SIZE_MAX;
+	/* the memo of dead ends is optional: without it, slower but correct */
 	if (p->ntok + 1 <= (SIZE_MAX / 8) / (m.n + 1))
 		m.dead = calloc((p->ntok + 1) * (m.n + 1) / 8 + 1, 1);
 	r = rmatch_from(&m, 0, 0);
-	free(m.dead);
-	free(cp);
+	rmatch_free(&m);
 	return r;
 }
 

@@ -170,6 +170,26 @@ static void test_candidates(void **state)
 	ib_strarray_dispose(&c);
 }
 
+static void test_deep_paths_stay_fast(void **state)
+{
+	static const char *pats[] = { "*/**/*/**/*/**/b?", "a/**/a/**/a/**/b", "x**/a" };
+	size_t depth = 2000;
+	char *path = malloc(2 * depth + 1);
+	ib_ignore *ig;
+	(void)state;
+
+	for (size_t i = 0; i < depth; i++)
+		memcpy(path + 2 * i, "/a", 2);
+	path[2 * depth] = '\0';
+	ig = compile(pats, 3);
+	/* "a/a/.../a": quadratic-per-prefix matching would take minutes here */
+	assert_int_equal(ib_ignore_matches(ig, path + 1), 0);
+	path[2 * depth - 1] = 'b';
+	assert_int_equal(ib_ignore_matches(ig, path + 1), 1);
+	ib_ignore_free(ig);
+	free(path);
+}
+
 DEFINE_GROUP(ignore_tests,
 	cmocka_unit_test(test_read),
 	cmocka_unit_test(test_matching),
@@ -179,4 +199,5 @@ DEFINE_GROUP(ignore_tests,
 	cmocka_unit_test(test_parse),
 	cmocka_unit_test(test_descend),
 	cmocka_unit_test(test_candidates),
+	cmocka_unit_test(test_deep_paths_stay_fast),
 )

@@ -19,8 +19,10 @@ tools; the layers may be compressed). The dump holds:
            uid, gid, and as they apply size, sha256, linkname, devmajor,
            devminor, xattrs, and "links" (every path of a hardlink group, so the
            result does not depend on which member the tar stored first).
-           Whiteouts are {"path": P, "type": "whiteout"} and opaque directories
-           {"path": DIR, "type": "opaque"}.
+           Deletions are compared by their effect, not by how the layer
+           encodes them (a whiteout for each removed entry, or an opaque
+           directory): {"path": P, "type": "deleted"} for each topmost path of
+           the lower layers that the layer removes (its children implied).
 
 Not compared: mtimes, uname/gname, compression, tar order, and a directory
 entry whose type, mode, owner and xattrs equal the directory already in the
@@ -141,21 +143,46 @@ def read_layer(data, where):
     return entries
 
 
+def subtree(tree, p):
+    if p == "":
+        return list(tree)
+    return [q for q in tree if q.startswith(p + "/")]
+
+
 def apply(tree, entries):
-    """Apply a layer's entries to tree (path -> entry), for the no-op test."""
+    """Apply a layer's entries to tree (path -> entry): whiteouts and opaque
+    directories first (they hide what the lower layers hold), then the rest."""
     for e in entries.values():
         p = e["path"]
         if e["type"] in ("whiteout", "opaque"):
-            for q in [q for q in tree if q.startswith(p + "/")]:
+            for q in subtree(tree, p):
                 del tree[q]
             if e["type"] == "whiteout":
                 tree.pop(p, None)
+    for e in entries.values():
+        p = e["path"]
+        if e["type"] in ("whiteout", "opaque"):
             continue
         old = tree.get(p)
         if old is not None and old["type"] == "dir" and e["type"] != "dir":
-            for q in [q for q in tree if q.startswith(p + "/")]:
+            for q in subtree(tree, p):
                 del tree[q]
         tree[p] = e
+
+
+def deleted(before, tree):
+    """What a layer removed from the lower layers, as the topmost paths: a
+    path is left out when its parent went too or became a non-directory."""
+    gone = set(p for p in before if p not in tree)
+    top = []
+    for p in sorted(gone):
+        parent = posixpath.dirname(p)
+        if parent in gone:
+            continue
+        if parent and tree.get(parent, {}).get("type") != "dir":
+            continue
+        top.append({"path": p, "type": "deleted"})
+    return top
 
 
 def same_dir(a, b):
@@ -192,11 +219,15 @@ def dump(path, base_layers):
         entries = read_layer(data, "%s: layer %d" % (path, i))
         shown = []
         for e in entries.values():
+            if e["type"] in ("whiteout", "opaque"):
+                continue
             old = tree.get(e["path"])
             if e["type"] == "dir" and old is not None and same_dir(old, e):
                 continue
             shown.append(e)
+        before = set(tree)
         apply(tree, entries)
+        shown.extend(deleted(before, tree))
         if i >= base_layers:
             shown.sort(key=lambda e: (e["path"], e["type"]))
             out["layers"].append(shown)
@@ -243,11 +274,14 @@ def compare(exp, act):
                      % (fmt(eh), fmt(ah)))
     el, al = exp.get("layers", []), act.get("layers", [])
     if len(el) != len(al):
-        diffs.append("layers: expected %d, got %d" % (len(el), len(al)))
+        diffs.append("layers: expected %d, got %d; comparing the non-empty ones by position"
+                     % (len(el), len(al)))
+        el = [layer for layer in el if layer]
+        al = [layer for layer in al if layer]
     for i in range(min(len(el), len(al))):
-        ee = {(e["path"], e["type"] if e["type"] in ("whiteout", "opaque") else ""): e
+        ee = {(e["path"], e["type"] if e["type"] == "deleted" else ""): e
               for e in el[i]}
-        ae = {(e["path"], e["type"] if e["type"] in ("whiteout", "opaque") else ""): e
+        ae = {(e["path"], e["type"] if e["type"] == "deleted" else ""): e
               for e in al[i]}
         for key in sorted(set(ee) | set(ae)):
             a, b = ee.get(key), ae.get(key)

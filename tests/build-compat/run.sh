@@ -5,7 +5,8 @@
 # BuildKit made (regen-expected.sh). Prints the differing fields of each
 # failing case and "N passed, N failed"; exits 1 on any failure, 77 (skip)
 # when it cannot run (not root, no imagebuild, no busybox-static).
-# IB_COMPAT_KEEP=1 keeps the temporary directory (store, contexts, dumps).
+# IB_COMPAT_KEEP=1 keeps the temporary directory (store, contexts, dumps);
+# IB_COMPAT_BUILD_OPTS adds options to every build (e.g. "--snapshotter copy").
 set -uo pipefail
 compat_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$compat_dir/../.." && pwd)
@@ -48,6 +49,8 @@ for c in "$@"; do
 	fi
 	why=
 	mapfile -t args < <(case_args "$c")
+	# shellcheck disable=SC2206
+	args=(${IB_COMPAT_BUILD_OPTS:-} ${args[@]+"${args[@]}"})
 	if ! case_context "$c" "$tmp/ctx-$c" >"$tmp/$c.log" 2>&1; then
 		why="assembling the context failed"
 	elif ! ib build -t "ibcompat/$c" ${args[@]+"${args[@]}"} "$tmp/ctx-$c" \

@@ -16,7 +16,7 @@ def make(path, mode):
     add("top/file", tarfile.REGTYPE, b"in a tar\n", m=0o640, uid=1000, gid=100)
     add("top/exec", tarfile.REGTYPE, b"#!/bin/sh\n", m=0o755)
     add("top/link", tarfile.SYMTYPE, link="file", m=0o777)
-    add("top/hard", tarfile.LNKTYPE, link="top/file")
+    add("top/hard", tarfile.LNKTYPE, link="top/file", m=0o640, uid=1000, gid=100)
     add("./dotted", tarfile.REGTYPE, b"dot\n", m=0o600, uid=3, gid=4)
     add("implicit/parent/f", tarfile.REGTYPE, b"p\n")
     t.close()

@@ -1,164 +1,8 @@
 /* Image commands: import, images, inspect, history, tag, rmi. */
 #include "common.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- import --change: the Dockerfile instructions docker import accepts ---- */
-
-/* Split a JSON array of strings (["a","b"]) into `out`; 0 if it is not one. */
-static int json_strings(char ***out, size_t *n, const char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	if (*s++ != '[')
-		return 0;
-	char **items = NULL;
-	size_t count = 0;
-	for (;;) {
-		while (isspace((unsigned char)*s))
-			s++;
-		if (*s == ']' && count == 0) {
-			s++;
-			break;
-		}
-		if (*s++ != '"')
-			goto bad;
-		char *item = malloc(strlen(s) + 1), *w = item;
-		if (!item)
-			goto bad;
-		while (*s && *s != '"') {
-			if (*s == '\\' && s[1]) {
-				s++;
-				*w++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-				s++;
-			} else {
-				*w++ = *s++;
-			}
-		}
-		*w = '\0';
-		char **ni = realloc(items, (count + 1) * sizeof *items);
-		if (*s != '"' || !ni) {
-			free(item);
-			free(ni ? ni : items);
-			return 0;
-		}
-		items = ni;
-		items[count++] = item;
-		s++;
-		while (isspace((unsigned char)*s))
-			s++;
-		if (*s == ',') {
-			s++;
-			continue;
-		}
-		if (*s == ']') {
-			s++;
-			break;
-		}
-		goto bad;
-	}
-	while (isspace((unsigned char)*s))
-		s++;
-	if (*s)
-		goto bad;
-	*out = items;
-	*n = count;
-	return 1;
-bad:
-	for (size_t i = 0; i < count; i++)
-		free(items[i]);
-	free(items);
-	return 0;
-}
-
-static int set_argv(ib_image_config *c, ib_config_list which, const char *rest)
-{
-	char **items = NULL;
-	size_t n = 0;
-	int rc;
-	if (json_strings(&items, &n, rest)) {
-		rc = ib_image_config_list_set(c, which, (const char *const *)items, n);
-		for (size_t i = 0; i < n; i++)
-			free(items[i]);
-		free(items);
-	} else {
-		const char *sh[] = { "/bin/sh", "-c", rest };
-		rc = ib_image_config_list_set(c, which, sh, 3);
-	}
-	return rc;
-}
-
-static int set_pairs(ib_image_config *c, const char *rest, int is_label)
-{
-	char *copy = strdup(rest), *save = NULL;
-	int rc = 0;
-	for (char *tok = strtok_r(copy, " \t", &save); tok && rc == 0; tok = strtok_r(NULL, " \t", &save)) {
-		char *eq = strchr(tok, '=');
-		if (!eq) {
-			fprintf(stderr, "imagebuild import: `%s` is not KEY=VALUE\n", tok);
-			rc = -1;
-			break;
-		}
-		*eq = '\0';
-		char *v = eq + 1;
-		size_t vl = strlen(v);
-		if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-			v[vl - 1] = '\0';
-			v++;
-		}
-		rc = is_label ? ib_image_config_label_set(c, tok, v) : ib_image_config_env_set(c, tok, v);
-	}
-	free(copy);
-	return rc;
-}
-
-static int apply_change(ib_image_config *c, const char *change)
-{
-	while (isspace((unsigned char)*change))
-		change++;
-	size_t kl = strcspn(change, " \t");
-	char kw[16] = "";
-	if (kl >= sizeof kw)
-		kl = sizeof kw - 1;
-	for (size_t i = 0; i < kl; i++)
-		kw[i] = (char)toupper((unsigned char)change[i]);
-	const char *rest = change + kl;
-	while (isspace((unsigned char)*rest))
-		rest++;
-	if (!strcmp(kw, "CMD"))
-		return set_argv(c, IB_CONFIG_CMD, rest);
-	if (!strcmp(kw, "ENTRYPOINT"))
-		return set_argv(c, IB_CONFIG_ENTRYPOINT, rest);
-	if (!strcmp(kw, "ENV"))
-		return set_pairs(c, rest, 0);
-	if (!strcmp(kw, "LABEL"))
-		return set_pairs(c, rest, 1);
-	if (!strcmp(kw, "WORKDIR"))
-		return ib_image_config_set(c, IB_CONFIG_WORKDIR, rest);
-	if (!strcmp(kw, "USER"))
-		return ib_image_config_set(c, IB_CONFIG_USER, rest);
-	if (!strcmp(kw, "STOPSIGNAL"))
-		return ib_image_config_set(c, IB_CONFIG_STOPSIGNAL, rest);
-	if (!strcmp(kw, "EXPOSE") || !strcmp(kw, "VOLUME")) {
-		ib_config_list which = kw[0] == 'E' ? IB_CONFIG_EXPOSED_PORTS : IB_CONFIG_VOLUMES;
-		char *copy = strdup(rest), *save = NULL;
-		int rc = 0;
-		for (char *t = strtok_r(copy, " \t", &save); t && rc == 0; t = strtok_r(NULL, " \t", &save)) {
-			char port[64];
-			if (which == IB_CONFIG_EXPOSED_PORTS && !strchr(t, '/')) {
-				snprintf(port, sizeof port, "%s/tcp", t);
-				t = port;
-			}
-			rc = ib_image_config_list_add(c, which, t);
-		}
-		free(copy);
-		return rc;
-	}
-	fprintf(stderr, "imagebuild import: unsupported --change instruction `%s`\n", change);
-	return -1;
-}
 
 int cmd_import(ib_cli *cli, int argc, char **argv)
 {
@@ -170,8 +14,9 @@ int cmd_import(ib_cli *cli, int argc, char **argv)
 	if (ib_image_config_new(&config) < 0)
 		return cli_fail("import");
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
-		if (k == 0 && apply_change(config, v) < 0) {
-			status = ib_error_last()->code ? cli_fail("import --change") : 1;
+		/* the same Dockerfile instructions as commit --change */
+		if (k == 0 && ib_commit_apply_change(config, v) < 0) {
+			status = cli_fail("import --change");
 			goto out;
 		}
 		if (k == 1)

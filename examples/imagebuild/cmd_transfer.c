@@ -1,7 +1,46 @@
 /* Moving images in and out: save, load. */
 #include "common.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Copy everything from one descriptor to another. */
+static int copy_fd(int from, int to)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(from, buf, sizeof buf);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(to, buf + off, (size_t)(n - off));
+			if (w < 0)
+				return -1;
+			off += w;
+		}
+	}
+}
+
+/* A temporary file path under $TMPDIR (created empty); free() it. */
+static char *temp_file(int *fd)
+{
+	const char *dir = getenv("TMPDIR");
+	char *p = malloc(4096);
+	if (!p)
+		return NULL;
+	snprintf(p, 4096, "%s/imagebuild-XXXXXX", dir && *dir ? dir : "/tmp");
+	*fd = mkstemp(p);
+	if (*fd < 0) {
+		perror("imagebuild: temporary file");
+		free(p);
+		return NULL;
+	}
+	return p;
+}
 
 int cmd_save(ib_cli *cli, int argc, char **argv)
 {
@@ -26,14 +65,36 @@ int cmd_save(ib_cli *cli, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (k == -2 || !out || i >= argc)
+	if (k == -2 || i >= argc || (!out && so.format == IB_ARCHIVE_OCI))
 		return k == -2 ? 2 : cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
-	if (ib_store_save(s, (const char *const *)argv + i, (size_t)(argc - i), out, &so) < 0)
-		return cli_fail(NULL);
-	return 0;
+	if (out)
+		return ib_store_save(s, (const char *const *)argv + i, (size_t)(argc - i), out, &so) < 0 ? cli_fail(NULL) : 0;
+	/* no -o: the archive goes to stdout, as docker save does */
+	if (isatty(1)) {
+		fprintf(stderr, "imagebuild save: refusing to write an archive to a terminal; use -o\n");
+		return 1;
+	}
+	int fd;
+	char *tmp = temp_file(&fd);
+	if (!tmp)
+		return 1;
+	close(fd);
+	unlink(tmp);
+	int status = 0;
+	if (ib_store_save(s, (const char *const *)argv + i, (size_t)(argc - i), tmp, &so) < 0) {
+		status = cli_fail(NULL);
+	} else if ((fd = open(tmp, O_RDONLY)) < 0 || copy_fd(fd, 1) < 0) {
+		perror("imagebuild save: write to stdout");
+		status = 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return status;
 }
 
 int cmd_load(ib_cli *cli, int argc, char **argv)
@@ -50,13 +111,34 @@ int cmd_load(ib_cli *cli, int argc, char **argv)
 		else
 			quiet = 1;
 	}
-	if (k == -2 || !in || i != argc)
+	if (k == -2 || i != argc)
 		return k == -2 ? 2 : cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
+	/* no -i (or -i -): the archive comes on stdin, as docker load takes it */
+	char *tmp = NULL;
+	if (!in || !strcmp(in, "-")) {
+		int fd;
+		if (!(tmp = temp_file(&fd)))
+			return 1;
+		int rc = copy_fd(0, fd);
+		close(fd);
+		if (rc < 0) {
+			perror("imagebuild load: read stdin");
+			unlink(tmp);
+			free(tmp);
+			return 1;
+		}
+		in = tmp;
+	}
 	ib_strarray loaded = { NULL, 0 };
-	if (ib_store_load(&loaded, s, in, &lo) < 0)
+	int rc = ib_store_load(&loaded, s, in, &lo);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	if (rc < 0)
 		return cli_fail(NULL);
 	for (size_t n = 0; n < loaded.count && !quiet; n++) {
 		ib_reference *ref;

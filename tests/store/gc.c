@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+static int wait_exit(pid_t pid);
 static const char *KEY = "ab00000000000000000000000000000000000000000000000000000000000000";
 
 static void test_gc_basic(void **state)
@@ -80,6 +81,53 @@ static void test_variants(void **state)
 	assert_int_equal(ib_store_blob_has(t.store, &gz), 0);
 	assert_int_equal(ts_count_blobs(&t), 0);
 	assert_int_equal(ib_store_variant_get(&got, NULL, t.store, &diff, IB_MEDIA_TYPE_OCI_LAYER_GZIP), IB_ENOTFOUND);
+	ts_close(&t);
+}
+
+/* Several processes write one store at once: every name lands, the store stays sound. */
+static void test_concurrent_writers(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "concurrent");
+	char *tar = ts_path(&t, "c.tar");
+	pid_t pids[4];
+	for (int p = 0; p < 4; p++) {
+		pids[p] = fork();
+		assert_true(pids[p] >= 0);
+		if (pids[p] == 0) {
+			ib_store *s;
+			if (ib_store_open(&s, ib_store_root(t.store), NULL) < 0)
+				_exit(1);
+			for (int i = 0; i < 3; i++) {
+				char name[32], content[32], path[4200];
+				snprintf(name, sizeof name, "w%d-%d", p, i);
+				snprintf(content, sizeof content, "content %d %d", p, i);
+				snprintf(path, sizeof path, "%s.%d", tar, p);
+				const char *files[] = { "f", content, NULL };
+				ts_make_tar(path, files, 0);
+				ib_import_options o = IB_IMPORT_OPTIONS_INIT;
+				o.name = name;
+				if (ib_store_import(NULL, s, path, &o) < 0 || ib_store_tag(s, name, "shared") < 0)
+					_exit(2);
+				if (p == 0 && ib_store_gc(NULL, s, NULL) < 0)
+					_exit(3);
+			}
+			ib_store_free(s);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < 4; p++)
+		assert_int_equal(wait_exit(pids[p]), 0);
+	ib_image_list *l;
+	assert_int_equal(ib_store_images(&l, t.store), 0);
+	int named = 0;
+	for (size_t i = 0; i < ib_image_list_count(l); i++)
+		named += ib_image_list_get(l, i)->name != NULL;
+	assert_int_equal(named, 13); /* 12 + "shared" */
+	ib_image_list_free(l);
+	assert_int_equal(ib_store_fsck(NULL, t.store), 0);
+	free(tar);
 	ts_close(&t);
 }
 
@@ -298,5 +346,6 @@ static void test_writer_during_gc(void **state)
 DEFINE_GROUP(gc_tests,
 	cmocka_unit_test(test_gc_basic),
 	cmocka_unit_test(test_variants),
+	cmocka_unit_test(test_concurrent_writers),
 	cmocka_unit_test(test_gc_during_writer),
 	cmocka_unit_test(test_writer_during_gc))

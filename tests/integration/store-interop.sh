@@ -63,6 +63,25 @@ podman=(podman --root "$tmp/podman/storage" --runroot "$tmp/podman/run" --storag
 pid=$("${podman[@]}" image inspect --format '{{.Id}}' docker.io/library/busybox:latest)
 [ "sha256:$pid" = "$id" ] || [ "$pid" = "$id" ] || fail "podman's image id $pid is not $id"
 
+echo "== what podman and skopeo write loads back with the same image id"
+"${podman[@]}" save --format oci-archive -o "$tmp/podman.oci.tar" docker.io/library/busybox:latest
+"${podman[@]}" save --format docker-archive -o "$tmp/podman.docker.tar" docker.io/library/busybox:latest
+skopeo copy -q "oci:$root:docker.io/library/busybox:latest" "docker-archive:$tmp/skopeo.docker.tar:busybox:skopeo"
+skopeo copy -q --dest-compress "oci:$root:docker.io/library/busybox:latest" "oci:$tmp/skopeo-gz:gz"
+# podman re-serialises the config when it writes OCI (another id, same layers);
+# the others keep the config bytes, so the id.
+for f in "$tmp/podman.oci.tar" "$tmp/podman.docker.tar" "$tmp/skopeo.docker.tar" "$tmp/skopeo-gz"; do
+	fresh=$tmp/from-$(basename "$f")
+	"$IB" --root "$fresh" load --repository busybox -i "$f"
+	[ "$("$IB" --root "$fresh" images -q | sort -u | wc -l)" = 1 ] || fail "$f: not one image"
+	got=$("$IB" --root "$fresh" inspect "$("$IB" --root "$fresh" images -q | head -1)")
+	[ "$(echo "$got" | json 'd[0]["RootFS"]["Layers"][0]')" = "$diffid" ] || fail "$f: other layers"
+	if [ "$f" != "$tmp/podman.oci.tar" ]; then
+		[ "$(echo "$got" | json 'd[0]["Id"]')" = "$id" ] || fail "$f: loaded id is not $id"
+	fi
+	"$IB" --root "$fresh" fsck >/dev/null || fail "$f: fsck"
+done
+
 echo "== round trips keep the image id and the manifest digest"
 for f in "$tmp/oci" "$tmp/image.oci.tar" "$tmp/image.docker.tar"; do
 	fresh=$tmp/fresh-$(basename "$f")

@@ -18,6 +18,7 @@ struct tb {
 	int started;
 	const char *filter;
 	int cut;
+	int refuse;
 };
 
 int buf_write_cb(const void *data, size_t len, void *payload)
@@ -28,6 +29,8 @@ int buf_write_cb(const void *data, size_t len, void *payload)
 static la_ssize_t tb_write(struct archive *a, void *p, const void *data, size_t len)
 {
 	(void)a;
+	if (((tb *)p)->refuse)
+		return -1;
 	return ib_buf_put(&((tb *)p)->buf, data, len) < 0 ? -1 : (la_ssize_t)len;
 }
 
@@ -114,8 +117,8 @@ int tb_fd(tb *t, const char *filter)
 
 void tb_free(tb *t)
 {
-	if (t->cut) /* no end-of-archive padding of an absurd size */
-		archive_write_fail(t->a);
+	if (t->cut) /* no padding of an absurd size: the writer refuses it */
+		t->refuse = 1;
 	archive_write_free(t->a);
 	ib_buf_dispose(&t->buf);
 	free(t);

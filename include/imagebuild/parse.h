@@ -361,7 +361,8 @@ IB_EXTERN(int) ib_parse_duration(int64_t *out_ns, const char *text);
  * character (`\` or the backtick of `# escape=`). The word after a modifier
  * is itself expanded. Unset variables expand to nothing. Names are Unicode
  * letters, digits and `_`; `$0`..`$999`, `$@ $* $# $? $- $$ $!` are
- * accepted and never set.
+ * accepted and never set. The functions keep no state: any thread may call
+ * them at any time.
  */
 
 /* ib_strarray (a list of library-owned strings) is in buffer.h, shared by
@@ -436,7 +437,8 @@ IB_EXTERN(int) ib_expand_words(ib_strarray *out, const char *word, const ib_expa
  * `[...]` classes (`^` negates, ranges by code point), `\` escapes; a
  * pattern also excludes everything below a directory it matches; a later
  * `!pattern` re-includes what earlier patterns excluded. Paths are relative
- * to the context root, slash-separated, compared byte-wise.
+ * to the context root, slash-separated, compared byte-wise. An ib_ignore
+ * does not change once made, so threads may share it for matching.
  */
 
 /**

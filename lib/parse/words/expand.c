@@ -1,6 +1,8 @@
 /*
  * Word expansion, with buildkit's lexer (frontend/dockerfile/shell) as the
  * reference: the same grammar, the same corner cases, the same errors.
+ * One deliberate difference: bytes that are not valid UTF-8 are copied
+ * through unchanged (Go's scanner turns each into U+FFFD).
  */
 #include "words.h"
 #include "unicode.h"
@@ -503,6 +505,9 @@ static int lexer_init(lexer *lx, const char *word, const ib_expand_options *opts
 	lx->len = strlen(word);
 	lx->esc = '\\';
 	lx->opts = opts;
+	/* Go's text/scanner, which buildkit reads words with, skips a leading BOM */
+	if (strncmp(word, "\xEF\xBB\xBF", 3) == 0)
+		lx->pos = 3;
 	if (!opts)
 		return 0;
 	if (opts->version != IB_EXPAND_OPTIONS_VERSION)

@@ -49,6 +49,7 @@ static void test_plain_variables(void **state)
 	check("$이름!", "값!");       /* Unicode names */
 	check("$1x $@y", "x y");    /* positional and special parameters are never set */
 	check("a$", "a$");
+	check("\xEF\xBB\xBF$HOME", "/home/me"); /* a leading BOM is dropped, as by Go's scanner */
 	check("$.", "$.");
 }
 

@@ -454,6 +454,10 @@ out:
 
 static int create_node(applier *ap, struct archive_entry *e, int dfd, const char *base, mode_t type)
 {
+	struct stat old;
+	int was_whiteout = ap->mode == IB_WHITEOUT_OVERLAY &&
+			   fstatat(dfd, base, &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(old.st_mode) &&
+			   old.st_rdev == 0;
 	int rc = clear_spot(ap, dfd, base, type == S_IFDIR);
 	if (rc < 0)
 		return rc;
@@ -461,6 +465,13 @@ static int create_node(applier *ap, struct archive_entry *e, int dfd, const char
 	case S_IFDIR:
 		if (rc == 0 && mkdirat(dfd, base, 0700) < 0)
 			return fail_os(ap, "mkdir");
+		if (was_whiteout) {
+			/* deleted from below, then made anew in this layer: hide what was below */
+			char path[64 + 256];
+			ib_snapshot__proc_path(path, sizeof path, dfd, base);
+			if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) < 0)
+				return fail_os(ap, "mark directory opaque");
+		}
 		return 0;
 	case S_IFREG: {
 		int64_t size = archive_entry_size(e);

@@ -225,6 +225,12 @@ static int ov_prepare(ib_snapshotter *self, const char *key, const ib_digest *ch
 	}
 	rc = ib_snapshot__chain_write(chainp, chain, n);
 out:
+	if (rc < 0 && base && ib_error_current() != IB_EEXISTS) {
+		ib_error_saved s;
+		ib_error_save(&s);
+		ib_rm_rf(base);
+		ib_error_restore(&s);
+	}
 	free(base);
 	free(chainp);
 	return rc;
@@ -276,7 +282,19 @@ static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *
 	if (fsfd < 0)
 		return ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: fsopen", what);
 	int rc = 0;
+	size_t used = 0;
 	for (size_t i = n; rc == 0 && i-- > 0;) {
+		/*
+		 * A layer that comes again higher up adds nothing here (the higher
+		 * copy has the same files and whiteouts, winning), and overlayfs
+		 * refuses a directory twice: keep the topmost one.
+		 */
+		int again = 0;
+		for (size_t k = i + 1; k < n && !again; k++)
+			again = ib_digest_equal(&chain[k], &chain[i]);
+		if (again)
+			continue;
+		used++;
 		char hex[IB_DIGEST_HEXLEN + 1];
 		hex_of(hex, &chain[i]);
 		char *p = path_of(o, "%s/layers/%s/fs%s", hex, NULL);
@@ -291,7 +309,7 @@ static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *
 		free(p);
 	}
 	/* no layer, or a read-only view of one (overlay wants two lowers without an upper) */
-	if (rc == 0 && (n == 0 || (n == 1 && !upper))) {
+	if (rc == 0 && (used == 0 || (used == 1 && !upper))) {
 		char *p = path_of(o, "%s/empty%s%s", "", NULL);
 		rc = p ? set_opt(fsfd, "lowerdir+", p, what) : -1;
 		free(p);

@@ -229,6 +229,18 @@ static void test_overlay_whiteout_format(void **state)
 	assert_int_equal(lgetxattr(d, "trusted.overlay.opaque", v, sizeof v), 1);
 	assert_int_equal(v[0], 'y');
 	OK(fstatat(dfd, "d/new", &st, AT_SYMLINK_NOFOLLOW));
+	/* a whiteout and a new directory of that name in one layer: an opaque directory */
+	t = tb_new();
+	TB(t, .path = ".wh.again");
+	TB(t, .path = "again", .type = 'd');
+	fd = tb_fd(t, NULL);
+	OK(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_OVERLAY, "again"));
+	close(fd);
+	tb_free(t);
+	char *again = pjoin(dir, "again");
+	memset(v, 0, sizeof v);
+	assert_int_equal(lgetxattr(again, "trusted.overlay.opaque", v, sizeof v), 1);
+	free(again);
 	/* a layer cannot set overlay's own xattrs */
 	t = tb_new();
 	TB(t, .path = "r", .type = 'd', .xname = "trusted.overlay.redirect", .xvalue = "/etc");
@@ -307,6 +319,54 @@ static void test_deep_chain(void **state)
 	assert_memory_equal(tars[0].ptr, tars[1].ptr, tars[0].size);
 	ib_buf_dispose(&tars[0]);
 	ib_buf_dispose(&tars[1]);
+}
+
+/* The same layer twice in a chain (empty layers often are): a layer in between must lose. */
+static void test_repeated_layer(void **state)
+{
+	(void)state;
+	need_privileges();
+	tb *t = tb_new();
+	TB(t, .path = "f", .data = "A");
+	TB(t, .path = "d/a", .data = "A");
+	ib_digest a = put_layer(t);
+	t = tb_new();
+	TB(t, .path = "f", .data = "BB");
+	TB(t, .path = "d/b", .data = "B");
+	TB(t, .path = "g", .data = "B");
+	ib_digest b = put_layer(t);
+	ib_digest chain[3] = { a, b, a };
+	ib_buf dumps[2] = { IB_BUF_INIT, IB_BUF_INIT }, tars[2] = { IB_BUF_INIT, IB_BUF_INIT };
+	const char *names[2] = { "overlay", "copy" };
+	for (int k = 0; k < 2; k++) {
+		ib_snapshotter *s = open_snap(names[k]);
+		ib_buf root = IB_BUF_INIT;
+		OK(ib_snapshot_prepare(s, "rep", chain, 3));
+		OK(ib_snapshot_mount(&root, s, "rep"));
+		tree_dump(&dumps[k], root.ptr, 1);
+		assert_non_null(strstr(dumps[k].ptr, "\nf f 0644 0:0 1 [A]"));
+		assert_non_null(strstr(dumps[k].ptr, "d/b f"));
+		put_file(root.ptr, "g", "changed", 0644);
+		setenv("SOURCE_DATE_EPOCH", "2000000", 1);
+		OK(ib_snapshot_diff(s, "rep", buf_write_cb, &tars[k]));
+		unsetenv("SOURCE_DATE_EPOCH");
+		OK(ib_snapshot_unmount(s, "rep"));
+		OK(ib_snapshot_remove(s, "rep"));
+		ib_buf_dispose(&root);
+		ib_snapshotter_free(s);
+	}
+	assert_string_equal(dumps[0].ptr, dumps[1].ptr);
+	assert_int_equal(tars[0].size, tars[1].size);
+	assert_memory_equal(tars[0].ptr, tars[1].ptr, tars[0].size);
+	ib_buf list = IB_BUF_INIT;
+	tar_listing(&list, tars[0].ptr, tars[0].size);
+	const char *exp[] = { "g f 0644 0:0 7 [changed]", NULL };
+	assert_listing(&list, exp);
+	ib_buf_dispose(&list);
+	for (int k = 0; k < 2; k++) {
+		ib_buf_dispose(&dumps[k]);
+		ib_buf_dispose(&tars[k]);
+	}
 }
 
 static int collect_keys(const char *key, void *payload)
@@ -410,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_backends_agree),
 		cmocka_unit_test(test_overlay_whiteout_format),
 		cmocka_unit_test(test_deep_chain),
+		cmocka_unit_test(test_repeated_layer),
 		cmocka_unit_test(test_remove_list_prune),
 		cmocka_unit_test(test_crash_mid_unpack),
 	};

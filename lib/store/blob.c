@@ -198,35 +198,41 @@ int ib_store__blob_from_fd(ib_digest *out, uint64_t *size, ib_store *s, int fd)
 	return ib_blob_writer_commit(w, out, size, NULL);
 }
 
-int ib_store__blob_adopt(ib_store *s, const char *path, const ib_digest *expected, uint64_t expected_size,
-			 const char *what)
+int ib_store__blob_adopt_fd(ib_store *s, int fd, const ib_digest *expected, int64_t expected_size, const char *what)
 {
 	char es[IB_DIGEST_STRLEN];
 	ib_digest_fmt(es, expected);
-	if (ib_store_blob_has(s, expected) == 1)
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return ib_error_set_os(IB_LAYER_STORE, "%s: blob %s: open `%s`", what, es, path);
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return ib_error_set_os(IB_LAYER_STORE, "%s: seek", what);
 	ib_digest d;
 	uint64_t size;
 	int rc = ib_sha256_fd(&d, fd, &size);
-	if (rc == 0 && size != expected_size)
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: blob %s has %llu bytes, its descriptor says %llu",
-				   what, es, (unsigned long long)size, (unsigned long long)expected_size);
+	if (rc == 0 && expected_size >= 0 && size != (uint64_t)expected_size)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s has %llu bytes, its descriptor says %lld", what,
+				   (unsigned long long)size, (long long)expected_size);
 	if (rc == 0 && !ib_digest_equal(&d, expected)) {
 		char gs[IB_DIGEST_STRLEN];
 		ib_digest_fmt(gs, &d);
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: blob %s does not match its digest (content is %s)",
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: blob content does not match its digest: expected %s, got %s",
 				   what, es, gs);
 	}
-	if (rc == 0 && fsync(fd) < 0)
-		rc = ib_error_set_os(IB_LAYER_STORE, "fsync `%s`", path);
-	close(fd);
-	if (rc == 0) {
-		fchmodat(AT_FDCWD, path, 0644, 0);
-		rc = blob_install(s, path, expected);
-	}
+	if (rc < 0 || ib_store_blob_has(s, expected) == 1)
+		return rc;
+	if (fsync(fd) < 0)
+		return ib_error_set_os(IB_LAYER_STORE, "%s: fsync", what);
+	char *dst = ib_store__blob_path(s, expected);
+	char proc[64];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	if (!dst)
+		return IB_ERROR;
+	fchmod(fd, 0644);
+	ib_store__hook("blob-rename");
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+		rc = IB_EUNSUPPORTED; /* no /proc, another file system...: the caller copies */
+	else
+		rc = ib_fsync_dir(s->blobs);
+	ib_store__hook("blob-done");
+	free(dst);
 	return rc;
 }
 

@@ -45,9 +45,12 @@ int ib_store__index_write(ib_store *s, json_t *index);
 int ib_store__blob_json(json_t **out, ib_store *s, const ib_digest *d, const char *what);
 /* Put a JSON value as a blob in its canonical compact form. */
 int ib_store__blob_put_json(ib_digest *out, uint64_t *size, ib_store *s, const json_t *j);
-/* Hash `path` and move it into blobs/ (it must be on the store's file system). */
-int ib_store__blob_adopt(ib_store *s, const char *path, const ib_digest *expected, uint64_t expected_size,
-			 const char *what);
+/*
+ * Verify a file of ours (a staged archive member) and hard-link it into blobs/
+ * without copying. IB_EUNSUPPORTED (no error set worth keeping) when it cannot
+ * be linked: copy it then. `expected_size` < 0: unknown.
+ */
+int ib_store__blob_adopt_fd(ib_store *s, int fd, const ib_digest *expected, int64_t expected_size, const char *what);
 /* Stream fd into a new blob. */
 int ib_store__blob_from_fd(ib_digest *out, uint64_t *size, ib_store *s, int fd);
 /* The temporary-file directory of a blob writer, and a fresh temp dir. */

@@ -23,6 +23,7 @@ typedef struct {
 	ib_store *s;
 	const char *input; /* the user's path, for errors */
 	int rootfd;        /* the layout's top directory */
+	int staged;        /* extracted into our own staging directory */
 	/* what to tag at the end */
 	struct pending {
 		char *name;
@@ -221,6 +222,20 @@ static int copy_blob(loader *L, const char *rel, const ib_digest *expected, int6
 	int fd = open_rel(L, rel);
 	if (fd < 0)
 		return fd;
+	/* a staged member with a known digest: verify it and link it in, no copy */
+	if (L->staged && expected && !decompress) {
+		char *what = ib_sprintf("`%s`: `%s`", L->input, rel);
+		int rc = what ? ib_store__blob_adopt_fd(L->s, fd, expected, size, what) : IB_ERROR;
+		free(what);
+		if (rc != IB_EUNSUPPORTED) {
+			close(fd);
+			if (rc == 0 && got)
+				*got = *expected;
+			return rc;
+		}
+		ib_error_clear();
+		lseek(fd, 0, SEEK_SET);
+	}
 	ib_blob_writer *w;
 	int rc = ib_store_blob_writer(&w, L->s);
 	if (rc < 0) {
@@ -544,7 +559,7 @@ int ib_store_load(ib_strarray *loaded, ib_store *s, const char *path, const ib_l
 		loaded->strings = NULL;
 		loaded->count = 0;
 	}
-	loader L = { s, path, -1, NULL, 0 };
+	loader L = { s, path, -1, 0, NULL, 0 };
 	ib_buf staging = IB_BUF_INIT;
 	struct stat st;
 	int rc = ib_store__lease(s);
@@ -560,6 +575,7 @@ int ib_store_load(ib_strarray *loaded, ib_store *s, const char *path, const ib_l
 		if ((rc = ib_store__mkdtemp(&staging, s, "load")) < 0)
 			goto out;
 		L.rootfd = open(staging.ptr, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		L.staged = 1;
 		ib_store__hook("load-extract");
 		if (L.rootfd >= 0 && (rc = extract(path, L.rootfd)) < 0)
 			goto out;

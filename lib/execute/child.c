@@ -192,7 +192,8 @@ static void setup_dev(const ib_child_config *cfg, int rootfd)
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
 		if (symlinkat(links[i].target, devfd, links[i].name) < 0)
 			child_fail(cfg, 0, errno, "symlink /dev/%s", links[i].name);
-	if (mkdirat(devfd, "pts", 0755) < 0 || mkdirat(devfd, "shm", 01777) < 0)
+	if (mkdirat(devfd, "pts", 0755) < 0 || mkdirat(devfd, "shm", 01777) < 0 ||
+	    mkdirat(devfd, "mqueue", 0755) < 0)
 		child_fail(cfg, 0, errno, "mkdir in /dev");
 	close(devfd);
 	int fd = open_in(rootfd, "dev/pts", O_PATH);
@@ -206,6 +207,27 @@ static void setup_dev(const ib_child_config *cfg, int rootfd)
 	close(fd);
 	mount_in(cfg, rootfd, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		 "mode=1777,size=65536k", 0);
+	if (cfg->spec->tty) {
+		/* the terminal (our descriptor 0 by now) as /dev/console, like Docker: ttyname finds it */
+		int dfd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
+		int cfd = dfd < 0 ? -1 : openat(dfd, "console", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (cfd < 0)
+			child_fail(cfg, 0, errno, "create /dev/console");
+		close(cfd);
+		cfd = openat(dfd, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		fd_path(p, sizeof p, cfd);
+		/* by its name in our copy of the host's mounts (the descriptor's mount is the old namespace's) */
+		char name[256];
+		ssize_t n = readlink("/proc/self/fd/0", name, sizeof name - 1);
+		name[n > 0 ? n : 0] = '\0';
+		if (cfd < 0 || n <= 0 || mount(name, p, NULL, MS_BIND, NULL) < 0)
+			child_fail(cfg, 0, errno, "bind the terminal on /dev/console");
+		close(cfd);
+		close(dfd);
+	}
+	if (cfg->new_pid_ns) /* with its own IPC namespace */
+		mount_in(cfg, rootfd, "dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			 NULL, 0);
 }
 
 /* A read-only /sys: a fresh sysfs, or the host's bound read-only when refused. */

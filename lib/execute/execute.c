@@ -523,6 +523,16 @@ static int try_reap(waiter *w, int block)
 	}
 }
 
+/* Copy the caller's terminal size to the pty when it changed (the kernel signals SIGWINCH). */
+static void follow_window_size(run_state *r)
+{
+	struct winsize mine, theirs;
+	if (ioctl(r->termios_fd, TIOCGWINSZ, &mine) == 0 &&
+	    ioctl(r->pty_master, TIOCGWINSZ, &theirs) == 0 &&
+	    (mine.ws_row != theirs.ws_row || mine.ws_col != theirs.ws_col))
+		ioctl(r->pty_master, TIOCSWINSZ, &mine);
+}
+
 /* Relay and wait until the process ends; cancel when asked. */
 static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_execute_options *o)
 {
@@ -552,6 +562,8 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			pfd[n++] = (struct pollfd){ p->stdin_fd, POLLIN, 0 };
 		}
 		int timeout = (o->cancel && !w->killed) || w->pidfd < 0 ? 50 : -1;
+		if (r->termios_saved && (timeout < 0 || timeout > 200))
+			timeout = 200; /* follow the caller's window size */
 		int k = poll(pfd, (nfds_t)n, timeout);
 		if (k < 0 && errno != EINTR) {
 			rc = ib_error_set_os(IB_LAYER_EXECUTE, "poll");
@@ -573,6 +585,8 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 				stdin_open = 0;
 			}
 		}
+		if (r->termios_saved && r->pty_master >= 0)
+			follow_window_size(r);
 		if (o->cancel && *o->cancel && !w->killed) {
 			w->killed = 1;
 			if (w->iso->kill)

@@ -397,6 +397,12 @@ static void test_tty(void **state)
 	assert_int_equal(st.code, 3);
 	assert_non_null(strstr(cap.out, "tty\n"));
 	assert_non_null(strstr(cap.out, "term=xterm\n"));
+	/* it is the controlling terminal, named /dev/console like Docker's (oci: stdio only) */
+	if (strcmp(backend, "oci") != 0) {
+		assert_int_equal(run_sh(&st, &cap, &p, "tty; echo hi > /dev/tty && echo ctty"), 0);
+		assert_non_null(strstr(cap.out, "/dev/console\n"));
+		assert_non_null(strstr(cap.out, "ctty\n"));
+	}
 }
 
 /* Output to a descriptor, input from one. */

@@ -3,7 +3,7 @@
 
 int cmd_prune(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "keep-untagged", 'a', 0 }, { NULL, 0, 0 } };
+	static const cli_option opts[] = { { "blobs-only", 0, 0 }, { NULL, 0, 0 } };
 	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
 	go.prune_dangling = 1;
 	int i = 1, k;

@@ -17,9 +17,20 @@
  *       printf("exit %d\n", st.code);
  *
  * The isolation backend is chosen by name in ib_execute_options:
- * "namespaces" (the default), "oci" (an OCI runtime such as runc) or
- * "chroot" (weaker; for hosts that refuse namespaces). See sys/isolation.h
- * to write another one.
+ * - "namespaces" (the default): new mount, PID, IPC and UTS namespaces (and
+ *   network for IB_NETWORK_NONE), pivot_root, fresh /proc, minimal /dev,
+ *   read-only /sys, Docker's default capabilities, no_new_privs; the
+ *   command is PID 1.
+ * - "oci": the same through an OCI runtime (runc by default, see
+ *   ib_execute_options.runtime). With `tty`, the terminal is the process's
+ *   stdio but not its controlling terminal.
+ * - "chroot": weaker, for hosts that refuse namespaces: no PID, IPC, UTS or
+ *   network isolation (IB_NETWORK_NONE and `hostname` are refused/ignored),
+ *   /proc shows the host's processes.
+ * See sys/isolation.h to write another one.
+ *
+ * The caller must not reap children it did not start (a SIGCHLD handler
+ * calling waitpid(-1)) while a run is in progress.
  */
 #ifndef IMAGEBUILD_EXECUTE_H
 #define IMAGEBUILD_EXECUTE_H

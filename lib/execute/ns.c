@@ -5,6 +5,13 @@
  * /proc, /dev and the like when the host allows one, else nothing is
  * mounted; no PID, IPC, UTS or network isolation). Both share the child
  * code of child.c; see there for how the known escapes are closed.
+ *
+ * `chroot` is weaker: no PID namespace, so the caller is visible in /proc
+ * (its /proc/<pid>/exe stays closed to the process only because it runs
+ * with Docker's default capabilities, without CAP_SYS_PTRACE, and the
+ * kernel refuses ptrace access to a process with more capabilities);
+ * cancellation kills the process group only; and root inside can leave a
+ * chroot with CAP_SYS_CHROOT. Use it where namespaces are refused.
  */
 #include "execute/internal.h"
 #include "util/error.h"

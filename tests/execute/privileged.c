@@ -145,11 +145,16 @@ static void test_host_invisible(void **state)
 static void test_pid1_and_proc(void **state)
 {
 	(void)state;
-	if (is_chroot)
-		skip(); /* no PID namespace: documented as weaker */
 	ib_process p = IB_PROCESS_INIT;
 	capture cap;
 	ib_exit_status st;
+	/* the caller's binary cannot be opened through /proc (CVE-2019-5736) */
+	assert_int_equal(run_sh(&st, &cap, &p,
+		"echo ppid=$PPID; cat /proc/$PPID/exe > /dev/null 2>&1 || echo no-caller-exe"), 0);
+	assert_non_null(strstr(cap.out, "no-caller-exe\n"));
+	if (is_chroot)
+		return; /* no PID namespace: the caller is visible, only capabilities protect it */
+	assert_non_null(strstr(cap.out, "ppid=0\n")); /* the parent is outside the namespace */
 	assert_int_equal(run_sh(&st, &cap, &p,
 		"echo pid=$$; echo exe=$(readlink /proc/1/exe); echo self=$(readlink /proc/self/exe); "
 		"echo procs=$(ls /proc | grep -c '^[0-9]*$'); cat /proc/1/cmdline | tr '\\0' ' '; echo"), 0);

@@ -1,5 +1,6 @@
 # Sourced by regen-expected.sh and run.sh (bash).
-# compat_dir: this folder; cases live in $compat_dir/cases/<name>/.
+# compat_dir: this folder (the caller sets it); cases live in $compat_dir/cases/<name>/.
+# shellcheck shell=bash disable=SC2154
 
 # case_context CASE DEST: assemble the build context of CASE in DEST (which
 # must not exist): the case's files without the control files (args,

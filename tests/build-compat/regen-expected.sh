@@ -8,6 +8,7 @@
 # deterministic), tagged ibcompat/busybox:base.
 set -euo pipefail
 compat_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
 . "$compat_dir/common.sh"
 root=$(cd "$compat_dir/../.." && pwd)
 if [ -z "${DOCKER:-}" ]; then
@@ -30,7 +31,8 @@ $DOCKER import "$tmp/busybox.tar" ibcompat/busybox:base >/dev/null
 
 mkdir -p "$compat_dir/expected"
 if [ $# -eq 0 ]; then
-	set -- $(case_names)
+	mapfile -t names < <(case_names)
+	set -- "${names[@]}"
 fi
 for c in "$@"; do
 	echo "== $c"

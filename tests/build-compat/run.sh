@@ -11,13 +11,17 @@
 set -uo pipefail
 compat_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$compat_dir/../.." && pwd)
+# shellcheck source=common.sh
 . "$compat_dir/common.sh"
+# shellcheck source=../common/skip.sh
 . "$root/tests/common/skip.sh"
 python=/usr/bin/python3
 
 imagebuild=${1:-}
 [ $# -gt 0 ] && shift
-[ -n "$imagebuild" ] && [ -x "$imagebuild" ] || skip_or_fail "no imagebuild binary (got \`$imagebuild\`)"
+if [ -z "$imagebuild" ] || [ ! -x "$imagebuild" ]; then
+	skip_or_fail "no imagebuild binary (got \`$imagebuild\`)"
+fi
 [ "$(id -u)" = 0 ] || skip_or_fail "build-compat needs root"
 [ -x "$python" ] || skip_or_fail "no $python"
 
@@ -40,7 +44,10 @@ if ! ib import "$tmp/busybox.tar" ibcompat/busybox:base >"$tmp/import.log" 2>&1;
 	exit 1
 fi
 
-[ $# -gt 0 ] || set -- $(case_names)
+if [ $# -eq 0 ]; then
+	mapfile -t names < <(case_names)
+	set -- "${names[@]}"
+fi
 passed=0 failed=0 noted=0 failed_names=
 for c in "$@"; do
 	if [ ! -f "$compat_dir/expected/$c.json" ]; then

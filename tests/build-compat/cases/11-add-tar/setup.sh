@@ -1,6 +1,6 @@
 # Make the archives: owners, modes, a symlink, a hardlink and a directory with an odd mode.
 /usr/bin/python3 - <<'PY'
-import io, tarfile
+import gzip, io, tarfile
 def make(path, mode):
     t = tarfile.open(path, mode, format=tarfile.PAX_FORMAT)
     def add(name, kind, data=b"", m=0o644, uid=0, gid=0, link=""):
@@ -21,5 +21,7 @@ def make(path, mode):
     add("implicit/parent/f", tarfile.REGTYPE, b"p\n")
     t.close()
 make("plain.tar", "w")
-make("gz.tar.gz", "w:gz")
+with open("plain.tar", "rb") as f, open("gz.tar.gz", "wb") as out:
+    out.write(gzip.compress(f.read(), mtime=0))
 PY
+mkdir tars && cp plain.tar tars/inner.tar

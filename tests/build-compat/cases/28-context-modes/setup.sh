@@ -7,3 +7,4 @@ echo in > ctx/locked/in && chmod 700 ctx/locked
 chmod 1777 ctx/open
 echo owned > ctx/owned && chown 1234:5678 ctx/owned
 echo same > ctx/hard1 && ln ctx/hard1 ctx/hard2
+mkdir -p ctx/empty-dir && chmod 750 ctx/empty-dir

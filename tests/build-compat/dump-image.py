@@ -12,8 +12,9 @@ tools; the layers may be compressed). The dump holds:
 
   config   the runtime config fields a Dockerfile sets (Env, Cmd, Entrypoint,
            WorkingDir, User, ExposedPorts, Volumes, Labels, StopSignal,
-           Healthcheck, Shell, OnBuild) plus author, os, architecture, variant.
-           A field that is null is left out, like a missing one.
+           Healthcheck, Shell, OnBuild) plus author, os, architecture, variant,
+           and any other field either side writes (but created, the history
+           and rootfs). A field that is null is left out, like a missing one.
   history  one {"empty_layer": bool} per history entry, plus created_by and
            comment after the first N entries (the base image's). Only
            empty_layer decides; created_by and comment differences are notes.
@@ -43,6 +44,7 @@ import tarfile
 CONFIG_FIELDS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts",
                  "Volumes", "Labels", "StopSignal", "Healthcheck", "Shell", "OnBuild")
 TOP_FIELDS = ("author", "os", "architecture", "variant")
+TOP_IGNORED = ("created", "history", "rootfs")
 WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"
 TYPES = {
@@ -209,11 +211,11 @@ def dump(path, base_layers):
         die("%s: %d layers, fewer than the %d base layers" % (path, len(layers), base_layers))
     out = {"config": {}, "history": [], "layers": []}
     cfg = config.get("config") or {}
-    for k in CONFIG_FIELDS:
+    for k in sorted(set(CONFIG_FIELDS) | set(cfg)):
         if cfg.get(k) is not None:
             out["config"][k] = cfg[k]
-    for k in TOP_FIELDS:
-        if config.get(k) is not None:
+    for k in sorted(set(TOP_FIELDS) | set(config)):
+        if k not in TOP_IGNORED and k != "config" and config.get(k) is not None:
             out["config"][k] = config[k]
     for i, h in enumerate(config.get("history") or []):
         entry = {"empty_layer": bool(h.get("empty_layer", False))}

@@ -26,10 +26,18 @@ fi
 [ -x "$python" ] || skip_or_fail "no $python"
 
 tmp=$(mktemp -d /tmp/ib-compat.XXXXXX) || exit 1
+# Unmount what a failed build may have left mounted under $tmp (deepest
+# first) before removing it, so that rm never reaches into a mount.
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+	awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
+	rm -rf "$tmp"
+}
 if [ "${IB_COMPAT_KEEP:-}" = 1 ]; then
 	echo "keeping $tmp"
 else
-	trap 'rm -rf "$tmp"' EXIT
+	trap cleanup EXIT
 fi
 store=$tmp/store
 ib() { "$imagebuild" --root "$store" "$@"; }

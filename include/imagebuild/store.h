@@ -164,6 +164,12 @@ IB_EXTERN(void) ib_image_config_free(ib_image_config *c);
 IB_EXTERN(const char *) ib_image_config_get(const ib_image_config *c, ib_config_string which);
 /** Set, or unset with NULL. */
 IB_EXTERN(int) ib_image_config_set(ib_image_config *c, ib_config_string which, const char *value);
+/**
+ * Docker's config.ArgsEscaped (BuildKit of Docker 20.10 sets it for every
+ * CMD; it means nothing on Linux); 0 removes the field.
+ */
+IB_EXTERN(int) ib_image_config_args_escaped(const ib_image_config *c);
+IB_EXTERN(int) ib_image_config_set_args_escaped(ib_image_config *c, int escaped);
 /** Set IB_CONFIG_CREATED to now, or to $SOURCE_DATE_EPOCH when `use_source_date_epoch` and it is set. */
 IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch);
 

@@ -40,6 +40,9 @@ typedef struct {
 	size_t nlayers;
 	char key[IB_DIGEST_HEXLEN + 1];
 	ib_strlist args;    /* NAME=VALUE of the ARGs in scope (not kept in the image) */
+	ib_strlist arg_names; /* every ARG declared in the stage, in order (history shows them) */
+	char *arg_history;  /* created_by of the last ARG step */
+	int cmd_set;        /* CMD was set in this stage: ENTRYPOINT no longer clears it */
 	int built;
 } stage_state;
 
@@ -157,6 +160,15 @@ static int expand_list(ib_strarray *out, builder *b, const stage_state *s, const
 	return rc;
 }
 
+static const char *arg_get(const stage_state *s, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < s->args.n; i++)
+		if (strncmp(s->args.items[i], name, n) == 0 && s->args.items[i][n] == '=')
+			return s->args.items[i] + n + 1;
+	return NULL;
+}
+
 static int set_arg(stage_state *s, const char *name, const char *value)
 {
 	size_t n = strlen(name);
@@ -230,6 +242,8 @@ static void state_dispose(stage_state *s)
 	ib_image_config_free(s->config);
 	free(s->layers);
 	ib_strlist_clear(&s->args);
+	ib_strlist_clear(&s->arg_names);
+	free(s->arg_history);
 	memset(s, 0, sizeof *s);
 }
 
@@ -298,6 +312,9 @@ static int init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 	int rc = 0;
 	if (ps->base_kind == IB_BASE_SCRATCH) {
 		rc = ib_image_config_new(&s->config);
+		/* BuildKit's empty image has WorkingDir "/" */
+		if (rc == 0)
+			rc = ib_image_config_set(s->config, IB_CONFIG_WORKDIR, "/");
 		snprintf(s->key, sizeof s->key, "%s", "scratch");
 	} else if (ps->base_kind == IB_BASE_STAGE) {
 		stage_state *from = &b->stages[ps->base_stage];
@@ -374,7 +391,8 @@ static void drop_snapshot(builder *b, const char *key)
 }
 
 /* Unmount, turn the changes into a layer, and add it (or an empty history entry). */
-static int commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by)
+static int commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by,
+			   int keep_empty)
 {
 	ib_digest diff_id, empty;
 	uint64_t size = 0;
@@ -384,7 +402,7 @@ static int commit_snapshot(builder *b, stage_state *s, const char *key, const ch
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, EMPTY_TAR_DIGEST);
-	if (ib_digest_equal(&diff_id, &empty))
+	if (!keep_empty && ib_digest_equal(&diff_id, &empty))
 		return add_history(s, created_by, 1);
 	ib_layer *l = ib_realloc(s->layers, (s->nlayers + 1) * sizeof *l);
 	if (!l)
@@ -438,11 +456,14 @@ static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction
 		return rc;
 	if (argv->n == 0)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: RUN has no command", in->line);
+	/* BuildKit: "RUN |2 A=1 B= /bin/sh -c ..." with every ARG of the stage */
 	ib_buf_puts(created_by, "RUN ");
-	if (s->args.n) {
-		ib_buf_printf(created_by, "|%zu ", s->args.n);
-		for (size_t i = 0; i < s->args.n; i++)
-			ib_buf_printf(created_by, "%s ", s->args.items[i]);
+	if (s->arg_names.n) {
+		ib_buf_printf(created_by, "|%zu ", s->arg_names.n);
+		for (size_t i = 0; i < s->arg_names.n; i++) {
+			const char *v = arg_get(s, s->arg_names.items[i]);
+			ib_buf_printf(created_by, "%s=%s ", s->arg_names.items[i], v ? v : "");
+		}
 	}
 	for (size_t i = 0; i < argv->n; i++)
 		ib_buf_printf(created_by, "%s%s", i ? " " : "", argv->items[i]);
@@ -505,7 +526,7 @@ static int do_run(builder *b, stage_state *s, const ib_instruction *in)
 			ib_buf_dispose(&msg);
 		}
 		if (rc == 0)
-			rc = commit_snapshot(b, s, key, created_by.ptr);
+			rc = commit_snapshot(b, s, key, created_by.ptr, 0);
 	}
 	if (key)
 		drop_snapshot(b, key);
@@ -607,7 +628,7 @@ static int is_archive(int fd)
 }
 
 static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
-			const char *rootfs, int rootfd, keyer *k, int hash_only)
+			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown)
 {
 	const ib_instr_copy *c = &in->u.copy;
 	int add = in->kind == IB_INSTR_ADD;
@@ -651,6 +672,8 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 	for (size_t i = 0; rc == 0 && i < c->sources.count; i++) {
 		ib_buf src = IB_BUF_INIT;
 		rc = expand_one(&src, b, s, c->sources.items[i]);
+		if (rc == 0 && shown)
+			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : "COPY "), src.ptr);
 		if (rc == 0 && add && (strstr(src.ptr, "://") || !strncmp(src.ptr, "git@", 4)))
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 					   "line %d: ADD from a URL (%s) is not supported yet", in->line, src.ptr);
@@ -667,6 +690,8 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload);
 	}
 	key_add(k, ib_buf_cstr(&dest));
+	if (rc == 0 && shown)
+		ib_buf_printf(shown, " %s # buildkit", tmp.ptr);
 	if (rc < 0 || hash_only)
 		goto out;
 
@@ -693,6 +718,8 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 			ib_error_clear();
 		}
 	}
+	/* BuildKit: files from the context become 0:0, files from another stage or
+	 * image keep their owners; --chown overrides both */
 	co.set_owner = c->from ? 0 : 1;
 	if (c->chown) {
 		ib_buf ch = IB_BUF_INIT;
@@ -771,14 +798,13 @@ static int do_copy(builder *b, stage_state *s, const ib_instruction *in, size_t 
 	if (rc == 0)
 		rc = key_begin(&k, s, in);
 	if (rc == 0)
-		rc = copy_sources(b, s, in, stage_index, rootfs.ptr, rootfd, &k, 0);
+		rc = copy_sources(b, s, in, stage_index, rootfs.ptr, rootfd, &k, 0, &created_by);
 	if (k.h)
 		ib_sha256_free(k.h);
 	if (rootfd >= 0)
 		close(rootfd);
 	if (rc == 0) {
-		ib_buf_printf(&created_by, "%s # buildkit", in->original);
-		rc = commit_snapshot(b, s, key, created_by.ptr);
+		rc = commit_snapshot(b, s, key, created_by.ptr, 0);
 	}
 	if (key)
 		drop_snapshot(b, key);
@@ -826,8 +852,10 @@ static int do_workdir(builder *b, stage_state *s, const ib_instruction *in)
 			close(rootfd);
 	}
 	if (rc == 0) {
+		/* BuildKit makes a layer for every WORKDIR but "/", even when the
+		 * directory was there already */
 		ib_buf_printf(&created_by, "WORKDIR %s", path.ptr);
-		rc = commit_snapshot(b, s, key, created_by.ptr);
+		rc = commit_snapshot(b, s, key, created_by.ptr, strcmp(path.ptr, "/") != 0);
 	}
 	if (key)
 		drop_snapshot(b, key);
@@ -839,22 +867,88 @@ static int do_workdir(builder *b, stage_state *s, const ib_instruction *in)
 	return rc;
 }
 
-/* ---- instructions that change only the config ---- */
+/* ---- history text as BuildKit writes it (Go's %q and %v) ---- */
 
-static int json_list(ib_buf *out, const ib_instr_strings *l)
+static void go_quote(ib_buf *out, const char *str)
+{
+	ib_buf_putc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		switch (*p) {
+		case '"': ib_buf_puts(out, "\\\""); break;
+		case '\\': ib_buf_puts(out, "\\\\"); break;
+		case '\n': ib_buf_puts(out, "\\n"); break;
+		case '\t': ib_buf_puts(out, "\\t"); break;
+		case '\r': ib_buf_puts(out, "\\r"); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				ib_buf_printf(out, "\\x%02x", *p);
+			else
+				ib_buf_putc(out, (char)*p);
+		}
+	}
+	ib_buf_putc(out, '"');
+}
+
+/* ["a" "b"]: a Go string slice printed with %q */
+static void go_quote_list(ib_buf *out, const char *const *items, size_t n)
 {
 	ib_buf_putc(out, '[');
-	for (size_t i = 0; i < l->count; i++) {
-		ib_buf_printf(out, "%s\"", i ? "," : "");
-		for (const char *p = l->items[i]; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				ib_buf_putc(out, '\\');
-			ib_buf_putc(out, *p);
-		}
-		ib_buf_putc(out, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			ib_buf_putc(out, ' ');
+		go_quote(out, items[i]);
 	}
-	return ib_buf_putc(out, ']');
+	ib_buf_putc(out, ']');
 }
+
+/* Go's time.Duration.String(): "0s", "300ms", "1.5s", "1m0s", "1h0m0s" */
+static void go_duration(ib_buf *out, int64_t ns)
+{
+	if (ns == 0) {
+		ib_buf_puts(out, "0s");
+		return;
+	}
+	if (ns < 0) {
+		ib_buf_putc(out, '-');
+		ns = -ns;
+	}
+	char frac[16];
+	if (ns < 1000000000LL) {
+		const char *unit = ns < 1000 ? "ns" : ns < 1000000 ? "\xc2\xb5s" : "ms";
+		int64_t div = ns < 1000 ? 1 : ns < 1000000 ? 1000 : 1000000;
+		int digits = ns < 1000 ? 0 : ns < 1000000 ? 3 : 6;
+		ib_buf_printf(out, "%lld", (long long)(ns / div));
+		if (digits && ns % div) {
+			snprintf(frac, sizeof frac, "%0*lld", digits, (long long)(ns % div));
+			for (int k = digits - 1; k > 0 && frac[k] == '0'; k--)
+				frac[k] = '\0';
+			ib_buf_printf(out, ".%s", frac);
+		}
+		ib_buf_puts(out, unit);
+		return;
+	}
+	int64_t h = ns / 3600000000000LL, m = ns / 60000000000LL % 60, sec = ns / 1000000000LL % 60;
+	int64_t rest = ns % 1000000000LL;
+	if (h)
+		ib_buf_printf(out, "%lldh", (long long)h);
+	if (h || m)
+		ib_buf_printf(out, "%lldm", (long long)m);
+	ib_buf_printf(out, "%lld", (long long)sec);
+	if (rest) {
+		snprintf(frac, sizeof frac, "%09lld", (long long)rest);
+		for (int k = 8; k > 0 && frac[k] == '0'; k--)
+			frac[k] = '\0';
+		ib_buf_printf(out, ".%s", frac);
+	}
+	ib_buf_putc(out, 's');
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- instructions that change only the config ---- */
 
 /* CMD/ENTRYPOINT/SHELL argv: exec form as is; shell form through SHELL. */
 static int command_list(ib_strlist *out, const stage_state *s, const ib_instr_cmd *c)
@@ -880,7 +974,7 @@ static int do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	ib_buf v = IB_BUF_INIT, hist = IB_BUF_INIT;
 	ib_strlist l = IB_STRLIST_INIT;
 	ib_strarray words = IB_STRARRAY_INIT;
-	int rc = 0;
+	int rc = 0, no_history = 0;
 	switch (in->kind) {
 	case IB_INSTR_ENV:
 		ib_buf_puts(&hist, "ENV");
@@ -928,24 +1022,29 @@ static int do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			rc = ib_image_config_set(s->config, IB_CONFIG_STOPSIGNAL, v.ptr);
 		ib_buf_printf(&hist, "STOPSIGNAL %s", ib_buf_cstr(&v));
 		break;
-	case IB_INSTR_EXPOSE:
-		ib_buf_puts(&hist, "EXPOSE map[");
+	case IB_INSTR_EXPOSE: {
+		/* history as BuildKit prints the Go map: sorted keys */
+		ib_strlist ports = IB_STRLIST_INIT;
 		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
 			rc = expand_list(&words, b, s, in->u.list.items[i]);
 			for (size_t w = 0; rc == 0 && w < words.count; w++) {
 				char *port = strchr(words.strings[w], '/') ? ib_strdup(words.strings[w])
 									   : ib_sprintf("%s/tcp", words.strings[w]);
-				if (!port) {
-					rc = IB_ERROR;
-					break;
-				}
-				rc = ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port);
-				ib_buf_printf(&hist, "%s%s:{}", hist.ptr[hist.size - 1] == '[' ? "" : " ", port);
+				rc = port ? ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port) : IB_ERROR;
+				if (rc == 0 && !ib_strlist_contains(&ports, port))
+					rc = ib_strlist_add(&ports, port);
 				free(port);
 			}
 		}
+		if (ports.n > 1)
+			qsort(ports.items, ports.n, sizeof *ports.items, cmp_str);
+		ib_buf_puts(&hist, "EXPOSE map[");
+		for (size_t i = 0; i < ports.n; i++)
+			ib_buf_printf(&hist, "%s%s:{}", i ? " " : "", ports.items[i]);
 		ib_buf_putc(&hist, ']');
+		ib_strlist_clear(&ports);
 		break;
+	}
 	case IB_INSTR_VOLUME:
 		ib_buf_puts(&hist, "VOLUME [");
 		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
@@ -971,12 +1070,22 @@ static int do_meta(builder *b, stage_state *s, const ib_instruction *in)
 		rc = command_list(&l, s, &in->u.cmd);
 		if (rc == 0)
 			rc = ib_image_config_list_set(s->config, which, (const char *const *)l.items, l.n);
-		/* a new ENTRYPOINT drops the CMD inherited from the base */
-		if (rc == 0 && in->kind == IB_INSTR_ENTRYPOINT)
+		/* BuildKit (Docker 20.10) marks every CMD as ArgsEscaped */
+		if (rc == 0 && in->kind == IB_INSTR_CMD)
+			rc = ib_image_config_set_args_escaped(s->config, 1);
+		/* a new ENTRYPOINT drops a CMD inherited from the base (not one set in this stage) */
+		if (rc == 0 && in->kind == IB_INSTR_ENTRYPOINT && !s->cmd_set)
 			rc = ib_image_config_list_set(s->config, IB_CONFIG_CMD, NULL, 0);
-		ib_instr_strings shown = {(const char *const *)l.items, l.n};
 		ib_buf_printf(&hist, "%s ", ib_instruction_kind_name(in->kind));
-		json_list(&hist, &shown);
+		if (in->kind == IB_INSTR_SHELL) {
+			/* Go's %v of a slice: [/bin/sh -c] */
+			ib_buf_putc(&hist, '[');
+			for (size_t j = 0; j < l.n; j++)
+				ib_buf_printf(&hist, "%s%s", j ? " " : "", l.items[j]);
+			ib_buf_putc(&hist, ']');
+		} else {
+			go_quote_list(&hist, (const char *const *)l.items, l.n);
+		}
 		break;
 	}
 	case IB_INSTR_HEALTHCHECK: {
@@ -993,18 +1102,38 @@ static int do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			t.retries = h->retries;
 			rc = ib_image_config_set_healthcheck(s->config, h->test.items, h->test.count, &t);
 		}
-		ib_buf_printf(&hist, "HEALTHCHECK %s", in->original + strlen("HEALTHCHECK") + (strlen(in->original) > 11));
+		/* BuildKit prints the Go struct: &{["CMD" "x"] "5s" "3s" "0s" '\x03'} */
+		ib_healthcheck shown = IB_HEALTHCHECK_INIT;
+		ib_image_config_healthcheck(&shown, s->config);
+		ib_buf_puts(&hist, "HEALTHCHECK &{");
+		ib_strlist test = IB_STRLIST_INIT;
+		size_t nt = ib_image_config_list_count(s->config, IB_CONFIG_HEALTHCHECK_TEST);
+		for (size_t j = 0; j < nt; j++)
+			ib_strlist_add(&test, ib_image_config_list_get(s->config, IB_CONFIG_HEALTHCHECK_TEST, j));
+		go_quote_list(&hist, (const char *const *)test.items, test.n);
+		ib_strlist_clear(&test);
+		int64_t times[3] = {shown.interval, shown.timeout, shown.start_period};
+		for (size_t j = 0; j < 3; j++) {
+			ib_buf_puts(&hist, " \"");
+			go_duration(&hist, times[j]);
+			ib_buf_putc(&hist, '"');
+		}
+		if (shown.retries >= 32 && shown.retries < 127)
+			ib_buf_printf(&hist, " '%c'}", shown.retries);
+		else
+			ib_buf_printf(&hist, " '\\x%02x'}", shown.retries & 0xff);
 		break;
 	}
 	case IB_INSTR_ONBUILD:
+		/* kept in the config; BuildKit adds no history entry for it */
 		rc = ib_image_config_list_add(s->config, IB_CONFIG_ONBUILD, in->u.onbuild.trigger);
-		ib_buf_printf(&hist, "ONBUILD %s", in->u.onbuild.trigger);
+		no_history = 1;
 		break;
 	default:
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "line %d: %s is not supported",
 				   in->line, ib_instruction_kind_name(in->kind));
 	}
-	if (rc == 0 && !b->no_history)
+	if (rc == 0 && !b->no_history && !no_history)
 		rc = add_history(s, ib_buf_cstr(&hist), 1);
 	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED)
 		ib_error_prefix("line %d", in->line);
@@ -1059,6 +1188,7 @@ int ib_build__apply_change(ib_image_config *config, const ib_instruction *in)
 /* ARG: scope only (not in the image); Docker adds no history entry. */
 static int do_arg(builder *b, stage_state *s, const ib_instruction *in)
 {
+	ib_buf hist = IB_BUF_INIT;
 	for (size_t i = 0; i < in->u.arg.count; i++) {
 		const ib_instr_arg *a = &in->u.arg.items[i];
 		ib_buf def = IB_BUF_INIT;
@@ -1068,13 +1198,33 @@ static int do_arg(builder *b, stage_state *s, const ib_instruction *in)
 			rc = expand_one(&def, b, s, a->default_value);
 		if (rc == 0 && ib_plan_arg_value(&value, b->plan, a->name, a->has_default ? def.ptr : NULL) == 0)
 			rc = set_arg(s, a->name, value);
+		if (rc == 0 && !ib_strlist_contains(&s->arg_names, a->name))
+			rc = ib_strlist_add(&s->arg_names, a->name);
+		/* history: the declaration, with its default (not the build argument) */
+		if (rc == 0) {
+			if (i == 0)
+				ib_buf_puts(&hist, "ARG");
+			if (a->has_default)
+				ib_buf_printf(&hist, " %s=%s", a->name, def.ptr);
+			else
+				ib_buf_printf(&hist, " %s", a->name);
+		}
 		ib_buf_dispose(&def);
 		if (rc < 0) {
+			ib_buf_dispose(&hist);
 			ib_error_prefix("line %d: ARG %s", in->line, a->name);
 			return rc;
 		}
 	}
-	return 0;
+	free(s->arg_history);
+	s->arg_history = ib_buf_detach(&hist);
+	return s->arg_history ? 0 : IB_ERROR;
+}
+
+/* BuildKit records each ARG of a stage as an empty-layer history entry. */
+static int arg_history(stage_state *s)
+{
+	return add_history(s, s->arg_history ? s->arg_history : "ARG", 1);
 }
 
 /* ---- the step loop ---- */
@@ -1083,15 +1233,18 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		    const char *label)
 {
 	int rc;
-	if (in->kind == IB_INSTR_ARG)
-		return do_arg(b, s, in);
+	/* ARGs change the scope whether the step is cached or not */
+	if (in->kind == IB_INSTR_ARG && (rc = do_arg(b, s, in)) < 0)
+		return rc;
+	if (in->kind == IB_INSTR_CMD)
+		s->cmd_set = 1;
 	/* the step's cache key */
 	keyer k = {NULL};
 	char key[IB_DIGEST_HEXLEN + 1];
 	if ((rc = key_begin(&k, s, in)) < 0)
 		return rc;
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD)
-		rc = copy_sources(b, s, in, stage_index, NULL, -1, &k, 1);
+		rc = copy_sources(b, s, in, stage_index, NULL, -1, &k, 1, NULL);
 	if (rc < 0) {
 		ib_sha256_free(k.h);
 		return rc;
@@ -1121,6 +1274,9 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		break;
 	case IB_INSTR_WORKDIR:
 		rc = do_workdir(b, s, in);
+		break;
+	case IB_INSTR_ARG:
+		rc = arg_history(s);
 		break;
 	default:
 		rc = do_meta(b, s, in);

@@ -290,14 +290,17 @@ static int copy_xattrs(int in, int out, const char *shown)
 
 /* Owner, mode and times of the entry `name` in `dirfd`, from `st` and the options. */
 static int apply_meta(copier *c, int dirfd, const char *name, const struct stat *st,
-		      const char *shown)
+		      const char *shown, int top)
 {
-	uid_t uid = c->o->set_owner ? c->o->uid : st->st_uid;
-	gid_t gid = c->o->set_owner ? c->o->gid : st->st_gid;
+	/* the directory a copy creates to hold a directory's contents is 0:0
+	 * (or --chown's), whoever owned the source directory */
+	uid_t uid = c->o->set_owner ? c->o->uid : top ? 0 : st->st_uid;
+	gid_t gid = c->o->set_owner ? c->o->gid : top ? 0 : st->st_gid;
 	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return ib_error_set_os(IB_LAYER_BUILD, "chown `%s`", shown);
 	if (!S_ISLNK(st->st_mode)) {
-		mode_t mode = c->o->set_mode ? (c->o->mode & 07777) : (st->st_mode & 07777);
+		/* --chmod applies to what is copied, not to the directory it goes into */
+		mode_t mode = c->o->set_mode && !top ? (c->o->mode & 07777) : (st->st_mode & 07777);
 		if (fchmodat(dirfd, name, mode, 0) < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "chmod `%s`", shown);
 	}
@@ -387,7 +390,7 @@ static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const st
 		close(sd);
 		close(dd);
 		if (rc == 0 && created)
-			rc = apply_meta(c, ddirfd, dname, st, frel);
+			rc = apply_meta(c, ddirfd, dname, st, frel, sfd >= 0);
 		return rc;
 	}
 
@@ -439,7 +442,7 @@ static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const st
 		return 0; /* sockets are not copied */
 	}
 	if (rc == 0)
-		rc = apply_meta(c, ddirfd, dname, st, frel);
+		rc = apply_meta(c, ddirfd, dname, st, frel, 0);
 	if (rc == 0 && st->st_nlink > 1)
 		rc = remember_link(c, st, ddirfd, dname);
 	return rc;
@@ -612,6 +615,43 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 	if (ddir < 0) {
 		rc = IB_ERROR;
 		goto out;
+	}
+	/* a destination that is a symlink is followed (inside the root), as Docker does */
+	for (int hops = 0;; hops++) {
+		struct stat lst;
+		char target[4097];
+		if (fstatat(ddir, name, &lst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(lst.st_mode))
+			break;
+		ssize_t n = readlinkat(ddir, name, target, sizeof target - 1);
+		if (n < 0 || hops > 40) {
+			rc = n < 0 ? ib_error_set_os(IB_LAYER_BUILD, "readlink `%s`", dst)
+				   : ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "too many symlinks at `%s`", dst);
+			goto out;
+		}
+		target[n] = '\0';
+		ib_buf next = IB_BUF_INIT;
+		if (target[0] == '/')
+			ib_buf_puts(&next, target);
+		else
+			ib_buf_printf(&next, "%s/%s", parent.size ? parent.ptr : "", target);
+		rc = ib_path_scope(&dscoped, next.ptr);
+		ib_buf_dispose(&next);
+		if (rc < 0)
+			goto out;
+		if (strcmp(dscoped.ptr, ".") == 0)
+			break; /* a link to the root itself: replace the link */
+		const char *slash = strrchr(dscoped.ptr, '/');
+		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
+		free(name);
+		name = base_name(dscoped.ptr);
+		close(ddir);
+		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
+			goto out;
+		ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
+		if (ddir < 0) {
+			rc = IB_ERROR;
+			goto out;
+		}
 	}
 	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
 out:

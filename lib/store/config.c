@@ -140,6 +140,24 @@ int ib_image_config_set(ib_image_config *c, ib_config_string which, const char *
 	return ib_json_set_str(obj, key, value);
 }
 
+int ib_image_config_args_escaped(const ib_image_config *c)
+{
+	json_t *cfg = json_object_get(c->root, "config");
+	return json_is_true(json_object_get(cfg, "ArgsEscaped"));
+}
+
+int ib_image_config_set_args_escaped(ib_image_config *c, int escaped)
+{
+	json_t *obj = inner(c, 1);
+	if (!obj)
+		return ib_error_oom();
+	if (!escaped) {
+		json_object_del(obj, "ArgsEscaped");
+		return 0;
+	}
+	return ib_json_set_new(obj, "ArgsEscaped", json_true());
+}
+
 int ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch)
 {
 	ib_buf b = IB_BUF_INIT;

@@ -177,6 +177,27 @@ static void destinations_cannot_leave_the_rootfs(void **state)
 	free(s);
 }
 
+static void destination_symlinks_are_followed(void **state)
+{
+	fixture *f = *state;
+	ib_copy_opts o = root_owned();
+	char p[4200];
+	put(f->root, "bin/busybox", "binary", 0755);
+	snprintf(p, sizeof p, "%s/bin/sh", f->root);
+	symlink("busybox", p);
+	snprintf(p, sizeof p, "%s/abs", f->root);
+	symlink("/bin/new", p); /* dangling, absolute: resolved inside the root */
+	assert_int_equal(ib_build__copy(f->ctxfd, "README.txt", f->rootfd, "/bin/sh", 0, &o), 0);
+	assert_true(S_ISLNK(lst(f->root, "bin/sh").st_mode));
+	char *s = slurp(f->root, "bin/busybox");
+	assert_string_equal(s, "readme");
+	free(s);
+	assert_int_equal(ib_build__copy(f->ctxfd, "notes.txt", f->rootfd, "/abs", 0, &o), 0);
+	s = slurp(f->root, "bin/new");
+	assert_string_equal(s, "notes");
+	free(s);
+}
+
 static void owner_and_mode_options(void **state)
 {
 	fixture *f = *state;
@@ -186,6 +207,8 @@ static void owner_and_mode_options(void **state)
 	assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/m", 1, &o), 0);
 	assert_int_equal(lst(f->root, "m/lib/util.txt").st_mode & 07777, 0700);
 	assert_int_equal(lst(f->root, "m/lib").st_mode & 07777, 0700);
+	/* the directory made to hold the contents keeps the source directory's mode */
+	assert_int_equal(lst(f->root, "m").st_mode & 07777, lst(f->ctx, "app").st_mode & 07777);
 	if (getuid() == 0) {
 		o.set_mode = 0;
 		o.uid = 1234;
@@ -298,6 +321,7 @@ DEFINE_GROUP(copy_tests,
 	T(sources_cannot_leave_the_context),
 	T(destinations_cannot_leave_the_rootfs),
 	T(owner_and_mode_options),
+	T(destination_symlinks_are_followed),
 	T(globbing),
 	T(filter_applies_to_glob_copy_and_hash),
 	T(hash_follows_content_and_metadata_not_mtime))

@@ -59,7 +59,7 @@ def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
     image = store.build(str(ctx), tags=["pyapp"], build_args={"WHO": "bindings"},
                         snapshotter=snapshotter, on_progress=events.append)
     assert image.startswith("sha256:")
-    assert [e["id"] for e in events if e["kind"] == "step"] == ["[2/4]", "[3/4]", "[4/4]"]
+    assert [e["id"] for e in events if e["kind"] == "step"] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     assert "pyapp" in {i["name"].split("/")[-1].split(":")[0] for i in store.images() if i["name"]}
 
     # a cancelled build raises and tags nothing new

@@ -285,6 +285,31 @@ static int blob_rel(char out[96], const ib_digest *d)
 
 static int copy_descriptor(loader *L, const json_t *desc, const char *what, int depth);
 
+/*
+ * Local layers are uncompressed, their digest their diff_id, which is what
+ * the snapshotters read: next to a compressed layer keep an uncompressed
+ * copy, checked against the config's diff_id, and remember the compressed
+ * blob as its variant (so a push sends it as it came).
+ */
+static int ensure_uncompressed(loader *L, const char *rel, const char *media_type, const ib_digest *blob,
+			       const char *diff_id_str, const char *what)
+{
+	ib_digest diff_id;
+	if (!media_type || !(strstr(media_type, "gzip") || strstr(media_type, "zstd")))
+		return 0;
+	if (!diff_id_str)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: %s: the config has fewer diff_ids than layers",
+				     L->input, what);
+	int rc = ib_digest_parse(&diff_id, diff_id_str);
+	if (rc == 0 && ib_store_blob_has(L->s, &diff_id) != 1)
+		rc = copy_blob(L, rel, &diff_id, -1, NULL, 1);
+	if (rc == 0)
+		rc = ib_store_variant_put(L->s, &diff_id, blob, media_type);
+	if (rc < 0)
+		ib_error_prefix("uncompressed copy of layer `%s`", rel);
+	return rc;
+}
+
 static int copy_manifest(loader *L, const ib_digest *d, const char *mt, int depth)
 {
 	char rel[96], ds[IB_DIGEST_STRLEN];
@@ -311,20 +336,28 @@ static int copy_manifest(loader *L, const ib_digest *d, const char *mt, int dept
 	} else if (json_is_object(json_object_get(m, "config")) && json_is_array(json_object_get(m, "layers"))) {
 		ib_digest cd;
 		uint64_t size;
+		json_t *cfg = NULL;
 		if ((rc = ib_store__descriptor(NULL, &cd, &size, json_object_get(m, "config"), what)) == 0) {
 			blob_rel(rel, &cd);
 			rc = copy_blob(L, rel, &cd, (int64_t)size, NULL, 0);
 		}
+		if (rc == 0)
+			rc = ib_store__blob_json(&cfg, L->s, &cd, "config");
+		json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 		size_t i;
 		json_t *e;
 		json_array_foreach(json_object_get(m, "layers"), i, e) {
+			const char *lmt = NULL;
 			if (rc < 0)
 				break;
-			if ((rc = ib_store__descriptor(NULL, &cd, &size, e, what)) == 0) {
+			if ((rc = ib_store__descriptor(&lmt, &cd, &size, e, what)) == 0) {
 				blob_rel(rel, &cd);
 				rc = copy_blob(L, rel, &cd, (int64_t)size, NULL, 0);
 			}
+			if (rc == 0)
+				rc = ensure_uncompressed(L, rel, lmt, &cd, json_string_value(json_array_get(diff_ids, i)), what);
 		}
+		json_decref(cfg);
 	} else {
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: %s is neither an image manifest nor an index",
 				   L->input, what);

@@ -80,6 +80,11 @@ for f in "$tmp/podman.oci.tar" "$tmp/podman.docker.tar" "$tmp/skopeo.docker.tar"
 		[ "$(echo "$got" | json 'd[0]["Id"]')" = "$id" ] || fail "$f: loaded id is not $id"
 	fi
 	"$IB" --root "$fresh" fsck >/dev/null || fail "$f: fsck"
+	# the layers can be used: a compressed one got its uncompressed local copy
+	if [ "$(id -u)" = 0 ]; then
+		[ "$("$IB" --root "$fresh" run --rm "$("$IB" --root "$fresh" images -q | head -1)" /bin/busybox echo runs)" = runs ] ||
+			fail "$f: the loaded image does not run"
+	fi
 done
 
 echo "== round trips keep the image id and the manifest digest"

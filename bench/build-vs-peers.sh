@@ -1,0 +1,45 @@
+#!/bin/bash
+# bench/build-vs-peers.sh [BUILD_DIR]
+#
+# Times `imagebuild build` against Docker's BuildKit and buildah on the
+# reference workload of ../shared/bench/peers, in one interleaved run:
+# (a) cold build, (b) no-op rebuild, (c) rebuild after late/app.conf
+# changes; bench.sh prints medians and per-iteration ratios (imagebuild /
+# each peer). Push (d) is timed too once `imagebuild push` exists; until
+# then its rows fail and say so.
+#
+# Needs ../shared/bench/peers/setup.sh to have run (dockerd, registry,
+# buildah). imagebuild cannot pull yet: before each cold build its store is
+# wiped and the base image is loaded from $BASE_OCI_ARCHIVE and tagged as
+# $BASE_REF, outside the timed part.
+#   RUNS=3 (default) iterations; TOOLS overrides the tool list.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+peers=$root/../shared/bench/peers
+[ -x "$peers/bench.sh" ] || { echo "no $peers/bench.sh" >&2; exit 1; }
+build=${1:-$root/build}
+IMAGEBUILD=$(cd "$build" && pwd)/examples/imagebuild/imagebuild
+[ -x "$IMAGEBUILD" ] || { echo "no $IMAGEBUILD: build first (scripts/setup)" >&2; exit 1; }
+export IMAGEBUILD
+
+tools=$(mktemp)
+trap 'rm -f "$tools"' EXIT
+cat > "$tools" <<'TOOLS'
+imagebuild_clean() {
+  rm -rf "$PEERS_DATA/imagebuild"
+  "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" load -i "$BASE_OCI_ARCHIVE" >/dev/null &&
+    "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" tag busybox:latest "$BASE_REF"
+}
+imagebuild_push() {
+  if "$IMAGEBUILD" --help 2>&1 | grep -q '^  push '; then
+    "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" push "$1" "$2"
+  else
+    echo "imagebuild push: not implemented yet" >&2; return 1
+  fi
+}
+TOOLS
+export PEERS_TOOLS_FILE=$tools
+export TOOLS=${TOOLS:-"imagebuild docker buildah-oci"}
+export RUNS=${RUNS:-3}
+exec "$peers/bench.sh" small

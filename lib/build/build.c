@@ -63,6 +63,7 @@ typedef struct {
 	/* the step being run */
 	const char *step_label;
 	int no_history;        /* commit -c: config changes without history entries */
+	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
 	char *tail[TAIL_LINES];
 	size_t tail_next;
 } builder;
@@ -104,7 +105,8 @@ static void run_output(ib_log_level lvl, const char *line, void *payload)
 	b->tail_next = (b->tail_next + 1) % TAIL_LINES;
 	if (b->o->callbacks.progress) {
 		ib_progress p = {IB_PROGRESS_VERSION, IB_PROGRESS_OUTPUT, b->step_label, line, 0, 0, 0};
-		b->o->callbacks.progress(&p, b->o->callbacks.payload);
+		if (b->o->callbacks.progress(&p, b->o->callbacks.payload))
+			b->cancel = 1; /* the running process is killed */
 	}
 }
 
@@ -507,6 +509,7 @@ static int do_run(builder *b, stage_state *s, const ib_instruction *in)
 		p.log = run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;
+		eo.cancel = &b->cancel;
 		tail_clear(b);
 		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
 		if (rc == 0 && (st.code != 0 || st.signal != 0)) {

@@ -69,6 +69,12 @@ def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
     with pytest.raises(imagebuild.NotFound):
         store.inspect("cancelled")
 
+    # cancelling while a RUN runs kills it (else this would sleep past the test's timeout)
+    (ctx / "Dockerfile.slow").write_text("FROM busybox\nRUN echo started; sleep 1000\n")
+    with pytest.raises(imagebuild.Cancelled):
+        store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.slow"), snapshotter=snapshotter,
+                    on_progress=lambda e: e["kind"] != "output")
+
     c = store.create_container("pyapp", name="py1", snapshotter=snapshotter)
     with tempfile.TemporaryFile() as out:
         assert c.run(stdout=out) == 0

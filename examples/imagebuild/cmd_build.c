@@ -52,18 +52,6 @@ static char *read_all(FILE *f, size_t *len)
 	return buf;
 }
 
-/* Grow a NULL-terminated array by one item. */
-static int push(const char ***list, size_t *n, const char *item)
-{
-	const char **l = realloc(*list, (*n + 2) * sizeof *l);
-	if (!l)
-		return -1;
-	l[(*n)++] = item;
-	l[*n] = NULL;
-	*list = l;
-	return 0;
-}
-
 int cmd_build(ib_cli *cli, int argc, char **argv)
 {
 	static const cli_option opts[] = {
@@ -81,18 +69,14 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
 		switch (k) {
-		case 0: push(&tags, &ntags, v); break;
+		case 0: cli_list_add(&tags, &ntags, v); break;
 		case 1: o.dockerfile = v; break;
-		case 2:
-			if (strchr(v, '=')) {
-				push(&args, &nargs, v);
-			} else if (getenv(v)) {
-				/* --build-arg NAME takes the value from the environment, as docker does */
-				char *kv = malloc(strlen(v) + strlen(getenv(v)) + 2);
-				sprintf(kv, "%s=%s", v, getenv(v));
-				push(&args, &nargs, kv);
-			}
+		case 2: {
+			char *kv = cli_kv_from_env(v);
+			if (kv)
+				cli_list_add(&args, &nargs, kv);
 			break;
+		}
 		case 3: o.target = v; break;
 		case 4: o.no_cache = 1; break;
 		case 5: iidfile = v; break;
@@ -171,6 +155,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	status = 0;
 out:
 	free(tags);
+	for (size_t a = 0; a < nargs; a++)
+		free((char *)args[a]);
 	free(args);
 	free(content);
 	return status;

@@ -5,17 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int push(const char ***list, size_t *n, const char *item)
-{
-	const char **l = realloc(*list, (*n + 2) * sizeof *l);
-	if (!l)
-		return -1;
-	l[(*n)++] = item;
-	l[*n] = NULL;
-	*list = l;
-	return 0;
-}
-
 /* The value of an option: "--name=x" or "--name x". */
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
@@ -40,14 +29,16 @@ typedef struct {
 
 static void add_env(run_opts *r, const char *val)
 {
-	if (strchr(val, '=')) {
-		push(&r->env, &r->nenv, val);
-	} else if (getenv(val)) {
-		/* -e NAME takes the value from our environment, as docker does */
-		static char buf[8192];
-		snprintf(buf, sizeof buf, "%s=%s", val, getenv(val));
-		push(&r->env, &r->nenv, strdup(buf));
-	}
+	char *kv = cli_kv_from_env(val);
+	if (kv)
+		cli_list_add(&r->env, &r->nenv, kv);
+}
+
+static void run_opts_dispose(run_opts *r)
+{
+	for (size_t i = 0; i < r->nenv; i++)
+		free((char *)r->env[i]);
+	free(r->env);
 }
 
 /* Parse options up to the first operand; returns its index, or -1 (usage printed). */
@@ -165,7 +156,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		status = cli_fail("run --rm");
 	ib_container_free(c);
 out:
-	free(r.env);
+	run_opts_dispose(&r);
 	return status;
 }
 
@@ -192,7 +183,7 @@ int cmd_exec(ib_cli *cli, int argc, char **argv)
 		status = exit_status(&st);
 	ib_container_free(c);
 out:
-	free(r.env);
+	run_opts_dispose(&r);
 	return status;
 }
 
@@ -271,7 +262,7 @@ int cmd_commit(ib_cli *cli, int argc, char **argv)
 		else if (k == 1)
 			o.author = v;
 		else
-			push(&changes, &nchanges, v);
+			cli_list_add(&changes, &nchanges, v);
 	}
 	if (k == -2 || i >= argc || argc - i > 2) {
 		free(changes);

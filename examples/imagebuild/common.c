@@ -111,3 +111,27 @@ void cli_human_since(char *out, size_t len, const char *t)
 		}
 	}
 }
+
+int cli_list_add(const char ***list, size_t *n, const char *item)
+{
+	const char **l = realloc(*list, (*n + 2) * sizeof *l);
+	if (!l)
+		return -1;
+	l[(*n)++] = item;
+	l[*n] = NULL;
+	*list = l;
+	return 0;
+}
+
+char *cli_kv_from_env(const char *arg)
+{
+	if (strchr(arg, '='))
+		return strdup(arg);
+	const char *v = getenv(arg);
+	if (!v)
+		return NULL;
+	char *kv = malloc(strlen(arg) + strlen(v) + 2);
+	if (kv)
+		sprintf(kv, "%s=%s", arg, v);
+	return kv;
+}

@@ -34,6 +34,16 @@ typedef struct {
 } cli_option;
 int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option *opts, const char **value);
 
+/* Append to a NULL-terminated array (grown with realloc; free() the array, not the items). */
+int cli_list_add(const char ***list, size_t *n, const char *item);
+
+/*
+ * "NAME=VALUE" for `--build-arg NAME` and `-e NAME`, which take the value
+ * from our environment as docker does: a new string (free it), or NULL when
+ * NAME is not set there. "NAME=VALUE" given in full is returned as a copy.
+ */
+char *cli_kv_from_env(const char *arg);
+
 /* "3.2MB", as docker prints sizes. */
 void cli_human_size(char *out, size_t len, uint64_t bytes);
 /* "2 hours ago" from an RFC 3339 time; "N/A" when unknown. */

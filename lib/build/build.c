@@ -980,28 +980,17 @@ static int do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	int rc = 0, no_history = 0;
 	switch (in->kind) {
 	case IB_INSTR_ENV:
-		ib_buf_puts(&hist, "ENV");
-		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
-			const ib_instr_kv *kv = &in->u.kv.items[i];
-			ib_buf key = IB_BUF_INIT;
-			rc = expand_one(&key, b, s, kv->key);
-			if (rc == 0)
-				rc = expand_one(&v, b, s, kv->value);
-			if (rc == 0)
-				rc = ib_image_config_env_set(s->config, key.ptr, v.ptr);
-			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
-			ib_buf_dispose(&key);
-		}
-		break;
 	case IB_INSTR_LABEL:
-		ib_buf_puts(&hist, "LABEL");
+		ib_buf_puts(&hist, in->kind == IB_INSTR_ENV ? "ENV" : "LABEL");
 		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
 			const ib_instr_kv *kv = &in->u.kv.items[i];
 			ib_buf key = IB_BUF_INIT;
 			rc = expand_one(&key, b, s, kv->key);
 			if (rc == 0)
 				rc = expand_one(&v, b, s, kv->value);
-			if (rc == 0)
+			if (rc == 0 && in->kind == IB_INSTR_ENV)
+				rc = ib_image_config_env_set(s->config, key.ptr, v.ptr);
+			else if (rc == 0)
 				rc = ib_image_config_label_set(s->config, key.ptr, v.ptr);
 			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
 			ib_buf_dispose(&key);

@@ -543,6 +543,30 @@ static char *base_name(const char *rel)
 	return ib_strdup(s ? s + 1 : rel);
 }
 
+/*
+ * Split the scoped destination `path` into its parent and last name, make
+ * the parent (inside the root, owned uid:gid) and open it into *ddir
+ * (closing the one it held).
+ */
+static int open_parent(ib_buf *parent, char **name, int *ddir, int rootfd, const char *path,
+		       uid_t uid, gid_t gid)
+{
+	const char *slash = strrchr(path, '/');
+	int rc = ib_buf_set(parent, path, slash ? (size_t)(slash - path) : 0);
+	free(*name);
+	*name = base_name(path);
+	if (*ddir >= 0)
+		close(*ddir);
+	*ddir = -1;
+	if (rc < 0 || !*name)
+		return IB_ERROR;
+	const char *dir = parent->size ? parent->ptr : ".";
+	if ((rc = ib_build__mkdir_in_root(rootfd, dir, uid, gid, NULL)) < 0)
+		return rc;
+	*ddir = ib_open_in_root(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	return *ddir < 0 ? IB_ERROR : 0;
+}
+
 int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
 		   int dst_is_dir, const ib_copy_opts *o)
 {
@@ -568,21 +592,13 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 	if (S_ISDIR(st.st_mode)) {
 		/* the directory's contents go into dst; dst itself takes the
 		 * directory's metadata when this copy creates it */
-		const char *slash = strrchr(dscoped.ptr, '/');
 		if (strcmp(dscoped.ptr, ".") == 0) {
 			ddir = ib_open_in_root(dst_rootfd, ".", O_RDONLY | O_DIRECTORY, 0);
 			rc = ddir < 0 ? IB_ERROR : copy_children(&c, sfd, ddir, scoped.ptr);
 			goto out;
 		}
-		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
-		name = base_name(dscoped.ptr);
-		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
+		if ((rc = open_parent(&parent, &name, &ddir, dst_rootfd, dscoped.ptr, uid, gid)) < 0)
 			goto out;
-		ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
-		if (ddir < 0) {
-			rc = IB_ERROR;
-			goto out;
-		}
 		struct stat dst_st;
 		if (fstatat(ddir, name, &dst_st, 0) == 0 && S_ISDIR(dst_st.st_mode)) {
 			/* an existing directory (or a symlink to one, inside the root): merge */
@@ -596,26 +612,20 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 		goto out;
 	}
 	if (dst_is_dir) {
-		if ((rc = ib_build__mkdir_in_root(dst_rootfd, dscoped.ptr, uid, gid, NULL)) < 0)
+		/* into the directory, under the source's name */
+		char *bn = base_name(scoped.ptr);
+		char *joined = !bn ? NULL : strcmp(dscoped.ptr, ".") ? ib_sprintf("%s/%s", dscoped.ptr, bn) : ib_strdup(bn);
+		rc = joined ? ib_buf_set(&dscoped, joined, strlen(joined)) : IB_ERROR;
+		free(bn);
+		free(joined);
+		if (rc < 0)
 			goto out;
-		ib_buf_set(&parent, dscoped.ptr, dscoped.size);
-		name = base_name(scoped.ptr);
-	} else {
-		const char *slash = strrchr(dscoped.ptr, '/');
-		if (strcmp(dscoped.ptr, ".") == 0) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cannot copy the file `%s` to `/`", src_rel);
-			goto out;
-		}
-		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
-		name = base_name(dscoped.ptr);
-		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
-			goto out;
-	}
-	ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
-	if (ddir < 0) {
-		rc = IB_ERROR;
+	} else if (strcmp(dscoped.ptr, ".") == 0) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cannot copy the file `%s` to `/`", src_rel);
 		goto out;
 	}
+	if ((rc = open_parent(&parent, &name, &ddir, dst_rootfd, dscoped.ptr, uid, gid)) < 0)
+		goto out;
 	/* a destination that is a symlink is followed (inside the root), as Docker does */
 	for (int hops = 0;; hops++) {
 		struct stat lst;
@@ -640,18 +650,8 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 			goto out;
 		if (strcmp(dscoped.ptr, ".") == 0)
 			break; /* a link to the root itself: replace the link */
-		const char *slash = strrchr(dscoped.ptr, '/');
-		ib_buf_set(&parent, dscoped.ptr, slash ? (size_t)(slash - dscoped.ptr) : 0);
-		free(name);
-		name = base_name(dscoped.ptr);
-		close(ddir);
-		if ((rc = ib_build__mkdir_in_root(dst_rootfd, parent.size ? parent.ptr : ".", uid, gid, NULL)) < 0)
+		if ((rc = open_parent(&parent, &name, &ddir, dst_rootfd, dscoped.ptr, uid, gid)) < 0)
 			goto out;
-		ddir = ib_open_in_root(dst_rootfd, parent.size ? parent.ptr : ".", O_RDONLY | O_DIRECTORY, 0);
-		if (ddir < 0) {
-			rc = IB_ERROR;
-			goto out;
-		}
 	}
 	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
 out:

@@ -164,28 +164,12 @@ static int cp_remove(ib_snapshotter *self, const char *key)
 
 static int cp_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
 {
-	copy_backend *c = (copy_backend *)self;
-	char *dir = ib_sprintf("%s/active", c->dir);
-	char **names;
-	size_t n;
-	if (!dir)
-		return -1;
-	int rc = ib_snapshot__list_dir(&names, &n, dir);
-	free(dir);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = cb(names[i], payload);
-	ib_snapshot__names_free(names, n);
-	return rc;
+	return ib_snapshot__list_active(((copy_backend *)self)->dir, cb, payload);
 }
 
 static int cp_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
 {
-	char *p = active((copy_backend *)self, key, "chain");
-	if (!p)
-		return -1;
-	int rc = ib_snapshot__chain_read(chain, n, p);
-	free(p);
-	return rc;
+	return ib_snapshot__active_chain(((copy_backend *)self)->dir, key, chain, n);
 }
 
 static void cp_free(ib_snapshotter *self)

@@ -320,3 +320,28 @@ int ib_snapshot__list_dir(char ***out, size_t *n, const char *path)
 	close(fd);
 	return rc;
 }
+
+int ib_snapshot__list_active(const char *backend_dir, ib_snapshot_key_cb cb, void *payload)
+{
+	char *dir = ib_sprintf("%s/active", backend_dir);
+	char **names;
+	size_t n;
+	if (!dir)
+		return IB_ERROR;
+	int rc = ib_snapshot__list_dir(&names, &n, dir);
+	free(dir);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = cb(names[i], payload);
+	ib_snapshot__names_free(names, n);
+	return rc;
+}
+
+int ib_snapshot__active_chain(const char *backend_dir, const char *key, ib_digest **chain, size_t *n)
+{
+	char *p = ib_sprintf("%s/active/%s/chain", backend_dir, key);
+	if (!p)
+		return IB_ERROR;
+	int rc = ib_snapshot__chain_read(chain, n, p);
+	free(p);
+	return rc;
+}

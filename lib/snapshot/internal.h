@@ -50,4 +50,9 @@ int ib_snapshot__chain_read(ib_digest **chain, size_t *n, const char *path);
 
 /* Sorted names of the directory at `path` ([] when it is missing). */
 int ib_snapshot__list_dir(char ***out, size_t *n, const char *path);
+
+/* The keys of the writable snapshots under `<backend_dir>/active`, in byte order, to `cb`. */
+int ib_snapshot__list_active(const char *backend_dir, ib_snapshot_key_cb cb, void *payload);
+/* The layer chain of snapshot `key` (`<backend_dir>/active/<key>/chain`). */
+int ib_snapshot__active_chain(const char *backend_dir, const char *key, ib_digest **chain, size_t *n);
 #endif

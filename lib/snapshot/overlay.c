@@ -438,28 +438,12 @@ static int ov_remove(ib_snapshotter *self, const char *key)
 
 static int ov_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
 {
-	overlay *o = (overlay *)self;
-	char *dir = path_of(o, "%s/active%s%s", "", NULL);
-	char **names;
-	size_t n;
-	if (!dir)
-		return -1;
-	int rc = ib_snapshot__list_dir(&names, &n, dir);
-	free(dir);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = cb(names[i], payload);
-	ib_snapshot__names_free(names, n);
-	return rc;
+	return ib_snapshot__list_active(((overlay *)self)->dir, cb, payload);
 }
 
 static int ov_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
 {
-	char *p = active((overlay *)self, key, "chain");
-	if (!p)
-		return -1;
-	int rc = ib_snapshot__chain_read(chain, n, p);
-	free(p);
-	return rc;
+	return ib_snapshot__active_chain(((overlay *)self)->dir, key, chain, n);
 }
 
 static void ov_free(ib_snapshotter *self)

@@ -463,6 +463,24 @@ IB_EXTERN(int) ib_store_variant_put(ib_store *store, const ib_digest *diff_id, c
 IB_EXTERN(int) ib_store_variant_get(ib_digest *blob, uint64_t *size, ib_store *store, const ib_digest *diff_id,
 				    const char *media_type);
 
+/**
+ * For a compressed layer blob `blob` (already stored; a gzip or zstd
+ * `media_type`): make sure its uncompressed copy is stored, checked against
+ * `diff_id` (the config's), and remember `blob` as its variant. Local
+ * layers are read uncompressed, so load and pull call this for every
+ * compressed layer. Does nothing for an uncompressed media type.
+ */
+IB_EXTERN(int) ib_store_layer_uncompress(ib_store *store, const ib_digest *blob, const char *media_type,
+					 const ib_digest *diff_id);
+
+/**
+ * Choose this host's image in an OCI index / Docker manifest list (JSON
+ * text), as the store does when it reads one: the linux/<host arch> entry.
+ * `digest` gets its digest, `media_type` (may be NULL) its media type.
+ * IB_ENOTFOUND names the platforms the index has.
+ */
+IB_EXTERN(int) ib_store_index_platform(ib_digest *digest, ib_buf *media_type, const char *index_json, size_t len);
+
 /* ---- maintenance ---- */
 
 #define IB_STORE_GC_OPTIONS_VERSION 1

@@ -301,12 +301,10 @@ static int ensure_uncompressed(loader *L, const char *rel, const char *media_typ
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: %s: the config has fewer diff_ids than layers",
 				     L->input, what);
 	int rc = ib_digest_parse(&diff_id, diff_id_str);
-	if (rc == 0 && ib_store_blob_has(L->s, &diff_id) != 1)
-		rc = copy_blob(L, rel, &diff_id, -1, NULL, 1);
 	if (rc == 0)
-		rc = ib_store_variant_put(L->s, &diff_id, blob, media_type);
+		rc = ib_store_layer_uncompress(L->s, blob, media_type, &diff_id);
 	if (rc < 0)
-		ib_error_prefix("uncompressed copy of layer `%s`", rel);
+		ib_error_prefix("`%s`: `%s`", L->input, rel);
 	return rc;
 }
 

@@ -112,3 +112,41 @@ int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, 
 {
 	return platform_manifest(out, manifest, s, d, media_type, 0);
 }
+
+int ib_store_index_platform(ib_digest *digest, ib_buf *media_type, const char *index_json, size_t len)
+{
+	json_error_t err;
+	json_t *m = json_loadb(index_json, len, 0, &err);
+	if (!m)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "index: line %d: %s", err.line, err.text);
+	json_t *list = json_object_get(m, "manifests");
+	int rc = 0;
+	if (!json_is_array(list)) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "index: no \"manifests\" array");
+		goto out;
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		if (!platform_matches(e))
+			continue;
+		const char *mt = NULL;
+		if ((rc = ib_store__descriptor(&mt, digest, NULL, e, "index")) == 0 && media_type) {
+			ib_buf_clear(media_type);
+			rc = ib_buf_puts(media_type, mt ? mt : IB_MEDIA_TYPE_OCI_MANIFEST);
+		}
+		goto out;
+	}
+	ib_buf have = IB_BUF_INIT;
+	json_array_foreach(list, i, e) {
+		json_t *p = json_object_get(e, "platform");
+		const char *os = ib_json_str(p, "os"), *arch = ib_json_str(p, "architecture");
+		ib_buf_printf(&have, "%s%s/%s", have.size ? ", " : "", os ? os : "?", arch ? arch : "?");
+	}
+	rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "no manifest for linux/%s in the index (it has: %s)",
+			   ib_store__host_arch(), have.size ? have.ptr : "nothing");
+	ib_buf_dispose(&have);
+out:
+	json_decref(m);
+	return rc;
+}

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *ib_store__variant_path(ib_store *s, const ib_digest *diff_id)
 {
@@ -113,5 +114,39 @@ int ib_store_variant_get(ib_digest *blob, uint64_t *size, ib_store *s, const ib_
 		break;
 	}
 	json_decref(j);
+	return rc;
+}
+
+int ib_store_layer_uncompress(ib_store *s, const ib_digest *blob, const char *media_type, const ib_digest *diff_id)
+{
+	if (!ib_store__layer_is_compressed(media_type))
+		return 0;
+	char bs[IB_DIGEST_STRLEN];
+	ib_digest_fmt(bs, blob);
+	int rc = ib_store__lease(s);
+	if (rc < 0)
+		return rc;
+	if (ib_store_blob_has(s, diff_id) != 1) {
+		int fd = -1;
+		ib_blob_writer *w = NULL;
+		char *what = ib_sprintf("layer %s", bs);
+		if (!what)
+			rc = IB_ERROR;
+		else if ((rc = ib_store_blob_open(&fd, s, blob)) == 0 && (rc = ib_store_blob_writer(&w, s)) == 0) {
+			rc = ib_store__decompress_into(w, fd, what);
+			if (rc < 0)
+				ib_blob_writer_abort(w);
+			else
+				rc = ib_blob_writer_commit(w, NULL, NULL, diff_id);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(what);
+	}
+	if (rc == 0)
+		rc = ib_store_variant_put(s, diff_id, blob, media_type);
+	if (rc < 0)
+		ib_error_prefix("uncompressed copy of layer %s", bs);
+	ib_store__unlease(s);
 	return rc;
 }

@@ -423,6 +423,46 @@ static int commit_snapshot(builder *b, stage_state *s, const char *key, const ch
 
 /* ---- RUN ---- */
 
+/* `RUN <<EOF` alone: the heredoc is the whole script. */
+static int heredoc_is_command(const ib_instr_run *r)
+{
+	if (r->heredoc_count != 1 || r->args.count != 1)
+		return 0;
+	const char *c = r->args.items[0];
+	while (*c == ' ' || *c == '\t')
+		c++;
+	if (strncmp(c, "<<", 2) != 0)
+		return 0;
+	for (; *c; c++)
+		if (*c == ' ' || *c == '\t' || *c == '\n')
+			break;
+	while (*c == ' ' || *c == '\t' || *c == '\n')
+		c++;
+	return *c == '\0';
+}
+
+/*
+ * The shell script of a shell-form RUN with heredocs, as BuildKit runs it:
+ * `RUN <<EOF` alone runs the heredoc; otherwise the command line and the
+ * heredoc bodies with their delimiters go to the shell, which reads them.
+ */
+static int run_heredoc_script(ib_buf *out, const ib_instr_run *r)
+{
+	if (heredoc_is_command(r))
+		return r->heredocs[0].chomp ? ib_heredoc_chomp(out, &r->heredocs[0])
+					    : ib_buf_put(out, r->heredocs[0].content, r->heredocs[0].content_len);
+	int rc = ib_buf_puts(out, r->args.items[0]);
+	for (size_t i = 0; rc == 0 && i < r->heredoc_count; i++) {
+		const ib_heredoc *h = &r->heredocs[i];
+		rc = ib_buf_putc(out, '\n');
+		if (rc == 0)
+			rc = ib_buf_put(out, h->content, h->content_len);
+		if (rc == 0)
+			rc = ib_buf_printf(out, "%s\n", h->name);
+	}
+	return rc;
+}
+
 static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction *in,
 		    ib_buf *created_by)
 {
@@ -441,12 +481,8 @@ static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			rc = ib_strlist_add(argv, ib_image_config_list_get(s->config, IB_CONFIG_SHELL, i));
 		if (rc == 0 && r->heredoc_count && r->args.count) {
-			/* RUN <<EOF: the heredoc is the script */
 			ib_buf script = IB_BUF_INIT;
-			if (r->heredocs[0].chomp)
-				rc = ib_heredoc_chomp(&script, &r->heredocs[0]);
-			else
-				rc = ib_buf_put(&script, r->heredocs[0].content, r->heredocs[0].content_len);
+			rc = run_heredoc_script(&script, r);
 			if (rc == 0)
 				rc = ib_strlist_add(argv, ib_buf_cstr(&script));
 			ib_buf_dispose(&script);
@@ -495,10 +531,39 @@ static int do_run(builder *b, stage_state *s, const ib_instruction *in)
 				rc = ib_strlist_add(&env, *a);
 		}
 	}
+	/* RUN <<EOF with a #! line: the heredoc is a program, run as a file (BuildKit) */
+	char *script_dir = NULL, *script_path = NULL;
+	ib_mount script_mount = {IB_MOUNT_BIND, NULL, "/.imagebuild-heredoc", 1, NULL};
+	const ib_instr_run *r = &in->u.run;
+	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
+	    !strncmp(r->heredocs[0].content, "#!", 2)) {
+		const char *tmpdir = getenv("TMPDIR");
+		ib_buf text = IB_BUF_INIT;
+		script_dir = ib_sprintf("%s/imagebuild-run-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!script_dir || !mkdtemp(script_dir))
+			rc = script_dir ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", script_dir) : IB_ERROR;
+		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
+			rc = IB_ERROR;
+		if (rc == 0)
+			rc = r->heredocs[0].chomp ? ib_heredoc_chomp(&text, &r->heredocs[0])
+						  : ib_buf_put(&text, r->heredocs[0].content, r->heredocs[0].content_len);
+		if (rc == 0)
+			rc = ib_atomic_write(script_path, text.ptr, text.size, 0755);
+		ib_buf_dispose(&text);
+		if (rc == 0) {
+			script_mount.source = script_path;
+			ib_strlist_clear(&argv);
+			rc = ib_strlist_add(&argv, script_mount.target);
+		}
+	}
 	if (rc == 0)
 		rc = new_snapshot(&rootfs, &key, b, s);
 	if (rc == 0) {
 		ib_process p = IB_PROCESS_INIT;
+		if (script_path) {
+			p.mounts = &script_mount;
+			p.nmounts = 1;
+		}
 		ib_execute_options eo = IB_EXECUTE_OPTIONS_INIT;
 		ib_exit_status st = {0, 0};
 		p.argv = (const char *const *)argv.items;
@@ -534,6 +599,10 @@ static int do_run(builder *b, stage_state *s, const ib_instruction *in)
 	if (key)
 		drop_snapshot(b, key);
 	free(key);
+	if (script_dir)
+		ib_rm_rf(script_dir);
+	free(script_dir);
+	free(script_path);
 	ib_strlist_clear(&argv);
 	ib_strlist_clear(&env);
 	ib_buf_dispose(&created_by);
@@ -630,12 +699,78 @@ static int is_archive(int fd)
 	return 0;
 }
 
+/* The text of a heredoc as COPY/ADD write it: `<<-` chomps tabs; unquoted delimiters expand variables. */
+static int heredoc_text(ib_buf *out, builder *b, const stage_state *s, const ib_heredoc *h)
+{
+	ib_buf raw = IB_BUF_INIT;
+	int rc = h->chomp ? ib_heredoc_chomp(&raw, h) : ib_buf_put(&raw, h->content, h->content_len);
+	if (rc == 0 && h->expand) {
+		ib_strlist env = IB_STRLIST_INIT;
+		rc = step_env(&env, s);
+		if (rc == 0) {
+			ib_expand_options eo = IB_EXPAND_OPTIONS_INIT;
+			eo.env = (const char *const *)env.items;
+			eo.escape = b->escape;
+			eo.flags = IB_EXPAND_RAW_QUOTES | IB_EXPAND_RAW_ESCAPES;
+			rc = ib_expand_word(out, ib_buf_cstr(&raw), &eo);
+		}
+		ib_strlist_clear(&env);
+	} else if (rc == 0) {
+		rc = ib_buf_set(out, raw.ptr ? raw.ptr : "", raw.size);
+	}
+	ib_buf_dispose(&raw);
+	return rc;
+}
+
+/* Write the heredocs of COPY/ADD as files named after their delimiters in a new temporary directory. */
+static int heredoc_dir(int *fd, char **path, builder *b, const stage_state *s, const ib_instr_copy *c,
+		       keyer *k, int hash_only)
+{
+	int rc = 0;
+	*fd = -1;
+	*path = NULL;
+	if (!hash_only) {
+		const char *tmpdir = getenv("TMPDIR");
+		*path = ib_sprintf("%s/imagebuild-heredoc-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!*path || !mkdtemp(*path))
+			return *path ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", *path) : IB_ERROR;
+		*fd = open(*path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*fd < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", *path);
+	}
+	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++) {
+		const ib_heredoc *h = &c->heredocs[i];
+		ib_buf text = IB_BUF_INIT;
+		if (!*h->name || strchr(h->name, '/') || !strcmp(h->name, ".") || !strcmp(h->name, ".."))
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "heredoc `%s` cannot name a file", h->name);
+		if (rc == 0)
+			rc = heredoc_text(&text, b, s, h);
+		if (rc == 0) {
+			key_add(k, h->name);
+			ib_sha256_update(k->h, text.ptr ? text.ptr : "", text.size);
+		}
+		if (rc == 0 && !hash_only) {
+			int f = openat(*fd, h->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (f < 0)
+				rc = ib_error_set_os(IB_LAYER_BUILD, "heredoc `%s`", h->name);
+			else {
+				rc = ib_write_all(f, text.ptr ? text.ptr : "", text.size);
+				fchmod(f, 0644);
+				close(f);
+			}
+		}
+		ib_buf_dispose(&text);
+	}
+	return rc;
+}
+
 static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
 			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown)
 {
 	const ib_instr_copy *c = &in->u.copy;
 	int add = in->kind == IB_INSTR_ADD;
-	int srcfd = b->ctxfd, rc = 0;
+	int srcfd = b->ctxfd, rc = 0, hdfd = -1;
+	char *hdpath = NULL;
 	char *snapkey = NULL;
 	char src_key[IB_DIGEST_HEXLEN + 1] = "";
 	ib_buf dest = IB_BUF_INIT, tmp = IB_BUF_INIT;
@@ -656,11 +791,6 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 		if (rc < 0)
 			goto out;
 		key_add(k, src_key);
-	}
-	if (c->heredoc_count) {
-		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				   "line %d: %s with heredocs is not supported yet", in->line, add ? "ADD" : "COPY");
-		goto out;
 	}
 	/* the destination, relative to WORKDIR */
 	if ((rc = expand_one(&tmp, b, s, c->dest)) < 0)
@@ -692,6 +822,11 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 		key_add(k, matches.items[i]);
 		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload);
 	}
+	if (rc == 0 && c->heredoc_count) {
+		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);
+		if (rc < 0)
+			ib_error_prefix("line %d", in->line);
+	}
 	key_add(k, ib_buf_cstr(&dest));
 	if (rc == 0 && shown)
 		ib_buf_printf(shown, " %s # buildkit", tmp.ptr);
@@ -700,7 +835,7 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 
 	/* where it goes */
 	int dst_is_dir = dest_slash;
-	if (matches.n > 1 && !dst_is_dir) {
+	if (matches.n + c->heredoc_count > 1 && !dst_is_dir) {
 		int dfd = ib_open_in_root(rootfd, dest.ptr, O_RDONLY | O_DIRECTORY, 0);
 		if (dfd >= 0) {
 			close(dfd);
@@ -771,9 +906,24 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 		ib_error_clear();
 		rc = ib_build__copy(srcfd, matches.items[i], rootfd, dest.ptr, dst_is_dir, &co);
 	}
+	/* heredocs are files too (never extracted, even by ADD) */
+	ib_copy_opts hco = co;
+	hco.filter = NULL;
+	hco.filter_payload = NULL;
+	hco.set_owner = 1;
+	if (!c->chown)
+		hco.uid = 0, hco.gid = 0;
+	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++)
+		rc = ib_build__copy(hdfd, c->heredocs[i].name, rootfd, dest.ptr, dst_is_dir, &hco);
 	if (rc < 0)
 		ib_error_prefix("line %d", in->line);
 out:
+	if (hdfd >= 0)
+		close(hdfd);
+	if (hdpath) {
+		ib_rm_rf(hdpath);
+		free(hdpath);
+	}
 	if (srcfd >= 0 && srcfd != b->ctxfd)
 		close(srcfd);
 	if (snapkey) {

@@ -109,6 +109,36 @@ printf 'FROM busybox\nRUN echo first-step > /f\nRUN echo fixed\n' > "$bad/Docker
 build -t badimg "$bad" > "$tmp/out9"
 grep -q "^=> CACHED \[1/2\]" "$tmp/out9" || fail "the steps before the failure were not cached"
 
+# ---- heredocs (RUN and COPY; BuildKit's dockerfile:1.4 syntax) ----
+hd=$tmp/heredoc
+mkdir -p "$hd"
+cat > "$hd/Dockerfile" <<'OUTER'
+FROM busybox
+ARG WHO=heredocs
+RUN <<EOF
+echo "plain script $WHO" > /plain.txt
+EOF
+RUN cat <<EOF > /from-shell.txt
+shell sees $WHO
+EOF
+RUN <<EOF
+#!/usr/bin/awk -f
+BEGIN { print "awk via shebang" > "/awk.txt" }
+EOF
+COPY <<a.txt <<'b.txt' /dest/
+expanded ${WHO}
+a.txt
+raw ${WHO}
+b.txt
+COPY <<-EOF /single.txt
+	tabbed $WHO
+	EOF
+OUTER
+build -t heredoc "$hd" > "$tmp/out10" || { cat "$tmp/out10"; fail "the heredoc build failed"; }
+got=$("$IB" run --rm heredoc sh -c 'cat /plain.txt /from-shell.txt /awk.txt /dest/a.txt /dest/b.txt /single.txt; test -e /.imagebuild-heredoc && echo LEFT-BEHIND; true' | tr '\n' '|')
+[ "$got" = 'plain script heredocs|shell sees heredocs|awk via shebang|expanded heredocs|raw ${WHO}|tabbed heredocs|' ] ||
+	fail "heredocs gave: $got"
+
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
 

@@ -139,6 +139,32 @@ got=$("$IB" run --rm heredoc sh -c 'cat /plain.txt /from-shell.txt /awk.txt /des
 [ "$got" = 'plain script heredocs|shell sees heredocs|awk via shebang|expanded heredocs|raw ${WHO}|tabbed heredocs|' ] ||
 	fail "heredocs gave: $got"
 
+# ---- RUN --mount: bind (context, stage), cache, tmpfs ----
+mt=$tmp/mounts
+mkdir -p "$mt/sub"
+echo secret > "$mt/sub/ignored.txt"
+echo visible > "$mt/sub/seen.txt"
+printf 'sub/ignored.txt\n' > "$mt/.dockerignore"
+cat > "$mt/Dockerfile" <<'OUTER'
+FROM busybox AS tools
+RUN mkdir -p /out && echo from-stage > /out/tool
+FROM busybox
+RUN --mount=type=bind,source=sub,target=/ctx ls /ctx > /ctx-list && cat /ctx/seen.txt >> /ctx-list
+RUN --mount=type=bind,from=tools,source=/out,target=/t cat /t/tool > /stage.txt
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/count; wc -l < /cache/count > /cache-count'
+RUN --mount=type=tmpfs,target=/scratch sh -c 'echo x > /scratch/f && ls /scratch > /tmpfs.txt'
+RUN --mount=type=bind,source=sub,target=/rw,rw sh -c 'echo scribble > /rw/new'
+OUTER
+build -t mounts "$mt" > "$tmp/out11" || { cat "$tmp/out11"; fail "the RUN --mount build failed"; }
+got=$("$IB" run --rm mounts sh -c 'cat /ctx-list /stage.txt /cache-count /tmpfs.txt; ls -d /ctx /t /cache /scratch /rw 2>/dev/null; true' | tr '\n' '|')
+[ "$got" = "seen.txt|visible|from-stage|1|f|" ] || fail "RUN --mount gave: $got (ignored files, mount points or stage content wrong)"
+[ ! -e "$mt/sub/new" ] || fail "a rw bind mount wrote into the context"
+build --no-cache -t mounts "$mt" > /dev/null
+[ "$("$IB" run --rm mounts cat /cache-count)" = 2 ] || fail "the cache mount did not persist"
+echo changed > "$mt/sub/seen.txt"
+build -t mounts "$mt" > "$tmp/out12"
+grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" "$tmp/out12" || fail "a changed bind source did not invalidate the step"
+
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
 

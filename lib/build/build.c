@@ -1013,7 +1013,10 @@ static int copy_sources(builder *b, stage_state *s, const ib_instruction *in, si
 		fpayload = NULL;
 		if (rc < 0)
 			goto out;
-		key_add(k, src_key);
+		/* the key follows the content copied (hashed below), not the source
+		 * stage's key: a change in that stage that leaves these files as they
+		 * were still finds this step in the cache, as BuildKit does */
+		key_add(k, "--from");
 	}
 	/* the destination, relative to WORKDIR */
 	if ((rc = expand_one(&tmp, b, s, c->dest)) < 0)

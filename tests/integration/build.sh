@@ -73,6 +73,7 @@ cat > "$ms/Dockerfile" <<'DF'
 FROM busybox AS builder
 WORKDIR /src
 COPY main.sh .
+COPY notes.txt .
 RUN mkdir -p /out && { echo '#!/bin/sh'; cat main.sh; } > /out/app && chmod 755 /out/app && dd if=/dev/zero of=/src/bulk bs=1024 count=512 2>/dev/null
 
 FROM busybox AS broken
@@ -83,11 +84,17 @@ COPY --from=builder /out/app /usr/local/bin/app
 CMD ["app"]
 DF
 echo 'echo built by a builder stage' > "$ms/main.sh"
+echo 'notes' > "$ms/notes.txt"
 build -t multi "$ms" > "$tmp/out6"
 cat "$tmp/out6"
 grep -q "must not be built" "$tmp/out6" && fail "an unneeded stage was built"
 [ "$("$IB" run --rm multi)" = "built by a builder stage" ] || fail "multi printed: $("$IB" run --rm multi)"
 "$IB" run --rm multi sh -c 'test ! -e /src/bulk' || fail "the builder's files leaked into the final image"
+# a builder change that leaves the copied file as it was keeps COPY --from cached (content, as BuildKit)
+echo 'other notes' > "$ms/notes.txt"
+build -t multi "$ms" > "$tmp/out6b"
+grep -q "^=> \[builder 4/4\] RUN" "$tmp/out6b" || fail "the builder did not re-run after its input changed"
+grep -q "^=> CACHED \[1/2\] COPY --from=builder" "$tmp/out6b" || { cat "$tmp/out6b"; fail "COPY --from re-ran though what it copies did not change"; }
 build --target builder -t onlybuilder "$ms" > "$tmp/out7"
 grep -q "COPY --from=builder" "$tmp/out7" && fail "--target builder ran the final stage"
 "$IB" run --rm onlybuilder sh -c 'test -x /out/app' || fail "--target builder did not build the builder"

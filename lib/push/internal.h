@@ -1,0 +1,161 @@
+/* The push layer's internals: the registry client, auth, credentials. */
+#ifndef IB_PUSH_INTERNAL_H
+#define IB_PUSH_INTERNAL_H
+
+#include "imagebuild/push.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <curl/curl.h>
+
+/* ---- names (auth.c) ---- */
+
+/* The host that serves `domain`'s API: docker.io → registry-1.docker.io. */
+const char *ib_push__api_host(const char *domain);
+/* The key of `domain` in Docker's config.json: docker.io → https://index.docker.io/v1/. */
+const char *ib_push__config_key(const char *domain);
+/* 1 when Docker treats `domain` as insecure by default (localhost, 127.0.0.0/8, ::1). */
+int ib_push__default_insecure(const char *domain);
+
+/* ---- WWW-Authenticate (auth.c) ---- */
+
+typedef struct {
+	char *scheme;   /* "Bearer", "Basic" */
+	char *realm;
+	char *service;
+	char *scope;
+} ib_challenge;
+int ib_push__challenge_parse(ib_challenge *out, const char *header);
+void ib_push__challenge_dispose(ib_challenge *c);
+
+/* ---- Docker's config file (auth.c) ---- */
+
+/* The config.json path: `given`, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
+int ib_push__config_path(ib_buf *out, const char *given);
+/* user and password for `domain`; IB_ENOTFOUND when none (no file, no entry). */
+int ib_push__config_get(char **user, char **pass, const char *path, const char *domain);
+/* Record (user, pass) for `domain`, or remove it (user NULL); mode 0600, atomically. */
+int ib_push__config_set(const char *path, const char *domain, const char *user, const char *pass);
+
+int ib_push__base64(ib_buf *out, const void *data, size_t len);
+int ib_push__base64_decode(ib_buf *out, const char *text);
+
+/* ---- retries (client.c) ---- */
+
+/*
+ * Whether attempt `attempt` (1-based) of `max` that ended with curl code
+ * `cc` and HTTP `status` should be tried again: the delay in milliseconds
+ * (`retry_after` seconds when the registry said so), or -1.
+ */
+long ib_push__retry_delay(CURLcode cc, long status, unsigned int attempt, unsigned int max, long retry_after);
+
+/* ---- the registry client (client.c) ---- */
+
+typedef struct ib_registry ib_registry;
+
+/* Where a response body goes on success. */
+typedef struct {
+	ib_buf *buf;                    /* collect it here (up to `limit` bytes) */
+	size_t limit;
+	/* or stream it: write returns <0 to stop; reset (before each attempt) may be NULL */
+	int (*write)(const void *data, size_t len, void *payload);
+	int (*reset)(void *payload);
+	void *payload;
+} ib_sink;
+
+/* Where a request body comes from. */
+typedef struct {
+	const void *data;   /* a buffer */
+	size_t len;
+	int fd;             /* or a file (from offset 0), when fd >= 0 */
+	uint64_t fd_size;
+	const char *content_type;
+} ib_source;
+
+typedef struct {
+	long status;
+	char *location;
+	char *content_type;
+	char *docker_digest;
+	char *www_authenticate;
+	long retry_after;
+	ib_buf error_body;   /* the body of a failed response */
+} ib_response;
+void ib_response_dispose(ib_response *r);
+
+/*
+ * A client for one repository of one registry. `domain` as in references
+ * (docker.io, localhost:5000), `path` the repository (library/busybox),
+ * `actions` the token scope ("pull" or "pull,push"), `what` names the
+ * operation in errors ("pull from localhost:5000/app").
+ */
+int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
+		    const ib_registry_options *opts, const char *what);
+/* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
+int ib_registry_clone(ib_registry **out, const ib_registry *r);
+void ib_registry_free(ib_registry *r);
+const char *ib_registry_what(const ib_registry *r);
+const char *ib_registry_path(const ib_registry *r);
+
+/* The URL of `rel` ("/v2/..."), or an absolute Location as it is. */
+int ib_push__url(ib_buf *out, const char *scheme, const char *host, const char *rel);
+
+/*
+ * One request with auth (401 → challenge → credentials/token → again) and
+ * retries. `expect` is the success status (0: any 2xx); other statuses
+ * return IB_ERROR (IB_ENOTFOUND for 404) with an error naming `object`,
+ * the status and the registry's message, unless `quiet_404`.
+ * `accept` may be NULL.
+ */
+int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, const char *rel,
+			const char *accept, const ib_source *body, const ib_sink *sink, const char *object);
+/* GET /v2/: learn the scheme and the auth the registry wants. */
+int ib_registry_ping(ib_registry *r);
+
+/* The registry's JSON error text: "UNAUTHORIZED: authentication required". */
+int ib_push__error_text(ib_buf *out, const char *body, size_t len);
+
+/* Progress and logs through the options' callbacks, serialised across threads. */
+int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total);
+
+/* ---- manifests (manifest.c) ---- */
+
+typedef struct {
+	ib_digest digest;
+	uint64_t size;
+	const char *media_type;
+} ib_push_blob;
+
+/*
+ * The manifest to push: an OCI manifest naming `config` and `layers`
+ * (compressed blobs), as JSON text.
+ */
+int ib_push__manifest_json(ib_buf *out, const ib_digest *config, uint64_t config_size, const ib_push_blob *layers,
+			   size_t n);
+
+/* Accept header of a manifest GET. */
+#define IB_PUSH_MANIFEST_ACCEPT                                                                            \
+	IB_MEDIA_TYPE_OCI_MANIFEST ", " IB_MEDIA_TYPE_OCI_INDEX ", " IB_MEDIA_TYPE_DOCKER_MANIFEST ", " \
+	IB_MEDIA_TYPE_DOCKER_LIST
+
+/* Short digest for progress: the first 12 hex digits. */
+void ib_push__short(char out[13], const ib_digest *d);
+
+/* ---- moving blobs (transfer.c) ---- */
+
+/* A job of ib_push__run_jobs: item `i`, with this thread's client and store handle. */
+typedef int (*ib_push_job_fn)(ib_registry *r, ib_store *s, size_t i, void *payload);
+/* Run `fn` on items 0..n-1 in up to `jobs` threads (0: 3); the first error stops the rest. */
+int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push_job_fn fn,
+		      void *payload);
+/* GET a blob into the store, checking its digest (and size when not 0); `id` for progress (may be NULL). */
+int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id);
+/* 1 when the repository has the blob, 0 when not. */
+int ib_push__blob_exists(ib_registry *r, const ib_digest *d);
+/* Upload a stored blob unless the repository has it; `id` for progress (may be NULL). */
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id);
+/* gzip the stored blob `layer` into a new blob. */
+int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
+
+#endif

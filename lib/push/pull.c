@@ -1,0 +1,239 @@
+/*
+ * docker pull: manifest (an index is resolved to this host's platform),
+ * config, layers (in parallel; each compressed layer also gets its checked
+ * uncompressed copy), then the manifest blobs and the name.
+ */
+#include "push/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MANIFEST_LIMIT (8u << 20)
+
+typedef struct {
+	json_t *layers;
+	ib_digest *diff_ids;
+} pull_job;
+
+/* GET a manifest by tag or digest; its digest is checked when we asked by digest. */
+static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_registry *r, const char *object,
+			const ib_digest *expected)
+{
+	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), object);
+	char *what = ib_sprintf("manifest %s", object);
+	ib_sink sink = { body, MANIFEST_LIMIT, NULL, NULL, NULL };
+	ib_response resp = { 0 };
+	int rc = rel && what ? ib_registry_request(r, &resp, "GET", rel, IB_PUSH_MANIFEST_ACCEPT, NULL, &sink, what)
+			     : IB_ERROR;
+	if (rc == 0)
+		rc = ib_digest_of(digest, body->ptr ? body->ptr : "", body->size);
+	if (rc == 0 && expected && !ib_digest_equal(digest, expected)) {
+		char got[IB_DIGEST_STRLEN];
+		ib_digest_fmt(got, digest);
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s: the registry sent content of digest %s",
+				   ib_registry_what(r), what, got);
+	}
+	if (rc == 0) {
+		/* the media type: the document's own, else the Content-Type */
+		json_t *j = json_loadb(body->ptr ? body->ptr : "", body->size, 0, NULL);
+		const char *mt = ib_json_str(j, "mediaType");
+		ib_buf_clear(media_type);
+		if (!j)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s is not JSON", ib_registry_what(r), what);
+		else if (mt)
+			rc = ib_buf_puts(media_type, mt);
+		else if (resp.content_type)
+			rc = ib_buf_put(media_type, resp.content_type, strcspn(resp.content_type, "; "));
+		else
+			rc = ib_buf_puts(media_type, json_object_get(j, "manifests") ? IB_MEDIA_TYPE_OCI_INDEX
+										: IB_MEDIA_TYPE_OCI_MANIFEST);
+		if (rc == 0 && json_integer_value(json_object_get(j, "schemaVersion")) == 1)
+			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: %s: Docker schema 1 manifests are not supported",
+					   ib_registry_what(r), what);
+		json_decref(j);
+	}
+	ib_response_dispose(&resp);
+	free(rel);
+	free(what);
+	return rc;
+}
+
+static int is_index(const char *mt)
+{
+	return !strcmp(mt, IB_MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, IB_MEDIA_TYPE_DOCKER_LIST);
+}
+
+/* A descriptor's digest, size and media type. */
+static int descriptor(ib_digest *d, uint64_t *size, const char **mt, const json_t *desc, const char *what)
+{
+	const char *ds = ib_json_str(desc, "digest");
+	json_t *sz = json_object_get(desc, "size");
+	if (!ds || ib_digest_parse(d, ds) < 0 || !json_is_integer(sz) || json_integer_value(sz) < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: a malformed descriptor", what);
+	*size = (uint64_t)json_integer_value(sz);
+	if (mt)
+		*mt = ib_json_str(desc, "mediaType");
+	return 0;
+}
+
+static int pull_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
+{
+	pull_job *job = payload;
+	ib_digest d;
+	uint64_t size;
+	const char *mt;
+	int rc = descriptor(&d, &size, &mt, json_array_get(job->layers, i), ib_registry_what(r));
+	if (rc < 0)
+		return rc;
+	char id[13];
+	ib_push__short(id, &d);
+	int existed = ib_store_blob_has(s, &d) == 1;
+	if (existed) {
+		rc = ib_registry_progress(r, id, "Already exists", size, size);
+	} else {
+		if ((rc = ib_registry_progress(r, id, "Pulling fs layer", 0, size)) == 0 &&
+		    (rc = ib_push__fetch_blob(r, s, &d, size, id)) == 0)
+			rc = ib_registry_progress(r, id, "Download complete", size, size);
+	}
+	if (rc == 0 && (rc = ib_store_layer_uncompress(s, &d, mt, &job->diff_ids[i])) < 0)
+		ib_error_prefix("%s", ib_registry_what(r));
+	if (rc == 0 && !existed)
+		rc = ib_registry_progress(r, id, "Pull complete", size, size);
+	return rc;
+}
+
+/* The config's diff_ids, one per layer. */
+static int read_diff_ids(ib_digest **out, ib_store *s, const ib_digest *config, size_t nlayers, const char *what)
+{
+	ib_buf b = IB_BUF_INIT;
+	ib_image_config *c = NULL;
+	int rc = ib_store_blob_read(&b, s, config);
+	if (rc == 0)
+		rc = ib_image_config_from_json(&c, b.ptr, b.size);
+	ib_buf_dispose(&b);
+	if (rc < 0) {
+		ib_error_prefix("%s: image config", what);
+		return rc;
+	}
+	size_t n = ib_image_config_diff_id_count(c);
+	if (n != nlayers)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: the manifest has %zu layers, the config %zu diff_ids", what,
+				   nlayers, n);
+	ib_digest *ids = rc == 0 ? ib_calloc(n ? n : 1, sizeof *ids) : NULL;
+	for (size_t i = 0; ids && i < n && rc == 0; i++)
+		rc = ib_image_config_diff_id(&ids[i], c, i);
+	ib_image_config_free(c);
+	if (rc == 0 && !ids)
+		rc = IB_ERROR;
+	if (rc < 0) {
+		free(ids);
+		return rc;
+	}
+	*out = ids;
+	return 0;
+}
+
+/* Config and layers of an image manifest, then the manifest blob itself. */
+static int pull_image(ib_digest *image_id, ib_registry *r, ib_store *s, const ib_buf *body, unsigned int jobs)
+{
+	const char *what = ib_registry_what(r);
+	json_t *m = json_loadb(body->ptr, body->size, 0, NULL);
+	json_t *layers = json_object_get(m, "layers");
+	ib_digest cfg, *diff_ids = NULL;
+	uint64_t cfg_size;
+	int rc = 0;
+	if (!json_is_array(layers))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: the manifest has no layers array", what);
+	if (rc == 0)
+		rc = descriptor(&cfg, &cfg_size, NULL, json_object_get(m, "config"), what);
+	if (rc == 0 && ib_store_blob_has(s, &cfg) != 1)
+		rc = ib_push__fetch_blob(r, s, &cfg, cfg_size, NULL);
+	if (rc == 0)
+		rc = read_diff_ids(&diff_ids, s, &cfg, json_array_size(layers), what);
+	if (rc == 0) {
+		pull_job job = { layers, diff_ids };
+		rc = ib_push__run_jobs(r, s, json_array_size(layers), jobs, pull_layer, &job);
+	}
+	ib_digest md;
+	if (rc == 0)
+		rc = ib_store_blob_put(&md, s, body->ptr, body->size);
+	if (rc == 0)
+		*image_id = cfg;
+	free(diff_ids);
+	json_decref(m);
+	return rc;
+}
+
+static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_store *s, const ib_reference *ref,
+		unsigned int jobs)
+{
+	const ib_digest *want = ib_reference_digest(ref);
+	char object[IB_DIGEST_STRLEN + 256];
+	if (want)
+		ib_digest_fmt(object, want);
+	else
+		snprintf(object, sizeof object, "%s", ib_reference_tag(ref));
+	ib_buf body = IB_BUF_INIT, mt = IB_BUF_INIT, index = IB_BUF_INIT;
+	ib_digest top, d;
+	int rc = ib_registry_ping(r);
+	if (rc == 0)
+		rc = get_manifest(&body, &top, &mt, r, object, want);
+	if (rc == 0 && is_index(mt.ptr)) {
+		/* keep the index, fetch this platform's manifest */
+		ib_buf_set(&index, body.ptr, body.size);
+		if ((rc = ib_store_index_platform(&d, NULL, index.ptr, index.size)) < 0) {
+			ib_error_prefix("%s: manifest %s", ib_registry_what(r), object);
+		} else {
+			ib_digest_fmt(object, &d);
+			rc = get_manifest(&body, &d, &mt, r, object, &d);
+		}
+	}
+	if (rc == 0 && is_index(mt.ptr))
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: nested indexes are not supported", ib_registry_what(r));
+	if (rc == 0)
+		rc = pull_image(image_id, r, s, &body, jobs);
+	if (rc == 0 && index.size)
+		rc = ib_store_blob_put(&d, s, index.ptr, index.size);
+	if (rc == 0) {
+		rc = ib_store_tag_manifest(s, want ? NULL : ib_reference_name(ref), &top);
+		if (rc < 0)
+			ib_error_prefix("%s", ib_registry_what(r));
+	}
+	if (rc == 0 && manifest)
+		*manifest = top;
+	ib_buf_dispose(&body);
+	ib_buf_dispose(&mt);
+	ib_buf_dispose(&index);
+	return rc;
+}
+
+int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *refstr,
+	    const ib_pull_options *opts)
+{
+	static const ib_pull_options defaults = IB_PULL_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != IB_PULL_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "pull options: unknown version %u", opts->version);
+	ib_reference *ref;
+	int rc = ib_reference_parse(&ref, refstr);
+	if (rc < 0)
+		return rc;
+	char *what = ib_sprintf("pull from %s", ib_reference_repository(ref));
+	ib_registry *r = NULL;
+	if (!what)
+		rc = IB_ERROR;
+	else
+		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", &opts->registry, what);
+	ib_digest id;
+	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
+		rc = pull(&id, manifest, r, store, ref, opts->jobs);
+		ib_store_lease_release(store);
+	}
+	if (rc == 0 && image_id)
+		*image_id = id;
+	ib_registry_free(r);
+	free(what);
+	ib_reference_free(ref);
+	return rc;
+}

@@ -1,0 +1,149 @@
+/*
+ * docker push: every layer leaves compressed (a gzip variant, made once and
+ * remembered, or the compressed blob a pulled/loaded image came with),
+ * layers in parallel, then the config, then the manifest under the tag.
+ */
+#include "push/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	const ib_image *img;
+	ib_push_blob *blobs;   /* what each layer leaves as */
+} push_job;
+
+/* The compressed blob layer `l` leaves as: as it is, the remembered gzip variant, or a new one. */
+static int compressed_layer(ib_push_blob *out, ib_registry *r, ib_store *s, const ib_layer *l, const char *id)
+{
+	if (l->media_type && (strstr(l->media_type, "gzip") || strstr(l->media_type, "zstd"))) {
+		out->digest = l->digest;
+		out->size = l->size;
+		out->media_type = l->media_type;
+		return 0;
+	}
+	out->media_type = IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+	int rc = ib_store_variant_get(&out->digest, &out->size, s, &l->diff_id, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	if (rc != IB_ENOTFOUND)
+		return rc;
+	ib_error_clear();
+	if ((rc = ib_registry_progress(r, id, "Compressing", 0, l->size)) < 0)
+		return rc;
+	if ((rc = ib_push__gzip_layer(&out->digest, &out->size, s, &l->digest)) == 0)
+		rc = ib_store_variant_put(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	if (rc < 0)
+		ib_error_prefix("%s", ib_registry_what(r));
+	return rc;
+}
+
+static int push_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
+{
+	push_job *job = payload;
+	const ib_layer *l = ib_image_layer(job->img, i);
+	char id[13];
+	ib_push__short(id, &l->diff_id);
+	int rc = ib_registry_progress(r, id, "Preparing", 0, 0);
+	if (rc == 0)
+		rc = compressed_layer(&job->blobs[i], r, s, l, id);
+	if (rc == 0)
+		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id);
+	return rc;
+}
+
+/* The manifest to send: the image's own when every layer already left compressed, else a new OCI one. */
+static int manifest_for(ib_buf *out, const char **media_type, ib_store *s, const ib_image *img,
+			const ib_push_blob *blobs, size_t n)
+{
+	int same = 1;
+	for (size_t i = 0; i < n; i++)
+		same = same && ib_digest_equal(&blobs[i].digest, &ib_image_layer(img, i)->digest);
+	if (same) {
+		*media_type = ib_image_manifest_media_type(img);
+		return ib_store_blob_read(out, s, ib_image_manifest_digest(img));
+	}
+	uint64_t cfg_size;
+	int rc = ib_store_blob_size(&cfg_size, s, ib_image_id(img));
+	*media_type = IB_MEDIA_TYPE_OCI_MANIFEST;
+	return rc < 0 ? rc : ib_push__manifest_json(out, ib_image_id(img), cfg_size, blobs, n);
+}
+
+static int put_manifest(ib_digest *out, ib_registry *r, const char *tag, const ib_buf *body, const char *mt)
+{
+	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), tag);
+	char *object = ib_sprintf("manifest %s", tag);
+	ib_source src = { body->ptr, body->size, -1, 0, mt };
+	ib_response resp = { 0 };
+	int rc = rel && object ? ib_registry_request(r, &resp, "PUT", rel, NULL, &src, NULL, object) : IB_ERROR;
+	if (rc == 0)
+		rc = ib_digest_of(out, body->ptr, body->size);
+	if (rc == 0 && resp.docker_digest) {
+		ib_digest theirs;
+		if (ib_digest_parse(&theirs, resp.docker_digest) < 0)
+			ib_error_clear();
+		else if (!ib_digest_equal(&theirs, out))
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: the registry stored it as %s",
+					   ib_registry_what(r), object, resp.docker_digest);
+	}
+	ib_response_dispose(&resp);
+	free(rel);
+	free(object);
+	return rc;
+}
+
+static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image *img, const char *tag,
+		unsigned int jobs)
+{
+	size_t n = ib_image_layer_count(img);
+	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)) };
+	ib_buf body = IB_BUF_INIT;
+	const char *mt = NULL;
+	int rc = job.blobs ? ib_registry_ping(r) : IB_ERROR;
+	if (rc == 0)
+		rc = ib_push__run_jobs(r, s, n, jobs, push_layer, &job);
+	if (rc == 0)
+		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL);
+	if (rc == 0)
+		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
+	if (rc == 0)
+		rc = put_manifest(manifest, r, tag, &body, mt);
+	ib_buf_dispose(&body);
+	free(job.blobs);
+	return rc;
+}
+
+int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref,
+	    const ib_push_options *opts)
+{
+	static const ib_push_options defaults = IB_PUSH_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != IB_PUSH_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push options: unknown version %u", opts->version);
+	ib_reference *ref;
+	int rc = ib_reference_parse(&ref, dest_ref ? dest_ref : local_name);
+	if (rc < 0)
+		return rc;
+	ib_image *img = NULL;
+	ib_registry *r = NULL;
+	char *what = ib_sprintf("push to %s", ib_reference_repository(ref));
+	if (!what)
+		rc = IB_ERROR;
+	else if (ib_reference_digest(ref))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: push to a digest (`%s`): give a tag", what,
+				   ib_reference_familiar(ref));
+	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0)
+		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", &opts->registry,
+				     what);
+	ib_digest md;
+	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
+		rc = push(&md, r, store, img, ib_reference_tag(ref), opts->jobs);
+		ib_store_lease_release(store);
+	}
+	if (rc == 0 && manifest)
+		*manifest = md;
+	ib_registry_free(r);
+	ib_image_free(img);
+	free(what);
+	ib_reference_free(ref);
+	return rc;
+}

@@ -1,0 +1,278 @@
+/*
+ * Moving blobs: parallel jobs (each thread with its own store handle and
+ * registry client), fetching a blob into the store (digest checked while it
+ * streams), uploading one (HEAD to skip, POST + PUT), gzip of a local layer.
+ */
+#include "push/internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---- parallel jobs ---- */
+
+typedef struct {
+	ib_registry *main;
+	ib_store *store;
+	size_t n, next;
+	ib_push_job_fn fn;
+	void *payload;
+	pthread_mutex_t lock;
+	int failed;
+	int code;
+	ib_error_saved err;
+} job_pool;
+
+static void *worker(void *arg)
+{
+	job_pool *p = arg;
+	ib_registry *r = NULL;
+	ib_store *s = NULL;
+	int rc = ib_registry_clone(&r, p->main);
+	if (rc == 0)
+		rc = ib_store_open(&s, ib_store_root(p->store), NULL);
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		if (rc < 0 && !p->failed) {
+			p->failed = 1;
+			p->code = rc;
+			ib_error_save(&p->err);
+		}
+		if (p->failed || p->next >= p->n) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		rc = p->fn(r, s, i, p->payload);
+	}
+	ib_store_free(s);
+	ib_registry_free(r);
+	return NULL;
+}
+
+int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push_job_fn fn,
+		      void *payload)
+{
+	job_pool p = { r, store, n, 0, fn, payload, PTHREAD_MUTEX_INITIALIZER, 0, 0, { 0, 0, NULL } };
+	if (!jobs)
+		jobs = 3;
+	if (jobs > n)
+		jobs = (unsigned int)n;
+	if (jobs > 16)
+		jobs = 16;
+	pthread_t th[16];
+	unsigned int started = 0;
+	for (; started < jobs; started++) {
+		if (pthread_create(&th[started], NULL, worker, &p) != 0)
+			break;
+	}
+	if (!started && n) {
+		worker(&p); /* no threads to be had: do it here */
+	}
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p.lock);
+	if (p.failed) {
+		ib_error_restore(&p.err);
+		return p.code;
+	}
+	return 0;
+}
+
+/* ---- fetching ---- */
+
+typedef struct {
+	ib_registry *r;
+	ib_store *s;
+	ib_blob_writer *w;
+	const char *id;
+	uint64_t done, total, reported;
+} fetch_ctx;
+
+static int fetch_reset(void *payload)
+{
+	fetch_ctx *f = payload;
+	ib_blob_writer_abort(f->w);
+	f->w = NULL;
+	f->done = f->reported = 0;
+	return ib_store_blob_writer(&f->w, f->s);
+}
+
+static int fetch_write(const void *data, size_t len, void *payload)
+{
+	fetch_ctx *f = payload;
+	int rc = ib_blob_writer_write(f->w, data, len);
+	f->done += len;
+	if (rc == 0 && f->id && f->done - f->reported >= (1u << 20)) {
+		f->reported = f->done;
+		rc = ib_registry_progress(f->r, f->id, "Downloading", f->done, f->total);
+	}
+	return rc;
+}
+
+int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id)
+{
+	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 8];
+	ib_digest_fmt(ds, d);
+	snprintf(object, sizeof object, "blob %s", ds);
+	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_registry_path(r), ds);
+	if (!rel)
+		return IB_ERROR;
+	fetch_ctx f = { r, s, NULL, id, 0, size, 0 };
+	ib_sink sink = { NULL, 0, fetch_write, fetch_reset, &f };
+	ib_response resp = { 0 };
+	int rc = ib_registry_request(r, &resp, "GET", rel, NULL, NULL, &sink, object);
+	uint64_t got = 0;
+	if (rc < 0) {
+		ib_blob_writer_abort(f.w);
+	} else if ((rc = ib_blob_writer_commit(f.w, NULL, &got, d)) < 0) {
+		ib_error_prefix("%s: %s", ib_registry_what(r), object);
+	} else if (size && got != size) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s has %llu bytes, its descriptor says %llu",
+				   ib_registry_what(r), object, (unsigned long long)got, (unsigned long long)size);
+	}
+	ib_response_dispose(&resp);
+	free(rel);
+	return rc;
+}
+
+/* ---- uploading ---- */
+
+int ib_push__blob_exists(ib_registry *r, const ib_digest *d)
+{
+	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
+	ib_digest_fmt(ds, d);
+	snprintf(object, sizeof object, "blob %s", ds);
+	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_registry_path(r), ds);
+	if (!rel)
+		return IB_ERROR;
+	ib_response resp = { 0 };
+	int rc = ib_registry_request(r, &resp, "HEAD", rel, NULL, NULL, NULL, object);
+	if (rc == IB_ENOTFOUND) {
+		ib_error_clear();
+		rc = 0;
+	} else if (rc == 0) {
+		rc = 1;
+	}
+	ib_response_dispose(&resp);
+	free(rel);
+	return rc;
+}
+
+static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, const char *object)
+{
+	ib_response resp = { 0 };
+	char *rel = ib_sprintf("/v2/%s/blobs/uploads/", ib_registry_path(r));
+	int rc = rel ? ib_registry_request(r, &resp, "POST", rel, NULL, NULL, NULL, object) : IB_ERROR;
+	free(rel);
+	if (rc == 0 && !resp.location)
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: no Location in the answer", ib_registry_what(r),
+				   object);
+	char *put = NULL;
+	if (rc == 0) {
+		put = ib_sprintf("%s%cdigest=%s", resp.location, strchr(resp.location, '?') ? '&' : '?', ds);
+		rc = put ? 0 : IB_ERROR;
+	}
+	if (rc == 0) {
+		ib_source body = { NULL, 0, fd, size, "application/octet-stream" };
+		ib_response_dispose(&resp);
+		rc = ib_registry_request(r, &resp, "PUT", put, NULL, &body, NULL, object);
+	}
+	free(put);
+	ib_response_dispose(&resp);
+	return rc;
+}
+
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id)
+{
+	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
+	ib_digest_fmt(ds, d);
+	snprintf(object, sizeof object, "blob upload %s", ds);
+	int rc = ib_push__blob_exists(r, d);
+	if (rc < 0)
+		return rc;
+	uint64_t size = 0;
+	if (rc == 1)
+		return id ? ib_registry_progress(r, id, "Layer already exists", 0, 0) : 0;
+	int fd = -1;
+	if ((rc = ib_store_blob_size(&size, s, d)) < 0 || (rc = ib_store_blob_open(&fd, s, d)) < 0)
+		return rc;
+	if (id && (rc = ib_registry_progress(r, id, "Pushing", 0, size)) < 0) {
+		close(fd);
+		return rc;
+	}
+	/* the whole upload again from the start when the session failed transiently */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = upload_once(r, fd, size, ds, object)) == 0 || rc != IB_ERROR)
+			break;
+	}
+	close(fd);
+	if (rc == 0 && id)
+		rc = ib_registry_progress(r, id, "Pushed", size, size);
+	return rc;
+}
+
+/* ---- gzip ---- */
+
+int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer)
+{
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, layer);
+	int fd;
+	int rc = ib_store_blob_open(&fd, s, layer);
+	if (rc < 0)
+		return rc;
+	ib_blob_writer *w = NULL;
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	unsigned char *in = ib_malloc(1 << 16), *buf = ib_malloc(1 << 16);
+	int zok = 0;
+	if (!in || !buf) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflateInit2 failed", ds);
+		goto out;
+	}
+	zok = 1;
+	if ((rc = ib_store_blob_writer(&w, s)) < 0)
+		goto out;
+	int flush = Z_NO_FLUSH;
+	while (flush != Z_FINISH) {
+		ssize_t n = read(fd, in, 1 << 16);
+		if (n < 0) {
+			rc = ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", ds);
+			goto out;
+		}
+		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+		z.next_in = in;
+		z.avail_in = (uInt)n;
+		do {
+			z.next_out = buf;
+			z.avail_out = 1 << 16;
+			int zr = deflate(&z, flush);
+			if (zr == Z_STREAM_ERROR) {
+				rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", ds);
+				goto out;
+			}
+			size_t have = (1 << 16) - z.avail_out;
+			if (have && (rc = ib_blob_writer_write(w, buf, have)) < 0)
+				goto out;
+		} while (z.avail_out == 0);
+	}
+	rc = ib_blob_writer_commit(w, out, size, NULL);
+	w = NULL;
+out:
+	if (w)
+		ib_blob_writer_abort(w);
+	if (zok)
+		deflateEnd(&z);
+	free(in);
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -531,7 +531,7 @@ out:
 	return rc;
 }
 
-/* Answer a challenge: 0 when there is something new to try, IB_EUSER when not. */
+/* Answer a challenge: 0 when there is something new to try, 1 when there is nothing (no credentials). */
 static int authenticate(ib_registry *r, const char *header)
 {
 	ib_challenge ch;
@@ -541,10 +541,7 @@ static int authenticate(ib_registry *r, const char *header)
 	if (!strcasecmp(ch.scheme, "Bearer")) {
 		rc = token_auth(r, &ch);
 	} else if (!strcasecmp(ch.scheme, "Basic")) {
-		rc = r->user ? basic_auth(r) : IB_EINVALID;
-		if (rc == IB_EINVALID)
-			ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "authentication required and no credentials for %s (imagebuild login %s)",
-				      r->domain, r->domain);
+		rc = r->user ? basic_auth(r) : 1;
 	} else {
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "unsupported authentication scheme `%s`", ch.scheme);
 	}
@@ -565,7 +562,7 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT;
 	exchange x = { resp, sink, 0, body, 0, { 0 } };
 	char errbuf[CURL_ERROR_SIZE];
-	int rc = 0, auth_tried = 0;
+	int rc = 0, auth_tried = 0, no_credentials = 0;
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
 		ib_response_dispose(resp);
@@ -597,8 +594,12 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 				ib_error_prefix("%s: %s", r->what, object);
 				goto out;
 			}
-			attempt--;
-			continue;
+			if (rc == 0) {
+				attempt--;
+				continue;
+			}
+			rc = 0;
+			no_credentials = 1;
 		}
 		long d = ib_push__retry_delay(cc, resp->status, attempt, r->attempts, resp->retry_after);
 		if (d < 0)
@@ -620,8 +621,11 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 		ib_push__error_text(&msg, resp->error_body.ptr, resp->error_body.size);
 		int code = resp->status == 404 ? IB_ENOTFOUND
 			   : resp->status == 401 || resp->status == 403 ? IB_EINVALID : IB_ERROR;
-		rc = ib_error_setc(code, IB_LAYER_PUSH, "%s: %s: %ld %s", r->what, object, resp->status,
-				   msg.size ? msg.ptr : x.reason);
+		char hint[600] = "";
+		if (no_credentials)
+			snprintf(hint, sizeof hint, " (no credentials for %s: imagebuild login %s)", r->domain, r->domain);
+		rc = ib_error_setc(code, IB_LAYER_PUSH, "%s: %s: %ld %s%s", r->what, object, resp->status,
+				   msg.size ? msg.ptr : x.reason, hint);
 	}
 out:
 	ib_buf_dispose(&url);

@@ -1,0 +1,336 @@
+/*
+ * The registry client against a fake registry: a tiny HTTP/1.1 server on
+ * 127.0.0.1 in a thread (loopback only), scripted per test. Checks the
+ * Bearer token dance, Basic auth, Docker config credentials, retries,
+ * error messages, the plain-HTTP fallback, and blob digests.
+ */
+#include "tests.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+	int listen_fd;
+	int port;
+	pthread_t thread;
+	volatile int stop;
+	pthread_mutex_t lock;
+	/* what the server saw */
+	char token_query[1024];
+	char token_auth[256];
+	int hits_flaky, hits_blob, token_requests, tls_hellos;
+	char last_auth[256];
+	/* script */
+	int bearer;          /* 1: Bearer via /token, 0: Basic */
+	int flaky_failures;  /* /v2/app/flaky fails this many times with 503 */
+} fake;
+
+static void reply(int fd, int status, const char *headers, const char *body)
+{
+	char head[2048];
+	size_t blen = body ? strlen(body) : 0;
+	int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
+			 blen, headers ? headers : "");
+	if (write(fd, head, (size_t)n) < 0 || (blen && write(fd, body, blen) < 0))
+		return;
+}
+
+static const char *header(const char *req, const char *name, char *out, size_t n)
+{
+	out[0] = 0;
+	const char *p = strcasestr(req, name);
+	if (!p)
+		return out;
+	p += strlen(name);
+	while (*p == ' ')
+		p++;
+	size_t len = strcspn(p, "\r\n");
+	snprintf(out, n, "%.*s", (int)len, p);
+	return out;
+}
+
+static void handle(fake *f, int fd, const char *req)
+{
+	char method[16], path[1024], auth[256], hdrs[1024];
+	if (sscanf(req, "%15s %1023s", method, path) != 2)
+		return;
+	header(req, "\nAuthorization:", auth, sizeof auth);
+	pthread_mutex_lock(&f->lock);
+	if (strncmp(path, "/token", 6)) {
+		snprintf(f->last_auth, sizeof f->last_auth, "%s", auth);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!strncmp(path, "/token", 6)) {
+		pthread_mutex_lock(&f->lock);
+		f->token_requests++;
+		snprintf(f->token_query, sizeof f->token_query, "%s", path);
+		snprintf(f->token_auth, sizeof f->token_auth, "%s", auth);
+		pthread_mutex_unlock(&f->lock);
+		if (strcmp(auth, "Basic YWxpY2U6czNjcmV0")) /* alice:s3cret */
+			reply(fd, 401, "Content-Type: application/json\r\n", "{\"details\":\"incorrect username or password\"}");
+		else
+			reply(fd, 200, "Content-Type: application/json\r\n", "{\"token\":\"T0K3N\",\"expires_in\":300}");
+		return;
+	}
+	int authorised = f->bearer ? !strcmp(auth, "Bearer T0K3N") : !strcmp(auth, "Basic YWxpY2U6czNjcmV0");
+	if (!authorised) {
+		if (f->bearer)
+			snprintf(hdrs, sizeof hdrs,
+				 "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:%d/token\",service=\"fake registry\"\r\n", f->port);
+		else
+			snprintf(hdrs, sizeof hdrs, "WWW-Authenticate: Basic realm=\"fake\"\r\n");
+		reply(fd, 401, hdrs, "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}");
+		return;
+	}
+	if (!strcmp(path, "/v2/")) {
+		reply(fd, 200, NULL, "{}");
+	} else if (!strcmp(path, "/v2/app/flaky")) {
+		pthread_mutex_lock(&f->lock);
+		int n = ++f->hits_flaky;
+		pthread_mutex_unlock(&f->lock);
+		if (n <= f->flaky_failures)
+			reply(fd, 503, NULL, "upstream busy");
+		else
+			reply(fd, 200, NULL, "fine");
+	} else if (!strncmp(path, "/v2/app/blobs/", 14)) {
+		/* the content "hello": 500 on the first try, then the whole of it */
+		pthread_mutex_lock(&f->lock);
+		int n = ++f->hits_blob;
+		pthread_mutex_unlock(&f->lock);
+		if (n == 1)
+			reply(fd, 500, NULL, "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"oops\"}]}");
+		else
+			reply(fd, 200, NULL, "hello");
+	} else {
+		reply(fd, 404, "Content-Type: application/json\r\n",
+		      "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\",\"detail\":{}}]}");
+	}
+}
+
+static void *serve(void *arg)
+{
+	fake *f = arg;
+	while (!f->stop) {
+		struct pollfd p = { f->listen_fd, POLLIN, 0 };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int fd = accept(f->listen_fd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		char req[8192];
+		size_t len = 0;
+		for (;;) {
+			ssize_t n = read(fd, req + len, sizeof req - 1 - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			req[len] = 0;
+			if ((unsigned char)req[0] == 0x16) { /* a TLS ClientHello: we speak plain HTTP */
+				pthread_mutex_lock(&f->lock);
+				f->tls_hellos++;
+				pthread_mutex_unlock(&f->lock);
+				len = 0;
+				break;
+			}
+			if (strstr(req, "\r\n\r\n") || len == sizeof req - 1)
+				break;
+		}
+		if (len)
+			handle(f, fd, req);
+		close(fd);
+	}
+	return NULL;
+}
+
+static int fake_start(void **state)
+{
+	fake *f = calloc(1, sizeof *f);
+	pthread_mutex_init(&f->lock, NULL);
+	f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	if (bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(f->listen_fd, 16) < 0 ||
+	    getsockname(f->listen_fd, (struct sockaddr *)&a, &al) < 0)
+		return -1;
+	f->port = ntohs(a.sin_port);
+	f->bearer = 1;
+	pthread_create(&f->thread, NULL, serve, f);
+	*state = f;
+	return 0;
+}
+
+static int fake_stop(void **state)
+{
+	fake *f = *state;
+	f->stop = 1;
+	pthread_join(f->thread, NULL);
+	close(f->listen_fd);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+	return 0;
+}
+
+static ib_registry *client(fake *f, const char *user, const char *pass, const char *docker_config, unsigned int attempts)
+{
+	char domain[64];
+	snprintf(domain, sizeof domain, "127.0.0.1:%d", f->port);
+	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
+	o.username = user;
+	o.password = pass;
+	o.docker_config = docker_config ? docker_config : "/nonexistent/config.json";
+	o.attempts = attempts;
+	ib_registry *r = NULL;
+	assert_int_equal(ib_registry_new(&r, domain, "app", "pull,push", &o, "push to fake/app"), 0);
+	return r;
+}
+
+static void test_bearer(void **state)
+{
+	fake *f = *state;
+	ib_registry *r = client(f, "alice", "s3cret", NULL, 0);
+	assert_int_equal(ib_registry_ping(r), 0);
+	/* plain HTTP after a TLS hello the fake cannot answer (127.0.0.1 is insecure by default) */
+	assert_true(f->tls_hellos >= 1);
+	assert_int_equal(f->token_requests, 1);
+	assert_non_null(strstr(f->token_query, "service=fake%20registry"));
+	assert_non_null(strstr(f->token_query, "scope=repository%3Aapp%3Apull%2Cpush"));
+	assert_non_null(strstr(f->token_query, "account=alice"));
+	assert_string_equal(f->token_auth, "Basic YWxpY2U6czNjcmV0");
+	assert_string_equal(f->last_auth, "Bearer T0K3N");
+	/* the token is reused, and cloned into another client */
+	ib_registry *r2;
+	assert_int_equal(ib_registry_clone(&r2, r), 0);
+	assert_int_equal(ib_registry_ping(r2), 0);
+	assert_int_equal(f->token_requests, 1);
+	/* a registry error names the operation, the object, the status and the registry's message */
+	ib_response resp = { 0 };
+	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/manifests/nope", NULL, NULL, NULL, "manifest nope"),
+				 "push to fake/app: manifest nope: 404 MANIFEST_UNKNOWN: manifest unknown");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	ib_response_dispose(&resp);
+	ib_registry_free(r2);
+	ib_registry_free(r);
+}
+
+static void test_bearer_wrong_password(void **state)
+{
+	fake *f = *state;
+	ib_registry *r = client(f, "alice", "wrong", NULL, 0);
+	ib_assert_error_contains(ib_registry_ping(r), "token from http://127.0.0.1:");
+	assert_non_null(strstr(ib_error_last()->message, "401 incorrect username or password"));
+	assert_int_equal(ib_error_last()->code, IB_EINVALID);
+	ib_registry_free(r);
+}
+
+static void test_basic(void **state)
+{
+	fake *f = *state;
+	f->bearer = 0;
+	/* no credentials: the 401 with a hint */
+	ib_registry *r = client(f, NULL, NULL, NULL, 0);
+	ib_assert_error_contains(ib_registry_ping(r), "401 UNAUTHORIZED: authentication required (no credentials for 127.0.0.1:");
+	ib_registry_free(r);
+	/* wrong ones: the 401 */
+	r = client(f, "alice", "nope", NULL, 0);
+	ib_assert_error_contains(ib_registry_ping(r), "push to fake/app: /v2/: 401 UNAUTHORIZED: authentication required");
+	ib_registry_free(r);
+	/* from Docker's config file */
+	char *dir = ib_test_tmpdir("push-fake");
+	char path[4096], domain[64];
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	snprintf(domain, sizeof domain, "127.0.0.1:%d", f->port);
+	assert_int_equal(ib_push__config_set(path, domain, "alice", "s3cret"), 0);
+	r = client(f, NULL, NULL, path, 0);
+	assert_int_equal(ib_registry_ping(r), 0);
+	assert_string_equal(f->last_auth, "Basic YWxpY2U6czNjcmV0");
+	ib_registry_free(r);
+	/* login checks them, then writes them; logout removes them */
+	snprintf(path, sizeof path, "%s/login/config.json", dir);
+	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
+	o.docker_config = path;
+	o.username = "alice";
+	o.password = "bad";
+	ib_assert_error_contains(ib_registry_login(domain, &o), "401");
+	assert_int_equal(access(path, F_OK), -1);
+	o.password = "s3cret";
+	assert_int_equal(ib_registry_login(domain, &o), 0);
+	char *u, *p;
+	assert_int_equal(ib_push__config_get(&u, &p, path, domain), 0);
+	assert_string_equal(p, "s3cret");
+	free(u);
+	free(p);
+	assert_int_equal(ib_registry_logout(domain, &o), 0);
+	assert_int_equal(ib_registry_logout(domain, &o), IB_ENOTFOUND);
+	f->bearer = 1;
+	free(dir);
+}
+
+static void test_retries(void **state)
+{
+	fake *f = *state;
+	ib_buf body = IB_BUF_INIT;
+	ib_sink sink = { &body, 1024, NULL, NULL, NULL };
+	ib_response resp = { 0 };
+	/* two 503s, then fine: within 4 attempts */
+	f->flaky_failures = 2;
+	f->hits_flaky = 0;
+	ib_registry *r = client(f, "alice", "s3cret", NULL, 4);
+	assert_int_equal(ib_registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"), 0);
+	assert_string_equal(body.ptr, "fine");
+	assert_int_equal(f->hits_flaky, 3);
+	ib_registry_free(r);
+	/* not within 2 */
+	f->hits_flaky = 0;
+	r = client(f, "alice", "s3cret", NULL, 2);
+	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"),
+				 "flaky: 503 upstream busy");
+	assert_int_equal(f->hits_flaky, 2);
+	ib_registry_free(r);
+	ib_response_dispose(&resp);
+	ib_buf_dispose(&body);
+}
+
+static void test_blob(void **state)
+{
+	fake *f = *state;
+	char *dir = ib_test_tmpdir("push-blob");
+	ib_store *s;
+	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
+	ib_registry *r = client(f, "alice", "s3cret", NULL, 3);
+	ib_digest good, bad;
+	ib_digest_of(&good, "hello", 5);
+	ib_digest_of(&bad, "other", 5);
+	/* a 500 first: the retry starts the blob again, and the digest checks out */
+	f->hits_blob = 0;
+	assert_int_equal(ib_push__fetch_blob(r, s, &good, 5, NULL), 0);
+	assert_int_equal(f->hits_blob, 2);
+	assert_int_equal(ib_store_blob_has(s, &good), 1);
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_store_blob_read(&b, s, &good), 0);
+	assert_string_equal(b.ptr, "hello");
+	ib_buf_dispose(&b);
+	/* content that is not what the digest says is refused, and not stored */
+	f->hits_blob = 1;
+	ib_assert_error_contains(ib_push__fetch_blob(r, s, &bad, 5, NULL), "push to fake/app: blob sha256:");
+	assert_int_equal(ib_store_blob_has(s, &bad), 0);
+	/* the wrong size */
+	f->hits_blob = 1;
+	ib_assert_error_contains(ib_push__fetch_blob(r, s, &good, 6, NULL), "has 5 bytes, its descriptor says 6");
+	ib_registry_free(r);
+	ib_store_free(s);
+	ib_rm_rf(dir);
+	free(dir);
+}
+
+const struct CMUnitTest client_tests[] = {
+	cmocka_unit_test_setup_teardown(test_bearer, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_bearer_wrong_password, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_basic, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_retries, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_blob, fake_start, fake_stop),
+};
+const size_t client_tests_count = sizeof client_tests / sizeof *client_tests;

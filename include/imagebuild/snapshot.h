@@ -94,6 +94,14 @@ IB_EXTERN(int) ib_snapshot_diff(ib_snapshotter *snap, const char *key,
 IB_EXTERN(int) ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 				  const char *key);
 
+/**
+ * ib_snapshot_commit(), then remove the (unmounted) snapshot; a backend
+ * that can reuses the snapshot's files as the unpacked layer, so the next
+ * snapshot on it needs no unpacking (what a build does after each step).
+ */
+IB_EXTERN(int) ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
+					 const char *key);
+
 /** Remove the snapshot `key`. IB_EEXISTS ("in use") while it is mounted. IB_ENOTFOUND if missing. */
 IB_EXTERN(int) ib_snapshot_remove(ib_snapshotter *snap, const char *key);
 

@@ -399,8 +399,9 @@ static int commit_snapshot(builder *b, stage_state *s, const char *key, const ch
 	ib_digest diff_id, empty;
 	uint64_t size = 0;
 	int rc = ib_snapshot_unmount(b->snap, key);
+	/* the step's files become the unpacked layer the next steps stand on */
 	if (rc == 0)
-		rc = ib_snapshot_commit(&diff_id, &size, b->snap, key);
+		rc = ib_snapshot_commit_remove(&diff_id, &size, b->snap, key);
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, EMPTY_TAR_DIGEST);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "snapshot/internal.h"
@@ -132,6 +133,110 @@ out:
 	free(final);
 	free(ready);
 	free(tmp);
+	free(fs);
+	return rc;
+}
+
+static char *active(overlay *o, const char *key, const char *sub);
+
+/* Drop overlayfs' own bookkeeping (origin, impure...) but the opaque mark from a tree that becomes a lower layer. */
+static int strip_overlay_xattrs(int dirfd, const char *name, const char *shown)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", shown);
+	char proc[64], list[4096];
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%s`", shown) : 0;
+	ssize_t len = rc == 0 && !S_ISLNK(st.st_mode) ? listxattr(proc, list, sizeof list) : 0;
+	for (char *x = list; rc == 0 && len > 0 && x < list + len; x += strlen(x) + 1)
+		if (!strncmp(x, "trusted.overlay.", 16) && strcmp(x, "trusted.overlay.opaque") != 0 &&
+		    removexattr(proc, x) < 0 && errno != ENODATA)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove xattr `%s` of `%s`", x, shown);
+	if (rc == 0 && S_ISDIR(st.st_mode)) {
+		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		char **names = NULL;
+		size_t n = 0;
+		if (dfd < 0)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", shown);
+		else
+			rc = ib_snapshot__names(&names, &n, dfd);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = strip_overlay_xattrs(dfd, names[i], names[i]);
+		ib_snapshot__names_free(names, n);
+		if (dfd >= 0)
+			close(dfd);
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * The upper directory of a committed snapshot is that layer in the very
+ * format of an unpacked one (whiteouts as 0/0 devices, opaque xattrs): move
+ * it into layers/ instead of unpacking the blob again.
+ */
+static int ov_layer_adopt(ib_snapshotter *self, const char *key, const ib_digest *id)
+{
+	overlay *o = (overlay *)self;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	hex_of(hex, id);
+	char *lockp = path_of(o, "%s/locks/%s%s", hex, NULL);
+	char *final = path_of(o, "%s/layers/%s%s", hex, NULL);
+	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
+	char *tmp = path_of(o, "%s/tmp/%s-XXXXXX%s", hex, NULL);
+	char *upper = active(o, key, "upper");
+	char *fs = NULL;
+	ib_lock lock = IB_LOCK_INIT;
+	int rc = IB_ERROR, made = 0;
+	if (!lockp || !final || !ready || !tmp || !upper)
+		goto out;
+	if ((rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) < 0)
+		goto out;
+	if (ib_path_exists(ready))
+		goto out; /* unpacked already */
+	if ((rc = ib_rm_rf(final)) < 0)
+		goto out;
+	if (!mkdtemp(tmp)) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "mkdtemp `%s`", tmp);
+		goto out;
+	}
+	made = 1;
+	if (!(fs = ib_sprintf("%s/fs", tmp))) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	if (rename(upper, fs) < 0) {
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "move `%s` to `%s`", upper, fs);
+		goto out;
+	}
+	if ((rc = strip_overlay_xattrs(AT_FDCWD, fs, fs)) < 0)
+		goto out;
+	int fsfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fsfd < 0 || syncfs(fsfd) < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "syncfs `%s`", fs);
+	if (fsfd >= 0)
+		close(fsfd);
+	if (rc == 0 && rename(tmp, final) < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "rename `%s` to `%s`", tmp, final);
+	if (rc == 0) {
+		made = 0;
+		rc = ib_atomic_write(ready, "", 0, 0644);
+	}
+out:
+	if (rc < 0 && made) {
+		ib_error_saved sv;
+		ib_error_save(&sv);
+		ib_rm_rf(tmp);
+		ib_error_restore(&sv);
+	}
+	ib_lock_release(&lock);
+	free(lockp);
+	free(final);
+	free(ready);
+	free(tmp);
+	free(upper);
 	free(fs);
 	return rc;
 }
@@ -480,6 +585,7 @@ int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
 		}
 	}
 	o->parent.version = IB_SNAPSHOTTER_VERSION;
+	o->parent.layer_adopt = ov_layer_adopt;
 	o->parent.layer_has = ov_layer_has;
 	o->parent.layer_unpack = ov_layer_unpack;
 	o->parent.layer_list = ov_layer_list;

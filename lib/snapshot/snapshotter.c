@@ -138,7 +138,7 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		return -1;
 	ib_snapshotter *s = NULL;
 	if ((rc = ib_mkdir_p(dir, 0700)) == 0 && (rc = ctor(&s, dir, param)) == 0) {
-		if (!s || s->version != IB_SNAPSHOTTER_VERSION || !s->free) {
+		if (!s || s->version < 1 || s->version > IB_SNAPSHOTTER_VERSION || !s->free) {
 			if (s && s->free)
 				s->free(s);
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
@@ -283,6 +283,31 @@ int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 	if (rc < 0)
 		ib_error_prefix("commit snapshot `%s`", key);
 	return rc;
+}
+
+int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	int rc = snap->mounted ? snap->mounted(snap, key) : 0;
+	if (rc == 1)
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT, "snapshot `%s` is mounted (in use)", key);
+	if (rc < 0)
+		return rc;
+	ib_digest d;
+	uint64_t sz = 0;
+	if ((rc = ib_snapshot_commit(&d, &sz, snap, key)) < 0)
+		return rc;
+	if (snap->version >= 2 && snap->layer_adopt && (rc = snap->layer_adopt(snap, key, &d)) < 0) {
+		ib_error_prefix("keep snapshot `%s` as layer", key);
+		return rc;
+	}
+	if (ib_snapshot_exists(snap, key) == 1 && (rc = ib_snapshot_remove(snap, key)) < 0)
+		return rc;
+	if (diff_id)
+		*diff_id = d;
+	if (size)
+		*size = sz;
+	return 0;
 }
 
 int ib_snapshot_exists(ib_snapshotter *snap, const char *key)

@@ -464,6 +464,71 @@ static void test_crash_mid_unpack(void **state)
 	ib_snapshotter_free(s);
 }
 
+static int find_layer(const ib_digest *d, void *payload)
+{
+	return ib_digest_equal(d, payload) ? 1 : 0;
+}
+
+/* commit_remove gives the same layer as commit, and the next snapshot sees the same tree;
+ * overlay keeps the snapshot's files as the unpacked layer instead of unpacking the blob */
+static void commit_remove_on(const char *name)
+{
+	ib_snapshotter *s = open_snap(name);
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT, root2 = IB_BUF_INIT, tree = IB_BUF_INIT, again = IB_BUF_INIT;
+	ib_buf tar = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "cr1", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "cr1"));
+	snapshot_test_changes(root.ptr);
+	char *same = pjoin(root.ptr, "a/same");
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	OK(utimensat(AT_FDCWD, same, ts, 0));
+	free(same);
+	tree_dump(&tree, root.ptr, 1);
+	OK(ib_snapshot_diff(s, "cr1", buf_write_cb, &tar));
+	assert_int_equal(ib_snapshot_commit_remove(NULL, NULL, s, "cr1"), IB_EEXISTS); /* mounted */
+	OK(ib_snapshot_unmount(s, "cr1"));
+	ib_digest layer, expect;
+	uint64_t size = 0;
+	OK(ib_snapshot_commit_remove(&layer, &size, s, "cr1"));
+	OK(ib_digest_of(&expect, tar.ptr, tar.size));
+	assert_true(ib_digest_equal(&layer, &expect));
+	assert_int_equal(size, tar.size);
+	assert_int_equal(ib_snapshot_exists(s, "cr1"), 0);
+	if (!strcmp(name, "overlay"))
+		assert_int_equal(ib_snapshot_layer_list(s, find_layer, &layer), 1); /* adopted, not unpacked */
+	ib_digest chain[2] = { base, layer };
+	OK(ib_snapshot_prepare(s, "cr2", chain, 2));
+	OK(ib_snapshot_mount(&root2, s, "cr2"));
+	tree_dump(&again, root2.ptr, 1);
+	if (strcmp(tree.ptr, again.ptr))
+		fail_msg("%s: the tree on the kept layer differs\n--- changed:\n%s--- next:\n%s", name, tree.ptr,
+			 again.ptr);
+	/* nothing of overlay's bookkeeping reached the layer: its diff is empty */
+	ib_buf empty = IB_BUF_INIT, list = IB_BUF_INIT;
+	OK(ib_snapshot_diff(s, "cr2", buf_write_cb, &empty));
+	tar_listing(&list, empty.ptr, empty.size);
+	assert_string_equal(ib_buf_cstr(&list), "");
+	OK(ib_snapshot_unmount(s, "cr2"));
+	OK(ib_snapshot_remove(s, "cr2"));
+	ib_buf_dispose(&empty);
+	ib_buf_dispose(&list);
+	ib_buf_dispose(&root);
+	ib_buf_dispose(&root2);
+	ib_buf_dispose(&tree);
+	ib_buf_dispose(&again);
+	ib_buf_dispose(&tar);
+	ib_snapshotter_free(s);
+}
+
+static void test_commit_remove(void **state)
+{
+	(void)state;
+	need_privileges();
+	commit_remove_on("overlay");
+	commit_remove_on("copy");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_repeated_layer),
 		cmocka_unit_test(test_remove_list_prune),
 		cmocka_unit_test(test_crash_mid_unpack),
+		cmocka_unit_test(test_commit_remove),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

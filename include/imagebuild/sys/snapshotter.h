@@ -11,7 +11,8 @@
 
 IB_BEGIN_DECL
 
-#define IB_SNAPSHOTTER_VERSION 1
+/* 2 added layer_adopt; backends of version 1 are still accepted (without it) */
+#define IB_SNAPSHOTTER_VERSION 2
 
 /**
  * A backend. Implementations embed it first (struct my { ib_snapshotter
@@ -44,6 +45,15 @@ struct ib_snapshotter {
 	int (*chain)(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n);
 
 	void (*free)(ib_snapshotter *self);
+
+	/* version 2 */
+	/**
+	 * Optional. The unmounted snapshot `key` was just committed as layer
+	 * `diff_id`: make its files that unpacked layer (instead of unpacking
+	 * the blob again on next use) and remove the snapshot. Without it, the
+	 * snapshot is removed and the layer unpacked when needed.
+	 */
+	int (*layer_adopt)(ib_snapshotter *self, const char *key, const ib_digest *diff_id);
 };
 
 /**

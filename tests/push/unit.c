@@ -141,7 +141,9 @@ static void test_config_file(void **state)
 	assert_string_equal(user, "u");
 	free(user);
 	free(pass);
-	ib_assert_error_contains(ib_push__config_get(&user, &pass, write_tmp(dir, "junk.json", "[1]"), "x"), "not a JSON object");
+	char *junk = write_tmp(dir, "junk.json", "[1]");
+	ib_assert_error_contains(ib_push__config_get(&user, &pass, junk, "x"), "not a JSON object");
+	free(junk);
 
 	/* the default path */
 	ib_buf b = IB_BUF_INIT;
@@ -157,6 +159,7 @@ static void test_config_file(void **state)
 	ib_buf_dispose(&b);
 	free(q);
 	free(p);
+	ib_rm_rf(dir);
 	free(dir);
 }
 

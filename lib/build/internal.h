@@ -1,8 +1,78 @@
-/* Internal interfaces shared by the files of the build layer. */
+/*
+ * Internal interfaces shared by the files of the build layer:
+ *   build.c        the orchestrator: stages, the step loop, the cache, ib_build()
+ *   step_run.c     RUN: the command, heredoc scripts, --mount
+ *   step_files.c   COPY, ADD and WORKDIR: the steps that write files
+ *   step_config.c  the steps that change only the image config, ARG, and
+ *                  the history texts as BuildKit writes them
+ *   copy.c         walking, hashing and copying trees inside roots
+ *   container.c    containers;  prune.c  ib_prune()
+ */
 #ifndef IB_BUILD_INTERNAL_H
 #define IB_BUILD_INTERNAL_H
 
 #include "imagebuild/build.h"
+#include "imagebuild/container.h"
+#include "util/error.h"
+#include "util/hash.h"
+#include "util/strlist.h"
+
+#include <sys/types.h>
+
+#define IB_BUILD_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* sha256 of an empty tar (1024 zero bytes): a step that changed nothing */
+#define IB_BUILD_EMPTY_TAR_DIGEST "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+#define IB_BUILD_TAIL_LINES 10
+
+/* What a stage has become so far: its image (config and layers) and scope. */
+typedef struct {
+	ib_image_config *config;
+	ib_layer *layers;
+	size_t nlayers;
+	char key[IB_DIGEST_HEXLEN + 1];
+	ib_strlist args;    /* NAME=VALUE of the ARGs in scope (not kept in the image) */
+	ib_strlist arg_names; /* every ARG declared in the stage, in order (history shows them) */
+	char *arg_history;  /* created_by of the last ARG step */
+	int cmd_set;        /* CMD was set in this stage: ENTRYPOINT no longer clears it */
+	int built;
+} stage_state;
+
+/* One build, from ib_build() to its end. */
+typedef struct {
+	ib_store *store;
+	ib_snapshotter *snap;
+	const ib_build_options *o;
+	ib_dockerfile *df;
+	ib_instructions *ins;
+	ib_plan *plan;
+	ib_ignore *ignore;
+	int ctxfd;
+	char escape;
+	stage_state *stages;
+	size_t nstages;
+	ib_strlist snapshots;  /* keys to remove at the end */
+	unsigned long counter;
+	/* the step being run */
+	const char *step_label;
+	int no_history;        /* commit -c: config changes without history entries */
+	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
+	char *tail[IB_BUILD_TAIL_LINES];
+	size_t tail_next;
+} builder;
+
+/* A step's cache key being made: key_begin, key_add..., key_end. */
+typedef struct {
+	ib_sha256 *h;
+} keyer;
+
+/* The mounts of one RUN and what to clean up after it. */
+typedef struct {
+	ib_mount *mounts;
+	size_t n;
+	ib_strlist strings;  /* what the mounts point to */
+	ib_strlist tmpdirs;  /* removed afterwards */
+	ib_strlist snapkeys; /* snapshots of other stages, dropped afterwards */
+} run_mounts;
 
 /*
  * Apply one config instruction (CMD, ENV, EXPOSE, ... as `commit -c` and
@@ -10,5 +80,44 @@
  * without a history entry.
  */
 int ib_build__apply_change(ib_image_config *config, const ib_instruction *in);
+
+int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
+		  uint64_t total, int cached);
+void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);
+void ib_build__run_output(ib_log_level lvl, const char *line, void *payload);
+void ib_build__tail_clear(builder *b);
+int ib_build__step_env(ib_strlist *out, const stage_state *s);
+int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const char *word);
+int ib_build__expand_list(ib_strarray *out, builder *b, const stage_state *s, const char *word);
+const char *ib_build__arg_get(const stage_state *s, const char *name);
+int ib_build__set_arg(stage_state *s, const char *name, const char *value);
+int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in);
+void ib_build__key_add(keyer *k, const char *text);
+int ib_build__key_end(keyer *k, char out[IB_DIGEST_HEXLEN + 1]);
+void ib_build__state_dispose(stage_state *s);
+int ib_build__layers_from_config(stage_state *s, ib_store *store);
+int ib_build__restore_config(stage_state *s, ib_store *store, const ib_digest *config);
+int ib_build__save_config(ib_digest *out, builder *b, const stage_state *s);
+int ib_build__add_history(stage_state *s, const char *created_by, int empty_layer);
+int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s);
+int ib_build__new_snapshot(ib_buf *rootfs, char **key_out, builder *b, const stage_state *s);
+void ib_build__drop_snapshot(builder *b, const char *key);
+int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by,
+			   int keep_empty);
+int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const ib_instruction *in,
+			  size_t stage_index, keyer *k);
+void ib_build__release_mounts(builder *b, run_mounts *rm);
+int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
+int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
+int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state *s, const char *from,
+		       size_t stage_index, char key_part[IB_DIGEST_HEXLEN + 1]);
+int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char *spec);
+int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
+			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown);
+int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
+int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in);
+int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in);
+int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in);
+int ib_build__arg_history(stage_state *s);
 
 #endif

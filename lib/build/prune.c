@@ -1,0 +1,96 @@
+/* ib_prune(): unreferenced blobs and unpacked layers, together. */
+#include "build/internal.h"
+#include "build/copy.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/path.h"
+#include "util/strlist.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- prune: blobs and snapshots together ---- */
+
+static int add_image_layers(ib_digest **layers, size_t *n, size_t *cap, ib_store *store, const ib_digest *id)
+{
+	char hex[IB_DIGEST_STRLEN];
+	ib_image *img = NULL;
+	ib_digest_fmt(hex, id);
+	int rc = ib_store_image_lookup(&img, store, hex);
+	if (rc < 0)
+		return rc;
+	const ib_image_config *cfg = ib_image_config_of(img);
+	size_t k = ib_image_config_diff_id_count(cfg);
+	for (size_t i = 0; rc == 0 && i < k; i++) {
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			ib_digest *p = ib_realloc(*layers, nc * sizeof *p);
+			if (!p) {
+				rc = IB_ERROR;
+				break;
+			}
+			*layers = p;
+			*cap = nc;
+		}
+		rc = ib_image_config_diff_id(&(*layers)[(*n)++], cfg, i);
+	}
+	ib_image_free(img);
+	return rc;
+}
+
+int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
+{
+	ib_store_gc_stats stats;
+	memset(&stats, 0, sizeof stats);
+	int rc = ib_store_gc(&stats, store, NULL);
+	if (rc < 0)
+		return rc;
+	if (freed_blobs)
+		*freed_blobs = (size_t)stats.blobs_removed;
+	/* what stays unpacked: the layers of every image and of every container's image */
+	ib_digest *layers = NULL;
+	size_t n = 0, cap = 0, total = 0;
+	ib_image_list *list = NULL;
+	ib_container_record **recs = NULL;
+	size_t nrecs = 0;
+	ib_strlist keys = IB_STRLIST_INIT;
+	rc = ib_store_images(&list, store);
+	for (size_t i = 0; rc == 0 && i < ib_image_list_count(list); i++)
+		rc = add_image_layers(&layers, &n, &cap, store, &ib_image_list_get(list, i)->id);
+	if (rc == 0)
+		rc = ib_store_container_list(&recs, &nrecs, store);
+	for (size_t i = 0; rc == 0 && i < nrecs; i++) {
+		rc = ib_strlist_add(&keys, recs[i]->id);
+		if (rc == 0)
+			rc = add_image_layers(&layers, &n, &cap, store, &recs[i]->image_id);
+	}
+	static const char *const backends[] = {"overlay", "copy"};
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		ib_snapshotter *snap = NULL;
+		size_t freed = 0;
+		if (ib_snapshotter_open(&snap, store, backends[i], NULL) < 0) {
+			ib_error_clear(); /* not usable on this host: nothing of it to prune */
+			continue;
+		}
+		rc = ib_snapshotter_prune(&freed, snap, layers, n, (const char *const *)keys.items, keys.n);
+		total += freed;
+		ib_snapshotter_free(snap);
+	}
+	if (freed_snapshots)
+		*freed_snapshots = total;
+	free(layers);
+	ib_image_list_free(list);
+	ib_container_record_list_free(recs, nrecs);
+	ib_strlist_clear(&keys);
+	return rc;
+}

@@ -1,0 +1,372 @@
+/*
+ * The steps that change only the image config (ENV, LABEL, CMD, ...), ARG,
+ * and the history texts as BuildKit writes them.
+ */
+#include "build/internal.h"
+#include "build/copy.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/path.h"
+#include "util/strlist.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- history text as BuildKit writes it (Go's %q and %v) ---- */
+
+static void go_quote(ib_buf *out, const char *str)
+{
+	ib_buf_putc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+		switch (*p) {
+		case '"': ib_buf_puts(out, "\\\""); break;
+		case '\\': ib_buf_puts(out, "\\\\"); break;
+		case '\n': ib_buf_puts(out, "\\n"); break;
+		case '\t': ib_buf_puts(out, "\\t"); break;
+		case '\r': ib_buf_puts(out, "\\r"); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				ib_buf_printf(out, "\\x%02x", *p);
+			else
+				ib_buf_putc(out, (char)*p);
+		}
+	}
+	ib_buf_putc(out, '"');
+}
+
+/* ["a" "b"]: a Go string slice printed with %q */
+static void go_quote_list(ib_buf *out, const char *const *items, size_t n)
+{
+	ib_buf_putc(out, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			ib_buf_putc(out, ' ');
+		go_quote(out, items[i]);
+	}
+	ib_buf_putc(out, ']');
+}
+
+/* Go's time.Duration.String(): "0s", "300ms", "1.5s", "1m0s", "1h0m0s" */
+static void go_duration(ib_buf *out, int64_t ns)
+{
+	if (ns == 0) {
+		ib_buf_puts(out, "0s");
+		return;
+	}
+	if (ns < 0) {
+		ib_buf_putc(out, '-');
+		ns = -ns;
+	}
+	char frac[16];
+	if (ns < 1000000000LL) {
+		const char *unit = ns < 1000 ? "ns" : ns < 1000000 ? "\xc2\xb5s" : "ms";
+		int64_t div = ns < 1000 ? 1 : ns < 1000000 ? 1000 : 1000000;
+		int digits = ns < 1000 ? 0 : ns < 1000000 ? 3 : 6;
+		ib_buf_printf(out, "%lld", (long long)(ns / div));
+		if (digits && ns % div) {
+			snprintf(frac, sizeof frac, "%0*lld", digits, (long long)(ns % div));
+			for (int k = digits - 1; k > 0 && frac[k] == '0'; k--)
+				frac[k] = '\0';
+			ib_buf_printf(out, ".%s", frac);
+		}
+		ib_buf_puts(out, unit);
+		return;
+	}
+	int64_t h = ns / 3600000000000LL, m = ns / 60000000000LL % 60, sec = ns / 1000000000LL % 60;
+	int64_t rest = ns % 1000000000LL;
+	if (h)
+		ib_buf_printf(out, "%lldh", (long long)h);
+	if (h || m)
+		ib_buf_printf(out, "%lldm", (long long)m);
+	ib_buf_printf(out, "%lld", (long long)sec);
+	if (rest) {
+		snprintf(frac, sizeof frac, "%09lld", (long long)rest);
+		for (int k = 8; k > 0 && frac[k] == '0'; k--)
+			frac[k] = '\0';
+		ib_buf_printf(out, ".%s", frac);
+	}
+	ib_buf_putc(out, 's');
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- instructions that change only the config ---- */
+
+/* CMD/ENTRYPOINT/SHELL argv: exec form as is; shell form through SHELL. */
+static int command_list(ib_strlist *out, const stage_state *s, const ib_instr_cmd *c)
+{
+	if (c->json) {
+		for (size_t i = 0; i < c->args.count; i++)
+			if (ib_strlist_add(out, c->args.items[i]) < 0)
+				return IB_ERROR;
+		return 0;
+	}
+	size_t n = ib_image_config_list_count(s->config, IB_CONFIG_SHELL);
+	if (n == 0) {
+		ib_strlist_add(out, "/bin/sh");
+		ib_strlist_add(out, "-c");
+	}
+	for (size_t i = 0; i < n; i++)
+		ib_strlist_add(out, ib_image_config_list_get(s->config, IB_CONFIG_SHELL, i));
+	return ib_strlist_add(out, c->args.count ? c->args.items[0] : "");
+}
+
+int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
+{
+	ib_buf v = IB_BUF_INIT, hist = IB_BUF_INIT;
+	ib_strlist l = IB_STRLIST_INIT;
+	ib_strarray words = IB_STRARRAY_INIT;
+	int rc = 0, no_history = 0;
+	switch (in->kind) {
+	case IB_INSTR_ENV:
+	case IB_INSTR_LABEL:
+		ib_buf_puts(&hist, in->kind == IB_INSTR_ENV ? "ENV" : "LABEL");
+		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
+			const ib_instr_kv *kv = &in->u.kv.items[i];
+			ib_buf key = IB_BUF_INIT;
+			rc = ib_build__expand_one(&key, b, s, kv->key);
+			if (rc == 0)
+				rc = ib_build__expand_one(&v, b, s, kv->value);
+			if (rc == 0 && in->kind == IB_INSTR_ENV)
+				rc = ib_image_config_env_set(s->config, key.ptr, v.ptr);
+			else if (rc == 0)
+				rc = ib_image_config_label_set(s->config, key.ptr, v.ptr);
+			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
+			ib_buf_dispose(&key);
+		}
+		break;
+	case IB_INSTR_MAINTAINER:
+		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		if (rc == 0)
+			rc = ib_image_config_set(s->config, IB_CONFIG_AUTHOR, v.ptr);
+		ib_buf_printf(&hist, "MAINTAINER %s", ib_buf_cstr(&v));
+		break;
+	case IB_INSTR_USER:
+		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		if (rc == 0)
+			rc = ib_image_config_set(s->config, IB_CONFIG_USER, v.ptr);
+		ib_buf_printf(&hist, "USER %s", ib_buf_cstr(&v));
+		break;
+	case IB_INSTR_STOPSIGNAL:
+		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		if (rc == 0)
+			rc = ib_image_config_set(s->config, IB_CONFIG_STOPSIGNAL, v.ptr);
+		ib_buf_printf(&hist, "STOPSIGNAL %s", ib_buf_cstr(&v));
+		break;
+	case IB_INSTR_EXPOSE: {
+		/* history as BuildKit prints the Go map: sorted keys */
+		ib_strlist ports = IB_STRLIST_INIT;
+		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
+			rc = ib_build__expand_list(&words, b, s, in->u.list.items[i]);
+			for (size_t w = 0; rc == 0 && w < words.count; w++) {
+				char *port = strchr(words.strings[w], '/') ? ib_strdup(words.strings[w])
+									   : ib_sprintf("%s/tcp", words.strings[w]);
+				rc = port ? ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port) : IB_ERROR;
+				if (rc == 0 && !ib_strlist_contains(&ports, port))
+					rc = ib_strlist_add(&ports, port);
+				free(port);
+			}
+		}
+		if (ports.n > 1)
+			qsort(ports.items, ports.n, sizeof *ports.items, cmp_str);
+		ib_buf_puts(&hist, "EXPOSE map[");
+		for (size_t i = 0; i < ports.n; i++)
+			ib_buf_printf(&hist, "%s%s:{}", i ? " " : "", ports.items[i]);
+		ib_buf_putc(&hist, ']');
+		ib_strlist_clear(&ports);
+		break;
+	}
+	case IB_INSTR_VOLUME:
+		ib_buf_puts(&hist, "VOLUME [");
+		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
+			rc = ib_build__expand_one(&v, b, s, in->u.list.items[i]);
+			if (rc == 0 && v.size == 0)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: VOLUME specified can not be an empty string", in->line);
+			if (rc == 0)
+				rc = ib_image_config_list_add(s->config, IB_CONFIG_VOLUMES, v.ptr);
+			ib_buf_printf(&hist, "%s%s", i ? " " : "", ib_buf_cstr(&v));
+		}
+		ib_buf_putc(&hist, ']');
+		break;
+	case IB_INSTR_CMD:
+	case IB_INSTR_ENTRYPOINT:
+	case IB_INSTR_SHELL: {
+		ib_config_list which = in->kind == IB_INSTR_CMD ? IB_CONFIG_CMD
+				       : in->kind == IB_INSTR_ENTRYPOINT ? IB_CONFIG_ENTRYPOINT
+									  : IB_CONFIG_SHELL;
+		if (in->kind == IB_INSTR_SHELL && !in->u.cmd.json) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: SHELL requires the JSON form", in->line);
+			break;
+		}
+		rc = command_list(&l, s, &in->u.cmd);
+		if (rc == 0)
+			rc = ib_image_config_list_set(s->config, which, (const char *const *)l.items, l.n);
+		/* BuildKit (Docker 20.10) marks every CMD as ArgsEscaped */
+		if (rc == 0 && in->kind == IB_INSTR_CMD)
+			rc = ib_image_config_set_args_escaped(s->config, 1);
+		/* a new ENTRYPOINT drops a CMD inherited from the base (not one set in this stage) */
+		if (rc == 0 && in->kind == IB_INSTR_ENTRYPOINT && !s->cmd_set)
+			rc = ib_image_config_list_set(s->config, IB_CONFIG_CMD, NULL, 0);
+		ib_buf_printf(&hist, "%s ", ib_instruction_kind_name(in->kind));
+		if (in->kind == IB_INSTR_SHELL) {
+			/* Go's %v of a slice: [/bin/sh -c] */
+			ib_buf_putc(&hist, '[');
+			for (size_t j = 0; j < l.n; j++)
+				ib_buf_printf(&hist, "%s%s", j ? " " : "", l.items[j]);
+			ib_buf_putc(&hist, ']');
+		} else {
+			go_quote_list(&hist, (const char *const *)l.items, l.n);
+		}
+		break;
+	}
+	case IB_INSTR_HEALTHCHECK: {
+		const ib_instr_healthcheck *h = &in->u.healthcheck;
+		ib_healthcheck t = IB_HEALTHCHECK_INIT;
+		if (h->none) {
+			const char *none[] = {"NONE"};
+			rc = ib_image_config_set_healthcheck(s->config, none, 1, &t);
+		} else {
+			t.interval = h->interval;
+			t.timeout = h->timeout;
+			t.start_period = h->start_period;
+			t.start_interval = h->start_interval;
+			t.retries = h->retries;
+			rc = ib_image_config_set_healthcheck(s->config, h->test.items, h->test.count, &t);
+		}
+		/* BuildKit prints the Go struct: &{["CMD" "x"] "5s" "3s" "0s" '\x03'} */
+		ib_healthcheck shown = IB_HEALTHCHECK_INIT;
+		ib_image_config_healthcheck(&shown, s->config);
+		ib_buf_puts(&hist, "HEALTHCHECK &{");
+		ib_strlist test = IB_STRLIST_INIT;
+		size_t nt = ib_image_config_list_count(s->config, IB_CONFIG_HEALTHCHECK_TEST);
+		for (size_t j = 0; j < nt; j++)
+			ib_strlist_add(&test, ib_image_config_list_get(s->config, IB_CONFIG_HEALTHCHECK_TEST, j));
+		go_quote_list(&hist, (const char *const *)test.items, test.n);
+		ib_strlist_clear(&test);
+		int64_t times[3] = {shown.interval, shown.timeout, shown.start_period};
+		for (size_t j = 0; j < 3; j++) {
+			ib_buf_puts(&hist, " \"");
+			go_duration(&hist, times[j]);
+			ib_buf_putc(&hist, '"');
+		}
+		if (shown.retries >= 32 && shown.retries < 127)
+			ib_buf_printf(&hist, " '%c'}", shown.retries);
+		else
+			ib_buf_printf(&hist, " '\\x%02x'}", shown.retries & 0xff);
+		break;
+	}
+	case IB_INSTR_ONBUILD:
+		/* kept in the config; BuildKit adds no history entry for it */
+		rc = ib_image_config_list_add(s->config, IB_CONFIG_ONBUILD, in->u.onbuild.trigger);
+		no_history = 1;
+		break;
+	default:
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "line %d: %s is not supported",
+				   in->line, ib_instruction_kind_name(in->kind));
+	}
+	if (rc == 0 && !b->no_history && !no_history)
+		rc = ib_build__add_history(s, ib_buf_cstr(&hist), 1);
+	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED)
+		ib_error_prefix("line %d", in->line);
+	ib_buf_dispose(&v);
+	ib_buf_dispose(&hist);
+	ib_strlist_clear(&l);
+	ib_strarray_dispose(&words);
+	return rc;
+}
+
+int ib_build__apply_change(ib_image_config *config, const ib_instruction *in)
+{
+	static const ib_build_options defaults = IB_BUILD_OPTIONS_INIT;
+	builder b;
+	stage_state st;
+	memset(&b, 0, sizeof b);
+	memset(&st, 0, sizeof st);
+	b.o = &defaults;
+	b.escape = '\\';
+	b.no_history = 1;
+	st.config = config;
+	switch (in->kind) {
+	case IB_INSTR_CMD: case IB_INSTR_ENTRYPOINT: case IB_INSTR_ENV: case IB_INSTR_EXPOSE:
+	case IB_INSTR_LABEL: case IB_INSTR_USER: case IB_INSTR_VOLUME: case IB_INSTR_STOPSIGNAL:
+	case IB_INSTR_ONBUILD: case IB_INSTR_SHELL: case IB_INSTR_HEALTHCHECK: case IB_INSTR_MAINTAINER:
+		return ib_build__do_meta(&b, &st, in);
+	case IB_INSTR_WORKDIR: {
+		ib_buf v = IB_BUF_INIT, path = IB_BUF_INIT;
+		int rc = ib_build__expand_one(&v, &b, &st, in->u.value);
+		if (rc == 0 && v.ptr[0] != '/') {
+			const char *wd = ib_image_config_get(config, IB_CONFIG_WORKDIR);
+			rc = ib_path_join(&path, wd && *wd ? wd : "/", v.ptr);
+		} else if (rc == 0) {
+			rc = ib_buf_set(&path, v.ptr, v.size);
+		}
+		if (rc == 0)
+			rc = ib_path_clean(&v, path.ptr);
+		if (rc == 0)
+			rc = ib_image_config_set(config, IB_CONFIG_WORKDIR, v.ptr);
+		ib_buf_dispose(&v);
+		ib_buf_dispose(&path);
+		return rc;
+	}
+	default:
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				     "%s cannot be applied as a change (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, "
+				     "ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL can)",
+				     ib_instruction_kind_name(in->kind));
+	}
+}
+
+/* ARG: scope only (not in the image); Docker adds no history entry. */
+int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in)
+{
+	ib_buf hist = IB_BUF_INIT;
+	for (size_t i = 0; i < in->u.arg.count; i++) {
+		const ib_instr_arg *a = &in->u.arg.items[i];
+		ib_buf def = IB_BUF_INIT;
+		const char *value = NULL;
+		int rc = 0;
+		if (a->has_default)
+			rc = ib_build__expand_one(&def, b, s, a->default_value);
+		if (rc == 0 && ib_plan_arg_value(&value, b->plan, a->name, a->has_default ? def.ptr : NULL) == 0)
+			rc = ib_build__set_arg(s, a->name, value);
+		if (rc == 0 && !ib_strlist_contains(&s->arg_names, a->name))
+			rc = ib_strlist_add(&s->arg_names, a->name);
+		/* history: the declaration, with its default (not the build argument) */
+		if (rc == 0) {
+			if (i == 0)
+				ib_buf_puts(&hist, "ARG");
+			if (a->has_default)
+				ib_buf_printf(&hist, " %s=%s", a->name, def.ptr);
+			else
+				ib_buf_printf(&hist, " %s", a->name);
+		}
+		ib_buf_dispose(&def);
+		if (rc < 0) {
+			ib_buf_dispose(&hist);
+			ib_error_prefix("line %d: ARG %s", in->line, a->name);
+			return rc;
+		}
+	}
+	free(s->arg_history);
+	s->arg_history = ib_buf_detach(&hist);
+	return s->arg_history ? 0 : IB_ERROR;
+}
+
+/* BuildKit records each ARG of a stage as an empty-layer history entry. */
+int ib_build__arg_history(stage_state *s)
+{
+	return ib_build__add_history(s, s->arg_history ? s->arg_history : "ARG", 1);
+}

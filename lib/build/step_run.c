@@ -1,0 +1,425 @@
+/* RUN: the command (shell or exec form, heredoc scripts) and its --mount mounts. */
+#include "build/internal.h"
+#include "build/copy.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/path.h"
+#include "util/strlist.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- RUN --mount ---- */
+
+
+static const char *keep(run_mounts *rm, char *s)
+{
+	if (!s || ib_strlist_take(&rm->strings, s) < 0)
+		return NULL;
+	return rm->strings.items[rm->strings.n - 1];
+}
+
+static int add_mount(run_mounts *rm, ib_mount_type type, const char *source, const char *target, int ro,
+		     const char *options)
+{
+	ib_mount *m = ib_realloc(rm->mounts, (rm->n + 2) * sizeof *m);
+	if (!m)
+		return IB_ERROR;
+	rm->mounts = m;
+	m[rm->n++] = (ib_mount){type, source, target, ro, options};
+	return 0;
+}
+
+/* The host path of `rel` resolved inside the tree at `rootfd` (symlinks stay inside). */
+static char *resolved_host_path(int rootfd, const char *rel)
+{
+	int fd = ib_open_in_root(rootfd, rel, O_PATH, 0);
+	if (fd < 0)
+		return NULL;
+	char link[64], buf[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) {
+		ib_error_set_os(IB_LAYER_BUILD, "readlink `%s`", link);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return ib_strdup(buf);
+}
+
+/* The cache key part of another stage or an image named by from= (no mounting). */
+static int from_key(builder *b, const char *from, size_t stage_index, char out[IB_DIGEST_HEXLEN + 1])
+{
+	size_t idx;
+	if (ib_plan_resolve_stage(&idx, b->plan, from, stage_index) == 0) {
+		memcpy(out, b->stages[idx].key, IB_DIGEST_HEXLEN + 1);
+		return 0;
+	}
+	ib_image *img = NULL;
+	int rc = ib_store_image_lookup(&img, b->store, from);
+	if (rc == 0)
+		ib_digest_hex(out, ib_image_id(img));
+	ib_image_free(img);
+	return rc;
+}
+
+int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state *s, const char *from,
+		       size_t stage_index, char key_part[IB_DIGEST_HEXLEN + 1]);
+int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
+
+/* A bind mount of the context (filtered by .dockerignore: a copy) or of another stage or image. */
+static int bind_mount(run_mounts *rm, builder *b, stage_state *s, const ib_run_mount *m, size_t stage_index,
+		      const char *target, const char *src, const char *from, keyer *k)
+{
+	int rc = 0;
+	if (from) {
+		char part[IB_DIGEST_HEXLEN + 1];
+		if (k) {
+			if ((rc = from_key(b, from, stage_index, part)) < 0)
+				return rc;
+			ib_build__key_add(k, part);
+			ib_build__key_add(k, src);
+			return 0;
+		}
+		int fd = -1;
+		char *snapkey = NULL;
+		rc = ib_build__source_root(&fd, &snapkey, b, s, from, stage_index, part);
+		if (snapkey)
+			ib_strlist_take(&rm->snapkeys, snapkey);
+		const char *host = rc == 0 ? keep(rm, resolved_host_path(fd, src)) : NULL;
+		if (fd >= 0)
+			close(fd);
+		if (rc == 0 && !host)
+			rc = IB_ERROR;
+		return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
+	}
+	if (k)
+		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore);
+	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
+	const char *tmpdir = getenv("TMPDIR");
+	char *dir = ib_sprintf("%s/imagebuild-mount-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (!dir || !mkdtemp(dir)) {
+		rc = dir ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", dir) : IB_ERROR;
+		free(dir);
+		return rc;
+	}
+	ib_strlist_take(&rm->tmpdirs, dir);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ib_copy_opts co;
+	memset(&co, 0, sizeof co);
+	co.set_owner = 1;
+	co.filter = ib_build__ignore_filter;
+	co.filter_payload = b->ignore;
+	struct stat st;
+	int sfd = ib_open_in_root(b->ctxfd, src, O_PATH, 0);
+	if (dfd < 0 || sfd < 0 || fstat(sfd, &st) < 0)
+		rc = dfd < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open `%s`", dir) : IB_ERROR;
+	if (rc == 0)
+		rc = ib_build__copy(b->ctxfd, src, dfd, "/", 1, &co);
+	const char *host = NULL;
+	if (rc == 0) {
+		const char *base = strrchr(src, '/');
+		host = S_ISDIR(st.st_mode) ? dir : keep(rm, ib_sprintf("%s/%s", dir, base ? base + 1 : src));
+		if (!host)
+			rc = IB_ERROR;
+	}
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
+}
+
+/* A persistent cache directory, <store>/cache-mounts/<sha256 of its id>. */
+static int cache_mount(run_mounts *rm, builder *b, const ib_run_mount *m, const char *id, const char *target)
+{
+	ib_digest d;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_of(&d, id, strlen(id));
+	ib_digest_hex(hex, &d);
+	const char *dir = keep(rm, ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex));
+	if (!dir)
+		return IB_ERROR;
+	if (!ib_path_exists(dir)) {
+		unsigned long uid = m->uid ? strtoul(m->uid, NULL, 10) : 0, gid = m->gid ? strtoul(m->gid, NULL, 10) : 0;
+		unsigned long mode = m->mode ? strtoul(m->mode, NULL, 8) : 0755;
+		int rc = ib_mkdir_p(dir, 0755);
+		if (rc == 0 && (chown(dir, (uid_t)uid, (gid_t)gid) < 0 || chmod(dir, (mode_t)(mode & 07777)) < 0))
+			rc = ib_error_set_os(IB_LAYER_BUILD, "prepare the cache mount `%s`", dir);
+		if (rc < 0)
+			return rc;
+	}
+	return add_mount(rm, IB_MOUNT_BIND, dir, target, m->readonly, NULL);
+}
+
+/*
+ * The mounts of a RUN. With `k`, only feed the cache key (what a bind
+ * mount shows counts; caches and tmpfs do not); else make them.
+ */
+int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const ib_instruction *in,
+			  size_t stage_index, keyer *k)
+{
+	const ib_instr_run *r = &in->u.run;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < r->mount_count; i++) {
+		const ib_run_mount *m = &r->mounts[i];
+		ib_buf t = IB_BUF_INIT, src = IB_BUF_INIT, from = IB_BUF_INIT, id = IB_BUF_INIT, abs = IB_BUF_INIT;
+		if (!m->target) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "--mount=%s: no target", m->raw);
+		} else if ((rc = ib_build__expand_one(&t, b, s, m->target)) == 0) {
+			const char *wd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
+			rc = t.ptr[0] == '/' ? ib_path_clean(&abs, t.ptr) : ib_path_join(&abs, wd && *wd ? wd : "/", t.ptr);
+		}
+		const char *target = rc == 0 && !k ? keep(rm, ib_buf_detach(&abs)) : NULL;
+		if (rc == 0 && !k && !target)
+			rc = IB_ERROR;
+		if (rc == 0 && m->source)
+			rc = ib_build__expand_one(&src, b, s, m->source);
+		if (rc == 0 && m->from)
+			rc = ib_build__expand_one(&from, b, s, m->from);
+		if (rc == 0 && m->id)
+			rc = ib_build__expand_one(&id, b, s, m->id);
+		if (rc == 0) {
+			switch (m->type) {
+			case IB_RUN_MOUNT_BIND:
+				rc = bind_mount(rm, b, s, m, stage_index, target, src.size ? src.ptr : ".",
+						m->from ? from.ptr : NULL, k);
+				break;
+			case IB_RUN_MOUNT_CACHE:
+				if (!k)
+					rc = cache_mount(rm, b, m, id.size ? id.ptr : ib_buf_cstr(&t), target);
+				break;
+			case IB_RUN_MOUNT_TMPFS:
+				if (!k)
+					rc = add_mount(rm, IB_MOUNT_TMPFS, NULL, target, 0,
+						       m->size ? keep(rm, ib_sprintf("size=%s", m->size)) : NULL);
+				break;
+			default:
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+						   "--mount=%s: secret and ssh mounts are not supported yet", m->raw);
+			}
+		}
+		if (rc < 0)
+			ib_error_prefix("line %d: --mount=%s", in->line, m->raw);
+		ib_buf_dispose(&t);
+		ib_buf_dispose(&src);
+		ib_buf_dispose(&from);
+		ib_buf_dispose(&id);
+		ib_buf_dispose(&abs);
+	}
+	return rc;
+}
+
+void ib_build__release_mounts(builder *b, run_mounts *rm)
+{
+	for (size_t i = 0; i < rm->snapkeys.n; i++)
+		ib_build__drop_snapshot(b, rm->snapkeys.items[i]);
+	for (size_t i = 0; i < rm->tmpdirs.n; i++)
+		ib_rm_rf(rm->tmpdirs.items[i]);
+	ib_strlist_clear(&rm->snapkeys);
+	ib_strlist_clear(&rm->tmpdirs);
+	ib_strlist_clear(&rm->strings);
+	free(rm->mounts);
+	memset(rm, 0, sizeof *rm);
+}
+
+/* ---- RUN ---- */
+
+/* `RUN <<EOF` alone: the heredoc is the whole script. */
+static int heredoc_is_command(const ib_instr_run *r)
+{
+	if (r->heredoc_count != 1 || r->args.count != 1)
+		return 0;
+	const char *c = r->args.items[0];
+	while (*c == ' ' || *c == '\t')
+		c++;
+	if (strncmp(c, "<<", 2) != 0)
+		return 0;
+	for (; *c; c++)
+		if (*c == ' ' || *c == '\t' || *c == '\n')
+			break;
+	while (*c == ' ' || *c == '\t' || *c == '\n')
+		c++;
+	return *c == '\0';
+}
+
+/*
+ * The shell script of a shell-form RUN with heredocs, as BuildKit runs it:
+ * `RUN <<EOF` alone runs the heredoc; otherwise the command line and the
+ * heredoc bodies with their delimiters go to the shell, which reads them.
+ */
+static int run_heredoc_script(ib_buf *out, const ib_instr_run *r)
+{
+	if (heredoc_is_command(r))
+		return r->heredocs[0].chomp ? ib_heredoc_chomp(out, &r->heredocs[0])
+					    : ib_buf_put(out, r->heredocs[0].content, r->heredocs[0].content_len);
+	int rc = ib_buf_puts(out, r->args.items[0]);
+	for (size_t i = 0; rc == 0 && i < r->heredoc_count; i++) {
+		const ib_heredoc *h = &r->heredocs[i];
+		rc = ib_buf_putc(out, '\n');
+		if (rc == 0)
+			rc = ib_buf_put(out, h->content, h->content_len);
+		if (rc == 0)
+			rc = ib_buf_printf(out, "%s\n", h->name);
+	}
+	return rc;
+}
+
+static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction *in,
+		    ib_buf *created_by)
+{
+	const ib_instr_run *r = &in->u.run;
+	int rc = 0;
+	if (r->json) {
+		for (size_t i = 0; rc == 0 && i < r->args.count; i++)
+			rc = ib_strlist_add(argv, r->args.items[i]);
+	} else {
+		size_t n = ib_image_config_list_count(s->config, IB_CONFIG_SHELL);
+		if (n == 0) {
+			rc = ib_strlist_add(argv, "/bin/sh");
+			if (rc == 0)
+				rc = ib_strlist_add(argv, "-c");
+		}
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = ib_strlist_add(argv, ib_image_config_list_get(s->config, IB_CONFIG_SHELL, i));
+		if (rc == 0 && r->heredoc_count && r->args.count) {
+			ib_buf script = IB_BUF_INIT;
+			rc = run_heredoc_script(&script, r);
+			if (rc == 0)
+				rc = ib_strlist_add(argv, ib_buf_cstr(&script));
+			ib_buf_dispose(&script);
+		} else if (rc == 0) {
+			rc = ib_strlist_add(argv, r->args.count ? r->args.items[0] : "");
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (argv->n == 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: RUN has no command", in->line);
+	/* BuildKit: "RUN |2 A=1 B= /bin/sh -c ..." with every ARG of the stage */
+	ib_buf_puts(created_by, "RUN ");
+	if (s->arg_names.n) {
+		ib_buf_printf(created_by, "|%zu ", s->arg_names.n);
+		for (size_t i = 0; i < s->arg_names.n; i++) {
+			const char *v = ib_build__arg_get(s, s->arg_names.items[i]);
+			ib_buf_printf(created_by, "%s=%s ", s->arg_names.items[i], v ? v : "");
+		}
+	}
+	for (size_t i = 0; i < argv->n; i++)
+		ib_buf_printf(created_by, "%s%s", i ? " " : "", argv->items[i]);
+	return ib_buf_puts(created_by, " # buildkit");
+}
+
+int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index)
+{
+	ib_strlist argv = IB_STRLIST_INIT, env = IB_STRLIST_INIT;
+	ib_buf created_by = IB_BUF_INIT, rootfs = IB_BUF_INIT;
+	char *key = NULL;
+	int rc;
+
+	run_mounts rm;
+	memset(&rm, 0, sizeof rm);
+	rc = run_argv(&argv, s, in, &created_by);
+	if (rc == 0)
+		rc = ib_build__prepare_mounts(&rm, b, s, in, stage_index, NULL);
+	if (rc == 0)
+		rc = ib_build__step_env(&env, s);
+	/* proxy build arguments reach RUN without a declaration */
+	for (const char *const *a = b->o->build_args; rc == 0 && a && *a; a++) {
+		char name[64];
+		const char *eq = strchr(*a, '=');
+		if (eq && (size_t)(eq - *a) < sizeof name) {
+			snprintf(name, sizeof name, "%.*s", (int)(eq - *a), *a);
+			if (ib_plan_is_proxy_arg(name))
+				rc = ib_strlist_add(&env, *a);
+		}
+	}
+	/* RUN <<EOF with a #! line: the heredoc is a program, run as a file (BuildKit) */
+	static const char script_target[] = "/.imagebuild-heredoc";
+	char *script_dir = NULL, *script_path = NULL;
+	const ib_instr_run *r = &in->u.run;
+	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
+	    !strncmp(r->heredocs[0].content, "#!", 2)) {
+		const char *tmpdir = getenv("TMPDIR");
+		ib_buf text = IB_BUF_INIT;
+		script_dir = ib_sprintf("%s/imagebuild-run-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+		if (!script_dir || !mkdtemp(script_dir))
+			rc = script_dir ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", script_dir) : IB_ERROR;
+		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
+			rc = IB_ERROR;
+		if (rc == 0)
+			rc = r->heredocs[0].chomp ? ib_heredoc_chomp(&text, &r->heredocs[0])
+						  : ib_buf_put(&text, r->heredocs[0].content, r->heredocs[0].content_len);
+		if (rc == 0)
+			rc = ib_atomic_write(script_path, text.ptr, text.size, 0755);
+		ib_buf_dispose(&text);
+		if (rc == 0)
+			rc = add_mount(&rm, IB_MOUNT_BIND, script_path, script_target, 1, NULL);
+		if (rc == 0) {
+			ib_strlist_clear(&argv);
+			rc = ib_strlist_add(&argv, script_target);
+		}
+	}
+	if (rc == 0)
+		rc = ib_build__new_snapshot(&rootfs, &key, b, s);
+	if (rc == 0) {
+		ib_process p = IB_PROCESS_INIT;
+		p.mounts = rm.mounts;
+		p.nmounts = rm.n;
+		ib_execute_options eo = IB_EXECUTE_OPTIONS_INIT;
+		ib_exit_status st = {0, 0};
+		p.argv = (const char *const *)argv.items;
+		p.env = (const char *const *)env.items;
+		p.cwd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
+		p.user = ib_image_config_get(s->config, IB_CONFIG_USER);
+		p.network = b->o->network;
+		p.log = ib_build__run_output;
+		p.log_payload = b;
+		eo.isolation = b->o->isolation;
+		eo.cancel = &b->cancel;
+		ib_build__tail_clear(b);
+		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
+		if (rc == 0 && (st.code != 0 || st.signal != 0)) {
+			ib_buf msg = IB_BUF_INIT;
+			if (st.signal)
+				ib_buf_printf(&msg, "killed by signal %d", st.signal);
+			else
+				ib_buf_printf(&msg, "exit code %d", st.code);
+			ib_buf_puts(&msg, "; last lines of its output:");
+			for (size_t i = 0; i < IB_BUILD_TAIL_LINES; i++) {
+				const char *l = b->tail[(b->tail_next + i) % IB_BUILD_TAIL_LINES];
+				if (l)
+					ib_buf_printf(&msg, "\n  %s", l);
+			}
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "`%s` failed: %s",
+					   argv.items[argv.n - 1], ib_buf_cstr(&msg));
+			ib_buf_dispose(&msg);
+		}
+		if (rc == 0)
+			rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, 0);
+	}
+	if (key)
+		ib_build__drop_snapshot(b, key);
+	free(key);
+	ib_build__release_mounts(b, &rm);
+	if (script_dir)
+		ib_rm_rf(script_dir);
+	free(script_dir);
+	free(script_path);
+	ib_strlist_clear(&argv);
+	ib_strlist_clear(&env);
+	ib_buf_dispose(&created_by);
+	ib_buf_dispose(&rootfs);
+	return rc;
+}

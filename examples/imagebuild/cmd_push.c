@@ -11,8 +11,9 @@ static int progress(const ib_progress *p, void *payload)
 	(void)payload;
 	if (p->kind != IB_PROGRESS_BYTES || !p->id || !p->text)
 		return 0;
+	/* the states, not every megabyte */
 	if (!strcmp(p->text, "Downloading") || !strcmp(p->text, "Pulling fs layer") ||
-	    !strcmp(p->text, "Download complete"))
+	    !strcmp(p->text, "Download complete") || (!strcmp(p->text, "Pushing") && p->current))
 		return 0;
 	printf("%s: %s\n", p->id, p->text);
 	fflush(stdout);

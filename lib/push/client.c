@@ -229,7 +229,8 @@ typedef struct {
 	const ib_sink *sink;
 	int sink_rc;
 	const ib_source *body;
-	uint64_t offset;
+	uint64_t offset, reported;
+	ib_registry *r;
 	char reason[128];
 } exchange;
 
@@ -324,6 +325,11 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 		if (n < 0)
 			return CURL_READFUNC_ABORT;
 		x->offset += (uint64_t)n;
+		if (b->progress_id && x->offset - x->reported >= (1u << 20)) {
+			x->reported = x->offset;
+			if ((x->sink_rc = ib_registry_progress(x->r, b->progress_id, "Pushing", x->offset, b->fd_size)) < 0)
+				return CURL_READFUNC_ABORT;
+		}
 		return (size_t)n;
 	}
 	size_t left = b->len - (size_t)x->offset;
@@ -481,7 +487,7 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		goto out;
 	ib_response resp = { 0 };
 	ib_sink sink = { &body, 1 << 20, NULL, NULL, NULL };
-	exchange x = { &resp, &sink, 0, NULL, 0, { 0 } };
+	exchange x = { &resp, &sink, 0, NULL, 0, 0, r, { 0 } };
 	char errbuf[CURL_ERROR_SIZE];
 	char *saved_auth = r->auth;
 	r->auth = NULL;
@@ -560,13 +566,13 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 			const char *accept, const ib_source *body, const ib_sink *sink, const char *object)
 {
 	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT;
-	exchange x = { resp, sink, 0, body, 0, { 0 } };
+	exchange x = { resp, sink, 0, body, 0, 0, r, { 0 } };
 	char errbuf[CURL_ERROR_SIZE];
 	int rc = 0, auth_tried = 0, no_credentials = 0;
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
 		ib_response_dispose(resp);
-		x.offset = 0;
+		x.offset = x.reported = 0;
 		x.sink_rc = 0;
 		if (sink && sink->buf)
 			ib_buf_clear(sink->buf);

@@ -71,6 +71,7 @@ typedef struct {
 	int fd;             /* or a file (from offset 0), when fd >= 0 */
 	uint64_t fd_size;
 	const char *content_type;
+	const char *progress_id; /* report IB_PROGRESS_BYTES "Pushing" as it goes (may be NULL) */
 } ib_source;
 
 typedef struct {
@@ -153,8 +154,12 @@ int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jo
 int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id);
 /* 1 when the repository has the blob, 0 when not. */
 int ib_push__blob_exists(ib_registry *r, const ib_digest *d);
-/* Upload a stored blob unless the repository has it; `id` for progress (may be NULL). */
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id);
+/*
+ * Upload a stored blob unless the repository has it; `id` for progress (may
+ * be NULL); `mount_from` (may be NULL) a repository of the same registry
+ * that may have it (a cross-repository mount is tried first).
+ */
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from);
 /* gzip the stored blob `layer` into a new blob. */
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
 

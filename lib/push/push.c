@@ -11,6 +11,7 @@
 typedef struct {
 	const ib_image *img;
 	ib_push_blob *blobs;   /* what each layer leaves as */
+	const char *mount_from; /* another repository of the registry the image came from, or NULL */
 } push_job;
 
 /* The compressed blob layer `l` leaves as: as it is, the remembered gzip variant, or a new one. */
@@ -46,7 +47,7 @@ static int push_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
 	if (rc == 0)
 		rc = compressed_layer(&job->blobs[i], r, s, l, id);
 	if (rc == 0)
-		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id);
+		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from);
 	return rc;
 }
 
@@ -71,7 +72,7 @@ static int put_manifest(ib_digest *out, ib_registry *r, const char *tag, const i
 {
 	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), tag);
 	char *object = ib_sprintf("manifest %s", tag);
-	ib_source src = { body->ptr, body->size, -1, 0, mt };
+	ib_source src = { body->ptr, body->size, -1, 0, mt, NULL };
 	ib_response resp = { 0 };
 	int rc = rel && object ? ib_registry_request(r, &resp, "PUT", rel, NULL, &src, NULL, object) : IB_ERROR;
 	if (rc == 0)
@@ -90,24 +91,50 @@ static int put_manifest(ib_digest *out, ib_registry *r, const char *tag, const i
 	return rc;
 }
 
-static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image *img, const char *tag,
+/*
+ * A repository of the destination registry (other than the destination)
+ * that the image has a name in: where its blobs may be mounted from.
+ */
+static char *mount_source(const ib_image *img, const ib_reference *dest)
+{
+	for (size_t i = 0; i < ib_image_name_count(img); i++) {
+		ib_reference *ref;
+		if (ib_reference_parse(&ref, ib_image_name(img, i)) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		char *path = NULL;
+		if (!strcmp(ib_reference_domain(ref), ib_reference_domain(dest)) &&
+		    strcmp(ib_reference_path(ref), ib_reference_path(dest)))
+			path = ib_strdup(ib_reference_path(ref));
+		ib_reference_free(ref);
+		if (path)
+			return path;
+	}
+	return NULL;
+}
+
+static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
 		unsigned int jobs)
 {
 	size_t n = ib_image_layer_count(img);
-	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)) };
+	char *from = mount_source(img, dest);
+	const char *tag = ib_reference_tag(dest);
+	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)), from };
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
 	int rc = job.blobs ? ib_registry_ping(r) : IB_ERROR;
 	if (rc == 0)
 		rc = ib_push__run_jobs(r, s, n, jobs, push_layer, &job);
 	if (rc == 0)
-		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL);
+		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from);
 	if (rc == 0)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
 	if (rc == 0)
 		rc = put_manifest(manifest, r, tag, &body, mt);
 	ib_buf_dispose(&body);
 	free(job.blobs);
+	free(from);
 	return rc;
 }
 
@@ -136,7 +163,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				     what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = push(&md, r, store, img, ib_reference_tag(ref), opts->jobs);
+		rc = push(&md, r, store, img, ref, opts->jobs);
 		ib_store_lease_release(store);
 	}
 	if (rc == 0 && manifest)

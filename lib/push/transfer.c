@@ -162,12 +162,22 @@ int ib_push__blob_exists(ib_registry *r, const ib_digest *d)
 	return rc;
 }
 
-static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, const char *object)
+/*
+ * POST (a cross-repository mount from `from` when given: 201 and done),
+ * then PUT the whole blob to the upload session. 1 when mounted.
+ */
+static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, const char *object, const char *id,
+		       const char *from)
 {
 	ib_response resp = { 0 };
-	char *rel = ib_sprintf("/v2/%s/blobs/uploads/", ib_registry_path(r));
+	char *rel = from ? ib_sprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", ib_registry_path(r), ds, from)
+			 : ib_sprintf("/v2/%s/blobs/uploads/", ib_registry_path(r));
 	int rc = rel ? ib_registry_request(r, &resp, "POST", rel, NULL, NULL, NULL, object) : IB_ERROR;
 	free(rel);
+	if (rc == 0 && from && resp.status == 201) {
+		ib_response_dispose(&resp);
+		return 1;
+	}
 	if (rc == 0 && !resp.location)
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: no Location in the answer", ib_registry_what(r),
 				   object);
@@ -177,7 +187,7 @@ static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, co
 		rc = put ? 0 : IB_ERROR;
 	}
 	if (rc == 0) {
-		ib_source body = { NULL, 0, fd, size, "application/octet-stream" };
+		ib_source body = { NULL, 0, fd, size, "application/octet-stream", id };
 		ib_response_dispose(&resp);
 		rc = ib_registry_request(r, &resp, "PUT", put, NULL, &body, NULL, object);
 	}
@@ -186,7 +196,7 @@ static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, co
 	return rc;
 }
 
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id)
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from)
 {
 	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
 	ib_digest_fmt(ds, d);
@@ -206,13 +216,18 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 	}
 	/* the whole upload again from the start when the session failed transiently */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if ((rc = upload_once(r, fd, size, ds, object)) == 0 || rc != IB_ERROR)
+		if ((rc = upload_once(r, fd, size, ds, object, id, mount_from)) >= 0 || rc != IB_ERROR)
 			break;
 	}
 	close(fd);
-	if (rc == 0 && id)
+	if (rc == 1 && id) {
+		char *text = ib_sprintf("Mounted from %s", mount_from);
+		rc = text ? ib_registry_progress(r, id, text, size, size) : IB_ERROR;
+		free(text);
+	} else if (rc == 0 && id) {
 		rc = ib_registry_progress(r, id, "Pushed", size, size);
-	return rc;
+	}
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- gzip ---- */

@@ -110,6 +110,8 @@ grep -q 'Already exists' <<<"$out" || fail "second pull fetched layers again: $o
 # a pulled image goes back as it came: same manifest digest
 out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1")
 grep -q "digest: $digest" <<<"$out" || fail "re-push changed the digest: $out"
+# ... its layers mounted from the repository it came from
+[ "$(grep -c 'Mounted from app$' <<<"$out")" = 2 ] || fail "re-push did not mount the layers: $out"
 if "$IB" --root "$root2" pull "$reg/app:nope" 2>"$tmp/err"; then fail "pull of a missing tag worked"; fi
 grep -q "pull from $reg/app: manifest nope: 404 MANIFEST_UNKNOWN" "$tmp/err" || fail "missing tag: $(cat "$tmp/err")"
 

@@ -13,7 +13,7 @@ set -euo pipefail
 IB=${IMAGEBUILD:?}
 REGISTRY=${DOCKER_REGISTRY:-/usr/bin/docker-registry}
 [ -x "$REGISTRY" ] || skip_or_fail "docker-registry is not installed"
-for tool in skopeo podman openssl python3; do
+for tool in skopeo podman openssl python3 curl; do
 	command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
 done
 [ "$(id -u)" = 0 ] || skip_or_fail "running the pulled image needs root"
@@ -114,6 +114,23 @@ grep -q "digest: $digest" <<<"$out" || fail "re-push changed the digest: $out"
 [ "$(grep -c 'Mounted from app$' <<<"$out")" = 2 ] || fail "re-push did not mount the layers: $out"
 if "$IB" --root "$root2" pull "$reg/app:nope" 2>"$tmp/err"; then fail "pull of a missing tag worked"; fi
 grep -q "pull from $reg/app: manifest nope: 404 MANIFEST_UNKNOWN" "$tmp/err" || fail "missing tag: $(cat "$tmp/err")"
+
+echo "== an index: pull takes this host's platform"
+ib push busybox "$reg/app:bb" >/dev/null
+bbdigest=$(skopeo inspect --tls-verify=false "docker://$reg/app:bb" | json 'd["Digest"]')
+arch=$(ib inspect app | json 'd[0]["Architecture"]')
+other=arm64; [ "$arch" != arm64 ] || other=amd64
+size() { skopeo inspect --raw --tls-verify=false "docker://$reg/app@$1" | wc -c; }
+index=$(printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s,%s]}' \
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$bbdigest\",\"size\":$(size "$bbdigest"),\"platform\":{\"os\":\"linux\",\"architecture\":\"$other\"}}" \
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$digest\",\"size\":$(size "$digest"),\"platform\":{\"os\":\"linux\",\"architecture\":\"$arch\"}}")
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' --data-binary "$index" \
+	"http://$reg/v2/app/manifests/multi" >/dev/null || fail "could not put an index"
+root6=$tmp/store6
+"$IB" --root "$root6" pull "$reg/app:multi" >/dev/null || fail "pull of an index"
+[ "$("$IB" --root "$root6" inspect "$reg/app:multi" | json 'd[0]["Id"]')" = "$id" ] ||
+	fail "pull of an index did not take the linux/$arch image"
+"$IB" --root "$root6" fsck >/dev/null || fail "fsck after pulling an index"
 
 echo "== podman pulls what we pushed"
 pod=(env -u DOCKER_CONFIG podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --storage-driver vfs)

@@ -57,7 +57,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	static const cli_option opts[] = {
 		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
 		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
-		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {NULL, 0, 0},
+		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {"pull", 0, 0},
+		{NULL, 0, 0},
 	};
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL;
@@ -93,6 +94,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			break;
 		case 10: o.platform = v; break;
 		case 11: quiet = 1; break;
+		case 12: o.pull = IB_PULL_ALWAYS; break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {

@@ -145,8 +145,20 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	/* docker run pulls an image it does not have */
+	ib_image *img = NULL;
+	if (ib_store_image_lookup(&img, store, image) == IB_ENOTFOUND) {
+		ib_pull_options po = IB_PULL_OPTIONS_INIT;
+		fprintf(stderr, "Unable to find image '%s' locally; pulling\n", image);
+		if (ib_pull(NULL, NULL, store, image, &po) < 0) {
+			status = cli_fail("run");
+			goto out;
+		}
+	}
+	ib_image_free(img);
 	ib_container *c = NULL;
-	if (ib_container_create(&c, store, image, &r.co) < 0) {
+	int rc = ib_container_create(&c, store, image, &r.co);
+	if (rc < 0) {
 		status = cli_fail("run");
 		goto out;
 	}

@@ -21,7 +21,15 @@
 
 IB_BEGIN_DECL
 
-#define IB_BUILD_OPTIONS_VERSION 1
+/* 2 added pull and registry */
+#define IB_BUILD_OPTIONS_VERSION 2
+
+/** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
+typedef enum {
+	IB_PULL_MISSING = 0, /* only those the store lacks (docker build) */
+	IB_PULL_ALWAYS = 1,  /* every one, once per build (docker build --pull) */
+	IB_PULL_NEVER = 2    /* none: a missing image is an error */
+} ib_pull_policy;
 
 /** What to build and how. Zero means default; NULL options are refused (a context is needed). */
 typedef struct {
@@ -39,11 +47,15 @@ typedef struct {
 	const char *platform;           /* NULL: this host's */
 	ib_network_mode network;        /* for RUN; IB_NETWORK_HOST by default */
 	ib_callbacks callbacks;         /* progress (steps, CACHED, RUN output) and log lines */
+	/* version 2 */
+	ib_pull_policy pull;
+	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL }
 
+/** Initialise for `version` (1 or 2): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,9 +284,9 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 		memcpy(s->key, from->key, sizeof s->key);
 	} else {
 		ib_image *img = NULL;
-		rc = ib_store_image_lookup(&img, b->store, ps->base);
+		rc = ib_build__image(&img, b, ps->base);
 		if (rc < 0) {
-			ib_error_prefix("line %d: FROM %s (pull it first, or import it)", ps->stage->line, ps->base);
+			ib_error_prefix("line %d: FROM %s", ps->stage->line, ps->base);
 			return rc;
 		}
 		char hex[IB_DIGEST_HEXLEN + 1];
@@ -543,8 +544,12 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->store = store;
 	b->o = o;
 	b->ctxfd = -1;
-	if (!o || o->version != IB_BUILD_OPTIONS_VERSION)
+	if (!o || o->version < 1 || o->version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
+	/* a version 1 caller's struct ends before `pull`: the rest stays default */
+	ib_build_options_init(&b->opts, IB_BUILD_OPTIONS_VERSION);
+	memcpy(&b->opts, o, o->version == 1 ? offsetof(ib_build_options, pull) : sizeof *o);
+	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
 	int rc = read_dockerfile(&content, o, &path);
@@ -586,6 +591,7 @@ static void cleanup(builder *b)
 		free(k);
 	}
 	ib_strlist_clear(&b->snapshots);
+	ib_strlist_clear(&b->pulled);
 	for (size_t i = 0; b->stages && i < b->nstages; i++)
 		ib_build__state_dispose(&b->stages[i]);
 	free(b->stages);
@@ -602,11 +608,35 @@ static void cleanup(builder *b)
 
 int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
-	if (version != IB_BUILD_OPTIONS_VERSION)
+	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
-	*opts = d;
+	d.version = version;
+	memcpy(opts, &d, version == 1 ? offsetof(ib_build_options, pull) : sizeof d);
 	return 0;
+}
+
+int ib_build__image(ib_image **out, builder *b, const char *name)
+{
+	int rc = 0;
+	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(&b->pulled, name))
+		rc = IB_ENOTFOUND;
+	else if ((rc = ib_store_image_lookup(out, b->store, name)) != IB_ENOTFOUND || b->o->pull == IB_PULL_NEVER)
+		return rc;
+	ib_error_clear();
+	ib_pull_options po = IB_PULL_OPTIONS_INIT;
+	if (b->o->registry)
+		po.registry = *b->o->registry;
+	if (!po.registry.callbacks)
+		po.registry.callbacks = &b->o->callbacks;
+	ib_build__log_line(b, IB_LOG_INFO, "pulling %s", name);
+	if ((rc = ib_pull(NULL, NULL, b->store, name, &po)) < 0) {
+		ib_error_prefix("pull `%s`", name);
+		return rc;
+	}
+	if ((rc = ib_strlist_add(&b->pulled, name)) < 0)
+		return rc;
+	return ib_store_image_lookup(out, b->store, name);
 }
 
 int ib_build_plan_print(ib_buf *out, const ib_build_options *opts)

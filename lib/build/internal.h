@@ -41,7 +41,9 @@ typedef struct {
 typedef struct {
 	ib_store *store;
 	ib_snapshotter *snap;
-	const ib_build_options *o;
+	const ib_build_options *o;  /* points to opts */
+	ib_build_options opts;      /* the caller's, grown to this version's fields */
+	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
 	ib_dockerfile *df;
 	ib_instructions *ins;
 	ib_plan *plan;
@@ -80,6 +82,9 @@ typedef struct {
  * without a history entry.
  */
 int ib_build__apply_change(ib_image_config *config, const ib_instruction *in);
+
+/* Find an image to start from, pulling it as the build's pull policy says. */
+int ib_build__image(ib_image **out, builder *b, const char *name);
 
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);

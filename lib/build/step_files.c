@@ -46,7 +46,7 @@ int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state
 		memcpy(key_part, src->key, IB_DIGEST_HEXLEN + 1);
 	} else {
 		ib_image *img = NULL;
-		if ((rc = ib_store_image_lookup(&img, b->store, from)) < 0) {
+		if ((rc = ib_build__image(&img, b, from)) < 0) {
 			ib_error_prefix("COPY --from=%s", from);
 			return rc;
 		}

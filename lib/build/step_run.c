@@ -67,7 +67,7 @@ static int from_key(builder *b, const char *from, size_t stage_index, char out[I
 		return 0;
 	}
 	ib_image *img = NULL;
-	int rc = ib_store_image_lookup(&img, b->store, from);
+	int rc = ib_build__image(&img, b, from);
 	if (rc == 0)
 		ib_digest_hex(out, ib_image_id(img));
 	ib_image_free(img);

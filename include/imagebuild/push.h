@@ -71,8 +71,13 @@ typedef struct {
 	ib_registry_options registry;
 	/* layers compressed and uploaded at once; 0: 3 */
 	unsigned int jobs;
+	/*
+	 * blobs larger than this go up in PATCH chunks of this size, and an
+	 * interrupted upload goes on from where the registry has it; 0: 32 MiB
+	 */
+	uint64_t chunk_size;
 } ib_push_options;
-#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0 }
+#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0, 0 }
 
 /**
  * docker push: send the image `local_name` (name or id) to `dest_ref`

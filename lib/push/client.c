@@ -46,6 +46,7 @@ void ib_response_dispose(ib_response *r)
 	free(r->content_type);
 	free(r->docker_digest);
 	free(r->www_authenticate);
+	free(r->range);
 	ib_buf_dispose(&r->error_body);
 	memset(r, 0, sizeof *r);
 }
@@ -271,6 +272,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 		free(r->content_type);
 		free(r->docker_digest);
 		free(r->www_authenticate);
+		free(r->range);
 		memset(r, 0, sizeof *r);
 		r->error_body = err;
 		r->status = status;
@@ -283,6 +285,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 	set_header(&r->content_type, header_value(data, len, "Content-Type"));
 	set_header(&r->docker_digest, header_value(data, len, "Docker-Content-Digest"));
 	set_header(&r->www_authenticate, header_value(data, len, "WWW-Authenticate"));
+	set_header(&r->range, header_value(data, len, "Range"));
 	char *ra = header_value(data, len, "Retry-After");
 	if (ra) {
 		r->retry_after = strtol(ra, NULL, 10);
@@ -321,13 +324,16 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 	size_t want = size * nmemb;
 	const ib_source *b = x->body;
 	if (b->fd >= 0) {
-		ssize_t n = pread(b->fd, out, want, (off_t)x->offset);
+		if (want > b->fd_size - x->offset)
+			want = (size_t)(b->fd_size - x->offset);
+		ssize_t n = want ? pread(b->fd, out, want, (off_t)(b->fd_offset + x->offset)) : 0;
 		if (n < 0)
 			return CURL_READFUNC_ABORT;
 		x->offset += (uint64_t)n;
 		if (b->progress_id && x->offset - x->reported >= (1u << 20)) {
 			x->reported = x->offset;
-			if ((x->sink_rc = ib_registry_progress(x->r, b->progress_id, "Pushing", x->offset, b->fd_size)) < 0)
+			if ((x->sink_rc = ib_registry_progress(x->r, b->progress_id, "Pushing", b->fd_offset + x->offset,
+							       b->progress_total ? b->progress_total : b->fd_size)) < 0)
 				return CURL_READFUNC_ABORT;
 		}
 		return (size_t)n;
@@ -377,6 +383,11 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 	const ib_source *b = x->body;
 	if (b && b->content_type) {
 		snprintf(line, sizeof line, "Content-Type: %s", b->content_type);
+		h = curl_slist_append(h, line);
+	}
+	if (b && b->fd >= 0 && b->fd_size && !strcmp(method, "PATCH")) {
+		snprintf(line, sizeof line, "Content-Range: %llu-%llu", (unsigned long long)b->fd_offset,
+			 (unsigned long long)(b->fd_offset + b->fd_size - 1));
 		h = curl_slist_append(h, line);
 	}
 	h = curl_slist_append(h, "Expect:");

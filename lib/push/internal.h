@@ -72,6 +72,8 @@ typedef struct {
 	uint64_t fd_size;
 	const char *content_type;
 	const char *progress_id; /* report IB_PROGRESS_BYTES "Pushing" as it goes (may be NULL) */
+	uint64_t fd_offset;      /* a part of the file: fd_size bytes from here (PATCH sends Content-Range) */
+	uint64_t progress_total; /* the whole blob's size, for progress (0: fd_size) */
 } ib_source;
 
 typedef struct {
@@ -80,6 +82,7 @@ typedef struct {
 	char *content_type;
 	char *docker_digest;
 	char *www_authenticate;
+	char *range;         /* an upload's Range: "0-1234" */
 	long retry_after;
 	ib_buf error_body;   /* the body of a failed response */
 } ib_response;
@@ -157,9 +160,13 @@ int ib_push__blob_exists(ib_registry *r, const ib_digest *d);
 /*
  * Upload a stored blob unless the repository has it; `id` for progress (may
  * be NULL); `mount_from` (may be NULL) a repository of the same registry
- * that may have it (a cross-repository mount is tried first).
+ * that may have it (a cross-repository mount is tried first); blobs larger
+ * than `chunk` (not 0) go in PATCH chunks, resumed after a failure.
  */
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from);
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
+			 uint64_t chunk);
+/* Blobs larger than this go up in PATCH chunks of this size by default. */
+#define IB_PUSH_CHUNK_DEFAULT (32u << 20)
 /* gzip the stored blob `layer` into a new blob. */
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
 

@@ -12,6 +12,7 @@ typedef struct {
 	const ib_image *img;
 	ib_push_blob *blobs;   /* what each layer leaves as */
 	const char *mount_from; /* another repository of the registry the image came from, or NULL */
+	uint64_t chunk;
 } push_job;
 
 /* The compressed blob layer `l` leaves as: as it is, the remembered gzip variant, or a new one. */
@@ -47,7 +48,7 @@ static int push_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
 	if (rc == 0)
 		rc = compressed_layer(&job->blobs[i], r, s, l, id);
 	if (rc == 0)
-		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from);
+		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from, job->chunk);
 	return rc;
 }
 
@@ -115,19 +116,20 @@ static char *mount_source(const ib_image *img, const ib_reference *dest)
 }
 
 static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
-		unsigned int jobs)
+		const ib_push_options *opts)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
 	const char *tag = ib_reference_tag(dest);
-	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)), from };
+	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)), from,
+			 opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT };
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
 	int rc = job.blobs ? ib_registry_ping(r) : IB_ERROR;
 	if (rc == 0)
-		rc = ib_push__run_jobs(r, s, n, jobs, push_layer, &job);
+		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
 	if (rc == 0)
-		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from);
+		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
 	if (rc == 0)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
 	if (rc == 0)
@@ -163,7 +165,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				     what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = push(&md, r, store, img, ref, opts->jobs);
+		rc = push(&md, r, store, img, ref, opts);
 		ib_store_lease_release(store);
 	}
 	if (rc == 0 && manifest)

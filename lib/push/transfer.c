@@ -162,12 +162,77 @@ int ib_push__blob_exists(ib_registry *r, const ib_digest *d)
 	return rc;
 }
 
+/* The next offset an upload session wants, from its Range ("0-1234", "bytes=0-1234"). */
+static int range_next(uint64_t *out, const char *range)
+{
+	const char *dash = range ? strchr(range, '-') : NULL;
+	if (!dash)
+		return -1;
+	char *end;
+	unsigned long long last = strtoull(dash + 1, &end, 10);
+	if (end == dash + 1)
+		return -1;
+	*out = (uint64_t)last + 1;
+	return 0;
+}
+
+/* Take the session's new Location when the answer has one. */
+static void follow(char **location, ib_response *resp)
+{
+	if (resp->location) {
+		free(*location);
+		*location = resp->location;
+		resp->location = NULL;
+	}
+}
+
+/*
+ * Send the blob in PATCH chunks of `chunk` bytes; after a chunk failed (its
+ * own retries spent, or the registry refusing the range), ask the session
+ * where it stands (GET, Range) and go on from there, a few times.
+ */
+static int upload_chunks(ib_registry *r, int fd, uint64_t size, const char *object, const char *id, char **location,
+			 uint64_t chunk)
+{
+	ib_response resp = { 0 };
+	uint64_t off = 0;
+	int rc = 0, resumes = 0;
+	while (rc == 0 && off < size) {
+		uint64_t n = size - off < chunk ? size - off : chunk;
+		ib_source body = { NULL, 0, fd, n, "application/octet-stream", id, off, size };
+		rc = ib_registry_request(r, &resp, "PATCH", *location, NULL, &body, NULL, object);
+		if (rc == 0) {
+			off += n;
+			follow(location, &resp);
+			continue;
+		}
+		if (rc != IB_ERROR || resumes++ >= 3)
+			break;
+		ib_error_saved err;
+		ib_error_save(&err);
+		uint64_t next;
+		if (ib_registry_request(r, &resp, "GET", *location, NULL, NULL, NULL, object) == 0 &&
+		    range_next(&next, resp.range) == 0 && next <= size) {
+			ib_error_restore(&err);
+			ib_error_clear();
+			off = next;
+			follow(location, &resp);
+			rc = 0;
+		} else {
+			ib_error_restore(&err);
+		}
+	}
+	ib_response_dispose(&resp);
+	return rc;
+}
+
 /*
  * POST (a cross-repository mount from `from` when given: 201 and done),
- * then PUT the whole blob to the upload session. 1 when mounted.
+ * then the blob: in one PUT, or in chunks when larger than `chunk`, and
+ * the closing PUT with its digest. 1 when mounted.
  */
 static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, const char *object, const char *id,
-		       const char *from)
+		       const char *from, uint64_t chunk)
 {
 	ib_response resp = { 0 };
 	char *rel = from ? ib_sprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", ib_registry_path(r), ds, from)
@@ -181,22 +246,29 @@ static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, co
 	if (rc == 0 && !resp.location)
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: no Location in the answer", ib_registry_what(r),
 				   object);
-	char *put = NULL;
+	char *location = NULL, *put = NULL;
+	follow(&location, &resp);
+	int chunked = chunk && size > chunk;
+	if (rc == 0 && chunked)
+		rc = upload_chunks(r, fd, size, object, id, &location, chunk);
 	if (rc == 0) {
-		put = ib_sprintf("%s%cdigest=%s", resp.location, strchr(resp.location, '?') ? '&' : '?', ds);
+		put = ib_sprintf("%s%cdigest=%s", location, strchr(location, '?') ? '&' : '?', ds);
 		rc = put ? 0 : IB_ERROR;
 	}
 	if (rc == 0) {
-		ib_source body = { NULL, 0, fd, size, "application/octet-stream", id };
+		ib_source whole = { NULL, 0, fd, size, "application/octet-stream", id, 0, size };
+		ib_source none = { "", 0, -1, 0, "application/octet-stream", NULL, 0, 0 };
 		ib_response_dispose(&resp);
-		rc = ib_registry_request(r, &resp, "PUT", put, NULL, &body, NULL, object);
+		rc = ib_registry_request(r, &resp, "PUT", put, NULL, chunked ? &none : &whole, NULL, object);
 	}
+	free(location);
 	free(put);
 	ib_response_dispose(&resp);
 	return rc;
 }
 
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from)
+int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
+			 uint64_t chunk)
 {
 	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
 	ib_digest_fmt(ds, d);
@@ -216,7 +288,7 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 	}
 	/* the whole upload again from the start when the session failed transiently */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if ((rc = upload_once(r, fd, size, ds, object, id, mount_from)) >= 0 || rc != IB_ERROR)
+		if ((rc = upload_once(r, fd, size, ds, object, id, mount_from, chunk)) >= 0 || rc != IB_ERROR)
 			break;
 	}
 	close(fd);

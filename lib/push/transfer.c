@@ -248,6 +248,8 @@ static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, co
 				   object);
 	char *location = NULL, *put = NULL;
 	follow(&location, &resp);
+	if (rc == 0 && id)
+		rc = ib_registry_progress(r, id, "Pushing", 0, size);
 	int chunked = chunk && size > chunk;
 	if (rc == 0 && chunked)
 		rc = upload_chunks(r, fd, size, object, id, &location, chunk);
@@ -282,10 +284,6 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 	int fd = -1;
 	if ((rc = ib_store_blob_size(&size, s, d)) < 0 || (rc = ib_store_blob_open(&fd, s, d)) < 0)
 		return rc;
-	if (id && (rc = ib_registry_progress(r, id, "Pushing", 0, size)) < 0) {
-		close(fd);
-		return rc;
-	}
 	/* the whole upload again from the start when the session failed transiently */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if ((rc = upload_once(r, fd, size, ds, object, id, mount_from, chunk)) >= 0 || rc != IB_ERROR)

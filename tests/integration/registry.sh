@@ -146,6 +146,16 @@ root3=$tmp/store3
 	fail "the skopeo copy pulled as another image"
 [ "$("$IB" --root "$root3" run --rm "$reg/copied:1" echo ok)" = ok ] || fail "the skopeo copy does not run"
 
+echo "== build pulls the base it starts from, run pulls what it lacks"
+root4=$tmp/store4
+mkdir -p "$tmp/ctx2"
+printf 'FROM %s/app:1\nRUN cat /hello.txt > /copy.txt\nCMD ["cat", "/copy.txt"]\n' "$reg" >"$tmp/ctx2/Dockerfile"
+"$IB" --root "$root4" build -t onpulled "$tmp/ctx2" >"$tmp/b4.log" 2>&1 || { cat "$tmp/b4.log"; fail "build FROM a registry image"; }
+grep -q "pulling $reg/app:1" "$tmp/b4.log" || fail "build did not pull its base: $(cat "$tmp/b4.log")"
+[ "$("$IB" --root "$root4" run --rm onpulled)" = "hello from the registry" ] || fail "the build on a pulled base does not run"
+root5=$tmp/store5
+[ "$("$IB" --root "$root5" run --rm "$reg/app:1" 2>/dev/null)" = "hello from the registry" ] || fail "run did not pull a missing image"
+
 echo "== TLS + htpasswd"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.crt" -days 1 -subj "/CN=ib test CA" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/other.key" -out "$tmp/other.crt" -days 1 -subj "/CN=other CA" 2>/dev/null

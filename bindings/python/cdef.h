@@ -203,3 +203,33 @@ int ib_commit_options_init(ib_commit_options *opts, unsigned int version);
 int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_options *opts);
 int ib_commit_apply_change(ib_image_config *config, const char *change);
 int ib_container_remove(ib_store *store, const char *id_or_name);
+
+/* push.h */
+typedef struct {
+	unsigned int version;
+	const char *username;
+	const char *password;
+	const char *docker_config;
+	int insecure;
+	const char *tls_ca_file;
+	unsigned int attempts;
+	const ib_callbacks *callbacks;
+	...;
+} ib_registry_options;
+typedef struct {
+	unsigned int version;
+	ib_registry_options registry;
+	unsigned int jobs;
+	...;
+} ib_pull_options;
+typedef struct {
+	unsigned int version;
+	ib_registry_options registry;
+	unsigned int jobs;
+	...;
+} ib_push_options;
+#define IB_REGISTRY_OPTIONS_VERSION ...
+#define IB_PULL_OPTIONS_VERSION ...
+#define IB_PUSH_OPTIONS_VERSION ...
+int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref, const ib_pull_options *opts);
+int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref, const ib_push_options *opts);

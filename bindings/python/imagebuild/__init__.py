@@ -239,6 +239,36 @@ class Store:
         _check(lib.ib_store_import(d, self._s, _b(path), opts))
         return str(Digest._from_c(d))
 
+    def _registry(self, opts, username, password, insecure, tls_ca, keep):
+        r = opts.registry
+        r.version = lib.IB_REGISTRY_OPTIONS_VERSION
+        for field, value in (("username", username), ("password", password), ("tls_ca_file", tls_ca)):
+            if value is not None:
+                c = ffi.new("char[]", value.encode())
+                keep.append(c)
+                setattr(r, field, c)
+        r.insecure = 1 if insecure else 0
+
+    def pull(self, ref, username=None, password=None, insecure=False, tls_ca=None):
+        """docker pull: returns the image id."""
+        keep = []
+        o = ffi.new("ib_pull_options *")
+        o.version = lib.IB_PULL_OPTIONS_VERSION
+        self._registry(o, username, password, insecure, tls_ca, keep)
+        d = ffi.new("ib_digest *")
+        _check(lib.ib_pull(d, ffi.NULL, self._s, ref.encode(), o))
+        return str(Digest._from_c(d))
+
+    def push(self, name, dest=None, username=None, password=None, insecure=False, tls_ca=None):
+        """docker push: returns the digest of the pushed manifest."""
+        keep = []
+        o = ffi.new("ib_push_options *")
+        o.version = lib.IB_PUSH_OPTIONS_VERSION
+        self._registry(o, username, password, insecure, tls_ca, keep)
+        d = ffi.new("ib_digest *")
+        _check(lib.ib_push(d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o))
+        return str(Digest._from_c(d))
+
     def tag(self, source, target):
         _check(lib.ib_store_tag(self._s, source.encode(), target.encode()))
 

@@ -5,8 +5,9 @@
  */
 #include "push/internal.h"
 
-#include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -300,7 +301,93 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 	return rc < 0 ? rc : 0;
 }
 
-/* ---- gzip ---- */
+/* ---- gzip, in parallel ----
+ *
+ * A layer leaves as a multi-member gzip stream: the input is cut into
+ * 1 MiB chunks, each compressed on its own (a complete gzip member) by a
+ * pool of threads, and the members are written in order. RFC 1952 allows
+ * members to follow one another; every gzip reader of the container world
+ * (Go's compress/gzip, zlib, libarchive) reads them as one stream. The
+ * result depends only on the input, the chunk size and the level, never on
+ * the number of threads, so a variant is the same wherever it is made.
+ */
+
+#define GZ_CHUNK (1u << 20)
+
+typedef struct {
+	unsigned char *in, *out;
+	size_t in_len, out_len;
+	int rc;
+} gz_slot;
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	gz_slot *slots;
+	size_t nslots, next, pending, finished;
+	int quit;
+} gz_pool;
+
+static int gz_member(z_stream *z, gz_slot *sl)
+{
+	if (deflateReset(z) != Z_OK)
+		return -1;
+	z->next_in = sl->in;
+	z->avail_in = (uInt)sl->in_len;
+	z->next_out = sl->out;
+	z->avail_out = (uInt)deflateBound(z, sl->in_len) + 64;
+	int zr = deflate(z, Z_FINISH);
+	sl->out_len = (size_t)(z->next_out - sl->out);
+	return zr == Z_STREAM_END ? 0 : -1;
+}
+
+static void *gz_worker(void *arg)
+{
+	gz_pool *p = arg;
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	int ok = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->quit && p->next >= p->pending)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->quit)
+			break;
+		gz_slot *sl = &p->slots[p->next++];
+		pthread_mutex_unlock(&p->mu);
+		sl->rc = ok ? gz_member(&z, sl) : -1;
+		pthread_mutex_lock(&p->mu);
+		if (++p->finished == p->pending)
+			pthread_cond_signal(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (ok)
+		deflateEnd(&z);
+	return NULL;
+}
+
+static size_t gz_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 8 ? 8 : (size_t)n;
+}
+
+/* Read up to `len` bytes (less only at the end of the file). */
+static ssize_t read_full(int fd, unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
 
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer)
 {
@@ -310,54 +397,99 @@ int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_di
 	int rc = ib_store_blob_open(&fd, s, layer);
 	if (rc < 0)
 		return rc;
+	size_t nthreads = gz_threads(), started = 0;
+	gz_pool p;
+	memset(&p, 0, sizeof p);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.work, NULL);
+	pthread_cond_init(&p.done, NULL);
+	p.nslots = nthreads * 2;
+	p.slots = ib_calloc(p.nslots, sizeof *p.slots);
+	pthread_t *threads = ib_calloc(nthreads, sizeof *threads);
 	ib_blob_writer *w = NULL;
-	z_stream z;
-	memset(&z, 0, sizeof z);
-	unsigned char *in = ib_malloc(1 << 16), *buf = ib_malloc(1 << 16);
-	int zok = 0;
-	if (!in || !buf) {
+	if (!p.slots || !threads) {
 		rc = IB_ERROR;
 		goto out;
 	}
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflateInit2 failed", ds);
-		goto out;
-	}
-	zok = 1;
-	if ((rc = ib_store_blob_writer(&w, s)) < 0)
-		goto out;
-	int flush = Z_NO_FLUSH;
-	while (flush != Z_FINISH) {
-		ssize_t n = read(fd, in, 1 << 16);
-		if (n < 0) {
-			rc = ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", ds);
+	for (size_t i = 0; i < p.nslots; i++) {
+		/* deflateBound for a gzip member of GZ_CHUNK, with room to spare */
+		p.slots[i].in = ib_malloc(GZ_CHUNK);
+		p.slots[i].out = ib_malloc(GZ_CHUNK + GZ_CHUNK / 8 + 1024);
+		if (!p.slots[i].in || !p.slots[i].out) {
+			rc = IB_ERROR;
 			goto out;
 		}
-		flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-		z.next_in = in;
-		z.avail_in = (uInt)n;
-		do {
-			z.next_out = buf;
-			z.avail_out = 1 << 16;
-			int zr = deflate(&z, flush);
-			if (zr == Z_STREAM_ERROR) {
-				rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", ds);
-				goto out;
-			}
-			size_t have = (1 << 16) - z.avail_out;
-			if (have && (rc = ib_blob_writer_write(w, buf, have)) < 0)
-				goto out;
-		} while (z.avail_out == 0);
 	}
-	rc = ib_blob_writer_commit(w, out, size, NULL);
-	w = NULL;
+	for (; started < nthreads; started++)
+		if (pthread_create(&threads[started], NULL, gz_worker, &p) != 0)
+			break;
+	if (started == 0) {
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: no thread", ds);
+		goto out;
+	}
+	if ((rc = ib_store_blob_writer(&w, s)) < 0)
+		goto out;
+	int eof = 0;
+	uint64_t total = 0;
+	while (rc == 0 && !eof) {
+		/* a batch: fill the slots, compress them all, write them in order */
+		size_t n = 0;
+		for (; n < p.nslots; n++) {
+			ssize_t got = read_full(fd, p.slots[n].in, GZ_CHUNK);
+			if (got < 0) {
+				rc = ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", ds);
+				break;
+			}
+			p.slots[n].in_len = (size_t)got;
+			total += (uint64_t)got;
+			if ((size_t)got < GZ_CHUNK) {
+				eof = 1;
+				/* the last (short) chunk; an empty input still makes one (empty) member */
+				if (got > 0 || total == 0)
+					n++;
+				break;
+			}
+		}
+		if (rc < 0 || n == 0)
+			break;
+		pthread_mutex_lock(&p.mu);
+		p.next = 0;
+		p.finished = 0;
+		p.pending = n;
+		pthread_cond_broadcast(&p.work);
+		while (p.finished < p.pending)
+			pthread_cond_wait(&p.done, &p.mu);
+		p.pending = 0;
+		pthread_mutex_unlock(&p.mu);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (p.slots[i].rc < 0)
+				rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", ds);
+			else
+				rc = ib_blob_writer_write(w, p.slots[i].out, p.slots[i].out_len);
+		}
+	}
+	if (rc == 0) {
+		rc = ib_blob_writer_commit(w, out, size, NULL);
+		w = NULL;
+	}
 out:
 	if (w)
 		ib_blob_writer_abort(w);
-	if (zok)
-		deflateEnd(&z);
-	free(in);
-	free(buf);
+	pthread_mutex_lock(&p.mu);
+	p.quit = 1;
+	pthread_cond_broadcast(&p.work);
+	pthread_mutex_unlock(&p.mu);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; p.slots && i < p.nslots; i++) {
+		free(p.slots[i].in);
+		free(p.slots[i].out);
+	}
+	free(p.slots);
+	free(threads);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.work);
+	pthread_cond_destroy(&p.done);
 	close(fd);
 	return rc;
 }

@@ -32,5 +32,7 @@ extern const struct CMUnitTest unit_tests[];
 extern const size_t unit_tests_count;
 extern const struct CMUnitTest client_tests[];
 extern const size_t client_tests_count;
+extern const struct CMUnitTest gzip_tests[];
+extern const size_t gzip_tests_count;
 
 #endif

@@ -538,6 +538,25 @@ static int load_ignore(builder *b, const char *dockerfile_path)
 	return rc;
 }
 
+/* The context's checksum cache: <store>/build-sums/<sha256 of the context's real path>. */
+static int open_sums(builder *b)
+{
+	char *real = realpath(b->o->context, NULL);
+	if (!real)
+		return ib_error_set_os(IB_LAYER_BUILD, "resolve the build context `%s`", b->o->context);
+	ib_digest d;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	int rc = ib_digest_of(&d, real, strlen(real));
+	free(real);
+	if (rc < 0)
+		return rc;
+	ib_digest_hex(hex, &d);
+	char *file = ib_sprintf("%s/build-sums/%s", ib_store_root(b->store), hex);
+	rc = file ? ib_build__sums_open(&b->sums, file) : IB_ERROR;
+	free(file);
+	return rc;
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
@@ -576,6 +595,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	}
 	if (rc == 0)
 		rc = load_ignore(b, path.size ? path.ptr : NULL);
+	if (rc == 0 && store)
+		rc = open_sums(b);
 	ib_buf_dispose(&content);
 	ib_buf_dispose(&path);
 	return rc;
@@ -592,6 +613,10 @@ static void cleanup(builder *b)
 	}
 	ib_strlist_clear(&b->snapshots);
 	ib_strlist_clear(&b->pulled);
+	if (ib_build__sums_save(b->sums) < 0)
+		ib_build__log_line(b, IB_LOG_WARNING, "could not save the context's checksums: %s",
+				   ib_error_last()->message);
+	ib_build__sums_free(b->sums);
 	for (size_t i = 0; b->stages && i < b->nstages; i++)
 		ib_build__state_dispose(&b->stages[i]);
 	free(b->stages);

@@ -145,7 +145,8 @@ static int hash_str(ib_sha256 *h, const char *s)
 }
 
 static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
-		     const struct stat *st, ib_walk_filter filter, void *payload, const char *frel)
+		     const struct stat *st, ib_walk_filter filter, void *payload, const char *frel,
+		     ib_build__sums *sums)
 {
 	char meta[128];
 	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, (unsigned)st->st_uid,
@@ -156,12 +157,18 @@ static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const ch
 	if (rc < 0)
 		return rc;
 	if (S_ISREG(st->st_mode)) {
+		ib_digest d;
+		if (ib_build__sums_get(sums, frel, st, &d))
+			return ib_sha256_update(h, d.bytes, sizeof d.bytes);
 		int cfd = fd >= 0 ? dup(fd) : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (cfd < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
-		ib_digest d;
+		struct stat now;
 		lseek(cfd, 0, SEEK_SET);
 		rc = ib_sha256_fd(&d, cfd, NULL);
+		/* remembered with the stat of what was read (the file may have changed since `st`) */
+		if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
+			rc = ib_build__sums_put(sums, frel, &now, &d);
 		close(cfd);
 		if (rc < 0) {
 			ib_error_prefix("`%s`", frel);
@@ -199,9 +206,9 @@ static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const ch
 		} else {
 			int f = filtered(filter, payload, cfrel, S_ISDIR(cst.st_mode));
 			if (f == IB_WALK_INCLUDE)
-				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel);
+				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel, sums);
 			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
-				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel);
+				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel, sums);
 		}
 		free(crel);
 		free(cfrel);
@@ -212,7 +219,7 @@ static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const ch
 }
 
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
-			  void *payload)
+			  void *payload, ib_build__sums *sums)
 {
 	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
@@ -222,7 +229,7 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_fil
 	if (fstat(fd, &st) < 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
 	else
-		rc = hash_node(h, fd, -1, NULL, "", &st, filter, payload, rel);
+		rc = hash_node(h, fd, -1, NULL, "", &st, filter, payload, rel, sums);
 	close(fd);
 	return rc;
 }

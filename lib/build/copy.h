@@ -9,6 +9,7 @@
 #define IB_BUILD_COPY_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "util/hash.h"
 #include "util/strlist.h"
@@ -32,6 +33,21 @@ typedef struct {
 } ib_copy_opts;
 
 /*
+ * The checksum cache of a context (sums.c): file digests remembered with
+ * their stat data, so unchanged files are not read again. A NULL cache is
+ * fine everywhere (nothing remembered).
+ */
+typedef struct ib_build__sums ib_build__sums;
+int ib_build__sums_open(ib_build__sums **out, const char *file);
+/* 1 and *out when `path` (relative to the context) is remembered as it is now, else 0. */
+int ib_build__sums_get(ib_build__sums *s, const char *path, const struct stat *st, ib_digest *out);
+int ib_build__sums_put(ib_build__sums *s, const char *path, const struct stat *st, const ib_digest *d);
+int ib_build__sums_save(ib_build__sums *s);
+void ib_build__sums_free(ib_build__sums *s);
+/* Tests: how recent (seconds) a change must be not to be remembered (default 2). */
+void ib_build__sums_set_racy(ib_build__sums *s, int seconds);
+
+/*
  * Expand one COPY source (a path, or a pattern with * ? [ ]) in the tree at
  * `rootfd` into the matching relative paths, sorted. The source is scoped
  * (Docker: "../x" and "/x" mean "x"). Excluded paths (filter) do not match.
@@ -47,7 +63,7 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
  * content digest. Not mtimes.
  */
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
-			  void *payload);
+			  void *payload, ib_build__sums *sums);
 
 /*
  * Copy one source into the rootfs at `dst_rootfd`: a directory's contents go

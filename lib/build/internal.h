@@ -44,6 +44,7 @@ typedef struct {
 	const ib_build_options *o;  /* points to opts */
 	ib_build_options opts;      /* the caller's, grown to this version's fields */
 	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
+	struct ib_build__sums *sums; /* the context's checksum cache (copy.h) */
 	ib_dockerfile *df;
 	ib_instructions *ins;
 	ib_plan *plan;

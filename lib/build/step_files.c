@@ -232,7 +232,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	}
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
 		ib_build__key_add(k, matches.items[i]);
-		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload);
+		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload, c->from ? NULL : b->sums);
 	}
 	if (rc == 0 && c->heredoc_count) {
 		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);

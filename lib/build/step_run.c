@@ -105,7 +105,7 @@ static int bind_mount(run_mounts *rm, builder *b, stage_state *s, const ib_run_m
 		return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
 	}
 	if (k)
-		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore);
+		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums);
 	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
 	const char *tmpdir = getenv("TMPDIR");
 	char *dir = ib_sprintf("%s/imagebuild-mount-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");

@@ -272,7 +272,7 @@ static void filter_applies_to_glob_copy_and_hash(void **state)
 static void hash_of(fixture *f, const char *rel, ib_walk_filter flt, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL), 0);
 	ib_sha256_final(h, out);
 	ib_sha256_free(h);
 }
@@ -314,6 +314,53 @@ static void hash_follows_content_and_metadata_not_mtime(void **state)
 	assert_false(ib_digest_equal(&a, &b));
 }
 
+static void sums_remember_unchanged_files(void **state)
+{
+	fixture *f = *state;
+	char *file = ib_test_tmpdir("sums");
+	char path[4200];
+	snprintf(path, sizeof path, "%s/cache", file);
+	ib_build__sums *s = NULL;
+	assert_int_equal(ib_build__sums_open(&s, path), 0);
+	ib_build__sums_set_racy(s, -100); /* the files were just made: remember them anyway */
+	ib_digest a, b, d;
+	ib_sha256 *h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s), 0);
+	ib_sha256_final(h, &a);
+	ib_sha256_free(h);
+	assert_int_equal(ib_build__sums_save(s), 0);
+	ib_build__sums_free(s);
+	/* a new handle reads them back; the digest is the same as without a cache */
+	assert_int_equal(ib_build__sums_open(&s, path), 0);
+	struct stat st;
+	char p2[4200];
+	snprintf(p2, sizeof p2, "%s/app/lib/util.txt", f->ctx);
+	stat(p2, &st);
+	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &st, &d), 1);
+	hash_of(f, "app", NULL, &b);
+	assert_true(ib_digest_equal(&a, &b));
+	/* same size, new content: the stat differs (ctime), the entry does not match */
+	put(f->ctx, "app/lib/util.txt", "UTIL", 0640);
+	stat(p2, &st);
+	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &st, &d), 0);
+	h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s), 0);
+	ib_sha256_final(h, &b);
+	ib_sha256_free(h);
+	assert_false(ib_digest_equal(&a, &b));
+	/* fresh changes are not remembered by default (racily clean) */
+	ib_build__sums_set_racy(s, 2);
+	put(f->ctx, "app/fresh.txt", "fresh", 0644);
+	snprintf(p2, sizeof p2, "%s/app/fresh.txt", f->ctx);
+	stat(p2, &st);
+	ib_digest_of(&d, "fresh", 5);
+	assert_int_equal(ib_build__sums_put(s, "app/fresh.txt", &st, &d), 0);
+	assert_int_equal(ib_build__sums_get(s, "app/fresh.txt", &st, &d), 0);
+	ib_build__sums_free(s);
+	ib_rm_rf(file);
+	free(file);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
@@ -324,4 +371,5 @@ DEFINE_GROUP(copy_tests,
 	T(destination_symlinks_are_followed),
 	T(globbing),
 	T(filter_applies_to_glob_copy_and_hash),
-	T(hash_follows_content_and_metadata_not_mtime))
+	T(hash_follows_content_and_metadata_not_mtime),
+	T(sums_remember_unchanged_files))

@@ -115,8 +115,7 @@ int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const i
 void ib_build__release_mounts(builder *b, run_mounts *rm);
 int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
 int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
-int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state *s, const char *from,
-		       size_t stage_index, char key_part[IB_DIGEST_HEXLEN + 1]);
+int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index);
 int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char *spec);
 int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
 			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown);

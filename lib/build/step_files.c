@@ -32,25 +32,21 @@ int ib_build__ignore_filter(void *payload, const char *rel, int is_dir)
 }
 
 /* A mounted rootfs of another stage or image, for COPY --from. */
-int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state *s, const char *from,
-		       size_t stage_index, char key_part[IB_DIGEST_HEXLEN + 1])
+int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index)
 {
 	size_t idx;
 	stage_state tmp;
 	const stage_state *src = NULL;
 	memset(&tmp, 0, sizeof tmp);
-	(void)s;
 	int rc = 0;
 	if (ib_plan_resolve_stage(&idx, b->plan, from, stage_index) == 0) {
 		src = &b->stages[idx];
-		memcpy(key_part, src->key, IB_DIGEST_HEXLEN + 1);
 	} else {
 		ib_image *img = NULL;
 		if ((rc = ib_build__image(&img, b, from)) < 0) {
 			ib_error_prefix("COPY --from=%s", from);
 			return rc;
 		}
-		ib_digest_hex(key_part, ib_image_id(img));
 		rc = ib_image_config_dup(&tmp.config, ib_image_config_of(img));
 		ib_image_free(img);
 		if (rc == 0)
@@ -181,7 +177,6 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	int srcfd = b->ctxfd, rc = 0, hdfd = -1;
 	char *hdpath = NULL;
 	char *snapkey = NULL;
-	char src_key[IB_DIGEST_HEXLEN + 1] = "";
 	ib_buf dest = IB_BUF_INIT, tmp = IB_BUF_INIT;
 	ib_strlist matches = IB_STRLIST_INIT;
 	ib_walk_filter filter = ib_build__ignore_filter;
@@ -193,7 +188,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		ib_buf from = IB_BUF_INIT;
 		rc = ib_build__expand_one(&from, b, s, c->from);
 		if (rc == 0)
-			rc = ib_build__source_root(&srcfd, &snapkey, b, s, from.ptr, stage_index, src_key);
+			rc = ib_build__source_root(&srcfd, &snapkey, b, from.ptr, stage_index);
 		ib_buf_dispose(&from);
 		filter = NULL;
 		fpayload = NULL;

@@ -74,12 +74,8 @@ static int from_key(builder *b, const char *from, size_t stage_index, char out[I
 	return rc;
 }
 
-int ib_build__source_root(int *fd, char **snapkey, builder *b, const stage_state *s, const char *from,
-		       size_t stage_index, char key_part[IB_DIGEST_HEXLEN + 1]);
-int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
-
 /* A bind mount of the context (filtered by .dockerignore: a copy) or of another stage or image. */
-static int bind_mount(run_mounts *rm, builder *b, stage_state *s, const ib_run_mount *m, size_t stage_index,
+static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t stage_index,
 		      const char *target, const char *src, const char *from, keyer *k)
 {
 	int rc = 0;
@@ -94,7 +90,7 @@ static int bind_mount(run_mounts *rm, builder *b, stage_state *s, const ib_run_m
 		}
 		int fd = -1;
 		char *snapkey = NULL;
-		rc = ib_build__source_root(&fd, &snapkey, b, s, from, stage_index, part);
+		rc = ib_build__source_root(&fd, &snapkey, b, from, stage_index);
 		if (snapkey)
 			ib_strlist_take(&rm->snapkeys, snapkey);
 		const char *host = rc == 0 ? keep(rm, resolved_host_path(fd, src)) : NULL;
@@ -193,7 +189,7 @@ int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const i
 		if (rc == 0) {
 			switch (m->type) {
 			case IB_RUN_MOUNT_BIND:
-				rc = bind_mount(rm, b, s, m, stage_index, target, src.size ? src.ptr : ".",
+				rc = bind_mount(rm, b, m, stage_index, target, src.size ? src.ptr : ".",
 						m->from ? from.ptr : NULL, k);
 				break;
 			case IB_RUN_MOUNT_CACHE:

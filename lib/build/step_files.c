@@ -135,10 +135,8 @@ static int heredoc_dir(int *fd, char **path, builder *b, const stage_state *s, c
 	*fd = -1;
 	*path = NULL;
 	if (!hash_only) {
-		const char *tmpdir = getenv("TMPDIR");
-		*path = ib_sprintf("%s/imagebuild-heredoc-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-		if (!*path || !mkdtemp(*path))
-			return *path ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", *path) : IB_ERROR;
+		if (!(*path = ib_tmpdir_new("imagebuild-heredoc")))
+			return IB_ERROR;
 		*fd = open(*path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*fd < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", *path);

@@ -103,13 +103,9 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	if (k)
 		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums);
 	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
-	const char *tmpdir = getenv("TMPDIR");
-	char *dir = ib_sprintf("%s/imagebuild-mount-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-	if (!dir || !mkdtemp(dir)) {
-		rc = dir ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", dir) : IB_ERROR;
-		free(dir);
-		return rc;
-	}
+	char *dir = ib_tmpdir_new("imagebuild-mount");
+	if (!dir)
+		return IB_ERROR;
 	ib_strlist_take(&rm->tmpdirs, dir);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ib_copy_opts co;
@@ -347,11 +343,9 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 	const ib_instr_run *r = &in->u.run;
 	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
 	    !strncmp(r->heredocs[0].content, "#!", 2)) {
-		const char *tmpdir = getenv("TMPDIR");
 		ib_buf text = IB_BUF_INIT;
-		script_dir = ib_sprintf("%s/imagebuild-run-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-		if (!script_dir || !mkdtemp(script_dir))
-			rc = script_dir ? ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", script_dir) : IB_ERROR;
+		if (!(script_dir = ib_tmpdir_new("imagebuild-run")))
+			rc = IB_ERROR;
 		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
 			rc = IB_ERROR;
 		if (rc == 0)

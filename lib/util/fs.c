@@ -261,6 +261,18 @@ int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 	}
 }
 
+char *ib_tmpdir_new(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir = ib_sprintf("%s/%s-XXXXXX", base && *base ? base : "/tmp", tag);
+	if (dir && !mkdtemp(dir)) {
+		ib_error_set_os(IB_LAYER_UTIL, "mkdtemp `%s`", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 int ib_path_exists(const char *path)
 {
 	struct stat st;

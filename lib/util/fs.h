@@ -52,6 +52,13 @@ int ib_rm_rf(const char *path);
  */
 int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 
+/*
+ * A new private directory $TMPDIR/<tag>-XXXXXX (/tmp without TMPDIR), as
+ * mkdtemp(3) makes it (mode 0700). Returns its path (free() it) or NULL
+ * with the error set.
+ */
+char *ib_tmpdir_new(const char *tag);
+
 /* 1 if `path` exists (lstat), 0 if not. */
 int ib_path_exists(const char *path);
 

@@ -206,7 +206,35 @@ static void lock_excludes(void **state)
 	free(dir);
 }
 
+static void tmpdir_new_is_private(void **state)
+{
+	(void)state;
+	char *base = ib_test_tmpdir("tmpbase");
+	char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+	setenv("TMPDIR", base, 1);
+	char *d = ib_tmpdir_new("tag");
+	assert_non_null(d);
+	assert_int_equal(strncmp(d, base, strlen(base)), 0);
+	assert_non_null(strstr(d, "/tag-"));
+	struct stat st;
+	assert_int_equal(stat(d, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	setenv("TMPDIR", "/nonexistent-base", 1);
+	assert_null(ib_tmpdir_new("tag"));
+	assert_non_null(strstr(ib_error_last()->message, "/nonexistent-base/tag-"));
+	if (old)
+		setenv("TMPDIR", old, 1);
+	else
+		unsetenv("TMPDIR");
+	free(old);
+	free(d);
+	ib_rm_rf(base);
+	free(base);
+}
+
 DEFINE_GROUP(fs_tests,
+	cmocka_unit_test(tmpdir_new_is_private),
 	cmocka_unit_test(atomic_write_replaces),
 	cmocka_unit_test(atomic_write_survives_kill),
 	cmocka_unit_test(atomic_abort_leaves_nothing),

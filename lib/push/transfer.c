@@ -329,11 +329,27 @@ typedef struct {
 	int quit;
 } gz_pool;
 
-/* One chunk as a complete gzip member (libdeflate: whole buffers, level 6 as gzip's default). */
-static int gz_member(struct libdeflate_compressor *c, gz_slot *sl)
+/* A worker's compressors: level 6 (gzip's default), 1 to probe, 0 to store. */
+typedef struct {
+	struct libdeflate_compressor *c6, *c1, *c0;
+	unsigned char *probe;
+} gz_work;
+
+#define GZ_PROBE (64u << 10)
+
+/*
+ * One chunk as a complete gzip member. Data that does not compress (already
+ * compressed files, random bytes) costs level 6 a lot and gains nothing, so
+ * a fast probe of the chunk's start decides: stored as it is when level 1
+ * gains under 2% there, else level 6. The choice depends only on the
+ * content, so the output stays the same everywhere.
+ */
+static int gz_member(gz_work *w, gz_slot *sl)
 {
-	size_t cap = libdeflate_gzip_compress_bound(c, sl->in_len);
-	if (cap > sl->out_cap)
+	size_t probe = sl->in_len < GZ_PROBE ? sl->in_len : GZ_PROBE;
+	size_t got = probe ? libdeflate_deflate_compress(w->c1, sl->in, probe, w->probe, GZ_PROBE) : 0;
+	struct libdeflate_compressor *c = probe && (got == 0 || got * 100 > probe * 98) ? w->c0 : w->c6;
+	if (libdeflate_gzip_compress_bound(c, sl->in_len) > sl->out_cap)
 		return -1;
 	sl->out_len = libdeflate_gzip_compress(c, sl->in, sl->in_len, sl->out, sl->out_cap);
 	return sl->out_len ? 0 : -1;
@@ -342,8 +358,9 @@ static int gz_member(struct libdeflate_compressor *c, gz_slot *sl)
 static void *gz_worker(void *arg)
 {
 	gz_pool *p = arg;
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
-	int ok = c != NULL;
+	gz_work w = { libdeflate_alloc_compressor(6), libdeflate_alloc_compressor(1),
+		      libdeflate_alloc_compressor(0), malloc(GZ_PROBE) };
+	int ok = w.c6 && w.c1 && w.c0 && w.probe;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->quit && p->next >= p->pending)
@@ -352,13 +369,16 @@ static void *gz_worker(void *arg)
 			break;
 		gz_slot *sl = &p->slots[p->next++];
 		pthread_mutex_unlock(&p->mu);
-		sl->rc = ok ? gz_member(c, sl) : -1;
+		sl->rc = ok ? gz_member(&w, sl) : -1;
 		pthread_mutex_lock(&p->mu);
 		if (++p->finished == p->pending)
 			pthread_cond_signal(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
-	libdeflate_free_compressor(c);
+	libdeflate_free_compressor(w.c6);
+	libdeflate_free_compressor(w.c1);
+	libdeflate_free_compressor(w.c0);
+	free(w.probe);
 	return NULL;
 }
 

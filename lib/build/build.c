@@ -95,7 +95,8 @@ int ib_build__step_env(ib_strlist *out, const stage_state *s)
 	return 0;
 }
 
-int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const char *word)
+/* Expand `word` with the step's environment: into one string, or split into words. */
+static int expand(ib_buf *one, ib_strarray *list, builder *b, const stage_state *s, const char *word)
 {
 	ib_strlist env = IB_STRLIST_INIT;
 	int rc = ib_build__step_env(&env, s);
@@ -103,24 +104,20 @@ int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const ch
 		ib_expand_options eo = IB_EXPAND_OPTIONS_INIT;
 		eo.env = (const char *const *)env.items;
 		eo.escape = b->escape;
-		rc = ib_expand_word(out, word, &eo);
+		rc = one ? ib_expand_word(one, word, &eo) : ib_expand_words(list, word, &eo);
 	}
 	ib_strlist_clear(&env);
 	return rc;
 }
 
+int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const char *word)
+{
+	return expand(out, NULL, b, s, word);
+}
+
 int ib_build__expand_list(ib_strarray *out, builder *b, const stage_state *s, const char *word)
 {
-	ib_strlist env = IB_STRLIST_INIT;
-	int rc = ib_build__step_env(&env, s);
-	if (rc == 0) {
-		ib_expand_options eo = IB_EXPAND_OPTIONS_INIT;
-		eo.env = (const char *const *)env.items;
-		eo.escape = b->escape;
-		rc = ib_expand_words(out, word, &eo);
-	}
-	ib_strlist_clear(&env);
-	return rc;
+	return expand(NULL, out, b, s, word);
 }
 
 const char *ib_build__arg_get(const stage_state *s, const char *name)

@@ -1,12 +1,13 @@
 #!/bin/bash
-# bench/build-vs-peers.sh [BUILD_DIR]
+# bench/build-vs-peers.sh [small|big|all] [BUILD_DIR]
 #
 # Times `imagebuild build` against Docker's BuildKit and buildah on the
 # reference workload of ../shared/bench/peers, in one interleaved run:
 # (a) cold build, (b) no-op rebuild, (c) rebuild after late/app.conf
 # changes; bench.sh prints medians and per-iteration ratios (imagebuild /
-# each peer). Push (d) is timed too once `imagebuild push` exists; until
-# then its rows fail and say so.
+# each peer) and (d) the first push to an empty registry and a second
+# push. `big` is scenario (e): one 2 GiB COPY layer, its no-op rebuild and
+# its first push (BIG_RUNS=1; the context is generated once, ~1 min).
 #
 # Needs ../shared/bench/peers/setup.sh to have run (dockerd, registry,
 # buildah). imagebuild cannot pull yet: before each cold build its store is
@@ -18,6 +19,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 peers=$root/../shared/bench/peers
 [ -x "$peers/bench.sh" ] || { echo "no $peers/bench.sh" >&2; exit 1; }
+what=small
+case ${1:-} in small|big|all) what=$1; shift ;; esac
 build=${1:-$root/build}
 IMAGEBUILD=$(cd "$build" && pwd)/examples/imagebuild/imagebuild
 [ -x "$IMAGEBUILD" ] || { echo "no $IMAGEBUILD: build first (scripts/setup)" >&2; exit 1; }
@@ -41,5 +44,6 @@ imagebuild_push() {
 TOOLS
 export PEERS_TOOLS_FILE=$tools
 export TOOLS=${TOOLS:-"imagebuild docker buildah-oci"}
+export BIG_TOOLS=${BIG_TOOLS:-"imagebuild docker buildah-oci"}
 export RUNS=${RUNS:-3}
-exec "$peers/bench.sh" small
+exec "$peers/bench.sh" "$what"

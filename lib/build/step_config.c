@@ -132,7 +132,10 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	int rc = 0, no_history = 0;
 	switch (in->kind) {
 	case IB_INSTR_ENV:
-	case IB_INSTR_LABEL:
+	case IB_INSTR_LABEL: {
+		/* every pair sees the environment from before the instruction
+		 * (Docker: in `ENV A=2 B=$A`, B gets the old A) */
+		ib_strlist keys = IB_STRLIST_INIT, vals = IB_STRLIST_INIT;
 		ib_buf_puts(&hist, in->kind == IB_INSTR_ENV ? "ENV" : "LABEL");
 		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
 			const ib_instr_kv *kv = &in->u.kv.items[i];
@@ -140,14 +143,20 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			rc = ib_build__expand_one(&key, b, s, kv->key);
 			if (rc == 0)
 				rc = ib_build__expand_one(&v, b, s, kv->value);
-			if (rc == 0 && in->kind == IB_INSTR_ENV)
-				rc = ib_image_config_env_set(s->config, key.ptr, v.ptr);
-			else if (rc == 0)
-				rc = ib_image_config_label_set(s->config, key.ptr, v.ptr);
+			if (rc == 0)
+				rc = ib_strlist_add(&keys, key.ptr);
+			if (rc == 0)
+				rc = ib_strlist_add(&vals, v.ptr);
 			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
 			ib_buf_dispose(&key);
 		}
+		for (size_t i = 0; rc == 0 && i < keys.n; i++)
+			rc = in->kind == IB_INSTR_ENV ? ib_image_config_env_set(s->config, keys.items[i], vals.items[i])
+						     : ib_image_config_label_set(s->config, keys.items[i], vals.items[i]);
+		ib_strlist_clear(&keys);
+		ib_strlist_clear(&vals);
 		break;
+	}
 	case IB_INSTR_MAINTAINER:
 		rc = ib_build__expand_one(&v, b, s, in->u.value);
 		if (rc == 0)

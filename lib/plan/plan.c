@@ -59,6 +59,21 @@ static const char *env_get(const ib_strlist *env, const char *name)
 	return found;
 }
 
+/* Remove every NAME=... of `env`. */
+static void env_unset(ib_strlist *env, const char *name)
+{
+	size_t n = strlen(name), w = 0;
+	for (size_t i = 0; i < env->n; i++) {
+		if (strncmp(env->items[i], name, n) == 0 && env->items[i][n] == '=')
+			free(env->items[i]);
+		else
+			env->items[w++] = env->items[i];
+	}
+	env->n = w;
+	if (env->items)
+		env->items[w] = NULL;
+}
+
 static int env_set(ib_strlist *env, const char *name, const char *value)
 {
 	return ib_strlist_take(env, ib_sprintf("%s=%s", name, value));
@@ -155,6 +170,10 @@ static int eval_meta_args(ib_plan *p)
 				ib_buf_dispose(&v);
 				if (rc < 0)
 					return rc;
+			} else {
+				/* declared without a value: unset, even a predefined
+				 * platform ARG (BuildKit: `ARG TARGETARCH` empties it) */
+				env_unset(&p->meta_env, a->name);
 			}
 		}
 	}
@@ -417,8 +436,11 @@ int ib_plan_arg_value(const char **value, const ib_plan *plan, const char *name,
 	const char *v = env_get(&plan->build_args, name);
 	if (!v)
 		v = default_value;
-	if (!v && ib_strlist_contains(&plan->meta_names, name))
-		v = env_get(&plan->meta_env, name);
+	if (!v && ib_strlist_contains(&plan->meta_names, name)) {
+		/* a meta ARG of that name decides, even when it has no value */
+		if (!(v = env_get(&plan->meta_env, name)))
+			return IB_ENOTFOUND;
+	}
 	if (!v)
 		v = env_get(&plan->platform_env, name);
 	if (!v)

@@ -144,6 +144,24 @@ static void arg_values_inside_stages(void **state)
 	done(&p);
 }
 
+static void a_meta_arg_without_value_unsets_a_platform_arg(void **state)
+{
+	(void)state;
+	static const char df[] =
+		"ARG TARGETARCH\n"
+		"FROM busybox:${TARGETARCH:-none}-${TARGETOS:-none}\n"
+		"ARG TARGETARCH\n";
+	planned p;
+	assert_int_equal(make(&p, df, NULL, NULL), 0);
+	/* declared before FROM without a value: empty, not the predefined amd64 */
+	assert_string_equal(ib_plan_stage_at(p.plan, 0)->base, "busybox:none-linux");
+	const char *v = NULL;
+	assert_int_equal(ib_plan_arg_value(&v, p.plan, "TARGETARCH", NULL), IB_ENOTFOUND);
+	assert_int_equal(ib_plan_arg_value(&v, p.plan, "TARGETOS", NULL), 0);
+	assert_string_equal(v, "linux");
+	done(&p);
+}
+
 static void bad_plans_name_the_line(void **state)
 {
 	(void)state;
@@ -182,6 +200,7 @@ int main(void)
 		cmocka_unit_test(target_prunes),
 		cmocka_unit_test(build_args_override_meta_args),
 		cmocka_unit_test(arg_values_inside_stages),
+		cmocka_unit_test(a_meta_arg_without_value_unsets_a_platform_arg),
 		cmocka_unit_test(bad_plans_name_the_line),
 		cmocka_unit_test(print_shows_the_plan),
 	};

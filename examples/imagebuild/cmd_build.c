@@ -58,11 +58,11 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
 		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
 		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {"pull", 0, 0},
-		{NULL, 0, 0},
+		{"secret", 0, 1}, {NULL, 0, 0},
 	};
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
-	const char **tags = NULL, **args = NULL;
-	size_t ntags = 0, nargs = 0;
+	const char **tags = NULL, **args = NULL, **secrets = NULL;
+	size_t ntags = 0, nargs = 0, nsecrets = 0;
 	const char *iidfile = NULL;
 	char *content = NULL;
 	int dry_run = 0, quiet = 0, i = 1, k, status = 2;
@@ -95,6 +95,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		case 10: o.platform = v; break;
 		case 11: quiet = 1; break;
 		case 12: o.pull = IB_PULL_ALWAYS; break;
+		case 13: cli_list_add(&secrets, &nsecrets, v); break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -104,6 +105,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	o.context = argv[i];
 	o.tags = tags;
 	o.build_args = args;
+	o.secrets = secrets;
 	if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
 		content = read_all(stdin, &o.dockerfile_len);
 		if (!content) {
@@ -157,6 +159,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	status = 0;
 out:
 	free(tags);
+	free(secrets);
 	for (size_t a = 0; a < nargs; a++)
 		free((char *)args[a]);
 	free(args);

@@ -50,10 +50,17 @@ typedef struct {
 	/* version 2 */
 	ib_pull_policy pull;
 	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
+	/*
+	 * Secrets for RUN --mount=type=secret, NULL-terminated, as docker
+	 * build --secret takes them: "id=NAME,src=PATH" (a file) or
+	 * "id=NAME,env=VAR" (our environment). Never stored in a layer, a
+	 * config or a cache key.
+	 */
+	const char *const *secrets;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL }
 
 /** Initialise for `version` (1 or 2): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);

@@ -398,7 +398,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
 		run_mounts none;
 		memset(&none, 0, sizeof none);
-		rc = ib_build__prepare_mounts(&none, b, s, in, stage_index, &k);
+		rc = ib_build__prepare_mounts(&none, NULL, b, s, in, stage_index, &k);
 		ib_build__release_mounts(b, &none);
 	}
 	if (rc < 0) {

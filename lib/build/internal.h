@@ -110,8 +110,8 @@ int ib_build__new_snapshot(ib_buf *rootfs, char **key_out, builder *b, const sta
 void ib_build__drop_snapshot(builder *b, const char *key);
 int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by,
 			   int keep_empty);
-int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const ib_instruction *in,
-			  size_t stage_index, keyer *k);
+int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_state *s,
+			     const ib_instruction *in, size_t stage_index, keyer *k);
 void ib_build__release_mounts(builder *b, run_mounts *rm);
 int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
 int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);

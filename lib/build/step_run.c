@@ -133,6 +133,91 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
 }
 
+/*
+ * The value of secret `id` given to the build (--secret id=NAME,src=PATH or
+ * id=NAME,env=VAR): 0 and the value, 1 when the build has no secret of that
+ * id, < 0 when it has one that cannot be read.
+ */
+static int secret_value(ib_buf *out, builder *b, const char *id)
+{
+	for (const char *const *sp = b->o->secrets; sp && *sp; sp++) {
+		char *spec = ib_strdup(*sp), *save = NULL;
+		const char *sid = NULL, *src = NULL, *env = NULL, *type = NULL;
+		if (!spec)
+			return IB_ERROR;
+		for (char *kv = strtok_r(spec, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(kv, '=');
+			if (!eq)
+				continue;
+			*eq = '\0';
+			if (!strcmp(kv, "id"))
+				sid = eq + 1;
+			else if (!strcmp(kv, "src") || !strcmp(kv, "source"))
+				src = eq + 1;
+			else if (!strcmp(kv, "env"))
+				env = eq + 1;
+			else if (!strcmp(kv, "type"))
+				type = eq + 1;
+		}
+		if (!sid || strcmp(sid, id) != 0) {
+			free(spec);
+			continue;
+		}
+		int rc;
+		if (type && !strcmp(type, "env") && !env)
+			env = src ? src : sid;
+		if (env) {
+			const char *v = getenv(env);
+			rc = v ? ib_buf_set(out, v, strlen(v))
+			       : ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "secret `%s`: $%s is not set", id, env);
+		} else if (src) {
+			if ((rc = ib_read_file(out, src)) < 0)
+				ib_error_prefix("secret `%s`", id);
+		} else {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "secret `%s`: neither src= nor env= given", id);
+		}
+		free(spec);
+		return rc;
+	}
+	return 1;
+}
+
+/*
+ * A secret, as a read-only file (default /run/secrets/<id>, mode 0400)
+ * that only this RUN sees, and/or an environment variable (env=). A secret
+ * the build lacks is skipped, or an error when the mount says `required`.
+ */
+static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const ib_run_mount *m, const char *id,
+			const char *target)
+{
+	ib_buf v = IB_BUF_INIT;
+	int rc = secret_value(&v, b, id);
+	if (rc == 1) {
+		ib_buf_dispose(&v);
+		return m->required ? ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD,
+						   "secret `%s` is required but not given (--secret id=%s,src=FILE)", id, id)
+				   : 0;
+	}
+	if (rc == 0 && m->env && env)
+		rc = ib_strlist_take(env, ib_sprintf("%s=%s", m->env, ib_buf_cstr(&v)));
+	if (rc == 0 && (!m->env || m->target)) {
+		char *dir = ib_tmpdir_new("imagebuild-secret");
+		const char *file = dir ? keep(rm, ib_sprintf("%s/secret", dir)) : NULL;
+		if (dir)
+			ib_strlist_take(&rm->tmpdirs, dir);
+		unsigned long mode = m->mode ? strtoul(m->mode, NULL, 8) : 0400;
+		uid_t uid = m->uid ? (uid_t)strtoul(m->uid, NULL, 10) : 0;
+		gid_t gid = m->gid ? (gid_t)strtoul(m->gid, NULL, 10) : 0;
+		rc = file ? ib_atomic_write(file, v.ptr ? v.ptr : "", v.size, 0600) : IB_ERROR;
+		if (rc == 0 && (chown(file, uid, gid) < 0 || chmod(file, (mode_t)(mode & 07777)) < 0))
+			rc = ib_error_set_os(IB_LAYER_BUILD, "secret `%s`", id);
+		if (rc == 0)
+			rc = add_mount(rm, IB_MOUNT_BIND, file, target, 1, NULL);
+	}
+	ib_buf_dispose(&v);
+	return rc;
+}
+
 /* A persistent cache directory, <store>/cache-mounts/<sha256 of its id>. */
 static int cache_mount(run_mounts *rm, builder *b, const ib_run_mount *m, const char *id, const char *target)
 {
@@ -159,29 +244,34 @@ static int cache_mount(run_mounts *rm, builder *b, const ib_run_mount *m, const 
  * The mounts of a RUN. With `k`, only feed the cache key (what a bind
  * mount shows counts; caches and tmpfs do not); else make them.
  */
-int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const ib_instruction *in,
-			  size_t stage_index, keyer *k)
+int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_state *s,
+			     const ib_instruction *in, size_t stage_index, keyer *k)
 {
 	const ib_instr_run *r = &in->u.run;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < r->mount_count; i++) {
 		const ib_run_mount *m = &r->mounts[i];
 		ib_buf t = IB_BUF_INIT, src = IB_BUF_INIT, from = IB_BUF_INIT, id = IB_BUF_INIT, abs = IB_BUF_INIT;
-		if (!m->target) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "--mount=%s: no target", m->raw);
-		} else if ((rc = ib_build__expand_one(&t, b, s, m->target)) == 0) {
-			const char *wd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
-			rc = t.ptr[0] == '/' ? ib_path_clean(&abs, t.ptr) : ib_path_join(&abs, wd && *wd ? wd : "/", t.ptr);
-		}
-		const char *target = rc == 0 && !k ? keep(rm, ib_buf_detach(&abs)) : NULL;
-		if (rc == 0 && !k && !target)
-			rc = IB_ERROR;
-		if (rc == 0 && m->source)
+		if (m->source)
 			rc = ib_build__expand_one(&src, b, s, m->source);
 		if (rc == 0 && m->from)
 			rc = ib_build__expand_one(&from, b, s, m->from);
 		if (rc == 0 && m->id)
 			rc = ib_build__expand_one(&id, b, s, m->id);
+		/* the target, relative to WORKDIR; a secret's defaults to /run/secrets/<id> */
+		if (rc == 0 && m->target)
+			rc = ib_build__expand_one(&t, b, s, m->target);
+		else if (rc == 0 && m->type == IB_RUN_MOUNT_SECRET && id.size)
+			rc = ib_buf_printf(&t, "/run/secrets/%s", id.ptr);
+		else if (rc == 0 && !(m->type == IB_RUN_MOUNT_SECRET && m->env))
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no target");
+		if (rc == 0 && t.size) {
+			const char *wd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
+			rc = t.ptr[0] == '/' ? ib_path_clean(&abs, t.ptr) : ib_path_join(&abs, wd && *wd ? wd : "/", t.ptr);
+		}
+		const char *target = NULL;
+		if (rc == 0 && !k && abs.size && !(target = keep(rm, ib_buf_detach(&abs))))
+			rc = IB_ERROR;
 		if (rc == 0) {
 			switch (m->type) {
 			case IB_RUN_MOUNT_BIND:
@@ -197,9 +287,15 @@ int ib_build__prepare_mounts(run_mounts *rm, builder *b, stage_state *s, const i
 					rc = add_mount(rm, IB_MOUNT_TMPFS, NULL, target, 0,
 						       m->size ? keep(rm, ib_sprintf("size=%s", m->size)) : NULL);
 				break;
+			case IB_RUN_MOUNT_SECRET:
+				/* not in the cache key, as BuildKit: a secret changes no result */
+				if (!id.size)
+					rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a secret mount needs id=");
+				else if (!k)
+					rc = secret_mount(rm, env, b, m, id.ptr, target);
+				break;
 			default:
-				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-						   "--mount=%s: secret and ssh mounts are not supported yet", m->raw);
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "ssh mounts are not supported yet");
 			}
 		}
 		if (rc < 0)
@@ -324,8 +420,6 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 	memset(&rm, 0, sizeof rm);
 	rc = run_argv(&argv, s, in, &created_by);
 	if (rc == 0)
-		rc = ib_build__prepare_mounts(&rm, b, s, in, stage_index, NULL);
-	if (rc == 0)
 		rc = ib_build__step_env(&env, s);
 	/* proxy build arguments reach RUN without a declaration */
 	for (const char *const *a = b->o->build_args; rc == 0 && a && *a; a++) {
@@ -337,6 +431,8 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 				rc = ib_strlist_add(&env, *a);
 		}
 	}
+	if (rc == 0)
+		rc = ib_build__prepare_mounts(&rm, &env, b, s, in, stage_index, NULL);
 	/* RUN <<EOF with a #! line: the heredoc is a program, run as a file (BuildKit) */
 	static const char script_target[] = "/.imagebuild-heredoc";
 	char *script_dir = NULL, *script_path = NULL;

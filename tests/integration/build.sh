@@ -172,6 +172,29 @@ echo changed > "$mt/sub/seen.txt"
 build -t mounts "$mt" > "$tmp/out12"
 grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" "$tmp/out12" || fail "a changed bind source did not invalidate the step"
 
+# ---- secrets: seen by the RUN, in no layer, config or cache key ----
+sc=$tmp/secrets
+mkdir -p "$sc"
+printf s3cr3t-token > "$tmp/token"
+cat > "$sc/Dockerfile" <<'OUTER'
+FROM busybox
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /token-length && stat -c '%a' /run/secrets/token > /token-mode
+RUN --mount=type=secret,id=token,env=TOKEN,target=/tok sh -c 'test "$TOKEN" = "$(cat /tok)" && echo same > /env-and-file'
+RUN --mount=type=secret,id=absent echo optional secrets may be missing > /optional
+OUTER
+build --secret id=token,src="$tmp/token" -t secrets "$sc" > "$tmp/out13" 2>&1 || { cat "$tmp/out13"; fail "the secrets build failed"; }
+got=$("$IB" run --rm secrets sh -c 'cat /token-length /token-mode /env-and-file; test -e /run/secrets/token && echo LEFT; true' | tr '\n' '|')
+[ "$got" = "12|400|same|" ] || fail "secrets gave: $got"
+"$IB" save --format docker-archive -o "$tmp/secrets.tar" secrets
+if grep -aq s3cr3t "$tmp/secrets.tar"; then fail "the secret is in the image"; fi
+if grep -rqa s3cr3t "$IMAGEBUILD_ROOT/blobs" "$IMAGEBUILD_ROOT/cache"; then fail "the secret reached the store"; fi
+echo "an0ther-token" > "$tmp/token"
+build --secret id=token,src="$tmp/token" -t secrets "$sc" > "$tmp/out14" 2>&1
+grep -q "^=> CACHED \[1/3\]" "$tmp/out14" || fail "a changed secret re-ran the step (it must not be in the key)"
+printf 'FROM busybox\nRUN --mount=type=secret,id=needed,required cat /run/secrets/needed\n' > "$sc/Dockerfile"
+if build -t secrets2 "$sc" > "$tmp/out15" 2>&1; then fail "a missing required secret did not fail"; fi
+grep -q "secret \`needed\` is required" "$tmp/out15" || fail "unclear missing-secret error: $(cat "$tmp/out15")"
+
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
 

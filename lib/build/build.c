@@ -610,6 +610,7 @@ static void cleanup(builder *b)
 	}
 	ib_strlist_clear(&b->snapshots);
 	ib_strlist_clear(&b->pulled);
+	ib_build__fetch_cleanup(b);
 	if (ib_build__sums_save(b->sums) < 0)
 		ib_build__log_line(b, IB_LOG_WARNING, "could not save the context's checksums: %s",
 				   ib_error_last()->message);

@@ -45,6 +45,7 @@ typedef struct {
 	ib_build_options opts;      /* the caller's, grown to this version's fields */
 	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
 	struct ib_build__sums *sums; /* the context's checksum cache (copy.h) */
+	ib_strlist fetched;         /* ADD <url> downloads of this build (fetch.c) */
 	ib_dockerfile *df;
 	ib_instructions *ins;
 	ib_plan *plan;
@@ -83,6 +84,16 @@ typedef struct {
  * without a history entry.
  */
 int ib_build__apply_change(ib_image_config *config, const ib_instruction *in);
+
+/* ADD <url> (fetch.c): 1 for http:// and https:// sources. */
+int ib_build__is_url(const char *src);
+/*
+ * Download `url` once per build into a private directory (*dir, *name,
+ * borrowed until the build ends), checked against `checksum` when given.
+ */
+int ib_build__fetch(builder *b, const char *url, const char *checksum, const char **dir, const char **name,
+		    ib_digest *digest);
+void ib_build__fetch_cleanup(builder *b);
 
 /* Find an image to start from, pulling it as the build's pull policy says. */
 int ib_build__image(ib_image **out, builder *b, const char *name);

@@ -176,7 +176,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	char *hdpath = NULL;
 	char *snapkey = NULL;
 	ib_buf dest = IB_BUF_INIT, tmp = IB_BUF_INIT;
-	ib_strlist matches = IB_STRLIST_INIT;
+	ib_strlist matches = IB_STRLIST_INIT, urls = IB_STRLIST_INIT; /* urls: dir, name pairs */
 	ib_walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
@@ -212,9 +212,31 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		rc = ib_build__expand_one(&src, b, s, c->sources.items[i]);
 		if (rc == 0 && shown)
 			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : "COPY "), src.ptr);
-		if (rc == 0 && add && (strstr(src.ptr, "://") || !strncmp(src.ptr, "git@", 4)))
+		if (rc == 0 && ib_build__is_url(src.ptr)) {
+			/* ADD <url>: downloaded once per build; its content is in the key */
+			const char *dir = NULL, *name = NULL;
+			ib_digest d;
+			char hex[IB_DIGEST_STRLEN];
+			if (!add)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "COPY cannot copy from a URL (`%s`): use ADD",
+						   src.ptr);
+			if (rc == 0)
+				rc = ib_build__fetch(b, src.ptr, c->checksum, &dir, &name, &d);
+			if (rc == 0) {
+				ib_digest_fmt(hex, &d);
+				ib_build__key_add(k, src.ptr);
+				ib_build__key_add(k, hex);
+				rc = ib_strlist_add(&urls, dir);
+			}
+			if (rc == 0)
+				rc = ib_strlist_add(&urls, name);
+			ib_buf_dispose(&src);
+			continue;
+		}
+		if (rc == 0 && (strstr(src.ptr, "://") || !strncmp(src.ptr, "git@", 4)))
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-					   "line %d: ADD from a URL (%s) is not supported yet", in->line, src.ptr);
+					   "%s from `%s` is not supported (http:// and https:// URLs are)",
+					   add ? "ADD" : "COPY", src.ptr);
 		if (rc == 0)
 			rc = ib_build__glob(&matches, srcfd, src.ptr, filter, fpayload);
 		ib_buf_dispose(&src);
@@ -240,7 +262,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 
 	/* where it goes */
 	int dst_is_dir = dest_slash;
-	if (matches.n + c->heredoc_count > 1 && !dst_is_dir) {
+	if (matches.n + c->heredoc_count + urls.n / 2 > 1 && !dst_is_dir) {
 		int dfd = ib_open_in_root(rootfd, dest.ptr, O_RDONLY | O_DIRECTORY, 0);
 		if (dfd >= 0) {
 			close(dfd);
@@ -320,6 +342,16 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		hco.uid = 0, hco.gid = 0;
 	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++)
 		rc = ib_build__copy(hdfd, c->heredocs[i].name, rootfd, dest.ptr, dst_is_dir, &hco);
+	/* downloads: mode 0600 unless --chmod, as Docker; never extracted */
+	hco.set_mode = 1;
+	hco.mode = c->chmod ? co.mode : 0600;
+	for (size_t i = 0; rc == 0 && i + 1 < urls.n; i += 2) {
+		int ufd = open(urls.items[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = ufd < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open `%s`", urls.items[i])
+			     : ib_build__copy(ufd, urls.items[i + 1], rootfd, dest.ptr, dst_is_dir, &hco);
+		if (ufd >= 0)
+			close(ufd);
+	}
 	if (rc < 0)
 		ib_error_prefix("line %d", in->line);
 out:
@@ -336,6 +368,7 @@ out:
 		free(snapkey);
 	}
 	ib_strlist_clear(&matches);
+	ib_strlist_clear(&urls);
 	ib_buf_dispose(&dest);
 	ib_buf_dispose(&tmp);
 	return rc;

@@ -195,6 +195,31 @@ printf 'FROM busybox\nRUN --mount=type=secret,id=needed,required cat /run/secret
 if build -t secrets2 "$sc" > "$tmp/out15" 2>&1; then fail "a missing required secret did not fail"; fi
 grep -q "secret \`needed\` is required" "$tmp/out15" || fail "unclear missing-secret error: $(cat "$tmp/out15")"
 
+# ---- ADD <url> (a local HTTP server) ----
+mkdir -p "$tmp/www" "$tmp/addurl"
+printf downloaded > "$tmp/www/file.txt"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$port" >/dev/null 2>&1 &
+http_pid=$!
+trap 'kill $http_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+sum=sha256:$(sha256sum "$tmp/www/file.txt" | cut -d' ' -f1)
+cat > "$tmp/addurl/Dockerfile" <<OUTER
+FROM busybox
+ADD http://127.0.0.1:$port/file.txt /dl/
+ADD --checksum=$sum http://127.0.0.1:$port/file.txt /dl/checked.txt
+RUN stat -c '%a %u' /dl/file.txt > /dl-mode && cat /dl/file.txt /dl/checked.txt > /dl-content
+OUTER
+build -t addurl "$tmp/addurl" > "$tmp/out16" 2>&1 || { cat "$tmp/out16"; fail "ADD <url> failed"; }
+got=$("$IB" run --rm addurl sh -c 'cat /dl-mode /dl-content' | tr '\n' '|')
+[ "$got" = "600 0|downloadeddownloaded" ] || fail "ADD <url> gave: $got"
+printf 'FROM busybox\nADD --checksum=sha256:%064d http://127.0.0.1:%s/file.txt /x\n' 0 "$port" > "$tmp/addurl/Dockerfile"
+if build -t addurl2 "$tmp/addurl" > "$tmp/out17" 2>&1; then fail "a wrong --checksum was accepted"; fi
+grep -q "checksum mismatch" "$tmp/out17" || fail "unclear checksum error: $(cat "$tmp/out17")"
+printf 'FROM busybox\nADD http://127.0.0.1:%s/missing.txt /x\n' "$port" > "$tmp/addurl/Dockerfile"
+if build -t addurl3 "$tmp/addurl" > "$tmp/out18" 2>&1; then fail "a 404 download was accepted"; fi
+grep -q "missing.txt" "$tmp/out18" || fail "unclear download error: $(cat "$tmp/out18")"
+
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
 

@@ -147,8 +147,12 @@ typedef struct {
 	const char *platform;
 	ib_network_mode network;
 	ib_callbacks callbacks;
+	int pull;
+	const char *const *secrets;
 	...;
 } ib_build_options;
+#define IB_PULL_ALWAYS ...
+#define IB_PULL_NEVER ...
 #define IB_BUILD_OPTIONS_VERSION ...
 int ib_build_options_init(ib_build_options *opts, unsigned int version);
 int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);

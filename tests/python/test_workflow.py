@@ -75,6 +75,22 @@ def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
         store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.slow"), snapshotter=snapshotter,
                     on_progress=lambda e: e["kind"] != "output")
 
+    # a secret reaches the RUN and nothing else; pull=False forbids pulling
+    (tmp_path / "token").write_text("tok")
+    (ctx / "Dockerfile.secret").write_text(
+        "FROM busybox\nRUN --mount=type=secret,id=t,required wc -c < /run/secrets/t > /len\n")
+    store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.secret"), tags=["pysecret"],
+                snapshotter=snapshotter, pull=False, secrets={"t": str(tmp_path / "token")})
+    s = store.create_container("pysecret", snapshotter=snapshotter)
+    with tempfile.TemporaryFile() as out:
+        assert s.run(["cat", "/len"], stdout=out) == 0
+        out.seek(0)
+        assert out.read().strip() == b"3"
+    store.remove_container(s.id)
+    (ctx / "Dockerfile.nopull").write_text("FROM example.invalid/nothing\n")
+    with pytest.raises(imagebuild.NotFound):
+        store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.nopull"), pull=False)
+
     c = store.create_container("pyapp", name="py1", snapshotter=snapshotter)
     with tempfile.TemporaryFile() as out:
         assert c.run(stdout=out) == 0

@@ -305,7 +305,7 @@ class Store:
             lib.ib_image_free(p[0])
 
     def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
-                       snapshotter, isolation, network_none, keep):
+                       snapshotter, isolation, network_none, keep, pull=None, secrets=None):
         o = ffi.new("ib_build_options *")
         _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
 
@@ -330,15 +330,25 @@ class Store:
         o.snapshotter = s(snapshotter)
         o.isolation = s(isolation)
         o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
+        if pull is not None:
+            o.pull = lib.IB_PULL_ALWAYS if pull else lib.IB_PULL_NEVER
+        if secrets:
+            a = _StrArray("id=%s,src=%s" % kv for kv in dict(secrets).items())
+            keep.append(a)
+            o.secrets = a.ptr
         return o
 
     def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
               no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None):
-        """Build a Dockerfile; returns the image id. on_progress(event) may return False to cancel."""
+              on_progress=None, on_log=None, pull=None, secrets=None):
+        """Build a Dockerfile; returns the image id.
+
+        on_progress(event) may return False to cancel. pull: None (pull missing
+        base images), True (always), False (never). secrets: {id: file path}.
+        """
         keep = []
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
-                                snapshotter, isolation, network_none, keep)
+                                snapshotter, isolation, network_none, keep, pull, secrets)
         rep = _Reporter(on_progress, on_log)
         o.callbacks.progress = lib._ib_py_progress
         o.callbacks.log = lib._ib_py_log

@@ -26,24 +26,10 @@ static int read_in_root(ib_buf *out, int rootfd, const char *rel)
 		}
 		return fd;
 	}
-	char chunk[8192];
-	int rc = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = ib_error_set_os(IB_LAYER_EXECUTE, "read /%s of the root filesystem", rel);
-			break;
-		}
-		if (n == 0 || out->size > (64u << 20))
-			break;
-		if ((rc = ib_buf_put(out, chunk, (size_t)n)) < 0)
-			break;
-	}
+	char *what = ib_sprintf("/%s of the root filesystem", rel);
+	int rc = what ? ib_read_fd(out, fd, 64u << 20, what) : IB_ERROR;
+	free(what);
 	close(fd);
-	if (rc == 0 && !out->ptr)
-		rc = ib_buf_grow(out, 0);
 	return rc;
 }
 

@@ -186,25 +186,9 @@ static int read_json(json_t **out, loader *L, const char *rel)
 	if (fd < 0)
 		return fd;
 	ib_buf b = IB_BUF_INIT;
-	char chunk[65536];
-	int rc = 0;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = ib_error_set_os(IB_LAYER_STORE, "read `%s`", rel);
-			break;
-		}
-		if (n == 0)
-			break;
-		if (b.size + (size_t)n > IB_STORE_MAX_JSON) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: `%s` is too large", L->input, rel);
-			break;
-		}
-		if ((rc = ib_buf_put(&b, chunk, (size_t)n)) < 0)
-			break;
-	}
+	char *shown = ib_sprintf("%s: %s", L->input, rel);
+	int rc = shown ? ib_read_fd(&b, fd, IB_STORE_MAX_JSON, shown) : IB_ERROR;
+	free(shown);
 	close(fd);
 	if (rc == 0) {
 		char *what = ib_sprintf("`%s`: %s", L->input, rel);

@@ -26,33 +26,34 @@ void ib_fs__hook(const char *step, const char *path)
 		fs_hook(step, path);
 }
 
+int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what)
+{
+	char chunk[65536];
+	ib_buf_clear(out);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ib_error_set_os(IB_LAYER_UTIL, "read `%s`", what);
+		if (n == 0)
+			break;
+		if (max && out->size + (size_t)n > max)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "`%s` is larger than %zu bytes", what, max);
+		if (ib_buf_put(out, chunk, (size_t)n) < 0)
+			return IB_ERROR;
+	}
+	return out->ptr ? 0 : ib_buf_grow(out, 0);
+}
+
 int ib_read_file(ib_buf *out, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
-	ib_buf_clear(out);
-	char chunk[65536];
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int rc = ib_error_set_os(IB_LAYER_UTIL, "read `%s`", path);
-			close(fd);
-			return rc;
-		}
-		if (n == 0)
-			break;
-		if (ib_buf_put(out, chunk, (size_t)n) < 0) {
-			close(fd);
-			return IB_ERROR;
-		}
-	}
+	int rc = ib_read_fd(out, fd, 0, path);
 	close(fd);
-	if (!out->ptr)
-		return ib_buf_grow(out, 0);
-	return 0;
+	return rc;
 }
 
 int ib_write_all(int fd, const void *data, size_t len)

@@ -9,6 +9,13 @@
 /* Read a whole (small) file into `out`. IB_ENOTFOUND when missing. */
 int ib_read_file(ib_buf *out, const char *path);
 
+/*
+ * Read what `fd` yields until EOF into `out` (replacing it). More than
+ * `max` bytes (0: no limit) is IB_EINVALID; `what` names the file in
+ * errors. Does not close `fd`.
+ */
+int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what);
+
 /* write(2) all of it, retrying on EINTR and short writes. */
 int ib_write_all(int fd, const void *data, size_t len);
 

@@ -206,6 +206,32 @@ static void lock_excludes(void **state)
 	free(dir);
 }
 
+static void read_fd_with_limit(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "0123456789", 10), 10);
+	close(p[1]);
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_read_fd(&b, p[0], 0, "pipe"), 0);
+	assert_string_equal(b.ptr, "0123456789");
+	close(p[0]);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "0123456789", 10), 10);
+	close(p[1]);
+	ib_assert_error_contains(ib_read_fd(&b, p[0], 4, "small.json"), "`small.json` is larger than 4 bytes");
+	assert_int_equal(ib_error_last()->code, IB_EINVALID);
+	close(p[0]);
+	assert_int_equal(pipe(p), 0);
+	close(p[1]);
+	assert_int_equal(ib_read_fd(&b, p[0], 0, "empty"), 0);
+	assert_non_null(b.ptr);
+	assert_int_equal(b.size, 0);
+	close(p[0]);
+	ib_buf_dispose(&b);
+}
+
 static void tmpdir_new_is_private(void **state)
 {
 	(void)state;
@@ -235,6 +261,7 @@ static void tmpdir_new_is_private(void **state)
 
 DEFINE_GROUP(fs_tests,
 	cmocka_unit_test(tmpdir_new_is_private),
+	cmocka_unit_test(read_fd_with_limit),
 	cmocka_unit_test(atomic_write_replaces),
 	cmocka_unit_test(atomic_write_survives_kill),
 	cmocka_unit_test(atomic_abort_leaves_nothing),

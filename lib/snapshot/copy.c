@@ -22,15 +22,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 
-typedef struct {
-	ib_snapshotter parent;
-	char *dir;
-} copy_backend;
-
-static char *active(copy_backend *c, const char *key, const char *sub)
-{
-	return ib_sprintf("%s/active/%s%s%s", c->dir, key, sub ? "/" : "", sub ? sub : "");
-}
+typedef ib_snapshot__backend copy_backend;
 
 static int apply_chain(copy_backend *c, const char *dir, const ib_digest *chain, size_t n)
 {
@@ -54,8 +46,8 @@ static int apply_chain(copy_backend *c, const char *dir, const ib_digest *chain,
 static int cp_prepare(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n)
 {
 	copy_backend *c = (copy_backend *)self;
-	char *base = active(c, key, NULL), *fs = active(c, key, "fs");
-	char *par = active(c, key, "parent"), *chainp = active(c, key, "chain");
+	char *base = ib_snapshot__active(c, key, NULL), *fs = ib_snapshot__active(c, key, "fs");
+	char *par = ib_snapshot__active(c, key, "parent"), *chainp = ib_snapshot__active(c, key, "chain");
 	int rc = -1;
 	if (!base || !fs || !par || !chainp)
 		goto out;
@@ -89,7 +81,7 @@ out:
 static int cp_mounted(ib_snapshotter *self, const char *key)
 {
 	copy_backend *c = (copy_backend *)self;
-	char *base = active(c, key, NULL), *m = active(c, key, "mounted");
+	char *base = ib_snapshot__active(c, key, NULL), *m = ib_snapshot__active(c, key, "mounted");
 	int rc = -1;
 	if (base && m)
 		rc = !ib_path_exists(base) ? ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT,
@@ -106,7 +98,7 @@ static int cp_mount(ib_snapshotter *self, ib_buf *rootfs, const char *key)
 	int rc = cp_mounted(self, key);
 	if (rc < 0)
 		return rc;
-	char *m = active(c, key, "mounted"), *fs = active(c, key, "fs");
+	char *m = ib_snapshot__active(c, key, "mounted"), *fs = ib_snapshot__active(c, key, "fs");
 	rc = -1;
 	if (m && fs && (rc = ib_atomic_write(m, "", 0, 0644)) == 0)
 		rc = ib_buf_set(rootfs, fs, strlen(fs));
@@ -121,7 +113,7 @@ static int cp_unmount(ib_snapshotter *self, const char *key)
 	int rc = cp_mounted(self, key);
 	if (rc <= 0)
 		return rc;
-	char *m = active(c, key, "mounted");
+	char *m = ib_snapshot__active(c, key, "mounted");
 	if (!m)
 		return -1;
 	rc = unlink(m) < 0 && errno != ENOENT ? ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", m) : 0;
@@ -132,7 +124,7 @@ static int cp_unmount(ib_snapshotter *self, const char *key)
 static int cp_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
 {
 	copy_backend *c = (copy_backend *)self;
-	char *fs = active(c, key, "fs"), *par = active(c, key, "parent");
+	char *fs = ib_snapshot__active(c, key, "fs"), *par = ib_snapshot__active(c, key, "parent");
 	int rc = -1, cfd = -1, pfd = -1;
 	if (!fs || !par)
 		goto out;
@@ -150,35 +142,6 @@ out:
 	free(fs);
 	free(par);
 	return rc;
-}
-
-static int cp_remove(ib_snapshotter *self, const char *key)
-{
-	char *base = active((copy_backend *)self, key, NULL);
-	if (!base)
-		return -1;
-	int rc = ib_rm_rf(base);
-	free(base);
-	return rc;
-}
-
-static int cp_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
-{
-	return ib_snapshot__list_active(((copy_backend *)self)->dir, cb, payload);
-}
-
-static int cp_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
-{
-	return ib_snapshot__active_chain(((copy_backend *)self)->dir, key, chain, n);
-}
-
-static void cp_free(ib_snapshotter *self)
-{
-	copy_backend *c = (copy_backend *)self;
-	if (!c)
-		return;
-	free(c->dir);
-	free(c);
 }
 
 int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param)
@@ -201,10 +164,10 @@ int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param)
 	c->parent.unmount = cp_unmount;
 	c->parent.mounted = cp_mounted;
 	c->parent.diff = cp_diff;
-	c->parent.remove = cp_remove;
-	c->parent.list = cp_list;
-	c->parent.chain = cp_chain;
-	c->parent.free = cp_free;
+	c->parent.remove = ib_snapshot__backend_remove;
+	c->parent.list = ib_snapshot__backend_list;
+	c->parent.chain = ib_snapshot__backend_chain;
+	c->parent.free = ib_snapshot__backend_free;
 	*out = &c->parent;
 	return 0;
 }

@@ -321,9 +321,24 @@ int ib_snapshot__list_dir(char ***out, size_t *n, const char *path)
 	return rc;
 }
 
-int ib_snapshot__list_active(const char *backend_dir, ib_snapshot_key_cb cb, void *payload)
+char *ib_snapshot__active(const ib_snapshot__backend *be, const char *key, const char *sub)
 {
-	char *dir = ib_sprintf("%s/active", backend_dir);
+	return ib_sprintf("%s/active/%s%s%s", be->dir, key, sub ? "/" : "", sub ? sub : "");
+}
+
+int ib_snapshot__backend_remove(ib_snapshotter *self, const char *key)
+{
+	char *base = ib_snapshot__active((ib_snapshot__backend *)self, key, NULL);
+	if (!base)
+		return IB_ERROR;
+	int rc = ib_rm_rf(base);
+	free(base);
+	return rc;
+}
+
+int ib_snapshot__backend_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
+{
+	char *dir = ib_sprintf("%s/active", ((ib_snapshot__backend *)self)->dir);
 	char **names;
 	size_t n;
 	if (!dir)
@@ -336,12 +351,21 @@ int ib_snapshot__list_active(const char *backend_dir, ib_snapshot_key_cb cb, voi
 	return rc;
 }
 
-int ib_snapshot__active_chain(const char *backend_dir, const char *key, ib_digest **chain, size_t *n)
+int ib_snapshot__backend_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
 {
-	char *p = ib_sprintf("%s/active/%s/chain", backend_dir, key);
+	char *p = ib_snapshot__active((ib_snapshot__backend *)self, key, "chain");
 	if (!p)
 		return IB_ERROR;
 	int rc = ib_snapshot__chain_read(chain, n, p);
 	free(p);
 	return rc;
+}
+
+void ib_snapshot__backend_free(ib_snapshotter *self)
+{
+	ib_snapshot__backend *be = (ib_snapshot__backend *)self;
+	if (!be)
+		return;
+	free(be->dir);
+	free(be);
 }

@@ -51,8 +51,21 @@ int ib_snapshot__chain_read(ib_digest **chain, size_t *n, const char *path);
 /* Sorted names of the directory at `path` ([] when it is missing). */
 int ib_snapshot__list_dir(char ***out, size_t *n, const char *path);
 
-/* The keys of the writable snapshots under `<backend_dir>/active`, in byte order, to `cb`. */
-int ib_snapshot__list_active(const char *backend_dir, ib_snapshot_key_cb cb, void *payload);
-/* The layer chain of snapshot `key` (`<backend_dir>/active/<key>/chain`). */
-int ib_snapshot__active_chain(const char *backend_dir, const char *key, ib_digest **chain, size_t *n);
+/*
+ * What the built-in backends share: their files under `dir`, writable
+ * snapshots in `<dir>/active/<key>/` (with the `chain` file of their
+ * layers). Each backend's struct starts with this one.
+ */
+typedef struct {
+	ib_snapshotter parent;
+	char *dir;
+} ib_snapshot__backend;
+
+/* `<dir>/active/<key>[/<sub>]`, or NULL (OOM). */
+char *ib_snapshot__active(const ib_snapshot__backend *be, const char *key, const char *sub);
+/* The vtable entries both backends use as they are. */
+int ib_snapshot__backend_remove(ib_snapshotter *self, const char *key);
+int ib_snapshot__backend_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload);
+int ib_snapshot__backend_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n);
+void ib_snapshot__backend_free(ib_snapshotter *self);
 #endif

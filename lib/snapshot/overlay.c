@@ -29,10 +29,7 @@
 #include "util/fs.h"
 #include "util/lock.h"
 
-typedef struct {
-	ib_snapshotter parent;
-	char *dir;
-} overlay;
+typedef ib_snapshot__backend overlay;
 
 int ib_snapshot__overlay_supported(void)
 {
@@ -137,8 +134,6 @@ out:
 	return rc;
 }
 
-static char *active(overlay *o, const char *key, const char *sub);
-
 /* Drop overlayfs' own bookkeeping (origin, impure...) but the opaque mark from a tree that becomes a lower layer. */
 static int strip_overlay_xattrs(int dirfd, const char *name, const char *shown)
 {
@@ -186,7 +181,7 @@ static int ov_layer_adopt(ib_snapshotter *self, const char *key, const ib_digest
 	char *final = path_of(o, "%s/layers/%s%s", hex, NULL);
 	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
 	char *tmp = path_of(o, "%s/tmp/%s-XXXXXX%s", hex, NULL);
-	char *upper = active(o, key, "upper");
+	char *upper = ib_snapshot__active(o, key, "upper");
 	char *fs = NULL;
 	ib_lock lock = IB_LOCK_INIT;
 	int rc = IB_ERROR, made = 0;
@@ -297,16 +292,11 @@ static int ov_layer_remove(ib_snapshotter *self, const ib_digest *id)
 	return rc;
 }
 
-static char *active(overlay *o, const char *key, const char *sub)
-{
-	return ib_sprintf("%s/active/%s%s%s", o->dir, key, sub ? "/" : "", sub ? sub : "");
-}
-
 static int ov_prepare(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n)
 {
 	overlay *o = (overlay *)self;
-	char *base = active(o, key, NULL);
-	char *chainp = active(o, key, "chain");
+	char *base = ib_snapshot__active(o, key, NULL);
+	char *chainp = ib_snapshot__active(o, key, "chain");
 	int rc = -1;
 	if (!base || !chainp)
 		goto out;
@@ -318,7 +308,7 @@ static int ov_prepare(ib_snapshotter *self, const char *key, const ib_digest *ch
 	}
 	static const char *const subs[] = { "upper", "work", "merged" };
 	for (size_t i = 0; i < 3; i++) {
-		char *p = active(o, key, subs[i]);
+		char *p = ib_snapshot__active(o, key, subs[i]);
 		if (!p)
 			goto out;
 		int r = mkdir(p, i == 0 ? 0755 : 0700);
@@ -356,7 +346,7 @@ static int is_mount_root(const char *path)
 static int ov_mounted(ib_snapshotter *self, const char *key)
 {
 	overlay *o = (overlay *)self;
-	char *base = active(o, key, NULL), *merged = active(o, key, "merged");
+	char *base = ib_snapshot__active(o, key, NULL), *merged = ib_snapshot__active(o, key, "merged");
 	int rc = -1;
 	if (base && merged) {
 		if (!ib_path_exists(base))
@@ -443,8 +433,8 @@ static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *
 static int ov_mount(ib_snapshotter *self, ib_buf *rootfs, const char *key)
 {
 	overlay *o = (overlay *)self;
-	char *chainp = active(o, key, "chain"), *upper = active(o, key, "upper");
-	char *work = active(o, key, "work"), *merged = active(o, key, "merged");
+	char *chainp = ib_snapshot__active(o, key, "chain"), *upper = ib_snapshot__active(o, key, "upper");
+	char *work = ib_snapshot__active(o, key, "work"), *merged = ib_snapshot__active(o, key, "merged");
 	ib_digest *chain = NULL;
 	size_t n = 0;
 	int rc = -1;
@@ -484,7 +474,7 @@ static int ov_unmount(ib_snapshotter *self, const char *key)
 	int m = ov_mounted(self, key);
 	if (m <= 0)
 		return m;
-	char *merged = active(o, key, "merged");
+	char *merged = ib_snapshot__active(o, key, "merged");
 	if (!merged)
 		return -1;
 	int rc = 0;
@@ -498,7 +488,7 @@ static int ov_unmount(ib_snapshotter *self, const char *key)
 static int ov_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
 {
 	overlay *o = (overlay *)self;
-	char *chainp = active(o, key, "chain"), *upper = active(o, key, "upper");
+	char *chainp = ib_snapshot__active(o, key, "chain"), *upper = ib_snapshot__active(o, key, "upper");
 	ib_digest *chain = NULL;
 	size_t n = 0;
 	int rc = -1, ufd = -1, pfd = -1;
@@ -530,36 +520,6 @@ out:
 	return rc;
 }
 
-static int ov_remove(ib_snapshotter *self, const char *key)
-{
-	overlay *o = (overlay *)self;
-	char *base = active(o, key, NULL);
-	if (!base)
-		return -1;
-	int rc = ib_rm_rf(base);
-	free(base);
-	return rc;
-}
-
-static int ov_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload)
-{
-	return ib_snapshot__list_active(((overlay *)self)->dir, cb, payload);
-}
-
-static int ov_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n)
-{
-	return ib_snapshot__active_chain(((overlay *)self)->dir, key, chain, n);
-}
-
-static void ov_free(ib_snapshotter *self)
-{
-	overlay *o = (overlay *)self;
-	if (!o)
-		return;
-	free(o->dir);
-	free(o);
-}
-
 int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
 {
 	(void)param;
@@ -580,7 +540,7 @@ int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
 		int rc = p ? ib_mkdir_p(p, 0700) : -1;
 		free(p);
 		if (rc < 0) {
-			ov_free(&o->parent);
+			ib_snapshot__backend_free(&o->parent);
 			return rc;
 		}
 	}
@@ -595,10 +555,10 @@ int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
 	o->parent.unmount = ov_unmount;
 	o->parent.mounted = ov_mounted;
 	o->parent.diff = ov_diff;
-	o->parent.remove = ov_remove;
-	o->parent.list = ov_list;
-	o->parent.chain = ov_chain;
-	o->parent.free = ov_free;
+	o->parent.remove = ib_snapshot__backend_remove;
+	o->parent.list = ib_snapshot__backend_list;
+	o->parent.chain = ib_snapshot__backend_chain;
+	o->parent.free = ib_snapshot__backend_free;
 	*out = &o->parent;
 	return 0;
 }

@@ -108,7 +108,7 @@ static int image_layers(ib_image *img, const json_t *m, const char *what)
 	return 0;
 }
 
-static int build_history(ib_image *img);
+static int build_history(ib_image *img, ib_store *s);
 
 static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type,
 		      const entry_info *known, size_t nknown);
@@ -144,7 +144,7 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 	}
 	rc = ib_image_config__wrap(&img->config, cfgj);
 	cfgj = NULL;
-	if (rc < 0 || (rc = image_layers(img, m, what)) < 0 || (rc = build_history(img)) < 0)
+	if (rc < 0 || (rc = image_layers(img, m, what)) < 0 || (rc = build_history(img, s)) < 0)
 		goto out;
 	/* every name of this image id */
 	entry_info *infos = NULL;
@@ -204,7 +204,7 @@ uint64_t ib_image_size(const ib_image *img) { return img->size; }
 
 /* ---- history ---- */
 
-static int build_history(ib_image *img)
+static int build_history(ib_image *img, ib_store *s)
 {
 	size_t nh = ib_image_config_history_count(img->config);
 	size_t total = nh ? nh : img->nlayers;
@@ -230,6 +230,14 @@ static int build_history(ib_image *img)
 			it->has_layer = 1;
 			it->layer = img->layers[li].diff_id;
 			it->size = img->layers[li].size;
+			/* as docker history: the size of the layer, not of its compressed blob */
+			uint64_t usize;
+			if (!ib_digest_equal(&img->layers[li].digest, &img->layers[li].diff_id)) {
+				if (ib_store_blob_size(&usize, s, &img->layers[li].diff_id) == 0)
+					it->size = usize;
+				else
+					ib_error_clear();
+			}
 			li++;
 		}
 	}

@@ -1,4 +1,5 @@
 #include "tests.h"
+#include <sys/stat.h>
 
 #include <unistd.h>
 
@@ -107,6 +108,51 @@ static void test_commit_errors(void **state)
 	o.name = "Bad:Name";
 	ib_assert_error_contains(ib_store_image_commit(NULL, NULL, t.store, c, NULL, 0, &o), "must be lowercase");
 	ib_image_config_free(c);
+	ts_close(&t);
+}
+
+/* history shows a layer's size, not its compressed blob's (as docker history) */
+static void test_history_uncompressed_sizes(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "histsize");
+	char *plain = ts_path(&t, "l.tar"), *gz = ts_path(&t, "l.tar.gz");
+	char big[20000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	const char *files[] = { "f", big, NULL };
+	ts_make_tar(plain, files, 0);
+	ts_make_tar(gz, files, 1);
+	struct stat ps, gs;
+	stat(plain, &ps);
+	stat(gz, &gs);
+	ib_digest diff_id, blob;
+	uint64_t unused;
+	char *pd = ts_read_file(plain), *gd = ts_read_file(gz);
+	ib_digest_of(&diff_id, pd, (size_t)ps.st_size);
+	assert_int_equal(ib_store_blob_put(&blob, t.store, gd, (size_t)gs.st_size), 0);
+	assert_int_equal(ib_store_layer_uncompress(t.store, &blob, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP, &diff_id), 0);
+	assert_int_equal(ib_store_blob_size(&unused, t.store, &diff_id), 0);
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	ib_image_config_diff_id_add(c, &diff_id);
+	ib_layer l = { blob, (uint64_t)gs.st_size, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP, diff_id };
+	ib_image_commit_options co = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	co.name = "gzipped";
+	assert_int_equal(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, &co), 0);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "gzipped"), 0);
+	ib_image_history_item it;
+	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
+	assert_int_equal(it.size, (uint64_t)ps.st_size);
+	assert_true(it.size > (uint64_t)gs.st_size);
+	ib_image_free(img);
+	ib_image_config_free(c);
+	free(pd);
+	free(gd);
+	free(plain);
+	free(gz);
 	ts_close(&t);
 }
 
@@ -389,6 +435,7 @@ DEFINE_GROUP(image_tests,
 	cmocka_unit_test(test_commit_lookup),
 	cmocka_unit_test(test_commit_errors),
 	cmocka_unit_test(test_names),
+	cmocka_unit_test(test_history_uncompressed_sizes),
 	cmocka_unit_test(test_ambiguous),
 	cmocka_unit_test(test_import_compressed),
 	cmocka_unit_test(test_tag_manifest),

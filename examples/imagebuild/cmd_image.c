@@ -55,20 +55,38 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
 		quiet |= k == 0;
-	if (k == -2 || i != argc)
+	if (k == -2 || i < argc - 1)
 		return k == -2 ? 2 : cli_usage(cli);
+	/* docker images [REPOSITORY[:TAG]] */
+	ib_reference *filter = NULL;
+	if (i == argc - 1 && ib_reference_parse(&filter, argv[i]) < 0)
+		return cli_fail("images");
 	ib_store *s = cli_store(cli);
 	ib_image_list *list;
-	if (!s)
+	if (!s) {
+		ib_reference_free(filter);
 		return 1;
-	if (ib_store_images(&list, s) < 0)
+	}
+	if (ib_store_images(&list, s) < 0) {
+		ib_reference_free(filter);
 		return cli_fail("images");
+	}
 	if (!quiet)
 		printf("%-40s %-16s %-14s %-20s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
 	for (size_t r = 0; r < ib_image_list_count(list); r++) {
 		const ib_image_summary *row = ib_image_list_get(list, r);
 		char hex[IB_DIGEST_HEXLEN + 1], size[32], since[64];
 		ib_digest_hex(hex, &row->id);
+		if (filter) {
+			ib_reference *rr = NULL;
+			int keep = row->name && ib_reference_parse(&rr, row->name) == 0 &&
+				   !strcmp(ib_reference_repository(rr), ib_reference_repository(filter)) &&
+				   (!ib_reference_tag_given(filter) ||
+				    !strcmp(ib_reference_tag(rr) ? ib_reference_tag(rr) : "", ib_reference_tag(filter)));
+			ib_reference_free(rr);
+			if (!keep)
+				continue;
+		}
 		if (quiet) {
 			printf("%.12s\n", hex);
 			continue;
@@ -87,6 +105,7 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		printf("%-40s %-16s %-14.12s %-20s %s\n", repo, tag, hex, since, size);
 	}
 	ib_image_list_free(list);
+	ib_reference_free(filter);
 	return 0;
 }
 

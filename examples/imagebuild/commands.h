@@ -6,7 +6,7 @@
  * IB_COMMAND(name, "usage", "summary")
  */
 IB_COMMAND(import, "import [-c CHANGE]... [-m MESSAGE] FILE|- [NAME]", "Import a root filesystem tarball as an image")
-IB_COMMAND(images, "images [-q] [-a]", "List images")
+IB_COMMAND(images, "images [-q] [-a] [REPOSITORY[:TAG]]", "List images")
 IB_COMMAND(inspect, "inspect NAME...", "Show an image's details as JSON")
 IB_COMMAND(history, "history [--no-trunc] NAME", "Show the history of an image")
 IB_COMMAND(tag, "tag SOURCE TARGET", "Give an image a new name")

@@ -63,7 +63,7 @@ for s in 4 5 6 7 8; do grep -q "^=> \[$s/8\]" "$tmp/out4" || fail "step $s did n
 "$IB" inspect app | grep -q '"User": *"nobody"' || fail "USER missing from the config"
 
 # --no-cache runs everything
-build --no-cache -t app "$ctx" > "$tmp/out5"
+build --no-cache --iidfile "$tmp/id5" -t app "$ctx" > "$tmp/out5"
 grep -q CACHED "$tmp/out5" && fail "--no-cache used the cache"
 
 # ---- multi-stage ----
@@ -110,7 +110,8 @@ cat "$tmp/out8"
 [ $rc != 0 ] || fail "a failing RUN did not fail the build"
 grep -q "\[2/3\]" "$tmp/out8" && grep -q "exit code 7" "$tmp/out8" && grep -q "more output" "$tmp/out8" ||
 	fail "the error does not name the step, the exit code and the output"
-"$IB" images | grep -q badimg && fail "a failed build was tagged"
+[ -z "$("$IB" images -q badimg)" ] || fail "a failed build was tagged"
+[ "$("$IB" images -q app:latest)" = "$(cut -c8-19 "$tmp/id5")" ] || fail "images REPOSITORY:TAG does not list app"
 grep -q never "$tmp/out8" && fail "the build went on after a failing step"
 printf 'FROM busybox\nRUN echo first-step > /f\nRUN echo fixed\n' > "$bad/Dockerfile"
 build -t badimg "$bad" > "$tmp/out9"

@@ -260,6 +260,8 @@ class Registry:
         if realm is None:
             self.auth_origin = Origin("auth", self.token)
             realm = self.auth_origin.url + "/token"
+        elif realm == "self":  # the registry's own origin serves tokens
+            realm = self.origin.url + "/token"
         self.realm = realm
 
     @property
@@ -539,15 +541,21 @@ def test_credentials(env):
     check(r.rc != 0 and "plain HTTP" in r.err, "an https registry's http realm is refused", r)
     check(not plain_auth.requests(), "nothing reaches the http realm (%d requests)" % len(plain_auth.requests()))
     plain_cdn = Origin("plain-http cdn", lambda req: req.reply(200, img.blobs.get(req.path.split("/")[-1], b"")))
-    reg8 = Registry(img, tls=tls, hooks={"blob": redirect_to(lambda d: plain_cdn.url + "/b/" + d)})
-    reg8.auth_origin.close()
-    reg8.auth_origin = None
-    reg8.realm = reg8.origin.url + "/token"  # a same-origin https realm
+    reg8 = Registry(img, realm="self", tls=tls, hooks={"blob": redirect_to(lambda d: plain_cdn.url + "/b/" + d)})
     closers += [reg8, plain_cdn]
     env.login(reg8.host)
     r = env.pull(reg8.host + "/app:1")
     check(r.rc != 0 and "plain HTTP" in r.err, "an https registry's redirect to http is refused", r)
     check(not plain_cdn.requests(), "nothing reaches the http CDN (%d requests)" % len(plain_cdn.requests()))
+    plain_up = Origin("plain-http upload host", lambda req: req.reply(201))
+    reg9 = Registry(img, realm="self", tls=tls, hooks={"upload": lambda req: req.reply(202, headers={"Location": plain_up.url + "/u"}),
+                                         "blob": lambda req, d: req.reply(404)})
+    closers += [reg9, plain_up]
+    env.login(reg.host, reg9.host)
+    r = env.pull(reg.host + "/app:1")
+    r = env.ib("push", reg.host + "/app:1", reg9.host + "/app:1")
+    check(r.rc != 0 and "plain HTTP" in r.err and plain_up.url in r.err, "an https registry's upload Location on http is refused", r)
+    check(not plain_up.requests(), "nothing reaches the http upload host (%d requests)" % len(plain_up.requests()))
 
     found = env.secrets_found()
     check(not found, "no password, credentials or token in any output or in the store" +

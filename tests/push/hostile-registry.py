@@ -18,10 +18,10 @@ credentials: Authorization goes to the registry's origin (and Basic to the
   gopher://, ftp:// refused, nothing reaches the traps); an https registry
   sends nothing over http; no secret in any output or in the store.
 bounds: an endless blob stops at its descriptor's size, an endless manifest
-  at 4 MiB, an endless error body at its cap, a trickling error body and
-  /v2/ answer within the stall time, a stalled blob is retried; a size
-  mismatch leaves nothing in blobs/; a config larger than the cap is not
-  fetched; peak RSS of each run measured against a plain pull.
+  at 4 MiB, an endless error body and endless headers at their caps, a
+  trickling error body and /v2/ answer within the stall time, a stalled blob
+  is retried; a size mismatch leaves nothing in blobs/; a config larger than
+  the cap is not fetched; peak RSS of each run measured against a plain pull.
 ambiguous: a manifest with both `manifests` and `layers`, a mediaType that
   disagrees with the Content-Type, a false Docker-Content-Digest (manifest
   and blob) are refused; a malformed descriptor's error names the manifest
@@ -636,6 +636,28 @@ def test_bounds(env):
     check(r.rc != 0 and "404" in r.err and sent.get("404", 0) < 32 * MiB,
           "an endless error body is capped (%.1fs, %d MiB sent, peak RSS %d KiB)" % (
               r.seconds, sent.get("404", 0) >> 20, r.maxrss), r)
+    check(r.maxrss < rss_bound, "bounded memory: peak RSS %d KiB < %d KiB" % (r.maxrss, rss_bound))
+
+    # endless response headers: capped
+    def endless_headers(req, ref):
+        sent["headers"] = 0
+        try:
+            req.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            line = b"X-Pad: " + b"h" * 1000 + b"\r\n"
+            while sent["headers"] < 256 * MiB:
+                req.wfile.write(line)
+                sent["headers"] += len(line)
+        except OSError:
+            pass
+        req.close_connection = True
+    reg = Registry(img, hooks={"manifest": endless_headers})
+    closers.append(reg)
+    env.login(reg.host)
+    r = env.pull(reg.host + "/app:1", timeout=60)
+    time.sleep(0.2)
+    check(r.rc != 0 and "response headers larger than" in r.err and sent.get("headers", 0) < 32 * MiB,
+          "endless response headers are capped (%.1fs, %d MiB sent, peak RSS %d KiB)" % (
+              r.seconds, sent.get("headers", 0) >> 20, r.maxrss), r)
     check(r.maxrss < rss_bound, "bounded memory: peak RSS %d KiB < %d KiB" % (r.maxrss, rss_bound))
 
     # a trickling error body (8 KiB/s, above the low-speed limit): read for the stall time at most

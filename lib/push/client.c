@@ -594,8 +594,8 @@ static int is_redirect(long status)
  * the answer came from another origin. <0 (an error set) when a URL is
  * refused; else the curl code in *cc.
  */
-static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *method, const char *url, const char *accept,
-			const char *auth_origin, const char *auth, char *errbuf)
+static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
+			const char *accept, const char *auth_origin, const char *auth, char *errbuf)
 {
 	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, origin = IB_BUF_INIT;
 	int follow = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -641,8 +641,9 @@ int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_dig
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, d);
 	if (rc < 0 || !ib_digest_equal(&theirs, d))
-		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s: the registry's Docker-Content-Digest header `%.100s` is not %s",
-				     r->what, object, h, ds);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "%s: %s: the registry's Docker-Content-Digest header `%.100s` is not %s", r->what, object,
+				     h, ds);
 	return 0;
 }
 

@@ -12,7 +12,7 @@ secs=${IB_FUZZ_SECONDS:-30}
 build=${IB_FUZZ_BUILD:-build-fuzz}
 # target:max_len (bytes): each parser's inputs are small documents or layers
 all=(dockerfile:8192 expand:256 dockerignore:1024 reference:300 image-config:4096 manifest:8192
-	www-authenticate:512 docker-config:2048 layer-apply:16384)
+	image-archive:16384 www-authenticate:512 docker-config:2048 layer-apply:16384)
 want=("$@")
 
 if [ ! -d "$build" ]; then

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the libFuzzer targets (clang, ASan+UBSan, in build-fuzz/) and run
 # each for IB_FUZZ_SECONDS (default 30) from its committed seeds; fail on
-# any finding. Findings are kept in build-fuzz/fuzz-findings/<target>/.
+# any finding. This run's findings are kept in build-fuzz/fuzz-findings/<target>/.
 #   tests/fuzz/run-all.sh [TARGET...]     (default: every target)
 # A finding: fix it, then copy the input to tests/fuzz/regress/<target>/
 # (the normal test suite replays it from then on).
@@ -35,7 +35,7 @@ failed=()
 for t in "${targets[@]}"; do
 	name=${t%%:*} max=${t##*:}
 	work=$src/$build/fuzz-work/$name out=$src/$build/fuzz-findings/$name
-	rm -rf "$work"
+	rm -rf "$work" "$out"
 	mkdir -p "$work/corpus" "$out"
 	# the seeds and regression inputs; new inputs go to the scratch copy only
 	cp "$src/tests/fuzz/corpus/$name"/* "$work/corpus/"

@@ -264,11 +264,11 @@ int ib_store_layer_uncompress(ib_store *s, const ib_digest *blob, const char *me
 		if (fd >= 0)
 			close(fd);
 		free(what);
+		if (rc < 0)
+			ib_error_prefix("uncompressed copy of layer %s", bs);
 	}
 	if (rc == 0)
 		rc = record(s, diff_id, blob, media_type);
-	if (rc < 0)
-		ib_error_prefix("uncompressed copy of layer %s", bs);
 	ib_store__unlease(s);
 	return rc;
 }

@@ -507,7 +507,8 @@ typedef struct {
 
 /**
  * Delete every blob that no name, container record, cache entry or lease
- * reaches, and stale temporary files. Safe while other processes use the
+ * reaches, and stale temporary files. Layer variant records that fail
+ * fsck's cheap checks (see ib_store_fsck_ext) are dropped first. Safe while other processes use the
  * store. `stats` may be NULL. Never touches snapshots/.
  */
 IB_EXTERN(int) ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_store_gc_options *opts);

@@ -110,9 +110,11 @@ static int record(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, 
 			json_array_remove(list, i);
 	}
 	json_t *desc = ib_store__descriptor_new(media_type, blob, size);
+	/* json_object_set_new takes the annotations even when it fails; the list takes its own reference */
 	if (!desc || json_object_set_new(desc, "annotations", json_pack("{s:s}", IB_VARIANT_VERIFIED, ds)) != 0 ||
-	    json_array_append_new(list, desc) != 0)
+	    json_array_append(list, desc) != 0)
 		rc = ib_error_oom();
+	json_decref(desc);
 	if (rc == 0 && (rc = ib_json_dump(&b, j, 0)) == 0)
 		rc = ib_atomic_write(p, b.ptr, b.size, 0644);
 out:

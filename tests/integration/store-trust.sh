@@ -10,7 +10,8 @@
 #      with curl, gunzip | sha256sum);
 #   4. a store an older version poisoned (an unchecked variant record):
 #      fsck names the record, fsck --full decompresses it, push ignores it,
-#      prune drops it.
+#      prune drops it;
+#   5. save of an image with several names, by each name.
 # Every check runs and the failures are listed at the end.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
@@ -175,6 +176,17 @@ ib prune >"$tmp/out" 2>&1 || check "prune: $(cat "$tmp/out")"
 if [ -e "$variant_record" ] && grep -q "$evil" "$variant_record"; then check "prune kept the poisoned record"; fi
 [ ! -e "$root/blobs/sha256/$hex" ] || check "prune kept the poisoned blob"
 ib fsck --full >"$tmp/out" 2>&1 || check "fsck --full after prune: $(cat "$tmp/out")"
+
+echo "== save of an image with several names (busybox, mine, example.com/two:1)"
+ib tag busybox example.com/two:1
+for name in busybox mine example.com/two:1; do
+	for fmt in docker-archive oci-archive; do
+		rm -f "$tmp/saved.tar"
+		ib save --format "$fmt" -o "$tmp/saved.tar" "$name" >"$tmp/out" 2>&1 ||
+			check "save --format $fmt $name (exit $?): $(cat "$tmp/out")"
+		[ -s "$tmp/saved.tar" ] || check "save --format $fmt $name wrote nothing"
+	done
+done
 
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "${#failures[@]} check(s) failed" >&2

@@ -238,6 +238,34 @@ int ib_store_variant_get(ib_digest *blob, uint64_t *size, ib_store *s, const ib_
 	return rc;
 }
 
+/* 1 when `blob` is already recorded, checked, as the `media_type` variant of `diff_id` (a pull again). */
+static int already_checked(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, const char *media_type)
+{
+	json_t *j;
+	if (ib_store__variants_read(&j, s, diff_id) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, diff_id);
+	int found = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(j, "variants"), i, e) {
+		const char *mt = ib_json_str(e, "mediaType");
+		const char *verified = ib_json_str(json_object_get(e, "annotations"), IB_VARIANT_VERIFIED);
+		ib_digest d;
+		if (mt && !strcmp(mt, media_type) && verified && !strcmp(verified, ds) &&
+		    ib_store__descriptor(NULL, &d, NULL, e, "variant") == 0 && ib_digest_equal(&d, blob)) {
+			found = 1;
+			break;
+		}
+	}
+	ib_error_clear();
+	json_decref(j);
+	return found;
+}
+
 int ib_store_layer_uncompress(ib_store *s, const ib_digest *blob, const char *media_type, const ib_digest *diff_id)
 {
 	if (!ib_store__layer_is_compressed(media_type))
@@ -248,7 +276,11 @@ int ib_store_layer_uncompress(ib_store *s, const ib_digest *blob, const char *me
 	if (rc < 0)
 		return rc;
 	if (ib_store_blob_has(s, diff_id) == 1) {
-		/* the layer is here already: the blob must still be it, compressed */
+		/* the layer is here already: the blob must still be it, compressed (checked once) */
+		if (already_checked(s, diff_id, blob, media_type)) {
+			ib_store__unlease(s);
+			return 0;
+		}
 		rc = ib_store__variant_verify(s, diff_id, blob, media_type);
 	} else {
 		int fd = -1;

@@ -105,6 +105,12 @@ static void test_uncompress_layer_present(void **state)
 	ib_digest got;
 	assert_int_equal(ib_store_variant_get(&got, NULL, f.t.store, &f.diff, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP), 0);
 	assert_true(ib_digest_equal(&got, &f.good));
+	/* pulled again: the checked record is enough; another blob is still checked */
+	assert_int_equal(ib_store_layer_uncompress(f.t.store, &f.good, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP, &f.diff), 0);
+	ib_assert_error_contains(ib_store_layer_uncompress(f.t.store, &f.evil, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP, &f.diff),
+				 "decompresses to");
+	assert_int_equal(ib_store_variant_get(&got, NULL, f.t.store, &f.diff, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP), 0);
+	assert_true(ib_digest_equal(&got, &f.good));
 	ts_close(&f.t);
 }
 

@@ -106,7 +106,14 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	char *dir = ib_tmpdir_new("imagebuild-mount");
 	if (!dir)
 		return IB_ERROR;
-	ib_strlist_take(&rm->tmpdirs, dir);
+	/* taking would free `dir` on failure, and it is used below: copy it in, remove the directory if that fails */
+	if (ib_strlist_add(&rm->tmpdirs, dir) < 0) {
+		rmdir(dir);
+		free(dir);
+		return IB_ERROR;
+	}
+	free(dir);
+	dir = rm->tmpdirs.items[rm->tmpdirs.n - 1];
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ib_copy_opts co;
 	memset(&co, 0, sizeof co);
@@ -203,8 +210,12 @@ static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const ib_ru
 	if (rc == 0 && (!m->env || m->target)) {
 		char *dir = ib_tmpdir_new("imagebuild-secret");
 		const char *file = dir ? keep(rm, ib_sprintf("%s/secret", dir)) : NULL;
-		if (dir)
-			ib_strlist_take(&rm->tmpdirs, dir);
+		/* untracked, the directory (and the secret) would outlive the build */
+		if (dir && ib_strlist_add(&rm->tmpdirs, dir) < 0) {
+			rmdir(dir);
+			file = NULL;
+		}
+		free(dir);
 		unsigned long mode = m->mode ? strtoul(m->mode, NULL, 8) : 0400;
 		uid_t uid = m->uid ? (uid_t)strtoul(m->uid, NULL, 10) : 0;
 		gid_t gid = m->gid ? (gid_t)strtoul(m->gid, NULL, 10) : 0;

@@ -37,7 +37,9 @@
  * process keeps CAP_MKNOD, like under Docker: `mknod` works, opening the
  * node it made does not (EACCES where Docker's device cgroup says EPERM).
  * This needs a mount namespace: the chroot backend without one runs only
- * when the root is already on a nodev mount, and refuses otherwise.
+ * when the root is already on a nodev mount, and refuses otherwise. With
+ * one, chroot makes every mount of its private namespace nodev (root can
+ * leave a chroot and would find the host's /dev there) but /dev's own.
  */
 #include "execute/internal.h"
 
@@ -236,7 +238,6 @@ static void setup_dev(const ib_child_config *cfg, int rootfd)
 		if (nodefds[i] < 0)
 			child_fail(cfg, 0, errno, "open the device node %s", dev_nodes[i].name);
 	}
-	close(storefd);
 	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
 		 "mode=755,size=65536k", 0);
 	int devfd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
@@ -247,6 +248,14 @@ static void setup_dev(const ib_child_config *cfg, int rootfd)
 		if (nodefds[i] >= 0)
 			close(nodefds[i]);
 	}
+	/* the binds keep their own flags: the covered store itself (alone) need not open anything */
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_NODEV;
+	if (syscall(SYS_mount_setattr, storefd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 &&
+	    errno != ENOSYS) /* before Linux 5.12 it stays as it is, covered */
+		child_fail(cfg, 0, errno, "make the device store nodev");
+	close(storefd);
 	static const struct { const char *name, *target; } links[] = {
 		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
 		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
@@ -536,6 +545,38 @@ static void exec_command(const ib_child_config *cfg)
 	child_fail(cfg, 127, 0, "exec `%s`: executable file not found in PATH `%s`", cmd, path);
 }
 
+/*
+ * chroot: root inside can leave a chroot (CAP_SYS_CHROOT) and would then
+ * see every mount of its namespace, the host's /dev among them. Make them
+ * all nodev (the namespace is private: the host's own mounts are
+ * unchanged), then let /dev's nodes, the ptys and the console open again.
+ */
+static void nodev_namespace(const ib_child_config *cfg, int rootfd)
+{
+	nodev_tree(cfg, "/", "/");
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_clr = MOUNT_ATTR_NODEV;
+	for (size_t i = 0; i < DEV_NODES + 2; i++) {
+		char rel[64];
+		if (i < DEV_NODES)
+			snprintf(rel, sizeof rel, "dev/%s", dev_nodes[i].name);
+		else if (i == DEV_NODES)
+			snprintf(rel, sizeof rel, "dev/pts");
+		else if (cfg->spec->tty)
+			snprintf(rel, sizeof rel, "dev/console");
+		else
+			break;
+		int fd = open_in(rootfd, rel, O_PATH | O_NOFOLLOW);
+		if (fd < 0)
+			child_fail(cfg, 0, errno, "open /%s", rel);
+		if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 &&
+		    errno != ENOSYS) /* before Linux 5.12 "/" alone was made nodev */
+			child_fail(cfg, 0, errno, "let /%s open", rel);
+		close(fd);
+	}
+}
+
 static void enter_root(const ib_child_config *cfg, int mounts)
 {
 	const ib_isolation_spec *s = cfg->spec;
@@ -549,6 +590,8 @@ static void enter_root(const ib_child_config *cfg, int mounts)
 		if (rootfd < 0)
 			child_fail(cfg, 0, errno, "open `%s`", s->rootfs);
 		setup_mounts(cfg, rootfd);
+		if (!cfg->pivot)
+			nodev_namespace(cfg, rootfd);
 		close(rootfd);
 	} else {
 		/* chroot without a mount namespace: nothing can be made nodev, nothing mounted */

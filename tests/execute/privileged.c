@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -504,6 +505,113 @@ static void test_devices(void **state)
 	loop_teardown();
 }
 
+static void *run_in_thread(void *arg)
+{
+	ib_process *p = arg;
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = backend;
+	o.cancel = &cancel_flag;
+	ib_exit_status st;
+	if (ib_execute_run(&st, rootfs, p, &o) < 0 && !cancel_flag)
+		fprintf(stderr, "run: %s\n", ib_error_last()->message);
+	return NULL;
+}
+
+/* The pid of a process whose command line holds `arg` (the container's shell or its sleep). */
+static pid_t find_sleeper(const char *arg)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			char path[300], buf[256];
+			snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+			int fd = atoi(e->d_name) > 0 && atoi(e->d_name) != getpid() ? open(path, O_RDONLY) : -1;
+			if (fd < 0)
+				continue;
+			ssize_t n = read(fd, buf, sizeof buf - 1);
+			close(fd);
+			for (ssize_t i = 0; i < n; i++)
+				if (!buf[i])
+					buf[i] = ' ';
+			buf[n > 0 ? n : 0] = '\0';
+			if (strstr(buf, arg)) {
+				pid_t pid = (pid_t)atoi(e->d_name);
+				closedir(d);
+				return pid;
+			}
+		}
+		if (d)
+			closedir(d);
+		usleep(50 * 1000);
+	}
+	return -1;
+}
+
+/*
+ * Every mount the process can reach is nodev but /dev's own nodes, the ptys
+ * and the masks over /proc and /sys, read from the process's mount namespace
+ * as a whole (chroot: root can leave its chroot and reach all of it).
+ * oci relies on runc's device cgroup instead.
+ */
+static void test_nodev_everywhere(void **state)
+{
+	(void)state;
+	if (strcmp(backend, "oci") == 0)
+		skip();
+	char arg[32], script[64];
+	snprintf(arg, sizeof arg, "31.%d", (int)getpid());
+	snprintf(script, sizeof script, "sleep %s", arg);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	ib_process p = IB_PROCESS_INIT;
+	p.argv = argv;
+	ib_mount m = { IB_MOUNT_BIND, "/tmp", "/mnt/host-tmp", 1, NULL };
+	p.mounts = &m;
+	p.nmounts = 1;
+	cancel_flag = 0;
+	pthread_t t;
+	pthread_create(&t, NULL, run_in_thread, &p);
+	pid_t pid = find_sleeper(arg);
+	char cmd[600], real[4200];
+	assert_non_null(realpath(rootfs, real));
+	if (is_chroot)
+		snprintf(cmd, sizeof cmd, "nsenter -m -t %d cat /proc/self/mountinfo", (int)pid);
+	else
+		snprintf(cmd, sizeof cmd, "cat /proc/%d/mountinfo", (int)pid);
+	FILE *f = pid > 0 ? popen(cmd, "r") : NULL;
+	char line[8192];
+	int mounts = 0, bad = 0, devs = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		char mp[4200], opts[1024];
+		if (sscanf(line, "%*s %*s %*s %*s %4199s %1023s", mp, opts) != 2)
+			continue;
+		mounts++;
+		if (strstr(opts, "nodev"))
+			continue;
+		const char *in = is_chroot ? (strncmp(mp, real, strlen(real)) == 0 ? mp + strlen(real) : "")
+					   : mp;
+		static const char *const open_ok[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+						       "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/console" };
+		int ok = 0;
+		for (size_t i = 0; i < sizeof open_ok / sizeof open_ok[0]; i++)
+			ok |= strcmp(in, open_ok[i]) == 0;
+		devs += ok;
+		ok |= strncmp(in, "/proc/", 6) == 0 || strncmp(in, "/sys/", 5) == 0;
+		if (!ok) {
+			fprintf(stderr, "a mount without nodev: %s", line);
+			bad++;
+		}
+	}
+	if (f)
+		pclose(f);
+	cancel_flag = 1;
+	pthread_join(t, NULL);
+	assert_true(pid > 0);
+	assert_true(mounts > 5);
+	assert_int_equal(devs, 7);
+	assert_int_equal(bad, 0);
+}
+
 /* USER ids above 2^31-1 are refused (setresuid(-1) would keep root), on every backend. */
 static void test_user_id_range(void **state)
 {
@@ -776,6 +884,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_files_and_mounts),
 		cmocka_unit_test(test_symlinked_image),
 		cmocka_unit_test_teardown(test_devices, loop_teardown_state),
+		cmocka_unit_test(test_nodev_everywhere),
 		cmocka_unit_test(test_user_id_range),
 		cmocka_unit_test_teardown(test_passwd_not_regular, loop_teardown_state),
 		cmocka_unit_test(test_symlinked_resolv_conf),

@@ -11,6 +11,9 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <dirent.h>
 #include <poll.h>
@@ -612,6 +615,85 @@ static void test_nodev_everywhere(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* Drop CAP_SYS_ADMIN (effective, permitted, bounding): no more mount namespaces. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].inheritable &= ~(1U << (CAP_SYS_ADMIN % 32));
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) < 0)
+		return -1;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * chroot where the host refuses a mount namespace (no CAP_SYS_ADMIN) cannot
+ * make anything nodev: refused clearly, unless the root already is on a
+ * nodev mount; then a shipped device node stays closed.
+ */
+static void test_chroot_without_mount_namespace(void **state)
+{
+	(void)state;
+	if (!is_chroot)
+		skip();
+	NEED_LOOP();
+	char node[4200];
+	snprintf(node, sizeof node, "%s/shipped-disk", rootfs);
+	unlink(node);
+	assert_int_equal(mknod(node, S_IFBLK | 0666, makedev(loop_major, loop_minor)), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* 1: the root on a plain mount is refused */
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(10);
+		if (drop_sys_admin() < 0)
+			_exit(11);
+		ib_process p = IB_PROCESS_INIT;
+		capture cap;
+		ib_exit_status st;
+		if (run_sh(&st, &cap, &p, "echo RAN") >= 0 || strstr(cap.out, "RAN"))
+			_exit(12);
+		if (!strstr(ib_error_last()->message, "refuses a mount namespace"))
+			_exit(13);
+		_exit(0);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* 2: on a nodev mount it runs, and the node does not open */
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(rootfs, rootfs, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV, NULL) < 0)
+			_exit(20);
+		if (drop_sys_admin() < 0)
+			_exit(21);
+		ib_process p = IB_PROCESS_INIT;
+		capture cap;
+		ib_exit_status st;
+		if (run_sh(&st, &cap, &p, "head -c 64 /shipped-disk; echo pwned > /shipped-disk && echo WROTE; echo done") < 0)
+			_exit(22);
+		if (!strstr(cap.out, "done") || strstr(cap.out, "IMAGEBUILD-SCRATCH") || strstr(cap.out, "WROTE"))
+			_exit(23);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	unlink(node);
+	assert_true(scratch_unchanged());
+	loop_teardown();
+}
+
 /* USER ids above 2^31-1 are refused (setresuid(-1) would keep root), on every backend. */
 static void test_user_id_range(void **state)
 {
@@ -885,6 +967,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_symlinked_image),
 		cmocka_unit_test_teardown(test_devices, loop_teardown_state),
 		cmocka_unit_test(test_nodev_everywhere),
+		cmocka_unit_test_teardown(test_chroot_without_mount_namespace, loop_teardown_state),
 		cmocka_unit_test(test_user_id_range),
 		cmocka_unit_test_teardown(test_passwd_not_regular, loop_teardown_state),
 		cmocka_unit_test(test_symlinked_resolv_conf),

@@ -216,7 +216,10 @@ typedef struct {
  * "name" and "uid" (a uid need not exist), optionally ":group" or ":gid".
  * A user named by name or a group not found is IB_ENOTFOUND, naming it.
  * Without an explicit group, the supplementary groups are those of
- * /etc/group listing the user. NULL or "" is root. Free with ib_user_dispose.
+ * /etc/group listing the user. NULL or "" is root. A uid or gid above
+ * 2^31-1 (from the spec or the files) is IB_EINVALID, as runc refuses it;
+ * so is an /etc/passwd or /etc/group that is not a regular file (a FIFO, a
+ * device) or is larger than 4 MiB. Free with ib_user_dispose.
  */
 IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
 IB_EXTERN(void) ib_user_dispose(ib_user *user);

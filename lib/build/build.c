@@ -155,6 +155,18 @@ int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in
 		return IB_ERROR;
 	ib_sha256_update(k->h, s->key, strlen(s->key) + 1);
 	ib_sha256_update(k->h, in->original, strlen(in->original) + 1);
+	/* the logical line does not hold the heredocs' bodies: each one's
+	 * delimiter, fd, quoting, chomping and body count (RUN, COPY, ADD) */
+	size_t nh = in->node ? ib_node_heredoc_count(in->node) : 0;
+	for (size_t i = 0; i < nh; i++) {
+		const ib_heredoc *h = ib_node_heredoc(in->node, i);
+		char meta[64];
+		snprintf(meta, sizeof meta, "heredoc fd=%u expand=%d chomp=%d len=%zu", h->fd, h->expand,
+			 h->chomp, h->content_len);
+		ib_sha256_update(k->h, meta, strlen(meta) + 1);
+		ib_sha256_update(k->h, h->name, strlen(h->name) + 1);
+		ib_sha256_update(k->h, h->content, h->content_len);
+	}
 	/* the ARGs and ENV it sees, the user, workdir and shell it runs with */
 	for (size_t i = 0; i < s->args.n; i++)
 		ib_sha256_update(k->h, s->args.items[i], strlen(s->args.items[i]) + 1);

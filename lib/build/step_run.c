@@ -355,11 +355,14 @@ static int run_heredoc_script(ib_buf *out, const ib_instr_run *r)
 	int rc = ib_buf_puts(out, r->args.items[0]);
 	for (size_t i = 0; rc == 0 && i < r->heredoc_count; i++) {
 		const ib_heredoc *h = &r->heredocs[i];
+		/* BuildKit: "\n" + body + delimiter for each, nothing after the
+		 * delimiter (a newline there would start the next body with an
+		 * empty line) */
 		rc = ib_buf_putc(out, '\n');
 		if (rc == 0)
 			rc = ib_buf_put(out, h->content, h->content_len);
 		if (rc == 0)
-			rc = ib_buf_printf(out, "%s\n", h->name);
+			rc = ib_buf_puts(out, h->name);
 	}
 	return rc;
 }

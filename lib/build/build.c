@@ -82,17 +82,29 @@ void ib_build__tail_clear(builder *b)
 
 /* ---- the environment a step sees ---- */
 
-/* ARGs first, then the image's Env: ENV wins over an ARG of the same name. */
+/*
+ * The image's Env, then the ARGs, which win: BuildKit keeps one step
+ * environment where an ARG adds its value (so `ENV X=e` then `ARG X=a`
+ * runs with X=a, while the config keeps X=e) and an ENV sets it again (an
+ * ENV after an ARG of the same name also updates s->args, see
+ * ib_build__env_over_args).
+ */
 int ib_build__step_env(ib_strlist *out, const stage_state *s)
 {
-	for (size_t i = 0; i < s->args.n; i++)
-		if (ib_strlist_add(out, s->args.items[i]) < 0)
-			return IB_ERROR;
 	size_t n = ib_image_config_list_count(s->config, IB_CONFIG_ENV);
 	for (size_t i = 0; i < n; i++)
 		if (ib_strlist_add(out, ib_image_config_list_get(s->config, IB_CONFIG_ENV, i)) < 0)
 			return IB_ERROR;
+	for (size_t i = 0; i < s->args.n; i++)
+		if (ib_strlist_add(out, s->args.items[i]) < 0)
+			return IB_ERROR;
 	return 0;
+}
+
+/* ENV name=value after an ARG of that name: the step environment now has the ENV's value. */
+int ib_build__env_over_args(stage_state *s, const char *name, const char *value)
+{
+	return ib_build__arg_get(s, name) ? ib_build__set_arg(s, name, value) : 0;
 }
 
 /* Expand `word` with the step's environment: into one string, or split into words. */
@@ -290,6 +302,12 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 		rc = ib_image_config_dup(&s->config, from->config);
 		if (rc == 0)
 			rc = ib_build__layers_from_config(s, b->store);
+		/* BuildKit: the child starts from the base stage's state, whose
+		 * environment holds that stage's ARGs, and copies its build args */
+		for (size_t i = 0; rc == 0 && i < from->args.n; i++)
+			rc = ib_strlist_add(&s->args, from->args.items[i]);
+		for (size_t i = 0; rc == 0 && i < from->arg_names.n; i++)
+			rc = ib_strlist_add(&s->arg_names, from->arg_names.items[i]);
 		memcpy(s->key, from->key, sizeof s->key);
 	} else {
 		ib_image *img = NULL;

@@ -108,6 +108,7 @@ int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const ch
 int ib_build__expand_list(ib_strarray *out, builder *b, const stage_state *s, const char *word);
 const char *ib_build__arg_get(const stage_state *s, const char *name);
 int ib_build__set_arg(stage_state *s, const char *name, const char *value);
+int ib_build__env_over_args(stage_state *s, const char *name, const char *value);
 int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in);
 void ib_build__key_add(keyer *k, const char *text);
 int ib_build__key_end(keyer *k, char out[IB_DIGEST_HEXLEN + 1]);

@@ -150,9 +150,12 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
 			ib_buf_dispose(&key);
 		}
-		for (size_t i = 0; rc == 0 && i < keys.n; i++)
+		for (size_t i = 0; rc == 0 && i < keys.n; i++) {
 			rc = in->kind == IB_INSTR_ENV ? ib_image_config_env_set(s->config, keys.items[i], vals.items[i])
 						     : ib_image_config_label_set(s->config, keys.items[i], vals.items[i]);
+			if (rc == 0 && in->kind == IB_INSTR_ENV)
+				rc = ib_build__env_over_args(s, keys.items[i], vals.items[i]);
+		}
 		ib_strlist_clear(&keys);
 		ib_strlist_clear(&vals);
 		break;

@@ -80,6 +80,27 @@ void ib_build__tail_clear(builder *b)
 	b->tail_next = 0;
 }
 
+int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	return ib_error_setc(code, IB_LAYER_BUILD, "%s:%d: %s", b->filename ? b->filename : "Dockerfile",
+			     in->line, reason);
+}
+
+/* What BuildKit refuses of a step before running (or finding) it. */
+static int check_step(builder *b, const ib_instruction *in)
+{
+	if (in->kind == IB_INSTR_RUN && in->u.run.security && !strcmp(in->u.run.security, "insecure"))
+		return ib_build__refuse(b, in, IB_EUNSUPPORTED,
+					"RUN --security=insecure is not supported: no isolation backend runs "
+					"a privileged step (BuildKit needs the security.insecure entitlement for it)");
+	return 0;
+}
+
 /* ---- the environment a step sees ---- */
 
 /*
@@ -413,6 +434,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		    const char *label)
 {
 	int rc;
+	if ((rc = check_step(b, in)) < 0)
+		return rc;
 	/* ARGs change the scope whether the step is cached or not */
 	if (in->kind == IB_INSTR_ARG && (rc = ib_build__do_arg(b, s, in)) < 0)
 		return rc;
@@ -601,6 +624,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	int rc = read_dockerfile(&content, o, &path);
 	ib_parse_options po = IB_PARSE_OPTIONS_INIT;
 	po.filename = path.size ? path.ptr : "Dockerfile";
+	if (rc == 0 && !(b->filename = ib_strdup(po.filename)))
+		rc = IB_ERROR;
 	if (rc == 0)
 		rc = ib_dockerfile_parse(&b->df, ib_buf_cstr(&content), content.size, &po);
 	if (rc == 0)
@@ -653,6 +678,7 @@ static void cleanup(builder *b)
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
+	free(b->filename);
 	ib_ignore_free(b->ignore);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);

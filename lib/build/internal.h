@@ -46,6 +46,7 @@ typedef struct {
 	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
 	struct ib_build__sums *sums; /* the context's checksum cache (copy.h) */
 	ib_strlist fetched;         /* ADD <url> downloads of this build (fetch.c) */
+	char *filename;             /* the Dockerfile, as errors name it */
 	ib_dockerfile *df;
 	ib_instructions *ins;
 	ib_plan *plan;
@@ -97,6 +98,12 @@ void ib_build__fetch_cleanup(builder *b);
 
 /* Find an image to start from, pulling it as the build's pull policy says. */
 int ib_build__image(ib_image **out, builder *b, const char *name);
+
+/*
+ * Refuse instruction `in`: IB_EINVALID-like `code` with "<Dockerfile>:<line>:
+ * <reason>", as the parser's errors are written.
+ */
+int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char *fmt, ...) IB_PRINTF(4, 5);
 
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);

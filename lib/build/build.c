@@ -607,6 +607,52 @@ static int open_sums(builder *b)
 	return rc;
 }
 
+/* The line of the `# syntax=` directive (the first line that has one). */
+static int syntax_line(const char *buf, size_t len)
+{
+	int line = 1;
+	for (size_t i = 0; i < len; line++) {
+		size_t e = i;
+		while (e < len && buf[e] != '\n')
+			e++;
+		size_t k = i;
+		while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
+			k++;
+		if (k < e && buf[k] == '#') {
+			k++;
+			while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
+				k++;
+			if (e - k >= 6 && !strncasecmp(buf + k, "syntax", 6))
+				return line;
+		}
+		i = e + 1;
+	}
+	return 1;
+}
+
+/*
+ * `# syntax=` asks BuildKit to run another frontend image. We are the
+ * standard Dockerfile frontend: docker/dockerfile (any tag or digest, also
+ * as docker.io/docker/dockerfile) is fine, anything else is refused.
+ */
+static int check_syntax(builder *b, const char *content, size_t len)
+{
+	const char *v = ib_dockerfile_directive(b->df, "syntax");
+	if (!v)
+		return 0;
+	const char *r = v;
+	if (!strncmp(r, "docker.io/", 10))
+		r += 10;
+	else if (!strncmp(r, "index.docker.io/", 16))
+		r += 16;
+	if (!strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@'))
+		return 0;
+	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+			     "%s:%d: # syntax=%s: only the standard Dockerfile frontend (docker/dockerfile) "
+			     "is built in; other frontends are not supported",
+			     b->filename, syntax_line(content, len), v);
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
@@ -628,6 +674,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		rc = IB_ERROR;
 	if (rc == 0)
 		rc = ib_dockerfile_parse(&b->df, ib_buf_cstr(&content), content.size, &po);
+	if (rc == 0)
+		rc = check_syntax(b, ib_buf_cstr(&content), content.size);
 	if (rc == 0)
 		rc = ib_instructions_parse(&b->ins, b->df);
 	if (rc == 0) {

@@ -325,12 +325,19 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 					   "%s from `%s` is not supported (http:// and https:// URLs are)",
 					   add ? "ADD" : "COPY", src.ptr);
-		if (rc == 0)
+		if (rc == 0) {
 			rc = ib_build__glob(&matches, srcfd, src.ptr, filter, fpayload);
+			/* BuildKit (AllowEmptyWildcard): a pattern that matches
+			 * nothing copies nothing; a missing plain path is an error */
+			if (rc == IB_ENOTFOUND && strpbrk(src.ptr, "*?[")) {
+				ib_error_clear();
+				rc = 0;
+			}
+		}
 		ib_buf_dispose(&src);
 	}
 	if (rc < 0) {
-		ib_error_prefix("line %d", in->line);
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 		goto out;
 	}
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
@@ -340,7 +347,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	if (rc == 0 && c->heredoc_count) {
 		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);
 		if (rc < 0)
-			ib_error_prefix("line %d", in->line);
+			ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 	}
 	ib_build__key_add(k, ib_buf_cstr(&dest));
 	if (rc == 0 && shown)
@@ -390,8 +397,10 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		char *end = NULL;
 		unsigned long m = strtoul(c->chmod, &end, 8);
 		if (!*c->chmod || *end || m > 07777) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
-					   "line %d: --chmod=%s: expected an octal mode", in->line, c->chmod);
+			/* BuildKit's newer symbolic modes (u+x,g-w) are not implemented */
+			rc = ib_build__refuse(b, in, IB_EUNSUPPORTED,
+					      "--chmod=%s: only octal modes (e.g. 0755) are supported, not symbolic ones",
+					      c->chmod);
 			goto out;
 		}
 		co.set_mode = 1;
@@ -435,7 +444,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			close(ufd);
 	}
 	if (rc < 0)
-		ib_error_prefix("line %d", in->line);
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 out:
 	if (hdfd >= 0)
 		close(hdfd);
@@ -476,9 +485,9 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size
 		ib_sha256_free(k.h);
 	if (rootfd >= 0)
 		close(rootfd);
-	if (rc == 0) {
-		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, 0);
-	}
+	/* COPY and ADD always make a layer in BuildKit, even one that copied nothing */
+	if (rc == 0)
+		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, 1);
 	if (key)
 		ib_build__drop_snapshot(b, key);
 	free(key);

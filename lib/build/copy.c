@@ -318,7 +318,7 @@ static int apply_meta(copier *c, int dirfd, const char *name, const struct stat 
 }
 
 static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
-		     int ddirfd, const char *dname, const char *frel);
+		     int ddirfd, const char *dname, const char *frel, int lazy);
 
 static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 {
@@ -335,10 +335,13 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", cfrel);
 		} else {
 			int f = filtered(c->o->filter, c->o->filter_payload, cfrel, S_ISDIR(cst.st_mode));
+			/* an excluded directory looked into for exceptions exists in
+			 * the copy only when something below it is kept (fsutil sends
+			 * such parents lazily) */
 			if (f == IB_WALK_INCLUDE)
-				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel);
+				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel, 0);
 			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
-				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel);
+				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel, 1);
 		}
 		free(cfrel);
 	}
@@ -364,7 +367,7 @@ static int remember_link(copier *c, const struct stat *st, int ddirfd, const cha
 }
 
 static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
-		     int ddirfd, const char *dname, const char *frel)
+		     int ddirfd, const char *dname, const char *frel, int lazy)
 {
 	struct stat dst;
 	int exists = fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
@@ -392,6 +395,19 @@ static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const st
 			return ib_error_set_os(IB_LAYER_BUILD, "open target directory for `%s`", frel);
 		}
 		rc = copy_children(c, sd, dd, frel);
+		if (rc == 0 && created && lazy) {
+			ib_strlist kept = IB_STRLIST_INIT;
+			rc = list_dir(&kept, dd, frel);
+			size_t n = kept.n;
+			ib_strlist_clear(&kept);
+			if (rc == 0 && n == 0) {
+				close(sd);
+				close(dd);
+				if (unlinkat(ddirfd, dname, AT_REMOVEDIR) < 0)
+					return ib_error_set_os(IB_LAYER_BUILD, "remove the empty `%s`", frel);
+				return 0;
+			}
+		}
 		if (rc == 0 && created)
 			rc = copy_xattrs(sd, dd, frel);
 		close(sd);
@@ -614,7 +630,7 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 			if (inner >= 0)
 				close(inner);
 		} else {
-			rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+			rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr, 0);
 		}
 		goto out;
 	}
@@ -660,7 +676,7 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 		if ((rc = open_parent(&parent, &name, &ddir, dst_rootfd, dscoped.ptr, uid, gid)) < 0)
 			goto out;
 	}
-	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr, 0);
 out:
 	if (rc < 0)
 		ib_error_prefix("copy `%s` to `%s`", src_rel, dst);

@@ -190,7 +190,7 @@ static int signal_ok(const char *sig)
 	char *end = NULL;
 	errno = 0;
 	long n = strtol(sig, &end, 10);
-	if (*sig && *sig != ' ' && *sig != '\t' && *sig != '+' && end && !*end && errno == 0)
+	if (*sig && *sig != ' ' && *sig != '\t' && end && !*end && errno == 0)
 		return n != 0 && n >= INT32_MIN && n <= INT32_MAX;
 	char up[32];
 	size_t k = 0;

@@ -257,6 +257,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	ib_walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
+	ib_build__modeset modeset;
 	memset(&co, 0, sizeof co);
 
 	if (c->from) {
@@ -396,15 +397,25 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	if (c->chmod) {
 		char *end = NULL;
 		unsigned long m = strtoul(c->chmod, &end, 8);
-		if (!*c->chmod || *end || m > 07777) {
-			/* BuildKit's newer symbolic modes (u+x,g-w) are not implemented */
-			rc = ib_build__refuse(b, in, IB_EUNSUPPORTED,
-					      "--chmod=%s: only octal modes (e.g. 0755) are supported, not symbolic ones",
+		if (*c->chmod >= '0' && *c->chmod <= '9') {
+			/* BuildKit: octal, 0 to 07777 */
+			if (*end || m > 07777) {
+				rc = ib_build__refuse(b, in, IB_EINVALID,
+						      "invalid chmod parameter: '%s'. it should be octal string and between 0 and 07777",
+						      c->chmod);
+				goto out;
+			}
+			co.mode = (mode_t)m;
+		} else if (ib_build__modeset_parse(&modeset, c->chmod) == 0) {
+			/* symbolic (u+x,g-w): applied to each file's own mode */
+			co.modeset = &modeset;
+		} else {
+			rc = ib_build__refuse(b, in, IB_EINVALID,
+					      "invalid chmod parameter: '%s': neither an octal mode nor a symbolic one (u+x,g-w)",
 					      c->chmod);
 			goto out;
 		}
 		co.set_mode = 1;
-		co.mode = (mode_t)m;
 	}
 	co.filter = filter;
 	co.filter_payload = fpayload;
@@ -436,6 +447,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	/* downloads: mode 0600 unless --chmod, as Docker; never extracted */
 	hco.set_mode = 1;
 	hco.mode = c->chmod ? co.mode : 0600;
+	hco.modeset = c->chmod ? co.modeset : NULL; /* on the download's 0600 */
 	for (size_t i = 0; rc == 0 && i + 1 < urls.n; i += 2) {
 		int ufd = open(urls.items[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = ufd < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open `%s`", urls.items[i])

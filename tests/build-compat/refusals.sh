@@ -15,7 +15,9 @@ root=$(cd "$compat_dir/../.." && pwd)
 
 imagebuild=${1:-}
 [ $# -gt 0 ] && shift
-[ -n "$imagebuild" ] && [ -x "$imagebuild" ] || skip_or_fail "no imagebuild binary (got \`$imagebuild\`)"
+if [ -z "$imagebuild" ] || [ ! -x "$imagebuild" ]; then
+	skip_or_fail "no imagebuild binary (got \`$imagebuild\`)"
+fi
 [ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
 
 tmp=$(mktemp -d /tmp/ib-refusals.XXXXXX) || exit 1

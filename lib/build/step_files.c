@@ -351,6 +351,11 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 	}
 	ib_build__key_add(k, ib_buf_cstr(&dest));
+	/* BuildKit: "COPY a b <<EOF /dest" */
+	if (rc == 0 && shown && !c->sources.count)
+		ib_buf_puts(shown, add ? "ADD" : "COPY");
+	for (size_t i = 0; rc == 0 && shown && i < c->heredoc_count; i++)
+		ib_buf_printf(shown, " <<%s", c->heredocs[i].name);
 	if (rc == 0 && shown)
 		ib_buf_printf(shown, " %s # buildkit", tmp.ptr);
 	if (rc < 0 || hash_only)

@@ -74,6 +74,14 @@ IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int versio
  */
 IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);
 
+/**
+ * Parse and plan without running anything, and run only the build checks
+ * (`build --check`, see ib_checks_run() in plan.h): *out is the caller's
+ * (ib_checks_free). Warnings are not logged and `# check=error=true` does
+ * not fail it; a Dockerfile that does not parse or plan does.
+ */
+IB_EXTERN(int) ib_build_check(ib_checks **out, const ib_build_options *opts);
+
 /** Parse and plan without running anything: append the plan to `out` (`--dry-run`). */
 IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 

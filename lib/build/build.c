@@ -653,6 +653,32 @@ static int check_syntax(builder *b, const char *content, size_t len)
 			     b->filename, syntax_line(content, len), v);
 }
 
+/*
+ * BuildKit's build checks, on every build: each warning is logged with its
+ * file and line; `error=true` (in `# check=` or the BUILDKIT_DOCKERFILE_CHECK
+ * build argument, which replaces it) fails the build when one fired.
+ */
+static int run_checks(builder *b)
+{
+	ib_check_options co = IB_CHECK_OPTIONS_INIT;
+	co.ignore = b->ignore;
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
+		if (!strncmp(b->o->build_args[i], "BUILDKIT_DOCKERFILE_CHECK=", 26))
+			co.config = b->o->build_args[i] + 26;
+	int rc = ib_checks_run(&b->checks, b->df, b->ins, b->plan, &co);
+	if (rc < 0) {
+		ib_error_prefix("%s", b->filename);
+		return rc;
+	}
+	if (b->checks_only)
+		return 0;
+	for (size_t i = 0; i < ib_checks_count(b->checks); i++) {
+		const ib_check_warning *w = ib_checks_warning(b->checks, i);
+		ib_build__log_line(b, IB_LOG_WARNING, "%s:%d: %s: %s", b->filename, w->line, w->rule, w->message);
+	}
+	return ib_checks_error(b->checks);
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
@@ -695,6 +721,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	}
 	if (rc == 0)
 		rc = load_ignore(b, path.size ? path.ptr : NULL);
+	if (rc == 0)
+		rc = run_checks(b);
 	if (rc == 0 && store)
 		rc = open_sums(b);
 	ib_buf_dispose(&content);
@@ -723,6 +751,7 @@ static void cleanup(builder *b)
 	free(b->stages);
 	ib_build__tail_clear(b);
 	ib_snapshotter_free(b->snap);
+	ib_checks_free(b->checks);
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
@@ -773,6 +802,21 @@ int ib_build_plan_print(ib_buf *out, const ib_build_options *opts)
 	int rc = prepare(&b, NULL, opts);
 	if (rc == 0)
 		rc = ib_plan_print(out, b.plan);
+	cleanup(&b);
+	return rc;
+}
+
+int ib_build_check(ib_checks **out, const ib_build_options *opts)
+{
+	builder b;
+	memset(&b, 0, sizeof b);
+	b.checks_only = 1;
+	*out = NULL;
+	int rc = prepare(&b, NULL, opts);
+	if (rc == 0) {
+		*out = b.checks;
+		b.checks = NULL;
+	}
 	cleanup(&b);
 	return rc;
 }

@@ -51,6 +51,8 @@ typedef struct {
 	ib_instructions *ins;
 	ib_plan *plan;
 	ib_ignore *ignore;
+	ib_checks *checks;          /* the build checks (ib_checks_run) */
+	int checks_only;            /* ib_build_check: keep them, neither log nor fail */
 	int ctxfd;
 	char escape;
 	stage_state *stages;

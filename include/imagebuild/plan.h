@@ -98,7 +98,7 @@ IB_EXTERN(int) ib_plan_is_proxy_arg(const char *name);
 /**
  * Build arguments that no built stage and no meta ARG declares, sorted
  * (Docker warns: "One or more build-args [...] were not consumed").
- * Proxy ARGs are never reported.
+ * Proxy ARGs and BUILDKIT_DOCKERFILE_CHECK (see ib_checks_run) are never reported.
  */
 IB_EXTERN(int) ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
 

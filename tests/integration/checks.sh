@@ -87,6 +87,11 @@ ib build --snapshotter copy --build-arg BUILDKIT_DOCKERFILE_CHECK=error=true -f 
 rc=$?
 [ "$rc" != 0 ] || check "BUILDKIT_DOCKERFILE_CHECK=error=true: the build succeeded"
 has "$tmp/err" "lint violation found for rules:" "BUILDKIT_DOCKERFILE_CHECK"
+ib build --snapshotter copy --build-arg BUILDKIT_DOCKERFILE_CHECK=skip=all -f "$ctx/warn.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "BUILDKIT_DOCKERFILE_CHECK=skip=all failed ($rc): $(cat "$tmp/err")"
+hasnt "$tmp/err" "warning: $ctx" "BUILDKIT_DOCKERFILE_CHECK=skip=all"
+hasnt "$tmp/err" "were not consumed" "BUILDKIT_DOCKERFILE_CHECK=skip=all"
 
 # 7. a malformed directive is refused, never ignored
 { echo '# check=skip'; cat "$ctx/clean.Dockerfile"; } >"$ctx/bad.Dockerfile"

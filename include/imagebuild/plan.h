@@ -144,9 +144,15 @@ typedef struct {
 	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
 	const char *config;        /* replaces the `# check=` directive when not NULL */
 	const ib_ignore *ignore;   /* the build's .dockerignore (CopyIgnoredFile), or NULL */
+	/**
+	 * 0: the rules BuildKit runs while converting a stage look only at the
+	 * stages the plan builds (a build); 1: at every stage (`build --check`
+	 * without --target). The rules on FROM lines and casing see all stages.
+	 */
+	int all_stages;
 } ib_check_options;
 
-#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL }
+#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0 }
 
 IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int version);
 

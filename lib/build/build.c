@@ -662,6 +662,7 @@ static int run_checks(builder *b)
 {
 	ib_check_options co = IB_CHECK_OPTIONS_INIT;
 	co.ignore = b->ignore;
+	co.all_stages = b->checks_only && !b->o->target; /* as `docker build --check` */
 	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
 		if (!strncmp(b->o->build_args[i], "BUILDKIT_DOCKERFILE_CHECK=", 26))
 			co.config = b->o->build_args[i] + 26;

@@ -36,6 +36,7 @@ typedef struct {
 	const ib_instructions *ins;
 	const ib_plan *plan;
 	const ib_ignore *ignore;
+	int all_stages;
 	char escape;
 } ctx;
 
@@ -968,7 +969,11 @@ static int check_stages(ctx *c)
 		size_t parent;
 		if (expand(&base, NULL, c, stage->base, &menv) == 0) {
 			if (!strcmp(ib_buf_cstr(&base), "scratch")) {
+				/* BuildKit gives every stage a PATH (not on Windows) */
+				const char *os = env_get(&menv, "TARGETOS");
 				s->scratch = true;
+				if (!(os && !strcmp(os, "windows")))
+					rc = env_put(&s->env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 			} else if (ib_plan_resolve_stage(&parent, c->plan, ib_buf_cstr(&base), i) == 0 && parent < i) {
 				stage_state *p = &st[parent];
 				s->scratch = p->scratch;
@@ -983,7 +988,9 @@ static int check_stages(ctx *c)
 		}
 		ib_buf_dispose(&base);
 		tracker tr[3] = { { NULL }, { NULL }, { NULL } };
-		for (size_t k = 0; rc == 0 && k < stage->instruction_count; k++)
+		/* BuildKit converts (and checks) only the stages it builds */
+		bool built = c->all_stages || ib_plan_stage_by_index(c->plan, i);
+		for (size_t k = 0; rc == 0 && built && k < stage->instruction_count; k++)
 			rc = check_instruction(c, s, tr, stage->instructions[k]);
 	}
 	for (size_t i = 0; i < ns; i++) {
@@ -1081,6 +1088,7 @@ int ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instruction
 	c.ins = ins;
 	c.plan = plan;
 	c.ignore = opts ? opts->ignore : NULL;
+	c.all_stages = opts ? opts->all_stages : 0;
 	c.escape = ib_dockerfile_escape(df);
 	const char *config = opts && opts->config ? opts->config : ib_dockerfile_directive(df, "check");
 	int rc = 0;

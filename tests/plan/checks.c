@@ -15,13 +15,15 @@ typedef struct {
 	ib_checks *checks;
 } checked;
 
-static int run(checked *c, const char *text, const char *const *args, const char *ignore, const char *config)
+static int run_target(checked *c, const char *text, const char *const *args, const char *ignore,
+		      const char *config, const char *target, int all_stages)
 {
 	memset(c, 0, sizeof *c);
 	assert_int_equal(ib_dockerfile_parse(&c->df, text, strlen(text), NULL), 0);
 	assert_int_equal(ib_instructions_parse(&c->ins, c->df), 0);
 	ib_plan_options o = IB_PLAN_OPTIONS_INIT;
 	o.build_args = args;
+	o.target = target;
 	o.platform = "linux/amd64";
 	assert_int_equal(ib_plan_new(&c->plan, c->df, c->ins, &o), 0);
 	if (ignore)
@@ -29,7 +31,13 @@ static int run(checked *c, const char *text, const char *const *args, const char
 	ib_check_options co = IB_CHECK_OPTIONS_INIT;
 	co.ignore = c->ignore;
 	co.config = config;
+	co.all_stages = all_stages;
 	return ib_checks_run(&c->checks, c->df, c->ins, c->plan, &co);
+}
+
+static int run(checked *c, const char *text, const char *const *args, const char *ignore, const char *config)
+{
+	return run_target(c, text, args, ignore, config, NULL, 0);
 }
 
 static void done(checked *c)
@@ -76,9 +84,12 @@ static const rule_case cases[] = {
 	{ "WorkdirRelativePath", "FROM alpine\nWORKDIR app\n", 2,
 	  "Relative workdir \"app\" can have unexpected results if the base image changes",
 	  "FROM alpine\nWORKDIR /usr\nWORKDIR app\n", NULL },
-	{ "UndefinedVar", "FROM scratch\nENV PATHS=/x\nCOPY a $PATH/a\n", 3,
-	  "Usage of undefined variable '$PATH' (did you mean $PATHS?)",
-	  "FROM scratch\nENV PATH=/x\nCOPY a $PATH/a\n", NULL },
+	{ "UndefinedVar", "FROM scratch\nENV DIRS=/x\nCOPY a $DIR/a\n", 3,
+	  "Usage of undefined variable '$DIR' (did you mean $DIRS?)",
+	  "FROM scratch\nENV DIR=/x\nCOPY a $DIR/a\n", NULL },
+	/* BuildKit gives every stage a PATH */
+	{ "UndefinedVar", "FROM scratch\nENV P=$PATH:$HOME\n", 2, "Usage of undefined variable '$HOME'",
+	  "FROM scratch\nENV P=$PATH\n", NULL },
 	{ "UndefinedVar", "FROM scratch\nARG A\nENV B=$A C=$B\n", 3, "Usage of undefined variable '$B'",
 	  "FROM scratch\nARG A\nENV B=$A\nENV C=$B\n", NULL },
 	{ "MultipleInstructionsDisallowed", "FROM alpine\nCMD [\"a\"]\nCMD [\"b\"]\n", 2,
@@ -159,6 +170,18 @@ static void rules_that_look_at_more_than_one_line(void **state)
 	/* .dockerignore with an exception: CopyIgnoredFile does not guess */
 	assert_int_equal(run(&c, "FROM alpine\nCOPY secret.txt /x\n", NULL, "secret*\n!secret.md\n", NULL), 0);
 	assert_int_equal(ib_checks_count(c.checks), 0);
+	done(&c);
+	/* a build checks the instructions of the stages it builds only (casing
+	 * and FROM lines everywhere); all_stages (build --check) checks them all */
+	static const char two_stages[] = "FROM alpine AS Other\nWORKDIR rel\nFROM alpine AS app\nCMD [\"x\"]\n";
+	assert_int_equal(run_target(&c, two_stages, NULL, NULL, NULL, "app", 0), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_string_equal(ib_checks_warning(c.checks, 0)->rule, "StageNameCasing");
+	done(&c);
+	assert_int_equal(run_target(&c, two_stages, NULL, NULL, NULL, "app", 1), 0);
+	assert_int_equal(ib_checks_count(c.checks), 2);
+	assert_string_equal(ib_checks_warning(c.checks, 1)->rule, "WorkdirRelativePath");
+	assert_int_equal(ib_checks_warning(c.checks, 1)->line, 2);
 	done(&c);
 	/* warnings come in line order */
 	assert_int_equal(run(&c, "FROM alpine AS Bad\nMAINTAINER x\nENV a b\n", NULL, NULL, NULL), 0);

@@ -38,6 +38,7 @@ typedef struct {
 	const ib_ignore *ignore;
 	int all_stages;
 	char escape;
+	const check_config *local;  /* from `# check=` comments before the instruction */
 } ctx;
 
 int ib_check_options_init(ib_check_options *opts, unsigned int version)
@@ -138,7 +139,56 @@ static int parse_config(check_config *cfg, const char *str)
 
 static bool skipped(const ctx *c, const char *rule)
 {
+	if (c->local && (c->local->skip_all || ib_strlist_contains(&c->local->skip, rule)))
+		return true;
 	return c->cfg.skip_all || ib_strlist_contains(&c->cfg.skip, rule);
+}
+
+/*
+ * linter.WithMergedConfigFromComments: the first comment before an
+ * instruction that reads `check=VALUE` adds the skips of VALUE (up to its
+ * first space) for that instruction; `error=` there changes nothing, and an
+ * invalid VALUE is ignored, as BuildKit does. 1 when `cfg` was filled.
+ */
+static int comment_config(check_config *cfg, const ib_node *node)
+{
+	for (size_t i = 0; i < ib_node_comment_count(node); i++) {
+		const char *t = ib_node_comment(node, i);
+		size_t k = 0;
+		if (!isalpha((unsigned char)t[0]))
+			continue;
+		while (isalnum((unsigned char)t[k]))
+			k++;
+		if (k != 5 || strncasecmp(t, "check", 5))
+			continue;
+		const char *v = t + k;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (*v != '=')
+			continue;
+		v++;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (!*v)
+			continue;
+		char *val = strndup(v, strcspn(v, " "));
+		if (!val)
+			return IB_ERROR;
+		int rc = parse_config(cfg, val);
+		free(val);
+		if (rc == IB_EUNSUPPORTED) {
+			ib_error_prefix("line %d: # %s", ib_node_start_line(node), t);
+			return rc;
+		}
+		if (rc < 0) {
+			ib_error_clear();
+			ib_strlist_clear(&cfg->skip);
+			memset(cfg, 0, sizeof *cfg);
+			return 0;
+		}
+		return 1;
+	}
+	return 0;
 }
 
 static int warn(ctx *c, const char *rule, const char *url_tail, int line, const char *fmt, ...)
@@ -561,6 +611,11 @@ static int check_from(ctx *c, ib_strlist *keys)
 		const ib_stage *st = ib_instructions_stage(c->ins, i);
 		ib_buf v = IB_BUF_INIT;
 		lookups l = { 0 };
+		check_config local = { 0 };
+		if ((rc = comment_config(&local, st->from->node)) < 0)
+			break;
+		c->local = rc ? &local : NULL;
+		rc = 0;
 		if (expand(&v, &l, c, st->base, &env) == 0)
 			rc = undefined_from_args(c, &l, keys, st->line);
 		lookups_clear(&l);
@@ -588,6 +643,9 @@ static int check_from(ctx *c, ib_strlist *keys)
 			lookups_clear(&l);
 			ib_buf_truncate(&v, 0);
 		}
+		/* InvalidDefaultArgInFrom runs with the Dockerfile's configuration only */
+		c->local = NULL;
+		ib_strlist_clear(&local.skip);
 		if (rc == 0 && have_defaults) {
 			if (expand(&v, NULL, c, st->base, &defaults) < 0)
 				have_defaults = 0; /* BuildKit stops this check at the first error */
@@ -990,8 +1048,17 @@ static int check_stages(ctx *c)
 		tracker tr[3] = { { NULL }, { NULL }, { NULL } };
 		/* BuildKit converts (and checks) only the stages it builds */
 		bool built = c->all_stages || ib_plan_stage_by_index(c->plan, i);
-		for (size_t k = 0; rc == 0 && built && k < stage->instruction_count; k++)
-			rc = check_instruction(c, s, tr, stage->instructions[k]);
+		for (size_t k = 0; rc == 0 && built && k < stage->instruction_count; k++) {
+			check_config local = { 0 };
+			const ib_instruction *in = stage->instructions[k];
+			rc = comment_config(&local, in->node);
+			if (rc >= 0) {
+				c->local = rc ? &local : NULL;
+				rc = check_instruction(c, s, tr, in);
+				c->local = NULL;
+			}
+			ib_strlist_clear(&local.skip);
+		}
 	}
 	for (size_t i = 0; i < ns; i++) {
 		ib_strlist_clear(&st[i].env);

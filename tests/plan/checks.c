@@ -235,6 +235,52 @@ static void the_check_directive_skips_and_errors(void **state)
 	done(&c);
 }
 
+static void check_comments_before_an_instruction_skip_its_rules(void **state)
+{
+	(void)state;
+	checked c;
+	/* the comment lines kept before an instruction */
+	assert_int_equal(run(&c, "# syntax=docker/dockerfile:1\n# one\n\n  # two  \nFROM alpine\n#\n# three\n"
+				 "RUN a \\\n# inside\n b\nRUN c\n", NULL, NULL, NULL), 0);
+	const ib_node *from = ib_dockerfile_node(c.df, 0), *run1 = ib_dockerfile_node(c.df, 1);
+	assert_int_equal(ib_node_comment_count(from), 2);
+	assert_string_equal(ib_node_comment(from, 0), "one");
+	assert_string_equal(ib_node_comment(from, 1), "# two");
+	assert_null(ib_node_comment(from, 2));
+	assert_int_equal(ib_node_comment_count(run1), 1); /* after the bare `#` */
+	assert_string_equal(ib_node_comment(run1, 0), "three");
+	assert_int_equal(ib_node_comment_count(ib_dockerfile_node(c.df, 2)), 0);
+	done(&c);
+
+	/* an instruction's `# check=` skips rules for it alone */
+	assert_int_equal(run(&c, "FROM alpine\n# check=skip=JSONArgsRecommended\nCMD echo hi\nENTRYPOINT echo x\n",
+			     NULL, NULL, NULL), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_string_equal(ib_checks_warning(c.checks, 0)->rule, "JSONArgsRecommended");
+	assert_int_equal(ib_checks_warning(c.checks, 0)->line, 4);
+	done(&c);
+	/* a bare `#` forgets it; error=true there changes nothing */
+	assert_int_equal(run(&c, "FROM alpine\n# check=skip=JSONArgsRecommended;error=true\n#\nCMD echo hi\n",
+			     NULL, NULL, NULL), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_int_equal(ib_checks_error(c.checks), 0);
+	done(&c);
+	/* a FROM's comment skips the rules on its FROM line, not the parse-time ones */
+	assert_int_equal(run(&c, "ARG X=1\n# check=skip=UndefinedArgInFrom,StageNameCasing\nFROM alpine:${NOPE:-3} AS Bad\n",
+			     NULL, NULL, NULL), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_string_equal(ib_checks_warning(c.checks, 0)->rule, "StageNameCasing");
+	done(&c);
+	/* an invalid one is ignored, as BuildKit does; experimental= is refused */
+	assert_int_equal(run(&c, "FROM alpine\n# check=bogus\nCMD echo hi\n", NULL, NULL, NULL), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	done(&c);
+	assert_int_equal(run(&c, "FROM alpine\n# check=experimental=all\nCMD echo hi\n", NULL, NULL, NULL),
+			 IB_EUNSUPPORTED);
+	assert_non_null(strstr(ib_error_last()->message, "line 3"));
+	done(&c);
+}
+
 static void a_bad_configuration_is_refused(void **state)
 {
 	(void)state;
@@ -265,6 +311,7 @@ int main(void)
 		cmocka_unit_test(each_rule_fires_with_its_message_and_line),
 		cmocka_unit_test(rules_that_look_at_more_than_one_line),
 		cmocka_unit_test(the_check_directive_skips_and_errors),
+		cmocka_unit_test(check_comments_before_an_instruction_skip_its_rules),
 		cmocka_unit_test(a_bad_configuration_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,6 +177,7 @@ static int comment_config(check_config *cfg, const ib_node *node)
 		int rc = parse_config(cfg, val);
 		free(val);
 		if (rc == IB_EUNSUPPORTED) {
+			ib_strlist_clear(&cfg->skip);
 			ib_error_prefix("line %d: # %s", ib_node_start_line(node), t);
 			return rc;
 		}

@@ -279,6 +279,11 @@ static void check_comments_before_an_instruction_skip_its_rules(void **state)
 			 IB_EUNSUPPORTED);
 	assert_non_null(strstr(ib_error_last()->message, "line 3"));
 	done(&c);
+	/* also on a FROM, after a skip that was already read */
+	assert_int_equal(run(&c, "ARG X=1\n# check=skip=A,B;experimental=all\nFROM alpine\n", NULL, NULL, NULL),
+			 IB_EUNSUPPORTED);
+	assert_non_null(strstr(ib_error_last()->message, "line 3"));
+	done(&c);
 }
 
 static void a_bad_configuration_is_refused(void **state)

@@ -103,6 +103,8 @@ typedef struct ib_seccomp_prog {
 } ib_seccomp_prog;
 int ib_execute__seccomp_bpf(ib_seccomp_prog *out);
 void ib_execute__seccomp_dispose(ib_seccomp_prog *prog);
+/* The same, made once per process and kept (never freed; thread-safe). */
+int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out);
 /* In the child (no allocation): a fresh session keyring; load the program. -errno on failure. */
 int ib_execute__join_session_keyring(void);
 int ib_execute__seccomp_load(const ib_seccomp_prog *prog);

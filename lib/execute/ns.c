@@ -88,8 +88,8 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		free(run);
 		return ib_error_set_os(IB_LAYER_EXECUTE, "pipe");
 	}
-	ib_seccomp_prog seccomp;
-	if (ib_execute__seccomp_bpf(&seccomp) < 0) {
+	const ib_seccomp_prog *seccomp;
+	if (ib_execute__seccomp_bpf_cached(&seccomp) < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
 		free(run);
@@ -102,7 +102,6 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 	char **helper_argv = ib_calloc(argc + 3, sizeof *helper_argv);
 	int helper_fd = helper_argv ? ib_execute__exec_helper_fd() : IB_ERROR;
 	if (helper_fd < 0) {
-		ib_execute__seccomp_dispose(&seccomp);
 		free(helper_argv);
 		close(pipefd[0]);
 		close(pipefd[1]);
@@ -112,7 +111,7 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 	helper_argv[0] = (char *)ib_execute__exec_helper_marker;
 	for (size_t i = 0; i < argc; i++)
 		helper_argv[i + 2] = (char *)spec->argv[i];
-	ib_child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1], &seccomp,
+	ib_child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1], seccomp,
 				helper_fd, helper_argv };
 	int pidfd = -1;
 	pid_t child = clone_into(b, spec, &pidfd);
@@ -121,7 +120,6 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		ib_execute__child(&cfg);
 	}
 	int err = errno;
-	ib_execute__seccomp_dispose(&seccomp);
 	close(helper_fd);
 	free(helper_argv);
 	close(pipefd[1]);

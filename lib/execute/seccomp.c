@@ -24,6 +24,7 @@
 #include "util/json.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -429,6 +430,21 @@ int ib_execute__seccomp_bpf(ib_seccomp_prog *out)
 	out->len = (unsigned short)(body_len + nstub);
 	free(body);
 	return 0;
+}
+
+/* The program depends only on the profile, the capabilities and the kernel: made once. */
+static pthread_mutex_t cached_lock = PTHREAD_MUTEX_INITIALIZER;
+static ib_seccomp_prog cached;
+
+int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out)
+{
+	int rc = 0;
+	pthread_mutex_lock(&cached_lock);
+	if (!cached.filter)
+		rc = ib_execute__seccomp_bpf(&cached);
+	pthread_mutex_unlock(&cached_lock);
+	*out = rc < 0 ? NULL : &cached;
+	return rc;
 }
 
 void ib_execute__seccomp_dispose(ib_seccomp_prog *prog)

@@ -145,10 +145,14 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 			rec.state = "created";
 			rec.extra_json = ib_buf_cstr(&ej);
 			rc = ib_store_container_put(store, &rec);
+			/* the record keeps the snapshot from now on, not this process */
+			if (rc == 0)
+				rc = ib_snapshot_persist(snap, id);
 			ib_buf_dispose(&ej);
 			if (rc < 0) {
 				ib_error_saved saved;
 				ib_error_save(&saved);
+				ib_store_container_remove(store, id);
 				ib_snapshot_remove(snap, id);
 				ib_error_restore(&saved);
 			}

@@ -98,6 +98,7 @@ void ib_build__fetch_cleanup(builder *b);
 /* Find an image to start from, pulling it as the build's pull policy says. */
 int ib_build__image(ib_image **out, builder *b, const char *name);
 
+size_t ib_build__options_size(unsigned int version);
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);

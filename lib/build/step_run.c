@@ -9,6 +9,7 @@
 #include "util/strlist.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -409,6 +410,25 @@ static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction
 	return ib_buf_puts(created_by, " # buildkit");
 }
 
+/* The caller's cancel flag, copied into the one the running process's execute polls. */
+typedef struct {
+	builder *b;
+	volatile int stop;
+} cancel_watch;
+
+static void *watch_cancel(void *payload)
+{
+	cancel_watch *w = payload;
+	while (!w->stop) {
+		if (*w->b->o->cancel) {
+			w->b->cancel = 1;
+			break;
+		}
+		usleep(20000);
+	}
+	return NULL;
+}
+
 int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index)
 {
 	ib_strlist argv = IB_STRLIST_INIT, env = IB_STRLIST_INIT;
@@ -475,7 +495,16 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		eo.isolation = b->o->isolation;
 		eo.cancel = &b->cancel;
 		ib_build__tail_clear(b);
+		cancel_watch w = { b, 0 };
+		pthread_t watcher;
+		int watching = b->o->cancel && pthread_create(&watcher, NULL, watch_cancel, &w) == 0;
 		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
+		if (watching) {
+			w.stop = 1;
+			pthread_join(watcher, NULL);
+		}
+		if (b->o->cancel && *b->o->cancel && rc == 0)
+			rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "the build was cancelled by its caller");
 		if (rc == 0 && (st.code != 0 || st.signal != 0)) {
 			ib_buf msg = IB_BUF_INIT;
 			if (st.signal)

@@ -255,8 +255,13 @@ int ib_snapshot_prepare(ib_snapshotter *snap, const char *key, const ib_digest *
 			ib_error_prefix("prepare snapshot `%s`", key);
 	if (rc == 0)
 		rc = snap->prepare(snap, key, chain, n);
-	if (rc < 0 && ib_snapshot_exists(snap, key) != 1)
-		ib_snapshot__owner_drop(snap, "owners", key);
+	if (rc < 0) {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		if (ib_snapshot_exists(snap, key) != 1)
+			ib_snapshot__owner_drop(snap, "owners", key);
+		ib_error_restore(&saved);
+	}
 	ib_lock_release(&lk);
 	return rc;
 }
@@ -270,8 +275,13 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 		return unsupported(snap, "mount");
 	/* recorded first: a mount whose process is killed is undone by the next prune */
 	int rc = ib_snapshot__owner_write(snap, "mounts", key);
-	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0 && snap->mounted && snap->mounted(snap, key) != 1)
-		ib_snapshot__owner_drop(snap, "mounts", key);
+	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0) {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		if (!snap->mounted || snap->mounted(snap, key) != 1)
+			ib_snapshot__owner_drop(snap, "mounts", key);
+		ib_error_restore(&saved);
+	}
 	return rc;
 }
 

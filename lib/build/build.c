@@ -622,6 +622,7 @@ static void cleanup(builder *b)
 	free(b->stages);
 	ib_build__tail_clear(b);
 	ib_snapshotter_free(b->snap);
+	free(b->tmp_dir);
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
@@ -629,6 +630,19 @@ static void cleanup(builder *b)
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);
 	ib_error_restore(&saved);
+}
+
+char *ib_build__tmpdir(builder *b, const char *tag)
+{
+	if (!b->tmp_dir)
+		return ib_tmpdir_new(tag);
+	char *dir = ib_sprintf("%s/%s-XXXXXX", b->tmp_dir, tag);
+	if (dir && !mkdtemp(dir)) {
+		ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
 }
 
 /* How much of ib_build_options a caller of `version` has. */
@@ -705,6 +719,10 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	}
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0)
 		leased = 1;
+	if (rc == 0 && !(b.tmp_dir = ib_sprintf("%s/tmp", ib_store_root(store))))
+		rc = IB_ERROR;
+	if (rc == 0 && (rc = ib_mkdir_p(b.tmp_dir, 0700)) < 0)
+		ib_error_prefix("build");
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);

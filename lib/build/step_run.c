@@ -104,7 +104,7 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	if (k)
 		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums);
 	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
-	char *dir = ib_tmpdir_new("imagebuild-mount");
+	char *dir = ib_build__tmpdir(b, "imagebuild-mount");
 	if (!dir)
 		return IB_ERROR;
 	ib_strlist_take(&rm->tmpdirs, dir);
@@ -460,7 +460,7 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
 	    !strncmp(r->heredocs[0].content, "#!", 2)) {
 		ib_buf text = IB_BUF_INIT;
-		if (!(script_dir = ib_tmpdir_new("imagebuild-run")))
+		if (!(script_dir = ib_build__tmpdir(b, "imagebuild-run")))
 			rc = IB_ERROR;
 		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
 			rc = IB_ERROR;
@@ -493,6 +493,7 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		p.log = ib_build__run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;
+		eo.tmp_dir = b->tmp_dir; /* in the store: a killed build's files go with the next GC */
 		eo.cancel = &b->cancel;
 		ib_build__tail_clear(b);
 		cancel_watch w = { b, 0 };

@@ -299,7 +299,13 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		p.stderr_fd = o->stderr_fd;
 		eo.isolation = o->isolation;
 		eo.cancel = o->cancel;
+		/* the run directory (hosts, resolv.conf) in the container's: a killed run's goes with the container */
+		ib_buf cdir = IB_BUF_INIT;
+		if (ib_store_container_dir(&cdir, c->store, c->rec->id) == 0)
+			eo.tmp_dir = cdir.ptr;
+		ib_error_clear();
 		rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
+		ib_buf_dispose(&cdir);
 		char state[64];
 		if (rc == 0 && out->signal)
 			snprintf(state, sizeof state, "exited (signal %d)", out->signal);

@@ -5,7 +5,7 @@
 # docker-registry on 127.0.0.1. Then `prune` and `fsck` on every store, and
 # findmnt: nothing of ours may stay mounted, no snapshot may stay, fsck
 # must be clean, and the store must still build, run and push. Prints
-#   kills: 50, fsck failures: 0, leftover mounts: 0, leftover snapshots: 0
+#   kills: 50, fsck failures: 0, leftover mounts: 0, leftover snapshots: 0, ...
 # Bounded: at most IB_KILL_ROUNDS (150) commands and IB_KILL_SECONDS (240 s).
 # IB_KILL_SEED makes a run repeatable (printed).
 set -euo pipefail
@@ -139,12 +139,15 @@ left_mounts=$(mounts)
 left_snapshots=$(snapshots)
 # the container's snapshot is the only one that stays (it is persistent)
 left_snapshots=$((left_snapshots - $(ib ps -a -q | wc -l)))
+left_store_tmp=$({ find "$root/tmp" "$pullroot/tmp" -mindepth 1 -maxdepth 1 2>/dev/null || true; } | wc -l)
 left_tmp=$(find "$TMPDIR" -mindepth 1 -maxdepth 1 | wc -l)
-echo "kills: $kills, fsck failures: $fsck_failures, leftover mounts: $left_mounts, leftover snapshots: $left_snapshots"
-echo "temporary directories left in \$TMPDIR by killed commands (not yet cleaned): $left_tmp"
+echo "kills: $kills, fsck failures: $fsck_failures, leftover mounts: $left_mounts, leftover snapshots: $left_snapshots, leftover temporary files in the stores: $left_store_tmp"
+echo "temporary files left in \$TMPDIR: $left_tmp"
 [ "$left_mounts" = 0 ] || { findmnt -rn -o TARGET | grep "^$tmp/" >&2; fail "mounts are left"; }
 [ "$left_snapshots" = 0 ] || { ls "$root"/snapshots/*/active >&2; fail "snapshots are left"; }
 [ "$fsck_failures" = 0 ] || fail "fsck is not clean"
+[ "$left_store_tmp" = 0 ] || { ls "$root/tmp" "$pullroot/tmp" >&2; fail "temporary files are left in the stores"; }
+[ "$left_tmp" = 0 ] || { ls "$TMPDIR" >&2; fail "temporary files are left in \$TMPDIR"; }
 [ "$kills" -ge $((WANT / 2)) ] || fail "only $kills of $rounds commands were killed: the campaign did not test much"
 
 # the store still works

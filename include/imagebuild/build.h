@@ -87,8 +87,12 @@ IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 
 /**
  * Free what no image, container or cache entry needs any more: unreferenced
- * blobs in the store and, for every snapshotter, unpacked layers no image
- * uses and snapshots no container uses. `freed_blobs`/`freed_snapshots`
+ * blobs in the store (and temporary files of killed writers) and, for
+ * every snapshotter, unpacked layers whose blob is gone or that no image
+ * uses, and the snapshots and mounts killed processes left (a container's
+ * snapshot is unmounted, not removed, and its record no longer says
+ * running). Safe beside builds and runs in other threads and processes:
+ * what they stand on or are preparing stays. `freed_blobs`/`freed_snapshots`
  * may be NULL.
  */
 IB_EXTERN(int) ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store);

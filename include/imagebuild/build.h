@@ -88,8 +88,8 @@ IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 /**
  * Free what no image, container or cache entry needs any more: unreferenced
  * blobs in the store (and temporary files of killed writers) and, for
- * every snapshotter, unpacked layers whose blob is gone or that no image
- * uses, and the snapshots and mounts killed processes left (a container's
+ * every snapshotter, unpacked layers whose blob GC removed (no image,
+ * container or cache entry uses them), and the snapshots and mounts killed processes left (a container's
  * snapshot is unmounted, not removed, and its record no longer says
  * running). Safe beside builds and runs in other threads and processes:
  * what they stand on or are preparing stays. `freed_blobs`/`freed_snapshots`

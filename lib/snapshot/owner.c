@@ -16,10 +16,12 @@
  *                  to a complete snapshot (so the base chain is never
  *                  pruned under it), prune and the reaper exclusively.
  *
- * An owner is "PID START BOOT": the pid, the process's start time (field 22
- * of /proc/PID/stat, so a reused pid is not taken for the owner) and the
- * kernel's boot id (after a reboot every owner is gone). It is alive when
- * /proc/PID/stat shows the same start time on the same boot.
+ * An owner is "PID START BOOT PIDNS": the pid, the process's start time
+ * (field 22 of /proc/PID/stat, so a reused pid is not taken for the owner),
+ * the kernel's boot id (after a reboot every owner is gone) and its PID
+ * namespace. It is alive when /proc/PID/stat shows the same start time on
+ * the same boot; one of another PID namespace (a build in a container
+ * sharing the store) is taken as alive, as we cannot see it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,12 +86,19 @@ static void boot_id(char out[40])
 	snprintf(out, 40, "%s", buf[0] ? buf : "-");
 }
 
+/* The inode of our PID namespace: pids are only comparable within one. */
+static unsigned long long pid_ns(void)
+{
+	struct stat st;
+	return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
 int ib_snapshot__owner_self(char *out, size_t size)
 {
 	char boot[40];
 	long pid = (long)getpid();
 	boot_id(boot);
-	return snprintf(out, size, "%ld %llu %s\n", pid, start_time(pid), boot);
+	return snprintf(out, size, "%ld %llu %s %llu\n", pid, start_time(pid), boot, pid_ns());
 }
 
 int ib_snapshot__owner_alive(const char *record, long *pid_out)
@@ -97,13 +106,17 @@ int ib_snapshot__owner_alive(const char *record, long *pid_out)
 	long pid = 0;
 	unsigned long long start = 0;
 	char boot[40], now[40];
-	if (sscanf(record, "%ld %llu %39s", &pid, &start, boot) != 3 || pid <= 0)
+	unsigned long long ns = 0;
+	if (sscanf(record, "%ld %llu %39s %llu", &pid, &start, boot, &ns) < 3 || pid <= 0)
 		return 0; /* unreadable: nobody can be waiting for it */
 	if (pid_out)
 		*pid_out = pid;
 	boot_id(now);
 	if (strcmp(boot, now) != 0)
 		return 0;
+	/* a process of another PID namespace sharing the store: we cannot tell, so it lives */
+	if (ns && ns != pid_ns())
+		return 1;
 	return start != 0 && start_time(pid) == start;
 }
 

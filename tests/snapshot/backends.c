@@ -512,8 +512,10 @@ static void killed_child(const char *name, const ib_digest *chain)
 
 static char *merged_of(const char *name, const char *key)
 {
-	return ib_sprintf("%s/snapshots/%s/active/%s/%s", store_dir, name, key,
-			  strcmp(name, "overlay") ? "fs" : "merged");
+	char p[4400];
+	snprintf(p, sizeof p, "%s/snapshots/%s/active/%s/%s", store_dir ? store_dir : "", name, key,
+		 strcmp(name, "overlay") ? "fs" : "merged");
+	return strdup(p);
 }
 
 /* A process killed with snapshots prepared and mounted: prune (and open) clean up, fsck reports it first. */

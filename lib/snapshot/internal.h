@@ -74,7 +74,7 @@ void ib_snapshot__backend_free(ib_snapshotter *self);
 enum { IB_OWNER_NONE = 0, IB_OWNER_ALIVE = 1, IB_OWNER_DEAD = 2 };
 /* Set while the reaper unmounts: backends detach (MNT_DETACH) instead of failing when busy. */
 extern _Thread_local int ib_snapshot__detach;
-/* "PID START BOOT\n" of this process. */
+/* "PID START BOOT PIDNS\n" of this process. */
 int ib_snapshot__owner_self(char *out, size_t size);
 /* 1 when the process of an owner record still runs; its pid in *pid (may be NULL). */
 int ib_snapshot__owner_alive(const char *record, long *pid);

@@ -158,8 +158,10 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_digest id;
+	o.cancel = &cli_cancel;
+	cli_catch_signals();
 	if (ib_build(&id, store, &o) < 0) {
-		status = cli_fail("build");
+		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("build");
 		goto out;
 	}
 	char hex[IB_DIGEST_STRLEN];

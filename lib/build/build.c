@@ -34,6 +34,8 @@
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached)
 {
+	if (b->o->cancel && *b->o->cancel)
+		return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "the build was cancelled by its caller");
 	if (!b->o->callbacks.progress)
 		return 0;
 	ib_progress p = {IB_PROGRESS_VERSION, kind, id, text, cur, total, cached};
@@ -690,7 +692,7 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
 	/* a version 1 caller's struct ends before `pull`: the rest stays default */
 	ib_build_options_init(&b->opts, IB_BUILD_OPTIONS_VERSION);
-	memcpy(&b->opts, o, o->version == 1 ? offsetof(ib_build_options, pull) : sizeof *o);
+	memcpy(&b->opts, o, ib_build__options_size(o->version));
 	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
@@ -753,6 +755,7 @@ static void cleanup(builder *b)
 	ib_build__tail_clear(b);
 	ib_snapshotter_free(b->snap);
 	ib_checks_free(b->checks);
+	free(b->tmp_dir);
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
@@ -763,13 +766,36 @@ static void cleanup(builder *b)
 	ib_error_restore(&saved);
 }
 
+char *ib_build__tmpdir(builder *b, const char *tag)
+{
+	if (!b->tmp_dir)
+		return ib_tmpdir_new(tag);
+	char *dir = ib_sprintf("%s/%s-XXXXXX", b->tmp_dir, tag);
+	if (dir && !mkdtemp(dir)) {
+		ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* How much of ib_build_options a caller of `version` has. */
+size_t ib_build__options_size(unsigned int version)
+{
+	if (version == 1)
+		return offsetof(ib_build_options, pull);
+	if (version == 2)
+		return offsetof(ib_build_options, cancel);
+	return sizeof(ib_build_options);
+}
+
 int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
 	d.version = version;
-	memcpy(opts, &d, version == 1 ? offsetof(ib_build_options, pull) : sizeof d);
+	memcpy(opts, &d, ib_build__options_size(version));
 	return 0;
 }
 
@@ -842,6 +868,10 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	}
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0)
 		leased = 1;
+	if (rc == 0 && !(b.tmp_dir = ib_sprintf("%s/tmp", ib_store_root(store))))
+		rc = IB_ERROR;
+	if (rc == 0 && (rc = ib_mkdir_p(b.tmp_dir, 0700)) < 0)
+		ib_error_prefix("build");
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);

@@ -279,16 +279,21 @@ static int ov_layer_remove(ib_snapshotter *self, const ib_digest *id)
 	hex_of(hex, id);
 	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
 	char *dir = path_of(o, "%s/layers/%s%s", hex, NULL);
+	char *lockp = path_of(o, "%s/locks/%s%s", hex, NULL);
+	ib_lock lock = IB_LOCK_INIT;
 	int rc = -1;
-	if (ready && dir) {
+	/* under the layer's lock: never while another process unpacks or adopts it */
+	if (ready && dir && lockp && (rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) == 0) {
 		/* not ready first: a half-removed layer is never used */
 		if (unlink(ready) < 0 && errno != ENOENT)
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", ready);
 		else
 			rc = ib_rm_rf(dir);
 	}
+	ib_lock_release(&lock);
 	free(ready);
 	free(dir);
+	free(lockp);
 	return rc;
 }
 
@@ -478,7 +483,8 @@ static int ov_unmount(ib_snapshotter *self, const char *key)
 	if (!merged)
 		return -1;
 	int rc = 0;
-	if (umount2(merged, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
+	/* the reaper detaches what a dead process left, busy or not */
+	if (umount2(merged, UMOUNT_NOFOLLOW | (ib_snapshot__detach ? MNT_DETACH : 0)) < 0 && errno != EINVAL)
 		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "unmount snapshot `%s` from `%s`%s", key, merged,
 				     errno == EBUSY ? " (in use)" : "");
 	free(merged);

@@ -56,6 +56,38 @@ int ib_read_file(ib_buf *out, const char *path)
 	return rc;
 }
 
+static const char *kind_of(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+	       : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+int ib_read_regular_file(ib_buf *out, const char *path, size_t max)
+{
+	struct stat st, fst;
+	if (stat(path, &st) < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "read `%s`", path);
+	if (!S_ISREG(st.st_mode))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is %s, not a regular file",
+				     path, kind_of(st.st_mode));
+	if (max && (uint64_t)st.st_size > max)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is larger than %zu bytes",
+				     path, max);
+	/* O_NONBLOCK: should it have become a FIFO since, open does not wait for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
+	int rc;
+	if (fstat(fd, &fst) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", path);
+	else if (!S_ISREG(fst.st_mode) || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it changed while being opened", path);
+	else
+		rc = ib_read_fd(out, fd, max, path);
+	close(fd);
+	return rc;
+}
+
 int ib_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

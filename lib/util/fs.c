@@ -1,6 +1,7 @@
 #include "util/fs.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -232,43 +233,9 @@ int ib_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_at(int parent, const char *name, const char *shown)
-{
-	struct stat st;
-	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", shown);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", shown);
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return ib_error_set_os(IB_LAYER_UTIL, "opendir `%s`", shown);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while ((de = readdir(d)) != NULL) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if ((rc = rm_at(dirfd(d), de->d_name, shown)) < 0)
-				break;
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return ib_error_set_os(IB_LAYER_UTIL, "remove directory in `%s`", shown);
-		return 0;
-	}
-	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
-		return ib_error_set_os(IB_LAYER_UTIL, "remove `%s` in `%s`", name, shown);
-	return 0;
-}
-
 int ib_rm_rf(const char *path)
 {
-	return rm_at(AT_FDCWD, path, path);
+	return ib_rm_at(AT_FDCWD, path, IB_LAYER_UTIL);
 }
 
 int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode)

@@ -423,7 +423,7 @@ static int is_opaque(int dfd)
 /*
  * The walk is iterative (a RUN can make a tree 10,000 directories deep):
  * one frame per directory being listed, on both sides, with at most
- * IB_WALK_FDS of each side's fds open; an ancestor's closed fd is reopened
+ * IB_WALK_FDS fds open in all (two per level); an ancestor's closed fd is reopened
  * through ".." of its child and checked by device and inode.
  */
 typedef struct {
@@ -638,9 +638,9 @@ static int walk(differ *d, int cfd, int pfd)
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: stat `%.200s`", d->path.ptr);
 			break;
 		}
-		/* bounded fds: an ancestor IB_WALK_FDS levels up gives its fds back (the root's stay) */
-		if (depth > IB_WALK_FDS) {
-			dframe *old = &st[depth - IB_WALK_FDS];
+		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its fds back (the root's stay) */
+		if (depth > IB_WALK_FDS / 2) {
+			dframe *old = &st[depth - IB_WALK_FDS / 2];
 			if (old->cfd >= 0)
 				close(old->cfd);
 			old->cfd = -1;

@@ -25,7 +25,7 @@
 #define IB_TREE_MAX_NAME 255
 #define IB_TREE_MAX_PATH ((size_t)256 << 10)
 
-/* Directories a walk holds open at most (besides the root's fd it was given). */
+/* The fds a walk holds open at most (besides the ones it was given); a walk of two trees side by side keeps IB_WALK_FDS / 2 levels. */
 #define IB_WALK_FDS 32
 
 /*

@@ -43,6 +43,7 @@ typedef struct {
 	ib_snapshot_write_cb write;
 	void *payload;
 	int cb_rc;
+	int stopped; /* failed: nothing more goes to the writer */
 	ib_diff_mode mode;
 	int clamp;
 	int64_t epoch;
@@ -73,6 +74,8 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size
 {
 	(void)a;
 	differ *d = data;
+	if (d->stopped)
+		return -1;
 	if (len < OUT_BUF / 4) {
 		if (d->olen + len > OUT_BUF && out_flush(d) < 0)
 			return -1;
@@ -723,8 +726,11 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 		rc = d.cb_rc;
 out:
 	if (d.ar) {
-		if (rc < 0)
-			archive_write_fail(d.ar);
+		if (rc < 0) {
+			/* closed, not archive_write_fail()ed: that leaks the output's state */
+			d.stopped = 1;
+			archive_write_close(d.ar);
+		}
 		archive_write_free(d.ar);
 	}
 	for (size_t i = 0; i < d.caplinks; i++)

@@ -27,14 +27,19 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 
 int cmd_fsck(ib_cli *cli, int argc, char **argv)
 {
-	(void)argv;
-	if (argc != 1)
-		return cli_usage(cli);
+	static const cli_option opts[] = { { "full", 0, 0 }, { NULL, 0, 0 } };
+	ib_store_fsck_options fo = IB_STORE_FSCK_OPTIONS_INIT;
+	int i = 1, k;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
+		fo.full = 1;
+	if (k == -2 || i != argc)
+		return k == -2 ? 2 : cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
 	ib_buf report = IB_BUF_INIT;
-	int rc = ib_store_fsck(&report, s);
+	int rc = ib_store_fsck_ext(&report, s, &fo);
 	if (report.ptr)
 		fputs(report.ptr, stdout);
 	ib_buf_dispose(&report);

@@ -20,13 +20,23 @@
  * - "namespaces" (the default): new mount, PID, IPC and UTS namespaces (and
  *   network for IB_NETWORK_NONE), pivot_root, fresh /proc, minimal /dev,
  *   read-only /sys, Docker's default capabilities, no_new_privs; the
- *   command is PID 1.
+ *   command is PID 1. Only Docker's default devices open (null, zero, full,
+ *   random, urandom, tty, the ptys): the root and every bind mount are
+ *   nodev, so a node made by `mknod` (allowed, as under Docker) or shipped
+ *   in an image does not open.
  * - "oci": the same through an OCI runtime (runc by default, see
- *   ib_execute_options.runtime). With `tty`, the terminal is the process's
- *   stdio but not its controlling terminal.
+ *   ib_execute_options.runtime; its device cgroup keeps other devices
+ *   closed). With `tty`, the terminal is the process's stdio but not its
+ *   controlling terminal.
  * - "chroot": weaker, for hosts that refuse namespaces: no PID, IPC, UTS or
  *   network isolation (IB_NETWORK_NONE and `hostname` are refused/ignored),
- *   /proc shows the host's processes.
+ *   /proc shows the host's processes. Devices as "namespaces" when the host
+ *   lets it make a private mount namespace; without one it runs only when
+ *   the root is already on a nodev mount (and refuses mounts).
+ * On every backend a USER whose uid or gid is above 2^31-1 is refused, and
+ * the image's /etc/passwd and /etc/group are read only as regular files of
+ * at most 4 MiB. A symlinked /etc/hosts or /etc/resolv.conf gets the run's
+ * file at its target, resolved inside the root.
  * See sys/isolation.h to write another one.
  *
  * The caller must not reap children it did not start (a SIGCHLD handler
@@ -206,7 +216,10 @@ typedef struct {
  * "name" and "uid" (a uid need not exist), optionally ":group" or ":gid".
  * A user named by name or a group not found is IB_ENOTFOUND, naming it.
  * Without an explicit group, the supplementary groups are those of
- * /etc/group listing the user. NULL or "" is root. Free with ib_user_dispose.
+ * /etc/group listing the user. NULL or "" is root. A uid or gid above
+ * 2^31-1 (from the spec or the files) is IB_EINVALID, as runc refuses it;
+ * so is an /etc/passwd or /etc/group that is not a regular file (a FIFO, a
+ * device) or is larger than 4 MiB. Free with ib_user_dispose.
  */
 IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
 IB_EXTERN(void) ib_user_dispose(ib_user *user);

@@ -9,6 +9,13 @@
  * 127.0.0.0/8 is "insecure" as Docker's default, and so is any registry
  * when `insecure` is set: HTTPS without verification, falling back to plain
  * HTTP when the registry does not speak TLS.
+ *
+ * What a registry sends is bounded and checked: credentials go only to the
+ * registry's origin (and Basic to its token realm), never to a redirect's
+ * target; only http and https, never http after https; a blob stops at its
+ * descriptor's size, manifests at 4 MiB, configs at 8 MiB; a transfer
+ * stalled (under 1 KiB/s) for 30 s — $IMAGEBUILD_REGISTRY_STALL_TIMEOUT
+ * seconds — fails and is retried; ambiguous manifests are refused.
  */
 #ifndef IMAGEBUILD_PUSH_H
 #define IMAGEBUILD_PUSH_H

@@ -456,7 +456,13 @@ IB_EXTERN(int) ib_store_cache_clear(ib_store *store);
  * uncompressed layer is kept.
  */
 
-/** Remember that blob `blob` (already stored, of `media_type`) is `diff_id` compressed. */
+/**
+ * Remember that blob `blob` (already stored, of `media_type`) is `diff_id`
+ * compressed — once it is checked to be: it is decompressed (streaming) and
+ * hashed, and IB_EINVALID is returned, nothing recorded, when it is not
+ * `diff_id` or not compressed as `media_type` says. Records that were not
+ * checked so (older stores) are not returned by ib_store_variant_get().
+ */
 IB_EXTERN(int) ib_store_variant_put(ib_store *store, const ib_digest *diff_id, const ib_digest *blob,
 				    const char *media_type);
 /** The remembered variant of `diff_id` in `media_type`; IB_ENOTFOUND when none (or its blob is gone). `size` may be NULL. */
@@ -466,9 +472,11 @@ IB_EXTERN(int) ib_store_variant_get(ib_digest *blob, uint64_t *size, ib_store *s
 /**
  * For a compressed layer blob `blob` (already stored; a gzip or zstd
  * `media_type`): make sure its uncompressed copy is stored, checked against
- * `diff_id` (the config's), and remember `blob` as its variant. Local
- * layers are read uncompressed, so load and pull call this for every
- * compressed layer. Does nothing for an uncompressed media type.
+ * `diff_id` (the config's), and remember `blob` as its variant — when the
+ * uncompressed copy is already stored, `blob` is still decompressed and
+ * checked against it first. Local layers are read uncompressed, so load and
+ * pull call this for every layer. For an uncompressed media type, checks
+ * that `blob` is `diff_id`. IB_EINVALID when the blob is not that layer.
  */
 IB_EXTERN(int) ib_store_layer_uncompress(ib_store *store, const ib_digest *blob, const char *media_type,
 					 const ib_digest *diff_id);
@@ -499,7 +507,8 @@ typedef struct {
 
 /**
  * Delete every blob that no name, container record, cache entry or lease
- * reaches, and stale temporary files. Safe while other processes use the
+ * reaches, and stale temporary files. Layer variant records that fail
+ * fsck's cheap checks (see ib_store_fsck_ext) are dropped first. Safe while other processes use the
  * store. `stats` may be NULL. Never touches snapshots/.
  */
 IB_EXTERN(int) ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_store_gc_options *opts);
@@ -511,6 +520,21 @@ IB_EXTERN(int) ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_s
  * problem in `report` (may be NULL).
  */
 IB_EXTERN(int) ib_store_fsck(ib_buf *report, ib_store *store);
+
+#define IB_STORE_FSCK_OPTIONS_VERSION 1
+typedef struct {
+	unsigned int version;
+	int full;   /* also decompress every compressed layer variant and check it hashes to its diff_id */
+} ib_store_fsck_options;
+#define IB_STORE_FSCK_OPTIONS_INIT { IB_STORE_FSCK_OPTIONS_VERSION, 0 }
+
+/**
+ * ib_store_fsck() with options (NULL: the defaults). Without `full`, a
+ * variant record is checked cheaply: its blob is present with the recorded
+ * size and the media type's magic, and it was verified against the layer
+ * when recorded (records that fail are what ib_store_gc() drops).
+ */
+IB_EXTERN(int) ib_store_fsck_ext(ib_buf *report, ib_store *store, const ib_store_fsck_options *opts);
 
 IB_END_DECL
 

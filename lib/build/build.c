@@ -80,19 +80,52 @@ void ib_build__tail_clear(builder *b)
 	b->tail_next = 0;
 }
 
+int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	return ib_error_setc(code, IB_LAYER_BUILD, "%s:%d: %s", b->filename ? b->filename : "Dockerfile",
+			     in->line, reason);
+}
+
+/* What BuildKit refuses of a step before running (or finding) it. */
+static int check_step(builder *b, const ib_instruction *in)
+{
+	if (in->kind == IB_INSTR_RUN && in->u.run.security && !strcmp(in->u.run.security, "insecure"))
+		return ib_build__refuse(b, in, IB_EUNSUPPORTED,
+					"RUN --security=insecure is not supported: no isolation backend runs "
+					"a privileged step (BuildKit needs the security.insecure entitlement for it)");
+	return 0;
+}
+
 /* ---- the environment a step sees ---- */
 
-/* ARGs first, then the image's Env: ENV wins over an ARG of the same name. */
+/*
+ * The image's Env, then the ARGs, which win: BuildKit keeps one step
+ * environment where an ARG adds its value (so `ENV X=e` then `ARG X=a`
+ * runs with X=a, while the config keeps X=e) and an ENV sets it again (an
+ * ENV after an ARG of the same name also updates s->args, see
+ * ib_build__env_over_args).
+ */
 int ib_build__step_env(ib_strlist *out, const stage_state *s)
 {
-	for (size_t i = 0; i < s->args.n; i++)
-		if (ib_strlist_add(out, s->args.items[i]) < 0)
-			return IB_ERROR;
 	size_t n = ib_image_config_list_count(s->config, IB_CONFIG_ENV);
 	for (size_t i = 0; i < n; i++)
 		if (ib_strlist_add(out, ib_image_config_list_get(s->config, IB_CONFIG_ENV, i)) < 0)
 			return IB_ERROR;
+	for (size_t i = 0; i < s->args.n; i++)
+		if (ib_strlist_add(out, s->args.items[i]) < 0)
+			return IB_ERROR;
 	return 0;
+}
+
+/* ENV name=value after an ARG of that name: the step environment now has the ENV's value. */
+int ib_build__env_over_args(stage_state *s, const char *name, const char *value)
+{
+	return ib_build__arg_get(s, name) ? ib_build__set_arg(s, name, value) : 0;
 }
 
 /* Expand `word` with the step's environment: into one string, or split into words. */
@@ -155,6 +188,18 @@ int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in
 		return IB_ERROR;
 	ib_sha256_update(k->h, s->key, strlen(s->key) + 1);
 	ib_sha256_update(k->h, in->original, strlen(in->original) + 1);
+	/* the logical line does not hold the heredocs' bodies: each one's
+	 * delimiter, fd, quoting, chomping and body count (RUN, COPY, ADD) */
+	size_t nh = in->node ? ib_node_heredoc_count(in->node) : 0;
+	for (size_t i = 0; i < nh; i++) {
+		const ib_heredoc *h = ib_node_heredoc(in->node, i);
+		char meta[64];
+		snprintf(meta, sizeof meta, "heredoc fd=%u expand=%d chomp=%d len=%zu", h->fd, h->expand,
+			 h->chomp, h->content_len);
+		ib_sha256_update(k->h, meta, strlen(meta) + 1);
+		ib_sha256_update(k->h, h->name, strlen(h->name) + 1);
+		ib_sha256_update(k->h, h->content, h->content_len);
+	}
 	/* the ARGs and ENV it sees, the user, workdir and shell it runs with */
 	for (size_t i = 0; i < s->args.n; i++)
 		ib_sha256_update(k->h, s->args.items[i], strlen(s->args.items[i]) + 1);
@@ -278,6 +323,12 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 		rc = ib_image_config_dup(&s->config, from->config);
 		if (rc == 0)
 			rc = ib_build__layers_from_config(s, b->store);
+		/* BuildKit: the child starts from the base stage's state, whose
+		 * environment holds that stage's ARGs, and copies its build args */
+		for (size_t i = 0; rc == 0 && i < from->args.n; i++)
+			rc = ib_strlist_add(&s->args, from->args.items[i]);
+		for (size_t i = 0; rc == 0 && i < from->arg_names.n; i++)
+			rc = ib_strlist_add(&s->arg_names, from->arg_names.items[i]);
 		memcpy(s->key, from->key, sizeof s->key);
 	} else {
 		ib_image *img = NULL;
@@ -383,6 +434,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		    const char *label)
 {
 	int rc;
+	if ((rc = check_step(b, in)) < 0)
+		return rc;
 	/* ARGs change the scope whether the step is cached or not */
 	if (in->kind == IB_INSTR_ARG && (rc = ib_build__do_arg(b, s, in)) < 0)
 		return rc;
@@ -561,6 +614,52 @@ static int open_sums(builder *b)
 	return rc;
 }
 
+/* The line of the `# syntax=` directive (the first line that has one). */
+static int syntax_line(const char *buf, size_t len)
+{
+	int line = 1;
+	for (size_t i = 0; i < len; line++) {
+		size_t e = i;
+		while (e < len && buf[e] != '\n')
+			e++;
+		size_t k = i;
+		while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
+			k++;
+		if (k < e && buf[k] == '#') {
+			k++;
+			while (k < e && (buf[k] == ' ' || buf[k] == '\t'))
+				k++;
+			if (e - k >= 6 && !strncasecmp(buf + k, "syntax", 6))
+				return line;
+		}
+		i = e + 1;
+	}
+	return 1;
+}
+
+/*
+ * `# syntax=` asks BuildKit to run another frontend image. We are the
+ * standard Dockerfile frontend: docker/dockerfile (any tag or digest, also
+ * as docker.io/docker/dockerfile) is fine, anything else is refused.
+ */
+static int check_syntax(builder *b, const char *content, size_t len)
+{
+	const char *v = ib_dockerfile_directive(b->df, "syntax");
+	if (!v)
+		return 0;
+	const char *r = v;
+	if (!strncmp(r, "docker.io/", 10))
+		r += 10;
+	else if (!strncmp(r, "index.docker.io/", 16))
+		r += 16;
+	if (!strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@'))
+		return 0;
+	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+			     "%s:%d: # syntax=%s: only the standard Dockerfile frontend (docker/dockerfile) "
+			     "is built in; other frontends are not supported",
+			     b->filename, syntax_line(content, len), v);
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
@@ -578,8 +677,12 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	int rc = read_dockerfile(&content, o, &path);
 	ib_parse_options po = IB_PARSE_OPTIONS_INIT;
 	po.filename = path.size ? path.ptr : "Dockerfile";
+	if (rc == 0 && !(b->filename = ib_strdup(po.filename)))
+		rc = IB_ERROR;
 	if (rc == 0)
 		rc = ib_dockerfile_parse(&b->df, ib_buf_cstr(&content), content.size, &po);
+	if (rc == 0)
+		rc = check_syntax(b, ib_buf_cstr(&content), content.size);
 	if (rc == 0)
 		rc = ib_instructions_parse(&b->ins, b->df);
 	if (rc == 0) {
@@ -630,6 +733,7 @@ static void cleanup(builder *b)
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
+	free(b->filename);
 	ib_ignore_free(b->ignore);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);

@@ -60,6 +60,169 @@ static int filtered(ib_walk_filter f, void *p, const char *rel, int is_dir)
 	return f ? f(p, rel, is_dir) : IB_WALK_INCLUDE;
 }
 
+/* ---- symbolic modes ---- */
+
+#define MODE_ALL 07777u
+#define MODE_STANDARD 06777u /* set-id bits and rwx of the three classes, not sticky */
+
+static int mode_add(ib_build__modeset *m, char op, unsigned who, unsigned arg)
+{
+	if (m->n + 2 > sizeof m->cmds / sizeof m->cmds[0])
+		return -1;
+	struct ib_build__modecmd c = {0, 0, 0, 0, 0};
+	if (op == '=') {
+		/* clear the classes named (all when none), then add */
+		c.cmd = '-';
+		c.bits = who ? who : MODE_STANDARD;
+		m->cmds[m->n++] = c;
+		op = '+';
+	}
+	if (op == '+' || op == '-' || op == 'X') {
+		c.cmd = op;
+		c.bits = (who ? who : MODE_ALL) & arg;
+	} else {
+		/* copy a class's bits (arg is the operator) into the classes named */
+		c.cmd = op;
+		if (who) {
+			c.classes = (unsigned char)((who & 0400 ? 4 : 0) | (who & 0040 ? 2 : 0) | (who & 0004 ? 1 : 0));
+			c.bits = MODE_ALL;
+		} else {
+			c.classes = 7;
+			c.bits = MODE_ALL;
+		}
+		c.set = arg == '+' || arg == '=';
+		c.clear = arg == '-' || arg == '=';
+	}
+	m->cmds[m->n++] = c;
+	return 0;
+}
+
+int ib_build__modeset_parse(ib_build__modeset *out, const char *s)
+{
+	ib_build__modeset m;
+	memset(&m, 0, sizeof m);
+	if (!s || !*s || (*s >= '0' && *s <= '9'))
+		return -1;
+	for (;;) {
+		unsigned who = 0;
+		for (;; s++) {
+			if (*s == 'a')
+				who |= MODE_STANDARD;
+			else if (*s == 'u')
+				who |= 04700;
+			else if (*s == 'g')
+				who |= 02070;
+			else if (*s == 'o')
+				who |= 00007;
+			else
+				break;
+		}
+		int equal_done = 0;
+		for (;;) { /* the actions of the clause */
+			char op = *s;
+			if (op != '+' && op != '-' && op != '=')
+				return -1;
+			s++;
+			if (op == '=')
+				equal_done = 0;
+			who &= ~01000u;
+			unsigned perm = 0, permx = 0;
+			for (;; s++) {
+				char ch = *s;
+				if (ch == 'r') {
+					perm |= 0444;
+				} else if (ch == 'w') {
+					perm |= 0222;
+				} else if (ch == 'x') {
+					perm |= 0111;
+				} else if (ch == 'X') {
+					if (op == '+')
+						permx = 0111;
+				} else if (ch == 's') {
+					/* set-id bits mean nothing for "other" alone */
+					if (!who || (who & ~07u))
+						perm |= 06000;
+				} else if (ch == 't') {
+					if (!who || (who & ~07u)) {
+						who |= 01000;
+						perm |= 01000;
+					}
+				} else if (ch == 'u' || ch == 'g' || ch == 'o') {
+					if (perm && mode_add(&m, op, who, perm) < 0)
+						return -1;
+					perm = 0;
+					if (op == '=')
+						equal_done = 1;
+					if (permx && mode_add(&m, 'X', who, permx) < 0)
+						return -1;
+					permx = 0;
+					if (mode_add(&m, ch, who, (unsigned)op) < 0)
+						return -1;
+				} else {
+					if (perm || (op == '=' && !equal_done)) {
+						if (op == '=')
+							equal_done = 1;
+						if (mode_add(&m, op, who, perm) < 0)
+							return -1;
+						perm = 0;
+					}
+					if (permx && mode_add(&m, 'X', who, permx) < 0)
+						return -1;
+					break;
+				}
+			}
+			if (!*s) {
+				*out = m;
+				return 0;
+			}
+			if (*s == ',')
+				break;
+		}
+		s++; /* the comma: another clause */
+	}
+}
+
+mode_t ib_build__modeset_apply(const ib_build__modeset *ms, mode_t st_mode)
+{
+	unsigned old = (unsigned)st_mode & MODE_ALL, now = old;
+	for (size_t i = 0; i < ms->n; i++) {
+		const struct ib_build__modecmd *c = &ms->cmds[i];
+		unsigned value;
+		switch (c->cmd) {
+		case '+':
+			now |= c->bits;
+			break;
+		case '-':
+			now &= ~c->bits;
+			break;
+		case 'X':
+			if ((old & 0111) || S_ISDIR(st_mode))
+				now |= c->bits;
+			break;
+		default:
+			value = c->cmd == 'u' ? (now & 0700) >> 6 : c->cmd == 'g' ? (now & 0070) >> 3 : now & 07;
+			if (c->clear) {
+				unsigned clr = c->set ? 07 : value;
+				if (c->classes & 4)
+					now &= ~((clr << 6) & c->bits);
+				if (c->classes & 2)
+					now &= ~((clr << 3) & c->bits);
+				if (c->classes & 1)
+					now &= ~(clr & c->bits);
+			}
+			if (c->set) {
+				if (c->classes & 4)
+					now |= (value << 6) & c->bits;
+				if (c->classes & 2)
+					now |= (value << 3) & c->bits;
+				if (c->classes & 1)
+					now |= value & c->bits;
+			}
+		}
+	}
+	return (mode_t)(now & MODE_ALL);
+}
+
 /* ---- glob ---- */
 
 static int glob_rec(ib_strlist *out, int rootfd, const char *prefix, char **comps, size_t i,
@@ -311,7 +474,9 @@ static int apply_meta(copier *c, int dirfd, const char *name, const struct stat 
 		return ib_error_set_os(IB_LAYER_BUILD, "chown `%s`", shown);
 	if (!S_ISLNK(st->st_mode)) {
 		/* --chmod applies to what is copied, not to the directory it goes into */
-		mode_t mode = c->o->set_mode && !top ? (c->o->mode & 07777) : (st->st_mode & 07777);
+		mode_t mode = st->st_mode & 07777;
+		if (c->o->set_mode && !top)
+			mode = c->o->modeset ? ib_build__modeset_apply(c->o->modeset, st->st_mode) : (c->o->mode & 07777);
 		if (fchmodat(dirfd, name, mode, 0) < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "chmod `%s`", shown);
 	}
@@ -350,6 +515,7 @@ typedef struct {
 	struct stat st;       /* the source entry (its metadata goes on the copy at the end) */
 	char *dname;          /* the copy's name in its parent */
 	int created;
+	int lazy;             /* excluded, looked into for exceptions: kept only when not empty */
 	ib_strlist names;
 	size_t i, keep;
 } cframe;
@@ -390,7 +556,21 @@ static int dir_begin(cframe *f, int sfd, int sdirfd, const char *sname, const st
 static int dir_end(copier *c, cframe *f, int ddirfd, const char *frel, int top, int ok)
 {
 	int rc = 0;
-	if (ok && f->created)
+	if (ok && f->created && f->lazy) {
+		/* an excluded directory looked into for exceptions exists in the
+		 * copy only when something below it is kept (fsutil sends such
+		 * parents lazily) */
+		ib_strlist kept = IB_STRLIST_INIT;
+		rc = list_dir(&kept, f->dd, frel);
+		size_t n = kept.n;
+		ib_strlist_clear(&kept);
+		if (rc == 0 && n == 0) {
+			ok = 0;
+			if (unlinkat(ddirfd, f->dname, AT_REMOVEDIR) < 0)
+				rc = ib_error_set_os(IB_LAYER_BUILD, "remove the empty `%s`", frel);
+		}
+	}
+	if (ok && rc == 0 && f->created)
 		rc = copy_xattrs(f->sd, f->dd, frel);
 	if (f->sd >= 0)
 		close(f->sd);
@@ -485,6 +665,7 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		cframe *nf = &fs[++depth];
 		rc = dir_begin(nf, -1, f->sd, name, &cst, f->dd, name, path.ptr);
 		nf->keep = keep;
+		nf->lazy = filt == IB_WALK_EXCLUDE_DESCEND;
 		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay) */
 		if (rc == 0 && depth > IB_WALK_FDS / 2) {
 			cframe *old = &fs[depth - IB_WALK_FDS / 2];
@@ -502,12 +683,13 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 }
 
 static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
-		     int ddirfd, const char *dname, const char *frel)
+		     int ddirfd, const char *dname, const char *frel, int lazy)
 {
 	if (!S_ISDIR(st->st_mode))
 		return copy_leaf(c, sfd, sdirfd, sname, st, ddirfd, dname, frel);
 	cframe f;
 	int rc = dir_begin(&f, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+	f.lazy = lazy;
 	if (rc == 0)
 		rc = copy_children(c, f.sd, f.dd, frel);
 	int rc2 = dir_end(c, &f, ddirfd, frel, sfd >= 0, rc == 0);
@@ -734,7 +916,7 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 			if (inner >= 0)
 				close(inner);
 		} else {
-			rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+			rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr, 0);
 		}
 		goto out;
 	}
@@ -780,7 +962,7 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 		if ((rc = open_parent(&parent, &name, &ddir, dst_rootfd, dscoped.ptr, uid, gid)) < 0)
 			goto out;
 	}
-	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr);
+	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr, 0);
 out:
 	if (rc < 0)
 		ib_error_prefix("copy `%s` to `%s`", src_rel, dst);

@@ -21,12 +21,33 @@
 
 typedef int (*ib_walk_filter)(void *payload, const char *rel, int is_dir);
 
+/*
+ * A symbolic mode as `COPY --chmod=u+x,g-w` takes it: chmod(1)'s clauses
+ * ([ugoa]*[+-=][rwxXst]* or [+-=][ugo], several actions a clause, clauses
+ * separated by commas), with BSD setmode's semantics and a umask of 0, as
+ * BuildKit applies it (fsutil, dchapes-mode) to each file copied.
+ */
+typedef struct {
+	struct ib_build__modecmd {
+		char cmd;          /* '+', '-', 'X', or 'u'/'g'/'o' (copy a class) */
+		unsigned char set, clear, classes; /* for a copy: what to do, to which classes (4 u, 2 g, 1 o) */
+		unsigned bits;
+	} cmds[64];
+	size_t n;
+} ib_build__modeset;
+
+/* Parse; 0, or -1 for a string that is not a symbolic mode (nothing set). */
+int ib_build__modeset_parse(ib_build__modeset *out, const char *s);
+/* The permission bits (07777) of a file of mode `st_mode` after the changes. */
+mode_t ib_build__modeset_apply(const ib_build__modeset *ms, mode_t st_mode);
+
 typedef struct {
 	int set_owner;         /* 1: every entry gets uid:gid; 0: keep the source's */
 	uid_t uid;
 	gid_t gid;
 	int set_mode;          /* 1: files and directories get `mode` (permission bits) */
 	mode_t mode;
+	const ib_build__modeset *modeset; /* with set_mode: changes applied to each mode instead */
 	ib_walk_filter filter; /* NULL: everything */
 	void *filter_payload;
 	int source_date_epoch_set; /* not used for copies; mtimes are kept */

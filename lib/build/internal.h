@@ -48,6 +48,7 @@ typedef struct {
 	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
 	struct ib_build__sums *sums; /* the context's checksum cache (copy.h) */
 	ib_strlist fetched;         /* ADD <url> downloads of this build (fetch.c) */
+	char *filename;             /* the Dockerfile, as errors name it */
 	ib_dockerfile *df;
 	ib_instructions *ins;
 	ib_plan *plan;
@@ -100,6 +101,12 @@ void ib_build__fetch_cleanup(builder *b);
 /* Find an image to start from, pulling it as the build's pull policy says. */
 int ib_build__image(ib_image **out, builder *b, const char *name);
 
+/*
+ * Refuse instruction `in`: IB_EINVALID-like `code` with "<Dockerfile>:<line>:
+ * <reason>", as the parser's errors are written.
+ */
+int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char *fmt, ...) IB_PRINTF(4, 5);
+
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);
@@ -110,6 +117,7 @@ int ib_build__expand_one(ib_buf *out, builder *b, const stage_state *s, const ch
 int ib_build__expand_list(ib_strarray *out, builder *b, const stage_state *s, const char *word);
 const char *ib_build__arg_get(const stage_state *s, const char *name);
 int ib_build__set_arg(stage_state *s, const char *name, const char *value);
+int ib_build__env_over_args(stage_state *s, const char *name, const char *value);
 int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in);
 void ib_build__key_add(keyer *k, const char *text);
 int ib_build__key_end(keyer *k, char out[IB_DIGEST_HEXLEN + 1]);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,114 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- EXPOSE and STOPSIGNAL, checked as Docker does ---- */
+
+/* Go's strconv.ParseUint(s, 10, 16): digits only, at most 65535. */
+static int port_number(unsigned *out, const char *s, size_t n)
+{
+	unsigned v = 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		v = v * 10 + (unsigned)(s[i] - '0');
+		if (v > 65535)
+			return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+/* "80" or "8000-8010" (docker/go-connections nat.ParsePortRange). */
+static int port_range(unsigned *lo, unsigned *hi, const char *s, size_t n)
+{
+	const char *dash = memchr(s, '-', n);
+	if (!dash)
+		return port_number(lo, s, n) && port_number(hi, s, n);
+	return port_number(lo, s, (size_t)(dash - s)) &&
+	       port_number(hi, dash + 1, n - (size_t)(dash + 1 - s)) && *hi >= *lo;
+}
+
+/*
+ * One EXPOSE word as Docker's nat.ParsePortSpec reads it:
+ * [[ip:]hostport:]port[-port][/proto], the protocol tcp (default), udp or
+ * sctp in any case (lower-cased); a range gives one entry per port.
+ */
+static int expose_word(ib_strlist *out, builder *b, const ib_instruction *in, const char *word)
+{
+	const char *colon = strrchr(word, ':');
+	const char *cport = colon ? colon + 1 : word;
+	if (colon) {
+		/* host part: [ip:]hostport, the hostport a range too */
+		const char *hp = word;
+		const char *c1 = memchr(word, ':', (size_t)(colon - word));
+		if (c1 && c1 != colon)
+			hp = c1 + 1;
+		unsigned hl, hh;
+		if (colon > hp && !port_range(&hl, &hh, hp, (size_t)(colon - hp)))
+			return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid hostPort", word);
+	}
+	const char *slash = strchr(cport, '/');
+	size_t plen = slash ? (size_t)(slash - cport) : strlen(cport);
+	char proto[16] = "tcp";
+	if (slash && slash[1]) {
+		size_t k = 0;
+		for (const char *p = slash + 1; *p && k < sizeof proto - 1; p++)
+			proto[k++] = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+		proto[k] = '\0';
+		if (strlen(slash + 1) >= sizeof proto || (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp")))
+			return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid protocol `%s` (tcp, udp or sctp)",
+						word, slash + 1);
+	}
+	unsigned lo, hi;
+	if (plen == 0)
+		return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: no port specified", word);
+	if (!port_range(&lo, &hi, cport, plen))
+		return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid port `%.*s` (0-65535, or a range low-high)",
+					word, (int)plen, cport);
+	for (unsigned p = lo; p <= hi; p++) {
+		char *e = ib_sprintf("%u/%s", p, proto);
+		if (!e || ib_strlist_take(out, e) < 0)
+			return IB_ERROR;
+	}
+	return 0;
+}
+
+/* Docker's signal.ParseSignal (Linux): a non-zero number, or a name with or without SIG. */
+static int signal_ok(const char *sig)
+{
+	static const char *const names[] = {
+		"ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+		"KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+		"TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+		"RTMIN", "RTMAX", NULL,
+	};
+	char *end = NULL;
+	errno = 0;
+	long n = strtol(sig, &end, 10);
+	if (*sig && *sig != ' ' && *sig != '\t' && end && !*end && errno == 0)
+		return n != 0 && n >= INT32_MIN && n <= INT32_MAX;
+	char up[32];
+	size_t k = 0;
+	for (const char *p = sig; *p && k < sizeof up - 1; p++)
+		up[k++] = (char)((*p >= 'a' && *p <= 'z') ? *p - 'a' + 'A' : *p);
+	up[k] = '\0';
+	if (strlen(sig) >= sizeof up)
+		return 0;
+	const char *name = strncmp(up, "SIG", 3) == 0 ? up + 3 : up;
+	for (size_t i = 0; names[i]; i++)
+		if (!strcmp(name, names[i]))
+			return 1;
+	/* RTMIN+1..RTMIN+15, RTMAX-14..RTMAX-1 */
+	if (!strncmp(name, "RTMIN+", 6) || !strncmp(name, "RTMAX-", 6)) {
+		long v = strtol(name + 6, &end, 10);
+		int max = !strncmp(name, "RTMIN+", 6) ? 15 : 14;
+		return name[6] >= '1' && name[6] <= '9' && end && !*end && v >= 1 && v <= max;
+	}
+	return 0;
+}
+
 /* ---- instructions that change only the config ---- */
 
 /* CMD/ENTRYPOINT/SHELL argv: exec form as is; shell form through SHELL. */
@@ -150,9 +259,12 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			ib_buf_printf(&hist, " %s=%s", ib_buf_cstr(&key), ib_buf_cstr(&v));
 			ib_buf_dispose(&key);
 		}
-		for (size_t i = 0; rc == 0 && i < keys.n; i++)
+		for (size_t i = 0; rc == 0 && i < keys.n; i++) {
 			rc = in->kind == IB_INSTR_ENV ? ib_image_config_env_set(s->config, keys.items[i], vals.items[i])
 						     : ib_image_config_label_set(s->config, keys.items[i], vals.items[i]);
+			if (rc == 0 && in->kind == IB_INSTR_ENV)
+				rc = ib_build__env_over_args(s, keys.items[i], vals.items[i]);
+		}
 		ib_strlist_clear(&keys);
 		ib_strlist_clear(&vals);
 		break;
@@ -171,6 +283,8 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 		break;
 	case IB_INSTR_STOPSIGNAL:
 		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		if (rc == 0 && !signal_ok(v.ptr))
+			rc = ib_build__refuse(b, in, IB_EINVALID, "STOPSIGNAL: invalid signal `%s`", v.ptr);
 		if (rc == 0)
 			rc = ib_image_config_set(s->config, IB_CONFIG_STOPSIGNAL, v.ptr);
 		ib_buf_printf(&hist, "STOPSIGNAL %s", ib_buf_cstr(&v));
@@ -180,14 +294,16 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 		ib_strlist ports = IB_STRLIST_INIT;
 		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
 			rc = ib_build__expand_list(&words, b, s, in->u.list.items[i]);
-			for (size_t w = 0; rc == 0 && w < words.count; w++) {
-				char *port = strchr(words.strings[w], '/') ? ib_strdup(words.strings[w])
-									   : ib_sprintf("%s/tcp", words.strings[w]);
-				rc = port ? ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port) : IB_ERROR;
+			ib_strlist found = IB_STRLIST_INIT;
+			for (size_t w = 0; rc == 0 && w < words.count; w++)
+				rc = expose_word(&found, b, in, words.strings[w]);
+			for (size_t w = 0; rc == 0 && w < found.n; w++) {
+				const char *port = found.items[w];
+				rc = ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port);
 				if (rc == 0 && !ib_strlist_contains(&ports, port))
 					rc = ib_strlist_add(&ports, port);
-				free(port);
 			}
+			ib_strlist_clear(&found);
 		}
 		if (ports.n > 1)
 			qsort(ports.items, ports.n, sizeof *ports.items, cmp_str);
@@ -288,7 +404,9 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	}
 	if (rc == 0 && !b->no_history && !no_history)
 		rc = ib_build__add_history(s, ib_buf_cstr(&hist), 1);
-	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED)
+	/* ib_build__refuse's errors name the file and line already */
+	int refused = rc < 0 && b->filename && !strncmp(ib_error_last()->message, b->filename, strlen(b->filename));
+	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED && !refused)
 		ib_error_prefix("line %d", in->line);
 	ib_buf_dispose(&v);
 	ib_buf_dispose(&hist);

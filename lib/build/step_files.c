@@ -8,6 +8,8 @@
 #include "util/path.h"
 #include "util/strlist.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -87,21 +89,96 @@ int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char
 	return rc;
 }
 
-static int is_archive(int fd)
+/*
+ * Whether ADD extracts the local file `fd` (Docker's isArchivePath): a tar,
+ * plain or compressed with gzip, bzip2, xz or zstd (what Docker's
+ * DecompressStream reads), whose first header reads. A compressed file that
+ * is not a tar (data.json.gz), an empty tar or anything else is copied as
+ * it is. *filter receives libarchive's code of the compression.
+ */
+static int is_archive(int fd, int *filter)
 {
-	unsigned char m[512];
-	ssize_t n = pread(fd, m, sizeof m, 0);
-	if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-		return 1; /* gzip */
-	if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
-		return 1; /* zstd */
-	if (n >= 3 && m[0] == 'B' && m[1] == 'Z' && m[2] == 'h')
-		return 1; /* bzip2 */
-	if (n >= 6 && m[0] == 0xfd && !memcmp(m + 1, "7zXZ", 4))
-		return 1; /* xz */
-	if (n >= 263 && !memcmp(m + 257, "ustar", 5))
-		return 1; /* tar */
-	return 0;
+	struct archive *a = archive_read_new();
+	if (!a)
+		return 0;
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_bzip2(a);
+	archive_read_support_filter_xz(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	struct archive_entry *e;
+	int yes = lseek(fd, 0, SEEK_SET) == 0 && archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK &&
+		  archive_read_next_header(a, &e) >= ARCHIVE_WARN;
+	if (yes)
+		*filter = archive_filter_code(a, 0);
+	archive_read_free(a);
+	lseek(fd, 0, SEEK_SET);
+	return yes;
+}
+
+/*
+ * ADD of a local archive: extracted into the directory `dest` (made when
+ * missing), safely (ib_snapshot_apply_tar), as Docker's Untar does it: the
+ * archive's "./" entry leaves the existing directory's owner and mode alone.
+ * What the snapshot layer does not decompress itself (bzip2, xz) is
+ * decompressed into a private temporary file first.
+ */
+static int add_archive(int rootfd, const char *dest, int afd, int filter, const char *shown, uid_t uid, gid_t gid)
+{
+	int rc = ib_build__mkdir_in_root(rootfd, dest, uid, gid, NULL);
+	int dfd = rc == 0 ? ib_open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY, 0) : -1;
+	struct stat before;
+	if (rc == 0 && dfd < 0)
+		rc = IB_ERROR;
+	if (rc == 0 && fstat(dfd, &before) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", dest);
+	char *tmpdir = NULL;
+	int tfd = -1;
+	if (rc == 0 && filter != ARCHIVE_FILTER_NONE && filter != ARCHIVE_FILTER_GZIP && filter != ARCHIVE_FILTER_ZSTD) {
+		struct archive *a = archive_read_new();
+		char *file = NULL;
+		if (!a || !(tmpdir = ib_tmpdir_new("imagebuild-add")) || !(file = ib_sprintf("%s/tar", tmpdir)))
+			rc = IB_ERROR;
+		if (rc == 0 && (tfd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+			rc = ib_error_set_os(IB_LAYER_BUILD, "create `%s`", file);
+		free(file);
+		if (rc == 0) {
+			archive_read_support_filter_bzip2(a);
+			archive_read_support_filter_xz(a);
+			archive_read_support_format_raw(a);
+			struct archive_entry *e;
+			if (archive_read_open_fd(a, afd, 64 * 1024) != ARCHIVE_OK ||
+			    archive_read_next_header(a, &e) < ARCHIVE_WARN)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "decompress `%s`: %s", shown,
+						   archive_error_string(a));
+		}
+		char chunk[64 * 1024];
+		for (la_ssize_t n; rc == 0 && (n = archive_read_data(a, chunk, sizeof chunk)) != 0;) {
+			if (n < 0)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "decompress `%s`: %s", shown,
+						   archive_error_string(a));
+			else
+				rc = ib_write_all(tfd, chunk, (size_t)n);
+		}
+		if (a)
+			archive_read_free(a);
+		if (rc == 0 && lseek(tfd, 0, SEEK_SET) < 0)
+			rc = ib_error_set_os(IB_LAYER_BUILD, "rewind `%s`", shown);
+	}
+	if (rc == 0)
+		rc = ib_snapshot_apply_tar(dfd, tfd >= 0 ? tfd : afd, IB_WHITEOUT_DELETE, shown);
+	/* "./" (or "/") in the archive names the directory it is extracted into: skipped */
+	if (rc == 0 && (fchown(dfd, before.st_uid, before.st_gid) < 0 || fchmod(dfd, before.st_mode & 07777) < 0))
+		rc = ib_error_set_os(IB_LAYER_BUILD, "restore the owner and mode of `%s`", dest);
+	if (tfd >= 0)
+		close(tfd);
+	if (tmpdir) {
+		ib_rm_rf(tmpdir);
+		free(tmpdir);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
 }
 
 /* The text of a heredoc as COPY/ADD write it: `<<-` chomps tabs; unquoted delimiters expand variables. */
@@ -180,6 +257,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	ib_walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
+	ib_build__modeset modeset;
 	memset(&co, 0, sizeof co);
 
 	if (c->from) {
@@ -207,9 +285,20 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	} else {
 		ib_buf_set(&dest, tmp.ptr, tmp.size);
 	}
+	/* BuildKit: --checksum only for one HTTP(S) (or Git) source */
+	if (c->checksum && c->sources.count + c->heredoc_count != 1) {
+		rc = ib_build__refuse(b, in, IB_EINVALID, "ADD --checksum can't be specified for multiple sources");
+		goto out;
+	}
 	for (size_t i = 0; rc == 0 && i < c->sources.count; i++) {
 		ib_buf src = IB_BUF_INIT;
 		rc = ib_build__expand_one(&src, b, s, c->sources.items[i]);
+		if (rc == 0 && c->checksum && !ib_build__is_url(src.ptr)) {
+			rc = ib_build__refuse(b, in, IB_EINVALID,
+					      "ADD --checksum requires an HTTP(S) source (`%s` is not one)", src.ptr);
+			ib_buf_dispose(&src);
+			goto out;
+		}
 		if (rc == 0 && shown)
 			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : "COPY "), src.ptr);
 		if (rc == 0 && ib_build__is_url(src.ptr)) {
@@ -237,12 +326,19 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 					   "%s from `%s` is not supported (http:// and https:// URLs are)",
 					   add ? "ADD" : "COPY", src.ptr);
-		if (rc == 0)
+		if (rc == 0) {
 			rc = ib_build__glob(&matches, srcfd, src.ptr, filter, fpayload);
+			/* BuildKit (AllowEmptyWildcard): a pattern that matches
+			 * nothing copies nothing; a missing plain path is an error */
+			if (rc == IB_ENOTFOUND && strpbrk(src.ptr, "*?[")) {
+				ib_error_clear();
+				rc = 0;
+			}
+		}
 		ib_buf_dispose(&src);
 	}
 	if (rc < 0) {
-		ib_error_prefix("line %d", in->line);
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 		goto out;
 	}
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
@@ -252,9 +348,14 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	if (rc == 0 && c->heredoc_count) {
 		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);
 		if (rc < 0)
-			ib_error_prefix("line %d", in->line);
+			ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 	}
 	ib_build__key_add(k, ib_buf_cstr(&dest));
+	/* BuildKit: "COPY a b <<EOF /dest" */
+	if (rc == 0 && shown && !c->sources.count)
+		ib_buf_puts(shown, add ? "ADD" : "COPY");
+	for (size_t i = 0; rc == 0 && shown && i < c->heredoc_count; i++)
+		ib_buf_printf(shown, " <<%s", c->heredocs[i].name);
 	if (rc == 0 && shown)
 		ib_buf_printf(shown, " %s # buildkit", tmp.ptr);
 	if (rc < 0 || hash_only)
@@ -301,30 +402,36 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	if (c->chmod) {
 		char *end = NULL;
 		unsigned long m = strtoul(c->chmod, &end, 8);
-		if (!*c->chmod || *end || m > 07777) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
-					   "line %d: --chmod=%s: expected an octal mode", in->line, c->chmod);
+		if (*c->chmod >= '0' && *c->chmod <= '9') {
+			/* BuildKit: octal, 0 to 07777 */
+			if (*end || m > 07777) {
+				rc = ib_build__refuse(b, in, IB_EINVALID,
+						      "invalid chmod parameter: '%s'. it should be octal string and between 0 and 07777",
+						      c->chmod);
+				goto out;
+			}
+			co.mode = (mode_t)m;
+		} else if (ib_build__modeset_parse(&modeset, c->chmod) == 0) {
+			/* symbolic (u+x,g-w): applied to each file's own mode */
+			co.modeset = &modeset;
+		} else {
+			rc = ib_build__refuse(b, in, IB_EINVALID,
+					      "invalid chmod parameter: '%s': neither an octal mode nor a symbolic one (u+x,g-w)",
+					      c->chmod);
 			goto out;
 		}
 		co.set_mode = 1;
-		co.mode = (mode_t)m;
 	}
 	co.filter = filter;
 	co.filter_payload = fpayload;
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
 		int afd = -1;
-		if (add && (afd = ib_open_in_root(srcfd, matches.items[i], O_RDONLY, 0)) >= 0) {
+		if (add && (afd = ib_open_in_root(srcfd, matches.items[i], O_RDONLY | O_NONBLOCK, 0)) >= 0) {
 			struct stat st;
-			if (fstat(afd, &st) == 0 && S_ISREG(st.st_mode) && is_archive(afd)) {
+			int compression = ARCHIVE_FILTER_NONE;
+			if (fstat(afd, &st) == 0 && S_ISREG(st.st_mode) && is_archive(afd, &compression)) {
 				/* ADD extracts local archives into the destination directory */
-				rc = ib_build__mkdir_in_root(rootfd, dest.ptr, co.uid, co.gid, NULL);
-				int dfd = rc == 0 ? ib_open_in_root(rootfd, dest.ptr, O_RDONLY | O_DIRECTORY, 0) : -1;
-				if (rc == 0 && dfd < 0)
-					rc = IB_ERROR;
-				if (rc == 0)
-					rc = ib_snapshot_apply_tar(dfd, afd, IB_WHITEOUT_DELETE, matches.items[i]);
-				if (dfd >= 0)
-					close(dfd);
+				rc = add_archive(rootfd, dest.ptr, afd, compression, matches.items[i], co.uid, co.gid);
 				close(afd);
 				continue;
 			}
@@ -345,6 +452,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	/* downloads: mode 0600 unless --chmod, as Docker; never extracted */
 	hco.set_mode = 1;
 	hco.mode = c->chmod ? co.mode : 0600;
+	hco.modeset = c->chmod ? co.modeset : NULL; /* on the download's 0600 */
 	for (size_t i = 0; rc == 0 && i + 1 < urls.n; i += 2) {
 		int ufd = open(urls.items[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		rc = ufd < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open `%s`", urls.items[i])
@@ -353,7 +461,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			close(ufd);
 	}
 	if (rc < 0)
-		ib_error_prefix("line %d", in->line);
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 out:
 	if (hdfd >= 0)
 		close(hdfd);
@@ -394,9 +502,9 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size
 		ib_sha256_free(k.h);
 	if (rootfd >= 0)
 		close(rootfd);
-	if (rc == 0) {
-		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, 0);
-	}
+	/* COPY and ADD always make a layer in BuildKit, even one that copied nothing */
+	if (rc == 0)
+		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, 1);
 	if (key)
 		ib_build__drop_snapshot(b, key);
 	free(key);

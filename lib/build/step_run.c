@@ -106,7 +106,14 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	char *dir = ib_tmpdir_new("imagebuild-mount");
 	if (!dir)
 		return IB_ERROR;
-	ib_strlist_take(&rm->tmpdirs, dir);
+	/* taking would free `dir` on failure, and it is used below: copy it in, remove the directory if that fails */
+	if (ib_strlist_add(&rm->tmpdirs, dir) < 0) {
+		rmdir(dir);
+		free(dir);
+		return IB_ERROR;
+	}
+	free(dir);
+	dir = rm->tmpdirs.items[rm->tmpdirs.n - 1];
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ib_copy_opts co;
 	memset(&co, 0, sizeof co);
@@ -131,6 +138,35 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	if (dfd >= 0)
 		close(dfd);
 	return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
+}
+
+/*
+ * The number of a mount's mode= (octal), uid= or gid= (decimal), expanded
+ * with the step's environment and checked as BuildKit does (an unsigned
+ * 32-bit number, nothing else): `dflt` when absent.
+ */
+static int mount_number(unsigned long *out, builder *b, const stage_state *s, const char *raw, int base,
+			const char *key, unsigned long dflt)
+{
+	*out = dflt;
+	if (!raw)
+		return 0;
+	ib_buf v = IB_BUF_INIT;
+	int rc = ib_build__expand_one(&v, b, s, raw);
+	unsigned long long n = 0;
+	int ok = rc == 0 && v.size > 0;
+	for (size_t i = 0; ok && i < v.size; i++) {
+		int d = v.ptr[i] >= '0' && v.ptr[i] <= '9' ? v.ptr[i] - '0' : base;
+		n = n * (unsigned)base + (unsigned)d;
+		ok = d < base && n <= 0xffffffffULL;
+	}
+	if (rc == 0 && !ok)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "invalid value `%s` for %s (%s)", ib_buf_cstr(&v), key,
+				   base == 8 ? "an octal number" : "a decimal number below 2^32");
+	ib_buf_dispose(&v);
+	if (rc == 0)
+		*out = (unsigned long)n;
+	return rc;
 }
 
 /*
@@ -187,8 +223,8 @@ static int secret_value(ib_buf *out, builder *b, const char *id)
  * that only this RUN sees, and/or an environment variable (env=). A secret
  * the build lacks is skipped, or an error when the mount says `required`.
  */
-static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const ib_run_mount *m, const char *id,
-			const char *target)
+static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const stage_state *s, const ib_run_mount *m,
+			const char *id, const char *target)
 {
 	ib_buf v = IB_BUF_INIT;
 	int rc = secret_value(&v, b, id);
@@ -203,13 +239,21 @@ static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const ib_ru
 	if (rc == 0 && (!m->env || m->target)) {
 		char *dir = ib_tmpdir_new("imagebuild-secret");
 		const char *file = dir ? keep(rm, ib_sprintf("%s/secret", dir)) : NULL;
-		if (dir)
-			ib_strlist_take(&rm->tmpdirs, dir);
-		unsigned long mode = m->mode ? strtoul(m->mode, NULL, 8) : 0400;
-		uid_t uid = m->uid ? (uid_t)strtoul(m->uid, NULL, 10) : 0;
-		gid_t gid = m->gid ? (gid_t)strtoul(m->gid, NULL, 10) : 0;
-		rc = file ? ib_atomic_write(file, v.ptr ? v.ptr : "", v.size, 0600) : IB_ERROR;
-		if (rc == 0 && (chown(file, uid, gid) < 0 || chmod(file, (mode_t)(mode & 07777)) < 0))
+		/* untracked, the directory (and the secret) would outlive the build */
+		if (dir && ib_strlist_add(&rm->tmpdirs, dir) < 0) {
+			rmdir(dir);
+			file = NULL;
+		}
+		free(dir);
+		unsigned long mode, uid, gid;
+		rc = file ? mount_number(&mode, b, s, m->mode, 8, "mode", 0400) : IB_ERROR;
+		if (rc == 0)
+			rc = mount_number(&uid, b, s, m->uid, 10, "uid", 0);
+		if (rc == 0)
+			rc = mount_number(&gid, b, s, m->gid, 10, "gid", 0);
+		if (rc == 0)
+			rc = ib_atomic_write(file, v.ptr ? v.ptr : "", v.size, 0600);
+		if (rc == 0 && (chown(file, (uid_t)uid, (gid_t)gid) < 0 || chmod(file, (mode_t)(mode & 07777)) < 0))
 			rc = ib_error_set_os(IB_LAYER_BUILD, "secret `%s`", id);
 		if (rc == 0)
 			rc = add_mount(rm, IB_MOUNT_BIND, file, target, 1, NULL);
@@ -219,7 +263,8 @@ static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const ib_ru
 }
 
 /* A persistent cache directory, <store>/cache-mounts/<sha256 of its id>. */
-static int cache_mount(run_mounts *rm, builder *b, const ib_run_mount *m, const char *id, const char *target)
+static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const ib_run_mount *m, const char *id,
+		       const char *target)
 {
 	ib_digest d;
 	char hex[IB_DIGEST_HEXLEN + 1];
@@ -228,10 +273,16 @@ static int cache_mount(run_mounts *rm, builder *b, const ib_run_mount *m, const 
 	const char *dir = keep(rm, ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex));
 	if (!dir)
 		return IB_ERROR;
+	unsigned long uid, gid, mode;
+	int rc = mount_number(&uid, b, s, m->uid, 10, "uid", 0);
+	if (rc == 0)
+		rc = mount_number(&gid, b, s, m->gid, 10, "gid", 0);
+	if (rc == 0)
+		rc = mount_number(&mode, b, s, m->mode, 8, "mode", 0755);
+	if (rc < 0)
+		return rc;
 	if (!ib_path_exists(dir)) {
-		unsigned long uid = m->uid ? strtoul(m->uid, NULL, 10) : 0, gid = m->gid ? strtoul(m->gid, NULL, 10) : 0;
-		unsigned long mode = m->mode ? strtoul(m->mode, NULL, 8) : 0755;
-		int rc = ib_mkdir_p(dir, 0755);
+		rc = ib_mkdir_p(dir, 0755);
 		if (rc == 0 && (chown(dir, (uid_t)uid, (gid_t)gid) < 0 || chmod(dir, (mode_t)(mode & 07777)) < 0))
 			rc = ib_error_set_os(IB_LAYER_BUILD, "prepare the cache mount `%s`", dir);
 		if (rc < 0)
@@ -280,7 +331,7 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 				break;
 			case IB_RUN_MOUNT_CACHE:
 				if (!k)
-					rc = cache_mount(rm, b, m, id.size ? id.ptr : ib_buf_cstr(&t), target);
+					rc = cache_mount(rm, b, s, m, id.size ? id.ptr : ib_buf_cstr(&t), target);
 				break;
 			case IB_RUN_MOUNT_TMPFS:
 				if (!k)
@@ -292,14 +343,14 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 				if (!id.size)
 					rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a secret mount needs id=");
 				else if (!k)
-					rc = secret_mount(rm, env, b, m, id.ptr, target);
+					rc = secret_mount(rm, env, b, s, m, id.ptr, target);
 				break;
 			default:
 				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "ssh mounts are not supported yet");
 			}
 		}
 		if (rc < 0)
-			ib_error_prefix("line %d: --mount=%s", in->line, m->raw);
+			ib_error_prefix("%s:%d: --mount=%s", b->filename ? b->filename : "Dockerfile", in->line, m->raw);
 		ib_buf_dispose(&t);
 		ib_buf_dispose(&src);
 		ib_buf_dispose(&from);
@@ -355,11 +406,14 @@ static int run_heredoc_script(ib_buf *out, const ib_instr_run *r)
 	int rc = ib_buf_puts(out, r->args.items[0]);
 	for (size_t i = 0; rc == 0 && i < r->heredoc_count; i++) {
 		const ib_heredoc *h = &r->heredocs[i];
+		/* BuildKit: "\n" + body + delimiter for each, nothing after the
+		 * delimiter (a newline there would start the next body with an
+		 * empty line) */
 		rc = ib_buf_putc(out, '\n');
 		if (rc == 0)
 			rc = ib_buf_put(out, h->content, h->content_len);
 		if (rc == 0)
-			rc = ib_buf_printf(out, "%s\n", h->name);
+			rc = ib_buf_puts(out, h->name);
 	}
 	return rc;
 }
@@ -469,7 +523,10 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		p.env = (const char *const *)env.items;
 		p.cwd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
 		p.user = ib_image_config_get(s->config, IB_CONFIG_USER);
-		p.network = b->o->network;
+		/* RUN --network: none and host as asked, default the build's */
+		p.network = !r->network || !strcmp(r->network, "default") ? b->o->network
+			    : !strcmp(r->network, "none")                 ? IB_NETWORK_NONE
+									  : IB_NETWORK_HOST;
 		p.log = ib_build__run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;

@@ -25,6 +25,21 @@
  * Why a symlink in the image cannot make us mount outside the root: every
  * mount target is opened with openat2(RESOLVE_IN_ROOT) relative to the
  * root, and the mount goes on /proc/self/fd/N of that O_PATH descriptor.
+ *
+ * Why no device but Docker's defaults can be opened (`RUN mknod /x b 8 0`,
+ * or a 0666 disk node shipped in a layer, would otherwise reach the host's
+ * disks): the root and every bind mount (recursively, mount_setattr
+ * AT_RECURSIVE) are nodev, and so is the tmpfs on /dev. The only nodes that
+ * open are null, zero, full, random, urandom and tty, made in a private
+ * tmpfs that /dev then covers and bound from there onto files of /dev (so a
+ * chmod inside changes our copy, never the host's), the devpts instance
+ * (ptys; devpts has no mknod) and, with a terminal, /dev/console. The
+ * process keeps CAP_MKNOD, like under Docker: `mknod` works, opening the
+ * node it made does not (EACCES where Docker's device cgroup says EPERM).
+ * This needs a mount namespace: the chroot backend without one runs only
+ * when the root is already on a nodev mount, and refuses otherwise. With
+ * one, chroot makes every mount of its private namespace nodev (root can
+ * leave a chroot and would find the host's /dev there) but /dev's own.
  */
 #include "execute/internal.h"
 
@@ -49,6 +64,13 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -126,7 +148,22 @@ static void remount_ro(const ib_child_config *cfg, const char *path, const char 
 		child_fail(cfg, 0, errno, "remount `%s` read-only", shown);
 }
 
-/* Mount on `target` (inside the root), never outside it. */
+/* nodev on the mount at `path` and on every mount under it (no device node opens there). */
+static void nodev_tree(const ib_child_config *cfg, const char *path, const char *shown)
+{
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_NODEV;
+	if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0)
+		return;
+	if (errno != ENOSYS)
+		child_fail(cfg, 0, errno, "make `%s` nodev", shown);
+	/* before Linux 5.12: a remount, of the top mount only */
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | kept_flags(path), NULL) < 0)
+		child_fail(cfg, 0, errno, "remount `%s` nodev", shown);
+}
+
+/* Mount on `target` (inside the root), never outside it; binds are made nodev. */
 static void mount_in(const ib_child_config *cfg, int rootfd, const char *target, const char *src,
 		     const char *fstype, unsigned long flags, const char *data, int readonly)
 {
@@ -138,52 +175,87 @@ static void mount_in(const ib_child_config *cfg, int rootfd, const char *target,
 	if (mount(src, p, fstype, flags, data) < 0)
 		child_fail(cfg, 0, errno, "mount %s on `%s`", fstype ? fstype : src, target);
 	close(fd);
-	if (readonly) {
+	if (readonly || (flags & MS_BIND)) {
 		/* the new mount is on top now: open it again */
 		fd = open_in(rootfd, target, O_PATH);
 		if (fd < 0)
 			child_fail(cfg, 0, errno, "open `%s` in the root filesystem", target);
 		fd_path(p, sizeof p, fd);
-		remount_ro(cfg, p, target);
+		if (flags & MS_BIND)
+			nodev_tree(cfg, p, target);
+		if (readonly)
+			remount_ro(cfg, p, target);
 		close(fd);
 	}
 }
 
-static void make_dev_node(const ib_child_config *cfg, int devfd, const char *name,
-			  unsigned int major, unsigned int minor)
+/* Docker's default device nodes (the device cgroup's allow list, less the ptys). */
+static const struct { const char *name; unsigned int major, minor; } dev_nodes[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+#define DEV_NODES (sizeof dev_nodes / sizeof dev_nodes[0])
+
+/*
+ * The node `name` of the private store `storefd` (the host's /dev/`name`
+ * when we may not mknod) bound on a new plain file of /dev, so it opens
+ * though /dev itself is nodev.
+ */
+static void bind_dev_node(const ib_child_config *cfg, int devfd, const char *name, int nodefd)
 {
-	if (mknodat(devfd, name, S_IFCHR | 0666, makedev(major, minor)) == 0) {
-		fchmodat(devfd, name, 0666, 0);
-		return;
-	}
-	/* no CAP_MKNOD: bind the host's node on a plain file */
 	int fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0)
 		child_fail(cfg, 0, errno, "create /dev/%s", name);
 	close(fd);
 	fd = openat(devfd, name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
-	char p[64], host[64];
+	char p[64], src[64];
 	fd_path(p, sizeof p, fd);
-	snprintf(host, sizeof host, "/dev/%s", name);
-	if (fd < 0 || mount(host, p, NULL, MS_BIND, NULL) < 0)
-		child_fail(cfg, 0, errno, "bind %s", host);
+	if (nodefd >= 0)
+		fd_path(src, sizeof src, nodefd);
+	else /* no CAP_MKNOD */
+		snprintf(src, sizeof src, "/dev/%s", name);
+	if (fd < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0)
+		child_fail(cfg, 0, errno, "bind /dev/%s", name);
 	close(fd);
 }
 
 /* A minimal /dev: null, zero, full, random, urandom, tty, pts, shm and the usual links. */
 static void setup_dev(const ib_child_config *cfg, int rootfd)
 {
-	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+	/* the nodes, made in a private tmpfs that the real /dev covers next */
+	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700,size=16k", 0);
+	int storefd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
+	if (storefd < 0)
+		child_fail(cfg, 0, errno, "open the device store");
+	int nodefds[DEV_NODES];
+	for (size_t i = 0; i < DEV_NODES; i++) {
+		nodefds[i] = -1;
+		if (mknodat(storefd, dev_nodes[i].name, S_IFCHR | 0666,
+			    makedev(dev_nodes[i].major, dev_nodes[i].minor)) < 0)
+			continue;
+		fchmodat(storefd, dev_nodes[i].name, 0666, 0);
+		nodefds[i] = openat(storefd, dev_nodes[i].name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (nodefds[i] < 0)
+			child_fail(cfg, 0, errno, "open the device node %s", dev_nodes[i].name);
+	}
+	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
 		 "mode=755,size=65536k", 0);
 	int devfd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
 	if (devfd < 0)
 		child_fail(cfg, 0, errno, "open /dev");
-	static const struct { const char *name; unsigned int major, minor; } nodes[] = {
-		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
-		{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-	};
-	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-		make_dev_node(cfg, devfd, nodes[i].name, nodes[i].major, nodes[i].minor);
+	for (size_t i = 0; i < DEV_NODES; i++) {
+		bind_dev_node(cfg, devfd, dev_nodes[i].name, nodefds[i]);
+		if (nodefds[i] >= 0)
+			close(nodefds[i]);
+	}
+	/* the binds keep their own flags: the covered store itself (alone) need not open anything */
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = MOUNT_ATTR_NODEV;
+	if (syscall(SYS_mount_setattr, storefd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 &&
+	    errno != ENOSYS) /* before Linux 5.12 it stays as it is, covered */
+		child_fail(cfg, 0, errno, "make the device store nodev");
+	close(storefd);
 	static const struct { const char *name, *target; } links[] = {
 		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
 		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
@@ -473,6 +545,38 @@ static void exec_command(const ib_child_config *cfg)
 	child_fail(cfg, 127, 0, "exec `%s`: executable file not found in PATH `%s`", cmd, path);
 }
 
+/*
+ * chroot: root inside can leave a chroot (CAP_SYS_CHROOT) and would then
+ * see every mount of its namespace, the host's /dev among them. Make them
+ * all nodev (the namespace is private: the host's own mounts are
+ * unchanged), then let /dev's nodes, the ptys and the console open again.
+ */
+static void nodev_namespace(const ib_child_config *cfg, int rootfd)
+{
+	nodev_tree(cfg, "/", "/");
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_clr = MOUNT_ATTR_NODEV;
+	for (size_t i = 0; i < DEV_NODES + 2; i++) {
+		char rel[64];
+		if (i < DEV_NODES)
+			snprintf(rel, sizeof rel, "dev/%s", dev_nodes[i].name);
+		else if (i == DEV_NODES)
+			snprintf(rel, sizeof rel, "dev/pts");
+		else if (cfg->spec->tty)
+			snprintf(rel, sizeof rel, "dev/console");
+		else
+			break;
+		int fd = open_in(rootfd, rel, O_PATH | O_NOFOLLOW);
+		if (fd < 0)
+			child_fail(cfg, 0, errno, "open /%s", rel);
+		if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0 &&
+		    errno != ENOSYS) /* before Linux 5.12 "/" alone was made nodev */
+			child_fail(cfg, 0, errno, "let /%s open", rel);
+		close(fd);
+	}
+}
+
 static void enter_root(const ib_child_config *cfg, int mounts)
 {
 	const ib_isolation_spec *s = cfg->spec;
@@ -481,11 +585,27 @@ static void enter_root(const ib_child_config *cfg, int mounts)
 			child_fail(cfg, 0, errno, "make / private");
 		if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 			child_fail(cfg, 0, errno, "bind `%s` on itself", s->rootfs);
+		nodev_tree(cfg, s->rootfs, s->rootfs);
 		int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)
 			child_fail(cfg, 0, errno, "open `%s`", s->rootfs);
 		setup_mounts(cfg, rootfd);
+		if (!cfg->pivot)
+			nodev_namespace(cfg, rootfd);
 		close(rootfd);
+	} else {
+		/* chroot without a mount namespace: nothing can be made nodev, nothing mounted */
+		struct statvfs sv;
+		if (statvfs(s->rootfs, &sv) < 0)
+			child_fail(cfg, 0, errno, "statvfs `%s`", s->rootfs);
+		if (!(sv.f_flag & ST_NODEV))
+			child_fail(cfg, 0, 0, "isolation `chroot`: the host refuses a mount namespace, "
+				   "and without one device nodes in `%s` (shipped in a layer or made by "
+				   "mknod) would open the host's devices; put the root on a nodev mount, "
+				   "or use `namespaces` or `oci`", s->rootfs);
+		if (s->nmounts)
+			child_fail(cfg, 0, 0, "isolation `chroot`: the host refuses a mount namespace, "
+				   "so the %zu mount(s) asked for cannot be made", s->nmounts);
 	}
 	if (chdir(s->rootfs) < 0)
 		child_fail(cfg, 0, errno, "chdir `%s`", s->rootfs);

@@ -212,7 +212,7 @@ static int write_run_file(char **out, const char *dir, const char *name, const c
 
 static int provide_net_files(run_state *r, const ib_process *p)
 {
-	int rc = ib_execute__ensure_path(&r->created, r->rootfd, "/etc/hosts", IB_ENSURE_OPTIONAL);
+	int rc = ib_execute__ensure_file_followed(&r->created, r->rootfd, "/etc/hosts");
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
@@ -235,7 +235,7 @@ static int provide_net_files(run_state *r, const ib_process *p)
 		if (rc < 0)
 			return rc;
 	}
-	rc = ib_execute__ensure_path(&r->created, r->rootfd, "/etc/resolv.conf", IB_ENSURE_OPTIONAL);
+	rc = ib_execute__ensure_file_followed(&r->created, r->rootfd, "/etc/resolv.conf");
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	ib_buf resolv = IB_BUF_INIT;

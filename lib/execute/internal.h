@@ -43,6 +43,15 @@ typedef struct {
 #define IB_ENSURE_OPTIONAL 2
 #define IB_ENSURE_NO_SYMLINK 4
 int ib_execute__ensure_path(ib_created *created, int rootfd, const char *path, int flags);
+/*
+ * Like ib_execute__ensure_path(IB_ENSURE_OPTIONAL) for a file, but when
+ * `path` is a symlink (systemd's /etc/resolv.conf ->
+ * ../run/systemd/resolve/stub-resolv.conf) follow it inside the root and
+ * make sure its target exists instead, parents included, as runc does for
+ * a mount destination: a mount on `path` (resolved in the root) then lands
+ * there. 1 when nothing can be mounted there (a directory, a loop).
+ */
+int ib_execute__ensure_file_followed(ib_created *created, int rootfd, const char *path);
 /* Remove what `created` lists (only empty directories and empty files), free it. */
 void ib_execute__created_undo(ib_created *created, int rootfd);
 

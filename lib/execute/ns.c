@@ -12,6 +12,10 @@
  * kernel refuses ptrace access to a process with more capabilities);
  * cancellation kills the process group only; and root inside can leave a
  * chroot with CAP_SYS_CHROOT. Use it where namespaces are refused.
+ * Device nodes stay closed only through nodev mounts (child.c), which need
+ * a mount namespace: where the host refuses one too, chroot runs only when
+ * the root is already on a nodev mount, and refuses otherwise (a plain
+ * chroot cannot stop a node in the root from opening the host's device).
  */
 #include "execute/internal.h"
 #include "util/error.h"

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -193,4 +194,79 @@ void ib_execute__created_undo(ib_created *c, int rootfd)
 	free(c->paths);
 	free(c->is_dir);
 	memset(c, 0, sizeof *c);
+}
+
+/* Where the directory `fd` (inside the root `rootfd`) really is, relative to the root. */
+static int place_in_root(ib_buf *out, int rootfd, int fd)
+{
+	char link[64], root[4096], dir[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", rootfd);
+	ssize_t rn = readlink(link, root, sizeof root - 1);
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t dn = readlink(link, dir, sizeof dir - 1);
+	if (rn < 0 || dn < 0)
+		return ib_error_set_os(IB_LAYER_EXECUTE, "readlink `%s`", link);
+	root[rn] = dir[dn] = '\0';
+	size_t len = strcmp(root, "/") == 0 ? 0 : (size_t)rn;
+	if (strncmp(dir, root, len) != 0 || (dir[len] != '/' && dir[len] != '\0'))
+		return ib_error_setc(IB_ERROR, IB_LAYER_EXECUTE,
+				     "`%s` resolved outside the root filesystem `%s`", dir, root);
+	return ib_path_scope(out, dir + len);
+}
+
+int ib_execute__ensure_file_followed(ib_created *c, int rootfd, const char *path)
+{
+	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, dir = IB_BUF_INIT;
+	int rc = ib_path_scope(&cur, path);
+	for (int hops = 0; rc == 0; hops++) {
+		if (hops > 40) {
+			rc = 1; /* a loop: left alone, like a dangling symlink */
+			break;
+		}
+		const char *rel = cur.ptr;
+		const char *slash = strrchr(rel, '/');
+		char *parent = slash ? ib_strndup(rel, (size_t)(slash - rel)) : ib_strdup("");
+		if (!parent) {
+			rc = IB_ERROR;
+			break;
+		}
+		const char *name = slash ? slash + 1 : rel;
+		int pfd = in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+		free(parent);
+		struct stat st;
+		if (pfd < 0 || fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
+			/* not a symlink (or missing, parents too): the file itself */
+			if (pfd >= 0)
+				close(pfd);
+			rc = ib_execute__ensure_path(c, rootfd, rel, IB_ENSURE_OPTIONAL);
+			break;
+		}
+		char target[4096];
+		ssize_t n = readlinkat(pfd, name, target, sizeof target - 1);
+		if (n < 0) {
+			rc = ib_error_set_os(IB_LAYER_EXECUTE, "readlink `/%s` in the root filesystem", rel);
+			close(pfd);
+			break;
+		}
+		target[n] = '\0';
+		/* relative to where the link's directory really is (its parents may be symlinks too) */
+		ib_buf_clear(&dir);
+		ib_buf_clear(&next);
+		if (target[0] != '/')
+			rc = place_in_root(&dir, rootfd, pfd);
+		close(pfd);
+		if (rc == 0)
+			rc = target[0] == '/' ? ib_buf_puts(&next, target)
+					      : ib_buf_printf(&next, "%s/%s", dir.ptr, target);
+		if (rc == 0) {
+			ib_buf_clear(&cur);
+			rc = ib_path_scope(&cur, next.ptr);
+		}
+		if (rc == 0 && strcmp(cur.ptr, ".") == 0)
+			rc = 1; /* a link to the root directory */
+	}
+	ib_buf_dispose(&cur);
+	ib_buf_dispose(&next);
+	ib_buf_dispose(&dir);
+	return rc;
 }

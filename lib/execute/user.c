@@ -2,7 +2,14 @@
  * USER specs resolved in the root filesystem's own /etc/passwd and
  * /etc/group, the way Docker (runc's GetExecUser) does. The files are opened
  * inside the root (openat2 RESOLVE_IN_ROOT), so a symlinked /etc/passwd
- * cannot make us read the host's.
+ * cannot make us read the host's; only regular files of at most
+ * IB_USER_FILE_MAX bytes are read (a FIFO would block us forever, a device
+ * node would read the host's device), and they are first opened O_PATH, so
+ * not even a device's open runs.
+ *
+ * Ids above 2^31-1 are refused, as runc does (containerd CVE-2024-40635):
+ * setresuid(4294967295) means "unchanged" to the kernel, so `USER
+ * 4294967295` would keep root.
  */
 #include "execute/internal.h"
 #include "util/buf.h"
@@ -11,23 +18,55 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* The largest /etc/passwd or /etc/group read (real ones are kilobytes). */
+#define IB_USER_FILE_MAX (4u << 20)
+/* The largest uid or gid accepted (runc's maxID). */
+#define IB_USER_ID_MAX 2147483647u
 
 /* Read `<root>/<rel>` inside the root; 1 when it does not exist. */
 static int read_in_root(ib_buf *out, int rootfd, const char *rel)
 {
-	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NOCTTY, 0);
-	if (fd < 0) {
+	int pfd = ib_open_in_root(rootfd, rel, O_PATH, 0);
+	if (pfd < 0) {
 		if (ib_error_current() == IB_ENOTFOUND) {
 			ib_error_clear();
 			return 1;
 		}
-		return fd;
+		return pfd;
 	}
+	struct stat st;
+	int rc = 0;
+	if (fstat(pfd, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_EXECUTE, "stat /%s of the root filesystem", rel);
+	else if (!S_ISREG(st.st_mode))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+				   "/%s of the root filesystem is not a regular file (%s); refusing to read it",
+				   rel, S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISBLK(st.st_mode) ? "a block device"
+				   : S_ISCHR(st.st_mode) ? "a character device" : S_ISSOCK(st.st_mode) ? "a socket"
+				   : S_ISDIR(st.st_mode) ? "a directory" : "another type");
+	else if ((uint64_t)st.st_size > IB_USER_FILE_MAX)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+				   "/%s of the root filesystem is larger than %u bytes (%lld); refusing to read it",
+				   rel, IB_USER_FILE_MAX, (long long)st.st_size);
+	if (rc < 0) {
+		close(pfd);
+		return rc;
+	}
+	/* the very inode just checked, now for reading (the O_PATH descriptor pins it) */
+	char link[64];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", pfd);
+	int fd = open(link, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	close(pfd);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_EXECUTE, "open /%s of the root filesystem", rel);
 	char *what = ib_sprintf("/%s of the root filesystem", rel);
-	int rc = what ? ib_read_fd(out, fd, 64u << 20, what) : IB_ERROR;
+	rc = what ? ib_read_fd(out, fd, IB_USER_FILE_MAX, what) : IB_ERROR;
 	free(what);
 	close(fd);
 	return rc;
@@ -218,6 +257,31 @@ static int resolve_groups(ib_user *out, int rootfd, const char *group, int user_
 	return 0;
 }
 
+/* Refuse ids the kernel would take for -1 ("unchanged") or that runc refuses. */
+static int check_ids(const ib_user *u, const char *spec)
+{
+	const char *what = NULL;
+	uint32_t bad = 0;
+	if (u->uid > IB_USER_ID_MAX) {
+		what = "uid";
+		bad = u->uid;
+	} else if (u->gid > IB_USER_ID_MAX) {
+		what = "gid";
+		bad = u->gid;
+	}
+	for (size_t i = 0; !what && i < u->ngroups; i++) {
+		if (u->groups[i] > IB_USER_ID_MAX) {
+			what = "supplementary gid (from /etc/group)";
+			bad = u->groups[i];
+		}
+	}
+	if (!what)
+		return 0;
+	return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+			     "user `%s`: %s %u is out of range: uids and gids must be in range 0-%u",
+			     spec, what, (unsigned int)bad, IB_USER_ID_MAX);
+}
+
 int ib_user_resolve(ib_user *out, const char *rootfs, const char *spec)
 {
 	if (!out || !rootfs)
@@ -248,6 +312,8 @@ int ib_user_resolve(ib_user *out, const char *rootfs, const char *spec)
 	}
 	if (rc == 0)
 		rc = resolve_groups(out, rootfd, group, by_name);
+	if (rc == 0)
+		rc = check_ids(out, s);
 	if (rc == 0 && !out->home && !(out->home = ib_strdup("/")))
 		rc = IB_ERROR;
 	if (rootfd >= 0)

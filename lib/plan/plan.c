@@ -235,6 +235,24 @@ static int stage_ref(ib_plan *p, ib_plan_stage *ps, const char *raw, const ib_in
 	}
 	int rc = 0;
 	long dep = find_stage(p, v.ptr, ps->index);
+	/* BuildKit: a number (Go's Atoi: an optional sign, digits) is a stage
+	 * index, never an image name */
+	const char *ref = ib_buf_cstr(&v);
+	const char *digits = ref + (ref[0] == '-' || ref[0] == '+');
+	if (dep < 0 && *digits && strspn(digits, "0123456789") == strlen(digits)) {
+		long idx = strlen(digits) > 9 ? -1 : strtol(ref, NULL, 10);
+		if (idx < 0 || (size_t)idx >= p->nstages)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PLAN,
+					   "line %d: invalid stage index %s (the Dockerfile has %zu stages)", in->line, ref,
+					   p->nstages);
+		else if ((size_t)idx >= ps->index)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PLAN,
+					   "line %d: stage %s is used before it is defined (or by itself)", in->line, ref);
+		else
+			rc = add_dep(ps, (size_t)idx);
+		ib_buf_dispose(&v);
+		return rc;
+	}
 	if (dep >= 0) {
 		rc = add_dep(ps, (size_t)dep);
 	} else {

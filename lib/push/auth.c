@@ -255,6 +255,7 @@ int ib_push__config_get(char **user, char **pass, const char *path, const char *
 		if (auth && *auth) {
 			if ((rc = ib_push__base64_decode(&dec, auth)) < 0) {
 				ib_error_prefix("`%s`: auths.%s.auth", path, key);
+				ib_buf_dispose(&dec);
 				break;
 			}
 			char *colon = strchr(dec.ptr, ':');

@@ -7,6 +7,7 @@
  */
 #include "push/internal.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct ib_registry {
 	int insecure;
 	char *ca_file;
 	unsigned int attempts;
+	unsigned int stall; /* seconds: the low-speed window, and how long an error body is read */
 	char *user, *pass;
 	char *auth;       /* the Authorization header value, once known */
 	const ib_callbacks *cb;
@@ -55,6 +57,15 @@ static int dup_opt(char **out, const char *s)
 {
 	*out = NULL;
 	return !s || (*out = ib_strdup(s)) ? 0 : IB_ERROR;
+}
+
+/* Free a string that held a secret (a password, a token), wiping it first. */
+static void free_secret(char *s)
+{
+	if (s) {
+		memset(s, 0, strlen(s));
+		free(s);
+	}
 }
 
 static int client_alloc(ib_registry **out, const char *domain, const char *path, const char *actions,
@@ -91,7 +102,9 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 		r->insecure = opts->insecure || ib_push__default_insecure(domain);
 		r->attempts = opts->attempts ? opts->attempts : 4;
 		r->cb = opts->callbacks;
-		rc = dup_opt(&r->ca_file, opts->tls_ca_file);
+		rc = ib_push__stall_seconds(&r->stall);
+		if (rc == 0)
+			rc = dup_opt(&r->ca_file, opts->tls_ca_file);
 	}
 	if (rc == 0 && opts->username) {
 		if (dup_opt(&r->user, opts->username) < 0 || dup_opt(&r->pass, opts->password ? opts->password : "") < 0)
@@ -132,6 +145,7 @@ int ib_registry_clone(ib_registry **out, const ib_registry *o)
 	r->scheme_known = o->scheme_known;
 	r->insecure = o->insecure;
 	r->attempts = o->attempts;
+	r->stall = o->stall;
 	r->cb = o->cb;
 	*out = r;
 	return 0;
@@ -149,11 +163,8 @@ void ib_registry_free(ib_registry *r)
 	free(r->what);
 	free(r->ca_file);
 	free(r->user);
-	if (r->pass) {
-		memset(r->pass, 0, strlen(r->pass));
-		free(r->pass);
-	}
-	free(r->auth);
+	free_secret(r->pass);
+	free_secret(r->auth);
 	free(r);
 }
 
@@ -223,6 +234,99 @@ long ib_push__retry_delay(CURLcode cc, long status, unsigned int attempt, unsign
 	return d > 5000 ? 5000 : d;
 }
 
+/* ---- limits ---- */
+
+int ib_push__stall_seconds(unsigned int *out)
+{
+	const char *e = getenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");
+	*out = IB_PUSH_STALL_DEFAULT;
+	if (!e || !*e)
+		return 0;
+	char *end;
+	unsigned long v = strtoul(e, &end, 10);
+	if (!isdigit((unsigned char)*e) || *end || v == 0 || v > 3600)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "IMAGEBUILD_REGISTRY_STALL_TIMEOUT=`%s`: not a number of seconds from 1 to 3600", e);
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- URLs and origins ---- */
+
+int ib_push__resolve(ib_buf *out, ib_buf *origin, const char *base, const char *url)
+{
+	CURLU *h = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *full = NULL;
+	int rc = 0;
+	if (!h)
+		return ib_error_oom();
+	CURLUcode uc = base ? curl_url_set(h, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME) : CURLUE_OK;
+	if (uc == CURLUE_OK)
+		uc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
+	if (uc != CURLUE_OK) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: not a URL (%s)", url, curl_url_strerror(uc));
+		goto out;
+	}
+	for (char *c = scheme; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: scheme `%s` (only http and https are used)", url, scheme);
+		goto out;
+	}
+	uc = curl_url_get(h, CURLUPART_HOST, &host, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(h, CURLUPART_URL, &full, 0);
+	if (uc != CURLUE_OK) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: not a URL (%s)", url, curl_url_strerror(uc));
+		goto out;
+	}
+	for (char *c = host; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (out && (rc = ib_buf_set(out, full, strlen(full))) == 0)
+		rc = ib_buf_puts(out, "");
+	if (rc == 0 && origin) {
+		ib_buf_clear(origin);
+		rc = ib_buf_printf(origin, "%s://%s:%s", scheme, host, port);
+	}
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(full);
+	curl_url_cleanup(h);
+	return rc;
+}
+
+/* The origin the registry's credentials and token belong to: its scheme, host and port. */
+static int registry_origin(ib_buf *out, const ib_registry *r)
+{
+	ib_buf url = IB_BUF_INIT;
+	int rc = ib_push__url(&url, r->scheme, r->host, "/v2/");
+	if (rc == 0)
+		rc = ib_push__resolve(NULL, out, NULL, url.ptr);
+	ib_buf_dispose(&url);
+	return rc;
+}
+
+/* Nothing goes over plain HTTP once the registry is reached over HTTPS (no downgrade). */
+static int no_downgrade(const ib_registry *r, const char *url, const char *origin)
+{
+	if (strcmp(r->scheme, "https") || !strncmp(origin, "https://", 8))
+		return 0;
+	return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: plain HTTP, and the registry is reached over HTTPS", url);
+}
+
 /* ---- one exchange ---- */
 
 typedef struct {
@@ -233,6 +337,12 @@ typedef struct {
 	uint64_t offset, reported;
 	ib_registry *r;
 	char reason[128];
+	/* this response */
+	double started;      /* when the request went out */
+	size_t header_bytes;
+	int headers_done;    /* the final response's headers are all in */
+	int truncated;       /* we stopped reading a body we do not keep past its cap */
+	int foreign;         /* it came from another origin than the credentials' (a redirect) */
 } exchange;
 
 static char *header_value(const char *line, size_t len, const char *name)
@@ -261,7 +371,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 	exchange *x = payload;
 	size_t len = size * nmemb;
 	ib_response *r = x->resp;
-	if (len > 5 && !strncmp(data, "HTTP/", 5)) { /* a new response (redirects, 100 Continue) */
+	x->header_bytes += len;
+	if (x->header_bytes > IB_PUSH_HEADERS_LIMIT) {
+		x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "response headers larger than %u bytes",
+					   IB_PUSH_HEADERS_LIMIT);
+		return 0;
+	}
+	if (len > 5 && !strncmp(data, "HTTP/", 5)) { /* a new response (100 Continue) */
 		const char *sp = memchr(data, ' ', len);
 		long status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		if (status == 100)
@@ -276,11 +392,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 		memset(r, 0, sizeof *r);
 		r->error_body = err;
 		r->status = status;
+		x->headers_done = 0;
 		const char *reason = sp ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - data)) : NULL;
 		snprintf(x->reason, sizeof x->reason, "%.*s", reason ? (int)strcspn(reason + 1, "\r\n") : 0,
 			 reason ? reason + 1 : "");
 		return len;
 	}
+	if ((data[0] == '\r' || data[0] == '\n') && r->status >= 200)
+		x->headers_done = 1;
 	set_header(&r->location, header_value(data, len, "Location"));
 	set_header(&r->content_type, header_value(data, len, "Content-Type"));
 	set_header(&r->docker_digest, header_value(data, len, "Docker-Content-Digest"));
@@ -294,20 +413,31 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 	return len;
 }
 
+/* A body we only look at (errors, redirects, /v2/): not kept past its cap, nor read for longer than the stall time. */
+static int body_glanced(const exchange *x)
+{
+	return x->resp->status < 200 || x->resp->status >= 300 || !x->sink;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t len = size * nmemb;
 	ib_response *r = x->resp;
-	if (r->status < 200 || r->status >= 300 || !x->sink) {
-		if (r->error_body.size < 65536 && ib_buf_put(&r->error_body, data, len) < 0)
+	if (body_glanced(x)) {
+		size_t room = IB_PUSH_ERROR_BODY_LIMIT - r->error_body.size;
+		if (ib_buf_put(&r->error_body, data, len < room ? len : room) < 0)
 			return 0;
+		if (len >= room || now_seconds() - x->started > (double)x->r->stall) {
+			x->truncated = 1; /* enough of it: stop here (a CURLE_WRITE_ERROR we take back) */
+			return 0;
+		}
 		return len;
 	}
 	const ib_sink *s = x->sink;
 	if (s->buf) {
 		if (s->buf->size + len > s->limit) {
-			x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "response larger than %zu bytes", s->limit);
+			x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "larger than %zu bytes (the limit)", s->limit);
 			return 0;
 		}
 		if ((x->sink_rc = ib_buf_put(s->buf, data, len)) < 0)
@@ -365,8 +495,12 @@ static void tls_options(ib_registry *r)
 	}
 }
 
+/*
+ * One HTTP exchange with curl, redirects not followed (send_request() does that).
+ * `auth` is the Authorization value for this URL, or NULL.
+ */
 static CURLcode perform(ib_registry *r, exchange *x, const char *method, const char *url, const char *accept,
-			char *errbuf)
+			const char *auth, char *errbuf)
 {
 	CURL *c = r->curl;
 	curl_easy_reset(c);
@@ -376,8 +510,8 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 		snprintf(line, sizeof line, "Accept: %s", accept);
 		h = curl_slist_append(h, line);
 	}
-	if (r->auth) {
-		snprintf(line, sizeof line, "Authorization: %s", r->auth);
+	if (auth) {
+		snprintf(line, sizeof line, "Authorization: %s", auth);
 		h = curl_slist_append(h, line);
 	}
 	const ib_source *b = x->body;
@@ -395,12 +529,20 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "imagebuild/" "0.1");
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, !strcmp(method, "GET") || !strcmp(method, "HEAD") ? 1L : 0L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	/* http and https only, whatever a registry names; redirects are ours to follow */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+	/*
+	 * A stalled transfer fails (and is retried): under 1 KiB/s for the
+	 * stall time; an upload gets ten times that, as a registry may think a
+	 * while before it answers the last byte.
+	 */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)IB_PUSH_LOW_SPEED);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(b ? 10 * r->stall : r->stall));
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -424,9 +566,85 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 		}
 	}
 	errbuf[0] = 0;
+	x->started = now_seconds();
+	x->header_bytes = 0;
+	x->headers_done = x->truncated = 0;
 	CURLcode cc = curl_easy_perform(c);
 	curl_slist_free_all(h);
+	/*
+	 * A body we only glance at ends when we stopped reading it, or when it
+	 * stalled or broke after the headers: the answer is the status.
+	 */
+	if (cc != CURLE_OK && x->sink_rc == 0 && x->headers_done && body_glanced(x) &&
+	    (x->truncated || cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR))
+		cc = CURLE_OK;
 	return cc;
+}
+
+static int is_redirect(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/*
+ * Send a request to `url`, following redirects of a GET or HEAD ourselves
+ * (at most 10): `auth` goes only to `auth_origin` (scheme, host, port),
+ * never to where a redirect leads elsewhere; http and https only, nothing
+ * over http once the registry is reached over https. x->foreign says that
+ * the answer came from another origin. <0 (an error set) when a URL is
+ * refused; else the curl code in *cc.
+ */
+static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
+			const char *accept, const char *auth_origin, const char *auth, char *errbuf)
+{
+	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, origin = IB_BUF_INIT;
+	int follow = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	int rc = ib_push__resolve(&cur, &origin, NULL, url);
+	if (rc == 0)
+		rc = no_downgrade(r, cur.ptr, origin.ptr);
+	for (int hops = 0; rc == 0; hops++) {
+		x->foreign = strcmp(origin.ptr, auth_origin) != 0;
+		*cc = perform(r, x, method, cur.ptr, accept, x->foreign ? NULL : auth, errbuf);
+		if (*cc != CURLE_OK || x->sink_rc < 0 || !follow || !is_redirect(x->resp->status) || !x->resp->location)
+			break;
+		if (hops == 10) {
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "more than 10 redirects (the last to `%s`)",
+					   x->resp->location);
+			break;
+		}
+		if ((rc = ib_push__resolve(&next, &origin, cur.ptr, x->resp->location)) < 0 ||
+		    (rc = no_downgrade(r, next.ptr, origin.ptr)) < 0) {
+			ib_error_prefix("redirect from `%s`", cur.ptr);
+			break;
+		}
+		ib_buf t = cur;
+		cur = next;
+		next = t;
+	}
+	ib_buf_dispose(&cur);
+	ib_buf_dispose(&next);
+	ib_buf_dispose(&origin);
+	return rc;
+}
+
+int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_digest *d, const char *object)
+{
+	const char *h = resp->docker_digest;
+	if (!h)
+		return 0;
+	ib_digest theirs;
+	int rc = ib_digest_parse(&theirs, h);
+	if (rc == IB_EUNSUPPORTED) { /* sha512: the content is checked against our own digest anyway */
+		ib_error_clear();
+		return 0;
+	}
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, d);
+	if (rc < 0 || !ib_digest_equal(&theirs, d))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "%s: %s: the registry's Docker-Content-Digest header `%.100s` is not %s", r->what, object,
+				     h, ds);
+	return 0;
 }
 
 int ib_push__error_text(ib_buf *out, const char *body, size_t len)
@@ -454,29 +672,51 @@ int ib_push__error_text(ib_buf *out, const char *body, size_t len)
 
 /* ---- auth ---- */
 
-static int basic_auth(ib_registry *r)
+/* "Basic base64(user:password)", a new string (free with free_secret). */
+static char *basic_value(const ib_registry *r)
 {
 	ib_buf up = IB_BUF_INIT, enc = IB_BUF_INIT;
-	int rc = ib_buf_printf(&up, "%s:%s", r->user, r->pass);
-	if (rc == 0)
-		rc = ib_push__base64(&enc, up.ptr, up.size);
-	if (rc == 0) {
-		free(r->auth);
-		r->auth = ib_sprintf("Basic %s", enc.ptr);
-		rc = r->auth ? 0 : IB_ERROR;
-	}
-	memset(up.ptr, 0, up.size);
+	char *v = NULL;
+	if (ib_buf_printf(&up, "%s:%s", r->user, r->pass) == 0 && ib_push__base64(&enc, up.ptr, up.size) == 0)
+		v = ib_sprintf("Basic %s", enc.ptr);
+	if (up.ptr)
+		memset(up.ptr, 0, up.size);
+	if (enc.ptr)
+		memset(enc.ptr, 0, enc.size);
 	ib_buf_dispose(&up);
 	ib_buf_dispose(&enc);
-	return rc;
+	return v;
 }
 
+static int basic_auth(ib_registry *r)
+{
+	char *v = basic_value(r);
+	if (!v)
+		return IB_ERROR;
+	free_secret(r->auth);
+	r->auth = v;
+	return 0;
+}
+
+/*
+ * A Bearer token from the challenge's realm: a GET with service, scope and
+ * account; the credentials (Basic) go to the realm's origin only, for this
+ * request only. The realm must be http or https, and https when the
+ * registry is reached over https.
+ */
 static int token_auth(ib_registry *r, const ib_challenge *ch)
 {
-	ib_buf url = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT;
-	int rc = ib_buf_puts(&url, ch->realm);
-	char sep = strchr(ch->realm, '?') ? '&' : '?';
-	if (rc == 0 && ch->service) {
+	ib_buf url = IB_BUF_INIT, origin = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT;
+	char *basic = NULL;
+	int rc = ib_push__resolve(&url, &origin, NULL, ch->realm);
+	if (rc == 0)
+		rc = no_downgrade(r, url.ptr, origin.ptr);
+	if (rc < 0) {
+		ib_error_prefix("token realm");
+		goto out;
+	}
+	char sep = strchr(url.ptr, '?') ? '&' : '?';
+	if (ch->service) {
 		char *e = curl_easy_escape(r->curl, ch->service, 0);
 		rc = ib_buf_printf(&url, "%cservice=%s", sep, e ? e : "");
 		curl_free(e);
@@ -488,38 +728,37 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		rc = e ? ib_buf_printf(&url, "%cscope=%s", sep, e) : IB_ERROR;
 		curl_free(e);
 		free(scope);
+		sep = '&';
 	}
 	if (rc == 0 && r->user) {
 		char *e = curl_easy_escape(r->curl, r->user, 0);
-		rc = ib_buf_printf(&url, "%caccount=%s", strchr(url.ptr, '?') ? '&' : '?', e ? e : "");
+		rc = ib_buf_printf(&url, "%caccount=%s", sep, e ? e : "");
 		curl_free(e);
 	}
+	if (rc == 0 && r->user && !(basic = basic_value(r)))
+		rc = IB_ERROR;
 	if (rc < 0)
 		goto out;
 	ib_response resp = { 0 };
-	ib_sink sink = { &body, 1 << 20, NULL, NULL, NULL };
-	exchange x = { &resp, &sink, 0, NULL, 0, 0, r, { 0 } };
+	ib_sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
+	exchange x = { .resp = &resp, .sink = &sink, .r = r };
 	char errbuf[CURL_ERROR_SIZE];
-	char *saved_auth = r->auth;
-	r->auth = NULL;
-	if (r->user && basic_auth(r) < 0) {
-		r->auth = saved_auth;
-		rc = IB_ERROR;
-		goto out;
-	}
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
 		ib_buf_clear(&body);
-		cc = perform(r, &x, "GET", url.ptr, "application/json", errbuf);
-		long d = ib_push__retry_delay(cc, resp.status, attempt, r->attempts, resp.retry_after);
+		x.sink_rc = 0;
+		if ((rc = send_request(r, &x, &cc, "GET", url.ptr, "application/json", origin.ptr, basic, errbuf)) < 0)
+			break;
+		long d = x.sink_rc < 0 ? -1 : ib_push__retry_delay(cc, resp.status, attempt, r->attempts, resp.retry_after);
 		if (d < 0)
 			break;
 		usleep((useconds_t)d * 1000);
 	}
-	free(r->auth);
-	r->auth = saved_auth;
-	if (x.sink_rc < 0) {
+	if (rc < 0) {
+		ib_error_prefix("token from %s", ch->realm);
+	} else if (x.sink_rc < 0) {
 		rc = x.sink_rc;
+		ib_error_prefix("token from %s", ch->realm);
 	} else if (cc != CURLE_OK) {
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "token from %s: %s", ch->realm, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	} else if (resp.status != 200) {
@@ -534,7 +773,7 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		if (!tok || !*tok) {
 			rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "token from %s: no token in the answer", ch->realm);
 		} else {
-			free(r->auth);
+			free_secret(r->auth);
 			r->auth = ib_sprintf("Bearer %s", tok);
 			rc = r->auth ? 0 : IB_ERROR;
 		}
@@ -542,7 +781,11 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 	}
 	ib_response_dispose(&resp);
 out:
+	free_secret(basic);
 	ib_buf_dispose(&url);
+	ib_buf_dispose(&origin);
+	if (body.ptr)
+		memset(body.ptr, 0, body.size);
 	ib_buf_dispose(&body);
 	ib_buf_dispose(&msg);
 	return rc;
@@ -576,9 +819,9 @@ static int tls_failure(CURLcode cc)
 int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, const char *rel,
 			const char *accept, const ib_source *body, const ib_sink *sink, const char *object)
 {
-	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT;
-	exchange x = { resp, sink, 0, body, 0, 0, r, { 0 } };
-	char errbuf[CURL_ERROR_SIZE];
+	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT, origin = IB_BUF_INIT;
+	exchange x = { .resp = resp, .sink = sink, .body = body, .r = r };
+	char errbuf[CURL_ERROR_SIZE] = "";
 	int rc = 0, auth_tried = 0, no_credentials = 0;
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
@@ -589,23 +832,26 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 			ib_buf_clear(sink->buf);
 		if (sink && sink->reset && (rc = sink->reset(sink->payload)) < 0)
 			goto out;
-		if ((rc = ib_push__url(&url, r->scheme, r->host, rel)) < 0)
+		if ((rc = ib_push__url(&url, r->scheme, r->host, rel)) < 0 || (rc = registry_origin(&origin, r)) < 0 ||
+		    (rc = send_request(r, &x, &cc, method, url.ptr, accept, origin.ptr, r->auth, errbuf)) < 0) {
+			ib_error_prefix("%s: %s", r->what, object);
 			goto out;
-		cc = perform(r, &x, method, url.ptr, accept, errbuf);
+		}
 		if (x.sink_rc < 0) {
 			rc = x.sink_rc;
 			ib_error_prefix("%s: %s", r->what, object);
 			goto out;
 		}
 		if (cc != CURLE_OK && r->insecure && !r->scheme_known && !strcmp(r->scheme, "https") && tls_failure(cc) &&
-		    rel[0] == '/') {
+		    rel[0] == '/' && !x.foreign) {
 			r->scheme = "http"; /* an insecure registry without TLS */
 			attempt--;
 			continue;
 		}
 		if (cc == CURLE_OK)
 			r->scheme_known = 1;
-		if (cc == CURLE_OK && resp->status == 401 && !auth_tried && resp->www_authenticate) {
+		/* a challenge is answered only when the registry itself made it (not a redirect's target) */
+		if (cc == CURLE_OK && resp->status == 401 && !auth_tried && resp->www_authenticate && !x.foreign) {
 			auth_tried = 1;
 			if ((rc = authenticate(r, resp->www_authenticate)) < 0) {
 				ib_error_prefix("%s: %s", r->what, object);
@@ -641,12 +887,15 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 		char hint[600] = "";
 		if (no_credentials)
 			snprintf(hint, sizeof hint, " (no credentials for %s: imagebuild login %s)", r->domain, r->domain);
+		else if (x.foreign && resp->status == 401)
+			snprintf(hint, sizeof hint, " (from a redirect's target, which gets no credentials)");
 		rc = ib_error_setc(code, IB_LAYER_PUSH, "%s: %s: %ld %s%s", r->what, object, resp->status,
 				   msg.size ? msg.ptr : x.reason, hint);
 	}
 out:
 	ib_buf_dispose(&url);
 	ib_buf_dispose(&msg);
+	ib_buf_dispose(&origin);
 	return rc;
 }
 

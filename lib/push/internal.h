@@ -41,6 +41,38 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 int ib_push__base64(ib_buf *out, const void *data, size_t len);
 int ib_push__base64_decode(ib_buf *out, const char *text);
 
+/* ---- limits (client.c) ---- */
+
+/*
+ * Every transfer is bounded in size and time. A transfer slower than
+ * IB_PUSH_LOW_SPEED bytes/s over the stall time (IB_PUSH_STALL_DEFAULT
+ * seconds, or $IMAGEBUILD_REGISTRY_STALL_TIMEOUT; ten times that for an
+ * upload) fails and is retried. Bodies we only look at (errors, redirects,
+ * /v2/) are read up to IB_PUSH_ERROR_BODY_LIMIT and for at most the stall
+ * time; response headers up to IB_PUSH_HEADERS_LIMIT. Manifests and
+ * indexes are read up to IB_PUSH_MANIFEST_LIMIT (as distribution and
+ * containerd), configs up to IB_PUSH_CONFIG_LIMIT, tokens up to
+ * IB_PUSH_TOKEN_LIMIT; a blob stops at its descriptor's size.
+ */
+#define IB_PUSH_STALL_DEFAULT 30u
+#define IB_PUSH_LOW_SPEED 1024u
+#define IB_PUSH_ERROR_BODY_LIMIT (64u << 10)
+#define IB_PUSH_HEADERS_LIMIT (256u << 10)
+#define IB_PUSH_MANIFEST_LIMIT (4u << 20)
+#define IB_PUSH_CONFIG_LIMIT (8u << 20)
+#define IB_PUSH_TOKEN_LIMIT (1u << 20)
+/* The stall time in seconds: IB_PUSH_STALL_DEFAULT, or $IMAGEBUILD_REGISTRY_STALL_TIMEOUT (1..3600). */
+int ib_push__stall_seconds(unsigned int *out);
+
+/* ---- URLs (client.c) ---- */
+
+/*
+ * `url` resolved against `base` (may be NULL) into `out` (may be NULL),
+ * and its origin "scheme://host:port" (lower case, the port explicit) into
+ * `origin` (may be NULL). IB_EINVALID for what is not an http or https URL.
+ */
+int ib_push__resolve(ib_buf *out, ib_buf *origin, const char *base, const char *url);
+
 /* ---- retries (client.c) ---- */
 
 /*
@@ -117,6 +149,13 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 /* GET /v2/: learn the scheme and the auth the registry wants. */
 int ib_registry_ping(ib_registry *r);
 
+/*
+ * Check the answer's Docker-Content-Digest header, when it has one, against
+ * `d` (what was asked for, or what the content hashed to): a false one is
+ * an error naming `object`.
+ */
+int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_digest *d, const char *object);
+
 /* The registry's JSON error text: "UNAUTHORIZED: authentication required". */
 int ib_push__error_text(ib_buf *out, const char *body, size_t len);
 
@@ -153,7 +192,11 @@ typedef int (*ib_push_job_fn)(ib_registry *r, ib_store *s, size_t i, void *paylo
 /* Run `fn` on items 0..n-1 in up to `jobs` threads (0: 3); the first error stops the rest. */
 int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push_job_fn fn,
 		      void *payload);
-/* GET a blob into the store, checking its digest (and size when not 0); `id` for progress (may be NULL). */
+/*
+ * GET a blob of `size` bytes (its descriptor's) into the store: the
+ * download stops past `size`, and nothing is stored unless the size and the
+ * digest are right; `id` for progress (may be NULL).
+ */
 int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id);
 /* 1 when the repository has the blob, 0 when not. */
 int ib_push__blob_exists(ib_registry *r, const ib_digest *d);

@@ -7,21 +7,73 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#define MANIFEST_LIMIT (8u << 20)
+#include <strings.h>
 
 typedef struct {
 	json_t *layers;
 	ib_digest *diff_ids;
 } pull_job;
 
-/* GET a manifest by tag or digest; its digest is checked when we asked by digest. */
+static int is_index(const char *mt)
+{
+	return !strcmp(mt, IB_MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, IB_MEDIA_TYPE_DOCKER_LIST);
+}
+
+/* A Content-Type that says nothing about which document it is. */
+static int generic_type(const char *ct)
+{
+	return !*ct || !strcasecmp(ct, "application/json") || !strcasecmp(ct, "text/plain") ||
+	       !strcasecmp(ct, "application/octet-stream") || !strcasecmp(ct, "binary/octet-stream");
+}
+
+/*
+ * The media type of a manifest or index: its own mediaType, else the
+ * Content-Type, else what its fields say. Ambiguous documents are refused
+ * (CVE-2021-41190): a mediaType that disagrees with the Content-Type, both
+ * `manifests` and `layers`/`config`, an index with layers or a manifest
+ * with manifests.
+ */
+static int media_type_of(ib_buf *out, const json_t *j, const char *content_type)
+{
+	const char *mt = ib_json_str(j, "mediaType");
+	char ct[256] = "";
+	if (content_type) {
+		size_t n = strcspn(content_type, "; \t");
+		snprintf(ct, sizeof ct, "%.*s", (int)(n < sizeof ct ? n : sizeof ct - 1), content_type);
+	}
+	int has_manifests = json_object_get(j, "manifests") != NULL;
+	int has_image = json_object_get(j, "layers") != NULL || json_object_get(j, "config") != NULL;
+	if (json_object_get(j, "mediaType") && !mt)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "mediaType is not a string");
+	if (mt && !generic_type(ct) && strcasecmp(mt, ct))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "mediaType `%s` disagrees with the registry's Content-Type `%s` (an ambiguous document)", mt, ct);
+	if (has_manifests && has_image)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "both `manifests` and `layers`/`config` (an ambiguous document, refused)");
+	ib_buf_clear(out);
+	int rc = ib_buf_puts(out, mt                   ? mt
+				  : !generic_type(ct) ? ct
+				  : has_manifests     ? IB_MEDIA_TYPE_OCI_INDEX
+						      : IB_MEDIA_TYPE_OCI_MANIFEST);
+	if (rc == 0 && is_index(out->ptr) && has_image)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "an index (%s) with `layers`/`config`", out->ptr);
+	if (rc == 0 && !is_index(out->ptr) && has_manifests)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "a manifest (%s) with `manifests`", out->ptr);
+	return rc;
+}
+
+/*
+ * GET a manifest by tag or digest (at most IB_PUSH_MANIFEST_LIMIT bytes);
+ * its digest is checked when we asked by digest, and against the
+ * Docker-Content-Digest header when there is one.
+ */
 static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_registry *r, const char *object,
 			const ib_digest *expected)
 {
 	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), object);
 	char *what = ib_sprintf("manifest %s", object);
-	ib_sink sink = { body, MANIFEST_LIMIT, NULL, NULL, NULL };
+	ib_sink sink = { body, IB_PUSH_MANIFEST_LIMIT, NULL, NULL, NULL };
 	ib_response resp = { 0 };
 	int rc = rel && what ? ib_registry_request(r, &resp, "GET", rel, IB_PUSH_MANIFEST_ACCEPT, NULL, &sink, what)
 			     : IB_ERROR;
@@ -33,34 +85,26 @@ static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s: the registry sent content of digest %s",
 				   ib_registry_what(r), what, got);
 	}
+	if (rc == 0)
+		rc = ib_push__digest_header(r, &resp, digest, what);
 	if (rc == 0) {
-		/* the media type: the document's own, else the Content-Type */
 		json_t *j = json_loadb(body->ptr ? body->ptr : "", body->size, 0, NULL);
-		const char *mt = ib_json_str(j, "mediaType");
-		ib_buf_clear(media_type);
-		if (!j)
+		if (!j) {
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s is not JSON", ib_registry_what(r), what);
-		else if (mt)
-			rc = ib_buf_puts(media_type, mt);
-		else if (resp.content_type)
-			rc = ib_buf_put(media_type, resp.content_type, strcspn(resp.content_type, "; "));
-		else
-			rc = ib_buf_puts(media_type, json_object_get(j, "manifests") ? IB_MEDIA_TYPE_OCI_INDEX
-										: IB_MEDIA_TYPE_OCI_MANIFEST);
-		if (rc == 0 && json_integer_value(json_object_get(j, "schemaVersion")) == 1)
+		} else if ((rc = media_type_of(media_type, j, resp.content_type)) < 0) {
+			char ds[IB_DIGEST_STRLEN];
+			ib_digest_fmt(ds, digest);
+			ib_error_prefix("%s: %s (%s)", ib_registry_what(r), what, ds);
+		} else if (json_integer_value(json_object_get(j, "schemaVersion")) == 1) {
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: %s: Docker schema 1 manifests are not supported",
 					   ib_registry_what(r), what);
+		}
 		json_decref(j);
 	}
 	ib_response_dispose(&resp);
 	free(rel);
 	free(what);
 	return rc;
-}
-
-static int is_index(const char *mt)
-{
-	return !strcmp(mt, IB_MEDIA_TYPE_OCI_INDEX) || !strcmp(mt, IB_MEDIA_TYPE_DOCKER_LIST);
 }
 
 /* A descriptor's digest, size and media type. */
@@ -133,6 +177,59 @@ static int read_diff_ids(ib_digest **out, ib_store *s, const ib_digest *config, 
 	return 0;
 }
 
+/* A descriptor of the manifest `mds` at `field` ("layers[2]"): errors name the manifest and the field. */
+static int check_descriptor(const json_t *desc, const char *field, const char *what, const char *mds)
+{
+	const char *ds = ib_json_str(desc, "digest");
+	json_t *sz = json_object_get(desc, "size"), *mt = json_object_get(desc, "mediaType");
+	ib_digest d;
+	if (!json_is_object(desc))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: manifest %s: %s: not a descriptor (a JSON object)", what,
+				     mds, field);
+	if (!ds)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: manifest %s: %s.digest: missing, or not a string", what,
+				     mds, field);
+	int rc = ib_digest_parse(&d, ds);
+	if (rc < 0) {
+		ib_error_prefix("%s: manifest %s: %s.digest", what, mds, field);
+		return rc;
+	}
+	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: manifest %s: %s.size: missing, or not a size (an integer >= 0)",
+				     what, mds, field);
+	if (mt && !json_is_string(mt))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: manifest %s: %s.mediaType: not a string", what, mds, field);
+	return 0;
+}
+
+/* Every descriptor of an image manifest, before anything is fetched. */
+static int check_manifest(const json_t *m, const ib_buf *body, const char *what)
+{
+	ib_digest md;
+	char mds[IB_DIGEST_STRLEN], field[64];
+	int rc = ib_digest_of(&md, body->ptr, body->size);
+	if (rc < 0)
+		return rc;
+	ib_digest_fmt(mds, &md);
+	json_t *layers = json_object_get(m, "layers"), *l;
+	if (!json_is_array(layers))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: manifest %s: layers: missing, or not an array", what, mds);
+	if ((rc = check_descriptor(json_object_get(m, "config"), "config", what, mds)) < 0)
+		return rc;
+	size_t i;
+	json_array_foreach(layers, i, l) {
+		snprintf(field, sizeof field, "layers[%zu]", i);
+		if ((rc = check_descriptor(l, field, what, mds)) < 0)
+			return rc;
+	}
+	uint64_t cfg_size = (uint64_t)json_integer_value(json_object_get(json_object_get(m, "config"), "size"));
+	if (cfg_size > IB_PUSH_CONFIG_LIMIT)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				     "%s: manifest %s: config.size: %llu bytes, more than an image config may have (%u)", what,
+				     mds, (unsigned long long)cfg_size, IB_PUSH_CONFIG_LIMIT);
+	return 0;
+}
+
 /* Config and layers of an image manifest, then the manifest blob itself. */
 static int pull_image(ib_digest *image_id, ib_registry *r, ib_store *s, const ib_buf *body, unsigned int jobs)
 {
@@ -141,9 +238,7 @@ static int pull_image(ib_digest *image_id, ib_registry *r, ib_store *s, const ib
 	json_t *layers = json_object_get(m, "layers");
 	ib_digest cfg, *diff_ids = NULL;
 	uint64_t cfg_size;
-	int rc = 0;
-	if (!json_is_array(layers))
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: the manifest has no layers array", what);
+	int rc = check_manifest(m, body, what);
 	if (rc == 0)
 		rc = descriptor(&cfg, &cfg_size, NULL, json_object_get(m, "config"), what);
 	if (rc == 0 && ib_store_blob_has(s, &cfg) != 1)

@@ -105,6 +105,10 @@ static int fetch_reset(void *payload)
 static int fetch_write(const void *data, size_t len, void *payload)
 {
 	fetch_ctx *f = payload;
+	/* a blob stops at its descriptor's size: nothing past it reaches the disk */
+	if (len > f->total - f->done)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "more than the %llu bytes its descriptor says",
+				     (unsigned long long)f->total);
 	int rc = ib_blob_writer_write(f->w, data, len);
 	f->done += len;
 	if (rc == 0 && f->id && f->done - f->reported >= (1u << 20)) {
@@ -126,14 +130,16 @@ int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_
 	ib_sink sink = { NULL, 0, fetch_write, fetch_reset, &f };
 	ib_response resp = { 0 };
 	int rc = ib_registry_request(r, &resp, "GET", rel, NULL, NULL, &sink, object);
-	uint64_t got = 0;
+	/* what is not the blob whole, of its size and digest, is not kept */
+	if (rc == 0)
+		rc = ib_push__digest_header(r, &resp, d, object);
+	if (rc == 0 && f.done != size)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s has %llu bytes, its descriptor says %llu",
+				   ib_registry_what(r), object, (unsigned long long)f.done, (unsigned long long)size);
 	if (rc < 0) {
 		ib_blob_writer_abort(f.w);
-	} else if ((rc = ib_blob_writer_commit(f.w, NULL, &got, d)) < 0) {
+	} else if ((rc = ib_blob_writer_commit(f.w, NULL, NULL, d)) < 0) {
 		ib_error_prefix("%s: %s", ib_registry_what(r), object);
-	} else if (size && got != size) {
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s has %llu bytes, its descriptor says %llu",
-				   ib_registry_what(r), object, (unsigned long long)got, (unsigned long long)size);
 	}
 	ib_response_dispose(&resp);
 	free(rel);

@@ -17,11 +17,122 @@ json_t *ib_image_config__json(const ib_image_config *c)
 	return c->root;
 }
 
+/*
+ * The fields we read must have the types Docker's decoder wants, or the
+ * config is refused as Docker refuses it (a label that is a number would
+ * otherwise read as "" here and as missing there). null is an unset field,
+ * as in Go. Cmd, Entrypoint and Shell may be one string (Docker's
+ * strslice): it becomes a one-item list.
+ */
+typedef enum { T_STRING, T_BOOL, T_INT, T_STRINGS, T_STRSLICE, T_MAP_STRING, T_MAP_OBJECT, T_OBJECT } field_type;
+
+static int wrong_type(const char *where, const char *key, const char *what)
+{
+	return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image config: %s%s is not %s", where, key, what);
+}
+
+static int check_field(json_t *obj, const char *where, const char *key, field_type t)
+{
+	json_t *v = json_object_get(obj, key);
+	const char *k;
+	json_t *e;
+	size_t i;
+	if (!v || json_is_null(v))
+		return 0;
+	switch (t) {
+	case T_STRING:
+		return json_is_string(v) ? 0 : wrong_type(where, key, "a string");
+	case T_BOOL:
+		return json_is_boolean(v) ? 0 : wrong_type(where, key, "true or false");
+	case T_INT:
+		return json_is_integer(v) ? 0 : wrong_type(where, key, "an integer");
+	case T_OBJECT:
+		return json_is_object(v) ? 0 : wrong_type(where, key, "an object");
+	case T_STRSLICE:
+		if (json_is_string(v)) {
+			json_t *a = json_pack("[O]", v);
+			return a ? ib_json_set_new(obj, key, a) : ib_error_oom();
+		}
+		/* fall through */
+	case T_STRINGS:
+		if (!json_is_array(v))
+			return wrong_type(where, key, "a list of strings");
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e))
+				return wrong_type(where, key, "a list of strings");
+		}
+		return 0;
+	case T_MAP_STRING:
+	case T_MAP_OBJECT:
+		if (!json_is_object(v))
+			return wrong_type(where, key, "an object");
+		json_object_foreach(v, k, e) {
+			if (t == T_MAP_STRING ? !json_is_string(e) : !json_is_object(e))
+				return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image config: %s%s.%s is not %s", where, key,
+						     k, t == T_MAP_STRING ? "a string" : "an object");
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int check_types(json_t *j)
+{
+	static const struct { const char *key; field_type t; } top[] = {
+		{ "created", T_STRING }, { "author", T_STRING }, { "architecture", T_STRING }, { "os", T_STRING },
+		{ "variant", T_STRING }, { "config", T_OBJECT }, { "rootfs", T_OBJECT },
+	}, cfg[] = {
+		{ "User", T_STRING }, { "WorkingDir", T_STRING }, { "StopSignal", T_STRING }, { "ArgsEscaped", T_BOOL },
+		{ "Env", T_STRINGS }, { "OnBuild", T_STRINGS }, { "Cmd", T_STRSLICE }, { "Entrypoint", T_STRSLICE },
+		{ "Shell", T_STRSLICE }, { "Labels", T_MAP_STRING }, { "ExposedPorts", T_MAP_OBJECT },
+		{ "Volumes", T_MAP_OBJECT }, { "Healthcheck", T_OBJECT },
+	}, hc[] = {
+		{ "Test", T_STRINGS }, { "Interval", T_INT }, { "Timeout", T_INT }, { "StartPeriod", T_INT },
+		{ "StartInterval", T_INT }, { "Retries", T_INT },
+	}, hist[] = {
+		{ "created", T_STRING }, { "created_by", T_STRING }, { "author", T_STRING }, { "comment", T_STRING },
+		{ "empty_layer", T_BOOL },
+	};
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof top / sizeof top[0]; i++)
+		rc = check_field(j, "", top[i].key, top[i].t);
+	json_t *c = json_object_get(j, "config");
+	for (size_t i = 0; rc == 0 && json_is_object(c) && i < sizeof cfg / sizeof cfg[0]; i++)
+		rc = check_field(c, "config.", cfg[i].key, cfg[i].t);
+	json_t *h = json_object_get(c, "Healthcheck");
+	for (size_t i = 0; rc == 0 && json_is_object(h) && i < sizeof hc / sizeof hc[0]; i++)
+		rc = check_field(h, "config.Healthcheck.", hc[i].key, hc[i].t);
+	json_t *r = json_object_get(j, "rootfs");
+	if (rc == 0 && json_is_object(r))
+		rc = check_field(r, "rootfs.", "diff_ids", T_STRINGS);
+	json_t *hl = json_object_get(j, "history");
+	if (rc == 0 && hl && !json_is_null(hl) && !json_is_array(hl))
+		rc = wrong_type("", "history", "a list");
+	size_t i;
+	json_t *e;
+	json_array_foreach(hl, i, e) {
+		if (rc < 0)
+			break;
+		if (!json_is_object(e)) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image config: history[%zu] is not an object", i);
+			break;
+		}
+		for (size_t f = 0; rc == 0 && f < sizeof hist / sizeof hist[0]; f++)
+			rc = check_field(e, "history[].", hist[f].key, hist[f].t);
+	}
+	return rc;
+}
+
 int ib_image_config__wrap(ib_image_config **out, json_t *j)
 {
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "image config is not a JSON object");
+	}
+	int rc = check_types(j);
+	if (rc < 0) {
+		json_decref(j);
+		return rc;
 	}
 	ib_image_config *c = ib_calloc(1, sizeof *c);
 	if (!c) {

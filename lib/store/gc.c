@@ -145,6 +145,43 @@ static int mark_cache(digest_set *live, ib_store *s)
 	return rc;
 }
 
+/*
+ * The records of variants/<diff_id>.json that pass the cheap checks (blob
+ * present with its size and magic, verified against the layer when
+ * recorded) keep their blobs; the others are dropped from the file, so a
+ * variant nobody checked is never shipped.
+ */
+static int keep_good_variants(digest_set *live, ib_store *s, const ib_digest *diff, json_t *j)
+{
+	json_t *list = json_object_get(j, "variants");
+	size_t before = json_array_size(list);
+	int rc = 0;
+	for (size_t i = before; i-- > 0 && rc == 0;) {
+		json_t *e = json_array_get(list, i);
+		ib_digest v;
+		rc = ib_store__variant_check(s, diff, e, 0);
+		if (rc == IB_EINVALID) {
+			ib_error_clear();
+			rc = json_array_remove(list, i) == 0 ? 0 : ib_error_oom();
+		} else if (rc == 0 && (rc = ib_store__descriptor(NULL, &v, NULL, e, "variant")) == 0) {
+			rc = set_add(live, &v);
+		}
+	}
+	if (rc < 0 || json_array_size(list) == before)
+		return rc;
+	char *p = ib_store__variant_path(s, diff);
+	ib_buf b = IB_BUF_INIT;
+	if (!p)
+		rc = IB_ERROR;
+	else if (!json_array_size(list))
+		rc = unlink(p) == 0 ? 0 : ib_error_set_os(IB_LAYER_STORE, "remove `%s`", p);
+	else if ((rc = ib_json_dump(&b, j, 0)) == 0)
+		rc = ib_atomic_write(p, b.ptr, b.size, 0644);
+	ib_buf_dispose(&b);
+	free(p);
+	return rc;
+}
+
 /* Compressed variants live as long as their layer; the records of dead layers go. */
 static int mark_variants(digest_set *live, ib_store *s)
 {
@@ -174,15 +211,16 @@ static int mark_variants(digest_set *live, ib_store *s)
 			continue;
 		}
 		json_t *j;
-		if ((rc = ib_store__variants_read(&j, s, &diff)) < 0)
-			break;
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(j, "variants"), i, e) {
-			ib_digest v;
-			if ((rc = ib_store__descriptor(NULL, &v, NULL, e, "variant")) < 0 || (rc = set_add(live, &v)) < 0)
+		if ((rc = ib_store__variants_read(&j, s, &diff)) < 0) {
+			if (rc != IB_EINVALID)
 				break;
+			/* a damaged record only remembered work: drop it */
+			ib_error_clear();
+			rc = 0;
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
 		}
+		rc = keep_good_variants(live, s, &diff, j);
 		json_decref(j);
 	}
 	closedir(d);
@@ -457,7 +495,7 @@ static void fsck_blobs(fsck_state *f, ib_store *s)
 	closedir(d);
 }
 
-static void fsck_variants(fsck_state *f, ib_store *s)
+static void fsck_variants(fsck_state *f, ib_store *s, int full)
 {
 	char *dir = ib_store__path(s, "variants");
 	DIR *d = dir ? opendir(dir) : NULL;
@@ -479,13 +517,9 @@ static void fsck_variants(fsck_state *f, ib_store *s)
 		size_t i;
 		json_t *e;
 		json_array_foreach(json_object_get(j, "variants"), i, e) {
-			ib_digest v;
-			uint64_t size;
-			if (ib_store__descriptor(NULL, &v, &size, e, "variant") < 0) {
-				problem(f, "variants of %s: %s", ds, ib_error_last()->message);
+			if (ib_store__variant_check(s, &diff, e, full) < 0) {
+				problem(f, "%s%s", ib_error_last()->message, NULL);
 				ib_error_clear();
-			} else {
-				fsck_blob_present(f, s, &v, size, 1, "compressed variant");
 			}
 		}
 		json_decref(j);
@@ -497,6 +531,16 @@ static void fsck_variants(fsck_state *f, ib_store *s)
 
 int ib_store_fsck(ib_buf *report, ib_store *s)
 {
+	return ib_store_fsck_ext(report, s, NULL);
+}
+
+int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *opts)
+{
+	static const ib_store_fsck_options defaults = IB_STORE_FSCK_OPTIONS_INIT;
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != IB_STORE_FSCK_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck options: unknown version %u", opts->version);
 	fsck_state f = { report, 0, NULL };
 	json_t *index;
 	if (ib_store__index_read(&index, s) < 0) {
@@ -550,7 +594,7 @@ int ib_store_fsck(ib_buf *report, ib_store *s)
 		ib_container_record_list_free(list, n);
 	}
 	ib_error_clear();
-	fsck_variants(&f, s);
+	fsck_variants(&f, s, opts->full);
 	fsck_blobs(&f, s);
 	if (!f.problems)
 		return 0;

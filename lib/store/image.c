@@ -407,12 +407,12 @@ int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char
 	if (!desc)
 		return IB_ERROR;
 	json_t *ann = json_object();
-	if (!ann || ib_json_set_new(desc, "annotations", ann) < 0 || ib_json_set_str(ann, IB_ANNOTATION_REF_NAME, name) < 0 ||
-	    json_array_append_new(list, desc) != 0) {
+	if (!ann || ib_json_set_new(desc, "annotations", ann) < 0 || ib_json_set_str(ann, IB_ANNOTATION_REF_NAME, name) < 0) {
 		json_decref(desc);
 		return ib_error_oom();
 	}
-	return 0;
+	/* append_new takes `desc` even when it fails: no decref here */
+	return json_array_append_new(list, desc) != 0 ? ib_error_oom() : 0;
 }
 
 

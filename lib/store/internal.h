@@ -110,10 +110,24 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);
 int ib_store__blob_writer_fd(ib_blob_writer *w);
 /* Decompress (gzip, zstd, xz, bzip2 or nothing) what `fd` yields into `w`. `what` names the input. */
 int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what);
+/* The same, but the input must be compressed exactly as layer `media_type` (gzip, zstd) says. */
+int ib_store__decompress_layer_into(ib_blob_writer *w, int fd, const char *media_type, const char *what);
+/* The sha256 of what `fd` decompresses to (as layer `media_type` says), streamed: nothing is kept. */
+int ib_store__decompressed_digest(ib_digest *out, int fd, const char *media_type, const char *what);
 
 /* Variants (variant.c). */
 char *ib_store__variant_path(ib_store *s, const ib_digest *diff_id);
 int ib_store__variants_read(json_t **out, ib_store *s, const ib_digest *diff_id);
+/* The annotation a variant record carries once its blob was checked against the layer: the diff_id. */
+#define IB_VARIANT_VERIFIED "org.imagebuild.verified.diff_id"
+/* Check, streaming, that `blob` (of layer `media_type`) is `diff_id`: decompressed, or equal when uncompressed. */
+int ib_store__variant_verify(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, const char *media_type);
+/*
+ * One record of variants/<diff_id>.json: well-formed, its blob present with the
+ * recorded size and the media type's magic, marked verified (`full`: instead
+ * decompressed and hashed). IB_EINVALID with the reason as the error.
+ */
+int ib_store__variant_check(ib_store *s, const ib_digest *diff_id, const json_t *e, int full);
 
 /* Layer helpers. */
 int ib_store__layer_is_compressed(const char *media_type);

@@ -273,14 +273,14 @@ static int copy_descriptor(loader *L, const json_t *desc, const char *what, int 
  * Local layers are uncompressed, their digest their diff_id, which is what
  * the snapshotters read: next to a compressed layer keep an uncompressed
  * copy, checked against the config's diff_id, and remember the compressed
- * blob as its variant (so a push sends it as it came).
+ * blob as its variant (so a push sends it as it came) — only once it is
+ * checked to decompress to that diff_id. An uncompressed layer's digest
+ * must be its diff_id.
  */
 static int ensure_uncompressed(loader *L, const char *rel, const char *media_type, const ib_digest *blob,
 			       const char *diff_id_str, const char *what)
 {
 	ib_digest diff_id;
-	if (!media_type || !(strstr(media_type, "gzip") || strstr(media_type, "zstd")))
-		return 0;
 	if (!diff_id_str)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: %s: the config has fewer diff_ids than layers",
 				     L->input, what);

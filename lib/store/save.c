@@ -172,9 +172,10 @@ static int resolve(saved *out, ib_store *s, const char *q)
 		return rc;
 	ib_buf n = IB_BUF_INIT;
 	if (ib_reference_normalize(&n, q) == 0) {
-		for (size_t i = 0; i < ib_image_name_count(out->img); i++)
-			if (!strcmp(ib_image_name(out->img, i), n.ptr))
-				out->name = ib_buf_detach(&n);
+		/* detaching empties `n`: stop at the match (the next name would be compared with NULL) */
+		for (size_t i = 0; i < ib_image_name_count(out->img) && !out->name; i++)
+			if (!strcmp(ib_image_name(out->img, i), n.ptr) && !(out->name = ib_buf_detach(&n)))
+				return IB_ERROR;
 	}
 	ib_error_clear();
 	ib_buf_dispose(&n);

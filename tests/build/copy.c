@@ -413,6 +413,85 @@ static void deep_trees_hash_and_copy(void **state)
 	close(fd);
 }
 
+/* Symbolic --chmod against chmod(1) with umask 0 (the table was made with
+ * GNU chmod, which agrees with BSD setmode on these): file and directory. */
+static void symbolic_modes_as_chmod(void **state)
+{
+	(void)state;
+	static const struct { const char *spec; unsigned base, file, dir; } t[] = {
+		{"u+x,g-w", 0644, 0744, 0744},
+		{"u+x,g-w", 0755, 0755, 0755},
+		{"u+x,g-w", 0640, 0740, 0740},
+		{"u+x,g-w", 0600, 0700, 0700},
+		{"go=u-w", 0644, 0644, 0644},
+		{"go=u-w", 0755, 0755, 0755},
+		{"go=u-w", 0640, 0644, 0644},
+		{"go=u-w", 0600, 0644, 0644},
+		{"=rw,+X", 0644, 0666, 0777},
+		{"=rw,+X", 0755, 0777, 0777}, /* BSD (BuildKit): X looks at the mode before the change; GNU chmod gives 666 */
+		{"=rw,+X", 0640, 0666, 0777},
+		{"=rw,+X", 0600, 0666, 0777},
+		{"a+X", 0644, 0644, 0755},
+		{"a+X", 0755, 0755, 0755},
+		{"a+X", 0640, 0640, 0751},
+		{"a+X", 0600, 0600, 0711},
+		{"u=rwx,go=rx", 0644, 0755, 0755},
+		{"u=rwx,go=rx", 0755, 0755, 0755},
+		{"u=rwx,go=rx", 0640, 0755, 0755},
+		{"u=rwx,go=rx", 0600, 0755, 0755},
+		{"o=", 0644, 0640, 0640},
+		{"o=", 0755, 0750, 0750},
+		{"o=", 0640, 0640, 0640},
+		{"o=", 0600, 0600, 0600},
+		{"+t", 0644, 01644, 01644},
+		{"+t", 0755, 01755, 01755},
+		{"+t", 0640, 01640, 01640},
+		{"+t", 0600, 01600, 01600},
+		{"g+s", 0644, 02644, 02644},
+		{"g+s", 0755, 02755, 02755},
+		{"g+s", 0640, 02640, 02640},
+		{"g+s", 0600, 02600, 02600},
+		{"o+s", 0644, 0644, 0644},
+		{"o+s", 0755, 0755, 0755},
+		{"o+s", 0640, 0640, 0640},
+		{"o+s", 0600, 0600, 0600},
+		{"u-w+x", 0644, 0544, 0544},
+		{"u-w+x", 0755, 0555, 0555},
+		{"u-w+x", 0640, 0540, 0540},
+		{"u-w+x", 0600, 0500, 0500},
+		{"a=r,u+w", 0644, 0644, 0644},
+		{"a=r,u+w", 0755, 0644, 0644},
+		{"a=r,u+w", 0640, 0644, 0644},
+		{"a=r,u+w", 0600, 0644, 0644},
+		{"go-rwx", 0644, 0600, 0600},
+		{"go-rwx", 0755, 0700, 0700},
+		{"go-rwx", 0640, 0600, 0600},
+		{"go-rwx", 0600, 0600, 0600},
+		{"=", 0644, 00, 00},
+		{"=", 0755, 00, 00},
+		{"=", 0640, 00, 00},
+		{"=", 0600, 00, 00},
+		{"ug=rw,o=r", 0644, 0664, 0664},
+		{"ug=rw,o=r", 0755, 0664, 0664},
+		{"ug=rw,o=r", 0640, 0664, 0664},
+		{"ug=rw,o=r", 0600, 0664, 0664},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		ib_build__modeset ms;
+		assert_int_equal(ib_build__modeset_parse(&ms, t[i].spec), 0);
+		unsigned f = (unsigned)ib_build__modeset_apply(&ms, S_IFREG | t[i].base);
+		unsigned d = (unsigned)ib_build__modeset_apply(&ms, S_IFDIR | t[i].base);
+		if (f != t[i].file || d != t[i].dir)
+			fail_msg("%s on %o: got %o/%o, chmod gives %o/%o", t[i].spec, t[i].base, f, d, t[i].file, t[i].dir);
+	}
+	static const char *const bad[] = {"", "u", "u+x,", "u*x", "+q", "0755", "u+x;g-w", "a,b"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ib_build__modeset ms;
+		if (ib_build__modeset_parse(&ms, bad[i]) == 0)
+			fail_msg("`%s` was taken for a symbolic mode", bad[i]);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
@@ -425,4 +504,5 @@ DEFINE_GROUP(copy_tests,
 	T(filter_applies_to_glob_copy_and_hash),
 	T(hash_follows_content_and_metadata_not_mtime),
 	T(sums_remember_unchanged_files),
-	T(deep_trees_hash_and_copy))
+	T(deep_trees_hash_and_copy),
+	cmocka_unit_test(symbolic_modes_as_chmod))

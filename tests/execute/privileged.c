@@ -11,8 +11,16 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <dirent.h>
+#include <poll.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 
 static const char *backend;
 static char *rootfs;
@@ -357,6 +365,491 @@ static void test_symlinked_image(void **state)
 	free(outside);
 }
 
+/*
+ * A loop device over a scratch file of ours (never a real disk), for the
+ * device and /etc/passwd tests. Its content is passwd lines of a uid-0 user
+ * carrying a marker, so reading it from the host shows either way.
+ */
+#define SCRATCH_LINE "ibscratch:x:0:0:IMAGEBUILD-SCRATCH:/:/bin/sh\n"
+static char scratch[4200];
+static char loopdev[64];
+static unsigned int loop_major, loop_minor;
+
+static int loop_setup(void)
+{
+	snprintf(scratch, sizeof scratch, "%s/../scratch.img", rootfs);
+	FILE *f = fopen(scratch, "w");
+	if (!f)
+		return -1;
+	/* 512 * 45 lines: about 1 MiB, whole sectors */
+	for (size_t n = 0; n < 512 * 45; n++)
+		fputs(SCRATCH_LINE, f);
+	fclose(f);
+	char cmd[8400];
+	snprintf(cmd, sizeof cmd, "losetup -f --show '%s'", scratch);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	char *got = fgets(loopdev, sizeof loopdev, p);
+	int rc = pclose(p);
+	if (!got || rc != 0)
+		return -1;
+	loopdev[strcspn(loopdev, "\n")] = '\0';
+	struct stat st;
+	if (stat(loopdev, &st) < 0 || !S_ISBLK(st.st_mode))
+		return -1;
+	loop_major = major(st.st_rdev);
+	loop_minor = minor(st.st_rdev);
+	return 0;
+}
+
+static void loop_teardown(void)
+{
+	char cmd[8400];
+	if (*loopdev) {
+		snprintf(cmd, sizeof cmd, "losetup -d '%s'", loopdev);
+		if (system(cmd) != 0)
+			fprintf(stderr, "warning: could not detach %s\n", loopdev);
+		*loopdev = '\0';
+	}
+	if (*scratch)
+		unlink(scratch);
+}
+
+/* cmocka teardown: the loop device goes even when the test failed. */
+static int loop_teardown_state(void **state)
+{
+	(void)state;
+	loop_teardown();
+	return 0;
+}
+
+/* The scratch file holds exactly what we wrote (checked after detaching flushes the loop). */
+static int scratch_unchanged(void)
+{
+	char cmd[8400];
+	snprintf(cmd, sizeof cmd, "losetup -d '%s'", loopdev);
+	if (system(cmd) != 0)
+		return 0;
+	*loopdev = '\0';
+	FILE *f = fopen(scratch, "r");
+	if (!f)
+		return 0;
+	char line[256];
+	size_t n = 0;
+	int ok = 1;
+	while (fgets(line, sizeof line, f)) {
+		ok &= strcmp(line, SCRATCH_LINE) == 0;
+		n += strlen(line);
+	}
+	fclose(f);
+	return ok && n == 512 * 45 * (sizeof SCRATCH_LINE - 1);
+}
+
+#define NEED_LOOP() do { \
+		if (loop_setup() < 0) { \
+			loop_teardown(); \
+			if (getenv("IB_TEST_STRICT") && strcmp(getenv("IB_TEST_STRICT"), "1") == 0) \
+				fail_msg("no loop device (losetup -f --show)"); \
+			skip(); \
+		} \
+	} while (0)
+
+/*
+ * Devices outside Docker's default list stay closed: a node made by `mknod`
+ * (in the root or in /dev) and a 0666 node shipped in the image, read as
+ * nobody, reach neither the loop device nor its file.
+ */
+static void test_devices(void **state)
+{
+	(void)state;
+	NEED_LOOP();
+	char node[4200];
+	snprintf(node, sizeof node, "%s/shipped-disk", rootfs);
+	unlink(node);
+	assert_int_equal(mknod(node, S_IFBLK | 0666, makedev(loop_major, loop_minor)), 0);
+	chmod(node, 0666);
+	ib_process p = IB_PROCESS_INIT;
+	capture cap;
+	ib_exit_status st;
+	char script[2048];
+	snprintf(script, sizeof script,
+		 "mknod /made b %u %u && echo MADE; mknod /dev/made b %u %u && echo MADE-IN-DEV; "
+		 "for n in /made /dev/made /shipped-disk; do "
+		 "head -c 64 $n 2>/dev/null; echo; echo pwned 2>/dev/null > $n && echo WROTE $n; done; "
+		 "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c; "
+		 "echo done", loop_major, loop_minor, loop_major, loop_minor);
+	assert_int_equal(run_sh(&st, &cap, &p, script), 0);
+	assert_non_null(strstr(cap.out, "done\n"));
+	assert_null(strstr(cap.out, "IMAGEBUILD-SCRATCH"));
+	assert_null(strstr(cap.out, "WROTE"));
+	/* mknod itself works, as under Docker (CAP_MKNOD, the device cgroup's `b *:* m`) */
+	assert_non_null(strstr(cap.out, "MADE\n"));
+	/* Docker's default nodes still work */
+	assert_non_null(strstr(cap.out, "4\n4\ndone\n"));
+	/* a shipped 0666 node, as nobody */
+	p.user = "65534";
+	assert_int_equal(run_sh(&st, &cap, &p,
+		"head -c 64 /shipped-disk; echo; echo pwned > /shipped-disk && echo WROTE; echo done"), 0);
+	assert_non_null(strstr(cap.out, "done\n"));
+	assert_null(strstr(cap.out, "IMAGEBUILD-SCRATCH"));
+	assert_null(strstr(cap.out, "WROTE"));
+	/* chmod of /dev/null inside changes the container's node, not the host's */
+	struct stat before, after;
+	assert_int_equal(stat("/dev/null", &before), 0);
+	p.user = NULL;
+	assert_int_equal(run_sh(&st, &cap, &p, "chmod 600 /dev/null; echo done"), 0);
+	assert_int_equal(stat("/dev/null", &after), 0);
+	assert_int_equal(before.st_mode, after.st_mode);
+	unlink(node);
+	snprintf(node, sizeof node, "%s/made", rootfs);
+	unlink(node);
+	assert_true(scratch_unchanged());
+	loop_teardown();
+}
+
+static void *run_in_thread(void *arg)
+{
+	ib_process *p = arg;
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = backend;
+	o.cancel = &cancel_flag;
+	ib_exit_status st;
+	if (ib_execute_run(&st, rootfs, p, &o) < 0 && !cancel_flag)
+		fprintf(stderr, "run: %s\n", ib_error_last()->message);
+	return NULL;
+}
+
+/* The pid of a process whose command line holds `arg` (the container's shell or its sleep). */
+static pid_t find_sleeper(const char *arg)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			char path[300], buf[256];
+			snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+			int fd = atoi(e->d_name) > 0 && atoi(e->d_name) != getpid() ? open(path, O_RDONLY) : -1;
+			if (fd < 0)
+				continue;
+			ssize_t n = read(fd, buf, sizeof buf - 1);
+			close(fd);
+			for (ssize_t i = 0; i < n; i++)
+				if (!buf[i])
+					buf[i] = ' ';
+			buf[n > 0 ? n : 0] = '\0';
+			if (strstr(buf, arg)) {
+				pid_t pid = (pid_t)atoi(e->d_name);
+				closedir(d);
+				return pid;
+			}
+		}
+		if (d)
+			closedir(d);
+		usleep(50 * 1000);
+	}
+	return -1;
+}
+
+/*
+ * Every mount the process can reach is nodev but /dev's own nodes, the ptys
+ * and the masks over /proc and /sys, read from the process's mount namespace
+ * as a whole (chroot: root can leave its chroot and reach all of it).
+ * oci relies on runc's device cgroup instead.
+ */
+static void test_nodev_everywhere(void **state)
+{
+	(void)state;
+	if (strcmp(backend, "oci") == 0)
+		skip();
+	char arg[32], script[64];
+	snprintf(arg, sizeof arg, "31.%d", (int)getpid());
+	snprintf(script, sizeof script, "sleep %s", arg);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	ib_process p = IB_PROCESS_INIT;
+	p.argv = argv;
+	ib_mount m = { IB_MOUNT_BIND, "/tmp", "/mnt/host-tmp", 1, NULL };
+	p.mounts = &m;
+	p.nmounts = 1;
+	cancel_flag = 0;
+	pthread_t t;
+	pthread_create(&t, NULL, run_in_thread, &p);
+	pid_t pid = find_sleeper(arg);
+	char cmd[600], real[4200];
+	assert_non_null(realpath(rootfs, real));
+	if (is_chroot)
+		snprintf(cmd, sizeof cmd, "nsenter -m -t %d cat /proc/self/mountinfo", (int)pid);
+	else
+		snprintf(cmd, sizeof cmd, "cat /proc/%d/mountinfo", (int)pid);
+	FILE *f = pid > 0 ? popen(cmd, "r") : NULL;
+	char line[8192];
+	int mounts = 0, bad = 0, devs = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		char mp[4200], opts[1024];
+		if (sscanf(line, "%*s %*s %*s %*s %4199s %1023s", mp, opts) != 2)
+			continue;
+		mounts++;
+		if (strstr(opts, "nodev"))
+			continue;
+		const char *in = is_chroot ? (strncmp(mp, real, strlen(real)) == 0 ? mp + strlen(real) : "")
+					   : mp;
+		static const char *const open_ok[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+						       "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/console" };
+		int ok = 0;
+		for (size_t i = 0; i < sizeof open_ok / sizeof open_ok[0]; i++)
+			ok |= strcmp(in, open_ok[i]) == 0;
+		devs += ok;
+		ok |= strncmp(in, "/proc/", 6) == 0 || strncmp(in, "/sys/", 5) == 0;
+		if (!ok) {
+			fprintf(stderr, "a mount without nodev: %s", line);
+			bad++;
+		}
+	}
+	if (f)
+		pclose(f);
+	cancel_flag = 1;
+	pthread_join(t, NULL);
+	assert_true(pid > 0);
+	assert_true(mounts > 5);
+	assert_int_equal(devs, 7);
+	assert_int_equal(bad, 0);
+}
+
+/* Drop CAP_SYS_ADMIN (effective, permitted, bounding): no more mount namespaces. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	data[CAP_SYS_ADMIN / 32].effective &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].permitted &= ~(1U << (CAP_SYS_ADMIN % 32));
+	data[CAP_SYS_ADMIN / 32].inheritable &= ~(1U << (CAP_SYS_ADMIN % 32));
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) < 0)
+		return -1;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/*
+ * chroot where the host refuses a mount namespace (no CAP_SYS_ADMIN) cannot
+ * make anything nodev: refused clearly, unless the root already is on a
+ * nodev mount; then a shipped device node stays closed.
+ */
+static void test_chroot_without_mount_namespace(void **state)
+{
+	(void)state;
+	if (!is_chroot)
+		skip();
+	NEED_LOOP();
+	char node[4200];
+	snprintf(node, sizeof node, "%s/shipped-disk", rootfs);
+	unlink(node);
+	assert_int_equal(mknod(node, S_IFBLK | 0666, makedev(loop_major, loop_minor)), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* 1: the root on a plain mount is refused */
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(10);
+		if (drop_sys_admin() < 0)
+			_exit(11);
+		ib_process p = IB_PROCESS_INIT;
+		capture cap;
+		ib_exit_status st;
+		if (run_sh(&st, &cap, &p, "echo RAN") >= 0 || strstr(cap.out, "RAN"))
+			_exit(12);
+		if (!strstr(ib_error_last()->message, "refuses a mount namespace"))
+			_exit(13);
+		_exit(0);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* 2: on a nodev mount it runs, and the node does not open */
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(rootfs, rootfs, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV, NULL) < 0)
+			_exit(20);
+		if (drop_sys_admin() < 0)
+			_exit(21);
+		ib_process p = IB_PROCESS_INIT;
+		capture cap;
+		ib_exit_status st;
+		if (run_sh(&st, &cap, &p, "head -c 64 /shipped-disk; echo pwned > /shipped-disk && echo WROTE; echo done") < 0)
+			_exit(22);
+		if (!strstr(cap.out, "done") || strstr(cap.out, "IMAGEBUILD-SCRATCH") || strstr(cap.out, "WROTE"))
+			_exit(23);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	unlink(node);
+	assert_true(scratch_unchanged());
+	loop_teardown();
+}
+
+/* USER ids above 2^31-1 are refused (setresuid(-1) would keep root), on every backend. */
+static void test_user_id_range(void **state)
+{
+	(void)state;
+	ib_process p = IB_PROCESS_INIT;
+	capture cap;
+	ib_exit_status st;
+	static const char *const bad[] = { "4294967295", "1000:4294967295", "2147483648", "0:2147483648" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p.user = bad[i];
+		int rc = run_sh(&st, &cap, &p, "id; echo RAN");
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, "out of range"));
+		assert_null(strstr(cap.out, "RAN"));
+	}
+	p.user = "2147483647:2147483647";
+	assert_int_equal(run_sh(&st, &cap, &p, "id -u; id -g"), 0);
+	assert_string_equal(cap.out, "2147483647\n2147483647\n");
+}
+
+static void alarm_fail(int sig)
+{
+	(void)sig;
+	static const char msg[] = "FAIL: resolving USER against the image's /etc/passwd hangs\n";
+	ssize_t n = write(2, msg, sizeof msg - 1);
+	(void)n;
+	/* detach the loop device before leaving (only async-signal-safe calls here) */
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *const argv[] = { "losetup", "-d", loopdev, NULL };
+		execv("/usr/sbin/losetup", argv);
+		execv("/sbin/losetup", argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+	_exit(1);
+}
+
+/* A FIFO or a block device as /etc/passwd: a clear error at once, nothing read from the host. */
+static void test_passwd_not_regular(void **state)
+{
+	(void)state;
+	NEED_LOOP();
+	char passwd[4200], saved[4200];
+	snprintf(passwd, sizeof passwd, "%s/etc/passwd", rootfs);
+	snprintf(saved, sizeof saved, "%s/etc/passwd.saved", rootfs);
+	assert_int_equal(rename(passwd, saved), 0);
+	ib_process p = IB_PROCESS_INIT;
+	capture cap;
+	ib_exit_status st;
+	signal(SIGALRM, alarm_fail);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	for (int kind = 0; kind < 2; kind++) {
+		if (kind == 0)
+			assert_int_equal(mkfifo(passwd, 0644), 0);
+		else
+			assert_int_equal(mknod(passwd, S_IFBLK | 0644, makedev(loop_major, loop_minor)), 0);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		alarm(30);
+		p.user = "ibscratch";
+		int rc = run_sh(&st, &cap, &p, "id; echo RAN");
+		alarm(0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, "/etc/passwd of the root filesystem is not a regular file"));
+		assert_non_null(strstr(ib_error_last()->message, kind ? "block device" : "FIFO"));
+		assert_null(strstr(cap.out, "RAN"));
+		assert_true(t1.tv_sec - t0.tv_sec < 5);
+		unlink(passwd);
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 64 * 1024); /* KiB */
+	signal(SIGALRM, SIG_DFL);
+	assert_int_equal(rename(saved, passwd), 0);
+	assert_true(scratch_unchanged());
+	loop_teardown();
+}
+
+/* tests/resources/dns-stub.py answering NAME with IP on ADDR:53, once it is ready. */
+static pid_t start_dns_stub(const char *addr, const char *name, const char *ip)
+{
+	const char *src = getenv("IB_SOURCE_ROOT");
+	char script[4200];
+	snprintf(script, sizeof script, "%s/tests/resources/dns-stub.py", src ? src : ".");
+	if (access("/usr/bin/python3", X_OK) != 0 || access(script, R_OK) != 0)
+		fail_msg("need /usr/bin/python3 and %s", script);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/usr/bin/python3", "python3", "-u", script, addr, name, ip, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	struct pollfd pfd = { fds[0], POLLIN, 0 };
+	char line[16] = "";
+	if (poll(&pfd, 1, 20000) == 1) {
+		ssize_t n = read(fds[0], line, sizeof line - 1);
+		line[n > 0 ? n : 0] = '\0';
+	}
+	close(fds[0]);
+	if (strncmp(line, "ready", 5) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("the DNS stub on %s did not start", addr);
+	}
+	return pid;
+}
+
+/*
+ * A systemd-style base: /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf
+ * (missing) gets the run's resolv.conf at the link's target, so names
+ * resolve; the link itself and nothing made for the run stay.
+ */
+static void test_symlinked_resolv_conf(void **state)
+{
+	(void)state;
+	char link[4200];
+	snprintf(link, sizeof link, "%s/etc/resolv.conf", rootfs);
+	unlink(link);
+	assert_int_equal(symlink("../run/systemd/resolve/stub-resolv.conf", link), 0);
+	int had_run = exists_in(rootfs, "run");
+	ib_process p = IB_PROCESS_INIT;
+	capture cap;
+	ib_exit_status st;
+	p.resolv_conf = "nameserver 192.0.2.53\nsearch ib.example\n";
+	assert_int_equal(run_sh(&st, &cap, &p,
+		"cat /etc/resolv.conf; cat /run/systemd/resolve/stub-resolv.conf; readlink /etc/resolv.conf"), 0);
+	assert_int_equal(st.code, 0);
+	assert_string_equal(cap.out, "nameserver 192.0.2.53\nsearch ib.example\n"
+				     "nameserver 192.0.2.53\nsearch ib.example\n"
+				     "../run/systemd/resolve/stub-resolv.conf\n");
+	/* names resolve through it: a DNS server of ours on the host's loopback (host network) */
+	char addr[32], conf[64];
+	snprintf(addr, sizeof addr, "127.77.%d.%d", (int)(getpid() % 250) + 1,
+		 is_chroot ? 3 : strcmp(backend, "oci") == 0 ? 2 : 1);
+	pid_t dns = start_dns_stub(addr, "ibtest-name.ib.example", "192.0.2.77");
+	snprintf(conf, sizeof conf, "nameserver %s\n", addr);
+	p.resolv_conf = conf;
+	int rc = run_sh(&st, &cap, &p, "nslookup ibtest-name.ib.example");
+	kill(dns, SIGKILL);
+	waitpid(dns, NULL, 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(st.code, 0);
+	assert_non_null(strstr(cap.out, "192.0.2.77"));
+	assert_true(unlink(link) == 0);
+	assert_int_equal(exists_in(rootfs, "run"), had_run);
+}
+
 static int has_sys_resource(void)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -472,6 +965,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_files_and_mounts),
 		cmocka_unit_test(test_symlinked_image),
+		cmocka_unit_test_teardown(test_devices, loop_teardown_state),
+		cmocka_unit_test(test_nodev_everywhere),
+		cmocka_unit_test_teardown(test_chroot_without_mount_namespace, loop_teardown_state),
+		cmocka_unit_test(test_user_id_range),
+		cmocka_unit_test_teardown(test_passwd_not_regular, loop_teardown_state),
+		cmocka_unit_test(test_symlinked_resolv_conf),
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_tty),
 		cmocka_unit_test(test_fds),

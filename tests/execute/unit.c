@@ -10,8 +10,10 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static char *fake_root(void)
 {
@@ -93,6 +95,80 @@ static void test_user_errors(void **state)
 	assert_int_equal(ib_user_resolve(&u, root, "12:13"), 0);
 	assert_int_equal(u.uid, 12);
 	ib_user_dispose(&u);
+	rm_tree(root);
+	free(root);
+}
+
+/* Ids above 2^31-1 are refused (setresuid(-1) would keep root), as runc does. */
+static void test_user_id_range(void **state)
+{
+	(void)state;
+	char *root = fake_root();
+	write_text(root, "etc/passwd",
+		   "root:x:0:0:root:/root:/bin/sh\n"
+		   "minus:x:4294967295:1:minus:/:/bin/sh\n"
+		   "biggid:x:1001:2147483648:biggid:/:/bin/sh\n"
+		   "edge:x:2147483647:2147483647:edge:/:/bin/sh\n");
+	write_text(root, "etc/group", "root:x:0:\nwide:x:3000000000:edge2\n");
+	ib_user u = IB_USER_INIT;
+	ib_assert_error_contains(ib_user_resolve(&u, root, "4294967295"), "out of range");
+	assert_int_equal(ib_error_last()->code, IB_EINVALID);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "1000:4294967295"), "gid 4294967295 is out of range");
+	ib_assert_error_contains(ib_user_resolve(&u, root, "2147483648"), "uid 2147483648 is out of range");
+	ib_assert_error_contains(ib_user_resolve(&u, root, "0:2147483648"), "out of range");
+	/* the same ids reached through the image's own files */
+	ib_assert_error_contains(ib_user_resolve(&u, root, "minus"), "uid 4294967295 is out of range");
+	ib_assert_error_contains(ib_user_resolve(&u, root, "biggid"), "gid 2147483648 is out of range");
+	/* 2^31-1 itself is fine */
+	assert_int_equal(ib_user_resolve(&u, root, "edge"), 0);
+	assert_int_equal(u.uid, 2147483647u);
+	assert_int_equal(u.gid, 2147483647u);
+	ib_user_dispose(&u);
+	assert_int_equal(ib_user_resolve(&u, root, "2147483647:2147483647"), 0);
+	ib_user_dispose(&u);
+	rm_tree(root);
+	free(root);
+}
+
+/* /etc/passwd and /etc/group: regular files only, bounded; a FIFO does not hang us. */
+static void test_user_files_regular_only(void **state)
+{
+	(void)state;
+	char *root = fake_root();
+	char path[4200], grp[4200];
+	snprintf(path, sizeof path, "%s/etc/passwd", root);
+	snprintf(grp, sizeof grp, "%s/etc/group", root);
+	ib_user u = IB_USER_INIT;
+	/* a FIFO nobody writes to: a clear error at once, not a hang */
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	time_t t0 = time(NULL);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder"), "/etc/passwd of the root filesystem is not a regular file (a FIFO)");
+	ib_assert_error_contains(ib_user_resolve(&u, root, "0"), "not a regular file");
+	assert_true(time(NULL) - t0 < 5);
+	unlink(path);
+	write_users(root);
+	unlink(grp);
+	assert_int_equal(mkfifo(grp, 0644), 0);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder"), "/etc/group of the root filesystem is not a regular file");
+	unlink(grp);
+	/* a directory */
+	assert_int_equal(mkdir(grp, 0755), 0);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder"), "(a directory)");
+	rmdir(grp);
+	write_users(root);
+	/* a huge (sparse) /etc/passwd: refused before anything is read */
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)1 << 30), 0);
+	close(fd);
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	t0 = time(NULL);
+	ib_assert_error_contains(ib_user_resolve(&u, root, "builder"), "is larger than");
+	getrusage(RUSAGE_SELF, &ru1);
+	assert_true(time(NULL) - t0 < 5);
+	assert_true(ru1.ru_maxrss - ru0.ru_maxrss < 64 * 1024); /* KiB */
 	rm_tree(root);
 	free(root);
 }
@@ -496,8 +572,12 @@ static void test_run_symlinks_stay_inside(void **state)
 	assert_int_equal(fake_run(&st, &cap, root, &p, NULL), 0);
 	assert_false(exists_in(outside, "hosts"));
 	assert_false(exists_in(outside, "resolv.conf"));
-	/* the dangling links were left alone: no bind, nothing created */
-	assert_null(strstr(cap.out, "hosts 127.0.0.1"));
+	/* the links were followed inside the root (as runc does): the files are provided there */
+	assert_non_null(strstr(cap.out, "hosts 127.0.0.1"));
+	/* and what was made for them inside the root is gone after the run */
+	char made[4200];
+	snprintf(made, sizeof made, "%s%s", root, outside);
+	assert_false(exists_in(made, ""));
 	/* /proc as a symlink is refused */
 	snprintf(link, sizeof link, "%s/proc", root);
 	assert_int_equal(symlink(outside, link), 0);
@@ -531,6 +611,8 @@ int main(void)
 		cmocka_unit_test(test_user_numeric_and_groups),
 		cmocka_unit_test(test_user_errors),
 		cmocka_unit_test(test_user_symlink_stays_inside),
+		cmocka_unit_test(test_user_id_range),
+		cmocka_unit_test(test_user_files_regular_only),
 		cmocka_unit_test(test_oci_config),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_run_shared_part),

@@ -220,6 +220,23 @@ grep -q "checksum mismatch" "$tmp/out17" || fail "unclear checksum error: $(cat 
 printf 'FROM busybox\nADD http://127.0.0.1:%s/missing.txt /x\n' "$port" > "$tmp/addurl/Dockerfile"
 if build -t addurl3 "$tmp/addurl" > "$tmp/out18" 2>&1; then fail "a 404 download was accepted"; fi
 grep -q "missing.txt" "$tmp/out18" || fail "unclear download error: $(cat "$tmp/out18")"
+# a redirect to another scheme (ftp://, file://) is never followed
+rport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+/usr/bin/python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(302); self.send_header("Location", "ftp://127.0.0.1:1" + self.path if "ftp" in self.path else "file:///etc/hostname"); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$rport" &
+redir_pid=$!
+trap 'kill $http_pid $redir_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
+for target in ftp file; do
+	printf 'FROM busybox\nADD http://127.0.0.1:%s/%s /x\n' "$rport" "$target" > "$tmp/addurl/Dockerfile"
+	if build -t addurl4 "$tmp/addurl" > "$tmp/out19" 2>&1; then fail "a redirect to $target:// was followed"; fi
+	grep -Eqi "protocol .*(not supported|disabled)" "$tmp/out19" || fail "a redirect to $target:// was tried: $(cat "$tmp/out19")"
+done
 
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"

@@ -8,7 +8,12 @@ IB=$1 ISO=$2 SNAP=$3
 . "$IB_SOURCE_ROOT/tests/common/skip.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "containers need root"
 tmp=$(mktemp -d /tmp/ibtest-containers-XXXXXX)
-cleanup() { umount -R "$tmp"/store/snapshots/*/active/*/merged 2>/dev/null || true; rm -rf "$tmp"; }
+loop=
+cleanup() {
+	[ -z "$loop" ] || losetup -d "$loop" || true
+	umount -R "$tmp"/store/snapshots/*/active/*/merged 2>/dev/null || true
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
 export IMAGEBUILD_ROOT=$tmp/store
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -94,4 +99,70 @@ run --rm busybox /nonexistent; rc=$?
 run --rm -u nosuchuser busybox true 2>"$tmp/err"; rc=$?
 [ $rc != 0 ] && grep -q nosuchuser "$tmp/err" || fail "a missing USER did not fail clearly: $(cat "$tmp/err")"
 set -e
+# ---- what an untrusted image or command must not reach (issue 10) ----
+# a loop device over a scratch file of ours (never a real disk), its content
+# passwd lines of a uid-0 user, so reading it from the host shows either way
+command -v losetup >/dev/null || skip_or_fail "losetup (util-linux) is missing"
+line='ibscratch:x:0:0:IMAGEBUILD-SCRATCH:/:/bin/sh'
+for i in $(seq 2048); do echo "$line"; done > "$tmp/scratch.img"
+truncate -s 65536 "$tmp/scratch.img"
+cp "$tmp/scratch.img" "$tmp/scratch.orig"
+loop=$(losetup -f --show "$tmp/scratch.img")
+maj=$((0x$(stat -c %t "$loop"))) min=$((0x$(stat -c %T "$loop")))
+# a 0666 node made by RUN and shipped in the committed layer, read and written as nobody
+set +e
+run --name dev-container busybox sh -c "mknod /disk b $maj $min && chmod 666 /disk" </dev/null
+rc=$?
+set -e
+[ $rc = 0 ] || fail "mknod failed in the container ($rc); Docker allows it"
+"$IB" commit dev-container dev-image >/dev/null
+"$IB" rm dev-container >/dev/null
+set +e
+out=$(run --rm -u 65534 dev-image sh -c 'head -c 64 /disk; echo pwned > /disk && echo WROTE; echo done' 2>&1)
+set -e
+echo "$out"
+case $out in *IMAGEBUILD-SCRATCH*|*WROTE*) fail "a device node shipped in a layer reached the loop device" ;; esac
+case $out in *done*) ;; *) fail "the device check did not run: $out" ;; esac
+# USER ids the kernel takes for -1 ("unchanged")
+for u in 4294967295 1000:4294967295; do
+	set +e
+	out=$(run --rm -u "$u" busybox id 2>&1); rc=$?
+	set -e
+	[ $rc != 0 ] && case $out in *"out of range"*) true ;; *) false ;; esac ||
+		fail "USER $u was not refused clearly ($rc): $out"
+done
+# /etc/passwd as a FIFO, then as the loop device's node: a clear error at once, nothing read
+for kind in fifo blk; do
+	if [ $kind = fifo ]; then mk='mkfifo /etc/passwd'; else mk="mknod /etc/passwd b $maj $min"; fi
+	run --name pw-container busybox sh -c "rm /etc/passwd && $mk" </dev/null
+	"$IB" commit pw-container pw-image >/dev/null
+	"$IB" rm pw-container >/dev/null
+	set +e
+	start=$(date +%s)
+	out=$(timeout 20 "$IB" run --isolation "$ISO" --snapshotter "$SNAP" --rm -u ibscratch pw-image id 2>&1); rc=$?
+	took=$(( $(date +%s) - start ))
+	set -e
+	[ $rc != 0 ] && [ $rc != 124 ] && case $out in *"not a regular file"*) true ;; *) false ;; esac ||
+		fail "a $kind /etc/passwd did not fail clearly ($rc): $out"
+	[ $took -lt 5 ] || fail "a $kind /etc/passwd took ${took}s to refuse"
+	"$IB" rmi pw-image >/dev/null
+done
+cmp -s "$tmp/scratch.orig" "$tmp/scratch.img" || fail "the scratch file behind the loop device changed"
+# a systemd-style /etc/resolv.conf (in the image: inside a container it is a mount point):
+# the run's file lands at the link's target
+cp "$tmp/busybox.tar" "$tmp/rs.tar"
+/usr/bin/python3 - "$tmp/rs.tar" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1], "a") as t:
+    i = tarfile.TarInfo("etc/resolv.conf")
+    i.type = tarfile.SYMTYPE
+    i.linkname = "../run/systemd/resolve/stub-resolv.conf"
+    t.addfile(i)
+PY
+"$IB" import "$tmp/rs.tar" rs-image >/dev/null
+out=$(run --rm rs-image sh -c 'cat /etc/resolv.conf; echo; readlink /etc/resolv.conf')
+[ "$out" = "$(cat /etc/resolv.conf; echo; echo ../run/systemd/resolve/stub-resolv.conf)" ] ||
+	fail "a symlinked /etc/resolv.conf did not get the host's: $out"
+losetup -d "$loop"; loop=
+
 echo "containers: ok ($ISO, $SNAP)"

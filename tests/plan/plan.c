@@ -174,6 +174,20 @@ static void bad_plans_name_the_line(void **state)
 	done(&p);
 	ib_assert_error_contains(make(&p, "FROM a AS a\n", NULL, NULL), "cannot use itself");
 	done(&p);
+	/* a number is a stage index (BuildKit), never an image called "5" */
+	ib_assert_error_contains(make(&p, "FROM busybox\nFROM busybox\nCOPY --from=5 /x /x\n", NULL, NULL),
+				 "line 3: invalid stage index 5");
+	done(&p);
+	ib_assert_error_contains(make(&p, "FROM busybox\nRUN --mount=from=-1,target=/m true\n", NULL, NULL),
+				 "line 2: invalid stage index -1");
+	done(&p);
+	ib_assert_error_contains(make(&p, "FROM busybox\nCOPY --from=1 /x /x\nFROM busybox\n", NULL, NULL),
+				 "line 2: stage 1 is used before it is defined");
+	done(&p);
+	assert_int_equal(make(&p, "FROM busybox\nFROM busybox\nCOPY --from=+0 /x /x\n", NULL, NULL), 0);
+	assert_int_equal(ib_plan_stage_by_index(p.plan, 1)->dep_count, 1);
+	assert_int_equal(ib_plan_stage_by_index(p.plan, 1)->deps[0], 0);
+	done(&p);
 }
 
 static void print_shows_the_plan(void **state)

@@ -33,7 +33,28 @@ typedef struct {
 	int patches, lose_patch; /* the lose_patch-th PATCH is kept but answered 503 */
 	int monolithic_puts;
 	char put_digest[128];
+	/* hostile answers: an endless blob body, an endless 404 body; what was sent of it */
+	int endless_blob, endless_404;
+	size_t endless_sent;
 } fake;
+
+/* A body without an end (up to 256 MiB): `first`, then filler until the client hangs up. */
+static size_t endless(int fd, int status, const char *first)
+{
+	char head[256], chunk[65536];
+	int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nConnection: close\r\n\r\n%s", status, first);
+	if (send(fd, head, (size_t)n, MSG_NOSIGNAL) < 0)
+		return 0;
+	memset(chunk, 'x', sizeof chunk);
+	size_t sent = 0;
+	while (sent < (256u << 20)) {
+		ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		sent += (size_t)w;
+	}
+	return sent;
+}
 
 static void reply(int fd, int status, const char *headers, const char *body)
 {
@@ -143,6 +164,10 @@ static void handle(fake *f, int fd, const char *req, const unsigned char *body, 
 			reply(fd, 503, NULL, "upstream busy");
 		else
 			reply(fd, 200, NULL, "fine");
+	} else if (!strncmp(path, "/v2/app/blobs/", 14) && f->endless_blob) {
+		f->endless_sent = endless(fd, 200, "hello");
+	} else if (!strncmp(path, "/v2/app/manifests/", 18) && f->endless_404) {
+		f->endless_sent = endless(fd, 404, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"");
 	} else if (!strncmp(path, "/v2/app/blobs/", 14)) {
 		/* the content "hello": 500 on the first try, then the whole of it */
 		pthread_mutex_lock(&f->lock);
@@ -380,9 +405,24 @@ static void test_blob(void **state)
 	f->hits_blob = 1;
 	ib_assert_error_contains(ib_push__fetch_blob(r, s, &bad, 5, NULL), "push to fake/app: blob sha256:");
 	assert_int_equal(ib_store_blob_has(s, &bad), 0);
-	/* the wrong size */
+	/* the wrong size: nothing stored, even though the digest is right */
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &good);
+	char *path = ib_sprintf("%s/blobs/sha256/%s", dir, hex);
+	assert_int_equal(unlink(path), 0); /* stored above: gone again */
 	f->hits_blob = 1;
 	ib_assert_error_contains(ib_push__fetch_blob(r, s, &good, 6, NULL), "has 5 bytes, its descriptor says 6");
+	assert_int_equal(ib_store_blob_has(s, &good), 0);
+	f->hits_blob = 1;
+	ib_assert_error_contains(ib_push__fetch_blob(r, s, &good, 4, NULL), "more than the 4 bytes its descriptor says");
+	assert_int_equal(ib_store_blob_has(s, &good), 0);
+	/* an endless body stops at the descriptor's size: the fake could only fill the socket buffers */
+	f->endless_blob = 1;
+	ib_assert_error_contains(ib_push__fetch_blob(r, s, &good, 5, NULL), "more than the 5 bytes its descriptor says");
+	assert_int_equal(ib_store_blob_has(s, &good), 0);
+	assert_true(f->endless_sent < (64u << 20));
+	f->endless_blob = 0;
+	free(path);
 	ib_registry_free(r);
 	ib_store_free(s);
 	ib_rm_rf(dir);
@@ -427,6 +467,22 @@ static void test_upload(void **state)
 	free(dir);
 }
 
+/* An endless error body: the status comes back, the body is read up to its cap and no further. */
+static void test_endless_error(void **state)
+{
+	fake *f = *state;
+	ib_registry *r = client(f, "alice", "s3cret", NULL, 0);
+	ib_response resp = { 0 };
+	f->endless_404 = 1;
+	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/manifests/x", NULL, NULL, NULL, "manifest x"),
+				 "push to fake/app: manifest x: 404 ");
+	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
+	assert_true(resp.error_body.size <= IB_PUSH_ERROR_BODY_LIMIT);
+	assert_true(f->endless_sent < (64u << 20));
+	ib_response_dispose(&resp);
+	ib_registry_free(r);
+}
+
 const struct CMUnitTest client_tests[] = {
 	cmocka_unit_test_setup_teardown(test_upload, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer, fake_start, fake_stop),
@@ -434,5 +490,6 @@ const struct CMUnitTest client_tests[] = {
 	cmocka_unit_test_setup_teardown(test_basic, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_retries, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_blob, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_endless_error, fake_start, fake_stop),
 };
 const size_t client_tests_count = sizeof client_tests / sizeof *client_tests;

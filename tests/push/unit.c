@@ -204,6 +204,71 @@ static void test_url(void **state)
 	ib_buf_dispose(&b);
 }
 
+/* URLs a registry names: resolved, reduced to their origin; only http and https */
+static void test_origins(void **state)
+{
+	(void)state;
+	ib_buf u = IB_BUF_INIT, o = IB_BUF_INIT;
+	assert_int_equal(ib_push__resolve(&u, &o, NULL, "HTTPS://Registry.Example/v2/"), 0);
+	assert_string_equal(o.ptr, "https://registry.example:443");
+	assert_int_equal(ib_push__resolve(NULL, &o, NULL, "https://registry.example:443/x"), 0);
+	assert_string_equal(o.ptr, "https://registry.example:443");
+	assert_int_equal(ib_push__resolve(NULL, &o, NULL, "http://127.0.0.1:5000/v2/"), 0);
+	assert_string_equal(o.ptr, "http://127.0.0.1:5000");
+	assert_int_equal(ib_push__resolve(NULL, &o, NULL, "http://[::1]:5000/v2/"), 0);
+	assert_string_equal(o.ptr, "http://[::1]:5000");
+	/* the same host on another port or scheme is another origin */
+	assert_int_equal(ib_push__resolve(NULL, &o, NULL, "http://registry.example/x"), 0);
+	assert_string_equal(o.ptr, "http://registry.example:80");
+	/* a redirect's Location, relative to where it came from */
+	const char *base = "https://r.example/v2/app/blobs/sha256:0?x=1";
+	assert_int_equal(ib_push__resolve(&u, &o, base, "/cdn/blob?sig=a%2Fb"), 0);
+	assert_string_equal(u.ptr, "https://r.example/cdn/blob?sig=a%2Fb");
+	assert_string_equal(o.ptr, "https://r.example:443");
+	assert_int_equal(ib_push__resolve(&u, &o, base, "//cdn.example/b"), 0);
+	assert_string_equal(u.ptr, "https://cdn.example/b");
+	assert_string_equal(o.ptr, "https://cdn.example:443");
+	assert_int_equal(ib_push__resolve(&u, &o, base, "http://cdn.example:8080/b"), 0);
+	assert_string_equal(o.ptr, "http://cdn.example:8080");
+	/* other schemes are refused, and nothing is read from them */
+	const char *refused[] = { "file:///etc/shadow", "gopher://127.0.0.1:25/_HELO", "ftp://127.0.0.1/x",
+				  "dict://127.0.0.1:11211/stats", "ldap://h/x", "HTTPX://h/" };
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		ib_assert_error_contains(ib_push__resolve(&u, &o, NULL, refused[i]), "only http and https are used");
+		assert_int_equal(ib_error_last()->code, IB_EINVALID);
+		ib_assert_error_contains(ib_push__resolve(&u, &o, base, refused[i]), "only http and https are used");
+	}
+	ib_assert_error_contains(ib_push__resolve(&u, &o, NULL, "javascript:alert(1)"), "not a URL");
+	ib_assert_error_contains(ib_push__resolve(&u, &o, NULL, "not a url"), "not a URL");
+	ib_buf_dispose(&u);
+	ib_buf_dispose(&o);
+}
+
+static void test_stall_setting(void **state)
+{
+	(void)state;
+	unsigned int v = 0;
+	unsetenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");
+	assert_int_equal(ib_push__stall_seconds(&v), 0);
+	assert_int_equal(v, IB_PUSH_STALL_DEFAULT);
+	setenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT", "2", 1);
+	assert_int_equal(ib_push__stall_seconds(&v), 0);
+	assert_int_equal(v, 2);
+	const char *bad[] = { "0", "-1", "2s", "abc", "3601", " 5" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		setenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT", bad[i], 1);
+		ib_assert_error_contains(ib_push__stall_seconds(&v), "IMAGEBUILD_REGISTRY_STALL_TIMEOUT=");
+	}
+	/* a client refuses to start with a bad setting rather than ignore it */
+	ib_registry *r = NULL;
+	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
+	o.docker_config = "/nonexistent/config.json";
+	ib_assert_error_contains(ib_registry_new(&r, "127.0.0.1:1", "app", "pull", &o, "pull"),
+				 "not a number of seconds");
+	assert_null(r);
+	unsetenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");
+}
+
 static void test_error_text(void **state)
 {
 	(void)state;
@@ -290,6 +355,8 @@ const struct CMUnitTest unit_tests[] = {
 	cmocka_unit_test(test_config_file),
 	cmocka_unit_test(test_retry),
 	cmocka_unit_test(test_url),
+	cmocka_unit_test(test_origins),
+	cmocka_unit_test(test_stall_setting),
 	cmocka_unit_test(test_error_text),
 	cmocka_unit_test(test_manifest),
 	cmocka_unit_test(test_index_platform),

@@ -126,6 +126,33 @@ static void test_unknown_fields(void **state)
 	ib_assert_error_contains(ib_image_config_from_json(&c, "{", 1), "invalid JSON");
 }
 
+/* Fields we read with the wrong type are refused, as Docker's decoder refuses them. */
+static void test_field_types(void **state)
+{
+	(void)state;
+	static const struct { const char *json, *error; } bad[] = {
+		{ "{\"config\":{\"Labels\":{\"a\":1}}}", "config.Labels.a is not a string" },
+		{ "{\"config\":{\"Env\":[\"A=1\",2]}}", "config.Env is not a list of strings" },
+		{ "{\"config\":{\"User\":0}}", "config.User is not a string" },
+		{ "{\"config\":{\"ExposedPorts\":{\"80/tcp\":1}}}", "config.ExposedPorts.80/tcp is not an object" },
+		{ "{\"config\":{\"Healthcheck\":{\"Retries\":\"3\"}}}", "config.Healthcheck.Retries is not an integer" },
+		{ "{\"created\":5}", "created is not a string" },
+		{ "{\"rootfs\":{\"diff_ids\":{}}}", "rootfs.diff_ids is not a list of strings" },
+		{ "{\"history\":[{\"empty_layer\":\"yes\"}]}", "history[].empty_layer is not true or false" },
+		{ "{\"history\":[1]}", "history[0] is not an object" },
+	};
+	ib_image_config *c;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ib_assert_error_contains(ib_image_config_from_json(&c, bad[i].json, strlen(bad[i].json)), bad[i].error);
+	/* null is unset; one string is a one-item Cmd (Docker's strslice) */
+	const char *ok = "{\"config\":{\"Labels\":null,\"Cmd\":\"sh\",\"Env\":null},\"history\":null}";
+	assert_int_equal(ib_image_config_from_json(&c, ok, strlen(ok)), 0);
+	assert_int_equal(ib_image_config_label_count(c), 0);
+	assert_int_equal(ib_image_config_list_count(c, IB_CONFIG_CMD), 1);
+	assert_string_equal(ib_image_config_list_get(c, IB_CONFIG_CMD, 0), "sh");
+	ib_image_config_free(c);
+}
+
 static void test_created(void **state)
 {
 	(void)state;
@@ -145,4 +172,5 @@ static void test_created(void **state)
 DEFINE_GROUP(config_tests,
 	cmocka_unit_test(test_fields),
 	cmocka_unit_test(test_unknown_fields),
+	cmocka_unit_test(test_field_types),
 	cmocka_unit_test(test_created))

@@ -130,3 +130,38 @@ char *ts_read_file(const char *path)
 	fclose(f);
 	return b;
 }
+
+/* Store the bytes of `path`, gzip-compressed (libarchive's raw format) or as they are. */
+ib_digest ts_put_file(test_store *t, const char *path, int gzip)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	char *data = ts_read_file(path);
+	assert_non_null(data);
+	size_t cap = (size_t)st.st_size + 4096, used = 0;
+	char *out = data;
+	if (gzip) {
+		out = malloc(cap);
+		struct archive *a = archive_write_new();
+		assert_int_equal(archive_write_set_format_raw(a), ARCHIVE_OK);
+		assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+		assert_int_equal(archive_write_open_memory(a, out, cap, &used), ARCHIVE_OK);
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, "data");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_size(e, st.st_size);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		assert_int_equal(archive_write_data(a, data, (size_t)st.st_size), st.st_size);
+		archive_entry_free(e);
+		assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+		archive_write_free(a);
+	} else {
+		used = (size_t)st.st_size;
+	}
+	ib_digest d;
+	assert_int_equal(ib_store_blob_put(&d, t->store, out, used), 0);
+	if (out != data)
+		free(out);
+	free(data);
+	return d;
+}

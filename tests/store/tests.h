@@ -17,6 +17,7 @@ DECLARE(gc_tests)
 DECLARE(bad_tests)
 DECLARE(crash_tests)
 DECLARE(transfer_tests)
+DECLARE(trust_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);
@@ -35,6 +36,8 @@ ib_digest ts_import(test_store *t, const char *name, const char *content);
 /* A layer blob from a small tar; returns its digest. */
 ib_digest ts_layer(test_store *t, const char *content);
 int ts_count_blobs(test_store *t);
+/* Store the bytes of file `path` as a blob, gzip-compressed when asked. */
+ib_digest ts_put_file(test_store *t, const char *path, int gzip);
 char *ts_path(test_store *t, const char *rel);  /* malloc'ed */
 void ts_write_file(const char *path, const char *content);
 char *ts_read_file(const char *path);             /* malloc'ed */

@@ -277,6 +277,23 @@ static int bool_value(ictx *c, const char *key, const char *v, int *out)
 	return 0;
 }
 
+/* Go's strconv.ParseUint(s, base, 32): digits only, no sign or space, below 2^32. */
+static int mount_number_ok(const char *s, int base)
+{
+	if (!*s)
+		return 0;
+	unsigned long long v = 0;
+	for (const char *p = s; *p; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : 99;
+		if (d >= base)
+			return 0;
+		v = v * (unsigned)base + (unsigned)d;
+		if (v > 0xffffffffULL)
+			return 0;
+	}
+	return 1;
+}
+
 static int parse_mount(ictx *c, ib_run_mount *m, const char *raw)
 {
 	static const char *const types[] = { "bind", "cache", "tmpfs", "secret", "ssh" };
@@ -361,10 +378,20 @@ static int parse_mount(ictx *c, ib_run_mount *m, const char *raw)
 		return FAIL(c, "RUN: --mount: unsupported sharing value `%s`", m->sharing);
 	if (m->sharing && m->type != IB_RUN_MOUNT_CACHE)
 		return FAIL(c, "RUN: --mount: sharing is only valid for cache mounts");
-	if (m->mode && !strchr(m->mode, '$')) {
-		for (const char *p = m->mode; *p; p++)
-			if (*p < '0' || *p > '7')
-				return FAIL(c, "RUN: --mount: invalid octal mode `%s`", m->mode);
+	/* as BuildKit: mode octal, uid and gid decimal, each an unsigned 32-bit
+	 * number; only for the mounts that make a file or directory (values
+	 * with a variable are checked by the build, once expanded) */
+	const char *const nums[] = { m->mode, m->uid, m->gid };
+	static const char *const num_keys[] = { "mode", "uid", "gid" };
+	for (size_t i = 0; i < 3; i++) {
+		if (!nums[i])
+			continue;
+		if (m->type != IB_RUN_MOUNT_CACHE && m->type != IB_RUN_MOUNT_SECRET && m->type != IB_RUN_MOUNT_SSH)
+			return FAIL(c, "RUN: --mount: %s not allowed for %s mounts", num_keys[i], types[m->type]);
+		if (!strchr(nums[i], '$') && !mount_number_ok(nums[i], i == 0 ? 8 : 10)) {
+			return FAIL(c, "RUN: --mount: invalid value `%s` for %s (%s)", nums[i], num_keys[i],
+				    i == 0 ? "an octal number" : "a decimal number below 2^32");
+		}
 	}
 	if (!m->target && m->type != IB_RUN_MOUNT_SECRET && m->type != IB_RUN_MOUNT_SSH)
 		return FAIL(c, "RUN: --mount: mount type %s requires a target in `%s`",

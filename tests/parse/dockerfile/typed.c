@@ -122,6 +122,14 @@ static void run_flags_and_mounts(void **state)
 	typed_error("FROM a\nRUN --mount=type=nfs,target=/x true\n", "Dockerfile:2: RUN: --mount: unsupported mount type");
 	typed_error("FROM a\nRUN --mount=type=cache true\n", "requires a target");
 	typed_error("FROM a\nRUN --mount=target=/x,color=red true\n", "unexpected key `color`");
+	/* mode/uid/gid: unsigned 32-bit numbers (octal mode), only where a file is made */
+	typed_error("FROM a\nRUN --mount=type=cache,target=/c,uid=1000x true\n",
+		    "Dockerfile:2: RUN: --mount: invalid value `1000x` for uid");
+	typed_error("FROM a\nRUN --mount=type=cache,target=/c,gid=4294967296 true\n", "invalid value `4294967296` for gid");
+	typed_error("FROM a\nRUN --mount=type=cache,target=/c,gid=-1 true\n", "invalid value `-1` for gid");
+	typed_error("FROM a\nRUN --mount=type=secret,id=s,mode=0800 true\n", "invalid value `0800` for mode");
+	typed_error("FROM a\nRUN --mount=type=bind,target=/c,uid=0 true\n", "uid not allowed for bind mounts");
+	typed_error("FROM a\nRUN --mount=type=tmpfs,target=/c,mode=0755 true\n", "mode not allowed for tmpfs mounts");
 	typed_error("FROM a\nRUN --network=bridge true\n", "unsupported network mode");
 	typed_error("FROM a\nRUN --security=x true\n", "unsupported security mode");
 	typed_error("FROM a\nRUN --mount true\n", "missing a value on flag: --mount");

@@ -178,7 +178,10 @@ typedef enum {
  * Unpack the tar stream read from `tar_fd` (uncompressed, gzip or zstd) into
  * the directory `dir_fd`, safely: nothing is written outside it, whatever
  * the entries say. `label` names the layer in errors ("layer <label>: entry
- * `<name>`: <reason>"); NULL is fine.
+ * `<name>`: <reason>"); NULL is fine. Paths may be longer than PATH_MAX;
+ * a layer holds at most 16,384 levels, 255-byte names and 256 KiB paths
+ * (IB_EINVALID beyond), the limits ib_snapshot_diff_trees() keeps. Past
+ * PATH_MAX, a symlink among an entry's parents is not followed (IB_EUNSUPPORTED).
  */
 IB_EXTERN(int) ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode,
 				     const char *label);
@@ -191,7 +194,8 @@ typedef enum {
 
 /**
  * The OCI layer tar of the changes from the tree `parent_fd` (-1: empty) to
- * the tree `changed_fd`, as ib_snapshot_diff() writes it.
+ * the tree `changed_fd`, as ib_snapshot_diff() writes it. A tree beyond the
+ * limits ib_snapshot_apply_tar() reads is IB_EINVALID, naming the path.
  */
 IB_EXTERN(int) ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 				      ib_snapshot_write_cb write, void *payload);

@@ -558,7 +558,7 @@ static int read_dockerfile(ib_buf *out, const ib_build_options *o, ib_buf *path)
 		ib_buf_puts(path, o->dockerfile);
 	else
 		ib_path_join(path, o->context, "Dockerfile");
-	int rc = ib_read_file(out, path->ptr);
+	int rc = ib_read_regular_file(out, path->ptr, IB_BUILD__CONTEXT_FILE_MAX);
 	if (rc < 0)
 		ib_error_prefix("read the Dockerfile");
 	return rc;
@@ -575,12 +575,19 @@ static int load_ignore(builder *b, const char *dockerfile_path)
 			ib_path_join(&path, b->o->context, ".dockerignore");
 		else
 			ib_buf_puts(&path, cands.strings[i]);
-		int found = ib_read_file(&content, ib_buf_cstr(&path)) == 0;
+		/* missing is fine; there but unreadable fails the build (ignoring it would send what it excludes) */
+		rc = ib_read_regular_file(&content, ib_buf_cstr(&path), IB_BUILD__CONTEXT_FILE_MAX);
 		ib_buf_dispose(&path);
-		if (!found) {
+		if (rc == IB_ENOTFOUND) {
 			ib_buf_dispose(&content);
 			ib_error_clear();
+			rc = 0;
 			continue;
+		}
+		if (rc < 0) {
+			ib_buf_dispose(&content);
+			ib_error_prefix("read the ignore file");
+			break;
 		}
 		rc = ib_ignore_parse(&b->ignore, ib_buf_cstr(&content), content.size, cands.strings[i]);
 		ib_buf_dispose(&content);

@@ -23,6 +23,8 @@
 /* sha256 of an empty tar (1024 zero bytes): a step that changed nothing */
 #define IB_BUILD_EMPTY_TAR_DIGEST "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 #define IB_BUILD_TAIL_LINES 10
+/* The most a Dockerfile or .dockerignore read from a context may hold. */
+#define IB_BUILD__CONTEXT_FILE_MAX ((size_t)4 << 20)
 
 /* What a stage has become so far: its image (config and layers) and scope. */
 typedef struct {

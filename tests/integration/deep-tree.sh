@@ -17,24 +17,24 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$IB_SOURCE_ROOT/tests/resources/make-busybox-tar.sh" "$tmp/busybox.tar"
 "$IB" import "$tmp/busybox.tar" busybox >/dev/null
 
-# 100 levels per `mkdir -p` + `cd -P` (busybox's cd -P takes a relative path
-# beyond PATH_MAX; its plain cd does not), 100 times
+# 1,000 levels per `mkdir -p` + `cd -P` (2,000 bytes, within PATH_MAX; busybox's
+# cd -P takes a relative path beyond PATH_MAX, its plain cd does not), 10 times:
+# each cd -P costs busybox a getcwd that walks up the whole tree, so few of them
+Q=$(printf 'd/%.0s' $(seq 1000)); Q=${Q%/}
 ctx=$tmp/ctx
 mkdir -p "$ctx"
-cat > "$ctx/Dockerfile" <<'DF'
+cat > "$ctx/Dockerfile" <<DF
 FROM busybox
-ENV Q=d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d
-RUN mkdir /deep && cd -P /deep && i=0 && while [ $i -lt 100 ]; do mkdir -p $Q && cd -P $Q || exit 1; i=$((i+1)); done && echo bottom > f
-RUN cd -P /deep && i=0 && while [ $i -lt 100 ]; do cd -P $Q || exit 1; i=$((i+1)); done && [ ! -e d ] && cat f > /seen && echo more >> f
+ENV Q=$Q
+RUN mkdir /deep && cd -P /deep && i=0 && while [ \$i -lt 10 ]; do mkdir -p \$Q && cd -P \$Q || exit 1; i=\$((i+1)); done && echo bottom > f
+RUN cd -P /deep && i=0 && while [ \$i -lt 10 ]; do cd -P \$Q || exit 1; i=\$((i+1)); done && [ ! -e d ] && cat f > /seen && echo more >> f
 DF
-[ "$(printf %s 'd/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d' | tr -cd d | wc -c)" = 100 ] ||
-	fail "the test's Q is not 100 levels"
+[ "$(printf %s "$Q" | tr -cd d | wc -c)" = 1000 ] || fail "the test's Q is not 1,000 levels"
 start=$(date +%s)
 /usr/bin/time -o "$tmp/rss" -f %M "$IB" build --snapshotter "$SNAP" -t deep "$ctx" > "$tmp/out" 2>&1 ||
 	{ cat "$tmp/out"; fail "the build of a 10,000-level tree failed"; }
 echo "deep-tree ($SNAP): build $(($(date +%s) - start)) s, max RSS $(tail -1 "$tmp/rss") KiB"
-# (100 levels per cd: busybox's getcwd walks up with readdir past PATH_MAX)
-got=$("$IB" run --snapshotter "$SNAP" --rm deep sh -c 'cat /seen; cd -P /deep && i=0 && while [ $i -lt 100 ]; do cd -P $Q || exit 1; i=$((i+1)); done && [ ! -e d ] && echo 10000 levels && cat f' | tr '\n' '|')
+got=$("$IB" run --snapshotter "$SNAP" --rm deep sh -c 'cat /seen; cd -P /deep && i=0 && while [ $i -lt 10 ]; do cd -P $Q || exit 1; i=$((i+1)); done && [ ! -e d ] && echo 10000 levels && cat f' | tr '\n' '|')
 [ "$got" = "bottom|10000 levels|bottom|more|" ] || fail "the image holds: $got"
 # removal: the build's and the run's writable snapshots (whole copies of the
 # tree with the copy snapshotter) are gone; overlay keeps the two layers unpacked

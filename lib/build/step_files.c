@@ -33,6 +33,38 @@ int ib_build__ignore_filter(void *payload, const char *rel, int is_dir)
 	return IB_WALK_EXCLUDE;
 }
 
+/*
+ * COPY/ADD --exclude: the source's own filter (.dockerignore for the
+ * context, nothing for --from) and the patterns, matched as fsutil's copy
+ * does against the path below each matched source (the source itself is
+ * never excluded), with .dockerignore's pattern rules (patternmatcher).
+ */
+typedef struct {
+	ib_walk_filter inner;
+	void *inner_payload;
+	const ib_ignore *excl;
+	const char *base; /* the matched source, scoped ("." for the root) */
+} exclude_filter;
+
+static int exclude_filter_fn(void *payload, const char *rel, int is_dir)
+{
+	const exclude_filter *x = payload;
+	int a = x->inner ? x->inner(x->inner_payload, rel, is_dir) : IB_WALK_INCLUDE;
+	if (a == IB_WALK_EXCLUDE)
+		return a;
+	const char *below = rel;
+	if (strcmp(x->base, ".") != 0) {
+		size_t n = strlen(x->base);
+		if (strncmp(rel, x->base, n) != 0 || rel[n] != '/')
+			return a; /* the source itself */
+		below = rel + n + 1;
+	}
+	int e = IB_WALK_INCLUDE;
+	if (ib_ignore_matches(x->excl, below))
+		e = is_dir && ib_ignore_descend(x->excl, below) ? IB_WALK_EXCLUDE_DESCEND : IB_WALK_EXCLUDE;
+	return e == IB_WALK_EXCLUDE || a == IB_WALK_INCLUDE ? e : a;
+}
+
 /* A mounted rootfs of another stage or image, for COPY --from. */
 int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index)
 {
@@ -258,6 +290,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
 	ib_build__modeset modeset;
+	ib_ignore *excl = NULL;
 	memset(&co, 0, sizeof co);
 
 	if (c->from) {
@@ -341,9 +374,22 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 		goto out;
 	}
+	/* --exclude (raw: BuildKit does not expand them), in the key as written */
+	if (c->excludes.count) {
+		for (size_t i = 0; i < c->excludes.count; i++) {
+			ib_build__key_add(k, "--exclude");
+			ib_build__key_add(k, c->excludes.items[i]);
+		}
+		if ((rc = ib_ignore_new(&excl, c->excludes.items, c->excludes.count)) < 0) {
+			rc = ib_build__refuse(b, in, IB_EINVALID, "--exclude: %s", ib_error_last()->message);
+			goto out;
+		}
+	}
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
+		exclude_filter xf = {filter, fpayload, excl, matches.items[i]};
 		ib_build__key_add(k, matches.items[i]);
-		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload, c->from ? NULL : b->sums);
+		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], excl ? exclude_filter_fn : filter,
+					   excl ? (void *)&xf : fpayload, c->from ? NULL : b->sums);
 	}
 	if (rc == 0 && c->heredoc_count) {
 		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);
@@ -425,6 +471,11 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	co.filter = filter;
 	co.filter_payload = fpayload;
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
+		exclude_filter xf = {filter, fpayload, excl, matches.items[i]};
+		if (excl) {
+			co.filter = exclude_filter_fn;
+			co.filter_payload = &xf;
+		}
 		int afd = -1;
 		if (add && (afd = ib_open_in_root(srcfd, matches.items[i], O_RDONLY | O_NONBLOCK, 0)) >= 0) {
 			struct stat st;
@@ -475,6 +526,7 @@ out:
 		ib_build__drop_snapshot(b, snapkey);
 		free(snapkey);
 	}
+	ib_ignore_free(excl);
 	ib_strlist_clear(&matches);
 	ib_strlist_clear(&urls);
 	ib_buf_dispose(&dest);

@@ -77,6 +77,8 @@ typedef struct {
 	ib_strlist strings;  /* what the mounts point to */
 	ib_strlist tmpdirs;  /* removed afterwards */
 	ib_strlist snapkeys; /* snapshots of other stages, dropped afterwards */
+	int *locks;          /* flock'ed fds of the cache mounts' instances, closed afterwards */
+	size_t nlocks;
 } run_mounts;
 
 /*

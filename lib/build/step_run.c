@@ -536,7 +536,12 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 	for (size_t i = 0; rc == 0 && i < r->mount_count; i++) {
 		const ib_run_mount *m = &r->mounts[i];
 		ib_buf t = IB_BUF_INIT, src = IB_BUF_INIT, from = IB_BUF_INIT, id = IB_BUF_INIT, abs = IB_BUF_INIT;
-		if (m->source)
+		/* before anything else: an ssh mount has no target to miss */
+		if (m->type == IB_RUN_MOUNT_SSH)
+			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					   "ssh mounts are not supported: imagebuild forwards no SSH agent "
+					   "(BuildKit's --ssh default|id=path); fetch with a secret mount instead");
+		if (rc == 0 && m->source)
 			rc = ib_build__expand_one(&src, b, s, m->source);
 		if (rc == 0 && m->from)
 			rc = ib_build__expand_one(&from, b, s, m->from);
@@ -585,7 +590,7 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 					rc = secret_mount(rm, env, b, s, m, id.ptr, target);
 				break;
 			default:
-				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "ssh mounts are not supported yet");
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "unsupported mount type");
 			}
 		}
 		if (rc < 0)

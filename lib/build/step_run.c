@@ -505,6 +505,17 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 		if (rc == 0 && !(base = ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex)))
 			rc = IB_ERROR;
 	}
+	/* a cache this RUN mounts already: the same instance (BuildKit's
+	 * mount manager hands one ref to every mount of one key) */
+	for (size_t i = 0; rc == 0 && i + 1 < rm->cache_held.n; i += 2) {
+		if (!strcmp(rm->cache_held.items[i], base)) {
+			rc = add_mount(rm, IB_MOUNT_BIND, rm->cache_held.items[i + 1], target, m->readonly, NULL);
+			free(base);
+			ib_buf_dispose(&scoped);
+			ib_buf_dispose(&ident);
+			return rc;
+		}
+	}
 	if (rc == 0)
 		rc = cache_instance(&dir, &held, b, &cs, stage_index, base, m->sharing);
 	if (rc == 0 && ib_realloc_array_locks(rm) < 0)
@@ -515,6 +526,10 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 		const char *host = keep(rm, dir);
 		dir = NULL;
 		rc = host ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : IB_ERROR;
+		if (rc == 0)
+			rc = ib_strlist_add(&rm->cache_held, base);
+		if (rc == 0)
+			rc = ib_strlist_add(&rm->cache_held, host);
 	}
 	ib_lock_release(&held);
 	free(dir);
@@ -614,6 +629,7 @@ void ib_build__release_mounts(builder *b, run_mounts *rm)
 	for (size_t i = 0; i < rm->nlocks; i++)
 		close(rm->locks[i]);
 	free(rm->locks);
+	ib_strlist_clear(&rm->cache_held);
 	ib_strlist_clear(&rm->snapkeys);
 	ib_strlist_clear(&rm->tmpdirs);
 	ib_strlist_clear(&rm->strings);

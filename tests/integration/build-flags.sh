@@ -120,4 +120,9 @@ printf 'FROM busybox\nRUN --mount=type=cache,target=/c,id=pv,sharing=private cat
 build --no-cache "$tmp/show" > "$tmp/show.out" 2>&1 || { cat "$tmp/show.out"; fail "private: a third build failed"; }
 grep -qE '(^| )(a|b)$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "private: a later build found neither instance"; }
 
+# one RUN that mounts one locked cache twice has the one instance twice (no wait on itself)
+printf 'FROM busybox\nRUN --mount=type=cache,target=/a,id=twice,sharing=locked --mount=type=cache,target=/b,id=twice,sharing=locked sh -c "echo twice-\\$(echo seen) > /a/f; cat /b/f"\n' > "$tmp/show/Dockerfile"
+timeout 120 "$IB" build --no-cache "$tmp/show" > "$tmp/show.out" 2>&1 || { cat "$tmp/show.out"; fail "twice: a RUN mounting one locked cache twice failed or waited on itself"; }
+grep -q '^ *twice-seen$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "twice: the two mounts of one cache are not the same directory"; }
+
 echo "build-flags: ok"

@@ -82,6 +82,9 @@ typedef struct {
 	ib_strlist strings;  /* what the mounts point to */
 	ib_strlist tmpdirs;  /* removed afterwards */
 	ib_strlist snapkeys; /* snapshots of other stages, dropped afterwards */
+	int *locks;          /* flock'ed fds of the cache mounts' instances, closed afterwards */
+	size_t nlocks;
+	ib_strlist cache_held; /* cache mounts taken: base path, instance path, ... */
 } run_mounts;
 
 /*

@@ -33,6 +33,93 @@ int ib_build__ignore_filter(void *payload, const char *rel, int is_dir)
 	return IB_WALK_EXCLUDE;
 }
 
+/*
+ * COPY/ADD --exclude and COPY --parents' pattern: the source's own filter
+ * (.dockerignore for the context, nothing for --from), then the patterns,
+ * matched as fsutil's copy does against the path below each matched source
+ * (the source itself is always copied), with .dockerignore's pattern rules
+ * (patternmatcher): an excluded path goes; with an include pattern (the
+ * part of a --parents source after its "/./" pivot) only what matches it
+ * or lies below a match is copied, and a directory on the way to a match
+ * only when something below it is (fsutil creates such parents lazily).
+ */
+typedef struct {
+	ib_walk_filter inner;
+	void *inner_payload;
+	const ib_ignore *excl; /* --exclude, or NULL */
+	const ib_ignore *incl; /* --parents' pattern, or NULL */
+	const char *base;      /* the matched source, scoped ("." for the root) */
+} copy_filter;
+
+static int worst(int a, int b)
+{
+	if (a == IB_WALK_EXCLUDE || b == IB_WALK_EXCLUDE)
+		return IB_WALK_EXCLUDE;
+	return a == IB_WALK_EXCLUDE_DESCEND || b == IB_WALK_EXCLUDE_DESCEND ? IB_WALK_EXCLUDE_DESCEND : IB_WALK_INCLUDE;
+}
+
+static int copy_filter_fn(void *payload, const char *rel, int is_dir)
+{
+	const copy_filter *x = payload;
+	int a = x->inner ? x->inner(x->inner_payload, rel, is_dir) : IB_WALK_INCLUDE;
+	if (a == IB_WALK_EXCLUDE)
+		return a;
+	const char *below = rel;
+	if (strcmp(x->base, ".") != 0) {
+		size_t n = strlen(x->base);
+		if (strncmp(rel, x->base, n) != 0 || rel[n] != '/')
+			return a; /* the source itself */
+		below = rel + n + 1;
+	}
+	if (x->excl && ib_ignore_matches(x->excl, below))
+		a = worst(a, is_dir && ib_ignore_descend(x->excl, below) ? IB_WALK_EXCLUDE_DESCEND : IB_WALK_EXCLUDE);
+	if (x->incl && !ib_ignore_matches(x->incl, below))
+		a = worst(a, is_dir ? IB_WALK_EXCLUDE_DESCEND : IB_WALK_EXCLUDE);
+	return a;
+}
+
+/*
+ * COPY --parents SRC (BuildKit's dockerfile2llb/convert_copy.go): the part
+ * before the first "/./" (the pivot) is the source directory, copied with
+ * its contents only; what follows is an include pattern, relative to it.
+ * Without a pivot the source is the root and the whole path the pattern.
+ */
+static int parents_split(ib_buf *src, ib_buf *pattern, const char *word)
+{
+	const char *pivot = strstr(word, "/./");
+	ib_buf raw = IB_BUF_INIT;
+	int rc = pivot ? ib_buf_set(src, word, (size_t)(pivot - word)) : ib_buf_set(src, "/", 1);
+	if (rc == 0)
+		rc = ib_buf_printf(&raw, "/%s", pivot ? pivot + 3 : word);
+	if (rc == 0)
+		rc = ib_path_clean(pattern, raw.ptr);
+	if (rc == 0 && !src->size)
+		rc = ib_buf_set(src, "/", 1);
+	ib_buf_dispose(&raw);
+	if (rc == 0) {
+		/* drop the leading "/" */
+		memmove(pattern->ptr, pattern->ptr + 1, pattern->size);
+		pattern->size--;
+	}
+	return rc;
+}
+
+/* The filter of one matched source: its --parents pattern compiled into *incl. */
+static int source_filter(copy_filter *f, ib_ignore **incl, ib_walk_filter inner, void *inner_payload,
+			 const ib_ignore *excl, const char *match, const char *pattern)
+{
+	*incl = NULL;
+	*f = (copy_filter){inner, inner_payload, excl, NULL, match};
+	if (pattern && *pattern) {
+		const char *pats[] = {pattern};
+		int rc = ib_ignore_new(incl, pats, 1);
+		if (rc < 0)
+			return rc;
+		f->incl = *incl;
+	}
+	return 0;
+}
+
 /* A mounted rootfs of another stage or image, for COPY --from. */
 int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index)
 {
@@ -254,10 +341,12 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	char *snapkey = NULL;
 	ib_buf dest = IB_BUF_INIT, tmp = IB_BUF_INIT;
 	ib_strlist matches = IB_STRLIST_INIT, urls = IB_STRLIST_INIT; /* urls: dir, name pairs */
+	ib_strlist patterns = IB_STRLIST_INIT; /* each match's --parents pattern ("" for none) */
 	ib_walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
 	ib_build__modeset modeset;
+	ib_ignore *excl = NULL;
 	memset(&co, 0, sizeof co);
 
 	if (c->from) {
@@ -300,7 +389,8 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			goto out;
 		}
 		if (rc == 0 && shown)
-			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : "COPY "), src.ptr);
+			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : c->parents ? "COPY --parents " : "COPY "),
+				      src.ptr);
 		if (rc == 0 && ib_build__is_url(src.ptr)) {
 			/* ADD <url>: downloaded once per build; its content is in the key */
 			const char *dir = NULL, *name = NULL;
@@ -326,24 +416,75 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 					   "%s from `%s` is not supported (http:// and https:// URLs are)",
 					   add ? "ADD" : "COPY", src.ptr);
+		ib_buf pattern = IB_BUF_INIT, dir = IB_BUF_INIT;
+		if (rc == 0 && c->parents) {
+			rc = parents_split(&dir, &pattern, src.ptr);
+			/* BuildKit: a path without wildcards must exist (RequiredPaths) */
+			if (rc == 0 && !strpbrk(src.ptr, "*?[")) {
+				ib_buf req = IB_BUF_INIT, scoped = IB_BUF_INIT;
+				rc = ib_buf_printf(&req, "%s/%s", dir.ptr, pattern.ptr);
+				if (rc == 0)
+					rc = ib_path_scope(&scoped, req.ptr);
+				int fd = rc == 0 ? ib_open_in_root(srcfd, scoped.ptr, O_PATH, 0) : -1;
+				int ign = rc == 0 && fd >= 0 && filter && strcmp(scoped.ptr, ".") &&
+					  filter(fpayload, scoped.ptr, 0) != IB_WALK_INCLUDE;
+				if (rc == 0 && (fd < 0 || ign)) {
+					ib_error_clear();
+					/* named with the line below, after the loop */
+					rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD,
+							   "COPY --parents: `%s`: not found in the source (or excluded by .dockerignore)",
+							   src.ptr);
+				}
+				if (fd >= 0)
+					close(fd);
+				ib_buf_dispose(&req);
+				ib_buf_dispose(&scoped);
+			}
+		} else if (rc == 0) {
+			rc = ib_buf_set(&dir, src.ptr, src.size);
+		}
 		if (rc == 0) {
-			rc = ib_build__glob(&matches, srcfd, src.ptr, filter, fpayload);
+			rc = ib_build__glob(&matches, srcfd, dir.ptr, filter, fpayload);
 			/* BuildKit (AllowEmptyWildcard): a pattern that matches
 			 * nothing copies nothing; a missing plain path is an error */
-			if (rc == IB_ENOTFOUND && strpbrk(src.ptr, "*?[")) {
+			if (rc == IB_ENOTFOUND && strpbrk(dir.ptr, "*?[")) {
 				ib_error_clear();
 				rc = 0;
 			}
 		}
+		while (rc == 0 && patterns.n < matches.n)
+			rc = ib_strlist_add(&patterns, c->parents ? pattern.ptr : "");
+		ib_buf_dispose(&pattern);
+		ib_buf_dispose(&dir);
 		ib_buf_dispose(&src);
 	}
 	if (rc < 0) {
 		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 		goto out;
 	}
+	/* --exclude (raw: BuildKit does not expand them), in the key as written */
+	if (c->excludes.count) {
+		for (size_t i = 0; i < c->excludes.count; i++) {
+			ib_build__key_add(k, "--exclude");
+			ib_build__key_add(k, c->excludes.items[i]);
+		}
+		if ((rc = ib_ignore_new(&excl, c->excludes.items, c->excludes.count)) < 0) {
+			rc = ib_build__refuse(b, in, IB_EINVALID, "--exclude: %s", ib_error_last()->message);
+			goto out;
+		}
+	}
+	if (c->parents)
+		ib_build__key_add(k, "--parents");
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
+		copy_filter xf;
+		ib_ignore *incl = NULL;
 		ib_build__key_add(k, matches.items[i]);
-		rc = ib_build__hash_source(k->h, srcfd, matches.items[i], filter, fpayload, c->from ? NULL : b->sums);
+		ib_build__key_add(k, patterns.items[i]);
+		rc = source_filter(&xf, &incl, filter, fpayload, excl, matches.items[i], patterns.items[i]);
+		if (rc == 0)
+			rc = ib_build__hash_source(k->h, srcfd, matches.items[i], copy_filter_fn, &xf,
+						   c->from ? NULL : b->sums);
+		ib_ignore_free(incl);
 	}
 	if (rc == 0 && c->heredoc_count) {
 		rc = heredoc_dir(&hdfd, &hdpath, b, s, c, k, hash_only);
@@ -424,7 +565,14 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	}
 	co.filter = filter;
 	co.filter_payload = fpayload;
+	ib_ignore *incl = NULL;
 	for (size_t i = 0; rc == 0 && i < matches.n; i++) {
+		copy_filter xf;
+		ib_ignore_free(incl);
+		if ((rc = source_filter(&xf, &incl, filter, fpayload, excl, matches.items[i], patterns.items[i])) < 0)
+			break;
+		co.filter = copy_filter_fn;
+		co.filter_payload = &xf;
 		int afd = -1;
 		if (add && (afd = ib_open_in_root(srcfd, matches.items[i], O_RDONLY | O_NONBLOCK, 0)) >= 0) {
 			struct stat st;
@@ -440,6 +588,9 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		ib_error_clear();
 		rc = ib_build__copy(srcfd, matches.items[i], rootfd, dest.ptr, dst_is_dir, &co);
 	}
+	ib_ignore_free(incl);
+	co.filter = filter;
+	co.filter_payload = fpayload;
 	/* heredocs are files too (never extracted, even by ADD) */
 	ib_copy_opts hco = co;
 	hco.filter = NULL;
@@ -475,6 +626,8 @@ out:
 		ib_build__drop_snapshot(b, snapkey);
 		free(snapkey);
 	}
+	ib_ignore_free(excl);
+	ib_strlist_clear(&patterns);
 	ib_strlist_clear(&matches);
 	ib_strlist_clear(&urls);
 	ib_buf_dispose(&dest);

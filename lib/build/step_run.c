@@ -6,6 +6,7 @@
 #include "util/fs.h"
 #include "util/hash.h"
 #include "util/path.h"
+#include "util/lock.h"
 #include "util/strlist.h"
 
 #include <errno.h>
@@ -38,6 +39,16 @@ static int add_mount(run_mounts *rm, ib_mount_type type, const char *source, con
 		return IB_ERROR;
 	rm->mounts = m;
 	m[rm->n++] = (ib_mount){type, source, target, ro, options};
+	return 0;
+}
+
+/* Room for one more lock in rm->locks. */
+static int ib_realloc_array_locks(run_mounts *rm)
+{
+	int *p = ib_realloc(rm->locks, (rm->nlocks + 1) * sizeof *p);
+	if (!p)
+		return IB_ERROR;
+	rm->locks = p;
 	return 0;
 }
 
@@ -263,33 +274,270 @@ static int secret_mount(run_mounts *rm, ib_strlist *env, builder *b, const stage
 	return rc;
 }
 
-/* A persistent cache directory, <store>/cache-mounts/<sha256 of its id>. */
-static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const ib_run_mount *m, const char *id,
-		       const char *target)
-{
-	ib_digest d;
-	char hex[IB_DIGEST_HEXLEN + 1];
-	ib_digest_of(&d, id, strlen(id));
-	ib_digest_hex(hex, &d);
-	const char *dir = keep(rm, ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex));
-	if (!dir)
-		return IB_ERROR;
+/*
+ * RUN --mount=type=cache, as BuildKit's dockerfile2llb and mount manager
+ * (solver/llbsolver/mounts/mount.go) make it:
+ *
+ * - A cache is known by its id (default: the target) and by what it starts
+ *   from: nothing, or `from=` (a stage or an image), plus an internal
+ *   `mkdir /cache` with uid=, gid= and mode= when one of them is given and
+ *   source= is not. Each such cache lives in the store as
+ *   cache-mounts/<sha256 of that identity>[.N] (one or more instances), and
+ *   a new instance is seeded with what the mount shows of its start:
+ *   `source=` (a directory) of `from=`, else its root; the `/cache`
+ *   directory with uid:gid and mode; or an empty directory.
+ * - sharing=shared (default): every shared user of a free instance uses the
+ *   same one at once; sharing=locked waits until an instance is free
+ *   (nobody else uses it), polling as BuildKit does every 100 ms;
+ *   sharing=private takes a free instance, and when every instance is in
+ *   use makes a fresh one (seeded as above), kept for later builds.
+ *   Across builds and processes of one store: flock on a lock file per
+ *   instance (shared users share it, locked and private users hold it
+ *   alone) and one per cache while instances are looked up and made.
+ */
+typedef struct {
+	const char *id;
+	const char *from;      /* expanded from=, or NULL */
+	const char *source;    /* scoped source= ("." for none) */
+	int mkdir;             /* BuildKit's internal mkdir /cache (uid/gid/mode given, no source) */
 	unsigned long uid, gid, mode;
-	int rc = mount_number(&uid, b, s, m->uid, 10, "uid", 0);
-	if (rc == 0)
-		rc = mount_number(&gid, b, s, m->gid, 10, "gid", 0);
-	if (rc == 0)
-		rc = mount_number(&mode, b, s, m->mode, 8, "mode", 0755);
+} cache_spec;
+
+/* Seed a new cache instance `dir` (not there yet) with what the mount starts from. */
+static int cache_seed(builder *b, const cache_spec *cs, size_t stage_index, const char *dir)
+{
+	int rc = 0;
+	if (!cs->from) {
+		/* an empty directory, or BuildKit's mkdir /cache (uid, gid, mode) */
+		if (mkdir(dir, 0755) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "mkdir `%s`", dir);
+		if (cs->mkdir && (chown(dir, (uid_t)cs->uid, (gid_t)cs->gid) < 0 || chmod(dir, (mode_t)(cs->mode & 07777)) < 0))
+			return ib_error_set_os(IB_LAYER_BUILD, "prepare the cache mount `%s`", dir);
+		return 0;
+	}
+	int fd = -1, sfd = -1, dfd = -1;
+	char *snapkey = NULL;
+	const char *sel = cs->mkdir ? "cache" : cs->source;
+	struct stat st;
+	rc = ib_build__source_root(&fd, &snapkey, b, cs->from, stage_index);
+	if (rc == 0) {
+		sfd = ib_open_in_root(fd, sel, O_RDONLY | O_DIRECTORY, 0);
+		if (sfd < 0 && !cs->mkdir)
+			rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "`%s` is not a directory in `%s`", sel, cs->from);
+		else if (sfd < 0)
+			ib_error_clear();
+	}
+	if (rc == 0 && sfd >= 0 && fstat(sfd, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", sel);
+	/* the instance's root takes the owner and mode of what it shows */
+	if (rc == 0 && mkdir(dir, 0700) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "mkdir `%s`", dir);
+	if (rc == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", dir);
+	if (rc == 0 && sfd >= 0) {
+		ib_copy_opts co;
+		memset(&co, 0, sizeof co); /* owners, modes and times as they are */
+		rc = ib_build__copy(fd, sel, dfd, "/", 1, &co);
+	}
+	if (rc == 0) {
+		uid_t u = cs->mkdir ? (uid_t)cs->uid : sfd >= 0 ? st.st_uid : 0;
+		gid_t g = cs->mkdir ? (gid_t)cs->gid : sfd >= 0 ? st.st_gid : 0;
+		mode_t md = cs->mkdir ? (mode_t)(cs->mode & 07777) : sfd >= 0 ? (st.st_mode & 07777) : 0755;
+		if (fchown(dfd, u, g) < 0 || fchmod(dfd, md) < 0)
+			rc = ib_error_set_os(IB_LAYER_BUILD, "prepare the cache mount `%s`", dir);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (fd >= 0)
+		close(fd);
+	if (snapkey) {
+		ib_build__drop_snapshot(b, snapkey);
+		free(snapkey);
+	}
+	if (rc < 0)
+		ib_error_prefix("seed the cache mount from `%s`", cs->from);
+	return rc;
+}
+
+/* Take an instance of the cache `base` (<store>/cache-mounts/<hex>) as `sharing` says: its path in *out. */
+static int cache_instance(char **out, ib_lock *held, builder *b, const cache_spec *cs, size_t stage_index,
+			  const char *base, const char *sharing)
+{
+	int shared = !sharing || !strcasecmp(sharing, "shared");
+	int locked = sharing && !strcasecmp(sharing, "locked");
+	ib_lock keylock = IB_LOCK_INIT;
+	char *path = ib_sprintf("%s.lock", base);
+	int rc = path ? ib_lock_acquire(&keylock, path, IB_LOCK_EXCLUSIVE) : IB_ERROR;
+	free(path);
+	*out = NULL;
 	if (rc < 0)
 		return rc;
-	if (!ib_path_exists(dir)) {
-		rc = ib_mkdir_p(dir, 0755);
-		if (rc == 0 && (chown(dir, (uid_t)uid, (gid_t)gid) < 0 || chmod(dir, (mode_t)(mode & 07777)) < 0))
-			rc = ib_error_set_os(IB_LAYER_BUILD, "prepare the cache mount `%s`", dir);
-		if (rc < 0)
-			return rc;
+	/* a seed left half made by a build that was killed */
+	char *fresh = ib_sprintf("%s.new", base);
+	if (!fresh) {
+		ib_lock_release(&keylock);
+		return IB_ERROR;
 	}
-	return add_mount(rm, IB_MOUNT_BIND, dir, target, m->readonly, NULL);
+	if (ib_path_exists(fresh))
+		ib_rm_rf(fresh);
+	for (unsigned waited = 0; rc == 0 && !*out;) {
+		int busy = 0;
+		unsigned n;
+		for (n = 0; rc == 0 && !*out; n++) {
+			char *dir = n ? ib_sprintf("%s.%u", base, n) : ib_strdup(base);
+			char *lk = n ? ib_sprintf("%s.%u.lock-instance", base, n) : ib_sprintf("%s.lock-instance", base);
+			if (!dir || !lk) {
+				rc = IB_ERROR;
+			} else if (!ib_path_exists(dir)) {
+				free(dir);
+				free(lk);
+				break;
+			} else {
+				int r = ib_lock_acquire(held, lk, (shared ? IB_LOCK_SHARED : IB_LOCK_EXCLUSIVE) | IB_LOCK_NOWAIT);
+				if (r == 0) {
+					*out = dir;
+					dir = NULL;
+				} else if (r == IB_EEXISTS) {
+					ib_error_clear();
+					busy = 1;
+				} else {
+					rc = r;
+				}
+			}
+			free(dir);
+			free(lk);
+		}
+		if (rc < 0 || *out)
+			break;
+		if (locked && busy) {
+			/* BuildKit: wait for the one in use, every 100 ms */
+			ib_lock_release(&keylock);
+			if (b->cancel) {
+				rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "cancelled while waiting for the locked cache");
+				break;
+			}
+			if (waited++ == 0)
+				ib_build__log_line(b, IB_LOG_INFO, "waiting for the cache mount `%s` (sharing=locked)", cs->id);
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+			char *kp = ib_sprintf("%s.lock", base);
+			rc = kp ? ib_lock_acquire(&keylock, kp, IB_LOCK_EXCLUSIVE) : IB_ERROR;
+			free(kp);
+			continue;
+		}
+		/* none there, or every one in use: a new instance, n */
+		char *dir = n ? ib_sprintf("%s.%u", base, n) : ib_strdup(base);
+		char *lk = n ? ib_sprintf("%s.%u.lock-instance", base, n) : ib_sprintf("%s.lock-instance", base);
+		rc = dir && lk ? cache_seed(b, cs, stage_index, fresh) : IB_ERROR;
+		if (rc == 0)
+			rc = ib_lock_acquire(held, lk, shared ? IB_LOCK_SHARED : IB_LOCK_EXCLUSIVE);
+		if (rc == 0 && rename(fresh, dir) < 0)
+			rc = ib_error_set_os(IB_LAYER_BUILD, "rename `%s` to `%s`", fresh, dir);
+		if (rc == 0) {
+			*out = dir;
+			dir = NULL;
+		} else {
+			ib_lock_release(held);
+			if (ib_path_exists(fresh))
+				ib_rm_rf(fresh);
+		}
+		free(dir);
+		free(lk);
+	}
+	free(fresh);
+	ib_lock_release(&keylock);
+	return rc;
+}
+
+static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const ib_run_mount *m, const char *id,
+		       const char *target, const char *from, const char *source, size_t stage_index, keyer *k)
+{
+	cache_spec cs;
+	memset(&cs, 0, sizeof cs);
+	cs.id = id;
+	cs.from = from;
+	ib_buf scoped = IB_BUF_INIT, ident = IB_BUF_INIT;
+	int rc = ib_path_scope(&scoped, source && *source ? source : "/");
+	cs.source = ib_buf_cstr(&scoped);
+	if (rc == 0)
+		rc = mount_number(&cs.uid, b, s, m->uid, 10, "uid", 0);
+	if (rc == 0)
+		rc = mount_number(&cs.gid, b, s, m->gid, 10, "gid", 0);
+	if (rc == 0)
+		rc = mount_number(&cs.mode, b, s, m->mode, 8, "mode", 0755);
+	cs.mkdir = !strcmp(cs.source, ".") && (m->uid || m->gid || m->mode);
+	/* BuildKit mounts source= of the empty cache, which has nothing */
+	if (rc == 0 && !from && strcmp(cs.source, ".") != 0)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				   "source= of a cache mount needs from= (an empty cache has no `%s`)", cs.source);
+	/* what it starts from, as BuildKit's key: "<id>:<ref>" */
+	char part[IB_DIGEST_HEXLEN + 1] = "";
+	if (rc == 0 && from)
+		rc = from_key(b, from, stage_index, part);
+	if (rc == 0 && k) {
+		/* the step's key: what the cache starts from counts, as a
+		 * mount input in BuildKit; the cache's content does not */
+		if (from) {
+			ib_build__key_add(k, part);
+			ib_build__key_add(k, cs.source);
+		}
+		ib_buf_dispose(&scoped);
+		return 0;
+	}
+	if (rc == 0) {
+		rc = ib_buf_puts(&ident, id);
+		if (rc == 0 && from)
+			rc = ib_buf_printf(&ident, ":from=%s:%s", part, cs.source);
+		if (rc == 0 && cs.mkdir)
+			rc = ib_buf_printf(&ident, ":mkdir=%lu:%lu:%lo", cs.uid, cs.gid, cs.mode);
+	}
+	char *base = NULL, *dir = NULL;
+	ib_lock held = IB_LOCK_INIT;
+	if (rc == 0) {
+		ib_digest d;
+		char hex[IB_DIGEST_HEXLEN + 1];
+		ib_digest_of(&d, ident.ptr, ident.size);
+		ib_digest_hex(hex, &d);
+		char *top = ib_sprintf("%s/cache-mounts", ib_store_root(b->store));
+		rc = top ? ib_mkdir_p(top, 0700) : IB_ERROR;
+		free(top);
+		if (rc == 0 && !(base = ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex)))
+			rc = IB_ERROR;
+	}
+	/* a cache this RUN mounts already: the same instance (BuildKit's
+	 * mount manager hands one ref to every mount of one key) */
+	for (size_t i = 0; rc == 0 && i + 1 < rm->cache_held.n; i += 2) {
+		if (!strcmp(rm->cache_held.items[i], base)) {
+			rc = add_mount(rm, IB_MOUNT_BIND, rm->cache_held.items[i + 1], target, m->readonly, NULL);
+			free(base);
+			ib_buf_dispose(&scoped);
+			ib_buf_dispose(&ident);
+			return rc;
+		}
+	}
+	if (rc == 0)
+		rc = cache_instance(&dir, &held, b, &cs, stage_index, base, m->sharing);
+	if (rc == 0 && ib_realloc_array_locks(rm) < 0)
+		rc = IB_ERROR;
+	if (rc == 0) {
+		rm->locks[rm->nlocks++] = held.fd;
+		held.fd = -1;
+		const char *host = keep(rm, dir);
+		dir = NULL;
+		rc = host ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : IB_ERROR;
+		if (rc == 0)
+			rc = ib_strlist_add(&rm->cache_held, base);
+		if (rc == 0)
+			rc = ib_strlist_add(&rm->cache_held, host);
+	}
+	ib_lock_release(&held);
+	free(dir);
+	free(base);
+	ib_buf_dispose(&scoped);
+	ib_buf_dispose(&ident);
+	return rc;
 }
 
 /*
@@ -304,7 +552,12 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 	for (size_t i = 0; rc == 0 && i < r->mount_count; i++) {
 		const ib_run_mount *m = &r->mounts[i];
 		ib_buf t = IB_BUF_INIT, src = IB_BUF_INIT, from = IB_BUF_INIT, id = IB_BUF_INIT, abs = IB_BUF_INIT;
-		if (m->source)
+		/* before anything else: an ssh mount has no target to miss */
+		if (m->type == IB_RUN_MOUNT_SSH)
+			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					   "ssh mounts are not supported: imagebuild forwards no SSH agent "
+					   "(BuildKit's --ssh default|id=path); fetch with a secret mount instead");
+		if (rc == 0 && m->source)
 			rc = ib_build__expand_one(&src, b, s, m->source);
 		if (rc == 0 && m->from)
 			rc = ib_build__expand_one(&from, b, s, m->from);
@@ -330,10 +583,16 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 				rc = bind_mount(rm, b, m, stage_index, target, src.size ? src.ptr : ".",
 						m->from ? from.ptr : NULL, k);
 				break;
-			case IB_RUN_MOUNT_CACHE:
-				if (!k)
-					rc = cache_mount(rm, b, s, m, id.size ? id.ptr : ib_buf_cstr(&t), target);
+			case IB_RUN_MOUNT_CACHE: {
+				/* the id defaults to the target as written, cleaned (BuildKit) */
+				ib_buf cid = IB_BUF_INIT;
+				rc = id.size ? ib_buf_set(&cid, id.ptr, id.size) : ib_path_clean(&cid, ib_buf_cstr(&t));
+				if (rc == 0)
+					rc = cache_mount(rm, b, s, m, cid.ptr, target, m->from ? from.ptr : NULL,
+							 m->source ? src.ptr : NULL, stage_index, k);
+				ib_buf_dispose(&cid);
 				break;
+			}
 			case IB_RUN_MOUNT_TMPFS:
 				if (!k)
 					rc = add_mount(rm, IB_MOUNT_TMPFS, NULL, target, 0,
@@ -347,7 +606,7 @@ int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_
 					rc = secret_mount(rm, env, b, s, m, id.ptr, target);
 				break;
 			default:
-				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "ssh mounts are not supported yet");
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "unsupported mount type");
 			}
 		}
 		if (rc < 0)
@@ -367,6 +626,11 @@ void ib_build__release_mounts(builder *b, run_mounts *rm)
 		ib_build__drop_snapshot(b, rm->snapkeys.items[i]);
 	for (size_t i = 0; i < rm->tmpdirs.n; i++)
 		ib_rm_rf(rm->tmpdirs.items[i]);
+	/* the cache mounts' instances, free for others again */
+	for (size_t i = 0; i < rm->nlocks; i++)
+		close(rm->locks[i]);
+	free(rm->locks);
+	ib_strlist_clear(&rm->cache_held);
 	ib_strlist_clear(&rm->snapkeys);
 	ib_strlist_clear(&rm->tmpdirs);
 	ib_strlist_clear(&rm->strings);

@@ -373,8 +373,9 @@ static int parse_mount(ictx *c, ib_run_mount *m, const char *raw)
 			return FAIL(c, "RUN: --mount: `%s` needs a value in `%s`", fl, raw);
 		*slot = v;
 	}
-	if (m->sharing && strcmp(m->sharing, "shared") && strcmp(m->sharing, "private") &&
-	    strcmp(m->sharing, "locked"))
+	/* BuildKit lower-cases the value */
+	if (m->sharing && strcasecmp(m->sharing, "shared") && strcasecmp(m->sharing, "private") &&
+	    strcasecmp(m->sharing, "locked"))
 		return FAIL(c, "RUN: --mount: unsupported sharing value `%s`", m->sharing);
 	if (m->sharing && m->type != IB_RUN_MOUNT_CACHE)
 		return FAIL(c, "RUN: --mount: sharing is only valid for cache mounts");

@@ -89,8 +89,11 @@ static void run_flags_and_mounts(void **state)
 			      "--mount=type=secret,id=tok,required --mount=target=/src,rw "
 			      "--mount=type=bind,from=b,source=/x,dst=/y,ro=false "
 			      "--network=none --security=insecure make all\n"
-			      "RUN [\"sh\", \"-c\", \"x\"]\n");
+			      "RUN [\"sh\", \"-c\", \"x\"]\n"
+			      "RUN --mount=type=cache,target=/c,sharing=Private true\n");
 	const ib_instr_run *r = &first_stage(&t, 0)->u.run;
+	/* BuildKit takes sharing= in any case */
+	assert_string_equal(first_stage(&t, 2)->u.run.mounts[0].sharing, "Private");
 	assert_int_equal(r->args.count, 1);
 	assert_string_equal(r->args.items[0], "make all");
 	assert_false(r->json);

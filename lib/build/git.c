@@ -61,14 +61,16 @@ static int scheme_is(const char *src, const char *end, const char *name)
 	return (size_t)(end - src) == strlen(name) && !strncasecmp(src, name, strlen(name));
 }
 
-/* BuildKit's sshutil.IsImplicitSSHTransport / ParseSCPStyleURL: user@host:path. */
+/* BuildKit's sshutil.IsImplicitSSHTransport: ^[a-zA-Z0-9-_]+@[a-zA-Z0-9-.]+:.* */
 static int is_scp_like(const char *src)
 {
-	const char *at = strchr(src, '@'), *colon;
-	if (!at || at == src || memchr(src, '/', (size_t)(at - src)) || memchr(src, ':', (size_t)(at - src)))
+	static const char user[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+	static const char host[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.";
+	size_t u = strspn(src, user);
+	if (!u || src[u] != '@')
 		return 0;
-	colon = strchr(at + 1, ':');
-	return colon && colon > at + 1 && !memchr(at + 1, '/', (size_t)(colon - at - 1)) && colon[1];
+	size_t h = strspn(src + u + 1, host);
+	return h && src[u + 1 + h] == ':';
 }
 
 int ib_build__is_git(const char *src)

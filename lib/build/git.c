@@ -222,18 +222,20 @@ static int resolve_remote(ib_buf *used, git_oid *oid, git_remote *remote, const 
 	if (!*ref) {
 		if (git_remote_default_branch(&def, remote) < 0)
 			return git_fail("find the default branch of", shown);
-		ref = def.ptr;
+		ref = def.ptr ? def.ptr : "";
 	}
 	if (git_remote_ls(&heads, &n, remote) < 0) {
 		git_buf_dispose(&def);
 		return git_fail("list the refs of", shown);
 	}
-	const char *bare = !strncmp(ref, "refs/", 5) ? ref + 5 : ref;
-	ib_buf_printf(&partial, "refs/%s", bare);
-	ib_buf_printf(&head, "refs/heads/%s", !strncmp(ref, "refs/heads/", 11) ? ref + 11 : ref);
-	ib_buf_printf(&tag, "refs/tags/%s", !strncmp(ref, "refs/tags/", 10) ? ref + 10 : ref);
+	/* BuildKit's partialRef, headRef and tagRef */
+	if (ib_buf_puts(&partial, "refs/") < 0 || ib_buf_puts(&partial, ref + (strncmp(ref, "refs/", 5) ? 0 : 5)) < 0 ||
+	    ib_buf_puts(&head, "refs/heads/") < 0 ||
+	    ib_buf_puts(&head, ref + (strncmp(ref, "refs/heads/", 11) ? 0 : 11)) < 0 ||
+	    ib_buf_puts(&tag, "refs/tags/") < 0 || ib_buf_puts(&tag, ref + (strncmp(ref, "refs/tags/", 10) ? 0 : 10)) < 0)
+		rc = IB_ERROR;
 	const git_remote_head *hp = NULL, *hh = NULL, *ht = NULL;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (!strcmp(heads[i]->name, partial.ptr))
 			hp = heads[i];
 		else if (!strcmp(heads[i]->name, head.ptr))
@@ -242,7 +244,7 @@ static int resolve_remote(ib_buf *used, git_oid *oid, git_remote *remote, const 
 			ht = heads[i];
 	}
 	const git_remote_head *pick = hp ? hp : hh ? hh : ht;
-	if (!pick)
+	if (rc == 0 && !pick)
 		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "git `%s`: the repository has no ref \"%s\"", shown, ref);
 	if (rc == 0) {
 		*oid = pick->oid;
@@ -312,7 +314,12 @@ static int clone_checkout(const char *dir, const git_src *g, const char *checksu
 
 	if (rc == 0 && git_repository_init(&repo, repodir, 1) < 0)
 		rc = git_fail("init a repository for", shown);
-	if (rc == 0 && git_remote_create_anonymous(&remote, repo, g->remote.ptr) < 0)
+	/* anonymous, and no url.*.insteadOf rewriting from the host's git config
+	 * (which also leaks in libgit2 1.5's PCRE2 matching) */
+	git_remote_create_options ro = GIT_REMOTE_CREATE_OPTIONS_INIT;
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (rc == 0 && git_remote_create_with_opts(&remote, g->remote.ptr, &ro) < 0)
 		rc = git_fail("open", shown);
 	git_remote_callbacks cbs = GIT_REMOTE_CALLBACKS_INIT;
 	cbs.transfer_progress = on_transfer;

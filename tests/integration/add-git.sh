@@ -102,10 +102,14 @@ probe='cd "$0" && find . | sort | while read -r p; do if [ -L "$p" ]; then echo 
 show() { "$IB" run --rm "$1" sh -c "$probe" "$2"; }
 
 # 1. the default branch, into a directory that does not exist yet: the tree's
-# contents (not a folder named after the repo), 0:0, 0644/0755, symlinks kept
-# as they are, no .git
+# contents (not a folder named after the repo), 0:0, 0644/0755 whatever the
+# umask, symlinks kept as they are, no .git; mtimes are the checkout's time
+# (BuildKit's default, mtime=checkout), not the commit's (2001)
 printf 'FROM busybox\nADD %s /src\n' "$url" > "$ctx/Dockerfile"
-build -t g1 "$ctx" > "$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "ADD of a git URL failed"; }
+started=$(date +%s)
+(umask 077 && build -t g1 "$ctx") > "$tmp/out1" 2>&1 || { cat "$tmp/out1"; fail "ADD of a git URL failed"; }
+mtime=$("$IB" run --rm g1 stat -c %Y /src/sub/deep/f.txt)
+[ "$mtime" -ge $((started - 2)) ] || fail "the checkout's mtime is $mtime, not the time of the build ($started)"
 show g1 /src > "$tmp/g1"
 cat > "$tmp/g1.want" <<'EOF'
 . d 755:0:0

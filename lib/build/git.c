@@ -385,13 +385,13 @@ static int clone_checkout(const char *dir, const git_src *g, const char *checksu
 		top = subtree;
 	}
 	/* BuildKit checks submodules out: refused rather than left empty */
-	if (rc == 0 && git_tree_walk(top, GIT_TREEWALK_PRE, on_entry, &w) < 0 && w.sub.size)
-		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				   "git `%s`: submodules are not supported (`%s` is one)", shown, w.sub.ptr);
-	git_error_clear();
+	if (rc == 0 && git_tree_walk(top, GIT_TREEWALK_PRE, on_entry, &w) < 0)
+		rc = w.sub.size ? ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+						"git `%s`: submodules are not supported (`%s` is one)", shown, w.sub.ptr)
+				: w.failed ? IB_ERROR : git_fail("walk the tree of", shown);
 	if (rc == 0) {
 		git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
-		co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+		co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
 		co.target_directory = treedir;
 		co.dir_mode = 0755;
 		/* with a subdir, only its paths: a submodule elsewhere in the tree is left alone */

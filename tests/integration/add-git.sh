@@ -143,13 +143,15 @@ EOF
 diff -u "$tmp/g2.want" "$tmp/g2" || fail "ADD --chown --chmod <git>#other:sub gave another tree"
 [ "$("$IB" run --rm g2 cat /o/other.txt)" = other ] || fail "#other did not check out the branch"
 
-# 3. tags (lightweight and annotated), a full commit sha, refs/heads/..., and a
-# subdir with ../ (BuildKit cleans it as path.Join("/", subdir): it stays inside)
-printf 'FROM busybox\nADD %s#v1 /t1/\nADD %s#v1-annotated /t2/\nADD %s#%s /t3/\nADD %s#refs/heads/other:../../sub/deep /t4/\n' \
-	"$url" "$url" "$url" "$first" "$url" > "$ctx/Dockerfile"
+# 3. tags (lightweight and annotated), a full commit sha, refs/heads/..., a
+# subdir with ../ (BuildKit cleans it as path.Join("/", subdir): it stays
+# inside), "#:subdir" (the default branch) and a %-escaped fragment (Go's
+# url.Parse unescapes it)
+printf 'FROM busybox\nADD %s#v1 /t1/\nADD %s#v1-annotated /t2/\nADD %s#%s /t3/\nADD %s#refs/heads/other:../../sub/deep /t4/\nADD %s#:sub /t5/\nADD %s#oth%%65r:sub%%2Fdeep /t6/\n' \
+	"$url" "$url" "$url" "$first" "$url" "$url" "$url" > "$ctx/Dockerfile"
 build -t g3 "$ctx" > "$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "ADD <git> of tags/sha failed"; }
-got=$("$IB" run --rm g3 sh -c 'cat /t1/hello.txt /t2/hello.txt /t3/hello.txt /t4/f.txt; ls /t1 /t3 | grep -c other.txt || true' | tr '\n' '|')
-[ "$got" = "hello|hello|hello|in-sub|0|" ] || fail "tags, sha, ../ subdir gave: $got"
+got=$("$IB" run --rm g3 sh -c 'cat /t1/hello.txt /t2/hello.txt /t3/hello.txt /t4/f.txt /t5/s.txt /t6/f.txt; ls /t1 /t3 | grep -c other.txt || true' | tr '\n' '|')
+[ "$got" = "hello|hello|hello|in-sub|top-of-sub|in-sub|0|" ] || fail "tags, sha, ../ subdir, #:subdir, %-escapes gave: $got"
 
 # 4. the cache key is the commit, not the ref: unchanged -> CACHED; the branch
 # moves -> the step runs again and sees the new commit

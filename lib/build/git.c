@@ -13,16 +13,21 @@
  *     path.Join("/", subdir) does, so `../x` is `x` inside the repository;
  *     a subdir that is not a directory of the tree (a file, a symlink, a
  *     path through a symlink) is refused. A ref starting with `-` is refused.
- *   - the checkout: the whole tree of the commit, files 0644 or 0755 as the
+ *   - the checkout: the commit's tree (with a subdir, its paths only), files 0644 or 0755 as the
  *     tree says, directories 0755, symlinks as symlinks, mtimes the time of
  *     the checkout (BuildKit's default `mtime=checkout`), no `.git`.
- *   - the step's cache key holds the commit sha, not the ref: a ref that
- *     moves to another commit runs the step again.
+ *   - the step's cache key holds the commit sha (and the source as
+ *     written): a ref that moves to another commit runs the step again.
+ *   - the query form (Dockerfile frontend 1.18): ?ref= ?tag= ?branch=
+ *     ?subdir= ?checksum= ?commit= ?submodules ?keep-git-dir=false and
+ *     ?mtime=checkout|commit (commit: the committer's time on every entry,
+ *     as BuildKit's resetSnapshotMtimes), with BuildKit's conflicts and
+ *     errors (loadQuery).
  *
  * Refused, naming the line: ssh transports (BuildKit needs a forwarded SSH
- * agent, which we do not have), the `?ref=&subdir=` query form (Dockerfile
- * frontend 1.18), `--keep-git-dir` (BuildKit keeps a shallow `.git` we do
- * not reproduce), and trees that hold submodules (BuildKit checks them out).
+ * agent, which we do not have), `--keep-git-dir` and ?keep-git-dir=true
+ * (BuildKit keeps a shallow `.git` we do not reproduce), ?fetch-by-commit,
+ * and trees that hold submodules (BuildKit checks them out).
  *
  * Bounds: a clone stops at IB_GIT_MAX_BYTES received or IB_GIT_MAX_SECONDS
  * while data flows; libgit2 1.5 has no read timeout of its own.
@@ -136,6 +141,8 @@ static int clean_subdir(ib_buf *out, const char *p)
 
 typedef struct {
 	ib_buf remote, ref, subdir;
+	ib_buf checksum;  /* --checksum, or ?checksum= / ?commit= */
+	int mtime_commit; /* ?mtime=commit: every mtime is the commit's time */
 } git_src;
 
 static void git_src_dispose(git_src *g)
@@ -143,9 +150,158 @@ static void git_src_dispose(git_src *g)
 	ib_buf_dispose(&g->remote);
 	ib_buf_dispose(&g->ref);
 	ib_buf_dispose(&g->subdir);
+	ib_buf_dispose(&g->checksum);
 }
 
-static int parse_src(git_src *g, const char *src)
+/* Go's url.QueryUnescape: %XX, and '+' for a space. */
+static int query_unescape(ib_buf *out, const char *s, size_t n)
+{
+	int rc = 0;
+	ib_buf_clear(out);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (s[i] == '+') {
+			rc = ib_buf_putc(out, ' ');
+		} else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+			   isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			rc = ib_buf_putc(out, (char)strtol(hex, NULL, 16));
+			i += 2;
+		} else {
+			rc = ib_buf_putc(out, s[i]);
+		}
+	}
+	return rc;
+}
+
+/* strconv.ParseBool */
+static int parse_bool(const char *v, int *out)
+{
+	static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+	static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+	for (size_t i = 0; i < 6; i++) {
+		if (!strcmp(v, t[i]))
+			return *out = 1, 0;
+		if (!strcmp(v, f[i]))
+			return *out = 0, 0;
+	}
+	return -1;
+}
+
+#define QUERY_FAIL(...) (rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, __VA_ARGS__))
+
+/*
+ * The query form (Dockerfile frontend 1.18, dfgitutil loadQuery): ref, tag,
+ * branch, subdir, checksum/commit, keep-git-dir, submodules, mtime; what
+ * BuildKit refuses is refused with its words; keep-git-dir=true and
+ * fetch-by-commit are not supported.
+ */
+static int parse_query(git_src *g, const char *src, const char *q, size_t qlen)
+{
+	int rc = 0;
+	ib_buf key = IB_BUF_INIT, val = IB_BUF_INIT, tag = IB_BUF_INIT, branch = IB_BUF_INIT, seen = IB_BUF_INIT;
+	int has_tag = 0, has_branch = 0;
+	ib_buf_puts(&seen, "&");
+	for (size_t i = 0; rc == 0 && i < qlen;) {
+		size_t n = 0;
+		while (i + n < qlen && q[i + n] != '&')
+			n++;
+		const char *pair = q + i;
+		i += n + 1;
+		if (!n)
+			continue;
+		size_t kl = 0;
+		while (kl < n && pair[kl] != '=')
+			kl++;
+		int noval = kl == n;
+		if ((rc = query_unescape(&key, pair, kl)) < 0 ||
+		    (rc = query_unescape(&val, noval ? "" : pair + kl + 1, noval ? 0 : n - kl - 1)) < 0)
+			break;
+		const char *k = ib_buf_cstr(&key), *v = ib_buf_cstr(&val);
+		if (!k || !v) { /* never: tells GCC's -Wformat-overflow under UBSan that they are not NULL */
+			rc = IB_ERROR;
+			break;
+		}
+		ib_buf probe = IB_BUF_INIT;
+		ib_buf_printf(&probe, "&%s&", k);
+		if (strstr(ib_buf_cstr(&seen), ib_buf_cstr(&probe)))
+			QUERY_FAIL("ADD `%s`: query \"%s\" has multiple values", src, k);
+		ib_buf_dispose(&probe);
+		if (rc < 0)
+			break;
+		ib_buf_printf(&seen, "%s&", k);
+		int flag = !strcmp(k, "submodules") || !strcmp(k, "keep-git-dir") || !strcmp(k, "fetch-by-commit");
+		int b = 1;
+		if (!*v && !flag) {
+			QUERY_FAIL("ADD `%s`: query \"%s\" has no value", src, k);
+		} else if (!strcmp(k, "ref")) {
+			if (g->ref.size && strcmp(g->ref.ptr, v))
+				QUERY_FAIL("ADD `%s`: ref conflicts: \"%s\" vs \"%s\"", src, g->ref.ptr, v);
+			else
+				rc = ib_buf_puts(&g->ref, g->ref.size ? "" : v);
+		} else if (!strcmp(k, "tag")) {
+			has_tag = 1;
+			rc = ib_buf_set(&tag, v, strlen(v));
+		} else if (!strcmp(k, "branch")) {
+			has_branch = 1;
+			rc = ib_buf_set(&branch, v, strlen(v));
+		} else if (!strcmp(k, "subdir")) {
+			ib_buf clean = IB_BUF_INIT;
+			rc = clean_subdir(&clean, v);
+			if (rc == 0 && g->subdir.size && strcmp(g->subdir.ptr, ib_buf_cstr(&clean)))
+				QUERY_FAIL("ADD `%s`: subdir conflicts: \"%s\" vs \"%s\"", src, g->subdir.ptr, v);
+			else if (rc == 0)
+				rc = ib_buf_set(&g->subdir, ib_buf_cstr(&clean), clean.size);
+			ib_buf_dispose(&clean);
+		} else if (!strcmp(k, "checksum") || !strcmp(k, "commit")) {
+			if (g->checksum.size && strcmp(g->checksum.ptr, v))
+				QUERY_FAIL("ADD `%s`: checksum mismatch \"%s\" != \"%s\"", src, g->checksum.ptr, v);
+			else
+				rc = ib_buf_set(&g->checksum, v, strlen(v));
+		} else if (!strcmp(k, "keep-git-dir") || !strcmp(k, "submodules") || !strcmp(k, "fetch-by-commit")) {
+			if (*v && parse_bool(v, &b) < 0)
+				QUERY_FAIL("ADD `%s`: invalid %s value: \"%s\"", src, k, v);
+			else if (b && strcmp(k, "submodules"))
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "ADD `%s`: %s is not supported", src, k);
+			/* submodules: either way, a tree holding one is refused below */
+		} else if (!strcmp(k, "mtime")) {
+			if (strcmp(v, "checkout") && strcmp(v, "commit"))
+				QUERY_FAIL("ADD `%s`: invalid mtime value: \"%s\" (must be \"checkout\" or \"commit\")", src, v);
+			g->mtime_commit = !strcmp(v, "commit");
+		} else {
+			QUERY_FAIL("ADD `%s`: unexpected query \"%s\"", src, k);
+		}
+	}
+	if (rc == 0 && has_tag && tag.size) {
+		ib_buf full = IB_BUF_INIT;
+		rc = ib_buf_printf(&full, "%s%s", strncmp(tag.ptr, "refs/tags/", 10) ? "refs/tags/" : "", tag.ptr);
+		if (rc == 0 && g->ref.size && strcmp(g->ref.ptr, full.ptr))
+			QUERY_FAIL("ADD `%s`: ref conflicts: \"%s\" vs \"%s\"", src, g->ref.ptr, full.ptr);
+		else if (rc == 0)
+			rc = ib_buf_set(&g->ref, full.ptr, full.size);
+		ib_buf_dispose(&full);
+	}
+	if (rc == 0 && has_branch && branch.size) {
+		ib_buf full = IB_BUF_INIT;
+		if (has_tag && tag.size)
+			QUERY_FAIL("ADD `%s`: branch conflicts with tag", src);
+		if (rc == 0)
+			rc = ib_buf_printf(&full, "%s%s", strncmp(branch.ptr, "refs/heads/", 11) ? "refs/heads/" : "",
+					   branch.ptr);
+		if (rc == 0 && g->ref.size && strcmp(g->ref.ptr, full.ptr))
+			QUERY_FAIL("ADD `%s`: ref conflicts: \"%s\" vs \"%s\"", src, g->ref.ptr, full.ptr);
+		else if (rc == 0)
+			rc = ib_buf_set(&g->ref, full.ptr, full.size);
+		ib_buf_dispose(&full);
+	}
+	ib_buf_dispose(&key);
+	ib_buf_dispose(&val);
+	ib_buf_dispose(&tag);
+	ib_buf_dispose(&branch);
+	ib_buf_dispose(&seen);
+	return rc;
+}
+
+static int parse_src(git_src *g, const char *src, const char *checksum)
 {
 	const char *end = scheme_end(src);
 	if (!end || scheme_is(src, end, "ssh"))
@@ -153,15 +309,14 @@ static int parse_src(git_src *g, const char *src)
 				     "ADD `%s`: git over SSH is not supported (BuildKit needs a forwarded SSH agent, "
 				     "which imagebuild does not have); use an https:// URL",
 				     src);
+	/* as Go's url.Parse: the fragment after the first '#', the query between '?' and it */
 	size_t rlen = strcspn(src, "?#");
-	if (src[rlen] == '?')
-		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				     "ADD `%s`: the query form of git URLs (?ref=, ?subdir=, Dockerfile frontend 1.18) "
-				     "is not supported; use #ref:subdir",
-				     src);
+	const char *hash = strchr(src, '#');
 	int rc = ib_buf_set(&g->remote, src, rlen);
-	if (rc == 0 && src[rlen] == '#') {
-		const char *frag = src + rlen + 1;
+	if (rc == 0 && checksum)
+		rc = ib_buf_puts(&g->checksum, checksum);
+	if (rc == 0 && hash) {
+		const char *frag = hash + 1;
 		size_t reflen = strcspn(frag, ":");
 		ib_buf raw = IB_BUF_INIT;
 		rc = unescape(&g->ref, frag, reflen);
@@ -171,6 +326,8 @@ static int parse_src(git_src *g, const char *src)
 			rc = clean_subdir(&g->subdir, ib_buf_cstr(&raw));
 		ib_buf_dispose(&raw);
 	}
+	if (rc == 0 && src[rlen] == '?')
+		rc = parse_query(g, src, src + rlen + 1, (hash ? (size_t)(hash - src) : strlen(src)) - rlen - 1);
 	/* BuildKit (validateGitRef): a ref never reads as an option */
 	if (rc == 0 && ib_buf_cstr(&g->ref)[0] == '-')
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ADD `%s`: invalid git ref \"%s\"", src, ib_buf_cstr(&g->ref));
@@ -261,6 +418,7 @@ static int resolve_remote(ib_buf *used, git_oid *oid, git_remote *remote, const 
 typedef struct {
 	int rootfd;
 	const char *prefix; /* the subdir and "/", or "" */
+	const struct timespec *mtime; /* mtime=commit: set on every entry */
 	int failed;
 	const char *submodule;
 	ib_buf sub;
@@ -292,6 +450,15 @@ static int on_entry(const char *root, const git_tree_entry *e, void *payload)
 			return -1;
 		}
 	}
+	if (w->rootfd >= 0 && w->mtime) {
+		struct timespec ts[2] = {w->mtime[0], w->mtime[0]};
+		if (utimensat(w->rootfd, path.ptr, ts, AT_SYMLINK_NOFOLLOW) < 0) {
+			ib_error_set_os(IB_LAYER_BUILD, "set the mtime of `%s`", path.ptr);
+			w->failed = 1;
+			ib_buf_dispose(&path);
+			return -1;
+		}
+	}
 	ib_buf_dispose(&path);
 	return 0;
 }
@@ -310,7 +477,7 @@ static int clone_checkout(const char *dir, const git_src *g, const char *checksu
 	char *repodir = ib_sprintf("%s/repo", dir), *treedir = ib_sprintf("%s/tree", dir);
 	progress prog = {time(NULL)};
 	int rc = repodir && treedir ? 0 : IB_ERROR;
-	walk_ctx w = {-1, "", 0, NULL, IB_BUF_INIT};
+	walk_ctx w = {-1, "", NULL, 0, NULL, IB_BUF_INIT};
 
 	if (rc == 0 && git_repository_init(&repo, repodir, 1) < 0)
 		rc = git_fail("init a repository for", shown);
@@ -414,8 +581,19 @@ static int clone_checkout(const char *dir, const git_src *g, const char *checksu
 	w.prefix = prefix ? prefix : "";
 	if (rc == 0 && g->subdir.size && !prefix)
 		rc = IB_ERROR;
+	/* ?mtime=commit (BuildKit's resetSnapshotMtimes): the committer's time on every entry and the top */
+	struct timespec when = {0, 0};
+	if (rc == 0 && g->mtime_commit) {
+		when.tv_sec = (time_t)git_commit_time((git_commit *)peeled);
+		w.mtime = &when;
+	}
 	if (rc == 0 && git_tree_walk(top, GIT_TREEWALK_PRE, on_entry, &w) < 0)
 		rc = w.failed ? IB_ERROR : git_fail("walk the tree of", shown);
+	if (rc == 0 && w.mtime) {
+		struct timespec ts[2] = {when, when};
+		if (utimensat(w.rootfd, g->subdir.size ? g->subdir.ptr : ".", ts, 0) < 0)
+			rc = ib_error_set_os(IB_LAYER_BUILD, "set the mtime of `%s`", treedir);
+	}
 	if (w.rootfd >= 0)
 		close(w.rootfd);
 	ib_buf_dispose(&w.sub);
@@ -455,8 +633,8 @@ int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const
 			return 0;
 		}
 	}
-	git_src g = {IB_BUF_INIT, IB_BUF_INIT, IB_BUF_INIT};
-	int rc = parse_src(&g, src);
+	git_src g = {IB_BUF_INIT, IB_BUF_INIT, IB_BUF_INIT, IB_BUF_INIT, 0};
+	int rc = parse_src(&g, src, checksum);
 	char *tmp = NULL;
 	if (rc == 0 && !(tmp = ib_tmpdir_new("imagebuild-git")))
 		rc = IB_ERROR;
@@ -464,7 +642,7 @@ int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const
 		if (git_libgit2_init() < 0)
 			rc = git_fail("start libgit2 for", src);
 		else {
-			rc = clone_checkout(tmp, &g, checksum, commit, g.remote.ptr);
+			rc = clone_checkout(tmp, &g, g.checksum.size ? g.checksum.ptr : NULL, commit, g.remote.ptr);
 			git_libgit2_shutdown();
 		}
 	}

@@ -153,6 +153,20 @@ build -t g3 "$ctx" > "$tmp/out3" 2>&1 || { cat "$tmp/out3"; fail "ADD <git> of t
 got=$("$IB" run --rm g3 sh -c 'cat /t1/hello.txt /t2/hello.txt /t3/hello.txt /t4/f.txt /t5/s.txt /t6/f.txt; ls /t1 /t3 | grep -c other.txt || true' | tr '\n' '|')
 [ "$got" = "hello|hello|hello|in-sub|top-of-sub|in-sub|0|" ] || fail "tags, sha, ../ subdir, #:subdir, %-escapes gave: $got"
 
+# 3b. the query form (Dockerfile frontend 1.18, dfgitutil loadQuery): ref,
+# tag, branch, subdir (cleaned), commit; mtime=commit puts the committer's
+# time on every entry (BuildKit's resetSnapshotMtimes), checkout leaves the
+# time of the checkout
+printf 'FROM busybox\nADD %s?ref=other&subdir=../sub /q1/\nADD %s?tag=v1 /q2/\nADD %s?branch=other&subdir=sub%%2Fdeep /q3/\nADD %s?commit=%s /q4/\nADD %s?subdir=sub#other /q5/\nADD %s?mtime=commit&subdir=sub /q6/\nADD %s?mtime=checkout&keep-git-dir=false&submodules /q7/\n' \
+	"$url" "$url" "$url" "$url" "$first" "$url" "$url" "$url" > "$ctx/Dockerfile"
+build -t gq "$ctx" > "$tmp/outq" 2>&1 || { cat "$tmp/outq"; fail "ADD <git>?query failed"; }
+got=$("$IB" run --rm gq sh -c 'cat /q1/s.txt /q2/hello.txt /q3/f.txt /q4/hello.txt /q5/s.txt /q6/s.txt /q7/hello.txt; ls /q2 | grep -c other.txt || true' | tr '\n' '|')
+[ "$got" = "top-of-sub|hello|in-sub|hello|top-of-sub|top-of-sub|hello|0|" ] || fail "the query forms gave: $got"
+ctime=$(git -C "$work" log -1 --format=%ct main)
+got=$("$IB" run --rm gq sh -c 'for p in /q6 /q6/s.txt /q6/deep /q6/deep/f.txt /q6/escape; do stat -c %Y "$p"; done' | sort -u | tr '\n' ' ')
+[ "$got" = "$ctime " ] || fail "mtime=commit gave mtimes $got, not the commit's $ctime"
+[ "$("$IB" run --rm gq stat -c %Y /q7/hello.txt)" -ge $((started - 2)) ] || fail "mtime=checkout did not keep the checkout's time"
+
 # 4. the cache key is the commit, not the ref: unchanged -> CACHED; the branch
 # moves -> the step runs again and sees the new commit
 printf 'FROM busybox\nADD %s#main /src/\n' "$url" > "$ctx/Dockerfile"
@@ -195,7 +209,15 @@ refused through-symlink "ADD $url#main:sublink/deep /x/" 'invalid subdir "sublin
 refused file-subdir "ADD $url#main:hello.txt /x/" 'invalid subdir "hello.txt": not a directory'
 refused ssh-scp "ADD git@127.0.0.1:repo.git /x/" 'git over SSH is not supported'
 refused ssh-url "ADD ssh://git@127.0.0.1/repo.git /x/" 'git over SSH is not supported'
-refused query "ADD $url?ref=main /x/" 'query form of git URLs'
+refused query-conflict "ADD $url?ref=main#other /x/" 'ref conflicts: "other" vs "main"'
+refused query-tag-branch "ADD $url?tag=v1&branch=main /x/" 'branch conflicts with tag'
+refused query-unknown "ADD $url?depth=1 /x/" 'unexpected query "depth"'
+refused query-twice "ADD $url?ref=main&ref=main /x/" 'query "ref" has multiple values'
+refused query-empty "ADD $url?ref= /x/" 'query "ref" has no value'
+refused query-mtime "ADD $url?mtime=now /x/" 'invalid mtime value: "now"'
+refused query-keep "ADD $url?keep-git-dir /x/" 'keep-git-dir is not supported'
+refused query-fetch-by-commit "ADD $url?fetch-by-commit=true /x/" 'fetch-by-commit is not supported'
+refused query-checksum "ADD --checksum=$first $url?checksum=abc /x/" "checksum mismatch \"$first\" != \"abc\""
 refused keep-git-dir "ADD --keep-git-dir=true $url /x/" 'ADD --keep-git-dir is not supported'
 refused copy-git "COPY $url /x/" "source can't be a git ref for COPY"
 refused checksum "ADD --checksum=0000000 $url#main /x/" 'expected checksum to match 0000000'

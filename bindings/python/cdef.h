@@ -157,6 +157,18 @@ typedef struct {
 int ib_build_options_init(ib_build_options *opts, unsigned int version);
 int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);
 int ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
+typedef struct ib_checks ib_checks;
+typedef struct {
+	const char *rule;
+	const char *message;
+	const char *url;
+	int line;
+	...;
+} ib_check_warning;
+int ib_build_check(ib_checks **out, const ib_build_options *opts);
+void ib_checks_free(ib_checks *checks);
+size_t ib_checks_count(const ib_checks *checks);
+const ib_check_warning *ib_checks_warning(const ib_checks *checks, size_t i);
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store);
 
 /* container.h */

@@ -58,14 +58,14 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
 		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
 		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {"pull", 0, 0},
-		{"secret", 0, 1}, {NULL, 0, 0},
+		{"secret", 0, 1}, {"check", 0, 0}, {NULL, 0, 0},
 	};
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL, **secrets = NULL;
 	size_t ntags = 0, nargs = 0, nsecrets = 0;
 	const char *iidfile = NULL;
 	char *content = NULL;
-	int dry_run = 0, quiet = 0, i = 1, k, status = 2;
+	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = 2;
 	const char *v = NULL;
 
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
@@ -96,6 +96,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		case 11: quiet = 1; break;
 		case 12: o.pull = IB_PULL_ALWAYS; break;
 		case 13: cli_list_add(&secrets, &nsecrets, v); break;
+		case 14: check = 1; break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -118,6 +119,28 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	o.callbacks.progress = quiet ? NULL : progress;
 	o.callbacks.log = log_line;
+	if (check) {
+		/* as `docker build --check`: only the build checks; 1 when one fired */
+		ib_checks *checks = NULL;
+		if (ib_build_check(&checks, &o) < 0) {
+			status = cli_fail("build");
+			goto out;
+		}
+		size_t n = ib_checks_count(checks);
+		const char *file = o.dockerfile ? o.dockerfile : o.dockerfile_content ? "-" : "Dockerfile";
+		for (size_t w = 0; w < n; w++) {
+			const ib_check_warning *cw = ib_checks_warning(checks, w);
+			printf("WARNING: %s%s%s\n%s:%d: %s\n\n", cw->rule, cw->url ? " - " : "", cw->url ? cw->url : "",
+			       file, cw->line, cw->message);
+		}
+		if (n)
+			printf("%zu warning%s found\n", n, n == 1 ? "" : "s");
+		else
+			printf("Check complete, no warnings found.\n");
+		ib_checks_free(checks);
+		status = n ? 1 : 0;
+		goto out;
+	}
 	if (dry_run) {
 		ib_buf plan = IB_BUF_INIT;
 		if (ib_build_plan_print(&plan, &o) < 0) {
@@ -135,8 +158,10 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_digest id;
+	o.cancel = &cli_cancel;
+	cli_catch_signals();
 	if (ib_build(&id, store, &o) < 0) {
-		status = cli_fail("build");
+		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("build");
 		goto out;
 	}
 	char hex[IB_DIGEST_STRLEN];

@@ -163,7 +163,10 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_exit_status st = {0, 0};
-	status = ib_container_run(&st, c, &r.ro) < 0 ? cli_fail("run") : exit_status(&st);
+	r.ro.cancel = &cli_cancel;
+	cli_catch_signals();
+	int rrc = ib_container_run(&st, c, &r.ro);
+	status = cli_cancel ? cli_cancelled_status(1) : rrc < 0 ? cli_fail("run") : exit_status(&st);
 	if (r.rm && ib_container_remove(store, ib_container_id(c)) < 0)
 		status = cli_fail("run --rm");
 	ib_container_free(c);
@@ -187,12 +190,16 @@ int cmd_exec(ib_cli *cli, int argc, char **argv)
 	ib_store *store = cli_store(cli);
 	ib_container *c = NULL;
 	ib_exit_status st = {0, 0};
+	r.ro.cancel = &cli_cancel;
+	cli_catch_signals();
 	if (!store)
 		status = 1;
-	else if (ib_container_open(&c, store, argv[i]) < 0 || ib_container_run(&st, c, &r.ro) < 0)
+	else if (ib_container_open(&c, store, argv[i]) < 0)
 		status = cli_fail("exec");
+	else if (ib_container_run(&st, c, &r.ro) < 0)
+		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("exec");
 	else
-		status = exit_status(&st);
+		status = cli_cancel ? cli_cancelled_status(1) : exit_status(&st);
 	ib_container_free(c);
 out:
 	run_opts_dispose(&r);

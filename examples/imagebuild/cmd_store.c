@@ -1,6 +1,9 @@
 /* Store maintenance: prune, fsck. */
 #include "common.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 int cmd_prune(ib_cli *cli, int argc, char **argv)
 {
 	static const cli_option opts[] = { { "blobs-only", 0, 0 }, { NULL, 0, 0 } };
@@ -18,10 +21,16 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 	ib_store_gc_stats st;
 	if (ib_store_gc(&st, s, &go) < 0)
 		return cli_fail(NULL);
+	/* then what the blobs alone do not cover: unpacked layers, and snapshots killed processes left */
+	size_t blobs = 0, snapshots = 0;
+	if (go.prune_dangling && ib_prune(&blobs, &snapshots, s) < 0)
+		return cli_fail(NULL);
 	char size[32];
 	cli_human_size(size, sizeof size, st.bytes_freed);
-	printf("Deleted images: %llu\nDeleted blobs: %llu\nTotal reclaimed space: %s\n",
-	       (unsigned long long)st.images_removed, (unsigned long long)st.blobs_removed, size);
+	printf("Deleted images: %llu\nDeleted blobs: %llu\nDeleted snapshots and unpacked layers: %zu\n"
+	       "Total reclaimed space: %s\n",
+	       (unsigned long long)st.images_removed, (unsigned long long)(st.blobs_removed + blobs), snapshots,
+	       size);
 	return 0;
 }
 
@@ -40,11 +49,31 @@ int cmd_fsck(ib_cli *cli, int argc, char **argv)
 		return 1;
 	ib_buf report = IB_BUF_INIT;
 	int rc = ib_store_fsck_ext(&report, s, &fo);
+	char *first = rc < 0 ? strdup(ib_error_last()->message) : NULL;
+	/* what killed processes left in the snapshotters (opened without cleaning it up) */
+	static const char *const backends[] = { "overlay", "copy" };
+	for (size_t b = 0; b < 2; b++) {
+		ib_snapshotter *snap = NULL;
+		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+		so.flags = IB_SNAPSHOTTER_KEEP_STALE;
+		if (ib_snapshotter_open(&snap, s, backends[b], &so) < 0) {
+			ib_error_clear(); /* not usable here: nothing of it to check */
+			continue;
+		}
+		if (ib_snapshotter_fsck(&report, snap) < 0 && rc == 0) {
+			rc = -1;
+			first = strdup(ib_error_last()->message);
+		}
+		ib_snapshotter_free(snap);
+	}
 	if (report.ptr)
 		fputs(report.ptr, stdout);
 	ib_buf_dispose(&report);
-	if (rc < 0)
-		return cli_fail(NULL);
+	if (rc < 0) {
+		fprintf(stderr, "imagebuild: %s\n", first ? first : "fsck failed");
+		free(first);
+		return 1;
+	}
 	printf("ok\n");
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands. */
 #include "common.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -134,4 +135,30 @@ char *cli_kv_from_env(const char *arg)
 	if (kv)
 		sprintf(kv, "%s=%s", arg, v);
 	return kv;
+}
+
+volatile int cli_cancel;
+
+static void on_signal(int sig)
+{
+	cli_cancel = sig;
+}
+
+void cli_catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_cancelled_status(int status)
+{
+	if (!cli_cancel)
+		return status;
+	fprintf(stderr, "imagebuild: cancelled (%s)\n", cli_cancel == SIGINT ? "SIGINT" : "SIGTERM");
+	return 128 + cli_cancel;
 }

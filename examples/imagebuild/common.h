@@ -49,6 +49,16 @@ void cli_human_size(char *out, size_t len, uint64_t bytes);
 /* "2 hours ago" from an RFC 3339 time; "N/A" when unknown. */
 void cli_human_since(char *out, size_t len, const char *rfc3339);
 
+/*
+ * SIGINT and SIGTERM during a build, run or exec: the handler sets
+ * cli_cancel (the signal's number), which the library polls and cancels
+ * through; the command then exits 128 + the signal, as docker does.
+ */
+extern volatile int cli_cancel;
+void cli_catch_signals(void);
+/* 128 + the signal that cancelled the command, or `status` when none did. */
+int cli_cancelled_status(int status);
+
 #define IB_COMMAND(name, usage, summary) int cmd_##name(ib_cli *cli, int argc, char **argv);
 #include "commands.h"
 #undef IB_COMMAND

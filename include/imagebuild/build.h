@@ -21,8 +21,8 @@
 
 IB_BEGIN_DECL
 
-/* 2 added pull and registry */
-#define IB_BUILD_OPTIONS_VERSION 2
+/* 2 added pull and registry, 3 cancel */
+#define IB_BUILD_OPTIONS_VERSION 3
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -57,12 +57,20 @@ typedef struct {
 	 * config or a cache key.
 	 */
 	const char *const *secrets;
+	/* version 3 */
+	/*
+	 * Cancellation (e.g. set by a SIGINT handler or another thread):
+	 * checked between steps and, every 50 ms, while a RUN runs (its
+	 * processes are then killed). The build stops, removes its snapshots
+	 * and returns IB_EUSER. NULL: only the progress callback cancels.
+	 */
+	const volatile int *cancel;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL }
 
-/** Initialise for `version` (1 or 2): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 3): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**
@@ -74,13 +82,25 @@ IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int versio
  */
 IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);
 
+/**
+ * Parse and plan without running anything, and run only the build checks
+ * (`build --check`, see ib_checks_run() in plan.h): *out is the caller's
+ * (ib_checks_free). Warnings are not logged and `# check=error=true` does
+ * not fail it; a Dockerfile that does not parse or plan does.
+ */
+IB_EXTERN(int) ib_build_check(ib_checks **out, const ib_build_options *opts);
+
 /** Parse and plan without running anything: append the plan to `out` (`--dry-run`). */
 IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 
 /**
  * Free what no image, container or cache entry needs any more: unreferenced
- * blobs in the store and, for every snapshotter, unpacked layers no image
- * uses and snapshots no container uses. `freed_blobs`/`freed_snapshots`
+ * blobs in the store (and temporary files of killed writers) and, for
+ * every snapshotter, unpacked layers whose blob GC removed (no image,
+ * container or cache entry uses them), and the snapshots and mounts killed processes left (a container's
+ * snapshot is unmounted, not removed, and its record no longer says
+ * running). Safe beside builds and runs in other threads and processes:
+ * what they stand on or are preparing stays. `freed_blobs`/`freed_snapshots`
  * may be NULL.
  */
 IB_EXTERN(int) ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store);

@@ -134,6 +134,14 @@ IB_EXTERN(const ib_node *) ib_node_nested(const ib_node *node);
 /** Heredocs of the instruction (of ONBUILD's trigger for ONBUILD), in order. */
 IB_EXTERN(size_t) ib_node_heredoc_count(const ib_node *node);
 IB_EXTERN(const ib_heredoc *) ib_node_heredoc(const ib_node *node, size_t i);
+/**
+ * The comment lines before the instruction, since the previous one, as
+ * BuildKit keeps them: the text after the line's first byte, trimmed
+ * (`# hello` gives "hello"); a bare `#` forgets the earlier ones; parser
+ * directives and comments inside a continuation are not included.
+ */
+IB_EXTERN(size_t) ib_node_comment_count(const ib_node *node);
+IB_EXTERN(const char *) ib_node_comment(const ib_node *node, size_t i);
 /** First and last physical line (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_start_line(const ib_node *node);
 IB_EXTERN(int) ib_node_end_line(const ib_node *node);

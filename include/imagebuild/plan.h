@@ -98,12 +98,82 @@ IB_EXTERN(int) ib_plan_is_proxy_arg(const char *name);
 /**
  * Build arguments that no built stage and no meta ARG declares, sorted
  * (Docker warns: "One or more build-args [...] were not consumed").
- * Proxy ARGs are never reported.
+ * Proxy ARGs and BUILDKIT_DOCKERFILE_CHECK (see ib_checks_run) are never reported.
  */
 IB_EXTERN(int) ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
 
 /** Append a human-readable plan (what `imagebuild build --dry-run` prints). */
 IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
+
+/* ==== build checks (BuildKit's Dockerfile linter) ==== */
+
+/*
+ * The rules of the Dockerfile reference's "Build checks" page, run on the
+ * parsed Dockerfile as BuildKit does on every build: StageNameCasing,
+ * FromAsCasing, NoEmptyContinuation, ConsistentInstructionCasing,
+ * DuplicateStageName, ReservedStageName, JSONArgsRecommended,
+ * MaintainerDeprecated, UndefinedArgInFrom, WorkdirRelativePath,
+ * UndefinedVar, MultipleInstructionsDisallowed, LegacyKeyValueFormat,
+ * RedundantTargetPlatform, SecretsUsedInArgOrEnv, InvalidDefaultArgInFrom,
+ * FromPlatformFlagConstDisallowed, CopyIgnoredFile, ExposeProtoCasing,
+ * ExposeInvalidFormat. Static analysis only, so where BuildKit looks at the
+ * base image: JSONArgsRecommended assumes an image base has no SHELL, and
+ * UndefinedVar only checks stages that start from scratch (an image's ENV
+ * is unknown before it is pulled). InvalidBaseImagePlatform (needs the
+ * pulled image) and the experimental InvalidDefinitionDescription are not
+ * run; `experimental=` in the configuration is refused. DuplicateStageName
+ * never fires: ib_instructions_parse() refuses a duplicate stage name.
+ *
+ * The configuration is the `# check=` parser directive (`skip=A,B`,
+ * `skip=all`, `error=true`, separated by `;`), or `config` of the options
+ * (what BuildKit takes from the BUILDKIT_DOCKERFILE_CHECK build argument),
+ * which replaces the directive.
+ */
+
+/** One warning of a build check. Borrowed from its ib_checks. */
+typedef struct {
+	const char *rule;      /* "StageNameCasing" */
+	const char *message;   /* "Stage name 'Build' should be lowercase" */
+	const char *url;       /* the rule's documentation, or NULL */
+	int line;              /* first line of the instruction it is about (1-based) */
+} ib_check_warning;
+
+#define IB_CHECK_OPTIONS_VERSION 1
+
+typedef struct {
+	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
+	const char *config;        /* replaces the `# check=` directive when not NULL */
+	const ib_ignore *ignore;   /* the build's .dockerignore (CopyIgnoredFile), or NULL */
+	/**
+	 * 0: the rules BuildKit runs while converting a stage look only at the
+	 * stages the plan builds (a build); 1: at every stage (`build --check`
+	 * without --target). The rules on FROM lines and casing see all stages.
+	 */
+	int all_stages;
+} ib_check_options;
+
+#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0 }
+
+IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int version);
+
+/**
+ * Run the build checks on `df`, `ins` (made from it) and `plan` (made from
+ * both: its build arguments and platform). *out is the caller's
+ * (ib_checks_free). IB_ESYNTAX for a malformed configuration ("<line>:
+ * failed to parse check options: invalid check option ..."),
+ * IB_EUNSUPPORTED for `experimental=`. Warnings are in line order.
+ */
+IB_EXTERN(int) ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instructions *ins,
+			     const ib_plan *plan, const ib_check_options *opts);
+IB_EXTERN(void) ib_checks_free(ib_checks *checks);
+IB_EXTERN(size_t) ib_checks_count(const ib_checks *checks);
+IB_EXTERN(const ib_check_warning *) ib_checks_warning(const ib_checks *checks, size_t i);
+/**
+ * 0 unless the configuration says `error=true` and a check fired: then
+ * IB_EINVALID with BuildKit's message "lint violation found for rules: A, B"
+ * (rules sorted) as the last error.
+ */
+IB_EXTERN(int) ib_checks_error(const ib_checks *checks);
 
 IB_END_DECL
 

@@ -33,8 +33,15 @@ IB_BEGIN_DECL
 #define IB_SNAPSHOTTER_OPTIONS_VERSION 1
 typedef struct {
 	unsigned int version;  /* IB_SNAPSHOTTER_OPTIONS_VERSION */
-	unsigned int flags;    /* none yet */
+	unsigned int flags;    /* IB_SNAPSHOTTER_* */
 } ib_snapshotter_options;
+
+/*
+ * Opening a snapshotter cleans up after processes that were killed (see
+ * ib_snapshot_prepare); with this flag it leaves that to prune, so that
+ * ib_snapshotter_fsck() can report it.
+ */
+#define IB_SNAPSHOTTER_KEEP_STALE 1u
 #define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0 }
 
 IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version);
@@ -62,9 +69,38 @@ IB_EXTERN(int) ib_snapshot_layer_ensure(ib_snapshotter *snap, const ib_digest *d
  * (lowest first; n = 0 is an empty root), unpacking the layers that are
  * not yet. IB_EEXISTS when the key is taken. Keys are 1..128 characters of
  * [A-Za-z0-9_.-], not starting with '.' or '-'.
+ *
+ * The snapshot is the active state of the calling process (recorded as its
+ * pid and start time): when that process is gone (killed, SIGKILL
+ * included) before removing it, the next ib_snapshotter_prune() or
+ * ib_snapshotter_open() unmounts and removes it. ib_snapshot_persist()
+ * makes it outlive the process. Likewise a mount is undone once the
+ * process that made it is gone. While it is prepared, no prune removes
+ * the layers it stands on.
  */
 IB_EXTERN(int) ib_snapshot_prepare(ib_snapshotter *snap, const char *key,
 				   const ib_digest *chain, size_t n);
+
+/**
+ * Make the snapshot `key` outlive the process that prepared it (a
+ * container's, once its record is written): it stays until removed, or
+ * until a prune whose keep list lacks it. IB_ENOTFOUND when missing.
+ */
+IB_EXTERN(int) ib_snapshot_persist(ib_snapshotter *snap, const char *key);
+
+/**
+ * 1 when the snapshot `key` is what a process that is gone left behind (its
+ * active state, or a mount of it), which prune cleans up; 0 when not.
+ */
+IB_EXTERN(int) ib_snapshot_stale(ib_snapshotter *snap, const char *key);
+
+/**
+ * Report what processes that are gone left (snapshots, mounts), one line
+ * each in `report` (may be NULL). 0 when there is nothing, else
+ * IB_EINVALID with the first as the error. Open the snapshotter with
+ * IB_SNAPSHOTTER_KEEP_STALE to see them.
+ */
+IB_EXTERN(int) ib_snapshotter_fsck(ib_buf *report, ib_snapshotter *snap);
 
 /** Mount the snapshot (in the caller's mount namespace) and put the root path in `rootfs`. */
 IB_EXTERN(int) ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key);
@@ -119,9 +155,12 @@ IB_EXTERN(int) ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb
 
 /**
  * Remove every unpacked layer not in `keep_layers[0..nlayers)` and every
- * writable snapshot whose key is not in `keep_keys[0..nkeys)`. Mounted
- * snapshots, and the layers they stand on, are kept. `freed` (may be NULL)
- * counts what went.
+ * writable snapshot whose key is not in `keep_keys[0..nkeys)`. Snapshots
+ * that are the active state of a running process or mounted, and the
+ * layers they stand on, are kept. What dead processes left is cleaned
+ * first: their snapshots are unmounted (detached) and removed (those in
+ * `keep_keys` only unmounted), their mounts undone. `freed` (may be NULL)
+ * counts the snapshots and layers that went.
  */
 IB_EXTERN(int) ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap,
 				    const ib_digest *keep_layers, size_t nlayers,
@@ -139,7 +178,10 @@ typedef enum {
  * Unpack the tar stream read from `tar_fd` (uncompressed, gzip or zstd) into
  * the directory `dir_fd`, safely: nothing is written outside it, whatever
  * the entries say. `label` names the layer in errors ("layer <label>: entry
- * `<name>`: <reason>"); NULL is fine.
+ * `<name>`: <reason>"); NULL is fine. Paths may be longer than PATH_MAX;
+ * a layer holds at most 16,384 levels, 255-byte names and 256 KiB paths
+ * (IB_EINVALID beyond), the limits ib_snapshot_diff_trees() keeps. Past
+ * PATH_MAX, a symlink among an entry's parents is not followed (IB_EUNSUPPORTED).
  */
 IB_EXTERN(int) ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode,
 				     const char *label);
@@ -152,7 +194,8 @@ typedef enum {
 
 /**
  * The OCI layer tar of the changes from the tree `parent_fd` (-1: empty) to
- * the tree `changed_fd`, as ib_snapshot_diff() writes it.
+ * the tree `changed_fd`, as ib_snapshot_diff() writes it. A tree beyond the
+ * limits ib_snapshot_apply_tar() reads is IB_EINVALID, naming the path.
  */
 IB_EXTERN(int) ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 				      ib_snapshot_write_cb write, void *payload);

@@ -14,6 +14,7 @@ typedef struct ib_dockerfile ib_dockerfile;
 typedef struct ib_ignore ib_ignore;
 /* plan.h */
 typedef struct ib_plan ib_plan;
+typedef struct ib_checks ib_checks;
 /* execute.h, sys/isolation.h */
 typedef struct ib_isolation ib_isolation;
 /* snapshot.h, sys/snapshotter.h */

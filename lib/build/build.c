@@ -34,6 +34,8 @@
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached)
 {
+	if (b->o->cancel && *b->o->cancel)
+		return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "the build was cancelled by its caller");
 	if (!b->o->callbacks.progress)
 		return 0;
 	ib_progress p = {IB_PROGRESS_VERSION, kind, id, text, cur, total, cached};
@@ -556,7 +558,7 @@ static int read_dockerfile(ib_buf *out, const ib_build_options *o, ib_buf *path)
 		ib_buf_puts(path, o->dockerfile);
 	else
 		ib_path_join(path, o->context, "Dockerfile");
-	int rc = ib_read_file(out, path->ptr);
+	int rc = ib_read_regular_file(out, path->ptr, IB_BUILD__CONTEXT_FILE_MAX);
 	if (rc < 0)
 		ib_error_prefix("read the Dockerfile");
 	return rc;
@@ -573,12 +575,19 @@ static int load_ignore(builder *b, const char *dockerfile_path)
 			ib_path_join(&path, b->o->context, ".dockerignore");
 		else
 			ib_buf_puts(&path, cands.strings[i]);
-		int found = ib_read_file(&content, ib_buf_cstr(&path)) == 0;
+		/* missing is fine; there but unreadable fails the build (ignoring it would send what it excludes) */
+		rc = ib_read_regular_file(&content, ib_buf_cstr(&path), IB_BUILD__CONTEXT_FILE_MAX);
 		ib_buf_dispose(&path);
-		if (!found) {
+		if (rc == IB_ENOTFOUND) {
 			ib_buf_dispose(&content);
 			ib_error_clear();
+			rc = 0;
 			continue;
+		}
+		if (rc < 0) {
+			ib_buf_dispose(&content);
+			ib_error_prefix("read the ignore file");
+			break;
 		}
 		rc = ib_ignore_parse(&b->ignore, ib_buf_cstr(&content), content.size, cands.strings[i]);
 		ib_buf_dispose(&content);
@@ -653,6 +662,33 @@ static int check_syntax(builder *b, const char *content, size_t len)
 			     b->filename, syntax_line(content, len), v);
 }
 
+/*
+ * BuildKit's build checks, on every build: each warning is logged with its
+ * file and line; `error=true` (in `# check=` or the BUILDKIT_DOCKERFILE_CHECK
+ * build argument, which replaces it) fails the build when one fired.
+ */
+static int run_checks(builder *b)
+{
+	ib_check_options co = IB_CHECK_OPTIONS_INIT;
+	co.ignore = b->ignore;
+	co.all_stages = b->checks_only && !b->o->target; /* as `docker build --check` */
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
+		if (!strncmp(b->o->build_args[i], "BUILDKIT_DOCKERFILE_CHECK=", 26))
+			co.config = b->o->build_args[i] + 26;
+	int rc = ib_checks_run(&b->checks, b->df, b->ins, b->plan, &co);
+	if (rc < 0) {
+		ib_error_prefix("%s", b->filename);
+		return rc;
+	}
+	if (b->checks_only)
+		return 0;
+	for (size_t i = 0; i < ib_checks_count(b->checks); i++) {
+		const ib_check_warning *w = ib_checks_warning(b->checks, i);
+		ib_build__log_line(b, IB_LOG_WARNING, "%s:%d: %s: %s", b->filename, w->line, w->rule, w->message);
+	}
+	return ib_checks_error(b->checks);
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
@@ -663,7 +699,7 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
 	/* a version 1 caller's struct ends before `pull`: the rest stays default */
 	ib_build_options_init(&b->opts, IB_BUILD_OPTIONS_VERSION);
-	memcpy(&b->opts, o, o->version == 1 ? offsetof(ib_build_options, pull) : sizeof *o);
+	memcpy(&b->opts, o, ib_build__options_size(o->version));
 	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
@@ -695,6 +731,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	}
 	if (rc == 0)
 		rc = load_ignore(b, path.size ? path.ptr : NULL);
+	if (rc == 0)
+		rc = run_checks(b);
 	if (rc == 0 && store)
 		rc = open_sums(b);
 	ib_buf_dispose(&content);
@@ -723,6 +761,8 @@ static void cleanup(builder *b)
 	free(b->stages);
 	ib_build__tail_clear(b);
 	ib_snapshotter_free(b->snap);
+	ib_checks_free(b->checks);
+	free(b->tmp_dir);
 	ib_plan_free(b->plan);
 	ib_instructions_free(b->ins);
 	ib_dockerfile_free(b->df);
@@ -733,13 +773,36 @@ static void cleanup(builder *b)
 	ib_error_restore(&saved);
 }
 
+char *ib_build__tmpdir(builder *b, const char *tag)
+{
+	if (!b->tmp_dir)
+		return ib_tmpdir_new(tag);
+	char *dir = ib_sprintf("%s/%s-XXXXXX", b->tmp_dir, tag);
+	if (dir && !mkdtemp(dir)) {
+		ib_error_set_os(IB_LAYER_BUILD, "mkdtemp `%s`", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* How much of ib_build_options a caller of `version` has. */
+size_t ib_build__options_size(unsigned int version)
+{
+	if (version == 1)
+		return offsetof(ib_build_options, pull);
+	if (version == 2)
+		return offsetof(ib_build_options, cancel);
+	return sizeof(ib_build_options);
+}
+
 int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
 	d.version = version;
-	memcpy(opts, &d, version == 1 ? offsetof(ib_build_options, pull) : sizeof d);
+	memcpy(opts, &d, ib_build__options_size(version));
 	return 0;
 }
 
@@ -777,6 +840,21 @@ int ib_build_plan_print(ib_buf *out, const ib_build_options *opts)
 	return rc;
 }
 
+int ib_build_check(ib_checks **out, const ib_build_options *opts)
+{
+	builder b;
+	memset(&b, 0, sizeof b);
+	b.checks_only = 1;
+	*out = NULL;
+	int rc = prepare(&b, NULL, opts);
+	if (rc == 0) {
+		*out = b.checks;
+		b.checks = NULL;
+	}
+	cleanup(&b);
+	return rc;
+}
+
 int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 {
 	builder b;
@@ -797,6 +875,10 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	}
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0)
 		leased = 1;
+	if (rc == 0 && !(b.tmp_dir = ib_sprintf("%s/tmp", ib_store_root(store))))
+		rc = IB_ERROR;
+	if (rc == 0 && (rc = ib_mkdir_p(b.tmp_dir, 0700)) < 0)
+		ib_error_prefix("build");
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);

@@ -145,10 +145,14 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 			rec.state = "created";
 			rec.extra_json = ib_buf_cstr(&ej);
 			rc = ib_store_container_put(store, &rec);
+			/* the record keeps the snapshot from now on, not this process */
+			if (rc == 0)
+				rc = ib_snapshot_persist(snap, id);
 			ib_buf_dispose(&ej);
 			if (rc < 0) {
 				ib_error_saved saved;
 				ib_error_save(&saved);
+				ib_store_container_remove(store, id);
 				ib_snapshot_remove(snap, id);
 				ib_error_restore(&saved);
 			}
@@ -295,7 +299,13 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		p.stderr_fd = o->stderr_fd;
 		eo.isolation = o->isolation;
 		eo.cancel = o->cancel;
+		/* the run directory (hosts, resolv.conf) in the container's: a killed run's goes with the container */
+		ib_buf cdir = IB_BUF_INIT;
+		if (ib_store_container_dir(&cdir, c->store, c->rec->id) == 0)
+			eo.tmp_dir = cdir.ptr;
+		ib_error_clear();
 		rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
+		ib_buf_dispose(&cdir);
 		char state[64];
 		if (rc == 0 && out->signal)
 			snprintf(state, sizeof state, "exited (signal %d)", out->signal);

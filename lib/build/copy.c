@@ -1,6 +1,7 @@
 #include "build/copy.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/walk.h"
 #include "util/fs.h"
 #include "util/path.h"
 
@@ -307,9 +308,9 @@ static int hash_str(ib_sha256 *h, const char *s)
 	return ib_sha256_update(h, s, strlen(s) + 1);
 }
 
-static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
-		     const struct stat *st, ib_walk_filter filter, void *payload, const char *frel,
-		     ib_build__sums *sums)
+/* One entry: its path, metadata and content (a directory's entries are the walk's). */
+static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
+		    const struct stat *st, const char *frel, ib_build__sums *sums)
 {
 	char meta[128];
 	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, (unsigned)st->st_uid,
@@ -351,34 +352,30 @@ static int hash_node(ib_sha256 *h, int fd, int dirfd, const char *name, const ch
 		snprintf(meta, sizeof meta, "%u:%u", major(st->st_rdev), minor(st->st_rdev));
 		return hash_str(h, meta);
 	}
-	if (!S_ISDIR(st->st_mode))
-		return 0;
-	int dfd = fd >= 0 ? dup(fd) : openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", frel);
-	ib_strlist names = IB_STRLIST_INIT;
-	rc = list_dir(&names, dfd, frel);
-	for (size_t i = 0; rc == 0 && i < names.n; i++) {
-		char *crel = join_rel(rel, names.items[i]);
-		char *cfrel = join_rel(frel, names.items[i]);
-		struct stat cst;
-		if (!crel || !cfrel) {
-			rc = IB_ERROR;
-		} else if (fstatat(dfd, names.items[i], &cst, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", cfrel);
-		} else {
-			int f = filtered(filter, payload, cfrel, S_ISDIR(cst.st_mode));
-			if (f == IB_WALK_INCLUDE)
-				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel, sums);
-			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
-				rc = hash_node(h, -1, dfd, names.items[i], crel, &cst, filter, payload, cfrel, sums);
-		}
-		free(crel);
-		free(cfrel);
-	}
-	ib_strlist_clear(&names);
-	close(dfd);
-	return rc;
+	return 0;
+}
+
+typedef struct {
+	ib_sha256 *h;
+	const char *frel;
+	ib_walk_filter filter;
+	void *payload;
+	ib_build__sums *sums;
+	ib_buf cfrel;
+} hash_walk;
+
+static int hash_entry(const ib_walk_entry *e, void *payload)
+{
+	hash_walk *w = payload;
+	ib_buf_clear(&w->cfrel);
+	if ((*w->frel && strcmp(w->frel, ".") && ib_buf_printf(&w->cfrel, "%s/", w->frel) < 0) ||
+	    ib_buf_put(&w->cfrel, e->path, e->path_len) < 0)
+		return IB_ERROR;
+	int f = filtered(w->filter, w->payload, w->cfrel.ptr, S_ISDIR(e->st->st_mode));
+	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
+		return 1; /* left out, and what is below it */
+	int rc = hash_one(w->h, -1, e->dirfd, e->name, e->path, e->st, w->cfrel.ptr, w->sums);
+	return rc < 0 ? rc : 0;
 }
 
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
@@ -392,7 +389,14 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_fil
 	if (fstat(fd, &st) < 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
 	else
-		rc = hash_node(h, fd, -1, NULL, "", &st, filter, payload, rel, sums);
+		rc = hash_one(h, fd, -1, NULL, "", &st, rel, sums);
+	if (rc == 0 && S_ISDIR(st.st_mode)) {
+		/* iterative: a context or stage may hold a tree thousands of levels deep */
+		hash_walk w = { h, rel, filter, payload, sums, IB_BUF_INIT };
+		ib_walk_options o = { .pre = hash_entry, .payload = &w, .layer = IB_LAYER_BUILD };
+		rc = ib_walk(fd, &o);
+		ib_buf_dispose(&w.cfrel);
+	}
 	close(fd);
 	return rc;
 }
@@ -482,38 +486,6 @@ static int apply_meta(copier *c, int dirfd, const char *name, const struct stat 
 	return 0;
 }
 
-static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
-		     int ddirfd, const char *dname, const char *frel, int lazy);
-
-static int copy_children(copier *c, int sdir, int ddir, const char *frel)
-{
-	ib_strlist names = IB_STRLIST_INIT;
-	int rc = list_dir(&names, sdir, frel);
-	for (size_t i = 0; rc == 0 && i < names.n; i++) {
-		char *cfrel = join_rel(frel, names.items[i]);
-		struct stat cst;
-		if (!cfrel) {
-			rc = IB_ERROR;
-			break;
-		}
-		if (fstatat(sdir, names.items[i], &cst, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", cfrel);
-		} else {
-			int f = filtered(c->o->filter, c->o->filter_payload, cfrel, S_ISDIR(cst.st_mode));
-			/* an excluded directory looked into for exceptions exists in
-			 * the copy only when something below it is kept (fsutil sends
-			 * such parents lazily) */
-			if (f == IB_WALK_INCLUDE)
-				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel, 0);
-			else if (f == IB_WALK_EXCLUDE_DESCEND && S_ISDIR(cst.st_mode))
-				rc = copy_node(c, -1, sdir, names.items[i], &cst, ddir, names.items[i], cfrel, 1);
-		}
-		free(cfrel);
-	}
-	ib_strlist_clear(&names);
-	return rc;
-}
-
 static int remember_link(copier *c, const struct stat *st, int ddirfd, const char *dname)
 {
 	if (c->nlinks == c->caplinks) {
@@ -531,56 +503,205 @@ static int remember_link(copier *c, const struct stat *st, int ddirfd, const cha
 	return 0;
 }
 
+/*
+ * Copying a directory is iterative (a stage may hold a tree thousands of
+ * levels deep): one frame per directory being copied, with at most
+ * IB_WALK_FDS / 2 of them holding their two fds; an ancestor's are reopened through
+ * ".." of its child and checked by device and inode.
+ */
+typedef struct {
+	int sd, dd;           /* source and destination directories; -1 while closed */
+	struct stat sst, dst; /* of those two (for reopening) */
+	struct stat st;       /* the source entry (its metadata goes on the copy at the end) */
+	char *dname;          /* the copy's name in its parent */
+	int created;
+	int lazy;             /* excluded, looked into for exceptions: kept only when not empty */
+	ib_strlist names;
+	size_t i, keep;
+} cframe;
+
+/* Make (or reuse) the directory `dname` in `ddirfd` for the source directory and open both. */
+static int dir_begin(cframe *f, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel)
+{
+	struct stat dst;
+	int exists = fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	memset(f, 0, sizeof *f);
+	f->sd = f->dd = -1;
+	f->st = *st;
+	if (exists && !S_ISDIR(dst.st_mode)) {
+		if (unlinkat(ddirfd, dname, 0) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
+		exists = 0;
+	}
+	if (!exists) {
+		if (mkdirat(ddirfd, dname, 0700) < 0)
+			return ib_error_set_os(IB_LAYER_BUILD, "mkdir `%s`", frel);
+		f->created = 1;
+	}
+	if (!(f->dname = ib_strdup(dname)))
+		return IB_ERROR;
+	f->sd = sfd >= 0 ? dup(sfd) : openat(sdirfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (f->sd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", frel);
+	f->dd = openat(ddirfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (f->dd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open target directory for `%s`", frel);
+	if (fstat(f->sd, &f->sst) < 0 || fstat(f->dd, &f->dst) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", frel);
+	return list_dir(&f->names, f->sd, frel);
+}
+
+/* A directory's end: the xattrs and metadata of one this copy made (after its entries: its times stay). */
+static int dir_end(copier *c, cframe *f, int ddirfd, const char *frel, int top, int ok)
+{
+	int rc = 0;
+	if (ok && f->created && f->lazy) {
+		/* an excluded directory looked into for exceptions exists in the
+		 * copy only when something below it is kept (fsutil sends such
+		 * parents lazily) */
+		ib_strlist kept = IB_STRLIST_INIT;
+		rc = list_dir(&kept, f->dd, frel);
+		size_t n = kept.n;
+		ib_strlist_clear(&kept);
+		if (rc == 0 && n == 0) {
+			ok = 0;
+			if (unlinkat(ddirfd, f->dname, AT_REMOVEDIR) < 0)
+				rc = ib_error_set_os(IB_LAYER_BUILD, "remove the empty `%s`", frel);
+		}
+	}
+	if (ok && rc == 0 && f->created)
+		rc = copy_xattrs(f->sd, f->dd, frel);
+	if (f->sd >= 0)
+		close(f->sd);
+	if (f->dd >= 0)
+		close(f->dd);
+	f->sd = f->dd = -1;
+	if (ok && rc == 0 && f->created)
+		rc = apply_meta(c, ddirfd, f->dname, &f->st, frel, top);
+	ib_strlist_clear(&f->names);
+	free(f->dname);
+	f->dname = NULL;
+	return rc;
+}
+
+static int reopen_dotdot(int *fd, const struct stat *want, int child_fd, const char *frel)
+{
+	int nfd = openat(child_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (nfd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "reopen the parent of `%.200s`", frel);
+	if (fstat(nfd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+		close(nfd);
+		return ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "`%.200s…`: moved while being copied", frel);
+	}
+	*fd = nfd;
+	return 0;
+}
+
+static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel);
+
+/* The entries of the directory `sdir` into `ddir` (both borrowed), and all below them. */
+static int copy_children(copier *c, int sdir, int ddir, const char *frel)
+{
+	size_t depth = 0, cap = 64;
+	cframe *fs = ib_calloc(cap, sizeof *fs);
+	ib_buf path = IB_BUF_INIT;
+	if (!fs || ib_buf_puts(&path, strcmp(frel, ".") ? frel : "") < 0) {
+		free(fs);
+		return IB_ERROR;
+	}
+	fs[0].sd = sdir;
+	fs[0].dd = ddir;
+	int rc = list_dir(&fs[0].names, sdir, frel);
+	while (rc == 0) {
+		cframe *f = &fs[depth];
+		if (f->i == f->names.n) {
+			if (depth == 0)
+				break;
+			cframe *up = &fs[depth - 1];
+			if ((up->sd < 0 && (rc = reopen_dotdot(&up->sd, &up->sst, f->sd, path.ptr)) < 0) ||
+			    (up->dd < 0 && (rc = reopen_dotdot(&up->dd, &up->dst, f->dd, path.ptr)) < 0))
+				break;
+			rc = dir_end(c, f, up->dd, path.ptr, 0, 1);
+			ib_buf_truncate(&path, f->keep);
+			depth--;
+			continue;
+		}
+		const char *name = f->names.items[f->i++];
+		size_t keep = path.size;
+		if ((keep && ib_buf_putc(&path, '/') < 0) || ib_buf_puts(&path, name) < 0) {
+			rc = IB_ERROR;
+			break;
+		}
+		struct stat cst;
+		if (fstatat(f->sd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%.200s`", path.ptr);
+			break;
+		}
+		int dir = S_ISDIR(cst.st_mode);
+		int filt = filtered(c->o->filter, c->o->filter_payload, path.ptr, dir);
+		if (filt == IB_WALK_INCLUDE && !dir) {
+			rc = copy_leaf(c, -1, f->sd, name, &cst, f->dd, name, path.ptr);
+			ib_buf_truncate(&path, keep);
+			continue;
+		}
+		if (!dir || (filt != IB_WALK_INCLUDE && filt != IB_WALK_EXCLUDE_DESCEND)) {
+			ib_buf_truncate(&path, keep);
+			continue;
+		}
+		if (depth + 1 == cap) {
+			cframe *nf = ib_realloc(fs, 2 * cap * sizeof *nf);
+			if (!nf) {
+				rc = IB_ERROR;
+				break;
+			}
+			fs = nf;
+			memset(fs + cap, 0, cap * sizeof *fs);
+			cap *= 2;
+			f = &fs[depth];
+		}
+		cframe *nf = &fs[++depth];
+		rc = dir_begin(nf, -1, f->sd, name, &cst, f->dd, name, path.ptr);
+		nf->keep = keep;
+		nf->lazy = filt == IB_WALK_EXCLUDE_DESCEND;
+		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay) */
+		if (rc == 0 && depth > IB_WALK_FDS / 2) {
+			cframe *old = &fs[depth - IB_WALK_FDS / 2];
+			close(old->sd);
+			close(old->dd);
+			old->sd = old->dd = -1;
+		}
+	}
+	for (size_t i = 1; i <= depth; i++)
+		dir_end(c, &fs[i], -1, NULL, 0, 0);
+	ib_strlist_clear(&fs[0].names);
+	free(fs);
+	ib_buf_dispose(&path);
+	return rc;
+}
+
 static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
 		     int ddirfd, const char *dname, const char *frel, int lazy)
+{
+	if (!S_ISDIR(st->st_mode))
+		return copy_leaf(c, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+	cframe f;
+	int rc = dir_begin(&f, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+	f.lazy = lazy;
+	if (rc == 0)
+		rc = copy_children(c, f.sd, f.dd, frel);
+	int rc2 = dir_end(c, &f, ddirfd, frel, sfd >= 0, rc == 0);
+	return rc < 0 ? rc : rc2;
+}
+
+static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel)
 {
 	struct stat dst;
 	int exists = fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
 	int rc = 0;
-
-	if (S_ISDIR(st->st_mode)) {
-		int created = 0;
-		if (exists && !S_ISDIR(dst.st_mode)) {
-			if (unlinkat(ddirfd, dname, 0) < 0)
-				return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
-			exists = 0;
-		}
-		if (!exists) {
-			if (mkdirat(ddirfd, dname, 0700) < 0)
-				return ib_error_set_os(IB_LAYER_BUILD, "mkdir `%s`", frel);
-			created = 1;
-		}
-		int sd = sfd >= 0 ? dup(sfd)
-				  : openat(sdirfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sd < 0)
-			return ib_error_set_os(IB_LAYER_BUILD, "open directory `%s`", frel);
-		int dd = openat(ddirfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dd < 0) {
-			close(sd);
-			return ib_error_set_os(IB_LAYER_BUILD, "open target directory for `%s`", frel);
-		}
-		rc = copy_children(c, sd, dd, frel);
-		if (rc == 0 && created && lazy) {
-			ib_strlist kept = IB_STRLIST_INIT;
-			rc = list_dir(&kept, dd, frel);
-			size_t n = kept.n;
-			ib_strlist_clear(&kept);
-			if (rc == 0 && n == 0) {
-				close(sd);
-				close(dd);
-				if (unlinkat(ddirfd, dname, AT_REMOVEDIR) < 0)
-					return ib_error_set_os(IB_LAYER_BUILD, "remove the empty `%s`", frel);
-				return 0;
-			}
-		}
-		if (rc == 0 && created)
-			rc = copy_xattrs(sd, dd, frel);
-		close(sd);
-		close(dd);
-		if (rc == 0 && created)
-			rc = apply_meta(c, ddirfd, dname, st, frel, sfd >= 0);
-		return rc;
-	}
 
 	if (exists) {
 		if (S_ISDIR(dst.st_mode))

@@ -149,7 +149,7 @@ int ib_build__fetch(builder *b, const char *url, const char *checksum, const cha
 	char *fname = url_name(url);
 	if (!fname)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ADD `%s`: the URL names no file", url);
-	char *tmp = ib_tmpdir_new("imagebuild-add");
+	char *tmp = ib_build__tmpdir(b, "imagebuild-add");
 	char *path = tmp ? ib_sprintf("%s/%s", tmp, fname) : NULL;
 	long mtime = -1;
 	int rc = path ? download(url, path, digest, &mtime) : IB_ERROR;

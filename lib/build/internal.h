@@ -23,6 +23,8 @@
 /* sha256 of an empty tar (1024 zero bytes): a step that changed nothing */
 #define IB_BUILD_EMPTY_TAR_DIGEST "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 #define IB_BUILD_TAIL_LINES 10
+/* The most a Dockerfile or .dockerignore read from a context may hold. */
+#define IB_BUILD__CONTEXT_FILE_MAX ((size_t)4 << 20)
 
 /* What a stage has become so far: its image (config and layers) and scope. */
 typedef struct {
@@ -51,6 +53,8 @@ typedef struct {
 	ib_instructions *ins;
 	ib_plan *plan;
 	ib_ignore *ignore;
+	ib_checks *checks;          /* the build checks (ib_checks_run) */
+	int checks_only;            /* ib_build_check: keep them, neither log nor fail */
 	int ctxfd;
 	char escape;
 	stage_state *stages;
@@ -60,6 +64,7 @@ typedef struct {
 	/* the step being run */
 	const char *step_label;
 	int no_history;        /* commit -c: config changes without history entries */
+	char *tmp_dir;         /* <store root>/tmp, which GC empties (never during the build: it holds a lease) */
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
@@ -113,6 +118,13 @@ int ib_build__image(ib_image **out, builder *b, const char *name);
  */
 int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char *fmt, ...) IB_PRINTF(4, 5);
 
+/*
+ * A private temporary directory of the build (mkdtemp of TAG-XXXXXX) in the
+ * store's tmp/ (GC removes what a killed build leaves there), or in $TMPDIR
+ * without a store. NULL on error.
+ */
+char *ib_build__tmpdir(builder *b, const char *tag);
+size_t ib_build__options_size(unsigned int version);
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);

@@ -48,6 +48,46 @@ static int add_image_layers(ib_digest **layers, size_t *n, size_t *cap, ib_store
 	return rc;
 }
 
+/* An unpacked layer whose blob survived GC is still used (by an image, a container or the build cache). */
+typedef struct {
+	ib_store *store;
+	ib_digest **layers;
+	size_t *n, *cap;
+	int rc;
+} kept_layers;
+
+static int keep_if_stored(const ib_digest *d, void *payload)
+{
+	kept_layers *k = payload;
+	if (ib_store_blob_has(k->store, d) != 1) {
+		ib_error_clear();
+		return 0;
+	}
+	if (*k->n == *k->cap) {
+		size_t nc = *k->cap ? *k->cap * 2 : 64;
+		ib_digest *p = ib_realloc(*k->layers, nc * sizeof *p);
+		if (!p)
+			return k->rc = IB_ERROR;
+		*k->layers = p;
+		*k->cap = nc;
+	}
+	(*k->layers)[(*k->n)++] = *d;
+	return 0;
+}
+
+/* A container whose `run` was killed still says "running": its process is gone. */
+static void settle_container(ib_store *store, ib_snapshotter *snap, const ib_container_record *rec)
+{
+	if (!rec->state || strcmp(rec->state, "running") != 0 || ib_snapshot_stale(snap, rec->id) != 1) {
+		ib_error_clear();
+		return;
+	}
+	ib_container_record r = *rec;
+	r.state = "exited (signal 9)";
+	if (ib_store_container_put(store, &r) < 0)
+		ib_error_clear();
+}
+
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 {
 	ib_store_gc_stats stats;
@@ -57,7 +97,11 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 		return rc;
 	if (freed_blobs)
 		*freed_blobs = (size_t)stats.blobs_removed;
-	/* what stays unpacked: the layers of every image and of every container's image */
+	/*
+	 * What stays unpacked: the layers of every image and of every
+	 * container's image, and every layer whose blob GC kept (the build
+	 * cache's: the next build stands on them).
+	 */
 	ib_digest *layers = NULL;
 	size_t n = 0, cap = 0, total = 0;
 	ib_image_list *list = NULL;
@@ -77,12 +121,22 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 	static const char *const backends[] = {"overlay", "copy"};
 	for (size_t i = 0; rc == 0 && i < 2; i++) {
 		ib_snapshotter *snap = NULL;
-		size_t freed = 0;
-		if (ib_snapshotter_open(&snap, store, backends[i], NULL) < 0) {
+		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+		size_t freed = 0, base = n;
+		so.flags = IB_SNAPSHOTTER_KEEP_STALE; /* the prune below cleans up, counting */
+		if (ib_snapshotter_open(&snap, store, backends[i], &so) < 0) {
 			ib_error_clear(); /* not usable on this host: nothing of it to prune */
 			continue;
 		}
-		rc = ib_snapshotter_prune(&freed, snap, layers, n, (const char *const *)keys.items, keys.n);
+		for (size_t r = 0; r < nrecs; r++)
+			settle_container(store, snap, recs[r]);
+		kept_layers k = { store, &layers, &n, &cap, 0 };
+		rc = ib_snapshot_layer_list(snap, keep_if_stored, &k);
+		if (rc == 0)
+			rc = k.rc;
+		if (rc == 0)
+			rc = ib_snapshotter_prune(&freed, snap, layers, n, (const char *const *)keys.items, keys.n);
+		n = base;
 		total += freed;
 		ib_snapshotter_free(snap);
 	}

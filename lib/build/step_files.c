@@ -212,7 +212,7 @@ static int heredoc_dir(int *fd, char **path, builder *b, const stage_state *s, c
 	*fd = -1;
 	*path = NULL;
 	if (!hash_only) {
-		if (!(*path = ib_tmpdir_new("imagebuild-heredoc")))
+		if (!(*path = ib_build__tmpdir(b, "imagebuild-heredoc")))
 			return IB_ERROR;
 		*fd = open(*path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (*fd < 0)

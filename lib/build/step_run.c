@@ -9,6 +9,7 @@
 #include "util/strlist.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	if (k)
 		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums);
 	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
-	char *dir = ib_tmpdir_new("imagebuild-mount");
+	char *dir = ib_build__tmpdir(b, "imagebuild-mount");
 	if (!dir)
 		return IB_ERROR;
 	/* taking would free `dir` on failure, and it is used below: copy it in, remove the directory if that fails */
@@ -463,6 +464,25 @@ static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction
 	return ib_buf_puts(created_by, " # buildkit");
 }
 
+/* The caller's cancel flag, copied into the one the running process's execute polls. */
+typedef struct {
+	builder *b;
+	volatile int stop;
+} cancel_watch;
+
+static void *watch_cancel(void *payload)
+{
+	cancel_watch *w = payload;
+	while (!w->stop) {
+		if (*w->b->o->cancel) {
+			w->b->cancel = 1;
+			break;
+		}
+		usleep(20000);
+	}
+	return NULL;
+}
+
 int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index)
 {
 	ib_strlist argv = IB_STRLIST_INIT, env = IB_STRLIST_INIT;
@@ -494,7 +514,7 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
 	    !strncmp(r->heredocs[0].content, "#!", 2)) {
 		ib_buf text = IB_BUF_INIT;
-		if (!(script_dir = ib_tmpdir_new("imagebuild-run")))
+		if (!(script_dir = ib_build__tmpdir(b, "imagebuild-run")))
 			rc = IB_ERROR;
 		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
 			rc = IB_ERROR;
@@ -530,9 +550,19 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		p.log = ib_build__run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;
+		eo.tmp_dir = b->tmp_dir; /* in the store: a killed build's files go with the next GC */
 		eo.cancel = &b->cancel;
 		ib_build__tail_clear(b);
+		cancel_watch w = { b, 0 };
+		pthread_t watcher;
+		int watching = b->o->cancel && pthread_create(&watcher, NULL, watch_cancel, &w) == 0;
 		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
+		if (watching) {
+			w.stop = 1;
+			pthread_join(watcher, NULL);
+		}
+		if (b->o->cancel && *b->o->cancel && rc == 0)
+			rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "the build was cancelled by its caller");
 		if (rc == 0 && (st.code != 0 || st.signal != 0)) {
 			ib_buf msg = IB_BUF_INIT;
 			if (st.signal)

@@ -8,12 +8,19 @@
  * Why the caller's binary is never reachable from inside (runc
  * CVE-2019-5736): the namespaces backend clones this child straight into a
  * new PID namespace, so this child is PID 1 there and no other process of
- * ours is in it. Until execve nothing of the container runs, so nobody can
- * open /proc/1/exe while it still is the caller's binary; execve then
- * replaces the image, and from then on every /proc/<pid>/exe inside is a
- * binary of the root filesystem. The caller itself lives outside the PID
- * namespace and does not appear in the fresh /proc. The chroot backend has
- * no PID namespace and is documented as weaker.
+ * ours is in it. Until exec nothing of the container runs, so nobody can
+ * open /proc/1/exe while it still is the caller's binary. The exec itself
+ * would still resolve /proc/self/exe to the caller's binary (a command
+ * that is, or links to, /proc/self/exe, a `#!` interpreter or an ELF
+ * PT_INTERP naming it), so the command is executed through a tiny static
+ * helper from a sealed memfd (dmz.c): by the time the kernel resolves the
+ * command, /proc/self/exe is that helper; a command that resolves through
+ * a magic link is refused with a clear error before. The caller itself
+ * lives outside the PID namespace and does not appear in the fresh /proc.
+ * The chroot backend has no PID namespace and is documented as weaker.
+ *
+ * Docker's seccomp profile and a fresh session keyring (seccomp.c) come
+ * last, right before exec.
  *
  * Why the host cannot be reached through a leaked descriptor (runc
  * CVE-2024-21626): every descriptor but 0-2 and the close-on-exec error
@@ -390,7 +397,7 @@ static void loopback_up(const ib_child_config *cfg)
 	close(sk);
 }
 
-/* Descriptors 0-2 from the spec, the error pipe on 3, nothing else. */
+/* Descriptors 0-2 from the spec, the error pipe on 3, the exec helper on 4, nothing else. */
 static void setup_fds(ib_child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
@@ -404,14 +411,24 @@ static void setup_fds(ib_child_config *cfg)
 	if (err < 0)
 		child_fail(cfg, 0, errno, "duplicate the error pipe");
 	cfg->err_fd = err;
+	int helper = cfg->exec_helper_fd < 0 ? -1 : fcntl(cfg->exec_helper_fd, F_DUPFD_CLOEXEC, 10);
+	if (cfg->exec_helper_fd >= 0 && helper < 0)
+		child_fail(cfg, 0, errno, "duplicate the exec helper");
 	for (int i = 0; i < 3; i++)
 		if (dup2(high[i], i) < 0)
 			child_fail(cfg, 0, errno, "dup2 onto %d", i);
 	if (dup3(err, 3, O_CLOEXEC) < 0)
 		child_fail(cfg, 0, errno, "dup3 the error pipe");
 	cfg->err_fd = 3;
-	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0) {
-		for (int fd = 4; fd < 65536; fd++)
+	unsigned int first_closed = 4;
+	if (helper >= 0) { /* the sealed exec helper (dmz.c) on 4, close-on-exec */
+		if (dup3(helper, 4, O_CLOEXEC) < 0)
+			child_fail(cfg, 0, errno, "duplicate the exec helper");
+		cfg->exec_helper_fd = 4;
+		first_closed = 5;
+	}
+	if (syscall(SYS_close_range, first_closed, ~0U, 0U) < 0) {
+		for (int fd = (int)first_closed; fd < 65536; fd++)
 			close(fd);
 	}
 }
@@ -507,7 +524,18 @@ static const char *env_get(const char *const *env, const char *name)
 	return NULL;
 }
 
-/* execve argv[0], searched in the PATH of the process's own environment. */
+static void magic_link_fail(const ib_child_config *cfg, const char *path) __attribute__((noreturn));
+static void magic_link_fail(const ib_child_config *cfg, const char *path)
+{
+	child_fail(cfg, 126, 0, "exec `%s`: it resolves through a magic link of /proc (such as "
+		   "/proc/self/exe), not to a file of the root filesystem; refused", path);
+}
+
+/*
+ * execve argv[0], searched in the PATH of the process's own environment,
+ * through the exec helper (dmz.c) so that /proc/self/exe no longer names
+ * the caller's binary when the command's exec resolves anything.
+ */
 static void exec_command(const ib_child_config *cfg) __attribute__((noreturn));
 static void exec_command(const ib_child_config *cfg)
 {
@@ -516,7 +544,7 @@ static void exec_command(const ib_child_config *cfg)
 	char *const *argv = (char *const *)s->argv;
 	char *const *envp = (char *const *)s->env;
 	if (strchr(cmd, '/')) {
-		execve(cmd, argv, envp);
+		ib_execute__exec_path(cfg, cmd, argv, envp, magic_link_fail);
 		child_fail(cfg, errno == ENOENT ? 127 : 126, errno, "exec `%s`", cmd);
 	}
 	const char *path = env_get(s->env, "PATH");
@@ -530,7 +558,7 @@ static void exec_command(const ib_child_config *cfg)
 		int n = dlen ? snprintf(buf, sizeof buf, "%.*s/%s", (int)dlen, p, cmd)
 			     : snprintf(buf, sizeof buf, "%s", cmd);
 		if (n > 0 && (size_t)n < sizeof buf) {
-			execve(buf, argv, envp);
+			ib_execute__exec_path(cfg, buf, argv, envp, magic_link_fail);
 			if (errno == EACCES)
 				seen_eacces = 1;
 			else if (errno != ENOENT && errno != ENOTDIR)
@@ -654,9 +682,17 @@ void ib_execute__child(const ib_child_config *config)
 	limit_caps(&cfg);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(&cfg, 0, errno, "set no_new_privs");
+	/* a session keyring of its own, not the caller's (as runc does; ENOSYS: no keyrings here) */
+	int krc = ib_execute__join_session_keyring();
+	if (krc < 0 && krc != -ENOSYS)
+		child_fail(&cfg, 0, -krc, "join a new session keyring");
 	set_user(&cfg);
 	if (fchdir(cwd) < 0)
 		child_fail(&cfg, 0, errno, "chdir to the working directory `%s`", s->cwd);
 	close(cwd);
+	/* Docker's seccomp profile, last: what follows is only exec (seccomp.c) */
+	int src = cfg.seccomp ? ib_execute__seccomp_load(cfg.seccomp) : 0;
+	if (src < 0)
+		child_fail(&cfg, 0, -src, "load the seccomp filter");
 	exec_command(&cfg);
 }

@@ -67,6 +67,9 @@ typedef struct {
 	int try_mount_ns;        /* chroot: unshare a mount namespace if the host lets us */
 	int new_pid_ns;          /* the process is PID 1 of a PID namespace */
 	int err_fd;              /* where the child reports a setup failure */
+	const struct ib_seccomp_prog *seccomp; /* loaded right before exec (seccomp.c) */
+	int exec_helper_fd;      /* the sealed exec helper (dmz.c), or -1 */
+	char **helper_argv;      /* the helper's argv: marker, (path), the command's argv */
 } ib_child_config;
 
 /* What the child writes to err_fd when it fails before exec. */
@@ -86,5 +89,32 @@ int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *spec);
 extern const int ib_execute__default_caps[];
 extern const char *const ib_execute__default_cap_names[];
 extern const size_t ib_execute__default_caps_count;
+
+/*
+ * seccomp.c: Docker's default seccomp profile, resolved for this host and
+ * Docker's default capabilities, as an OCI `linux.seccomp` object (for
+ * config.json) and as a BPF program (for the child to load).
+ */
+struct json_t;
+int ib_execute__seccomp_oci(struct json_t **out);
+typedef struct ib_seccomp_prog {
+	struct sock_filter *filter;
+	unsigned short len;
+} ib_seccomp_prog;
+int ib_execute__seccomp_bpf(ib_seccomp_prog *out);
+void ib_execute__seccomp_dispose(ib_seccomp_prog *prog);
+/* The same, made once per process and kept (never freed; thread-safe). */
+int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out);
+/* In the child (no allocation): a fresh session keyring; load the program. -errno on failure. */
+int ib_execute__join_session_keyring(void);
+int ib_execute__seccomp_load(const ib_seccomp_prog *prog);
+
+/* dmz.c: the exec helper (dmz/helper.c) as a sealed memfd, and exec through it. */
+extern const char ib_execute__exec_helper_marker[];
+int ib_execute__exec_helper_fd(void);
+void ib_execute__exec_path(const ib_child_config *cfg, const char *path, char *const argv[],
+			   char *const envp[], void (*fail)(const ib_child_config *, const char *));
+/* oci: refuse a command that leads into /proc inside the root (a magic link), as the child does. */
+int ib_execute__refuse_magic_command(const ib_isolation_spec *spec);
 
 #endif

@@ -88,7 +88,31 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		free(run);
 		return ib_error_set_os(IB_LAYER_EXECUTE, "pipe");
 	}
-	ib_child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1] };
+	const ib_seccomp_prog *seccomp;
+	if (ib_execute__seccomp_bpf_cached(&seccomp) < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		free(run);
+		return IB_ERROR;
+	}
+	/* the exec helper and its argv: marker, the path (the child fills it in), the command's argv */
+	size_t argc = 0;
+	while (spec->argv[argc])
+		argc++;
+	char **helper_argv = ib_calloc(argc + 3, sizeof *helper_argv);
+	int helper_fd = helper_argv ? ib_execute__exec_helper_fd() : IB_ERROR;
+	if (helper_fd < 0) {
+		free(helper_argv);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		free(run);
+		return IB_ERROR;
+	}
+	helper_argv[0] = (char *)ib_execute__exec_helper_marker;
+	for (size_t i = 0; i < argc; i++)
+		helper_argv[i + 2] = (char *)spec->argv[i];
+	ib_child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1], seccomp,
+				helper_fd, helper_argv };
 	int pidfd = -1;
 	pid_t child = clone_into(b, spec, &pidfd);
 	if (child == 0) {
@@ -96,6 +120,8 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		ib_execute__child(&cfg);
 	}
 	int err = errno;
+	close(helper_fd);
+	free(helper_argv);
 	close(pipefd[1]);
 	if (child < 0) {
 		close(pipefd[0]);

@@ -197,6 +197,13 @@ int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *s)
 		json_object_set_new(c, "hostname", json_string(s->hostname));
 	json_object_set_new(c, "mounts", mounts_arr(s));
 	json_object_set_new(c, "linux", linux_obj(s));
+	/* Docker's default seccomp profile, resolved as dockerd does (seccomp.c) */
+	json_t *seccomp = NULL;
+	if (ib_execute__seccomp_oci(&seccomp) < 0) {
+		json_decref(c);
+		return IB_ERROR;
+	}
+	json_object_set_new(json_object_get(c, "linux"), "seccomp", seccomp);
 	int rc = ib_json_dump(out, c, IB_JSON_PRETTY);
 	json_decref(c);
 	return rc;
@@ -395,7 +402,6 @@ static int write_bundle(const ib_isolation_spec *spec, const char *bundle)
 static int oci_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		     ib_exit_status *status, const ib_isolation_spec *spec)
 {
-	(void)status;
 	oci_backend *b = (oci_backend *)self;
 	ib_isolation_run *run = ib_calloc(1, sizeof *run);
 	if (!run)
@@ -410,6 +416,11 @@ static int oci_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 	int rc = bundle && pid_file && run->state && run->log && run->id ? 0 : IB_ERROR;
 	if (rc == 0 && !(run->runtime = find_runtime(b->runtime)))
 		rc = IB_ERROR;
+	if (rc == 0 && ib_execute__refuse_magic_command(spec) < 0) {
+		status->code = 126; /* as the namespaces and chroot backends say it */
+		status->signal = 0;
+		rc = IB_ERROR;
+	}
 	if (rc == 0)
 		rc = write_bundle(spec, bundle);
 	int fds[2] = { -1, -1 };

@@ -501,7 +501,9 @@ int ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan)
 			ib_strlist_clear(&l);
 			return IB_ERROR;
 		}
-		if (!ib_plan_is_proxy_arg(name) && !declared(plan, name) && !ib_strlist_contains(&l, name))
+		/* BUILDKIT_DOCKERFILE_CHECK configures the build checks (checks.c) */
+		if (!ib_plan_is_proxy_arg(name) && strcmp(name, "BUILDKIT_DOCKERFILE_CHECK") &&
+		    !declared(plan, name) && !ib_strlist_contains(&l, name))
 			ib_strlist_take(&l, name);
 		else
 			free(name);

@@ -27,86 +27,202 @@
 #include "snapshot/internal.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/walk.h"
 
-#define NAME_MAX_LEN 4096
+#define SYMLINK_MAX_LEN 4095 /* PATH_MAX with its NUL: what symlink(2) takes */
 #define SIZE_MAX_ENTRY ((int64_t)1 << 42) /* 4 TiB: anything larger is an absurd header */
 #define DATA_BUF (1 << 20)
 
-/* A set of strings (the paths this layer created), open addressing. */
+/*
+ * The paths this layer touched, as a trie of components (node 0 is the
+ * root): memory in the sum of the names, not of the whole paths, which in
+ * a tree 10,000 levels deep would be quadratic.
+ */
 typedef struct {
-	char **slots;
-	size_t cap, n;
-} strset;
+	uint32_t parent;
+	uint32_t len;
+	size_t name; /* offset in the arena */
+	unsigned created : 1, timed : 1;
+} pnode;
 
-static uint64_t hash_str(const char *s)
+typedef struct {
+	pnode *nodes;
+	size_t n, cap;
+	char *arena;
+	size_t alen, acap;
+	uint32_t *slots; /* node ids + 1, open addressing on (parent, name) */
+	size_t scap;
+} ptrie;
+
+static uint64_t hash_comp(uint32_t parent, const char *s, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
+	uint64_t h = 1469598103934665603ULL ^ parent;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h ^ (h >> 29);
 }
 
-static int strset_has(const strset *s, const char *k)
+static int trie_rehash(ptrie *t, size_t ncap)
 {
-	if (!s->cap)
-		return 0;
-	for (size_t i = hash_str(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-		if (!s->slots[i])
-			return 0;
-		if (!strcmp(s->slots[i], k))
-			return 1;
-	}
-}
-
-static int strset_add(strset *s, const char *k)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 256;
-		char **ns = ib_calloc(ncap, sizeof *ns);
-		if (!ns)
-			return -1;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slots[i])
-				continue;
-			size_t j = hash_str(s->slots[i]) & (ncap - 1);
-			while (ns[j])
-				j = (j + 1) & (ncap - 1);
-			ns[j] = s->slots[i];
-		}
-		free(s->slots);
-		s->slots = ns;
-		s->cap = ncap;
-	}
-	size_t i = hash_str(k) & (s->cap - 1);
-	for (; s->slots[i]; i = (i + 1) & (s->cap - 1))
-		if (!strcmp(s->slots[i], k))
-			return 0;
-	if (!(s->slots[i] = ib_strdup(k)))
+	uint32_t *ns = ib_calloc(ncap, sizeof *ns);
+	if (!ns)
 		return -1;
-	s->n++;
+	for (size_t id = 1; id < t->n; id++) {
+		pnode *nd = &t->nodes[id];
+		size_t j = hash_comp(nd->parent, t->arena + nd->name, nd->len) & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = (uint32_t)id + 1;
+	}
+	free(t->slots);
+	t->slots = ns;
+	t->scap = ncap;
 	return 0;
 }
 
-static void strset_free(strset *s)
+/* The child `s` of node `parent`: its id, 0 when missing (and not `create`), -1 on OOM. */
+static long trie_child(ptrie *t, uint32_t parent, const char *s, size_t len, int create)
 {
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->slots[i]);
-	free(s->slots);
-	memset(s, 0, sizeof *s);
+	if (t->scap) {
+		for (size_t j = hash_comp(parent, s, len) & (t->scap - 1); t->slots[j]; j = (j + 1) & (t->scap - 1)) {
+			pnode *nd = &t->nodes[t->slots[j] - 1];
+			if (nd->parent == parent && nd->len == len && !memcmp(t->arena + nd->name, s, len))
+				return (long)t->slots[j] - 1;
+		}
+	}
+	if (!create)
+		return 0;
+	if (t->n >= UINT32_MAX - 1)
+		return ib_error_oom();
+	if ((t->n + 1) * 2 > t->scap && trie_rehash(t, t->scap ? t->scap * 2 : 256) < 0)
+		return -1;
+	if (t->n == t->cap) {
+		pnode *nn = ib_realloc(t->nodes, 2 * t->cap * sizeof *nn);
+		if (!nn)
+			return -1;
+		t->nodes = nn;
+		t->cap *= 2;
+	}
+	if (t->alen + len > t->acap) {
+		size_t ncap = t->acap ? t->acap * 2 : 4096;
+		while (ncap < t->alen + len)
+			ncap *= 2;
+		char *na = ib_realloc(t->arena, ncap);
+		if (!na)
+			return -1;
+		t->arena = na;
+		t->acap = ncap;
+	}
+	memcpy(t->arena + t->alen, s, len);
+	pnode *nd = &t->nodes[t->n];
+	memset(nd, 0, sizeof *nd);
+	nd->parent = parent;
+	nd->len = (uint32_t)len;
+	nd->name = t->alen;
+	t->alen += len;
+	size_t j = hash_comp(parent, s, len) & (t->scap - 1);
+	while (t->slots[j])
+		j = (j + 1) & (t->scap - 1);
+	t->slots[j] = (uint32_t)t->n + 1;
+	return (long)t->n++;
+}
+
+/* The node of a cleaned path ("" is the root, 0): 0 also when missing and not `create`; -1 on OOM. */
+static long trie_find(ptrie *t, const char *path, int create)
+{
+	if (!t->n) { /* the root */
+		if (!create)
+			return 0;
+		if (!(t->nodes = ib_calloc(t->cap = 64, sizeof *t->nodes)))
+			return -1;
+		t->n = 1;
+	}
+	long cur = 0;
+	while (*path) {
+		const char *e = strchr(path, '/');
+		size_t n = e ? (size_t)(e - path) : strlen(path);
+		cur = trie_child(t, (uint32_t)cur, path, n, create);
+		if (cur <= 0)
+			return cur;
+		path += n;
+		while (*path == '/')
+			path++;
+	}
+	return cur;
+}
+
+static int trie_has(ptrie *t, const char *path, int created)
+{
+	if (!*path)
+		return t->n && (created ? t->nodes[0].created : t->nodes[0].timed);
+	long id = trie_find(t, path, 0);
+	if (id <= 0)
+		return 0;
+	return created ? t->nodes[id].created : t->nodes[id].timed;
+}
+
+static int trie_mark(ptrie *t, const char *path, int created)
+{
+	long id = trie_find(t, path, 1);
+	if (id < 0)
+		return -1;
+	if (created)
+		t->nodes[id].created = 1;
+	else
+		t->nodes[id].timed = 1;
+	return 0;
+}
+
+/* The path of node `id` into `out`. */
+static int trie_path(ptrie *t, uint32_t id, ib_buf *out)
+{
+	size_t len = 0;
+	for (uint32_t i = id; i; i = t->nodes[i].parent)
+		len += t->nodes[i].len + 1;
+	ib_buf_clear(out);
+	if (ib_buf_grow(out, len + 1) < 0)
+		return -1;
+	size_t end = len ? len - 1 : 0;
+	out->ptr[end] = '\0';
+	for (uint32_t i = id; i; i = t->nodes[i].parent) {
+		pnode *nd = &t->nodes[i];
+		end -= nd->len;
+		memcpy(out->ptr + end, t->arena + nd->name, nd->len);
+		if (end)
+			out->ptr[--end] = '/';
+	}
+	out->size = len ? len - 1 : 0;
+	return 0;
+}
+
+static void trie_free(ptrie *t)
+{
+	free(t->nodes);
+	free(t->arena);
+	free(t->slots);
+	memset(t, 0, sizeof *t);
 }
 
 typedef struct {
-	char *path;
+	uint32_t node;
 	struct timespec times[2];
 } dirtime;
 
 typedef struct {
 	int rootfd;
+	/*
+	 * The directory the last entry went into (a layer lists a directory's
+	 * entries right after it): an entry below it is resolved from there,
+	 * component by component without following symlinks, so a deep tree
+	 * costs no whole-path resolution per entry. Dropped whenever anything
+	 * is removed or replaced, so it never stands for a stale path.
+	 */
+	int cache_fd;
+	ib_buf cache_path;
 	ib_whiteout_mode mode;
 	const char *label;
 	struct archive *ar;
-	strset created;
-	strset timed;      /* directories whose times are restored at the end */
+	ptrie paths;       /* created: made by this layer; timed: directories whose times are restored at the end */
 	struct timespec entry_times[2];
 	dirtime *dirs;
 	size_t ndirs, capdirs;
@@ -138,8 +254,11 @@ static int fail_os(applier *ap, const char *what)
  */
 static int note_dir(applier *ap, const char *path, const struct timespec times[2], int explicit)
 {
-	if (!explicit && strset_has(&ap->timed, path))
+	if (!explicit && trie_has(&ap->paths, path, 0))
 		return 0;
+	long node = trie_find(&ap->paths, path, 1);
+	if (node < 0)
+		return -1;
 	if (ap->ndirs == ap->capdirs) {
 		size_t ncap = ap->capdirs ? ap->capdirs * 2 : 64;
 		dirtime *nd = ib_realloc(ap->dirs, ncap * sizeof *nd);
@@ -148,17 +267,17 @@ static int note_dir(applier *ap, const char *path, const struct timespec times[2
 		ap->dirs = nd;
 		ap->capdirs = ncap;
 	}
-	if (!(ap->dirs[ap->ndirs].path = ib_strdup(path)))
-		return -1;
+	ap->dirs[ap->ndirs].node = (uint32_t)node;
 	memcpy(ap->dirs[ap->ndirs].times, times, 2 * sizeof *times);
 	ap->ndirs++;
-	return strset_add(&ap->timed, path);
+	ap->paths.nodes[node].timed = 1;
+	return 0;
 }
 
 static int preserve_dir(applier *ap, const char *path, int fd)
 {
 	struct stat st;
-	if (strset_has(&ap->timed, path))
+	if (trie_has(&ap->paths, path, 0))
 		return 0;
 	if (fstat(fd, &st) < 0)
 		return fail_os(ap, "stat parent directory");
@@ -192,8 +311,8 @@ static int clean_name(applier *ap, ib_buf *out, const char *raw, const char *wha
 	if (!raw)
 		return fail(ap, IB_EINVALID, "%s is not valid in this locale", what);
 	size_t len = strlen(raw);
-	if (len > NAME_MAX_LEN)
-		return fail(ap, IB_EINVALID, "%s is longer than %d bytes", what, NAME_MAX_LEN);
+	if (len > 2 * IB_TREE_MAX_PATH)
+		return fail(ap, IB_EINVALID, "%s is longer than %zu bytes", what, IB_TREE_MAX_PATH);
 	if (raw[0] == '/')
 		return fail(ap, IB_EINVALID, "%s is an absolute path", what);
 	const char *p = raw;
@@ -202,8 +321,9 @@ static int clean_name(applier *ap, ib_buf *out, const char *raw, const char *wha
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		if (n == 2 && p[0] == '.' && p[1] == '.')
 			return fail(ap, IB_EINVALID, "%s climbs out with `..`", what);
-		if (n > 255)
-			return fail(ap, IB_EINVALID, "%s has a component longer than 255 bytes", what);
+		if (n > IB_TREE_MAX_NAME)
+			return fail(ap, IB_EINVALID, "%s has a component longer than %d bytes", what,
+				    IB_TREE_MAX_NAME);
 		if (n && !(n == 1 && p[0] == '.')) {
 			if (out->size && ib_buf_putc(out, '/') < 0)
 				return -1;
@@ -216,6 +336,11 @@ static int clean_name(applier *ap, ib_buf *out, const char *raw, const char *wha
 	}
 	if (!out->ptr && ib_buf_puts(out, "") < 0)
 		return -1;
+	/* the limits the diff keeps when it writes a layer */
+	if (ib_tree_check(out->ptr, out->size, IB_LAYER_SNAPSHOT, what) < 0) {
+		ib_error_prefix("layer %s", ap->label ? ap->label : "(stream)");
+		return IB_EINVALID;
+	}
 	return 0;
 }
 
@@ -229,15 +354,154 @@ static const char *split(char *path)
 	return s + 1;
 }
 
+/* What one openat2 resolves at most (below PATH_MAX, at a component boundary). */
+#define CHUNK 3072
+
+/* openat2 below `fd`, never through a symlink: the components past the first CHUNK bytes. */
+static int beneath(int fd, const char *path, int flags)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+	for (;;) {
+		long r = syscall(SYS_openat2, fd, path, &how, sizeof how);
+		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+			return (int)r;
+	}
+}
+
+/* The length of the longest prefix of `path` of at most CHUNK bytes that ends before a '/'. */
+static size_t chunk_of(const char *path, size_t len)
+{
+	if (len <= CHUNK)
+		return len;
+	size_t cut = CHUNK;
+	while (cut > 0 && path[cut] != '/')
+		cut--;
+	return cut; /* components are at most 255 bytes: never 0 */
+}
+
+/*
+ * Open the directory `path` (cleaned) inside the root, O_PATH. Its first
+ * CHUNK bytes are one openat2 with RESOLVE_IN_ROOT (symlinks followed, inside
+ * the root); a path longer than PATH_MAX (a tree thousands of levels deep)
+ * goes on chunk by chunk below that, following no symlink (ELOOP). -1 with errno.
+ */
+static int open_in(int rootfd, const char *path)
+{
+	size_t len = strlen(path);
+	if (len <= CHUNK)
+		return in_root(rootfd, path, O_PATH | O_DIRECTORY);
+	char buf[CHUNK + 1];
+	size_t cut = chunk_of(path, len);
+	memcpy(buf, path, cut);
+	buf[cut] = '\0';
+	int fd = in_root(rootfd, buf, O_PATH | O_DIRECTORY);
+	path += cut;
+	len -= cut;
+	while (fd >= 0) {
+		while (*path == '/')
+			path++, len--;
+		if (!*path)
+			break;
+		cut = chunk_of(path, len);
+		memcpy(buf, path, cut);
+		buf[cut] = '\0';
+		int nfd = beneath(fd, buf, O_PATH | O_DIRECTORY);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = nfd;
+		path += cut;
+		len -= cut;
+	}
+	return fd;
+}
+
+static int fail_open(applier *ap, const char *dir, const char *what)
+{
+	if (errno == ELOOP && strlen(dir) > CHUNK)
+		return fail(ap, IB_EUNSUPPORTED, "%s: a symlink among the parents past their first %d bytes "
+			    "(not followed so deep)", what, CHUNK);
+	return fail_os(ap, what);
+}
+
+static void cache_drop(applier *ap)
+{
+	if (ap->cache_fd >= 0)
+		close(ap->cache_fd);
+	ap->cache_fd = -1;
+	ib_buf_clear(&ap->cache_path);
+}
+
+static void cache_set(applier *ap, const char *dir, int fd)
+{
+	cache_drop(ap);
+	if (ib_buf_puts(&ap->cache_path, dir) < 0) {
+		ib_error_clear();
+		return;
+	}
+	ap->cache_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* `rest` (cleaned, relative) below `fd` (consumed), chunk by chunk, no symlinks. -1 with errno. */
+static int below(int fd, const char *rest)
+{
+	char buf[CHUNK + 1];
+	size_t len = strlen(rest);
+	while (fd >= 0 && *rest) {
+		size_t cut = chunk_of(rest, len);
+		memcpy(buf, rest, cut);
+		buf[cut] = '\0';
+		int nfd = beneath(fd, buf, O_PATH | O_DIRECTORY);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = nfd;
+		rest += cut;
+		len -= cut;
+		while (*rest == '/')
+			rest++, len--;
+	}
+	return fd;
+}
+
+/* open_in through the cache; -1 with errno. */
+static int open_cached(applier *ap, const char *dir)
+{
+	size_t len = strlen(dir), cl = ap->cache_path.size;
+	if (ap->cache_fd >= 0 && len >= cl && !memcmp(dir, ap->cache_path.ptr, cl) &&
+	    (!cl || !dir[cl] || dir[cl] == '/')) {
+		int fd = fcntl(ap->cache_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0 && dir[cl])
+			fd = below(fd, dir + cl + (cl ? 1 : 0));
+		if (fd >= 0) {
+			if (dir[cl])
+				cache_set(ap, dir, fd);
+			return fd;
+		}
+		/* a symlink on the way, or missing: the whole way from the root */
+	}
+	int fd = open_in(ap->rootfd, dir);
+	if (fd >= 0)
+		cache_set(ap, dir, fd);
+	return fd;
+}
+
 /* Open (creating when `create`) the directory `dir` inside the root. */
 static int open_dir(applier *ap, const char *dir, int create)
 {
-	int fd = in_root(ap->rootfd, dir, O_PATH | O_DIRECTORY);
+	int fd = open_cached(ap, dir);
 	if (fd >= 0)
 		return fd;
 	if (errno != ENOENT || !create)
-		return fail_os(ap, "open parent directory");
-	/* create the missing components one by one, each resolved in the root */
+		return fail_open(ap, dir, "open parent directory");
+	/*
+	 * Create the missing components one by one, each opened below the last
+	 * without following symlinks; a component that is a symlink is resolved
+	 * again in the root (within the first CHUNK bytes).
+	 */
 	ib_buf prefix = IB_BUF_INIT;
 	const char *p = dir;
 	int cur = dup(ap->rootfd);
@@ -245,7 +509,7 @@ static int open_dir(applier *ap, const char *dir, int create)
 	while (rc == 0 && *p) {
 		const char *e = strchr(p, '/');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
-		char comp[256];
+		char comp[IB_TREE_MAX_NAME + 1];
 		memcpy(comp, p, n);
 		comp[n] = '\0';
 		if ((rc = preserve_dir(ap, ib_buf_cstr(&prefix), cur)) < 0)
@@ -262,10 +526,13 @@ static int open_dir(applier *ap, const char *dir, int create)
 			rc = fail_os(ap, "create parent directory");
 			break;
 		}
+		int next = beneath(cur, comp, O_PATH | O_DIRECTORY);
+		if (next < 0 && errno == ELOOP)
+			next = open_in(ap->rootfd, prefix.ptr);
 		close(cur);
-		cur = in_root(ap->rootfd, prefix.ptr, O_PATH | O_DIRECTORY);
+		cur = next;
 		if (cur < 0)
-			rc = fail_os(ap, "open parent directory");
+			rc = fail_open(ap, prefix.ptr, "open parent directory");
 		p += n;
 		while (*p == '/')
 			p++;
@@ -357,6 +624,7 @@ static int clear_spot(applier *ap, int dfd, const char *base, int keep_dir)
 		return errno == ENOENT ? 0 : fail_os(ap, "stat");
 	if (keep_dir && S_ISDIR(st.st_mode))
 		return 1;
+	cache_drop(ap);
 	if (ib_snapshot__rm_at(dfd, base) < 0) {
 		ib_error_prefix("layer %s: entry `%.300s`", ap->label ? ap->label : "(stream)", ap->entry);
 		return -1;
@@ -366,6 +634,7 @@ static int clear_spot(applier *ap, int dfd, const char *base, int keep_dir)
 
 static int apply_whiteout(applier *ap, int dfd, const char *dir, const char *base)
 {
+	cache_drop(ap);
 	if (!strcmp(base, ".wh..wh..opq")) {
 		if (ap->mode == IB_WHITEOUT_OVERLAY) {
 			char path[64];
@@ -385,7 +654,7 @@ static int apply_whiteout(applier *ap, int dfd, const char *dir, const char *bas
 			ib_buf_clear(&p);
 			if ((*dir && ib_buf_printf(&p, "%s/", dir) < 0) || ib_buf_puts(&p, names[i]) < 0)
 				rc = -1;
-			else if (!strset_has(&ap->created, p.ptr))
+			else if (!trie_has(&ap->paths, p.ptr, 1))
 				rc = clear_spot(ap, wfd, names[i], 0);
 		}
 		ib_buf_dispose(&p);
@@ -401,7 +670,7 @@ static int apply_whiteout(applier *ap, int dfd, const char *dir, const char *bas
 	ib_buf p = IB_BUF_INIT;
 	if ((*dir && ib_buf_printf(&p, "%s/", dir) < 0) || ib_buf_puts(&p, victim) < 0)
 		return -1;
-	int mine = strset_has(&ap->created, p.ptr);
+	int mine = trie_has(&ap->paths, p.ptr, 1);
 	ib_buf_dispose(&p);
 	if (mine)
 		return 0; /* whiteouts hide lower layers only */
@@ -428,8 +697,8 @@ static int apply_hardlink(applier *ap, struct archive_entry *e, int dfd, const c
 	const char *tdir = tbase ? t.ptr : "";
 	if (!tbase)
 		tbase = t.ptr;
-	if ((tfd = in_root(ap->rootfd, tdir, O_PATH | O_DIRECTORY)) < 0) {
-		rc = fail_os(ap, "hardlink target");
+	if ((tfd = open_in(ap->rootfd, tdir)) < 0) {
+		rc = fail_open(ap, tdir, "hardlink target");
 		goto out;
 	}
 	struct stat st;
@@ -486,8 +755,8 @@ static int create_node(applier *ap, struct archive_entry *e, int dfd, const char
 		const char *target = archive_entry_symlink(e);
 		if (!target || !*target)
 			return fail(ap, IB_EINVALID, "symlink without a target");
-		if (strlen(target) > NAME_MAX_LEN)
-			return fail(ap, IB_EINVALID, "symlink target longer than %d bytes", NAME_MAX_LEN);
+		if (strlen(target) > SYMLINK_MAX_LEN)
+			return fail(ap, IB_EINVALID, "symlink target longer than %d bytes", SYMLINK_MAX_LEN);
 		if (symlinkat(target, dfd, base) < 0)
 			return fail_os(ap, "symlink");
 		return 0;
@@ -559,7 +828,7 @@ static int apply_entry(applier *ap, struct archive_entry *e, ib_buf *path)
 	else if ((rc = create_node(ap, e, dfd, base, type)) == 0)
 		rc = set_meta(ap, e, dfd, base, type);
 	if (rc == 0 && !whiteout)
-		rc = strset_add(&ap->created, path->ptr);
+		rc = trie_mark(&ap->paths, path->ptr, 1);
 	close(dfd);
 	free(dir);
 	return rc;
@@ -568,30 +837,36 @@ static int apply_entry(applier *ap, struct archive_entry *e, ib_buf *path)
 /* In order: an entry's times come after the ones kept for the same directory. */
 static int restore_dir_times(applier *ap)
 {
-	for (size_t i = 0; i < ap->ndirs; i++) {
-		char *p = ap->dirs[i].path;
+	ib_buf pb = IB_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < ap->ndirs; i++) {
+		if (trie_path(&ap->paths, ap->dirs[i].node, &pb) < 0) {
+			rc = -1;
+			break;
+		}
+		char *p = pb.ptr;
 		ap->entry = p;
 		if (!*p) {
 			if (utimensat(ap->rootfd, ".", ap->dirs[i].times, 0) < 0)
-				return fail_os(ap, "set root directory times");
+				rc = fail_os(ap, "set root directory times");
 			continue;
 		}
 		const char *base = split(p);
 		const char *parent = base ? p : "";
 		if (!base)
 			base = p;
-		int dfd = in_root(ap->rootfd, parent, O_PATH | O_DIRECTORY);
+		int dfd = open_cached(ap, parent);
 		if (dfd < 0)
 			continue; /* replaced later in the layer */
 		struct stat st;
 		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-		    utimensat(dfd, base, ap->dirs[i].times, AT_SYMLINK_NOFOLLOW) < 0) {
-			close(dfd);
-			return fail_os(ap, "set directory times");
-		}
+		    utimensat(dfd, base, ap->dirs[i].times, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = fail_os(ap, "set directory times");
 		close(dfd);
 	}
-	return 0;
+	ap->entry = NULL;
+	ib_buf_dispose(&pb);
+	return rc;
 }
 
 int ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode, const char *label)
@@ -601,6 +876,7 @@ int ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode, const c
 	applier ap;
 	memset(&ap, 0, sizeof ap);
 	ap.rootfd = dir_fd;
+	ap.cache_fd = -1;
 	ap.mode = mode;
 	ap.label = label;
 	ap.ar = archive_read_new();
@@ -638,10 +914,9 @@ int ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode, const c
 		rc = restore_dir_times(&ap);
 out:
 	archive_read_free(ap.ar);
-	strset_free(&ap.created);
-	strset_free(&ap.timed);
-	for (size_t i = 0; i < ap.ndirs; i++)
-		free(ap.dirs[i].path);
+	trie_free(&ap.paths);
 	free(ap.dirs);
+	cache_drop(&ap);
+	ib_buf_dispose(&ap.cache_path);
 	return rc;
 }

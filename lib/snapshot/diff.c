@@ -27,6 +27,7 @@
 #include "snapshot/internal.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/walk.h"
 
 #define READ_BUF (1 << 20)
 #define OUT_BUF (256 * 1024)
@@ -42,6 +43,7 @@ typedef struct {
 	ib_snapshot_write_cb write;
 	void *payload;
 	int cb_rc;
+	int stopped; /* failed: nothing more goes to the writer */
 	ib_diff_mode mode;
 	int clamp;
 	int64_t epoch;
@@ -72,6 +74,8 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size
 {
 	(void)a;
 	differ *d = data;
+	if (d->stopped)
+		return -1;
 	if (len < OUT_BUF / 4) {
 		if (d->olen + len > OUT_BUF && out_flush(d) < 0)
 			return -1;
@@ -419,47 +423,51 @@ static int is_opaque(int dfd)
 	return n == 1 && v[0] == 'y';
 }
 
-static int walk(differ *d, int cfd, int pfd);
-
-static int visit(differ *d, int cfd, int pfd, const char *name)
-{
+/*
+ * The walk is iterative (a RUN can make a tree 10,000 directories deep):
+ * one frame per directory being listed, on both sides, with at most
+ * IB_WALK_FDS fds open in all (two per level); an ancestor's closed fd is reopened
+ * through ".." of its child and checked by device and inode.
+ */
+typedef struct {
+	int cfd, pfd;     /* -1 while closed; pfd unused without `hp` */
+	int hp;           /* the parent tree has this directory */
 	struct stat cst, pst;
-	if (fstatat(cfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: stat `%s`", d->path.ptr);
-	int in_parent = pfd >= 0 && fstatat(pfd, name, &pst, AT_SYMLINK_NOFOLLOW) == 0;
-	if (in_parent && d->mode == IB_DIFF_TREE && is_whiteout(&pst))
-		in_parent = 0;
-	int ch = in_parent ? changed(d, cfd, pfd, name, &cst, &pst) : 1;
-	if (ch < 0 || (ch && emit(d, cfd, name, &cst) < 0))
-		return -1;
-	if (!S_ISDIR(cst.st_mode))
-		return 0;
-	int sub = openat(cfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sub < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open `%s`", d->path.ptr);
-	int psub = -1;
-	if (in_parent && S_ISDIR(pst.st_mode) &&
-	    (psub = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		close(sub);
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open parent's `%s`", d->path.ptr);
-	}
-	int rc = walk(d, sub, psub);
-	close(sub);
-	if (psub >= 0)
-		close(psub);
-	return rc;
+	char **cn, **pn;  /* the names the events point into */
+	size_t nc, np;
+	event *ev;
+	size_t nev, i;
+	size_t keep;      /* d->path's length without this directory */
+} dframe;
+
+static void dframe_free(dframe *f)
+{
+	if (f->ev)
+		for (size_t i = 0; i < f->nev; i++)
+			free(f->ev[i].key);
+	free(f->ev);
+	ib_snapshot__names_free(f->cn, f->nc);
+	ib_snapshot__names_free(f->pn, f->np);
+	f->ev = NULL;
+	f->cn = f->pn = NULL;
+	f->nev = f->nc = f->np = 0;
 }
 
-static int walk(differ *d, int cfd, int pfd)
+/* The sorted events of a directory (its entries, whiteouts for what it lost); emits its opaque marker. */
+static int enter(differ *d, dframe *f)
 {
-	char **cn = NULL, **pn = NULL;
+	int cfd = f->cfd, pfd = f->hp ? f->pfd : -1;
 	size_t nc = 0, np = 0, nev = 0, ndel = 0;
-	event *ev = NULL;
-	int rc = ib_snapshot__names(&cn, &nc, cfd);
+	int rc = ib_snapshot__names(&f->cn, &f->nc, cfd);
 	if (rc == 0 && pfd >= 0)
-		rc = ib_snapshot__names(&pn, &np, pfd);
-	if (rc < 0)
-		goto out;
+		rc = ib_snapshot__names(&f->pn, &f->np, pfd);
+	if (rc < 0) {
+		ib_error_prefix("diff: `%.200s`", ib_buf_cstr(&d->path));
+		return rc;
+	}
+	char **cn = f->cn, **pn = f->pn;
+	nc = f->nc;
+	np = f->np;
 	/* the parent side, minus whiteouts of a raw lower tree */
 	if (d->mode == IB_DIFF_TREE && pfd >= 0) {
 		size_t k = 0;
@@ -470,13 +478,12 @@ static int walk(differ *d, int cfd, int pfd)
 			else
 				pn[k++] = pn[i];
 		}
-		np = k;
+		f->np = np = k;
 	}
 	int upper = d->mode == IB_DIFF_OVERLAY_UPPER && !is_opaque(cfd);
-	if (!(ev = ib_calloc(nc + np + 1, sizeof *ev))) {
-		rc = -1;
-		goto out;
-	}
+	event *ev = f->ev = ib_calloc(nc + np + 1, sizeof *ev);
+	if (!ev)
+		return -1;
 	/* entries of the changed side; in an upper dir, whiteouts are deletions */
 	for (size_t i = 0; i < nc; i++) {
 		struct stat st;
@@ -508,36 +515,155 @@ static int walk(differ *d, int cfd, int pfd)
 		ev[k] = ev[i];
 		ev[k].key = ev[k].whiteout ? ib_sprintf(".wh.%s", ev[k].name) : ib_strdup(ev[k].name);
 		if (!ev[k].key) {
-			rc = -1;
-			nev = k;
-			goto out;
+			f->nev = k;
+			return -1;
 		}
 		k++;
 	}
-	nev = k;
-	qsort(ev, nev, sizeof *ev, cmp_event);
+	f->nev = k;
+	qsort(ev, f->nev, sizeof *ev, cmp_event);
 	if (opaque && (rc = emit_marker(d, ".wh..wh..opq")) < 0)
-		goto out;
-	for (size_t i = 0; i < nev && rc == 0; i++) {
-		if (ev[i].whiteout) {
-			rc = emit_marker(d, ev[i].key);
+		return rc;
+	return 0;
+}
+
+/* Reopen a closed fd of the frame `up` through ".." of its child's `child_fd`. */
+static int reopen_up(differ *d, int *fd, const struct stat *want, int child_fd)
+{
+	int nfd = openat(child_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (nfd < 0)
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: reopen the parent of `%.200s`", d->path.ptr);
+	if (fstat(nfd, &st) < 0 || st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+		close(nfd);
+		return ib_error_set(IB_LAYER_SNAPSHOT, "diff: `%.200s…`: the tree was moved during the diff",
+				    d->path.ptr);
+	}
+	*fd = nfd;
+	return 0;
+}
+
+static int walk(differ *d, int cfd, int pfd)
+{
+	size_t depth = 0, cap = 64;
+	dframe *st = ib_calloc(cap, sizeof *st);
+	if (!st)
+		return -1;
+	st[0].cfd = cfd;
+	st[0].pfd = pfd;
+	st[0].hp = pfd >= 0;
+	int rc = enter(d, &st[0]);
+	while (rc == 0) {
+		dframe *f = &st[depth];
+		if (f->i == f->nev) { /* this directory is done */
+			if (depth == 0)
+				break;
+			dframe *up = &st[depth - 1];
+			if (up->cfd < 0 && (rc = reopen_up(d, &up->cfd, &up->cst, f->cfd)) < 0)
+				break;
+			if (up->hp && up->pfd < 0 && (rc = reopen_up(d, &up->pfd, &up->pst, f->pfd)) < 0)
+				break;
+			close(f->cfd);
+			if (f->hp)
+				close(f->pfd);
+			f->cfd = f->pfd = -1;
+			dframe_free(f);
+			ib_buf_truncate(&d->path, f->keep);
+			depth--;
 			continue;
 		}
+		event *e = &f->ev[f->i++];
+		if (e->whiteout) {
+			if ((rc = emit_marker(d, e->key)) < 0)
+				break;
+			continue;
+		}
+		const char *name = e->name;
 		size_t keep = d->path.size;
-		if ((keep && ib_buf_putc(&d->path, '/') < 0) || ib_buf_puts(&d->path, ev[i].name) < 0) {
+		if ((keep && ib_buf_putc(&d->path, '/') < 0) || ib_buf_puts(&d->path, name) < 0) {
 			rc = -1;
 			break;
 		}
-		rc = visit(d, cfd, pfd, ev[i].name);
-		ib_buf_truncate(&d->path, keep);
+		/* what apply would refuse is not written: the same limits on both sides */
+		if ((rc = ib_tree_check_entry(d->path.ptr, d->path.size, depth + 1, strlen(name),
+					      IB_LAYER_SNAPSHOT, "diff: the path")) < 0)
+			break;
+		int fcfd = f->cfd, fpfd = f->hp ? f->pfd : -1;
+		struct stat cst, pst;
+		if (fstatat(fcfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: stat `%.200s`", d->path.ptr);
+			break;
+		}
+		int in_parent = fpfd >= 0 && fstatat(fpfd, name, &pst, AT_SYMLINK_NOFOLLOW) == 0;
+		if (in_parent && d->mode == IB_DIFF_TREE && is_whiteout(&pst))
+			in_parent = 0;
+		int ch = in_parent ? changed(d, fcfd, fpfd, name, &cst, &pst) : 1;
+		if (ch < 0 || (ch && emit(d, fcfd, name, &cst) < 0)) {
+			rc = -1;
+			break;
+		}
+		if (!S_ISDIR(cst.st_mode)) {
+			ib_buf_truncate(&d->path, keep);
+			continue;
+		}
+		int sub = openat(fcfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open `%.200s`", d->path.ptr);
+			break;
+		}
+		int hp = in_parent && S_ISDIR(pst.st_mode);
+		int psub = -1;
+		if (hp && (psub = openat(fpfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			close(sub);
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open parent's `%.200s`", d->path.ptr);
+			break;
+		}
+		if (depth + 1 == cap) {
+			dframe *ns = ib_realloc(st, 2 * cap * sizeof *ns);
+			if (!ns) {
+				close(sub);
+				if (psub >= 0)
+					close(psub);
+				rc = -1;
+				break;
+			}
+			st = ns;
+			memset(st + cap, 0, cap * sizeof *st);
+			cap *= 2;
+		}
+		dframe *c = &st[++depth];
+		memset(c, 0, sizeof *c);
+		c->cfd = sub;
+		c->pfd = psub;
+		c->hp = hp;
+		c->keep = keep;
+		if (fstat(sub, &c->cst) < 0 || (hp && fstat(psub, &c->pst) < 0)) {
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: stat `%.200s`", d->path.ptr);
+			break;
+		}
+		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its fds back (the root's stay) */
+		if (depth > IB_WALK_FDS / 2) {
+			dframe *old = &st[depth - IB_WALK_FDS / 2];
+			if (old->cfd >= 0)
+				close(old->cfd);
+			old->cfd = -1;
+			if (hp && old->pfd >= 0) {
+				close(old->pfd);
+				old->pfd = -1;
+			}
+		}
+		rc = enter(d, c);
 	}
-out:
-	if (ev)
-		for (size_t i = 0; i < nev; i++)
-			free(ev[i].key);
-	free(ev);
-	ib_snapshot__names_free(cn, nc);
-	ib_snapshot__names_free(pn, np);
+	for (size_t i = 0; i <= depth; i++) {
+		if (i > 0) {
+			if (st[i].cfd >= 0)
+				close(st[i].cfd);
+			if (st[i].hp && st[i].pfd >= 0)
+				close(st[i].pfd);
+		}
+		dframe_free(&st[i]);
+	}
+	free(st);
 	return rc;
 }
 
@@ -600,8 +726,11 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 		rc = d.cb_rc;
 out:
 	if (d.ar) {
-		if (rc < 0)
-			archive_write_fail(d.ar);
+		if (rc < 0) {
+			/* closed, not archive_write_fail()ed: that leaks the output's state */
+			d.stopped = 1;
+			archive_write_close(d.ar);
+		}
 		archive_write_free(d.ar);
 	}
 	for (size_t i = 0; i < d.caplinks; i++)

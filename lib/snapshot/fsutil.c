@@ -13,6 +13,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/walk.h"
 
 void ib_snapshot__proc_path(char *buf, size_t size, int dirfd, const char *name)
 {
@@ -44,32 +45,7 @@ int ib_snapshot__empty_dir(int dirfd)
 
 int ib_snapshot__rm_at(int dirfd, const char *name)
 {
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%s`", name);
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-			return ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", name);
-		return 0;
-	}
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open directory `%s`", name);
-	struct stat in;
-	/* never cross into another mount */
-	if (fstat(fd, &in) < 0 || in.st_dev != st.st_dev || in.st_ino != st.st_ino) {
-		close(fd);
-		return ib_error_set(IB_LAYER_SNAPSHOT, "remove `%s`: it is a mount point or changed", name);
-	}
-	int rc = ib_snapshot__empty_dir(fd);
-	close(fd);
-	if (rc < 0) {
-		ib_error_prefix("remove `%s`", name);
-		return rc;
-	}
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "remove directory `%s`", name);
-	return 0;
+	return ib_rm_at(dirfd, name, IB_LAYER_SNAPSHOT);
 }
 
 static int cmp_names(const void *a, const void *b)

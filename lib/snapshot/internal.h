@@ -68,4 +68,30 @@ int ib_snapshot__backend_remove(ib_snapshotter *self, const char *key);
 int ib_snapshot__backend_list(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload);
 int ib_snapshot__backend_chain(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n);
 void ib_snapshot__backend_free(ib_snapshotter *self);
+
+/* ---- owners (owner.c): what a killed process leaves is cleaned up ---- */
+#include "util/lock.h"
+enum { IB_OWNER_NONE = 0, IB_OWNER_ALIVE = 1, IB_OWNER_DEAD = 2 };
+/* Set while the reaper unmounts: backends detach (MNT_DETACH) instead of failing when busy. */
+extern _Thread_local int ib_snapshot__detach;
+/* "PID START BOOT PIDNS\n" of this process. */
+int ib_snapshot__owner_self(char *out, size_t size);
+/* 1 when the process of an owner record still runs; its pid in *pid (may be NULL). */
+int ib_snapshot__owner_alive(const char *record, long *pid);
+/* `<root>/snapshots/<name>/<sub>[/<key>]`, or NULL (OOM). */
+char *ib_snapshot__meta(ib_snapshotter *snap, const char *sub, const char *key);
+int ib_snapshot__meta_init(ib_snapshotter *snap);
+/* The prune lock (IB_LOCK_SHARED: a prepare; IB_LOCK_EXCLUSIVE: prune, reaper). */
+int ib_snapshot__lease(ib_lock *lock, ib_snapshotter *snap, int flags);
+/* Record this process as `sub` ("owners", "mounts") of `key`; drop such a record. */
+int ib_snapshot__owner_write(ib_snapshotter *snap, const char *sub, const char *key);
+void ib_snapshot__owner_drop(ib_snapshotter *snap, const char *sub, const char *key);
+/* IB_OWNER_NONE, _ALIVE or _DEAD; the recorded pid in *pid (may be NULL). */
+int ib_snapshot__owner_state(ib_snapshotter *snap, const char *sub, const char *key, long *pid);
+/*
+ * Under the exclusive prune lock: unmount (detached) and remove the
+ * snapshots of dead owners (those in keep[] are unmounted and kept), and
+ * unmount those that dead processes mounted. `freed` counts removals.
+ */
+int ib_snapshot__reap(size_t *freed, ib_snapshotter *snap, const char *const *keep, size_t nkeep);
 #endif

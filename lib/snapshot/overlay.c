@@ -27,6 +27,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/walk.h"
 #include "util/lock.h"
 
 typedef ib_snapshot__backend overlay;
@@ -134,36 +135,45 @@ out:
 	return rc;
 }
 
-/* Drop overlayfs' own bookkeeping (origin, impure...) but the opaque mark from a tree that becomes a lower layer. */
-static int strip_overlay_xattrs(int dirfd, const char *name, const char *shown)
+/* Drop overlayfs' own bookkeeping (origin, impure...) but the opaque mark from one entry. */
+static int strip_one(int dirfd, const char *name, const char *shown)
 {
 	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", shown);
+		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%.200s`", shown);
 	char proc[64], list[4096];
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
 	struct stat st;
-	int rc = fstat(fd, &st) < 0 ? ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%s`", shown) : 0;
+	int rc = fstat(fd, &st) < 0 ? ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%.200s`", shown) : 0;
 	ssize_t len = rc == 0 && !S_ISLNK(st.st_mode) ? listxattr(proc, list, sizeof list) : 0;
 	for (char *x = list; rc == 0 && len > 0 && x < list + len; x += strlen(x) + 1)
 		if (!strncmp(x, "trusted.overlay.", 16) && strcmp(x, "trusted.overlay.opaque") != 0 &&
 		    removexattr(proc, x) < 0 && errno != ENODATA)
-			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove xattr `%s` of `%s`", x, shown);
-	if (rc == 0 && S_ISDIR(st.st_mode)) {
-		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		char **names = NULL;
-		size_t n = 0;
-		if (dfd < 0)
-			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", shown);
-		else
-			rc = ib_snapshot__names(&names, &n, dfd);
-		for (size_t i = 0; rc == 0 && i < n; i++)
-			rc = strip_overlay_xattrs(dfd, names[i], names[i]);
-		ib_snapshot__names_free(names, n);
-		if (dfd >= 0)
-			close(dfd);
-	}
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove xattr `%s` of `%.200s`", x, shown);
 	close(fd);
+	return rc;
+}
+
+static int strip_entry(const ib_walk_entry *e, void *payload)
+{
+	(void)payload;
+	return strip_one(e->dirfd, e->name, e->path);
+}
+
+/* The same for a whole tree that becomes a lower layer (iterative: a RUN can make it 10,000 levels deep). */
+static int strip_overlay_xattrs(const char *dir)
+{
+	int rc = strip_one(AT_FDCWD, dir, dir);
+	int fd = rc < 0 ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rc == 0 && fd < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", dir);
+	if (rc == 0) {
+		ib_walk_options o = { .pre = strip_entry, .layer = IB_LAYER_SNAPSHOT };
+		if ((rc = ib_walk(fd, &o)) < 0)
+			ib_error_prefix("`%s`", dir);
+	}
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -206,7 +216,7 @@ static int ov_layer_adopt(ib_snapshotter *self, const char *key, const ib_digest
 		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "move `%s` to `%s`", upper, fs);
 		goto out;
 	}
-	if ((rc = strip_overlay_xattrs(AT_FDCWD, fs, fs)) < 0)
+	if ((rc = strip_overlay_xattrs(fs)) < 0)
 		goto out;
 	int fsfd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fsfd < 0 || syncfs(fsfd) < 0)
@@ -279,16 +289,21 @@ static int ov_layer_remove(ib_snapshotter *self, const ib_digest *id)
 	hex_of(hex, id);
 	char *ready = path_of(o, "%s/layers/%s/ready%s", hex, NULL);
 	char *dir = path_of(o, "%s/layers/%s%s", hex, NULL);
+	char *lockp = path_of(o, "%s/locks/%s%s", hex, NULL);
+	ib_lock lock = IB_LOCK_INIT;
 	int rc = -1;
-	if (ready && dir) {
+	/* under the layer's lock: never while another process unpacks or adopts it */
+	if (ready && dir && lockp && (rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) == 0) {
 		/* not ready first: a half-removed layer is never used */
 		if (unlink(ready) < 0 && errno != ENOENT)
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove `%s`", ready);
 		else
 			rc = ib_rm_rf(dir);
 	}
+	ib_lock_release(&lock);
 	free(ready);
 	free(dir);
+	free(lockp);
 	return rc;
 }
 
@@ -478,7 +493,8 @@ static int ov_unmount(ib_snapshotter *self, const char *key)
 	if (!merged)
 		return -1;
 	int rc = 0;
-	if (umount2(merged, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
+	/* the reaper detaches what a dead process left, busy or not */
+	if (umount2(merged, UMOUNT_NOFOLLOW | (ib_snapshot__detach ? MNT_DETACH : 0)) < 0 && errno != EINVAL)
 		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "unmount snapshot `%s` from `%s`%s", key, merged,
 				     errno == EBUSY ? " (in use)" : "");
 	free(merged);

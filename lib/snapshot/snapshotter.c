@@ -108,6 +108,22 @@ int ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int versi
 	return 0;
 }
 
+/*
+ * What processes that were killed left: cleaned when a snapshotter is
+ * opened, unless another process holds the lease (preparing or pruning):
+ * then the next open or prune does it.
+ */
+static void reap_on_open(ib_snapshotter *s)
+{
+	ib_lock lk = IB_LOCK_INIT;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	if (ib_snapshot__lease(&lk, s, IB_LOCK_EXCLUSIVE | IB_LOCK_NOWAIT) == 0)
+		ib_snapshot__reap(NULL, s, NULL, 0);
+	ib_lock_release(&lk);
+	ib_error_restore(&saved);
+}
+
 int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 			const ib_snapshotter_options *opts)
 {
@@ -147,7 +163,13 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		} else {
 			s->name = interned;
 			s->store = store;
-			*out = s;
+			if ((rc = ib_snapshot__meta_init(s)) < 0) {
+				s->free(s);
+			} else {
+				*out = s;
+				if (!(opts && (opts->flags & IB_SNAPSHOTTER_KEEP_STALE)))
+					reap_on_open(s);
+			}
 		}
 	}
 	if (rc < 0)
@@ -213,14 +235,35 @@ int ib_snapshot_prepare(ib_snapshotter *snap, const char *key, const ib_digest *
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "prepare `%s`: no chain", key);
 	if (!snap->prepare)
 		return unsupported(snap, "prepare snapshots");
-	for (size_t i = 0; i < n; i++) {
-		int rc = ib_snapshot_layer_ensure(snap, &chain[i]);
-		if (rc < 0) {
-			ib_error_prefix("prepare snapshot `%s`", key);
-			return rc;
-		}
+	int rc = snap->mounted ? ib_snapshot_exists(snap, key) : 0;
+	if (rc != 0)
+		return rc < 0 ? rc : ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT, "snapshot `%s` exists already", key);
+	/*
+	 * The lease: from the owner record to a complete snapshot (whose chain
+	 * file keeps its layers), no prune runs, so none of the layers
+	 * unpacked here goes before the snapshot stands on it.
+	 */
+	ib_lock lk = IB_LOCK_INIT;
+	if ((rc = ib_snapshot__lease(&lk, snap, IB_LOCK_SHARED)) < 0 ||
+	    (rc = ib_snapshot__owner_write(snap, "owners", key)) < 0) {
+		ib_lock_release(&lk);
+		ib_error_prefix("prepare snapshot `%s`", key);
+		return rc;
 	}
-	return snap->prepare(snap, key, chain, n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if ((rc = ib_snapshot_layer_ensure(snap, &chain[i])) < 0)
+			ib_error_prefix("prepare snapshot `%s`", key);
+	if (rc == 0)
+		rc = snap->prepare(snap, key, chain, n);
+	if (rc < 0) {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		if (ib_snapshot_exists(snap, key) != 1)
+			ib_snapshot__owner_drop(snap, "owners", key);
+		ib_error_restore(&saved);
+	}
+	ib_lock_release(&lk);
+	return rc;
 }
 
 int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
@@ -228,13 +271,29 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 	CHECK(snap, key);
 	if (!rootfs)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "mount `%s`: no output buffer", key);
-	return snap->mount ? snap->mount(snap, rootfs, key) : unsupported(snap, "mount");
+	if (!snap->mount)
+		return unsupported(snap, "mount");
+	/* recorded first: a mount whose process is killed is undone by the next prune */
+	int rc = ib_snapshot__owner_write(snap, "mounts", key);
+	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0) {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		if (!snap->mounted || snap->mounted(snap, key) != 1)
+			ib_snapshot__owner_drop(snap, "mounts", key);
+		ib_error_restore(&saved);
+	}
+	return rc;
 }
 
 int ib_snapshot_unmount(ib_snapshotter *snap, const char *key)
 {
 	CHECK(snap, key);
-	return snap->unmount ? snap->unmount(snap, key) : unsupported(snap, "unmount");
+	if (!snap->unmount)
+		return unsupported(snap, "unmount");
+	int rc = snap->unmount(snap, key);
+	if (rc == 0)
+		ib_snapshot__owner_drop(snap, "mounts", key);
+	return rc;
 }
 
 static int exists_or_fail(ib_snapshotter *snap, const char *key)
@@ -303,6 +362,8 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 	}
 	if (ib_snapshot_exists(snap, key) == 1 && (rc = ib_snapshot_remove(snap, key)) < 0)
 		return rc;
+	ib_snapshot__owner_drop(snap, "owners", key);
+	ib_snapshot__owner_drop(snap, "mounts", key);
 	if (diff_id)
 		*diff_id = d;
 	if (size)
@@ -334,7 +395,12 @@ int ib_snapshot_remove(ib_snapshotter *snap, const char *key)
 	if (m)
 		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT,
 				     "snapshot `%s` is in use (mounted); unmount it first", key);
-	return snap->remove(snap, key);
+	int rc = snap->remove(snap, key);
+	if (rc == 0) {
+		ib_snapshot__owner_drop(snap, "owners", key);
+		ib_snapshot__owner_drop(snap, "mounts", key);
+	}
+	return rc;
 }
 
 int ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload)
@@ -421,7 +487,13 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "prune: missing argument");
 	collected all = { 0 }, used = { 0 }, layers = { 0 };
 	size_t count = 0;
-	int rc = snap->list ? snap->list(snap, collect_key, &all) : 0;
+	/* no prepare runs meanwhile: every snapshot being made is complete or not begun */
+	ib_lock lk = IB_LOCK_INIT;
+	int rc = ib_snapshot__lease(&lk, snap, IB_LOCK_EXCLUSIVE);
+	if (rc == 0)
+		rc = ib_snapshot__reap(&count, snap, keep_keys, nkeys);
+	if (rc == 0 && snap->list)
+		rc = snap->list(snap, collect_key, &all);
 	for (size_t i = 0; rc == 0 && i < nlayers; i++)
 		rc = push_layer(&used, &keep_layers[i]);
 	for (size_t i = 0; rc == 0 && i < all.nkeys; i++) {
@@ -429,12 +501,17 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		int keep = 0;
 		for (size_t j = 0; j < nkeys && !keep; j++)
 			keep = keep_keys[j] && !strcmp(keep_keys[j], key);
+		if (!keep && ib_snapshot__owner_state(snap, "owners", key, NULL) == IB_OWNER_ALIVE)
+			keep = 1; /* the active state of a running process (a build step) */
 		if (!keep && snap->mounted && snap->mounted(snap, key) > 0)
 			keep = 1; /* in use */
 		ib_error_clear();
 		if (!keep) {
-			if ((rc = snap->remove(snap, key)) == 0)
+			if ((rc = snap->remove(snap, key)) == 0) {
 				count++;
+				ib_snapshot__owner_drop(snap, "owners", key);
+				ib_snapshot__owner_drop(snap, "mounts", key);
+			}
 			continue;
 		}
 		/* the layers a kept snapshot stands on stay */
@@ -454,6 +531,7 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		if ((rc = snap->layer_remove(snap, &layers.layers[i])) == 0)
 			count++;
 	}
+	ib_lock_release(&lk);
 	collected_free(&all);
 	collected_free(&used);
 	collected_free(&layers);

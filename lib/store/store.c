@@ -55,6 +55,42 @@ static int default_root(ib_buf *out)
 	return ib_buf_printf(out, "%s/.local/share/imagebuild", home);
 }
 
+/*
+ * The root is 0700: blobs hold every file of every image (an image's 0600
+ * file included), so no other local user may reach them. A new root is made
+ * so; an existing one we own loses its group and other bits (a store made
+ * before this was 0755). Its parents are made 0755 when missing.
+ */
+static int private_root(const char *root)
+{
+	struct stat st;
+	if (lstat(root, &st) < 0) {
+		if (errno != ENOENT)
+			return ib_error_set_os(IB_LAYER_STORE, "stat `%s`", root);
+		char *parent = ib_strdup(root);
+		if (!parent)
+			return IB_ERROR;
+		char *slash = strrchr(parent, '/');
+		int rc = 0;
+		if (slash && slash != parent) {
+			*slash = '\0';
+			rc = ib_mkdir_p(parent, 0755);
+		}
+		free(parent);
+		if (rc < 0)
+			return rc;
+		if (mkdir(root, 0700) < 0 && errno != EEXIST)
+			return ib_error_set_os(IB_LAYER_STORE, "mkdir `%s`", root);
+	}
+	if (stat(root, &st) < 0)
+		return ib_error_set_os(IB_LAYER_STORE, "stat `%s`", root);
+	if (!S_ISDIR(st.st_mode))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s` is not a directory", root);
+	if ((st.st_mode & 077) && st.st_uid == geteuid() && chmod(root, st.st_mode & 07700) < 0)
+		return ib_error_set_os(IB_LAYER_STORE, "make `%s` private (chmod 0700)", root);
+	return 0;
+}
+
 static int ensure_layout(ib_store *s)
 {
 	int rc = 0;
@@ -64,7 +100,8 @@ static int ensure_layout(ib_store *s)
 		rc = IB_ERROR;
 		goto out;
 	}
-	if ((rc = ib_mkdir_p(s->blobs, 0755)) < 0 || (rc = ib_mkdir_p(s->tmp, 0700)) < 0)
+	if ((rc = private_root(s->root)) < 0 || (rc = ib_mkdir_p(s->blobs, 0755)) < 0 ||
+	    (rc = ib_mkdir_p(s->tmp, 0700)) < 0)
 		goto out;
 	if (!ib_path_exists(layout)) {
 		const char *text = "{\"imageLayoutVersion\":\"1.0.0\"}";

@@ -1,6 +1,7 @@
 #include "util/fs.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +53,38 @@ int ib_read_file(ib_buf *out, const char *path)
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
 	int rc = ib_read_fd(out, fd, 0, path);
+	close(fd);
+	return rc;
+}
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+	       : S_ISSOCK(m) ? "a socket" : S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+int ib_read_regular_file(ib_buf *out, const char *path, size_t max)
+{
+	struct stat st, fst;
+	if (stat(path, &st) < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "read `%s`", path);
+	if (!S_ISREG(st.st_mode))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is %s, not a regular file",
+				     path, kind_of(st.st_mode));
+	if (max && (uint64_t)st.st_size > max)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is larger than %zu bytes",
+				     path, max);
+	/* O_NONBLOCK: should it have become a FIFO since, open does not wait for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
+	int rc;
+	if (fstat(fd, &fst) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", path);
+	else if (!S_ISREG(fst.st_mode) || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it changed while being opened", path);
+	else
+		rc = ib_read_fd(out, fd, max, path);
 	close(fd);
 	return rc;
 }
@@ -200,43 +233,9 @@ int ib_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
-static int rm_at(int parent, const char *name, const char *shown)
-{
-	struct stat st;
-	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", shown);
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return ib_error_set_os(IB_LAYER_UTIL, "open `%s`", shown);
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return ib_error_set_os(IB_LAYER_UTIL, "opendir `%s`", shown);
-		}
-		struct dirent *de;
-		int rc = 0;
-		while ((de = readdir(d)) != NULL) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			if ((rc = rm_at(dirfd(d), de->d_name, shown)) < 0)
-				break;
-		}
-		closedir(d);
-		if (rc < 0)
-			return rc;
-		if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return ib_error_set_os(IB_LAYER_UTIL, "remove directory in `%s`", shown);
-		return 0;
-	}
-	if (unlinkat(parent, name, 0) < 0 && errno != ENOENT)
-		return ib_error_set_os(IB_LAYER_UTIL, "remove `%s` in `%s`", name, shown);
-	return 0;
-}
-
 int ib_rm_rf(const char *path)
 {
-	return rm_at(AT_FDCWD, path, path);
+	return ib_rm_at(AT_FDCWD, path, IB_LAYER_UTIL);
 }
 
 int ib_open_in_root(int rootfd, const char *path, int flags, mode_t mode)

@@ -16,6 +16,16 @@ int ib_read_file(ib_buf *out, const char *path);
  */
 int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what);
 
+/*
+ * Read a file the host takes from a build context (a Dockerfile, a
+ * .dockerignore): only a regular file is opened and read (symlinks are
+ * followed, as docker's CLI does for these two). A FIFO, device, socket or
+ * directory is refused without reading it, so nothing blocks; more than
+ * `max` bytes is refused before reading. Both IB_EINVALID, naming `path`.
+ * IB_ENOTFOUND when it does not exist.
+ */
+int ib_read_regular_file(ib_buf *out, const char *path, size_t max);
+
 /* write(2) all of it, retrying on EINTR and short writes. */
 int ib_write_all(int fd, const void *data, size_t len);
 

@@ -4,6 +4,7 @@
 #include "util/fs.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -361,6 +362,56 @@ static void sums_remember_unchanged_files(void **state)
 	free(file);
 }
 
+/* A source 3,000 levels deep (paths past PATH_MAX) is hashed and copied with 64 fds. */
+static void deep_trees_hash_and_copy(void **state)
+{
+	fixture *f = *state;
+	enum { LEVELS = 3000 };
+	int fd = openat(f->ctxfd, ".", O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i <= LEVELS; i++) {
+		assert_int_equal(mkdirat(fd, i ? "d" : "deep", 0755), 0);
+		int sub = openat(fd, i ? "d" : "deep", O_RDONLY | O_DIRECTORY);
+		assert_true(sub >= 0);
+		close(fd);
+		fd = sub;
+	}
+	int file = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+	assert_int_equal(write(file, "bottom", 6), 6);
+	close(file);
+	close(fd);
+	struct rlimit saved, low;
+	getrlimit(RLIMIT_NOFILE, &saved);
+	low = saved;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ib_sha256 *h = ib_sha256_new();
+	int rc = ib_build__hash_source(h, f->ctxfd, "deep", NULL, NULL, NULL);
+	ib_sha256_free(h);
+	if (rc < 0)
+		fail_msg("hash: %s", ib_error_last()->message);
+	ib_copy_opts o = root_owned();
+	if (ib_build__copy(f->ctxfd, "deep", f->rootfd, "/copied", 1, &o) < 0)
+		fail_msg("copy: %s", ib_error_last()->message);
+	setrlimit(RLIMIT_NOFILE, &saved);
+	/* all the way down, and the bottom file */
+	fd = openat(f->rootfd, "copied", O_RDONLY | O_DIRECTORY);
+	int n = 0;
+	for (;;) {
+		int sub = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+		if (sub < 0)
+			break;
+		close(fd);
+		fd = sub;
+		n++;
+	}
+	assert_int_equal(n, LEVELS);
+	char got[16] = "";
+	file = openat(fd, "f", O_RDONLY);
+	assert_int_equal(read(file, got, sizeof got - 1), 6);
+	assert_string_equal(got, "bottom");
+	close(file);
+	close(fd);
+}
 
 /* Symbolic --chmod against chmod(1) with umask 0 (the table was made with
  * GNU chmod, which agrees with BSD setmode on these): file and directory. */
@@ -453,4 +504,5 @@ DEFINE_GROUP(copy_tests,
 	T(filter_applies_to_glob_copy_and_hash),
 	T(hash_follows_content_and_metadata_not_mtime),
 	T(sums_remember_unchanged_files),
+	T(deep_trees_hash_and_copy),
 	cmocka_unit_test(symbolic_modes_as_chmod))

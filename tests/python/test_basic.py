@@ -29,3 +29,20 @@ def test_errors_carry_the_message():
     with pytest.raises(imagebuild.Invalid) as e:
         imagebuild.Digest.of(b"a").verify(b"b")
     assert "mismatch" in str(e.value)
+
+
+def test_build_checks(tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch AS Bad\nMAINTAINER me\nCMD [\"/x\"]\n")
+    with imagebuild.Store(str(tmp_path / "s")) as store:
+        ws = store.check(str(ctx))
+        assert [(w.rule, w.line) for w in ws] == [("StageNameCasing", 1), ("MaintainerDeprecated", 2)]
+        assert ws[0].message == "Stage name 'Bad' should be lowercase"
+        assert ws[1].url == "https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/"
+        (ctx / "Dockerfile").write_text("# check=skip=all\nFROM scratch AS Bad\n")
+        assert store.check(str(ctx)) == []
+        (ctx / "Dockerfile").write_text("# check=skip\nFROM scratch\n")
+        with pytest.raises(imagebuild.SyntaxError_) as e:
+            store.check(str(ctx))
+        assert "invalid check option" in e.value.message

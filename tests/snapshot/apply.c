@@ -312,7 +312,7 @@ static void test_hostile_headers(void **state)
 	longname[4999] = '\0';
 	tb *t = tb_new();
 	TB(t, .path = longname, .data = "x");
-	hostile(&b, t, "longer than 4096 bytes");
+	hostile(&b, t, NULL); /* longer than PATH_MAX is fine (tests/snapshot/deep.c has the limits) */
 	memset(longname, 'b', 300);
 	longname[300] = '\0';
 	t = tb_new();

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "imagebuild/sys/snapshotter.h"
@@ -395,6 +397,11 @@ static void test_remove_list_prune(void **state)
 	OK(ib_snapshot_prepare(s, "busy", chain, 2));
 	OK(ib_snapshot_prepare(s, "idle", chain, 3));
 	OK(ib_snapshot_prepare(s, "kept", chain, 1));
+	/* persistent (as containers' are): not this process's active state, which prune would keep */
+	OK(ib_snapshot_persist(s, "busy"));
+	OK(ib_snapshot_persist(s, "idle"));
+	OK(ib_snapshot_persist(s, "kept"));
+	assert_int_equal(ib_snapshot_persist(s, "nope"), IB_ENOTFOUND);
 	OK(ib_snapshot_mount(&root, s, "busy"));
 	ib_assert_error_contains(ib_snapshot_remove(s, "busy"), "in use");
 	assert_int_equal(ib_snapshot_remove(s, "nope"), IB_ENOTFOUND);
@@ -462,6 +469,125 @@ static void test_crash_mid_unpack(void **state)
 	ib_buf_dispose(&b);
 	ib_buf_dispose(&dump);
 	ib_snapshotter_free(s);
+}
+
+/* 1 when something is mounted on `path` in our mount namespace. */
+static int mounted_at(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192], mp[4200];
+	int found = 0;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = sscanf(line, "%*s %*s %*s %*s %4199s", mp) == 1 && !strcmp(mp, path);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* In a child killed with SIGKILL halfway: what a killed build and a killed container run leave. */
+static void killed_child(const char *name, const ib_digest *chain)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		ib_snapshotter *s = NULL;
+		ib_buf root = IB_BUF_INIT;
+		int ok = ib_snapshotter_open(&s, store, name, NULL) == 0 &&
+			 ib_snapshot_prepare(s, "dead-run", chain, 2) == 0 && ib_snapshot_mount(&root, s, "dead-run") == 0 &&
+			 ib_snapshot_prepare(s, "dead-idle", chain, 1) == 0 &&
+			 ib_snapshot_prepare(s, "ctr", chain, 2) == 0 && ib_snapshot_persist(s, "ctr") == 0 &&
+			 ib_snapshot_mount(&root, s, "ctr") == 0;
+		if (!ok) {
+			fprintf(stderr, "child: %s\n", ib_error_last()->message);
+			_exit(1);
+		}
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+		fail_msg("%s: the child did not get as far as being killed (status %d)", name, st);
+}
+
+static char *merged_of(const char *name, const char *key)
+{
+	char p[4400];
+	snprintf(p, sizeof p, "%s/snapshots/%s/active/%s/%s", store_dir ? store_dir : "", name, key,
+		 strcmp(name, "overlay") ? "fs" : "merged");
+	return strdup(p);
+}
+
+/* A process killed with snapshots prepared and mounted: prune (and open) clean up, fsck reports it first. */
+static void test_dead_owner(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_digest chain[2];
+	chain_of(chain, 2);
+	const char *names[2] = { "overlay", "copy" };
+	for (int b = 0; b < 2; b++) {
+		const char *name = names[b];
+		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+		so.flags = IB_SNAPSHOTTER_KEEP_STALE;
+		ib_snapshotter *s = NULL;
+		OK(ib_snapshotter_open(&s, store, name, &so));
+		killed_child(name, chain);
+		/* ours: the active state of a live process, unmounted, in no keep list */
+		OK(ib_snapshot_prepare(s, "mine", chain, 2));
+		char *run = merged_of(name, "dead-run"), *ctr = merged_of(name, "ctr");
+		if (!strcmp(name, "overlay")) {
+			assert_true(mounted_at(run));
+			assert_true(mounted_at(ctr));
+		}
+		assert_int_equal(ib_snapshot_stale(s, "dead-run"), 1);
+		assert_int_equal(ib_snapshot_stale(s, "dead-idle"), 1);
+		assert_int_equal(ib_snapshot_stale(s, "ctr"), 1); /* mounted by the dead process */
+		assert_int_equal(ib_snapshot_stale(s, "mine"), 0);
+		ib_buf report = IB_BUF_INIT;
+		ib_assert_error_contains(ib_snapshotter_fsck(&report, s), "which is gone");
+		assert_non_null(strstr(ib_buf_cstr(&report), "`dead-run` was left by process"));
+		assert_non_null(strstr(ib_buf_cstr(&report), "`ctr` is still mounted by process"));
+		assert_null(strstr(ib_buf_cstr(&report), "mine"));
+		const char *keep[] = { "ctr" };
+		size_t freed = 0;
+		OK(ib_snapshotter_prune(&freed, s, chain, 2, keep, 1));
+		assert_int_equal(freed, 2); /* dead-run, dead-idle */
+		assert_int_equal(ib_snapshot_exists(s, "dead-run"), 0);
+		assert_int_equal(ib_snapshot_exists(s, "dead-idle"), 0);
+		assert_false(mounted_at(run));
+		assert_int_equal(ib_snapshot_exists(s, "ctr"), 1); /* a container's: unmounted, kept */
+		assert_false(mounted_at(ctr));
+		assert_int_equal(ib_snapshot_stale(s, "ctr"), 0);
+		assert_int_equal(ib_snapshot_exists(s, "mine"), 1);
+		ib_buf_clear(&report);
+		OK(ib_snapshotter_fsck(&report, s));
+		assert_string_equal(ib_buf_cstr(&report), "");
+		/* the container runs again (mounts) and its files are there */
+		ib_buf root = IB_BUF_INIT;
+		OK(ib_snapshot_mount(&root, s, "ctr"));
+		char *f = pjoin(root.ptr, "l01");
+		assert_int_equal(access(f, F_OK), 0);
+		free(f);
+		OK(ib_snapshot_unmount(s, "ctr"));
+		OK(ib_snapshot_remove(s, "ctr"));
+		/* opening a snapshotter cleans up too */
+		killed_child(name, chain);
+		ib_snapshotter *again = open_snap(name);
+		assert_int_equal(ib_snapshot_exists(again, "dead-run"), 0);
+		assert_int_equal(ib_snapshot_exists(again, "dead-idle"), 0);
+		assert_false(mounted_at(run));
+		assert_false(mounted_at(ctr));
+		assert_int_equal(ib_snapshot_exists(again, "ctr"), 1); /* persistent: prune's keep list decides */
+		OK(ib_snapshot_remove(again, "ctr"));
+		OK(ib_snapshot_remove(again, "mine"));
+		ib_snapshotter_free(again);
+		free(run);
+		free(ctr);
+		ib_buf_dispose(&root);
+		ib_buf_dispose(&report);
+		ib_snapshotter_free(s);
+	}
 }
 
 static int find_layer(const ib_digest *d, void *payload)
@@ -538,6 +664,7 @@ int main(void)
 		cmocka_unit_test(test_repeated_layer),
 		cmocka_unit_test(test_remove_list_prune),
 		cmocka_unit_test(test_crash_mid_unpack),
+		cmocka_unit_test(test_dead_owner),
 		cmocka_unit_test(test_commit_remove),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -431,7 +431,38 @@ static void test_pins(void **state)
 	ts_close(&t);
 }
 
+/* The root is 0700, new or opened (a 0755 one from before is tightened); blobs are behind it. */
+static void test_root_private(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "store-private");
+	struct stat st;
+	char *root = ts_path(&t, "store");
+	assert_int_equal(stat(root, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	ts_import(&t, "secret", "0600 file");
+	ib_store_free(t.store);
+	assert_int_equal(chmod(root, 0755), 0);
+	assert_int_equal(ib_store_open(&t.store, root, NULL), 0);
+	assert_int_equal(stat(root, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "secret"), 0);
+	ib_image_free(img);
+	/* a root inside a missing directory: the parents are made too, the root 0700 */
+	ib_store_free(t.store);
+	char *deep = ts_path(&t, "a/b/store");
+	assert_int_equal(ib_store_open(&t.store, deep, NULL), 0);
+	assert_int_equal(stat(deep, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	free(deep);
+	free(root);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(image_tests,
+	cmocka_unit_test(test_root_private),
 	cmocka_unit_test(test_commit_lookup),
 	cmocka_unit_test(test_commit_errors),
 	cmocka_unit_test(test_names),

@@ -259,7 +259,37 @@ static void tmpdir_new_is_private(void **state)
 	free(base);
 }
 
+/* Only regular files are read: a FIFO, a device (also through a symlink), a directory are refused at once. */
+static void read_regular_file_refuses_others(void **state)
+{
+	(void)state;
+	char *dir = ib_test_tmpdir("regular");
+	char *f = join(dir, "file"), *fifo = join(dir, "fifo"), *zero = join(dir, "zero");
+	char *big = join(dir, "big"), *missing = join(dir, "missing");
+	ib_atomic_write(f, "FROM x\n", 7, 0644);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	assert_int_equal(symlink("/dev/zero", zero), 0);
+	int fd = open(big, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	close(fd);
+	alarm(5); /* a FIFO with no writer must not block */
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_read_regular_file(&b, f, 1024), 0);
+	assert_string_equal(b.ptr, "FROM x\n");
+	ib_assert_error_contains(ib_read_regular_file(&b, fifo, 1024), "is a FIFO, not a regular file");
+	ib_assert_error_contains(ib_read_regular_file(&b, zero, 1024), "is a character device");
+	ib_assert_error_contains(ib_read_regular_file(&b, dir, 1024), "is a directory");
+	ib_assert_error_contains(ib_read_regular_file(&b, big, 1024), "larger than 1024 bytes");
+	assert_int_equal(ib_read_regular_file(&b, missing, 1024), IB_ENOTFOUND);
+	alarm(0);
+	ib_buf_dispose(&b);
+	ib_rm_rf(dir);
+	free(f); free(fifo); free(zero); free(big); free(missing); free(dir);
+}
+
 DEFINE_GROUP(fs_tests,
+	cmocka_unit_test(read_regular_file_refuses_others),
 	cmocka_unit_test(tmpdir_new_is_private),
 	cmocka_unit_test(read_fd_with_limit),
 	cmocka_unit_test(atomic_write_replaces),

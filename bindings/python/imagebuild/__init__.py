@@ -10,6 +10,7 @@
 Errors from the library raise ImagebuildError (or a subclass named after the
 code) carrying the library's message, which names the object and the reason.
 """
+import collections
 import json
 import os
 
@@ -196,6 +197,9 @@ def _ib_py_log(level, line, payload):
             rep.error = e
 
 
+CheckWarning = collections.namedtuple("CheckWarning", "rule message url line")
+
+
 class Store:
     """An image store (an OCI image layout directory)."""
 
@@ -368,6 +372,24 @@ class Store:
         buf = ffi.new("ib_buf *")
         _check(lib.ib_build_plan_print(buf, o))
         return _buf_text(buf)
+
+    def check(self, context, dockerfile=None, build_args=None, target=None):
+        """BuildKit's build checks only (imagebuild build --check): a list of
+        CheckWarning(rule, message, url, line), in line order. A malformed
+        `# check=` directive raises; `error=true` does not (see build()).
+        """
+        keep = []
+        o = self._build_options(context, dockerfile, (), build_args, target, False,
+                                None, None, False, keep)
+        p = ffi.new("ib_checks **")
+        _check(lib.ib_build_check(p, o))
+        checks = ffi.gc(p[0], lib.ib_checks_free)
+        out = []
+        for i in range(lib.ib_checks_count(checks)):
+            w = lib.ib_checks_warning(checks, i)
+            out.append(CheckWarning(ffi.string(w.rule).decode(), ffi.string(w.message).decode(),
+                                    ffi.string(w.url).decode() if w.url else None, int(w.line)))
+        return out
 
     def prune(self):
         """Free unreferenced blobs and unpacked layers; returns (blobs, snapshots) freed."""

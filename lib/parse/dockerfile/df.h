@@ -56,6 +56,8 @@ struct ib_node {
 	int json;
 	ib_heredoc *heredocs;
 	size_t nheredocs;
+	const char **comments;    /* comment lines before it (BuildKit's PrevComment) */
+	size_t ncomments;
 	int start_line, end_line;
 };
 

@@ -18,6 +18,7 @@ typedef struct {
 	bool directives_done;
 	bool seen[3];            /* syntax, escape, check */
 	ib_ptrvec nodes, warnings;
+	ib_ptrvec comments;      /* comment lines since the last instruction */
 } parser;
 
 typedef struct {
@@ -226,11 +227,33 @@ static int instruction(parser *p, span first, ib_buf *logical)
 	span t = trim_newline(first);
 	if (p->line == 0 && t.n >= 3 && !memcmp(t.s, "\xEF\xBB\xBF", 3))
 		t.s += 3, t.n -= 3;
+	span raw = t;
 	size_t sp = ib_parse__lspace(t.s, t.n);
 	t.s += sp;
 	t.n -= sp;
+	int seen = p->seen[0] + p->seen[1] + p->seen[2];
 	if ((rc = directive(p, t, p->line + 1)) < 0)
 		return rc;
+	/* BuildKit keeps the comment lines before an instruction (the text
+	 * after the line's first byte, trimmed; a bare `#` forgets them, a
+	 * directive is not one); `# check=` among them configures the build
+	 * checks of that instruction */
+	if (t.n && t.s[0] == '#' && seen == p->seen[0] + p->seen[1] + p->seen[2]) {
+		span c = { raw.s + 1, raw.n - 1 };
+		size_t ls = ib_parse__lspace(c.s, c.n);
+		c.s += ls;
+		c.n -= ls;
+		while (c.n && (c.s[c.n - 1] == ' ' || c.s[c.n - 1] == '\t' || c.s[c.n - 1] == '\r' ||
+			       c.s[c.n - 1] == '\n' || c.s[c.n - 1] == '\v' || c.s[c.n - 1] == '\f'))
+			c.n--;
+		if (!c.n) {
+			p->comments.count = 0;
+		} else {
+			char *text = ib_parse__strndup(&p->df->arena, c.s, c.n);
+			if (!text || ib_parse__vec_push(&p->df->arena, &p->comments, text) < 0)
+				return IB_ERROR;
+		}
+	}
 	if (t.n && t.s[0] == '#')
 		t.n = 0;
 	p->line++;
@@ -275,6 +298,9 @@ static int instruction(parser *p, span first, ib_buf *logical)
 		return rc;
 	node->start_line = start;
 	node->end_line = p->line;
+	node->comments = (const char **)p->comments.items;
+	node->ncomments = p->comments.count;
+	p->comments = (ib_ptrvec){ NULL, 0, 0 };
 	if (node->nested) {
 		node->nested->start_line = start;
 		node->nested->end_line = p->line;
@@ -409,6 +435,12 @@ const char *ib_node_arg(const ib_node *n, size_t i, size_t *len)
 int ib_node_is_json(const ib_node *n) { return n ? n->json : 0; }
 const ib_node *ib_node_nested(const ib_node *n) { return n ? n->nested : NULL; }
 size_t ib_node_heredoc_count(const ib_node *n) { return n ? n->nheredocs : 0; }
+size_t ib_node_comment_count(const ib_node *n) { return n ? n->ncomments : 0; }
+
+const char *ib_node_comment(const ib_node *n, size_t i)
+{
+	return n && i < n->ncomments ? n->comments[i] : NULL;
+}
 
 const ib_heredoc *ib_node_heredoc(const ib_node *n, size_t i)
 {

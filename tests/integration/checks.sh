@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# BuildKit's build checks through the CLI: `build --check` runs only the
+# checks (exit 1 when one fires, as `docker build --check`), every build
+# prints them with file:line, `# check=error=true` (or the
+# BUILDKIT_DOCKERFILE_CHECK build argument) fails the build, `skip=` drops
+# rules, and a malformed `# check=` is refused. FROM scratch only: nothing
+# is pulled. Every check runs and the failures are listed at the end.
+set -uo pipefail
+. "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
+
+IB=${IMAGEBUILD:?}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ib-checks-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+root=$tmp/store
+ib() { "$IB" --root "$root" "$@"; }
+failures=()
+check() { echo "FAIL: $*" >&2; failures+=("$*"); }
+has() { grep -qF -- "$2" "$1" || check "$3: no \`$2\` in: $(cat "$1")"; }
+hasnt() { ! grep -qF -- "$2" "$1" || check "$3: unexpected \`$2\` in: $(cat "$1")"; }
+
+ctx=$tmp/ctx
+mkdir -p "$ctx"
+echo hello >"$ctx/a.txt"
+echo secret >"$ctx/secret.txt"
+printf 'secret.txt\n' >"$ctx/.dockerignore"
+
+# 1. --check: warnings with file:line, exit 1, nothing built
+cat >"$ctx/warn.Dockerfile" <<'DF'
+FROM scratch AS Bad
+MAINTAINER someone
+COPY a.txt /
+CMD ["/x"]
+DF
+sed 's/COPY a.txt/COPY secret.txt/' "$ctx/warn.Dockerfile" >"$ctx/ignored.Dockerfile"
+ib build --check -f "$ctx/ignored.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 1 ] || check "--check with warnings exited $rc, not 1"
+has "$tmp/out" "WARNING: StageNameCasing - https://docs.docker.com/go/dockerfile/rule/stage-name-casing/" "--check"
+has "$tmp/out" "$ctx/ignored.Dockerfile:1: Stage name 'Bad' should be lowercase" "--check"
+has "$tmp/out" "$ctx/ignored.Dockerfile:2: Maintainer instruction is deprecated in favor of using label" "--check"
+has "$tmp/out" "$ctx/ignored.Dockerfile:3: Attempting to Copy file \"secret.txt\" that is excluded by .dockerignore" "--check"
+has "$tmp/out" "3 warnings found" "--check"
+[ ! -e "$root/index.json" ] || check "--check wrote a store"
+
+# 2. --check on a clean Dockerfile: exit 0
+cat >"$ctx/clean.Dockerfile" <<'DF'
+FROM scratch AS good
+COPY a.txt /
+CMD ["/x"]
+DF
+ib build --check -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "--check without warnings exited $rc: $(cat "$tmp/err")"
+has "$tmp/out" "Check complete, no warnings found." "--check clean"
+
+# 3. a normal build prints the warnings and succeeds
+ib build --snapshotter copy -t warned -f "$ctx/warn.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "build with warnings failed ($rc): $(cat "$tmp/err")"
+has "$tmp/err" "warning: $ctx/warn.Dockerfile:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label" "build"
+has "$tmp/err" "warning: $ctx/warn.Dockerfile:1: StageNameCasing: Stage name 'Bad' should be lowercase" "build"
+
+# 4. # check=error=true fails the build with BuildKit's message, before any step
+{ echo '# check=error=true'; cat "$ctx/warn.Dockerfile"; } >"$ctx/error.Dockerfile"
+ib build --snapshotter copy -t errored -f "$ctx/error.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" != 0 ] || check "# check=error=true: the build succeeded"
+has "$tmp/err" "lint violation found for rules: MaintainerDeprecated, StageNameCasing" "error=true"
+has "$tmp/err" "warning: $ctx/error.Dockerfile:3: MaintainerDeprecated" "error=true"
+hasnt "$tmp/out" "=> " "error=true"
+ib images >"$tmp/images" 2>&1
+hasnt "$tmp/images" "errored" "error=true"
+
+# 5. skip= drops rules, also with error=true
+{ echo '# check=skip=StageNameCasing,MaintainerDeprecated;error=true'; cat "$ctx/warn.Dockerfile"; } >"$ctx/skip.Dockerfile"
+ib build --snapshotter copy -t skipped -f "$ctx/skip.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "skip=...;error=true failed ($rc): $(cat "$tmp/err")"
+hasnt "$tmp/err" "warning: $ctx" "skip="
+{ echo '# check=skip=all'; cat "$ctx/warn.Dockerfile"; } >"$ctx/skipall.Dockerfile"
+ib build --check -f "$ctx/skipall.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "--check with skip=all exited $rc"
+
+# 6. the BUILDKIT_DOCKERFILE_CHECK build argument replaces the directive
+ib build --snapshotter copy --build-arg BUILDKIT_DOCKERFILE_CHECK=error=true -f "$ctx/skipall.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" != 0 ] || check "BUILDKIT_DOCKERFILE_CHECK=error=true: the build succeeded"
+has "$tmp/err" "lint violation found for rules:" "BUILDKIT_DOCKERFILE_CHECK"
+ib build --snapshotter copy --build-arg BUILDKIT_DOCKERFILE_CHECK=skip=all -f "$ctx/warn.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" = 0 ] || check "BUILDKIT_DOCKERFILE_CHECK=skip=all failed ($rc): $(cat "$tmp/err")"
+hasnt "$tmp/err" "warning: $ctx" "BUILDKIT_DOCKERFILE_CHECK=skip=all"
+hasnt "$tmp/err" "were not consumed" "BUILDKIT_DOCKERFILE_CHECK=skip=all"
+
+# 7. a malformed directive is refused, never ignored
+{ echo '# check=skip'; cat "$ctx/clean.Dockerfile"; } >"$ctx/bad.Dockerfile"
+ib build --check -f "$ctx/bad.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" != 0 ] || check "a malformed # check= was accepted"
+hasnt "$tmp/out" "Check complete" "bad directive"
+has "$tmp/err" "failed to parse check options" "bad directive"
+has "$tmp/err" "invalid check option \"skip\"" "bad directive"
+{ echo '# check=experimental=all'; cat "$ctx/clean.Dockerfile"; } >"$ctx/exp.Dockerfile"
+ib build --snapshotter copy -f "$ctx/exp.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ "$rc" != 0 ] || check "# check=experimental= was accepted"
+has "$tmp/err" "experimental build checks are not supported" "experimental"
+
+if [ ${#failures[@]} -gt 0 ]; then
+	printf 'FAILED: %s\n' "${failures[@]}" >&2
+	exit 1
+fi
+echo "all build-check CLI tests passed"

@@ -103,6 +103,14 @@ int ib_build__is_url(const char *src);
 int ib_build__fetch(builder *b, const char *url, const char *checksum, const char **dir, const char **name,
 		    ib_digest *digest);
 void ib_build__fetch_cleanup(builder *b);
+/*
+ * ADD <git ref> (git.c): 1 for what BuildKit takes as a git source. Check it
+ * out once per build (the directory `*dir` holds it at `*subdir`, borrowed
+ * until the build ends); `commit` gets the commit's sha (the cache key).
+ */
+int ib_build__is_git(const char *src);
+int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const char **dir, const char **subdir,
+			char commit[41]);
 
 /* Find an image to start from, pulling it as the build's pull policy says. */
 int ib_build__image(ib_image **out, builder *b, const char *name);

@@ -342,6 +342,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	ib_buf dest = IB_BUF_INIT, tmp = IB_BUF_INIT;
 	ib_strlist matches = IB_STRLIST_INIT, urls = IB_STRLIST_INIT; /* urls: dir, name pairs */
 	ib_strlist patterns = IB_STRLIST_INIT; /* each match's --parents pattern ("" for none) */
+	ib_strlist gits = IB_STRLIST_INIT; /* ADD <git ref>: dir, subdir pairs (git.c) */
 	ib_walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
 	ib_copy_opts co;
@@ -382,15 +383,39 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	for (size_t i = 0; rc == 0 && i < c->sources.count; i++) {
 		ib_buf src = IB_BUF_INIT;
 		rc = ib_build__expand_one(&src, b, s, c->sources.items[i]);
-		if (rc == 0 && c->checksum && !ib_build__is_url(src.ptr)) {
+		if (rc == 0 && c->checksum && !ib_build__is_url(src.ptr) && !ib_build__is_git(src.ptr)) {
 			rc = ib_build__refuse(b, in, IB_EINVALID,
-					      "ADD --checksum requires an HTTP(S) source (`%s` is not one)", src.ptr);
+					      "ADD --checksum requires an HTTP(S) or Git source (`%s` is not one)", src.ptr);
 			ib_buf_dispose(&src);
 			goto out;
 		}
 		if (rc == 0 && shown)
 			ib_buf_printf(shown, "%s%s", i ? " " : (add ? "ADD " : c->parents ? "COPY --parents " : "COPY "),
 				      src.ptr);
+		if (rc == 0 && ib_build__is_git(src.ptr)) {
+			/* ADD <git ref>: checked out once per build; the commit is in the key */
+			const char *dir = NULL, *sub = NULL;
+			char commit[41];
+			if (!add)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "source can't be a git ref for COPY (`%s`)",
+						   src.ptr);
+			else if (c->keep_git_dir)
+				rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+						   "ADD --keep-git-dir is not supported (BuildKit keeps a shallow .git, "
+						   "which imagebuild does not reproduce)");
+			if (rc == 0)
+				rc = ib_build__git_fetch(b, src.ptr, c->checksum, &dir, &sub, commit);
+			if (rc == 0) {
+				ib_build__key_add(k, "git");
+				ib_build__key_add(k, src.ptr);
+				ib_build__key_add(k, commit);
+				rc = ib_strlist_add(&gits, dir);
+			}
+			if (rc == 0)
+				rc = ib_strlist_add(&gits, sub);
+			ib_buf_dispose(&src);
+			continue;
+		}
 		if (rc == 0 && ib_build__is_url(src.ptr)) {
 			/* ADD <url>: downloaded once per build; its content is in the key */
 			const char *dir = NULL, *name = NULL;
@@ -504,7 +529,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 
 	/* where it goes */
 	int dst_is_dir = dest_slash;
-	if (matches.n + c->heredoc_count + urls.n / 2 > 1 && !dst_is_dir) {
+	if (matches.n + c->heredoc_count + urls.n / 2 + gits.n / 2 > 1 && !dst_is_dir) {
 		int dfd = ib_open_in_root(rootfd, dest.ptr, O_RDONLY | O_DIRECTORY, 0);
 		if (dfd >= 0) {
 			close(dfd);
@@ -611,6 +636,20 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 		if (ufd >= 0)
 			close(ufd);
 	}
+	/* git checkouts: the tree's contents into the destination, owned 0:0 or --chown, modes as checked out or --chmod */
+	hco = co;
+	hco.filter = NULL;
+	hco.filter_payload = NULL;
+	hco.set_owner = 1;
+	if (!c->chown)
+		hco.uid = 0, hco.gid = 0;
+	for (size_t i = 0; rc == 0 && i + 1 < gits.n; i += 2) {
+		int gfd = open(gits.items[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = gfd < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open `%s`", gits.items[i])
+			     : ib_build__copy(gfd, gits.items[i + 1], rootfd, dest.ptr, 1, &hco);
+		if (gfd >= 0)
+			close(gfd);
+	}
 	if (rc < 0)
 		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 out:
@@ -630,6 +669,7 @@ out:
 	ib_strlist_clear(&patterns);
 	ib_strlist_clear(&matches);
 	ib_strlist_clear(&urls);
+	ib_strlist_clear(&gits);
 	ib_buf_dispose(&dest);
 	ib_buf_dispose(&tmp);
 	return rc;

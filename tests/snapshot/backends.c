@@ -133,7 +133,7 @@ static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *aga
 			ib_buf_puts(&merged, "cap f 0755 0:0 4 [ping] x:security.capability=\001 x:trusted.t=1\n");
 		if (!strncmp(l, "f2d/ ", 5))
 			ib_buf_puts(&merged, "dev/ d 0755 0:0 0\ndev/fifo p 0600 0:0 0\ndev/null c 0666 0:0 0 1,3\n");
-		if (!strncmp(l, "repl/ ", 6))
+		if (!strncmp(l, "lk ", 3))
 			ib_buf_puts(&merged, "hb f 0644 1234:5678 1 [h]\n");
 		ib_buf_printf(&merged, "%s\n", l);
 	}

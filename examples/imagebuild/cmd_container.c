@@ -138,7 +138,8 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 	char command[256] = "";
 	for (int k = i; k < argc && strlen(command) < sizeof command - 2; k++)
 		snprintf(command + strlen(command), sizeof command - strlen(command), "%s%s", k > i ? " " : "", argv[k]);
-	r.co.command = *command ? command : NULL;
+	/* none: the image's CMD (recorded by create), none at all with --entrypoint (as docker) */
+	r.co.command = *command ? command : r.entry_value ? "" : NULL;
 
 	ib_store *store = cli_store(cli);
 	if (!store) {

@@ -172,7 +172,13 @@ int cmd_history(ib_cli *cli, int argc, char **argv)
 			continue;
 		}
 		cli_human_since(since, sizeof since, it.created);
-		cli_human_size(size, sizeof size, it.size);
+		/* as docker history: the content of the layer's files, not its tar */
+		uint64_t content = 0;
+		if (it.has_layer && ib_store_layer_content_size(&content, s, &it.layer) < 0) {
+			ib_image_free(img);
+			return cli_fail(NULL);
+		}
+		cli_human_size(size, sizeof size, content);
 		snprintf(by, sizeof by, "%s", it.created_by ? it.created_by : "");
 		if (!notrunc && strlen(by) > 45)
 			strcpy(by + 42, "...");

@@ -182,6 +182,8 @@ typedef enum {
  * a layer holds at most 16,384 levels, 255-byte names and 256 KiB paths
  * (IB_EINVALID beyond), the limits ib_snapshot_diff_trees() keeps. Past
  * PATH_MAX, a symlink among an entry's parents is not followed (IB_EUNSUPPORTED).
+ * A hardlink must name a file the same layer wrote before it: one into the
+ * layers below is IB_EINVALID in both modes.
  */
 IB_EXTERN(int) ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode,
 				     const char *label);

@@ -294,6 +294,14 @@ typedef struct {
 	int has_layer;
 	ib_digest layer;         /* its diff_id when has_layer */
 } ib_image_history_item;
+/**
+ * The size `docker history` shows for the layer whose diff_id is `diff_id`
+ * (what Docker's layer store counts for an imported, pulled or committed
+ * layer): the bytes of its regular files (a hardlink group once) and of its
+ * symlinks' targets; directories, devices and whiteouts count 0. Not the
+ * size of its tar. Reads the layer's tar headers.
+ */
+IB_EXTERN(int) ib_store_layer_content_size(uint64_t *out, ib_store *store, const ib_digest *diff_id);
 /** History rows, newest first (a config without history gets one row per layer). */
 IB_EXTERN(size_t) ib_image_history_count(const ib_image *img);
 IB_EXTERN(int) ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i);

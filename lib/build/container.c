@@ -127,6 +127,12 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			rc = ib_image_config_diff_id(&chain[i], cfg, i);
 	}
+	ib_buf default_cmd = IB_BUF_INIT;
+	size_t ncmd = cfg ? ib_image_config_list_count(cfg, IB_CONFIG_CMD) : 0;
+	for (size_t i = 0; rc == 0 && !opts->command && i < ncmd; i++)
+		if ((i && ib_buf_putc(&default_cmd, ' ') < 0) ||
+		    ib_buf_puts(&default_cmd, ib_image_config_list_get(cfg, IB_CONFIG_CMD, i)) < 0)
+			rc = IB_ERROR;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
 		rc = ib_snapshot_prepare(snap, id, chain, n);
 		if (rc == 0) {
@@ -141,7 +147,12 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 			rec.name = opts->name;
 			rec.image_id = *ib_image_id(img);
 			rec.image_name = image;
-			rec.command = opts->command;
+			/*
+			 * Without a command the image's CMD runs: docker records it at
+			 * create (the Cmd of the container's config), and commit
+			 * writes it as the history's created_by.
+			 */
+			rec.command = opts->command ? opts->command : default_cmd.ptr;
 			rec.state = "created";
 			rec.extra_json = ib_buf_cstr(&ej);
 			rc = ib_store_container_put(store, &rec);
@@ -159,6 +170,7 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 		}
 		ib_store_lease_release(store);
 	}
+	ib_buf_dispose(&default_cmd);
 	free(chain);
 	ib_snapshotter_free(snap);
 	ib_image_free(img);

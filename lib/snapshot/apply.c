@@ -693,6 +693,18 @@ static int apply_hardlink(applier *ap, struct archive_entry *e, int dfd, const c
 		rc = fail(ap, IB_EINVALID, "hardlink to `%s`", *t.ptr ? "itself" : "the root");
 		goto out;
 	}
+	/*
+	 * Only a file of this same layer: a layer is unpacked on its own (the
+	 * overlay backend keeps one unpacked copy per layer, whatever lies
+	 * below), and a link into the layers below cannot be made there. The
+	 * whole-tree backend refuses it too, so a layer unpacks the same way on
+	 * both; so does containerd's overlayfs applier and Docker's overlay2.
+	 */
+	if (!trie_has(&ap->paths, t.ptr, 1)) {
+		rc = fail(ap, IB_EINVALID, "hardlink target `%.300s` is not a file of this layer "
+			  "(a link into the layers below is refused on every snapshotter)", t.ptr);
+		goto out;
+	}
 	const char *tbase = split(t.ptr);
 	const char *tdir = tbase ? t.ptr : "";
 	if (!tbase)

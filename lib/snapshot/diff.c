@@ -218,6 +218,19 @@ static int changed(differ *d, int cfd, int pfd, const char *name, const struct s
 {
 	if (c->st_mode != p->st_mode || c->st_uid != p->st_uid || c->st_gid != p->st_gid)
 		return 1;
+	/*
+	 * A file of the tree below that a step linked to (or another link of its
+	 * group was added or removed while it keeps others): its link group is a
+	 * change, written with the file as the group's first path, as the
+	 * overlayfs copy-up the link needs puts it in the upper directory. In a
+	 * whole tree the counts compare alike (the copy backend unpacks the
+	 * parent tree the same way as the changed one). In an upper directory
+	 * (mounted index=off, so a copy-up breaks the links it had below) a file
+	 * with links was linked there, by this step.
+	 */
+	if (!S_ISDIR(c->st_mode) && c->st_nlink > 1 &&
+	    (d->mode == IB_DIFF_OVERLAY_UPPER || c->st_nlink != p->st_nlink))
+		return 1;
 	int same_time = c->st_mtim.tv_sec == p->st_mtim.tv_sec && c->st_mtim.tv_nsec == p->st_mtim.tv_nsec;
 	if (S_ISLNK(c->st_mode)) {
 		char la[PATH_MAX + 1], lb[PATH_MAX + 1];

@@ -1,9 +1,12 @@
 /* Images: commit, lookup, names (tag, untag, remove), listing, history, inspect. */
 #include "store/internal.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ib_image {
 	ib_digest id;
@@ -243,6 +246,59 @@ static int build_history(ib_image *img, ib_store *s)
 	}
 	img->nhistory = total;
 	return 0;
+}
+
+int ib_store_layer_content_size(uint64_t *out, ib_store *store, const ib_digest *diff_id)
+{
+	*out = 0;
+	char label[IB_DIGEST_STRLEN];
+	ib_digest_fmt(label, diff_id);
+	int fd = -1;
+	int rc = ib_store_blob_open(&fd, store, diff_id);
+	if (rc < 0)
+		return rc;
+	struct archive *a = archive_read_new();
+	if (!a) {
+		close(fd);
+		return ib_error_oom();
+	}
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	uint64_t sum = 0;
+	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "layer %s: not a tar archive: %s", label,
+				   archive_error_string(a));
+	} else {
+		struct archive_entry *e;
+		int r;
+		while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+			/*
+			 * What docker's layer store counts once the layer is unpacked
+			 * (the size of every non-directory, an inode once): a
+			 * regular file's content (a hardlink's header says 0, so a
+			 * group counts once) and a symlink's target.
+			 */
+			const char *target = archive_entry_symlink(e);
+			if (archive_entry_hardlink(e))
+				;
+			else if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0)
+				sum += (uint64_t)archive_entry_size(e);
+			else if (archive_entry_filetype(e) == AE_IFLNK && target)
+				sum += strlen(target);
+			if (archive_read_data_skip(a) != ARCHIVE_OK) {
+				r = ARCHIVE_FATAL;
+				break;
+			}
+		}
+		if (r != ARCHIVE_EOF)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "layer %s: %s", label,
+					   archive_error_string(a) ? archive_error_string(a) : "bad tar");
+	}
+	archive_read_free(a);
+	close(fd);
+	if (rc == 0)
+		*out = sum;
+	return rc;
 }
 
 size_t ib_image_history_count(const ib_image *img)

@@ -72,6 +72,28 @@ first=$(echo "$hist" | sed -n 2p)
 case $first in *"Add tools"*) ;; *) fail "history's newest entry lacks the message: $first" ;; esac
 case $first in *" 0B "*) fail "the committed layer is empty: $first" ;; esac
 
+# as docker history (Docker 20.10 shows the same for the same image and run):
+# a container that ran the image's default CMD is committed with that command
+# as CREATED BY, and SIZE is the content of the layer's files (symlink targets
+# included, a hardlink group once: 7 + 6 bytes), not its tar
+"$IB" import -c 'CMD ["sh","-c","printf abcdefg > /seven && ln /seven /seven2 && ln -s /seven /sym"]' \
+	"$tmp/busybox.tar" defcmd >/dev/null
+run --name defcmd-c defcmd
+"$IB" commit defcmd-c defcmd:c >/dev/null
+hist=$("$IB" history --no-trunc defcmd:c)
+echo "$hist"
+row=$(echo "$hist" | sed -n 2p)
+case $row in *" sh -c printf abcdefg > /seven && ln /seven /seven2 && ln -s /seven /sym "*) ;;
+	*) fail "the commit of the default CMD is not CREATED BY it: $row" ;; esac
+case $row in *" 13B "*) ;; *) fail "the committed layer's SIZE is not its content (13B): $row" ;; esac
+base=$(echo "$hist" | sed -n 3p)
+case $base in *" 1.99MB "*) ;; *) fail "the busybox layer's SIZE is not its content (1.99MB): $base" ;; esac
+run --name defcmd-e --entrypoint true defcmd
+"$IB" commit defcmd-e defcmd:e >/dev/null
+row=$("$IB" history --no-trunc defcmd:e | sed -n 2p)
+case $row in *"printf"*) fail "--entrypoint without a command ran no CMD, yet CREATED BY says: $row" ;; esac
+"$IB" rm defcmd-c defcmd-e >/dev/null
+
 [ "$(run --rm tools-base sh -c 'ls /opt/tools')" = hammer ] || fail "the committed change is not in tools-base"
 run --name app-container -i tools-base sh -c 'echo hello > /app.txt' </dev/null
 "$IB" commit -c 'CMD ["cat","/app.txt"]' -m "Add app" app-container sample-app >/dev/null

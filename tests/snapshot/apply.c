@@ -125,6 +125,48 @@ static void test_apply_whiteouts_delete(void **state)
 	free(root);
 }
 
+/*
+ * A hardlink to a file of a layer below: refused alike by the whole-tree
+ * apply (the copy backend) and the one-layer apply (the overlay backend),
+ * with the same reason; a link to a file of the same layer is fine.
+ */
+static void test_hardlink_to_lower_layer(void **state)
+{
+	(void)state;
+	for (int mode = IB_WHITEOUT_DELETE; mode <= IB_WHITEOUT_OVERLAY; mode++) {
+		if (mode == IB_WHITEOUT_OVERLAY && geteuid() != 0)
+			continue; /* overlay whiteouts are char devices */
+		char *root = ib_test_tmpdir("hl");
+		tb *t = tb_new();
+		TB(t, .path = "f", .data = "below");
+		assert_int_equal(apply_into(root, tb_fd(t, NULL), IB_WHITEOUT_DELETE), 0);
+		tb_free(t);
+		ib_buf before = IB_BUF_INIT, after = IB_BUF_INIT;
+		tree_dump(&before, root, 0);
+		t = tb_new();
+		TB(t, .path = "h", .type = 'h', .link = "f");
+		int rc = apply_into(root, tb_fd(t, NULL), (ib_whiteout_mode)mode);
+		tb_free(t);
+		if (rc >= 0)
+			fail_msg("mode %d: a link to a lower layer's file was accepted", mode);
+		const char *m = ib_error_last()->message;
+		if (!strstr(m, "hardlink target `f` is not a file of this layer"))
+			fail_msg("mode %d: error `%s`", mode, m);
+		tree_dump(&after, root, 0);
+		assert_string_equal(after.ptr, before.ptr);
+		/* the same link to a file of its own layer */
+		t = tb_new();
+		TB(t, .path = "g", .data = "mine");
+		TB(t, .path = "h", .type = 'h', .link = "g");
+		assert_int_equal(apply_into(root, tb_fd(t, NULL), (ib_whiteout_mode)mode), 0);
+		tb_free(t);
+		ib_buf_dispose(&before);
+		ib_buf_dispose(&after);
+		rm_tree(root);
+		free(root);
+	}
+}
+
 static void test_apply_replaces(void **state)
 {
 	(void)state;
@@ -363,6 +405,7 @@ DEFINE_GROUP(apply_tests,
 	cmocka_unit_test(test_apply_zstd),
 	cmocka_unit_test(test_apply_whiteouts_delete),
 	cmocka_unit_test(test_apply_replaces),
+	cmocka_unit_test(test_hardlink_to_lower_layer),
 	cmocka_unit_test(test_hostile_paths),
 	cmocka_unit_test(test_hostile_symlinks),
 	cmocka_unit_test(test_hostile_hardlinks),

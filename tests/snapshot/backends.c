@@ -135,7 +135,7 @@ static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *aga
 			ib_buf_puts(&merged, "cap f 0755 0:0 4 [ping] x:security.capability=\001 x:trusted.t=1\n");
 		if (!strncmp(l, "f2d/ ", 5))
 			ib_buf_puts(&merged, "dev/ d 0755 0:0 0\ndev/fifo p 0600 0:0 0\ndev/null c 0666 0:0 0 1,3\n");
-		if (!strncmp(l, "repl/ ", 6))
+		if (!strncmp(l, "lk ", 3))
 			ib_buf_puts(&merged, "hb f 0644 1234:5678 1 [h]\n");
 		ib_buf_printf(&merged, "%s\n", l);
 	}
@@ -655,6 +655,47 @@ static void test_commit_remove(void **state)
 	commit_remove_on("copy");
 }
 
+/*
+ * A link to one file of a link group of the layer below. Each backend's
+ * layer is what its RUN saw: overlayfs (index=off) copies `g1` up alone, so
+ * the new link joins it and `g2` stays apart, and the layer holds g1 + g3
+ * (Docker 20.10 on overlay2 gives the same); on a whole tree the three are one
+ * group and all go in the layer.
+ */
+static void link_into_lower_group_on(const char *name, const char *want)
+{
+	ib_snapshotter *s = open_snap(name);
+	tb *t = tb_new();
+	TB(t, .path = "g1", .data = "grp");
+	TB(t, .path = "g2", .type = 'h', .link = "g1");
+	ib_digest base = put_layer(t);
+	ib_buf root = IB_BUF_INIT, tar = IB_BUF_INIT, list = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "lg", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "lg"));
+	char *l1 = pjoin(root.ptr, "g1"), *l3 = pjoin(root.ptr, "g3");
+	OK(link(l1, l3));
+	free(l1);
+	free(l3);
+	OK(ib_snapshot_diff(s, "lg", buf_write_cb, &tar));
+	tar_listing(&list, tar.ptr, tar.size);
+	if (strcmp(list.ptr, want))
+		fail_msg("%s: layer entries differ\n--- got:\n%s--- expected:\n%s", name, list.ptr, want);
+	OK(ib_snapshot_unmount(s, "lg"));
+	OK(ib_snapshot_remove(s, "lg"));
+	ib_buf_dispose(&root);
+	ib_buf_dispose(&tar);
+	ib_buf_dispose(&list);
+	ib_snapshotter_free(s);
+}
+
+static void test_link_into_lower_group(void **state)
+{
+	(void)state;
+	need_privileges();
+	link_into_lower_group_on("overlay", "g1 f 0644 0:0 3 [grp]\ng3 h 0644 0:0 0 -> g1\n");
+	link_into_lower_group_on("copy", "g1 f 0644 0:0 3 [grp]\ng2 h 0644 0:0 0 -> g1\ng3 h 0644 0:0 0 -> g1\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_crash_mid_unpack),
 		cmocka_unit_test(test_dead_owner),
 		cmocka_unit_test(test_commit_remove),
+		cmocka_unit_test(test_link_into_lower_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -24,6 +24,8 @@ tb *snapshot_test_base_layer(void)
 	TB(t, .path = "sl", .type = 'l', .link = "a/keep");
 	TB(t, .path = "hb", .data = "h");
 	TB(t, .path = "empty", .type = 'd');
+	TB(t, .path = "a/ln0", .data = "z");
+	TB(t, .path = "lk", .data = "q");
 	return t;
 }
 
@@ -51,6 +53,15 @@ void snapshot_test_changes(const char *r)
 	assert_int_equal(link(l1, l2), 0);
 	free(l1);
 	free(l2);
+	/* hard links to files of the layer below: the link group with its target, both orders */
+	l1 = pjoin(r, "a/ln0"); l2 = pjoin(r, "a/ln9");
+	assert_int_equal(link(l1, l2), 0);
+	free(l1);
+	free(l2);
+	l1 = pjoin(r, "lk"); l2 = pjoin(r, "a/lk2");
+	assert_int_equal(link(l1, l2), 0);
+	free(l1);
+	free(l2);
 	p = pjoin(r, "a/keep");
 	assert_int_equal(lsetxattr(p, "user.k", "v", 1, 0), 0);
 	free(p);
@@ -72,15 +83,19 @@ void snapshot_test_expected(ib_buf *out, unsigned uid, unsigned gid)
 		"a/keep f 0644 %s 1 [k] x:user.k=v\n"
 		"a/link1 f 0644 %s 1 [L]\n"
 		"a/link2 h 0644 %s 0 -> a/link1\n"
+		"a/lk2 f 0644 %s 1 [q]\n"
+		"a/ln0 f 0644 %s 1 [z]\n"
+		"a/ln9 h 0644 %s 0 -> a/ln0\n"
 		"a/mod f 0644 %s 3 [m22]\n"
 		"a/new f 0644 %s 1 [n]\n"
 		"d2f f 0644 %s 1 [F]\n"
 		"f2d/ d 0755 %s 0\n"
 		"f2d/in f 0644 %s 1 [i]\n"
+		"lk h 0644 %s 0 -> a/lk2\n"
 		"repl/ d 0700 %s 0\n"
 		"repl/.wh..wh..opq f 0000 0:0 0\n"
 		"repl/new f 0644 %s 1 [r]\n"
 		"sl l 0777 %s 0 -> a/new\n",
-		ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug);
+		ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug, ug);
 }
 

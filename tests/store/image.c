@@ -1,3 +1,5 @@
+#include <archive.h>
+#include <archive_entry.h>
 #include "tests.h"
 #include <sys/stat.h>
 
@@ -153,6 +155,54 @@ static void test_history_uncompressed_sizes(void **state)
 	free(gd);
 	free(plain);
 	free(gz);
+	ts_close(&t);
+}
+
+/* docker history's layer size: file content (a hardlink group once) and symlink targets */
+static void test_layer_content_size(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "contentsize");
+	static char tar[16384];
+	size_t used = 0;
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_memory(a, tar, sizeof tar, &used), ARCHIVE_OK);
+	struct { const char *path; int type; const char *data, *link; } es[] = {
+		{ "d", AE_IFDIR, NULL, NULL },
+		{ "d/a", AE_IFREG, "12345", NULL },
+		{ "d/b", AE_IFREG, NULL, "d/a" },  /* a hardlink: its header says 0 */
+		{ "s", AE_IFLNK, NULL, "d/a" },    /* 3 bytes of target */
+		{ "f", AE_IFIFO, NULL, NULL },
+		{ ".wh.gone", AE_IFREG, "", NULL },
+	};
+	for (size_t i = 0; i < sizeof es / sizeof es[0]; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, es[i].path);
+		archive_entry_set_filetype(e, (unsigned)es[i].type);
+		archive_entry_set_perm(e, 0644);
+		if (es[i].type == AE_IFLNK)
+			archive_entry_set_symlink(e, es[i].link);
+		else if (es[i].link)
+			archive_entry_set_hardlink(e, es[i].link);
+		archive_entry_set_size(e, es[i].data ? (la_int64_t)strlen(es[i].data) : 0);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (es[i].data && *es[i].data)
+			archive_write_data(a, es[i].data, strlen(es[i].data));
+		archive_entry_free(e);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	ib_digest d;
+	assert_int_equal(ib_store_blob_put(&d, t.store, tar, used), 0);
+	uint64_t size = 99;
+	assert_int_equal(ib_store_layer_content_size(&size, t.store, &d), 0);
+	assert_int_equal(size, 5 + 3);
+	/* not a tar: an error naming the layer */
+	assert_int_equal(ib_store_blob_put(&d, t.store, "not a tar at all", 16), 0);
+	ib_assert_error_contains(ib_store_layer_content_size(&size, t.store, &d), "layer sha256:");
+	assert_int_equal(size, 0);
 	ts_close(&t);
 }
 
@@ -467,6 +517,7 @@ DEFINE_GROUP(image_tests,
 	cmocka_unit_test(test_commit_errors),
 	cmocka_unit_test(test_names),
 	cmocka_unit_test(test_history_uncompressed_sizes),
+	cmocka_unit_test(test_layer_content_size),
 	cmocka_unit_test(test_ambiguous),
 	cmocka_unit_test(test_import_compressed),
 	cmocka_unit_test(test_tag_manifest),

@@ -55,59 +55,12 @@ static int cmp_names(const void *a, const void *b)
 
 void ib_snapshot__names_free(char **names, size_t n)
 {
-	if (!names)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	ib_dir_names_free(names, n);
 }
 
 int ib_snapshot__names(char ***out, size_t *n_out, int dirfd)
 {
-	*out = NULL;
-	*n_out = 0;
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "open directory");
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "opendir");
-	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	int rc = 0;
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **nn = ib_realloc(names, ncap * sizeof *nn);
-			if (!nn) {
-				rc = -1;
-				break;
-			}
-			names = nn;
-			cap = ncap;
-		}
-		if (!(names[n] = ib_strdup(de->d_name))) {
-			rc = -1;
-			break;
-		}
-		n++;
-	}
-	closedir(d);
-	if (rc < 0) {
-		ib_snapshot__names_free(names, n);
-		return rc;
-	}
-	if (n)
-		qsort(names, n, sizeof *names, cmp_names);
-	*out = names;
-	*n_out = n;
-	return 0;
+	return ib_dir_names(out, n_out, dirfd, IB_LAYER_SNAPSHOT, NULL);
 }
 
 void ib_snapshot__xattrs_free(ib_xattrs *x)

@@ -48,7 +48,7 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void names_free(char **names, size_t n)
+void ib_dir_names_free(char **names, size_t n)
 {
 	if (!names)
 		return;
@@ -57,8 +57,7 @@ static void names_free(char **names, size_t n)
 	free(names);
 }
 
-/* Sorted names of the directory `fd` (without . and ..). */
-static int names_of(char ***out, size_t *nout, int fd, int layer, const char *shown)
+int ib_dir_names(char ***out, size_t *nout, int fd, int layer, const char *shown)
 {
 	*out = NULL;
 	*nout = 0;
@@ -67,7 +66,8 @@ static int names_of(char ***out, size_t *nout, int fd, int layer, const char *sh
 	if (!d) {
 		if (dfd >= 0)
 			close(dfd);
-		return ib_error_set_os(layer, "open directory `%.200s`", shown);
+		return shown ? ib_error_set_os(layer, "open directory `%.200s`", shown)
+			     : ib_error_set_os(layer, "open directory");
 	}
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -77,7 +77,8 @@ static int names_of(char ***out, size_t *nout, int fd, int layer, const char *sh
 		errno = 0;
 		if (!(de = readdir(d))) {
 			if (errno)
-				rc = ib_error_set_os(layer, "read directory `%.200s`", shown);
+				rc = shown ? ib_error_set_os(layer, "read directory `%.200s`", shown)
+					   : ib_error_set_os(layer, "read directory");
 			break;
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -100,7 +101,7 @@ static int names_of(char ***out, size_t *nout, int fd, int layer, const char *sh
 	}
 	closedir(d);
 	if (rc < 0) {
-		names_free(names, n);
+		ib_dir_names_free(names, n);
 		return rc;
 	}
 	if (n)
@@ -150,7 +151,7 @@ int ib_walk(int rootfd, const ib_walk_options *o)
 	if (stack[0].fd < 0 || fstat(stack[0].fd, &stack[0].st) < 0)
 		rc = ib_error_set_os(layer, "open the root of a walk");
 	else
-		rc = names_of(&stack[0].names, &stack[0].n, stack[0].fd, layer, ".");
+		rc = ib_dir_names(&stack[0].names, &stack[0].n, stack[0].fd, layer, ".");
 	while (rc == 0) {
 		frame *f = &stack[depth];
 		if (f->i == f->n) { /* this directory is done */
@@ -161,7 +162,7 @@ int ib_walk(int rootfd, const ib_walk_options *o)
 				break;
 			close(f->fd);
 			f->fd = -1;
-			names_free(f->names, f->n);
+			ib_dir_names_free(f->names, f->n);
 			f->names = NULL;
 			if (o->post) {
 				ib_walk_entry e = { up->fd, f->name, path.ptr, path.size, &f->st, depth };
@@ -242,12 +243,12 @@ int ib_walk(int rootfd, const ib_walk_options *o)
 			close(stack[depth - IB_WALK_FDS].fd);
 			stack[depth - IB_WALK_FDS].fd = -1;
 		}
-		rc = names_of(&c->names, &c->n, sub, layer, path.ptr);
+		rc = ib_dir_names(&c->names, &c->n, sub, layer, path.ptr);
 	}
 	for (size_t i = 0; i <= depth && stack; i++) {
 		if (stack[i].fd >= 0)
 			close(stack[i].fd);
-		names_free(stack[i].names, stack[i].n);
+		ib_dir_names_free(stack[i].names, stack[i].n);
 		free(stack[i].name);
 	}
 	free(stack);

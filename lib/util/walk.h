@@ -29,6 +29,13 @@
 #define IB_WALK_FDS 32
 
 /*
+ * The sorted names of the directory `fd` (without . and ..), in a new array of
+ * new strings: free with ib_dir_names_free. Errors name `shown` (may be NULL).
+ */
+int ib_dir_names(char ***out, size_t *n, int fd, int layer, const char *shown);
+void ib_dir_names_free(char **names, size_t n);
+
+/*
  * Check a relative path ("a/b/c") against the limits above. 0, or
  * IB_EINVALID with the error naming `what`, the start of the path and the limit.
  */

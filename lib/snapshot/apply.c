@@ -382,6 +382,28 @@ static size_t chunk_of(const char *path, size_t len)
 	return cut; /* components are at most 255 bytes: never 0 */
 }
 
+/* `rest` (cleaned, relative) below `fd` (consumed), chunk by chunk, no symlinks. -1 with errno. */
+static int below(int fd, const char *rest)
+{
+	char buf[CHUNK + 1];
+	size_t len = strlen(rest);
+	while (fd >= 0 && *rest) {
+		size_t cut = chunk_of(rest, len);
+		memcpy(buf, rest, cut);
+		buf[cut] = '\0';
+		int nfd = beneath(fd, buf, O_PATH | O_DIRECTORY);
+		int e = errno;
+		close(fd);
+		errno = e;
+		fd = nfd;
+		rest += cut;
+		len -= cut;
+		while (*rest == '/')
+			rest++, len--;
+	}
+	return fd;
+}
+
 /*
  * Open the directory `path` (cleaned) inside the root, O_PATH. Its first
  * CHUNK bytes are one openat2 with RESOLVE_IN_ROOT (symlinks followed, inside
@@ -397,26 +419,10 @@ static int open_in(int rootfd, const char *path)
 	size_t cut = chunk_of(path, len);
 	memcpy(buf, path, cut);
 	buf[cut] = '\0';
-	int fd = in_root(rootfd, buf, O_PATH | O_DIRECTORY);
 	path += cut;
-	len -= cut;
-	while (fd >= 0) {
-		while (*path == '/')
-			path++, len--;
-		if (!*path)
-			break;
-		cut = chunk_of(path, len);
-		memcpy(buf, path, cut);
-		buf[cut] = '\0';
-		int nfd = beneath(fd, buf, O_PATH | O_DIRECTORY);
-		int e = errno;
-		close(fd);
-		errno = e;
-		fd = nfd;
-		path += cut;
-		len -= cut;
-	}
-	return fd;
+	while (*path == '/')
+		path++;
+	return below(in_root(rootfd, buf, O_PATH | O_DIRECTORY), path);
 }
 
 static int fail_open(applier *ap, const char *dir, const char *what)
@@ -443,28 +449,6 @@ static void cache_set(applier *ap, const char *dir, int fd)
 		return;
 	}
 	ap->cache_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-}
-
-/* `rest` (cleaned, relative) below `fd` (consumed), chunk by chunk, no symlinks. -1 with errno. */
-static int below(int fd, const char *rest)
-{
-	char buf[CHUNK + 1];
-	size_t len = strlen(rest);
-	while (fd >= 0 && *rest) {
-		size_t cut = chunk_of(rest, len);
-		memcpy(buf, rest, cut);
-		buf[cut] = '\0';
-		int nfd = beneath(fd, buf, O_PATH | O_DIRECTORY);
-		int e = errno;
-		close(fd);
-		errno = e;
-		fd = nfd;
-		rest += cut;
-		len -= cut;
-		while (*rest == '/')
-			rest++, len--;
-	}
-	return fd;
 }
 
 /* open_in through the cache; -1 with errno. */

@@ -246,13 +246,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_proc_self_exe),
 	};
 	int failed = cmocka_run_group_tests_name(backend, tests, NULL, NULL);
-	char *parent = strdup(rootfs);
-	*strrchr(parent, '/') = '\0';
-	if (!failed)
-		rm_tree(parent);
-	else
-		fprintf(stderr, "left for debugging: %s\n", parent);
-	free(parent);
-	free(rootfs);
-	return failed ? 1 : 0;
+	return finish_rootfs(rootfs, failed);
 }

@@ -49,6 +49,23 @@ static inline void rm_tree(const char *dir)
 		fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+/*
+ * After a test group: remove the directory make_busybox_rootfs() made `rootfs`
+ * in (kept, and named, when a test failed), free `rootfs`; the exit status.
+ */
+static inline int finish_rootfs(char *rootfs, int failed)
+{
+	char *parent = strdup(rootfs);
+	*strrchr(parent, '/') = '\0';
+	if (!failed)
+		rm_tree(parent);
+	else
+		fprintf(stderr, "left for debugging: %s\n", parent);
+	free(parent);
+	free(rootfs);
+	return failed ? 1 : 0;
+}
+
 /* /etc/passwd and /etc/group of the test root filesystems. */
 static inline void write_users(const char *root)
 {

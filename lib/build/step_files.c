@@ -194,8 +194,13 @@ static int is_archive(int fd, int *filter)
 	archive_read_support_filter_zstd(a);
 	archive_read_support_format_tar(a);
 	struct archive_entry *e;
-	int yes = lseek(fd, 0, SEEK_SET) == 0 && archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK &&
-		  archive_read_next_header(a, &e) >= ARCHIVE_WARN;
+	/* a first entry, as Docker's isArchivePath (tar.Reader.Next): an empty tar (only
+	 * its end blocks, ARCHIVE_EOF) is copied as it is, not extracted to nothing */
+	int yes = lseek(fd, 0, SEEK_SET) == 0 && archive_read_open_fd(a, fd, 64 * 1024) == ARCHIVE_OK;
+	if (yes) {
+		int r = archive_read_next_header(a, &e);
+		yes = r == ARCHIVE_OK || r == ARCHIVE_WARN;
+	}
 	if (yes)
 		*filter = archive_filter_code(a, 0);
 	archive_read_free(a);

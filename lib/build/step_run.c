@@ -414,7 +414,7 @@ static int cache_instance(char **out, ib_lock *held, builder *b, const cache_spe
 		if (locked && busy) {
 			/* BuildKit: wait for the one in use, every 100 ms */
 			ib_lock_release(&keylock);
-			if (b->cancel) {
+			if (b->cancel || (b->o->cancel && *b->o->cancel)) {
 				rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "cancelled while waiting for the locked cache");
 				break;
 			}

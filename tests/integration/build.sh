@@ -238,6 +238,14 @@ for target in ftp file; do
 	grep -Eqi "protocol .*(not supported|disabled)" "$tmp/out19" || fail "a redirect to $target:// was tried: $(cat "$tmp/out19")"
 done
 
+# ---- ADD of an empty tar (only its end blocks) copies the file, as Docker's isArchivePath ----
+mkdir -p "$tmp/emptytar"
+tar -cf "$tmp/emptytar/empty.tar" -T /dev/null
+printf 'FROM busybox\nADD empty.tar /x/\n' > "$tmp/emptytar/Dockerfile"
+build -t emptytar "$tmp/emptytar" > "$tmp/out20" 2>&1 || { cat "$tmp/out20"; fail "ADD of an empty tar failed"; }
+[ "$("$IB" run --rm emptytar stat -c %s /x/empty.tar)" = "$(stat -c %s "$tmp/emptytar/empty.tar")" ] ||
+	fail "ADD of an empty tar did not copy it"
+
 # ---- dry run ----
 build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || fail "--dry-run did not print the plan"
 

@@ -273,12 +273,17 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "mount `%s`: no output buffer", key);
 	if (!snap->mount)
 		return unsupported(snap, "mount");
-	/* recorded first: a mount whose process is killed is undone by the next prune */
-	int rc = ib_snapshot__owner_write(snap, "mounts", key);
+	/* recorded first: a mount whose process is killed is undone by the next prune; but a
+	 * live process's record (a container's run while an exec mounts it too) is left as
+	 * it is, or our exit would make its mount look abandoned and a prune detach it */
+	long opid = 0;
+	int recorded = ib_snapshot__owner_state(snap, "mounts", key, &opid) != IB_OWNER_ALIVE ||
+		       opid == (long)getpid();
+	int rc = recorded ? ib_snapshot__owner_write(snap, "mounts", key) : 0;
 	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0) {
 		ib_error_saved saved;
 		ib_error_save(&saved);
-		if (!snap->mounted || snap->mounted(snap, key) != 1)
+		if (recorded && (!snap->mounted || snap->mounted(snap, key) != 1))
 			ib_snapshot__owner_drop(snap, "mounts", key);
 		ib_error_restore(&saved);
 	}

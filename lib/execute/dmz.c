@@ -5,6 +5,7 @@
  */
 #include "execute/internal.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,6 +168,22 @@ static int leads_into_proc(int rootfd, const char *path, const char *cwd)
 	return 0;
 }
 
+/* `cand` (absolute) is a regular file of the root, its links followed inside the root. */
+static int regular_in_root(int rootfd, const char *cand)
+{
+	struct stat st;
+	if (cand[0] != '/')
+		return 0;
+	int fd = ib_open_in_root(rootfd, cand + 1, O_PATH, 0);
+	if (fd < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	int yes = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	return yes;
+}
+
 int ib_execute__refuse_magic_command(const ib_isolation_spec *spec)
 {
 	const char *cmd = spec->argv && spec->argv[0] ? spec->argv[0] : NULL;
@@ -193,12 +210,10 @@ int ib_execute__refuse_magic_command(const ib_isolation_spec *spec)
 			char cand[PATH_MAX];
 			if ((size_t)snprintf(cand, sizeof cand, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "",
 					     cmd) < sizeof cand) {
-				struct stat st;
 				magic = leads_into_proc(rootfd, cand, spec->cwd);
 				if (magic)
 					snprintf(found, sizeof found, "%s", cand);
-				else if (cand[0] == '/' && fstatat(rootfd, cand + 1, &st, 0) == 0 &&
-					 S_ISREG(st.st_mode))
+				else if (regular_in_root(rootfd, cand))
 					break; /* the first found is the one exec takes */
 			}
 			if (!p[dlen])

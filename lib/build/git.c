@@ -636,7 +636,7 @@ int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const
 	git_src g = {IB_BUF_INIT, IB_BUF_INIT, IB_BUF_INIT, IB_BUF_INIT, 0};
 	int rc = parse_src(&g, src, checksum);
 	char *tmp = NULL;
-	if (rc == 0 && !(tmp = ib_tmpdir_new("imagebuild-git")))
+	if (rc == 0 && !(tmp = ib_build__tmpdir(b, "imagebuild-git")))
 		rc = IB_ERROR;
 	if (rc == 0) {
 		if (git_libgit2_init() < 0)

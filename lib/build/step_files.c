@@ -215,7 +215,8 @@ static int is_archive(int fd, int *filter)
  * What the snapshot layer does not decompress itself (bzip2, xz) is
  * decompressed into a private temporary file first.
  */
-static int add_archive(int rootfd, const char *dest, int afd, int filter, const char *shown, uid_t uid, gid_t gid)
+static int add_archive(builder *b, int rootfd, const char *dest, int afd, int filter, const char *shown, uid_t uid,
+		       gid_t gid)
 {
 	int rc = ib_build__mkdir_in_root(rootfd, dest, uid, gid, NULL);
 	int dfd = rc == 0 ? ib_open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY, 0) : -1;
@@ -229,7 +230,7 @@ static int add_archive(int rootfd, const char *dest, int afd, int filter, const 
 	if (rc == 0 && filter != ARCHIVE_FILTER_NONE && filter != ARCHIVE_FILTER_GZIP && filter != ARCHIVE_FILTER_ZSTD) {
 		struct archive *a = archive_read_new();
 		char *file = NULL;
-		if (!a || !(tmpdir = ib_tmpdir_new("imagebuild-add")) || !(file = ib_sprintf("%s/tar", tmpdir)))
+		if (!a || !(tmpdir = ib_build__tmpdir(b, "imagebuild-add")) || !(file = ib_sprintf("%s/tar", tmpdir)))
 			rc = IB_ERROR;
 		if (rc == 0 && (tfd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 			rc = ib_error_set_os(IB_LAYER_BUILD, "create `%s`", file);
@@ -609,7 +610,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 			int compression = ARCHIVE_FILTER_NONE;
 			if (fstat(afd, &st) == 0 && S_ISREG(st.st_mode) && is_archive(afd, &compression)) {
 				/* ADD extracts local archives into the destination directory */
-				rc = add_archive(rootfd, dest.ptr, afd, compression, matches.items[i], co.uid, co.gid);
+				rc = add_archive(b, rootfd, dest.ptr, afd, compression, matches.items[i], co.uid, co.gid);
 				close(afd);
 				continue;
 			}

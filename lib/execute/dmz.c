@@ -35,17 +35,11 @@ int ib_execute__exec_helper_fd(void)
 		fd = memfd_create("imagebuild-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_EXECUTE, "memfd_create for the exec helper");
-	size_t off = 0;
-	while (off < ib_execute__exec_helper_size) {
-		ssize_t n = write(fd, ib_execute__exec_helper + off, ib_execute__exec_helper_size - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int rc = ib_error_set_os(IB_LAYER_EXECUTE, "write the exec helper");
-			close(fd);
-			return rc;
-		}
-		off += (size_t)n;
+	int wrc = ib_write_all(fd, ib_execute__exec_helper, ib_execute__exec_helper_size);
+	if (wrc < 0) {
+		ib_error_prefix("write the exec helper");
+		close(fd);
+		return wrc;
 	}
 	if (fchmod(fd, 0555) < 0 ||
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {

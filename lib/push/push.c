@@ -4,6 +4,7 @@
  * layers in parallel, then the config, then the manifest under the tag.
  */
 #include "push/internal.h"
+#include "store/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,10 @@ static int compressed_layer(ib_push_blob *out, ib_registry *r, ib_store *s, cons
 	if ((rc = ib_registry_progress(r, id, "Compressing", 0, l->size)) < 0)
 		return rc;
 	if ((rc = ib_push__gzip_layer(&out->digest, &out->size, s, &l->digest)) == 0)
-		rc = ib_store_variant_put(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+		/* compressed here from the layer's own blob: recorded without a second pass over it */
+		rc = ib_digest_equal(&l->digest, &l->diff_id)
+			     ? ib_store__variant_put_made(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP)
+			     : ib_store_variant_put(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
 	if (rc < 0)
 		ib_error_prefix("%s", ib_registry_what(r));
 	return rc;

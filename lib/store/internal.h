@@ -123,6 +123,13 @@ int ib_store__variants_read(json_t **out, ib_store *s, const ib_digest *diff_id)
 /* Check, streaming, that `blob` (of layer `media_type`) is `diff_id`: decompressed, or equal when uncompressed. */
 int ib_store__variant_verify(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, const char *media_type);
 /*
+ * Record `blob` as a variant the library itself compressed from the store's own
+ * uncompressed blob `diff_id` (push's compressor): it is not decompressed again
+ * to be checked, which would cost a push a second pass over every layer it
+ * compresses. Anything that comes from outside goes through ib_store_variant_put.
+ */
+int ib_store__variant_put_made(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, const char *media_type);
+/*
  * One record of variants/<diff_id>.json: well-formed, its blob present with the
  * recorded size and the media type's magic, marked verified (`full`: instead
  * decompressed and hashed). IB_EINVALID with the reason as the error.

@@ -143,6 +143,19 @@ int ib_store_variant_put(ib_store *s, const ib_digest *diff_id, const ib_digest 
 	return rc;
 }
 
+int ib_store__variant_put_made(ib_store *s, const ib_digest *diff_id, const ib_digest *blob, const char *media_type)
+{
+	if (!media_type || !*media_type)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "variant: no media type");
+	int rc = ib_store_blob_has(s, diff_id);
+	if (rc == 0) {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ds, diff_id);
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "variant: no uncompressed layer %s in the store", ds);
+	}
+	return rc < 0 ? rc : record(s, diff_id, blob, media_type);
+}
+
 /* The gzip and zstd magic numbers. */
 static int magic_matches(ib_store *s, const ib_digest *blob, const char *media_type)
 {

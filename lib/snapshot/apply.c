@@ -244,7 +244,9 @@ static int fail(applier *ap, int code, const char *fmt, ...)
 static int fail_os(applier *ap, const char *what)
 {
 	int e = errno;
-	return fail(ap, e == ENOENT ? IB_ENOTFOUND : IB_ERROR, "%s: %s", what, strerror(e));
+	fail(ap, e == ENOENT ? IB_ENOTFOUND : IB_ERROR, "%s: %s", what, strerror(e));
+	ib_error_note_errno(e);
+	return ib_error_current();
 }
 
 /*
@@ -544,7 +546,10 @@ static int set_xattrs(applier *ap, struct archive_entry *e, int dfd, const char 
 		if (lsetxattr(path, name, value, size, 0) < 0) {
 			if (errno == ENOTSUP && strncmp(name, "security.", 9) && strncmp(name, "trusted.", 8))
 				continue; /* user.* on a symlink, or a file system without xattrs */
-			return fail(ap, IB_ERROR, "set xattr %s: %s", name, strerror(errno));
+			int err = errno;
+			fail(ap, IB_ERROR, "set xattr %s: %s", name, strerror(err));
+			ib_error_note_errno(err);
+			return IB_ERROR;
 		}
 	}
 	return 0;

@@ -9,6 +9,7 @@
 
 static __thread int err_code;
 static __thread int err_layer;
+static __thread int err_errno;
 static __thread char *err_message;
 static __thread ib_error err_public;
 
@@ -74,6 +75,7 @@ static void set_oom(void)
 		free(err_message);
 	err_message = (char *)oom_message;
 	err_is_oom = 1;
+	err_errno = 0;
 	err_code = IB_ERROR;
 	err_layer = IB_LAYER_NOMEMORY;
 }
@@ -100,6 +102,7 @@ static int vset(int code, int layer, const char *suffix, const char *fmt, va_lis
 	replace_message(msg);
 	err_code = code;
 	err_layer = layer;
+	err_errno = 0;
 	return code;
 }
 
@@ -131,8 +134,19 @@ int ib_error_set_os(int layer, const char *fmt, ...)
 	va_start(ap, fmt);
 	vset(code, layer, s, fmt, ap);
 	va_end(ap);
+	err_errno = e;
 	errno = e;
 	return code;
+}
+
+int ib_error_errno(void)
+{
+	return err_code == IB_OK ? 0 : err_errno;
+}
+
+void ib_error_note_errno(int e)
+{
+	err_errno = e;
 }
 
 int ib_error_oom(void)
@@ -177,6 +191,7 @@ void ib_error_save(ib_error_saved *s)
 {
 	s->code = err_code;
 	s->layer = err_layer;
+	s->os_errno = err_errno;
 	s->message = err_is_oom ? NULL : err_message;
 	if (err_is_oom)
 		s->code = IB_ERROR, s->layer = IB_LAYER_NOMEMORY;
@@ -184,6 +199,7 @@ void ib_error_save(ib_error_saved *s)
 	err_is_oom = 0;
 	err_code = IB_OK;
 	err_layer = IB_LAYER_NONE;
+	err_errno = 0;
 }
 
 void ib_error_restore(ib_error_saved *s)
@@ -195,6 +211,7 @@ void ib_error_restore(ib_error_saved *s)
 	replace_message(s->message);
 	err_code = s->code;
 	err_layer = s->layer;
+	err_errno = s->os_errno;
 	s->message = NULL;
 }
 
@@ -211,6 +228,7 @@ void ib_error_clear(void)
 	replace_message(NULL);
 	err_code = IB_OK;
 	err_layer = IB_LAYER_NONE;
+	err_errno = 0;
 }
 
 void *ib_malloc(size_t n)

@@ -27,6 +27,15 @@ int ib_error_set(int layer, const char *fmt, ...) IB_PRINTF(2, 3);
 /* Append ": <strerror(errno)>" to the message; code IB_ENOTFOUND for ENOENT, else IB_ERROR. */
 int ib_error_set_os(int layer, const char *fmt, ...) IB_PRINTF(2, 3);
 
+/*
+ * The errno behind the current error: what ib_error_set_os saw, or what
+ * ib_error_note_errno attached; 0 when the error did not come from the OS.
+ * Any other ib_error_set* clears it; ib_error_prefix keeps it. For callers
+ * (and tests) that must tell e.g. EROFS from text that merely reads like it.
+ */
+int ib_error_errno(void);
+void ib_error_note_errno(int e);
+
 /* Out of memory. Returns IB_ERROR. */
 int ib_error_oom(void);
 
@@ -41,6 +50,7 @@ typedef struct {
 	int code;
 	int layer;
 	char *message;
+	int os_errno;
 } ib_error_saved;
 void ib_error_save(ib_error_saved *s);
 void ib_error_restore(ib_error_saved *s);

@@ -47,6 +47,27 @@ static void os_error_names_errno(void **state)
 	assert_int_equal(ib_error_set_os(IB_LAYER_STORE, "open"), IB_ERROR);
 }
 
+/* the errno travels with the error, by value: text that reads like strerror() is not it */
+static void errno_travels_with_the_error(void **state)
+{
+	(void)state;
+	errno = EROFS;
+	ib_error_set_os(IB_LAYER_SNAPSHOT, "write `%s`", "x");
+	ib_error_prefix("layer a");
+	assert_int_equal(ib_error_errno(), EROFS);
+	ib_error_saved s;
+	ib_error_save(&s);
+	assert_int_equal(ib_error_errno(), 0);
+	ib_error_restore(&s);
+	assert_int_equal(ib_error_errno(), EROFS);
+	ib_error_set(IB_LAYER_SNAPSHOT, "entry `Read-only file system`: %s", strerror(EROFS));
+	assert_int_equal(ib_error_errno(), 0);
+	ib_error_note_errno(EIO);
+	assert_int_equal(ib_error_errno(), EIO);
+	ib_error_clear();
+	assert_int_equal(ib_error_errno(), 0);
+}
+
 static void clear_forgets(void **state)
 {
 	(void)state;
@@ -95,6 +116,7 @@ DEFINE_GROUP(error_tests,
 	cmocka_unit_test(set_returns_code_and_formats),
 	cmocka_unit_test(context_chain),
 	cmocka_unit_test(os_error_names_errno),
+	cmocka_unit_test(errno_travels_with_the_error),
 	cmocka_unit_test(clear_forgets),
 	cmocka_unit_test(save_restore),
 	cmocka_unit_test(per_thread))

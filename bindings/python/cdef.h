@@ -65,8 +65,11 @@ typedef struct {
 	ib_progress_cb progress;
 	ib_log_cb log;
 	void *payload;
+	const volatile int *cancel;
 	...;
 } ib_callbacks;
+#define IB_CALLBACKS_VERSION ...
+int ib_callbacks_init(ib_callbacks *cb, unsigned int version);
 extern "Python" int _ib_py_progress(const ib_progress *, void *);
 extern "Python" void _ib_py_log(ib_log_level, const char *, void *);
 
@@ -100,6 +103,7 @@ typedef struct {
 	const char *name;
 	const ib_image_config *config;
 	const char *comment;
+	const ib_callbacks *callbacks;
 	...;
 } ib_import_options;
 #define IB_IMPORT_OPTIONS_VERSION ...
@@ -146,7 +150,7 @@ typedef struct {
 	const char *snapshotter;
 	const char *platform;
 	ib_network_mode network;
-	ib_callbacks callbacks;
+	const ib_callbacks *callbacks;
 	int pull;
 	const char *const *secrets;
 	...;
@@ -201,6 +205,7 @@ typedef struct {
 	int stdin_fd;
 	int stdout_fd;
 	int stderr_fd;
+	const ib_callbacks *callbacks;
 	...;
 } ib_container_run_options;
 #define IB_CONTAINER_RUN_OPTIONS_VERSION ...
@@ -229,21 +234,25 @@ typedef struct {
 	int insecure;
 	const char *tls_ca_file;
 	unsigned int attempts;
-	const ib_callbacks *callbacks;
 	...;
 } ib_registry_options;
 typedef struct {
 	unsigned int version;
-	ib_registry_options registry;
+	const ib_registry_options *registry;
 	unsigned int jobs;
+	const ib_callbacks *callbacks;
 	...;
 } ib_pull_options;
 typedef struct {
 	unsigned int version;
-	ib_registry_options registry;
+	const ib_registry_options *registry;
 	unsigned int jobs;
+	const ib_callbacks *callbacks;
 	...;
 } ib_push_options;
+int ib_registry_options_init(ib_registry_options *opts, unsigned int version);
+int ib_pull_options_init(ib_pull_options *opts, unsigned int version);
+int ib_push_options_init(ib_push_options *opts, unsigned int version);
 #define IB_REGISTRY_OPTIONS_VERSION ...
 #define IB_PULL_OPTIONS_VERSION ...
 #define IB_PUSH_OPTIONS_VERSION ...

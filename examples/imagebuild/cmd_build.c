@@ -117,8 +117,11 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		o.dockerfile_content = content;
 		o.dockerfile = NULL;
 	}
-	o.callbacks.progress = quiet ? NULL : progress;
-	o.callbacks.log = log_line;
+	ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.progress = quiet ? NULL : progress;
+	cb.log = log_line;
+	cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, caught below */
+	o.callbacks = &cb;
 	if (check) {
 		/* as `docker build --check`: only the build checks; 1 when one fired */
 		ib_checks *checks = NULL;
@@ -158,7 +161,6 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_digest id;
-	o.cancel = &cli_cancel;
 	cli_catch_signals();
 	if (ib_build(&id, store, &o) < 0) {
 		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("build");

@@ -164,7 +164,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	ib_exit_status st = {0, 0};
-	r.ro.cancel = &cli_cancel;
+	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	int rrc = ib_container_run(&st, c, &r.ro);
 	status = cli_cancel ? cli_cancelled_status(1) : rrc < 0 ? cli_fail("run") : exit_status(&st);
@@ -191,7 +191,7 @@ int cmd_exec(ib_cli *cli, int argc, char **argv)
 	ib_store *store = cli_store(cli);
 	ib_container *c = NULL;
 	ib_exit_status st = {0, 0};
-	r.ro.cancel = &cli_cancel;
+	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	if (!store)
 		status = 1;

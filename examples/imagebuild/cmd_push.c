@@ -71,7 +71,7 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int a
 		return -2;
 	a->cb.progress = a->quiet ? NULL : progress;
 	a->cb.log = log_line;
-	a->reg.callbacks = &a->cb;
+	a->cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, once cli_catch_signals() ran */
 	return i;
 }
 
@@ -87,11 +87,13 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	if (!s)
 		return 1;
 	ib_push_options o = IB_PUSH_OPTIONS_INIT;
-	o.registry = a.reg;
+	o.registry = &a.reg;
+	o.callbacks = &a.cb;
 	const char *dest = i + 1 < argc ? argv[i + 1] : argv[i];
 	ib_digest md;
+	cli_catch_signals();
 	if (ib_push(&md, s, argv[i], dest, &o) < 0)
-		return cli_fail(NULL);
+		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, &md);
 	ib_reference *ref = NULL;
@@ -118,10 +120,12 @@ int cmd_pull(ib_cli *cli, int argc, char **argv)
 	if (!s)
 		return 1;
 	ib_pull_options o = IB_PULL_OPTIONS_INIT;
-	o.registry = a.reg;
+	o.registry = &a.reg;
+	o.callbacks = &a.cb;
 	ib_digest id, md;
+	cli_catch_signals();
 	if (ib_pull(&id, &md, s, argv[i], &o) < 0)
-		return cli_fail(NULL);
+		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
 	char ids[IB_DIGEST_STRLEN], mds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ids, &id);
 	ib_digest_fmt(mds, &md);

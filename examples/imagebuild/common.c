@@ -155,6 +155,13 @@ void cli_catch_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+const ib_callbacks *cli_cancel_callbacks(void)
+{
+	static ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.cancel = &cli_cancel;
+	return &cb;
+}
+
 int cli_cancelled_status(int status)
 {
 	if (!cli_cancel)

@@ -59,6 +59,9 @@ void cli_catch_signals(void);
 /* 128 + the signal that cancelled the command, or `status` when none did. */
 int cli_cancelled_status(int status);
 
+/* Callbacks whose cancel flag is cli_cancel (nothing else). */
+const ib_callbacks *cli_cancel_callbacks(void);
+
 #define IB_COMMAND(name, usage, summary) int cmd_##name(ib_cli *cli, int argc, char **argv);
 #include "commands.h"
 #undef IB_COMMAND

@@ -21,8 +21,11 @@
 
 IB_BEGIN_DECL
 
-/* 2 added pull and registry, 3 cancel */
-#define IB_BUILD_OPTIONS_VERSION 3
+/*
+ * 2 added pull and registry, 3 cancel; 4 (a new layout: versions 1 to 3 are
+ * refused) made callbacks a pointer and moved cancellation into it
+ */
+#define IB_BUILD_OPTIONS_VERSION 4
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -46,7 +49,14 @@ typedef struct {
 	const char *snapshotter;        /* NULL: "overlay" where it works, else "copy" */
 	const char *platform;           /* NULL: this host's */
 	ib_network_mode network;        /* for RUN; IB_NETWORK_HOST by default */
-	ib_callbacks callbacks;         /* progress (steps, CACHED, RUN output) and log lines */
+	/*
+	 * Progress (STEP/STEP_DONE for every step, cached ones included; BYTES
+	 * for the context hashed, layers written and blobs pulled; OUTPUT of
+	 * RUN), log lines, and cancellation (callbacks->cancel is polled
+	 * between steps and every 50 ms while a RUN runs, whose processes are
+	 * then killed). NULL: none. See common.h.
+	 */
+	const ib_callbacks *callbacks;
 	/* version 2 */
 	ib_pull_policy pull;
 	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
@@ -57,20 +67,12 @@ typedef struct {
 	 * config or a cache key.
 	 */
 	const char *const *secrets;
-	/* version 3 */
-	/*
-	 * Cancellation (e.g. set by a SIGINT handler or another thread):
-	 * checked between steps and, every 50 ms, while a RUN runs (its
-	 * processes are then killed). The build stops, removes its snapshots
-	 * and returns IB_EUSER. NULL: only the progress callback cancels.
-	 */
-	const volatile int *cancel;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL }
 
-/** Initialise for `version` (1 to 3): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (only 4, the current layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**
@@ -78,7 +80,9 @@ IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int versio
  * config digest) and every tag names it. A failing step stops the build:
  * the error names the step, the instruction, and for RUN the exit code and
  * the last lines of its output; nothing is tagged, and the cache entries
- * of the steps that succeeded stay valid.
+ * of the steps that succeeded stay valid. Cancelled (callbacks->cancel),
+ * it returns IB_EUSER; stopped by a callback, that callback's value; in
+ * both cases no process, mount or snapshot of the build remains.
  */
 IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts);
 

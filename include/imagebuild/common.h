@@ -49,16 +49,76 @@ typedef enum {
 
 /**
  * A log line: one formatted UTF-8 line without its newline. The payload is
- * the caller's, passed last.
+ * the caller's, passed last. It returns nothing: a log line cannot stop
+ * the work (see "The callback contract" below).
  */
 typedef void (*ib_log_cb)(ib_log_level level, const char *line, void *payload);
 
+/**
+ * The callback contract.
+ *
+ * One rule for every callback of the API (ib_progress_cb, the iterators
+ * ib_snapshot_key_cb, ib_snapshot_layer_cb, ib_snapshot_write_cb,
+ * ib_expand_lookup_cb; ib_log_cb returns nothing), as in libgit2: a
+ * callback returns 0 to go on; any other value stops the work, which is
+ * cleaned up as for any failure (processes killed, snapshots and mounts
+ * removed, temporary files deleted), and the outer call returns exactly
+ * that value (a callback returning 42 makes ib_build() return 42). The
+ * error of ib_error_last() then has that value as its `code`, the layer
+ * IB_LAYER_CALLBACK, and a message naming what was stopped. Return a
+ * negative value (IB_EUSER by convention) so that callers testing `< 0`
+ * see a failure.
+ *
+ * Cancellation: ib_callbacks.cancel points to an int the embedder owns
+ * and sets non-zero, from any thread or a signal handler, to cancel. Every
+ * long operation taking ib_callbacks polls it (ib_build, ib_pull, ib_push,
+ * ib_execute_run, ib_container_run, ib_snapshot_diff/commit through a
+ * snapshotter opened with callbacks, ib_store_save/load/import): a running
+ * process is killed with its whole tree within 100 ms, even when it prints
+ * nothing, everything is cleaned up, and the call returns IB_EUSER with a
+ * message saying it was cancelled. It is the one way to cancel: no
+ * options struct has a flag of its own.
+ *
+ * Threads: callbacks run on the thread that made the call, except those of
+ * ib_pull and ib_push (and the pulls of a build), which move blobs on
+ * worker threads and call them from there; the calls of one ib_pull or
+ * ib_push are serialised (a lock of that call, not a process-wide one), so
+ * a callback never runs twice at once for one call, while two calls in two
+ * threads may call theirs concurrently. No callback may call back into
+ * the library with the handles of the running call.
+ */
+
 /** What kind of work an ib_progress reports. */
 typedef enum {
-	IB_PROGRESS_STEP = 0,     /* a build step starts; current/total count steps */
-	IB_PROGRESS_STEP_DONE = 1,/* a build step ended (cached says whether it ran) */
-	IB_PROGRESS_BYTES = 2,    /* bytes moved: layer written, blob sent... */
-	IB_PROGRESS_OUTPUT = 3    /* a line of a process's output */
+	/**
+	 * A build step starts (also a cached one: `cached` then says it is
+	 * taken from the cache and STEP_DONE follows at once). `id` is its
+	 * label, as in the build output ("[2/7]", "[builder 3/5]"), `text`
+	 * the instruction as written, `current` the 1-based number of the step
+	 * in the build and `total` the number of steps of the build (it grows
+	 * when a base image's ONBUILD triggers add steps).
+	 */
+	IB_PROGRESS_STEP = 0,
+	/** The step ended: same id, text, current, total and cached as its STEP. */
+	IB_PROGRESS_STEP_DONE = 1,
+	/**
+	 * Bytes moved. `current` bytes of `total` (0: unknown) so far; `id`
+	 * says what moves and `text` how:
+	 * - "context": the build hashing its context for COPY/ADD, text
+	 *   "Hashing context", current = bytes hashed;
+	 * - "layer:<key>": a snapshot's changes written as a layer (a build
+	 *   step's, or ib_snapshot_commit), text "Writing layer";
+	 * - the first 12 hex digits of a blob's digest: a blob of ib_pull
+	 *   (text "Downloading", "Pull complete", "Already exists") or of
+	 *   ib_push (text "Compressing", "Pushing", "Pushed", "Layer already
+	 *   exists"), also during a build's pulls;
+	 * - "blob:<12 hex>": a blob copied by ib_store_save or ib_store_load
+	 *   (text "Saving", "Loading"), "import": the tarball of
+	 *   ib_store_import (text "Importing").
+	 */
+	IB_PROGRESS_BYTES = 2,
+	/** A line of a RUN's output: `id` is the step's label, `text` the line. */
+	IB_PROGRESS_OUTPUT = 3
 } ib_progress_kind;
 
 #define IB_PROGRESS_VERSION 1
@@ -70,30 +130,45 @@ typedef enum {
 typedef struct {
 	unsigned int version;   /* IB_PROGRESS_VERSION */
 	ib_progress_kind kind;
-	const char *id;         /* what the report is about: "2/7", a digest... */
-	const char *text;       /* human text: "RUN make", an output line */
-	uint64_t current;       /* step index or bytes done */
+	const char *id;         /* what the report is about: see ib_progress_kind */
+	const char *text;       /* human text: the instruction, a state, an output line */
+	uint64_t current;       /* step number or bytes done */
 	uint64_t total;         /* step count or bytes expected, 0 if unknown */
 	int cached;             /* STEP/STEP_DONE: the step came from the cache */
 } ib_progress;
 
 /**
- * A progress callback. A non-zero return cancels the work; the outer call
- * then returns that value (IB_EUSER by convention).
+ * A progress callback. A non-zero return stops the work and the outer call
+ * returns that value (see "The callback contract" above).
  */
 typedef int (*ib_progress_cb)(const ib_progress *progress, void *payload);
 
-#define IB_CALLBACKS_VERSION 1
+/* 2 added cancel */
+#define IB_CALLBACKS_VERSION 2
 
-/** The callbacks every long operation takes. NULL means "no reports". */
+/**
+ * The callbacks and the cancellation flag every long operation takes, by
+ * pointer (`const ib_callbacks *callbacks` in its options; NULL: no
+ * reports, no cancellation). Each member may be NULL.
+ */
 typedef struct {
 	unsigned int version;   /* IB_CALLBACKS_VERSION */
 	ib_progress_cb progress;
-	ib_log_cb log;
-	void *payload;
+	ib_log_cb log;          /* runs on the calling thread (see above) */
+	void *payload;          /* passed last to progress and log */
+	/* version 2 */
+	/**
+	 * Set `*cancel` non-zero (from any thread, or a signal handler) to
+	 * cancel: the call returns IB_EUSER within 100 ms. NULL: only a
+	 * callback's return value stops the work.
+	 */
+	const volatile int *cancel;
 } ib_callbacks;
 
-#define IB_CALLBACKS_INIT { IB_CALLBACKS_VERSION, NULL, NULL, NULL }
+#define IB_CALLBACKS_INIT { IB_CALLBACKS_VERSION, NULL, NULL, NULL, NULL }
+
+/** Initialise `cb` for `version` (1 or 2) as IB_CALLBACKS_INIT does (for bindings). */
+IB_EXTERN(int) ib_callbacks_init(ib_callbacks *cb, unsigned int version);
 
 IB_END_DECL
 

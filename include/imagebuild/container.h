@@ -46,7 +46,8 @@ IB_EXTERN(const char *) ib_container_id(const ib_container *c);
 IB_EXTERN(const char *) ib_container_name(const ib_container *c);
 IB_EXTERN(const ib_digest *) ib_container_image_id(const ib_container *c);
 
-#define IB_CONTAINER_RUN_OPTIONS_VERSION 1
+/* 2: `cancel` became `callbacks` (callbacks->cancel) */
+#define IB_CONTAINER_RUN_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_RUN_OPTIONS_VERSION */
 	/* the command; NULL: the image's CMD. The image's ENTRYPOINT comes first, as with docker run */
@@ -62,7 +63,13 @@ typedef struct {
 	int stdin_fd;               /* -1: /dev/null */
 	int stdout_fd;              /* -1: /dev/null */
 	int stderr_fd;              /* -1: /dev/null */
-	const volatile int *cancel; /* see ib_execute_options */
+	/*
+	 * callbacks->cancel kills the process tree and makes the run return
+	 * IB_EUSER (see common.h); callbacks->log gets the output lines when
+	 * stdout_fd/stderr_fd are -1 (instead of /dev/null). No progress is
+	 * reported. NULL: none.
+	 */
+	const ib_callbacks *callbacks;
 } ib_container_run_options;
 #define IB_CONTAINER_RUN_OPTIONS_INIT { IB_CONTAINER_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, \
 		NULL, NULL, IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL }

@@ -144,7 +144,8 @@ typedef struct {
 /** Fill `p` with the defaults of IB_PROCESS_INIT (for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
-#define IB_EXECUTE_OPTIONS_VERSION 1
+/* 2: `cancel` became `callbacks` (callbacks->cancel) */
+#define IB_EXECUTE_OPTIONS_VERSION 2
 
 /** How to run. Zero/NULL fields mean the default. */
 typedef struct {
@@ -154,12 +155,13 @@ typedef struct {
 	const char *tmp_dir;        /* where private run files go (hosts, bundles); NULL is
 	                               $TMPDIR or /tmp. Must not be inside the root */
 	/*
-	 * Cancellation: polled (every 50 ms) while the process runs; when it
-	 * becomes non-zero every process of the run is killed and
-	 * ib_execute_run returns IB_EUSER. May be set from another thread or a
-	 * signal handler.
+	 * Cancellation: callbacks->cancel is polled (every 50 ms, whether the
+	 * process prints or not) while the process runs; when it becomes
+	 * non-zero every process of the run is killed and ib_execute_run
+	 * returns IB_EUSER (see common.h). Only `cancel` is used here: the
+	 * output goes to ib_process.log. NULL: not cancellable.
 	 */
-	const volatile int *cancel;
+	const ib_callbacks *callbacks;
 } ib_execute_options;
 
 #define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }

@@ -380,7 +380,8 @@ IB_EXTERN(int) ib_parse_duration(int64_t *out_ns, const char *text);
  * Told about every variable the expansion looks up, in order, with
  * `found` 1 when the environment has it (even empty). The build uses it to
  * warn about build arguments nobody used. A non-zero return stops the
- * expansion, which then returns that value. `name` is borrowed.
+ * expansion, which then returns exactly that value (the callback contract
+ * of common.h). `name` is borrowed.
  */
 typedef int (*ib_expand_lookup_cb)(const char *name, int found, void *payload);
 

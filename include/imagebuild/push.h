@@ -29,8 +29,11 @@
 
 IB_BEGIN_DECL
 
-/** How to reach a registry; shared by pull, push and login. */
-#define IB_REGISTRY_OPTIONS_VERSION 1
+/**
+ * How to reach a registry; shared by pull, push and login (which point to
+ * it). 2: `callbacks` moved to ib_pull_options and ib_push_options.
+ */
+#define IB_REGISTRY_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
@@ -44,19 +47,28 @@ typedef struct {
 	const char *tls_ca_file;
 	/* attempts per request on transient failures (connection errors, 429, 5xx); 0: 4 */
 	unsigned int attempts;
-	/* progress (IB_PROGRESS_BYTES per blob: id = short digest, text = state) and log lines */
-	const ib_callbacks *callbacks;
 } ib_registry_options;
-#define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL }
+#define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0 }
 
-#define IB_PULL_OPTIONS_VERSION 1
+IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
+
+/* 2: `registry` became a pointer, `callbacks` moved here from it */
+#define IB_PULL_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
-	ib_registry_options registry;
+	const ib_registry_options *registry; /* NULL: the defaults */
 	/* blobs fetched at once; 0: 3 */
 	unsigned int jobs;
+	/*
+	 * progress (IB_PROGRESS_BYTES per blob: id = the digest's first 12
+	 * hex digits, text = its state), log lines, and cancel (see common.h:
+	 * called from worker threads, one at a time). NULL: none.
+	 */
+	const ib_callbacks *callbacks;
 } ib_pull_options;
-#define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0 }
+#define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, NULL, 0, NULL }
+
+IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 
 /**
  * docker pull: fetch `ref` ("busybox", "localhost:5000/app:1",
@@ -72,10 +84,11 @@ typedef struct {
 IB_EXTERN(int) ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref,
 		       const ib_pull_options *opts);
 
-#define IB_PUSH_OPTIONS_VERSION 1
+/* 2: `registry` became a pointer, `callbacks` moved here from it */
+#define IB_PUSH_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
-	ib_registry_options registry;
+	const ib_registry_options *registry; /* NULL: the defaults */
 	/* layers compressed and uploaded at once; 0: 3 */
 	unsigned int jobs;
 	/*
@@ -83,8 +96,12 @@ typedef struct {
 	 * interrupted upload goes on from where the registry has it; 0: 32 MiB
 	 */
 	uint64_t chunk_size;
+	/* as in ib_pull_options */
+	const ib_callbacks *callbacks;
 } ib_push_options;
-#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0, 0 }
+#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, NULL, 0, 0, NULL }
+
+IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**
  * docker push: send the image `local_name` (name or id) to `dest_ref`

@@ -30,10 +30,19 @@
 
 IB_BEGIN_DECL
 
-#define IB_SNAPSHOTTER_OPTIONS_VERSION 1
+/* 2 added callbacks */
+#define IB_SNAPSHOTTER_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;  /* IB_SNAPSHOTTER_OPTIONS_VERSION */
 	unsigned int flags;    /* IB_SNAPSHOTTER_* */
+	/* version 2 */
+	/*
+	 * For the handle's life: ib_snapshot_diff, ib_snapshot_commit and
+	 * ib_snapshot_commit_remove poll callbacks->cancel and report BYTES
+	 * "layer:<key>" (see common.h). Borrowed: it must outlive the handle.
+	 * NULL: none.
+	 */
+	const ib_callbacks *callbacks;
 } ib_snapshotter_options;
 
 /*
@@ -42,7 +51,7 @@ typedef struct {
  * ib_snapshotter_fsck() can report it.
  */
 #define IB_SNAPSHOTTER_KEEP_STALE 1u
-#define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0 }
+#define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0, NULL }
 
 IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version);
 
@@ -109,7 +118,8 @@ IB_EXTERN(int) ib_snapshot_unmount(ib_snapshotter *snap, const char *key);
 
 /**
  * Where a layer stream goes: called with consecutive pieces. A non-zero
- * return stops the work, and the outer call returns it.
+ * return stops the work, and the outer call returns exactly that value
+ * (the callback contract of common.h).
  */
 typedef int (*ib_snapshot_write_cb)(const void *data, size_t len, void *payload);
 
@@ -144,7 +154,10 @@ IB_EXTERN(int) ib_snapshot_remove(ib_snapshotter *snap, const char *key);
 /** 1 when the snapshot `key` exists, 0 when not. */
 IB_EXTERN(int) ib_snapshot_exists(ib_snapshotter *snap, const char *key);
 
-/** Called once per item; a non-zero return stops and is returned. */
+/**
+ * Called once per item; a non-zero return stops the listing, which returns
+ * exactly that value (the callback contract of common.h).
+ */
 typedef int (*ib_snapshot_key_cb)(const char *key, void *payload);
 typedef int (*ib_snapshot_layer_cb)(const ib_digest *diff_id, void *payload);
 

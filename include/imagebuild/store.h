@@ -346,7 +346,8 @@ IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
 /* ---- import and export ---- */
 
-#define IB_IMPORT_OPTIONS_VERSION 1
+/* 2 added callbacks */
+#define IB_IMPORT_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	const char *name;                 /* tag the result; NULL: untagged */
@@ -354,8 +355,11 @@ typedef struct {
 	const char *comment;              /* history comment; NULL: "Imported from <source>" */
 	const char *source;               /* how to name the input in the comment ("-") */
 	int use_source_date_epoch;        /* created = $SOURCE_DATE_EPOCH when set */
+	/* version 2 */
+	/* progress (BYTES "import") and cancel, see common.h; NULL: none */
+	const ib_callbacks *callbacks;
 } ib_import_options;
-#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0 }
+#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL }
 
 /**
  * docker import: read a root filesystem tarball (plain, gzip, zstd, xz,
@@ -373,7 +377,8 @@ typedef enum {
 	IB_ARCHIVE_DOCKER = 2        /* docker save's format (docker/podman load) */
 } ib_archive_format;
 
-#define IB_SAVE_OPTIONS_VERSION 1
+/* 2 added callbacks */
+#define IB_SAVE_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	ib_archive_format format;
@@ -383,8 +388,11 @@ typedef struct {
 	 * The full name always goes in io.containerd.image.name.
 	 */
 	const char *ref_name;
+	/* version 2 */
+	/* progress (BYTES "blob:<12 hex>" per blob) and cancel, see common.h; NULL: none */
+	const ib_callbacks *callbacks;
 } ib_save_options;
-#define IB_SAVE_OPTIONS_INIT { IB_SAVE_OPTIONS_VERSION, IB_ARCHIVE_OCI, NULL }
+#define IB_SAVE_OPTIONS_INIT { IB_SAVE_OPTIONS_VERSION, IB_ARCHIVE_OCI, NULL, NULL }
 
 /**
  * Save the images `names` (names or ids) to `path`: a new (or empty)
@@ -396,13 +404,17 @@ IB_EXTERN(int) ib_store_save(ib_store *store, const char *const *names, size_t n
 
 /* ib_strarray is in buffer.h (shared by every layer; lib/util/buffer.c). */
 
-#define IB_LOAD_OPTIONS_VERSION 1
+/* 2 added callbacks */
+#define IB_LOAD_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	/* the repository for OCI images whose ref.name is a bare tag ("latest") */
 	const char *repository;
+	/* version 2 */
+	/* progress (BYTES "blob:<12 hex>" per blob) and cancel, see common.h; NULL: none */
+	const ib_callbacks *callbacks;
 } ib_load_options;
-#define IB_LOAD_OPTIONS_INIT { IB_LOAD_OPTIONS_VERSION, NULL }
+#define IB_LOAD_OPTIONS_INIT { IB_LOAD_OPTIONS_VERSION, NULL, NULL }
 
 /**
  * Load an OCI layout directory, an OCI archive or a docker-archive (the

@@ -11,6 +11,7 @@
 #include "build/internal.h"
 #include "build/copy.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -34,28 +35,21 @@
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached)
 {
-	if (b->o->cancel && *b->o->cancel)
-		return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "the build was cancelled by its caller");
-	if (!b->o->callbacks.progress)
-		return 0;
-	ib_progress p = {IB_PROGRESS_VERSION, kind, id, text, cur, total, cached};
-	int rc = b->o->callbacks.progress(&p, b->o->callbacks.payload);
-	if (rc)
-		return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "the build was cancelled by its caller");
-	return 0;
+	return ib_callback_progress(b->o->callbacks, kind, id, text, cur, total, cached, "the build");
 }
 
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...)
 {
-	if (!b->o->callbacks.log)
+	const ib_callbacks *cb = b->o->callbacks;
+	if (!cb || !cb->log)
 		return;
 	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	b->o->callbacks.log(lvl, line, b->o->callbacks.payload);
+	cb->log(lvl, line, cb->payload);
 }
 
 /* RUN output: forwarded as progress, the last lines kept for an error. */
@@ -66,10 +60,14 @@ void ib_build__run_output(ib_log_level lvl, const char *line, void *payload)
 	free(b->tail[b->tail_next]);
 	b->tail[b->tail_next] = strdup(line);
 	b->tail_next = (b->tail_next + 1) % IB_BUILD_TAIL_LINES;
-	if (b->o->callbacks.progress) {
+	const ib_callbacks *cb = b->o->callbacks;
+	if (cb && cb->progress && !b->cancel) {
 		ib_progress p = {IB_PROGRESS_VERSION, IB_PROGRESS_OUTPUT, b->step_label, line, 0, 0, 0};
-		if (b->o->callbacks.progress(&p, b->o->callbacks.payload))
+		int rc = cb->progress(&p, cb->payload);
+		if (rc) {
+			b->cancel_value = rc;
 			b->cancel = 1; /* the running process is killed */
+		}
 	}
 }
 
@@ -409,7 +407,7 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 	int rc = ib_snapshot_unmount(b->snap, key);
 	/* the step's files become the unpacked layer the next steps stand on */
 	if (rc == 0)
-		rc = ib_snapshot_commit_remove(&diff_id, &size, b->snap, key);
+		rc = ib_callback_internal(ib_snapshot_commit_remove(&diff_id, &size, b->snap, key));
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, IB_BUILD_EMPTY_TAR_DIGEST);
@@ -468,11 +466,15 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
 		    ib_build__restore_config(s, b->store, &config) == 0) {
 			memcpy(s->key, key, sizeof key);
-			return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 1);
+			if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no,
+						   b->step_total, 1)) < 0)
+				return rc;
+			return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no,
+						b->step_total, 1);
 		}
 		ib_error_clear();
 	}
-	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, 0, 0, 0)) < 0)
+	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 0)) < 0)
 		return rc;
 	b->step_label = label;
 	switch (in->kind) {
@@ -503,7 +505,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if (rc < 0)
 		return rc;
 	memcpy(s->key, key, sizeof key);
-	return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 0);
+	return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no, b->step_total, 0);
 }
 
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)
@@ -520,6 +522,7 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 	if (rc == 0 && ntrig)
 		rc = ib_image_config_list_set(s->config, IB_CONFIG_ONBUILD, NULL, 0);
 	size_t total = triggers.n + ps->stage->instruction_count;
+	b->step_total += triggers.n; /* the base's ONBUILD triggers add steps */
 	char label[128];
 	for (size_t i = 0; rc == 0 && i < triggers.n; i++) {
 		ib_instruction *in = NULL;
@@ -527,6 +530,7 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 		if (rc == 0) {
 			snprintf(label, sizeof label, "[%s%s%zu/%zu]", ps->name ? ps->name : "", ps->name ? " " : "",
 				 i + 1, total);
+			b->step_no++;
 			rc = run_step(b, s, in, ps->index, label);
 			if (rc < 0)
 				ib_error_prefix("%s ONBUILD %s", label, triggers.items[i]);
@@ -540,6 +544,7 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 		const ib_instruction *in = ps->stage->instructions[i];
 		snprintf(label, sizeof label, "[%s%s%zu/%zu]", ps->name ? ps->name : "", ps->name ? " " : "",
 			 ntrig + i + 1, total);
+		b->step_no++;
 		rc = run_step(b, s, in, ps->index, label);
 		if (rc < 0)
 			ib_error_prefix("%s %s", label, in->original);
@@ -695,11 +700,13 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->store = store;
 	b->o = o;
 	b->ctxfd = -1;
-	if (!o || o->version < 1 || o->version > IB_BUILD_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
-	/* a version 1 caller's struct ends before `pull`: the rest stays default */
-	ib_build_options_init(&b->opts, IB_BUILD_OPTIONS_VERSION);
-	memcpy(&b->opts, o, ib_build__options_size(o->version));
+	if (!o || o->version != IB_BUILD_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version "
+				     "(%u; this library reads version %d only: callbacks became a pointer in 4)",
+				     o ? o->version : 0, IB_BUILD_OPTIONS_VERSION);
+	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
+		return IB_EINVALID;
+	b->opts = *o;
 	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
@@ -786,23 +793,14 @@ char *ib_build__tmpdir(builder *b, const char *tag)
 	return dir;
 }
 
-/* How much of ib_build_options a caller of `version` has. */
-size_t ib_build__options_size(unsigned int version)
-{
-	if (version == 1)
-		return offsetof(ib_build_options, pull);
-	if (version == 2)
-		return offsetof(ib_build_options, cancel);
-	return sizeof(ib_build_options);
-}
-
 int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
-	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
+	/* versions 1 to 3 had another layout (callbacks by value, a cancel field) */
+	if (version != IB_BUILD_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u (only %d)",
+				     version, IB_BUILD_OPTIONS_VERSION);
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
-	d.version = version;
-	memcpy(opts, &d, ib_build__options_size(version));
+	*opts = d;
 	return 0;
 }
 
@@ -815,12 +813,10 @@ int ib_build__image(ib_image **out, builder *b, const char *name)
 		return rc;
 	ib_error_clear();
 	ib_pull_options po = IB_PULL_OPTIONS_INIT;
-	if (b->o->registry)
-		po.registry = *b->o->registry;
-	if (!po.registry.callbacks)
-		po.registry.callbacks = &b->o->callbacks;
+	po.registry = b->o->registry;
+	po.callbacks = b->o->callbacks;
 	ib_build__log_line(b, IB_LOG_INFO, "pulling %s", name);
-	if ((rc = ib_pull(NULL, NULL, b->store, name, &po)) < 0) {
+	if ((rc = ib_callback_internal(ib_pull(NULL, NULL, b->store, name, &po))) < 0) {
 		ib_error_prefix("pull `%s`", name);
 		return rc;
 	}
@@ -871,7 +867,9 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 			ib_buf_dispose(&l);
 		}
 		ib_strarray_dispose(&unused);
-		rc = ib_snapshotter_open(&b.snap, store, opts->snapshotter, NULL);
+		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+		so.callbacks = b.o->callbacks; /* layers written (BYTES), cancel while diffing */
+		rc = ib_snapshotter_open(&b.snap, store, opts->snapshotter, &so);
 	}
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0)
 		leased = 1;
@@ -881,6 +879,9 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		ib_error_prefix("build");
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
+		size_t np = ib_plan_stage_count(b.plan);
+		for (size_t i = 0; i < np; i++)
+			b.step_total += ib_plan_stage_at(b.plan, i)->stage->instruction_count;
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);
 		if (!b.stages)
 			rc = IB_ERROR;
@@ -907,5 +908,5 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	if (leased)
 		ib_store_lease_release(store);
 	cleanup(&b);
-	return rc;
+	return ib_callback_result(rc);
 }

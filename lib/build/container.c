@@ -8,6 +8,7 @@
 #include "imagebuild/container.h"
 #include "build/internal.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/strlist.h"
@@ -254,6 +255,8 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		o = &defaults;
 	if (o->version != IB_CONTAINER_RUN_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u", o->version);
+	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
+		return IB_EINVALID;
 	ib_image_config *cfg = NULL;
 	ib_snapshotter *snap = NULL;
 	ib_strlist argv = IB_STRLIST_INIT, env = IB_STRLIST_INIT;
@@ -310,7 +313,11 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		p.stdout_fd = o->stdout_fd;
 		p.stderr_fd = o->stderr_fd;
 		eo.isolation = o->isolation;
-		eo.cancel = o->cancel;
+		eo.callbacks = o->callbacks;
+		if (o->callbacks && o->callbacks->log) {
+			p.log = o->callbacks->log;
+			p.log_payload = o->callbacks->payload;
+		}
 		/* the run directory (hosts, resolv.conf) in the container's: a killed run's goes with the container */
 		ib_buf cdir = IB_BUF_INIT;
 		if (ib_store_container_dir(&cdir, c->store, c->rec->id) == 0)
@@ -345,7 +352,7 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 	ib_buf_dispose(&rootfs);
 	if (rc < 0)
 		ib_error_prefix("run in container %.12s", c->rec->id);
-	return rc;
+	return ib_callback_result(rc);
 }
 
 int ib_commit_apply_change(ib_image_config *config, const char *change)

@@ -66,6 +66,9 @@ typedef struct {
 	int no_history;        /* commit -c: config changes without history entries */
 	char *tmp_dir;         /* <store root>/tmp, which GC empties (never during the build: it holds a lease) */
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
+	int cancel_value;      /* what that callback returned */
+	uint64_t step_no;      /* the step being run, 1-based across the build */
+	uint64_t step_total;   /* the steps of the build */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
 } builder;
@@ -127,7 +130,6 @@ int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char 
  * without a store. NULL on error.
  */
 char *ib_build__tmpdir(builder *b, const char *tag);
-size_t ib_build__options_size(unsigned int version);
 int ib_build__report(builder *b, ib_progress_kind kind, const char *id, const char *text, uint64_t cur,
 		  uint64_t total, int cached);
 void ib_build__log_line(builder *b, ib_log_level lvl, const char *fmt, ...) IB_PRINTF(3, 4);

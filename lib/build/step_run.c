@@ -2,6 +2,7 @@
 #include "build/internal.h"
 #include "build/copy.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -414,10 +415,12 @@ static int cache_instance(char **out, ib_lock *held, builder *b, const cache_spe
 		if (locked && busy) {
 			/* BuildKit: wait for the one in use, every 100 ms */
 			ib_lock_release(&keylock);
-			if (b->cancel || (b->o->cancel && *b->o->cancel)) {
-				rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "cancelled while waiting for the locked cache");
+			if (b->cancel) {
+				rc = ib_callback_stopped(b->cancel_value, "the build, waiting for the locked cache");
 				break;
 			}
+			if ((rc = ib_callback_check(b->o->callbacks, "the build, waiting for the locked cache")) < 0)
+				break;
 			if (waited++ == 0)
 				ib_build__log_line(b, IB_LOG_INFO, "waiting for the cache mount `%s` (sharing=locked)", cs->id);
 			struct timespec ts = {0, 100 * 1000 * 1000};
@@ -738,11 +741,11 @@ static void *watch_cancel(void *payload)
 {
 	cancel_watch *w = payload;
 	while (!w->stop) {
-		if (*w->b->o->cancel) {
+		if (*w->b->o->callbacks->cancel) {
 			w->b->cancel = 1;
 			break;
 		}
-		usleep(20000);
+		usleep(10000);
 	}
 	return NULL;
 }
@@ -815,18 +818,28 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;
 		eo.tmp_dir = b->tmp_dir; /* in the store: a killed build's files go with the next GC */
-		eo.cancel = &b->cancel;
+		/*
+		 * execute polls one flag: ours, which the OUTPUT callback's
+		 * non-zero return sets, and a watcher copies the caller's to
+		 */
+		ib_callbacks run_cb = IB_CALLBACKS_INIT;
+		run_cb.cancel = &b->cancel;
+		eo.callbacks = &run_cb;
 		ib_build__tail_clear(b);
 		cancel_watch w = { b, 0 };
 		pthread_t watcher;
-		int watching = b->o->cancel && pthread_create(&watcher, NULL, watch_cancel, &w) == 0;
+		const ib_callbacks *cb = b->o->callbacks;
+		int watching = cb && cb->version >= 2 && cb->cancel &&
+			       pthread_create(&watcher, NULL, watch_cancel, &w) == 0;
 		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
 		if (watching) {
 			w.stop = 1;
 			pthread_join(watcher, NULL);
 		}
-		if (b->o->cancel && *b->o->cancel && rc == 0)
-			rc = ib_error_setc(IB_EUSER, IB_LAYER_BUILD, "the build was cancelled by its caller");
+		if (b->cancel_value && (rc == 0 || rc == IB_EUSER))
+			rc = ib_callback_stopped(b->cancel_value, "the build, in RUN");
+		else if (ib_callback_cancelled(cb) && (rc == 0 || rc == IB_EUSER))
+			rc = ib_callback_cancel_error("the build");
 		if (rc == 0 && (st.code != 0 || st.signal != 0)) {
 			ib_buf msg = IB_BUF_INIT;
 			if (st.signal)

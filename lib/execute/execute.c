@@ -9,6 +9,7 @@
  */
 #include "execute/internal.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/path.h"
@@ -368,6 +369,8 @@ static int check_args(const char *rootfs, const ib_process *p, const ib_execute_
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "ib_execute_options version %u is not supported (expected %d)",
 				     o->version, IB_EXECUTE_OPTIONS_VERSION);
+	if (o && ib_callback_validate(o->callbacks, IB_LAYER_EXECUTE) < 0)
+		return IB_EINVALID;
 	if (!p->argv || !p->argv[0] || !*p->argv[0])
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "no command to run (argv is empty)");
 	if (p->network != IB_NETWORK_HOST && p->network != IB_NETWORK_NONE)
@@ -543,6 +546,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 	};
 	int out_fds[3] = { -1, -1, p->tty ? p->stdout_fd : -1 };
 	int stdin_open = p->tty && p->stdin_fd >= 0;
+	const volatile int *cancel = o->callbacks && o->callbacks->version >= 2 ? o->callbacks->cancel : NULL;
 	int rc = 0;
 	while (!w->reaped) {
 		struct pollfd pfd[5];
@@ -561,7 +565,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			in_i = n;
 			pfd[n++] = (struct pollfd){ p->stdin_fd, POLLIN, 0 };
 		}
-		int timeout = (o->cancel && !w->killed) || w->pidfd < 0 ? 50 : -1;
+		int timeout = (cancel && !w->killed) || w->pidfd < 0 ? 50 : -1;
 		if (r->termios_saved && (timeout < 0 || timeout > 200))
 			timeout = 200; /* follow the caller's window size */
 		int k = poll(pfd, (nfds_t)n, timeout);
@@ -587,7 +591,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 		}
 		if (r->termios_saved && r->pty_master >= 0)
 			follow_window_size(r);
-		if (o->cancel && *o->cancel && !w->killed) {
+		if (cancel && *cancel && !w->killed) {
 			w->killed = 1;
 			if (w->iso->kill)
 				w->iso->kill(w->iso, w->run);
@@ -632,6 +636,12 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		return rc;
 	}
 	w.pidfd = (int)syscall(SYS_pidfd_open, w.pid, 0);
+	/* cancelled while it started: kill it at once */
+	if (ib_callback_cancelled(o->callbacks)) {
+		w.killed = 1;
+		if (iso->kill)
+			iso->kill(iso, w.run);
+	}
 	rc = wait_loop(&w, r, p, o);
 	if (!w.reaped) {
 		/* something failed while it ran: do not leave it behind */
@@ -649,7 +659,7 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		close(w.pidfd);
 	iso->free(iso);
 	if (rc == 0 && w.killed)
-		rc = ib_error_setc(IB_EUSER, IB_LAYER_EXECUTE, "`%s` was cancelled", p->argv[0]);
+		rc = ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "`%s` was cancelled by the caller", p->argv[0]);
 	return rc;
 }
 

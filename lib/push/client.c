@@ -6,6 +6,7 @@
  * speak TLS, and retries transient failures with backoff.
  */
 #include "push/internal.h"
+#include "util/callback.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -29,13 +30,13 @@ struct ib_registry {
 	unsigned int stall; /* seconds: the low-speed window, and how long an error body is read */
 	char *user, *pass;
 	char *auth;       /* the Authorization header value, once known */
-	const ib_callbacks *cb;
+	ib_push__calls *calls; /* the call's callbacks and their lock; the first client's, shared by its clones */
+	int owns_calls;
 	CURL *curl;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
-static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void curl_init(void)
 {
@@ -88,20 +89,35 @@ static int client_alloc(ib_registry **out, const char *domain, const char *path,
 	return 0;
 }
 
+int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
+{
+	if (version != IB_REGISTRY_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", version);
+	ib_registry_options d = IB_REGISTRY_OPTIONS_INIT;
+	*opts = d;
+	return 0;
+}
+
 int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
-		    const ib_registry_options *opts, const char *what)
+		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what)
 {
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
 	if (opts->version != IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
+	if (ib_callback_validate(cb, IB_LAYER_PUSH) < 0)
+		return IB_EINVALID;
 	ib_registry *r = NULL;
 	int rc = client_alloc(&r, domain, path, actions, what);
+	if (rc == 0 && !(r->calls = ib_calloc(1, sizeof *r->calls)))
+		rc = IB_ERROR;
 	if (rc == 0) {
+		r->owns_calls = 1;
+		r->calls->cb = cb;
+		pthread_mutex_init(&r->calls->lock, NULL);
 		r->insecure = opts->insecure || ib_push__default_insecure(domain);
 		r->attempts = opts->attempts ? opts->attempts : 4;
-		r->cb = opts->callbacks;
 		rc = ib_push__stall_seconds(&r->stall);
 		if (rc == 0)
 			rc = dup_opt(&r->ca_file, opts->tls_ca_file);
@@ -146,7 +162,7 @@ int ib_registry_clone(ib_registry **out, const ib_registry *o)
 	r->insecure = o->insecure;
 	r->attempts = o->attempts;
 	r->stall = o->stall;
-	r->cb = o->cb;
+	r->calls = o->calls;
 	*out = r;
 	return 0;
 }
@@ -165,6 +181,10 @@ void ib_registry_free(ib_registry *r)
 	free(r->user);
 	free_secret(r->pass);
 	free_secret(r->auth);
+	if (r->owns_calls && r->calls) {
+		pthread_mutex_destroy(&r->calls->lock);
+		free(r->calls);
+	}
 	free(r);
 }
 
@@ -180,15 +200,35 @@ const char *ib_registry_path(const ib_registry *r)
 
 int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total)
 {
-	if (!r->cb || !r->cb->progress)
+	ib_push__calls *c = r->calls;
+	if (!c)
 		return 0;
-	ib_progress p = { IB_PROGRESS_VERSION, IB_PROGRESS_BYTES, id, text, cur, total, 0 };
-	pthread_mutex_lock(&cb_lock);
-	int rc = r->cb->progress(&p, r->cb->payload);
-	pthread_mutex_unlock(&cb_lock);
-	if (rc)
-		ib_error_setc(rc < 0 ? rc : IB_EUSER, IB_LAYER_CALLBACK, "%s: cancelled by the progress callback", r->what);
-	return rc ? (rc < 0 ? rc : IB_EUSER) : 0;
+	/* one call's callbacks one at a time (its worker threads), not every call's */
+	pthread_mutex_lock(&c->lock);
+	int rc = c->stopped ? IB_EUSER : 0;
+	if (rc == 0 && (rc = ib_callback_progress(c->cb, IB_PROGRESS_BYTES, id, text, cur, total, 0, r->what)) < 0)
+		c->stopped = 1;
+	else if (rc < 0)
+		ib_callback_stopped(IB_EUSER, r->what); /* another thread's callback stopped the call */
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* curl's progress hook: the cancel flag is polled while bytes move (or not). */
+static int on_xferinfo(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	ib_registry *r = payload;
+	return r->calls && (r->calls->stopped || ib_callback_cancelled(r->calls->cb));
+}
+
+int ib_registry_cancel_check(ib_registry *r)
+{
+	if (!r->calls)
+		return 0;
+	if (ib_callback_cancelled(r->calls->cb))
+		return ib_callback_cancel_error(r->what);
+	return 0;
 }
 
 int ib_push__url(ib_buf *out, const char *scheme, const char *host, const char *rel)
@@ -543,6 +583,9 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 	 */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)IB_PUSH_LOW_SPEED);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(b ? 10 * r->stall : r->stall));
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -842,6 +885,11 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 			ib_error_prefix("%s: %s", r->what, object);
 			goto out;
 		}
+		if (cc == CURLE_ABORTED_BY_CALLBACK) { /* on_xferinfo: cancelled, or another thread's callback stopped it */
+			if ((rc = ib_registry_cancel_check(r)) == 0)
+				rc = ib_callback_stopped(IB_EUSER, r->what);
+			goto out;
+		}
 		if (cc != CURLE_OK && r->insecure && !r->scheme_known && !strcmp(r->scheme, "https") && tls_failure(cc) &&
 		    rel[0] == '/' && !x.foreign) {
 			r->scheme = "http"; /* an insecure registry without TLS */
@@ -867,15 +915,20 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 		long d = ib_push__retry_delay(cc, resp->status, attempt, r->attempts, resp->retry_after);
 		if (d < 0)
 			break;
-		if (r->cb && r->cb->log) {
+		if (r->calls && r->calls->cb && r->calls->cb->log) {
 			char line[512];
 			snprintf(line, sizeof line, "%s: %s: %s, retrying in %ldms", r->what, object,
 				 cc != CURLE_OK ? curl_easy_strerror(cc) : "server error", d);
-			pthread_mutex_lock(&cb_lock);
-			r->cb->log(IB_LOG_WARNING, line, r->cb->payload);
-			pthread_mutex_unlock(&cb_lock);
+			pthread_mutex_lock(&r->calls->lock);
+			r->calls->cb->log(IB_LOG_WARNING, line, r->calls->cb->payload);
+			pthread_mutex_unlock(&r->calls->lock);
 		}
-		usleep((useconds_t)d * 1000);
+		/* wait, but not past a cancellation */
+		for (long waited = 0; waited < d; waited += 20) {
+			if ((rc = ib_registry_cancel_check(r)) < 0)
+				goto out;
+			usleep((useconds_t)(d - waited < 20 ? d - waited : 20) * 1000);
+		}
 	}
 	if (cc != CURLE_OK) {
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: %s://%s: %s", r->what, object, r->scheme, r->host,

@@ -8,6 +8,7 @@
 #include "util/json.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 
 /* ---- names (auth.c) ---- */
 
@@ -126,8 +127,15 @@ void ib_response_dispose(ib_response *r);
  * `actions` the token scope ("pull" or "pull,push"), `what` names the
  * operation in errors ("pull from localhost:5000/app").
  */
+/* The callbacks of one ib_pull/ib_push call and the lock that serialises them. */
+typedef struct {
+	const ib_callbacks *cb;
+	pthread_mutex_t lock;
+	int stopped;
+} ib_push__calls;
+
 int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
-		    const ib_registry_options *opts, const char *what);
+		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what);
 /* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
 int ib_registry_clone(ib_registry **out, const ib_registry *r);
 void ib_registry_free(ib_registry *r);
@@ -159,8 +167,15 @@ int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_dig
 /* The registry's JSON error text: "UNAUTHORIZED: authentication required". */
 int ib_push__error_text(ib_buf *out, const char *body, size_t len);
 
-/* Progress and logs through the options' callbacks, serialised across threads. */
+/*
+ * Progress through the call's callbacks (and its cancel flag), serialised
+ * by the call's lock across its worker threads. Non-zero (IB_EUSER, the
+ * callback's value recorded as the error) stops the call; once one did,
+ * every later report of the call stops too.
+ */
 int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total);
+/* IB_EUSER when the caller's cancel flag is set. */
+int ib_registry_cancel_check(ib_registry *r);
 
 /* ---- manifests (manifest.c) ---- */
 

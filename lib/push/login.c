@@ -15,7 +15,7 @@ int ib_registry_login(const char *host, const ib_registry_options *opts)
 	char *what = ib_sprintf("login to %s", host);
 	int rc = what ? ib_push__config_path(&path, opts->docker_config) : IB_ERROR;
 	if (rc == 0)
-		rc = ib_registry_new(&r, host, "", "", opts, what);
+		rc = ib_registry_new(&r, host, "", "", opts, NULL, what);
 	/*
 	 * GET /v2/ with the credentials: a Basic registry checks them there, a
 	 * token registry when it hands out a token for them.

@@ -4,6 +4,7 @@
  * uncompressed copy), then the manifest blobs and the name.
  */
 #include "push/internal.h"
+#include "util/callback.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,15 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_sto
 	return rc;
 }
 
+int ib_pull_options_init(ib_pull_options *opts, unsigned int version)
+{
+	if (version != IB_PULL_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "pull options: unknown version %u", version);
+	ib_pull_options d = IB_PULL_OPTIONS_INIT;
+	*opts = d;
+	return 0;
+}
+
 int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *refstr,
 	    const ib_pull_options *opts)
 {
@@ -319,7 +329,8 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	if (!what)
 		rc = IB_ERROR;
 	else
-		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", &opts->registry, what);
+		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", opts->registry,
+				     opts->callbacks, what);
 	ib_digest id;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
 		rc = pull(&id, manifest, r, store, ref, opts->jobs);
@@ -330,5 +341,5 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	ib_registry_free(r);
 	free(what);
 	ib_reference_free(ref);
-	return rc;
+	return ib_callback_result(rc);
 }

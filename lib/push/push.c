@@ -4,6 +4,7 @@
  * layers in parallel, then the config, then the manifest under the tag.
  */
 #include "push/internal.h"
+#include "util/callback.h"
 #include "store/internal.h"
 
 #include <stdlib.h>
@@ -144,6 +145,15 @@ static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image
 	return rc;
 }
 
+int ib_push_options_init(ib_push_options *opts, unsigned int version)
+{
+	if (version != IB_PUSH_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push options: unknown version %u", version);
+	ib_push_options d = IB_PUSH_OPTIONS_INIT;
+	*opts = d;
+	return 0;
+}
+
 int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref,
 	    const ib_push_options *opts)
 {
@@ -165,8 +175,8 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: push to a digest (`%s`): give a tag", what,
 				   ib_reference_familiar(ref));
 	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0)
-		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", &opts->registry,
-				     what);
+		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
+				     opts->callbacks, what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
 		rc = push(&md, r, store, img, ref, opts);
@@ -178,5 +188,5 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	ib_image_free(img);
 	free(what);
 	ib_reference_free(ref);
-	return rc;
+	return ib_callback_result(rc);
 }

@@ -1,12 +1,14 @@
 /* Snapshotter registry and the public entry points, which check and dispatch. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "snapshot/internal.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -98,6 +100,59 @@ int ib_snapshotter_unregister(const char *name)
 	return rc;
 }
 
+/*
+ * The callbacks each open handle was given (ib_snapshotter_options v2): a
+ * side table, as struct ib_snapshotter is the backend's (sys/) and has no
+ * room for them.
+ */
+typedef struct handle_cb {
+	struct handle_cb *next;
+	const ib_snapshotter *snap;
+	const ib_callbacks *cb;
+} handle_cb;
+static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
+static handle_cb *handle_cbs;
+
+static int handle_cb_set(const ib_snapshotter *snap, const ib_callbacks *cb)
+{
+	handle_cb *h = ib_calloc(1, sizeof *h);
+	if (!h)
+		return IB_ERROR;
+	h->snap = snap;
+	h->cb = cb;
+	pthread_mutex_lock(&cb_lock);
+	h->next = handle_cbs;
+	handle_cbs = h;
+	pthread_mutex_unlock(&cb_lock);
+	return 0;
+}
+
+static const ib_callbacks *handle_cb_get(const ib_snapshotter *snap)
+{
+	const ib_callbacks *cb = NULL;
+	pthread_mutex_lock(&cb_lock);
+	for (handle_cb *h = handle_cbs; h; h = h->next)
+		if (h->snap == snap) {
+			cb = h->cb;
+			break;
+		}
+	pthread_mutex_unlock(&cb_lock);
+	return cb;
+}
+
+static void handle_cb_drop(const ib_snapshotter *snap)
+{
+	pthread_mutex_lock(&cb_lock);
+	for (handle_cb **pp = &handle_cbs; *pp; pp = &(*pp)->next)
+		if ((*pp)->snap == snap) {
+			handle_cb *h = *pp;
+			*pp = h->next;
+			free(h);
+			break;
+		}
+	pthread_mutex_unlock(&cb_lock);
+}
+
 int ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version)
 {
 	if (version != IB_SNAPSHOTTER_OPTIONS_VERSION)
@@ -128,9 +183,12 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 			const ib_snapshotter_options *opts)
 {
 	*out = NULL;
-	if (opts && opts->version != IB_SNAPSHOTTER_OPTIONS_VERSION)
+	if (opts && (opts->version < 1 || opts->version > IB_SNAPSHOTTER_OPTIONS_VERSION))
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
 				     "snapshotter options version %u is not supported", opts->version);
+	const ib_callbacks *cbs = opts && opts->version >= 2 ? opts->callbacks : NULL;
+	if (ib_callback_validate(cbs, IB_LAYER_SNAPSHOT) < 0)
+		return IB_EINVALID;
 	if (!store)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "open snapshotter: no store");
 	if (!name)
@@ -163,7 +221,7 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		} else {
 			s->name = interned;
 			s->store = store;
-			if ((rc = ib_snapshot__meta_init(s)) < 0) {
+			if ((rc = ib_snapshot__meta_init(s)) < 0 || (cbs && (rc = handle_cb_set(s, cbs)) < 0)) {
 				s->free(s);
 			} else {
 				*out = s;
@@ -180,8 +238,10 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 
 void ib_snapshotter_free(ib_snapshotter *snap)
 {
-	if (snap)
+	if (snap) {
+		handle_cb_drop(snap);
 		snap->free(snap);
+	}
 }
 
 const char *ib_snapshotter_name(const ib_snapshotter *snap)
@@ -312,15 +372,60 @@ static int exists_or_fail(ib_snapshotter *snap, const char *key)
 	return 0;
 }
 
+/*
+ * Between the backend's diff and the caller's write: the handle's cancel
+ * flag and BYTES "layer:<key>" every MiB, and the write callback's
+ * non-zero return recorded (the backend then unwinds with IB_EUSER).
+ */
+typedef struct {
+	const ib_callbacks *cb;
+	ib_snapshot_write_cb write;
+	void *payload;
+	char id[160];
+	uint64_t done, reported;
+	int external;   /* `write` is the caller's: its value is theirs to get back */
+} diff_relay;
+
+static int relay_write(const void *data, size_t len, void *payload)
+{
+	diff_relay *r = payload;
+	int rc = r->write(data, len, r->payload);
+	if (rc)
+		return r->external ? ib_callback_stopped(rc, "diff") : (rc < 0 ? rc : IB_ERROR);
+	r->done += len;
+	if (r->done - r->reported >= (1u << 20) || ib_callback_cancelled(r->cb)) {
+		r->reported = r->done;
+		if ((rc = ib_callback_progress(r->cb, IB_PROGRESS_BYTES, r->id, "Writing layer", r->done, 0, 0,
+					       "write the layer")) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int diff_internal(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload,
+			 int external)
+{
+	if (!snap->diff)
+		return unsupported(snap, "diff");
+	diff_relay r = { handle_cb_get(snap), write, payload, "", 0, 0, external };
+	snprintf(r.id, sizeof r.id, "layer:%s", key);
+	int rc = ib_callback_check(r.cb, "diff");
+	if (rc == 0)
+		rc = exists_or_fail(snap, key);
+	if (rc == 0 && (rc = snap->diff(snap, key, relay_write, &r)) < 0 && rc != IB_EUSER)
+		ib_error_prefix("diff snapshot `%s`", key);
+	if (rc == 0)
+		rc = ib_callback_progress(r.cb, IB_PROGRESS_BYTES, r.id, "Writing layer", r.done, r.done, 0,
+					  "write the layer");
+	return rc;
+}
+
 int ib_snapshot_diff(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload)
 {
 	CHECK(snap, key);
-	if (!snap->diff)
-		return unsupported(snap, "diff");
-	int rc = exists_or_fail(snap, key);
-	if (rc == 0 && (rc = snap->diff(snap, key, write, payload)) < 0 && rc != IB_EUSER)
-		ib_error_prefix("diff snapshot `%s`", key);
-	return rc;
+	if (!write)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff: no write callback");
+	return ib_callback_result(diff_internal(snap, key, write, payload, 1));
 }
 
 static int to_blob(const void *data, size_t len, void *payload)
@@ -328,14 +433,13 @@ static int to_blob(const void *data, size_t len, void *payload)
 	return ib_blob_writer_write(payload, data, len);
 }
 
-int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+static int commit_internal(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
 {
-	CHECK(snap, key);
 	ib_blob_writer *w = NULL;
 	int rc = ib_store_blob_writer(&w, snap->store);
 	if (rc < 0)
 		return rc;
-	if ((rc = ib_snapshot_diff(snap, key, to_blob, w)) < 0) {
+	if ((rc = diff_internal(snap, key, to_blob, w, 0)) < 0) {
 		ib_error_saved s;
 		ib_error_save(&s);
 		ib_blob_writer_abort(w);
@@ -349,6 +453,12 @@ int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 	return rc;
 }
 
+int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+{
+	CHECK(snap, key);
+	return ib_callback_result(commit_internal(diff_id, size, snap, key));
+}
+
 int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
 {
 	CHECK(snap, key);
@@ -359,8 +469,8 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 		return rc;
 	ib_digest d;
 	uint64_t sz = 0;
-	if ((rc = ib_snapshot_commit(&d, &sz, snap, key)) < 0)
-		return rc;
+	if ((rc = commit_internal(&d, &sz, snap, key)) < 0)
+		return ib_callback_result(rc);
 	if (snap->version >= 2 && snap->layer_adopt && (rc = snap->layer_adopt(snap, key, &d)) < 0) {
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
@@ -408,18 +518,41 @@ int ib_snapshot_remove(ib_snapshotter *snap, const char *key)
 	return rc;
 }
 
+/* The caller's iterator between a backend and the caller: its value recorded, IB_EUSER to the backend. */
+typedef struct {
+	ib_snapshot_key_cb key_cb;
+	ib_snapshot_layer_cb layer_cb;
+	void *payload;
+} list_relay;
+
+static int relay_key(const char *key, void *payload)
+{
+	list_relay *r = payload;
+	int rc = r->key_cb(key, r->payload);
+	return rc ? ib_callback_stopped(rc, "list snapshots") : 0;
+}
+
+static int relay_layer(const ib_digest *d, void *payload)
+{
+	list_relay *r = payload;
+	int rc = r->layer_cb(d, r->payload);
+	return rc ? ib_callback_stopped(rc, "list layers") : 0;
+}
+
 int ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload)
 {
 	if (!snap || !cb)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list snapshots: missing argument");
-	return snap->list ? snap->list(snap, cb, payload) : unsupported(snap, "list snapshots");
+	list_relay r = { cb, NULL, payload };
+	return snap->list ? ib_callback_result(snap->list(snap, relay_key, &r)) : unsupported(snap, "list snapshots");
 }
 
 int ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *payload)
 {
 	if (!snap || !cb)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list layers: missing argument");
-	return snap->layer_list ? snap->layer_list(snap, cb, payload) : 0;
+	list_relay r = { NULL, cb, payload };
+	return snap->layer_list ? ib_callback_result(snap->layer_list(snap, relay_layer, &r)) : 0;
 }
 
 /* ---- prune ---- */

@@ -1,5 +1,6 @@
 /* libarchive glue: decompressing streams, error text. */
 #include "store/internal.h"
+#include "util/callback.h"
 #include "util/hash.h"
 
 #include <archive.h>
@@ -89,6 +90,39 @@ static int to_hash(void *payload, const void *data, size_t len)
 int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what)
 {
 	return decompress(fd, NULL, what, to_writer, w);
+}
+
+/* to_writer with BYTES reports (every MiB) and the cancel flag. */
+typedef struct {
+	ib_blob_writer *w;
+	const ib_callbacks *cb;
+	const char *id, *text;
+	uint64_t done, reported;
+} reporting_writer;
+
+static int to_reporting_writer(void *payload, const void *data, size_t len)
+{
+	reporting_writer *r = payload;
+	int rc = ib_blob_writer_write(r->w, data, len);
+	if (rc < 0)
+		return rc;
+	r->done += len;
+	if (r->done - r->reported < (1u << 20))
+		return ib_callback_check(r->cb, r->text);
+	r->reported = r->done;
+	return ib_callback_progress(r->cb, IB_PROGRESS_BYTES, r->id, r->text, r->done, 0, 0, r->text);
+}
+
+int ib_store__decompress_into_cb(ib_blob_writer *w, int fd, const char *what, const ib_callbacks *cb,
+				 const char *id, const char *text)
+{
+	reporting_writer r = { w, cb, id, text, 0, 0 };
+	int rc = ib_callback_check(cb, text);
+	if (rc == 0)
+		rc = decompress(fd, NULL, what, to_reporting_writer, &r);
+	if (rc == 0)
+		rc = ib_callback_progress(cb, IB_PROGRESS_BYTES, id, text, r.done, r.done, 0, text);
+	return rc;
 }
 
 int ib_store__decompress_layer_into(ib_blob_writer *w, int fd, const char *media_type, const char *what)

@@ -1,10 +1,12 @@
 /* docker import: a root filesystem tarball becomes a one-layer image (the layer stored uncompressed). */
 #include "store/internal.h"
+#include "util/callback.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,8 +84,11 @@ int ib_store_import_fd(ib_digest *image_id, ib_store *s, int fd, const ib_import
 {
 	ib_import_options defaults = IB_IMPORT_OPTIONS_INIT;
 	const ib_import_options *o = opts ? opts : &defaults;
-	if (o->version != IB_IMPORT_OPTIONS_VERSION)
+	if (o->version < 1 || o->version > IB_IMPORT_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported", o->version);
+	const ib_callbacks *cb = o->version >= 2 ? o->callbacks : NULL;
+	if (ib_callback_validate(cb, IB_LAYER_STORE) < 0)
+		return IB_EINVALID;
 	const char *what = o->source ? o->source : "import input";
 	int rc = ib_store__lease(s);
 	if (rc < 0)
@@ -95,7 +100,8 @@ int ib_store_import_fd(ib_digest *image_id, ib_store *s, int fd, const ib_import
 	if ((rc = ib_store_blob_writer(&w, s)) < 0)
 		goto out;
 	ib_store__hook("import-read");
-	if ((rc = ib_store__decompress_into(w, fd, what)) < 0 || (rc = check_tar(ib_store__blob_writer_fd(w), what)) < 0) {
+	if ((rc = ib_store__decompress_into_cb(w, fd, what, cb, "import", "Importing")) < 0 ||
+	    (rc = check_tar(ib_store__blob_writer_fd(w), what)) < 0) {
 		ib_blob_writer_abort(w);
 		goto out;
 	}
@@ -112,7 +118,7 @@ out:
 	ib_store__unlease(s);
 	if (rc < 0)
 		ib_error_prefix("import %s", what);
-	return rc;
+	return ib_callback_result(rc);
 }
 
 int ib_store_import(ib_digest *image_id, ib_store *s, const char *path, const ib_import_options *opts)
@@ -121,7 +127,9 @@ int ib_store_import(ib_digest *image_id, ib_store *s, const char *path, const ib
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "import: open `%s`", path);
 	ib_import_options o = IB_IMPORT_OPTIONS_INIT;
-	if (opts)
+	if (opts && opts->version == 1) /* a version 1 struct ends before `callbacks` */
+		memcpy(&o, opts, offsetof(ib_import_options, callbacks));
+	else if (opts)
 		o = *opts;
 	if (!o.source)
 		o.source = path;

@@ -110,6 +110,9 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);
 int ib_store__blob_writer_fd(ib_blob_writer *w);
 /* Decompress (gzip, zstd, xz, bzip2 or nothing) what `fd` yields into `w`. `what` names the input. */
 int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what);
+/* The same, reporting BYTES `id` with `text` to `cb` and polling its cancel flag. */
+int ib_store__decompress_into_cb(ib_blob_writer *w, int fd, const char *what, const ib_callbacks *cb,
+				 const char *id, const char *text);
 /* The same, but the input must be compressed exactly as layer `media_type` (gzip, zstd) says. */
 int ib_store__decompress_layer_into(ib_blob_writer *w, int fd, const char *media_type, const char *what);
 /* The sha256 of what `fd` decompresses to (as layer `media_type` says), streamed: nothing is kept. */

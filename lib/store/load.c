@@ -7,6 +7,7 @@
  * everything verified.
  */
 #include "store/internal.h"
+#include "util/callback.h"
 #include "util/fs.h"
 #include "util/path.h"
 
@@ -14,6 +15,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,7 +32,17 @@ typedef struct {
 		ib_digest manifest;
 	} *pending;
 	size_t npending;
+	const ib_callbacks *cb; /* progress (BYTES "blob:<12 hex>") and cancel */
 } loader;
+
+/* BYTES "blob:<first 12 of the name>" for a file of the layout being loaded. */
+static int load_progress(loader *L, const char *rel, uint64_t done, uint64_t total)
+{
+	char id[18];
+	const char *name = !strncmp(rel, "blobs/sha256/", 13) ? rel + 13 : rel;
+	snprintf(id, sizeof id, "blob:%.12s", name);
+	return ib_callback_progress(L->cb, IB_PROGRESS_BYTES, id, "Loading", done, total, 0, "load");
+}
 
 /* ---- safe extraction ---- */
 
@@ -70,7 +82,8 @@ static int open_parent(int rootfd, const char *rel, const char **base)
 	return cur;
 }
 
-static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *input)
+static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *input,
+			 const ib_callbacks *cb)
 {
 	const char *raw = archive_entry_pathname(e);
 	ib_buf clean = IB_BUF_INIT;
@@ -122,7 +135,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 		}
 		if (n == 0)
 			break;
-		if ((rc = ib_write_all(fd, buf, (size_t)n)) < 0)
+		if ((rc = ib_write_all(fd, buf, (size_t)n)) < 0 || (rc = ib_callback_check(cb, "load")) < 0)
 			break;
 	}
 out:
@@ -134,7 +147,7 @@ out:
 	return rc;
 }
 
-static int extract(const char *path, int rootfd)
+static int extract(const char *path, int rootfd, const ib_callbacks *cb)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
@@ -150,7 +163,7 @@ static int extract(const char *path, int rootfd)
 		int r, n = 0;
 		while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 			n++;
-			if ((rc = extract_entry(a, e, rootfd, path)) < 0)
+			if ((rc = ib_callback_check(cb, "load")) < 0 || (rc = extract_entry(a, e, rootfd, path, cb)) < 0)
 				break;
 		}
 		if (rc == 0 && r != ARCHIVE_EOF)
@@ -215,6 +228,8 @@ static int copy_blob(loader *L, const char *rel, const ib_digest *expected, int6
 			close(fd);
 			if (rc == 0 && got)
 				*got = *expected;
+			if (rc == 0)
+				rc = load_progress(L, rel, size > 0 ? (uint64_t)size : 0, size > 0 ? (uint64_t)size : 0);
 			return rc;
 		}
 		ib_error_clear();
@@ -241,7 +256,8 @@ static int copy_blob(loader *L, const char *rel, const ib_digest *expected, int6
 				rc = ib_error_set_os(IB_LAYER_STORE, "read %s", what);
 				break;
 			}
-			if (n == 0 || (rc = ib_blob_writer_write(w, chunk, (size_t)n)) < 0)
+			if (n == 0 || (rc = ib_blob_writer_write(w, chunk, (size_t)n)) < 0 ||
+			    (rc = ib_callback_check(L->cb, "load")) < 0)
 				break;
 		}
 	}
@@ -256,6 +272,8 @@ static int copy_blob(loader *L, const char *rel, const ib_digest *expected, int6
 				   (unsigned long long)real, (long long)size);
 	}
 	free(what);
+	if (rc == 0)
+		rc = load_progress(L, rel, real, real);
 	return rc;
 }
 
@@ -568,13 +586,15 @@ int ib_store_load(ib_strarray *loaded, ib_store *s, const char *path, const ib_l
 {
 	ib_load_options defaults = IB_LOAD_OPTIONS_INIT;
 	const ib_load_options *o = opts ? opts : &defaults;
-	if (o->version != IB_LOAD_OPTIONS_VERSION)
+	if (o->version < 1 || o->version > IB_LOAD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_load_options version %u is not supported", o->version);
+	if (o->version >= 2 && ib_callback_validate(o->callbacks, IB_LAYER_STORE) < 0)
+		return IB_EINVALID;
 	if (loaded) {
 		loaded->strings = NULL;
 		loaded->count = 0;
 	}
-	loader L = { s, path, -1, 0, NULL, 0 };
+	loader L = { s, path, -1, 0, NULL, 0, o->version >= 2 ? o->callbacks : NULL };
 	ib_buf staging = IB_BUF_INIT;
 	struct stat st;
 	int rc = ib_store__lease(s);
@@ -592,7 +612,7 @@ int ib_store_load(ib_strarray *loaded, ib_store *s, const char *path, const ib_l
 		L.rootfd = open(staging.ptr, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		L.staged = 1;
 		ib_store__hook("load-extract");
-		if (L.rootfd >= 0 && (rc = extract(path, L.rootfd)) < 0)
+		if (L.rootfd >= 0 && (rc = extract(path, L.rootfd, L.cb)) < 0)
 			goto out;
 	}
 	if (L.rootfd < 0) {
@@ -627,7 +647,7 @@ out:
 			ib_strarray_dispose(loaded);
 		ib_error_prefix("load");
 	}
-	return rc;
+	return ib_callback_result(rc);
 }
 
 /* ib_strarray_dispose() is util's (include/imagebuild/buffer.h, lib/util/buffer.c). */

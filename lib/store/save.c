@@ -3,6 +3,7 @@
  * a docker-archive (docker save's manifest.json format). Reads the store only.
  */
 #include "store/internal.h"
+#include "util/callback.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
@@ -11,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,7 +24,18 @@ typedef struct {
 	struct archive *tar;       /* the others */
 	char **added;              /* names already written */
 	size_t nadded;
+	const ib_callbacks *cb;    /* progress (BYTES "blob:<12 hex>") and cancel */
 } sink;
+
+/* "blob:<12 hex>" for a blob or a docker-archive layer, "" for the rest (JSON files). */
+static void progress_id(char out[18], const char *name)
+{
+	const char *hex = !strncmp(name, "blobs/sha256/", 13) ? name + 13 : strstr(name, "/layer.tar") ? name : NULL;
+	if (hex && strlen(hex) >= 12)
+		snprintf(out, 18, "blob:%.12s", hex);
+	else
+		out[0] = 0;
+}
 
 static int sink_seen(sink *k, const char *name)
 {
@@ -95,7 +108,11 @@ static int sink_file(sink *k, const char *name, const void *data, int fd, uint64
 			rc = tar_error(k, name);
 	}
 	char *buf = data ? NULL : ib_malloc(1 << 16);
-	uint64_t done = 0;
+	uint64_t done = 0, reported = 0;
+	char id[18];
+	progress_id(id, name);
+	if (rc == 0)
+		rc = ib_callback_check(k->cb, "save");
 	while (rc == 0 && done < size) {
 		const char *chunk = data ? (const char *)data + done : buf;
 		size_t n = data ? (size_t)(size - done) : (size_t)(size - done < (1 << 16) ? size - done : (1 << 16));
@@ -119,6 +136,12 @@ static int sink_file(sink *k, const char *name, const void *data, int fd, uint64
 		else if (archive_write_data(k->tar, chunk, n) != (la_ssize_t)n)
 			rc = tar_error(k, name);
 		done += n;
+		if (rc == 0 && id[0] && (done - reported >= (1u << 20) || done == size)) {
+			reported = done;
+			rc = ib_callback_progress(k->cb, IB_PROGRESS_BYTES, id, "Saving", done, size, 0, "save");
+		} else if (rc == 0) {
+			rc = ib_callback_check(k->cb, "save");
+		}
 	}
 	free(buf);
 	if (out >= 0) {
@@ -316,7 +339,7 @@ static int save_to_file(ib_store *s, saved *imgs, size_t n, const char *path, co
 	int rc = ib_atomic_open(&af, path, 0644);
 	if (rc < 0)
 		return rc;
-	sink k = { NULL, archive_write_new(), NULL, 0 };
+	sink k = { NULL, archive_write_new(), NULL, 0, o->version >= 2 ? o->callbacks : NULL };
 	if (!k.tar) {
 		ib_atomic_abort(&af);
 		return ib_error_oom();
@@ -344,8 +367,10 @@ int ib_store_save(ib_store *s, const char *const *names, size_t n, const char *p
 {
 	ib_save_options defaults = IB_SAVE_OPTIONS_INIT;
 	const ib_save_options *o = opts ? opts : &defaults;
-	if (o->version != IB_SAVE_OPTIONS_VERSION)
+	if (o->version < 1 || o->version > IB_SAVE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_save_options version %u is not supported", o->version);
+	if (o->version >= 2 && ib_callback_validate(o->callbacks, IB_LAYER_STORE) < 0)
+		return IB_EINVALID;
 	if (o->format > IB_ARCHIVE_DOCKER)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "save: unknown format %d", (int)o->format);
 	if (n == 0)
@@ -366,9 +391,15 @@ int ib_store_save(ib_store *s, const char *const *names, size_t n, const char *p
 			rc = ib_error_setc(IB_EEXISTS, IB_LAYER_STORE, "save: `%s` exists and is not an empty directory", path);
 			goto unlease;
 		}
-		sink k = { path, NULL, NULL, 0 };
+		sink k = { path, NULL, NULL, 0, o->version >= 2 ? o->callbacks : NULL };
 		if ((rc = ib_mkdir_p(path, 0755)) == 0)
 			rc = save_oci(&k, s, imgs, n, o);
+		if (rc < 0) { /* stopped or failed: leave no half layout behind */
+			ib_error_saved es;
+			ib_error_save(&es);
+			ib_rm_rf(path);
+			ib_error_restore(&es);
+		}
 		for (size_t i = 0; i < k.nadded; i++)
 			free(k.added[i]);
 		free(k.added);
@@ -385,5 +416,5 @@ out:
 	free(imgs);
 	if (rc < 0)
 		ib_error_prefix("save to `%s`", path);
-	return rc;
+	return ib_callback_result(rc);
 }

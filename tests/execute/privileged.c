@@ -115,7 +115,9 @@ static void test_signal_and_cancel(void **state)
 	memset(&cap, 0, sizeof cap);
 	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
 	o.isolation = backend;
-	o.cancel = &cancel_flag;
+	ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.cancel = &cancel_flag;
+	o.callbacks = &cb;
 	cancel_flag = 0;
 	pthread_t t;
 	pthread_create(&t, NULL, cancel_later, NULL);
@@ -513,7 +515,9 @@ static void *run_in_thread(void *arg)
 	ib_process *p = arg;
 	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
 	o.isolation = backend;
-	o.cancel = &cancel_flag;
+	ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.cancel = &cancel_flag;
+	o.callbacks = &cb;
 	ib_exit_status st;
 	if (ib_execute_run(&st, rootfs, p, &o) < 0 && !cancel_flag)
 		fprintf(stderr, "run: %s\n", ib_error_last()->message);

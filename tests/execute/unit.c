@@ -406,7 +406,9 @@ static int fake_run(ib_exit_status *st, capture *cap, const char *root, ib_proce
 	ib_isolation_register("fake", fake_new, &counts);
 	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
 	o.isolation = "fake";
-	o.cancel = cancel;
+	ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.cancel = cancel;
+	o.callbacks = &cb;
 	static const char *const argv[] = { "true", NULL };
 	if (!p->argv)
 		p->argv = argv;

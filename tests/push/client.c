@@ -272,7 +272,7 @@ static ib_registry *client(fake *f, const char *user, const char *pass, const ch
 	o.docker_config = docker_config ? docker_config : "/nonexistent/config.json";
 	o.attempts = attempts;
 	ib_registry *r = NULL;
-	assert_int_equal(ib_registry_new(&r, domain, "app", "pull,push", &o, "push to fake/app"), 0);
+	assert_int_equal(ib_registry_new(&r, domain, "app", "pull,push", &o, NULL, "push to fake/app"), 0);
 	return r;
 }
 

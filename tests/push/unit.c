@@ -263,7 +263,7 @@ static void test_stall_setting(void **state)
 	ib_registry *r = NULL;
 	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
 	o.docker_config = "/nonexistent/config.json";
-	ib_assert_error_contains(ib_registry_new(&r, "127.0.0.1:1", "app", "pull", &o, "pull"),
+	ib_assert_error_contains(ib_registry_new(&r, "127.0.0.1:1", "app", "pull", &o, NULL, "pull"),
 				 "not a number of seconds");
 	assert_null(r);
 	unsetenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");

@@ -180,8 +180,11 @@ def _ib_py_progress(p, payload):
             "id": ffi.string(p.id).decode("utf-8", "replace") if p.id else None,
             "text": ffi.string(p.text).decode("utf-8", "replace") if p.text else None,
             "cached": bool(p.cached),
+            "current": int(p.current),
+            "total": int(p.total),
         }
-        return 1 if rep.on_progress(event) is False else 0
+        # a non-zero return is what the call returns: make it a failure
+        return lib.IB_EUSER if rep.on_progress(event) is False else 0
     except BaseException as e:  # re-raised after the call
         rep.error = e
         return lib.IB_EUSER
@@ -244,8 +247,10 @@ class Store:
         return str(Digest._from_c(d))
 
     def _registry(self, opts, username, password, insecure, tls_ca, keep):
-        r = opts.registry
-        r.version = lib.IB_REGISTRY_OPTIONS_VERSION
+        r = ffi.new("ib_registry_options *")
+        _check(lib.ib_registry_options_init(r, lib.IB_REGISTRY_OPTIONS_VERSION))
+        keep.append(r)
+        opts.registry = r
         for field, value in (("username", username), ("password", password), ("tls_ca_file", tls_ca)):
             if value is not None:
                 c = ffi.new("char[]", value.encode())
@@ -257,7 +262,7 @@ class Store:
         """docker pull: returns the image id."""
         keep = []
         o = ffi.new("ib_pull_options *")
-        o.version = lib.IB_PULL_OPTIONS_VERSION
+        _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
         d = ffi.new("ib_digest *")
         _check(lib.ib_pull(d, ffi.NULL, self._s, ref.encode(), o))
@@ -267,7 +272,7 @@ class Store:
         """docker push: returns the digest of the pushed manifest."""
         keep = []
         o = ffi.new("ib_push_options *")
-        o.version = lib.IB_PUSH_OPTIONS_VERSION
+        _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
         d = ffi.new("ib_digest *")
         _check(lib.ib_push(d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o))
@@ -354,9 +359,13 @@ class Store:
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
                                 snapshotter, isolation, network_none, keep, pull, secrets)
         rep = _Reporter(on_progress, on_log)
-        o.callbacks.progress = lib._ib_py_progress
-        o.callbacks.log = lib._ib_py_log
-        o.callbacks.payload = rep.handle
+        cb = ffi.new("ib_callbacks *")
+        _check(lib.ib_callbacks_init(cb, lib.IB_CALLBACKS_VERSION))
+        cb.progress = lib._ib_py_progress
+        cb.log = lib._ib_py_log
+        cb.payload = rep.handle
+        keep.append(cb)
+        o.callbacks = cb
         d = ffi.new("ib_digest *")
         rc = lib.ib_build(d, self._s, o)
         if rep.error is not None:

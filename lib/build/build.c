@@ -617,6 +617,8 @@ static int open_sums(builder *b)
 	ib_digest_hex(hex, &d);
 	char *file = ib_sprintf("%s/build-sums/%s", ib_store_root(b->store), hex);
 	rc = file ? ib_build__sums_open(&b->sums, file) : IB_ERROR;
+	if (rc == 0)
+		ib_build__sums_set_callbacks(b->sums, b->o->callbacks);
 	free(file);
 	return rc;
 }

@@ -334,6 +334,8 @@ static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const cha
 		if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
 			rc = ib_build__sums_put(sums, frel, &now, &d);
 		close(cfd);
+		if (rc == 0)
+			rc = ib_build__sums_hashed(sums, (uint64_t)st->st_size);
 		if (rc < 0) {
 			ib_error_prefix("`%s`", frel);
 			return rc;

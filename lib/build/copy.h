@@ -60,6 +60,10 @@ typedef struct {
  */
 typedef struct ib_build__sums ib_build__sums;
 int ib_build__sums_open(ib_build__sums **out, const char *file);
+/* Report the bytes hashed from now on as BYTES "context" to `cb` (borrowed), and poll its cancel flag. */
+void ib_build__sums_set_callbacks(ib_build__sums *s, const ib_callbacks *cb);
+/* `bytes` more were hashed: report (every MiB) and poll the cancel flag; < 0 stops. */
+int ib_build__sums_hashed(ib_build__sums *s, uint64_t bytes);
 /* 1 and *out when `path` (relative to the context) is remembered as it is now, else 0. */
 int ib_build__sums_get(ib_build__sums *s, const char *path, const struct stat *st, ib_digest *out);
 int ib_build__sums_put(ib_build__sums *s, const char *path, const struct stat *st, const ib_digest *d);

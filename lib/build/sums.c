@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "util/callback.h"
+
 typedef struct {
 	char *path;
 	uint64_t dev, ino, size;
@@ -32,7 +34,27 @@ struct ib_build__sums {
 	size_t cap, n;
 	int dirty;
 	int racy;         /* seconds within which a change is too fresh to remember */
+	const ib_callbacks *cb; /* BYTES "context" as files are hashed */
+	uint64_t hashed, reported;
 };
+
+void ib_build__sums_set_callbacks(ib_build__sums *s, const ib_callbacks *cb)
+{
+	if (s)
+		s->cb = cb;
+}
+
+int ib_build__sums_hashed(ib_build__sums *s, uint64_t bytes)
+{
+	if (!s)
+		return 0;
+	s->hashed += bytes;
+	if (s->reported && s->hashed - s->reported < (1u << 20))
+		return ib_callback_check(s->cb, "the build, hashing its context");
+	s->reported = s->hashed ? s->hashed : 1;
+	return ib_callback_progress(s->cb, IB_PROGRESS_BYTES, "context", "Hashing context", s->hashed, 0, 0,
+				    "the build, hashing its context");
+}
 
 static uint64_t fnv(const char *s)
 {

@@ -26,6 +26,7 @@
 
 #include "snapshot/internal.h"
 #include "util/buf.h"
+#include "util/callback.h"
 #include "util/error.h"
 #include "util/walk.h"
 
@@ -57,6 +58,18 @@ typedef struct {
 
 /* ---- output: coalesce small pieces, pass big ones through ---- */
 
+/*
+ * The writer returned `rc` (non-zero): the callback contract's value, kept
+ * as the error; IB_EUSER with a callback error already recorded comes from
+ * the library's own relay (ib_snapshot_diff), whose error stays.
+ */
+static int writer_stopped(int rc)
+{
+	if (rc == IB_EUSER && ib_error_last()->layer == IB_LAYER_CALLBACK)
+		return IB_EUSER;
+	return ib_callback_stopped(rc, "the layer writer stopped the diff");
+}
+
 static int out_flush(differ *d)
 {
 	if (!d->olen)
@@ -64,7 +77,7 @@ static int out_flush(differ *d)
 	int rc = d->write(d->obuf, d->olen, d->payload);
 	d->olen = 0;
 	if (rc) {
-		d->cb_rc = rc;
+		d->cb_rc = writer_stopped(rc);
 		return -1;
 	}
 	return 0;
@@ -87,7 +100,7 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size
 		return -1;
 	int rc = d->write(buf, len, d->payload);
 	if (rc) {
-		d->cb_rc = rc;
+		d->cb_rc = writer_stopped(rc);
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -97,7 +110,7 @@ static int ar_fail(differ *d, const char *what)
 {
 	if (d->cb_rc) {
 		if (!ib_error_current())
-			ib_error_setc(d->cb_rc, IB_LAYER_CALLBACK, "the layer writer stopped the diff");
+			ib_callback_stopped(IB_EUSER, "the layer writer stopped the diff");
 		return d->cb_rc;
 	}
 	return ib_error_set(IB_LAYER_SNAPSHOT, "diff: %s `%s`: %s", what, ib_buf_cstr(&d->path),
@@ -703,6 +716,7 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "unknown diff mode %d", (int)mode);
 	if (!write)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff: no write callback");
+	ib_error_clear(); /* writer_stopped() reads it */
 	differ d;
 	memset(&d, 0, sizeof d);
 	d.write = write;
@@ -753,5 +767,5 @@ out:
 	free(d.rbuf2);
 	free(d.obuf);
 	ib_buf_dispose(&d.path);
-	return rc;
+	return ib_callback_result(rc);
 }

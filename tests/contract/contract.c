@@ -399,6 +399,13 @@ static void test_iterators_42(void **state)
 	calls = 0;
 	assert_int_equal(ib_snapshot_diff(snap, "contract42", write_42, &calls), 42);
 	assert_int_equal(calls, 1);
+	/* the building block too */
+	calls = 0;
+	int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(ib_snapshot_diff_trees(dfd, -1, IB_DIFF_TREE, write_42, &calls), 42);
+	assert_int_equal(calls, 1);
+	close(dfd);
 	/* the snapshotter's own callbacks: commit stopped by a BYTES report */
 	answer a;
 	ib_callbacks cb = callbacks_42(&a, IB_PROGRESS_BYTES);
@@ -455,6 +462,7 @@ typedef struct {
 	int steps, done, cached;
 	uint64_t last, total;
 	int bad;
+	int context_bytes, layer_bytes; /* BYTES "context" and "layer:<key>" */
 } step_log;
 
 static int record_steps(const ib_progress *p, void *payload)
@@ -471,6 +479,9 @@ static int record_steps(const ib_progress *p, void *payload)
 		l->last = p->current;
 		l->total = p->total;
 		l->cached += p->cached != 0;
+	} else if (p->kind == IB_PROGRESS_BYTES && p->id) {
+		l->context_bytes += !strcmp(p->id, "context") && p->current > 0;
+		l->layer_bytes += !strncmp(p->id, "layer:", 6) && p->current > 0;
 	} else if (p->kind == IB_PROGRESS_STEP_DONE) {
 		l->done++;
 		if (p->current != l->last || p->total != l->total)
@@ -503,6 +514,11 @@ static void test_cached_steps(void **state)
 		assert_int_equal((int)l.total, l.steps);
 		/* the second build: every step from the cache, and each reported */
 		assert_int_equal(l.cached, round == 0 ? 0 : l.steps);
+		/* the first hashes the context (COPY) and writes layers (RUN, COPY) */
+		if (round == 0) {
+			assert_true(l.context_bytes > 0);
+			assert_true(l.layer_bytes > 0);
+		}
 	}
 	free(ctx);
 }

@@ -381,9 +381,26 @@ static int write_42(const void *data, size_t len, void *payload)
 	return 42;
 }
 
+static int lookup_42(const char *name, int found, void *payload)
+{
+	(void)name, (void)found;
+	(*(int *)payload)++;
+	return 42;
+}
+
 static void test_iterators_42(void **state)
 {
 	(void)state;
+	/* the expansion's lookup */
+	int looked = 0;
+	ib_expand_options eo = IB_EXPAND_OPTIONS_INIT;
+	eo.lookup = lookup_42;
+	eo.payload = &looked;
+	ib_buf out = IB_BUF_INIT;
+	assert_int_equal(ib_expand_word(&out, "a $X b", &eo), 42);
+	assert_int_equal(looked, 1);
+	assert_int_equal(ib_error_last()->code, 42);
+	ib_buf_dispose(&out);
 	ib_snapshotter *snap = NULL;
 	assert_int_equal(ib_snapshotter_open(&snap, store, "overlay", NULL), 0);
 	ib_image *img = NULL;

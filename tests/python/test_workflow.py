@@ -2,6 +2,8 @@
 import os
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -74,6 +76,21 @@ def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
     with pytest.raises(imagebuild.Cancelled):
         store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.slow"), snapshotter=snapshotter,
                     on_progress=lambda e: e["kind"] != "output")
+
+    # cancelled from another thread while a RUN prints nothing: killed at once
+    (ctx / "Dockerfile.silent").write_text("FROM busybox\nRUN sleep 1000\n")
+    flag = imagebuild.CancelFlag()
+    started = []
+
+    def on_step(e):
+        if e["kind"] == "step" and e["text"].startswith("RUN"):
+            started.append(time.monotonic())
+            threading.Timer(0.5, flag.set).start()
+    with pytest.raises(imagebuild.Cancelled) as err:
+        store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.silent"), snapshotter=snapshotter,
+                    no_cache=True, on_progress=on_step, cancel=flag)
+    assert "cancelled" in err.value.message
+    assert started and time.monotonic() - started[0] < 0.5 + 1.0
 
     # a secret reaches the RUN and nothing else; pull=False forbids pulling
     (tmp_path / "token").write_text("tok")

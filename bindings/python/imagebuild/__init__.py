@@ -160,6 +160,22 @@ def dump_dockerfile(text, filename="Dockerfile"):
 
 # ---- callbacks: the payload is a handle to a _Reporter ----
 
+class CancelFlag:
+    """Cancels the call it is given to (ib_callbacks.cancel): set() from any thread.
+
+    The call then raises Cancelled; a running RUN is killed within 100 ms.
+    """
+
+    def __init__(self):
+        self._p = ffi.new("int *")
+
+    def set(self):
+        self._p[0] = 1
+
+    def is_set(self):
+        return bool(self._p[0])
+
+
 class _Reporter:
     def __init__(self, on_progress, on_log):
         self.on_progress = on_progress
@@ -349,11 +365,13 @@ class Store:
 
     def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
               no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None, pull=None, secrets=None):
+              on_progress=None, on_log=None, pull=None, secrets=None, cancel=None):
         """Build a Dockerfile; returns the image id.
 
-        on_progress(event) may return False to cancel. pull: None (pull missing
-        base images), True (always), False (never). secrets: {id: file path}.
+        on_progress(event) may return False to cancel; so may another thread
+        through `cancel` (a CancelFlag). Either raises Cancelled. pull: None
+        (pull missing base images), True (always), False (never). secrets:
+        {id: file path}.
         """
         keep = []
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
@@ -364,6 +382,8 @@ class Store:
         cb.progress = lib._ib_py_progress
         cb.log = lib._ib_py_log
         cb.payload = rep.handle
+        if cancel is not None:
+            cb.cancel = cancel._p
         keep.append(cb)
         o.callbacks = cb
         d = ffi.new("ib_digest *")

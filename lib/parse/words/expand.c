@@ -139,9 +139,10 @@ static int lookup(lexer *lx, const char *name, const char **val, size_t *vlen, i
 		if (rc) {
 			lx->stopped = 1;
 			lx->stop_rc = rc;
-			return ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK,
-					     "the lookup callback stopped the expansion at `%s` (%d)",
-					     name, rc);
+			/* the error's code is the callback's value, as the call's result (common.h) */
+			ib_error_setc(rc, IB_LAYER_CALLBACK, "the lookup callback stopped the expansion at `%s` (%d)",
+				      name, rc);
+			return IB_EUSER;
 		}
 	}
 	return 0;

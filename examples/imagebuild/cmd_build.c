@@ -9,12 +9,8 @@ static int progress(const ib_progress *p, void *payload)
 {
 	(void)payload;
 	switch (p->kind) {
-	case IB_PROGRESS_STEP:
-		printf("=> %s %s\n", p->id, p->text);
-		break;
-	case IB_PROGRESS_STEP_DONE:
-		if (p->cached)
-			printf("=> CACHED %s %s\n", p->id, p->text);
+	case IB_PROGRESS_STEP: /* cached steps too (cached set), then their STEP_DONE */
+		printf("=> %s%s %s\n", p->cached ? "CACHED " : "", p->id, p->text);
 		break;
 	case IB_PROGRESS_OUTPUT:
 		printf("   %s\n", p->text);

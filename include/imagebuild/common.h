@@ -109,9 +109,10 @@ typedef enum {
 	 * - "layer:<key>": a snapshot's changes written as a layer (a build
 	 *   step's, or ib_snapshot_commit), text "Writing layer";
 	 * - the first 12 hex digits of a blob's digest: a blob of ib_pull
-	 *   (text "Downloading", "Pull complete", "Already exists") or of
-	 *   ib_push (text "Compressing", "Pushing", "Pushed", "Layer already
-	 *   exists"), also during a build's pulls;
+	 *   (text, in order: "Pulling fs layer", "Downloading", "Download
+	 *   complete", "Pull complete"; or "Already exists"), also during a
+	 *   build's pulls, or of ib_push ("Preparing", "Compressing",
+	 *   "Pushing", "Pushed"; or "Layer already exists");
 	 * - "blob:<12 hex>": a blob copied by ib_store_save or ib_store_load
 	 *   (text "Saving", "Loading"), "import": the tarball of
 	 *   ib_store_import (text "Importing").

@@ -416,7 +416,8 @@ static int cache_instance(char **out, ib_lock *held, builder *b, const cache_spe
 			/* BuildKit: wait for the one in use, every 100 ms */
 			ib_lock_release(&keylock);
 			if (b->cancel) {
-				rc = ib_callback_stopped(b->cancel_value, "the build, waiting for the locked cache");
+				rc = b->cancel_value ? ib_callback_stopped(b->cancel_value, "the build, waiting for the locked cache")
+						     : ib_callback_cancel_error("the build, waiting for the locked cache");
 				break;
 			}
 			if ((rc = ib_callback_check(b->o->callbacks, "the build, waiting for the locked cache")) < 0)

@@ -29,6 +29,7 @@ typedef struct {
 } ib_container_options;
 #define IB_CONTAINER_OPTIONS_INIT { IB_CONTAINER_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/** Initialise `opts` like IB_CONTAINER_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_options_init(ib_container_options *opts, unsigned int version);
 
 /**
@@ -39,11 +40,14 @@ IB_EXTERN(int) ib_container_create(ib_container **out, ib_store *store, const ch
 				   const ib_container_options *opts);
 /** Open an existing container by id, id prefix or name. */
 IB_EXTERN(int) ib_container_open(ib_container **out, ib_store *store, const char *id_or_name);
+/** Free the handle (the container itself stays; see ib_container_remove()). NULL is fine. */
 IB_EXTERN(void) ib_container_free(ib_container *c);
 
+/** The container id: 64 lower-case hex digits (borrowed). */
 IB_EXTERN(const char *) ib_container_id(const ib_container *c);
 /** NULL when it has no name. */
 IB_EXTERN(const char *) ib_container_name(const ib_container *c);
+/** The id (config digest) of the image the container was created from (borrowed). */
 IB_EXTERN(const ib_digest *) ib_container_image_id(const ib_container *c);
 
 #define IB_CONTAINER_RUN_OPTIONS_VERSION 1
@@ -67,6 +71,7 @@ typedef struct {
 #define IB_CONTAINER_RUN_OPTIONS_INIT { IB_CONTAINER_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, \
 		NULL, NULL, IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL }
 
+/** Initialise `opts` like IB_CONTAINER_RUN_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_run_options_init(ib_container_run_options *opts, unsigned int version);
 
 /** Run a process in the container; its exit status in `out`. */
@@ -83,6 +88,7 @@ typedef struct {
 } ib_commit_options;
 #define IB_COMMIT_OPTIONS_INIT { IB_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
+/** Initialise `opts` like IB_COMMIT_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_commit_options_init(ib_commit_options *opts, unsigned int version);
 
 /**

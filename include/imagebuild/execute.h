@@ -164,6 +164,7 @@ typedef struct {
 
 #define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
+/** Initialise `o` like IB_EXECUTE_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);
 
 /**
@@ -222,6 +223,7 @@ typedef struct {
  * device) or is larger than 4 MiB. Free with ib_user_dispose.
  */
 IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
+/** Free what ib_user_resolve() put in `user` and reset it. NULL is fine. */
 IB_EXTERN(void) ib_user_dispose(ib_user *user);
 
 IB_END_DECL

@@ -96,6 +96,7 @@ IB_EXTERN(size_t) ib_dockerfile_node_count(const ib_dockerfile *df);
 IB_EXTERN(const ib_node *) ib_dockerfile_node(const ib_dockerfile *df, size_t i);
 /** First line of the first instruction and last line of the last one (1-based). */
 IB_EXTERN(int) ib_dockerfile_start_line(const ib_dockerfile *df);
+/** Last line of the last instruction (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_dockerfile_end_line(const ib_dockerfile *df);
 /** The escape character in effect: '\\' or '`'. */
 IB_EXTERN(char) ib_dockerfile_escape(const ib_dockerfile *df);
@@ -103,6 +104,7 @@ IB_EXTERN(char) ib_dockerfile_escape(const ib_dockerfile *df);
 IB_EXTERN(const char *) ib_dockerfile_directive(const ib_dockerfile *df, const char *name);
 /** Number of warnings and the i-th one (NULL when out of range). */
 IB_EXTERN(size_t) ib_dockerfile_warning_count(const ib_dockerfile *df);
+/** The i-th parser warning (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_parse_warning *) ib_dockerfile_warning(const ib_dockerfile *df, size_t i);
 
 /**
@@ -115,17 +117,20 @@ IB_EXTERN(int) ib_node_dump(ib_buf *out, const ib_node *node);
 
 /** The keyword, lower-cased: "run"; as written in the Dockerfile: "Run". */
 IB_EXTERN(const char *) ib_node_keyword(const ib_node *node);
+/** The keyword as written in the Dockerfile: "Run" (borrowed). */
 IB_EXTERN(const char *) ib_node_keyword_raw(const ib_node *node);
 /** The whole logical line (continuations joined), for ONBUILD's nested node the trigger text. */
 IB_EXTERN(const char *) ib_node_original(const ib_node *node);
 /** The flags, as written without quotes: "--mount=type=cache,target=/x". */
 IB_EXTERN(size_t) ib_node_flag_count(const ib_node *node);
+/** The i-th flag, as written without quotes (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_node_flag(const ib_node *node, size_t i);
 /**
  * The argument strings (see the BuildKit dump for what each instruction
  * gets). `len`, when not NULL, receives the length (arguments may hold NUL).
  */
 IB_EXTERN(size_t) ib_node_arg_count(const ib_node *node);
+/** The i-th argument (borrowed), or NULL when out of range; `len` (may be NULL) gets its length. */
 IB_EXTERN(const char *) ib_node_arg(const ib_node *node, size_t i, size_t *len);
 /** 1 when the arguments came from a JSON array (exec form). */
 IB_EXTERN(int) ib_node_is_json(const ib_node *node);
@@ -133,6 +138,7 @@ IB_EXTERN(int) ib_node_is_json(const ib_node *node);
 IB_EXTERN(const ib_node *) ib_node_nested(const ib_node *node);
 /** Heredocs of the instruction (of ONBUILD's trigger for ONBUILD), in order. */
 IB_EXTERN(size_t) ib_node_heredoc_count(const ib_node *node);
+/** The i-th heredoc (borrowed from the node), or NULL when out of range. */
 IB_EXTERN(const ib_heredoc *) ib_node_heredoc(const ib_node *node, size_t i);
 /**
  * The comment lines before the instruction, since the previous one, as
@@ -141,9 +147,11 @@ IB_EXTERN(const ib_heredoc *) ib_node_heredoc(const ib_node *node, size_t i);
  * directives and comments inside a continuation are not included.
  */
 IB_EXTERN(size_t) ib_node_comment_count(const ib_node *node);
+/** The i-th comment line before the instruction (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_node_comment(const ib_node *node, size_t i);
 /** First and last physical line (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_start_line(const ib_node *node);
+/** Last physical line of the instruction (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_end_line(const ib_node *node);
 
 /** Append the content with leading TABs of every line removed (what `<<-` asks for). */
@@ -331,13 +339,16 @@ typedef struct {
  * meaning. A Dockerfile without FROM gives zero stages (only meta-ARGs).
  */
 IB_EXTERN(int) ib_instructions_parse(ib_instructions **out, const ib_dockerfile *df);
+/** Free the typed instructions (before the ib_dockerfile they borrow from). NULL is fine. */
 IB_EXTERN(void) ib_instructions_free(ib_instructions *ins);
 
 /** ARG instructions before the first FROM. */
 IB_EXTERN(size_t) ib_instructions_meta_arg_count(const ib_instructions *ins);
+/** The i-th meta ARG instruction (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_instruction *) ib_instructions_meta_arg(const ib_instructions *ins, size_t i);
 /** The stages, in file order (NULL when out of range). */
 IB_EXTERN(size_t) ib_instructions_stage_count(const ib_instructions *ins);
+/** The i-th stage in file order (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_stage *) ib_instructions_stage(const ib_instructions *ins, size_t i);
 /** The stage named `name` (case-insensitive), or NULL. */
 IB_EXTERN(const ib_stage *) ib_instructions_stage_by_name(const ib_instructions *ins,
@@ -350,6 +361,7 @@ IB_EXTERN(const ib_stage *) ib_instructions_stage_by_name(const ib_instructions 
  */
 IB_EXTERN(int) ib_instruction_parse_single(ib_instruction **out, const char *text,
 					   const ib_parse_options *opts);
+/** Free an instruction made by ib_instruction_parse_single(). NULL is fine. */
 IB_EXTERN(void) ib_instruction_free(ib_instruction *instr);
 
 /**

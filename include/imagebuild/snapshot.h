@@ -44,6 +44,7 @@ typedef struct {
 #define IB_SNAPSHOTTER_KEEP_STALE 1u
 #define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0 }
 
+/** Initialise `opts` like IB_SNAPSHOTTER_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version);
 
 /**
@@ -54,6 +55,7 @@ IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigne
  */
 IB_EXTERN(int) ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 				   const ib_snapshotter_options *opts);
+/** Close the snapshotter (its snapshots and layers stay on disk). NULL is fine. */
 IB_EXTERN(void) ib_snapshotter_free(ib_snapshotter *snap);
 /** The backend's name (borrowed). */
 IB_EXTERN(const char *) ib_snapshotter_name(const ib_snapshotter *snap);

@@ -26,6 +26,7 @@ typedef struct {
  * $XDG_DATA_HOME/imagebuild (~/.local/share/imagebuild).
  */
 IB_EXTERN(int) ib_store_open(ib_store **out, const char *root, const ib_store_options *opts);
+/** Close the store handle (releasing its leases). NULL is fine. */
 IB_EXTERN(void) ib_store_free(ib_store *store);
 /** The root directory (borrowed). */
 IB_EXTERN(const char *) ib_store_root(const ib_store *store);
@@ -35,7 +36,9 @@ IB_EXTERN(const char *) ib_store_root(const ib_store *store);
 /** A blob being written: content is hashed as it streams in. */
 typedef struct ib_blob_writer ib_blob_writer;
 
+/** Start writing a new blob into `store`; finish it with ib_blob_writer_commit() or ib_blob_writer_abort(). */
 IB_EXTERN(int) ib_store_blob_writer(ib_blob_writer **out, ib_store *store);
+/** Append `len` bytes to the blob being written. */
 IB_EXTERN(int) ib_blob_writer_write(ib_blob_writer *w, const void *data, size_t len);
 /**
  * Finish: fsync, and rename into blobs/sha256/<hex>. When `expected` is not
@@ -47,9 +50,11 @@ IB_EXTERN(int) ib_blob_writer_commit(ib_blob_writer *w, ib_digest *out, uint64_t
 /** Drop an unfinished blob; frees the writer. NULL is fine. */
 IB_EXTERN(void) ib_blob_writer_abort(ib_blob_writer *w);
 
+/** Store `len` bytes as a blob in one call; `out` gets its digest. */
 IB_EXTERN(int) ib_store_blob_put(ib_digest *out, ib_store *store, const void *data, size_t len);
 /** 1 if present, 0 if not. */
 IB_EXTERN(int) ib_store_blob_has(ib_store *store, const ib_digest *d);
+/** The size of the blob `d` in `out`; IB_ENOTFOUND names the digest when it is missing. */
 IB_EXTERN(int) ib_store_blob_size(uint64_t *out, ib_store *store, const ib_digest *d);
 /** Open a blob for reading; the caller closes the fd. IB_ENOTFOUND names the digest. */
 IB_EXTERN(int) ib_store_blob_open(int *fd_out, ib_store *store, const ib_digest *d);
@@ -73,7 +78,9 @@ IB_EXTERN(int) ib_store_blob_read(ib_buf *out, ib_store *store, const ib_digest 
  * counted per store handle. Calling ib_store_gc() on a handle that holds a
  * lease is refused (it would wait for itself).
  */
+/** Take a lease (see above): GC waits until it is released. Counted per handle. */
 IB_EXTERN(int) ib_store_lease_acquire(ib_store *store);
+/** Release one lease taken by ib_store_lease_acquire(). */
 IB_EXTERN(void) ib_store_lease_release(ib_store *store);
 
 /* ---- references: [HOST[:PORT]/]PATH[:TAG][@DIGEST], normalised as Docker does ---- */
@@ -85,6 +92,7 @@ IB_EXTERN(void) ib_store_lease_release(ib_store *store);
  * ("invalid reference format: repository name (X) must be lowercase").
  */
 IB_EXTERN(int) ib_reference_parse(ib_reference **out, const char *str);
+/** Free a parsed reference. NULL is fine. */
 IB_EXTERN(void) ib_reference_free(ib_reference *ref);
 /** The registry host, with its port: "docker.io", "localhost:5000". */
 IB_EXTERN(const char *) ib_reference_domain(const ib_reference *ref);
@@ -157,7 +165,9 @@ IB_EXTERN(int) ib_image_config_new(ib_image_config **out);
 IB_EXTERN(int) ib_image_config_from_json(ib_image_config **out, const char *json, size_t len);
 /** The config as JSON (compact, keys sorted: the blob that is stored). */
 IB_EXTERN(int) ib_image_config_to_json(ib_buf *out, const ib_image_config *c);
+/** A deep copy of `c` into *out (the caller's, ib_image_config_free()). */
 IB_EXTERN(int) ib_image_config_dup(ib_image_config **out, const ib_image_config *c);
+/** Free a config. NULL is fine. */
 IB_EXTERN(void) ib_image_config_free(ib_image_config *c);
 
 /** Borrowed until the next change of `c`; NULL when unset. */
@@ -169,12 +179,14 @@ IB_EXTERN(int) ib_image_config_set(ib_image_config *c, ib_config_string which, c
  * CMD; it means nothing on Linux); 0 removes the field.
  */
 IB_EXTERN(int) ib_image_config_args_escaped(const ib_image_config *c);
+/** Set config.ArgsEscaped (see ib_image_config_args_escaped()); 0 removes the field. */
 IB_EXTERN(int) ib_image_config_set_args_escaped(ib_image_config *c, int escaped);
 /** Set IB_CONFIG_CREATED to now, or to $SOURCE_DATE_EPOCH when `use_source_date_epoch` and it is set. */
 IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch);
 
 /** 1 when the list is set (even empty), 0 when unset/null. */
 IB_EXTERN(int) ib_image_config_list_is_set(const ib_image_config *c, ib_config_list which);
+/** The number of items of the list `which` (0 when unset). */
 IB_EXTERN(size_t) ib_image_config_list_count(const ib_image_config *c, ib_config_list which);
 /** Item `i` (borrowed), NULL past the end. Sets come back sorted. */
 IB_EXTERN(const char *) ib_image_config_list_get(const ib_image_config *c, ib_config_list which, size_t i);
@@ -189,10 +201,12 @@ IB_EXTERN(const char *) ib_image_config_env_get(const ib_image_config *c, const 
 /** Set `key`=`value`, replacing an earlier value in place (as ENV does). */
 IB_EXTERN(int) ib_image_config_env_set(ib_image_config *c, const char *key, const char *value);
 
+/** The number of labels. */
 IB_EXTERN(size_t) ib_image_config_label_count(const ib_image_config *c);
 /** Label `i` in key order (borrowed); 0, or IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_label_at(const char **key, const char **value,
 					const ib_image_config *c, size_t i);
+/** The value of label `key` (borrowed until the next change of `c`), or NULL. */
 IB_EXTERN(const char *) ib_image_config_label_get(const ib_image_config *c, const char *key);
 /** Set a label; NULL value removes it. */
 IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, const char *value);
@@ -214,8 +228,11 @@ IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_c
 IB_EXTERN(int) ib_image_config_set_healthcheck(ib_image_config *c, const char *const *test, size_t n,
 					       const ib_healthcheck *times);
 
+/** The number of layers of the config (rootfs.diff_ids). */
 IB_EXTERN(size_t) ib_image_config_diff_id_count(const ib_image_config *c);
+/** The i-th diff_id, lowest layer first, in `out`; IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_diff_id(ib_digest *out, const ib_image_config *c, size_t i);
+/** Append a layer's diff_id (the layer goes on top). */
 IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *diff_id);
 
 /** A history entry; strings borrowed (NULL when absent). */
@@ -228,7 +245,9 @@ typedef struct {
 } ib_history_entry;
 /** Entries in config order (oldest first). */
 IB_EXTERN(size_t) ib_image_config_history_count(const ib_image_config *c);
+/** The i-th history entry (strings borrowed until the next change of `c`); IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c, size_t i);
+/** Append a history entry (the strings are copied). */
 IB_EXTERN(int) ib_image_config_history_add(ib_image_config *c, const ib_history_entry *e);
 
 /* ---- images ---- */
@@ -265,18 +284,23 @@ IB_EXTERN(int) ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, i
  * "No such image: X"; IB_EINVALID when a short id is ambiguous.
  */
 IB_EXTERN(int) ib_store_image_lookup(ib_image **out, ib_store *store, const char *name_or_id);
+/** Free an image handle (the image stays in the store). NULL is fine. */
 IB_EXTERN(void) ib_image_free(ib_image *img);
 /** The image id: its config digest. */
 IB_EXTERN(const ib_digest *) ib_image_id(const ib_image *img);
 /** The digest of its (platform) manifest. */
 IB_EXTERN(const ib_digest *) ib_image_manifest_digest(const ib_image *img);
+/** The media type of its manifest (borrowed). */
 IB_EXTERN(const char *) ib_image_manifest_media_type(const ib_image *img);
 /** The config (borrowed); ib_image_config_dup() it to change it. */
 IB_EXTERN(const ib_image_config *) ib_image_config_of(const ib_image *img);
+/** The number of layers. */
 IB_EXTERN(size_t) ib_image_layer_count(const ib_image *img);
+/** The i-th layer, lowest first (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_layer *) ib_image_layer(const ib_image *img, size_t i);
 /** Every name that points at this image id, sorted (borrowed). */
 IB_EXTERN(size_t) ib_image_name_count(const ib_image *img);
+/** The i-th name (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_image_name(const ib_image *img, size_t i);
 /** Sum of the layer blob sizes. */
 IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
@@ -304,6 +328,7 @@ typedef struct {
 IB_EXTERN(int) ib_store_layer_content_size(uint64_t *out, ib_store *store, const ib_digest *diff_id);
 /** History rows, newest first (a config without history gets one row per layer). */
 IB_EXTERN(size_t) ib_image_history_count(const ib_image *img);
+/** History row `i` (newest first; strings borrowed from `img`) in `out`; IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i);
 
 /* ---- names ---- */
@@ -340,8 +365,11 @@ typedef struct {
 typedef struct ib_image_list ib_image_list;
 /** Every image, sorted by name (untagged last). */
 IB_EXTERN(int) ib_store_images(ib_image_list **out, ib_store *store);
+/** The number of rows. */
 IB_EXTERN(size_t) ib_image_list_count(const ib_image_list *list);
+/** Row `i` (borrowed from the list), or NULL when out of range. */
 IB_EXTERN(const ib_image_summary *) ib_image_list_get(const ib_image_list *list, size_t i);
+/** Free the list. NULL is fine. */
 IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
 /* ---- import and export ---- */
@@ -364,6 +392,7 @@ typedef struct {
  */
 IB_EXTERN(int) ib_store_import_fd(ib_digest *image_id, ib_store *store, int fd,
 				  const ib_import_options *opts);
+/** ib_store_import_fd() on the file at `path` ("-" is not special here). */
 IB_EXTERN(int) ib_store_import(ib_digest *image_id, ib_store *store, const char *path,
 			       const ib_import_options *opts);
 
@@ -434,9 +463,11 @@ typedef struct {
 IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record *rec);
 /** By id, unambiguous id prefix, or name. Free with ib_container_record_free(). */
 IB_EXTERN(int) ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
+/** Free a record returned by ib_store_container_get(). NULL is fine. */
 IB_EXTERN(void) ib_container_record_free(ib_container_record *rec);
 /** Every record, sorted by created time; free with ib_container_record_list_free(). */
 IB_EXTERN(int) ib_store_container_list(ib_container_record ***out, size_t *n, ib_store *store);
+/** Free the `n` records of ib_store_container_list() and the array. */
 IB_EXTERN(void) ib_container_record_list_free(ib_container_record **list, size_t n);
 /** Remove a record (the whole containers/<id>/ directory). */
 IB_EXTERN(int) ib_store_container_remove(ib_store *store, const char *id);
@@ -452,6 +483,7 @@ IB_EXTERN(int) ib_store_cache_put(ib_store *store, const char *key, const ib_dig
 /** IB_ENOTFOUND when absent or when its blobs are gone. `layer`/`has_layer` may be NULL. */
 IB_EXTERN(int) ib_store_cache_get(ib_digest *layer, int *has_layer, ib_digest *config,
 				  ib_store *store, const char *key);
+/** Remove the cache entry `key` (64 hex); the blobs it names stay until GC. */
 IB_EXTERN(int) ib_store_cache_remove(ib_store *store, const char *key);
 /** Remove every cache entry. */
 IB_EXTERN(int) ib_store_cache_clear(ib_store *store);

@@ -6,12 +6,13 @@
 #   push        push an image to a local docker-registry
 #   readme      the README's program is examples/readme.c word for word, and it
 #               compiles and links through pkg-config (then builds, as root)
+#   embedding   every C block of docs/embedding.md compiles against the headers
 # Environment (tests/docs/meson.build): IB_EXAMPLES (the build dir of
 # examples/), IMAGEBUILD (the CLI, for setup only), IB_SOURCE_ROOT,
 # IB_BUILD_ROOT, IB_MAKE_BUSYBOX.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
-what=$1 ex=${IB_EXAMPLES:?}
+what=$1 ex=${IB_EXAMPLES:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ib-examples-XXXXXX")
 pids=()
 cleanup() {
@@ -117,6 +118,21 @@ readme)
 	fi
 	if "$tmp/readme" "$tmp/no-such-dir" x 2> "$tmp/err"; then fail "a missing context built"; fi
 	grep -q '^error: ' "$tmp/err" || { cat "$tmp/err"; fail "no error message"; }
+	;;
+embedding)
+	# every ```c block of docs/embedding.md, in order, in one translation unit
+	{
+		printf '#include <imagebuild.h>\n#include <imagebuild/sys/isolation.h>\n#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n'
+		printf 'static int on_progress_bytes(const ib_progress *p, void *payload) { (void)p; (void)payload; return 0; }\n'
+		awk '/^```c$/ { on = 1; printf "#line %d \"docs/embedding.md\"\n", NR + 1; next }
+		     on && /^```$/ { on = 0; next } on { print }' "$IB_SOURCE_ROOT/docs/embedding.md"
+		# what the guide leaves to the reader
+		printf 'static int my_ctor(ib_isolation **out, const ib_execute_options *opts, void *param)\n'
+		printf '{ (void)out; (void)opts; (void)param; return IB_EUNSUPPORTED; }\n'
+	} > "$tmp/embedding.c"
+	[ "$(grep -c '^#line' "$tmp/embedding.c")" -ge 8 ] || fail "docs/embedding.md has fewer C blocks than expected"
+	${CC:-cc} -std=c99 -Wall -Wextra -Werror -Wno-unused-function -I "$IB_SOURCE_ROOT/include" \
+		-c "$tmp/embedding.c" -o "$tmp/embedding.o" || fail "a C block of docs/embedding.md does not compile"
 	;;
 *) fail "unknown example $what" ;;
 esac

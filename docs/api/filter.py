@@ -17,7 +17,34 @@ import sys
 TRAILING = re.compile(r'^(\s*(?:[^/\s*#][^/]*?[;,]|#define\s+\w+(?:\([^)]*\))?\s+\S.*?|[A-Z_0-9]+(?:\s*=\s*[^/]+?)?))(\s*)/\*(?![*!])')
 VERSION_MARK = re.compile(r'^\s*/\*\s*version \d+\s*\*/\s*$')
 
+# By the conventions of docs/STYLE.md ("Options"), what needs no comment of its own:
+VERSION_FIELD = re.compile(r'^\s*unsigned int version;\s*$')
+VERSION_MACRO = re.compile(r'^#define (IB_\w+)_VERSION \d+\s*$')
+INIT_MACRO = re.compile(r'^#define (IB_\w+)_INIT\b')
+HTML_OK = {'b', 'i', 'em', 'code', 'br', 'p', 'pre', 'tt', 'ul', 'li', 'ol'}
+
+
+def escape(text):
+    """<hex> and name@digest in prose are not HTML tags or commands."""
+    text = re.sub(r'<(/?)([a-z][\w .-]*)>', lambda m: m.group(0) if m.group(2) in HTML_OK
+                  else '&lt;' + m.group(1) + m.group(2) + '&gt;', text)
+    return re.sub(r'(\w)@(\w)', r'\1\\@\2', text)
+
+
 lines = open(sys.argv[1], encoding='utf-8').read().split('\n')
+for k, line in enumerate(lines):
+    if '/*' in line or line.lstrip().startswith('*'):
+        lines[k] = escape(line)
+    if VERSION_FIELD.match(line):
+        lines[k] = line + ' /**< The version of the struct the caller fills (its *_VERSION macro). */'
+    m = VERSION_MACRO.match(line)
+    if m:
+        lines[k] = line.rstrip() + f' /**< The current version of the struct that {m.group(1)}_INIT initialises. */'
+    m = INIT_MACRO.match(line)
+    if m and k > 0 and (not lines[k - 1].strip() or lines[k - 1].rstrip().endswith((';', '*/'))) \
+            and '/**' not in lines[k - 1]:
+        lines[k - 1] = lines[k - 1] + f' /** A static initializer: the current version ({m.group(1)}_VERSION) and every default. */'
+
 out = list(lines)
 first = True
 i = 0

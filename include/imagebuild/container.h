@@ -21,6 +21,7 @@
 IB_BEGIN_DECL
 
 #define IB_CONTAINER_OPTIONS_VERSION 1
+/** Options of ib_container_create(). */
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_OPTIONS_VERSION */
 	const char *name;           /* unique; NULL: none */
@@ -51,6 +52,7 @@ IB_EXTERN(const char *) ib_container_name(const ib_container *c);
 IB_EXTERN(const ib_digest *) ib_container_image_id(const ib_container *c);
 
 #define IB_CONTAINER_RUN_OPTIONS_VERSION 1
+/** What to run in a container, and how (ib_container_run()). */
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_RUN_OPTIONS_VERSION */
 	/* the command; NULL: the image's CMD. The image's ENTRYPOINT comes first, as with docker run */
@@ -60,6 +62,7 @@ typedef struct {
 	const char *user;           /* NULL: the image's USER */
 	const char *workdir;        /* NULL: the image's WORKDIR */
 	const char *hostname;       /* NULL: the first 12 hex of the id */
+	/** The network the process sees; IB_NETWORK_HOST by default. */
 	ib_network_mode network;
 	const char *isolation;      /* NULL: "namespaces" */
 	int tty;                    /* allocate a pseudo-terminal (stdin should be a terminal) */
@@ -78,6 +81,7 @@ IB_EXTERN(int) ib_container_run_options_init(ib_container_run_options *opts, uns
 IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *opts);
 
 #define IB_COMMIT_OPTIONS_VERSION 1
+/** Options of ib_container_commit(). */
 typedef struct {
 	unsigned int version;       /* IB_COMMIT_OPTIONS_VERSION */
 	const char *message;        /* the history comment (-m) */

@@ -66,6 +66,7 @@ IB_EXTERN(int) ib_parse_options_init(ib_parse_options *opts, unsigned int versio
 typedef struct {
 	const char *name;      /* the delimiter, unquoted: EOF */
 	const char *content;   /* the body, NUL-terminated */
+	/** The length of `content`, in bytes. */
 	size_t content_len;
 	unsigned int fd;       /* 3 for `3<<EOF`, else 0 */
 	int expand;            /* 0 when part of the delimiter was quoted */
@@ -75,6 +76,7 @@ typedef struct {
 /** A parser warning (e.g. an empty continuation line). */
 typedef struct {
 	int line;              /* the last line of the instruction it is about */
+	/** What is wrong. */
 	const char *message;
 } ib_parse_warning;
 
@@ -186,20 +188,26 @@ IB_EXTERN(const char *) ib_instruction_kind_name(ib_instruction_kind kind);
 
 /** A list of strings (borrowed). */
 typedef struct {
+	/** The strings, `count` of them (borrowed). */
 	const char *const *items;
+	/** The number of `items`. */
 	size_t count;
 } ib_instr_strings;
 
 /** A key and its raw value (ENV, LABEL): quotes and escapes still in `value`. */
 typedef struct {
+	/** The key (raw). */
 	const char *key;
+	/** The value, raw: quotes and escapes kept. */
 	const char *value;
 } ib_instr_kv;
 
 /** One ARG declaration: `name` or `name=default` (default raw, quotes kept). */
 typedef struct {
+	/** The name of the ARG. */
 	const char *name;
 	const char *default_value;   /* NULL when has_default is 0 */
+	/** Non-zero when the ARG gives a default (`name=value`). */
 	int has_default;
 } ib_instr_arg;
 
@@ -236,32 +244,44 @@ typedef struct {
 /** RUN. */
 typedef struct {
 	ib_instr_strings args;  /* exec form: argv; shell form: one string, the command line */
+	/** Non-zero for the exec (JSON) form. */
 	int json;
+	/** Its --mount flags, `mount_count` of them. */
 	const ib_run_mount *mounts;
+	/** The number of `mounts`. */
 	size_t mount_count;
 	const char *network;    /* none|default|host, or NULL */
 	const char *security;   /* sandbox|insecure, or NULL */
+	/** Its heredocs, `heredoc_count` of them. */
 	const ib_heredoc *heredocs;
+	/** The number of `heredocs`. */
 	size_t heredoc_count;
 } ib_instr_run;
 
 /** CMD, ENTRYPOINT, SHELL. */
 typedef struct {
 	ib_instr_strings args;  /* exec form: argv; shell form: one string (empty: none) */
+	/** Non-zero for the exec (JSON) form. */
 	int json;
 } ib_instr_cmd;
 
 /** ADD and COPY. */
 typedef struct {
 	ib_instr_strings sources;   /* paths/URLs (not heredocs), raw words */
+	/** The destination, raw. */
 	const char *dest;
 	const ib_heredoc *heredocs; /* sources given as heredocs, in order */
+	/** The number of `heredocs`. */
 	size_t heredoc_count;
+	/** Non-zero for the exec (JSON) form. */
 	int json;
 	const char *from;           /* COPY --from */
+	/** --chown, raw, or NULL. */
 	const char *chown;
+	/** --chmod, raw, or NULL. */
 	const char *chmod;
 	const char *checksum;       /* ADD --checksum */
+	/** Non-zero for --link. */
 	int link;
 	int parents;                /* COPY --parents */
 	int keep_git_dir;           /* ADD --keep-git-dir */
@@ -272,10 +292,15 @@ typedef struct {
 typedef struct {
 	int none;                   /* HEALTHCHECK NONE */
 	ib_instr_strings test;      /* {"CMD", argv...} or {"CMD-SHELL", line} */
+	/** --interval, in nanoseconds. */
 	int64_t interval;
+	/** --timeout, in nanoseconds. */
 	int64_t timeout;
+	/** --start-period, in nanoseconds. */
 	int64_t start_period;
+	/** --start-interval, in nanoseconds. */
 	int64_t start_interval;
+	/** --retries; 0: not set. */
 	int retries;
 } ib_instr_healthcheck;
 
@@ -292,11 +317,14 @@ typedef struct {
  * Only the member of `u` that matches `kind` is meaningful.
  */
 typedef struct {
+	/** Which instruction; says which member of `u` is meaningful. */
 	ib_instruction_kind kind;
 	int line;                   /* first physical line */
+	/** Last physical line. */
 	int end_line;
 	const char *original;       /* the logical line */
 	const ib_node *node;        /* its syntax node */
+	/** The instruction's arguments, by kind. */
 	union {
 		ib_instr_from from;
 		ib_instr_run run;
@@ -322,13 +350,16 @@ typedef struct {
 
 /** A build stage: its FROM and the instructions after it. */
 typedef struct {
+	/** The stage's index in the Dockerfile (0 first). */
 	size_t index;
 	const char *base;           /* FROM image, raw */
 	const char *name;           /* AS name (lower-cased) or NULL */
 	const char *platform;       /* --platform or NULL */
 	int line;                   /* line of its FROM */
+	/** Its FROM instruction. */
 	const ib_instruction *from;
 	const ib_instruction *const *instructions; /* after FROM, in order */
+	/** The number of `instructions`. */
 	size_t instruction_count;
 } ib_stage;
 

@@ -20,6 +20,7 @@ IB_BEGIN_DECL
 
 #define IB_PLAN_OPTIONS_VERSION 1
 
+/** Options of ib_plan_new(). */
 typedef struct {
 	unsigned int version;            /* IB_PLAN_OPTIONS_VERSION */
 	const char *target;              /* stage name or index to build; NULL: the last */
@@ -44,10 +45,12 @@ typedef struct {
 	size_t index;               /* the stage's index in the Dockerfile */
 	const ib_stage *stage;      /* its instructions (borrowed from ib_instructions) */
 	const char *name;           /* AS name or NULL */
+	/** What the stage starts from. */
 	ib_base_kind base_kind;
 	const char *base;           /* FROM, expanded with the meta ARGs ("busybox:1.36") */
 	size_t base_stage;          /* for IB_BASE_STAGE: the Dockerfile index of that stage */
 	const size_t *deps;         /* Dockerfile indexes of the stages it needs, sorted */
+	/** The number of `deps`. */
 	size_t dep_count;
 	size_t level;               /* stages of the same level do not depend on each other */
 } ib_plan_stage;
@@ -143,6 +146,7 @@ typedef struct {
 
 #define IB_CHECK_OPTIONS_VERSION 1
 
+/** Options of ib_checks_run(). */
 typedef struct {
 	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
 	const char *config;        /* replaces the `# check=` directive when not NULL */

@@ -14,6 +14,7 @@
 IB_BEGIN_DECL
 
 #define IB_STORE_OPTIONS_VERSION 1
+/** Options of ib_store_open(). */
 typedef struct {
 	unsigned int version;
 	unsigned int flags;   /* none yet */
@@ -115,19 +116,30 @@ IB_EXTERN(int) ib_reference_normalize(ib_buf *out, const char *str);
 
 /* ---- media types ---- */
 
+/** Media type of an OCI image manifest. */
 #define IB_MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+/** Media type of an OCI image index. */
 #define IB_MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+/** Media type of an OCI image config. */
 #define IB_MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+/** Media type of an uncompressed OCI layer (tar). */
 #define IB_MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+/** Media type of a gzip-compressed OCI layer. */
 #define IB_MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+/** Media type of a zstd-compressed OCI layer. */
 #define IB_MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+/** Media type of a Docker image manifest (schema 2). */
 #define IB_MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+/** Media type of a Docker manifest list. */
 #define IB_MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+/** Media type of a Docker image config. */
 #define IB_MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+/** Media type of a gzip-compressed Docker layer. */
 #define IB_MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 /* ---- image configs: the mutable object later layers change ---- */
 
+/** An image config (the OCI config JSON), mutable: made by ib_image_config_new(), parsed, or copied with ib_image_config_dup(). */
 typedef struct ib_image_config ib_image_config;
 
 /** Strings of a config (NULL when unset). */
@@ -214,13 +226,19 @@ IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, co
 /** Docker's Healthcheck durations, in nanoseconds (0 = inherit/default). */
 typedef struct {
 	unsigned int version;
+	/** Healthcheck.Interval. */
 	int64_t interval;
+	/** Healthcheck.Timeout. */
 	int64_t timeout;
+	/** Healthcheck.StartPeriod. */
 	int64_t start_period;
+	/** Healthcheck.StartInterval. */
 	int64_t start_interval;
+	/** Healthcheck.Retries; 0: inherit. */
 	int retries;
 } ib_healthcheck;
 #define IB_HEALTHCHECK_VERSION 1
+/** A static initializer: the current version (IB_HEALTHCHECK_VERSION), every time inherited. */
 #define IB_HEALTHCHECK_INIT { IB_HEALTHCHECK_VERSION, 0, 0, 0, 0, 0 }
 /** 1 and the times in `out` when a Healthcheck is set, else 0. Its test is IB_CONFIG_HEALTHCHECK_TEST. */
 IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_config *c);
@@ -237,10 +255,15 @@ IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *
 
 /** A history entry; strings borrowed (NULL when absent). */
 typedef struct {
+	/** When: RFC 3339. */
 	const char *created;
+	/** The command that made it ("RUN make"). */
 	const char *created_by;
+	/** Who made it. */
 	const char *author;
+	/** A comment (commit -m). */
 	const char *comment;
+	/** Non-zero when the step added no layer. */
 	int empty_layer;
 } ib_history_entry;
 /** Entries in config order (oldest first). */
@@ -261,6 +284,7 @@ typedef struct {
 } ib_layer;
 
 #define IB_IMAGE_COMMIT_OPTIONS_VERSION 1
+/** Options of ib_store_image_commit(). */
 typedef struct {
 	unsigned int version;
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
@@ -309,12 +333,18 @@ IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
 
 /** A `docker image history` row. */
 typedef struct {
+	/** When: RFC 3339. */
 	const char *created;
+	/** The command that made it. */
 	const char *created_by;
+	/** Who made it. */
 	const char *author;
+	/** A comment. */
 	const char *comment;
+	/** Non-zero when the step added no layer. */
 	int empty_layer;
 	uint64_t size;           /* the layer's size; 0 for an empty layer */
+	/** Non-zero when the row has a layer (then `layer` is its diff_id). */
 	int has_layer;
 	ib_digest layer;         /* its diff_id when has_layer */
 } ib_image_history_item;
@@ -356,12 +386,16 @@ IB_EXTERN(int) ib_store_image_remove(ib_store *store, const char *name_or_id, un
 /** A row of ib_store_images(): one per name, and one per untagged image. */
 typedef struct {
 	const char *name;         /* normalised, or NULL for an untagged image */
+	/** The image id (config digest). */
 	ib_digest id;
+	/** The digest of its manifest. */
 	ib_digest manifest;
 	const char *created;      /* from the config, may be NULL */
+	/** Sum of its layer blob sizes. */
 	uint64_t size;
 } ib_image_summary;
 
+/** The result of ib_store_images(): rows, with count/get/free. */
 typedef struct ib_image_list ib_image_list;
 /** Every image, sorted by name (untagged last). */
 IB_EXTERN(int) ib_store_images(ib_image_list **out, ib_store *store);
@@ -375,6 +409,7 @@ IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 /* ---- import and export ---- */
 
 #define IB_IMPORT_OPTIONS_VERSION 1
+/** Options of ib_store_import() and ib_store_import_fd(). */
 typedef struct {
 	unsigned int version;
 	const char *name;                 /* tag the result; NULL: untagged */
@@ -396,6 +431,7 @@ IB_EXTERN(int) ib_store_import_fd(ib_digest *image_id, ib_store *store, int fd,
 IB_EXTERN(int) ib_store_import(ib_digest *image_id, ib_store *store, const char *path,
 			       const ib_import_options *opts);
 
+/** The formats ib_store_save() writes. */
 typedef enum {
 	IB_ARCHIVE_OCI = 0,          /* an OCI image layout directory */
 	IB_ARCHIVE_OCI_ARCHIVE = 1,  /* that directory as a tar */
@@ -403,8 +439,10 @@ typedef enum {
 } ib_archive_format;
 
 #define IB_SAVE_OPTIONS_VERSION 1
+/** Options of ib_store_save(). */
 typedef struct {
 	unsigned int version;
+	/** What to write. */
 	ib_archive_format format;
 	/*
 	 * OCI formats: the org.opencontainers.image.ref.name of the (single)
@@ -426,6 +464,7 @@ IB_EXTERN(int) ib_store_save(ib_store *store, const char *const *names, size_t n
 /* ib_strarray is in buffer.h (shared by every layer; lib/util/buffer.c). */
 
 #define IB_LOAD_OPTIONS_VERSION 1
+/** Options of ib_store_load(). */
 typedef struct {
 	unsigned int version;
 	/* the repository for OCI images whose ref.name is a bare tag ("latest") */
@@ -532,6 +571,7 @@ IB_EXTERN(int) ib_store_index_platform(ib_digest *digest, ib_buf *media_type, co
 /* ---- maintenance ---- */
 
 #define IB_STORE_GC_OPTIONS_VERSION 1
+/** Options of ib_store_gc(). */
 typedef struct {
 	unsigned int version;
 	int prune_dangling;   /* first remove untagged images (docker image prune) */
@@ -539,9 +579,13 @@ typedef struct {
 } ib_store_gc_options;
 #define IB_STORE_GC_OPTIONS_INIT { IB_STORE_GC_OPTIONS_VERSION, 0, 0 }
 
+/** What ib_store_gc() did. */
 typedef struct {
+	/** Blobs deleted. */
 	uint64_t blobs_removed;
+	/** Bytes they held. */
 	uint64_t bytes_freed;
+	/** Untagged images removed (with prune_dangling). */
 	uint64_t images_removed;
 } ib_store_gc_stats;
 
@@ -562,6 +606,7 @@ IB_EXTERN(int) ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_s
 IB_EXTERN(int) ib_store_fsck(ib_buf *report, ib_store *store);
 
 #define IB_STORE_FSCK_OPTIONS_VERSION 1
+/** Options of ib_store_fsck_ext(). */
 typedef struct {
 	unsigned int version;
 	int full;   /* also decompress every compressed layer variant and check it hashes to its diff_id */

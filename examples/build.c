@@ -70,6 +70,8 @@ static int progress(const ib_progress *p, void *payload)
 			 (unsigned long long)p->current, (unsigned long long)p->total);
 		status(d, bytes);
 		break;
+	default:                            /* kinds added later */
+		break;
 	}
 	fflush(stdout);
 	return 0;                           /* non-zero would stop the build */

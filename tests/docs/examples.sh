@@ -73,6 +73,20 @@ build)
 	printf 'FROM busybox\nRUN exit 3\n' > "$tmp/ctx/Dockerfile"
 	if "$ex/example-build" "$tmp/ctx" ex:3 > "$tmp/out" 2> "$tmp/err"; then fail "a failing RUN built"; fi
 	grep -q '^build: .*exit code 3' "$tmp/err" || { cat "$tmp/err"; fail "no error message"; }
+	# Ctrl-C during a silent RUN: the build stops within seconds, with the library's message
+	printf 'FROM busybox\nRUN sleep 60\n' > "$tmp/ctx/Dockerfile"
+	"$ex/example-build" "$tmp/ctx" ex:4 > "$tmp/out" 2> "$tmp/err" &
+	pid=$!
+	sleep 1
+	start=$SECONDS
+	kill -INT "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 1 ] || { cat "$tmp/out" "$tmp/err"; fail "an interrupted build exited $rc"; }
+	[ $((SECONDS - start)) -le 5 ] || fail "the build took $((SECONDS - start)) s to stop"
+	grep -q '^build: ' "$tmp/err" || { cat "$tmp/err"; fail "no message for the interrupted build"; }
+	cat "$tmp/err"
+	"$IMAGEBUILD" fsck > "$tmp/fsck" 2>&1 || { cat "$tmp/fsck"; fail "the interrupted build left something behind"; }
 	;;
 push)
 	REGISTRY=${DOCKER_REGISTRY:-/usr/bin/docker-registry}

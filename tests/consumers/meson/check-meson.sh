@@ -1,9 +1,9 @@
 #!/bin/sh
-# A meson project with this source tree as its subproject, set up with
-# -Ddefault_library=static: meson finds the subproject through the
-# [provide] section of docs/libimagebuild.wrap, builds only the library
-# (no test, example or Python target), only the static one, and the
-# program linked with it runs.
+# A meson project with this source tree as its subproject: meson finds the
+# subproject through the [provide] section of docs/libimagebuild.wrap and
+# builds only the library (no test, example or Python target), of the kind
+# the parent's default_library asks for; with static, the program linked
+# with libimagebuild.a runs.
 # Usage: check-meson.sh SOURCE_ROOT
 set -eu
 src=$1
@@ -20,34 +20,47 @@ dir=$(sed -n 's/^directory *= *//p' "$proj/subprojects/libimagebuild.wrap" | hea
 [ "$dir" = libimagebuild ] || { echo "docs/libimagebuild.wrap: directory is '$dir', expected libimagebuild"; exit 1; }
 ln -s "$src" "$proj/subprojects/$dir"
 
-# --force-fallback-for: the subproject even when libimagebuild is installed
-(cd "$proj" && meson setup b --force-fallback-for=libimagebuild -Ddefault_library=static) > "$dest/setup.log" 2>&1 ||
-	{ cat "$dest/setup.log"; exit 1; }
-grep -q 'Dependency libimagebuild found: YES' "$dest/setup.log" || { cat "$dest/setup.log"; echo "libimagebuild was not found"; exit 1; }
-
-# Only the library, only static: every target of the subproject is a static
-# library, or what the library embeds (lib/execute's exec helper, seccomp profile).
-meson introspect "$proj/b" --targets > "$dest/targets.json"
-/usr/bin/python3 - "$dest/targets.json" <<'PY'
+# Only the library: every target of the subproject is the library (of
+# the kind default_library asks for), one of its layer archives, or what it
+# embeds (lib/execute's exec helper and seccomp profile); no test.
+# only_library BUILD_DIR KIND
+only_library() {
+	meson introspect "$1" --targets > "$dest/targets.json"
+	/usr/bin/python3 - "$dest/targets.json" "$2" <<'PY' || exit 1
 import json, sys
+kind = sys.argv[2]
 bad = []
 for t in json.load(open(sys.argv[1])):
     if t.get("subproject") != "libimagebuild":
         continue
-    paths = [p for f in t["filename"] for p in [f]]
-    inlib = all("/subprojects/libimagebuild/lib/" in p or p.endswith("/subprojects/libimagebuild/libimagebuild.a") for p in paths)
-    if t["type"] == "static library" and inlib:
+    paths = t["filename"]
+    if t["type"] == "static library" and all("/subprojects/libimagebuild/lib/" in p for p in paths):
+        continue  # a layer's archive
+    if t["name"] == "imagebuild" and t["type"] == kind + " library":
         continue
     if t["type"] in ("executable", "custom") and all("/subprojects/libimagebuild/lib/execute/" in p for p in paths):
         continue
     bad.append(f'{t["type"]} {t["name"]}: {" ".join(paths)}')
 if bad:
-    print("the subproject builds more than the static library:")
+    print(f"the subproject builds more than the {kind} library:")
     print("\n".join(bad))
     sys.exit(1)
 PY
-tests=$(meson introspect "$proj/b" --tests)
-[ "$tests" = "[]" ] || { echo "the subproject registered tests: $tests"; exit 1; }
+	tests=$(meson introspect "$1" --tests)
+	[ "$tests" = "[]" ] || { echo "the subproject registered tests: $tests"; exit 1; }
+}
+
+# --force-fallback-for: the subproject even when libimagebuild is installed.
+# With default_library=shared (configured only): no tests, examples, Python.
+(cd "$proj" && meson setup b-shared --force-fallback-for=libimagebuild -Ddefault_library=shared) > "$dest/setup.log" 2>&1 ||
+	{ cat "$dest/setup.log"; exit 1; }
+only_library "$proj/b-shared" shared
+
+# With default_library=static: built, linked and run.
+(cd "$proj" && meson setup b --force-fallback-for=libimagebuild -Ddefault_library=static) > "$dest/setup.log" 2>&1 ||
+	{ cat "$dest/setup.log"; exit 1; }
+grep -q 'Dependency libimagebuild found: YES' "$dest/setup.log" || { cat "$dest/setup.log"; echo "libimagebuild was not found"; exit 1; }
+only_library "$proj/b" static
 
 ninja -C "$proj/b" > "$dest/build.log" 2>&1 || { cat "$dest/build.log"; exit 1; }
 [ -f "$proj/b/subprojects/libimagebuild/libimagebuild.a" ] || { echo "libimagebuild.a was not built"; exit 1; }

@@ -2,9 +2,19 @@
 # Lists the dynamic symbols the library defines: every one must be
 # ib_<name> without "__" (which marks a layer-internal name), and carry the
 # version node NODE (lib/libimagebuild.map); the node must be defined.
-# Usage: check-symbols.sh LIB NODE
+# With ARCHIVE (libimagebuild.a), its global definitions must all be ib_
+# names too (internals are ib_<layer>__name): a program linking it
+# statically gets no other name of ours.
+# Usage: check-symbols.sh LIB NODE [ARCHIVE]
 set -u
-lib=$1 node=$2
+lib=$1 node=$2 archive=${3:-}
+if [ -n "$archive" ]; then
+	globals=$(nm --defined-only -g "$archive" 2>/dev/null | awk 'NF == 3 {print $3}') || { echo "nm $archive failed"; exit 1; }
+	[ -n "$globals" ] || { echo "no global symbols in $archive"; exit 1; }
+	other=$(printf '%s\n' "$globals" | grep -v '^ib_[A-Za-z0-9_]*$' | sort -u)
+	[ -z "$other" ] || { echo "$archive defines names outside the ib_ namespace:"; printf '%s\n' "$other"; exit 1; }
+	echo "$(printf '%s\n' "$globals" | wc -l) global symbols in $(basename "$archive"), all ib_"
+fi
 # objdump -T: ADDRESS FLAGS SECTION SIZE VERSION NAME; defined ones only.
 # The node itself shows as an *ABS* symbol named after it.
 table=$(objdump -T "$lib") || { echo "objdump -T $lib failed"; exit 1; }

@@ -22,8 +22,9 @@
 IB_BEGIN_DECL
 
 /*
- * 2 added pull and registry, 3 cancel; 4 (a new layout: versions 1 to 3 are
- * refused) made callbacks a pointer and moved cancellation into it
+ * 2 added pull and registry, 3 cancel; 4 made callbacks a pointer and moved
+ * cancellation into it (a new layout: structs of versions 1 to 3 are still
+ * read with theirs)
  */
 #define IB_BUILD_OPTIONS_VERSION 4
 
@@ -40,6 +41,7 @@ typedef struct {
 	const char *context;            /* the build context directory (required) */
 	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
 	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
+	/** The length of `dockerfile_content`. */
 	size_t dockerfile_len;
 	const char *const *tags;        /* NULL-terminated names to tag the result with */
 	const char *const *build_args;  /* NULL-terminated "NAME=VALUE" */
@@ -58,6 +60,7 @@ typedef struct {
 	 */
 	const ib_callbacks *callbacks;
 	/* version 2 */
+	/** When to pull base images (version 2). */
 	ib_pull_policy pull;
 	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
 	/*
@@ -72,7 +75,7 @@ typedef struct {
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
 		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL }
 
-/** Initialise for `version` (only 4, the current layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 4; 1 to 3 in their own layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

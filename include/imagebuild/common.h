@@ -16,11 +16,14 @@
 #define IB_BEGIN_DECL extern "C" {
 #define IB_END_DECL }
 #else
+/** Opens `extern "C"` for C++ (empty in C). */
 #define IB_BEGIN_DECL
+/** Closes IB_BEGIN_DECL. */
 #define IB_END_DECL
 #endif
 
 #if defined(__GNUC__)
+/** Declares a public function of the library: exported, default visibility. */
 #define IB_EXTERN(type) extern __attribute__((visibility("default"))) type
 #else
 #define IB_EXTERN(type) extern type
@@ -130,6 +133,7 @@ typedef enum {
  */
 typedef struct {
 	unsigned int version;   /* IB_PROGRESS_VERSION */
+	/** What kind of report this is. */
 	ib_progress_kind kind;
 	const char *id;         /* what the report is about: see ib_progress_kind */
 	const char *text;       /* human text: the instruction, a state, an output line */
@@ -154,9 +158,12 @@ typedef int (*ib_progress_cb)(const ib_progress *progress, void *payload);
  */
 typedef struct {
 	unsigned int version;   /* IB_CALLBACKS_VERSION */
+	/** Called with progress reports, or NULL. */
 	ib_progress_cb progress;
-	ib_log_cb log;          /* runs on the calling thread (see above) */
-	void *payload;          /* passed last to progress and log */
+	/** Called with log lines, or NULL (on the calling thread, see above). */
+	ib_log_cb log;
+	/** Passed last to both callbacks. */
+	void *payload;
 	/* version 2 */
 	/**
 	 * Set `*cancel` non-zero (from any thread, or a signal handler) to

@@ -30,14 +30,16 @@
 IB_BEGIN_DECL
 
 /**
- * How to reach a registry; shared by pull, push and login (which point to
- * it). 2: `callbacks` moved to ib_pull_options and ib_push_options.
+ * How to reach a registry: credentials, TLS, retries; shared by pull, push
+ * and login (which point to it). 2: `callbacks` moved to ib_pull_options
+ * and ib_push_options.
  */
 #define IB_REGISTRY_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
 	const char *username;
+	/** The password or token for `username`. */
 	const char *password;
 	/* the Docker config file; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
 	const char *docker_config;
@@ -50,13 +52,19 @@ typedef struct {
 } ib_registry_options;
 #define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0 }
 
+/**
+ * Initialise `opts` like IB_REGISTRY_OPTIONS_INIT for `version` (for
+ * bindings; only 2: version 1, which had no _init, was larger).
+ * IB_EINVALID for another version.
+ */
 IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
 /* 2: `registry` became a pointer, `callbacks` moved here from it */
 #define IB_PULL_OPTIONS_VERSION 2
+/** Options of ib_pull(). */
 typedef struct {
 	unsigned int version;
-	const ib_registry_options *registry; /* NULL: the defaults */
+	const ib_registry_options *registry; /* how to reach the registry; NULL: the defaults */
 	/* blobs fetched at once; 0: 3 */
 	unsigned int jobs;
 	/*
@@ -68,6 +76,7 @@ typedef struct {
 } ib_pull_options;
 #define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, NULL, 0, NULL }
 
+/** Initialise `opts` like IB_PULL_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 
 /**
@@ -86,9 +95,10 @@ IB_EXTERN(int) ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store
 
 /* 2: `registry` became a pointer, `callbacks` moved here from it */
 #define IB_PUSH_OPTIONS_VERSION 2
+/** Options of ib_push(). */
 typedef struct {
 	unsigned int version;
-	const ib_registry_options *registry; /* NULL: the defaults */
+	const ib_registry_options *registry; /* how to reach the registry; NULL: the defaults */
 	/* layers compressed and uploaded at once; 0: 3 */
 	unsigned int jobs;
 	/*
@@ -101,6 +111,7 @@ typedef struct {
 } ib_push_options;
 #define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, NULL, 0, 0, NULL }
 
+/** Initialise `opts` like IB_PUSH_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**

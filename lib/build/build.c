@@ -696,20 +696,86 @@ static int run_checks(builder *b)
 	return ib_checks_error(b->checks);
 }
 
+/* ib_build_options as versions 1 to 3 had it: callbacks by value; 2 added pull to secrets, 3 cancel */
+typedef struct {
+	unsigned int version;
+	const char *context;
+	const char *dockerfile;
+	const char *dockerfile_content;
+	size_t dockerfile_len;
+	const char *const *tags;
+	const char *const *build_args;
+	const char *target;
+	int no_cache;
+	const char *isolation;
+	const char *snapshotter;
+	const char *platform;
+	ib_network_mode network;
+	struct {
+		unsigned int version;
+		ib_progress_cb progress;
+		ib_log_cb log;
+		void *payload;
+	} callbacks;
+	ib_pull_policy pull;
+	const ib_registry_options *registry;
+	const char *const *secrets;
+	const volatile int *cancel;
+} build_options_v3;
+
+static size_t v3_size(unsigned int version)
+{
+	return version == 1 ? offsetof(build_options_v3, pull)
+	       : version == 2 ? offsetof(build_options_v3, cancel) : sizeof(build_options_v3);
+}
+
+/* Options of versions 1 to 3 as version 4; their callbacks (and cancel flag) go in `cb`. */
+static void options_from_v3(ib_build_options *out, ib_callbacks *cb, const ib_build_options *o)
+{
+	build_options_v3 old;
+	memset(&old, 0, sizeof old);
+	memcpy(&old, o, v3_size(o->version));
+	ib_build_options n = IB_BUILD_OPTIONS_INIT;
+	n.context = old.context;
+	n.dockerfile = old.dockerfile;
+	n.dockerfile_content = old.dockerfile_content;
+	n.dockerfile_len = old.dockerfile_len;
+	n.tags = old.tags;
+	n.build_args = old.build_args;
+	n.target = old.target;
+	n.no_cache = old.no_cache;
+	n.isolation = old.isolation;
+	n.snapshotter = old.snapshotter;
+	n.platform = old.platform;
+	n.network = old.network;
+	n.pull = old.pull;
+	n.registry = old.registry;
+	n.secrets = old.secrets;
+	ib_callbacks c = IB_CALLBACKS_INIT;
+	c.progress = old.callbacks.progress;
+	c.log = old.callbacks.log;
+	c.payload = old.callbacks.payload;
+	c.cancel = old.cancel;
+	*cb = c;
+	n.callbacks = cb;
+	*out = n;
+}
+
 static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 {
 	ib_buf content = IB_BUF_INIT, path = IB_BUF_INIT;
 	b->store = store;
 	b->o = o;
 	b->ctxfd = -1;
-	if (!o || o->version != IB_BUILD_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version "
-				     "(%u; this library reads version %d only: callbacks became a pointer in 4)",
-				     o ? o->version : 0, IB_BUILD_OPTIONS_VERSION);
+	if (!o || o->version < 1 || o->version > IB_BUILD_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
+	if (o->version < 4) /* the layout before callbacks became a pointer */
+		options_from_v3(&b->opts, &b->compat_cb, o);
+	else
+		b->opts = *o;
+	b->o = o = &b->opts;
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
 		return IB_EINVALID;
-	b->opts = *o;
-	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
 	int rc = read_dockerfile(&content, o, &path);
@@ -797,10 +863,18 @@ char *ib_build__tmpdir(builder *b, const char *tag)
 
 int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
-	/* versions 1 to 3 had another layout (callbacks by value, a cancel field) */
-	if (version != IB_BUILD_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u (only %d)",
-				     version, IB_BUILD_OPTIONS_VERSION);
+	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
+	if (version < 4) { /* the older layout (callbacks by value, a cancel field), as big as that version */
+		build_options_v3 old;
+		memset(&old, 0, sizeof old);
+		old.version = version;
+		old.network = IB_NETWORK_HOST;
+		old.callbacks.version = 1;
+		old.pull = IB_PULL_MISSING;
+		memcpy(opts, &old, v3_size(version));
+		return 0;
+	}
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
 	*opts = d;
 	return 0;

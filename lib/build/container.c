@@ -36,9 +36,11 @@ int ib_container_options_init(ib_container_options *opts, unsigned int version)
 
 int ib_container_run_options_init(ib_container_run_options *opts, unsigned int version)
 {
-	if (version != IB_CONTAINER_RUN_OPTIONS_VERSION)
+	/* version 1 had `const volatile int *cancel` where 2 has `callbacks`: same size, NULL either way */
+	if (version < 1 || version > IB_CONTAINER_RUN_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u", version);
 	ib_container_run_options d = IB_CONTAINER_RUN_OPTIONS_INIT;
+	d.version = version;
 	*opts = d;
 	return 0;
 }
@@ -253,6 +255,15 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 	ib_container_run_options defaults = IB_CONTAINER_RUN_OPTIONS_INIT;
 	if (!o)
 		o = &defaults;
+	ib_container_run_options v2;
+	ib_callbacks v1_cancel = IB_CALLBACKS_INIT;
+	if (o->version == 1) { /* its last field was the cancel flag */
+		v2 = *o;
+		memcpy(&v1_cancel.cancel, &o->callbacks, sizeof v1_cancel.cancel);
+		v2.version = IB_CONTAINER_RUN_OPTIONS_VERSION;
+		v2.callbacks = v1_cancel.cancel ? &v1_cancel : NULL;
+		o = &v2;
+	}
 	if (o->version != IB_CONTAINER_RUN_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u", o->version);
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)

@@ -67,6 +67,7 @@ typedef struct {
 	char *tmp_dir;         /* <store root>/tmp, which GC empties (never during the build: it holds a lease) */
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
 	int cancel_value;      /* what that callback returned */
+	ib_callbacks compat_cb; /* the callbacks of options of versions 1 to 3 */
 	uint64_t step_no;      /* the step being run, 1-based across the build */
 	uint64_t step_total;   /* the steps of the build */
 	char *tail[IB_BUILD_TAIL_LINES];

@@ -46,13 +46,35 @@ int ib_process_init(ib_process *p, unsigned int version)
 
 int ib_execute_options_init(ib_execute_options *o, unsigned int version)
 {
-	if (version != IB_EXECUTE_OPTIONS_VERSION)
+	/* version 1 had `const volatile int *cancel` where 2 has `callbacks`: same size, NULL either way */
+	if (version < 1 || version > IB_EXECUTE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_execute_options version %u is not supported (expected %d)",
+				     "ib_execute_options version %u is not supported (1 to %d)",
 				     version, IB_EXECUTE_OPTIONS_VERSION);
 	ib_execute_options init = IB_EXECUTE_OPTIONS_INIT;
+	init.version = version;
 	*o = init;
 	return 0;
+}
+
+/* Version 1 options (a cancel flag where 2 has callbacks) as version 2; `cb` holds the flag. */
+static const ib_execute_options *options_v2(ib_execute_options *copy, ib_callbacks *cb, const ib_execute_options *o)
+{
+	if (!o || o->version != 1)
+		return o;
+	typedef struct {
+		unsigned int version;
+		const char *isolation, *runtime, *tmp_dir;
+		const volatile int *cancel;
+	} v1;
+	const v1 *old = (const v1 *)(const void *)o;
+	ib_callbacks d = IB_CALLBACKS_INIT;
+	*cb = d;
+	cb->cancel = old->cancel;
+	*copy = *o;
+	copy->version = IB_EXECUTE_OPTIONS_VERSION;
+	copy->callbacks = old->cancel ? cb : NULL;
+	return copy;
 }
 
 /* Everything one run owns, released by run_dispose. */
@@ -367,7 +389,7 @@ static int check_args(const char *rootfs, const ib_process *p, const ib_execute_
 				     p->version, IB_PROCESS_VERSION);
 	if (o && o->version != IB_EXECUTE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_execute_options version %u is not supported (expected %d)",
+				     "ib_execute_options version %u is not supported (1 to %d)",
 				     o->version, IB_EXECUTE_OPTIONS_VERSION);
 	if (o && ib_callback_validate(o->callbacks, IB_LAYER_EXECUTE) < 0)
 		return IB_EINVALID;
@@ -671,6 +693,9 @@ int ib_execute_run(ib_exit_status *out, const char *rootfs, const ib_process *p,
 		out = &dummy;
 	out->code = -1;
 	out->signal = 0;
+	ib_execute_options v2;
+	ib_callbacks v1_cancel;
+	opts = options_v2(&v2, &v1_cancel, opts);
 	int rc = check_args(rootfs, p, opts);
 	if (rc < 0)
 		return rc;

@@ -104,7 +104,8 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version != IB_REGISTRY_OPTIONS_VERSION)
+	/* version 1 is version 2 and a callbacks field (read by ib_pull/ib_push's version 1) */
+	if (opts->version < 1 || opts->version > IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
 	if (ib_callback_validate(cb, IB_LAYER_PUSH) < 0)
 		return IB_EINVALID;

@@ -127,6 +127,29 @@ void ib_response_dispose(ib_response *r);
  * `actions` the token scope ("pull" or "pull,push"), `what` names the
  * operation in errors ("pull from localhost:5000/app").
  */
+/* The options of version 1, read for programs built against them: the registry's held the callbacks. */
+typedef struct {
+	unsigned int version;
+	const char *username;
+	const char *password;
+	const char *docker_config;
+	int insecure;
+	const char *tls_ca_file;
+	unsigned int attempts;
+	const ib_callbacks *callbacks;
+} ib_push__registry_options_v1;
+typedef struct {
+	unsigned int version;
+	ib_push__registry_options_v1 registry;
+	unsigned int jobs;
+} ib_push__pull_options_v1;
+typedef struct {
+	unsigned int version;
+	ib_push__registry_options_v1 registry;
+	unsigned int jobs;
+	uint64_t chunk_size;
+} ib_push__push_options_v1;
+
 /* The callbacks of one ib_pull/ib_push call and the lock that serialises them. */
 typedef struct {
 	const ib_callbacks *cb;

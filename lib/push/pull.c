@@ -318,6 +318,14 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	static const ib_pull_options defaults = IB_PULL_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
+	ib_pull_options v2 = IB_PULL_OPTIONS_INIT;
+	if (opts->version == 1) { /* the registry options by value, holding the callbacks */
+		const ib_push__pull_options_v1 *old = (const ib_push__pull_options_v1 *)(const void *)opts;
+		v2.registry = (const ib_registry_options *)(const void *)&old->registry;
+		v2.jobs = old->jobs;
+		v2.callbacks = old->registry.callbacks;
+		opts = &v2;
+	}
 	if (opts->version != IB_PULL_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "pull options: unknown version %u", opts->version);
 	ib_reference *ref;

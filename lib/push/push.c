@@ -160,6 +160,15 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	static const ib_push_options defaults = IB_PUSH_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
+	ib_push_options v2 = IB_PUSH_OPTIONS_INIT;
+	if (opts->version == 1) { /* the registry options by value, holding the callbacks */
+		const ib_push__push_options_v1 *old = (const ib_push__push_options_v1 *)(const void *)opts;
+		v2.registry = (const ib_registry_options *)(const void *)&old->registry;
+		v2.jobs = old->jobs;
+		v2.chunk_size = old->chunk_size;
+		v2.callbacks = old->registry.callbacks;
+		opts = &v2;
+	}
 	if (opts->version != IB_PUSH_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push options: unknown version %u", opts->version);
 	ib_reference *ref;

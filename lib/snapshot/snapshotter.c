@@ -1,6 +1,7 @@
 /* Snapshotter registry and the public entry points, which check and dispatch. */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,10 +156,11 @@ static void handle_cb_drop(const ib_snapshotter *snap)
 
 int ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version)
 {
-	if (version != IB_SNAPSHOTTER_OPTIONS_VERSION)
+	if (version < 1 || version > IB_SNAPSHOTTER_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
 				     "snapshotter options version %u is not supported", version);
-	memset(opts, 0, sizeof *opts);
+	/* a version 1 struct ends before `callbacks` */
+	memset(opts, 0, version == 1 ? offsetof(ib_snapshotter_options, callbacks) : sizeof *opts);
 	opts->version = version;
 	return 0;
 }

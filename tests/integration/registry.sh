@@ -29,9 +29,10 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 json() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-. "$IB_SOURCE_ROOT/tests/common/registry.sh" # free_port, start_registry
 export DOCKER_CONFIG=$tmp/docker
 export HOME=$tmp/home
+# free_port; start_registry NAME PORT [EXTRA YAML]: run a registry and wait until it answers
+. "$IB_SOURCE_ROOT/tests/common/registry.sh"
 
 rc=0
 "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" || rc=$?

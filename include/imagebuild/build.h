@@ -55,7 +55,7 @@ typedef struct {
 	 * Progress (STEP/STEP_DONE for every step, cached ones included; BYTES
 	 * for the context hashed, layers written and blobs pulled; OUTPUT of
 	 * RUN), log lines, and cancellation (callbacks->cancel is polled
-	 * between steps and every 50 ms while a RUN runs, whose processes are
+	 * between steps and every 20 ms while a RUN runs, whose processes are
 	 * then killed). NULL: none. See common.h.
 	 */
 	const ib_callbacks *callbacks;

@@ -172,7 +172,7 @@ typedef struct {
 	const char *tmp_dir;        /* where private run files go (hosts, bundles); NULL is
 	                               $TMPDIR or /tmp. Must not be inside the root */
 	/*
-	 * Cancellation: callbacks->cancel is polled (every 50 ms, whether the
+	 * Cancellation: callbacks->cancel is polled (every 20 ms, whether the
 	 * process prints or not) while the process runs; when it becomes
 	 * non-zero every process of the run is killed and ib_execute_run
 	 * returns IB_EUSER (see common.h). Only `cancel` is used here: the

@@ -587,7 +587,8 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			in_i = n;
 			pfd[n++] = (struct pollfd){ p->stdin_fd, POLLIN, 0 };
 		}
-		int timeout = (cancel && !w->killed) || w->pidfd < 0 ? 50 : -1;
+		/* a cancel flag is polled every 20 ms, output or not (a kill within 100 ms) */
+		int timeout = cancel && !w->killed ? 20 : w->pidfd < 0 ? 50 : -1;
 		if (r->termios_saved && (timeout < 0 || timeout > 200))
 			timeout = 200; /* follow the caller's window size */
 		int k = poll(pfd, (nfds_t)n, timeout);

@@ -246,6 +246,59 @@ static void test_cancel_copy(void **state)
 	cancel_silent_run("copy");
 }
 
+/* A container's process: output to callbacks->log, cancelled through callbacks->cancel. */
+typedef struct {
+	int lines;
+	int hello;
+} log_lines;
+
+static void on_log(ib_log_level level, const char *line, void *payload)
+{
+	(void)level;
+	log_lines *l = payload;
+	l->lines++;
+	l->hello += !strcmp(line, "hello from the container");
+}
+
+static void test_container_run(void **state)
+{
+	(void)state;
+	ib_container *c = NULL;
+	assert_int_equal(ib_container_create(&c, store, "busybox", NULL), 0);
+	log_lines l = { 0, 0 };
+	ib_callbacks cb = IB_CALLBACKS_INIT;
+	cb.log = on_log;
+	cb.payload = &l;
+	const char *echo[] = { "echo", "hello from the container", NULL };
+	ib_container_run_options ro = IB_CONTAINER_RUN_OPTIONS_INIT;
+	ro.argv = echo;
+	ro.callbacks = &cb;
+	ib_exit_status st;
+	assert_int_equal(ib_container_run(&st, c, &ro), 0);
+	assert_int_equal(st.code, 0);
+	assert_int_equal(l.hello, 1);
+	/* a silent process, cancelled from another thread */
+	const char *sleeper[] = { "sleep", SLEEP_ARG, NULL };
+	canceller k = { 0, 1, 0, 0 };
+	cb.cancel = &k.cancel;
+	ro.argv = sleeper;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, cancel_when_sleeping, &k), 0);
+	int rc = ib_container_run(&st, c, &ro);
+	double returned = now();
+	k.returned = 1;
+	pthread_join(t, NULL);
+	fprintf(stderr, "container run returned %d %.0f ms after the cancel: %s\n", rc,
+		(returned - k.cancelled_at) * 1000, ib_error_last()->message);
+	assert_int_equal(rc, IB_EUSER);
+	assert_non_null(strstr(ib_error_last()->message, "cancelled"));
+	assert_true(returned - k.cancelled_at < 1.0);
+	assert_int_equal(sleepers(), 0);
+	assert_int_equal(mounts_under_tmp(), 0);
+	assert_int_equal(ib_container_remove(store, ib_container_id(c)), 0);
+	ib_container_free(c);
+}
+
 /* Cancelled before it starts: nothing runs, IB_EUSER. */
 static void test_cancel_before(void **state)
 {
@@ -566,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_overlay),
 		cmocka_unit_test(test_cancel_copy),
 		cmocka_unit_test(test_cancel_before),
+		cmocka_unit_test(test_container_run),
 		cmocka_unit_test(test_build_42),
 		cmocka_unit_test(test_store_42),
 		cmocka_unit_test(test_iterators_42),

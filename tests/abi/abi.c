@@ -125,6 +125,17 @@ static void check_inits(void)
 #ifdef IB_COMMIT_OPTIONS_VERSION
 	CHECK_INIT(ib_commit_options, ib_commit_options_init, IB_COMMIT_OPTIONS_VERSION);
 #endif
+	/* the _init()s of the embedding contract (headers that have them) */
+#if defined(IB_CALLBACKS_VERSION) && IB_CALLBACKS_VERSION >= 2
+	CHECK_INIT(ib_callbacks, ib_callbacks_init, IB_CALLBACKS_VERSION);
+#endif
+#if defined(IB_PULL_OPTIONS_VERSION) && IB_PULL_OPTIONS_VERSION >= 2
+	/* version 1 had no _init() (and held the registry options by value) */
+	CHECK_INIT_FROM(ib_pull_options, ib_pull_options_init, IB_PULL_OPTIONS_VERSION, IB_PULL_OPTIONS_VERSION);
+	CHECK_INIT_FROM(ib_push_options, ib_push_options_init, IB_PUSH_OPTIONS_VERSION, IB_PUSH_OPTIONS_VERSION);
+	CHECK_INIT_FROM(ib_registry_options, ib_registry_options_init, IB_REGISTRY_OPTIONS_VERSION,
+			IB_REGISTRY_OPTIONS_VERSION);
+#endif
 }
 
 static void check_version(void)

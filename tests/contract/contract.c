@@ -318,6 +318,29 @@ static void test_cancel_before(void **state)
 
 /* ---- a callback's value is the call's ---- */
 
+/* ib_build_options as programs built against version 3 have it (callbacks by value, then cancel) */
+typedef struct {
+	unsigned int version;
+	const char *context, *dockerfile, *dockerfile_content;
+	size_t dockerfile_len;
+	const char *const *tags;
+	const char *const *build_args;
+	const char *target;
+	int no_cache;
+	const char *isolation, *snapshotter, *platform;
+	ib_network_mode network;
+	struct {
+		unsigned int version;
+		ib_progress_cb progress;
+		ib_log_cb log;
+		void *payload;
+	} callbacks;
+	ib_pull_policy pull;
+	const ib_registry_options *registry;
+	const char *const *secrets;
+	const volatile int *cancel;
+} build_options_v3;
+
 typedef struct {
 	int kind;    /* the ib_progress_kind to answer 42 to; -1: any */
 	int calls;
@@ -362,6 +385,34 @@ static void build_42(const char *tag, const char *dockerfile, int kind)
 	double t0 = now();
 	assert_42(ib_build(NULL, store, &o), &a);
 	assert_true(now() - t0 < 30); /* a running RUN was killed, not waited for */
+	assert_nothing_left(NULL);
+	free(ctx);
+}
+
+static int step_42(const ib_progress *p, void *payload)
+{
+	(void)payload;
+	return p->kind == IB_PROGRESS_STEP ? 42 : 0;
+}
+
+/* A program built against version 3 of ib_build_options: its callbacks and cancel flag still work. */
+static void test_build_options_v3(void **state)
+{
+	(void)state;
+	char *ctx = context("v3", "FROM busybox\nRUN true\n");
+	build_options_v3 old;
+	assert_int_equal(ib_build_options_init((ib_build_options *)(void *)&old, 3), 0);
+	assert_int_equal(old.version, 3);
+	assert_int_equal(old.callbacks.version, 1);
+	old.context = ctx;
+	old.no_cache = 1;
+	old.callbacks.progress = step_42;
+	assert_int_equal(ib_build(NULL, store, (const ib_build_options *)(const void *)&old), 42);
+	volatile int cancel = 1;
+	old.callbacks.progress = NULL;
+	old.cancel = &cancel;
+	assert_int_equal(ib_build(NULL, store, (const ib_build_options *)(const void *)&old), IB_EUSER);
+	assert_non_null(strstr(ib_error_last()->message, "cancelled"));
 	assert_nothing_left(NULL);
 	free(ctx);
 }
@@ -621,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_before),
 		cmocka_unit_test(test_container_run),
 		cmocka_unit_test(test_build_42),
+		cmocka_unit_test(test_build_options_v3),
 		cmocka_unit_test(test_store_42),
 		cmocka_unit_test(test_iterators_42),
 		cmocka_unit_test(test_registry_42),

@@ -33,6 +33,8 @@
  *   /proc shows the host's processes. Devices as "namespaces" when the host
  *   lets it make a private mount namespace; without one it runs only when
  *   the root is already on a nodev mount (and refuses mounts).
+ * `privileged` (ib_process) undoes the capability, seccomp, device, /sys
+ * and masked-path restrictions on all three, as BuildKit's insecure mode.
  * On every backend a USER whose uid or gid is above 2^31-1 is refused, and
  * the image's /etc/passwd and /etc/group are read only as regular files of
  * at most 4 MiB. A symlinked /etc/hosts or /etc/resolv.conf gets the run's

@@ -35,7 +35,9 @@ refused() {
 }
 
 df 'RUN true'
+# shellcheck disable=SC2016  # backticks are the error's quotes
 refused 'unknown entitlement `nope`' --allow nope
+# shellcheck disable=SC2016
 refused 'entitlement `device` is not supported' --allow device
 
 # refused before any step runs

@@ -536,23 +536,24 @@ static void set_root_caps(const ib_child_config *cfg)
 }
 
 /*
- * Privileged: every capability we have, in the effective, permitted,
- * inheritable and ambient sets (BuildKit's WithInsecureSpec fills all five
- * with the daemon's current ones), so that a non-root USER has them too.
+ * Privileged: every capability we have (effective), in the effective,
+ * permitted, inheritable and ambient sets (BuildKit's WithInsecureSpec
+ * fills all five with the daemon's current ones, containerd's cap.Current),
+ * so that a non-root USER has them too.
  */
 static void set_all_caps(const ib_child_config *cfg, const struct __user_cap_data_struct *have)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 	for (int i = 0; i < 2; i++) {
-		data[i].effective = have[i].permitted;
-		data[i].permitted = have[i].permitted;
-		data[i].inheritable = have[i].permitted;
+		data[i].effective = have[i].effective;
+		data[i].permitted = have[i].effective;
+		data[i].inheritable = have[i].effective;
 	}
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		child_fail(cfg, 0, errno, "set capabilities");
 	for (int cap = 0; cap <= 63; cap++)
-		if ((have[cap / 32].permitted >> (cap % 32)) & 1)
+		if ((have[cap / 32].effective >> (cap % 32)) & 1)
 			if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EINVAL)
 				child_fail(cfg, 0, errno, "raise ambient capability %d", cap);
 }
@@ -561,6 +562,7 @@ static void set_user(const ib_child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	struct __user_cap_data_struct have[2];
+	memset(have, 0, sizeof have);
 	if (s->privileged) {
 		/* keep what we have through setuid (to a non-root user too) */
 		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };

@@ -148,7 +148,10 @@ typedef struct {
 	 * read-write, device nodes open (no nodev; the `oci` backend's device
 	 * cgroup allows every device) and BuildKit's extra nodes in /dev:
 	 * kmsg, cuse, fuse, kvm, net/tun, loop-control and loop0 up to the
-	 * first free loop device + 7. Namespaces stay as they are. This gives
+	 * first free loop device + 7; with `oci`, the runtime's cgroupfs on
+	 * /sys/fs/cgroup, writable (namespaces and chroot mount no cgroupfs,
+	 * privileged or not: the process may mount it). No AppArmor or
+	 * SELinux label is set in either mode. Namespaces stay as they are. This gives
 	 * the process the host: only for what the caller explicitly allowed.
 	 * A backend that cannot (see sys/isolation.h) refuses it.
 	 */

@@ -172,6 +172,8 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	json_array_append_new(m, mount_obj("/dev/shm", "tmpfs", "shm", shm_o));
 	json_array_append_new(m, mount_obj("/dev/mqueue", "mqueue", "mqueue", mq_o));
 	json_array_append_new(m, mount_obj("/sys", "sysfs", "sysfs", s->privileged ? sys_rw : sys_o));
+	if (s->privileged) /* BuildKit's withCGroup, writable in insecure mode (WithWriteableCgroupfs) */
+		json_array_append_new(m, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", sys_rw));
 	if (s->hosts_file)
 		json_array_append_new(m, mount_obj("/etc/hosts", "bind", s->hosts_file, bind_o));
 	if (s->resolv_file)

@@ -412,14 +412,19 @@ static void test_oci_config_privileged(void **state)
 	assert_true(json_is_true(json_object_get(json_array_get(rules, 0), "allow")));
 	assert_string_equal(json_string_value(json_object_get(json_array_get(rules, 0), "access")), "rwm");
 	json_t *m = json_object_get(c, "mounts");
+	int cgroup = 0;
 	for (size_t i = 0; i < json_array_size(m); i++) {
 		json_t *o = json_array_get(m, i);
-		if (strcmp(json_string_value(json_object_get(o, "destination")), "/sys"))
+		/* BuildKit's cgroupfs, writable */
+		cgroup |= !strcmp(json_string_value(json_object_get(o, "destination")), "/sys/fs/cgroup");
+		if (strcmp(json_string_value(json_object_get(o, "destination")), "/sys") &&
+		    strcmp(json_string_value(json_object_get(o, "destination")), "/sys/fs/cgroup"))
 			continue;
 		json_t *opts = json_object_get(o, "options");
 		for (size_t k = 0; k < json_array_size(opts); k++)
 			assert_string_not_equal(json_string_value(json_array_get(opts, k)), "ro");
 	}
+	assert_true(cgroup);
 	json_decref(c);
 	/* the same spec unprivileged keeps Docker's defaults */
 	s.privileged = 0;

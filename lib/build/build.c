@@ -93,13 +93,66 @@ int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char 
 			     in->line, reason);
 }
 
-/* What BuildKit refuses of a step before running (or finding) it. */
+/*
+ * What BuildKit refuses of a step before running (or finding) it: the
+ * entitlements a RUN needs and the build did not grant (solver/llbsolver/
+ * vertex.go ValidateEntitlements, util/entitlements Set.Check: "%s is not
+ * allowed"), checked for cached steps too.
+ */
 static int check_step(builder *b, const ib_instruction *in)
 {
-	if (in->kind == IB_INSTR_RUN && in->u.run.security && !strcmp(in->u.run.security, "insecure"))
-		return ib_build__refuse(b, in, IB_EUNSUPPORTED,
-					"RUN --security=insecure is not supported: no isolation backend runs "
-					"a privileged step (BuildKit needs the security.insecure entitlement for it)");
+	if (in->kind != IB_INSTR_RUN)
+		return 0;
+	const char *sec = in->u.run.security, *net = in->u.run.network;
+	if (net && !strcmp(net, "host") && !b->allow_network_host)
+		return ib_build__refuse(b, in, IB_EINVALID,
+					"RUN --network=host: network.host is not allowed (grant BuildKit's "
+					"entitlement: imagebuild build --allow network.host, "
+					"ib_build_options.allow)");
+	if (sec && !strcmp(sec, "insecure") && !b->allow_insecure)
+		return ib_build__refuse(b, in, IB_EINVALID,
+					"RUN --security=insecure: security.insecure is not allowed (grant "
+					"BuildKit's entitlement: imagebuild build --allow security.insecure, "
+					"ib_build_options.allow)");
+	return 0;
+}
+
+/* The entitlements granted (util/entitlements Parse: an unknown name is an error). */
+static int parse_allow(builder *b)
+{
+	for (size_t i = 0; b->o->allow && b->o->allow[i]; i++) {
+		const char *e = b->o->allow[i];
+		if (!strcmp(e, "security.insecure"))
+			b->allow_insecure = 1;
+		else if (!strcmp(e, "network.host"))
+			b->allow_network_host = 1;
+		else if (!strcmp(e, "device") || !strncmp(e, "device=", 7))
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					     "entitlement `%s` is not supported: RUN --device is not "
+					     "implemented", e);
+		else
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+					     "unknown entitlement `%s` (security.insecure or network.host)", e);
+	}
+	return 0;
+}
+
+/*
+ * Every step of the stages the build runs, before anything runs: BuildKit
+ * validates the whole definition when it loads it. (ONBUILD triggers are
+ * only known once their base is; run_step checks every step again.)
+ */
+static int check_plan(builder *b)
+{
+	size_t n = ib_plan_stage_count(b->plan);
+	for (size_t i = 0; i < n; i++) {
+		const ib_plan_stage *ps = ib_plan_stage_at(b->plan, i);
+		for (size_t k = 0; k < ps->stage->instruction_count; k++) {
+			int rc = check_step(b, ps->stage->instructions[k]);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	return 0;
 }
 
@@ -703,7 +756,10 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
-	int rc = read_dockerfile(&content, o, &path);
+	int rc = parse_allow(b);
+	if (rc < 0)
+		return rc;
+	rc = read_dockerfile(&content, o, &path);
 	ib_parse_options po = IB_PARSE_OPTIONS_INIT;
 	po.filename = path.size ? path.ptr : "Dockerfile";
 	if (rc == 0 && !(b->filename = ib_strdup(po.filename)))
@@ -793,6 +849,8 @@ size_t ib_build__options_size(unsigned int version)
 		return offsetof(ib_build_options, pull);
 	if (version == 2)
 		return offsetof(ib_build_options, cancel);
+	if (version == 3)
+		return offsetof(ib_build_options, allow);
 	return sizeof(ib_build_options);
 }
 
@@ -861,6 +919,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	memset(&b, 0, sizeof b);
 	int rc = prepare(&b, store, opts);
 	int leased = 0;
+	if (rc == 0)
+		rc = check_plan(&b);
 	if (rc == 0) {
 		ib_strarray unused = IB_STRARRAY_INIT;
 		if (ib_plan_unused_build_args(&unused, b.plan) == 0 && unused.count) {

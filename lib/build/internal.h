@@ -66,6 +66,8 @@ typedef struct {
 	int no_history;        /* commit -c: config changes without history entries */
 	char *tmp_dir;         /* <store root>/tmp, which GC empties (never during the build: it holds a lease) */
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
+	int allow_insecure;    /* entitlement security.insecure granted (o->allow) */
+	int allow_network_host; /* entitlement network.host granted */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
 } builder;

@@ -716,23 +716,22 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size
 
 int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in)
 {
-	ib_buf v = IB_BUF_INIT, path = IB_BUF_INIT, rootfs = IB_BUF_INIT, created_by = IB_BUF_INIT;
+	ib_buf rootfs = IB_BUF_INIT, created_by = IB_BUF_INIT;
+	ib_strlist env = IB_STRLIST_INIT;
 	char *key = NULL;
-	int rc = ib_build__expand_one(&v, b, s, in->u.value);
-	if (rc == 0) {
-		if (v.ptr[0] == '/') {
-			rc = ib_path_clean(&path, v.ptr);
-		} else {
-			const char *wd = ib_image_config_get(s->config, IB_CONFIG_WORKDIR);
-			ib_buf j = IB_BUF_INIT;
-			rc = ib_path_join(&j, wd && *wd ? wd : "/", v.ptr);
-			if (rc == 0)
-				rc = ib_path_clean(&path, j.ptr);
-			ib_buf_dispose(&j);
-		}
-	}
-	if (rc == 0)
-		rc = ib_image_config_set(s->config, IB_CONFIG_WORKDIR, path.ptr);
+	ib_build__meta m;
+	memset(&m, 0, sizeof m);
+	int rc = ib_build__step_env(&env, s);
+	m.env = (const char *const *)env.items;
+	m.escape = b->escape;
+	m.history = &created_by;
+	if (rc == 0 && (rc = ib_build__meta_apply(s->config, in, &m)) < 0)
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
+	ib_strlist_clear(&env);
+	/* a copy: the config changes below */
+	char *path = rc == 0 ? strdup(ib_image_config_get(s->config, IB_CONFIG_WORKDIR)) : NULL;
+	if (rc == 0 && !path)
+		rc = IB_ERROR;
 	if (rc == 0)
 		rc = ib_build__new_snapshot(&rootfs, &key, b, s);
 	if (rc == 0) {
@@ -745,21 +744,19 @@ int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in)
 		if (rc == 0 && user && *user)
 			rc = ib_build__parse_chown(&uid, &gid, rootfs.ptr, user);
 		if (rc == 0)
-			rc = ib_build__mkdir_in_root(rootfd, path.ptr, uid, gid, NULL);
+			rc = ib_build__mkdir_in_root(rootfd, path, uid, gid, NULL);
 		if (rootfd >= 0)
 			close(rootfd);
 	}
 	if (rc == 0) {
 		/* BuildKit makes a layer for every WORKDIR but "/", even when the
 		 * directory was there already */
-		ib_buf_printf(&created_by, "WORKDIR %s", path.ptr);
-		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, strcmp(path.ptr, "/") != 0);
+		rc = ib_build__commit_snapshot(b, s, key, created_by.ptr, strcmp(path, "/") != 0);
 	}
 	if (key)
 		ib_build__drop_snapshot(b, key);
 	free(key);
-	ib_buf_dispose(&v);
-	ib_buf_dispose(&path);
+	free(path);
 	ib_buf_dispose(&rootfs);
 	ib_buf_dispose(&created_by);
 	return rc;

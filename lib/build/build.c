@@ -10,6 +10,7 @@
  */
 #include "build/internal.h"
 #include "build/copy.h"
+#include "build/step_inputs.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -443,13 +444,16 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		return rc;
 	if (in->kind == IB_INSTR_CMD)
 		s->cmd_set = 1;
-	/* the step's cache key */
+	/* the step's cache key; a COPY/ADD's inputs are resolved once, for the key and the copy */
 	keyer k = {NULL};
 	char key[IB_DIGEST_HEXLEN + 1];
+	ib_build__inputs si;
+	memset(&si, 0, sizeof si);
+	si.srcfd = -1;
 	if ((rc = ib_build__key_begin(&k, s, in)) < 0)
 		return rc;
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
-		rc = ib_build__copy_sources(b, s, in, stage_index, NULL, -1, &k, 1, NULL);
+		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
 	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
 		run_mounts none;
 		memset(&none, 0, sizeof none);
@@ -458,22 +462,23 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	}
 	if (rc < 0) {
 		ib_sha256_free(k.h);
-		return rc;
+		goto out;
 	}
 	if ((rc = ib_build__key_end(&k, key)) < 0)
-		return rc;
+		goto out;
 
 	if (!b->o->no_cache) {
 		ib_digest config;
 		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
 		    ib_build__restore_config(s, b->store, &config) == 0) {
 			memcpy(s->key, key, sizeof key);
-			return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 1);
+			rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 1);
+			goto out;
 		}
 		ib_error_clear();
 	}
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, 0, 0, 0)) < 0)
-		return rc;
+		goto out;
 	b->step_label = label;
 	switch (in->kind) {
 	case IB_INSTR_RUN:
@@ -481,7 +486,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		break;
 	case IB_INSTR_COPY:
 	case IB_INSTR_ADD:
-		rc = ib_build__do_copy(b, s, in, stage_index);
+		rc = ib_build__do_copy(b, s, in, &si);
 		break;
 	case IB_INSTR_WORKDIR:
 		rc = ib_build__do_workdir(b, s, in);
@@ -492,18 +497,22 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	default:
 		rc = ib_build__do_meta(b, s, in);
 	}
+	ib_build__inputs_dispose(b, &si);
 	if (rc < 0)
-		return rc;
+		goto out;
 	/* record the step: the config after it, and its layer */
 	ib_digest config;
 	size_t n = s->nlayers;
 	if ((rc = ib_build__save_config(&config, b, s)) < 0)
-		return rc;
+		goto out;
 	rc = ib_store_cache_put(b->store, key, n ? &s->layers[n - 1].diff_id : NULL, &config);
 	if (rc < 0)
-		return rc;
+		goto out;
 	memcpy(s->key, key, sizeof key);
-	return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 0);
+	rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 0);
+out:
+	ib_build__inputs_dispose(b, &si);
+	return rc;
 }
 
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)

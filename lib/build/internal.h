@@ -2,6 +2,8 @@
  * Internal interfaces shared by the files of the build layer:
  *   build.c        the orchestrator: stages, the step loop, the cache, ib_build()
  *   step_run.c     RUN: the command, heredoc scripts, --mount
+ *   step_inputs.c  the inputs of a COPY/ADD step, resolved once for the
+ *                  cache key and the copy (step_inputs.h)
  *   step_files.c   COPY, ADD and WORKDIR: the steps that write files
  *   step_config.c  the steps that change only the image config, ARG, and
  *                  the history texts as BuildKit writes them
@@ -180,9 +182,6 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
 int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index);
 int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char *spec);
-int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
-			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown);
-int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
 int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in);

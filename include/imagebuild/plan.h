@@ -121,8 +121,10 @@ IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
  * UndefinedVar only checks stages that start from scratch (an image's ENV
  * is unknown before it is pulled). InvalidBaseImagePlatform (needs the
  * pulled image) and the experimental InvalidDefinitionDescription are not
- * run; `experimental=` in the configuration is refused. DuplicateStageName
- * never fires: ib_instructions_parse() refuses a duplicate stage name.
+ * run; `experimental=` in the configuration is refused. A duplicate stage
+ * name is DuplicateStageName's warning, not an error: the last stage of
+ * the name is the one --target, COPY --from and RUN --mount from= mean, and
+ * FROM the last one before it, as in BuildKit.
  *
  * The configuration is the `# check=` parser directive (`skip=A,B`,
  * `skip=all`, `error=true`, separated by `;`), or `config` of the options

@@ -1126,9 +1126,19 @@ static int check_syntax(ctx *c)
 				       : IB_ERROR;
 				free(q);
 			}
-			/* DuplicateStageName cannot fire: ib_instructions_parse
-			 * refuses a duplicate stage name (BuildKit warns and lets
-			 * the later stage win) */
+			/* BuildKit warns and builds: the plan resolves a duplicate
+			 * name to its last stage (FROM: the last one before it) */
+			for (size_t j = 0; rc == 0 && j < i; j++) {
+				const ib_stage *o = ib_instructions_stage(c->ins, j);
+				if (o->name && !strcmp(o->name, st->name)) {
+					char *q = goquote(st->name);
+					rc = q ? warn(c, "DuplicateStageName", "duplicate-stage-name", st->line,
+						      "Duplicate stage name %s, stage names should be unique", q)
+					       : IB_ERROR;
+					free(q);
+					break;
+				}
+			}
 		}
 	}
 	return rc;

@@ -676,10 +676,12 @@ static int check_syntax(builder *b, const char *content, size_t len)
  * file and line; `error=true` (in `# check=` or the BUILDKIT_DOCKERFILE_CHECK
  * build argument, which replaces it) fails the build when one fired.
  */
-static int run_checks(builder *b)
+static int run_checks(builder *b, const ib_check_base *bases, size_t nbases)
 {
 	ib_check_options co = IB_CHECK_OPTIONS_INIT;
 	co.ignore = b->ignore;
+	co.bases = bases;
+	co.nbases = nbases;
 	co.all_stages = b->checks_only && !b->o->target; /* as `docker build --check` */
 	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
 		if (!strncmp(b->o->build_args[i], "BUILDKIT_DOCKERFILE_CHECK=", 26))
@@ -740,8 +742,9 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	}
 	if (rc == 0)
 		rc = load_ignore(b, path.size ? path.ptr : NULL);
-	if (rc == 0)
-		rc = run_checks(b);
+	/* a build runs them once it knows its base images (checks_with_bases) */
+	if (rc == 0 && !store)
+		rc = run_checks(b, NULL, 0);
 	if (rc == 0 && store)
 		rc = open_sums(b);
 	ib_buf_dispose(&content);
@@ -838,6 +841,57 @@ int ib_build__image(ib_image **out, builder *b, const char *name)
 	return ib_store_image_lookup(out, b->store, name);
 }
 
+/*
+ * The build checks with the base images: each image a built stage starts
+ * from is found or pulled first (as BuildKit resolves them before it
+ * converts the Dockerfile), so UndefinedVar knows its ENV and
+ * InvalidBaseImagePlatform its platform.
+ */
+static int checks_with_bases(builder *b)
+{
+	static const char *const none[] = {NULL};
+	size_t ns = ib_instructions_stage_count(b->ins), n = ib_plan_stage_count(b->plan);
+	ib_check_base *bases = ib_calloc(ns ? ns : 1, sizeof *bases);
+	ib_strlist *envs = ib_calloc(ns ? ns : 1, sizeof *envs);
+	char **platforms = ib_calloc(ns ? ns : 1, sizeof *platforms);
+	int rc = bases && envs && platforms ? 0 : IB_ERROR;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const ib_plan_stage *ps = ib_plan_stage_at(b->plan, i);
+		ib_image *img = NULL;
+		if (ps->base_kind != IB_BASE_IMAGE || ps->index >= ns)
+			continue;
+		if ((rc = ib_build__image(&img, b, ps->base)) < 0) {
+			ib_error_prefix("%s:%d: FROM %s", b->filename, ps->stage->line, ps->base);
+			break;
+		}
+		const ib_image_config *cfg = ib_image_config_of(img);
+		size_t ne = ib_image_config_list_count(cfg, IB_CONFIG_ENV);
+		for (size_t k = 0; rc == 0 && k < ne; k++)
+			rc = ib_strlist_add(&envs[ps->index], ib_image_config_list_get(cfg, IB_CONFIG_ENV, k));
+		const char *os = ib_image_config_get(cfg, IB_CONFIG_OS);
+		const char *arch = ib_image_config_get(cfg, IB_CONFIG_ARCHITECTURE);
+		const char *variant = ib_image_config_get(cfg, IB_CONFIG_VARIANT);
+		if (rc == 0 && os && *os && arch && *arch &&
+		    !(platforms[ps->index] = variant && *variant ? ib_sprintf("%s/%s/%s", os, arch, variant)
+								 : ib_sprintf("%s/%s", os, arch)))
+			rc = IB_ERROR;
+		/* an image without Env is known too */
+		bases[ps->index].env = envs[ps->index].items ? (const char *const *)envs[ps->index].items : none;
+		bases[ps->index].platform = platforms[ps->index];
+		ib_image_free(img);
+	}
+	if (rc == 0)
+		rc = run_checks(b, bases, ns);
+	for (size_t i = 0; i < ns && envs; i++)
+		ib_strlist_clear(&envs[i]);
+	for (size_t i = 0; i < ns && platforms; i++)
+		free(platforms[i]);
+	free(bases);
+	free(envs);
+	free(platforms);
+	return rc;
+}
+
 int ib_build_plan_print(ib_buf *out, const ib_build_options *opts)
 {
 	builder b;
@@ -888,6 +942,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		rc = IB_ERROR;
 	if (rc == 0 && (rc = ib_mkdir_p(b.tmp_dir, 0700)) < 0)
 		ib_error_prefix("build");
+	if (rc == 0)
+		rc = checks_with_bases(&b);
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);

@@ -107,7 +107,13 @@ rc=$?
 [ "$rc" != 0 ] || check "# check=experimental= was accepted"
 has "$tmp/err" "experimental build checks are not supported" "experimental"
 
-# 8. with a base image (a local one: nothing is pulled), UndefinedVar knows
+# 8. a duplicate stage name is a warning (DuplicateStageName) and the build goes on, as BuildKit's
+printf 'FROM scratch AS app\nCOPY a.txt /first\nFROM scratch AS app\nCOPY a.txt /second\n' >"$ctx/dup.Dockerfile"
+ib build --snapshotter copy -t checks/dup:1 -f "$ctx/dup.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+	check "a duplicate stage name failed the build: $(cat "$tmp/err")"
+has "$tmp/err" "$ctx/dup.Dockerfile:3: DuplicateStageName: Duplicate stage name \"app\", stage names should be unique" "duplicate stage"
+
+# 9. with a base image (a local one: nothing is pulled), UndefinedVar knows
 # its ENV and InvalidBaseImagePlatform its platform, as BuildKit once it
 # resolved the image
 if sh "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" >/dev/null 2>&1; then

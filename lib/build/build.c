@@ -653,22 +653,80 @@ static int syntax_line(const char *buf, size_t len)
  * standard Dockerfile frontend: docker/dockerfile (any tag or digest, also
  * as docker.io/docker/dockerfile) is fine, anything else is refused.
  */
-static int check_syntax(builder *b, const char *content, size_t len)
+static int frontend_ok(const char *r)
 {
-	const char *v = ib_dockerfile_directive(b->df, "syntax");
-	if (!v)
-		return 0;
-	const char *r = v;
 	if (!strncmp(r, "docker.io/", 10))
 		r += 10;
 	else if (!strncmp(r, "index.docker.io/", 16))
 		r += 16;
-	if (!strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@'))
+	return !strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@');
+}
+
+static int check_syntax(builder *b, const char *content, size_t len)
+{
+	const char *v = ib_dockerfile_directive(b->df, "syntax");
+	const char *over = NULL;
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
+		if (!strncmp(b->o->build_args[i], "BUILDKIT_SYNTAX=", 16))
+			over = b->o->build_args[i] + 16;
+	/* BUILDKIT_SYNTAX replaces the directive; dockerfile.v0 is the built-in frontend */
+	if (over && (!strcmp(over, "dockerfile.v0") || frontend_ok(over)))
+		return 0;
+	if (over)
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "--build-arg BUILDKIT_SYNTAX=%s: only the standard Dockerfile frontend "
+				     "(docker/dockerfile, dockerfile.v0) is built in; other frontends are not supported",
+				     over);
+	if (!v || frontend_ok(v))
 		return 0;
 	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 			     "%s:%d: # syntax=%s: only the standard Dockerfile frontend (docker/dockerfile) "
 			     "is built in; other frontends are not supported",
 			     b->filename, syntax_line(content, len), v);
+}
+
+/* Go's strconv.ParseBool false, as BuildKit reads its boolean build arguments. */
+static int go_false(const char *v)
+{
+	static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False", NULL};
+	for (size_t i = 0; f[i]; i++)
+		if (!strcmp(v, f[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * BuildKit's built-in build arguments (the reference's "BuildKit built-in
+ * build args") change what BuildKit does, not just a variable: those we do
+ * not do are refused, never taken as an ordinary (unused) build argument.
+ * BUILDKIT_BUILD_NAME (a name in buildx history) and
+ * BUILDKIT_CONTEXT_KEEP_GIT_DIR (for git contexts; ours is a directory)
+ * change nothing here; BUILDKIT_SYNTAX is check_syntax's.
+ */
+static int check_builtin_args(builder *b)
+{
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++) {
+		const char *a = b->o->build_args[i], *eq = strchr(a, '=');
+		const char *v = eq ? eq + 1 : "";
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const char *why = NULL;
+		if (n == 25 && !strncmp(a, "BUILDKIT_SANDBOX_HOSTNAME", n))
+			why = "the RUN steps' hostname cannot be set";
+		else if (n == 23 && !strncmp(a, "BUILDKIT_CACHE_MOUNT_NS", n) && *v)
+			why = "cache mount ids have no namespace";
+		else if (n == 21 && !strncmp(a, "BUILDKIT_INLINE_CACHE", n) && !go_false(v))
+			why = "no cache metadata is written into the image config";
+		else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
+			why = "multi-platform output is not built";
+		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n))
+			why = "set SOURCE_DATE_EPOCH in the environment instead (imagebuild then also clamps "
+			      "the layers' file times to it, as BuildKit's rewrite-timestamp)";
+		if (why)
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					     "--build-arg %.*s: BuildKit's built-in build argument is not supported: %s",
+					     (int)n, a, why);
+	}
+	return 0;
 }
 
 /*
@@ -723,6 +781,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		rc = ib_dockerfile_parse(&b->df, ib_buf_cstr(&content), content.size, &po);
 	if (rc == 0)
 		rc = check_syntax(b, ib_buf_cstr(&content), content.size);
+	if (rc == 0)
+		rc = check_builtin_args(b);
 	if (rc == 0)
 		rc = ib_instructions_parse(&b->ins, b->df);
 	if (rc == 0) {

@@ -113,7 +113,22 @@ ib build --snapshotter copy -t checks/dup:1 -f "$ctx/dup.Dockerfile" "$ctx" >"$t
 	check "a duplicate stage name failed the build: $(cat "$tmp/err")"
 has "$tmp/err" "$ctx/dup.Dockerfile:3: DuplicateStageName: Duplicate stage name \"app\", stage names should be unique" "duplicate stage"
 
-# 9. with a base image (a local one: nothing is pulled), UndefinedVar knows
+# 9. BuildKit's built-in build arguments we do not do are refused, never
+# taken as an ordinary unused build argument; the harmless ones build
+for a in BUILDKIT_SANDBOX_HOSTNAME=box BUILDKIT_INLINE_CACHE=1 BUILDKIT_MULTI_PLATFORM=true \
+	BUILDKIT_CACHE_MOUNT_NS=ns SOURCE_DATE_EPOCH=0 BUILDKIT_SYNTAX=example.com/frontend; do
+	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" != 0 ] || check "--build-arg $a was accepted"
+	has "$tmp/err" "--build-arg ${a%%=*}" "--build-arg $a"
+	has "$tmp/err" "not supported" "--build-arg $a"
+done
+for a in BUILDKIT_INLINE_CACHE=0 BUILDKIT_SYNTAX=dockerfile.v0 BUILDKIT_SYNTAX=docker/dockerfile:1 BUILDKIT_BUILD_NAME=x; do
+	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+		check "--build-arg $a was refused: $(cat "$tmp/err")"
+done
+
+# 10. with a base image (a local one: nothing is pulled), UndefinedVar knows
 # its ENV and InvalidBaseImagePlatform its platform, as BuildKit once it
 # resolved the image
 if sh "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" >/dev/null 2>&1; then

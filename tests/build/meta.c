@@ -85,5 +85,20 @@ static void errors_name_no_place(void **state)
 	ib_image_config_free(c);
 }
 
+/* HEALTHCHECK --start-interval is kept (the config's StartInterval) */
+static void healthcheck_start_interval(void **state)
+{
+	(void)state;
+	ib_image_config *c = NULL;
+	ib_healthcheck h = IB_HEALTHCHECK_INIT;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	assert_int_equal(apply(c, "HEALTHCHECK --interval=5s --start-interval=3s CMD true", NULL, NULL), 0);
+	assert_int_equal(ib_image_config_healthcheck(&h, c), 1);
+	assert_int_equal(h.interval, 5000000000LL);
+	assert_int_equal(h.start_interval, 3000000000LL);
+	ib_image_config_free(c);
+}
+
 DEFINE_GROUP(meta_tests, cmocka_unit_test(env_workdir_and_history),
-	     cmocka_unit_test(entrypoint_keeps_a_cmd_of_the_stage), cmocka_unit_test(errors_name_no_place))
+	     cmocka_unit_test(entrypoint_keeps_a_cmd_of_the_stage), cmocka_unit_test(errors_name_no_place),
+	     cmocka_unit_test(healthcheck_start_interval))

@@ -348,7 +348,18 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, cons
 	ib_buf rootfs = IB_BUF_INIT;
 	char *key = NULL;
 	int rootfd = -1;
-	int rc = ib_build__new_snapshot(&rootfs, &key, b, s);
+	/*
+	 * --link (BuildKit's dispatchCopy: a copy onto scratch merged over the
+	 * stage, unless --chmod is given): the files go into a layer made on an
+	 * empty filesystem, which sees nothing of the stage. The destination's
+	 * directories are created in it (a symlink of the stage on the way is
+	 * not followed), and once stacked they replace the stage's own; --chown
+	 * names are looked up in that empty filesystem.
+	 */
+	stage_state empty;
+	memset(&empty, 0, sizeof empty);
+	int link = in->u.copy.link && !in->u.copy.chmod;
+	int rc = ib_build__new_snapshot(&rootfs, &key, b, link ? &empty : s);
 	if (rc == 0) {
 		rootfd = open(rootfs.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)

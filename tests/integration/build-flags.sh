@@ -67,15 +67,16 @@ mkdir -p "$lk"
 echo linked > "$lk/f"
 cat > "$lk/Dockerfile" <<'DF'
 FROM busybox
-RUN mkdir -p /app /srv/real /keep && chown 1000 /app /keep && chmod 700 /app /keep && ln -s /srv/real /lnk
+RUN mkdir -p /app /add /srv/real /keep && chown 1000 /app /add /keep && chmod 700 /app /add /keep && ln -s /srv/real /lnk
 COPY --link f /app/
 COPY --link f /lnk/
 COPY --link --chmod=644 f /keep/
-RUN stat -c '%u %a %F' /app /lnk /keep > /meta && ls /srv/real | wc -l >> /meta && cat /app/f /lnk/f /keep/f >> /meta
+ADD --link f /add/
+RUN stat -c '%u %a %F' /app /lnk /keep /add > /meta && ls /srv/real | wc -l >> /meta && cat /app/f /lnk/f /keep/f >> /meta
 DF
 build -t link "$lk" > "$tmp/l1" 2>&1 || { cat "$tmp/l1"; fail "COPY --link failed"; }
 got=$("$IB" run --rm link cat /meta | tr '\n' '|')
-[ "$got" = "0 755 directory|0 755 directory|1000 700 directory|0|linked|linked|linked|" ] ||
+[ "$got" = "0 755 directory|0 755 directory|1000 700 directory|0 755 directory|0|linked|linked|linked|" ] ||
 	fail "COPY --link gave: $got"
 printf 'FROM busybox\nCOPY --link --chown=nobody f /x\n' > "$lk/Dockerfile"
 if build -t link2 "$lk" > "$tmp/l2" 2>&1; then fail "COPY --link --chown=<name> found the name in the stage"; fi

@@ -22,11 +22,11 @@
 IB_BEGIN_DECL
 
 /*
- * 2 added pull and registry, 3 cancel; 4 made callbacks a pointer and moved
- * cancellation into it (a new layout: structs of versions 1 to 3 are still
- * read with theirs)
+ * 2 added pull and registry, 3 cancel, 4 allow; 5 made callbacks a pointer
+ * and moved cancellation into it (a new layout: structs of versions 1 to 4
+ * are still read with theirs)
  */
-#define IB_BUILD_OPTIONS_VERSION 4
+#define IB_BUILD_OPTIONS_VERSION 5
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -70,12 +70,21 @@ typedef struct {
 	 * config or a cache key.
 	 */
 	const char *const *secrets;
+	/* version 4 */
+	/*
+	 * BuildKit's entitlements the build grants, NULL-terminated (docker
+	 * buildx build --allow): "security.insecure" lets `RUN
+	 * --security=insecure` run privileged (see ib_process.privileged),
+	 * "network.host" lets `RUN --network=host` run. Without them such a
+	 * step is refused, naming its file and line. Another name is an error.
+	 */
+	const char *const *allow;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL }
 
-/** Initialise for `version` (1 to 4; 1 to 3 in their own layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 5; 1 to 4 in their own layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

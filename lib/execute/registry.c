@@ -143,14 +143,14 @@ int ib_isolation_new(ib_isolation **out, const char *name, const ib_execute_opti
 	*out = NULL;
 	if ((rc = ctor(out, opts, param)) < 0)
 		return rc;
-	if (!*out || (*out)->version != IB_ISOLATION_VERSION || !(*out)->start ||
+	if (!*out || (*out)->version < 1 || (*out)->version > IB_ISOLATION_VERSION || !(*out)->start ||
 	    !(*out)->finish || !(*out)->free) {
 		if (*out && (*out)->free)
 			(*out)->free(*out);
 		*out = NULL;
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "isolation backend `%s`: unsupported interface version or missing "
-				     "functions (this library speaks version %d)", name, IB_ISOLATION_VERSION);
+				     "functions (this library speaks versions 1 to %d)", name, IB_ISOLATION_VERSION);
 	}
 	return 0;
 }

@@ -110,9 +110,9 @@ static void check_inits(void)
 #ifdef IB_SNAPSHOTTER_OPTIONS_VERSION
 	CHECK_INIT(ib_snapshotter_options, ib_snapshotter_options_init, IB_SNAPSHOTTER_OPTIONS_VERSION);
 #endif
-#if defined(IB_BUILD_OPTIONS_VERSION) && IB_BUILD_OPTIONS_VERSION >= 4
-	/* 4 made callbacks a pointer: versions 1 to 3 (still read) were larger than today's struct */
-	CHECK_INIT_FROM(ib_build_options, ib_build_options_init, 4, IB_BUILD_OPTIONS_VERSION);
+#if defined(IB_BUILD_OPTIONS_VERSION) && IB_BUILD_OPTIONS_VERSION >= 5
+	/* 5 made callbacks a pointer: versions 1 to 4 (still read) were larger than today's struct */
+	CHECK_INIT_FROM(ib_build_options, ib_build_options_init, 5, IB_BUILD_OPTIONS_VERSION);
 #elif defined(IB_BUILD_OPTIONS_VERSION)
 	CHECK_INIT(ib_build_options, ib_build_options_init, IB_BUILD_OPTIONS_VERSION);
 #endif

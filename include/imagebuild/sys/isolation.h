@@ -35,7 +35,8 @@ typedef struct {
 	uint64_t hard;
 } ib_isolation_rlimit;
 
-#define IB_ISOLATION_SPEC_VERSION 1
+/* 2 added privileged */
+#define IB_ISOLATION_SPEC_VERSION 2
 
 /** What to run, fully resolved. Everything is borrowed for the run. */
 typedef struct {
@@ -66,12 +67,19 @@ typedef struct {
 	/** The number of `rlimits`. */
 	size_t nrlimits;
 	const char *work_dir;          /* a private directory for the backend; removed after */
+	/* version 2 */
+	int privileged;                /* see ib_process.privileged; only given to a backend
+	                                  with IB_ISOLATION_PRIVILEGED in `features` */
 } ib_isolation_spec;
 
 /** A backend's state for one run (its own type). */
 typedef struct ib_isolation_run ib_isolation_run;
 
-#define IB_ISOLATION_VERSION 1
+/* 2 added features; backends of version 1 are still accepted (no features) */
+#define IB_ISOLATION_VERSION 2
+
+/** ib_isolation.features: what a backend can do beyond the basics. */
+#define IB_ISOLATION_PRIVILEGED 0x1u  /* runs ib_isolation_spec.privileged as documented */
 
 struct ib_isolation {
 	unsigned int version;          /* IB_ISOLATION_VERSION */
@@ -94,6 +102,9 @@ struct ib_isolation {
 	int (*finish)(ib_isolation *self, ib_isolation_run *run, int wstatus, ib_exit_status *out);
 	/* Required. */
 	void (*free)(ib_isolation *self);
+	/* version 2 */
+	unsigned int features;         /* IB_ISOLATION_* bits; a privileged process is
+	                                  refused by a backend without IB_ISOLATION_PRIVILEGED */
 };
 
 /**

@@ -188,7 +188,11 @@ typedef struct {
 IB_EXTERN(int) ib_execute_run(ib_exit_status *out, const char *rootfs, const ib_process *p,
 			      const ib_execute_options *opts);
 
-/** The names of the registered isolation backends, comma-separated. */
+/**
+ * The names of the registered isolation backends, comma-separated, in
+ * registration order (built-in ones first); replaces `out`. See
+ * sys/isolation.h for the registry.
+ */
 IB_EXTERN(int) ib_isolation_list(ib_buf *out);
 
 /**

@@ -507,6 +507,17 @@ typedef struct {
 	int killed;
 } waiter;
 
+/* Cancellation and cleanup: what the backend's kill says changes no error of ours. */
+static void backend_kill(ib_isolation *iso, ib_isolation_run *run)
+{
+	if (!iso->kill)
+		return;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	iso->kill(iso, run);
+	ib_error_restore(&saved);
+}
+
 static int try_reap(waiter *w, int block)
 {
 	for (;;) {
@@ -589,8 +600,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			follow_window_size(r);
 		if (o->cancel && *o->cancel && !w->killed) {
 			w->killed = 1;
-			if (w->iso->kill)
-				w->iso->kill(w->iso, w->run);
+			backend_kill(w->iso, w->run);
 		}
 		if (w->pidfd < 0 || (pid_i >= 0 && k > 0 && (pfd[pid_i].revents & POLLIN)))
 			if ((rc = try_reap(w, w->pidfd >= 0)) < 0)
@@ -618,11 +628,15 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		       const ib_execute_options *o)
 {
 	ib_isolation *iso;
+	const char *name = o->isolation ? o->isolation : "namespaces";
 	int rc = ib_isolation_new(&iso, o->isolation, o);
 	if (rc < 0)
 		return rc;
 	waiter w = { iso, NULL, -1, -1, 0, 0, 0 };
-	rc = iso->start(iso, &w.run, &w.pid, out, &r->spec);
+	/* the backend's own error, or one naming it (sys/errors.h) */
+	ib_backend_call_begin();
+	rc = ib_backend_call_end(&ib_execute__isolation_class, name, "start",
+				 iso->start(iso, &w.run, &w.pid, out, &r->spec));
 	/* the child has its copies: close our ends of its streams */
 	close_fd(&r->out_pipe[1]);
 	close_fd(&r->err_pipe[1]);
@@ -635,16 +649,22 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 	rc = wait_loop(&w, r, p, o);
 	if (!w.reaped) {
 		/* something failed while it ran: do not leave it behind */
-		if (iso->kill)
-			iso->kill(iso, w.run);
+		backend_kill(iso, w.run);
 		ib_error_saved saved;
 		ib_error_save(&saved);
 		try_reap(&w, 1);
 		ib_error_restore(&saved);
 	}
-	int frc = iso->finish(iso, w.run, w.status, out);
-	if (rc == 0)
-		rc = frc;
+	if (rc == 0) {
+		ib_backend_call_begin();
+		rc = ib_backend_call_end(&ib_execute__isolation_class, name, "finish",
+					 iso->finish(iso, w.run, w.status, out));
+	} else {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		iso->finish(iso, w.run, w.status, out);
+		ib_error_restore(&saved);
+	}
 	if (w.pidfd >= 0)
 		close(w.pidfd);
 	iso->free(iso);

@@ -36,6 +36,9 @@ int ib_error_set_os(int layer, const char *fmt, ...) IB_PRINTF(2, 3);
 int ib_error_errno(void);
 void ib_error_note_errno(int e);
 
+/* An error set without a layer (ib_error_set_str, by a backend) gets `layer`. */
+void ib_error_adopt_layer(int layer);
+
 /* Out of memory. Returns IB_ERROR. */
 int ib_error_oom(void);
 

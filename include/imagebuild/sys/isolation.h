@@ -108,12 +108,13 @@ typedef int (*ib_isolation_ctor)(ib_isolation **out, const ib_execute_options *o
  * - ib_isolation_unregister() removes a registration (IB_ENOTFOUND when
  *   there is none): nothing new is made from it, instances already made
  *   work until they are freed. A built-in one can be removed too;
- * - ib_isolation_list() (in execute.h) gives the registered names, comma-separated,
- *   in registration order, built-in ones first;
+ * - ib_isolation_list() (in execute.h) gives the registered names,
+ *   comma-separated, in registration order, built-in ones first;
  * - the final ib_shutdown() forgets every registration and gives the
  *   built-in ones back;
  * - an instance is the backend's own memory: its constructor makes it and
- *   its `free` (required) frees it; ib_execute_run() frees what it makes, the caller of ib_isolation_new() frees with `free`;
+ *   its `free` (required) frees it: ib_execute_run() frees the instance it
+ *   makes for a run, the caller of ib_isolation_new() frees its own;
  * - errors: a backend function that fails returns < 0 and says why with
  *   ib_error_set_str() (sys/errors.h); one that says nothing gets an error
  *   naming the backend and the operation.

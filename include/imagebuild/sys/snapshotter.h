@@ -77,12 +77,13 @@ typedef int (*ib_snapshotter_ctor)(ib_snapshotter **out, const char *dir, void *
  * - ib_snapshotter_unregister() removes a registration (IB_ENOTFOUND when
  *   there is none): nothing new is made from it, instances already made
  *   work until they are freed. A built-in one can be removed too;
- * - ib_snapshotter_list() (in snapshot.h) gives the registered names, comma-separated,
- *   in registration order, built-in ones first;
+ * - ib_snapshotter_list() (in snapshot.h) gives the registered names,
+ *   comma-separated, in registration order, built-in ones first;
  * - the final ib_shutdown() forgets every registration and gives the
  *   built-in ones back;
  * - an instance is the backend's own memory: its constructor makes it and
- *   its `free` (required) frees it; ib_snapshotter_open() makes one, ib_snapshotter_free() frees it;
+ *   its `free` (required) frees it: ib_snapshotter_open() makes one,
+ *   ib_snapshotter_free() frees it;
  * - errors: a backend function that fails returns < 0 and says why with
  *   ib_error_set_str() (sys/errors.h); one that says nothing gets an error
  *   naming the backend and the operation.

@@ -634,9 +634,10 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		return rc;
 	waiter w = { iso, NULL, -1, -1, 0, 0, 0 };
 	/* the backend's own error, or one naming it (sys/errors.h) */
-	ib_backend_call_begin();
-	rc = ib_backend_call_end(&ib_execute__isolation_class, name, "start",
-				 iso->start(iso, &w.run, &w.pid, out, &r->spec));
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	rc = iso->start(iso, &w.run, &w.pid, out, &r->spec);
+	rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "start", rc);
 	/* the child has its copies: close our ends of its streams */
 	close_fd(&r->out_pipe[1]);
 	close_fd(&r->err_pipe[1]);
@@ -656,9 +657,9 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		ib_error_restore(&saved);
 	}
 	if (rc == 0) {
-		ib_backend_call_begin();
-		rc = ib_backend_call_end(&ib_execute__isolation_class, name, "finish",
-					 iso->finish(iso, w.run, w.status, out));
+		ib_backend_call_begin(&call);
+		rc = iso->finish(iso, w.run, w.status, out);
+		rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "finish", rc);
 	} else {
 		ib_error_saved saved;
 		ib_error_save(&saved);

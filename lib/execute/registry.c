@@ -74,8 +74,10 @@ int ib_isolation_new(ib_isolation **out, const char *name, const ib_execute_opti
 	if (rc < 0)
 		return rc;
 	ib_isolation_ctor ctor = (ib_isolation_ctor)fn;
-	ib_backend_call_begin();
-	if ((rc = ib_backend_call_end(CLS, name, "making an instance", ctor(out, opts, param))) < 0) {
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	rc = ctor(out, opts, param);
+	if ((rc = ib_backend_call_end(&call, CLS, name, "making an instance", rc)) < 0) {
 		*out = NULL;
 		return rc;
 	}
@@ -98,8 +100,10 @@ int ib_isolation_probe(const char *name, const ib_execute_options *opts)
 	if (rc < 0)
 		return rc;
 	if (iso->probe) {
-		ib_backend_call_begin();
-		rc = ib_backend_call_end(CLS, name ? name : "namespaces", "probe", iso->probe(iso));
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
+		rc = iso->probe(iso);
+		rc = ib_backend_call_end(&call, CLS, name ? name : "namespaces", "probe", rc);
 	}
 	iso->free(iso);
 	return rc;

@@ -103,10 +103,11 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 	ib_snapshotter *s = NULL;
 	int named = 0; /* the error names the backend already */
 	if ((rc = ib_mkdir_p(dir, 0700)) == 0) {
-		ib_backend_call_begin();
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
 		rc = ctor(&s, dir, param);
 		named = rc < 0 && ib_error_current() == IB_OK;
-		rc = ib_backend_call_end(CLS, name, "making an instance", rc);
+		rc = ib_backend_call_end(&call, CLS, name, "making an instance", rc);
 	}
 	if (rc == 0) {
 		if (!s || s->version < 1 || s->version > IB_SNAPSHOTTER_VERSION || !s->free) {
@@ -188,11 +189,12 @@ static int relay_layer(const ib_digest *diff_id, void *payload)
 	return rc;
 }
 
-static int relay_end(ib_snapshotter *snap, const char *op, const relay *r, int rc)
+static int relay_end(ib_backend_call *c, ib_snapshotter *snap, const char *op, const relay *r,
+		     int rc)
 {
 	if (r->stopped && rc == r->stopped && ib_error_current() == IB_OK)
-		return rc;
-	return ib_backend_call_end(&ib_snapshot__class, ib_snapshotter_name(snap), op, rc);
+		return ib_backend_call_end_quiet(c, rc);
+	return ib_backend_call_end(c, &ib_snapshot__class, ib_snapshotter_name(snap), op, rc);
 }
 
 static int unsupported(ib_snapshotter *s, const char *what)
@@ -324,8 +326,10 @@ int ib_snapshot_diff(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb
 	int rc = exists_or_fail(snap, key);
 	relay r = { { .write = write }, payload, 0 };
 	if (rc == 0) {
-		ib_backend_call_begin();
-		rc = relay_end(snap, "diff", &r, snap->diff(snap, key, relay_write, &r));
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
+		rc = snap->diff(snap, key, relay_write, &r);
+		rc = relay_end(&call, snap, "diff", &r, rc);
 	}
 	if (rc < 0 && rc != IB_EUSER && !(r.stopped && r.stopped == rc))
 		ib_error_prefix("diff snapshot `%s`", key);
@@ -424,8 +428,10 @@ int ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload)
 	if (!snap->list)
 		return unsupported(snap, "list snapshots");
 	relay r = { { .key = cb }, payload, 0 };
-	ib_backend_call_begin();
-	return relay_end(snap, "list", &r, snap->list(snap, relay_key, &r));
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	int rc = snap->list(snap, relay_key, &r);
+	return relay_end(&call, snap, "list", &r, rc);
 }
 
 int ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *payload)
@@ -435,8 +441,10 @@ int ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *
 	if (!snap->layer_list)
 		return 0;
 	relay r = { { .layer = cb }, payload, 0 };
-	ib_backend_call_begin();
-	return relay_end(snap, "layer_list", &r, snap->layer_list(snap, relay_layer, &r));
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	int rc = snap->layer_list(snap, relay_layer, &r);
+	return relay_end(&call, snap, "layer_list", &r, rc);
 }
 
 /* ---- prune ---- */

@@ -181,15 +181,26 @@ void ib_backend_reset(void)
 	pthread_mutex_unlock(&lock);
 }
 
-void ib_backend_call_begin(void)
+void ib_backend_call_begin(ib_backend_call *c)
 {
-	ib_error_clear();
+	ib_error_save(&c->before);
 }
 
-int ib_backend_call_end(const ib_backend_class *cls, const char *name, const char *op, int rc)
+int ib_backend_call_end_quiet(ib_backend_call *c, int rc)
 {
 	if (rc >= 0)
-		return rc;
+		ib_error_restore(&c->before);
+	else
+		ib_error_saved_dispose(&c->before);
+	return rc;
+}
+
+int ib_backend_call_end(ib_backend_call *c, const ib_backend_class *cls, const char *name,
+			const char *op, int rc)
+{
+	if (rc >= 0 || !cls)
+		return ib_backend_call_end_quiet(c, rc);
+	ib_error_saved_dispose(&c->before);
 	if (ib_error_current() == IB_OK)
 		ib_error_setc(rc, cls->layer, "%s `%s`: %s failed without a reason", cls->label,
 			      name ? name : "?", op);

@@ -57,12 +57,22 @@ int ib_backend_list(const ib_backend_class *cls, ib_buf *out);
 void ib_backend_reset(void);
 
 /*
- * Around every call into a backend function: `begin` clears the error of
- * the thread; `end` returns `rc` and, when it is < 0 and the backend set no
- * error, sets "<label> `<name>`: <op> failed without a reason"; an error
- * the backend set without a layer (ib_error_set_str) gets the kind's.
+ * Around every call into a backend function: `begin` sets the error of the
+ * thread aside and clears it, so what the backend leaves is its own; `end`
+ * returns `rc`. When it is >= 0 the error set aside comes back (a pending
+ * error of the caller's cleanup path survives a backend call); when < 0
+ * and the backend set no error, it sets "<label> `<name>`: <op> failed
+ * without a reason"; an error the backend set without a layer
+ * (ib_error_set_str) gets the kind's.
  */
-void ib_backend_call_begin(void);
-int ib_backend_call_end(const ib_backend_class *cls, const char *name, const char *op, int rc);
+#include "util/error.h"
+typedef struct {
+	ib_error_saved before;
+} ib_backend_call;
+void ib_backend_call_begin(ib_backend_call *c);
+int ib_backend_call_end(ib_backend_call *c, const ib_backend_class *cls, const char *name,
+			const char *op, int rc);
+/* `end` when the failure is not the backend's to explain (a callback's value): no error is set. */
+int ib_backend_call_end_quiet(ib_backend_call *c, int rc);
 
 #endif

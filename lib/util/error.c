@@ -235,6 +235,12 @@ void ib_error_restore(ib_error_saved *s)
 	s->message = NULL;
 }
 
+void ib_error_saved_dispose(ib_error_saved *s)
+{
+	free(s->message);
+	s->message = NULL;
+}
+
 const ib_error *ib_error_last(void)
 {
 	err_public.code = err_code;

@@ -57,6 +57,8 @@ typedef struct {
 } ib_error_saved;
 void ib_error_save(ib_error_saved *s);
 void ib_error_restore(ib_error_saved *s);
+/* Forget a saved error instead of restoring it. */
+void ib_error_saved_dispose(ib_error_saved *s);
 
 /* Allocation wrappers that set the OOM error (never abort). */
 void *ib_malloc(size_t n);

@@ -35,23 +35,32 @@ static void call_end_names_a_silent_backend(void **state)
 {
 	(void)state;
 	/* an error from before the call is not the backend's */
+	ib_backend_call c;
 	ib_error_set(IB_LAYER_STORE, "earlier");
-	ib_backend_call_begin();
-	int rc = ib_backend_call_end(&cls, "mine", "start", backend_says(NULL));
+	ib_backend_call_begin(&c);
+	int rc = ib_backend_call_end(&c, &cls, "mine", "start", backend_says(NULL));
 	assert_int_equal(rc, -1);
 	assert_string_equal(ib_error_last()->message,
 			    "test backend `mine`: start failed without a reason");
 	assert_int_equal(ib_error_last()->layer, IB_LAYER_EXECUTE);
 	/* its own message stays, with the kind's layer */
-	ib_backend_call_begin();
-	rc = ib_backend_call_end(&cls, "mine", "start", backend_says("disk on fire"));
+	ib_backend_call_begin(&c);
+	rc = ib_backend_call_end(&c, &cls, "mine", "start", backend_says("disk on fire"));
 	assert_int_equal(rc, IB_EUNSUPPORTED);
 	assert_string_equal(ib_error_last()->message, "disk on fire");
 	assert_int_equal(ib_error_last()->layer, IB_LAYER_EXECUTE);
-	/* success changes nothing and returns what the backend returned */
-	ib_backend_call_begin();
-	assert_int_equal(ib_backend_call_end(&cls, "mine", "probe", 1), 1);
+	/* success returns what the backend returned, and a pending error of the caller stays */
+	ib_error_clear();
+	ib_backend_call_begin(&c);
+	assert_int_equal(ib_backend_call_end(&c, &cls, "mine", "probe", 1), 1);
 	assert_int_equal(ib_error_last()->code, IB_OK);
+	ib_error_set(IB_LAYER_BUILD, "the build failed");
+	ib_backend_call_begin(&c);
+	assert_int_equal(ib_error_last()->code, IB_OK); /* the backend starts with a clear slot */
+	ib_error_set_str(IB_ERROR, "noise the backend left"); /* and succeeds anyway */
+	assert_int_equal(ib_backend_call_end(&c, &cls, "mine", "remove", 0), 0);
+	assert_string_equal(ib_error_last()->message, "the build failed");
+	ib_error_clear();
 }
 
 static void registry_names_list_lifetimes(void **state)

@@ -14,6 +14,7 @@ IB_BEGIN_DECL
  * ib_buf_dispose(). The library owns what it puts in; never free() `ptr`.
  */
 typedef struct {
+	/** The bytes, NUL-terminated; NULL while nothing was allocated. */
 	char *ptr;
 	size_t size;   /* bytes used */
 	size_t asize;  /* bytes allocated */
@@ -45,6 +46,7 @@ IB_EXTERN(void) ib_buf_clear(ib_buf *buf);
  */
 typedef struct {
 	char **strings; /* `count` NUL-terminated strings */
+	/** How many strings. */
 	size_t count;
 } ib_strarray;
 

@@ -37,6 +37,7 @@ typedef struct {
 	const char *context;            /* the build context directory (required) */
 	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
 	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
+	/** The length of `dockerfile_content`. */
 	size_t dockerfile_len;
 	const char *const *tags;        /* NULL-terminated names to tag the result with */
 	const char *const *build_args;  /* NULL-terminated "NAME=VALUE" */
@@ -48,6 +49,7 @@ typedef struct {
 	ib_network_mode network;        /* for RUN; IB_NETWORK_HOST by default */
 	ib_callbacks callbacks;         /* progress (steps, CACHED, RUN output) and log lines */
 	/* version 2 */
+	/** When to pull base images (version 2). */
 	ib_pull_policy pull;
 	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
 	/*

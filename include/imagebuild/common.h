@@ -16,11 +16,14 @@
 #define IB_BEGIN_DECL extern "C" {
 #define IB_END_DECL }
 #else
+/** Opens `extern "C"` for C++ (empty in C). */
 #define IB_BEGIN_DECL
+/** Closes IB_BEGIN_DECL. */
 #define IB_END_DECL
 #endif
 
 #if defined(__GNUC__)
+/** Declares a public function of the library: exported, default visibility. */
 #define IB_EXTERN(type) extern __attribute__((visibility("default"))) type
 #else
 #define IB_EXTERN(type) extern type
@@ -74,6 +77,7 @@ typedef enum {
  */
 typedef struct {
 	unsigned int version;   /* IB_PROGRESS_VERSION */
+	/** What kind of report this is. */
 	ib_progress_kind kind;
 	const char *id;         /* what the report is about: "2/7", a digest... */
 	const char *text;       /* human text: "RUN make", an output line */
@@ -93,8 +97,11 @@ typedef int (*ib_progress_cb)(const ib_progress *progress, void *payload);
 /** The callbacks every long operation takes. NULL means "no reports". */
 typedef struct {
 	unsigned int version;   /* IB_CALLBACKS_VERSION */
+	/** Called with progress reports, or NULL. */
 	ib_progress_cb progress;
+	/** Called with log lines, or NULL. */
 	ib_log_cb log;
+	/** Passed last to both callbacks. */
 	void *payload;
 } ib_callbacks;
 

@@ -70,10 +70,15 @@ typedef enum {
  * the run and removed afterwards. `options` is passed to tmpfs ("size=64m").
  */
 typedef struct {
+	/** A bind mount or a tmpfs. */
 	ib_mount_type type;
+	/** For IB_MOUNT_BIND: the host path to bind. */
 	const char *source;
+	/** The mount point inside the root. */
 	const char *target;
+	/** Non-zero: mount read-only. */
 	int readonly;
+	/** Mount options for a tmpfs ("size=64m"), or NULL. */
 	const char *options;
 } ib_mount;
 
@@ -88,8 +93,11 @@ typedef struct {
  * the run fails with an error naming the limit.
  */
 typedef struct {
+	/** The limit's name: "nofile", "nproc"... */
 	const char *name;
+	/** The soft limit (IB_RLIM_INFINITY: none). */
 	uint64_t soft;
+	/** The hard limit (IB_RLIM_INFINITY: none). */
 	uint64_t hard;
 } ib_rlimit;
 
@@ -121,16 +129,25 @@ typedef struct {
 	const char *user;           /* "name", "uid", "name:group", "uid:gid"...; NULL is root.
 	                               Resolved in the root's own /etc/passwd and /etc/group */
 	const char *hostname;       /* NULL: unchanged (the host's, like `--network host`) */
+	/** The network the process sees. */
 	ib_network_mode network;
+	/** Extra mounts, `nmounts` of them. */
 	const ib_mount *mounts;
+	/** The number of `mounts`. */
 	size_t nmounts;
 	int stdin_fd;               /* see above; IB_PROCESS_INIT sets -1 */
+	/** The process's stdout: a descriptor, or -1 (see above). */
 	int stdout_fd;
+	/** The process's stderr: a descriptor, or -1 (see above). */
 	int stderr_fd;
 	ib_log_cb log;              /* output lines, when stdout/stderr are -1 */
+	/** Passed to `log`. */
 	void *log_payload;
+	/** Non-zero: run on a new pseudo-terminal (see above). */
 	int tty;
+	/** Resource limits, `nrlimits` of them. */
 	const ib_rlimit *rlimits;
+	/** The number of `rlimits`. */
 	size_t nrlimits;
 	const char *hosts;          /* content of /etc/hosts for the run; NULL: a default
 	                               with localhost and the hostname */
@@ -164,6 +181,7 @@ typedef struct {
 
 #define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
+/** Initialise `o` like IB_EXECUTE_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);
 
 /**
@@ -172,7 +190,9 @@ IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int versi
  * it exited.
  */
 typedef struct {
+	/** The exit code (0-255), or 128 + the signal that killed it. */
 	int code;
+	/** The signal that killed it, or 0. */
 	int signal;
 } ib_exit_status;
 
@@ -204,9 +224,12 @@ IB_EXTERN(int) ib_isolation_probe(const char *name, const ib_execute_options *op
 
 /** A user resolved in a root filesystem's /etc/passwd and /etc/group. */
 typedef struct {
+	/** The numeric user id. */
 	uint32_t uid;
+	/** The numeric primary group id. */
 	uint32_t gid;
 	uint32_t *groups;   /* supplementary groups */
+	/** The number of `groups`. */
 	size_t ngroups;
 	char *name;         /* NULL when the user was numeric and is not in /etc/passwd */
 	char *home;         /* "/" when unknown */
@@ -226,6 +249,7 @@ typedef struct {
  * device) or is larger than 4 MiB. Free with ib_user_dispose.
  */
 IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
+/** Free what ib_user_resolve() put in `user` and reset it. NULL is fine. */
 IB_EXTERN(void) ib_user_dispose(ib_user *user);
 
 IB_END_DECL

@@ -20,6 +20,7 @@ IB_BEGIN_DECL
 
 #define IB_PLAN_OPTIONS_VERSION 1
 
+/** Options of ib_plan_new(). */
 typedef struct {
 	unsigned int version;            /* IB_PLAN_OPTIONS_VERSION */
 	const char *target;              /* stage name or index to build; NULL: the last */
@@ -29,6 +30,7 @@ typedef struct {
 
 #define IB_PLAN_OPTIONS_INIT { IB_PLAN_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/** Initialise `opts` like IB_PLAN_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_plan_options_init(ib_plan_options *opts, unsigned int version);
 
 /** What a stage starts from. */
@@ -43,10 +45,12 @@ typedef struct {
 	size_t index;               /* the stage's index in the Dockerfile */
 	const ib_stage *stage;      /* its instructions (borrowed from ib_instructions) */
 	const char *name;           /* AS name or NULL */
+	/** What the stage starts from. */
 	ib_base_kind base_kind;
 	const char *base;           /* FROM, expanded with the meta ARGs ("busybox:1.36") */
 	size_t base_stage;          /* for IB_BASE_STAGE: the Dockerfile index of that stage */
 	const size_t *deps;         /* Dockerfile indexes of the stages it needs, sorted */
+	/** The number of `deps`. */
 	size_t dep_count;
 	size_t level;               /* stages of the same level do not depend on each other */
 } ib_plan_stage;
@@ -59,10 +63,12 @@ typedef struct {
  */
 IB_EXTERN(int) ib_plan_new(ib_plan **out, const ib_dockerfile *df, const ib_instructions *ins,
 			   const ib_plan_options *opts);
+/** Free a plan (before the ib_dockerfile and ib_instructions it borrows). NULL is fine. */
 IB_EXTERN(void) ib_plan_free(ib_plan *plan);
 
 /** The stages to build, in an order where each comes after what it needs. */
 IB_EXTERN(size_t) ib_plan_stage_count(const ib_plan *plan);
+/** The i-th stage in build order (borrowed from the plan), or NULL when out of range. */
 IB_EXTERN(const ib_plan_stage *) ib_plan_stage_at(const ib_plan *plan, size_t i);
 /** The plan stage of Dockerfile stage `index`, or NULL when it is not built. */
 IB_EXTERN(const ib_plan_stage *) ib_plan_stage_by_index(const ib_plan *plan, size_t index);
@@ -140,6 +146,7 @@ typedef struct {
 
 #define IB_CHECK_OPTIONS_VERSION 1
 
+/** Options of ib_checks_run(). */
 typedef struct {
 	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
 	const char *config;        /* replaces the `# check=` directive when not NULL */
@@ -154,6 +161,7 @@ typedef struct {
 
 #define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0 }
 
+/** Initialise `opts` like IB_CHECK_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int version);
 
 /**
@@ -165,8 +173,11 @@ IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int versio
  */
 IB_EXTERN(int) ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instructions *ins,
 			     const ib_plan *plan, const ib_check_options *opts);
+/** Free the result of ib_checks_run() or ib_build_check(). NULL is fine. */
 IB_EXTERN(void) ib_checks_free(ib_checks *checks);
+/** The number of warnings. */
 IB_EXTERN(size_t) ib_checks_count(const ib_checks *checks);
+/** The i-th warning, in line order (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_check_warning *) ib_checks_warning(const ib_checks *checks, size_t i);
 /**
  * 0 unless the configuration says `error=true` and a check fired: then

@@ -31,10 +31,12 @@ IB_BEGIN_DECL
 
 /** How to reach a registry; shared by pull, push and login. */
 #define IB_REGISTRY_OPTIONS_VERSION 1
+/** How to reach a registry: credentials, TLS, retries, callbacks. */
 typedef struct {
 	unsigned int version;
 	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
 	const char *username;
+	/** The password or token for `username`. */
 	const char *password;
 	/* the Docker config file; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
 	const char *docker_config;
@@ -50,8 +52,10 @@ typedef struct {
 #define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL }
 
 #define IB_PULL_OPTIONS_VERSION 1
+/** Options of ib_pull(). */
 typedef struct {
 	unsigned int version;
+	/** How to reach the registry. */
 	ib_registry_options registry;
 	/* blobs fetched at once; 0: 3 */
 	unsigned int jobs;
@@ -73,8 +77,10 @@ IB_EXTERN(int) ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store
 		       const ib_pull_options *opts);
 
 #define IB_PUSH_OPTIONS_VERSION 1
+/** Options of ib_push(). */
 typedef struct {
 	unsigned int version;
+	/** How to reach the registry. */
 	ib_registry_options registry;
 	/* layers compressed and uploaded at once; 0: 3 */
 	unsigned int jobs;

@@ -83,7 +83,7 @@ static void boot_id(char out[40])
 	if (read_small(buf, sizeof buf, "/proc/sys/kernel/random/boot_id") <= 0)
 		buf[0] = 0;
 	buf[strcspn(buf, "\n")] = 0;
-	snprintf(out, 40, "%s", buf[0] ? buf : "-");
+	snprintf(out, 40, "%.39s", buf[0] ? buf : "-");
 }
 
 /* The inode of our PID namespace: pids are only comparable within one. */

@@ -28,8 +28,11 @@ IB_BEGIN_DECL
 
 /** A resource limit resolved to its RLIMIT_* number. */
 typedef struct {
+	/** The RLIMIT_* number. */
 	int resource;
+	/** The soft limit. */
 	uint64_t soft;
+	/** The hard limit. */
 	uint64_t hard;
 } ib_isolation_rlimit;
 
@@ -42,19 +45,26 @@ typedef struct {
 	const char *const *argv;       /* argv[0] as given: search PATH of `env` inside the root */
 	const char *const *env;        /* the whole environment */
 	const char *cwd;               /* absolute, exists inside the root */
+	/** The user id to run as. */
 	uint32_t uid;
+	/** The primary group id. */
 	uint32_t gid;
 	const uint32_t *groups;        /* supplementary groups */
+	/** The number of `groups`. */
 	size_t ngroups;
 	const char *hostname;          /* NULL: unchanged */
+	/** IB_NETWORK_NONE: a new network namespace with only loopback. */
 	ib_network_mode network;
 	const ib_mount *mounts;        /* the caller's extra mounts; targets exist */
+	/** The number of `mounts`. */
 	size_t nmounts;
 	const char *hosts_file;        /* a host file to bind on /etc/hosts, or NULL */
 	const char *resolv_file;       /* a host file to bind on /etc/resolv.conf, or NULL */
 	int stdio[3];                  /* the process's descriptors 0, 1 and 2 */
 	int tty;                       /* stdio is a terminal: make it the controlling one */
+	/** Resource limits to set, `nrlimits` of them. */
 	const ib_isolation_rlimit *rlimits;
+	/** The number of `rlimits`. */
 	size_t nrlimits;
 	const char *work_dir;          /* a private directory for the backend; removed after */
 } ib_isolation_spec;

@@ -30,21 +30,29 @@ struct ib_snapshotter {
 	int (*layer_has)(ib_snapshotter *self, const ib_digest *diff_id);
 	/** Unpack the layer read from `tar_fd` (any supported compression). */
 	int (*layer_unpack)(ib_snapshotter *self, const ib_digest *diff_id, int tar_fd);
+	/** Call `cb` for every unpacked layer, in digest order. */
 	int (*layer_list)(ib_snapshotter *self, ib_snapshot_layer_cb cb, void *payload);
+	/** Remove an unpacked layer. */
 	int (*layer_remove)(ib_snapshotter *self, const ib_digest *diff_id);
 
 	/** Layers of the chain are unpacked (or, without layer_unpack, readable from the store). */
 	int (*prepare)(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n);
+	/** Mount the snapshot `key`; its root path into `rootfs`. */
 	int (*mount)(ib_snapshotter *self, ib_buf *rootfs, const char *key);
+	/** Unmount the snapshot `key`. */
 	int (*unmount)(ib_snapshotter *self, const char *key);
 	/** 1 when mounted (in use), 0 when not, IB_ENOTFOUND when no such key. */
 	int (*mounted)(ib_snapshotter *self, const char *key);
+	/** Write the snapshot's changes as an OCI layer tar through `write`. */
 	int (*diff)(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload);
+	/** Remove the snapshot `key`. */
 	int (*remove)(ib_snapshotter *self, const char *key);
+	/** Call `cb` for every snapshot key, in byte order. */
 	int (*list)(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload);
 	/** The diff_ids the snapshot `key` stands on, for prune; `*chain` is malloc()ed, the caller free()s it. */
 	int (*chain)(ib_snapshotter *self, const char *key, ib_digest **chain, size_t *n);
 
+	/** Free the backend. Required. */
 	void (*free)(ib_snapshotter *self);
 
 	/* version 2 */

@@ -107,6 +107,8 @@ static int logged_new(ib_isolation **out, const ib_execute_options *opts, void *
 		free(l);
 		return rc; /* its error stays: it says why */
 	}
+	/* what the inner one can do beyond the basics (a privileged RUN), we can */
+	l->parent.features = l->inner->version >= 2 ? l->inner->features : 0;
 	*out = &l->parent;
 	return 0;
 }

@@ -149,6 +149,7 @@ typedef struct {
 	ib_callbacks callbacks;
 	int pull;
 	const char *const *secrets;
+	const char *const *allow;
 	...;
 } ib_build_options;
 #define IB_PULL_ALWAYS ...

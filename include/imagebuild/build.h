@@ -21,8 +21,8 @@
 
 IB_BEGIN_DECL
 
-/* 2 added pull and registry, 3 cancel */
-#define IB_BUILD_OPTIONS_VERSION 3
+/* 2 added pull and registry, 3 cancel, 4 allow */
+#define IB_BUILD_OPTIONS_VERSION 4
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -67,12 +67,21 @@ typedef struct {
 	 * and returns IB_EUSER. NULL: only the progress callback cancels.
 	 */
 	const volatile int *cancel;
+	/* version 4 */
+	/*
+	 * BuildKit's entitlements the build grants, NULL-terminated (docker
+	 * buildx build --allow): "security.insecure" lets `RUN
+	 * --security=insecure` run privileged (see ib_process.privileged),
+	 * "network.host" lets `RUN --network=host` run. Without them such a
+	 * step is refused, naming its file and line. Another name is an error.
+	 */
+	const char *const *allow;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL, NULL }
 
-/** Initialise for `version` (1 to 3): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 4): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

@@ -33,6 +33,8 @@
  *   /proc shows the host's processes. Devices as "namespaces" when the host
  *   lets it make a private mount namespace; without one it runs only when
  *   the root is already on a nodev mount (and refuses mounts).
+ * `privileged` (ib_process) undoes the capability, seccomp, device, /sys
+ * and masked-path restrictions on all three, as BuildKit's insecure mode.
  * On every backend a USER whose uid or gid is above 2^31-1 is refused, and
  * the image's /etc/passwd and /etc/group are read only as regular files of
  * at most 4 MiB. A symlinked /etc/hosts or /etc/resolv.conf gets the run's
@@ -101,7 +103,8 @@ typedef struct {
 	uint64_t hard;
 } ib_rlimit;
 
-#define IB_PROCESS_VERSION 1
+/* 2 added privileged */
+#define IB_PROCESS_VERSION 2
 
 /**
  * A process to run. Strings and arrays are borrowed for the call.
@@ -153,12 +156,29 @@ typedef struct {
 	                               with localhost and the hostname */
 	const char *resolv_conf;    /* content of /etc/resolv.conf; NULL: the host's for
 	                               IB_NETWORK_HOST, empty for IB_NETWORK_NONE */
+	/* version 2 */
+	/*
+	 * Non-zero: run privileged, as BuildKit's `RUN --security=insecure`
+	 * (`docker run --privileged`): every capability this process has (in
+	 * all five sets, so a non-root user has them too), no seccomp filter,
+	 * no no_new_privs, no masked or read-only paths of /proc, /sys
+	 * read-write, device nodes open (no nodev; the `oci` backend's device
+	 * cgroup allows every device) and BuildKit's extra nodes in /dev:
+	 * kmsg, cuse, fuse, kvm, net/tun, loop-control and loop0 up to the
+	 * first free loop device + 7; with `oci`, the runtime's cgroupfs on
+	 * /sys/fs/cgroup, writable (namespaces and chroot mount no cgroupfs,
+	 * privileged or not: the process may mount it). No AppArmor or
+	 * SELinux label is set in either mode. Namespaces stay as they are. This gives
+	 * the process the host: only for what the caller explicitly allowed.
+	 * A backend that cannot (see sys/isolation.h) refuses it.
+	 */
+	int privileged;
 } ib_process;
 
 #define IB_PROCESS_INIT { IB_PROCESS_VERSION, NULL, NULL, NULL, NULL, NULL, \
-		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL }
+		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0 }
 
-/** Fill `p` with the defaults of IB_PROCESS_INIT (for bindings). */
+/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 or 2; for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
 #define IB_EXECUTE_OPTIONS_VERSION 1

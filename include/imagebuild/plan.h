@@ -122,13 +122,16 @@ IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
  * UndefinedVar, MultipleInstructionsDisallowed, LegacyKeyValueFormat,
  * RedundantTargetPlatform, SecretsUsedInArgOrEnv, InvalidDefaultArgInFrom,
  * FromPlatformFlagConstDisallowed, CopyIgnoredFile, ExposeProtoCasing,
- * ExposeInvalidFormat. Static analysis only, so where BuildKit looks at the
- * base image: JSONArgsRecommended assumes an image base has no SHELL, and
- * UndefinedVar only checks stages that start from scratch (an image's ENV
- * is unknown before it is pulled). InvalidBaseImagePlatform (needs the
- * pulled image) and the experimental InvalidDefinitionDescription are not
- * run; `experimental=` in the configuration is refused. DuplicateStageName
- * never fires: ib_instructions_parse() refuses a duplicate stage name.
+ * ExposeInvalidFormat, and with the base images a build resolved
+ * (ib_check_options.bases) InvalidBaseImagePlatform. Where BuildKit looks
+ * at the base image: JSONArgsRecommended assumes an image base has no
+ * SHELL; UndefinedVar knows the ENV of a stage that starts from scratch, or
+ * from an image given in `bases` (else it does not check that stage: the
+ * image's ENV is unknown). The experimental InvalidDefinitionDescription is
+ * not run; `experimental=` in the configuration is refused. A duplicate stage
+ * name is DuplicateStageName's warning, not an error: the last stage of
+ * the name is the one --target, COPY --from and RUN --mount from= mean, and
+ * FROM the last one before it, as in BuildKit.
  *
  * The configuration is the `# check=` parser directive (`skip=A,B`,
  * `skip=all`, `error=true`, separated by `;`), or `config` of the options
@@ -144,11 +147,22 @@ typedef struct {
 	int line;              /* first line of the instruction it is about (1-based) */
 } ib_check_warning;
 
-#define IB_CHECK_OPTIONS_VERSION 1
+/**
+ * What a build knows of the image a stage starts from, once it resolved
+ * (pulled or found) it: UndefinedVar then knows the image's ENV, and
+ * InvalidBaseImagePlatform compares its platform with the stage's.
+ */
+typedef struct {
+	const char *const *env;    /* the image config's Env (NAME=VALUE, NULL-terminated); NULL: not known */
+	const char *platform;      /* the image's "os/arch[/variant]"; NULL: not known */
+} ib_check_base;
+
+/* 2 added bases */
+#define IB_CHECK_OPTIONS_VERSION 2
 
 /** Options of ib_checks_run(). */
 typedef struct {
-	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
+	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION (1 is still taken) */
 	const char *config;        /* replaces the `# check=` directive when not NULL */
 	const ib_ignore *ignore;   /* the build's .dockerignore (CopyIgnoredFile), or NULL */
 	/**
@@ -157,9 +171,16 @@ typedef struct {
 	 * without --target). The rules on FROM lines and casing see all stages.
 	 */
 	int all_stages;
+	/**
+	 * The base images the build resolved, indexed by stage (the stage's
+	 * index in the Dockerfile; an entry of a stage whose base is scratch or
+	 * another stage is not read); NULL: none known.
+	 */
+	const ib_check_base *bases;
+	size_t nbases;
 } ib_check_options;
 
-#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0 }
+#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0 }
 
 /** Initialise `opts` like IB_CHECK_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int version);

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How much of an ib_process a caller of `version` has. */
+static size_t process_size(unsigned int version)
+{
+	return version == 1 ? offsetof(ib_process, privileged) : sizeof(ib_process);
+}
+
 int ib_process_init(ib_process *p, unsigned int version)
 {
-	if (version != IB_PROCESS_VERSION)
+	if (version < 1 || version > IB_PROCESS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_process version %u is not supported (expected %d)",
+				     "ib_process version %u is not supported (1 to %d)",
 				     version, IB_PROCESS_VERSION);
 	ib_process init = IB_PROCESS_INIT;
-	*p = init;
+	init.version = version;
+	memcpy(p, &init, process_size(version));
 	return 0;
 }
 
@@ -360,9 +368,9 @@ static int check_args(const char *rootfs, const ib_process *p, const ib_execute_
 {
 	if (!rootfs || !p)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_execute_run: NULL argument");
-	if (p->version != IB_PROCESS_VERSION)
+	if (p->version < 1 || p->version > IB_PROCESS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_process version %u is not supported (expected %d)",
+				     "ib_process version %u is not supported (1 to %d)",
 				     p->version, IB_PROCESS_VERSION);
 	if (o && o->version != IB_EXECUTE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
@@ -441,6 +449,7 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	s->rlimits = r->rlimits;
 	s->nrlimits = p->nrlimits;
 	s->work_dir = r->work_dir;
+	s->privileged = p->version >= 2 && p->privileged;
 	return 0;
 }
 
@@ -632,6 +641,13 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 	int rc = ib_isolation_new(&iso, o->isolation, o);
 	if (rc < 0)
 		return rc;
+	if (r->spec.privileged && !(iso->version >= 2 && (iso->features & IB_ISOLATION_PRIVILEGED))) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+				   "isolation `%s` cannot run a privileged process",
+				   o->isolation ? o->isolation : "namespaces");
+		iso->free(iso);
+		return rc;
+	}
 	waiter w = { iso, NULL, -1, -1, 0, 0, 0 };
 	/* the backend's own error, or one naming it (sys/errors.h) */
 	ib_backend_call call;

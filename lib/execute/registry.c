@@ -47,9 +47,9 @@ int ib_isolation_init(ib_isolation *iso, unsigned int version)
 {
 	if (!iso)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_isolation_init: no backend");
-	if (version != IB_ISOLATION_VERSION)
+	if (version < 1 || version > IB_ISOLATION_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
-				     "isolation backend version %u is not supported (this library speaks %d)",
+				     "isolation backend version %u is not supported (1 to %d)",
 				     version, IB_ISOLATION_VERSION);
 	memset(iso, 0, sizeof *iso);
 	iso->version = version;
@@ -81,14 +81,14 @@ int ib_isolation_new(ib_isolation **out, const char *name, const ib_execute_opti
 		*out = NULL;
 		return rc;
 	}
-	if (!*out || (*out)->version != IB_ISOLATION_VERSION || !(*out)->start ||
+	if (!*out || (*out)->version < 1 || (*out)->version > IB_ISOLATION_VERSION || !(*out)->start ||
 	    !(*out)->finish || !(*out)->free) {
 		if (*out && (*out)->free)
 			(*out)->free(*out);
 		*out = NULL;
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "isolation backend `%s`: unsupported interface version or missing "
-				     "functions (this library speaks version %d)", name, IB_ISOLATION_VERSION);
+				     "functions (this library speaks versions 1 to %d)", name, IB_ISOLATION_VERSION);
 	}
 	return 0;
 }

@@ -61,6 +61,7 @@ int main(void)
 	int failed = 0;
 	failed += _cmocka_run_group_tests("copy", copy_tests, copy_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("git", git_tests, git_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("meta", meta_tests, meta_tests_count, NULL, NULL);
 	failed += run_orchestrator();
 	return failed ? 1 : 0;
 }

@@ -36,7 +36,8 @@ typedef struct {
 	uint64_t hard;
 } ib_isolation_rlimit;
 
-#define IB_ISOLATION_SPEC_VERSION 1
+/* 2 added privileged */
+#define IB_ISOLATION_SPEC_VERSION 2
 
 /** What to run, fully resolved. Everything is borrowed for the run. */
 typedef struct {
@@ -67,12 +68,19 @@ typedef struct {
 	/** The number of `rlimits`. */
 	size_t nrlimits;
 	const char *work_dir;          /* a private directory for the backend; removed after */
+	/* version 2 */
+	int privileged;                /* see ib_process.privileged; only given to a backend
+	                                  with IB_ISOLATION_PRIVILEGED in `features` */
 } ib_isolation_spec;
 
 /** A backend's state for one run (its own type). */
 typedef struct ib_isolation_run ib_isolation_run;
 
-#define IB_ISOLATION_VERSION 1
+/* 2 added features; backends of version 1 are still accepted (no features) */
+#define IB_ISOLATION_VERSION 2
+
+/** ib_isolation.features: what a backend can do beyond the basics. */
+#define IB_ISOLATION_PRIVILEGED 0x1u  /* runs ib_isolation_spec.privileged as documented */
 
 struct ib_isolation {
 	unsigned int version;          /* IB_ISOLATION_VERSION */
@@ -95,6 +103,9 @@ struct ib_isolation {
 	int (*finish)(ib_isolation *self, ib_isolation_run *run, int wstatus, ib_exit_status *out);
 	/* Required. */
 	void (*free)(ib_isolation *self);
+	/* version 2 */
+	unsigned int features;         /* IB_ISOLATION_* bits; a privileged process is
+	                                  refused by a backend without IB_ISOLATION_PRIVILEGED */
 };
 
 /**
@@ -139,11 +150,11 @@ IB_EXTERN(int) ib_isolation_register(const char *name, ib_isolation_ctor ctor, v
 /** Forget a registered backend. IB_ENOTFOUND when none has that name. */
 IB_EXTERN(int) ib_isolation_unregister(const char *name);
 
-#define IB_ISOLATION_INIT { IB_ISOLATION_VERSION, NULL, NULL, NULL, NULL, NULL }
+#define IB_ISOLATION_INIT { IB_ISOLATION_VERSION, NULL, NULL, NULL, NULL, NULL, 0 }
 
 /**
- * Fill `iso` with what IB_ISOLATION_INIT gives for `version` (only
- * IB_ISOLATION_VERSION): every operation NULL. For implementers and bindings.
+ * Fill `iso` with what IB_ISOLATION_INIT gives for `version` (1 or 2):
+ * every operation NULL, no features. For implementers and bindings.
  */
 IB_EXTERN(int) ib_isolation_init(ib_isolation *iso, unsigned int version);
 

@@ -177,7 +177,7 @@ typedef struct {
 	 * another stage is not read); NULL: none known.
 	 */
 	const ib_check_base *bases;
-	size_t nbases;
+	size_t nbases;             /* the number of entries of `bases` */
 } ib_check_options;
 
 #define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0 }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -47,7 +48,8 @@ int ib_check_options_init(ib_check_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_CHECK_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PLAN, "unknown ib_check_options version %u", version);
-	memset(opts, 0, sizeof *opts);
+	/* a version 1 caller's struct ends before `bases`: never write past it */
+	memset(opts, 0, version == 1 ? offsetof(ib_check_options, bases) : sizeof *opts);
 	opts->version = version;
 	return 0;
 }

@@ -39,7 +39,12 @@ IB_BEGIN_DECL
  */
 IB_EXTERN(int) ib_init(void);
 
-/** Drop one reference taken by ib_init(). Returns the remaining count. */
+/**
+ * Drop one reference taken by ib_init(). Returns the remaining count. The
+ * last one forgets every backend registered with ib_isolation_register()
+ * and ib_snapshotter_register() (the built-in ones stay); free the handles
+ * made from them first.
+ */
 IB_EXTERN(int) ib_shutdown(void);
 
 /** Log levels of ib_log_cb, most important first. */

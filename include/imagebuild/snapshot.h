@@ -68,8 +68,15 @@ IB_EXTERN(int) ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const 
 				   const ib_snapshotter_options *opts);
 /** Close the snapshotter (its snapshots and layers stay on disk). NULL is fine. */
 IB_EXTERN(void) ib_snapshotter_free(ib_snapshotter *snap);
-/** The backend's name (borrowed). */
+/** The backend's name (borrowed; valid as long as `snap`). */
 IB_EXTERN(const char *) ib_snapshotter_name(const ib_snapshotter *snap);
+
+/**
+ * The names of the registered snapshotters, comma-separated, in
+ * registration order (built-in ones first); replaces `out`. See
+ * sys/snapshotter.h for the registry.
+ */
+IB_EXTERN(int) ib_snapshotter_list(ib_buf *out);
 
 /**
  * Make sure the layer `diff_id` is unpacked (a no-op for backends that keep

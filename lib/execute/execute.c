@@ -541,6 +541,17 @@ typedef struct {
 	int killed;
 } waiter;
 
+/* Cancellation and cleanup: what the backend's kill says changes no error of ours. */
+static void backend_kill(ib_isolation *iso, ib_isolation_run *run)
+{
+	if (!iso->kill)
+		return;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	iso->kill(iso, run);
+	ib_error_restore(&saved);
+}
+
 static int try_reap(waiter *w, int block)
 {
 	for (;;) {
@@ -625,8 +636,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			follow_window_size(r);
 		if (cancel && *cancel && !w->killed) {
 			w->killed = 1;
-			if (w->iso->kill)
-				w->iso->kill(w->iso, w->run);
+			backend_kill(w->iso, w->run);
 		}
 		if (w->pidfd < 0 || (pid_i >= 0 && k > 0 && (pfd[pid_i].revents & POLLIN)))
 			if ((rc = try_reap(w, w->pidfd >= 0)) < 0)
@@ -654,6 +664,7 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		       const ib_execute_options *o)
 {
 	ib_isolation *iso;
+	const char *name = o->isolation ? o->isolation : "namespaces";
 	int rc = ib_isolation_new(&iso, o->isolation, o);
 	if (rc < 0)
 		return rc;
@@ -665,7 +676,11 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		return rc;
 	}
 	waiter w = { iso, NULL, -1, -1, 0, 0, 0 };
+	/* the backend's own error, or one naming it (sys/errors.h) */
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
 	rc = iso->start(iso, &w.run, &w.pid, out, &r->spec);
+	rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "start", rc);
 	/* the child has its copies: close our ends of its streams */
 	close_fd(&r->out_pipe[1]);
 	close_fd(&r->err_pipe[1]);
@@ -684,16 +699,22 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 	rc = wait_loop(&w, r, p, o);
 	if (!w.reaped) {
 		/* something failed while it ran: do not leave it behind */
-		if (iso->kill)
-			iso->kill(iso, w.run);
+		backend_kill(iso, w.run);
 		ib_error_saved saved;
 		ib_error_save(&saved);
 		try_reap(&w, 1);
 		ib_error_restore(&saved);
 	}
-	int frc = iso->finish(iso, w.run, w.status, out);
-	if (rc == 0)
-		rc = frc;
+	if (rc == 0) {
+		ib_backend_call_begin(&call);
+		rc = iso->finish(iso, w.run, w.status, out);
+		rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "finish", rc);
+	} else {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		iso->finish(iso, w.run, w.status, out);
+		ib_error_restore(&saved);
+	}
 	if (w.pidfd >= 0)
 		close(w.pidfd);
 	iso->free(iso);

@@ -22,6 +22,7 @@
 #define IMAGEBUILD_SYS_ISOLATION_H
 
 #include "../execute.h"
+#include "errors.h"
 
 IB_BEGIN_DECL
 
@@ -52,7 +53,8 @@ typedef struct {
 	const uint32_t *groups;        /* supplementary groups */
 	/** The number of `groups`. */
 	size_t ngroups;
-	const char *hostname;          /* NULL: unchanged */
+	const char *hostname;          /* NULL: unchanged; else set in a UTS namespace of the
+	                                  run's own, never the host's (refuse if none) */
 	/** IB_NETWORK_NONE: a new network namespace with only loopback. */
 	ib_network_mode network;
 	const ib_mount *mounts;        /* the caller's extra mounts; targets exist */
@@ -115,14 +117,47 @@ struct ib_isolation {
 typedef int (*ib_isolation_ctor)(ib_isolation **out, const ib_execute_options *opts,
 				 void *param);
 
-/**
- * Register a backend under `name` (replacing one of the same name, built-in
- * ones included). Thread-safe.
+/*
+ * The registry, one for both backend kinds (sys/isolation.h and
+ * sys/snapshotter.h say the same):
+ *
+ * - names are 1..32 characters of [a-z0-9_-] (others are IB_EINVALID);
+ * - ib_isolation_register() adds a backend, or replaces the one of that name
+ *   (built-in ones included); thread-safe, like the rest of the registry;
+ * - `param` is borrowed: the library never frees it. It must stay valid
+ *   until the backend is unregistered (or the final ib_shutdown()) and
+ *   every instance made from it is freed;
+ * - ib_isolation_unregister() removes a registration (IB_ENOTFOUND when
+ *   there is none): nothing new is made from it, instances already made
+ *   work until they are freed. A built-in one can be removed too;
+ * - ib_isolation_list() (in execute.h) gives the registered names,
+ *   comma-separated, in registration order, built-in ones first;
+ * - the final ib_shutdown() forgets every registration and gives the
+ *   built-in ones back;
+ * - an instance is the backend's own memory: its constructor makes it and
+ *   its `free` (required) frees it: ib_execute_run() frees the instance it
+ *   makes for a run, the caller of ib_isolation_new() frees its own;
+ * - errors: a backend function that fails returns < 0 and says why with
+ *   ib_error_set_str() (sys/errors.h); one that says nothing gets an error
+ *   naming the backend and the operation.
+ *
+ * Implementers start from IB_ISOLATION_INIT (or ib_isolation_init()) so that
+ * fields of later versions are NULL.
  */
+
+/** Register (or replace) the backend `name` (1..32 characters of [a-z0-9_-]). */
 IB_EXTERN(int) ib_isolation_register(const char *name, ib_isolation_ctor ctor, void *param);
 
-/** Remove a registration. IB_ENOTFOUND when there is none. */
+/** Forget a registered backend. IB_ENOTFOUND when none has that name. */
 IB_EXTERN(int) ib_isolation_unregister(const char *name);
+
+#define IB_ISOLATION_INIT { IB_ISOLATION_VERSION, NULL, NULL, NULL, NULL, NULL, 0 }
+
+/**
+ * Fill `iso` with what IB_ISOLATION_INIT gives for `version` (1 or 2):
+ * every operation NULL, no features. For implementers and bindings.
+ */
+IB_EXTERN(int) ib_isolation_init(ib_isolation *iso, unsigned int version);
 
 /**
  * Make an instance of backend `name` (NULL: "namespaces"); free it with

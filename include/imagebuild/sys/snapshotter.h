@@ -8,6 +8,7 @@
 #define IMAGEBUILD_SYS_SNAPSHOTTER_H
 
 #include "../snapshot.h"
+#include "errors.h"
 
 IB_BEGIN_DECL
 
@@ -71,10 +72,48 @@ struct ib_snapshotter {
  */
 typedef int (*ib_snapshotter_ctor)(ib_snapshotter **out, const char *dir, void *param);
 
+/*
+ * The registry, one for both backend kinds (sys/isolation.h and
+ * sys/snapshotter.h say the same):
+ *
+ * - names are 1..32 characters of [a-z0-9_-] (others are IB_EINVALID);
+ * - ib_snapshotter_register() adds a backend, or replaces the one of that name
+ *   (built-in ones included); thread-safe, like the rest of the registry;
+ * - `param` is borrowed: the library never frees it. It must stay valid
+ *   until the backend is unregistered (or the final ib_shutdown()) and
+ *   every instance made from it is freed;
+ * - ib_snapshotter_unregister() removes a registration (IB_ENOTFOUND when
+ *   there is none): nothing new is made from it, instances already made
+ *   work until they are freed. A built-in one can be removed too;
+ * - ib_snapshotter_list() (in snapshot.h) gives the registered names,
+ *   comma-separated, in registration order, built-in ones first;
+ * - the final ib_shutdown() forgets every registration and gives the
+ *   built-in ones back;
+ * - an instance is the backend's own memory: its constructor makes it and
+ *   its `free` (required) frees it: ib_snapshotter_open() makes one,
+ *   ib_snapshotter_free() frees it;
+ * - errors: a backend function that fails returns < 0 and says why with
+ *   ib_error_set_str() (sys/errors.h); one that says nothing gets an error
+ *   naming the backend and the operation.
+ *
+ * Implementers start from IB_SNAPSHOTTER_INIT (or ib_snapshotter_init()) so that
+ * fields of later versions are NULL.
+ */
+
 /** Register (or replace) the backend `name` (1..32 characters of [a-z0-9_-]). */
 IB_EXTERN(int) ib_snapshotter_register(const char *name, ib_snapshotter_ctor ctor, void *param);
+
 /** Forget a registered backend. IB_ENOTFOUND when none has that name. */
 IB_EXTERN(int) ib_snapshotter_unregister(const char *name);
+
+#define IB_SNAPSHOTTER_INIT { IB_SNAPSHOTTER_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, \
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/**
+ * Fill `snap` with what IB_SNAPSHOTTER_INIT gives for `version` (1 or 2):
+ * every operation NULL. For implementers and bindings.
+ */
+IB_EXTERN(int) ib_snapshotter_init(ib_snapshotter *snap, unsigned int version);
 
 IB_END_DECL
 

@@ -100,9 +100,12 @@ typedef struct {
 	const char *name;
 	const ib_image_config *config;
 	const char *comment;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	...;
 } ib_import_options;
 #define IB_IMPORT_OPTIONS_VERSION ...
+int ib_import_options_init(ib_import_options *opts, unsigned int version);
 int ib_store_import(ib_digest *image_id, ib_store *store, const char *path, const ib_import_options *opts);
 int ib_store_tag(ib_store *store, const char *source, const char *target);
 int ib_store_untag(ib_store *store, const char *name);
@@ -149,6 +152,8 @@ typedef struct {
 	ib_callbacks callbacks;
 	int pull;
 	const char *const *secrets;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	...;
 } ib_build_options;
 #define IB_PULL_ALWAYS ...
@@ -212,6 +217,8 @@ typedef struct {
 	const char *author;
 	const char *const *changes;
 	const char *tag;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	...;
 } ib_commit_options;
 #define IB_COMMIT_OPTIONS_VERSION ...

@@ -290,6 +290,11 @@ int cmd_commit(ib_cli *cli, int argc, char **argv)
 	}
 	o.changes = changes;
 	o.tag = i + 1 < argc ? argv[i + 1] : NULL;
+	/* as before the option existed: $SOURCE_DATE_EPOCH sets created and clamps file times */
+	if (cli_source_date_epoch_env(&o.use_source_date_epoch, &o.source_date_epoch) < 0) {
+		free(changes);
+		return 2;
+	}
 	ib_store *store = cli_store(cli);
 	ib_container *c = NULL;
 	ib_digest id;

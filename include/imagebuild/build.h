@@ -21,8 +21,8 @@
 
 IB_BEGIN_DECL
 
-/* 2 added pull and registry, 3 cancel */
-#define IB_BUILD_OPTIONS_VERSION 3
+/* 2 added pull and registry, 3 cancel, 4 source_date_epoch */
+#define IB_BUILD_OPTIONS_VERSION 4
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -65,12 +65,23 @@ typedef struct {
 	 * and returns IB_EUSER. NULL: only the progress callback cancels.
 	 */
 	const volatile int *cancel;
+	/* version 4 */
+	/*
+	 * SOURCE_DATE_EPOCH, as BuildKit takes it: 1 makes every history entry
+	 * and the image `created` source_date_epoch, and clamps the file times
+	 * later than it in the layers the build writes (it is part of the
+	 * cache keys). The library never reads the environment: the imagebuild
+	 * CLI maps $SOURCE_DATE_EPOCH and --build-arg SOURCE_DATE_EPOCH here.
+	 */
+	int use_source_date_epoch;
+	int64_t source_date_epoch;      /* seconds since 1970 (>= 0) */
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL, \
+		0, 0 }
 
-/** Initialise for `version` (1 to 3): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 4): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

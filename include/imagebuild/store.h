@@ -170,8 +170,10 @@ IB_EXTERN(int) ib_image_config_set(ib_image_config *c, ib_config_string which, c
  */
 IB_EXTERN(int) ib_image_config_args_escaped(const ib_image_config *c);
 IB_EXTERN(int) ib_image_config_set_args_escaped(ib_image_config *c, int escaped);
-/** Set IB_CONFIG_CREATED to now, or to $SOURCE_DATE_EPOCH when `use_source_date_epoch` and it is set. */
-IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch);
+/** Set IB_CONFIG_CREATED to now (RFC 3339, UTC, whole seconds). */
+IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c);
+/** Set IB_CONFIG_CREATED to `unix_seconds` (>= 0), e.g. a SOURCE_DATE_EPOCH. */
+IB_EXTERN(int) ib_image_config_set_created_at(ib_image_config *c, int64_t unix_seconds);
 
 /** 1 when the list is set (even empty), 0 when unset/null. */
 IB_EXTERN(int) ib_image_config_list_is_set(const ib_image_config *c, ib_config_list which);
@@ -346,16 +348,25 @@ IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
 /* ---- import and export ---- */
 
-#define IB_IMPORT_OPTIONS_VERSION 1
+/* 2 added source_date_epoch (the environment is never read) */
+#define IB_IMPORT_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	const char *name;                 /* tag the result; NULL: untagged */
 	const ib_image_config *config;    /* changes (docker import --change); NULL: empty */
 	const char *comment;              /* history comment; NULL: "Imported from <source>" */
 	const char *source;               /* how to name the input in the comment ("-") */
-	int use_source_date_epoch;        /* created = $SOURCE_DATE_EPOCH when set */
+	/*
+	 * 1: created (image and history) = source_date_epoch instead of now.
+	 * Version 1 had no source_date_epoch: 1 there is IB_EUNSUPPORTED.
+	 */
+	int use_source_date_epoch;
+	/* version 2 */
+	int64_t source_date_epoch;        /* seconds since 1970 (>= 0) */
 } ib_import_options;
-#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0 }
+#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0 }
+/** Initialise for `version` (1 or 2) like IB_IMPORT_OPTIONS_INIT (for bindings). */
+IB_EXTERN(int) ib_import_options_init(ib_import_options *opts, unsigned int version);
 
 /**
  * docker import: read a root filesystem tarball (plain, gzip, zstd, xz,

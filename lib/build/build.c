@@ -298,12 +298,14 @@ int ib_build__save_config(ib_digest *out, builder *b, const stage_state *s)
 	return rc;
 }
 
-int ib_build__add_history(stage_state *s, const char *created_by, int empty_layer)
+int ib_build__add_history(builder *b, stage_state *s, const char *created_by, int empty_layer)
 {
 	ib_history_entry e;
 	memset(&e, 0, sizeof e);
-	if (ib_image_config_set_created_now(s->config, 1) < 0)
-		return IB_ERROR;
+	int rc = b->o->use_source_date_epoch ? ib_image_config_set_created_at(s->config, b->o->source_date_epoch)
+					     : ib_image_config_set_created_now(s->config);
+	if (rc < 0)
+		return rc;
 	e.created = ib_image_config_get(s->config, IB_CONFIG_CREATED);
 	e.created_by = created_by;
 	e.comment = "buildkit.dockerfile.v0";
@@ -409,12 +411,12 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 	int rc = ib_snapshot_unmount(b->snap, key);
 	/* the step's files become the unpacked layer the next steps stand on */
 	if (rc == 0)
-		rc = ib_snapshot_commit_remove(&diff_id, &size, b->snap, key);
+		rc = ib_snapshot_commit_remove(&diff_id, &size, b->snap, key, &b->diff_opts);
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, IB_BUILD_EMPTY_TAR_DIGEST);
 	if (!keep_empty && ib_digest_equal(&diff_id, &empty))
-		return ib_build__add_history(s, created_by, 1);
+		return ib_build__add_history(b, s, created_by, 1);
 	ib_layer *l = ib_realloc(s->layers, (s->nlayers + 1) * sizeof *l);
 	if (!l)
 		return IB_ERROR;
@@ -426,7 +428,7 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 	s->nlayers++;
 	rc = ib_image_config_diff_id_add(s->config, &diff_id);
 	if (rc == 0)
-		rc = ib_build__add_history(s, created_by, 0);
+		rc = ib_build__add_history(b, s, created_by, 0);
 	return rc;
 }
 
@@ -448,6 +450,12 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	char key[IB_DIGEST_HEXLEN + 1];
 	if ((rc = ib_build__key_begin(&k, s, in)) < 0)
 		return rc;
+	if (b->o->use_source_date_epoch) {
+		/* the layer's file times and the history change with it */
+		char sde[48];
+		snprintf(sde, sizeof sde, "SOURCE_DATE_EPOCH=%lld", (long long)b->o->source_date_epoch);
+		ib_build__key_add(&k, sde);
+	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
 		rc = ib_build__copy_sources(b, s, in, stage_index, NULL, -1, &k, 1, NULL);
 	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
@@ -487,7 +495,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		rc = ib_build__do_workdir(b, s, in);
 		break;
 	case IB_INSTR_ARG:
-		rc = ib_build__arg_history(s);
+		rc = ib_build__arg_history(b, s);
 		break;
 	default:
 		rc = ib_build__do_meta(b, s, in);
@@ -703,6 +711,12 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->o = o = &b->opts;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
+	if (o->use_source_date_epoch && o->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SOURCE_DATE_EPOCH %lld is negative",
+				     (long long)o->source_date_epoch);
+	ib_diff_options_init(&b->diff_opts, IB_DIFF_OPTIONS_VERSION);
+	b->diff_opts.use_source_date_epoch = o->use_source_date_epoch;
+	b->diff_opts.source_date_epoch = o->source_date_epoch;
 	int rc = read_dockerfile(&content, o, &path);
 	ib_parse_options po = IB_PARSE_OPTIONS_INIT;
 	po.filename = path.size ? path.ptr : "Dockerfile";
@@ -793,6 +807,8 @@ size_t ib_build__options_size(unsigned int version)
 		return offsetof(ib_build_options, pull);
 	if (version == 2)
 		return offsetof(ib_build_options, cancel);
+	if (version == 3)
+		return offsetof(ib_build_options, use_source_date_epoch);
 	return sizeof(ib_build_options);
 }
 

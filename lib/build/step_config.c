@@ -403,7 +403,7 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 				   in->line, ib_instruction_kind_name(in->kind));
 	}
 	if (rc == 0 && !b->no_history && !no_history)
-		rc = ib_build__add_history(s, ib_buf_cstr(&hist), 1);
+		rc = ib_build__add_history(b, s, ib_buf_cstr(&hist), 1);
 	/* ib_build__refuse's errors name the file and line already */
 	int refused = rc < 0 && b->filename && !strncmp(ib_error_last()->message, b->filename, strlen(b->filename));
 	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED && !refused)
@@ -493,7 +493,7 @@ int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in)
 }
 
 /* BuildKit records each ARG of a stage as an empty-layer history entry. */
-int ib_build__arg_history(stage_state *s)
+int ib_build__arg_history(builder *b, stage_state *s)
 {
-	return ib_build__add_history(s, s->arg_history ? s->arg_history : "ARG", 1);
+	return ib_build__add_history(b, s, s->arg_history ? s->arg_history : "ARG", 1);
 }

@@ -11,7 +11,7 @@
  *
  * Output: PAX (restricted), entries depth-first with the entries of every
  * directory in byte order of their tar names, numeric owners only, mtime
- * (clamped to SOURCE_DATE_EPOCH when set), no atime/ctime, hardlinks kept.
+ * (clamped to the caller's SOURCE_DATE_EPOCH when asked), no atime/ctime, hardlinks kept.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -680,23 +680,7 @@ static int walk(differ *d, int cfd, int pfd)
 	return rc;
 }
 
-static int read_epoch(differ *d)
-{
-	const char *s = getenv("SOURCE_DATE_EPOCH");
-	if (!s || !*s)
-		return 0;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
-				     "SOURCE_DATE_EPOCH `%s` is not a number of seconds", s);
-	d->clamp = 1;
-	d->epoch = v;
-	return 0;
-}
-
-int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
+int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode, const ib_diff_options *opts,
 			   ib_snapshot_write_cb write, void *payload)
 {
 	if (mode != IB_DIFF_TREE && mode != IB_DIFF_OVERLAY_UPPER)
@@ -708,9 +692,12 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 	d.write = write;
 	d.payload = payload;
 	d.mode = mode;
-	int rc = read_epoch(&d);
+	ib_diff_options o;
+	int rc = ib_snapshot__diff_options(&o, opts);
 	if (rc < 0)
 		return rc;
+	d.clamp = o.use_source_date_epoch;
+	d.epoch = o.source_date_epoch;
 	d.rbuf = ib_malloc(READ_BUF);
 	d.rbuf2 = ib_malloc(READ_BUF);
 	d.obuf = ib_malloc(OUT_BUF);

@@ -10,6 +10,7 @@
 /* The built-in backends. */
 int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param);
 int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param);
+int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts); /* checked copy; NULL: defaults */
 /* 1 when overlayfs can be used here (root, overlay in /proc/filesystems). */
 int ib_snapshot__overlay_supported(void);
 

@@ -154,7 +154,7 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		return -1;
 	ib_snapshotter *s = NULL;
 	if ((rc = ib_mkdir_p(dir, 0700)) == 0 && (rc = ctor(&s, dir, param)) == 0) {
-		if (!s || s->version < 1 || s->version > IB_SNAPSHOTTER_VERSION || !s->free) {
+		if (!s || s->version != IB_SNAPSHOTTER_VERSION || !s->free) {
 			if (s && s->free)
 				s->free(s);
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
@@ -312,13 +312,44 @@ static int exists_or_fail(ib_snapshotter *snap, const char *key)
 	return 0;
 }
 
-int ib_snapshot_diff(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload)
+int ib_diff_options_init(ib_diff_options *opts, unsigned int version)
+{
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "NULL diff options");
+	if (version != IB_DIFF_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
+				     version);
+	memset(opts, 0, sizeof *opts);
+	opts->version = version;
+	return 0;
+}
+
+int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts)
+{
+	ib_diff_options_init(out, IB_DIFF_OPTIONS_VERSION);
+	if (!opts)
+		return 0;
+	if (opts->version != IB_DIFF_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
+				     opts->version);
+	if (opts->use_source_date_epoch && opts->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "SOURCE_DATE_EPOCH %lld is negative", (long long)opts->source_date_epoch);
+	*out = *opts;
+	return 0;
+}
+
+int ib_snapshot_diff(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
+		     ib_snapshot_write_cb write, void *payload)
 {
 	CHECK(snap, key);
 	if (!snap->diff)
 		return unsupported(snap, "diff");
-	int rc = exists_or_fail(snap, key);
-	if (rc == 0 && (rc = snap->diff(snap, key, write, payload)) < 0 && rc != IB_EUSER)
+	ib_diff_options o;
+	int rc = ib_snapshot__diff_options(&o, opts);
+	if (rc == 0)
+		rc = exists_or_fail(snap, key);
+	if (rc == 0 && (rc = snap->diff(snap, key, &o, write, payload)) < 0 && rc != IB_EUSER)
 		ib_error_prefix("diff snapshot `%s`", key);
 	return rc;
 }
@@ -328,14 +359,15 @@ static int to_blob(const void *data, size_t len, void *payload)
 	return ib_blob_writer_write(payload, data, len);
 }
 
-int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+		       const ib_diff_options *opts)
 {
 	CHECK(snap, key);
 	ib_blob_writer *w = NULL;
 	int rc = ib_store_blob_writer(&w, snap->store);
 	if (rc < 0)
 		return rc;
-	if ((rc = ib_snapshot_diff(snap, key, to_blob, w)) < 0) {
+	if ((rc = ib_snapshot_diff(snap, key, opts, to_blob, w)) < 0) {
 		ib_error_saved s;
 		ib_error_save(&s);
 		ib_blob_writer_abort(w);
@@ -349,7 +381,8 @@ int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 	return rc;
 }
 
-int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			      const ib_diff_options *opts)
 {
 	CHECK(snap, key);
 	int rc = snap->mounted ? snap->mounted(snap, key) : 0;
@@ -359,9 +392,9 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 		return rc;
 	ib_digest d;
 	uint64_t sz = 0;
-	if ((rc = ib_snapshot_commit(&d, &sz, snap, key)) < 0)
+	if ((rc = ib_snapshot_commit(&d, &sz, snap, key, opts)) < 0)
 		return rc;
-	if (snap->version >= 2 && snap->layer_adopt && (rc = snap->layer_adopt(snap, key, &d)) < 0) {
+	if (snap->layer_adopt && (rc = snap->layer_adopt(snap, key, &d)) < 0) {
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
 	}

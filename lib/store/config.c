@@ -269,10 +269,23 @@ int ib_image_config_set_args_escaped(ib_image_config *c, int escaped)
 	return ib_json_set_new(obj, "ArgsEscaped", json_true());
 }
 
-int ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch)
+int ib_image_config_set_created_now(ib_image_config *c)
 {
 	ib_buf b = IB_BUF_INIT;
-	int rc = ib_store__timestamp(&b, use_source_date_epoch);
+	int rc = ib_store__timestamp(&b, -1);
+	if (rc == 0)
+		rc = ib_image_config_set(c, IB_CONFIG_CREATED, b.ptr);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+int ib_image_config_set_created_at(ib_image_config *c, int64_t unix_seconds)
+{
+	if (unix_seconds < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "created time %lld is before 1970",
+				     (long long)unix_seconds);
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_store__timestamp(&b, unix_seconds);
 	if (rc == 0)
 		rc = ib_image_config_set(c, IB_CONFIG_CREATED, b.ptr);
 	ib_buf_dispose(&b);

@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,8 @@ static int import_config(ib_image_config **out, const ib_import_options *o, cons
 	if (rc == 0 && !ib_image_config_get(c, IB_CONFIG_OS))
 		rc = ib_image_config_set(c, IB_CONFIG_OS, "linux");
 	if (rc == 0)
-		rc = ib_image_config_set_created_now(c, o->use_source_date_epoch);
+		rc = o->use_source_date_epoch ? ib_image_config_set_created_at(c, o->source_date_epoch)
+					      : ib_image_config_set_created_now(c);
 	if (rc == 0)
 		rc = ib_image_config_diff_id_add(c, diff_id);
 	char *comment = o->comment ? ib_strdup(o->comment) : ib_sprintf("Imported from %s", o->source ? o->source : "-");
@@ -78,14 +80,57 @@ static int import_config(ib_image_config **out, const ib_import_options *o, cons
 	return rc;
 }
 
+/* The caller's options (of any known version) as the current version. */
+static int import_opts(ib_import_options *out, const ib_import_options *in)
+{
+	ib_import_options d = IB_IMPORT_OPTIONS_INIT;
+	*out = d;
+	if (!in)
+		return 0;
+	if (in->version < 1 || in->version > IB_IMPORT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported",
+				     in->version);
+	if (in->version == 1) {
+		if (in->use_source_date_epoch)
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_STORE,
+					     "ib_import_options version 1 cannot give SOURCE_DATE_EPOCH "
+					     "(the environment is not read): use version 2 and source_date_epoch");
+		out->name = in->name;
+		out->config = in->config;
+		out->comment = in->comment;
+		out->source = in->source;
+		return 0;
+	}
+	*out = *in;
+	if (out->use_source_date_epoch && out->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "SOURCE_DATE_EPOCH %lld is negative",
+				     (long long)out->source_date_epoch);
+	return 0;
+}
+
+int ib_import_options_init(ib_import_options *opts, unsigned int version)
+{
+	if (!opts || version < 1 || version > IB_IMPORT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported",
+				     version);
+	ib_import_options d = IB_IMPORT_OPTIONS_INIT;
+	if (version == 1)
+		memcpy(opts, &d, offsetof(ib_import_options, source_date_epoch));
+	else
+		*opts = d;
+	opts->version = version;
+	return 0;
+}
+
 int ib_store_import_fd(ib_digest *image_id, ib_store *s, int fd, const ib_import_options *opts)
 {
-	ib_import_options defaults = IB_IMPORT_OPTIONS_INIT;
-	const ib_import_options *o = opts ? opts : &defaults;
-	if (o->version != IB_IMPORT_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported", o->version);
+	ib_import_options oo;
+	int rc = import_opts(&oo, opts);
+	if (rc < 0)
+		return rc;
+	const ib_import_options *o = &oo;
 	const char *what = o->source ? o->source : "import input";
-	int rc = ib_store__lease(s);
+	rc = ib_store__lease(s);
 	if (rc < 0)
 		return rc;
 	ib_blob_writer *w = NULL;
@@ -120,12 +165,15 @@ int ib_store_import(ib_digest *image_id, ib_store *s, const char *path, const ib
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "import: open `%s`", path);
-	ib_import_options o = IB_IMPORT_OPTIONS_INIT;
-	if (opts)
-		o = *opts;
+	ib_import_options o;
+	int rc = import_opts(&o, opts);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
 	if (!o.source)
 		o.source = path;
-	int rc = ib_store_import_fd(image_id, s, fd, &o);
+	rc = ib_store_import_fd(image_id, s, fd, &o);
 	close(fd);
 	return rc;
 }

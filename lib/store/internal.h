@@ -72,8 +72,8 @@ int ib_store__is_manifest_type(const char *mt);
 int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
 				const char *media_type);
 
-/* RFC 3339 now (or SOURCE_DATE_EPOCH). */
-int ib_store__timestamp(ib_buf *out, int use_source_date_epoch);
+/* RFC 3339 of `when` (seconds since 1970); now when `when` < 0. */
+int ib_store__timestamp(ib_buf *out, int64_t when);
 /* The host architecture in Go's names (amd64, arm64...). */
 const char *ib_store__host_arch(void);
 

@@ -53,7 +53,7 @@ int ib_store_container_put(ib_store *s, const ib_container_record *rec)
 						   "container record extra_json")) < 0)
 		return rc;
 	ib_buf created = IB_BUF_INIT, b = IB_BUF_INIT;
-	if (!rec->created && (rc = ib_store__timestamp(&created, 0)) < 0) {
+	if (!rec->created && (rc = ib_store__timestamp(&created, -1)) < 0) {
 		json_decref(extra);
 		return rc;
 	}

@@ -10,6 +10,7 @@
 #define DECLARE(group) extern const struct CMUnitTest group[]; extern const size_t group##_count;
 DECLARE(copy_tests)
 DECLARE(git_tests)
+DECLARE(sde_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

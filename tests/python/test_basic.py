@@ -46,3 +46,20 @@ def test_build_checks(tmp_path):
         with pytest.raises(imagebuild.SyntaxError_) as e:
             store.check(str(ctx))
         assert "invalid check option" in e.value.message
+
+
+def test_source_date_epoch_is_an_option(tmp_path, monkeypatch):
+    """The library never reads $SOURCE_DATE_EPOCH: only the option sets created."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    (ctx / "f").write_text("x\n")
+    with imagebuild.Store(str(tmp_path / "s")) as store:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+        plain = store.build(str(ctx), snapshotter="copy")
+        assert store.inspect(plain)["Created"] != "1970-01-02T00:00:00Z"
+        monkeypatch.delenv("SOURCE_DATE_EPOCH")
+        fixed = store.build(str(ctx), snapshotter="copy", source_date_epoch=86400)
+        assert store.inspect(fixed)["Created"] == "1970-01-02T00:00:00Z"
+        with pytest.raises(ValueError):
+            store.build(str(ctx), snapshotter="copy", source_date_epoch=-1)

@@ -21,6 +21,17 @@ __all__ = ["ImagebuildError", "NotFound", "Exists", "Invalid", "SyntaxError_",
            "Store", "Container"]
 
 
+
+def _set_epoch(o, epoch):
+    """SOURCE_DATE_EPOCH through the options (None: unset)."""
+    if epoch is None:
+        return
+    epoch = int(epoch)
+    if epoch < 0:
+        raise ValueError("source_date_epoch must be >= 0")
+    o.use_source_date_epoch = 1
+    o.source_date_epoch = epoch
+
 class ImagebuildError(Exception):
     """A libimagebuild call failed; .code is the ib_error_code."""
 
@@ -223,8 +234,11 @@ class Store:
     def root(self):
         return os.fsdecode(ffi.string(lib.ib_store_root(self._s)))
 
-    def import_tarball(self, path, name=None, changes=(), comment=None):
-        """docker import: a root filesystem tarball as a one-layer image; returns its id."""
+    def import_tarball(self, path, name=None, changes=(), comment=None, source_date_epoch=None):
+        """docker import: a root filesystem tarball as a one-layer image; returns its id.
+
+        source_date_epoch: seconds since 1970 for `created` (the environment is not read).
+        """
         cfg = ffi.NULL
         if changes:
             p = ffi.new("ib_image_config **")
@@ -233,7 +247,8 @@ class Store:
             for ch in changes:
                 _check(lib.ib_commit_apply_change(cfg, ch.encode()))
         opts = ffi.new("ib_import_options *")
-        opts.version = lib.IB_IMPORT_OPTIONS_VERSION
+        _check(lib.ib_import_options_init(opts, lib.IB_IMPORT_OPTIONS_VERSION))
+        _set_epoch(opts, source_date_epoch)
         keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
                 ffi.new("char[]", comment.encode()) if comment else ffi.NULL]
         opts.name = keep[0]
@@ -309,9 +324,11 @@ class Store:
             lib.ib_image_free(p[0])
 
     def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
-                       snapshotter, isolation, network_none, keep, pull=None, secrets=None):
+                       snapshotter, isolation, network_none, keep, pull=None, secrets=None,
+                       source_date_epoch=None):
         o = ffi.new("ib_build_options *")
         _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
+        _set_epoch(o, source_date_epoch)
 
         def s(x):
             if x is None:
@@ -344,15 +361,18 @@ class Store:
 
     def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
               no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None, pull=None, secrets=None):
+              on_progress=None, on_log=None, pull=None, secrets=None, source_date_epoch=None):
         """Build a Dockerfile; returns the image id.
 
         on_progress(event) may return False to cancel. pull: None (pull missing
         base images), True (always), False (never). secrets: {id: file path}.
+        source_date_epoch: seconds since 1970; history and image `created` take
+        it and layer file times are clamped to it (the environment is not read).
         """
         keep = []
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
-                                snapshotter, isolation, network_none, keep, pull, secrets)
+                                snapshotter, isolation, network_none, keep, pull, secrets,
+                                source_date_epoch)
         rep = _Reporter(on_progress, on_log)
         o.callbacks.progress = lib._ib_py_progress
         o.callbacks.log = lib._ib_py_log
@@ -462,10 +482,14 @@ class Container:
         _check(lib.ib_container_run(st, self._c, o))
         return 128 + st.signal if st.signal else st.code
 
-    def commit(self, tag=None, message=None, author=None, changes=()):
-        """A new image of the container's changes; returns its id."""
+    def commit(self, tag=None, message=None, author=None, changes=(), source_date_epoch=None):
+        """A new image of the container's changes; returns its id.
+
+        source_date_epoch: as for build() (the environment is not read).
+        """
         o = ffi.new("ib_commit_options *")
         _check(lib.ib_commit_options_init(o, lib.IB_COMMIT_OPTIONS_VERSION))
+        _set_epoch(o, source_date_epoch)
         keep = []
         for field, value in (("tag", tag), ("message", message), ("author", author)):
             if value is not None:

@@ -11,8 +11,12 @@
 
 IB_BEGIN_DECL
 
-/* 2 added layer_adopt; backends of version 1 are still accepted (without it) */
-#define IB_SNAPSHOTTER_VERSION 2
+/*
+ * 2 added layer_adopt; 3 gave diff its options (ib_diff_options: the
+ * SOURCE_DATE_EPOCH clamp). Backends of versions 1 and 2 are refused: their
+ * diff has another signature.
+ */
+#define IB_SNAPSHOTTER_VERSION 3
 
 /**
  * A backend. Implementations embed it first (struct my { ib_snapshotter
@@ -38,7 +42,9 @@ struct ib_snapshotter {
 	int (*unmount)(ib_snapshotter *self, const char *key);
 	/** 1 when mounted (in use), 0 when not, IB_ENOTFOUND when no such key. */
 	int (*mounted)(ib_snapshotter *self, const char *key);
-	int (*diff)(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload);
+	/** The layer tar of `key`; `opts` is never NULL (see ib_snapshot_diff_trees()). */
+	int (*diff)(ib_snapshotter *self, const char *key, const ib_diff_options *opts,
+		    ib_snapshot_write_cb write, void *payload);
 	int (*remove)(ib_snapshotter *self, const char *key);
 	int (*list)(ib_snapshotter *self, ib_snapshot_key_cb cb, void *payload);
 	/** The diff_ids the snapshot `key` stands on, for prune; `*chain` is malloc()ed, the caller free()s it. */

@@ -90,6 +90,8 @@ typedef struct {
 	unsigned int version;
 	...;
 } ib_store_options;
+#define IB_STORE_OPTIONS_VERSION ...
+int ib_store_options_init(ib_store_options *opts, unsigned int version);
 int ib_store_open(ib_store **out, const char *root, const ib_store_options *opts);
 void ib_store_free(ib_store *store);
 const char *ib_store_root(const ib_store *store);
@@ -254,5 +256,8 @@ typedef struct {
 #define IB_REGISTRY_OPTIONS_VERSION ...
 #define IB_PULL_OPTIONS_VERSION ...
 #define IB_PUSH_OPTIONS_VERSION ...
+int ib_registry_options_init(ib_registry_options *opts, unsigned int version);
+int ib_pull_options_init(ib_pull_options *opts, unsigned int version);
+int ib_push_options_init(ib_push_options *opts, unsigned int version);
 int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref, const ib_pull_options *opts);
 int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref, const ib_push_options *opts);

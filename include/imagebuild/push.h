@@ -48,6 +48,8 @@ typedef struct {
 	const ib_callbacks *callbacks;
 } ib_registry_options;
 #define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL }
+/** Initialise like IB_REGISTRY_OPTIONS_INIT (for bindings); unknown versions are IB_EINVALID. */
+IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
 #define IB_PULL_OPTIONS_VERSION 1
 typedef struct {
@@ -57,6 +59,7 @@ typedef struct {
 	unsigned int jobs;
 } ib_pull_options;
 #define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0 }
+IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 
 /**
  * docker pull: fetch `ref` ("busybox", "localhost:5000/app:1",
@@ -85,6 +88,7 @@ typedef struct {
 	uint64_t chunk_size;
 } ib_push_options;
 #define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0, 0 }
+IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**
  * docker push: send the image `local_name` (name or id) to `dest_ref`

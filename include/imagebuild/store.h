@@ -19,6 +19,8 @@ typedef struct {
 	unsigned int flags;   /* none yet */
 } ib_store_options;
 #define IB_STORE_OPTIONS_INIT { IB_STORE_OPTIONS_VERSION, 0 }
+/** Initialise like IB_STORE_OPTIONS_INIT (for bindings); unknown versions are IB_EINVALID. */
+IB_EXTERN(int) ib_store_options_init(ib_store_options *opts, unsigned int version);
 
 /**
  * Open (creating if needed) the store at `root`. NULL root means the
@@ -210,6 +212,7 @@ typedef struct {
 } ib_healthcheck;
 #define IB_HEALTHCHECK_VERSION 1
 #define IB_HEALTHCHECK_INIT { IB_HEALTHCHECK_VERSION, 0, 0, 0, 0, 0 }
+IB_EXTERN(int) ib_healthcheck_init(ib_healthcheck *hc, unsigned int version);
 /** 1 and the times in `out` when a Healthcheck is set, else 0. Its test is IB_CONFIG_HEALTHCHECK_TEST. */
 IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_config *c);
 /** Set the Healthcheck (test ["NONE"] disables); `test` NULL removes it. */
@@ -249,6 +252,7 @@ typedef struct {
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
 } ib_image_commit_options;
 #define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL }
+IB_EXTERN(int) ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version);
 
 /**
  * Write `config` and an OCI manifest naming `layers` (blobs already in the
@@ -396,6 +400,7 @@ typedef struct {
 	const char *ref_name;
 } ib_save_options;
 #define IB_SAVE_OPTIONS_INIT { IB_SAVE_OPTIONS_VERSION, IB_ARCHIVE_OCI, NULL }
+IB_EXTERN(int) ib_save_options_init(ib_save_options *opts, unsigned int version);
 
 /**
  * Save the images `names` (names or ids) to `path`: a new (or empty)
@@ -414,6 +419,7 @@ typedef struct {
 	const char *repository;
 } ib_load_options;
 #define IB_LOAD_OPTIONS_INIT { IB_LOAD_OPTIONS_VERSION, NULL }
+IB_EXTERN(int) ib_load_options_init(ib_load_options *opts, unsigned int version);
 
 /**
  * Load an OCI layout directory, an OCI archive or a docker-archive (the
@@ -440,6 +446,8 @@ typedef struct {
 	const char *extra_json;  /* a JSON object the owner keeps with it, may be NULL */
 } ib_container_record;
 #define IB_CONTAINER_RECORD_VERSION 1
+#define IB_CONTAINER_RECORD_INIT { IB_CONTAINER_RECORD_VERSION, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL, NULL }
+IB_EXTERN(int) ib_container_record_init(ib_container_record *rec, unsigned int version);
 
 /** Create or replace a record (atomically). */
 IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record *rec);
@@ -517,6 +525,7 @@ typedef struct {
 	int nowait;           /* IB_EEXISTS instead of waiting for writers' leases */
 } ib_store_gc_options;
 #define IB_STORE_GC_OPTIONS_INIT { IB_STORE_GC_OPTIONS_VERSION, 0, 0 }
+IB_EXTERN(int) ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
 
 typedef struct {
 	uint64_t blobs_removed;
@@ -546,6 +555,7 @@ typedef struct {
 	int full;   /* also decompress every compressed layer variant and check it hashes to its diff_id */
 } ib_store_fsck_options;
 #define IB_STORE_FSCK_OPTIONS_INIT { IB_STORE_FSCK_OPTIONS_VERSION, 0 }
+IB_EXTERN(int) ib_store_fsck_options_init(ib_store_fsck_options *opts, unsigned int version);
 
 /**
  * ib_store_fsck() with options (NULL: the defaults). Without `full`, a

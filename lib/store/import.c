@@ -113,11 +113,8 @@ int ib_import_options_init(ib_import_options *opts, unsigned int version)
 	if (!opts || version < 1 || version > IB_IMPORT_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported",
 				     version);
-	ib_import_options d = IB_IMPORT_OPTIONS_INIT;
-	if (version == 1)
-		memcpy(opts, &d, offsetof(ib_import_options, source_date_epoch));
-	else
-		*opts = d;
+	/* every default is zero (padding too: bindings compare bytes) */
+	memset(opts, 0, version == 1 ? offsetof(ib_import_options, source_date_epoch) : sizeof *opts);
 	opts->version = version;
 	return 0;
 }

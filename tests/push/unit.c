@@ -348,7 +348,29 @@ static void test_index_platform(void **state)
 	ib_buf_dispose(&mt);
 }
 
+/* The push layer's options have an _init() (for bindings) matching their INIT macro. */
+#define CHECK_INIT(type, fn, VERSION, INIT) do { \
+		type got, want, init_ = INIT; /* want: INIT with zeroed padding */ \
+		memset(&want, 0, sizeof want); \
+		want = init_; \
+		memset(&got, 0x5a, sizeof got); \
+		assert_int_equal(fn(&got, VERSION), 0); \
+		assert_memory_equal(&got, &want, sizeof got); \
+		ib_assert_error_contains(fn(&got, VERSION + 1), "not supported"); \
+		assert_int_equal(fn(NULL, VERSION), IB_EINVALID); \
+	} while (0)
+
+static void test_options_init(void **state)
+{
+	(void)state;
+	CHECK_INIT(ib_registry_options, ib_registry_options_init, IB_REGISTRY_OPTIONS_VERSION,
+		   IB_REGISTRY_OPTIONS_INIT);
+	CHECK_INIT(ib_pull_options, ib_pull_options_init, IB_PULL_OPTIONS_VERSION, IB_PULL_OPTIONS_INIT);
+	CHECK_INIT(ib_push_options, ib_push_options_init, IB_PUSH_OPTIONS_VERSION, IB_PUSH_OPTIONS_INIT);
+}
+
 const struct CMUnitTest unit_tests[] = {
+	cmocka_unit_test(test_options_init),
 	cmocka_unit_test(test_names),
 	cmocka_unit_test(test_challenge),
 	cmocka_unit_test(test_base64),

@@ -65,3 +65,15 @@ def test_source_date_epoch_is_an_option(tmp_path, monkeypatch):
         assert store.inspect(fixed)["Created"] == "1970-01-02T00:00:00Z"
         with pytest.raises(ValueError):
             store.build(str(ctx), snapshotter="copy", source_date_epoch=-1)
+
+
+def test_every_options_struct_has_an_init():
+    """cffi cannot use the IB_*_INIT macros: each struct has its _init()."""
+    lib, ffi = imagebuild.lib, imagebuild.ffi
+    for name in ("store_options", "registry_options", "pull_options", "push_options",
+                 "import_options", "build_options", "commit_options"):
+        o = ffi.new("ib_%s *" % name)
+        version = getattr(lib, "IB_%s_VERSION" % name.upper())
+        assert getattr(lib, "ib_%s_init" % name)(o, version) == 0
+        assert o.version == version
+        assert getattr(lib, "ib_%s_init" % name)(o, 999) == lib.IB_EINVALID

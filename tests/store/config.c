@@ -169,7 +169,39 @@ static void test_created(void **state)
 	ib_image_config_free(c);
 }
 
+/* Every versioned struct of store.h has an _init() (for bindings) that matches its INIT macro. */
+#define CHECK_INIT(type, fn, VERSION, INIT) do { \
+		type got, want, init_ = INIT; /* want: INIT with zeroed padding */ \
+		memset(&want, 0, sizeof want); \
+		want = init_; \
+		memset(&got, 0x5a, sizeof got); \
+		assert_int_equal(fn(&got, VERSION), 0); \
+		assert_memory_equal(&got, &want, sizeof got); \
+		ib_assert_error_contains(fn(&got, VERSION + 1), "not supported"); \
+		assert_int_equal(fn(&got, 0), IB_EINVALID); \
+		assert_int_equal(fn(NULL, VERSION), IB_EINVALID); \
+	} while (0)
+
+static void test_options_init(void **state)
+{
+	(void)state;
+	CHECK_INIT(ib_store_options, ib_store_options_init, IB_STORE_OPTIONS_VERSION, IB_STORE_OPTIONS_INIT);
+	CHECK_INIT(ib_healthcheck, ib_healthcheck_init, IB_HEALTHCHECK_VERSION, IB_HEALTHCHECK_INIT);
+	CHECK_INIT(ib_image_commit_options, ib_image_commit_options_init, IB_IMAGE_COMMIT_OPTIONS_VERSION,
+		   IB_IMAGE_COMMIT_OPTIONS_INIT);
+	CHECK_INIT(ib_save_options, ib_save_options_init, IB_SAVE_OPTIONS_VERSION, IB_SAVE_OPTIONS_INIT);
+	CHECK_INIT(ib_load_options, ib_load_options_init, IB_LOAD_OPTIONS_VERSION, IB_LOAD_OPTIONS_INIT);
+	CHECK_INIT(ib_container_record, ib_container_record_init, IB_CONTAINER_RECORD_VERSION,
+		   IB_CONTAINER_RECORD_INIT);
+	CHECK_INIT(ib_store_gc_options, ib_store_gc_options_init, IB_STORE_GC_OPTIONS_VERSION,
+		   IB_STORE_GC_OPTIONS_INIT);
+	CHECK_INIT(ib_store_fsck_options, ib_store_fsck_options_init, IB_STORE_FSCK_OPTIONS_VERSION,
+		   IB_STORE_FSCK_OPTIONS_INIT);
+	CHECK_INIT(ib_import_options, ib_import_options_init, IB_IMPORT_OPTIONS_VERSION, IB_IMPORT_OPTIONS_INIT);
+}
+
 DEFINE_GROUP(config_tests,
+	cmocka_unit_test(test_options_init),
 	cmocka_unit_test(test_fields),
 	cmocka_unit_test(test_unknown_fields),
 	cmocka_unit_test(test_field_types),

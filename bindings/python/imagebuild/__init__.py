@@ -216,7 +216,9 @@ class Store:
 
     def __init__(self, root=None):
         p = ffi.new("ib_store **")
-        _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, ffi.NULL))
+        o = ffi.new("ib_store_options *")
+        _check(lib.ib_store_options_init(o, lib.IB_STORE_OPTIONS_VERSION))
+        _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, o))
         self._s = ffi.gc(p[0], lib.ib_store_free)
 
     def close(self):
@@ -272,7 +274,7 @@ class Store:
         """docker pull: returns the image id."""
         keep = []
         o = ffi.new("ib_pull_options *")
-        o.version = lib.IB_PULL_OPTIONS_VERSION
+        _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
         d = ffi.new("ib_digest *")
         _check(lib.ib_pull(d, ffi.NULL, self._s, ref.encode(), o))
@@ -282,7 +284,7 @@ class Store:
         """docker push: returns the digest of the pushed manifest."""
         keep = []
         o = ffi.new("ib_push_options *")
-        o.version = lib.IB_PUSH_OPTIONS_VERSION
+        _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
         d = ffi.new("ib_digest *")
         _check(lib.ib_push(d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o))

@@ -44,7 +44,7 @@ int ib_build__ignore_filter(void *payload, const char *rel, int is_dir)
  * only when something below it is (fsutil creates such parents lazily).
  */
 typedef struct {
-	ib_walk_filter inner;
+	ib_build__walk_filter inner;
 	void *inner_payload;
 	const ib_ignore *excl; /* --exclude, or NULL */
 	const ib_ignore *incl; /* --parents' pattern, or NULL */
@@ -105,7 +105,7 @@ static int parents_split(ib_buf *src, ib_buf *pattern, const char *word)
 }
 
 /* The filter of one matched source: its --parents pattern compiled into *incl. */
-static int source_filter(copy_filter *f, ib_ignore **incl, ib_walk_filter inner, void *inner_payload,
+static int source_filter(copy_filter *f, ib_ignore **incl, ib_build__walk_filter inner, void *inner_payload,
 			 const ib_ignore *excl, const char *match, const char *pattern)
 {
 	*incl = NULL;
@@ -349,9 +349,9 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	ib_strlist matches = IB_STRLIST_INIT, urls = IB_STRLIST_INIT; /* urls: dir, name pairs */
 	ib_strlist patterns = IB_STRLIST_INIT; /* each match's --parents pattern ("" for none) */
 	ib_strlist gits = IB_STRLIST_INIT; /* ADD <git ref>: dir, subdir pairs (git.c) */
-	ib_walk_filter filter = ib_build__ignore_filter;
+	ib_build__walk_filter filter = ib_build__ignore_filter;
 	void *fpayload = b->ignore;
-	ib_copy_opts co;
+	ib_build__copy_opts co;
 	ib_build__modeset modeset;
 	ib_ignore *excl = NULL;
 	memset(&co, 0, sizeof co);
@@ -623,7 +623,7 @@ int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in,
 	co.filter = filter;
 	co.filter_payload = fpayload;
 	/* heredocs are files too (never extracted, even by ADD) */
-	ib_copy_opts hco = co;
+	ib_build__copy_opts hco = co;
 	hco.filter = NULL;
 	hco.filter_payload = NULL;
 	hco.set_owner = 1;

@@ -65,7 +65,7 @@ typedef struct {
 	char *cwd;
 	char *hosts_file;
 	char *resolv_file;
-	ib_created created;
+	ib_execute__created created;
 	int null_fd;
 	int out_pipe[2];
 	int err_pipe[2];
@@ -294,7 +294,7 @@ static int prepare_cwd(run_state *r, const ib_process *p)
 	if (rc < 0)
 		return rc;
 	/* created like Docker does: it stays (not recorded for removal) */
-	ib_created keep = { NULL, NULL, 0 };
+	ib_execute__created keep = { NULL, NULL, 0 };
 	rc = ib_execute__ensure_path(&keep, r->rootfd, r->cwd, IB_ENSURE_DIR);
 	for (size_t i = 0; i < keep.count; i++)
 		free(keep.paths[i]);

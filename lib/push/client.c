@@ -1,6 +1,6 @@
 /*
  * The registry client: one repository of one registry over one curl handle
- * (so one thread). Every request goes through ib_registry_request(), which
+ * (so one thread). Every request goes through ib_push__registry_request(), which
  * authenticates on a 401 (Basic, or a Bearer token from the challenge's
  * realm), falls back to plain HTTP for insecure registries that do not
  * speak TLS, and retries transient failures with backoff.
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct ib_registry {
+struct ib_push__registry {
 	char *domain;     /* as in references: docker.io, localhost:5000 */
 	const char *host; /* what serves it (points into domain or a constant) */
 	char *path;       /* the repository: library/busybox; "" for login */
@@ -42,7 +42,7 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void ib_response_dispose(ib_response *r)
+void ib_push__response_dispose(ib_push__response *r)
 {
 	free(r->location);
 	free(r->content_type);
@@ -68,13 +68,13 @@ static void free_secret(char *s)
 	}
 }
 
-static int client_alloc(ib_registry **out, const char *domain, const char *path, const char *actions,
+static int client_alloc(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 			const char *what)
 {
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
 		return ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-	ib_registry *r = ib_calloc(1, sizeof *r);
+	ib_push__registry *r = ib_calloc(1, sizeof *r);
 	if (!r)
 		return IB_ERROR;
 	*out = r;
@@ -88,7 +88,7 @@ static int client_alloc(ib_registry **out, const char *domain, const char *path,
 	return 0;
 }
 
-int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
+int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const char *what)
 {
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
@@ -96,7 +96,7 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 		opts = &defaults;
 	if (opts->version != IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	int rc = client_alloc(&r, domain, path, actions, what);
 	if (rc == 0) {
 		r->insecure = opts->insecure || ib_push__default_insecure(domain);
@@ -123,22 +123,22 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 		ib_buf_dispose(&path_buf);
 	}
 	if (rc < 0) {
-		ib_registry_free(r);
+		ib_push__registry_free(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
 }
 
-int ib_registry_clone(ib_registry **out, const ib_registry *o)
+int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *o)
 {
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	int rc = client_alloc(&r, o->domain, o->path, o->actions, o->what);
 	if (rc == 0 && (dup_opt(&r->ca_file, o->ca_file) < 0 || dup_opt(&r->user, o->user) < 0 ||
 			dup_opt(&r->pass, o->pass) < 0 || dup_opt(&r->auth, o->auth) < 0))
 		rc = IB_ERROR;
 	if (rc < 0) {
-		ib_registry_free(r);
+		ib_push__registry_free(r);
 		return rc;
 	}
 	r->scheme = o->scheme;
@@ -151,7 +151,7 @@ int ib_registry_clone(ib_registry **out, const ib_registry *o)
 	return 0;
 }
 
-void ib_registry_free(ib_registry *r)
+void ib_push__registry_free(ib_push__registry *r)
 {
 	if (!r)
 		return;
@@ -168,17 +168,17 @@ void ib_registry_free(ib_registry *r)
 	free(r);
 }
 
-const char *ib_registry_what(const ib_registry *r)
+const char *ib_push__registry_what(const ib_push__registry *r)
 {
 	return r->what;
 }
 
-const char *ib_registry_path(const ib_registry *r)
+const char *ib_push__registry_path(const ib_push__registry *r)
 {
 	return r->path;
 }
 
-int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total)
+int ib_push__registry_progress(ib_push__registry *r, const char *id, const char *text, uint64_t cur, uint64_t total)
 {
 	if (!r->cb || !r->cb->progress)
 		return 0;
@@ -309,7 +309,7 @@ out:
 }
 
 /* The origin the registry's credentials and token belong to: its scheme, host and port. */
-static int registry_origin(ib_buf *out, const ib_registry *r)
+static int registry_origin(ib_buf *out, const ib_push__registry *r)
 {
 	ib_buf url = IB_BUF_INIT;
 	int rc = ib_push__url(&url, r->scheme, r->host, "/v2/");
@@ -320,7 +320,7 @@ static int registry_origin(ib_buf *out, const ib_registry *r)
 }
 
 /* Nothing goes over plain HTTP once the registry is reached over HTTPS (no downgrade). */
-static int no_downgrade(const ib_registry *r, const char *url, const char *origin)
+static int no_downgrade(const ib_push__registry *r, const char *url, const char *origin)
 {
 	if (strcmp(r->scheme, "https") || !strncmp(origin, "https://", 8))
 		return 0;
@@ -330,12 +330,12 @@ static int no_downgrade(const ib_registry *r, const char *url, const char *origi
 /* ---- one exchange ---- */
 
 typedef struct {
-	ib_response *resp;
-	const ib_sink *sink;
+	ib_push__response *resp;
+	const ib_push__sink *sink;
 	int sink_rc;
-	const ib_source *body;
+	const ib_push__source *body;
 	uint64_t offset, reported;
-	ib_registry *r;
+	ib_push__registry *r;
 	char reason[128];
 	/* this response */
 	double started;      /* when the request went out */
@@ -370,7 +370,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t len = size * nmemb;
-	ib_response *r = x->resp;
+	ib_push__response *r = x->resp;
 	x->header_bytes += len;
 	if (x->header_bytes > IB_PUSH_HEADERS_LIMIT) {
 		x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "response headers larger than %u bytes",
@@ -423,7 +423,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t len = size * nmemb;
-	ib_response *r = x->resp;
+	ib_push__response *r = x->resp;
 	if (body_glanced(x)) {
 		size_t room = IB_PUSH_ERROR_BODY_LIMIT - r->error_body.size;
 		if (ib_buf_put(&r->error_body, data, len < room ? len : room) < 0)
@@ -434,7 +434,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
 		}
 		return len;
 	}
-	const ib_sink *s = x->sink;
+	const ib_push__sink *s = x->sink;
 	if (s->buf) {
 		if (s->buf->size + len > s->limit) {
 			x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "larger than %zu bytes (the limit)", s->limit);
@@ -452,7 +452,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t want = size * nmemb;
-	const ib_source *b = x->body;
+	const ib_push__source *b = x->body;
 	if (b->fd >= 0) {
 		if (want > b->fd_size - x->offset)
 			want = (size_t)(b->fd_size - x->offset);
@@ -462,7 +462,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 		x->offset += (uint64_t)n;
 		if (b->progress_id && x->offset - x->reported >= (1u << 20)) {
 			x->reported = x->offset;
-			if ((x->sink_rc = ib_registry_progress(x->r, b->progress_id, "Pushing", b->fd_offset + x->offset,
+			if ((x->sink_rc = ib_push__registry_progress(x->r, b->progress_id, "Pushing", b->fd_offset + x->offset,
 							       b->progress_total ? b->progress_total : b->fd_size)) < 0)
 				return CURL_READFUNC_ABORT;
 		}
@@ -484,7 +484,7 @@ static int on_seek(void *payload, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-static void tls_options(ib_registry *r)
+static void tls_options(ib_push__registry *r)
 {
 	CURL *c = r->curl;
 	if (r->ca_file)
@@ -499,7 +499,7 @@ static void tls_options(ib_registry *r)
  * One HTTP exchange with curl, redirects not followed (send_request() does that).
  * `auth` is the Authorization value for this URL, or NULL.
  */
-static CURLcode perform(ib_registry *r, exchange *x, const char *method, const char *url, const char *accept,
+static CURLcode perform(ib_push__registry *r, exchange *x, const char *method, const char *url, const char *accept,
 			const char *auth, char *errbuf)
 {
 	CURL *c = r->curl;
@@ -514,7 +514,7 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 		snprintf(line, sizeof line, "Authorization: %s", auth);
 		h = curl_slist_append(h, line);
 	}
-	const ib_source *b = x->body;
+	const ib_push__source *b = x->body;
 	if (b && b->content_type) {
 		snprintf(line, sizeof line, "Content-Type: %s", b->content_type);
 		h = curl_slist_append(h, line);
@@ -594,7 +594,7 @@ static int is_redirect(long status)
  * the answer came from another origin. <0 (an error set) when a URL is
  * refused; else the curl code in *cc.
  */
-static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
+static int send_request(ib_push__registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
 			const char *accept, const char *auth_origin, const char *auth, char *errbuf)
 {
 	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, origin = IB_BUF_INIT;
@@ -627,7 +627,7 @@ static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *m
 	return rc;
 }
 
-int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_digest *d, const char *object)
+int ib_push__digest_header(ib_push__registry *r, const ib_push__response *resp, const ib_digest *d, const char *object)
 {
 	const char *h = resp->docker_digest;
 	if (!h)
@@ -673,7 +673,7 @@ int ib_push__error_text(ib_buf *out, const char *body, size_t len)
 /* ---- auth ---- */
 
 /* "Basic base64(user:password)", a new string (free with free_secret). */
-static char *basic_value(const ib_registry *r)
+static char *basic_value(const ib_push__registry *r)
 {
 	ib_buf up = IB_BUF_INIT, enc = IB_BUF_INIT;
 	char *v = NULL;
@@ -688,7 +688,7 @@ static char *basic_value(const ib_registry *r)
 	return v;
 }
 
-static int basic_auth(ib_registry *r)
+static int basic_auth(ib_push__registry *r)
 {
 	char *v = basic_value(r);
 	if (!v)
@@ -704,7 +704,7 @@ static int basic_auth(ib_registry *r)
  * request only. The realm must be http or https, and https when the
  * registry is reached over https.
  */
-static int token_auth(ib_registry *r, const ib_challenge *ch)
+static int token_auth(ib_push__registry *r, const ib_push__challenge *ch)
 {
 	ib_buf url = IB_BUF_INIT, origin = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT;
 	char *basic = NULL;
@@ -739,8 +739,8 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		rc = IB_ERROR;
 	if (rc < 0)
 		goto out;
-	ib_response resp = { 0 };
-	ib_sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
+	ib_push__response resp = { 0 };
+	ib_push__sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
 	exchange x = { .resp = &resp, .sink = &sink, .r = r };
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
@@ -779,7 +779,7 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		}
 		json_decref(j);
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 out:
 	free_secret(basic);
 	ib_buf_dispose(&url);
@@ -792,9 +792,9 @@ out:
 }
 
 /* Answer a challenge: 0 when there is something new to try, 1 when there is nothing (no credentials). */
-static int authenticate(ib_registry *r, const char *header)
+static int authenticate(ib_push__registry *r, const char *header)
 {
-	ib_challenge ch;
+	ib_push__challenge ch;
 	int rc = ib_push__challenge_parse(&ch, header);
 	if (rc < 0)
 		return rc;
@@ -816,8 +816,8 @@ static int tls_failure(CURLcode cc)
 	return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING;
 }
 
-int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, const char *rel,
-			const char *accept, const ib_source *body, const ib_sink *sink, const char *object)
+int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, const char *method, const char *rel,
+			const char *accept, const ib_push__source *body, const ib_push__sink *sink, const char *object)
 {
 	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT, origin = IB_BUF_INIT;
 	exchange x = { .resp = resp, .sink = sink, .body = body, .r = r };
@@ -825,7 +825,7 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 	int rc = 0, auth_tried = 0, no_credentials = 0;
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
-		ib_response_dispose(resp);
+		ib_push__response_dispose(resp);
 		x.offset = x.reported = 0;
 		x.sink_rc = 0;
 		if (sink && sink->buf)
@@ -899,10 +899,10 @@ out:
 	return rc;
 }
 
-int ib_registry_ping(ib_registry *r)
+int ib_push__registry_ping(ib_push__registry *r)
 {
-	ib_response resp = { 0 };
-	int rc = ib_registry_request(r, &resp, "GET", "/v2/", NULL, NULL, NULL, "/v2/");
-	ib_response_dispose(&resp);
+	ib_push__response resp = { 0 };
+	int rc = ib_push__registry_request(r, &resp, "GET", "/v2/", NULL, NULL, NULL, "/v2/");
+	ib_push__response_dispose(&resp);
 	return rc;
 }

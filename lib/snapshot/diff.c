@@ -199,7 +199,7 @@ out:
 
 static int same_xattrs(int cfd, int pfd, const char *name)
 {
-	ib_xattrs a, b;
+	ib_snapshot__xattr_list a, b;
 	if (ib_snapshot__xattrs(&a, cfd, name) < 0)
 		return -1;
 	if (ib_snapshot__xattrs(&b, pfd, name) < 0) {
@@ -321,7 +321,7 @@ static int write_file(differ *d, int dfd, const char *name, const struct stat *s
 
 static int add_xattrs(struct archive_entry *e, int dfd, const char *name)
 {
-	ib_xattrs x;
+	ib_snapshot__xattr_list x;
 	if (ib_snapshot__xattrs(&x, dfd, name) < 0)
 		return -1;
 	size_t pos = 0;

@@ -32,8 +32,8 @@ char *ib_store__blob_path(const ib_store *s, const ib_digest *d);
  * ("lease", "blob-write", "blob-rename", "index-locked", "index-write",
  * "gc-locked", "gc-scanned", "gc-delete", ...).
  */
-typedef void (*ib_store_hook)(const char *point, void *payload);
-void ib_store__set_hook(ib_store_hook hook, void *payload);
+typedef void (*ib_store__hook_fn)(const char *point, void *payload);
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload);
 void ib_store__hook(const char *point);
 
 /* index.json: read (a fresh object), and read-modify-write under index.lock. */

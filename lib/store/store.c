@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static ib_store_hook store_hook;
+static ib_store__hook_fn store_hook;
 static void *store_hook_payload;
 
-void ib_store__set_hook(ib_store_hook hook, void *payload)
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload)
 {
 	store_hook = hook;
 	store_hook_payload = payload;

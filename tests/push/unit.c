@@ -24,7 +24,7 @@ static void test_names(void **state)
 static void test_challenge(void **state)
 {
 	(void)state;
-	ib_challenge c;
+	ib_push__challenge c;
 	assert_int_equal(ib_push__challenge_parse(&c,
 		"Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:samalba/my-app:pull,push\""), 0);
 	assert_string_equal(c.scheme, "Bearer");
@@ -260,10 +260,10 @@ static void test_stall_setting(void **state)
 		ib_assert_error_contains(ib_push__stall_seconds(&v), "IMAGEBUILD_REGISTRY_STALL_TIMEOUT=");
 	}
 	/* a client refuses to start with a bad setting rather than ignore it */
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
 	o.docker_config = "/nonexistent/config.json";
-	ib_assert_error_contains(ib_registry_new(&r, "127.0.0.1:1", "app", "pull", &o, "pull"),
+	ib_assert_error_contains(ib_push__registry_new(&r, "127.0.0.1:1", "app", "pull", &o, "pull"),
 				 "not a number of seconds");
 	assert_null(r);
 	unsetenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");
@@ -291,7 +291,7 @@ static void test_manifest(void **state)
 	ib_digest_of(&cfg, "c", 1);
 	ib_digest_of(&l1, "1", 1);
 	ib_digest_of(&l2, "2", 1);
-	ib_push_blob layers[] = { { l1, 11, IB_MEDIA_TYPE_OCI_LAYER_GZIP }, { l2, 22, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP } };
+	ib_push__blob layers[] = { { l1, 11, IB_MEDIA_TYPE_OCI_LAYER_GZIP }, { l2, 22, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP } };
 	ib_buf b = IB_BUF_INIT;
 	assert_int_equal(ib_push__manifest_json(&b, &cfg, 5, layers, 2), 0);
 	json_t *m = json_loads(b.ptr, 0, NULL);

@@ -17,8 +17,8 @@ typedef struct {
 	ib_dockerfile *df;
 	bool directives_done;
 	bool seen[3];            /* syntax, escape, check */
-	ib_ptrvec nodes, warnings;
-	ib_ptrvec comments;      /* comment lines since the last instruction */
+	ib_parse__ptrvec nodes, warnings;
+	ib_parse__ptrvec comments;      /* comment lines since the last instruction */
 } parser;
 
 typedef struct {
@@ -289,7 +289,7 @@ static int instruction(parser *p, span first, ib_buf *logical)
 	if (empty_cont && add_warning(p, p->line, ib_buf_cstr(logical)) < 0)
 		return IB_ERROR;
 
-	ib_node_ctx ctx = { &p->df->arena, p->df->escape, p->df->filename, start };
+	ib_parse__node_ctx ctx = { &p->df->arena, p->df->escape, p->df->filename, start };
 	ib_node *node;
 	if ((rc = ib_parse__node_from_line(&node, &ctx, ib_buf_cstr(logical), logical->size)) < 0)
 		return rc;
@@ -300,7 +300,7 @@ static int instruction(parser *p, span first, ib_buf *logical)
 	node->end_line = p->line;
 	node->comments = (const char **)p->comments.items;
 	node->ncomments = p->comments.count;
-	p->comments = (ib_ptrvec){ NULL, 0, 0 };
+	p->comments = (ib_parse__ptrvec){ NULL, 0, 0 };
 	if (node->nested) {
 		node->nested->start_line = start;
 		node->nested->end_line = p->line;

@@ -101,7 +101,7 @@ IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_opt
  */
 IB_EXTERN(int) ib_build_check(ib_checks **out, const ib_build_options *opts);
 
-/** Parse and plan without running anything: append the plan to `out` (`--dry-run`). */
+/** Parse and plan without running anything: the plan in `out` (`--dry-run`). */
 IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 
 /**

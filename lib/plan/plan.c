@@ -525,6 +525,7 @@ static const char *kind_text(ib_base_kind k)
 int ib_plan_print(ib_buf *out, const ib_plan *plan)
 {
 	int rc = 0;
+	ib_buf_clear(out);
 	const ib_plan_stage *t = ib_plan_target(plan);
 	rc |= ib_buf_printf(out, "target: stage %zu%s%s%s, %zu of %zu stages built\n", t->index,
 			    t->name ? " (" : "", t->name ? t->name : "", t->name ? ")" : "", plan->norder,

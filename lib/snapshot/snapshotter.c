@@ -280,6 +280,7 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 	int recorded = ib_snapshot__owner_state(snap, "mounts", key, &opid) != IB_OWNER_ALIVE ||
 		       opid == (long)getpid();
 	int rc = recorded ? ib_snapshot__owner_write(snap, "mounts", key) : 0;
+	ib_buf_clear(rootfs); /* the backend appends the path: the caller's content is replaced */
 	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0) {
 		ib_error_saved saved;
 		ib_error_save(&saved);

@@ -541,6 +541,8 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 		opts = &defaults;
 	if (opts->version != IB_STORE_FSCK_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck options: unknown version %u", opts->version);
+	if (report)
+		ib_buf_clear(report);
 	fsck_state f = { report, 0, NULL };
 	json_t *index;
 	if (ib_store__index_read(&index, s) < 0) {

@@ -736,6 +736,8 @@ static int in_use(ib_store *s, const ib_digest *id, const char *what)
 static int rm_change(ib_store *s, json_t *index, void *payload)
 {
 	rm_args *a = payload;
+	if (a->report)
+		ib_buf_clear(a->report); /* the report replaces, also when the change is tried again */
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
 	int rc = lookup_in(NULL, s, index, a->query, &infos, &n, &pos);
@@ -790,6 +792,8 @@ out:
 int ib_store_image_remove(ib_store *s, const char *q, unsigned int flags, ib_buf *rep)
 {
 	rm_args a = { q, flags, rep, 0, 0 };
+	if (rep)
+		ib_buf_clear(rep);
 	return ib_store__index_update(s, rm_change, &a);
 }
 

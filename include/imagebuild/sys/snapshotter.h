@@ -38,6 +38,7 @@ struct ib_snapshotter {
 
 	/** Layers of the chain are unpacked (or, without layer_unpack, readable from the store). */
 	int (*prepare)(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n);
+	/** Put the root path in `rootfs` (given empty: ib_snapshot_mount() clears it first). */
 	int (*mount)(ib_snapshotter *self, ib_buf *rootfs, const char *key);
 	int (*unmount)(ib_snapshotter *self, const char *key);
 	/** 1 when mounted (in use), 0 when not, IB_ENOTFOUND when no such key. */

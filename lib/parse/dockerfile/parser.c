@@ -454,6 +454,7 @@ int ib_heredoc_chomp(ib_buf *out, const ib_heredoc *h)
 {
 	if (!out || !h)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_heredoc_chomp: invalid arguments");
+	ib_buf_clear(out);
 	bool bol = true;
 	for (size_t i = 0; i < h->content_len; i++) {
 		char c = h->content[i];
@@ -512,6 +513,7 @@ int ib_node_dump(ib_buf *out, const ib_node *node)
 {
 	if (!out || !node)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_node_dump: invalid arguments");
+	ib_buf_clear(out);
 	return dump_node(out, node);
 }
 
@@ -519,6 +521,7 @@ int ib_dockerfile_dump(ib_buf *out, const ib_dockerfile *df)
 {
 	if (!out || !df)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_dockerfile_dump: invalid arguments");
+	ib_buf_clear(out);
 	for (size_t i = 0; i < df->nnodes; i++) {
 		if (ib_buf_putc(out, '(') < 0 || dump_node(out, df->nodes[i]) < 0 ||
 		    ib_buf_puts(out, ")\n") < 0)

@@ -18,7 +18,7 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
-	ib_store_gc_stats st;
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	if (ib_store_gc(&st, s, &go) < 0)
 		return cli_fail(NULL);
 	/* then what the blobs alone do not cover: unpacked layers, and snapshots killed processes left */

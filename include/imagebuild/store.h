@@ -201,7 +201,12 @@ IB_EXTERN(const char *) ib_image_config_label_get(const ib_image_config *c, cons
 /** Set a label; NULL value removes it. */
 IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, const char *value);
 
-/** Docker's Healthcheck durations, in nanoseconds (0 = inherit/default). */
+/**
+ * Docker's Healthcheck durations, in nanoseconds (0 = inherit/default).
+ * An output of ib_image_config_healthcheck(): the caller sets `version`
+ * (IB_HEALTHCHECK_INIT or ib_healthcheck_init()) and the library fills
+ * only what that version has.
+ */
 typedef struct {
 	unsigned int version;
 	int64_t interval;
@@ -223,14 +228,22 @@ IB_EXTERN(size_t) ib_image_config_diff_id_count(const ib_image_config *c);
 IB_EXTERN(int) ib_image_config_diff_id(ib_digest *out, const ib_image_config *c, size_t i);
 IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *diff_id);
 
-/** A history entry; strings borrowed (NULL when absent). */
+/**
+ * A history entry; strings borrowed (NULL when absent). Versioned: the
+ * caller sets `version` (IB_HISTORY_ENTRY_INIT or ib_history_entry_init())
+ * for ib_image_config_history_get() to fill and for history_add to read.
+ */
+#define IB_HISTORY_ENTRY_VERSION 1
 typedef struct {
+	unsigned int version;
 	const char *created;
 	const char *created_by;
 	const char *author;
 	const char *comment;
 	int empty_layer;
 } ib_history_entry;
+#define IB_HISTORY_ENTRY_INIT { IB_HISTORY_ENTRY_VERSION, NULL, NULL, NULL, NULL, 0 }
+IB_EXTERN(int) ib_history_entry_init(ib_history_entry *e, unsigned int version);
 /** Entries in config order (oldest first). */
 IB_EXTERN(size_t) ib_image_config_history_count(const ib_image_config *c);
 IB_EXTERN(int) ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c, size_t i);
@@ -289,8 +302,13 @@ IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
 /** A `docker image inspect`-like JSON object. */
 IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
 
-/** A `docker image history` row. */
+/**
+ * A `docker image history` row, filled by ib_image_history_get() for the
+ * `version` the caller sets (IB_IMAGE_HISTORY_ITEM_INIT or _init()).
+ */
+#define IB_IMAGE_HISTORY_ITEM_VERSION 1
 typedef struct {
+	unsigned int version;
 	const char *created;
 	const char *created_by;
 	const char *author;
@@ -300,6 +318,8 @@ typedef struct {
 	int has_layer;
 	ib_digest layer;         /* its diff_id when has_layer */
 } ib_image_history_item;
+#define IB_IMAGE_HISTORY_ITEM_INIT { IB_IMAGE_HISTORY_ITEM_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, { { 0 } } }
+IB_EXTERN(int) ib_image_history_item_init(ib_image_history_item *item, unsigned int version);
 /**
  * The size `docker history` shows for the layer whose diff_id is `diff_id`
  * (what Docker's layer store counts for an imported, pulled or committed
@@ -527,11 +547,16 @@ typedef struct {
 #define IB_STORE_GC_OPTIONS_INIT { IB_STORE_GC_OPTIONS_VERSION, 0, 0 }
 IB_EXTERN(int) ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
 
+/** What ib_store_gc() did; the caller sets `version` (IB_STORE_GC_STATS_INIT or _init()). */
+#define IB_STORE_GC_STATS_VERSION 1
 typedef struct {
+	unsigned int version;
 	uint64_t blobs_removed;
 	uint64_t bytes_freed;
 	uint64_t images_removed;
 } ib_store_gc_stats;
+#define IB_STORE_GC_STATS_INIT { IB_STORE_GC_STATS_VERSION, 0, 0, 0 }
+IB_EXTERN(int) ib_store_gc_stats_init(ib_store_gc_stats *stats, unsigned int version);
 
 /**
  * Delete every blob that no name, container record, cache entry or lease

@@ -300,8 +300,7 @@ int ib_build__save_config(ib_digest *out, builder *b, const stage_state *s)
 
 int ib_build__add_history(builder *b, stage_state *s, const char *created_by, int empty_layer)
 {
-	ib_history_entry e;
-	memset(&e, 0, sizeof e);
+	ib_history_entry e = IB_HISTORY_ENTRY_INIT;
 	int rc = b->o->use_source_date_epoch ? ib_image_config_set_created_at(s->config, b->o->source_date_epoch)
 					     : ib_image_config_set_created_now(s->config);
 	if (rc < 0)
@@ -910,7 +909,7 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		ib_digest id, manifest;
 		/* the image is as old as its last step, so a cached rebuild is the same image */
 		size_t nh = ib_image_config_history_count(s->config);
-		ib_history_entry last;
+		ib_history_entry last = IB_HISTORY_ENTRY_INIT;
 		if (nh && ib_image_config_history_get(&last, s->config, nh - 1) == 0 && last.created)
 			rc = ib_image_config_set(s->config, IB_CONFIG_CREATED, last.created);
 		if (rc == 0)

@@ -407,8 +407,7 @@ int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_op
 	if (rc == 0)
 		rc = ib_image_config_diff_id_add(cfg, &diff_id);
 	if (rc == 0) {
-		ib_history_entry e;
-		memset(&e, 0, sizeof e);
+		ib_history_entry e = IB_HISTORY_ENTRY_INIT;
 		rc = o->use_source_date_epoch ? ib_image_config_set_created_at(cfg, o->source_date_epoch)
 					      : ib_image_config_set_created_now(cfg);
 		e.created = ib_image_config_get(cfg, IB_CONFIG_CREATED);

@@ -415,6 +415,7 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	if (r->rootfd < 0)
 		return ib_error_set_os(IB_LAYER_EXECUTE, "open root filesystem `%s`", r->rootfs);
 	int rc;
+	r->user.version = IB_USER_VERSION;
 	if ((rc = ib_user_resolve(&r->user, r->rootfs, p->user)) < 0 ||
 	    (rc = build_env(r, p)) < 0 || (rc = check_rlimits(r, p)) < 0 ||
 	    (rc = make_work_dir(r, o)) < 0 || (rc = prepare_cwd(r, p)) < 0 ||

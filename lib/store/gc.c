@@ -328,9 +328,12 @@ int ib_store_gc(ib_store_gc_stats *stats, ib_store *s, const ib_store_gc_options
 	if (opts && opts->version != IB_STORE_GC_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_gc_options version %u is not supported",
 				     opts->version);
+	if (stats && stats->version != IB_STORE_GC_STATS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_gc_stats version %u is not supported",
+				     stats->version);
 	if (s->leases)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "gc: this store handle holds a lease; release it first");
-	ib_store_gc_stats st = { 0, 0, 0 };
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	int rc = 0;
 	if (opts && opts->prune_dangling && (rc = ib_store__prune_dangling(s, &st.images_removed)) < 0)
 		return rc;

@@ -69,7 +69,9 @@ static int import_config(ib_image_config **out, const ib_import_options *o, cons
 	if (rc == 0 && !comment)
 		rc = IB_ERROR;
 	if (rc == 0) {
-		ib_history_entry h = { ib_image_config_get(c, IB_CONFIG_CREATED), NULL, NULL, comment, 0 };
+		ib_history_entry h = IB_HISTORY_ENTRY_INIT;
+		h.created = ib_image_config_get(c, IB_CONFIG_CREATED);
+		h.comment = comment;
 		rc = ib_image_config_history_add(c, &h);
 	}
 	free(comment);

@@ -34,3 +34,5 @@ STORE_INIT_FN(ib_store_gc_options_init, ib_store_gc_options, IB_STORE_GC_OPTIONS
 	      IB_STORE_GC_OPTIONS_INIT)
 STORE_INIT_FN(ib_store_fsck_options_init, ib_store_fsck_options, IB_STORE_FSCK_OPTIONS_VERSION,
 	      IB_STORE_FSCK_OPTIONS_INIT)
+/* caller-allocated outputs */
+STORE_INIT_FN(ib_store_gc_stats_init, ib_store_gc_stats, IB_STORE_GC_STATS_VERSION, IB_STORE_GC_STATS_INIT)

@@ -71,7 +71,7 @@ static void build_and_check(ib_store *store, const char *ctx, int use, int64_t e
 	if (want) {
 		assert_string_equal(created, want);
 		for (size_t i = 0; i < nh; i++) {
-			ib_history_entry h;
+			ib_history_entry h = IB_HISTORY_ENTRY_INIT;
 			assert_int_equal(ib_image_config_history_get(&h, c, i), 0);
 			assert_string_equal(h.created, want);
 		}

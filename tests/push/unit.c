@@ -350,9 +350,9 @@ static void test_index_platform(void **state)
 
 /* The push layer's options have an _init() (for bindings) matching their INIT macro. */
 #define CHECK_INIT(type, fn, VERSION, INIT) do { \
-		type got, want, init_ = INIT; /* want: INIT with zeroed padding */ \
-		memset(&want, 0, sizeof want); \
-		want = init_; \
+		type got, want; \
+		memset(&want, 0, sizeof want); /* INIT with zeroed padding: a constant, assigned */ \
+		want = (type)INIT; \
 		memset(&got, 0x5a, sizeof got); \
 		assert_int_equal(fn(&got, VERSION), 0); \
 		assert_memory_equal(&got, &want, sizeof got); \

@@ -14,9 +14,9 @@ static ib_digest commit_two_layers(test_store *t, const char *name, ib_digest *m
 	ib_image_config *c;
 	assert_int_equal(ib_image_config_new(&c), 0);
 	ib_history_entry h[] = {
-		{ "2024-01-01T00:00:00Z", "ADD one /", NULL, NULL, 0 },
-		{ "2024-01-01T00:00:01Z", "ENV A=1", NULL, NULL, 1 },
-		{ "2024-01-01T00:00:02Z", "RUN two", "me", "hi", 0 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:00Z", "ADD one /", NULL, NULL, 0 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:01Z", "ENV A=1", NULL, NULL, 1 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:02Z", "RUN two", "me", "hi", 0 },
 	};
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(ib_image_config_history_add(c, &h[i]), 0);
@@ -66,7 +66,10 @@ static void test_commit_lookup(void **state)
 	assert_true(ib_image_size(img) == ib_image_layer(img, 0)->size + ib_image_layer(img, 1)->size);
 	/* history: newest first, layers matched to non-empty entries */
 	assert_int_equal(ib_image_history_count(img), 3);
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
+	ib_image_history_item unversioned;
+	memset(&unversioned, 0, sizeof unversioned);
+	ib_assert_error_contains(ib_image_history_get(&unversioned, img, 0), "ib_image_history_item version 0");
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_string_equal(it.created_by, "RUN two");
 	assert_int_equal(it.has_layer, 1);
@@ -145,7 +148,7 @@ static void test_history_uncompressed_sizes(void **state)
 	assert_int_equal(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, &co), 0);
 	ib_image *img;
 	assert_int_equal(ib_store_image_lookup(&img, t.store, "gzipped"), 0);
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_int_equal(it.size, (uint64_t)ps.st_size);
 	assert_true(it.size > (uint64_t)gs.st_size);
@@ -259,7 +262,7 @@ static void test_names(void **state)
 	ib_image_free(img);
 	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
 	go.prune_dangling = 1;
-	ib_store_gc_stats st;
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	assert_int_equal(ib_store_gc(&st, t.store, &go), 0);
 	assert_int_equal(st.images_removed, 1);
 	assert_int_equal(ts_count_blobs(&t), 0);
@@ -325,7 +328,7 @@ static void test_import_compressed(void **state)
 	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->digest, &want));
 	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->diff_id, &want));
 	assert_string_equal(ib_image_config_list_get(ib_image_config_of(img), IB_CONFIG_CMD, 0), "/bin/x");
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_string_equal(it.comment, "from a test");
 	ib_image_free(img);

@@ -91,7 +91,6 @@ static void settle_container(ib_store *store, ib_snapshotter *snap, const ib_con
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 {
 	ib_store_gc_stats stats = IB_STORE_GC_STATS_INIT;
-	memset(&stats, 0, sizeof stats);
 	int rc = ib_store_gc(&stats, store, NULL);
 	if (rc < 0)
 		return rc;

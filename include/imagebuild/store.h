@@ -474,9 +474,13 @@ IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record
 /** By id, unambiguous id prefix, or name. Free with ib_container_record_free(). */
 IB_EXTERN(int) ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
 IB_EXTERN(void) ib_container_record_free(ib_container_record *rec);
-/** Every record, sorted by created time; free with ib_container_record_list_free(). */
-IB_EXTERN(int) ib_store_container_list(ib_container_record ***out, size_t *n, ib_store *store);
-IB_EXTERN(void) ib_container_record_list_free(ib_container_record **list, size_t n);
+typedef struct ib_container_list ib_container_list;
+/** Every record, sorted by created time; free with ib_container_list_free(). */
+IB_EXTERN(int) ib_store_container_list(ib_container_list **out, ib_store *store);
+IB_EXTERN(size_t) ib_container_list_count(const ib_container_list *list);
+/** The i-th record (borrowed from the list), NULL out of range. */
+IB_EXTERN(const ib_container_record *) ib_container_list_get(const ib_container_list *list, size_t i);
+IB_EXTERN(void) ib_container_list_free(ib_container_list *list);
 /** Remove a record (the whole containers/<id>/ directory). */
 IB_EXTERN(int) ib_store_container_remove(ib_store *store, const char *id);
 /** containers/<id>/ for the owner's own files (the directory exists after put). */

@@ -247,11 +247,11 @@ static int mark_all(digest_set *live, ib_store *s)
 		return rc;
 	ib_container_record **list;
 	size_t n;
-	if ((rc = ib_store_container_list(&list, &n, s)) < 0)
+	if ((rc = ib_store__container_records(&list, &n, s)) < 0)
 		return rc;
 	for (i = 0; i < n && rc == 0; i++)
 		rc = mark_config(live, s, &list[i]->image_id);
-	ib_container_record_list_free(list, n);
+	ib_store__container_records_free(list, n);
 	if (rc == 0 && live->n)
 		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
 	if (rc == 0)
@@ -593,10 +593,10 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 	free(dir);
 	ib_container_record **list;
 	size_t n;
-	if (ib_store_container_list(&list, &n, s) == 0) {
+	if (ib_store__container_records(&list, &n, s) == 0) {
 		for (size_t i = 0; i < n; i++)
 			fsck_blob_present(&f, s, &list[i]->image_id, 0, 0, "container record");
-		ib_container_record_list_free(list, n);
+		ib_store__container_records_free(list, n);
 	}
 	ib_error_clear();
 	fsck_variants(&f, s, opts->full);

@@ -72,6 +72,10 @@ int ib_store__is_manifest_type(const char *mt);
 int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
 				const char *media_type);
 
+/* Every container record, sorted by created time (ib_store_container_list's items). */
+int ib_store__container_records(ib_container_record ***out, size_t *n, ib_store *s);
+void ib_store__container_records_free(ib_container_record **list, size_t n);
+
 /* RFC 3339 of `when` (seconds since 1970); now when `when` < 0. */
 int ib_store__timestamp(ib_buf *out, int64_t when);
 /* The host architecture in Go's names (amd64, arm64...). */

@@ -432,6 +432,13 @@ static void test_pins(void **state)
 	assert_int_equal(ib_store_container_get(&got, t.store, "0011"), 0);
 	ib_container_record_free(got);
 	ib_assert_error_contains(ib_store_container_get(&got, t.store, "nope"), "No such container");
+	/* the list: opaque, count/get/free */
+	ib_container_list *cl = NULL;
+	assert_int_equal(ib_store_container_list(&cl, t.store), 0);
+	assert_int_equal(ib_container_list_count(cl), 1);
+	assert_string_equal(ib_container_list_get(cl, 0)->name, "web");
+	assert_null(ib_container_list_get(cl, 1));
+	ib_container_list_free(cl);
 	ib_buf dir = IB_BUF_INIT;
 	assert_int_equal(ib_store_container_dir(&dir, t.store, cid), 0);
 	assert_non_null(strstr(dir.ptr, "/containers/0011"));
@@ -472,11 +479,11 @@ static void test_pins(void **state)
 
 	/* without pins everything goes */
 	assert_int_equal(ib_store_container_remove(t.store, cid), 0);
-	ib_container_record **list;
-	size_t n;
-	assert_int_equal(ib_store_container_list(&list, &n, t.store), 0);
-	assert_int_equal(n, 0);
-	ib_container_record_list_free(list, n);
+	ib_container_list *list;
+	assert_int_equal(ib_store_container_list(&list, t.store), 0);
+	assert_int_equal(ib_container_list_count(list), 0);
+	assert_null(ib_container_list_get(list, 0));
+	ib_container_list_free(list);
 	assert_int_equal(ib_store_cache_remove(t.store, key), 0);
 	assert_int_equal(ib_store_cache_clear(t.store), 0);
 	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);

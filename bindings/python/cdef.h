@@ -154,6 +154,7 @@ typedef struct {
 	ib_callbacks callbacks;
 	int pull;
 	const char *const *secrets;
+	const char *const *allow;
 	int use_source_date_epoch;
 	int64_t source_date_epoch;
 	...;

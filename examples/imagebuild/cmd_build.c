@@ -58,11 +58,11 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
 		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
 		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {"pull", 0, 0},
-		{"secret", 0, 1}, {"check", 0, 0}, {NULL, 0, 0},
+		{"secret", 0, 1}, {"check", 0, 0}, {"allow", 0, 1}, {NULL, 0, 0},
 	};
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
-	const char **tags = NULL, **args = NULL, **secrets = NULL;
-	size_t ntags = 0, nargs = 0, nsecrets = 0;
+	const char **tags = NULL, **args = NULL, **secrets = NULL, **allow = NULL;
+	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL;
 	char *content = NULL;
 	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = 2;
@@ -87,6 +87,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		case 9:
 			if (!strcmp(v, "none"))
 				o.network = IB_NETWORK_NONE;
+			else if (!strcmp(v, "host")) /* as buildx: --network=host grants network.host */
+				cli_list_add(&allow, &nallow, strdup("network.host"));
 			else if (strcmp(v, "host") && strcmp(v, "default")) {
 				fprintf(stderr, "imagebuild build: --network must be host or none\n");
 				goto out;
@@ -97,6 +99,14 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		case 12: o.pull = IB_PULL_ALWAYS; break;
 		case 13: cli_list_add(&secrets, &nsecrets, v); break;
 		case 14: check = 1; break;
+		case 15: {
+			/* as docker buildx build --allow: repeatable, or comma-separated */
+			char *copy = strdup(v), *save = NULL;
+			for (char *e = copy ? strtok_r(copy, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save))
+				cli_list_add(&allow, &nallow, strdup(e));
+			free(copy);
+			break;
+		}
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -109,6 +119,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		goto out;
 	o.build_args = args;
 	o.secrets = secrets;
+	o.allow = allow;
 	if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
 		content = read_all(stdin, &o.dockerfile_len);
 		if (!content) {
@@ -187,6 +198,9 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 out:
 	free(tags);
 	free(secrets);
+	for (size_t a = 0; a < nallow; a++)
+		free((char *)allow[a]);
+	free(allow);
 	for (size_t a = 0; a < nargs; a++)
 		free((char *)args[a]);
 	free(args);

@@ -15,7 +15,7 @@ IB_COMMAND(save, "save [--format oci|oci-archive|docker-archive] [--ref-name TAG
 IB_COMMAND(load, "load [--repository REPO] [-q] [-i PATH|-]", "Load images from an OCI layout, OCI archive or docker-archive")
 IB_COMMAND(prune, "prune [--blobs-only]", "Remove untagged images, every blob nothing references, unpacked layers no image uses and what killed processes left (--blobs-only: blobs only)")
 IB_COMMAND(fsck, "fsck [--full]", "Verify every blob and reference of the store (--full: also decompress every layer variant)")
-IB_COMMAND(build, "build [-t NAME]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--iidfile FILE] [--isolation NAME] [--snapshotter NAME] [--network host|none] [--pull] [--secret id=ID,src=FILE]... [--dry-run] [--check] [-q] CONTEXT", "Build an image from a Dockerfile (pulling missing base images)")
+IB_COMMAND(build, "build [-t NAME]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--iidfile FILE] [--isolation NAME] [--snapshotter NAME] [--network host|none] [--pull] [--secret id=ID,src=FILE]... [--allow ENTITLEMENT]... [--dry-run] [--check] [-q] CONTEXT", "Build an image from a Dockerfile (pulling missing base images)")
 IB_COMMAND(run, "run [--name NAME] [-i] [-t] [--rm] [-e K=V]... [-u USER] [-w DIR] [--entrypoint CMD] [--network host|none] [--isolation NAME] [--snapshotter NAME] IMAGE [COMMAND [ARG...]]", "Run a command in a new container")
 IB_COMMAND(ps, "ps [-a] [-q]", "List containers")
 IB_COMMAND(rm, "rm NAME...", "Remove containers")

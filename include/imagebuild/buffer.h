@@ -20,6 +20,7 @@ IB_BEGIN_DECL
  * buffer to dispose). Only ib_buf_put() and ib_buf_puts() below append.
  */
 typedef struct {
+	/** The bytes, NUL-terminated; NULL while nothing was allocated. */
 	char *ptr;
 	size_t size;   /* bytes used */
 	size_t asize;  /* bytes allocated */
@@ -51,6 +52,7 @@ IB_EXTERN(void) ib_buf_clear(ib_buf *buf);
  */
 typedef struct {
 	char **strings; /* `count` NUL-terminated strings */
+	/** How many strings. */
 	size_t count;
 } ib_strarray;
 

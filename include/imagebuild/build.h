@@ -21,8 +21,8 @@
 
 IB_BEGIN_DECL
 
-/* 2 added pull and registry, 3 cancel, 4 source_date_epoch */
-#define IB_BUILD_OPTIONS_VERSION 4
+/* 2 added pull and registry, 3 cancel, 4 allow, 5 source_date_epoch */
+#define IB_BUILD_OPTIONS_VERSION 5
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -37,6 +37,7 @@ typedef struct {
 	const char *context;            /* the build context directory (required) */
 	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
 	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
+	/** The length of `dockerfile_content`. */
 	size_t dockerfile_len;
 	const char *const *tags;        /* NULL-terminated names to tag the result with */
 	const char *const *build_args;  /* NULL-terminated "NAME=VALUE" */
@@ -48,6 +49,7 @@ typedef struct {
 	ib_network_mode network;        /* for RUN; IB_NETWORK_HOST by default */
 	ib_callbacks callbacks;         /* progress (steps, CACHED, RUN output) and log lines */
 	/* version 2 */
+	/** When to pull base images (version 2). */
 	ib_pull_policy pull;
 	const ib_registry_options *registry; /* credentials, TLS for pulls; NULL: the defaults */
 	/*
@@ -67,6 +69,15 @@ typedef struct {
 	const volatile int *cancel;
 	/* version 4 */
 	/*
+	 * BuildKit's entitlements the build grants, NULL-terminated (docker
+	 * buildx build --allow): "security.insecure" lets `RUN
+	 * --security=insecure` run privileged (see ib_process.privileged),
+	 * "network.host" lets `RUN --network=host` run. Without them such a
+	 * step is refused, naming its file and line. Another name is an error.
+	 */
+	const char *const *allow;
+	/* version 5 */
+	/*
 	 * SOURCE_DATE_EPOCH, as BuildKit takes it: 1 makes every history entry
 	 * and the image `created` source_date_epoch, and clamps the file times
 	 * later than it in the layers the build writes (it is part of the
@@ -78,10 +89,10 @@ typedef struct {
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL, \
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, IB_CALLBACKS_INIT, IB_PULL_MISSING, NULL, NULL, NULL, NULL, \
 		0, 0 }
 
-/** Initialise for `version` (1 to 4): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/** Initialise for `version` (1 to 5): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**

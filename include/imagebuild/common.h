@@ -16,11 +16,14 @@
 #define IB_BEGIN_DECL extern "C" {
 #define IB_END_DECL }
 #else
+/** Opens `extern "C"` for C++ (empty in C). */
 #define IB_BEGIN_DECL
+/** Closes IB_BEGIN_DECL. */
 #define IB_END_DECL
 #endif
 
 #if defined(__GNUC__)
+/** Declares a public function of the library: exported, default visibility. */
 #define IB_EXTERN(type) extern __attribute__((visibility("default"))) type
 #else
 #define IB_EXTERN(type) extern type
@@ -36,7 +39,12 @@ IB_BEGIN_DECL
  */
 IB_EXTERN(int) ib_init(void);
 
-/** Drop one reference taken by ib_init(). Returns the remaining count. */
+/**
+ * Drop one reference taken by ib_init(). Returns the remaining count. The
+ * last one forgets every backend registered with ib_isolation_register()
+ * and ib_snapshotter_register() (the built-in ones stay); free the handles
+ * made from them first.
+ */
 IB_EXTERN(int) ib_shutdown(void);
 
 /** Log levels of ib_log_cb, most important first. */
@@ -69,6 +77,7 @@ typedef enum {
  */
 typedef struct {
 	unsigned int version;   /* IB_PROGRESS_VERSION */
+	/** What kind of report this is. */
 	ib_progress_kind kind;
 	const char *id;         /* what the report is about: "2/7", a digest... */
 	const char *text;       /* human text: "RUN make", an output line */
@@ -88,8 +97,11 @@ typedef int (*ib_progress_cb)(const ib_progress *progress, void *payload);
 /** The callbacks every long operation takes. NULL means "no reports". */
 typedef struct {
 	unsigned int version;   /* IB_CALLBACKS_VERSION */
+	/** Called with progress reports, or NULL. */
 	ib_progress_cb progress;
+	/** Called with log lines, or NULL. */
 	ib_log_cb log;
+	/** Passed last to both callbacks. */
 	void *payload;
 } ib_callbacks;
 

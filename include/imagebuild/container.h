@@ -21,6 +21,7 @@
 IB_BEGIN_DECL
 
 #define IB_CONTAINER_OPTIONS_VERSION 1
+/** Options of ib_container_create(). */
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_OPTIONS_VERSION */
 	const char *name;           /* unique; NULL: none */
@@ -29,6 +30,7 @@ typedef struct {
 } ib_container_options;
 #define IB_CONTAINER_OPTIONS_INIT { IB_CONTAINER_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/** Initialise `opts` like IB_CONTAINER_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_options_init(ib_container_options *opts, unsigned int version);
 
 /**
@@ -39,14 +41,18 @@ IB_EXTERN(int) ib_container_create(ib_container **out, ib_store *store, const ch
 				   const ib_container_options *opts);
 /** Open an existing container by id, id prefix or name. */
 IB_EXTERN(int) ib_container_open(ib_container **out, ib_store *store, const char *id_or_name);
+/** Free the handle (the container itself stays; see ib_container_remove()). NULL is fine. */
 IB_EXTERN(void) ib_container_free(ib_container *c);
 
+/** The container id: 64 lower-case hex digits (borrowed). */
 IB_EXTERN(const char *) ib_container_id(const ib_container *c);
 /** NULL when it has no name. */
 IB_EXTERN(const char *) ib_container_name(const ib_container *c);
+/** The id (config digest) of the image the container was created from (borrowed). */
 IB_EXTERN(const ib_digest *) ib_container_image_id(const ib_container *c);
 
 #define IB_CONTAINER_RUN_OPTIONS_VERSION 1
+/** What to run in a container, and how (ib_container_run()). */
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_RUN_OPTIONS_VERSION */
 	/* the command; NULL: the image's CMD. The image's ENTRYPOINT comes first, as with docker run */
@@ -56,6 +62,7 @@ typedef struct {
 	const char *user;           /* NULL: the image's USER */
 	const char *workdir;        /* NULL: the image's WORKDIR */
 	const char *hostname;       /* NULL: the first 12 hex of the id */
+	/** The network the process sees; IB_NETWORK_HOST by default. */
 	ib_network_mode network;
 	const char *isolation;      /* NULL: "namespaces" */
 	int tty;                    /* allocate a pseudo-terminal (stdin should be a terminal) */
@@ -67,6 +74,7 @@ typedef struct {
 #define IB_CONTAINER_RUN_OPTIONS_INIT { IB_CONTAINER_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, \
 		NULL, NULL, IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL }
 
+/** Initialise `opts` like IB_CONTAINER_RUN_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_run_options_init(ib_container_run_options *opts, unsigned int version);
 
 /** Run a process in the container; its exit status in `out`. */
@@ -74,6 +82,7 @@ IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_c
 
 /* 2 added source_date_epoch */
 #define IB_COMMIT_OPTIONS_VERSION 2
+/** Options of ib_container_commit(). */
 typedef struct {
 	unsigned int version;       /* IB_COMMIT_OPTIONS_VERSION */
 	const char *message;        /* the history comment (-m) */
@@ -92,7 +101,7 @@ typedef struct {
 } ib_commit_options;
 #define IB_COMMIT_OPTIONS_INIT { IB_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0 }
 
-/** Initialise for `version` (1 or 2) like IB_COMMIT_OPTIONS_INIT (for bindings). */
+/** Initialise `opts` like IB_COMMIT_OPTIONS_INIT for `version` (1 or 2; for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_commit_options_init(ib_commit_options *opts, unsigned int version);
 
 /**

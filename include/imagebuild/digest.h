@@ -8,12 +8,14 @@
 
 IB_BEGIN_DECL
 
+/** The number of hex digits of a sha256 digest. */
 #define IB_DIGEST_HEXLEN 64
 /* "sha256:" + 64 hex + NUL */
 #define IB_DIGEST_STRLEN (7 + IB_DIGEST_HEXLEN + 1)
 
 /** A sha256 digest, as raw bytes. A plain value: copy it freely. */
 typedef struct {
+	/** The 32 bytes of the sha256. */
 	unsigned char bytes[32];
 } ib_digest;
 

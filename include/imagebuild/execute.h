@@ -33,6 +33,8 @@
  *   /proc shows the host's processes. Devices as "namespaces" when the host
  *   lets it make a private mount namespace; without one it runs only when
  *   the root is already on a nodev mount (and refuses mounts).
+ * `privileged` (ib_process) undoes the capability, seccomp, device, /sys
+ * and masked-path restrictions on all three, as BuildKit's insecure mode.
  * On every backend a USER whose uid or gid is above 2^31-1 is refused, and
  * the image's /etc/passwd and /etc/group are read only as regular files of
  * at most 4 MiB. A symlinked /etc/hosts or /etc/resolv.conf gets the run's
@@ -70,10 +72,15 @@ typedef enum {
  * the run and removed afterwards. `options` is passed to tmpfs ("size=64m").
  */
 typedef struct {
+	/** A bind mount or a tmpfs. */
 	ib_mount_type type;
+	/** For IB_MOUNT_BIND: the host path to bind. */
 	const char *source;
+	/** The mount point inside the root. */
 	const char *target;
+	/** Non-zero: mount read-only. */
 	int readonly;
+	/** Mount options for a tmpfs ("size=64m"), or NULL. */
 	const char *options;
 } ib_mount;
 
@@ -88,12 +95,16 @@ typedef struct {
  * the run fails with an error naming the limit.
  */
 typedef struct {
+	/** The limit's name: "nofile", "nproc"... */
 	const char *name;
+	/** The soft limit (IB_RLIM_INFINITY: none). */
 	uint64_t soft;
+	/** The hard limit (IB_RLIM_INFINITY: none). */
 	uint64_t hard;
 } ib_rlimit;
 
-#define IB_PROCESS_VERSION 1
+/* 2 added privileged */
+#define IB_PROCESS_VERSION 2
 
 /**
  * A process to run. Strings and arrays are borrowed for the call.
@@ -121,27 +132,53 @@ typedef struct {
 	const char *user;           /* "name", "uid", "name:group", "uid:gid"...; NULL is root.
 	                               Resolved in the root's own /etc/passwd and /etc/group */
 	const char *hostname;       /* NULL: unchanged (the host's, like `--network host`) */
+	/** The network the process sees. */
 	ib_network_mode network;
+	/** Extra mounts, `nmounts` of them. */
 	const ib_mount *mounts;
+	/** The number of `mounts`. */
 	size_t nmounts;
 	int stdin_fd;               /* see above; IB_PROCESS_INIT sets -1 */
+	/** The process's stdout: a descriptor, or -1 (see above). */
 	int stdout_fd;
+	/** The process's stderr: a descriptor, or -1 (see above). */
 	int stderr_fd;
 	ib_log_cb log;              /* output lines, when stdout/stderr are -1 */
+	/** Passed to `log`. */
 	void *log_payload;
+	/** Non-zero: run on a new pseudo-terminal (see above). */
 	int tty;
+	/** Resource limits, `nrlimits` of them. */
 	const ib_rlimit *rlimits;
+	/** The number of `rlimits`. */
 	size_t nrlimits;
 	const char *hosts;          /* content of /etc/hosts for the run; NULL: a default
 	                               with localhost and the hostname */
 	const char *resolv_conf;    /* content of /etc/resolv.conf; NULL: the host's for
 	                               IB_NETWORK_HOST, empty for IB_NETWORK_NONE */
+	/* version 2 */
+	/*
+	 * Non-zero: run privileged, as BuildKit's `RUN --security=insecure`
+	 * (`docker run --privileged`): every capability this process has (in
+	 * all five sets, so a non-root user has them too), no seccomp filter,
+	 * no no_new_privs, no masked or read-only paths of /proc, /sys
+	 * read-write, device nodes open (no nodev; the `oci` backend's device
+	 * cgroup allows every device) and BuildKit's extra nodes in /dev:
+	 * kmsg, cuse, fuse, kvm, net/tun, loop-control and loop0 up to the
+	 * first free loop device + 7; with `oci`, the runtime's cgroupfs on
+	 * /sys/fs/cgroup, writable (namespaces and chroot mount no cgroupfs,
+	 * privileged or not: the process may mount it). No AppArmor or
+	 * SELinux label is set in either mode. Namespaces stay as they are. This gives
+	 * the process the host: only for what the caller explicitly allowed.
+	 * A backend that cannot (see sys/isolation.h) refuses it.
+	 */
+	int privileged;
 } ib_process;
 
 #define IB_PROCESS_INIT { IB_PROCESS_VERSION, NULL, NULL, NULL, NULL, NULL, \
-		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL }
+		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0 }
 
-/** Fill `p` with the defaults of IB_PROCESS_INIT (for bindings). */
+/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 or 2; for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
 #define IB_EXECUTE_OPTIONS_VERSION 1
@@ -164,6 +201,7 @@ typedef struct {
 
 #define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
 
+/** Initialise `o` like IB_EXECUTE_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);
 
 /**
@@ -173,7 +211,9 @@ IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int versi
  * is a code or a signal, nothing more, so it carries no version.
  */
 typedef struct {
+	/** The exit code (0-255), or 128 + the signal that killed it. */
 	int code;
+	/** The signal that killed it, or 0. */
 	int signal;
 } ib_exit_status;
 
@@ -189,7 +229,11 @@ typedef struct {
 IB_EXTERN(int) ib_execute_run(ib_exit_status *out, const char *rootfs, const ib_process *p,
 			      const ib_execute_options *opts);
 
-/** The names of the registered isolation backends, comma-separated. */
+/**
+ * The names of the registered isolation backends, comma-separated, in
+ * registration order (built-in ones first); replaces `out`. See
+ * sys/isolation.h for the registry.
+ */
 IB_EXTERN(int) ib_isolation_list(ib_buf *out);
 
 /**
@@ -206,16 +250,20 @@ IB_EXTERN(int) ib_isolation_probe(const char *name, const ib_execute_options *op
  */
 #define IB_USER_VERSION 1
 typedef struct {
-	unsigned int version;
+	unsigned int version;   /* IB_USER_VERSION */
+	/** The numeric user id. */
 	uint32_t uid;
+	/** The numeric primary group id. */
 	uint32_t gid;
 	uint32_t *groups;   /* supplementary groups */
+	/** The number of `groups`. */
 	size_t ngroups;
 	char *name;         /* NULL when the user was numeric and is not in /etc/passwd */
 	char *home;         /* "/" when unknown */
 } ib_user;
 
 #define IB_USER_INIT { IB_USER_VERSION, 0, 0, NULL, 0, NULL, NULL }
+/** Initialise like IB_USER_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_user_init(ib_user *user, unsigned int version);
 
 /**
@@ -230,6 +278,7 @@ IB_EXTERN(int) ib_user_init(ib_user *user, unsigned int version);
  * device) or is larger than 4 MiB. Free with ib_user_dispose.
  */
 IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
+/** Free what ib_user_resolve() put in `user` and reset it. NULL is fine. */
 IB_EXTERN(void) ib_user_dispose(ib_user *user);
 
 IB_END_DECL

@@ -66,6 +66,7 @@ IB_EXTERN(int) ib_parse_options_init(ib_parse_options *opts, unsigned int versio
 typedef struct {
 	const char *name;      /* the delimiter, unquoted: EOF */
 	const char *content;   /* the body, NUL-terminated */
+	/** The length of `content`, in bytes. */
 	size_t content_len;
 	unsigned int fd;       /* 3 for `3<<EOF`, else 0 */
 	int expand;            /* 0 when part of the delimiter was quoted */
@@ -75,6 +76,7 @@ typedef struct {
 /** A parser warning (e.g. an empty continuation line). */
 typedef struct {
 	int line;              /* the last line of the instruction it is about */
+	/** What is wrong. */
 	const char *message;
 } ib_parse_warning;
 
@@ -96,6 +98,7 @@ IB_EXTERN(size_t) ib_dockerfile_node_count(const ib_dockerfile *df);
 IB_EXTERN(const ib_node *) ib_dockerfile_node(const ib_dockerfile *df, size_t i);
 /** First line of the first instruction and last line of the last one (1-based). */
 IB_EXTERN(int) ib_dockerfile_start_line(const ib_dockerfile *df);
+/** Last line of the last instruction (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_dockerfile_end_line(const ib_dockerfile *df);
 /** The escape character in effect: '\\' or '`'. */
 IB_EXTERN(char) ib_dockerfile_escape(const ib_dockerfile *df);
@@ -103,6 +106,7 @@ IB_EXTERN(char) ib_dockerfile_escape(const ib_dockerfile *df);
 IB_EXTERN(const char *) ib_dockerfile_directive(const ib_dockerfile *df, const char *name);
 /** Number of warnings and the i-th one (NULL when out of range). */
 IB_EXTERN(size_t) ib_dockerfile_warning_count(const ib_dockerfile *df);
+/** The i-th parser warning (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_parse_warning *) ib_dockerfile_warning(const ib_dockerfile *df, size_t i);
 
 /**
@@ -115,17 +119,20 @@ IB_EXTERN(int) ib_node_dump(ib_buf *out, const ib_node *node);
 
 /** The keyword, lower-cased: "run"; as written in the Dockerfile: "Run". */
 IB_EXTERN(const char *) ib_node_keyword(const ib_node *node);
+/** The keyword as written in the Dockerfile: "Run" (borrowed). */
 IB_EXTERN(const char *) ib_node_keyword_raw(const ib_node *node);
 /** The whole logical line (continuations joined), for ONBUILD's nested node the trigger text. */
 IB_EXTERN(const char *) ib_node_original(const ib_node *node);
 /** The flags, as written without quotes: "--mount=type=cache,target=/x". */
 IB_EXTERN(size_t) ib_node_flag_count(const ib_node *node);
+/** The i-th flag, as written without quotes (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_node_flag(const ib_node *node, size_t i);
 /**
  * The argument strings (see the BuildKit dump for what each instruction
  * gets). `len`, when not NULL, receives the length (arguments may hold NUL).
  */
 IB_EXTERN(size_t) ib_node_arg_count(const ib_node *node);
+/** The i-th argument (borrowed), or NULL when out of range; `len` (may be NULL) gets its length. */
 IB_EXTERN(const char *) ib_node_arg(const ib_node *node, size_t i, size_t *len);
 /** 1 when the arguments came from a JSON array (exec form). */
 IB_EXTERN(int) ib_node_is_json(const ib_node *node);
@@ -133,6 +140,7 @@ IB_EXTERN(int) ib_node_is_json(const ib_node *node);
 IB_EXTERN(const ib_node *) ib_node_nested(const ib_node *node);
 /** Heredocs of the instruction (of ONBUILD's trigger for ONBUILD), in order. */
 IB_EXTERN(size_t) ib_node_heredoc_count(const ib_node *node);
+/** The i-th heredoc (borrowed from the node), or NULL when out of range. */
 IB_EXTERN(const ib_heredoc *) ib_node_heredoc(const ib_node *node, size_t i);
 /**
  * The comment lines before the instruction, since the previous one, as
@@ -141,9 +149,11 @@ IB_EXTERN(const ib_heredoc *) ib_node_heredoc(const ib_node *node, size_t i);
  * directives and comments inside a continuation are not included.
  */
 IB_EXTERN(size_t) ib_node_comment_count(const ib_node *node);
+/** The i-th comment line before the instruction (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_node_comment(const ib_node *node, size_t i);
 /** First and last physical line (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_start_line(const ib_node *node);
+/** Last physical line of the instruction (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_end_line(const ib_node *node);
 
 /** The content with leading TABs of every line removed (what `<<-` asks for) in `out`. */
@@ -178,20 +188,26 @@ IB_EXTERN(const char *) ib_instruction_kind_name(ib_instruction_kind kind);
 
 /** A list of strings (borrowed). */
 typedef struct {
+	/** The strings, `count` of them (borrowed). */
 	const char *const *items;
+	/** The number of `items`. */
 	size_t count;
 } ib_instr_strings;
 
 /** A key and its raw value (ENV, LABEL): quotes and escapes still in `value`. */
 typedef struct {
+	/** The key (raw). */
 	const char *key;
+	/** The value, raw: quotes and escapes kept. */
 	const char *value;
 } ib_instr_kv;
 
 /** One ARG declaration: `name` or `name=default` (default raw, quotes kept). */
 typedef struct {
+	/** The name of the ARG. */
 	const char *name;
 	const char *default_value;   /* NULL when has_default is 0 */
+	/** Non-zero when the ARG gives a default (`name=value`). */
 	int has_default;
 } ib_instr_arg;
 
@@ -228,32 +244,44 @@ typedef struct {
 /** RUN. */
 typedef struct {
 	ib_instr_strings args;  /* exec form: argv; shell form: one string, the command line */
+	/** Non-zero for the exec (JSON) form. */
 	int json;
+	/** Its --mount flags, `mount_count` of them. */
 	const ib_run_mount *mounts;
+	/** The number of `mounts`. */
 	size_t mount_count;
 	const char *network;    /* none|default|host, or NULL */
 	const char *security;   /* sandbox|insecure, or NULL */
+	/** Its heredocs, `heredoc_count` of them. */
 	const ib_heredoc *heredocs;
+	/** The number of `heredocs`. */
 	size_t heredoc_count;
 } ib_instr_run;
 
 /** CMD, ENTRYPOINT, SHELL. */
 typedef struct {
 	ib_instr_strings args;  /* exec form: argv; shell form: one string (empty: none) */
+	/** Non-zero for the exec (JSON) form. */
 	int json;
 } ib_instr_cmd;
 
 /** ADD and COPY. */
 typedef struct {
 	ib_instr_strings sources;   /* paths/URLs (not heredocs), raw words */
+	/** The destination, raw. */
 	const char *dest;
 	const ib_heredoc *heredocs; /* sources given as heredocs, in order */
+	/** The number of `heredocs`. */
 	size_t heredoc_count;
+	/** Non-zero for the exec (JSON) form. */
 	int json;
 	const char *from;           /* COPY --from */
+	/** --chown, raw, or NULL. */
 	const char *chown;
+	/** --chmod, raw, or NULL. */
 	const char *chmod;
 	const char *checksum;       /* ADD --checksum */
+	/** Non-zero for --link. */
 	int link;
 	int parents;                /* COPY --parents */
 	int keep_git_dir;           /* ADD --keep-git-dir */
@@ -264,10 +292,15 @@ typedef struct {
 typedef struct {
 	int none;                   /* HEALTHCHECK NONE */
 	ib_instr_strings test;      /* {"CMD", argv...} or {"CMD-SHELL", line} */
+	/** --interval, in nanoseconds. */
 	int64_t interval;
+	/** --timeout, in nanoseconds. */
 	int64_t timeout;
+	/** --start-period, in nanoseconds. */
 	int64_t start_period;
+	/** --start-interval, in nanoseconds. */
 	int64_t start_interval;
+	/** --retries; 0: not set. */
 	int retries;
 } ib_instr_healthcheck;
 
@@ -284,11 +317,14 @@ typedef struct {
  * Only the member of `u` that matches `kind` is meaningful.
  */
 typedef struct {
+	/** Which instruction; says which member of `u` is meaningful. */
 	ib_instruction_kind kind;
 	int line;                   /* first physical line */
+	/** Last physical line. */
 	int end_line;
 	const char *original;       /* the logical line */
 	const ib_node *node;        /* its syntax node */
+	/** The instruction's arguments, by kind. */
 	union {
 		ib_instr_from from;
 		ib_instr_run run;
@@ -314,13 +350,16 @@ typedef struct {
 
 /** A build stage: its FROM and the instructions after it. */
 typedef struct {
+	/** The stage's index in the Dockerfile (0 first). */
 	size_t index;
 	const char *base;           /* FROM image, raw */
 	const char *name;           /* AS name (lower-cased) or NULL */
 	const char *platform;       /* --platform or NULL */
 	int line;                   /* line of its FROM */
+	/** Its FROM instruction. */
 	const ib_instruction *from;
 	const ib_instruction *const *instructions; /* after FROM, in order */
+	/** The number of `instructions`. */
 	size_t instruction_count;
 } ib_stage;
 
@@ -331,13 +370,16 @@ typedef struct {
  * meaning. A Dockerfile without FROM gives zero stages (only meta-ARGs).
  */
 IB_EXTERN(int) ib_instructions_parse(ib_instructions **out, const ib_dockerfile *df);
+/** Free the typed instructions (before the ib_dockerfile they borrow from). NULL is fine. */
 IB_EXTERN(void) ib_instructions_free(ib_instructions *ins);
 
 /** ARG instructions before the first FROM. */
 IB_EXTERN(size_t) ib_instructions_meta_arg_count(const ib_instructions *ins);
+/** The i-th meta ARG instruction (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_instruction *) ib_instructions_meta_arg(const ib_instructions *ins, size_t i);
 /** The stages, in file order (NULL when out of range). */
 IB_EXTERN(size_t) ib_instructions_stage_count(const ib_instructions *ins);
+/** The i-th stage in file order (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_stage *) ib_instructions_stage(const ib_instructions *ins, size_t i);
 /** The stage named `name` (case-insensitive), or NULL. */
 IB_EXTERN(const ib_stage *) ib_instructions_stage_by_name(const ib_instructions *ins,
@@ -350,6 +392,7 @@ IB_EXTERN(const ib_stage *) ib_instructions_stage_by_name(const ib_instructions 
  */
 IB_EXTERN(int) ib_instruction_parse_single(ib_instruction **out, const char *text,
 					   const ib_parse_options *opts);
+/** Free an instruction made by ib_instruction_parse_single(). NULL is fine. */
 IB_EXTERN(void) ib_instruction_free(ib_instruction *instr);
 
 /**

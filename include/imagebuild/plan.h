@@ -20,6 +20,7 @@ IB_BEGIN_DECL
 
 #define IB_PLAN_OPTIONS_VERSION 1
 
+/** Options of ib_plan_new(). */
 typedef struct {
 	unsigned int version;            /* IB_PLAN_OPTIONS_VERSION */
 	const char *target;              /* stage name or index to build; NULL: the last */
@@ -29,6 +30,7 @@ typedef struct {
 
 #define IB_PLAN_OPTIONS_INIT { IB_PLAN_OPTIONS_VERSION, NULL, NULL, NULL }
 
+/** Initialise `opts` like IB_PLAN_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_plan_options_init(ib_plan_options *opts, unsigned int version);
 
 /** What a stage starts from. */
@@ -43,10 +45,12 @@ typedef struct {
 	size_t index;               /* the stage's index in the Dockerfile */
 	const ib_stage *stage;      /* its instructions (borrowed from ib_instructions) */
 	const char *name;           /* AS name or NULL */
+	/** What the stage starts from. */
 	ib_base_kind base_kind;
 	const char *base;           /* FROM, expanded with the meta ARGs ("busybox:1.36") */
 	size_t base_stage;          /* for IB_BASE_STAGE: the Dockerfile index of that stage */
 	const size_t *deps;         /* Dockerfile indexes of the stages it needs, sorted */
+	/** The number of `deps`. */
 	size_t dep_count;
 	size_t level;               /* stages of the same level do not depend on each other */
 } ib_plan_stage;
@@ -59,10 +63,12 @@ typedef struct {
  */
 IB_EXTERN(int) ib_plan_new(ib_plan **out, const ib_dockerfile *df, const ib_instructions *ins,
 			   const ib_plan_options *opts);
+/** Free a plan (before the ib_dockerfile and ib_instructions it borrows). NULL is fine. */
 IB_EXTERN(void) ib_plan_free(ib_plan *plan);
 
 /** The stages to build, in an order where each comes after what it needs. */
 IB_EXTERN(size_t) ib_plan_stage_count(const ib_plan *plan);
+/** The i-th stage in build order (borrowed from the plan), or NULL when out of range. */
 IB_EXTERN(const ib_plan_stage *) ib_plan_stage_at(const ib_plan *plan, size_t i);
 /** The plan stage of Dockerfile stage `index`, or NULL when it is not built. */
 IB_EXTERN(const ib_plan_stage *) ib_plan_stage_by_index(const ib_plan *plan, size_t index);
@@ -116,13 +122,16 @@ IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
  * UndefinedVar, MultipleInstructionsDisallowed, LegacyKeyValueFormat,
  * RedundantTargetPlatform, SecretsUsedInArgOrEnv, InvalidDefaultArgInFrom,
  * FromPlatformFlagConstDisallowed, CopyIgnoredFile, ExposeProtoCasing,
- * ExposeInvalidFormat. Static analysis only, so where BuildKit looks at the
- * base image: JSONArgsRecommended assumes an image base has no SHELL, and
- * UndefinedVar only checks stages that start from scratch (an image's ENV
- * is unknown before it is pulled). InvalidBaseImagePlatform (needs the
- * pulled image) and the experimental InvalidDefinitionDescription are not
- * run; `experimental=` in the configuration is refused. DuplicateStageName
- * never fires: ib_instructions_parse() refuses a duplicate stage name.
+ * ExposeInvalidFormat, and with the base images a build resolved
+ * (ib_check_options.bases) InvalidBaseImagePlatform. Where BuildKit looks
+ * at the base image: JSONArgsRecommended assumes an image base has no
+ * SHELL; UndefinedVar knows the ENV of a stage that starts from scratch, or
+ * from an image given in `bases` (else it does not check that stage: the
+ * image's ENV is unknown). The experimental InvalidDefinitionDescription is
+ * not run; `experimental=` in the configuration is refused. A duplicate stage
+ * name is DuplicateStageName's warning, not an error: the last stage of
+ * the name is the one --target, COPY --from and RUN --mount from= mean, and
+ * FROM the last one before it, as in BuildKit.
  *
  * The configuration is the `# check=` parser directive (`skip=A,B`,
  * `skip=all`, `error=true`, separated by `;`), or `config` of the options
@@ -138,10 +147,22 @@ typedef struct {
 	int line;              /* first line of the instruction it is about (1-based) */
 } ib_check_warning;
 
-#define IB_CHECK_OPTIONS_VERSION 1
-
+/**
+ * What a build knows of the image a stage starts from, once it resolved
+ * (pulled or found) it: UndefinedVar then knows the image's ENV, and
+ * InvalidBaseImagePlatform compares its platform with the stage's.
+ */
 typedef struct {
-	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION */
+	const char *const *env;    /* the image config's Env (NAME=VALUE, NULL-terminated); NULL: not known */
+	const char *platform;      /* the image's "os/arch[/variant]"; NULL: not known */
+} ib_check_base;
+
+/* 2 added bases */
+#define IB_CHECK_OPTIONS_VERSION 2
+
+/** Options of ib_checks_run(). */
+typedef struct {
+	unsigned int version;      /* IB_CHECK_OPTIONS_VERSION (1 is still taken) */
 	const char *config;        /* replaces the `# check=` directive when not NULL */
 	const ib_ignore *ignore;   /* the build's .dockerignore (CopyIgnoredFile), or NULL */
 	/**
@@ -150,10 +171,18 @@ typedef struct {
 	 * without --target). The rules on FROM lines and casing see all stages.
 	 */
 	int all_stages;
+	/**
+	 * The base images the build resolved, indexed by stage (the stage's
+	 * index in the Dockerfile; an entry of a stage whose base is scratch or
+	 * another stage is not read); NULL: none known.
+	 */
+	const ib_check_base *bases;
+	size_t nbases;             /* the number of entries of `bases` */
 } ib_check_options;
 
-#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0 }
+#define IB_CHECK_OPTIONS_INIT { IB_CHECK_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0 }
 
+/** Initialise `opts` like IB_CHECK_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int version);
 
 /**
@@ -165,8 +194,11 @@ IB_EXTERN(int) ib_check_options_init(ib_check_options *opts, unsigned int versio
  */
 IB_EXTERN(int) ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instructions *ins,
 			     const ib_plan *plan, const ib_check_options *opts);
+/** Free the result of ib_checks_run() or ib_build_check(). NULL is fine. */
 IB_EXTERN(void) ib_checks_free(ib_checks *checks);
+/** The number of warnings. */
 IB_EXTERN(size_t) ib_checks_count(const ib_checks *checks);
+/** The i-th warning, in line order (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_check_warning *) ib_checks_warning(const ib_checks *checks, size_t i);
 /**
  * 0 unless the configuration says `error=true` and a check fired: then

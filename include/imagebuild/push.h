@@ -31,10 +31,12 @@ IB_BEGIN_DECL
 
 /** How to reach a registry; shared by pull, push and login. */
 #define IB_REGISTRY_OPTIONS_VERSION 1
+/** How to reach a registry: credentials, TLS, retries, callbacks. */
 typedef struct {
 	unsigned int version;
 	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
 	const char *username;
+	/** The password or token for `username`. */
 	const char *password;
 	/* the Docker config file; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
 	const char *docker_config;
@@ -52,13 +54,16 @@ typedef struct {
 IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
 #define IB_PULL_OPTIONS_VERSION 1
+/** Options of ib_pull(). */
 typedef struct {
 	unsigned int version;
+	/** How to reach the registry. */
 	ib_registry_options registry;
 	/* blobs fetched at once; 0: 3 */
 	unsigned int jobs;
 } ib_pull_options;
 #define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0 }
+/** Initialise like IB_PULL_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 
 /**
@@ -76,8 +81,10 @@ IB_EXTERN(int) ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store
 		       const ib_pull_options *opts);
 
 #define IB_PUSH_OPTIONS_VERSION 1
+/** Options of ib_push(). */
 typedef struct {
 	unsigned int version;
+	/** How to reach the registry. */
 	ib_registry_options registry;
 	/* layers compressed and uploaded at once; 0: 3 */
 	unsigned int jobs;
@@ -88,6 +95,7 @@ typedef struct {
 	uint64_t chunk_size;
 } ib_push_options;
 #define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, IB_REGISTRY_OPTIONS_INIT, 0, 0 }
+/** Initialise like IB_PUSH_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**

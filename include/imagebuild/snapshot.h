@@ -31,6 +31,7 @@
 IB_BEGIN_DECL
 
 #define IB_SNAPSHOTTER_OPTIONS_VERSION 1
+/** Options of ib_snapshotter_open(). */
 typedef struct {
 	unsigned int version;  /* IB_SNAPSHOTTER_OPTIONS_VERSION */
 	unsigned int flags;    /* IB_SNAPSHOTTER_* */
@@ -42,8 +43,10 @@ typedef struct {
  * ib_snapshotter_fsck() can report it.
  */
 #define IB_SNAPSHOTTER_KEEP_STALE 1u
+/** A static initializer: the current version (IB_SNAPSHOTTER_OPTIONS_VERSION) and every default. */
 #define IB_SNAPSHOTTER_OPTIONS_INIT { IB_SNAPSHOTTER_OPTIONS_VERSION, 0 }
 
+/** Initialise `opts` like IB_SNAPSHOTTER_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version);
 
 /**
@@ -54,9 +57,17 @@ IB_EXTERN(int) ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigne
  */
 IB_EXTERN(int) ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 				   const ib_snapshotter_options *opts);
+/** Close the snapshotter (its snapshots and layers stay on disk). NULL is fine. */
 IB_EXTERN(void) ib_snapshotter_free(ib_snapshotter *snap);
-/** The backend's name (borrowed). */
+/** The backend's name (borrowed; valid as long as `snap`). */
 IB_EXTERN(const char *) ib_snapshotter_name(const ib_snapshotter *snap);
+
+/**
+ * The names of the registered snapshotters, comma-separated, in
+ * registration order (built-in ones first); replaces `out`. See
+ * sys/snapshotter.h for the registry.
+ */
+IB_EXTERN(int) ib_snapshotter_list(ib_buf *out);
 
 /**
  * Make sure the layer `diff_id` is unpacked (a no-op for backends that keep
@@ -120,6 +131,7 @@ typedef struct {
 } ib_diff_options;
 #define IB_DIFF_OPTIONS_INIT { IB_DIFF_OPTIONS_VERSION, 0, 0 }
 
+/** Initialise like IB_DIFF_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_diff_options_init(ib_diff_options *opts, unsigned int version);
 
 /**
@@ -162,6 +174,7 @@ IB_EXTERN(int) ib_snapshot_exists(ib_snapshotter *snap, const char *key);
 
 /** Called once per item; a non-zero return stops and is returned. */
 typedef int (*ib_snapshot_key_cb)(const char *key, void *payload);
+/** Called once per unpacked layer by ib_snapshot_layer_list(); a non-zero return stops and is returned. */
 typedef int (*ib_snapshot_layer_cb)(const ib_digest *diff_id, void *payload);
 
 /** The keys of the writable snapshots, in byte order. */

@@ -14,6 +14,7 @@
 IB_BEGIN_DECL
 
 #define IB_STORE_OPTIONS_VERSION 1
+/** Options of ib_store_open(). */
 typedef struct {
 	unsigned int version;
 	unsigned int flags;   /* none yet */
@@ -28,6 +29,7 @@ IB_EXTERN(int) ib_store_options_init(ib_store_options *opts, unsigned int versio
  * $XDG_DATA_HOME/imagebuild (~/.local/share/imagebuild).
  */
 IB_EXTERN(int) ib_store_open(ib_store **out, const char *root, const ib_store_options *opts);
+/** Close the store handle (releasing its leases). NULL is fine. */
 IB_EXTERN(void) ib_store_free(ib_store *store);
 /** The root directory (borrowed). */
 IB_EXTERN(const char *) ib_store_root(const ib_store *store);
@@ -37,7 +39,9 @@ IB_EXTERN(const char *) ib_store_root(const ib_store *store);
 /** A blob being written: content is hashed as it streams in. */
 typedef struct ib_blob_writer ib_blob_writer;
 
+/** Start writing a new blob into `store`; finish it with ib_blob_writer_commit() or ib_blob_writer_abort(). */
 IB_EXTERN(int) ib_store_blob_writer(ib_blob_writer **out, ib_store *store);
+/** Append `len` bytes to the blob being written. */
 IB_EXTERN(int) ib_blob_writer_write(ib_blob_writer *w, const void *data, size_t len);
 /**
  * Finish: fsync, and rename into blobs/sha256/<hex>. When `expected` is not
@@ -49,9 +53,11 @@ IB_EXTERN(int) ib_blob_writer_commit(ib_blob_writer *w, ib_digest *out, uint64_t
 /** Drop an unfinished blob; frees the writer. NULL is fine. */
 IB_EXTERN(void) ib_blob_writer_abort(ib_blob_writer *w);
 
+/** Store `len` bytes as a blob in one call; `out` gets its digest. */
 IB_EXTERN(int) ib_store_blob_put(ib_digest *out, ib_store *store, const void *data, size_t len);
 /** 1 if present, 0 if not. */
 IB_EXTERN(int) ib_store_blob_has(ib_store *store, const ib_digest *d);
+/** The size of the blob `d` in `out`; IB_ENOTFOUND names the digest when it is missing. */
 IB_EXTERN(int) ib_store_blob_size(uint64_t *out, ib_store *store, const ib_digest *d);
 /** Open a blob for reading; the caller closes the fd. IB_ENOTFOUND names the digest. */
 IB_EXTERN(int) ib_store_blob_open(int *fd_out, ib_store *store, const ib_digest *d);
@@ -75,7 +81,9 @@ IB_EXTERN(int) ib_store_blob_read(ib_buf *out, ib_store *store, const ib_digest 
  * counted per store handle. Calling ib_store_gc() on a handle that holds a
  * lease is refused (it would wait for itself).
  */
+/** Take a lease (see above): GC waits until it is released. Counted per handle. */
 IB_EXTERN(int) ib_store_lease_acquire(ib_store *store);
+/** Release one lease taken by ib_store_lease_acquire(). */
 IB_EXTERN(void) ib_store_lease_release(ib_store *store);
 
 /* ---- references: [HOST[:PORT]/]PATH[:TAG][@DIGEST], normalised as Docker does ---- */
@@ -87,6 +95,7 @@ IB_EXTERN(void) ib_store_lease_release(ib_store *store);
  * ("invalid reference format: repository name (X) must be lowercase").
  */
 IB_EXTERN(int) ib_reference_parse(ib_reference **out, const char *str);
+/** Free a parsed reference. NULL is fine. */
 IB_EXTERN(void) ib_reference_free(ib_reference *ref);
 /** The registry host, with its port: "docker.io", "localhost:5000". */
 IB_EXTERN(const char *) ib_reference_domain(const ib_reference *ref);
@@ -109,19 +118,30 @@ IB_EXTERN(int) ib_reference_normalize(ib_buf *out, const char *str);
 
 /* ---- media types ---- */
 
+/** Media type of an OCI image manifest. */
 #define IB_MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+/** Media type of an OCI image index. */
 #define IB_MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+/** Media type of an OCI image config. */
 #define IB_MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+/** Media type of an uncompressed OCI layer (tar). */
 #define IB_MEDIA_TYPE_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
+/** Media type of a gzip-compressed OCI layer. */
 #define IB_MEDIA_TYPE_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
+/** Media type of a zstd-compressed OCI layer. */
 #define IB_MEDIA_TYPE_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+/** Media type of a Docker image manifest (schema 2). */
 #define IB_MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+/** Media type of a Docker manifest list. */
 #define IB_MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+/** Media type of a Docker image config. */
 #define IB_MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+/** Media type of a gzip-compressed Docker layer. */
 #define IB_MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 /* ---- image configs: the mutable object later layers change ---- */
 
+/** An image config (the OCI config JSON), mutable: made by ib_image_config_new(), parsed, or copied with ib_image_config_dup(). */
 typedef struct ib_image_config ib_image_config;
 
 /** Strings of a config (NULL when unset). */
@@ -159,7 +179,9 @@ IB_EXTERN(int) ib_image_config_new(ib_image_config **out);
 IB_EXTERN(int) ib_image_config_from_json(ib_image_config **out, const char *json, size_t len);
 /** The config as JSON (compact, keys sorted: the blob that is stored). */
 IB_EXTERN(int) ib_image_config_to_json(ib_buf *out, const ib_image_config *c);
+/** A deep copy of `c` into *out (the caller's, ib_image_config_free()). */
 IB_EXTERN(int) ib_image_config_dup(ib_image_config **out, const ib_image_config *c);
+/** Free a config. NULL is fine. */
 IB_EXTERN(void) ib_image_config_free(ib_image_config *c);
 
 /** Borrowed until the next change of `c`; NULL when unset. */
@@ -171,6 +193,7 @@ IB_EXTERN(int) ib_image_config_set(ib_image_config *c, ib_config_string which, c
  * CMD; it means nothing on Linux); 0 removes the field.
  */
 IB_EXTERN(int) ib_image_config_args_escaped(const ib_image_config *c);
+/** Set config.ArgsEscaped (see ib_image_config_args_escaped()); 0 removes the field. */
 IB_EXTERN(int) ib_image_config_set_args_escaped(ib_image_config *c, int escaped);
 /** Set IB_CONFIG_CREATED to now (RFC 3339, UTC, whole seconds). */
 IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c);
@@ -179,6 +202,7 @@ IB_EXTERN(int) ib_image_config_set_created_at(ib_image_config *c, int64_t unix_s
 
 /** 1 when the list is set (even empty), 0 when unset/null. */
 IB_EXTERN(int) ib_image_config_list_is_set(const ib_image_config *c, ib_config_list which);
+/** The number of items of the list `which` (0 when unset). */
 IB_EXTERN(size_t) ib_image_config_list_count(const ib_image_config *c, ib_config_list which);
 /** Item `i` (borrowed), NULL past the end. Sets come back sorted. */
 IB_EXTERN(const char *) ib_image_config_list_get(const ib_image_config *c, ib_config_list which, size_t i);
@@ -193,10 +217,12 @@ IB_EXTERN(const char *) ib_image_config_env_get(const ib_image_config *c, const 
 /** Set `key`=`value`, replacing an earlier value in place (as ENV does). */
 IB_EXTERN(int) ib_image_config_env_set(ib_image_config *c, const char *key, const char *value);
 
+/** The number of labels. */
 IB_EXTERN(size_t) ib_image_config_label_count(const ib_image_config *c);
 /** Label `i` in key order (borrowed); 0, or IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_label_at(const char **key, const char **value,
 					const ib_image_config *c, size_t i);
+/** The value of label `key` (borrowed until the next change of `c`), or NULL. */
 IB_EXTERN(const char *) ib_image_config_label_get(const ib_image_config *c, const char *key);
 /** Set a label; NULL value removes it. */
 IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, const char *value);
@@ -209,14 +235,21 @@ IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, co
  */
 typedef struct {
 	unsigned int version;
+	/** Healthcheck.Interval. */
 	int64_t interval;
+	/** Healthcheck.Timeout. */
 	int64_t timeout;
+	/** Healthcheck.StartPeriod. */
 	int64_t start_period;
+	/** Healthcheck.StartInterval. */
 	int64_t start_interval;
+	/** Healthcheck.Retries; 0: inherit. */
 	int retries;
 } ib_healthcheck;
 #define IB_HEALTHCHECK_VERSION 1
+/** A static initializer: the current version (IB_HEALTHCHECK_VERSION), every time inherited. */
 #define IB_HEALTHCHECK_INIT { IB_HEALTHCHECK_VERSION, 0, 0, 0, 0, 0 }
+/** Initialise like IB_HEALTHCHECK_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_healthcheck_init(ib_healthcheck *hc, unsigned int version);
 /** 1 and the times in `out` when a Healthcheck is set, else 0. Its test is IB_CONFIG_HEALTHCHECK_TEST. */
 IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_config *c);
@@ -224,8 +257,11 @@ IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_c
 IB_EXTERN(int) ib_image_config_set_healthcheck(ib_image_config *c, const char *const *test, size_t n,
 					       const ib_healthcheck *times);
 
+/** The number of layers of the config (rootfs.diff_ids). */
 IB_EXTERN(size_t) ib_image_config_diff_id_count(const ib_image_config *c);
+/** The i-th diff_id, lowest layer first, in `out`; IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_diff_id(ib_digest *out, const ib_image_config *c, size_t i);
+/** Append a layer's diff_id (the layer goes on top). */
 IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *diff_id);
 
 /**
@@ -235,18 +271,26 @@ IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *
  */
 #define IB_HISTORY_ENTRY_VERSION 1
 typedef struct {
-	unsigned int version;
+	unsigned int version;    /* IB_HISTORY_ENTRY_VERSION */
+	/** When: RFC 3339. */
 	const char *created;
+	/** The command that made it ("RUN make"). */
 	const char *created_by;
+	/** Who made it. */
 	const char *author;
+	/** A comment (commit -m). */
 	const char *comment;
+	/** Non-zero when the step added no layer. */
 	int empty_layer;
 } ib_history_entry;
 #define IB_HISTORY_ENTRY_INIT { IB_HISTORY_ENTRY_VERSION, NULL, NULL, NULL, NULL, 0 }
+/** Initialise like IB_HISTORY_ENTRY_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_history_entry_init(ib_history_entry *e, unsigned int version);
 /** Entries in config order (oldest first). */
 IB_EXTERN(size_t) ib_image_config_history_count(const ib_image_config *c);
+/** The i-th history entry (strings borrowed until the next change of `c`); IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c, size_t i);
+/** Append a history entry (the strings are copied). */
 IB_EXTERN(int) ib_image_config_history_add(ib_image_config *c, const ib_history_entry *e);
 
 /* ---- images ---- */
@@ -260,11 +304,13 @@ typedef struct {
 } ib_layer;
 
 #define IB_IMAGE_COMMIT_OPTIONS_VERSION 1
+/** Options of ib_store_image_commit(). */
 typedef struct {
 	unsigned int version;
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
 } ib_image_commit_options;
 #define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL }
+/** Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version);
 
 /**
@@ -284,18 +330,23 @@ IB_EXTERN(int) ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, i
  * "No such image: X"; IB_EINVALID when a short id is ambiguous.
  */
 IB_EXTERN(int) ib_store_image_lookup(ib_image **out, ib_store *store, const char *name_or_id);
+/** Free an image handle (the image stays in the store). NULL is fine. */
 IB_EXTERN(void) ib_image_free(ib_image *img);
 /** The image id: its config digest. */
 IB_EXTERN(const ib_digest *) ib_image_id(const ib_image *img);
 /** The digest of its (platform) manifest. */
 IB_EXTERN(const ib_digest *) ib_image_manifest_digest(const ib_image *img);
+/** The media type of its manifest (borrowed). */
 IB_EXTERN(const char *) ib_image_manifest_media_type(const ib_image *img);
 /** The config (borrowed); ib_image_config_dup() it to change it. */
 IB_EXTERN(const ib_image_config *) ib_image_config_of(const ib_image *img);
+/** The number of layers. */
 IB_EXTERN(size_t) ib_image_layer_count(const ib_image *img);
+/** The i-th layer, lowest first (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_layer *) ib_image_layer(const ib_image *img, size_t i);
 /** Every name that points at this image id, sorted (borrowed). */
 IB_EXTERN(size_t) ib_image_name_count(const ib_image *img);
+/** The i-th name (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_image_name(const ib_image *img, size_t i);
 /** Sum of the layer blob sizes. */
 IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
@@ -308,17 +359,24 @@ IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
  */
 #define IB_IMAGE_HISTORY_ITEM_VERSION 1
 typedef struct {
-	unsigned int version;
+	unsigned int version;    /* IB_IMAGE_HISTORY_ITEM_VERSION */
+	/** When: RFC 3339. */
 	const char *created;
+	/** The command that made it. */
 	const char *created_by;
+	/** Who made it. */
 	const char *author;
+	/** A comment. */
 	const char *comment;
+	/** Non-zero when the step added no layer. */
 	int empty_layer;
 	uint64_t size;           /* the layer's size; 0 for an empty layer */
+	/** Non-zero when the row has a layer (then `layer` is its diff_id). */
 	int has_layer;
 	ib_digest layer;         /* its diff_id when has_layer */
 } ib_image_history_item;
 #define IB_IMAGE_HISTORY_ITEM_INIT { IB_IMAGE_HISTORY_ITEM_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, { { 0 } } }
+/** Initialise like IB_IMAGE_HISTORY_ITEM_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_image_history_item_init(ib_image_history_item *item, unsigned int version);
 /**
  * The size `docker history` shows for the layer whose diff_id is `diff_id`
@@ -330,6 +388,7 @@ IB_EXTERN(int) ib_image_history_item_init(ib_image_history_item *item, unsigned 
 IB_EXTERN(int) ib_store_layer_content_size(uint64_t *out, ib_store *store, const ib_digest *diff_id);
 /** History rows, newest first (a config without history gets one row per layer). */
 IB_EXTERN(size_t) ib_image_history_count(const ib_image *img);
+/** History row `i` (newest first; strings borrowed from `img`) in `out`; IB_ENOTFOUND past the end. */
 IB_EXTERN(int) ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i);
 
 /* ---- names ---- */
@@ -357,23 +416,31 @@ IB_EXTERN(int) ib_store_image_remove(ib_store *store, const char *name_or_id, un
 /** A row of ib_store_images(): one per name, and one per untagged image. */
 typedef struct {
 	const char *name;         /* normalised, or NULL for an untagged image */
+	/** The image id (config digest). */
 	ib_digest id;
+	/** The digest of its manifest. */
 	ib_digest manifest;
 	const char *created;      /* from the config, may be NULL */
+	/** Sum of its layer blob sizes. */
 	uint64_t size;
 } ib_image_summary;
 
+/** The result of ib_store_images(): rows, with count/get/free. */
 typedef struct ib_image_list ib_image_list;
 /** Every image, sorted by name (untagged last). */
 IB_EXTERN(int) ib_store_images(ib_image_list **out, ib_store *store);
+/** The number of rows. */
 IB_EXTERN(size_t) ib_image_list_count(const ib_image_list *list);
+/** Row `i` (borrowed from the list), or NULL when out of range. */
 IB_EXTERN(const ib_image_summary *) ib_image_list_get(const ib_image_list *list, size_t i);
+/** Free the list. NULL is fine. */
 IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
 /* ---- import and export ---- */
 
 /* 2 added source_date_epoch (the environment is never read) */
 #define IB_IMPORT_OPTIONS_VERSION 2
+/** Options of ib_store_import() and ib_store_import_fd(). */
 typedef struct {
 	unsigned int version;
 	const char *name;                 /* tag the result; NULL: untagged */
@@ -399,9 +466,11 @@ IB_EXTERN(int) ib_import_options_init(ib_import_options *opts, unsigned int vers
  */
 IB_EXTERN(int) ib_store_import_fd(ib_digest *image_id, ib_store *store, int fd,
 				  const ib_import_options *opts);
+/** ib_store_import_fd() on the file at `path` ("-" is not special here). */
 IB_EXTERN(int) ib_store_import(ib_digest *image_id, ib_store *store, const char *path,
 			       const ib_import_options *opts);
 
+/** The formats ib_store_save() writes. */
 typedef enum {
 	IB_ARCHIVE_OCI = 0,          /* an OCI image layout directory */
 	IB_ARCHIVE_OCI_ARCHIVE = 1,  /* that directory as a tar */
@@ -409,8 +478,10 @@ typedef enum {
 } ib_archive_format;
 
 #define IB_SAVE_OPTIONS_VERSION 1
+/** Options of ib_store_save(). */
 typedef struct {
 	unsigned int version;
+	/** What to write. */
 	ib_archive_format format;
 	/*
 	 * OCI formats: the org.opencontainers.image.ref.name of the (single)
@@ -420,6 +491,7 @@ typedef struct {
 	const char *ref_name;
 } ib_save_options;
 #define IB_SAVE_OPTIONS_INIT { IB_SAVE_OPTIONS_VERSION, IB_ARCHIVE_OCI, NULL }
+/** Initialise like IB_SAVE_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_save_options_init(ib_save_options *opts, unsigned int version);
 
 /**
@@ -433,12 +505,14 @@ IB_EXTERN(int) ib_store_save(ib_store *store, const char *const *names, size_t n
 /* ib_strarray is in buffer.h (shared by every layer; lib/util/buffer.c). */
 
 #define IB_LOAD_OPTIONS_VERSION 1
+/** Options of ib_store_load(). */
 typedef struct {
 	unsigned int version;
 	/* the repository for OCI images whose ref.name is a bare tag ("latest") */
 	const char *repository;
 } ib_load_options;
 #define IB_LOAD_OPTIONS_INIT { IB_LOAD_OPTIONS_VERSION, NULL }
+/** Initialise like IB_LOAD_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_load_options_init(ib_load_options *opts, unsigned int version);
 
 /**
@@ -467,19 +541,23 @@ typedef struct {
 } ib_container_record;
 #define IB_CONTAINER_RECORD_VERSION 1
 #define IB_CONTAINER_RECORD_INIT { IB_CONTAINER_RECORD_VERSION, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL, NULL }
+/** Initialise like IB_CONTAINER_RECORD_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_record_init(ib_container_record *rec, unsigned int version);
 
 /** Create or replace a record (atomically). */
 IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record *rec);
 /** By id, unambiguous id prefix, or name. Free with ib_container_record_free(). */
 IB_EXTERN(int) ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
+/** Free a record returned by ib_store_container_get(). NULL is fine. */
 IB_EXTERN(void) ib_container_record_free(ib_container_record *rec);
 typedef struct ib_container_list ib_container_list;
 /** Every record, sorted by created time; free with ib_container_list_free(). */
 IB_EXTERN(int) ib_store_container_list(ib_container_list **out, ib_store *store);
+/** The number of records in the list. */
 IB_EXTERN(size_t) ib_container_list_count(const ib_container_list *list);
 /** The i-th record (borrowed from the list), NULL out of range. */
 IB_EXTERN(const ib_container_record *) ib_container_list_get(const ib_container_list *list, size_t i);
+/** Free the list and its records. NULL is fine. */
 IB_EXTERN(void) ib_container_list_free(ib_container_list *list);
 /** Remove a record (the whole containers/<id>/ directory). */
 IB_EXTERN(int) ib_store_container_remove(ib_store *store, const char *id);
@@ -495,6 +573,7 @@ IB_EXTERN(int) ib_store_cache_put(ib_store *store, const char *key, const ib_dig
 /** IB_ENOTFOUND when absent or when its blobs are gone. `layer`/`has_layer` may be NULL. */
 IB_EXTERN(int) ib_store_cache_get(ib_digest *layer, int *has_layer, ib_digest *config,
 				  ib_store *store, const char *key);
+/** Remove the cache entry `key` (64 hex); the blobs it names stay until GC. */
 IB_EXTERN(int) ib_store_cache_remove(ib_store *store, const char *key);
 /** Remove every cache entry. */
 IB_EXTERN(int) ib_store_cache_clear(ib_store *store);
@@ -543,23 +622,29 @@ IB_EXTERN(int) ib_store_index_platform(ib_digest *digest, ib_buf *media_type, co
 /* ---- maintenance ---- */
 
 #define IB_STORE_GC_OPTIONS_VERSION 1
+/** Options of ib_store_gc(). */
 typedef struct {
 	unsigned int version;
 	int prune_dangling;   /* first remove untagged images (docker image prune) */
 	int nowait;           /* IB_EEXISTS instead of waiting for writers' leases */
 } ib_store_gc_options;
 #define IB_STORE_GC_OPTIONS_INIT { IB_STORE_GC_OPTIONS_VERSION, 0, 0 }
+/** Initialise like IB_STORE_GC_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
 
 /** What ib_store_gc() did; the caller sets `version` (IB_STORE_GC_STATS_INIT or _init()). */
 #define IB_STORE_GC_STATS_VERSION 1
 typedef struct {
 	unsigned int version;
+	/** Blobs deleted. */
 	uint64_t blobs_removed;
+	/** Bytes they held. */
 	uint64_t bytes_freed;
+	/** Untagged images removed (with prune_dangling). */
 	uint64_t images_removed;
 } ib_store_gc_stats;
 #define IB_STORE_GC_STATS_INIT { IB_STORE_GC_STATS_VERSION, 0, 0, 0 }
+/** Initialise like IB_STORE_GC_STATS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_store_gc_stats_init(ib_store_gc_stats *stats, unsigned int version);
 
 /**
@@ -579,11 +664,13 @@ IB_EXTERN(int) ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_s
 IB_EXTERN(int) ib_store_fsck(ib_buf *report, ib_store *store);
 
 #define IB_STORE_FSCK_OPTIONS_VERSION 1
+/** Options of ib_store_fsck_ext(). */
 typedef struct {
 	unsigned int version;
 	int full;   /* also decompress every compressed layer variant and check it hashes to its diff_id */
 } ib_store_fsck_options;
 #define IB_STORE_FSCK_OPTIONS_INIT { IB_STORE_FSCK_OPTIONS_VERSION, 0 }
+/** Initialise like IB_STORE_FSCK_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_store_fsck_options_init(ib_store_fsck_options *opts, unsigned int version);
 
 /**

@@ -8,9 +8,13 @@
 
 IB_BEGIN_DECL
 
+/** The version of the headers, as a string. */
 #define IB_VERSION "0.1.0"
+/** The major version of the headers. */
 #define IB_VERSION_MAJOR 0
+/** The minor version of the headers. */
 #define IB_VERSION_MINOR 1
+/** The patch version of the headers. */
 #define IB_VERSION_PATCH 0
 
 /** The version of the library actually linked. */

@@ -10,6 +10,7 @@
  */
 #include "build/internal.h"
 #include "build/copy.h"
+#include "build/step_inputs.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -93,13 +94,66 @@ int ib_build__refuse(builder *b, const ib_instruction *in, int code, const char 
 			     in->line, reason);
 }
 
-/* What BuildKit refuses of a step before running (or finding) it. */
+/*
+ * What BuildKit refuses of a step before running (or finding) it: the
+ * entitlements a RUN needs and the build did not grant (solver/llbsolver/
+ * vertex.go ValidateEntitlements, util/entitlements Set.Check: "%s is not
+ * allowed"), checked for cached steps too.
+ */
 static int check_step(builder *b, const ib_instruction *in)
 {
-	if (in->kind == IB_INSTR_RUN && in->u.run.security && !strcmp(in->u.run.security, "insecure"))
-		return ib_build__refuse(b, in, IB_EUNSUPPORTED,
-					"RUN --security=insecure is not supported: no isolation backend runs "
-					"a privileged step (BuildKit needs the security.insecure entitlement for it)");
+	if (in->kind != IB_INSTR_RUN)
+		return 0;
+	const char *sec = in->u.run.security, *net = in->u.run.network;
+	if (net && !strcmp(net, "host") && !b->allow_network_host)
+		return ib_build__refuse(b, in, IB_EINVALID,
+					"RUN --network=host: network.host is not allowed (grant BuildKit's "
+					"entitlement: imagebuild build --allow network.host, "
+					"ib_build_options.allow)");
+	if (sec && !strcmp(sec, "insecure") && !b->allow_insecure)
+		return ib_build__refuse(b, in, IB_EINVALID,
+					"RUN --security=insecure: security.insecure is not allowed (grant "
+					"BuildKit's entitlement: imagebuild build --allow security.insecure, "
+					"ib_build_options.allow)");
+	return 0;
+}
+
+/* The entitlements granted (util/entitlements Parse: an unknown name is an error). */
+static int parse_allow(builder *b)
+{
+	for (size_t i = 0; b->o->allow && b->o->allow[i]; i++) {
+		const char *e = b->o->allow[i];
+		if (!strcmp(e, "security.insecure"))
+			b->allow_insecure = 1;
+		else if (!strcmp(e, "network.host"))
+			b->allow_network_host = 1;
+		else if (!strcmp(e, "device") || !strncmp(e, "device=", 7))
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					     "entitlement `%s` is not supported: RUN --device is not "
+					     "implemented", e);
+		else
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+					     "unknown entitlement `%s` (security.insecure or network.host)", e);
+	}
+	return 0;
+}
+
+/*
+ * Every step of the stages the build runs, before anything runs: BuildKit
+ * validates the whole definition when it loads it. (ONBUILD triggers are
+ * only known once their base is; run_step checks every step again.)
+ */
+static int check_plan(builder *b)
+{
+	size_t n = ib_plan_stage_count(b->plan);
+	for (size_t i = 0; i < n; i++) {
+		const ib_plan_stage *ps = ib_plan_stage_at(b->plan, i);
+		for (size_t k = 0; k < ps->stage->instruction_count; k++) {
+			int rc = check_step(b, ps->stage->instructions[k]);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	return 0;
 }
 
@@ -444,9 +498,12 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		return rc;
 	if (in->kind == IB_INSTR_CMD)
 		s->cmd_set = 1;
-	/* the step's cache key */
+	/* the step's cache key; a COPY/ADD's inputs are resolved once, for the key and the copy */
 	keyer k = {NULL};
 	char key[IB_DIGEST_HEXLEN + 1];
+	ib_build__inputs si;
+	memset(&si, 0, sizeof si);
+	si.srcfd = -1;
 	if ((rc = ib_build__key_begin(&k, s, in)) < 0)
 		return rc;
 	if (b->o->use_source_date_epoch) {
@@ -456,7 +513,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		ib_build__key_add(&k, sde);
 	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
-		rc = ib_build__copy_sources(b, s, in, stage_index, NULL, -1, &k, 1, NULL);
+		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
 	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
 		run_mounts none;
 		memset(&none, 0, sizeof none);
@@ -465,22 +522,23 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	}
 	if (rc < 0) {
 		ib_sha256_free(k.h);
-		return rc;
+		goto out;
 	}
 	if ((rc = ib_build__key_end(&k, key)) < 0)
-		return rc;
+		goto out;
 
 	if (!b->o->no_cache) {
 		ib_digest config;
 		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
 		    ib_build__restore_config(s, b->store, &config) == 0) {
 			memcpy(s->key, key, sizeof key);
-			return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 1);
+			rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 1);
+			goto out;
 		}
 		ib_error_clear();
 	}
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, 0, 0, 0)) < 0)
-		return rc;
+		goto out;
 	b->step_label = label;
 	switch (in->kind) {
 	case IB_INSTR_RUN:
@@ -488,7 +546,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		break;
 	case IB_INSTR_COPY:
 	case IB_INSTR_ADD:
-		rc = ib_build__do_copy(b, s, in, stage_index);
+		rc = ib_build__do_copy(b, s, in, &si);
 		break;
 	case IB_INSTR_WORKDIR:
 		rc = ib_build__do_workdir(b, s, in);
@@ -499,18 +557,22 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	default:
 		rc = ib_build__do_meta(b, s, in);
 	}
+	ib_build__inputs_dispose(b, &si);
 	if (rc < 0)
-		return rc;
+		goto out;
 	/* record the step: the config after it, and its layer */
 	ib_digest config;
 	size_t n = s->nlayers;
 	if ((rc = ib_build__save_config(&config, b, s)) < 0)
-		return rc;
+		goto out;
 	rc = ib_store_cache_put(b->store, key, n ? &s->layers[n - 1].diff_id : NULL, &config);
 	if (rc < 0)
-		return rc;
+		goto out;
 	memcpy(s->key, key, sizeof key);
-	return ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 0);
+	rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, 0, 0, 0);
+out:
+	ib_build__inputs_dispose(b, &si);
+	return rc;
 }
 
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)
@@ -651,17 +713,31 @@ static int syntax_line(const char *buf, size_t len)
  * standard Dockerfile frontend: docker/dockerfile (any tag or digest, also
  * as docker.io/docker/dockerfile) is fine, anything else is refused.
  */
-static int check_syntax(builder *b, const char *content, size_t len)
+static int frontend_ok(const char *r)
 {
-	const char *v = ib_dockerfile_directive(b->df, "syntax");
-	if (!v)
-		return 0;
-	const char *r = v;
 	if (!strncmp(r, "docker.io/", 10))
 		r += 10;
 	else if (!strncmp(r, "index.docker.io/", 16))
 		r += 16;
-	if (!strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@'))
+	return !strncmp(r, "docker/dockerfile", 17) && (!r[17] || r[17] == ':' || r[17] == '@');
+}
+
+static int check_syntax(builder *b, const char *content, size_t len)
+{
+	const char *v = ib_dockerfile_directive(b->df, "syntax");
+	const char *over = NULL;
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
+		if (!strncmp(b->o->build_args[i], "BUILDKIT_SYNTAX=", 16))
+			over = b->o->build_args[i] + 16;
+	/* BUILDKIT_SYNTAX replaces the directive; dockerfile.v0 is the built-in frontend */
+	if (over && (!strcmp(over, "dockerfile.v0") || frontend_ok(over)))
+		return 0;
+	if (over)
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "--build-arg BUILDKIT_SYNTAX=%s: only the standard Dockerfile frontend "
+				     "(docker/dockerfile, dockerfile.v0) is built in; other frontends are not supported",
+				     over);
+	if (!v || frontend_ok(v))
 		return 0;
 	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 			     "%s:%d: # syntax=%s: only the standard Dockerfile frontend (docker/dockerfile) "
@@ -669,15 +745,61 @@ static int check_syntax(builder *b, const char *content, size_t len)
 			     b->filename, syntax_line(content, len), v);
 }
 
+/* Go's strconv.ParseBool false, as BuildKit reads its boolean build arguments. */
+static int go_false(const char *v)
+{
+	static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False", NULL};
+	for (size_t i = 0; f[i]; i++)
+		if (!strcmp(v, f[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * BuildKit's built-in build arguments (the reference's "BuildKit built-in
+ * build args") change what BuildKit does, not just a variable: those we do
+ * not do are refused, never taken as an ordinary (unused) build argument.
+ * BUILDKIT_BUILD_NAME (a name in buildx history) and
+ * BUILDKIT_CONTEXT_KEEP_GIT_DIR (for git contexts; ours is a directory)
+ * change nothing here; BUILDKIT_SYNTAX is check_syntax's.
+ */
+static int check_builtin_args(builder *b)
+{
+	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++) {
+		const char *a = b->o->build_args[i], *eq = strchr(a, '=');
+		const char *v = eq ? eq + 1 : "";
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const char *why = NULL;
+		if (n == 25 && !strncmp(a, "BUILDKIT_SANDBOX_HOSTNAME", n))
+			why = "the RUN steps' hostname cannot be set";
+		else if (n == 23 && !strncmp(a, "BUILDKIT_CACHE_MOUNT_NS", n) && *v)
+			why = "cache mount ids have no namespace";
+		else if (n == 21 && !strncmp(a, "BUILDKIT_INLINE_CACHE", n) && !go_false(v))
+			why = "no cache metadata is written into the image config";
+		else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
+			why = "multi-platform output is not built";
+		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n))
+			why = "set SOURCE_DATE_EPOCH in the environment instead (imagebuild then also clamps "
+			      "the layers' file times to it, as BuildKit's rewrite-timestamp)";
+		if (why)
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					     "--build-arg %.*s: BuildKit's built-in build argument is not supported: %s",
+					     (int)n, a, why);
+	}
+	return 0;
+}
+
 /*
  * BuildKit's build checks, on every build: each warning is logged with its
  * file and line; `error=true` (in `# check=` or the BUILDKIT_DOCKERFILE_CHECK
  * build argument, which replaces it) fails the build when one fired.
  */
-static int run_checks(builder *b)
+static int run_checks(builder *b, const ib_check_base *bases, size_t nbases)
 {
 	ib_check_options co = IB_CHECK_OPTIONS_INIT;
 	co.ignore = b->ignore;
+	co.bases = bases;
+	co.nbases = nbases;
 	co.all_stages = b->checks_only && !b->o->target; /* as `docker build --check` */
 	for (size_t i = 0; b->o->build_args && b->o->build_args[i]; i++)
 		if (!strncmp(b->o->build_args[i], "BUILDKIT_DOCKERFILE_CHECK=", 26))
@@ -716,7 +838,10 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	ib_diff_options_init(&b->diff_opts, IB_DIFF_OPTIONS_VERSION);
 	b->diff_opts.use_source_date_epoch = o->use_source_date_epoch;
 	b->diff_opts.source_date_epoch = o->source_date_epoch;
-	int rc = read_dockerfile(&content, o, &path);
+	int rc = parse_allow(b);
+	if (rc < 0)
+		return rc;
+	rc = read_dockerfile(&content, o, &path);
 	ib_parse_options po = IB_PARSE_OPTIONS_INIT;
 	po.filename = path.size ? path.ptr : "Dockerfile";
 	if (rc == 0 && !(b->filename = ib_strdup(po.filename)))
@@ -725,6 +850,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		rc = ib_dockerfile_parse(&b->df, ib_buf_cstr(&content), content.size, &po);
 	if (rc == 0)
 		rc = check_syntax(b, ib_buf_cstr(&content), content.size);
+	if (rc == 0)
+		rc = check_builtin_args(b);
 	if (rc == 0)
 		rc = ib_instructions_parse(&b->ins, b->df);
 	if (rc == 0) {
@@ -744,8 +871,9 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	}
 	if (rc == 0)
 		rc = load_ignore(b, path.size ? path.ptr : NULL);
-	if (rc == 0)
-		rc = run_checks(b);
+	/* a build runs them once it knows its base images (checks_with_bases) */
+	if (rc == 0 && !store)
+		rc = run_checks(b, NULL, 0);
 	if (rc == 0 && store)
 		rc = open_sums(b);
 	ib_buf_dispose(&content);
@@ -807,6 +935,8 @@ size_t ib_build__options_size(unsigned int version)
 	if (version == 2)
 		return offsetof(ib_build_options, cancel);
 	if (version == 3)
+		return offsetof(ib_build_options, allow);
+	if (version == 4)
 		return offsetof(ib_build_options, use_source_date_epoch);
 	return sizeof(ib_build_options);
 }
@@ -844,6 +974,57 @@ int ib_build__image(ib_image **out, builder *b, const char *name)
 	return ib_store_image_lookup(out, b->store, name);
 }
 
+/*
+ * The build checks with the base images: each image a built stage starts
+ * from is found or pulled first (as BuildKit resolves them before it
+ * converts the Dockerfile), so UndefinedVar knows its ENV and
+ * InvalidBaseImagePlatform its platform.
+ */
+static int checks_with_bases(builder *b)
+{
+	static const char *const none[] = {NULL};
+	size_t ns = ib_instructions_stage_count(b->ins), n = ib_plan_stage_count(b->plan);
+	ib_check_base *bases = ib_calloc(ns ? ns : 1, sizeof *bases);
+	ib_strlist *envs = ib_calloc(ns ? ns : 1, sizeof *envs);
+	char **platforms = ib_calloc(ns ? ns : 1, sizeof *platforms);
+	int rc = bases && envs && platforms ? 0 : IB_ERROR;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const ib_plan_stage *ps = ib_plan_stage_at(b->plan, i);
+		ib_image *img = NULL;
+		if (ps->base_kind != IB_BASE_IMAGE || ps->index >= ns)
+			continue;
+		if ((rc = ib_build__image(&img, b, ps->base)) < 0) {
+			ib_error_prefix("%s:%d: FROM %s", b->filename, ps->stage->line, ps->base);
+			break;
+		}
+		const ib_image_config *cfg = ib_image_config_of(img);
+		size_t ne = ib_image_config_list_count(cfg, IB_CONFIG_ENV);
+		for (size_t k = 0; rc == 0 && k < ne; k++)
+			rc = ib_strlist_add(&envs[ps->index], ib_image_config_list_get(cfg, IB_CONFIG_ENV, k));
+		const char *os = ib_image_config_get(cfg, IB_CONFIG_OS);
+		const char *arch = ib_image_config_get(cfg, IB_CONFIG_ARCHITECTURE);
+		const char *variant = ib_image_config_get(cfg, IB_CONFIG_VARIANT);
+		if (rc == 0 && os && *os && arch && *arch &&
+		    !(platforms[ps->index] = variant && *variant ? ib_sprintf("%s/%s/%s", os, arch, variant)
+								 : ib_sprintf("%s/%s", os, arch)))
+			rc = IB_ERROR;
+		/* an image without Env is known too */
+		bases[ps->index].env = envs[ps->index].items ? (const char *const *)envs[ps->index].items : none;
+		bases[ps->index].platform = platforms[ps->index];
+		ib_image_free(img);
+	}
+	if (rc == 0)
+		rc = run_checks(b, bases, ns);
+	for (size_t i = 0; i < ns && envs; i++)
+		ib_strlist_clear(&envs[i]);
+	for (size_t i = 0; i < ns && platforms; i++)
+		free(platforms[i]);
+	free(bases);
+	free(envs);
+	free(platforms);
+	return rc;
+}
+
 int ib_build_plan_print(ib_buf *out, const ib_build_options *opts)
 {
 	builder b;
@@ -876,6 +1057,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 	memset(&b, 0, sizeof b);
 	int rc = prepare(&b, store, opts);
 	int leased = 0;
+	if (rc == 0)
+		rc = check_plan(&b);
 	if (rc == 0) {
 		ib_strarray unused = IB_STRARRAY_INIT;
 		if (ib_plan_unused_build_args(&unused, b.plan) == 0 && unused.count) {
@@ -894,6 +1077,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		rc = IB_ERROR;
 	if (rc == 0 && (rc = ib_mkdir_p(b.tmp_dir, 0700)) < 0)
 		ib_error_prefix("build");
+	if (rc == 0)
+		rc = checks_with_bases(&b);
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		b.stages = ib_calloc(b.nstages, sizeof *b.stages);

@@ -1,16 +1,17 @@
 /*
- * ADD <url>: the file is downloaded once per build (libcurl), hashed while
- * it streams to disk, checked against --checksum, and kept in the build's
+ * ADD <url>: the file is downloaded once per build, on the push layer's
+ * HTTP client (push/http.h: the registry client's limits, retries, stall
+ * timeout, progress and cancel), hashed while it streams to disk, checked against --checksum, and kept in the build's
  * private directory until the build ends; its mtime is the server's
  * Last-Modified, as Docker sets it.
  */
 #include "build/internal.h"
+#include "push/http.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,18 +28,22 @@ int ib_build__is_url(const char *src)
 typedef struct {
 	int fd;
 	ib_sha256 *h;
-	int failed;
 } sink;
 
-static size_t on_data(char *data, size_t size, size_t n, void *payload)
+static int on_data(const void *data, size_t len, void *payload)
 {
 	sink *k = payload;
-	size_t len = size * n;
-	if (ib_write_all(k->fd, data, len) < 0 || ib_sha256_update(k->h, data, len) < 0) {
-		k->failed = 1;
-		return 0;
-	}
-	return len;
+	int rc = ib_write_all(k->fd, data, len);
+	return rc < 0 ? rc : ib_sha256_update(k->h, data, len);
+}
+
+/* a transient failure is tried again from the start */
+static int on_reset(void *payload)
+{
+	sink *k = payload;
+	if (ftruncate(k->fd, 0) < 0 || lseek(k->fd, 0, SEEK_SET) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "truncate a download");
+	return ib_sha256_reset(k->h);
 }
 
 /* The file name a URL gives (the last part of its path), or NULL. */
@@ -61,61 +66,22 @@ static char *url_name(const char *url)
 	return ib_strndup(start, n);
 }
 
-static int download(const char *url, const char *path, ib_digest *digest, long *mtime)
+/* On the push layer's HTTP client (push/http.h): its limits, retries, progress and cancel. */
+static int download(builder *b, const char *url, const char *path, ib_digest *digest, int64_t *mtime)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_BUILD, "create `%s`", path);
-	sink k = {fd, ib_sha256_new(), 0};
-	CURL *c = curl_easy_init();
-	char err[CURL_ERROR_SIZE] = "";
-	int rc = 0;
-	if (!k.h || !c) {
-		rc = k.h ? ib_error_set(IB_LAYER_BUILD, "curl_easy_init failed") : IB_ERROR;
-		goto out;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-	/* a URL and its redirects are http or https, never file://, ftp://, gopher://...;
-	 * a stalled server fails the transfer (and it is tried again) */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-	curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &k);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "libimagebuild");
-	CURLcode cr = CURLE_OK;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		if (attempt) {
-			/* transient failures are tried again, from the start */
-			if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0 || ib_sha256_reset(k.h) < 0)
-				break;
-			sleep((unsigned)attempt);
-		}
-		err[0] = '\0';
-		cr = curl_easy_perform(c);
-		if (cr != CURLE_COULDNT_CONNECT && cr != CURLE_OPERATION_TIMEDOUT && cr != CURLE_RECV_ERROR &&
-		    cr != CURLE_PARTIAL_FILE && cr != CURLE_GOT_NOTHING)
-			break;
-	}
-	if (k.failed) {
-		rc = IB_ERROR; /* the write error is set */
-	} else if (cr != CURLE_OK) {
-		rc = ib_error_set(IB_LAYER_BUILD, "download `%s`: %s", url, err[0] ? err : curl_easy_strerror(cr));
-	} else {
-		curl_easy_getinfo(c, CURLINFO_FILETIME, mtime);
+	sink k = {fd, ib_sha256_new()};
+	ib_registry_options ro = IB_REGISTRY_OPTIONS_INIT;
+	if (b->o->registry)
+		ro = *b->o->registry;
+	if (!ro.callbacks)
+		ro.callbacks = &b->o->callbacks;
+	ib_push__http_request g = {&ro, "ADD", url, 0, b->o->cancel, on_data, on_reset, &k};
+	int rc = k.h ? ib_push__http_get(url, &g, mtime) : IB_ERROR;
+	if (rc == 0)
 		rc = ib_sha256_final(k.h, digest);
-	}
-out:
-	if (c)
-		curl_easy_cleanup(c);
 	ib_sha256_free(k.h);
 	if (close(fd) < 0 && rc == 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "write `%s`", path);
@@ -151,8 +117,8 @@ int ib_build__fetch(builder *b, const char *url, const char *checksum, const cha
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ADD `%s`: the URL names no file", url);
 	char *tmp = ib_build__tmpdir(b, "imagebuild-add");
 	char *path = tmp ? ib_sprintf("%s/%s", tmp, fname) : NULL;
-	long mtime = -1;
-	int rc = path ? download(url, path, digest, &mtime) : IB_ERROR;
+	int64_t mtime = -1;
+	int rc = path ? download(b, url, path, digest, &mtime) : IB_ERROR;
 	if (rc == 0 && checksum) {
 		ib_digest want;
 		char got[IB_DIGEST_STRLEN];
@@ -165,7 +131,7 @@ int ib_build__fetch(builder *b, const char *url, const char *checksum, const cha
 		}
 	}
 	if (rc == 0 && mtime > 0) {
-		struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+		struct timespec ts[2] = {{(time_t)mtime, 0}, {(time_t)mtime, 0}};
 		utimensat(AT_FDCWD, path, ts, 0);
 	}
 	char hex[IB_DIGEST_STRLEN];

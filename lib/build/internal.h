@@ -2,6 +2,8 @@
  * Internal interfaces shared by the files of the build layer:
  *   build.c        the orchestrator: stages, the step loop, the cache, ib_build()
  *   step_run.c     RUN: the command, heredoc scripts, --mount
+ *   step_inputs.c  the inputs of a COPY/ADD step, resolved once for the
+ *                  cache key and the copy (step_inputs.h)
  *   step_files.c   COPY, ADD and WORKDIR: the steps that write files
  *   step_config.c  the steps that change only the image config, ARG, and
  *                  the history texts as BuildKit writes them
@@ -13,6 +15,7 @@
 
 #include "imagebuild/build.h"
 #include "imagebuild/container.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/hash.h"
 #include "util/strlist.h"
@@ -67,6 +70,8 @@ typedef struct {
 	int no_history;        /* commit -c: config changes without history entries */
 	char *tmp_dir;         /* <store root>/tmp, which GC empties (never during the build: it holds a lease) */
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
+	int allow_insecure;    /* entitlement security.insecure granted (o->allow) */
+	int allow_network_host; /* entitlement network.host granted */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
 } builder;
@@ -89,10 +94,30 @@ typedef struct {
 } run_mounts;
 
 /*
- * Apply one config instruction (CMD, ENV, EXPOSE, ... as `commit -c` and
- * `import --change` take them) to `config`, with Docker's semantics and
- * without a history entry.
+ * What a metadata instruction (ENV, LABEL, EXPOSE, CMD, ENTRYPOINT, WORKDIR,
+ * USER, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, ONBUILD, MAINTAINER) does to
+ * an image config, in one place for the build (ib_build__do_meta, WORKDIR)
+ * and for `commit -c` (ib_build__apply_change).
  */
+typedef struct {
+	const char *const *env; /* NAME=VALUE the words expand with; NULL: the config's own Env */
+	char escape;            /* the escape character; 0: backslash */
+	int cmd_set;            /* in/out: CMD set in this stage (a new ENTRYPOINT then keeps it) */
+	ib_buf *history;        /* out, if not NULL: the history entry's text, as BuildKit writes it */
+	ib_strlist *env_set;    /* out, if not NULL: ENV's NAME, VALUE pairs, in order */
+	int no_history;         /* out: the instruction adds no history entry (ONBUILD) */
+} ib_build__meta;
+
+/*
+ * Apply `in` to `config` with Docker's semantics and validation (EXPOSE
+ * ports, STOPSIGNAL names, ...). Touches nothing but `config` and `m`; an
+ * error says what is wrong, never where: the caller adds the Dockerfile and
+ * line, or the change.
+ */
+int ib_build__meta_apply(ib_image_config *config, const ib_instruction *in, ib_build__meta *m);
+/* WORKDIR's path: `value` relative to the config's WORKDIR, cleaned. */
+int ib_build__workdir_path(ib_buf *out, const ib_image_config *config, const char *value);
+/* One `commit -c` / `import --change` instruction: ib_build__meta_apply on the ones Docker takes. */
 int ib_build__apply_change(ib_image_config *config, const ib_instruction *in);
 
 /* ADD <url> (fetch.c): 1 for http:// and https:// sources. */
@@ -160,9 +185,6 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 int ib_build__ignore_filter(void *payload, const char *rel, int is_dir);
 int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from, size_t stage_index);
 int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char *spec);
-int ib_build__copy_sources(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
-			const char *rootfs, int rootfd, keyer *k, int hash_only, ib_buf *shown);
-int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index);
 int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in);

@@ -138,7 +138,7 @@ static int port_range(unsigned *lo, unsigned *hi, const char *s, size_t n)
  * [[ip:]hostport:]port[-port][/proto], the protocol tcp (default), udp or
  * sctp in any case (lower-cased); a range gives one entry per port.
  */
-static int expose_word(ib_strlist *out, builder *b, const ib_instruction *in, const char *word)
+static int expose_word(ib_strlist *out, const char *word)
 {
 	const char *colon = strrchr(word, ':');
 	const char *cport = colon ? colon + 1 : word;
@@ -150,7 +150,7 @@ static int expose_word(ib_strlist *out, builder *b, const ib_instruction *in, co
 			hp = c1 + 1;
 		unsigned hl, hh;
 		if (colon > hp && !port_range(&hl, &hh, hp, (size_t)(colon - hp)))
-			return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid hostPort", word);
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "EXPOSE `%s`: invalid hostPort", word);
 	}
 	const char *slash = strchr(cport, '/');
 	size_t plen = slash ? (size_t)(slash - cport) : strlen(cport);
@@ -161,15 +161,15 @@ static int expose_word(ib_strlist *out, builder *b, const ib_instruction *in, co
 			proto[k++] = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
 		proto[k] = '\0';
 		if (strlen(slash + 1) >= sizeof proto || (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp")))
-			return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid protocol `%s` (tcp, udp or sctp)",
-						word, slash + 1);
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "EXPOSE `%s`: invalid protocol `%s` (tcp, udp or sctp)",
+					     word, slash + 1);
 	}
 	unsigned lo, hi;
 	if (plen == 0)
-		return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: no port specified", word);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "EXPOSE `%s`: no port specified", word);
 	if (!port_range(&lo, &hi, cport, plen))
-		return ib_build__refuse(b, in, IB_EINVALID, "EXPOSE `%s`: invalid port `%.*s` (0-65535, or a range low-high)",
-					word, (int)plen, cport);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				     "EXPOSE `%s`: invalid port `%.*s` (0-65535, or a range low-high)", word, (int)plen, cport);
 	for (unsigned p = lo; p <= hi; p++) {
 		char *e = ib_sprintf("%u/%s", p, proto);
 		if (!e || ib_strlist_take(out, e) < 0)
@@ -215,7 +215,7 @@ static int signal_ok(const char *sig)
 /* ---- instructions that change only the config ---- */
 
 /* CMD/ENTRYPOINT/SHELL argv: exec form as is; shell form through SHELL. */
-static int command_list(ib_strlist *out, const stage_state *s, const ib_instr_cmd *c)
+static int command_list(ib_strlist *out, const ib_image_config *config, const ib_instr_cmd *c)
 {
 	if (c->json) {
 		for (size_t i = 0; i < c->args.count; i++)
@@ -223,22 +223,55 @@ static int command_list(ib_strlist *out, const stage_state *s, const ib_instr_cm
 				return IB_ERROR;
 		return 0;
 	}
-	size_t n = ib_image_config_list_count(s->config, IB_CONFIG_SHELL);
+	size_t n = ib_image_config_list_count(config, IB_CONFIG_SHELL);
 	if (n == 0) {
 		ib_strlist_add(out, "/bin/sh");
 		ib_strlist_add(out, "-c");
 	}
 	for (size_t i = 0; i < n; i++)
-		ib_strlist_add(out, ib_image_config_list_get(s->config, IB_CONFIG_SHELL, i));
+		ib_strlist_add(out, ib_image_config_list_get(config, IB_CONFIG_SHELL, i));
 	return ib_strlist_add(out, c->args.count ? c->args.items[0] : "");
 }
 
-int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
+/* Expand `word` with m->env: into one string, or split into words. */
+static int meta_expand(ib_buf *one, ib_strarray *list, const ib_build__meta *m, const char *word)
+{
+	ib_expand_options eo = IB_EXPAND_OPTIONS_INIT;
+	eo.env = m->env;
+	eo.escape = m->escape ? m->escape : '\\';
+	return one ? ib_expand_word(one, word, &eo) : ib_expand_words(list, word, &eo);
+}
+
+/* WORKDIR's path: relative to the config's WORKDIR, cleaned. */
+int ib_build__workdir_path(ib_buf *out, const ib_image_config *config, const char *value)
+{
+	if (value[0] == '/')
+		return ib_path_clean(out, value);
+	const char *wd = ib_image_config_get(config, IB_CONFIG_WORKDIR);
+	ib_buf j = IB_BUF_INIT;
+	int rc = ib_path_join(&j, wd && *wd ? wd : "/", value);
+	if (rc == 0)
+		rc = ib_path_clean(out, j.ptr);
+	ib_buf_dispose(&j);
+	return rc;
+}
+
+int ib_build__meta_apply(ib_image_config *config, const ib_instruction *in, ib_build__meta *m)
 {
 	ib_buf v = IB_BUF_INIT, hist = IB_BUF_INIT;
-	ib_strlist l = IB_STRLIST_INIT;
+	ib_strlist l = IB_STRLIST_INIT, own_env = IB_STRLIST_INIT;
 	ib_strarray words = IB_STRARRAY_INIT;
-	int rc = 0, no_history = 0;
+	int rc = 0;
+	m->no_history = 0;
+	if (!m->env) {
+		/* without a builder: the words expand with the config's own Env */
+		size_t n = ib_image_config_list_count(config, IB_CONFIG_ENV);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = ib_strlist_add(&own_env, ib_image_config_list_get(config, IB_CONFIG_ENV, i));
+		if (rc < 0)
+			return rc;
+		m->env = (const char *const *)own_env.items;
+	}
 	switch (in->kind) {
 	case IB_INSTR_ENV:
 	case IB_INSTR_LABEL: {
@@ -249,9 +282,9 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
 			const ib_instr_kv *kv = &in->u.kv.items[i];
 			ib_buf key = IB_BUF_INIT;
-			rc = ib_build__expand_one(&key, b, s, kv->key);
+			rc = meta_expand(&key, NULL, m, kv->key);
 			if (rc == 0)
-				rc = ib_build__expand_one(&v, b, s, kv->value);
+				rc = meta_expand(&v, NULL, m, kv->value);
 			if (rc == 0)
 				rc = ib_strlist_add(&keys, key.ptr);
 			if (rc == 0)
@@ -260,46 +293,58 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 			ib_buf_dispose(&key);
 		}
 		for (size_t i = 0; rc == 0 && i < keys.n; i++) {
-			rc = in->kind == IB_INSTR_ENV ? ib_image_config_env_set(s->config, keys.items[i], vals.items[i])
-						     : ib_image_config_label_set(s->config, keys.items[i], vals.items[i]);
-			if (rc == 0 && in->kind == IB_INSTR_ENV)
-				rc = ib_build__env_over_args(s, keys.items[i], vals.items[i]);
+			rc = in->kind == IB_INSTR_ENV ? ib_image_config_env_set(config, keys.items[i], vals.items[i])
+						     : ib_image_config_label_set(config, keys.items[i], vals.items[i]);
+			if (rc == 0 && in->kind == IB_INSTR_ENV && m->env_set)
+				rc = ib_strlist_add(m->env_set, keys.items[i]) < 0 ? IB_ERROR
+				     : ib_strlist_add(m->env_set, vals.items[i]);
 		}
 		ib_strlist_clear(&keys);
 		ib_strlist_clear(&vals);
 		break;
 	}
 	case IB_INSTR_MAINTAINER:
-		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		rc = meta_expand(&v, NULL, m, in->u.value);
 		if (rc == 0)
-			rc = ib_image_config_set(s->config, IB_CONFIG_AUTHOR, v.ptr);
+			rc = ib_image_config_set(config, IB_CONFIG_AUTHOR, v.ptr);
 		ib_buf_printf(&hist, "MAINTAINER %s", ib_buf_cstr(&v));
 		break;
 	case IB_INSTR_USER:
-		rc = ib_build__expand_one(&v, b, s, in->u.value);
+		rc = meta_expand(&v, NULL, m, in->u.value);
 		if (rc == 0)
-			rc = ib_image_config_set(s->config, IB_CONFIG_USER, v.ptr);
+			rc = ib_image_config_set(config, IB_CONFIG_USER, v.ptr);
 		ib_buf_printf(&hist, "USER %s", ib_buf_cstr(&v));
 		break;
-	case IB_INSTR_STOPSIGNAL:
-		rc = ib_build__expand_one(&v, b, s, in->u.value);
-		if (rc == 0 && !signal_ok(v.ptr))
-			rc = ib_build__refuse(b, in, IB_EINVALID, "STOPSIGNAL: invalid signal `%s`", v.ptr);
+	case IB_INSTR_WORKDIR: {
+		ib_buf path = IB_BUF_INIT;
+		rc = meta_expand(&v, NULL, m, in->u.value);
 		if (rc == 0)
-			rc = ib_image_config_set(s->config, IB_CONFIG_STOPSIGNAL, v.ptr);
+			rc = ib_build__workdir_path(&path, config, v.ptr);
+		if (rc == 0)
+			rc = ib_image_config_set(config, IB_CONFIG_WORKDIR, path.ptr);
+		ib_buf_printf(&hist, "WORKDIR %s", ib_buf_cstr(&path));
+		ib_buf_dispose(&path);
+		break;
+	}
+	case IB_INSTR_STOPSIGNAL:
+		rc = meta_expand(&v, NULL, m, in->u.value);
+		if (rc == 0 && !signal_ok(v.ptr))
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "STOPSIGNAL: invalid signal `%s`", v.ptr);
+		if (rc == 0)
+			rc = ib_image_config_set(config, IB_CONFIG_STOPSIGNAL, v.ptr);
 		ib_buf_printf(&hist, "STOPSIGNAL %s", ib_buf_cstr(&v));
 		break;
 	case IB_INSTR_EXPOSE: {
 		/* history as BuildKit prints the Go map: sorted keys */
 		ib_strlist ports = IB_STRLIST_INIT;
 		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
-			rc = ib_build__expand_list(&words, b, s, in->u.list.items[i]);
+			rc = meta_expand(NULL, &words, m, in->u.list.items[i]);
 			ib_strlist found = IB_STRLIST_INIT;
 			for (size_t w = 0; rc == 0 && w < words.count; w++)
-				rc = expose_word(&found, b, in, words.strings[w]);
+				rc = expose_word(&found, words.strings[w]);
 			for (size_t w = 0; rc == 0 && w < found.n; w++) {
 				const char *port = found.items[w];
-				rc = ib_image_config_list_add(s->config, IB_CONFIG_EXPOSED_PORTS, port);
+				rc = ib_image_config_list_add(config, IB_CONFIG_EXPOSED_PORTS, port);
 				if (rc == 0 && !ib_strlist_contains(&ports, port))
 					rc = ib_strlist_add(&ports, port);
 			}
@@ -317,11 +362,11 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	case IB_INSTR_VOLUME:
 		ib_buf_puts(&hist, "VOLUME [");
 		for (size_t i = 0; rc == 0 && i < in->u.list.count; i++) {
-			rc = ib_build__expand_one(&v, b, s, in->u.list.items[i]);
+			rc = meta_expand(&v, NULL, m, in->u.list.items[i]);
 			if (rc == 0 && v.size == 0)
-				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: VOLUME specified can not be an empty string", in->line);
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "VOLUME specified can not be an empty string");
 			if (rc == 0)
-				rc = ib_image_config_list_add(s->config, IB_CONFIG_VOLUMES, v.ptr);
+				rc = ib_image_config_list_add(config, IB_CONFIG_VOLUMES, v.ptr);
 			ib_buf_printf(&hist, "%s%s", i ? " " : "", ib_buf_cstr(&v));
 		}
 		ib_buf_putc(&hist, ']');
@@ -333,18 +378,20 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 				       : in->kind == IB_INSTR_ENTRYPOINT ? IB_CONFIG_ENTRYPOINT
 									  : IB_CONFIG_SHELL;
 		if (in->kind == IB_INSTR_SHELL && !in->u.cmd.json) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "line %d: SHELL requires the JSON form", in->line);
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SHELL requires the JSON form");
 			break;
 		}
-		rc = command_list(&l, s, &in->u.cmd);
+		rc = command_list(&l, config, &in->u.cmd);
 		if (rc == 0)
-			rc = ib_image_config_list_set(s->config, which, (const char *const *)l.items, l.n);
+			rc = ib_image_config_list_set(config, which, (const char *const *)l.items, l.n);
 		/* BuildKit (Docker 20.10) marks every CMD as ArgsEscaped */
 		if (rc == 0 && in->kind == IB_INSTR_CMD)
-			rc = ib_image_config_set_args_escaped(s->config, 1);
+			rc = ib_image_config_set_args_escaped(config, 1);
 		/* a new ENTRYPOINT drops a CMD inherited from the base (not one set in this stage) */
-		if (rc == 0 && in->kind == IB_INSTR_ENTRYPOINT && !s->cmd_set)
-			rc = ib_image_config_list_set(s->config, IB_CONFIG_CMD, NULL, 0);
+		if (rc == 0 && in->kind == IB_INSTR_ENTRYPOINT && !m->cmd_set)
+			rc = ib_image_config_list_set(config, IB_CONFIG_CMD, NULL, 0);
+		if (rc == 0 && in->kind == IB_INSTR_CMD)
+			m->cmd_set = 1;
 		ib_buf_printf(&hist, "%s ", ib_instruction_kind_name(in->kind));
 		if (in->kind == IB_INSTR_SHELL) {
 			/* Go's %v of a slice: [/bin/sh -c] */
@@ -362,23 +409,23 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 		ib_healthcheck t = IB_HEALTHCHECK_INIT;
 		if (h->none) {
 			const char *none[] = {"NONE"};
-			rc = ib_image_config_set_healthcheck(s->config, none, 1, &t);
+			rc = ib_image_config_set_healthcheck(config, none, 1, &t);
 		} else {
 			t.interval = h->interval;
 			t.timeout = h->timeout;
 			t.start_period = h->start_period;
 			t.start_interval = h->start_interval;
 			t.retries = h->retries;
-			rc = ib_image_config_set_healthcheck(s->config, h->test.items, h->test.count, &t);
+			rc = ib_image_config_set_healthcheck(config, h->test.items, h->test.count, &t);
 		}
 		/* BuildKit prints the Go struct: &{["CMD" "x"] "5s" "3s" "0s" '\x03'} */
 		ib_healthcheck shown = IB_HEALTHCHECK_INIT;
-		ib_image_config_healthcheck(&shown, s->config);
+		ib_image_config_healthcheck(&shown, config);
 		ib_buf_puts(&hist, "HEALTHCHECK &{");
 		ib_strlist test = IB_STRLIST_INIT;
-		size_t nt = ib_image_config_list_count(s->config, IB_CONFIG_HEALTHCHECK_TEST);
+		size_t nt = ib_image_config_list_count(config, IB_CONFIG_HEALTHCHECK_TEST);
 		for (size_t j = 0; j < nt; j++)
-			ib_strlist_add(&test, ib_image_config_list_get(s->config, IB_CONFIG_HEALTHCHECK_TEST, j));
+			ib_strlist_add(&test, ib_image_config_list_get(config, IB_CONFIG_HEALTHCHECK_TEST, j));
 		go_quote_list(&hist, (const char *const *)test.items, test.n);
 		ib_strlist_clear(&test);
 		int64_t times[3] = {shown.interval, shown.timeout, shown.start_period};
@@ -395,63 +442,68 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	}
 	case IB_INSTR_ONBUILD:
 		/* kept in the config; BuildKit adds no history entry for it */
-		rc = ib_image_config_list_add(s->config, IB_CONFIG_ONBUILD, in->u.onbuild.trigger);
-		no_history = 1;
+		rc = ib_image_config_list_add(config, IB_CONFIG_ONBUILD, in->u.onbuild.trigger);
+		m->no_history = 1;
 		break;
 	default:
-		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "line %d: %s is not supported",
-				   in->line, ib_instruction_kind_name(in->kind));
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "%s does not change the image config alone",
+				   ib_instruction_kind_name(in->kind));
 	}
-	if (rc == 0 && !b->no_history && !no_history)
-		rc = ib_build__add_history(b, s, ib_buf_cstr(&hist), 1);
-	/* ib_build__refuse's errors name the file and line already */
-	int refused = rc < 0 && b->filename && !strncmp(ib_error_last()->message, b->filename, strlen(b->filename));
-	if (rc < 0 && ib_error_current() != IB_EUNSUPPORTED && !refused)
-		ib_error_prefix("line %d", in->line);
+	if (rc == 0 && m->history)
+		rc = ib_buf_set(m->history, ib_buf_cstr(&hist), hist.size);
+	if (m->env == (const char *const *)own_env.items)
+		m->env = NULL;
 	ib_buf_dispose(&v);
 	ib_buf_dispose(&hist);
 	ib_strlist_clear(&l);
+	ib_strlist_clear(&own_env);
 	ib_strarray_dispose(&words);
 	return rc;
 }
 
+int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
+{
+	ib_strlist env = IB_STRLIST_INIT, set = IB_STRLIST_INIT;
+	ib_buf hist = IB_BUF_INIT;
+	ib_build__meta m;
+	memset(&m, 0, sizeof m);
+	int rc = ib_build__step_env(&env, s);
+	m.env = (const char *const *)env.items;
+	m.escape = b->escape;
+	m.cmd_set = s->cmd_set;
+	m.history = &hist;
+	m.env_set = &set;
+	if (rc == 0)
+		rc = ib_build__meta_apply(s->config, in, &m);
+	/* an ENV of an ARG's name sets the step environment too */
+	for (size_t i = 0; rc == 0 && i + 1 < set.n; i += 2)
+		rc = ib_build__env_over_args(s, set.items[i], set.items[i + 1]);
+	if (rc == 0 && !b->no_history && !m.no_history)
+		rc = ib_build__add_history(b, s, ib_buf_cstr(&hist), 1);
+	if (rc < 0)
+		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
+	ib_strlist_clear(&env);
+	ib_strlist_clear(&set);
+	ib_buf_dispose(&hist);
+	return rc;
+}
+
+/* What `commit -c` and `import --change` take (Docker's commit takes these). */
 int ib_build__apply_change(ib_image_config *config, const ib_instruction *in)
 {
-	static const ib_build_options defaults = IB_BUILD_OPTIONS_INIT;
-	builder b;
-	stage_state st;
-	memset(&b, 0, sizeof b);
-	memset(&st, 0, sizeof st);
-	b.o = &defaults;
-	b.escape = '\\';
-	b.no_history = 1;
-	st.config = config;
 	switch (in->kind) {
 	case IB_INSTR_CMD: case IB_INSTR_ENTRYPOINT: case IB_INSTR_ENV: case IB_INSTR_EXPOSE:
 	case IB_INSTR_LABEL: case IB_INSTR_USER: case IB_INSTR_VOLUME: case IB_INSTR_STOPSIGNAL:
 	case IB_INSTR_ONBUILD: case IB_INSTR_SHELL: case IB_INSTR_HEALTHCHECK: case IB_INSTR_MAINTAINER:
-		return ib_build__do_meta(&b, &st, in);
 	case IB_INSTR_WORKDIR: {
-		ib_buf v = IB_BUF_INIT, path = IB_BUF_INIT;
-		int rc = ib_build__expand_one(&v, &b, &st, in->u.value);
-		if (rc == 0 && v.ptr[0] != '/') {
-			const char *wd = ib_image_config_get(config, IB_CONFIG_WORKDIR);
-			rc = ib_path_join(&path, wd && *wd ? wd : "/", v.ptr);
-		} else if (rc == 0) {
-			rc = ib_buf_set(&path, v.ptr, v.size);
-		}
-		if (rc == 0)
-			rc = ib_path_clean(&v, path.ptr);
-		if (rc == 0)
-			rc = ib_image_config_set(config, IB_CONFIG_WORKDIR, v.ptr);
-		ib_buf_dispose(&v);
-		ib_buf_dispose(&path);
-		return rc;
+		ib_build__meta m;
+		memset(&m, 0, sizeof m);
+		return ib_build__meta_apply(config, in, &m);
 	}
 	default:
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
-				     "%s cannot be applied as a change (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, "
-				     "ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL can)",
+				     "%s cannot be applied as a change (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, "
+				     "MAINTAINER, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR can)",
 				     ib_instruction_kind_name(in->kind));
 	}
 }

@@ -811,6 +811,8 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		p.network = !r->network || !strcmp(r->network, "default") ? b->o->network
 			    : !strcmp(r->network, "none")                 ? IB_NETWORK_NONE
 									  : IB_NETWORK_HOST;
+		/* RUN --security=insecure (check_step saw it allowed): BuildKit's insecure mode */
+		p.privileged = r->security && !strcmp(r->security, "insecure");
 		p.log = ib_build__run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;

@@ -22,6 +22,12 @@
  * Docker's seccomp profile and a fresh session keyring (seccomp.c) come
  * last, right before exec.
  *
+ * A privileged spec (RUN --security=insecure, only when the embedder
+ * allowed it) undoes on purpose what follows about devices, capabilities,
+ * seccomp, no_new_privs, masked paths and the read-only /sys, as BuildKit's
+ * insecure mode does; namespaces, the exec helper and the closed
+ * descriptors stay. Every such branch tests spec->privileged.
+ *
  * Why the host cannot be reached through a leaked descriptor (runc
  * CVE-2024-21626): every descriptor but 0-2 and the close-on-exec error
  * pipe is closed right after the standard streams are set, before
@@ -188,7 +194,7 @@ static void mount_in(const ib_execute__child_config *cfg, int rootfd, const char
 		if (fd < 0)
 			child_fail(cfg, 0, errno, "open `%s` in the root filesystem", target);
 		fd_path(p, sizeof p, fd);
-		if (flags & MS_BIND)
+		if ((flags & MS_BIND) && !cfg->spec->privileged)
 			nodev_tree(cfg, p, target);
 		if (readonly)
 			remount_ro(cfg, p, target);
@@ -226,6 +232,48 @@ static void bind_dev_node(const ib_execute__child_config *cfg, int devfd, const 
 	close(fd);
 }
 
+/*
+ * The nodes BuildKit adds to /dev in insecure mode
+ * (util/entitlements/security/security_linux.go, WithInsecureSpec): kmsg,
+ * cuse, fuse, kvm, net/tun, loop-control, and loop0 up to the first free
+ * loop device + 7 (LOOP_CTL_GET_FREE on the host's /dev/loop-control, still
+ * visible: this runs before pivot_root). Mode 0666 as runc makes them.
+ * Where we may not mknod (a user namespace) they are left out, as BuildKit
+ * leaves them out there.
+ */
+static void privileged_dev_nodes(const ib_execute__child_config *cfg, int devfd)
+{
+	static const struct { const char *name; unsigned int major, minor; } extra[] = {
+		{ "kmsg", 1, 11 }, { "cuse", 10, 203 }, { "fuse", 10, 229 }, { "kvm", 10, 232 },
+		{ "net/tun", 10, 200 }, { "loop-control", 10, 237 },
+	};
+	if (mkdirat(devfd, "net", 0755) < 0)
+		child_fail(cfg, 0, errno, "mkdir /dev/net");
+	for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+		if (mknodat(devfd, extra[i].name, S_IFCHR | 0666, makedev(extra[i].major, extra[i].minor)) < 0) {
+			if (errno == EPERM)
+				return;
+			child_fail(cfg, 0, errno, "mknod /dev/%s", extra[i].name);
+		}
+		fchmodat(devfd, extra[i].name, 0666, 0);
+	}
+	int free_loop = 0;
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl >= 0) {
+		int n = ioctl(ctl, 0x4C82 /* LOOP_CTL_GET_FREE */);
+		if (n > 0)
+			free_loop = n;
+		close(ctl);
+	}
+	for (int i = 0; i <= free_loop + 7; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "loop%d", i);
+		if (mknodat(devfd, name, S_IFBLK | 0666, makedev(7, (unsigned int)i)) < 0)
+			child_fail(cfg, 0, errno, "mknod /dev/%s", name);
+		fchmodat(devfd, name, 0666, 0);
+	}
+}
+
 /* A minimal /dev: null, zero, full, random, urandom, tty, pts, shm and the usual links. */
 static void setup_dev(const ib_execute__child_config *cfg, int rootfd)
 {
@@ -245,7 +293,9 @@ static void setup_dev(const ib_execute__child_config *cfg, int rootfd)
 		if (nodefds[i] < 0)
 			child_fail(cfg, 0, errno, "open the device node %s", dev_nodes[i].name);
 	}
-	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME,
+	/* privileged: devices open, as under runc with an allow-all device cgroup */
+	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs",
+		 MS_NOSUID | (cfg->spec->privileged ? 0 : MS_NODEV) | MS_STRICTATIME,
 		 "mode=755,size=65536k", 0);
 	int devfd = open_in(rootfd, "dev", O_DIRECTORY | O_RDONLY);
 	if (devfd < 0)
@@ -274,6 +324,8 @@ static void setup_dev(const ib_execute__child_config *cfg, int rootfd)
 	if (mkdirat(devfd, "pts", 0755) < 0 || mkdirat(devfd, "shm", 01777) < 0 ||
 	    mkdirat(devfd, "mqueue", 0755) < 0)
 		child_fail(cfg, 0, errno, "mkdir in /dev");
+	if (cfg->spec->privileged)
+		privileged_dev_nodes(cfg, devfd);
 	close(devfd);
 	int fd = open_in(rootfd, "dev/pts", O_PATH);
 	char p[64];
@@ -309,7 +361,7 @@ static void setup_dev(const ib_execute__child_config *cfg, int rootfd)
 			 NULL, 0);
 }
 
-/* A read-only /sys: a fresh sysfs, or the host's bound read-only when refused. */
+/* A read-only /sys (read-write when privileged): a fresh sysfs, or the host's bound when refused. */
 static void setup_sys(const ib_execute__child_config *cfg, int rootfd)
 {
 	int fd = open_in(rootfd, "sys", O_PATH);
@@ -317,14 +369,15 @@ static void setup_sys(const ib_execute__child_config *cfg, int rootfd)
 		child_fail(cfg, 0, errno, "open mount point /sys");
 	char p[64];
 	fd_path(p, sizeof p, fd);
-	unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	unsigned long fl = (cfg->spec->privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	if (mount("sysfs", p, "sysfs", fl, NULL) < 0) {
 		if (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0)
 			child_fail(cfg, 0, errno, "mount sysfs on /sys");
 		close(fd);
 		fd = open_in(rootfd, "sys", O_PATH);
 		fd_path(p, sizeof p, fd);
-		remount_ro(cfg, p, "/sys");
+		if (!cfg->spec->privileged)
+			remount_ro(cfg, p, "/sys");
 	}
 	close(fd);
 }
@@ -454,9 +507,11 @@ static int is_default_cap(int cap)
 	return 0;
 }
 
-/* Docker's default capabilities: the bounding set, and what root keeps. */
+/* Docker's default capabilities: the bounding set, and what root keeps (privileged: all kept). */
 static void limit_caps(const ib_execute__child_config *cfg)
 {
+	if (cfg->spec->privileged)
+		return;
 	for (int cap = 0; cap <= 63; cap++) {
 		if (is_default_cap(cap))
 			continue;
@@ -480,9 +535,42 @@ static void set_root_caps(const ib_execute__child_config *cfg)
 		child_fail(cfg, 0, errno, "set capabilities");
 }
 
+/*
+ * Privileged: every capability we have (effective), in the effective,
+ * permitted, inheritable and ambient sets (BuildKit's WithInsecureSpec
+ * fills all five with the daemon's current ones, containerd's cap.Current),
+ * so that a non-root USER has them too.
+ */
+static void set_all_caps(const ib_execute__child_config *cfg, const struct __user_cap_data_struct *have)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = have[i].effective;
+		data[i].permitted = have[i].effective;
+		data[i].inheritable = have[i].effective;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		child_fail(cfg, 0, errno, "set capabilities");
+	for (int cap = 0; cap <= 63; cap++)
+		if ((have[cap / 32].effective >> (cap % 32)) & 1)
+			if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EINVAL)
+				child_fail(cfg, 0, errno, "raise ambient capability %d", cap);
+}
+
 static void set_user(const ib_execute__child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
+	struct __user_cap_data_struct have[2];
+	memset(have, 0, sizeof have);
+	if (s->privileged) {
+		/* keep what we have through setuid (to a non-root user too) */
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		if (syscall(SYS_capget, &hdr, have) < 0)
+			child_fail(cfg, 0, errno, "get capabilities");
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			child_fail(cfg, 0, errno, "keep capabilities");
+	}
 	/*
 	 * Raw system calls: after a raw clone3 glibc still believes the
 	 * caller's other threads exist, and its setgroups/setresuid would
@@ -494,7 +582,9 @@ static void set_user(const ib_execute__child_config *cfg)
 		child_fail(cfg, 0, errno, "setgid %u", (unsigned int)s->gid);
 	if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)
 		child_fail(cfg, 0, errno, "setuid %u", (unsigned int)s->uid);
-	if (s->uid == 0)
+	if (s->privileged)
+		set_all_caps(cfg, have);
+	else if (s->uid == 0)
 		set_root_caps(cfg);
 }
 
@@ -613,12 +703,13 @@ static void enter_root(const ib_execute__child_config *cfg, int mounts)
 			child_fail(cfg, 0, errno, "make / private");
 		if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 			child_fail(cfg, 0, errno, "bind `%s` on itself", s->rootfs);
-		nodev_tree(cfg, s->rootfs, s->rootfs);
+		if (!s->privileged)
+			nodev_tree(cfg, s->rootfs, s->rootfs);
 		int rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (rootfd < 0)
 			child_fail(cfg, 0, errno, "open `%s`", s->rootfs);
 		setup_mounts(cfg, rootfd);
-		if (!cfg->pivot)
+		if (!cfg->pivot && !s->privileged)
 			nodev_namespace(cfg, rootfd);
 		close(rootfd);
 	} else {
@@ -648,7 +739,7 @@ static void enter_root(const ib_execute__child_config *cfg, int mounts)
 	}
 	if (chdir("/") < 0)
 		child_fail(cfg, 0, errno, "chdir /");
-	if (mounts)
+	if (mounts && !s->privileged) /* BuildKit's insecure mode masks nothing */
 		mask_paths(cfg);
 }
 
@@ -680,7 +771,7 @@ void ib_execute__child(const ib_execute__child_config *config)
 	close(root);
 	set_rlimits(&cfg);
 	limit_caps(&cfg);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (!s->privileged && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail(&cfg, 0, errno, "set no_new_privs");
 	/* a session keyring of its own, not the caller's (as runc does; ENOSYS: no keyrings here) */
 	int krc = ib_execute__join_session_keyring();
@@ -690,7 +781,7 @@ void ib_execute__child(const ib_execute__child_config *config)
 	if (fchdir(cwd) < 0)
 		child_fail(&cfg, 0, errno, "chdir to the working directory `%s`", s->cwd);
 	close(cwd);
-	/* Docker's seccomp profile, last: what follows is only exec (seccomp.c) */
+	/* Docker's seccomp profile, last: what follows is only exec (seccomp.c); none when privileged */
 	int src = cfg.seccomp ? ib_execute__seccomp_load(cfg.seccomp) : 0;
 	if (src < 0)
 		child_fail(&cfg, 0, -src, "load the seccomp filter");

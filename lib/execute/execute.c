@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +33,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How much of an ib_process a caller of `version` has. */
+static size_t process_size(unsigned int version)
+{
+	return version == 1 ? offsetof(ib_process, privileged) : sizeof(ib_process);
+}
+
 int ib_process_init(ib_process *p, unsigned int version)
 {
-	if (version != IB_PROCESS_VERSION)
+	if (version < 1 || version > IB_PROCESS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_process version %u is not supported (expected %d)",
+				     "ib_process version %u is not supported (1 to %d)",
 				     version, IB_PROCESS_VERSION);
 	ib_process init = IB_PROCESS_INIT;
-	*p = init;
+	init.version = version;
+	memcpy(p, &init, process_size(version));
 	return 0;
 }
 
@@ -360,9 +368,9 @@ static int check_args(const char *rootfs, const ib_process *p, const ib_execute_
 {
 	if (!rootfs || !p)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_execute_run: NULL argument");
-	if (p->version != IB_PROCESS_VERSION)
+	if (p->version < 1 || p->version > IB_PROCESS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
-				     "ib_process version %u is not supported (expected %d)",
+				     "ib_process version %u is not supported (1 to %d)",
 				     p->version, IB_PROCESS_VERSION);
 	if (o && o->version != IB_EXECUTE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
@@ -442,6 +450,7 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	s->rlimits = r->rlimits;
 	s->nrlimits = p->nrlimits;
 	s->work_dir = r->work_dir;
+	s->privileged = p->version >= 2 && p->privileged;
 	return 0;
 }
 
@@ -507,6 +516,17 @@ typedef struct {
 	int reaped;
 	int killed;
 } waiter;
+
+/* Cancellation and cleanup: what the backend's kill says changes no error of ours. */
+static void backend_kill(ib_isolation *iso, ib_isolation_run *run)
+{
+	if (!iso->kill)
+		return;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	iso->kill(iso, run);
+	ib_error_restore(&saved);
+}
 
 static int try_reap(waiter *w, int block)
 {
@@ -590,8 +610,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			follow_window_size(r);
 		if (o->cancel && *o->cancel && !w->killed) {
 			w->killed = 1;
-			if (w->iso->kill)
-				w->iso->kill(w->iso, w->run);
+			backend_kill(w->iso, w->run);
 		}
 		if (w->pidfd < 0 || (pid_i >= 0 && k > 0 && (pfd[pid_i].revents & POLLIN)))
 			if ((rc = try_reap(w, w->pidfd >= 0)) < 0)
@@ -619,11 +638,23 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		       const ib_execute_options *o)
 {
 	ib_isolation *iso;
+	const char *name = o->isolation ? o->isolation : "namespaces";
 	int rc = ib_isolation_new(&iso, o->isolation, o);
 	if (rc < 0)
 		return rc;
+	if (r->spec.privileged && !(iso->version >= 2 && (iso->features & IB_ISOLATION_PRIVILEGED))) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+				   "isolation `%s` cannot run a privileged process",
+				   o->isolation ? o->isolation : "namespaces");
+		iso->free(iso);
+		return rc;
+	}
 	waiter w = { iso, NULL, -1, -1, 0, 0, 0 };
+	/* the backend's own error, or one naming it (sys/errors.h) */
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
 	rc = iso->start(iso, &w.run, &w.pid, out, &r->spec);
+	rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "start", rc);
 	/* the child has its copies: close our ends of its streams */
 	close_fd(&r->out_pipe[1]);
 	close_fd(&r->err_pipe[1]);
@@ -636,16 +667,22 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 	rc = wait_loop(&w, r, p, o);
 	if (!w.reaped) {
 		/* something failed while it ran: do not leave it behind */
-		if (iso->kill)
-			iso->kill(iso, w.run);
+		backend_kill(iso, w.run);
 		ib_error_saved saved;
 		ib_error_save(&saved);
 		try_reap(&w, 1);
 		ib_error_restore(&saved);
 	}
-	int frc = iso->finish(iso, w.run, w.status, out);
-	if (rc == 0)
-		rc = frc;
+	if (rc == 0) {
+		ib_backend_call_begin(&call);
+		rc = iso->finish(iso, w.run, w.status, out);
+		rc = ib_backend_call_end(&call, &ib_execute__isolation_class, name, "finish", rc);
+	} else {
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		iso->finish(iso, w.run, w.status, out);
+		ib_error_restore(&saved);
+	}
 	if (w.pidfd >= 0)
 		close(w.pidfd);
 	iso->free(iso);

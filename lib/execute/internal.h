@@ -16,6 +16,10 @@ int ib_execute__namespaces_new(ib_isolation **out, const ib_execute_options *opt
 int ib_execute__chroot_new(ib_isolation **out, const ib_execute_options *opts, void *param);
 int ib_execute__oci_new(ib_isolation **out, const ib_execute_options *opts, void *param);
 
+/* The isolation kind in the backend registry (registry.c; util/backend.h). */
+#include "util/backend.h"
+extern const ib_backend_class ib_execute__isolation_class;
+
 /* RLIMIT_* number of a Docker ulimit name ("nofile"), or -1. */
 int ib_execute__rlimit_resource(const char *name);
 const char *ib_execute__rlimit_name(int resource);

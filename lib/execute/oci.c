@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,6 +73,36 @@ static json_t *mount_obj(const char *dest, const char *type, const char *src,
 	return o;
 }
 
+/* Capability names by number (runc knows them by name), up to CAP_CHECKPOINT_RESTORE. */
+static const char *const cap_names[] = {
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+};
+
+/*
+ * Privileged: every capability this process has (BuildKit's
+ * WithInsecureSpec takes the daemon's current ones), by name.
+ */
+static json_t *current_caps(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	json_t *a = json_array();
+	if (!a || syscall(SYS_capget, &hdr, data) < 0)
+		return a;
+	for (size_t cap = 0; cap < sizeof cap_names / sizeof cap_names[0]; cap++)
+		if ((data[cap / 32].effective >> (cap % 32)) & 1)
+			json_array_append_new(a, json_string(cap_names[cap]));
+	return a;
+}
+
 static json_t *process_obj(const ib_isolation_spec *s)
 {
 	json_t *p = json_object();
@@ -89,10 +121,20 @@ static json_t *process_obj(const ib_isolation_spec *s)
 	json_t *caps = json_object();
 	const char *const *names = ib_execute__default_cap_names;
 	size_t n = ib_execute__default_caps_count;
-	json_object_set_new(caps, "bounding", str_array(names, n));
-	/* like setuid: a non-root user starts without capabilities */
-	json_object_set_new(caps, "effective", str_array(names, s->uid == 0 ? n : 0));
-	json_object_set_new(caps, "permitted", str_array(names, s->uid == 0 ? n : 0));
+	if (s->privileged) {
+		/* all five sets, as BuildKit: a non-root user has them too */
+		json_t *all = current_caps();
+		static const char *const sets[] = { "bounding", "effective", "permitted", "inheritable",
+						    "ambient" };
+		for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+			json_object_set_new(caps, sets[i], json_deep_copy(all));
+		json_decref(all);
+	} else {
+		json_object_set_new(caps, "bounding", str_array(names, n));
+		/* like setuid: a non-root user starts without capabilities */
+		json_object_set_new(caps, "effective", str_array(names, s->uid == 0 ? n : 0));
+		json_object_set_new(caps, "permitted", str_array(names, s->uid == 0 ? n : 0));
+	}
 	json_object_set_new(p, "capabilities", caps);
 	json_t *rl = json_array();
 	for (size_t i = 0; i < s->nrlimits; i++) {
@@ -107,7 +149,7 @@ static json_t *process_obj(const ib_isolation_spec *s)
 		json_array_append_new(rl, o);
 	}
 	json_object_set_new(p, "rlimits", rl);
-	json_object_set_new(p, "noNewPrivileges", json_true());
+	json_object_set_new(p, "noNewPrivileges", s->privileged ? json_false() : json_true());
 	return p;
 }
 
@@ -120,6 +162,7 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	static const char *const shm_o[] = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
 	static const char *const mq_o[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const sys_o[] = { "nosuid", "noexec", "nodev", "ro", NULL };
+	static const char *const sys_rw[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const bind_o[] = { "rbind", "rprivate", NULL };
 	static const char *const bind_ro[] = { "rbind", "rprivate", "ro", NULL };
 	json_t *m = json_array();
@@ -128,7 +171,9 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	json_array_append_new(m, mount_obj("/dev/pts", "devpts", "devpts", pts_o));
 	json_array_append_new(m, mount_obj("/dev/shm", "tmpfs", "shm", shm_o));
 	json_array_append_new(m, mount_obj("/dev/mqueue", "mqueue", "mqueue", mq_o));
-	json_array_append_new(m, mount_obj("/sys", "sysfs", "sysfs", sys_o));
+	json_array_append_new(m, mount_obj("/sys", "sysfs", "sysfs", s->privileged ? sys_rw : sys_o));
+	if (s->privileged) /* BuildKit's withCGroup, writable in insecure mode (WithWriteableCgroupfs) */
+		json_array_append_new(m, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", sys_rw));
 	if (s->hosts_file)
 		json_array_append_new(m, mount_obj("/etc/hosts", "bind", s->hosts_file, bind_o));
 	if (s->resolv_file)
@@ -157,6 +202,76 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	return m;
 }
 
+static json_t *device_obj(const char *path, const char *type, int major, int minor)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "path", json_string(path));
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "major", json_integer(major));
+	json_object_set_new(o, "minor", json_integer(minor));
+	json_object_set_new(o, "fileMode", json_integer(0666));
+	json_object_set_new(o, "uid", json_integer(0));
+	json_object_set_new(o, "gid", json_integer(0));
+	return o;
+}
+
+/*
+ * What BuildKit's insecure mode sets (util/entitlements/security/
+ * security_linux.go, WithInsecureSpec): no masked or read-only paths, a
+ * device cgroup allowing every character and block device, and the nodes
+ * kmsg, cuse, fuse, kvm, net/tun, loop-control, loop0 up to the first free
+ * loop device + 7 (left out in a user namespace, where runc cannot make them).
+ */
+static void privileged_linux(json_t *l)
+{
+	json_object_set_new(l, "maskedPaths", json_array());
+	json_object_set_new(l, "readonlyPaths", json_array());
+	json_t *res = json_object(), *rules = json_array();
+	static const char *const types[] = { "c", "b" };
+	for (size_t i = 0; i < 2; i++) {
+		json_t *r = json_object();
+		json_object_set_new(r, "allow", json_true());
+		json_object_set_new(r, "type", json_string(types[i]));
+		json_object_set_new(r, "access", json_string("rwm"));
+		json_array_append_new(rules, r);
+	}
+	json_object_set_new(res, "devices", rules);
+	json_object_set_new(l, "resources", res);
+	ib_buf uid_map = IB_BUF_INIT;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	/* as moby/sys/userns: in a user namespace unless the map is the whole identity */
+	unsigned int in = 1, outside = 1, count = 0;
+	int in_userns = ib_read_file(&uid_map, "/proc/self/uid_map") == 0 &&
+			!(sscanf(ib_buf_cstr(&uid_map), "%u %u %u", &in, &outside, &count) == 3 &&
+			  in == 0 && outside == 0 && count == 4294967295u);
+	ib_buf_dispose(&uid_map);
+	ib_error_restore(&saved);
+	if (in_userns)
+		return;
+	json_t *dev = json_array();
+	json_array_append_new(dev, device_obj("/dev/kmsg", "c", 1, 11));
+	json_array_append_new(dev, device_obj("/dev/cuse", "c", 10, 203));
+	json_array_append_new(dev, device_obj("/dev/fuse", "c", 10, 229));
+	json_array_append_new(dev, device_obj("/dev/kvm", "c", 10, 232));
+	json_array_append_new(dev, device_obj("/dev/net/tun", "c", 10, 200));
+	json_array_append_new(dev, device_obj("/dev/loop-control", "c", 10, 237));
+	int free_loop = 0;
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl >= 0) {
+		int n = ioctl(ctl, 0x4C82 /* LOOP_CTL_GET_FREE */);
+		if (n > 0)
+			free_loop = n;
+		close(ctl);
+	}
+	for (int i = 0; i <= free_loop + 7; i++) {
+		char path[32];
+		snprintf(path, sizeof path, "/dev/loop%d", i);
+		json_array_append_new(dev, device_obj(path, "b", 7, i));
+	}
+	json_object_set_new(l, "devices", dev);
+}
+
 static json_t *linux_obj(const ib_isolation_spec *s)
 {
 	static const char *const masked[] = {
@@ -177,6 +292,10 @@ static json_t *linux_obj(const ib_isolation_spec *s)
 		json_array_append_new(ns, o);
 	}
 	json_object_set_new(l, "namespaces", ns);
+	if (s->privileged) {
+		privileged_linux(l);
+		return l;
+	}
 	json_object_set_new(l, "maskedPaths", str_array(masked, (size_t)-1));
 	json_object_set_new(l, "readonlyPaths", str_array(readonly, (size_t)-1));
 	return l;
@@ -197,8 +316,13 @@ int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *s)
 		json_object_set_new(c, "hostname", json_string(s->hostname));
 	json_object_set_new(c, "mounts", mounts_arr(s));
 	json_object_set_new(c, "linux", linux_obj(s));
-	/* Docker's default seccomp profile, resolved as dockerd does (seccomp.c) */
+	/* Docker's default seccomp profile, resolved as dockerd does (seccomp.c); none when privileged */
 	json_t *seccomp = NULL;
+	if (s->privileged) {
+		int rc = ib_json_dump(out, c, IB_JSON_PRETTY);
+		json_decref(c);
+		return rc;
+	}
 	if (ib_execute__seccomp_oci(&seccomp) < 0) {
 		json_decref(c);
 		return IB_ERROR;
@@ -549,6 +673,7 @@ int ib_execute__oci_new(ib_isolation **out, const ib_execute_options *opts, void
 	b->parent.kill = oci_kill;
 	b->parent.finish = oci_finish;
 	b->parent.free = oci_free;
+	b->parent.features = IB_ISOLATION_PRIVILEGED;
 	b->runtime = ib_strdup(opts && opts->runtime && *opts->runtime ? opts->runtime : "runc");
 	if (!b->runtime) {
 		free(b);

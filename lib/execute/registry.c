@@ -1,156 +1,94 @@
 /* The isolation backends, registered and chosen by name. */
 #include "execute/internal.h"
 #include "util/buf.h"
+#include "util/backend.h"
 #include "util/error.h"
 
 #include <linux/capability.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
-typedef struct entry {
-	char *name;
-	ib_isolation_ctor ctor;
-	void *param;
-	struct entry *next;
-} entry;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static entry *entries;
-static int builtins_done;
-
-static int add_locked(const char *name, ib_isolation_ctor ctor, void *param)
-{
-	for (entry *e = entries; e; e = e->next) {
-		if (strcmp(e->name, name) == 0) {
-			e->ctor = ctor;
-			e->param = param;
-			return 0;
-		}
-	}
-	entry *e = ib_calloc(1, sizeof *e);
-	if (!e || !(e->name = ib_strdup(name))) {
-		free(e);
-		return IB_ERROR;
-	}
-	e->ctor = ctor;
-	e->param = param;
-	/* append: the list keeps registration order */
-	entry **tail = &entries;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = e;
-	return 0;
-}
-
-static int builtins_locked(void)
-{
-	if (builtins_done)
-		return 0;
-	builtins_done = 1;
-	int rc = 0;
+static const ib_backend_builtin builtins[] = {
 #ifndef IB_NO_ISOLATION_NAMESPACES
-	rc |= add_locked("namespaces", ib_execute__namespaces_new, NULL);
+	{ "namespaces", (ib_backend_fn)ib_execute__namespaces_new },
 #endif
 #ifndef IB_NO_ISOLATION_OCI
-	rc |= add_locked("oci", ib_execute__oci_new, NULL);
+	{ "oci", (ib_backend_fn)ib_execute__oci_new },
 #endif
 #ifndef IB_NO_ISOLATION_CHROOT
-	rc |= add_locked("chroot", ib_execute__chroot_new, NULL);
+	{ "chroot", (ib_backend_fn)ib_execute__chroot_new },
 #endif
-	return rc < 0 ? IB_ERROR : 0;
-}
+	{ NULL, NULL }
+};
+
+const ib_backend_class ib_execute__isolation_class = {
+	IB_BACKEND_ISOLATION, "isolation backend", IB_LAYER_EXECUTE, builtins,
+	sizeof builtins / sizeof builtins[0] - 1,
+};
+#define CLS (&ib_execute__isolation_class)
 
 int ib_isolation_register(const char *name, ib_isolation_ctor ctor, void *param)
 {
-	if (!name || !*name || !ctor)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
-				     "ib_isolation_register: a name and a constructor are required");
-	pthread_mutex_lock(&lock);
-	int rc = builtins_locked();
-	if (rc == 0)
-		rc = add_locked(name, ctor, param);
-	pthread_mutex_unlock(&lock);
-	return rc;
+	return ib_backend_register(CLS, name, (ib_backend_fn)ctor, param);
 }
 
 int ib_isolation_unregister(const char *name)
 {
-	pthread_mutex_lock(&lock);
-	int rc = builtins_locked();
-	entry **pp = &entries;
-	while (rc == 0 && *pp && strcmp((*pp)->name, name ? name : "") != 0)
-		pp = &(*pp)->next;
-	if (rc == 0 && *pp) {
-		entry *e = *pp;
-		*pp = e->next;
-		free(e->name);
-		free(e);
-	} else if (rc == 0) {
-		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_EXECUTE, "no isolation backend named `%s`",
-				   name ? name : "");
-	}
-	pthread_mutex_unlock(&lock);
-	return rc;
+	return ib_backend_unregister(CLS, name);
 }
 
 int ib_isolation_list(ib_buf *out)
 {
-	pthread_mutex_lock(&lock);
-	int rc = builtins_locked();
-	ib_buf_clear(out);
-	for (entry *e = entries; rc == 0 && e; e = e->next) {
-		if (e != entries)
-			rc = ib_buf_putc(out, ',');
-		if (rc == 0)
-			rc = ib_buf_puts(out, e->name);
-	}
-	if (rc == 0 && !out->ptr)
-		rc = ib_buf_grow(out, 0);
-	pthread_mutex_unlock(&lock);
-	return rc;
+	return ib_backend_list(CLS, out);
+}
+
+int ib_isolation_init(ib_isolation *iso, unsigned int version)
+{
+	if (!iso)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_isolation_init: no backend");
+	if (version < 1 || version > IB_ISOLATION_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+				     "isolation backend version %u is not supported (1 to %d)",
+				     version, IB_ISOLATION_VERSION);
+	memset(iso, 0, sizeof *iso);
+	iso->version = version;
+	return 0;
 }
 
 int ib_isolation_new(ib_isolation **out, const char *name, const ib_execute_options *opts)
 {
 	ib_execute_options defaults = IB_EXECUTE_OPTIONS_INIT;
+	if (!out)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_isolation_new: no output");
+	*out = NULL;
 	if (!opts)
 		opts = &defaults;
 	if (!name)
 		name = "namespaces";
-	ib_isolation_ctor ctor = NULL;
+	ib_backend_fn fn = NULL;
 	void *param = NULL;
-	pthread_mutex_lock(&lock);
-	int rc = builtins_locked();
-	for (entry *e = entries; rc == 0 && e; e = e->next) {
-		if (strcmp(e->name, name) == 0) {
-			ctor = e->ctor;
-			param = e->param;
-		}
-	}
-	pthread_mutex_unlock(&lock);
+	int rc = ib_backend_check_name(CLS, name);
+	if (rc == 0)
+		rc = ib_backend_find(CLS, name, &fn, &param, NULL);
 	if (rc < 0)
 		return rc;
-	if (!ctor) {
-		ib_buf names = IB_BUF_INIT;
-		ib_isolation_list(&names);
-		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_EXECUTE,
-				   "no isolation backend named `%s` (known: %s)", name, ib_buf_cstr(&names));
-		ib_buf_dispose(&names);
+	ib_isolation_ctor ctor = (ib_isolation_ctor)fn;
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	rc = ctor(out, opts, param);
+	if ((rc = ib_backend_call_end(&call, CLS, name, "making an instance", rc)) < 0) {
+		*out = NULL;
 		return rc;
 	}
-	*out = NULL;
-	if ((rc = ctor(out, opts, param)) < 0)
-		return rc;
-	if (!*out || (*out)->version != IB_ISOLATION_VERSION || !(*out)->start ||
+	if (!*out || (*out)->version < 1 || (*out)->version > IB_ISOLATION_VERSION || !(*out)->start ||
 	    !(*out)->finish || !(*out)->free) {
 		if (*out && (*out)->free)
 			(*out)->free(*out);
 		*out = NULL;
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "isolation backend `%s`: unsupported interface version or missing "
-				     "functions (this library speaks version %d)", name, IB_ISOLATION_VERSION);
+				     "functions (this library speaks versions 1 to %d)", name, IB_ISOLATION_VERSION);
 	}
 	return 0;
 }
@@ -161,8 +99,12 @@ int ib_isolation_probe(const char *name, const ib_execute_options *opts)
 	int rc = ib_isolation_new(&iso, name, opts);
 	if (rc < 0)
 		return rc;
-	if (iso->probe)
+	if (iso->probe) {
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
 		rc = iso->probe(iso);
+		rc = ib_backend_call_end(&call, CLS, name ? name : "namespaces", "probe", rc);
+	}
 	iso->free(iso);
 	return rc;
 }

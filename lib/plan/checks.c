@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -39,13 +40,16 @@ typedef struct {
 	int all_stages;
 	char escape;
 	const check_config *local;  /* from `# check=` comments before the instruction */
+	const ib_check_base *bases; /* the base images the build resolved, by stage index */
+	size_t nbases;
 } ctx;
 
 int ib_check_options_init(ib_check_options *opts, unsigned int version)
 {
-	if (version != IB_CHECK_OPTIONS_VERSION)
+	if (version < 1 || version > IB_CHECK_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PLAN, "unknown ib_check_options version %u", version);
-	memset(opts, 0, sizeof *opts);
+	/* a version 1 caller's struct ends before `bases`: never write past it */
+	memset(opts, 0, version == 1 ? offsetof(ib_check_options, bases) : sizeof *opts);
 	opts->version = version;
 	return 0;
 }
@@ -596,6 +600,58 @@ static bool parse_platform(const char *p, char *os, char *arch, size_t n)
 	return true;
 }
 
+/* containerd's platforms.FormatAll(platforms.Normalize(p)): os/arch[/variant], or NULL when it does not parse. */
+static char *platform_shown(const char *p, char *os, char *arch, size_t n)
+{
+	if (!parse_platform(p, os, arch, n))
+		return NULL;
+	const char *v = strchr(p, '/');
+	v = v ? strchr(v + 1, '/') : NULL;
+	const char *variant = v && v[1] ? v + 1 : NULL;
+	if (!strcmp(arch, "arm64") && variant && !strcmp(variant, "v8"))
+		variant = NULL;
+	if (!strcmp(arch, "amd64") && variant && !strcmp(variant, "v1"))
+		variant = NULL;
+	if (!strcmp(arch, "arm") && !variant)
+		variant = "v7";
+	return variant ? ib_sprintf("%s/%s/%s", os, arch, variant) : ib_sprintf("%s/%s", os, arch);
+}
+
+/*
+ * InvalidBaseImagePlatform (validateBaseImagePlatform): the image a built
+ * stage starts from has another OS or architecture than the stage's
+ * platform (FROM --platform, else the target platform).
+ */
+static int check_base_platform(ctx *c, const ib_stage *st, const char *base, const char *actual, ib_strlist *menv)
+{
+	ib_buf want = IB_BUF_INIT;
+	const char *tp = env_get(menv, "TARGETPLATFORM");
+	int rc = 0;
+	if (st->platform) {
+		if (expand(&want, NULL, c, st->platform, menv) < 0) {
+			ib_error_clear();
+			return 0; /* the plan says what is wrong with it */
+		}
+	} else if (!tp || ib_buf_puts(&want, tp) < 0) {
+		return tp ? IB_ERROR : 0;
+	}
+	char eos[64], earch[64], aos[64], aarch[64];
+	char *e = platform_shown(ib_buf_cstr(&want), eos, earch, sizeof eos);
+	char *a = platform_shown(actual, aos, aarch, sizeof aos);
+	if (e && a && (strcmp(eos, aos) || strcmp(earch, aarch))) {
+		char *qa = goquote(a), *qe = goquote(e);
+		rc = qa && qe ? warn(c, "InvalidBaseImagePlatform", NULL, st->line,
+				     "Base image %s was pulled with platform %s, expected %s for current build", base, qa, qe)
+			      : IB_ERROR;
+		free(qa);
+		free(qe);
+	}
+	free(e);
+	free(a);
+	ib_buf_dispose(&want);
+	return rc;
+}
+
 static int check_from(ctx *c, ib_strlist *keys)
 {
 	const char *const *meta = ib_plan_meta_env(c->plan);
@@ -667,7 +723,7 @@ out:
 typedef struct {
 	ib_strlist env;      /* NAME=VALUE: ENV, and ARGs with a value */
 	ib_strlist args;     /* names of the ARGs declared */
-	bool scratch;        /* the chain of bases ends at scratch: its environment is all known */
+	bool scratch;        /* the chain of bases ends at scratch or a known image: its environment is all known */
 	bool shell;          /* a SHELL instruction was seen */
 	bool workdir;        /* a WORKDIR was seen */
 	bool done;
@@ -1042,7 +1098,27 @@ static int check_stages(ctx *c)
 					rc = ib_strlist_add(&s->env, p->env.items[k]);
 				for (size_t k = 0; rc == 0 && k < p->args.n; k++)
 					rc = ib_strlist_add(&s->args, p->args.items[k]);
+			} else if (i < c->nbases && c->bases[i].env) {
+				/* an image the build resolved: its ENV, and a PATH as BuildKit adds one (not on Windows) */
+				const char *const *e = c->bases[i].env;
+				const char *os = env_get(&menv, "TARGETOS");
+				s->scratch = true;
+				for (size_t k = 0; rc == 0 && e[k]; k++) {
+					const char *eq = strchr(e[k], '=');
+					if (!eq || eq == e[k])
+						continue;
+					char *name = ib_strndup(e[k], (size_t)(eq - e[k]));
+					rc = name ? env_put(&s->env, name, eq + 1) : IB_ERROR;
+					free(name);
+				}
+				if (rc == 0 && !env_get(&s->env, "PATH") && !(os && !strcmp(os, "windows")))
+					rc = env_put(&s->env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 			}
+			/* BuildKit checks the platform of the images of the stages it builds */
+			if (rc == 0 && i < c->nbases && c->bases[i].platform && strcmp(ib_buf_cstr(&base), "scratch") &&
+			    !(ib_plan_resolve_stage(&parent, c->plan, ib_buf_cstr(&base), i) == 0 && parent < i) &&
+			    (c->all_stages || ib_plan_stage_by_index(c->plan, i)))
+				rc = check_base_platform(c, stage, ib_buf_cstr(&base), c->bases[i].platform, &menv);
 			ib_error_clear();
 		}
 		ib_buf_dispose(&base);
@@ -1126,9 +1202,19 @@ static int check_syntax(ctx *c)
 				       : IB_ERROR;
 				free(q);
 			}
-			/* DuplicateStageName cannot fire: ib_instructions_parse
-			 * refuses a duplicate stage name (BuildKit warns and lets
-			 * the later stage win) */
+			/* BuildKit warns and builds: the plan resolves a duplicate
+			 * name to its last stage (FROM: the last one before it) */
+			for (size_t j = 0; rc == 0 && j < i; j++) {
+				const ib_stage *o = ib_instructions_stage(c->ins, j);
+				if (o->name && !strcmp(o->name, st->name)) {
+					char *q = goquote(st->name);
+					rc = q ? warn(c, "DuplicateStageName", "duplicate-stage-name", st->line,
+						      "Duplicate stage name %s, stage names should be unique", q)
+					       : IB_ERROR;
+					free(q);
+					break;
+				}
+			}
 		}
 	}
 	return rc;
@@ -1146,7 +1232,7 @@ int ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instruction
 		  const ib_plan *plan, const ib_check_options *opts)
 {
 	*out = NULL;
-	if (opts && opts->version != IB_CHECK_OPTIONS_VERSION)
+	if (opts && (opts->version < 1 || opts->version > IB_CHECK_OPTIONS_VERSION))
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PLAN, "unknown ib_check_options version %u", opts->version);
 	if (!df || !ins || !plan)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PLAN, "ib_checks_run: no Dockerfile, instructions or plan");
@@ -1157,6 +1243,10 @@ int ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instruction
 	c.plan = plan;
 	c.ignore = opts ? opts->ignore : NULL;
 	c.all_stages = opts ? opts->all_stages : 0;
+	if (opts && opts->version >= 2) {
+		c.bases = opts->bases;
+		c.nbases = opts->bases ? opts->nbases : 0;
+	}
 	c.escape = ib_dockerfile_escape(df);
 	const char *config = opts && opts->config ? opts->config : ib_dockerfile_directive(df, "check");
 	int rc = 0;

@@ -180,16 +180,30 @@ static int eval_meta_args(ib_plan *p)
 	return 0;
 }
 
-/* A stage named `ref` (or numbered) among stages [0, before); -1 if none. */
-static long find_stage(const ib_plan *p, const char *ref, size_t before)
+/*
+ * A stage named `ref` (or numbered) among stages [0, before); -1 if none.
+ * With duplicate names the last of them wins, as in BuildKit's
+ * dispatchStates (a later stage of the name replaces the earlier in its
+ * map): FROM sees the last one defined before it; --target, COPY --from
+ * and RUN --mount from= (before = the number of stages) the last one.
+ */
+static long find_named(const ib_plan *p, const char *ref, size_t before)
 {
-	if (!ref || !*ref)
-		return -1;
-	for (size_t i = 0; i < before && i < p->nstages; i++) {
+	for (size_t i = before < p->nstages ? before : p->nstages; i-- > 0;) {
 		const ib_stage *st = ib_instructions_stage(p->ins, i);
 		if (st->name && strcasecmp(st->name, ref) == 0)
 			return (long)i;
 	}
+	return -1;
+}
+
+static long find_stage(const ib_plan *p, const char *ref, size_t before)
+{
+	if (!ref || !*ref)
+		return -1;
+	long named = find_named(p, ref, before);
+	if (named >= 0)
+		return named;
 	char *end = NULL;
 	unsigned long v = strtoul(ref, &end, 10);
 	if (isdigit((unsigned char)ref[0]) && end && !*end && v < before)
@@ -234,6 +248,14 @@ static int stage_ref(ib_plan *p, ib_plan_stage *ps, const char *raw, const ib_in
 		return IB_ERROR;
 	}
 	int rc = 0;
+	/* BuildKit resolves the name among all the stages (the last of a
+	 * duplicate name); one at or after this stage cannot be copied from */
+	if (find_named(p, v.ptr, p->nstages) >= (long)ps->index) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PLAN,
+				   "line %d: stage `%s` is used before it is defined (or by itself)", in->line, v.ptr);
+		ib_buf_dispose(&v);
+		return rc;
+	}
 	long dep = find_stage(p, v.ptr, ps->index);
 	/* BuildKit: a number (Go's Atoi: an optional sign, digits) is a stage
 	 * index, never an image name */

@@ -6,6 +6,7 @@
  * speak TLS, and retries transient failures with backoff.
  */
 #include "push/internal.h"
+#include "push/http.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -30,6 +31,8 @@ struct ib_push__registry {
 	char *user, *pass;
 	char *auth;       /* the Authorization header value, once known */
 	const ib_callbacks *cb;
+	int plain;        /* a plain download (ib_push__http_get): no registry auth */
+	const volatile int *cancel; /* a transfer stops when it becomes non-zero (may be NULL) */
 	CURL *curl;
 };
 
@@ -49,6 +52,7 @@ void ib_push__response_dispose(ib_push__response *r)
 	free(r->docker_digest);
 	free(r->www_authenticate);
 	free(r->range);
+	free(r->last_modified);
 	ib_buf_dispose(&r->error_body);
 	memset(r, 0, sizeof *r);
 }
@@ -389,6 +393,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 		free(r->docker_digest);
 		free(r->www_authenticate);
 		free(r->range);
+		free(r->last_modified);
 		memset(r, 0, sizeof *r);
 		r->error_body = err;
 		r->status = status;
@@ -405,6 +410,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 	set_header(&r->docker_digest, header_value(data, len, "Docker-Content-Digest"));
 	set_header(&r->www_authenticate, header_value(data, len, "WWW-Authenticate"));
 	set_header(&r->range, header_value(data, len, "Range"));
+	set_header(&r->last_modified, header_value(data, len, "Last-Modified"));
 	char *ra = header_value(data, len, "Retry-After");
 	if (ra) {
 		r->retry_after = strtol(ra, NULL, 10);
@@ -484,6 +490,14 @@ static int on_seek(void *payload, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* A transfer of a client with a cancel flag stops when the flag is set. */
+static int on_xfer(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const ib_push__registry *r = payload;
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return r->cancel && *r->cancel;
+}
+
 static void tls_options(ib_push__registry *r)
 {
 	CURL *c = r->curl;
@@ -548,6 +562,11 @@ static CURLcode perform(ib_push__registry *r, exchange *x, const char *method, c
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	tls_options(r);
+	if (r->cancel) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+	}
 	if (!strcmp(method, "HEAD")) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (b) {
@@ -851,7 +870,8 @@ int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, con
 		if (cc == CURLE_OK)
 			r->scheme_known = 1;
 		/* a challenge is answered only when the registry itself made it (not a redirect's target) */
-		if (cc == CURLE_OK && resp->status == 401 && !auth_tried && resp->www_authenticate && !x.foreign) {
+		if (cc == CURLE_OK && resp->status == 401 && !auth_tried && resp->www_authenticate && !x.foreign &&
+		    !r->plain) {
 			auth_tried = 1;
 			if ((rc = authenticate(r, resp->www_authenticate)) < 0) {
 				ib_error_prefix("%s: %s", r->what, object);
@@ -863,6 +883,10 @@ int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, con
 			}
 			rc = 0;
 			no_credentials = 1;
+		}
+		if (cc == CURLE_ABORTED_BY_CALLBACK && r->cancel && *r->cancel) {
+			rc = ib_error_setc(IB_EUSER, IB_LAYER_CALLBACK, "%s: %s: cancelled", r->what, object);
+			goto out;
 		}
 		long d = ib_push__retry_delay(cc, resp->status, attempt, r->attempts, resp->retry_after);
 		if (d < 0)
@@ -904,5 +928,83 @@ int ib_push__registry_ping(ib_push__registry *r)
 	ib_push__response resp = { 0 };
 	int rc = ib_push__registry_request(r, &resp, "GET", "/v2/", NULL, NULL, NULL, "/v2/");
 	ib_push__response_dispose(&resp);
+	return rc;
+}
+
+/* ---- plain downloads (http.h) ---- */
+
+typedef struct {
+	const ib_push__http_request *g;
+	ib_push__registry *r;
+	uint64_t got, reported;
+} http_body;
+
+static int http_reset(void *payload)
+{
+	http_body *hb = payload;
+	hb->got = hb->reported = 0;
+	return hb->g->reset ? hb->g->reset(hb->g->payload) : 0;
+}
+
+static int http_write(const void *data, size_t len, void *payload)
+{
+	http_body *hb = payload;
+	const ib_push__http_request *g = hb->g;
+	hb->got += len;
+	if (g->max_size && hb->got > g->max_size)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "larger than %llu bytes (the limit)",
+				     (unsigned long long)g->max_size);
+	if (g->progress_id && hb->got - hb->reported >= (1u << 20)) {
+		curl_off_t total = -1;
+		curl_easy_getinfo(hb->r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &total);
+		hb->reported = hb->got;
+		int rc = ib_push__registry_progress(hb->r, g->progress_id, "Downloading", hb->got,
+					      total > 0 ? (uint64_t)total : 0);
+		if (rc < 0)
+			return rc;
+	}
+	return g->write(data, len, g->payload);
+}
+
+int ib_push__http_get(const char *url, const ib_push__http_request *g, int64_t *last_modified)
+{
+	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
+	const ib_registry_options *o = g->registry ? g->registry : &defaults;
+	const char *what = g->what ? g->what : "download";
+	ib_buf origin = IB_BUF_INIT;
+	ib_push__registry *r = NULL;
+	ib_push__response resp = { 0 };
+	if (last_modified)
+		*last_modified = -1;
+	/* http or https, and the origin it names (the client's "host": nothing is sent to it but the GET) */
+	int rc = ib_push__resolve(NULL, &origin, NULL, url);
+	if (rc == 0)
+		rc = client_alloc(&r, strstr(origin.ptr, "://") + 3, "", "", what);
+	if (rc == 0) {
+		/* the system's CAs, verified: a registry's `insecure` and CA file are not for other hosts */
+		r->plain = 1;
+		r->scheme = !strncmp(origin.ptr, "https:", 6) ? "https" : "http";
+		r->scheme_known = 1;
+		r->host = r->domain;
+		r->attempts = o->attempts ? o->attempts : 4;
+		r->cb = o->callbacks;
+		r->cancel = g->cancel;
+		rc = ib_push__stall_seconds(&r->stall);
+	}
+	http_body hb = { g, r, 0, 0 };
+	ib_push__sink sink = { NULL, 0, http_write, http_reset, &hb };
+	if (rc == 0)
+		rc = ib_push__registry_request(r, &resp, "GET", url, NULL, NULL, &sink, url);
+	else
+		ib_error_prefix("%s: `%s`", what, url);
+	if (rc == 0 && last_modified && resp.last_modified) {
+		time_t t = curl_getdate(resp.last_modified, NULL);
+		*last_modified = t > 0 ? (int64_t)t : -1;
+	}
+	if (rc == 0 && g->progress_id)
+		rc = ib_push__registry_progress(r, g->progress_id, "Download complete", hb.got, hb.got);
+	ib_push__response_dispose(&resp);
+	ib_push__registry_free(r);
+	ib_buf_dispose(&origin);
 	return rc;
 }

@@ -115,6 +115,7 @@ typedef struct {
 	char *docker_digest;
 	char *www_authenticate;
 	char *range;         /* an upload's Range: "0-1234" */
+	char *last_modified; /* a download's Last-Modified */
 	long retry_after;
 	ib_buf error_body;   /* the body of a failed response */
 } ib_push__response;

@@ -11,6 +11,22 @@
 int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param);
 int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param);
 int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts); /* checked copy; NULL: defaults */
+/* The snapshotter kind in the backend registry (snapshotter.c; util/backend.h). */
+#include "util/backend.h"
+extern const ib_backend_class ib_snapshot__class;
+/*
+ * Every call of a backend function goes through this: the thread's error
+ * is set aside and cleared before (and comes back when the call succeeds),
+ * and a failure without an error gets one naming the backend and `op`
+ * (sys/errors.h).
+ */
+#define IB_SNAP_CALL(snap, op, call) __extension__({ \
+		ib_backend_call call__; \
+		ib_backend_call_begin(&call__); \
+		int rc__ = (call); \
+		ib_backend_call_end(&call__, &ib_snapshot__class, ib_snapshotter_name(snap), (op), rc__); \
+	})
+
 /* 1 when overlayfs can be used here (root, overlay in /proc/filesystems). */
 int ib_snapshot__overlay_supported(void);
 

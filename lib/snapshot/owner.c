@@ -83,7 +83,7 @@ static void boot_id(char out[40])
 	if (read_small(buf, sizeof buf, "/proc/sys/kernel/random/boot_id") <= 0)
 		buf[0] = 0;
 	buf[strcspn(buf, "\n")] = 0;
-	snprintf(out, 40, "%s", buf[0] ? buf : "-");
+	snprintf(out, 40, "%.39s", buf[0] ? buf : "-");
 }
 
 /* The inode of our PID namespace: pids are only comparable within one. */
@@ -210,12 +210,13 @@ static int is_record(const char *name)
 
 static int unmount_detached(ib_snapshotter *snap, const char *key)
 {
-	if (!snap->mounted || !snap->unmount || snap->mounted(snap, key) != 1) {
+	if (!snap->mounted || !snap->unmount ||
+	    IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) != 1) {
 		ib_error_clear();
 		return 0;
 	}
 	ib_snapshot__detach = 1;
-	int rc = snap->unmount(snap, key);
+	int rc = IB_SNAP_CALL(snap, "unmount", snap->unmount(snap, key));
 	ib_snapshot__detach = 0;
 	return rc;
 }
@@ -234,8 +235,9 @@ int ib_snapshot__reap(size_t *freed, ib_snapshotter *snap, const char *const *ke
 			continue;
 		if ((rc = unmount_detached(snap, key)) < 0)
 			break;
-		if (!in_keys(key, keep, nkeep) && snap->mounted && snap->mounted(snap, key) >= 0) {
-			if ((rc = snap->remove(snap, key)) < 0)
+		if (!in_keys(key, keep, nkeep) && snap->mounted &&
+		    IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) >= 0) {
+			if ((rc = IB_SNAP_CALL(snap, "remove", snap->remove(snap, key))) < 0)
 				break;
 			count++;
 		}

@@ -10,92 +10,45 @@
 #include "util/error.h"
 #include "util/fs.h"
 
-/* ---- registry ---- */
+/* ---- registry (util/backend.h: one for both backend kinds) ---- */
 
-typedef struct reg {
-	struct reg *next;
-	char *name;       /* interned: never freed, handles point at it */
-	ib_snapshotter_ctor ctor;
-	void *param;
-	int live;
-} reg;
+static const ib_backend_builtin builtins[] = {
+	{ "overlay", (ib_backend_fn)ib_snapshot__overlay_new },
+	{ "copy", (ib_backend_fn)ib_snapshot__copy_new },
+};
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static reg *registry;
-static int builtins_done;
-
-static reg *reg_find(const char *name)
-{
-	for (reg *r = registry; r; r = r->next)
-		if (!strcmp(r->name, name))
-			return r;
-	return NULL;
-}
-
-static int reg_put(const char *name, ib_snapshotter_ctor ctor, void *param)
-{
-	reg *r = reg_find(name);
-	if (!r) {
-		if (!(r = ib_calloc(1, sizeof *r)) || !(r->name = ib_strdup(name))) {
-			free(r);
-			return -1;
-		}
-		r->next = registry;
-		registry = r;
-	}
-	r->ctor = ctor;
-	r->param = param;
-	r->live = 1;
-	return 0;
-}
-
-static int builtins(void)
-{
-	if (builtins_done)
-		return 0;
-	if (reg_put("overlay", ib_snapshot__overlay_new, NULL) < 0 ||
-	    reg_put("copy", ib_snapshot__copy_new, NULL) < 0)
-		return -1;
-	builtins_done = 1;
-	return 0;
-}
-
-static int check_name(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	if (n == 0 || n > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
-				     "snapshotter name `%s` is not 1..32 characters of [a-z0-9_-]",
-				     name ? name : "(null)");
-	return 0;
-}
+const ib_backend_class ib_snapshot__class = {
+	IB_BACKEND_SNAPSHOTTER, "snapshotter", IB_LAYER_SNAPSHOT, builtins,
+	sizeof builtins / sizeof builtins[0],
+};
+#define CLS (&ib_snapshot__class)
 
 int ib_snapshotter_register(const char *name, ib_snapshotter_ctor ctor, void *param)
 {
-	if (check_name(name) < 0)
-		return IB_EINVALID;
-	if (!ctor)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "snapshotter `%s`: no constructor", name);
-	pthread_mutex_lock(&reg_lock);
-	int rc = builtins();
-	if (rc == 0)
-		rc = reg_put(name, ctor, param);
-	pthread_mutex_unlock(&reg_lock);
-	return rc;
+	return ib_backend_register(CLS, name, (ib_backend_fn)ctor, param);
 }
 
 int ib_snapshotter_unregister(const char *name)
 {
-	pthread_mutex_lock(&reg_lock);
-	int rc = builtins();
-	reg *r = rc == 0 && name ? reg_find(name) : NULL;
-	if (rc == 0 && (!r || !r->live))
-		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshotter `%s` is registered",
-				   name ? name : "(null)");
-	else if (r)
-		r->live = 0;
-	pthread_mutex_unlock(&reg_lock);
-	return rc;
+	return ib_backend_unregister(CLS, name);
+}
+
+int ib_snapshotter_list(ib_buf *out)
+{
+	return ib_backend_list(CLS, out);
+}
+
+int ib_snapshotter_init(ib_snapshotter *snap, unsigned int version)
+{
+	if (!snap)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "ib_snapshotter_init: no backend");
+	if (version != IB_SNAPSHOTTER_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "snapshotter version %u is not supported (only %d: the diff of older ones "
+				     "has no options)", version, IB_SNAPSHOTTER_VERSION);
+	memset(snap, 0, sizeof *snap);
+	snap->version = version;
+	return 0;
 }
 
 int ib_snapshotter_options_init(ib_snapshotter_options *opts, unsigned int version)
@@ -135,25 +88,28 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "open snapshotter: no store");
 	if (!name)
 		name = ib_snapshot__overlay_supported() ? "overlay" : "copy";
-	if (check_name(name) < 0)
-		return IB_EINVALID;
-	pthread_mutex_lock(&reg_lock);
-	int rc = builtins();
-	reg *r = rc == 0 ? reg_find(name) : NULL;
-	ib_snapshotter_ctor ctor = r && r->live ? r->ctor : NULL;
-	void *param = r ? r->param : NULL;
-	const char *interned = r ? r->name : NULL;
-	pthread_mutex_unlock(&reg_lock);
+	ib_backend_fn fn = NULL;
+	void *param = NULL;
+	const char *interned = NULL;
+	int rc = ib_backend_check_name(CLS, name);
+	if (rc == 0)
+		rc = ib_backend_find(CLS, name, &fn, &param, &interned);
 	if (rc < 0)
 		return rc;
-	if (!ctor)
-		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshotter `%s` (built in: overlay, copy)",
-				     name);
+	ib_snapshotter_ctor ctor = (ib_snapshotter_ctor)fn;
 	char *dir = ib_sprintf("%s/snapshots/%s", ib_store_root(store), name);
 	if (!dir)
 		return -1;
 	ib_snapshotter *s = NULL;
-	if ((rc = ib_mkdir_p(dir, 0700)) == 0 && (rc = ctor(&s, dir, param)) == 0) {
+	int named = 0; /* the error names the backend already */
+	if ((rc = ib_mkdir_p(dir, 0700)) == 0) {
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
+		rc = ctor(&s, dir, param);
+		named = rc < 0 && ib_error_current() == IB_OK;
+		rc = ib_backend_call_end(&call, CLS, name, "making an instance", rc);
+	}
+	if (rc == 0) {
 		if (!s || s->version != IB_SNAPSHOTTER_VERSION || !s->free) {
 			if (s && s->free)
 				s->free(s);
@@ -172,7 +128,7 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 			}
 		}
 	}
-	if (rc < 0)
+	if (rc < 0 && !named)
 		ib_error_prefix("snapshotter `%s`", name);
 	free(dir);
 	return rc;
@@ -190,6 +146,56 @@ const char *ib_snapshotter_name(const ib_snapshotter *snap)
 }
 
 /* ---- entry points ---- */
+
+/*
+ * The caller's callback, between a backend and the caller: when the
+ * callback stopped the work, what the backend returns is the callback's
+ * value, not a failure of the backend's own.
+ */
+typedef struct {
+	union {
+		ib_snapshot_write_cb write;
+		ib_snapshot_key_cb key;
+		ib_snapshot_layer_cb layer;
+	} cb;
+	void *payload;
+	int stopped;
+} relay;
+
+static int relay_write(const void *data, size_t len, void *payload)
+{
+	relay *r = payload;
+	int rc = r->cb.write(data, len, r->payload);
+	if (rc)
+		r->stopped = rc;
+	return rc;
+}
+
+static int relay_key(const char *key, void *payload)
+{
+	relay *r = payload;
+	int rc = r->cb.key(key, r->payload);
+	if (rc)
+		r->stopped = rc;
+	return rc;
+}
+
+static int relay_layer(const ib_digest *diff_id, void *payload)
+{
+	relay *r = payload;
+	int rc = r->cb.layer(diff_id, r->payload);
+	if (rc)
+		r->stopped = rc;
+	return rc;
+}
+
+static int relay_end(ib_backend_call *c, ib_snapshotter *snap, const char *op, const relay *r,
+		     int rc)
+{
+	if (r->stopped && rc == r->stopped && ib_error_current() == IB_OK)
+		return ib_backend_call_end_quiet(c, rc);
+	return ib_backend_call_end(c, &ib_snapshot__class, ib_snapshotter_name(snap), op, rc);
+}
 
 static int unsupported(ib_snapshotter *s, const char *what)
 {
@@ -215,7 +221,7 @@ int ib_snapshot_layer_ensure(ib_snapshotter *snap, const ib_digest *diff_id)
 			return 0;
 		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "layer %s is not in the store", label);
 	}
-	int rc = snap->layer_has(snap, diff_id);
+	int rc = IB_SNAP_CALL(snap, "layer_has", snap->layer_has(snap, diff_id));
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	int fd = -1;
@@ -223,7 +229,7 @@ int ib_snapshot_layer_ensure(ib_snapshotter *snap, const ib_digest *diff_id)
 		ib_error_prefix("unpack layer %s", label);
 		return rc;
 	}
-	rc = snap->layer_unpack(snap, diff_id, fd);
+	rc = IB_SNAP_CALL(snap, "layer_unpack", snap->layer_unpack(snap, diff_id, fd));
 	close(fd);
 	return rc;
 }
@@ -254,7 +260,7 @@ int ib_snapshot_prepare(ib_snapshotter *snap, const char *key, const ib_digest *
 		if ((rc = ib_snapshot_layer_ensure(snap, &chain[i])) < 0)
 			ib_error_prefix("prepare snapshot `%s`", key);
 	if (rc == 0)
-		rc = snap->prepare(snap, key, chain, n);
+		rc = IB_SNAP_CALL(snap, "prepare", snap->prepare(snap, key, chain, n));
 	if (rc < 0) {
 		ib_error_saved saved;
 		ib_error_save(&saved);
@@ -281,10 +287,10 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 		       opid == (long)getpid();
 	int rc = recorded ? ib_snapshot__owner_write(snap, "mounts", key) : 0;
 	ib_buf_clear(rootfs); /* the backend appends the path: the caller's content is replaced */
-	if (rc == 0 && (rc = snap->mount(snap, rootfs, key)) < 0) {
+	if (rc == 0 && (rc = IB_SNAP_CALL(snap, "mount", snap->mount(snap, rootfs, key))) < 0) {
 		ib_error_saved saved;
 		ib_error_save(&saved);
-		if (recorded && (!snap->mounted || snap->mounted(snap, key) != 1))
+		if (recorded && (!snap->mounted || IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) != 1))
 			ib_snapshot__owner_drop(snap, "mounts", key);
 		ib_error_restore(&saved);
 	}
@@ -296,7 +302,7 @@ int ib_snapshot_unmount(ib_snapshotter *snap, const char *key)
 	CHECK(snap, key);
 	if (!snap->unmount)
 		return unsupported(snap, "unmount");
-	int rc = snap->unmount(snap, key);
+	int rc = IB_SNAP_CALL(snap, "unmount", snap->unmount(snap, key));
 	if (rc == 0)
 		ib_snapshot__owner_drop(snap, "mounts", key);
 	return rc;
@@ -350,7 +356,14 @@ int ib_snapshot_diff(ib_snapshotter *snap, const char *key, const ib_diff_option
 	int rc = ib_snapshot__diff_options(&o, opts);
 	if (rc == 0)
 		rc = exists_or_fail(snap, key);
-	if (rc == 0 && (rc = snap->diff(snap, key, &o, write, payload)) < 0 && rc != IB_EUSER)
+	relay r = { { .write = write }, payload, 0 };
+	if (rc == 0) {
+		ib_backend_call call;
+		ib_backend_call_begin(&call);
+		rc = snap->diff(snap, key, &o, relay_write, &r);
+		rc = relay_end(&call, snap, "diff", &r, rc);
+	}
+	if (rc < 0 && rc != IB_EUSER && !(r.stopped && r.stopped == rc))
 		ib_error_prefix("diff snapshot `%s`", key);
 	return rc;
 }
@@ -386,7 +399,7 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 			      const ib_diff_options *opts)
 {
 	CHECK(snap, key);
-	int rc = snap->mounted ? snap->mounted(snap, key) : 0;
+	int rc = snap->mounted ? IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) : 0;
 	if (rc == 1)
 		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT, "snapshot `%s` is mounted (in use)", key);
 	if (rc < 0)
@@ -395,7 +408,7 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 	uint64_t sz = 0;
 	if ((rc = ib_snapshot_commit(&d, &sz, snap, key, opts)) < 0)
 		return rc;
-	if (snap->layer_adopt && (rc = snap->layer_adopt(snap, key, &d)) < 0) {
+	if (snap->layer_adopt && (rc = IB_SNAP_CALL(snap, "layer_adopt", snap->layer_adopt(snap, key, &d))) < 0) {
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
 	}
@@ -415,7 +428,7 @@ int ib_snapshot_exists(ib_snapshotter *snap, const char *key)
 	CHECK(snap, key);
 	if (!snap->mounted)
 		return unsupported(snap, "tell whether a snapshot exists");
-	int rc = snap->mounted(snap, key);
+	int rc = IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key));
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
 		return 0;
@@ -428,13 +441,13 @@ int ib_snapshot_remove(ib_snapshotter *snap, const char *key)
 	CHECK(snap, key);
 	if (!snap->remove || !snap->mounted)
 		return unsupported(snap, "remove snapshots");
-	int m = snap->mounted(snap, key);
+	int m = IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key));
 	if (m < 0)
 		return m;
 	if (m)
 		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT,
 				     "snapshot `%s` is in use (mounted); unmount it first", key);
-	int rc = snap->remove(snap, key);
+	int rc = IB_SNAP_CALL(snap, "remove", snap->remove(snap, key));
 	if (rc == 0) {
 		ib_snapshot__owner_drop(snap, "owners", key);
 		ib_snapshot__owner_drop(snap, "mounts", key);
@@ -446,14 +459,26 @@ int ib_snapshot_list(ib_snapshotter *snap, ib_snapshot_key_cb cb, void *payload)
 {
 	if (!snap || !cb)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list snapshots: missing argument");
-	return snap->list ? snap->list(snap, cb, payload) : unsupported(snap, "list snapshots");
+	if (!snap->list)
+		return unsupported(snap, "list snapshots");
+	relay r = { { .key = cb }, payload, 0 };
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	int rc = snap->list(snap, relay_key, &r);
+	return relay_end(&call, snap, "list", &r, rc);
 }
 
 int ib_snapshot_layer_list(ib_snapshotter *snap, ib_snapshot_layer_cb cb, void *payload)
 {
 	if (!snap || !cb)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "list layers: missing argument");
-	return snap->layer_list ? snap->layer_list(snap, cb, payload) : 0;
+	if (!snap->layer_list)
+		return 0;
+	relay r = { { .layer = cb }, payload, 0 };
+	ib_backend_call call;
+	ib_backend_call_begin(&call);
+	int rc = snap->layer_list(snap, relay_layer, &r);
+	return relay_end(&call, snap, "layer_list", &r, rc);
 }
 
 /* ---- prune ---- */
@@ -532,7 +557,7 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 	if (rc == 0)
 		rc = ib_snapshot__reap(&count, snap, keep_keys, nkeys);
 	if (rc == 0 && snap->list)
-		rc = snap->list(snap, collect_key, &all);
+		rc = IB_SNAP_CALL(snap, "list", snap->list(snap, collect_key, &all));
 	for (size_t i = 0; rc == 0 && i < nlayers; i++)
 		rc = push_layer(&used, &keep_layers[i]);
 	for (size_t i = 0; rc == 0 && i < all.nkeys; i++) {
@@ -542,11 +567,11 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 			keep = keep_keys[j] && !strcmp(keep_keys[j], key);
 		if (!keep && ib_snapshot__owner_state(snap, "owners", key, NULL) == IB_OWNER_ALIVE)
 			keep = 1; /* the active state of a running process (a build step) */
-		if (!keep && snap->mounted && snap->mounted(snap, key) > 0)
+		if (!keep && snap->mounted && IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) > 0)
 			keep = 1; /* in use */
 		ib_error_clear();
 		if (!keep) {
-			if ((rc = snap->remove(snap, key)) == 0) {
+			if ((rc = IB_SNAP_CALL(snap, "remove", snap->remove(snap, key))) == 0) {
 				count++;
 				ib_snapshot__owner_drop(snap, "owners", key);
 				ib_snapshot__owner_drop(snap, "mounts", key);
@@ -556,18 +581,18 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		/* the layers a kept snapshot stands on stay */
 		ib_digest *chain = NULL;
 		size_t n = 0;
-		if (snap->chain && snap->chain(snap, key, &chain, &n) == 0)
+		if (snap->chain && IB_SNAP_CALL(snap, "chain", snap->chain(snap, key, &chain, &n)) == 0)
 			for (size_t j = 0; rc == 0 && j < n; j++)
 				rc = push_layer(&used, &chain[j]);
 		ib_error_clear();
 		free(chain);
 	}
 	if (rc == 0 && snap->layer_list && snap->layer_remove)
-		rc = snap->layer_list(snap, collect_layer, &layers);
+		rc = IB_SNAP_CALL(snap, "layer_list", snap->layer_list(snap, collect_layer, &layers));
 	for (size_t i = 0; rc == 0 && i < layers.nlayers; i++) {
 		if (in_digests(used.layers, used.nlayers, &layers.layers[i]))
 			continue;
-		if ((rc = snap->layer_remove(snap, &layers.layers[i])) == 0)
+		if ((rc = IB_SNAP_CALL(snap, "layer_remove", snap->layer_remove(snap, &layers.layers[i]))) == 0)
 			count++;
 	}
 	ib_lock_release(&lk);

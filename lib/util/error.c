@@ -1,4 +1,5 @@
 #include "util/error.h"
+#include "imagebuild/sys/errors.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -124,6 +125,25 @@ int ib_error_set(int layer, const char *fmt, ...)
 	return IB_ERROR;
 }
 
+int ib_error_set_str(int code, const char *fmt, ...)
+{
+	if (code >= 0)
+		code = IB_ERROR;
+	if (!fmt)
+		fmt = "(no message)";
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, IB_LAYER_NONE, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void ib_error_adopt_layer(int layer)
+{
+	if (err_code != IB_OK && err_layer == IB_LAYER_NONE)
+		err_layer = layer;
+}
+
 int ib_error_set_os(int layer, const char *fmt, ...)
 {
 	int e = errno;
@@ -212,6 +232,12 @@ void ib_error_restore(ib_error_saved *s)
 	err_code = s->code;
 	err_layer = s->layer;
 	err_errno = s->os_errno;
+	s->message = NULL;
+}
+
+void ib_error_saved_dispose(ib_error_saved *s)
+{
+	free(s->message);
 	s->message = NULL;
 }
 

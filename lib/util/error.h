@@ -36,6 +36,9 @@ int ib_error_set_os(int layer, const char *fmt, ...) IB_PRINTF(2, 3);
 int ib_error_errno(void);
 void ib_error_note_errno(int e);
 
+/* An error set without a layer (ib_error_set_str, by a backend) gets `layer`. */
+void ib_error_adopt_layer(int layer);
+
 /* Out of memory. Returns IB_ERROR. */
 int ib_error_oom(void);
 
@@ -54,6 +57,8 @@ typedef struct {
 } ib_error_saved;
 void ib_error_save(ib_error_saved *s);
 void ib_error_restore(ib_error_saved *s);
+/* Forget a saved error instead of restoring it. */
+void ib_error_saved_dispose(ib_error_saved *s);
 
 /* Allocation wrappers that set the OOM error (never abort). */
 void *ib_malloc(size_t n);

@@ -1,5 +1,6 @@
 #include "imagebuild/common.h"
 #include "imagebuild/version.h"
+#include "util/backend.h"
 
 static int init_count;
 
@@ -14,6 +15,9 @@ int ib_shutdown(void)
 	while (n > 0 && !__atomic_compare_exchange_n(&init_count, &n, n - 1, 0,
 						     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 		;
+	/* the last reference: every registered backend is forgotten (the built-ins stay) */
+	if (n == 1)
+		ib_backend_reset();
 	return n > 0 ? n - 1 : 0;
 }
 

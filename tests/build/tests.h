@@ -10,6 +10,8 @@
 #define DECLARE(group) extern const struct CMUnitTest group[]; extern const size_t group##_count;
 DECLARE(copy_tests)
 DECLARE(git_tests)
+DECLARE(meta_tests)
+DECLARE(orchestrator_tests)
 DECLARE(sde_tests)
 DECLARE(buf_rule_tests)
 #define DEFINE_GROUP(group, ...) \

@@ -940,6 +940,67 @@ static void test_fds(void **state)
 	free(dir);
 }
 
+/*
+ * ib_process.privileged (RUN --security=insecure, BuildKit's insecure
+ * mode): every capability we have, no seccomp, /sys read-write, no masks,
+ * BuildKit's /dev nodes, mounts allowed, also for a non-root user
+ * (ambient). What it mounts stays in the run's own mount namespace. The
+ * same process unprivileged right after is as strict as before.
+ */
+static void test_privileged(void **state)
+{
+	(void)state;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	assert_int_equal(syscall(SYS_capget, &hdr, data), 0);
+	char want[64];
+	snprintf(want, sizeof want, "CapEff:\t%08x%08x\n", data[1].effective, data[0].effective);
+	const char *script =
+		"grep -E '^(CapEff|CapAmb|Seccomp):' /proc/self/status; "
+		"awk '$2 == \"/sys\" { print \"sys=\" substr($4, 1, 2) }' /proc/mounts; "
+		"echo masks=$(awk '$5 ~ \"^/proc/\"' /proc/self/mountinfo | wc -l); "
+		"[ -c /dev/fuse ] && [ -c /dev/kmsg ] && [ -c /dev/net/tun ] && [ -b /dev/loop0 ] && echo DEVICES; "
+		"mkdir -p /mnt && mount -t tmpfs none /mnt && echo MOUNTED; echo done";
+	ib_process p = IB_PROCESS_INIT;
+	capture cap;
+	ib_exit_status st;
+	p.privileged = 1;
+	assert_int_equal(run_sh(&st, &cap, &p, script), 0);
+	assert_non_null(strstr(cap.out, want));
+	assert_non_null(strstr(cap.out, "Seccomp:\t0\n"));
+	assert_non_null(strstr(cap.out, "sys=rw\n"));
+	assert_non_null(strstr(cap.out, "masks=0\n"));
+	assert_non_null(strstr(cap.out, "DEVICES\n"));
+	assert_non_null(strstr(cap.out, "MOUNTED\ndone\n"));
+	/* the tmpfs it left mounted died with its mount namespace */
+	char mnt[4200], line[8400];
+	snprintf(mnt, sizeof mnt, " %s/mnt ", rootfs);
+	FILE *f = fopen("/proc/self/mounts", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		assert_null(strstr(line, mnt));
+	fclose(f);
+	/* a non-root user has them too (ambient), as under BuildKit */
+	p.user = "1000";
+	assert_int_equal(run_sh(&st, &cap, &p, "grep -E '^CapEff:' /proc/self/status; id -u"), 0);
+	assert_non_null(strstr(cap.out, want));
+	assert_non_null(strstr(cap.out, "1000\n"));
+	/* unprivileged again: Docker's defaults */
+	p.user = NULL;
+	p.privileged = 0;
+	assert_int_equal(run_sh(&st, &cap, &p, script), 0);
+	assert_non_null(strstr(cap.out, "CapEff:\t00000000a80425fb\n"));
+	assert_non_null(strstr(cap.out, "Seccomp:\t2\n"));
+	assert_non_null(strstr(cap.out, "sys=ro\n"));
+	assert_null(strstr(cap.out, "masks=0\n"));
+	assert_null(strstr(cap.out, "DEVICES"));
+	assert_null(strstr(cap.out, "MOUNTED"));
+	assert_non_null(strstr(cap.out, "done\n"));
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s/mnt", rootfs);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	backend = argc > 1 ? argv[1] : "namespaces";
@@ -974,6 +1035,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_rlimits),
 		cmocka_unit_test(test_tty),
 		cmocka_unit_test(test_fds),
+		cmocka_unit_test(test_privileged),
 	};
 	int failed = cmocka_run_group_tests_name(backend, tests, NULL, NULL);
 	return finish_rootfs(rootfs, failed);

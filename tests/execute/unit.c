@@ -376,6 +376,75 @@ static int fake_new(ib_isolation **out, const ib_execute_options *opts, void *pa
 	return 0;
 }
 
+/* A backend of interface version 1 (no `features`): a privileged process is refused. */
+static int fake_v1_new(ib_isolation **out, const ib_execute_options *opts, void *param)
+{
+	int rc = fake_new(out, opts, param);
+	(*out)->version = 1;
+	return rc;
+}
+
+/* Privileged (RUN --security=insecure): BuildKit's insecure spec in config.json. */
+static void test_oci_config_privileged(void **state)
+{
+	(void)state;
+	const char *argv[] = { "/bin/sh", NULL };
+	const char *env[] = { "PATH=/bin", NULL };
+	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/", 1000, 1000,
+		NULL, 0, NULL, IB_NETWORK_HOST, NULL, 0, NULL, NULL, { 0, 1, 2 }, 0, NULL, 0, "/run/x", 1 };
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	json_error_t err;
+	json_t *c = json_loads(b.ptr, 0, &err);
+	assert_non_null(c);
+	json_t *p = json_object_get(c, "process");
+	assert_true(json_is_false(json_object_get(p, "noNewPrivileges")));
+	/* every capability we have, in all five sets, for a non-root user too */
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	assert_int_equal(syscall(SYS_capget, &hdr, data), 0);
+	size_t have = (size_t)__builtin_popcount(data[0].effective) +
+		      (size_t)__builtin_popcount(data[1].effective & 0x1ffu);
+	json_t *caps = json_object_get(p, "capabilities");
+	static const char *const sets[] = { "bounding", "effective", "permitted", "inheritable", "ambient" };
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(json_array_size(json_object_get(caps, sets[i])), have);
+	json_t *l = json_object_get(c, "linux");
+	assert_null(json_object_get(l, "seccomp"));
+	assert_int_equal(json_array_size(json_object_get(l, "maskedPaths")), 0);
+	assert_int_equal(json_array_size(json_object_get(l, "readonlyPaths")), 0);
+	json_t *rules = json_object_get(json_object_get(l, "resources"), "devices");
+	assert_int_equal(json_array_size(rules), 2);
+	assert_true(json_is_true(json_object_get(json_array_get(rules, 0), "allow")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(rules, 0), "access")), "rwm");
+	json_t *m = json_object_get(c, "mounts");
+	int cgroup = 0;
+	for (size_t i = 0; i < json_array_size(m); i++) {
+		json_t *o = json_array_get(m, i);
+		/* BuildKit's cgroupfs, writable */
+		cgroup |= !strcmp(json_string_value(json_object_get(o, "destination")), "/sys/fs/cgroup");
+		if (strcmp(json_string_value(json_object_get(o, "destination")), "/sys") &&
+		    strcmp(json_string_value(json_object_get(o, "destination")), "/sys/fs/cgroup"))
+			continue;
+		json_t *opts = json_object_get(o, "options");
+		for (size_t k = 0; k < json_array_size(opts); k++)
+			assert_string_not_equal(json_string_value(json_array_get(opts, k)), "ro");
+	}
+	assert_true(cgroup);
+	json_decref(c);
+	/* the same spec unprivileged keeps Docker's defaults */
+	s.privileged = 0;
+	ib_buf_clear(&b);
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	c = json_loads(b.ptr, 0, &err);
+	assert_non_null(json_object_get(json_object_get(c, "linux"), "seccomp"));
+	assert_int_equal(json_array_size(json_object_get(json_object_get(json_object_get(c, "process"),
+		"capabilities"), "bounding")), 14);
+	assert_null(json_object_get(json_object_get(c, "linux"), "resources"));
+	json_decref(c);
+	ib_buf_dispose(&b);
+}
+
 static void test_registry(void **state)
 {
 	(void)state;
@@ -420,6 +489,48 @@ static int fake_run(ib_exit_status *st, capture *cap, const char *root, ib_proce
 	p->log_payload = cap;
 	memset(&counts.starts, 0, sizeof counts.starts);
 	return ib_execute_run(st, root, p, &o);
+}
+
+/* A privileged process only reaches a backend that says it can run one; ib_process version 1 still runs. */
+static void test_privileged_needs_the_feature(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	capture cap = { "", 0, 0 };
+	ib_exit_status st;
+	counts.exit_code = 0;
+	counts.sleep_ms = 0;
+	ib_process p = IB_PROCESS_INIT;
+	p.privileged = 1;
+	assert_int_equal(ib_isolation_register("fake", fake_v1_new, &counts), 0);
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = "fake";
+	static const char *const argv[] = { "true", NULL };
+	p.argv = argv;
+	p.log = capture_log;
+	p.log_payload = &cap;
+	counts.starts = 0;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "isolation `fake` cannot run a privileged process");
+	assert_int_equal(counts.starts, 0);
+	/* unprivileged, the version 1 backend runs it */
+	p.privileged = 0;
+	assert_int_equal(ib_execute_run(&st, root, &p, &o), 0);
+	assert_int_equal(counts.starts, 1);
+	/* a version 1 ib_process (no `privileged` field) runs as before */
+	ib_process old;
+	memset(&old, 0xff, sizeof old); /* what lies past a version 1 struct is not read */
+	assert_int_equal(ib_process_init(&old, 1), 0);
+	assert_int_equal(old.version, 1);
+	assert_int_equal(old.privileged, -1);
+	old.argv = argv;
+	assert_int_equal(ib_execute_run(&st, root, &old, &o), 0);
+	assert_int_equal(counts.starts, 2);
+	ib_assert_error_contains(ib_process_init(&old, 3), "ib_process version 3 is not supported");
+	ib_isolation_register("fake", fake_new, &counts);
+	counts.starts = counts.finishes = 0;
+	rm_tree(root);
+	free(root);
 }
 
 static void test_run_shared_part(void **state)
@@ -621,6 +732,8 @@ int main(void)
 		cmocka_unit_test(test_user_files_regular_only),
 		cmocka_unit_test(test_oci_config),
 		cmocka_unit_test(test_registry),
+		cmocka_unit_test(test_oci_config_privileged),
+		cmocka_unit_test(test_privileged_needs_the_feature),
 		cmocka_unit_test(test_run_shared_part),
 		cmocka_unit_test(test_run_signal_and_cancel),
 		cmocka_unit_test(test_run_errors),

@@ -1,5 +1,5 @@
 #!/bin/bash
-# COPY --exclude/--parents in the step's cache key, and RUN
+# COPY --exclude/--parents in the step's cache key, COPY --link, and RUN
 # --mount=type=cache's sharing= across builds that run at the same time
 # against one store (BuildKit's mount manager: shared users see each other's
 # writes, locked ones run one after the other, a private one gets a fresh
@@ -57,6 +57,30 @@ df 'COPY --parents src/a/./keep.txt /p/'
 build -t p "$ctx" > "$tmp/o7"
 grep -q '^=> CACHED' "$tmp/o7" && { cat "$tmp/o7"; fail "moving the --parents pivot hit the cache"; }
 [ "$("$IB" run --rm p cat /p/keep.txt)" = 1 ] || fail "COPY --parents src/a/./keep.txt did not make /p/keep.txt"
+
+# ---- COPY/ADD --link: a layer made on an empty filesystem (BuildKit's merge
+# of a copy onto scratch): the destination's directories are the layer's own
+# (they replace the stage's), a symlink on the way is not followed; with
+# --chmod, BuildKit copies as without --link ----
+lk=$tmp/link
+mkdir -p "$lk"
+echo linked > "$lk/f"
+cat > "$lk/Dockerfile" <<'DF'
+FROM busybox
+RUN mkdir -p /app /add /srv/real /keep && chown 1000 /app /add /keep && chmod 700 /app /add /keep && ln -s /srv/real /lnk
+COPY --link f /app/
+COPY --link f /lnk/
+COPY --link --chmod=644 f /keep/
+ADD --link f /add/
+RUN stat -c '%u %a %F' /app /lnk /keep /add > /meta && ls /srv/real | wc -l >> /meta && cat /app/f /lnk/f /keep/f >> /meta
+DF
+build -t link "$lk" > "$tmp/l1" 2>&1 || { cat "$tmp/l1"; fail "COPY --link failed"; }
+got=$("$IB" run --rm link cat /meta | tr '\n' '|')
+[ "$got" = "0 755 directory|0 755 directory|1000 700 directory|0 755 directory|0|linked|linked|linked|" ] ||
+	fail "COPY --link gave: $got"
+printf 'FROM busybox\nCOPY --link --chown=nobody f /x\n' > "$lk/Dockerfile"
+if build -t link2 "$lk" > "$tmp/l2" 2>&1; then fail "COPY --link --chown=<name> found the name in the stage"; fi
+grep -q "no such user" "$tmp/l2" || { cat "$tmp/l2"; fail "COPY --link --chown=<name>: unclear error"; }
 
 # ---- RUN --mount=type=cache,sharing=... across concurrent builds ----
 # Two builds of one store at once: $1 and $2 are their RUN lines.

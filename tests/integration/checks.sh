@@ -3,8 +3,8 @@
 # checks (exit 1 when one fires, as `docker build --check`), every build
 # prints them with file:line, `# check=error=true` (or the
 # BUILDKIT_DOCKERFILE_CHECK build argument) fails the build, `skip=` drops
-# rules, and a malformed `# check=` is refused. FROM scratch only: nothing
-# is pulled. Every check runs and the failures are listed at the end.
+# rules, and a malformed `# check=` is refused. FROM scratch, or a local
+# image: nothing is pulled. Every check runs and the failures are listed at the end.
 set -uo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
 
@@ -106,6 +106,49 @@ ib build --snapshotter copy -f "$ctx/exp.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/
 rc=$?
 [ "$rc" != 0 ] || check "# check=experimental= was accepted"
 has "$tmp/err" "experimental build checks are not supported" "experimental"
+
+# 8. a duplicate stage name is a warning (DuplicateStageName) and the build goes on, as BuildKit's
+printf 'FROM scratch AS app\nCOPY a.txt /first\nFROM scratch AS app\nCOPY a.txt /second\n' >"$ctx/dup.Dockerfile"
+ib build --snapshotter copy -t checks/dup:1 -f "$ctx/dup.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+	check "a duplicate stage name failed the build: $(cat "$tmp/err")"
+has "$tmp/err" "$ctx/dup.Dockerfile:3: DuplicateStageName: Duplicate stage name \"app\", stage names should be unique" "duplicate stage"
+
+# 9. BuildKit's built-in build arguments we do not do are refused, never
+# taken as an ordinary unused build argument; the harmless ones build
+for a in BUILDKIT_SANDBOX_HOSTNAME=box BUILDKIT_INLINE_CACHE=1 BUILDKIT_MULTI_PLATFORM=true \
+	BUILDKIT_CACHE_MOUNT_NS=ns SOURCE_DATE_EPOCH=0 BUILDKIT_SYNTAX=example.com/frontend; do
+	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" != 0 ] || check "--build-arg $a was accepted"
+	has "$tmp/err" "--build-arg ${a%%=*}" "--build-arg $a"
+	has "$tmp/err" "not supported" "--build-arg $a"
+done
+for a in BUILDKIT_INLINE_CACHE=0 BUILDKIT_SYNTAX=dockerfile.v0 BUILDKIT_SYNTAX=docker/dockerfile:1 BUILDKIT_BUILD_NAME=x; do
+	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+		check "--build-arg $a was refused: $(cat "$tmp/err")"
+done
+
+# 10. with a base image (a local one: nothing is pulled), UndefinedVar knows
+# its ENV and InvalidBaseImagePlatform its platform, as BuildKit once it
+# resolved the image
+if sh "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" >/dev/null 2>&1; then
+	ib import "$tmp/busybox.tar" checks/busybox:1 >/dev/null 2>&1 || check "import busybox failed"
+	printf 'FROM checks/busybox:1\nENV APP_HOME=/app\n' >"$ctx/envbase.Dockerfile"
+	ib build --snapshotter copy -t checks/env:1 -f "$ctx/envbase.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+		check "building the ENV base failed: $(cat "$tmp/err")"
+	printf 'FROM checks/env:1\nENV A=$APP_HOME B=$APP_HOEM\n' >"$ctx/envuse.Dockerfile"
+	ib build --snapshotter copy -f "$ctx/envuse.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
+		check "a build on the ENV base failed: $(cat "$tmp/err")"
+	has "$tmp/err" "$ctx/envuse.Dockerfile:2: UndefinedVar: Usage of undefined variable '\$APP_HOEM' (did you mean \$APP_HOME?)" "base ENV"
+	hasnt "$tmp/err" "variable '\$APP_HOME'" "base ENV"
+	case $(uname -m) in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+	other=arm64
+	[ "$arch" != arm64 ] || other=amd64
+	ib build --snapshotter copy --platform "linux/$other" -f "$ctx/envbase.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+	has "$tmp/err" "$ctx/envbase.Dockerfile:1: InvalidBaseImagePlatform: Base image checks/busybox:1 was pulled with platform \"linux/$arch\", expected \"linux/$other\" for current build" "base platform"
+else
+	echo "skipping the base image checks: no busybox-static"
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
 	printf 'FAILED: %s\n' "${failures[@]}" >&2

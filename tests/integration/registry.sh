@@ -29,34 +29,10 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 json() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export DOCKER_CONFIG=$tmp/docker
 export HOME=$tmp/home
-
-# start_registry NAME PORT [EXTRA YAML]: run a registry and wait until it answers
-start_registry() {
-	local name=$1 port=$2 extra=${3:-}
-	mkdir -p "$tmp/$name"
-	cat >"$tmp/$name/config.yml" <<-EOF
-	version: 0.1
-	log:
-	  level: error
-	storage:
-	  filesystem:
-	    rootdirectory: $tmp/$name/data
-	http:
-	  addr: 127.0.0.1:$port
-	$extra
-	EOF
-	"$REGISTRY" serve "$tmp/$name/config.yml" >"$tmp/$name/log" 2>&1 &
-	pids+=($!)
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	cat "$tmp/$name/log" >&2
-	fail "registry $name did not start on port $port"
-}
+# free_port; start_registry NAME PORT [EXTRA YAML]: run a registry and wait until it answers
+. "$IB_SOURCE_ROOT/tests/common/registry.sh"
 
 rc=0
 "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" || rc=$?

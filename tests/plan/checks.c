@@ -68,6 +68,9 @@ static const rule_case cases[] = {
 	{ "ConsistentInstructionCasing", "FROM alpine\nRUN true\nrun true\n", 3,
 	  "Command 'run' should match the case of the command majority (uppercase)",
 	  "from alpine\nrun true\nrun true\n", NULL },
+	{ "DuplicateStageName", "FROM alpine AS base\nFROM busybox AS base\n", 2,
+	  "Duplicate stage name \"base\", stage names should be unique",
+	  "FROM alpine AS base\nFROM busybox AS base2\n", NULL },
 	{ "ReservedStageName", "FROM alpine AS scratch\n", 1,
 	  "Stage name should not use the same name as reserved stage \"scratch\"", "FROM alpine AS scratch2\n", NULL },
 	{ "JSONArgsRecommended", "FROM alpine\nENTRYPOINT my-app --serve\n", 2,
@@ -189,6 +192,65 @@ static void rules_that_look_at_more_than_one_line(void **state)
 	assert_int_equal(ib_checks_warning(c.checks, 0)->line, 1);
 	assert_int_equal(ib_checks_warning(c.checks, 1)->line, 2);
 	assert_int_equal(ib_checks_warning(c.checks, 2)->line, 3);
+	done(&c);
+}
+
+/* With the base images a build resolved (ib_check_options.bases): their ENV and platform. */
+static int run_bases(checked *c, const char *text, const ib_check_base *bases, size_t n, const char *platform)
+{
+	memset(c, 0, sizeof *c);
+	assert_int_equal(ib_dockerfile_parse(&c->df, text, strlen(text), NULL), 0);
+	assert_int_equal(ib_instructions_parse(&c->ins, c->df), 0);
+	ib_plan_options o = IB_PLAN_OPTIONS_INIT;
+	o.platform = platform;
+	assert_int_equal(ib_plan_new(&c->plan, c->df, c->ins, &o), 0);
+	ib_check_options co = IB_CHECK_OPTIONS_INIT;
+	co.bases = bases;
+	co.nbases = n;
+	return ib_checks_run(&c->checks, c->df, c->ins, c->plan, &co);
+}
+
+static void the_base_images_env_and_platform(void **state)
+{
+	(void)state;
+	checked c;
+	static const char *const env[] = { "PATH=/usr/bin:/bin", "GOPATH=/go", NULL };
+	ib_check_base base[2] = { { env, "linux/amd64" }, { NULL, NULL } };
+	/* a variable the image defines is not undefined; one nobody defines is */
+	static const char df[] = "FROM golang\nENV A=$GOPATH B=$GOPAHT\nENV P=$PATH\n";
+	assert_int_equal(run_bases(&c, df, base, 1, "linux/amd64"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_string_equal(ib_checks_warning(c.checks, 0)->rule, "UndefinedVar");
+	assert_string_equal(ib_checks_warning(c.checks, 0)->message,
+			    "Usage of undefined variable '$GOPAHT' (did you mean $GOPATH?)");
+	assert_int_equal(ib_checks_warning(c.checks, 0)->line, 2);
+	done(&c);
+	/* an image without PATH gets BuildKit's default one */
+	static const char *const bare[] = { NULL };
+	ib_check_base nopath = { bare, "linux/amd64" };
+	assert_int_equal(run_bases(&c, "FROM x\nENV P=$PATH\n", &nopath, 1, "linux/amd64"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 0);
+	done(&c);
+	/* a stage on that stage sees the image's ENV too; an unknown base stays quiet */
+	assert_int_equal(run_bases(&c, "FROM golang AS a\nFROM a\nENV A=$GOPATH\nFROM other\nENV B=$NOPE\n",
+				   base, 2, "linux/amd64"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 0);
+	done(&c);
+	/* InvalidBaseImagePlatform: another OS or architecture than the stage's */
+	ib_check_base arm = { env, "linux/arm64/v8" };
+	assert_int_equal(run_bases(&c, "FROM golang\n", &arm, 1, "linux/amd64"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 1);
+	assert_string_equal(ib_checks_warning(c.checks, 0)->rule, "InvalidBaseImagePlatform");
+	assert_string_equal(ib_checks_warning(c.checks, 0)->message,
+			    "Base image golang was pulled with platform \"linux/arm64\", expected \"linux/amd64\" for current build");
+	done(&c);
+	assert_int_equal(run_bases(&c, "FROM --platform=linux/arm64 golang AS build-arm64\n", &arm, 1, "linux/amd64"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 0);
+	done(&c);
+	/* a variant alone does not count */
+	ib_check_base v6 = { env, "linux/arm/v6" };
+	assert_int_equal(run_bases(&c, "FROM golang\n", &v6, 1, "linux/arm/v7"), 0);
+	assert_int_equal(ib_checks_count(c.checks), 0);
 	done(&c);
 }
 
@@ -318,6 +380,7 @@ int main(void)
 		cmocka_unit_test(the_check_directive_skips_and_errors),
 		cmocka_unit_test(check_comments_before_an_instruction_skip_its_rules),
 		cmocka_unit_test(a_bad_configuration_is_refused),
+		cmocka_unit_test(the_base_images_env_and_platform),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

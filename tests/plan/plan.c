@@ -191,6 +191,38 @@ static void bad_plans_name_the_line(void **state)
 	done(&p);
 }
 
+/* A duplicate stage name (BuildKit's DuplicateStageName warning): the last stage of the name wins. */
+static void duplicate_names_resolve_as_buildkit(void **state)
+{
+	(void)state;
+	planned p;
+	static const char dup[] =
+		"FROM busybox AS base\n"     /* 0 */
+		"FROM alpine AS base\n"      /* 1 */
+		"FROM base AS mid\n"         /* 2: FROM sees the last `base` before it */
+		"COPY --from=base /x /x\n"
+		"FROM debian AS out\n";      /* 3 */
+	assert_int_equal(make(&p, dup, "mid", NULL), 0);
+	const ib_plan_stage *mid = ib_plan_stage_by_index(p.plan, 2);
+	assert_non_null(mid);
+	assert_int_equal(mid->base_kind, IB_BASE_STAGE);
+	assert_int_equal(mid->base_stage, 1);
+	assert_int_equal(mid->dep_count, 1);
+	assert_int_equal(mid->deps[0], 1);
+	done(&p);
+	/* --target: the last stage of the name */
+	assert_int_equal(make(&p, dup, "base", NULL), 0);
+	assert_int_equal(ib_plan_target(p.plan)->index, 1);
+	assert_string_equal(ib_plan_target(p.plan)->base, "alpine");
+	done(&p);
+	/* COPY --from names the last stage of the name, even one after it: an error, as BuildKit's */
+	ib_assert_error_contains(make(&p,
+				      "FROM busybox AS x\nFROM busybox AS y\nCOPY --from=x /a /a\nFROM alpine AS x\n",
+				      NULL, NULL),
+				 "line 3: stage `x` is used before it is defined");
+	done(&p);
+}
+
 static void print_shows_the_plan(void **state)
 {
 	(void)state;
@@ -217,6 +249,7 @@ int main(void)
 		cmocka_unit_test(arg_values_inside_stages),
 		cmocka_unit_test(a_meta_arg_without_value_unsets_a_platform_arg),
 		cmocka_unit_test(bad_plans_name_the_line),
+		cmocka_unit_test(duplicate_names_resolve_as_buildkit),
 		cmocka_unit_test(print_shows_the_plan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

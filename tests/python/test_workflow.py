@@ -87,6 +87,17 @@ def test_build_run_commit(tmp_path, busybox_tar, snapshotter):
         out.seek(0)
         assert out.read().strip() == b"3"
     store.remove_container(s.id)
+    # RUN --security=insecure only with the security.insecure entitlement (allow=)
+    (ctx / "Dockerfile.insecure").write_text(
+        "FROM busybox\nRUN --security=insecure mkdir /m && mount -t tmpfs none /m && umount /m\n")
+    with pytest.raises(imagebuild.Invalid, match="security.insecure is not allowed"):
+        store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.insecure"), snapshotter=snapshotter,
+                    pull=False)
+    with pytest.raises(imagebuild.Invalid, match="unknown entitlement `nope`"):
+        store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.insecure"), snapshotter=snapshotter,
+                    pull=False, allow=["nope"])
+    store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.insecure"), snapshotter=snapshotter,
+                pull=False, allow=["security.insecure"])
     (ctx / "Dockerfile.nopull").write_text("FROM example.invalid/nothing\n")
     with pytest.raises(imagebuild.NotFound):
         store.build(str(ctx), dockerfile=str(ctx / "Dockerfile.nopull"), pull=False)

@@ -15,7 +15,7 @@ static void test_register(void **state)
 	(void)state;
 	assert_int_equal(ib_snapshotter_register("mine", dummy_ctor, NULL), 0);
 	assert_int_equal(ib_snapshotter_unregister("mine"), 0);
-	ib_assert_error_contains(ib_snapshotter_unregister("mine"), "no snapshotter `mine`");
+	ib_assert_error_contains(ib_snapshotter_unregister("mine"), "no snapshotter named `mine`");
 	ib_assert_error_contains(ib_snapshotter_register("Bad Name", dummy_ctor, NULL), "[a-z0-9_-]");
 	ib_assert_error_contains(ib_snapshotter_register("x", NULL, NULL), "no constructor");
 	ib_snapshotter_options o;

@@ -9,5 +9,6 @@ int main(void)
 	failed += _cmocka_run_group_tests("json", json_tests, json_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("path", path_tests, path_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("fs", fs_tests, fs_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("backend", backend_tests, backend_tests_count, NULL, NULL);
 	return failed ? 1 : 0;
 }

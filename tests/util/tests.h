@@ -14,6 +14,7 @@ DECLARE(digest_tests)
 DECLARE(json_tests)
 DECLARE(path_tests)
 DECLARE(fs_tests)
+DECLARE(backend_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

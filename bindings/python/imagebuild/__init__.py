@@ -327,7 +327,7 @@ class Store:
 
     def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
                        snapshotter, isolation, network_none, keep, pull=None, secrets=None,
-                       source_date_epoch=None):
+                       allow=None, source_date_epoch=None):
         o = ffi.new("ib_build_options *")
         _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
         _set_epoch(o, source_date_epoch)
@@ -359,22 +359,32 @@ class Store:
             a = _StrArray("id=%s,src=%s" % kv for kv in dict(secrets).items())
             keep.append(a)
             o.secrets = a.ptr
+        if allow:
+            if isinstance(allow, str):
+                allow = [allow]
+            a = _StrArray(allow)
+            keep.append(a)
+            o.allow = a.ptr
         return o
 
     def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
               no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None, pull=None, secrets=None, source_date_epoch=None):
+              on_progress=None, on_log=None, pull=None, secrets=None, allow=None,
+              source_date_epoch=None):
         """Build a Dockerfile; returns the image id.
 
         on_progress(event) may return False to cancel. pull: None (pull missing
         base images), True (always), False (never). secrets: {id: file path}.
+        allow: BuildKit's entitlements to grant (docker buildx build --allow),
+        e.g. ["security.insecure"] for RUN --security=insecure, or
+        ["network.host"] for RUN --network=host; an unknown name raises.
         source_date_epoch: seconds since 1970; history and image `created` take
         it and layer file times are clamped to it (the environment is not read).
         """
         keep = []
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
                                 snapshotter, isolation, network_none, keep, pull, secrets,
-                                source_date_epoch)
+                                allow, source_date_epoch)
         rep = _Reporter(on_progress, on_log)
         o.callbacks.progress = lib._ib_py_progress
         o.callbacks.log = lib._ib_py_log

@@ -758,12 +758,9 @@ static int build(ib_instructions *ins)
 			st->platform = in->u.from.platform;
 			st->line = in->line;
 			st->from = in;
-			for (size_t j = 0; st->name && j < stages.count; j++) {
-				const ib_stage *o = stages.items[j];
-				if (o->name && !strcmp(o->name, st->name))
-					return ib_parse__syntax_error(df->filename, in->line,
-						"duplicate stage name `%s` (also on line %d)", st->name, o->line);
-			}
+			/* a duplicate stage name is BuildKit's DuplicateStageName
+			 * warning (lib/plan/checks.c), not an error: the plan
+			 * resolves a name as BuildKit does */
 			continue;
 		}
 		if (!st && in->kind != IB_INSTR_ARG)

@@ -1,0 +1,229 @@
+/*
+ * execute.h: running one process inside a root filesystem, isolated (see
+ * docs/ARCHITECTURE.md). The execute layer knows nothing of images or
+ * snapshots: it gets a root directory (possibly an overlay mount made by the
+ * snapshot layer) and a process spec, and returns the exit status.
+ *
+ *   ib_process p = IB_PROCESS_INIT;
+ *   const char *argv[] = { "/bin/sh", "-c", "make", NULL };
+ *   p.argv = argv;
+ *   p.user = "build:staff";
+ *   ib_exit_status st;
+ *   if (ib_execute_run(&st, "/var/lib/x/rootfs", &p, NULL) < 0)
+ *       fprintf(stderr, "%s\n", ib_error_last()->message);
+ *   else if (st.signal)
+ *       printf("killed by signal %d\n", st.signal);
+ *   else
+ *       printf("exit %d\n", st.code);
+ *
+ * The isolation backend is chosen by name in ib_execute_options:
+ * - "namespaces" (the default): new mount, PID, IPC and UTS namespaces (and
+ *   network for IB_NETWORK_NONE), pivot_root, fresh /proc, minimal /dev,
+ *   read-only /sys, Docker's default capabilities, no_new_privs; the
+ *   command is PID 1. Only Docker's default devices open (null, zero, full,
+ *   random, urandom, tty, the ptys): the root and every bind mount are
+ *   nodev, so a node made by `mknod` (allowed, as under Docker) or shipped
+ *   in an image does not open.
+ * - "oci": the same through an OCI runtime (runc by default, see
+ *   ib_execute_options.runtime; its device cgroup keeps other devices
+ *   closed). With `tty`, the terminal is the process's stdio but not its
+ *   controlling terminal.
+ * - "chroot": weaker, for hosts that refuse namespaces: no PID, IPC, UTS or
+ *   network isolation (IB_NETWORK_NONE and `hostname` are refused/ignored),
+ *   /proc shows the host's processes. Devices as "namespaces" when the host
+ *   lets it make a private mount namespace; without one it runs only when
+ *   the root is already on a nodev mount (and refuses mounts).
+ * On every backend a USER whose uid or gid is above 2^31-1 is refused, and
+ * the image's /etc/passwd and /etc/group are read only as regular files of
+ * at most 4 MiB. A symlinked /etc/hosts or /etc/resolv.conf gets the run's
+ * file at its target, resolved inside the root.
+ * See sys/isolation.h to write another one.
+ *
+ * The caller must not reap children it did not start (a SIGCHLD handler
+ * calling waitpid(-1)) while a run is in progress.
+ */
+#ifndef IMAGEBUILD_EXECUTE_H
+#define IMAGEBUILD_EXECUTE_H
+
+#include "common.h"
+#include "errors.h"
+#include "types.h"
+#include "buffer.h"
+
+IB_BEGIN_DECL
+
+/** The network a process sees. */
+typedef enum {
+	IB_NETWORK_HOST = 0, /* the host's network (the default: builds need it) */
+	IB_NETWORK_NONE = 1  /* a new network namespace with only loopback */
+} ib_network_mode;
+
+/** What kind of extra mount. */
+typedef enum {
+	IB_MOUNT_BIND = 0,   /* bind `source` (a host path) on `target` */
+	IB_MOUNT_TMPFS = 1   /* a fresh tmpfs on `target`; `source` unused */
+} ib_mount_type;
+
+/**
+ * An extra mount. `target` is a path inside the root (symlinks in it are
+ * resolved inside the root, never outside); a missing target is created for
+ * the run and removed afterwards. `options` is passed to tmpfs ("size=64m").
+ */
+typedef struct {
+	ib_mount_type type;
+	const char *source;
+	const char *target;
+	int readonly;
+	const char *options;
+} ib_mount;
+
+/** "No limit" for ib_rlimit. */
+#define IB_RLIM_INFINITY ((uint64_t)-1)
+
+/**
+ * A resource limit, by Docker's `--ulimit` name without "RLIMIT_":
+ * core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc,
+ * rss, rtprio, rttime, sigpending, stack, as. Limits not listed keep the
+ * caller's values. Raising a hard limit needs CAP_SYS_RESOURCE: without it
+ * the run fails with an error naming the limit.
+ */
+typedef struct {
+	const char *name;
+	uint64_t soft;
+	uint64_t hard;
+} ib_rlimit;
+
+#define IB_PROCESS_VERSION 1
+
+/**
+ * A process to run. Strings and arrays are borrowed for the call.
+ *
+ * Standard streams: a descriptor >= 0 is given to the process as is (it is
+ * not closed); -1 means /dev/null, except that stdout and stderr go to `log`
+ * line by line when `log` is set (stdout lines at IB_LOG_INFO, stderr lines
+ * at IB_LOG_WARNING). IB_PROCESS_INIT sets the three to -1.
+ *
+ * Terminal (`tty` non-zero): the library allocates a pseudo-terminal, makes
+ * it the process's controlling terminal and its stdin/stdout/stderr, and
+ * relays `stdin_fd` to it and its output to `stdout_fd` (or `log`). When
+ * `stdin_fd` is a terminal it is put in raw mode for the run and restored
+ * afterwards, and its window size is copied; so `run -it` is: tty = 1,
+ * stdin_fd = 0, stdout_fd = 1.
+ */
+typedef struct {
+	unsigned int version;       /* IB_PROCESS_VERSION */
+	const char *const *argv;    /* NULL-terminated, argv[0] required; searched in the
+	                               process's PATH (inside the root) when it has no '/' */
+	const char *const *env;     /* NULL-terminated "NAME=value"; nothing else of the
+	                               caller leaks. PATH (Docker's default) and HOME (from
+	                               /etc/passwd) are added when missing */
+	const char *cwd;            /* inside the root; NULL is "/"; created when missing */
+	const char *user;           /* "name", "uid", "name:group", "uid:gid"...; NULL is root.
+	                               Resolved in the root's own /etc/passwd and /etc/group */
+	const char *hostname;       /* NULL: unchanged (the host's, like `--network host`) */
+	ib_network_mode network;
+	const ib_mount *mounts;
+	size_t nmounts;
+	int stdin_fd;               /* see above; IB_PROCESS_INIT sets -1 */
+	int stdout_fd;
+	int stderr_fd;
+	ib_log_cb log;              /* output lines, when stdout/stderr are -1 */
+	void *log_payload;
+	int tty;
+	const ib_rlimit *rlimits;
+	size_t nrlimits;
+	const char *hosts;          /* content of /etc/hosts for the run; NULL: a default
+	                               with localhost and the hostname */
+	const char *resolv_conf;    /* content of /etc/resolv.conf; NULL: the host's for
+	                               IB_NETWORK_HOST, empty for IB_NETWORK_NONE */
+} ib_process;
+
+#define IB_PROCESS_INIT { IB_PROCESS_VERSION, NULL, NULL, NULL, NULL, NULL, \
+		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL }
+
+/** Fill `p` with the defaults of IB_PROCESS_INIT (for bindings). */
+IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
+
+#define IB_EXECUTE_OPTIONS_VERSION 1
+
+/** How to run. Zero/NULL fields mean the default. */
+typedef struct {
+	unsigned int version;       /* IB_EXECUTE_OPTIONS_VERSION */
+	const char *isolation;      /* backend name; NULL is "namespaces" */
+	const char *runtime;        /* oci: the runtime program; NULL is "runc" in PATH */
+	const char *tmp_dir;        /* where private run files go (hosts, bundles); NULL is
+	                               $TMPDIR or /tmp. Must not be inside the root */
+	/*
+	 * Cancellation: polled (every 50 ms) while the process runs; when it
+	 * becomes non-zero every process of the run is killed and
+	 * ib_execute_run returns IB_EUSER. May be set from another thread or a
+	 * signal handler.
+	 */
+	const volatile int *cancel;
+} ib_execute_options;
+
+#define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+
+IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);
+
+/**
+ * How a process ended. `code` is shell-like: the exit code (0-255), or
+ * 128 + the signal when it was killed; `signal` is that signal, or 0 when
+ * it exited.
+ */
+typedef struct {
+	int code;
+	int signal;
+} ib_exit_status;
+
+/**
+ * Run `p` inside `rootfs` and wait for it. Returns 0 when the process ran,
+ * whatever its exit status (in `out`); < 0 when it could not be started (a
+ * missing user is IB_ENOTFOUND, a command that cannot be executed is
+ * IB_ENOTFOUND or IB_ERROR with `out->code` 127 or 126), IB_EUSER when
+ * cancelled. Files the run needs in the root (/etc/hosts, /etc/resolv.conf,
+ * mount points) are provided for the run only and removed afterwards,
+ * except the working directory, which is created like Docker does.
+ */
+IB_EXTERN(int) ib_execute_run(ib_exit_status *out, const char *rootfs, const ib_process *p,
+			      const ib_execute_options *opts);
+
+/** The names of the registered isolation backends, comma-separated. */
+IB_EXTERN(int) ib_isolation_list(ib_buf *out);
+
+/**
+ * Whether isolation backend `name` can run here (namespaces refused, runtime
+ * missing...). 0 when it can; < 0 with the reason in ib_error_last().
+ * `opts` (may be NULL) gives the runtime path of "oci".
+ */
+IB_EXTERN(int) ib_isolation_probe(const char *name, const ib_execute_options *opts);
+
+/** A user resolved in a root filesystem's /etc/passwd and /etc/group. */
+typedef struct {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t *groups;   /* supplementary groups */
+	size_t ngroups;
+	char *name;         /* NULL when the user was numeric and is not in /etc/passwd */
+	char *home;         /* "/" when unknown */
+} ib_user;
+
+#define IB_USER_INIT { 0, 0, NULL, 0, NULL, NULL }
+
+/**
+ * Resolve a Docker `USER` spec against `rootfs`'s /etc/passwd and
+ * /etc/group (read inside the root: their symlinks cannot point outside).
+ * "name" and "uid" (a uid need not exist), optionally ":group" or ":gid".
+ * A user named by name or a group not found is IB_ENOTFOUND, naming it.
+ * Without an explicit group, the supplementary groups are those of
+ * /etc/group listing the user. NULL or "" is root. A uid or gid above
+ * 2^31-1 (from the spec or the files) is IB_EINVALID, as runc refuses it;
+ * so is an /etc/passwd or /etc/group that is not a regular file (a FIFO, a
+ * device) or is larger than 4 MiB. Free with ib_user_dispose.
+ */
+IB_EXTERN(int) ib_user_resolve(ib_user *out, const char *rootfs, const char *spec);
+IB_EXTERN(void) ib_user_dispose(ib_user *user);
+
+IB_END_DECL
+
+#endif

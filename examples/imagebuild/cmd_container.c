@@ -49,18 +49,20 @@ static int parse_run_opts(ib_cli *cli, run_opts *r, int argc, char **argv, int f
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i];
 		if (a[1] != '-') {
-			/* combined short flags: -it, -i, -t, and -e/-u/-w with a value */
+			/* combined short flags: -it, -i, -t, and -e/-u/-w/-h with a value */
 			for (const char *f = a + 1; *f; f++) {
 				if (*f == 'i') {
 					r->interactive = 1;
 				} else if (*f == 't') {
 					r->tty = 1;
-				} else if ((*f == 'e' || *f == 'u' || *f == 'w') && !f[1] && i + 1 < argc) {
+				} else if ((*f == 'e' || *f == 'u' || *f == 'w' || *f == 'h') && !f[1] && i + 1 < argc) {
 					const char *val = argv[++i];
 					if (*f == 'e')
 						add_env(r, val);
 					else if (*f == 'u')
 						r->ro.user = val;
+					else if (*f == 'h')
+						r->ro.hostname = val; /* docker run -h */
 					else
 						r->ro.workdir = val;
 				} else {

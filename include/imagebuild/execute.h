@@ -28,9 +28,10 @@
  *   ib_execute_options.runtime; its device cgroup keeps other devices
  *   closed). With `tty`, the terminal is the process's stdio but not its
  *   controlling terminal.
- * - "chroot": weaker, for hosts that refuse namespaces: no PID, IPC, UTS or
- *   network isolation (IB_NETWORK_NONE and `hostname` are refused/ignored),
- *   /proc shows the host's processes. Devices as "namespaces" when the host
+ * - "chroot": weaker, for hosts that refuse namespaces: no PID, IPC or
+ *   network isolation (IB_NETWORK_NONE is refused), /proc shows the host's
+ *   processes. A `hostname` is set in a UTS namespace of the run's own;
+ *   where the host refuses one, a run with a `hostname` fails. Devices as "namespaces" when the host
  *   lets it make a private mount namespace; without one it runs only when
  *   the root is already on a nodev mount (and refuses mounts).
  * `privileged` (ib_process) undoes the capability, seccomp, device, /sys

@@ -512,6 +512,11 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		snprintf(sde, sizeof sde, "SOURCE_DATE_EPOCH=%lld", (long long)b->o->source_date_epoch);
 		ib_build__key_add(&k, sde);
 	}
+	/* the hostname the step runs with (in BuildKit's ExecOp meta, so its cache key) */
+	if (in->kind == IB_INSTR_RUN) {
+		ib_build__key_add(&k, "hostname");
+		ib_build__key_add(&k, b->hostname ? b->hostname : IB_BUILD__SANDBOX_HOSTNAME);
+	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
 		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
 	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
@@ -755,6 +760,19 @@ static int go_false(const char *v)
 	return 0;
 }
 
+/* A hostname a RUN step can have: it becomes a word of /etc/hosts and the UTS name. */
+static int valid_hostname(const char *v)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > 64)
+		return 0;
+	for (const char *c = v; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '-' || *c == '_' || *c == '.'))
+			return 0;
+	return 1;
+}
+
 /*
  * BuildKit's built-in build arguments (the reference's "BuildKit built-in
  * build args") change what BuildKit does, not just a variable: those we do
@@ -770,9 +788,15 @@ static int check_builtin_args(builder *b)
 		const char *v = eq ? eq + 1 : "";
 		size_t n = eq ? (size_t)(eq - a) : strlen(a);
 		const char *why = NULL;
-		if (n == 25 && !strncmp(a, "BUILDKIT_SANDBOX_HOSTNAME", n))
-			why = "the RUN steps' hostname cannot be set";
-		else if (n == 23 && !strncmp(a, "BUILDKIT_CACHE_MOUNT_NS", n) && *v)
+		if (n == 25 && !strncmp(a, "BUILDKIT_SANDBOX_HOSTNAME", n)) {
+			/* BuildKit's dockerui: a non-empty value replaces buildkitsandbox */
+			if (*v && !valid_hostname(v))
+				return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+						     "--build-arg BUILDKIT_SANDBOX_HOSTNAME: `%s` is not a hostname "
+						     "(1 to 64 letters, digits, `-`, `_` and `.`, as it goes into "
+						     "/etc/hosts and sethostname)", v);
+			b->hostname = *v ? v : NULL;
+		} else if (n == 23 && !strncmp(a, "BUILDKIT_CACHE_MOUNT_NS", n) && *v)
 			why = "cache mount ids have no namespace";
 		else if (n == 21 && !strncmp(a, "BUILDKIT_INLINE_CACHE", n) && !go_false(v))
 			why = "no cache metadata is written into the image config";

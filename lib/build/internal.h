@@ -29,6 +29,9 @@
 /* The most a Dockerfile or .dockerignore read from a context may hold. */
 #define IB_BUILD__CONTEXT_FILE_MAX ((size_t)4 << 20)
 
+/* A RUN step's hostname in BuildKit (executor/oci/hosts.go defaultHostname). */
+#define IB_BUILD__SANDBOX_HOSTNAME "buildkitsandbox"
+
 /* What a stage has become so far: its image (config and layers) and scope. */
 typedef struct {
 	ib_image_config *config;
@@ -72,6 +75,7 @@ typedef struct {
 	volatile int cancel;   /* set when the progress callback asks to stop; RUN polls it */
 	int allow_insecure;    /* entitlement security.insecure granted (o->allow) */
 	int allow_network_host; /* entitlement network.host granted */
+	const char *hostname;  /* RUN's, from BUILDKIT_SANDBOX_HOSTNAME; NULL: IB_BUILD__SANDBOX_HOSTNAME */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
 } builder;

@@ -799,6 +799,12 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		rc = ib_build__new_snapshot(&rootfs, &key, b, s);
 	if (rc == 0) {
 		ib_process p = IB_PROCESS_INIT;
+		/* BuildKit's sandbox: its hostname, and executor/oci/hosts.go's /etc/hosts */
+		char hosts[160];
+		p.hostname = b->hostname ? b->hostname : IB_BUILD__SANDBOX_HOSTNAME;
+		snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost %s\n"
+			 "::1\tlocalhost ip6-localhost ip6-loopback\n", p.hostname);
+		p.hosts = hosts;
 		p.mounts = rm.mounts;
 		p.nmounts = rm.n;
 		ib_execute_options eo = IB_EXECUTE_OPTIONS_INIT;

@@ -757,9 +757,16 @@ void ib_execute__child(const ib_execute__child_config *config)
 	int mounts = cfg.new_mount_ns;
 	if (cfg.try_mount_ns)
 		mounts = unshare(CLONE_NEWNS) == 0;
+	/*
+	 * The hostname is set in a UTS namespace of the run's own, never the
+	 * host's: namespaces has one from clone; chroot makes one when asked for
+	 * a hostname, and fails when the host refuses it (never ignores it).
+	 */
+	if (s->hostname && !cfg.pivot && unshare(CLONE_NEWUTS) < 0)
+		child_fail(&cfg, 0, errno, "isolation `chroot`: the host refuses a UTS namespace, "
+			   "so the hostname `%s` cannot be set", s->hostname);
 	enter_root(&cfg, mounts);
-	if (s->hostname && cfg.new_pid_ns && /* with its UTS namespace */
-	    sethostname(s->hostname, strlen(s->hostname)) < 0)
+	if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
 		child_fail(&cfg, 0, errno, "set hostname `%s`", s->hostname);
 	if (s->network == IB_NETWORK_NONE)
 		loopback_up(&cfg);

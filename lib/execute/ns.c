@@ -3,7 +3,8 @@
  * network namespace for IB_NETWORK_NONE; pivot_root into the root) and the
  * weaker `chroot` backend (a plain chroot; a private mount namespace for
  * /proc, /dev and the like when the host allows one, else nothing is
- * mounted; no PID, IPC, UTS or network isolation). Both share the child
+ * mounted; a UTS namespace only to set a hostname; no PID, IPC or network
+ * isolation). Both share the child
  * code of child.c; see there for how the known escapes are closed.
  *
  * `chroot` is weaker: no PID namespace, so the caller is visible in /proc

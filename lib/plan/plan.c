@@ -523,10 +523,11 @@ int ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan)
 			ib_strlist_clear(&l);
 			return IB_ERROR;
 		}
-		/* BUILDKIT_DOCKERFILE_CHECK configures the build checks (checks.c);
+		/* BUILDKIT_DOCKERFILE_CHECK configures the build checks (checks.c),
+		 * BUILDKIT_SANDBOX_HOSTNAME the RUN steps' hostname (the build's),
 		 * SOURCE_DATE_EPOCH is BuildKit's (the build's source_date_epoch) */
 		if (!ib_plan_is_proxy_arg(name) && strcmp(name, "BUILDKIT_DOCKERFILE_CHECK") &&
-		    strcmp(name, "SOURCE_DATE_EPOCH") &&
+		    strcmp(name, "BUILDKIT_SANDBOX_HOSTNAME") && strcmp(name, "SOURCE_DATE_EPOCH") &&
 		    !declared(plan, name) && !ib_strlist_contains(&l, name))
 			ib_strlist_take(&l, name);
 		else

@@ -115,7 +115,8 @@ has "$tmp/err" "$ctx/dup.Dockerfile:3: DuplicateStageName: Duplicate stage name 
 
 # 9. BuildKit's built-in build arguments we do not do are refused, never
 # taken as an ordinary unused build argument; the harmless ones build
-for a in BUILDKIT_SANDBOX_HOSTNAME=box BUILDKIT_INLINE_CACHE=1 BUILDKIT_MULTI_PLATFORM=true \
+# (BUILDKIT_SANDBOX_HOSTNAME is done: build-compat cases 61-63)
+for a in BUILDKIT_INLINE_CACHE=1 BUILDKIT_MULTI_PLATFORM=true \
 	BUILDKIT_CACHE_MOUNT_NS=ns SOURCE_DATE_EPOCH=0 BUILDKIT_SYNTAX=example.com/frontend; do
 	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
@@ -123,7 +124,16 @@ for a in BUILDKIT_SANDBOX_HOSTNAME=box BUILDKIT_INLINE_CACHE=1 BUILDKIT_MULTI_PL
 	has "$tmp/err" "--build-arg ${a%%=*}" "--build-arg $a"
 	has "$tmp/err" "not supported" "--build-arg $a"
 done
-for a in BUILDKIT_INLINE_CACHE=0 BUILDKIT_SYNTAX=dockerfile.v0 BUILDKIT_SYNTAX=docker/dockerfile:1 BUILDKIT_BUILD_NAME=x; do
+for a in BUILDKIT_SANDBOX_HOSTNAME='a b' BUILDKIT_SANDBOX_HOSTNAME=$(printf 'h%.0s' $(seq 65)); do
+	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" != 0 ] || check "--build-arg $a was accepted"
+	has "$tmp/err" "is not a hostname" "--build-arg $a"
+done
+ib build --snapshotter copy --build-arg BUILDKIT_SANDBOX_HOSTNAME=box -f "$ctx/clean.Dockerfile" "$ctx" \
+	>"$tmp/out" 2>"$tmp/err" || check "--build-arg BUILDKIT_SANDBOX_HOSTNAME=box was refused: $(cat "$tmp/err")"
+grep -q 'not consumed' "$tmp/err" && check "BUILDKIT_SANDBOX_HOSTNAME was reported as not consumed"
+for a in BUILDKIT_SANDBOX_HOSTNAME= BUILDKIT_INLINE_CACHE=0 BUILDKIT_SYNTAX=dockerfile.v0 BUILDKIT_SYNTAX=docker/dockerfile:1 BUILDKIT_BUILD_NAME=x; do
 	ib build --snapshotter copy --build-arg "$a" -f "$ctx/clean.Dockerfile" "$ctx" >"$tmp/out" 2>"$tmp/err" ||
 		check "--build-arg $a was refused: $(cat "$tmp/err")"
 done

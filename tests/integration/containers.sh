@@ -109,6 +109,18 @@ run --name keep busybox sh -c 'echo first > /state'
 [ "$("$IB" exec keep cat /state | tr '\n' ' ')" = "first second " ] || fail "changes did not persist across runs"
 "$IB" rm keep >/dev/null
 
+# the hostname, as docker run's: the id's first 12 hex digits, or -h/--hostname;
+# on every backend (chroot in a UTS namespace of its own), never the host's changed
+host_before=$(hostname)
+run --name hn busybox sh -c 'hostname; cat /etc/hosts' >"$tmp/hn.out"
+id=$("$IB" ps -a -q)
+[ "$(sed -n 1p "$tmp/hn.out")" = "$id" ] || fail "the hostname is not the id's first 12 ($id): $(cat "$tmp/hn.out")"
+grep -q "^127.0.1.1	$id\$" "$tmp/hn.out" || fail "/etc/hosts lacks the hostname: $(cat "$tmp/hn.out")"
+"$IB" rm hn >/dev/null
+[ "$(run --rm -h named busybox hostname)" = named ] || fail "run -h did not set the hostname"
+[ "$(run --rm --hostname other busybox hostname)" = other ] || fail "run --hostname did not set the hostname"
+[ "$(hostname)" = "$host_before" ] || fail "the host's hostname changed to $(hostname)"
+
 # exit codes and signal deaths come back
 set +e
 run --rm busybox sh -c 'exit 3'; rc=$?

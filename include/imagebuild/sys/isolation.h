@@ -53,7 +53,8 @@ typedef struct {
 	const uint32_t *groups;        /* supplementary groups */
 	/** The number of `groups`. */
 	size_t ngroups;
-	const char *hostname;          /* NULL: unchanged */
+	const char *hostname;          /* NULL: unchanged; else set in a UTS namespace of the
+	                                  run's own, never the host's (refuse if none) */
 	/** IB_NETWORK_NONE: a new network namespace with only loopback. */
 	ib_network_mode network;
 	const ib_mount *mounts;        /* the caller's extra mounts; targets exist */

@@ -244,12 +244,12 @@ IB_EXTERN(int) ib_isolation_list(ib_buf *out);
  */
 IB_EXTERN(int) ib_isolation_probe(const char *name, const ib_execute_options *opts);
 
+#define IB_USER_VERSION 1
 /**
  * A user resolved in a root filesystem's /etc/passwd and /etc/group. The
  * caller sets `version` (IB_USER_INIT or ib_user_init()) and
  * ib_user_resolve() fills what that version has.
  */
-#define IB_USER_VERSION 1
 typedef struct {
 	unsigned int version;   /* IB_USER_VERSION */
 	/** The numeric user id. */

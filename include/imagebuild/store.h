@@ -264,12 +264,12 @@ IB_EXTERN(int) ib_image_config_diff_id(ib_digest *out, const ib_image_config *c,
 /** Append a layer's diff_id (the layer goes on top). */
 IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *diff_id);
 
+#define IB_HISTORY_ENTRY_VERSION 1
 /**
  * A history entry; strings borrowed (NULL when absent). Versioned: the
  * caller sets `version` (IB_HISTORY_ENTRY_INIT or ib_history_entry_init())
  * for ib_image_config_history_get() to fill and for history_add to read.
  */
-#define IB_HISTORY_ENTRY_VERSION 1
 typedef struct {
 	unsigned int version;    /* IB_HISTORY_ENTRY_VERSION */
 	/** When: RFC 3339. */
@@ -353,11 +353,11 @@ IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
 /** A `docker image inspect`-like JSON object. */
 IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
 
+#define IB_IMAGE_HISTORY_ITEM_VERSION 1
 /**
  * A `docker image history` row, filled by ib_image_history_get() for the
  * `version` the caller sets (IB_IMAGE_HISTORY_ITEM_INIT or _init()).
  */
-#define IB_IMAGE_HISTORY_ITEM_VERSION 1
 typedef struct {
 	unsigned int version;    /* IB_IMAGE_HISTORY_ITEM_VERSION */
 	/** When: RFC 3339. */
@@ -540,6 +540,7 @@ typedef struct {
 	const char *extra_json;  /* a JSON object the owner keeps with it, may be NULL */
 } ib_container_record;
 #define IB_CONTAINER_RECORD_VERSION 1
+/** A record's defaults: the current version, everything else empty. */
 #define IB_CONTAINER_RECORD_INIT { IB_CONTAINER_RECORD_VERSION, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL, NULL }
 /** Initialise like IB_CONTAINER_RECORD_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_record_init(ib_container_record *rec, unsigned int version);
@@ -550,6 +551,7 @@ IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record
 IB_EXTERN(int) ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
 /** Free a record returned by ib_store_container_get(). NULL is fine. */
 IB_EXTERN(void) ib_container_record_free(ib_container_record *rec);
+/** A list of container records (ib_store_container_list()). */
 typedef struct ib_container_list ib_container_list;
 /** Every record, sorted by created time; free with ib_container_list_free(). */
 IB_EXTERN(int) ib_store_container_list(ib_container_list **out, ib_store *store);
@@ -632,8 +634,8 @@ typedef struct {
 /** Initialise like IB_STORE_GC_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
 
-/** What ib_store_gc() did; the caller sets `version` (IB_STORE_GC_STATS_INIT or _init()). */
 #define IB_STORE_GC_STATS_VERSION 1
+/** What ib_store_gc() did; the caller sets `version` (IB_STORE_GC_STATS_INIT or _init()). */
 typedef struct {
 	unsigned int version;
 	/** Blobs deleted. */

@@ -77,12 +77,13 @@ static int c_mounted(ib_snapshotter *self, const char *key)
 	return INNER(self)->mounted(INNER(self), key);
 }
 
-static int c_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
+static int c_diff(ib_snapshotter *self, const char *key, const ib_diff_options *opts,
+		  ib_snapshot_write_cb write, void *payload)
 {
 	counting_settings *s = ((counting *)self)->settings;
 	s->diffs++;
 	fprintf(stderr, "counting: diff #%d `%s`\n", s->diffs, key);
-	return ib_snapshot_diff(INNER(self), key, write, payload);
+	return ib_snapshot_diff(INNER(self), key, opts, write, payload);
 }
 
 static int c_remove(ib_snapshotter *self, const char *key)

@@ -93,6 +93,8 @@ typedef struct {
 	unsigned int version;
 	...;
 } ib_store_options;
+#define IB_STORE_OPTIONS_VERSION ...
+int ib_store_options_init(ib_store_options *opts, unsigned int version);
 int ib_store_open(ib_store **out, const char *root, const ib_store_options *opts);
 void ib_store_free(ib_store *store);
 const char *ib_store_root(const ib_store *store);
@@ -103,10 +105,13 @@ typedef struct {
 	const char *name;
 	const ib_image_config *config;
 	const char *comment;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	const ib_callbacks *callbacks;
 	...;
 } ib_import_options;
 #define IB_IMPORT_OPTIONS_VERSION ...
+int ib_import_options_init(ib_import_options *opts, unsigned int version);
 int ib_store_import(ib_digest *image_id, ib_store *store, const char *path, const ib_import_options *opts);
 int ib_store_tag(ib_store *store, const char *source, const char *target);
 int ib_store_untag(ib_store *store, const char *name);
@@ -154,6 +159,8 @@ typedef struct {
 	int pull;
 	const char *const *secrets;
 	const char *const *allow;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	...;
 } ib_build_options;
 #define IB_PULL_ALWAYS ...
@@ -218,6 +225,8 @@ typedef struct {
 	const char *author;
 	const char *const *changes;
 	const char *tag;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
 	...;
 } ib_commit_options;
 #define IB_COMMIT_OPTIONS_VERSION ...

@@ -111,6 +111,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	o.context = argv[i];
 	o.tags = tags;
+	if (cli_source_date_epoch(&args, &nargs, &o.use_source_date_epoch, &o.source_date_epoch) < 0)
+		goto out;
 	o.build_args = args;
 	o.secrets = secrets;
 	o.allow = allow;

@@ -221,15 +221,15 @@ int cmd_ps(ib_cli *cli, int argc, char **argv)
 	ib_store *store = cli_store(cli);
 	if (!store)
 		return 1;
-	ib_container_record **recs = NULL;
-	size_t n = 0;
-	if (ib_store_container_list(&recs, &n, store) < 0)
+	ib_container_list *recs = NULL;
+	if (ib_store_container_list(&recs, store) < 0)
 		return cli_fail("ps");
+	size_t n = ib_container_list_count(recs);
 	if (!quiet)
 		printf("%-12s   %-20s   %-22s   %-15s   %-18s   %s\n", "CONTAINER ID", "IMAGE", "COMMAND",
 		       "CREATED", "STATUS", "NAMES");
 	for (size_t r = 0; r < n; r++) {
-		const ib_container_record *c = recs[r];
+		const ib_container_record *c = ib_container_list_get(recs, r);
 		const char *state = c->state ? c->state : "";
 		if (!all && strcmp(state, "running") != 0)
 			continue;
@@ -243,7 +243,7 @@ int cmd_ps(ib_cli *cli, int argc, char **argv)
 		printf("%.12s   %-20.20s   %-22s   %-15s   %-18s   %s\n", c->id,
 		       c->image_name ? c->image_name : "", cmd, since, state, c->name ? c->name : "");
 	}
-	ib_container_record_list_free(recs, n);
+	ib_container_list_free(recs);
 	return 0;
 }
 
@@ -292,6 +292,11 @@ int cmd_commit(ib_cli *cli, int argc, char **argv)
 	}
 	o.changes = changes;
 	o.tag = i + 1 < argc ? argv[i + 1] : NULL;
+	/* as before the option existed: $SOURCE_DATE_EPOCH sets created and clamps file times */
+	if (cli_source_date_epoch_env(&o.use_source_date_epoch, &o.source_date_epoch) < 0) {
+		free(changes);
+		return 2;
+	}
 	ib_store *store = cli_store(cli);
 	ib_container *c = NULL;
 	ib_digest id;

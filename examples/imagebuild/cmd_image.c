@@ -160,7 +160,7 @@ int cmd_history(ib_cli *cli, int argc, char **argv)
 	if (!quiet)
 		printf("%-14s %-20s %-45s %-10s %s\n", "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
 	for (size_t h = 0; h < ib_image_history_count(img); h++) {
-		ib_image_history_item it;
+		ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 		ib_image_history_get(&it, img, h);
 		char id[80], since[64], size[32], by[1024];
 		if (h == 0)

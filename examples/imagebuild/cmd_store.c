@@ -18,7 +18,7 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
-	ib_store_gc_stats st;
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	if (ib_store_gc(&st, s, &go) < 0)
 		return cli_fail(NULL);
 	/* then what the blobs alone do not cover: unpacked layers, and snapshots killed processes left */
@@ -60,10 +60,14 @@ int cmd_fsck(ib_cli *cli, int argc, char **argv)
 			ib_error_clear(); /* not usable here: nothing of it to check */
 			continue;
 		}
-		if (ib_snapshotter_fsck(&report, snap) < 0 && rc == 0) {
+		ib_buf more = IB_BUF_INIT; /* outputs replace: one buffer per call */
+		if (ib_snapshotter_fsck(&more, snap) < 0 && rc == 0) {
 			rc = -1;
 			first = strdup(ib_error_last()->message);
 		}
+		if (more.size)
+			ib_buf_put(&report, more.ptr, more.size);
+		ib_buf_dispose(&more);
 		ib_snapshotter_free(snap);
 	}
 	if (report.ptr)

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands. */
 #include "common.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,48 @@ char *cli_kv_from_env(const char *arg)
 	if (kv)
 		sprintf(kv, "%s=%s", arg, v);
 	return kv;
+}
+
+static int parse_epoch(const char *v, int *use, int64_t *epoch)
+{
+	*use = 0;
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *end || n < 0 || *v < '0' || *v > '9') {
+		fprintf(stderr, "imagebuild: SOURCE_DATE_EPOCH `%s` is not a number of seconds\n", v);
+		return -1;
+	}
+	*use = 1;
+	*epoch = n;
+	return 0;
+}
+
+int cli_source_date_epoch_env(int *use, int64_t *epoch)
+{
+	return parse_epoch(getenv("SOURCE_DATE_EPOCH"), use, epoch);
+}
+
+int cli_source_date_epoch(const char ***args, size_t *nargs, int *use, int64_t *epoch)
+{
+	static const char name[] = "SOURCE_DATE_EPOCH=";
+	const char *v = NULL;
+	for (size_t i = 0; i < *nargs; i++)
+		if (!strncmp((*args)[i], name, sizeof name - 1))
+			v = (*args)[i] + sizeof name - 1;
+	if (v)
+		return parse_epoch(v, use, epoch);
+	const char *env = getenv("SOURCE_DATE_EPOCH");
+	if (parse_epoch(env, use, epoch) < 0)
+		return -1;
+	if (*use) {
+		char *kv = cli_kv_from_env("SOURCE_DATE_EPOCH");
+		if (kv)
+			cli_list_add(args, nargs, kv);
+	}
+	return 0;
 }
 
 volatile int cli_cancel;

@@ -43,6 +43,16 @@ int cli_list_add(const char ***list, size_t *n, const char *item);
  * NAME is not set there. "NAME=VALUE" given in full is returned as a copy.
  */
 char *cli_kv_from_env(const char *arg);
+/*
+ * SOURCE_DATE_EPOCH as BuildKit and buildx take it: the last --build-arg
+ * SOURCE_DATE_EPOCH=... of `args` (`*nargs` of them), else the variable
+ * from our environment, which is then added to the build args (as buildx
+ * does). `*use` is 1 and `*epoch` its value when set; an empty value is
+ * unset. -1 (with a message on stderr) when it is not a number of seconds.
+ */
+int cli_source_date_epoch(const char ***args, size_t *nargs, int *use, int64_t *epoch);
+/* The same from the environment only (commit). */
+int cli_source_date_epoch_env(int *use, int64_t *epoch);
 
 /* "3.2MB", as docker prints sizes. */
 void cli_human_size(char *out, size_t len, uint64_t bytes);

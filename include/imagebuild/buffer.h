@@ -12,6 +12,12 @@ IB_BEGIN_DECL
  * A growable buffer. `ptr` is always NUL-terminated when non-NULL (the NUL
  * is not counted in `size`). Initialise with IB_BUF_INIT; release with
  * ib_buf_dispose(). The library owns what it puts in; never free() `ptr`.
+ *
+ * One rule for outputs: a function that gives its result in a caller's
+ * ib_buf (`out`, `report`, `rootfs`, ...) REPLACES what the buffer held; it
+ * never appends, so a buffer can be reused from call to call without
+ * ib_buf_clear(). On failure its content is unspecified (still a valid
+ * buffer to dispose). Only ib_buf_put() and ib_buf_puts() below append.
  */
 typedef struct {
 	/** The bytes, NUL-terminated; NULL while nothing was allocated. */

@@ -22,11 +22,11 @@
 IB_BEGIN_DECL
 
 /*
- * 2 added pull and registry, 3 cancel, 4 allow; 5 made callbacks a pointer
- * and moved cancellation into it (a new layout: structs of versions 1 to 4
- * are still read with theirs)
+ * 2 added pull and registry, 3 cancel, 4 allow, 5 source_date_epoch; 6
+ * made callbacks a pointer and moved cancellation into it (a new layout:
+ * structs of versions 1 to 5 are still read with theirs)
  */
-#define IB_BUILD_OPTIONS_VERSION 5
+#define IB_BUILD_OPTIONS_VERSION 6
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -79,12 +79,25 @@ typedef struct {
 	 * step is refused, naming its file and line. Another name is an error.
 	 */
 	const char *const *allow;
+	/* version 5 (6 in this layout) */
+	/*
+	 * SOURCE_DATE_EPOCH, as BuildKit takes it: 1 makes every history entry
+	 * and the image `created` source_date_epoch, and clamps the file times
+	 * later than it in the layers the build writes (it is part of the
+	 * cache keys). The library never reads the environment: the imagebuild
+	 * CLI maps $SOURCE_DATE_EPOCH and --build-arg SOURCE_DATE_EPOCH here.
+	 */
+	int use_source_date_epoch;
+	int64_t source_date_epoch;      /* seconds since 1970 (>= 0) */
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0 }
 
-/** Initialise for `version` (1 to 5; 1 to 4 in their own layout): what IB_BUILD_OPTIONS_INIT gives, for bindings. */
+/**
+ * Initialise for `version` (1 to 6; 1 to 5 in their own layout, only that
+ * version's size written): what IB_BUILD_OPTIONS_INIT gives, for bindings.
+ */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);
 
 /**
@@ -106,7 +119,7 @@ IB_EXTERN(int) ib_build(ib_digest *image_id, ib_store *store, const ib_build_opt
  */
 IB_EXTERN(int) ib_build_check(ib_checks **out, const ib_build_options *opts);
 
-/** Parse and plan without running anything: append the plan to `out` (`--dry-run`). */
+/** Parse and plan without running anything: the plan in `out` (`--dry-run`). */
 IB_EXTERN(int) ib_build_plan_print(ib_buf *out, const ib_build_options *opts);
 
 /**

@@ -87,7 +87,8 @@ IB_EXTERN(int) ib_container_run_options_init(ib_container_run_options *opts, uns
 /** Run a process in the container; its exit status in `out`. */
 IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *opts);
 
-#define IB_COMMIT_OPTIONS_VERSION 1
+/* 2 added source_date_epoch */
+#define IB_COMMIT_OPTIONS_VERSION 2
 /** Options of ib_container_commit(). */
 typedef struct {
 	unsigned int version;       /* IB_COMMIT_OPTIONS_VERSION */
@@ -96,10 +97,18 @@ typedef struct {
 	const char *const *changes; /* NULL-terminated Dockerfile instructions (-c): CMD, ENTRYPOINT,
 	                               ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL, ONBUILD */
 	const char *tag;            /* name the new image; NULL: untagged */
+	/* version 2 */
+	/*
+	 * 1: the image and history `created` are source_date_epoch and the
+	 * layer's file times later than it are clamped to it. The environment
+	 * is never read.
+	 */
+	int use_source_date_epoch;
+	int64_t source_date_epoch;  /* seconds since 1970 (>= 0) */
 } ib_commit_options;
-#define IB_COMMIT_OPTIONS_INIT { IB_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+#define IB_COMMIT_OPTIONS_INIT { IB_COMMIT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0 }
 
-/** Initialise `opts` like IB_COMMIT_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
+/** Initialise `opts` like IB_COMMIT_OPTIONS_INIT for `version` (1 or 2; for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_commit_options_init(ib_commit_options *opts, unsigned int version);
 
 /**

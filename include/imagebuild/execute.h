@@ -210,7 +210,8 @@ IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int versi
 /**
  * How a process ended. `code` is shell-like: the exit code (0-255), or
  * 128 + the signal when it was killed; `signal` is that signal, or 0 when
- * it exited.
+ * it exited. A plain value that will not grow (like ib_digest): an exit
+ * is a code or a signal, nothing more, so it carries no version.
  */
 typedef struct {
 	/** The exit code (0-255), or 128 + the signal that killed it. */
@@ -245,8 +246,14 @@ IB_EXTERN(int) ib_isolation_list(ib_buf *out);
  */
 IB_EXTERN(int) ib_isolation_probe(const char *name, const ib_execute_options *opts);
 
-/** A user resolved in a root filesystem's /etc/passwd and /etc/group. */
+#define IB_USER_VERSION 1
+/**
+ * A user resolved in a root filesystem's /etc/passwd and /etc/group. The
+ * caller sets `version` (IB_USER_INIT or ib_user_init()) and
+ * ib_user_resolve() fills what that version has.
+ */
 typedef struct {
+	unsigned int version;   /* IB_USER_VERSION */
 	/** The numeric user id. */
 	uint32_t uid;
 	/** The numeric primary group id. */
@@ -258,7 +265,9 @@ typedef struct {
 	char *home;         /* "/" when unknown */
 } ib_user;
 
-#define IB_USER_INIT { 0, 0, NULL, 0, NULL, NULL }
+#define IB_USER_INIT { IB_USER_VERSION, 0, 0, NULL, 0, NULL, NULL }
+/** Initialise like IB_USER_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_user_init(ib_user *user, unsigned int version);
 
 /**
  * Resolve a Docker `USER` spec against `rootfs`'s /etc/passwd and

@@ -110,7 +110,7 @@ IB_EXTERN(size_t) ib_dockerfile_warning_count(const ib_dockerfile *df);
 IB_EXTERN(const ib_parse_warning *) ib_dockerfile_warning(const ib_dockerfile *df, size_t i);
 
 /**
- * Append the BuildKit test dump of the tree to `out`: one line
+ * The BuildKit test dump of the tree in `out`: one line
  * "(<instruction>)\n" per instruction, e.g. `(copy ["--chown=1:1"] "a" "/b/")`.
  */
 IB_EXTERN(int) ib_dockerfile_dump(ib_buf *out, const ib_dockerfile *df);
@@ -156,7 +156,7 @@ IB_EXTERN(int) ib_node_start_line(const ib_node *node);
 /** Last physical line of the instruction (1-based), heredoc bodies included. */
 IB_EXTERN(int) ib_node_end_line(const ib_node *node);
 
-/** Append the content with leading TABs of every line removed (what `<<-` asks for). */
+/** The content with leading TABs of every line removed (what `<<-` asks for) in `out`. */
 IB_EXTERN(int) ib_heredoc_chomp(ib_buf *out, const ib_heredoc *heredoc);
 
 /* ---- typed instructions ---- */

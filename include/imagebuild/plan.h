@@ -108,7 +108,7 @@ IB_EXTERN(int) ib_plan_is_proxy_arg(const char *name);
  */
 IB_EXTERN(int) ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
 
-/** Append a human-readable plan (what `imagebuild build --dry-run` prints). */
+/** A human-readable plan in `out` (what `imagebuild build --dry-run` prints). */
 IB_EXTERN(int) ib_plan_print(ib_buf *out, const ib_plan *plan);
 
 /* ==== build checks (BuildKit's Dockerfile linter) ==== */

@@ -29,12 +29,12 @@
 
 IB_BEGIN_DECL
 
+/** The version of ib_registry_options (2: `callbacks` moved to ib_pull_options and ib_push_options). */
+#define IB_REGISTRY_OPTIONS_VERSION 2
 /**
  * How to reach a registry: credentials, TLS, retries; shared by pull, push
- * and login (which point to it). 2: `callbacks` moved to ib_pull_options
- * and ib_push_options.
+ * and login (which point to it).
  */
-#define IB_REGISTRY_OPTIONS_VERSION 2
 typedef struct {
 	unsigned int version;
 	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
@@ -54,8 +54,8 @@ typedef struct {
 
 /**
  * Initialise `opts` like IB_REGISTRY_OPTIONS_INIT for `version` (for
- * bindings; only 2: version 1, which had no _init, was larger).
- * IB_EINVALID for another version.
+ * bindings): 2, or 1 (the older, larger layout that ended in `callbacks`;
+ * only that version's size is written). IB_EINVALID for another version.
  */
 IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
@@ -76,7 +76,11 @@ typedef struct {
 } ib_pull_options;
 #define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, NULL, 0, NULL }
 
-/** Initialise `opts` like IB_PULL_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
+/**
+ * Initialise `opts` like IB_PULL_OPTIONS_INIT for `version` (for bindings):
+ * 2, or 1 (the older layout with the registry options by value; only that
+ * version's size is written). IB_EINVALID for another version.
+ */
 IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 
 /**
@@ -111,7 +115,11 @@ typedef struct {
 } ib_push_options;
 #define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, NULL, 0, 0, NULL }
 
-/** Initialise `opts` like IB_PUSH_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
+/**
+ * Initialise `opts` like IB_PUSH_OPTIONS_INIT for `version` (for bindings):
+ * 2, or 1 (the older layout with the registry options by value; only that
+ * version's size is written). IB_EINVALID for another version.
+ */
 IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**

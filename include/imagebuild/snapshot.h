@@ -127,6 +127,22 @@ IB_EXTERN(int) ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const cha
 /** Unmount; a snapshot that is not mounted is fine. */
 IB_EXTERN(int) ib_snapshot_unmount(ib_snapshotter *snap, const char *key);
 
+#define IB_DIFF_OPTIONS_VERSION 1
+/**
+ * How a layer is written. SOURCE_DATE_EPOCH is never read from the
+ * environment: the caller passes it (BuildKit's rewrite-timestamp).
+ */
+typedef struct {
+	unsigned int version;        /* IB_DIFF_OPTIONS_VERSION */
+	/* 1: file times later than `source_date_epoch` are clamped to it */
+	int use_source_date_epoch;
+	int64_t source_date_epoch;   /* seconds since 1970 (>= 0) */
+} ib_diff_options;
+#define IB_DIFF_OPTIONS_INIT { IB_DIFF_OPTIONS_VERSION, 0, 0 }
+
+/** Initialise like IB_DIFF_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_diff_options_init(ib_diff_options *opts, unsigned int version);
+
 /**
  * Where a layer stream goes: called with consecutive pieces. A non-zero
  * return stops the work, and the outer call returns exactly that value
@@ -137,10 +153,11 @@ typedef int (*ib_snapshot_write_cb)(const void *data, size_t len, void *payload)
 /**
  * The changes of snapshot `key` against its chain, as an uncompressed OCI
  * layer tar (PAX, entries in a stable order, whiteouts for deletions,
- * opaque directories, hardlinks kept). When SOURCE_DATE_EPOCH is set, file
- * times later than it are clamped to it. Works mounted or not.
+ * opaque directories, hardlinks kept). With `opts` asking for it, file
+ * times later than its source_date_epoch are clamped to it (NULL: times
+ * kept). Works mounted or not.
  */
-IB_EXTERN(int) ib_snapshot_diff(ib_snapshotter *snap, const char *key,
+IB_EXTERN(int) ib_snapshot_diff(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
 				ib_snapshot_write_cb write, void *payload);
 
 /**
@@ -149,7 +166,7 @@ IB_EXTERN(int) ib_snapshot_diff(ib_snapshotter *snap, const char *key,
  * `diff_id` and `size` (each may be NULL).
  */
 IB_EXTERN(int) ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
-				  const char *key);
+				  const char *key, const ib_diff_options *opts);
 
 /**
  * ib_snapshot_commit(), then remove the (unmounted) snapshot; a backend
@@ -157,7 +174,7 @@ IB_EXTERN(int) ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapsho
  * snapshot on it needs no unpacking (what a build does after each step).
  */
 IB_EXTERN(int) ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
-					 const char *key);
+					 const char *key, const ib_diff_options *opts);
 
 /** Remove the snapshot `key`. IB_EEXISTS ("in use") while it is mounted. IB_ENOTFOUND if missing. */
 IB_EXTERN(int) ib_snapshot_remove(ib_snapshotter *snap, const char *key);
@@ -223,9 +240,11 @@ typedef enum {
  * The OCI layer tar of the changes from the tree `parent_fd` (-1: empty) to
  * the tree `changed_fd`, as ib_snapshot_diff() writes it. A tree beyond the
  * limits ib_snapshot_apply_tar() reads is IB_EINVALID, naming the path.
+ * `opts` as for ib_snapshot_diff() (NULL: times kept).
  */
 IB_EXTERN(int) ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
-				      ib_snapshot_write_cb write, void *payload);
+				      const ib_diff_options *opts, ib_snapshot_write_cb write,
+				      void *payload);
 
 IB_END_DECL
 

@@ -20,6 +20,8 @@ typedef struct {
 	unsigned int flags;   /* none yet */
 } ib_store_options;
 #define IB_STORE_OPTIONS_INIT { IB_STORE_OPTIONS_VERSION, 0 }
+/** Initialise like IB_STORE_OPTIONS_INIT (for bindings); unknown versions are IB_EINVALID. */
+IB_EXTERN(int) ib_store_options_init(ib_store_options *opts, unsigned int version);
 
 /**
  * Open (creating if needed) the store at `root`. NULL root means the
@@ -193,8 +195,10 @@ IB_EXTERN(int) ib_image_config_set(ib_image_config *c, ib_config_string which, c
 IB_EXTERN(int) ib_image_config_args_escaped(const ib_image_config *c);
 /** Set config.ArgsEscaped (see ib_image_config_args_escaped()); 0 removes the field. */
 IB_EXTERN(int) ib_image_config_set_args_escaped(ib_image_config *c, int escaped);
-/** Set IB_CONFIG_CREATED to now, or to $SOURCE_DATE_EPOCH when `use_source_date_epoch` and it is set. */
-IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch);
+/** Set IB_CONFIG_CREATED to now (RFC 3339, UTC, whole seconds). */
+IB_EXTERN(int) ib_image_config_set_created_now(ib_image_config *c);
+/** Set IB_CONFIG_CREATED to `unix_seconds` (>= 0), e.g. a SOURCE_DATE_EPOCH. */
+IB_EXTERN(int) ib_image_config_set_created_at(ib_image_config *c, int64_t unix_seconds);
 
 /** 1 when the list is set (even empty), 0 when unset/null. */
 IB_EXTERN(int) ib_image_config_list_is_set(const ib_image_config *c, ib_config_list which);
@@ -223,7 +227,12 @@ IB_EXTERN(const char *) ib_image_config_label_get(const ib_image_config *c, cons
 /** Set a label; NULL value removes it. */
 IB_EXTERN(int) ib_image_config_label_set(ib_image_config *c, const char *key, const char *value);
 
-/** Docker's Healthcheck durations, in nanoseconds (0 = inherit/default). */
+/**
+ * Docker's Healthcheck durations, in nanoseconds (0 = inherit/default).
+ * An output of ib_image_config_healthcheck(): the caller sets `version`
+ * (IB_HEALTHCHECK_INIT or ib_healthcheck_init()) and the library fills
+ * only what that version has.
+ */
 typedef struct {
 	unsigned int version;
 	/** Healthcheck.Interval. */
@@ -240,6 +249,8 @@ typedef struct {
 #define IB_HEALTHCHECK_VERSION 1
 /** A static initializer: the current version (IB_HEALTHCHECK_VERSION), every time inherited. */
 #define IB_HEALTHCHECK_INIT { IB_HEALTHCHECK_VERSION, 0, 0, 0, 0, 0 }
+/** Initialise like IB_HEALTHCHECK_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_healthcheck_init(ib_healthcheck *hc, unsigned int version);
 /** 1 and the times in `out` when a Healthcheck is set, else 0. Its test is IB_CONFIG_HEALTHCHECK_TEST. */
 IB_EXTERN(int) ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_config *c);
 /** Set the Healthcheck (test ["NONE"] disables); `test` NULL removes it. */
@@ -253,8 +264,14 @@ IB_EXTERN(int) ib_image_config_diff_id(ib_digest *out, const ib_image_config *c,
 /** Append a layer's diff_id (the layer goes on top). */
 IB_EXTERN(int) ib_image_config_diff_id_add(ib_image_config *c, const ib_digest *diff_id);
 
-/** A history entry; strings borrowed (NULL when absent). */
+#define IB_HISTORY_ENTRY_VERSION 1
+/**
+ * A history entry; strings borrowed (NULL when absent). Versioned: the
+ * caller sets `version` (IB_HISTORY_ENTRY_INIT or ib_history_entry_init())
+ * for ib_image_config_history_get() to fill and for history_add to read.
+ */
 typedef struct {
+	unsigned int version;    /* IB_HISTORY_ENTRY_VERSION */
 	/** When: RFC 3339. */
 	const char *created;
 	/** The command that made it ("RUN make"). */
@@ -266,6 +283,9 @@ typedef struct {
 	/** Non-zero when the step added no layer. */
 	int empty_layer;
 } ib_history_entry;
+#define IB_HISTORY_ENTRY_INIT { IB_HISTORY_ENTRY_VERSION, NULL, NULL, NULL, NULL, 0 }
+/** Initialise like IB_HISTORY_ENTRY_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_history_entry_init(ib_history_entry *e, unsigned int version);
 /** Entries in config order (oldest first). */
 IB_EXTERN(size_t) ib_image_config_history_count(const ib_image_config *c);
 /** The i-th history entry (strings borrowed until the next change of `c`); IB_ENOTFOUND past the end. */
@@ -290,6 +310,8 @@ typedef struct {
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
 } ib_image_commit_options;
 #define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL }
+/** Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version);
 
 /**
  * Write `config` and an OCI manifest naming `layers` (blobs already in the
@@ -331,8 +353,13 @@ IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
 /** A `docker image inspect`-like JSON object. */
 IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
 
-/** A `docker image history` row. */
+#define IB_IMAGE_HISTORY_ITEM_VERSION 1
+/**
+ * A `docker image history` row, filled by ib_image_history_get() for the
+ * `version` the caller sets (IB_IMAGE_HISTORY_ITEM_INIT or _init()).
+ */
 typedef struct {
+	unsigned int version;    /* IB_IMAGE_HISTORY_ITEM_VERSION */
 	/** When: RFC 3339. */
 	const char *created;
 	/** The command that made it. */
@@ -348,6 +375,9 @@ typedef struct {
 	int has_layer;
 	ib_digest layer;         /* its diff_id when has_layer */
 } ib_image_history_item;
+#define IB_IMAGE_HISTORY_ITEM_INIT { IB_IMAGE_HISTORY_ITEM_VERSION, NULL, NULL, NULL, NULL, 0, 0, 0, { { 0 } } }
+/** Initialise like IB_IMAGE_HISTORY_ITEM_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_image_history_item_init(ib_image_history_item *item, unsigned int version);
 /**
  * The size `docker history` shows for the layer whose diff_id is `diff_id`
  * (what Docker's layer store counts for an imported, pulled or committed
@@ -408,8 +438,8 @@ IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
 /* ---- import and export ---- */
 
-/* 2 added callbacks */
-#define IB_IMPORT_OPTIONS_VERSION 2
+/* 2 added source_date_epoch (the environment is never read), 3 callbacks */
+#define IB_IMPORT_OPTIONS_VERSION 3
 /** Options of ib_store_import() and ib_store_import_fd(). */
 typedef struct {
 	unsigned int version;
@@ -417,12 +447,23 @@ typedef struct {
 	const ib_image_config *config;    /* changes (docker import --change); NULL: empty */
 	const char *comment;              /* history comment; NULL: "Imported from <source>" */
 	const char *source;               /* how to name the input in the comment ("-") */
-	int use_source_date_epoch;        /* created = $SOURCE_DATE_EPOCH when set */
+	/*
+	 * 1: created (image and history) = source_date_epoch instead of now.
+	 * Version 1 had no source_date_epoch: 1 there is IB_EUNSUPPORTED.
+	 */
+	int use_source_date_epoch;
 	/* version 2 */
+	int64_t source_date_epoch;        /* seconds since 1970 (>= 0) */
+	/* version 3 */
 	/* progress (BYTES "import") and cancel, see common.h; NULL: none */
 	const ib_callbacks *callbacks;
 } ib_import_options;
-#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL }
+#define IB_IMPORT_OPTIONS_INIT { IB_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, 0, NULL }
+/**
+ * Initialise for `version` (1 to 3; only that version's size is written)
+ * like IB_IMPORT_OPTIONS_INIT (for bindings).
+ */
+IB_EXTERN(int) ib_import_options_init(ib_import_options *opts, unsigned int version);
 
 /**
  * docker import: read a root filesystem tarball (plain, gzip, zstd, xz,
@@ -460,6 +501,11 @@ typedef struct {
 	const ib_callbacks *callbacks;
 } ib_save_options;
 #define IB_SAVE_OPTIONS_INIT { IB_SAVE_OPTIONS_VERSION, IB_ARCHIVE_OCI, NULL, NULL }
+/**
+ * Initialise like IB_SAVE_OPTIONS_INIT for `version` (1 or 2; only that
+ * version's size is written), for bindings; IB_EINVALID for another version.
+ */
+IB_EXTERN(int) ib_save_options_init(ib_save_options *opts, unsigned int version);
 
 /**
  * Save the images `names` (names or ids) to `path`: a new (or empty)
@@ -483,6 +529,11 @@ typedef struct {
 	const ib_callbacks *callbacks;
 } ib_load_options;
 #define IB_LOAD_OPTIONS_INIT { IB_LOAD_OPTIONS_VERSION, NULL, NULL }
+/**
+ * Initialise like IB_LOAD_OPTIONS_INIT for `version` (1 or 2; only that
+ * version's size is written), for bindings; IB_EINVALID for another version.
+ */
+IB_EXTERN(int) ib_load_options_init(ib_load_options *opts, unsigned int version);
 
 /**
  * Load an OCI layout directory, an OCI archive or a docker-archive (the
@@ -509,6 +560,10 @@ typedef struct {
 	const char *extra_json;  /* a JSON object the owner keeps with it, may be NULL */
 } ib_container_record;
 #define IB_CONTAINER_RECORD_VERSION 1
+/** A record's defaults: the current version, everything else empty. */
+#define IB_CONTAINER_RECORD_INIT { IB_CONTAINER_RECORD_VERSION, NULL, NULL, { { 0 } }, NULL, NULL, NULL, NULL, NULL }
+/** Initialise like IB_CONTAINER_RECORD_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_container_record_init(ib_container_record *rec, unsigned int version);
 
 /** Create or replace a record (atomically). */
 IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record *rec);
@@ -516,10 +571,16 @@ IB_EXTERN(int) ib_store_container_put(ib_store *store, const ib_container_record
 IB_EXTERN(int) ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
 /** Free a record returned by ib_store_container_get(). NULL is fine. */
 IB_EXTERN(void) ib_container_record_free(ib_container_record *rec);
-/** Every record, sorted by created time; free with ib_container_record_list_free(). */
-IB_EXTERN(int) ib_store_container_list(ib_container_record ***out, size_t *n, ib_store *store);
-/** Free the `n` records of ib_store_container_list() and the array. */
-IB_EXTERN(void) ib_container_record_list_free(ib_container_record **list, size_t n);
+/** A list of container records (ib_store_container_list()). */
+typedef struct ib_container_list ib_container_list;
+/** Every record, sorted by created time; free with ib_container_list_free(). */
+IB_EXTERN(int) ib_store_container_list(ib_container_list **out, ib_store *store);
+/** The number of records in the list. */
+IB_EXTERN(size_t) ib_container_list_count(const ib_container_list *list);
+/** The i-th record (borrowed from the list), NULL out of range. */
+IB_EXTERN(const ib_container_record *) ib_container_list_get(const ib_container_list *list, size_t i);
+/** Free the list and its records. NULL is fine. */
+IB_EXTERN(void) ib_container_list_free(ib_container_list *list);
 /** Remove a record (the whole containers/<id>/ directory). */
 IB_EXTERN(int) ib_store_container_remove(ib_store *store, const char *id);
 /** containers/<id>/ for the owner's own files (the directory exists after put). */
@@ -590,9 +651,13 @@ typedef struct {
 	int nowait;           /* IB_EEXISTS instead of waiting for writers' leases */
 } ib_store_gc_options;
 #define IB_STORE_GC_OPTIONS_INIT { IB_STORE_GC_OPTIONS_VERSION, 0, 0 }
+/** Initialise like IB_STORE_GC_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
 
-/** What ib_store_gc() did. */
+#define IB_STORE_GC_STATS_VERSION 1
+/** What ib_store_gc() did; the caller sets `version` (IB_STORE_GC_STATS_INIT or _init()). */
 typedef struct {
+	unsigned int version;
 	/** Blobs deleted. */
 	uint64_t blobs_removed;
 	/** Bytes they held. */
@@ -600,6 +665,9 @@ typedef struct {
 	/** Untagged images removed (with prune_dangling). */
 	uint64_t images_removed;
 } ib_store_gc_stats;
+#define IB_STORE_GC_STATS_INIT { IB_STORE_GC_STATS_VERSION, 0, 0, 0 }
+/** Initialise like IB_STORE_GC_STATS_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_store_gc_stats_init(ib_store_gc_stats *stats, unsigned int version);
 
 /**
  * Delete every blob that no name, container record, cache entry or lease
@@ -624,6 +692,8 @@ typedef struct {
 	int full;   /* also decompress every compressed layer variant and check it hashes to its diff_id */
 } ib_store_fsck_options;
 #define IB_STORE_FSCK_OPTIONS_INIT { IB_STORE_FSCK_OPTIONS_VERSION, 0 }
+/** Initialise like IB_STORE_FSCK_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+IB_EXTERN(int) ib_store_fsck_options_init(ib_store_fsck_options *opts, unsigned int version);
 
 /**
  * ib_store_fsck() with options (NULL: the defaults). Without `full`, a

@@ -350,12 +350,13 @@ int ib_build__save_config(ib_digest *out, builder *b, const stage_state *s)
 	return rc;
 }
 
-int ib_build__add_history(stage_state *s, const char *created_by, int empty_layer)
+int ib_build__add_history(builder *b, stage_state *s, const char *created_by, int empty_layer)
 {
-	ib_history_entry e;
-	memset(&e, 0, sizeof e);
-	if (ib_image_config_set_created_now(s->config, 1) < 0)
-		return IB_ERROR;
+	ib_history_entry e = IB_HISTORY_ENTRY_INIT;
+	int rc = b->o->use_source_date_epoch ? ib_image_config_set_created_at(s->config, b->o->source_date_epoch)
+					     : ib_image_config_set_created_now(s->config);
+	if (rc < 0)
+		return rc;
 	e.created = ib_image_config_get(s->config, IB_CONFIG_CREATED);
 	e.created_by = created_by;
 	e.comment = "buildkit.dockerfile.v0";
@@ -461,12 +462,12 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 	int rc = ib_snapshot_unmount(b->snap, key);
 	/* the step's files become the unpacked layer the next steps stand on */
 	if (rc == 0)
-		rc = ib_callback_internal(ib_snapshot_commit_remove(&diff_id, &size, b->snap, key));
+		rc = ib_callback_internal(ib_snapshot_commit_remove(&diff_id, &size, b->snap, key, &b->diff_opts));
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, IB_BUILD_EMPTY_TAR_DIGEST);
 	if (!keep_empty && ib_digest_equal(&diff_id, &empty))
-		return ib_build__add_history(s, created_by, 1);
+		return ib_build__add_history(b, s, created_by, 1);
 	ib_layer *l = ib_realloc(s->layers, (s->nlayers + 1) * sizeof *l);
 	if (!l)
 		return IB_ERROR;
@@ -478,7 +479,7 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 	s->nlayers++;
 	rc = ib_image_config_diff_id_add(s->config, &diff_id);
 	if (rc == 0)
-		rc = ib_build__add_history(s, created_by, 0);
+		rc = ib_build__add_history(b, s, created_by, 0);
 	return rc;
 }
 
@@ -503,6 +504,12 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	si.srcfd = -1;
 	if ((rc = ib_build__key_begin(&k, s, in)) < 0)
 		return rc;
+	if (b->o->use_source_date_epoch) {
+		/* the layer's file times and the history change with it */
+		char sde[48];
+		snprintf(sde, sizeof sde, "SOURCE_DATE_EPOCH=%lld", (long long)b->o->source_date_epoch);
+		ib_build__key_add(&k, sde);
+	}
 	/* the hostname the step runs with (in BuildKit's ExecOp meta, so its cache key) */
 	if (in->kind == IB_INSTR_RUN) {
 		ib_build__key_add(&k, "hostname");
@@ -551,7 +558,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		rc = ib_build__do_workdir(b, s, in);
 		break;
 	case IB_INSTR_ARG:
-		rc = ib_build__arg_history(s);
+		rc = ib_build__arg_history(b, s);
 		break;
 	default:
 		rc = ib_build__do_meta(b, s, in);
@@ -841,7 +848,11 @@ static int run_checks(builder *b, const ib_check_base *bases, size_t nbases)
 	return ib_checks_error(b->checks);
 }
 
-/* ib_build_options as versions 1 to 4 had it: callbacks by value; 2 added pull to secrets, 3 cancel, 4 allow */
+/*
+ * ib_build_options as versions 1 to 5 had it: callbacks by value; 2 added
+ * pull to secrets, 3 cancel, 4 allow, 5 use_source_date_epoch and
+ * source_date_epoch
+ */
 typedef struct {
 	unsigned int version;
 	const char *context;
@@ -867,21 +878,25 @@ typedef struct {
 	const char *const *secrets;
 	const volatile int *cancel;
 	const char *const *allow;
-} build_options_v4;
+	int use_source_date_epoch;
+	int64_t source_date_epoch;
+} build_options_v5;
 
-static size_t v4_size(unsigned int version)
+/* How much of the older layout a caller of `version` (1 to 5) has. */
+static size_t v5_size(unsigned int version)
 {
-	return version == 1 ? offsetof(build_options_v4, pull)
-	       : version == 2 ? offsetof(build_options_v4, cancel)
-	       : version == 3 ? offsetof(build_options_v4, allow) : sizeof(build_options_v4);
+	return version == 1 ? offsetof(build_options_v5, pull)
+	       : version == 2 ? offsetof(build_options_v5, cancel)
+	       : version == 3 ? offsetof(build_options_v5, allow)
+	       : version == 4 ? offsetof(build_options_v5, use_source_date_epoch) : sizeof(build_options_v5);
 }
 
-/* Options of versions 1 to 4 as version 5; their callbacks (and cancel flag) go in `cb`. */
-static void options_from_v4(ib_build_options *out, ib_callbacks *cb, const ib_build_options *o)
+/* Options of versions 1 to 5 as version 6; their callbacks (and cancel flag) go in `cb`. */
+static void options_from_v5(ib_build_options *out, ib_callbacks *cb, const ib_build_options *o)
 {
-	build_options_v4 old;
+	build_options_v5 old;
 	memset(&old, 0, sizeof old);
-	memcpy(&old, o, v4_size(o->version));
+	memcpy(&old, o, v5_size(o->version));
 	ib_build_options n = IB_BUILD_OPTIONS_INIT;
 	n.context = old.context;
 	n.dockerfile = old.dockerfile;
@@ -899,6 +914,8 @@ static void options_from_v4(ib_build_options *out, ib_callbacks *cb, const ib_bu
 	n.registry = old.registry;
 	n.secrets = old.secrets;
 	n.allow = old.allow;
+	n.use_source_date_epoch = old.use_source_date_epoch;
+	n.source_date_epoch = old.source_date_epoch;
 	ib_callbacks c = IB_CALLBACKS_INIT;
 	c.progress = old.callbacks.progress;
 	c.log = old.callbacks.log;
@@ -917,8 +934,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->ctxfd = -1;
 	if (!o || o->version < 1 || o->version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
-	if (o->version < 5) /* the layout before callbacks became a pointer */
-		options_from_v4(&b->opts, &b->compat_cb, o);
+	if (o->version < 6) /* the layout before callbacks became a pointer */
+		options_from_v5(&b->opts, &b->compat_cb, o);
 	else
 		b->opts = *o;
 	b->o = o = &b->opts;
@@ -926,6 +943,12 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		return IB_EINVALID;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
+	if (o->use_source_date_epoch && o->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SOURCE_DATE_EPOCH %lld is negative",
+				     (long long)o->source_date_epoch);
+	ib_diff_options_init(&b->diff_opts, IB_DIFF_OPTIONS_VERSION);
+	b->diff_opts.use_source_date_epoch = o->use_source_date_epoch;
+	b->diff_opts.source_date_epoch = o->source_date_epoch;
 	int rc = parse_allow(b);
 	if (rc < 0)
 		return rc;
@@ -1019,14 +1042,14 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
-	if (version < 5) { /* the older layout (callbacks by value, a cancel field), as big as that version */
-		build_options_v4 old;
+	if (version < 6) { /* the older layout (callbacks by value, a cancel field), as big as that version */
+		build_options_v5 old;
 		memset(&old, 0, sizeof old);
 		old.version = version;
 		old.network = IB_NETWORK_HOST;
 		old.callbacks.version = 1;
 		old.pull = IB_PULL_MISSING;
-		memcpy(opts, &old, v4_size(version));
+		memcpy(opts, &old, v5_size(version));
 		return 0;
 	}
 	ib_build_options d = IB_BUILD_OPTIONS_INIT;
@@ -1180,7 +1203,7 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		ib_digest id, manifest;
 		/* the image is as old as its last step, so a cached rebuild is the same image */
 		size_t nh = ib_image_config_history_count(s->config);
-		ib_history_entry last;
+		ib_history_entry last = IB_HISTORY_ENTRY_INIT;
 		if (nh && ib_image_config_history_get(&last, s->config, nh - 1) == 0 && last.created)
 			rc = ib_image_config_set(s->config, IB_CONFIG_CREATED, last.created);
 		if (rc == 0)

@@ -14,6 +14,7 @@
 #include "util/strlist.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,22 @@ int ib_container_run_options_init(ib_container_run_options *opts, unsigned int v
 	return 0;
 }
 
+/* How much of ib_commit_options a caller of `version` has (0: unknown version). */
+static size_t commit_options_size(unsigned int version)
+{
+	if (version == 1)
+		return offsetof(ib_commit_options, use_source_date_epoch);
+	return version == IB_COMMIT_OPTIONS_VERSION ? sizeof(ib_commit_options) : 0;
+}
+
 int ib_commit_options_init(ib_commit_options *opts, unsigned int version)
 {
-	if (version != IB_COMMIT_OPTIONS_VERSION)
+	size_t size = commit_options_size(version);
+	if (!opts || !size)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_commit_options version %u", version);
 	ib_commit_options d = IB_COMMIT_OPTIONS_INIT;
-	*opts = d;
+	d.version = version;
+	memcpy(opts, &d, size);
 	return 0;
 }
 
@@ -378,13 +389,23 @@ int ib_commit_apply_change(ib_image_config *config, const char *change)
 	return rc;
 }
 
-int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_options *o)
+int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_options *opts)
 {
-	ib_commit_options defaults = IB_COMMIT_OPTIONS_INIT;
-	if (!o)
-		o = &defaults;
-	if (o->version != IB_COMMIT_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_commit_options version %u", o->version);
+	ib_commit_options grown = IB_COMMIT_OPTIONS_INIT;
+	const ib_commit_options *o = &grown;
+	if (opts) {
+		size_t size = commit_options_size(opts->version);
+		if (!size)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_commit_options version %u",
+					     opts->version);
+		memcpy(&grown, opts, size);
+	}
+	if (o->use_source_date_epoch && o->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SOURCE_DATE_EPOCH %lld is negative",
+				     (long long)o->source_date_epoch);
+	ib_diff_options dopts = IB_DIFF_OPTIONS_INIT;
+	dopts.use_source_date_epoch = o->use_source_date_epoch;
+	dopts.source_date_epoch = o->source_date_epoch;
 	ib_image_config *cfg = NULL;
 	ib_snapshotter *snap = NULL;
 	ib_layer *layers = NULL;
@@ -400,13 +421,13 @@ int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_op
 	ib_digest diff_id;
 	uint64_t size = 0;
 	if (rc == 0)
-		rc = ib_snapshot_commit(&diff_id, &size, snap, c->rec->id);
+		rc = ib_snapshot_commit(&diff_id, &size, snap, c->rec->id, &dopts);
 	if (rc == 0)
 		rc = ib_image_config_diff_id_add(cfg, &diff_id);
 	if (rc == 0) {
-		ib_history_entry e;
-		memset(&e, 0, sizeof e);
-		rc = ib_image_config_set_created_now(cfg, 1);
+		ib_history_entry e = IB_HISTORY_ENTRY_INIT;
+		rc = o->use_source_date_epoch ? ib_image_config_set_created_at(cfg, o->source_date_epoch)
+					      : ib_image_config_set_created_now(cfg);
 		e.created = ib_image_config_get(cfg, IB_CONFIG_CREATED);
 		e.created_by = c->rec->command ? c->rec->command : "";
 		e.comment = o->message;

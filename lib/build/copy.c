@@ -55,7 +55,7 @@ static int list_dir(ib_strlist *out, int dirfd, const char *shown)
 	return rc;
 }
 
-static int filtered(ib_walk_filter f, void *p, const char *rel, int is_dir)
+static int filtered(ib_build__walk_filter f, void *p, const char *rel, int is_dir)
 {
 	return f ? f(p, rel, is_dir) : IB_WALK_INCLUDE;
 }
@@ -226,7 +226,7 @@ mode_t ib_build__modeset_apply(const ib_build__modeset *ms, mode_t st_mode)
 /* ---- glob ---- */
 
 static int glob_rec(ib_strlist *out, int rootfd, const char *prefix, char **comps, size_t i,
-		    size_t n, ib_walk_filter filter, void *payload)
+		    size_t n, ib_build__walk_filter filter, void *payload)
 {
 	int rc = 0;
 	if (i == n) {
@@ -271,7 +271,7 @@ static int glob_rec(ib_strlist *out, int rootfd, const char *prefix, char **comp
 	return rc;
 }
 
-int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_walk_filter filter,
+int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_build__walk_filter filter,
 		   void *payload)
 {
 	ib_buf scoped = IB_BUF_INIT;
@@ -360,7 +360,7 @@ static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const cha
 typedef struct {
 	ib_sha256 *h;
 	const char *frel;
-	ib_walk_filter filter;
+	ib_build__walk_filter filter;
 	void *payload;
 	ib_build__sums *sums;
 	ib_buf cfrel;
@@ -380,7 +380,7 @@ static int hash_entry(const ib_walk_entry *e, void *payload)
 	return rc < 0 ? rc : 0;
 }
 
-int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
+int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
 			  void *payload, ib_build__sums *sums)
 {
 	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
@@ -412,7 +412,7 @@ typedef struct {
 } link_seen;
 
 typedef struct {
-	const ib_copy_opts *o;
+	const ib_build__copy_opts *o;
 	link_seen *links;
 	size_t nlinks, caplinks;
 } copier;
@@ -879,7 +879,7 @@ static int open_parent(ib_buf *parent, char **name, int *ddir, int rootfd, const
 }
 
 int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
-		   int dst_is_dir, const ib_copy_opts *o)
+		   int dst_is_dir, const ib_build__copy_opts *o)
 {
 	copier c = {o, NULL, 0, 0};
 	ib_buf scoped = IB_BUF_INIT, dscoped = IB_BUF_INIT, parent = IB_BUF_INIT;

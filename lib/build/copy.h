@@ -19,7 +19,7 @@
 #define IB_WALK_EXCLUDE 1         /* skip it (and, for a directory, all below) */
 #define IB_WALK_EXCLUDE_DESCEND 2 /* skip the directory itself, but look below: an exception may re-include */
 
-typedef int (*ib_walk_filter)(void *payload, const char *rel, int is_dir);
+typedef int (*ib_build__walk_filter)(void *payload, const char *rel, int is_dir);
 
 /*
  * A symbolic mode as `COPY --chmod=u+x,g-w` takes it: chmod(1)'s clauses
@@ -48,10 +48,10 @@ typedef struct {
 	int set_mode;          /* 1: files and directories get `mode` (permission bits) */
 	mode_t mode;
 	const ib_build__modeset *modeset; /* with set_mode: changes applied to each mode instead */
-	ib_walk_filter filter; /* NULL: everything */
+	ib_build__walk_filter filter; /* NULL: everything */
 	void *filter_payload;
 	int source_date_epoch_set; /* not used for copies; mtimes are kept */
-} ib_copy_opts;
+} ib_build__copy_opts;
 
 /*
  * The checksum cache of a context (sums.c): file digests remembered with
@@ -79,7 +79,7 @@ void ib_build__sums_set_racy(ib_build__sums *s, int seconds);
  * No match is IB_ENOTFOUND naming the source.
  */
 int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
-		   ib_walk_filter filter, void *payload);
+		   ib_build__walk_filter filter, void *payload);
 
 /*
  * Feed what the cache key needs of one source into `h`: for every entry
@@ -87,7 +87,7 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
  * path relative to the source, type, mode, owner, symlink target and
  * content digest. Not mtimes.
  */
-int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_filter filter,
+int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
 			  void *payload, ib_build__sums *sums);
 
 /*
@@ -99,7 +99,7 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_walk_fil
  * within one copy are kept as hard links. Mtimes are kept.
  */
 int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
-		   int dst_is_dir, const ib_copy_opts *o);
+		   int dst_is_dir, const ib_build__copy_opts *o);
 
 /* mkdir -p of an absolute path inside a rootfs; created directories get uid:gid and 0755. */
 int ib_build__mkdir_in_root(int rootfd, const char *path, uid_t uid, gid_t gid, int *created);

@@ -74,7 +74,7 @@ static int download(builder *b, const char *url, const char *path, ib_digest *di
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_BUILD, "create `%s`", path);
 	sink k = {fd, ib_sha256_new()};
-	ib_http_get g = {b->o->registry, "ADD", url, 0, b->o->callbacks, on_data, on_reset, &k};
+	ib_push__http_request g = {b->o->registry, "ADD", url, 0, b->o->callbacks, on_data, on_reset, &k};
 	int rc = k.h ? ib_callback_internal(ib_push__http_get(url, &g, mtime)) : IB_ERROR;
 	if (rc == 0)
 		rc = ib_sha256_final(k.h, digest);

@@ -51,6 +51,7 @@ typedef struct {
 	ib_snapshotter *snap;
 	const ib_build_options *o;  /* points to opts */
 	ib_build_options opts;      /* the caller's, grown to this version's fields */
+	ib_diff_options diff_opts;  /* how its layers are written (the SOURCE_DATE_EPOCH clamp) */
 	ib_strlist pulled;          /* images pulled by this build (IB_PULL_ALWAYS pulls each once) */
 	struct ib_build__sums *sums; /* the context's checksum cache (copy.h) */
 	ib_strlist fetched;         /* ADD <url> downloads of this build (fetch.c) */
@@ -178,7 +179,7 @@ void ib_build__state_dispose(stage_state *s);
 int ib_build__layers_from_config(stage_state *s, ib_store *store);
 int ib_build__restore_config(stage_state *s, ib_store *store, const ib_digest *config);
 int ib_build__save_config(ib_digest *out, builder *b, const stage_state *s);
-int ib_build__add_history(stage_state *s, const char *created_by, int empty_layer);
+int ib_build__add_history(builder *b, stage_state *s, const char *created_by, int empty_layer);
 int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s);
 int ib_build__new_snapshot(ib_buf *rootfs, char **key_out, builder *b, const stage_state *s);
 void ib_build__drop_snapshot(builder *b, const char *key);
@@ -194,6 +195,6 @@ int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char
 int ib_build__do_workdir(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in);
 int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in);
-int ib_build__arg_history(stage_state *s);
+int ib_build__arg_history(builder *b, stage_state *s);
 
 #endif

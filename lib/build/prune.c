@@ -90,8 +90,7 @@ static void settle_container(ib_store *store, ib_snapshotter *snap, const ib_con
 
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 {
-	ib_store_gc_stats stats;
-	memset(&stats, 0, sizeof stats);
+	ib_store_gc_stats stats = IB_STORE_GC_STATS_INIT;
 	int rc = ib_store_gc(&stats, store, NULL);
 	if (rc < 0)
 		return rc;
@@ -105,18 +104,19 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 	ib_digest *layers = NULL;
 	size_t n = 0, cap = 0, total = 0;
 	ib_image_list *list = NULL;
-	ib_container_record **recs = NULL;
-	size_t nrecs = 0;
+	ib_container_list *recs = NULL;
 	ib_strlist keys = IB_STRLIST_INIT;
 	rc = ib_store_images(&list, store);
 	for (size_t i = 0; rc == 0 && i < ib_image_list_count(list); i++)
 		rc = add_image_layers(&layers, &n, &cap, store, &ib_image_list_get(list, i)->id);
 	if (rc == 0)
-		rc = ib_store_container_list(&recs, &nrecs, store);
+		rc = ib_store_container_list(&recs, store);
+	size_t nrecs = ib_container_list_count(recs);
 	for (size_t i = 0; rc == 0 && i < nrecs; i++) {
-		rc = ib_strlist_add(&keys, recs[i]->id);
+		const ib_container_record *rec = ib_container_list_get(recs, i);
+		rc = ib_strlist_add(&keys, rec->id);
 		if (rc == 0)
-			rc = add_image_layers(&layers, &n, &cap, store, &recs[i]->image_id);
+			rc = add_image_layers(&layers, &n, &cap, store, &rec->image_id);
 	}
 	static const char *const backends[] = {"overlay", "copy"};
 	for (size_t i = 0; rc == 0 && i < 2; i++) {
@@ -129,7 +129,7 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 			continue;
 		}
 		for (size_t r = 0; r < nrecs; r++)
-			settle_container(store, snap, recs[r]);
+			settle_container(store, snap, ib_container_list_get(recs, r));
 		kept_layers k = { store, &layers, &n, &cap, 0 };
 		rc = ib_snapshot_layer_list(snap, keep_if_stored, &k);
 		if (rc == 0)
@@ -144,7 +144,7 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 		*freed_snapshots = total;
 	free(layers);
 	ib_image_list_free(list);
-	ib_container_record_list_free(recs, nrecs);
+	ib_container_list_free(recs);
 	ib_strlist_clear(&keys);
 	return rc;
 }

@@ -479,7 +479,7 @@ int ib_build__do_meta(builder *b, stage_state *s, const ib_instruction *in)
 	for (size_t i = 0; rc == 0 && i + 1 < set.n; i += 2)
 		rc = ib_build__env_over_args(s, set.items[i], set.items[i + 1]);
 	if (rc == 0 && !b->no_history && !m.no_history)
-		rc = ib_build__add_history(s, ib_buf_cstr(&hist), 1);
+		rc = ib_build__add_history(b, s, ib_buf_cstr(&hist), 1);
 	if (rc < 0)
 		ib_error_prefix("%s:%d", b->filename ? b->filename : "Dockerfile", in->line);
 	ib_strlist_clear(&env);
@@ -545,7 +545,7 @@ int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in)
 }
 
 /* BuildKit records each ARG of a stage as an empty-layer history entry. */
-int ib_build__arg_history(stage_state *s)
+int ib_build__arg_history(builder *b, stage_state *s)
 {
-	return ib_build__add_history(s, s->arg_history ? s->arg_history : "ARG", 1);
+	return ib_build__add_history(b, s, s->arg_history ? s->arg_history : "ARG", 1);
 }

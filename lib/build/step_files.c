@@ -184,7 +184,7 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 	int add = in->kind == IB_INSTR_ADD;
 	int rc = 0, hdfd = -1;
 	char *hdpath = NULL;
-	ib_copy_opts co;
+	ib_build__copy_opts co;
 	ib_build__modeset modeset;
 	memset(&co, 0, sizeof co);
 
@@ -298,7 +298,7 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 	co.filter = NULL;
 	co.filter_payload = NULL;
 	/* heredocs are files too (never extracted, even by ADD) */
-	ib_copy_opts hco = co;
+	ib_build__copy_opts hco = co;
 	hco.filter = NULL;
 	hco.filter_payload = NULL;
 	hco.set_owner = 1;

@@ -18,7 +18,7 @@
 typedef struct {
 	int srcfd;                /* the context (b->ctxfd), or the root of --from's stage or image */
 	char *snapkey;            /* the snapshot mounted for --from, dropped by dispose */
-	ib_walk_filter filter;    /* .dockerignore for the context; NULL for --from */
+	ib_build__walk_filter filter;    /* .dockerignore for the context; NULL for --from */
 	void *filter_payload;
 	ib_ignore *excl;          /* --exclude, or NULL */
 	ib_strlist matches;       /* every matched source, relative to srcfd */
@@ -37,7 +37,7 @@ typedef struct {
  * *incl, freed by the caller).
  */
 typedef struct {
-	ib_walk_filter inner;
+	ib_build__walk_filter inner;
 	void *inner_payload;
 	const ib_ignore *excl; /* --exclude, or NULL */
 	const ib_ignore *incl; /* --parents' pattern, or NULL */

@@ -44,7 +44,7 @@ static int add_mount(run_mounts *rm, ib_mount_type type, const char *source, con
 }
 
 /* Room for one more lock in rm->locks. */
-static int ib_realloc_array_locks(run_mounts *rm)
+static int realloc_array_locks(run_mounts *rm)
 {
 	int *p = ib_realloc(rm->locks, (rm->nlocks + 1) * sizeof *p);
 	if (!p)
@@ -128,7 +128,7 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 	free(dir);
 	dir = rm->tmpdirs.items[rm->tmpdirs.n - 1];
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ib_copy_opts co;
+	ib_build__copy_opts co;
 	memset(&co, 0, sizeof co);
 	co.set_owner = 1;
 	co.filter = ib_build__ignore_filter;
@@ -336,7 +336,7 @@ static int cache_seed(builder *b, const cache_spec *cs, size_t stage_index, cons
 	if (rc == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", dir);
 	if (rc == 0 && sfd >= 0) {
-		ib_copy_opts co;
+		ib_build__copy_opts co;
 		memset(&co, 0, sizeof co); /* owners, modes and times as they are */
 		rc = ib_build__copy(fd, sel, dfd, "/", 1, &co);
 	}
@@ -523,7 +523,7 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 	}
 	if (rc == 0)
 		rc = cache_instance(&dir, &held, b, &cs, stage_index, base, m->sharing);
-	if (rc == 0 && ib_realloc_array_locks(rm) < 0)
+	if (rc == 0 && realloc_array_locks(rm) < 0)
 		rc = IB_ERROR;
 	if (rc == 0) {
 		rm->locks[rm->nlocks++] = held.fd;

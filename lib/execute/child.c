@@ -89,12 +89,12 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-static void child_fail(const ib_child_config *cfg, int code, int err, const char *fmt, ...)
+static void child_fail(const ib_execute__child_config *cfg, int code, int err, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 4, 5)));
 
-static void child_fail(const ib_child_config *cfg, int code, int err, const char *fmt, ...)
+static void child_fail(const ib_execute__child_config *cfg, int code, int err, const char *fmt, ...)
 {
-	ib_child_error e;
+	ib_execute__child_error e;
 	memset(&e, 0, sizeof e);
 	e.err = err;
 	e.code = code;
@@ -155,14 +155,14 @@ static unsigned long kept_flags(const char *path)
 	return f;
 }
 
-static void remount_ro(const ib_child_config *cfg, const char *path, const char *shown)
+static void remount_ro(const ib_execute__child_config *cfg, const char *path, const char *shown)
 {
 	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path), NULL) < 0)
 		child_fail(cfg, 0, errno, "remount `%s` read-only", shown);
 }
 
 /* nodev on the mount at `path` and on every mount under it (no device node opens there). */
-static void nodev_tree(const ib_child_config *cfg, const char *path, const char *shown)
+static void nodev_tree(const ib_execute__child_config *cfg, const char *path, const char *shown)
 {
 	struct mount_attr attr;
 	memset(&attr, 0, sizeof attr);
@@ -177,7 +177,7 @@ static void nodev_tree(const ib_child_config *cfg, const char *path, const char 
 }
 
 /* Mount on `target` (inside the root), never outside it; binds are made nodev. */
-static void mount_in(const ib_child_config *cfg, int rootfd, const char *target, const char *src,
+static void mount_in(const ib_execute__child_config *cfg, int rootfd, const char *target, const char *src,
 		     const char *fstype, unsigned long flags, const char *data, int readonly)
 {
 	int fd = open_in(rootfd, target, O_PATH);
@@ -214,7 +214,7 @@ static const struct { const char *name; unsigned int major, minor; } dev_nodes[]
  * when we may not mknod) bound on a new plain file of /dev, so it opens
  * though /dev itself is nodev.
  */
-static void bind_dev_node(const ib_child_config *cfg, int devfd, const char *name, int nodefd)
+static void bind_dev_node(const ib_execute__child_config *cfg, int devfd, const char *name, int nodefd)
 {
 	int fd = openat(devfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	if (fd < 0)
@@ -241,7 +241,7 @@ static void bind_dev_node(const ib_child_config *cfg, int devfd, const char *nam
  * Where we may not mknod (a user namespace) they are left out, as BuildKit
  * leaves them out there.
  */
-static void privileged_dev_nodes(const ib_child_config *cfg, int devfd)
+static void privileged_dev_nodes(const ib_execute__child_config *cfg, int devfd)
 {
 	static const struct { const char *name; unsigned int major, minor; } extra[] = {
 		{ "kmsg", 1, 11 }, { "cuse", 10, 203 }, { "fuse", 10, 229 }, { "kvm", 10, 232 },
@@ -275,7 +275,7 @@ static void privileged_dev_nodes(const ib_child_config *cfg, int devfd)
 }
 
 /* A minimal /dev: null, zero, full, random, urandom, tty, pts, shm and the usual links. */
-static void setup_dev(const ib_child_config *cfg, int rootfd)
+static void setup_dev(const ib_execute__child_config *cfg, int rootfd)
 {
 	/* the nodes, made in a private tmpfs that the real /dev covers next */
 	mount_in(cfg, rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700,size=16k", 0);
@@ -362,7 +362,7 @@ static void setup_dev(const ib_child_config *cfg, int rootfd)
 }
 
 /* A read-only /sys (read-write when privileged): a fresh sysfs, or the host's bound when refused. */
-static void setup_sys(const ib_child_config *cfg, int rootfd)
+static void setup_sys(const ib_execute__child_config *cfg, int rootfd)
 {
 	int fd = open_in(rootfd, "sys", O_PATH);
 	if (fd < 0)
@@ -382,7 +382,7 @@ static void setup_sys(const ib_child_config *cfg, int rootfd)
 	close(fd);
 }
 
-static void setup_mounts(const ib_child_config *cfg, int rootfd)
+static void setup_mounts(const ib_execute__child_config *cfg, int rootfd)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	mount_in(cfg, rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0);
@@ -404,7 +404,7 @@ static void setup_mounts(const ib_child_config *cfg, int rootfd)
 }
 
 /* runc's default masked and read-only paths, after pivot_root (in our fresh /proc and /sys). */
-static void mask_paths(const ib_child_config *cfg)
+static void mask_paths(const ib_execute__child_config *cfg)
 {
 	static const char *const masked[] = {
 		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -434,7 +434,7 @@ static void mask_paths(const ib_child_config *cfg)
 	}
 }
 
-static void loopback_up(const ib_child_config *cfg)
+static void loopback_up(const ib_execute__child_config *cfg)
 {
 	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sk < 0)
@@ -451,7 +451,7 @@ static void loopback_up(const ib_child_config *cfg)
 }
 
 /* Descriptors 0-2 from the spec, the error pipe on 3, the exec helper on 4, nothing else. */
-static void setup_fds(ib_child_config *cfg)
+static void setup_fds(ib_execute__child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	int high[3];
@@ -508,7 +508,7 @@ static int is_default_cap(int cap)
 }
 
 /* Docker's default capabilities: the bounding set, and what root keeps (privileged: all kept). */
-static void limit_caps(const ib_child_config *cfg)
+static void limit_caps(const ib_execute__child_config *cfg)
 {
 	if (cfg->spec->privileged)
 		return;
@@ -521,7 +521,7 @@ static void limit_caps(const ib_child_config *cfg)
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
 
-static void set_root_caps(const ib_child_config *cfg)
+static void set_root_caps(const ib_execute__child_config *cfg)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
@@ -541,7 +541,7 @@ static void set_root_caps(const ib_child_config *cfg)
  * fills all five with the daemon's current ones, containerd's cap.Current),
  * so that a non-root USER has them too.
  */
-static void set_all_caps(const ib_child_config *cfg, const struct __user_cap_data_struct *have)
+static void set_all_caps(const ib_execute__child_config *cfg, const struct __user_cap_data_struct *have)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
@@ -558,7 +558,7 @@ static void set_all_caps(const ib_child_config *cfg, const struct __user_cap_dat
 				child_fail(cfg, 0, errno, "raise ambient capability %d", cap);
 }
 
-static void set_user(const ib_child_config *cfg)
+static void set_user(const ib_execute__child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	struct __user_cap_data_struct have[2];
@@ -588,7 +588,7 @@ static void set_user(const ib_child_config *cfg)
 		set_root_caps(cfg);
 }
 
-static void set_rlimits(const ib_child_config *cfg)
+static void set_rlimits(const ib_execute__child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	for (size_t i = 0; i < s->nrlimits; i++) {
@@ -614,8 +614,8 @@ static const char *env_get(const char *const *env, const char *name)
 	return NULL;
 }
 
-static void magic_link_fail(const ib_child_config *cfg, const char *path) __attribute__((noreturn));
-static void magic_link_fail(const ib_child_config *cfg, const char *path)
+static void magic_link_fail(const ib_execute__child_config *cfg, const char *path) __attribute__((noreturn));
+static void magic_link_fail(const ib_execute__child_config *cfg, const char *path)
 {
 	child_fail(cfg, 126, 0, "exec `%s`: it resolves through a magic link of /proc (such as "
 		   "/proc/self/exe), not to a file of the root filesystem; refused", path);
@@ -626,8 +626,8 @@ static void magic_link_fail(const ib_child_config *cfg, const char *path)
  * through the exec helper (dmz.c) so that /proc/self/exe no longer names
  * the caller's binary when the command's exec resolves anything.
  */
-static void exec_command(const ib_child_config *cfg) __attribute__((noreturn));
-static void exec_command(const ib_child_config *cfg)
+static void exec_command(const ib_execute__child_config *cfg) __attribute__((noreturn));
+static void exec_command(const ib_execute__child_config *cfg)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	const char *cmd = s->argv[0];
@@ -669,7 +669,7 @@ static void exec_command(const ib_child_config *cfg)
  * all nodev (the namespace is private: the host's own mounts are
  * unchanged), then let /dev's nodes, the ptys and the console open again.
  */
-static void nodev_namespace(const ib_child_config *cfg, int rootfd)
+static void nodev_namespace(const ib_execute__child_config *cfg, int rootfd)
 {
 	nodev_tree(cfg, "/", "/");
 	struct mount_attr attr;
@@ -695,7 +695,7 @@ static void nodev_namespace(const ib_child_config *cfg, int rootfd)
 	}
 }
 
-static void enter_root(const ib_child_config *cfg, int mounts)
+static void enter_root(const ib_execute__child_config *cfg, int mounts)
 {
 	const ib_isolation_spec *s = cfg->spec;
 	if (mounts) {
@@ -743,9 +743,9 @@ static void enter_root(const ib_child_config *cfg, int mounts)
 		mask_paths(cfg);
 }
 
-void ib_execute__child(const ib_child_config *config)
+void ib_execute__child(const ib_execute__child_config *config)
 {
-	ib_child_config cfg = *config;
+	ib_execute__child_config cfg = *config;
 	const ib_isolation_spec *s = cfg.spec;
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	reset_signals();

@@ -56,8 +56,8 @@ int ib_execute__exec_helper_fd(void)
  * execve would say them, for the PATH search); fails the child clearly
  * when `path` resolves through a magic link.
  */
-void ib_execute__exec_path(const ib_child_config *cfg, const char *path, char *const argv[],
-			   char *const envp[], void (*fail)(const ib_child_config *, const char *))
+void ib_execute__exec_path(const ib_execute__child_config *cfg, const char *path, char *const argv[],
+			   char *const envp[], void (*fail)(const ib_execute__child_config *, const char *))
 {
 	struct open_how how;
 	memset(&how, 0, sizeof how);

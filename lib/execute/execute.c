@@ -96,7 +96,7 @@ typedef struct {
 	char *cwd;
 	char *hosts_file;
 	char *resolv_file;
-	ib_created created;
+	ib_execute__created created;
 	int null_fd;
 	int out_pipe[2];
 	int err_pipe[2];
@@ -325,7 +325,7 @@ static int prepare_cwd(run_state *r, const ib_process *p)
 	if (rc < 0)
 		return rc;
 	/* created like Docker does: it stays (not recorded for removal) */
-	ib_created keep = { NULL, NULL, 0 };
+	ib_execute__created keep = { NULL, NULL, 0 };
 	rc = ib_execute__ensure_path(&keep, r->rootfd, r->cwd, IB_ENSURE_DIR);
 	for (size_t i = 0; i < keep.count; i++)
 		free(keep.paths[i]);
@@ -448,6 +448,7 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	if (r->rootfd < 0)
 		return ib_error_set_os(IB_LAYER_EXECUTE, "open root filesystem `%s`", r->rootfs);
 	int rc;
+	r->user.version = IB_USER_VERSION;
 	if ((rc = ib_user_resolve(&r->user, r->rootfs, p->user)) < 0 ||
 	    (rc = build_env(r, p)) < 0 || (rc = check_rlimits(r, p)) < 0 ||
 	    (rc = make_work_dir(r, o)) < 0 || (rc = prepare_cwd(r, p)) < 0 ||

@@ -32,7 +32,7 @@ typedef struct {
 	char **paths;
 	int *is_dir;
 	size_t count;
-} ib_created;
+} ib_execute__created;
 
 /*
  * Make sure `path` (inside the root `rootfd`, resolved there) exists as a
@@ -46,7 +46,7 @@ typedef struct {
 #define IB_ENSURE_DIR 1
 #define IB_ENSURE_OPTIONAL 2
 #define IB_ENSURE_NO_SYMLINK 4
-int ib_execute__ensure_path(ib_created *created, int rootfd, const char *path, int flags);
+int ib_execute__ensure_path(ib_execute__created *created, int rootfd, const char *path, int flags);
 /*
  * Like ib_execute__ensure_path(IB_ENSURE_OPTIONAL) for a file, but when
  * `path` is a symlink (systemd's /etc/resolv.conf ->
@@ -55,9 +55,9 @@ int ib_execute__ensure_path(ib_created *created, int rootfd, const char *path, i
  * a mount destination: a mount on `path` (resolved in the root) then lands
  * there. 1 when nothing can be mounted there (a directory, a loop).
  */
-int ib_execute__ensure_file_followed(ib_created *created, int rootfd, const char *path);
+int ib_execute__ensure_file_followed(ib_execute__created *created, int rootfd, const char *path);
 /* Remove what `created` lists (only empty directories and empty files), free it. */
-void ib_execute__created_undo(ib_created *created, int rootfd);
+void ib_execute__created_undo(ib_execute__created *created, int rootfd);
 
 /*
  * The child side of the namespaces and chroot backends (child.c): prepared
@@ -71,20 +71,20 @@ typedef struct {
 	int try_mount_ns;        /* chroot: unshare a mount namespace if the host lets us */
 	int new_pid_ns;          /* the process is PID 1 of a PID namespace */
 	int err_fd;              /* where the child reports a setup failure */
-	const struct ib_seccomp_prog *seccomp; /* loaded right before exec (seccomp.c) */
+	const struct ib_execute__seccomp_prog *seccomp; /* loaded right before exec (seccomp.c) */
 	int exec_helper_fd;      /* the sealed exec helper (dmz.c), or -1 */
 	char **helper_argv;      /* the helper's argv: marker, (path), the command's argv */
-} ib_child_config;
+} ib_execute__child_config;
 
 /* What the child writes to err_fd when it fails before exec. */
 typedef struct {
 	int err;                 /* errno */
 	int code;                /* 126, 127, or 0 for a setup failure */
 	char message[1024];
-} ib_child_error;
+} ib_execute__child_error;
 
 /* Runs in the child; never returns. */
-void ib_execute__child(const ib_child_config *cfg) __attribute__((noreturn));
+void ib_execute__child(const ib_execute__child_config *cfg) __attribute__((noreturn));
 
 /* oci.c: the OCI runtime config.json for `spec` (pretty JSON). */
 int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *spec);
@@ -101,23 +101,23 @@ extern const size_t ib_execute__default_caps_count;
  */
 struct json_t;
 int ib_execute__seccomp_oci(struct json_t **out);
-typedef struct ib_seccomp_prog {
+typedef struct ib_execute__seccomp_prog {
 	struct sock_filter *filter;
 	unsigned short len;
-} ib_seccomp_prog;
-int ib_execute__seccomp_bpf(ib_seccomp_prog *out);
-void ib_execute__seccomp_dispose(ib_seccomp_prog *prog);
+} ib_execute__seccomp_prog;
+int ib_execute__seccomp_bpf(ib_execute__seccomp_prog *out);
+void ib_execute__seccomp_dispose(ib_execute__seccomp_prog *prog);
 /* The same, made once per process and kept (never freed; thread-safe). */
-int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out);
+int ib_execute__seccomp_bpf_cached(const ib_execute__seccomp_prog **out);
 /* In the child (no allocation): a fresh session keyring; load the program. -errno on failure. */
 int ib_execute__join_session_keyring(void);
-int ib_execute__seccomp_load(const ib_seccomp_prog *prog);
+int ib_execute__seccomp_load(const ib_execute__seccomp_prog *prog);
 
 /* dmz.c: the exec helper (dmz/helper.c) as a sealed memfd, and exec through it. */
 extern const char ib_execute__exec_helper_marker[];
 int ib_execute__exec_helper_fd(void);
-void ib_execute__exec_path(const ib_child_config *cfg, const char *path, char *const argv[],
-			   char *const envp[], void (*fail)(const ib_child_config *, const char *));
+void ib_execute__exec_path(const ib_execute__child_config *cfg, const char *path, char *const argv[],
+			   char *const envp[], void (*fail)(const ib_execute__child_config *, const char *));
 /* oci: refuse a command that leads into /proc inside the root (a magic link), as the child does. */
 int ib_execute__refuse_magic_command(const ib_isolation_spec *spec);
 

@@ -59,7 +59,7 @@ static pid_t clone_into(const ns_backend *b, const ib_isolation_spec *spec, int 
 }
 
 /* Read the child's setup report: 0 on EOF (it reached execve). */
-static int read_child_error(int fd, ib_child_error *e)
+static int read_child_error(int fd, ib_execute__child_error *e)
 {
 	size_t got = 0;
 	while (got < sizeof *e) {
@@ -89,7 +89,7 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 		free(run);
 		return ib_error_set_os(IB_LAYER_EXECUTE, "pipe");
 	}
-	const ib_seccomp_prog *seccomp = NULL; /* none when privileged, as BuildKit's insecure mode */
+	const ib_execute__seccomp_prog *seccomp = NULL; /* none when privileged, as BuildKit's insecure mode */
 	if (!spec->privileged && ib_execute__seccomp_bpf_cached(&seccomp) < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
@@ -112,7 +112,7 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 	helper_argv[0] = (char *)ib_execute__exec_helper_marker;
 	for (size_t i = 0; i < argc; i++)
 		helper_argv[i + 2] = (char *)spec->argv[i];
-	ib_child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1], seccomp,
+	ib_execute__child_config cfg = { spec, b->pivot, b->pivot, !b->pivot, b->pivot, pipefd[1], seccomp,
 				helper_fd, helper_argv };
 	int pidfd = -1;
 	pid_t child = clone_into(b, spec, &pidfd);
@@ -134,7 +134,7 @@ static int ns_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 					     "works without them, weaker", strerror(err));
 		return ib_error_set_os(IB_LAYER_EXECUTE, "clone a process for `%s`", spec->rootfs);
 	}
-	ib_child_error e;
+	ib_execute__child_error e;
 	int failed = read_child_error(pipefd[0], &e);
 	close(pipefd[0]);
 	if (failed) {

@@ -36,7 +36,7 @@ static int in_root(int rootfd, const char *rel, int flags)
 	}
 }
 
-static int record(ib_created *c, const char *rel, int dir)
+static int record(ib_execute__created *c, const char *rel, int dir)
 {
 	char **p = ib_realloc(c->paths, (c->count + 1) * sizeof *p);
 	if (!p)
@@ -56,7 +56,7 @@ static int record(ib_created *c, const char *rel, int dir)
  * Create the last component of `rel` (whose parent exists) inside the
  * root. O_EXCL / mkdirat never follow a final symlink.
  */
-static int create_one(ib_created *c, int rootfd, const char *rel, int dir)
+static int create_one(ib_execute__created *c, int rootfd, const char *rel, int dir)
 {
 	const char *slash = strrchr(rel, '/');
 	char *parent = slash ? ib_strndup(rel, (size_t)(slash - rel)) : ib_strdup("");
@@ -104,7 +104,7 @@ static int is_symlink(int rootfd, const char *rel)
 	return link;
 }
 
-int ib_execute__ensure_path(ib_created *c, int rootfd, const char *path, int flags)
+int ib_execute__ensure_path(ib_execute__created *c, int rootfd, const char *path, int flags)
 {
 	int dir = flags & IB_ENSURE_DIR, optional = flags & IB_ENSURE_OPTIONAL;
 	ib_buf clean = IB_BUF_INIT;
@@ -170,7 +170,7 @@ int ib_execute__ensure_path(ib_created *c, int rootfd, const char *path, int fla
 	return rc;
 }
 
-void ib_execute__created_undo(ib_created *c, int rootfd)
+void ib_execute__created_undo(ib_execute__created *c, int rootfd)
 {
 	for (size_t i = c->count; i-- > 0;) {
 		const char *rel = c->paths[i];
@@ -214,7 +214,7 @@ static int place_in_root(ib_buf *out, int rootfd, int fd)
 	return ib_path_scope(out, dir + len);
 }
 
-int ib_execute__ensure_file_followed(ib_created *c, int rootfd, const char *path)
+int ib_execute__ensure_file_followed(ib_execute__created *c, int rootfd, const char *path)
 {
 	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, dir = IB_BUF_INIT;
 	int rc = ib_path_scope(&cur, path);

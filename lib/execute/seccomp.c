@@ -315,7 +315,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **prog, size_t *le
 	return 0;
 }
 
-int ib_execute__seccomp_bpf(ib_seccomp_prog *out)
+int ib_execute__seccomp_bpf(ib_execute__seccomp_prog *out)
 {
 	memset(out, 0, sizeof *out);
 	json_t *o = NULL;
@@ -434,9 +434,9 @@ int ib_execute__seccomp_bpf(ib_seccomp_prog *out)
 
 /* The program depends only on the profile, the capabilities and the kernel: made once. */
 static pthread_mutex_t cached_lock = PTHREAD_MUTEX_INITIALIZER;
-static ib_seccomp_prog cached;
+static ib_execute__seccomp_prog cached;
 
-int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out)
+int ib_execute__seccomp_bpf_cached(const ib_execute__seccomp_prog **out)
 {
 	int rc = 0;
 	pthread_mutex_lock(&cached_lock);
@@ -447,7 +447,7 @@ int ib_execute__seccomp_bpf_cached(const ib_seccomp_prog **out)
 	return rc;
 }
 
-void ib_execute__seccomp_dispose(ib_seccomp_prog *prog)
+void ib_execute__seccomp_dispose(ib_execute__seccomp_prog *prog)
 {
 	free(prog->filter);
 	prog->filter = NULL;
@@ -462,7 +462,7 @@ int ib_execute__join_session_keyring(void)
 	return 0;
 }
 
-int ib_execute__seccomp_load(const ib_seccomp_prog *prog)
+int ib_execute__seccomp_load(const ib_execute__seccomp_prog *prog)
 {
 	struct sock_fprog fprog = { prog->len, prog->filter };
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, &fprog) < 0)

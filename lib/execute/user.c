@@ -286,7 +286,11 @@ int ib_user_resolve(ib_user *out, const char *rootfs, const char *spec)
 {
 	if (!out || !rootfs)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_user_resolve: NULL argument");
+	if (out->version != IB_USER_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_user version %u is not supported",
+				     out->version);
 	memset(out, 0, sizeof *out);
+	out->version = IB_USER_VERSION;
 	const char *s = spec && *spec ? spec : "root";
 	char *user = ib_strdup(s);
 	if (!user)
@@ -331,5 +335,16 @@ void ib_user_dispose(ib_user *user)
 	free(user->groups);
 	free(user->name);
 	free(user->home);
+	unsigned int version = user->version;
 	memset(user, 0, sizeof *user);
+	user->version = version; /* reusable for another ib_user_resolve() */
+}
+
+int ib_user_init(ib_user *user, unsigned int version)
+{
+	if (!user || version != IB_USER_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "ib_user version %u is not supported", version);
+	memset(user, 0, sizeof *user);
+	user->version = version;
+	return 0;
 }

@@ -524,9 +524,10 @@ int ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan)
 			return IB_ERROR;
 		}
 		/* BUILDKIT_DOCKERFILE_CHECK configures the build checks (checks.c),
-		 * BUILDKIT_SANDBOX_HOSTNAME the RUN steps' hostname (the build's) */
+		 * BUILDKIT_SANDBOX_HOSTNAME the RUN steps' hostname (the build's),
+		 * SOURCE_DATE_EPOCH is BuildKit's (the build's source_date_epoch) */
 		if (!ib_plan_is_proxy_arg(name) && strcmp(name, "BUILDKIT_DOCKERFILE_CHECK") &&
-		    strcmp(name, "BUILDKIT_SANDBOX_HOSTNAME") &&
+		    strcmp(name, "BUILDKIT_SANDBOX_HOSTNAME") && strcmp(name, "SOURCE_DATE_EPOCH") &&
 		    !declared(plan, name) && !ib_strlist_contains(&l, name))
 			ib_strlist_take(&l, name);
 		else
@@ -547,6 +548,7 @@ static const char *kind_text(ib_base_kind k)
 int ib_plan_print(ib_buf *out, const ib_plan *plan)
 {
 	int rc = 0;
+	ib_buf_clear(out);
 	const ib_plan_stage *t = ib_plan_target(plan);
 	rc |= ib_buf_printf(out, "target: stage %zu%s%s%s, %zu of %zu stages built\n", t->index,
 			    t->name ? " (" : "", t->name ? t->name : "", t->name ? ")" : "", plan->norder,

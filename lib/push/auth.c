@@ -55,7 +55,7 @@ int ib_push__default_insecure(const char *domain)
 
 /* ---- WWW-Authenticate ---- */
 
-void ib_push__challenge_dispose(ib_challenge *c)
+void ib_push__challenge_dispose(ib_push__challenge *c)
 {
 	free(c->scheme);
 	free(c->realm);
@@ -92,7 +92,7 @@ fail:
 	return NULL;
 }
 
-int ib_push__challenge_parse(ib_challenge *out, const char *header)
+int ib_push__challenge_parse(ib_push__challenge *out, const char *header)
 {
 	memset(out, 0, sizeof *out);
 	const char *p = header;

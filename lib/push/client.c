@@ -1,6 +1,6 @@
 /*
  * The registry client: one repository of one registry over one curl handle
- * (so one thread). Every request goes through ib_registry_request(), which
+ * (so one thread). Every request goes through ib_push__registry_request(), which
  * authenticates on a 401 (Basic, or a Bearer token from the challenge's
  * realm), falls back to plain HTTP for insecure registries that do not
  * speak TLS, and retries transient failures with backoff.
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct ib_registry {
+struct ib_push__registry {
 	char *domain;     /* as in references: docker.io, localhost:5000 */
 	const char *host; /* what serves it (points into domain or a constant) */
 	char *path;       /* the repository: library/busybox; "" for login */
@@ -45,7 +45,7 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void ib_response_dispose(ib_response *r)
+void ib_push__response_dispose(ib_push__response *r)
 {
 	free(r->location);
 	free(r->content_type);
@@ -72,13 +72,13 @@ static void free_secret(char *s)
 	}
 }
 
-static int client_alloc(ib_registry **out, const char *domain, const char *path, const char *actions,
+static int client_alloc(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 			const char *what)
 {
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
 		return ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-	ib_registry *r = ib_calloc(1, sizeof *r);
+	ib_push__registry *r = ib_calloc(1, sizeof *r);
 	if (!r)
 		return IB_ERROR;
 	*out = r;
@@ -94,14 +94,24 @@ static int client_alloc(ib_registry **out, const char *domain, const char *path,
 
 int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 {
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_registry_options_init: NULL options");
+	if (version == 1) { /* only version 1's size: the caller's struct may be that */
+		ib_push__registry_options_v1 *old = (ib_push__registry_options_v1 *)(void *)opts;
+		memset(old, 0, sizeof *old);
+		old->version = 1;
+		return 0;
+	}
 	if (version != IB_REGISTRY_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", version);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_registry_options version %u is not supported",
+				     version);
 	ib_registry_options d = IB_REGISTRY_OPTIONS_INIT;
+	memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */
 	*opts = d;
 	return 0;
 }
 
-int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
+int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what)
 {
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
@@ -112,7 +122,7 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
 	if (ib_callback_validate(cb, IB_LAYER_PUSH) < 0)
 		return IB_EINVALID;
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	int rc = client_alloc(&r, domain, path, actions, what);
 	if (rc == 0 && !(r->calls = ib_calloc(1, sizeof *r->calls)))
 		rc = IB_ERROR;
@@ -143,22 +153,22 @@ int ib_registry_new(ib_registry **out, const char *domain, const char *path, con
 		ib_buf_dispose(&path_buf);
 	}
 	if (rc < 0) {
-		ib_registry_free(r);
+		ib_push__registry_free(r);
 		return rc;
 	}
 	*out = r;
 	return 0;
 }
 
-int ib_registry_clone(ib_registry **out, const ib_registry *o)
+int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *o)
 {
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	int rc = client_alloc(&r, o->domain, o->path, o->actions, o->what);
 	if (rc == 0 && (dup_opt(&r->ca_file, o->ca_file) < 0 || dup_opt(&r->user, o->user) < 0 ||
 			dup_opt(&r->pass, o->pass) < 0 || dup_opt(&r->auth, o->auth) < 0))
 		rc = IB_ERROR;
 	if (rc < 0) {
-		ib_registry_free(r);
+		ib_push__registry_free(r);
 		return rc;
 	}
 	r->scheme = o->scheme;
@@ -171,7 +181,7 @@ int ib_registry_clone(ib_registry **out, const ib_registry *o)
 	return 0;
 }
 
-void ib_registry_free(ib_registry *r)
+void ib_push__registry_free(ib_push__registry *r)
 {
 	if (!r)
 		return;
@@ -192,17 +202,17 @@ void ib_registry_free(ib_registry *r)
 	free(r);
 }
 
-const char *ib_registry_what(const ib_registry *r)
+const char *ib_push__registry_what(const ib_push__registry *r)
 {
 	return r->what;
 }
 
-const char *ib_registry_path(const ib_registry *r)
+const char *ib_push__registry_path(const ib_push__registry *r)
 {
 	return r->path;
 }
 
-int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total)
+int ib_push__registry_progress(ib_push__registry *r, const char *id, const char *text, uint64_t cur, uint64_t total)
 {
 	ib_push__calls *c = r->calls;
 	if (!c)
@@ -222,11 +232,11 @@ int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint6
 static int on_xferinfo(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	ib_registry *r = payload;
+	ib_push__registry *r = payload;
 	return r->calls && (r->calls->stopped || ib_callback_cancelled(r->calls->cb));
 }
 
-int ib_registry_cancel_check(ib_registry *r)
+int ib_registry_cancel_check(ib_push__registry *r)
 {
 	if (!r->calls)
 		return 0;
@@ -353,7 +363,7 @@ out:
 }
 
 /* The origin the registry's credentials and token belong to: its scheme, host and port. */
-static int registry_origin(ib_buf *out, const ib_registry *r)
+static int registry_origin(ib_buf *out, const ib_push__registry *r)
 {
 	ib_buf url = IB_BUF_INIT;
 	int rc = ib_push__url(&url, r->scheme, r->host, "/v2/");
@@ -364,7 +374,7 @@ static int registry_origin(ib_buf *out, const ib_registry *r)
 }
 
 /* Nothing goes over plain HTTP once the registry is reached over HTTPS (no downgrade). */
-static int no_downgrade(const ib_registry *r, const char *url, const char *origin)
+static int no_downgrade(const ib_push__registry *r, const char *url, const char *origin)
 {
 	if (strcmp(r->scheme, "https") || !strncmp(origin, "https://", 8))
 		return 0;
@@ -374,12 +384,12 @@ static int no_downgrade(const ib_registry *r, const char *url, const char *origi
 /* ---- one exchange ---- */
 
 typedef struct {
-	ib_response *resp;
-	const ib_sink *sink;
+	ib_push__response *resp;
+	const ib_push__sink *sink;
 	int sink_rc;
-	const ib_source *body;
+	const ib_push__source *body;
 	uint64_t offset, reported;
-	ib_registry *r;
+	ib_push__registry *r;
 	char reason[128];
 	/* this response */
 	double started;      /* when the request went out */
@@ -414,7 +424,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t len = size * nmemb;
-	ib_response *r = x->resp;
+	ib_push__response *r = x->resp;
 	x->header_bytes += len;
 	if (x->header_bytes > IB_PUSH_HEADERS_LIMIT) {
 		x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "response headers larger than %u bytes",
@@ -469,7 +479,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t len = size * nmemb;
-	ib_response *r = x->resp;
+	ib_push__response *r = x->resp;
 	if (body_glanced(x)) {
 		size_t room = IB_PUSH_ERROR_BODY_LIMIT - r->error_body.size;
 		if (ib_buf_put(&r->error_body, data, len < room ? len : room) < 0)
@@ -480,7 +490,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *payload)
 		}
 		return len;
 	}
-	const ib_sink *s = x->sink;
+	const ib_push__sink *s = x->sink;
 	if (s->buf) {
 		if (s->buf->size + len > s->limit) {
 			x->sink_rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "larger than %zu bytes (the limit)", s->limit);
@@ -498,7 +508,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 {
 	exchange *x = payload;
 	size_t want = size * nmemb;
-	const ib_source *b = x->body;
+	const ib_push__source *b = x->body;
 	if (b->fd >= 0) {
 		if (want > b->fd_size - x->offset)
 			want = (size_t)(b->fd_size - x->offset);
@@ -508,7 +518,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *payload)
 		x->offset += (uint64_t)n;
 		if (b->progress_id && x->offset - x->reported >= (1u << 20)) {
 			x->reported = x->offset;
-			if ((x->sink_rc = ib_registry_progress(x->r, b->progress_id, "Pushing", b->fd_offset + x->offset,
+			if ((x->sink_rc = ib_push__registry_progress(x->r, b->progress_id, "Pushing", b->fd_offset + x->offset,
 							       b->progress_total ? b->progress_total : b->fd_size)) < 0)
 				return CURL_READFUNC_ABORT;
 		}
@@ -530,7 +540,7 @@ static int on_seek(void *payload, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
-static void tls_options(ib_registry *r)
+static void tls_options(ib_push__registry *r)
 {
 	CURL *c = r->curl;
 	if (r->ca_file)
@@ -545,7 +555,7 @@ static void tls_options(ib_registry *r)
  * One HTTP exchange with curl, redirects not followed (send_request() does that).
  * `auth` is the Authorization value for this URL, or NULL.
  */
-static CURLcode perform(ib_registry *r, exchange *x, const char *method, const char *url, const char *accept,
+static CURLcode perform(ib_push__registry *r, exchange *x, const char *method, const char *url, const char *accept,
 			const char *auth, char *errbuf)
 {
 	CURL *c = r->curl;
@@ -560,7 +570,7 @@ static CURLcode perform(ib_registry *r, exchange *x, const char *method, const c
 		snprintf(line, sizeof line, "Authorization: %s", auth);
 		h = curl_slist_append(h, line);
 	}
-	const ib_source *b = x->body;
+	const ib_push__source *b = x->body;
 	if (b && b->content_type) {
 		snprintf(line, sizeof line, "Content-Type: %s", b->content_type);
 		h = curl_slist_append(h, line);
@@ -643,7 +653,7 @@ static int is_redirect(long status)
  * the answer came from another origin. <0 (an error set) when a URL is
  * refused; else the curl code in *cc.
  */
-static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
+static int send_request(ib_push__registry *r, exchange *x, CURLcode *cc, const char *method, const char *url,
 			const char *accept, const char *auth_origin, const char *auth, char *errbuf)
 {
 	ib_buf cur = IB_BUF_INIT, next = IB_BUF_INIT, origin = IB_BUF_INIT;
@@ -676,7 +686,7 @@ static int send_request(ib_registry *r, exchange *x, CURLcode *cc, const char *m
 	return rc;
 }
 
-int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_digest *d, const char *object)
+int ib_push__digest_header(ib_push__registry *r, const ib_push__response *resp, const ib_digest *d, const char *object)
 {
 	const char *h = resp->docker_digest;
 	if (!h)
@@ -722,7 +732,7 @@ int ib_push__error_text(ib_buf *out, const char *body, size_t len)
 /* ---- auth ---- */
 
 /* "Basic base64(user:password)", a new string (free with free_secret). */
-static char *basic_value(const ib_registry *r)
+static char *basic_value(const ib_push__registry *r)
 {
 	ib_buf up = IB_BUF_INIT, enc = IB_BUF_INIT;
 	char *v = NULL;
@@ -737,7 +747,7 @@ static char *basic_value(const ib_registry *r)
 	return v;
 }
 
-static int basic_auth(ib_registry *r)
+static int basic_auth(ib_push__registry *r)
 {
 	char *v = basic_value(r);
 	if (!v)
@@ -753,7 +763,7 @@ static int basic_auth(ib_registry *r)
  * request only. The realm must be http or https, and https when the
  * registry is reached over https.
  */
-static int token_auth(ib_registry *r, const ib_challenge *ch)
+static int token_auth(ib_push__registry *r, const ib_push__challenge *ch)
 {
 	ib_buf url = IB_BUF_INIT, origin = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT;
 	char *basic = NULL;
@@ -788,8 +798,8 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		rc = IB_ERROR;
 	if (rc < 0)
 		goto out;
-	ib_response resp = { 0 };
-	ib_sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
+	ib_push__response resp = { 0 };
+	ib_push__sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
 	exchange x = { .resp = &resp, .sink = &sink, .r = r };
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
@@ -828,7 +838,7 @@ static int token_auth(ib_registry *r, const ib_challenge *ch)
 		}
 		json_decref(j);
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 out:
 	free_secret(basic);
 	ib_buf_dispose(&url);
@@ -841,9 +851,9 @@ out:
 }
 
 /* Answer a challenge: 0 when there is something new to try, 1 when there is nothing (no credentials). */
-static int authenticate(ib_registry *r, const char *header)
+static int authenticate(ib_push__registry *r, const char *header)
 {
-	ib_challenge ch;
+	ib_push__challenge ch;
 	int rc = ib_push__challenge_parse(&ch, header);
 	if (rc < 0)
 		return rc;
@@ -865,8 +875,8 @@ static int tls_failure(CURLcode cc)
 	return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING;
 }
 
-int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, const char *rel,
-			const char *accept, const ib_source *body, const ib_sink *sink, const char *object)
+int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, const char *method, const char *rel,
+			const char *accept, const ib_push__source *body, const ib_push__sink *sink, const char *object)
 {
 	ib_buf url = IB_BUF_INIT, msg = IB_BUF_INIT, origin = IB_BUF_INIT;
 	exchange x = { .resp = resp, .sink = sink, .body = body, .r = r };
@@ -874,7 +884,7 @@ int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, c
 	int rc = 0, auth_tried = 0, no_credentials = 0;
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
-		ib_response_dispose(resp);
+		ib_push__response_dispose(resp);
 		x.offset = x.reported = 0;
 		x.sink_rc = 0;
 		if (sink && sink->buf)
@@ -959,19 +969,19 @@ out:
 	return rc;
 }
 
-int ib_registry_ping(ib_registry *r)
+int ib_push__registry_ping(ib_push__registry *r)
 {
-	ib_response resp = { 0 };
-	int rc = ib_registry_request(r, &resp, "GET", "/v2/", NULL, NULL, NULL, "/v2/");
-	ib_response_dispose(&resp);
+	ib_push__response resp = { 0 };
+	int rc = ib_push__registry_request(r, &resp, "GET", "/v2/", NULL, NULL, NULL, "/v2/");
+	ib_push__response_dispose(&resp);
 	return rc;
 }
 
 /* ---- plain downloads (http.h) ---- */
 
 typedef struct {
-	const ib_http_get *g;
-	ib_registry *r;
+	const ib_push__http_request *g;
+	ib_push__registry *r;
 	uint64_t got, reported;
 } http_body;
 
@@ -985,7 +995,7 @@ static int http_reset(void *payload)
 static int http_write(const void *data, size_t len, void *payload)
 {
 	http_body *hb = payload;
-	const ib_http_get *g = hb->g;
+	const ib_push__http_request *g = hb->g;
 	hb->got += len;
 	if (g->max_size && hb->got > g->max_size)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "larger than %llu bytes (the limit)",
@@ -994,7 +1004,7 @@ static int http_write(const void *data, size_t len, void *payload)
 		curl_off_t total = -1;
 		curl_easy_getinfo(hb->r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &total);
 		hb->reported = hb->got;
-		int rc = ib_registry_progress(hb->r, g->progress_id, "Downloading", hb->got,
+		int rc = ib_push__registry_progress(hb->r, g->progress_id, "Downloading", hb->got,
 					      total > 0 ? (uint64_t)total : 0);
 		if (rc < 0)
 			return rc;
@@ -1002,14 +1012,14 @@ static int http_write(const void *data, size_t len, void *payload)
 	return g->write(data, len, g->payload);
 }
 
-int ib_push__http_get(const char *url, const ib_http_get *g, int64_t *last_modified)
+int ib_push__http_get(const char *url, const ib_push__http_request *g, int64_t *last_modified)
 {
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
 	const ib_registry_options *o = g->registry ? g->registry : &defaults;
 	const char *what = g->what ? g->what : "download";
 	ib_buf origin = IB_BUF_INIT;
-	ib_registry *r = NULL;
-	ib_response resp = { 0 };
+	ib_push__registry *r = NULL;
+	ib_push__response resp = { 0 };
 	if (last_modified)
 		*last_modified = -1;
 	/* http or https, and the origin it names (the client's "host": nothing is sent to it but the GET) */
@@ -1033,9 +1043,9 @@ int ib_push__http_get(const char *url, const ib_http_get *g, int64_t *last_modif
 		}
 	}
 	http_body hb = { g, r, 0, 0 };
-	ib_sink sink = { NULL, 0, http_write, http_reset, &hb };
+	ib_push__sink sink = { NULL, 0, http_write, http_reset, &hb };
 	if (rc == 0)
-		rc = ib_registry_request(r, &resp, "GET", url, NULL, NULL, &sink, url);
+		rc = ib_push__registry_request(r, &resp, "GET", url, NULL, NULL, &sink, url);
 	else
 		ib_error_prefix("%s: `%s`", what, url);
 	if (rc == 0 && last_modified && resp.last_modified) {
@@ -1043,9 +1053,9 @@ int ib_push__http_get(const char *url, const ib_http_get *g, int64_t *last_modif
 		*last_modified = t > 0 ? (int64_t)t : -1;
 	}
 	if (rc == 0 && g->progress_id)
-		rc = ib_registry_progress(r, g->progress_id, "Download complete", hb.got, hb.got);
-	ib_response_dispose(&resp);
-	ib_registry_free(r);
+		rc = ib_push__registry_progress(r, g->progress_id, "Download complete", hb.got, hb.got);
+	ib_push__response_dispose(&resp);
+	ib_push__registry_free(r);
 	ib_buf_dispose(&origin);
 	return rc;
 }

@@ -25,9 +25,9 @@ typedef struct {
 	int (*write)(const void *data, size_t len, void *payload);
 	int (*reset)(void *payload);
 	void *payload;
-} ib_http_get;
+} ib_push__http_request;
 
 /* GET `url`; `*last_modified` (may be NULL) gets the Last-Modified time, or -1. */
-int ib_push__http_get(const char *url, const ib_http_get *g, int64_t *last_modified);
+int ib_push__http_get(const char *url, const ib_push__http_request *g, int64_t *last_modified);
 
 #endif

@@ -26,9 +26,9 @@ typedef struct {
 	char *realm;
 	char *service;
 	char *scope;
-} ib_challenge;
-int ib_push__challenge_parse(ib_challenge *out, const char *header);
-void ib_push__challenge_dispose(ib_challenge *c);
+} ib_push__challenge;
+int ib_push__challenge_parse(ib_push__challenge *out, const char *header);
+void ib_push__challenge_dispose(ib_push__challenge *c);
 
 /* ---- Docker's config file (auth.c) ---- */
 
@@ -85,7 +85,7 @@ long ib_push__retry_delay(CURLcode cc, long status, unsigned int attempt, unsign
 
 /* ---- the registry client (client.c) ---- */
 
-typedef struct ib_registry ib_registry;
+typedef struct ib_push__registry ib_push__registry;
 
 /* Where a response body goes on success. */
 typedef struct {
@@ -95,7 +95,7 @@ typedef struct {
 	int (*write)(const void *data, size_t len, void *payload);
 	int (*reset)(void *payload);
 	void *payload;
-} ib_sink;
+} ib_push__sink;
 
 /* Where a request body comes from. */
 typedef struct {
@@ -107,7 +107,7 @@ typedef struct {
 	const char *progress_id; /* report IB_PROGRESS_BYTES "Pushing" as it goes (may be NULL) */
 	uint64_t fd_offset;      /* a part of the file: fd_size bytes from here (PATCH sends Content-Range) */
 	uint64_t progress_total; /* the whole blob's size, for progress (0: fd_size) */
-} ib_source;
+} ib_push__source;
 
 typedef struct {
 	long status;
@@ -119,8 +119,8 @@ typedef struct {
 	char *last_modified; /* a download's Last-Modified */
 	long retry_after;
 	ib_buf error_body;   /* the body of a failed response */
-} ib_response;
-void ib_response_dispose(ib_response *r);
+} ib_push__response;
+void ib_push__response_dispose(ib_push__response *r);
 
 /*
  * A client for one repository of one registry. `domain` as in references
@@ -158,13 +158,13 @@ typedef struct {
 	int stopped;
 } ib_push__calls;
 
-int ib_registry_new(ib_registry **out, const char *domain, const char *path, const char *actions,
+int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what);
 /* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
-int ib_registry_clone(ib_registry **out, const ib_registry *r);
-void ib_registry_free(ib_registry *r);
-const char *ib_registry_what(const ib_registry *r);
-const char *ib_registry_path(const ib_registry *r);
+int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *r);
+void ib_push__registry_free(ib_push__registry *r);
+const char *ib_push__registry_what(const ib_push__registry *r);
+const char *ib_push__registry_path(const ib_push__registry *r);
 
 /* The URL of `rel` ("/v2/..."), or an absolute Location as it is. */
 int ib_push__url(ib_buf *out, const char *scheme, const char *host, const char *rel);
@@ -176,17 +176,17 @@ int ib_push__url(ib_buf *out, const char *scheme, const char *host, const char *
  * the status and the registry's message, unless `quiet_404`.
  * `accept` may be NULL.
  */
-int ib_registry_request(ib_registry *r, ib_response *resp, const char *method, const char *rel,
-			const char *accept, const ib_source *body, const ib_sink *sink, const char *object);
+int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, const char *method, const char *rel,
+			const char *accept, const ib_push__source *body, const ib_push__sink *sink, const char *object);
 /* GET /v2/: learn the scheme and the auth the registry wants. */
-int ib_registry_ping(ib_registry *r);
+int ib_push__registry_ping(ib_push__registry *r);
 
 /*
  * Check the answer's Docker-Content-Digest header, when it has one, against
  * `d` (what was asked for, or what the content hashed to): a false one is
  * an error naming `object`.
  */
-int ib_push__digest_header(ib_registry *r, const ib_response *resp, const ib_digest *d, const char *object);
+int ib_push__digest_header(ib_push__registry *r, const ib_push__response *resp, const ib_digest *d, const char *object);
 
 /* The registry's JSON error text: "UNAUTHORIZED: authentication required". */
 int ib_push__error_text(ib_buf *out, const char *body, size_t len);
@@ -197,9 +197,9 @@ int ib_push__error_text(ib_buf *out, const char *body, size_t len);
  * callback's value recorded as the error) stops the call; once one did,
  * every later report of the call stops too.
  */
-int ib_registry_progress(ib_registry *r, const char *id, const char *text, uint64_t cur, uint64_t total);
+int ib_push__registry_progress(ib_push__registry *r, const char *id, const char *text, uint64_t cur, uint64_t total);
 /* IB_EUSER when the caller's cancel flag is set. */
-int ib_registry_cancel_check(ib_registry *r);
+int ib_registry_cancel_check(ib_push__registry *r);
 
 /* ---- manifests (manifest.c) ---- */
 
@@ -207,13 +207,13 @@ typedef struct {
 	ib_digest digest;
 	uint64_t size;
 	const char *media_type;
-} ib_push_blob;
+} ib_push__blob;
 
 /*
  * The manifest to push: an OCI manifest naming `config` and `layers`
  * (compressed blobs), as JSON text.
  */
-int ib_push__manifest_json(ib_buf *out, const ib_digest *config, uint64_t config_size, const ib_push_blob *layers,
+int ib_push__manifest_json(ib_buf *out, const ib_digest *config, uint64_t config_size, const ib_push__blob *layers,
 			   size_t n);
 
 /* Accept header of a manifest GET. */
@@ -227,25 +227,25 @@ void ib_push__short(char out[13], const ib_digest *d);
 /* ---- moving blobs (transfer.c) ---- */
 
 /* A job of ib_push__run_jobs: item `i`, with this thread's client and store handle. */
-typedef int (*ib_push_job_fn)(ib_registry *r, ib_store *s, size_t i, void *payload);
+typedef int (*ib_push__job_fn)(ib_push__registry *r, ib_store *s, size_t i, void *payload);
 /* Run `fn` on items 0..n-1 in up to `jobs` threads (0: 3); the first error stops the rest. */
-int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push_job_fn fn,
+int ib_push__run_jobs(ib_push__registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push__job_fn fn,
 		      void *payload);
 /*
  * GET a blob of `size` bytes (its descriptor's) into the store: the
  * download stops past `size`, and nothing is stored unless the size and the
  * digest are right; `id` for progress (may be NULL).
  */
-int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id);
+int ib_push__fetch_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id);
 /* 1 when the repository has the blob, 0 when not. */
-int ib_push__blob_exists(ib_registry *r, const ib_digest *d);
+int ib_push__blob_exists(ib_push__registry *r, const ib_digest *d);
 /*
  * Upload a stored blob unless the repository has it; `id` for progress (may
  * be NULL); `mount_from` (may be NULL) a repository of the same registry
  * that may have it (a cross-repository mount is tried first); blobs larger
  * than `chunk` (not 0) go in PATCH chunks, resumed after a failure.
  */
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
+int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
 			 uint64_t chunk);
 /* Blobs larger than this go up in PATCH chunks of this size by default. */
 #define IB_PUSH_CHUNK_DEFAULT (32u << 20)

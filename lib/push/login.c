@@ -11,20 +11,20 @@ int ib_registry_login(const char *host, const ib_registry_options *opts)
 	if (!host || !*host)
 		host = "docker.io";
 	ib_buf path = IB_BUF_INIT;
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	char *what = ib_sprintf("login to %s", host);
 	int rc = what ? ib_push__config_path(&path, opts->docker_config) : IB_ERROR;
 	if (rc == 0)
-		rc = ib_registry_new(&r, host, "", "", opts, NULL, what);
+		rc = ib_push__registry_new(&r, host, "", "", opts, NULL, what);
 	/*
 	 * GET /v2/ with the credentials: a Basic registry checks them there, a
 	 * token registry when it hands out a token for them.
 	 */
 	if (rc == 0)
-		rc = ib_registry_ping(r);
+		rc = ib_push__registry_ping(r);
 	if (rc == 0 && (rc = ib_push__config_set(path.ptr, host, opts->username, opts->password)) < 0)
 		ib_error_prefix("%s", what);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	ib_buf_dispose(&path);
 	free(what);
 	return rc;

@@ -10,7 +10,7 @@ static json_t *descriptor(const char *mt, const ib_digest *d, uint64_t size)
 	return json_pack("{s:s,s:s,s:I}", "mediaType", mt, "digest", ds, "size", (json_int_t)size);
 }
 
-int ib_push__manifest_json(ib_buf *out, const ib_digest *config, uint64_t config_size, const ib_push_blob *layers,
+int ib_push__manifest_json(ib_buf *out, const ib_digest *config, uint64_t config_size, const ib_push__blob *layers,
 			   size_t n)
 {
 	json_t *list = json_array();

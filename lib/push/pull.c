@@ -69,14 +69,14 @@ static int media_type_of(ib_buf *out, const json_t *j, const char *content_type)
  * its digest is checked when we asked by digest, and against the
  * Docker-Content-Digest header when there is one.
  */
-static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_registry *r, const char *object,
+static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_push__registry *r, const char *object,
 			const ib_digest *expected)
 {
-	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), object);
+	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_push__registry_path(r), object);
 	char *what = ib_sprintf("manifest %s", object);
-	ib_sink sink = { body, IB_PUSH_MANIFEST_LIMIT, NULL, NULL, NULL };
-	ib_response resp = { 0 };
-	int rc = rel && what ? ib_registry_request(r, &resp, "GET", rel, IB_PUSH_MANIFEST_ACCEPT, NULL, &sink, what)
+	ib_push__sink sink = { body, IB_PUSH_MANIFEST_LIMIT, NULL, NULL, NULL };
+	ib_push__response resp = { 0 };
+	int rc = rel && what ? ib_push__registry_request(r, &resp, "GET", rel, IB_PUSH_MANIFEST_ACCEPT, NULL, &sink, what)
 			     : IB_ERROR;
 	if (rc == 0)
 		rc = ib_digest_of(digest, body->ptr ? body->ptr : "", body->size);
@@ -84,25 +84,25 @@ static int get_manifest(ib_buf *body, ib_digest *digest, ib_buf *media_type, ib_
 		char got[IB_DIGEST_STRLEN];
 		ib_digest_fmt(got, digest);
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s: the registry sent content of digest %s",
-				   ib_registry_what(r), what, got);
+				   ib_push__registry_what(r), what, got);
 	}
 	if (rc == 0)
 		rc = ib_push__digest_header(r, &resp, digest, what);
 	if (rc == 0) {
 		json_t *j = json_loadb(body->ptr ? body->ptr : "", body->size, 0, NULL);
 		if (!j) {
-			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s is not JSON", ib_registry_what(r), what);
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s is not JSON", ib_push__registry_what(r), what);
 		} else if ((rc = media_type_of(media_type, j, resp.content_type)) < 0) {
 			char ds[IB_DIGEST_STRLEN];
 			ib_digest_fmt(ds, digest);
-			ib_error_prefix("%s: %s (%s)", ib_registry_what(r), what, ds);
+			ib_error_prefix("%s: %s (%s)", ib_push__registry_what(r), what, ds);
 		} else if (json_integer_value(json_object_get(j, "schemaVersion")) == 1) {
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: %s: Docker schema 1 manifests are not supported",
-					   ib_registry_what(r), what);
+					   ib_push__registry_what(r), what);
 		}
 		json_decref(j);
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	free(rel);
 	free(what);
 	return rc;
@@ -121,29 +121,29 @@ static int descriptor(ib_digest *d, uint64_t *size, const char **mt, const json_
 	return 0;
 }
 
-static int pull_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
+static int pull_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload)
 {
 	pull_job *job = payload;
 	ib_digest d;
 	uint64_t size;
 	const char *mt;
-	int rc = descriptor(&d, &size, &mt, json_array_get(job->layers, i), ib_registry_what(r));
+	int rc = descriptor(&d, &size, &mt, json_array_get(job->layers, i), ib_push__registry_what(r));
 	if (rc < 0)
 		return rc;
 	char id[13];
 	ib_push__short(id, &d);
 	int existed = ib_store_blob_has(s, &d) == 1;
 	if (existed) {
-		rc = ib_registry_progress(r, id, "Already exists", size, size);
+		rc = ib_push__registry_progress(r, id, "Already exists", size, size);
 	} else {
-		if ((rc = ib_registry_progress(r, id, "Pulling fs layer", 0, size)) == 0 &&
+		if ((rc = ib_push__registry_progress(r, id, "Pulling fs layer", 0, size)) == 0 &&
 		    (rc = ib_push__fetch_blob(r, s, &d, size, id)) == 0)
-			rc = ib_registry_progress(r, id, "Download complete", size, size);
+			rc = ib_push__registry_progress(r, id, "Download complete", size, size);
 	}
 	if (rc == 0 && (rc = ib_store_layer_uncompress(s, &d, mt, &job->diff_ids[i])) < 0)
-		ib_error_prefix("%s", ib_registry_what(r));
+		ib_error_prefix("%s", ib_push__registry_what(r));
 	if (rc == 0 && !existed)
-		rc = ib_registry_progress(r, id, "Pull complete", size, size);
+		rc = ib_push__registry_progress(r, id, "Pull complete", size, size);
 	return rc;
 }
 
@@ -232,9 +232,9 @@ static int check_manifest(const json_t *m, const ib_buf *body, const char *what)
 }
 
 /* Config and layers of an image manifest, then the manifest blob itself. */
-static int pull_image(ib_digest *image_id, ib_registry *r, ib_store *s, const ib_buf *body, unsigned int jobs)
+static int pull_image(ib_digest *image_id, ib_push__registry *r, ib_store *s, const ib_buf *body, unsigned int jobs)
 {
-	const char *what = ib_registry_what(r);
+	const char *what = ib_push__registry_what(r);
 	json_t *m = json_loadb(body->ptr, body->size, 0, NULL);
 	json_t *layers = json_object_get(m, "layers");
 	ib_digest cfg, *diff_ids = NULL;
@@ -260,7 +260,7 @@ static int pull_image(ib_digest *image_id, ib_registry *r, ib_store *s, const ib
 	return rc;
 }
 
-static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_store *s, const ib_reference *ref,
+static int pull(ib_digest *image_id, ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_reference *ref,
 		unsigned int jobs)
 {
 	const ib_digest *want = ib_reference_digest(ref);
@@ -271,21 +271,21 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_sto
 		snprintf(object, sizeof object, "%s", ib_reference_tag(ref));
 	ib_buf body = IB_BUF_INIT, mt = IB_BUF_INIT, index = IB_BUF_INIT;
 	ib_digest top, d;
-	int rc = ib_registry_ping(r);
+	int rc = ib_push__registry_ping(r);
 	if (rc == 0)
 		rc = get_manifest(&body, &top, &mt, r, object, want);
 	if (rc == 0 && is_index(mt.ptr)) {
 		/* keep the index, fetch this platform's manifest */
 		ib_buf_set(&index, body.ptr, body.size);
 		if ((rc = ib_store_index_platform(&d, NULL, index.ptr, index.size)) < 0) {
-			ib_error_prefix("%s: manifest %s", ib_registry_what(r), object);
+			ib_error_prefix("%s: manifest %s", ib_push__registry_what(r), object);
 		} else {
 			ib_digest_fmt(object, &d);
 			rc = get_manifest(&body, &d, &mt, r, object, &d);
 		}
 	}
 	if (rc == 0 && is_index(mt.ptr))
-		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: nested indexes are not supported", ib_registry_what(r));
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "%s: nested indexes are not supported", ib_push__registry_what(r));
 	if (rc == 0)
 		rc = pull_image(image_id, r, s, &body, jobs);
 	if (rc == 0 && index.size)
@@ -293,7 +293,7 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_sto
 	if (rc == 0) {
 		rc = ib_store_tag_manifest(s, want ? NULL : ib_reference_name(ref), &top);
 		if (rc < 0)
-			ib_error_prefix("%s", ib_registry_what(r));
+			ib_error_prefix("%s", ib_push__registry_what(r));
 	}
 	if (rc == 0 && manifest)
 		*manifest = top;
@@ -305,9 +305,19 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_registry *r, ib_sto
 
 int ib_pull_options_init(ib_pull_options *opts, unsigned int version)
 {
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_pull_options_init: NULL options");
+	if (version == 1) { /* only version 1's size: the caller's struct may be that */
+		ib_push__pull_options_v1 *old = (ib_push__pull_options_v1 *)(void *)opts;
+		memset(old, 0, sizeof *old);
+		old->version = 1;
+		old->registry.version = 1;
+		return 0;
+	}
 	if (version != IB_PULL_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "pull options: unknown version %u", version);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_pull_options version %u is not supported", version);
 	ib_pull_options d = IB_PULL_OPTIONS_INIT;
+	memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */
 	*opts = d;
 	return 0;
 }
@@ -333,11 +343,11 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	if (rc < 0)
 		return rc;
 	char *what = ib_sprintf("pull from %s", ib_reference_repository(ref));
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	if (!what)
 		rc = IB_ERROR;
 	else
-		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", opts->registry,
+		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", opts->registry,
 				     opts->callbacks, what);
 	ib_digest id;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
@@ -346,7 +356,7 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	}
 	if (rc == 0 && image_id)
 		*image_id = id;
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	free(what);
 	ib_reference_free(ref);
 	return ib_callback_result(rc);

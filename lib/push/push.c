@@ -12,13 +12,13 @@
 
 typedef struct {
 	const ib_image *img;
-	ib_push_blob *blobs;   /* what each layer leaves as */
+	ib_push__blob *blobs;   /* what each layer leaves as */
 	const char *mount_from; /* another repository of the registry the image came from, or NULL */
 	uint64_t chunk;
 } push_job;
 
 /* The compressed blob layer `l` leaves as: as it is, the remembered gzip variant, or a new one. */
-static int compressed_layer(ib_push_blob *out, ib_registry *r, ib_store *s, const ib_layer *l, const char *id)
+static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s, const ib_layer *l, const char *id)
 {
 	if (l->media_type && (strstr(l->media_type, "gzip") || strstr(l->media_type, "zstd"))) {
 		out->digest = l->digest;
@@ -31,7 +31,7 @@ static int compressed_layer(ib_push_blob *out, ib_registry *r, ib_store *s, cons
 	if (rc != IB_ENOTFOUND)
 		return rc;
 	ib_error_clear();
-	if ((rc = ib_registry_progress(r, id, "Compressing", 0, l->size)) < 0)
+	if ((rc = ib_push__registry_progress(r, id, "Compressing", 0, l->size)) < 0)
 		return rc;
 	if ((rc = ib_push__gzip_layer(&out->digest, &out->size, s, &l->digest)) == 0)
 		/* compressed here from the layer's own blob: recorded without a second pass over it */
@@ -39,17 +39,17 @@ static int compressed_layer(ib_push_blob *out, ib_registry *r, ib_store *s, cons
 			     ? ib_store__variant_put_made(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP)
 			     : ib_store_variant_put(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
 	if (rc < 0)
-		ib_error_prefix("%s", ib_registry_what(r));
+		ib_error_prefix("%s", ib_push__registry_what(r));
 	return rc;
 }
 
-static int push_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
+static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload)
 {
 	push_job *job = payload;
 	const ib_layer *l = ib_image_layer(job->img, i);
 	char id[13];
 	ib_push__short(id, &l->diff_id);
-	int rc = ib_registry_progress(r, id, "Preparing", 0, 0);
+	int rc = ib_push__registry_progress(r, id, "Preparing", 0, 0);
 	if (rc == 0)
 		rc = compressed_layer(&job->blobs[i], r, s, l, id);
 	if (rc == 0)
@@ -59,7 +59,7 @@ static int push_layer(ib_registry *r, ib_store *s, size_t i, void *payload)
 
 /* The manifest to send: the image's own when every layer already left compressed, else a new OCI one. */
 static int manifest_for(ib_buf *out, const char **media_type, ib_store *s, const ib_image *img,
-			const ib_push_blob *blobs, size_t n)
+			const ib_push__blob *blobs, size_t n)
 {
 	int same = 1;
 	for (size_t i = 0; i < n; i++)
@@ -74,13 +74,13 @@ static int manifest_for(ib_buf *out, const char **media_type, ib_store *s, const
 	return rc < 0 ? rc : ib_push__manifest_json(out, ib_image_id(img), cfg_size, blobs, n);
 }
 
-static int put_manifest(ib_digest *out, ib_registry *r, const char *tag, const ib_buf *body, const char *mt)
+static int put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, const ib_buf *body, const char *mt)
 {
-	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_registry_path(r), tag);
+	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_push__registry_path(r), tag);
 	char *object = ib_sprintf("manifest %s", tag);
-	ib_source src = { body->ptr, body->size, -1, 0, mt, NULL };
-	ib_response resp = { 0 };
-	int rc = rel && object ? ib_registry_request(r, &resp, "PUT", rel, NULL, &src, NULL, object) : IB_ERROR;
+	ib_push__source src = { body->ptr, body->size, -1, 0, mt, NULL };
+	ib_push__response resp = { 0 };
+	int rc = rel && object ? ib_push__registry_request(r, &resp, "PUT", rel, NULL, &src, NULL, object) : IB_ERROR;
 	if (rc == 0)
 		rc = ib_digest_of(out, body->ptr, body->size);
 	if (rc == 0 && resp.docker_digest) {
@@ -89,9 +89,9 @@ static int put_manifest(ib_digest *out, ib_registry *r, const char *tag, const i
 			ib_error_clear();
 		else if (!ib_digest_equal(&theirs, out))
 			rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: the registry stored it as %s",
-					   ib_registry_what(r), object, resp.docker_digest);
+					   ib_push__registry_what(r), object, resp.docker_digest);
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	free(rel);
 	free(object);
 	return rc;
@@ -120,17 +120,17 @@ static char *mount_source(const ib_image *img, const ib_reference *dest)
 	return NULL;
 }
 
-static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
+static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
 		const ib_push_options *opts)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
 	const char *tag = ib_reference_tag(dest);
-	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push_blob)), from,
+	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push__blob)), from,
 			 opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT };
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
-	int rc = job.blobs ? ib_registry_ping(r) : IB_ERROR;
+	int rc = job.blobs ? ib_push__registry_ping(r) : IB_ERROR;
 	if (rc == 0)
 		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
 	if (rc == 0)
@@ -147,9 +147,19 @@ static int push(ib_digest *manifest, ib_registry *r, ib_store *s, const ib_image
 
 int ib_push_options_init(ib_push_options *opts, unsigned int version)
 {
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_push_options_init: NULL options");
+	if (version == 1) { /* only version 1's size: the caller's struct may be that */
+		ib_push__push_options_v1 *old = (ib_push__push_options_v1 *)(void *)opts;
+		memset(old, 0, sizeof *old);
+		old->version = 1;
+		old->registry.version = 1;
+		return 0;
+	}
 	if (version != IB_PUSH_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push options: unknown version %u", version);
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_push_options version %u is not supported", version);
 	ib_push_options d = IB_PUSH_OPTIONS_INIT;
+	memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */
 	*opts = d;
 	return 0;
 }
@@ -176,7 +186,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	if (rc < 0)
 		return rc;
 	ib_image *img = NULL;
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	char *what = ib_sprintf("push to %s", ib_reference_repository(ref));
 	if (!what)
 		rc = IB_ERROR;
@@ -184,7 +194,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: push to a digest (`%s`): give a tag", what,
 				   ib_reference_familiar(ref));
 	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0)
-		rc = ib_registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
+		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
 				     opts->callbacks, what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
@@ -193,7 +203,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	}
 	if (rc == 0 && manifest)
 		*manifest = md;
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	ib_image_free(img);
 	free(what);
 	ib_reference_free(ref);

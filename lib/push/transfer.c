@@ -15,10 +15,10 @@
 /* ---- parallel jobs ---- */
 
 typedef struct {
-	ib_registry *main;
+	ib_push__registry *main;
 	ib_store *store;
 	size_t n, next;
-	ib_push_job_fn fn;
+	ib_push__job_fn fn;
 	void *payload;
 	pthread_mutex_t lock;
 	int failed;
@@ -29,9 +29,9 @@ typedef struct {
 static void *worker(void *arg)
 {
 	job_pool *p = arg;
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	ib_store *s = NULL;
-	int rc = ib_registry_clone(&r, p->main);
+	int rc = ib_push__registry_clone(&r, p->main);
 	if (rc == 0)
 		rc = ib_store_open(&s, ib_store_root(p->store), NULL);
 	for (;;) {
@@ -50,11 +50,11 @@ static void *worker(void *arg)
 		rc = p->fn(r, s, i, p->payload);
 	}
 	ib_store_free(s);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	return NULL;
 }
 
-int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push_job_fn fn,
+int ib_push__run_jobs(ib_push__registry *r, ib_store *store, size_t n, unsigned int jobs, ib_push__job_fn fn,
 		      void *payload)
 {
 	job_pool p = { r, store, n, 0, fn, payload, PTHREAD_MUTEX_INITIALIZER, 0, 0, { 0, 0, NULL } };
@@ -86,7 +86,7 @@ int ib_push__run_jobs(ib_registry *r, ib_store *store, size_t n, unsigned int jo
 /* ---- fetching ---- */
 
 typedef struct {
-	ib_registry *r;
+	ib_push__registry *r;
 	ib_store *s;
 	ib_blob_writer *w;
 	const char *id;
@@ -113,58 +113,58 @@ static int fetch_write(const void *data, size_t len, void *payload)
 	f->done += len;
 	if (rc == 0 && f->id && f->done - f->reported >= (1u << 20)) {
 		f->reported = f->done;
-		rc = ib_registry_progress(f->r, f->id, "Downloading", f->done, f->total);
+		rc = ib_push__registry_progress(f->r, f->id, "Downloading", f->done, f->total);
 	}
 	return rc;
 }
 
-int ib_push__fetch_blob(ib_registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id)
+int ib_push__fetch_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, uint64_t size, const char *id)
 {
 	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 8];
 	ib_digest_fmt(ds, d);
 	snprintf(object, sizeof object, "blob %s", ds);
-	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_registry_path(r), ds);
+	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_push__registry_path(r), ds);
 	if (!rel)
 		return IB_ERROR;
 	fetch_ctx f = { r, s, NULL, id, 0, size, 0 };
-	ib_sink sink = { NULL, 0, fetch_write, fetch_reset, &f };
-	ib_response resp = { 0 };
-	int rc = ib_registry_request(r, &resp, "GET", rel, NULL, NULL, &sink, object);
+	ib_push__sink sink = { NULL, 0, fetch_write, fetch_reset, &f };
+	ib_push__response resp = { 0 };
+	int rc = ib_push__registry_request(r, &resp, "GET", rel, NULL, NULL, &sink, object);
 	/* what is not the blob whole, of its size and digest, is not kept */
 	if (rc == 0)
 		rc = ib_push__digest_header(r, &resp, d, object);
 	if (rc == 0 && f.done != size)
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s has %llu bytes, its descriptor says %llu",
-				   ib_registry_what(r), object, (unsigned long long)f.done, (unsigned long long)size);
+				   ib_push__registry_what(r), object, (unsigned long long)f.done, (unsigned long long)size);
 	if (rc < 0) {
 		ib_blob_writer_abort(f.w);
 	} else if ((rc = ib_blob_writer_commit(f.w, NULL, NULL, d)) < 0) {
-		ib_error_prefix("%s: %s", ib_registry_what(r), object);
+		ib_error_prefix("%s: %s", ib_push__registry_what(r), object);
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	free(rel);
 	return rc;
 }
 
 /* ---- uploading ---- */
 
-int ib_push__blob_exists(ib_registry *r, const ib_digest *d)
+int ib_push__blob_exists(ib_push__registry *r, const ib_digest *d)
 {
 	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
 	ib_digest_fmt(ds, d);
 	snprintf(object, sizeof object, "blob %s", ds);
-	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_registry_path(r), ds);
+	char *rel = ib_sprintf("/v2/%s/blobs/%s", ib_push__registry_path(r), ds);
 	if (!rel)
 		return IB_ERROR;
-	ib_response resp = { 0 };
-	int rc = ib_registry_request(r, &resp, "HEAD", rel, NULL, NULL, NULL, object);
+	ib_push__response resp = { 0 };
+	int rc = ib_push__registry_request(r, &resp, "HEAD", rel, NULL, NULL, NULL, object);
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
 		rc = 0;
 	} else if (rc == 0) {
 		rc = 1;
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	free(rel);
 	return rc;
 }
@@ -184,7 +184,7 @@ static int range_next(uint64_t *out, const char *range)
 }
 
 /* Take the session's new Location when the answer has one. */
-static void follow(char **location, ib_response *resp)
+static void follow(char **location, ib_push__response *resp)
 {
 	if (resp->location) {
 		free(*location);
@@ -198,16 +198,16 @@ static void follow(char **location, ib_response *resp)
  * own retries spent, or the registry refusing the range), ask the session
  * where it stands (GET, Range) and go on from there, a few times.
  */
-static int upload_chunks(ib_registry *r, int fd, uint64_t size, const char *object, const char *id, char **location,
+static int upload_chunks(ib_push__registry *r, int fd, uint64_t size, const char *object, const char *id, char **location,
 			 uint64_t chunk)
 {
-	ib_response resp = { 0 };
+	ib_push__response resp = { 0 };
 	uint64_t off = 0;
 	int rc = 0, resumes = 0;
 	while (rc == 0 && off < size) {
 		uint64_t n = size - off < chunk ? size - off : chunk;
-		ib_source body = { NULL, 0, fd, n, "application/octet-stream", id, off, size };
-		rc = ib_registry_request(r, &resp, "PATCH", *location, NULL, &body, NULL, object);
+		ib_push__source body = { NULL, 0, fd, n, "application/octet-stream", id, off, size };
+		rc = ib_push__registry_request(r, &resp, "PATCH", *location, NULL, &body, NULL, object);
 		if (rc == 0) {
 			off += n;
 			follow(location, &resp);
@@ -218,7 +218,7 @@ static int upload_chunks(ib_registry *r, int fd, uint64_t size, const char *obje
 		ib_error_saved err;
 		ib_error_save(&err);
 		uint64_t next;
-		if (ib_registry_request(r, &resp, "GET", *location, NULL, NULL, NULL, object) == 0 &&
+		if (ib_push__registry_request(r, &resp, "GET", *location, NULL, NULL, NULL, object) == 0 &&
 		    range_next(&next, resp.range) == 0 && next <= size) {
 			ib_error_restore(&err);
 			ib_error_clear();
@@ -229,7 +229,7 @@ static int upload_chunks(ib_registry *r, int fd, uint64_t size, const char *obje
 			ib_error_restore(&err);
 		}
 	}
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	return rc;
 }
 
@@ -238,25 +238,25 @@ static int upload_chunks(ib_registry *r, int fd, uint64_t size, const char *obje
  * then the blob: in one PUT, or in chunks when larger than `chunk`, and
  * the closing PUT with its digest. 1 when mounted.
  */
-static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, const char *object, const char *id,
+static int upload_once(ib_push__registry *r, int fd, uint64_t size, const char *ds, const char *object, const char *id,
 		       const char *from, uint64_t chunk)
 {
-	ib_response resp = { 0 };
-	char *rel = from ? ib_sprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", ib_registry_path(r), ds, from)
-			 : ib_sprintf("/v2/%s/blobs/uploads/", ib_registry_path(r));
-	int rc = rel ? ib_registry_request(r, &resp, "POST", rel, NULL, NULL, NULL, object) : IB_ERROR;
+	ib_push__response resp = { 0 };
+	char *rel = from ? ib_sprintf("/v2/%s/blobs/uploads/?mount=%s&from=%s", ib_push__registry_path(r), ds, from)
+			 : ib_sprintf("/v2/%s/blobs/uploads/", ib_push__registry_path(r));
+	int rc = rel ? ib_push__registry_request(r, &resp, "POST", rel, NULL, NULL, NULL, object) : IB_ERROR;
 	free(rel);
 	if (rc == 0 && from && resp.status == 201) {
-		ib_response_dispose(&resp);
+		ib_push__response_dispose(&resp);
 		return 1;
 	}
 	if (rc == 0 && !resp.location)
-		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: no Location in the answer", ib_registry_what(r),
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "%s: %s: no Location in the answer", ib_push__registry_what(r),
 				   object);
 	char *location = NULL, *put = NULL;
 	follow(&location, &resp);
 	if (rc == 0 && id)
-		rc = ib_registry_progress(r, id, "Pushing", 0, size);
+		rc = ib_push__registry_progress(r, id, "Pushing", 0, size);
 	int chunked = chunk && size > chunk;
 	if (rc == 0 && chunked)
 		rc = upload_chunks(r, fd, size, object, id, &location, chunk);
@@ -265,18 +265,18 @@ static int upload_once(ib_registry *r, int fd, uint64_t size, const char *ds, co
 		rc = put ? 0 : IB_ERROR;
 	}
 	if (rc == 0) {
-		ib_source whole = { NULL, 0, fd, size, "application/octet-stream", id, 0, size };
-		ib_source none = { "", 0, -1, 0, "application/octet-stream", NULL, 0, 0 };
-		ib_response_dispose(&resp);
-		rc = ib_registry_request(r, &resp, "PUT", put, NULL, chunked ? &none : &whole, NULL, object);
+		ib_push__source whole = { NULL, 0, fd, size, "application/octet-stream", id, 0, size };
+		ib_push__source none = { "", 0, -1, 0, "application/octet-stream", NULL, 0, 0 };
+		ib_push__response_dispose(&resp);
+		rc = ib_push__registry_request(r, &resp, "PUT", put, NULL, chunked ? &none : &whole, NULL, object);
 	}
 	free(location);
 	free(put);
-	ib_response_dispose(&resp);
+	ib_push__response_dispose(&resp);
 	return rc;
 }
 
-int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
+int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, const char *id, const char *mount_from,
 			 uint64_t chunk)
 {
 	char ds[IB_DIGEST_STRLEN], object[IB_DIGEST_STRLEN + 16];
@@ -287,7 +287,7 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 		return rc;
 	uint64_t size = 0;
 	if (rc == 1)
-		return id ? ib_registry_progress(r, id, "Layer already exists", 0, 0) : 0;
+		return id ? ib_push__registry_progress(r, id, "Layer already exists", 0, 0) : 0;
 	int fd = -1;
 	if ((rc = ib_store_blob_size(&size, s, d)) < 0 || (rc = ib_store_blob_open(&fd, s, d)) < 0)
 		return rc;
@@ -299,10 +299,10 @@ int ib_push__upload_blob(ib_registry *r, ib_store *s, const ib_digest *d, const 
 	close(fd);
 	if (rc == 1 && id) {
 		char *text = ib_sprintf("Mounted from %s", mount_from);
-		rc = text ? ib_registry_progress(r, id, text, size, size) : IB_ERROR;
+		rc = text ? ib_push__registry_progress(r, id, text, size, size) : IB_ERROR;
 		free(text);
 	} else if (rc == 0 && id) {
-		rc = ib_registry_progress(r, id, "Pushed", size, size);
+		rc = ib_push__registry_progress(r, id, "Pushed", size, size);
 	}
 	return rc < 0 ? rc : 0;
 }

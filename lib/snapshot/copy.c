@@ -121,7 +121,8 @@ static int cp_unmount(ib_snapshotter *self, const char *key)
 	return rc;
 }
 
-static int cp_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
+static int cp_diff(ib_snapshotter *self, const char *key, const ib_diff_options *opts,
+		   ib_snapshot_write_cb write, void *payload)
 {
 	copy_backend *c = (copy_backend *)self;
 	char *fs = ib_snapshot__active(c, key, "fs"), *par = ib_snapshot__active(c, key, "parent");
@@ -133,7 +134,7 @@ static int cp_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb w
 		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "snapshot `%s`: open `%s`", key, cfd < 0 ? fs : par);
 		goto out;
 	}
-	rc = ib_snapshot_diff_trees(cfd, pfd, IB_DIFF_TREE, write, payload);
+	rc = ib_snapshot_diff_trees(cfd, pfd, IB_DIFF_TREE, opts, write, payload);
 out:
 	if (cfd >= 0)
 		close(cfd);

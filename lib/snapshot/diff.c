@@ -11,7 +11,7 @@
  *
  * Output: PAX (restricted), entries depth-first with the entries of every
  * directory in byte order of their tar names, numeric owners only, mtime
- * (clamped to SOURCE_DATE_EPOCH when set), no atime/ctime, hardlinks kept.
+ * (clamped to the caller's SOURCE_DATE_EPOCH when asked), no atime/ctime, hardlinks kept.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -212,7 +212,7 @@ out:
 
 static int same_xattrs(int cfd, int pfd, const char *name)
 {
-	ib_xattrs a, b;
+	ib_snapshot__xattr_list a, b;
 	if (ib_snapshot__xattrs(&a, cfd, name) < 0)
 		return -1;
 	if (ib_snapshot__xattrs(&b, pfd, name) < 0) {
@@ -334,7 +334,7 @@ static int write_file(differ *d, int dfd, const char *name, const struct stat *s
 
 static int add_xattrs(struct archive_entry *e, int dfd, const char *name)
 {
-	ib_xattrs x;
+	ib_snapshot__xattr_list x;
 	if (ib_snapshot__xattrs(&x, dfd, name) < 0)
 		return -1;
 	size_t pos = 0;
@@ -693,23 +693,7 @@ static int walk(differ *d, int cfd, int pfd)
 	return rc;
 }
 
-static int read_epoch(differ *d)
-{
-	const char *s = getenv("SOURCE_DATE_EPOCH");
-	if (!s || !*s)
-		return 0;
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
-				     "SOURCE_DATE_EPOCH `%s` is not a number of seconds", s);
-	d->clamp = 1;
-	d->epoch = v;
-	return 0;
-}
-
-int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
+int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode, const ib_diff_options *opts,
 			   ib_snapshot_write_cb write, void *payload)
 {
 	if (mode != IB_DIFF_TREE && mode != IB_DIFF_OVERLAY_UPPER)
@@ -722,9 +706,12 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode,
 	d.write = write;
 	d.payload = payload;
 	d.mode = mode;
-	int rc = read_epoch(&d);
+	ib_diff_options o;
+	int rc = ib_snapshot__diff_options(&o, opts);
 	if (rc < 0)
 		return rc;
+	d.clamp = o.use_source_date_epoch;
+	d.epoch = o.source_date_epoch;
 	d.rbuf = ib_malloc(READ_BUF);
 	d.rbuf2 = ib_malloc(READ_BUF);
 	d.obuf = ib_malloc(OUT_BUF);

@@ -63,14 +63,14 @@ int ib_snapshot__names(char ***out, size_t *n_out, int dirfd)
 	return ib_dir_names(out, n_out, dirfd, IB_LAYER_SNAPSHOT, NULL);
 }
 
-void ib_snapshot__xattrs_free(ib_xattrs *x)
+void ib_snapshot__xattrs_free(ib_snapshot__xattr_list *x)
 {
 	free(x->data);
 	x->data = NULL;
 	x->len = 0;
 }
 
-int ib_snapshot__xattrs_next(const ib_xattrs *x, size_t *pos, const char **name,
+int ib_snapshot__xattrs_next(const ib_snapshot__xattr_list *x, size_t *pos, const char **name,
 			     const void **value, size_t *vlen)
 {
 	if (*pos >= x->len)
@@ -86,7 +86,7 @@ int ib_snapshot__xattrs_next(const ib_xattrs *x, size_t *pos, const char **name,
 	return 1;
 }
 
-int ib_snapshot__xattrs(ib_xattrs *out, int dirfd, const char *name)
+int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *name)
 {
 	char path[64 + 4096];
 	out->data = NULL;

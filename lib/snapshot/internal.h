@@ -10,6 +10,7 @@
 /* The built-in backends. */
 int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param);
 int ib_snapshot__copy_new(ib_snapshotter **out, const char *dir, void *param);
+int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts); /* checked copy; NULL: defaults */
 /* The snapshotter kind in the backend registry (snapshotter.c; util/backend.h). */
 #include "util/backend.h"
 extern const ib_backend_class ib_snapshot__class;
@@ -45,11 +46,11 @@ void ib_snapshot__names_free(char **names, size_t n);
 typedef struct {
 	char *data;
 	size_t len;
-} ib_xattrs;
-int ib_snapshot__xattrs(ib_xattrs *out, int dirfd, const char *name);
-void ib_snapshot__xattrs_free(ib_xattrs *x);
+} ib_snapshot__xattr_list;
+int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *name);
+void ib_snapshot__xattrs_free(ib_snapshot__xattr_list *x);
 /* Iterate: *pos starts at 0; 1 while there is one more, 0 at the end. */
-int ib_snapshot__xattrs_next(const ib_xattrs *x, size_t *pos, const char **name,
+int ib_snapshot__xattrs_next(const ib_snapshot__xattr_list *x, size_t *pos, const char **name,
 			     const void **value, size_t *vlen);
 
 /* A fd-relative "/proc/self/fd/<dirfd>/<name>" path for the l*xattr calls. */

@@ -501,7 +501,8 @@ static int ov_unmount(ib_snapshotter *self, const char *key)
 	return rc;
 }
 
-static int ov_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload)
+static int ov_diff(ib_snapshotter *self, const char *key, const ib_diff_options *opts,
+		   ib_snapshot_write_cb write, void *payload)
 {
 	overlay *o = (overlay *)self;
 	char *chainp = ib_snapshot__active(o, key, "chain"), *upper = ib_snapshot__active(o, key, "upper");
@@ -524,7 +525,7 @@ static int ov_diff(ib_snapshotter *self, const char *key, ib_snapshot_write_cb w
 			goto out;
 		}
 	}
-	rc = ib_snapshot_diff_trees(ufd, pfd, IB_DIFF_OVERLAY_UPPER, write, payload);
+	rc = ib_snapshot_diff_trees(ufd, pfd, IB_DIFF_OVERLAY_UPPER, opts, write, payload);
 out:
 	if (ufd >= 0)
 		close(ufd);

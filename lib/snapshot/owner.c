@@ -298,6 +298,8 @@ int ib_snapshotter_fsck(ib_buf *report, ib_snapshotter *snap)
 {
 	if (!snap)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "fsck: no snapshotter");
+	if (report)
+		ib_buf_clear(report);
 	int problems = 0;
 	char *first = NULL;
 	static const char *const subs[] = { "owners", "mounts" };

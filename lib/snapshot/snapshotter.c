@@ -45,10 +45,10 @@ int ib_snapshotter_init(ib_snapshotter *snap, unsigned int version)
 {
 	if (!snap)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "ib_snapshotter_init: no backend");
-	if (version < 1 || version > IB_SNAPSHOTTER_VERSION)
+	if (version != IB_SNAPSHOTTER_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
-				     "snapshotter version %u is not supported (1 to %d)", version,
-				     IB_SNAPSHOTTER_VERSION);
+				     "snapshotter version %u is not supported (only %d: the diff of older ones "
+				     "has no options)", version, IB_SNAPSHOTTER_VERSION);
 	memset(snap, 0, sizeof *snap);
 	snap->version = version;
 	return 0;
@@ -170,7 +170,7 @@ int ib_snapshotter_open(ib_snapshotter **out, ib_store *store, const char *name,
 		rc = ib_backend_call_end(&call, CLS, name, "making an instance", rc);
 	}
 	if (rc == 0) {
-		if (!s || s->version < 1 || s->version > IB_SNAPSHOTTER_VERSION || !s->free) {
+		if (!s || s->version != IB_SNAPSHOTTER_VERSION || !s->free) {
 			if (s && s->free)
 				s->free(s);
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
@@ -340,6 +340,7 @@ int ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key)
 	int recorded = ib_snapshot__owner_state(snap, "mounts", key, &opid) != IB_OWNER_ALIVE ||
 		       opid == (long)getpid();
 	int rc = recorded ? ib_snapshot__owner_write(snap, "mounts", key) : 0;
+	ib_buf_clear(rootfs); /* the backend appends the path: the caller's content is replaced */
 	if (rc == 0 && (rc = IB_SNAP_CALL(snap, "mount", snap->mount(snap, rootfs, key))) < 0) {
 		ib_error_saved saved;
 		ib_error_save(&saved);
@@ -369,6 +370,33 @@ static int exists_or_fail(ib_snapshotter *snap, const char *key)
 	if (!rc)
 		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshot `%s` in `%s`", key,
 				     ib_snapshotter_name(snap));
+	return 0;
+}
+
+int ib_diff_options_init(ib_diff_options *opts, unsigned int version)
+{
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "NULL diff options");
+	if (version != IB_DIFF_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
+				     version);
+	memset(opts, 0, sizeof *opts);
+	opts->version = version;
+	return 0;
+}
+
+int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts)
+{
+	ib_diff_options_init(out, IB_DIFF_OPTIONS_VERSION);
+	if (!opts)
+		return 0;
+	if (opts->version != IB_DIFF_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
+				     opts->version);
+	if (opts->use_source_date_epoch && opts->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
+				     "SOURCE_DATE_EPOCH %lld is negative", (long long)opts->source_date_epoch);
+	*out = *opts;
 	return 0;
 }
 
@@ -409,20 +437,23 @@ static int diff_relay_write(const void *data, size_t len, void *payload)
 	return 0;
 }
 
-static int diff_internal(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload,
-			 int external)
+static int diff_internal(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
+			 ib_snapshot_write_cb write, void *payload, int external)
 {
 	if (!snap->diff)
 		return unsupported(snap, "diff");
 	diff_relay r = { handle_cb_get(snap), write, payload, "", 0, 0, external, 0 };
 	snprintf(r.id, sizeof r.id, "layer:%s", key);
-	int rc = ib_callback_check(r.cb, "diff");
+	ib_diff_options o;
+	int rc = ib_snapshot__diff_options(&o, opts);
+	if (rc == 0)
+		rc = ib_callback_check(r.cb, "diff");
 	if (rc == 0)
 		rc = exists_or_fail(snap, key);
 	if (rc == 0) {
 		ib_backend_call call;
 		ib_backend_call_begin(&call);
-		rc = snap->diff(snap, key, diff_relay_write, &r);
+		rc = snap->diff(snap, key, &o, diff_relay_write, &r);
 		/* stopped by a callback or the cancel flag: that error stays (layer IB_LAYER_CALLBACK) */
 		rc = r.stopped && rc < 0 ? ib_backend_call_end_quiet(&call, rc)
 					 : ib_backend_call_end(&call, &ib_snapshot__class, ib_snapshotter_name(snap),
@@ -436,12 +467,13 @@ static int diff_internal(ib_snapshotter *snap, const char *key, ib_snapshot_writ
 	return rc;
 }
 
-int ib_snapshot_diff(ib_snapshotter *snap, const char *key, ib_snapshot_write_cb write, void *payload)
+int ib_snapshot_diff(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
+		     ib_snapshot_write_cb write, void *payload)
 {
 	CHECK(snap, key);
 	if (!write)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff: no write callback");
-	return ib_callback_result(diff_internal(snap, key, write, payload, 1));
+	return ib_callback_result(diff_internal(snap, key, opts, write, payload, 1));
 }
 
 static int to_blob(const void *data, size_t len, void *payload)
@@ -449,13 +481,14 @@ static int to_blob(const void *data, size_t len, void *payload)
 	return ib_blob_writer_write(payload, data, len);
 }
 
-static int commit_internal(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+static int commit_internal(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			   const ib_diff_options *opts)
 {
 	ib_blob_writer *w = NULL;
 	int rc = ib_store_blob_writer(&w, snap->store);
 	if (rc < 0)
 		return rc;
-	if ((rc = diff_internal(snap, key, to_blob, w, 0)) < 0) {
+	if ((rc = diff_internal(snap, key, opts, to_blob, w, 0)) < 0) {
 		ib_error_saved s;
 		ib_error_save(&s);
 		ib_blob_writer_abort(w);
@@ -469,13 +502,15 @@ static int commit_internal(ib_digest *diff_id, uint64_t *size, ib_snapshotter *s
 	return rc;
 }
 
-int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+		       const ib_diff_options *opts)
 {
 	CHECK(snap, key);
-	return ib_callback_result(commit_internal(diff_id, size, snap, key));
+	return ib_callback_result(commit_internal(diff_id, size, snap, key, opts));
 }
 
-int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key)
+int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			      const ib_diff_options *opts)
 {
 	CHECK(snap, key);
 	int rc = snap->mounted ? IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) : 0;
@@ -485,9 +520,9 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 		return rc;
 	ib_digest d;
 	uint64_t sz = 0;
-	if ((rc = commit_internal(&d, &sz, snap, key)) < 0)
+	if ((rc = commit_internal(&d, &sz, snap, key, opts)) < 0)
 		return ib_callback_result(rc);
-	if (snap->version >= 2 && snap->layer_adopt && (rc = IB_SNAP_CALL(snap, "layer_adopt", snap->layer_adopt(snap, key, &d))) < 0) {
+	if (snap->layer_adopt && (rc = IB_SNAP_CALL(snap, "layer_adopt", snap->layer_adopt(snap, key, &d))) < 0) {
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
 	}

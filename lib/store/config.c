@@ -269,10 +269,23 @@ int ib_image_config_set_args_escaped(ib_image_config *c, int escaped)
 	return ib_json_set_new(obj, "ArgsEscaped", json_true());
 }
 
-int ib_image_config_set_created_now(ib_image_config *c, int use_source_date_epoch)
+int ib_image_config_set_created_now(ib_image_config *c)
 {
 	ib_buf b = IB_BUF_INIT;
-	int rc = ib_store__timestamp(&b, use_source_date_epoch);
+	int rc = ib_store__timestamp(&b, -1);
+	if (rc == 0)
+		rc = ib_image_config_set(c, IB_CONFIG_CREATED, b.ptr);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+int ib_image_config_set_created_at(ib_image_config *c, int64_t unix_seconds)
+{
+	if (unix_seconds < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "created time %lld is before 1970",
+				     (long long)unix_seconds);
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_store__timestamp(&b, unix_seconds);
 	if (rc == 0)
 		rc = ib_image_config_set(c, IB_CONFIG_CREATED, b.ptr);
 	ib_buf_dispose(&b);
@@ -528,10 +541,12 @@ int ib_image_config_healthcheck(ib_healthcheck *out, const ib_image_config *c)
 {
 	json_t *cfg = inner(c, 0);
 	json_t *hc = cfg ? json_object_get(cfg, "Healthcheck") : NULL;
+	if (out && out->version != IB_HEALTHCHECK_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_healthcheck version %u is not supported",
+				     out->version);
 	if (!json_is_object(hc))
 		return 0;
 	if (out) {
-		out->version = IB_HEALTHCHECK_VERSION;
 		out->interval = int_member(hc, "Interval");
 		out->timeout = int_member(hc, "Timeout");
 		out->start_period = int_member(hc, "StartPeriod");
@@ -554,6 +569,9 @@ int ib_image_config_set_healthcheck(ib_image_config *c, const char *const *test,
 	json_t *hc = json_object();
 	if (!hc || json_object_set_new(cfg, "Healthcheck", hc) != 0)
 		return ib_error_oom();
+	if (t && t->version != IB_HEALTHCHECK_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_healthcheck version %u is not supported",
+				     t->version);
 	int rc = ib_image_config_list_set(c, IB_CONFIG_HEALTHCHECK_TEST, test, n);
 	if (rc < 0 || !t)
 		return rc;
@@ -630,6 +648,9 @@ int ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c,
 {
 	json_t *h = json_object_get(c->root, "history");
 	json_t *e = json_is_array(h) ? json_array_get(h, i) : NULL;
+	if (!out || out->version != IB_HISTORY_ENTRY_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_history_entry version %u is not supported",
+				     out ? out->version : 0);
 	if (!json_is_object(e))
 		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "image config has no history entry %zu", i);
 	out->created = ib_json_str(e, "created");
@@ -640,8 +661,21 @@ int ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c,
 	return 0;
 }
 
+int ib_history_entry_init(ib_history_entry *e, unsigned int version)
+{
+	if (!e || version != IB_HISTORY_ENTRY_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_history_entry version %u is not supported",
+				     version);
+	memset(e, 0, sizeof *e);
+	e->version = version;
+	return 0;
+}
+
 int ib_image_config_history_add(ib_image_config *c, const ib_history_entry *in)
 {
+	if (!in || in->version != IB_HISTORY_ENTRY_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_history_entry version %u is not supported",
+				     in ? in->version : 0);
 	json_t *h = json_object_get(c->root, "history");
 	if (!json_is_array(h)) {
 		h = json_array();

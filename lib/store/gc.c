@@ -247,11 +247,11 @@ static int mark_all(digest_set *live, ib_store *s)
 		return rc;
 	ib_container_record **list;
 	size_t n;
-	if ((rc = ib_store_container_list(&list, &n, s)) < 0)
+	if ((rc = ib_store__container_records(&list, &n, s)) < 0)
 		return rc;
 	for (i = 0; i < n && rc == 0; i++)
 		rc = mark_config(live, s, &list[i]->image_id);
-	ib_container_record_list_free(list, n);
+	ib_store__container_records_free(list, n);
 	if (rc == 0 && live->n)
 		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
 	if (rc == 0)
@@ -328,9 +328,12 @@ int ib_store_gc(ib_store_gc_stats *stats, ib_store *s, const ib_store_gc_options
 	if (opts && opts->version != IB_STORE_GC_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_gc_options version %u is not supported",
 				     opts->version);
+	if (stats && stats->version != IB_STORE_GC_STATS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_gc_stats version %u is not supported",
+				     stats->version);
 	if (s->leases)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "gc: this store handle holds a lease; release it first");
-	ib_store_gc_stats st = { 0, 0, 0 };
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	int rc = 0;
 	if (opts && opts->prune_dangling && (rc = ib_store__prune_dangling(s, &st.images_removed)) < 0)
 		return rc;
@@ -541,6 +544,8 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 		opts = &defaults;
 	if (opts->version != IB_STORE_FSCK_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck options: unknown version %u", opts->version);
+	if (report)
+		ib_buf_clear(report);
 	fsck_state f = { report, 0, NULL };
 	json_t *index;
 	if (ib_store__index_read(&index, s) < 0) {
@@ -588,10 +593,10 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 	free(dir);
 	ib_container_record **list;
 	size_t n;
-	if (ib_store_container_list(&list, &n, s) == 0) {
+	if (ib_store__container_records(&list, &n, s) == 0) {
 		for (size_t i = 0; i < n; i++)
 			fsck_blob_present(&f, s, &list[i]->image_id, 0, 0, "container record");
-		ib_container_record_list_free(list, n);
+		ib_store__container_records_free(list, n);
 	}
 	ib_error_clear();
 	fsck_variants(&f, s, opts->full);

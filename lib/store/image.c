@@ -217,8 +217,9 @@ static int build_history(ib_image *img, ib_store *s)
 	size_t li = 0;
 	for (size_t i = 0; i < total; i++) {
 		ib_image_history_item *it = &img->history[total - 1 - i]; /* newest first */
+		it->version = IB_IMAGE_HISTORY_ITEM_VERSION;
 		if (nh) {
-			ib_history_entry e;
+			ib_history_entry e = IB_HISTORY_ENTRY_INIT;
 			if (ib_image_config_history_get(&e, img->config, i) < 0)
 				return IB_ERROR;
 			it->created = e.created;
@@ -308,9 +309,22 @@ size_t ib_image_history_count(const ib_image *img)
 
 int ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i)
 {
+	if (!out || out->version != IB_IMAGE_HISTORY_ITEM_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_history_item version %u is not supported",
+				     out ? out->version : 0);
 	if (i >= img->nhistory)
 		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "no history entry %zu", i);
 	*out = img->history[i];
+	return 0;
+}
+
+int ib_image_history_item_init(ib_image_history_item *item, unsigned int version)
+{
+	if (!item || version != IB_IMAGE_HISTORY_ITEM_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_history_item version %u is not supported",
+				     version);
+	memset(item, 0, sizeof *item);
+	item->version = version;
 	return 0;
 }
 
@@ -736,6 +750,8 @@ static int in_use(ib_store *s, const ib_digest *id, const char *what)
 static int rm_change(ib_store *s, json_t *index, void *payload)
 {
 	rm_args *a = payload;
+	if (a->report)
+		ib_buf_clear(a->report); /* the report replaces, also when the change is tried again */
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
 	int rc = lookup_in(NULL, s, index, a->query, &infos, &n, &pos);
@@ -790,6 +806,8 @@ out:
 int ib_store_image_remove(ib_store *s, const char *q, unsigned int flags, ib_buf *rep)
 {
 	rm_args a = { q, flags, rep, 0, 0 };
+	if (rep)
+		ib_buf_clear(rep);
 	return ib_store__index_update(s, rm_change, &a);
 }
 

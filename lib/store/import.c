@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -62,14 +63,17 @@ static int import_config(ib_image_config **out, const ib_import_options *o, cons
 	if (rc == 0 && !ib_image_config_get(c, IB_CONFIG_OS))
 		rc = ib_image_config_set(c, IB_CONFIG_OS, "linux");
 	if (rc == 0)
-		rc = ib_image_config_set_created_now(c, o->use_source_date_epoch);
+		rc = o->use_source_date_epoch ? ib_image_config_set_created_at(c, o->source_date_epoch)
+					      : ib_image_config_set_created_now(c);
 	if (rc == 0)
 		rc = ib_image_config_diff_id_add(c, diff_id);
 	char *comment = o->comment ? ib_strdup(o->comment) : ib_sprintf("Imported from %s", o->source ? o->source : "-");
 	if (rc == 0 && !comment)
 		rc = IB_ERROR;
 	if (rc == 0) {
-		ib_history_entry h = { ib_image_config_get(c, IB_CONFIG_CREATED), NULL, NULL, comment, 0 };
+		ib_history_entry h = IB_HISTORY_ENTRY_INIT;
+		h.created = ib_image_config_get(c, IB_CONFIG_CREATED);
+		h.comment = comment;
 		rc = ib_image_config_history_add(c, &h);
 	}
 	free(comment);
@@ -80,17 +84,60 @@ static int import_config(ib_image_config **out, const ib_import_options *o, cons
 	return rc;
 }
 
+/* The caller's options (of any known version) as the current version. */
+static int import_opts(ib_import_options *out, const ib_import_options *in)
+{
+	ib_import_options d = IB_IMPORT_OPTIONS_INIT;
+	*out = d;
+	if (!in)
+		return 0;
+	if (in->version < 1 || in->version > IB_IMPORT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported",
+				     in->version);
+	if (in->version == 1) {
+		if (in->use_source_date_epoch)
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_STORE,
+					     "ib_import_options version 1 cannot give SOURCE_DATE_EPOCH "
+					     "(the environment is not read): use version 2 and source_date_epoch");
+		out->name = in->name;
+		out->config = in->config;
+		out->comment = in->comment;
+		out->source = in->source;
+		return 0;
+	}
+	/* version 2 ends before `callbacks` */
+	memcpy(out, in, in->version == 2 ? offsetof(ib_import_options, callbacks) : sizeof *out);
+	if (out->use_source_date_epoch && out->source_date_epoch < 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "SOURCE_DATE_EPOCH %lld is negative",
+				     (long long)out->source_date_epoch);
+	return 0;
+}
+
+int ib_import_options_init(ib_import_options *opts, unsigned int version)
+{
+	if (!opts || version < 1 || version > IB_IMPORT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported",
+				     version);
+	/* every default is zero (padding too: bindings compare bytes) */
+	memset(opts, 0, version == 1   ? offsetof(ib_import_options, source_date_epoch)
+			: version == 2 ? offsetof(ib_import_options, callbacks)
+				       : sizeof *opts);
+	opts->version = version;
+	return 0;
+}
+
 int ib_store_import_fd(ib_digest *image_id, ib_store *s, int fd, const ib_import_options *opts)
 {
-	ib_import_options defaults = IB_IMPORT_OPTIONS_INIT;
-	const ib_import_options *o = opts ? opts : &defaults;
-	if (o->version < 1 || o->version > IB_IMPORT_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_import_options version %u is not supported", o->version);
-	const ib_callbacks *cb = o->version >= 2 ? o->callbacks : NULL;
+	ib_import_options oo;
+	int rc = import_opts(&oo, opts);
+	if (rc < 0)
+		return rc;
+	const ib_import_options *o = &oo;
+	const ib_callbacks *cb = o->callbacks;
 	if (ib_callback_validate(cb, IB_LAYER_STORE) < 0)
 		return IB_EINVALID;
 	const char *what = o->source ? o->source : "import input";
-	int rc = ib_store__lease(s);
+	rc = ib_store__lease(s);
 	if (rc < 0)
 		return rc;
 	ib_blob_writer *w = NULL;
@@ -126,14 +173,15 @@ int ib_store_import(ib_digest *image_id, ib_store *s, const char *path, const ib
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "import: open `%s`", path);
-	ib_import_options o = IB_IMPORT_OPTIONS_INIT;
-	if (opts && opts->version == 1) /* a version 1 struct ends before `callbacks` */
-		memcpy(&o, opts, offsetof(ib_import_options, callbacks));
-	else if (opts)
-		o = *opts;
+	ib_import_options o;
+	int rc = import_opts(&o, opts);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
 	if (!o.source)
 		o.source = path;
-	int rc = ib_store_import_fd(image_id, s, fd, &o);
+	rc = ib_store_import_fd(image_id, s, fd, &o);
 	close(fd);
 	return rc;
 }

@@ -32,8 +32,8 @@ char *ib_store__blob_path(const ib_store *s, const ib_digest *d);
  * ("lease", "blob-write", "blob-rename", "index-locked", "index-write",
  * "gc-locked", "gc-scanned", "gc-delete", ...).
  */
-typedef void (*ib_store_hook)(const char *point, void *payload);
-void ib_store__set_hook(ib_store_hook hook, void *payload);
+typedef void (*ib_store__hook_fn)(const char *point, void *payload);
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload);
 void ib_store__hook(const char *point);
 
 /* index.json: read (a fresh object), and read-modify-write under index.lock. */
@@ -72,8 +72,12 @@ int ib_store__is_manifest_type(const char *mt);
 int ib_store__platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, const ib_digest *d,
 				const char *media_type);
 
-/* RFC 3339 now (or SOURCE_DATE_EPOCH). */
-int ib_store__timestamp(ib_buf *out, int use_source_date_epoch);
+/* Every container record, sorted by created time (ib_store_container_list's items). */
+int ib_store__container_records(ib_container_record ***out, size_t *n, ib_store *s);
+void ib_store__container_records_free(ib_container_record **list, size_t n);
+
+/* RFC 3339 of `when` (seconds since 1970); now when `when` < 0. */
+int ib_store__timestamp(ib_buf *out, int64_t when);
 /* The host architecture in Go's names (amd64, arm64...). */
 const char *ib_store__host_arch(void);
 

@@ -53,7 +53,7 @@ int ib_store_container_put(ib_store *s, const ib_container_record *rec)
 						   "container record extra_json")) < 0)
 		return rc;
 	ib_buf created = IB_BUF_INIT, b = IB_BUF_INIT;
-	if (!rec->created && (rc = ib_store__timestamp(&created, 0)) < 0) {
+	if (!rec->created && (rc = ib_store__timestamp(&created, -1)) < 0) {
 		json_decref(extra);
 		return rc;
 	}
@@ -147,12 +147,53 @@ void ib_container_record_free(ib_container_record *r)
 	free(r);
 }
 
-void ib_container_record_list_free(ib_container_record **list, size_t n)
+void ib_store__container_records_free(ib_container_record **list, size_t n)
 {
 	if (!list)
 		return;
 	for (size_t i = 0; i < n; i++)
 		ib_container_record_free(list[i]);
+	free(list);
+}
+
+/* The API's list shape: opaque, count/get/free (as ib_image_list). */
+struct ib_container_list {
+	ib_container_record **items;
+	size_t n;
+};
+
+int ib_store_container_list(ib_container_list **out, ib_store *s)
+{
+	if (!out || !s)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_container_list: NULL argument");
+	*out = NULL;
+	ib_container_list *l = ib_calloc(1, sizeof *l);
+	if (!l)
+		return IB_ERROR;
+	int rc = ib_store__container_records(&l->items, &l->n, s);
+	if (rc < 0) {
+		free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
+}
+
+size_t ib_container_list_count(const ib_container_list *list)
+{
+	return list ? list->n : 0;
+}
+
+const ib_container_record *ib_container_list_get(const ib_container_list *list, size_t i)
+{
+	return list && i < list->n ? list->items[i] : NULL;
+}
+
+void ib_container_list_free(ib_container_list *list)
+{
+	if (!list)
+		return;
+	ib_store__container_records_free(list->items, list->n);
 	free(list);
 }
 
@@ -163,7 +204,7 @@ static int cmp_created(const void *a, const void *b)
 	return c ? c : strcmp(x->id, y->id);
 }
 
-int ib_store_container_list(ib_container_record ***out, size_t *n, ib_store *s)
+int ib_store__container_records(ib_container_record ***out, size_t *n, ib_store *s)
 {
 	*out = NULL;
 	*n = 0;
@@ -200,7 +241,7 @@ int ib_store_container_list(ib_container_record ***out, size_t *n, ib_store *s)
 	}
 	closedir(d);
 	if (rc < 0) {
-		ib_container_record_list_free(list, count);
+		ib_store__container_records_free(list, count);
 		return rc;
 	}
 	if (count)
@@ -214,7 +255,7 @@ int ib_store_container_get(ib_container_record **out, ib_store *s, const char *q
 {
 	ib_container_record **list;
 	size_t n;
-	int rc = ib_store_container_list(&list, &n, s);
+	int rc = ib_store__container_records(&list, &n, s);
 	if (rc < 0)
 		return rc;
 	size_t hit = (size_t)-1, hits = 0;
@@ -237,7 +278,7 @@ int ib_store_container_get(ib_container_record **out, ib_store *s, const char *q
 	} else {
 		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such container: %s", q);
 	}
-	ib_container_record_list_free(list, n);
+	ib_store__container_records_free(list, n);
 	return rc;
 }
 
@@ -267,7 +308,7 @@ int ib_store__containers_using(ib_store *s, const ib_digest *id, char **which)
 {
 	ib_container_record **list;
 	size_t n;
-	int rc = ib_store_container_list(&list, &n, s);
+	int rc = ib_store__container_records(&list, &n, s);
 	if (rc < 0)
 		return rc;
 	int count = 0;
@@ -278,7 +319,7 @@ int ib_store__containers_using(ib_store *s, const ib_digest *id, char **which)
 			count++;
 		}
 	}
-	ib_container_record_list_free(list, n);
+	ib_store__container_records_free(list, n);
 	return count;
 }
 

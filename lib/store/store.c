@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static ib_store_hook store_hook;
+static ib_store__hook_fn store_hook;
 static void *store_hook_payload;
 
-void ib_store__set_hook(ib_store_hook hook, void *payload)
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload)
 {
 	store_hook = hook;
 	store_hook_payload = payload;
@@ -337,19 +337,9 @@ int ib_store__layer_is_compressed(const char *mt)
 
 /* ---- time and platform ---- */
 
-int ib_store__timestamp(ib_buf *out, int use_source_date_epoch)
+int ib_store__timestamp(ib_buf *out, int64_t when)
 {
-	time_t t = time(NULL);
-	const char *sde = use_source_date_epoch ? getenv("SOURCE_DATE_EPOCH") : NULL;
-	if (sde && *sde) {
-		char *end;
-		errno = 0;
-		long long v = strtoll(sde, &end, 10);
-		if (errno || *end || v < 0)
-			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
-					     "SOURCE_DATE_EPOCH `%s` is not a number of seconds", sde);
-		t = (time_t)v;
-	}
+	time_t t = when >= 0 ? (time_t)when : time(NULL);
 	struct tm tm;
 	char text[64];
 	if (!gmtime_r(&t, &tm) || !strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm))

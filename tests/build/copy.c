@@ -90,9 +90,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-static ib_copy_opts root_owned(void)
+static ib_build__copy_opts root_owned(void)
 {
-	ib_copy_opts o;
+	ib_build__copy_opts o;
 	memset(&o, 0, sizeof o);
 	o.set_owner = 1;
 	o.uid = getuid();
@@ -103,7 +103,7 @@ static ib_copy_opts root_owned(void)
 static void directory_contents_are_copied(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/srv/app", 1, &o), 0);
 	char *s = slurp(f->root, "srv/app/main.sh");
 	assert_string_equal(s, "#!/bin/sh\necho hi\n");
@@ -125,7 +125,7 @@ static void directory_contents_are_copied(void **state)
 static void named_symlink_is_followed(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	assert_int_equal(ib_build__copy(f->ctxfd, "toreadme", f->rootfd, "/dst/", 1, &o), 0);
 	struct stat st = lst(f->root, "dst/toreadme");
 	assert_true(S_ISREG(st.st_mode));
@@ -143,7 +143,7 @@ static void named_symlink_is_followed(void **state)
 static void sources_cannot_leave_the_context(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	/* an absolute symlink resolves inside the context, where there is nothing */
 	assert_true(ib_build__copy(f->ctxfd, "escape-abs", f->rootfd, "/x", 0, &o) < 0);
 	assert_true(ib_build__copy(f->ctxfd, "escape-rel", f->rootfd, "/x", 0, &o) < 0);
@@ -158,7 +158,7 @@ static void sources_cannot_leave_the_context(void **state)
 static void destinations_cannot_leave_the_rootfs(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	char p[4200];
 	/* the image has /evil -> <outside> (absolute) and /up -> ../../../.. */
 	snprintf(p, sizeof p, "%s/evil", f->root);
@@ -181,7 +181,7 @@ static void destinations_cannot_leave_the_rootfs(void **state)
 static void destination_symlinks_are_followed(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	char p[4200];
 	put(f->root, "bin/busybox", "binary", 0755);
 	snprintf(p, sizeof p, "%s/bin/sh", f->root);
@@ -202,7 +202,7 @@ static void destination_symlinks_are_followed(void **state)
 static void owner_and_mode_options(void **state)
 {
 	fixture *f = *state;
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	o.set_mode = 1;
 	o.mode = 0700;
 	assert_int_equal(ib_build__copy(f->ctxfd, "app", f->rootfd, "/m", 1, &o), 0);
@@ -262,7 +262,7 @@ static void filter_applies_to_glob_copy_and_hash(void **state)
 	assert_int_equal(ib_build__glob(&l, f->ctxfd, "*.txt", skip_notes, NULL), 0);
 	assert_int_equal(l.n, 1);
 	ib_strlist_clear(&l);
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	o.filter = skip_notes;
 	assert_int_equal(ib_build__copy(f->ctxfd, ".", f->rootfd, "/all", 1, &o), 0);
 	assert_int_equal(lst(f->root, "all/notes.txt").st_mode, 0);
@@ -270,7 +270,7 @@ static void filter_applies_to_glob_copy_and_hash(void **state)
 	assert_true(S_ISREG(lst(f->root, "all/README.txt").st_mode));
 }
 
-static void hash_of(fixture *f, const char *rel, ib_walk_filter flt, ib_digest *out)
+static void hash_of(fixture *f, const char *rel, ib_build__walk_filter flt, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
 	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL), 0);
@@ -389,7 +389,7 @@ static void deep_trees_hash_and_copy(void **state)
 	ib_sha256_free(h);
 	if (rc < 0)
 		fail_msg("hash: %s", ib_error_last()->message);
-	ib_copy_opts o = root_owned();
+	ib_build__copy_opts o = root_owned();
 	if (ib_build__copy(f->ctxfd, "deep", f->rootfd, "/copied", 1, &o) < 0)
 		fail_msg("copy: %s", ib_error_last()->message);
 	setrlimit(RLIMIT_NOFILE, &saved);

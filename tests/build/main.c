@@ -63,5 +63,7 @@ int main(void)
 	failed += _cmocka_run_group_tests("git", git_tests, git_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("meta", meta_tests, meta_tests_count, NULL, NULL);
 	failed += run_orchestrator();
+	failed += _cmocka_run_group_tests("sde", sde_tests, sde_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("buf-rule", buf_rule_tests, buf_rule_tests_count, NULL, NULL);
 	return failed ? 1 : 0;
 }

@@ -247,7 +247,7 @@ static void test_metadata_steps(void **state)
 	assert_int_equal(ib_image_layer_count(img), 1);
 	size_t empty = 0;
 	for (size_t i = 0; i < ib_image_history_count(img); i++) {
-		ib_image_history_item h;
+		ib_image_history_item h = IB_IMAGE_HISTORY_ITEM_INIT;
 		assert_int_equal(ib_image_history_get(&h, img, i), 0);
 		empty += h.empty_layer != 0;
 	}

@@ -312,7 +312,7 @@ static void run_heredoc_words(const char *corpus, tally *t)
 		row++;
 		char *f[3] = { "", "", "" };
 		tsv_fields(line, f, 3);
-		ib_arena a = { 0 };
+		ib_parse__arena a = { 0 };
 		ib_heredoc h;
 		int rc = ib_parse__heredoc_word(&h, &a, f[0]);
 		const char *got = rc < 0 ? "error" : rc ? "heredoc" : "none";
@@ -346,7 +346,7 @@ static void run_heredocs_from_line(const char *corpus, tally *t)
 		row++;
 		char *f[32];
 		int nf = tsv_fields(line, f, 32);
-		ib_arena a = { 0 };
+		ib_parse__arena a = { 0 };
 		ib_heredoc *docs;
 		size_t nd;
 		int rc = ib_parse__heredocs_from_line(&docs, &nd, &a, f[0], strlen(f[0]));

@@ -518,13 +518,13 @@ static void test_iterators_42(void **state)
 	assert_int_equal(ib_snapshot_layer_list(snap, layer_42, &calls), 42);
 	assert_int_equal(calls, 1);
 	calls = 0;
-	assert_int_equal(ib_snapshot_diff(snap, "contract42", write_42, &calls), 42);
+	assert_int_equal(ib_snapshot_diff(snap, "contract42", NULL, write_42, &calls), 42);
 	assert_int_equal(calls, 1);
 	/* the building block too */
 	calls = 0;
 	int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(dfd >= 0);
-	assert_int_equal(ib_snapshot_diff_trees(dfd, -1, IB_DIFF_TREE, write_42, &calls), 42);
+	assert_int_equal(ib_snapshot_diff_trees(dfd, -1, IB_DIFF_TREE, NULL, write_42, &calls), 42);
 	assert_int_equal(calls, 1);
 	close(dfd);
 	/* the snapshotter's own callbacks: commit stopped by a BYTES report */
@@ -534,7 +534,7 @@ static void test_iterators_42(void **state)
 	so.callbacks = &cb;
 	ib_snapshotter *snap2 = NULL;
 	assert_int_equal(ib_snapshotter_open(&snap2, store, "overlay", &so), 0);
-	assert_42(ib_snapshot_commit(NULL, NULL, snap2, "contract42"), &a);
+	assert_42(ib_snapshot_commit(NULL, NULL, snap2, "contract42", NULL), &a);
 	ib_snapshotter_free(snap2);
 	assert_int_equal(ib_snapshot_remove(snap, "contract42"), 0);
 	ib_snapshotter_free(snap);

@@ -84,14 +84,14 @@ static void test_oci_seccomp(void **state)
 static void test_bpf(void **state)
 {
 	(void)state;
-	ib_seccomp_prog p;
+	ib_execute__seccomp_prog p;
 	assert_int_equal(ib_execute__seccomp_bpf(&p), 0);
 	assert_true(p.len > 100 && p.len <= BPF_MAXINSNS);
 	/* the ENOSYS prefix first: it loads the architecture */
 	assert_int_equal(p.filter[0].code, BPF_LD | BPF_W | BPF_ABS);
 	assert_int_equal(p.filter[0].k, offsetof(struct seccomp_data, arch));
 	ib_execute__seccomp_dispose(&p);
-	const ib_seccomp_prog *a, *b;
+	const ib_execute__seccomp_prog *a, *b;
 	assert_int_equal(ib_execute__seccomp_bpf_cached(&a), 0);
 	assert_int_equal(ib_execute__seccomp_bpf_cached(&b), 0);
 	assert_ptr_equal(a, b);

@@ -26,7 +26,13 @@ static void test_user_by_name(void **state)
 {
 	(void)state;
 	char *root = fake_root();
-	ib_user u = IB_USER_INIT;
+	ib_user u = IB_USER_INIT, old;
+	memset(&old, 0, sizeof old); /* an output without its version is refused, not overrun */
+	ib_assert_error_contains(ib_user_resolve(&old, root, "builder"), "ib_user version 0");
+	ib_user fresh;
+	assert_int_equal(ib_user_init(&fresh, IB_USER_VERSION), 0);
+	assert_int_equal(ib_user_resolve(&fresh, root, "builder"), 0);
+	ib_user_dispose(&fresh);
 	assert_int_equal(ib_user_resolve(&u, root, "builder"), 0);
 	assert_int_equal(u.uid, 1000);
 	assert_int_equal(u.gid, 1000);

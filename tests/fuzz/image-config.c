@@ -35,7 +35,7 @@ static void read_all(const ib_image_config *c)
 	}
 	size_t nh = ib_image_config_history_count(c);
 	for (size_t i = 0; i < nh; i++) {
-		ib_history_entry e;
+		ib_history_entry e = IB_HISTORY_ENTRY_INIT;
 		(void)ib_image_config_history_get(&e, c, i);
 	}
 }
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ib_healthcheck hc = IB_HEALTHCHECK_INIT;
 		hc.retries = 2;
 		(void)ib_image_config_set_healthcheck(d, cmd, 3, &hc);
-		ib_history_entry e = { "2024-01-01T00:00:00Z", "RUN x", NULL, NULL, 1 };
+		ib_history_entry e = { IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:00Z", "RUN x", NULL, NULL, 1 };
 		(void)ib_image_config_history_add(d, &e);
 		ib_digest dd;
 		if (ib_digest_of(&dd, "x", 1) == 0)

@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < ib_image_layer_count(img); i++)
 			IB_FUZZ_CHECK(ib_image_layer(img, i)->media_type != NULL);
 		for (size_t i = 0; i < ib_image_history_count(img); i++) {
-			ib_image_history_item it;
+			ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 			IB_FUZZ_CHECK(ib_image_history_get(&it, img, i) == 0);
 		}
 		ib_buf js = IB_BUF_INIT;

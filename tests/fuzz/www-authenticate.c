@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *h = ib_fuzz_cstr(data, size);
-	ib_challenge c;
+	ib_push__challenge c;
 	if (ib_push__challenge_parse(&c, h) == 0) {
 		IB_FUZZ_CHECK(c.scheme && c.scheme[0]);
 		ib_push__challenge_dispose(&c);

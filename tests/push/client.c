@@ -262,7 +262,7 @@ static int fake_stop(void **state)
 	return 0;
 }
 
-static ib_registry *client(fake *f, const char *user, const char *pass, const char *docker_config, unsigned int attempts)
+static ib_push__registry *client(fake *f, const char *user, const char *pass, const char *docker_config, unsigned int attempts)
 {
 	char domain[64];
 	snprintf(domain, sizeof domain, "127.0.0.1:%d", f->port);
@@ -271,16 +271,16 @@ static ib_registry *client(fake *f, const char *user, const char *pass, const ch
 	o.password = pass;
 	o.docker_config = docker_config ? docker_config : "/nonexistent/config.json";
 	o.attempts = attempts;
-	ib_registry *r = NULL;
-	assert_int_equal(ib_registry_new(&r, domain, "app", "pull,push", &o, NULL, "push to fake/app"), 0);
+	ib_push__registry *r = NULL;
+	assert_int_equal(ib_push__registry_new(&r, domain, "app", "pull,push", &o, NULL, "push to fake/app"), 0);
 	return r;
 }
 
 static void test_bearer(void **state)
 {
 	fake *f = *state;
-	ib_registry *r = client(f, "alice", "s3cret", NULL, 0);
-	assert_int_equal(ib_registry_ping(r), 0);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 0);
+	assert_int_equal(ib_push__registry_ping(r), 0);
 	/* plain HTTP after a TLS hello the fake cannot answer (127.0.0.1 is insecure by default) */
 	assert_true(f->tls_hellos >= 1);
 	assert_int_equal(f->token_requests, 1);
@@ -290,28 +290,28 @@ static void test_bearer(void **state)
 	assert_string_equal(f->token_auth, "Basic YWxpY2U6czNjcmV0");
 	assert_string_equal(f->last_auth, "Bearer T0K3N");
 	/* the token is reused, and cloned into another client */
-	ib_registry *r2;
-	assert_int_equal(ib_registry_clone(&r2, r), 0);
-	assert_int_equal(ib_registry_ping(r2), 0);
+	ib_push__registry *r2;
+	assert_int_equal(ib_push__registry_clone(&r2, r), 0);
+	assert_int_equal(ib_push__registry_ping(r2), 0);
 	assert_int_equal(f->token_requests, 1);
 	/* a registry error names the operation, the object, the status and the registry's message */
-	ib_response resp = { 0 };
-	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/manifests/nope", NULL, NULL, NULL, "manifest nope"),
+	ib_push__response resp = { 0 };
+	ib_assert_error_contains(ib_push__registry_request(r, &resp, "GET", "/v2/app/manifests/nope", NULL, NULL, NULL, "manifest nope"),
 				 "push to fake/app: manifest nope: 404 MANIFEST_UNKNOWN: manifest unknown");
 	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
-	ib_response_dispose(&resp);
-	ib_registry_free(r2);
-	ib_registry_free(r);
+	ib_push__response_dispose(&resp);
+	ib_push__registry_free(r2);
+	ib_push__registry_free(r);
 }
 
 static void test_bearer_wrong_password(void **state)
 {
 	fake *f = *state;
-	ib_registry *r = client(f, "alice", "wrong", NULL, 0);
-	ib_assert_error_contains(ib_registry_ping(r), "token from http://127.0.0.1:");
+	ib_push__registry *r = client(f, "alice", "wrong", NULL, 0);
+	ib_assert_error_contains(ib_push__registry_ping(r), "token from http://127.0.0.1:");
 	assert_non_null(strstr(ib_error_last()->message, "401 incorrect username or password"));
 	assert_int_equal(ib_error_last()->code, IB_EINVALID);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 }
 
 static void test_basic(void **state)
@@ -319,13 +319,13 @@ static void test_basic(void **state)
 	fake *f = *state;
 	f->bearer = 0;
 	/* no credentials: the 401 with a hint */
-	ib_registry *r = client(f, NULL, NULL, NULL, 0);
-	ib_assert_error_contains(ib_registry_ping(r), "401 UNAUTHORIZED: authentication required (no credentials for 127.0.0.1:");
-	ib_registry_free(r);
+	ib_push__registry *r = client(f, NULL, NULL, NULL, 0);
+	ib_assert_error_contains(ib_push__registry_ping(r), "401 UNAUTHORIZED: authentication required (no credentials for 127.0.0.1:");
+	ib_push__registry_free(r);
 	/* wrong ones: the 401 */
 	r = client(f, "alice", "nope", NULL, 0);
-	ib_assert_error_contains(ib_registry_ping(r), "push to fake/app: /v2/: 401 UNAUTHORIZED: authentication required");
-	ib_registry_free(r);
+	ib_assert_error_contains(ib_push__registry_ping(r), "push to fake/app: /v2/: 401 UNAUTHORIZED: authentication required");
+	ib_push__registry_free(r);
 	/* from Docker's config file */
 	char *dir = ib_test_tmpdir("push-fake");
 	char path[4096], domain[64];
@@ -333,9 +333,9 @@ static void test_basic(void **state)
 	snprintf(domain, sizeof domain, "127.0.0.1:%d", f->port);
 	assert_int_equal(ib_push__config_set(path, domain, "alice", "s3cret"), 0);
 	r = client(f, NULL, NULL, path, 0);
-	assert_int_equal(ib_registry_ping(r), 0);
+	assert_int_equal(ib_push__registry_ping(r), 0);
 	assert_string_equal(f->last_auth, "Basic YWxpY2U6czNjcmV0");
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	/* login checks them, then writes them; logout removes them */
 	snprintf(path, sizeof path, "%s/login/config.json", dir);
 	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
@@ -361,24 +361,24 @@ static void test_retries(void **state)
 {
 	fake *f = *state;
 	ib_buf body = IB_BUF_INIT;
-	ib_sink sink = { &body, 1024, NULL, NULL, NULL };
-	ib_response resp = { 0 };
+	ib_push__sink sink = { &body, 1024, NULL, NULL, NULL };
+	ib_push__response resp = { 0 };
 	/* two 503s, then fine: within 4 attempts */
 	f->flaky_failures = 2;
 	f->hits_flaky = 0;
-	ib_registry *r = client(f, "alice", "s3cret", NULL, 4);
-	assert_int_equal(ib_registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"), 0);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 4);
+	assert_int_equal(ib_push__registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"), 0);
 	assert_string_equal(body.ptr, "fine");
 	assert_int_equal(f->hits_flaky, 3);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	/* not within 2 */
 	f->hits_flaky = 0;
 	r = client(f, "alice", "s3cret", NULL, 2);
-	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"),
+	ib_assert_error_contains(ib_push__registry_request(r, &resp, "GET", "/v2/app/flaky", NULL, NULL, &sink, "flaky"),
 				 "flaky: 503 upstream busy");
 	assert_int_equal(f->hits_flaky, 2);
-	ib_registry_free(r);
-	ib_response_dispose(&resp);
+	ib_push__registry_free(r);
+	ib_push__response_dispose(&resp);
 	ib_buf_dispose(&body);
 }
 
@@ -388,7 +388,7 @@ static void test_blob(void **state)
 	char *dir = ib_test_tmpdir("push-blob");
 	ib_store *s;
 	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
-	ib_registry *r = client(f, "alice", "s3cret", NULL, 3);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 3);
 	ib_digest good, bad;
 	ib_digest_of(&good, "hello", 5);
 	ib_digest_of(&bad, "other", 5);
@@ -423,7 +423,7 @@ static void test_blob(void **state)
 	assert_true(f->endless_sent < (64u << 20));
 	f->endless_blob = 0;
 	free(path);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	ib_store_free(s);
 	ib_rm_rf(dir);
 	free(dir);
@@ -435,7 +435,7 @@ static void test_upload(void **state)
 	char *dir = ib_test_tmpdir("push-upload");
 	ib_store *s;
 	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
-	ib_registry *r = client(f, "alice", "s3cret", NULL, 3);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 3);
 	size_t n = 100000;
 	unsigned char *data = malloc(n);
 	for (size_t i = 0; i < n; i++)
@@ -461,7 +461,7 @@ static void test_upload(void **state)
 	assert_int_equal(f->uploaded, n);
 	assert_memory_equal(f->upload, data, n);
 	free(data);
-	ib_registry_free(r);
+	ib_push__registry_free(r);
 	ib_store_free(s);
 	ib_rm_rf(dir);
 	free(dir);
@@ -471,16 +471,16 @@ static void test_upload(void **state)
 static void test_endless_error(void **state)
 {
 	fake *f = *state;
-	ib_registry *r = client(f, "alice", "s3cret", NULL, 0);
-	ib_response resp = { 0 };
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 0);
+	ib_push__response resp = { 0 };
 	f->endless_404 = 1;
-	ib_assert_error_contains(ib_registry_request(r, &resp, "GET", "/v2/app/manifests/x", NULL, NULL, NULL, "manifest x"),
+	ib_assert_error_contains(ib_push__registry_request(r, &resp, "GET", "/v2/app/manifests/x", NULL, NULL, NULL, "manifest x"),
 				 "push to fake/app: manifest x: 404 ");
 	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
 	assert_true(resp.error_body.size <= IB_PUSH_ERROR_BODY_LIMIT);
 	assert_true(f->endless_sent < (64u << 20));
-	ib_response_dispose(&resp);
-	ib_registry_free(r);
+	ib_push__response_dispose(&resp);
+	ib_push__registry_free(r);
 }
 
 const struct CMUnitTest client_tests[] = {

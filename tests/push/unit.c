@@ -24,7 +24,7 @@ static void test_names(void **state)
 static void test_challenge(void **state)
 {
 	(void)state;
-	ib_challenge c;
+	ib_push__challenge c;
 	assert_int_equal(ib_push__challenge_parse(&c,
 		"Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:samalba/my-app:pull,push\""), 0);
 	assert_string_equal(c.scheme, "Bearer");
@@ -260,10 +260,10 @@ static void test_stall_setting(void **state)
 		ib_assert_error_contains(ib_push__stall_seconds(&v), "IMAGEBUILD_REGISTRY_STALL_TIMEOUT=");
 	}
 	/* a client refuses to start with a bad setting rather than ignore it */
-	ib_registry *r = NULL;
+	ib_push__registry *r = NULL;
 	ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;
 	o.docker_config = "/nonexistent/config.json";
-	ib_assert_error_contains(ib_registry_new(&r, "127.0.0.1:1", "app", "pull", &o, NULL, "pull"),
+	ib_assert_error_contains(ib_push__registry_new(&r, "127.0.0.1:1", "app", "pull", &o, NULL, "pull"),
 				 "not a number of seconds");
 	assert_null(r);
 	unsetenv("IMAGEBUILD_REGISTRY_STALL_TIMEOUT");
@@ -291,7 +291,7 @@ static void test_manifest(void **state)
 	ib_digest_of(&cfg, "c", 1);
 	ib_digest_of(&l1, "1", 1);
 	ib_digest_of(&l2, "2", 1);
-	ib_push_blob layers[] = { { l1, 11, IB_MEDIA_TYPE_OCI_LAYER_GZIP }, { l2, 22, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP } };
+	ib_push__blob layers[] = { { l1, 11, IB_MEDIA_TYPE_OCI_LAYER_GZIP }, { l2, 22, IB_MEDIA_TYPE_DOCKER_LAYER_GZIP } };
 	ib_buf b = IB_BUF_INIT;
 	assert_int_equal(ib_push__manifest_json(&b, &cfg, 5, layers, 2), 0);
 	json_t *m = json_loads(b.ptr, 0, NULL);
@@ -348,6 +348,48 @@ static void test_index_platform(void **state)
 	ib_buf_dispose(&mt);
 }
 
+/* The push layer's options have an _init() (for bindings) matching their INIT macro. */
+#define CHECK_INIT(type, fn, VERSION, INIT) do { \
+		type got, want; \
+		memset(&want, 0, sizeof want); /* INIT with zeroed padding: a constant, assigned */ \
+		want = (type)INIT; \
+		memset(&got, 0x5a, sizeof got); \
+		assert_int_equal(fn(&got, VERSION), 0); \
+		assert_memory_equal(&got, &want, sizeof got); \
+		ib_assert_error_contains(fn(&got, VERSION + 1), "not supported"); \
+		assert_int_equal(fn(NULL, VERSION), IB_EINVALID); \
+	} while (0)
+
+/* Version 1 of an _init() writes version 1's size only (the old layout), version = 1. */
+#define CHECK_INIT_V1(v1type, type, fn) do { \
+		unsigned char mem[sizeof(v1type) + 64]; \
+		memset(mem, 0x5a, sizeof mem); \
+		assert_int_equal(fn((type *)(void *)mem, 1), 0); \
+		v1type got; \
+		memcpy(&got, mem, sizeof got); \
+		assert_int_equal(got.version, 1); \
+		for (size_t i = sizeof(v1type); i < sizeof mem; i++) \
+			assert_int_equal(mem[i], 0x5a); \
+	} while (0)
+
+static void test_options_init(void **state)
+{
+	(void)state;
+	CHECK_INIT(ib_registry_options, ib_registry_options_init, IB_REGISTRY_OPTIONS_VERSION,
+		   IB_REGISTRY_OPTIONS_INIT);
+	CHECK_INIT(ib_pull_options, ib_pull_options_init, IB_PULL_OPTIONS_VERSION, IB_PULL_OPTIONS_INIT);
+	CHECK_INIT(ib_push_options, ib_push_options_init, IB_PUSH_OPTIONS_VERSION, IB_PUSH_OPTIONS_INIT);
+	CHECK_INIT_V1(ib_push__registry_options_v1, ib_registry_options, ib_registry_options_init);
+	CHECK_INIT_V1(ib_push__pull_options_v1, ib_pull_options, ib_pull_options_init);
+	CHECK_INIT_V1(ib_push__push_options_v1, ib_push_options, ib_push_options_init);
+	ib_push__pull_options_v1 pv1;
+	memset(&pv1, 0x5a, sizeof pv1);
+	assert_int_equal(ib_pull_options_init((ib_pull_options *)(void *)&pv1, 1), 0);
+	assert_int_equal(pv1.registry.version, 1);
+	assert_null(pv1.registry.callbacks);
+	assert_int_equal(pv1.jobs, 0);
+}
+
 const struct CMUnitTest unit_tests[] = {
 	cmocka_unit_test(test_names),
 	cmocka_unit_test(test_challenge),
@@ -360,5 +402,6 @@ const struct CMUnitTest unit_tests[] = {
 	cmocka_unit_test(test_error_text),
 	cmocka_unit_test(test_manifest),
 	cmocka_unit_test(test_index_platform),
+	cmocka_unit_test(test_options_init),
 };
 const size_t unit_tests_count = sizeof unit_tests / sizeof *unit_tests;

@@ -1,5 +1,6 @@
 """The bindings reach the library, and its errors become Python exceptions."""
 import hashlib
+import os
 
 import pytest
 
@@ -46,3 +47,33 @@ def test_build_checks(tmp_path):
         with pytest.raises(imagebuild.SyntaxError_) as e:
             store.check(str(ctx))
         assert "invalid check option" in e.value.message
+
+
+def test_source_date_epoch_is_an_option(tmp_path, monkeypatch):
+    """The library never reads $SOURCE_DATE_EPOCH: only the option sets created."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    # owned by us, so that the copy needs no privilege
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY --chown=%d:%d f /f\n" % (os.getuid(), os.getgid()))
+    (ctx / "f").write_text("x\n")
+    with imagebuild.Store(str(tmp_path / "s")) as store:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+        plain = store.build(str(ctx), snapshotter="copy")
+        assert store.inspect(plain)["Created"] != "1970-01-02T00:00:00Z"
+        monkeypatch.delenv("SOURCE_DATE_EPOCH")
+        fixed = store.build(str(ctx), snapshotter="copy", source_date_epoch=86400)
+        assert store.inspect(fixed)["Created"] == "1970-01-02T00:00:00Z"
+        with pytest.raises(ValueError):
+            store.build(str(ctx), snapshotter="copy", source_date_epoch=-1)
+
+
+def test_every_options_struct_has_an_init():
+    """cffi cannot use the IB_*_INIT macros: each struct has its _init()."""
+    lib, ffi = imagebuild.lib, imagebuild.ffi
+    for name in ("store_options", "registry_options", "pull_options", "push_options",
+                 "import_options", "build_options", "commit_options"):
+        o = ffi.new("ib_%s *" % name)
+        version = getattr(lib, "IB_%s_VERSION" % name.upper())
+        assert getattr(lib, "ib_%s_init" % name)(o, version) == 0
+        assert o.version == version
+        assert getattr(lib, "ib_%s_init" % name)(o, 999) == lib.IB_EINVALID

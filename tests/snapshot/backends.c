@@ -122,9 +122,10 @@ static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *aga
 	OK(ib_snapshot_mount(&root, s, "k1"));
 	snapshot_test_changes(root.ptr);
 	privileged_changes(root.ptr);
-	setenv("SOURCE_DATE_EPOCH", "2000000", 1);
-	OK(ib_snapshot_diff(s, "k1", buf_write_cb, tar));
-	unsetenv("SOURCE_DATE_EPOCH");
+	{
+		const ib_diff_options sde = SDE_OPTS(2000000);
+		OK(ib_snapshot_diff(s, "k1", &sde, buf_write_cb, tar));
+	}
 	tar_listing(&list, tar->ptr, tar->size);
 	/* the shared expectations (changes.c), with the privileged entries in their places */
 	snapshot_test_expected(&exp, 0, 0);
@@ -146,7 +147,7 @@ static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *aga
 	/* commit: the blob is the diff (unclamped now), digest = diff_id */
 	ib_digest layer;
 	uint64_t size = 0;
-	OK(ib_snapshot_commit(&layer, &size, s, "k1"));
+	OK(ib_snapshot_commit(&layer, &size, s, "k1", NULL));
 	ib_buf blob = IB_BUF_INIT;
 	OK(ib_store_blob_read(&blob, store, &layer));
 	assert_int_equal(blob.size, size);
@@ -170,7 +171,7 @@ static void run_backend(const char *name, ib_buf *tar, ib_buf *tree, ib_buf *aga
 			 again->ptr);
 	/* unchanged snapshot on the commit: empty diff */
 	ib_buf empty = IB_BUF_INIT;
-	OK(ib_snapshot_diff(s, "k2", buf_write_cb, &empty));
+	OK(ib_snapshot_diff(s, "k2", NULL, buf_write_cb, &empty));
 	tar_listing(&list, empty.ptr, empty.size);
 	assert_string_equal(ib_buf_cstr(&list), "");
 
@@ -302,9 +303,10 @@ static void test_deep_chain(void **state)
 		char *gone = pjoin(root.ptr, "l63");
 		OK(unlink(gone));
 		free(gone);
-		setenv("SOURCE_DATE_EPOCH", "2000000", 1);
-		OK(ib_snapshot_diff(s, "deep", buf_write_cb, &tars[b]));
-		unsetenv("SOURCE_DATE_EPOCH");
+		{
+			const ib_diff_options sde = SDE_OPTS(2000000);
+			OK(ib_snapshot_diff(s, "deep", &sde, buf_write_cb, &tars[b]));
+		}
 		ib_buf list = IB_BUF_INIT;
 		tar_listing(&list, tars[b].ptr, tars[b].size);
 		const char *exp[] = { ".wh.l63 f 0000 0:0 0", "common/ d 0755 0:0 0",
@@ -349,9 +351,10 @@ static void test_repeated_layer(void **state)
 		assert_non_null(strstr(dumps[k].ptr, "\nf f 0644 0:0 1 [A]"));
 		assert_non_null(strstr(dumps[k].ptr, "d/b f"));
 		put_file(root.ptr, "g", "changed", 0644);
-		setenv("SOURCE_DATE_EPOCH", "2000000", 1);
-		OK(ib_snapshot_diff(s, "rep", buf_write_cb, &tars[k]));
-		unsetenv("SOURCE_DATE_EPOCH");
+		{
+			const ib_diff_options sde = SDE_OPTS(2000000);
+			OK(ib_snapshot_diff(s, "rep", &sde, buf_write_cb, &tars[k]));
+		}
 		OK(ib_snapshot_unmount(s, "rep"));
 		OK(ib_snapshot_remove(s, "rep"));
 		ib_buf_dispose(&root);
@@ -611,12 +614,12 @@ static void commit_remove_on(const char *name)
 	OK(utimensat(AT_FDCWD, same, ts, 0));
 	free(same);
 	tree_dump(&tree, root.ptr, 1);
-	OK(ib_snapshot_diff(s, "cr1", buf_write_cb, &tar));
-	assert_int_equal(ib_snapshot_commit_remove(NULL, NULL, s, "cr1"), IB_EEXISTS); /* mounted */
+	OK(ib_snapshot_diff(s, "cr1", NULL, buf_write_cb, &tar));
+	assert_int_equal(ib_snapshot_commit_remove(NULL, NULL, s, "cr1", NULL), IB_EEXISTS); /* mounted */
 	OK(ib_snapshot_unmount(s, "cr1"));
 	ib_digest layer, expect;
 	uint64_t size = 0;
-	OK(ib_snapshot_commit_remove(&layer, &size, s, "cr1"));
+	OK(ib_snapshot_commit_remove(&layer, &size, s, "cr1", NULL));
 	OK(ib_digest_of(&expect, tar.ptr, tar.size));
 	assert_true(ib_digest_equal(&layer, &expect));
 	assert_int_equal(size, tar.size);
@@ -632,7 +635,7 @@ static void commit_remove_on(const char *name)
 			 again.ptr);
 	/* nothing of overlay's bookkeeping reached the layer: its diff is empty */
 	ib_buf empty = IB_BUF_INIT, list = IB_BUF_INIT;
-	OK(ib_snapshot_diff(s, "cr2", buf_write_cb, &empty));
+	OK(ib_snapshot_diff(s, "cr2", NULL, buf_write_cb, &empty));
 	tar_listing(&list, empty.ptr, empty.size);
 	assert_string_equal(ib_buf_cstr(&list), "");
 	OK(ib_snapshot_unmount(s, "cr2"));
@@ -676,7 +679,7 @@ static void link_into_lower_group_on(const char *name, const char *want)
 	OK(link(l1, l3));
 	free(l1);
 	free(l3);
-	OK(ib_snapshot_diff(s, "lg", buf_write_cb, &tar));
+	OK(ib_snapshot_diff(s, "lg", NULL, buf_write_cb, &tar));
 	tar_listing(&list, tar.ptr, tar.size);
 	if (strcmp(list.ptr, want))
 		fail_msg("%s: layer entries differ\n--- got:\n%s--- expected:\n%s", name, list.ptr, want);

@@ -73,7 +73,7 @@ static int diff_to(const char *changed, const char *parent, const char *tar)
 	int out = tar ? open(tar, O_RDWR | O_CREAT | O_TRUNC, 0600) : 0;
 	int cfd = open(changed, O_RDONLY | O_DIRECTORY), pfd = open(parent, O_RDONLY | O_DIRECTORY);
 	assert_true(out >= 0 && cfd >= 0 && pfd >= 0);
-	int rc = ib_snapshot_diff_trees(cfd, pfd, IB_DIFF_TREE, tar ? to_fd : discard, &out);
+	int rc = ib_snapshot_diff_trees(cfd, pfd, IB_DIFF_TREE, NULL, tar ? to_fd : discard, &out);
 	if (tar)
 		close(out);
 	close(cfd);

@@ -321,12 +321,18 @@ void rm_tree(const char *path)
 
 int diff_paths(ib_buf *out, const char *changed, const char *parent, int overlay_upper)
 {
+	return diff_paths_opts(out, changed, parent, overlay_upper, NULL);
+}
+
+int diff_paths_opts(ib_buf *out, const char *changed, const char *parent, int overlay_upper,
+		    const ib_diff_options *opts)
+{
 	int cfd = open(changed, O_RDONLY | O_DIRECTORY);
 	int pfd = parent ? open(parent, O_RDONLY | O_DIRECTORY) : -1;
 	assert_true(cfd >= 0);
 	ib_buf_clear(out);
 	int rc = ib_snapshot_diff_trees(cfd, pfd, overlay_upper ? IB_DIFF_OVERLAY_UPPER : IB_DIFF_TREE,
-					buf_write_cb, out);
+					opts, buf_write_cb, out);
 	close(cfd);
 	if (pfd >= 0)
 		close(pfd);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include "ib_test.h"
 #include "imagebuild/buffer.h"
+#include "imagebuild/snapshot.h"
 
 /* Tar building, in memory. */
 typedef struct tb tb;
@@ -55,6 +56,11 @@ char *pjoin(const char *a, const char *b);
 void rm_tree(const char *path);
 /* Collect the whole diff of `changed` vs `parent` (paths; parent may be NULL). */
 int diff_paths(ib_buf *out, const char *changed, const char *parent, int overlay_upper);
+/* The same with diff options (the SOURCE_DATE_EPOCH clamp). */
+int diff_paths_opts(ib_buf *out, const char *changed, const char *parent, int overlay_upper,
+		    const ib_diff_options *opts);
+/* Diff options clamping file times to `epoch`. */
+#define SDE_OPTS(epoch) { IB_DIFF_OPTIONS_VERSION, 1, (epoch) }
 int buf_write_cb(const void *data, size_t len, void *payload);
 int dir_is_empty(const char *path);
 /* changes.c */

@@ -62,7 +62,7 @@ static int child(const char *dir)
 	}
 	ib_digest d;
 	uint64_t size = 0;
-	if (ib_snapshot_commit(&d, &size, s, "big") < 0) {
+	if (ib_snapshot_commit(&d, &size, s, "big", NULL) < 0) {
 		fprintf(stderr, "commit: %s\n", ib_error_last()->message);
 		return 1;
 	}

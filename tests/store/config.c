@@ -1,5 +1,31 @@
 #include "tests.h"
 
+/* Every versioned struct of store.h has an _init() (for bindings) that matches its INIT macro. */
+#define CHECK_INIT(type, fn, VERSION, INIT) do { \
+		type got_, want_; \
+		memset(&want_, 0, sizeof want_); /* INIT with zeroed padding: a constant, assigned */ \
+		want_ = (type)INIT; \
+		memset(&got_, 0x5a, sizeof got_); \
+		assert_int_equal(fn(&got_, VERSION), 0); \
+		assert_memory_equal(&got_, &want_, sizeof got_); \
+		ib_assert_error_contains(fn(&got_, VERSION + 1), "not supported"); \
+		assert_int_equal(fn(&got_, 0), IB_EINVALID); \
+		assert_int_equal(fn(NULL, VERSION), IB_EINVALID); \
+	} while (0)
+
+/* The same for an output struct whose INIT is its version and zeros: _init() gives exactly that. */
+#define CHECK_ZERO_INIT(type, fn, VERSION) do { \
+		type got_, zero_; \
+		memset(&got_, 0x5a, sizeof got_); \
+		memset(&zero_, 0, sizeof zero_); \
+		assert_int_equal(fn(&got_, VERSION), 0); \
+		assert_int_equal(got_.version, VERSION); \
+		got_.version = 0; \
+		assert_memory_equal(&got_, &zero_, sizeof got_); \
+		ib_assert_error_contains(fn(&got_, VERSION + 1), "not supported"); \
+		assert_int_equal(fn(NULL, VERSION), IB_EINVALID); \
+	} while (0)
+
 static void test_fields(void **state)
 {
 	(void)state;
@@ -81,14 +107,31 @@ static void test_fields(void **state)
 	ib_digest back;
 	assert_int_equal(ib_image_config_diff_id(&back, c, 0), 0);
 	assert_true(ib_digest_equal(&d, &back));
-	ib_history_entry h = { "2024-01-01T00:00:00Z", "RUN x", NULL, NULL, 0 };
-	ib_history_entry h2 = { "2024-01-01T00:00:01Z", "ENV A=1", NULL, "c", 1 };
+	ib_history_entry h = { IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:00Z", "RUN x", NULL, NULL, 0 };
+	ib_history_entry h2 = { IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:01Z", "ENV A=1", NULL, "c", 1 };
 	assert_int_equal(ib_image_config_history_add(c, &h), 0);
 	assert_int_equal(ib_image_config_history_add(c, &h2), 0);
-	ib_history_entry out;
+	ib_history_entry out = IB_HISTORY_ENTRY_INIT;
 	assert_int_equal(ib_image_config_history_get(&out, c, 1), 0);
 	assert_int_equal(out.empty_layer, 1);
 	assert_string_equal(out.created_by, "ENV A=1");
+	/* caller-allocated outputs carry a version the library checks (none: refused, not overrun) */
+	ib_history_entry unversioned;
+	memset(&unversioned, 0, sizeof unversioned);
+	ib_assert_error_contains(ib_image_config_history_get(&unversioned, c, 1), "ib_history_entry version 0");
+	ib_assert_error_contains(ib_image_config_history_add(c, &unversioned), "ib_history_entry version 0");
+	ib_healthcheck hc0;
+	memset(&hc0, 0, sizeof hc0);
+	ib_assert_error_contains(ib_image_config_healthcheck(&hc0, c), "ib_healthcheck version 0");
+	hc0.version = 7;
+	ib_assert_error_contains(ib_image_config_set_healthcheck(c, test, 2, &hc0), "ib_healthcheck version 7");
+	CHECK_ZERO_INIT(ib_history_entry, ib_history_entry_init, IB_HISTORY_ENTRY_VERSION);
+	CHECK_ZERO_INIT(ib_image_history_item, ib_image_history_item_init, IB_IMAGE_HISTORY_ITEM_VERSION);
+	CHECK_ZERO_INIT(ib_store_gc_stats, ib_store_gc_stats_init, IB_STORE_GC_STATS_VERSION);
+	ib_image_history_item hi = IB_IMAGE_HISTORY_ITEM_INIT;
+	ib_store_gc_stats gs = IB_STORE_GC_STATS_INIT;
+	assert_int_equal(hi.version, IB_IMAGE_HISTORY_ITEM_VERSION);
+	assert_int_equal(gs.version, IB_STORE_GC_STATS_VERSION);
 
 	/* JSON round trip keeps everything */
 	ib_buf j = IB_BUF_INIT, j2 = IB_BUF_INIT;
@@ -158,18 +201,37 @@ static void test_created(void **state)
 	(void)state;
 	ib_image_config *c;
 	assert_int_equal(ib_image_config_new(&c), 0);
-	setenv("SOURCE_DATE_EPOCH", "86400", 1);
-	assert_int_equal(ib_image_config_set_created_now(c, 1), 0);
+	assert_int_equal(ib_image_config_set_created_at(c, 86400), 0);
 	assert_string_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
-	assert_int_equal(ib_image_config_set_created_now(c, 0), 0);
-	assert_string_not_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
-	setenv("SOURCE_DATE_EPOCH", "soon", 1);
-	ib_assert_error_contains(ib_image_config_set_created_now(c, 1), "SOURCE_DATE_EPOCH");
+	/* the environment is not read */
+	setenv("SOURCE_DATE_EPOCH", "86400", 1);
+	assert_int_equal(ib_image_config_set_created_now(c), 0);
 	unsetenv("SOURCE_DATE_EPOCH");
+	assert_string_not_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
+	ib_assert_error_contains(ib_image_config_set_created_at(c, -5), "before 1970");
 	ib_image_config_free(c);
 }
 
+static void test_options_init(void **state)
+{
+	(void)state;
+	CHECK_INIT(ib_store_options, ib_store_options_init, IB_STORE_OPTIONS_VERSION, IB_STORE_OPTIONS_INIT);
+	CHECK_INIT(ib_healthcheck, ib_healthcheck_init, IB_HEALTHCHECK_VERSION, IB_HEALTHCHECK_INIT);
+	CHECK_INIT(ib_image_commit_options, ib_image_commit_options_init, IB_IMAGE_COMMIT_OPTIONS_VERSION,
+		   IB_IMAGE_COMMIT_OPTIONS_INIT);
+	CHECK_INIT(ib_save_options, ib_save_options_init, IB_SAVE_OPTIONS_VERSION, IB_SAVE_OPTIONS_INIT);
+	CHECK_INIT(ib_load_options, ib_load_options_init, IB_LOAD_OPTIONS_VERSION, IB_LOAD_OPTIONS_INIT);
+	CHECK_INIT(ib_container_record, ib_container_record_init, IB_CONTAINER_RECORD_VERSION,
+		   IB_CONTAINER_RECORD_INIT);
+	CHECK_INIT(ib_store_gc_options, ib_store_gc_options_init, IB_STORE_GC_OPTIONS_VERSION,
+		   IB_STORE_GC_OPTIONS_INIT);
+	CHECK_INIT(ib_store_fsck_options, ib_store_fsck_options_init, IB_STORE_FSCK_OPTIONS_VERSION,
+		   IB_STORE_FSCK_OPTIONS_INIT);
+	CHECK_INIT(ib_import_options, ib_import_options_init, IB_IMPORT_OPTIONS_VERSION, IB_IMPORT_OPTIONS_INIT);
+}
+
 DEFINE_GROUP(config_tests,
+	cmocka_unit_test(test_options_init),
 	cmocka_unit_test(test_fields),
 	cmocka_unit_test(test_unknown_fields),
 	cmocka_unit_test(test_field_types),

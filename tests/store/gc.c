@@ -19,7 +19,10 @@ static void test_gc_basic(void **state)
 	assert_int_equal(ib_store_blob_put(&orphan, t.store, "orphan", 6), 0);
 	char *stale = ts_path(&t, "store/tmp/blob-stale");
 	ts_write_file(stale, "half a blob");
-	ib_store_gc_stats st;
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
+	ib_store_gc_stats old;
+	memset(&old, 0, sizeof old); /* unversioned: refused, not overrun */
+	ib_assert_error_contains(ib_store_gc(&old, t.store, NULL), "ib_store_gc_stats version 0");
 	assert_int_equal(ib_store_gc(&st, t.store, NULL), 0);
 	assert_int_equal(st.blobs_removed, 1);
 	assert_int_equal(st.bytes_freed, 6);

@@ -14,9 +14,9 @@ static ib_digest commit_two_layers(test_store *t, const char *name, ib_digest *m
 	ib_image_config *c;
 	assert_int_equal(ib_image_config_new(&c), 0);
 	ib_history_entry h[] = {
-		{ "2024-01-01T00:00:00Z", "ADD one /", NULL, NULL, 0 },
-		{ "2024-01-01T00:00:01Z", "ENV A=1", NULL, NULL, 1 },
-		{ "2024-01-01T00:00:02Z", "RUN two", "me", "hi", 0 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:00Z", "ADD one /", NULL, NULL, 0 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:01Z", "ENV A=1", NULL, NULL, 1 },
+		{ IB_HISTORY_ENTRY_VERSION, "2024-01-01T00:00:02Z", "RUN two", "me", "hi", 0 },
 	};
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(ib_image_config_history_add(c, &h[i]), 0);
@@ -66,7 +66,10 @@ static void test_commit_lookup(void **state)
 	assert_true(ib_image_size(img) == ib_image_layer(img, 0)->size + ib_image_layer(img, 1)->size);
 	/* history: newest first, layers matched to non-empty entries */
 	assert_int_equal(ib_image_history_count(img), 3);
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
+	ib_image_history_item unversioned;
+	memset(&unversioned, 0, sizeof unversioned);
+	ib_assert_error_contains(ib_image_history_get(&unversioned, img, 0), "ib_image_history_item version 0");
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_string_equal(it.created_by, "RUN two");
 	assert_int_equal(it.has_layer, 1);
@@ -145,7 +148,7 @@ static void test_history_uncompressed_sizes(void **state)
 	assert_int_equal(ib_store_image_commit(NULL, NULL, t.store, c, &l, 1, &co), 0);
 	ib_image *img;
 	assert_int_equal(ib_store_image_lookup(&img, t.store, "gzipped"), 0);
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_int_equal(it.size, (uint64_t)ps.st_size);
 	assert_true(it.size > (uint64_t)gs.st_size);
@@ -259,7 +262,7 @@ static void test_names(void **state)
 	ib_image_free(img);
 	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
 	go.prune_dangling = 1;
-	ib_store_gc_stats st;
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
 	assert_int_equal(ib_store_gc(&st, t.store, &go), 0);
 	assert_int_equal(st.images_removed, 1);
 	assert_int_equal(ts_count_blobs(&t), 0);
@@ -325,7 +328,7 @@ static void test_import_compressed(void **state)
 	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->digest, &want));
 	assert_true(ib_digest_equal(&ib_image_layer(img, 0)->diff_id, &want));
 	assert_string_equal(ib_image_config_list_get(ib_image_config_of(img), IB_CONFIG_CMD, 0), "/bin/x");
-	ib_image_history_item it;
+	ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 	assert_int_equal(ib_image_history_get(&it, img, 0), 0);
 	assert_string_equal(it.comment, "from a test");
 	ib_image_free(img);
@@ -429,6 +432,13 @@ static void test_pins(void **state)
 	assert_int_equal(ib_store_container_get(&got, t.store, "0011"), 0);
 	ib_container_record_free(got);
 	ib_assert_error_contains(ib_store_container_get(&got, t.store, "nope"), "No such container");
+	/* the list: opaque, count/get/free */
+	ib_container_list *cl = NULL;
+	assert_int_equal(ib_store_container_list(&cl, t.store), 0);
+	assert_int_equal(ib_container_list_count(cl), 1);
+	assert_string_equal(ib_container_list_get(cl, 0)->name, "web");
+	assert_null(ib_container_list_get(cl, 1));
+	ib_container_list_free(cl);
 	ib_buf dir = IB_BUF_INIT;
 	assert_int_equal(ib_store_container_dir(&dir, t.store, cid), 0);
 	assert_non_null(strstr(dir.ptr, "/containers/0011"));
@@ -469,11 +479,11 @@ static void test_pins(void **state)
 
 	/* without pins everything goes */
 	assert_int_equal(ib_store_container_remove(t.store, cid), 0);
-	ib_container_record **list;
-	size_t n;
-	assert_int_equal(ib_store_container_list(&list, &n, t.store), 0);
-	assert_int_equal(n, 0);
-	ib_container_record_list_free(list, n);
+	ib_container_list *list;
+	assert_int_equal(ib_store_container_list(&list, t.store), 0);
+	assert_int_equal(ib_container_list_count(list), 0);
+	assert_null(ib_container_list_get(list, 0));
+	ib_container_list_free(list);
 	assert_int_equal(ib_store_cache_remove(t.store, key), 0);
 	assert_int_equal(ib_store_cache_clear(t.store), 0);
 	assert_int_equal(ib_store_gc(NULL, t.store, NULL), 0);
@@ -511,6 +521,48 @@ static void test_root_private(void **state)
 	ts_close(&t);
 }
 
+/* import takes SOURCE_DATE_EPOCH from its options (version 2), never from the environment */
+static void test_import_source_date_epoch(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "import-sde");
+	char *tar = ts_path(&t, "in.tar");
+	const char *files[] = { "etc/hello", "x", NULL };
+	ts_make_tar(tar, files, 0);
+	ib_digest id;
+	ib_image *img = NULL;
+	setenv("SOURCE_DATE_EPOCH", "86400", 1);
+	assert_int_equal(ib_store_import(&id, t.store, tar, NULL), 0);
+	unsetenv("SOURCE_DATE_EPOCH");
+	char hex[IB_DIGEST_STRLEN];
+	ib_digest_fmt(hex, &id);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, hex), 0);
+	assert_string_not_equal(ib_image_config_get(ib_image_config_of(img), IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
+	ib_image_free(img);
+	ib_import_options o = IB_IMPORT_OPTIONS_INIT;
+	o.use_source_date_epoch = 1;
+	o.source_date_epoch = 86400;
+	assert_int_equal(ib_store_import(&id, t.store, tar, &o), 0);
+	ib_digest_fmt(hex, &id);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, hex), 0);
+	const ib_image_config *c = ib_image_config_of(img);
+	assert_string_equal(ib_image_config_get(c, IB_CONFIG_CREATED), "1970-01-02T00:00:00Z");
+	ib_history_entry h = IB_HISTORY_ENTRY_INIT;
+	assert_int_equal(ib_image_config_history_get(&h, c, 0), 0);
+	assert_string_equal(h.created, "1970-01-02T00:00:00Z");
+	ib_image_free(img);
+	/* version 1 had no value to give: asking for it is refused, not read from the environment */
+	ib_import_options v1;
+	assert_int_equal(ib_import_options_init(&v1, 1), 0);
+	v1.use_source_date_epoch = 1;
+	assert_int_equal(ib_store_import(&id, t.store, tar, &v1), IB_EUNSUPPORTED);
+	o.source_date_epoch = -1;
+	ib_assert_error_contains(ib_store_import(&id, t.store, tar, &o), "negative");
+	free(tar);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(image_tests,
 	cmocka_unit_test(test_root_private),
 	cmocka_unit_test(test_commit_lookup),
@@ -521,4 +573,5 @@ DEFINE_GROUP(image_tests,
 	cmocka_unit_test(test_ambiguous),
 	cmocka_unit_test(test_import_compressed),
 	cmocka_unit_test(test_tag_manifest),
-	cmocka_unit_test(test_pins))
+	cmocka_unit_test(test_pins),
+	cmocka_unit_test(test_import_source_date_epoch))

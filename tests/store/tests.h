@@ -44,6 +44,6 @@ char *ts_read_file(const char *path);             /* malloc'ed */
 void ts_rm_rf(const char *path);
 
 /* lib/store internals the tests drive */
-typedef void (*ib_store_hook)(const char *point, void *payload);
-void ib_store__set_hook(ib_store_hook hook, void *payload);
+typedef void (*ib_store__hook_fn)(const char *point, void *payload);
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload);
 #endif

@@ -21,6 +21,17 @@ __all__ = ["ImagebuildError", "NotFound", "Exists", "Invalid", "SyntaxError_",
            "Store", "Container"]
 
 
+
+def _set_epoch(o, epoch):
+    """SOURCE_DATE_EPOCH through the options (None: unset)."""
+    if epoch is None:
+        return
+    epoch = int(epoch)
+    if epoch < 0:
+        raise ValueError("source_date_epoch must be >= 0")
+    o.use_source_date_epoch = 1
+    o.source_date_epoch = epoch
+
 class ImagebuildError(Exception):
     """A libimagebuild call failed; .code is the ib_error_code."""
 
@@ -224,7 +235,9 @@ class Store:
 
     def __init__(self, root=None):
         p = ffi.new("ib_store **")
-        _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, ffi.NULL))
+        o = ffi.new("ib_store_options *")
+        _check(lib.ib_store_options_init(o, lib.IB_STORE_OPTIONS_VERSION))
+        _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, o))
         self._s = ffi.gc(p[0], lib.ib_store_free)
 
     def close(self):
@@ -242,8 +255,11 @@ class Store:
     def root(self):
         return os.fsdecode(ffi.string(lib.ib_store_root(self._s)))
 
-    def import_tarball(self, path, name=None, changes=(), comment=None):
-        """docker import: a root filesystem tarball as a one-layer image; returns its id."""
+    def import_tarball(self, path, name=None, changes=(), comment=None, source_date_epoch=None):
+        """docker import: a root filesystem tarball as a one-layer image; returns its id.
+
+        source_date_epoch: seconds since 1970 for `created` (the environment is not read).
+        """
         cfg = ffi.NULL
         if changes:
             p = ffi.new("ib_image_config **")
@@ -252,7 +268,8 @@ class Store:
             for ch in changes:
                 _check(lib.ib_commit_apply_change(cfg, ch.encode()))
         opts = ffi.new("ib_import_options *")
-        opts.version = lib.IB_IMPORT_OPTIONS_VERSION
+        _check(lib.ib_import_options_init(opts, lib.IB_IMPORT_OPTIONS_VERSION))
+        _set_epoch(opts, source_date_epoch)
         keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
                 ffi.new("char[]", comment.encode()) if comment else ffi.NULL]
         opts.name = keep[0]
@@ -331,9 +348,10 @@ class Store:
 
     def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
                        snapshotter, isolation, network_none, keep, pull=None, secrets=None,
-                       allow=None):
+                       allow=None, source_date_epoch=None):
         o = ffi.new("ib_build_options *")
         _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
+        _set_epoch(o, source_date_epoch)
 
         def s(x):
             if x is None:
@@ -372,7 +390,8 @@ class Store:
 
     def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
               no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None, pull=None, secrets=None, allow=None, cancel=None):
+              on_progress=None, on_log=None, pull=None, secrets=None, allow=None, cancel=None,
+              source_date_epoch=None):
         """Build a Dockerfile; returns the image id.
 
         on_progress(event) may return False to cancel; so may another thread
@@ -382,11 +401,13 @@ class Store:
         buildx build --allow), e.g. ["security.insecure"] for RUN
         --security=insecure, or ["network.host"] for RUN --network=host; an
         unknown name raises.
+        source_date_epoch: seconds since 1970; history and image `created` take
+        it and layer file times are clamped to it (the environment is not read).
         """
         keep = []
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
                                 snapshotter, isolation, network_none, keep, pull, secrets,
-                                allow)
+                                allow, source_date_epoch)
         rep = _Reporter(on_progress, on_log)
         cb = ffi.new("ib_callbacks *")
         _check(lib.ib_callbacks_init(cb, lib.IB_CALLBACKS_VERSION))
@@ -502,10 +523,14 @@ class Container:
         _check(lib.ib_container_run(st, self._c, o))
         return 128 + st.signal if st.signal else st.code
 
-    def commit(self, tag=None, message=None, author=None, changes=()):
-        """A new image of the container's changes; returns its id."""
+    def commit(self, tag=None, message=None, author=None, changes=(), source_date_epoch=None):
+        """A new image of the container's changes; returns its id.
+
+        source_date_epoch: as for build() (the environment is not read).
+        """
         o = ffi.new("ib_commit_options *")
         _check(lib.ib_commit_options_init(o, lib.IB_COMMIT_OPTIONS_VERSION))
+        _set_epoch(o, source_date_epoch)
         keep = []
         for field, value in (("tag", tag), ("message", message), ("author", author)):
             if value is not None:

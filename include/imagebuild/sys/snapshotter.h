@@ -12,8 +12,12 @@
 
 IB_BEGIN_DECL
 
-/* 2 added layer_adopt; backends of version 1 are still accepted (without it) */
-#define IB_SNAPSHOTTER_VERSION 2
+/*
+ * 2 added layer_adopt; 3 gave diff its options (ib_diff_options: the
+ * SOURCE_DATE_EPOCH clamp). Backends of versions 1 and 2 are refused: their
+ * diff has another signature.
+ */
+#define IB_SNAPSHOTTER_VERSION 3
 
 /**
  * A backend. Implementations embed it first (struct my { ib_snapshotter
@@ -37,14 +41,19 @@ struct ib_snapshotter {
 
 	/** Layers of the chain are unpacked (or, without layer_unpack, readable from the store). */
 	int (*prepare)(ib_snapshotter *self, const char *key, const ib_digest *chain, size_t n);
-	/** Mount the snapshot `key`; its root path into `rootfs`. */
+	/** Mount the snapshot `key`; its root path into `rootfs` (given empty: ib_snapshot_mount() clears it first). */
 	int (*mount)(ib_snapshotter *self, ib_buf *rootfs, const char *key);
 	/** Unmount the snapshot `key`. */
 	int (*unmount)(ib_snapshotter *self, const char *key);
 	/** 1 when mounted (in use), 0 when not, IB_ENOTFOUND when no such key. */
 	int (*mounted)(ib_snapshotter *self, const char *key);
-	/** Write the snapshot's changes as an OCI layer tar through `write`. */
-	int (*diff)(ib_snapshotter *self, const char *key, ib_snapshot_write_cb write, void *payload);
+	/**
+	 * Write the snapshot's changes as an OCI layer tar through `write`;
+	 * `opts` is never NULL (its SOURCE_DATE_EPOCH clamp: see
+	 * ib_snapshot_diff_trees(), which does it all).
+	 */
+	int (*diff)(ib_snapshotter *self, const char *key, const ib_diff_options *opts,
+		    ib_snapshot_write_cb write, void *payload);
 	/** Remove the snapshot `key`. */
 	int (*remove)(ib_snapshotter *self, const char *key);
 	/** Call `cb` for every snapshot key, in byte order. */
@@ -110,7 +119,7 @@ IB_EXTERN(int) ib_snapshotter_unregister(const char *name);
 		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /**
- * Fill `snap` with what IB_SNAPSHOTTER_INIT gives for `version` (1 or 2):
+ * Fill `snap` with what IB_SNAPSHOTTER_INIT gives for `version` (3):
  * every operation NULL. For implementers and bindings.
  */
 IB_EXTERN(int) ib_snapshotter_init(ib_snapshotter *snap, unsigned int version);

@@ -9,7 +9,7 @@
  *
  * argv: the marker, the path to execute, then the command's own argv.
  * Descriptor 3 is the setup error pipe: it gets close-on-exec here, and
- * when the exec fails the reason goes there, as ib_child_error (internal.h).
+ * when the exec fails the reason goes there, as ib_execute__child_error (internal.h).
  * Run any other way (as an interpreter through /proc/self/exe), it says so
  * and exits 126.
  */
@@ -55,7 +55,7 @@ __asm__(".text\n.global _start\n_start:\n"
 #error "exec helper: add this architecture's system calls"
 #endif
 
-/* ib_child_error (lib/execute/internal.h) */
+/* ib_execute__child_error (lib/execute/internal.h) */
 typedef struct {
 	int err;
 	int code;

@@ -14,28 +14,28 @@
 #include "util/buf.h"
 
 /* ---- arena: many small allocations freed at once ---- */
-typedef struct ib_arena_chunk ib_arena_chunk;
+typedef struct ib_parse__arena_chunk ib_parse__arena_chunk;
 typedef struct {
-	ib_arena_chunk *head;
-} ib_arena;
+	ib_parse__arena_chunk *head;
+} ib_parse__arena;
 
-void *ib_parse__alloc(ib_arena *a, size_t n);                       /* zeroed; NULL + OOM error */
-char *ib_parse__strndup(ib_arena *a, const char *s, size_t n);     /* NUL-terminated copy */
-char *ib_parse__strdup(ib_arena *a, const char *s);
-void ib_parse__arena_free(ib_arena *a);
+void *ib_parse__alloc(ib_parse__arena *a, size_t n);                       /* zeroed; NULL + OOM error */
+char *ib_parse__strndup(ib_parse__arena *a, const char *s, size_t n);     /* NUL-terminated copy */
+char *ib_parse__strdup(ib_parse__arena *a, const char *s);
+void ib_parse__arena_free(ib_parse__arena *a);
 
 /* A growable array of pointers living in an arena (old storage is simply abandoned). */
 typedef struct {
 	void **items;
 	size_t count, cap;
-} ib_ptrvec;
-int ib_parse__vec_push(ib_arena *a, ib_ptrvec *v, void *item);
+} ib_parse__ptrvec;
+int ib_parse__vec_push(ib_parse__arena *a, ib_parse__ptrvec *v, void *item);
 
 /* A byte string that may contain NUL (JSON "\u0000"); ptr is NUL-terminated too. */
 typedef struct {
 	const char *ptr;
 	size_t len;
-} ib_dfstr;
+} ib_parse__dfstr;
 
 /*
  * ---- the raw tree ----
@@ -50,7 +50,7 @@ struct ib_node {
 	const char *original;     /* the logical line (nested: the trigger text) */
 	const char **flags;
 	size_t nflags;
-	ib_dfstr *args;
+	ib_parse__dfstr *args;
 	size_t nargs;
 	struct ib_node *nested;   /* ONBUILD's instruction */
 	int json;
@@ -62,7 +62,7 @@ struct ib_node {
 };
 
 struct ib_dockerfile {
-	ib_arena arena;
+	ib_parse__arena arena;
 	const char *filename;
 	char escape;
 	const char *syntax;       /* directive values or NULL */
@@ -99,30 +99,30 @@ int ib_parse__go_quote(ib_buf *out, const char *s, size_t len);
  * valid JSON with a non-string element; IB_ERROR on OOM.
  */
 #define IB_PARSE__JSON_NOT_STRINGS (-2)
-int ib_parse__json_strings(ib_arena *a, const char *s, size_t len, ib_dfstr **out, size_t *n);
+int ib_parse__json_strings(ib_parse__arena *a, const char *s, size_t len, ib_parse__dfstr **out, size_t *n);
 
 /* ---- raw shell lexer for heredocs (escape `\`, unset variables kept) ---- */
 /* Split a line into raw words (quotes and escapes kept). <0 on lexer error (no words). */
-int ib_parse__lex_raw_words(ib_ptrvec *out, ib_arena *a, const char *s, size_t len);
+int ib_parse__lex_raw_words(ib_parse__ptrvec *out, ib_parse__arena *a, const char *s, size_t len);
 /*
  * The single-word heredoc test (buildkit ParseHeredoc). Returns 1 and fills
  * *out (name in the arena) for a heredoc, 0 for none, <0 for an error
  * (unbalanced quote; the error is set).
  */
-int ib_parse__heredoc_word(ib_heredoc *out, ib_arena *a, const char *word);
+int ib_parse__heredoc_word(ib_heredoc *out, ib_parse__arena *a, const char *word);
 /* The heredocs of a whole instruction line, in order: 0 on success. */
-int ib_parse__heredocs_from_line(ib_heredoc **out, size_t *n, ib_arena *a,
+int ib_parse__heredocs_from_line(ib_heredoc **out, size_t *n, ib_parse__arena *a,
 				  const char *line, size_t len);
 
 /* ---- node building (nodes.c) ---- */
 typedef struct {
-	ib_arena *arena;
+	ib_parse__arena *arena;
 	char escape;
 	const char *filename;
 	int line;            /* for error messages */
-} ib_node_ctx;
+} ib_parse__node_ctx;
 /* Build a node from a logical line (buildkit newNodeFromLine). */
-int ib_parse__node_from_line(ib_node **out, ib_node_ctx *ctx, const char *line, size_t len);
+int ib_parse__node_from_line(ib_node **out, ib_parse__node_ctx *ctx, const char *line, size_t len);
 bool ib_parse__node_can_heredoc(const ib_node *n);
 
 /* ---- parse errors ---- */

@@ -10,7 +10,7 @@
 #include "parse/dockerfile/df.h"
 
 struct ib_instructions {
-	ib_arena arena;
+	ib_parse__arena arena;
 	const ib_dockerfile *df;
 	ib_instruction **meta;
 	size_t nmeta;
@@ -19,7 +19,7 @@ struct ib_instructions {
 };
 
 typedef struct {
-	ib_arena *arena;
+	ib_parse__arena *arena;
 	const char *filename;
 	const ib_node *node;
 	const char *name;          /* upper-case keyword, for messages */
@@ -56,7 +56,7 @@ typedef struct {
 	bool used;
 	const char *value;         /* F_STRING: last value */
 	int bval;                  /* F_BOOL */
-	ib_ptrvec values;          /* F_STRINGS */
+	ib_parse__ptrvec values;          /* F_STRINGS */
 } flagdef;
 
 static flagdef *find_flag(flagdef *defs, size_t n, const char *name, size_t len)
@@ -106,7 +106,7 @@ static int parse_flags(ictx *c, flagdef *defs, size_t ndefs)
 	return 0;
 }
 
-static ib_instr_strings strings_of(ib_ptrvec *v)
+static ib_instr_strings strings_of(ib_parse__ptrvec *v)
 {
 	ib_instr_strings s = { (const char *const *)v->items, v->count };
 	return s;
@@ -114,7 +114,7 @@ static ib_instr_strings strings_of(ib_ptrvec *v)
 
 static int node_strings(ictx *c, ib_instr_strings *out, size_t from)
 {
-	ib_ptrvec v = { 0 };
+	ib_parse__ptrvec v = { 0 };
 	for (size_t i = from; i < c->node->nargs; i++)
 		if (ib_parse__vec_push(c->arena, &v, (void *)c->node->args[i].ptr) < 0)
 			return IB_ERROR;
@@ -228,7 +228,7 @@ static int do_from(ictx *c, ib_instruction *in)
 }
 
 /* Split a CSV line (Go encoding/csv, one record) into fields. */
-static int csv_fields(ictx *c, ib_ptrvec *out, const char *s)
+static int csv_fields(ictx *c, ib_parse__ptrvec *out, const char *s)
 {
 	ib_buf f = IB_BUF_INIT;
 	for (;;) {
@@ -297,7 +297,7 @@ static int mount_number_ok(const char *s, int base)
 static int parse_mount(ictx *c, ib_run_mount *m, const char *raw)
 {
 	static const char *const types[] = { "bind", "cache", "tmpfs", "secret", "ssh" };
-	ib_ptrvec fields = { 0 };
+	ib_parse__ptrvec fields = { 0 };
 	int rc = csv_fields(c, &fields, raw);
 	if (rc < 0)
 		return rc;
@@ -525,7 +525,7 @@ static int do_copy(ictx *c, ib_instruction *in)
 		return FAIL(c, "%s requires at least two arguments, but only %s provided. Destination could not be determined.",
 			    c->name, n ? "one was" : "none were");
 	ib_instr_copy *cp = &in->u.copy;
-	ib_ptrvec src = { 0 }, docs = { 0 };
+	ib_parse__ptrvec src = { 0 }, docs = { 0 };
 	ib_heredoc h;
 	for (size_t i = 0; i < n; i++) {
 		const char *a = c->node->args[i].ptr;
@@ -664,7 +664,7 @@ static int do_healthcheck(ictx *c, ib_instruction *in)
 		return FAIL(c, "Unknown type \"%s\" in HEALTHCHECK (try CMD)", typ);
 	if (n < 2)
 		return FAIL(c, "Missing command after HEALTHCHECK CMD");
-	ib_ptrvec test = { 0 };
+	ib_parse__ptrvec test = { 0 };
 	if (ib_parse__vec_push(c->arena, &test, c->node->json ? "CMD" : "CMD-SHELL") < 0)
 		return IB_ERROR;
 	for (size_t i = 1; i < n; i++)
@@ -689,7 +689,7 @@ static int do_healthcheck(ictx *c, ib_instruction *in)
 }
 
 /* Type one node. */
-static int typed(ib_instruction **out, ib_arena *arena, const char *filename, const ib_node *node)
+static int typed(ib_instruction **out, ib_parse__arena *arena, const char *filename, const ib_node *node)
 {
 	ictx c = { arena, filename, node, NULL };
 	int k = kind_of(node->keyword);
@@ -727,7 +727,7 @@ static int typed(ib_instruction **out, ib_arena *arena, const char *filename, co
 
 /* ---- stages ---- */
 
-static int finish_stage(ib_instructions *ins, ib_ptrvec *stages, ib_stage *st, ib_ptrvec *body)
+static int finish_stage(ib_instructions *ins, ib_parse__ptrvec *stages, ib_stage *st, ib_parse__ptrvec *body)
 {
 	if (!st)
 		return 0;
@@ -740,7 +740,7 @@ static int finish_stage(ib_instructions *ins, ib_ptrvec *stages, ib_stage *st, i
 static int build(ib_instructions *ins)
 {
 	const ib_dockerfile *df = ins->df;
-	ib_ptrvec meta = { 0 }, stages = { 0 }, body = { 0 };
+	ib_parse__ptrvec meta = { 0 }, stages = { 0 }, body = { 0 };
 	ib_stage *st = NULL;
 	int rc;
 	for (size_t i = 0; i < df->nnodes; i++) {
@@ -838,7 +838,7 @@ const ib_stage *ib_instructions_stage_by_name(const ib_instructions *ins, const 
 typedef struct {
 	ib_instruction instr;      /* first: what the caller sees */
 	ib_dockerfile *df;
-	ib_arena arena;
+	ib_parse__arena arena;
 } single;
 
 int ib_instruction_parse_single(ib_instruction **out, const char *text, const ib_parse_options *opts)

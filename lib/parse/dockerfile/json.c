@@ -214,7 +214,7 @@ static int value(jp *p, int depth)
 	return 0;
 }
 
-int ib_parse__json_strings(ib_arena *a, const char *s, size_t len, ib_dfstr **out, size_t *n)
+int ib_parse__json_strings(ib_parse__arena *a, const char *s, size_t len, ib_parse__dfstr **out, size_t *n)
 {
 	size_t skip = ib_parse__lspace(s, len);
 	jp p = { s + skip, len - skip, 0 };
@@ -230,7 +230,7 @@ int ib_parse__json_strings(ib_arena *a, const char *s, size_t len, ib_dfstr **ou
 	if (p.pos != p.len)
 		return 0;
 	/* pass 2: every element a string, decoded */
-	ib_ptrvec v = { 0 };
+	ib_parse__ptrvec v = { 0 };
 	ib_buf b = IB_BUF_INIT;
 	p.pos = 1;
 	for (;;) {
@@ -242,7 +242,7 @@ int ib_parse__json_strings(ib_arena *a, const char *s, size_t len, ib_dfstr **ou
 			return IB_PARSE__JSON_NOT_STRINGS;
 		}
 		ib_buf_clear(&b);
-		ib_dfstr *str = ib_parse__alloc(a, sizeof(*str));
+		ib_parse__dfstr *str = ib_parse__alloc(a, sizeof(*str));
 		if (!str || string_value(&p, &b) < 0 ||
 		    !(str->ptr = ib_parse__strndup(a, ib_buf_cstr(&b), b.size)) ||
 		    ib_parse__vec_push(a, &v, str) < 0) {
@@ -256,11 +256,11 @@ int ib_parse__json_strings(ib_arena *a, const char *s, size_t len, ib_dfstr **ou
 	}
 	ib_buf_dispose(&b);
 	if (v.count) {
-		ib_dfstr *arr = ib_parse__alloc(a, v.count * sizeof(*arr));
+		ib_parse__dfstr *arr = ib_parse__alloc(a, v.count * sizeof(*arr));
 		if (!arr)
 			return IB_ERROR;
 		for (size_t i = 0; i < v.count; i++)
-			arr[i] = *(ib_dfstr *)v.items[i];
+			arr[i] = *(ib_parse__dfstr *)v.items[i];
 		*out = arr;
 	}
 	*n = v.count;

@@ -20,8 +20,8 @@ typedef struct {
 
 typedef struct {
 	ib_buf word;
-	ib_ptrvec *words;   /* NULL: no word splitting wanted */
-	ib_arena *arena;
+	ib_parse__ptrvec *words;   /* NULL: no word splitting wanted */
+	ib_parse__arena *arena;
 	bool in_word;
 } wordlist;
 
@@ -365,7 +365,7 @@ out:
 }
 
 /* Split into words. `err` receives the lexer's message on a syntax error. */
-static int lex_words(ib_ptrvec *out, ib_arena *a, const char *s, size_t len,
+static int lex_words(ib_parse__ptrvec *out, ib_parse__arena *a, const char *s, size_t len,
 		     bool raw_quotes, bool raw_escapes, const char **err)
 {
 	lexer l = { s, len, 0, raw_quotes, raw_escapes, NULL };
@@ -385,7 +385,7 @@ static int lex_words(ib_ptrvec *out, ib_arena *a, const char *s, size_t len,
 	return rc;
 }
 
-int ib_parse__lex_raw_words(ib_ptrvec *out, ib_arena *a, const char *s, size_t len)
+int ib_parse__lex_raw_words(ib_parse__ptrvec *out, ib_parse__arena *a, const char *s, size_t len)
 {
 	return lex_words(out, a, s, len, true, true, NULL);
 }
@@ -403,7 +403,7 @@ static bool is_re_space(char c) /* Go regexp \s */
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
 }
 
-int ib_parse__heredoc_word(ib_heredoc *out, ib_arena *a, const char *word)
+int ib_parse__heredoc_word(ib_heredoc *out, ib_parse__arena *a, const char *word)
 {
 	/* ^(\d*)<<(-?)\s*([^<]*)$ */
 	const char *p = word;
@@ -429,7 +429,7 @@ int ib_parse__heredoc_word(ib_heredoc *out, ib_arena *a, const char *word)
 	if (!*p)
 		return 0;
 
-	ib_ptrvec words, raw;
+	ib_parse__ptrvec words, raw;
 	const char *err = NULL;
 	int rc = lex_words(&words, a, p, strlen(p), false, false, &err);
 	if (rc == IB_ERROR)
@@ -452,10 +452,10 @@ int ib_parse__heredoc_word(ib_heredoc *out, ib_arena *a, const char *word)
 	return 1;
 }
 
-int ib_parse__heredocs_from_line(ib_heredoc **out, size_t *n, ib_arena *a,
+int ib_parse__heredocs_from_line(ib_heredoc **out, size_t *n, ib_parse__arena *a,
 				  const char *line, size_t len)
 {
-	ib_ptrvec words;
+	ib_parse__ptrvec words;
 	*out = NULL;
 	*n = 0;
 	int rc = lex_words(&words, a, line, len, true, true, NULL);

@@ -8,14 +8,14 @@
 #include "parse/dockerfile/df.h"
 
 typedef struct {
-	ib_ptrvec v;       /* of ib_dfstr* */
+	ib_parse__ptrvec v;       /* of ib_parse__dfstr* */
 	int json;
 	ib_node *nested;
 } argv_build;
 
-static int push_arg(ib_node_ctx *c, argv_build *b, const char *s, size_t n)
+static int push_arg(ib_parse__node_ctx *c, argv_build *b, const char *s, size_t n)
 {
-	ib_dfstr *str = ib_parse__alloc(c->arena, sizeof(*str));
+	ib_parse__dfstr *str = ib_parse__alloc(c->arena, sizeof(*str));
 	if (!str || !(str->ptr = ib_parse__strndup(c->arena, s, n)))
 		return IB_ERROR;
 	str->len = n;
@@ -37,7 +37,7 @@ static void trim(const char **s, size_t *n)
  * byte >= 0x80 is re-encoded (`--chown=à` becomes `--chown=Ã`); we scan
  * UTF-8 characters and keep them intact. No corpus case depends on it.
  */
-static int extract_flags(ib_node_ctx *c, ib_ptrvec *flags, const char *s, size_t n,
+static int extract_flags(ib_parse__node_ctx *c, ib_parse__ptrvec *flags, const char *s, size_t n,
 			 size_t *rest)
 {
 	enum { SPACES, WORD, QUOTE } phase = SPACES;
@@ -126,7 +126,7 @@ oom:
 }
 
 /* Split on runs of [\t\v\f\r ] (`limit2`: at most two pieces). */
-static int split_blank(ib_node_ctx *c, argv_build *b, const char *s, size_t n, bool limit2)
+static int split_blank(ib_parse__node_ctx *c, argv_build *b, const char *s, size_t n, bool limit2)
 {
 	size_t i = 0, start = 0;
 	if (n == 0)
@@ -148,7 +148,7 @@ static int split_blank(ib_node_ctx *c, argv_build *b, const char *s, size_t n, b
 }
 
 /* BuildKit parseWords: quotes and escapes stay in the words. */
-static int parse_words(ib_node_ctx *c, ib_ptrvec *out, const char *s, size_t n)
+static int parse_words(ib_parse__node_ctx *c, ib_parse__ptrvec *out, const char *s, size_t n)
 {
 	enum { SPACES, WORD, QUOTE } phase = SPACES;
 	ib_buf word = IB_BUF_INIT;
@@ -226,9 +226,9 @@ oom:
 	return IB_ERROR;
 }
 
-static int json_or(ib_node_ctx *c, argv_build *b, const char *s, size_t n, bool list)
+static int json_or(ib_parse__node_ctx *c, argv_build *b, const char *s, size_t n, bool list)
 {
-	ib_dfstr *items;
+	ib_parse__dfstr *items;
 	size_t count;
 	if (!list && n == 0)
 		return 0;
@@ -250,9 +250,9 @@ static int json_or(ib_node_ctx *c, argv_build *b, const char *s, size_t n, bool 
 	return push_arg(c, b, s, n);
 }
 
-static int name_val(ib_node_ctx *c, argv_build *b, const char *s, size_t n, const char *key)
+static int name_val(ib_parse__node_ctx *c, argv_build *b, const char *s, size_t n, const char *key)
 {
-	ib_ptrvec words = { 0 };
+	ib_parse__ptrvec words = { 0 };
 	if (parse_words(c, &words, s, n) < 0)
 		return IB_ERROR;
 	if (words.count == 0)
@@ -265,7 +265,7 @@ static int name_val(ib_node_ctx *c, argv_build *b, const char *s, size_t n, cons
 			return ib_parse__syntax_error(c->filename, c->line,
 						      "%s must have two arguments", key);
 		for (size_t i = 0; i < 2; i++) {
-			ib_dfstr *p = parts.v.items[i];
+			ib_parse__dfstr *p = parts.v.items[i];
 			if (push_arg(c, b, p->ptr, p->len) < 0)
 				return IB_ERROR;
 		}
@@ -284,7 +284,7 @@ static int name_val(ib_node_ctx *c, argv_build *b, const char *s, size_t n, cons
 	return 0;
 }
 
-static int healthcheck(ib_node_ctx *c, argv_build *b, const char *s, size_t n)
+static int healthcheck(ib_parse__node_ctx *c, argv_build *b, const char *s, size_t n)
 {
 	size_t sep = 0;
 	while (sep < n) {
@@ -301,11 +301,11 @@ static int healthcheck(ib_node_ctx *c, argv_build *b, const char *s, size_t n)
 	return json_or(c, b, s + next, n - next, false);
 }
 
-int ib_parse__node_from_line(ib_node **out, ib_node_ctx *c, const char *line, size_t len)
+int ib_parse__node_from_line(ib_node **out, ib_parse__node_ctx *c, const char *line, size_t len)
 {
 	const char *s = line;
 	size_t n = len, kw = 0;
-	ib_ptrvec flags = { 0 };
+	ib_parse__ptrvec flags = { 0 };
 	argv_build b = { 0 };
 	ib_node *node = ib_parse__alloc(c->arena, sizeof(*node));
 	if (!node)
@@ -349,7 +349,7 @@ int ib_parse__node_from_line(ib_node **out, ib_node_ctx *c, const char *line, si
 		 !strcmp(k, "stopsignal"))
 		rc = nargs ? push_arg(c, &b, args, nargs) : 0;
 	else if (!strcmp(k, "arg")) {
-		ib_ptrvec words = { 0 };
+		ib_parse__ptrvec words = { 0 };
 		rc = parse_words(c, &words, args, nargs);
 		for (size_t i = 0; rc == 0 && i < words.count; i++)
 			rc = push_arg(c, &b, words.items[i], strlen(words.items[i]));
@@ -371,11 +371,11 @@ int ib_parse__node_from_line(ib_node **out, ib_node_ctx *c, const char *line, si
 	node->flags = (const char **)flags.items;
 	node->nflags = flags.count;
 	if (b.v.count) {
-		node->args = ib_parse__alloc(c->arena, b.v.count * sizeof(ib_dfstr));
+		node->args = ib_parse__alloc(c->arena, b.v.count * sizeof(ib_parse__dfstr));
 		if (!node->args)
 			return IB_ERROR;
 		for (size_t i = 0; i < b.v.count; i++)
-			node->args[i] = *(ib_dfstr *)b.v.items[i];
+			node->args[i] = *(ib_parse__dfstr *)b.v.items[i];
 	}
 	node->nargs = b.v.count;
 	*out = node;

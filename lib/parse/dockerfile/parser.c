@@ -17,8 +17,8 @@ typedef struct {
 	ib_dockerfile *df;
 	bool directives_done;
 	bool seen[3];            /* syntax, escape, check */
-	ib_ptrvec nodes, warnings;
-	ib_ptrvec comments;      /* comment lines since the last instruction */
+	ib_parse__ptrvec nodes, warnings;
+	ib_parse__ptrvec comments;      /* comment lines since the last instruction */
 } parser;
 
 typedef struct {
@@ -289,7 +289,7 @@ static int instruction(parser *p, span first, ib_buf *logical)
 	if (empty_cont && add_warning(p, p->line, ib_buf_cstr(logical)) < 0)
 		return IB_ERROR;
 
-	ib_node_ctx ctx = { &p->df->arena, p->df->escape, p->df->filename, start };
+	ib_parse__node_ctx ctx = { &p->df->arena, p->df->escape, p->df->filename, start };
 	ib_node *node;
 	if ((rc = ib_parse__node_from_line(&node, &ctx, ib_buf_cstr(logical), logical->size)) < 0)
 		return rc;
@@ -300,7 +300,7 @@ static int instruction(parser *p, span first, ib_buf *logical)
 	node->end_line = p->line;
 	node->comments = (const char **)p->comments.items;
 	node->ncomments = p->comments.count;
-	p->comments = (ib_ptrvec){ NULL, 0, 0 };
+	p->comments = (ib_parse__ptrvec){ NULL, 0, 0 };
 	if (node->nested) {
 		node->nested->start_line = start;
 		node->nested->end_line = p->line;
@@ -454,6 +454,7 @@ int ib_heredoc_chomp(ib_buf *out, const ib_heredoc *h)
 {
 	if (!out || !h)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_heredoc_chomp: invalid arguments");
+	ib_buf_clear(out);
 	bool bol = true;
 	for (size_t i = 0; i < h->content_len; i++) {
 		char c = h->content[i];
@@ -512,6 +513,7 @@ int ib_node_dump(ib_buf *out, const ib_node *node)
 {
 	if (!out || !node)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_node_dump: invalid arguments");
+	ib_buf_clear(out);
 	return dump_node(out, node);
 }
 
@@ -519,6 +521,7 @@ int ib_dockerfile_dump(ib_buf *out, const ib_dockerfile *df)
 {
 	if (!out || !df)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PARSE, "ib_dockerfile_dump: invalid arguments");
+	ib_buf_clear(out);
 	for (size_t i = 0; i < df->nnodes; i++) {
 		if (ib_buf_putc(out, '(') < 0 || dump_node(out, df->nodes[i]) < 0 ||
 		    ib_buf_puts(out, ")\n") < 0)

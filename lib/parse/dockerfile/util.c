@@ -4,25 +4,25 @@
 #include <string.h>
 #include "parse/dockerfile/df.h"
 
-struct ib_arena_chunk {
-	ib_arena_chunk *next;
+struct ib_parse__arena_chunk {
+	ib_parse__arena_chunk *next;
 	size_t used, size;
 	max_align_t data[];
 };
 
 #define ARENA_CHUNK 16384
 
-void *ib_parse__alloc(ib_arena *a, size_t n)
+void *ib_parse__alloc(ib_parse__arena *a, size_t n)
 {
 	size_t need = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t);
-	ib_arena_chunk *c = a->head;
+	ib_parse__arena_chunk *c = a->head;
 	if (n > SIZE_MAX / 2)
 		return ib_error_oom(), NULL;
 	if (!c || c->size - c->used < need) {
 		size_t slots = ARENA_CHUNK / sizeof(max_align_t);
 		if (need > slots / 4) {
 			/* big allocation: own chunk, placed after the current one */
-			ib_arena_chunk *big = ib_calloc(1, sizeof(*big) + need * sizeof(max_align_t));
+			ib_parse__arena_chunk *big = ib_calloc(1, sizeof(*big) + need * sizeof(max_align_t));
 			if (!big)
 				return NULL;
 			big->size = big->used = need;
@@ -46,7 +46,7 @@ void *ib_parse__alloc(ib_arena *a, size_t n)
 	return p;
 }
 
-char *ib_parse__strndup(ib_arena *a, const char *s, size_t n)
+char *ib_parse__strndup(ib_parse__arena *a, const char *s, size_t n)
 {
 	char *p = ib_parse__alloc(a, n + 1);
 	if (p && n)
@@ -54,23 +54,23 @@ char *ib_parse__strndup(ib_arena *a, const char *s, size_t n)
 	return p;
 }
 
-char *ib_parse__strdup(ib_arena *a, const char *s)
+char *ib_parse__strdup(ib_parse__arena *a, const char *s)
 {
 	return ib_parse__strndup(a, s, strlen(s));
 }
 
-void ib_parse__arena_free(ib_arena *a)
+void ib_parse__arena_free(ib_parse__arena *a)
 {
-	ib_arena_chunk *c = a->head;
+	ib_parse__arena_chunk *c = a->head;
 	while (c) {
-		ib_arena_chunk *n = c->next;
+		ib_parse__arena_chunk *n = c->next;
 		free(c);
 		c = n;
 	}
 	a->head = NULL;
 }
 
-int ib_parse__vec_push(ib_arena *a, ib_ptrvec *v, void *item)
+int ib_parse__vec_push(ib_parse__arena *a, ib_parse__ptrvec *v, void *item)
 {
 	if (v->count == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 8;

@@ -264,7 +264,7 @@ static int put_unset(ib_buf *out, const char *name, const char *mod, const ib_bu
 
 static int apply_trim(ib_buf *out, int mod, ib_buf *word, const char *val)
 {
-	ib_shpattern *pat = NULL;
+	ib_parse__shpattern *pat = NULL;
 	const char *p = ib_buf_cstr(word);
 	int greedy = p[0] == mod, rc;
 
@@ -328,7 +328,7 @@ static int process_modifier(lexer *lx, ib_buf *out, const char *name, int colon,
 static int process_replace(lexer *lx, ib_buf *out, const char *name)
 {
 	ib_buf pat = IB_BUF_INIT, repl = IB_BUF_INIT;
-	ib_shpattern *sp = NULL;
+	ib_parse__shpattern *sp = NULL;
 	const char *val;
 	size_t vlen, w;
 	int found, rc = IB_ERROR;

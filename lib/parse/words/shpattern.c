@@ -22,7 +22,7 @@ typedef struct {
 	uint32_t cp; /* TOK_LIT */
 } token;
 
-struct ib_shpattern {
+struct ib_parse__shpattern {
 	token *toks;
 	size_t n;
 };
@@ -52,7 +52,7 @@ typedef struct {
 	size_t *run_end; /* run_end[i]: the first newline at or after i, or n */
 } matcher;
 
-void ib_parse__shpattern_free(ib_shpattern *p)
+void ib_parse__shpattern_free(ib_parse__shpattern *p)
 {
 	if (!p)
 		return;
@@ -60,10 +60,10 @@ void ib_parse__shpattern_free(ib_shpattern *p)
 	free(p);
 }
 
-int ib_parse__shpattern_new(ib_shpattern **out, const char *pattern)
+int ib_parse__shpattern_new(ib_parse__shpattern **out, const char *pattern)
 {
 	size_t len = strlen(pattern), i = 0;
-	ib_shpattern *p = ib_calloc(1, sizeof(*p));
+	ib_parse__shpattern *p = ib_calloc(1, sizeof(*p));
 
 	*out = NULL;
 	if (!p || !(p->toks = ib_calloc(len + 1, sizeof(token)))) {
@@ -234,7 +234,7 @@ static int anchored_end(long *end, const token *toks, size_t ntok, const chars *
 	return 0;
 }
 
-int ib_parse__shpattern_trim(ib_buf *out, const ib_shpattern *p, const char *value,
+int ib_parse__shpattern_trim(ib_buf *out, const ib_parse__shpattern *p, const char *value,
 			     int suffix, int greedy)
 {
 	chars c, r = { NULL, NULL, 0 };
@@ -308,7 +308,7 @@ static int expand_template(ib_buf *out, const char *t, const char *match, size_t
 	return ib_buf_puts(out, t);
 }
 
-int ib_parse__shpattern_replace(ib_buf *out, const ib_shpattern *p, const char *value,
+int ib_parse__shpattern_replace(ib_buf *out, const ib_parse__shpattern *p, const char *value,
 				const char *repl, int all)
 {
 	chars c;

@@ -1,6 +1,6 @@
 #include "unicode.h"
 
-struct ib_urange {
+struct ib_parse__urange {
 	uint32_t lo, hi;
 };
 
@@ -50,7 +50,7 @@ int ib_parse__u_is_space(uint32_t cp)
 	}
 }
 
-static int in_table(const struct ib_urange *t, size_t n, uint32_t cp)
+static int in_table(const struct ib_parse__urange *t, size_t n, uint32_t cp)
 {
 	size_t lo = 0, hi = n;
 
@@ -70,14 +70,14 @@ int ib_parse__u_is_letter(uint32_t cp)
 {
 	if (cp < 0x80)
 		return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
-	return in_table(ib_uletter, sizeof(ib_uletter) / sizeof(ib_uletter[0]), cp);
+	return in_table(ib_parse__uletter, sizeof(ib_parse__uletter) / sizeof(ib_parse__uletter[0]), cp);
 }
 
 int ib_parse__u_is_digit(uint32_t cp)
 {
 	if (cp < 0x80)
 		return cp >= '0' && cp <= '9';
-	return in_table(ib_udigit, sizeof(ib_udigit) / sizeof(ib_udigit[0]), cp);
+	return in_table(ib_parse__udigit, sizeof(ib_parse__udigit) / sizeof(ib_parse__udigit[0]), cp);
 }
 
 /* The start of the last character ending at s[end) (end > 0). */

@@ -13,16 +13,16 @@ int ib_parse__strarray_add(ib_strarray *a, const char *s, size_t len);
  * `}` and `/`; any other escape is an IB_ESYNTAX error. Like buildkit's
  * regular expressions, `*` and `?` do not match a newline.
  */
-typedef struct ib_shpattern ib_shpattern;
+typedef struct ib_parse__shpattern ib_parse__shpattern;
 
-int ib_parse__shpattern_new(ib_shpattern **out, const char *pattern);
-void ib_parse__shpattern_free(ib_shpattern *p);
+int ib_parse__shpattern_new(ib_parse__shpattern **out, const char *pattern);
+void ib_parse__shpattern_free(ib_parse__shpattern *p);
 
 /*
  * Remove the shortest (greedy=0) or longest (greedy=1) prefix (suffix=0)
  * or suffix (suffix=1) of `value` that matches.
  */
-int ib_parse__shpattern_trim(ib_buf *out, const ib_shpattern *p, const char *value,
+int ib_parse__shpattern_trim(ib_buf *out, const ib_parse__shpattern *p, const char *value,
 			     int suffix, int greedy);
 
 /*
@@ -30,7 +30,7 @@ int ib_parse__shpattern_trim(ib_buf *out, const ib_shpattern *p, const char *val
  * `value` by `repl`. When `all` is set, `repl` is a Go regexp template
  * (`$0`/`${0}` the match, `$$` a dollar), as buildkit uses it.
  */
-int ib_parse__shpattern_replace(ib_buf *out, const ib_shpattern *p, const char *value,
+int ib_parse__shpattern_replace(ib_buf *out, const ib_parse__shpattern *p, const char *value,
 				const char *repl, int all);
 
 #endif

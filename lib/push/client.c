@@ -236,7 +236,7 @@ static int on_xferinfo(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl
 	return r->calls && (r->calls->stopped || ib_callback_cancelled(r->calls->cb));
 }
 
-int ib_registry_cancel_check(ib_push__registry *r)
+int ib_push__registry_cancel_check(ib_push__registry *r)
 {
 	if (!r->calls)
 		return 0;
@@ -902,7 +902,7 @@ int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, con
 			goto out;
 		}
 		if (cc == CURLE_ABORTED_BY_CALLBACK) { /* on_xferinfo: cancelled, or another thread's callback stopped it */
-			if ((rc = ib_registry_cancel_check(r)) == 0)
+			if ((rc = ib_push__registry_cancel_check(r)) == 0)
 				rc = ib_callback_stopped(IB_EUSER, r->what);
 			goto out;
 		}
@@ -942,7 +942,7 @@ int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, con
 		}
 		/* wait, but not past a cancellation */
 		for (long waited = 0; waited < d; waited += 20) {
-			if ((rc = ib_registry_cancel_check(r)) < 0)
+			if ((rc = ib_push__registry_cancel_check(r)) < 0)
 				goto out;
 			usleep((useconds_t)(d - waited < 20 ? d - waited : 20) * 1000);
 		}

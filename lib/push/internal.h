@@ -199,7 +199,7 @@ int ib_push__error_text(ib_buf *out, const char *body, size_t len);
  */
 int ib_push__registry_progress(ib_push__registry *r, const char *id, const char *text, uint64_t cur, uint64_t total);
 /* IB_EUSER when the caller's cancel flag is set. */
-int ib_registry_cancel_check(ib_push__registry *r);
+int ib_push__registry_cancel_check(ib_push__registry *r);
 
 /* ---- manifests (manifest.c) ---- */
 

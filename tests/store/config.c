@@ -212,6 +212,19 @@ static void test_created(void **state)
 	ib_image_config_free(c);
 }
 
+/* fn(o, VERSION) of an older version: version set, the rest of that version zero, nothing past SIZE written. */
+#define CHECK_INIT_OLD(type, fn, VERSION, SIZE) do { \
+		type o_; \
+		memset(&o_, 0x5a, sizeof o_); \
+		assert_int_equal(fn(&o_, VERSION), 0); \
+		assert_int_equal(o_.version, VERSION); \
+		const unsigned char *b_ = (const unsigned char *)&o_; \
+		for (size_t i_ = sizeof o_.version; i_ < (SIZE); i_++) \
+			assert_int_equal(b_[i_], 0); \
+		for (size_t i_ = (SIZE); i_ < sizeof o_; i_++) \
+			assert_int_equal(b_[i_], 0x5a); \
+	} while (0)
+
 static void test_options_init(void **state)
 {
 	(void)state;
@@ -228,6 +241,11 @@ static void test_options_init(void **state)
 	CHECK_INIT(ib_store_fsck_options, ib_store_fsck_options_init, IB_STORE_FSCK_OPTIONS_VERSION,
 		   IB_STORE_FSCK_OPTIONS_INIT);
 	CHECK_INIT(ib_import_options, ib_import_options_init, IB_IMPORT_OPTIONS_VERSION, IB_IMPORT_OPTIONS_INIT);
+	/* an older version's struct is smaller: only its size is written */
+	CHECK_INIT_OLD(ib_save_options, ib_save_options_init, 1, offsetof(ib_save_options, callbacks));
+	CHECK_INIT_OLD(ib_load_options, ib_load_options_init, 1, offsetof(ib_load_options, callbacks));
+	CHECK_INIT_OLD(ib_import_options, ib_import_options_init, 1, offsetof(ib_import_options, source_date_epoch));
+	CHECK_INIT_OLD(ib_import_options, ib_import_options_init, 2, offsetof(ib_import_options, callbacks));
 }
 
 DEFINE_GROUP(config_tests,

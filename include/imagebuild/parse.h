@@ -246,16 +246,8 @@ typedef struct {
 	ib_instr_strings args;  /* exec form: argv; shell form: one string, the command line */
 	/** Non-zero for the exec (JSON) form. */
 	int json;
-	/** Its --mount flags, `mount_count` of them. */
-	const ib_run_mount *mounts;
-	/** The number of `mounts`. */
-	size_t mount_count;
 	const char *network;    /* none|default|host, or NULL */
 	const char *security;   /* sandbox|insecure, or NULL */
-	/** Its heredocs, `heredoc_count` of them. */
-	const ib_heredoc *heredocs;
-	/** The number of `heredocs`. */
-	size_t heredoc_count;
 } ib_instr_run;
 
 /** CMD, ENTRYPOINT, SHELL. */
@@ -270,9 +262,6 @@ typedef struct {
 	ib_instr_strings sources;   /* paths/URLs (not heredocs), raw words */
 	/** The destination, raw. */
 	const char *dest;
-	const ib_heredoc *heredocs; /* sources given as heredocs, in order */
-	/** The number of `heredocs`. */
-	size_t heredoc_count;
 	/** Non-zero for the exec (JSON) form. */
 	int json;
 	const char *from;           /* COPY --from */
@@ -329,14 +318,6 @@ typedef struct {
 		ib_instr_from from;
 		ib_instr_run run;
 		ib_instr_cmd cmd;               /* CMD, ENTRYPOINT, SHELL */
-		struct {
-			const ib_instr_kv *items;
-			size_t count;
-		} kv;                           /* ENV, LABEL */
-		struct {
-			const ib_instr_arg *items;
-			size_t count;
-		} arg;                          /* ARG */
 		ib_instr_copy copy;             /* ADD, COPY */
 		ib_instr_strings list;          /* EXPOSE ports, VOLUME paths */
 		const char *value;              /* USER, WORKDIR, STOPSIGNAL, MAINTAINER */
@@ -347,6 +328,28 @@ typedef struct {
 		ib_instr_healthcheck healthcheck;
 	} u;
 } ib_instruction;
+
+/*
+ * The arrays of an instruction, by accessor: their element structs may grow
+ * in later versions, so they are never indexed by the caller. Each count is
+ * 0 and each getter NULL for another kind or an index out of range.
+ */
+/** RUN: the number of its --mount flags. */
+IB_EXTERN(size_t) ib_instruction_mount_count(const ib_instruction *in);
+/** RUN: its i-th --mount (borrowed), or NULL. */
+IB_EXTERN(const ib_run_mount *) ib_instruction_mount(const ib_instruction *in, size_t i);
+/** RUN, COPY, ADD: the number of heredocs (COPY/ADD: the sources given as heredocs, in order). */
+IB_EXTERN(size_t) ib_instruction_heredoc_count(const ib_instruction *in);
+/** RUN, COPY, ADD: the i-th heredoc (borrowed), or NULL. */
+IB_EXTERN(const ib_heredoc *) ib_instruction_heredoc(const ib_instruction *in, size_t i);
+/** ENV, LABEL: the number of key/value pairs. */
+IB_EXTERN(size_t) ib_instruction_kv_count(const ib_instruction *in);
+/** ENV, LABEL: the i-th pair (borrowed), or NULL. */
+IB_EXTERN(const ib_instr_kv *) ib_instruction_kv(const ib_instruction *in, size_t i);
+/** ARG: the number of declarations. */
+IB_EXTERN(size_t) ib_instruction_arg_count(const ib_instruction *in);
+/** ARG: the i-th declaration (borrowed), or NULL. */
+IB_EXTERN(const ib_instr_arg *) ib_instruction_arg(const ib_instruction *in, size_t i);
 
 /** A build stage: its FROM and the instructions after it. */
 typedef struct {

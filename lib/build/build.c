@@ -517,7 +517,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
 		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
-	} else if (in->kind == IB_INSTR_RUN && in->u.run.mount_count) {
+	} else if (in->kind == IB_INSTR_RUN && ib_instruction_mount_count(in)) {
 		run_mounts none;
 		memset(&none, 0, sizeof none);
 		rc = ib_build__prepare_mounts(&none, NULL, b, s, in, stage_index, &k);

@@ -279,8 +279,8 @@ int ib_build__meta_apply(ib_image_config *config, const ib_instruction *in, ib_b
 		 * (Docker: in `ENV A=2 B=$A`, B gets the old A) */
 		ib_strlist keys = IB_STRLIST_INIT, vals = IB_STRLIST_INIT;
 		ib_buf_puts(&hist, in->kind == IB_INSTR_ENV ? "ENV" : "LABEL");
-		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
-			const ib_instr_kv *kv = &in->u.kv.items[i];
+		for (size_t i = 0; rc == 0 && i < ib_instruction_kv_count(in); i++) {
+			const ib_instr_kv *kv = ib_instruction_kv(in, i);
 			ib_buf key = IB_BUF_INIT;
 			rc = meta_expand(&key, NULL, m, kv->key);
 			if (rc == 0)
@@ -512,8 +512,8 @@ int ib_build__apply_change(ib_image_config *config, const ib_instruction *in)
 int ib_build__do_arg(builder *b, stage_state *s, const ib_instruction *in)
 {
 	ib_buf hist = IB_BUF_INIT;
-	for (size_t i = 0; i < in->u.arg.count; i++) {
-		const ib_instr_arg *a = &in->u.arg.items[i];
+	for (size_t i = 0; i < ib_instruction_arg_count(in); i++) {
+		const ib_instr_arg *a = ib_instruction_arg(in, i);
 		ib_buf def = IB_BUF_INIT;
 		const char *value = NULL;
 		int rc = 0;

@@ -211,7 +211,7 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 		goto out;
 	/* where it goes */
 	int dst_is_dir = si->dest_slash;
-	if (si->matches.n + c->heredoc_count + si->urls.n / 2 + si->gits.n / 2 > 1 && !dst_is_dir) {
+	if (si->matches.n + ib_instruction_heredoc_count(in) + si->urls.n / 2 + si->gits.n / 2 > 1 && !dst_is_dir) {
 		int dfd = ib_open_in_root(rootfd, si->dest.ptr, O_RDONLY | O_DIRECTORY, 0);
 		if (dfd >= 0) {
 			close(dfd);
@@ -304,8 +304,8 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 	hco.set_owner = 1;
 	if (!c->chown)
 		hco.uid = 0, hco.gid = 0;
-	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++)
-		rc = ib_build__copy(hdfd, c->heredocs[i].name, rootfd, si->dest.ptr, dst_is_dir, &hco);
+	for (size_t i = 0; rc == 0 && i < ib_instruction_heredoc_count(in); i++)
+		rc = ib_build__copy(hdfd, ib_instruction_heredoc(in, i)->name, rootfd, si->dest.ptr, dst_is_dir, &hco);
 	/* downloads: mode 0600 unless --chmod, as Docker; never extracted */
 	hco.set_mode = 1;
 	hco.mode = c->chmod ? co.mode : 0600;

@@ -188,7 +188,7 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 	if (rc < 0)
 		goto out;
 	/* BuildKit: --checksum only for one HTTP(S) (or Git) source */
-	if (c->checksum && c->sources.count + c->heredoc_count != 1) {
+	if (c->checksum && c->sources.count + ib_instruction_heredoc_count(in) != 1) {
 		rc = ib_build__refuse(b, in, IB_EINVALID, "ADD --checksum can't be specified for multiple sources");
 		goto out;
 	}
@@ -325,8 +325,8 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 		ib_ignore_free(incl);
 	}
 	/* heredocs: their texts, as the files will hold them */
-	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++) {
-		const ib_heredoc *h = &c->heredocs[i];
+	for (size_t i = 0; rc == 0 && i < ib_instruction_heredoc_count(in); i++) {
+		const ib_heredoc *h = ib_instruction_heredoc(in, i);
 		ib_buf text = IB_BUF_INIT;
 		if (!*h->name || strchr(h->name, '/') || !strcmp(h->name, ".") || !strcmp(h->name, ".."))
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "heredoc `%s` cannot name a file", h->name);
@@ -347,8 +347,8 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 	/* BuildKit: "COPY a b <<EOF /dest" */
 	if (rc == 0 && !c->sources.count)
 		ib_buf_puts(&si->shown, add ? "ADD" : "COPY");
-	for (size_t i = 0; rc == 0 && i < c->heredoc_count; i++)
-		ib_buf_printf(&si->shown, " <<%s", c->heredocs[i].name);
+	for (size_t i = 0; rc == 0 && i < ib_instruction_heredoc_count(in); i++)
+		ib_buf_printf(&si->shown, " <<%s", ib_instruction_heredoc(in, i)->name);
 	if (rc == 0)
 		rc = ib_buf_printf(&si->shown, " %s # buildkit", tmp.ptr);
 out:

@@ -551,10 +551,9 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_state *s,
 			     const ib_instruction *in, size_t stage_index, keyer *k)
 {
-	const ib_instr_run *r = &in->u.run;
 	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < r->mount_count; i++) {
-		const ib_run_mount *m = &r->mounts[i];
+	for (size_t i = 0; rc == 0 && i < ib_instruction_mount_count(in); i++) {
+		const ib_run_mount *m = ib_instruction_mount(in, i);
 		ib_buf t = IB_BUF_INIT, src = IB_BUF_INIT, from = IB_BUF_INIT, id = IB_BUF_INIT, abs = IB_BUF_INIT;
 		/* before anything else: an ssh mount has no target to miss */
 		if (m->type == IB_RUN_MOUNT_SSH)
@@ -645,9 +644,10 @@ void ib_build__release_mounts(builder *b, run_mounts *rm)
 /* ---- RUN ---- */
 
 /* `RUN <<EOF` alone: the heredoc is the whole script. */
-static int heredoc_is_command(const ib_instr_run *r)
+static int heredoc_is_command(const ib_instruction *in)
 {
-	if (r->heredoc_count != 1 || r->args.count != 1)
+	const ib_instr_run *r = &in->u.run;
+	if (ib_instruction_heredoc_count(in) != 1 || r->args.count != 1)
 		return 0;
 	const char *c = r->args.items[0];
 	while (*c == ' ' || *c == '\t')
@@ -667,14 +667,14 @@ static int heredoc_is_command(const ib_instr_run *r)
  * `RUN <<EOF` alone runs the heredoc; otherwise the command line and the
  * heredoc bodies with their delimiters go to the shell, which reads them.
  */
-static int run_heredoc_script(ib_buf *out, const ib_instr_run *r)
+static int run_heredoc_script(ib_buf *out, const ib_instruction *in)
 {
-	if (heredoc_is_command(r))
-		return r->heredocs[0].chomp ? ib_heredoc_chomp(out, &r->heredocs[0])
-					    : ib_buf_put(out, r->heredocs[0].content, r->heredocs[0].content_len);
-	int rc = ib_buf_puts(out, r->args.items[0]);
-	for (size_t i = 0; rc == 0 && i < r->heredoc_count; i++) {
-		const ib_heredoc *h = &r->heredocs[i];
+	const ib_heredoc *first = ib_instruction_heredoc(in, 0);
+	if (heredoc_is_command(in))
+		return first->chomp ? ib_heredoc_chomp(out, first) : ib_buf_put(out, first->content, first->content_len);
+	int rc = ib_buf_puts(out, in->u.run.args.items[0]);
+	for (size_t i = 0; rc == 0 && i < ib_instruction_heredoc_count(in); i++) {
+		const ib_heredoc *h = ib_instruction_heredoc(in, i);
 		/* BuildKit: "\n" + body + delimiter for each, nothing after the
 		 * delimiter (a newline there would start the next body with an
 		 * empty line) */
@@ -704,9 +704,9 @@ static int run_argv(ib_strlist *argv, const stage_state *s, const ib_instruction
 		}
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			rc = ib_strlist_add(argv, ib_image_config_list_get(s->config, IB_CONFIG_SHELL, i));
-		if (rc == 0 && r->heredoc_count && r->args.count) {
+		if (rc == 0 && ib_instruction_heredoc_count(in) && r->args.count) {
 			ib_buf script = IB_BUF_INIT;
-			rc = run_heredoc_script(&script, r);
+			rc = run_heredoc_script(&script, in);
 			if (rc == 0)
 				rc = ib_strlist_add(argv, ib_buf_cstr(&script));
 			ib_buf_dispose(&script);
@@ -779,16 +779,15 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 	static const char script_target[] = "/.imagebuild-heredoc";
 	char *script_dir = NULL, *script_path = NULL;
 	const ib_instr_run *r = &in->u.run;
-	if (rc == 0 && !r->json && heredoc_is_command(r) && r->heredocs[0].content_len > 2 &&
-	    !strncmp(r->heredocs[0].content, "#!", 2)) {
+	const ib_heredoc *doc = ib_instruction_heredoc(in, 0);
+	if (rc == 0 && !r->json && heredoc_is_command(in) && doc->content_len > 2 && !strncmp(doc->content, "#!", 2)) {
 		ib_buf text = IB_BUF_INIT;
 		if (!(script_dir = ib_build__tmpdir(b, "imagebuild-run")))
 			rc = IB_ERROR;
 		if (rc == 0 && !(script_path = ib_sprintf("%s/script", script_dir)))
 			rc = IB_ERROR;
 		if (rc == 0)
-			rc = r->heredocs[0].chomp ? ib_heredoc_chomp(&text, &r->heredocs[0])
-						  : ib_buf_put(&text, r->heredocs[0].content, r->heredocs[0].content_len);
+			rc = doc->chomp ? ib_heredoc_chomp(&text, doc) : ib_buf_put(&text, doc->content, doc->content_len);
 		if (rc == 0)
 			rc = ib_atomic_write(script_path, text.ptr, text.size, 0755);
 		ib_buf_dispose(&text);

@@ -514,8 +514,8 @@ static int default_meta_env(ib_strlist *env, const ctx *c)
 	size_t n = ib_instructions_meta_arg_count(c->ins);
 	for (size_t i = 0; i < n; i++) {
 		const ib_instruction *in = ib_instructions_meta_arg(c->ins, i);
-		for (size_t k = 0; k < in->u.arg.count; k++) {
-			const ib_instr_arg *a = &in->u.arg.items[k];
+		for (size_t k = 0; k < ib_instruction_arg_count(in); k++) {
+			const ib_instr_arg *a = ib_instruction_arg(in, k);
 			if (!a->has_default)
 				continue;
 			ib_buf v = IB_BUF_INIT;
@@ -972,8 +972,8 @@ static int check_instruction(ctx *c, stage_state *s, tracker tr[3], const ib_ins
 	case IB_INSTR_LABEL: {
 		bool env = in->kind == IB_INSTR_ENV;
 		ib_strlist add = { 0 };
-		for (size_t i = 0; rc == 0 && i < in->u.kv.count; i++) {
-			const ib_instr_kv *kv = &in->u.kv.items[i];
+		for (size_t i = 0; rc == 0 && i < ib_instruction_kv_count(in); i++) {
+			const ib_instr_kv *kv = ib_instruction_kv(in, i);
 			if (legacy_kv(in))
 				rc = warn(c, "LegacyKeyValueFormat", "legacy-key-value-format", line,
 					  "\"%s key=value\" should be used instead of legacy \"%s key value\" format", kw, kw);
@@ -999,8 +999,8 @@ static int check_instruction(ctx *c, stage_state *s, tracker tr[3], const ib_ins
 		break;
 	}
 	case IB_INSTR_ARG:
-		for (size_t i = 0; rc == 0 && i < in->u.arg.count; i++) {
-			const ib_instr_arg *a = &in->u.arg.items[i];
+		for (size_t i = 0; rc == 0 && i < ib_instruction_arg_count(in); i++) {
+			const ib_instr_arg *a = ib_instruction_arg(in, i);
 			rc = check_secret(c, "ARG", a->name, line);
 			const char *given = NULL;
 			int has_value = ib_plan_arg_value(&given, c->plan, a->name, NULL) == 0;
@@ -1267,9 +1267,9 @@ int ib_checks_run(ib_checks **out, const ib_dockerfile *df, const ib_instruction
 	size_t nm = ib_instructions_meta_arg_count(ins);
 	for (size_t i = 0; rc == 0 && i < nm; i++) {
 		const ib_instruction *in = ib_instructions_meta_arg(ins, i);
-		for (size_t k = 0; rc == 0 && k < in->u.arg.count; k++)
-			if (!ib_strlist_contains(&keys, in->u.arg.items[k].name))
-				rc = ib_strlist_add(&keys, in->u.arg.items[k].name);
+		for (size_t k = 0; rc == 0 && k < ib_instruction_arg_count(in); k++)
+			if (!ib_strlist_contains(&keys, ib_instruction_arg(in, k)->name))
+				rc = ib_strlist_add(&keys, ib_instruction_arg(in, k)->name);
 	}
 	for (size_t i = 0; rc == 0 && platform_args[i]; i++)
 		if (!ib_strlist_contains(&keys, platform_args[i]))

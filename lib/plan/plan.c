@@ -152,8 +152,8 @@ static int eval_meta_args(ib_plan *p)
 	size_t n = ib_instructions_meta_arg_count(p->ins);
 	for (size_t i = 0; i < n; i++) {
 		const ib_instruction *in = ib_instructions_meta_arg(p->ins, i);
-		for (size_t k = 0; k < in->u.arg.count; k++) {
-			const ib_instr_arg *a = &in->u.arg.items[k];
+		for (size_t k = 0; k < ib_instruction_arg_count(in); k++) {
+			const ib_instr_arg *a = ib_instruction_arg(in, k);
 			const char *given = env_get(&p->build_args, a->name);
 			if (ib_strlist_add(&p->meta_names, a->name) < 0)
 				return IB_ERROR;
@@ -341,8 +341,8 @@ static int plan_stage(ib_plan *p, size_t i)
 			if (stage_ref(p, ps, in->u.copy.from, in) < 0)
 				return IB_ERROR;
 		} else if (in->kind == IB_INSTR_RUN) {
-			for (size_t m = 0; m < in->u.run.mount_count; m++)
-				if (in->u.run.mounts[m].from && stage_ref(p, ps, in->u.run.mounts[m].from, in) < 0)
+			for (size_t m = 0; m < ib_instruction_mount_count(in); m++)
+				if (ib_instruction_mount(in, m)->from && stage_ref(p, ps, ib_instruction_mount(in, m)->from, in) < 0)
 					return IB_ERROR;
 		}
 	}
@@ -505,8 +505,8 @@ static int declared(const ib_plan *p, const char *name)
 			const ib_instruction *in = st->instructions[k];
 			if (in->kind != IB_INSTR_ARG)
 				continue;
-			for (size_t a = 0; a < in->u.arg.count; a++)
-				if (strcmp(in->u.arg.items[a].name, name) == 0)
+			for (size_t a = 0; a < ib_instruction_arg_count(in); a++)
+				if (strcmp(ib_instruction_arg(in, a)->name, name) == 0)
 					return 1;
 		}
 	}

@@ -199,6 +199,27 @@ static bool valid_stage_name(const char *s)
 	return true;
 }
 
+/*
+ * What a typed instruction holds beyond its public struct: its arrays of
+ * growable structs, reached only through the public accessors (parse.h) so
+ * those structs can grow without breaking a program built against fewer
+ * fields. Every ib_instruction is the `pub` of one of these.
+ */
+typedef struct {
+	ib_instruction pub;
+	const ib_run_mount *mounts;
+	size_t nmounts;
+	const ib_heredoc *heredocs;
+	size_t nheredocs;
+	const ib_instr_kv *kv;
+	size_t nkv;
+	const ib_instr_arg *args;
+	size_t nargs;
+} instr_full;
+
+#define FULL(in) ((instr_full *)(in))
+#define CFULL(in) ((const instr_full *)(in))
+
 static int do_from(ictx *c, ib_instruction *in)
 {
 	flagdef f[] = { { "platform", F_STRING } };
@@ -426,11 +447,11 @@ static int do_run(ictx *c, ib_instruction *in)
 		for (size_t i = 0; i < f[0].values.count; i++)
 			if ((rc = parse_mount(c, &m[i], f[0].values.items[i])) < 0)
 				return rc;
-		r->mounts = m;
-		r->mount_count = f[0].values.count;
+		FULL(in)->mounts = m;
+		FULL(in)->nmounts = f[0].values.count;
 	}
-	r->heredocs = c->node->heredocs;
-	r->heredoc_count = c->node->nheredocs;
+	FULL(in)->heredocs = c->node->heredocs;
+	FULL(in)->nheredocs = c->node->nheredocs;
 	return 0;
 }
 
@@ -468,8 +489,8 @@ static int do_kv(ictx *c, ib_instruction *in)
 		if (!*kv[i].key)
 			return FAIL(c, "%s names can not be blank", c->name);
 	}
-	in->u.kv.items = kv;
-	in->u.kv.count = n;
+	FULL(in)->kv = kv;
+	FULL(in)->nkv = n;
 	return 0;
 }
 
@@ -554,8 +575,8 @@ static int do_copy(ictx *c, ib_instruction *in)
 			return IB_ERROR;
 		for (size_t i = 0; i < docs.count; i++)
 			arr[i] = *(ib_heredoc *)docs.items[i];
-		cp->heredocs = arr;
-		cp->heredoc_count = docs.count;
+		FULL(in)->heredocs = arr;
+		FULL(in)->nheredocs = docs.count;
 	}
 	cp->json = c->node->json;
 	cp->chown = f[0].value;
@@ -596,8 +617,8 @@ static int do_arg(ictx *c, ib_instruction *in)
 		if (!*a[i].name)
 			return FAIL(c, "ARG names can not be blank");
 	}
-	in->u.arg.items = a;
-	in->u.arg.count = n;
+	FULL(in)->args = a;
+	FULL(in)->nargs = n;
 	return 0;
 }
 
@@ -695,9 +716,10 @@ static int typed(ib_instruction **out, ib_parse__arena *arena, const char *filen
 	int k = kind_of(node->keyword);
 	if (k < 0)
 		return FAIL(&c, "unknown instruction: %s", node->keyword_raw);
-	ib_instruction *in = ib_parse__alloc(arena, sizeof(*in));
-	if (!in)
+	instr_full *full = ib_parse__alloc(arena, sizeof(*full));
+	if (!full)
 		return IB_ERROR;
+	ib_instruction *in = &full->pub;
 	c.name = kind_names[k];
 	in->kind = (ib_instruction_kind)k;
 	in->line = node->start_line;
@@ -836,7 +858,7 @@ const ib_stage *ib_instructions_stage_by_name(const ib_instructions *ins, const 
 /* ---- a single instruction ---- */
 
 typedef struct {
-	ib_instruction instr;      /* first: what the caller sees */
+	instr_full instr;          /* first: what the caller sees (its `pub`) */
 	ib_dockerfile *df;
 	ib_parse__arena arena;
 } single;
@@ -866,11 +888,11 @@ int ib_instruction_parse_single(ib_instruction **out, const char *text, const ib
 	ib_instruction *in;
 	rc = typed(&in, &s->arena, df->filename, df->nodes[0]);
 	if (rc < 0) {
-		ib_instruction_free(&s->instr);
+		ib_instruction_free(&s->instr.pub);
 		return rc;
 	}
-	s->instr = *in;
-	*out = &s->instr;
+	s->instr = *(instr_full *)in;
+	*out = &s->instr.pub;
 	return 0;
 }
 
@@ -882,4 +904,45 @@ void ib_instruction_free(ib_instruction *instr)
 	ib_parse__arena_free(&s->arena);
 	ib_dockerfile_free(s->df);
 	free(s);
+}
+
+size_t ib_instruction_mount_count(const ib_instruction *in)
+{
+	return in && in->kind == IB_INSTR_RUN ? CFULL(in)->nmounts : 0;
+}
+
+const ib_run_mount *ib_instruction_mount(const ib_instruction *in, size_t i)
+{
+	return i < ib_instruction_mount_count(in) ? &CFULL(in)->mounts[i] : NULL;
+}
+
+size_t ib_instruction_heredoc_count(const ib_instruction *in)
+{
+	return in && (in->kind == IB_INSTR_RUN || in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD)
+		       ? CFULL(in)->nheredocs : 0;
+}
+
+const ib_heredoc *ib_instruction_heredoc(const ib_instruction *in, size_t i)
+{
+	return i < ib_instruction_heredoc_count(in) ? &CFULL(in)->heredocs[i] : NULL;
+}
+
+size_t ib_instruction_kv_count(const ib_instruction *in)
+{
+	return in && (in->kind == IB_INSTR_ENV || in->kind == IB_INSTR_LABEL) ? CFULL(in)->nkv : 0;
+}
+
+const ib_instr_kv *ib_instruction_kv(const ib_instruction *in, size_t i)
+{
+	return i < ib_instruction_kv_count(in) ? &CFULL(in)->kv[i] : NULL;
+}
+
+size_t ib_instruction_arg_count(const ib_instruction *in)
+{
+	return in && in->kind == IB_INSTR_ARG ? CFULL(in)->nargs : 0;
+}
+
+const ib_instr_arg *ib_instruction_arg(const ib_instruction *in, size_t i)
+{
+	return i < ib_instruction_arg_count(in) ? &CFULL(in)->args[i] : NULL;
 }

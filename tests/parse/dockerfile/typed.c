@@ -50,13 +50,13 @@ static void stages_and_meta_args(void **state)
 	assert_int_equal(ib_instructions_meta_arg_count(t.ins), 1);
 	const ib_instruction *arg = ib_instructions_meta_arg(t.ins, 0);
 	assert_int_equal(arg->kind, IB_INSTR_ARG);
-	assert_int_equal(arg->u.arg.count, 2);
-	assert_string_equal(arg->u.arg.items[0].name, "BASE");
-	assert_string_equal(arg->u.arg.items[0].default_value, "alpine");
-	assert_true(arg->u.arg.items[0].has_default);
-	assert_string_equal(arg->u.arg.items[1].name, "V");
-	assert_false(arg->u.arg.items[1].has_default);
-	assert_null(arg->u.arg.items[1].default_value);
+	assert_int_equal(ib_instruction_arg_count(arg), 2);
+	assert_string_equal(ib_instruction_arg(arg, 0)->name, "BASE");
+	assert_string_equal(ib_instruction_arg(arg, 0)->default_value, "alpine");
+	assert_true(ib_instruction_arg(arg, 0)->has_default);
+	assert_string_equal(ib_instruction_arg(arg, 1)->name, "V");
+	assert_false(ib_instruction_arg(arg, 1)->has_default);
+	assert_null(ib_instruction_arg(arg, 1)->default_value);
 
 	assert_int_equal(ib_instructions_stage_count(t.ins), 2);
 	const ib_stage *s0 = ib_instructions_stage(t.ins, 0), *s1 = ib_instructions_stage(t.ins, 1);
@@ -91,31 +91,32 @@ static void run_flags_and_mounts(void **state)
 			      "--network=none --security=insecure make all\n"
 			      "RUN [\"sh\", \"-c\", \"x\"]\n"
 			      "RUN --mount=type=cache,target=/c,sharing=Private true\n");
-	const ib_instr_run *r = &first_stage(&t, 0)->u.run;
+	const ib_instruction *in = first_stage(&t, 0);
+	const ib_instr_run *r = &in->u.run;
 	/* BuildKit takes sharing= in any case */
-	assert_string_equal(first_stage(&t, 2)->u.run.mounts[0].sharing, "Private");
+	assert_string_equal(ib_instruction_mount(first_stage(&t, 2), 0)->sharing, "Private");
 	assert_int_equal(r->args.count, 1);
 	assert_string_equal(r->args.items[0], "make all");
 	assert_false(r->json);
 	assert_string_equal(r->network, "none");
 	assert_string_equal(r->security, "insecure");
-	assert_int_equal(r->mount_count, 4);
-	assert_int_equal(r->mounts[0].type, IB_RUN_MOUNT_CACHE);
-	assert_string_equal(r->mounts[0].target, "/root/.cache");
-	assert_string_equal(r->mounts[0].id, "go");
-	assert_string_equal(r->mounts[0].sharing, "locked");
-	assert_false(r->mounts[0].readonly);
-	assert_string_equal(r->mounts[0].raw, "type=cache,target=/root/.cache,id=go,sharing=locked");
-	assert_int_equal(r->mounts[1].type, IB_RUN_MOUNT_SECRET);
-	assert_true(r->mounts[1].required);
-	assert_true(r->mounts[1].readonly);
-	assert_null(r->mounts[1].target);
-	assert_int_equal(r->mounts[2].type, IB_RUN_MOUNT_BIND);
-	assert_false(r->mounts[2].readonly);
-	assert_string_equal(r->mounts[3].from, "b");
-	assert_string_equal(r->mounts[3].source, "/x");
-	assert_string_equal(r->mounts[3].target, "/y");
-	assert_false(r->mounts[3].readonly);
+	assert_int_equal(ib_instruction_mount_count(in), 4);
+	assert_int_equal(ib_instruction_mount(in, 0)->type, IB_RUN_MOUNT_CACHE);
+	assert_string_equal(ib_instruction_mount(in, 0)->target, "/root/.cache");
+	assert_string_equal(ib_instruction_mount(in, 0)->id, "go");
+	assert_string_equal(ib_instruction_mount(in, 0)->sharing, "locked");
+	assert_false(ib_instruction_mount(in, 0)->readonly);
+	assert_string_equal(ib_instruction_mount(in, 0)->raw, "type=cache,target=/root/.cache,id=go,sharing=locked");
+	assert_int_equal(ib_instruction_mount(in, 1)->type, IB_RUN_MOUNT_SECRET);
+	assert_true(ib_instruction_mount(in, 1)->required);
+	assert_true(ib_instruction_mount(in, 1)->readonly);
+	assert_null(ib_instruction_mount(in, 1)->target);
+	assert_int_equal(ib_instruction_mount(in, 2)->type, IB_RUN_MOUNT_BIND);
+	assert_false(ib_instruction_mount(in, 2)->readonly);
+	assert_string_equal(ib_instruction_mount(in, 3)->from, "b");
+	assert_string_equal(ib_instruction_mount(in, 3)->source, "/x");
+	assert_string_equal(ib_instruction_mount(in, 3)->target, "/y");
+	assert_false(ib_instruction_mount(in, 3)->readonly);
 	const ib_instr_run *j = &first_stage(&t, 1)->u.run;
 	assert_true(j->json);
 	assert_int_equal(j->args.count, 3);
@@ -145,9 +146,19 @@ static void run_heredoc(void **state)
 {
 	(void)state;
 	typed_df t = typed_ok("FROM a\nRUN <<EOF\necho hi\nEOF\n");
-	const ib_instr_run *r = &first_stage(&t, 0)->u.run;
-	assert_int_equal(r->heredoc_count, 1);
-	assert_string_equal(r->heredocs[0].content, "echo hi\n");
+	const ib_instruction *in = first_stage(&t, 0);
+	assert_int_equal(ib_instruction_heredoc_count(in), 1);
+	assert_string_equal(ib_instruction_heredoc(in, 0)->content, "echo hi\n");
+	/* the accessors: out of range, another kind, NULL */
+	assert_null(ib_instruction_heredoc(in, 1));
+	assert_int_equal(ib_instruction_mount_count(in), 0);
+	assert_null(ib_instruction_mount(in, 0));
+	assert_int_equal(ib_instruction_kv_count(in), 0);
+	assert_null(ib_instruction_kv(in, 0));
+	assert_int_equal(ib_instruction_arg_count(in), 0);
+	assert_null(ib_instruction_arg(in, 0));
+	assert_int_equal(ib_instruction_heredoc_count(NULL), 0);
+	assert_null(ib_instruction_heredoc(NULL, 0));
 	typed_free(&t);
 }
 
@@ -178,14 +189,14 @@ static void env_label_arg(void **state)
 	(void)state;
 	typed_df t = typed_ok("FROM a\nENV A=1 B=\"x y\"\nENV C d e\nLABEL k=v\nARG X=\"q\"\n");
 	const ib_instruction *env = first_stage(&t, 0);
-	assert_int_equal(env->u.kv.count, 2);
-	assert_string_equal(env->u.kv.items[1].key, "B");
-	assert_string_equal(env->u.kv.items[1].value, "\"x y\"");  /* raw, quotes kept */
+	assert_int_equal(ib_instruction_kv_count(env), 2);
+	assert_string_equal(ib_instruction_kv(env, 1)->key, "B");
+	assert_string_equal(ib_instruction_kv(env, 1)->value, "\"x y\"");  /* raw, quotes kept */
 	const ib_instruction *old = first_stage(&t, 1);
-	assert_int_equal(old->u.kv.count, 1);
-	assert_string_equal(old->u.kv.items[0].value, "d e");
+	assert_int_equal(ib_instruction_kv_count(old), 1);
+	assert_string_equal(ib_instruction_kv(old, 0)->value, "d e");
 	assert_int_equal(first_stage(&t, 2)->kind, IB_INSTR_LABEL);
-	assert_string_equal(first_stage(&t, 3)->u.arg.items[0].default_value, "\"q\"");
+	assert_string_equal(ib_instruction_arg(first_stage(&t, 3), 0)->default_value, "\"q\"");
 	typed_free(&t);
 	typed_error("FROM a\nENV\n", "ENV requires at least one argument");
 	typed_error("FROM a\nENV =x\n", "ENV names can not be blank");
@@ -202,13 +213,14 @@ static void copy_and_add(void **state)
 			      "a b <<EOF /dst/\nhello\nEOF\n"
 			      "ADD --checksum=sha256:abc --keep-git-dir=true --link=false https://x/y.tgz /\n"
 			      "COPY [\"a b\", \"/c d/\"]\n");
-	const ib_instr_copy *c = &first_stage(&t, 0)->u.copy;
+	const ib_instruction *in = first_stage(&t, 0);
+	const ib_instr_copy *c = &in->u.copy;
 	assert_int_equal(c->sources.count, 2);
 	assert_string_equal(c->sources.items[1], "b");
 	assert_string_equal(c->dest, "/dst/");
-	assert_int_equal(c->heredoc_count, 1);
-	assert_string_equal(c->heredocs[0].name, "EOF");
-	assert_string_equal(c->heredocs[0].content, "hello\n");
+	assert_int_equal(ib_instruction_heredoc_count(in), 1);
+	assert_string_equal(ib_instruction_heredoc(in, 0)->name, "EOF");
+	assert_string_equal(ib_instruction_heredoc(in, 0)->content, "hello\n");
 	assert_string_equal(c->chown, "1:2");
 	assert_string_equal(c->chmod, "755");
 	assert_true(c->link);
@@ -353,7 +365,7 @@ static void single_instruction(void **state)
 	ib_instruction_free(in);
 
 	assert_int_equal(ib_instruction_parse_single(&in, "ENV A=1 B=2", NULL), 0);
-	assert_int_equal(in->u.kv.count, 2);
+	assert_int_equal(ib_instruction_kv_count(in), 2);
 	ib_instruction_free(in);
 
 	ib_parse_options opts = IB_PARSE_OPTIONS_INIT;

@@ -104,8 +104,8 @@ typedef struct {
 	uint64_t hard;
 } ib_rlimit;
 
-/* 2 added privileged */
-#define IB_PROCESS_VERSION 2
+/* 2 added privileged, 3 network_files_readonly */
+#define IB_PROCESS_VERSION 3
 
 /**
  * A process to run. Strings and arrays are borrowed for the call.
@@ -174,12 +174,21 @@ typedef struct {
 	 * A backend that cannot (see sys/isolation.h) refuses it.
 	 */
 	int privileged;
+	/* version 3 */
+	/**
+	 * Non-zero: /etc/hosts and /etc/resolv.conf are bound read-only (and
+	 * nosuid, noexec, nodev), as BuildKit binds them for a RUN step
+	 * (executor/oci/spec_linux.go generateMountOpts): a write fails with
+	 * EROFS instead of going to the run's private copy and being lost.
+	 * 0: writable, as `docker run` gives them.
+	 */
+	int network_files_readonly;
 } ib_process;
 
 #define IB_PROCESS_INIT { IB_PROCESS_VERSION, NULL, NULL, NULL, NULL, NULL, \
-		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0 }
+		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0, 0 }
 
-/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 or 2; for bindings). */
+/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 to 3; for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
 /* 2: `cancel` became `callbacks` (callbacks->cancel) */

@@ -822,6 +822,7 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 									  : IB_NETWORK_HOST;
 		/* RUN --security=insecure (check_step saw it allowed): BuildKit's insecure mode */
 		p.privileged = r->security && !strcmp(r->security, "insecure");
+		p.network_files_readonly = 1; /* BuildKit binds them read-only for a RUN */
 		p.log = ib_build__run_output;
 		p.log_payload = b;
 		eo.isolation = b->o->isolation;

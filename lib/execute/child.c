@@ -388,10 +388,12 @@ static void setup_mounts(const ib_execute__child_config *cfg, int rootfd)
 	mount_in(cfg, rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0);
 	setup_dev(cfg, rootfd);
 	setup_sys(cfg, rootfd);
+	/* read-only for a build step, as BuildKit's withROBind (spec_linux.go) */
+	int ro = s->version >= 3 && s->network_files_readonly;
 	if (s->hosts_file)
-		mount_in(cfg, rootfd, "etc/hosts", s->hosts_file, NULL, MS_BIND, NULL, 0);
+		mount_in(cfg, rootfd, "etc/hosts", s->hosts_file, NULL, MS_BIND, NULL, ro);
 	if (s->resolv_file)
-		mount_in(cfg, rootfd, "etc/resolv.conf", s->resolv_file, NULL, MS_BIND, NULL, 0);
+		mount_in(cfg, rootfd, "etc/resolv.conf", s->resolv_file, NULL, MS_BIND, NULL, ro);
 	for (size_t i = 0; i < s->nmounts; i++) {
 		const ib_mount *m = &s->mounts[i];
 		if (m->type == IB_MOUNT_TMPFS)

@@ -37,7 +37,8 @@
 /* How much of an ib_process a caller of `version` has. */
 static size_t process_size(unsigned int version)
 {
-	return version == 1 ? offsetof(ib_process, privileged) : sizeof(ib_process);
+	return version == 1 ? offsetof(ib_process, privileged)
+	       : version == 2 ? offsetof(ib_process, network_files_readonly) : sizeof(ib_process);
 }
 
 int ib_process_init(ib_process *p, unsigned int version)
@@ -476,6 +477,7 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	s->nrlimits = p->nrlimits;
 	s->work_dir = r->work_dir;
 	s->privileged = p->version >= 2 && p->privileged;
+	s->network_files_readonly = p->version >= 3 && p->network_files_readonly;
 	return 0;
 }
 
@@ -672,6 +674,13 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 	if (r->spec.privileged && !(iso->version >= 2 && (iso->features & IB_ISOLATION_PRIVILEGED))) {
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				   "isolation `%s` cannot run a privileged process",
+				   o->isolation ? o->isolation : "namespaces");
+		iso->free(iso);
+		return rc;
+	}
+	if (r->spec.network_files_readonly && !(iso->version >= 2 && (iso->features & IB_ISOLATION_RO_NETWORK_FILES))) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+				   "isolation `%s` cannot bind /etc/hosts and /etc/resolv.conf read-only",
 				   o->isolation ? o->isolation : "namespaces");
 		iso->free(iso);
 		return rc;

@@ -230,7 +230,7 @@ static int make(ib_isolation **out, int pivot)
 	b->parent.kill = ns_kill;
 	b->parent.finish = ns_finish;
 	b->parent.free = ns_free;
-	b->parent.features = IB_ISOLATION_PRIVILEGED;
+	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES;
 	b->pivot = pivot;
 	*out = &b->parent;
 	return 0;

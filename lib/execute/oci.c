@@ -164,6 +164,9 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	static const char *const sys_o[] = { "nosuid", "noexec", "nodev", "ro", NULL };
 	static const char *const sys_rw[] = { "nosuid", "noexec", "nodev", NULL };
 	static const char *const bind_o[] = { "rbind", "rprivate", NULL };
+	/* BuildKit's withROBind for a build step's /etc/hosts and /etc/resolv.conf */
+	static const char *const net_ro[] = { "rbind", "rprivate", "nosuid", "noexec", "nodev", "ro", NULL };
+	const char *const *net_o = s->version >= 3 && s->network_files_readonly ? net_ro : bind_o;
 	static const char *const bind_ro[] = { "rbind", "rprivate", "ro", NULL };
 	json_t *m = json_array();
 	json_array_append_new(m, mount_obj("/proc", "proc", "proc", proc_o));
@@ -175,9 +178,9 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	if (s->privileged) /* BuildKit's withCGroup, writable in insecure mode (WithWriteableCgroupfs) */
 		json_array_append_new(m, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", sys_rw));
 	if (s->hosts_file)
-		json_array_append_new(m, mount_obj("/etc/hosts", "bind", s->hosts_file, bind_o));
+		json_array_append_new(m, mount_obj("/etc/hosts", "bind", s->hosts_file, net_o));
 	if (s->resolv_file)
-		json_array_append_new(m, mount_obj("/etc/resolv.conf", "bind", s->resolv_file, bind_o));
+		json_array_append_new(m, mount_obj("/etc/resolv.conf", "bind", s->resolv_file, net_o));
 	for (size_t i = 0; i < s->nmounts; i++) {
 		const ib_mount *u = &s->mounts[i];
 		if (u->type == IB_MOUNT_BIND) {
@@ -673,7 +676,7 @@ int ib_execute__oci_new(ib_isolation **out, const ib_execute_options *opts, void
 	b->parent.kill = oci_kill;
 	b->parent.finish = oci_finish;
 	b->parent.free = oci_free;
-	b->parent.features = IB_ISOLATION_PRIVILEGED;
+	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES;
 	b->runtime = ib_strdup(opts && opts->runtime && *opts->runtime ? opts->runtime : "runc");
 	if (!b->runtime) {
 		free(b);

@@ -346,6 +346,7 @@ static int failing_iso_new(ib_isolation **out, const ib_execute_options *opts, v
 	iso->start = param ? failing_start : mute_start;
 	iso->finish = mute_finish;
 	iso->free = plain_free;
+	iso->features = IB_ISOLATION_RO_NETWORK_FILES; /* it binds nothing */
 	*out = iso;
 	return 0;
 }

@@ -109,6 +109,8 @@ static int fake_isolation_new(ib_isolation **out, const ib_execute_options *opts
 	f->parent.kill = fake_isolation_kill;
 	f->parent.finish = fake_isolation_finish;
 	f->parent.free = fake_isolation_free;
+	/* it binds no /etc/hosts or /etc/resolv.conf at all: nothing there is writable */
+	f->parent.features = IB_ISOLATION_RO_NETWORK_FILES;
 	f->counts = param;
 	f->counts->news++;
 	*out = &f->parent;

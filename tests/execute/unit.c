@@ -528,7 +528,7 @@ static void test_privileged_needs_the_feature(void **state)
 	old.argv = argv;
 	assert_int_equal(ib_execute_run(&st, root, &old, &o), 0);
 	assert_int_equal(counts.starts, 2);
-	ib_assert_error_contains(ib_process_init(&old, 3), "ib_process version 3 is not supported");
+	ib_assert_error_contains(ib_process_init(&old, 4), "ib_process version 4 is not supported");
 	ib_isolation_register("fake", fake_new, &counts);
 	counts.starts = counts.finishes = 0;
 	rm_tree(root);

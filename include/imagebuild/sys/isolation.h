@@ -36,8 +36,8 @@ typedef struct {
 	uint64_t hard;
 } ib_isolation_rlimit;
 
-/* 2 added privileged */
-#define IB_ISOLATION_SPEC_VERSION 2
+/* 2 added privileged, 3 network_files_readonly */
+#define IB_ISOLATION_SPEC_VERSION 3
 
 /** What to run, fully resolved. Everything is borrowed for the run. */
 typedef struct {
@@ -72,6 +72,10 @@ typedef struct {
 	/* version 2 */
 	int privileged;                /* see ib_process.privileged; only given to a backend
 	                                  with IB_ISOLATION_PRIVILEGED in `features` */
+	/* version 3 */
+	int network_files_readonly;    /* hosts_file and resolv_file bound read-only (see
+	                                  ib_process.network_files_readonly); only given to a
+	                                  backend with IB_ISOLATION_RO_NETWORK_FILES */
 } ib_isolation_spec;
 
 /** A backend's state for one run (its own type). */
@@ -82,6 +86,8 @@ typedef struct ib_isolation_run ib_isolation_run;
 
 /** ib_isolation.features: what a backend can do beyond the basics. */
 #define IB_ISOLATION_PRIVILEGED 0x1u  /* runs ib_isolation_spec.privileged as documented */
+/** ib_isolation.features: honours ib_isolation_spec.network_files_readonly. */
+#define IB_ISOLATION_RO_NETWORK_FILES 0x2u
 
 struct ib_isolation {
 	unsigned int version;          /* IB_ISOLATION_VERSION */
@@ -106,7 +112,9 @@ struct ib_isolation {
 	void (*free)(ib_isolation *self);
 	/* version 2 */
 	unsigned int features;         /* IB_ISOLATION_* bits; a privileged process is
-	                                  refused by a backend without IB_ISOLATION_PRIVILEGED */
+	                                  refused by a backend without IB_ISOLATION_PRIVILEGED,
+	                                  read-only network files without
+	                                  IB_ISOLATION_RO_NETWORK_FILES */
 };
 
 /**

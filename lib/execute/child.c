@@ -202,6 +202,24 @@ static void mount_in(const ib_execute__child_config *cfg, int rootfd, const char
 	}
 }
 
+/*
+ * The last /dev/loopN a privileged run gets, as BuildKit's insecure mode
+ * (util/entitlements/security): loop0 up to the host's first free loop
+ * device + 7. LOOP_CTL_GET_FREE may allocate that device on the host.
+ */
+int ib_execute__privileged_last_loop(void)
+{
+	int free_loop = 0;
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl >= 0) {
+		int n = ioctl(ctl, 0x4C82 /* LOOP_CTL_GET_FREE */);
+		if (n > 0)
+			free_loop = n;
+		close(ctl);
+	}
+	return free_loop + 7;
+}
+
 /* Docker's default device nodes (the device cgroup's allow list, less the ptys). */
 static const struct { const char *name; unsigned int major, minor; } dev_nodes[] = {
 	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
@@ -257,15 +275,8 @@ static void privileged_dev_nodes(const ib_execute__child_config *cfg, int devfd)
 		}
 		fchmodat(devfd, extra[i].name, 0666, 0);
 	}
-	int free_loop = 0;
-	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl >= 0) {
-		int n = ioctl(ctl, 0x4C82 /* LOOP_CTL_GET_FREE */);
-		if (n > 0)
-			free_loop = n;
-		close(ctl);
-	}
-	for (int i = 0; i <= free_loop + 7; i++) {
+	int last = ib_execute__privileged_last_loop();
+	for (int i = 0; i <= last; i++) {
 		char name[32];
 		snprintf(name, sizeof name, "loop%d", i);
 		if (mknodat(devfd, name, S_IFBLK | 0666, makedev(7, (unsigned int)i)) < 0)

@@ -22,6 +22,8 @@ extern const ib_backend_class ib_execute__isolation_class;
 
 /* RLIMIT_* number of a Docker ulimit name ("nofile"), or -1. */
 int ib_execute__rlimit_resource(const char *name);
+/* A privileged run's last /dev/loopN (child.c): the host's first free one + 7. */
+int ib_execute__privileged_last_loop(void);
 const char *ib_execute__rlimit_name(int resource);
 
 /*

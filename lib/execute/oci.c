@@ -259,15 +259,8 @@ static void privileged_linux(json_t *l)
 	json_array_append_new(dev, device_obj("/dev/kvm", "c", 10, 232));
 	json_array_append_new(dev, device_obj("/dev/net/tun", "c", 10, 200));
 	json_array_append_new(dev, device_obj("/dev/loop-control", "c", 10, 237));
-	int free_loop = 0;
-	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl >= 0) {
-		int n = ioctl(ctl, 0x4C82 /* LOOP_CTL_GET_FREE */);
-		if (n > 0)
-			free_loop = n;
-		close(ctl);
-	}
-	for (int i = 0; i <= free_loop + 7; i++) {
+	int last = ib_execute__privileged_last_loop();
+	for (int i = 0; i <= last; i++) {
 		char path[32];
 		snprintf(path, sizeof path, "/dev/loop%d", i);
 		json_array_append_new(dev, device_obj(path, "b", 7, i));

@@ -13,6 +13,7 @@ check-install.py destdir BUILDDIR
     there without libimagebuild.so on the loader's path.
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,11 @@ def check_wheel(source):
         if len(wheels) != 1:
             fail("expected one wheel, got %r" % wheels)
         wheel = os.path.join(dist, wheels[0])
+        # pyproject.toml's version is meson.build's
+        with open(os.path.join(source, "meson.build")) as f:
+            version = re.search(r"^\s*version:\s*'([^']+)'", f.read(), re.M).group(1)
+        if not wheels[0].startswith("imagebuild-%s-" % version):
+            fail("the wheel %s is not version %s (meson.build): update pyproject.toml" % (wheels[0], version))
         with zipfile.ZipFile(wheel) as z:
             names = z.namelist()
         print("\n".join(names))

@@ -153,6 +153,27 @@ def test_callback_exception_propagates(tmp_path, store):
     assert store.fsck() == []
 
 
+def test_log_callback_exception_propagates(tmp_path, store):
+    """on_log cannot return a verdict: its exception stops the call at the next report."""
+    ctx = tmp_path / "ctx-log"
+    ctx.mkdir()
+    # FromAsCasing: a build check warning, logged before the steps
+    (ctx / "Dockerfile").write_text("FROM busybox as base\nRUN sleep 30\n")
+    lines = []
+
+    def log(level, line):
+        lines.append(line)
+        raise Boom(line)
+    t0 = time.monotonic()
+    with pytest.raises(Boom, match="FromAsCasing"):
+        store.build(str(ctx), tags=["logged"], no_cache=True, on_log=log)
+    assert len(lines) == 1 and time.monotonic() - t0 < 10
+    with pytest.raises(imagebuild.NotFound):
+        store.inspect("logged")
+    assert mounts_under(tmp_path) == []
+    assert store.fsck() == []
+
+
 def test_two_threads_build_at_once(tmp_path, store):
     spans = {}
     results = {}

@@ -207,6 +207,8 @@ class _Reporter:
 @ffi.def_extern()
 def _ib_py_progress(p, payload):
     rep = ffi.from_handle(payload)
+    if rep.error is not None:  # an on_log exception: stop at the next report
+        return lib.IB_EUSER
     if rep.on_progress is None:
         return 0
     try:

@@ -268,3 +268,10 @@ int ib_push_options_init(ib_push_options *opts, unsigned int version);
 #define IB_PUSH_OPTIONS_VERSION ...
 int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref, const ib_pull_options *opts);
 int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref, const ib_push_options *opts);
+
+/* store.h: fsck */
+int ib_store_fsck(ib_buf *report, ib_store *store);
+
+/* _build.py's preamble: SIGINT cancels the main thread's long call */
+int ibpy_sigint_begin(int *flag);
+int ibpy_sigint_end(void);

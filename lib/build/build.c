@@ -410,10 +410,15 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 
 /* ---- snapshots ---- */
 
+/* Process-wide, not per build: two builds in two threads of one process,
+ * started in the same second, would otherwise name the same snapshot. */
+static unsigned long snapshot_seq;
+
 int ib_build__new_snapshot(ib_buf *rootfs, char **key_out, builder *b, const stage_state *s)
 {
 	ib_digest *chain = NULL;
-	char *key = ib_sprintf("build-%ld-%lu-%lx", (long)getpid(), ++b->counter, (unsigned long)time(NULL));
+	char *key = ib_sprintf("build-%ld-%lu-%lx", (long)getpid(),
+				 __atomic_add_fetch(&snapshot_seq, 1, __ATOMIC_RELAXED), (unsigned long)time(NULL));
 	int rc = key ? 0 : IB_ERROR;
 	if (rc == 0 && s->nlayers) {
 		chain = ib_calloc(s->nlayers, sizeof *chain);

@@ -67,7 +67,6 @@ typedef struct {
 	stage_state *stages;
 	size_t nstages;
 	ib_strlist snapshots;  /* keys to remove at the end */
-	unsigned long counter;
 	/* the step being run */
 	const char *step_label;
 	int no_history;        /* commit -c: config changes without history entries */

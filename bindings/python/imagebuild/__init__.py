@@ -9,10 +9,19 @@
 
 Errors from the library raise ImagebuildError (or a subclass named after the
 code) carrying the library's message, which names the object and the reason.
+
+The long calls (build, pull, push, import_tarball, Container.run) release
+the GIL, so other threads run (and build) meanwhile. In the main thread,
+Ctrl-C (SIGINT) during one cancels it through the library (a RUN is killed,
+mounts and temporary files are cleaned up) and then raises
+KeyboardInterrupt (or runs your own SIGINT handler). An exception raised by
+an on_progress/on_log callback stops the call and is re-raised from it.
 """
 import collections
 import json
 import os
+import signal
+import threading
 
 from ._native import ffi, lib
 
@@ -198,6 +207,8 @@ class _Reporter:
 @ffi.def_extern()
 def _ib_py_progress(p, payload):
     rep = ffi.from_handle(payload)
+    if rep.error is not None:  # an on_log exception: stop at the next report
+        return lib.IB_EUSER
     if rep.on_progress is None:
         return 0
     try:
@@ -225,6 +236,43 @@ def _ib_py_log(level, line, payload):
             rep.on_log(int(level), ffi.string(line).decode("utf-8", "replace"))
         except BaseException as e:
             rep.error = e
+
+
+class _Call:
+    """One long library call: its ib_callbacks (progress, log, cancel) and Ctrl-C.
+
+    run() calls fn with the GIL released (cffi API mode). In the main thread
+    a C-level SIGINT handler (ibpy_sigint_begin, _build.py) sets the cancel
+    flag the library polls; afterwards the previous handler is back and the
+    signal is raised again through it, so Python's default handler raises
+    KeyboardInterrupt once the library has cleaned up.
+    """
+
+    def __init__(self, on_progress=None, on_log=None, cancel=None):
+        self.rep = _Reporter(on_progress, on_log)
+        self.cb = ffi.new("ib_callbacks *")
+        _check(lib.ib_callbacks_init(self.cb, lib.IB_CALLBACKS_VERSION))
+        self.cb.progress = lib._ib_py_progress
+        self.cb.log = lib._ib_py_log
+        self.cb.payload = self.rep.handle
+        self.flag = cancel._p if cancel is not None else ffi.new("int *")
+        self.cb.cancel = self.flag
+
+    def run(self, fn, *args):
+        installed = (threading.current_thread() is threading.main_thread()
+                     and lib.ibpy_sigint_begin(self.flag) == 1)
+        sigint = False
+        try:
+            rc = fn(*args)
+        finally:
+            if installed:
+                sigint = lib.ibpy_sigint_end() != 0
+        if sigint:
+            # the previous handler decides: KeyboardInterrupt by default
+            signal.raise_signal(signal.SIGINT)
+        if self.rep.error is not None:
+            raise self.rep.error
+        return _check(rc)
 
 
 CheckWarning = collections.namedtuple("CheckWarning", "rule message url line")
@@ -275,8 +323,10 @@ class Store:
         opts.name = keep[0]
         opts.comment = keep[1]
         opts.config = cfg
+        call = _Call()
+        opts.callbacks = call.cb
         d = ffi.new("ib_digest *")
-        _check(lib.ib_store_import(d, self._s, _b(path), opts))
+        call.run(lib.ib_store_import, d, self._s, _b(path), opts)
         return str(Digest._from_c(d))
 
     def _registry(self, opts, username, password, insecure, tls_ca, keep):
@@ -291,24 +341,33 @@ class Store:
                 setattr(r, field, c)
         r.insecure = 1 if insecure else 0
 
-    def pull(self, ref, username=None, password=None, insecure=False, tls_ca=None):
-        """docker pull: returns the image id."""
+    def pull(self, ref, username=None, password=None, insecure=False, tls_ca=None,
+             on_progress=None, on_log=None, cancel=None):
+        """docker pull: returns the image id. on_progress/on_log/cancel: as for build()."""
         keep = []
         o = ffi.new("ib_pull_options *")
         _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
         d = ffi.new("ib_digest *")
-        _check(lib.ib_pull(d, ffi.NULL, self._s, ref.encode(), o))
+        call.run(lib.ib_pull, d, ffi.NULL, self._s, ref.encode(), o)
         return str(Digest._from_c(d))
 
-    def push(self, name, dest=None, username=None, password=None, insecure=False, tls_ca=None):
-        """docker push: returns the digest of the pushed manifest."""
+    def push(self, name, dest=None, username=None, password=None, insecure=False, tls_ca=None,
+             on_progress=None, on_log=None, cancel=None):
+        """docker push: returns the digest of the pushed manifest.
+
+        on_progress/on_log/cancel: as for build().
+        """
         keep = []
         o = ffi.new("ib_push_options *")
         _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
         self._registry(o, username, password, insecure, tls_ca, keep)
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
         d = ffi.new("ib_digest *")
-        _check(lib.ib_push(d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o))
+        call.run(lib.ib_push, d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o)
         return str(Digest._from_c(d))
 
     def tag(self, source, target):
@@ -395,7 +454,8 @@ class Store:
         """Build a Dockerfile; returns the image id.
 
         on_progress(event) may return False to cancel; so may another thread
-        through `cancel` (a CancelFlag). Either raises Cancelled. pull: None
+        through `cancel` (a CancelFlag). Either raises Cancelled. Ctrl-C
+        (SIGINT, main thread) cancels too and raises KeyboardInterrupt. pull: None
         (pull missing base images), True (always), False (never). secrets:
         {id: file path}. allow: BuildKit's entitlements to grant (docker
         buildx build --allow), e.g. ["security.insecure"] for RUN
@@ -408,21 +468,10 @@ class Store:
         o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
                                 snapshotter, isolation, network_none, keep, pull, secrets,
                                 allow, source_date_epoch)
-        rep = _Reporter(on_progress, on_log)
-        cb = ffi.new("ib_callbacks *")
-        _check(lib.ib_callbacks_init(cb, lib.IB_CALLBACKS_VERSION))
-        cb.progress = lib._ib_py_progress
-        cb.log = lib._ib_py_log
-        cb.payload = rep.handle
-        if cancel is not None:
-            cb.cancel = cancel._p
-        keep.append(cb)
-        o.callbacks = cb
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
         d = ffi.new("ib_digest *")
-        rc = lib.ib_build(d, self._s, o)
-        if rep.error is not None:
-            raise rep.error
-        _check(rc)
+        call.run(lib.ib_build, d, self._s, o)
         return str(Digest._from_c(d))
 
     def plan(self, context, dockerfile=None, build_args=None, target=None):
@@ -451,6 +500,16 @@ class Store:
             out.append(CheckWarning(ffi.string(w.rule).decode(), ffi.string(w.message).decode(),
                                     ffi.string(w.url).decode() if w.url else None, int(w.line)))
         return out
+
+    def fsck(self):
+        """Verify the store (imagebuild fsck): [] when sound, else one line per problem."""
+        buf = ffi.new("ib_buf *")
+        rc = lib.ib_store_fsck(buf, self._s)
+        lines = [l for l in _buf_text(buf).splitlines() if l]
+        if rc == lib.IB_EINVALID:
+            return lines or [ffi.string(lib.ib_error_last().message).decode("utf-8", "replace")]
+        _check(rc)
+        return []
 
     def prune(self):
         """Free unreferenced blobs and unpacked layers; returns (blobs, snapshots) freed."""
@@ -495,10 +554,12 @@ class Container:
         return ffi.string(n).decode() if n else None
 
     def run(self, argv=None, env=(), user=None, workdir=None, isolation=None,
-            network_none=False, stdin=-1, stdout=-1, stderr=-1):
+            network_none=False, stdin=-1, stdout=-1, stderr=-1, on_progress=None, on_log=None,
+            cancel=None):
         """Run a process (argv, else the image's CMD); returns its exit status (128+N for signal N).
 
         stdin/stdout/stderr are file descriptors (or objects with fileno()); -1 is /dev/null.
+        on_progress/on_log/cancel and Ctrl-C: as for Store.build().
         """
         o = ffi.new("ib_container_run_options *")
         _check(lib.ib_container_run_options_init(o, lib.IB_CONTAINER_RUN_OPTIONS_VERSION))
@@ -519,8 +580,10 @@ class Container:
         o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
         fd = lambda f: f if isinstance(f, int) else f.fileno()
         o.stdin_fd, o.stdout_fd, o.stderr_fd = fd(stdin), fd(stdout), fd(stderr)
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
         st = ffi.new("ib_exit_status *")
-        _check(lib.ib_container_run(st, self._c, o))
+        call.run(lib.ib_container_run, st, self._c, o)
         return 128 + st.signal if st.signal else st.code
 
     def commit(self, tag=None, message=None, author=None, changes=(), source_date_epoch=None):

@@ -1057,8 +1057,8 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 		memcpy(opts, &old, v5_size(version));
 		return 0;
 	}
-	ib_build_options d = IB_BUILD_OPTIONS_INIT;
-	*opts = d;
+	static const ib_build_options d = IB_BUILD_OPTIONS_INIT; /* zero padding (C11 6.7.9) */
+	memcpy(opts, &d, sizeof *opts);
 	return 0;
 }
 

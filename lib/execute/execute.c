@@ -47,9 +47,9 @@ int ib_process_init(ib_process *p, unsigned int version)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "ib_process version %u is not supported (1 to %d)",
 				     version, IB_PROCESS_VERSION);
-	ib_process init = IB_PROCESS_INIT;
-	init.version = version;
+	static const ib_process init = IB_PROCESS_INIT; /* zero padding (C11 6.7.9) */
 	memcpy(p, &init, process_size(version));
+	p->version = version;
 	return 0;
 }
 

@@ -105,9 +105,8 @@ int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 	if (version != IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_registry_options version %u is not supported",
 				     version);
-	ib_registry_options d = IB_REGISTRY_OPTIONS_INIT;
-	memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */
-	*opts = d;
+	static const ib_registry_options d = IB_REGISTRY_OPTIONS_INIT; /* zero padding (C11 6.7.9): bindings compare bytes */
+	memcpy(opts, &d, sizeof *opts);
 	return 0;
 }
 

@@ -158,9 +158,8 @@ int ib_push_options_init(ib_push_options *opts, unsigned int version)
 	}
 	if (version != IB_PUSH_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_push_options version %u is not supported", version);
-	ib_push_options d = IB_PUSH_OPTIONS_INIT;
-	memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */
-	*opts = d;
+	static const ib_push_options d = IB_PUSH_OPTIONS_INIT; /* zero padding (C11 6.7.9): bindings compare bytes */
+	memcpy(opts, &d, sizeof *opts);
 	return 0;
 }
 

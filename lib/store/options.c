@@ -17,9 +17,9 @@
 		if (version != VERSION)                                                                \
 			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, #type " version %u is not supported", \
 					     version);                                                 \
-		type d = INIT;                                                                         \
-		memset(opts, 0, sizeof *opts); /* padding too: bindings compare bytes */              \
-		*opts = d;                                                                             \
+		/* a static object's padding is zero (C11 6.7.9): bindings compare bytes */            \
+		static const type d = INIT;                                                            \
+		memcpy(opts, &d, sizeof *opts);                                                        \
 		return 0;                                                                              \
 	}
 
@@ -42,13 +42,10 @@ STORE_INIT_FN(ib_store_fsck_options_init, ib_store_fsck_options, IB_STORE_FSCK_O
 		if (version < 1 || version > VERSION)                                                  \
 			return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, #type " version %u is not supported", \
 					     version);                                                 \
-		type d;                                                                                \
-		memset(&d, 0, sizeof d);                                                               \
-		d = (type)INIT;                                                                        \
-		d.version = version;                                                                   \
+		static const type d = INIT; /* zero padding (C11 6.7.9): bindings compare bytes */   \
 		size_t n = version == 1 ? offsetof(type, callbacks) : sizeof *opts;                    \
-		memset(opts, 0, n); /* padding too: bindings compare bytes */                          \
 		memcpy(opts, &d, n);                                                                   \
+		opts->version = version;                                                               \
 		return 0;                                                                              \
 	}
 

@@ -6,9 +6,9 @@ int ib_callbacks_init(ib_callbacks *cb, unsigned int version)
 {
 	if (version < 1 || version > IB_CALLBACKS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "unknown ib_callbacks version %u", version);
-	ib_callbacks d = IB_CALLBACKS_INIT;
-	d.version = version;
+	static const ib_callbacks d = IB_CALLBACKS_INIT; /* zero padding (C11 6.7.9) */
 	memcpy(cb, &d, version == 1 ? offsetof(ib_callbacks, cancel) : sizeof d);
+	cb->version = version;
 	return 0;
 }
 

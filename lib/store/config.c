@@ -661,16 +661,6 @@ int ib_image_config_history_get(ib_history_entry *out, const ib_image_config *c,
 	return 0;
 }
 
-int ib_history_entry_init(ib_history_entry *e, unsigned int version)
-{
-	if (!e || version != IB_HISTORY_ENTRY_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_history_entry version %u is not supported",
-				     version);
-	memset(e, 0, sizeof *e);
-	e->version = version;
-	return 0;
-}
-
 int ib_image_config_history_add(ib_image_config *c, const ib_history_entry *in)
 {
 	if (!in || in->version != IB_HISTORY_ENTRY_VERSION)

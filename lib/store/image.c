@@ -318,16 +318,6 @@ int ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t
 	return 0;
 }
 
-int ib_image_history_item_init(ib_image_history_item *item, unsigned int version)
-{
-	if (!item || version != IB_IMAGE_HISTORY_ITEM_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_history_item version %u is not supported",
-				     version);
-	memset(item, 0, sizeof *item);
-	item->version = version;
-	return 0;
-}
-
 /* ---- lookup ---- */
 
 static int is_hex_prefix(const char *s)

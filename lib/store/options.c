@@ -53,3 +53,6 @@ STORE_INIT_FN_V1(ib_save_options_init, ib_save_options, IB_SAVE_OPTIONS_VERSION,
 STORE_INIT_FN_V1(ib_load_options_init, ib_load_options, IB_LOAD_OPTIONS_VERSION, IB_LOAD_OPTIONS_INIT)
 /* caller-allocated outputs */
 STORE_INIT_FN(ib_store_gc_stats_init, ib_store_gc_stats, IB_STORE_GC_STATS_VERSION, IB_STORE_GC_STATS_INIT)
+STORE_INIT_FN(ib_history_entry_init, ib_history_entry, IB_HISTORY_ENTRY_VERSION, IB_HISTORY_ENTRY_INIT)
+STORE_INIT_FN(ib_image_history_item_init, ib_image_history_item, IB_IMAGE_HISTORY_ITEM_VERSION,
+	      IB_IMAGE_HISTORY_ITEM_INIT)

@@ -1,26 +1,10 @@
 /* imagebuild build: a Dockerfile and its context into an image. */
 #include "common.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int progress(const ib_progress *p, void *payload)
-{
-	(void)payload;
-	switch (p->kind) {
-	case IB_PROGRESS_STEP: /* cached steps too (cached set), then their STEP_DONE */
-		printf("=> %s%s %s\n", p->cached ? "CACHED " : "", p->id, p->text);
-		break;
-	case IB_PROGRESS_OUTPUT:
-		printf("   %s\n", p->text);
-		break;
-	default:
-		break;
-	}
-	fflush(stdout);
-	return 0;
-}
 
 static void log_line(ib_log_level level, const char *line, void *payload)
 {
@@ -63,6 +47,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	char *content = NULL;
 	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = 2;
 	const char *v = NULL;
+	cli_progress_mode progress_mode = CLI_PROGRESS_AUTO;
 
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
 		switch (k) {
@@ -127,7 +112,6 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		o.dockerfile = NULL;
 	}
 	ib_callbacks cb = IB_CALLBACKS_INIT;
-	cb.progress = quiet ? NULL : progress;
 	cb.log = log_line;
 	cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, caught below */
 	o.callbacks = &cb;
@@ -171,13 +155,20 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	ib_digest id;
 	cli_catch_signals();
+	/* progress on stderr as BuildKit shows it; -q is --progress=quiet */
+	if (quiet)
+		progress_mode = CLI_PROGRESS_QUIET;
+	cli_progress *prog = cli_progress_start(progress_mode, CLI_VIEW_BUILD, &cb);
 	if (ib_build(&id, store, &o) < 0) {
+		cli_progress_end(prog, 1);
 		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("build");
 		goto out;
 	}
 	char hex[IB_DIGEST_STRLEN];
 	ib_digest_fmt(hex, &id);
-	if (quiet) {
+	cli_progress_exported(prog, hex, tags);
+	cli_progress_end(prog, 0);
+	if (quiet || progress_mode == CLI_PROGRESS_QUIET) {
 		printf("%s\n", hex);
 	} else {
 		printf("Successfully built %.12s\n", hex + 7);

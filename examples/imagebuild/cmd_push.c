@@ -1,24 +1,10 @@
 /* Registries: push, pull, login, logout. */
 #include "common.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* One line per layer and state, as docker prints them once they settle. */
-static int progress(const ib_progress *p, void *payload)
-{
-	(void)payload;
-	if (p->kind != IB_PROGRESS_BYTES || !p->id || !p->text)
-		return 0;
-	/* the states, not every megabyte */
-	if (!strcmp(p->text, "Downloading") || !strcmp(p->text, "Pulling fs layer") ||
-	    !strcmp(p->text, "Download complete") || (!strcmp(p->text, "Pushing") && p->current))
-		return 0;
-	printf("%s: %s\n", p->id, p->text);
-	fflush(stdout);
-	return 0;
-}
 
 static void log_line(ib_log_level level, const char *line, void *payload)
 {
@@ -41,6 +27,7 @@ typedef struct {
 	ib_registry_options reg;
 	ib_callbacks cb;
 	int quiet, password_stdin;
+	cli_progress_mode progress; /* push, pull: set up by cli_progress_start() */
 } reg_args;
 
 /* Parse options; `allowed` is a bit set of the OPT_* this command takes. Returns the first operand or -2. */
@@ -51,6 +38,7 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int a
 	a->reg = def;
 	a->cb = cbdef;
 	a->quiet = a->password_stdin = 0;
+	a->progress = CLI_PROGRESS_AUTO;
 	int i = 1, k;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, reg_opts, &v)) >= 0) {
@@ -69,7 +57,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int a
 	}
 	if (k == -2)
 		return -2;
-	a->cb.progress = a->quiet ? NULL : progress;
+	if (a->quiet)
+		a->progress = CLI_PROGRESS_QUIET;
 	a->cb.log = log_line;
 	a->cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, once cli_catch_signals() ran */
 	return i;
@@ -92,8 +81,12 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	const char *dest = i + 1 < argc ? argv[i + 1] : argv[i];
 	ib_digest md;
 	cli_catch_signals();
-	if (ib_push(&md, s, argv[i], dest, &o) < 0)
+	cli_progress *prog = cli_progress_start(a.progress, CLI_VIEW_PUSH, &a.cb);
+	if (ib_push(&md, s, argv[i], dest, &o) < 0) {
+		cli_progress_end(prog, 1);
 		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
+	}
+	cli_progress_end(prog, 0);
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, &md);
 	ib_reference *ref = NULL;
@@ -101,7 +94,7 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	if (ib_reference_parse(&ref, dest) == 0 && ib_reference_tag(ref))
 		snprintf(tag, sizeof tag, "%s", ib_reference_tag(ref));
 	ib_reference_free(ref);
-	if (a.quiet)
+	if (a.progress == CLI_PROGRESS_QUIET)
 		printf("%s\n", ds);
 	else
 		printf("%s: digest: %s\n", tag, ds);
@@ -124,14 +117,18 @@ int cmd_pull(ib_cli *cli, int argc, char **argv)
 	o.callbacks = &a.cb;
 	ib_digest id, md;
 	cli_catch_signals();
-	if (ib_pull(&id, &md, s, argv[i], &o) < 0)
+	cli_progress *prog = cli_progress_start(a.progress, CLI_VIEW_PULL, &a.cb);
+	if (ib_pull(&id, &md, s, argv[i], &o) < 0) {
+		cli_progress_end(prog, 1);
 		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
+	}
+	cli_progress_end(prog, 0);
 	char ids[IB_DIGEST_STRLEN], mds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ids, &id);
 	ib_digest_fmt(mds, &md);
 	ib_buf name = IB_BUF_INIT;
 	ib_reference_normalize(&name, argv[i]);
-	if (a.quiet) {
+	if (a.progress == CLI_PROGRESS_QUIET) {
 		printf("%s\n", name.ptr ? name.ptr : argv[i]);
 	} else {
 		printf("Digest: %s\n", mds);

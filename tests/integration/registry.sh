@@ -55,7 +55,7 @@ start_registry plain "$port"
 reg=127.0.0.1:$port
 
 echo "== push to $reg (plain HTTP, anonymous)"
-out=$(ib push app "$reg/app:1")
+out=$(ib push app "$reg/app:1" 2>&1)
 echo "$out"
 [ "$(echo "$out" | grep -c ': Pushed$')" = 2 ] || fail "push did not report two pushed layers"
 digest=$(echo "$out" | sed -n 's/^1: digest: //p')
@@ -70,7 +70,7 @@ raw=$(skopeo inspect --raw --tls-verify=false "docker://$reg/app:1")
 	fail "skopeo sees another manifest digest"
 
 echo "== push again: every layer exists, same digest"
-out=$(ib push app "$reg/app:1")
+out=$(ib push app "$reg/app:1" 2>&1)
 [ "$(echo "$out" | grep -c 'Layer already exists$')" = 2 ] || fail "second push: $out"
 [ "$(echo "$out" | sed -n 's/^1: digest: //p')" = "$digest" ] || fail "second push gave another digest"
 
@@ -80,11 +80,11 @@ root2=$tmp/store2
 [ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["Id"]')" = "$id" ] || fail "pulled another image id"
 "$IB" --root "$root2" fsck >/dev/null || fail "fsck after pull"
 [ "$("$IB" --root "$root2" run --rm "$reg/app:1")" = "hello from the registry" ] || fail "the pulled image does not run"
-out=$("$IB" --root "$root2" pull "$reg/app:1")
+out=$("$IB" --root "$root2" pull "$reg/app:1" 2>&1)
 grep -q 'Already exists' <<<"$out" || fail "second pull fetched layers again: $out"
 "$IB" --root "$root2" pull "$reg/app@$digest" >/dev/null || fail "pull by digest"
 # a pulled image goes back as it came: same manifest digest
-out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1")
+out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1" 2>&1)
 grep -q "digest: $digest" <<<"$out" || fail "re-push changed the digest: $out"
 # ... its layers mounted from the repository it came from
 [ "$(grep -c 'Mounted from app$' <<<"$out")" = 2 ] || fail "re-push did not mount the layers: $out"

@@ -148,6 +148,6 @@ grep -qE '(^| )(a|b)$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "private: 
 # one RUN that mounts one locked cache twice has the one instance twice (no wait on itself)
 printf 'FROM busybox\nRUN --mount=type=cache,target=/a,id=twice,sharing=locked --mount=type=cache,target=/b,id=twice,sharing=locked sh -c "echo twice-\\$(echo seen) > /a/f; cat /b/f"\n' > "$tmp/show/Dockerfile"
 timeout 120 "$IB" build --no-cache "$tmp/show" > "$tmp/show.out" 2>&1 || { cat "$tmp/show.out"; fail "twice: a RUN mounting one locked cache twice failed or waited on itself"; }
-grep -q '^ *twice-seen$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "twice: the two mounts of one cache are not the same directory"; }
+grep -Eq '(^| )twice-seen$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "twice: the two mounts of one cache are not the same directory"; }
 
 echo "build-flags: ok"

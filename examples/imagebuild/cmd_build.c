@@ -50,6 +50,7 @@ const cli_option cli_opts_build[] = {
 	{ "secret", 0, 1, "id=ID,src=FILE", "Secret to expose to the build; repeatable" },
 	{ "check", 0, 0, NULL, "Run the build checks only, build nothing (exit 1 when one fires)" },
 	{ "allow", 0, 1, "ENTITLEMENT", "Allow an extra privileged entitlement (network.host, security.insecure)" },
+	{ "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -104,6 +105,10 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			free(copy);
 			break;
 		}
+		case 16:
+			if (cli_progress_parse("build", v, &progress_mode) < 0)
+				goto out; /* status: CLI_EXIT_ERROR */
+			break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {

@@ -16,14 +16,17 @@ static void log_line(ib_log_level level, const char *line, void *payload)
 /* The options of the registry commands; parse() applies them by name. */
 #define OPT_INSECURE { "insecure", 0, 0, NULL, "Use plain HTTP, or HTTPS without verifying the certificate" }
 #define OPT_TLS_CA { "tls-ca", 0, 1, "FILE", "Trust the CA certificates of FILE (PEM) for the registry" }
+#define OPT_PROGRESS { "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" }
 const cli_option cli_opts_push[] = {
 	OPT_INSECURE, OPT_TLS_CA,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
+	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_pull[] = {
 	OPT_INSECURE, OPT_TLS_CA,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the image name)" },
+	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_login[] = {
@@ -69,6 +72,10 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 			a->reg.password = v;
 		else if (!strcmp(n, "password-stdin"))
 			a->password_stdin = 1;
+		else if (!strcmp(n, "progress") && cli_progress_parse(cli->command, v, &a->progress) < 0) {
+			cli->status = CLI_EXIT_ERROR; /* said: cli_usage() adds nothing */
+			return -2;
+		}
 	}
 	if (k == -2)
 		return -2;

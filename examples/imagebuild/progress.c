@@ -696,7 +696,21 @@ void cli_progress_end(cli_progress *p, int failed)
 {
 	if (!p)
 		return;
-	char *msg = failed ? clean(ib_error_last()->message) : NULL;
+	/*
+	 * The error's first line (the lines after it, a RUN's last output, are
+	 * on the view already); a closing "; <what follows>:" goes with them.
+	 */
+	char *msg = failed ? strdup(ib_error_last()->message) : NULL;
+	if (msg) {
+		msg[strcspn(msg, "\n")] = 0;
+		size_t n = strlen(msg);
+		char *semi = n && msg[n - 1] == ':' ? strrchr(msg, ';') : NULL;
+		if (semi)
+			*semi = 0;
+		char *c = clean(msg);
+		free(msg);
+		msg = c;
+	}
 	pthread_mutex_lock(&p->mu);
 	double t = now();
 	p->t_end = t;

@@ -155,6 +155,10 @@ assert all(e["total"] > 0 for e in ev if e["kind"] == "bytes"), ev' "$tmp/pull.e
 grep -q '^{' "$tmp/pull.out" && fail "pull progress on stdout"
 "$IB" --root "$tmp/store3" pull --progress=quiet "$reg/tty:1" > "$tmp/pullq.out" 2> "$tmp/pullq.err" || fail "quiet pull"
 [ ! -s "$tmp/pullq.err" ] && [ "$(cat "$tmp/pullq.out")" = "$reg/tty:1" ] || fail "quiet pull printed: $(cat "$tmp/pullq.out" "$tmp/pullq.err")"
+# run pulling what it lacks: the pull's progress on stderr, stdout the command's alone
+"$IB" --root "$tmp/store5" run --rm "$reg/tty:1" cat /a > "$tmp/run.out" 2> "$tmp/run.err" || { cat "$tmp/run.err"; fail "run of a missing image"; }
+[ "$(cat "$tmp/run.out")" = hello ] || fail "run printed on stdout: $(cat "$tmp/run.out")"
+grep -q ': Pull complete$' "$tmp/run.err" || fail "run's pull showed no progress: $(cat "$tmp/run.err")"
 # tty: one row per blob with its final state and time, and the summary
 tmux -S "$sock" new-session -d -s pull -x 150 -y 40 \
 	"'$IB' --root '$tmp/store4' pull --progress=tty '$reg/tty:1' >/dev/null; echo EXIT=\$?; exec sleep 600"

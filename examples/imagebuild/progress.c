@@ -618,7 +618,7 @@ static void log_cb(ib_log_level level, const char *line, void *payload)
 cli_progress *cli_progress_start(cli_progress_mode mode, cli_view view, ib_callbacks *cb)
 {
 	if (mode == CLI_PROGRESS_AUTO) {
-		const char *env = getenv("BUILDKIT_PROGRESS");
+		const char *env = view == CLI_VIEW_BUILD ? getenv("BUILDKIT_PROGRESS") : NULL; /* buildx's */
 		cli_progress_mode m;
 		if (env && *env && strcmp(env, "auto") && cli_progress_parse("", env, &m) == 0)
 			mode = m;

@@ -13,8 +13,8 @@
  *            (version, kind, id, text, current, total, cached, plus elapsed
  *            seconds), and its log lines as {"kind":"log",...}.
  *   quiet    nothing (the command prints only its result).
- *   auto     tty when stderr is a terminal, else plain ($BUILDKIT_PROGRESS,
- *            when set, is the default instead of auto, as buildx takes it).
+ *   auto     tty when stderr is a terminal, else plain (for a build,
+ *            $BUILDKIT_PROGRESS when set, as buildx takes it).
  * Public API only.
  */
 #ifndef IMAGEBUILD_CLI_PROGRESS_H

@@ -84,6 +84,12 @@ import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 assert all(e["cached"] for e in ev if e["kind"] in ("step", "step_done")), ev' "$tmp/r2.err" || fail "cached steps not cached in rawjson"
 
+# $BUILDKIT_PROGRESS is the default, as buildx takes it; --progress wins over it
+BUILDKIT_PROGRESS=rawjson "$IB" build -t raw "$ctx" 2> "$tmp/env.err" > /dev/null || fail "BUILDKIT_PROGRESS build"
+head -1 "$tmp/env.err" | grep -q '^{"version":1,' || fail "BUILDKIT_PROGRESS=rawjson: $(head -3 "$tmp/env.err")"
+BUILDKIT_PROGRESS=rawjson "$IB" build --progress=plain -t raw "$ctx" 2> "$tmp/env.err" > /dev/null || fail "--progress over BUILDKIT_PROGRESS"
+grep -q '^#[0-9]* CACHED$' "$tmp/env.err" && ! grep -q '^{' "$tmp/env.err" || fail "--progress=plain lost to BUILDKIT_PROGRESS"
+
 echo "== quiet: only the image id, on stdout"
 "$IB" build --progress=quiet -t quiet "$ctx" > "$tmp/q.out" 2> "$tmp/q.err" || { cat "$tmp/q.err"; fail "quiet build"; }
 [ ! -s "$tmp/q.err" ] || fail "quiet wrote to stderr: $(cat "$tmp/q.err")"

@@ -25,3 +25,4 @@ IB_COMMAND(push, "push [--insecure] [--tls-ca FILE] [-q] NAME [DEST]", "Push an 
 IB_COMMAND(pull, "pull [--insecure] [--tls-ca FILE] [-q] REF", "Pull an image from a registry")
 IB_COMMAND(login, "login [-u USER] [-p PASSWORD|--password-stdin] [--insecure] [--tls-ca FILE] [HOST]", "Log in to a registry (Docker's config.json)")
 IB_COMMAND(logout, "logout [HOST]", "Log out from a registry")
+IB_COMMAND(init, "init [--language LANG] [--language-version VERSION] [--port PORT] [--cmd COMMAND] [--package-manager PM] [--force] [DIR]", "Write a Dockerfile, .dockerignore and compose.yaml for a project (as docker init)")

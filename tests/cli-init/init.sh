@@ -15,7 +15,7 @@
 set -uo pipefail
 IB=$1 PARSE_DUMP=$2
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
-export IMAGEBUILD_INIT_TEMPLATES=$IB_SOURCE_ROOT/examples/imagebuild/init
+export IMAGEBUILD_INIT_TEMPLATES=${IB_INIT_TEST_TEMPLATES:-$IB_SOURCE_ROOT/examples/imagebuild/init}
 projects=$IB_SOURCE_ROOT/tests/cli-init/projects
 python=/usr/bin/python3
 "$python" -c 'import yaml' 2>/dev/null || skip_or_fail "python3-yaml is not installed"
@@ -26,6 +26,7 @@ export IMAGEBUILD_ROOT=$tmp/store
 failures=()
 check() { echo "FAIL: $*" >&2; failures+=("$*"); }
 has() { grep -qF -- "$2" "$1" || check "$3: no \`$2\` in $1: $(cat "$1")"; }
+has_line() { grep -qxF -- "$2" "$1" || check "$3: no line \`$2\` in $1"; }
 hasnt() { ! grep -qF -- "$2" "$1" || check "$3: unexpected \`$2\` in $1"; }
 
 # init PROJECT [FLAGS...]: a fresh copy of the sample in $tmp/PROJECT, init'ed
@@ -37,19 +38,32 @@ init_copy() {
 	"$IB" init "$@" "$tmp/$p" </dev/null >"$tmp/$p.out" 2>"$tmp/$p.err"
 }
 
-# compose.yaml: services.server.build {context: ., target: final}, ports as given
+# compose.yaml: services.server.build {context: ., target: final}, ports as
+# given. Collected here, checked by one python3 run at the end (it is slow to start).
+compose_checks=()
 compose_ok() { # DIR PORT|"" LABEL
-	"$python" - "$1/compose.yaml" "$2" <<'PY' || check "$3: compose.yaml: $(cat "$1/compose.yaml")"
+	compose_checks+=("$1/compose.yaml" "$2" "$3")
+}
+compose_verify() {
+	local out
+	out=$("$python" - "${compose_checks[@]}" <<'PY'
 import sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
-srv = doc["services"]["server"]
-assert srv["build"] == {"context": ".", "target": "final"}, srv["build"]
-port = sys.argv[2]
-if port:
-    assert srv["ports"] == [f"{port}:{port}"], srv.get("ports")
-else:
-    assert "ports" not in srv, srv
+a = sys.argv[1:]
+for path, port, label in zip(a[0::3], a[1::3], a[2::3]):
+    try:
+        doc = yaml.safe_load(open(path))
+        srv = doc["services"]["server"]
+        assert srv["build"] == {"context": ".", "target": "final"}, srv["build"]
+        if port:
+            assert srv["ports"] == [f"{port}:{port}"], srv.get("ports")
+        else:
+            assert "ports" not in srv, srv
+    except Exception as e:
+        print(f"{label}: {path}: {type(e).__name__}: {e}")
 PY
+)
+	[ $? = 0 ] || check "compose.yaml checks did not run"
+	[ -z "$out" ] || check "compose.yaml: $out"
 }
 
 # stack checks: project, expected lines of the plan (base images) and of the Dockerfile
@@ -75,7 +89,7 @@ verify() { # PROJECT PORT PLAN-STRINGS(|-separated) DOCKERFILE-STRINGS(|-separat
 	grep -q '^USER ' "$d/Dockerfile" || check "$p: no USER in the Dockerfile"
 	! grep -qE '^USER (root|0)(:|$)' "$d/Dockerfile" || check "$p: runs as root"
 	grep -qE '^ENTRYPOINT \[|^CMD \[|^FROM php:' "$d/Dockerfile" || check "$p: no exec-form start command"
-	for s in '**/.git' '**/.env' '**/*.pem' '**/*.key'; do has "$d/.dockerignore" "$s" "$p: .dockerignore"; done
+	for s in '**/.git' '**/.env' '**/.env.*' '**/*.pem' '**/*.key' '**/id_rsa*'; do has_line "$d/.dockerignore" "$s" "$p: .dockerignore"; done
 	compose_ok "$d" "$port" "$p"
 }
 
@@ -84,11 +98,11 @@ init_copy go || check "go: init failed: $(cat "$tmp/go.err")"
 verify go 8080 'FROM golang:1.22-alpine (image)|FROM alpine:3.21 (image)|EXPOSE 8080' \
 	'--mount=type=cache,target=/go/pkg/mod/|--mount=type=bind,source=go.mod,target=go.mod|AS build|AS final|ENTRYPOINT [ "/bin/server" ]'
 hasnt "$tmp/go/Dockerfile" 'source=go.sum' "go: no go.sum, no bind of it"
-has "$tmp/go/.dockerignore" '**/vendor' "go: .dockerignore"
+has_line "$tmp/go/.dockerignore" '**/vendor' "go: .dockerignore"
 init_copy python-pip || check "python-pip: init failed: $(cat "$tmp/python-pip.err")"
 verify python-pip 8000 'FROM python:3.12-slim (image)' \
 	'--mount=type=cache,target=/root/.cache/pip|source=requirements.txt|CMD [ "python", "app.py" ]|USER appuser'
-has "$tmp/python-pip/.dockerignore" '**/__pycache__' "python-pip: .dockerignore"
+has_line "$tmp/python-pip/.dockerignore" '**/__pycache__' "python-pip: .dockerignore"
 init_copy python-poetry || check "python-poetry: init failed: $(cat "$tmp/python-poetry.err")"
 verify python-poetry 8000 'FROM python:3.13-slim (image)' \
 	'poetry==2.1.1|--mount=type=cache,target=/root/.cache/pypoetry|source=poetry.lock|poetry install --only main --no-root|CMD [ "python", "main.py" ]'
@@ -100,7 +114,7 @@ verify python-project 8000 'FROM python:3.13-slim (image)' 'python -m pip instal
 init_copy node-npm || check "node-npm: init failed: $(cat "$tmp/node-npm.err")"
 verify node-npm 3000 'FROM node:20-alpine (image)' \
 	'npm ci --omit=dev|--mount=type=cache,target=/root/.npm|source=package-lock.json|USER node|CMD [ "node", "index.js" ]'
-has "$tmp/node-npm/.dockerignore" '**/node_modules' "node-npm: .dockerignore"
+has_line "$tmp/node-npm/.dockerignore" '**/node_modules' "node-npm: .dockerignore"
 init_copy node-yarn || check "node-yarn: init failed: $(cat "$tmp/node-yarn.err")"
 verify node-yarn 3000 'FROM node:22-alpine (image)' \
 	'yarn install --production --frozen-lockfile|--mount=type=cache,target=/usr/local/share/.cache/yarn|CMD [ "node", "server.js" ]'
@@ -110,7 +124,7 @@ verify node-pnpm 3000 'FROM node:22-alpine (image)' \
 init_copy rust || check "rust: init failed: $(cat "$tmp/rust.err")"
 verify rust 8000 'FROM rust:1.85-alpine (image)|FROM alpine:3.21 (image)' \
 	'ARG APP_NAME=hello-server|--mount=type=cache,target=/usr/local/cargo/registry/|source=Cargo.lock|cargo build --locked --release'
-has "$tmp/rust/.dockerignore" '**/target' "rust: .dockerignore"
+has_line "$tmp/rust/.dockerignore" '**/target' "rust: .dockerignore"
 init_copy java-maven || check "java-maven: init failed: $(cat "$tmp/java-maven.err")"
 verify java-maven 8080 'FROM maven:3.9.9-eclipse-temurin-17 (image)|FROM eclipse-temurin:17-jre-jammy (image)' \
 	'--mount=type=cache,target=/root/.m2|mvn --batch-mode package -DskipTests|ENTRYPOINT [ "java", "-jar", "/app/app.jar" ]'
@@ -120,7 +134,7 @@ verify java-gradle 8080 'FROM gradle:8.12-jdk21 (image)|FROM eclipse-temurin:21-
 init_copy dotnet || check "dotnet: init failed: $(cat "$tmp/dotnet.err")"
 verify dotnet 8080 'FROM mcr.microsoft.com/dotnet/sdk:8.0-alpine (image)|FROM mcr.microsoft.com/dotnet/aspnet:8.0-alpine (image)' \
 	'--mount=type=cache,id=nuget,target=/root/.nuget/packages|dotnet publish "Hello.csproj"|ENTRYPOINT [ "dotnet", "Hello.dll" ]'
-has "$tmp/dotnet/.dockerignore" '**/obj' "dotnet: .dockerignore"
+has_line "$tmp/dotnet/.dockerignore" '**/obj' "dotnet: .dockerignore"
 init_copy php || check "php: init failed: $(cat "$tmp/php.err")"
 verify php 80 'FROM composer:2.8 (image)|FROM php:8.3-apache (image)' \
 	'--mount=type=cache,target=/tmp/cache|source=composer.lock|USER www-data'
@@ -227,6 +241,7 @@ printf 'go\n\n\nn\n' | script -qec "\"$IB\" init \"$tmp/tty\"" /dev/null >"$tmp/
 has "$tmp/tty/Dockerfile" 'CMD [ "./hello.sh", "--loud" ]' "terminal: answer n keeps the files"
 has "$tmp/tty2.out" "nothing written" "terminal: answer n"
 
+compose_verify
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "${#failures[@]} check(s) failed:" >&2
 	printf '  %s\n' "${failures[@]}" >&2

@@ -704,12 +704,19 @@ out:
 
 /* ---- the command ---- */
 
+const cli_option cli_opts_init[] = {
+	{ "language", 0, 1, "LANG", "go, python, node, rust, java, dotnet, php or other (default: detected)" },
+	{ "language-version", 0, 1, "VERSION", "The language's version, in the base image tag (default: the project's, else a pinned one)" },
+	{ "port", 0, 1, "PORT", "The port the application listens on (default: the stack's; other: none)" },
+	{ "cmd", 0, 1, "COMMAND", "The command that starts the application (python, node, other)" },
+	{ "package-manager", 0, 1, "PM", "pip, poetry or uv; npm, yarn or pnpm; maven or gradle (default: detected)" },
+	{ "force", 0, 0, NULL, "Replace existing files (else nothing is written when one exists)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_init(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = {
-		{"language", 0, 1}, {"language-version", 0, 1}, {"port", 0, 1}, {"cmd", 0, 1},
-		{"package-manager", 0, 1}, {"force", 0, 0}, {"help", 'h', 0}, {NULL, 0, 0},
-	};
+	const cli_option *opts = cli_opts_init;
 	const char *o_lang = NULL, *o_version = NULL, *o_port = NULL, *o_cmd = NULL, *o_pm = NULL;
 	int force = 0, i = 1, k, status = 1;
 	const char *val = NULL;
@@ -726,19 +733,6 @@ int cmd_init(ib_cli *cli, int argc, char **argv)
 		case 3: o_cmd = val; break;
 		case 4: o_pm = val; break;
 		case 5: force = 1; break;
-		case 6:
-			printf("Usage: imagebuild %s\n\n"
-			       "Write a Dockerfile, a .dockerignore and a compose.yaml for the project in DIR\n"
-			       "(default: the current directory), as `docker init` does.\n\n"
-			       "  --language LANG         go, python, node, rust, java, dotnet, php or other (default: detected)\n"
-			       "  --language-version V    the language's version in the base image tag (default: the project's, else a pinned one)\n"
-			       "  --port N                the port the application listens on\n"
-			       "  --cmd COMMAND           the command that starts the application (python, node, other)\n"
-			       "  --package-manager PM    pip|poetry|uv, npm|yarn|pnpm, maven|gradle (default: detected)\n"
-			       "  --force                 replace existing files\n\n"
-			       "When stdin is a terminal, what no flag gives is asked; else the defaults are used.\n",
-			       cli->usage);
-			return 0;
 		}
 	}
 	if (k == -2 || argc - i > 1)
@@ -758,7 +752,7 @@ int cmd_init(ib_cli *cli, int argc, char **argv)
 		s = stack_by_name(o_lang);
 		if (!s) {
 			fprintf(stderr, "imagebuild init: --language `%s`: not one of go, python, node, rust, java, dotnet, php, other\n", o_lang);
-			return 2;
+			return CLI_EXIT_ERROR;
 		}
 	} else if (interactive) {
 		printf("Which application platform does the project use?\n");
@@ -779,7 +773,7 @@ int cmd_init(ib_cli *cli, int argc, char **argv)
 	}
 	if (o_cmd && !s->takes_cmd) {
 		fprintf(stderr, "imagebuild init: --cmd: a %s image runs what its build makes; the start command is not chosen here\n", s->title);
-		return 2;
+		return CLI_EXIT_ERROR;
 	}
 
 	/* defaults, then what the project says, then flags and answers */
@@ -1066,7 +1060,7 @@ int cmd_init(ib_cli *cli, int argc, char **argv)
 	status = 0;
 	goto out;
 out_usage:
-	status = 2;
+	status = CLI_EXIT_ERROR; /* a flag's value, or a missing flag, as docker's 125 */
 out:
 	for (int f = 0; f < 3; f++)
 		free(files[f]);

@@ -143,7 +143,7 @@ hasnt "$tmp/php/Dockerfile" 'Listen' "php: port 80 is Apache's own"
 # ---- the generic template: --cmd is needed, then it builds and runs on busybox ----
 init_copy other
 rc=$?
-[ "$rc" = 2 ] || check "other without --cmd exited $rc, not 2"
+[ "$rc" = 125 ] || check "other without --cmd exited $rc, not 125"
 has "$tmp/other.err" "--cmd" "other without --cmd"
 [ -z "$(ls -A "$tmp/other" | grep -v hello.sh)" ] || check "other without --cmd wrote files: $(ls -A "$tmp/other")"
 init_copy other --cmd "./hello.sh" || check "other: init failed: $(cat "$tmp/other.err")"
@@ -213,7 +213,7 @@ refused() { # FLAG ARGS...: init with ARGS exits 2, names FLAG, writes nothing
 	rm -rf "$tmp/bad" && cp -r "$projects/go" "$tmp/bad"
 	"$IB" init "$@" "$tmp/bad" </dev/null >"$tmp/bad.out" 2>"$tmp/bad.err"
 	local rc=$?
-	[ "$rc" = 2 ] || check "init $* exited $rc, not 2: $(cat "$tmp/bad.err")"
+	[ "$rc" = 125 ] || check "init $* exited $rc, not 125: $(cat "$tmp/bad.err")"
 	has "$tmp/bad.err" "$flag" "init $* names $flag"
 	[ ! -e "$tmp/bad/Dockerfile" ] || check "init $* wrote a Dockerfile"
 }

@@ -9,7 +9,8 @@
  *
  * The files are rendered from templates, one directory per stack:
  * $IMAGEBUILD_INIT_TEMPLATES, else the installed data directory
- * (IB_INIT_TEMPLATE_DIR). A template is text with {{NAME}} variables and
+ * (IB_INIT_TEMPLATE_DIR, <datadir>/imagebuild/init), else the source tree's
+ * examples/imagebuild/init when nothing is installed. A template is text with {{NAME}} variables and
  * {{#if NAME}} / {{#unless NAME}} ... {{end}} lines (NAME set and not
  * empty); <stack>/defaults holds a stack's NAME=VALUE defaults (the base
  * image pins among them). Nothing is written unless all three files can be:
@@ -510,10 +511,21 @@ static char *cmd_json(const char *cmd)
 
 /* ---- templates ---- */
 
+/*
+ * $IMAGEBUILD_INIT_TEMPLATES, else the installed data directory, else (a
+ * binary run from its build tree, never installed) the source tree's.
+ */
 static const char *template_dir(void)
 {
 	const char *env = getenv("IMAGEBUILD_INIT_TEMPLATES");
-	return env && *env ? env : IB_INIT_TEMPLATE_DIR;
+	if (env && *env)
+		return env;
+#ifdef IB_INIT_SOURCE_TEMPLATE_DIR
+	struct stat st;
+	if (stat(IB_INIT_TEMPLATE_DIR "/common", &st) < 0 && stat(IB_INIT_SOURCE_TEMPLATE_DIR "/common", &st) == 0)
+		return IB_INIT_SOURCE_TEMPLATE_DIR;
+#endif
+	return IB_INIT_TEMPLATE_DIR;
 }
 
 /* Read NAME=VALUE lines (comments, blank lines skipped) into v */

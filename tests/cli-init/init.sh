@@ -207,7 +207,7 @@ hasnt "$tmp/node-npm+pm/Dockerfile" 'frozen-lockfile' "--package-manager pnpm wi
 init_copy python-pip+uv --package-manager uv --cmd "uvicorn app:app --host 0.0.0.0" || check "--package-manager uv: $(cat "$tmp/python-pip+uv.err")"
 has "$tmp/python-pip+uv/Dockerfile" 'uv sync --no-install-project' "--package-manager uv without uv.lock"
 has "$tmp/python-pip+uv/Dockerfile" 'CMD [ "uvicorn", "app:app", "--host", "0.0.0.0" ]' "--cmd words"
-refused() { # FLAG ARGS...: init with ARGS exits 2, names FLAG, writes nothing
+refused() { # FLAG ARGS...: init with ARGS exits 125 (as docker on a bad flag), names FLAG, writes nothing
 	local flag=$1
 	shift
 	rm -rf "$tmp/bad" && cp -r "$projects/go" "$tmp/bad"
@@ -225,6 +225,11 @@ refused --cmd --cmd ./x
 refused --language-version --language-version '1.2;rm'
 refused --cmd --language other --cmd "'unbalanced"
 refused --bogus --bogus
+# no IMAGEBUILD_INIT_TEMPLATES: the installed templates, else (nothing installed) the source tree's
+rm -rf "$tmp/noenv" && cp -r "$projects/go" "$tmp/noenv"
+env -u IMAGEBUILD_INIT_TEMPLATES "$IB" init "$tmp/noenv" </dev/null >"$tmp/noenv.out" 2>&1 ||
+	check "init without IMAGEBUILD_INIT_TEMPLATES failed: $(cat "$tmp/noenv.out")"
+has "$tmp/noenv/Dockerfile" "ARG GO_VERSION=1.22" "init without IMAGEBUILD_INIT_TEMPLATES"
 IMAGEBUILD_INIT_TEMPLATES=$tmp/none "$IB" init "$tmp/bad" </dev/null >"$tmp/none.out" 2>"$tmp/none.err"
 [ $? = 1 ] || check "missing templates: not exit 1"
 has "$tmp/none.err" "IMAGEBUILD_INIT_TEMPLATES" "missing templates"

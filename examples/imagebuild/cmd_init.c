@@ -691,7 +691,7 @@ static int write_file(const char *dir, const char *name, const char *data, int f
 		}
 		off += (size_t)w;
 	}
-	if (fchmod(fd, 0666 & ~um) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	if (fchmod(fd, 0666 & ~um) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto fail;
 	}

@@ -953,7 +953,9 @@ int cmd_init(ib_cli *cli, int argc, char **argv)
 		char *port = o_port ? strdup(o_port) : NULL;
 		if (!port && interactive) {
 			const char *def = vars_get(&v, "PORT");
-			port = ask("What port does the application listen on? (empty: none)", def);
+			port = ask("What port does the application listen on? ('none': no port)", def && *def ? def : "none");
+			if (port && !strcmp(port, "none"))
+				port[0] = '\0';
 		}
 		if (port && *port) {
 			char *end = NULL;

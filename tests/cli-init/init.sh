@@ -242,6 +242,14 @@ printf 'other\n7000\n./hello.sh --loud\n' | script -qec "\"$IB\" init \"$tmp/tty
 has "$tmp/tty.out" "What is the command that starts the application?" "terminal prompts"
 has "$tmp/tty/Dockerfile" 'CMD [ "./hello.sh", "--loud" ]' "terminal: the command answered"
 has "$tmp/tty/Dockerfile" 'EXPOSE 7000' "terminal: the port answered"
+# 'none': no port, where the stack has a default
+rm -rf "$tmp/tty3" && cp -r "$projects/node-npm" "$tmp/tty3"
+printf '\n\nnone\n\n' | script -qec "\"$IB\" init \"$tmp/tty3\"" /dev/null >"$tmp/tty3.out" 2>&1 ||
+	check "init on a terminal (node) failed: $(cat "$tmp/tty3.out")"
+has "$tmp/tty3/Dockerfile" 'ARG NODE_VERSION=20' "terminal: the detected version by default"
+has "$tmp/tty3/Dockerfile" 'CMD [ "node", "index.js" ]' "terminal: the detected command by default"
+hasnt "$tmp/tty3/Dockerfile" 'EXPOSE' "terminal: port none"
+compose_ok "$tmp/tty3" "" "terminal: port none"
 # and on a terminal an existing file is replaced only when the answer is yes
 printf 'go\n\n\nn\n' | script -qec "\"$IB\" init \"$tmp/tty\"" /dev/null >"$tmp/tty2.out" 2>&1
 has "$tmp/tty/Dockerfile" 'CMD [ "./hello.sh", "--loud" ]' "terminal: answer n keeps the files"

@@ -738,8 +738,9 @@ def _build_options(keep: _Keep, context: PathLike, dockerfile: Optional[PathLike
     if tags:
         o.tags = keep.array(tags)
     if build_args:
-        o.build_args = keep.array("%s=%s" % kv if kv[1] is not None else kv[0]
-                                  for kv in dict(build_args).items())
+        # a None value comes from the environment, as `--build-arg NAME` does (unset: not given)
+        args = [(k, os.environ.get(k) if v is None else v) for k, v in dict(build_args).items()]
+        o.build_args = keep.array("%s=%s" % kv for kv in args if kv[1] is not None)
     o.target = keep.str(target)
     o.platform = keep.str(platform)
     o.no_cache = 1 if no_cache else 0
@@ -910,7 +911,7 @@ class Store:
 
     def _lookup(self, name: str) -> Any:
         p = ffi.new("ib_image **")
-        _check(lib.ib_store_image_lookup(p, self._h, name.encode()))
+        _check(lib.ib_store_image_lookup(p, self._h, str(name).encode()))
         return ffi.gc(p[0], lib.ib_image_free)
 
     def image(self, name: str) -> Image:
@@ -965,7 +966,7 @@ class Store:
 
     def tag(self, source: str, target: str) -> None:
         """Give the image ``source`` (name or id) the name ``target`` (docker tag)."""
-        _check(lib.ib_store_tag(self._h, source.encode(), target.encode()))
+        _check(lib.ib_store_tag(self._h, str(source).encode(), target.encode()))
 
     def untag(self, name: str) -> None:
         """Remove one name; the image goes when it was its last name."""
@@ -1146,7 +1147,7 @@ class Store:
         o.snapshotter = keep.str(snapshotter)
         o.command = keep.str(command)
         p = ffi.new("ib_container **")
-        _check(lib.ib_container_create(p, self._h, image.encode(), o))
+        _check(lib.ib_container_create(p, self._h, str(image).encode(), o))
         return Container(self, p[0], remove)
 
     def container(self, id_or_name: str) -> "Container":

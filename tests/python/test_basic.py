@@ -1,10 +1,21 @@
 """The bindings reach the library, and its errors become Python exceptions."""
 import hashlib
 import os
+import sys
 
 import pytest
 
 import imagebuild
+
+
+def test_the_package_under_test():
+    """Under check-install.py the suite runs against the venv's installed package, never the tree."""
+    venv = os.environ.get("IB_PY_INSTALLED")
+    if venv:
+        f = os.path.realpath(imagebuild.__file__)
+        assert f.startswith(os.path.realpath(venv) + os.sep), (f, venv)
+        assert os.path.realpath(sys.prefix) == os.path.realpath(venv)
+    assert os.path.isfile(os.path.join(os.path.dirname(imagebuild.__file__), "py.typed"))
 
 
 def test_version_matches_library():

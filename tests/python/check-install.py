@@ -96,7 +96,7 @@ def check_wheel(source):
             fail("the wheel's extension needs libimagebuild.so:\n" + ldd)
         # the suite, against the installed package (the tests dir has no imagebuild/)
         tests = os.path.join(source, "tests", "python")
-        tenv = dict(env, IB_SOURCE_ROOT=source, IB_PY_INSTALLED=sys.prefix and venv)
+        tenv = dict(env, IB_SOURCE_ROOT=source, IB_PY_INSTALLED=venv)
         run([vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", away, tests,
              ], env=tenv, cwd=away)
 

@@ -65,3 +65,20 @@ def test_push(tmp_path, busybox_tarball, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert "Pushed" in r.stdout and "Pull complete" in r.stdout
     assert "pulled " + image_id in r.stdout
+
+
+def test_readme_python_example(tmp_path, root, busybox_tarball):
+    """The README's Python block, word for word, against a store of ours (examples/hello builds FROM busybox)."""
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        text = f.read()
+    start = text.index("<!-- python example: run by tests/python/test_examples.py -->")
+    block = text[start:].split("```python\n", 1)[1].split("\n```\n", 1)[0]
+    env = dict(os.environ, IMAGEBUILD_ROOT=root)
+    r = subprocess.run([sys.executable, "-c", block], cwd=SOURCE, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[builder 1/3] WORKDIR /build" in r.stdout
+    assert "said hi" in r.stdout
+    with imagebuild.Store(root) as s:
+        assert s.image("hello:greeted").history[0].comment == "said hi"
+        assert list(s.containers()) == []

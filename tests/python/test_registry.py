@@ -45,6 +45,14 @@ def test_push_then_pull(tmp_path, registry, monkeypatch, busybox_tarball):
     done = [e for e in events if e.text == "Pull complete"]
     assert all(e.total and e.bytes == e.total for e in done)
     assert dst.image(registry + "/py/busybox:1").id == image
+    # a build pulls its base from the registry (pull="always": again, though the store has it)
+    events.clear()
+    built = dst.build(str(tmp_path), dockerfile_content="FROM %s/py/busybox:1\nENV PULLED=1\n" % registry,
+                      pull="always", on_progress=events.append)
+    assert dst.image(built.id).config["Env"][-1] == "PULLED=1"
+    assert any(e.kind == "bytes" and e.text == "Already exists" for e in events), events
+    with pytest.raises(imagebuild.NotFound):
+        dst.build(str(tmp_path), dockerfile_content="FROM %s/py/nothing:1\n" % registry)
     with pytest.raises(imagebuild.NotFound) as e:
         dst.pull(registry + "/py/busybox:missing")
     assert "missing" in e.value.message

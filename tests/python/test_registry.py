@@ -1,5 +1,4 @@
 """Push to and pull from a real registry (Debian's docker-registry) through the bindings."""
-import os
 import warnings
 
 with warnings.catch_warnings():  # deprecated, but what makes a bcrypt htpasswd line here

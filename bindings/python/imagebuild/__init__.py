@@ -40,7 +40,7 @@ import re
 import signal
 import threading
 from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple, Union)
+                    Sequence, Tuple, Union, cast)
 
 from ._native import ffi, lib
 
@@ -162,6 +162,11 @@ def _b(s: Any) -> Any:
 
 def _s(p: Any) -> Optional[str]:
     return ffi.string(p).decode("utf-8", "replace") if p != ffi.NULL else None
+
+
+def _t(p: Any) -> str:
+    """A C string the library documents as never NULL ("" if it were)."""
+    return ffi.string(p).decode("utf-8", "replace") if p != ffi.NULL else ""
 
 
 def _buf_text(buf: Any) -> str:
@@ -306,10 +311,10 @@ class Reference:
         try:
             r = p[0]
             d = lib.ib_reference_digest(r)
-            return cls(_s(lib.ib_reference_domain(r)), _s(lib.ib_reference_path(r)),
-                       _s(lib.ib_reference_repository(r)), _s(lib.ib_reference_tag(r)),
+            return cls(_t(lib.ib_reference_domain(r)), _t(lib.ib_reference_path(r)),
+                       _t(lib.ib_reference_repository(r)), _s(lib.ib_reference_tag(r)),
                        bool(lib.ib_reference_tag_given(r)), _digest_str(d) if d != ffi.NULL else None,
-                       _s(lib.ib_reference_name(r)), _s(lib.ib_reference_familiar(r)))
+                       _t(lib.ib_reference_name(r)), _t(lib.ib_reference_familiar(r)))
         finally:
             lib.ib_reference_free(p[0])
 
@@ -630,7 +635,7 @@ class ContainerInfo:
 
     @classmethod
     def _from_c(cls, r: Any) -> "ContainerInfo":
-        return cls(_s(r.id), _s(r.name), _digest_str(ffi.addressof(r.image_id)), _s(r.image_name),
+        return cls(_t(r.id), _s(r.name), _digest_str(ffi.addressof(r.image_id)), _s(r.image_name),
                    _s(r.command), _s(r.state), _s(r.created))
 
 
@@ -921,14 +926,14 @@ class Store:
             layers = []
             for i in range(lib.ib_image_layer_count(img)):
                 l = lib.ib_image_layer(img, i)
-                layers.append(Layer(_digest_str(ffi.addressof(l.digest)), int(l.size), _s(l.media_type),
+                layers.append(Layer(_digest_str(ffi.addressof(l.digest)), int(l.size), _t(l.media_type),
                                     _digest_str(ffi.addressof(l.diff_id))))
-            names = tuple(_s(lib.ib_image_name(img, i)) for i in range(lib.ib_image_name_count(img)))
+            names = tuple(_t(lib.ib_image_name(img, i)) for i in range(lib.ib_image_name_count(img)))
             buf = ffi.new("ib_buf *")
             _check(lib.ib_image_inspect_json(buf, img))
             details = json.loads(_buf_text(buf))
             return Image(_digest_str(lib.ib_image_id(img)), _digest_str(lib.ib_image_manifest_digest(img)),
-                         _s(lib.ib_image_manifest_media_type(img)), names, int(lib.ib_image_size(img)),
+                         _t(lib.ib_image_manifest_media_type(img)), names, int(lib.ib_image_size(img)),
                          tuple(layers), tuple(self._history(img)), details)
         finally:
             ffi.release(img)
@@ -1111,7 +1116,7 @@ class Store:
         rc = lib.ib_store_fsck_ext(buf, self._h, o)
         lines = [l for l in _buf_text(buf).splitlines() if l]
         if rc == lib.IB_EINVALID:
-            return lines or [_s(lib.ib_error_last().message)]
+            return lines or [_t(lib.ib_error_last().message)]
         _check(rc)
         return []
 
@@ -1312,7 +1317,7 @@ def _parse_options(keep: _Keep, filename: Optional[str]) -> Any:
 
 
 def _strings(ss: Any) -> Tuple[str, ...]:
-    return tuple(_s(ss.items[i]) for i in range(ss.count))
+    return tuple(_t(ss.items[i]) for i in range(ss.count))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1332,7 +1337,7 @@ class Heredoc:
 
     @classmethod
     def _from_c(cls, h: Any) -> "Heredoc":
-        return cls(_s(h.name), ffi.string(h.content, h.content_len).decode("utf-8", "replace"),
+        return cls(_t(h.name), ffi.string(h.content, h.content_len).decode("utf-8", "replace"),
                    int(h.fd), bool(h.expand), bool(h.chomp))
 
 
@@ -1383,12 +1388,12 @@ class Node:
         nested = lib.ib_node_nested(n)
         buf = ffi.new("ib_buf *")
         _check(lib.ib_node_dump(buf, n))
-        return cls(_s(lib.ib_node_keyword(n)),
-                   tuple(_s(lib.ib_node_flag(n, i)) for i in range(lib.ib_node_flag_count(n))),
-                   tuple(args), bool(lib.ib_node_is_json(n)), _s(lib.ib_node_original(n)),
+        return cls(_t(lib.ib_node_keyword(n)),
+                   tuple(_t(lib.ib_node_flag(n, i)) for i in range(lib.ib_node_flag_count(n))),
+                   tuple(args), bool(lib.ib_node_is_json(n)), _t(lib.ib_node_original(n)),
                    int(lib.ib_node_start_line(n)), int(lib.ib_node_end_line(n)),
                    tuple(Heredoc._from_c(lib.ib_node_heredoc(n, i)) for i in range(lib.ib_node_heredoc_count(n))),
-                   tuple(_s(lib.ib_node_comment(n, i)) for i in range(lib.ib_node_comment_count(n))),
+                   tuple(_t(lib.ib_node_comment(n, i)) for i in range(lib.ib_node_comment_count(n))),
                    cls._from_c(nested) if nested != ffi.NULL else None, _buf_text(buf))
 
 
@@ -1629,20 +1634,20 @@ class Healthcheck(Instruction):
 
 
 def _instruction(i: Any) -> Instruction:
-    kind = _s(lib.ib_instruction_kind_name(i.kind))
-    base = (kind, int(i.line), int(i.end_line), _s(i.original))
+    kind = _t(lib.ib_instruction_kind_name(i.kind))
+    base: Tuple[str, int, int, str] = (kind, int(i.line), int(i.end_line), _t(i.original))
     u = i.u
     k = i.kind
     heredocs = tuple(Heredoc._from_c(lib.ib_instruction_heredoc(i, n))
                      for n in range(lib.ib_instruction_heredoc_count(i)))
     if k == lib.IB_INSTR_FROM:
         f = getattr(u, "from")
-        return From(*base, _s(f.image), _s(f.name), _s(f.platform))
+        return From(*base, _t(f.image), _s(f.name), _s(f.platform))
     if k == lib.IB_INSTR_RUN:
         mounts = []
         for n in range(lib.ib_instruction_mount_count(i)):
             m = lib.ib_instruction_mount(i, n)
-            mounts.append(Mount(_s(m.raw), _MOUNT_TYPES[m.type], _s(m.target), _s(m.source), _s(getattr(m, "from")),
+            mounts.append(Mount(_t(m.raw), _MOUNT_TYPES[m.type], _s(m.target), _s(m.source), _s(getattr(m, "from")),
                                 _s(m.id), _s(m.sharing), _s(m.mode), _s(m.uid), _s(m.gid), _s(m.size),
                                 _s(m.env), bool(m.readonly), bool(m.required)))
         return Run(*base, _strings(u.run.args), bool(u.run.json), _s(u.run.network), _s(u.run.security),
@@ -1653,29 +1658,29 @@ def _instruction(i: Any) -> Instruction:
     if k in (lib.IB_INSTR_COPY, lib.IB_INSTR_ADD):
         c = u.copy
         return (Copy if k == lib.IB_INSTR_COPY else Add)(
-            *base, _strings(c.sources), _s(c.dest), bool(c.json), _s(getattr(c, "from")), _s(c.chown),
+            *base, _strings(c.sources), _t(c.dest), bool(c.json), _s(getattr(c, "from")), _s(c.chown),
             _s(c.chmod), _s(c.checksum), bool(c.link), bool(c.parents), bool(c.keep_git_dir),
             _strings(c.excludes), heredocs)
     if k in (lib.IB_INSTR_ENV, lib.IB_INSTR_LABEL):
         pairs = []
         for n in range(lib.ib_instruction_kv_count(i)):
             kv = lib.ib_instruction_kv(i, n)
-            pairs.append((_s(kv.key), _s(kv.value)))
+            pairs.append((_t(kv.key), _t(kv.value)))
         return (Env if k == lib.IB_INSTR_ENV else Label)(*base, tuple(pairs))
     if k == lib.IB_INSTR_ARG:
         decls = []
         for n in range(lib.ib_instruction_arg_count(i)):
             a = lib.ib_instruction_arg(i, n)
-            decls.append(ArgDeclaration(_s(a.name), _s(a.default_value) if a.has_default else None))
+            decls.append(ArgDeclaration(_t(a.name), _s(a.default_value) if a.has_default else None))
         return Arg(*base, tuple(decls))
     if k in (lib.IB_INSTR_EXPOSE, lib.IB_INSTR_VOLUME):
         return (Expose if k == lib.IB_INSTR_EXPOSE else Volume)(*base, _strings(u.list))
     if k in (lib.IB_INSTR_USER, lib.IB_INSTR_WORKDIR, lib.IB_INSTR_STOPSIGNAL, lib.IB_INSTR_MAINTAINER):
-        cls = {lib.IB_INSTR_USER: User, lib.IB_INSTR_WORKDIR: Workdir, lib.IB_INSTR_STOPSIGNAL: StopSignal,
+        ucls = {lib.IB_INSTR_USER: User, lib.IB_INSTR_WORKDIR: Workdir, lib.IB_INSTR_STOPSIGNAL: StopSignal,
                lib.IB_INSTR_MAINTAINER: Maintainer}[k]
-        return cls(*base, _s(u.value))
+        return ucls(*base, _t(u.value))
     if k == lib.IB_INSTR_ONBUILD:
-        return OnBuild(*base, _s(u.onbuild.trigger), _s(u.onbuild.keyword))
+        return OnBuild(*base, _t(u.onbuild.trigger), _t(u.onbuild.keyword))
     if k == lib.IB_INSTR_HEALTHCHECK:
         h = u.healthcheck
         return Healthcheck(*base, bool(h.none), _strings(h.test), int(h.interval), int(h.timeout),
@@ -1739,9 +1744,9 @@ class Dockerfile:
         for name in ("syntax", "escape", "check"):
             v = lib.ib_dockerfile_directive(df, name.encode())
             if v != ffi.NULL:
-                self.directives[name] = _s(v)
+                self.directives[name] = _t(v)
         self.warnings: Tuple[ParseWarning, ...] = tuple(
-            ParseWarning(int(w.line), _s(w.message))
+            ParseWarning(int(w.line), _t(w.message))
             for w in (lib.ib_dockerfile_warning(df, i) for i in range(lib.ib_dockerfile_warning_count(df))))
         """Parser warnings."""
 
@@ -1766,8 +1771,8 @@ class Dockerfile:
             stages = []
             for i in range(lib.ib_instructions_stage_count(ins)):
                 st = lib.ib_instructions_stage(ins, i)
-                stages.append(Stage(int(st.index), _s(st.base), _s(st.name), _s(st.platform), int(st.line),
-                                    _instruction(getattr(st, "from")),
+                stages.append(Stage(int(st.index), _t(st.base), _s(st.name), _s(st.platform), int(st.line),
+                                    cast(From, _instruction(getattr(st, "from"))),
                                     tuple(_instruction(st.instructions[n]) for n in range(st.instruction_count))))
             return Instructions(metas, tuple(stages))  # type: ignore[arg-type]
         finally:
@@ -1892,7 +1897,7 @@ class DockerIgnore:
         exc = ffi.new("int *")
         for i in range(lib.ib_ignore_count(self._i)):
             pat = lib.ib_ignore_pattern(self._i, i, exc)
-            out.append((_s(pat), bool(exc[0])))
+            out.append((_t(pat), bool(exc[0])))
         return out
 
     def matches(self, path: str) -> bool:

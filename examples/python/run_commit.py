@@ -30,7 +30,7 @@ def main() -> int:
             print(" ", entry.created_by, "-", entry.comment)
         # and run the new image's CMD once, its output captured
         with tempfile.TemporaryFile() as out:
-            store.run(args.new_name, stdout=out)
+            store.run(args.new_name, stdout=out, rm=True)
             out.seek(0)
             print("new image says:", out.read().decode().strip())
     return 0

@@ -331,8 +331,12 @@ def test_containers(tmp_path, store):
     # run: create, run, remove (docker run --rm); remove=True containers go at the end of `with`
     out = tmp_path / "out"
     with open(out, "wb") as f:
-        assert store.run("committed:1", stdout=f) == 0
+        assert store.run("committed:1", stdout=f, rm=True) == 0
     assert out.read_text() == "hi\n"
+    assert list(store.containers()) == []
+    assert store.run("committed:1", ["true"], name="kept") == 0  # docker run keeps it without --rm
+    assert [c.name for c in store.containers()] == ["kept"]
+    store.remove_container("kept")
     with store.create_container("busybox", remove=True) as tmp:
         assert len(list(store.containers())) == 1
         assert tmp.run(["true"], entrypoint=[]) == 0

@@ -692,7 +692,7 @@ def logout(host: str, *, docker_config: Optional[PathLike] = None) -> None:
 
 _PULL = {None: lib.IB_PULL_MISSING, "missing": lib.IB_PULL_MISSING, False: lib.IB_PULL_NEVER,
          "never": lib.IB_PULL_NEVER, True: lib.IB_PULL_ALWAYS, "always": lib.IB_PULL_ALWAYS}
-_NETWORK = {"host": lib.IB_NETWORK_HOST, "default": lib.IB_NETWORK_HOST, "none": lib.IB_NETWORK_NONE}
+_NETWORK = {"host": lib.IB_NETWORK_HOST, "none": lib.IB_NETWORK_NONE}  # as the CLI's --network
 
 
 def _network(network: str) -> int:
@@ -1177,10 +1177,10 @@ class Store:
         _check(lib.ib_container_remove(self._h, id_or_name.encode()))
 
     def run(self, image: str, argv: Optional[Sequence[str]] = None, *, name: Optional[str] = None,
-            rm: bool = True, snapshotter: Optional[str] = None, **run_options: Any) -> int:
+            rm: bool = False, snapshotter: Optional[str] = None, **run_options: Any) -> int:
         """``docker run``: create a container from ``image``, run ``argv`` (else
-        its CMD) in it and return the exit status; rm (default): remove the
-        container afterwards. run_options: as for Container.run()."""
+        its CMD) in it and return the exit status; the container stays (see
+        containers()) unless rm (``--rm``). run_options: as for Container.run()."""
         c = self.create_container(image, name, snapshotter=snapshotter,
                                   command=" ".join(argv) if argv else None, remove=rm)
         with c:

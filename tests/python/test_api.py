@@ -113,6 +113,8 @@ def test_dockerignore():
     assert imagebuild.DockerIgnore(["x", "!x/y"]).descend("x")
     with pytest.raises(imagebuild.ParseError):
         imagebuild.DockerIgnore(["["])
+    with pytest.raises(imagebuild.ParseError, match="ctx/.dockerignore"):
+        imagebuild.DockerIgnore.parse("ok\n[\n", filename="ctx/.dockerignore")
     assert imagebuild.dockerignore_candidates("d/app.Dockerfile") == ["d/app.Dockerfile.dockerignore",
                                                                      ".dockerignore"]
 

@@ -1887,8 +1887,15 @@ class DockerIgnore:
 
     @classmethod
     def parse(cls, text: Union[str, bytes], filename: Optional[str] = None) -> "DockerIgnore":
-        """Read and compile a .dockerignore file's text; ParseError names a bad pattern."""
-        return cls(read_dockerignore(text))
+        """Read and compile a .dockerignore file's text; ParseError names a bad
+        pattern (and ``filename``, when given)."""
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        keep = _Keep()
+        p = ffi.new("ib_ignore **")
+        _check(lib.ib_ignore_parse(p, data, len(data), keep.str(filename)))
+        self = cls.__new__(cls)
+        self._i = ffi.gc(p[0], lib.ib_ignore_free)
+        return self
 
     @property
     def patterns(self) -> List[Tuple[str, bool]]:

@@ -605,6 +605,39 @@ const char *ib_ignore_pattern(const ib_ignore *ignore, size_t i, int *exception)
 void ib_ignore_free(ib_ignore *ignore);
 int ib_ignore_candidates(ib_strarray *out, const char *dockerfile_path);
 
+/* plan.h */
+typedef struct ib_plan ib_plan;
+typedef struct {
+	unsigned int version;
+	const char *target;
+	const char *const *build_args;
+	const char *platform;
+	...;
+} ib_plan_options;
+#define IB_PLAN_OPTIONS_VERSION ...
+int ib_plan_options_init(ib_plan_options *opts, unsigned int version);
+typedef enum { IB_BASE_SCRATCH = 0, IB_BASE_STAGE = 1, IB_BASE_IMAGE = 2 } ib_base_kind;
+typedef struct {
+	size_t index;
+	const ib_stage *stage;
+	const char *name;
+	ib_base_kind base_kind;
+	const char *base;
+	size_t base_stage;
+	const size_t *deps;
+	size_t dep_count;
+	size_t level;
+	...;
+} ib_plan_stage;
+int ib_plan_new(ib_plan **out, const ib_dockerfile *df, const ib_instructions *ins, const ib_plan_options *opts);
+void ib_plan_free(ib_plan *plan);
+size_t ib_plan_stage_count(const ib_plan *plan);
+const ib_plan_stage *ib_plan_stage_at(const ib_plan *plan, size_t i);
+const ib_plan_stage *ib_plan_target(const ib_plan *plan);
+const char *const *ib_plan_meta_env(const ib_plan *plan);
+int ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
+int ib_plan_print(ib_buf *out, const ib_plan *plan);
+
 /* _build.py's preamble: SIGINT cancels the main thread's long call */
 int ibpy_sigint_begin(int *flag);
 int ibpy_sigint_end(void);

@@ -127,6 +127,20 @@ def test_reference():
         imagebuild.Reference.parse("no spaces/here")
 
 
+def test_typed_plan():
+    df = imagebuild.parse_dockerfile("ARG V=1\nFROM busybox:$V AS a\nFROM scratch AS b\nFROM a AS c\n"
+                                     "COPY --from=b / /\nFROM a AS unused\n")
+    plan = df.plan(build_args={"V": "2", "NOBODY": "x"}, target="c")
+    assert [(s.index, s.name, s.base_kind) for s in plan.stages] == [(0, "a", "image"), (1, "b", "scratch"),
+                                                                     (2, "c", "stage")]
+    assert plan.stages[0].base == "busybox:2" and plan.target.base_stage == 0
+    assert plan.target.deps == (0, 1) and plan.target.level == 1
+    assert "V=2" in plan.meta_env and "V=1" not in plan.meta_env and plan.unused_build_args == ("NOBODY",)
+    assert 'stage 2 "c"' in str(plan) and "unused" not in plan.text
+    with pytest.raises(imagebuild.NotFound):
+        df.plan(target="nope")
+
+
 def test_plan_without_a_store(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM busybox AS a\nRUN a\nFROM busybox AS b\nRUN b\nFROM a\nRUN c\n")
     text = imagebuild.plan(str(tmp_path), target="b")
@@ -260,7 +274,7 @@ def test_images_history_tag_rmi(tmp_path, store):
     store.build(str(ctx), ["dangling"], no_cache=True)
     store.build(str(ctx), ["dangling"], dockerfile_content="FROM busybox\nRUN echo other > /o\n")
     pr = store.prune()
-    assert isinstance(pr, imagebuild.PruneResult) and pr.images == 1 and pr.blobs >= 2
+    assert isinstance(pr, imagebuild.PruneResult) and pr.images == 1 and pr.blobs >= 1  # its manifest at least (cache entries keep layers)
     assert store.prune().images == 0
     assert store.fsck(full=True) == []
 

@@ -56,7 +56,8 @@ __all__ = [
     # the store
     "Store", "Container", "login", "logout", "plan",
     # Dockerfiles
-    "Dockerfile", "Node", "Heredoc", "ParseWarning", "parse_dockerfile", "dump_dockerfile",
+    "Dockerfile", "Node", "Heredoc", "ParseWarning", "parse_dockerfile", "dump_dockerfile", "Plan",
+    "PlanStage",
     "Instructions", "Stage", "Instruction", "From", "Run", "Mount", "Cmd", "Entrypoint", "Shell",
     "Copy", "Add", "Env", "Label", "Arg", "ArgDeclaration", "Expose", "Volume", "User", "Workdir",
     "StopSignal", "Maintainer", "OnBuild", "Healthcheck", "parse_instruction", "parse_duration",
@@ -1759,6 +1760,48 @@ class Dockerfile:
         _check(lib.ib_dockerfile_dump(buf, self._df))
         return _buf_text(buf)
 
+    def plan(self, *, build_args: Optional[Mapping[str, str]] = None, target: Optional[str] = None,
+             platform: Optional[str] = None) -> Plan:
+        """Plan a build of this Dockerfile: resolve the ARGs FROM lines see,
+        the stages the target needs and their order. NotFound/Invalid name the
+        line (an unknown target, a FROM that expands to nothing...)."""
+        keep = _Keep()
+        o = ffi.new("ib_plan_options *")
+        _check(lib.ib_plan_options_init(o, lib.IB_PLAN_OPTIONS_VERSION))
+        o.target = keep.str(target)
+        o.platform = keep.str(platform)
+        if build_args:
+            o.build_args = keep.array("%s=%s" % kv for kv in build_args.items())
+        p = ffi.new("ib_instructions **")
+        _check(lib.ib_instructions_parse(p, self._df))
+        ins = ffi.gc(p[0], lib.ib_instructions_free)
+        pp = ffi.new("ib_plan **")
+        _check(lib.ib_plan_new(pp, self._df, ins, o))
+        try:
+            pl = pp[0]
+            stages = []
+            for i in range(lib.ib_plan_stage_count(pl)):
+                st = lib.ib_plan_stage_at(pl, i)
+                kind = _BASE_KINDS.get(st.base_kind, "image")
+                stages.append(PlanStage(int(st.index), _s(st.name), kind, _t(st.base),
+                                        int(st.base_stage) if kind == "stage" else None,
+                                        tuple(int(st.deps[n]) for n in range(st.dep_count)), int(st.level)))
+            env = lib.ib_plan_meta_env(pl)
+            meta = []
+            n = 0
+            while env != ffi.NULL and env[n] != ffi.NULL:
+                meta.append(_t(env[n]))
+                n += 1
+            arr = ffi.new("ib_strarray *")
+            _check(lib.ib_plan_unused_build_args(arr, pl))
+            unused = _strarray(arr)
+            buf = ffi.new("ib_buf *")
+            _check(lib.ib_plan_print(buf, pl))
+            return Plan(tuple(stages), tuple(meta), tuple(unused), _buf_text(buf))
+        finally:
+            lib.ib_plan_free(pp[0])
+            ffi.release(ins)
+
     def instructions(self) -> Instructions:
         """The typed instructions; ParseError for an instruction without meaning
         (unknown instruction or flag, instruction before FROM...)."""
@@ -1777,6 +1820,51 @@ class Dockerfile:
             return Instructions(metas, tuple(stages))  # type: ignore[arg-type]
         finally:
             lib.ib_instructions_free(ins)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanStage:
+    """A stage the plan builds, in build order."""
+
+    index: int
+    """Its index in the Dockerfile."""
+    name: Optional[str]
+    """Its AS name."""
+    base_kind: str
+    """"scratch", "stage" (an earlier stage) or "image"."""
+    base: str
+    """FROM, expanded with the meta ARGs ("busybox:1.36")."""
+    base_stage: Optional[int]
+    """For base_kind "stage": the index of that stage."""
+    deps: Tuple[int, ...]
+    """The indexes of the stages it needs."""
+    level: int
+    """Stages of the same level do not depend on each other."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a build would do (Dockerfile.plan()): the stages in build order, nothing run."""
+
+    stages: Tuple[PlanStage, ...]
+    """The stages to build, each after what it needs (the target last)."""
+    meta_env: Tuple[str, ...]
+    """The meta ARGs after the build arguments: "NAME=VALUE"."""
+    unused_build_args: Tuple[str, ...]
+    """Build arguments nothing declares (Docker warns about them)."""
+    text: str
+    """The human-readable plan (``build --dry-run``)."""
+
+    @property
+    def target(self) -> PlanStage:
+        """The target stage (built last)."""
+        return self.stages[-1]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_BASE_KINDS = {lib.IB_BASE_SCRATCH: "scratch", lib.IB_BASE_STAGE: "stage", lib.IB_BASE_IMAGE: "image"}
 
 
 def parse_dockerfile(text: Union[str, bytes], filename: str = "Dockerfile") -> Dockerfile:

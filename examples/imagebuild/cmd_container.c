@@ -101,11 +101,6 @@ static int parse_run_opts(ib_cli *cli, run_opts *r, int argc, char **argv, int f
 	return i;
 }
 
-static int exit_status(const ib_exit_status *st)
-{
-	return st->signal ? 128 + st->signal : st->code;
-}
-
 int cmd_run(ib_cli *cli, int argc, char **argv)
 {
 	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
@@ -127,7 +122,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 
 	ib_store *store = cli_store(cli);
 	if (!store) {
-		status = 1;
+		status = CLI_EXIT_ERROR;
 		goto out;
 	}
 	/* docker run pulls an image it does not have */
@@ -136,7 +131,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		ib_pull_options po = IB_PULL_OPTIONS_INIT;
 		fprintf(stderr, "Unable to find image '%s' locally; pulling\n", image);
 		if (ib_pull(NULL, NULL, store, image, &po) < 0) {
-			status = cli_fail("run");
+			status = cli_error("run");
 			goto out;
 		}
 	}
@@ -144,16 +139,16 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 	ib_container *c = NULL;
 	int rc = ib_container_create(&c, store, image, &r.co);
 	if (rc < 0) {
-		status = cli_fail("run");
+		status = cli_error("run");
 		goto out;
 	}
 	ib_exit_status st = {0, 0};
 	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	int rrc = ib_container_run(&st, c, &r.ro);
-	status = cli_cancel ? cli_cancelled_status(1) : rrc < 0 ? cli_fail("run") : exit_status(&st);
+	status = cli_container_status(rrc, &st, "run");
 	if (r.rm && ib_container_remove(store, ib_container_id(c)) < 0)
-		status = cli_fail("run --rm");
+		status = cli_error("run --rm");
 	ib_container_free(c);
 out:
 	run_opts_dispose(&r);
@@ -177,13 +172,11 @@ int cmd_exec(ib_cli *cli, int argc, char **argv)
 	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	if (!store)
-		status = 1;
+		status = CLI_EXIT_ERROR;
 	else if (ib_container_open(&c, store, argv[i]) < 0)
-		status = cli_fail("exec");
-	else if (ib_container_run(&st, c, &r.ro) < 0)
-		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("exec");
+		status = cli_error("exec");
 	else
-		status = cli_cancel ? cli_cancelled_status(1) : exit_status(&st);
+		status = cli_container_status(ib_container_run(&st, c, &r.ro), &st, "exec");
 	ib_container_free(c);
 out:
 	run_opts_dispose(&r);

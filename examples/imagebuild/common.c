@@ -28,6 +28,23 @@ int cli_fail(const char *context)
 	return 1;
 }
 
+int cli_error(const char *context)
+{
+	cli_fail(context);
+	return CLI_EXIT_ERROR;
+}
+
+int cli_container_status(int rc, const ib_exit_status *st, const char *context)
+{
+	if (cli_cancel)
+		return cli_cancelled_status(CLI_EXIT_ERROR);
+	if (rc < 0) {
+		cli_fail(context);
+		return !st->signal && (st->code == 126 || st->code == 127) ? st->code : CLI_EXIT_ERROR;
+	}
+	return st->signal ? 128 + st->signal : st->code;
+}
+
 int cli_usage(ib_cli *cli)
 {
 	if (cli->status >= 0)

@@ -61,6 +61,17 @@ ib_store *cli_store(ib_cli *cli);
 /* Print "imagebuild: <context>: <last error>" to stderr; returns 1 (the exit status). */
 int cli_fail(const char *context);
 
+/* The same, returning 125: run and exec's own errors, as docker run's. */
+int cli_error(const char *context);
+
+/*
+ * The exit status of run and exec, as docker's: the container's code (128 +
+ * its signal), 126 when the command cannot be executed, 127 when it is not
+ * found, 125 for our own errors (printed), 128 + our signal when cancelled.
+ * `rc` is what ib_container_run returned.
+ */
+int cli_container_status(int rc, const ib_exit_status *st, const char *context);
+
 /*
  * Wrong operands: print the command's usage line and the --help hint to
  * stderr, return 125. After --help or a bad option (cli->status set while

@@ -87,7 +87,10 @@ void cli_help(FILE *f, const cli_command *cmd)
 	if (!cmd) {
 		fprintf(f, "Usage:  imagebuild [OPTIONS] COMMAND\n\n"
 			   "A docker-like command line on libimagebuild: build, run and move OCI images\n"
-			   "without a daemon.\n\nCommands:\n");
+			   "without a daemon.\n\nManagement Commands:\n");
+		for (size_t g = 0; cli_groups[g][0]; g++)
+			fprintf(f, "  %-10s %s\n", cli_groups[g][0], cli_groups[g][1]);
+		fprintf(f, "\nCommands:\n");
 		for (size_t i = 0; i < cli_ncommands; i++)
 			fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
 		fprintf(f, "\nGlobal Options:\n");
@@ -97,8 +100,15 @@ void cli_help(FILE *f, const cli_command *cmd)
 			   "Run 'imagebuild COMMAND --help' for more information on a command.\n");
 		return;
 	}
-	fprintf(f, "Usage:  imagebuild %s [OPTIONS]%s%s\n\n%s\n\nOptions:\n", cmd->name, *cmd->usage ? " " : "",
+	fprintf(f, "Usage:  imagebuild %s [OPTIONS]%s%s\n\n%s\n\n", cmd->name, *cmd->usage ? " " : "",
 		cmd->usage, cmd->summary);
+	int aliases = 0;
+	for (const cli_alias *a = cli_aliases; a->group; a++)
+		if (!strcmp(a->command, cmd->name))
+			fprintf(f, "%s imagebuild %s %s", aliases++ ? "," : "Aliases:\n ", a->group, a->name);
+	if (aliases)
+		fprintf(f, "\n\n");
+	fprintf(f, "Options:\n");
 	help_options(f, cmd->opts, 1, !has_short(cmd->opts, 'h'));
 }
 

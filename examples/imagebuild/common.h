@@ -50,6 +50,28 @@ struct ib_cli {
 /* Every command, in commands.h's order; cli_ncommands of them. */
 extern const cli_command cli_commands[];
 extern const size_t cli_ncommands;
+/*
+ * docker's management commands: `imagebuild GROUP NAME` runs COMMAND
+ * (`image ls` is `images`). The table ends with a NULL group.
+ */
+typedef struct {
+	const char *group;   /* "image" */
+	const char *name;    /* "ls" */
+	const char *command; /* "images" */
+} cli_alias;
+extern const cli_alias cli_aliases[];
+/* The groups of cli_aliases and their summaries, ending with NULL. */
+extern const char *const cli_groups[][2];
+/* The command called `name` (NULL: none). */
+const cli_command *cli_find_command(const char *name);
+
+/*
+ * `imagebuild __gen man DIR|bash|zsh`: the man pages (written into DIR),
+ * bash or zsh completion (on stdout), all from the command and option
+ * tables. Returns the exit status.
+ */
+int cli_gen(int argc, char **argv);
+
 /* The options before the command (--root, --version...). */
 extern const cli_option cli_global_opts[];
 /* The exit status of the tool's own errors (bad flags, store errors), as docker's. */

@@ -342,73 +342,156 @@ out:
 }
 
 const cli_option cli_opts_inspect[] = {
+	{ "format", 'f', 1, "FORMAT", "Format output: json, or a Go template ({{.Id}}, {{json .Config}}...)" },
+	{ "type", 0, 1, "TYPE", "Only inspect objects of the given type: image or container" },
 	{ NULL, 0, 0, NULL, NULL },
 };
+enum { INS_FORMAT, INS_TYPE };
+
+/* A container as docker inspect shows one, with the keys the store knows. */
+static json_t *container_object(const ib_container_record *c)
+{
+	char image[IB_DIGEST_STRLEN], name[512];
+	ib_digest_fmt(image, &c->image_id);
+	snprintf(name, sizeof name, "/%s", c->name ? c->name : "");
+	/* the store's state is "running", "created", "exited (CODE)"...: docker's Status and ExitCode */
+	const char *state = c->state ? c->state : "";
+	char status[64];
+	int code = 0;
+	snprintf(status, sizeof status, "%.*s", (int)strcspn(state, " "), state);
+	const char *paren = strchr(state, '(');
+	if (paren)
+		code = atoi(paren + 1);
+	return json_pack("{s:s,s:s,s:{s:s,s:b,s:i},s:s,s:s,s:{s:s}}", "Id", c->id, "Created",
+			 c->created ? c->created : "", "State", "Status", status, "Running", !strcmp(status, "running"),
+			 "ExitCode", code, "Image", image, "Name", c->name ? name : "", "Config", "Image",
+			 c->image_name ? c->image_name : image);
+}
 
 int cmd_inspect(ib_cli *cli, int argc, char **argv)
 {
-	int i = 1, k;
-	const char *v;
-	while ((k = cli_next_option(cli, argc, argv, &i, cli_opts_inspect, &v)) >= 0)
-		;
+	int i = 1, k, want_image = 1, want_container = 1;
+	const char *v, *format = NULL;
+	while ((k = cli_next_option(cli, argc, argv, &i, cli_opts_inspect, &v)) >= 0) {
+		if (k == INS_FORMAT) {
+			format = v;
+		} else if (!strcmp(v, "image")) {
+			want_container = 0;
+		} else if (!strcmp(v, "container")) {
+			want_image = 0;
+		} else {
+			fprintf(stderr, "imagebuild inspect: \"%s\" is not a valid value for --type (image, container)\n", v);
+			return CLI_EXIT_ERROR;
+		}
+	}
 	if (k == -2 || i >= argc)
 		return cli_usage(cli);
+	cli_format *fmt = NULL;
+	if (format && strcmp(format, "json") && !(fmt = cli_format_new(format, "", NULL)))
+		return CLI_EXIT_ERROR;
 	ib_store *s = cli_store(cli);
-	if (!s)
+	if (!s) {
+		cli_format_end(fmt);
 		return 1;
-	int status = 0, first = 1;
-	ib_buf b = IB_BUF_INIT;
-	printf("[");
+	}
+	int status = 0;
+	json_t *all = json_array();
 	for (; i < argc; i++) {
-		ib_image *img;
-		if (ib_store_image_lookup(&img, s, argv[i]) < 0) {
-			status = cli_fail(NULL);
+		json_t *obj = NULL;
+		ib_image *img = NULL;
+		ib_container_record *rec = NULL;
+		if (want_image && ib_store_image_lookup(&img, s, argv[i]) == 0) {
+			ib_buf b = IB_BUF_INIT;
+			if (ib_image_inspect_json(&b, img) < 0)
+				status = cli_fail(argv[i]);
+			else if (!(obj = json_loads(b.ptr, 0, NULL)))
+				status = 1;
+			ib_buf_dispose(&b);
+			ib_image_free(img);
+		} else if (want_container && ib_store_container_get(&rec, s, argv[i]) == 0) {
+			obj = container_object(rec);
+			ib_container_record_free(rec);
+		} else {
+			ib_error_clear();
+			fprintf(stderr, "imagebuild: Error: No such %s: %s\n",
+				want_image && want_container ? "object" : want_image ? "image" : "container", argv[i]);
+			status = 1;
 			continue;
 		}
-		if (ib_image_inspect_json(&b, img) < 0) {
-			status = cli_fail(argv[i]);
+		if (!obj)
+			continue;
+		if (fmt) {
+			if (cli_format_row(fmt, obj) < 0)
+				status = 1;
+			json_decref(obj);
 		} else {
-			printf("%s%s", first ? "" : ",\n", b.ptr);
-			first = 0;
+			json_array_append_new(all, obj);
 		}
-		ib_image_free(img);
 	}
-	printf("]\n");
-	ib_buf_dispose(&b);
+	if (fmt) {
+		if (cli_format_end(fmt) < 0)
+			status = 1;
+	} else {
+		/* as docker: the array, indented (also for --format json) */
+		char *d = json_dumps(all, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+		printf("%s\n", d ? d : "[]");
+		free(d);
+	}
+	json_decref(all);
 	return status;
 }
 
 const cli_option cli_opts_history[] = {
 	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
 	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
+	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}...)" },
+	{ "human", 'H', 0, NULL, "Print sizes and dates in human readable format (the default; --human=false is refused)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
+enum { HIS_NO_TRUNC, HIS_QUIET, HIS_FORMAT, HIS_HUMAN };
 
 int cmd_history(ib_cli *cli, int argc, char **argv)
 {
 	const cli_option *opts = cli_opts_history;
-	int i = 1, k, notrunc = 0, quiet = 0;
-	const char *v;
+	int i = 1, k, notrunc = 0, quiet = 0, status = 0;
+	const char *v, *format = NULL;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
-		notrunc |= k == 0;
-		quiet |= k == 1;
+		notrunc |= k == HIS_NO_TRUNC;
+		quiet |= k == HIS_QUIET;
+		if (k == HIS_FORMAT)
+			format = v;
 	}
 	if (k == -2 || argc - i != 1)
 		return cli_usage(cli);
+	cli_format *fmt = NULL;
+	json_t *headers = NULL;
+	if (format && !quiet) {
+		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "IMAGE", "CreatedSince", "CREATED", "CreatedAt",
+				    "CREATED AT", "CreatedBy", "CREATED BY", "Size", "SIZE", "Comment", "COMMENT");
+		fmt = cli_format_new(format, "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", headers);
+		if (!fmt) {
+			json_decref(headers);
+			return CLI_EXIT_ERROR;
+		}
+	}
 	ib_store *s = cli_store(cli);
-	ib_image *img;
-	if (!s)
-		return 1;
-	if (ib_store_image_lookup(&img, s, argv[i]) < 0)
-		return cli_fail(NULL);
+	ib_image *img = NULL;
+	if (!s) {
+		status = 1;
+		goto out;
+	}
+	if (ib_store_image_lookup(&img, s, argv[i]) < 0) {
+		status = cli_fail(NULL);
+		goto out;
+	}
 	char hex[IB_DIGEST_HEXLEN + 1];
 	ib_digest_hex(hex, ib_image_id(img));
-	if (!quiet)
+	if (!quiet && !fmt)
 		printf("%-14s %-20s %-45s %-10s %s\n", "IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT");
 	for (size_t h = 0; h < ib_image_history_count(img); h++) {
 		ib_image_history_item it = IB_IMAGE_HISTORY_ITEM_INIT;
 		ib_image_history_get(&it, img, h);
-		char id[80], since[64], size[32], by[1024];
+		char id[80], since[64], size[32], by[1024], at[64];
 		if (h == 0)
 			snprintf(id, sizeof id, notrunc ? "sha256:%s" : "%.12s", hex);
 		else
@@ -421,17 +504,33 @@ int cmd_history(ib_cli *cli, int argc, char **argv)
 		/* as docker history: the content of the layer's files, not its tar */
 		uint64_t content = 0;
 		if (it.has_layer && ib_store_layer_content_size(&content, s, &it.layer) < 0) {
-			ib_image_free(img);
-			return cli_fail(NULL);
+			status = cli_fail(NULL);
+			goto out;
 		}
 		cli_human_size(size, sizeof size, content);
 		snprintf(by, sizeof by, "%s", it.created_by ? it.created_by : "");
 		if (!notrunc && strlen(by) > 45)
 			strcpy(by + 42, "...");
+		if (fmt) {
+			created_at(at, sizeof at, it.created);
+			json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "Comment", it.comment ? it.comment : "",
+					      "CreatedAt", at, "CreatedBy", by, "CreatedSince", since, "ID", id, "Size", size);
+			int rc = o ? cli_format_row(fmt, o) : -1;
+			json_decref(o);
+			if (rc < 0) {
+				status = 1;
+				goto out;
+			}
+			continue;
+		}
 		printf("%-14s %-20s %-45s %-10s %s\n", id, since, by, size, it.comment ? it.comment : "");
 	}
+out:
+	if (fmt && cli_format_end(fmt) < 0)
+		status = 1;
+	json_decref(headers);
 	ib_image_free(img);
-	return 0;
+	return status;
 }
 
 const cli_option cli_opts_tag[] = {

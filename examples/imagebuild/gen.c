@@ -246,28 +246,37 @@ static int is_path(const char *value_name)
 	return value_name && (strstr(value_name, "FILE") || strstr(value_name, "PATH") || strstr(value_name, "DIR"));
 }
 
+/* One _arguments spec: '*-t+[help]:NAME: ' or '--tag=[...]...', '-q[help]'. */
+static void zsh_spec(FILE *f, const cli_option *o, const char *flag, int is_short)
+{
+	fprintf(f, " \\\n\t\t'%s%s%s[", o->has_value ? "*" : "", flag,
+		o->has_value ? (is_short ? "+" : "=") : "");
+	zsh_text(f, o->help);
+	fputc(']', f);
+	if (o->has_value) {
+		fputc(':', f);
+		zsh_text(f, o->value_name ? o->value_name : "VALUE");
+		fputs(is_path(o->value_name) ? ":_files" : ": ", f);
+	}
+	fputc('\'', f);
+}
+
 static void zsh_specs(FILE *f, const cli_option *opts, int add_help)
 {
 	for (const cli_option *o = opts; o && o->long_name; o++) {
-		fputs(" \\\n\t\t", f);
-		if (o->has_value)
-			fputc('\'', f), fputc('*', f), fputc('\'', f);
-		if (o->short_name)
-			fprintf(f, "{-%c%s,--%s%s}'[", o->short_name, o->has_value ? "+" : "", o->long_name,
-				o->has_value ? "=" : "");
-		else
-			fprintf(f, "'--%s%s[", o->long_name, o->has_value ? "=" : "");
-		zsh_text(f, o->help);
-		fputc(']', f);
-		if (o->has_value) {
-			fputc(':', f);
-			zsh_text(f, o->value_name ? o->value_name : "VALUE");
-			fputs(is_path(o->value_name) ? ":_files" : ": ", f);
+		char flag[128];
+		if (o->short_name) {
+			snprintf(flag, sizeof flag, "-%c", o->short_name);
+			zsh_spec(f, o, flag, 1);
 		}
-		fputc('\'', f);
+		snprintf(flag, sizeof flag, "--%s", o->long_name);
+		zsh_spec(f, o, flag, 0);
 	}
-	if (add_help)
-		fprintf(f, " \\\n\t\t%s'[Print usage]'", short_used(opts, 'h') ? "'--help" : "{-h,--help}");
+	if (add_help) {
+		if (!short_used(opts, 'h'))
+			fputs(" \\\n\t\t'-h[Print usage]'", f);
+		fputs(" \\\n\t\t'--help[Print usage]'", f);
+	}
 }
 
 static void gen_zsh(FILE *f)
@@ -305,19 +314,13 @@ static void gen_zsh(FILE *f)
 	}
 	fputs("\n\t)\n\t_arguments -C", f);
 	for (const cli_option *o = cli_global_opts; o->long_name; o++) {
-		fputs(" \\\n\t\t", f);
-		if (o->short_name)
-			fprintf(f, "{-%c,--%s}'[", o->short_name, o->long_name);
-		else
-			fprintf(f, "'--%s%s[", o->long_name, o->has_value ? "=" : "");
-		zsh_text(f, o->help);
-		fputc(']', f);
-		if (o->has_value) {
-			fputc(':', f);
-			zsh_text(f, o->value_name);
-			fputs(":_files -/", f);
+		char flag[128];
+		if (o->short_name) {
+			snprintf(flag, sizeof flag, "-%c", o->short_name);
+			zsh_spec(f, o, flag, 1);
 		}
-		fputc('\'', f);
+		snprintf(flag, sizeof flag, "--%s", o->long_name);
+		zsh_spec(f, o, flag, 0);
 	}
 	fputs(" \\\n\t\t'1: :->command' \\\n\t\t'*:: :->args'\n\tcase $state in\n"
 	      "\tcommand) _describe -t commands 'imagebuild command' commands ;;\n"

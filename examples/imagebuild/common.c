@@ -142,7 +142,8 @@ static int parse_start(const cli_option *opts, unsigned int flags, char **argv)
 	parse.shorts[s++] = ':';
 	for (size_t k = 0; k < n; k++) {
 		parse.longopts[k].name = opts[k].long_name;
-		parse.longopts[k].has_arg = opts[k].has_value ? required_argument : no_argument;
+		/* flags take =true/=false as docker's (pflag's) booleans do: --rm=false */
+		parse.longopts[k].has_arg = opts[k].has_value ? required_argument : optional_argument;
 		parse.longopts[k].val = 0x100 + (int)k;
 		if (opts[k].short_name && s + 3 < sizeof parse.shorts) {
 			parse.shorts[s++] = opts[k].short_name;
@@ -216,6 +217,22 @@ int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option
 	} else {
 		for (k = 0; opts[k].long_name && opts[k].short_name != c; k++)
 			;
+	}
+	if (c >= 0x100 && !opts[k].has_value && k != parse.help_index && optarg) {
+		static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
+		static const char *const no[] = { "0", "f", "F", "false", "FALSE", "False" };
+		for (size_t b = 0; b < sizeof no / sizeof no[0]; b++)
+			if (!strcmp(optarg, no[b])) /* as if not given (the flags default to false) */
+				return cli_next_option(cli, argc, argv, i, opts, value);
+		size_t b = 0;
+		while (b < sizeof yes / sizeof yes[0] && strcmp(optarg, yes[b]))
+			b++;
+		if (b == sizeof yes / sizeof yes[0]) {
+			char what[256];
+			snprintf(what, sizeof what, "invalid argument \"%.100s\" for \"--%.100s\" flag (true or false)", optarg,
+				 opts[k].long_name);
+			return bad_option(cli, "%s", what, 0);
+		}
 	}
 	if (k == parse.help_index) {
 		cli_help(stdout, cli->cmd);

@@ -83,6 +83,8 @@ static int gen_man(const char *dir)
 	      ".SH SYNOPSIS\n\\fBimagebuild\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARG\\fR...]\n"
 	      ".SH DESCRIPTION\nA docker\\-like command line on libimagebuild. Each command has its own page,\n"
 	      "\\fBimagebuild\\-\\fR\\fICOMMAND\\fR(1), and prints its options with \\fB\\-\\-help\\fR.\n"
+	      "Options are parsed as docker's: \\fB\\-tNAME\\fR, \\fB\\-t NAME\\fR, \\fB\\-\\-tag=NAME\\fR, \\fB\\-\\-tag NAME\\fR,\n"
+	      "clustered flags (\\fB\\-it\\fR), \\fB\\-\\-\\fR; flags also take \\fB=true\\fR or \\fB=false\\fR.\n"
 	      ".SH OPTIONS\n",
 	      f);
 	man_options(f, cli_global_opts, 0, 0);

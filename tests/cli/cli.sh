@@ -99,6 +99,13 @@ EOF
 [ "$("$IB" inspect --format '{{.Config.Labels}}' one)" = 'map[k:v]' ] || fail "-cVALUE"
 [ "$("$IB" inspect --format '{{.Config.Env}}' two)" = '[A=1]' ] || fail "--change VALUE"
 [ "$("$IB" images -qa | wc -l)" = 3 ] || fail "clustered -qa"
+# booleans take =true/=false as docker's (pflag's) do
+[ "$("$IB" images --quiet=true one)" = "$("$IB" images -q one)" ] || fail "--quiet=true"
+"$IB" images --quiet=false one | head -1 | grep -q '^REPOSITORY' || fail "--quiet=false"
+set +e
+"$IB" images --quiet=maybe >/dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 125 ] || fail "--quiet=maybe exits $rc"
 [ "$("$IB" images one -q)" = "$("$IB" images -q one)" ] || fail "options after operands"
 [ "$("$IB" images -q -- one)" = "$("$IB" images -q one)" ] || fail "--"
 set +e

@@ -2,7 +2,8 @@
 # Exit codes of run and exec as docker's: the container's code passed
 # through (128 + its signal), 125 for imagebuild's own errors (bad flags,
 # missing image or container), 126 when the command cannot be executed,
-# 127 when it is not found; with every isolation backend.
+# 127 when it is not found; with every isolation backend. A build
+# interrupted by two SIGINTs exits 130 and leaves nothing behind.
 # Usage: cli-run.sh IMAGEBUILD
 set -euo pipefail
 IB=$1
@@ -43,4 +44,25 @@ done
 [ "$(code "$IB" exec no-such-container true)" = 125 ] || fail "exec: a missing container"
 [ "$(code "$IB" exec --rm c true)" = 125 ] || fail "exec --rm is run's flag only"
 [ "$(code "$IB" container exec c true)" = 0 ] || fail "container exec"
+
+# Ctrl-C twice during a silent RUN: the second does not cut the cleanup short (130, no mount,
+# no active snapshot, fsck clean)
+"$IB" rm c >/dev/null # its snapshot is the only one left active
+[ "$(find "$tmp/store/snapshots" -mindepth 3 -maxdepth 3 -path '*/active/*' | wc -l)" = 0 ] ||
+	fail "an active snapshot before the build"
+mkdir -p "$tmp/ctx"
+printf 'FROM busybox\nRUN echo started; sleep 60\n' >"$tmp/ctx/Dockerfile"
+"$IB" build "$tmp/ctx" >"$tmp/out" 2>&1 &
+pid=$!
+for _ in $(seq 400); do grep -q started "$tmp/out" && break; sleep 0.05; done
+grep -q started "$tmp/out" || fail "the build's RUN did not start: $(cat "$tmp/out")"
+kill -INT "$pid"
+kill -INT "$pid" 2>/dev/null || true
+st=0
+wait "$pid" || st=$?
+[ "$st" = 130 ] || fail "build after two SIGINTs exited $st, not 130: $(cat "$tmp/out")"
+[ "$(findmnt -rn -o TARGET | grep -c "^$tmp/" || true)" = 0 ] || fail "a mount is left after two SIGINTs"
+[ "$(find "$tmp/store/snapshots" -mindepth 3 -maxdepth 3 -path '*/active/*' | wc -l)" = 0 ] ||
+	fail "an active snapshot is left after two SIGINTs"
+"$IB" fsck >/dev/null || fail "fsck is not clean after two SIGINTs"
 echo ok

@@ -236,13 +236,35 @@ static int load_config(json_t **out, const char *path)
 	return rc;
 }
 
-int ib_push__config_get(char **user, char **pass, const char *path, const char *domain)
+/* The credential helper `j` names for `domain`: credHelpers, else (Docker's config) credsStore; NULL: none. */
+const char *ib_push__config_helper(const json_t *j, const char *domain, int docker)
 {
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(j, "credHelpers"), key, v) {
+		if (key_matches(key, domain) && json_is_string(v) && *json_string_value(v))
+			return json_string_value(v);
+	}
+	const char *store = docker ? ib_json_str(j, "credsStore") : NULL;
+	return store && *store ? store : NULL;
+}
+
+int ib_push__file_credentials(ib_push__creds *out, const char *path, const char *domain, unsigned int flags)
+{
+	int docker = (flags & IB_PUSH_CREDS_DOCKER) != 0;
 	json_t *j;
-	*user = *pass = NULL;
+	memset(out, 0, sizeof *out);
 	int rc = load_config(&j, path);
 	if (rc < 0)
 		return rc;
+	const char *helper = flags & IB_PUSH_CREDS_NO_HELPERS ? NULL : ib_push__config_helper(j, domain, docker);
+	if (helper) {
+		rc = ib_push__helper_get(out, helper, ib_push__config_key(domain));
+		if (rc < 0 && rc != IB_ENOTFOUND)
+			ib_error_prefix("`%s`", path);
+		json_decref(j);
+		return rc;
+	}
 	const char *key;
 	json_t *v;
 	rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "`%s`: no credentials for %s", path, domain);
@@ -251,6 +273,7 @@ int ib_push__config_get(char **user, char **pass, const char *path, const char *
 			continue;
 		const char *auth = ib_json_str(v, "auth");
 		const char *u = ib_json_str(v, "username"), *p = ib_json_str(v, "password");
+		const char *tok = ib_json_str(v, "identitytoken");
 		ib_buf dec = IB_BUF_INIT;
 		if (auth && *auth) {
 			if ((rc = ib_push__base64_decode(&dec, auth)) < 0) {
@@ -269,33 +292,57 @@ int ib_push__config_get(char **user, char **pass, const char *path, const char *
 			u = dec.ptr;
 			p = colon + 1;
 		}
-		if (u && p) {
-			*user = ib_strdup(u);
-			*pass = ib_strdup(p);
-			rc = *user && *pass ? 0 : IB_ERROR;
-			if (rc == 0)
-				ib_error_clear();
+		if (tok && *tok) { /* docker: an identity token replaces the password */
+			out->identity_token = ib_strdup(tok);
+			out->user = u ? ib_strdup(u) : NULL;
+			rc = out->identity_token && (!u || out->user) ? 0 : IB_ERROR;
+		} else if (u && p && (*u || *p)) {
+			out->user = ib_strdup(u);
+			out->pass = ib_strdup(p);
+			rc = out->user && out->pass ? 0 : IB_ERROR;
 		}
+		if (rc == 0)
+			ib_error_clear();
+		if (dec.ptr)
+			memset(dec.ptr, 0, dec.size);
 		ib_buf_dispose(&dec);
 		if (rc == 0 || rc != IB_ENOTFOUND)
 			break;
 	}
-	if (rc < 0) {
-		free(*user);
-		free(*pass);
-		*user = *pass = NULL;
-	}
+	if (rc < 0)
+		ib_push__creds_dispose(out);
 	json_decref(j);
+	return rc;
+}
+
+int ib_push__config_get(char **user, char **pass, const char *path, const char *domain)
+{
+	ib_push__creds c;
+	*user = *pass = NULL;
+	int rc = ib_push__file_credentials(&c, path, domain, IB_PUSH_CREDS_DOCKER | IB_PUSH_CREDS_NO_HELPERS);
+	if (rc == 0 && c.identity_token) {
+		ib_push__creds_dispose(&c);
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "`%s`: %s has an identity token, not a password", path, domain);
+	}
+	if (rc == 0) {
+		*user = c.user;
+		*pass = c.pass;
+	}
 	return rc;
 }
 
 int ib_push__config_set(const char *path, const char *domain, const char *user, const char *pass)
 {
+	return ib_push__config_put(path, domain, user, pass, 0);
+}
+
+int ib_push__config_put(const char *path, const char *domain, const char *user, const char *pass, unsigned int flags)
+{
 	json_t *j = NULL;
 	int rc = load_config(&j, path);
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
-		if (!user)
+		if (!user && !(flags & IB_PUSH_CONFIG_EMPTY))
 			return ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "not logged in to %s", domain);
 		j = json_object();
 		rc = j ? 0 : ib_error_oom();
@@ -322,7 +369,7 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 		}
 	}
 	ib_buf b = IB_BUF_INIT, enc = IB_BUF_INIT, dir = IB_BUF_INIT;
-	if (!user && !removed) {
+	if (!user && !removed && !(flags & IB_PUSH_CONFIG_EMPTY)) {
 		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "not logged in to %s", domain);
 		goto out;
 	}
@@ -331,6 +378,12 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 		    (rc = ib_push__base64(&enc, b.ptr, b.size)) < 0)
 			goto out;
 		json_t *e = json_pack("{s:s}", "auth", enc.ptr);
+		if (!e || json_object_set_new(auths, ib_push__config_key(domain), e) < 0) {
+			rc = ib_error_oom();
+			goto out;
+		}
+	} else if (flags & IB_PUSH_CONFIG_EMPTY) {
+		json_t *e = json_object();
 		if (!e || json_object_set_new(auths, ib_push__config_key(domain), e) < 0) {
 			rc = ib_error_oom();
 			goto out;

@@ -120,6 +120,13 @@ int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what)
 {
+	return ib_push__registry_new_at(out, domain, path, actions, opts, cb, what, NULL, 0);
+}
+
+int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const char *path, const char *actions,
+			     const ib_registry_options *opts, const ib_callbacks *cb, const char *what,
+			     const ib_push__regconf *conf, int insecure)
+{
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
@@ -131,15 +138,28 @@ int ib_push__registry_new(ib_push__registry **out, const char *domain, const cha
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
 	if (ib_callback_validate(cb, IB_LAYER_PUSH) < 0)
 		return IB_EINVALID;
+	ib_push__regconf own;
+	int rc = conf ? 0 : ib_push__regconf_load(&own, opts);
+	if (rc < 0) {
+		ib_error_prefix("%s", what);
+		return rc;
+	}
+	rc = ib_push__regconf_host(&insecure, conf ? conf : &own, domain);
+	if (!conf)
+		ib_push__regconf_dispose(&own);
+	if (rc < 0) {
+		ib_error_prefix("%s", what);
+		return rc;
+	}
 	ib_push__registry *r = NULL;
-	int rc = client_alloc(&r, domain, path, actions, what);
+	rc = client_alloc(&r, domain, path, actions, what);
 	if (rc == 0 && !(r->calls = ib_calloc(1, sizeof *r->calls)))
 		rc = IB_ERROR;
 	if (rc == 0) {
 		r->owns_calls = 1;
 		r->calls->cb = cb;
 		pthread_mutex_init(&r->calls->lock, NULL);
-		r->insecure = opts->insecure || ib_push__default_insecure(domain);
+		r->insecure = insecure || opts->insecure || ib_push__default_insecure(domain);
 		r->attempts = opts->attempts ? opts->attempts : 4;
 		rc = ib_push__stall_seconds(&r->stall);
 		if (rc == 0)

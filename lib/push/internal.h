@@ -6,6 +6,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "push/regconf.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -41,6 +42,37 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 /* The same; with IB_PUSH_CONFIG_EMPTY (and user NULL) the key stays, as `{}` (docker's entry beside a helper). */
 #define IB_PUSH_CONFIG_EMPTY 1u
 int ib_push__config_put(const char *path, const char *domain, const char *user, const char *pass, unsigned int flags);
+
+/* ---- registries.conf (regconf.c; parsed by regconf_toml.cpp) ---- */
+
+/* The file: `registries_conf` ("none": out is empty), else $CONTAINERS_REGISTRIES_CONF, else /etc/containers/registries.conf. */
+int ib_push__regconf_path(ib_buf *out, const ib_registry_options *opts);
+/* Read and parse it; a missing file is an empty configuration. */
+int ib_push__regconf_load(ib_push__regconf *out, const ib_registry_options *opts);
+/* The [[registry]] whose prefix matches `name` ("host/path") the longest, or NULL. */
+int ib_push__regconf_find(const ib_push__registry_conf **out, const ib_push__regconf *c, const char *name);
+/* A registry host: an error when blocked; `insecure` set to 1 when insecure. */
+int ib_push__regconf_host(int *insecure, const ib_push__regconf *c, const char *domain);
+
+/* A place a pull tries. */
+typedef struct {
+	char *domain;
+	char *path;
+	int insecure;
+	int mirror;
+} ib_push__pull_source;
+typedef struct {
+	ib_push__pull_source *v;
+	size_t n;
+} ib_push__source_list;
+/* The mirrors of `domain/path` (those that serve tags or digests as `by_digest` asks), then the registry. */
+int ib_push__pull_sources(ib_push__source_list *out, const ib_push__regconf *c, const char *domain, const char *path,
+			  int by_digest);
+void ib_push__sources_dispose(ib_push__source_list *l);
+/* 1 when the reference names no registry (docker's rule). */
+int ib_push__unqualified(const char *ref);
+/* An unqualified `ref` with unqualified-search-registries not starting with docker.io: refused. */
+int ib_push__check_search(const ib_push__regconf *c, const char *ref);
 
 /* ---- credentials: helpers, auth files (creds.c) ---- */
 
@@ -220,6 +252,13 @@ typedef struct {
 
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what);
+/*
+ * The same with registries.conf already read (`conf`; NULL: read it here):
+ * a blocked host is refused, an insecure one (or `insecure`) is insecure.
+ */
+int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const char *path, const char *actions,
+			     const ib_registry_options *opts, const ib_callbacks *cb, const char *what,
+			     const ib_push__regconf *conf, int insecure);
 /* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
 int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *r);
 void ib_push__registry_free(ib_push__registry *r);

@@ -121,7 +121,7 @@ int ib_push__helper_run(ib_buf *out, int *exit_status, const char *helper, const
 	int e = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
 	if (e != 0) {
 		pid = -1;
-		rc = ib_error_setc(e == ENOENT ? IB_ENOTFOUND : IB_ERROR, IB_LAYER_PUSH,
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH,
 				   "credential helper %s: %s%s", prog, strerror(e), e == ENOENT ? " (not on PATH)" : "");
 		goto out;
 	}

@@ -110,7 +110,7 @@ int ib_push__credentials(ib_push__creds *out, const char *domain, const ib_regis
 /*
  * Run docker-credential-<helper> <action> with `input` on stdin; its stdout
  * into `out` (at most 1 MiB), its exit status into `exit_status`; its
- * stderr goes to /dev/null. IB_ENOTFOUND when the program is not on PATH.
+ * stderr goes to /dev/null. A program not on PATH is an error (as docker).
  */
 int ib_push__helper_run(ib_buf *out, int *exit_status, const char *helper, const char *action, const char *input,
 			size_t input_len);

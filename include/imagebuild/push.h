@@ -1,7 +1,8 @@
 /*
  * push.h: the OCI distribution protocol: pull images from a registry into
  * the store and push store images to a registry; credentials (Docker's
- * config.json), TLS, retries.
+ * config.json and its credential helpers, containers' auth.json), mirrors
+ * and registry settings (containers' registries.conf), TLS, retries.
  *
  * Registries are named as in references: "docker.io" (which is served by
  * registry-1.docker.io), "quay.io", "localhost:5000". HTTPS with
@@ -179,12 +180,20 @@ IB_EXTERN(int) ib_push(ib_digest *manifest, ib_store *store, const char *local_n
 /**
  * docker login: check `username`/`password` (in `opts`) against the
  * registry `host` ("docker.io", "localhost:5000"), then record them in the
- * Docker config file (mode 0600). IB_EINVALID when the registry refuses them
- * (as for every 401/403 answer).
+ * login file: `auth_file`, else $REGISTRY_AUTH_FILE, else Docker's config
+ * file (mode 0600). When that file names a credential helper for the
+ * registry (`credHelpers`, or `credsStore` in Docker's), the helper stores
+ * them (`docker-credential-<name> store`) and the file gets only the
+ * registry's key, without a secret, as docker does. IB_EINVALID when the
+ * registry refuses them (as for every 401/403 answer).
  */
 IB_EXTERN(int) ib_registry_login(const char *host, const ib_registry_options *opts);
 
-/** docker logout: forget the credentials of `host`; IB_ENOTFOUND when there were none. */
+/**
+ * docker logout: forget the credentials of `host` in the login file (see
+ * ib_registry_login()), and in its credential helper (`erase`) when it
+ * names one; IB_ENOTFOUND when there were none. `opts` may be NULL.
+ */
 IB_EXTERN(int) ib_registry_logout(const char *host, const ib_registry_options *opts);
 
 IB_END_DECL

@@ -7,6 +7,9 @@
 #      and credsStore; the helper's stderr (it prints the secret) never shows;
 #   2. auth.json in podman's order: REGISTRY_AUTH_FILE > XDG_RUNTIME_DIR >
 #      ~/.config > Docker's config, and --authfile;
+#   4. a token server (tests/push/token-server.py): a token for Basic
+#      credentials, and an `identitytoken` (in config.json or from a helper)
+#      traded by POST grant_type=refresh_token;
 #   3. registries.conf: an unqualified name (and a build's FROM) pulled
 #      through a mirror of docker.io; podman pulls through the same file
 #      and resolves the same image; a blocked registry is refused.
@@ -16,7 +19,7 @@ set -euo pipefail
 IB=${1:?usage: creds.sh IMAGEBUILD}
 REGISTRY=${DOCKER_REGISTRY:-/usr/bin/docker-registry}
 [ -x "$REGISTRY" ] || skip_or_fail "docker-registry is not installed"
-for tool in htpasswd podman python3; do
+for tool in htpasswd podman python3 openssl; do
 	command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
 done
 
@@ -130,6 +133,34 @@ cmp -s "$DOCKER_CONFIG/config.json" "$tmp/docker-before.json" || fail "login --a
 ib logout --authfile "$tmp/login.json" "$reg" >/dev/null
 ! grep -q "$reg" "$tmp/login.json" || fail "logout --authfile left the entry"
 rm -f "$XDG_RUNTIME_DIR/containers/auth.json" "$HOME/.config/containers/auth.json" "$DOCKER_CONFIG/config.json"
+
+echo "== 4. a token server: Basic for a token, and an identitytoken by grant_type=refresh_token"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/tok.key" -out "$tmp/tok.crt" -days 1 -subj "/CN=ib token" 2>/dev/null
+tokport=$(free_port) tport=$(free_port)
+/usr/bin/python3 "$IB_SOURCE_ROOT/tests/push/token-server.py" "$tokport" "$tmp/tok.key" "$tmp/tok.crt" ib-test "$tmp/token.log" \
+	2>"$tmp/token.err" &
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$tokport") 2>/dev/null && break; sleep 0.05; done
+start_registry token "$tport" "$(printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: ib-test\n    issuer: ib-token\n    rootcertbundle: %s' "$tokport" "$tmp/tok.crt")"
+treg=127.0.0.1:$tport
+if ib push busybox "$treg/bb:1" >/dev/null 2>"$tmp/err"; then fail "anonymous push to the token registry worked"; fi
+echo s3cret | ib login -u alice --password-stdin "$treg" >/dev/null || fail "login to the token registry"
+ib push busybox "$treg/bb:1" >/dev/null 2>"$tmp/err" || fail "push with a token from Basic: $(cat "$tmp/err")"
+grep -q "^GET grant=- auth=basic scope=repository:bb:pull,push" "$tmp/token.log" || fail "token log: $(cat "$tmp/token.log")"
+ib logout "$treg" >/dev/null
+printf '{"auths": {"%s": {"identitytoken": "R3FR3SH"}}}\n' "$treg" >"$DOCKER_CONFIG/config.json"
+: >"$tmp/token.log"
+"$IB" --root "$tmp/store-token" pull "$treg/bb:1" >/dev/null 2>"$tmp/err" || fail "pull with an identity token: $(cat "$tmp/err")"
+grep -q "^POST grant=refresh_token auth=none scope=repository:bb:pull$" "$tmp/token.log" ||
+	fail "the identity token was not traded by refresh_token: $(cat "$tmp/token.log")"
+! grep -q "^GET" "$tmp/token.log" || fail "a GET went to the token server: $(cat "$tmp/token.log")"
+# through a helper: Username <token>
+echo '{"credsStore": "fake"}' >"$DOCKER_CONFIG/config.json"
+printf '{"%s": ["<token>", "R3FR3SH"]}' "$treg" >"$FAKE_HELPER_DB"
+: >"$tmp/token.log"
+"$IB" --root "$tmp/store-token2" pull "$treg/bb:1" >/dev/null 2>"$tmp/err" || fail "pull with a helper's identity token: $(cat "$tmp/err")"
+grep -q "^POST grant=refresh_token" "$tmp/token.log" || fail "helper identity token: $(cat "$tmp/token.log")"
+rm -f "$DOCKER_CONFIG/config.json" "$FAKE_HELPER_DB"
 
 echo "== 3. registries.conf: an unqualified name through a mirror of docker.io"
 mport=$(free_port)

@@ -170,7 +170,7 @@ int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const 
 			rc = IB_ERROR;
 	} else if (rc == 0) {
 		ib_push__creds c;
-		rc = ib_push__credentials(&c, domain, opts);
+		rc = ib_push__credentials(&c, domain, path, opts);
 		if (rc == 0) {
 			r->user = c.user;
 			r->pass = c.pass;

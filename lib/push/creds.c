@@ -355,14 +355,14 @@ int ib_push__login_file(ib_buf *out, const ib_registry_options *opts)
 	return ib_push__config_path(out, opts ? opts->docker_config : NULL);
 }
 
-int ib_push__credentials(ib_push__creds *out, const char *domain, const ib_registry_options *opts)
+int ib_push__credentials(ib_push__creds *out, const char *domain, const char *repo, const ib_registry_options *opts)
 {
 	ib_push__auth_file *files = NULL;
 	size_t n = 0;
 	memset(out, 0, sizeof *out);
 	int rc = ib_push__auth_files(&files, &n, opts);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = ib_push__file_credentials(out, files[i].path, domain, files[i].docker ? IB_PUSH_CREDS_DOCKER : 0);
+		rc = ib_push__file_credentials(out, files[i].path, domain, repo, files[i].docker ? IB_PUSH_CREDS_DOCKER : 0);
 		if (rc == 0)
 			break;
 		if (rc == IB_ENOTFOUND) {

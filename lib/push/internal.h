@@ -91,7 +91,9 @@ void ib_push__creds_dispose(ib_push__creds *c); /* wipes the secrets */
  * (credHelpers; credsStore in Docker's config) when it names one, else
  * `auths`. IB_ENOTFOUND when none (no file, no entry, the helper has none).
  */
-int ib_push__file_credentials(ib_push__creds *out, const char *path, const char *domain, unsigned int flags);
+/* `repo` (may be NULL): the repository path, for auth.json's namespaced keys ("quay.io/org"). */
+int ib_push__file_credentials(ib_push__creds *out, const char *path, const char *domain, const char *repo,
+			      unsigned int flags);
 /* The helper a parsed auth file names for `domain` (borrowed), or NULL. */
 const char *ib_push__config_helper(const json_t *j, const char *domain, int docker);
 
@@ -105,7 +107,7 @@ void ib_push__auth_files_free(ib_push__auth_file *f, size_t n);
 /* The file login and logout change: auth_file, else $REGISTRY_AUTH_FILE, else Docker's config. */
 int ib_push__login_file(ib_buf *out, const ib_registry_options *opts);
 /* Credentials for `domain` from the first auth file that has some; IB_ENOTFOUND when none. */
-int ib_push__credentials(ib_push__creds *out, const char *domain, const ib_registry_options *opts);
+int ib_push__credentials(ib_push__creds *out, const char *domain, const char *repo, const ib_registry_options *opts);
 
 /*
  * Run docker-credential-<helper> <action> with `input` on stdin; its stdout

@@ -64,10 +64,11 @@ static char *env_reset(const char *tag)
 	return dir;
 }
 
-static void expect_user(const char *domain, const ib_registry_options *o, const char *user, const char *pass)
+static void expect_repo_user(const char *domain, const char *repo, const ib_registry_options *o, const char *user,
+			     const char *pass)
 {
 	ib_push__creds c;
-	int rc = ib_push__credentials(&c, domain, o);
+	int rc = ib_push__credentials(&c, domain, repo, o);
 	if (!user) {
 		assert_int_equal(rc, IB_ENOTFOUND);
 		return;
@@ -77,6 +78,11 @@ static void expect_user(const char *domain, const ib_registry_options *o, const 
 	assert_string_equal(c.user, user);
 	assert_string_equal(c.pass, pass);
 	ib_push__creds_dispose(&c);
+}
+
+static void expect_user(const char *domain, const ib_registry_options *o, const char *user, const char *pass)
+{
+	expect_repo_user(domain, "x/y", o, user, pass);
 }
 
 #define AUTH(host, b64) "{\"auths\":{\"" host "\":{\"auth\":\"" b64 "\"}}}"
@@ -130,6 +136,21 @@ static void test_auth_file_order(void **state)
 	snprintf(p, sizeof p, "%s/home/.docker/config.json", dir);
 	assert_string_equal(b.ptr, p);
 	ib_buf_dispose(&b);
+	/* auth.json: "host/namespace" keys for the repositories under them, the longest first (podman) */
+	char *ns = write_file(dir, "ns.json",
+			      "{\"auths\":{\"q.example\":{\"auth\":\"YTox\"},\"q.example/org\":{\"auth\":\"Yjoy\"},"
+			      "\"q.example/org/team\":{\"auth\":\"Yzoz\"},\"q.example/empty\":{}}}");
+	o.auth_file = ns;
+	expect_repo_user("q.example", "org/app", &o, "b", "2");
+	expect_repo_user("q.example", "org/team/app", &o, "c", "3");
+	expect_repo_user("q.example", "organic/app", &o, "a", "1");
+	expect_repo_user("q.example", "empty/app", &o, "a", "1");
+	expect_repo_user("q.example", NULL, &o, "a", "1");
+	/* Docker's config knows hosts only: a path in a key is dropped, as docker */
+	o.auth_file = NULL;
+	free(write_file(dir, "home/.docker/config.json", "{\"auths\":{\"d.example/org\":{\"auth\":\"ZDo0\"}}}"));
+	expect_repo_user("d.example", "other/app", &o, "d", "4");
+	free(ns);
 	unsetenv("XDG_CONFIG_HOME");
 	free(raf);
 	free(dir);
@@ -210,7 +231,7 @@ static void test_helpers(void **state)
 	assert_int_equal(ib_push__helper_store("fake", "t.example", "<token>", "R3FR3SH"), 0);
 	free(write_file(dir, "home/.docker/config.json", "{\"credsStore\":\"fake\"}"));
 	ib_push__creds c;
-	assert_int_equal(ib_push__credentials(&c, "t.example", &o), 0);
+	assert_int_equal(ib_push__credentials(&c, "t.example", NULL, &o), 0);
 	assert_null(c.pass);
 	assert_string_equal(c.identity_token, "R3FR3SH");
 	ib_push__creds_dispose(&c);
@@ -228,13 +249,13 @@ static void test_helpers(void **state)
 	free(text);
 	/* a missing helper and a bad name are errors naming it; a helper's stderr is never shown */
 	free(write_file(dir, "home/.docker/config.json", "{\"credsStore\":\"nosuch\"}"));
-	ib_assert_error_contains(ib_push__credentials(&c, "h.example", &o), "docker-credential-nosuch");
+	ib_assert_error_contains(ib_push__credentials(&c, "h.example", NULL, &o), "docker-credential-nosuch");
 	free(write_file(dir, "home/.docker/config.json", "{\"credsStore\":\"../../bin/sh\"}"));
-	ib_assert_error_contains(ib_push__credentials(&c, "h.example", &o), "not a valid helper name");
+	ib_assert_error_contains(ib_push__credentials(&c, "h.example", NULL, &o), "not a valid helper name");
 	assert_int_equal(ib_push__helper_store("fake", "x.example", "u", "pw-on-stderr"), 0);
 	free(write_file(dir, "home/.docker/config.json", "{\"credsStore\":\"fake\"}"));
 	setenv("FAKE_HELPER_DB", "/nonexistent/dir/db.json", 1); /* the helper now fails */
-	int rc = ib_push__credentials(&c, "x.example", &o);
+	int rc = ib_push__credentials(&c, "x.example", NULL, &o);
 	assert_true(rc < 0);
 	assert_null(strstr(ib_error_last()->message, "pw-on-stderr"));
 	free(dir);

@@ -116,7 +116,7 @@ def main():
     if os.path.dirname(os.path.abspath(so)) != os.path.abspath(pkg):
         shutil.move(so, os.path.join(pkg, os.path.basename(so)))
     for name in os.listdir(os.path.join(here, "imagebuild")):
-        if name.endswith(".py"):
+        if name.endswith(".py") or name == "py.typed":
             shutil.copyfile(os.path.join(here, "imagebuild", name), os.path.join(pkg, name))
     if args.stamp:
         open(args.stamp, "w").close()

@@ -140,6 +140,42 @@ typedef struct {
 	int signal;
 } ib_exit_status;
 
+/* push.h */
+typedef struct {
+	unsigned int version;
+	const char *username;
+	const char *password;
+	const char *docker_config;
+	int insecure;
+	const char *tls_ca_file;
+	unsigned int attempts;
+	const char *auth_file;
+	const char *registries_conf;
+	...;
+} ib_registry_options;
+typedef struct {
+	unsigned int version;
+	const ib_registry_options *registry;
+	unsigned int jobs;
+	const ib_callbacks *callbacks;
+	...;
+} ib_pull_options;
+typedef struct {
+	unsigned int version;
+	const ib_registry_options *registry;
+	unsigned int jobs;
+	const ib_callbacks *callbacks;
+	...;
+} ib_push_options;
+int ib_registry_options_init(ib_registry_options *opts, unsigned int version);
+int ib_pull_options_init(ib_pull_options *opts, unsigned int version);
+int ib_push_options_init(ib_push_options *opts, unsigned int version);
+#define IB_REGISTRY_OPTIONS_VERSION ...
+#define IB_PULL_OPTIONS_VERSION ...
+#define IB_PUSH_OPTIONS_VERSION ...
+int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref, const ib_pull_options *opts);
+int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref, const ib_push_options *opts);
+
 /* build.h */
 typedef struct {
 	unsigned int version;
@@ -157,12 +193,14 @@ typedef struct {
 	ib_network_mode network;
 	const ib_callbacks *callbacks;
 	int pull;
+	const ib_registry_options *registry;
 	const char *const *secrets;
 	const char *const *allow;
 	int use_source_date_epoch;
 	int64_t source_date_epoch;
 	...;
 } ib_build_options;
+#define IB_PULL_MISSING ...
 #define IB_PULL_ALWAYS ...
 #define IB_PULL_NEVER ...
 #define IB_BUILD_OPTIONS_VERSION ...
@@ -235,42 +273,372 @@ int ib_container_commit(ib_digest *image_id, ib_container *c, const ib_commit_op
 int ib_commit_apply_change(ib_image_config *config, const char *change);
 int ib_container_remove(ib_store *store, const char *id_or_name);
 
-/* push.h */
-typedef struct {
-	unsigned int version;
-	const char *username;
-	const char *password;
-	const char *docker_config;
-	int insecure;
-	const char *tls_ca_file;
-	unsigned int attempts;
-	...;
-} ib_registry_options;
-typedef struct {
-	unsigned int version;
-	const ib_registry_options *registry;
-	unsigned int jobs;
-	const ib_callbacks *callbacks;
-	...;
-} ib_pull_options;
-typedef struct {
-	unsigned int version;
-	const ib_registry_options *registry;
-	unsigned int jobs;
-	const ib_callbacks *callbacks;
-	...;
-} ib_push_options;
-int ib_registry_options_init(ib_registry_options *opts, unsigned int version);
-int ib_pull_options_init(ib_pull_options *opts, unsigned int version);
-int ib_push_options_init(ib_push_options *opts, unsigned int version);
-#define IB_REGISTRY_OPTIONS_VERSION ...
-#define IB_PULL_OPTIONS_VERSION ...
-#define IB_PUSH_OPTIONS_VERSION ...
-int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref, const ib_pull_options *opts);
-int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref, const ib_push_options *opts);
-
 /* store.h: fsck */
 int ib_store_fsck(ib_buf *report, ib_store *store);
+
+/* buffer.h */
+typedef struct {
+	char **strings;
+	size_t count;
+} ib_strarray;
+void ib_strarray_dispose(ib_strarray *array);
+
+/* store.h: references */
+typedef struct ib_reference ib_reference;
+int ib_reference_parse(ib_reference **out, const char *str);
+void ib_reference_free(ib_reference *ref);
+const char *ib_reference_domain(const ib_reference *ref);
+const char *ib_reference_path(const ib_reference *ref);
+const char *ib_reference_repository(const ib_reference *ref);
+const char *ib_reference_tag(const ib_reference *ref);
+int ib_reference_tag_given(const ib_reference *ref);
+const ib_digest *ib_reference_digest(const ib_reference *ref);
+const char *ib_reference_name(const ib_reference *ref);
+const char *ib_reference_familiar(const ib_reference *ref);
+
+/* store.h: images */
+typedef struct {
+	ib_digest digest;
+	uint64_t size;
+	const char *media_type;
+	ib_digest diff_id;
+	...;
+} ib_layer;
+const ib_digest *ib_image_manifest_digest(const ib_image *img);
+const char *ib_image_manifest_media_type(const ib_image *img);
+size_t ib_image_layer_count(const ib_image *img);
+const ib_layer *ib_image_layer(const ib_image *img, size_t i);
+size_t ib_image_name_count(const ib_image *img);
+const char *ib_image_name(const ib_image *img, size_t i);
+uint64_t ib_image_size(const ib_image *img);
+typedef struct {
+	unsigned int version;
+	const char *created;
+	const char *created_by;
+	const char *author;
+	const char *comment;
+	int empty_layer;
+	uint64_t size;
+	int has_layer;
+	ib_digest layer;
+	...;
+} ib_image_history_item;
+#define IB_IMAGE_HISTORY_ITEM_VERSION ...
+int ib_image_history_item_init(ib_image_history_item *item, unsigned int version);
+size_t ib_image_history_count(const ib_image *img);
+int ib_image_history_get(ib_image_history_item *out, const ib_image *img, size_t i);
+#define IB_STORE_REMOVE_FORCE ...
+int ib_store_image_remove(ib_store *store, const char *name_or_id, unsigned int flags, ib_buf *report);
+int ib_store_import_fd(ib_digest *image_id, ib_store *store, int fd, const ib_import_options *opts);
+
+/* store.h: save and load */
+typedef enum { IB_ARCHIVE_OCI = 0, IB_ARCHIVE_OCI_ARCHIVE = 1, IB_ARCHIVE_DOCKER = 2 } ib_archive_format;
+typedef struct {
+	unsigned int version;
+	ib_archive_format format;
+	const char *ref_name;
+	const ib_callbacks *callbacks;
+	...;
+} ib_save_options;
+#define IB_SAVE_OPTIONS_VERSION ...
+int ib_save_options_init(ib_save_options *opts, unsigned int version);
+int ib_store_save(ib_store *store, const char *const *names, size_t n, const char *path, const ib_save_options *opts);
+typedef struct {
+	unsigned int version;
+	const char *repository;
+	const ib_callbacks *callbacks;
+	...;
+} ib_load_options;
+#define IB_LOAD_OPTIONS_VERSION ...
+int ib_load_options_init(ib_load_options *opts, unsigned int version);
+int ib_store_load(ib_strarray *loaded, ib_store *store, const char *path, const ib_load_options *opts);
+
+/* store.h: container records */
+typedef struct {
+	unsigned int version;
+	const char *id;
+	const char *name;
+	ib_digest image_id;
+	const char *image_name;
+	const char *command;
+	const char *state;
+	const char *created;
+	const char *extra_json;
+	...;
+} ib_container_record;
+typedef struct ib_container_list ib_container_list;
+int ib_store_container_list(ib_container_list **out, ib_store *store);
+size_t ib_container_list_count(const ib_container_list *list);
+const ib_container_record *ib_container_list_get(const ib_container_list *list, size_t i);
+void ib_container_list_free(ib_container_list *list);
+int ib_store_container_get(ib_container_record **out, ib_store *store, const char *id_or_name);
+void ib_container_record_free(ib_container_record *rec);
+const ib_digest *ib_container_image_id(const ib_container *c);
+
+/* store.h: maintenance */
+typedef struct {
+	unsigned int version;
+	int prune_dangling;
+	int nowait;
+	...;
+} ib_store_gc_options;
+#define IB_STORE_GC_OPTIONS_VERSION ...
+int ib_store_gc_options_init(ib_store_gc_options *opts, unsigned int version);
+typedef struct {
+	unsigned int version;
+	uint64_t blobs_removed;
+	uint64_t bytes_freed;
+	uint64_t images_removed;
+	...;
+} ib_store_gc_stats;
+#define IB_STORE_GC_STATS_VERSION ...
+int ib_store_gc_stats_init(ib_store_gc_stats *stats, unsigned int version);
+int ib_store_gc(ib_store_gc_stats *stats, ib_store *store, const ib_store_gc_options *opts);
+typedef struct {
+	unsigned int version;
+	int full;
+	...;
+} ib_store_fsck_options;
+#define IB_STORE_FSCK_OPTIONS_VERSION ...
+int ib_store_fsck_options_init(ib_store_fsck_options *opts, unsigned int version);
+int ib_store_fsck_ext(ib_buf *report, ib_store *store, const ib_store_fsck_options *opts);
+
+/* push.h: login */
+int ib_registry_login(const char *host, const ib_registry_options *opts);
+int ib_registry_logout(const char *host, const ib_registry_options *opts);
+
+/* parse.h: the syntax tree */
+typedef struct ib_node ib_node;
+typedef struct ib_instructions ib_instructions;
+typedef struct {
+	const char *name;
+	const char *content;
+	size_t content_len;
+	unsigned int fd;
+	int expand;
+	int chomp;
+	...;
+} ib_heredoc;
+typedef struct {
+	int line;
+	const char *message;
+	...;
+} ib_parse_warning;
+size_t ib_dockerfile_node_count(const ib_dockerfile *df);
+const ib_node *ib_dockerfile_node(const ib_dockerfile *df, size_t i);
+char ib_dockerfile_escape(const ib_dockerfile *df);
+const char *ib_dockerfile_directive(const ib_dockerfile *df, const char *name);
+size_t ib_dockerfile_warning_count(const ib_dockerfile *df);
+const ib_parse_warning *ib_dockerfile_warning(const ib_dockerfile *df, size_t i);
+int ib_node_dump(ib_buf *out, const ib_node *node);
+const char *ib_node_keyword(const ib_node *node);
+const char *ib_node_original(const ib_node *node);
+size_t ib_node_flag_count(const ib_node *node);
+const char *ib_node_flag(const ib_node *node, size_t i);
+size_t ib_node_arg_count(const ib_node *node);
+const char *ib_node_arg(const ib_node *node, size_t i, size_t *len);
+int ib_node_is_json(const ib_node *node);
+const ib_node *ib_node_nested(const ib_node *node);
+size_t ib_node_heredoc_count(const ib_node *node);
+const ib_heredoc *ib_node_heredoc(const ib_node *node, size_t i);
+size_t ib_node_comment_count(const ib_node *node);
+const char *ib_node_comment(const ib_node *node, size_t i);
+int ib_node_start_line(const ib_node *node);
+int ib_node_end_line(const ib_node *node);
+int ib_heredoc_chomp(ib_buf *out, const ib_heredoc *heredoc);
+
+/* parse.h: typed instructions */
+typedef enum {
+	IB_INSTR_FROM = 0, IB_INSTR_RUN, IB_INSTR_CMD, IB_INSTR_ENTRYPOINT, IB_INSTR_SHELL,
+	IB_INSTR_LABEL, IB_INSTR_MAINTAINER, IB_INSTR_EXPOSE, IB_INSTR_ENV, IB_INSTR_ADD,
+	IB_INSTR_COPY, IB_INSTR_VOLUME, IB_INSTR_USER, IB_INSTR_WORKDIR, IB_INSTR_ARG,
+	IB_INSTR_ONBUILD, IB_INSTR_STOPSIGNAL, IB_INSTR_HEALTHCHECK
+} ib_instruction_kind;
+const char *ib_instruction_kind_name(ib_instruction_kind kind);
+typedef struct {
+	const char *const *items;
+	size_t count;
+} ib_instr_strings;
+typedef struct {
+	const char *key;
+	const char *value;
+	...;
+} ib_instr_kv;
+typedef struct {
+	const char *name;
+	const char *default_value;
+	int has_default;
+	...;
+} ib_instr_arg;
+typedef enum {
+	IB_RUN_MOUNT_BIND = 0, IB_RUN_MOUNT_CACHE, IB_RUN_MOUNT_TMPFS, IB_RUN_MOUNT_SECRET, IB_RUN_MOUNT_SSH
+} ib_run_mount_type;
+typedef struct {
+	const char *raw;
+	ib_run_mount_type type;
+	const char *target;
+	const char *source;
+	const char *from;
+	const char *id;
+	const char *sharing;
+	const char *mode;
+	const char *uid;
+	const char *gid;
+	const char *size;
+	const char *env;
+	int readonly;
+	int required;
+	...;
+} ib_run_mount;
+typedef struct {
+	ib_instr_strings args;
+	int json;
+	const char *network;
+	const char *security;
+} ib_instr_run;
+typedef struct {
+	ib_instr_strings args;
+	int json;
+} ib_instr_cmd;
+typedef struct {
+	ib_instr_strings sources;
+	const char *dest;
+	int json;
+	const char *from;
+	const char *chown;
+	const char *chmod;
+	const char *checksum;
+	int link;
+	int parents;
+	int keep_git_dir;
+	ib_instr_strings excludes;
+} ib_instr_copy;
+typedef struct {
+	int none;
+	ib_instr_strings test;
+	int64_t interval;
+	int64_t timeout;
+	int64_t start_period;
+	int64_t start_interval;
+	int retries;
+} ib_instr_healthcheck;
+typedef struct {
+	const char *image;
+	const char *name;
+	const char *platform;
+} ib_instr_from;
+typedef struct {
+	ib_instruction_kind kind;
+	int line;
+	int end_line;
+	const char *original;
+	const ib_node *node;
+	union {
+		ib_instr_from from;
+		ib_instr_run run;
+		ib_instr_cmd cmd;
+		ib_instr_copy copy;
+		ib_instr_strings list;
+		const char *value;
+		struct {
+			const char *trigger;
+			const char *keyword;
+		} onbuild;
+		ib_instr_healthcheck healthcheck;
+	} u;
+} ib_instruction;
+size_t ib_instruction_mount_count(const ib_instruction *in);
+const ib_run_mount *ib_instruction_mount(const ib_instruction *in, size_t i);
+size_t ib_instruction_heredoc_count(const ib_instruction *in);
+const ib_heredoc *ib_instruction_heredoc(const ib_instruction *in, size_t i);
+size_t ib_instruction_kv_count(const ib_instruction *in);
+const ib_instr_kv *ib_instruction_kv(const ib_instruction *in, size_t i);
+size_t ib_instruction_arg_count(const ib_instruction *in);
+const ib_instr_arg *ib_instruction_arg(const ib_instruction *in, size_t i);
+typedef struct {
+	size_t index;
+	const char *base;
+	const char *name;
+	const char *platform;
+	int line;
+	const ib_instruction *from;
+	const ib_instruction *const *instructions;
+	size_t instruction_count;
+	...;
+} ib_stage;
+int ib_instructions_parse(ib_instructions **out, const ib_dockerfile *df);
+void ib_instructions_free(ib_instructions *ins);
+size_t ib_instructions_meta_arg_count(const ib_instructions *ins);
+const ib_instruction *ib_instructions_meta_arg(const ib_instructions *ins, size_t i);
+size_t ib_instructions_stage_count(const ib_instructions *ins);
+const ib_stage *ib_instructions_stage(const ib_instructions *ins, size_t i);
+int ib_instruction_parse_single(ib_instruction **out, const char *text, const ib_parse_options *opts);
+void ib_instruction_free(ib_instruction *instr);
+int ib_parse_duration(int64_t *out_ns, const char *text);
+
+/* parse.h: word expansion */
+typedef int (*ib_expand_lookup_cb)(const char *name, int found, void *payload);
+#define IB_EXPAND_KEEP_UNSET ...
+#define IB_EXPAND_RAW_QUOTES ...
+#define IB_EXPAND_RAW_ESCAPES ...
+typedef struct {
+	unsigned int version;
+	const char *const *env;
+	char escape;
+	unsigned int flags;
+	ib_expand_lookup_cb lookup;
+	void *payload;
+	...;
+} ib_expand_options;
+#define IB_EXPAND_OPTIONS_VERSION ...
+int ib_expand_options_init(ib_expand_options *opts, unsigned int version);
+int ib_expand_word(ib_buf *out, const char *word, const ib_expand_options *opts);
+int ib_expand_words(ib_strarray *out, const char *word, const ib_expand_options *opts);
+
+/* parse.h: .dockerignore */
+typedef struct ib_ignore ib_ignore;
+int ib_ignore_read(ib_strarray *out, const char *buf, size_t len);
+int ib_ignore_new(ib_ignore **out, const char *const *patterns, size_t count);
+int ib_ignore_parse(ib_ignore **out, const char *buf, size_t len, const char *filename);
+int ib_ignore_matches(const ib_ignore *ignore, const char *path);
+int ib_ignore_descend(const ib_ignore *ignore, const char *dir);
+size_t ib_ignore_count(const ib_ignore *ignore);
+const char *ib_ignore_pattern(const ib_ignore *ignore, size_t i, int *exception);
+void ib_ignore_free(ib_ignore *ignore);
+int ib_ignore_candidates(ib_strarray *out, const char *dockerfile_path);
+
+/* plan.h */
+typedef struct ib_plan ib_plan;
+typedef struct {
+	unsigned int version;
+	const char *target;
+	const char *const *build_args;
+	const char *platform;
+	...;
+} ib_plan_options;
+#define IB_PLAN_OPTIONS_VERSION ...
+int ib_plan_options_init(ib_plan_options *opts, unsigned int version);
+typedef enum { IB_BASE_SCRATCH = 0, IB_BASE_STAGE = 1, IB_BASE_IMAGE = 2 } ib_base_kind;
+typedef struct {
+	size_t index;
+	const ib_stage *stage;
+	const char *name;
+	ib_base_kind base_kind;
+	const char *base;
+	size_t base_stage;
+	const size_t *deps;
+	size_t dep_count;
+	size_t level;
+	...;
+} ib_plan_stage;
+int ib_plan_new(ib_plan **out, const ib_dockerfile *df, const ib_instructions *ins, const ib_plan_options *opts);
+void ib_plan_free(ib_plan *plan);
+size_t ib_plan_stage_count(const ib_plan *plan);
+const ib_plan_stage *ib_plan_stage_at(const ib_plan *plan, size_t i);
+const ib_plan_stage *ib_plan_target(const ib_plan *plan);
+const char *const *ib_plan_meta_env(const ib_plan *plan);
+int ib_plan_unused_build_args(ib_strarray *out, const ib_plan *plan);
+int ib_plan_print(ib_buf *out, const ib_plan *plan);
 
 /* _build.py's preamble: SIGINT cancels the main thread's long call */
 int ibpy_sigint_begin(int *flag);

@@ -50,6 +50,7 @@ const cli_option cli_opts_build[] = {
 	{ "secret", 0, 1, "id=ID,src=FILE", "Secret to expose to the build; repeatable" },
 	{ "check", 0, 0, NULL, "Run the build checks only, build nothing (exit 1 when one fires)" },
 	{ "allow", 0, 1, "ENTITLEMENT", "Allow an extra privileged entitlement (network.host, security.insecure)" },
+	{ "authfile", 0, 1, "FILE", "Credentials file for pulling base images (containers' auth.json)" },
 	{ "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
@@ -58,6 +59,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 {
 	const cli_option *opts = cli_opts_build;
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
+	ib_registry_options reg = IB_REGISTRY_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL, **secrets = NULL, **allow = NULL;
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL;
@@ -105,7 +107,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			free(copy);
 			break;
 		}
-		case 16:
+		case 16: reg.auth_file = v; o.registry = &reg; break;
+		case 17:
 			if (cli_progress_parse("build", v, &progress_mode) < 0)
 				goto out; /* status: CLI_EXIT_ERROR */
 			break;

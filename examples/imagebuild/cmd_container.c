@@ -1,5 +1,6 @@
 /* imagebuild run, ps, rm, commit: containers, as docker users know them. */
 #include "common.h"
+#include "format.h"
 #include "progress.h"
 
 #include <stdlib.h>
@@ -102,11 +103,6 @@ static int parse_run_opts(ib_cli *cli, run_opts *r, int argc, char **argv, int f
 	return i;
 }
 
-static int exit_status(const ib_exit_status *st)
-{
-	return st->signal ? 128 + st->signal : st->code;
-}
-
 int cmd_run(ib_cli *cli, int argc, char **argv)
 {
 	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
@@ -128,7 +124,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 
 	ib_store *store = cli_store(cli);
 	if (!store) {
-		status = 1;
+		status = CLI_EXIT_ERROR;
 		goto out;
 	}
 	/* docker run pulls an image it does not have */
@@ -142,7 +138,7 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		int prc = ib_pull(NULL, NULL, store, image, &po);
 		cli_progress_end(prog, prc < 0);
 		if (prc < 0) {
-			status = cli_fail("run");
+			status = cli_error("run");
 			goto out;
 		}
 	}
@@ -150,16 +146,16 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 	ib_container *c = NULL;
 	int rc = ib_container_create(&c, store, image, &r.co);
 	if (rc < 0) {
-		status = cli_fail("run");
+		status = cli_error("run");
 		goto out;
 	}
 	ib_exit_status st = {0, 0};
 	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	int rrc = ib_container_run(&st, c, &r.ro);
-	status = cli_cancel ? cli_cancelled_status(1) : rrc < 0 ? cli_fail("run") : exit_status(&st);
+	status = cli_container_status(rrc, &st, "run");
 	if (r.rm && ib_container_remove(store, ib_container_id(c)) < 0)
-		status = cli_fail("run --rm");
+		status = cli_error("run --rm");
 	ib_container_free(c);
 out:
 	run_opts_dispose(&r);
@@ -183,13 +179,11 @@ int cmd_exec(ib_cli *cli, int argc, char **argv)
 	r.ro.callbacks = cli_cancel_callbacks();
 	cli_catch_signals();
 	if (!store)
-		status = 1;
+		status = CLI_EXIT_ERROR;
 	else if (ib_container_open(&c, store, argv[i]) < 0)
-		status = cli_fail("exec");
-	else if (ib_container_run(&st, c, &r.ro) < 0)
-		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("exec");
+		status = cli_error("exec");
 	else
-		status = cli_cancel ? cli_cancelled_status(1) : exit_status(&st);
+		status = cli_container_status(ib_container_run(&st, c, &r.ro), &st, "exec");
 	ib_container_free(c);
 out:
 	run_opts_dispose(&r);
@@ -199,26 +193,55 @@ out:
 const cli_option cli_opts_ps[] = {
 	{ "all", 'a', 0, NULL, "Show all containers (default shows just running)" },
 	{ "quiet", 'q', 0, NULL, "Only display container IDs" },
+	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}...)" },
+	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
 	{ NULL, 0, 0, NULL, NULL },
 };
+enum { PS_ALL, PS_QUIET, PS_FORMAT, PS_NO_TRUNC };
 
 int cmd_ps(ib_cli *cli, int argc, char **argv)
 {
 	const cli_option *opts = cli_opts_ps;
-	int all = 0, quiet = 0, i = 1, k;
-	const char *v;
-	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
-		k == 0 ? (all = 1) : (quiet = 1);
+	int all = 0, quiet = 0, notrunc = 0, i = 1, k, status = 0;
+	const char *v, *format = NULL;
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
+		switch (k) {
+		case PS_ALL: all = 1; break;
+		case PS_QUIET: quiet = 1; break;
+		case PS_FORMAT: format = v; break;
+		case PS_NO_TRUNC: notrunc = 1; break;
+		}
+	}
 	if (k == -2 || i != argc)
 		return cli_usage(cli);
+	cli_format *fmt = NULL;
+	json_t *headers = NULL;
+	if (format && !quiet) {
+		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Command", "COMMAND",
+				    "CreatedAt", "CREATED AT", "ID", "CONTAINER ID", "Image", "IMAGE", "Labels", "LABELS",
+				    "LocalVolumes", "LOCAL VOLUMES", "Mounts", "MOUNTS", "Names", "NAMES", "Networks",
+				    "NETWORKS", "Ports", "PORTS", "RunningFor", "CREATED", "Size", "SIZE", "State", "STATE",
+				    "Status", "STATUS");
+		fmt = cli_format_new(format,
+				     "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+				     headers);
+		if (!fmt) {
+			json_decref(headers);
+			return CLI_EXIT_ERROR;
+		}
+	}
 	ib_store *store = cli_store(cli);
-	if (!store)
-		return 1;
 	ib_container_list *recs = NULL;
-	if (ib_store_container_list(&recs, store) < 0)
-		return cli_fail("ps");
+	if (!store) {
+		status = 1;
+		goto out;
+	}
+	if (ib_store_container_list(&recs, store) < 0) {
+		status = cli_fail("ps");
+		goto out;
+	}
 	size_t n = ib_container_list_count(recs);
-	if (!quiet)
+	if (!quiet && !fmt)
 		printf("%-12s   %-20s   %-22s   %-15s   %-18s   %s\n", "CONTAINER ID", "IMAGE", "COMMAND",
 		       "CREATED", "STATUS", "NAMES");
 	for (size_t r = 0; r < n; r++) {
@@ -226,18 +249,43 @@ int cmd_ps(ib_cli *cli, int argc, char **argv)
 		const char *state = c->state ? c->state : "";
 		if (!all && strcmp(state, "running") != 0)
 			continue;
+		char id[80];
+		snprintf(id, sizeof id, notrunc ? "%s" : "%.12s", c->id);
 		if (quiet) {
-			printf("%.12s\n", c->id);
+			printf("%s\n", id);
 			continue;
 		}
-		char since[64], cmd[64];
+		char since[64], cmd[1100];
 		cli_human_since(since, sizeof since, c->created);
-		snprintf(cmd, sizeof cmd, "\"%.18s\"", c->command ? c->command : "");
-		printf("%.12s   %-20.20s   %-22s   %-15s   %-18s   %s\n", c->id,
+		if (notrunc)
+			snprintf(cmd, sizeof cmd, "\"%.1024s\"", c->command ? c->command : "");
+		else
+			snprintf(cmd, sizeof cmd, "\"%.18s\"", c->command ? c->command : "");
+		if (fmt) {
+			char st[64]; /* docker's State: "exited" of "exited (0)" */
+			snprintf(st, sizeof st, "%.*s", (int)strcspn(state, " "), state);
+			json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Command", cmd,
+					      "CreatedAt", c->created ? c->created : "", "ID", id, "Image",
+					      c->image_name ? c->image_name : "", "Labels", "", "LocalVolumes", "0", "Mounts",
+					      "", "Names", c->name ? c->name : "", "Networks", "", "Ports", "", "RunningFor",
+					      since, "Size", "N/A", "State", st, "Status", state);
+			int rc = o ? cli_format_row(fmt, o) : -1;
+			json_decref(o);
+			if (rc < 0) {
+				status = 1;
+				break;
+			}
+			continue;
+		}
+		printf("%-12s   %-20.20s   %-22s   %-15s   %-18s   %s\n", id,
 		       c->image_name ? c->image_name : "", cmd, since, state, c->name ? c->name : "");
 	}
+out:
+	if (fmt && cli_format_end(fmt) < 0)
+		status = 1;
+	json_decref(headers);
 	ib_container_list_free(recs);
-	return 0;
+	return status;
 }
 
 const cli_option cli_opts_rm[] = {

@@ -16,15 +16,16 @@ static void log_line(ib_log_level level, const char *line, void *payload)
 /* The options of the registry commands; parse() applies them by name. */
 #define OPT_INSECURE { "insecure", 0, 0, NULL, "Use plain HTTP, or HTTPS without verifying the certificate" }
 #define OPT_TLS_CA { "tls-ca", 0, 1, "FILE", "Trust the CA certificates of FILE (PEM) for the registry" }
+#define OPT_AUTHFILE { "authfile", 0, 1, "FILE", "Credentials file (containers' auth.json; default $REGISTRY_AUTH_FILE, else the usual search)" }
 #define OPT_PROGRESS { "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" }
 const cli_option cli_opts_push[] = {
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
 	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_pull[] = {
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the image name)" },
 	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
@@ -33,10 +34,11 @@ const cli_option cli_opts_login[] = {
 	{ "username", 'u', 1, "USER", "Username" },
 	{ "password", 'p', 1, "PASSWORD", "Password (insecure on the command line: use --password-stdin)" },
 	{ "password-stdin", 0, 0, NULL, "Take the password from stdin" },
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_logout[] = {
+	OPT_AUTHFILE,
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -64,6 +66,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 			a->reg.insecure = 1;
 		else if (!strcmp(n, "tls-ca"))
 			a->reg.tls_ca_file = v;
+		else if (!strcmp(n, "authfile"))
+			a->reg.auth_file = v;
 		else if (!strcmp(n, "quiet"))
 			a->quiet = 1;
 		else if (!strcmp(n, "username"))
@@ -219,7 +223,7 @@ int cmd_logout(ib_cli *cli, int argc, char **argv)
 	if (i == -2 || argc - i > 1)
 		return cli_usage(cli);
 	const char *host = i < argc ? argv[i] : "docker.io";
-	int rc = ib_registry_logout(host, NULL);
+	int rc = ib_registry_logout(host, &a.reg);
 	if (rc == IB_ENOTFOUND) {
 		printf("Not logged in to %s\n", host);
 		return 0;

@@ -28,6 +28,23 @@ int cli_fail(const char *context)
 	return 1;
 }
 
+int cli_error(const char *context)
+{
+	cli_fail(context);
+	return CLI_EXIT_ERROR;
+}
+
+int cli_container_status(int rc, const ib_exit_status *st, const char *context)
+{
+	if (cli_cancel)
+		return cli_cancelled_status(CLI_EXIT_ERROR);
+	if (rc < 0) {
+		cli_fail(context);
+		return !st->signal && (st->code == 126 || st->code == 127) ? st->code : CLI_EXIT_ERROR;
+	}
+	return st->signal ? 128 + st->signal : st->code;
+}
+
 int cli_usage(ib_cli *cli)
 {
 	if (cli->status >= 0)
@@ -70,7 +87,10 @@ void cli_help(FILE *f, const cli_command *cmd)
 	if (!cmd) {
 		fprintf(f, "Usage:  imagebuild [OPTIONS] COMMAND\n\n"
 			   "A docker-like command line on libimagebuild: build, run and move OCI images\n"
-			   "without a daemon.\n\nCommands:\n");
+			   "without a daemon.\n\nManagement Commands:\n");
+		for (size_t g = 0; cli_groups[g][0]; g++)
+			fprintf(f, "  %-10s %s\n", cli_groups[g][0], cli_groups[g][1]);
+		fprintf(f, "\nCommands:\n");
 		for (size_t i = 0; i < cli_ncommands; i++)
 			fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
 		fprintf(f, "\nGlobal Options:\n");
@@ -80,8 +100,15 @@ void cli_help(FILE *f, const cli_command *cmd)
 			   "Run 'imagebuild COMMAND --help' for more information on a command.\n");
 		return;
 	}
-	fprintf(f, "Usage:  imagebuild %s [OPTIONS]%s%s\n\n%s\n\nOptions:\n", cmd->name, *cmd->usage ? " " : "",
+	fprintf(f, "Usage:  imagebuild %s [OPTIONS]%s%s\n\n%s\n\n", cmd->name, *cmd->usage ? " " : "",
 		cmd->usage, cmd->summary);
+	int aliases = 0;
+	for (const cli_alias *a = cli_aliases; a->group; a++)
+		if (!strcmp(a->command, cmd->name))
+			fprintf(f, "%s imagebuild %s %s", aliases++ ? "," : "Aliases:\n ", a->group, a->name);
+	if (aliases)
+		fprintf(f, "\n\n");
+	fprintf(f, "Options:\n");
 	help_options(f, cmd->opts, 1, !has_short(cmd->opts, 'h'));
 }
 
@@ -115,7 +142,8 @@ static int parse_start(const cli_option *opts, unsigned int flags, char **argv)
 	parse.shorts[s++] = ':';
 	for (size_t k = 0; k < n; k++) {
 		parse.longopts[k].name = opts[k].long_name;
-		parse.longopts[k].has_arg = opts[k].has_value ? required_argument : no_argument;
+		/* flags take =true/=false as docker's (pflag's) booleans do: --rm=false */
+		parse.longopts[k].has_arg = opts[k].has_value ? required_argument : optional_argument;
 		parse.longopts[k].val = 0x100 + (int)k;
 		if (opts[k].short_name && s + 3 < sizeof parse.shorts) {
 			parse.shorts[s++] = opts[k].short_name;
@@ -189,6 +217,22 @@ int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option
 	} else {
 		for (k = 0; opts[k].long_name && opts[k].short_name != c; k++)
 			;
+	}
+	if (c >= 0x100 && !opts[k].has_value && k != parse.help_index && optarg) {
+		static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
+		static const char *const no[] = { "0", "f", "F", "false", "FALSE", "False" };
+		for (size_t b = 0; b < sizeof no / sizeof no[0]; b++)
+			if (!strcmp(optarg, no[b])) /* as if not given (the flags default to false) */
+				return cli_next_option(cli, argc, argv, i, opts, value);
+		size_t b = 0;
+		while (b < sizeof yes / sizeof yes[0] && strcmp(optarg, yes[b]))
+			b++;
+		if (b == sizeof yes / sizeof yes[0]) {
+			char what[256];
+			snprintf(what, sizeof what, "invalid argument \"%.100s\" for \"--%.100s\" flag (true or false)", optarg,
+				 opts[k].long_name);
+			return bad_option(cli, "%s", what, 0);
+		}
 	}
 	if (k == parse.help_index) {
 		cli_help(stdout, cli->cmd);

@@ -50,6 +50,28 @@ struct ib_cli {
 /* Every command, in commands.h's order; cli_ncommands of them. */
 extern const cli_command cli_commands[];
 extern const size_t cli_ncommands;
+/*
+ * docker's management commands: `imagebuild GROUP NAME` runs COMMAND
+ * (`image ls` is `images`). The table ends with a NULL group.
+ */
+typedef struct {
+	const char *group;   /* "image" */
+	const char *name;    /* "ls" */
+	const char *command; /* "images" */
+} cli_alias;
+extern const cli_alias cli_aliases[];
+/* The groups of cli_aliases and their summaries, ending with NULL. */
+extern const char *const cli_groups[][2];
+/* The command called `name` (NULL: none). */
+const cli_command *cli_find_command(const char *name);
+
+/*
+ * `imagebuild __gen man DIR|bash|zsh`: the man pages (written into DIR),
+ * bash or zsh completion (on stdout), all from the command and option
+ * tables. Returns the exit status.
+ */
+int cli_gen(int argc, char **argv);
+
 /* The options before the command (--root, --version...). */
 extern const cli_option cli_global_opts[];
 /* The exit status of the tool's own errors (bad flags, store errors), as docker's. */
@@ -60,6 +82,17 @@ ib_store *cli_store(ib_cli *cli);
 
 /* Print "imagebuild: <context>: <last error>" to stderr; returns 1 (the exit status). */
 int cli_fail(const char *context);
+
+/* The same, returning 125: run and exec's own errors, as docker run's. */
+int cli_error(const char *context);
+
+/*
+ * The exit status of run and exec, as docker's: the container's code (128 +
+ * its signal), 126 when the command cannot be executed, 127 when it is not
+ * found, 125 for our own errors (printed), 128 + our signal when cancelled.
+ * `rc` is what ib_container_run returned.
+ */
+int cli_container_status(int rc, const ib_exit_status *st, const char *context);
 
 /*
  * Wrong operands: print the command's usage line and the --help hint to

@@ -15,6 +15,53 @@ const cli_command cli_commands[] = {
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 
+const cli_alias cli_aliases[] = {
+	{ "image", "build", "build" },
+	{ "image", "ls", "images" },
+	{ "image", "rm", "rmi" },
+	{ "image", "tag", "tag" },
+	{ "image", "history", "history" },
+	{ "image", "inspect", "inspect" },
+	{ "image", "save", "save" },
+	{ "image", "load", "load" },
+	{ "image", "push", "push" },
+	{ "image", "pull", "pull" },
+	{ "image", "prune", "prune" },
+	{ "image", "import", "import" },
+	{ "container", "run", "run" },
+	{ "container", "ls", "ps" },
+	{ "container", "rm", "rm" },
+	{ "container", "commit", "commit" },
+	{ "container", "exec", "exec" },
+	{ "builder", "prune", "prune" },
+	{ NULL, NULL, NULL },
+};
+
+const char *const cli_groups[][2] = {
+	{ "image", "Manage images" },
+	{ "container", "Manage containers" },
+	{ "builder", "Manage builds" },
+	{ NULL, NULL },
+};
+
+const cli_command *cli_find_command(const char *name)
+{
+	for (size_t c = 0; c < cli_ncommands; c++)
+		if (!strcmp(cli_commands[c].name, name))
+			return &cli_commands[c];
+	return NULL;
+}
+
+/* `imagebuild GROUP` alone, or with --help: its commands. */
+static void group_help(FILE *f, const char *group, const char *summary)
+{
+	fprintf(f, "Usage:  imagebuild %s COMMAND\n\n%s\n\nCommands:\n", group, summary);
+	for (const cli_alias *a = cli_aliases; a->group; a++)
+		if (!strcmp(a->group, group))
+			fprintf(f, "  %-10s %s\n", a->name, cli_find_command(a->command)->summary);
+	fprintf(f, "\nRun 'imagebuild %s COMMAND --help' for more information on a command.\n", group);
+}
+
 enum { GOPT_ROOT, GOPT_VERSION, GOPT_HELP };
 const cli_option cli_global_opts[] = {
 	{ "root", 0, 1, "DIR", "The store's directory (default $IMAGEBUILD_ROOT, else the library's default)" },
@@ -27,6 +74,8 @@ int main(int argc, char **argv)
 {
 	ib_cli cli = { NULL, NULL, argv[0], NULL, NULL, NULL, -1 };
 	int i = 1, k;
+	if (argc > 1 && !strcmp(argv[1], "__gen"))
+		return cli_gen(argc - 1, argv + 1);
 	const char *v = NULL;
 	while ((k = cli_next_option(&cli, argc, argv, &i, cli_global_opts, &v)) >= 0) {
 		switch (k) {
@@ -45,14 +94,38 @@ int main(int argc, char **argv)
 		cli_help(stderr, NULL);
 		return CLI_EXIT_ERROR;
 	}
-	for (size_t c = 0; c < cli_ncommands; c++) {
-		if (strcmp(cli_commands[c].name, argv[i]))
+	const cli_command *cmd = cli_find_command(argv[i]);
+	char alias[64];
+	for (size_t g = 0; !cmd && cli_groups[g][0]; g++) {
+		if (strcmp(argv[i], cli_groups[g][0]))
 			continue;
-		cli.cmd = &cli_commands[c];
-		cli.command = cli_commands[c].name;
-		cli.usage = cli_commands[c].usage;
+		const char *name = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!name || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+			group_help(name ? stdout : stderr, cli_groups[g][0], cli_groups[g][1]);
+			return name ? 0 : CLI_EXIT_ERROR;
+		}
+		for (const cli_alias *a = cli_aliases; a->group; a++) {
+			if (!strcmp(a->group, argv[i]) && !strcmp(a->name, name)) {
+				cmd = cli_find_command(a->command);
+				snprintf(alias, sizeof alias, "%s %s", a->group, a->name);
+				i++;
+				break;
+			}
+		}
+		if (!cmd) {
+			fprintf(stderr, "imagebuild: '%s %s' is not an imagebuild command.\nSee 'imagebuild %s --help'.\n",
+				argv[i], name, argv[i]);
+			return CLI_EXIT_ERROR;
+		}
+		cli.command = alias; /* in messages: imagebuild image ls: ... */
+	}
+	if (cmd) {
+		cli.cmd = cmd;
+		if (!cli.command)
+			cli.command = cmd->name;
+		cli.usage = cmd->usage;
 		ib_init();
-		int rc = cli_commands[c].run(&cli, argc - i, argv + i);
+		int rc = cmd->run(&cli, argc - i, argv + i);
 		ib_store_free(cli.store);
 		ib_shutdown();
 		return rc;

@@ -573,6 +573,19 @@ static int oci_start(ib_isolation *self, ib_isolation_run **out, int *pid,
 				;
 			ib_buf why = IB_BUF_INIT;
 			runtime_error(&why, run->log);
+			/*
+			 * The command itself missing or not executable: 127 and 126,
+			 * as the other backends and docker/podman say it (podman reads
+			 * runc's message the same way).
+			 */
+			const char *w = ib_buf_cstr(&why), *ex = strstr(w, "exec: \"");
+			if (ex && (strstr(ex, "executable file not found") || strstr(ex, "no such file or directory"))) {
+				status->code = 127;
+				status->signal = 0;
+			} else if (ex && (strstr(ex, "permission denied") || strstr(ex, "is a directory"))) {
+				status->code = 126;
+				status->signal = 0;
+			}
 			static const char *const steps[] = { "create", "read the init's pid of", "start" };
 			rc = ib_error_set(IB_LAYER_EXECUTE, "OCI runtime `%s`: %s the container failed%s%s",
 					  run->runtime, n == (ssize_t)sizeof r ? steps[r.step % 3] : "run",

@@ -76,9 +76,10 @@ def check_wheel(source):
             names = z.namelist()
         print("\n".join(names))
         pkg = sorted(n for n in names if ".dist-info/" not in n)
-        if len(pkg) != 2 or pkg[0] != "imagebuild/__init__.py" or \
-                not (pkg[1].startswith("imagebuild/_native.") and pkg[1].endswith(".so")):
-            fail("the wheel should hold imagebuild/__init__.py and the extension only, not %r" % pkg)
+        if len(pkg) != 3 or pkg[0] != "imagebuild/__init__.py" or \
+                not (pkg[1].startswith("imagebuild/_native.") and pkg[1].endswith(".so")) or \
+                pkg[2] != "imagebuild/py.typed":
+            fail("the wheel should hold imagebuild/__init__.py, py.typed and the extension only, not %r" % pkg)
 
         venv = os.path.join(tmp, "venv")
         run([PY, "-m", "venv", "--system-site-packages", venv], env=env)
@@ -95,7 +96,7 @@ def check_wheel(source):
             fail("the wheel's extension needs libimagebuild.so:\n" + ldd)
         # the suite, against the installed package (the tests dir has no imagebuild/)
         tests = os.path.join(source, "tests", "python")
-        tenv = dict(env, IB_SOURCE_ROOT=source)
+        tenv = dict(env, IB_SOURCE_ROOT=source, IB_PY_INSTALLED=venv)
         run([vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", away, tests,
              ], env=tenv, cwd=away)
 
@@ -114,6 +115,8 @@ def check_destdir(builddir):
         pkg = os.path.join(d + found[0], "imagebuild")
         if not [n for n in os.listdir(pkg) if n.startswith("_native.") and n.endswith(".so")]:
             fail("no extension in " + pkg)
+        if not os.path.isfile(os.path.join(pkg, "py.typed")):
+            fail("no py.typed in " + pkg + " (PEP 561: the package is typed)")
         print("installed to", found[0])
         away = tempfile.mkdtemp(dir=d)
         r = subprocess.run([PY, "-c", "import imagebuild, os; print(imagebuild.version(), imagebuild.__file__)"],

@@ -46,9 +46,9 @@ def build(store, ctx, iso, body):
     try:
         store.build(str(ctx), no_cache=True, isolation=iso,
                     on_log=lambda lvl, line: lines.append(line),
-                    on_progress=lambda ev: lines.append(ev["text"] or "") if ev["kind"] == "output" else None)
+                    on_progress=lambda ev: lines.append(ev.text or "") if ev.kind == "output" else None)
         return None, "\n".join(lines)
-    except imagebuild.ImagebuildError as e:
+    except imagebuild.ImageBuildError as e:
         return e, "\n".join(lines) + "\n" + e.message
 
 

@@ -68,7 +68,7 @@ def on_run_step(action):
     started = []
 
     def cb(e):
-        if e["kind"] == "step" and e["text"].startswith("RUN") and not started:
+        if e.kind == "step" and e.text.startswith("RUN") and not started:
             started.append(time.monotonic())
             threading.Timer(0.5, action).start()
     return cb, started
@@ -101,7 +101,7 @@ def test_sigint_cancels_build(tmp_path, store):
     # and the next build runs normally
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "Dockerfile").write_text("FROM busybox\nRUN true\n")
-    assert store.build(str(tmp_path / "ok")).startswith("sha256:")
+    assert store.build(str(tmp_path / "ok")).id.startswith("sha256:")
 
 
 def test_sigint_with_cancel_flag(tmp_path, store):
@@ -142,7 +142,7 @@ def test_callback_exception_propagates(tmp_path, store):
     ctx = silent_context(tmp_path, marker)
 
     def cb(e):
-        if e["kind"] == "step" and e["text"].startswith("RUN"):
+        if e.kind == "step" and e.text.startswith("RUN"):
             raise Boom("from the callback")
     t0 = time.monotonic()
     with pytest.raises(Boom, match="from the callback"):
@@ -184,7 +184,7 @@ def test_two_threads_build_at_once(tmp_path, store):
         (ctx / "Dockerfile").write_text("FROM busybox\nRUN sleep 3 && echo %s > /who\n" % name)
         t0 = time.monotonic()
         try:
-            results[name] = store.build(str(ctx), tags=[name], no_cache=True)
+            results[name] = store.build(str(ctx), tags=[name], no_cache=True).id
         except BaseException as e:  # reported below
             results[name] = e
         spans[name] = (t0, time.monotonic())

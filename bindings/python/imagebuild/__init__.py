@@ -1,37 +1,218 @@
 """Python bindings for libimagebuild (cffi, API mode).
 
     import imagebuild
-    store = imagebuild.Store("/var/lib/imagebuild")
-    image_id = store.build("examples/hello", tags=["hello"])
-    c = store.create_container("hello")
-    c.run()                      # the image's CMD; returns the exit code
-    c.commit(tag="hello:2", message="ran once")
 
-Errors from the library raise ImagebuildError (or a subclass named after the
-code) carrying the library's message, which names the object and the reason.
+    with imagebuild.Store("/var/lib/imagebuild") as store:
+        result = store.build("examples/hello", tags=["hello"])
+        with store.create_container("hello", remove=True) as c:
+            c.run(["sh", "-c", "echo hi > /greeting"])
+            c.commit(tag="hello:2", message="ran once")
+        for image in store.images():
+            print(image.name, image.id, image.size)
 
-The long calls (build, pull, push, import_tarball, Container.run) release
-the GIL, so other threads run (and build) meanwhile. In the main thread,
-Ctrl-C (SIGINT) during one cancels it through the library (a RUN is killed,
-mounts and temporary files are cleaned up) and then raises
-KeyboardInterrupt (or runs your own SIGINT handler). An exception raised by
-an on_progress/on_log callback stops the call and is re-raised from it.
+Objects, not dicts: :class:`Image`, :class:`ImageSummary`, :class:`Layer`,
+:class:`HistoryEntry`, :class:`BuildResult`, :class:`Container`,
+:class:`ContainerInfo`. Errors raise :class:`ImageBuildError` or one of its
+subclasses (:class:`NotFound` is also a :class:`LookupError`,
+:class:`Invalid` and :class:`ParseError` are :class:`ValueError`, a failed
+RUN raises :class:`StepFailed`), carrying the library's message.
+
+Progress reaches ``on_progress`` as a :class:`ProgressEvent` (``kind``,
+``step``, ``total``, ``cached``, ``bytes``, ``text``); returning False from
+it cancels the call. Log lines reach ``on_log(level, line)``.
+
+The long calls (build, pull, push, save, load, import_tarball,
+Container.run) release the GIL, so other threads run (and build)
+meanwhile. In the main thread, Ctrl-C (SIGINT) during one cancels it
+through the library (a RUN is killed, mounts and temporary files are
+cleaned up) and then raises KeyboardInterrupt (or runs your own SIGINT
+handler). An exception raised by an on_progress/on_log callback stops the
+call and is re-raised from it.
 """
+from __future__ import annotations
+
 import collections
+import dataclasses
+import enum
 import json
 import os
+import re
 import signal
 import threading
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union, cast)
 
 from ._native import ffi, lib
 
-__all__ = ["ImagebuildError", "NotFound", "Exists", "Invalid", "SyntaxError_",
-           "Unsupported", "Cancelled", "version", "Digest", "dump_dockerfile",
-           "Store", "Container"]
+__all__ = [
+    # errors
+    "ImageBuildError", "NotFound", "AlreadyExists", "Invalid", "ParseError", "Unsupported",
+    "Cancelled", "StepFailed",
+    # progress
+    "ProgressKind", "ProgressEvent", "LogLevel", "CancelFlag",
+    # values
+    "Digest", "Reference", "Layer", "HistoryEntry", "Image", "ImageSummary", "BuildResult",
+    "CheckWarning", "ContainerInfo", "PruneResult",
+    # the store
+    "Store", "Container", "login", "logout", "plan",
+    # Dockerfiles
+    "Dockerfile", "Node", "Heredoc", "ParseWarning", "parse_dockerfile", "dump_dockerfile", "Plan",
+    "PlanStage",
+    "Instructions", "Stage", "Instruction", "From", "Run", "Mount", "Cmd", "Entrypoint", "Shell",
+    "Copy", "Add", "Env", "Label", "Arg", "ArgDeclaration", "Expose", "Volume", "User", "Workdir",
+    "StopSignal", "Maintainer", "OnBuild", "Healthcheck", "parse_instruction", "parse_duration",
+    "expand_word", "expand_words", "DockerIgnore", "read_dockerignore", "dockerignore_candidates",
+    "version",
+]
+
+PathLike = Union[str, bytes, "os.PathLike[str]"]
+ProgressCallback = Callable[["ProgressEvent"], Optional[bool]]
+LogCallback = Callable[[int, str], None]
 
 
+# ---------------------------------------------------------------- errors
 
-def _set_epoch(o, epoch):
+class ImageBuildError(Exception):
+    """A libimagebuild call failed.
+
+    ``code`` is the library's ib_error_code (negative), ``layer`` the
+    ib_error_layer it came from, ``message`` the library's message (which
+    names the object and the reason).
+    """
+
+    def __init__(self, code: int, message: str, layer: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.layer = layer
+
+
+class NotFound(ImageBuildError, LookupError):
+    """The object (image, container, blob, stage, registry manifest...) does not exist (IB_ENOTFOUND)."""
+
+
+class AlreadyExists(ImageBuildError):
+    """The object already exists, e.g. a container name is taken (IB_EEXISTS)."""
+
+
+class Invalid(ImageBuildError, ValueError):
+    """An argument or input is invalid (IB_EINVALID)."""
+
+
+class ParseError(ImageBuildError, ValueError):
+    """A syntax error in a Dockerfile, a reference, a pattern... (IB_ESYNTAX)."""
+
+
+class Unsupported(ImageBuildError, NotImplementedError):
+    """Valid, but not supported by the library (IB_EUNSUPPORTED)."""
+
+
+class Cancelled(ImageBuildError):
+    """The call was cancelled: a CancelFlag, or on_progress returned False (IB_EUSER)."""
+
+
+class StepFailed(ImageBuildError):
+    """A build step's process failed (a RUN exited non-zero or was killed).
+
+    ``step`` is the step's label ("[2/3]", "[builder 1/4]"), ``command``
+    the instruction as written ("RUN make"), ``exit_code`` the process's
+    exit code (None when it was killed; then ``signal`` is the signal
+    number), ``output_tail`` the last lines of its output.
+    """
+
+    def __init__(self, code: int, message: str, layer: int = 0, step: Optional[str] = None,
+                 command: Optional[str] = None, exit_code: Optional[int] = None,
+                 signal: Optional[int] = None, output_tail: Sequence[str] = ()) -> None:
+        super().__init__(code, message, layer)
+        self.step = step
+        self.command = command
+        self.exit_code = exit_code
+        self.signal = signal
+        self.output_tail = list(output_tail)
+
+
+_BY_CODE = {
+    lib.IB_ENOTFOUND: NotFound,
+    lib.IB_EEXISTS: AlreadyExists,
+    lib.IB_EINVALID: Invalid,
+    lib.IB_ESYNTAX: ParseError,
+    lib.IB_EUNSUPPORTED: Unsupported,
+    lib.IB_EUSER: Cancelled,
+}
+
+_STEP_FAILED = re.compile(r"` failed: (?:exit code (-?\d+)|killed by signal (\d+)); "
+                          r"last lines of its output:((?:\n  .*)*)")
+
+
+def _error(rc: int) -> ImageBuildError:
+    err = lib.ib_error_last()
+    message = ffi.string(err.message).decode("utf-8", "replace")
+    return _BY_CODE.get(rc, ImageBuildError)(rc, message, int(err.layer))
+
+
+def _check(rc: int) -> int:
+    """Raise the library's last error when rc < 0; return rc otherwise."""
+    if rc < 0:
+        raise _error(rc)
+    return rc
+
+
+def _b(s: Any) -> Any:
+    return ffi.NULL if s is None else os.fsencode(s)
+
+
+def _s(p: Any) -> Optional[str]:
+    return ffi.string(p).decode("utf-8", "replace") if p != ffi.NULL else None
+
+
+def _t(p: Any) -> str:
+    """A C string the library documents as never NULL ("" if it were)."""
+    return ffi.string(p).decode("utf-8", "replace") if p != ffi.NULL else ""
+
+
+def _buf_text(buf: Any) -> str:
+    try:
+        return ffi.string(buf.ptr, buf.size).decode("utf-8", "replace") if buf.ptr else ""
+    finally:
+        lib.ib_buf_dispose(buf)
+
+
+def _strarray(arr: Any) -> List[str]:
+    try:
+        return [ffi.string(arr.strings[i]).decode("utf-8", "replace") for i in range(arr.count)]
+    finally:
+        lib.ib_strarray_dispose(arr)
+
+
+class _Keep:
+    """C strings and arrays kept alive for the duration of one call."""
+
+    def __init__(self) -> None:
+        self._items: List[Any] = []
+
+    def str(self, value: Any) -> Any:
+        if value is None:
+            return ffi.NULL
+        c = ffi.new("char[]", os.fsencode(value))
+        self._items.append(c)
+        return c
+
+    def array(self, items: Optional[Iterable[Any]]) -> Any:
+        """A NULL-terminated const char *const *; NULL for None."""
+        if items is None:
+            return ffi.NULL
+        strs = [ffi.new("char[]", os.fsencode(x)) for x in items]
+        arr = ffi.new("const char *[]", strs + [ffi.NULL])
+        self._items.extend(strs)
+        self._items.append(arr)
+        return arr
+
+    def obj(self, o: Any) -> Any:
+        self._items.append(o)
+        return o
+
+
+def _set_epoch(o: Any, epoch: Optional[int]) -> None:
     """SOURCE_DATE_EPOCH through the options (None: unset)."""
     if epoch is None:
         return
@@ -41,201 +222,239 @@ def _set_epoch(o, epoch):
     o.use_source_date_epoch = 1
     o.source_date_epoch = epoch
 
-class ImagebuildError(Exception):
-    """A libimagebuild call failed; .code is the ib_error_code."""
 
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class NotFound(ImagebuildError):
-    pass
-
-
-class Exists(ImagebuildError):
-    pass
-
-
-class Invalid(ImagebuildError):
-    pass
-
-
-class SyntaxError_(ImagebuildError):
-    pass
-
-
-class Unsupported(ImagebuildError):
-    pass
-
-
-class Cancelled(ImagebuildError):
-    pass
-
-
-_BY_CODE = {
-    lib.IB_ENOTFOUND: NotFound,
-    lib.IB_EEXISTS: Exists,
-    lib.IB_EINVALID: Invalid,
-    lib.IB_ESYNTAX: SyntaxError_,
-    lib.IB_EUNSUPPORTED: Unsupported,
-    lib.IB_EUSER: Cancelled,
-}
-
-
-def _check(rc):
-    """Raise the library's last error when rc < 0; return rc otherwise."""
-    if rc < 0:
-        err = lib.ib_error_last()
-        message = ffi.string(err.message).decode("utf-8", "replace")
-        raise _BY_CODE.get(rc, ImagebuildError)(rc, message)
-    return rc
-
-
-def _b(s):
-    return None if s is None else os.fsencode(s)
-
-
-def _buf_text(buf):
-    try:
-        return ffi.string(buf.ptr, buf.size).decode("utf-8", "replace") if buf.ptr else ""
-    finally:
-        lib.ib_buf_dispose(buf)
-
-
-class _StrArray:
-    """A NULL-terminated const char *const * kept alive with its strings."""
-
-    def __init__(self, items):
-        self._keep = [ffi.new("char[]", _b(x)) for x in items]
-        self.ptr = ffi.new("const char *[]", self._keep + [ffi.NULL])
-
-
-def version():
-    """The linked library's version string, e.g. '0.1.0'."""
+def version() -> str:
+    """The linked library's version string, e.g. '0.2.0'."""
     return ffi.string(lib.ib_version_string()).decode()
 
 
+# ---------------------------------------------------------------- digests and references
+
 class Digest:
-    """A sha256 digest: Digest.parse('sha256:...') or Digest.of(b'data')."""
+    """A sha256 digest: ``Digest.parse('sha256:...')`` or ``Digest.of(b'data')``; str() gives its text."""
 
     __slots__ = ("_d",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._d = ffi.new("ib_digest *")
 
     @classmethod
-    def parse(cls, text):
+    def parse(cls, text: str) -> "Digest":
+        """Parse "sha256:<64 hex>"; raises Invalid or Unsupported."""
         d = cls()
         _check(lib.ib_digest_parse(d._d, text.encode()))
         return d
 
     @classmethod
-    def of(cls, data):
+    def of(cls, data: bytes) -> "Digest":
+        """The sha256 digest of ``data``."""
         d = cls()
         _check(lib.ib_digest_of(d._d, data, len(data)))
         return d
 
     @classmethod
-    def _from_c(cls, cd):
+    def _from_c(cls, cd: Any) -> "Digest":
         d = cls()
         ffi.memmove(d._d, cd, ffi.sizeof("ib_digest"))
         return d
 
-    def verify(self, data):
+    def verify(self, data: bytes) -> None:
+        """Raise Invalid unless ``data`` has this digest."""
         _check(lib.ib_digest_verify(self._d, data, len(data)))
 
-    def __str__(self):
+    def __str__(self) -> str:
         out = ffi.new("char[]", lib.IB_DIGEST_STRLEN)
         lib.ib_digest_fmt(out, self._d)
         return ffi.string(out).decode()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Digest(%r)" % str(self)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str(self) == other
         return isinstance(other, Digest) and bytes(self._d.bytes) == bytes(other._d.bytes)
 
-    def __hash__(self):
-        return hash(bytes(self._d.bytes))
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
-def dump_dockerfile(text, filename="Dockerfile"):
-    """Parse a Dockerfile and return BuildKit's test dump of its syntax tree."""
-    data = text.encode() if isinstance(text, str) else text
-    df = ffi.new("ib_dockerfile **")
-    opts = ffi.new("ib_parse_options *")
-    _check(lib.ib_parse_options_init(opts, 1))
-    name = ffi.new("char[]", filename.encode())
-    opts.filename = name
-    _check(lib.ib_dockerfile_parse(df, data, len(data), opts))
-    try:
-        buf = ffi.new("ib_buf *")
-        _check(lib.ib_dockerfile_dump(buf, df[0]))
-        return _buf_text(buf)
-    finally:
-        lib.ib_dockerfile_free(df[0])
+def _digest_str(cd: Any) -> str:
+    return str(Digest._from_c(cd))
 
 
-# ---- callbacks: the payload is a handle to a _Reporter ----
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """An image reference, normalised as Docker does (``Reference.parse("busybox")``)."""
+
+    domain: str
+    """The registry host with its port: "docker.io", "localhost:5000"."""
+    path: str
+    """The path in the registry: "library/busybox"."""
+    repository: str
+    """domain/path."""
+    tag: Optional[str]
+    """The tag ("latest" when none was given and no digest), or None."""
+    tag_given: bool
+    """True when the tag was written."""
+    digest: Optional[str]
+    """The "@sha256:..." digest, or None."""
+    name: str
+    """The whole normalised name: "docker.io/library/busybox:latest"."""
+    familiar: str
+    """Docker's short form: "busybox:latest"."""
+
+    @classmethod
+    def parse(cls, text: str) -> "Reference":
+        """Parse ``text`` ([HOST[:PORT]/]PATH[:TAG][@DIGEST]); ParseError/Invalid when malformed."""
+        p = ffi.new("ib_reference **")
+        _check(lib.ib_reference_parse(p, text.encode()))
+        try:
+            r = p[0]
+            d = lib.ib_reference_digest(r)
+            return cls(_t(lib.ib_reference_domain(r)), _t(lib.ib_reference_path(r)),
+                       _t(lib.ib_reference_repository(r)), _s(lib.ib_reference_tag(r)),
+                       bool(lib.ib_reference_tag_given(r)), _digest_str(d) if d != ffi.NULL else None,
+                       _t(lib.ib_reference_name(r)), _t(lib.ib_reference_familiar(r)))
+        finally:
+            lib.ib_reference_free(p[0])
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------- progress, logs, cancellation
+
+class ProgressKind(str, enum.Enum):
+    """What a ProgressEvent reports (a str, so ``event.kind == "step"`` works)."""
+
+    STEP = "step"
+    """A build step starts: ``step`` of ``total``, ``text`` the instruction, ``cached``."""
+    STEP_DONE = "step_done"
+    """The step ended (same fields as its STEP)."""
+    BYTES = "bytes"
+    """Bytes moved: ``bytes`` of ``total`` (None: unknown); ``id`` says what, ``text`` how."""
+    OUTPUT = "output"
+    """A line of a RUN's output: ``id`` the step's label, ``text`` the line."""
+
+
+_KINDS = {lib.IB_PROGRESS_STEP: ProgressKind.STEP, lib.IB_PROGRESS_STEP_DONE: ProgressKind.STEP_DONE,
+          lib.IB_PROGRESS_BYTES: ProgressKind.BYTES, lib.IB_PROGRESS_OUTPUT: ProgressKind.OUTPUT}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report, for a progress bar.
+
+    For STEP/STEP_DONE: ``step`` is the 1-based step number and ``total``
+    the build's step count; ``cached`` says the step came from the cache.
+    For BYTES: ``bytes`` done of ``total`` (None when unknown); ``id`` is
+    "context", "layer:<key>", a blob's first 12 hex digits (pull, push),
+    "blob:<12 hex>" (save, load) or "import". For OUTPUT: ``text`` is the
+    line. ``id`` is the step label ("[2/7]") for the step kinds and OUTPUT.
+    """
+
+    kind: ProgressKind
+    id: Optional[str]
+    text: Optional[str]
+    step: Optional[int] = None
+    total: Optional[int] = None
+    cached: bool = False
+    bytes: Optional[int] = None
+
+    @classmethod
+    def _from_c(cls, p: Any) -> "ProgressEvent":
+        kind = _KINDS.get(p.kind)
+        if kind is None:
+            kind = ProgressKind.OUTPUT if p.kind == lib.IB_PROGRESS_OUTPUT else ProgressKind.BYTES
+        id_ = _s(p.id) if p.id else None
+        text = _s(p.text) if p.text else None
+        if kind in (ProgressKind.STEP, ProgressKind.STEP_DONE):
+            return cls(kind, id_, text, step=int(p.current), total=int(p.total), cached=bool(p.cached))
+        if kind is ProgressKind.BYTES:
+            return cls(kind, id_, text, bytes=int(p.current), total=int(p.total) or None)
+        return cls(kind, id_, text)
+
+
+class LogLevel(enum.IntEnum):
+    """The level of an on_log line."""
+
+    ERROR = 0
+    WARNING = 1
+    INFO = 2
+    DEBUG = 3
+
 
 class CancelFlag:
-    """Cancels the call it is given to (ib_callbacks.cancel): set() from any thread.
+    """Cancels the call it is given to (``cancel=``): set() from any thread.
 
     The call then raises Cancelled; a running RUN is killed within 100 ms.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._p = ffi.new("int *")
 
-    def set(self):
+    def set(self) -> None:
+        """Ask the call to stop."""
         self._p[0] = 1
 
-    def is_set(self):
+    def is_set(self) -> bool:
+        """True once set() (or Ctrl-C) asked the call to stop."""
         return bool(self._p[0])
 
 
 class _Reporter:
-    def __init__(self, on_progress, on_log):
+    TAIL = 10
+
+    def __init__(self, on_progress: Optional[ProgressCallback], on_log: Optional[LogCallback]) -> None:
         self.on_progress = on_progress
         self.on_log = on_log
-        self.error = None
+        self.error: Optional[BaseException] = None
+        self.step: Optional[ProgressEvent] = None
+        self.steps = 0
+        self.cached = 0
+        self.tail: "collections.deque[str]" = collections.deque(maxlen=self.TAIL)
+        self.lock = threading.Lock()
         self.handle = ffi.new_handle(self)
 
-
-@ffi.def_extern()
-def _ib_py_progress(p, payload):
-    rep = ffi.from_handle(payload)
-    if rep.error is not None:  # an on_log exception: stop at the next report
-        return lib.IB_EUSER
-    if rep.on_progress is None:
-        return 0
-    try:
-        event = {
-            "kind": {lib.IB_PROGRESS_STEP: "step", lib.IB_PROGRESS_STEP_DONE: "done",
-                     lib.IB_PROGRESS_BYTES: "bytes", lib.IB_PROGRESS_OUTPUT: "output"}.get(p.kind, "?"),
-            "id": ffi.string(p.id).decode("utf-8", "replace") if p.id else None,
-            "text": ffi.string(p.text).decode("utf-8", "replace") if p.text else None,
-            "cached": bool(p.cached),
-            "current": int(p.current),
-            "total": int(p.total),
-        }
-        # a non-zero return is what the call returns: make it a failure
-        return lib.IB_EUSER if rep.on_progress(event) is False else 0
-    except BaseException as e:  # re-raised after the call
-        rep.error = e
-        return lib.IB_EUSER
+    def note(self, ev: ProgressEvent) -> None:
+        if ev.kind is ProgressKind.STEP:
+            self.step = ev
+            self.tail.clear()
+        elif ev.kind is ProgressKind.STEP_DONE:
+            self.steps += 1
+            self.cached += 1 if ev.cached else 0
+        elif ev.kind is ProgressKind.OUTPUT and ev.text is not None:
+            self.tail.append(ev.text)
 
 
 @ffi.def_extern()
-def _ib_py_log(level, line, payload):
+def _ib_py_progress(p: Any, payload: Any) -> int:
     rep = ffi.from_handle(payload)
-    if rep.on_log is not None and rep.error is None:
+    with rep.lock:  # pull/push report from worker threads, one at a time
+        if rep.error is not None:  # an on_log exception: stop at the next report
+            return lib.IB_EUSER
         try:
-            rep.on_log(int(level), ffi.string(line).decode("utf-8", "replace"))
-        except BaseException as e:
+            ev = ProgressEvent._from_c(p)
+            rep.note(ev)
+            if rep.on_progress is None:
+                return 0
+            # a non-zero return is what the call returns: make it a failure
+            return lib.IB_EUSER if rep.on_progress(ev) is False else 0
+        except BaseException as e:  # re-raised after the call
             rep.error = e
+            return lib.IB_EUSER
+
+
+@ffi.def_extern()
+def _ib_py_log(level: int, line: Any, payload: Any) -> None:
+    rep = ffi.from_handle(payload)
+    with rep.lock:
+        if rep.on_log is not None and rep.error is None:
+            try:
+                rep.on_log(int(level), ffi.string(line).decode("utf-8", "replace"))
+            except BaseException as e:
+                rep.error = e
 
 
 class _Call:
@@ -248,7 +467,8 @@ class _Call:
     KeyboardInterrupt once the library has cleaned up.
     """
 
-    def __init__(self, on_progress=None, on_log=None, cancel=None):
+    def __init__(self, on_progress: Optional[ProgressCallback] = None,
+                 on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> None:
         self.rep = _Reporter(on_progress, on_log)
         self.cb = ffi.new("ib_callbacks *")
         _check(lib.ib_callbacks_init(self.cb, lib.IB_CALLBACKS_VERSION))
@@ -258,7 +478,7 @@ class _Call:
         self.flag = cancel._p if cancel is not None else ffi.new("int *")
         self.cb.cancel = self.flag
 
-    def run(self, fn, *args):
+    def run(self, fn: Callable[..., int], *args: Any) -> int:
         installed = (threading.current_thread() is threading.main_thread()
                      and lib.ibpy_sigint_begin(self.flag) == 1)
         sigint = False
@@ -272,338 +492,1545 @@ class _Call:
             signal.raise_signal(signal.SIGINT)
         if self.rep.error is not None:
             raise self.rep.error
-        return _check(rc)
+        if rc < 0:
+            err = _error(rc)
+            m = _STEP_FAILED.search(err.message) if rc == lib.IB_ERROR else None
+            if m:
+                step = self.rep.step
+                tail = [l[2:] for l in m.group(3).split("\n") if l] or list(self.rep.tail)
+                raise StepFailed(rc, err.message, err.layer,
+                                 step=step.id if step else None, command=step.text if step else None,
+                                 exit_code=int(m.group(1)) if m.group(1) else None,
+                                 signal=int(m.group(2)) if m.group(2) else None, output_tail=tail)
+            raise err
+        return rc
+
+
+# ---------------------------------------------------------------- values
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A layer of an image, as its manifest names it."""
+
+    digest: str
+    """The blob's digest."""
+    size: int
+    """The blob's size in bytes."""
+    media_type: str
+    """The blob's media type."""
+    diff_id: str
+    """The uncompressed digest (the config's rootfs.diff_ids)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEntry:
+    """A row of ``docker image history``."""
+
+    created: Optional[str]
+    """When (RFC 3339)."""
+    created_by: Optional[str]
+    """The command that made it ("RUN make")."""
+    author: Optional[str]
+    """Who made it."""
+    comment: Optional[str]
+    """A comment (commit -m)."""
+    empty_layer: bool
+    """True when the step added no layer."""
+    size: int
+    """The layer's content size (0 for an empty layer)."""
+    layer: Optional[str]
+    """The layer's diff_id, or None."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSummary:
+    """A row of ``imagebuild images``: one per name, and one per untagged image."""
+
+    name: Optional[str]
+    """The normalised name, or None for an untagged image."""
+    id: str
+    """The image id (config digest)."""
+    manifest: str
+    """The digest of its manifest."""
+    created: Optional[str]
+    """From the config (RFC 3339), may be None."""
+    size: int
+    """Sum of its layer blob sizes."""
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Image:
+    """An image in the store (``Store.image(name)``)."""
+
+    id: str
+    """The image id (config digest)."""
+    manifest: str
+    """The digest of its (platform) manifest."""
+    media_type: str
+    """Its manifest's media type."""
+    names: Tuple[str, ...]
+    """Every name that points at it, sorted."""
+    size: int
+    """Sum of the layer blob sizes."""
+    layers: Tuple[Layer, ...]
+    """Its layers, lowest first."""
+    history: Tuple[HistoryEntry, ...]
+    """Its history, newest first (docker history)."""
+    details: Dict[str, Any] = dataclasses.field(compare=False)
+    """``docker image inspect``'s object (Id, RepoTags, Config, RootFS...)."""
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The image's runtime config (Cmd, Env, Entrypoint, WorkingDir...)."""
+        return self.details.get("Config") or {}
+
+    @property
+    def created(self) -> Optional[str]:
+        """When it was created (RFC 3339)."""
+        return self.details.get("Created")
+
+    def __repr__(self) -> str:
+        return "Image(id=%r, names=%r, layers=%d, size=%d)" % (self.id[:19], list(self.names),
+                                                               len(self.layers), self.size)
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    """What Store.build() made; str() is the image id."""
+
+    id: str
+    """The image id (config digest)."""
+    tags: Tuple[str, ...]
+    """The names the build gave it."""
+    steps: int
+    """The steps the build ran or took from the cache."""
+    cached_steps: int
+    """How many of them came from the cache."""
+
+    def __str__(self) -> str:
+        return self.id
 
 
 CheckWarning = collections.namedtuple("CheckWarning", "rule message url line")
+CheckWarning.__doc__ = "A build check warning: rule name, message, documentation url, line."
 
+
+@dataclasses.dataclass(frozen=True)
+class ContainerInfo:
+    """A row of ``imagebuild ps``: a container's record."""
+
+    id: str
+    """64 hex digits."""
+    name: Optional[str]
+    """Its name, or None."""
+    image_id: str
+    """The id of the image it was created from."""
+    image: Optional[str]
+    """What the user named as its image."""
+    command: Optional[str]
+    """Its command (informational)."""
+    state: Optional[str]
+    """"created", "running", "exited"..."""
+    created: Optional[str]
+    """RFC 3339."""
+
+    @classmethod
+    def _from_c(cls, r: Any) -> "ContainerInfo":
+        return cls(_t(r.id), _s(r.name), _digest_str(ffi.addressof(r.image_id)), _s(r.image_name),
+                   _s(r.command), _s(r.state), _s(r.created))
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneResult:
+    """What Store.prune() freed."""
+
+    images: int
+    """Untagged images removed."""
+    blobs: int
+    """Blobs deleted."""
+    snapshots: int
+    """Snapshots and unpacked layers removed."""
+    bytes: int
+    """Bytes the deleted blobs held."""
+
+
+# ---------------------------------------------------------------- registries
+
+def _registry(keep: _Keep, username: Optional[str] = None, password: Optional[str] = None,
+              insecure: bool = False, tls_ca: Optional[PathLike] = None,
+              docker_config: Optional[PathLike] = None, attempts: int = 0,
+              authfile: Optional[PathLike] = None,
+              registries_conf: Optional[PathLike] = None) -> Any:
+    r = keep.obj(ffi.new("ib_registry_options *"))
+    _check(lib.ib_registry_options_init(r, lib.IB_REGISTRY_OPTIONS_VERSION))
+    r.username = keep.str(username)
+    r.password = keep.str(password)
+    r.tls_ca_file = keep.str(tls_ca)
+    r.docker_config = keep.str(docker_config)
+    r.insecure = 1 if insecure else 0
+    r.attempts = int(attempts)
+    r.auth_file = keep.str(authfile)
+    r.registries_conf = keep.str(registries_conf)
+    return r
+
+
+def login(host: str, username: str, password: str, *, insecure: bool = False,
+          tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None,
+          authfile: Optional[PathLike] = None,
+          registries_conf: Optional[PathLike] = None) -> None:
+    """docker login: check the credentials against the registry ``host``
+    ("localhost:5000", "docker.io"), then record them in Docker's config
+    file (``docker_config``; default $DOCKER_CONFIG/config.json, else
+    ~/.docker/config.json), or in ``authfile`` (``--authfile``: a
+    containers auth.json; default $REGISTRY_AUTH_FILE). When the file names
+    a credential helper (credHelpers, credsStore) the secret goes to the
+    helper, never into the file. registries_conf: containers'
+    registries.conf (insecure and blocked registries; "none" for no file).
+    Raises Invalid when the registry refuses them.
+    """
+    keep = _Keep()
+    r = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                  authfile=authfile, registries_conf=registries_conf)
+    _check(lib.ib_registry_login(host.encode(), r))
+
+
+def logout(host: str, *, docker_config: Optional[PathLike] = None,
+           authfile: Optional[PathLike] = None) -> None:
+    """docker logout: forget the credentials of ``host`` (through the
+    credential helper when the file names one); NotFound when there were
+    none. authfile: as login()."""
+    keep = _Keep()
+    r = _registry(keep, docker_config=docker_config, authfile=authfile)
+    _check(lib.ib_registry_logout(host.encode(), r))
+
+
+# ---------------------------------------------------------------- build options
+
+_PULL = {None: lib.IB_PULL_MISSING, "missing": lib.IB_PULL_MISSING, False: lib.IB_PULL_NEVER,
+         "never": lib.IB_PULL_NEVER, True: lib.IB_PULL_ALWAYS, "always": lib.IB_PULL_ALWAYS}
+_NETWORK = {"host": lib.IB_NETWORK_HOST, "none": lib.IB_NETWORK_NONE}  # as the CLI's --network
+
+
+def _network(network: str) -> int:
+    try:
+        return _NETWORK[network]
+    except KeyError:
+        raise ValueError("network must be 'host' or 'none', not %r" % (network,)) from None
+
+
+def _secret_specs(secrets: Any) -> Optional[List[str]]:
+    """{id: path} or {id: {"src": path} | {"env": VAR}}, or docker's "id=X,src=F" strings."""
+    if not secrets:
+        return None
+    if isinstance(secrets, Mapping):
+        out = []
+        for k, v in secrets.items():
+            if isinstance(v, Mapping):
+                (what, value), = v.items()
+                if what not in ("src", "env"):
+                    raise ValueError("a secret is {'src': PATH} or {'env': VAR}, not %r" % (v,))
+                out.append("id=%s,%s=%s" % (k, what, os.fsdecode(value)))
+            else:
+                out.append("id=%s,src=%s" % (k, os.fsdecode(v)))
+        return out
+    return list(secrets)
+
+
+def _build_options(keep: _Keep, context: PathLike, dockerfile: Optional[PathLike] = None,
+                   dockerfile_content: Union[str, bytes, None] = None,
+                   tags: Iterable[str] = (), build_args: Optional[Mapping[str, str]] = None,
+                   target: Optional[str] = None, platform: Optional[str] = None,
+                   no_cache: bool = False, snapshotter: Optional[str] = None,
+                   isolation: Optional[str] = None, network: str = "host",
+                   pull: Union[bool, str, None] = None, secrets: Any = None,
+                   allow: Union[str, Sequence[str], None] = None,
+                   source_date_epoch: Optional[int] = None, registry: Any = None) -> Any:
+    o = keep.obj(ffi.new("ib_build_options *"))
+    _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
+    _set_epoch(o, source_date_epoch)
+    o.context = keep.str(context)
+    o.dockerfile = keep.str(dockerfile)
+    if dockerfile_content is not None:
+        data = dockerfile_content.encode() if isinstance(dockerfile_content, str) else bytes(dockerfile_content)
+        c = keep.obj(ffi.new("char[]", data))
+        o.dockerfile_content = c
+        o.dockerfile_len = len(data)
+    tags = list(tags or ())
+    if tags:
+        o.tags = keep.array(tags)
+    if build_args:
+        # a None value comes from the environment, as `--build-arg NAME` does (unset: not given)
+        args = [(k, os.environ.get(k) if v is None else v) for k, v in dict(build_args).items()]
+        o.build_args = keep.array("%s=%s" % kv for kv in args if kv[1] is not None)
+    o.target = keep.str(target)
+    o.platform = keep.str(platform)
+    o.no_cache = 1 if no_cache else 0
+    o.snapshotter = keep.str(snapshotter)
+    o.isolation = keep.str(isolation)
+    o.network = _network(network)
+    try:
+        o.pull = _PULL[pull]
+    except (KeyError, TypeError):
+        raise ValueError("pull must be 'missing', 'always' or 'never', not %r" % (pull,)) from None
+    specs = _secret_specs(secrets)
+    if specs:
+        o.secrets = keep.array(specs)
+    if allow:
+        o.allow = keep.array([allow] if isinstance(allow, str) else allow)
+    if registry is not None:
+        o.registry = registry
+    return o
+
+
+def plan(context: PathLike, *, dockerfile: Optional[PathLike] = None,
+         dockerfile_content: Union[str, bytes, None] = None,
+         build_args: Optional[Mapping[str, str]] = None, target: Optional[str] = None,
+         platform: Optional[str] = None) -> str:
+    """The build plan as text (``imagebuild build --dry-run``): parses and
+    plans the Dockerfile without running anything or opening a store."""
+    keep = _Keep()
+    o = _build_options(keep, context, dockerfile, dockerfile_content, (), build_args, target, platform)
+    buf = ffi.new("ib_buf *")
+    _check(lib.ib_build_plan_print(buf, o))
+    return _buf_text(buf)
+
+
+def _fd(f: Any) -> int:
+    if f is None:
+        return -1
+    return f if isinstance(f, int) else f.fileno()
+
+
+# ---------------------------------------------------------------- the store
 
 class Store:
-    """An image store (an OCI image layout directory)."""
+    """An image store (an OCI image layout directory): ``Store(root)``, a context manager.
 
-    def __init__(self, root=None):
+    ``root`` None is the library's default (/var/lib/imagebuild, or
+    $IMAGEBUILD_ROOT). Closing releases the store's leases.
+    """
+
+    def __init__(self, root: Optional[PathLike] = None) -> None:
         p = ffi.new("ib_store **")
         o = ffi.new("ib_store_options *")
         _check(lib.ib_store_options_init(o, lib.IB_STORE_OPTIONS_VERSION))
         _check(lib.ib_store_open(p, _b(root) if root else ffi.NULL, o))
-        self._s = ffi.gc(p[0], lib.ib_store_free)
+        self._s: Any = ffi.gc(p[0], lib.ib_store_free)
 
-    def close(self):
+    def close(self) -> None:
+        """Close the store handle now (containers opened from it stay usable)."""
         if self._s is not None:
             ffi.release(self._s)  # runs ib_store_free now
             self._s = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return "Store(%r)" % (self.root if self._s is not None else "<closed>")
+
     @property
-    def root(self):
-        return os.fsdecode(ffi.string(lib.ib_store_root(self._s)))
+    def _h(self) -> Any:
+        if self._s is None:
+            raise ValueError("the store is closed")
+        return self._s
 
-    def import_tarball(self, path, name=None, changes=(), comment=None, source_date_epoch=None):
-        """docker import: a root filesystem tarball as a one-layer image; returns its id.
+    @property
+    def root(self) -> str:
+        """The store's root directory."""
+        return os.fsdecode(ffi.string(lib.ib_store_root(self._h)))
 
-        source_date_epoch: seconds since 1970 for `created` (the environment is not read).
+    # ---- build
+
+    def build(self, context: PathLike, tags: Iterable[str] = (), *,
+              dockerfile: Optional[PathLike] = None,
+              dockerfile_content: Union[str, bytes, None] = None,
+              build_args: Optional[Mapping[str, str]] = None, target: Optional[str] = None,
+              platform: Optional[str] = None, no_cache: bool = False,
+              snapshotter: Optional[str] = None, isolation: Optional[str] = None,
+              network: str = "host", pull: Union[bool, str, None] = None, secrets: Any = None,
+              allow: Union[str, Sequence[str], None] = None,
+              source_date_epoch: Optional[int] = None, username: Optional[str] = None,
+              password: Optional[str] = None, insecure: bool = False,
+              tls_ca: Optional[PathLike] = None, authfile: Optional[PathLike] = None,
+              registries_conf: Optional[PathLike] = None,
+              on_progress: Optional[ProgressCallback] = None,
+              on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
+        """Build a Dockerfile (``docker build``); returns a BuildResult.
+
+        context: the build context directory. dockerfile: its path (default
+        <context>/Dockerfile), or dockerfile_content: the Dockerfile itself
+        (``-f -``). build_args: {name: value} (a None value takes it from
+        the environment, as ``--build-arg NAME`` does). target: the stage to
+        build. platform: "linux/amd64"... (default: this host's). network:
+        "host" or "none" for RUN. pull: "missing" (default, also None),
+        "always" (also True) or "never" (also False). secrets: {id: path},
+        {id: {"env": VAR}}, or docker's "id=X,src=FILE" strings. allow:
+        BuildKit entitlements ("security.insecure", "network.host").
+        source_date_epoch: seconds since 1970 for history, `created` and
+        clamped file times (the environment is never read). username,
+        password, insecure, tls_ca, authfile, registries_conf: for the
+        registries base images come from (as pull()).
+
+        on_progress(ProgressEvent) may return False to cancel; so may another
+        thread through ``cancel``. Either raises Cancelled. Ctrl-C (SIGINT,
+        main thread) cancels too and raises KeyboardInterrupt. A failing RUN
+        raises StepFailed.
         """
-        cfg = ffi.NULL
-        if changes:
-            p = ffi.new("ib_image_config **")
-            _check(lib.ib_image_config_new(p))
-            cfg = ffi.gc(p[0], lib.ib_image_config_free)
-            for ch in changes:
-                _check(lib.ib_commit_apply_change(cfg, ch.encode()))
-        opts = ffi.new("ib_import_options *")
-        _check(lib.ib_import_options_init(opts, lib.IB_IMPORT_OPTIONS_VERSION))
-        _set_epoch(opts, source_date_epoch)
-        keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
-                ffi.new("char[]", comment.encode()) if comment else ffi.NULL]
-        opts.name = keep[0]
-        opts.comment = keep[1]
-        opts.config = cfg
-        call = _Call()
-        opts.callbacks = call.cb
-        d = ffi.new("ib_digest *")
-        call.run(lib.ib_store_import, d, self._s, _b(path), opts)
-        return str(Digest._from_c(d))
-
-    def _registry(self, opts, username, password, insecure, tls_ca, keep):
-        r = ffi.new("ib_registry_options *")
-        _check(lib.ib_registry_options_init(r, lib.IB_REGISTRY_OPTIONS_VERSION))
-        keep.append(r)
-        opts.registry = r
-        for field, value in (("username", username), ("password", password), ("tls_ca_file", tls_ca)):
-            if value is not None:
-                c = ffi.new("char[]", value.encode())
-                keep.append(c)
-                setattr(r, field, c)
-        r.insecure = 1 if insecure else 0
-
-    def pull(self, ref, username=None, password=None, insecure=False, tls_ca=None,
-             on_progress=None, on_log=None, cancel=None):
-        """docker pull: returns the image id. on_progress/on_log/cancel: as for build()."""
-        keep = []
-        o = ffi.new("ib_pull_options *")
-        _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
-        self._registry(o, username, password, insecure, tls_ca, keep)
+        keep = _Keep()
+        reg = None
+        if (username is not None or password is not None or insecure or tls_ca is not None
+                or authfile is not None or registries_conf is not None):
+            reg = _registry(keep, username, password, insecure, tls_ca,
+                            authfile=authfile, registries_conf=registries_conf)
+        tags = list(tags)
+        o = _build_options(keep, context, dockerfile, dockerfile_content, tags, build_args, target,
+                           platform, no_cache, snapshotter, isolation, network, pull, secrets, allow,
+                           source_date_epoch, reg)
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")
-        call.run(lib.ib_pull, d, ffi.NULL, self._s, ref.encode(), o)
-        return str(Digest._from_c(d))
+        call.run(lib.ib_build, d, self._h, o)
+        return BuildResult(_digest_str(d), tuple(tags), call.rep.steps, call.rep.cached)
 
-    def push(self, name, dest=None, username=None, password=None, insecure=False, tls_ca=None,
-             on_progress=None, on_log=None, cancel=None):
-        """docker push: returns the digest of the pushed manifest.
+    def plan(self, context: PathLike, **kw: Any) -> str:
+        """The build plan as text (``build --dry-run``); see the module's plan()."""
+        return plan(context, **kw)
 
-        on_progress/on_log/cancel: as for build().
-        """
-        keep = []
-        o = ffi.new("ib_push_options *")
-        _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
-        self._registry(o, username, password, insecure, tls_ca, keep)
-        call = _Call(on_progress, on_log, cancel)
-        o.callbacks = call.cb
-        d = ffi.new("ib_digest *")
-        call.run(lib.ib_push, d, self._s, name.encode(), dest.encode() if dest else ffi.NULL, o)
-        return str(Digest._from_c(d))
-
-    def tag(self, source, target):
-        _check(lib.ib_store_tag(self._s, source.encode(), target.encode()))
-
-    def untag(self, name):
-        _check(lib.ib_store_untag(self._s, name.encode()))
-
-    def images(self):
-        """Every image: dicts with name (None when untagged), id, created, size."""
-        p = ffi.new("ib_image_list **")
-        _check(lib.ib_store_images(p, self._s))
-        try:
-            out = []
-            for i in range(lib.ib_image_list_count(p[0])):
-                s = lib.ib_image_list_get(p[0], i)
-                out.append({
-                    "name": ffi.string(s.name).decode() if s.name else None,
-                    "id": str(Digest._from_c(ffi.addressof(s.id))),
-                    "created": ffi.string(s.created).decode() if s.created else None,
-                    "size": int(s.size),
-                })
-            return out
-        finally:
-            lib.ib_image_list_free(p[0])
-
-    def inspect(self, name):
-        """An image's details (docker image inspect), as a dict."""
-        p = ffi.new("ib_image **")
-        _check(lib.ib_store_image_lookup(p, self._s, name.encode()))
-        try:
-            buf = ffi.new("ib_buf *")
-            _check(lib.ib_image_inspect_json(buf, p[0]))
-            return json.loads(_buf_text(buf))
-        finally:
-            lib.ib_image_free(p[0])
-
-    def _build_options(self, context, dockerfile, tags, build_args, target, no_cache,
-                       snapshotter, isolation, network_none, keep, pull=None, secrets=None,
-                       allow=None, source_date_epoch=None):
-        o = ffi.new("ib_build_options *")
-        _check(lib.ib_build_options_init(o, lib.IB_BUILD_OPTIONS_VERSION))
-        _set_epoch(o, source_date_epoch)
-
-        def s(x):
-            if x is None:
-                return ffi.NULL
-            c = ffi.new("char[]", _b(x))
-            keep.append(c)
-            return c
-        o.context = s(context)
-        o.dockerfile = s(dockerfile)
-        if tags:
-            a = _StrArray(tags)
-            keep.append(a)
-            o.tags = a.ptr
-        if build_args:
-            a = _StrArray("%s=%s" % kv for kv in dict(build_args).items())
-            keep.append(a)
-            o.build_args = a.ptr
-        o.target = s(target)
-        o.no_cache = 1 if no_cache else 0
-        o.snapshotter = s(snapshotter)
-        o.isolation = s(isolation)
-        o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
-        if pull is not None:
-            o.pull = lib.IB_PULL_ALWAYS if pull else lib.IB_PULL_NEVER
-        if secrets:
-            a = _StrArray("id=%s,src=%s" % kv for kv in dict(secrets).items())
-            keep.append(a)
-            o.secrets = a.ptr
-        if allow:
-            if isinstance(allow, str):
-                allow = [allow]
-            a = _StrArray(allow)
-            keep.append(a)
-            o.allow = a.ptr
-        return o
-
-    def build(self, context, tags=(), dockerfile=None, build_args=None, target=None,
-              no_cache=False, snapshotter=None, isolation=None, network_none=False,
-              on_progress=None, on_log=None, pull=None, secrets=None, allow=None, cancel=None,
-              source_date_epoch=None):
-        """Build a Dockerfile; returns the image id.
-
-        on_progress(event) may return False to cancel; so may another thread
-        through `cancel` (a CancelFlag). Either raises Cancelled. Ctrl-C
-        (SIGINT, main thread) cancels too and raises KeyboardInterrupt. pull: None
-        (pull missing base images), True (always), False (never). secrets:
-        {id: file path}. allow: BuildKit's entitlements to grant (docker
-        buildx build --allow), e.g. ["security.insecure"] for RUN
-        --security=insecure, or ["network.host"] for RUN --network=host; an
-        unknown name raises.
-        source_date_epoch: seconds since 1970; history and image `created` take
-        it and layer file times are clamped to it (the environment is not read).
-        """
-        keep = []
-        o = self._build_options(context, dockerfile, tags, build_args, target, no_cache,
-                                snapshotter, isolation, network_none, keep, pull, secrets,
-                                allow, source_date_epoch)
-        call = _Call(on_progress, on_log, cancel)
-        o.callbacks = call.cb
-        d = ffi.new("ib_digest *")
-        call.run(lib.ib_build, d, self._s, o)
-        return str(Digest._from_c(d))
-
-    def plan(self, context, dockerfile=None, build_args=None, target=None):
-        """The build plan as text (imagebuild build --dry-run)."""
-        keep = []
-        o = self._build_options(context, dockerfile, (), build_args, target, False,
-                                None, None, False, keep)
-        buf = ffi.new("ib_buf *")
-        _check(lib.ib_build_plan_print(buf, o))
-        return _buf_text(buf)
-
-    def check(self, context, dockerfile=None, build_args=None, target=None):
-        """BuildKit's build checks only (imagebuild build --check): a list of
-        CheckWarning(rule, message, url, line), in line order. A malformed
-        `# check=` directive raises; `error=true` does not (see build()).
-        """
-        keep = []
-        o = self._build_options(context, dockerfile, (), build_args, target, False,
-                                None, None, False, keep)
+    def check(self, context: PathLike, *, dockerfile: Optional[PathLike] = None,
+              dockerfile_content: Union[str, bytes, None] = None,
+              build_args: Optional[Mapping[str, str]] = None,
+              target: Optional[str] = None) -> List[CheckWarning]:
+        """BuildKit's build checks only (``build --check``): CheckWarning(rule,
+        message, url, line) in line order. A malformed ``# check=`` directive
+        raises; ``error=true`` does not."""
+        keep = _Keep()
+        o = _build_options(keep, context, dockerfile, dockerfile_content, (), build_args, target)
         p = ffi.new("ib_checks **")
         _check(lib.ib_build_check(p, o))
         checks = ffi.gc(p[0], lib.ib_checks_free)
         out = []
         for i in range(lib.ib_checks_count(checks)):
             w = lib.ib_checks_warning(checks, i)
-            out.append(CheckWarning(ffi.string(w.rule).decode(), ffi.string(w.message).decode(),
-                                    ffi.string(w.url).decode() if w.url else None, int(w.line)))
+            out.append(CheckWarning(_s(w.rule), _s(w.message), _s(w.url) if w.url else None, int(w.line)))
         return out
 
-    def fsck(self):
-        """Verify the store (imagebuild fsck): [] when sound, else one line per problem."""
+    # ---- images
+
+    def images(self) -> Iterator[ImageSummary]:
+        """Every image (``imagebuild images``): one row per name, then the untagged ones."""
+        p = ffi.new("ib_image_list **")
+        _check(lib.ib_store_images(p, self._h))
+        try:
+            rows = []
+            for i in range(lib.ib_image_list_count(p[0])):
+                s = lib.ib_image_list_get(p[0], i)
+                rows.append(ImageSummary(_s(s.name) if s.name else None, _digest_str(ffi.addressof(s.id)),
+                                         _digest_str(ffi.addressof(s.manifest)),
+                                         _s(s.created) if s.created else None, int(s.size)))
+        finally:
+            lib.ib_image_list_free(p[0])
+        return iter(rows)
+
+    def _lookup(self, name: str) -> Any:
+        p = ffi.new("ib_image **")
+        _check(lib.ib_store_image_lookup(p, self._h, str(name).encode()))
+        return ffi.gc(p[0], lib.ib_image_free)
+
+    def image(self, name: str) -> Image:
+        """The image ``name`` (a name, name@digest, id or unambiguous id prefix); NotFound otherwise."""
+        img = self._lookup(name)
+        try:
+            layers = []
+            for i in range(lib.ib_image_layer_count(img)):
+                l = lib.ib_image_layer(img, i)
+                layers.append(Layer(_digest_str(ffi.addressof(l.digest)), int(l.size), _t(l.media_type),
+                                    _digest_str(ffi.addressof(l.diff_id))))
+            names = tuple(_t(lib.ib_image_name(img, i)) for i in range(lib.ib_image_name_count(img)))
+            buf = ffi.new("ib_buf *")
+            _check(lib.ib_image_inspect_json(buf, img))
+            details = json.loads(_buf_text(buf))
+            return Image(_digest_str(lib.ib_image_id(img)), _digest_str(lib.ib_image_manifest_digest(img)),
+                         _t(lib.ib_image_manifest_media_type(img)), names, int(lib.ib_image_size(img)),
+                         tuple(layers), tuple(self._history(img)), details)
+        finally:
+            ffi.release(img)
+
+    def _history(self, img: Any) -> List[HistoryEntry]:
+        out = []
+        item = ffi.new("ib_image_history_item *")
+        for i in range(lib.ib_image_history_count(img)):
+            _check(lib.ib_image_history_item_init(item, lib.IB_IMAGE_HISTORY_ITEM_VERSION))
+            _check(lib.ib_image_history_get(item, img, i))
+            out.append(HistoryEntry(_s(item.created), _s(item.created_by), _s(item.author),
+                                    _s(item.comment), bool(item.empty_layer), int(item.size),
+                                    _digest_str(ffi.addressof(item.layer)) if item.has_layer else None))
+        return out
+
+    def history(self, name: str) -> List[HistoryEntry]:
+        """``docker history``: the image's history, newest first."""
+        img = self._lookup(name)
+        try:
+            return self._history(img)
+        finally:
+            ffi.release(img)
+
+    def inspect(self, name: str) -> Dict[str, Any]:
+        """``docker image inspect``'s object for the image ``name``."""
+        return self.image(name).details
+
+    def exists(self, name: str) -> bool:
+        """True when the store has the image ``name``."""
+        try:
+            ffi.release(self._lookup(name))
+            return True
+        except NotFound:
+            return False
+
+    def tag(self, source: str, target: str) -> None:
+        """Give the image ``source`` (name or id) the name ``target`` (docker tag)."""
+        _check(lib.ib_store_tag(self._h, str(source).encode(), target.encode()))
+
+    def untag(self, name: str) -> None:
+        """Remove one name; the image goes when it was its last name."""
+        _check(lib.ib_store_untag(self._h, name.encode()))
+
+    def remove_image(self, name: str, *, force: bool = False) -> List[str]:
+        """``docker rmi``: untag a name (deleting the image with its last name),
+        or delete an id and all its names; returns the "Untagged: X" /
+        "Deleted: ID" lines. force: also an id with several names or one a
+        container uses."""
         buf = ffi.new("ib_buf *")
-        rc = lib.ib_store_fsck(buf, self._s)
+        rc = lib.ib_store_image_remove(self._h, name.encode(), lib.IB_STORE_REMOVE_FORCE if force else 0, buf)
+        text = _buf_text(buf)
+        _check(rc)
+        return [l for l in text.splitlines() if l]
+
+    # ---- import, save, load
+
+    def import_tarball(self, source: Union[PathLike, IO[bytes], int], name: Optional[str] = None, *,
+                       changes: Iterable[str] = (), comment: Optional[str] = None,
+                       source_date_epoch: Optional[int] = None,
+                       on_progress: Optional[ProgressCallback] = None,
+                       cancel: Optional[CancelFlag] = None) -> str:
+        """``docker import``: a root filesystem tarball (a path, a file object
+        or a descriptor; plain, gzip, zstd, xz, bzip2) as a one-layer image;
+        returns its id. changes: Dockerfile instructions (``-c``): CMD, ENV,
+        ... source_date_epoch: seconds since 1970 for `created`."""
+        keep = _Keep()
+        cfg = ffi.NULL
+        changes = list(changes)
+        if changes:
+            p = ffi.new("ib_image_config **")
+            _check(lib.ib_image_config_new(p))
+            cfg = keep.obj(ffi.gc(p[0], lib.ib_image_config_free))
+            for ch in changes:
+                _check(lib.ib_commit_apply_change(cfg, ch.encode()))
+        opts = ffi.new("ib_import_options *")
+        _check(lib.ib_import_options_init(opts, lib.IB_IMPORT_OPTIONS_VERSION))
+        _set_epoch(opts, source_date_epoch)
+        opts.name = keep.str(name)
+        opts.comment = keep.str(comment)
+        opts.config = cfg
+        call = _Call(on_progress, None, cancel)
+        opts.callbacks = call.cb
+        d = ffi.new("ib_digest *")
+        if isinstance(source, int) or hasattr(source, "fileno"):
+            call.run(lib.ib_store_import_fd, d, self._h, _fd(source), opts)
+        else:
+            call.run(lib.ib_store_import, d, self._h, _b(source), opts)
+        return _digest_str(d)
+
+    _FORMATS = {"oci": lib.IB_ARCHIVE_OCI, "oci-archive": lib.IB_ARCHIVE_OCI_ARCHIVE,
+                "docker-archive": lib.IB_ARCHIVE_DOCKER}
+
+    def save(self, names: Union[str, Sequence[str]], path: PathLike, *, format: str = "oci",
+             ref_name: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelFlag] = None) -> None:
+        """``imagebuild save``: write images to ``path`` as format "oci" (an OCI
+        layout directory, new or empty), "oci-archive" (that as a tar) or
+        "docker-archive" (docker save's tar). ref_name: the OCI ref.name of a
+        single image (default its tag). Never changes the store."""
+        if format not in self._FORMATS:
+            raise ValueError("format must be one of %s, not %r" % (", ".join(self._FORMATS), format))
+        names = [names] if isinstance(names, str) else list(names)
+        keep = _Keep()
+        o = ffi.new("ib_save_options *")
+        _check(lib.ib_save_options_init(o, lib.IB_SAVE_OPTIONS_VERSION))
+        o.format = self._FORMATS[format]
+        o.ref_name = keep.str(ref_name)
+        call = _Call(on_progress, None, cancel)
+        o.callbacks = call.cb
+        call.run(lib.ib_store_save, self._h, keep.array(names), len(names), _b(path), o)
+
+    def load(self, path: PathLike, *, repository: Optional[str] = None,
+             on_progress: Optional[ProgressCallback] = None,
+             cancel: Optional[CancelFlag] = None) -> List[str]:
+        """``imagebuild load``: an OCI layout, OCI archive or docker-archive
+        (detected; archives may be compressed), all verified before any name
+        changes; returns the names loaded (ids of untagged images).
+        repository: for OCI images whose ref.name is a bare tag."""
+        keep = _Keep()
+        o = ffi.new("ib_load_options *")
+        _check(lib.ib_load_options_init(o, lib.IB_LOAD_OPTIONS_VERSION))
+        o.repository = keep.str(repository)
+        call = _Call(on_progress, None, cancel)
+        o.callbacks = call.cb
+        arr = ffi.new("ib_strarray *")
+        try:
+            call.run(lib.ib_store_load, arr, self._h, _b(path), o)
+        finally:
+            loaded = _strarray(arr)
+        return loaded
+
+    # ---- registries
+
+    def pull(self, ref: str, *, username: Optional[str] = None, password: Optional[str] = None,
+             insecure: bool = False, tls_ca: Optional[PathLike] = None,
+             docker_config: Optional[PathLike] = None, jobs: int = 0,
+             authfile: Optional[PathLike] = None, registries_conf: Optional[PathLike] = None,
+             on_progress: Optional[ProgressCallback] = None, on_log: Optional[LogCallback] = None,
+             cancel: Optional[CancelFlag] = None) -> str:
+        """``docker pull``: returns the image id. Credentials default to those
+        the auth files have (``authfile``, else podman's auth.json search,
+        then Docker's config; see login()); mirrors from ``registries_conf``
+        (containers' registries.conf). Progress: BYTES per blob."""
+        keep = _Keep()
+        o = ffi.new("ib_pull_options *")
+        _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
+        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                               authfile=authfile, registries_conf=registries_conf)
+        o.jobs = int(jobs)
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
+        d = ffi.new("ib_digest *")
+        call.run(lib.ib_pull, d, ffi.NULL, self._h, ref.encode(), o)
+        return _digest_str(d)
+
+    def push(self, name: str, dest: Optional[str] = None, *, username: Optional[str] = None,
+             password: Optional[str] = None, insecure: bool = False,
+             tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None,
+             jobs: int = 0, authfile: Optional[PathLike] = None,
+             registries_conf: Optional[PathLike] = None,
+             on_progress: Optional[ProgressCallback] = None,
+             on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> str:
+        """``docker push``: send the image ``name`` to ``dest`` (default: the
+        name itself); returns the pushed manifest's digest. authfile,
+        registries_conf: as pull(). Progress: BYTES per blob."""
+        keep = _Keep()
+        o = ffi.new("ib_push_options *")
+        _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
+        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                               authfile=authfile, registries_conf=registries_conf)
+        o.jobs = int(jobs)
+        call = _Call(on_progress, on_log, cancel)
+        o.callbacks = call.cb
+        d = ffi.new("ib_digest *")
+        call.run(lib.ib_push, d, self._h, name.encode(), keep.str(dest), o)
+        return _digest_str(d)
+
+    # ---- maintenance
+
+    def fsck(self, *, full: bool = False) -> List[str]:
+        """Verify the store (``imagebuild fsck``): [] when sound, else one line
+        per problem. full: also decompress every compressed layer variant."""
+        o = ffi.new("ib_store_fsck_options *")
+        _check(lib.ib_store_fsck_options_init(o, lib.IB_STORE_FSCK_OPTIONS_VERSION))
+        o.full = 1 if full else 0
+        buf = ffi.new("ib_buf *")
+        rc = lib.ib_store_fsck_ext(buf, self._h, o)
         lines = [l for l in _buf_text(buf).splitlines() if l]
         if rc == lib.IB_EINVALID:
-            return lines or [ffi.string(lib.ib_error_last().message).decode("utf-8", "replace")]
+            return lines or [_t(lib.ib_error_last().message)]
         _check(rc)
         return []
 
-    def prune(self):
-        """Free unreferenced blobs and unpacked layers; returns (blobs, snapshots) freed."""
+    def prune(self, *, blobs_only: bool = False) -> PruneResult:
+        """``imagebuild prune``: remove untagged images, every blob nothing
+        references, unpacked layers no image uses and what killed processes
+        left; blobs_only: unreferenced blobs only."""
+        o = ffi.new("ib_store_gc_options *")
+        _check(lib.ib_store_gc_options_init(o, lib.IB_STORE_GC_OPTIONS_VERSION))
+        o.prune_dangling = 0 if blobs_only else 1
+        st = ffi.new("ib_store_gc_stats *")
+        _check(lib.ib_store_gc_stats_init(st, lib.IB_STORE_GC_STATS_VERSION))
+        _check(lib.ib_store_gc(st, self._h, o))
         b = ffi.new("size_t *")
         s = ffi.new("size_t *")
-        _check(lib.ib_prune(b, s, self._s))
-        return int(b[0]), int(s[0])
+        if not blobs_only:
+            _check(lib.ib_prune(b, s, self._h))
+        return PruneResult(int(st.images_removed), int(st.blobs_removed) + int(b[0]), int(s[0]),
+                           int(st.bytes_freed))
 
-    def create_container(self, image, name=None, snapshotter=None):
+    # ---- containers
+
+    def create_container(self, image: str, name: Optional[str] = None, *,
+                         snapshotter: Optional[str] = None, command: Optional[str] = None,
+                         remove: bool = False) -> "Container":
+        """Create a container from ``image`` (``docker create``). name: unique
+        (AlreadyExists when taken). command: shown by containers(). remove:
+        leaving a ``with`` block removes the container (``--rm``)."""
+        keep = _Keep()
         o = ffi.new("ib_container_options *")
         _check(lib.ib_container_options_init(o, lib.IB_CONTAINER_OPTIONS_VERSION))
-        keep = [ffi.new("char[]", name.encode()) if name else ffi.NULL,
-                ffi.new("char[]", snapshotter.encode()) if snapshotter else ffi.NULL]
-        o.name, o.snapshotter = keep
+        o.name = keep.str(name)
+        o.snapshotter = keep.str(snapshotter)
+        o.command = keep.str(command)
         p = ffi.new("ib_container **")
-        _check(lib.ib_container_create(p, self._s, image.encode(), o))
-        return Container(self, p[0])
+        _check(lib.ib_container_create(p, self._h, str(image).encode(), o))
+        return Container(self, p[0], remove)
 
-    def container(self, id_or_name):
+    def container(self, id_or_name: str) -> "Container":
+        """Open an existing container by id, id prefix or name."""
         p = ffi.new("ib_container **")
-        _check(lib.ib_container_open(p, self._s, id_or_name.encode()))
-        return Container(self, p[0])
+        _check(lib.ib_container_open(p, self._h, id_or_name.encode()))
+        return Container(self, p[0], False)
 
-    def remove_container(self, id_or_name):
-        _check(lib.ib_container_remove(self._s, id_or_name.encode()))
+    def containers(self) -> Iterator[ContainerInfo]:
+        """Every container (``imagebuild ps -a``), oldest first."""
+        p = ffi.new("ib_container_list **")
+        _check(lib.ib_store_container_list(p, self._h))
+        try:
+            rows = [ContainerInfo._from_c(lib.ib_container_list_get(p[0], i))
+                    for i in range(lib.ib_container_list_count(p[0]))]
+        finally:
+            lib.ib_container_list_free(p[0])
+        return iter(rows)
+
+    def remove_container(self, id_or_name: str) -> None:
+        """``docker rm``: remove a container, its snapshot and its record."""
+        _check(lib.ib_container_remove(self._h, id_or_name.encode()))
+
+    def run(self, image: str, argv: Optional[Sequence[str]] = None, *, name: Optional[str] = None,
+            rm: bool = False, snapshotter: Optional[str] = None, **run_options: Any) -> int:
+        """``docker run``: create a container from ``image``, run ``argv`` (else
+        its CMD) in it and return the exit status; the container stays (see
+        containers()) unless rm (``--rm``). run_options: as for Container.run()."""
+        c = self.create_container(image, name, snapshotter=snapshotter,
+                                  command=" ".join(argv) if argv else None, remove=rm)
+        with c:
+            return c.run(argv, **run_options)
 
 
 class Container:
-    """A container: a writable snapshot of an image, run and committed."""
+    """A container: a writable snapshot of an image, run (changes persist) and
+    committed. A context manager: leaving the block closes the handle, and
+    removes the container when it was created with ``remove=True``."""
 
-    def __init__(self, store, c):
+    def __init__(self, store: Store, c: Any, remove: bool = False) -> None:
         self._store = store  # keeps the store alive
-        self._c = ffi.gc(c, lib.ib_container_free)
+        self._c: Any = ffi.gc(c, lib.ib_container_free)
+        self._remove = remove
+        self._id = ffi.string(lib.ib_container_id(self._c)).decode()
+
+    def __enter__(self) -> "Container":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+        if self._remove:
+            self._remove = False
+            self._store.remove_container(self._id)
+
+    def __repr__(self) -> str:
+        return "Container(id=%r, name=%r)" % (self._id[:12], self.name if self._c is not None else None)
+
+    def close(self) -> None:
+        """Free the handle now (the container stays; see remove())."""
+        if self._c is not None:
+            ffi.release(self._c)
+            self._c = None
 
     @property
-    def id(self):
-        return ffi.string(lib.ib_container_id(self._c)).decode()
+    def _h(self) -> Any:
+        if self._c is None:
+            raise ValueError("the container handle is closed")
+        return self._c
 
     @property
-    def name(self):
-        n = lib.ib_container_name(self._c)
-        return ffi.string(n).decode() if n else None
+    def id(self) -> str:
+        """64 hex digits."""
+        return self._id
 
-    def run(self, argv=None, env=(), user=None, workdir=None, isolation=None,
-            network_none=False, stdin=-1, stdout=-1, stderr=-1, on_progress=None, on_log=None,
-            cancel=None):
-        """Run a process (argv, else the image's CMD); returns its exit status (128+N for signal N).
+    @property
+    def name(self) -> Optional[str]:
+        """Its name, or None."""
+        n = lib.ib_container_name(self._h)
+        return _s(n) if n else None
 
-        stdin/stdout/stderr are file descriptors (or objects with fileno()); -1 is /dev/null.
-        on_progress/on_log/cancel and Ctrl-C: as for Store.build().
-        """
+    @property
+    def image_id(self) -> str:
+        """The id of the image it was created from."""
+        return _digest_str(lib.ib_container_image_id(self._h))
+
+    def run(self, argv: Optional[Sequence[str]] = None, *, env: Union[Mapping[str, str], Sequence[str]] = (),
+            entrypoint: Optional[Sequence[str]] = None, user: Optional[str] = None,
+            workdir: Optional[str] = None, hostname: Optional[str] = None,
+            isolation: Optional[str] = None, network: str = "host", tty: bool = False,
+            stdin: Any = None, stdout: Any = None, stderr: Any = None,
+            on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> int:
+        """Run a process (argv, else the image's CMD; after the ENTRYPOINT,
+        which ``entrypoint`` replaces, [] for none); returns its exit status
+        (128+N when killed by signal N). env: {name: value} or "K=V" strings,
+        added to the image's. stdin/stdout/stderr: file objects or
+        descriptors; None is /dev/null, except that without stdout/stderr
+        the output lines go to on_log when given. Ctrl-C and cancel: as for
+        Store.build()."""
+        keep = _Keep()
         o = ffi.new("ib_container_run_options *")
         _check(lib.ib_container_run_options_init(o, lib.IB_CONTAINER_RUN_OPTIONS_VERSION))
-        keep = []
         if argv is not None:
-            a = _StrArray(argv)
-            keep.append(a)
-            o.argv = a.ptr
+            o.argv = keep.array(argv)
+        if entrypoint is not None:
+            o.entrypoint = keep.array(entrypoint)
         if env:
-            a = _StrArray(env)
-            keep.append(a)
-            o.env = a.ptr
-        for field, value in (("user", user), ("workdir", workdir), ("isolation", isolation)):
-            if value is not None:
-                c = ffi.new("char[]", value.encode())
-                keep.append(c)
-                setattr(o, field, c)
-        o.network = lib.IB_NETWORK_NONE if network_none else lib.IB_NETWORK_HOST
-        fd = lambda f: f if isinstance(f, int) else f.fileno()
-        o.stdin_fd, o.stdout_fd, o.stderr_fd = fd(stdin), fd(stdout), fd(stderr)
-        call = _Call(on_progress, on_log, cancel)
+            o.env = keep.array(["%s=%s" % kv for kv in env.items()] if isinstance(env, Mapping) else env)
+        o.user = keep.str(user)
+        o.workdir = keep.str(workdir)
+        o.hostname = keep.str(hostname)
+        o.isolation = keep.str(isolation)
+        o.network = _network(network)
+        o.tty = 1 if tty else 0
+        o.stdin_fd, o.stdout_fd, o.stderr_fd = _fd(stdin), _fd(stdout), _fd(stderr)
+        call = _Call(None, on_log, cancel)
         o.callbacks = call.cb
         st = ffi.new("ib_exit_status *")
-        call.run(lib.ib_container_run, st, self._c, o)
+        call.run(lib.ib_container_run, st, self._h, o)
         return 128 + st.signal if st.signal else st.code
 
-    def commit(self, tag=None, message=None, author=None, changes=(), source_date_epoch=None):
-        """A new image of the container's changes; returns its id.
+    def exec(self, argv: Sequence[str], **options: Any) -> int:
+        """``imagebuild exec``: run ``argv`` in this container (its changes
+        persist); options as for run()."""
+        if not argv:
+            raise ValueError("exec needs a command")
+        return self.run(argv, **options)
 
-        source_date_epoch: as for build() (the environment is not read).
-        """
+    def commit(self, tag: Optional[str] = None, *, message: Optional[str] = None,
+               author: Optional[str] = None, changes: Iterable[str] = (),
+               source_date_epoch: Optional[int] = None) -> str:
+        """``docker commit``: a new image of the container's changes; returns
+        its id. changes: Dockerfile instructions (CMD, ENV, ...).
+        source_date_epoch: as for build()."""
+        keep = _Keep()
         o = ffi.new("ib_commit_options *")
         _check(lib.ib_commit_options_init(o, lib.IB_COMMIT_OPTIONS_VERSION))
         _set_epoch(o, source_date_epoch)
-        keep = []
-        for field, value in (("tag", tag), ("message", message), ("author", author)):
-            if value is not None:
-                c = ffi.new("char[]", value.encode())
-                keep.append(c)
-                setattr(o, field, c)
+        o.tag = keep.str(tag)
+        o.message = keep.str(message)
+        o.author = keep.str(author)
+        changes = list(changes)
         if changes:
-            a = _StrArray(changes)
-            keep.append(a)
-            o.changes = a.ptr
+            o.changes = keep.array(changes)
         d = ffi.new("ib_digest *")
-        _check(lib.ib_container_commit(d, self._c, o))
-        return str(Digest._from_c(d))
+        _check(lib.ib_container_commit(d, self._h, o))
+        return _digest_str(d)
+
+    def remove(self) -> None:
+        """``docker rm``: remove this container (closing the handle first)."""
+        self.close()
+        self._remove = False
+        self._store.remove_container(self._id)
+
+
+# ---------------------------------------------------------------- Dockerfiles
+
+def _parse_options(keep: _Keep, filename: Optional[str]) -> Any:
+    o = keep.obj(ffi.new("ib_parse_options *"))
+    _check(lib.ib_parse_options_init(o, 1))
+    o.filename = keep.str(filename)
+    return o
+
+
+def _strings(ss: Any) -> Tuple[str, ...]:
+    return tuple(_t(ss.items[i]) for i in range(ss.count))
+
+
+@dataclasses.dataclass(frozen=True)
+class Heredoc:
+    """A heredoc of RUN, COPY or ADD; ``content`` raw (TABs kept even when ``chomp``)."""
+
+    name: str
+    """The delimiter, unquoted."""
+    content: str
+    """The body, with its line endings."""
+    fd: int
+    """3 for ``3<<EOF``, else 0."""
+    expand: bool
+    """False when part of the delimiter was quoted."""
+    chomp: bool
+    """True for ``<<-``."""
+
+    @classmethod
+    def _from_c(cls, h: Any) -> "Heredoc":
+        return cls(_t(h.name), ffi.string(h.content, h.content_len).decode("utf-8", "replace"),
+                   int(h.fd), bool(h.expand), bool(h.chomp))
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseWarning:
+    """A parser warning (e.g. an empty continuation line)."""
+
+    line: int
+    """The last line of the instruction it is about."""
+    message: str
+    """What is wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One instruction of the syntax tree (BuildKit's parser node)."""
+
+    keyword: str
+    """Lower-cased: "run"."""
+    flags: Tuple[str, ...]
+    """As written without quotes: "--mount=type=cache,target=/x"."""
+    args: Tuple[str, ...]
+    """The arguments (see BuildKit's dump for what each instruction gets)."""
+    json: bool
+    """True when the arguments came from a JSON array."""
+    original: str
+    """The logical line."""
+    start_line: int
+    """First physical line (1-based)."""
+    end_line: int
+    """Last physical line, heredoc bodies included."""
+    heredocs: Tuple[Heredoc, ...]
+    """Its heredocs, in order."""
+    comments: Tuple[str, ...]
+    """The comment lines before it."""
+    nested: Optional["Node"]
+    """ONBUILD's instruction, else None."""
+    dump: str
+    """BuildKit's test dump of the node."""
+
+    @classmethod
+    def _from_c(cls, n: Any) -> "Node":
+        args = []
+        ln = ffi.new("size_t *")
+        for i in range(lib.ib_node_arg_count(n)):
+            a = lib.ib_node_arg(n, i, ln)
+            args.append(ffi.string(a, ln[0]).decode("utf-8", "replace"))
+        nested = lib.ib_node_nested(n)
+        buf = ffi.new("ib_buf *")
+        _check(lib.ib_node_dump(buf, n))
+        return cls(_t(lib.ib_node_keyword(n)),
+                   tuple(_t(lib.ib_node_flag(n, i)) for i in range(lib.ib_node_flag_count(n))),
+                   tuple(args), bool(lib.ib_node_is_json(n)), _t(lib.ib_node_original(n)),
+                   int(lib.ib_node_start_line(n)), int(lib.ib_node_end_line(n)),
+                   tuple(Heredoc._from_c(lib.ib_node_heredoc(n, i)) for i in range(lib.ib_node_heredoc_count(n))),
+                   tuple(_t(lib.ib_node_comment(n, i)) for i in range(lib.ib_node_comment_count(n))),
+                   cls._from_c(nested) if nested != ffi.NULL else None, _buf_text(buf))
+
+
+# ---- typed instructions
+
+@dataclasses.dataclass(frozen=True)
+class Instruction:
+    """A typed instruction; a subclass per kind (Run, Copy, ...). Values are
+    raw: not variable-expanded, quotes kept where the Dockerfile keeps them."""
+
+    kind: str
+    """The upper-case instruction: "RUN"."""
+    line: int
+    """First physical line."""
+    end_line: int
+    """Last physical line."""
+    original: str
+    """The logical line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class From(Instruction):
+    """FROM image [AS name] [--platform=...]."""
+
+    image: str
+    """The image, raw (may hold ${VARS})."""
+    name: Optional[str]
+    """The AS name, lower-cased."""
+    platform: Optional[str]
+    """--platform."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """A RUN --mount (values raw; None when the key was absent)."""
+
+    raw: str
+    """The text after --mount=."""
+    type: str
+    """bind, cache, tmpfs, secret or ssh."""
+    target: Optional[str]
+    """target=/dst=."""
+    source: Optional[str]
+    """source=/src=."""
+    from_: Optional[str]
+    """from=."""
+    id: Optional[str]
+    """id=."""
+    sharing: Optional[str]
+    """sharing= (cache)."""
+    mode: Optional[str]
+    """mode= (octal, as written)."""
+    uid: Optional[str]
+    """uid=."""
+    gid: Optional[str]
+    """gid=."""
+    size: Optional[str]
+    """size= (tmpfs)."""
+    env: Optional[str]
+    """env= (secret)."""
+    readonly: bool
+    """ro/rw (default read-only for bind, secret, ssh)."""
+    required: bool
+    """required (secret, ssh)."""
+
+
+_MOUNT_TYPES = ["bind", "cache", "tmpfs", "secret", "ssh"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run(Instruction):
+    """RUN."""
+
+    args: Tuple[str, ...]
+    """Exec form: argv; shell form: one string, the command line."""
+    json: bool
+    """True for the exec (JSON) form."""
+    network: Optional[str]
+    """--network."""
+    security: Optional[str]
+    """--security."""
+    mounts: Tuple[Mount, ...]
+    """--mount flags."""
+    heredocs: Tuple[Heredoc, ...]
+    """Heredocs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cmd(Instruction):
+    """CMD (also the base of Entrypoint and Shell)."""
+
+    args: Tuple[str, ...]
+    """Exec form: argv; shell form: one string."""
+    json: bool
+    """True for the exec (JSON) form."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entrypoint(Cmd):
+    """ENTRYPOINT."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Shell(Cmd):
+    """SHELL."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Copy(Instruction):
+    """COPY (also the base of Add)."""
+
+    sources: Tuple[str, ...]
+    """Paths/URLs, raw (heredoc sources are in ``heredocs``)."""
+    dest: str
+    """The destination, raw."""
+    json: bool
+    """True for the exec (JSON) form."""
+    from_: Optional[str]
+    """--from."""
+    chown: Optional[str]
+    """--chown."""
+    chmod: Optional[str]
+    """--chmod."""
+    checksum: Optional[str]
+    """ADD --checksum."""
+    link: bool
+    """--link."""
+    parents: bool
+    """COPY --parents."""
+    keep_git_dir: bool
+    """ADD --keep-git-dir."""
+    excludes: Tuple[str, ...]
+    """--exclude patterns."""
+    heredocs: Tuple[Heredoc, ...]
+    """Sources given as heredocs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Add(Copy):
+    """ADD."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Env(Instruction):
+    """ENV (also the base of Label)."""
+
+    pairs: Tuple[Tuple[str, str], ...]
+    """(key, raw value) pairs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Label(Env):
+    """LABEL."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgDeclaration:
+    """One ARG declaration: name, and its raw default (None when it has none)."""
+
+    name: str
+    """The name."""
+    default: Optional[str]
+    """The default, raw; None when absent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg(Instruction):
+    """ARG."""
+
+    args: Tuple[ArgDeclaration, ...]
+    """The declarations."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Expose(Instruction):
+    """EXPOSE (also the base of Volume)."""
+
+    items: Tuple[str, ...]
+    """Ports (EXPOSE) or paths (VOLUME)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume(Expose):
+    """VOLUME."""
+
+
+@dataclasses.dataclass(frozen=True)
+class User(Instruction):
+    """USER (also the base of Workdir, StopSignal, Maintainer)."""
+
+    value: str
+    """The raw value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Workdir(User):
+    """WORKDIR."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StopSignal(User):
+    """STOPSIGNAL."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Maintainer(User):
+    """MAINTAINER."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OnBuild(Instruction):
+    """ONBUILD."""
+
+    trigger: str
+    """The instruction text: "RUN make"."""
+    keyword: str
+    """Its keyword, upper-cased."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Healthcheck(Instruction):
+    """HEALTHCHECK; durations in nanoseconds (0: not set)."""
+
+    none: bool
+    """HEALTHCHECK NONE."""
+    test: Tuple[str, ...]
+    """("CMD", argv...) or ("CMD-SHELL", line)."""
+    interval: int
+    """--interval."""
+    timeout: int
+    """--timeout."""
+    start_period: int
+    """--start-period."""
+    start_interval: int
+    """--start-interval."""
+    retries: int
+    """--retries (0: not set)."""
+
+
+def _instruction(i: Any) -> Instruction:
+    kind = _t(lib.ib_instruction_kind_name(i.kind))
+    base: Tuple[str, int, int, str] = (kind, int(i.line), int(i.end_line), _t(i.original))
+    u = i.u
+    k = i.kind
+    heredocs = tuple(Heredoc._from_c(lib.ib_instruction_heredoc(i, n))
+                     for n in range(lib.ib_instruction_heredoc_count(i)))
+    if k == lib.IB_INSTR_FROM:
+        f = getattr(u, "from")
+        return From(*base, _t(f.image), _s(f.name), _s(f.platform))
+    if k == lib.IB_INSTR_RUN:
+        mounts = []
+        for n in range(lib.ib_instruction_mount_count(i)):
+            m = lib.ib_instruction_mount(i, n)
+            mounts.append(Mount(_t(m.raw), _MOUNT_TYPES[m.type], _s(m.target), _s(m.source), _s(getattr(m, "from")),
+                                _s(m.id), _s(m.sharing), _s(m.mode), _s(m.uid), _s(m.gid), _s(m.size),
+                                _s(m.env), bool(m.readonly), bool(m.required)))
+        return Run(*base, _strings(u.run.args), bool(u.run.json), _s(u.run.network), _s(u.run.security),
+                   tuple(mounts), heredocs)
+    if k in (lib.IB_INSTR_CMD, lib.IB_INSTR_ENTRYPOINT, lib.IB_INSTR_SHELL):
+        cls = {lib.IB_INSTR_CMD: Cmd, lib.IB_INSTR_ENTRYPOINT: Entrypoint, lib.IB_INSTR_SHELL: Shell}[k]
+        return cls(*base, _strings(u.cmd.args), bool(u.cmd.json))
+    if k in (lib.IB_INSTR_COPY, lib.IB_INSTR_ADD):
+        c = u.copy
+        return (Copy if k == lib.IB_INSTR_COPY else Add)(
+            *base, _strings(c.sources), _t(c.dest), bool(c.json), _s(getattr(c, "from")), _s(c.chown),
+            _s(c.chmod), _s(c.checksum), bool(c.link), bool(c.parents), bool(c.keep_git_dir),
+            _strings(c.excludes), heredocs)
+    if k in (lib.IB_INSTR_ENV, lib.IB_INSTR_LABEL):
+        pairs = []
+        for n in range(lib.ib_instruction_kv_count(i)):
+            kv = lib.ib_instruction_kv(i, n)
+            pairs.append((_t(kv.key), _t(kv.value)))
+        return (Env if k == lib.IB_INSTR_ENV else Label)(*base, tuple(pairs))
+    if k == lib.IB_INSTR_ARG:
+        decls = []
+        for n in range(lib.ib_instruction_arg_count(i)):
+            a = lib.ib_instruction_arg(i, n)
+            decls.append(ArgDeclaration(_t(a.name), _s(a.default_value) if a.has_default else None))
+        return Arg(*base, tuple(decls))
+    if k in (lib.IB_INSTR_EXPOSE, lib.IB_INSTR_VOLUME):
+        return (Expose if k == lib.IB_INSTR_EXPOSE else Volume)(*base, _strings(u.list))
+    if k in (lib.IB_INSTR_USER, lib.IB_INSTR_WORKDIR, lib.IB_INSTR_STOPSIGNAL, lib.IB_INSTR_MAINTAINER):
+        ucls = {lib.IB_INSTR_USER: User, lib.IB_INSTR_WORKDIR: Workdir, lib.IB_INSTR_STOPSIGNAL: StopSignal,
+               lib.IB_INSTR_MAINTAINER: Maintainer}[k]
+        return ucls(*base, _t(u.value))
+    if k == lib.IB_INSTR_ONBUILD:
+        return OnBuild(*base, _t(u.onbuild.trigger), _t(u.onbuild.keyword))
+    if k == lib.IB_INSTR_HEALTHCHECK:
+        h = u.healthcheck
+        return Healthcheck(*base, bool(h.none), _strings(h.test), int(h.interval), int(h.timeout),
+                           int(h.start_period), int(h.start_interval), int(h.retries))
+    return Instruction(*base)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """A build stage: its FROM and the instructions after it."""
+
+    index: int
+    """Its index in the Dockerfile (0 first)."""
+    base: str
+    """The FROM image, raw."""
+    name: Optional[str]
+    """The AS name (lower-cased)."""
+    platform: Optional[str]
+    """FROM --platform."""
+    line: int
+    """The line of its FROM."""
+    from_: From
+    """Its FROM instruction."""
+    instructions: Tuple[Instruction, ...]
+    """The instructions after FROM, in order."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Instructions:
+    """A Dockerfile's typed instructions: the meta ARGs (before the first FROM) and the stages."""
+
+    meta_args: Tuple[Arg, ...]
+    """ARG instructions before the first FROM."""
+    stages: Tuple[Stage, ...]
+    """The stages, in file order."""
+
+    def stage(self, name: str) -> Stage:
+        """The stage named ``name`` (case-insensitive); NotFound (a LookupError) otherwise."""
+        for s in self.stages:
+            if s.name is not None and s.name == name.lower():
+                return s
+        raise NotFound(lib.IB_ENOTFOUND, "no stage named %r" % name)
+
+
+class Dockerfile:
+    """A parsed Dockerfile (parse_dockerfile()): its syntax tree ``nodes``,
+    ``directives``, ``escape``, ``warnings``, and instructions() for the
+    typed level."""
+
+    def __init__(self, df: Any, filename: str) -> None:
+        self._df = ffi.gc(df, lib.ib_dockerfile_free)
+        self.filename = filename
+        """The name used in error messages."""
+        self.nodes: Tuple[Node, ...] = tuple(Node._from_c(lib.ib_dockerfile_node(df, i))
+                                             for i in range(lib.ib_dockerfile_node_count(df)))
+        """The top-level instructions."""
+        self.escape: str = lib.ib_dockerfile_escape(df).decode()
+        """The escape character in effect: "\\\\" or "`"."""
+        self.directives: Dict[str, str] = {}
+        """The parser directives given (syntax, escape, check)."""
+        for name in ("syntax", "escape", "check"):
+            v = lib.ib_dockerfile_directive(df, name.encode())
+            if v != ffi.NULL:
+                self.directives[name] = _t(v)
+        self.warnings: Tuple[ParseWarning, ...] = tuple(
+            ParseWarning(int(w.line), _t(w.message))
+            for w in (lib.ib_dockerfile_warning(df, i) for i in range(lib.ib_dockerfile_warning_count(df))))
+        """Parser warnings."""
+
+    def __repr__(self) -> str:
+        return "Dockerfile(%r, %d instructions)" % (self.filename, len(self.nodes))
+
+    def dump(self) -> str:
+        """BuildKit's test dump of the tree: one "(instruction ...)" line per instruction."""
+        buf = ffi.new("ib_buf *")
+        _check(lib.ib_dockerfile_dump(buf, self._df))
+        return _buf_text(buf)
+
+    def plan(self, *, build_args: Optional[Mapping[str, str]] = None, target: Optional[str] = None,
+             platform: Optional[str] = None) -> Plan:
+        """Plan a build of this Dockerfile: resolve the ARGs FROM lines see,
+        the stages the target needs and their order. NotFound/Invalid name the
+        line (an unknown target, a FROM that expands to nothing...)."""
+        keep = _Keep()
+        o = ffi.new("ib_plan_options *")
+        _check(lib.ib_plan_options_init(o, lib.IB_PLAN_OPTIONS_VERSION))
+        o.target = keep.str(target)
+        o.platform = keep.str(platform)
+        if build_args:
+            o.build_args = keep.array("%s=%s" % kv for kv in build_args.items())
+        p = ffi.new("ib_instructions **")
+        _check(lib.ib_instructions_parse(p, self._df))
+        ins = ffi.gc(p[0], lib.ib_instructions_free)
+        pp = ffi.new("ib_plan **")
+        _check(lib.ib_plan_new(pp, self._df, ins, o))
+        try:
+            pl = pp[0]
+            stages = []
+            for i in range(lib.ib_plan_stage_count(pl)):
+                st = lib.ib_plan_stage_at(pl, i)
+                kind = _BASE_KINDS.get(st.base_kind, "image")
+                stages.append(PlanStage(int(st.index), _s(st.name), kind, _t(st.base),
+                                        int(st.base_stage) if kind == "stage" else None,
+                                        tuple(int(st.deps[n]) for n in range(st.dep_count)), int(st.level)))
+            env = lib.ib_plan_meta_env(pl)
+            meta = []
+            n = 0
+            while env != ffi.NULL and env[n] != ffi.NULL:
+                meta.append(_t(env[n]))
+                n += 1
+            arr = ffi.new("ib_strarray *")
+            _check(lib.ib_plan_unused_build_args(arr, pl))
+            unused = _strarray(arr)
+            buf = ffi.new("ib_buf *")
+            _check(lib.ib_plan_print(buf, pl))
+            return Plan(tuple(stages), tuple(meta), tuple(unused), _buf_text(buf))
+        finally:
+            lib.ib_plan_free(pp[0])
+            ffi.release(ins)
+
+    def instructions(self) -> Instructions:
+        """The typed instructions; ParseError for an instruction without meaning
+        (unknown instruction or flag, instruction before FROM...)."""
+        p = ffi.new("ib_instructions **")
+        _check(lib.ib_instructions_parse(p, self._df))
+        ins = p[0]
+        try:
+            metas = tuple(_instruction(lib.ib_instructions_meta_arg(ins, i))
+                          for i in range(lib.ib_instructions_meta_arg_count(ins)))
+            stages = []
+            for i in range(lib.ib_instructions_stage_count(ins)):
+                st = lib.ib_instructions_stage(ins, i)
+                stages.append(Stage(int(st.index), _t(st.base), _s(st.name), _s(st.platform), int(st.line),
+                                    cast(From, _instruction(getattr(st, "from"))),
+                                    tuple(_instruction(st.instructions[n]) for n in range(st.instruction_count))))
+            return Instructions(metas, tuple(stages))  # type: ignore[arg-type]
+        finally:
+            lib.ib_instructions_free(ins)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanStage:
+    """A stage the plan builds, in build order."""
+
+    index: int
+    """Its index in the Dockerfile."""
+    name: Optional[str]
+    """Its AS name."""
+    base_kind: str
+    """"scratch", "stage" (an earlier stage) or "image"."""
+    base: str
+    """FROM, expanded with the meta ARGs ("busybox:1.36")."""
+    base_stage: Optional[int]
+    """For base_kind "stage": the index of that stage."""
+    deps: Tuple[int, ...]
+    """The indexes of the stages it needs."""
+    level: int
+    """Stages of the same level do not depend on each other."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a build would do (Dockerfile.plan()): the stages in build order, nothing run."""
+
+    stages: Tuple[PlanStage, ...]
+    """The stages to build, each after what it needs (the target last)."""
+    meta_env: Tuple[str, ...]
+    """The meta ARGs after the build arguments: "NAME=VALUE"."""
+    unused_build_args: Tuple[str, ...]
+    """Build arguments nothing declares (Docker warns about them)."""
+    text: str
+    """The human-readable plan (``build --dry-run``)."""
+
+    @property
+    def target(self) -> PlanStage:
+        """The target stage (built last)."""
+        return self.stages[-1]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_BASE_KINDS = {lib.IB_BASE_SCRATCH: "scratch", lib.IB_BASE_STAGE: "stage", lib.IB_BASE_IMAGE: "image"}
+
+
+def parse_dockerfile(text: Union[str, bytes], filename: str = "Dockerfile") -> Dockerfile:
+    """Parse a Dockerfile's text into its syntax tree; ParseError
+    ("<filename>:<line>: <reason>") on a syntax error."""
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    keep = _Keep()
+    df = ffi.new("ib_dockerfile **")
+    _check(lib.ib_dockerfile_parse(df, data, len(data), _parse_options(keep, filename)))
+    return Dockerfile(df[0], filename)
+
+
+def dump_dockerfile(text: Union[str, bytes], filename: str = "Dockerfile") -> str:
+    """Parse a Dockerfile and return BuildKit's test dump of its syntax tree."""
+    return parse_dockerfile(text, filename).dump()
+
+
+def parse_instruction(text: str) -> Instruction:
+    """One instruction on its own, typed, e.g. ``CMD ["cat", "/x"]`` (as commit/import changes are)."""
+    keep = _Keep()
+    p = ffi.new("ib_instruction **")
+    _check(lib.ib_instruction_parse_single(p, text.encode(), _parse_options(keep, None)))
+    try:
+        return _instruction(p[0])
+    finally:
+        lib.ib_instruction_free(p[0])
+
+
+def parse_duration(text: str) -> int:
+    """A Go duration ("1m30s", "300ms") in nanoseconds, as HEALTHCHECK flags take it; Invalid when malformed."""
+    out = ffi.new("int64_t *")
+    _check(lib.ib_parse_duration(out, text.encode()))
+    return int(out[0])
+
+
+# ---- word expansion
+
+def _expand_options(keep: _Keep, env: Union[Mapping[str, str], Sequence[str], None], escape: str,
+                    keep_unset: bool, raw_quotes: bool, raw_escapes: bool) -> Any:
+    o = keep.obj(ffi.new("ib_expand_options *"))
+    _check(lib.ib_expand_options_init(o, lib.IB_EXPAND_OPTIONS_VERSION))
+    if env:
+        o.env = keep.array(["%s=%s" % kv for kv in env.items()] if isinstance(env, Mapping) else env)
+    if escape not in ("\\", "`"):
+        raise ValueError("escape must be '\\\\' or '`'")
+    o.escape = escape.encode()
+    o.flags = ((lib.IB_EXPAND_KEEP_UNSET if keep_unset else 0) | (lib.IB_EXPAND_RAW_QUOTES if raw_quotes else 0)
+               | (lib.IB_EXPAND_RAW_ESCAPES if raw_escapes else 0))
+    return o
+
+
+def expand_word(word: str, env: Union[Mapping[str, str], Sequence[str], None] = None, *,
+                escape: str = "\\", keep_unset: bool = False, raw_quotes: bool = False,
+                raw_escapes: bool = False) -> str:
+    """Expand ``word`` as BuildKit does for a single-value instruction
+    (``$v``, ``${v:-w}``, ``${v#p}``, quotes, escapes) with ``env``
+    ({name: value} or "K=V" strings). ParseError for malformed input,
+    Invalid for ``${v?msg}`` of an unset variable."""
+    keep = _Keep()
+    o = _expand_options(keep, env, escape, keep_unset, raw_quotes, raw_escapes)
+    buf = ffi.new("ib_buf *")
+    _check(lib.ib_expand_word(buf, word.encode(), o))
+    return _buf_text(buf)
+
+
+def expand_words(word: str, env: Union[Mapping[str, str], Sequence[str], None] = None, *,
+                 escape: str = "\\", keep_unset: bool = False, raw_quotes: bool = False,
+                 raw_escapes: bool = False) -> List[str]:
+    """Expand ``word`` and split it into words (unquoted white space
+    separates them), as for instructions that take a list."""
+    keep = _Keep()
+    o = _expand_options(keep, env, escape, keep_unset, raw_quotes, raw_escapes)
+    arr = ffi.new("ib_strarray *")
+    _check(lib.ib_expand_words(arr, word.encode(), o))
+    return _strarray(arr)
+
+
+# ---- .dockerignore
+
+def read_dockerignore(text: Union[str, bytes]) -> List[str]:
+    """A .dockerignore file's patterns, as Docker reads them (comments, blank
+    lines and white space dropped, patterns cleaned)."""
+    data = text.encode() if isinstance(text, str) else bytes(text)
+    arr = ffi.new("ib_strarray *")
+    _check(lib.ib_ignore_read(arr, data, len(data)))
+    return _strarray(arr)
+
+
+def dockerignore_candidates(dockerfile_path: str) -> List[str]:
+    """The ignore files that apply to a build with this Dockerfile path, best
+    first ("<path>.dockerignore", then ".dockerignore")."""
+    arr = ffi.new("ib_strarray *")
+    _check(lib.ib_ignore_candidates(arr, dockerfile_path.encode()))
+    return _strarray(arr)
+
+
+class DockerIgnore:
+    """Compiled .dockerignore patterns with Docker's rules:
+    ``DockerIgnore(["*.o", "!keep.o"])`` or ``DockerIgnore.parse(text)``;
+    ``path in ignore`` / matches(path) say whether a context path is excluded."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        keep = _Keep()
+        patterns = list(patterns)
+        p = ffi.new("ib_ignore **")
+        _check(lib.ib_ignore_new(p, keep.array(patterns), len(patterns)))
+        self._i = ffi.gc(p[0], lib.ib_ignore_free)
+
+    @classmethod
+    def parse(cls, text: Union[str, bytes], filename: Optional[str] = None) -> "DockerIgnore":
+        """Read and compile a .dockerignore file's text; ParseError names a bad
+        pattern (and ``filename``, when given)."""
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        keep = _Keep()
+        p = ffi.new("ib_ignore **")
+        _check(lib.ib_ignore_parse(p, data, len(data), keep.str(filename)))
+        self = cls.__new__(cls)
+        self._i = ffi.gc(p[0], lib.ib_ignore_free)
+        return self
+
+    @property
+    def patterns(self) -> List[Tuple[str, bool]]:
+        """The compiled patterns: (pattern without its "!", is_exception)."""
+        out = []
+        exc = ffi.new("int *")
+        for i in range(lib.ib_ignore_count(self._i)):
+            pat = lib.ib_ignore_pattern(self._i, i, exc)
+            out.append((_t(pat), bool(exc[0])))
+        return out
+
+    def matches(self, path: str) -> bool:
+        """True when ``path`` (relative to the context, slash-separated) is excluded."""
+        return _check(lib.ib_ignore_matches(self._i, path.encode())) == 1
+
+    __contains__ = matches
+
+    def descend(self, directory: str) -> bool:
+        """For an excluded directory: True when an exception could re-include something below it."""
+        return _check(lib.ib_ignore_descend(self._i, directory.encode())) == 1
+
+    def __repr__(self) -> str:
+        return "DockerIgnore(%r)" % ["!" + p if e else p for p, e in self.patterns]

@@ -7,7 +7,8 @@
 #      cancels through the library and exits 130 / 143, leaving nothing,
 #      without any prune;
 #   3. kill -9 of `run --name`: prune unmounts the container's snapshot but
-#      keeps it (its files), `ps` no longer says running;
+#      keeps it (its files), `ps` no longer says running; kill -9, SIGTERM
+#      and SIGINT of `exec` in it: nothing left (after prune for -9);
 #   4. 4 concurrent builders, IB_KILL_ROUNDS (15) short builds each, beside a
 #      loop of the library's ib_prune(): all succeed.
 # Needs root (mounts); the argument (default overlay) picks the snapshotter;
@@ -130,6 +131,28 @@ if part 3; then
 	ib ps | grep -q victim && fail "ps still shows the killed container as running"
 	[ "$(ib exec victim cat /kept)" = kept ] || fail "the killed container lost its files"
 	ib fsck >/dev/null || fail "fsck is not clean after the killed run"
+	# exec in it, killed (-9: fsck reports its mount, prune removes it) and
+	# interrupted (SIGTERM, SIGINT: cancelled through the library, nothing left)
+	for sig in KILL TERM INT; do
+		"$IB" --root "$root" exec victim sh -c 'echo started; sleep 60' >"$tmp/out" 2>&1 &
+		pid=$!
+		wait_for "$tmp/out" started
+		[ "$SNAP" != overlay ] || [ "$(ours)" -ge 1 ] || fail "exec mounted nothing (the check below would prove nothing)"
+		kill -"$sig" "$pid"
+		st=0
+		wait "$pid" 2>/dev/null || st=$?
+		want=$(case $sig in KILL) echo 137 ;; TERM) echo 143 ;; INT) echo 130 ;; esac)
+		[ "$st" = "$want" ] || { cat "$tmp/out" >&2; fail "exec on SIG$sig exited $st, not $want"; }
+		if [ "$sig" = KILL ]; then
+			[ "$SNAP" != overlay ] || ! ib fsck >/dev/null 2>&1 || fail "fsck does not report the killed exec's mount"
+			ib prune >/dev/null || fail "prune after the killed exec failed"
+		else
+			grep -q "cancelled" "$tmp/out" || fail "exec on SIG$sig did not say it was cancelled"
+		fi
+		[ "$(ours)" = 0 ] || fail "exec ended by SIG$sig left its mount"
+		ib fsck >/dev/null || fail "fsck is not clean after exec ended by SIG$sig"
+	done
+	echo "exec killed (-9), SIGTERM, SIGINT: nothing left"
 	ib rm victim >/dev/null
 fi
 

@@ -3,7 +3,8 @@
  * first argument: namespaces, oci or chroot): Docker's default seccomp
  * profile is in force (Seccomp: 2; add_key, keyctl, unshare -U refused),
  * the process has a session keyring of its own (a key the test put in its
- * session keyring is out of reach, nothing planted reaches the test), and
+ * session keyring is out of reach, nothing planted reaches the test; shown
+ * also for a privileged process, which has no seccomp filter), and
  * /proc/self/exe — directly, through a link or as a `#!` interpreter —
  * never starts the caller's binary (this test) inside the container.
  * Needs root, busybox and keyutils' keyctl; skipped (failed under
@@ -104,6 +105,57 @@ static void test_keyring(void **state)
 	/* nothing arrived in the test's keyrings */
 	assert_true(syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", "planted", 0) < 0);
 	assert_true(syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", "planted2", 0) < 0);
+	syscall(SYS_keyctl, KEYCTL_INVALIDATE, key);
+}
+
+/*
+ * The fresh session keyring on its own: a privileged process (RUN
+ * --security=insecure) has no seccomp filter, so the keyring calls work
+ * there, and what stops it from reading the caller's key is only that its
+ * session keyring is a new one (a key possessed through the caller's session
+ * keyring is readable by it; owned but not possessed it is not).
+ */
+static void test_keyring_privileged(void **state)
+{
+	(void)state;
+	long ring = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, "ib-contained-priv");
+	assert_true(ring > 0);
+	static const char secret[] = "host-keyring-secret-2";
+	long key = syscall(SYS_add_key, "user", "ib-secret-2", secret, sizeof secret - 1,
+			   KEY_SPEC_SESSION_KEYRING);
+	assert_true(key > 0);
+	char script[1024];
+	snprintf(script, sizeof script,
+		 "grep '^Seccomp:' /proc/self/status; "
+		 "keyctl print %ld && echo READ-SECRET; "
+		 "keyctl rdescribe @s; "
+		 "keyctl add user planted-priv mine @s >/dev/null && echo ADDED-OWN; "
+		 "echo done", key);
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	ib_process p = IB_PROCESS_INIT;
+	p.argv = argv;
+	p.privileged = 1;
+	capture cap;
+	memset(&cap, 0, sizeof cap);
+	p.log = capture_log;
+	p.log_payload = &cap;
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = backend;
+	ib_exit_status st;
+	int rc = ib_execute_run(&st, rootfs, &p, &o);
+	fprintf(stderr, "--- privileged keyring check: rc %d (%s), exit %d:\n%s", rc,
+		rc < 0 ? ib_error_last()->message : "ok", st.code, cap.out);
+	assert_int_equal(rc, 0);
+	assert_int_equal(st.code, 0);
+	/* no filter: the keyring calls themselves are allowed here */
+	assert_non_null(strstr(cap.out, "Seccomp:\t0\n"));
+	assert_non_null(strstr(cap.out, "ADDED-OWN\n"));
+	assert_non_null(strstr(cap.out, "done\n"));
+	/* but its session keyring is not the caller's */
+	assert_null(strstr(cap.out, secret));
+	assert_null(strstr(cap.out, "READ-SECRET"));
+	assert_null(strstr(cap.out, "ib-contained-priv"));
+	assert_true(syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", "planted-priv", 0) < 0);
 	syscall(SYS_keyctl, KEYCTL_INVALIDATE, key);
 }
 
@@ -243,6 +295,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seccomp),
 		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_keyring_privileged),
 		cmocka_unit_test(test_proc_self_exe),
 	};
 	int failed = cmocka_run_group_tests_name(backend, tests, NULL, NULL);

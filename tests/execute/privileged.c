@@ -350,6 +350,9 @@ static void test_symlinked_image(void **state)
 	ib_exit_status st;
 	assert_int_equal(run_sh(&st, &cap, &p, "cat /etc/hosts; echo done"), 0);
 	assert_null(strstr(cap.out, "host's own"));
+	/* the run's own file, at the link's target inside the root (as runc does) */
+	assert_non_null(strstr(cap.out, "127.0.0.1\tlocalhost\n"));
+	assert_false(exists_in(rootfs, target + 1)); /* nothing made for the run stays */
 	unlink(link);
 	snprintf(link, sizeof link, "%s/dev", rootfs);
 	int had_dev = rmdir(link) == 0;

@@ -252,7 +252,27 @@ build --dry-run --target builder "$ms" | grep -q 'target: stage 0 (builder)' || 
 
 # ---- prune frees what no image uses ----
 "$IB" rmi multi onlybuilder >/dev/null
-"$IB" prune >/dev/null
+# an imported image (no cache entry holds its layer), unpacked by a run and
+# removed: the CLI's prune frees its unpacked layer too, not only its blob
+cp "$tmp/busybox.tar" "$tmp/gone.tar"
+/usr/bin/python3 - "$tmp/gone.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "a") as t:
+    i = tarfile.TarInfo("gone")
+    i.size = 5
+    t.addfile(i, io.BytesIO(b"gone\n"))
+PY
+"$IB" import "$tmp/gone.tar" gone >/dev/null
+[ "$("$IB" run --snapshotter "$SNAP" --rm gone cat /gone)" = gone ] || fail "the imported image does not run"
+gone=$("$IB" inspect gone | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["RootFS"]["Layers"][0].split(":")[1])')
+unpacked=$IMAGEBUILD_ROOT/snapshots/overlay/layers/$gone
+[ "$SNAP" != overlay ] || [ -d "$unpacked" ] || fail "overlay did not keep the run's layer unpacked (the check below would prove nothing)"
+"$IB" rmi gone >/dev/null
+out=$("$IB" prune)
+echo "$out"
+[ ! -e "$unpacked" ] || fail "prune left the unpacked layer of a removed image"
+[ "$SNAP" != overlay ] || echo "$out" | grep -q "Deleted snapshots and unpacked layers: [1-9]" ||
+	fail "prune says it freed no unpacked layer"
 "$IB" fsck >/dev/null || fail "fsck failed after prune"
 [ "$("$IB" run --rm app)" = "hello from v2 with flask" ] || fail "prune broke a tagged image"
 echo "build: ok ($SNAP)"

@@ -7,9 +7,11 @@
 #      cancels through the library and exits 130 / 143, leaving nothing,
 #      without any prune;
 #   3. kill -9 of `run --name`: prune unmounts the container's snapshot but
-#      keeps it (its files), `ps` no longer says running;
-#   4. 4 concurrent builders, IB_KILL_ROUNDS (15) short builds each, beside a
-#      loop of the library's ib_prune(): all succeed.
+#      keeps it (its files), `ps` no longer says running; kill -9, SIGTERM
+#      and SIGINT of `exec` in it: nothing left (after prune for -9);
+#   4. 4 concurrent builders, IB_KILL_ROUNDS (15) short builds each, and a
+#      runner of as many `run --rm`, beside a loop of the library's
+#      ib_prune(): all succeed.
 # Needs root (mounts); the argument (default overlay) picks the snapshotter;
 # IB_KILL_PARTS (default "1 2 3 4") runs only some parts.
 set -euo pipefail
@@ -130,10 +132,32 @@ if part 3; then
 	ib ps | grep -q victim && fail "ps still shows the killed container as running"
 	[ "$(ib exec victim cat /kept)" = kept ] || fail "the killed container lost its files"
 	ib fsck >/dev/null || fail "fsck is not clean after the killed run"
+	# exec in it, killed (-9: fsck reports its mount, prune removes it) and
+	# interrupted (SIGTERM, SIGINT: cancelled through the library, nothing left)
+	for sig in KILL TERM INT; do
+		"$IB" --root "$root" exec victim sh -c 'echo started; sleep 60' >"$tmp/out" 2>&1 &
+		pid=$!
+		wait_for "$tmp/out" started
+		[ "$SNAP" != overlay ] || [ "$(ours)" -ge 1 ] || fail "exec mounted nothing (the check below would prove nothing)"
+		kill -"$sig" "$pid"
+		st=0
+		wait "$pid" 2>/dev/null || st=$?
+		want=$(case $sig in KILL) echo 137 ;; TERM) echo 143 ;; INT) echo 130 ;; esac)
+		[ "$st" = "$want" ] || { cat "$tmp/out" >&2; fail "exec on SIG$sig exited $st, not $want"; }
+		if [ "$sig" = KILL ]; then
+			[ "$SNAP" != overlay ] || ! ib fsck >/dev/null 2>&1 || fail "fsck does not report the killed exec's mount"
+			ib prune >/dev/null || fail "prune after the killed exec failed"
+		else
+			grep -q "cancelled" "$tmp/out" || fail "exec on SIG$sig did not say it was cancelled"
+		fi
+		[ "$(ours)" = 0 ] || fail "exec ended by SIG$sig left its mount"
+		ib fsck >/dev/null || fail "fsck is not clean after exec ended by SIG$sig"
+	done
+	echo "exec killed (-9), SIGTERM, SIGINT: nothing left"
 	ib rm victim >/dev/null
 fi
 
-# ---- 4. concurrent builds beside the library's prune ----
+# ---- 4. concurrent builds and runs beside the library's prune ----
 if part 4; then
 	ROUNDS=${IB_KILL_ROUNDS:-$([ "$SNAP" = copy ] && echo 6 || echo 15)}
 	rm -f "$tmp/stop"
@@ -153,16 +177,29 @@ if part 4; then
 		) &
 		builders+=($!)
 	done
+	# and runs beside them: a container's snapshot is prepared, mounted and removed while prunes go on
+	(
+		for round in $(seq "$ROUNDS"); do
+			out=$(ib run --rm --snapshotter "$SNAP" busybox sh -c "echo run.$round" 2>"$tmp/run-$round.err") &&
+				[ "$out" = "run.$round" ] || echo "run.$round" >>"$tmp/failed"
+		done
+	) &
+	builders+=($!)
 	for p in "${builders[@]}"; do wait "$p"; done
 	touch "$tmp/stop"
 	pst=0
 	wait "$pruner" || pst=$?
 	cat "$tmp/prunes"
 	nfail=$( [ -f "$tmp/failed" ] && wc -l <"$tmp/failed" || echo 0)
-	echo "concurrent builds: $((4 * ROUNDS)), failed: $nfail"
+	echo "concurrent builds: $((4 * ROUNDS)), runs: $ROUNDS, failed: $nfail"
 	if [ "$nfail" != 0 ]; then
-		for f in $(cat "$tmp/failed"); do cat "$tmp/build-${f%%.*}-${f#*.}.err" >&2; done
-		fail "$nfail of $((4 * ROUNDS)) builds failed beside ib_prune"
+		for f in $(cat "$tmp/failed"); do
+			case $f in
+			run.*) cat "$tmp/run-${f#run.}.err" >&2 ;;
+			*) cat "$tmp/build-${f%%.*}-${f#*.}.err" >&2 ;;
+			esac
+		done
+		fail "$nfail of $((5 * ROUNDS)) builds and runs failed beside ib_prune"
 	fi
 	[ "$pst" = 0 ] || fail "a prune failed beside the builds"
 	[ "$(ib run --rm many3 cat /n)" = "3.$ROUNDS

@@ -146,7 +146,10 @@ static void test_deep_round_trip(void **state)
 	free(chg); free(par); free(again); free(tar); free(tar2); free(sb);
 }
 
-/* One limit on both sides: deeper than IB_TREE_MAX_DEPTH is refused by the diff and by apply, naming the path. */
+/*
+ * One limit on both sides: deeper than IB_TREE_MAX_DEPTH, or a path longer
+ * than IB_TREE_MAX_PATH, is refused by the diff and by apply, naming the path.
+ */
 static void test_deep_limit(void **state)
 {
 	(void)state;
@@ -185,6 +188,24 @@ static void test_deep_limit(void **state)
 	ib_assert_error_contains(ib_snapshot_apply_tar(dfd, fd, IB_WHITEOUT_DELETE, "deep"), "longer than 262144 bytes");
 	close(fd);
 	close(dfd);
+	/* the same path length limit on the diff side: 1,100 levels of 250-byte names (275,000 bytes) */
+	char *wide = pjoin(sb, "wide");
+	mkdir(wide, 0755);
+	char name[251];
+	memset(name, 'n', 250);
+	name[250] = '\0';
+	int wfd = open(wide, O_RDONLY | O_DIRECTORY);
+	assert_true(wfd >= 0);
+	for (int i = 0; i < 1100; i++) {
+		assert_int_equal(mkdirat(wfd, name, 0755), 0);
+		int sub = openat(wfd, name, O_RDONLY | O_DIRECTORY);
+		assert_true(sub >= 0);
+		close(wfd);
+		wfd = sub;
+	}
+	close(wfd);
+	ib_assert_error_contains(diff_to(wide, par, NULL), "longer than 262144 bytes");
+	free(wide);
 	assert_int_equal(ib_rm_rf(sb), 0);
 	all_fds();
 	assert_false(ib_path_exists(sb));

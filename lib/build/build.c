@@ -633,6 +633,25 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 
 /* ---- set up ---- */
 
+/*
+ * A context file at `path`, resolved as BuildKit's frontend resolves it: the
+ * last component, symlinks included, inside its own directory (the
+ * Dockerfile's directory is the root of BuildKit's "dockerfile" source, the
+ * context's of ".dockerignore"), so a link cannot reach a file outside.
+ */
+static int read_context_file(ib_buf *out, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return ib_read_regular_file_in(out, ".", path, IB_BUILD__CONTEXT_FILE_MAX);
+	char *dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return ib_error_oom();
+	int rc = ib_read_regular_file_in(out, dir, slash + 1, IB_BUILD__CONTEXT_FILE_MAX);
+	free(dir);
+	return rc;
+}
+
 static int read_dockerfile(ib_buf *out, const ib_build_options *o, ib_buf *path)
 {
 	if (o->dockerfile_content)
@@ -641,7 +660,7 @@ static int read_dockerfile(ib_buf *out, const ib_build_options *o, ib_buf *path)
 		ib_buf_puts(path, o->dockerfile);
 	else
 		ib_path_join(path, o->context, "Dockerfile");
-	int rc = ib_read_regular_file(out, path->ptr, IB_BUILD__CONTEXT_FILE_MAX);
+	int rc = read_context_file(out, path->ptr);
 	if (rc < 0)
 		ib_error_prefix("read the Dockerfile");
 	return rc;
@@ -659,7 +678,7 @@ static int load_ignore(builder *b, const char *dockerfile_path)
 		else
 			ib_buf_puts(&path, cands.strings[i]);
 		/* missing is fine; there but unreadable fails the build (ignoring it would send what it excludes) */
-		rc = ib_read_regular_file(&content, ib_buf_cstr(&path), IB_BUILD__CONTEXT_FILE_MAX);
+		rc = read_context_file(&content, ib_buf_cstr(&path));
 		ib_buf_dispose(&path);
 		if (rc == IB_ENOTFOUND) {
 			ib_buf_dispose(&content);

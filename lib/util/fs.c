@@ -1,6 +1,7 @@
 #include "util/fs.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/path.h"
 #include "util/walk.h"
 
 #include <dirent.h>
@@ -86,6 +87,61 @@ int ib_read_regular_file(ib_buf *out, const char *path, size_t max)
 	else
 		rc = ib_read_fd(out, fd, max, path);
 	close(fd);
+	return rc;
+}
+
+int ib_read_regular_file_in(ib_buf *out, const char *dir, const char *name, size_t max)
+{
+	ib_buf shown = IB_BUF_INIT;
+	ib_path_join(&shown, dir, name);
+	const char *path = ib_buf_cstr(&shown);
+	int rc = 0, fd = -1, pfd = -1;
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st, fst;
+	if (dfd < 0) {
+		rc = ib_error_set_os(IB_LAYER_UTIL, "read `%s`", path);
+		goto out;
+	}
+	/* O_PATH: a device or FIFO is looked at, never opened */
+	pfd = ib_open_in_root(dfd, name, O_PATH, 0);
+	if (pfd < 0) {
+		rc = pfd;
+		ib_error_prefix("read `%s`", path);
+		goto out;
+	}
+	if (fstat(pfd, &st) < 0) {
+		rc = ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is %s, not a regular file",
+				   path, kind_of(st.st_mode));
+		goto out;
+	}
+	if (max && (uint64_t)st.st_size > max) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it is larger than %zu bytes", path, max);
+		goto out;
+	}
+	/* reopen the very file the O_PATH descriptor names (no second lookup by name) */
+	char self[64];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "open `%s`", path);
+	else if (fstat(fd, &fst) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "stat `%s`", path);
+	else if (!S_ISREG(fst.st_mode) || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "read `%s`: it changed while being opened", path);
+	else
+		rc = ib_read_fd(out, fd, max, path);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	if (dfd >= 0)
+		close(dfd);
+	ib_buf_dispose(&shown);
 	return rc;
 }
 

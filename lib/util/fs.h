@@ -17,14 +17,22 @@ int ib_read_file(ib_buf *out, const char *path);
 int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what);
 
 /*
- * Read a file the host takes from a build context (a Dockerfile, a
- * .dockerignore): only a regular file is opened and read (symlinks are
- * followed, as docker's CLI does for these two). A FIFO, device, socket or
+ * Read a file the host reads as configuration (registries.conf; a build
+ * context's files use ib_read_regular_file_in): only a regular file is
+ * opened and read (symlinks are followed). A FIFO, device, socket or
  * directory is refused without reading it, so nothing blocks; more than
  * `max` bytes is refused before reading. Both IB_EINVALID, naming `path`.
  * IB_ENOTFOUND when it does not exist.
  */
 int ib_read_regular_file(ib_buf *out, const char *path, size_t max);
+/*
+ * The same for `name` inside the directory `dir`, resolved as BuildKit
+ * resolves a context's files: every component and symlink inside `dir`
+ * as if it were "/" (ib_open_in_root), so a link to `../secret` or
+ * `/etc/shadow` names `dir/secret` or `dir/etc/shadow`, never a file
+ * outside. Errors name `dir/name`.
+ */
+int ib_read_regular_file_in(ib_buf *out, const char *dir, const char *name, size_t max);
 
 /* write(2) all of it, retrying on EINTR and short writes. */
 int ib_write_all(int fd, const void *data, size_t len);

@@ -41,9 +41,22 @@ mkdir -p "$ctx"
 echo s3cr3t > "$ctx/.env"
 
 # the Dockerfile
-ln -s /dev/zero "$ctx/Dockerfile"
+mknod "$ctx/Dockerfile" c 1 5
 expect_fail dockerfile-zero "Dockerfile.*is a character device, not a regular file" "$ctx"
 expect_fail dockerfile-f-zero "/dev/zero.*is a character device" -f /dev/zero "$ctx"
+rm "$ctx/Dockerfile"
+# a symlink is resolved inside the Dockerfile's directory, as BuildKit's
+# frontend does (its "dockerfile" source is that directory): a link out of it
+# reads nothing outside (the older docker CLI followed it and the parse
+# error printed the outside file's first line)
+echo 'TOPSECRET line of a file outside the context' > "$tmp/outside"
+chmod 600 "$tmp/outside"
+ln -s ../outside "$ctx/Dockerfile"
+expect_fail dockerfile-link-out "Dockerfile.*No such file" "$ctx"
+! grep -q TOPSECRET "$tmp/dockerfile-link-out.out" || fail "the build read a file outside the context"
+rm "$ctx/Dockerfile"
+ln -s /dev/zero "$ctx/Dockerfile"
+expect_fail dockerfile-link-abs "Dockerfile.*No such file" "$ctx"
 rm "$ctx/Dockerfile"
 mkfifo "$ctx/Dockerfile"
 expect_fail dockerfile-fifo "is a FIFO, not a regular file" "$ctx"
@@ -53,7 +66,7 @@ expect_fail dockerfile-big "larger than" "$ctx"
 printf 'FROM busybox\nCOPY . /ctx/\n' > "$ctx/Dockerfile"
 
 # the .dockerignore: /dev/zero, a FIFO, a directory (there, but not readable as a file)
-ln -s /dev/zero "$ctx/.dockerignore"
+mknod "$ctx/.dockerignore" c 1 5
 expect_fail ignore-zero ".dockerignore.*is a character device" "$ctx"
 rm "$ctx/.dockerignore"
 mkfifo "$ctx/.dockerignore"
@@ -70,8 +83,15 @@ expect_fail ignore-named-fifo "Dockerfile.dockerignore.*is a FIFO" -f "$ctx/Dock
 rm "$ctx/Dockerfile.dockerignore"
 [ -z "$("$IB" images -q)" ] || [ "$("$IB" images -q | wc -l)" = 1 ] || fail "a failed build left an image"
 
-# a readable one still works: .env stays out
-echo .env > "$ctx/.dockerignore"
+# a link inside the Dockerfile's directory is followed
+mkdir "$ctx/docker"
+printf 'FROM busybox\nCOPY . /ctx/\n' > "$ctx/docker/Dockerfile.real"
+rm "$ctx/Dockerfile"
+ln -s docker/Dockerfile.real "$ctx/Dockerfile"
+
+# a readable one still works: .env stays out (an ignore file reached by a link inside the context too)
+echo .env > "$ctx/docker/ignore"
+ln -s /docker/ignore "$ctx/.dockerignore"
 "$IB" build -t ctxok "$ctx" > "$tmp/ok.out" 2>&1 || { cat "$tmp/ok.out"; fail "a build with a regular .dockerignore failed"; }
 "$IB" run --rm ctxok sh -c 'test ! -e /ctx/.env && test -e /ctx/Dockerfile' || fail ".dockerignore was not applied"
 echo "context-files: ok"

@@ -288,8 +288,40 @@ static void read_regular_file_refuses_others(void **state)
 	free(f); free(fifo); free(zero); free(big); free(missing); free(dir);
 }
 
+/* Inside a directory, every link is resolved in it: out of it is a missing file, not the outside one. */
+static void read_regular_file_in_stays_inside(void **state)
+{
+	(void)state;
+	char *dir = ib_test_tmpdir("regular-in");
+	char *ctx = join(dir, "ctx"), *outside = join(dir, "outside"), *sub = join(ctx, "sub");
+	char *real = join(sub, "real"), *up = join(ctx, "up"), *abs = join(ctx, "abs"), *rel = join(ctx, "rel");
+	char *fifo = join(ctx, "fifo");
+	assert_int_equal(ib_mkdir_p(sub, 0755), 0);
+	ib_atomic_write(outside, "SECRET\n", 7, 0600);
+	ib_atomic_write(real, "FROM y\n", 7, 0644);
+	assert_int_equal(symlink("../outside", up), 0);
+	assert_int_equal(symlink("/sub/real", abs), 0);
+	assert_int_equal(symlink("sub/real", rel), 0);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	alarm(5);
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_read_regular_file_in(&b, ctx, "rel", 1024), 0);
+	assert_string_equal(b.ptr, "FROM y\n");
+	assert_int_equal(ib_read_regular_file_in(&b, ctx, "abs", 1024), 0); /* "/" is ctx */
+	assert_string_equal(b.ptr, "FROM y\n");
+	assert_int_equal(ib_read_regular_file_in(&b, ctx, "up", 1024), IB_ENOTFOUND);
+	ib_assert_error_contains(ib_read_regular_file_in(&b, ctx, "fifo", 1024), "is a FIFO, not a regular file");
+	ib_assert_error_contains(ib_read_regular_file_in(&b, ctx, "sub", 1024), "is a directory");
+	ib_assert_error_contains(ib_read_regular_file_in(&b, ctx, "sub/real", 3), "larger than 3 bytes");
+	alarm(0);
+	ib_buf_dispose(&b);
+	ib_rm_rf(dir);
+	free(ctx); free(outside); free(sub); free(real); free(up); free(abs); free(rel); free(fifo); free(dir);
+}
+
 DEFINE_GROUP(fs_tests,
 	cmocka_unit_test(read_regular_file_refuses_others),
+	cmocka_unit_test(read_regular_file_in_stays_inside),
 	cmocka_unit_test(tmpdir_new_is_private),
 	cmocka_unit_test(read_fd_with_limit),
 	cmocka_unit_test(atomic_write_replaces),

@@ -64,13 +64,22 @@ typedef enum {
 /** What kind of extra mount. */
 typedef enum {
 	IB_MOUNT_BIND = 0,   /* bind `source` (a host path) on `target` */
-	IB_MOUNT_TMPFS = 1   /* a fresh tmpfs on `target`; `source` unused */
+	IB_MOUNT_TMPFS = 1,  /* a fresh tmpfs on `target`; `source` unused */
+	/**
+	 * A named volume of the store, `source` its name: only for
+	 * ib_container_run() (container.h), which binds the volume's directory;
+	 * ib_execute_run() refuses it.
+	 */
+	IB_MOUNT_VOLUME = 2
 } ib_mount_type;
 
 /**
  * An extra mount. `target` is a path inside the root (symlinks in it are
  * resolved inside the root, never outside); a missing target is created for
- * the run and removed afterwards. `options` is passed to tmpfs ("size=64m").
+ * the run and removed afterwards. `options` is passed to tmpfs ("size=64m");
+ * flag words in it (ro, rw, noexec, exec, nosuid, nodev, noatime...) are
+ * mount flags, as mount(8) takes them (a tmpfs is always nosuid and nodev
+ * unless "suid" is given; "dev" is ignored: devices never open in a run).
  */
 typedef struct {
 	/** A bind mount or a tmpfs. */

@@ -218,7 +218,8 @@ static void test_oci_config(void **state)
 		{ IB_MOUNT_TMPFS, NULL, "/scratch", 0, "size=1m,mode=700" },
 	};
 	ib_isolation_rlimit rl[] = { { 7 /* RLIMIT_NOFILE */, 100, 200 } };
-	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/work", 1000, 1000,
+	/* a version 3 spec (no capability set): Docker's defaults */
+	ib_isolation_spec s = { 3, "/roots/r1", argv, env, "/work", 1000, 1000,
 		groups, 2, "box", IB_NETWORK_NONE, mounts, 2, "/run/x/hosts", NULL,
 		{ 0, 1, 2 }, 0, rl, 1, "/run/x" };
 	ib_buf b = IB_BUF_INIT;
@@ -385,12 +386,48 @@ static int fake_v1_new(ib_isolation **out, const ib_execute_options *opts, void 
 }
 
 /* Privileged (RUN --security=insecure): BuildKit's insecure spec in config.json. */
+/* A version 4 spec: its capability set (cap_add/cap_drop) and a read-only root reach config.json. */
+static void test_oci_config_caps_readonly(void **state)
+{
+	(void)state;
+	const char *argv[] = { "/bin/sh", NULL };
+	const char *env[] = { "PATH=/bin", NULL };
+	ib_isolation_spec s;
+	memset(&s, 0, sizeof s);
+	s.version = IB_ISOLATION_SPEC_VERSION;
+	s.rootfs = "/roots/r1";
+	s.argv = argv;
+	s.env = env;
+	s.cwd = "/";
+	s.stdio[1] = 1;
+	s.stdio[2] = 2;
+	s.work_dir = "/run/x";
+	s.readonly_rootfs = 1;
+	s.capabilities = (1ULL << 0 /* CHOWN */) | (1ULL << 12 /* NET_ADMIN */);
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	json_error_t err;
+	json_t *c = json_loads(b.ptr, 0, &err);
+	assert_non_null(c);
+	assert_true(json_is_true(json_object_get(json_object_get(c, "root"), "readonly")));
+	json_t *caps = json_object_get(json_object_get(c, "process"), "capabilities");
+	const char *sets[] = { "bounding", "effective", "permitted" };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *a = json_object_get(caps, sets[i]);
+		assert_int_equal(json_array_size(a), 2);
+		assert_string_equal(json_string_value(json_array_get(a, 0)), "CAP_CHOWN");
+		assert_string_equal(json_string_value(json_array_get(a, 1)), "CAP_NET_ADMIN");
+	}
+	json_decref(c);
+	ib_buf_dispose(&b);
+}
+
 static void test_oci_config_privileged(void **state)
 {
 	(void)state;
 	const char *argv[] = { "/bin/sh", NULL };
 	const char *env[] = { "PATH=/bin", NULL };
-	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/", 1000, 1000,
+	ib_isolation_spec s = { 3, "/roots/r1", argv, env, "/", 1000, 1000,
 		NULL, 0, NULL, IB_NETWORK_HOST, NULL, 0, NULL, NULL, { 0, 1, 2 }, 0, NULL, 0, "/run/x", 1 };
 	ib_buf b = IB_BUF_INIT;
 	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
@@ -528,7 +565,7 @@ static void test_privileged_needs_the_feature(void **state)
 	old.argv = argv;
 	assert_int_equal(ib_execute_run(&st, root, &old, &o), 0);
 	assert_int_equal(counts.starts, 2);
-	ib_assert_error_contains(ib_process_init(&old, 4), "ib_process version 4 is not supported");
+	ib_assert_error_contains(ib_process_init(&old, 5), "ib_process version 5 is not supported");
 	ib_isolation_register("fake", fake_new, &counts);
 	counts.starts = counts.finishes = 0;
 	rm_tree(root);
@@ -735,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_oci_config),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_oci_config_privileged),
+		cmocka_unit_test(test_oci_config_caps_readonly),
 		cmocka_unit_test(test_privileged_needs_the_feature),
 		cmocka_unit_test(test_run_shared_part),
 		cmocka_unit_test(test_run_signal_and_cancel),

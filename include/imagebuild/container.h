@@ -152,8 +152,9 @@ IB_EXTERN(int) ib_container_wait(ib_exit_status *out, ib_container *c);
 /**
  * Send signal `sig` to the process of a detached container (`docker
  * kill`): the supervisor passes it to the container's PID 1 (which, as
- * under docker, only gets the signals it handles, and SIGKILL).
- * IB_EINVALID when the container is not running detached.
+ * under docker, only gets the signals it handles, and SIGKILL, which
+ * kills every process of the container). IB_EINVALID when the container
+ * is not running detached; SIGSTOP is IB_EUNSUPPORTED.
  */
 IB_EXTERN(int) ib_container_kill(ib_container *c, int sig);
 

@@ -252,7 +252,9 @@ typedef struct {
 	 * sends that signal to the process (the container's PID 1 with
 	 * `namespaces` and `oci`, where the kernel delivers only signals PID 1
 	 * handles, and SIGKILL) and sets it back to 0 (atomically, so a signal
-	 * handler may set it). NULL: none.
+	 * handler may set it). SIGKILL kills every process of the run (the
+	 * backend's `kill`), and the run returns its status (killed by signal
+	 * 9), not IB_EUSER. SIGSTOP reaches only `oci`'s helper. NULL: none.
 	 */
 	volatile int *forward_signal;
 } ib_execute_options;

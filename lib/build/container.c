@@ -940,6 +940,9 @@ int ib_container_kill(ib_container *c, int sig)
 {
 	if (sig <= 0 || sig >= NSIG)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "invalid signal %d", sig);
+	if (sig == SIGSTOP)
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "SIGSTOP is not supported (it would stop the runtime's helper, not the container)");
 	pid_t pid;
 	int rc = supervisor_pid(&pid, c);
 	if (rc < 0)

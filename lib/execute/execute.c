@@ -728,7 +728,10 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			follow_window_size(r);
 		if (o->forward_signal && !w->killed) {
 			int sig = __atomic_exchange_n(o->forward_signal, 0, __ATOMIC_SEQ_CST);
-			if (sig > 0 && sig < NSIG)
+			/* SIGKILL: every process of the run, through the backend (oci's helper cannot pass it on) */
+			if (sig == SIGKILL)
+				backend_kill(w->iso, w->run);
+			else if (sig > 0 && sig < NSIG)
 				kill(w->pid, sig); /* oci: its helper passes it on to the init */
 		}
 		if (cancel && *cancel && !w->killed) {

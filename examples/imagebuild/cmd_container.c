@@ -68,7 +68,7 @@ static int is_volume_name(const char *s)
 	return *s && *s != '/' && *s != '.' && !strchr(s, '/');
 }
 
-/* -v SRC:DST[:OPTS]: SRC an absolute host path (a bind) or a volume name; OPTS ro or rw */
+/* -v SRC:DST[:OPTS]: SRC an absolute host path (a bind) or a volume name; OPTS ro, rw, nocopy */
 static int parse_volume(ib_cli *cli, run_opts *r, const char *spec)
 {
 	const char *c1 = strchr(spec, ':');
@@ -100,9 +100,11 @@ static int parse_volume(ib_cli *cli, run_opts *r, const char *spec)
 			m->readonly = 1;
 		} else if (len == 2 && !strncmp(o, "rw", 2)) {
 			m->readonly = 0;
+		} else if (len == 6 && !strncmp(o, "nocopy", 6) && m->type == IB_MOUNT_VOLUME) {
+			m->options = "nocopy";
 		} else {
 			char *bad = own(r, o, len);
-			return run_flag_error(cli, "-v %s: option `%s` is not supported (only ro and rw)", spec,
+			return run_flag_error(cli, "-v %s: option `%s` is not supported (only ro, rw, and nocopy for a volume)", spec,
 					      bad ? bad : "");
 		}
 		o = end ? end + 1 : o + len;
@@ -145,7 +147,7 @@ static int parse_mount(ib_cli *cli, run_opts *r, const char *spec)
 	if (!copy)
 		return run_flag_error(cli, "%s%s: out of memory", "", "");
 	const char *type = "volume", *src = NULL, *dst = NULL;
-	int ro = 0;
+	int ro = 0, nocopy = 0;
 	char tmpfs[256] = "";
 	char *save = NULL;
 	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
@@ -163,6 +165,10 @@ static int parse_mount(ib_cli *cli, run_opts *r, const char *spec)
 			if (v && strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") && strcmp(v, "false"))
 				return run_flag_error(cli, "--mount %s: invalid readonly value `%s`", spec, v);
 			ro = is_true(v);
+		} else if (!strcmp(kv, "volume-nocopy")) {
+			if (v && strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "true") && strcmp(v, "false"))
+				return run_flag_error(cli, "--mount %s: invalid volume-nocopy value `%s`", spec, v);
+			nocopy = is_true(v);
 		} else if ((!strcmp(kv, "tmpfs-size") || !strcmp(kv, "tmpfs-mode")) && v) {
 			snprintf(tmpfs + strlen(tmpfs), sizeof tmpfs - strlen(tmpfs), "%s%s=%s", *tmpfs ? "," : "",
 				 kv[6] == 's' ? "size" : "mode", v);
@@ -190,6 +196,7 @@ static int parse_mount(ib_cli *cli, run_opts *r, const char *spec)
 			return run_flag_error(cli, "--mount %s: invalid volume name `%s`", spec, src);
 		m->type = IB_MOUNT_VOLUME;
 		m->source = src;
+		m->options = nocopy ? "nocopy" : NULL;
 	} else if (!strcmp(type, "tmpfs")) {
 		if (src)
 			return run_flag_error(cli, "--mount %s: a tmpfs takes no source%s", spec, "");
@@ -200,6 +207,8 @@ static int parse_mount(ib_cli *cli, run_opts *r, const char *spec)
 	}
 	if (*tmpfs && m->type != IB_MOUNT_TMPFS)
 		return run_flag_error(cli, "--mount %s: tmpfs options on a mount of type `%s`", spec, type);
+	if (nocopy && m->type != IB_MOUNT_VOLUME)
+		return run_flag_error(cli, "--mount %s: volume-nocopy on a mount of type `%s`", spec, type);
 	return 0;
 }
 
@@ -346,8 +355,8 @@ const cli_option cli_opts_run[] = {
 	{ "rm", 0, 0, NULL, "Automatically remove the container when it exits" },
 	{ "name", 0, 1, "NAME", "Assign a name to the container" },
 	{ "snapshotter", 0, 1, "NAME", "Snapshotter of the container (overlay, copy)" },
-	{ "volume", 'v', 1, "SRC:DST[:ro|rw]", "Bind mount a host path (absolute SRC) or a named volume (SRC a name, created when missing); repeatable" },
-	{ "mount", 0, 1, "type=bind|volume|tmpfs,...", "Attach a mount: type, source/src, target/dst, readonly, tmpfs-size, tmpfs-mode; repeatable" },
+	{ "volume", 'v', 1, "SRC:DST[:OPTS]", "Bind mount a host path (absolute SRC) or a named volume (SRC a name, created when missing; OPTS ro, rw, nocopy); repeatable" },
+	{ "mount", 0, 1, "type=bind|volume|tmpfs,...", "Attach a mount: type, source/src, target/dst, readonly, volume-nocopy, tmpfs-size, tmpfs-mode; repeatable" },
 	{ "tmpfs", 0, 1, "DST[:OPTS]", "Mount a tmpfs (rw,noexec,nosuid,nodev unless OPTS say otherwise); repeatable" },
 	{ "env-file", 0, 1, "FILE", "Read environment variables from a file (NAME=VALUE lines, # comments); repeatable" },
 	{ "read-only", 0, 0, NULL, "Mount the container's root filesystem as read only" },

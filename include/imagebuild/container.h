@@ -83,6 +83,9 @@ typedef struct {
 	 * and tmpfs as ib_execute_run() takes them (targets resolved inside
 	 * the container's root), and named volumes (IB_MOUNT_VOLUME, `source`
 	 * the name; created in the store when missing, see ib_volume_create()).
+	 * An empty volume first gets the files of the image's directory at
+	 * its target, with their owners, modes and times, as docker's copy-up
+	 * (`options` "nocopy": not).
 	 */
 	const ib_mount *mounts;
 	/** The number of `mounts`. */

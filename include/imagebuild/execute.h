@@ -67,8 +67,9 @@ typedef enum {
 	IB_MOUNT_TMPFS = 1,  /* a fresh tmpfs on `target`; `source` unused */
 	/**
 	 * A named volume of the store, `source` its name: only for
-	 * ib_container_run() (container.h), which binds the volume's directory;
-	 * ib_execute_run() refuses it.
+	 * ib_container_run() (container.h), which binds the volume's directory
+	 * (an empty one first gets the image's files there, as docker's, unless
+	 * `options` is "nocopy"); ib_execute_run() refuses it.
 	 */
 	IB_MOUNT_VOLUME = 2
 } ib_mount_type;

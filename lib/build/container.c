@@ -7,6 +7,7 @@
  */
 #include "imagebuild/container.h"
 #include "build/internal.h"
+#include "build/copy.h"
 #include "util/buf.h"
 #include "util/callback.h"
 #include "util/error.h"
@@ -377,6 +378,59 @@ static int find_init(ib_buf *out, const char *given)
 			     "exists (install catatonit or tini, or give its path)");
 }
 
+/* 1 when the directory at `path` has no entries. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int empty = 1;
+	while (empty && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+/*
+ * Docker's copy-up: an empty named volume mounted where the image has a
+ * directory gets that directory's files (owner, mode, times, links kept)
+ * and its owner and mode, before the run. `target` is resolved inside the
+ * root; a target that is missing or not a directory copies nothing.
+ */
+static int volume_copy_up(const char *rootfs, const char *target, const char *data)
+{
+	int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", rootfs);
+	int src = ib_open_in_root(rootfd, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (src < 0) { /* nothing there (or not a directory): nothing to copy */
+		ib_error_clear();
+		close(rootfd);
+		return 0;
+	}
+	struct stat st;
+	int dst = open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = dst < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open volume `%s`", data) : 0;
+	if (rc == 0 && fstat(src, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s` in the container", target);
+	if (rc == 0) {
+		ib_build__copy_opts co;
+		memset(&co, 0, sizeof co);
+		rc = ib_build__copy(src, ".", dst, "/", 1, &co);
+	}
+	if (rc == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
+		rc = ib_error_set_os(IB_LAYER_BUILD, "give volume `%s` the owner and mode of `%s`", data, target);
+	if (rc < 0)
+		ib_error_prefix("copy `%s` of the image into its volume", target);
+	if (dst >= 0)
+		close(dst);
+	close(src);
+	close(rootfd);
+	return rc;
+}
+
 /* Where --init binds the init program, as docker. */
 #define INIT_TARGET "/sbin/docker-init"
 
@@ -534,7 +588,14 @@ static int container_run(ib_exit_status *out, ib_container *c, const ib_containe
 		if (ib_store_container_dir(&cdir, c->store, c->rec->id) == 0)
 			eo.tmp_dir = cdir.ptr;
 		ib_error_clear();
-		rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
+		/* empty named volumes get the image's files first, unless "nocopy" */
+		for (size_t i = 0; rc == 0 && i < o->nmounts; i++)
+			if (o->mounts[i].type == IB_MOUNT_VOLUME &&
+			    !(o->mounts[i].options && !strcmp(o->mounts[i].options, "nocopy")) &&
+			    dir_is_empty(mounts[i].source))
+				rc = volume_copy_up(rootfs.ptr, o->mounts[i].target, mounts[i].source);
+		if (rc == 0)
+			rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
 		ib_buf_dispose(&cdir);
 		char state[64];
 		if (rc == 0 && out->signal)

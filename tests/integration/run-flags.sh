@@ -59,6 +59,14 @@ run -v cache:/cache busybox sh -c 'echo kept >/cache/file'
 out=$(run --mount type=volume,src=cache,dst=/again busybox cat /again/file)
 [ "$out" = kept ] || fail "named volume: the second run read '$out'"
 ib volume ls -q | grep -qx cache || fail "volume ls does not list the volume"
+# an empty volume first gets the image's files at its target (docker's copy-up), owner and mode kept;
+# nocopy leaves it empty
+out=$(run -v etcvol:/etc busybox sh -c 'ls /etc/passwd && stat -c %u:%a /etc/passwd')
+[ "$out" = "/etc/passwd
+0:644" ] || fail "copy-up into a new volume: '$out'"
+[ -f "$root/volumes/etcvol/_data/passwd" ] || fail "copy-up: the image's /etc/passwd is not in the volume"
+out=$(run -v emptyvol:/etc:nocopy busybox sh -c 'ls -A /etc | wc -l')
+[ "$out" = 0 ] || fail "-v :nocopy: the volume got $out entries"
 
 # --env-file: NAME=VALUE lines, comments, NAME alone from our environment; -e wins
 printf '# comment\nA=from-file\nB=two words\nFROM_HOST\n' >"$tmp/env"

@@ -311,6 +311,10 @@ static int prepare_mount_points(run_state *r, const ib_process *p)
 	for (size_t i = 0; rc == 0 && i < p->nmounts; i++) {
 		const ib_mount *m = &p->mounts[i];
 		int dir = 1;
+		if (m->type == IB_MOUNT_VOLUME)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+					     "mount %zu: a named volume (`%s`) is for containers (ib_container_run), "
+					     "not ib_execute_run", i, m->source ? m->source : "");
 		if (!m->target || (m->type == IB_MOUNT_BIND && !m->source) ||
 		    (m->type != IB_MOUNT_BIND && m->type != IB_MOUNT_TMPFS))
 			return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,

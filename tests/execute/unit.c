@@ -572,6 +572,57 @@ static void test_privileged_needs_the_feature(void **state)
 	free(root);
 }
 
+/*
+ * ib_process version 4: capability names are checked and resolved, and a
+ * read-only root or another capability set only reaches a backend that says
+ * it can (a version 1 backend has no features); a named volume is refused.
+ */
+static void test_caps_and_readonly_need_the_feature(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	ib_exit_status st;
+	counts.exit_code = 0;
+	counts.sleep_ms = 0;
+	assert_int_equal(ib_isolation_register("fake", fake_v1_new, &counts), 0);
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = "fake";
+	static const char *const argv[] = { "true", NULL };
+	ib_process p = IB_PROCESS_INIT;
+	p.argv = argv;
+	counts.starts = 0;
+	p.readonly_rootfs = 1;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "isolation `fake` cannot make the root filesystem read-only");
+	p.readonly_rootfs = 0;
+	static const char *const drop[] = { "chown", NULL };
+	p.cap_drop = drop;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "isolation `fake` cannot change the capability set");
+	/* dropping and adding back the same one is the default set: runs */
+	static const char *const add_back[] = { "CAP_CHOWN", NULL };
+	p.cap_add = add_back;
+	assert_int_equal(ib_execute_run(&st, root, &p, &o), 0);
+	static const char *const unknown[] = { "NO_SUCH_CAP", NULL };
+	p.cap_add = unknown;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o), "unknown capability `NO_SUCH_CAP`");
+	static const char *const admin[] = { "sys_admin", NULL };
+	p.cap_add = admin;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "adding capability `sys_admin` is not supported");
+	p.cap_add = NULL;
+	p.cap_drop = NULL;
+	ib_mount vol = { IB_MOUNT_VOLUME, "data", "/data", 0, NULL };
+	p.mounts = &vol;
+	p.nmounts = 1;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o), "a named volume (`data`) is for containers");
+	assert_int_equal(counts.starts, 1);
+	ib_isolation_register("fake", fake_new, &counts);
+	counts.starts = counts.finishes = 0;
+	rm_tree(root);
+	free(root);
+}
+
 static void test_run_shared_part(void **state)
 {
 	(void)state;
@@ -773,6 +824,7 @@ int main(void)
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_oci_config_privileged),
 		cmocka_unit_test(test_oci_config_caps_readonly),
+		cmocka_unit_test(test_caps_and_readonly_need_the_feature),
 		cmocka_unit_test(test_privileged_needs_the_feature),
 		cmocka_unit_test(test_run_shared_part),
 		cmocka_unit_test(test_run_signal_and_cancel),

@@ -139,6 +139,9 @@ IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_c
  * Returns once the supervisor holds the container (it is "running"); a
  * command that cannot be started then shows as exit status 126/127 with
  * the reason in the log. Forks: call it from a single-threaded process.
+ * The supervisor keeps none of the caller's descriptors (its standard
+ * streams are /dev/null) and opens the store again by its root path with
+ * default options.
  */
 IB_EXTERN(int) ib_container_start(ib_container *c, const ib_container_run_options *opts);
 

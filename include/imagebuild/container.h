@@ -51,8 +51,8 @@ IB_EXTERN(const char *) ib_container_name(const ib_container *c);
 /** The id (config digest) of the image the container was created from (borrowed). */
 IB_EXTERN(const ib_digest *) ib_container_image_id(const ib_container *c);
 
-/* 2: `cancel` became `callbacks` (callbacks->cancel) */
-#define IB_CONTAINER_RUN_OPTIONS_VERSION 2
+/* 2: `cancel` became `callbacks` (callbacks->cancel); 3 added mounts to init_path */
+#define IB_CONTAINER_RUN_OPTIONS_VERSION 3
 /** What to run in a container, and how (ib_container_run()). */
 typedef struct {
 	unsigned int version;       /* IB_CONTAINER_RUN_OPTIONS_VERSION */
@@ -77,15 +77,119 @@ typedef struct {
 	 * reported. NULL: none.
 	 */
 	const ib_callbacks *callbacks;
+	/* version 3 */
+	/**
+	 * Extra mounts (`-v`, `--mount`, `--tmpfs`), `nmounts` of them: binds
+	 * and tmpfs as ib_execute_run() takes them (targets resolved inside
+	 * the container's root), and named volumes (IB_MOUNT_VOLUME, `source`
+	 * the name; created in the store when missing, see ib_volume_create()).
+	 * An empty volume first gets the files of the image's directory at
+	 * its target, with their owners, modes and times, as docker's copy-up
+	 * (`options` "nocopy": not).
+	 */
+	const ib_mount *mounts;
+	/** The number of `mounts`. */
+	size_t nmounts;
+	/** Resource limits (`--ulimit`), `nrlimits` of them (see ib_rlimit). */
+	const ib_rlimit *rlimits;
+	/** The number of `rlimits`. */
+	size_t nrlimits;
+	/** Non-zero: the container's root filesystem is read-only (`--read-only`; ib_process.readonly_rootfs). */
+	int readonly_rootfs;
+	/** Capabilities added to Docker's default set (`--cap-add`; ib_process.cap_add). NULL: none. */
+	const char *const *cap_add;
+	/** Capabilities dropped (`--cap-drop`; ib_process.cap_drop). NULL: none. */
+	const char *const *cap_drop;
+	/**
+	 * Non-zero: PID 1 is a tiny init that reaps zombies and forwards
+	 * signals (`--init`): the host's `init_path` is bound read-only on
+	 * /sbin/docker-init in the container and runs the command as
+	 * `docker-init -- COMMAND...`. It must be statically linked.
+	 */
+	int init;
+	/**
+	 * The init program on the host; NULL: the first of
+	 * /usr/libexec/podman/catatonit, /usr/bin/catatonit,
+	 * /usr/bin/tini-static, /usr/libexec/docker/docker-init that exists
+	 * (IB_ENOTFOUND when none does).
+	 */
+	const char *init_path;
 } ib_container_run_options;
 #define IB_CONTAINER_RUN_OPTIONS_INIT { IB_CONTAINER_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, \
-		NULL, NULL, IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL }
+		NULL, NULL, IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, 0, NULL }
 
 /** Initialise `opts` like IB_CONTAINER_RUN_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_container_run_options_init(ib_container_run_options *opts, unsigned int version);
 
-/** Run a process in the container; its exit status in `out`. */
+/**
+ * Run a process in the container; its exit status in `out`. IB_EEXISTS
+ * when the container is running already (one process at a time).
+ */
 IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *opts);
+
+/**
+ * Start the container's process detached (`docker run -d`), under a small
+ * supervisor process of its own, as podman's conmon: no daemon. The
+ * supervisor runs the process as ib_container_run() would, writes its
+ * stdout and stderr to the container's log in the store (see
+ * ib_container_logs()), passes on the signals of ib_container_kill() and
+ * records the exit status (ib_container_wait()); it outlives the caller.
+ * `opts` as for ib_container_run(), except that the standard streams,
+ * `callbacks` and `tty` must be left at their defaults (IB_EINVALID).
+ * Returns once the supervisor holds the container (it is "running"); a
+ * command that cannot be started then shows as exit status 126/127 with
+ * the reason in the log. Forks: call it from a single-threaded process.
+ * The supervisor keeps none of the caller's descriptors (its standard
+ * streams are /dev/null) and opens the store again by its root path with
+ * default options.
+ */
+IB_EXTERN(int) ib_container_start(ib_container *c, const ib_container_run_options *opts);
+
+/** 1 when a process runs in the container (ib_container_run() or ib_container_start()), 0 when not; < 0 on error. */
+IB_EXTERN(int) ib_container_running(ib_container *c);
+
+/**
+ * Wait until the container's process ends and give its exit status
+ * (`docker wait`); at once when it has ended already. IB_ENOTFOUND when
+ * it never ran, IB_ERROR when its last run failed to start.
+ */
+IB_EXTERN(int) ib_container_wait(ib_exit_status *out, ib_container *c);
+
+/**
+ * Send signal `sig` to the process of a detached container (`docker
+ * kill`): the supervisor passes it to the container's PID 1 (which, as
+ * under docker, only gets the signals it handles, and SIGKILL, which
+ * kills every process of the container). IB_EINVALID when the container
+ * is not running detached; SIGSTOP is IB_EUNSUPPORTED.
+ */
+IB_EXTERN(int) ib_container_kill(ib_container *c, int sig);
+
+/**
+ * Stop a detached container (`docker stop`): the image's STOPSIGNAL (else
+ * SIGTERM), then SIGKILL after `timeout` seconds (< 0: 10, as docker) if
+ * it still runs; returns once it has ended, its status in `out` (may be
+ * NULL). A container that is not running is left as it is (0).
+ */
+IB_EXTERN(int) ib_container_stop(ib_exit_status *out, ib_container *c, int timeout);
+
+/**
+ * Write the log of the container's detached runs (stdout and stderr, as
+ * the process wrote them) to `fd`; with `follow`, keep writing what comes
+ * until the process ends (`docker logs -f`). Nothing when it has none.
+ */
+IB_EXTERN(int) ib_container_logs(ib_container *c, int fd, int follow);
+
+/**
+ * Create the named volume `name` in the store (volumes/NAME/_data),
+ * `[a-zA-Z0-9][a-zA-Z0-9_.-]*` as docker's. IB_EEXISTS when it exists.
+ */
+IB_EXTERN(int) ib_volume_create(ib_store *store, const char *name);
+/** Remove a named volume and its content. IB_ENOTFOUND when there is none. */
+IB_EXTERN(int) ib_volume_remove(ib_store *store, const char *name);
+/** The names of the store's volumes, sorted, one per line (replaces `out`). */
+IB_EXTERN(int) ib_volume_list(ib_buf *out, ib_store *store);
+/** The host directory of volume `name` (replaces `out`); IB_ENOTFOUND when there is none. */
+IB_EXTERN(int) ib_volume_path(ib_buf *out, ib_store *store, const char *name);
 
 /* 2 added source_date_epoch */
 #define IB_COMMIT_OPTIONS_VERSION 2
@@ -125,7 +229,7 @@ IB_EXTERN(int) ib_container_commit(ib_digest *image_id, ib_container *c, const i
  */
 IB_EXTERN(int) ib_commit_apply_change(ib_image_config *config, const char *change);
 
-/** Remove a container: its snapshot and its record. */
+/** Remove a container: its snapshot and its record. IB_EEXISTS when it is running. */
 IB_EXTERN(int) ib_container_remove(ib_store *store, const char *id_or_name);
 
 IB_END_DECL

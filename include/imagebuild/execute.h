@@ -64,13 +64,23 @@ typedef enum {
 /** What kind of extra mount. */
 typedef enum {
 	IB_MOUNT_BIND = 0,   /* bind `source` (a host path) on `target` */
-	IB_MOUNT_TMPFS = 1   /* a fresh tmpfs on `target`; `source` unused */
+	IB_MOUNT_TMPFS = 1,  /* a fresh tmpfs on `target`; `source` unused */
+	/**
+	 * A named volume of the store, `source` its name: only for
+	 * ib_container_run() (container.h), which binds the volume's directory
+	 * (an empty one first gets the image's files there, as docker's, unless
+	 * `options` is "nocopy"); ib_execute_run() refuses it.
+	 */
+	IB_MOUNT_VOLUME = 2
 } ib_mount_type;
 
 /**
  * An extra mount. `target` is a path inside the root (symlinks in it are
  * resolved inside the root, never outside); a missing target is created for
- * the run and removed afterwards. `options` is passed to tmpfs ("size=64m").
+ * the run and removed afterwards. `options` is passed to tmpfs ("size=64m");
+ * flag words in it (ro, rw, noexec, exec, nosuid, nodev, noatime...) are
+ * mount flags, as mount(8) takes them (a tmpfs is always nosuid and nodev
+ * unless "suid" is given; "dev" is ignored: devices never open in a run).
  */
 typedef struct {
 	/** A bind mount or a tmpfs. */
@@ -104,8 +114,8 @@ typedef struct {
 	uint64_t hard;
 } ib_rlimit;
 
-/* 2 added privileged, 3 network_files_readonly */
-#define IB_PROCESS_VERSION 3
+/* 2 added privileged, 3 network_files_readonly, 4 readonly_rootfs, cap_add, cap_drop */
+#define IB_PROCESS_VERSION 4
 
 /**
  * A process to run. Strings and arrays are borrowed for the call.
@@ -183,16 +193,43 @@ typedef struct {
 	 * 0: writable, as `docker run` gives them.
 	 */
 	int network_files_readonly;
+	/* version 4 */
+	/**
+	 * Non-zero: the root filesystem is read-only for the process (`docker
+	 * run --read-only`): its mounts (`mounts`, /proc, /dev, /etc/hosts,
+	 * /etc/resolv.conf) stay as they are, writes elsewhere fail with EROFS.
+	 * Files the run needs in the root (mount points, the working directory)
+	 * are still made before it becomes read-only.
+	 */
+	int readonly_rootfs;
+	/**
+	 * NULL-terminated capability names added to Docker's default set
+	 * (`--cap-add`): "NET_ADMIN" or "CAP_NET_ADMIN", any case; "ALL" is
+	 * every capability. As moby's TweakCapabilities: with "ALL" here the set
+	 * is every capability minus `cap_drop`; else with "ALL" in `cap_drop`
+	 * it is only these; else the defaults minus `cap_drop` plus these.
+	 * Capabilities that Docker's seccomp profile would open more system
+	 * calls for (SYS_ADMIN, SYS_PTRACE, SYS_TIME, SYS_MODULE, SYS_RAWIO,
+	 * SYS_BOOT, SYS_NICE, SYS_PACCT, SYS_TTY_CONFIG, SYSLOG,
+	 * DAC_READ_SEARCH, and so ALL) are refused (IB_EUNSUPPORTED): the
+	 * profile here is resolved for the default set. Root gets the set in
+	 * its effective and permitted sets; another user only in its bounding
+	 * set, as under Docker. Ignored when `privileged`. An unknown name is
+	 * IB_EINVALID. NULL: none.
+	 */
+	const char *const *cap_add;
+	/** NULL-terminated capability names removed from the set (`--cap-drop`; see `cap_add`). NULL: none. */
+	const char *const *cap_drop;
 } ib_process;
 
 #define IB_PROCESS_INIT { IB_PROCESS_VERSION, NULL, NULL, NULL, NULL, NULL, \
-		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0, 0 }
+		IB_NETWORK_HOST, NULL, 0, -1, -1, -1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0, 0, 0, NULL, NULL }
 
-/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 to 3; for bindings). */
+/** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 to 4; for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
-/* 2: `cancel` became `callbacks` (callbacks->cancel) */
-#define IB_EXECUTE_OPTIONS_VERSION 2
+/* 2: `cancel` became `callbacks` (callbacks->cancel); 3 added forward_signal */
+#define IB_EXECUTE_OPTIONS_VERSION 3
 
 /** How to run. Zero/NULL fields mean the default. */
 typedef struct {
@@ -209,9 +246,21 @@ typedef struct {
 	 * output goes to ib_process.log. NULL: not cancellable.
 	 */
 	const ib_callbacks *callbacks;
+	/* version 3 */
+	/**
+	 * Signal forwarding, for a supervisor (`docker stop`, `kill`): polled
+	 * like the cancel flag; when `*forward_signal` is non-zero the library
+	 * sends that signal to the process (the container's PID 1 with
+	 * `namespaces` and `oci`, where the kernel delivers only signals PID 1
+	 * handles, and SIGKILL) and sets it back to 0 (atomically, so a signal
+	 * handler may set it). SIGKILL kills every process of the run (the
+	 * backend's `kill`), and the run returns its status (killed by signal
+	 * 9), not IB_EUSER. SIGSTOP reaches only `oci`'s helper. NULL: none.
+	 */
+	volatile int *forward_signal;
 } ib_execute_options;
 
-#define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+#define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL }
 
 /** Initialise `o` like IB_EXECUTE_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);

@@ -7,17 +7,29 @@
  */
 #include "imagebuild/container.h"
 #include "build/internal.h"
+#include "build/copy.h"
 #include "util/buf.h"
 #include "util/callback.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/strlist.h"
 
+#include "util/fs.h"
+
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ib_container {
@@ -35,14 +47,23 @@ int ib_container_options_init(ib_container_options *opts, unsigned int version)
 	return 0;
 }
 
+/* How much of ib_container_run_options a caller of `version` has (0: unknown version). */
+static size_t run_options_size(unsigned int version)
+{
+	/* version 1 had `const volatile int *cancel` where 2 has `callbacks`: same size */
+	if (version == 1 || version == 2)
+		return offsetof(ib_container_run_options, mounts);
+	return version == IB_CONTAINER_RUN_OPTIONS_VERSION ? sizeof(ib_container_run_options) : 0;
+}
+
 int ib_container_run_options_init(ib_container_run_options *opts, unsigned int version)
 {
-	/* version 1 had `const volatile int *cancel` where 2 has `callbacks`: same size, NULL either way */
-	if (version < 1 || version > IB_CONTAINER_RUN_OPTIONS_VERSION)
+	size_t size = run_options_size(version);
+	if (!opts || !size)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u", version);
-	ib_container_run_options d = IB_CONTAINER_RUN_OPTIONS_INIT;
-	d.version = version;
-	*opts = d;
+	static const ib_container_run_options d = IB_CONTAINER_RUN_OPTIONS_INIT; /* zero padding */
+	memcpy(opts, &d, size);
+	opts->version = version;
 	return 0;
 }
 
@@ -261,24 +282,198 @@ static int image_config(ib_image_config **out, ib_container *c)
 	return rc;
 }
 
-int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *o)
+/* A file of the container's directory in the store (log, lock, pid). */
+static int container_file(ib_buf *out, ib_container *c, const char *name)
 {
-	ib_container_run_options defaults = IB_CONTAINER_RUN_OPTIONS_INIT;
-	if (!o)
-		o = &defaults;
-	ib_container_run_options v2;
-	ib_callbacks v1_cancel = IB_CALLBACKS_INIT;
-	if (o->version == 1) { /* its last field was the cancel flag */
-		v2 = *o;
-		memcpy(&v1_cancel.cancel, &o->callbacks, sizeof v1_cancel.cancel);
-		v2.version = IB_CONTAINER_RUN_OPTIONS_VERSION;
-		v2.callbacks = v1_cancel.cancel ? &v1_cancel : NULL;
-		o = &v2;
+	int rc = ib_store_container_dir(out, c->store, c->rec->id);
+	if (rc == 0)
+		rc = ib_buf_printf(out, "/%s", name) < 0 ? IB_ERROR : 0;
+	return rc;
+}
+
+/*
+ * The run lock: held (flock, exclusive) by whatever runs the container's
+ * process, a foreground ib_container_run() or a supervisor, for as long as
+ * it runs. Free: nothing runs. `how` is LOCK_EX or LOCK_SH, with LOCK_NB or
+ * not. 1 when taken (*fd open), 0 when held by another (LOCK_NB), < 0 on
+ * error.
+ */
+static int run_lock(int *fd, ib_container *c, int how)
+{
+	ib_buf path = IB_BUF_INIT;
+	int rc = container_file(&path, c, "run.lock");
+	*fd = -1;
+	if (rc == 0 && (*fd = open(path.ptr, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", path.ptr);
+	while (rc == 0 && flock(*fd, how) < 0) {
+		if (errno == EINTR)
+			continue;
+		rc = errno == EWOULDBLOCK ? 0 : ib_error_set_os(IB_LAYER_BUILD, "lock `%s`", path.ptr);
+		close(*fd);
+		*fd = -1;
+		ib_buf_dispose(&path);
+		return rc;
 	}
-	if (o->version != IB_CONTAINER_RUN_OPTIONS_VERSION)
-		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u", o->version);
+	ib_buf_dispose(&path);
+	if (rc < 0) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	return 1;
+}
+
+static int refresh(ib_container *c)
+{
+	ib_container_record *rec = NULL;
+	int rc = ib_store_container_get(&rec, c->store, c->rec->id);
+	if (rc == 0) {
+		ib_container_record_free(c->rec);
+		c->rec = rec;
+	}
+	return rc;
+}
+
+int ib_container_running(ib_container *c)
+{
+	int fd, rc = run_lock(&fd, c, LOCK_SH | LOCK_NB);
+	if (rc == 1)
+		close(fd);
+	return rc < 0 ? rc : !rc;
+}
+
+static int valid_volume_name(const char *name);
+
+static int volume_dir(ib_buf *out, ib_store *store, const char *name, int data)
+{
+	if (!name || !valid_volume_name(name))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				     "invalid volume name `%s`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+				     name ? name : "");
+	ib_buf_clear(out);
+	return ib_buf_printf(out, "%s/volumes/%s%s", ib_store_root(store), name, data ? "/_data" : "") < 0
+		       ? IB_ERROR : 0;
+}
+
+/* The host program bound as the container's init (--init). */
+static int find_init(ib_buf *out, const char *given)
+{
+	static const char *const candidates[] = {
+		"/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/bin/tini-static",
+		"/usr/libexec/docker/docker-init",
+	};
+	char real[PATH_MAX];
+	if (given) {
+		if (!realpath(given, real))
+			return ib_error_set_os(IB_LAYER_BUILD, "init program `%s`", given);
+		return ib_buf_set(out, real, strlen(real)) < 0 ? IB_ERROR : 0;
+	}
+	for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+		if (realpath(candidates[i], real) && access(real, X_OK) == 0)
+			return ib_buf_set(out, real, strlen(real)) < 0 ? IB_ERROR : 0;
+	return ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD,
+			     "no init program for --init: none of /usr/libexec/podman/catatonit, "
+			     "/usr/bin/catatonit, /usr/bin/tini-static, /usr/libexec/docker/docker-init "
+			     "exists (install catatonit or tini, or give its path)");
+}
+
+/* 1 when the directory at `path` has no entries. */
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *de;
+	int empty = 1;
+	while (empty && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+/*
+ * Docker's copy-up: an empty named volume mounted where the image has a
+ * directory gets that directory's files (owner, mode, times, links kept)
+ * and its owner and mode, before the run. `target` is resolved inside the
+ * root; a target that is missing or not a directory copies nothing.
+ */
+static int volume_copy_up(const char *rootfs, const char *target, const char *data)
+{
+	int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", rootfs);
+	int src = ib_open_in_root(rootfd, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (src < 0) { /* nothing there (or not a directory): nothing to copy */
+		ib_error_clear();
+		close(rootfd);
+		return 0;
+	}
+	struct stat st;
+	int dst = open(data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = dst < 0 ? ib_error_set_os(IB_LAYER_BUILD, "open volume `%s`", data) : 0;
+	if (rc == 0 && fstat(src, &st) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s` in the container", target);
+	if (rc == 0) {
+		ib_build__copy_opts co;
+		memset(&co, 0, sizeof co);
+		rc = ib_build__copy(src, ".", dst, "/", 1, &co);
+	}
+	if (rc == 0 && (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0))
+		rc = ib_error_set_os(IB_LAYER_BUILD, "give volume `%s` the owner and mode of `%s`", data, target);
+	if (rc < 0)
+		ib_error_prefix("copy `%s` of the image into its volume", target);
+	if (dst >= 0)
+		close(dst);
+	close(src);
+	close(rootfd);
+	return rc;
+}
+
+/* Where --init binds the init program, as docker. */
+#define INIT_TARGET "/sbin/docker-init"
+
+/*
+ * Run the container's process. `forward` (may be NULL): signals to pass on
+ * (a supervisor's); `locked`: the caller holds the run lock already.
+ */
+static int container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *o,
+			 volatile int *forward, int locked)
+{
+	ib_container_run_options grown = IB_CONTAINER_RUN_OPTIONS_INIT;
+	ib_callbacks v1_cancel = IB_CALLBACKS_INIT;
+	if (o) {
+		size_t size = run_options_size(o->version);
+		if (!size)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u",
+					     o->version);
+		memcpy(&grown, o, size);
+		grown.version = IB_CONTAINER_RUN_OPTIONS_VERSION;
+		if (o->version == 1) { /* its callbacks field was the cancel flag */
+			memcpy(&v1_cancel.cancel, &o->callbacks, sizeof v1_cancel.cancel);
+			grown.callbacks = v1_cancel.cancel ? &v1_cancel : NULL;
+		}
+	}
+	o = &grown;
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
 		return IB_EINVALID;
+	if (o->nmounts && !o->mounts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "nmounts is %zu but mounts is NULL", o->nmounts);
+	int lock_fd = -1;
+	if (!locked) {
+		int lrc = run_lock(&lock_fd, c, LOCK_EX | LOCK_NB);
+		if (lrc == 0)
+			return ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD,
+					     "container %.12s is running; only one process runs in a container "
+					     "at a time here", c->rec->id);
+		if (lrc < 0)
+			return lrc;
+	}
+	ib_mount *mounts = NULL;
+	ib_strlist vols = IB_STRLIST_INIT;
+	ib_buf init_path = IB_BUF_INIT;
+	size_t nmounts = o->nmounts + (o->init ? 1 : 0);
 	ib_image_config *cfg = NULL;
 	ib_snapshotter *snap = NULL;
 	ib_strlist argv = IB_STRLIST_INIT, env = IB_STRLIST_INIT;
@@ -308,6 +503,46 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
 					   "no command given and the image has neither CMD nor ENTRYPOINT");
 	}
+	/* --init: the init first, the command after `--` */
+	if (rc == 0 && o->init && (rc = find_init(&init_path, o->init_path)) == 0) {
+		ib_strlist with = IB_STRLIST_INIT;
+		ib_strlist_add(&with, INIT_TARGET);
+		ib_strlist_add(&with, "--");
+		for (size_t i = 0; i < argv.n; i++)
+			ib_strlist_add(&with, argv.items[i]);
+		ib_strlist_clear(&argv);
+		argv = with;
+	}
+	if (rc == 0 && nmounts) {
+		mounts = ib_calloc(nmounts, sizeof *mounts);
+		rc = mounts ? 0 : IB_ERROR;
+	}
+	/* named volumes: their directory in the store, made when missing (as docker) */
+	for (size_t i = 0; rc == 0 && i < o->nmounts; i++) {
+		mounts[i] = o->mounts[i];
+		if (o->mounts[i].type != IB_MOUNT_VOLUME)
+			continue;
+		ib_buf dir = IB_BUF_INIT;
+		rc = volume_dir(&dir, c->store, o->mounts[i].source, 1);
+		if (rc == 0 && !ib_path_exists(dir.ptr)) {
+			rc = ib_volume_create(c->store, o->mounts[i].source);
+			if (rc == IB_EEXISTS) { /* made at the same time by another run */
+				ib_error_clear();
+				rc = 0;
+			}
+		}
+		if (rc == 0)
+			rc = ib_strlist_add(&vols, dir.ptr);
+		ib_buf_dispose(&dir);
+		if (rc == 0) {
+			mounts[i].type = IB_MOUNT_BIND;
+			mounts[i].source = vols.items[vols.n - 1];
+		}
+	}
+	if (rc == 0 && o->init) {
+		ib_mount im = { IB_MOUNT_BIND, init_path.ptr, INIT_TARGET, 1, NULL };
+		mounts[nmounts - 1] = im;
+	}
 	if (rc == 0) {
 		size_t n = ib_image_config_list_count(cfg, IB_CONFIG_ENV);
 		for (size_t i = 0; i < n; i++)
@@ -334,8 +569,16 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		p.stdin_fd = o->stdin_fd;
 		p.stdout_fd = o->stdout_fd;
 		p.stderr_fd = o->stderr_fd;
+		p.mounts = mounts;
+		p.nmounts = nmounts;
+		p.rlimits = o->rlimits;
+		p.nrlimits = o->nrlimits;
+		p.readonly_rootfs = o->readonly_rootfs;
+		p.cap_add = o->cap_add;
+		p.cap_drop = o->cap_drop;
 		eo.isolation = o->isolation;
 		eo.callbacks = o->callbacks;
+		eo.forward_signal = forward;
 		if (o->callbacks && o->callbacks->log) {
 			p.log = o->callbacks->log;
 			p.log_payload = o->callbacks->payload;
@@ -345,7 +588,14 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 		if (ib_store_container_dir(&cdir, c->store, c->rec->id) == 0)
 			eo.tmp_dir = cdir.ptr;
 		ib_error_clear();
-		rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
+		/* empty named volumes get the image's files first, unless "nocopy" */
+		for (size_t i = 0; rc == 0 && i < o->nmounts; i++)
+			if (o->mounts[i].type == IB_MOUNT_VOLUME &&
+			    !(o->mounts[i].options && !strcmp(o->mounts[i].options, "nocopy")) &&
+			    dir_is_empty(mounts[i].source))
+				rc = volume_copy_up(rootfs.ptr, o->mounts[i].target, mounts[i].source);
+		if (rc == 0)
+			rc = ib_execute_run(out, rootfs.ptr, &p, &eo);
 		ib_buf_dispose(&cdir);
 		char state[64];
 		if (rc == 0 && out->signal)
@@ -371,10 +621,20 @@ int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_ru
 	ib_image_config_free(cfg);
 	ib_strlist_clear(&argv);
 	ib_strlist_clear(&env);
+	ib_strlist_clear(&vols);
+	ib_buf_dispose(&init_path);
+	free(mounts);
 	ib_buf_dispose(&rootfs);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (rc < 0)
 		ib_error_prefix("run in container %.12s", c->rec->id);
 	return ib_callback_result(rc);
+}
+
+int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *o)
+{
+	return container_run(out, c, o, NULL, 0);
 }
 
 int ib_commit_apply_change(ib_image_config *config, const char *change)
@@ -470,7 +730,14 @@ int ib_container_remove(ib_store *store, const char *id_or_name)
 	int rc = ib_container_open(&c, store, id_or_name);
 	if (rc < 0)
 		return rc;
-	rc = open_snapshotter(&snap, c);
+	int running = ib_container_running(c);
+	if (running > 0)
+		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD,
+				   "container %.12s is running: stop it first", c->rec->id);
+	else if (running < 0)
+		rc = running;
+	if (rc == 0)
+		rc = open_snapshotter(&snap, c);
 	if (rc == 0 && ib_snapshot_exists(snap, c->rec->id) == 1) {
 		ib_snapshot_unmount(snap, c->rec->id);
 		ib_error_clear();
@@ -482,5 +749,474 @@ int ib_container_remove(ib_store *store, const char *id_or_name)
 		ib_error_prefix("remove container %s", id_or_name);
 	ib_snapshotter_free(snap);
 	ib_container_free(c);
+	return rc;
+}
+
+/* ---- detached containers: a supervisor per container, as podman's conmon ---- */
+
+/* The signal ib_container_kill() queues to a supervisor, with the signal to pass on as its value. */
+static int control_signal(void)
+{
+	return SIGRTMIN;
+}
+
+static volatile int supervisor_forward;
+static int supervisor_control;
+
+static void supervisor_handler(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	int pass = sig;
+	if (sig == supervisor_control && si && si->si_code == SI_QUEUE)
+		pass = si->si_value.sival_int;
+	__atomic_store_n(&supervisor_forward, pass, __ATOMIC_SEQ_CST);
+}
+
+/* What the supervisor tells ib_container_start() once it holds the container, or why it cannot. */
+typedef struct {
+	int rc;
+	char message[1024];
+} start_report;
+
+static void report_start(int fd, int rc, const char *message)
+{
+	start_report r;
+	memset(&r, 0, sizeof r);
+	r.rc = rc;
+	snprintf(r.message, sizeof r.message, "%s", message ? message : "");
+	ssize_t n;
+	while ((n = write(fd, &r, sizeof r)) < 0 && errno == EINTR)
+		;
+	(void)n;
+}
+
+/* The supervisor: never returns. */
+static void supervise(const char *root, const char *id, const ib_container_run_options *o, int report_fd)
+	__attribute__((noreturn));
+static void supervise(const char *root, const char *id, const ib_container_run_options *o, int report_fd)
+{
+	/* nothing of the caller's: its pipes must see EOF when it ends, not when we do */
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int rep = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
+	if (nul < 0 || rep < 0)
+		_exit(1);
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	int keep = rep > nul ? rep : nul, low = rep < nul ? rep : nul;
+	for (int fd = 3; fd < low; fd++)
+		close(fd);
+	for (int fd = low + 1; fd < keep; fd++)
+		close(fd);
+	syscall(SYS_close_range, (unsigned int)keep + 1, ~0U, 0U);
+	close(nul);
+
+	supervisor_control = control_signal();
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = supervisor_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGALRM, SIGWINCH };
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		sigaction(forwarded[i], &sa, NULL);
+	sigaction(supervisor_control, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	ib_store *store = NULL;
+	ib_container *c = NULL;
+	int lock_fd = -1, log_fd = -1;
+	ib_buf path = IB_BUF_INIT;
+	int rc = ib_store_open(&store, root, NULL);
+	if (rc == 0)
+		rc = ib_container_open(&c, store, id);
+	if (rc == 0) {
+		rc = run_lock(&lock_fd, c, LOCK_EX | LOCK_NB);
+		if (rc == 0)
+			rc = ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD, "container %.12s is running", id);
+		else if (rc == 1)
+			rc = 0;
+	}
+	if (rc == 0 && (rc = container_file(&path, c, "container.log")) == 0 &&
+	    (log_fd = open(path.ptr, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "open the log `%s`", path.ptr);
+	if (rc == 0 && (rc = container_file(&path, c, "supervisor.pid")) == 0) {
+		char pid[32];
+		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+		rc = ib_atomic_write(path.ptr, pid, (size_t)n, 0600);
+	}
+	if (rc == 0)
+		rc = set_state(c, "running");
+	if (rc < 0) {
+		report_start(rep, rc, ib_error_last()->message);
+		_exit(1);
+	}
+	report_start(rep, 0, NULL);
+	close(rep);
+	ib_container_run_options run = *o;
+	run.stdin_fd = -1;
+	run.stdout_fd = log_fd;
+	run.stderr_fd = log_fd;
+	ib_exit_status st = { 0, 0 };
+	rc = container_run(&st, c, &run, &supervisor_forward, 1);
+	if (rc < 0) {
+		/* why it did not start, where `logs` shows it */
+		char line[1200];
+		int n = snprintf(line, sizeof line, "imagebuild: %s\n", ib_error_last()->message);
+		if (n > 0)
+			ib_write_all(log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+		if (st.code == 126 || st.code == 127) {
+			char state[64];
+			snprintf(state, sizeof state, "exited (%d)", st.code);
+			set_state(c, state);
+		}
+	}
+	if (container_file(&path, c, "supervisor.pid") == 0)
+		unlink(path.ptr);
+	_exit(rc < 0 ? 1 : 0);
+}
+
+int ib_container_start(ib_container *c, const ib_container_run_options *opts)
+{
+	ib_container_run_options o = IB_CONTAINER_RUN_OPTIONS_INIT;
+	if (opts) {
+		size_t size = run_options_size(opts->version);
+		if (!size || opts->version == 1)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_container_run_options version %u",
+					     opts->version);
+		memcpy(&o, opts, size);
+		o.version = IB_CONTAINER_RUN_OPTIONS_VERSION;
+	}
+	if (o.tty || o.stdin_fd != -1 || o.stdout_fd != -1 || o.stderr_fd != -1 || o.callbacks)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				     "a detached container has no terminal, standard streams or callbacks: its "
+				     "output goes to its log");
+	int running = ib_container_running(c);
+	if (running < 0)
+		return running;
+	if (running)
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD, "container %.12s is running", c->rec->id);
+	char *root = ib_strdup(ib_store_root(c->store));
+	char id[65];
+	snprintf(id, sizeof id, "%s", c->rec->id);
+	int fds[2];
+	if (!root)
+		return IB_ERROR;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		free(root);
+		return ib_error_set_os(IB_LAYER_BUILD, "pipe");
+	}
+	pid_t first = fork();
+	if (first == 0) {
+		/* a session of its own, and not our child: it outlives us, init reaps it */
+		close(fds[0]);
+		setsid();
+		pid_t second = fork();
+		if (second == 0)
+			supervise(root, id, &o, fds[1]);
+		_exit(second < 0 ? 1 : 0);
+	}
+	int err = errno;
+	close(fds[1]);
+	free(root);
+	if (first < 0) {
+		close(fds[0]);
+		errno = err;
+		return ib_error_set_os(IB_LAYER_BUILD, "fork the supervisor");
+	}
+	int ws;
+	while (waitpid(first, &ws, 0) < 0 && errno == EINTR)
+		;
+	start_report r;
+	ssize_t n;
+	while ((n = read(fds[0], &r, sizeof r)) < 0 && errno == EINTR)
+		;
+	close(fds[0]);
+	if (n != (ssize_t)sizeof r)
+		return ib_error_set(IB_LAYER_BUILD, "start container %.12s: the supervisor ended before it started",
+				    id);
+	if (r.rc < 0)
+		return ib_error_setc(r.rc, IB_LAYER_BUILD, "start container %.12s: %s", id, r.message);
+	return refresh(c);
+}
+
+/* The exit status a finished run recorded in the state ("exited (N)", "exited (signal N)"). */
+static int recorded_status(ib_exit_status *out, ib_container *c)
+{
+	const char *state = c->rec->state ? c->rec->state : "";
+	int v;
+	if (sscanf(state, "exited (signal %d)", &v) == 1) {
+		out->signal = v;
+		out->code = 128 + v;
+		return 0;
+	}
+	if (sscanf(state, "exited (%d)", &v) == 1) {
+		out->signal = 0;
+		out->code = v;
+		return 0;
+	}
+	if (!strcmp(state, "created"))
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "container %.12s has never run", c->rec->id);
+	if (!strcmp(state, "failed"))
+		return ib_error_set(IB_LAYER_BUILD, "container %.12s: its process failed to start (see its logs)",
+				    c->rec->id);
+	return ib_error_set(IB_LAYER_BUILD, "container %.12s: its run ended without an exit status (state `%s`)",
+			    c->rec->id, state);
+}
+
+int ib_container_wait(ib_exit_status *out, ib_container *c)
+{
+	ib_exit_status dummy;
+	if (!out)
+		out = &dummy;
+	int fd, rc = run_lock(&fd, c, LOCK_SH); /* blocks while the process runs */
+	if (rc < 0)
+		return rc;
+	close(fd);
+	rc = refresh(c);
+	if (rc == 0)
+		rc = recorded_status(out, c);
+	return rc;
+}
+
+/* The supervisor's pid while it holds the container; 0 when nothing runs detached. */
+static int supervisor_pid(pid_t *out, ib_container *c)
+{
+	*out = 0;
+	int running = ib_container_running(c);
+	if (running <= 0)
+		return running;
+	ib_buf path = IB_BUF_INIT, content = IB_BUF_INIT;
+	int rc = container_file(&path, c, "supervisor.pid");
+	if (rc == 0 && ib_read_file(&content, path.ptr) == 0)
+		*out = (pid_t)atol(ib_buf_cstr(&content));
+	ib_error_clear();
+	ib_buf_dispose(&path);
+	ib_buf_dispose(&content);
+	return rc;
+}
+
+int ib_container_kill(ib_container *c, int sig)
+{
+	if (sig <= 0 || sig >= NSIG)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "invalid signal %d", sig);
+	if (sig == SIGSTOP)
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "SIGSTOP is not supported (it would stop the runtime's helper, not the container)");
+	pid_t pid;
+	int rc = supervisor_pid(&pid, c);
+	if (rc < 0)
+		return rc;
+	if (pid <= 0)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "container %.12s is not running detached",
+				     c->rec->id);
+	union sigval v;
+	v.sival_int = sig;
+	if (sigqueue(pid, control_signal(), v) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "signal the supervisor %ld of container %.12s", (long)pid,
+				       c->rec->id);
+	return 0;
+}
+
+/* A signal by name ("SIGTERM", "TERM") or number; 0 when unknown. */
+static int signal_number(const char *s)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+		{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT }, { "BUS", SIGBUS }, { "FPE", SIGFPE },
+		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+		{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "STKFLT", SIGSTKFLT },
+		{ "CHLD", SIGCHLD }, { "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP },
+		{ "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU },
+		{ "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+		{ "IO", SIGIO }, { "PWR", SIGPWR }, { "SYS", SIGSYS },
+	};
+	if (!s || !*s)
+		return 0;
+	if (*s >= '0' && *s <= '9') {
+		int n = atoi(s);
+		return n > 0 && n < NSIG ? n : 0;
+	}
+	const char *bare = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(names[i].name, bare) == 0)
+			return names[i].sig;
+	return 0;
+}
+
+int ib_container_stop(ib_exit_status *out, ib_container *c, int timeout)
+{
+	ib_exit_status dummy;
+	if (!out)
+		out = &dummy;
+	if (timeout < 0)
+		timeout = 10;
+	pid_t pid;
+	int rc = supervisor_pid(&pid, c);
+	if (rc < 0)
+		return rc;
+	if (pid <= 0) { /* not running: nothing to do, as docker */
+		if (ib_container_running(c) == 1)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+					     "container %.12s runs in the foreground, not detached", c->rec->id);
+		if (refresh(c) == 0 && recorded_status(out, c) < 0)
+			ib_error_clear();
+		return 0;
+	}
+	ib_image_config *cfg = NULL;
+	int sig = SIGTERM;
+	if (image_config(&cfg, c) == 0) {
+		const char *stop = ib_image_config_get(cfg, IB_CONFIG_STOPSIGNAL);
+		if (stop && *stop && !(sig = signal_number(stop)))
+			sig = SIGTERM;
+	}
+	ib_error_clear();
+	ib_image_config_free(cfg);
+	rc = ib_container_kill(c, sig);
+	/* wait up to `timeout` seconds, then kill */
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int r = ib_container_running(c);
+		if (r <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout || rc < 0) {
+			ib_error_clear();
+			rc = ib_container_kill(c, SIGKILL);
+			if (rc < 0 && ib_container_running(c) == 0) {
+				ib_error_clear();
+				rc = 0;
+			}
+			break;
+		}
+		struct timespec tick = { 0, 50 * 1000 * 1000 };
+		nanosleep(&tick, NULL);
+	}
+	if (rc < 0)
+		return rc;
+	return ib_container_wait(out, c);
+}
+
+int ib_container_logs(ib_container *c, int fd, int follow)
+{
+	ib_buf path = IB_BUF_INIT;
+	int rc = container_file(&path, c, "container.log");
+	int in = rc == 0 ? open(path.ptr, O_RDONLY | O_CLOEXEC) : -1;
+	if (rc == 0 && in < 0) {
+		rc = errno == ENOENT ? 0 : ib_error_set_os(IB_LAYER_BUILD, "open the log `%s`", path.ptr);
+		ib_buf_dispose(&path);
+		return rc;
+	}
+	ib_buf_dispose(&path);
+	char chunk[16384];
+	int done = !follow;
+	for (;;) {
+		/* whether it still runs, asked before reading: what it wrote before it ended is read after */
+		int running = done ? 0 : ib_container_running(c);
+		if (running < 0) {
+			rc = running;
+			break;
+		}
+		ssize_t n;
+		while ((n = read(in, chunk, sizeof chunk)) > 0)
+			if ((rc = ib_write_all(fd, chunk, (size_t)n)) < 0)
+				break;
+		if (rc < 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			rc = ib_error_set_os(IB_LAYER_BUILD, "read the log of container %.12s", c->rec->id);
+			break;
+		}
+		if (!running)
+			break;
+		struct timespec tick = { 0, 100 * 1000 * 1000 };
+		nanosleep(&tick, NULL);
+	}
+	close(in);
+	return rc;
+}
+
+/* ---- named volumes: volumes/NAME/_data in the store ---- */
+
+static int valid_volume_name(const char *name)
+{
+	return valid_name(name);
+}
+
+int ib_volume_create(ib_store *store, const char *name)
+{
+	ib_buf dir = IB_BUF_INIT, data = IB_BUF_INIT;
+	int rc = volume_dir(&dir, store, name, 0);
+	if (rc == 0)
+		rc = volume_dir(&data, store, name, 1);
+	if (rc == 0 && ib_path_exists(dir.ptr))
+		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD, "volume `%s` exists", name);
+	if (rc == 0) {
+		/* made aside and renamed into place: a half-made volume is never seen */
+		ib_buf tmp = IB_BUF_INIT, tmpdata = IB_BUF_INIT;
+		rc = ib_buf_printf(&tmp, "%s/volumes/.tmp-%s-%ld", ib_store_root(store), name, (long)getpid()) < 0 ||
+		     ib_buf_printf(&tmpdata, "%s/_data", tmp.ptr) < 0 ? IB_ERROR : 0;
+		if (rc == 0)
+			rc = ib_mkdir_p(tmpdata.ptr, 0755);
+		if (rc == 0 && rename(tmp.ptr, dir.ptr) < 0)
+			rc = errno == EEXIST || errno == ENOTEMPTY
+				     ? ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD, "volume `%s` exists", name)
+				     : ib_error_set_os(IB_LAYER_BUILD, "create volume `%s`", name);
+		if (rc < 0) {
+			ib_error_saved saved;
+			ib_error_save(&saved);
+			ib_rm_rf(tmp.ptr);
+			ib_error_restore(&saved);
+		}
+		ib_buf_dispose(&tmp);
+		ib_buf_dispose(&tmpdata);
+	}
+	ib_buf_dispose(&dir);
+	ib_buf_dispose(&data);
+	return rc;
+}
+
+int ib_volume_path(ib_buf *out, ib_store *store, const char *name)
+{
+	int rc = volume_dir(out, store, name, 1);
+	if (rc == 0 && !ib_path_exists(out->ptr))
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "no volume `%s`", name);
+	return rc;
+}
+
+int ib_volume_remove(ib_store *store, const char *name)
+{
+	ib_buf dir = IB_BUF_INIT;
+	int rc = volume_dir(&dir, store, name, 0);
+	if (rc == 0 && !ib_path_exists(dir.ptr))
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_BUILD, "no volume `%s`", name);
+	if (rc == 0)
+		rc = ib_rm_rf(dir.ptr);
+	ib_buf_dispose(&dir);
+	return rc;
+}
+
+int ib_volume_list(ib_buf *out, ib_store *store)
+{
+	ib_buf dir = IB_BUF_INIT;
+	ib_strlist names = IB_STRLIST_INIT;
+	ib_buf_clear(out);
+	int rc = ib_buf_printf(&dir, "%s/volumes", ib_store_root(store)) < 0 ? IB_ERROR : 0;
+	DIR *d = rc == 0 ? opendir(dir.ptr) : NULL;
+	if (rc == 0 && !d && errno != ENOENT)
+		rc = ib_error_set_os(IB_LAYER_BUILD, "list `%s`", dir.ptr);
+	struct dirent *de;
+	while (d && rc == 0 && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.' && valid_volume_name(de->d_name))
+			rc = ib_strlist_add(&names, de->d_name);
+	if (d)
+		closedir(d);
+	ib_strlist_sort(&names);
+	for (size_t i = 0; rc == 0 && i < names.n; i++)
+		rc = ib_buf_printf(out, "%s\n", names.items[i]) < 0 ? IB_ERROR : 0;
+	ib_strlist_clear(&names);
+	ib_buf_dispose(&dir);
 	return rc;
 }

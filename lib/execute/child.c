@@ -393,6 +393,56 @@ static void setup_sys(const ib_execute__child_config *cfg, int rootfd)
 	close(fd);
 }
 
+/*
+ * A tmpfs's options as mount(8) takes them: the flag words (ro, rw, noexec,
+ * exec, nosuid, suid, nodev, dev, sync, async, noatime, atime...) become
+ * mount flags, the rest ("size=64m,mode=1777") the data. No allocation.
+ */
+static void tmpfs_options(const ib_execute__child_config *cfg, const char *opts, unsigned long *flags,
+			  int *ro, char *data, size_t size)
+{
+	static const struct { const char *name; unsigned long set, clear; } words[] = {
+		{ "noexec", MS_NOEXEC, 0 }, { "exec", 0, MS_NOEXEC }, { "nosuid", MS_NOSUID, 0 },
+		{ "suid", 0, MS_NOSUID }, { "nodev", MS_NODEV, 0 }, { "dev", 0, 0 },
+		{ "sync", MS_SYNCHRONOUS, 0 }, { "async", 0, MS_SYNCHRONOUS },
+		{ "noatime", MS_NOATIME, 0 }, { "atime", 0, MS_NOATIME },
+		{ "nodiratime", MS_NODIRATIME, 0 }, { "diratime", 0, MS_NODIRATIME },
+		{ "relatime", MS_RELATIME, 0 }, { "norelatime", 0, MS_RELATIME },
+		{ "strictatime", MS_STRICTATIME, 0 }, { "mand", 0, 0 }, { "nomand", 0, 0 },
+		{ "defaults", 0, 0 },
+	};
+	size_t used = 0;
+	data[0] = '\0';
+	for (const char *p = opts; p && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		int known = 0;
+		if (len == 2 && !strncmp(p, "ro", 2)) {
+			*ro = 1;
+			known = 1;
+		} else if (len == 2 && !strncmp(p, "rw", 2)) {
+			*ro = 0;
+			known = 1;
+		}
+		for (size_t i = 0; !known && i < sizeof words / sizeof words[0]; i++)
+			if (strlen(words[i].name) == len && !strncmp(p, words[i].name, len)) {
+				*flags = (*flags | words[i].set) & ~words[i].clear;
+				known = 1;
+			}
+		/* "dev" never lifts nodev: device nodes stay closed, as everywhere in a run */
+		if (!known && len) {
+			if (used + len + 2 > size)
+				child_fail(cfg, 0, 0, "tmpfs options `%s` are too long", opts);
+			if (used)
+				data[used++] = ',';
+			memcpy(data + used, p, len);
+			used += len;
+			data[used] = '\0';
+		}
+		p = end ? end + 1 : p + len;
+	}
+}
+
 static void setup_mounts(const ib_execute__child_config *cfg, int rootfd)
 {
 	const ib_isolation_spec *s = cfg->spec;
@@ -407,9 +457,13 @@ static void setup_mounts(const ib_execute__child_config *cfg, int rootfd)
 		mount_in(cfg, rootfd, "etc/resolv.conf", s->resolv_file, NULL, MS_BIND, NULL, ro);
 	for (size_t i = 0; i < s->nmounts; i++) {
 		const ib_mount *m = &s->mounts[i];
-		if (m->type == IB_MOUNT_TMPFS)
-			mount_in(cfg, rootfd, m->target, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
-				 m->options, m->readonly);
+		if (m->type == IB_MOUNT_TMPFS) {
+			char data[1024];
+			unsigned long fl = MS_NOSUID | MS_NODEV;
+			int tro = m->readonly;
+			tmpfs_options(cfg, m->options, &fl, &tro, data, sizeof data);
+			mount_in(cfg, rootfd, m->target, "tmpfs", "tmpfs", fl, data[0] ? data : NULL, tro);
+		}
 		else
 			mount_in(cfg, rootfd, m->target, m->source, NULL, MS_BIND | MS_REC, NULL,
 				 m->readonly);
@@ -512,8 +566,11 @@ static void reset_signals(void)
 			sigaction(sig, &sa, NULL);
 }
 
-static int is_default_cap(int cap)
+/* In the run's capability set (Docker's default unless cap_add/cap_drop changed it). */
+static int is_default_cap(const ib_execute__child_config *cfg, int cap)
 {
+	if (cfg->spec->version >= 4)
+		return (int)((cfg->spec->capabilities >> cap) & 1);
 	for (size_t i = 0; i < ib_execute__default_caps_count; i++)
 		if (ib_execute__default_caps[i] == cap)
 			return 1;
@@ -526,7 +583,7 @@ static void limit_caps(const ib_execute__child_config *cfg)
 	if (cfg->spec->privileged)
 		return;
 	for (int cap = 0; cap <= 63; cap++) {
-		if (is_default_cap(cap))
+		if (is_default_cap(cfg, cap))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			child_fail(cfg, 0, errno, "drop capability %d from the bounding set", cap);
@@ -539,8 +596,9 @@ static void set_root_caps(const ib_execute__child_config *cfg)
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof data);
-	for (size_t i = 0; i < ib_execute__default_caps_count; i++) {
-		int cap = ib_execute__default_caps[i];
+	for (int cap = 0; cap <= 63; cap++) {
+		if (!is_default_cap(cfg, cap))
+			continue;
 		data[cap / 32].effective |= 1U << (cap % 32);
 		data[cap / 32].permitted |= 1U << (cap % 32);
 	}
@@ -722,6 +780,9 @@ static void enter_root(const ib_execute__child_config *cfg, int mounts)
 		if (rootfd < 0)
 			child_fail(cfg, 0, errno, "open `%s`", s->rootfs);
 		setup_mounts(cfg, rootfd);
+		/* --read-only: the root's own mount only; what is mounted on it stays as it is */
+		if (s->version >= 4 && s->readonly_rootfs)
+			remount_ro(cfg, s->rootfs, "/");
 		if (!cfg->pivot && !s->privileged)
 			nodev_namespace(cfg, rootfd);
 		close(rootfd);
@@ -738,6 +799,9 @@ static void enter_root(const ib_execute__child_config *cfg, int mounts)
 		if (s->nmounts)
 			child_fail(cfg, 0, 0, "isolation `chroot`: the host refuses a mount namespace, "
 				   "so the %zu mount(s) asked for cannot be made", s->nmounts);
+		if (s->version >= 4 && s->readonly_rootfs)
+			child_fail(cfg, 0, 0, "isolation `chroot`: the host refuses a mount namespace, "
+				   "so the root cannot be made read-only");
 	}
 	if (chdir(s->rootfs) < 0)
 		child_fail(cfg, 0, errno, "chdir `%s`", s->rootfs);

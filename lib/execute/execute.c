@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -38,7 +39,8 @@
 static size_t process_size(unsigned int version)
 {
 	return version == 1 ? offsetof(ib_process, privileged)
-	       : version == 2 ? offsetof(ib_process, network_files_readonly) : sizeof(ib_process);
+	       : version == 2 ? offsetof(ib_process, network_files_readonly)
+	       : version == 3 ? offsetof(ib_process, readonly_rootfs) : sizeof(ib_process);
 }
 
 int ib_process_init(ib_process *p, unsigned int version)
@@ -60,15 +62,24 @@ int ib_execute_options_init(ib_execute_options *o, unsigned int version)
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				     "ib_execute_options version %u is not supported (1 to %d)",
 				     version, IB_EXECUTE_OPTIONS_VERSION);
-	ib_execute_options init = IB_EXECUTE_OPTIONS_INIT;
-	init.version = version;
-	*o = init;
+	static const ib_execute_options init = IB_EXECUTE_OPTIONS_INIT; /* zero padding (C11 6.7.9) */
+	memcpy(o, &init, version < 3 ? offsetof(ib_execute_options, forward_signal) : sizeof *o);
+	o->version = version;
 	return 0;
 }
 
-/* Version 1 options (a cancel flag where 2 has callbacks) as version 2; `cb` holds the flag. */
+/*
+ * Version 1 options (a cancel flag where 2 has callbacks) and version 2 (no
+ * forward_signal) as the current version; `cb` holds the flag.
+ */
 static const ib_execute_options *options_v2(ib_execute_options *copy, ib_callbacks *cb, const ib_execute_options *o)
 {
+	if (o && o->version == 2) {
+		memset(copy, 0, sizeof *copy);
+		memcpy(copy, o, offsetof(ib_execute_options, forward_signal));
+		copy->version = IB_EXECUTE_OPTIONS_VERSION;
+		return copy;
+	}
 	if (!o || o->version != 1)
 		return o;
 	typedef struct {
@@ -80,7 +91,8 @@ static const ib_execute_options *options_v2(ib_execute_options *copy, ib_callbac
 	ib_callbacks d = IB_CALLBACKS_INIT;
 	*cb = d;
 	cb->cancel = old->cancel;
-	*copy = *o;
+	memset(copy, 0, sizeof *copy);
+	memcpy(copy, o, sizeof *old);
 	copy->version = IB_EXECUTE_OPTIONS_VERSION;
 	copy->callbacks = old->cancel ? cb : NULL;
 	return copy;
@@ -299,6 +311,10 @@ static int prepare_mount_points(run_state *r, const ib_process *p)
 	for (size_t i = 0; rc == 0 && i < p->nmounts; i++) {
 		const ib_mount *m = &p->mounts[i];
 		int dir = 1;
+		if (m->type == IB_MOUNT_VOLUME)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
+					     "mount %zu: a named volume (`%s`) is for containers (ib_container_run), "
+					     "not ib_execute_run", i, m->source ? m->source : "");
 		if (!m->target || (m->type == IB_MOUNT_BIND && !m->source) ||
 		    (m->type != IB_MOUNT_BIND && m->type != IB_MOUNT_TMPFS))
 			return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE,
@@ -437,6 +453,82 @@ static int make_work_dir(run_state *r, const ib_execute_options *o)
 	return 0;
 }
 
+/* Capabilities Docker's seccomp profile opens more system calls for: refused in cap_add. */
+static const int seccomp_gated_caps[] = {
+	CAP_DAC_READ_SEARCH, CAP_SYSLOG, CAP_SYS_ADMIN, CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_SYS_NICE,
+	CAP_SYS_PACCT, CAP_SYS_PTRACE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYS_TTY_CONFIG,
+};
+
+/* A capability name's number into *cap; 1 for "ALL"; 0 for one; < 0 unknown. */
+static int cap_lookup(int *cap, const char *name)
+{
+	if (strcasecmp(name, "ALL") == 0)
+		return 1;
+	const char *bare = strncasecmp(name, "CAP_", 4) == 0 ? name + 4 : name;
+	for (size_t i = 0; i < ib_execute__cap_names_count; i++)
+		if (strcasecmp(ib_execute__cap_names[i] + 4, bare) == 0) {
+			*cap = (int)i;
+			return 0;
+		}
+	return ib_error_setc(IB_EINVALID, IB_LAYER_EXECUTE, "unknown capability `%s`", name);
+}
+
+static int cap_in(const char *const *list, int want_all, int cap)
+{
+	for (; list && *list; list++) {
+		int c = -1;
+		int all = strcasecmp(*list, "ALL") == 0;
+		if (want_all ? all : (!all && cap_lookup(&c, *list) == 0 && c == cap))
+			return 1;
+	}
+	return 0;
+}
+
+/* The capability set of the run, as moby's TweakCapabilities makes it. */
+static int resolve_caps(uint64_t *out, const ib_process *p)
+{
+	uint64_t def = 0, all = 0;
+	for (size_t i = 0; i < ib_execute__default_caps_count; i++)
+		def |= 1ULL << ib_execute__default_caps[i];
+	for (size_t i = 0; i < ib_execute__cap_names_count; i++)
+		all |= 1ULL << i;
+	*out = def;
+	if (p->version < 4 || (!p->cap_add && !p->cap_drop))
+		return 0;
+	const char *const *lists[2] = { p->cap_add, p->cap_drop };
+	for (int l = 0; l < 2; l++)
+		for (const char *const *n = lists[l]; n && *n; n++) {
+			int cap = -1, rc = cap_lookup(&cap, *n);
+			if (rc < 0)
+				return rc;
+			if (l != 0)
+				continue;
+			for (size_t g = 0; g < sizeof seccomp_gated_caps / sizeof seccomp_gated_caps[0]; g++)
+				if (rc == 1 || cap == seccomp_gated_caps[g])
+					return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+							     "adding capability `%s` is not supported: Docker's "
+							     "seccomp profile here is the one for the default "
+							     "capabilities, and would still refuse the system calls "
+							     "it allows", *n);
+		}
+	uint64_t adds = 0, drops = 0;
+	for (size_t i = 0; i < ib_execute__cap_names_count; i++) {
+		if (cap_in(p->cap_add, 0, (int)i))
+			adds |= 1ULL << i;
+		if (cap_in(p->cap_drop, 0, (int)i))
+			drops |= 1ULL << i;
+	}
+	uint64_t caps;
+	if (cap_in(p->cap_add, 1, 0))
+		caps = all & ~drops;
+	else if (cap_in(p->cap_drop, 1, 0))
+		caps = adds;
+	else
+		caps = (def & ~drops) | adds;
+	*out = caps;
+	return 0;
+}
+
 /* Prepare everything the backend gets. */
 static int prepare(run_state *r, const char *rootfs, const ib_process *p, const ib_execute_options *o)
 {
@@ -478,7 +570,8 @@ static int prepare(run_state *r, const char *rootfs, const ib_process *p, const 
 	s->work_dir = r->work_dir;
 	s->privileged = p->version >= 2 && p->privileged;
 	s->network_files_readonly = p->version >= 3 && p->network_files_readonly;
-	return 0;
+	s->readonly_rootfs = p->version >= 4 && p->readonly_rootfs;
+	return resolve_caps(&s->capabilities, p);
 }
 
 /* Output relay: a stream split into log lines. */
@@ -611,7 +704,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			pfd[n++] = (struct pollfd){ p->stdin_fd, POLLIN, 0 };
 		}
 		/* a cancel flag is polled every 20 ms, output or not (a kill within 100 ms) */
-		int timeout = cancel && !w->killed ? 20 : w->pidfd < 0 ? 50 : -1;
+		int timeout = (cancel || o->forward_signal) && !w->killed ? 20 : w->pidfd < 0 ? 50 : -1;
 		if (r->termios_saved && (timeout < 0 || timeout > 200))
 			timeout = 200; /* follow the caller's window size */
 		int k = poll(pfd, (nfds_t)n, timeout);
@@ -637,6 +730,14 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 		}
 		if (r->termios_saved && r->pty_master >= 0)
 			follow_window_size(r);
+		if (o->forward_signal && !w->killed) {
+			int sig = __atomic_exchange_n(o->forward_signal, 0, __ATOMIC_SEQ_CST);
+			/* SIGKILL: every process of the run, through the backend (oci's helper cannot pass it on) */
+			if (sig == SIGKILL)
+				backend_kill(w->iso, w->run);
+			else if (sig > 0 && sig < NSIG)
+				kill(w->pid, sig); /* oci: its helper passes it on to the init */
+		}
 		if (cancel && *cancel && !w->killed) {
 			w->killed = 1;
 			backend_kill(w->iso, w->run);
@@ -682,6 +783,22 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
 				   "isolation `%s` cannot bind /etc/hosts and /etc/resolv.conf read-only",
 				   o->isolation ? o->isolation : "namespaces");
+		iso->free(iso);
+		return rc;
+	}
+	if (r->spec.readonly_rootfs && !(iso->version >= 2 && (iso->features & IB_ISOLATION_RO_ROOTFS))) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+				   "isolation `%s` cannot make the root filesystem read-only", name);
+		iso->free(iso);
+		return rc;
+	}
+	uint64_t def = 0;
+	for (size_t i = 0; i < ib_execute__default_caps_count; i++)
+		def |= 1ULL << ib_execute__default_caps[i];
+	if (!r->spec.privileged && r->spec.capabilities != def &&
+	    !(iso->version >= 2 && (iso->features & IB_ISOLATION_CAPS))) {
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_EXECUTE,
+				   "isolation `%s` cannot change the capability set", name);
 		iso->free(iso);
 		return rc;
 	}

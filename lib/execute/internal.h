@@ -95,6 +95,9 @@ int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *spec);
 extern const int ib_execute__default_caps[];
 extern const char *const ib_execute__default_cap_names[];
 extern const size_t ib_execute__default_caps_count;
+/* Every capability's name ("CAP_CHOWN"), indexed by its number (registry.c). */
+extern const char *const ib_execute__cap_names[];
+extern const size_t ib_execute__cap_names_count;
 
 /*
  * seccomp.c: Docker's default seccomp profile, resolved for this host and

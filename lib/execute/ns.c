@@ -230,7 +230,8 @@ static int make(ib_isolation **out, int pivot)
 	b->parent.kill = ns_kill;
 	b->parent.finish = ns_finish;
 	b->parent.free = ns_free;
-	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES;
+	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES | IB_ISOLATION_RO_ROOTFS |
+			     IB_ISOLATION_CAPS;
 	b->pivot = pivot;
 	*out = &b->parent;
 	return 0;

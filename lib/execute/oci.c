@@ -74,17 +74,6 @@ static json_t *mount_obj(const char *dest, const char *type, const char *src,
 }
 
 /* Capability names by number (runc knows them by name), up to CAP_CHECKPOINT_RESTORE. */
-static const char *const cap_names[] = {
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
 
 /*
  * Privileged: every capability this process has (BuildKit's
@@ -97,9 +86,9 @@ static json_t *current_caps(void)
 	json_t *a = json_array();
 	if (!a || syscall(SYS_capget, &hdr, data) < 0)
 		return a;
-	for (size_t cap = 0; cap < sizeof cap_names / sizeof cap_names[0]; cap++)
+	for (size_t cap = 0; cap < ib_execute__cap_names_count; cap++)
 		if ((data[cap / 32].effective >> (cap % 32)) & 1)
-			json_array_append_new(a, json_string(cap_names[cap]));
+			json_array_append_new(a, json_string(ib_execute__cap_names[cap]));
 	return a;
 }
 
@@ -129,6 +118,16 @@ static json_t *process_obj(const ib_isolation_spec *s)
 		for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
 			json_object_set_new(caps, sets[i], json_deep_copy(all));
 		json_decref(all);
+	} else if (s->version >= 4) {
+		/* the run's set (cap_add/cap_drop), by name */
+		const char *set[64];
+		size_t k = 0;
+		for (size_t cap = 0; cap < ib_execute__cap_names_count; cap++)
+			if ((s->capabilities >> cap) & 1)
+				set[k++] = ib_execute__cap_names[cap];
+		json_object_set_new(caps, "bounding", str_array(set, k));
+		json_object_set_new(caps, "effective", str_array(set, s->uid == 0 ? k : 0));
+		json_object_set_new(caps, "permitted", str_array(set, s->uid == 0 ? k : 0));
 	} else {
 		json_object_set_new(caps, "bounding", str_array(names, n));
 		/* like setuid: a non-root user starts without capabilities */
@@ -306,7 +305,7 @@ int ib_execute__oci_config(ib_buf *out, const ib_isolation_spec *s)
 	json_object_set_new(c, "process", process_obj(s));
 	json_t *root = json_object();
 	json_object_set_new(root, "path", json_string(s->rootfs));
-	json_object_set_new(root, "readonly", json_false());
+	json_object_set_new(root, "readonly", json_boolean(s->version >= 4 && s->readonly_rootfs));
 	json_object_set_new(c, "root", root);
 	if (s->hostname)
 		json_object_set_new(c, "hostname", json_string(s->hostname));
@@ -412,6 +411,14 @@ typedef struct {
 	int report_fd;
 } helper_args;
 
+static volatile pid_t forward_to;
+
+static void forward(int sig)
+{
+	if (forward_to > 0)
+		kill(forward_to, sig);
+}
+
 static void helper(const helper_args *a) __attribute__((noreturn));
 static void helper(const helper_args *a)
 {
@@ -448,6 +455,15 @@ static void helper(const helper_args *a)
 		_exit(1);
 	}
 	report(3, PHASE_STARTED, 0, 0);
+	/* a signal sent to us (ib_execute_options.forward_signal) goes on to the init */
+	forward_to = init;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward;
+	sa.sa_flags = SA_RESTART;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD)
+			sigaction(sig, &sa, NULL);
 	/* the init was reparented to us (subreaper); reap orphans until it ends */
 	for (;;) {
 		int st;
@@ -682,7 +698,8 @@ int ib_execute__oci_new(ib_isolation **out, const ib_execute_options *opts, void
 	b->parent.kill = oci_kill;
 	b->parent.finish = oci_finish;
 	b->parent.free = oci_free;
-	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES;
+	b->parent.features = IB_ISOLATION_PRIVILEGED | IB_ISOLATION_RO_NETWORK_FILES | IB_ISOLATION_RO_ROOTFS |
+			     IB_ISOLATION_CAPS;
 	b->runtime = ib_strdup(opts && opts->runtime && *opts->runtime ? opts->runtime : "runc");
 	if (!b->runtime) {
 		free(b);

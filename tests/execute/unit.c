@@ -218,7 +218,8 @@ static void test_oci_config(void **state)
 		{ IB_MOUNT_TMPFS, NULL, "/scratch", 0, "size=1m,mode=700" },
 	};
 	ib_isolation_rlimit rl[] = { { 7 /* RLIMIT_NOFILE */, 100, 200 } };
-	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/work", 1000, 1000,
+	/* a version 3 spec (no capability set): Docker's defaults */
+	ib_isolation_spec s = { 3, "/roots/r1", argv, env, "/work", 1000, 1000,
 		groups, 2, "box", IB_NETWORK_NONE, mounts, 2, "/run/x/hosts", NULL,
 		{ 0, 1, 2 }, 0, rl, 1, "/run/x" };
 	ib_buf b = IB_BUF_INIT;
@@ -385,12 +386,48 @@ static int fake_v1_new(ib_isolation **out, const ib_execute_options *opts, void 
 }
 
 /* Privileged (RUN --security=insecure): BuildKit's insecure spec in config.json. */
+/* A version 4 spec: its capability set (cap_add/cap_drop) and a read-only root reach config.json. */
+static void test_oci_config_caps_readonly(void **state)
+{
+	(void)state;
+	const char *argv[] = { "/bin/sh", NULL };
+	const char *env[] = { "PATH=/bin", NULL };
+	ib_isolation_spec s;
+	memset(&s, 0, sizeof s);
+	s.version = IB_ISOLATION_SPEC_VERSION;
+	s.rootfs = "/roots/r1";
+	s.argv = argv;
+	s.env = env;
+	s.cwd = "/";
+	s.stdio[1] = 1;
+	s.stdio[2] = 2;
+	s.work_dir = "/run/x";
+	s.readonly_rootfs = 1;
+	s.capabilities = (1ULL << 0 /* CHOWN */) | (1ULL << 12 /* NET_ADMIN */);
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
+	json_error_t err;
+	json_t *c = json_loads(b.ptr, 0, &err);
+	assert_non_null(c);
+	assert_true(json_is_true(json_object_get(json_object_get(c, "root"), "readonly")));
+	json_t *caps = json_object_get(json_object_get(c, "process"), "capabilities");
+	const char *sets[] = { "bounding", "effective", "permitted" };
+	for (size_t i = 0; i < 3; i++) {
+		json_t *a = json_object_get(caps, sets[i]);
+		assert_int_equal(json_array_size(a), 2);
+		assert_string_equal(json_string_value(json_array_get(a, 0)), "CAP_CHOWN");
+		assert_string_equal(json_string_value(json_array_get(a, 1)), "CAP_NET_ADMIN");
+	}
+	json_decref(c);
+	ib_buf_dispose(&b);
+}
+
 static void test_oci_config_privileged(void **state)
 {
 	(void)state;
 	const char *argv[] = { "/bin/sh", NULL };
 	const char *env[] = { "PATH=/bin", NULL };
-	ib_isolation_spec s = { IB_ISOLATION_SPEC_VERSION, "/roots/r1", argv, env, "/", 1000, 1000,
+	ib_isolation_spec s = { 3, "/roots/r1", argv, env, "/", 1000, 1000,
 		NULL, 0, NULL, IB_NETWORK_HOST, NULL, 0, NULL, NULL, { 0, 1, 2 }, 0, NULL, 0, "/run/x", 1 };
 	ib_buf b = IB_BUF_INIT;
 	assert_int_equal(ib_execute__oci_config(&b, &s), 0);
@@ -528,7 +565,58 @@ static void test_privileged_needs_the_feature(void **state)
 	old.argv = argv;
 	assert_int_equal(ib_execute_run(&st, root, &old, &o), 0);
 	assert_int_equal(counts.starts, 2);
-	ib_assert_error_contains(ib_process_init(&old, 4), "ib_process version 4 is not supported");
+	ib_assert_error_contains(ib_process_init(&old, 5), "ib_process version 5 is not supported");
+	ib_isolation_register("fake", fake_new, &counts);
+	counts.starts = counts.finishes = 0;
+	rm_tree(root);
+	free(root);
+}
+
+/*
+ * ib_process version 4: capability names are checked and resolved, and a
+ * read-only root or another capability set only reaches a backend that says
+ * it can (a version 1 backend has no features); a named volume is refused.
+ */
+static void test_caps_and_readonly_need_the_feature(void **state)
+{
+	(void)state;
+	char *root = fake_rootfs();
+	ib_exit_status st;
+	counts.exit_code = 0;
+	counts.sleep_ms = 0;
+	assert_int_equal(ib_isolation_register("fake", fake_v1_new, &counts), 0);
+	ib_execute_options o = IB_EXECUTE_OPTIONS_INIT;
+	o.isolation = "fake";
+	static const char *const argv[] = { "true", NULL };
+	ib_process p = IB_PROCESS_INIT;
+	p.argv = argv;
+	counts.starts = 0;
+	p.readonly_rootfs = 1;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "isolation `fake` cannot make the root filesystem read-only");
+	p.readonly_rootfs = 0;
+	static const char *const drop[] = { "chown", NULL };
+	p.cap_drop = drop;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "isolation `fake` cannot change the capability set");
+	/* dropping and adding back the same one is the default set: runs */
+	static const char *const add_back[] = { "CAP_CHOWN", NULL };
+	p.cap_add = add_back;
+	assert_int_equal(ib_execute_run(&st, root, &p, &o), 0);
+	static const char *const unknown[] = { "NO_SUCH_CAP", NULL };
+	p.cap_add = unknown;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o), "unknown capability `NO_SUCH_CAP`");
+	static const char *const admin[] = { "sys_admin", NULL };
+	p.cap_add = admin;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o),
+				 "adding capability `sys_admin` is not supported");
+	p.cap_add = NULL;
+	p.cap_drop = NULL;
+	ib_mount vol = { IB_MOUNT_VOLUME, "data", "/data", 0, NULL };
+	p.mounts = &vol;
+	p.nmounts = 1;
+	ib_assert_error_contains(ib_execute_run(&st, root, &p, &o), "a named volume (`data`) is for containers");
+	assert_int_equal(counts.starts, 1);
 	ib_isolation_register("fake", fake_new, &counts);
 	counts.starts = counts.finishes = 0;
 	rm_tree(root);
@@ -735,6 +823,8 @@ int main(void)
 		cmocka_unit_test(test_oci_config),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_oci_config_privileged),
+		cmocka_unit_test(test_oci_config_caps_readonly),
+		cmocka_unit_test(test_caps_and_readonly_need_the_feature),
 		cmocka_unit_test(test_privileged_needs_the_feature),
 		cmocka_unit_test(test_run_shared_part),
 		cmocka_unit_test(test_run_signal_and_cancel),

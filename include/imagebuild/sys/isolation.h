@@ -36,8 +36,8 @@ typedef struct {
 	uint64_t hard;
 } ib_isolation_rlimit;
 
-/* 2 added privileged, 3 network_files_readonly */
-#define IB_ISOLATION_SPEC_VERSION 3
+/* 2 added privileged, 3 network_files_readonly, 4 readonly_rootfs and capabilities */
+#define IB_ISOLATION_SPEC_VERSION 4
 
 /** What to run, fully resolved. Everything is borrowed for the run. */
 typedef struct {
@@ -76,6 +76,16 @@ typedef struct {
 	int network_files_readonly;    /* hosts_file and resolv_file bound read-only (see
 	                                  ib_process.network_files_readonly); only given to a
 	                                  backend with IB_ISOLATION_RO_NETWORK_FILES */
+	/* version 4 */
+	/** Non-zero: the root read-only (ib_process.readonly_rootfs); only given to a backend with IB_ISOLATION_RO_ROOTFS. */
+	int readonly_rootfs;
+	/**
+	 * The capability set (bit N: capability N), Docker's default unless
+	 * ib_process.cap_add/cap_drop changed it: the bounding set, and root's
+	 * effective and permitted sets. Unused when `privileged`. A set other
+	 * than the default is only given to a backend with IB_ISOLATION_CAPS.
+	 */
+	uint64_t capabilities;
 } ib_isolation_spec;
 
 /** A backend's state for one run (its own type). */
@@ -88,6 +98,10 @@ typedef struct ib_isolation_run ib_isolation_run;
 #define IB_ISOLATION_PRIVILEGED 0x1u  /* runs ib_isolation_spec.privileged as documented */
 /** ib_isolation.features: honours ib_isolation_spec.network_files_readonly. */
 #define IB_ISOLATION_RO_NETWORK_FILES 0x2u
+/** ib_isolation.features: honours ib_isolation_spec.readonly_rootfs. */
+#define IB_ISOLATION_RO_ROOTFS 0x4u
+/** ib_isolation.features: honours ib_isolation_spec.capabilities. */
+#define IB_ISOLATION_CAPS 0x8u
 
 struct ib_isolation {
 	unsigned int version;          /* IB_ISOLATION_VERSION */

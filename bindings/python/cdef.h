@@ -221,6 +221,27 @@ size_t ib_checks_count(const ib_checks *checks);
 const ib_check_warning *ib_checks_warning(const ib_checks *checks, size_t i);
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store);
 
+/* execute.h: extra mounts and resource limits of a container run */
+typedef enum {
+	IB_MOUNT_BIND = 0,
+	IB_MOUNT_TMPFS = 1,
+	IB_MOUNT_VOLUME = 2
+} ib_mount_type;
+typedef struct {
+	ib_mount_type type;
+	const char *source;
+	const char *target;
+	int readonly;
+	const char *options;
+	...;
+} ib_mount;
+typedef struct {
+	const char *name;
+	uint64_t soft;
+	uint64_t hard;
+	...;
+} ib_rlimit;
+
 /* container.h */
 typedef struct ib_container ib_container;
 typedef struct {
@@ -252,11 +273,30 @@ typedef struct {
 	int stdout_fd;
 	int stderr_fd;
 	const ib_callbacks *callbacks;
+	const ib_mount *mounts;
+	size_t nmounts;
+	const ib_rlimit *rlimits;
+	size_t nrlimits;
+	int readonly_rootfs;
+	const char *const *cap_add;
+	const char *const *cap_drop;
+	int init;
+	const char *init_path;
 	...;
 } ib_container_run_options;
 #define IB_CONTAINER_RUN_OPTIONS_VERSION ...
 int ib_container_run_options_init(ib_container_run_options *opts, unsigned int version);
 int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *opts);
+int ib_container_start(ib_container *c, const ib_container_run_options *opts);
+int ib_container_running(ib_container *c);
+int ib_container_wait(ib_exit_status *out, ib_container *c);
+int ib_container_kill(ib_container *c, int sig);
+int ib_container_stop(ib_exit_status *out, ib_container *c, int timeout);
+int ib_container_logs(ib_container *c, int fd, int follow);
+int ib_volume_create(ib_store *store, const char *name);
+int ib_volume_remove(ib_store *store, const char *name);
+int ib_volume_list(ib_buf *out, ib_store *store);
+int ib_volume_path(ib_buf *out, ib_store *store, const char *name);
 typedef struct {
 	unsigned int version;
 	const char *message;

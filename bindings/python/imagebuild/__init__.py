@@ -38,9 +38,10 @@ import json
 import os
 import re
 import signal
+import tempfile
 import threading
-from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple, Union, cast)
+from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional,
+                    Sequence, Tuple, Union, cast, overload)
 
 from ._native import ffi, lib
 
@@ -52,7 +53,7 @@ __all__ = [
     "ProgressKind", "ProgressEvent", "LogLevel", "CancelFlag",
     # values
     "Digest", "Reference", "Layer", "HistoryEntry", "Image", "ImageSummary", "BuildResult",
-    "CheckWarning", "ContainerInfo", "PruneResult",
+    "CheckWarning", "ContainerInfo", "PruneResult", "VolumeInfo", "ContainerMount", "Ulimit",
     # the store
     "Store", "Container", "login", "logout", "plan",
     # Dockerfiles
@@ -654,6 +655,151 @@ class PruneResult:
     """Bytes the deleted blobs held."""
 
 
+@dataclasses.dataclass(frozen=True)
+class VolumeInfo:
+    """A named volume of the store (``imagebuild volume ls``)."""
+
+    name: str
+    """Its name, ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""
+    mountpoint: str
+    """Its directory on the host."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerMount:
+    """An extra mount of a container run (``--mount``; docker-py's
+    ``docker.types.Mount``). type: "bind" (source an absolute host path),
+    "volume" (source a volume name, created when missing; an empty one
+    first gets the image's files at target unless no_copy) or "tmpfs" (no
+    source; tmpfs_size/tmpfs_mode, noexec unless tmpfs_options say exec)."""
+
+    target: str
+    """The absolute path inside the container."""
+    source: Optional[str] = None
+    """The host path (bind) or the volume name (volume); None for a tmpfs."""
+    type: str = "volume"
+    """"bind", "volume" or "tmpfs"."""
+    read_only: bool = False
+    """Mount it read-only."""
+    no_copy: bool = False
+    """volume: do not fill an empty volume with the image's files (``volume-nocopy``)."""
+    tmpfs_size: Optional[Union[int, str]] = None
+    """tmpfs: its size ("64m", or bytes)."""
+    tmpfs_mode: Optional[int] = None
+    """tmpfs: the mode of its root directory (e.g. 0o1777)."""
+    tmpfs_options: Optional[str] = None
+    """tmpfs: further mount options as ``--tmpfs`` takes them ("exec,uid=1000")."""
+
+    @classmethod
+    def parse(cls, spec: str) -> "ContainerMount":
+        """A mount from the CLI's ``--mount`` syntax:
+        ``type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-nocopy][,tmpfs-size=N][,tmpfs-mode=M]``."""
+        kw: Dict[str, Any] = {"type": "volume"}
+        target = None
+        for kv in spec.split(","):
+            k, eq, v = kv.partition("=")
+            if k == "type" and eq:
+                kw["type"] = v
+            elif k in ("source", "src") and eq:
+                kw["source"] = v
+            elif k in ("target", "destination", "dst") and eq:
+                target = v
+            elif k in ("readonly", "ro", "volume-nocopy"):
+                if eq and v not in ("1", "0", "true", "false"):
+                    raise ValueError("--mount %s: invalid %s value %r" % (spec, k, v))
+                kw["no_copy" if k == "volume-nocopy" else "read_only"] = (not eq) or v in ("1", "true")
+            elif k == "tmpfs-size" and eq:
+                kw["tmpfs_size"] = v
+            elif k == "tmpfs-mode" and eq:
+                kw["tmpfs_mode"] = int(v, 8)
+            else:
+                raise ValueError("--mount %s: %r is not supported" % (spec, k))
+        if target is None:
+            raise ValueError("--mount %s: an absolute target is required" % spec)
+        return cls(target, **kw)
+
+    def _to_c(self, keep: "_Keep", m: Any) -> None:
+        if not self.target.startswith("/"):
+            raise ValueError("mount %r: the target must be an absolute path" % (self,))
+        m.target = keep.str(self.target)
+        m.readonly = 1 if self.read_only else 0
+        if self.type != "tmpfs" and (self.tmpfs_size is not None or self.tmpfs_mode is not None
+                                     or self.tmpfs_options is not None):
+            raise ValueError("mount %r: tmpfs options on a mount of type %r" % (self, self.type))
+        if self.no_copy and self.type != "volume":
+            raise ValueError("mount %r: no_copy on a mount of type %r" % (self, self.type))
+        if self.type == "bind":
+            if not self.source or not self.source.startswith("/"):
+                raise ValueError("mount %r: a bind needs an absolute source" % (self,))
+            m.type = lib.IB_MOUNT_BIND
+            m.source = keep.str(self.source)
+        elif self.type == "volume":
+            if not self.source:
+                raise ValueError("mount %r: anonymous volumes are not supported; give a source" % (self,))
+            if not _is_volume_name(self.source):
+                raise ValueError("mount %r: invalid volume name %r" % (self, self.source))
+            m.type = lib.IB_MOUNT_VOLUME
+            m.source = keep.str(self.source)
+            m.options = keep.str("nocopy" if self.no_copy else None)
+        elif self.type == "tmpfs":
+            if self.source:
+                raise ValueError("mount %r: a tmpfs takes no source" % (self,))
+            m.type = lib.IB_MOUNT_TMPFS
+            words = ["noexec"]  # docker's default; later words win
+            if self.tmpfs_size is not None:
+                words.append("size=%s" % (self.tmpfs_size,))
+            if self.tmpfs_mode is not None:
+                words.append("mode=%o" % (self.tmpfs_mode,))
+            if self.tmpfs_options:
+                words.append(self.tmpfs_options)
+            m.options = keep.str(",".join(words))
+        else:
+            raise ValueError("mount type %r is not supported (bind, volume, tmpfs)" % (self.type,))
+
+
+@dataclasses.dataclass(frozen=True)
+class Ulimit:
+    """A resource limit (``--ulimit NAME=SOFT[:HARD]``; docker-py's
+    ``docker.types.Ulimit``). name: nofile, nproc, core, ... as docker
+    names them; -1 (or None for hard: the soft limit) means unlimited."""
+
+    name: str
+    """The limit's name without "RLIMIT_": "nofile", "nproc"..."""
+    soft: int
+    """The soft limit; -1: unlimited."""
+    hard: Optional[int] = None
+    """The hard limit; None: the soft one; -1: unlimited."""
+
+    @classmethod
+    def parse(cls, spec: str) -> "Ulimit":
+        """A limit from the CLI's ``NAME=SOFT[:HARD]`` syntax."""
+        name, eq, value = spec.partition("=")
+        if not eq or not name:
+            raise ValueError("--ulimit %s: expected NAME=SOFT[:HARD]" % spec)
+        soft, colon, hard = value.partition(":")
+        try:
+            return cls(name, int(soft), int(hard) if colon else None)
+        except ValueError:
+            raise ValueError("--ulimit %s: the limits must be numbers (-1: unlimited)" % spec) from None
+
+    def _to_c(self, keep: "_Keep", r: Any) -> None:
+        inf = (1 << 64) - 1  # IB_RLIM_INFINITY
+
+        def value(v: int) -> int:
+            if v == -1:
+                return inf
+            if v < 0:
+                raise ValueError("ulimit %s: a limit is >= 0, or -1 for unlimited" % self.name)
+            return v
+        soft = value(self.soft)
+        hard = value(self.soft if self.hard is None else self.hard)
+        if soft > hard:
+            raise ValueError("ulimit %s: the soft limit is above the hard one" % self.name)
+        r.name = keep.str(self.name)
+        r.soft = soft
+        r.hard = hard
+
+
 # ---------------------------------------------------------------- registries
 
 def _registry(keep: _Keep, username: Optional[str] = None, password: Optional[str] = None,
@@ -799,6 +945,109 @@ def _fd(f: Any) -> int:
     if f is None:
         return -1
     return f if isinstance(f, int) else f.fileno()
+
+
+def _is_volume_name(s: str) -> bool:
+    """A named volume as docker takes it in -v and --mount: not a path."""
+    return bool(s) and s[0] not in "/." and "/" not in s
+
+
+VolumesArg = Union[Mapping[str, Union[str, Mapping[str, str]]], Sequence[str], None]
+MountsArg = Optional[Sequence[Union["ContainerMount", str]]]
+TmpfsArg = Union[Mapping[str, str], Sequence[str], None]
+UlimitsArg = Union[Mapping[str, Union[int, Tuple[int, int]]], Sequence[Union["Ulimit", str]], None]
+
+
+def _volume_mount(source: str, target: str, mode: str, spec: str) -> ContainerMount:
+    """-v SOURCE:TARGET:MODE as the CLI takes it."""
+    ro = False
+    nocopy = False
+    for o in [w for w in mode.split(",") if w]:
+        if o in ("ro", "rw"):
+            ro = o == "ro"
+        elif o == "nocopy" and _is_volume_name(source):
+            nocopy = True
+        else:
+            raise ValueError("volume %s: option %r is not supported (only ro, rw, and nocopy for a volume)"
+                             % (spec, o))
+    if source.startswith("/"):
+        return ContainerMount(target, source, "bind", ro)
+    if _is_volume_name(source):
+        return ContainerMount(target, source, "volume", ro, nocopy)
+    raise ValueError("volume %s: the source %r must be an absolute host path or a volume name" % (spec, source))
+
+
+def _mounts(volumes: VolumesArg, mounts: MountsArg, tmpfs: TmpfsArg) -> List[ContainerMount]:
+    """volumes=, mounts=, tmpfs= of Container.run() as ContainerMounts, in order."""
+    out: List[ContainerMount] = []
+    if isinstance(volumes, Mapping):
+        # docker-py: {source: {"bind": target, "mode": "ro"}} or {source: target}
+        for src, v in volumes.items():
+            if isinstance(v, str):
+                out.append(_volume_mount(src, v, "", "%s:%s" % (src, v)))
+            else:
+                target = v.get("bind")
+                if not target:
+                    raise ValueError("volume %r: {'bind': TARGET, 'mode': 'rw'} expected" % (src,))
+                out.append(_volume_mount(src, target, v.get("mode", ""), "%s:%s" % (src, target)))
+    elif volumes is not None:
+        if isinstance(volumes, str):
+            raise TypeError("volumes is a list of 'SOURCE:TARGET[:MODE]' strings or a dict, not a str")
+        for spec in volumes:
+            parts = spec.split(":", 2)
+            if len(parts) < 2:
+                raise ValueError("volume %s: anonymous volumes are not supported; give SOURCE:%s" % (spec, spec))
+            out.append(_volume_mount(parts[0], parts[1], parts[2] if len(parts) > 2 else "", spec))
+    if mounts is not None:
+        if isinstance(mounts, str):
+            raise TypeError("mounts is a list of ContainerMount or '--mount' strings, not a str")
+        out.extend(ContainerMount.parse(m) if isinstance(m, str) else m for m in mounts)
+    if isinstance(tmpfs, Mapping):
+        # docker-py: {target: "size=64m,uid=1000"}
+        out.extend(ContainerMount(t, None, "tmpfs", tmpfs_options=o or None) for t, o in tmpfs.items())
+    elif tmpfs is not None:
+        if isinstance(tmpfs, str):
+            tmpfs = [tmpfs]
+        for spec in tmpfs:
+            t, _, o = spec.partition(":")
+            out.append(ContainerMount(t, None, "tmpfs", tmpfs_options=o or None))
+    return out
+
+
+def _ulimits(ulimits: UlimitsArg) -> List[Ulimit]:
+    if ulimits is None:
+        return []
+    if isinstance(ulimits, Mapping):
+        return [Ulimit(n, v[0], v[1]) if isinstance(v, tuple) else Ulimit(n, v) for n, v in ulimits.items()]
+    if isinstance(ulimits, str):
+        raise TypeError("ulimits is a list of Ulimit or 'NAME=SOFT[:HARD]' strings, or a dict, not a str")
+    return [Ulimit.parse(u) if isinstance(u, str) else u for u in ulimits]
+
+
+def _caps(caps: Union[str, Sequence[str], None]) -> Optional[List[str]]:
+    if caps is None:
+        return None
+    if isinstance(caps, str):
+        caps = caps.split(",")
+    return [c for c in caps if c]
+
+
+def _signal_number(sig: Union[int, str, "signal.Signals"]) -> int:
+    """9, "KILL", "SIGKILL" or signal.SIGKILL as a number (docker kill -s)."""
+    if isinstance(sig, str):
+        if sig.isdigit():
+            return int(sig)
+        name = sig.upper()
+        try:
+            return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+        except KeyError:
+            raise ValueError("unknown signal %r" % (sig,)) from None
+    return int(sig)
+
+
+def _status(st: Any) -> int:
+    """An ib_exit_status as a shell shows it: 128+N when killed by signal N."""
+    return 128 + st.signal if st.signal else st.code
 
 
 # ---------------------------------------------------------------- the store
@@ -1200,17 +1449,75 @@ class Store:
             lib.ib_container_list_free(p[0])
         return iter(rows)
 
-    def remove_container(self, id_or_name: str) -> None:
-        """``docker rm``: remove a container, its snapshot and its record."""
+    def remove_container(self, id_or_name: str, *, force: bool = False) -> None:
+        """``docker rm``: remove a container, its snapshot and its record.
+        AlreadyExists when it is running, unless force (``rm -f``: a running
+        detached container is killed first)."""
+        if force:
+            p = ffi.new("ib_container **")
+            if lib.ib_container_open(p, self._h, id_or_name.encode()) == 0:
+                c = ffi.gc(p[0], lib.ib_container_free)
+                if _check(lib.ib_container_running(c)) == 1:
+                    _check(lib.ib_container_stop(ffi.NULL, c, 0))
+                ffi.release(c)
         _check(lib.ib_container_remove(self._h, id_or_name.encode()))
 
+    # ---- named volumes
+
+    def _volume(self, name: str) -> VolumeInfo:
+        buf = ffi.new("ib_buf *")
+        rc = lib.ib_volume_path(buf, self._h, name.encode())
+        path = _buf_text(buf)
+        _check(rc)
+        return VolumeInfo(name, path)
+
+    def volumes(self) -> Iterator[VolumeInfo]:
+        """The named volumes (``imagebuild volume ls``), sorted by name."""
+        buf = ffi.new("ib_buf *")
+        rc = lib.ib_volume_list(buf, self._h)
+        text = _buf_text(buf)
+        _check(rc)
+        return iter([self._volume(n) for n in text.splitlines() if n])
+
+    def volume(self, name: str) -> VolumeInfo:
+        """A named volume; NotFound when there is none."""
+        return self._volume(name)
+
+    def create_volume(self, name: str) -> VolumeInfo:
+        """``docker volume create NAME``: an empty named volume,
+        ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``. AlreadyExists when it exists."""
+        _check(lib.ib_volume_create(self._h, name.encode()))
+        return self._volume(name)
+
+    def remove_volume(self, name: str) -> None:
+        """``docker volume rm``: remove a named volume and its content.
+        NotFound when there is none."""
+        _check(lib.ib_volume_remove(self._h, name.encode()))
+
+    @overload
     def run(self, image: str, argv: Optional[Sequence[str]] = None, *, name: Optional[str] = None,
-            rm: bool = False, snapshotter: Optional[str] = None, **run_options: Any) -> int:
+            rm: bool = False, snapshotter: Optional[str] = None, detach: Literal[False] = False,
+            **run_options: Any) -> int: ...
+
+    @overload
+    def run(self, image: str, argv: Optional[Sequence[str]] = None, *, name: Optional[str] = None,
+            rm: bool = False, snapshotter: Optional[str] = None, detach: Literal[True],
+            **run_options: Any) -> "Container": ...
+
+    def run(self, image: str, argv: Optional[Sequence[str]] = None, *, name: Optional[str] = None,
+            rm: bool = False, snapshotter: Optional[str] = None, detach: bool = False,
+            **run_options: Any) -> Union[int, "Container"]:
         """``docker run``: create a container from ``image``, run ``argv`` (else
         its CMD) in it and return the exit status; the container stays (see
-        containers()) unless rm (``--rm``). run_options: as for Container.run()."""
+        containers()) unless rm (``--rm``). run_options: as for Container.run().
+        detach (``-d``): start it detached (Container.start()) and return
+        the Container at once, as docker-py does; not with rm."""
+        if detach and rm:
+            raise ValueError("detach with rm is not supported")
         c = self.create_container(image, name, snapshotter=snapshotter,
                                   command=" ".join(argv) if argv else None, remove=rm)
+        if detach:
+            return c.start(argv, **run_options)
         with c:
             return c.run(argv, **run_options)
 
@@ -1266,23 +1573,20 @@ class Container:
         """The id of the image it was created from."""
         return _digest_str(lib.ib_container_image_id(self._h))
 
-    def run(self, argv: Optional[Sequence[str]] = None, *, env: Union[Mapping[str, str], Sequence[str]] = (),
-            entrypoint: Optional[Sequence[str]] = None, user: Optional[str] = None,
-            workdir: Optional[str] = None, hostname: Optional[str] = None,
-            isolation: Optional[str] = None, network: str = "host", tty: bool = False,
-            stdin: Any = None, stdout: Any = None, stderr: Any = None,
-            on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> int:
-        """Run a process (argv, else the image's CMD; after the ENTRYPOINT,
-        which ``entrypoint`` replaces, [] for none); returns its exit status
-        (128+N when killed by signal N). env: {name: value} or "K=V" strings,
-        added to the image's. stdin/stdout/stderr: file objects or
-        descriptors; None is /dev/null, except that without stdout/stderr
-        the output lines go to on_log when given. Ctrl-C and cancel: as for
-        Store.build()."""
-        keep = _Keep()
+    def _options(self, keep: _Keep, argv: Optional[Sequence[str]] = None, *,
+                 env: Union[Mapping[str, str], Sequence[str]] = (),
+                 entrypoint: Optional[Sequence[str]] = None, user: Optional[str] = None,
+                 workdir: Optional[str] = None, hostname: Optional[str] = None,
+                 isolation: Optional[str] = None, network: str = "host",
+                 volumes: VolumesArg = None, mounts: MountsArg = None, tmpfs: TmpfsArg = None,
+                 read_only: bool = False, cap_add: Union[str, Sequence[str], None] = None,
+                 cap_drop: Union[str, Sequence[str], None] = None, ulimits: UlimitsArg = None,
+                 init: bool = False, init_path: Optional[PathLike] = None) -> Any:
         o = ffi.new("ib_container_run_options *")
         _check(lib.ib_container_run_options_init(o, lib.IB_CONTAINER_RUN_OPTIONS_VERSION))
         if argv is not None:
+            if isinstance(argv, str):
+                raise TypeError("argv is a list of strings, not a str")
             o.argv = keep.array(argv)
         if entrypoint is not None:
             o.entrypoint = keep.array(entrypoint)
@@ -1293,13 +1597,124 @@ class Container:
         o.hostname = keep.str(hostname)
         o.isolation = keep.str(isolation)
         o.network = _network(network)
+        ms = _mounts(volumes, mounts, tmpfs)
+        if ms:
+            cm = keep.obj(ffi.new("ib_mount[]", len(ms)))
+            for i, m in enumerate(ms):
+                m._to_c(keep, cm[i])
+            o.mounts, o.nmounts = cm, len(ms)
+        ls = _ulimits(ulimits)
+        if ls:
+            cl = keep.obj(ffi.new("ib_rlimit[]", len(ls)))
+            for i, u in enumerate(ls):
+                u._to_c(keep, cl[i])
+            o.rlimits, o.nrlimits = cl, len(ls)
+        o.readonly_rootfs = 1 if read_only else 0
+        o.cap_add = keep.array(_caps(cap_add))
+        o.cap_drop = keep.array(_caps(cap_drop))
+        o.init = 1 if init else 0
+        o.init_path = keep.str(init_path)
+        return o
+
+    def run(self, argv: Optional[Sequence[str]] = None, *, env: Union[Mapping[str, str], Sequence[str]] = (),
+            entrypoint: Optional[Sequence[str]] = None, user: Optional[str] = None,
+            workdir: Optional[str] = None, hostname: Optional[str] = None,
+            isolation: Optional[str] = None, network: str = "host", tty: bool = False,
+            stdin: Any = None, stdout: Any = None, stderr: Any = None,
+            on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None,
+            volumes: VolumesArg = None, mounts: MountsArg = None, tmpfs: TmpfsArg = None,
+            read_only: bool = False, cap_add: Union[str, Sequence[str], None] = None,
+            cap_drop: Union[str, Sequence[str], None] = None, ulimits: UlimitsArg = None,
+            init: bool = False, init_path: Optional[PathLike] = None) -> int:
+        """Run a process (argv, else the image's CMD; after the ENTRYPOINT,
+        which ``entrypoint`` replaces, [] for none); returns its exit status
+        (128+N when killed by signal N). env: {name: value} or "K=V" strings,
+        added to the image's. stdin/stdout/stderr: file objects or
+        descriptors; None is /dev/null, except that without stdout/stderr
+        the output lines go to on_log when given. Ctrl-C and cancel: as for
+        Store.build().
+
+        As ``docker run`` (and docker-py) takes them:
+        volumes: ``-v``, "SOURCE:TARGET[:ro|rw|nocopy]" strings or
+        {SOURCE: {"bind": TARGET, "mode": "ro"}}; SOURCE an absolute host
+        path (a bind) or a volume name (created when missing, see
+        Store.create_volume()). mounts: ``--mount``, ContainerMount objects
+        or "type=...,source=...,target=..." strings. tmpfs: ``--tmpfs``,
+        {TARGET: OPTIONS} or "TARGET[:OPTIONS]" strings (noexec unless
+        "exec"). read_only: ``--read-only`` root filesystem. cap_add,
+        cap_drop: capability names ("NET_ADMIN", "ALL"). ulimits:
+        ``--ulimit``, Ulimit objects, "NAME=SOFT[:HARD]" strings or {NAME:
+        SOFT or (SOFT, HARD)}; -1 is unlimited. init: ``--init``, a tiny
+        init (catatonit, tini-static or docker-init; init_path names
+        another) as PID 1 that reaps zombies and forwards signals."""
+        keep = _Keep()
+        o = self._options(keep, argv, env=env, entrypoint=entrypoint, user=user, workdir=workdir,
+                          hostname=hostname, isolation=isolation, network=network, volumes=volumes,
+                          mounts=mounts, tmpfs=tmpfs, read_only=read_only, cap_add=cap_add,
+                          cap_drop=cap_drop, ulimits=ulimits, init=init, init_path=init_path)
         o.tty = 1 if tty else 0
         o.stdin_fd, o.stdout_fd, o.stderr_fd = _fd(stdin), _fd(stdout), _fd(stderr)
         call = _Call(None, on_log, cancel)
         o.callbacks = call.cb
         st = ffi.new("ib_exit_status *")
         call.run(lib.ib_container_run, st, self._h, o)
-        return 128 + st.signal if st.signal else st.code
+        return _status(st)
+
+    def start(self, argv: Optional[Sequence[str]] = None, **options: Any) -> "Container":
+        """``docker run -d`` / ``docker start``: start the process detached,
+        under a small supervisor process of its own (as podman's conmon; no
+        daemon) that outlives this process; returns self at once. Its
+        output goes to logs(); see running, wait(), stop(), kill().
+        options: as for run(), except tty, stdin, stdout, stderr, on_log
+        and cancel (a detached process has none). AlreadyExists when a
+        process runs in it already. Forks: call it from a single-threaded
+        process."""
+        for bad in ("tty", "stdin", "stdout", "stderr", "on_log", "cancel"):
+            if options.get(bad) not in (None, False):
+                raise ValueError("a detached container takes no %s" % bad)
+            options.pop(bad, None)
+        keep = _Keep()
+        o = self._options(keep, argv, **options)
+        _check(lib.ib_container_start(self._h, o))
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether a process runs in it (run() or start())."""
+        return _check(lib.ib_container_running(self._h)) == 1
+
+    def wait(self) -> int:
+        """``docker wait``: wait until its process ends and return the exit
+        status (128+N when killed by signal N); at once when it has ended.
+        NotFound when it never ran."""
+        st = ffi.new("ib_exit_status *")
+        _check(lib.ib_container_wait(st, self._h))
+        return _status(st)
+
+    def stop(self, timeout: Optional[int] = None) -> None:
+        """``docker stop``: the image's STOPSIGNAL (else SIGTERM), then
+        SIGKILL after ``timeout`` seconds (None: 10, as docker) if it still
+        runs; returns once it has ended (see wait() for its status). Nothing
+        when it is not running."""
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0")
+        _check(lib.ib_container_stop(ffi.NULL, self._h, -1 if timeout is None else int(timeout)))
+
+    def kill(self, signal: Union[int, str] = "SIGKILL") -> None:
+        """``docker kill``: send ``signal`` (a number, signal.SIGTERM, "TERM"
+        or "SIGTERM"; SIGKILL by default) to the process of a detached
+        container (its PID 1 gets only the signals it handles, and SIGKILL
+        kills every process). Invalid when it is not running detached."""
+        _check(lib.ib_container_kill(self._h, _signal_number(signal)))
+
+    def logs(self, follow: bool = False) -> bytes:
+        """``docker logs``: the output (stdout and stderr, as written) of its
+        detached runs; with follow, wait until the process ends and include
+        everything it writes until then."""
+        with tempfile.TemporaryFile() as f:
+            _check(lib.ib_container_logs(self._h, f.fileno(), 1 if follow else 0))
+            f.seek(0)
+            return f.read()
 
     def exec(self, argv: Sequence[str], **options: Any) -> int:
         """``imagebuild exec``: run ``argv`` in this container (its changes
@@ -1328,11 +1743,13 @@ class Container:
         _check(lib.ib_container_commit(d, self._h, o))
         return _digest_str(d)
 
-    def remove(self) -> None:
-        """``docker rm``: remove this container (closing the handle first)."""
+    def remove(self, *, force: bool = False) -> None:
+        """``docker rm``: remove this container (closing the handle first).
+        AlreadyExists when it is running, unless force (``rm -f``: stop it
+        at once with SIGKILL first)."""
         self.close()
         self._remove = False
-        self._store.remove_container(self._id)
+        self._store.remove_container(self._id, force=force)
 
 
 # ---------------------------------------------------------------- Dockerfiles

@@ -126,3 +126,13 @@ def test_kill(store):
         assert c.wait() == 128 + 9
         with pytest.raises(imagebuild.Invalid):
             c.kill()
+
+
+def test_init(store):
+    rc, out = output(store, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])
+    assert rc == 0 and out.startswith("sh ")
+    rc, out = output(store, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"], init=True,
+                     init_path="/usr/bin/tini-static")
+    assert rc == 0 and out.startswith("/sbin/docker-init -- sh "), out
+    with pytest.raises(imagebuild.NotFound):
+        output(store, ["true"], init=True, init_path="/nonexistent/init")

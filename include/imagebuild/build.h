@@ -40,7 +40,14 @@ typedef enum {
 /** What to build and how. Zero means default; NULL options are refused (a context is needed). */
 typedef struct {
 	unsigned int version;           /* IB_BUILD_OPTIONS_VERSION */
-	const char *context;            /* the build context directory (required) */
+	/*
+	 * The build context (required): a directory, or a git repository as
+	 * ADD takes one (https://host/x.git#ref:subdir, git://..., with
+	 * BuildKit's rules, see ADD), checked out for the build; with a git
+	 * context `dockerfile` is a path inside the checkout. Other URLs are
+	 * refused.
+	 */
+	const char *context;
 	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
 	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
 	/** The length of `dockerfile_content`. */
@@ -139,9 +146,10 @@ typedef struct {
 	 */
 	int64_t shm_size;
 	/**
-	 * Stages whose steps do not use the build cache, NULL-terminated names
-	 * or indexes (docker build --no-cache-filter); their results still fill
-	 * it. A name that is no stage is an error (version 7).
+	 * Stages whose steps do not use the build cache, NULL-terminated stage
+	 * names (docker build --no-cache-filter), matched case-insensitively
+	 * with the AS names as BuildKit does (a name no stage has changes
+	 * nothing); their results still fill the cache (version 7).
 	 */
 	const char *const *no_cache_filter;
 } ib_build_options;

@@ -993,6 +993,28 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		return IB_EINVALID;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
+	struct stat cst;
+	if (ib_build__is_git(o->context) && stat(o->context, &cst) < 0) {
+		/* a git URL (as BuildKit's DetectGitContext): the checkout is the context, -f a path in it */
+		const char *dir = NULL, *sub = NULL;
+		char commit[41];
+		int grc = ib_build__git_fetch(b, o->context, NULL, &dir, &sub, commit);
+		if (grc < 0) {
+			ib_error_prefix("build context %s", o->context);
+			return grc;
+		}
+		if (!(b->git_context = ib_sprintf("%s/%s", dir, sub)))
+			return IB_ERROR;
+		if (o->dockerfile && !(b->git_dockerfile = ib_sprintf("%s/%s", b->git_context, o->dockerfile)))
+			return IB_ERROR;
+		b->opts.context = b->git_context;
+		if (b->git_dockerfile)
+			b->opts.dockerfile = b->git_dockerfile;
+	} else if (strstr(o->context, "://") && stat(o->context, &cst) < 0) {
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "build context `%s`: only local directories and git repositories are supported "
+				     "(not a tarball URL)", o->context);
+	}
 	if (o->use_source_date_epoch && o->source_date_epoch < 0)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SOURCE_DATE_EPOCH %lld is negative",
 				     (long long)o->source_date_epoch);
@@ -1075,6 +1097,8 @@ static void cleanup(builder *b)
 	ib_strlist_clear(&b->annotations);
 	free(b->extra_hosts);
 	free(b->rlimits);
+	free(b->git_context);
+	free(b->git_dockerfile);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);
 	ib_error_restore(&saved);

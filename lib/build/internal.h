@@ -86,6 +86,8 @@ typedef struct {
 	char *extra_hosts;     /* lines appended to RUN's /etc/hosts; NULL: none */
 	ib_rlimit *rlimits;    /* RUN's resource limits (names are static) */
 	size_t nrlimits;
+	char *git_context;     /* a git URL context's checkout (its subdir), the context then */
+	char *git_dockerfile;  /* -f inside it */
 } builder;
 
 /* extras.c: the options of ib_build_options version 7 */

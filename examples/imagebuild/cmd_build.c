@@ -48,20 +48,36 @@ static char *read_all(FILE *f, size_t *len)
 	return buf;
 }
 
+/* The options of build; the switch of cmd_build is on their index. */
+const cli_option cli_opts_build[] = {
+	{ "tag", 't', 1, "NAME", "Name and optionally a tag (name:tag); repeatable" },
+	{ "file", 'f', 1, "FILE", "Name of the Dockerfile (default PATH/Dockerfile; - for stdin)" },
+	{ "build-arg", 0, 1, "K[=V]", "Set a build-time variable (K alone: from the environment); repeatable" },
+	{ "target", 0, 1, "STAGE", "Set the target build stage to build" },
+	{ "no-cache", 0, 0, NULL, "Do not use cache when building the image" },
+	{ "iidfile", 0, 1, "FILE", "Write the image ID to the file" },
+	{ "isolation", 0, 1, "NAME", "Isolation backend of RUN (namespaces, oci, chroot)" },
+	{ "snapshotter", 0, 1, "NAME", "Snapshotter of the build (overlay, copy)" },
+	{ "dry-run", 0, 0, NULL, "Print the build plan, build nothing" },
+	{ "network", 0, 1, "MODE", "Networking mode of RUN: default, host or none" },
+	{ "platform", 0, 1, "OS/ARCH", "Set the target platform (the host's only)" },
+	{ "quiet", 'q', 0, NULL, "Suppress the build output and print the image ID on success" },
+	{ "pull", 0, 0, NULL, "Always attempt to pull a newer version of the base images" },
+	{ "secret", 0, 1, "id=ID,src=FILE", "Secret to expose to the build; repeatable" },
+	{ "check", 0, 0, NULL, "Run the build checks only, build nothing (exit 1 when one fires)" },
+	{ "allow", 0, 1, "ENTITLEMENT", "Allow an extra privileged entitlement (network.host, security.insecure)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_build(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = {
-		{"tag", 't', 1}, {"file", 'f', 1}, {"build-arg", 0, 1}, {"target", 0, 1},
-		{"no-cache", 0, 0}, {"iidfile", 0, 1}, {"isolation", 0, 1}, {"snapshotter", 0, 1},
-		{"dry-run", 0, 0}, {"network", 0, 1}, {"platform", 0, 1}, {"quiet", 'q', 0}, {"pull", 0, 0},
-		{"secret", 0, 1}, {"check", 0, 0}, {"allow", 0, 1}, {NULL, 0, 0},
-	};
+	const cli_option *opts = cli_opts_build;
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL, **secrets = NULL, **allow = NULL;
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL;
 	char *content = NULL;
-	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = 2;
+	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = CLI_EXIT_ERROR;
 	const char *v = NULL;
 
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {

@@ -5,17 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The value of an option: "--name=x" or "--name x". */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-	size_t n = strlen(name);
-	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (!strcmp(argv[*i], name) && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
 /* The options `run` and `exec` share, and those of `run` only. */
 typedef struct {
 	ib_container_options co;
@@ -41,74 +30,65 @@ static void run_opts_dispose(run_opts *r)
 	free(r->env);
 }
 
-/* Parse options up to the first operand; returns its index, or -1 (usage printed). */
+/*
+ * The options of run and exec: exec's table is the first rows of run's
+ * (RUN_EXEC_OPTS of them), so one switch serves both.
+ */
+#define RUN_OPTS_COMMON \
+	{ "interactive", 'i', 0, NULL, "Keep STDIN open" }, \
+	{ "tty", 't', 0, NULL, "Allocate a pseudo-TTY" }, \
+	{ "env", 'e', 1, "K[=V]", "Set an environment variable (K alone: from the environment); repeatable" }, \
+	{ "user", 'u', 1, "USER[:GROUP]", "Username or UID (format: <name|uid>[:<group|gid>])" }, \
+	{ "workdir", 'w', 1, "DIR", "Working directory inside the container" }, \
+	{ "network", 0, 1, "MODE", "Network mode: host or none" }, \
+	{ "isolation", 0, 1, "NAME", "Isolation backend (namespaces, oci, chroot)" }
+enum { RO_INTERACTIVE, RO_TTY, RO_ENV, RO_USER, RO_WORKDIR, RO_NETWORK, RO_ISOLATION,
+       RO_HOSTNAME, RO_ENTRYPOINT, RO_RM, RO_NAME, RO_SNAPSHOTTER };
+const cli_option cli_opts_run[] = {
+	RUN_OPTS_COMMON,
+	{ "hostname", 'h', 1, "NAME", "Container host name" },
+	{ "entrypoint", 0, 1, "CMD", "Overwrite the default ENTRYPOINT of the image (\"\": none)" },
+	{ "rm", 0, 0, NULL, "Automatically remove the container when it exits" },
+	{ "name", 0, 1, "NAME", "Assign a name to the container" },
+	{ "snapshotter", 0, 1, "NAME", "Snapshotter of the container (overlay, copy)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+const cli_option cli_opts_exec[] = {
+	RUN_OPTS_COMMON,
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+/* Parse options up to the first operand; returns its index, or -1 (cli_usage gives the status). */
 static int parse_run_opts(ib_cli *cli, run_opts *r, int argc, char **argv, int for_run)
 {
-	int i = 1;
+	int i = 1, k;
 	const char *v;
-	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-		const char *a = argv[i];
-		if (a[1] != '-') {
-			/* combined short flags: -it, -i, -t, and -e/-u/-w/-h with a value */
-			for (const char *f = a + 1; *f; f++) {
-				if (*f == 'i') {
-					r->interactive = 1;
-				} else if (*f == 't') {
-					r->tty = 1;
-				} else if ((*f == 'e' || *f == 'u' || *f == 'w' || *f == 'h') && !f[1] && i + 1 < argc) {
-					const char *val = argv[++i];
-					if (*f == 'e')
-						add_env(r, val);
-					else if (*f == 'u')
-						r->ro.user = val;
-					else if (*f == 'h')
-						r->ro.hostname = val; /* docker run -h */
-					else
-						r->ro.workdir = val;
-				} else {
-					fprintf(stderr, "imagebuild %s: unknown option `-%c`\n", cli->command, *f);
-					return -1;
-				}
-			}
-		} else if (!strcmp(a, "--interactive")) {
-			r->interactive = 1;
-		} else if (!strcmp(a, "--tty")) {
-			r->tty = 1;
-		} else if ((v = opt_value(argc, argv, &i, "--env"))) {
-			add_env(r, v);
-		} else if ((v = opt_value(argc, argv, &i, "--user"))) {
-			r->ro.user = v;
-		} else if ((v = opt_value(argc, argv, &i, "--workdir"))) {
-			r->ro.workdir = v;
-		} else if ((v = opt_value(argc, argv, &i, "--network"))) {
+	while ((k = cli_next_option(cli, argc, argv, &i, for_run ? cli_opts_run : cli_opts_exec, &v)) >= 0) {
+		switch (k) {
+		case RO_INTERACTIVE: r->interactive = 1; break;
+		case RO_TTY: r->tty = 1; break;
+		case RO_ENV: add_env(r, v); break;
+		case RO_USER: r->ro.user = v; break;
+		case RO_WORKDIR: r->ro.workdir = v; break;
+		case RO_NETWORK:
 			if (!strcmp(v, "none")) {
 				r->ro.network = IB_NETWORK_NONE;
 			} else if (strcmp(v, "host")) {
 				fprintf(stderr, "imagebuild %s: --network must be host or none\n", cli->command);
+				cli->status = CLI_EXIT_ERROR;
 				return -1;
 			}
-		} else if ((v = opt_value(argc, argv, &i, "--isolation"))) {
-			r->ro.isolation = v;
-		} else if ((v = opt_value(argc, argv, &i, "--hostname"))) {
-			r->ro.hostname = v;
-		} else if ((v = opt_value(argc, argv, &i, "--entrypoint"))) {
-			r->entry_value = v; /* "" means none */
-		} else if (for_run && !strcmp(a, "--rm")) {
-			r->rm = 1;
-		} else if (for_run && (v = opt_value(argc, argv, &i, "--name"))) {
-			r->co.name = v;
-		} else if (for_run && (v = opt_value(argc, argv, &i, "--snapshotter"))) {
-			r->co.snapshotter = v;
-		} else {
-			fprintf(stderr, "imagebuild %s: unknown option `%s`\n", cli->command, a);
-			cli_usage(cli);
-			return -1;
+			break;
+		case RO_ISOLATION: r->ro.isolation = v; break;
+		case RO_HOSTNAME: r->ro.hostname = v; break;
+		case RO_ENTRYPOINT: r->entry_value = v; break; /* "" means none */
+		case RO_RM: r->rm = 1; break;
+		case RO_NAME: r->co.name = v; break;
+		case RO_SNAPSHOTTER: r->co.snapshotter = v; break;
 		}
 	}
-	if (i >= argc) {
-		cli_usage(cli);
+	if (k == -2 || i >= argc)
 		return -1;
-	}
 	if (r->entry_value) {
 		r->entry[0] = *r->entry_value ? r->entry_value : NULL;
 		r->ro.entrypoint = r->entry;
@@ -129,10 +109,12 @@ static int exit_status(const ib_exit_status *st)
 int cmd_run(ib_cli *cli, int argc, char **argv)
 {
 	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
-	int status = 2;
+	int status;
 	int i = parse_run_opts(cli, &r, argc, argv, 1);
-	if (i < 0)
+	if (i < 0) {
+		status = cli_usage(cli);
 		goto out;
+	}
 	const char *image = argv[i++];
 	if (i < argc)
 		r.ro.argv = (const char *const *)argv + i;
@@ -181,11 +163,10 @@ out:
 int cmd_exec(ib_cli *cli, int argc, char **argv)
 {
 	run_opts r = {IB_CONTAINER_OPTIONS_INIT, IB_CONTAINER_RUN_OPTIONS_INIT, NULL, 0, NULL, {NULL, NULL}, 0, 0, 0};
-	int status = 2;
+	int status;
 	int i = parse_run_opts(cli, &r, argc, argv, 0);
 	if (i < 0 || i + 1 >= argc) {
-		if (i >= 0)
-			cli_usage(cli);
+		status = cli_usage(cli);
 		goto out;
 	}
 	r.ro.argv = (const char *const *)argv + i + 1;
@@ -209,9 +190,15 @@ out:
 	return status;
 }
 
+const cli_option cli_opts_ps[] = {
+	{ "all", 'a', 0, NULL, "Show all containers (default shows just running)" },
+	{ "quiet", 'q', 0, NULL, "Only display container IDs" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_ps(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = {{"all", 'a', 0}, {"quiet", 'q', 0}, {NULL, 0, 0}};
+	const cli_option *opts = cli_opts_ps;
 	int all = 0, quiet = 0, i = 1, k;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
@@ -247,9 +234,14 @@ int cmd_ps(ib_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+const cli_option cli_opts_rm[] = {
+	{ "force", 'f', 0, NULL, "Force the removal of a running container" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_rm(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = {{"force", 'f', 0}, {NULL, 0, 0}};
+	const cli_option *opts = cli_opts_rm;
 	int i = 1, k, status = 0;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
@@ -268,11 +260,16 @@ int cmd_rm(ib_cli *cli, int argc, char **argv)
 	return status;
 }
 
+const cli_option cli_opts_commit[] = {
+	{ "message", 'm', 1, "MESSAGE", "Commit message" },
+	{ "author", 'a', 1, "AUTHOR", "Author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")" },
+	{ "change", 'c', 1, "INSTRUCTION", "Apply a Dockerfile instruction to the created image; repeatable" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_commit(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = {
-		{"message", 'm', 1}, {"author", 'a', 1}, {"change", 'c', 1}, {NULL, 0, 0},
-	};
+	const cli_option *opts = cli_opts_commit;
 	ib_commit_options o = IB_COMMIT_OPTIONS_INIT;
 	const char **changes = NULL;
 	size_t nchanges = 0;
@@ -295,7 +292,7 @@ int cmd_commit(ib_cli *cli, int argc, char **argv)
 	/* as before the option existed: $SOURCE_DATE_EPOCH sets created and clamps file times */
 	if (cli_source_date_epoch_env(&o.use_source_date_epoch, &o.source_date_epoch) < 0) {
 		free(changes);
-		return 2;
+		return CLI_EXIT_ERROR;
 	}
 	ib_store *store = cli_store(cli);
 	ib_container *c = NULL;

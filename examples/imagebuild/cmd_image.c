@@ -4,9 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+const cli_option cli_opts_import[] = {
+	{ "change", 'c', 1, "INSTRUCTION", "Apply a Dockerfile instruction to the created image; repeatable" },
+	{ "message", 'm', 1, "MESSAGE", "Set a commit message for the imported image" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_import(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "change", 'c', 1 }, { "message", 'm', 1 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_import;
 	ib_image_config *config = NULL;
 	ib_import_options io = IB_IMPORT_OPTIONS_INIT;
 	int i = 1, k, status = 0;
@@ -23,7 +29,7 @@ int cmd_import(ib_cli *cli, int argc, char **argv)
 			io.comment = v;
 	}
 	if (k == -2 || argc - i < 1 || argc - i > 2) {
-		status = k == -2 ? 2 : cli_usage(cli);
+		status = cli_usage(cli);
 		goto out;
 	}
 	ib_store *s = cli_store(cli);
@@ -48,15 +54,21 @@ out:
 	return status;
 }
 
+const cli_option cli_opts_images[] = {
+	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
+	{ "all", 'a', 0, NULL, "Show all images (the store has no intermediate images: the same list)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_images(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "quiet", 'q', 0 }, { "all", 'a', 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_images;
 	int i = 1, k, quiet = 0;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
 		quiet |= k == 0;
 	if (k == -2 || i < argc - 1)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	/* docker images [REPOSITORY[:TAG]] */
 	ib_reference *filter = NULL;
 	if (i == argc - 1 && ib_reference_parse(&filter, argv[i]) < 0)
@@ -109,9 +121,17 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+const cli_option cli_opts_inspect[] = {
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_inspect(ib_cli *cli, int argc, char **argv)
 {
-	if (argc < 2)
+	int i = 1, k;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, cli_opts_inspect, &v)) >= 0)
+		;
+	if (k == -2 || i >= argc)
 		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
@@ -119,7 +139,7 @@ int cmd_inspect(ib_cli *cli, int argc, char **argv)
 	int status = 0, first = 1;
 	ib_buf b = IB_BUF_INIT;
 	printf("[");
-	for (int i = 1; i < argc; i++) {
+	for (; i < argc; i++) {
 		ib_image *img;
 		if (ib_store_image_lookup(&img, s, argv[i]) < 0) {
 			status = cli_fail(NULL);
@@ -138,9 +158,15 @@ int cmd_inspect(ib_cli *cli, int argc, char **argv)
 	return status;
 }
 
+const cli_option cli_opts_history[] = {
+	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
+	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_history(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "no-trunc", 0, 0 }, { "quiet", 'q', 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_history;
 	int i = 1, k, notrunc = 0, quiet = 0;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
@@ -148,7 +174,7 @@ int cmd_history(ib_cli *cli, int argc, char **argv)
 		quiet |= k == 1;
 	}
 	if (k == -2 || argc - i != 1)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	ib_image *img;
 	if (!s)
@@ -188,28 +214,41 @@ int cmd_history(ib_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+const cli_option cli_opts_tag[] = {
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_tag(ib_cli *cli, int argc, char **argv)
 {
-	if (argc != 3)
+	int i = 1, k;
+	const char *v;
+	while ((k = cli_next_option(cli, argc, argv, &i, cli_opts_tag, &v)) >= 0)
+		;
+	if (k == -2 || argc - i != 2)
 		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
-	if (ib_store_tag(s, argv[1], argv[2]) < 0)
+	if (ib_store_tag(s, argv[i], argv[i + 1]) < 0)
 		return cli_fail(NULL);
 	return 0;
 }
 
+const cli_option cli_opts_rmi[] = {
+	{ "force", 'f', 0, NULL, "Force removal of the image" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_rmi(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "force", 'f', 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_rmi;
 	int i = 1, k, status = 0;
 	unsigned int flags = 0;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
 		flags |= IB_STORE_REMOVE_FORCE;
 	if (k == -2 || i >= argc)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;

@@ -27,15 +27,29 @@ static void log_line(ib_log_level level, const char *line, void *payload)
 		fprintf(stderr, "imagebuild: %s\n", line);
 }
 
-/*
- * The options every registry command takes; returns the option index like
- * cli_next_option, having applied the shared ones (which come back as -3).
- */
-enum { OPT_INSECURE, OPT_TLS_CA, OPT_QUIET, OPT_USER, OPT_PASSWORD, OPT_PASSWORD_STDIN };
-static const cli_option reg_opts[] = { { "insecure", 0, 0 },	 { "tls-ca", 0, 1 },
-				       { "quiet", 'q', 0 },	 { "username", 'u', 1 },
-				       { "password", 'p', 1 },	 { "password-stdin", 0, 0 },
-				       { NULL, 0, 0 } };
+/* The options of the registry commands; parse() applies them by name. */
+#define OPT_INSECURE { "insecure", 0, 0, NULL, "Use plain HTTP, or HTTPS without verifying the certificate" }
+#define OPT_TLS_CA { "tls-ca", 0, 1, "FILE", "Trust the CA certificates of FILE (PEM) for the registry" }
+const cli_option cli_opts_push[] = {
+	OPT_INSECURE, OPT_TLS_CA,
+	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+const cli_option cli_opts_pull[] = {
+	OPT_INSECURE, OPT_TLS_CA,
+	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the image name)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+const cli_option cli_opts_login[] = {
+	{ "username", 'u', 1, "USER", "Username" },
+	{ "password", 'p', 1, "PASSWORD", "Password (insecure on the command line: use --password-stdin)" },
+	{ "password-stdin", 0, 0, NULL, "Take the password from stdin" },
+	OPT_INSECURE, OPT_TLS_CA,
+	{ NULL, 0, 0, NULL, NULL },
+};
+const cli_option cli_opts_logout[] = {
+	{ NULL, 0, 0, NULL, NULL },
+};
 
 typedef struct {
 	ib_registry_options reg;
@@ -43,8 +57,8 @@ typedef struct {
 	int quiet, password_stdin;
 } reg_args;
 
-/* Parse options; `allowed` is a bit set of the OPT_* this command takes. Returns the first operand or -2. */
-static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int allowed)
+/* Parse the options of `opts` (the command's table). Returns the first operand or -2. */
+static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_option *opts)
 {
 	ib_registry_options def = IB_REGISTRY_OPTIONS_INIT;
 	ib_callbacks cbdef = IB_CALLBACKS_INIT;
@@ -53,19 +67,20 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int a
 	a->quiet = a->password_stdin = 0;
 	int i = 1, k;
 	const char *v;
-	while ((k = cli_next_option(cli, argc, argv, &i, reg_opts, &v)) >= 0) {
-		if (!(allowed & (1u << k))) {
-			fprintf(stderr, "imagebuild %s: unknown option `%s`\n", cli->command, argv[i - 1]);
-			return -2;
-		}
-		switch (k) {
-		case OPT_INSECURE: a->reg.insecure = 1; break;
-		case OPT_TLS_CA: a->reg.tls_ca_file = v; break;
-		case OPT_QUIET: a->quiet = 1; break;
-		case OPT_USER: a->reg.username = v; break;
-		case OPT_PASSWORD: a->reg.password = v; break;
-		case OPT_PASSWORD_STDIN: a->password_stdin = 1; break;
-		}
+	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
+		const char *n = opts[k].long_name;
+		if (!strcmp(n, "insecure"))
+			a->reg.insecure = 1;
+		else if (!strcmp(n, "tls-ca"))
+			a->reg.tls_ca_file = v;
+		else if (!strcmp(n, "quiet"))
+			a->quiet = 1;
+		else if (!strcmp(n, "username"))
+			a->reg.username = v;
+		else if (!strcmp(n, "password"))
+			a->reg.password = v;
+		else if (!strcmp(n, "password-stdin"))
+			a->password_stdin = 1;
 	}
 	if (k == -2)
 		return -2;
@@ -78,10 +93,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, unsigned int a
 int cmd_push(ib_cli *cli, int argc, char **argv)
 {
 	reg_args a;
-	int i = parse(&a, cli, argc, argv, 1u << OPT_INSECURE | 1u << OPT_TLS_CA | 1u << OPT_QUIET);
-	if (i == -2)
-		return 2;
-	if (i >= argc || argc - i > 2)
+	int i = parse(&a, cli, argc, argv, cli_opts_push);
+	if (i == -2 || i >= argc || argc - i > 2)
 		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
@@ -111,10 +124,8 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 int cmd_pull(ib_cli *cli, int argc, char **argv)
 {
 	reg_args a;
-	int i = parse(&a, cli, argc, argv, 1u << OPT_INSECURE | 1u << OPT_TLS_CA | 1u << OPT_QUIET);
-	if (i == -2)
-		return 2;
-	if (i + 1 != argc)
+	int i = parse(&a, cli, argc, argv, cli_opts_pull);
+	if (i == -2 || i + 1 != argc)
 		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
@@ -164,17 +175,14 @@ static char *read_line(const char *prompt)
 int cmd_login(ib_cli *cli, int argc, char **argv)
 {
 	reg_args a;
-	int i = parse(&a, cli, argc, argv,
-		      1u << OPT_INSECURE | 1u << OPT_TLS_CA | 1u << OPT_USER | 1u << OPT_PASSWORD | 1u << OPT_PASSWORD_STDIN);
-	if (i == -2)
-		return 2;
-	if (argc - i > 1 || (a.password_stdin && a.reg.password))
+	int i = parse(&a, cli, argc, argv, cli_opts_login);
+	if (i == -2 || argc - i > 1 || (a.password_stdin && a.reg.password))
 		return cli_usage(cli);
 	const char *host = i < argc ? argv[i] : "docker.io";
 	char *user = NULL, *pass = NULL;
 	if (a.password_stdin && !a.reg.username) {
 		fprintf(stderr, "imagebuild login: --password-stdin needs --username\n");
-		return 2;
+		return CLI_EXIT_ERROR;
 	}
 	if (!a.reg.username && !(a.reg.username = user = read_line("Username: "))) {
 		fprintf(stderr, "imagebuild login: no username\n");
@@ -203,10 +211,8 @@ int cmd_login(ib_cli *cli, int argc, char **argv)
 int cmd_logout(ib_cli *cli, int argc, char **argv)
 {
 	reg_args a;
-	int i = parse(&a, cli, argc, argv, 0);
-	if (i == -2)
-		return 2;
-	if (argc - i > 1)
+	int i = parse(&a, cli, argc, argv, cli_opts_logout);
+	if (i == -2 || argc - i > 1)
 		return cli_usage(cli);
 	const char *host = i < argc ? argv[i] : "docker.io";
 	int rc = ib_registry_logout(host, NULL);

@@ -4,9 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+const cli_option cli_opts_prune[] = {
+	{ "blobs-only", 0, 0, NULL, "Remove only the blobs nothing references" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_prune(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "blobs-only", 0, 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_prune;
 	ib_store_gc_options go = IB_STORE_GC_OPTIONS_INIT;
 	go.prune_dangling = 1;
 	int i = 1, k;
@@ -14,7 +19,7 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
 		go.prune_dangling = 0;
 	if (k == -2 || i != argc)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
@@ -34,16 +39,21 @@ int cmd_prune(ib_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+const cli_option cli_opts_fsck[] = {
+	{ "full", 0, 0, NULL, "Also decompress every layer variant" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_fsck(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "full", 0, 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_fsck;
 	ib_store_fsck_options fo = IB_STORE_FSCK_OPTIONS_INIT;
 	int i = 1, k;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0)
 		fo.full = 1;
 	if (k == -2 || i != argc)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;

@@ -42,9 +42,16 @@ static char *temp_file(int *fd)
 	return p;
 }
 
+const cli_option cli_opts_save[] = {
+	{ "output", 'o', 1, "PATH", "Write to a file (a directory for --format oci), instead of stdout" },
+	{ "format", 0, 1, "FORMAT", "oci (a layout directory), oci-archive or docker-archive (default)" },
+	{ "ref-name", 0, 1, "TAG", "The org.opencontainers.image.ref.name of the saved image" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_save(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "output", 'o', 1 }, { "format", 0, 1 }, { "ref-name", 0, 1 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_save;
 	ib_save_options so = IB_SAVE_OPTIONS_INIT;
 	so.format = IB_ARCHIVE_DOCKER; /* docker save's default */
 	const char *out = NULL, *v;
@@ -62,11 +69,11 @@ int cmd_save(ib_cli *cli, int argc, char **argv)
 			so.format = IB_ARCHIVE_DOCKER;
 		else {
 			fprintf(stderr, "imagebuild save: unknown format `%s` (oci, oci-archive, docker-archive)\n", v);
-			return 2;
+			return CLI_EXIT_ERROR;
 		}
 	}
 	if (k == -2 || i >= argc || (!out && so.format == IB_ARCHIVE_OCI))
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;
@@ -97,9 +104,16 @@ int cmd_save(ib_cli *cli, int argc, char **argv)
 	return status;
 }
 
+const cli_option cli_opts_load[] = {
+	{ "input", 'i', 1, "PATH", "Read from an archive or OCI layout, instead of stdin (- for stdin)" },
+	{ "repository", 0, 1, "REPO", "The repository of OCI images whose ref.name is a bare tag" },
+	{ "quiet", 'q', 0, NULL, "Suppress the load output" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 int cmd_load(ib_cli *cli, int argc, char **argv)
 {
-	static const cli_option opts[] = { { "input", 'i', 1 }, { "repository", 0, 1 }, { "quiet", 'q', 0 }, { NULL, 0, 0 } };
+	const cli_option *opts = cli_opts_load;
 	ib_load_options lo = IB_LOAD_OPTIONS_INIT;
 	const char *in = NULL, *v;
 	int i = 1, k, quiet = 0;
@@ -112,7 +126,7 @@ int cmd_load(ib_cli *cli, int argc, char **argv)
 			quiet = 1;
 	}
 	if (k == -2 || i != argc)
-		return k == -2 ? 2 : cli_usage(cli);
+		return cli_usage(cli);
 	ib_store *s = cli_store(cli);
 	if (!s)
 		return 1;

@@ -1,27 +1,29 @@
 /*
  * The commands of `imagebuild`: one line each. A new command group is a
  * cmd_<group>.c defining `int cmd_<name>(ib_cli *cli, int argc, char **argv)`
- * plus one line here and its file in meson.build.
+ * and its option table `const cli_option cli_opts_<name>[]` (the single
+ * source of its parsing, --help, man page and completion), plus one line
+ * here and its file in meson.build.
  *
- * IB_COMMAND(name, "usage", "summary")
+ * IB_COMMAND(name, flags, "operands", "summary")   flags: 0 or CLI_NO_INTERSPERSE
  */
-IB_COMMAND(import, "import [-c CHANGE]... [-m MESSAGE] FILE|- [NAME]", "Import a root filesystem tarball as an image")
-IB_COMMAND(images, "images [-q] [-a] [REPOSITORY[:TAG]]", "List images")
-IB_COMMAND(inspect, "inspect NAME...", "Show an image's details as JSON")
-IB_COMMAND(history, "history [--no-trunc] NAME", "Show the history of an image")
-IB_COMMAND(tag, "tag SOURCE TARGET", "Give an image a new name")
-IB_COMMAND(rmi, "rmi [-f] NAME...", "Remove images")
-IB_COMMAND(save, "save [--format oci|oci-archive|docker-archive] [--ref-name TAG] [-o PATH] NAME...", "Save images to an OCI layout, OCI archive or docker-archive")
-IB_COMMAND(load, "load [--repository REPO] [-q] [-i PATH|-]", "Load images from an OCI layout, OCI archive or docker-archive")
-IB_COMMAND(prune, "prune [--blobs-only]", "Remove untagged images, every blob nothing references, unpacked layers no image uses and what killed processes left (--blobs-only: blobs only)")
-IB_COMMAND(fsck, "fsck [--full]", "Verify every blob and reference of the store (--full: also decompress every layer variant)")
-IB_COMMAND(build, "build [-t NAME]... [-f FILE|-] [--build-arg K=V]... [--target STAGE] [--no-cache] [--iidfile FILE] [--isolation NAME] [--snapshotter NAME] [--network host|none] [--pull] [--secret id=ID,src=FILE]... [--allow ENTITLEMENT]... [--dry-run] [--check] [-q] CONTEXT", "Build an image from a Dockerfile (pulling missing base images)")
-IB_COMMAND(run, "run [--name NAME] [-i] [-t] [--rm] [-e K=V]... [-u USER] [-w DIR] [--entrypoint CMD] [--network host|none] [--isolation NAME] [--snapshotter NAME] IMAGE [COMMAND [ARG...]]", "Run a command in a new container")
-IB_COMMAND(ps, "ps [-a] [-q]", "List containers")
-IB_COMMAND(rm, "rm NAME...", "Remove containers")
-IB_COMMAND(commit, "commit [-m MESSAGE] [-a AUTHOR] [-c CHANGE]... CONTAINER [NAME]", "Make a new image of a container's changes")
-IB_COMMAND(exec, "exec [-i] [-t] [-e K=V]... [-u USER] [-w DIR] [--network host|none] [--isolation NAME] CONTAINER COMMAND [ARG...]", "Run a command in an existing container (its changes persist)")
-IB_COMMAND(push, "push [--insecure] [--tls-ca FILE] [-q] NAME [DEST]", "Push an image to a registry")
-IB_COMMAND(pull, "pull [--insecure] [--tls-ca FILE] [-q] REF", "Pull an image from a registry")
-IB_COMMAND(login, "login [-u USER] [-p PASSWORD|--password-stdin] [--insecure] [--tls-ca FILE] [HOST]", "Log in to a registry (Docker's config.json)")
-IB_COMMAND(logout, "logout [HOST]", "Log out from a registry")
+IB_COMMAND(build, 0, "PATH", "Build an image from a Dockerfile (pulling missing base images)")
+IB_COMMAND(run, CLI_NO_INTERSPERSE, "IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image")
+IB_COMMAND(exec, CLI_NO_INTERSPERSE, "CONTAINER COMMAND [ARG...]", "Run a command in an existing container (its changes persist)")
+IB_COMMAND(ps, 0, "", "List containers")
+IB_COMMAND(rm, 0, "CONTAINER [CONTAINER...]", "Remove containers")
+IB_COMMAND(commit, 0, "CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes")
+IB_COMMAND(images, 0, "[REPOSITORY[:TAG]]", "List images")
+IB_COMMAND(inspect, 0, "NAME [NAME...]", "Return low-level information on images as JSON")
+IB_COMMAND(history, 0, "IMAGE", "Show the history of an image")
+IB_COMMAND(tag, 0, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+IB_COMMAND(rmi, 0, "IMAGE [IMAGE...]", "Remove images")
+IB_COMMAND(import, 0, "FILE|- [REPOSITORY[:TAG]]", "Import the contents from a tarball to create a filesystem image")
+IB_COMMAND(save, 0, "IMAGE [IMAGE...]", "Save images to an OCI layout, OCI archive or docker-archive (stdout by default)")
+IB_COMMAND(load, 0, "", "Load images from an OCI layout, OCI archive or docker-archive (stdin by default)")
+IB_COMMAND(push, 0, "NAME[:TAG] [DEST]", "Upload an image to a registry")
+IB_COMMAND(pull, 0, "NAME[:TAG|@DIGEST]", "Download an image from a registry")
+IB_COMMAND(login, 0, "[SERVER]", "Log in to a registry (Docker's config.json)")
+IB_COMMAND(logout, 0, "[SERVER]", "Log out from a registry")
+IB_COMMAND(prune, 0, "", "Remove untagged images, every blob nothing references, unpacked layers no image uses and what killed processes left")
+IB_COMMAND(fsck, 0, "", "Verify every blob and reference of the store")

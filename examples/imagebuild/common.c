@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,45 +30,174 @@ int cli_fail(const char *context)
 
 int cli_usage(ib_cli *cli)
 {
-	fprintf(stderr, "Usage: imagebuild %s\n", cli->usage);
-	return 2;
+	if (cli->status >= 0)
+		return cli->status; /* --help, or a bad option: already said */
+	fprintf(stderr, "Usage: imagebuild %s [OPTIONS]%s%s\nSee 'imagebuild %s --help'.\n", cli->command,
+		cli->usage && *cli->usage ? " " : "", cli->usage ? cli->usage : "", cli->command);
+	return CLI_EXIT_ERROR;
+}
+
+/* The column where the descriptions of --help start. */
+#define HELP_COL 28
+
+static void help_options(FILE *f, const cli_option *opts, int add_help, int help_short)
+{
+	for (const cli_option *o = opts; o && o->long_name; o++) {
+		char left[128];
+		int n = snprintf(left, sizeof left, "  %c%c%c --%s%s%s", o->short_name ? '-' : ' ',
+				 o->short_name ? o->short_name : ' ', o->short_name ? ',' : ' ', o->long_name,
+				 o->has_value ? " " : "", o->has_value ? (o->value_name ? o->value_name : "VALUE") : "");
+		if (n >= HELP_COL - 1)
+			fprintf(f, "%s\n%*s%s\n", left, HELP_COL, "", o->help ? o->help : "");
+		else
+			fprintf(f, "%-*s%s\n", HELP_COL, left, o->help ? o->help : "");
+	}
+	if (add_help)
+		fprintf(f, "%-*s%s\n", HELP_COL, help_short ? "  -h, --help" : "      --help", "Print usage");
+}
+
+/* Whether `opts` uses the short name `c` itself (run: -h is --hostname, as docker's). */
+static int has_short(const cli_option *opts, char c)
+{
+	for (const cli_option *o = opts; o && o->long_name; o++)
+		if (o->short_name == c)
+			return 1;
+	return 0;
+}
+
+void cli_help(FILE *f, const cli_command *cmd)
+{
+	if (!cmd) {
+		fprintf(f, "Usage:  imagebuild [OPTIONS] COMMAND\n\n"
+			   "A docker-like command line on libimagebuild: build, run and move OCI images\n"
+			   "without a daemon.\n\nCommands:\n");
+		for (size_t i = 0; i < cli_ncommands; i++)
+			fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+		fprintf(f, "\nGlobal Options:\n");
+		help_options(f, cli_global_opts, 0, 0);
+		fprintf(f, "\nThe store is --root DIR, else $IMAGEBUILD_ROOT, else /var/lib/imagebuild (root)\n"
+			   "or $XDG_DATA_HOME/imagebuild.\n\n"
+			   "Run 'imagebuild COMMAND --help' for more information on a command.\n");
+		return;
+	}
+	fprintf(f, "Usage:  imagebuild %s [OPTIONS]%s%s\n\n%s\n\nOptions:\n", cmd->name, *cmd->usage ? " " : "",
+		cmd->usage, cmd->summary);
+	help_options(f, cmd->opts, 1, !has_short(cmd->opts, 'h'));
+}
+
+/* The parser's state between the calls of one loop (one argv at a time). */
+static struct {
+	char **argv;
+	struct option *longopts;
+	char shorts[128];
+	int help_index; /* the index getopt_long reports for --help */
+} parse;
+
+static void parse_reset(void)
+{
+	free(parse.longopts);
+	memset(&parse, 0, sizeof parse);
+}
+
+static int parse_start(const cli_option *opts, unsigned int flags, char **argv)
+{
+	size_t n = 0;
+	while (opts && opts[n].long_name)
+		n++;
+	parse_reset();
+	parse.longopts = calloc(n + 2, sizeof *parse.longopts);
+	if (!parse.longopts)
+		return -1;
+	size_t s = 0;
+	/* +: stop at the first operand; ':': a missing value is ':' (our message) */
+	if (flags & CLI_NO_INTERSPERSE)
+		parse.shorts[s++] = '+';
+	parse.shorts[s++] = ':';
+	for (size_t k = 0; k < n; k++) {
+		parse.longopts[k].name = opts[k].long_name;
+		parse.longopts[k].has_arg = opts[k].has_value ? required_argument : no_argument;
+		parse.longopts[k].val = 0x100 + (int)k;
+		if (opts[k].short_name && s + 3 < sizeof parse.shorts) {
+			parse.shorts[s++] = opts[k].short_name;
+			if (opts[k].has_value)
+				parse.shorts[s++] = ':';
+		}
+	}
+	if (!has_short(opts, 'h'))
+		parse.shorts[s++] = 'h';
+	parse.shorts[s] = '\0';
+	parse.longopts[n].name = "help";
+	parse.longopts[n].val = 0x100 + (int)n;
+	parse.help_index = (int)n;
+	parse.argv = argv;
+	optind = 0; /* GNU: start over */
+	opterr = 0;
+	return 0;
+}
+
+static int bad_option(ib_cli *cli, const char *fmt, const char *what, int c)
+{
+	fprintf(stderr, "imagebuild%s%s: ", cli->command ? " " : "", cli->command ? cli->command : "");
+	if (what)
+		fprintf(stderr, fmt, what);
+	else
+		fprintf(stderr, fmt, c);
+	fprintf(stderr, "\nSee 'imagebuild%s%s --help'.\n", cli->command ? " " : "", cli->command ? cli->command : "");
+	cli->status = CLI_EXIT_ERROR;
+	parse_reset();
+	return -2;
 }
 
 int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option *opts, const char **value)
 {
-	if (*i >= argc)
-		return -1;
-	const char *a = argv[*i];
-	if (a[0] != '-' || !strcmp(a, "-"))
-		return -1;
-	if (!strcmp(a, "--")) {
-		(*i)++;
+	if (parse.argv != argv &&
+	    parse_start(opts, cli->cmd ? cli->cmd->flags : CLI_NO_INTERSPERSE, argv) < 0) {
+		fprintf(stderr, "imagebuild: out of memory\n");
+		cli->status = CLI_EXIT_ERROR;
+		return -2;
+	}
+	int idx = -1;
+	int c = getopt_long(argc, argv, parse.shorts, parse.longopts, &idx);
+	if (c == -1) {
+		*i = optind;
+		parse_reset();
 		return -1;
 	}
-	for (int k = 0; opts[k].long_name || opts[k].short_name; k++) {
-		const cli_option *o = &opts[k];
-		size_t ln = o->long_name ? strlen(o->long_name) : 0;
-		int is_long = a[1] == '-' && o->long_name && !strncmp(a + 2, o->long_name, ln) &&
-			      (a[2 + ln] == '\0' || (a[2 + ln] == '=' && o->has_value));
-		int is_short = a[1] != '-' && o->short_name && a[1] == o->short_name && a[2] == '\0';
-		if (!is_long && !is_short)
-			continue;
-		(*i)++;
-		if (o->has_value) {
-			if (is_long && a[2 + ln] == '=') {
-				*value = a + 3 + ln;
-			} else if (*i < argc) {
-				*value = argv[(*i)++];
-			} else {
-				fprintf(stderr, "imagebuild %s: option `%s` needs a value\n", cli->command, a);
-				return -2;
-			}
-		}
-		return k;
+	if (c == '?') {
+		if (optopt >= 0x100 || (optopt == 0 && optind > 0))
+			return bad_option(cli, "unknown flag: %s", argv[optind - 1], 0);
+		return bad_option(cli, "unknown shorthand flag: '%c'", NULL, optopt);
 	}
-	fprintf(stderr, "imagebuild %s: unknown option `%s`\n", cli->command, a);
-	cli_usage(cli);
-	return -2;
+	if (c == ':') {
+		if (optopt >= 0x100)
+			return bad_option(cli, "flag needs an argument: --%s", opts[optopt - 0x100].long_name, 0);
+		if (optopt == 0)
+			return bad_option(cli, "flag needs an argument: %s", argv[optind - 1], 0);
+		return bad_option(cli, "flag needs an argument: -%c", NULL, optopt);
+	}
+	int k;
+	if (c >= 0x100) {
+		k = c - 0x100;
+		/* getopt_long takes abbreviations (--no-c); docker does not: the name in full */
+		const char *word = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1];
+		const char *name = k == parse.help_index ? "help" : opts[k].long_name;
+		size_t ln = strlen(name);
+		if (strncmp(word, "--", 2) || strncmp(word + 2, name, ln) || (word[2 + ln] && word[2 + ln] != '='))
+			return bad_option(cli, "unknown flag: %s", word, 0);
+	} else if (c == 'h' && !has_short(opts, 'h')) {
+		k = parse.help_index;
+	} else {
+		for (k = 0; opts[k].long_name && opts[k].short_name != c; k++)
+			;
+	}
+	if (k == parse.help_index) {
+		cli_help(stdout, cli->cmd);
+		cli->status = 0;
+		parse_reset();
+		return -2;
+	}
+	*value = opts[k].has_value ? optarg : NULL;
+	return k;
 }
 
 void cli_human_size(char *out, size_t len, uint64_t bytes)

@@ -5,13 +5,55 @@
 #include <imagebuild.h>
 #include <stdio.h>
 
+/*
+ * One row per option of a command: the single source of its parsing
+ * (cli_next_option, getopt_long), its --help text, its man page and its
+ * shell completion. A table ends with a row whose long_name is NULL.
+ */
 typedef struct {
+	const char *long_name;  /* "tag": --tag */
+	char short_name;        /* 't': -t, or 0 */
+	int has_value;          /* 1: takes a value (-tNAME, -t NAME, --tag=NAME, --tag NAME) */
+	const char *value_name; /* "NAME", as help shows the value; NULL for flags */
+	const char *help;       /* one line, as docker's --help has it */
+} cli_option;
+
+typedef struct ib_cli ib_cli;
+
+/* A command of commands.h, as main, --help, the man pages and completion see it. */
+typedef struct {
+	const char *name;       /* "build" */
+	const char *usage;      /* the operands after "imagebuild build [OPTIONS]" */
+	const char *summary;    /* one line */
+	const cli_option *opts; /* cli_opts_<name> */
+	unsigned int flags;     /* CLI_* below */
+	int (*run)(ib_cli *cli, int argc, char **argv);
+} cli_command;
+
+/* Options stop at the first operand (run, exec: the rest is the container's command). */
+#define CLI_NO_INTERSPERSE 1u
+
+struct ib_cli {
 	const char *root;   /* --root, else $IMAGEBUILD_ROOT, else the library's default */
 	ib_store *store;    /* opened on first use */
 	const char *argv0;
 	const char *command;
 	const char *usage;
-} ib_cli;
+	const cli_command *cmd;
+	/*
+	 * -1, else the exit status decided while parsing: 0 after --help, 125
+	 * after a bad option (both printed). cli_usage() then returns it.
+	 */
+	int status;
+};
+
+/* Every command, in commands.h's order; cli_ncommands of them. */
+extern const cli_command cli_commands[];
+extern const size_t cli_ncommands;
+/* The options before the command (--root, --version...). */
+extern const cli_option cli_global_opts[];
+/* The exit status of the tool's own errors (bad flags, store errors), as docker's. */
+#define CLI_EXIT_ERROR 125
 
 /* Open the store (once). Prints the error and returns NULL on failure. */
 ib_store *cli_store(ib_cli *cli);
@@ -19,20 +61,27 @@ ib_store *cli_store(ib_cli *cli);
 /* Print "imagebuild: <context>: <last error>" to stderr; returns 1 (the exit status). */
 int cli_fail(const char *context);
 
-/* Print the usage of the current command to stderr; returns 2. */
+/*
+ * Wrong operands: print the command's usage line and the --help hint to
+ * stderr, return 125. After --help or a bad option (cli->status set while
+ * parsing) it prints nothing and returns that status (0 or 125).
+ */
 int cli_usage(ib_cli *cli);
 
 /*
- * A tiny option parser: `--name VALUE`, `--name=VALUE`, `-n VALUE` and flags.
- * Returns the option's index in `names` (and *value for those that take one),
- * -1 at the first operand (argv[*i]), -2 on an unknown option (printed).
+ * getopt_long over `opts` (the command's table): -tNAME, -t NAME,
+ * --tag=NAME, --tag NAME, clustered flags (-it), `--`; options and operands
+ * may mix unless the command has CLI_NO_INTERSPERSE. Returns the option's
+ * index in `opts` (*value set for those taking one); -1 when the options
+ * end, the operands then being argv[*i..argc-1] (reordered after the
+ * options); -2 after --help/-h (printed to stdout, cli->status 0) or a bad
+ * option (one line and a hint on stderr, cli->status 125). Call it until
+ * it returns a negative value.
  */
-typedef struct {
-	const char *long_name;  /* "format" */
-	char short_name;        /* 'o', or 0 */
-	int has_value;
-} cli_option;
 int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option *opts, const char **value);
+
+/* The help of a command (NULL: of imagebuild itself), as --help prints it. */
+void cli_help(FILE *f, const cli_command *cmd);
 
 /* Append to a NULL-terminated array (grown with realloc; free() the array, not the items). */
 int cli_list_add(const char ***list, size_t *n, const char *item);
@@ -72,7 +121,9 @@ int cli_cancelled_status(int status);
 /* Callbacks whose cancel flag is cli_cancel (nothing else). */
 const ib_callbacks *cli_cancel_callbacks(void);
 
-#define IB_COMMAND(name, usage, summary) int cmd_##name(ib_cli *cli, int argc, char **argv);
+#define IB_COMMAND(name, flags, usage, summary) \
+	int cmd_##name(ib_cli *cli, int argc, char **argv); \
+	extern const cli_option cli_opts_##name[];
 #include "commands.h"
 #undef IB_COMMAND
 

@@ -8,62 +8,55 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-	const char *name;
-	const char *usage;
-	const char *summary;
-	int (*run)(ib_cli *cli, int argc, char **argv);
-} command;
-
-static const command commands[] = {
-#define IB_COMMAND(name, usage, summary) { #name, usage, summary, cmd_##name },
+const cli_command cli_commands[] = {
+#define IB_COMMAND(name, flags, usage, summary) { #name, usage, summary, cli_opts_##name, flags, cmd_##name },
 #include "commands.h"
 #undef IB_COMMAND
 };
+const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: imagebuild [--root DIR] COMMAND [ARG...]\n\n"
-		   "The store is DIR, else $IMAGEBUILD_ROOT, else /var/lib/imagebuild (root)\n"
-		   "or $XDG_DATA_HOME/imagebuild.\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-}
+enum { GOPT_ROOT, GOPT_VERSION, GOPT_HELP };
+const cli_option cli_global_opts[] = {
+	{ "root", 0, 1, "DIR", "The store's directory (default $IMAGEBUILD_ROOT, else the library's default)" },
+	{ "version", 'v', 0, NULL, "Print version information and quit" },
+	{ "help", 'h', 0, NULL, "Print usage" },
+	{ NULL, 0, 0, NULL, NULL },
+};
 
 int main(int argc, char **argv)
 {
-	ib_cli cli = { NULL, NULL, argv[0], NULL, NULL };
-	int i = 1;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--root") && i + 1 < argc) {
-			cli.root = argv[++i];
-		} else if (!strncmp(argv[i], "--root=", 7)) {
-			cli.root = argv[i] + 7;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
+	ib_cli cli = { NULL, NULL, argv[0], NULL, NULL, NULL, -1 };
+	int i = 1, k;
+	const char *v = NULL;
+	while ((k = cli_next_option(&cli, argc, argv, &i, cli_global_opts, &v)) >= 0) {
+		switch (k) {
+		case GOPT_ROOT: cli.root = v; break;
+		case GOPT_VERSION:
+			printf("imagebuild version %s (libimagebuild %s)\n", IB_VERSION, ib_version_string());
 			return 0;
-		} else {
-			fprintf(stderr, "imagebuild: unknown option `%s`\n", argv[i]);
-			usage(stderr);
-			return 2;
+		case GOPT_HELP:
+			cli_help(stdout, NULL);
+			return 0;
 		}
 	}
+	if (k == -2)
+		return cli.status;
 	if (i >= argc) {
-		usage(stderr);
-		return 2;
+		cli_help(stderr, NULL);
+		return CLI_EXIT_ERROR;
 	}
-	for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
-		if (strcmp(commands[c].name, argv[i]))
+	for (size_t c = 0; c < cli_ncommands; c++) {
+		if (strcmp(cli_commands[c].name, argv[i]))
 			continue;
-		cli.command = commands[c].name;
-		cli.usage = commands[c].usage;
+		cli.cmd = &cli_commands[c];
+		cli.command = cli_commands[c].name;
+		cli.usage = cli_commands[c].usage;
 		ib_init();
-		int rc = commands[c].run(&cli, argc - i, argv + i);
+		int rc = cli_commands[c].run(&cli, argc - i, argv + i);
 		ib_store_free(cli.store);
 		ib_shutdown();
 		return rc;
 	}
-	fprintf(stderr, "imagebuild: unknown command `%s`\n", argv[i]);
-	usage(stderr);
-	return 2;
+	fprintf(stderr, "imagebuild: '%s' is not an imagebuild command.\nSee 'imagebuild --help'.\n", argv[i]);
+	return CLI_EXIT_ERROR;
 }

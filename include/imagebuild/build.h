@@ -118,12 +118,14 @@ typedef struct {
 	 * buildx build --build-context): VALUE is `docker-image://REF` (the
 	 * image REF is used wherever the Dockerfile names the image or stage
 	 * NAME: FROM, COPY --from, RUN --mount from=) or
-	 * `oci-layout://PATH[:TAG]` (the image TAG, else "latest", of the OCI
-	 * image layout directory PATH, imported into the store) or a local
-	 * directory (its files, as a base without config, or for COPY --from).
-	 * NAME is matched as BuildKit does: the familiar form of an image name
-	 * without ":latest" ("alpine", "alpine:3.20", "ghcr.io/o/r") or a stage
-	 * name, whose instructions are then not run (version 7).
+	 * a local directory (its files, .dockerignore applied and owned by
+	 * 0:0 as buildx sends them, as an image of one layer with BuildKit's
+	 * empty config: for COPY --from, or as a base). NAME is matched as
+	 * BuildKit does: the familiar form of an image name without ":latest"
+	 * ("alpine", "alpine:3.20", "ghcr.io/o/r"), or a stage name, whose
+	 * instructions are then not run; "NAME::os/arch" only for this host's
+	 * platform. oci-layout://, git and URL contexts are refused for now
+	 * (version 7).
 	 */
 	const char *const *build_contexts;
 	/**

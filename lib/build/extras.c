@@ -7,7 +7,14 @@
  */
 #include "build/internal.h"
 
+#include "util/fs.h"
+
+#include <archive.h>
+#include <archive_entry.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -318,11 +325,174 @@ int ib_build__oci_layout_image(ib_image **out, builder *b, const char *name, con
 			     "(load the layout and use docker-image://NAME)", name, path);
 }
 
+/* libarchive's write callback: into the blob writer. */
+static la_ssize_t blob_write(struct archive *a, void *payload, const void *buf, size_t len)
+{
+	(void)a;
+	return ib_blob_writer_write(payload, buf, len) < 0 ? -1 : (la_ssize_t)len;
+}
+
+/*
+ * The tree under `dir` as an uncompressed layer tar in `w`: the
+ * .dockerignore of `dir` applied (BuildKit's NamedContext reads it), owners
+ * 0:0 as buildx's file sync sends them (filesync resetUIDAndGID), symlinks
+ * as symlinks, no extended attributes.
+ */
+static int dir_tar(ib_blob_writer *w, const char *dir)
+{
+	ib_ignore *ign = NULL;
+	ib_buf ipath = IB_BUF_INIT, icontent = IB_BUF_INIT;
+	int rc = ib_buf_printf(&ipath, "%s/.dockerignore", dir);
+	if (rc == 0) {
+		rc = ib_read_regular_file(&icontent, ipath.ptr, IB_BUILD__CONTEXT_FILE_MAX);
+		if (rc == IB_ENOTFOUND) {
+			ib_error_clear();
+			rc = 0;
+		} else if (rc == 0) {
+			rc = ib_ignore_parse(&ign, ib_buf_cstr(&icontent), icontent.size, ipath.ptr);
+		}
+	}
+	ib_buf_dispose(&ipath);
+	ib_buf_dispose(&icontent);
+	struct archive *r = rc == 0 ? archive_read_disk_new() : NULL;
+	struct archive *t = rc == 0 ? archive_write_new() : NULL;
+	if (rc == 0 && (!r || !t))
+		rc = ib_error_oom();
+	if (rc == 0) {
+		archive_read_disk_set_symlink_physical(r);
+		archive_read_disk_set_behavior(r, ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS | ARCHIVE_READDISK_NO_XATTR |
+							  ARCHIVE_READDISK_NO_ACL | ARCHIVE_READDISK_NO_FFLAGS);
+		archive_write_set_format_pax_restricted(t);
+		archive_write_set_bytes_in_last_block(t, 1);
+		if (archive_write_open(t, w, NULL, blob_write, NULL) != ARCHIVE_OK)
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "write a layer: %s", archive_error_string(t));
+		else if (archive_read_disk_open(r, dir) != ARCHIVE_OK)
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "read the directory `%s`: %s", dir,
+					   archive_error_string(r));
+	}
+	size_t dl = strlen(dir);
+	while (rc == 0) {
+		struct archive_entry *e = archive_entry_new();
+		if (!e) {
+			rc = ib_error_oom();
+			break;
+		}
+		int ar = archive_read_next_header2(r, e);
+		if (ar == ARCHIVE_EOF) {
+			archive_entry_free(e);
+			break;
+		}
+		if (ar < ARCHIVE_WARN) {
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "read `%s`: %s", dir, archive_error_string(r));
+			archive_entry_free(e);
+			break;
+		}
+		const char *p = archive_entry_pathname(e);
+		const char *rel = strlen(p) > dl ? p + dl : "";
+		while (*rel == '/')
+			rel++;
+		int is_dir = archive_entry_filetype(e) == AE_IFDIR;
+		int excluded = *rel && ign && ib_ignore_matches(ign, rel) == 1;
+		/* an excluded directory is entered only when an exception may keep something below it */
+		if (is_dir && (!excluded || ib_ignore_descend(ign, rel) == 1))
+			archive_read_disk_descend(r);
+		if (!*rel || excluded) {
+			archive_entry_free(e);
+			continue;
+		}
+		char *name = ib_strdup(rel);
+		char *src = ib_strdup(archive_entry_sourcepath(e));
+		if (!name || !src)
+			rc = IB_ERROR;
+		if (rc == 0) {
+			archive_entry_set_pathname(e, name);
+			archive_entry_set_uid(e, 0);
+			archive_entry_set_gid(e, 0);
+			archive_entry_set_uname(e, NULL);
+			archive_entry_set_gname(e, NULL);
+			archive_entry_set_hardlink(e, NULL);
+			if (archive_write_header(t, e) < ARCHIVE_WARN)
+				rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "write a layer: %s", archive_error_string(t));
+		}
+		if (rc == 0 && archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0) {
+			int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			char buf[65536];
+			ssize_t n = 0;
+			if (fd < 0)
+				rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", src);
+			while (rc == 0 && (n = read(fd, buf, sizeof buf)) > 0)
+				if (archive_write_data(t, buf, (size_t)n) != n)
+					rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "write a layer: %s",
+							   archive_error_string(t));
+			if (rc == 0 && n < 0)
+				rc = ib_error_set_os(IB_LAYER_BUILD, "read `%s`", src);
+			if (fd >= 0)
+				close(fd);
+		}
+		free(name);
+		free(src);
+		archive_entry_free(e);
+	}
+	if (t && archive_write_close(t) != ARCHIVE_OK && rc == 0)
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "write a layer: %s", archive_error_string(t));
+	if (t)
+		archive_write_free(t);
+	if (r)
+		archive_read_free(r);
+	ib_ignore_free(ign);
+	return rc;
+}
+
+/*
+ * A local directory as a named context: an image of one layer (its files)
+ * and BuildKit's empty image config (dockerfile2llb emptyImage: os, arch,
+ * WorkingDir "/", the default PATH), with one history entry as BuildKit's
+ * exporter adds for a layer no instruction made. No creation time, so the
+ * same files give the same image (and cache keys).
+ */
 int ib_build__dir_image(ib_image **out, builder *b, const char *name, const char *dir)
 {
-	(void)out;
-	(void)b;
-	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-			     "build context %s=%s: local directory contexts are not supported yet "
-			     "(only docker-image://REF)", name, dir);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				     "build context %s=%s: not a directory (nor docker-image://, oci-layout://)",
+				     name, dir);
+	ib_blob_writer *w = NULL;
+	ib_layer layer;
+	memset(&layer, 0, sizeof layer);
+	int rc = ib_store_blob_writer(&w, b->store);
+	if (rc == 0)
+		rc = dir_tar(w, dir);
+	if (rc == 0) {
+		rc = ib_blob_writer_commit(w, &layer.digest, &layer.size, NULL);
+		w = NULL;
+	}
+	ib_blob_writer_abort(w);
+	ib_image_config *c = NULL;
+	if (rc == 0)
+		rc = ib_image_config_new(&c);
+	if (rc == 0)
+		rc = ib_image_config_set(c, IB_CONFIG_WORKDIR, "/");
+	if (rc == 0)
+		rc = ib_image_config_env_set(c, "PATH", IB_BUILD_DEFAULT_PATH);
+	if (rc == 0)
+		rc = ib_image_config_diff_id_add(c, &layer.digest);
+	if (rc == 0) {
+		ib_history_entry h = IB_HISTORY_ENTRY_INIT;
+		h.created_by = "";
+		h.comment = "buildkit.exporter.image.v0";
+		rc = ib_image_config_history_add(c, &h);
+	}
+	ib_digest id;
+	if (rc == 0)
+		rc = ib_store_image_commit(&id, NULL, b->store, c, &layer, 1, NULL);
+	ib_image_config_free(c);
+	char hex[IB_DIGEST_STRLEN];
+	if (rc == 0) {
+		ib_digest_fmt(hex, &id);
+		rc = ib_store_image_lookup(out, b->store, hex);
+	}
+	if (rc < 0)
+		ib_error_prefix("build context %s=%s", name, dir);
+	return rc;
 }

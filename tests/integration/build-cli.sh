@@ -132,8 +132,7 @@ refused "--ulimit soft > hard" "soft limit must be less than or equal to hard li
 refused "--add-host without IP" "invalid IP address in add-host: nope" --add-host h:nope "$ctx"
 refused "--shm-size junk" "--shm-size 12q: invalid size" --shm-size 12q "$ctx"
 refused "--annotation index:" "only the manifest type" --annotation index:k=v "$ctx"
-refused "a directory --build-context" "local directory contexts are not supported yet" \
-	--build-context base="$tmp" "$ctx"
+refused "a --build-context that is no directory" "not a directory" --build-context base="$tmp/nothere" "$ctx"
 refused "an oci-layout --build-context" "OCI layout contexts are not supported yet" \
 	--build-context base=oci-layout://"$tmp/oci-layout" "$ctx"
 refused "an https tarball context" "only local directories and git repositories" https://example.invalid/ctx.tar.gz
@@ -144,6 +143,19 @@ printf 'FROM notthere:1\nRUN echo ok > /ok\n' >"$tmp/nc.Dockerfile"
 	fail "FROM of a named context"
 "$IB" build -q -t nc:2 --build-context base=docker-image://busybox -o "$tmp/nc" "$ctx" >/dev/null
 [ -e "$tmp/nc/final.txt" ] && [ -x "$tmp/nc/bin/busybox" ] || fail "a stage replaced by a named context"
+
+# a directory (its .dockerignore applied, owners 0:0 as buildx sends them) for COPY --from
+mkdir -p "$tmp/files/sub"
+echo hello >"$tmp/files/sub/h"
+echo secret >"$tmp/files/skip.txt"
+echo skip.txt >"$tmp/files/.dockerignore"
+chown 1234:1234 "$tmp/files/sub/h"
+printf 'FROM busybox\nCOPY --from=files / /all/\nRUN stat -c %%u:%%g /all/sub/h > /owner\n' >"$tmp/dc.Dockerfile"
+"$IB" build -q -f "$tmp/dc.Dockerfile" --build-context files="$tmp/files" -o "$tmp/dc" "$ctx" >/dev/null ||
+	fail "a directory as a named context"
+[ "$(cat "$tmp/dc/all/sub/h")" = hello ] && [ ! -e "$tmp/dc/all/skip.txt" ] && [ -e "$tmp/dc/all/.dockerignore" ] ||
+	fail "the directory context's files (and its .dockerignore)"
+[ "$(cat "$tmp/dc/owner")" = 0:0 ] || fail "the directory context's owners: $(cat "$tmp/dc/owner")"
 
 # ---- --no-cache-filter: that stage's steps run again, the others come from the cache ----
 "$IB" build -t "$tag" "$ctx" >/dev/null

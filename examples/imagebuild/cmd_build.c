@@ -70,7 +70,7 @@ const cli_option cli_opts_build[] = {
 	{ "label", 0, 1, "K=V", "Set a label of the image; repeatable" },
 	{ "annotation", 0, 1, "[manifest:]K=V", "Add an annotation to the image manifest; repeatable" },
 	{ "output", 'o', 1, "type=T,dest=D", "Output destination: type=oci|docker|tar|local|image, dest=PATH or - (PATH alone: local; - alone: tar)" },
-	{ "build-context", 0, 1, "NAME=VALUE", "Additional named context: docker-image://REF or a directory (replaces the image or stage NAME); repeatable" },
+	{ "build-context", 0, 1, "NAME=VALUE", "Additional named context: docker-image://REF, oci-layout://PATH[:TAG] or a directory (replaces the image or stage NAME); repeatable" },
 	{ "metadata-file", 0, 1, "FILE", "Write the build result metadata (buildx's keys) to the file" },
 	{ "add-host", 0, 1, "HOST:IP", "Add a custom host-to-IP mapping to RUN's /etc/hosts; repeatable" },
 	{ "ulimit", 0, 1, "NAME=SOFT[:HARD]", "Resource limit of RUN (nofile=1024:2048); repeatable" },

@@ -117,15 +117,17 @@ typedef struct {
 	 * BuildKit's named contexts, NULL-terminated "NAME=VALUE" (docker
 	 * buildx build --build-context): VALUE is `docker-image://REF` (the
 	 * image REF is used wherever the Dockerfile names the image or stage
-	 * NAME: FROM, COPY --from, RUN --mount from=) or
+	 * NAME: FROM, COPY --from, RUN --mount from=), or
+	 * `oci-layout://PATH[:TAG|@DIGEST]` (the image of that OCI layout
+	 * directory whose ref.name is TAG, default "latest", or of DIGEST; an
+	 * index gives this host's; copied into the store untagged), or
 	 * a local directory (its files, .dockerignore applied and owned by
 	 * 0:0 as buildx sends them, as an image of one layer with BuildKit's
 	 * empty config: for COPY --from, or as a base). NAME is matched as
 	 * BuildKit does: the familiar form of an image name without ":latest"
 	 * ("alpine", "alpine:3.20", "ghcr.io/o/r"), or a stage name, whose
 	 * instructions are then not run; "NAME::os/arch" only for this host's
-	 * platform. oci-layout://, git and URL contexts are refused for now
-	 * (version 7).
+	 * platform. Git and URL contexts are refused for now (version 7).
 	 */
 	const char *const *build_contexts;
 	/**

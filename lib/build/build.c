@@ -1162,7 +1162,7 @@ int ib_build__context_image(ib_image **out, builder *b, const char *name, const 
 	const char *colon = strstr(value, "://");
 	if (colon || !strncmp(value, "git@", 4))
 		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				     "build context %s=%s: only docker-image:// and local directories "
+				     "build context %s=%s: only docker-image://, oci-layout:// and local directories "
 				     "are supported", name, value);
 	return ib_build__dir_image(out, b, name, value);
 }

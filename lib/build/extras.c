@@ -316,15 +316,6 @@ const char *ib_build__named_context(builder *b, const char *name)
 
 /* ---- named contexts that are not registry images ---- */
 
-int ib_build__oci_layout_image(ib_image **out, builder *b, const char *name, const char *path)
-{
-	(void)out;
-	(void)b;
-	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-			     "build context %s=oci-layout://%s: OCI layout contexts are not supported yet "
-			     "(load the layout and use docker-image://NAME)", name, path);
-}
-
 /* libarchive's write callback: into the blob writer. */
 static la_ssize_t blob_write(struct archive *a, void *payload, const void *buf, size_t len)
 {

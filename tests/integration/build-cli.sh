@@ -133,8 +133,8 @@ refused "--add-host without IP" "invalid IP address in add-host: nope" --add-hos
 refused "--shm-size junk" "--shm-size 12q: invalid size" --shm-size 12q "$ctx"
 refused "--annotation index:" "only the manifest type" --annotation index:k=v "$ctx"
 refused "a --build-context that is no directory" "not a directory" --build-context base="$tmp/nothere" "$ctx"
-refused "an oci-layout --build-context" "OCI layout contexts are not supported yet" \
-	--build-context base=oci-layout://"$tmp/oci-layout" "$ctx"
+refused "an oci-layout --build-context of a missing tag" "index.json\` has no image tagged nope" \
+	--build-context base=oci-layout://"$tmp/oci-layout:nope" "$ctx"
 refused "an https tarball context" "only local directories and git repositories" https://example.invalid/ctx.tar.gz
 
 # ---- --build-context docker-image:// (image and stage replacement) ----
@@ -156,6 +156,18 @@ printf 'FROM busybox\nCOPY --from=files / /all/\nRUN stat -c %%u:%%g /all/sub/h 
 [ "$(cat "$tmp/dc/all/sub/h")" = hello ] && [ ! -e "$tmp/dc/all/skip.txt" ] && [ -e "$tmp/dc/all/.dockerignore" ] ||
 	fail "the directory context's files (and its .dockerignore)"
 [ "$(cat "$tmp/dc/owner")" = 0:0 ] || fail "the directory context's owners: $(cat "$tmp/dc/owner")"
+
+# an OCI layout (by tag, by digest, gzip layers): the image it holds, the layout unchanged
+printf 'FROM busybox\nCOPY --from=lay /final.txt /from-layout\n' >"$tmp/ol.Dockerfile"
+"$IB" build -q -f "$tmp/ol.Dockerfile" --build-context lay=oci-layout://"$tmp/oci-layout:1" -o "$tmp/ol1" "$ctx" \
+	>/dev/null || fail "an oci-layout context by tag"
+[ "$(cat "$tmp/ol1/from-layout")" = final ] || fail "the oci-layout context's file"
+mdigest=$(py 'import json,sys; print(json.load(open(sys.argv[1]+"/index.json"))["manifests"][0]["digest"])' "$tmp/oci-layout")
+skopeo copy -q oci:"$tmp/oci-layout":1 oci:"$tmp/oci-gz":v2 --dest-compress-format gzip --dest-compress
+"$IB" build -q -f "$tmp/ol.Dockerfile" --build-context lay=oci-layout://"$tmp/oci-layout@$mdigest" -o "$tmp/ol2" "$ctx" \
+	>/dev/null && [ -e "$tmp/ol2/from-layout" ] || fail "an oci-layout context by digest"
+"$IB" build -q -f "$tmp/ol.Dockerfile" --build-context lay=oci-layout://"$tmp/oci-gz:v2" -o "$tmp/ol3" "$ctx" \
+	>/dev/null && [ -e "$tmp/ol3/from-layout" ] || fail "an oci-layout context with gzip layers"
 
 # ---- --no-cache-filter: that stage's steps run again, the others come from the cache ----
 "$IB" build -t "$tag" "$ctx" >/dev/null

@@ -1215,6 +1215,8 @@ static int checks_with_bases(builder *b)
 		ib_image *img = NULL;
 		if (ps->base_kind != IB_BASE_IMAGE || ps->index >= ns)
 			continue;
+		if (ps->name && ib_build__named_context(b, ps->name))
+			continue; /* replaced by a named context: its base is never used */
 		if ((rc = ib_build__image(&img, b, ps->base)) < 0) {
 			ib_error_prefix("%s:%d: FROM %s", b->filename, ps->stage->line, ps->base);
 			break;

@@ -303,14 +303,24 @@ typedef struct {
 	ib_digest diff_id;       /* the uncompressed digest (config rootfs.diff_ids) */
 } ib_layer;
 
-#define IB_IMAGE_COMMIT_OPTIONS_VERSION 1
+/* 2 added annotations */
+#define IB_IMAGE_COMMIT_OPTIONS_VERSION 2
 /** Options of ib_store_image_commit(). */
 typedef struct {
 	unsigned int version;
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
+	/* version 2 */
+	/**
+	 * The manifest's annotations, NULL-terminated "KEY=VALUE" (a later
+	 * one of a key wins); NULL: none (version 2).
+	 */
+	const char *const *annotations;
 } ib_image_commit_options;
-#define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL }
-/** Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+#define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL, NULL }
+/**
+ * Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT for `version` (1 or 2; only
+ * that version's size is written), for bindings; IB_EINVALID for another.
+ */
 IB_EXTERN(int) ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version);
 
 /**

@@ -528,6 +528,13 @@ static int check_layers(ib_store *s, const ib_image_config *c, const ib_layer *l
 int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
 			     uint64_t config_size, const ib_layer *layers, size_t n)
 {
+	return ib_store__write_manifest_annotated(manifest, msize, s, config, config_size, layers, n, NULL);
+}
+
+int ib_store__write_manifest_annotated(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+				       uint64_t config_size, const ib_layer *layers, size_t n,
+				       const char *const *annotations)
+{
 	json_t *m = json_pack("{s:i,s:s,s:o,s:[]}", "schemaVersion", 2, "mediaType", IB_MEDIA_TYPE_OCI_MANIFEST, "config",
 			      ib_store__descriptor_new(IB_MEDIA_TYPE_OCI_CONFIG, config, config_size), "layers");
 	if (!m)
@@ -541,6 +548,20 @@ int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, 
 		if (json_array_append_new(arr, ib_store__descriptor_new(oci_layer_type(layers[i].media_type),
 									&layers[i].digest, size)) != 0)
 			rc = ib_error_oom();
+	}
+	if (rc == 0 && annotations && *annotations) {
+		json_t *an = json_object();
+		if (!an || json_object_set_new(m, "annotations", an) != 0)
+			rc = ib_error_oom();
+		for (const char *const *a = annotations; rc == 0 && *a; a++) {
+			const char *eq = strchr(*a, '=');
+			char *k = eq ? ib_strndup(*a, eq - *a) : NULL;
+			if (!eq || eq == *a)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "annotation `%s`: expected KEY=VALUE", *a);
+			else if (!k || json_object_set_new(an, k, json_string(eq + 1)) != 0)
+				rc = ib_error_oom();
+			free(k);
+		}
 	}
 	if (rc == 0)
 		rc = ib_store__blob_put_json(manifest, msize, s, m);
@@ -564,9 +585,10 @@ static int set_change(ib_store *s, json_t *index, void *payload)
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
-	if (opts && opts->version != IB_IMAGE_COMMIT_OPTIONS_VERSION)
+	if (opts && (opts->version < 1 || opts->version > IB_IMAGE_COMMIT_OPTIONS_VERSION))
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_commit_options version %u is not supported",
 				     opts->version);
+	const char *const *annotations = opts && opts->version >= 2 ? opts->annotations : NULL;
 	ib_buf name = IB_BUF_INIT, cj = IB_BUF_INIT;
 	int rc = 0;
 	if (opts && opts->name && (rc = ib_reference_normalize(&name, opts->name)) < 0)
@@ -577,7 +599,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	ib_digest cd;
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
-	    (rc = ib_store__write_manifest(&a.d, &a.size, s, &cd, cj.size, layers, n)) < 0 ||
+	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
 	    (rc = ib_store__index_update(s, set_change, &a)) < 0)
 		goto out;
 	if (image_id)

@@ -106,6 +106,10 @@ int ib_store__prune_dangling(ib_store *s, uint64_t *count);
 /* Write an OCI manifest naming `config` and `layers` (image.c). */
 int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
 			     uint64_t config_size, const ib_layer *layers, size_t n);
+/* The same with the manifest's annotations ("KEY=VALUE", NULL-terminated; NULL: none). */
+int ib_store__write_manifest_annotated(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+				       uint64_t config_size, const ib_layer *layers, size_t n,
+				       const char *const *annotations);
 /* Lease, lock, read, change, write index.json, unlock, unlease. */
 typedef int (*index_change_fn)(ib_store *s, json_t *index, void *payload);
 int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);

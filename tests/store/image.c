@@ -574,7 +574,55 @@ static void test_import_source_date_epoch(void **state)
 	ts_close(&t);
 }
 
+/* Version 2 of the commit options: the manifest's annotations; version 1 reads no further. */
+static void test_commit_annotations(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "image-annotations");
+	ib_layer layer;
+	memset(&layer, 0, sizeof layer);
+	layer.digest = ts_layer(&t, "one");
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	assert_int_equal(ib_image_config_diff_id_add(c, &layer.digest), 0);
+	const char *an[] = { "org.example.a=1", "org.example.b=x=y", "org.example.a=2", NULL };
+	ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	o.annotations = an;
+	ib_digest md;
+	if (ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &o) < 0)
+		fail_msg("commit: %s", ib_error_last()->message);
+	ib_buf raw = IB_BUF_INIT;
+	assert_int_equal(ib_store_blob_read(&raw, t.store, &md), 0);
+	char *text = strndup(raw.ptr, raw.size);
+	assert_non_null(strstr(text, "\"annotations\":{"));
+	assert_non_null(strstr(text, "\"org.example.a\":\"2\""));
+	assert_non_null(strstr(text, "\"org.example.b\":\"x=y\""));
+	free(text);
+	ib_buf_dispose(&raw);
+	/* a version 1 struct followed by garbage: no annotations read */
+	union { ib_image_commit_options o; unsigned char b[sizeof(ib_image_commit_options)]; } v1;
+	memset(v1.b, 0xff, sizeof v1.b);
+	assert_int_equal(ib_image_commit_options_init(&v1.o, 1), 0);
+	assert_int_equal(v1.o.version, 1u);
+	for (size_t i = offsetof(ib_image_commit_options, annotations); i < sizeof v1.b; i++)
+		assert_int_equal(v1.b[i], 0xff);
+	if (ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &v1.o) < 0)
+		fail_msg("commit v1: %s", ib_error_last()->message);
+	assert_int_equal(ib_store_blob_read(&raw, t.store, &md), 0);
+	text = strndup(raw.ptr, raw.size);
+	assert_null(strstr(text, "annotations"));
+	free(text);
+	ib_buf_dispose(&raw);
+	const char *bad[] = { "novalue", NULL };
+	o.annotations = bad;
+	ib_assert_error_contains(ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &o), "expected KEY=VALUE");
+	ib_image_config_free(c);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(image_tests,
+	cmocka_unit_test(test_commit_annotations),
 	cmocka_unit_test(test_root_private),
 	cmocka_unit_test(test_commit_lookup),
 	cmocka_unit_test(test_commit_errors),

@@ -571,7 +571,7 @@ class Image:
     names: Tuple[str, ...]
     """Every name that points at it, sorted."""
     size: int
-    """Sum of the layer blob sizes."""
+    """The sum of its layers' uncompressed sizes (the same in every store)."""
     layers: Tuple[Layer, ...]
     """Its layers, lowest first."""
     history: Tuple[HistoryEntry, ...]

@@ -149,6 +149,8 @@ typedef struct {
 	int insecure;
 	const char *tls_ca_file;
 	unsigned int attempts;
+	const char *auth_file;
+	const char *registries_conf;
 	...;
 } ib_registry_options;
 typedef struct {

@@ -1,26 +1,10 @@
 /* imagebuild build: a Dockerfile and its context into an image. */
 #include "common.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int progress(const ib_progress *p, void *payload)
-{
-	(void)payload;
-	switch (p->kind) {
-	case IB_PROGRESS_STEP: /* cached steps too (cached set), then their STEP_DONE */
-		printf("=> %s%s %s\n", p->cached ? "CACHED " : "", p->id, p->text);
-		break;
-	case IB_PROGRESS_OUTPUT:
-		printf("   %s\n", p->text);
-		break;
-	default:
-		break;
-	}
-	fflush(stdout);
-	return 0;
-}
 
 static void log_line(ib_log_level level, const char *line, void *payload)
 {
@@ -66,6 +50,8 @@ const cli_option cli_opts_build[] = {
 	{ "secret", 0, 1, "id=ID,src=FILE", "Secret to expose to the build; repeatable" },
 	{ "check", 0, 0, NULL, "Run the build checks only, build nothing (exit 1 when one fires)" },
 	{ "allow", 0, 1, "ENTITLEMENT", "Allow an extra privileged entitlement (network.host, security.insecure)" },
+	{ "authfile", 0, 1, "FILE", "Credentials file for pulling base images (containers' auth.json)" },
+	{ "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -73,12 +59,14 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 {
 	const cli_option *opts = cli_opts_build;
 	ib_build_options o = IB_BUILD_OPTIONS_INIT;
+	ib_registry_options reg = IB_REGISTRY_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL, **secrets = NULL, **allow = NULL;
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL;
 	char *content = NULL;
 	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = CLI_EXIT_ERROR;
 	const char *v = NULL;
+	cli_progress_mode progress_mode = CLI_PROGRESS_AUTO;
 
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
 		switch (k) {
@@ -119,6 +107,11 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			free(copy);
 			break;
 		}
+		case 16: reg.auth_file = v; o.registry = &reg; break;
+		case 17:
+			if (cli_progress_parse("build", v, &progress_mode) < 0)
+				goto out; /* status: CLI_EXIT_ERROR */
+			break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -143,7 +136,6 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		o.dockerfile = NULL;
 	}
 	ib_callbacks cb = IB_CALLBACKS_INIT;
-	cb.progress = quiet ? NULL : progress;
 	cb.log = log_line;
 	cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, caught below */
 	o.callbacks = &cb;
@@ -187,13 +179,20 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	ib_digest id;
 	cli_catch_signals();
+	/* progress on stderr as BuildKit shows it; -q is --progress=quiet */
+	if (quiet)
+		progress_mode = CLI_PROGRESS_QUIET;
+	cli_progress *prog = cli_progress_start(progress_mode, CLI_VIEW_BUILD, &cb);
 	if (ib_build(&id, store, &o) < 0) {
+		cli_progress_end(prog, 1);
 		status = cli_cancel ? cli_cancelled_status(1) : cli_fail("build");
 		goto out;
 	}
 	char hex[IB_DIGEST_STRLEN];
 	ib_digest_fmt(hex, &id);
-	if (quiet) {
+	cli_progress_exported(prog, hex, tags);
+	cli_progress_end(prog, 0);
+	if (quiet || progress_mode == CLI_PROGRESS_QUIET) {
 		printf("%s\n", hex);
 	} else {
 		printf("Successfully built %.12s\n", hex + 7);

@@ -1,6 +1,7 @@
 /* imagebuild run, ps, rm, commit: containers, as docker users know them. */
 #include "common.h"
 #include "format.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,7 +132,12 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 	if (ib_store_image_lookup(&img, store, image) == IB_ENOTFOUND) {
 		ib_pull_options po = IB_PULL_OPTIONS_INIT;
 		fprintf(stderr, "Unable to find image '%s' locally; pulling\n", image);
-		if (ib_pull(NULL, NULL, store, image, &po) < 0) {
+		ib_callbacks pcb = IB_CALLBACKS_INIT; /* the pull's progress on stderr, as pull shows it */
+		cli_progress *prog = cli_progress_start(CLI_PROGRESS_AUTO, CLI_VIEW_PULL, &pcb);
+		po.callbacks = &pcb;
+		int prc = ib_pull(NULL, NULL, store, image, &po);
+		cli_progress_end(prog, prc < 0);
+		if (prc < 0) {
 			status = cli_error("run");
 			goto out;
 		}

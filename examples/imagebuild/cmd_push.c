@@ -1,24 +1,10 @@
 /* Registries: push, pull, login, logout. */
 #include "common.h"
+#include "progress.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* One line per layer and state, as docker prints them once they settle. */
-static int progress(const ib_progress *p, void *payload)
-{
-	(void)payload;
-	if (p->kind != IB_PROGRESS_BYTES || !p->id || !p->text)
-		return 0;
-	/* the states, not every megabyte */
-	if (!strcmp(p->text, "Downloading") || !strcmp(p->text, "Pulling fs layer") ||
-	    !strcmp(p->text, "Download complete") || (!strcmp(p->text, "Pushing") && p->current))
-		return 0;
-	printf("%s: %s\n", p->id, p->text);
-	fflush(stdout);
-	return 0;
-}
 
 static void log_line(ib_log_level level, const char *line, void *payload)
 {
@@ -30,24 +16,29 @@ static void log_line(ib_log_level level, const char *line, void *payload)
 /* The options of the registry commands; parse() applies them by name. */
 #define OPT_INSECURE { "insecure", 0, 0, NULL, "Use plain HTTP, or HTTPS without verifying the certificate" }
 #define OPT_TLS_CA { "tls-ca", 0, 1, "FILE", "Trust the CA certificates of FILE (PEM) for the registry" }
+#define OPT_AUTHFILE { "authfile", 0, 1, "FILE", "Credentials file (containers' auth.json; default $REGISTRY_AUTH_FILE, else the usual search)" }
+#define OPT_PROGRESS { "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" }
 const cli_option cli_opts_push[] = {
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
+	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_pull[] = {
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the image name)" },
+	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_login[] = {
 	{ "username", 'u', 1, "USER", "Username" },
 	{ "password", 'p', 1, "PASSWORD", "Password (insecure on the command line: use --password-stdin)" },
 	{ "password-stdin", 0, 0, NULL, "Take the password from stdin" },
-	OPT_INSECURE, OPT_TLS_CA,
+	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_logout[] = {
+	OPT_AUTHFILE,
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -55,6 +46,7 @@ typedef struct {
 	ib_registry_options reg;
 	ib_callbacks cb;
 	int quiet, password_stdin;
+	cli_progress_mode progress; /* push, pull: set up by cli_progress_start() */
 } reg_args;
 
 /* Parse the options of `opts` (the command's table). Returns the first operand or -2. */
@@ -65,6 +57,7 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 	a->reg = def;
 	a->cb = cbdef;
 	a->quiet = a->password_stdin = 0;
+	a->progress = CLI_PROGRESS_AUTO;
 	int i = 1, k;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
@@ -73,6 +66,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 			a->reg.insecure = 1;
 		else if (!strcmp(n, "tls-ca"))
 			a->reg.tls_ca_file = v;
+		else if (!strcmp(n, "authfile"))
+			a->reg.auth_file = v;
 		else if (!strcmp(n, "quiet"))
 			a->quiet = 1;
 		else if (!strcmp(n, "username"))
@@ -81,10 +76,15 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 			a->reg.password = v;
 		else if (!strcmp(n, "password-stdin"))
 			a->password_stdin = 1;
+		else if (!strcmp(n, "progress") && cli_progress_parse(cli->command, v, &a->progress) < 0) {
+			cli->status = CLI_EXIT_ERROR; /* said: cli_usage() adds nothing */
+			return -2;
+		}
 	}
 	if (k == -2)
 		return -2;
-	a->cb.progress = a->quiet ? NULL : progress;
+	if (a->quiet)
+		a->progress = CLI_PROGRESS_QUIET;
 	a->cb.log = log_line;
 	a->cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, once cli_catch_signals() ran */
 	return i;
@@ -105,8 +105,12 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	const char *dest = i + 1 < argc ? argv[i + 1] : argv[i];
 	ib_digest md;
 	cli_catch_signals();
-	if (ib_push(&md, s, argv[i], dest, &o) < 0)
+	cli_progress *prog = cli_progress_start(a.progress, CLI_VIEW_PUSH, &a.cb);
+	if (ib_push(&md, s, argv[i], dest, &o) < 0) {
+		cli_progress_end(prog, 1);
 		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
+	}
+	cli_progress_end(prog, 0);
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, &md);
 	ib_reference *ref = NULL;
@@ -114,7 +118,7 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	if (ib_reference_parse(&ref, dest) == 0 && ib_reference_tag(ref))
 		snprintf(tag, sizeof tag, "%s", ib_reference_tag(ref));
 	ib_reference_free(ref);
-	if (a.quiet)
+	if (a.progress == CLI_PROGRESS_QUIET)
 		printf("%s\n", ds);
 	else
 		printf("%s: digest: %s\n", tag, ds);
@@ -135,14 +139,18 @@ int cmd_pull(ib_cli *cli, int argc, char **argv)
 	o.callbacks = &a.cb;
 	ib_digest id, md;
 	cli_catch_signals();
-	if (ib_pull(&id, &md, s, argv[i], &o) < 0)
+	cli_progress *prog = cli_progress_start(a.progress, CLI_VIEW_PULL, &a.cb);
+	if (ib_pull(&id, &md, s, argv[i], &o) < 0) {
+		cli_progress_end(prog, 1);
 		return cli_cancel ? cli_cancelled_status(1) : cli_fail(NULL);
+	}
+	cli_progress_end(prog, 0);
 	char ids[IB_DIGEST_STRLEN], mds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ids, &id);
 	ib_digest_fmt(mds, &md);
 	ib_buf name = IB_BUF_INIT;
 	ib_reference_normalize(&name, argv[i]);
-	if (a.quiet) {
+	if (a.progress == CLI_PROGRESS_QUIET) {
 		printf("%s\n", name.ptr ? name.ptr : argv[i]);
 	} else {
 		printf("Digest: %s\n", mds);
@@ -215,7 +223,7 @@ int cmd_logout(ib_cli *cli, int argc, char **argv)
 	if (i == -2 || argc - i > 1)
 		return cli_usage(cli);
 	const char *host = i < argc ? argv[i] : "docker.io";
-	int rc = ib_registry_logout(host, NULL);
+	int rc = ib_registry_logout(host, &a.reg);
 	if (rc == IB_ENOTFOUND) {
 		printf("Not logged in to %s\n", host);
 		return 0;

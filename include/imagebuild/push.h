@@ -1,7 +1,8 @@
 /*
  * push.h: the OCI distribution protocol: pull images from a registry into
  * the store and push store images to a registry; credentials (Docker's
- * config.json), TLS, retries.
+ * config.json and its credential helpers, containers' auth.json), mirrors
+ * and registry settings (containers' registries.conf), TLS, retries.
  *
  * Registries are named as in references: "docker.io" (which is served by
  * registry-1.docker.io), "quay.io", "localhost:5000". HTTPS with
@@ -29,33 +30,76 @@
 
 IB_BEGIN_DECL
 
-/** The version of ib_registry_options (2: `callbacks` moved to ib_pull_options and ib_push_options). */
-#define IB_REGISTRY_OPTIONS_VERSION 2
+/**
+ * The version of ib_registry_options (2: `callbacks` moved to
+ * ib_pull_options and ib_push_options; 3: `auth_file` and
+ * `registries_conf` added at the end).
+ */
+#define IB_REGISTRY_OPTIONS_VERSION 3
 /**
  * How to reach a registry: credentials, TLS, retries; shared by pull, push
  * and login (which point to it).
+ *
+ * Credentials, unless `username` is set, come from the first of these
+ * files that has some for the registry, in podman's order: `auth_file`,
+ * else $REGISTRY_AUTH_FILE (then that file alone); else
+ * $XDG_RUNTIME_DIR/containers/auth.json (/run/containers/UID/auth.json),
+ * $XDG_CONFIG_HOME/containers/auth.json (~/.config/containers/auth.json),
+ * then Docker's config file. In a file, `credHelpers.<registry>` (and in
+ * Docker's, `credsStore`) names a credential helper,
+ * `docker-credential-<name>` on PATH, asked with `get` once per registry
+ * per call; else `auths.<registry>` (`auth`, `username`/`password`, or an
+ * `identitytoken`, traded for a token with the token server's
+ * `grant_type=refresh_token`). Docker Hub is found under any of its names
+ * (`docker.io`, `index.docker.io`, `registry-1.docker.io`,
+ * `https://index.docker.io/v1/`), other registries by host and port.
+ *
+ * Mirrors, insecure and blocked registries come from containers'
+ * registries.conf (version 2): see `registries_conf`.
  */
 typedef struct {
+	/** IB_REGISTRY_OPTIONS_VERSION (or an older version: see ib_registry_options_init()). */
 	unsigned int version;
-	/* credentials; NULL: those Docker's config file has for the registry, else anonymous */
+	/** The user name; NULL: the credentials the auth files have for the registry, else anonymous. */
 	const char *username;
 	/** The password or token for `username`. */
 	const char *password;
-	/* the Docker config file; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
+	/** Docker's config file; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
 	const char *docker_config;
-	/* 1: allow plain HTTP and unverified certificates for any registry */
+	/** 1: allow plain HTTP and unverified certificates for any registry. */
 	int insecure;
-	/* a PEM file of CA certificates to verify the registry with (curl's CAINFO) */
+	/** A PEM file of CA certificates to verify the registry with (curl's CAINFO); NULL: the system's. */
 	const char *tls_ca_file;
-	/* attempts per request on transient failures (connection errors, 429, 5xx); 0: 4 */
+	/** Attempts per request on transient failures (connection errors, 429, 5xx); 0: 4. */
 	unsigned int attempts;
+	/**
+	 * containers' auth.json (podman's `--authfile`): the only file
+	 * credentials are read from, and the one login and logout change.
+	 * NULL: $REGISTRY_AUTH_FILE, else the search described above (login
+	 * and logout then change Docker's config file). Version 3.
+	 */
+	const char *auth_file;
+	/**
+	 * containers' registries.conf (version 2 TOML): `[[registry]]` entries
+	 * (`prefix`, `location`, `insecure`, `blocked`, `mirror-by-digest-only`,
+	 * `[[registry.mirror]]` with `location`, `insecure`,
+	 * `pull-from-mirror`) and `unqualified-search-registries`. A pull
+	 * tries the mirrors of the registry its reference falls under, in order,
+	 * then the registry itself; a blocked registry is refused; an insecure one
+	 * is reached as `insecure` says. NULL: $CONTAINERS_REGISTRIES_CONF,
+	 * else /etc/containers/registries.conf (a missing file is no
+	 * configuration); "none": no file. Version 3.
+	 */
+	const char *registries_conf;
 } ib_registry_options;
-#define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0 }
+/** The defaults, for a declaration: `ib_registry_options o = IB_REGISTRY_OPTIONS_INIT;`. */
+#define IB_REGISTRY_OPTIONS_INIT { IB_REGISTRY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL }
 
 /**
  * Initialise `opts` like IB_REGISTRY_OPTIONS_INIT for `version` (for
- * bindings): 2, or 1 (the older, larger layout that ended in `callbacks`;
- * only that version's size is written). IB_EINVALID for another version.
+ * bindings): 3; 2 (without `auth_file` and `registries_conf`); or 1 (the
+ * older layout that ended in `callbacks`). Only that version's size is
+ * written. IB_EINVALID for another version.
  */
 IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
@@ -136,12 +180,20 @@ IB_EXTERN(int) ib_push(ib_digest *manifest, ib_store *store, const char *local_n
 /**
  * docker login: check `username`/`password` (in `opts`) against the
  * registry `host` ("docker.io", "localhost:5000"), then record them in the
- * Docker config file (mode 0600). IB_EINVALID when the registry refuses them
- * (as for every 401/403 answer).
+ * login file: `auth_file`, else $REGISTRY_AUTH_FILE, else Docker's config
+ * file (mode 0600). When that file names a credential helper for the
+ * registry (`credHelpers`, or `credsStore` in Docker's), the helper stores
+ * them (`docker-credential-<name> store`) and the file gets only the
+ * registry's key, without a secret, as docker does. IB_EINVALID when the
+ * registry refuses them (as for every 401/403 answer).
  */
 IB_EXTERN(int) ib_registry_login(const char *host, const ib_registry_options *opts);
 
-/** docker logout: forget the credentials of `host`; IB_ENOTFOUND when there were none. */
+/**
+ * docker logout: forget the credentials of `host` in the login file (see
+ * ib_registry_login()), and in its credential helper (`erase`) when it
+ * names one; IB_ENOTFOUND when there were none. `opts` may be NULL.
+ */
 IB_EXTERN(int) ib_registry_logout(const char *host, const ib_registry_options *opts);
 
 IB_END_DECL

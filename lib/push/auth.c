@@ -236,66 +236,164 @@ static int load_config(json_t **out, const char *path)
 	return rc;
 }
 
-int ib_push__config_get(char **user, char **pass, const char *path, const char *domain)
+/* The credential helper `j` names for `domain`: credHelpers, else (Docker's config) credsStore; NULL: none. */
+const char *ib_push__config_helper(const json_t *j, const char *domain, int docker)
 {
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(j, "credHelpers"), key, v) {
+		if (key_matches(key, domain) && json_is_string(v) && *json_string_value(v))
+			return json_string_value(v);
+	}
+	const char *store = docker ? ib_json_str(j, "credsStore") : NULL;
+	return store && *store ? store : NULL;
+}
+
+/* An auths entry's credentials into `out`; IB_ENOTFOUND when it has none. */
+static int entry_decode(ib_push__creds *out, const json_t *v, const char *path, const char *key)
+{
+	const char *auth = ib_json_str(v, "auth");
+	const char *u = ib_json_str(v, "username"), *p = ib_json_str(v, "password");
+	const char *tok = ib_json_str(v, "identitytoken");
+	ib_buf dec = IB_BUF_INIT;
+	int rc = IB_ENOTFOUND;
+	if (auth && *auth) {
+		if ((rc = ib_push__base64_decode(&dec, auth)) < 0) {
+			ib_error_prefix("`%s`: auths.%s.auth", path, key);
+			ib_buf_dispose(&dec);
+			return rc;
+		}
+		char *colon = strchr(dec.ptr, ':');
+		if (!colon) {
+			ib_buf_dispose(&dec);
+			return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: auths.%s.auth is not base64(user:password)", path,
+					     key);
+		}
+		*colon = 0;
+		u = dec.ptr;
+		p = colon + 1;
+		rc = IB_ENOTFOUND;
+	}
+	if (tok && *tok) { /* docker: an identity token replaces the password */
+		out->identity_token = ib_strdup(tok);
+		out->user = u ? ib_strdup(u) : NULL;
+		rc = out->identity_token && (!u || out->user) ? 0 : IB_ERROR;
+	} else if (u && p && (*u || *p)) {
+		out->user = ib_strdup(u);
+		out->pass = ib_strdup(p);
+		rc = out->user && out->pass ? 0 : IB_ERROR;
+	}
+	if (dec.ptr)
+		memset(dec.ptr, 0, dec.size);
+	ib_buf_dispose(&dec);
+	return rc;
+}
+
+/* A key of containers' auth.json scoped to a namespace: "quay.io/org" (no scheme, a path). */
+static int namespaced_key(const char *key)
+{
+	return strchr(key, '/') && !strstr(key, "://");
+}
+
+int ib_push__file_credentials(ib_push__creds *out, const char *path, const char *domain, const char *repo,
+			      unsigned int flags)
+{
+	int docker = (flags & IB_PUSH_CREDS_DOCKER) != 0;
 	json_t *j;
-	*user = *pass = NULL;
+	memset(out, 0, sizeof *out);
 	int rc = load_config(&j, path);
 	if (rc < 0)
 		return rc;
+	const char *helper = flags & IB_PUSH_CREDS_NO_HELPERS ? NULL : ib_push__config_helper(j, domain, docker);
+	if (helper) {
+		rc = ib_push__helper_get(out, helper, ib_push__config_key(domain));
+		if (rc < 0 && rc != IB_ENOTFOUND)
+			ib_error_prefix("`%s`", path);
+		json_decref(j);
+		return rc;
+	}
 	const char *key;
-	json_t *v;
-	rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "`%s`: no credentials for %s", path, domain);
-	json_object_foreach(json_object_get(j, "auths"), key, v) {
-		if (!key_matches(key, domain))
-			continue;
-		const char *auth = ib_json_str(v, "auth");
-		const char *u = ib_json_str(v, "username"), *p = ib_json_str(v, "password");
-		ib_buf dec = IB_BUF_INIT;
-		if (auth && *auth) {
-			if ((rc = ib_push__base64_decode(&dec, auth)) < 0) {
-				ib_error_prefix("`%s`: auths.%s.auth", path, key);
-				ib_buf_dispose(&dec);
-				break;
-			}
-			char *colon = strchr(dec.ptr, ':');
-			if (!colon) {
-				ib_buf_dispose(&dec);
-				rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "`%s`: auths.%s.auth is not base64(user:password)",
-						   path, key);
-				break;
-			}
-			*colon = 0;
-			u = dec.ptr;
-			p = colon + 1;
-		}
-		if (u && p) {
-			*user = ib_strdup(u);
-			*pass = ib_strdup(p);
-			rc = *user && *pass ? 0 : IB_ERROR;
-			if (rc == 0)
+	json_t *v, *auths = json_object_get(j, "auths");
+	rc = IB_ENOTFOUND;
+	/*
+	 * containers' auth.json: a key "host/namespace" applies to the
+	 * repositories under it, the longest first (podman); Docker's config
+	 * knows hosts only (docker strips a key's path).
+	 */
+	if (!docker && repo && *repo) {
+		char *full = ib_sprintf("%s/%s", domain, repo);
+		const char *best_key = NULL;
+		json_t *best = NULL;
+		size_t best_len = 0;
+		json_object_foreach(auths, key, v) {
+			size_t n = strlen(key);
+			if (!namespaced_key(key) || !full || strncmp(full, key, n) || (full[n] && full[n] != '/'))
+				continue;
+			ib_push__creds probe = { 0 };
+			int prc = entry_decode(&probe, v, path, key);
+			ib_push__creds_dispose(&probe);
+			if (prc == IB_ENOTFOUND) {
 				ib_error_clear();
+				continue;
+			}
+			if (n > best_len) {
+				best_len = n;
+				best_key = key;
+				best = v;
+			}
 		}
-		ib_buf_dispose(&dec);
-		if (rc == 0 || rc != IB_ENOTFOUND)
-			break;
+		if (!full)
+			rc = IB_ERROR;
+		else if (best)
+			rc = entry_decode(out, best, path, best_key);
+		free(full);
 	}
-	if (rc < 0) {
-		free(*user);
-		free(*pass);
-		*user = *pass = NULL;
+	if (rc == IB_ENOTFOUND) {
+		json_object_foreach(auths, key, v) {
+			if (!key_matches(key, domain) || (!docker && namespaced_key(key)))
+				continue;
+			if ((rc = entry_decode(out, v, path, key)) != IB_ENOTFOUND)
+				break;
+		}
 	}
+	if (rc == IB_ENOTFOUND)
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "`%s`: no credentials for %s", path, domain);
+	else if (rc == 0)
+		ib_error_clear();
+	if (rc < 0)
+		ib_push__creds_dispose(out);
 	json_decref(j);
+	return rc;
+}
+
+int ib_push__config_get(char **user, char **pass, const char *path, const char *domain)
+{
+	ib_push__creds c;
+	*user = *pass = NULL;
+	int rc = ib_push__file_credentials(&c, path, domain, NULL, IB_PUSH_CREDS_DOCKER | IB_PUSH_CREDS_NO_HELPERS);
+	if (rc == 0 && c.identity_token) {
+		ib_push__creds_dispose(&c);
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "`%s`: %s has an identity token, not a password", path, domain);
+	}
+	if (rc == 0) {
+		*user = c.user;
+		*pass = c.pass;
+	}
 	return rc;
 }
 
 int ib_push__config_set(const char *path, const char *domain, const char *user, const char *pass)
 {
+	return ib_push__config_put(path, domain, user, pass, 0);
+}
+
+int ib_push__config_put(const char *path, const char *domain, const char *user, const char *pass, unsigned int flags)
+{
 	json_t *j = NULL;
 	int rc = load_config(&j, path);
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
-		if (!user)
+		if (!user && !(flags & IB_PUSH_CONFIG_EMPTY))
 			return ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "not logged in to %s", domain);
 		j = json_object();
 		rc = j ? 0 : ib_error_oom();
@@ -322,7 +420,7 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 		}
 	}
 	ib_buf b = IB_BUF_INIT, enc = IB_BUF_INIT, dir = IB_BUF_INIT;
-	if (!user && !removed) {
+	if (!user && !removed && !(flags & IB_PUSH_CONFIG_EMPTY)) {
 		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_PUSH, "not logged in to %s", domain);
 		goto out;
 	}
@@ -331,6 +429,12 @@ int ib_push__config_set(const char *path, const char *domain, const char *user, 
 		    (rc = ib_push__base64(&enc, b.ptr, b.size)) < 0)
 			goto out;
 		json_t *e = json_pack("{s:s}", "auth", enc.ptr);
+		if (!e || json_object_set_new(auths, ib_push__config_key(domain), e) < 0) {
+			rc = ib_error_oom();
+			goto out;
+		}
+	} else if (flags & IB_PUSH_CONFIG_EMPTY) {
+		json_t *e = json_object();
 		if (!e || json_object_set_new(auths, ib_push__config_key(domain), e) < 0) {
 			rc = ib_error_oom();
 			goto out;

@@ -30,6 +30,7 @@ struct ib_push__registry {
 	unsigned int attempts;
 	unsigned int stall; /* seconds: the low-speed window, and how long an error body is read */
 	char *user, *pass;
+	char *identity_token; /* an OAuth2 refresh token, traded at the token realm (then `pass` is NULL) */
 	char *auth;       /* the Authorization header value, once known */
 	ib_push__calls *calls; /* the call's callbacks and their lock; the first client's, shared by its clones */
 	int owns_calls;
@@ -102,6 +103,12 @@ int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 		old->version = 1;
 		return 0;
 	}
+	if (version == 2) { /* only version 2's size */
+		ib_push__registry_options_v2 *old = (ib_push__registry_options_v2 *)(void *)opts;
+		memset(old, 0, sizeof *old);
+		old->version = 2;
+		return 0;
+	}
 	if (version != IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_registry_options version %u is not supported",
 				     version);
@@ -113,23 +120,46 @@ int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what)
 {
+	return ib_push__registry_new_at(out, domain, path, actions, opts, cb, what, NULL, 0);
+}
+
+int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const char *path, const char *actions,
+			     const ib_registry_options *opts, const ib_callbacks *cb, const char *what,
+			     const ib_push__regconf *conf, int insecure)
+{
 	static const ib_registry_options defaults = IB_REGISTRY_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
-	/* version 1 is version 2 and a callbacks field (read by ib_pull/ib_push's version 1) */
+	/*
+	 * version 1 is version 2 and a callbacks field (read by ib_pull/ib_push's
+	 * version 1); version 3 adds auth_file and registries_conf, read only then
+	 */
 	if (opts->version < 1 || opts->version > IB_REGISTRY_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "registry options: unknown version %u", opts->version);
 	if (ib_callback_validate(cb, IB_LAYER_PUSH) < 0)
 		return IB_EINVALID;
+	ib_push__regconf own;
+	int rc = conf ? 0 : ib_push__regconf_load(&own, opts);
+	if (rc < 0) {
+		ib_error_prefix("%s", what);
+		return rc;
+	}
+	rc = ib_push__regconf_host(&insecure, conf ? conf : &own, domain);
+	if (!conf)
+		ib_push__regconf_dispose(&own);
+	if (rc < 0) {
+		ib_error_prefix("%s", what);
+		return rc;
+	}
 	ib_push__registry *r = NULL;
-	int rc = client_alloc(&r, domain, path, actions, what);
+	rc = client_alloc(&r, domain, path, actions, what);
 	if (rc == 0 && !(r->calls = ib_calloc(1, sizeof *r->calls)))
 		rc = IB_ERROR;
 	if (rc == 0) {
 		r->owns_calls = 1;
 		r->calls->cb = cb;
 		pthread_mutex_init(&r->calls->lock, NULL);
-		r->insecure = opts->insecure || ib_push__default_insecure(domain);
+		r->insecure = insecure || opts->insecure || ib_push__default_insecure(domain);
 		r->attempts = opts->attempts ? opts->attempts : 4;
 		rc = ib_push__stall_seconds(&r->stall);
 		if (rc == 0)
@@ -139,17 +169,18 @@ int ib_push__registry_new(ib_push__registry **out, const char *domain, const cha
 		if (dup_opt(&r->user, opts->username) < 0 || dup_opt(&r->pass, opts->password ? opts->password : "") < 0)
 			rc = IB_ERROR;
 	} else if (rc == 0) {
-		ib_buf path_buf = IB_BUF_INIT;
-		rc = ib_push__config_path(&path_buf, opts->docker_config);
-		if (rc == 0)
-			rc = ib_push__config_get(&r->user, &r->pass, path_buf.ptr, domain);
-		if (rc == IB_ENOTFOUND) { /* anonymous */
+		ib_push__creds c;
+		rc = ib_push__credentials(&c, domain, path, opts);
+		if (rc == 0) {
+			r->user = c.user;
+			r->pass = c.pass;
+			r->identity_token = c.identity_token;
+		} else if (rc == IB_ENOTFOUND) { /* anonymous */
 			ib_error_clear();
 			rc = 0;
 		}
 		if (rc < 0)
 			ib_error_prefix("%s: credentials", what);
-		ib_buf_dispose(&path_buf);
 	}
 	if (rc < 0) {
 		ib_push__registry_free(r);
@@ -164,7 +195,8 @@ int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *o)
 	ib_push__registry *r = NULL;
 	int rc = client_alloc(&r, o->domain, o->path, o->actions, o->what);
 	if (rc == 0 && (dup_opt(&r->ca_file, o->ca_file) < 0 || dup_opt(&r->user, o->user) < 0 ||
-			dup_opt(&r->pass, o->pass) < 0 || dup_opt(&r->auth, o->auth) < 0))
+			dup_opt(&r->pass, o->pass) < 0 || dup_opt(&r->identity_token, o->identity_token) < 0 ||
+			dup_opt(&r->auth, o->auth) < 0))
 		rc = IB_ERROR;
 	if (rc < 0) {
 		ib_push__registry_free(r);
@@ -193,6 +225,7 @@ void ib_push__registry_free(ib_push__registry *r)
 	free(r->ca_file);
 	free(r->user);
 	free_secret(r->pass);
+	free_secret(r->identity_token);
 	free_secret(r->auth);
 	if (r->owns_calls && r->calls) {
 		pthread_mutex_destroy(&r->calls->lock);
@@ -764,7 +797,7 @@ static int basic_auth(ib_push__registry *r)
  */
 static int token_auth(ib_push__registry *r, const ib_push__challenge *ch)
 {
-	ib_buf url = IB_BUF_INIT, origin = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT;
+	ib_buf url = IB_BUF_INIT, origin = IB_BUF_INIT, body = IB_BUF_INIT, msg = IB_BUF_INIT, form = IB_BUF_INIT;
 	char *basic = NULL;
 	int rc = ib_push__resolve(&url, &origin, NULL, ch->realm);
 	if (rc == 0)
@@ -773,39 +806,62 @@ static int token_auth(ib_push__registry *r, const ib_push__challenge *ch)
 		ib_error_prefix("token realm");
 		goto out;
 	}
-	char sep = strchr(url.ptr, '?') ? '&' : '?';
-	if (ch->service) {
+	/*
+	 * With an identity token (an OAuth2 refresh token): a POST of
+	 * grant_type=refresh_token (docker/distribution's token auth spec,
+	 * "OAuth2"); else a GET with service, scope, account and Basic.
+	 */
+	int oauth = r->identity_token != NULL;
+	ib_buf *params = oauth ? &form : &url;
+	char sep = oauth ? 0 : strchr(url.ptr, '?') ? '&' : '?';
+	if (oauth) {
+		char *e = curl_easy_escape(r->curl, r->identity_token, 0);
+		rc = e ? ib_buf_printf(&form, "grant_type=refresh_token&client_id=imagebuild&refresh_token=%s", e) : IB_ERROR;
+		if (e) {
+			memset(e, 0, strlen(e));
+			curl_free(e);
+		}
+		sep = '&';
+	}
+	if (rc == 0 && ch->service) {
 		char *e = curl_easy_escape(r->curl, ch->service, 0);
-		rc = ib_buf_printf(&url, "%cservice=%s", sep, e ? e : "");
+		rc = ib_buf_printf(params, "%cservice=%s", sep, e ? e : "");
 		curl_free(e);
 		sep = '&';
 	}
 	if (rc == 0 && r->path && *r->path) {
 		char *scope = ib_sprintf("repository:%s:%s", r->path, r->actions);
 		char *e = scope ? curl_easy_escape(r->curl, scope, 0) : NULL;
-		rc = e ? ib_buf_printf(&url, "%cscope=%s", sep, e) : IB_ERROR;
+		rc = e ? ib_buf_printf(params, "%cscope=%s", sep, e) : IB_ERROR;
 		curl_free(e);
 		free(scope);
 		sep = '&';
 	}
-	if (rc == 0 && r->user) {
+	if (rc == 0 && r->user && !oauth) {
 		char *e = curl_easy_escape(r->curl, r->user, 0);
 		rc = ib_buf_printf(&url, "%caccount=%s", sep, e ? e : "");
 		curl_free(e);
 	}
-	if (rc == 0 && r->user && !(basic = basic_value(r)))
+	if (rc == 0 && r->user && r->pass && !oauth && !(basic = basic_value(r)))
 		rc = IB_ERROR;
 	if (rc < 0)
 		goto out;
+	ib_push__source src = { .fd = -1, .content_type = "application/x-www-form-urlencoded" };
+	if (oauth) {
+		src.data = form.ptr;
+		src.len = form.size;
+	}
 	ib_push__response resp = { 0 };
 	ib_push__sink sink = { &body, IB_PUSH_TOKEN_LIMIT, NULL, NULL, NULL };
-	exchange x = { .resp = &resp, .sink = &sink, .r = r };
+	exchange x = { .resp = &resp, .sink = &sink, .r = r, .body = oauth ? &src : NULL };
 	char errbuf[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
 	for (unsigned int attempt = 1;; attempt++) {
 		ib_buf_clear(&body);
 		x.sink_rc = 0;
-		if ((rc = send_request(r, &x, &cc, "GET", url.ptr, "application/json", origin.ptr, basic, errbuf)) < 0)
+		x.offset = 0;
+		if ((rc = send_request(r, &x, &cc, oauth ? "POST" : "GET", url.ptr, "application/json", origin.ptr, basic,
+				       errbuf)) < 0)
 			break;
 		long d = x.sink_rc < 0 ? -1 : ib_push__retry_delay(cc, resp.status, attempt, r->attempts, resp.retry_after);
 		if (d < 0)
@@ -840,6 +896,9 @@ static int token_auth(ib_push__registry *r, const ib_push__challenge *ch)
 	ib_push__response_dispose(&resp);
 out:
 	free_secret(basic);
+	if (form.ptr)
+		memset(form.ptr, 0, form.size);
+	ib_buf_dispose(&form);
 	ib_buf_dispose(&url);
 	ib_buf_dispose(&origin);
 	if (body.ptr)
@@ -859,7 +918,11 @@ static int authenticate(ib_push__registry *r, const char *header)
 	if (!strcasecmp(ch.scheme, "Bearer")) {
 		rc = token_auth(r, &ch);
 	} else if (!strcasecmp(ch.scheme, "Basic")) {
-		rc = r->user ? basic_auth(r) : 1;
+		if (r->identity_token && !r->pass)
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+					   "the credentials are an identity token, and the registry asks for Basic auth (it needs a token server)");
+		else
+			rc = r->user ? basic_auth(r) : 1;
 	} else {
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PUSH, "unsupported authentication scheme `%s`", ch.scheme);
 	}

@@ -6,6 +6,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "push/regconf.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -34,10 +35,93 @@ void ib_push__challenge_dispose(ib_push__challenge *c);
 
 /* The config.json path: `given`, else $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
 int ib_push__config_path(ib_buf *out, const char *given);
-/* user and password for `domain`; IB_ENOTFOUND when none (no file, no entry). */
+/* user and password for `domain` in `auths` (helpers are not run); IB_ENOTFOUND when none (no file, no entry). */
 int ib_push__config_get(char **user, char **pass, const char *path, const char *domain);
 /* Record (user, pass) for `domain`, or remove it (user NULL); mode 0600, atomically. */
 int ib_push__config_set(const char *path, const char *domain, const char *user, const char *pass);
+/* The same; with IB_PUSH_CONFIG_EMPTY (and user NULL) the key stays, as `{}` (docker's entry beside a helper). */
+#define IB_PUSH_CONFIG_EMPTY 1u
+int ib_push__config_put(const char *path, const char *domain, const char *user, const char *pass, unsigned int flags);
+
+/* ---- registries.conf (regconf.c; parsed by regconf_toml.cpp) ---- */
+
+/* The file: `registries_conf` ("none": out is empty), else $CONTAINERS_REGISTRIES_CONF, else /etc/containers/registries.conf. */
+int ib_push__regconf_path(ib_buf *out, const ib_registry_options *opts);
+/* Read and parse it; a missing file is an empty configuration. */
+int ib_push__regconf_load(ib_push__regconf *out, const ib_registry_options *opts);
+/* The [[registry]] whose prefix matches `name` ("host/path") the longest, or NULL. */
+int ib_push__regconf_find(const ib_push__registry_conf **out, const ib_push__regconf *c, const char *name);
+/* A registry host: an error when blocked; `insecure` set to 1 when insecure. */
+int ib_push__regconf_host(int *insecure, const ib_push__regconf *c, const char *domain);
+
+/* A place a pull tries. */
+typedef struct {
+	char *domain;
+	char *path;
+	int insecure;
+	int mirror;
+} ib_push__pull_source;
+typedef struct {
+	ib_push__pull_source *v;
+	size_t n;
+} ib_push__source_list;
+/* The mirrors of `domain/path` (those that serve tags or digests as `by_digest` asks), then the registry. */
+int ib_push__pull_sources(ib_push__source_list *out, const ib_push__regconf *c, const char *domain, const char *path,
+			  int by_digest);
+void ib_push__sources_dispose(ib_push__source_list *l);
+/* 1 when the reference names no registry (docker's rule). */
+int ib_push__unqualified(const char *ref);
+/* An unqualified `ref` with unqualified-search-registries not starting with docker.io: refused. */
+int ib_push__check_search(const ib_push__regconf *c, const char *ref);
+
+/* ---- credentials: helpers, auth files (creds.c) ---- */
+
+/* Credentials: a user and password, or an identity token (an OAuth2 refresh token; user may be set). */
+typedef struct {
+	char *user;
+	char *pass;
+	char *identity_token;
+} ib_push__creds;
+void ib_push__creds_dispose(ib_push__creds *c); /* wipes the secrets */
+
+#define IB_PUSH_CREDS_DOCKER 1u     /* Docker's config.json: credsStore applies too */
+#define IB_PUSH_CREDS_NO_HELPERS 2u /* read `auths` only, run no helper */
+/*
+ * Credentials for `domain` in one auth file: its credential helper
+ * (credHelpers; credsStore in Docker's config) when it names one, else
+ * `auths`. IB_ENOTFOUND when none (no file, no entry, the helper has none).
+ */
+/* `repo` (may be NULL): the repository path, for auth.json's namespaced keys ("quay.io/org"). */
+int ib_push__file_credentials(ib_push__creds *out, const char *path, const char *domain, const char *repo,
+			      unsigned int flags);
+/* The helper a parsed auth file names for `domain` (borrowed), or NULL. */
+const char *ib_push__config_helper(const json_t *j, const char *domain, int docker);
+
+/* The auth files, in podman's order (creds.c explains it). */
+typedef struct {
+	char *path;
+	int docker; /* Docker's config.json */
+} ib_push__auth_file;
+int ib_push__auth_files(ib_push__auth_file **out, size_t *n, const ib_registry_options *opts);
+void ib_push__auth_files_free(ib_push__auth_file *f, size_t n);
+/* The file login and logout change: auth_file, else $REGISTRY_AUTH_FILE, else Docker's config. */
+int ib_push__login_file(ib_buf *out, const ib_registry_options *opts);
+/* Credentials for `domain` from the first auth file that has some; IB_ENOTFOUND when none. */
+int ib_push__credentials(ib_push__creds *out, const char *domain, const char *repo, const ib_registry_options *opts);
+
+/*
+ * Run docker-credential-<helper> <action> with `input` on stdin; its stdout
+ * into `out` (at most 1 MiB), its exit status into `exit_status`; its
+ * stderr goes to /dev/null. A program not on PATH is an error (as docker).
+ */
+int ib_push__helper_run(ib_buf *out, int *exit_status, const char *helper, const char *action, const char *input,
+			size_t input_len);
+/* get: IB_ENOTFOUND when the helper has nothing for `server`. */
+int ib_push__helper_get(ib_push__creds *out, const char *helper, const char *server);
+int ib_push__helper_store(const char *helper, const char *server, const char *user, const char *secret);
+int ib_push__helper_erase(const char *helper, const char *server);
+/* list: {"server URL": "username", ...} */
+int ib_push__helper_list(json_t **out, const char *helper);
 
 int ib_push__base64(ib_buf *out, const void *data, size_t len);
 int ib_push__base64_decode(ib_buf *out, const char *text);
@@ -139,6 +223,16 @@ typedef struct {
 	unsigned int attempts;
 	const ib_callbacks *callbacks;
 } ib_push__registry_options_v1;
+/* The options of version 2: version 3 without `auth_file` and `registries_conf`. */
+typedef struct {
+	unsigned int version;
+	const char *username;
+	const char *password;
+	const char *docker_config;
+	int insecure;
+	const char *tls_ca_file;
+	unsigned int attempts;
+} ib_push__registry_options_v2;
 typedef struct {
 	unsigned int version;
 	ib_push__registry_options_v1 registry;
@@ -160,6 +254,13 @@ typedef struct {
 
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what);
+/*
+ * The same with registries.conf already read (`conf`; NULL: read it here):
+ * a blocked host is refused, an insecure one (or `insecure`) is insecure.
+ */
+int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const char *path, const char *actions,
+			     const ib_registry_options *opts, const ib_callbacks *cb, const char *what,
+			     const ib_push__regconf *conf, int insecure);
 /* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
 int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *r);
 void ib_push__registry_free(ib_push__registry *r);

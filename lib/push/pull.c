@@ -347,22 +347,56 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 	int rc = ib_reference_parse(&ref, refstr);
 	if (rc < 0)
 		return rc;
-	char *what = ib_sprintf("pull from %s", ib_reference_repository(ref));
-	ib_push__registry *r = NULL;
-	if (!what)
-		rc = IB_ERROR;
-	else
-		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull", opts->registry,
-				     opts->callbacks, what);
-	ib_digest id;
-	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = pull(&id, manifest, r, store, ref, opts->jobs);
-		ib_store_lease_release(store);
+	/* registries.conf: a blocked registry is refused; its mirrors are tried first, in order */
+	ib_push__regconf conf;
+	ib_push__source_list sources = { 0 };
+	ib_buf mirror_errors = IB_BUF_INIT;
+	rc = ib_push__regconf_load(&conf, opts->registry);
+	if (rc == 0 && (rc = ib_push__check_search(&conf, refstr)) < 0)
+		ib_push__regconf_dispose(&conf);
+	if (rc == 0) {
+		rc = ib_push__pull_sources(&sources, &conf, ib_reference_domain(ref), ib_reference_path(ref),
+					   ib_reference_digest(ref) != NULL);
+		if (rc < 0)
+			ib_error_prefix("pull from %s", ib_reference_repository(ref));
 	}
-	if (rc == 0 && image_id)
-		*image_id = id;
-	ib_push__registry_free(r);
-	free(what);
+	for (size_t i = 0; rc == 0 && i < sources.n; i++) {
+		const ib_push__pull_source *src = &sources.v[i];
+		char *what = src->mirror ? ib_sprintf("pull from %s/%s (a mirror of %s)", src->domain, src->path,
+						      ib_reference_repository(ref))
+					 : ib_sprintf("pull from %s/%s", src->domain, src->path);
+		ib_push__registry *r = NULL;
+		if (!what)
+			rc = IB_ERROR;
+		else
+			rc = ib_push__registry_new_at(&r, src->domain, src->path, "pull", opts->registry, opts->callbacks,
+						      what, &conf, src->insecure);
+		ib_digest id;
+		if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
+			rc = pull(&id, manifest, r, store, ref, opts->jobs);
+			ib_store_lease_release(store);
+		}
+		if (rc == 0 && image_id)
+			*image_id = id;
+		ib_push__registry_free(r);
+		free(what);
+		/* a mirror that fails: the next place (never after a cancel) */
+		if (rc < 0 && src->mirror && i + 1 < sources.n && rc != IB_EUSER) {
+			ib_buf_printf(&mirror_errors, "%s%s", mirror_errors.size ? "; " : "", ib_error_last()->message);
+			ib_error_clear();
+			rc = 0;
+			continue;
+		}
+		break;
+	}
+	if (rc < 0 && rc != IB_EUSER && mirror_errors.size) {
+		char *last = ib_strdup(ib_error_last()->message);
+		rc = ib_error_setc(rc, IB_LAYER_PUSH, "%s (the mirrors failed too: %s)", last ? last : "?", mirror_errors.ptr);
+		free(last);
+	}
+	ib_buf_dispose(&mirror_errors);
+	ib_push__sources_dispose(&sources);
+	ib_push__regconf_dispose(&conf);
 	ib_reference_free(ref);
 	return ib_callback_result(rc);
 }

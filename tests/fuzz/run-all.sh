@@ -16,7 +16,8 @@ all=(dockerfile:8192 expand:256 dockerignore:1024 reference:300 image-config:409
 want=("$@")
 
 if [ ! -d "$build" ]; then
-	CC=clang meson setup "$build" -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
+	# CXX: lib/push's registries.conf shim is C++, sanitized by the same toolchain
+	CC=clang CXX=clang++ meson setup "$build" -Dfuzz=enabled -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dtests=enabled -Dpython=disabled -Dexamples=disabled >/dev/null
 fi
 targets=()

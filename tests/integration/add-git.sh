@@ -7,6 +7,7 @@
 set -euo pipefail
 IB=$1
 . "$IB_SOURCE_ROOT/tests/common/skip.sh"
+. "$IB_SOURCE_ROOT/tests/common/progress.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
 command -v git >/dev/null || skip_or_fail "git is not installed"
 [ -x /usr/lib/git-core/git-http-backend ] || skip_or_fail "git http-backend is not installed"
@@ -172,10 +173,10 @@ got=$("$IB" run --rm gq sh -c 'for p in /q6 /q6/s.txt /q6/deep /q6/deep/f.txt /q
 printf 'FROM busybox\nADD %s#main /src/\n' "$url" > "$ctx/Dockerfile"
 build -t g4 "$ctx" > "$tmp/out4a" 2>&1 || { cat "$tmp/out4a"; fail "ADD <git>#main failed"; }
 build -t g4 "$ctx" > "$tmp/out4b" 2>&1 || { cat "$tmp/out4b"; fail "ADD <git>#main (again) failed"; }
-grep -q '^=> CACHED \[1/1\]' "$tmp/out4b" || { cat "$tmp/out4b"; fail "an unchanged ref did not find the step in the cache"; }
+grep -q '^=> CACHED \[1/1\]' <(steps "$tmp/out4b") || { cat "$tmp/out4b"; fail "an unchanged ref did not find the step in the cache"; }
 (cd "$work" && echo two > hello.txt && git commit -q -am two && git push -q "$tmp/srv/repo.git" main)
 build -t g4 "$ctx" > "$tmp/out4c" 2>&1 || { cat "$tmp/out4c"; fail "ADD <git>#main (moved) failed"; }
-grep -q '^=> CACHED \[1/1\]' "$tmp/out4c" && { cat "$tmp/out4c"; fail "a moved ref still used the old commit's cache"; }
+grep -q '^=> CACHED \[1/1\]' <(steps "$tmp/out4c") && { cat "$tmp/out4c"; fail "a moved ref still used the old commit's cache"; }
 [ "$("$IB" run --rm g4 cat /src/hello.txt)" = two ] || fail "a moved ref did not check out the new commit"
 
 # 5. --checksum: a prefix of the commit sha

@@ -8,6 +8,7 @@
 set -euo pipefail
 IB=$IMAGEBUILD
 . "$IB_SOURCE_ROOT/tests/common/skip.sh"
+. "$IB_SOURCE_ROOT/tests/common/progress.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
 tmp=$(mktemp -d /tmp/ibtest-build-flags-XXXXXX)
 pids=()
@@ -34,28 +35,28 @@ echo 1 > "$ctx/src/a/keep.txt"
 echo 2 > "$ctx/src/b/drop.log"
 df() { printf 'FROM busybox\n%s\n' "$1" > "$ctx/Dockerfile"; }
 df 'COPY --exclude=**/*.log src /dst/'
-build -t x "$ctx" > "$tmp/o1"
-build -t x "$ctx" > "$tmp/o2"
-grep -q '^=> CACHED \[1/1\]' "$tmp/o2" || { cat "$tmp/o2"; fail "a rebuild of COPY --exclude was not cached"; }
+build -t x "$ctx" > "$tmp/o1" 2>&1
+build -t x "$ctx" > "$tmp/o2" 2>&1
+grep -q '^=> CACHED \[1/1\]' <(steps "$tmp/o2") || { cat "$tmp/o2"; fail "a rebuild of COPY --exclude was not cached"; }
 # an excluded file is not in the key (BuildKit's content hash skips it too)
 echo changed > "$ctx/src/b/drop.log"
-build -t x "$ctx" > "$tmp/o3"
-grep -q '^=> CACHED \[1/1\]' "$tmp/o3" || { cat "$tmp/o3"; fail "a change of an excluded file missed the cache"; }
+build -t x "$ctx" > "$tmp/o3" 2>&1
+grep -q '^=> CACHED \[1/1\]' <(steps "$tmp/o3") || { cat "$tmp/o3"; fail "a change of an excluded file missed the cache"; }
 # another pattern is another step
 df 'COPY --exclude=**/*.txt src /dst/'
-build -t x "$ctx" > "$tmp/o4"
-grep -q '^=> CACHED' "$tmp/o4" && { cat "$tmp/o4"; fail "a changed --exclude pattern hit the cache"; }
+build -t x "$ctx" > "$tmp/o4" 2>&1
+grep -q '^=> CACHED' <(steps "$tmp/o4") && { cat "$tmp/o4"; fail "a changed --exclude pattern hit the cache"; }
 [ "$("$IB" run --rm x find /dst -type f)" = /dst/b/drop.log ] || fail "--exclude=**/*.txt: /dst holds $("$IB" run --rm x find /dst -type f)"
 # --parents, and its pattern
 df 'COPY --parents src/./a/keep.txt /p/'
-build -t p "$ctx" > "$tmp/o5"
+build -t p "$ctx" > "$tmp/o5" 2>&1
 [ "$("$IB" run --rm p cat /p/a/keep.txt)" = 1 ] || fail "COPY --parents src/./a/keep.txt did not make /p/a/keep.txt"
 df 'COPY src/./a/keep.txt /p/'
-build -t p "$ctx" > "$tmp/o6"
-grep -q '^=> CACHED' "$tmp/o6" && { cat "$tmp/o6"; fail "dropping --parents hit the cache"; }
+build -t p "$ctx" > "$tmp/o6" 2>&1
+grep -q '^=> CACHED' <(steps "$tmp/o6") && { cat "$tmp/o6"; fail "dropping --parents hit the cache"; }
 df 'COPY --parents src/a/./keep.txt /p/'
-build -t p "$ctx" > "$tmp/o7"
-grep -q '^=> CACHED' "$tmp/o7" && { cat "$tmp/o7"; fail "moving the --parents pivot hit the cache"; }
+build -t p "$ctx" > "$tmp/o7" 2>&1
+grep -q '^=> CACHED' <(steps "$tmp/o7") && { cat "$tmp/o7"; fail "moving the --parents pivot hit the cache"; }
 [ "$("$IB" run --rm p cat /p/keep.txt)" = 1 ] || fail "COPY --parents src/a/./keep.txt did not make /p/keep.txt"
 
 # ---- COPY/ADD --link: a layer made on an empty filesystem (BuildKit's merge
@@ -147,6 +148,6 @@ grep -qE '(^| )(a|b)$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "private: 
 # one RUN that mounts one locked cache twice has the one instance twice (no wait on itself)
 printf 'FROM busybox\nRUN --mount=type=cache,target=/a,id=twice,sharing=locked --mount=type=cache,target=/b,id=twice,sharing=locked sh -c "echo twice-\\$(echo seen) > /a/f; cat /b/f"\n' > "$tmp/show/Dockerfile"
 timeout 120 "$IB" build --no-cache "$tmp/show" > "$tmp/show.out" 2>&1 || { cat "$tmp/show.out"; fail "twice: a RUN mounting one locked cache twice failed or waited on itself"; }
-grep -q '^ *twice-seen$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "twice: the two mounts of one cache are not the same directory"; }
+grep -Eq '(^| )twice-seen$' "$tmp/show.out" || { cat "$tmp/show.out"; fail "twice: the two mounts of one cache are not the same directory"; }
 
 echo "build-flags: ok"

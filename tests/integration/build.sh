@@ -6,6 +6,7 @@
 set -euo pipefail
 IB=$1 SNAP=$2
 . "$IB_SOURCE_ROOT/tests/common/skip.sh"
+. "$IB_SOURCE_ROOT/tests/common/progress.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
 tmp=$(mktemp -d /tmp/ibtest-build-XXXXXX)
 cleanup() { umount -R "$tmp"/store/snapshots/*/active/*/merged 2>/dev/null || true; rm -rf "$tmp"; }
@@ -36,35 +37,35 @@ echo "v1" > "$ctx/src/version"
 printf 'Dockerfile\n*.log\n' > "$ctx/.dockerignore"
 echo "noise" > "$ctx/debug.log"
 
-build -t app "$ctx" > "$tmp/out1"
+build -t app "$ctx" > "$tmp/out1" 2>&1
 cat "$tmp/out1"
-grep -q CACHED "$tmp/out1" && fail "a first build found cached steps"
+grep -q CACHED <(steps "$tmp/out1") && fail "a first build found cached steps"
 [ "$("$IB" run --rm app)" = "hello from v1 with flask" ] || fail "the app printed: $("$IB" run --rm app)"
 
 # a no-op rebuild: everything cached, the same image
 build --iidfile "$tmp/id1" -t app "$ctx" > /dev/null
-build --iidfile "$tmp/id2" -t app "$ctx" > "$tmp/out2"
-[ "$(grep -c '^=> CACHED' "$tmp/out2")" = 8 ] || { cat "$tmp/out2"; fail "a no-op rebuild did not cache all 8 steps"; }
+build --iidfile "$tmp/id2" -t app "$ctx" > "$tmp/out2" 2>&1
+[ "$(grep -c '^=> CACHED' <(steps "$tmp/out2"))" = 8 ] || { cat "$tmp/out2"; fail "a no-op rebuild did not cache all 8 steps"; }
 [ "$(cat "$tmp/id1")" = "$(cat "$tmp/id2")" ] || fail "a no-op rebuild changed the image id"
 
 # an ignored file changes nothing
 echo "more noise" > "$ctx/debug.log"
-build -t app "$ctx" > "$tmp/out3"
-[ "$(grep -c '^=> CACHED' "$tmp/out3")" = 8 ] || { cat "$tmp/out3"; fail ".dockerignore'd file broke the cache"; }
+build -t app "$ctx" > "$tmp/out3" 2>&1
+[ "$(grep -c '^=> CACHED' <(steps "$tmp/out3"))" = 8 ] || { cat "$tmp/out3"; fail ".dockerignore'd file broke the cache"; }
 
 # one source file changes: steps 1-3 cached, 4-8 run
 echo "v2" > "$ctx/src/version"
-build -t app "$ctx" > "$tmp/out4"
+build -t app "$ctx" > "$tmp/out4" 2>&1
 cat "$tmp/out4"
-for s in 1 2 3; do grep -q "^=> CACHED \[$s/8\]" "$tmp/out4" || fail "step $s re-ran after a source change"; done
-for s in 4 5 6 7 8; do grep -q "^=> \[$s/8\]" "$tmp/out4" || fail "step $s did not re-run after a source change"; done
+for s in 1 2 3; do grep -q "^=> CACHED \[$s/8\]" <(steps "$tmp/out4") || fail "step $s re-ran after a source change"; done
+for s in 4 5 6 7 8; do grep -q "^=> \[$s/8\]" <(steps "$tmp/out4") || fail "step $s did not re-run after a source change"; done
 [ "$("$IB" run --rm app)" = "hello from v2 with flask" ] || fail "the rebuilt app printed: $("$IB" run --rm app)"
 "$IB" inspect app | grep -q '"8080/tcp"' || fail "EXPOSE missing from the config"
 "$IB" inspect app | grep -q '"User": *"nobody"' || fail "USER missing from the config"
 
 # --no-cache runs everything
-build --no-cache --iidfile "$tmp/id5" -t app "$ctx" > "$tmp/out5"
-grep -q CACHED "$tmp/out5" && fail "--no-cache used the cache"
+build --no-cache --iidfile "$tmp/id5" -t app "$ctx" > "$tmp/out5" 2>&1
+grep -q CACHED <(steps "$tmp/out5") && fail "--no-cache used the cache"
 
 # ---- multi-stage ----
 ms=$tmp/multi
@@ -92,9 +93,9 @@ grep -q "must not be built" "$tmp/out6" && fail "an unneeded stage was built"
 "$IB" run --rm multi sh -c 'test ! -e /src/bulk' || fail "the builder's files leaked into the final image"
 # a builder change that leaves the copied file as it was keeps COPY --from cached (content, as BuildKit)
 echo 'other notes' > "$ms/notes.txt"
-build -t multi "$ms" > "$tmp/out6b"
-grep -q "^=> \[builder 4/4\] RUN" "$tmp/out6b" || fail "the builder did not re-run after its input changed"
-grep -q "^=> CACHED \[1/2\] COPY --from=builder" "$tmp/out6b" || { cat "$tmp/out6b"; fail "COPY --from re-ran though what it copies did not change"; }
+build -t multi "$ms" > "$tmp/out6b" 2>&1
+grep -q "^=> \[builder 4/4\] RUN" <(steps "$tmp/out6b") || fail "the builder did not re-run after its input changed"
+grep -q "^=> CACHED \[1/2\] COPY --from=builder" <(steps "$tmp/out6b") || { cat "$tmp/out6b"; fail "COPY --from re-ran though what it copies did not change"; }
 build --target builder -t onlybuilder "$ms" > "$tmp/out7"
 grep -q "COPY --from=builder" "$tmp/out7" && fail "--target builder ran the final stage"
 "$IB" run --rm onlybuilder sh -c 'test -x /out/app' || fail "--target builder did not build the builder"
@@ -114,8 +115,8 @@ grep -q "\[2/3\]" "$tmp/out8" && grep -q "exit code 7" "$tmp/out8" && grep -q "m
 [ "$("$IB" images -q app:latest)" = "$(cut -c8-19 "$tmp/id5")" ] || fail "images REPOSITORY:TAG does not list app"
 grep -q never "$tmp/out8" && fail "the build went on after a failing step"
 printf 'FROM busybox\nRUN echo first-step > /f\nRUN echo fixed\n' > "$bad/Dockerfile"
-build -t badimg "$bad" > "$tmp/out9"
-grep -q "^=> CACHED \[1/2\]" "$tmp/out9" || fail "the steps before the failure were not cached"
+build -t badimg "$bad" > "$tmp/out9" 2>&1
+grep -q "^=> CACHED \[1/2\]" <(steps "$tmp/out9") || fail "the steps before the failure were not cached"
 
 # ---- heredocs (RUN and COPY; BuildKit's dockerfile:1.4 syntax) ----
 hd=$tmp/heredoc
@@ -170,8 +171,8 @@ got=$("$IB" run --rm mounts sh -c 'cat /ctx-list /stage.txt /cache-count /tmpfs.
 build --no-cache -t mounts "$mt" > /dev/null
 [ "$("$IB" run --rm mounts cat /cache-count)" = 2 ] || fail "the cache mount did not persist"
 echo changed > "$mt/sub/seen.txt"
-build -t mounts "$mt" > "$tmp/out12"
-grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" "$tmp/out12" || fail "a changed bind source did not invalidate the step"
+build -t mounts "$mt" > "$tmp/out12" 2>&1
+grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" <(steps "$tmp/out12") || fail "a changed bind source did not invalidate the step"
 
 # ---- secrets: seen by the RUN, in no layer, config or cache key ----
 sc=$tmp/secrets
@@ -191,7 +192,7 @@ if grep -aq s3cr3t "$tmp/secrets.tar"; then fail "the secret is in the image"; f
 if grep -rqa s3cr3t "$IMAGEBUILD_ROOT/blobs" "$IMAGEBUILD_ROOT/cache"; then fail "the secret reached the store"; fi
 echo "an0ther-token" > "$tmp/token"
 build --secret id=token,src="$tmp/token" -t secrets "$sc" > "$tmp/out14" 2>&1
-grep -q "^=> CACHED \[1/3\]" "$tmp/out14" || fail "a changed secret re-ran the step (it must not be in the key)"
+grep -q "^=> CACHED \[1/3\]" <(steps "$tmp/out14") || fail "a changed secret re-ran the step (it must not be in the key)"
 printf 'FROM busybox\nRUN --mount=type=secret,id=needed,required cat /run/secrets/needed\n' > "$sc/Dockerfile"
 if build -t secrets2 "$sc" > "$tmp/out15" 2>&1; then fail "a missing required secret did not fail"; fi
 grep -q "secret \`needed\` is required" "$tmp/out15" || fail "unclear missing-secret error: $(cat "$tmp/out15")"

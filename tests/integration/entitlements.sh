@@ -9,6 +9,7 @@
 set -euo pipefail
 IB=$IMAGEBUILD
 . "$IB_SOURCE_ROOT/tests/common/skip.sh"
+. "$IB_SOURCE_ROOT/tests/common/progress.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "builds need root"
 tmp=$(mktemp -d /tmp/ibtest-entitlements-XXXXXX)
 # shellcheck disable=SC2317  # called by the EXIT trap
@@ -49,12 +50,12 @@ grep -q 'STEP-ONE-RAN' "$tmp/out" && { cat "$tmp/out"; fail "a step ran before t
 df 'RUN --security=insecure grep CapEff /proc/self/status > /caps'
 "$IB" build -t ins --allow security.insecure "$ctx" > "$tmp/o1" 2>&1 || { cat "$tmp/o1"; fail "allowed build failed"; }
 "$IB" build --allow security.insecure "$ctx" > "$tmp/o2" 2>&1
-grep -q '^=> CACHED \[1/1\]' "$tmp/o2" || { cat "$tmp/o2"; fail "the allowed rebuild was not cached"; }
+grep -q '^=> CACHED \[1/1\]' <(steps "$tmp/o2") || { cat "$tmp/o2"; fail "the allowed rebuild was not cached"; }
 refused 'security.insecure is not allowed'
 # the same RUN in the sandbox is another step, with Docker's capabilities
 df 'RUN grep CapEff /proc/self/status > /caps'
 "$IB" build -t sandbox --allow security.insecure "$ctx" > "$tmp/o3" 2>&1
-grep -q '^=> CACHED' "$tmp/o3" && { cat "$tmp/o3"; fail "dropping --security=insecure hit the cache"; }
+grep -q '^=> CACHED' <(steps "$tmp/o3") && { cat "$tmp/o3"; fail "dropping --security=insecure hit the cache"; }
 [ "$("$IB" run --rm sandbox cat /caps)" = "CapEff:	00000000a80425fb" ] || fail "sandbox caps: $("$IB" run --rm sandbox cat /caps)"
 [ "$("$IB" run --rm ins cat /caps)" != "CapEff:	00000000a80425fb" ] || fail "insecure step had Docker's default caps"
 

@@ -55,7 +55,7 @@ start_registry plain "$port"
 reg=127.0.0.1:$port
 
 echo "== push to $reg (plain HTTP, anonymous)"
-out=$(ib push app "$reg/app:1")
+out=$(ib push app "$reg/app:1" 2>&1)
 echo "$out"
 [ "$(echo "$out" | grep -c ': Pushed$')" = 2 ] || fail "push did not report two pushed layers"
 digest=$(echo "$out" | sed -n 's/^1: digest: //p')
@@ -79,7 +79,7 @@ regdigest=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
 size=$(ib inspect app | json 'd[0]["Size"]')
 
 echo "== push again: every layer exists, same digest"
-out=$(ib push app "$reg/app:1")
+out=$(ib push app "$reg/app:1" 2>&1)
 [ "$(echo "$out" | grep -c 'Layer already exists$')" = 2 ] || fail "second push: $out"
 [ "$(echo "$out" | sed -n 's/^1: digest: //p')" = "$digest" ] || fail "second push gave another digest"
 [ "$(ib inspect app | json 'len(d[0]["RepoDigests"])')" = 1 ] || fail "the second push added a RepoDigests entry"
@@ -97,13 +97,13 @@ root2=$tmp/store2
 # one image, one Size: built here (uncompressed layers) and pulled (gzip layers)
 [ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["Size"]')" = "$size" ] || fail "Size differs after pull"
 [ "$("$IB" --root "$root2" run --rm "$reg/app:1")" = "hello from the registry" ] || fail "the pulled image does not run"
-out=$("$IB" --root "$root2" pull "$reg/app:1")
+out=$("$IB" --root "$root2" pull "$reg/app:1" 2>&1)
 grep -q 'Already exists' <<<"$out" || fail "second pull fetched layers again: $out"
 "$IB" --root "$root2" pull "$reg/app@$digest" >/dev/null || fail "pull by digest"
 [ "$("$IB" --root "$root2" inspect "$reg/app@$digest" | json 'd[0]["RepoDigests"]')" = "['$reg/app@$digest']" ] ||
 	fail "RepoDigests after pull by digest"
 # a pulled image goes back as it came: same manifest digest
-out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1")
+out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1" 2>&1)
 grep -q "digest: $digest" <<<"$out" || fail "re-push changed the digest: $out"
 # ... its layers mounted from the repository it came from
 [ "$(grep -c 'Mounted from app$' <<<"$out")" = 2 ] || fail "re-push did not mount the layers: $out"

@@ -22,6 +22,8 @@ typedef struct {
 	/* what the server saw */
 	char token_query[1024];
 	char token_auth[256];
+	char token_method[16];
+	char token_body[1024];
 	int hits_flaky, hits_blob, token_requests, tls_hellos;
 	char last_auth[256];
 	/* script */
@@ -133,8 +135,16 @@ static void handle(fake *f, int fd, const char *req, const unsigned char *body, 
 		f->token_requests++;
 		snprintf(f->token_query, sizeof f->token_query, "%s", path);
 		snprintf(f->token_auth, sizeof f->token_auth, "%s", auth);
+		snprintf(f->token_method, sizeof f->token_method, "%s", method);
+		snprintf(f->token_body, sizeof f->token_body, "%.*s", (int)blen, body ? (const char *)body : "");
 		pthread_mutex_unlock(&f->lock);
-		if (strcmp(auth, "Basic YWxpY2U6czNjcmV0")) /* alice:s3cret */
+		/* OAuth2 (docker/distribution's token spec): a refresh token traded by POST */
+		if (!strcmp(method, "POST") && strstr(f->token_body, "grant_type=refresh_token") &&
+		    strstr(f->token_body, "refresh_token=R3FR3SH"))
+			reply(fd, 200, "Content-Type: application/json\r\n", "{\"access_token\":\"T0K3N\",\"expires_in\":300}");
+		else if (!strcmp(method, "POST"))
+			reply(fd, 401, "Content-Type: application/json\r\n", "{\"details\":\"invalid refresh token\"}");
+		else if (strcmp(auth, "Basic YWxpY2U6czNjcmV0")) /* alice:s3cret */
 			reply(fd, 401, "Content-Type: application/json\r\n", "{\"details\":\"incorrect username or password\"}");
 		else
 			reply(fd, 200, "Content-Type: application/json\r\n", "{\"token\":\"T0K3N\",\"expires_in\":300}");
@@ -302,6 +312,40 @@ static void test_bearer(void **state)
 	ib_push__response_dispose(&resp);
 	ib_push__registry_free(r2);
 	ib_push__registry_free(r);
+}
+
+/* An `identitytoken` in the config: traded at the realm by POST grant_type=refresh_token, never sent as Basic. */
+static void test_identity_token(void **state)
+{
+	fake *f = *state;
+	char *dir = ib_test_tmpdir("push-idtoken");
+	char path[4096], text[512];
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	snprintf(text, sizeof text, "{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"YWxpY2U6\",\"identitytoken\":\"R3FR3SH\"}}}",
+		 f->port);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	setenv("REGISTRY_AUTH_FILE", path, 1);
+	ib_push__registry *r = client(f, NULL, NULL, NULL, 0);
+	assert_int_equal(ib_push__registry_ping(r), 0);
+	assert_string_equal(f->token_method, "POST");
+	assert_non_null(strstr(f->token_body, "grant_type=refresh_token"));
+	assert_non_null(strstr(f->token_body, "refresh_token=R3FR3SH"));
+	assert_non_null(strstr(f->token_body, "service=fake%20registry"));
+	assert_non_null(strstr(f->token_body, "scope=repository%3Aapp%3Apull%2Cpush"));
+	assert_non_null(strstr(f->token_body, "client_id="));
+	assert_string_equal(f->token_auth, ""); /* no Basic with a refresh token */
+	assert_string_equal(f->last_auth, "Bearer T0K3N");
+	ib_push__registry_free(r);
+	/* a Basic registry cannot take an identity token: a clear error, nothing sent */
+	f->bearer = 0;
+	r = client(f, NULL, NULL, NULL, 0);
+	ib_assert_error_contains(ib_push__registry_ping(r), "identity token");
+	ib_push__registry_free(r);
+	unsetenv("REGISTRY_AUTH_FILE");
+	free(dir);
 }
 
 static void test_bearer_wrong_password(void **state)
@@ -487,6 +531,7 @@ const struct CMUnitTest client_tests[] = {
 	cmocka_unit_test_setup_teardown(test_upload, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer_wrong_password, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_identity_token, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_basic, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_retries, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_blob, fake_start, fake_stop),

@@ -34,5 +34,7 @@ extern const struct CMUnitTest client_tests[];
 extern const size_t client_tests_count;
 extern const struct CMUnitTest gzip_tests[];
 extern const size_t gzip_tests_count;
+extern const struct CMUnitTest creds_tests[];
+extern const size_t creds_tests_count;
 
 #endif

@@ -58,11 +58,15 @@ def test_push_then_pull(tmp_path, registry, monkeypatch, busybox_tarball):
     assert isinstance(e.value, LookupError)
 
 
-def test_login_logout(tmp_path, busybox_tarball):
+def test_login_logout(tmp_path, busybox_tarball, monkeypatch):
     """login checks the password against an htpasswd registry and records it; push then needs no password."""
     hp = tmp_path / "htpasswd"
     # bcrypt with the fewest rounds: the registry checks it on every request
     hp.write_text("alice:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)) + "\n")
+    # no auth.json of this machine's user is searched (podman's order reads these)
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     host, proc = start_registry(tmp_path, "auth:\n  htpasswd:\n    realm: ib-test\n    path: %s\n" % hp)
     try:
         cfg = tmp_path / "docker" / "config.json"
@@ -83,6 +87,18 @@ def test_login_logout(tmp_path, busybox_tarball):
         # explicit credentials work without the config file
         assert store.push("busybox", host + "/a/b:2", username="alice", password="s3cret",
                           docker_config=str(cfg)).startswith("sha256:")
+        # --authfile: login writes a containers auth.json there, push and pull read it
+        auth = tmp_path / "auth.json"
+        imagebuild.login(host, "alice", "s3cret", authfile=str(auth), docker_config=str(cfg))
+        assert host in auth.read_text() and host not in cfg.read_text()
+        assert store.push("busybox", host + "/a/b:3", authfile=str(auth),
+                          docker_config=str(cfg)).startswith("sha256:")
+        other = imagebuild.Store(str(tmp_path / "s2"))
+        assert other.pull(host + "/a/b:3", authfile=str(auth), docker_config=str(cfg)).startswith("sha256:")
+        with pytest.raises(imagebuild.ImageBuildError, match="401"):
+            other.pull(host + "/a/b:1", docker_config=str(cfg))
+        imagebuild.logout(host, authfile=str(auth), docker_config=str(cfg))
+        assert host not in auth.read_text()
     finally:
         proc.kill()
         proc.wait()

@@ -658,7 +658,9 @@ class PruneResult:
 
 def _registry(keep: _Keep, username: Optional[str] = None, password: Optional[str] = None,
               insecure: bool = False, tls_ca: Optional[PathLike] = None,
-              docker_config: Optional[PathLike] = None, attempts: int = 0) -> Any:
+              docker_config: Optional[PathLike] = None, attempts: int = 0,
+              authfile: Optional[PathLike] = None,
+              registries_conf: Optional[PathLike] = None) -> Any:
     r = keep.obj(ffi.new("ib_registry_options *"))
     _check(lib.ib_registry_options_init(r, lib.IB_REGISTRY_OPTIONS_VERSION))
     r.username = keep.str(username)
@@ -667,25 +669,38 @@ def _registry(keep: _Keep, username: Optional[str] = None, password: Optional[st
     r.docker_config = keep.str(docker_config)
     r.insecure = 1 if insecure else 0
     r.attempts = int(attempts)
+    r.auth_file = keep.str(authfile)
+    r.registries_conf = keep.str(registries_conf)
     return r
 
 
 def login(host: str, username: str, password: str, *, insecure: bool = False,
-          tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None) -> None:
+          tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None,
+          authfile: Optional[PathLike] = None,
+          registries_conf: Optional[PathLike] = None) -> None:
     """docker login: check the credentials against the registry ``host``
     ("localhost:5000", "docker.io"), then record them in Docker's config
     file (``docker_config``; default $DOCKER_CONFIG/config.json, else
-    ~/.docker/config.json). Raises Invalid when the registry refuses them.
+    ~/.docker/config.json), or in ``authfile`` (``--authfile``: a
+    containers auth.json; default $REGISTRY_AUTH_FILE). When the file names
+    a credential helper (credHelpers, credsStore) the secret goes to the
+    helper, never into the file. registries_conf: containers'
+    registries.conf (insecure and blocked registries; "none" for no file).
+    Raises Invalid when the registry refuses them.
     """
     keep = _Keep()
-    r = _registry(keep, username, password, insecure, tls_ca, docker_config)
+    r = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                  authfile=authfile, registries_conf=registries_conf)
     _check(lib.ib_registry_login(host.encode(), r))
 
 
-def logout(host: str, *, docker_config: Optional[PathLike] = None) -> None:
-    """docker logout: forget the credentials of ``host``; NotFound when there were none."""
+def logout(host: str, *, docker_config: Optional[PathLike] = None,
+           authfile: Optional[PathLike] = None) -> None:
+    """docker logout: forget the credentials of ``host`` (through the
+    credential helper when the file names one); NotFound when there were
+    none. authfile: as login()."""
     keep = _Keep()
-    r = _registry(keep, docker_config=docker_config)
+    r = _registry(keep, docker_config=docker_config, authfile=authfile)
     _check(lib.ib_registry_logout(host.encode(), r))
 
 
@@ -840,7 +855,9 @@ class Store:
               allow: Union[str, Sequence[str], None] = None,
               source_date_epoch: Optional[int] = None, username: Optional[str] = None,
               password: Optional[str] = None, insecure: bool = False,
-              tls_ca: Optional[PathLike] = None, on_progress: Optional[ProgressCallback] = None,
+              tls_ca: Optional[PathLike] = None, authfile: Optional[PathLike] = None,
+              registries_conf: Optional[PathLike] = None,
+              on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
         """Build a Dockerfile (``docker build``); returns a BuildResult.
 
@@ -855,7 +872,8 @@ class Store:
         BuildKit entitlements ("security.insecure", "network.host").
         source_date_epoch: seconds since 1970 for history, `created` and
         clamped file times (the environment is never read). username,
-        password, insecure, tls_ca: for the registries base images come from.
+        password, insecure, tls_ca, authfile, registries_conf: for the
+        registries base images come from (as pull()).
 
         on_progress(ProgressEvent) may return False to cancel; so may another
         thread through ``cancel``. Either raises Cancelled. Ctrl-C (SIGINT,
@@ -864,8 +882,10 @@ class Store:
         """
         keep = _Keep()
         reg = None
-        if username is not None or password is not None or insecure or tls_ca is not None:
-            reg = _registry(keep, username, password, insecure, tls_ca)
+        if (username is not None or password is not None or insecure or tls_ca is not None
+                or authfile is not None or registries_conf is not None):
+            reg = _registry(keep, username, password, insecure, tls_ca,
+                            authfile=authfile, registries_conf=registries_conf)
         tags = list(tags)
         o = _build_options(keep, context, dockerfile, dockerfile_content, tags, build_args, target,
                            platform, no_cache, snapshotter, isolation, network, pull, secrets, allow,
@@ -1071,14 +1091,18 @@ class Store:
     def pull(self, ref: str, *, username: Optional[str] = None, password: Optional[str] = None,
              insecure: bool = False, tls_ca: Optional[PathLike] = None,
              docker_config: Optional[PathLike] = None, jobs: int = 0,
+             authfile: Optional[PathLike] = None, registries_conf: Optional[PathLike] = None,
              on_progress: Optional[ProgressCallback] = None, on_log: Optional[LogCallback] = None,
              cancel: Optional[CancelFlag] = None) -> str:
         """``docker pull``: returns the image id. Credentials default to those
-        Docker's config file has (see login()). Progress: BYTES per blob."""
+        the auth files have (``authfile``, else podman's auth.json search,
+        then Docker's config; see login()); mirrors from ``registries_conf``
+        (containers' registries.conf). Progress: BYTES per blob."""
         keep = _Keep()
         o = ffi.new("ib_pull_options *")
         _check(lib.ib_pull_options_init(o, lib.IB_PULL_OPTIONS_VERSION))
-        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config)
+        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                               authfile=authfile, registries_conf=registries_conf)
         o.jobs = int(jobs)
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
@@ -1089,15 +1113,18 @@ class Store:
     def push(self, name: str, dest: Optional[str] = None, *, username: Optional[str] = None,
              password: Optional[str] = None, insecure: bool = False,
              tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None,
-             jobs: int = 0, on_progress: Optional[ProgressCallback] = None,
+             jobs: int = 0, authfile: Optional[PathLike] = None,
+             registries_conf: Optional[PathLike] = None,
+             on_progress: Optional[ProgressCallback] = None,
              on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> str:
         """``docker push``: send the image ``name`` to ``dest`` (default: the
-        name itself); returns the pushed manifest's digest. Progress: BYTES
-        per blob."""
+        name itself); returns the pushed manifest's digest. authfile,
+        registries_conf: as pull(). Progress: BYTES per blob."""
         keep = _Keep()
         o = ffi.new("ib_push_options *")
         _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
-        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config)
+        o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
+                               authfile=authfile, registries_conf=registries_conf)
         o.jobs = int(jobs)
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb

@@ -589,6 +589,11 @@ class Image:
         """When it was created (RFC 3339)."""
         return self.details.get("Created")
 
+    @property
+    def repo_digests(self) -> List[str]:
+        """docker inspect's RepoDigests: ``REPOSITORY@sha256:...`` per push and pull, familiar names, sorted."""
+        return list(self.details.get("RepoDigests") or [])
+
     def __repr__(self) -> str:
         return "Image(id=%r, names=%r, layers=%d, size=%d)" % (self.id[:19], list(self.names),
                                                                len(self.layers), self.size)

@@ -94,6 +94,7 @@ root2=$tmp/store2
 [ "$("$IB" --root "$root2" images --digests --format '{{.Repository}}:{{.Tag}} {{.Digest}}')" = "$reg/app:1 $digest" ] ||
 	fail "images --digests: $("$IB" --root "$root2" images --digests)"
 "$IB" --root "$root2" images --digests | grep -q "^$reg/app  *1  *$digest " || fail "images --digests: no DIGEST column"
+[ "$("$IB" --root "$root2" images --format '{{.Tag}} {{.Digest}}')" = "1 $digest" ] || fail "{{.Digest}} without --digests"
 # one image, one Size: built here (uncompressed layers) and pulled (gzip layers)
 [ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["Size"]')" = "$size" ] || fail "Size differs after pull"
 [ "$("$IB" --root "$root2" run --rm "$reg/app:1")" = "hello from the registry" ] || fail "the pulled image does not run"

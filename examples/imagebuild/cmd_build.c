@@ -1,6 +1,7 @@
 /* imagebuild build: a Dockerfile and its context into an image. */
 #include "common.h"
 #include "progress.h"
+#include "build_output.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,15 @@ const cli_option cli_opts_build[] = {
 	{ "allow", 0, 1, "ENTITLEMENT", "Allow an extra privileged entitlement (network.host, security.insecure)" },
 	{ "authfile", 0, 1, "FILE", "Credentials file for pulling base images (containers' auth.json)" },
 	{ "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" },
+	{ "label", 0, 1, "K=V", "Set a label of the image; repeatable" },
+	{ "annotation", 0, 1, "[manifest:]K=V", "Add an annotation to the image manifest; repeatable" },
+	{ "output", 'o', 1, "type=T,dest=D", "Output destination: type=oci|docker|tar|local|image, dest=PATH or - (PATH alone: local; - alone: tar)" },
+	{ "build-context", 0, 1, "NAME=VALUE", "Additional named context: docker-image://REF, oci-layout://PATH[:TAG] or a directory (replaces the image or stage NAME); repeatable" },
+	{ "metadata-file", 0, 1, "FILE", "Write the build result metadata (buildx's keys) to the file" },
+	{ "add-host", 0, 1, "HOST:IP", "Add a custom host-to-IP mapping to RUN's /etc/hosts; repeatable" },
+	{ "ulimit", 0, 1, "NAME=SOFT[:HARD]", "Resource limit of RUN (nofile=1024:2048); repeatable" },
+	{ "shm-size", 0, 1, "BYTES", "Size of RUN's /dev/shm (64m; default 64m)" },
+	{ "no-cache-filter", 0, 1, "STAGE[,STAGE]", "Do not use the cache for these stages; repeatable" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -62,7 +72,14 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	ib_registry_options reg = IB_REGISTRY_OPTIONS_INIT;
 	const char **tags = NULL, **args = NULL, **secrets = NULL, **allow = NULL;
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
-	const char *iidfile = NULL;
+	const char *iidfile = NULL, *metadata_file = NULL;
+	const char **labels = NULL, **annotations = NULL, **contexts = NULL, **hosts = NULL, **ulimits = NULL,
+		   **nocache = NULL;
+	size_t nlabels = 0, nannotations = 0, ncontexts = 0, nhosts = 0, nulimits = 0, nnocache = 0;
+	build_output output;
+	int noutputs = 0;
+	char *stdin_dir = NULL, *joined_file = NULL;
+	memset(&output, 0, sizeof output);
 	char *content = NULL;
 	int dry_run = 0, quiet = 0, check = 0, i = 1, k, status = CLI_EXIT_ERROR;
 	const char *v = NULL;
@@ -112,6 +129,34 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			if (cli_progress_parse("build", v, &progress_mode) < 0)
 				goto out; /* status: CLI_EXIT_ERROR */
 			break;
+		case 18: cli_list_add(&labels, &nlabels, v); break;
+		case 19: cli_list_add(&annotations, &nannotations, v); break;
+		case 20:
+			if (noutputs++) {
+				fprintf(stderr, "imagebuild build: only one --output is supported\n");
+				goto out;
+			}
+			if (build_output_parse(&output, v) < 0)
+				goto out;
+			break;
+		case 21: cli_list_add(&contexts, &ncontexts, v); break;
+		case 22: metadata_file = v; break;
+		case 23: cli_list_add(&hosts, &nhosts, v); break;
+		case 24: cli_list_add(&ulimits, &nulimits, v); break;
+		case 25:
+			if (build_parse_bytes(&o.shm_size, v) < 0 || o.shm_size <= 0) {
+				fprintf(stderr, "imagebuild build: --shm-size %s: invalid size\n", v);
+				goto out;
+			}
+			break;
+		case 26: {
+			/* as buildx: repeatable, or comma-separated */
+			char *copy = strdup(v), *save = NULL;
+			for (char *e = copy ? strtok_r(copy, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save))
+				cli_list_add(&nocache, &nnocache, strdup(e));
+			free(copy);
+			break;
+		}
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -120,6 +165,44 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	o.context = argv[i];
 	o.tags = tags;
+	o.labels = labels;
+	o.annotations = annotations;
+	o.build_contexts = contexts;
+	o.extra_hosts = hosts;
+	o.ulimits = ulimits;
+	o.no_cache_filter = nocache;
+	if (!strcmp(o.context, "-")) {
+		/* docker build -: a Dockerfile (no context) or a context tar on stdin */
+		if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
+			fprintf(stderr, "imagebuild build: the context and the Dockerfile cannot both come from stdin\n");
+			goto out;
+		}
+		size_t n = 0;
+		char *data = read_all(stdin, &n);
+		if (!data) {
+			fprintf(stderr, "imagebuild build: cannot read the context from stdin\n");
+			goto out;
+		}
+		int src = build_stdin_context(&stdin_dir, &content, &o.dockerfile_len, data, n);
+		free(data);
+		if (src < 0)
+			goto out;
+		o.context = stdin_dir;
+		if (content) {
+			if (o.dockerfile) {
+				fprintf(stderr, "imagebuild build: -f with a Dockerfile on stdin: there is no context to find it in\n");
+				goto out;
+			}
+			o.dockerfile_content = content;
+		} else if (o.dockerfile && o.dockerfile[0] != '/') {
+			/* docker: -f names a file of the context tar */
+			size_t l = strlen(stdin_dir) + strlen(o.dockerfile) + 2;
+			if (!(joined_file = malloc(l)))
+				goto out;
+			snprintf(joined_file, l, "%s/%s", stdin_dir, o.dockerfile);
+			o.dockerfile = joined_file;
+		}
+	}
 	if (cli_source_date_epoch(&args, &nargs, &o.use_source_date_epoch, &o.source_date_epoch) < 0)
 		goto out;
 	o.build_args = args;
@@ -135,6 +218,12 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 		o.dockerfile_content = content;
 		o.dockerfile = NULL;
 	}
+	int out_stdout = output.dest && !strcmp(output.dest, "-");
+	if (out_stdout && isatty(1)) {
+		fprintf(stderr, "imagebuild build: refusing to write the output to a terminal (redirect stdout)\n");
+		goto out;
+	}
+	FILE *info = out_stdout ? stderr : stdout;
 	ib_callbacks cb = IB_CALLBACKS_INIT;
 	cb.log = log_line;
 	cb.cancel = &cli_cancel; /* SIGINT/SIGTERM, caught below */
@@ -190,14 +279,24 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	char hex[IB_DIGEST_STRLEN];
 	ib_digest_fmt(hex, &id);
+	if (output.type && build_output_write(store, &output, &id, tags, ntags) < 0) {
+		cli_progress_end(prog, 1);
+		status = 1;
+		goto out;
+	}
+	if (metadata_file && build_metadata_write(metadata_file, store, &id, tags, ntags, &output) < 0) {
+		cli_progress_end(prog, 1);
+		status = 1;
+		goto out;
+	}
 	cli_progress_exported(prog, hex, tags);
 	cli_progress_end(prog, 0);
 	if (quiet || progress_mode == CLI_PROGRESS_QUIET) {
-		printf("%s\n", hex);
+		fprintf(info, "%s\n", hex);
 	} else {
-		printf("Successfully built %.12s\n", hex + 7);
+		fprintf(info, "Successfully built %.12s\n", hex + 7);
 		for (size_t t = 0; t < ntags; t++)
-			printf("Successfully tagged %s\n", tags[t]);
+			fprintf(info, "Successfully tagged %s\n", tags[t]);
 	}
 	if (iidfile) {
 		FILE *f = fopen(iidfile, "w");
@@ -209,6 +308,20 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	}
 	status = 0;
 out:
+	build_output_dispose(&output);
+	if (stdin_dir) {
+		build_stdin_context_remove(stdin_dir);
+		free(stdin_dir);
+	}
+	free(joined_file);
+	free(labels);
+	free(annotations);
+	free(contexts);
+	free(hosts);
+	free(ulimits);
+	for (size_t a = 0; a < nnocache; a++)
+		free((char *)nocache[a]);
+	free(nocache);
 	free(tags);
 	free(secrets);
 	for (size_t a = 0; a < nallow; a++)

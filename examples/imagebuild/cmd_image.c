@@ -298,7 +298,8 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		}
 		/* the repository digest: of the manifest, for a name pulled or pushed (docker's RepoDigests) */
 		char digest[IB_DIGEST_STRLEN + 520] = "<none>";
-		if (digests && row->name) {
+		/* docker's needDigest: --digests, or a format naming {{.Digest}} */
+		if ((digests || (format && strstr(format, "{{.Digest}}"))) && row->name) {
 			json_t *j = inspect_object(s, idarg);
 			json_t *rd = json_object_get(j, "RepoDigests");
 			for (size_t d = 0; d < json_array_size(rd); d++) {

@@ -24,9 +24,11 @@ IB_BEGIN_DECL
 /*
  * 2 added pull and registry, 3 cancel, 4 allow, 5 source_date_epoch; 6
  * made callbacks a pointer and moved cancellation into it (a new layout:
- * structs of versions 1 to 5 are still read with theirs)
+ * structs of versions 1 to 5 are still read with theirs); 7 labels,
+ * annotations, build_contexts, extra_hosts, ulimits, shm_size,
+ * no_cache_filter
  */
-#define IB_BUILD_OPTIONS_VERSION 6
+#define IB_BUILD_OPTIONS_VERSION 7
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -38,7 +40,14 @@ typedef enum {
 /** What to build and how. Zero means default; NULL options are refused (a context is needed). */
 typedef struct {
 	unsigned int version;           /* IB_BUILD_OPTIONS_VERSION */
-	const char *context;            /* the build context directory (required) */
+	/*
+	 * The build context (required): a directory, or a git repository as
+	 * ADD takes one (https://host/x.git#ref:subdir, git://..., with
+	 * BuildKit's rules, see ADD), checked out for the build; with a git
+	 * context `dockerfile` is a path inside the checkout. Other URLs are
+	 * refused.
+	 */
+	const char *context;
 	const char *dockerfile;         /* path of the Dockerfile; NULL: <context>/Dockerfile */
 	const char *dockerfile_content; /* when not NULL, the Dockerfile itself (e.g. read from stdin) */
 	/** The length of `dockerfile_content`. */
@@ -89,13 +98,72 @@ typedef struct {
 	 */
 	int use_source_date_epoch;
 	int64_t source_date_epoch;      /* seconds since 1970 (>= 0) */
+	/* version 7 */
+	/**
+	 * Labels set on the built image's config, NULL-terminated "KEY=VALUE"
+	 * (docker build --label), after the Dockerfile's LABELs, which they
+	 * override; no history entry, as BuildKit (version 7).
+	 */
+	const char *const *labels;
+	/**
+	 * Annotations of the built image's manifest, NULL-terminated
+	 * "KEY=VALUE" or "manifest:KEY=VALUE" (docker buildx build
+	 * --annotation). The other types of buildx (index, manifest-descriptor,
+	 * index-descriptor) and platform selectors are refused: a single-
+	 * platform image in the store has no index of its own (version 7).
+	 */
+	const char *const *annotations;
+	/**
+	 * BuildKit's named contexts, NULL-terminated "NAME=VALUE" (docker
+	 * buildx build --build-context): VALUE is `docker-image://REF` (the
+	 * image REF is used wherever the Dockerfile names the image or stage
+	 * NAME: FROM, COPY --from, RUN --mount from=), or
+	 * `oci-layout://PATH[:TAG|@DIGEST]` (the image of that OCI layout
+	 * directory whose ref.name is TAG, default "latest", or of DIGEST; an
+	 * index gives this host's; copied into the store untagged), or
+	 * a local directory (its files, .dockerignore applied and owned by
+	 * 0:0 as buildx sends them, as an image of one layer with BuildKit's
+	 * empty config: for COPY --from, or as a base). NAME is matched as
+	 * BuildKit does: the familiar form of an image name without ":latest"
+	 * ("alpine", "alpine:3.20", "ghcr.io/o/r"), or a stage name, whose
+	 * instructions are then not run; "NAME::os/arch" only for this host's
+	 * platform. Git and URL contexts are refused for now (version 7).
+	 */
+	const char *const *build_contexts;
+	/**
+	 * Extra lines of /etc/hosts for RUN, NULL-terminated "HOST:IP" or
+	 * "HOST=IP" (docker build --add-host), appended to BuildKit's default
+	 * file as "IP\tHOST" (version 7).
+	 */
+	const char *const *extra_hosts;
+	/**
+	 * Resource limits for RUN, NULL-terminated docker `--ulimit` values:
+	 * "NAME=SOFT[:HARD]" (NAME: core, cpu, data, fsize, locks, memlock,
+	 * msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending,
+	 * stack; -1: unlimited) (version 7).
+	 */
+	const char *const *ulimits;
+	/**
+	 * Size in bytes of RUN's /dev/shm (docker build --shm-size): as
+	 * BuildKit, a tmpfs of that size mounted there; 0: the default 64 MiB
+	 * (version 7).
+	 */
+	int64_t shm_size;
+	/**
+	 * Stages whose steps do not use the build cache, NULL-terminated stage
+	 * names (docker build --no-cache-filter), matched case-insensitively
+	 * with the AS names as BuildKit does (a name no stage has changes
+	 * nothing); their results still fill the cache (version 7).
+	 */
+	const char *const *no_cache_filter;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
-		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0 }
+		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0, \
+		NULL, NULL, NULL, NULL, NULL, 0, NULL }
 
 /**
- * Initialise for `version` (1 to 6; 1 to 5 in their own layout, only that
+ * Initialise for `version` (1 to 7; 1 to 5 in their own layout, only that
  * version's size written): what IB_BUILD_OPTIONS_INIT gives, for bindings.
  */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);

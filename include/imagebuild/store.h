@@ -303,14 +303,24 @@ typedef struct {
 	ib_digest diff_id;       /* the uncompressed digest (config rootfs.diff_ids) */
 } ib_layer;
 
-#define IB_IMAGE_COMMIT_OPTIONS_VERSION 1
+/* 2 added annotations */
+#define IB_IMAGE_COMMIT_OPTIONS_VERSION 2
 /** Options of ib_store_image_commit(). */
 typedef struct {
 	unsigned int version;
 	const char *name;        /* tag the image with this name; NULL: untagged (dangling) */
+	/* version 2 */
+	/**
+	 * The manifest's annotations, NULL-terminated "KEY=VALUE" (a later
+	 * one of a key wins); NULL: none (version 2).
+	 */
+	const char *const *annotations;
 } ib_image_commit_options;
-#define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL }
-/** Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+#define IB_IMAGE_COMMIT_OPTIONS_INIT { IB_IMAGE_COMMIT_OPTIONS_VERSION, NULL, NULL }
+/**
+ * Initialise like IB_IMAGE_COMMIT_OPTIONS_INIT for `version` (1 or 2; only
+ * that version's size is written), for bindings; IB_EINVALID for another.
+ */
 IB_EXTERN(int) ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version);
 
 /**
@@ -344,12 +354,26 @@ IB_EXTERN(const ib_image_config *) ib_image_config_of(const ib_image *img);
 IB_EXTERN(size_t) ib_image_layer_count(const ib_image *img);
 /** The i-th layer, lowest first (borrowed), or NULL when out of range. */
 IB_EXTERN(const ib_layer *) ib_image_layer(const ib_image *img, size_t i);
-/** Every name that points at this image id, sorted (borrowed). */
+/** Every name that points at this image id, sorted by strcmp of the normalised names, as docker inspect's RepoTags (borrowed). */
 IB_EXTERN(size_t) ib_image_name_count(const ib_image *img);
 /** The i-th name (borrowed), or NULL when out of range. */
 IB_EXTERN(const char *) ib_image_name(const ib_image *img, size_t i);
-/** Sum of the layer blob sizes. */
+/**
+ * The sum of its layers' uncompressed sizes (the layer tars the store holds
+ * for every image), so one image has the same size in every store, built,
+ * pulled (gzip layers) or loaded.
+ */
 IB_EXTERN(uint64_t) ib_image_size(const ib_image *img);
+/**
+ * The number of repository digests of this image (docker's RepoDigests):
+ * one per repository and manifest digest a push or pull of it gave.
+ */
+IB_EXTERN(size_t) ib_image_repo_digest_count(const ib_image *img);
+/**
+ * The i-th repository digest, normalised ("docker.io/library/busybox@sha256:<hex>"),
+ * sorted by strcmp (borrowed), or NULL when out of range.
+ */
+IB_EXTERN(const char *) ib_image_repo_digest(const ib_image *img, size_t i);
 /** A `docker image inspect`-like JSON object. */
 IB_EXTERN(int) ib_image_inspect_json(ib_buf *out, const ib_image *img);
 
@@ -401,6 +425,13 @@ IB_EXTERN(int) ib_store_tag(ib_store *store, const char *source, const char *tar
  * `name`, or untagged when `name` is NULL. For the push layer's pull.
  */
 IB_EXTERN(int) ib_store_tag_manifest(ib_store *store, const char *name, const ib_digest *manifest);
+/**
+ * Record the repository digest `repo_digest` ("REPOSITORY@sha256:<hex>", as
+ * pushed: the digest of the manifest the registry has) on the image
+ * `name_or_id`; ib_push does it. It stays while the image does (ib_store_untag
+ * of another name keeps it) and goes with the image.
+ */
+IB_EXTERN(int) ib_store_repo_digest_add(ib_store *store, const char *name_or_id, const char *repo_digest);
 /** Remove one name; the image goes when it was its last name. */
 IB_EXTERN(int) ib_store_untag(ib_store *store, const char *name);
 
@@ -421,7 +452,7 @@ typedef struct {
 	/** The digest of its manifest. */
 	ib_digest manifest;
 	const char *created;      /* from the config, may be NULL */
-	/** Sum of its layer blob sizes. */
+	/** The sum of its layers' uncompressed sizes, as ib_image_size(). */
 	uint64_t size;
 } ib_image_summary;
 

@@ -364,6 +364,28 @@ int ib_build__add_history(builder *b, stage_state *s, const char *created_by, in
 	return ib_image_config_history_add(s->config, &e);
 }
 
+/* A stage that a named context replaces: its image, none of its instructions. */
+int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state *s, const char *value)
+{
+	ib_image *img = NULL;
+	int rc = ib_build__context_image(&img, b, ps->name, value);
+	if (rc < 0) {
+		ib_error_prefix("line %d: FROM ... AS %s", ps->stage->line, ps->name);
+		return rc;
+	}
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, ib_image_id(img));
+	memcpy(s->key, hex, sizeof s->key);
+	rc = ib_image_config_dup(&s->config, ib_image_config_of(img));
+	ib_image_free(img);
+	if (rc == 0)
+		rc = ib_build__layers_from_config(s, b->store);
+	if (rc == 0 && !ib_image_config_env_get(s->config, "PATH"))
+		rc = ib_image_config_env_set(s->config, "PATH", IB_BUILD_DEFAULT_PATH);
+	s->built = rc == 0;
+	return rc;
+}
+
 int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 {
 	int rc = 0;
@@ -519,6 +541,22 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if (in->kind == IB_INSTR_RUN) {
 		ib_build__key_add(&k, "hostname");
 		ib_build__key_add(&k, b->hostname ? b->hostname : IB_BUILD__SANDBOX_HOSTNAME);
+		/* --add-host, --ulimit, --shm-size: in the ExecOp too (only when given: older keys stay) */
+		if (b->extra_hosts) {
+			ib_build__key_add(&k, "extra-hosts");
+			ib_build__key_add(&k, b->extra_hosts);
+		}
+		for (size_t i = 0; i < b->nrlimits; i++) {
+			char ul[96];
+			snprintf(ul, sizeof ul, "ulimit %s=%llu:%llu", b->rlimits[i].name,
+				 (unsigned long long)b->rlimits[i].soft, (unsigned long long)b->rlimits[i].hard);
+			ib_build__key_add(&k, ul);
+		}
+		if (b->o->shm_size > 0) {
+			char shm[48];
+			snprintf(shm, sizeof shm, "shm-size=%lld", (long long)b->o->shm_size);
+			ib_build__key_add(&k, shm);
+		}
 	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
 		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
@@ -535,7 +573,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if ((rc = ib_build__key_end(&k, key)) < 0)
 		goto out;
 
-	if (!b->o->no_cache) {
+	if (!ib_build__no_cache(b, ib_plan_stage_by_index(b->plan, stage_index) ?
+				   ib_plan_stage_by_index(b->plan, stage_index)->name : NULL)) {
 		ib_digest config;
 		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
 		    ib_build__restore_config(s, b->store, &config) == 0) {
@@ -589,6 +628,9 @@ out:
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)
 {
 	stage_state *s = &b->stages[ps->index];
+	const char *named = ps->name ? ib_build__named_context(b, ps->name) : NULL;
+	if (named) /* BuildKit: a named context replaces the stage of that name */
+		return ib_build__init_named_stage(b, ps, s, named);
 	int rc = ib_build__init_stage(b, ps, s);
 	if (rc < 0)
 		return rc;
@@ -958,15 +1000,40 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->ctxfd = -1;
 	if (!o || o->version < 1 || o->version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
-	if (o->version < 6) /* the layout before callbacks became a pointer */
+	if (o->version < 6) { /* the layout before callbacks became a pointer */
 		options_from_v5(&b->opts, &b->compat_cb, o);
-	else
-		b->opts = *o;
+	} else { /* version 6 ends before labels */
+		static const ib_build_options d = IB_BUILD_OPTIONS_INIT;
+		b->opts = d;
+		memcpy(&b->opts, o, o->version == 6 ? offsetof(ib_build_options, labels) : sizeof *o);
+	}
 	b->o = o = &b->opts;
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
 		return IB_EINVALID;
 	if (!o->context)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "no build context given");
+	struct stat cst;
+	if (ib_build__is_git(o->context) && stat(o->context, &cst) < 0) {
+		/* a git URL (as BuildKit's DetectGitContext): the checkout is the context, -f a path in it */
+		const char *dir = NULL, *sub = NULL;
+		char commit[41];
+		int grc = ib_build__git_fetch(b, o->context, NULL, &dir, &sub, commit);
+		if (grc < 0) {
+			ib_error_prefix("build context %s", o->context);
+			return grc;
+		}
+		if (!(b->git_context = ib_sprintf("%s/%s", dir, sub)))
+			return IB_ERROR;
+		if (o->dockerfile && !(b->git_dockerfile = ib_sprintf("%s/%s", b->git_context, o->dockerfile)))
+			return IB_ERROR;
+		b->opts.context = b->git_context;
+		if (b->git_dockerfile)
+			b->opts.dockerfile = b->git_dockerfile;
+	} else if (strstr(o->context, "://") && stat(o->context, &cst) < 0) {
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "build context `%s`: only local directories and git repositories are supported "
+				     "(not a tarball URL)", o->context);
+	}
 	if (o->use_source_date_epoch && o->source_date_epoch < 0)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "SOURCE_DATE_EPOCH %lld is negative",
 				     (long long)o->source_date_epoch);
@@ -974,6 +1041,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	b->diff_opts.use_source_date_epoch = o->use_source_date_epoch;
 	b->diff_opts.source_date_epoch = o->source_date_epoch;
 	int rc = parse_allow(b);
+	if (rc == 0)
+		rc = ib_build__parse_extras(b);
 	if (rc < 0)
 		return rc;
 	rc = read_dockerfile(&content, o, &path);
@@ -1044,6 +1113,11 @@ static void cleanup(builder *b)
 	ib_dockerfile_free(b->df);
 	free(b->filename);
 	ib_ignore_free(b->ignore);
+	ib_strlist_clear(&b->annotations);
+	free(b->extra_hosts);
+	free(b->rlimits);
+	free(b->git_context);
+	free(b->git_dockerfile);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);
 	ib_error_restore(&saved);
@@ -1066,6 +1140,12 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
+	if (version == 6) { /* the layout of 7, without what 7 added */
+		static const ib_build_options d6 = IB_BUILD_OPTIONS_INIT;
+		memcpy(opts, &d6, offsetof(ib_build_options, labels));
+		opts->version = 6;
+		return 0;
+	}
 	if (version < 6) { /* the older layout (callbacks by value, a cancel field), as big as that version */
 		build_options_v5 old;
 		memset(&old, 0, sizeof old);
@@ -1081,7 +1161,40 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 	return 0;
 }
 
+static int lookup_image(ib_image **out, builder *b, const char *name);
+
+/* The image of the named context `value` (docker-image://, oci-layout://, a directory) for `name`. */
+int ib_build__context_image(ib_image **out, builder *b, const char *name, const char *value)
+{
+	if (!strncmp(value, "docker-image://", 15)) {
+		const char *ref = value + 15;
+		if (!strcmp(ref, "scratch"))
+			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+					     "build context %s=%s: docker-image://scratch is not supported", name, value);
+		int rc = lookup_image(out, b, ref);
+		if (rc < 0)
+			ib_error_prefix("build context %s=%s", name, value);
+		return rc;
+	}
+	if (!strncmp(value, "oci-layout://", 13))
+		return ib_build__oci_layout_image(out, b, name, value + 13);
+	const char *colon = strstr(value, "://");
+	if (colon || !strncmp(value, "git@", 4))
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				     "build context %s=%s: only docker-image://, oci-layout:// and local directories "
+				     "are supported", name, value);
+	return ib_build__dir_image(out, b, name, value);
+}
+
 int ib_build__image(ib_image **out, builder *b, const char *name)
+{
+	const char *ctx = ib_build__named_context(b, name);
+	if (ctx)
+		return ib_build__context_image(out, b, name, ctx);
+	return lookup_image(out, b, name);
+}
+
+static int lookup_image(ib_image **out, builder *b, const char *name)
 {
 	int rc = 0;
 	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(&b->pulled, name))
@@ -1121,6 +1234,8 @@ static int checks_with_bases(builder *b)
 		ib_image *img = NULL;
 		if (ps->base_kind != IB_BASE_IMAGE || ps->index >= ns)
 			continue;
+		if (ps->name && ib_build__named_context(b, ps->name))
+			continue; /* replaced by a named context: its base is never used */
 		if ((rc = ib_build__image(&img, b, ps->base)) < 0) {
 			ib_error_prefix("%s:%d: FROM %s", b->filename, ps->stage->line, ps->base);
 			break;
@@ -1209,6 +1324,9 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		ib_error_prefix("build");
 	if (rc == 0)
 		rc = checks_with_bases(&b);
+	/* after the checks, which warn about a base of another platform, as BuildKit would */
+	if (rc == 0)
+		rc = ib_build__check_platform(b.o->platform);
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		size_t np = ib_plan_stage_count(b.plan);
@@ -1231,7 +1349,11 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		if (nh && ib_image_config_history_get(&last, s->config, nh - 1) == 0 && last.created)
 			rc = ib_image_config_set(s->config, IB_CONFIG_CREATED, last.created);
 		if (rc == 0)
-			rc = ib_store_image_commit(&id, &manifest, store, s->config, s->layers, s->nlayers, NULL);
+			rc = ib_build__apply_labels(&b, s->config);
+		ib_image_commit_options co = IB_IMAGE_COMMIT_OPTIONS_INIT;
+		co.annotations = b.annotations.n ? (const char *const *)b.annotations.items : NULL;
+		if (rc == 0)
+			rc = ib_store_image_commit(&id, &manifest, store, s->config, s->layers, s->nlayers, &co);
 		for (const char *const *t2 = opts->tags; rc == 0 && t2 && *t2; t2++)
 			rc = ib_store_tag_manifest(store, *t2, &manifest);
 		if (rc == 0 && image_id)

@@ -81,7 +81,26 @@ typedef struct {
 	const char *hostname;  /* RUN's, from BUILDKIT_SANDBOX_HOSTNAME; NULL: IB_BUILD__SANDBOX_HOSTNAME */
 	char *tail[IB_BUILD_TAIL_LINES];
 	size_t tail_next;
+	/* ib_build_options version 7, parsed (extras.c) */
+	ib_strlist annotations; /* KEY=VALUE of the manifest */
+	char *extra_hosts;     /* lines appended to RUN's /etc/hosts; NULL: none */
+	ib_rlimit *rlimits;    /* RUN's resource limits (names are static) */
+	size_t nrlimits;
+	char *git_context;     /* a git URL context's checkout (its subdir), the context then */
+	char *git_dockerfile;  /* -f inside it */
 } builder;
+
+/* extras.c: the options of ib_build_options version 7 */
+int ib_build__parse_extras(builder *b);
+int ib_build__check_platform(const char *platform);
+int ib_build__no_cache(builder *b, const char *stage_name);
+int ib_build__apply_labels(builder *b, ib_image_config *config);
+const char *ib_build__named_context(builder *b, const char *name);
+int ib_build__oci_layout_image(ib_image **out, builder *b, const char *name, const char *path);
+int ib_build__dir_image(ib_image **out, builder *b, const char *name, const char *dir);
+int ib_build__context_image(ib_image **out, builder *b, const char *name, const char *value);
+int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state *s, const char *value);
+
 
 /* A step's cache key being made: key_begin, key_add..., key_end. */
 typedef struct {

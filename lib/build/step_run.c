@@ -808,6 +808,19 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		snprintf(hosts, sizeof hosts, "127.0.0.1\tlocalhost %s\n"
 			 "::1\tlocalhost ip6-localhost ip6-loopback\n", p.hostname);
 		p.hosts = hosts;
+		/* --add-host: BuildKit's extra hosts, after its default lines */
+		char *all_hosts = b->extra_hosts ? ib_sprintf("%s%s", hosts, b->extra_hosts) : NULL;
+		if (all_hosts)
+			p.hosts = all_hosts;
+		else if (b->extra_hosts)
+			rc = IB_ERROR;
+		/* --ulimit */
+		p.rlimits = b->rlimits;
+		p.nrlimits = b->nrlimits;
+		/* --shm-size: as BuildKit, a tmpfs of that size on /dev/shm */
+		if (rc == 0 && b->o->shm_size > 0)
+			rc = add_mount(&rm, IB_MOUNT_TMPFS, NULL, "/dev/shm", 0,
+				       keep(&rm, ib_sprintf("size=%lld", (long long)b->o->shm_size)));
 		p.mounts = rm.mounts;
 		p.nmounts = rm.n;
 		ib_execute_options eo = IB_EXECUTE_OPTIONS_INIT;
@@ -838,9 +851,11 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 		cancel_watch w = { b, 0 };
 		pthread_t watcher;
 		const ib_callbacks *cb = b->o->callbacks;
-		int watching = cb && cb->version >= 2 && cb->cancel &&
+		int watching = rc == 0 && cb && cb->version >= 2 && cb->cancel &&
 			       pthread_create(&watcher, NULL, watch_cancel, &w) == 0;
-		rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
+		if (rc == 0)
+			rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
+		free(all_hosts);
 		if (watching) {
 			w.stop = 1;
 			pthread_join(watcher, NULL);

@@ -5,6 +5,7 @@
  */
 #include "push/internal.h"
 #include "util/callback.h"
+#include "store/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -291,7 +292,12 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_push__registry *r, 
 	if (rc == 0 && index.size)
 		rc = ib_store_blob_put(&d, s, index.ptr, index.size);
 	if (rc == 0) {
-		rc = ib_store_tag_manifest(s, want ? NULL : ib_reference_name(ref), &top);
+		/* the name and docker's RepoDigests entry (REPOSITORY@<what the tag or digest gave>) in one index update */
+		char ts[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ts, &top);
+		char *rd = ib_sprintf("%s@%s", ib_reference_repository(ref), ts);
+		rc = rd ? ib_store__tag_manifest_digest(s, want ? NULL : ib_reference_name(ref), &top, rd) : IB_ERROR;
+		free(rd);
 		if (rc < 0)
 			ib_error_prefix("%s", ib_push__registry_what(r));
 	}

@@ -200,6 +200,17 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		rc = push(&md, r, store, img, ref, opts);
 		ib_store_lease_release(store);
 	}
+	if (rc == 0) {
+		/* docker's RepoDigests: REPOSITORY@<the digest of the manifest the registry has> */
+		char ids[IB_DIGEST_STRLEN], ms[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ids, ib_image_id(img));
+		ib_digest_fmt(ms, &md);
+		char *rd = ib_sprintf("%s@%s", ib_reference_repository(ref), ms);
+		rc = rd ? ib_store_repo_digest_add(store, ids, rd) : IB_ERROR;
+		if (rc < 0)
+			ib_error_prefix("%s: record the repository digest", what);
+		free(rd);
+	}
 	if (rc == 0 && manifest)
 		*manifest = md;
 	ib_push__registry_free(r);

@@ -17,6 +17,8 @@ struct ib_image {
 	size_t nlayers;
 	char **names;
 	size_t nnames;
+	char **digests;  /* repository digests: "docker.io/library/x@sha256:..." */
+	size_t ndigests;
 	uint64_t size;
 	ib_image_history_item *history;
 	size_t nhistory;
@@ -38,6 +40,60 @@ static const char *entry_name(const json_t *e)
 {
 	json_t *a = json_object_get(e, "annotations");
 	return a ? ib_json_str(a, IB_ANNOTATION_REF_NAME) : NULL;
+}
+
+/*
+ * Repository digests (docker's RepoDigests) live in the annotation
+ * IB_ANNOTATION_REPO_DIGESTS of the image's index entries: normalised
+ * "repository@sha256:<hex>" references, separated by spaces. An image's
+ * repository digests are those of every entry with its id; an entry that goes
+ * while its image stays hands them to one that stays.
+ */
+static const char *entry_digests(const json_t *e)
+{
+	json_t *a = json_object_get(e, "annotations");
+	return a ? ib_json_str(a, IB_ANNOTATION_REPO_DIGESTS) : NULL;
+}
+
+/* 1 when the space-separated `list` holds the word `w` (of `n` bytes). */
+static int words_have(const char *list, const char *w, size_t n)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, " ");
+		if (len == n && !strncmp(p, w, n))
+			return 1;
+		p += len;
+		p += *p == ' ';
+	}
+	return 0;
+}
+
+/* Add the space-separated references `add` to the entry `e`'s repository digests. */
+static int digests_merge(json_t *e, const char *add)
+{
+	if (!add || !*add)
+		return 0;
+	const char *cur = entry_digests(e);
+	ib_buf b = IB_BUF_INIT;
+	int rc = cur ? ib_buf_puts(&b, cur) : 0;
+	for (const char *p = add; rc == 0 && *p;) {
+		size_t len = strcspn(p, " ");
+		if (len && !words_have(b.size ? b.ptr : "", p, len)) {
+			if ((b.size && ib_buf_puts(&b, " ") < 0) || ib_buf_put(&b, p, len) < 0)
+				rc = IB_ERROR;
+		}
+		p += len;
+		p += *p == ' ';
+	}
+	json_t *a = json_object_get(e, "annotations");
+	if (rc == 0 && b.size && !a) {
+		if (!(a = json_object()) || ib_json_set_new(e, "annotations", a) < 0)
+			rc = ib_error_oom();
+	}
+	if (rc == 0 && b.size)
+		rc = ib_json_set_str(a, IB_ANNOTATION_REPO_DIGESTS, b.ptr) < 0 ? ib_error_oom() : 0;
+	ib_buf_dispose(&b);
+	return rc;
 }
 
 static int resolve_entry(entry_info *info, ib_store *s, json_t *e)
@@ -85,7 +141,7 @@ static const char *oci_layer_type(const char *mt)
 	return mt;
 }
 
-static int image_layers(ib_image *img, const json_t *m, const char *what)
+static int image_layers(ib_image *img, ib_store *s, const json_t *m, const char *what)
 {
 	json_t *layers = json_object_get(m, "layers");
 	size_t n = json_array_size(layers);
@@ -106,12 +162,28 @@ static int image_layers(ib_image *img, const json_t *m, const char *what)
 		if (!l->media_type)
 			return IB_ERROR;
 		img->nlayers++;
-		img->size += l->size;
+		/*
+		 * Size: of the uncompressed layers (every store holds them: pull and
+		 * load uncompress each layer), so one image has one size in every
+		 * store, whether its layers came gzip from a registry or were built here.
+		 */
+		uint64_t usize = l->size;
+		if (!ib_digest_equal(&l->digest, &l->diff_id) && ib_store_blob_size(&usize, s, &l->diff_id) < 0) {
+			ib_error_clear();
+			usize = l->size;
+		}
+		img->size += usize;
 	}
 	return 0;
 }
 
 static int build_history(ib_image *img, ib_store *s);
+
+/* qsort on an array of strings: the elements are char pointers */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_digest *top, const char *top_type,
 		      const entry_info *known, size_t nknown);
@@ -147,7 +219,7 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 	}
 	rc = ib_image_config__wrap(&img->config, cfgj);
 	cfgj = NULL;
-	if (rc < 0 || (rc = image_layers(img, m, what)) < 0 || (rc = build_history(img, s)) < 0)
+	if (rc < 0 || (rc = image_layers(img, s, m, what)) < 0 || (rc = build_history(img, s)) < 0)
 		goto out;
 	/* every name of this image id */
 	entry_info *infos = NULL;
@@ -157,19 +229,44 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 	if (known)
 		infos = (entry_info *)known;
 	img->names = ib_calloc(n ? n : 1, sizeof *img->names);
-	for (size_t i = 0; img->names && i < n; i++) {
-		if (infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &img->id)) {
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *ds = infos[i].ok && ib_digest_equal(&infos[i].id, &img->id) ? entry_digests(infos[i].entry) : NULL;
+		for (const char *p = ds; p && *p; p++)
+			nd += *p != ' ' && (p == ds || p[-1] == ' ');
+	}
+	img->digests = ib_calloc(nd ? nd : 1, sizeof *img->digests);
+	for (size_t i = 0; img->names && img->digests && i < n; i++) {
+		if (!infos[i].ok || !ib_digest_equal(&infos[i].id, &img->id))
+			continue;
+		if (infos[i].name) {
 			if (!(img->names[img->nnames] = ib_strdup(infos[i].name)))
 				break;
 			img->nnames++;
 		}
+		for (const char *p = entry_digests(infos[i].entry); p && *p && img->ndigests < nd;) {
+			size_t len = strcspn(p, " ");
+			int dup = 0;
+			for (size_t k = 0; k < img->ndigests && !dup; k++)
+				dup = strlen(img->digests[k]) == len && !strncmp(img->digests[k], p, len);
+			if (len && !dup) {
+				if (!(img->digests[img->ndigests] = ib_strndup(p, len)))
+					break;
+				img->ndigests++;
+			}
+			p += len;
+			p += *p == ' ';
+		}
 	}
 	if (!known)
 		free(infos);
-	if (!img->names)
+	if (!img->names || !img->digests) {
 		rc = IB_ERROR;
-	else
-		qsort(img->names, img->nnames, sizeof *img->names, (int (*)(const void *, const void *))strcmp);
+	} else {
+		/* as docker's reference store: sorted by the normalised reference */
+		qsort(img->names, img->nnames, sizeof *img->names, cmp_str);
+		qsort(img->digests, img->ndigests, sizeof *img->digests, cmp_str);
+	}
 out:
 	json_decref(m);
 	if (rc < 0)
@@ -189,6 +286,9 @@ void ib_image_free(ib_image *img)
 	for (size_t i = 0; i < img->nnames; i++)
 		free(img->names[i]);
 	free(img->names);
+	for (size_t i = 0; i < img->ndigests; i++)
+		free(img->digests[i]);
+	free(img->digests);
 	free(img->history);
 	free(img->manifest_type);
 	ib_image_config_free(img->config);
@@ -204,6 +304,8 @@ const ib_layer *ib_image_layer(const ib_image *img, size_t i) { return i < img->
 size_t ib_image_name_count(const ib_image *img) { return img->nnames; }
 const char *ib_image_name(const ib_image *img, size_t i) { return i < img->nnames ? img->names[i] : NULL; }
 uint64_t ib_image_size(const ib_image *img) { return img->size; }
+size_t ib_image_repo_digest_count(const ib_image *img) { return img->ndigests; }
+const char *ib_image_repo_digest(const ib_image *img, size_t i) { return i < img->ndigests ? img->digests[i] : NULL; }
 
 /* ---- history ---- */
 
@@ -341,10 +443,18 @@ static int find_entry(size_t *pos, entry_info *infos, size_t n, const char *q)
 	ib_reference *ref = NULL;
 	if (ib_reference_parse(&ref, q) == 0) {
 		const ib_digest *rd = ib_reference_digest(ref);
+		char repo_digest[IB_DIGEST_STRLEN + 512] = "";
+		if (rd) {
+			char ds[IB_DIGEST_STRLEN];
+			ib_digest_fmt(ds, rd);
+			snprintf(repo_digest, sizeof repo_digest, "%s@%s", ib_reference_repository(ref), ds);
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (!infos[i].ok)
 				continue;
-			int hit = rd ? (ib_digest_equal(rd, &infos[i].top) || ib_digest_equal(rd, &infos[i].manifest))
+			/* a digest: of the manifest here, or a repository digest recorded by push or pull */
+			int hit = rd ? (ib_digest_equal(rd, &infos[i].top) || ib_digest_equal(rd, &infos[i].manifest) ||
+					words_have(entry_digests(infos[i].entry), repo_digest, strlen(repo_digest)))
 				     : (infos[i].name && !strcmp(infos[i].name, ib_reference_name(ref)));
 			if (hit) {
 				*pos = i;
@@ -426,20 +536,48 @@ static size_t count_top(json_t *list, const ib_digest *d)
 	return n;
 }
 
+/* The first entry of the manifest `d` other than `skip` (NULL when none). */
+static json_t *other_entry_of(json_t *list, const ib_digest *d, const json_t *skip)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		ib_digest ed;
+		if (e != skip && ib_store__descriptor(NULL, &ed, NULL, e, "index.json") == 0 && ib_digest_equal(&ed, d))
+			return e;
+	}
+	return NULL;
+}
+
 int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
 			uint64_t size)
+{
+	return ib_store__index_set_digest(s, index, name, mt, d, size, NULL);
+}
+
+int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
+			       uint64_t size, const char *repo_digest)
 {
 	(void)s;
 	json_t *list = json_object_get(index, "manifests");
 	size_t i;
 	json_t *e;
 	if (!name) {
-		if (count_top(list, d))
-			return 0;
-		return json_array_append_new(list, ib_store__descriptor_new(mt, d, size)) ? ib_error_oom() : 0;
+		json_t *have = other_entry_of(list, d, NULL);
+		if (have)
+			return digests_merge(have, repo_digest);
+		json_t *desc = ib_store__descriptor_new(mt, d, size);
+		if (!desc || digests_merge(desc, repo_digest) < 0) {
+			json_decref(desc);
+			return ib_error_oom();
+		}
+		return json_array_append_new(list, desc) ? ib_error_oom() : 0;
 	}
+	/* the repository digests of the entries this replaces */
+	ib_buf carried = IB_BUF_INIT;
+	int rc = repo_digest ? ib_buf_puts(&carried, repo_digest) : 0;
 	/* drop the name from where it was; that image stays, untagged, if it has no other name */
-	for (i = 0; i < json_array_size(list); i++) {
+	for (i = 0; rc == 0 && i < json_array_size(list); i++) {
 		e = json_array_get(list, i);
 		const char *en = entry_name(e);
 		if (!en || strcmp(en, name))
@@ -447,30 +585,46 @@ int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char
 		ib_digest old;
 		if (ib_store__descriptor(NULL, &old, NULL, e, "index.json") == 0 && count_top(list, &old) == 1 &&
 		    !ib_digest_equal(&old, d)) {
-			json_object_del(e, "annotations");
+			/* untagged, it keeps its repository digests (docker images --digests shows <none> rows) */
+			json_t *ann = json_object_get(e, "annotations");
+			json_object_del(ann, IB_ANNOTATION_REF_NAME);
+			if (!entry_digests(e))
+				json_object_del(e, "annotations");
 		} else {
+			const char *ds = entry_digests(e);
+			json_t *heir = ds && !ib_digest_equal(&old, d) ? other_entry_of(list, &old, e) : NULL;
+			if (heir)
+				rc = digests_merge(heir, ds);
+			else if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0))
+				rc = IB_ERROR;
 			json_array_remove(list, i);
 		}
 		break;
 	}
 	/* an untagged entry of this manifest becomes the named one */
-	for (i = 0; i < json_array_size(list); i++) {
+	for (i = 0; rc == 0 && i < json_array_size(list); i++) {
 		e = json_array_get(list, i);
 		ib_digest ed;
 		if (!entry_name(e) && ib_store__descriptor(NULL, &ed, NULL, e, "index.json") == 0 &&
 		    ib_digest_equal(&ed, d)) {
+			const char *ds = entry_digests(e);
+			if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0))
+				rc = IB_ERROR;
 			json_array_remove(list, i);
 			break;
 		}
 	}
-	json_t *desc = ib_store__descriptor_new(mt, d, size);
-	if (!desc)
-		return IB_ERROR;
-	json_t *ann = json_object();
-	if (!ann || ib_json_set_new(desc, "annotations", ann) < 0 || ib_json_set_str(ann, IB_ANNOTATION_REF_NAME, name) < 0) {
+	json_t *desc = rc == 0 ? ib_store__descriptor_new(mt, d, size) : NULL;
+	json_t *ann = desc ? json_object() : NULL;
+	if (rc == 0 && (!ann || ib_json_set_new(desc, "annotations", ann) < 0 ||
+			ib_json_set_str(ann, IB_ANNOTATION_REF_NAME, name) < 0 ||
+			digests_merge(desc, carried.size ? carried.ptr : NULL) < 0)) {
 		json_decref(desc);
-		return ib_error_oom();
+		rc = ib_error_oom();
 	}
+	ib_buf_dispose(&carried);
+	if (rc < 0)
+		return rc;
 	/* append_new takes `desc` even when it fails: no decref here */
 	return json_array_append_new(list, desc) != 0 ? ib_error_oom() : 0;
 }
@@ -528,6 +682,13 @@ static int check_layers(ib_store *s, const ib_image_config *c, const ib_layer *l
 int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
 			     uint64_t config_size, const ib_layer *layers, size_t n)
 {
+	return ib_store__write_manifest_annotated(manifest, msize, s, config, config_size, layers, n, NULL);
+}
+
+int ib_store__write_manifest_annotated(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+				       uint64_t config_size, const ib_layer *layers, size_t n,
+				       const char *const *annotations)
+{
 	json_t *m = json_pack("{s:i,s:s,s:o,s:[]}", "schemaVersion", 2, "mediaType", IB_MEDIA_TYPE_OCI_MANIFEST, "config",
 			      ib_store__descriptor_new(IB_MEDIA_TYPE_OCI_CONFIG, config, config_size), "layers");
 	if (!m)
@@ -541,6 +702,20 @@ int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, 
 		if (json_array_append_new(arr, ib_store__descriptor_new(oci_layer_type(layers[i].media_type),
 									&layers[i].digest, size)) != 0)
 			rc = ib_error_oom();
+	}
+	if (rc == 0 && annotations && *annotations) {
+		json_t *an = json_object();
+		if (!an || json_object_set_new(m, "annotations", an) != 0)
+			rc = ib_error_oom();
+		for (const char *const *a = annotations; rc == 0 && *a; a++) {
+			const char *eq = strchr(*a, '=');
+			char *k = eq ? ib_strndup(*a, eq - *a) : NULL;
+			if (!eq || eq == *a)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "annotation `%s`: expected KEY=VALUE", *a);
+			else if (!k || json_object_set_new(an, k, json_string(eq + 1)) != 0)
+				rc = ib_error_oom();
+			free(k);
+		}
 	}
 	if (rc == 0)
 		rc = ib_store__blob_put_json(manifest, msize, s, m);
@@ -564,9 +739,10 @@ static int set_change(ib_store *s, json_t *index, void *payload)
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
-	if (opts && opts->version != IB_IMAGE_COMMIT_OPTIONS_VERSION)
+	if (opts && (opts->version < 1 || opts->version > IB_IMAGE_COMMIT_OPTIONS_VERSION))
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_commit_options version %u is not supported",
 				     opts->version);
+	const char *const *annotations = opts && opts->version >= 2 ? opts->annotations : NULL;
 	ib_buf name = IB_BUF_INIT, cj = IB_BUF_INIT;
 	int rc = 0;
 	if (opts && opts->name && (rc = ib_reference_normalize(&name, opts->name)) < 0)
@@ -577,7 +753,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	ib_digest cd;
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
-	    (rc = ib_store__write_manifest(&a.d, &a.size, s, &cd, cj.size, layers, n)) < 0 ||
+	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
 	    (rc = ib_store__index_update(s, set_change, &a)) < 0)
 		goto out;
 	if (image_id)
@@ -598,6 +774,7 @@ typedef struct {
 	const char *source;
 	const char *target;
 	const ib_digest *manifest;
+	const char *repo_digest; /* normalised, or NULL */
 } tag_args;
 
 static int tag_change(ib_store *s, json_t *index, void *payload)
@@ -631,7 +808,7 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "refusing to create a tag with a digest reference: %s",
 				     target);
 	}
-	tag_args a = { source, ib_reference_name(ref), NULL };
+	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
 	rc = ib_store__index_update(s, tag_change, &a);
 	ib_reference_free(ref);
 	return rc;
@@ -640,10 +817,16 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 static int tag_manifest_change(ib_store *s, json_t *index, void *payload)
 {
 	tag_args *a = payload;
-	return ib_store__tag_manifest_locked(s, index, a->target, a->manifest);
+	return ib_store__tag_manifest_digest_locked(s, index, a->target, a->manifest, a->repo_digest);
 }
 
 int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d)
+{
+	return ib_store__tag_manifest_digest_locked(s, index, name, d, NULL);
+}
+
+int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d,
+					 const char *repo_digest)
 {
 	json_t *m;
 	int rc = ib_store__blob_json(&m, s, d, "manifest");
@@ -674,20 +857,75 @@ int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, 
 	ib_image_free(img);
 	uint64_t size;
 	if (rc == 0 && (rc = ib_store_blob_size(&size, s, d)) == 0)
-		rc = ib_store__index_set(s, index, name, mtc, d, size);
+		rc = ib_store__index_set_digest(s, index, name, mtc, d, size, repo_digest);
 	free(mtc);
 	return rc;
 }
 
 int ib_store_tag_manifest(ib_store *s, const char *name, const ib_digest *manifest)
 {
-	ib_buf n = IB_BUF_INIT;
-	int rc = name ? ib_reference_normalize(&n, name) : 0;
+	return ib_store__tag_manifest_digest(s, name, manifest, NULL);
+}
+
+/* `out`: "repository@sha256:<hex>" of the reference `str`, which must have a digest. */
+static int repo_digest_norm(ib_buf *out, const char *str)
+{
+	ib_reference *ref;
+	int rc = ib_reference_parse(&ref, str);
 	if (rc < 0)
 		return rc;
-	tag_args a = { NULL, name ? n.ptr : NULL, manifest };
-	rc = ib_store__index_update(s, tag_manifest_change, &a);
+	const ib_digest *d = ib_reference_digest(ref);
+	if (!d) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s` is not a repository digest (REPOSITORY@sha256:...)", str);
+	} else {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ds, d);
+		ib_buf_clear(out);
+		if (ib_buf_puts(out, ib_reference_repository(ref)) < 0 || ib_buf_puts(out, "@") < 0 || ib_buf_puts(out, ds) < 0)
+			rc = IB_ERROR;
+	}
+	ib_reference_free(ref);
+	return rc;
+}
+
+int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest *manifest, const char *repo_digest)
+{
+	ib_buf n = IB_BUF_INIT, rd = IB_BUF_INIT;
+	int rc = name ? ib_reference_normalize(&n, name) : 0;
+	if (rc == 0 && repo_digest)
+		rc = repo_digest_norm(&rd, repo_digest);
+	if (rc == 0) {
+		tag_args a = { NULL, name ? n.ptr : NULL, manifest, repo_digest ? rd.ptr : NULL };
+		rc = ib_store__index_update(s, tag_manifest_change, &a);
+	}
 	ib_buf_dispose(&n);
+	ib_buf_dispose(&rd);
+	return rc;
+}
+
+static int digest_add_change(ib_store *s, json_t *index, void *payload)
+{
+	tag_args *a = payload;
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	int rc = lookup_in(NULL, s, index, a->source, &infos, &n, &pos);
+	if (rc == 0)
+		rc = digests_merge(infos[pos].entry, a->repo_digest);
+	free(infos);
+	return rc;
+}
+
+int ib_store_repo_digest_add(ib_store *s, const char *name_or_id, const char *repo_digest)
+{
+	if (!name_or_id || !repo_digest)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_repo_digest_add: NULL argument");
+	ib_buf rd = IB_BUF_INIT;
+	int rc = repo_digest_norm(&rd, repo_digest);
+	if (rc == 0) {
+		tag_args a = { name_or_id, NULL, NULL, rd.ptr };
+		rc = ib_store__index_update(s, digest_add_change, &a);
+	}
+	ib_buf_dispose(&rd);
 	return rc;
 }
 
@@ -781,6 +1019,29 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 			ib_reference *ref;
 			report(a->report, "Untagged: %s", familiar_of(infos[i].name, &ref));
 			ib_reference_free(ref);
+		}
+		const char *ds = entry_digests(infos[i].entry);
+		for (const char *p = delete_all ? ds : NULL; p && *p;) {
+			/* docker rmi: "Untagged: busybox@sha256:..." for each repository digest */
+			size_t len = strcspn(p, " ");
+			char *w = ib_strndup(p, len);
+			ib_reference *ref = NULL;
+			if (w)
+				report(a->report, "Untagged: %s", familiar_of(w, &ref));
+			ib_reference_free(ref);
+			free(w);
+			p += len;
+			p += *p == ' ';
+		}
+		if (!delete_all && ds) {
+			/* the image stays: an entry of it that stays keeps its repository digests */
+			for (size_t k = 0; k < n && rc == 0; k++)
+				if (k != i && infos[k].ok && ib_digest_equal(&infos[k].id, &id)) {
+					rc = digests_merge(infos[k].entry, ds);
+					break;
+				}
+			if (rc < 0)
+				goto out;
 		}
 		json_array_remove(list, i);
 	}
@@ -941,6 +1202,12 @@ int ib_image_inspect_json(ib_buf *out, const ib_image *img)
 	for (size_t i = 0; i < img->nnames; i++) {
 		ib_reference *ref;
 		json_array_append_new(tags, json_string(familiar_of(img->names[i], &ref)));
+		ib_reference_free(ref);
+	}
+	json_t *rds = json_object_get(o, "RepoDigests");
+	for (size_t i = 0; i < img->ndigests; i++) {
+		ib_reference *ref;
+		json_array_append_new(rds, json_string(familiar_of(img->digests[i], &ref)));
 		ib_reference_free(ref);
 	}
 	for (size_t i = 0; i < img->nlayers; i++) {

@@ -12,6 +12,8 @@
 
 #define IB_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 #define IB_ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+/* an index entry's repository digests: "docker.io/library/x@sha256:<hex>", space-separated */
+#define IB_ANNOTATION_REPO_DIGESTS "org.imagebuild.repo.digests"
 /* JSON files we read whole are small; anything larger is refused. */
 #define IB_STORE_MAX_JSON (16u << 20)
 
@@ -96,6 +98,16 @@ int ib_store__image_load(ib_image **out, ib_store *s, json_t *index, const ib_di
 int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char *media_type,
 			const ib_digest *manifest, uint64_t size);
 int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *manifest);
+/*
+ * As ib_store__index_set / ib_store__tag_manifest_locked / ib_store_tag_manifest,
+ * and record the normalised repository digest `repo_digest` ("repo@sha256:...",
+ * may be NULL) on the image in the same index update (pull).
+ */
+int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, const char *media_type,
+			       const ib_digest *d, uint64_t size, const char *repo_digest);
+int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *manifest,
+					 const char *repo_digest);
+int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest *manifest, const char *repo_digest);
 
 /* Pins (pins.c): how many container records use image `id` (and the first one's id). */
 int ib_store__containers_using(ib_store *s, const ib_digest *id, char **which);
@@ -106,6 +118,10 @@ int ib_store__prune_dangling(ib_store *s, uint64_t *count);
 /* Write an OCI manifest naming `config` and `layers` (image.c). */
 int ib_store__write_manifest(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
 			     uint64_t config_size, const ib_layer *layers, size_t n);
+/* The same with the manifest's annotations ("KEY=VALUE", NULL-terminated; NULL: none). */
+int ib_store__write_manifest_annotated(ib_digest *manifest, uint64_t *msize, ib_store *s, const ib_digest *config,
+				       uint64_t config_size, const ib_layer *layers, size_t n,
+				       const char *const *annotations);
 /* Lease, lock, read, change, write index.json, unlock, unlease. */
 typedef int (*index_change_fn)(ib_store *s, json_t *index, void *payload);
 int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);

@@ -25,8 +25,6 @@
 
 STORE_INIT_FN(ib_store_options_init, ib_store_options, IB_STORE_OPTIONS_VERSION, IB_STORE_OPTIONS_INIT)
 STORE_INIT_FN(ib_healthcheck_init, ib_healthcheck, IB_HEALTHCHECK_VERSION, IB_HEALTHCHECK_INIT)
-STORE_INIT_FN(ib_image_commit_options_init, ib_image_commit_options, IB_IMAGE_COMMIT_OPTIONS_VERSION,
-	      IB_IMAGE_COMMIT_OPTIONS_INIT)
 STORE_INIT_FN(ib_container_record_init, ib_container_record, IB_CONTAINER_RECORD_VERSION,
 	      IB_CONTAINER_RECORD_INIT)
 STORE_INIT_FN(ib_store_gc_options_init, ib_store_gc_options, IB_STORE_GC_OPTIONS_VERSION,
@@ -51,6 +49,20 @@ STORE_INIT_FN(ib_store_fsck_options_init, ib_store_fsck_options, IB_STORE_FSCK_O
 
 STORE_INIT_FN_V1(ib_save_options_init, ib_save_options, IB_SAVE_OPTIONS_VERSION, IB_SAVE_OPTIONS_INIT)
 STORE_INIT_FN_V1(ib_load_options_init, ib_load_options, IB_LOAD_OPTIONS_VERSION, IB_LOAD_OPTIONS_INIT)
+
+/* version 1 ends before annotations (added in 2) */
+int ib_image_commit_options_init(ib_image_commit_options *opts, unsigned int version)
+{
+	if (!opts)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_commit_options_init: NULL ib_image_commit_options");
+	if (version < 1 || version > IB_IMAGE_COMMIT_OPTIONS_VERSION)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_image_commit_options version %u is not supported",
+				     version);
+	static const ib_image_commit_options d = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	memcpy(opts, &d, version == 1 ? offsetof(ib_image_commit_options, annotations) : sizeof *opts);
+	opts->version = version;
+	return 0;
+}
 /* caller-allocated outputs */
 STORE_INIT_FN(ib_store_gc_stats_init, ib_store_gc_stats, IB_STORE_GC_STATS_VERSION, IB_STORE_GC_STATS_INIT)
 STORE_INIT_FN(ib_history_entry_init, ib_history_entry, IB_HISTORY_ENTRY_VERSION, IB_HISTORY_ENTRY_INIT)

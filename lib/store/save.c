@@ -290,7 +290,8 @@ static int save_docker(sink *k, ib_store *s, saved *imgs, size_t n)
 		if (imgs[i].name) {
 			ib_reference *ref;
 			if (ib_reference_parse(&ref, imgs[i].name) == 0) {
-				json_array_append_new(json_object_get(entry, "RepoTags"), json_string(ib_reference_name(ref)));
+				/* the familiar form, as docker save writes it ("x:1", "user/x:1"); load normalises it back */
+				json_array_append_new(json_object_get(entry, "RepoTags"), json_string(ib_reference_familiar(ref)));
 				ib_reference_free(ref);
 			}
 		}

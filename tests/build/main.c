@@ -66,5 +66,6 @@ int main(void)
 	failed += _cmocka_run_group_tests("sde", sde_tests, sde_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("buf-rule", buf_rule_tests, buf_rule_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("volume", volume_tests, volume_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("extras", extras_tests, extras_tests_count, NULL, NULL);
 	return failed ? 1 : 0;
 }

@@ -69,25 +69,47 @@ raw=$(skopeo inspect --raw --tls-verify=false "docker://$reg/app:1")
 [ "$(skopeo inspect --tls-verify=false "docker://$reg/app:1" | json 'd["Digest"]')" = "$digest" ] ||
 	fail "skopeo sees another manifest digest"
 
+echo "== RepoDigests after push: REPOSITORY@the registry's manifest digest"
+regdigest=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$reg/v2/app/manifests/1" |
+	tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+[ "$regdigest" = "$digest" ] || fail "the registry's digest $regdigest is not the pushed $digest"
+[ "$(ib inspect app | json 'd[0]["RepoDigests"]')" = "['$reg/app@$digest']" ] ||
+	fail "RepoDigests after push: $(ib inspect app | json 'd[0]["RepoDigests"]')"
+[ "$(ib inspect --format '{{.RepoDigests}}' app)" = "[$reg/app@$digest]" ] || fail "{{.RepoDigests}}"
+size=$(ib inspect app | json 'd[0]["Size"]')
+
 echo "== push again: every layer exists, same digest"
 out=$(ib push app "$reg/app:1" 2>&1)
 [ "$(echo "$out" | grep -c 'Layer already exists$')" = 2 ] || fail "second push: $out"
 [ "$(echo "$out" | sed -n 's/^1: digest: //p')" = "$digest" ] || fail "second push gave another digest"
+[ "$(ib inspect app | json 'len(d[0]["RepoDigests"])')" = 1 ] || fail "the second push added a RepoDigests entry"
 
 echo "== pull into a fresh store, run it"
 root2=$tmp/store2
 "$IB" --root "$root2" pull "$reg/app:1"
 [ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["Id"]')" = "$id" ] || fail "pulled another image id"
 "$IB" --root "$root2" fsck >/dev/null || fail "fsck after pull"
+[ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["RepoDigests"]')" = "['$reg/app@$digest']" ] ||
+	fail "RepoDigests after pull: $("$IB" --root "$root2" inspect "$reg/app:1")"
+[ "$("$IB" --root "$root2" images --digests --format '{{.Repository}}:{{.Tag}} {{.Digest}}')" = "$reg/app:1 $digest" ] ||
+	fail "images --digests: $("$IB" --root "$root2" images --digests)"
+"$IB" --root "$root2" images --digests | grep -q "^$reg/app  *1  *$digest " || fail "images --digests: no DIGEST column"
+[ "$("$IB" --root "$root2" images --format '{{.Tag}} {{.Digest}}')" = "1 $digest" ] || fail "{{.Digest}} without --digests"
+# one image, one Size: built here (uncompressed layers) and pulled (gzip layers)
+[ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["Size"]')" = "$size" ] || fail "Size differs after pull"
 [ "$("$IB" --root "$root2" run --rm "$reg/app:1")" = "hello from the registry" ] || fail "the pulled image does not run"
 out=$("$IB" --root "$root2" pull "$reg/app:1" 2>&1)
 grep -q 'Already exists' <<<"$out" || fail "second pull fetched layers again: $out"
 "$IB" --root "$root2" pull "$reg/app@$digest" >/dev/null || fail "pull by digest"
+[ "$("$IB" --root "$root2" inspect "$reg/app@$digest" | json 'd[0]["RepoDigests"]')" = "['$reg/app@$digest']" ] ||
+	fail "RepoDigests after pull by digest"
 # a pulled image goes back as it came: same manifest digest
 out=$("$IB" --root "$root2" push "$reg/app:1" "$reg/again:1" 2>&1)
 grep -q "digest: $digest" <<<"$out" || fail "re-push changed the digest: $out"
 # ... its layers mounted from the repository it came from
 [ "$(grep -c 'Mounted from app$' <<<"$out")" = 2 ] || fail "re-push did not mount the layers: $out"
+[ "$("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["RepoDigests"]')" = "['$reg/again@$digest', '$reg/app@$digest']" ] ||
+	fail "RepoDigests after a second push: $("$IB" --root "$root2" inspect "$reg/app:1" | json 'd[0]["RepoDigests"]')"
 if "$IB" --root "$root2" pull "$reg/app:nope" 2>"$tmp/err"; then fail "pull of a missing tag worked"; fi
 grep -q "pull from $reg/app: manifest nope: 404 MANIFEST_UNKNOWN" "$tmp/err" || fail "missing tag: $(cat "$tmp/err")"
 
@@ -107,6 +129,9 @@ root6=$tmp/store6
 [ "$("$IB" --root "$root6" inspect "$reg/app:multi" | json 'd[0]["Id"]')" = "$id" ] ||
 	fail "pull of an index did not take the linux/$arch image"
 "$IB" --root "$root6" fsck >/dev/null || fail "fsck after pulling an index"
+# docker records the digest the tag gave: the index's
+[ "$("$IB" --root "$root6" inspect "$reg/app:multi" | json 'd[0]["RepoDigests"]')" = \
+	"['$reg/app@sha256:$(printf %s "$index" | sha256sum | cut -d' ' -f1)']" ] || fail "RepoDigests of a pulled index"
 
 echo "== podman pulls what we pushed"
 pod=(env -u DOCKER_CONFIG podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --storage-driver vfs)

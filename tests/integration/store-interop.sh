@@ -33,6 +33,7 @@ id=$("$IB" --root "$root" import "$tmp/busybox.tar" busybox)
 "$IB" --root "$root" images | grep -q '^busybox  *latest' || fail "images does not list busybox:latest"
 manifest=$("$IB" --root "$root" inspect busybox | json 'd[0]["Descriptor"]["digest"]')
 diffid=$("$IB" --root "$root" inspect busybox | json 'd[0]["RootFS"]["Layers"][0]')
+size=$("$IB" --root "$root" inspect busybox | json 'd[0]["Size"]')
 
 echo "== skopeo inspect oci:<root>:docker.io/library/busybox:latest"
 out=$(skopeo inspect "oci:$root:docker.io/library/busybox:latest")
@@ -58,14 +59,19 @@ umoci unpack "${umoci_args[@]}" --image "$tmp/oci:bb" "$tmp/bundle" >/dev/null
 
 echo "== podman load of the docker-archive"
 "$IB" --root "$root" save --format docker-archive -o "$tmp/image.docker.tar" busybox
+# RepoTags in the familiar form, as docker save writes them
+[ "$(tar -xOf "$tmp/image.docker.tar" manifest.json | json 'd[0]["RepoTags"]')" = "['busybox:latest']" ] ||
+	fail "docker-archive RepoTags: $(tar -xOf "$tmp/image.docker.tar" manifest.json)"
 podman=(podman --root "$tmp/podman/storage" --runroot "$tmp/podman/run" --storage-driver vfs)
 "${podman[@]}" load -i "$tmp/image.docker.tar"
-pid=$("${podman[@]}" image inspect --format '{{.Id}}' docker.io/library/busybox:latest)
+# podman names an archive's short RepoTags "localhost/..." (also those of docker save)
+pname=localhost/busybox:latest
+pid=$("${podman[@]}" image inspect --format '{{.Id}}' "$pname")
 [ "sha256:$pid" = "$id" ] || [ "$pid" = "$id" ] || fail "podman's image id $pid is not $id"
 
 echo "== what podman and skopeo write loads back with the same image id"
-"${podman[@]}" save --format oci-archive -o "$tmp/podman.oci.tar" docker.io/library/busybox:latest
-"${podman[@]}" save --format docker-archive -o "$tmp/podman.docker.tar" docker.io/library/busybox:latest
+"${podman[@]}" save --format oci-archive -o "$tmp/podman.oci.tar" "$pname"
+"${podman[@]}" save --format docker-archive -o "$tmp/podman.docker.tar" "$pname"
 skopeo copy -q "oci:$root:docker.io/library/busybox:latest" "docker-archive:$tmp/skopeo.docker.tar:busybox:skopeo"
 skopeo copy -q --dest-compress "oci:$root:docker.io/library/busybox:latest" "oci:$tmp/skopeo-gz:gz"
 # podman re-serialises the config when it writes OCI (another id, same layers);
@@ -76,6 +82,8 @@ for f in "$tmp/podman.oci.tar" "$tmp/podman.docker.tar" "$tmp/skopeo.docker.tar"
 	[ "$("$IB" --root "$fresh" images -q | sort -u | wc -l)" = 1 ] || fail "$f: not one image"
 	got=$("$IB" --root "$fresh" inspect "$("$IB" --root "$fresh" images -q | head -1)")
 	[ "$(echo "$got" | json 'd[0]["RootFS"]["Layers"][0]')" = "$diffid" ] || fail "$f: other layers"
+	# one image, one Size in every store (also when its layers came gzip)
+	[ "$(echo "$got" | json 'd[0]["Size"]')" = "$size" ] || fail "$f: Size $(echo "$got" | json 'd[0]["Size"]'), not $size"
 	if [ "$f" != "$tmp/podman.oci.tar" ]; then
 		[ "$(echo "$got" | json 'd[0]["Id"]')" = "$id" ] || fail "$f: loaded id is not $id"
 	fi

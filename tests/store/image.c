@@ -269,6 +269,84 @@ static void test_names(void **state)
 	ts_close(&t);
 }
 
+/* names sorted as docker's reference store sorts them; repository digests recorded, kept, dropped */
+static void test_sorted_names_repo_digests(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "repodigests");
+	ib_digest a = ts_import(&t, "zz:9", "A");
+	const char *tags[] = { "yy:1", "quay.io/q/x:1", "mm:2", "bb:1", "docker.io/user/r:1", "aa:3" };
+	for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+		assert_int_equal(ib_store_tag(t.store, "zz:9", tags[i]), 0);
+	const char *sorted[] = { "docker.io/library/aa:3", "docker.io/library/bb:1", "docker.io/library/mm:2",
+				 "docker.io/library/yy:1", "docker.io/library/zz:9", "docker.io/user/r:1", "quay.io/q/x:1" };
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "zz:9"), 0);
+	assert_int_equal(ib_image_name_count(img), 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_string_equal(ib_image_name(img, i), sorted[i]);
+	assert_int_equal(ib_image_repo_digest_count(img), 0);
+	assert_null(ib_image_repo_digest(img, 0));
+	ib_image_free(img);
+
+	const char *d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+	const char *d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+	char r1[200], r2[200], r3[200];
+	snprintf(r1, sizeof r1, "127.0.0.1:5000/x@%s", d1);
+	snprintf(r2, sizeof r2, "busybox@%s", d2);
+	snprintf(r3, sizeof r3, "docker.io/library/busybox@%s", d2);
+	assert_int_equal(ib_store_repo_digest_add(t.store, "zz:9", r2), 0);
+	assert_int_equal(ib_store_repo_digest_add(t.store, "mm:2", r1), 0);
+	assert_int_equal(ib_store_repo_digest_add(t.store, "yy:1", r3), 0); /* the same, normalised */
+	ib_assert_error_contains(ib_store_repo_digest_add(t.store, "zz:9", "busybox:1"), "not a repository digest");
+	ib_assert_error_contains(ib_store_repo_digest_add(t.store, "nothere", r1), "No such image");
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "bb:1"), 0);
+	assert_int_equal(ib_image_repo_digest_count(img), 2);
+	assert_string_equal(ib_image_repo_digest(img, 0), r1);
+	assert_string_equal(ib_image_repo_digest(img, 1), r3);
+	ib_buf js = IB_BUF_INIT;
+	assert_int_equal(ib_image_inspect_json(&js, img), 0);
+	char want[300];
+	snprintf(want, sizeof want, "\"RepoDigests\": [\n    \"127.0.0.1:5000/x@%s\",\n    \"busybox@%s\"\n  ]", d1, d2);
+	if (!strstr(js.ptr, want))
+		fail_msg("inspect: no %s in %s", want, js.ptr);
+	ib_buf_dispose(&js);
+	ib_image_free(img);
+	/* a repository digest finds the image */
+	assert_int_equal(ib_store_image_lookup(&img, t.store, r1), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &a));
+	ib_image_free(img);
+	/* untagging the names whose entries hold them keeps them, while the image stays */
+	assert_int_equal(ib_store_untag(t.store, "zz:9"), 0);
+	assert_int_equal(ib_store_untag(t.store, "mm:2"), 0);
+	assert_int_equal(ib_store_tag(t.store, "aa:3", "yy:1"), 0); /* again: replaces its entry */
+	ib_digest other = ts_import(&t, "other", "B");
+	assert_int_equal(ib_store_tag(t.store, "other", "bb:1"), 0); /* a name moves away */
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "aa:3"), 0);
+	assert_int_equal(ib_image_name_count(img), 4);
+	assert_int_equal(ib_image_repo_digest_count(img), 2);
+	ib_image_free(img);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "other"), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &other));
+	assert_int_equal(ib_image_repo_digest_count(img), 0);
+	ib_image_free(img);
+	/* removing the image drops them (docker rmi reports them) */
+	char ids[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ids, &a);
+	ib_buf rep = IB_BUF_INIT;
+	assert_int_equal(ib_store_image_remove(t.store, ids, IB_STORE_REMOVE_FORCE, &rep), 0);
+	snprintf(want, sizeof want, "Untagged: busybox@%s\n", d2);
+	if (!strstr(rep.ptr, want) || !strstr(rep.ptr, "Untagged: 127.0.0.1:5000/x@"))
+		fail_msg("rmi report: %s", rep.ptr);
+	ib_buf_dispose(&rep);
+	ib_assert_error_contains(ib_store_image_lookup(&img, t.store, r1), "No such image");
+	/* the same image again: no repository digest of the removed one comes back */
+	assert_int_equal(ib_store_tag(t.store, "other", "zz:9"), 0);
+	assert_true(ib_digest_equal(&a, &a));
+	ts_close(&t);
+}
+
 static void test_ambiguous(void **state)
 {
 	(void)state;
@@ -574,11 +652,60 @@ static void test_import_source_date_epoch(void **state)
 	ts_close(&t);
 }
 
+/* Version 2 of the commit options: the manifest's annotations; version 1 reads no further. */
+static void test_commit_annotations(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "image-annotations");
+	ib_layer layer;
+	memset(&layer, 0, sizeof layer);
+	layer.digest = ts_layer(&t, "one");
+	ib_image_config *c;
+	assert_int_equal(ib_image_config_new(&c), 0);
+	assert_int_equal(ib_image_config_diff_id_add(c, &layer.digest), 0);
+	const char *an[] = { "org.example.a=1", "org.example.b=x=y", "org.example.a=2", NULL };
+	ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+	o.annotations = an;
+	ib_digest md;
+	if (ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &o) < 0)
+		fail_msg("commit: %s", ib_error_last()->message);
+	ib_buf raw = IB_BUF_INIT;
+	assert_int_equal(ib_store_blob_read(&raw, t.store, &md), 0);
+	char *text = strndup(raw.ptr, raw.size);
+	assert_non_null(strstr(text, "\"annotations\":{"));
+	assert_non_null(strstr(text, "\"org.example.a\":\"2\""));
+	assert_non_null(strstr(text, "\"org.example.b\":\"x=y\""));
+	free(text);
+	ib_buf_dispose(&raw);
+	/* a version 1 struct followed by garbage: no annotations read */
+	union { ib_image_commit_options o; unsigned char b[sizeof(ib_image_commit_options)]; } v1;
+	memset(v1.b, 0xff, sizeof v1.b);
+	assert_int_equal(ib_image_commit_options_init(&v1.o, 1), 0);
+	assert_int_equal(v1.o.version, 1u);
+	for (size_t i = offsetof(ib_image_commit_options, annotations); i < sizeof v1.b; i++)
+		assert_int_equal(v1.b[i], 0xff);
+	if (ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &v1.o) < 0)
+		fail_msg("commit v1: %s", ib_error_last()->message);
+	assert_int_equal(ib_store_blob_read(&raw, t.store, &md), 0);
+	text = strndup(raw.ptr, raw.size);
+	assert_null(strstr(text, "annotations"));
+	free(text);
+	ib_buf_dispose(&raw);
+	const char *bad[] = { "novalue", NULL };
+	o.annotations = bad;
+	ib_assert_error_contains(ib_store_image_commit(NULL, &md, t.store, c, &layer, 1, &o), "expected KEY=VALUE");
+	ib_image_config_free(c);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(image_tests,
+	cmocka_unit_test(test_commit_annotations),
 	cmocka_unit_test(test_root_private),
 	cmocka_unit_test(test_commit_lookup),
 	cmocka_unit_test(test_commit_errors),
 	cmocka_unit_test(test_names),
+	cmocka_unit_test(test_sorted_names_repo_digests),
 	cmocka_unit_test(test_history_uncompressed_sizes),
 	cmocka_unit_test(test_layer_content_size),
 	cmocka_unit_test(test_ambiguous),

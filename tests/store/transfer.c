@@ -1,5 +1,10 @@
 #include "tests.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +17,7 @@ static void roundtrip(ib_archive_format fmt, const char *out_name)
 	ib_image *img;
 	assert_int_equal(ib_store_image_lookup(&img, a.store, "quay.io/org/app:v1"), 0);
 	ib_digest md = *ib_image_manifest_digest(img);
+	uint64_t size = ib_image_size(img);
 	ib_image_free(img);
 	char *index_path = ts_path(&a, "store/index.json");
 	char *before = ts_read_file(index_path);
@@ -37,6 +43,8 @@ static void roundtrip(ib_archive_format fmt, const char *out_name)
 	assert_int_equal(ib_store_image_lookup(&img, b.store, "quay.io/org/app:v1"), 0);
 	assert_true(ib_digest_equal(ib_image_id(img), &id));
 	assert_true(ib_digest_equal(ib_image_manifest_digest(img), &md));
+	/* one image, one size in every store (docker inspect's Size) */
+	assert_true(ib_image_size(img) == size);
 	ib_image_free(img);
 	assert_int_equal(ib_store_fsck(NULL, b.store), 0);
 	/* loading again is harmless */
@@ -65,6 +73,69 @@ static void test_roundtrip_docker(void **state)
 {
 	(void)state;
 	roundtrip(IB_ARCHIVE_DOCKER, "image.docker.tar");
+}
+
+/* The member `name` of the tar `path`, NUL-terminated (free it). */
+static char *tar_member(const char *path, const char *name)
+{
+	struct archive *ar = archive_read_new();
+	archive_read_support_format_tar(ar);
+	assert_int_equal(archive_read_open_filename(ar, path, 1 << 16), ARCHIVE_OK);
+	struct archive_entry *e;
+	char *out = NULL;
+	while (!out && archive_read_next_header(ar, &e) == ARCHIVE_OK) {
+		if (strcmp(archive_entry_pathname(e), name))
+			continue;
+		size_t n = (size_t)archive_entry_size(e);
+		out = calloc(1, n + 1);
+		assert_non_null(out);
+		assert_int_equal(archive_read_data(ar, out, n), (la_ssize_t)n);
+	}
+	archive_read_free(ar);
+	assert_non_null(out);
+	return out;
+}
+
+/* docker save writes RepoTags in the familiar form; load maps it back to the same names */
+static void test_docker_archive_repo_tags(void **state)
+{
+	(void)state;
+	test_store a, b;
+	ts_open(&a, "repotags");
+	ts_open(&b, "repotagsb");
+	ib_digest id = ts_import(&a, "app:1", "familiar");
+	assert_int_equal(ib_store_tag(a.store, "app:1", "user/x:1"), 0);
+	assert_int_equal(ib_store_tag(a.store, "app:1", "localhost:5000/y/z:2"), 0);
+	assert_int_equal(ib_store_tag(a.store, "app:1", "docker.io/library/w"), 0);
+	char *out = ts_path(&a, "archive.tar");
+	ib_save_options so = IB_SAVE_OPTIONS_INIT;
+	so.format = IB_ARCHIVE_DOCKER;
+	const char *names[] = { "app:1", "docker.io/user/x:1", "localhost:5000/y/z:2", "w" };
+	assert_int_equal(ib_store_save(a.store, names, 4, out, &so), 0);
+	char *manifest = tar_member(out, "manifest.json");
+	const char *want[] = { "[\"app:1\"]", "[\"user/x:1\"]", "[\"localhost:5000/y/z:2\"]", "[\"w:latest\"]" };
+	for (size_t i = 0; i < 4; i++)
+		if (!strstr(manifest, want[i]))
+			fail_msg("manifest.json has no RepoTags %s: %s", want[i], manifest);
+	assert_null(strstr(manifest, "docker.io/"));
+	free(manifest);
+	ib_strarray loaded = { NULL, 0 };
+	assert_int_equal(ib_store_load(&loaded, b.store, out, NULL), 0);
+	assert_int_equal(loaded.count, 4);
+	ib_strarray_dispose(&loaded);
+	/* sorted as docker's reference store sorts them */
+	const char *full[] = { "docker.io/library/app:1", "docker.io/library/w:latest", "docker.io/user/x:1",
+			       "localhost:5000/y/z:2" };
+	ib_image *img;
+	assert_int_equal(ib_store_image_lookup(&img, b.store, "app:1"), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &id));
+	assert_int_equal(ib_image_name_count(img), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(ib_image_name(img, i), full[i]);
+	ib_image_free(img);
+	free(out);
+	ts_close(&a);
+	ts_close(&b);
 }
 
 static void test_save_options(void **state)
@@ -121,4 +192,5 @@ DEFINE_GROUP(transfer_tests,
 	cmocka_unit_test(test_roundtrip_oci),
 	cmocka_unit_test(test_roundtrip_oci_archive),
 	cmocka_unit_test(test_roundtrip_docker),
+	cmocka_unit_test(test_docker_archive_repo_tags),
 	cmocka_unit_test(test_save_options))

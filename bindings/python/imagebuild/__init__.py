@@ -572,7 +572,7 @@ class Image:
     names: Tuple[str, ...]
     """Every name that points at it, sorted."""
     size: int
-    """Sum of the layer blob sizes."""
+    """The sum of its layers' uncompressed sizes (the same in every store)."""
     layers: Tuple[Layer, ...]
     """Its layers, lowest first."""
     history: Tuple[HistoryEntry, ...]
@@ -589,6 +589,11 @@ class Image:
     def created(self) -> Optional[str]:
         """When it was created (RFC 3339)."""
         return self.details.get("Created")
+
+    @property
+    def repo_digests(self) -> List[str]:
+        """docker inspect's RepoDigests: ``REPOSITORY@sha256:...`` per push and pull, familiar names, sorted."""
+        return list(self.details.get("RepoDigests") or [])
 
     def __repr__(self) -> str:
         return "Image(id=%r, names=%r, layers=%d, size=%d)" % (self.id[:19], list(self.names),

@@ -198,6 +198,13 @@ typedef struct {
 	const char *const *allow;
 	int use_source_date_epoch;
 	int64_t source_date_epoch;
+	const char *const *labels;
+	const char *const *annotations;
+	const char *const *build_contexts;
+	const char *const *extra_hosts;
+	const char *const *ulimits;
+	int64_t shm_size;
+	const char *const *no_cache_filter;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...
@@ -315,6 +322,14 @@ int ib_container_remove(ib_store *store, const char *id_or_name);
 
 /* store.h: fsck */
 int ib_store_fsck(ib_buf *report, ib_store *store);
+
+/* build()'s output= (local, tar): a layer blob applied to a tree */
+int ib_store_blob_open(int *fd_out, ib_store *store, const ib_digest *d);
+typedef enum {
+	IB_WHITEOUT_DELETE = 0,
+	IB_WHITEOUT_OVERLAY = 1
+} ib_whiteout_mode;
+int ib_snapshot_apply_tar(int dir_fd, int tar_fd, ib_whiteout_mode mode, const char *label);
 
 /* buffer.h */
 typedef struct {

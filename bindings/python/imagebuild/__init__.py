@@ -38,6 +38,7 @@ import json
 import os
 import re
 import signal
+import tarfile
 import tempfile
 import threading
 from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional,
@@ -787,6 +788,14 @@ class Ulimit:
         except ValueError:
             raise ValueError("--ulimit %s: the limits must be numbers (-1: unlimited)" % spec) from None
 
+    def _spec(self) -> str:
+        """As ``--ulimit`` takes it (NAME=SOFT:HARD)."""
+        hard = self.soft if self.hard is None else self.hard
+        for v in (self.soft, hard):
+            if v < -1:
+                raise ValueError("ulimit %s: a limit is >= 0, or -1 for unlimited" % self.name)
+        return "%s=%d:%d" % (self.name, self.soft, hard)
+
     def _to_c(self, keep: "_Keep", r: Any) -> None:
         inf = (1 << 64) - 1  # IB_RLIM_INFINITY
 
@@ -1037,6 +1046,60 @@ def _caps(caps: Union[str, Sequence[str], None]) -> Optional[List[str]]:
     return [c for c in caps if c]
 
 
+def _strlist(v: Union[str, Sequence[str]]) -> List[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _bytes(v: Union[int, str]) -> int:
+    """docker's RAMInBytes: 1024, "64m", "1.5g", "2GiB"."""
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError("a size is >= 0, not %d" % v)
+        return v
+    m = re.fullmatch(r"(\d+(?:\.\d*)?) ?(?:([kKmMgGtTpP])[iI]?)?[bB]?", v)
+    if not m:
+        raise ValueError("invalid size %r (e.g. 1024, 64m, 1g)" % (v,))
+    mul = 1024 ** (" kmgtp".index(m.group(2).lower()) if m.group(2) else 0)
+    return int(float(m.group(1)) * mul)
+
+
+def _parse_output(output: Union[str, Mapping[str, str], None]) -> Optional[Tuple[str, str, bool]]:
+    """buildx's --output as (type, dest, oci tar)."""
+    if output is None:
+        return None
+    if isinstance(output, str):
+        if "=" not in output:
+            if output == "-":
+                raise ValueError("output: writing to stdout is not supported; give a path")
+            return ("local", output, True)
+        fields: Dict[str, str] = {}
+        for f in output.split(","):
+            k, eq, v = f.partition("=")
+            if not eq:
+                raise ValueError("output: invalid field %r: expected KEY=VALUE" % f)
+            fields[k] = v
+    else:
+        fields = dict(output)
+    for k in fields:
+        if k not in ("type", "dest", "tar"):
+            raise ValueError("output: the attribute %r is not supported (type, dest, tar)" % k)
+    kind = fields.get("type")
+    if kind not in ("oci", "docker", "tar", "local", "image"):
+        raise ValueError("output: type must be oci, docker, tar, local or image, not %r" % (kind,))
+    tar = fields.get("tar", "true")
+    if tar not in ("true", "false"):
+        raise ValueError("output: tar=%s: expected true or false" % tar)
+    if "tar" in fields and kind != "oci":
+        raise ValueError("output: tar= is only for type=oci")
+    dest = fields.get("dest")
+    if kind != "image":
+        if not dest:
+            raise ValueError("output: dest= is required")
+        if dest == "-":
+            raise ValueError("output: writing to stdout is not supported; give a path")
+    return (kind, dest or "", tar == "true")
+
+
 def _signal_number(sig: Union[int, str, "signal.Signals"]) -> int:
     """9, "KILL", "SIGKILL" or signal.SIGKILL as a number (docker kill -s)."""
     if isinstance(sig, str):
@@ -1111,6 +1174,13 @@ class Store:
               password: Optional[str] = None, insecure: bool = False,
               tls_ca: Optional[PathLike] = None, authfile: Optional[PathLike] = None,
               registries_conf: Optional[PathLike] = None,
+              labels: Optional[Mapping[str, str]] = None,
+              annotations: Union[Mapping[str, str], Sequence[str], None] = None,
+              build_contexts: Optional[Mapping[str, str]] = None,
+              extra_hosts: Union[Mapping[str, str], Sequence[str], None] = None,
+              ulimits: UlimitsArg = None, shm_size: Union[int, str, None] = None,
+              no_cache_filter: Union[str, Sequence[str], None] = None,
+              output: Union[str, Mapping[str, str], None] = None,
               on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
         """Build a Dockerfile (``docker build``); returns a BuildResult.
@@ -1129,6 +1199,21 @@ class Store:
         password, insecure, tls_ca, authfile, registries_conf: for the
         registries base images come from (as pull()).
 
+        As ``docker buildx build`` takes them: labels: {key: value} set on
+        the image (``--label``, over the Dockerfile's LABELs). annotations:
+        {key: value} or "[manifest:]KEY=VALUE" strings for the manifest
+        (``--annotation``). build_contexts: {name: value} (``--build-context``):
+        "docker-image://REF", "oci-layout://PATH[:TAG|@DIGEST]" or a local
+        directory, used where the Dockerfile names the image or stage.
+        extra_hosts: {host: ip} or "HOST:IP" strings, added to RUN's
+        /etc/hosts (``--add-host``). ulimits: for RUN, as for
+        Container.run(). shm_size: RUN's /dev/shm in bytes, or "64m"
+        (``--shm-size``). no_cache_filter: stages built without the cache
+        (``--no-cache-filter``). output: where the image goes besides the
+        store (``--output``), "type=oci|docker|tar|local|image,dest=PATH"
+        (``tar=false`` for an OCI layout directory), a bare PATH (local) or
+        {"type": ..., "dest": ...}; writing to stdout ("-") is refused.
+
         on_progress(ProgressEvent) may return False to cancel; so may another
         thread through ``cancel``. Either raises Cancelled. Ctrl-C (SIGINT,
         main thread) cancels too and raises KeyboardInterrupt. A failing RUN
@@ -1144,11 +1229,68 @@ class Store:
         o = _build_options(keep, context, dockerfile, dockerfile_content, tags, build_args, target,
                            platform, no_cache, snapshotter, isolation, network, pull, secrets, allow,
                            source_date_epoch, reg)
+        out = _parse_output(output)
+        if labels:
+            o.labels = keep.array(["%s=%s" % kv for kv in labels.items()])
+        if annotations:
+            o.annotations = keep.array(["%s=%s" % kv for kv in annotations.items()]
+                                       if isinstance(annotations, Mapping) else _strlist(annotations))
+        if build_contexts:
+            o.build_contexts = keep.array(["%s=%s" % kv for kv in build_contexts.items()])
+        if extra_hosts:
+            o.extra_hosts = keep.array(["%s:%s" % kv for kv in extra_hosts.items()]
+                                       if isinstance(extra_hosts, Mapping) else _strlist(extra_hosts))
+        ls = _ulimits(ulimits)
+        if ls:
+            o.ulimits = keep.array([u._spec() for u in ls])
+        if shm_size is not None:
+            o.shm_size = _bytes(shm_size)
+        if no_cache_filter:
+            o.no_cache_filter = keep.array(_caps(no_cache_filter))
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")
         call.run(lib.ib_build, d, self._h, o)
+        if out is not None:
+            self._write_output(out, _digest_str(d), tags, on_progress, cancel)
         return BuildResult(_digest_str(d), tuple(tags), call.rep.steps, call.rep.cached)
+
+    def _write_output(self, out: Tuple[str, str, bool], image_id: str, tags: List[str],
+                      on_progress: Optional[ProgressCallback], cancel: Optional[CancelFlag]) -> None:
+        """build()'s output= (buildx's exporters), as the CLI writes them."""
+        kind, dest, oci_tar = out
+        if kind == "image":
+            return
+        if kind in ("oci", "docker"):
+            fmt = "docker-archive" if kind == "docker" else "oci-archive" if oci_tar else "oci"
+            self.save(tags or [image_id], dest, format=fmt, on_progress=on_progress, cancel=cancel)
+            return
+        if kind == "local":
+            os.makedirs(dest, exist_ok=True)
+            self._unpack_rootfs(image_id, dest)
+            return
+        with tempfile.TemporaryDirectory(prefix="imagebuild-rootfs-") as tmp:
+            self._unpack_rootfs(image_id, tmp)
+            with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as t:
+                for entry in sorted(os.listdir(tmp)):
+                    t.add(os.path.join(tmp, entry), arcname=entry)
+
+    def _unpack_rootfs(self, image_id: str, dest: str) -> None:
+        """The image's layers, in order, into ``dest`` (whiteouts applied)."""
+        img = self._lookup(image_id)
+        dfd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for i in range(lib.ib_image_layer_count(img)):
+                layer = lib.ib_image_layer(img, i)
+                fdp = ffi.new("int *", -1)
+                _check(lib.ib_store_blob_open(fdp, self._h, ffi.addressof(layer.digest)))
+                try:
+                    _check(lib.ib_snapshot_apply_tar(dfd, fdp[0], lib.IB_WHITEOUT_DELETE,
+                                                     _digest_str(ffi.addressof(layer.digest)).encode()))
+                finally:
+                    os.close(fdp[0])
+        finally:
+            os.close(dfd)
 
     def plan(self, context: PathLike, **kw: Any) -> str:
         """The build plan as text (``build --dry-run``); see the module's plan()."""

@@ -118,22 +118,88 @@ static struct {
 	struct option *longopts;
 	char shorts[128];
 	int help_index; /* the index getopt_long reports for --help */
+	/* per flag (no value): how often it occurs, how often seen yet, and the last
+	   occurrence's value; pflag keeps the last: --rm --rm=false is no --rm */
+	unsigned int *count, *seen;
+	unsigned char *last;
 } parse;
 
 static void parse_reset(void)
 {
 	free(parse.longopts);
+	free(parse.count);
+	free(parse.seen);
+	free(parse.last);
 	memset(&parse, 0, sizeof parse);
 }
 
-static int parse_start(const cli_option *opts, unsigned int flags, char **argv)
+/* The value a flag occurrence gives: 1 (no value, or a true word), 0 (a false word), -1 (invalid). */
+static int flag_value(const char *arg)
+{
+	static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
+	static const char *const no[] = { "0", "f", "F", "false", "FALSE", "False" };
+	if (!arg)
+		return 1;
+	for (size_t b = 0; b < sizeof no / sizeof no[0]; b++)
+		if (!strcmp(arg, no[b]))
+			return 0;
+	for (size_t b = 0; b < sizeof yes / sizeof yes[0]; b++)
+		if (!strcmp(arg, yes[b]))
+			return 1;
+	return -1;
+}
+
+/* The option index of short option c, or -1. */
+static int short_index(const cli_option *opts, int c)
+{
+	for (int k = 0; opts && opts[k].long_name; k++)
+		if (opts[k].short_name == c)
+			return k;
+	return -1;
+}
+
+/*
+ * Counts each flag's occurrences and keeps the last one's value, with the same
+ * getopt_long over a copy of argv (it permutes its argv), so that the parse can
+ * give a flag only at its last occurrence. Stops at the first error: the real
+ * parse reports it there.
+ */
+static int parse_count(const cli_option *opts, size_t n, int argc, char **argv)
+{
+	char **copy = calloc((size_t)argc + 1, sizeof *copy);
+	if (!copy)
+		return -1;
+	memcpy(copy, argv, (size_t)argc * sizeof *copy);
+	optind = 0;
+	opterr = 0;
+	int c, idx;
+	while ((c = getopt_long(argc, copy, parse.shorts, parse.longopts, &idx)) != -1) {
+		int k = c >= 0x100 ? c - 0x100 : c == '?' || c == ':' ? -2 : short_index(opts, c);
+		if (k == -2)
+			break;
+		if (k < 0 || (size_t)k >= n || opts[k].has_value)
+			continue;
+		int b = flag_value(c >= 0x100 ? optarg : NULL);
+		if (b < 0)
+			break;
+		parse.count[k]++;
+		parse.last[k] = (unsigned char)b;
+	}
+	free(copy);
+	return 0;
+}
+
+static int parse_start(const cli_option *opts, unsigned int flags, int argc, char **argv)
 {
 	size_t n = 0;
 	while (opts && opts[n].long_name)
 		n++;
 	parse_reset();
 	parse.longopts = calloc(n + 2, sizeof *parse.longopts);
-	if (!parse.longopts)
+	parse.count = calloc(n + 1, sizeof *parse.count);
+	parse.seen = calloc(n + 1, sizeof *parse.seen);
+	parse.last = calloc(n + 1, sizeof *parse.last);
+	if (!parse.longopts || !parse.count || !parse.seen || !parse.last)
 		return -1;
 	size_t s = 0;
 	/* +: stop at the first operand; ':': a missing value is ':' (our message) */
@@ -157,6 +223,8 @@ static int parse_start(const cli_option *opts, unsigned int flags, char **argv)
 	parse.longopts[n].name = "help";
 	parse.longopts[n].val = 0x100 + (int)n;
 	parse.help_index = (int)n;
+	if (parse_count(opts, n, argc, argv) < 0)
+		return -1;
 	parse.argv = argv;
 	optind = 0; /* GNU: start over */
 	opterr = 0;
@@ -179,7 +247,7 @@ static int bad_option(ib_cli *cli, const char *fmt, const char *what, int c)
 int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option *opts, const char **value)
 {
 	if (parse.argv != argv &&
-	    parse_start(opts, cli->cmd ? cli->cmd->flags : CLI_NO_INTERSPERSE, argv) < 0) {
+	    parse_start(opts, cli->cmd ? cli->cmd->flags : CLI_NO_INTERSPERSE, argc, argv) < 0) {
 		fprintf(stderr, "imagebuild: out of memory\n");
 		cli->status = CLI_EXIT_ERROR;
 		return -2;
@@ -218,21 +286,17 @@ int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option
 		for (k = 0; opts[k].long_name && opts[k].short_name != c; k++)
 			;
 	}
-	if (c >= 0x100 && !opts[k].has_value && k != parse.help_index && optarg) {
-		static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
-		static const char *const no[] = { "0", "f", "F", "false", "FALSE", "False" };
-		for (size_t b = 0; b < sizeof no / sizeof no[0]; b++)
-			if (!strcmp(optarg, no[b])) /* as if not given (the flags default to false) */
-				return cli_next_option(cli, argc, argv, i, opts, value);
-		size_t b = 0;
-		while (b < sizeof yes / sizeof yes[0] && strcmp(optarg, yes[b]))
-			b++;
-		if (b == sizeof yes / sizeof yes[0]) {
+	if (k != parse.help_index && !opts[k].has_value) {
+		if (c >= 0x100 && flag_value(optarg) < 0) {
 			char what[256];
 			snprintf(what, sizeof what, "invalid argument \"%.100s\" for \"--%.100s\" flag (true or false)", optarg,
 				 opts[k].long_name);
 			return bad_option(cli, "%s", what, 0);
 		}
+		/* the last occurrence wins, as pflag's; a false one is as if not given
+		   (the flags default to false) */
+		if (++parse.seen[k] < parse.count[k] || !parse.last[k])
+			return cli_next_option(cli, argc, argv, i, opts, value);
 	}
 	if (k == parse.help_index) {
 		cli_help(stdout, cli->cmd);

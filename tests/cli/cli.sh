@@ -102,6 +102,11 @@ EOF
 # booleans take =true/=false as docker's (pflag's) do
 [ "$("$IB" images --quiet=true one)" = "$("$IB" images -q one)" ] || fail "--quiet=true"
 "$IB" images --quiet=false one | head -1 | grep -q '^REPOSITORY' || fail "--quiet=false"
+# the last occurrence wins, as pflag's: -q --quiet=false is no -q, --quiet=false -q is -q
+"$IB" images -q --quiet=false one | head -1 | grep -q '^REPOSITORY' || fail "-q --quiet=false kept -q"
+"$IB" images -q --quiet=0 --no-trunc one | head -1 | grep -q '^REPOSITORY' || fail "-q --quiet=0 kept -q"
+[ "$("$IB" images --quiet=false -q one)" = "$("$IB" images -q one)" ] || fail "--quiet=false -q is not -q"
+[ "$("$IB" images --quiet=false --quiet=true one)" = "$("$IB" images -q one)" ] || fail "--quiet=false --quiet=true"
 set +e
 "$IB" images --quiet=maybe >/dev/null 2>&1; rc=$?
 set -e

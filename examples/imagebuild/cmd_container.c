@@ -505,7 +505,13 @@ int cmd_run(ib_cli *cli, int argc, char **argv)
 		r.ro.stdin_fd = r.ro.stdout_fd = r.ro.stderr_fd = -1;
 		fflush(stdout);
 		if (ib_container_start(c, &r.ro) < 0) {
-			status = cli_fail("run");
+			/* as docker run -d: 127 (not found) or 126 (not executable), as the container records it */
+			ib_exit_status st = { 0, 0 };
+			cli_fail("run");
+			status = ib_container_wait(&st, c) == 0 && !st.signal && (st.code == 126 || st.code == 127)
+					 ? st.code
+					 : CLI_EXIT_ERROR;
+			ib_error_clear();
 		} else {
 			printf("%s\n", ib_container_id(c));
 			status = 0;

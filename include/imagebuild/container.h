@@ -136,9 +136,10 @@ IB_EXTERN(int) ib_container_run(ib_exit_status *out, ib_container *c, const ib_c
  * records the exit status (ib_container_wait()); it outlives the caller.
  * `opts` as for ib_container_run(), except that the standard streams,
  * `callbacks` and `tty` must be left at their defaults (IB_EINVALID).
- * Returns once the supervisor holds the container (it is "running"); a
- * command that cannot be started then shows as exit status 126/127 with
- * the reason in the log. Forks: call it from a single-threaded process.
+ * Returns once the process runs (its command was executed), as `docker
+ * run -d`; < 0 when it could not be started, as ib_container_run() (a
+ * command that cannot be executed then shows as exit status 126/127 in
+ * ib_container_wait(), with the reason in the log too). Forks: call it from a single-threaded process.
  * The supervisor keeps none of the caller's descriptors (its standard
  * streams are /dev/null) and opens the store again by its root path with
  * default options.

@@ -228,8 +228,8 @@ typedef struct {
 /** Fill `p` with the defaults of IB_PROCESS_INIT for `version` (1 to 4; for bindings). */
 IB_EXTERN(int) ib_process_init(ib_process *p, unsigned int version);
 
-/* 2: `cancel` became `callbacks` (callbacks->cancel); 3 added forward_signal */
-#define IB_EXECUTE_OPTIONS_VERSION 3
+/* 2: `cancel` became `callbacks` (callbacks->cancel); 3 added forward_signal; 4 started */
+#define IB_EXECUTE_OPTIONS_VERSION 4
 
 /** How to run. Zero/NULL fields mean the default. */
 typedef struct {
@@ -258,9 +258,20 @@ typedef struct {
 	 * 9), not IB_EUSER. SIGSTOP reaches only `oci`'s helper. NULL: none.
 	 */
 	volatile int *forward_signal;
+	/* version 4 */
+	/**
+	 * Called once, with `started_payload`, when the process runs: the
+	 * backend started it and its command was executed (a command that
+	 * cannot be, 126/127, makes the run fail before). For a supervisor
+	 * that must tell its caller whether the process started (`docker run
+	 * -d`). Not called when the run fails before. NULL: none.
+	 */
+	void (*started)(void *payload);
+	/** Passed to `started`. */
+	void *started_payload;
 } ib_execute_options;
 
-#define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL }
+#define IB_EXECUTE_OPTIONS_INIT { IB_EXECUTE_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /** Initialise `o` like IB_EXECUTE_OPTIONS_INIT for `version` (for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_execute_options_init(ib_execute_options *o, unsigned int version);

@@ -439,7 +439,7 @@ static int volume_copy_up(const char *rootfs, const char *target, const char *da
  * (a supervisor's); `locked`: the caller holds the run lock already.
  */
 static int container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *o,
-			 volatile int *forward, int locked)
+			 volatile int *forward, int locked, void (*started)(void *), void *started_payload)
 {
 	ib_container_run_options grown = IB_CONTAINER_RUN_OPTIONS_INIT;
 	ib_callbacks v1_cancel = IB_CALLBACKS_INIT;
@@ -579,6 +579,8 @@ static int container_run(ib_exit_status *out, ib_container *c, const ib_containe
 		eo.isolation = o->isolation;
 		eo.callbacks = o->callbacks;
 		eo.forward_signal = forward;
+		eo.started = started;
+		eo.started_payload = started_payload;
 		if (o->callbacks && o->callbacks->log) {
 			p.log = o->callbacks->log;
 			p.log_payload = o->callbacks->payload;
@@ -634,7 +636,7 @@ static int container_run(ib_exit_status *out, ib_container *c, const ib_containe
 
 int ib_container_run(ib_exit_status *out, ib_container *c, const ib_container_run_options *o)
 {
-	return container_run(out, c, o, NULL, 0);
+	return container_run(out, c, o, NULL, 0, NULL, NULL);
 }
 
 int ib_commit_apply_change(ib_image_config *config, const char *change)
@@ -790,6 +792,19 @@ static void report_start(int fd, int rc, const char *message)
 	(void)n;
 }
 
+/* The supervisor's report pipe until the process runs (ib_execute_options.started), then -1. */
+static int supervisor_report_fd = -1;
+
+static void supervisor_started(void *payload)
+{
+	(void)payload;
+	if (supervisor_report_fd >= 0) {
+		report_start(supervisor_report_fd, 0, NULL);
+		close(supervisor_report_fd);
+		supervisor_report_fd = -1;
+	}
+}
+
 /* The supervisor: never returns. */
 static void supervise(const char *root, const char *id, const ib_container_run_options *o, int report_fd)
 	__attribute__((noreturn));
@@ -852,16 +867,18 @@ static void supervise(const char *root, const char *id, const ib_container_run_o
 		report_start(rep, rc, ib_error_last()->message);
 		_exit(1);
 	}
-	report_start(rep, 0, NULL);
-	close(rep);
+	/* ib_container_start() returns once the process runs, or fails with why it cannot (docker run -d) */
+	supervisor_report_fd = rep;
 	ib_container_run_options run = *o;
 	run.stdin_fd = -1;
 	run.stdout_fd = log_fd;
 	run.stderr_fd = log_fd;
 	ib_exit_status st = { 0, 0 };
-	rc = container_run(&st, c, &run, &supervisor_forward, 1);
+	rc = container_run(&st, c, &run, &supervisor_forward, 1, supervisor_started, NULL);
 	if (rc < 0) {
 		/* why it did not start, where `logs` shows it */
+		ib_error_saved saved;
+		ib_error_save(&saved);
 		char line[1200];
 		int n = snprintf(line, sizeof line, "imagebuild: %s\n", ib_error_last()->message);
 		if (n > 0)
@@ -871,6 +888,18 @@ static void supervise(const char *root, const char *id, const ib_container_run_o
 			snprintf(state, sizeof state, "exited (%d)", st.code);
 			set_state(c, state);
 		}
+		ib_error_restore(&saved);
+		/* the state first: the caller reads the exit status from it */
+		if (supervisor_report_fd >= 0) {
+			report_start(supervisor_report_fd, rc, ib_error_last()->message);
+			close(supervisor_report_fd);
+			supervisor_report_fd = -1;
+		}
+	}
+	if (supervisor_report_fd >= 0) { /* ended without running (cannot happen: the run failed or started) */
+		report_start(supervisor_report_fd, IB_ERROR, "the process ended before it started");
+		close(supervisor_report_fd);
+		supervisor_report_fd = -1;
 	}
 	if (container_file(&path, c, "supervisor.pid") == 0)
 		unlink(path.ptr);

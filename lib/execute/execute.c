@@ -63,20 +63,23 @@ int ib_execute_options_init(ib_execute_options *o, unsigned int version)
 				     "ib_execute_options version %u is not supported (1 to %d)",
 				     version, IB_EXECUTE_OPTIONS_VERSION);
 	static const ib_execute_options init = IB_EXECUTE_OPTIONS_INIT; /* zero padding (C11 6.7.9) */
-	memcpy(o, &init, version < 3 ? offsetof(ib_execute_options, forward_signal) : sizeof *o);
+	memcpy(o, &init, version < 3   ? offsetof(ib_execute_options, forward_signal)
+			 : version < 4 ? offsetof(ib_execute_options, started)
+				       : sizeof *o);
 	o->version = version;
 	return 0;
 }
 
 /*
- * Version 1 options (a cancel flag where 2 has callbacks) and version 2 (no
- * forward_signal) as the current version; `cb` holds the flag.
+ * Version 1 options (a cancel flag where 2 has callbacks), version 2 (no
+ * forward_signal) and 3 (no started) as the current version; `cb` holds the flag.
  */
 static const ib_execute_options *options_v2(ib_execute_options *copy, ib_callbacks *cb, const ib_execute_options *o)
 {
-	if (o && o->version == 2) {
+	if (o && (o->version == 2 || o->version == 3)) {
 		memset(copy, 0, sizeof *copy);
-		memcpy(copy, o, offsetof(ib_execute_options, forward_signal));
+		memcpy(copy, o, o->version == 2 ? offsetof(ib_execute_options, forward_signal)
+						: offsetof(ib_execute_options, started));
 		copy->version = IB_EXECUTE_OPTIONS_VERSION;
 		return copy;
 	}
@@ -817,6 +820,8 @@ static int run_backend(ib_exit_status *out, run_state *r, const ib_process *p,
 		return rc;
 	}
 	w.pidfd = (int)syscall(SYS_pidfd_open, w.pid, 0);
+	if (o->started)
+		o->started(o->started_payload);
 	/* cancelled while it started: kill it at once */
 	if (ib_callback_cancelled(o->callbacks)) {
 		w.killed = 1;

@@ -129,6 +129,21 @@ for _ in $(seq 100); do ib logs termed | grep -q ready && break; sleep 0.1; done
 ib kill -s TERM termed >/dev/null
 [ "$(ib wait termed)" = 9 ] || fail "kill -s TERM"
 ib rm -f sleeper talker termed >/dev/null
+# -d fails itself when the command cannot start, as docker's: 127 not found, 126 not
+# executable, the reason on stderr, no ID on stdout; it shows in wait as well
+set +e
+out=$(ib run -d --isolation "$ISO" --name nocmd busybox nosuchcmd 2>"$tmp/err"); rc=$?
+set -e
+[ "$rc" = 127 ] || fail "run -d nosuchcmd exited $rc (stdout '$out', stderr $(cat "$tmp/err"))"
+[ -z "$out" ] || fail "run -d nosuchcmd printed '$out'"
+grep -q nosuchcmd "$tmp/err" || fail "run -d nosuchcmd: no reason on stderr: $(cat "$tmp/err")"
+[ "$(ib wait nocmd)" = 127 ] || fail "wait nocmd: '$(ib wait nocmd)'"
+set +e
+out=$(ib run -d --isolation "$ISO" --name noexec busybox / 2>"$tmp/err"); rc=$?
+set -e
+[ "$rc" = 126 ] || fail "run -d / exited $rc (stdout '$out', stderr $(cat "$tmp/err"))"
+[ -z "$out" ] || fail "run -d / printed '$out'"
+ib rm nocmd noexec >/dev/null
 
 # nothing of ours stays mounted; the store is consistent
 [ -z "$(findmnt -rn -o TARGET | grep "^$tmp/" || true)" ] || fail "left mounted: $(findmnt -rn -o TARGET | grep "^$tmp/")"

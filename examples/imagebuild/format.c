@@ -269,6 +269,37 @@ static void put_value(FILE *f, json_t *v)
 	}
 }
 
+/*
+ * The map and slice fields docker's inspect structs always have (image and
+ * container inspect: types.ImageInspect, container.Config, ...): absent (or
+ * null) in our JSON, they are nil there, which Go prints as `map[]` and `[]`
+ * (and json as null), never <no value>; their string fields likewise are ""
+ * (json: ""). Returns that text, or NULL.
+ */
+static const char *docker_zero(const char *path)
+{
+	static const char *const maps[] = { ".Config.Labels", ".Config.ExposedPorts", ".Config.Volumes",
+					    ".ContainerConfig.Labels", ".ContainerConfig.ExposedPorts",
+					    ".ContainerConfig.Volumes", NULL };
+	static const char *const slices[] = { ".RepoTags", ".RepoDigests", ".Config.Env", ".Config.Cmd",
+					      ".Config.Entrypoint", ".Config.OnBuild", ".Config.Shell",
+					      ".ContainerConfig.Env", ".ContainerConfig.Cmd",
+					      ".ContainerConfig.Entrypoint", ".ContainerConfig.OnBuild",
+					      ".ContainerConfig.Shell", ".RootFS.Layers", ".Args", ".Mounts", NULL };
+	static const char *const strings[] = { ".Config.User", ".Config.WorkingDir", ".Config.StopSignal",
+					       ".Config.Hostname", ".Config.Domainname", ".Config.Image", NULL };
+	for (size_t i = 0; maps[i]; i++)
+		if (!strcmp(path, maps[i]))
+			return "map[]";
+	for (size_t i = 0; strings[i]; i++)
+		if (!strcmp(path, strings[i]))
+			return "";
+	for (size_t i = 0; slices[i]; i++)
+		if (!strcmp(path, slices[i]))
+			return "[]";
+	return NULL;
+}
+
 static int eval(FILE *f, const tmpl *t, json_t *row)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -280,8 +311,13 @@ static int eval(FILE *f, const tmpl *t, json_t *row)
 		json_t *v;
 		if (field(&v, row, s->args[0].text) < 0)
 			return -1;
-		if (!s->func) {
+		const char *zero = !v || json_is_null(v) ? docker_zero(s->args[0].text) : NULL;
+		if (!s->func && zero) {
+			fputs(zero, f);
+		} else if (!s->func) {
 			put_value(f, v);
+		} else if (!strcmp(s->func, "json") && zero && !*zero) {
+			fputs("\"\"", f);
 		} else if (!strcmp(s->func, "json")) {
 			char *d = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 			fputs(d ? d : "null", f);

@@ -142,6 +142,13 @@ id=$("$IB" inspect --format '{{.Id}}' one)
 "$IB" images --digests | head -1 | grep -q 'DIGEST' || fail "--digests"
 [ "$("$IB" images --format '{{lower .Repository}}-{{upper .Tag}}' one)" = one-LATEST ] || fail "lower/upper"
 [ "$("$IB" inspect --format '{{join .RepoTags ","}}' one)" = one:latest ] || fail "join"
+# fields docker's structs always have print as Go prints their zero values, never <no value>
+# (image two has no labels nor Cmd; one has no Env): map[], [], "" and json null, as docker's
+[ "$("$IB" inspect --format '{{.Config.Labels}}' two)" = 'map[]' ] || fail "{{.Config.Labels}} without labels"
+[ "$("$IB" inspect --format '{{json .Config.Labels}}' two)" = null ] || fail "{{json .Config.Labels}} without labels"
+[ "$("$IB" inspect --format '{{.Config.Env}}|{{.Config.Cmd}}|{{.Config.Volumes}}' one)" = '[]|[]|map[]' ] ||
+	fail "nil slices and maps: $("$IB" inspect --format '{{.Config.Env}}|{{.Config.Cmd}}|{{.Config.Volumes}}' one)"
+[ "$("$IB" inspect --format '{{.Config.User}}|{{json .Config.WorkingDir}}' one)" = '|""' ] || fail "empty strings"
 set +e
 "$IB" images --format '{{range .}}x{{end}}' 2>"$tmp/err"; rc=$?
 set -e

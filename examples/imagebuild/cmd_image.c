@@ -446,7 +446,7 @@ const cli_option cli_opts_history[] = {
 	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
 	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
 	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}...)" },
-	{ "human", 'H', 0, NULL, "Print sizes and dates in human readable format (the default; --human=false is refused)" },
+	{ "human", 'H', 0, NULL, "Print sizes and dates in human readable format (the default; --human=false is refused)", 1 },
 	{ NULL, 0, 0, NULL, NULL },
 };
 enum { HIS_NO_TRUNC, HIS_QUIET, HIS_FORMAT, HIS_HUMAN };

@@ -295,6 +295,8 @@ int cli_next_option(ib_cli *cli, int argc, char **argv, int *i, const cli_option
 		}
 		/* the last occurrence wins, as pflag's; a false one is as if not given
 		   (the flags default to false) */
+		if (parse.seen[k] + 1 == parse.count[k] && !parse.last[k] && opts[k].default_true)
+			return bad_option(cli, "--%s=false is not supported", opts[k].long_name, 0);
 		if (++parse.seen[k] < parse.count[k] || !parse.last[k])
 			return cli_next_option(cli, argc, argv, i, opts, value);
 	}

@@ -16,6 +16,8 @@ typedef struct {
 	int has_value;          /* 1: takes a value (-tNAME, -t NAME, --tag=NAME, --tag NAME) */
 	const char *value_name; /* "NAME", as help shows the value; NULL for flags */
 	const char *help;       /* one line, as docker's --help has it */
+	int default_true;       /* a flag that is on unless =false: its =false (as the last
+				   occurrence) is refused, for we implement only the default */
 } cli_option;
 
 typedef struct ib_cli ib_cli;

@@ -107,6 +107,10 @@ EOF
 "$IB" images -q --quiet=0 --no-trunc one | head -1 | grep -q '^REPOSITORY' || fail "-q --quiet=0 kept -q"
 [ "$("$IB" images --quiet=false -q one)" = "$("$IB" images -q one)" ] || fail "--quiet=false -q is not -q"
 [ "$("$IB" images --quiet=false --quiet=true one)" = "$("$IB" images -q one)" ] || fail "--quiet=false --quiet=true"
+# a flag on by default whose =false we do not implement is refused, not ignored; the last wins
+if "$IB" history -H --human=false one >/dev/null 2>"$tmp/err"; then fail "history --human=false was accepted"; fi
+grep -q -- "--human=false is not supported" "$tmp/err" || fail "history --human=false: $(cat "$tmp/err")"
+"$IB" history --human=false -H one >/dev/null || fail "history --human=false -H was refused"
 set +e
 "$IB" images --quiet=maybe >/dev/null 2>&1; rc=$?
 set -e

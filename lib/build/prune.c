@@ -5,6 +5,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/lock.h"
 #include "util/path.h"
 #include "util/strlist.h"
 
@@ -88,6 +89,25 @@ static void settle_container(ib_store *store, ib_snapshotter *snap, const ib_con
 		ib_error_clear();
 }
 
+/*
+ * What the snapshot prune below keeps must be read while no container can be
+ * created: a container made after the list was read, and persisted (its
+ * snapshot then has no living owner) before the prune, would lose its
+ * snapshot under its first run. Creating a container holds a store lease (a
+ * shared flock on <root>/gc.lock, store.h) from its snapshot's prepare to its
+ * record; the prune holds that lock exclusively, as GC does. Inside, only
+ * functions that take no lease are called (a lease would wait for us).
+ */
+static int gc_lock(ib_lock *lk, ib_store *store)
+{
+	ib_buf path = IB_BUF_INIT;
+	int rc = ib_path_join(&path, ib_store_root(store), "gc.lock");
+	if (rc == 0)
+		rc = ib_lock_acquire(lk, ib_buf_cstr(&path), IB_LOCK_EXCLUSIVE);
+	ib_buf_dispose(&path);
+	return rc;
+}
+
 int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 {
 	ib_store_gc_stats stats = IB_STORE_GC_STATS_INIT;
@@ -106,9 +126,29 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 	ib_image_list *list = NULL;
 	ib_container_list *recs = NULL;
 	ib_strlist keys = IB_STRLIST_INIT;
+	static const char *const backends[] = {"overlay", "copy"};
+	ib_snapshotter *snaps[2] = { NULL, NULL };
 	rc = ib_store_images(&list, store);
 	for (size_t i = 0; rc == 0 && i < ib_image_list_count(list); i++)
 		rc = add_image_layers(&layers, &n, &cap, store, &ib_image_list_get(list, i)->id);
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+		so.flags = IB_SNAPSHOTTER_KEEP_STALE; /* the prune below cleans up, counting */
+		if (ib_snapshotter_open(&snaps[i], store, backends[i], &so) < 0)
+			ib_error_clear(); /* not usable on this host: nothing of it to prune */
+	}
+	/* containers whose run was killed say "exited" (this writes records: before the lock) */
+	if (rc == 0)
+		rc = ib_store_container_list(&recs, store);
+	for (size_t i = 0; rc == 0 && i < 2; i++)
+		for (size_t r = 0; snaps[i] && r < ib_container_list_count(recs); r++)
+			settle_container(store, snaps[i], ib_container_list_get(recs, r));
+	ib_container_list_free(recs);
+	recs = NULL;
+	ib_lock lk = IB_LOCK_INIT;
+	int locked = 0;
+	if (rc == 0 && (rc = gc_lock(&lk, store)) == 0)
+		locked = 1;
 	if (rc == 0)
 		rc = ib_store_container_list(&recs, store);
 	size_t nrecs = ib_container_list_count(recs);
@@ -118,28 +158,23 @@ int ib_prune(size_t *freed_blobs, size_t *freed_snapshots, ib_store *store)
 		if (rc == 0)
 			rc = add_image_layers(&layers, &n, &cap, store, &rec->image_id);
 	}
-	static const char *const backends[] = {"overlay", "copy"};
 	for (size_t i = 0; rc == 0 && i < 2; i++) {
-		ib_snapshotter *snap = NULL;
-		ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
 		size_t freed = 0, base = n;
-		so.flags = IB_SNAPSHOTTER_KEEP_STALE; /* the prune below cleans up, counting */
-		if (ib_snapshotter_open(&snap, store, backends[i], &so) < 0) {
-			ib_error_clear(); /* not usable on this host: nothing of it to prune */
+		if (!snaps[i])
 			continue;
-		}
-		for (size_t r = 0; r < nrecs; r++)
-			settle_container(store, snap, ib_container_list_get(recs, r));
 		kept_layers k = { store, &layers, &n, &cap, 0 };
-		rc = ib_snapshot_layer_list(snap, keep_if_stored, &k);
+		rc = ib_snapshot_layer_list(snaps[i], keep_if_stored, &k);
 		if (rc == 0)
 			rc = k.rc;
 		if (rc == 0)
-			rc = ib_snapshotter_prune(&freed, snap, layers, n, (const char *const *)keys.items, keys.n);
+			rc = ib_snapshotter_prune(&freed, snaps[i], layers, n, (const char *const *)keys.items, keys.n);
 		n = base;
 		total += freed;
-		ib_snapshotter_free(snap);
 	}
+	if (locked)
+		ib_lock_release(&lk);
+	for (size_t i = 0; i < 2; i++)
+		ib_snapshotter_free(snaps[i]);
 	if (freed_snapshots)
 		*freed_snapshots = total;
 	free(layers);

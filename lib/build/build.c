@@ -364,6 +364,19 @@ int ib_build__add_history(builder *b, stage_state *s, const char *created_by, in
 	return ib_image_config_history_add(s->config, &e);
 }
 
+/* A stage starts from `img` (freed here): its id is the stage's key, its config and layers the stage's. */
+static int stage_from_image(stage_state *s, builder *b, ib_image *img)
+{
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, ib_image_id(img));
+	memcpy(s->key, hex, sizeof s->key);
+	int rc = ib_image_config_dup(&s->config, ib_image_config_of(img));
+	ib_image_free(img);
+	if (rc == 0)
+		rc = ib_build__layers_from_config(s, b->store);
+	return rc;
+}
+
 /* A stage that a named context replaces: its image, none of its instructions. */
 int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state *s, const char *value)
 {
@@ -373,13 +386,7 @@ int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state 
 		ib_error_prefix("line %d: FROM ... AS %s", ps->stage->line, ps->name);
 		return rc;
 	}
-	char hex[IB_DIGEST_HEXLEN + 1];
-	ib_digest_hex(hex, ib_image_id(img));
-	memcpy(s->key, hex, sizeof s->key);
-	rc = ib_image_config_dup(&s->config, ib_image_config_of(img));
-	ib_image_free(img);
-	if (rc == 0)
-		rc = ib_build__layers_from_config(s, b->store);
+	rc = stage_from_image(s, b, img);
 	if (rc == 0 && !ib_image_config_env_get(s->config, "PATH"))
 		rc = ib_image_config_env_set(s->config, "PATH", IB_BUILD_DEFAULT_PATH);
 	s->built = rc == 0;
@@ -414,13 +421,7 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 			ib_error_prefix("line %d: FROM %s", ps->stage->line, ps->base);
 			return rc;
 		}
-		char hex[IB_DIGEST_HEXLEN + 1];
-		ib_digest_hex(hex, ib_image_id(img));
-		memcpy(s->key, hex, sizeof s->key);
-		rc = ib_image_config_dup(&s->config, ib_image_config_of(img));
-		ib_image_free(img);
-		if (rc == 0)
-			rc = ib_build__layers_from_config(s, b->store);
+		rc = stage_from_image(s, b, img);
 	}
 	if (rc < 0)
 		return rc;

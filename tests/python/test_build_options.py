@@ -2,31 +2,21 @@
 named build contexts, extra hosts, ulimits, shm size, no-cache filter, output."""
 import json
 import os
-import subprocess
 import tarfile
 
 import pytest
 
 import imagebuild
 
-SOURCE = os.environ.get("IB_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def need_root():
-    if os.geteuid() != 0:
-        if os.environ.get("IB_TEST_STRICT") == "1":
-            pytest.fail("IB_TEST_STRICT=1 forbids skipping: builds with RUN need root")
-        pytest.skip("builds with RUN need root")
+from conftest import require
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    need_root()
+def store(tmp_path_factory, busybox_tarball):
+    require(os.geteuid() == 0, "builds with RUN need root")
     base = tmp_path_factory.mktemp("buildopts")
-    tar = str(base / "busybox.tar")
-    subprocess.run([os.path.join(SOURCE, "tests/resources/make-busybox-tar.sh"), tar], check=True)
     with imagebuild.Store(str(base / "store")) as s:
-        s.import_tarball(tar, name="busybox", changes=['CMD ["sh"]'])
+        s.import_tarball(busybox_tarball, name="busybox", changes=['CMD ["sh"]'])
         yield s
 
 
@@ -45,10 +35,10 @@ def test_build_options(store, tmp_path):
         "RUN grep myhost /etc/hosts > /hosts && ulimit -Sn > /nofile && ulimit -Hn >> /nofile "
         "&& df -k /dev/shm | awk 'NR == 2 { print $2 }' > /shm && cat /proc/sys/kernel/random/uuid > /stamp\n"
         "COPY --from=extra /f /f\n")
-    r = store.build(str(ctx), ["pyopts"], pull=False, labels={"over": "kwarg", "org.example": "L"},
-                    annotations={"org.example.note": "N"}, build_contexts={"extra": str(extra)},
-                    extra_hosts={"myhost": "10.1.2.3"}, ulimits=["nofile=1024:2048"], shm_size="32m",
-                    output={"type": "oci", "dest": str(tmp_path / "layout"), "tar": "false"})
+    store.build(str(ctx), ["pyopts"], pull=False, labels={"over": "kwarg", "org.example": "L"},
+                annotations={"org.example.note": "N"}, build_contexts={"extra": str(extra)},
+                extra_hosts={"myhost": "10.1.2.3"}, ulimits=["nofile=1024:2048"], shm_size="32m",
+                output={"type": "oci", "dest": str(tmp_path / "layout"), "tar": "false"})
     labels = store.inspect("pyopts")["Config"]["Labels"]
     assert labels == {"from.dockerfile": "D", "over": "kwarg", "org.example": "L"}
     index = json.load(open(tmp_path / "layout" / "index.json"))

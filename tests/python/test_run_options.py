@@ -1,31 +1,21 @@
 """Container run options v3 through the Python bindings: volumes, mounts,
 tmpfs, read_only, cap_drop, ulimits, detached containers, named volumes."""
 import os
-import subprocess
 import tempfile
 
 import pytest
 
 import imagebuild
 
-SOURCE = os.environ.get("IB_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def need_root():
-    if os.geteuid() != 0:
-        if os.environ.get("IB_TEST_STRICT") == "1":
-            pytest.fail("IB_TEST_STRICT=1 forbids skipping: containers need root")
-        pytest.skip("containers need root")
+from conftest import require
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    need_root()
+def store(tmp_path_factory, busybox_tarball):
+    require(os.geteuid() == 0, "containers need root")
     base = tmp_path_factory.mktemp("runopts")
-    tar = str(base / "busybox.tar")
-    subprocess.run([os.path.join(SOURCE, "tests/resources/make-busybox-tar.sh"), tar], check=True)
     with imagebuild.Store(str(base / "store")) as s:
-        s.import_tarball(tar, name="busybox", changes=['CMD ["sh"]'])
+        s.import_tarball(busybox_tarball, name="busybox", changes=['CMD ["sh"]'])
         yield s
 
 

@@ -46,6 +46,16 @@ wait_for() {
 	fail "\`$2\` never showed in $1"
 }
 
+# until_true WHAT COMMAND...: until the command succeeds (60 s at most)
+until_true() {
+	local what=$1; shift
+	for _ in $(seq 1200); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	fail "$what never showed (60 s)"
+}
+
 rc=0
 "${IB_MAKE_BUSYBOX:?}" "$tmp/busybox.tar" || rc=$?
 [ "$rc" = 77 ] && skip_or_fail "busybox-static is not installed"
@@ -62,7 +72,10 @@ if part 1; then
 	"$IB" --root "$root" build --snapshotter "$SNAP" -f "$tmp/ctx/Dockerfile.run" "$tmp/ctx" >"$tmp/out" 2>&1 &
 	pid=$!
 	wait_for "$tmp/out" "RUN echo one"
-	sleep 1
+	# the RUN's snapshot (and mount) exist: the RUN is under way (it sleeps 60 s);
+	# waited for rather than a fixed sleep, which a loaded machine or ASan outlasts
+	until_true "the RUN's snapshot" eval '[ "$(active)" -ge 1 ] && { [ "$SNAP" != overlay ] || [ "$(ours)" -ge 1 ]; }'
+	sleep 0.5
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null || true
 	[ "$(active)" -ge 1 ] || fail "the killed build left no snapshot to clean (killed too early?)"
@@ -124,7 +137,9 @@ if part 3; then
 	"$IB" --root "$root" run --snapshotter "$SNAP" --name victim busybox sh -c 'echo kept >/kept; sleep 60' >/dev/null 2>&1 &
 	pid=$!
 	for _ in $(seq 200); do ib ps | grep -q victim && break; sleep 0.05; done
-	sleep 1
+	# its command has written /kept (in its writable snapshot)
+	until_true "the container's /kept" eval '[ -n "$(find "$root/snapshots" -name kept 2>/dev/null)" ]'
+	sleep 0.2
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null || true
 	ib prune >/dev/null || fail "prune after the killed run failed"

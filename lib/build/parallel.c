@@ -266,7 +266,8 @@ static int job_open(builder *b)
 	ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
 	so.callbacks = b->o->callbacks;
 	so.flags = IB_SNAPSHOTTER_KEEP_STALE; /* the build's own open reaped already */
-	return ib_snapshotter_open(&b->snap, b->store, b->o->snapshotter, &so);
+	/* the backend the build opened (NULL options: the one it found usable) */
+	return ib_snapshotter_open(&b->snap, b->store, ib_snapshotter_name(b->root->snap), &so);
 }
 
 static void job_close(builder *b)

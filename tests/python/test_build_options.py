@@ -93,17 +93,20 @@ def test_build_jobs(store, tmp_path):
     wait = ('echo {me} > /meet/{me}; i=0; while [ ! -f /meet/{other} ]; do i=$((i+1)); '
             '[ $i -gt 60 ] && {{ echo "{me}: {other} never came"; exit 1; }}; sleep 0.1; done; echo {me} > /{me}')
     (ctx / "Dockerfile").write_text(
-        "FROM busybox AS left\nRUN --mount=type=cache,id=pymeet,target=/meet " + wait.format(me="l", other="r") + "\n"
-        "FROM busybox AS right\nRUN --mount=type=cache,id=pymeet,target=/meet " + wait.format(me="r", other="l") + "\n"
+        "FROM busybox AS left\nARG MEET\nRUN --mount=type=cache,id=$MEET,target=/meet " + wait.format(me="l", other="r") + "\n"
+        "FROM busybox AS right\nARG MEET\nRUN --mount=type=cache,id=$MEET,target=/meet " + wait.format(me="r", other="l") + "\n"
         "FROM busybox\nCOPY --from=left /l /\nCOPY --from=right /r /\n")
     events = []
-    r = store.build(str(ctx), pull=False, jobs=2, on_progress=events.append)
-    assert r.steps == 4
-    steps = [e.current for e in events if e.kind == "step"]
-    assert steps == [1, 2, 3, 4], steps
-    assert sorted(e.id for e in events if e.kind == "step")[:2] == ["[left 1/1]", "[right 1/1]"]
+    r = store.build(str(ctx), pull=False, jobs=2, build_args={"MEET": "py-at-once"}, on_progress=events.append)
+    assert r.steps == 6
+    steps = [e.step for e in events if e.kind == "step"]
+    assert steps == [1, 2, 3, 4, 5, 6], steps
+    labels = [e.id for e in events if e.kind == "step"]
+    assert labels.index("[left 1/2]") < labels.index("[left 2/2]") < labels.index("[stage-2 1/2]"), labels
+    assert labels.index("[right 1/2]") < labels.index("[right 2/2]") < labels.index("[stage-2 1/2]"), labels
+    # one after the other (a fresh cache): the first never meets the second
     with pytest.raises(imagebuild.ImageBuildError, match="never came"):
-        store.build(str(ctx), pull=False, no_cache=True, jobs=1)
+        store.build(str(ctx), pull=False, no_cache=True, jobs=1, build_args={"MEET": "py-serial"})
     for bad in (0, -1, True, "2"):
         with pytest.raises(ValueError, match="jobs"):
             store.build(str(ctx), pull=False, jobs=bad)

@@ -172,7 +172,7 @@ build --no-cache -t mounts "$mt" > /dev/null
 [ "$("$IB" run --rm mounts cat /cache-count)" = 2 ] || fail "the cache mount did not persist"
 echo changed > "$mt/sub/seen.txt"
 build -t mounts "$mt" > "$tmp/out12" 2>&1
-grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" <(steps "$tmp/out12") || fail "a changed bind source did not invalidate the step"
+grep -q "^=> \[stage-1 1/5\] RUN --mount=type=bind,source=sub" <(steps "$tmp/out12") || fail "a changed bind source did not invalidate the step"
 
 # ---- secrets: seen by the RUN, in no layer, config or cache key ----
 sc=$tmp/secrets

@@ -205,6 +205,7 @@ typedef struct {
 	const char *const *ulimits;
 	int64_t shm_size;
 	const char *const *no_cache_filter;
+	unsigned int jobs;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...

@@ -3,6 +3,7 @@
 #include "progress.h"
 #include "build_output.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ const cli_option cli_opts_build[] = {
 	{ "ulimit", 0, 1, "NAME=SOFT[:HARD]", "Resource limit of RUN (nofile=1024:2048); repeatable" },
 	{ "shm-size", 0, 1, "BYTES", "Size of RUN's /dev/shm (64m; default 64m)" },
 	{ "no-cache-filter", 0, 1, "STAGE[,STAGE]", "Do not use the cache for these stages; repeatable" },
+	{ "jobs", 0, 1, "N", "Run up to N independent stages at once (buildah bud --jobs; default: the online CPUs; 1: one after the other)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -155,6 +157,17 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			for (char *e = copy ? strtok_r(copy, ",", &save) : NULL; e; e = strtok_r(NULL, ",", &save))
 				cli_list_add(&nocache, &nnocache, strdup(e));
 			free(copy);
+			break;
+		}
+		case 27: {
+			char *end = NULL;
+			errno = 0;
+			unsigned long n = strtoul(v, &end, 10);
+			if (!*v || *v == '-' || *end || errno || n == 0 || n > 1024) {
+				fprintf(stderr, "imagebuild build: --jobs %s: a number from 1 to 1024\n", v);
+				goto out;
+			}
+			o.jobs = (unsigned int)n;
 			break;
 		}
 		}

@@ -20,6 +20,7 @@ typedef struct {
 	char *key;        /* the step's label, "context", a blob's id */
 	char *name;       /* what its row shows */
 	int cached, done, error;
+	int canceled;     /* stopped because another step failed (BuildKit's CANCELED) */
 	double start, end;
 	char *status;     /* BYTES: the last state */
 	uint64_t cur, total;
@@ -322,7 +323,8 @@ static void tty_lines(cli_progress *p, lines *ls, int cols, double t)
 				   b ? " " : "", b ? b : "");
 			free(b);
 		} else {
-			left = fmt(" => %s%s", v->cached ? "CACHED " : v->error ? "ERROR " : "", v->name);
+			left = fmt(" => %s%s", v->cached ? "CACHED " : v->canceled ? "CANCELED " : v->error ? "ERROR " : "",
+				   v->name);
 		}
 		if (left)
 			lines_add(ls, row(cols, left, tm));
@@ -716,12 +718,26 @@ void cli_progress_end(cli_progress *p, int failed)
 	p->t_end = t;
 	if (!failed)
 		context_done(p, t);
+	/* stages run at once: the step the error names failed, the others running were cancelled */
+	const vertex *culprit = NULL;
+	for (size_t i = 0; failed && msg && i < p->nv; i++) {
+		const vertex *v = p->v[i];
+		size_t kl = strlen(v->key);
+		if (!v->done && v->kind == V_STEP && kl && !strncmp(msg, v->key, kl) && msg[kl] == ' ')
+			culprit = v;
+	}
 	for (size_t i = 0; failed && i < p->nv; i++) {
 		vertex *v = p->v[i];
 		if (v->done)
 			continue;
 		v->error = 1;
 		v->end = t;
+		if (culprit && v != culprit && v->kind == V_STEP) {
+			v->canceled = 1;
+			if (p->mode == CLI_PROGRESS_PLAIN && p->view == CLI_VIEW_BUILD)
+				plain_line(p, v, "CANCELED");
+			continue;
+		}
 		if (v->kind == V_STEP && msg && !v->errmsg)
 			v->errmsg = strdup(msg);
 		if (p->mode == CLI_PROGRESS_PLAIN && p->view == CLI_VIEW_BUILD)

@@ -26,9 +26,9 @@ IB_BEGIN_DECL
  * made callbacks a pointer and moved cancellation into it (a new layout:
  * structs of versions 1 to 5 are still read with theirs); 7 labels,
  * annotations, build_contexts, extra_hosts, ulimits, shm_size,
- * no_cache_filter
+ * no_cache_filter; 8 jobs
  */
-#define IB_BUILD_OPTIONS_VERSION 7
+#define IB_BUILD_OPTIONS_VERSION 8
 
 /** When a build pulls the images it starts from (FROM, COPY --from, RUN --mount from=). */
 typedef enum {
@@ -156,14 +156,29 @@ typedef struct {
 	 * nothing); their results still fill the cache (version 7).
 	 */
 	const char *const *no_cache_filter;
+	/* version 8 */
+	/**
+	 * How many stages may run at once (docker buildx has no such flag;
+	 * BuildKit runs every independent vertex at once): independent stages
+	 * of a multi-stage build (neither needs the other through FROM, COPY
+	 * --from or RUN --mount from=) then run in threads of the build, each
+	 * with its own store and snapshotter handles. 1: one stage after the
+	 * other, in the plan's order, as before; 0: the number of online CPUs.
+	 * The image is the same whatever the value. Callbacks still run on the
+	 * calling thread, one at a time, in the order each stage reports
+	 * (STEP numbers in the order steps start); a failing stage stops the
+	 * others (their processes killed, their snapshots removed) and the
+	 * build returns the first error (version 8).
+	 */
+	unsigned int jobs;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
 		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0, \
-		NULL, NULL, NULL, NULL, NULL, 0, NULL }
+		NULL, NULL, NULL, NULL, NULL, 0, NULL, 0 }
 
 /**
- * Initialise for `version` (1 to 7; 1 to 5 in their own layout, only that
+ * Initialise for `version` (1 to 8; 1 to 5 in their own layout, only that
  * version's size written): what IB_BUILD_OPTIONS_INIT gives, for bindings.
  */
 IB_EXTERN(int) ib_build_options_init(ib_build_options *opts, unsigned int version);

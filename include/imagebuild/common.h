@@ -92,7 +92,9 @@ typedef void (*ib_log_cb)(ib_log_level level, const char *line, void *payload);
  * worker threads and call them from there; the calls of one ib_pull or
  * ib_push are serialised (a lock of that call, not a process-wide one), so
  * a callback never runs twice at once for one call, while two calls in two
- * threads may call theirs concurrently. No callback may call back into
+ * threads may call theirs concurrently. ib_build running stages at once
+ * (ib_build_options.jobs) queues their reports to the calling thread, which
+ * calls the callbacks one at a time. No callback may call back into
  * the library with the handles of the running call.
  */
 

@@ -643,15 +643,22 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 	if (rc == 0 && ntrig)
 		rc = ib_image_config_list_set(s->config, IB_CONFIG_ONBUILD, NULL, 0);
 	size_t total = triggers.n + ps->stage->instruction_count;
-	b->step_total += triggers.n; /* the base's ONBUILD triggers add steps */
-	char label[128];
+	ib_build__steps_add(b, triggers.n); /* the base's ONBUILD triggers add steps */
+	/* BuildKit's labels: "[NAME i/n]", an unnamed stage of a multi-stage Dockerfile "stage-<index>" */
+	char sname[128];
+	if (ps->name)
+		snprintf(sname, sizeof sname, "%s ", ps->name);
+	else if (ib_instructions_stage_count(b->ins) > 1)
+		snprintf(sname, sizeof sname, "stage-%zu ", ps->index);
+	else
+		sname[0] = '\0';
+	char label[160];
 	for (size_t i = 0; rc == 0 && i < triggers.n; i++) {
 		ib_instruction *in = NULL;
 		rc = ib_instruction_parse_single(&in, triggers.items[i], NULL);
 		if (rc == 0) {
-			snprintf(label, sizeof label, "[%s%s%zu/%zu]", ps->name ? ps->name : "", ps->name ? " " : "",
-				 i + 1, total);
-			b->step_no++;
+			snprintf(label, sizeof label, "[%s%zu/%zu]", sname, i + 1, total);
+			ib_build__step_next(b);
 			rc = run_step(b, s, in, ps->index, label);
 			if (rc < 0)
 				ib_error_prefix("%s ONBUILD %s", label, triggers.items[i]);
@@ -663,9 +670,8 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 	(void)nstages;
 	for (size_t i = 0; rc == 0 && i < ps->stage->instruction_count; i++) {
 		const ib_instruction *in = ps->stage->instructions[i];
-		snprintf(label, sizeof label, "[%s%s%zu/%zu]", ps->name ? ps->name : "", ps->name ? " " : "",
-			 ntrig + i + 1, total);
-		b->step_no++;
+		snprintf(label, sizeof label, "[%s%zu/%zu]", sname, ntrig + i + 1, total);
+		ib_build__step_next(b);
 		rc = run_step(b, s, in, ps->index, label);
 		if (rc < 0)
 			ib_error_prefix("%s %s", label, in->original);
@@ -1003,10 +1009,12 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "ib_build_options missing or of an unknown version");
 	if (o->version < 6) { /* the layout before callbacks became a pointer */
 		options_from_v5(&b->opts, &b->compat_cb, o);
-	} else { /* version 6 ends before labels */
+	} else { /* version 6 ends before labels, 7 before jobs */
 		static const ib_build_options d = IB_BUILD_OPTIONS_INIT;
 		b->opts = d;
-		memcpy(&b->opts, o, o->version == 6 ? offsetof(ib_build_options, labels) : sizeof *o);
+		memcpy(&b->opts, o, o->version == 6   ? offsetof(ib_build_options, labels)
+				    : o->version == 7 ? offsetof(ib_build_options, jobs)
+						      : sizeof *o);
 	}
 	b->o = o = &b->opts;
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
@@ -1141,10 +1149,10 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 {
 	if (version < 1 || version > IB_BUILD_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "unknown ib_build_options version %u", version);
-	if (version == 6) { /* the layout of 7, without what 7 added */
+	if (version == 6 || version == 7) { /* the layout of 8, without what 7 and 8 added */
 		static const ib_build_options d6 = IB_BUILD_OPTIONS_INIT;
-		memcpy(opts, &d6, offsetof(ib_build_options, labels));
-		opts->version = 6;
+		memcpy(opts, &d6, version == 6 ? offsetof(ib_build_options, labels) : offsetof(ib_build_options, jobs));
+		opts->version = version;
 		return 0;
 	}
 	if (version < 6) { /* the older layout (callbacks by value, a cancel field), as big as that version */
@@ -1195,10 +1203,21 @@ int ib_build__image(ib_image **out, builder *b, const char *name)
 	return lookup_image(out, b, name);
 }
 
+static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled, const char *name);
+
+/* The stages running at once share the list of images pulled (and pull one at a time). */
 static int lookup_image(ib_image **out, builder *b, const char *name)
 {
+	ib_build__lock(b, IB_BUILD__LOCK_PULL);
+	int rc = lookup_image_locked(out, b, &ib_build__shared(b)->pulled, name);
+	ib_build__unlock(b, IB_BUILD__LOCK_PULL);
+	return rc;
+}
+
+static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled, const char *name)
+{
 	int rc = 0;
-	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(&b->pulled, name))
+	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(pulled, name))
 		rc = IB_ENOTFOUND;
 	else if ((rc = ib_store_image_lookup(out, b->store, name)) != IB_ENOTFOUND || b->o->pull == IB_PULL_NEVER)
 		return rc;
@@ -1211,7 +1230,7 @@ static int lookup_image(ib_image **out, builder *b, const char *name)
 		ib_error_prefix("pull `%s`", name);
 		return rc;
 	}
-	if ((rc = ib_strlist_add(&b->pulled, name)) < 0)
+	if ((rc = ib_strlist_add(pulled, name)) < 0)
 		return rc;
 	return ib_store_image_lookup(out, b->store, name);
 }
@@ -1337,8 +1356,12 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		if (!b.stages)
 			rc = IB_ERROR;
 	}
+	/* the stages: independent ones at once (parallel.c), or one after the other in the plan's order */
+	unsigned int jobs = rc == 0 ? ib_build__jobs(&b) : 1;
 	size_t n = rc == 0 ? ib_plan_stage_count(b.plan) : 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
+	if (rc == 0 && jobs > 1)
+		rc = ib_build__run_stages(&b, jobs, build_stage);
+	for (size_t i = 0; rc == 0 && jobs == 1 && i < n; i++)
 		rc = build_stage(&b, ib_plan_stage_at(b.plan, i), i, n);
 	if (rc == 0) {
 		const ib_plan_stage *t = ib_plan_target(b.plan);

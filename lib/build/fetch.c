@@ -94,13 +94,14 @@ void ib_build__fetch_cleanup(builder *b)
 	ib_strlist_clear(&b->fetched);
 }
 
-int ib_build__fetch(builder *b, const char *url, const char *checksum, const char **dir, const char **name,
-		    ib_digest *digest)
+static int fetch_locked(builder *b, ib_strlist *fetched, const char *url, const char *checksum, const char **dir,
+			const char **name,
+			ib_digest *digest)
 {
 	/* downloaded already in this build: entries are "<url>\n<dir>\0<name>\0<digest>" */
 	size_t ul = strlen(url);
-	for (size_t i = 0; i < b->fetched.n; i++) {
-		const char *e = b->fetched.items[i];
+	for (size_t i = 0; i < fetched->n; i++) {
+		const char *e = fetched->items[i];
 		if (strncmp(e, url, ul) == 0 && e[ul] == '\n') {
 			const char *d = e + ul + 1, *n = d + strlen(d) + 1, *g = n + strlen(n) + 1;
 			*dir = d;
@@ -133,11 +134,11 @@ int ib_build__fetch(builder *b, const char *url, const char *checksum, const cha
 	char hex[IB_DIGEST_STRLEN];
 	if (rc == 0) {
 		ib_digest_fmt(hex, digest);
-		rc = ib_strlist_take(&b->fetched, ib_sprintf("%s\n%s\n%s\n%s", url, tmp, fname, hex));
+		rc = ib_strlist_take(fetched, ib_sprintf("%s\n%s\n%s\n%s", url, tmp, fname, hex));
 	}
 	if (rc == 0) {
 		/* split the entry in place: url, dir, name, digest */
-		char *e = b->fetched.items[b->fetched.n - 1];
+		char *e = fetched->items[fetched->n - 1];
 		char *d = e + ul + 1, *n = strchr(d, '\n'), *g;
 		*n++ = '\0';
 		g = strchr(n, '\n');
@@ -150,5 +151,15 @@ int ib_build__fetch(builder *b, const char *url, const char *checksum, const cha
 	free(tmp);
 	free(path);
 	free(fname);
+	return rc;
+}
+
+/* The stages running at once share the build's downloads, made one at a time. */
+int ib_build__fetch(builder *b, const char *url, const char *checksum, const char **dir, const char **name,
+		    ib_digest *digest)
+{
+	ib_build__lock(b, IB_BUILD__LOCK_FETCH);
+	int rc = fetch_locked(b, &ib_build__shared(b)->fetched, url, checksum, dir, name, digest);
+	ib_build__unlock(b, IB_BUILD__LOCK_FETCH);
 	return rc;
 }

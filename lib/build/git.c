@@ -614,16 +614,17 @@ static int clone_checkout(const char *dir, const git_src *g, const char *checksu
 	return rc;
 }
 
-int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const char **dir, const char **subdir,
+static int git_fetch_locked(builder *b, ib_strlist *fetched, const char *src, const char *checksum, const char **dir,
+			    const char **subdir,
 			char commit[41])
 {
 	/* checked out already in this build: entries are "git\x01<src>\n<dir>\0<subdir>\0<commit>"
-	 * in b->fetched, whose cleanup removes <dir> (fetch.c) */
+	 * in the build's fetched list, whose cleanup removes <dir> (fetch.c) */
 	ib_buf key = IB_BUF_INIT;
 	if (ib_buf_printf(&key, "git\x01%s\x01%s", src, checksum ? checksum : "") < 0)
 		return IB_ERROR;
-	for (size_t i = 0; i < b->fetched.n; i++) {
-		const char *e = b->fetched.items[i];
+	for (size_t i = 0; i < fetched->n; i++) {
+		const char *e = fetched->items[i];
 		if (strncmp(e, key.ptr, key.size) == 0 && e[key.size] == '\n') {
 			const char *d = e + key.size + 1, *s = d + strlen(d) + 1, *c = s + strlen(s) + 1;
 			*dir = d;
@@ -647,10 +648,10 @@ int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const
 		}
 	}
 	if (rc == 0)
-		rc = ib_strlist_take(&b->fetched, ib_sprintf("%s\n%s\ntree%s%s\n%s", key.ptr, tmp,
+		rc = ib_strlist_take(fetched, ib_sprintf("%s\n%s\ntree%s%s\n%s", key.ptr, tmp,
 							     g.subdir.size ? "/" : "", ib_buf_cstr(&g.subdir), commit));
 	if (rc == 0) {
-		char *e = b->fetched.items[b->fetched.n - 1];
+		char *e = fetched->items[fetched->n - 1];
 		char *d = e + key.size + 1, *s = strchr(d, '\n'), *c;
 		*s++ = '\0';
 		c = strchr(s, '\n');
@@ -663,5 +664,15 @@ int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const
 	free(tmp);
 	git_src_dispose(&g);
 	ib_buf_dispose(&key);
+	return rc;
+}
+
+/* The stages running at once share the build's downloads, made one at a time. */
+int ib_build__git_fetch(builder *b, const char *src, const char *checksum, const char **dir, const char **subdir,
+			char commit[41])
+{
+	ib_build__lock(b, IB_BUILD__LOCK_FETCH);
+	int rc = git_fetch_locked(b, &ib_build__shared(b)->fetched, src, checksum, dir, subdir, commit);
+	ib_build__unlock(b, IB_BUILD__LOCK_FETCH);
 	return rc;
 }

@@ -46,7 +46,7 @@ typedef struct {
 } stage_state;
 
 /* One build, from ib_build() to its end. */
-typedef struct {
+typedef struct ib_build__builder {
 	ib_store *store;
 	ib_snapshotter *snap;
 	const ib_build_options *o;  /* points to opts */
@@ -88,7 +88,32 @@ typedef struct {
 	size_t nrlimits;
 	char *git_context;     /* a git URL context's checkout (its subdir), the context then */
 	char *git_dockerfile;  /* -f inside it */
+	/* stages in parallel (parallel.c) */
+	struct ib_build__sched *sched; /* the build's, while its stages run in threads; else NULL */
+	struct ib_build__builder *root; /* a stage thread's copy: the build's builder; else NULL */
+	int leased;            /* a stage thread's copy holds a lease on its own store handle */
 } builder;
+
+/*
+ * parallel.c: the stages of a build in threads (ib_build_options.jobs).
+ * ib_build__jobs: how many stages may run at once for this plan (1 when no
+ * two can). ib_build__run_stages runs `fn` for every stage of the plan,
+ * each in a thread with its own copy of the builder, at most `jobs` at
+ * once, and returns the first failure. The rest is for the code the stages
+ * run: locks around what they share (no-ops outside stage threads), the
+ * builder whose `pulled` and `fetched` lists are the build's, step numbers,
+ * and waiting for a stage another one names.
+ */
+typedef int (*ib_build__stage_fn)(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages);
+unsigned int ib_build__jobs(const builder *b);
+int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn);
+enum { IB_BUILD__LOCK_PULL = 1, IB_BUILD__LOCK_FETCH = 2 };
+void ib_build__lock(builder *b, int which);
+void ib_build__unlock(builder *b, int which);
+builder *ib_build__shared(builder *b);
+void ib_build__steps_add(builder *b, uint64_t n);
+void ib_build__step_next(builder *b);
+int ib_build__stage_wait(builder *b, size_t index);
 
 /* extras.c: the options of ib_build_options version 7 */
 int ib_build__parse_extras(builder *b);

@@ -31,6 +31,9 @@ int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from,
 	memset(&tmp, 0, sizeof tmp);
 	int rc = 0;
 	if (ib_plan_resolve_stage(&idx, b->plan, from, stage_index) == 0) {
+		/* a stage running beside this one: done first */
+		if ((rc = ib_build__stage_wait(b, idx)) < 0)
+			return rc;
 		src = &b->stages[idx];
 	} else {
 		ib_image *img = NULL;

@@ -76,8 +76,10 @@ static int from_key(builder *b, const char *from, size_t stage_index, char out[I
 {
 	size_t idx;
 	if (ib_plan_resolve_stage(&idx, b->plan, from, stage_index) == 0) {
-		memcpy(out, b->stages[idx].key, IB_DIGEST_HEXLEN + 1);
-		return 0;
+		int rc = ib_build__stage_wait(b, idx); /* a stage running beside this one: done first */
+		if (rc == 0)
+			memcpy(out, b->stages[idx].key, IB_DIGEST_HEXLEN + 1);
+		return rc;
 	}
 	ib_image *img = NULL;
 	int rc = ib_build__image(&img, b, from);

@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct ib_build__sums {
 	int racy;         /* seconds within which a change is too fresh to remember */
 	const ib_callbacks *cb; /* BYTES "context" as files are hashed */
 	uint64_t hashed, reported;
+	pthread_mutex_t mu; /* stages running at once share it (parallel.c) */
 };
 
 void ib_build__sums_set_callbacks(ib_build__sums *s, const ib_callbacks *cb)
@@ -48,11 +50,17 @@ int ib_build__sums_hashed(ib_build__sums *s, uint64_t bytes)
 {
 	if (!s)
 		return 0;
+	pthread_mutex_lock(&s->mu);
 	s->hashed += bytes;
-	if (s->reported && s->hashed - s->reported < (1u << 20))
-		return ib_callback_check(s->cb, "the build, hashing its context");
-	s->reported = s->hashed ? s->hashed : 1;
-	return ib_callback_progress(s->cb, IB_PROGRESS_BYTES, "context", "Hashing context", s->hashed, 0, 0,
+	uint64_t hashed = s->hashed;
+	int report = !(s->reported && s->hashed - s->reported < (1u << 20));
+	if (report)
+		s->reported = s->hashed ? s->hashed : 1;
+	const ib_callbacks *cb = s->cb;
+	pthread_mutex_unlock(&s->mu);
+	if (!report)
+		return ib_callback_check(cb, "the build, hashing its context");
+	return ib_callback_progress(cb, IB_PROGRESS_BYTES, "context", "Hashing context", hashed, 0, 0,
 				    "the build, hashing its context");
 }
 
@@ -120,6 +128,7 @@ int ib_build__sums_open(ib_build__sums **out, const char *file)
 		return IB_ERROR;
 	}
 	s->racy = 2;
+	pthread_mutex_init(&s->mu, NULL);
 	*out = s;
 	if (ib_read_file(&b, file) < 0) {
 		ib_error_clear(); /* none yet, or unreadable: start empty */
@@ -154,18 +163,32 @@ int ib_build__sums_open(ib_build__sums **out, const char *file)
 
 int ib_build__sums_get(ib_build__sums *s, const char *path, const struct stat *st, ib_digest *out)
 {
-	if (!s || !s->cap)
+	if (!s)
 		return 0;
-	sum_entry *e = slot_of(s, path);
-	if (!e->path || !same(e, st))
-		return 0;
-	*out = e->digest;
-	return 1;
+	pthread_mutex_lock(&s->mu);
+	sum_entry *e = s->cap ? slot_of(s, path) : NULL;
+	int hit = e && e->path && same(e, st);
+	if (hit)
+		*out = e->digest;
+	pthread_mutex_unlock(&s->mu);
+	return hit;
 }
+
+static int sums_put_locked(ib_build__sums *s, const char *path, const struct stat *st, const ib_digest *d);
 
 int ib_build__sums_put(ib_build__sums *s, const char *path, const struct stat *st, const ib_digest *d)
 {
-	if (!s || strchr(path, '\n'))
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	int rc = sums_put_locked(s, path, st, d);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int sums_put_locked(ib_build__sums *s, const char *path, const struct stat *st, const ib_digest *d)
+{
+	if (strchr(path, '\n'))
 		return 0;
 	time_t now = time(NULL);
 	if (st->st_ctim.tv_sec >= now - s->racy || st->st_mtim.tv_sec >= now - s->racy)
@@ -225,5 +248,6 @@ void ib_build__sums_free(ib_build__sums *s)
 		free(s->slots[i].path);
 	free(s->slots);
 	free(s->file);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

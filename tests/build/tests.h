@@ -16,6 +16,7 @@ DECLARE(sde_tests)
 DECLARE(buf_rule_tests)
 DECLARE(volume_tests)
 DECLARE(extras_tests)
+DECLARE(jobs_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

@@ -174,7 +174,7 @@ skopeo copy -q oci:"$tmp/oci-layout":1 oci:"$tmp/oci-gz":v2 --dest-compress-form
 "$IB" build -t "$tag" "$ctx" >/dev/null
 "$IB" build -t "$tag" --no-cache-filter BASE "$ctx" 2>"$tmp/out" >/dev/null
 grep -q '^=> \[base 1/1\] RUN' <(steps "$tmp/out") || fail "--no-cache-filter base used the cache: $(cat "$tmp/out")"
-grep -q '^=> CACHED \[1/2\] LABEL' <(steps "$tmp/out") || fail "--no-cache-filter base did not use the cache elsewhere"
+grep -q '^=> CACHED \[stage-1 1/2\] LABEL' <(steps "$tmp/out") || fail "--no-cache-filter base did not use the cache elsewhere"
 "$IB" build -t "$tag" --no-cache-filter nosuchstage "$ctx" 2>"$tmp/out" >/dev/null
 grep -q '^=> CACHED' <(steps "$tmp/out") || fail "--no-cache-filter of no stage: no step seen: $(cat "$tmp/out")"
 ! grep -q '^=> \[' <(steps "$tmp/out") || fail "--no-cache-filter of no stage ran a step"

@@ -95,7 +95,7 @@ grep -q "must not be built" "$tmp/out6" && fail "an unneeded stage was built"
 echo 'other notes' > "$ms/notes.txt"
 build -t multi "$ms" > "$tmp/out6b" 2>&1
 grep -q "^=> \[builder 4/4\] RUN" <(steps "$tmp/out6b") || fail "the builder did not re-run after its input changed"
-grep -q "^=> CACHED \[1/2\] COPY --from=builder" <(steps "$tmp/out6b") || { cat "$tmp/out6b"; fail "COPY --from re-ran though what it copies did not change"; }
+grep -q "^=> CACHED \[stage-2 1/2\] COPY --from=builder" <(steps "$tmp/out6b") || { cat "$tmp/out6b"; fail "COPY --from re-ran though what it copies did not change"; }
 build --target builder -t onlybuilder "$ms" > "$tmp/out7"
 grep -q "COPY --from=builder" "$tmp/out7" && fail "--target builder ran the final stage"
 "$IB" run --rm onlybuilder sh -c 'test -x /out/app' || fail "--target builder did not build the builder"
@@ -172,7 +172,7 @@ build --no-cache -t mounts "$mt" > /dev/null
 [ "$("$IB" run --rm mounts cat /cache-count)" = 2 ] || fail "the cache mount did not persist"
 echo changed > "$mt/sub/seen.txt"
 build -t mounts "$mt" > "$tmp/out12" 2>&1
-grep -q "^=> \[1/5\] RUN --mount=type=bind,source=sub" <(steps "$tmp/out12") || fail "a changed bind source did not invalidate the step"
+grep -q "^=> \[stage-1 1/5\] RUN --mount=type=bind,source=sub" <(steps "$tmp/out12") || fail "a changed bind source did not invalidate the step"
 
 # ---- secrets: seen by the RUN, in no layer, config or cache key ----
 sc=$tmp/secrets

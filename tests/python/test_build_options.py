@@ -84,3 +84,29 @@ def test_build_options_refused(store, tmp_path):
         store.build(str(ctx), pull=False, shm_size="lots")
     with pytest.raises(imagebuild.ImageBuildError, match="index"):
         store.build(str(ctx), pull=False, annotations=["index:k=v"])
+
+
+def test_build_jobs(store, tmp_path):
+    """jobs=: two independent stages meet through a shared cache mount only when they run at once."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    wait = ('echo {me} > /meet/{me}; i=0; while [ ! -f /meet/{other} ]; do i=$((i+1)); '
+            '[ $i -gt 60 ] && {{ echo "{me}: {other} never came"; exit 1; }}; sleep 0.1; done; echo {me} > /{me}')
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox AS left\nARG MEET\nRUN --mount=type=cache,id=$MEET,target=/meet " + wait.format(me="l", other="r") + "\n"
+        "FROM busybox AS right\nARG MEET\nRUN --mount=type=cache,id=$MEET,target=/meet " + wait.format(me="r", other="l") + "\n"
+        "FROM busybox\nCOPY --from=left /l /\nCOPY --from=right /r /\n")
+    events = []
+    r = store.build(str(ctx), pull=False, jobs=2, build_args={"MEET": "py-at-once"}, on_progress=events.append)
+    assert r.steps == 6
+    steps = [e.step for e in events if e.kind == "step"]
+    assert steps == [1, 2, 3, 4, 5, 6], steps
+    labels = [e.id for e in events if e.kind == "step"]
+    assert labels.index("[left 1/2]") < labels.index("[left 2/2]") < labels.index("[stage-2 1/2]"), labels
+    assert labels.index("[right 1/2]") < labels.index("[right 2/2]") < labels.index("[stage-2 1/2]"), labels
+    # one after the other (a fresh cache): the first never meets the second
+    with pytest.raises(imagebuild.ImageBuildError, match="never came"):
+        store.build(str(ctx), pull=False, no_cache=True, jobs=1, build_args={"MEET": "py-serial"})
+    for bad in (0, -1, True, "2"):
+        with pytest.raises(ValueError, match="jobs"):
+            store.build(str(ctx), pull=False, jobs=bad)

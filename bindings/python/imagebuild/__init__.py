@@ -1180,6 +1180,7 @@ class Store:
               extra_hosts: Union[Mapping[str, str], Sequence[str], None] = None,
               ulimits: UlimitsArg = None, shm_size: Union[int, str, None] = None,
               no_cache_filter: Union[str, Sequence[str], None] = None,
+              jobs: Optional[int] = None,
               output: Union[str, Mapping[str, str], None] = None,
               on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
@@ -1209,7 +1210,9 @@ class Store:
         /etc/hosts (``--add-host``). ulimits: for RUN, as for
         Container.run(). shm_size: RUN's /dev/shm in bytes, or "64m"
         (``--shm-size``). no_cache_filter: stages built without the cache
-        (``--no-cache-filter``). output: where the image goes besides the
+        (``--no-cache-filter``). jobs: how many independent stages run at
+        once (``--jobs``; None: the online CPUs, 1: one after the other; the
+        image is the same). output: where the image goes besides the
         store (``--output``), "type=oci|docker|tar|local|image,dest=PATH"
         (``tar=false`` for an OCI layout directory), a bare PATH (local) or
         {"type": ..., "dest": ...}; writing to stdout ("-") is refused.
@@ -1247,6 +1250,10 @@ class Store:
             o.shm_size = _bytes(shm_size)
         if no_cache_filter:
             o.no_cache_filter = keep.array(_caps(no_cache_filter))
+        if jobs is not None:
+            if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+                raise ValueError("jobs must be a positive int, not %r" % (jobs,))
+            o.jobs = jobs
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")

@@ -573,6 +573,19 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 		}
 		return json_array_append_new(list, desc) ? ib_error_oom() : 0;
 	}
+	/* already so (a rebuild's tag): nothing changes, not even the entries' order */
+	json_array_foreach(list, i, e) {
+		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
+		ib_digest ed;
+		uint64_t esize;
+		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0)
+			continue;
+		if (ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
+		    (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest))))
+			return 0;
+		ib_error_clear();
+		break;
+	}
 	/* the repository digests of the entries this replaces */
 	ib_buf carried = IB_BUF_INIT;
 	int rc = repo_digest ? ib_buf_puts(&carried, repo_digest) : 0;
@@ -636,10 +649,13 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	if (rc < 0)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
-	json_t *index = NULL;
+	json_t *index = NULL, *before = NULL;
 	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read(&index, s)) == 0 &&
-	    (rc = fn(s, index, payload)) == 0)
-		rc = ib_store__index_write(s, index);
+	    (before = json_deep_copy(index)) == NULL)
+		rc = ib_error_oom();
+	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
+		rc = ib_store__index_write(s, index); /* a change that changes nothing writes nothing */
+	json_decref(before);
 	json_decref(index);
 	ib_lock_release(&lk);
 	ib_store__unlease(s);

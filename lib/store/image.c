@@ -113,8 +113,12 @@ static int resolve_entry(entry_info *info, ib_store *s, json_t *e)
 	return rc;
 }
 
-/* Every entry of the index, resolved; broken entries have ok = 0. */
-static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+/*
+ * Every entry of the index, resolved; broken entries have ok = 0. An image
+ * manifest's id comes from the index memo (memo.c) when it is there: a
+ * lookup does not open the manifests of the store's other images.
+ */
+static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *index, ib_store__memo *memo)
 {
 	json_t *list = json_object_get(index, "manifests");
 	size_t count = json_array_size(list);
@@ -122,12 +126,46 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
 	if (!infos)
 		return IB_ERROR;
 	for (size_t i = 0; i < count; i++) {
-		if (resolve_entry(&infos[i], s, json_array_get(list, i)) < 0)
+		json_t *e = json_array_get(list, i);
+		entry_info *info = &infos[i];
+		const ib_store__memo_entry *me = NULL;
+		if (ib_store__descriptor(&info->top_type, &info->top, NULL, e, "index.json") == 0 &&
+		    !ib_store__is_index_type(info->top_type) && (me = ib_store__memo_get(memo, &info->top))) {
+			info->entry = e;
+			info->name = entry_name(e);
+			info->manifest = me->manifest;
+			info->id = me->id;
+			info->ok = 1;
+			continue;
+		}
+		ib_error_clear();
+		if (resolve_entry(info, s, e) < 0) {
 			ib_error_clear();
+		} else if (!ib_store__is_index_type(info->top_type)) {
+			ib_store__memo_entry ne;
+			memset(&ne, 0, sizeof ne);
+			ne.top = info->top;
+			ne.manifest = info->manifest;
+			ne.id = info->id;
+			if (ib_store__memo_put(memo, &ne) < 0)
+				ib_error_clear();
+		}
 	}
 	*out = infos;
 	*n = count;
 	return 0;
+}
+
+static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+{
+	ib_store__memo *memo = NULL;
+	int rc = ib_store__memo_load(&memo, s);
+	if (rc == 0)
+		rc = resolve_all_memo(out, n, s, index, memo);
+	if (rc == 0 && ib_store__memo_save(memo, s, index) < 0)
+		ib_error_clear(); /* a cache: the next reader resolves again */
+	ib_store__memo_free(memo);
+	return rc;
 }
 
 /* ---- loading an image ---- */
@@ -1146,8 +1184,9 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 		return rc;
 	entry_info *infos = NULL;
 	size_t n = 0;
+	ib_store__memo *memo = NULL;
 	ib_image_list *l = ib_calloc(1, sizeof *l);
-	if (!l || (rc = resolve_all(&infos, &n, s, index)) < 0)
+	if (!l || (rc = ib_store__memo_load(&memo, s)) < 0 || (rc = resolve_all_memo(&infos, &n, s, index, memo)) < 0)
 		goto fail;
 	l->rows = ib_calloc(n ? n : 1, sizeof *l->rows);
 	l->strings = ib_calloc(2 * n + 1, sizeof *l->strings);
@@ -1156,6 +1195,18 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 	for (size_t i = 0; i < n; i++) {
 		if (!infos[i].ok)
 			continue;
+		/* an image manifest summarised before: its row without opening it */
+		const ib_store__memo_entry *me = ib_store__is_index_type(infos[i].top_type)
+							 ? NULL : ib_store__memo_get(memo, &infos[i].top);
+		if (me && me->summary) {
+			ib_image_summary *r = &l->rows[l->n++];
+			r->name = keep_str(l, infos[i].name);
+			r->id = me->id;
+			r->manifest = infos[i].top;
+			r->created = keep_str(l, me->created[0] ? me->created : NULL);
+			r->size = me->size;
+			continue;
+		}
 		ib_image *img;
 		if (image_load(&img, s, index, &infos[i].top, infos[i].top_type, infos, n) < 0) {
 			ib_error_clear();
@@ -1165,16 +1216,34 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 		r->name = keep_str(l, infos[i].name);
 		r->id = img->id;
 		r->manifest = infos[i].top;
-		r->created = keep_str(l, ib_image_config_get(img->config, IB_CONFIG_CREATED));
+		const char *created = ib_image_config_get(img->config, IB_CONFIG_CREATED);
+		r->created = keep_str(l, created);
 		r->size = img->size;
+		if (!ib_store__is_index_type(infos[i].top_type) && (!created || (strlen(created) < sizeof me->created && !strpbrk(created, " \t\n")))) {
+			ib_store__memo_entry ne;
+			memset(&ne, 0, sizeof ne);
+			ne.top = infos[i].top;
+			ne.manifest = img->manifest;
+			ne.id = img->id;
+			ne.size = img->size;
+			ne.summary = 1;
+			if (created)
+				memcpy(ne.created, created, strlen(created) + 1);
+			if (ib_store__memo_put(memo, &ne) < 0)
+				ib_error_clear();
+		}
 		ib_image_free(img);
 	}
 	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
+	if (ib_store__memo_save(memo, s, index) < 0)
+		ib_error_clear(); /* a cache: the next listing summarises again */
+	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);
 	*out = l;
 	return 0;
 fail:
+	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);
 	ib_image_list_free(l);

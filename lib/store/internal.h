@@ -159,6 +159,27 @@ int ib_store__variant_put_made(ib_store *s, const ib_digest *diff_id, const ib_d
  */
 int ib_store__variant_check(ib_store *s, const ib_digest *diff_id, const json_t *e, int full);
 
+/*
+ * The index memo (memo.c, <root>/index.memo): what an index entry's image
+ * manifest `top` resolves to, so lookups and listings open no manifest or
+ * config of the other images. A cache, never the truth: load never fails on
+ * a missing or damaged file (empty memo), save writes only when something was
+ * added, keeping the entries of `index`.
+ */
+typedef struct {
+	ib_digest top, manifest, id;
+	uint64_t size;      /* ib_image_size, when summary */
+	char created[40];   /* the config's created, when summary ("" none) */
+	int summary;        /* size and created known */
+	int used;
+} ib_store__memo_entry;
+typedef struct ib_store__memo ib_store__memo;
+int ib_store__memo_load(ib_store__memo **out, ib_store *s);
+const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top);
+int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e);
+int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index);
+void ib_store__memo_free(ib_store__memo *m);
+
 /* Layer helpers. */
 int ib_store__layer_is_compressed(const char *media_type);
 

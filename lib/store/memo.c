@@ -110,12 +110,60 @@ static int parse_line(ib_store__memo_entry *e, char *line)
 	return 0;
 }
 
+static ib_store__memo *memo_dup(const ib_store__memo *m)
+{
+	ib_store__memo *d = ib_calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	if (m->cap) {
+		d->slots = ib_calloc(m->cap, sizeof *d->slots);
+		if (!d->slots) {
+			free(d);
+			return NULL;
+		}
+		memcpy(d->slots, m->slots, m->cap * sizeof *d->slots);
+	}
+	d->cap = m->cap;
+	d->n = m->n;
+	return d;
+}
+
+/* Keep a copy of `m` in the handle (best effort: a cache of a cache). */
+static void memo_keep(ib_store *s, const ib_store__memo *m)
+{
+	ib_store__memo *d = memo_dup(m);
+	if (!d) {
+		ib_error_clear();
+		return;
+	}
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo_free(s->memo_cache);
+	s->memo_cache = d;
+	pthread_mutex_unlock(&s->cache_mu);
+}
+
+static int memo_read(ib_store__memo *m, ib_store *s);
+
 int ib_store__memo_load(ib_store__memo **out, ib_store *s)
 {
-	ib_store__memo *m = ib_calloc(1, sizeof *m);
-	if (!m)
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo *m = s->memo_cache ? memo_dup(s->memo_cache) : NULL;
+	pthread_mutex_unlock(&s->cache_mu);
+	if (m) {
+		*out = m;
+		return 0;
+	}
+	if (!(m = ib_calloc(1, sizeof *m)))
 		return IB_ERROR;
 	*out = m;
+	int rc = memo_read(m, s);
+	if (rc == 0)
+		memo_keep(s, m);
+	return rc;
+}
+
+static int memo_read(ib_store__memo *m, ib_store *s)
+{
 	char *p = ib_store__path(s, "index.memo");
 	ib_buf b = IB_BUF_INIT;
 	if (!p)
@@ -225,8 +273,10 @@ int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index)
 		rc = ib_error_set_os(IB_LAYER_STORE, "rename `%s`", tmp);
 	if (rc < 0 && tmp)
 		unlink(tmp);
-	if (rc == 0)
+	if (rc == 0) {
 		m->dirty = 0;
+		memo_keep(s, m);
+	}
 	free(tmp);
 	free(p);
 	ib_buf_dispose(&b);

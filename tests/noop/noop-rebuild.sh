@@ -33,8 +33,12 @@ FROM busybox
 COPY --from=build /app /app
 ENV X=1
 DF
-# files older than the checksum cache's racy window, as a real context's are
+# files older than the checksum cache's racy window (2 s, of mtime and
+# ctime, which touch cannot set back), as a real context's are: a file
+# changed within it is hashed again and remembered by the next build
+settle() { sleep 3; }
 touch -d '2024-01-01 00:00:00 UTC' "$ctx"/app/* "$ctx"/other/* "$ctx/Dockerfile"
+settle
 build() { "$IB" build -q -t app:1 "$ctx"; }
 listing() { find "$IMAGEBUILD_ROOT" -printf '%P %i %s %T@\n' | sort; }
 id1=$(build)
@@ -52,6 +56,7 @@ touch -d '2024-01-02 00:00:00 UTC' "$ctx/other/o"
 # a copied file changes: a new image (the memo does not hide it)
 echo "file 3, edited" > "$ctx/app/f3"
 touch -d '2024-01-03 00:00:00 UTC' "$ctx/app/f3"
+settle
 id2=$(build)
 [ "$id2" != "$id1" ] || fail "a change of a copied file kept the image"
 # and once built, that is a no-op too

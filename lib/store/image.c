@@ -700,6 +700,30 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	return rc;
 }
 
+/*
+ * As ib_store__index_update, for a change `fn` without side effects outside
+ * the index object (commit, naming a manifest): tried first on the index as
+ * it is, without the lock; when it changes nothing (a rebuild's commit and
+ * tag), that is the answer — index.json is replaced whole, so what was read
+ * is a state the index was in — and neither the lock nor the file is touched.
+ */
+static int index_update_idem(ib_store *s, index_change_fn fn, void *payload)
+{
+	json_t *now = NULL, *changed = NULL;
+	int same = 0;
+	if (ib_store__lease(s) < 0) {
+		ib_error_clear();
+	} else {
+		if (ib_store__index_read(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
+			same = json_equal(now, changed);
+		ib_store__unlease(s);
+	}
+	json_decref(now);
+	json_decref(changed);
+	ib_error_clear();
+	return same ? 0 : ib_store__index_update(s, fn, payload);
+}
+
 /* ---- commit ---- */
 
 static int check_layers(ib_store *s, const ib_image_config *c, const ib_layer *layers, size_t n)
@@ -808,7 +832,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
 	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (rc = ib_store__index_update(s, set_change, &a)) < 0)
+	    (rc = index_update_idem(s, set_change, &a)) < 0)
 		goto out;
 	if (image_id)
 		*image_id = cd;
@@ -950,7 +974,7 @@ int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest
 		rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { NULL, name ? n.ptr : NULL, manifest, repo_digest ? rd.ptr : NULL };
-		rc = ib_store__index_update(s, tag_manifest_change, &a);
+		rc = index_update_idem(s, tag_manifest_change, &a);
 	}
 	ib_buf_dispose(&n);
 	ib_buf_dispose(&rd);

@@ -7,13 +7,14 @@
 # changes; bench.sh prints medians and per-iteration ratios (imagebuild /
 # each peer) and (d) the first push to an empty registry and a second
 # push. `big` is scenario (e): one 2 GiB COPY layer, its no-op rebuild and
-# its first push (BIG_RUNS=1; the context is generated once, ~1 min).
+# its first push (the context is generated once, ~1 min).
 #
 # Needs ../shared/bench/peers/setup.sh to have run (dockerd, registry,
-# buildah). imagebuild cannot pull yet: before each cold build its store is
-# wiped and the base image is loaded from $BASE_OCI_ARCHIVE and tagged as
-# $BASE_REF, outside the timed part.
-#   RUNS=3 (default) iterations; TOOLS overrides the tool list.
+# buildah). Before each cold build every tool's store is wiped, ours
+# included: the cold build pulls the base image ($BASE_REF) from the kit's
+# registry inside the timed part, as the peers' cold builds do.
+#   RUNS=5 (default) small iterations, BIG_RUNS=3 (default) big ones;
+#   TOOLS / BIG_TOOLS override the tool lists.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -31,19 +32,14 @@ trap 'rm -f "$tools"' EXIT
 cat > "$tools" <<'TOOLS'
 imagebuild_clean() {
   rm -rf "$PEERS_DATA/imagebuild"
-  "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" load -i "$BASE_OCI_ARCHIVE" >/dev/null &&
-    "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" tag busybox:latest "$BASE_REF"
 }
 imagebuild_push() {
-  if "$IMAGEBUILD" --help 2>&1 | grep -q '^  push '; then
-    "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" push "$1" "$2"
-  else
-    echo "imagebuild push: not implemented yet" >&2; return 1
-  fi
+  "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" push "$1" "$2"
 }
 TOOLS
 export PEERS_TOOLS_FILE=$tools
 export TOOLS=${TOOLS:-"imagebuild docker buildah-oci"}
 export BIG_TOOLS=${BIG_TOOLS:-"imagebuild docker buildah-oci"}
-export RUNS=${RUNS:-3}
+export RUNS=${RUNS:-5}
+export BIG_RUNS=${BIG_RUNS:-3}
 exec "$peers/bench.sh" "$what"

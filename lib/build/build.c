@@ -513,6 +513,26 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 
 /* ---- the step loop ---- */
 
+/* The step of key `key` from the cache, when it is there (*hit = 1). */
+static int cached_step(int *hit, builder *b, stage_state *s, const ib_instruction *in, const char *label,
+		       const char key[IB_DIGEST_HEXLEN + 1])
+{
+	ib_digest config;
+	int rc = 0;
+	*hit = 0;
+	if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
+	    ib_build__restore_config(s, b->store, &config) == 0) {
+		*hit = 1;
+		memcpy(s->key, key, IB_DIGEST_HEXLEN + 1);
+		if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 1)) == 0)
+			rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no, b->step_total,
+					      1);
+		return rc;
+	}
+	ib_error_clear();
+	return 0;
+}
+
 static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
 		    const char *label)
 {
@@ -559,6 +579,22 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 			ib_build__key_add(&k, shm);
 		}
 	}
+	const ib_plan_stage *ps_here = ib_plan_stage_by_index(b->plan, stage_index);
+	int use_cache = !ib_build__no_cache(b, ps_here ? ps_here->name : NULL);
+	/* COPY --from another stage: the memo may know the key without a mount (memo.c) */
+	char memo[IB_DIGEST_HEXLEN + 1] = "";
+	if (use_cache && in->kind == IB_INSTR_COPY && in->u.copy.from &&
+	    (rc = ib_build__copy_memo_key(memo, b, s, in, stage_index)) < 0) {
+		ib_sha256_free(k.h);
+		goto out;
+	}
+	if (memo[0] && ib_build__memo_get(b, memo, key)) {
+		int hit = 0;
+		if ((rc = cached_step(&hit, b, s, in, label, key)) < 0 || hit) {
+			ib_sha256_free(k.h);
+			goto out;
+		}
+	}
 	if (in->kind == IB_INSTR_COPY || in->kind == IB_INSTR_ADD) {
 		rc = ib_build__inputs_resolve(&si, b, s, in, stage_index, &k);
 	} else if (in->kind == IB_INSTR_RUN && ib_instruction_mount_count(in)) {
@@ -573,20 +609,14 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	}
 	if ((rc = ib_build__key_end(&k, key)) < 0)
 		goto out;
-
-	if (!ib_build__no_cache(b, ib_plan_stage_by_index(b->plan, stage_index) ?
-				   ib_plan_stage_by_index(b->plan, stage_index)->name : NULL)) {
-		ib_digest config;
-		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
-		    ib_build__restore_config(s, b->store, &config) == 0) {
-			memcpy(s->key, key, sizeof key);
-			if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no,
-						   b->step_total, 1)) == 0)
-				rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no,
-						      b->step_total, 1);
-			goto out;
-		}
+	/* a cold write of a memo that failed costs the next build a hash, nothing else */
+	if (memo[0] && ib_build__memo_put(b, memo, key) < 0)
 		ib_error_clear();
+
+	if (use_cache) {
+		int hit = 0;
+		if ((rc = cached_step(&hit, b, s, in, label, key)) < 0 || hit)
+			goto out;
 	}
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 0)) < 0)
 		goto out;

@@ -218,6 +218,15 @@ int ib_build__env_over_args(stage_state *s, const char *name, const char *value)
 int ib_build__key_begin(keyer *k, const stage_state *s, const ib_instruction *in);
 void ib_build__key_add(keyer *k, const char *text);
 int ib_build__key_end(keyer *k, char out[IB_DIGEST_HEXLEN + 1]);
+/*
+ * The COPY --from memo (memo.c): the memo key of COPY `in` from another
+ * stage of this build ("" when the step has none), the step key remembered
+ * under it (1 when found), and remembering one.
+ */
+int ib_build__copy_memo_key(char out[IB_DIGEST_HEXLEN + 1], builder *b, const stage_state *s,
+			    const ib_instruction *in, size_t stage_index);
+int ib_build__memo_get(builder *b, const char *memo, char key[IB_DIGEST_HEXLEN + 1]);
+int ib_build__memo_put(builder *b, const char *memo, const char *key);
 void ib_build__state_dispose(stage_state *s);
 int ib_build__layers_from_config(stage_state *s, ib_store *store);
 int ib_build__restore_config(stage_state *s, ib_store *store, const ib_digest *config);

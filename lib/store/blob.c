@@ -153,10 +153,33 @@ out:
 	return rc;
 }
 
+/*
+ * Whole content in memory (configs, manifests): hashed first, and not written
+ * when the store has that blob already (a rebuild's config and manifest) —
+ * under a lease, so GC cannot take the blob before the caller refers to it.
+ */
 int ib_store_blob_put(ib_digest *out, ib_store *s, const void *data, size_t len)
 {
+	ib_digest d;
+	int rc = ib_store__lease(s);
+	if (rc < 0)
+		return rc;
+	if (ib_digest_of(&d, data, len) == 0) {
+		char *p = ib_store__blob_path(s, &d);
+		struct stat st;
+		int have = p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == (uint64_t)len;
+		free(p);
+		if (have) {
+			if (out)
+				*out = d;
+			ib_store__unlease(s);
+			return 0;
+		}
+	}
+	ib_error_clear();
 	ib_blob_writer *w;
-	int rc = ib_store_blob_writer(&w, s);
+	rc = ib_store_blob_writer(&w, s);
+	ib_store__unlease(s); /* the writer holds its own */
 	if (rc < 0)
 		return rc;
 	if ((rc = ib_blob_writer_write(w, data, len)) < 0) {

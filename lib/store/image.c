@@ -113,8 +113,12 @@ static int resolve_entry(entry_info *info, ib_store *s, json_t *e)
 	return rc;
 }
 
-/* Every entry of the index, resolved; broken entries have ok = 0. */
-static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+/*
+ * Every entry of the index, resolved; broken entries have ok = 0. An image
+ * manifest's id comes from the index memo (memo.c) when it is there: a
+ * lookup does not open the manifests of the store's other images.
+ */
+static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *index, ib_store__memo *memo)
 {
 	json_t *list = json_object_get(index, "manifests");
 	size_t count = json_array_size(list);
@@ -122,12 +126,46 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
 	if (!infos)
 		return IB_ERROR;
 	for (size_t i = 0; i < count; i++) {
-		if (resolve_entry(&infos[i], s, json_array_get(list, i)) < 0)
+		json_t *e = json_array_get(list, i);
+		entry_info *info = &infos[i];
+		const ib_store__memo_entry *me = NULL;
+		if (ib_store__descriptor(&info->top_type, &info->top, NULL, e, "index.json") == 0 &&
+		    !ib_store__is_index_type(info->top_type) && (me = ib_store__memo_get(memo, &info->top))) {
+			info->entry = e;
+			info->name = entry_name(e);
+			info->manifest = me->manifest;
+			info->id = me->id;
+			info->ok = 1;
+			continue;
+		}
+		ib_error_clear();
+		if (resolve_entry(info, s, e) < 0) {
 			ib_error_clear();
+		} else if (!ib_store__is_index_type(info->top_type)) {
+			ib_store__memo_entry ne;
+			memset(&ne, 0, sizeof ne);
+			ne.top = info->top;
+			ne.manifest = info->manifest;
+			ne.id = info->id;
+			if (ib_store__memo_put(memo, &ne) < 0)
+				ib_error_clear();
+		}
 	}
 	*out = infos;
 	*n = count;
 	return 0;
+}
+
+static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+{
+	ib_store__memo *memo = NULL;
+	int rc = ib_store__memo_load(&memo, s);
+	if (rc == 0)
+		rc = resolve_all_memo(out, n, s, index, memo);
+	if (rc == 0 && ib_store__memo_save(memo, s, index) < 0)
+		ib_error_clear(); /* a cache: the next reader resolves again */
+	ib_store__memo_free(memo);
+	return rc;
 }
 
 /* ---- loading an image ---- */
@@ -573,6 +611,19 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 		}
 		return json_array_append_new(list, desc) ? ib_error_oom() : 0;
 	}
+	/* already so (a rebuild's tag): nothing changes, not even the entries' order */
+	json_array_foreach(list, i, e) {
+		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
+		ib_digest ed;
+		uint64_t esize;
+		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0)
+			continue;
+		if (ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
+		    (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest))))
+			return 0;
+		ib_error_clear();
+		break;
+	}
 	/* the repository digests of the entries this replaces */
 	ib_buf carried = IB_BUF_INIT;
 	int rc = repo_digest ? ib_buf_puts(&carried, repo_digest) : 0;
@@ -636,14 +687,41 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	if (rc < 0)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
-	json_t *index = NULL;
+	json_t *index = NULL, *before = NULL;
 	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read(&index, s)) == 0 &&
-	    (rc = fn(s, index, payload)) == 0)
-		rc = ib_store__index_write(s, index);
+	    (before = json_deep_copy(index)) == NULL)
+		rc = ib_error_oom();
+	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
+		rc = ib_store__index_write(s, index); /* a change that changes nothing writes nothing */
+	json_decref(before);
 	json_decref(index);
 	ib_lock_release(&lk);
 	ib_store__unlease(s);
 	return rc;
+}
+
+/*
+ * As ib_store__index_update, for a change `fn` without side effects outside
+ * the index object (commit, naming a manifest): tried first on the index as
+ * it is, without the lock; when it changes nothing (a rebuild's commit and
+ * tag), that is the answer — index.json is replaced whole, so what was read
+ * is a state the index was in — and neither the lock nor the file is touched.
+ */
+static int index_update_idem(ib_store *s, index_change_fn fn, void *payload)
+{
+	json_t *now = NULL, *changed = NULL;
+	int same = 0;
+	if (ib_store__lease(s) < 0) {
+		ib_error_clear();
+	} else {
+		if (ib_store__index_read(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
+			same = json_equal(now, changed);
+		ib_store__unlease(s);
+	}
+	json_decref(now);
+	json_decref(changed);
+	ib_error_clear();
+	return same ? 0 : ib_store__index_update(s, fn, payload);
 }
 
 /* ---- commit ---- */
@@ -754,7 +832,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
 	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (rc = ib_store__index_update(s, set_change, &a)) < 0)
+	    (rc = index_update_idem(s, set_change, &a)) < 0)
 		goto out;
 	if (image_id)
 		*image_id = cd;
@@ -896,7 +974,7 @@ int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest
 		rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { NULL, name ? n.ptr : NULL, manifest, repo_digest ? rd.ptr : NULL };
-		rc = ib_store__index_update(s, tag_manifest_change, &a);
+		rc = index_update_idem(s, tag_manifest_change, &a);
 	}
 	ib_buf_dispose(&n);
 	ib_buf_dispose(&rd);
@@ -1130,8 +1208,9 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 		return rc;
 	entry_info *infos = NULL;
 	size_t n = 0;
+	ib_store__memo *memo = NULL;
 	ib_image_list *l = ib_calloc(1, sizeof *l);
-	if (!l || (rc = resolve_all(&infos, &n, s, index)) < 0)
+	if (!l || (rc = ib_store__memo_load(&memo, s)) < 0 || (rc = resolve_all_memo(&infos, &n, s, index, memo)) < 0)
 		goto fail;
 	l->rows = ib_calloc(n ? n : 1, sizeof *l->rows);
 	l->strings = ib_calloc(2 * n + 1, sizeof *l->strings);
@@ -1140,6 +1219,18 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 	for (size_t i = 0; i < n; i++) {
 		if (!infos[i].ok)
 			continue;
+		/* an image manifest summarised before: its row without opening it */
+		const ib_store__memo_entry *me = ib_store__is_index_type(infos[i].top_type)
+							 ? NULL : ib_store__memo_get(memo, &infos[i].top);
+		if (me && me->summary) {
+			ib_image_summary *r = &l->rows[l->n++];
+			r->name = keep_str(l, infos[i].name);
+			r->id = me->id;
+			r->manifest = infos[i].top;
+			r->created = keep_str(l, me->created[0] ? me->created : NULL);
+			r->size = me->size;
+			continue;
+		}
 		ib_image *img;
 		if (image_load(&img, s, index, &infos[i].top, infos[i].top_type, infos, n) < 0) {
 			ib_error_clear();
@@ -1149,16 +1240,34 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 		r->name = keep_str(l, infos[i].name);
 		r->id = img->id;
 		r->manifest = infos[i].top;
-		r->created = keep_str(l, ib_image_config_get(img->config, IB_CONFIG_CREATED));
+		const char *created = ib_image_config_get(img->config, IB_CONFIG_CREATED);
+		r->created = keep_str(l, created);
 		r->size = img->size;
+		if (!ib_store__is_index_type(infos[i].top_type) && (!created || (strlen(created) < sizeof me->created && !strpbrk(created, " \t\n")))) {
+			ib_store__memo_entry ne;
+			memset(&ne, 0, sizeof ne);
+			ne.top = infos[i].top;
+			ne.manifest = img->manifest;
+			ne.id = img->id;
+			ne.size = img->size;
+			ne.summary = 1;
+			if (created)
+				memcpy(ne.created, created, strlen(created) + 1);
+			if (ib_store__memo_put(memo, &ne) < 0)
+				ib_error_clear();
+		}
 		ib_image_free(img);
 	}
 	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
+	if (ib_store__memo_save(memo, s, index) < 0)
+		ib_error_clear(); /* a cache: the next listing summarises again */
+	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);
 	*out = l;
 	return 0;
 fail:
+	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);
 	ib_image_list_free(l);

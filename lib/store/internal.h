@@ -8,7 +8,9 @@
 #include "util/json.h"
 #include "util/lock.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define IB_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 #define IB_ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
@@ -23,6 +25,16 @@ struct ib_store {
 	char *tmp;     /* <root>/tmp: blobs being written, loads being staged */
 	ib_lock lease;
 	unsigned int leases;
+	/*
+	 * What this handle read last (store.c, memo.c): index.json parsed, with
+	 * the stat(2) identity it had, reused while that identity holds and the
+	 * file is older than the racy window; the index memo's entries. Guarded
+	 * by cache_mu (a handle may serve several threads).
+	 */
+	pthread_mutex_t cache_mu;
+	json_t *index_cache;
+	struct stat index_st;
+	struct ib_store__memo *memo_cache;
 };
 
 /* <root>/<rel>, malloc'ed (NULL on OOM with the error set). */
@@ -158,6 +170,28 @@ int ib_store__variant_put_made(ib_store *s, const ib_digest *diff_id, const ib_d
  * decompressed and hashed). IB_EINVALID with the reason as the error.
  */
 int ib_store__variant_check(ib_store *s, const ib_digest *diff_id, const json_t *e, int full);
+
+/*
+ * The index memo (memo.c, <root>/index.memo): what an index entry's image
+ * manifest `top` resolves to, so lookups and listings open no manifest or
+ * config of the other images. A cache, never the truth: load never fails on
+ * a missing or damaged file (empty memo), save writes only when something was
+ * added, keeping the entries of `index`.
+ */
+typedef struct {
+	ib_digest top, manifest, id;
+	uint64_t size;      /* ib_image_size, when summary */
+	char created[40];   /* the config's created, when summary ("" none) */
+	int summary;        /* size and created known */
+	int used;
+} ib_store__memo_entry;
+typedef struct ib_store__memo ib_store__memo;
+/* Load: the handle's copy when it has one (a memo line never goes stale), else the file. */
+int ib_store__memo_load(ib_store__memo **out, ib_store *s);
+const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top);
+int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e);
+int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index);
+void ib_store__memo_free(ib_store__memo *m);
 
 /* Layer helpers. */
 int ib_store__layer_is_compressed(const char *media_type);

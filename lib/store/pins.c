@@ -434,5 +434,10 @@ int ib_store_cache_clear(ib_store *s)
 		return IB_ERROR;
 	int rc = ib_rm_rf(dir);
 	free(dir);
+	/* and the build layer's COPY --from memo, whose values are cache keys */
+	char *memo = rc == 0 ? ib_store__path(s, "build-memo") : NULL;
+	if (rc == 0)
+		rc = memo ? ib_rm_rf(memo) : IB_ERROR;
+	free(memo);
 	return rc;
 }

@@ -152,6 +152,7 @@ int ib_store_open(ib_store **out, const char *root, const ib_store_options *opts
 		return IB_ERROR;
 	}
 	s->lease.fd = -1;
+	pthread_mutex_init(&s->cache_mu, NULL);
 	s->root = ib_buf_detach(&r);
 	s->blobs = s->root ? ib_store__path(s, "blobs/sha256") : NULL;
 	s->tmp = s->root ? ib_store__path(s, "tmp") : NULL;
@@ -171,6 +172,9 @@ void ib_store_free(ib_store *s)
 	if (!s)
 		return;
 	ib_lock_release(&s->lease);
+	json_decref(s->index_cache);
+	ib_store__memo_free(s->memo_cache);
+	pthread_mutex_destroy(&s->cache_mu);
 	free(s->root);
 	free(s->blobs);
 	free(s->tmp);
@@ -221,11 +225,52 @@ void ib_store_lease_release(ib_store *s)
 
 /* ---- index.json ---- */
 
+/*
+ * index.json as this handle read it last, when it is the same file: same
+ * device, inode, size, mtime and ctime (to the nanosecond), and older than a
+ * second, so that a replacement cannot share its timestamps (git's "racily
+ * clean" rule; ctime cannot be set by a user). A second open of the store
+ * in one process (a build's lookups, commit and tag) then parses it once.
+ */
+#define INDEX_RACY_NS 1000000000LL
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int settled(const struct stat *st)
+{
+	struct timespec now;
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return 0;
+	long long n = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+	long long m = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+	long long c = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+	return m < n - INDEX_RACY_NS && c < n - INDEX_RACY_NS;
+}
+
 int ib_store__index_read(json_t **out, ib_store *s)
 {
 	char *p = ib_store__path(s, "index.json");
 	if (!p)
 		return IB_ERROR;
+	struct stat st;
+	int have_st = stat(p, &st) == 0 && settled(&st);
+	if (have_st) {
+		json_t *copy = NULL;
+		pthread_mutex_lock(&s->cache_mu);
+		if (s->index_cache && same_file(&s->index_st, &st))
+			copy = json_deep_copy(s->index_cache);
+		pthread_mutex_unlock(&s->cache_mu);
+		if (copy) {
+			free(p);
+			*out = copy;
+			return 0;
+		}
+	}
 	json_t *j = NULL;
 	int rc = ib_json_load_file(&j, p);
 	if (rc == 0) {
@@ -248,10 +293,19 @@ int ib_store__index_read(json_t **out, ib_store *s)
 				}
 			}
 		}
-		if (rc < 0)
+		if (rc < 0) {
 			json_decref(j);
-		else
+		} else {
 			*out = j;
+			json_t *keep = have_st ? json_deep_copy(j) : NULL;
+			if (keep) {
+				pthread_mutex_lock(&s->cache_mu);
+				json_decref(s->index_cache);
+				s->index_cache = keep;
+				s->index_st = st;
+				pthread_mutex_unlock(&s->cache_mu);
+			}
+		}
 	} else {
 		ib_error_prefix("store index");
 	}

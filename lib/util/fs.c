@@ -264,6 +264,9 @@ int ib_atomic_write(const char *path, const void *data, size_t len, mode_t mode)
 
 int ib_mkdir_p(const char *path, mode_t mode)
 {
+	struct stat st0;
+	if (stat(path, &st0) == 0 && S_ISDIR(st0.st_mode))
+		return 0; /* the common case (a store opened again): one call, not one per component */
 	ib_buf b = IB_BUF_INIT;
 	if (ib_buf_puts(&b, path) < 0)
 		return IB_ERROR;

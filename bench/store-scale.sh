@@ -1,0 +1,112 @@
+#!/bin/bash
+# bench/store-scale.sh [BUILD_DIR]
+#
+# Flat cost as the store grows: makes a store with 1,000 images, 10,000
+# build-cache records and 5,000 layers (store-scale-gen.py: synthetic, but
+# laid out as the store writes them and checked by `imagebuild fsck`), and an
+# empty store; builds the same small two-stage workload in both (base image
+# imported from tests/resources/make-busybox-tar.sh, or CTX=dir with its own
+# Dockerfile and BASE_TAR), then times, interleaved, RUNS (default 7) no-op
+# rebuilds and `images`, `inspect`, `tag` in each. Prints medians (min-max)
+# of wall and cpu (user+sys) seconds and the ratios big / empty.
+# Goals (issue 19): no-op in the big store within 1.2x of the empty one;
+# images, inspect, tag under 20 ms there. Wall times are upper bounds on a
+# loaded machine; the ratios are measured in the same interleaved run.
+#   IMAGES=1000 LAYERS_PER_IMAGE=5 CACHE=10000 RUNS=7 KEEP=1 (keep the stores)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${1:-$root/build}
+IB=$(cd "$build" && pwd)/examples/imagebuild/imagebuild
+[ -x "$IB" ] || { echo "no $IB: build first (scripts/setup)" >&2; exit 1; }
+RUNS=${RUNS:-7}
+IMAGES=${IMAGES:-1000}; LPI=${LAYERS_PER_IMAGE:-5}; CACHE=${CACHE:-10000}
+work=$(mktemp -d /var/tmp/ib-store-scale-XXXXXX)
+cleanup() {
+	umount -R "$work"/*/snapshots/*/active/*/merged 2>/dev/null || true
+	[ -n "${KEEP:-}" ] && { echo "kept $work" >&2; return; }
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# the workload: CTX (with BASE_TAR imported as busybox), or a generated one
+if [ -n "${CTX:-}" ]; then
+	ctx=$CTX
+else
+	ctx=$work/ctx
+	mkdir -p "$ctx/src" "$ctx/late"
+	for d in $(seq -w 0 19); do
+		mkdir -p "$ctx/src/d$d"
+		for f in $(seq -w 0 49); do printf 'file %s/%s\n' "$d" "$f" > "$ctx/src/d$d/f$f.txt"; done
+	done
+	echo 'name=scale' > "$ctx/late/app.conf"
+	cat > "$ctx/Dockerfile" <<'DF'
+FROM busybox AS build
+ENV APP_HOME=/app
+WORKDIR /app
+COPY src/ /app/src/
+COPY late/ /app/late/
+FROM busybox
+WORKDIR /app
+COPY --from=build /app/src /app/src
+COPY --from=build /app/late /app/late
+CMD ["sh"]
+DF
+	touch -d '2024-01-01 00:00:00 UTC' $(find "$ctx" -type f)
+fi
+base=${BASE_TAR:-$work/busybox.tar}
+[ -f "$base" ] || "$root/tests/resources/make-busybox-tar.sh" "$base" >/dev/null
+
+stores="empty big"
+for s in $stores; do
+	"$IB" --root "$work/$s" import -c 'CMD ["sh"]' "$base" busybox >/dev/null
+done
+t0=$(date +%s.%N)
+python3 "$here/store-scale-gen.py" "$work/big" "$IMAGES" "$LPI" "$CACHE"
+t1=$(date +%s.%N)
+"$IB" --root "$work/big" fsck >/dev/null || { echo "the generated store fails fsck" >&2; exit 1; }
+echo "made in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s: $(find "$work/big/blobs" -type f | wc -l) blobs, $(ls "$work/big/cache" | wc -l) cache records"
+for s in $stores; do
+	"$IB" --root "$work/$s" build -q -t app:1 "$ctx" >/dev/null
+	"$IB" --root "$work/$s" build -q -t app:1 "$ctx" >/dev/null   # the checksum cache and memos settle
+	"$IB" --root "$work/$s" images >/dev/null                      # the index memo
+done
+
+res=$work/runs.tsv
+: > "$res"
+one() { # scenario store command...
+	local sc=$1 s=$2; shift 2
+	/usr/bin/time -o "$work/time" -f '%e %U %S' "$IB" --root "$work/$s" "$@" >/dev/null 2>"$work/err" ||
+		{ echo "$sc in $s failed: $(cat "$work/err")" >&2; exit 1; }
+	set -- $(tail -1 "$work/time")
+	printf '%s\t%s\t%s\t%s\n' "$sc" "$s" "$1" "$(awk -v u="$2" -v y="$3" 'BEGIN{printf "%.3f", u+y}')" >> "$res"
+}
+for i in $(seq 1 "$RUNS"); do
+	for s in $stores; do
+		one noop "$s" build -q -t app:1 "$ctx"
+		one images "$s" images
+		one inspect "$s" inspect busybox
+		one tag "$s" tag busybox "t$i:latest"
+	done
+done
+
+python3 - "$res" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
+def get(sc, s, col):
+    return [float(r[col]) for r in rows if r[0] == sc and r[1] == s]
+def fmt(v):
+    return "%.3f (%.3f-%.3f)" % (statistics.median(v), min(v), max(v))
+print("| scenario | store | n | wall s median (min-max) | cpu s median (min-max) |")
+print("|---|---|---|---|---|")
+for sc in ("noop", "images", "inspect", "tag"):
+    for s in ("empty", "big"):
+        print("| %s | %s | %d | %s | %s |" % (sc, s, len(get(sc, s, 2)), fmt(get(sc, s, 2)), fmt(get(sc, s, 3))))
+print()
+print("| scenario | big / empty, wall | big / empty, cpu |")
+print("|---|---|---|")
+for sc in ("noop", "images", "inspect", "tag"):
+    w = statistics.median(get(sc, "big", 2)) / max(statistics.median(get(sc, "empty", 2)), 1e-3)
+    c = statistics.median(get(sc, "big", 3)) / max(statistics.median(get(sc, "empty", 3)), 1e-3)
+    print("| %s | %.2f | %.2f |" % (sc, w, c))
+PY

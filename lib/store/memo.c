@@ -1,0 +1,292 @@
+/*
+ * The index memo, <root>/index.memo: what each index entry's manifest resolves
+ * to (its id, size and creation time), so a lookup or a listing does not open
+ * and parse every manifest and config of the store. A manifest blob never
+ * changes (its name is its digest), so what it resolves to never changes: a
+ * memo line is never stale, only unused (its entry gone) — dropped when the
+ * memo is written again. Only image manifests are memoised; an index's
+ * platform manifest depends on which children are present, and is resolved
+ * each time.
+ *
+ * index.json stays the truth for names (other tools write it too); the memo
+ * holds no name. It is a cache: written to a temporary file and renamed, not
+ * fsynced, and checked on reading (a version line first, a sha256 of the
+ * lines last); a missing, damaged or foreign one is ignored and rewritten.
+ */
+#include "store/internal.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MEMO_HEADER "imagebuild-index-memo 1\n"
+#define MEMO_MAX (64u << 20)
+
+struct ib_store__memo {
+	ib_store__memo_entry *slots; /* open addressing on the top digest; used = 0: empty */
+	size_t cap, n;
+	int dirty;
+};
+
+static size_t slot_hash(const ib_digest *d)
+{
+	size_t h;
+	memcpy(&h, d->bytes, sizeof h);
+	return h;
+}
+
+static ib_store__memo_entry *slot_of(ib_store__memo *m, const ib_digest *top)
+{
+	size_t i = slot_hash(top) & (m->cap - 1);
+	while (m->slots[i].used && !ib_digest_equal(&m->slots[i].top, top))
+		i = (i + 1) & (m->cap - 1);
+	return &m->slots[i];
+}
+
+static int grow(ib_store__memo *m)
+{
+	if ((m->n + 1) * 2 <= m->cap)
+		return 0;
+	size_t cap = m->cap ? m->cap * 2 : 256;
+	ib_store__memo_entry *old = m->slots;
+	size_t oldcap = m->cap;
+	m->slots = ib_calloc(cap, sizeof *m->slots);
+	if (!m->slots) {
+		m->slots = old;
+		return IB_ERROR;
+	}
+	m->cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].used)
+			*slot_of(m, &old[i].top) = old[i];
+	free(old);
+	return 0;
+}
+
+static int add(ib_store__memo *m, const ib_store__memo_entry *e)
+{
+	if (grow(m) < 0)
+		return IB_ERROR;
+	ib_store__memo_entry *slot = slot_of(m, &e->top);
+	if (!slot->used)
+		m->n++;
+	*slot = *e;
+	slot->used = 1;
+	return 0;
+}
+
+/* One line: "<top> <manifest> <id> <size> <created|->" (hex digests). */
+static int parse_line(ib_store__memo_entry *e, char *line)
+{
+	char top[72], man[72], id[72], size[24], created[sizeof e->created];
+	char st[80], sm[80], si[80];
+	memset(e, 0, sizeof *e);
+	if (sscanf(line, "%71s %71s %71s %23s %39s", top, man, id, size, created) != 5)
+		return -1;
+	snprintf(st, sizeof st, "sha256:%s", top);
+	snprintf(sm, sizeof sm, "sha256:%s", man);
+	snprintf(si, sizeof si, "sha256:%s", id);
+	if (ib_digest_parse(&e->top, st) < 0 || ib_digest_parse(&e->manifest, sm) < 0 ||
+	    ib_digest_parse(&e->id, si) < 0) {
+		ib_error_clear();
+		return -1;
+	}
+	if (strcmp(size, "-")) { /* "-": resolved, not summarised (no size, no created) */
+		char *end = NULL;
+		errno = 0;
+		e->size = strtoull(size, &end, 10);
+		if (errno || !end || *end)
+			return -1;
+		e->summary = 1;
+		if (strcmp(created, "-"))
+			memcpy(e->created, created, strlen(created) + 1);
+	}
+	return 0;
+}
+
+static ib_store__memo *memo_dup(const ib_store__memo *m)
+{
+	ib_store__memo *d = ib_calloc(1, sizeof *d);
+	if (!d)
+		return NULL;
+	if (m->cap) {
+		d->slots = ib_calloc(m->cap, sizeof *d->slots);
+		if (!d->slots) {
+			free(d);
+			return NULL;
+		}
+		memcpy(d->slots, m->slots, m->cap * sizeof *d->slots);
+	}
+	d->cap = m->cap;
+	d->n = m->n;
+	return d;
+}
+
+/* Keep a copy of `m` in the handle (best effort: a cache of a cache). */
+static void memo_keep(ib_store *s, const ib_store__memo *m)
+{
+	ib_store__memo *d = memo_dup(m);
+	if (!d) {
+		ib_error_clear();
+		return;
+	}
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo_free(s->memo_cache);
+	s->memo_cache = d;
+	pthread_mutex_unlock(&s->cache_mu);
+}
+
+static int memo_read(ib_store__memo *m, ib_store *s);
+
+int ib_store__memo_load(ib_store__memo **out, ib_store *s)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo *m = s->memo_cache ? memo_dup(s->memo_cache) : NULL;
+	pthread_mutex_unlock(&s->cache_mu);
+	if (m) {
+		*out = m;
+		return 0;
+	}
+	if (!(m = ib_calloc(1, sizeof *m)))
+		return IB_ERROR;
+	*out = m;
+	int rc = memo_read(m, s);
+	if (rc == 0)
+		memo_keep(s, m);
+	return rc;
+}
+
+static int memo_read(ib_store__memo *m, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.memo");
+	ib_buf b = IB_BUF_INIT;
+	if (!p)
+		return IB_ERROR;
+	int ok = ib_read_file(&b, p) == 0 && b.size < MEMO_MAX && b.size > strlen(MEMO_HEADER) &&
+		 !memcmp(b.ptr, MEMO_HEADER, strlen(MEMO_HEADER));
+	free(p);
+	ib_error_clear();
+	/* the last line: "sum <sha256 of everything before it>" */
+	char *last = NULL;
+	if (ok && b.ptr[b.size - 1] == '\n') {
+		b.ptr[b.size - 1] = '\0';
+		last = strrchr(b.ptr, '\n');
+	}
+	ib_digest want, have;
+	char sum[80];
+	if (!last || strncmp(last + 1, "sum ", 4) || snprintf(sum, sizeof sum, "sha256:%s", last + 5) >= (int)sizeof sum ||
+	    ib_digest_parse(&want, sum) < 0 || ib_digest_of(&have, b.ptr, (size_t)(last + 1 - b.ptr)) < 0 ||
+	    !ib_digest_equal(&want, &have)) {
+		ib_error_clear();
+		ib_buf_dispose(&b);
+		return 0; /* none, or damaged: start empty, written again */
+	}
+	*last = '\0';
+	char *save = NULL;
+	for (char *line = strtok_r(b.ptr + strlen(MEMO_HEADER), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		ib_store__memo_entry e;
+		if (parse_line(&e, line) == 0 && add(m, &e) < 0) {
+			ib_buf_dispose(&b);
+			return IB_ERROR;
+		}
+	}
+	ib_buf_dispose(&b);
+	return 0;
+}
+
+const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top)
+{
+	if (!m || !m->cap)
+		return NULL;
+	ib_store__memo_entry *e = slot_of(m, top);
+	return e->used ? e : NULL;
+}
+
+int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e)
+{
+	if (!m)
+		return 0;
+	const ib_store__memo_entry *have = ib_store__memo_get(m, &e->top);
+	if (have && ib_digest_equal(&have->manifest, &e->manifest) && ib_digest_equal(&have->id, &e->id) &&
+	    (have->summary || !e->summary))
+		return 0; /* known (a summary is never replaced by less) */
+	m->dirty = 1;
+	return add(m, e);
+}
+
+int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index)
+{
+	if (!m || !m->dirty)
+		return 0;
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_buf_puts(&b, MEMO_HEADER);
+	/* the entries of this index only, in its order */
+	json_t *list = json_object_get(index, "manifests");
+	size_t i;
+	json_t *je;
+	json_array_foreach(list, i, je) {
+		ib_digest top;
+		if (rc < 0 || ib_store__descriptor(NULL, &top, NULL, je, "index.json") < 0) {
+			ib_error_clear();
+			continue;
+		}
+		const ib_store__memo_entry *e = ib_store__memo_get(m, &top);
+		if (!e)
+			continue;
+		char t[IB_DIGEST_HEXLEN + 1], mh[IB_DIGEST_HEXLEN + 1], id[IB_DIGEST_HEXLEN + 1];
+		ib_digest_hex(t, &e->top);
+		ib_digest_hex(mh, &e->manifest);
+		ib_digest_hex(id, &e->id);
+		char size[24] = "-";
+		if (e->summary)
+			snprintf(size, sizeof size, "%" PRIu64, e->size);
+		rc = ib_buf_printf(&b, "%s %s %s %s %s\n", t, mh, id, size,
+				   e->summary && e->created[0] && !strpbrk(e->created, " \n\t") ? e->created : "-");
+	}
+	ib_digest d;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	if (rc == 0 && (rc = ib_digest_of(&d, b.ptr, b.size)) == 0) {
+		ib_digest_hex(hex, &d);
+		rc = ib_buf_printf(&b, "sum %s\n", hex);
+	}
+	/* a cache: tmp + rename, no fsync (a damaged one fails its sum and is rebuilt) */
+	char *p = ib_store__path(s, "index.memo");
+	static unsigned long seq;
+	char *tmp = p ? ib_sprintf("%s.tmp-%ld-%lu", p, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))
+		      : NULL;
+	int fd = -1;
+	if (rc == 0 && !tmp)
+		rc = IB_ERROR;
+	if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		rc = ib_error_set_os(IB_LAYER_STORE, "create `%s`", tmp);
+	if (rc == 0 && ib_write_all(fd, b.ptr, b.size) < 0)
+		rc = IB_ERROR;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && rename(tmp, p) < 0)
+		rc = ib_error_set_os(IB_LAYER_STORE, "rename `%s`", tmp);
+	if (rc < 0 && tmp)
+		unlink(tmp);
+	if (rc == 0) {
+		m->dirty = 0;
+		memo_keep(s, m);
+	}
+	free(tmp);
+	free(p);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+void ib_store__memo_free(ib_store__memo *m)
+{
+	if (!m)
+		return;
+	free(m->slots);
+	free(m);
+}

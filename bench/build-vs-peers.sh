@@ -7,7 +7,8 @@
 # changes; bench.sh prints medians and per-iteration ratios (imagebuild /
 # each peer) and (d) the first push to an empty registry and a second
 # push. `big` is scenario (e): one 2 GiB COPY layer, its no-op rebuild and
-# its first push (the context is generated once, ~1 min).
+# its first push (the context is generated once, ~1 min), and the floor of
+# the copy (tool `floor`: cat | tee | sha256sum; sync).
 #
 # Needs ../shared/bench/peers/setup.sh to have run (dockerd, registry,
 # buildah). Before each cold build every tool's store is wiped, ours
@@ -36,10 +37,32 @@ imagebuild_clean() {
 imagebuild_push() {
   "$IMAGEBUILD" --root "$PEERS_DATA/imagebuild" push "$1" "$2"
 }
+# the floor of a build that copies a context into a layer: every byte read
+# once, written once (and made durable, as a build's layer is) and hashed
+# once, by standard tools: cat CTX/* | tee COPY | sha256sum; sync COPY.
+# (Its "push" does nothing: the push ratios against it mean nothing.)
+floor_check() { command -v sha256sum >/dev/null && command -v tee >/dev/null; }
+floor_build() {
+  (cd "$1" && find . -type f ! -name Dockerfile -print0 | sort -z | xargs -0 cat) |
+    tee "$PEERS_DATA/floor-copy" | sha256sum >/dev/null && sync "$PEERS_DATA/floor-copy"
+}
+floor_push()  { :; }
+floor_clean() { rm -f "$PEERS_DATA/floor-copy"; }
+# IMAGEBUILD_BEFORE=path/to/another/imagebuild: the same as imagebuild, as tool
+# `imagebuild-before` with a store of its own (before/after comparisons)
+imagebuild-before_build() { "$IMAGEBUILD_BEFORE" --root "$PEERS_DATA/imagebuild-before" build -t "$2" "$1"; }
+imagebuild-before_push()  { "$IMAGEBUILD_BEFORE" --root "$PEERS_DATA/imagebuild-before" push "$1" "$2"; }
+imagebuild-before_clean() {
+  rm -rf "$PEERS_DATA/imagebuild-before"
+  "$IMAGEBUILD_BEFORE" --root "$PEERS_DATA/imagebuild-before" load -i "$BASE_OCI_ARCHIVE" >/dev/null &&
+    "$IMAGEBUILD_BEFORE" --root "$PEERS_DATA/imagebuild-before" tag busybox:latest "$BASE_REF"
+}
+# BENCH_EXTRA_TOOLS=file: sourced last (e.g. to leave out a slow peer's push)
+[ -z "${BENCH_EXTRA_TOOLS:-}" ] || . "$BENCH_EXTRA_TOOLS"
 TOOLS
 export PEERS_TOOLS_FILE=$tools
 export TOOLS=${TOOLS:-"imagebuild docker buildah-oci"}
-export BIG_TOOLS=${BIG_TOOLS:-"imagebuild docker buildah-oci"}
+export BIG_TOOLS=${BIG_TOOLS:-"imagebuild docker buildah-oci floor"}
 export RUNS=${RUNS:-5}
 export BIG_RUNS=${BIG_RUNS:-3}
 exec "$peers/bench.sh" "$what"

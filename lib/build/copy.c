@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,169 @@ static int hash_entry(const ib_walk_entry *e, void *payload)
 	return rc < 0 ? rc : 0;
 }
 
+/*
+ * Before the walk that feeds the key (in order, one file after the other):
+ * the big files the checksum cache does not know are hashed into it on two
+ * cores, the largest first, so a cold build's context costs about half its
+ * hashing time. Best effort: a file that changed or cannot be read is left
+ * to the walk, which hashes it and reports the error.
+ */
+#define PREHASH_MIN (1u << 20)
+
+typedef struct {
+	char *frel, *rootrel;
+	struct stat st;
+} prehash_item;
+
+typedef struct {
+	int rootfd;
+	const char *rel, *frel;
+	ib_build__walk_filter filter;
+	void *payload;
+	ib_build__sums *sums;
+	ib_buf cfrel;
+	prehash_item *items;
+	size_t n, cap;
+	size_t next;              /* the next item to take (atomic) */
+	uint64_t done;            /* bytes hashed by either thread (atomic) */
+	uint64_t reported;        /* of `done`, reported (main thread) */
+	pthread_mutex_t mu;       /* the sums table */
+} prehash;
+
+static int prehash_entry(const ib_walk_entry *e, void *payload)
+{
+	prehash *p = payload;
+	ib_buf_clear(&p->cfrel);
+	if ((*p->frel && strcmp(p->frel, ".") && ib_buf_printf(&p->cfrel, "%s/", p->frel) < 0) ||
+	    ib_buf_put(&p->cfrel, e->path, e->path_len) < 0)
+		return IB_ERROR;
+	int f = filtered(p->filter, p->payload, p->cfrel.ptr, S_ISDIR(e->st->st_mode));
+	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
+		return 1;
+	ib_digest d;
+	if (!S_ISREG(e->st->st_mode) || e->st->st_size < PREHASH_MIN || ib_build__sums_get(p->sums, p->cfrel.ptr, e->st, &d))
+		return 0;
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? 2 * p->cap : 16;
+		prehash_item *ni = ib_realloc(p->items, nc * sizeof *ni);
+		if (!ni)
+			return IB_ERROR;
+		p->items = ni;
+		p->cap = nc;
+	}
+	prehash_item *it = &p->items[p->n];
+	it->st = *e->st;
+	it->frel = ib_strdup(p->cfrel.ptr);
+	char *path = ib_strndup(e->path, e->path_len);
+	it->rootrel = path ? join_rel(p->rel, path) : NULL;
+	free(path);
+	if (!it->frel || !it->rootrel) {
+		free(it->frel);
+		free(it->rootrel);
+		return IB_ERROR;
+	}
+	p->n++;
+	return 0;
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+	const prehash_item *x = a, *y = b;
+	return (x->st.st_size < y->st.st_size) - (x->st.st_size > y->st.st_size);
+}
+
+/* BYTES "context" for what both threads hashed since the last report (main thread only). */
+static int prehash_report(prehash *p)
+{
+	uint64_t done = __atomic_load_n(&p->done, __ATOMIC_RELAXED);
+	int rc = ib_build__sums_hashed(p->sums, done - p->reported);
+	p->reported = done;
+	return rc;
+}
+
+/* Take items until none is left; the main thread (`report`) also reports progress and polls cancel. */
+static int prehash_work(prehash *p, int report)
+{
+	int rc = report ? ib_build__sums_hashed(p->sums, 0) : 0; /* hashing starts (progress) */
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		if (i >= p->n)
+			break;
+		prehash_item *it = &p->items[i];
+		int fd = ib_open_in_root(p->rootfd, it->rootrel, O_RDONLY | O_NONBLOCK, 0);
+		struct stat now;
+		ib_digest d;
+		if (fd >= 0 && ib_sha256_fd(&d, fd, NULL) == 0 && fstat(fd, &now) == 0 && now.st_ino == it->st.st_ino &&
+		    now.st_dev == it->st.st_dev && now.st_size == it->st.st_size) {
+			pthread_mutex_lock(&p->mu);
+			if (ib_build__sums_put(p->sums, it->frel, &now, &d) < 0)
+				ib_error_clear();
+			pthread_mutex_unlock(&p->mu);
+		} else {
+			ib_error_clear();
+		}
+		if (fd >= 0)
+			close(fd);
+		__atomic_add_fetch(&p->done, (uint64_t)it->st.st_size, __ATOMIC_RELAXED);
+		if (report && (rc = prehash_report(p)) < 0) {
+			__atomic_store_n(&p->next, p->n, __ATOMIC_RELAXED); /* the other thread stops too */
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void *prehash_thread(void *arg)
+{
+	prehash_work(arg, 0);
+	return NULL;
+}
+
+static int prehash_source(int rootfd, int fd, const char *rel, ib_build__walk_filter filter, void *payload,
+			  ib_build__sums *sums)
+{
+	prehash p;
+	memset(&p, 0, sizeof p);
+	p.rootfd = rootfd;
+	p.rel = rel;
+	p.frel = rel;
+	p.filter = filter;
+	p.payload = payload;
+	p.sums = sums;
+	p.cfrel = (ib_buf)IB_BUF_INIT;
+	/* a description of its own: the walk's directory offsets must not move under the key's walk */
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	ib_walk_options o = { .pre = prehash_entry, .payload = &p, .layer = IB_LAYER_BUILD };
+	int rc = ib_walk(dfd, &o);
+	close(dfd);
+	ib_buf_dispose(&p.cfrel);
+	if (rc < 0)
+		ib_error_clear(); /* the walk below meets it again and says so */
+	rc = 0;
+	if (p.n >= 2) {
+		qsort(p.items, p.n, sizeof *p.items, by_size_desc);
+		pthread_mutex_init(&p.mu, NULL);
+		pthread_t t;
+		int threaded = pthread_create(&t, NULL, prehash_thread, &p) == 0;
+		rc = prehash_work(&p, 1);
+		if (threaded)
+			pthread_join(t, NULL);
+		if (rc == 0)
+			rc = prehash_report(&p); /* what the thread finished after our last item */
+		pthread_mutex_destroy(&p.mu);
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		free(p.items[i].frel);
+		free(p.items[i].rootrel);
+	}
+	free(p.items);
+	return rc;
+}
+
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
 			  void *payload, ib_build__sums *sums)
 {
@@ -392,6 +556,8 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__w
 		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
 	else
 		rc = hash_one(h, fd, -1, NULL, "", &st, rel, sums);
+	if (rc == 0 && S_ISDIR(st.st_mode) && sums)
+		rc = prehash_source(rootfd, fd, rel, filter, payload, sums);
 	if (rc == 0 && S_ISDIR(st.st_mode)) {
 		/* iterative: a context or stage may hold a tree thousands of levels deep */
 		hash_walk w = { h, rel, filter, payload, sums, IB_BUF_INIT };
@@ -431,20 +597,35 @@ static int copy_content(int in, int out, const char *shown)
 			return ib_error_set_os(IB_LAYER_BUILD, "copy `%s`", shown);
 		break;
 	}
-	static __thread char chunk[1 << 16];
+	/* (into overlayfs from another file system copy_file_range says EXDEV: the common case) */
+	static __thread char small[1 << 16];
+	struct stat st;
+	char *chunk = small, *big = NULL;
+	size_t size = sizeof small;
+	/* a big file in 1 MiB pieces: 16 times fewer system calls */
+	if (fstat(in, &st) == 0 && st.st_size > (off_t)sizeof small && (big = malloc(1u << 20))) {
+		chunk = big;
+		size = 1u << 20;
+	}
+	int rc = 0;
 	for (;;) {
-		ssize_t n = read(in, chunk, sizeof chunk);
+		ssize_t n = read(in, chunk, size);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return ib_error_set_os(IB_LAYER_BUILD, "read `%s`", shown);
+		if (n < 0) {
+			rc = ib_error_set_os(IB_LAYER_BUILD, "read `%s`", shown);
+			break;
+		}
 		if (n == 0)
-			return 0;
+			break;
 		if (ib_write_all(out, chunk, (size_t)n) < 0) {
 			ib_error_prefix("copy `%s`", shown);
-			return IB_ERROR;
+			rc = IB_ERROR;
+			break;
 		}
 	}
+	free(big);
+	return rc;
 }
 
 static int copy_xattrs(int in, int out, const char *shown)

@@ -27,6 +27,22 @@ extern const ib_backend_class ib_snapshot__class;
 		ib_backend_call_end(&call__, &ib_snapshot__class, ib_snapshotter_name(snap), (op), rc__); \
 	})
 
+/* overlay.c: 1 when `snap` is the built-in overlay backend; an adopted layer's tar made again. */
+int ib_snapshot__overlay_is(const ib_snapshotter *snap);
+int ib_snapshot__overlay_layer_diff(ib_snapshotter *self, const ib_digest *id, const ib_digest *chain, size_t n,
+				    const ib_diff_options *opts, ib_snapshot_write_cb write, void *payload);
+
+/*
+ * regen.c: a snapshot of the overlay backend committed by hashing its diff
+ * only (`diff` is snapshotter.c's, with progress and cancel); `*source` is
+ * then the store's layer source record to write once the layer is adopted,
+ * or NULL when the tar must be written as a blob (ib_snapshot_commit).
+ */
+typedef int (*ib_snapshot__diff_fn)(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
+				    ib_snapshot_write_cb write, void *payload);
+int ib_snapshot__commit_unpacked(ib_digest *diff_id, uint64_t *size, char **source, ib_snapshotter *snap,
+				 const char *key, const ib_diff_options *opts, ib_snapshot__diff_fn diff);
+
 /* 1 when overlayfs can be used here (root, overlay in /proc/filesystems). */
 int ib_snapshot__overlay_supported(void);
 

@@ -537,6 +537,50 @@ out:
 	return rc;
 }
 
+int ib_snapshot__overlay_is(const ib_snapshotter *snap)
+{
+	return snap && snap->diff == ov_diff;
+}
+
+/*
+ * The tar of an adopted layer made again: its files (layers/<hex>/fs, once
+ * the snapshot's upper directory) against the parent view of `chain`, as
+ * ov_diff read them when the snapshot was committed.
+ */
+int ib_snapshot__overlay_layer_diff(ib_snapshotter *self, const ib_digest *id, const ib_digest *chain, size_t n,
+				    const ib_diff_options *opts, ib_snapshot_write_cb write, void *payload)
+{
+	overlay *o = (overlay *)self;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	hex_of(hex, id);
+	if (!ib_snapshot__overlay_is(self))
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_SNAPSHOT, "not the overlay snapshotter");
+	int has = ov_layer_has(self, id);
+	if (has < 0)
+		return has;
+	if (!has)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT,
+				     "the unpacked layer sha256:%s is gone from `%s/layers`", hex, o->dir);
+	char *fs = path_of(o, "%s/layers/%s/fs%s", hex, NULL);
+	int rc = fs ? 0 : -1, ufd = -1, pfd = -1;
+	if (rc == 0 && (ufd = open(fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "open `%s`", fs);
+	if (rc == 0 && n > 0) {
+		char what[120];
+		snprintf(what, sizeof what, "parent view of layer sha256:%.12s", hex);
+		if ((pfd = overlay_fd(o, chain, n, NULL, NULL, what)) < 0)
+			rc = pfd;
+	}
+	if (rc == 0)
+		rc = ib_snapshot_diff_trees(ufd, pfd, IB_DIFF_OVERLAY_UPPER, opts, write, payload);
+	if (ufd >= 0)
+		close(ufd);
+	if (pfd >= 0)
+		close(pfd);
+	free(fs);
+	return rc;
+}
+
 int ib_snapshot__overlay_new(ib_snapshotter **out, const char *dir, void *param)
 {
 	(void)param;

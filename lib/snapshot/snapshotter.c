@@ -476,6 +476,12 @@ int ib_snapshot_diff(ib_snapshotter *snap, const char *key, const ib_diff_option
 	return ib_callback_result(diff_internal(snap, key, opts, write, payload, 1));
 }
 
+static int diff_quiet(ib_snapshotter *snap, const char *key, const ib_diff_options *opts,
+		      ib_snapshot_write_cb write, void *payload)
+{
+	return diff_internal(snap, key, opts, write, payload, 0);
+}
+
 static int to_blob(const void *data, size_t len, void *payload)
 {
 	return ib_blob_writer_write(payload, data, len);
@@ -520,11 +526,34 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 		return rc;
 	ib_digest d;
 	uint64_t sz = 0;
-	if ((rc = commit_internal(&d, &sz, snap, key, opts)) < 0)
+	char *source = NULL;
+	/*
+	 * The overlay backend keeps the snapshot's files as the unpacked layer,
+	 * so its tar need not be written: hashed only, and regenerated from the
+	 * layer when it leaves (push, save); see lib/store/README.md.
+	 */
+	if (ib_snapshot__overlay_is(snap)) {
+		if ((rc = ib_snapshot__commit_unpacked(&d, &sz, &source, snap, key, opts, diff_quiet)) < 0) {
+			ib_error_prefix("commit snapshot `%s`", key);
+			return ib_callback_result(rc);
+		}
+		if (!source && ib_store_blob_has(snap->store, &d) != 1)
+			rc = commit_internal(&d, &sz, snap, key, opts);
+	} else {
+		rc = commit_internal(&d, &sz, snap, key, opts);
+	}
+	if (rc < 0)
 		return ib_callback_result(rc);
 	if (snap->layer_adopt && (rc = IB_SNAP_CALL(snap, "layer_adopt", snap->layer_adopt(snap, key, &d))) < 0) {
+		free(source);
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
+	}
+	if (source) {
+		rc = ib_store_layer_source_put(snap->store, &d, sz, source);
+		free(source);
+		if (rc < 0)
+			return rc;
 	}
 	if (ib_snapshot_exists(snap, key) == 1 && (rc = ib_snapshot_remove(snap, key)) < 0)
 		return rc;

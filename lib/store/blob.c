@@ -267,7 +267,7 @@ int ib_store_blob_has(ib_store *s, const ib_digest *d)
 	struct stat st;
 	int rc = stat(p, &st) == 0 && S_ISREG(st.st_mode);
 	free(p);
-	return rc;
+	return rc ? rc : ib_store_layer_source_has(s, d);
 }
 
 static int not_found(const ib_digest *d)
@@ -284,9 +284,15 @@ int ib_store_blob_size(uint64_t *out, ib_store *s, const ib_digest *d)
 		return IB_ERROR;
 	struct stat st;
 	int rc = 0;
-	if (stat(p, &st) < 0)
-		rc = errno == ENOENT ? not_found(d) : ib_error_set_os(IB_LAYER_STORE, "stat `%s`", p);
-	else
+	if (stat(p, &st) < 0) {
+		if (errno != ENOENT) {
+			rc = ib_error_set_os(IB_LAYER_STORE, "stat `%s`", p);
+		} else {
+			/* a layer kept only unpacked: its recorded size */
+			rc = ib_store__layer_source_size(out, s, d);
+			rc = rc == 0 ? not_found(d) : rc < 0 ? rc : 0;
+		}
+	} else
 		*out = (uint64_t)st.st_size;
 	free(p);
 	return rc;
@@ -299,8 +305,11 @@ int ib_store_blob_open(int *fd_out, ib_store *s, const ib_digest *d)
 		return IB_ERROR;
 	int rc = 0;
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		rc = errno == ENOENT ? not_found(d) : ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
+	if (fd < 0 && errno == ENOENT)
+		/* a layer kept only unpacked: regenerated and checked (or IB_ENOTFOUND) */
+		rc = ib_store__layer_source_open(fd_out, s, d);
+	else if (fd < 0)
+		rc = ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
 	else
 		*fd_out = fd;
 	free(p);

@@ -292,6 +292,44 @@ static int sweep_blobs(ib_store_gc_stats *st, ib_store *s, const digest_set *liv
 	return rc;
 }
 
+/* Records of layers kept only unpacked (regen.c) go with the blob they stand for. */
+static int sweep_layer_sources(ib_store_gc_stats *st, ib_store *s, const digest_set *live)
+{
+	char *dir = ib_store__path(s, "layers");
+	DIR *d = dir ? opendir(dir) : NULL;
+	int rc = dir ? 0 : IB_ERROR;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char hex[65], ds[IB_DIGEST_STRLEN];
+		ib_digest dg;
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
+			continue;
+		memcpy(hex, de->d_name, 64);
+		hex[64] = 0;
+		snprintf(ds, sizeof ds, "sha256:%s", hex);
+		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		if (set_has(live, &dg))
+			continue;
+		uint64_t size = 0;
+		if (ib_store__layer_source_size(&size, s, &dg) < 0)
+			ib_error_clear();
+		ib_store__hook("gc-delete");
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			rc = ib_error_set_os(IB_LAYER_STORE, "remove `%s/%s`", dir, de->d_name);
+			break;
+		}
+		st->blobs_removed++;
+		(void)size; /* the bytes are the unpacked layer's: the snapshot prune frees them */
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return rc;
+}
+
 /* Temporary files of writers that died: under the exclusive lock, nobody else is writing. */
 static void sweep_tmp(ib_store *s)
 {
@@ -353,7 +391,7 @@ int ib_store_gc(ib_store_gc_stats *stats, ib_store *s, const ib_store_gc_options
 		ib_error_prefix("gc: nothing was removed");
 	} else {
 		ib_store__hook("gc-scanned");
-		if ((rc = sweep_blobs(&st, s, &live)) == 0)
+		if ((rc = sweep_blobs(&st, s, &live)) == 0 && (rc = sweep_layer_sources(&st, s, &live)) == 0)
 			sweep_tmp(s);
 	}
 	free(live.d);
@@ -498,6 +536,39 @@ static void fsck_blobs(fsck_state *f, ib_store *s)
 	closedir(d);
 }
 
+/* Layers kept only unpacked: regenerated and checked, as fsck_blobs hashes every blob. */
+static void fsck_layer_sources(fsck_state *f, ib_store *s)
+{
+	char *dir = ib_store__path(s, "layers");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char hex[65], ds[IB_DIGEST_STRLEN];
+		ib_digest dg;
+		if (de->d_name[0] == '.')
+			continue;
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json")) {
+			problem(f, "`%s/%s`: not a layer source record (<64 hex digits>.json)", dir, de->d_name);
+			continue;
+		}
+		memcpy(hex, de->d_name, 64);
+		hex[64] = 0;
+		snprintf(ds, sizeof ds, "sha256:%s", hex);
+		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
+			ib_error_clear();
+			problem(f, "`%s/%s`: not a layer source record (<64 hex digits>.json)", dir, de->d_name);
+			continue;
+		}
+		if (ib_store__layer_source_check(s, &dg) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 static void fsck_variants(fsck_state *f, ib_store *s, int full)
 {
 	char *dir = ib_store__path(s, "variants");
@@ -601,6 +672,7 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 	ib_error_clear();
 	fsck_variants(&f, s, opts->full);
 	fsck_blobs(&f, s);
+	fsck_layer_sources(&f, s);
 	if (!f.problems)
 		return 0;
 	int rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck: %d problem%s; the first: %s", f.problems,

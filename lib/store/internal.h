@@ -153,6 +153,13 @@ int ib_store__decompressed_digest(ib_digest *out, int fd, const char *media_type
 /* Variants (variant.c). */
 char *ib_store__variant_path(ib_store *s, const ib_digest *diff_id);
 int ib_store__variants_read(json_t **out, ib_store *s, const ib_digest *diff_id);
+
+/* Layers kept only unpacked (regen.c): 1 and the size when `d` is one, 0 when not. */
+int ib_store__layer_source_size(uint64_t *size, ib_store *s, const ib_digest *d);
+/* The layer's tar regenerated into an unlinked temporary file, checked against its digest. */
+int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d);
+/* Regenerate and check only (fsck). */
+int ib_store__layer_source_check(ib_store *s, const ib_digest *d);
 /* The annotation a variant record carries once its blob was checked against the layer: the diff_id. */
 #define IB_VARIANT_VERIFIED "org.imagebuild.verified.diff_id"
 /* Check, streaming, that `blob` (of layer `media_type`) is `diff_id`: decompressed, or equal when uncompressed. */

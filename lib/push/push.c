@@ -330,7 +330,10 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		ib_digest_fmt(ids, ib_image_id(img));
 		ib_digest_fmt(ms, &md);
 		char *rd = ib_sprintf("%s@%s", ib_reference_repository(ref), ms);
-		rc = rd ? ib_store_repo_digest_add(store, ids, rd) : IB_ERROR;
+		int known = 0; /* a push again: recorded already (nothing written, no fsync) */
+		for (size_t i = 0; rd && i < ib_image_repo_digest_count(img); i++)
+			known = known || !strcmp(ib_image_repo_digest(img, i), rd);
+		rc = !rd ? IB_ERROR : known ? 0 : ib_store_repo_digest_add(store, ids, rd);
 		if (rc < 0)
 			ib_error_prefix("%s: record the repository digest", what);
 		free(rd);

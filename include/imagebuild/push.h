@@ -202,7 +202,7 @@ IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version)
  * known before anything is sent: a HEAD of the tag's manifest comes first,
  * and when the registry already has that manifest under the tag the push
  * is done (one request). Else blobs the registry has are not sent again,
- * the others go up in parallel (`jobs`), over kept-alive connections.
+ * the others go up in parallel (`jobs`), each thread over a kept-alive connection.
  * The image id (config) does not change. `manifest` (may be NULL) gets
  * the digest of the pushed manifest.
  */

@@ -132,7 +132,12 @@ static void share_unlock(CURL *h, curl_lock_data data, void *payload)
 	pthread_mutex_unlock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
 }
 
-/* The call's shared caches (ib_push__calls), attached to its first client; none is no error. */
+/*
+ * The call's shared caches (ib_push__calls), attached to its first client;
+ * none is no error. Not the connection cache: curl's shared connection
+ * cache is not safe across threads (its known bug 11.11), so each client
+ * keeps its own connections alive, one per thread.
+ */
 static void share_new(ib_push__registry *r)
 {
 	ib_push__calls *c = r->calls;
@@ -144,7 +149,6 @@ static void share_new(ib_push__registry *r)
 	if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
 	    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
 	    curl_share_setopt(sh, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
-	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
 	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
 	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
 	    curl_easy_setopt(r->curl, CURLOPT_SHARE, sh) != CURLE_OK) {

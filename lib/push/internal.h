@@ -259,11 +259,11 @@ typedef struct {
 	pthread_mutex_t lock;
 	int stopped;
 	/*
-	 * One connection cache (and DNS and TLS session caches) for the call's
-	 * clients, the worker threads' clones too: a connection one of them
-	 * left open is kept alive and reused by the next request, whichever
-	 * thread makes it. NULL when curl could not make one (each client then
-	 * keeps its own connections).
+	 * The DNS and TLS session caches of the call's clients, the worker
+	 * threads' clones too: a clone resumes the TLS session the first
+	 * client made. Connections are each client's own (curl's shared
+	 * connection cache is not thread-safe), kept alive across its
+	 * requests. NULL when curl could not make one.
 	 */
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];

@@ -198,9 +198,10 @@ static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib
 		else if (rc == IB_ENOTFOUND)
 			rc = 0;
 	}
-	int done = 0, asked = 0;
+	int done = 0, asked = 0, have_body = 0;
 	if (rc == 0 && known == n && (rc = manifest_for(&body, &mt, s, img, job.blobs, n)) == 0) {
 		ib_digest md;
+		have_body = 1;
 		if ((rc = ib_digest_of(&md, body.ptr, body.size)) == 0 && (rc = manifest_present(r, tag, mt, &md)) >= 0)
 			asked = 1;
 		/* only a shortcut: when the HEAD fails, the push goes the long way and says what fails there */
@@ -226,7 +227,7 @@ static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib
 		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
 	if (rc == 0 && !done)
 		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
-	if (rc == 0 && !done && known < n)
+	if (rc == 0 && !done && !have_body)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
 	if (rc == 0 && !done)
 		rc = put_manifest(manifest, r, tag, &body, mt);

@@ -165,6 +165,8 @@ typedef struct {
 	const ib_registry_options *registry;
 	unsigned int jobs;
 	const ib_callbacks *callbacks;
+	const char *compression;
+	int compression_level;
 	...;
 } ib_push_options;
 int ib_registry_options_init(ib_registry_options *opts, unsigned int version);

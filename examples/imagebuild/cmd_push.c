@@ -20,6 +20,9 @@ static void log_line(ib_log_level level, const char *line, void *payload)
 #define OPT_PROGRESS { "progress", 0, 1, "TYPE", "Progress on stderr: auto, tty, plain, rawjson or quiet (auto: tty on a terminal, else plain)" }
 const cli_option cli_opts_push[] = {
 	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
+	{ "compression-format", 0, 1, "FORMAT", "Compress every layer as gzip or zstd (podman's flag; default: gzip, layers that came compressed leave as they are)" },
+	{ "compression", 0, 1, "FORMAT", "The same as --compression-format" },
+	{ "compression-level", 0, 1, "N", "Compression level of the layers this push compresses: gzip 1-9 (6), zstd 1-22 (3); compresses again instead of reusing a remembered variant" },
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
 	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },
@@ -46,6 +49,8 @@ typedef struct {
 	ib_registry_options reg;
 	ib_callbacks cb;
 	int quiet, password_stdin;
+	const char *compression; /* push */
+	int compression_level;   /* push */
 	cli_progress_mode progress; /* push, pull: set up by cli_progress_start() */
 } reg_args;
 
@@ -57,6 +62,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 	a->reg = def;
 	a->cb = cbdef;
 	a->quiet = a->password_stdin = 0;
+	a->compression = NULL;
+	a->compression_level = 0;
 	a->progress = CLI_PROGRESS_AUTO;
 	int i = 1, k;
 	const char *v;
@@ -76,6 +83,24 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 			a->reg.password = v;
 		else if (!strcmp(n, "password-stdin"))
 			a->password_stdin = 1;
+		else if (!strcmp(n, "compression-format") || !strcmp(n, "compression")) {
+			if (strcmp(v, "gzip") && strcmp(v, "zstd")) {
+				fprintf(stderr, "imagebuild %s: unknown compression format `%s` (gzip or zstd)\n", cli->command, v);
+				cli->status = CLI_EXIT_ERROR;
+				return -2;
+			}
+			a->compression = v;
+		} else if (!strcmp(n, "compression-level")) {
+			char *end;
+			long l = strtol(v, &end, 10);
+			if (!*v || *end || l < 1 || l > 22) {
+				fprintf(stderr, "imagebuild %s: --compression-level `%s`: give a number, 1-9 for gzip, 1-22 for zstd\n",
+					cli->command, v);
+				cli->status = CLI_EXIT_ERROR;
+				return -2;
+			}
+			a->compression_level = (int)l;
+		}
 		else if (!strcmp(n, "progress") && cli_progress_parse(cli->command, v, &a->progress) < 0) {
 			cli->status = CLI_EXIT_ERROR; /* said: cli_usage() adds nothing */
 			return -2;
@@ -102,6 +127,8 @@ int cmd_push(ib_cli *cli, int argc, char **argv)
 	ib_push_options o = IB_PUSH_OPTIONS_INIT;
 	o.registry = &a.reg;
 	o.callbacks = &a.cb;
+	o.compression = a.compression;
+	o.compression_level = a.compression_level;
 	const char *dest = i + 1 < argc ? argv[i + 1] : argv[i];
 	ib_digest md;
 	cli_catch_signals();

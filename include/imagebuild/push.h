@@ -141,38 +141,70 @@ IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version)
 IB_EXTERN(int) ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const char *ref,
 		       const ib_pull_options *opts);
 
-/* 2: `registry` became a pointer, `callbacks` moved here from it */
-#define IB_PUSH_OPTIONS_VERSION 2
+/**
+ * The version of ib_push_options (2: `registry` became a pointer,
+ * `callbacks` moved here from it; 3: `compression` and
+ * `compression_level` added at the end).
+ */
+#define IB_PUSH_OPTIONS_VERSION 3
 /** Options of ib_push(). */
 typedef struct {
+	/** IB_PUSH_OPTIONS_VERSION (or an older version: see ib_push_options_init()). */
 	unsigned int version;
-	const ib_registry_options *registry; /* how to reach the registry; NULL: the defaults */
-	/* layers compressed and uploaded at once; 0: 3 */
+	/** How to reach the registry; NULL: the defaults. */
+	const ib_registry_options *registry;
+	/** Layers compressed and uploaded at once; 0: 3. */
 	unsigned int jobs;
-	/*
-	 * blobs larger than this go up in PATCH chunks of this size, and an
-	 * interrupted upload goes on from where the registry has it; 0: 32 MiB
+	/**
+	 * Blobs larger than this go up in PATCH chunks of this size, and an
+	 * interrupted upload goes on from where the registry has it; 0: 32 MiB.
 	 */
 	uint64_t chunk_size;
-	/* as in ib_pull_options */
+	/** As in ib_pull_options. */
 	const ib_callbacks *callbacks;
+	/**
+	 * podman's `--compression-format`: "gzip" or "zstd" (another name is
+	 * IB_EINVALID). Set, every layer leaves in that format: a layer that
+	 * is already so leaves as it is, any other as the format's variant of
+	 * its uncompressed layer (made once, remembered in the store, reused by
+	 * later pushes). zstd layers go in an OCI manifest. NULL: gzip, and a
+	 * layer that came compressed (gzip or zstd) leaves as it came.
+	 * Version 3.
+	 */
+	const char *compression;
+	/**
+	 * The compression level of the variants this push makes: gzip 1-9
+	 * (default 6), zstd 1-22 (default 3); another value is IB_EINVALID.
+	 * Set (not 0), a remembered variant is not reused: every layer that is
+	 * not already in the format is compressed again at this level (and
+	 * remembered so). Layers already in the format leave as they are.
+	 * 0: the default, and remembered variants are reused. Version 3.
+	 */
+	int compression_level;
 } ib_push_options;
-#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, NULL, 0, 0, NULL }
+/** The defaults, for a declaration: `ib_push_options o = IB_PUSH_OPTIONS_INIT;`. */
+#define IB_PUSH_OPTIONS_INIT { IB_PUSH_OPTIONS_VERSION, NULL, 0, 0, NULL, NULL, 0 }
 
 /**
  * Initialise `opts` like IB_PUSH_OPTIONS_INIT for `version` (for bindings):
- * 2, or 1 (the older layout with the registry options by value; only that
- * version's size is written). IB_EINVALID for another version.
+ * 3; 2 (without `compression` and `compression_level`); or 1 (the older
+ * layout with the registry options by value). Only that version's size is
+ * written. IB_EINVALID for another version.
  */
 IB_EXTERN(int) ib_push_options_init(ib_push_options *opts, unsigned int version);
 
 /**
  * docker push: send the image `local_name` (name or id) to `dest_ref`
  * (NULL: `local_name` itself, which must then be a name). Uncompressed
- * layers leave gzip-compressed: the gzip variant is made once (in
- * parallel, remembered in the store) and reused later; blobs the
- * registry has are not sent again. The image id (config) does not change.
- * `manifest` (may be NULL) gets the digest of the pushed manifest.
+ * layers leave gzip-compressed (or as `compression` says): the variant is
+ * made once (in parallel, remembered in the store) and reused later.
+ * When every layer's compressed blob is known, the manifest's digest is
+ * known before anything is sent: a HEAD of the tag's manifest comes first,
+ * and when the registry already has that manifest under the tag the push
+ * is done (one request). Else blobs the registry has are not sent again,
+ * the others go up in parallel (`jobs`), each thread over a kept-alive connection.
+ * The image id (config) does not change. `manifest` (may be NULL) gets
+ * the digest of the pushed manifest.
  */
 IB_EXTERN(int) ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const char *dest_ref,
 		       const ib_push_options *opts);

@@ -117,6 +117,47 @@ int ib_registry_options_init(ib_registry_options *opts, unsigned int version)
 	return 0;
 }
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *payload)
+{
+	(void)h;
+	(void)access;
+	ib_push__calls *c = payload;
+	pthread_mutex_lock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *payload)
+{
+	(void)h;
+	ib_push__calls *c = payload;
+	pthread_mutex_unlock(&c->share_locks[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+/*
+ * The call's shared caches (ib_push__calls), attached to its first client;
+ * none is no error. Not the connection cache: curl's shared connection
+ * cache is not safe across threads (its known bug 11.11), so each client
+ * keeps its own connections alive, one per thread.
+ */
+static void share_new(ib_push__registry *r)
+{
+	ib_push__calls *c = r->calls;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
+	CURLSH *sh = curl_share_init();
+	if (!sh)
+		return;
+	if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+	    curl_easy_setopt(r->curl, CURLOPT_SHARE, sh) != CURLE_OK) {
+		curl_share_cleanup(sh);
+		return;
+	}
+	c->share = sh;
+}
+
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 		    const ib_registry_options *opts, const ib_callbacks *cb, const char *what)
 {
@@ -159,6 +200,7 @@ int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const 
 		r->owns_calls = 1;
 		r->calls->cb = cb;
 		pthread_mutex_init(&r->calls->lock, NULL);
+		share_new(r);
 		r->insecure = insecure || opts->insecure || ib_push__default_insecure(domain);
 		r->attempts = opts->attempts ? opts->attempts : 4;
 		rc = ib_push__stall_seconds(&r->stall);
@@ -208,6 +250,9 @@ int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *o)
 	r->attempts = o->attempts;
 	r->stall = o->stall;
 	r->calls = o->calls;
+	/* curl_easy_reset() keeps it: the clone's requests use the call's connections */
+	if (r->calls && r->calls->share)
+		curl_easy_setopt(r->curl, CURLOPT_SHARE, r->calls->share);
 	*out = r;
 	return 0;
 }
@@ -228,6 +273,12 @@ void ib_push__registry_free(ib_push__registry *r)
 	free_secret(r->identity_token);
 	free_secret(r->auth);
 	if (r->owns_calls && r->calls) {
+		/* the clones (worker threads) are gone, and this client's handle was cleaned up above */
+		if (r->calls->share) {
+			curl_share_cleanup(r->calls->share);
+			for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+				pthread_mutex_destroy(&r->calls->share_locks[i]);
+		}
 		pthread_mutex_destroy(&r->calls->lock);
 		free(r->calls);
 	}

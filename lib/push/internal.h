@@ -244,12 +244,29 @@ typedef struct {
 	unsigned int jobs;
 	uint64_t chunk_size;
 } ib_push__push_options_v1;
+/* ib_push_options version 2: version 3 without `compression` and `compression_level`. */
+typedef struct {
+	unsigned int version;
+	const ib_registry_options *registry;
+	unsigned int jobs;
+	uint64_t chunk_size;
+	const ib_callbacks *callbacks;
+} ib_push__push_options_v2;
 
 /* The callbacks of one ib_pull/ib_push call and the lock that serialises them. */
 typedef struct {
 	const ib_callbacks *cb;
 	pthread_mutex_t lock;
 	int stopped;
+	/*
+	 * The DNS and TLS session caches of the call's clients, the worker
+	 * threads' clones too: a clone resumes the TLS session the first
+	 * client made. Connections are each client's own (curl's shared
+	 * connection cache is not thread-safe), kept alive across its
+	 * requests. NULL when curl could not make one.
+	 */
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 } ib_push__calls;
 
 int ib_push__registry_new(ib_push__registry **out, const char *domain, const char *path, const char *actions,
@@ -350,7 +367,19 @@ int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, 
 			 uint64_t chunk);
 /* Blobs larger than this go up in PATCH chunks of this size by default. */
 #define IB_PUSH_CHUNK_DEFAULT (32u << 20)
-/* gzip the stored blob `layer` into a new blob. */
+/* gzip the stored blob `layer` into a new blob (level 6: gzip's default). */
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
+/* The same at `level` (1-9; 0: 6); IB_EINVALID for another level. */
+int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
+/* zstd's default level (zstd's own, and containers/image's). */
+#define IB_PUSH_ZSTD_DEFAULT_LEVEL 3
+/* zstd's highest level (ZSTD_maxCLevel() of libzstd 1.4 and later). */
+#define IB_PUSH_ZSTD_MAX_LEVEL 22
+/*
+ * zstd of the stored blob `layer` into a new blob: one frame, with its
+ * checksum, made by libzstd's worker threads (zstd.c); `level` 1 to
+ * ZSTD_maxCLevel() (22), 0: 3. IB_EINVALID for another level.
+ */
+int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
 
 #endif

@@ -12,32 +12,60 @@
 
 typedef struct {
 	const ib_image *img;
-	ib_push__blob *blobs;   /* what each layer leaves as */
+	ib_push__blob *blobs;   /* what each layer leaves as (media_type NULL: not known yet) */
 	const char *mount_from; /* another repository of the registry the image came from, or NULL */
 	uint64_t chunk;
+	int zstd;               /* layers leave as zstd (else gzip) */
+	int convert;            /* a compression was asked: a layer in the other format is converted */
+	int level;              /* compression level asked (0: the default, remembered variants reused) */
 } push_job;
 
-/* The compressed blob layer `l` leaves as: as it is, the remembered gzip variant, or a new one. */
-static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s, const ib_layer *l, const char *id)
+static const char *wanted_type(const push_job *job)
 {
-	if (l->media_type && (strstr(l->media_type, "gzip") || strstr(l->media_type, "zstd"))) {
+	return job->zstd ? IB_MEDIA_TYPE_OCI_LAYER_ZSTD : IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+}
+
+/*
+ * What layer `l` leaves as, when that is known without compressing: as it
+ * is (already compressed, in the format asked when one was), or the
+ * remembered variant. IB_ENOTFOUND (no error set) when it must be made.
+ */
+static int known_layer(ib_push__blob *out, ib_store *s, const ib_layer *l, const push_job *job)
+{
+	int gz = l->media_type && strstr(l->media_type, "gzip"), zs = l->media_type && strstr(l->media_type, "zstd");
+	if ((gz || zs) && (!job->convert || (job->zstd ? zs : gz))) {
 		out->digest = l->digest;
 		out->size = l->size;
 		out->media_type = l->media_type;
 		return 0;
 	}
-	out->media_type = IB_MEDIA_TYPE_OCI_LAYER_GZIP;
-	int rc = ib_store_variant_get(&out->digest, &out->size, s, &l->diff_id, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	if (job->level) /* a level asked: made again at that level */
+		return IB_ENOTFOUND;
+	int rc = ib_store_variant_get(&out->digest, &out->size, s, &l->diff_id, wanted_type(job));
+	if (rc == 0)
+		out->media_type = wanted_type(job);
+	else if (rc == IB_ENOTFOUND)
+		ib_error_clear();
+	return rc;
+}
+
+/* The compressed blob layer `l` leaves as: as it is, the remembered variant, or a new one (made from the uncompressed layer). */
+static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s, const ib_layer *l, const char *id,
+			    const push_job *job)
+{
+	int rc = known_layer(out, s, l, job);
 	if (rc != IB_ENOTFOUND)
 		return rc;
-	ib_error_clear();
+	const char *mt = wanted_type(job);
 	if ((rc = ib_push__registry_progress(r, id, "Compressing", 0, l->size)) < 0)
 		return rc;
-	if ((rc = ib_push__gzip_layer(&out->digest, &out->size, s, &l->digest)) == 0)
-		/* compressed here from the layer's own blob: recorded without a second pass over it */
-		rc = ib_digest_equal(&l->digest, &l->diff_id)
-			     ? ib_store__variant_put_made(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP)
-			     : ib_store_variant_put(s, &l->diff_id, &out->digest, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	rc = job->zstd ? ib_push__zstd_layer(&out->digest, &out->size, s, &l->diff_id, job->level)
+		       : ib_push__gzip_layer_level(&out->digest, &out->size, s, &l->diff_id, job->level);
+	/* compressed here from the layer's own uncompressed blob: recorded without a second pass over it */
+	if (rc == 0)
+		rc = ib_store__variant_put_made(s, &l->diff_id, &out->digest, mt);
+	if (rc == 0)
+		out->media_type = mt;
 	if (rc < 0)
 		ib_error_prefix("%s", ib_push__registry_what(r));
 	return rc;
@@ -50,8 +78,8 @@ static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload
 	char id[13];
 	ib_push__short(id, &l->diff_id);
 	int rc = ib_push__registry_progress(r, id, "Preparing", 0, 0);
-	if (rc == 0)
-		rc = compressed_layer(&job->blobs[i], r, s, l, id);
+	if (rc == 0 && !job->blobs[i].media_type)
+		rc = compressed_layer(&job->blobs[i], r, s, l, id, job);
 	if (rc == 0)
 		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from, job->chunk);
 	return rc;
@@ -120,24 +148,88 @@ static char *mount_source(const ib_image *img, const ib_reference *dest)
 	return NULL;
 }
 
+/*
+ * HEAD of the tag's manifest: 1 when the registry has `body` (of digest
+ * `d`) under it already, as its Docker-Content-Digest says; 0 when not (or
+ * when it does not say). Also the first request of the push: it learns the
+ * scheme and the auth the registry wants, as a GET /v2/ would.
+ */
+static int manifest_present(ib_push__registry *r, const char *tag, const char *mt, const ib_digest *d)
+{
+	char *rel = ib_sprintf("/v2/%s/manifests/%s", ib_push__registry_path(r), tag);
+	char *object = ib_sprintf("manifest %s", tag);
+	ib_push__response resp = { 0 };
+	int rc = rel && object ? ib_push__registry_request(r, &resp, "HEAD", rel, mt, NULL, NULL, object) : IB_ERROR;
+	if (rc == IB_ENOTFOUND) {
+		ib_error_clear();
+		rc = 0;
+	} else if (rc == 0) {
+		ib_digest theirs;
+		rc = resp.docker_digest && ib_digest_parse(&theirs, resp.docker_digest) == 0 &&
+		     ib_digest_equal(&theirs, d);
+		ib_error_clear();
+	}
+	ib_push__response_dispose(&resp);
+	free(rel);
+	free(object);
+	return rc;
+}
+
 static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
-		const ib_push_options *opts)
+		const push_job *tmpl, const ib_push_options *opts)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
 	const char *tag = ib_reference_tag(dest);
-	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push__blob)), from,
-			 opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT };
+	push_job job = *tmpl;
+	job.img = img;
+	job.blobs = ib_calloc(n ? n : 1, sizeof(ib_push__blob));
+	job.mount_from = from;
+	job.chunk = opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT;
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
-	int rc = job.blobs ? ib_push__registry_ping(r) : IB_ERROR;
-	if (rc == 0)
+	int rc = job.blobs ? 0 : IB_ERROR;
+	/* every layer's blob known without compressing (a push again): the manifest is known, asked for first */
+	size_t known = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = known_layer(&job.blobs[i], s, ib_image_layer(img, i), &job);
+		if (rc == 0)
+			known++;
+		else if (rc == IB_ENOTFOUND)
+			rc = 0;
+	}
+	int done = 0, asked = 0, have_body = 0;
+	if (rc == 0 && known == n && (rc = manifest_for(&body, &mt, s, img, job.blobs, n)) == 0) {
+		ib_digest md;
+		have_body = 1;
+		if ((rc = ib_digest_of(&md, body.ptr, body.size)) == 0 && (rc = manifest_present(r, tag, mt, &md)) >= 0)
+			asked = 1;
+		/* only a shortcut: when the HEAD fails, the push goes the long way and says what fails there */
+		if (rc < 0 && rc != IB_EUSER) {
+			ib_error_clear();
+			rc = 0;
+		}
+		if (rc == 1) {
+			/* the registry has the manifest, so it has every blob it names: said as docker says it */
+			*manifest = md;
+			done = 1;
+			rc = 0;
+			for (size_t i = 0; rc == 0 && i < n; i++) {
+				char id[13];
+				ib_push__short(id, &ib_image_layer(img, i)->diff_id);
+				rc = ib_push__registry_progress(r, id, "Layer already exists", 0, 0);
+			}
+		}
+	}
+	if (rc == 0 && !asked)
+		rc = ib_push__registry_ping(r);
+	if (rc == 0 && !done)
 		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
-	if (rc == 0)
+	if (rc == 0 && !done)
 		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
-	if (rc == 0)
+	if (rc == 0 && !done && !have_body)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
-	if (rc == 0)
+	if (rc == 0 && !done)
 		rc = put_manifest(manifest, r, tag, &body, mt);
 	ib_buf_dispose(&body);
 	free(job.blobs);
@@ -156,10 +248,32 @@ int ib_push_options_init(ib_push_options *opts, unsigned int version)
 		old->registry.version = 1;
 		return 0;
 	}
+	if (version == 2) { /* only version 2's size */
+		ib_push__push_options_v2 *old = (ib_push__push_options_v2 *)(void *)opts;
+		memset(old, 0, sizeof *old);
+		old->version = 2;
+		return 0;
+	}
 	if (version != IB_PUSH_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_push_options version %u is not supported", version);
 	static const ib_push_options d = IB_PUSH_OPTIONS_INIT; /* zero padding (C11 6.7.9): bindings compare bytes */
 	memcpy(opts, &d, sizeof *opts);
+	return 0;
+}
+
+/* The compression asked: a known name, a level in its range. */
+static int compression_of(push_job *job, const ib_push_options *opts)
+{
+	const char *c = opts->compression;
+	if (c && strcmp(c, "gzip") && strcmp(c, "zstd"))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push: unknown compression `%s` (gzip or zstd)", c);
+	job->zstd = c && !strcmp(c, "zstd");
+	job->convert = c != NULL;
+	job->level = opts->compression_level;
+	int max = job->zstd ? IB_PUSH_ZSTD_MAX_LEVEL : 9;
+	if (job->level < 0 || job->level > max)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push: %s compression level %d: give 1 to %d",
+				     job->zstd ? "zstd" : "gzip", job->level, max);
 	return 0;
 }
 
@@ -169,19 +283,30 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	static const ib_push_options defaults = IB_PUSH_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
-	ib_push_options v2 = IB_PUSH_OPTIONS_INIT;
+	ib_push_options cur = IB_PUSH_OPTIONS_INIT;
 	if (opts->version == 1) { /* the registry options by value, holding the callbacks */
 		const ib_push__push_options_v1 *old = (const ib_push__push_options_v1 *)(const void *)opts;
-		v2.registry = (const ib_registry_options *)(const void *)&old->registry;
-		v2.jobs = old->jobs;
-		v2.chunk_size = old->chunk_size;
-		v2.callbacks = old->registry.callbacks;
-		opts = &v2;
+		cur.registry = (const ib_registry_options *)(const void *)&old->registry;
+		cur.jobs = old->jobs;
+		cur.chunk_size = old->chunk_size;
+		cur.callbacks = old->registry.callbacks;
+		opts = &cur;
+	} else if (opts->version == 2) { /* no compression fields: only version 2's size is read */
+		const ib_push__push_options_v2 *old = (const ib_push__push_options_v2 *)(const void *)opts;
+		cur.registry = old->registry;
+		cur.jobs = old->jobs;
+		cur.chunk_size = old->chunk_size;
+		cur.callbacks = old->callbacks;
+		opts = &cur;
 	}
 	if (opts->version != IB_PUSH_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "push options: unknown version %u", opts->version);
+	push_job job = { 0 };
+	int rc = compression_of(&job, opts);
+	if (rc < 0)
+		return rc;
 	ib_reference *ref;
-	int rc = ib_reference_parse(&ref, dest_ref ? dest_ref : local_name);
+	rc = ib_reference_parse(&ref, dest_ref ? dest_ref : local_name);
 	if (rc < 0)
 		return rc;
 	ib_image *img = NULL;
@@ -197,7 +322,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				     opts->callbacks, what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = push(&md, r, store, img, ref, opts);
+		rc = push(&md, r, store, img, ref, &job, opts);
 		ib_store_lease_release(store);
 	}
 	if (rc == 0) {
@@ -206,7 +331,10 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		ib_digest_fmt(ids, ib_image_id(img));
 		ib_digest_fmt(ms, &md);
 		char *rd = ib_sprintf("%s@%s", ib_reference_repository(ref), ms);
-		rc = rd ? ib_store_repo_digest_add(store, ids, rd) : IB_ERROR;
+		int known = 0; /* a push again: recorded already (nothing written, no fsync) */
+		for (size_t i = 0; rd && i < ib_image_repo_digest_count(img); i++)
+			known = known || !strcmp(ib_image_repo_digest(img, i), rd);
+		rc = !rd ? IB_ERROR : known ? 0 : ib_store_repo_digest_add(store, ids, rd);
 		if (rc < 0)
 			ib_error_prefix("%s: record the repository digest", what);
 		free(rd);

@@ -333,9 +333,10 @@ typedef struct {
 	gz_slot *slots;
 	size_t nslots, next, pending, finished;
 	int quit;
+	int level; /* of the chunks that compress (1-9) */
 } gz_pool;
 
-/* A worker's compressors: level 6 (gzip's default), 1 to probe, 0 to store. */
+/* A worker's compressors: the level asked (6, gzip's default, unless told), 1 to probe, 0 to store. */
 typedef struct {
 	struct libdeflate_compressor *c6, *c1, *c0;
 	unsigned char *probe;
@@ -347,7 +348,7 @@ typedef struct {
  * One chunk as a complete gzip member. Data that does not compress (already
  * compressed files, random bytes) costs level 6 a lot and gains nothing, so
  * a fast probe of the chunk's start decides: stored as it is when level 1
- * gains under 2% there, else level 6. The choice depends only on the
+ * gains under 2% there, else the level asked (6 by default). The choice depends only on the
  * content, so the output stays the same everywhere.
  */
 static int gz_member(gz_work *w, gz_slot *sl)
@@ -364,7 +365,7 @@ static int gz_member(gz_work *w, gz_slot *sl)
 static void *gz_worker(void *arg)
 {
 	gz_pool *p = arg;
-	gz_work w = { libdeflate_alloc_compressor(6), libdeflate_alloc_compressor(1),
+	gz_work w = { libdeflate_alloc_compressor(p->level), libdeflate_alloc_compressor(1),
 		      libdeflate_alloc_compressor(0), malloc(GZ_PROBE) };
 	int ok = w.c6 && w.c1 && w.c0 && w.probe;
 	pthread_mutex_lock(&p->mu);
@@ -413,8 +414,17 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t len)
 
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer)
 {
+	return ib_push__gzip_layer_level(out, size, s, layer, 0);
+}
+
+int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level)
+{
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, layer);
+	if (level == 0)
+		level = 6;
+	if (level < 1 || level > 9)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "gzip level %d: give 1 to 9", level);
 	int fd;
 	int rc = ib_store_blob_open(&fd, s, layer);
 	if (rc < 0)
@@ -426,6 +436,7 @@ int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_di
 	pthread_cond_init(&p.work, NULL);
 	pthread_cond_init(&p.done, NULL);
 	p.nslots = nthreads * 2;
+	p.level = level;
 	p.slots = ib_calloc(p.nslots, sizeof *p.slots);
 	pthread_t *threads = ib_calloc(nthreads, sizeof *threads);
 	ib_blob_writer *w = NULL;

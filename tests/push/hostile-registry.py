@@ -553,7 +553,8 @@ def test_credentials(env):
     closers += [reg9, plain_up]
     env.login(reg.host, reg9.host)
     r = env.pull(reg.host + "/app:1")
-    r = env.ib("push", reg.host + "/app:1", reg9.host + "/app:1")
+    # to tag 2: reg9 has the image's manifest as tag 1, and a push finding it there (HEAD) sends nothing
+    r = env.ib("push", reg.host + "/app:1", reg9.host + "/app:2")
     check(r.rc != 0 and "plain HTTP" in r.err and plain_up.url in r.err, "an https registry's upload Location on http is refused", r)
     check(not plain_up.requests(), "nothing reaches the http upload host (%d requests)" % len(plain_up.requests()))
 

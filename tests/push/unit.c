@@ -383,6 +383,17 @@ static void test_options_init(void **state)
 	CHECK_INIT_V1(ib_push__registry_options_v1, ib_registry_options, ib_registry_options_init);
 	CHECK_INIT_V1(ib_push__pull_options_v1, ib_pull_options, ib_pull_options_init);
 	CHECK_INIT_V1(ib_push__push_options_v1, ib_push_options, ib_push_options_init);
+	/* version 2 (before compression, compression_level): its size only */
+	unsigned char mem[sizeof(ib_push__push_options_v2) + 64];
+	memset(mem, 0x5a, sizeof mem);
+	assert_int_equal(ib_push_options_init((ib_push_options *)(void *)mem, 2), 0);
+	ib_push__push_options_v2 v2;
+	memcpy(&v2, mem, sizeof v2);
+	assert_int_equal(v2.version, 2);
+	assert_null(v2.registry);
+	assert_int_equal(v2.jobs, 0);
+	for (size_t i = sizeof(ib_push__push_options_v2); i < sizeof mem; i++)
+		assert_int_equal(mem[i], 0x5a);
 	ib_push__pull_options_v1 pv1;
 	memset(&pv1, 0x5a, sizeof pv1);
 	assert_int_equal(ib_pull_options_init((ib_pull_options *)(void *)&pv1, 1), 0);

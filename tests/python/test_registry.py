@@ -58,6 +58,32 @@ def test_push_then_pull(tmp_path, registry, monkeypatch, busybox_tarball):
     assert isinstance(e.value, LookupError)
 
 
+def test_push_zstd(tmp_path, registry, monkeypatch, busybox_tarball):
+    """compression="zstd": the registry gets zstd layers, they pull back as the same image; bad names and levels are refused."""
+    import json
+    import urllib.request
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    src = imagebuild.Store(str(tmp_path / "src"))
+    image = src.import_tarball(busybox_tarball, name="busybox")
+    digest = src.push("busybox", registry + "/py/z:1", compression="zstd")
+    req = urllib.request.Request("http://%s/v2/py/z/manifests/1" % registry,
+                                 headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(req) as r:
+        m = json.load(r)
+    assert [l["mediaType"] for l in m["layers"]] == ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    # made once: a push elsewhere names the same blob
+    assert src.push("busybox", registry + "/py/z2:1", compression="zstd") == digest
+    dst = imagebuild.Store(str(tmp_path / "dst"))
+    assert dst.pull(registry + "/py/z:1") == image
+    with pytest.raises(imagebuild.Invalid, match="lz4"):
+        src.push("busybox", registry + "/py/z:2", compression="lz4")
+    with pytest.raises(imagebuild.Invalid, match="level 30"):
+        src.push("busybox", registry + "/py/z:2", compression="zstd", compression_level=30)
+    # a level compresses again at that level: still the same image
+    src.push("busybox", registry + "/py/z:19", compression="zstd", compression_level=19)
+    assert dst.pull(registry + "/py/z:19") == image
+
+
 def test_login_logout(tmp_path, busybox_tarball, monkeypatch):
     """login checks the password against an htpasswd registry and records it; push then needs no password."""
     hp = tmp_path / "htpasswd"

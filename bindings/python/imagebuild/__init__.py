@@ -1518,17 +1518,24 @@ class Store:
              tls_ca: Optional[PathLike] = None, docker_config: Optional[PathLike] = None,
              jobs: int = 0, authfile: Optional[PathLike] = None,
              registries_conf: Optional[PathLike] = None,
+             compression: Optional[str] = None, compression_level: int = 0,
              on_progress: Optional[ProgressCallback] = None,
              on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> str:
         """``docker push``: send the image ``name`` to ``dest`` (default: the
         name itself); returns the pushed manifest's digest. authfile,
-        registries_conf: as pull(). Progress: BYTES per blob."""
+        registries_conf: as pull(). compression: "gzip" or "zstd" (podman's
+        --compression-format: every layer leaves so; None: gzip, and layers
+        that came compressed leave as they are); compression_level: gzip
+        1-9, zstd 1-22 (0: the default, and remembered variants are reused).
+        Progress: BYTES per blob."""
         keep = _Keep()
         o = ffi.new("ib_push_options *")
         _check(lib.ib_push_options_init(o, lib.IB_PUSH_OPTIONS_VERSION))
         o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
                                authfile=authfile, registries_conf=registries_conf)
         o.jobs = int(jobs)
+        o.compression = keep.str(compression)
+        o.compression_level = int(compression_level)
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")

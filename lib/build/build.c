@@ -577,8 +577,18 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if (!ib_build__no_cache(b, ib_plan_stage_by_index(b->plan, stage_index) ?
 				   ib_plan_stage_by_index(b->plan, stage_index)->name : NULL)) {
 		ib_digest config;
-		if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
-		    ib_build__restore_config(s, b->store, &config) == 0) {
+		int hit = ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0;
+		if (!hit && b->cache) { /* --cache-from: the remote records */
+			ib_error_clear();
+			rc = ib_build__cache_import(b, &config, key);
+			if (rc < 0 && rc != IB_ENOTFOUND)
+				goto out;
+			hit = rc == 0;
+			rc = 0;
+		}
+		if (hit && ib_build__restore_config(s, b->store, &config) == 0) {
+			if ((rc = ib_build__cache_step(b, stage_index, s->key, key)) < 0)
+				goto out;
 			memcpy(s->key, key, sizeof key);
 			if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no,
 						   b->step_total, 1)) == 0)
@@ -617,6 +627,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if ((rc = ib_build__save_config(&config, b, s)) < 0)
 		goto out;
 	rc = ib_store_cache_put(b->store, key, n ? &s->layers[n - 1].diff_id : NULL, &config);
+	if (rc == 0)
+		rc = ib_build__cache_step(b, stage_index, s->key, key);
 	if (rc < 0)
 		goto out;
 	memcpy(s->key, key, sizeof key);
@@ -1006,7 +1018,9 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	} else { /* version 6 ends before labels */
 		static const ib_build_options d = IB_BUILD_OPTIONS_INIT;
 		b->opts = d;
-		memcpy(&b->opts, o, o->version == 6 ? offsetof(ib_build_options, labels) : sizeof *o);
+		memcpy(&b->opts, o, o->version == 6   ? offsetof(ib_build_options, labels)
+				    : o->version == 7 ? offsetof(ib_build_options, cache_from)
+						      : sizeof *o);
 	}
 	b->o = o = &b->opts;
 	if (ib_callback_validate(o->callbacks, IB_LAYER_BUILD) < 0)
@@ -1044,6 +1058,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	int rc = parse_allow(b);
 	if (rc == 0)
 		rc = ib_build__parse_extras(b);
+	if (rc == 0)
+		rc = ib_build__cache_parse(b);
 	if (rc < 0)
 		return rc;
 	rc = read_dockerfile(&content, o, &path);
@@ -1119,6 +1135,7 @@ static void cleanup(builder *b)
 	free(b->rlimits);
 	free(b->git_context);
 	free(b->git_dockerfile);
+	ib_build__cache_free(b);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);
 	ib_error_restore(&saved);
@@ -1158,6 +1175,11 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 		return 0;
 	}
 	static const ib_build_options d = IB_BUILD_OPTIONS_INIT; /* zero padding (C11 6.7.9) */
+	if (version == 7) { /* without what 8 added */
+		memcpy(opts, &d, offsetof(ib_build_options, cache_from));
+		opts->version = 7;
+		return 0;
+	}
 	memcpy(opts, &d, sizeof *opts);
 	return 0;
 }
@@ -1337,6 +1359,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		if (!b.stages)
 			rc = IB_ERROR;
 	}
+	if (rc == 0 && b.cache)
+		rc = ib_build__cache_load(&b);
 	size_t n = rc == 0 ? ib_plan_stage_count(b.plan) : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = build_stage(&b, ib_plan_stage_at(b.plan, i), i, n);
@@ -1355,6 +1379,10 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		co.annotations = b.annotations.n ? (const char *const *)b.annotations.items : NULL;
 		if (rc == 0)
 			rc = ib_store_image_commit(&id, &manifest, store, s->config, s->layers, s->nlayers, &co);
+		/* --cache-to: the records of the steps the build went through, before the names (a failed
+		 * export fails the build, which then tags nothing) */
+		if (rc == 0 && b.cache)
+			rc = ib_build__cache_export(&b, &id);
 		for (const char *const *t2 = opts->tags; rc == 0 && t2 && *t2; t2++)
 			rc = ib_store_tag_manifest(store, *t2, &manifest);
 		if (rc == 0 && image_id)

@@ -205,6 +205,8 @@ typedef struct {
 	const char *const *ulimits;
 	int64_t shm_size;
 	const char *const *no_cache_filter;
+	const char *const *cache_from;
+	const char *const *cache_to;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...

@@ -1180,6 +1180,8 @@ class Store:
               extra_hosts: Union[Mapping[str, str], Sequence[str], None] = None,
               ulimits: UlimitsArg = None, shm_size: Union[int, str, None] = None,
               no_cache_filter: Union[str, Sequence[str], None] = None,
+              cache_from: Union[str, Sequence[str], None] = None,
+              cache_to: Union[str, Sequence[str], None] = None,
               output: Union[str, Mapping[str, str], None] = None,
               on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
@@ -1209,7 +1211,11 @@ class Store:
         /etc/hosts (``--add-host``). ulimits: for RUN, as for
         Container.run(). shm_size: RUN's /dev/shm in bytes, or "64m"
         (``--shm-size``). no_cache_filter: stages built without the cache
-        (``--no-cache-filter``). output: where the image goes besides the
+        (``--no-cache-filter``). cache_from: where to look for cached
+        steps, in order (``--cache-from``): "type=registry,ref=REF" or a
+        bare REF, or a list of them; cache_to: where to write the build's
+        cache records (``--cache-to``): "type=registry,ref=REF[,mode=min|max]"
+        or a list (docs/cache.md; other types are refused). output: where the image goes besides the
         store (``--output``), "type=oci|docker|tar|local|image,dest=PATH"
         (``tar=false`` for an OCI layout directory), a bare PATH (local) or
         {"type": ..., "dest": ...}; writing to stdout ("-") is refused.
@@ -1247,6 +1253,10 @@ class Store:
             o.shm_size = _bytes(shm_size)
         if no_cache_filter:
             o.no_cache_filter = keep.array(_caps(no_cache_filter))
+        if cache_from:
+            o.cache_from = keep.array(_strlist(cache_from))
+        if cache_to:
+            o.cache_to = keep.array(_strlist(cache_to))
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")

@@ -15,6 +15,7 @@
  * records are still there (the registry has no compare-and-swap).
  */
 #include "build/internal.h"
+#include "build/cache.h"
 #include "util/buf.h"
 #include "util/callback.h"
 #include "util/error.h"
@@ -25,14 +26,89 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- the registry backend ---- */
+
 typedef struct {
-	char *ref;
+	ib_build__cache_backend parent;
+	ib_cache_remote *r;
+} registry_backend;
+
+static int reg_read(ib_build__cache_backend *self, ib_buf *config, ib_buf *listed)
+{
+	return ib_callback_internal(ib_cache_remote_read(config, NULL, listed, ((registry_backend *)self)->r));
+}
+
+static int reg_upload_layer(ib_build__cache_backend *self, ib_digest *blob, uint64_t *size, const char **mt,
+			    ib_store *s, const ib_digest *diff_id)
+{
+	*mt = IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+	return ib_callback_internal(ib_cache_remote_upload_layer(blob, size, ((registry_backend *)self)->r, s, diff_id));
+}
+
+static int reg_upload_blob(ib_build__cache_backend *self, ib_store *s, const ib_digest *d)
+{
+	return ib_callback_internal(ib_cache_remote_upload_blob(((registry_backend *)self)->r, s, d));
+}
+
+static int reg_write(ib_build__cache_backend *self, const void *config, size_t len, const ib_digest *blobs,
+		     const uint64_t *sizes, const char *const *types, size_t n)
+{
+	return ib_callback_internal(
+		ib_cache_remote_write(NULL, ((registry_backend *)self)->r, config, len, blobs, sizes, types, n));
+}
+
+static int reg_fetch_layer(ib_build__cache_backend *self, ib_store *s, const ib_digest *blob, uint64_t size,
+			   const char *mt, const ib_digest *diff_id)
+{
+	if (mt && strcmp(mt, IB_MEDIA_TYPE_OCI_LAYER_GZIP))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a layer of media type `%s` (only gzip in a registry)",
+				     mt);
+	return ib_callback_internal(ib_cache_remote_fetch_layer(((registry_backend *)self)->r, s, blob, size, diff_id));
+}
+
+static void reg_free(ib_build__cache_backend *self)
+{
+	ib_cache_remote_free(((registry_backend *)self)->r);
+	free(self);
+}
+
+static int registry_open(ib_build__cache_backend **out, builder *b, const char *ref, int write)
+{
+	registry_backend *r = ib_calloc(1, sizeof *r);
+	if (!r)
+		return IB_ERROR;
+	r->parent.read = reg_read;
+	r->parent.upload_layer = reg_upload_layer;
+	r->parent.upload_blob = reg_upload_blob;
+	r->parent.write = reg_write;
+	r->parent.fetch_layer = reg_fetch_layer;
+	r->parent.free = reg_free;
+	int rc = ib_cache_remote_open(&r->r, ref, write, b->o->registry, b->o->callbacks);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	*out = &r->parent;
+	return 0;
+}
+
+/* A cache_from/cache_to's backend: a registry ref, or a local directory (`local` set). */
+static int backend_open(ib_build__cache_backend **out, builder *b, const char *ref, int local, int write)
+{
+	*out = NULL;
+	return local ? ib_build__cache_local_open(out, ref, write) : registry_open(out, b, ref, write);
+}
+
+typedef struct {
+	char *ref;           /* a registry ref, or the directory (local) */
+	int local;
 	int max;             /* mode=max */
 } cache_dest;
 
 typedef struct {
 	char *ref;
-	ib_cache_remote *remote;
+	int local;
+	ib_build__cache_backend *remote;
 	json_t *records;     /* key -> record (NULL: not read yet, or refused) */
 	json_t *layers;      /* diff_id -> {"digest", "size"} of every record */
 	int loaded, refused;
@@ -58,6 +134,7 @@ struct ib_build__cache {
 /* One "k=v,k=v" value of --cache-from/--cache-to (buildx's CSV): type and ref (or dest/src). */
 static int parse_csv(char **type, char **ref, int *max, const char *value, int to)
 {
+	const char *dirkey = to ? "dest" : "src";
 	const char *what = to ? "--cache-to" : "--cache-from";
 	*type = *ref = NULL;
 	*max = 0;
@@ -72,10 +149,10 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 		if (strncmp(t, "type=", 5))
 			continue;
 		size_t tl = strcspn(t + 5, ",");
-		if (tl != 8 || strncmp(t + 5, "registry", 8))
+		if (!(tl == 8 && !strncmp(t + 5, "registry", 8)) && !(tl == 5 && !strncmp(t + 5, "local", 5)))
 			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-					     "%s %s: type=%.*s is not supported (only type=registry; local, inline, gha, "
-					     "s3 and azblob are not implemented)", what, value, (int)tl, t + 5);
+					     "%s %s: type=%.*s is not supported (only type=registry and type=local; "
+					     "inline, gha, s3 and azblob are not implemented)", what, value, (int)tl, t + 5);
 	}
 	char *copy = ib_strdup(value);
 	if (!copy)
@@ -92,12 +169,18 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 		if (!strcmp(k, "type")) {
 			free(*type);
 			*type = ib_strdup(v);
-		} else if (!strcmp(k, "ref")) {
+		} else if (!strcmp(k, "ref") || !strcmp(k, dirkey)) {
+			/* ref= for a registry, dest=/src= for a directory: checked against the type below */
+			if (*ref)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: ref=/%s= given twice", what, value,
+						   dirkey);
 			free(*ref);
 			*ref = ib_strdup(v);
+			if (strcmp(k, "ref"))
+				*max |= 2; /* a directory key */
 		} else if (to && !strcmp(k, "mode")) {
 			if (!strcmp(v, "max"))
-				*max = 1;
+				*max |= 1;
 			else if (strcmp(v, "min"))
 				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: mode=%s: min or max", what, value, v);
 		} else if (to && !strcmp(k, "cache-mounts")) {
@@ -106,19 +189,21 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 					   "contents are not exported)", what, value);
 		} else {
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "%s %s: `%s=` is not supported (only "
-					   "type=registry with ref=%s)", what, value, k, to ? " and mode=min|max" : "");
+					   "type=registry with ref=, type=local with %s=%s)", what, value, k, dirkey,
+					   to ? ", and mode=min|max" : "");
 		}
 	}
 	free(copy);
 	if (rc == 0 && !*type)
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: no type=", what, value);
-	if (rc == 0 && strcmp(*type, "registry"))
-		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				   "%s %s: type=%s is not supported (only type=registry; local, inline, gha, s3 and "
-				   "azblob are not implemented)", what, value, *type);
+	int local = rc == 0 && !strcmp(*type, "local");
 	if (rc == 0 && (!*ref || !**ref))
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: type=registry needs ref=", what, value);
-	if (rc == 0) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: type=%s needs %s=", what, value, *type,
+				   local ? dirkey : "ref");
+	else if (rc == 0 && local != !!(*max & 2))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: type=%s takes %s=, not %s=", what, value, *type,
+				   local ? dirkey : "ref", local ? "ref" : dirkey);
+	if (rc == 0 && !local) {
 		ib_reference *r = NULL;
 		if ((rc = ib_reference_parse(&r, *ref)) == 0 && ib_reference_digest(r))
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: ref=%s: a tag, not a digest", what, value,
@@ -155,14 +240,19 @@ int ib_build__cache_parse(builder *b)
 	for (size_t i = 0; rc == 0 && i < nf; i++) {
 		char *type = NULL;
 		int max;
-		if ((rc = parse_csv(&type, &c->from[i].ref, &max, o->cache_from[i], 0)) == 0)
+		if ((rc = parse_csv(&type, &c->from[i].ref, &max, o->cache_from[i], 0)) == 0) {
+			c->from[i].local = !strcmp(type, "local");
 			c->nfrom++;
+		}
 		free(type);
 	}
 	for (size_t i = 0; rc == 0 && i < nt; i++) {
 		char *type = NULL;
-		if ((rc = parse_csv(&type, &c->to[i].ref, &c->to[i].max, o->cache_to[i], 1)) == 0)
+		if ((rc = parse_csv(&type, &c->to[i].ref, &c->to[i].max, o->cache_to[i], 1)) == 0) {
+			c->to[i].local = !strcmp(type, "local");
+			c->to[i].max &= 1;
 			c->nto++;
+		}
 		free(type);
 	}
 	return rc;
@@ -175,7 +265,8 @@ void ib_build__cache_free(builder *b)
 		return;
 	for (size_t i = 0; i < c->nfrom; i++) {
 		free(c->from[i].ref);
-		ib_cache_remote_free(c->from[i].remote);
+		if (c->from[i].remote)
+			c->from[i].remote->free(c->from[i].remote);
 		json_decref(c->from[i].records);
 		json_decref(c->from[i].layers);
 	}
@@ -286,9 +377,9 @@ static int load_source(builder *b, cache_source *src)
 		free(id);
 		return rc;
 	}
-	rc = ib_cache_remote_open(&src->remote, src->ref, 0, b->o->registry, b->o->callbacks);
+	rc = backend_open(&src->remote, b, src->ref, src->local, 0);
 	if (rc == 0)
-		rc = ib_callback_internal(ib_cache_remote_read(&cfg, NULL, &listed, src->remote));
+		rc = src->remote->read(src->remote, &cfg, &listed);
 	if (rc == 0)
 		rc = parse_records(&src->records, &src->layers, NULL, &cfg, &listed);
 	if (rc == IB_EUSER) {
@@ -355,7 +446,7 @@ static int take_record(builder *b, ib_digest *config, cache_source *src, const c
 			break;
 		}
 		if ((rc = layer_of(&dd, &dg, &size, l)) == 0)
-			rc = ib_callback_internal(ib_cache_remote_fetch_layer(src->remote, b->store, &dg, size, &di));
+			rc = src->remote->fetch_layer(src->remote, b->store, &dg, size, ib_json_str(l, "mediaType"), &di);
 		if (rc < 0 && rc != IB_EUSER)
 			ib_error_prefix("record %.12s: layer %s (blob %s)", key, ds, ib_json_str(l, "digest"));
 	}
@@ -438,7 +529,8 @@ static int in_result(builder *b, size_t stage)
 }
 
 /* Our records for `d` as a JSON object key -> record (layers uploaded). */
-static int our_records(json_t **out, builder *b, const cache_dest *d, ib_cache_remote *remote, const char *id)
+static int our_records(json_t **out, builder *b, const cache_dest *d, ib_build__cache_backend *remote,
+		       const char *id)
 {
 	struct ib_build__cache *c = b->cache;
 	json_t *recs = json_object();
@@ -465,11 +557,13 @@ static int our_records(json_t **out, builder *b, const cache_dest *d, ib_cache_r
 			ib_digest blob;
 			uint64_t size;
 			char di[IB_DIGEST_STRLEN], dg[IB_DIGEST_STRLEN];
-			rc = ib_callback_internal(ib_cache_remote_upload_layer(&blob, &size, remote, b->store, &layer));
+			const char *mt = NULL;
+			rc = remote->upload_layer(remote, &blob, &size, &mt, b->store, &layer);
 			ib_digest_fmt(di, &layer);
 			ib_digest_fmt(dg, &blob);
-			if (rc == 0 && json_object_set_new(r, "layer", json_pack("{s:s,s:s,s:I}", "diff_id", di, "digest", dg,
-										  "size", (json_int_t)size)) < 0)
+			if (rc == 0 && json_object_set_new(r, "layer", json_pack("{s:s,s:s,s:I,s:s}", "diff_id", di, "digest",
+										  dg, "size", (json_int_t)size,
+										  "mediaType", mt)) < 0)
 				rc = ib_error_oom();
 		}
 		if (rc == 0 && json_object_set_new(recs, s->key, r) < 0)
@@ -499,12 +593,12 @@ static void pause_ms(unsigned int ms)
 }
 
 /* The tag's records and image blobs now (an absent tag: none). */
-static int read_remote(json_t **records, json_t **images, ib_cache_remote *remote)
+static int read_remote(json_t **records, json_t **images, ib_build__cache_backend *remote)
 {
 	ib_buf cfg = IB_BUF_INIT, listed = IB_BUF_INIT;
 	json_t *layers = NULL;
 	*images = NULL;
-	int rc = ib_callback_internal(ib_cache_remote_read(&cfg, NULL, &listed, remote));
+	int rc = remote->read(remote, &cfg, &listed);
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
 		*records = json_object();
@@ -536,7 +630,7 @@ static int has_all(const json_t *theirs, const json_t *ours)
 #define CACHE_SETTLE_MS 1500u
 #define CACHE_ATTEMPTS 12
 
-static int write_merged(ib_cache_remote *remote, const json_t *ours, const json_t *our_images, builder *b,
+static int write_merged(ib_build__cache_backend *remote, const json_t *ours, const json_t *our_images, builder *b,
 			const char *ref)
 {
 	int rc = 0;
@@ -579,7 +673,7 @@ static int write_merged(ib_cache_remote *remote, const json_t *ours, const json_
 			if ((rc = layer_of(&di, &layers[n], &sizes[n], l)) < 0)
 				break;
 			json_object_set_new(seen, ib_json_str(l, "digest"), json_true());
-			n++;
+			types[n++] = ib_json_str(l, "mediaType");
 		}
 		json_object_foreach(rc == 0 ? imgs : NULL, k, v) {
 			const json_t *sz = json_object_get(v, "size");
@@ -587,7 +681,8 @@ static int write_merged(ib_cache_remote *remote, const json_t *ours, const json_
 			if (json_object_get(seen, k))
 				continue;
 			if (ib_digest_parse(&layers[n], k) < 0 || !json_is_integer(sz) || json_integer_value(sz) < 0 || !mt ||
-			    (strcmp(mt, IB_MEDIA_TYPE_OCI_CONFIG) && strcmp(mt, IB_MEDIA_TYPE_OCI_LAYER_GZIP))) {
+			    (strcmp(mt, IB_MEDIA_TYPE_OCI_CONFIG) && strcmp(mt, IB_MEDIA_TYPE_OCI_LAYER_GZIP) &&
+			     strcmp(mt, IB_MEDIA_TYPE_OCI_LAYER))) {
 				ib_error_clear();
 				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cache records: a malformed image blob `%.80s`", k);
 				break;
@@ -599,27 +694,24 @@ static int write_merged(ib_cache_remote *remote, const json_t *ours, const json_
 		ib_buf body = IB_BUF_INIT;
 		if (rc == 0)
 			rc = ib_json_dump(&body, doc, JSON_SORT_KEYS | JSON_COMPACT);
+		/* a read too old may have missed a writer that the pause of its check no longer covers: read again
+		 * (under a lock, as in a directory, nobody else writes) */
+		int stale = rc == 0 && !remote->lock && now_s() - t0 > CACHE_WINDOW_S;
+		if (rc == 0 && !stale)
+			rc = remote->write(remote, body.ptr, body.size, layers, sizes, types, n);
+		/* types point into recs and imgs */
 		json_decref(seen);
 		json_decref(doc);
 		json_decref(recs);
 		json_decref(imgs);
-		/* a read too old may have missed a writer that the pause of its check no longer covers: read again */
-		if (rc == 0 && now_s() - t0 > CACHE_WINDOW_S) {
-			ib_buf_dispose(&body);
-			free(layers);
-			free(sizes);
-			free(types);
-			continue;
-		}
-		if (rc == 0)
-			rc = ib_callback_internal(ib_cache_remote_write(NULL, remote, body.ptr, body.size, layers, sizes,
-									types, n));
 		ib_buf_dispose(&body);
 		free(layers);
 		free(sizes);
 		free(types);
-		if (rc < 0)
-			return rc;
+		if (stale)
+			continue;
+		if (rc < 0 || remote->lock)
+			return rc; /* under the lock: nobody wrote between our read and our write */
 		/* then check, after any writer that read before us has written, that ours stayed */
 		pause_ms(CACHE_SETTLE_MS + (unsigned int)(rand() % 300));
 		if ((rc = read_remote(&recs, &imgs, remote)) < 0)
@@ -637,7 +729,7 @@ static int write_merged(ib_cache_remote *remote, const json_t *ours, const json_
 }
 
 /* The image's config and every layer's gzip blob, in the repository: digest -> {size, mediaType}. */
-static int image_blobs(json_t **out, builder *b, ib_cache_remote *remote, const ib_digest *image_id)
+static int image_blobs(json_t **out, builder *b, ib_build__cache_backend *remote, const ib_digest *image_id)
 {
 	char ds[IB_DIGEST_STRLEN];
 	uint64_t size = 0;
@@ -648,7 +740,7 @@ static int image_blobs(json_t **out, builder *b, ib_cache_remote *remote, const 
 	if (rc == 0)
 		rc = ib_store_blob_size(&size, b->store, image_id);
 	if (rc == 0)
-		rc = ib_callback_internal(ib_cache_remote_upload_blob(remote, b->store, image_id));
+		rc = remote->upload_blob(remote, b->store, image_id);
 	ib_digest_fmt(ds, image_id);
 	if (rc == 0 && json_object_set_new(o, ds, json_pack("{s:I,s:s}", "size", (json_int_t)size, "mediaType",
 							    IB_MEDIA_TYPE_OCI_CONFIG)) < 0)
@@ -658,11 +750,12 @@ static int image_blobs(json_t **out, builder *b, ib_cache_remote *remote, const 
 	size_t n = rc == 0 ? ib_image_config_diff_id_count(c) : 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		ib_digest di, blob;
+		const char *mt = NULL;
 		if ((rc = ib_image_config_diff_id(&di, c, i)) == 0)
-			rc = ib_callback_internal(ib_cache_remote_upload_layer(&blob, &size, remote, b->store, &di));
+			rc = remote->upload_layer(remote, &blob, &size, &mt, b->store, &di);
 		ib_digest_fmt(ds, &blob);
 		if (rc == 0 && json_object_set_new(o, ds, json_pack("{s:I,s:s}", "size", (json_int_t)size, "mediaType",
-								    IB_MEDIA_TYPE_OCI_LAYER_GZIP)) < 0)
+								    mt)) < 0)
 			rc = ib_error_oom();
 	}
 	ib_image_config_free(c);
@@ -682,12 +775,12 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id)
 	srand((unsigned int)(getpid() ^ (unsigned int)time(NULL)));
 	for (size_t i = 0; c && rc == 0 && i < c->nto; i++) {
 		const cache_dest *d = &c->to[i];
-		ib_cache_remote *remote = NULL;
+		ib_build__cache_backend *remote = NULL;
 		json_t *ours = NULL;
 		char *id = ib_sprintf("cache-export:%s", d->ref);
 		rc = id ? report(b, id, "Exporting cache", 0, c->nsteps) : IB_ERROR;
 		if (rc == 0)
-			rc = ib_cache_remote_open(&remote, d->ref, 1, b->o->registry, b->o->callbacks);
+			rc = backend_open(&remote, b, d->ref, d->local, 1);
 		if (rc == 0)
 			rc = our_records(&ours, b, d, remote, id);
 		/* the image's blobs too (its config, its base's layers): a push of the image to this
@@ -695,8 +788,13 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id)
 		json_t *images = NULL;
 		if (rc == 0)
 			rc = image_blobs(&images, b, remote, image_id);
+		int locked = 0;
+		if (rc == 0 && remote->lock && (rc = remote->lock(remote)) == 0)
+			locked = 1;
 		if (rc == 0)
 			rc = write_merged(remote, ours, images, b, d->ref);
+		if (locked)
+			remote->unlock(remote);
 		json_decref(images);
 		if (rc == 0) {
 			ib_build__log_line(b, IB_LOG_INFO, "cache export %s (mode=%s): %zu records", d->ref,
@@ -706,7 +804,8 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id)
 			ib_error_prefix("cache export %s", d->ref);
 		}
 		json_decref(ours);
-		ib_cache_remote_free(remote);
+		if (remote)
+			remote->free(remote);
 		free(id);
 	}
 	return rc;

@@ -10,7 +10,8 @@
 #   4. a late file changed: C rebuilds only from that step;
 #   5. four builders export to one ref at once: a fifth finds all their records;
 #   6. an artifact whose layer is not what its record says is refused, nothing used;
-#   7. what is not implemented is refused, naming it.
+#   7. type=local: an OCI layout directory, exported and imported; a damaged blob refused;
+#   8. what is not implemented is refused, naming it.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
 
@@ -200,6 +201,41 @@ grep -q 'cache import .*cache:bad: refused: .*not\|cache import .*cache:bad: ref
 "$IB" --root "$tmp/F" run --rm app cat /b.txt >"$tmp/F.b" || fail "F's image does not run"
 [ "$(cat "$tmp/F.b")" = "$(printf 'a\nlate')" ] || fail "F's image: $(cat "$tmp/F.b")"
 
+echo "== type=local: an OCI layout directory"
+fresh L
+build L -t app --cache-to "type=local,dest=$tmp/lc,mode=max" "$tmp/ctx"
+[ -f "$tmp/lc/oci-layout" ] || fail "no oci-layout in the local cache"
+python3 - "$tmp/lc" <<'EOF2' || fail "the local cache's layout"
+import json, os, sys
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+m = json.load(open(os.path.join(d, "blobs", *idx["manifests"][0]["digest"].split(":"))))
+assert m["config"]["mediaType"] == "application/vnd.imagebuild.cache.config.v1+json"
+for l in m["layers"]:
+    assert os.path.getsize(os.path.join(d, "blobs", *l["digest"].split(":"))) == l["size"], l
+recs = json.load(open(os.path.join(d, "blobs", *m["config"]["digest"].split(":"))))["records"]
+assert len(recs) == 7, len(recs)
+EOF2
+fresh L2
+build L2 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/ctx"
+[ "$(cached L2)" = 7 ] || fail "L2: $(cached L2) of 7 steps CACHED from the directory"
+[ "$(image_id L2 app)" = "$(image_id L app)" ] || fail "L2 built another image than L"
+# a layer blob of the directory changed: refused, nothing used
+victim=$(python3 - "$tmp/lc" <<'EOF2'
+import json, os, sys
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+m = json.load(open(os.path.join(d, "blobs", *idx["manifests"][0]["digest"].split(":"))))
+recs = json.load(open(os.path.join(d, "blobs", *m["config"]["digest"].split(":"))))["records"]
+print(os.path.join(d, "blobs", *sorted(r["layer"]["digest"] for r in recs.values() if "layer" in r)[0].split(":")))
+EOF2
+)
+printf 'X' | dd of="$victim" bs=1 seek=600 conv=notrunc 2>/dev/null
+fresh L3
+build L3 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/ctx"
+grep -q "cache import $tmp/lc: refused" "$tmp/L3.out" || fail "L3 did not refuse a damaged directory: $(cat "$tmp/L3.out")"
+[ "$(cached L3)" -lt 7 ] || fail "L3 took every step from a damaged directory"
+
 echo "== what is not implemented is refused, naming it"
 refused() {
 	local want=$1
@@ -207,7 +243,8 @@ refused() {
 	if "$IB" --root "$tmp/A" build -q "$@" "$tmp/ctx" >"$tmp/r.out" 2>&1; then fail "accepted: $*"; fi
 	grep -q -- "$want" "$tmp/r.out" || fail "refusal of $* does not say '$want': $(cat "$tmp/r.out")"
 }
-refused 'type=local is not supported' --cache-to "type=local,dest=$tmp/x"
+refused 'type=local takes dest=, not ref=' --cache-to "type=local,ref=$tmp/x"
+refused 'type=registry takes ref=, not src=' --cache-from "type=registry,src=$tmp/x"
 refused 'type=inline is not supported' --cache-to type=inline
 refused 'type=gha is not supported' --cache-from type=gha
 refused '`compression=` is not supported' --cache-to "type=registry,ref=$reg/c:x,compression=zstd"

@@ -153,7 +153,7 @@ echo "== four builders export to one ref at once: no record is lost"
 for i in 1 2 3 4; do
 	mkdir -p "$tmp/p$i"
 	echo "$i" >"$tmp/p$i/f"
-	printf 'FROM busybox\nRUN echo %s >/i\nCOPY f /f\n' "$i" >"$tmp/p$i/Dockerfile"
+	printf 'FROM busybox\nCOPY f /f\nENV I=%s\n' "$i" >"$tmp/p$i/Dockerfile"
 	fresh "P$i"
 done
 bpids=()
@@ -202,8 +202,12 @@ grep -q 'cache import .*cache:bad: refused: .*not\|cache import .*cache:bad: ref
 [ "$(cat "$tmp/F.b")" = "$(printf 'a\nlate')" ] || fail "F's image: $(cat "$tmp/F.b")"
 
 echo "== type=local: an OCI layout directory"
+mkdir -p "$tmp/lctx"
+cp "$tmp/ctx/a.txt" "$tmp/ctx/late.txt" "$tmp/lctx/"
+printf 'FROM busybox AS one\nCOPY a.txt /\nFROM busybox\nCOPY late.txt /\nCOPY --from=one /a.txt /b.txt\nENV X=1\n' \
+	>"$tmp/lctx/Dockerfile"
 fresh L
-build L -t app --cache-to "type=local,dest=$tmp/lc,mode=max" "$tmp/ctx"
+build L -t app --cache-to "type=local,dest=$tmp/lc,mode=max" "$tmp/lctx"
 [ -f "$tmp/lc/oci-layout" ] || fail "no oci-layout in the local cache"
 python3 - "$tmp/lc" <<'EOF2' || fail "the local cache's layout"
 import json, os, sys
@@ -214,11 +218,11 @@ assert m["config"]["mediaType"] == "application/vnd.imagebuild.cache.config.v1+j
 for l in m["layers"]:
     assert os.path.getsize(os.path.join(d, "blobs", *l["digest"].split(":"))) == l["size"], l
 recs = json.load(open(os.path.join(d, "blobs", *m["config"]["digest"].split(":"))))["records"]
-assert len(recs) == 7, len(recs)
+assert len(recs) == 4, len(recs)
 EOF2
 fresh L2
-build L2 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/ctx"
-[ "$(cached L2)" = 7 ] || fail "L2: $(cached L2) of 7 steps CACHED from the directory"
+build L2 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/lctx"
+[ "$(cached L2)" = 4 ] || fail "L2: $(cached L2) of 4 steps CACHED from the directory"
 [ "$(image_id L2 app)" = "$(image_id L app)" ] || fail "L2 built another image than L"
 # a layer blob of the directory changed: refused, nothing used
 victim=$(python3 - "$tmp/lc" <<'EOF2'
@@ -232,9 +236,9 @@ EOF2
 )
 printf 'X' | dd of="$victim" bs=1 seek=600 conv=notrunc 2>/dev/null
 fresh L3
-build L3 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/ctx"
+build L3 -t app --cache-from "type=local,src=$tmp/lc" "$tmp/lctx"
 grep -q "cache import $tmp/lc: refused" "$tmp/L3.out" || fail "L3 did not refuse a damaged directory: $(cat "$tmp/L3.out")"
-[ "$(cached L3)" -lt 7 ] || fail "L3 took every step from a damaged directory"
+[ "$(cached L3)" -lt 4 ] || fail "L3 took every step from a damaged directory"
 
 echo "== what is not implemented is refused, naming it"
 refused() {

@@ -208,6 +208,8 @@ typedef struct {
 	int64_t shm_size;
 	const char *const *no_cache_filter;
 	unsigned int jobs;
+	const char *const *cache_from;
+	const char *const *cache_to;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...

@@ -64,6 +64,8 @@ const cli_option cli_opts_build[] = {
 	{ "shm-size", 0, 1, "BYTES", "Size of RUN's /dev/shm (64m; default 64m)" },
 	{ "no-cache-filter", 0, 1, "STAGE[,STAGE]", "Do not use the cache for these stages; repeatable" },
 	{ "jobs", 0, 1, "N", "Run up to N independent stages at once (buildah bud --jobs; default: the online CPUs; 1: one after the other)" },
+	{ "cache-from", 0, 1, "type=registry,ref=REF", "External cache source (a registry cache artifact); repeatable, in order" },
+	{ "cache-to", 0, 1, "type=registry,ref=REF[,mode=min|max]", "Cache export destination (a registry cache artifact); repeatable" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -76,8 +78,9 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL, *metadata_file = NULL;
 	const char **labels = NULL, **annotations = NULL, **contexts = NULL, **hosts = NULL, **ulimits = NULL,
-		   **nocache = NULL;
-	size_t nlabels = 0, nannotations = 0, ncontexts = 0, nhosts = 0, nulimits = 0, nnocache = 0;
+		   **nocache = NULL, **cache_from = NULL, **cache_to = NULL;
+	size_t nlabels = 0, nannotations = 0, ncontexts = 0, nhosts = 0, nulimits = 0, nnocache = 0, ncache_from = 0,
+	       ncache_to = 0;
 	build_output output;
 	int noutputs = 0;
 	char *stdin_dir = NULL, *joined_file = NULL;
@@ -170,6 +173,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 			o.jobs = (unsigned int)n;
 			break;
 		}
+		case 28: cli_list_add(&cache_from, &ncache_from, v); break;
+		case 29: cli_list_add(&cache_to, &ncache_to, v); break;
 		}
 	}
 	if (k == -2 || i != argc - 1) {
@@ -184,6 +189,8 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	o.extra_hosts = hosts;
 	o.ulimits = ulimits;
 	o.no_cache_filter = nocache;
+	o.cache_from = cache_from;
+	o.cache_to = cache_to;
 	if (!strcmp(o.context, "-")) {
 		/* docker build -: a Dockerfile (no context) or a context tar on stdin */
 		if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
@@ -332,6 +339,8 @@ out:
 	free(contexts);
 	free(hosts);
 	free(ulimits);
+	free(cache_from);
+	free(cache_to);
 	for (size_t a = 0; a < nnocache; a++)
 		free((char *)nocache[a]);
 	free(nocache);

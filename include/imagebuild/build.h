@@ -26,7 +26,7 @@ IB_BEGIN_DECL
  * made callbacks a pointer and moved cancellation into it (a new layout:
  * structs of versions 1 to 5 are still read with theirs); 7 labels,
  * annotations, build_contexts, extra_hosts, ulimits, shm_size,
- * no_cache_filter; 8 jobs
+ * no_cache_filter; 8 jobs, cache_from, cache_to
  */
 #define IB_BUILD_OPTIONS_VERSION 8
 
@@ -171,11 +171,33 @@ typedef struct {
 	 * build returns the first error (version 8).
 	 */
 	unsigned int jobs;
+	/**
+	 * Where the build looks for cached steps its store lacks,
+	 * NULL-terminated, in order, as docker buildx build --cache-from takes
+	 * them: "type=registry,ref=REGISTRY/REPOSITORY:TAG", or the bare
+	 * reference, or "type=local,src=DIR" (an OCI layout). A step found
+	 * there is CACHED: its config and the layers the store lacks are
+	 * fetched, each verified against its digest and diff_id before the
+	 * record is trusted (docs/cache.md). A missing or unreadable artifact
+	 * is a warning; other types (inline, gha, s3) and keys are refused
+	 * (version 8).
+	 */
+	const char *const *cache_from;
+	/**
+	 * Where the build writes the cache records of its steps after it
+	 * succeeds, NULL-terminated, as docker buildx build --cache-to:
+	 * "type=registry,ref=REGISTRY/REPOSITORY:TAG[,mode=min|max]" (min, the
+	 * default: the steps of the result's stages; max: every step), or
+	 * "type=local,dest=DIR[,mode=…]" (an OCI layout). The records are
+	 * merged with what the tag holds (docs/cache.md). Other types and keys
+	 * are refused (version 8).
+	 */
+	const char *const *cache_to;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
 		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0, \
-		NULL, NULL, NULL, NULL, NULL, 0, NULL, 0 }
+		NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL }
 
 /**
  * Initialise for `version` (1 to 8; 1 to 5 in their own layout, only that

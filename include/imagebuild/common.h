@@ -126,6 +126,11 @@ typedef enum {
 	 * - "blob:<12 hex>": a blob copied by ib_store_save or ib_store_load
 	 *   (text "Saving", "Loading"), "import": the tarball of
 	 *   ib_store_import (text "Importing").
+	 * - "cache-import:<ref>", "cache-export:<ref>": a build's cache
+	 *   sources and destinations (ib_build_options.cache_from/cache_to;
+	 *   text "Importing cache manifest", "Imported cache manifest" with
+	 *   current = total = its records; "Exporting cache" with current
+	 *   records of total, "Exported cache").
 	 */
 	IB_PROGRESS_BYTES = 2,
 	/** A line of a RUN's output: `id` is the step's label, `text` the line. */

@@ -228,6 +228,72 @@ IB_EXTERN(int) ib_registry_login(const char *host, const ib_registry_options *op
  */
 IB_EXTERN(int) ib_registry_logout(const char *host, const ib_registry_options *opts);
 
+/* ---- build cache artifacts (cache.c; docs/cache.md) ---- */
+
+/** The media type of a build cache artifact (the manifest's artifactType and its config's mediaType). */
+#define IB_MEDIA_TYPE_CACHE_CONFIG "application/vnd.imagebuild.cache.config.v1+json"
+
+/** One tag of a registry repository that holds a build cache artifact (see docs/cache.md). */
+typedef struct ib_cache_remote ib_cache_remote;
+
+/**
+ * Open the cache artifact reference `ref` (REGISTRY/REPOSITORY:TAG) for
+ * reading (`push` 0) or reading and writing (1); `opts` (may be NULL) for
+ * credentials and TLS, `callbacks` (may be NULL) for progress. Nothing is
+ * sent yet. Free it with ib_cache_remote_free().
+ */
+IB_EXTERN(int) ib_cache_remote_open(ib_cache_remote **out, const char *ref, int push,
+				    const ib_registry_options *opts, const ib_callbacks *callbacks);
+/** Free it. NULL is fine. */
+IB_EXTERN(void) ib_cache_remote_free(ib_cache_remote *r);
+
+/**
+ * Read the artifact the tag names now: its manifest's digest into
+ * `manifest` (may be NULL) and its config blob (the cache records, JSON),
+ * whose digest is checked, into `config`; the layers the manifest lists
+ * (compressed digests) into `layers` (may be NULL), one
+ * "sha256:<hex> <size>" line each. IB_ENOTFOUND when the tag is absent;
+ * IB_EINVALID when it is not a cache artifact (an image, another artifact).
+ */
+IB_EXTERN(int) ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib_cache_remote *r);
+
+/**
+ * Make sure the repository has the stored layer `diff_id` compressed
+ * (gzip, the variant made once and remembered, as ib_push): a HEAD first,
+ * an upload only when it lacks it. Its compressed digest and size into
+ * `digest` and `size`.
+ */
+IB_EXTERN(int) ib_cache_remote_upload_layer(ib_digest *digest, uint64_t *size, ib_cache_remote *r, ib_store *store,
+					    const ib_digest *diff_id);
+
+/**
+ * Make sure the repository has the stored blob `digest` as it is (an image
+ * config): a HEAD first, an upload only when it lacks it.
+ */
+IB_EXTERN(int) ib_cache_remote_upload_blob(ib_cache_remote *r, ib_store *store, const ib_digest *digest);
+
+/**
+ * Put the artifact under the tag: a config blob `config` (`len` bytes,
+ * uploaded unless present) and the blobs `layers` / `sizes` (`n` blobs the
+ * repository has), of media types `media_types` (NULL, or a NULL entry:
+ * gzip layers). Its digest into `manifest` (may be NULL). The registry
+ * offers no compare-and-swap: docs/cache.md says how writers avoid losing
+ * each other's records.
+ */
+IB_EXTERN(int) ib_cache_remote_write(ib_digest *manifest, ib_cache_remote *r, const void *config, size_t len,
+				     const ib_digest *layers, const uint64_t *sizes, const char *const *media_types,
+				     size_t n);
+
+/**
+ * Fetch the gzip layer blob `digest` (`size` bytes) of the repository into
+ * `store` unless it holds it, verified: its digest and size, then its
+ * uncompressed content against `diff_id` (both stored only when right, the
+ * blob then remembered as the layer's gzip variant). IB_EINVALID when it is
+ * not that layer.
+ */
+IB_EXTERN(int) ib_cache_remote_fetch_layer(ib_cache_remote *r, ib_store *store, const ib_digest *digest,
+					   uint64_t size, const ib_digest *diff_id);
+
 IB_END_DECL
 
 #endif

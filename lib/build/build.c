@@ -514,15 +514,25 @@ int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const
 /* ---- the step loop ---- */
 
 /* The step of key `key` from the cache, when it is there (*hit = 1). */
-static int cached_step(int *hit, builder *b, stage_state *s, const ib_instruction *in, const char *label,
-		       const char key[IB_DIGEST_HEXLEN + 1])
+static int cached_step(int *hit, builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
+		       const char *label, const char key[IB_DIGEST_HEXLEN + 1])
 {
 	ib_digest config;
-	int rc = 0;
+	int rc = 0, found;
 	*hit = 0;
-	if (ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0 &&
-	    ib_build__restore_config(s, b->store, &config) == 0) {
+	found = ib_store_cache_get(NULL, NULL, &config, b->store, key) == 0;
+	if (!found && b->cache) { /* --cache-from: the remote records */
+		ib_error_clear();
+		rc = ib_build__cache_import(b, &config, key);
+		if (rc < 0 && rc != IB_ENOTFOUND)
+			return rc;
+		found = rc == 0;
+		rc = 0;
+	}
+	if (found && ib_build__restore_config(s, b->store, &config) == 0) {
 		*hit = 1;
+		if ((rc = ib_build__cache_step(b, stage_index, s->key, key)) < 0)
+			return rc;
 		memcpy(s->key, key, IB_DIGEST_HEXLEN + 1);
 		if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 1)) == 0)
 			rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no, b->step_total,
@@ -590,7 +600,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	}
 	if (memo[0] && ib_build__memo_get(b, memo, key)) {
 		int hit = 0;
-		if ((rc = cached_step(&hit, b, s, in, label, key)) < 0 || hit) {
+		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit) {
 			ib_sha256_free(k.h);
 			goto out;
 		}
@@ -615,7 +625,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 
 	if (use_cache) {
 		int hit = 0;
-		if ((rc = cached_step(&hit, b, s, in, label, key)) < 0 || hit)
+		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit)
 			goto out;
 	}
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 0)) < 0)
@@ -647,6 +657,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if ((rc = ib_build__save_config(&config, b, s)) < 0)
 		goto out;
 	rc = ib_store_cache_put(b->store, key, n ? &s->layers[n - 1].diff_id : NULL, &config);
+	if (rc == 0)
+		rc = ib_build__cache_step(b, stage_index, s->key, key);
 	if (rc < 0)
 		goto out;
 	memcpy(s->key, key, sizeof key);
@@ -1082,6 +1094,8 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	int rc = parse_allow(b);
 	if (rc == 0)
 		rc = ib_build__parse_extras(b);
+	if (rc == 0)
+		rc = ib_build__cache_parse(b);
 	if (rc < 0)
 		return rc;
 	rc = read_dockerfile(&content, o, &path);
@@ -1157,6 +1171,7 @@ static void cleanup(builder *b)
 	free(b->rlimits);
 	free(b->git_context);
 	free(b->git_dockerfile);
+	ib_build__cache_free(b);
 	if (b->ctxfd >= 0)
 		close(b->ctxfd);
 	ib_error_restore(&saved);
@@ -1386,8 +1401,11 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		if (!b.stages)
 			rc = IB_ERROR;
 	}
-	/* the stages: independent ones at once (parallel.c), or one after the other in the plan's order */
-	unsigned int jobs = rc == 0 ? ib_build__jobs(&b) : 1;
+	if (rc == 0 && b.cache)
+		rc = ib_build__cache_load(&b);
+	/* the stages: independent ones at once (parallel.c), or one after the other in the plan's order;
+	 * with --cache-from/--cache-to one after the other (the cache's records are not shared between threads) */
+	unsigned int jobs = rc == 0 && !b.cache ? ib_build__jobs(&b) : 1;
 	size_t n = rc == 0 ? ib_plan_stage_count(b.plan) : 0;
 	if (rc == 0 && jobs > 1)
 		rc = ib_build__run_stages(&b, jobs, build_stage);
@@ -1408,6 +1426,10 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		co.annotations = b.annotations.n ? (const char *const *)b.annotations.items : NULL;
 		if (rc == 0)
 			rc = ib_store_image_commit(&id, &manifest, store, s->config, s->layers, s->nlayers, &co);
+		/* --cache-to: the records of the steps the build went through, before the names (a failed
+		 * export fails the build, which then tags nothing) */
+		if (rc == 0 && b.cache)
+			rc = ib_build__cache_export(&b, &id);
 		for (const char *const *t2 = opts->tags; rc == 0 && t2 && *t2; t2++)
 			rc = ib_store_tag_manifest(store, *t2, &manifest);
 		if (rc == 0 && image_id)

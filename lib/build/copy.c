@@ -311,11 +311,12 @@ static int hash_str(ib_sha256 *h, const char *s)
 
 /* One entry: its path, metadata and content (a directory's entries are the walk's). */
 static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
-		    const struct stat *st, const char *frel, ib_build__sums *sums)
+		    const struct stat *st, const char *frel, ib_build__sums *sums, int owners)
 {
+	/* the context's owners are this machine's (the copy makes them 0:0): not in the key */
 	char meta[128];
-	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, (unsigned)st->st_uid,
-		 (unsigned)st->st_gid, S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0ULL);
+	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, owners ? (unsigned)st->st_uid : 0u,
+		 owners ? (unsigned)st->st_gid : 0u, S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0ULL);
 	int rc = hash_str(h, *rel ? rel : ".");
 	if (rc == 0)
 		rc = hash_str(h, meta);
@@ -365,6 +366,7 @@ typedef struct {
 	void *payload;
 	ib_build__sums *sums;
 	ib_buf cfrel;
+	int owners;
 } hash_walk;
 
 static int hash_entry(const ib_walk_entry *e, void *payload)
@@ -377,7 +379,7 @@ static int hash_entry(const ib_walk_entry *e, void *payload)
 	int f = filtered(w->filter, w->payload, w->cfrel.ptr, S_ISDIR(e->st->st_mode));
 	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
 		return 1; /* left out, and what is below it */
-	int rc = hash_one(w->h, -1, e->dirfd, e->name, e->path, e->st, w->cfrel.ptr, w->sums);
+	int rc = hash_one(w->h, -1, e->dirfd, e->name, e->path, e->st, w->cfrel.ptr, w->sums, w->owners);
 	return rc < 0 ? rc : 0;
 }
 
@@ -545,7 +547,7 @@ static int prehash_source(int rootfd, int fd, const char *rel, ib_build__walk_fi
 }
 
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
-			  void *payload, ib_build__sums *sums)
+			  void *payload, ib_build__sums *sums, int owners)
 {
 	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
@@ -555,12 +557,12 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__w
 	if (fstat(fd, &st) < 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
 	else
-		rc = hash_one(h, fd, -1, NULL, "", &st, rel, sums);
+		rc = hash_one(h, fd, -1, NULL, "", &st, rel, sums, owners);
 	if (rc == 0 && S_ISDIR(st.st_mode) && sums)
 		rc = prehash_source(rootfd, fd, rel, filter, payload, sums);
 	if (rc == 0 && S_ISDIR(st.st_mode)) {
 		/* iterative: a context or stage may hold a tree thousands of levels deep */
-		hash_walk w = { h, rel, filter, payload, sums, IB_BUF_INIT };
+		hash_walk w = { h, rel, filter, payload, sums, IB_BUF_INIT, owners };
 		ib_walk_options o = { .pre = hash_entry, .payload = &w, .layer = IB_LAYER_BUILD };
 		rc = ib_walk(fd, &o);
 		ib_buf_dispose(&w.cfrel);

@@ -87,8 +87,10 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
  * path relative to the source, type, mode, owner, symlink target and
  * content digest. Not mtimes.
  */
+/* `owners`: hash uid/gid too (a stage's or image's files); 0 for the context, whose owners are this
+ * machine's and never reach the image (copies from it are 0:0), so the key is the same on every machine */
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
-			  void *payload, ib_build__sums *sums);
+			  void *payload, ib_build__sums *sums, int owners);
 
 /*
  * Copy one source into the rootfs at `dst_rootfd`: a directory's contents go

@@ -92,6 +92,8 @@ typedef struct ib_build__builder {
 	struct ib_build__sched *sched; /* the build's, while its stages run in threads; else NULL */
 	struct ib_build__builder *root; /* a stage thread's copy: the build's builder; else NULL */
 	int leased;            /* a stage thread's copy holds a lease on its own store handle */
+	/* ib_build_options version 8: --cache-from / --cache-to (cache_export.c) */
+	struct ib_build__cache *cache;
 } builder;
 
 /*
@@ -114,6 +116,20 @@ builder *ib_build__shared(builder *b);
 void ib_build__steps_add(builder *b, uint64_t n);
 void ib_build__step_next(builder *b);
 int ib_build__stage_wait(builder *b, size_t index);
+
+/* cache_export.c: the build cache shared through a registry (docs/cache.md) */
+/* Parse cache_from / cache_to (refusing what is not implemented). */
+int ib_build__cache_parse(builder *b);
+void ib_build__cache_free(builder *b);
+/* Read every cache source's records (before the first step, as BuildKit; a missing one is a warning). */
+int ib_build__cache_load(builder *b);
+/* A step the local store lacks: its record from the cache sources, in order, made a local cache entry;
+ * IB_ENOTFOUND when none has it. */
+int ib_build__cache_import(builder *b, ib_digest *config, const char *key);
+/* A step the build went through (cached or run), for the export. */
+int ib_build__cache_step(builder *b, size_t stage, const char *parent, const char *key);
+/* After a successful build of `image_id`: write the records (and the image's config) to every cache_to. */
+int ib_build__cache_export(builder *b, const ib_digest *image_id);
 
 /* extras.c: the options of ib_build_options version 7 */
 int ib_build__parse_extras(builder *b);

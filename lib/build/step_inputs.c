@@ -321,7 +321,7 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 		rc = ib_build__source_filter(&xf, &incl, si, i);
 		if (rc == 0)
 			rc = ib_build__hash_source(k->h, si->srcfd, si->matches.items[i], ib_build__copy_filter_fn, &xf,
-						   c->from ? NULL : b->sums);
+						   c->from ? NULL : b->sums, c->from != NULL);
 		ib_ignore_free(incl);
 	}
 	/* heredocs: their texts, as the files will hold them */

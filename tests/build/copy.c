@@ -273,9 +273,35 @@ static void filter_applies_to_glob_copy_and_hash(void **state)
 static void hash_of(fixture *f, const char *rel, ib_build__walk_filter flt, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL, 0), 0);
 	ib_sha256_final(h, out);
 	ib_sha256_free(h);
+}
+
+static void hash_owned(fixture *f, const char *rel, int owners, ib_digest *out)
+{
+	ib_sha256 *h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, NULL, owners), 0);
+	ib_sha256_final(h, out);
+	ib_sha256_free(h);
+}
+
+/* A cache key is the same on every machine: the context's owners (this checkout's user) are not in it
+ * (copies from the context are 0:0); a stage's or image's owners are (owners = 1). */
+static void context_owner_is_not_in_the_key(void **state)
+{
+	fixture *f = *state;
+	ib_digest a, b, c, d;
+	char p[4200];
+	snprintf(p, sizeof p, "%s/app/lib/util.txt", f->ctx);
+	hash_owned(f, "app", 0, &a);
+	hash_owned(f, "app", 1, &c);
+	if (lchown(p, 4242, 4343) < 0)
+		skip();
+	hash_owned(f, "app", 0, &b);
+	hash_owned(f, "app", 1, &d);
+	assert_true(ib_digest_equal(&a, &b));
+	assert_false(ib_digest_equal(&c, &d));
 }
 
 static void hash_follows_content_and_metadata_not_mtime(void **state)
@@ -326,7 +352,7 @@ static void sums_remember_unchanged_files(void **state)
 	ib_build__sums_set_racy(s, -100); /* the files were just made: remember them anyway */
 	ib_digest a, b, d;
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0), 0);
 	ib_sha256_final(h, &a);
 	ib_sha256_free(h);
 	assert_int_equal(ib_build__sums_save(s), 0);
@@ -345,7 +371,7 @@ static void sums_remember_unchanged_files(void **state)
 	stat(p2, &st);
 	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &st, &d), 0);
 	h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0), 0);
 	ib_sha256_final(h, &b);
 	ib_sha256_free(h);
 	assert_false(ib_digest_equal(&a, &b));
@@ -385,7 +411,7 @@ static void deep_trees_hash_and_copy(void **state)
 	low.rlim_cur = 64;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	ib_sha256 *h = ib_sha256_new();
-	int rc = ib_build__hash_source(h, f->ctxfd, "deep", NULL, NULL, NULL);
+	int rc = ib_build__hash_source(h, f->ctxfd, "deep", NULL, NULL, NULL, 0);
 	ib_sha256_free(h);
 	if (rc < 0)
 		fail_msg("hash: %s", ib_error_last()->message);
@@ -503,6 +529,7 @@ DEFINE_GROUP(copy_tests,
 	T(globbing),
 	T(filter_applies_to_glob_copy_and_hash),
 	T(hash_follows_content_and_metadata_not_mtime),
+	T(context_owner_is_not_in_the_key),
 	T(sums_remember_unchanged_files),
 	T(deep_trees_hash_and_copy),
 	cmocka_unit_test(symbolic_modes_as_chmod))

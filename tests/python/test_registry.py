@@ -128,3 +128,30 @@ def test_login_logout(tmp_path, busybox_tarball, monkeypatch):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_build_cache_through_a_registry(tmp_path, registry, monkeypatch, busybox_tarball):
+    """build(cache_to=...) in one store, build(cache_from=...) in a fresh one: every step cached, same image."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("cached through the registry\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY f /f\nENV A=1\nCOPY f /g\n")
+    a = imagebuild.Store(str(tmp_path / "a"))
+    a.import_tarball(busybox_tarball, name="busybox")
+    a.save(["busybox"], str(tmp_path / "bb.tar"), format="oci-archive")
+    ref = registry + "/py/cache:main"
+    events = []
+    built = a.build(str(ctx), ["app"], pull=False, cache_to="type=registry,ref=%s,mode=max" % ref,
+                    on_progress=events.append)
+    assert built.cached_steps == 0
+    assert "Exported cache" in {e.text for e in events if e.kind == "bytes"}
+    b = imagebuild.Store(str(tmp_path / "b"))
+    b.load(str(tmp_path / "bb.tar"))
+    events.clear()
+    again = b.build(str(ctx), ["app"], pull=False, cache_from=[ref], on_progress=events.append)
+    assert again.cached_steps == again.steps == 3
+    assert again.id == built.id
+    assert "Imported cache manifest" in {e.text for e in events if e.kind == "bytes"}
+    with pytest.raises(imagebuild.ImageBuildError, match="type=inline is not supported"):
+        b.build(str(ctx), pull=False, cache_to="type=inline")

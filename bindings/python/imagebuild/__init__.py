@@ -1181,6 +1181,8 @@ class Store:
               ulimits: UlimitsArg = None, shm_size: Union[int, str, None] = None,
               no_cache_filter: Union[str, Sequence[str], None] = None,
               jobs: Optional[int] = None,
+              cache_from: Union[str, Sequence[str], None] = None,
+              cache_to: Union[str, Sequence[str], None] = None,
               output: Union[str, Mapping[str, str], None] = None,
               on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
@@ -1212,7 +1214,11 @@ class Store:
         (``--shm-size``). no_cache_filter: stages built without the cache
         (``--no-cache-filter``). jobs: how many independent stages run at
         once (``--jobs``; None: the online CPUs, 1: one after the other; the
-        image is the same). output: where the image goes besides the
+        image is the same). cache_from: where to look for cached
+        steps, in order (``--cache-from``): "type=registry,ref=REF" or a
+        bare REF, or a list of them; cache_to: where to write the build's
+        cache records (``--cache-to``): "type=registry,ref=REF[,mode=min|max]"
+        or a list (docs/cache.md; other types are refused). output: where the image goes besides the
         store (``--output``), "type=oci|docker|tar|local|image,dest=PATH"
         (``tar=false`` for an OCI layout directory), a bare PATH (local) or
         {"type": ..., "dest": ...}; writing to stdout ("-") is refused.
@@ -1254,6 +1260,10 @@ class Store:
             if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
                 raise ValueError("jobs must be a positive int, not %r" % (jobs,))
             o.jobs = jobs
+        if cache_from:
+            o.cache_from = keep.array(_strlist(cache_from))
+        if cache_to:
+            o.cache_to = keep.array(_strlist(cache_to))
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")

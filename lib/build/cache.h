@@ -1,0 +1,37 @@
+/*
+ * Where the build cache's artifact lives (docs/cache.md): a registry tag
+ * (cache_export.c, over lib/push's ib_cache_remote) or an OCI layout
+ * directory (cache_local.c). cache_export.c reads, merges and writes the
+ * records through this.
+ */
+#ifndef IB_BUILD_CACHE_H
+#define IB_BUILD_CACHE_H
+
+#include "imagebuild/build.h"
+#include "util/buf.h"
+
+typedef struct ib_build__cache_backend ib_build__cache_backend;
+struct ib_build__cache_backend {
+	/* the records (config blob, digest checked) and the manifest's "digest size" lines; IB_ENOTFOUND: none */
+	int (*read)(ib_build__cache_backend *self, ib_buf *config, ib_buf *listed);
+	/* make the layer `diff_id` present: its blob, size and media type */
+	int (*upload_layer)(ib_build__cache_backend *self, ib_digest *blob, uint64_t *size, const char **media_type,
+			    ib_store *s, const ib_digest *diff_id);
+	/* make the store's blob present as it is */
+	int (*upload_blob)(ib_build__cache_backend *self, ib_store *s, const ib_digest *d);
+	/* put the manifest: the records and these blobs (types[i] NULL: the backend's layer type) */
+	int (*write)(ib_build__cache_backend *self, const void *config, size_t len, const ib_digest *blobs,
+		     const uint64_t *sizes, const char *const *types, size_t n);
+	/* fetch a layer blob into the store, verified against its digest and `diff_id` */
+	int (*fetch_layer)(ib_build__cache_backend *self, ib_store *s, const ib_digest *blob, uint64_t size,
+			   const char *media_type, const ib_digest *diff_id);
+	/* an exclusive lock around read-merge-write (NULL: none, the registry's check-after-write instead) */
+	int (*lock)(ib_build__cache_backend *self);
+	void (*unlock)(ib_build__cache_backend *self);
+	void (*free)(ib_build__cache_backend *self);
+};
+
+/* An OCI layout directory `dir` (created when `write`). */
+int ib_build__cache_local_open(ib_build__cache_backend **out, const char *dir, int write);
+
+#endif

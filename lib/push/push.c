@@ -97,6 +97,11 @@ static int put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, c
 	return rc;
 }
 
+int ib_push__put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, const ib_buf *body, const char *mt)
+{
+	return put_manifest(out, r, tag, body, mt);
+}
+
 /*
  * A repository of the destination registry (other than the destination)
  * that the image has a name in: where its blobs may be mounted from.
@@ -120,12 +125,12 @@ static char *mount_source(const ib_image *img, const ib_reference *dest)
 	return NULL;
 }
 
-static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
-		const ib_push_options *opts)
+/* One image; its manifest under `tag`, or under its own digest when `tag` is NULL (an index's child). */
+int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
+		   const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
-	const char *tag = ib_reference_tag(dest);
 	push_job job = { img, ib_calloc(n ? n : 1, sizeof(ib_push__blob)), from,
 			 opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT };
 	ib_buf body = IB_BUF_INIT;
@@ -137,8 +142,18 @@ static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib
 		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
 	if (rc == 0)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
+	char by_digest[IB_DIGEST_STRLEN];
+	if (rc == 0 && !tag) {
+		ib_digest d;
+		if ((rc = ib_digest_of(&d, body.ptr, body.size)) == 0)
+			ib_digest_fmt(by_digest, &d);
+	}
 	if (rc == 0)
-		rc = put_manifest(manifest, r, tag, &body, mt);
+		rc = put_manifest(manifest, r, tag ? tag : by_digest, &body, mt);
+	if (rc == 0 && sent)
+		rc = ib_buf_set(sent, body.ptr, body.size);
+	if (rc == 0 && sent_type)
+		*sent_type = mt;
 	ib_buf_dispose(&body);
 	free(job.blobs);
 	free(from);
@@ -197,7 +212,9 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				     opts->callbacks, what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = push(&md, r, store, img, ref, opts);
+		/* a multi-platform image: every platform's image, then the index under the tag */
+		rc = ib_image_index_digest(img) ? ib_push__index(&md, r, store, img, ref, opts)
+						: ib_push__image(&md, NULL, NULL, r, store, img, ref, opts, ib_reference_tag(ref));
 		ib_store_lease_release(store);
 	}
 	if (rc == 0) {

@@ -158,6 +158,7 @@ typedef struct {
 	const ib_registry_options *registry;
 	unsigned int jobs;
 	const ib_callbacks *callbacks;
+	const char *platform;
 	...;
 } ib_pull_options;
 typedef struct {
@@ -205,6 +206,8 @@ typedef struct {
 	const char *const *ulimits;
 	int64_t shm_size;
 	const char *const *no_cache_filter;
+	const char *const *platforms;
+	const char *binfmt_misc;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...

@@ -18,6 +18,7 @@ DECLARE(bad_tests)
 DECLARE(crash_tests)
 DECLARE(transfer_tests)
 DECLARE(trust_tests)
+DECLARE(platform_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

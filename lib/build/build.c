@@ -381,7 +381,9 @@ static int stage_from_image(stage_state *s, builder *b, ib_image *img)
 int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state *s, const char *value)
 {
 	ib_image *img = NULL;
-	int rc = ib_build__context_image(&img, b, ps->name, value);
+	int rc = ib_build__stage_platform(s->platform, b, ps);
+	if (rc == 0)
+		rc = ib_build__context_image(&img, b, ps->name, value);
 	if (rc < 0) {
 		ib_error_prefix("line %d: FROM ... AS %s", ps->stage->line, ps->name);
 		return rc;

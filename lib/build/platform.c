@@ -239,6 +239,8 @@ static int read_handler(handler *h, const char *path, const unsigned char hdr[20
 int ib_build__check_emulator(builder *b, const char *platform)
 {
 	const char *host = ib_build__host_platform();
+	if (!*platform) /* a stage whose platform was never set: the target's (none: the host's) */
+		platform = *b->platform ? b->platform : host;
 	if (!strcmp(platform, host))
 		return 0;
 	if (!strcmp(host, "linux/amd64") && !strcmp(platform, "linux/386"))

@@ -9,7 +9,8 @@
 # both. Prints each time and the ratio imagebuild/buildah per run and of the
 # medians. Needs root, buildah, qemu-user-static (registers aarch64 with
 # `imagebuild binfmt`), docker-registry and the arm64 busybox .deb of
-# scripts/setup. imagebuild builds the platforms one after another.
+# scripts/setup. imagebuild builds the platforms one after another. buildah
+# uses its own root with BUILDAH_DRIVER (default overlay; vfs is much slower).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -21,7 +22,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	buildah --root "$tmp/buildah" --runroot "$tmp/buildah-run" --storage-driver vfs rm -a >/dev/null 2>&1 || true
+	buildah --root "$tmp/buildah" --runroot "$tmp/buildah-run" --storage-driver "${BUILDAH_DRIVER:-overlay}" rm -a >/dev/null 2>&1 || true
 	umount -R "$tmp/buildah" 2>/dev/null || true
 	rm -rf "$tmp" 2>/dev/null || true
 }
@@ -34,7 +35,7 @@ export IMAGEBUILD_ROOT=$tmp/store
 port=$(free_port)
 start_registry reg "$port"
 "$IB" push "busybox-multi" "127.0.0.1:$port/busybox-multi:latest" >/dev/null
-bah=(buildah --root "$tmp/buildah" --runroot "$tmp/buildah-run" --storage-driver vfs)
+bah=(buildah --root "$tmp/buildah" --runroot "$tmp/buildah-run" --storage-driver "${BUILDAH_DRIVER:-overlay}")
 for a in amd64 arm64; do
 	"${bah[@]}" pull -q --tls-verify=false --arch "$a" "127.0.0.1:$port/busybox-multi:latest" >/dev/null
 done

@@ -1232,12 +1232,12 @@ class Store:
             reg = _registry(keep, username, password, insecure, tls_ca,
                             authfile=authfile, registries_conf=registries_conf)
         tags = list(tags)
-        several = platform is not None and not isinstance(platform, str)
+        single: Optional[str] = platform if isinstance(platform, str) else None
         o = _build_options(keep, context, dockerfile, dockerfile_content, tags, build_args, target,
-                           None if several else platform, no_cache, snapshotter, isolation, network,
+                           single, no_cache, snapshotter, isolation, network,
                            pull, secrets, allow, source_date_epoch, reg)
-        if several:
-            o.platforms = keep.array(list(platform))  # type: ignore[arg-type]
+        if platform is not None and not isinstance(platform, str):
+            o.platforms = keep.array(list(platform))
         if binfmt_misc is not None:
             o.binfmt_misc = keep.str(os.fsdecode(binfmt_misc))
         out = _parse_output(output)

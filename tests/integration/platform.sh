@@ -84,8 +84,10 @@ IMAGEBUILD_BINFMT_MISC=$tmp/nobinfmt "$IB" build -q --platform linux/amd64,linux
 	fail "save: $(cat "$tmp/cross-oci/index.json")"
 skopeo inspect --override-arch arm64 "oci:$tmp/cross-oci" >"$tmp/oci-arm.json"
 [ "$(json 'd["Architecture"]' <"$tmp/oci-arm.json")" = arm64 ] || fail "saved arm64 image: $(cat "$tmp/oci-arm.json")"
-# inspect and images show the platforms
-"$IB" inspect --format '{{json .}}' cross:multi >"$tmp/inspect.json"
+# inspect --platform: each platform's image of the index, never another's
+[ "$("$IB" inspect --platform linux/arm64 --format '{{.Architecture}}' cross:multi)" = arm64 ] || fail "inspect --platform arm64"
+[ "$("$IB" inspect --platform linux/amd64 --format '{{.Architecture}}' cross:multi)" = amd64 ] || fail "inspect --platform amd64"
+"$IB" inspect --platform linux/s390x cross:multi >/dev/null 2>&1 && fail "inspect --platform s390x found an image"
 [ "$("$IB" run --rm cross:multi cat /out)" = "on x86_64 for linux/amd64 from linux/amd64" ] ||
 	fail "amd64 image of cross:multi: $("$IB" run --rm cross:multi cat /out)"
 

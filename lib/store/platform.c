@@ -36,6 +36,9 @@ static void normalize(char os[64], char arch[64], char variant[64])
 		snprintf(arch, 64, "arm64");
 		if (!strcmp(variant, "8") || !strcmp(variant, "v8") || !strcmp(variant, "v8.0"))
 			variant[0] = 0;
+	} else if (!strncmp(arch, "armv", 4) && arch[4] >= '5' && arch[4] <= '8') { /* uname's armv7l */
+		snprintf(variant, 64, "v%c", arch[4]);
+		snprintf(arch, 64, "arm");
 	} else if (!strcmp(arch, "armhf")) {
 		snprintf(arch, 64, "arm");
 		snprintf(variant, 64, "v7");

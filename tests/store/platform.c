@@ -12,7 +12,7 @@ static void test_normalize(void **state)
 		{ "linux/aarch64", "linux/arm64" },   { "linux/arm64/v8", "linux/arm64" }, { "arm64", "linux/arm64" },
 		{ "linux/arm", "linux/arm/v7" },      { "linux/arm/7", "linux/arm/v7" }, { "linux/armhf", "linux/arm/v7" },
 		{ "linux/i386", "linux/386" },        { "linux/s390x", "linux/s390x" }, { "linux/amd64/v1", "linux/amd64" },
-		{ "linux/amd64/v3", "linux/amd64/v3" },
+		{ "linux/amd64/v3", "linux/amd64/v3" }, { "linux/armv7l", "linux/arm/v7" },
 	};
 	ib_buf b = IB_BUF_INIT;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

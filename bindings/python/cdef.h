@@ -158,6 +158,7 @@ typedef struct {
 	const ib_registry_options *registry;
 	unsigned int jobs;
 	const ib_callbacks *callbacks;
+	const char *platform;
 	...;
 } ib_pull_options;
 typedef struct {
@@ -210,6 +211,8 @@ typedef struct {
 	unsigned int jobs;
 	const char *const *cache_from;
 	const char *const *cache_to;
+	const char *const *platforms;
+	const char *binfmt_misc;
 	...;
 } ib_build_options;
 #define IB_PULL_MISSING ...

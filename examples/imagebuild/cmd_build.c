@@ -46,7 +46,7 @@ const cli_option cli_opts_build[] = {
 	{ "snapshotter", 0, 1, "NAME", "Snapshotter of the build (overlay, copy)" },
 	{ "dry-run", 0, 0, NULL, "Print the build plan, build nothing" },
 	{ "network", 0, 1, "MODE", "Networking mode of RUN: default, host or none" },
-	{ "platform", 0, 1, "OS/ARCH", "Set the target platform (the host's only)" },
+	{ "platform", 0, 1, "OS/ARCH[,...]", "Set the target platforms (several: one image index); repeatable" },
 	{ "quiet", 'q', 0, NULL, "Suppress the build output and print the image ID on success" },
 	{ "pull", 0, 0, NULL, "Always attempt to pull a newer version of the base images" },
 	{ "secret", 0, 1, "id=ID,src=FILE", "Secret to expose to the build; repeatable" },
@@ -78,9 +78,9 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	size_t ntags = 0, nargs = 0, nsecrets = 0, nallow = 0;
 	const char *iidfile = NULL, *metadata_file = NULL;
 	const char **labels = NULL, **annotations = NULL, **contexts = NULL, **hosts = NULL, **ulimits = NULL,
-		   **nocache = NULL, **cache_from = NULL, **cache_to = NULL;
+		   **nocache = NULL, **cache_from = NULL, **cache_to = NULL, **platforms = NULL;
 	size_t nlabels = 0, nannotations = 0, ncontexts = 0, nhosts = 0, nulimits = 0, nnocache = 0, ncache_from = 0,
-	       ncache_to = 0;
+	       ncache_to = 0, nplatforms = 0;
 	build_output output;
 	int noutputs = 0;
 	char *stdin_dir = NULL, *joined_file = NULL;
@@ -116,7 +116,7 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 				goto out;
 			}
 			break;
-		case 10: o.platform = v; break;
+		case 10: cli_list_add(&platforms, &nplatforms, v); break;
 		case 11: quiet = 1; break;
 		case 12: o.pull = IB_PULL_ALWAYS; break;
 		case 13: cli_list_add(&secrets, &nsecrets, v); break;
@@ -191,6 +191,18 @@ int cmd_build(ib_cli *cli, int argc, char **argv)
 	o.no_cache_filter = nocache;
 	o.cache_from = cache_from;
 	o.cache_to = cache_to;
+	o.platforms = platforms;
+	/* where RUN of another platform looks for its emulator (tests point it at an empty directory) */
+	o.binfmt_misc = getenv("IMAGEBUILD_BINFMT_MISC");
+	size_t nplat = 0;
+	for (size_t p = 0; p < nplatforms; p++)
+		for (const char *c = platforms[p]; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
+			nplat++;
+	if (nplat > 1 && (output.type == BUILD_OUTPUT_LOCAL || output.type == BUILD_OUTPUT_TAR)) {
+		fprintf(stderr, "imagebuild build: --output type=local and type=tar of several platforms are not "
+			"supported (one root filesystem per platform); use type=oci or type=image\n");
+		goto out;
+	}
 	if (!strcmp(o.context, "-")) {
 		/* docker build -: a Dockerfile (no context) or a context tar on stdin */
 		if (o.dockerfile && !strcmp(o.dockerfile, "-")) {
@@ -344,6 +356,7 @@ out:
 	for (size_t a = 0; a < nnocache; a++)
 		free((char *)nocache[a]);
 	free(nocache);
+	free(platforms);
 	free(tags);
 	free(secrets);
 	for (size_t a = 0; a < nallow; a++)

@@ -345,9 +345,10 @@ out:
 const cli_option cli_opts_inspect[] = {
 	{ "format", 'f', 1, "FORMAT", "Format output: json, or a Go template ({{.Id}}, {{json .Config}}...)" },
 	{ "type", 0, 1, "TYPE", "Only inspect objects of the given type: image or container" },
+	{ "platform", 0, 1, "OS/ARCH", "The image of this platform of a multi-platform image (never another's)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
-enum { INS_FORMAT, INS_TYPE };
+enum { INS_FORMAT, INS_TYPE, INS_PLATFORM };
 
 /* A container as docker inspect shows one, with the keys the store knows. */
 static json_t *container_object(const ib_container_record *c)
@@ -372,10 +373,13 @@ static json_t *container_object(const ib_container_record *c)
 int cmd_inspect(ib_cli *cli, int argc, char **argv)
 {
 	int i = 1, k, want_image = 1, want_container = 1;
-	const char *v, *format = NULL;
+	const char *v, *format = NULL, *platform = NULL;
 	while ((k = cli_next_option(cli, argc, argv, &i, cli_opts_inspect, &v)) >= 0) {
 		if (k == INS_FORMAT) {
 			format = v;
+		} else if (k == INS_PLATFORM) {
+			platform = v;
+			want_container = 0;
 		} else if (!strcmp(v, "image")) {
 			want_container = 0;
 		} else if (!strcmp(v, "container")) {
@@ -401,7 +405,7 @@ int cmd_inspect(ib_cli *cli, int argc, char **argv)
 		json_t *obj = NULL;
 		ib_image *img = NULL;
 		ib_container_record *rec = NULL;
-		if (want_image && ib_store_image_lookup(&img, s, argv[i]) == 0) {
+		if (want_image && ib_store_image_lookup_platform(&img, s, argv[i], platform) == 0) {
 			ib_buf b = IB_BUF_INIT;
 			if (ib_image_inspect_json(&b, img) < 0)
 				status = cli_fail(argv[i]);

@@ -31,6 +31,7 @@ const cli_option cli_opts_pull[] = {
 	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the image name)" },
 	OPT_PROGRESS,
+	{ "platform", 0, 1, "OS/ARCH", "Pull this platform's image of a multi-platform image" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 const cli_option cli_opts_login[] = {
@@ -52,6 +53,7 @@ typedef struct {
 	const char *compression; /* push */
 	int compression_level;   /* push */
 	cli_progress_mode progress; /* push, pull: set up by cli_progress_start() */
+	const char *platform;       /* pull --platform */
 } reg_args;
 
 /* Parse the options of `opts` (the command's table). Returns the first operand or -2. */
@@ -65,6 +67,7 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 	a->compression = NULL;
 	a->compression_level = 0;
 	a->progress = CLI_PROGRESS_AUTO;
+	a->platform = NULL;
 	int i = 1, k;
 	const char *v;
 	while ((k = cli_next_option(cli, argc, argv, &i, opts, &v)) >= 0) {
@@ -100,7 +103,8 @@ static int parse(reg_args *a, ib_cli *cli, int argc, char **argv, const cli_opti
 				return -2;
 			}
 			a->compression_level = (int)l;
-		}
+		} else if (!strcmp(n, "platform"))
+			a->platform = v;
 		else if (!strcmp(n, "progress") && cli_progress_parse(cli->command, v, &a->progress) < 0) {
 			cli->status = CLI_EXIT_ERROR; /* said: cli_usage() adds nothing */
 			return -2;
@@ -164,6 +168,7 @@ int cmd_pull(ib_cli *cli, int argc, char **argv)
 	ib_pull_options o = IB_PULL_OPTIONS_INIT;
 	o.registry = &a.reg;
 	o.callbacks = &a.cb;
+	o.platform = a.platform;
 	ib_digest id, md;
 	cli_catch_signals();
 	cli_progress *prog = cli_progress_start(a.progress, CLI_VIEW_PULL, &a.cb);

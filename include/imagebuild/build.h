@@ -26,7 +26,7 @@ IB_BEGIN_DECL
  * made callbacks a pointer and moved cancellation into it (a new layout:
  * structs of versions 1 to 5 are still read with theirs); 7 labels,
  * annotations, build_contexts, extra_hosts, ulimits, shm_size,
- * no_cache_filter; 8 jobs, cache_from, cache_to
+ * no_cache_filter; 8 jobs, cache_from, cache_to, platforms, binfmt_misc
  */
 #define IB_BUILD_OPTIONS_VERSION 8
 
@@ -193,11 +193,29 @@ typedef struct {
 	 * are refused (version 8).
 	 */
 	const char *const *cache_to;
+	/**
+	 * The platforms to build, NULL-terminated "os/arch[/variant]" (docker
+	 * buildx build --platform A,B): each is built (one after another), and
+	 * with more than one the result is an OCI image index with one manifest
+	 * per platform, which the tags name and `image_id` is then the digest
+	 * of. One platform is as `platform`; NULL or empty: `platform`. FROM
+	 * resolves each stage's platform (FROM --platform, else the target's)
+	 * from an index, never taking a local image of another platform; RUN of
+	 * a platform this host cannot run goes through a binfmt_misc emulator
+	 * registered with the F flag (qemu-user-static), and fails naming the
+	 * missing one when there is none (version 8).
+	 */
+	const char *const *platforms;
+	/**
+	 * Where the binfmt_misc registrations are read to find an emulator for
+	 * RUN of another platform; NULL: /proc/sys/fs/binfmt_misc (version 8).
+	 */
+	const char *binfmt_misc;
 } ib_build_options;
 
 #define IB_BUILD_OPTIONS_INIT { IB_BUILD_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
 		NULL, 0, NULL, NULL, NULL, IB_NETWORK_HOST, NULL, IB_PULL_MISSING, NULL, NULL, NULL, 0, 0, \
-		NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL }
+		NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL }
 
 /**
  * Initialise for `version` (1 to 8; 1 to 5 in their own layout, only that

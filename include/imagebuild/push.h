@@ -103,8 +103,8 @@ typedef struct {
  */
 IB_EXTERN(int) ib_registry_options_init(ib_registry_options *opts, unsigned int version);
 
-/* 2: `registry` became a pointer, `callbacks` moved here from it */
-#define IB_PULL_OPTIONS_VERSION 2
+/* 2: `registry` became a pointer, `callbacks` moved here from it; 3: `platform` */
+#define IB_PULL_OPTIONS_VERSION 3
 /** Options of ib_pull(). */
 typedef struct {
 	unsigned int version;
@@ -117,13 +117,21 @@ typedef struct {
 	 * called from worker threads, one at a time). NULL: none.
 	 */
 	const ib_callbacks *callbacks;
+	/* version 3 */
+	/**
+	 * The platform to fetch from an index, "os/arch[/variant]" (docker
+	 * pull --platform); NULL: this host's. The store keeps the index, so a
+	 * second pull of the same name for another platform adds that one
+	 * (version 3).
+	 */
+	const char *platform;
 } ib_pull_options;
-#define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, NULL, 0, NULL }
+#define IB_PULL_OPTIONS_INIT { IB_PULL_OPTIONS_VERSION, NULL, 0, NULL, NULL }
 
 /**
  * Initialise `opts` like IB_PULL_OPTIONS_INIT for `version` (for bindings):
- * 2, or 1 (the older layout with the registry options by value; only that
- * version's size is written). IB_EINVALID for another version.
+ * 3, 2 (without `platform`), or 1 (the older layout with the registry
+ * options by value; only that version's size is written). IB_EINVALID for another version.
  */
 IB_EXTERN(int) ib_pull_options_init(ib_pull_options *opts, unsigned int version);
 

@@ -381,12 +381,27 @@ IB_EXTERN(int) ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, i
  * "No such image: X"; IB_EINVALID when a short id is ambiguous.
  */
 IB_EXTERN(int) ib_store_image_lookup(ib_image **out, ib_store *store, const char *name_or_id);
+/**
+ * ib_store_image_lookup for one platform ("os/arch[/variant]"; NULL or "":
+ * as ib_store_image_lookup): an index gives its child of that platform,
+ * which must be in the store (an index keeps several platforms of one
+ * name); a single manifest or an id must have a config of that platform.
+ * Never an image of another platform: IB_ENOTFOUND says what the store has.
+ */
+IB_EXTERN(int) ib_store_image_lookup_platform(ib_image **out, ib_store *store, const char *name_or_id,
+					      const char *platform);
 /** Free an image handle (the image stays in the store). NULL is fine. */
 IB_EXTERN(void) ib_image_free(ib_image *img);
 /** The image id: its config digest. */
 IB_EXTERN(const ib_digest *) ib_image_id(const ib_image *img);
 /** The digest of its (platform) manifest. */
 IB_EXTERN(const ib_digest *) ib_image_manifest_digest(const ib_image *img);
+/**
+ * The digest of the OCI index / Docker manifest list the image was found
+ * through (a name or id of a multi-platform image: the index whose child
+ * ib_image_manifest_digest is); NULL when it is a single manifest.
+ */
+IB_EXTERN(const ib_digest *) ib_image_index_digest(const ib_image *img);
 /** The media type of its manifest (borrowed). */
 IB_EXTERN(const char *) ib_image_manifest_media_type(const ib_image *img);
 /** The config (borrowed); ib_image_config_dup() it to change it. */
@@ -475,6 +490,12 @@ IB_EXTERN(int) ib_store_tag_manifest(ib_store *store, const char *name, const ib
 IB_EXTERN(int) ib_store_repo_digest_add(ib_store *store, const char *name_or_id, const char *repo_digest);
 /** Remove one name; the image goes when it was its last name. */
 IB_EXTERN(int) ib_store_untag(ib_store *store, const char *name);
+/**
+ * Remove the untagged index entries of the manifest `manifest` (a named
+ * entry stays; its blobs stay while anything names them): a multi-platform
+ * build drops those of its platforms' manifests once its index names them.
+ */
+IB_EXTERN(int) ib_store_untagged_drop(ib_store *store, const ib_digest *manifest);
 
 #define IB_STORE_REMOVE_FORCE 1  /* remove an id with several names, or used by a container */
 /**
@@ -712,6 +733,22 @@ IB_EXTERN(int) ib_store_layer_uncompress(ib_store *store, const ib_digest *blob,
  * IB_ENOTFOUND names the platforms the index has.
  */
 IB_EXTERN(int) ib_store_index_platform(ib_digest *digest, ib_buf *media_type, const char *index_json, size_t len);
+
+/**
+ * ib_store_index_platform for `platform` ("os/arch[/variant]", normalised
+ * as containerd does: "linux/aarch64" is "linux/arm64"); NULL or "": the
+ * host's. IB_ENOTFOUND names the platforms the index has.
+ */
+IB_EXTERN(int) ib_store_index_platform_for(ib_digest *digest, ib_buf *media_type, const char *index_json, size_t len,
+					   const char *platform);
+
+/**
+ * containerd's platforms.Normalize: `platform` ("arm64", "linux/aarch64",
+ * "linux/arm/7", "LINUX/AMD64") as "os/arch[/variant]" in `out`
+ * ("linux/arm64", "linux/arm/v7", "linux/amd64"). An os-less value is linux.
+ * IB_EINVALID when it is not os/arch[/variant].
+ */
+IB_EXTERN(int) ib_platform_normalize(ib_buf *out, const char *platform);
 
 /* ---- maintenance ---- */
 

@@ -381,7 +381,9 @@ static int stage_from_image(stage_state *s, builder *b, ib_image *img)
 int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state *s, const char *value)
 {
 	ib_image *img = NULL;
-	int rc = ib_build__context_image(&img, b, ps->name, value);
+	int rc = ib_build__stage_platform(s->platform, b, ps);
+	if (rc == 0)
+		rc = ib_build__context_image(&img, b, ps->name, value);
 	if (rc < 0) {
 		ib_error_prefix("line %d: FROM ... AS %s", ps->stage->line, ps->name);
 		return rc;
@@ -395,13 +397,23 @@ int ib_build__init_named_stage(builder *b, const ib_plan_stage *ps, stage_state 
 
 int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 {
-	int rc = 0;
+	int rc = ps->base_kind == IB_BASE_STAGE ? 0 : ib_build__stage_platform(s->platform, b, ps);
+	if (rc < 0) {
+		ib_error_prefix("line %d: FROM --platform=%s", ps->stage->line, ps->stage->platform);
+		return rc;
+	}
 	if (ps->base_kind == IB_BASE_SCRATCH) {
 		rc = ib_image_config_new(&s->config);
-		/* BuildKit's empty image has WorkingDir "/" */
+		/* BuildKit's empty image has WorkingDir "/", and the stage's platform */
 		if (rc == 0)
 			rc = ib_image_config_set(s->config, IB_CONFIG_WORKDIR, "/");
-		snprintf(s->key, sizeof s->key, "%s", "scratch");
+		if (rc == 0)
+			rc = ib_build__config_platform(s->config, s->platform);
+		/* the host's stays "scratch", as before: its cache entries stay valid */
+		if (strcmp(s->platform, ib_build__host_platform()))
+			ib_build__platform_key(s->key, "scratch", s->platform);
+		else
+			snprintf(s->key, sizeof s->key, "%s", "scratch");
 	} else if (ps->base_kind == IB_BASE_STAGE) {
 		stage_state *from = &b->stages[ps->base_stage];
 		rc = ib_image_config_dup(&s->config, from->config);
@@ -414,9 +426,10 @@ int ib_build__init_stage(builder *b, const ib_plan_stage *ps, stage_state *s)
 		for (size_t i = 0; rc == 0 && i < from->arg_names.n; i++)
 			rc = ib_strlist_add(&s->arg_names, from->arg_names.items[i]);
 		memcpy(s->key, from->key, sizeof s->key);
+		memcpy(s->platform, from->platform, sizeof s->platform);
 	} else {
 		ib_image *img = NULL;
-		rc = ib_build__image(&img, b, ps->base);
+		rc = ib_build__image_platform(&img, b, ps->base, s->platform);
 		if (rc < 0) {
 			ib_error_prefix("line %d: FROM %s", ps->stage->line, ps->base);
 			return rc;
@@ -1091,7 +1104,9 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 	ib_diff_options_init(&b->diff_opts, IB_DIFF_OPTIONS_VERSION);
 	b->diff_opts.use_source_date_epoch = o->use_source_date_epoch;
 	b->diff_opts.source_date_epoch = o->source_date_epoch;
-	int rc = parse_allow(b);
+	int rc = ib_build__setup_platform(b);
+	if (rc == 0)
+		rc = parse_allow(b);
 	if (rc == 0)
 		rc = ib_build__parse_extras(b);
 	if (rc == 0)
@@ -1115,7 +1130,7 @@ static int prepare(builder *b, ib_store *store, const ib_build_options *o)
 		ib_plan_options pl = IB_PLAN_OPTIONS_INIT;
 		pl.target = o->target;
 		pl.build_args = o->build_args;
-		pl.platform = o->platform;
+		pl.platform = b->platform_explicit ? b->platform : NULL;
 		rc = ib_plan_new(&b->plan, b->df, b->ins, &pl);
 		if (rc < 0)
 			ib_error_prefix("%s", po.filename);
@@ -1215,7 +1230,7 @@ int ib_build_options_init(ib_build_options *opts, unsigned int version)
 	return 0;
 }
 
-static int lookup_image(ib_image **out, builder *b, const char *name);
+static int lookup_image(ib_image **out, builder *b, const char *name, const char *platform);
 
 /* The image of the named context `value` (docker-image://, oci-layout://, a directory) for `name`. */
 int ib_build__context_image(ib_image **out, builder *b, const char *name, const char *value)
@@ -1225,7 +1240,7 @@ int ib_build__context_image(ib_image **out, builder *b, const char *name, const 
 		if (!strcmp(ref, "scratch"))
 			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
 					     "build context %s=%s: docker-image://scratch is not supported", name, value);
-		int rc = lookup_image(out, b, ref);
+		int rc = lookup_image(out, b, ref, b->platform);
 		if (rc < 0)
 			ib_error_prefix("build context %s=%s", name, value);
 		return rc;
@@ -1242,42 +1257,69 @@ int ib_build__context_image(ib_image **out, builder *b, const char *name, const 
 
 int ib_build__image(ib_image **out, builder *b, const char *name)
 {
+	return ib_build__image_platform(out, b, name, b->platform);
+}
+
+/* The image `name` for `platform` (normalised; "" the host's): FROM gives its stage's platform. */
+int ib_build__image_platform(ib_image **out, builder *b, const char *name, const char *platform)
+{
 	const char *ctx = ib_build__named_context(b, name);
 	if (ctx)
 		return ib_build__context_image(out, b, name, ctx);
-	return lookup_image(out, b, name);
+	return lookup_image(out, b, name, platform);
 }
 
-static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled, const char *name);
+static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled_list, const char *name,
+			       const char *platform);
 
 /* The stages running at once share the list of images pulled (and pull one at a time). */
-static int lookup_image(ib_image **out, builder *b, const char *name)
+static int lookup_image(ib_image **out, builder *b, const char *name, const char *platform)
 {
 	ib_build__lock(b, IB_BUILD__LOCK_PULL);
-	int rc = lookup_image_locked(out, b, &ib_build__shared(b)->pulled, name);
+	int rc = lookup_image_locked(out, b, &ib_build__shared(b)->pulled, name, platform);
 	ib_build__unlock(b, IB_BUILD__LOCK_PULL);
 	return rc;
 }
 
-static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled, const char *name)
+static int lookup_image_locked(ib_image **out, builder *b, ib_strlist *pulled_list, const char *name,
+			       const char *platform)
 {
 	int rc = 0;
-	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(pulled, name))
+	/* never an image of another platform (BuildKit), the host's included */
+	const char *want = platform && *platform ? platform : NULL;
+	char *pulled = ib_sprintf("%s %s", name, want ? want : "");
+	if (!pulled)
+		return IB_ERROR;
+	if (b->o->pull == IB_PULL_ALWAYS && !ib_strlist_contains(pulled_list, pulled))
 		rc = IB_ENOTFOUND;
-	else if ((rc = ib_store_image_lookup(out, b->store, name)) != IB_ENOTFOUND || b->o->pull == IB_PULL_NEVER)
+	else if ((rc = ib_store_image_lookup_platform(out, b->store, name, want)) != IB_ENOTFOUND ||
+		 b->o->pull == IB_PULL_NEVER) {
+		free(pulled);
 		return rc;
+	}
+	/* the store has it, for another platform: say so if the pull fails too */
+	const char *m = rc == IB_ENOTFOUND ? ib_error_last()->message : "";
+	char *local = strstr(m, ", not ") || strstr(m, "manifest for") ? ib_strdup(m) : NULL;
 	ib_error_clear();
 	ib_pull_options po = IB_PULL_OPTIONS_INIT;
 	po.registry = b->o->registry;
 	po.callbacks = b->o->callbacks;
-	ib_build__log_line(b, IB_LOG_INFO, "pulling %s", name);
+	po.platform = want;
+	ib_build__log_line(b, IB_LOG_INFO, "pulling %s%s%s", name, want ? " for " : "", want ? want : "");
 	if ((rc = ib_callback_internal(ib_pull(NULL, NULL, b->store, name, &po))) < 0) {
-		ib_error_prefix("pull `%s`", name);
+		ib_error_prefix("pull `%s`%s%s", name, want ? " for " : "", want ? want : "");
+		if (local)
+			ib_error_prefix("%s (a local image of another platform is never used)", local);
+		free(local);
+		free(pulled);
 		return rc;
 	}
-	if ((rc = ib_strlist_add(pulled, name)) < 0)
+	free(local);
+	rc = ib_strlist_add(pulled_list, pulled);
+	free(pulled);
+	if (rc < 0)
 		return rc;
-	return ib_store_image_lookup(out, b->store, name);
+	return ib_store_image_lookup_platform(out, b->store, name, want);
 }
 
 /*
@@ -1301,7 +1343,9 @@ static int checks_with_bases(builder *b)
 			continue;
 		if (ps->name && ib_build__named_context(b, ps->name))
 			continue; /* replaced by a named context: its base is never used */
-		if ((rc = ib_build__image(&img, b, ps->base)) < 0) {
+		char plat[IB_BUILD__PLATFORM_MAX];
+		if ((rc = ib_build__stage_platform(plat, b, ps)) < 0 ||
+		    (rc = ib_build__image_platform(&img, b, ps->base, plat)) < 0) {
 			ib_error_prefix("%s:%d: FROM %s", b->filename, ps->stage->line, ps->base);
 			break;
 		}
@@ -1361,6 +1405,25 @@ int ib_build_check(ib_checks **out, const ib_build_options *opts)
 
 int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 {
+	ib_strlist platforms = IB_STRLIST_INIT;
+	int rc = opts ? ib_build__platform_list(&platforms, opts) : 0;
+	if (rc == 0 && platforms.n > 1) {
+		rc = ib_build__multi(image_id, store, opts, &platforms);
+	} else if (rc == 0 && platforms.n == 1) {
+		/* one platform of the list: as `platform` */
+		ib_build_options one = *opts;
+		one.platform = platforms.items[0];
+		one.platforms = NULL;
+		rc = ib_build__one(image_id, NULL, store, &one);
+	} else if (rc == 0) {
+		rc = ib_build__one(image_id, NULL, store, opts);
+	}
+	ib_strlist_clear(&platforms);
+	return ib_callback_result(rc);
+}
+
+int ib_build__one(ib_digest *image_id, ib_digest *manifest_out, ib_store *store, const ib_build_options *opts)
+{
 	builder b;
 	memset(&b, 0, sizeof b);
 	int rc = prepare(&b, store, opts);
@@ -1389,9 +1452,6 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 		ib_error_prefix("build");
 	if (rc == 0)
 		rc = checks_with_bases(&b);
-	/* after the checks, which warn about a base of another platform, as BuildKit would */
-	if (rc == 0)
-		rc = ib_build__check_platform(b.o->platform);
 	if (rc == 0) {
 		b.nstages = ib_instructions_stage_count(b.ins);
 		size_t np = ib_plan_stage_count(b.plan);
@@ -1422,6 +1482,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 			rc = ib_image_config_set(s->config, IB_CONFIG_CREATED, last.created);
 		if (rc == 0)
 			rc = ib_build__apply_labels(&b, s->config);
+		if (rc == 0)
+			rc = ib_build__final_platform(&b, s->config);
 		ib_image_commit_options co = IB_IMAGE_COMMIT_OPTIONS_INIT;
 		co.annotations = b.annotations.n ? (const char *const *)b.annotations.items : NULL;
 		if (rc == 0)
@@ -1434,6 +1496,8 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 			rc = ib_store_tag_manifest(store, *t2, &manifest);
 		if (rc == 0 && image_id)
 			*image_id = id;
+		if (rc == 0 && manifest_out)
+			*manifest_out = manifest;
 	}
 	if (leased)
 		ib_store_lease_release(store);

@@ -1,7 +1,7 @@
 /*
  * The options of `docker buildx build` that are neither the Dockerfile nor
  * its context (ib_build_options version 7): --label, --annotation,
- * --add-host, --ulimit, --shm-size, --no-cache-filter, --platform, and the
+ * --add-host, --ulimit, --shm-size, --no-cache-filter, and the
  * named contexts of --build-context. Parsed and checked once, before
  * anything runs, as buildx and BuildKit's dockerui frontend parse them.
  */
@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/utsname.h>
 
 /* go-units' ulimitNameMapping: the names docker --ulimit takes. */
 static const char *const ulimit_names[] = {
@@ -145,70 +144,6 @@ static int parse_annotation(ib_strlist *out, const char *spec)
 	return ib_strlist_add(out, key);
 }
 
-/* containerd's platforms.Normalize of this host: os/arch[/variant]. */
-static void host_platform(char *buf, size_t n)
-{
-	struct utsname u;
-	const char *arch = "amd64";
-	if (uname(&u) == 0) {
-		arch = !strcmp(u.machine, "x86_64")                                   ? "amd64"
-		       : !strcmp(u.machine, "aarch64")                                ? "arm64"
-		       : !strcmp(u.machine, "i686") || !strcmp(u.machine, "i386")     ? "386"
-		       : !strncmp(u.machine, "armv7", 5)                              ? "arm/v7"
-										      : u.machine;
-	}
-	snprintf(buf, n, "linux/%s", arch);
-}
-
-/* containerd's Normalize for the spellings of the host's arch. */
-static void normalize_platform(char *out, size_t n, const char *p)
-{
-	char os[64] = "linux", arch[64] = "", variant[64] = "";
-	const char *s1 = strchr(p, '/');
-	if (!s1) {
-		snprintf(arch, sizeof arch, "%s", p); /* "amd64": the os is the host's */
-	} else {
-		snprintf(os, sizeof os, "%.*s", (int)(s1 - p), p);
-		const char *s2 = strchr(s1 + 1, '/');
-		snprintf(arch, sizeof arch, "%.*s", s2 ? (int)(s2 - s1 - 1) : (int)strlen(s1 + 1), s1 + 1);
-		if (s2)
-			snprintf(variant, sizeof variant, "%s", s2 + 1);
-	}
-	for (char *c = os; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-	for (char *c = arch; *c; c++)
-		*c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-	if (!strcmp(arch, "x86_64") || !strcmp(arch, "x86-64"))
-		snprintf(arch, sizeof arch, "amd64");
-	else if (!strcmp(arch, "aarch64"))
-		snprintf(arch, sizeof arch, "arm64");
-	else if (!strcmp(arch, "i386") || !strcmp(arch, "i686"))
-		snprintf(arch, sizeof arch, "386");
-	if (!strcmp(arch, "arm64") && (!strcmp(variant, "v8") || !strcmp(variant, "8")))
-		variant[0] = 0;
-	if (!strcmp(arch, "amd64") && !strcmp(variant, "v1"))
-		variant[0] = 0;
-	snprintf(out, n, "%s/%s%s%s", os, arch, *variant ? "/" : "", variant);
-}
-
-int ib_build__check_platform(const char *platform)
-{
-	if (!platform || !*platform)
-		return 0;
-	char host[128], want[256];
-	host_platform(host, sizeof host);
-	normalize_platform(want, sizeof want, platform);
-	if (strchr(platform, ','))
-		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				     "platform `%s`: multi-platform builds are not supported yet (this host is %s)",
-				     platform, host);
-	if (strcmp(want, host))
-		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-				     "platform `%s`: building for a platform other than this host's (%s) is not "
-				     "supported yet", platform, host);
-	return 0;
-}
-
 int ib_build__parse_extras(builder *b)
 {
 	const ib_build_options *o = b->o;
@@ -296,8 +231,7 @@ const char *ib_build__named_context(builder *b, const char *name)
 	ib_reference_free(ref);
 	if (!key)
 		return NULL;
-	char host[128];
-	host_platform(host, sizeof host);
+	const char *host = b->platform; /* "NAME::os/arch": the target platform's */
 	const char *found = NULL;
 	for (int pass = 0; pass < 2 && !found; pass++) {
 		for (const char *const *c = b->o->build_contexts; *c && !found; c++) {

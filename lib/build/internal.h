@@ -32,6 +32,9 @@
 /* A RUN step's hostname in BuildKit (executor/oci/hosts.go defaultHostname). */
 #define IB_BUILD__SANDBOX_HOSTNAME "buildkitsandbox"
 
+/* "os/arch/variant" fits (platform.c) */
+#define IB_BUILD__PLATFORM_MAX 128
+
 /* What a stage has become so far: its image (config and layers) and scope. */
 typedef struct {
 	ib_image_config *config;
@@ -43,6 +46,7 @@ typedef struct {
 	char *arg_history;  /* created_by of the last ARG step */
 	int cmd_set;        /* CMD was set in this stage: ENTRYPOINT no longer clears it */
 	int built;
+	char platform[IB_BUILD__PLATFORM_MAX]; /* the stage's (FROM --platform, else the target's), normalised */
 } stage_state;
 
 /* One build, from ib_build() to its end. */
@@ -94,6 +98,9 @@ typedef struct ib_build__builder {
 	int leased;            /* a stage thread's copy holds a lease on its own store handle */
 	/* ib_build_options version 8: --cache-from / --cache-to (cache_export.c) */
 	struct ib_build__cache *cache;
+	/* platform.c */
+	char platform[IB_BUILD__PLATFORM_MAX]; /* the target platform, normalised (the host's when not given) */
+	int platform_explicit; /* given (--platform): the image config then says it */
 } builder;
 
 /*
@@ -133,7 +140,19 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id);
 
 /* extras.c: the options of ib_build_options version 7 */
 int ib_build__parse_extras(builder *b);
-int ib_build__check_platform(const char *platform);
+/* platform.c: platforms of stages, images and RUN; several platforms as one index */
+const char *ib_build__host_platform(void);
+int ib_build__setup_platform(builder *b);
+int ib_build__stage_platform(char out[IB_BUILD__PLATFORM_MAX], builder *b, const ib_plan_stage *ps);
+int ib_build__config_platform(ib_image_config *c, const char *platform);
+int ib_build__final_platform(builder *b, ib_image_config *c);
+void ib_build__platform_key(char key[IB_DIGEST_HEXLEN + 1], const char *base, const char *platform);
+int ib_build__check_emulator(builder *b, const char *platform);
+int ib_build__platform_list(ib_strlist *out, const ib_build_options *o);
+int ib_build__multi(ib_digest *image_id, ib_store *store, const ib_build_options *opts, const ib_strlist *platforms);
+/* build.c: one platform's build; `manifest` (may be NULL) its manifest's digest */
+int ib_build__one(ib_digest *image_id, ib_digest *manifest, ib_store *store, const ib_build_options *opts);
+int ib_build__image_platform(ib_image **out, builder *b, const char *name, const char *platform);
 int ib_build__no_cache(builder *b, const char *stage_name);
 int ib_build__apply_labels(builder *b, ib_image_config *config);
 const char *ib_build__named_context(builder *b, const char *name);

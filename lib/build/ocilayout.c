@@ -79,7 +79,8 @@ static int is_index(const char *mt)
 }
 
 /* The manifest `index.json` names for `tag` or `want` (a digest), then through any index to this host's. */
-static int find_manifest(ib_buf *manifest, const char *layout, const char *tag, const ib_digest *want)
+static int find_manifest(ib_buf *manifest, const char *layout, const char *tag, const ib_digest *want,
+			 const char *platform)
 {
 	char *ipath = ib_sprintf("%s/index.json", layout);
 	ib_buf text = IB_BUF_INIT;
@@ -120,7 +121,7 @@ static int find_manifest(ib_buf *manifest, const char *layout, const char *tag, 
 		rc = read_blob(manifest, layout, &d);
 	if (rc == 0 && is_index(mtc)) {
 		ib_digest pd;
-		if ((rc = ib_store_index_platform(&pd, NULL, manifest->ptr, manifest->size)) == 0) {
+		if ((rc = ib_store_index_platform_for(&pd, NULL, manifest->ptr, manifest->size, platform)) == 0) {
 			ib_buf_clear(manifest);
 			rc = read_blob(manifest, layout, &pd);
 		}
@@ -158,7 +159,7 @@ int ib_build__oci_layout_image(ib_image **out, builder *b, const char *name, con
 	ib_layer *layers = NULL;
 	size_t n = 0;
 	if (rc == 0)
-		rc = find_manifest(&manifest, path, tag, by_digest ? &want : NULL);
+		rc = find_manifest(&manifest, path, tag, by_digest ? &want : NULL, b->platform);
 	if (rc == 0)
 		rc = ib_json_loadb(&m, manifest.ptr, manifest.size, "the image manifest");
 	ib_digest cd;

@@ -800,6 +800,9 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 			rc = ib_strlist_add(&argv, script_target);
 		}
 	}
+	/* another platform's binaries run through a binfmt_misc emulator, or the step fails saying which */
+	if (rc == 0)
+		rc = ib_build__check_emulator(b, s->platform);
 	if (rc == 0)
 		rc = ib_build__new_snapshot(&rootfs, &key, b, s);
 	if (rc == 0) {

@@ -382,4 +382,12 @@ int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const
  */
 int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
 
+/* push.c: one image (manifest under `tag`, or its digest when NULL); `sent` and `sent_type` (may be NULL) what went */
+int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
+		   const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag);
+int ib_push__put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, const ib_buf *body, const char *mt);
+/* push_index.c: a multi-platform image: each platform's image by digest, then the index under dest's tag */
+int ib_push__index(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_image *img,
+		   const ib_reference *dest, const ib_push_options *opts);
+
 #endif

@@ -262,7 +262,7 @@ static int pull_image(ib_digest *image_id, ib_push__registry *r, ib_store *s, co
 }
 
 static int pull(ib_digest *image_id, ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_reference *ref,
-		unsigned int jobs)
+		unsigned int jobs, const char *platform)
 {
 	const ib_digest *want = ib_reference_digest(ref);
 	char object[IB_DIGEST_STRLEN + 256];
@@ -278,7 +278,7 @@ static int pull(ib_digest *image_id, ib_digest *manifest, ib_push__registry *r, 
 	if (rc == 0 && is_index(mt.ptr)) {
 		/* keep the index, fetch this platform's manifest */
 		ib_buf_set(&index, body.ptr, body.size);
-		if ((rc = ib_store_index_platform(&d, NULL, index.ptr, index.size)) < 0) {
+		if ((rc = ib_store_index_platform_for(&d, NULL, index.ptr, index.size, platform)) < 0) {
 			ib_error_prefix("%s: manifest %s", ib_push__registry_what(r), object);
 		} else {
 			ib_digest_fmt(object, &d);
@@ -320,10 +320,11 @@ int ib_pull_options_init(ib_pull_options *opts, unsigned int version)
 		old->registry.version = 1;
 		return 0;
 	}
-	if (version != IB_PULL_OPTIONS_VERSION)
+	if (version != 2 && version != IB_PULL_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "ib_pull_options version %u is not supported", version);
 	static const ib_pull_options d = IB_PULL_OPTIONS_INIT; /* zero padding (C11 6.7.9): bindings compare bytes */
-	memcpy(opts, &d, sizeof *opts);
+	memcpy(opts, &d, version == 2 ? offsetof(ib_pull_options, platform) : sizeof *opts);
+	opts->version = version;
 	return 0;
 }
 
@@ -339,6 +340,11 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 		v2.registry = (const ib_registry_options *)(const void *)&old->registry;
 		v2.jobs = old->jobs;
 		v2.callbacks = old->registry.callbacks;
+		opts = &v2;
+	}
+	if (opts->version == 2) { /* without `platform` */
+		memcpy(&v2, opts, offsetof(ib_pull_options, platform));
+		v2.version = IB_PULL_OPTIONS_VERSION;
 		opts = &v2;
 	}
 	if (opts->version != IB_PULL_OPTIONS_VERSION)
@@ -373,7 +379,7 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 						      what, &conf, src->insecure);
 		ib_digest id;
 		if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-			rc = pull(&id, manifest, r, store, ref, opts->jobs);
+			rc = pull(&id, manifest, r, store, ref, opts->jobs, opts->platform);
 			ib_store_lease_release(store);
 		}
 		if (rc == 0 && image_id)

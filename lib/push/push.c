@@ -125,6 +125,11 @@ static int put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, c
 	return rc;
 }
 
+int ib_push__put_manifest(ib_digest *out, ib_push__registry *r, const char *tag, const ib_buf *body, const char *mt)
+{
+	return put_manifest(out, r, tag, body, mt);
+}
+
 /*
  * A repository of the destination registry (other than the destination)
  * that the image has a name in: where its blobs may be mounted from.
@@ -175,20 +180,25 @@ static int manifest_present(ib_push__registry *r, const char *tag, const char *m
 	return rc;
 }
 
-static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib_image *img, const ib_reference *dest,
-		const push_job *tmpl, const ib_push_options *opts)
+static int compression_of(push_job *job, const ib_push_options *opts);
+
+/* One image; its manifest under `tag`, or under its own digest when `tag` is NULL (an index's child). */
+int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
+		   const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
-	const char *tag = ib_reference_tag(dest);
-	push_job job = *tmpl;
+	push_job job = { 0 };
+	int rc = compression_of(&job, opts);
 	job.img = img;
 	job.blobs = ib_calloc(n ? n : 1, sizeof(ib_push__blob));
 	job.mount_from = from;
 	job.chunk = opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT;
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
-	int rc = job.blobs ? 0 : IB_ERROR;
+	char by_digest[IB_DIGEST_STRLEN];
+	if (rc == 0 && !job.blobs)
+		rc = IB_ERROR;
 	/* every layer's blob known without compressing (a push again): the manifest is known, asked for first */
 	size_t known = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -202,8 +212,11 @@ static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib
 	if (rc == 0 && known == n && (rc = manifest_for(&body, &mt, s, img, job.blobs, n)) == 0) {
 		ib_digest md;
 		have_body = 1;
-		if ((rc = ib_digest_of(&md, body.ptr, body.size)) == 0 && (rc = manifest_present(r, tag, mt, &md)) >= 0)
-			asked = 1;
+		if ((rc = ib_digest_of(&md, body.ptr, body.size)) == 0) {
+			ib_digest_fmt(by_digest, &md);
+			if ((rc = manifest_present(r, tag ? tag : by_digest, mt, &md)) >= 0)
+				asked = 1;
+		}
 		/* only a shortcut: when the HEAD fails, the push goes the long way and says what fails there */
 		if (rc < 0 && rc != IB_EUSER) {
 			ib_error_clear();
@@ -229,8 +242,17 @@ static int push(ib_digest *manifest, ib_push__registry *r, ib_store *s, const ib
 		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
 	if (rc == 0 && !done && !have_body)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
+	if (rc == 0 && !done && !tag) {
+		ib_digest d;
+		if ((rc = ib_digest_of(&d, body.ptr, body.size)) == 0)
+			ib_digest_fmt(by_digest, &d);
+	}
 	if (rc == 0 && !done)
-		rc = put_manifest(manifest, r, tag, &body, mt);
+		rc = put_manifest(manifest, r, tag ? tag : by_digest, &body, mt);
+	if (rc == 0 && sent)
+		rc = ib_buf_set(sent, body.ptr, body.size);
+	if (rc == 0 && sent_type)
+		*sent_type = mt;
 	ib_buf_dispose(&body);
 	free(job.blobs);
 	free(from);
@@ -322,7 +344,9 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				     opts->callbacks, what);
 	ib_digest md;
 	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
-		rc = push(&md, r, store, img, ref, &job, opts);
+		/* a multi-platform image: every platform's image, then the index under the tag */
+		rc = ib_image_index_digest(img) ? ib_push__index(&md, r, store, img, ref, opts)
+						: ib_push__image(&md, NULL, NULL, r, store, img, ref, opts, ib_reference_tag(ref));
 		ib_store_lease_release(store);
 	}
 	if (rc == 0) {

@@ -22,6 +22,7 @@ struct ib_image {
 	uint64_t size;
 	ib_image_history_item *history;
 	size_t nhistory;
+	ib_digest top;   /* the index entry's digest: an index's, or the manifest's */
 };
 
 /* ---- resolving index entries ---- */
@@ -243,6 +244,7 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 	int rc = ib_store__platform_manifest(&img->manifest, &m, s, top, top_type);
 	if (rc < 0)
 		goto out;
+	img->top = *top;
 	char ms[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ms, &img->manifest);
 	snprintf(what, sizeof what, "manifest %s", ms);
@@ -1328,4 +1330,10 @@ int ib_image_inspect_json(ib_buf *out, const ib_image *img)
 	int rc = ib_json_dump(out, o, IB_JSON_PRETTY);
 	json_decref(o);
 	return rc;
+}
+
+const ib_digest *ib_store__image_top(const ib_image *img)
+{
+	static const ib_digest zero;
+	return img && memcmp(&img->top, &zero, sizeof zero) ? &img->top : NULL;
 }

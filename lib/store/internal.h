@@ -94,6 +94,15 @@ void ib_store__container_records_free(ib_container_record **list, size_t n);
 int ib_store__timestamp(ib_buf *out, int64_t when);
 /* The host architecture in Go's names (amd64, arm64...). */
 const char *ib_store__host_arch(void);
+/* platform.c: the platform lookups of this thread want ("" = the host's), and matching one */
+void ib_store__want_platform(const char *platform);
+const char *ib_store__wanted_platform(void);
+int ib_store__platform_match(const char *want, const char *os, const char *arch, const char *variant);
+/* the digest of the index entry an image was found through (image.c); NULL: not known */
+const ib_digest *ib_store__image_top(const ib_image *img);
+/* save.c's: `fn` on every platform of a multi-platform image; *whole = 0 (nothing done) when some are missing */
+int ib_store__save_index(int *whole, ib_store *s, const ib_image *img,
+			 int (*fn)(void *payload, ib_store *s, const ib_image *child), void *payload);
 
 /* Leases held inside library calls. */
 int ib_store__lease(ib_store *s);

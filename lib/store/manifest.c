@@ -17,13 +17,40 @@ static const char *guess_type(const json_t *m, const char *given)
 	return IB_MEDIA_TYPE_OCI_MANIFEST;
 }
 
+/*
+ * The platform a lookup on this thread wants (ib_store_image_lookup_platform,
+ * ib_store_index_platform_for): "os/arch[/variant]", normalised; empty: the host's.
+ */
+static _Thread_local char wanted[128];
+
+void ib_store__want_platform(const char *platform)
+{
+	snprintf(wanted, sizeof wanted, "%s", platform ? platform : "");
+}
+
+const char *ib_store__wanted_platform(void)
+{
+	return wanted;
+}
+
 static int platform_matches(const json_t *desc)
 {
 	json_t *p = json_object_get(desc, "platform");
 	if (!json_is_object(p))
 		return 0;
 	const char *os = ib_json_str(p, "os"), *arch = ib_json_str(p, "architecture");
-	return os && arch && !strcmp(os, "linux") && !strcmp(arch, ib_store__host_arch());
+	if (!wanted[0])
+		return os && arch && !strcmp(os, "linux") && !strcmp(arch, ib_store__host_arch());
+	return os && arch && ib_store__platform_match(wanted, os, arch, ib_json_str(p, "variant"));
+}
+
+/* The platform lookups want, for messages: "linux/<host arch>" or the wanted one. */
+static void wanted_name(char *out, size_t n)
+{
+	if (wanted[0])
+		snprintf(out, n, "%s", wanted);
+	else
+		snprintf(out, n, "linux/%s", ib_store__host_arch());
 }
 
 /* Check a manifest's structure: config descriptor and layers array. */
@@ -68,12 +95,16 @@ static int platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, con
 		json_t *pick = NULL, *e;
 		size_t i;
 		json_array_foreach(list, i, e) {
-			if (platform_matches(e)) {
+			ib_digest hd;
+			/* the host's when no platform is asked for: only if it is here (a pull of another platform) */
+			if (platform_matches(e) &&
+			    (wanted[0] || (ib_store__descriptor(NULL, &hd, NULL, e, what) == 0 && ib_store_blob_has(s, &hd) == 1))) {
 				pick = e;
 				break;
 			}
 		}
-		if (!pick) {
+		ib_error_clear();
+		if (!pick && !wanted[0]) {
 			/* no platform for this host: the first image manifest that is here */
 			json_array_foreach(list, i, e) {
 				ib_digest cd;
@@ -85,9 +116,14 @@ static int platform_manifest(ib_digest *out, json_t **manifest, ib_store *s, con
 		}
 		ib_digest cd;
 		const char *cmt;
+		char wn[128];
+		wanted_name(wn, sizeof wn);
 		rc = pick ? ib_store__descriptor(&cmt, &cd, NULL, pick, what)
-			  : ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "%s: no manifest for linux/%s in the store", what,
-					  ib_store__host_arch());
+			  : ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "%s: no manifest for %s in the store", what, wn);
+		/* the index names it, but only some platforms of an index are in the store */
+		if (rc == 0 && wanted[0] && ib_store_blob_has(s, &cd) != 1)
+			rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "%s: the manifest for %s is not in the store",
+					   what, wn);
 		if (rc == 0)
 			rc = platform_manifest(out, manifest, s, &cd, cmt, depth + 1);
 		json_decref(m);
@@ -141,10 +177,14 @@ int ib_store_index_platform(ib_digest *digest, ib_buf *media_type, const char *i
 	json_array_foreach(list, i, e) {
 		json_t *p = json_object_get(e, "platform");
 		const char *os = ib_json_str(p, "os"), *arch = ib_json_str(p, "architecture");
-		ib_buf_printf(&have, "%s%s/%s", have.size ? ", " : "", os ? os : "?", arch ? arch : "?");
+		const char *variant = ib_json_str(p, "variant");
+		ib_buf_printf(&have, "%s%s/%s%s%s", have.size ? ", " : "", os ? os : "?", arch ? arch : "?",
+			      variant && *variant ? "/" : "", variant && *variant ? variant : "");
 	}
-	rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "no manifest for linux/%s in the index (it has: %s)",
-			   ib_store__host_arch(), have.size ? have.ptr : "nothing");
+	char wn[128];
+	wanted_name(wn, sizeof wn);
+	rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "no manifest for %s in the index (it has: %s)", wn,
+			   have.size ? have.ptr : "nothing");
 	ib_buf_dispose(&have);
 out:
 	json_decref(m);

@@ -205,6 +205,9 @@ static int resolve(saved *out, ib_store *s, const char *q)
 	return 0;
 }
 
+static int save_image_blobs(void *payload, ib_store *s, const ib_image *img);
+static int save_oci_entry(json_t *index, json_t *desc, const saved *sv, const ib_save_options *o);
+
 static int save_oci(sink *k, ib_store *s, saved *imgs, size_t n, const ib_save_options *o)
 {
 	json_t *index = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType", IB_MEDIA_TYPE_OCI_INDEX, "manifests");
@@ -216,17 +219,61 @@ static int save_oci(sink *k, ib_store *s, saved *imgs, size_t n, const ib_save_o
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ib_image *img = imgs[i].img;
 		const ib_digest *md = ib_image_manifest_digest(img);
+		const char *mt = ib_image_manifest_media_type(img);
 		uint64_t msize;
-		if ((rc = sink_blob(k, s, md, NULL)) < 0 || (rc = sink_blob(k, s, ib_image_id(img), NULL)) < 0 ||
-		    (rc = ib_store_blob_size(&msize, s, md)) < 0)
+		int whole = 0;
+		/* a multi-platform image: its index and every platform, when the store has them all */
+		if (ib_image_index_digest(img) && (rc = ib_store__save_index(&whole, s, img, save_image_blobs, k)) < 0)
 			break;
-		for (size_t l = 0; l < ib_image_layer_count(img) && rc == 0; l++)
-			rc = sink_blob(k, s, &ib_image_layer(img, l)->digest, NULL);
-		json_t *desc = ib_store__descriptor_new(ib_image_manifest_media_type(img), md, msize);
-		if (!desc) {
-			rc = IB_ERROR;
-			break;
+		if (whole) {
+			md = ib_image_index_digest(img);
+			mt = IB_MEDIA_TYPE_OCI_INDEX;
+			json_t *top = NULL;
+			if (ib_store__blob_json(&top, s, md, "index") == 0 && ib_json_str(top, "mediaType"))
+				mt = ib_json_str(top, "mediaType");
+			json_t *keep = top; /* mt borrows from it until the descriptor copies it */
+			if ((rc = sink_blob(k, s, md, NULL)) < 0 || (rc = ib_store_blob_size(&msize, s, md)) < 0) {
+				json_decref(keep);
+				break;
+			}
+			json_t *desc = ib_store__descriptor_new(mt, md, msize);
+			json_decref(keep);
+			rc = save_oci_entry(index, desc, &imgs[i], o);
+			continue;
 		}
+		ib_error_clear();
+		if ((rc = save_image_blobs(k, s, img)) < 0 || (rc = ib_store_blob_size(&msize, s, md)) < 0)
+			break;
+		json_t *desc = ib_store__descriptor_new(mt, md, msize);
+		rc = save_oci_entry(index, desc, &imgs[i], o);
+	}
+	if (rc == 0)
+		rc = sink_json(k, "index.json", index);
+	json_decref(index);
+	return rc;
+}
+
+/* One image's manifest, config and layers into the sink. */
+static int save_image_blobs(void *payload, ib_store *s, const ib_image *img)
+{
+	sink *k = payload;
+	int rc = sink_blob(k, s, ib_image_manifest_digest(img), NULL);
+	if (rc == 0)
+		rc = sink_blob(k, s, ib_image_id(img), NULL);
+	for (size_t l = 0; l < ib_image_layer_count(img) && rc == 0; l++)
+		rc = sink_blob(k, s, &ib_image_layer(img, l)->digest, NULL);
+	return rc;
+}
+
+/* index.json's entry of a saved image: `desc` (taken) with its names. */
+static int save_oci_entry(json_t *index, json_t *desc, const saved *sv, const ib_save_options *o)
+{
+	int rc = 0;
+	{
+		if (!desc)
+			return IB_ERROR;
+		const saved *imgs = sv;
+		size_t i = 0;
 		if (imgs[i].name) {
 			ib_reference *ref = NULL;
 			const char *refname = o->ref_name;
@@ -242,9 +289,6 @@ static int save_oci(sink *k, ib_store *s, saved *imgs, size_t n, const ib_save_o
 		if (json_array_append_new(json_object_get(index, "manifests"), desc) != 0 && rc == 0)
 			rc = ib_error_oom();
 	}
-	if (rc == 0)
-		rc = sink_json(k, "index.json", index);
-	json_decref(index);
 	return rc;
 }
 

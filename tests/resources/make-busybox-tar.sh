@@ -7,10 +7,13 @@
 # /etc/passwd and /etc/group with root and nobody, /tmp (1777), /root, /etc,
 # /var. The output is deterministic (fixed owners and mtimes) so tests can
 # compare digests. Exit 77 when busybox-static is not installed.
+# BUSYBOX=PATH takes another binary (another architecture's: then
+# LIST_BUSYBOX=/bin/busybox, of the same version, lists the applets).
 set -eu
 out=${1:?usage: make-busybox-tar.sh OUT.tar}
 busybox=${BUSYBOX:-/bin/busybox}
-if [ ! -x "$busybox" ] || ! "$busybox" --list >/dev/null 2>&1; then
+lister=${LIST_BUSYBOX:-$busybox}
+if [ ! -x "$busybox" ] || ! "$lister" --list >/dev/null 2>&1; then
 	echo "make-busybox-tar.sh: $busybox missing (apt-get install busybox-static)" >&2
 	exit 77
 fi
@@ -18,8 +21,8 @@ python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-"$busybox" --list >"$tmp.list"
-"$busybox" --list-full >"$tmp.full" 2>/dev/null || : >"$tmp.full"
+"$lister" --list >"$tmp.list"
+"$lister" --list-full >"$tmp.full" 2>/dev/null || : >"$tmp.full"
 "$python" - "$busybox" "$tmp.list" "$tmp.full" "$tmp" <<'PY'
 import io, os, sys, tarfile
 busybox, list_path, full_path, out = sys.argv[1:5]

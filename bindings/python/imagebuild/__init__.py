@@ -1166,7 +1166,7 @@ class Store:
               dockerfile: Optional[PathLike] = None,
               dockerfile_content: Union[str, bytes, None] = None,
               build_args: Optional[Mapping[str, str]] = None, target: Optional[str] = None,
-              platform: Optional[str] = None, no_cache: bool = False,
+              platform: Union[str, Sequence[str], None] = None, no_cache: bool = False,
               snapshotter: Optional[str] = None, isolation: Optional[str] = None,
               network: str = "host", pull: Union[bool, str, None] = None, secrets: Any = None,
               allow: Union[str, Sequence[str], None] = None,
@@ -1183,6 +1183,7 @@ class Store:
               jobs: Optional[int] = None,
               cache_from: Union[str, Sequence[str], None] = None,
               cache_to: Union[str, Sequence[str], None] = None,
+              binfmt_misc: Optional[PathLike] = None,
               output: Union[str, Mapping[str, str], None] = None,
               on_progress: Optional[ProgressCallback] = None,
               on_log: Optional[LogCallback] = None, cancel: Optional[CancelFlag] = None) -> BuildResult:
@@ -1192,7 +1193,12 @@ class Store:
         <context>/Dockerfile), or dockerfile_content: the Dockerfile itself
         (``-f -``). build_args: {name: value} (a None value takes it from
         the environment, as ``--build-arg NAME`` does). target: the stage to
-        build. platform: "linux/amd64"... (default: this host's). network:
+        build. platform: "linux/amd64"... (default: this host's), or several
+        ("linux/amd64,linux/arm64" or a list): each is built and the result
+        is an OCI image index (the returned id is its digest); RUN of another
+        platform runs under a binfmt_misc emulator (qemu-user-static,
+        registered with the F flag; looked for in ``binfmt_misc``, default
+        /proc/sys/fs/binfmt_misc) and fails naming a missing one. network:
         "host" or "none" for RUN. pull: "missing" (default, also None),
         "always" (also True) or "never" (also False). secrets: {id: path},
         {id: {"env": VAR}}, or docker's "id=X,src=FILE" strings. allow:
@@ -1235,9 +1241,14 @@ class Store:
             reg = _registry(keep, username, password, insecure, tls_ca,
                             authfile=authfile, registries_conf=registries_conf)
         tags = list(tags)
+        single: Optional[str] = platform if isinstance(platform, str) else None
         o = _build_options(keep, context, dockerfile, dockerfile_content, tags, build_args, target,
-                           platform, no_cache, snapshotter, isolation, network, pull, secrets, allow,
-                           source_date_epoch, reg)
+                           single, no_cache, snapshotter, isolation, network,
+                           pull, secrets, allow, source_date_epoch, reg)
+        if platform is not None and not isinstance(platform, str):
+            o.platforms = keep.array(list(platform))
+        if binfmt_misc is not None:
+            o.binfmt_misc = keep.str(os.fsdecode(binfmt_misc))
         out = _parse_output(output)
         if labels:
             o.labels = keep.array(["%s=%s" % kv for kv in labels.items()])
@@ -1505,9 +1516,11 @@ class Store:
              insecure: bool = False, tls_ca: Optional[PathLike] = None,
              docker_config: Optional[PathLike] = None, jobs: int = 0,
              authfile: Optional[PathLike] = None, registries_conf: Optional[PathLike] = None,
+             platform: Optional[str] = None,
              on_progress: Optional[ProgressCallback] = None, on_log: Optional[LogCallback] = None,
              cancel: Optional[CancelFlag] = None) -> str:
-        """``docker pull``: returns the image id. Credentials default to those
+        """``docker pull``: returns the image id. ``platform`` ("linux/arm64";
+        default this host's) chooses the image of an index. Credentials default to those
         the auth files have (``authfile``, else podman's auth.json search,
         then Docker's config; see login()); mirrors from ``registries_conf``
         (containers' registries.conf). Progress: BYTES per blob."""
@@ -1517,6 +1530,8 @@ class Store:
         o.registry = _registry(keep, username, password, insecure, tls_ca, docker_config,
                                authfile=authfile, registries_conf=registries_conf)
         o.jobs = int(jobs)
+        if platform is not None:
+            o.platform = keep.str(platform)
         call = _Call(on_progress, on_log, cancel)
         o.callbacks = call.cb
         d = ffi.new("ib_digest *")

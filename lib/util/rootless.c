@@ -103,8 +103,8 @@ static const char *find_helper(const char *name)
 	return NULL;
 }
 
-/* Run `helper pid 0 <own> 1 1 <start> <count> ...`; returns the exit status (or -errno). */
-static int run_map_helper(const char *helper, pid_t pid, unsigned long own, const id_range *r, size_t n)
+/* Start `helper pid 0 <own> 1 1 <start> <count> ...`; returns its pid (or -errno). */
+static pid_t spawn_map_helper(const char *helper, pid_t pid, unsigned long own, const id_range *r, size_t n)
 {
 	char args[3 + 3 * (MAX_RANGES + 1) + 1][24];
 	char *argv[3 + 3 * (MAX_RANGES + 1) + 1];
@@ -135,6 +135,14 @@ static int run_map_helper(const char *helper, pid_t pid, unsigned long own, cons
 		execv(helper, argv);
 		_exit(127);
 	}
+	return c;
+}
+
+/* Wait for a helper: its exit status (or -errno). */
+static int wait_map_helper(pid_t c)
+{
+	if (c < 0)
+		return (int)c;
 	int ws;
 	while (waitpid(c, &ws, 0) < 0)
 		if (errno != EINTR)
@@ -194,12 +202,12 @@ static void mapper(pid_t parent, int go, int done, uid_t uid, gid_t gid, const c
 	if (h)
 		snprintf(ngid, sizeof ngid, "%s", h);
 	if (nuid[0] && ngid[0]) {
-		res[0] = run_map_helper(nuid, parent, uid, ur, nu);
-		res[1] = 1;
-		if (res[0] == 0) {
-			res[0] = run_map_helper(ngid, parent, gid, gr, ng);
-			res[1] = 2;
-		}
+		/* both at once: each is a setuid program that takes its time to start */
+		pid_t pu = spawn_map_helper(nuid, parent, uid, ur, nu);
+		pid_t pg = spawn_map_helper(ngid, parent, gid, gr, ng);
+		int ru = wait_map_helper(pu), rg = wait_map_helper(pg);
+		res[0] = ru ? ru : rg;
+		res[1] = ru ? 1 : 2;
 	} else {
 		char m[64];
 		snprintf(m, sizeof m, "0 %lu 1\n", (unsigned long)uid);

@@ -77,7 +77,7 @@ CMD ["cat", "/app/out"]
 EOF
 chmod -R a+rX "$tmp/ctx"
 
-echo "== as root"
+echo "[${SECONDS}s] == as root"
 SECONDS=0
 export SOURCE_DATE_EPOCH=1700000000
 rb() { "$IB" --root "$tmp/root" "$@"; }
@@ -92,7 +92,7 @@ root_id=$(rb inspect app | json 'd[0]["Id"]')
 rb build -q -t bb --snapshotter copy "$tmp/ctx" >/dev/null
 [ "$(rb inspect bb | json 'd[0]["Id"]')" = "$root_id" ] || fail "root: the snapshotters disagree"
 
-echo "== as $user (uid $uid, subuids $start+65536): overlay, the default store"
+echo "[${SECONDS}s] == as $user (uid $uid, subuids $start+65536): overlay, the default store"
 ub load -i "$tmp/base.tar" >/dev/null
 store=$tmp/home/.local/share/imagebuild
 [ -d "$store" ] || fail "the user's store is not at \$HOME/.local/share/imagebuild"
@@ -107,7 +107,7 @@ out=$(ub build -t app "$tmp/ctx" 2>&1) || fail "rebuild: $out"
 [ "$(ub inspect app | json 'd[0]["Id"]')" = "$id" ] || fail "the cached rebuild gave another image"
 awk -v a="$t2" -v b="$t3" -v c="$t0" -v d="$t1" 'BEGIN { printf "rootless build %.2f s, root %.2f s\n", b - a, d - c }'
 
-echo "== copy snapshotter"
+echo "[${SECONDS}s] == copy snapshotter"
 cb() { as "$user" "$tmp/home" "$IB" --root "$tmp/u/copy" "$@"; }
 cb load -i "$tmp/base.tar" >/dev/null
 cb build --snapshotter copy -q -t app "$tmp/ctx" >/dev/null || fail "rootless copy build"
@@ -117,7 +117,7 @@ cb build --snapshotter copy -q -t app "$tmp/ctx" >/dev/null || fail "rootless co
 # image owners through the mapping: 1000 inside is start+999 outside
 [ "$(stat -c %u "$tmp/u/copy")" = "$uid" ] || fail "the --root store is not the user's"
 
-echo "== run -> commit -> history (namespaces, then oci)"
+echo "[${SECONDS}s] == run -> commit -> history (namespaces, then oci)"
 [ "$(ub run --rm app)" = "hello rootless" ] || fail "run app"
 [ "$(ub run --rm app sh -c 'id -u; stat -c %u /home/bob/f /app/hello.txt; ls /app/old')" = \
 	"$(printf '1234\n1234\n1000\ng')" ] || fail "owners or the opaque directory inside: $(ub run --rm app sh -c 'id; ls -ln /app /app/old /home/bob')"
@@ -129,7 +129,7 @@ ub rm c1 >/dev/null
 [ "$(ub run --rm --isolation oci --network none app sh -c 'id -u; cat /app/out')" = "$(printf '1234\nhello rootless')" ] ||
 	fail "oci isolation (runc in the user namespace)"
 
-echo "== push to a real registry"
+echo "[${SECONDS}s] == push to a real registry"
 . "$IB_SOURCE_ROOT/tests/common/registry.sh"
 port=$(free_port)
 start_registry reg "$port"
@@ -138,7 +138,7 @@ ub push app "$reg/rootless/app:1" >/dev/null || fail "rootless push"
 [ "$(skopeo inspect --raw --tls-verify=false "docker://$reg/rootless/app:1" | json 'd["config"]["digest"]')" = "$root_id" ] ||
 	fail "the pushed config is not root's image id"
 
-echo "== refused clearly: a device node in a layer"
+echo "[${SECONDS}s] == refused clearly: a device node in a layer"
 /usr/bin/python3 - "$tmp/dev.tar" <<'EOF'
 import io, sys, tarfile
 with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
@@ -151,7 +151,7 @@ ub import "$tmp/dev.tar" devimg >/dev/null
 if out=$(ub run --rm devimg true 2>&1); then fail "a block device unpacked rootless"; fi
 echo "$out" | grep -q "block device node (8:0) cannot be created rootless" || fail "device node error: $out"
 
-echo "== refused clearly: chown outside the mapped ids"
+echo "[${SECONDS}s] == refused clearly: chown outside the mapped ids"
 mkdir -p "$tmp/far"
 printf 'FROM busybox\nCOPY --chown=70000:70000 Dockerfile /f\n' >"$tmp/far/Dockerfile"
 chmod -R a+rX "$tmp/far"
@@ -159,7 +159,7 @@ if out=$(ub build "$tmp/far" 2>&1); then fail "chown to 70000 built rootless"; f
 echo "$out" | grep -q "uid 70000 is not mapped in this user namespace: rootless: only uids 0-65536 are mapped" ||
 	fail "chown error: $out"
 
-echo "== a user without a subordinate range: only its own id, mapped to 0"
+echo "[${SECONDS}s] == a user without a subordinate range: only its own id, mapped to 0"
 sb() { as "$single" "$tmp/home1" "$IB" "$@"; }
 sb import -c 'CMD ["sh"]' "$tmp/busybox.tar" busybox >/dev/null
 [ "$(sb run --rm busybox sh -c 'cat /proc/self/uid_map' | awk '{print $1, $3}')" = "0 1" ] || fail "single id map"
@@ -168,11 +168,13 @@ if out=$(sb build "$tmp/far" 2>&1); then fail "chown to 1000 built with one id";
 echo "$out" | grep -q "uid 1000 is not mapped in this user namespace: rootless with a single uid mapped" ||
 	fail "single-id chown error: $out"
 
-echo "== the builder image, running a build as uid 1000 in an unprivileged container"
+echo "[${SECONDS}s] == the builder image, running a build as uid 1000 in an unprivileged container"
 "$IB_SOURCE_ROOT/examples/builder/stage.sh" "$IB" "$tmp/bctx" >/dev/null
 chmod -R a+rX "$tmp/bctx"
-ub build -q -t builder -f "$IB_SOURCE_ROOT/examples/builder/Dockerfile" "$tmp/bctx" >/dev/null || fail "build the builder"
-ub build -q -o "type=local,dest=$tmp/u/broot" -f "$IB_SOURCE_ROOT/examples/builder/Dockerfile" "$tmp/bctx" >/dev/null
+# built by the user, exported as a root file system for the container (the same build as -t builder)
+ub build -q -o "type=local,dest=$tmp/u/broot" -f "$IB_SOURCE_ROOT/examples/builder/Dockerfile" "$tmp/bctx" >/dev/null ||
+	fail "build the builder"
+[ "$(stat -c %a "$tmp/u/broot/usr/bin/newuidmap")" = 4755 ] || fail "newuidmap is not setuid in the builder"
 cp "$tmp/base.tar" "$tmp/u/base.tar"
 cp -r "$tmp/ctx" "$tmp/u/ctx"
 chown -R "$user:" "$tmp/u/base.tar" "$tmp/u/ctx"

@@ -230,13 +230,6 @@ int ib_rootless_enter(void)
 {
 	if (geteuid() == 0)
 		return 0; /* root, or already root in a user namespace */
-	int t = threads();
-	if (t != 1)
-		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_UTIL,
-				     "enter a user namespace (rootless): the process has %d threads; "
-				     "unshare(CLONE_NEWUSER) needs a single-threaded one: call "
-				     "ib_rootless_enter() before starting threads (or run as root)",
-				     t);
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	char user[256] = "";
@@ -244,6 +237,14 @@ int ib_rootless_enter(void)
 	char pwbuf[4096];
 	if (getpwuid_r(uid, &pw, pwbuf, sizeof pwbuf, &pwp) == 0 && pwp)
 		snprintf(user, sizeof user, "%s", pw.pw_name);
+	/* after the user lookup: an NSS module may have started a thread */
+	int t = threads();
+	if (t != 1)
+		return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_UTIL,
+				     "enter a user namespace (rootless): the process has %d threads; "
+				     "unshare(CLONE_NEWUSER) needs a single-threaded one: call "
+				     "ib_rootless_enter() before starting threads (or run as root)",
+				     t);
 	int go[2], done[2];
 	if (pipe2(go, O_CLOEXEC) < 0)
 		return ib_error_set_os(IB_LAYER_UTIL, "pipe");
@@ -298,7 +299,8 @@ int ib_rootless_enter(void)
 					     strerror(-res[0]));
 		return ib_error_setc(IB_ERROR, IB_LAYER_UTIL,
 				     "enter a user namespace (rootless): new%smap failed (exit %d): check "
-				     "/etc/sub%s for `%s` and that new%smap is setuid root",
+				     "/etc/sub%s for `%s` and that new%smap is setuid root (this process is "
+				     "left in a namespace without ids: end it)",
 				     which, res[0], which, user[0] ? user : "?", which);
 	}
 	/* now root in the namespace: drop the supplementary groups (unmapped there) where we may */

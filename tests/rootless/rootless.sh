@@ -167,6 +167,13 @@ printf 'FROM busybox\nCOPY --chown=1000 Dockerfile /f\n' >"$tmp/far/Dockerfile"
 if out=$(sb build "$tmp/far" 2>&1); then fail "chown to 1000 built with one id"; fi
 echo "$out" | grep -q "uid 1000 is not mapped in this user namespace: rootless with a single uid mapped" ||
 	fail "single-id chown error: $out"
+# an image with files of uid 1000 (root's app) does not unpack there
+rb save -o "$tmp/app.tar" app
+chmod 644 "$tmp/app.tar"
+sb load -i "$tmp/app.tar" >/dev/null
+if out=$(sb run --rm app true 2>&1); then fail "files of uid 1000 unpacked with one id"; fi
+echo "$out" | grep -q "owner uid 1000 is not mapped in this user namespace: rootless with a single uid mapped" ||
+	fail "single-id unpack error: $out"
 
 echo "[${SECONDS}s] == the builder image, running a build as uid 1000 in an unprivileged container"
 "$IB_SOURCE_ROOT/examples/builder/stage.sh" "$IB" "$tmp/bctx" >/dev/null

@@ -43,6 +43,10 @@ int ib_digest_verify(const ib_digest *expected, const void *data, size_t len);
 void ib_version(int *major, int *minor, int *patch);
 const char *ib_version_string(void);
 
+/* common.h: rootless */
+int ib_rootless_enter(void);
+int ib_rootless_active(void);
+
 /* common.h: progress reports */
 typedef enum { IB_LOG_ERROR = 0, IB_LOG_WARNING = 1, IB_LOG_INFO = 2, IB_LOG_DEBUG = 3 } ib_log_level;
 typedef enum {

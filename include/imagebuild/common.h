@@ -47,6 +47,29 @@ IB_EXTERN(int) ib_init(void);
  */
 IB_EXTERN(int) ib_shutdown(void);
 
+/**
+ * Rootless: when the calling process is not root, make it root of a new
+ * user namespace (with its own mount namespace) in which the store, the
+ * snapshotters and the isolation backends work as an ordinary user. The
+ * caller's uid and gid map to 0, its subordinate ranges of /etc/subuid and
+ * /etc/subgid (through the setuid newuidmap and newgidmap) to 1 and up;
+ * without a range only the caller's own ids are mapped, and files of other
+ * owners are refused where they appear. Does nothing and returns 0 for
+ * root (or a process that already is root of a user namespace).
+ *
+ * This changes the whole process, for good: it must still be
+ * single-threaded (else IB_EUNSUPPORTED), geteuid() is 0 afterwards, mounts
+ * it makes are private to it and its children, and files it creates on the
+ * host still belong to the caller. ib_store_open() calls it for a non-root
+ * caller; call it first thing (before any thread starts) to control when
+ * it happens. See docs/rootless.md. Returns 0, or < 0 with the reason in
+ * ib_error_last() (user namespaces refused by the host, newuidmap failing).
+ */
+IB_EXTERN(int) ib_rootless_enter(void);
+
+/** 1 when ib_rootless_enter() moved this process into a user namespace, else 0. */
+IB_EXTERN(int) ib_rootless_active(void);
+
 /** Log levels of ib_log_cb, most important first. */
 typedef enum {
 	IB_LOG_ERROR = 0,

@@ -895,6 +895,14 @@ static int go_false(const char *v)
 }
 
 /* A hostname a RUN step can have: it becomes a word of /etc/hosts and the UTS name. */
+/* The build argument SOURCE_DATE_EPOCH=`v` says what the option says (the CLI passes both, as buildx does). */
+static int same_epoch(const char *v, int64_t epoch)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%lld", (long long)epoch);
+	return !strcmp(v, buf);
+}
+
 static int valid_hostname(const char *v)
 {
 	size_t n = strlen(v);
@@ -936,7 +944,8 @@ static int check_builtin_args(builder *b)
 			why = "no cache metadata is written into the image config";
 		else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
 			why = "multi-platform output is not built";
-		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n))
+		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n) &&
+			 !(b->o->use_source_date_epoch && eq && same_epoch(v, b->o->source_date_epoch)))
 			why = "set SOURCE_DATE_EPOCH in the environment instead (imagebuild then also clamps "
 			      "the layers' file times to it, as BuildKit's rewrite-timestamp)";
 		if (why)

@@ -1,4 +1,5 @@
 /* COPY, ADD and WORKDIR: the steps that write files into the rootfs. */
+#include "util/rootless.h"
 #include "build/step_inputs.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -60,6 +61,21 @@ int ib_build__source_root(int *fd, char **snapkey, builder *b, const char *from,
 	return rc;
 }
 
+/* Rootless: an owner outside the user namespace's mapped ids is refused here, naming them. */
+static int chown_mapped(uid_t uid, gid_t gid, const char *spec)
+{
+	int uid_ok = ib_userns_id_mapped(0, uid), gid_ok = ib_userns_id_mapped(1, gid);
+	if (uid_ok && gid_ok)
+		return 0;
+	ib_buf why = IB_BUF_INIT;
+	ib_userns_describe(&why, uid_ok);
+	int rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "`%s`: %s %lu is not mapped in this user namespace: %s",
+			       spec, uid_ok ? "gid" : "uid", uid_ok ? (unsigned long)gid : (unsigned long)uid,
+			       ib_buf_cstr(&why));
+	ib_buf_dispose(&why);
+	return rc;
+}
+
 int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char *spec)
 {
 	char *end = NULL;
@@ -68,7 +84,7 @@ int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char
 		if (*spec && end && !*end) {
 			*uid = (uid_t)v;
 			*gid = (gid_t)v;
-			return 0;
+			return chown_mapped(*uid, *gid, spec);
 		}
 	}
 	ib_user u = IB_USER_INIT;
@@ -76,6 +92,7 @@ int ib_build__parse_chown(uid_t *uid, gid_t *gid, const char *rootfs, const char
 	if (rc == 0) {
 		*uid = u.uid;
 		*gid = u.gid;
+		rc = chown_mapped(*uid, *gid, spec);
 	}
 	ib_user_dispose(&u);
 	return rc;

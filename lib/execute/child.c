@@ -647,8 +647,21 @@ static void set_user(const ib_execute__child_config *cfg)
 	 * caller's other threads exist, and its setgroups/setresuid would
 	 * wait forever for them to change credentials too.
 	 */
-	if (syscall(SYS_setgroups, s->ngroups, s->groups) < 0)
-		child_fail(cfg, 0, errno, "setgroups");
+	if (syscall(SYS_setgroups, s->ngroups, s->groups) < 0) {
+		/*
+		 * Rootless with one id mapped, setgroups is denied in the user
+		 * namespace: fine when no group beyond the primary one is asked
+		 * for (the caller's own groups stay, unmapped, as under
+		 * `unshare -r`); refused when one is.
+		 */
+		int extra = 0;
+		for (size_t i = 0; i < s->ngroups; i++)
+			extra |= s->groups[i] != s->gid;
+		if (errno != EPERM || extra)
+			child_fail(cfg, 0, errno,
+				   errno == EPERM ? "setgroups (rootless without a subordinate gid range: "
+						    "no supplementary groups)" : "setgroups");
+	}
 	if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
 		child_fail(cfg, 0, errno, "setgid %u", (unsigned int)s->gid);
 	if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)

@@ -11,6 +11,7 @@
  * its wait status through a pipe, then runs `runtime delete --force`. The
  * runtime's state lives in a private --root under the run directory.
  */
+#include "util/rootless.h"
 #include "execute/internal.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -173,7 +174,13 @@ static json_t *mounts_arr(const ib_isolation_spec *s)
 	json_array_append_new(m, mount_obj("/dev/pts", "devpts", "devpts", pts_o));
 	json_array_append_new(m, mount_obj("/dev/shm", "tmpfs", "shm", shm_o));
 	json_array_append_new(m, mount_obj("/dev/mqueue", "mqueue", "mqueue", mq_o));
-	json_array_append_new(m, mount_obj("/sys", "sysfs", "sysfs", s->privileged ? sys_rw : sys_o));
+	/* rootless on the caller's network: a sysfs mount needs a network namespace of our own, so
+	 * the caller's /sys is bound read-only instead (runc's rootless spec, podman's) */
+	static const char *const sys_bind[] = { "rbind", "rprivate", "nosuid", "noexec", "nodev", "ro", NULL };
+	if (s->network != IB_NETWORK_NONE && ib_userns_active())
+		json_array_append_new(m, mount_obj("/sys", "bind", "/sys", sys_bind));
+	else
+		json_array_append_new(m, mount_obj("/sys", "sysfs", "sysfs", s->privileged ? sys_rw : sys_o));
 	if (s->privileged) /* BuildKit's withCGroup, writable in insecure mode (WithWriteableCgroupfs) */
 		json_array_append_new(m, mount_obj("/sys/fs/cgroup", "cgroup", "cgroup", sys_rw));
 	if (s->hosts_file)

@@ -19,6 +19,7 @@
  *     object on stdin, JSON on stdout; a failure's stdout is its message.
  *     Its stderr is never read (a helper may print anything there).
  */
+#include "util/rootless.h"
 #include "push/internal.h"
 #include "util/fs.h"
 
@@ -303,9 +304,19 @@ int ib_push__auth_files(ib_push__auth_file **out, size_t *n, const ib_registry_o
 		rc = (f[k++].path = ib_strdup(env)) ? 0 : IB_ERROR;
 	} else {
 		const char *run = getenv("XDG_RUNTIME_DIR"), *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-		f[k].path = run && *run ? ib_sprintf("%s/containers/auth.json", run)
-					: ib_sprintf("/run/containers/%u/auth.json", (unsigned)getuid());
-		rc = f[k++].path ? 0 : IB_ERROR;
+		/* the caller's uid, not root's of the namespace ib_rootless_enter made (podman's path) */
+		uid_t uid = getuid();
+		ib_rootless__host_ids(&uid, NULL);
+		char rundir[64];
+		snprintf(rundir, sizeof rundir, "/run/containers/%u", (unsigned)uid);
+		/* an ordinary user without XDG_RUNTIME_DIR may not even look into root's /run/containers:
+		 * no file there, as podman sees it */
+		int closed = !(run && *run) && access(rundir, X_OK) < 0 && errno == EACCES;
+		if (!closed) {
+			f[k].path = run && *run ? ib_sprintf("%s/containers/auth.json", run)
+						: ib_sprintf("%s/auth.json", rundir);
+			rc = f[k++].path ? 0 : IB_ERROR;
+		}
 		if (rc == 0 && ((cfg && *cfg) || (home && *home))) {
 			f[k].path = cfg && *cfg ? ib_sprintf("%s/containers/auth.json", cfg)
 						: ib_sprintf("%s/.config/containers/auth.json", home);

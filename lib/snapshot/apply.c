@@ -24,6 +24,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "util/rootless.h"
 #include "snapshot/internal.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -541,7 +542,7 @@ static int set_xattrs(applier *ap, struct archive_entry *e, int dfd, const char 
 	ib_snapshot__proc_path(path, sizeof path, dfd, base);
 	archive_entry_xattr_reset(e);
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-		if (!name || !*name || !strncmp(name, "trusted.overlay.", 16))
+		if (!name || !*name || ib_snapshot__ovl_xattr(name))
 			continue; /* never let a layer steer overlayfs */
 		if (lsetxattr(path, name, value, size, 0) < 0) {
 			if (errno == ENOTSUP && strncmp(name, "security.", 9) && strncmp(name, "trusted.", 8))
@@ -558,8 +559,22 @@ static int set_xattrs(applier *ap, struct archive_entry *e, int dfd, const char 
 static int set_meta(applier *ap, struct archive_entry *e, int dfd, const char *base, mode_t type)
 {
 	int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
-	if (fchownat(dfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(dfd, base, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		int err = errno;
+		int group = ib_userns_id_mapped(0, (unsigned long)uid);
+		if (err == EINVAL && (!group || !ib_userns_id_mapped(1, (unsigned long)gid))) {
+			/* rootless: an owner outside the mapped ids */
+			ib_buf why = IB_BUF_INIT;
+			ib_userns_describe(&why, group);
+			fail(ap, IB_EUNSUPPORTED, "owner %s %lld is not mapped in this user namespace: %s",
+			     group ? "gid" : "uid", (long long)(group ? gid : uid), ib_buf_cstr(&why));
+			ib_buf_dispose(&why);
+			ib_error_note_errno(err);
+			return ib_error_current();
+		}
+		errno = err;
 		return fail_os(ap, "chown");
+	}
 	if (set_xattrs(ap, e, dfd, base) < 0)
 		return -1;
 	if (type != S_IFLNK && fchmodat(dfd, base, archive_entry_perm(e) & 07777, 0) < 0)
@@ -628,7 +643,7 @@ static int apply_whiteout(applier *ap, int dfd, const char *dir, const char *bas
 		if (ap->mode == IB_WHITEOUT_OVERLAY) {
 			char path[64];
 			ib_snapshot__proc_path(path, sizeof path, dfd, ".");
-			if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) < 0)
+			if (lsetxattr(path, ib_snapshot__ovl_opaque(), "y", 1, 0) < 0)
 				return fail_os(ap, "mark directory opaque");
 			return 0;
 		}
@@ -739,7 +754,7 @@ static int create_node(applier *ap, struct archive_entry *e, int dfd, const char
 			/* deleted from below, then made anew in this layer: hide what was below */
 			char path[64 + 256];
 			ib_snapshot__proc_path(path, sizeof path, dfd, base);
-			if (lsetxattr(path, "trusted.overlay.opaque", "y", 1, 0) < 0)
+			if (lsetxattr(path, ib_snapshot__ovl_opaque(), "y", 1, 0) < 0)
 				return fail_os(ap, "mark directory opaque");
 		}
 		return 0;
@@ -765,6 +780,13 @@ static int create_node(applier *ap, struct archive_entry *e, int dfd, const char
 	case S_IFCHR:
 	case S_IFBLK:
 	case S_IFIFO:
+		/* rootless: no device node can be made (nor would it open); say so, as rootless BuildKit refuses */
+		if (type != S_IFIFO && ib_userns_active())
+			return fail(ap, IB_EUNSUPPORTED,
+				    "a %s device node (%u:%u) cannot be created rootless (in a user namespace): "
+				    "build as root, or leave device nodes out of the image",
+				    type == S_IFCHR ? "character" : "block", major(archive_entry_rdev(e)),
+				    minor(archive_entry_rdev(e)));
 		if (mknodat(dfd, base, type | 0600, type == S_IFIFO ? 0 : archive_entry_rdev(e)) < 0)
 			return fail_os(ap, "mknod");
 		return 0;

@@ -445,7 +445,7 @@ static int is_opaque(int dfd)
 	char v[2];
 	char path[64];
 	ib_snapshot__proc_path(path, sizeof path, dfd, ".");
-	ssize_t n = lgetxattr(path, "trusted.overlay.opaque", v, sizeof v);
+	ssize_t n = lgetxattr(path, ib_snapshot__ovl_opaque(), v, sizeof v);
 	return n == 1 && v[0] == 'y';
 }
 

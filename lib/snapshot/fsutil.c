@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "snapshot/internal.h"
+#include "util/rootless.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -124,7 +125,7 @@ int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *nam
 	int rc = 0;
 	size_t cap = 0;
 	for (size_t i = 0; i < cnt && rc == 0; i++) {
-		if (!strncmp(names[i], "trusted.overlay.", 16))
+		if (ib_snapshot__ovl_xattr(names[i]))
 			continue;
 		ssize_t vl = lgetxattr(path, names[i], NULL, 0);
 		if (vl < 0) {
@@ -297,4 +298,15 @@ void ib_snapshot__backend_free(ib_snapshotter *self)
 		return;
 	free(be->dir);
 	free(be);
+}
+
+int ib_snapshot__ovl_xattr(const char *name)
+{
+	return !strncmp(name, "trusted.overlay.", 16) ||
+	       (!strncmp(name, "user.overlay.", 13) && ib_userns_active());
+}
+
+const char *ib_snapshot__ovl_opaque(void)
+{
+	return ib_userns_active() ? "user.overlay.opaque" : "trusted.overlay.opaque";
 }

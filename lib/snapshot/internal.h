@@ -48,6 +48,15 @@ int ib_snapshot__overlay_supported(void);
 
 /* rm -rf of `name` in `dirfd`, fd-relative, never following symlinks. ENOENT is fine. */
 int ib_snapshot__rm_at(int dirfd, const char *name);
+/*
+ * overlayfs' own extended attributes: trusted.overlay.*, and in a user
+ * namespace (rootless, where overlay is mounted with `userxattr`) also
+ * user.overlay.*. ib_snapshot__ovl_opaque is the opaque mark overlay reads
+ * there.
+ */
+int ib_snapshot__ovl_xattr(const char *name);
+const char *ib_snapshot__ovl_opaque(void);
+
 /* Remove every entry inside the directory `dirfd`. */
 int ib_snapshot__empty_dir(int dirfd);
 /* Sorted names of a directory (without . and ..); free with ib_snapshot__names_free. */
@@ -57,7 +66,7 @@ void ib_snapshot__names_free(char **names, size_t n);
 /*
  * The extended attributes of `name` in `dirfd` (st gives its type), sorted by
  * name, as "name\0" + 4-byte little-endian value length + value, repeated.
- * trusted.overlay.* are left out.
+ * overlayfs' own attributes (ib_snapshot__ovl_xattr) are left out.
  */
 typedef struct {
 	char *data;

@@ -29,6 +29,7 @@
 #include "util/fs.h"
 #include "util/walk.h"
 #include "util/lock.h"
+#include "util/rootless.h"
 
 typedef ib_snapshot__backend overlay;
 
@@ -147,7 +148,7 @@ static int strip_one(int dirfd, const char *name, const char *shown)
 	int rc = fstat(fd, &st) < 0 ? ib_error_set_os(IB_LAYER_SNAPSHOT, "stat `%.200s`", shown) : 0;
 	ssize_t len = rc == 0 && !S_ISLNK(st.st_mode) ? listxattr(proc, list, sizeof list) : 0;
 	for (char *x = list; rc == 0 && len > 0 && x < list + len; x += strlen(x) + 1)
-		if (!strncmp(x, "trusted.overlay.", 16) && strcmp(x, "trusted.overlay.opaque") != 0 &&
+		if (ib_snapshot__ovl_xattr(x) && strcmp(x, ib_snapshot__ovl_opaque()) != 0 &&
 		    removexattr(proc, x) < 0 && errno != ENODATA)
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove xattr `%s` of `%.200s`", x, shown);
 	close(fd);
@@ -430,11 +431,20 @@ static int overlay_fd(overlay *o, const ib_digest *chain, size_t n, const char *
 		rc = set_opt(fsfd, "workdir", work, what);
 	/* keep the upper dir in the plain format the diff reads */
 	if (rc == 0 && upper) {
-		rc = set_opt(fsfd, "redirect_dir", "off", what);
+		/* rootless (userxattr) wants nofollow, which neither creates redirects */
+		rc = set_opt(fsfd, "redirect_dir", ib_userns_active() ? "nofollow" : "off", what);
 		if (rc == 0)
 			rc = set_opt(fsfd, "index", "off", what);
 		if (rc == 0)
 			rc = set_opt(fsfd, "metacopy", "off", what);
+	}
+	/* rootless: overlay keeps its marks (opaque, ...) in user.overlay.*, as trusted.* is closed there */
+	if (rc == 0 && ib_userns_active()) {
+		if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: option userxattr (Linux >= 5.11)", what);
+		/* userxattr refuses following redirects; our layers have none (unpacked by us, uppers without) */
+		else if (!upper && rc == 0)
+			rc = set_opt(fsfd, "redirect_dir", "nofollow", what);
 	}
 	if (rc == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "overlay %s: create the mount", what);

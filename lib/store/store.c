@@ -1,6 +1,8 @@
 /* Opening a store, its paths, leases, index.json, test hooks, timestamps. */
 #include "store/internal.h"
 #include "util/fs.h"
+#include "util/rootless.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +45,8 @@ static int default_root(ib_buf *out)
 	const char *env = getenv("IMAGEBUILD_ROOT");
 	if (env && *env)
 		return ib_buf_puts(out, env);
-	if (geteuid() == 0)
+	/* root's store, unless root only of the namespace ib_rootless_enter made (podman's choice) */
+	if (geteuid() == 0 && !ib_rootless__host_ids(NULL, NULL))
 		return ib_buf_puts(out, "/var/lib/imagebuild");
 	const char *xdg = getenv("XDG_DATA_HOME");
 	if (xdg && *xdg)
@@ -140,6 +143,11 @@ int ib_store_open(ib_store **out, const char *root, const ib_store_options *opts
 	if (opts && opts->version != IB_STORE_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "ib_store_options version %u is not supported",
 				     opts->version);
+	/* a non-root caller becomes root of its own user namespace first (docs/rootless.md) */
+	if (geteuid() != 0 && ib_rootless_enter() < 0) {
+		ib_error_prefix("open store");
+		return ib_error_current();
+	}
 	ib_buf r = IB_BUF_INIT;
 	int rc = root && *root ? ib_buf_puts(&r, root) : default_root(&r);
 	if (rc < 0)

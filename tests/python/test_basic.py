@@ -23,6 +23,15 @@ def test_version_matches_library():
     assert v.count(".") == 2 and all(p.isdigit() for p in v.split("."))
 
 
+def test_rootless_enter_leaves_root_alone():
+    # root (the test runs as root) stays in its namespace: nothing entered, nothing changed
+    if os.geteuid() != 0:
+        pytest.skip("the rootless entry itself is tested by tests/rootless as a made-up user")
+    uid_map = open("/proc/self/uid_map").read()
+    assert imagebuild.rootless_enter() is False
+    assert os.geteuid() == 0 and open("/proc/self/uid_map").read() == uid_map
+
+
 def test_digest_of_matches_hashlib():
     data = b"hello, layers"
     d = imagebuild.Digest.of(data)

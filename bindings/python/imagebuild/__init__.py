@@ -47,6 +47,8 @@ from typing import (IO, Any, Callable, Dict, Iterable, Iterator, List, Literal, 
 from ._native import ffi, lib
 
 __all__ = [
+    # rootless
+    "rootless_enter",
     # errors
     "ImageBuildError", "NotFound", "AlreadyExists", "Invalid", "ParseError", "Unsupported",
     "Cancelled", "StepFailed",
@@ -228,6 +230,15 @@ def _set_epoch(o: Any, epoch: Optional[int]) -> None:
 def version() -> str:
     """The linked library's version string, e.g. '0.2.0'."""
     return ffi.string(lib.ib_version_string()).decode()
+
+
+def rootless_enter() -> bool:
+    """For a non-root caller: make this process root of its own user namespace
+    (ib_rootless_enter; see docs/rootless.md). Call it before any thread starts;
+    Store() does it itself otherwise. Returns whether the process is now in one
+    that the library made (False for root)."""
+    _check(lib.ib_rootless_enter())
+    return bool(lib.ib_rootless_active())
 
 
 # ---------------------------------------------------------------- digests and references

@@ -50,7 +50,7 @@ build() {
 	"$IB" --root "$tmp/$s" build --progress=plain "$@" >"$tmp/$s.out" 2>&1 || { cat "$tmp/$s.out" >&2; return 1; }
 }
 cached() { grep -c '^#[0-9]* CACHED$' "$tmp/$1.out" || true; }
-steps() { grep -c '^#[0-9]* \[[a-z ]*[0-9]*/[0-9]*\]' "$tmp/$1.out" || true; }
+steps() { grep -c '^#[0-9]* \[[a-z0-9 -]*[0-9]*/[0-9]*\]' "$tmp/$1.out" || true; }
 image_id() { "$IB" --root "$tmp/$1" inspect --format '{{.Id}}' "$2"; }
 
 port=$(free_port)
@@ -136,7 +136,7 @@ cp -r "$tmp/ctx" "$tmp/ctx2"
 echo changed >"$tmp/ctx2/late.txt"
 fresh C
 build C -t app --cache-from "$reg/cache:max" "$tmp/ctx2"
-grep -q '^#[0-9]* \[5/6\] COPY late.txt' "$tmp/C.out" || fail "no COPY late.txt step: $(cat "$tmp/C.out")"
+grep -q '^#[0-9]* \[[a-z0-9 -]*5/6\] COPY late.txt' "$tmp/C.out" || fail "no COPY late.txt step: $(cat "$tmp/C.out")"
 [ "$(cached C)" = 5 ] || fail "C: $(cached C) steps CACHED, not the 5 before late.txt"
 python3 - "$tmp/C.out" <<'EOF' || fail "C: a step after late.txt was CACHED: $(cat "$tmp/C.out")"
 import re, sys

@@ -382,6 +382,26 @@ int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const
  */
 int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
 
+/*
+ * stream.c: a layer compressed and uploaded at once (its first push, no
+ * variant remembered): a thread compresses into the variant's temporary
+ * file, PATCH chunks of `chunk` bytes follow it as it grows, the closing
+ * PUT names the digest found; the variant is recorded as
+ * ib_store__variant_put_made() does. A session that fails for good: the
+ * blob goes up the ordinary way (ib_push__upload_blob()) once it is whole.
+ */
+int ib_push__stream_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s, const ib_digest *diff_id, int zstd,
+			  int level, const char *id, uint64_t chunk);
+/* What a compression reports as it writes (NULL: nothing): the file it writes and how much of it is written. */
+typedef struct ib_push__tap ib_push__tap;
+int ib_push__tap_open(ib_push__tap *t, ib_blob_writer *w);
+/* IB_EUSER when the upload following it was cancelled. */
+int ib_push__tap_wrote(ib_push__tap *t, size_t len);
+int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
+			    ib_push__tap *tap);
+int ib_push__zstd_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
+			    ib_push__tap *tap);
+
 /* push.c: one image (manifest under `tag`, or its digest when NULL); `sent` and `sent_type` (may be NULL) what went */
 int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
 		   const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag);

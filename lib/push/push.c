@@ -78,6 +78,16 @@ static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload
 	char id[13];
 	ib_push__short(id, &l->diff_id);
 	int rc = ib_push__registry_progress(r, id, "Preparing", 0, 0);
+	/*
+	 * A layer bigger than a chunk with no compressed form yet: compressed
+	 * and sent at once (stream.c). The digest is only known at the end, so
+	 * no HEAD first; such a layer was never pushed from this store.
+	 */
+	if (rc == 0 && !job->blobs[i].media_type && l->size > job->chunk) {
+		if ((rc = known_layer(&job->blobs[i], s, l, job)) == IB_ENOTFOUND)
+			return ib_push__stream_layer(&job->blobs[i], r, s, &l->diff_id, job->zstd, job->level, id,
+						     job->chunk);
+	}
 	if (rc == 0 && !job->blobs[i].media_type)
 		rc = compressed_layer(&job->blobs[i], r, s, l, id, job);
 	if (rc == 0)

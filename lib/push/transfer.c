@@ -419,6 +419,12 @@ int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_di
 
 int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level)
 {
+	return ib_push__gzip_layer_tap(out, size, s, layer, level, NULL);
+}
+
+int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
+			    ib_push__tap *tap)
+{
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, layer);
 	if (level == 0)
@@ -461,7 +467,7 @@ int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: no thread", ds);
 		goto out;
 	}
-	if ((rc = ib_store_blob_writer(&w, s)) < 0)
+	if ((rc = ib_store_blob_writer(&w, s)) < 0 || (rc = ib_push__tap_open(tap, w)) < 0)
 		goto out;
 	int eof = 0;
 	uint64_t total = 0;
@@ -498,8 +504,8 @@ int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			if (p.slots[i].rc < 0)
 				rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", ds);
-			else
-				rc = ib_blob_writer_write(w, p.slots[i].out, p.slots[i].out_len);
+			else if ((rc = ib_blob_writer_write(w, p.slots[i].out, p.slots[i].out_len)) == 0)
+				rc = ib_push__tap_wrote(tap, p.slots[i].out_len);
 		}
 	}
 	if (rc == 0) {

@@ -28,6 +28,12 @@ static int zs_error(const char *ds, size_t code)
 
 int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level)
 {
+	return ib_push__zstd_layer_tap(out, size, s, layer, level, NULL);
+}
+
+int ib_push__zstd_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
+			    ib_push__tap *tap)
+{
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, layer);
 	if (level == 0)
@@ -53,7 +59,7 @@ int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_di
 		rc = zs_error(ds, e);
 		goto out;
 	}
-	if ((rc = ib_store_blob_writer(&w, s)) < 0)
+	if ((rc = ib_store_blob_writer(&w, s)) < 0 || (rc = ib_push__tap_open(tap, w)) < 0)
 		goto out;
 	for (int eof = 0; rc == 0 && !eof;) {
 		size_t got = 0;
@@ -82,7 +88,8 @@ int ib_push__zstd_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_di
 				rc = zs_error(ds, left);
 				break;
 			}
-			if (ob.pos && (rc = ib_blob_writer_write(w, obuf, ob.pos)) < 0)
+			if (ob.pos && ((rc = ib_blob_writer_write(w, obuf, ob.pos)) < 0 ||
+				       (rc = ib_push__tap_wrote(tap, ob.pos)) < 0))
 				break;
 			/* ZSTD_e_end: done when nothing is left to flush; ZSTD_e_continue: when the input is taken */
 			if (eof ? left == 0 : ib.pos == ib.size)

@@ -511,6 +511,83 @@ static void test_upload(void **state)
 	free(dir);
 }
 
+/* A layer of `n` bytes that deflate cannot shrink much, stored uncompressed; its digest in `d`. */
+static void incompressible_layer(ib_digest *d, ib_store *s, size_t n, uint32_t seed)
+{
+	unsigned char *data = malloc(n);
+	assert_non_null(data);
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		data[i] = (unsigned char)(seed >> 16);
+	}
+	assert_int_equal(ib_store_blob_put(d, s, data, n), 0);
+	free(data);
+}
+
+/* What the fake holds is the blob named `want`: its digest is that. */
+static void assert_upload_is(fake *f, const ib_digest *want)
+{
+	ib_digest got;
+	char a[IB_DIGEST_STRLEN], b[IB_DIGEST_STRLEN];
+	assert_int_equal(ib_digest_of(&got, f->upload, f->uploaded), 0);
+	ib_digest_fmt(a, want);
+	ib_digest_fmt(b, &got);
+	assert_string_equal(b, a);
+	assert_string_equal(f->put_digest, a);
+}
+
+/* A layer's first push, compressed and sent at once (stream.c): PATCH chunks while it is compressed, the variant recorded. */
+static void test_stream_upload(void **state)
+{
+	fake *f = *state;
+	char *dir = ib_test_tmpdir("push-stream");
+	ib_store *s;
+	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 3);
+	ib_digest d, v, again;
+	ib_push__blob b = { 0 };
+	incompressible_layer(&d, s, (3u << 20) + 777, 1);
+	assert_int_equal(ib_push__stream_layer(&b, r, s, &d, 0, 0, "layer", 256u << 10), 0);
+	assert_string_equal(b.media_type, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	assert_true(f->patches >= 4); /* > 3 MiB in PATCHes of 256 KiB to 1 MiB (four chunks at most) */
+	assert_int_equal(f->monolithic_puts, 0);
+	assert_int_equal(f->uploaded, b.size);
+	assert_upload_is(f, &b.digest);
+	/* the variant is remembered, and is what the ordinary compression makes */
+	assert_int_equal(ib_store_variant_get(&v, NULL, s, &d, IB_MEDIA_TYPE_OCI_LAYER_GZIP), 0);
+	assert_true(ib_digest_equal(&v, &b.digest));
+	assert_int_equal(ib_push__gzip_layer(&again, NULL, s, &d), 0);
+	assert_true(ib_digest_equal(&again, &b.digest));
+
+	/* a chunk lost for good (its answer a 503, the resend out of range): the blob goes the ordinary way, whole */
+	incompressible_layer(&d, s, (2u << 20) + 5, 2);
+	f->patches = 0;
+	f->lose_patch = 3;
+	f->put_digest[0] = 0;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(ib_push__stream_layer(&b, r, s, &d, 0, 0, "layer", 256u << 10), 0);
+	assert_int_equal(f->uploaded, b.size);
+	assert_upload_is(f, &b.digest);
+	assert_int_equal(ib_store_variant_get(&v, NULL, s, &d, IB_MEDIA_TYPE_OCI_LAYER_GZIP), 0);
+	assert_true(ib_digest_equal(&v, &b.digest));
+
+	/* zstd likewise */
+	f->lose_patch = 0;
+	f->patches = 0;
+	memset(&b, 0, sizeof b);
+	assert_int_equal(ib_push__stream_layer(&b, r, s, &d, 1, 0, "layer", 256u << 10), 0);
+	assert_string_equal(b.media_type, IB_MEDIA_TYPE_OCI_LAYER_ZSTD);
+	assert_true(f->patches >= 2);
+	assert_upload_is(f, &b.digest);
+	assert_int_equal(ib_store_variant_get(&v, NULL, s, &d, IB_MEDIA_TYPE_OCI_LAYER_ZSTD), 0);
+	assert_true(ib_digest_equal(&v, &b.digest));
+
+	ib_push__registry_free(r);
+	ib_store_free(s);
+	ib_rm_rf(dir);
+	free(dir);
+}
+
 /* An endless error body: the status comes back, the body is read up to its cap and no further. */
 static void test_endless_error(void **state)
 {
@@ -529,6 +606,7 @@ static void test_endless_error(void **state)
 
 const struct CMUnitTest client_tests[] = {
 	cmocka_unit_test_setup_teardown(test_upload, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_stream_upload, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer_wrong_password, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_identity_token, fake_start, fake_stop),

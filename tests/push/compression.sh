@@ -8,7 +8,10 @@
 #      no new blob and no new variant record (no recompression);
 #   3. an unchanged re-push is exactly one request (a HEAD of the manifest);
 #   4. unknown compression names and levels out of range are refused;
-#      a level makes a new variant at that level.
+#      a level makes a new variant at that level;
+#   5. a layer bigger than a chunk is compressed and sent at once (PATCH
+#      chunks), pulled back whole into a fresh store, and a push again is
+#      one request (its variant remembered).
 # podman pull needs root (privileged); its own suite, not re-run under ASan.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
@@ -116,4 +119,30 @@ ib push --compression-format zstd --compression-level 19 --progress plain app "$
 grep -q Compressing "$tmp/out" || fail "a push with a level did not compress at that level"
 "$IB" --root "$tmp/fresh" pull "$reg/app:z19" >/dev/null || fail "pull of the level-19 image failed"
 [ "$("$IB" --root "$tmp/fresh" inspect "$reg/app:z19" | json 'd[0]["Id"]')" = "$id" ] || fail "the level-19 image has another id"
+
+echo "== 5. a layer bigger than a chunk: compressed and sent at once (PATCH chunks), then pulled back whole"
+mkdir -p "$tmp/big"
+head -c $((40 << 20)) /dev/urandom >"$tmp/big/random.bin"
+printf 'FROM busybox\nCOPY random.bin /\n' >"$tmp/big/Dockerfile"
+ib build -q -t big "$tmp/big" >/dev/null
+big_id=$(ib inspect big | json 'd[0]["Id"]')
+sleep 0.2
+before=$(grep -c '"[A-Z]* /v2/' "$log" || true)
+ib push --progress plain big "$reg/big:1" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "push of the big layer failed"; }
+sleep 0.2
+grep '"[A-Z]* /v2/' "$log" | tail -n +$((before + 1)) >"$tmp/new"
+# 40 MiB that gzip cannot shrink, chunks of 32 MiB: at least two PATCHes, no HEAD of that blob before them
+[ "$(grep -c '"PATCH /v2/big/blobs/uploads/' "$tmp/new")" -ge 2 ] || { cat "$tmp/new"; fail "the big layer did not go in PATCH chunks"; }
+grep -q Compressing "$tmp/out" || fail "the big layer was not compressed"
+# sent while it was compressed: its digest was not known before, so it was never asked for (no HEAD)
+big_blob=$(curl -fsS -H "Accept: $accept" "http://$reg/v2/big/manifests/1" | json 'd["layers"][1]["digest"]')
+! grep -q "\"HEAD /v2/big/blobs/$big_blob" "$tmp/new" || fail "the big layer was compressed whole before its upload (HEAD of it)"
+"$IB" --root "$tmp/fresh" pull "$reg/big:1" >/dev/null || fail "pull of the big image failed"
+[ "$("$IB" --root "$tmp/fresh" inspect "$reg/big:1" | json 'd[0]["Id"]')" = "$big_id" ] || fail "the pulled big image has another id"
+skopeo inspect --raw --tls-verify=false "docker://$reg/big:1" >/dev/null || fail "skopeo cannot read the big image"
+# the variant is remembered: a push again is one request
+before=$(grep -c '"[A-Z]* /v2/' "$log" || true)
+ib push big "$reg/big:1" >/dev/null 2>&1 || fail "the big re-push failed"
+sleep 0.2
+[ "$(grep '"[A-Z]* /v2/' "$log" | tail -n +$((before + 1)) | wc -l)" = 1 ] || fail "the big re-push was not one request"
 echo "PASS"

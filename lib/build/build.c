@@ -681,6 +681,29 @@ out:
 	return rc;
 }
 
+/*
+ * A step label's platform, when the build has several (BuildKit's
+ * prefixCommand): "linux/amd64 ", and a stage of another platform than the
+ * target's that declared TARGET* args says which ("linux/amd64->arm64 ").
+ * Here a stage of another platform says it always: BuildKit runs such a
+ * stage once when no TARGET* arg makes it differ, this build once per
+ * target platform, so the label must tell the two apart.
+ */
+static void step_platform(char *out, size_t len, builder *b, const stage_state *s)
+{
+	out[0] = '\0';
+	if (!b->multi)
+		return;
+	const char *sp = s->platform[0] ? s->platform : b->platform;
+	if (!strcmp(sp, b->platform)) {
+		snprintf(out, len, "%s ", sp);
+		return;
+	}
+	const char *s1 = strchr(sp, '/'), *t1 = strchr(b->platform, '/');
+	int same_os = s1 && t1 && s1 - sp == t1 - b->platform && !strncmp(sp, b->platform, (size_t)(s1 - sp));
+	snprintf(out, len, "%s->%s ", sp, same_os ? t1 + 1 : b->platform);
+}
+
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)
 {
 	stage_state *s = &b->stages[ps->index];
@@ -707,12 +730,14 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 		snprintf(sname, sizeof sname, "stage-%zu ", ps->index);
 	else
 		sname[0] = '\0';
-	char label[160];
+	char label[160 + 2 * IB_BUILD__PLATFORM_MAX];
+	char pname[2 * IB_BUILD__PLATFORM_MAX + 8] = "";
 	for (size_t i = 0; rc == 0 && i < triggers.n; i++) {
 		ib_instruction *in = NULL;
 		rc = ib_instruction_parse_single(&in, triggers.items[i], NULL);
 		if (rc == 0) {
-			snprintf(label, sizeof label, "[%s%zu/%zu]", sname, i + 1, total);
+			step_platform(pname, sizeof pname, b, s);
+			snprintf(label, sizeof label, "[%s%s%zu/%zu]", pname, sname, i + 1, total);
 			ib_build__step_next(b);
 			rc = run_step(b, s, in, ps->index, label);
 			if (rc < 0)
@@ -725,7 +750,8 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 	(void)nstages;
 	for (size_t i = 0; rc == 0 && i < ps->stage->instruction_count; i++) {
 		const ib_instruction *in = ps->stage->instructions[i];
-		snprintf(label, sizeof label, "[%s%zu/%zu]", sname, ntrig + i + 1, total);
+		step_platform(pname, sizeof pname, b, s);
+		snprintf(label, sizeof label, "[%s%s%zu/%zu]", pname, sname, ntrig + i + 1, total);
 		ib_build__step_next(b);
 		rc = run_step(b, s, in, ps->index, label);
 		if (rc < 0)
@@ -1433,8 +1459,15 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 
 int ib_build__one(ib_digest *image_id, ib_digest *manifest_out, ib_store *store, const ib_build_options *opts)
 {
+	return ib_build__one_ex(image_id, manifest_out, store, opts, 0);
+}
+
+int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest_out, ib_store *store, const ib_build_options *opts,
+		     unsigned int flags)
+{
 	builder b;
 	memset(&b, 0, sizeof b);
+	b.multi = (flags & IB_BUILD__ONE_MULTI) != 0;
 	int rc = prepare(&b, store, opts);
 	int leased = 0;
 	if (rc == 0)

@@ -55,7 +55,7 @@ RUN --mount=type=cache,id=meet,target=/meet,sharing=shared \
 FROM busybox-multi
 COPY --from=meet /met /met
 EOF
-"$IB" build --progress=plain --jobs 2 --platform linux/amd64,linux/arm64 -t pj:rdv "$tmp/rdv" \
+"$IB" build --progress=plain --jobs 2 --platform linux/amd64,linux/arm64 -t pj:rdv --iidfile "$tmp/rdv.iid" "$tmp/rdv" \
 	2>"$tmp/rdv.err" >/dev/null || fail "--jobs 2: the platforms did not meet: $(cat "$tmp/rdv.err")"
 [ "$("$IB" run --rm pj:rdv cat /met)" = "amd64 met arm64" ] || fail "the amd64 image of pj:rdv"
 [ "$("$IB" inspect --platform linux/arm64 --format '{{.Architecture}}' pj:rdv)" = arm64 ] || fail "no arm64 image in pj:rdv"
@@ -65,6 +65,25 @@ grep -q '^#[0-9]* \[linux/amd64->arm64 meet 2/2\] RUN --mount' "$tmp/rdv.err" ||
 	fail "arm64 label: $(cat "$tmp/rdv.err")"
 grep -q '^#[0-9]* \[linux/arm64 stage-1 1/1\] COPY --from=meet' "$tmp/rdv.err" ||
 	fail "arm64 COPY label: $(cat "$tmp/rdv.err")"
+
+# ---- 5. images --tree: the index's platforms under it (docker's layout), "U" for the one a container uses ----
+"$IB" run --name pj-user pj:rdv true
+"$IB" images --tree >"$tmp/tree.out" || fail "images --tree"
+"$IB" save --format oci -o "$tmp/rdv-oci" pj:rdv
+idx=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' \
+	"$tmp/rdv-oci/index.json")
+read -r amd arm < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(*[m["digest"].split(":")[1][:12] for m in d["manifests"]])' "$tmp/rdv-oci/blobs/sha256/$idx")
+[ "$idx" = "$(sed 's/^sha256://' "$tmp/rdv.iid")" ] || fail "saved index $idx, built $(cat "$tmp/rdv.iid")"
+head -n 1 "$tmp/tree.out" | grep -Eq '^IMAGE +ID +DISK USAGE +CONTENT SIZE +EXTRA$' || fail "tree header: $(cat "$tmp/tree.out")"
+grep -A3 '^pj:rdv ' "$tmp/tree.out" >"$tmp/tree.rdv" || fail "no pj:rdv in the tree: $(cat "$tmp/tree.out")"
+grep -Eq "^pj:rdv +${idx:0:12} +[0-9.]+[kMG]?B +[0-9.]+[kMG]?B +U *$" "$tmp/tree.rdv" || fail "pj:rdv row: $(cat "$tmp/tree.rdv")"
+grep -Eq "^├─ linux/amd64 +$amd +[0-9.]+[kMG]?B +[0-9.]+[kMG]?B +U *$" "$tmp/tree.rdv" || fail "amd64 row: $(cat "$tmp/tree.rdv")"
+grep -Eq "^└─ linux/arm64 +$arm +[0-9.]+[kMG]?B +[0-9.]+[kMG]?B *$" "$tmp/tree.rdv" || fail "arm64 row: $(cat "$tmp/tree.rdv")"
+[ "$(sed -n 4p "$tmp/tree.rdv")" = "" ] || fail "no blank line after pj:rdv's platforms: $(cat "$tmp/tree.rdv")"
+"$IB" rm pj-user >/dev/null
+"$IB" images --tree -q >/dev/null 2>"$tmp/tree.err" && fail "images --tree -q was accepted"
+grep -q -- "--quiet is not (yet) supported with --tree" "$tmp/tree.err" || fail "images --tree -q: $(cat "$tmp/tree.err")"
 
 # ---- 2. one platform after the other: the first never meets the second ----
 rm -rf "$IMAGEBUILD_ROOT/cache-mounts"

@@ -64,7 +64,7 @@ out:
 const cli_option cli_opts_images[] = {
 	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
 	{ "all", 'a', 0, NULL, "Show all images (the store has no intermediate images: the same list)" },
-	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}...)" },
+	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}..., {{.Platforms}})" },
 	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
 	{ "digests", 0, 0, NULL, "Show digests" },
 	{ "filter", 'f', 1, "FILTER", "Filter output: reference=PATTERN, dangling=true|false, label=K[=V], before=IMAGE, since=IMAGE" },
@@ -411,7 +411,7 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		if (add_filter(&flt, s, filter_args[f]) < 0)
 			goto out;
 	if (format && !quiet) {
-		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Containers", "CONTAINERS",
+		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Platforms", "PLATFORMS", "Containers", "CONTAINERS",
 				    "CreatedAt", "CREATED AT", "CreatedSince", "CREATED", "Digest", "DIGEST", "ID",
 				    "IMAGE ID", "Repository", "REPOSITORY", "SharedSize", "SHARED SIZE", "Size", "SIZE",
 				    "Tag", "TAG", "UniqueSize", "UNIQUE SIZE", "VirtualSize", "SIZE");
@@ -517,6 +517,24 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 					      "CreatedAt", at, "CreatedSince", since, "Digest", digest, "ID", id,
 					      "Repository", repo, "SharedSize", "N/A", "Size", size, "Tag", tag,
 					      "UniqueSize", "N/A", "VirtualSize", size);
+			/* {{.Platforms}} (not docker's): the platforms of the image the store has, comma-separated */
+			if (o && strstr(format, ".Platforms")) {
+				ib_image_platform_list *pl = NULL;
+				ib_buf pb = IB_BUF_INIT;
+				if (ib_store_image_platforms(&pl, s, &row->manifest) == 0) {
+					for (size_t q = 0; q < ib_image_platform_list_count(pl); q++) {
+						const ib_image_platform *ip = ib_image_platform_list_get(pl, q);
+						if (ip->available && *ip->platform && pb.size)
+							ib_buf_puts(&pb, ",");
+						if (ip->available && *ip->platform)
+							ib_buf_puts(&pb, ip->platform);
+					}
+				}
+				ib_error_clear();
+				json_object_set_new(o, "Platforms", json_string(pb.size ? pb.ptr : ""));
+				ib_image_platform_list_free(pl);
+				ib_buf_dispose(&pb);
+			}
 			int rc = o ? cli_format_row(fmt, o) : -1;
 			json_decref(o);
 			if (rc < 0) {

@@ -82,6 +82,8 @@ grep -Eq "^├─ linux/amd64 +$amd +[0-9.]+[kMG]?B +[0-9.]+[kMG]?B +U *$" "$tmp
 grep -Eq "^└─ linux/arm64 +$arm +[0-9.]+[kMG]?B +[0-9.]+[kMG]?B *$" "$tmp/tree.rdv" || fail "arm64 row: $(cat "$tmp/tree.rdv")"
 [ "$(sed -n 4p "$tmp/tree.rdv")" = "" ] || fail "no blank line after pj:rdv's platforms: $(cat "$tmp/tree.rdv")"
 "$IB" rm pj-user >/dev/null
+[ "$("$IB" images --format '{{.Platforms}}' pj:rdv)" = linux/amd64,linux/arm64 ] ||
+	fail "{{.Platforms}}: $("$IB" images --format '{{.Platforms}}' pj:rdv)"
 "$IB" images --tree -q >/dev/null 2>"$tmp/tree.err" && fail "images --tree -q was accepted"
 grep -q -- "--quiet is not (yet) supported with --tree" "$tmp/tree.err" || fail "images --tree -q: $(cat "$tmp/tree.err")"
 

@@ -566,7 +566,7 @@ out:
 const cli_option cli_opts_inspect[] = {
 	{ "format", 'f', 1, "FORMAT", "Format output: json, or a Go template ({{.Id}}, {{json .Config}}...)" },
 	{ "type", 0, 1, "TYPE", "Only inspect objects of the given type: image or container" },
-	{ "platform", 0, 1, "OS/ARCH", "The image of this platform of a multi-platform image (never another's)" },
+	{ "platform", 0, 1, "OS/ARCH", "The image of this platform of a multi-platform image (never another's; without it: the host platform's, else one the store has)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 enum { INS_FORMAT, INS_TYPE, INS_PLATFORM };

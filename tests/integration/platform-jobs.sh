@@ -59,6 +59,8 @@ EOF
 	2>"$tmp/rdv.err" >/dev/null || fail "--jobs 2: the platforms did not meet: $(cat "$tmp/rdv.err")"
 [ "$("$IB" run --rm pj:rdv cat /met)" = "amd64 met arm64" ] || fail "the amd64 image of pj:rdv"
 [ "$("$IB" inspect --platform linux/arm64 --format '{{.Architecture}}' pj:rdv)" = arm64 ] || fail "no arm64 image in pj:rdv"
+# inspect of the index: the host's image (this test runs on amd64), as docker's
+[ "$("$IB" inspect --format '{{.Architecture}}' pj:rdv)" = amd64 ] || fail "inspect pj:rdv is not the host's image"
 # BuildKit's labels: the stage's platform, and the target's arch when it differs
 grep -q '^#[0-9]* \[linux/amd64 meet 2/2\] RUN --mount' "$tmp/rdv.err" || fail "amd64 label: $(cat "$tmp/rdv.err")"
 grep -q '^#[0-9]* \[linux/amd64->arm64 meet 2/2\] RUN --mount' "$tmp/rdv.err" ||

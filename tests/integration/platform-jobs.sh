@@ -14,17 +14,24 @@
 #   4. one platform failing stops the other (its RUN killed): the error names
 #      the failing platform, nothing is left (fsck, processes, mounts,
 #      untagged images);
-#   5. images --tree lists the index's platforms.
+#   5. images --tree lists the index's platforms;
+#   6. base images pulled by both platforms at once into a fresh store (the
+#      real docker-registry): each gets its own, the index names both.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
 
 IB=${IMAGEBUILD:?}
+REGISTRY=${DOCKER_REGISTRY:-/usr/bin/docker-registry}
 [ "$(id -u)" = 0 ] || skip_or_fail "RUN needs root"
 command -v python3 >/dev/null || skip_or_fail "python3 is not installed"
+[ -x "$REGISTRY" ] || skip_or_fail "docker-registry is not installed"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ib-platform-jobs-XXXXXX")
+pids=()
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null; done
 	rm -rf "$tmp"
@@ -135,4 +142,22 @@ if awk -v t="$tmp/" 'index($2, t) == 1' /proc/self/mounts | grep -q .; then
 fi
 [ "$("$IB" images -q --no-trunc | sort | tr '\n' ' ')" = "$before" ] || fail "the failed build left images"
 "$IB" inspect pj:fails >/dev/null 2>&1 && fail "the failed build was tagged"
+
+# ---- 6. both platforms pull their base at once, into a fresh store ----
+. "$IB_SOURCE_ROOT/tests/common/registry.sh"
+port=$(free_port)
+start_registry reg "$port"
+"$IB" push busybox-multi "127.0.0.1:$port/busybox-multi:1" >/dev/null
+mkdir -p "$tmp/pulls"
+echo pulled >"$tmp/pulls/f"
+printf 'FROM 127.0.0.1:%s/busybox-multi:1\nCOPY f /f\n' "$port" >"$tmp/pulls/Dockerfile"
+IMAGEBUILD_ROOT=$tmp/store3 "$IB" build -q --jobs 2 --platform linux/amd64,linux/arm64 -t pj:pulls "$tmp/pulls" \
+	>/dev/null 2>"$tmp/pulls.err" || fail "build pulling both platforms at once: $(cat "$tmp/pulls.err")"
+for a in amd64 arm64; do
+	[ "$(IMAGEBUILD_ROOT=$tmp/store3 "$IB" inspect --platform "linux/$a" --format '{{.Architecture}}' pj:pulls)" = "$a" ] ||
+		fail "pj:pulls has no $a image"
+	[ "$(IMAGEBUILD_ROOT=$tmp/store3 "$IB" inspect --platform "linux/$a" --format '{{.Architecture}}' \
+		"127.0.0.1:$port/busybox-multi:1")" = "$a" ] || fail "the pulled base has no $a image"
+done
+IMAGEBUILD_ROOT=$tmp/store3 "$IB" fsck >/dev/null 2>"$tmp/fsck3.err" || fail "store3: $(cat "$tmp/fsck3.err")"
 echo "platform-jobs: ok"

@@ -112,7 +112,10 @@ static int relay_progress(const ib_progress *p, void *payload)
 static void relay_log(ib_log_level level, const char *line, void *payload)
 {
 	pjob *j = payload;
+	ib_error_saved saved; /* a log line never changes the error being reported */
+	ib_error_save(&saved);
 	char *l = ib_sprintf("[%s] %s", j->platform, line);
+	ib_error_restore(&saved);
 	mevent ev;
 	memset(&ev, 0, sizeof ev);
 	ev.is_log = 1;
@@ -120,7 +123,6 @@ static void relay_log(ib_log_level level, const char *line, void *payload)
 	ev.line = l ? l : line;
 	deliver(j->ms, &ev);
 	free(l);
-	ib_error_clear();
 }
 
 /* Called with ms->mu held: every queued event, each callback called unlocked. */

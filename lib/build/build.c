@@ -556,6 +556,9 @@ static int cached_step(int *hit, builder *b, stage_state *s, const ib_instructio
 	return 0;
 }
 
+static int run_claimed(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index, const char *label,
+		       const char key[IB_DIGEST_HEXLEN + 1], ib_build__inputs *sip);
+
 static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
 		    const char *label)
 {
@@ -636,11 +639,35 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if (memo[0] && ib_build__memo_put(b, memo, key) < 0)
 		ib_error_clear();
 
+	int claimed = 0;
 	if (use_cache) {
 		int hit = 0;
 		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit)
 			goto out;
+		/* the platforms of one build (and stages) at once: a step another of them runs is waited for (multi.c) */
+		for (int waited = 1; rc == 0 && !claimed && waited && !hit;) {
+			if ((rc = ib_build__step_claim(b, key, &waited)) > 0)
+				claimed = 1, rc = 0;
+			else if (rc == 0 && waited)
+				rc = cached_step(&hit, b, s, in, stage_index, label, key);
+		}
+		if (rc < 0 || hit)
+			goto out;
 	}
+	rc = run_claimed(b, s, in, stage_index, label, key, &si);
+	if (claimed)
+		ib_build__step_release(b, key);
+out:
+	ib_build__inputs_dispose(b, &si);
+	return rc;
+}
+
+/* Run step `in` whose cache key is `key` (not in the cache), and record it. */
+static int run_claimed(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index, const char *label,
+		       const char key[IB_DIGEST_HEXLEN + 1], ib_build__inputs *sip)
+{
+	ib_build__inputs *psi = sip;
+	int rc;
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 0)) < 0)
 		goto out;
 	b->step_label = label;
@@ -650,7 +677,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		break;
 	case IB_INSTR_COPY:
 	case IB_INSTR_ADD:
-		rc = ib_build__do_copy(b, s, in, &si);
+		rc = ib_build__do_copy(b, s, in, psi);
 		break;
 	case IB_INSTR_WORKDIR:
 		rc = ib_build__do_workdir(b, s, in);
@@ -661,7 +688,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	default:
 		rc = ib_build__do_meta(b, s, in);
 	}
-	ib_build__inputs_dispose(b, &si);
+	ib_build__inputs_dispose(b, psi);
 	if (rc < 0)
 		goto out;
 	/* record the step: the config after it, and its layer */
@@ -674,10 +701,9 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		rc = ib_build__cache_step(b, stage_index, s->key, key);
 	if (rc < 0)
 		goto out;
-	memcpy(s->key, key, sizeof key);
+	memcpy(s->key, key, IB_DIGEST_HEXLEN + 1);
 	rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no, b->step_total, 0);
 out:
-	ib_build__inputs_dispose(b, &si);
 	return rc;
 }
 

@@ -165,6 +165,14 @@ int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest, ib_store *store, 
  * platform that failed or never started) and returns the first failure.
  */
 unsigned int ib_build__platform_jobs(const ib_build_options *o, size_t nplatforms);
+/*
+ * A step of cache key `key` about to run: 1 when this build claimed it (it
+ * then calls ib_build__step_release once the step ended, recorded or not);
+ * 0 with *waited set when another build of this process ran it meanwhile
+ * (look in the cache again; claim again when it is not there).
+ */
+int ib_build__step_claim(builder *b, const char *key, int *waited);
+void ib_build__step_release(builder *b, const char *key);
 int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *store, const ib_build_options *opts,
 			    const ib_strlist *platforms, unsigned int jobs);
 int ib_build__image_platform(ib_image **out, builder *b, const char *name, const char *platform);

@@ -320,3 +320,83 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 	free(js);
 	return rc;
 }
+
+/* ---- steps in flight: one step run once when builds running at once need it ---- */
+
+/*
+ * BuildKit solves the platforms of one build as one graph, so a step they
+ * share (a FROM --platform=$BUILDPLATFORM stage that no TARGET* arg makes
+ * differ) runs once. Here each platform is a build of its own: a step whose
+ * cache key another build of this process is running waits for it, then
+ * finds its result in the cache (as a build after it would). Process-wide,
+ * by store root and key; a claim is held only while its one step runs, so
+ * waiting never forms a cycle.
+ */
+typedef struct inflight {
+	struct inflight *next;
+	char *root;
+	char key[IB_DIGEST_HEXLEN + 1];
+} inflight;
+
+static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inflight_done = PTHREAD_COND_INITIALIZER;
+static inflight *inflight_head;
+
+static inflight **inflight_find(const char *root, const char *key)
+{
+	for (inflight **p = &inflight_head; *p; p = &(*p)->next)
+		if (!strcmp((*p)->key, key) && !strcmp((*p)->root, root))
+			return p;
+	return NULL;
+}
+
+int ib_build__step_claim(builder *b, const char *key, int *waited)
+{
+	const char *root = ib_store_root(b->store);
+	*waited = 0;
+	pthread_mutex_lock(&inflight_mu);
+	while (inflight_find(root, key)) {
+		if (ib_callback_cancelled(b->o->callbacks) || b->cancel) {
+			pthread_mutex_unlock(&inflight_mu);
+			return ib_callback_cancel_error("the build, waiting for the same step of another build");
+		}
+		*waited = 1;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&inflight_done, &inflight_mu, &ts);
+	}
+	if (*waited) { /* the other build ran it: the caller looks in the cache again */
+		pthread_mutex_unlock(&inflight_mu);
+		return 0;
+	}
+	inflight *f = ib_calloc(1, sizeof *f);
+	if (!f || !(f->root = ib_strdup(root))) {
+		free(f);
+		pthread_mutex_unlock(&inflight_mu);
+		return IB_ERROR;
+	}
+	memcpy(f->key, key, IB_DIGEST_HEXLEN + 1);
+	f->next = inflight_head;
+	inflight_head = f;
+	pthread_mutex_unlock(&inflight_mu);
+	return 1;
+}
+
+void ib_build__step_release(builder *b, const char *key)
+{
+	pthread_mutex_lock(&inflight_mu);
+	inflight **p = inflight_find(ib_store_root(b->store), key);
+	if (p) {
+		inflight *f = *p;
+		*p = f->next;
+		free(f->root);
+		free(f);
+		pthread_cond_broadcast(&inflight_done);
+	}
+	pthread_mutex_unlock(&inflight_mu);
+}

@@ -16,7 +16,10 @@
 #      untagged images);
 #   5. images --tree lists the index's platforms;
 #   6. base images pulled by both platforms at once into a fresh store (the
-#      real docker-registry): each gets its own, the index names both.
+#      real docker-registry): each gets its own, the index names both;
+#   7. a step both platforms share (a $BUILDPLATFORM stage no TARGET* arg
+#      makes differ) runs once, as in BuildKit's one graph: the other
+#      platform waits for it and takes it from the cache.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
 
@@ -142,6 +145,21 @@ if awk -v t="$tmp/" 'index($2, t) == 1' /proc/self/mounts | grep -q .; then
 fi
 [ "$("$IB" images -q --no-trunc | sort | tr '\n' ' ')" = "$before" ] || fail "the failed build left images"
 "$IB" inspect pj:fails >/dev/null 2>&1 && fail "the failed build was tagged"
+
+# ---- 7. a step both platforms share runs once ----
+mkdir -p "$tmp/shared"
+cat >"$tmp/shared/Dockerfile" <<'EOF'
+FROM --platform=$BUILDPLATFORM busybox-multi AS tool
+RUN --mount=type=cache,id=count,target=/c,sharing=shared echo ran >> /c/runs; sleep 1; echo tool > /tool
+FROM busybox-multi
+COPY --from=tool /tool /tool
+EOF
+"$IB" build --progress=plain --jobs 2 --platform linux/amd64,linux/arm64 "$tmp/shared" >/dev/null 2>"$tmp/shared.err" ||
+	fail "shared step: $(cat "$tmp/shared.err")"
+printf 'FROM busybox-multi\nRUN --mount=type=cache,id=count,target=/c wc -l < /c/runs > /n\n' >"$tmp/shared/Dockerfile.count"
+"$IB" build -q --no-cache -t pj:count -f "$tmp/shared/Dockerfile.count" "$tmp/shared" >/dev/null
+[ "$("$IB" run --rm pj:count cat /n)" = 1 ] || fail "the shared step ran $("$IB" run --rm pj:count cat /n) times: $(cat "$tmp/shared.err")"
+[ "$(grep -c '^#[0-9]* CACHED$' "$tmp/shared.err")" = 1 ] || fail "the other platform did not take it from the cache: $(cat "$tmp/shared.err")"
 
 # ---- 6. both platforms pull their base at once, into a fresh store ----
 . "$IB_SOURCE_ROOT/tests/common/registry.sh"

@@ -67,6 +67,7 @@ struct msched {
 	const char *root;        /* the store's root, each thread opens its own handle */
 	int threaded;            /* 0: one platform after the other on the calling thread */
 	volatile int abort;      /* the platforms' cancel flag */
+	int user_cancel;         /* the caller's flag set it, before any platform failed */
 	mevent *head, *tail;
 	size_t running;
 	int failed;
@@ -254,7 +255,7 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 		for (;;) {
 			dispatch(&ms);
 			if (!ms.abort && ib_callback_cancelled(ms.user))
-				ms.abort = 1; /* the caller cancelled: every platform stops */
+				ms.abort = ms.user_cancel = 1; /* the caller cancelled: every platform stops */
 			for (size_t i = 0; !ms.abort && i < n && ms.running < jobs; i++) {
 				pjob *j = &js[i];
 				if (j->started)
@@ -294,7 +295,10 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 		for (size_t i = 0; i < n; i++)
 			if (js[i].started)
 				pthread_join(js[i].th, NULL);
-		if (ms.failed) {
+		if (ms.user_cancel) { /* the platforms' errors are only that: the build's is the caller's cancel */
+			ib_error_saved_dispose(&ms.err);
+			rc = ib_callback_cancel_error("the build");
+		} else if (ms.failed) {
 			ib_error_restore(&ms.err);
 			rc = ms.rc;
 		} else if (start_failed) {

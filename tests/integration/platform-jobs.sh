@@ -145,6 +145,23 @@ if awk -v t="$tmp/" 'index($2, t) == 1' /proc/self/mounts | grep -q .; then
 fi
 [ "$("$IB" images -q --no-trunc | sort | tr '\n' ' ')" = "$before" ] || fail "the failed build left images"
 "$IB" inspect pj:fails >/dev/null 2>&1 && fail "the failed build was tagged"
+# SIGINT while both platforms run: exit 130, both RUNs gone, nothing left
+printf 'FROM --platform=$BUILDPLATFORM busybox-multi AS w\nARG TARGETARCH\nRUN echo "started $TARGETARCH"; sleep 68\nFROM busybox-multi\nCOPY --from=w / /w\n' \
+	>"$tmp/fails/Dockerfile.int"
+"$IB" build --progress=plain --jobs 2 --platform linux/amd64,linux/arm64 -f "$tmp/fails/Dockerfile.int" "$tmp/fails" \
+	>/dev/null 2>"$tmp/int.err" &
+bp=$!
+for _ in $(seq 200); do
+	[ "$(grep -c 'started a[mr][dm]64$' "$tmp/int.err")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'started a[mr][dm]64$' "$tmp/int.err")" = 2 ] || fail "the two RUNs did not start: $(cat "$tmp/int.err")"
+kill -INT "$bp"
+rc=0
+wait "$bp" || rc=$?
+[ "$rc" = 130 ] || fail "SIGINT: exit $rc: $(cat "$tmp/int.err")"
+! pgrep -f "sleep 68" >/dev/null || fail "a RUN still runs after SIGINT"
+"$IB" fsck >/dev/null 2>"$tmp/fsck.err" || fail "left behind after SIGINT: $(cat "$tmp/fsck.err")"
 
 # ---- 7. a step both platforms share runs once ----
 mkdir -p "$tmp/shared"

@@ -136,6 +136,22 @@ int ib_store_images(ib_image_list **out, ib_store *store);
 size_t ib_image_list_count(const ib_image_list *list);
 const ib_image_summary *ib_image_list_get(const ib_image_list *list, size_t i);
 void ib_image_list_free(ib_image_list *list);
+typedef struct ib_image_platform_list ib_image_platform_list;
+typedef struct {
+	const char *platform;
+	ib_digest manifest;
+	int available;
+	ib_digest id;
+	uint64_t size;
+	uint64_t content_size;
+	unsigned int containers;
+	...;
+} ib_image_platform;
+int ib_store_image_platforms(ib_image_platform_list **out, ib_store *store, const ib_digest *manifest);
+size_t ib_image_platform_list_count(const ib_image_platform_list *list);
+const ib_image_platform *ib_image_platform_list_get(const ib_image_platform_list *list, size_t i);
+void ib_image_platform_list_free(ib_image_platform_list *list);
+const ib_digest *ib_image_index_digest(const ib_image *img);
 
 /* execute.h */
 typedef enum { IB_NETWORK_HOST = 0, IB_NETWORK_NONE = 1 } ib_network_mode;

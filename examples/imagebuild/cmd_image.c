@@ -4,7 +4,9 @@
 
 #include <fnmatch.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +64,14 @@ out:
 const cli_option cli_opts_images[] = {
 	{ "quiet", 'q', 0, NULL, "Only show image IDs" },
 	{ "all", 'a', 0, NULL, "Show all images (the store has no intermediate images: the same list)" },
-	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}...)" },
+	{ "format", 0, 1, "FORMAT", "Format output: table, table TEMPLATE, json, or a Go template ({{.ID}}..., {{.Platforms}})" },
 	{ "no-trunc", 0, 0, NULL, "Don't truncate output" },
 	{ "digests", 0, 0, NULL, "Show digests" },
 	{ "filter", 'f', 1, "FILTER", "Filter output: reference=PATTERN, dangling=true|false, label=K[=V], before=IMAGE, since=IMAGE" },
+	{ "tree", 0, 0, NULL, "List images as a tree: each image's platforms (a multi-platform image's manifests) under it" },
 	{ NULL, 0, 0, NULL, NULL },
 };
-enum { IMG_QUIET, IMG_ALL, IMG_FORMAT, IMG_NO_TRUNC, IMG_DIGESTS, IMG_FILTER };
+enum { IMG_QUIET, IMG_ALL, IMG_FORMAT, IMG_NO_TRUNC, IMG_DIGESTS, IMG_FILTER, IMG_TREE };
 
 /* An image's inspect JSON (docker's keys), parsed; NULL after printing the error. */
 static json_t *inspect_object(ib_store *s, const char *name)
@@ -181,10 +184,190 @@ static void created_at(char *out, size_t len, const char *rfc3339)
 		snprintf(out, len, "N/A");
 }
 
+/* ---- images --tree: docker image ls --tree's layout (docker 28, the containerd image store) ---- */
+
+typedef struct {
+	const ib_image_summary *row;  /* the group's first row */
+	const char **names;           /* familiar names; none: <untagged> */
+	size_t nnames;
+	ib_image_platform_list *platforms;
+	time_t created;
+	uint64_t size, content;
+	int used;
+} tree_image;
+
+enum { TREE_SPACING = 3 };
+
+/* Display width of UTF-8 text (the tree's box characters are one column each). */
+static size_t text_width(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* `s` in `width` columns: aligned (-1 left, 0 centre, 1 right), cut with "..." when longer, as docker's tree. */
+static void tree_cell(const char *s, size_t width, int align)
+{
+	size_t w = text_width(s);
+	if (w > width) {
+		size_t keep = width > 3 ? width - 3 : 0, cols = 0;
+		const char *p = s;
+		while (*p && cols < keep) {
+			p++;
+			while (((unsigned char)*p & 0xc0) == 0x80)
+				p++;
+			cols++;
+		}
+		printf("%.*s...", (int)(p - s), s);
+		return;
+	}
+	size_t fill = width - w, l = align < 0 ? 0 : align > 0 ? fill : fill / 2;
+	printf("%*s%s%*s", (int)l, "", s, (int)(fill - l), "");
+}
+
+static int cmp_tree(const void *a, const void *b)
+{
+	const tree_image *x = a, *y = b;
+	return x->created < y->created ? 1 : x->created > y->created ? -1 : 0; /* newest first */
+}
+
+static int cmp_len_desc(const void *a, const void *b)
+{
+	size_t x = strlen(*(const char *const *)a), y = strlen(*(const char *const *)b);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void tree_details(size_t *widths, const char *id, uint64_t size, uint64_t content, int used, int any_used)
+{
+	char du[32], cs[32];
+	cli_human_size(du, sizeof du, size);
+	cli_human_size(cs, sizeof cs, content);
+	const char *vals[] = { id, du, cs, used ? "U" : any_used ? " " : "" };
+	static const int align[] = { -1, 1, 1, -1 };
+	for (size_t c = 0; c < 4 && widths[c + 1]; c++) {
+		printf("%*s", TREE_SPACING, "");
+		tree_cell(vals[c], widths[c + 1], align[c]);
+	}
+}
+
+static int print_tree(ib_store *s, const ib_image_list *list, const size_t *rows, size_t nrows)
+{
+	tree_image *ti = calloc(nrows ? nrows : 1, sizeof *ti);
+	size_t n = 0;
+	int rc = ti ? 0 : -1, any_used = 0;
+	for (size_t k = 0; rc == 0 && k < nrows; k++) {
+		const ib_image_summary *row = ib_image_list_get(list, rows[k]);
+		tree_image *t = NULL;
+		for (size_t g = 0; g < n && !t; g++)
+			if (ib_digest_equal(&ti[g].row->manifest, &row->manifest))
+				t = &ti[g];
+		if (!t) {
+			t = &ti[n++];
+			t->row = row;
+			t->created = parse_time(row->created);
+			if (ib_store_image_platforms(&t->platforms, s, &row->manifest) < 0) {
+				cli_fail("images --tree");
+				rc = -1;
+				break;
+			}
+			for (size_t i = 0; i < ib_image_platform_list_count(t->platforms); i++) {
+				const ib_image_platform *p = ib_image_platform_list_get(t->platforms, i);
+				t->size += p->size;
+				t->content += p->content_size;
+				t->used |= p->containers > 0;
+			}
+			any_used |= t->used;
+		}
+		ib_reference *ref = NULL;
+		if (row->name && ib_reference_parse(&ref, row->name) == 0)
+			cli_list_add(&t->names, &t->nnames, strdup(ib_reference_familiar(ref)));
+		ib_reference_free(ref);
+	}
+	if (rc == 0) {
+		qsort(ti, n, sizeof *ti, cmp_tree);
+		/* docker's columns: the first as narrow as its values, the rest dropped when 12 columns would not stay */
+		struct winsize ws;
+		size_t cols = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+		if (cols < 20)
+			cols = 20;
+		static const char *const titles[] = { "IMAGE", "ID", "DISK USAGE", "CONTENT SIZE", "EXTRA" };
+		size_t widths[6] = { 0, 12, 10, 12, 5, 0 };
+		size_t name_width = cols;
+		for (size_t c = 1; c < 5; c++) {
+			if (name_width < widths[c] + TREE_SPACING + 12) {
+				for (size_t d = c; d < 5; d++)
+					widths[d] = 0;
+				break;
+			}
+			name_width -= widths[c] + TREE_SPACING;
+		}
+		size_t widest = strlen(titles[0]);
+		for (size_t g = 0; g < n; g++) {
+			for (size_t i = 0; i < ti[g].nnames; i++)
+				if (strlen(ti[g].names[i]) > widest)
+					widest = strlen(ti[g].names[i]);
+			for (size_t i = 0; i < ib_image_platform_list_count(ti[g].platforms); i++) {
+				/* docker counts the bytes of "└─ " (7) */
+				size_t w = strlen(ib_image_platform_list_get(ti[g].platforms, i)->platform) + 7;
+				if (w > widest)
+					widest = w;
+			}
+		}
+		widths[0] = name_width < widest ? name_width : widest;
+		for (size_t c = 0; c < 5 && widths[c]; c++) {
+			if (c)
+				printf("%*s", TREE_SPACING, "");
+			tree_cell(titles[c], widths[c], c == 2 || c == 3 ? 1 : -1);
+		}
+		printf("\n");
+		for (size_t g = 0; g < n; g++) {
+			tree_image *t = &ti[g];
+			char id[IB_DIGEST_HEXLEN + 1];
+			ib_digest_hex(id, &t->row->manifest);
+			id[12] = '\0';
+			if (!t->nnames) {
+				tree_cell("<untagged>", widths[0], -1);
+			} else {
+				/* every name but the last (the shortest) on a line of its own */
+				qsort(t->names, t->nnames, sizeof *t->names, cmp_len_desc);
+				for (size_t i = 0; i + 1 < t->nnames; i++)
+					printf("%s\n", t->names[i]);
+				tree_cell(t->names[t->nnames - 1], widths[0], -1);
+			}
+			tree_details(widths, id, t->size, t->content, t->used, any_used);
+			printf("\n");
+			size_t np = ib_image_platform_list_count(t->platforms);
+			for (size_t i = 0; i < np; i++) {
+				const ib_image_platform *p = ib_image_platform_list_get(t->platforms, i);
+				char name[300], pid[IB_DIGEST_HEXLEN + 1];
+				snprintf(name, sizeof name, "%s %s", i + 1 < np ? "\u251c\u2500" : "\u2514\u2500",
+					 *p->platform ? p->platform : "unknown");
+				ib_digest_hex(pid, &p->manifest);
+				pid[12] = '\0';
+				tree_cell(name, widths[0], -1);
+				tree_details(widths, pid, p->size, p->content_size, p->containers > 0, any_used);
+				printf("\n");
+			}
+			printf("\n");
+		}
+	}
+	for (size_t g = 0; ti && g < n; g++) {
+		for (size_t i = 0; i < ti[g].nnames; i++)
+			free((char *)ti[g].names[i]);
+		free(ti[g].names);
+		ib_image_platform_list_free(ti[g].platforms);
+	}
+	free(ti);
+	return rc;
+}
+
 int cmd_images(ib_cli *cli, int argc, char **argv)
 {
 	const cli_option *opts = cli_opts_images;
-	int i = 1, k, quiet = 0, notrunc = 0, digests = 0, status = CLI_EXIT_ERROR;
+	int i = 1, k, quiet = 0, notrunc = 0, digests = 0, tree = 0, status = CLI_EXIT_ERROR;
+	size_t *tree_rows = NULL, ntree = 0;
 	const char *v, *format = NULL;
 	const char **filter_args = NULL;
 	size_t nfilter_args = 0;
@@ -201,10 +384,17 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		case IMG_NO_TRUNC: notrunc = 1; break;
 		case IMG_DIGESTS: digests = 1; break;
 		case IMG_FILTER: cli_list_add(&filter_args, &nfilter_args, v); break;
+		case IMG_TREE: tree = 1; break;
 		}
 	}
 	if (k == -2 || i < argc - 1) {
 		status = cli_usage(cli);
+		goto out;
+	}
+	/* docker's refusals */
+	if (tree && (quiet || notrunc || digests || format)) {
+		fprintf(stderr, "imagebuild images: %s is not (yet) supported with --tree\n",
+			quiet ? "--quiet" : notrunc ? "--no-trunc" : digests ? "--show-digest" : "--format");
 		goto out;
 	}
 	/* docker images [REPOSITORY[:TAG]] */
@@ -221,7 +411,7 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		if (add_filter(&flt, s, filter_args[f]) < 0)
 			goto out;
 	if (format && !quiet) {
-		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Containers", "CONTAINERS",
+		headers = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "Platforms", "PLATFORMS", "Containers", "CONTAINERS",
 				    "CreatedAt", "CREATED AT", "CreatedSince", "CREATED", "Digest", "DIGEST", "ID",
 				    "IMAGE ID", "Repository", "REPOSITORY", "SharedSize", "SHARED SIZE", "Size", "SIZE",
 				    "Tag", "TAG", "UniqueSize", "UNIQUE SIZE", "VirtualSize", "SIZE");
@@ -236,7 +426,7 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		status = cli_fail("images");
 		goto out;
 	}
-	if (!quiet && !fmt) {
+	if (!quiet && !fmt && !tree) {
 		if (digests)
 			printf("%-40s %-16s %-72s %-14s %-20s %s\n", "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED",
 			       "SIZE");
@@ -290,6 +480,16 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		}
 		if (!lm)
 			continue;
+		if (tree) { /* printed once every row is known */
+			size_t *t2 = realloc(tree_rows, (ntree + 1) * sizeof *tree_rows);
+			if (!t2) {
+				status = 1;
+				break;
+			}
+			tree_rows = t2;
+			tree_rows[ntree++] = r;
+			continue;
+		}
 		char id[IB_DIGEST_STRLEN];
 		snprintf(id, sizeof id, notrunc ? "sha256:%s" : "%.12s", hex);
 		if (quiet) {
@@ -317,6 +517,24 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 					      "CreatedAt", at, "CreatedSince", since, "Digest", digest, "ID", id,
 					      "Repository", repo, "SharedSize", "N/A", "Size", size, "Tag", tag,
 					      "UniqueSize", "N/A", "VirtualSize", size);
+			/* {{.Platforms}} (not docker's): the platforms of the image the store has, comma-separated */
+			if (o && strstr(format, ".Platforms")) {
+				ib_image_platform_list *pl = NULL;
+				ib_buf pb = IB_BUF_INIT;
+				if (ib_store_image_platforms(&pl, s, &row->manifest) == 0) {
+					for (size_t q = 0; q < ib_image_platform_list_count(pl); q++) {
+						const ib_image_platform *ip = ib_image_platform_list_get(pl, q);
+						if (ip->available && *ip->platform && pb.size)
+							ib_buf_puts(&pb, ",");
+						if (ip->available && *ip->platform)
+							ib_buf_puts(&pb, ip->platform);
+					}
+				}
+				ib_error_clear();
+				json_object_set_new(o, "Platforms", json_string(pb.size ? pb.ptr : ""));
+				ib_image_platform_list_free(pl);
+				ib_buf_dispose(&pb);
+			}
 			int rc = o ? cli_format_row(fmt, o) : -1;
 			json_decref(o);
 			if (rc < 0) {
@@ -330,9 +548,12 @@ int cmd_images(ib_cli *cli, int argc, char **argv)
 		else
 			printf("%-40s %-16s %-14s %-20s %s\n", repo, tag, id, since, size);
 	}
+	if (tree && status == 0 && print_tree(s, list, tree_rows, ntree) < 0)
+		status = 1;
 out:
 	if (fmt && cli_format_end(fmt) < 0)
 		status = 1;
+	free(tree_rows);
 	json_decref(headers);
 	ib_image_list_free(list);
 	ib_reference_free(filter);
@@ -345,7 +566,7 @@ out:
 const cli_option cli_opts_inspect[] = {
 	{ "format", 'f', 1, "FORMAT", "Format output: json, or a Go template ({{.Id}}, {{json .Config}}...)" },
 	{ "type", 0, 1, "TYPE", "Only inspect objects of the given type: image or container" },
-	{ "platform", 0, 1, "OS/ARCH", "The image of this platform of a multi-platform image (never another's)" },
+	{ "platform", 0, 1, "OS/ARCH", "The image of this platform of a multi-platform image (never another's; without it: the host platform's, else one the store has)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 enum { INS_FORMAT, INS_TYPE, INS_PLATFORM };

@@ -720,10 +720,16 @@ void cli_progress_end(cli_progress *p, int failed)
 		context_done(p, t);
 	/* stages run at once: the step the error names failed, the others running were cancelled */
 	const vertex *culprit = NULL;
-	for (size_t i = 0; failed && msg && i < p->nv; i++) {
+	const char *m = msg;
+	if (m && m[0] == '[') { /* several platforms at once: "[linux/arm64]: " before the step's label */
+		size_t k = strcspn(m + 1, "] ");
+		if (m[1 + k] == ']' && m[2 + k] == ':' && m[3 + k] == ' ')
+			m += k + 4;
+	}
+	for (size_t i = 0; failed && m && i < p->nv; i++) {
 		const vertex *v = p->v[i];
 		size_t kl = strlen(v->key);
-		if (!v->done && v->kind == V_STEP && kl && !strncmp(msg, v->key, kl) && msg[kl] == ' ')
+		if (!v->done && v->kind == V_STEP && kl && !strncmp(m, v->key, kl) && m[kl] == ' ')
 			culprit = v;
 	}
 	for (size_t i = 0; failed && i < p->nv; i++) {

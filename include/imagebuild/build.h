@@ -164,7 +164,9 @@ typedef struct {
 	 * --from or RUN --mount from=) then run in threads of the build, each
 	 * with its own store and snapshotter handles. 1: one stage after the
 	 * other, in the plan's order, as before; 0: the number of online CPUs.
-	 * The image is the same whatever the value. Callbacks still run on the
+	 * The image is the same whatever the value. The platforms of
+	 * `platforms` run at once under the same bound (each its own build,
+	 * whose stages are bounded by it again). Callbacks still run on the
 	 * calling thread, one at a time, in the order each stage reports
 	 * (STEP numbers in the order steps start); a failing stage stops the
 	 * others (their processes killed, their snapshots removed) and the
@@ -195,8 +197,14 @@ typedef struct {
 	const char *const *cache_to;
 	/**
 	 * The platforms to build, NULL-terminated "os/arch[/variant]" (docker
-	 * buildx build --platform A,B): each is built (one after another), and
-	 * with more than one the result is an OCI image index with one manifest
+	 * buildx build --platform A,B): with more than one, each is built, at
+	 * once (at most `jobs` at a time, each platform's build in a thread
+	 * with its own store handle; one after another with cache_from/cache_to
+	 * or jobs 1: the images are the same), step labels naming the platform
+	 * as BuildKit's ("[linux/amd64->arm64 build 2/3]"), log lines prefixed
+	 * "[linux/arm64] "; a failing platform cancels the others, its error
+	 * names it and no image of the build stays. The result is an OCI image
+	 * index with one manifest
 	 * per platform, which the tags name and `image_id` is then the digest
 	 * of. One platform is as `platform`; NULL or empty: `platform`. FROM
 	 * resolves each stage's platform (FROM --platform, else the target's)

@@ -529,6 +529,51 @@ IB_EXTERN(const ib_image_summary *) ib_image_list_get(const ib_image_list *list,
 /** Free the list. NULL is fine. */
 IB_EXTERN(void) ib_image_list_free(ib_image_list *list);
 
+/**
+ * A platform of an image, a row of ib_store_image_platforms(): one image
+ * manifest of a multi-platform image (an OCI index or Docker manifest list),
+ * or the one manifest of a single-platform image. Filled by the library
+ * (fields may be added at the end: read it through the pointer it gives).
+ */
+typedef struct {
+	/** "os/arch[/variant]" as the index's descriptor says (a single manifest: its config); "" when unknown. */
+	const char *platform;
+	/** The digest of its manifest. */
+	ib_digest manifest;
+	/**
+	 * Non-zero when the store has the manifest, its config and every layer
+	 * (a pull of one platform leaves the others out, as docker's "not
+	 * available"); the fields below are 0 otherwise.
+	 */
+	int available;
+	/** The image id (config digest). */
+	ib_digest id;
+	/** The sum of its layers' uncompressed sizes, as ib_image_size() (docker's DISK USAGE). */
+	uint64_t size;
+	/** The bytes of the blobs it names as stored: manifest, config, layers (docker's CONTENT SIZE). */
+	uint64_t content_size;
+	/** How many containers use this image (docker's "in use"). */
+	unsigned int containers;
+} ib_image_platform;
+
+/** The result of ib_store_image_platforms(): rows, with count/get/free. */
+typedef struct ib_image_platform_list ib_image_platform_list;
+/**
+ * The platforms of the image whose index or manifest digest is `manifest`
+ * (an ib_image_summary's `manifest`): for an index, one row per image
+ * manifest it names, in its order (nested indexes followed; BuildKit's
+ * attestation manifests, platform "unknown/unknown", left out as `docker
+ * image ls --tree` does), whether the store has it or not; for a single
+ * manifest, one row. IB_ENOTFOUND when the store lacks `manifest`.
+ */
+IB_EXTERN(int) ib_store_image_platforms(ib_image_platform_list **out, ib_store *store, const ib_digest *manifest);
+/** The number of rows. */
+IB_EXTERN(size_t) ib_image_platform_list_count(const ib_image_platform_list *list);
+/** Row `i` (borrowed from the list), or NULL when out of range. */
+IB_EXTERN(const ib_image_platform *) ib_image_platform_list_get(const ib_image_platform_list *list, size_t i);
+/** Free the list. NULL is fine. */
+IB_EXTERN(void) ib_image_platform_list_free(ib_image_platform_list *list);
+
 /* ---- import and export ---- */
 
 /* 2 added source_date_epoch (the environment is never read), 3 callbacks */

@@ -556,6 +556,9 @@ static int cached_step(int *hit, builder *b, stage_state *s, const ib_instructio
 	return 0;
 }
 
+static int run_claimed(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index, const char *label,
+		       const char key[IB_DIGEST_HEXLEN + 1], ib_build__inputs *sip);
+
 static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index,
 		    const char *label)
 {
@@ -636,11 +639,35 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	if (memo[0] && ib_build__memo_put(b, memo, key) < 0)
 		ib_error_clear();
 
+	int claimed = 0;
 	if (use_cache) {
 		int hit = 0;
 		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit)
 			goto out;
+		/* the platforms of one build (and stages) at once: a step another of them runs is waited for (multi.c) */
+		for (int waited = 1; rc == 0 && !claimed && waited && !hit;) {
+			if ((rc = ib_build__step_claim(b, key, &waited)) > 0)
+				claimed = 1, rc = 0;
+			else if (rc == 0 && waited)
+				rc = cached_step(&hit, b, s, in, stage_index, label, key);
+		}
+		if (rc < 0 || hit)
+			goto out;
 	}
+	rc = run_claimed(b, s, in, stage_index, label, key, &si);
+	if (claimed)
+		ib_build__step_release(b, key);
+out:
+	ib_build__inputs_dispose(b, &si);
+	return rc;
+}
+
+/* Run step `in` whose cache key is `key` (not in the cache), and record it. */
+static int run_claimed(builder *b, stage_state *s, const ib_instruction *in, size_t stage_index, const char *label,
+		       const char key[IB_DIGEST_HEXLEN + 1], ib_build__inputs *sip)
+{
+	ib_build__inputs *psi = sip;
+	int rc;
 	if ((rc = ib_build__report(b, IB_PROGRESS_STEP, label, in->original, b->step_no, b->step_total, 0)) < 0)
 		goto out;
 	b->step_label = label;
@@ -650,7 +677,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		break;
 	case IB_INSTR_COPY:
 	case IB_INSTR_ADD:
-		rc = ib_build__do_copy(b, s, in, &si);
+		rc = ib_build__do_copy(b, s, in, psi);
 		break;
 	case IB_INSTR_WORKDIR:
 		rc = ib_build__do_workdir(b, s, in);
@@ -661,7 +688,7 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	default:
 		rc = ib_build__do_meta(b, s, in);
 	}
-	ib_build__inputs_dispose(b, &si);
+	ib_build__inputs_dispose(b, psi);
 	if (rc < 0)
 		goto out;
 	/* record the step: the config after it, and its layer */
@@ -674,11 +701,33 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		rc = ib_build__cache_step(b, stage_index, s->key, key);
 	if (rc < 0)
 		goto out;
-	memcpy(s->key, key, sizeof key);
+	memcpy(s->key, key, IB_DIGEST_HEXLEN + 1);
 	rc = ib_build__report(b, IB_PROGRESS_STEP_DONE, label, in->original, b->step_no, b->step_total, 0);
 out:
-	ib_build__inputs_dispose(b, &si);
 	return rc;
+}
+
+/*
+ * A step label's platform, when the build has several (BuildKit's
+ * prefixCommand): "linux/amd64 ", and a stage of another platform than the
+ * target's that declared TARGET* args says which ("linux/amd64->arm64 ").
+ * Here a stage of another platform says it always: BuildKit runs such a
+ * stage once when no TARGET* arg makes it differ, this build once per
+ * target platform, so the label must tell the two apart.
+ */
+static void step_platform(char *out, size_t len, builder *b, const stage_state *s)
+{
+	out[0] = '\0';
+	if (!b->multi)
+		return;
+	const char *sp = s->platform[0] ? s->platform : b->platform;
+	if (!strcmp(sp, b->platform)) {
+		snprintf(out, len, "%s ", sp);
+		return;
+	}
+	const char *s1 = strchr(sp, '/'), *t1 = strchr(b->platform, '/');
+	int same_os = s1 && t1 && s1 - sp == t1 - b->platform && !strncmp(sp, b->platform, (size_t)(s1 - sp));
+	snprintf(out, len, "%s->%s ", sp, same_os ? t1 + 1 : b->platform);
 }
 
 static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages)
@@ -707,12 +756,14 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 		snprintf(sname, sizeof sname, "stage-%zu ", ps->index);
 	else
 		sname[0] = '\0';
-	char label[160];
+	char label[160 + 2 * IB_BUILD__PLATFORM_MAX];
+	char pname[2 * IB_BUILD__PLATFORM_MAX + 8] = "";
 	for (size_t i = 0; rc == 0 && i < triggers.n; i++) {
 		ib_instruction *in = NULL;
 		rc = ib_instruction_parse_single(&in, triggers.items[i], NULL);
 		if (rc == 0) {
-			snprintf(label, sizeof label, "[%s%zu/%zu]", sname, i + 1, total);
+			step_platform(pname, sizeof pname, b, s);
+			snprintf(label, sizeof label, "[%s%s%zu/%zu]", pname, sname, i + 1, total);
 			ib_build__step_next(b);
 			rc = run_step(b, s, in, ps->index, label);
 			if (rc < 0)
@@ -725,7 +776,8 @@ static int build_stage(builder *b, const ib_plan_stage *ps, size_t nth, size_t n
 	(void)nstages;
 	for (size_t i = 0; rc == 0 && i < ps->stage->instruction_count; i++) {
 		const ib_instruction *in = ps->stage->instructions[i];
-		snprintf(label, sizeof label, "[%s%zu/%zu]", sname, ntrig + i + 1, total);
+		step_platform(pname, sizeof pname, b, s);
+		snprintf(label, sizeof label, "[%s%s%zu/%zu]", pname, sname, ntrig + i + 1, total);
 		ib_build__step_next(b);
 		rc = run_step(b, s, in, ps->index, label);
 		if (rc < 0)
@@ -1433,8 +1485,15 @@ int ib_build(ib_digest *image_id, ib_store *store, const ib_build_options *opts)
 
 int ib_build__one(ib_digest *image_id, ib_digest *manifest_out, ib_store *store, const ib_build_options *opts)
 {
+	return ib_build__one_ex(image_id, manifest_out, store, opts, 0);
+}
+
+int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest_out, ib_store *store, const ib_build_options *opts,
+		     unsigned int flags)
+{
 	builder b;
 	memset(&b, 0, sizeof b);
+	b.multi = (flags & IB_BUILD__ONE_MULTI) != 0;
 	int rc = prepare(&b, store, opts);
 	int leased = 0;
 	if (rc == 0)

@@ -101,6 +101,8 @@ typedef struct ib_build__builder {
 	/* platform.c */
 	char platform[IB_BUILD__PLATFORM_MAX]; /* the target platform, normalised (the host's when not given) */
 	int platform_explicit; /* given (--platform): the image config then says it */
+	/* multi.c */
+	int multi;             /* one platform of several: step labels name the platform (BuildKit) */
 } builder;
 
 /*
@@ -152,6 +154,27 @@ int ib_build__platform_list(ib_strlist *out, const ib_build_options *o);
 int ib_build__multi(ib_digest *image_id, ib_store *store, const ib_build_options *opts, const ib_strlist *platforms);
 /* build.c: one platform's build; `manifest` (may be NULL) its manifest's digest */
 int ib_build__one(ib_digest *image_id, ib_digest *manifest, ib_store *store, const ib_build_options *opts);
+/* IB_BUILD__ONE_MULTI: one platform of several (step labels then name the platform, as BuildKit's) */
+#define IB_BUILD__ONE_MULTI 1u
+int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest, ib_store *store, const ib_build_options *opts,
+		     unsigned int flags);
+/*
+ * multi.c: the platforms of one build at once. ib_build__platform_jobs: how
+ * many at a time (1 with --cache-from/--cache-to); ib_build__platforms_run
+ * builds each (ids and manifests by platform, may be left zero for a
+ * platform that failed or never started) and returns the first failure.
+ */
+unsigned int ib_build__platform_jobs(const ib_build_options *o, size_t nplatforms);
+/*
+ * A step of cache key `key` about to run: 1 when this build claimed it (it
+ * then calls ib_build__step_release once the step ended, recorded or not);
+ * 0 with *waited set when another build of this process ran it meanwhile
+ * (look in the cache again; claim again when it is not there).
+ */
+int ib_build__step_claim(builder *b, const char *key, int *waited);
+void ib_build__step_release(builder *b, const char *key);
+int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *store, const ib_build_options *opts,
+			    const ib_strlist *platforms, unsigned int jobs);
 int ib_build__image_platform(ib_image **out, builder *b, const char *name, const char *platform);
 int ib_build__no_cache(builder *b, const char *stage_name);
 int ib_build__apply_labels(builder *b, ib_image_config *config);

@@ -367,22 +367,12 @@ int ib_build__multi(ib_digest *image_id, ib_store *store, const ib_build_options
 		return IB_ERROR;
 	}
 	ib_buf_puts(&index, "{\"schemaVersion\":2,\"mediaType\":\"" IB_MEDIA_TYPE_OCI_INDEX "\",\"manifests\":[");
+	/* every platform's build, at once where jobs allows (multi.c) */
+	rc = ib_build__platforms_run(NULL, made, store, &o, platforms, ib_build__platform_jobs(&o, platforms->n));
 	for (size_t i = 0; rc == 0 && i < platforms->n; i++) {
 		const char *p = platforms->items[i];
-		ib_digest id, manifest;
+		ib_digest manifest = made[i];
 		uint64_t size = 0;
-		o.platform = p;
-		if (opts->callbacks && opts->callbacks->log) {
-			char line[IB_BUILD__PLATFORM_MAX + 64];
-			snprintf(line, sizeof line, "building for %s (%zu/%zu)", p, i + 1, platforms->n);
-			opts->callbacks->log(IB_LOG_INFO, line, opts->callbacks->payload);
-		}
-		rc = ib_build__one(&id, &manifest, store, &o);
-		if (rc < 0) {
-			ib_error_prefix("[%s]", p);
-			break;
-		}
-		made[i] = manifest;
 		if ((rc = ib_store_blob_size(&size, store, &manifest)) < 0)
 			break;
 		char ds[IB_DIGEST_STRLEN], os[IB_BUILD__PLATFORM_MAX], arch[IB_BUILD__PLATFORM_MAX];
@@ -408,6 +398,15 @@ int ib_build__multi(ib_digest *image_id, ib_store *store, const ib_build_options
 		rc = ib_store_untagged_drop(store, &made[i]);
 	if (rc == 0 && image_id)
 		*image_id = top; /* as docker with the containerd store: the index digest */
+	if (rc < 0) { /* a failed build leaves no image: the platforms built drop out */
+		static const ib_digest zero;
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		for (size_t i = 0; i < platforms->n; i++)
+			if (memcmp(&made[i], &zero, sizeof zero) && ib_store_untagged_drop(store, &made[i]) < 0)
+				ib_error_clear();
+		ib_error_restore(&saved);
+	}
 	free(made);
 	ib_store_lease_release(store);
 	ib_buf_dispose(&index);

@@ -280,6 +280,31 @@ def test_images_history_tag_rmi(tmp_path, store):
     assert store.fsck(full=True) == []
 
 
+def test_image_platforms(tmp_path, store):
+    # two platforms from scratch: no base image, no emulator; built at once (jobs=2)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("x")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    built = store.build(str(ctx), ["multi:1"], platform=["linux/amd64", "linux/arm64"], jobs=2)
+    row = next(r for r in store.images() if r.name == "docker.io/library/multi:1")
+    assert row.manifest == built.id  # the index
+    plats = store.image_platforms(row)
+    assert [p.platform for p in plats] == ["linux/amd64", "linux/arm64"]
+    assert all(isinstance(p, imagebuild.ImagePlatform) and p.available and p.id and p.size > 0 for p in plats)
+    assert all(p.content_size > p.size and p.containers == 0 for p in plats)
+    assert plats[0].manifest != plats[1].manifest and plats[0].id != plats[1].id
+    assert store.image_platforms("multi:1") == plats
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    host = [p for p in plats if p.platform == "linux/" + arch]
+    if host:  # the host's when no platform is asked
+        assert store.image("multi:1").id == host[0].id
+    # a single-platform image: its one manifest
+    bb = next(r for r in store.images() if r.name == "docker.io/library/busybox:latest")
+    one = store.image_platforms(bb)
+    assert len(one) == 1 and one[0].manifest == bb.manifest and one[0].id == bb.id and one[0].available
+
+
 def test_save_load_three_formats(tmp_path, store):
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -102,6 +102,76 @@ static void test_lookup_platform(void **state)
 	ts_close(&t);
 }
 
+/* ib_store_image_platforms: an index's platforms (present or not, attestations left out), a single manifest's one */
+static void test_image_platforms(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "platforms");
+	ib_digest amd, arm, top, single;
+	uint64_t sa, sr, sz;
+	commit_arch(&t, "amd64", "a", &amd, &sa);
+	commit_arch(&t, "arm64", "r", &arm, &sr);
+	commit_arch(&t, "s390x", "s", &single, &sz);
+	char as[IB_DIGEST_STRLEN], rs[IB_DIGEST_STRLEN], idx[2048];
+	ib_digest_fmt(as, &amd);
+	ib_digest_fmt(rs, &arm);
+	snprintf(idx, sizeof idx,
+		 "{\"schemaVersion\":2,\"mediaType\":\"" IB_MEDIA_TYPE_OCI_INDEX "\",\"manifests\":["
+		 "{\"mediaType\":\"" IB_MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%llu,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+		 "{\"mediaType\":\"" IB_MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"sha256:%064d\",\"size\":9,\"platform\":{\"os\":\"linux\",\"architecture\":\"ppc64le\"}},"
+		 "{\"mediaType\":\"" IB_MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%llu,\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}},"
+		 "{\"mediaType\":\"" IB_MEDIA_TYPE_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":%llu,\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}}]}",
+		 as, (unsigned long long)sa, 1, rs, (unsigned long long)sr, rs, (unsigned long long)sr);
+	assert_int_equal(ib_store_blob_put(&top, t.store, idx, strlen(idx)), 0);
+	assert_int_equal(ib_store_tag_manifest(t.store, "multi:1", &top), 0);
+
+	ib_image_platform_list *l = NULL;
+	if (ib_store_image_platforms(&l, t.store, &top) < 0)
+		fail_msg("platforms: %s", ib_error_last()->message);
+	assert_int_equal(ib_image_platform_list_count(l), 3);
+	const ib_image_platform *p0 = ib_image_platform_list_get(l, 0), *p1 = ib_image_platform_list_get(l, 1),
+				*p2 = ib_image_platform_list_get(l, 2);
+	assert_null(ib_image_platform_list_get(l, 3));
+	assert_string_equal(p0->platform, "linux/amd64");
+	assert_string_equal(p1->platform, "linux/ppc64le");
+	assert_string_equal(p2->platform, "linux/arm64/v8");
+	assert_true(ib_digest_equal(&p0->manifest, &amd));
+	assert_true(ib_digest_equal(&p2->manifest, &arm));
+	assert_int_equal(p0->available, 1);
+	assert_int_equal(p1->available, 0); /* named, not in the store */
+	assert_int_equal(p1->size, 0);
+	assert_int_equal(p2->available, 1);
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup_platform(&img, t.store, "multi:1", "linux/amd64"), 0);
+	assert_true(ib_digest_equal(&p0->id, ib_image_id(img)));
+	assert_int_equal(p0->size, ib_image_size(img));
+	/* manifest + config + the layer as stored */
+	uint64_t cfg = 0;
+	assert_int_equal(ib_store_blob_size(&cfg, t.store, ib_image_id(img)), 0);
+	assert_int_equal(p0->content_size, sa + cfg + ib_image_layer(img, 0)->size);
+	assert_int_equal(p0->containers, 0);
+	ib_image_free(img);
+	ib_image_platform_list_free(l);
+
+	/* a single manifest: one row, its config's platform */
+	assert_int_equal(ib_store_image_platforms(&l, t.store, &single), 0);
+	assert_int_equal(ib_image_platform_list_count(l), 1);
+	assert_string_equal(ib_image_platform_list_get(l, 0)->platform, "linux/s390x");
+	assert_int_equal(ib_image_platform_list_get(l, 0)->available, 1);
+	assert_true(ib_digest_equal(&ib_image_platform_list_get(l, 0)->manifest, &single));
+	ib_image_platform_list_free(l);
+	/* not in the store */
+	ib_digest none;
+	memset(&none, 0, sizeof none);
+	none = top;
+	none.bytes[0] ^= 1;
+	assert_int_equal(ib_store_image_platforms(&l, t.store, &none), IB_ENOTFOUND);
+	assert_null(l);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(platform_tests,
 	cmocka_unit_test(test_normalize),
-	cmocka_unit_test(test_lookup_platform))
+	cmocka_unit_test(test_lookup_platform),
+	cmocka_unit_test(test_image_platforms))

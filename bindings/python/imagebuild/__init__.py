@@ -55,7 +55,7 @@ __all__ = [
     # progress
     "ProgressKind", "ProgressEvent", "LogLevel", "CancelFlag",
     # values
-    "Digest", "Reference", "Layer", "HistoryEntry", "Image", "ImageSummary", "BuildResult",
+    "Digest", "Reference", "Layer", "HistoryEntry", "Image", "ImageSummary", "ImagePlatform", "BuildResult",
     "CheckWarning", "ContainerInfo", "PruneResult", "VolumeInfo", "ContainerMount", "Ulimit",
     # the store
     "Store", "Container", "login", "logout", "plan",
@@ -569,6 +569,28 @@ class ImageSummary:
     """From the config (RFC 3339), may be None."""
     size: int
     """Sum of its layer blob sizes."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagePlatform:
+    """A platform of an image (``Store.image_platforms``, ``imagebuild images --tree``): one
+    manifest of a multi-platform image, or the one manifest of a single-platform image."""
+
+    platform: str
+    """``os/arch[/variant]`` as the index says (a single manifest: its config); "" when unknown."""
+    manifest: str
+    """The digest of its manifest."""
+    available: bool
+    """True when the store has its manifest, config and layers (a pull of one platform leaves
+    the others out); the fields below are then filled, else None / 0."""
+    id: Optional[str]
+    """The image id (config digest)."""
+    size: int
+    """The sum of its layers' uncompressed sizes (docker's DISK USAGE)."""
+    content_size: int
+    """The bytes of its blobs as stored: manifest, config, layers (docker's CONTENT SIZE)."""
+    containers: int
+    """How many containers use it."""
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -1369,6 +1391,35 @@ class Store:
         finally:
             lib.ib_image_list_free(p[0])
         return iter(rows)
+
+    def image_platforms(self, image: Union[ImageSummary, str]) -> List[ImagePlatform]:
+        """The platforms of an image: an ``images()`` row (its ``manifest``: an index or a single
+        manifest) or a name or id (the index it was found through, else its manifest). One entry per
+        image manifest of an index, in its order, whether the store has it or not (``available``);
+        one for a single-platform image. ``imagebuild images --tree`` shows them."""
+        d = ffi.new("ib_digest *")
+        if isinstance(image, ImageSummary):
+            _check(lib.ib_digest_parse(d, image.manifest.encode()))
+        else:
+            img = self._lookup(image)
+            try:
+                top = lib.ib_image_index_digest(img)
+                d[0] = top[0] if top != ffi.NULL else lib.ib_image_manifest_digest(img)[0]
+            finally:
+                ffi.release(img)
+        p = ffi.new("ib_image_platform_list **")
+        _check(lib.ib_store_image_platforms(p, self._h, d))
+        try:
+            out = []
+            for i in range(lib.ib_image_platform_list_count(p[0])):
+                r = lib.ib_image_platform_list_get(p[0], i)
+                ok = bool(r.available)
+                out.append(ImagePlatform(_t(r.platform), _digest_str(ffi.addressof(r.manifest)), ok,
+                                         _digest_str(ffi.addressof(r.id)) if ok else None, int(r.size),
+                                         int(r.content_size), int(r.containers)))
+        finally:
+            lib.ib_image_platform_list_free(p[0])
+        return out
 
     def _lookup(self, name: str) -> Any:
         p = ffi.new("ib_image **")

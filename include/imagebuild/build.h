@@ -178,9 +178,11 @@ typedef struct {
 	 * reference, or "type=local,src=DIR" (an OCI layout). A step found
 	 * there is CACHED: its config and the layers the store lacks are
 	 * fetched, each verified against its digest and diff_id before the
-	 * record is trusted (docs/cache.md). A missing or unreadable artifact
-	 * is a warning; other types (inline, gha, s3) and keys are refused
-	 * (version 8).
+	 * record is trusted (docs/cache.md). The artifact's cache mounts
+	 * (cache_to's cache-mounts=) become the store's when it has none of
+	 * that id: verified before they are unpacked. A missing or unreadable
+	 * artifact is a warning; other types (inline, gha, s3) and keys are
+	 * refused (version 8).
 	 */
 	const char *const *cache_from;
 	/**
@@ -189,8 +191,11 @@ typedef struct {
 	 * "type=registry,ref=REGISTRY/REPOSITORY:TAG[,mode=min|max]" (min, the
 	 * default: the steps of the result's stages; max: every step), or
 	 * "type=local,dest=DIR[,mode=…]" (an OCI layout). The records are
-	 * merged with what the tag holds (docs/cache.md). Other types and keys
-	 * are refused (version 8).
+	 * merged with what the tag holds (docs/cache.md). A ",cache-mounts=ID,…"
+	 * (or "all") exports the contents of those RUN --mount=type=cache
+	 * mounts too (by id; an id no RUN of the build has is an error), which
+	 * a cache_from restores into a store that lacks them. Other types and
+	 * keys are refused (version 8).
 	 */
 	const char *const *cache_to;
 	/**

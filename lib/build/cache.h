@@ -8,6 +8,7 @@
 #define IB_BUILD_CACHE_H
 
 #include "imagebuild/build.h"
+#include "build/internal.h"
 #include "util/buf.h"
 
 typedef struct ib_build__cache_backend ib_build__cache_backend;
@@ -33,5 +34,15 @@ struct ib_build__cache_backend {
 
 /* An OCI layout directory `dir` (created when `write`). */
 int ib_build__cache_local_open(ib_build__cache_backend **out, const char *dir, int write);
+
+/* cache_mounts.c: RUN --mount=type=cache instances in the artifact (cache-mounts=) */
+/* The largest layer a cache mount may make or bring (uncompressed tar, or its compressed blob). */
+#define IB_BUILD__CACHE_MOUNT_MAX (32ull << 30)
+/* The instance `dir` as an uncompressed layer blob of the store: its diff_id, size, and the root's owner and mode. */
+int ib_build__cache_mount_pack(ib_digest *diff_id, uint64_t *size, unsigned long *uid, unsigned long *gid,
+			       unsigned long *mode, builder *b, const char *dir);
+/* The stored layer `diff_id` unpacked safely into the new directory `dir` (removed again on failure). */
+int ib_build__cache_mount_unpack(builder *b, const ib_digest *diff_id, const char *dir, unsigned long uid,
+				 unsigned long gid, unsigned long mode, const char *label);
 
 #endif

@@ -175,14 +175,16 @@ typedef struct {
 	 * Where the build looks for cached steps its store lacks,
 	 * NULL-terminated, in order, as docker buildx build --cache-from takes
 	 * them: "type=registry,ref=REGISTRY/REPOSITORY:TAG", or the bare
-	 * reference, or "type=local,src=DIR" (an OCI layout). A step found
+	 * reference (a cache artifact, or an image whose config holds inline
+	 * cache records: cache_to "type=inline"), or "type=local,src=DIR" (an
+	 * OCI layout). A step found
 	 * there is CACHED: its config and the layers the store lacks are
 	 * fetched, each verified against its digest and diff_id before the
 	 * record is trusted (docs/cache.md). The artifact's cache mounts
 	 * (cache_to's cache-mounts=) become the store's when it has none of
 	 * that id: verified before they are unpacked. A missing or unreadable
-	 * artifact is a warning; other types (inline, gha, s3) and keys are
-	 * refused (version 8).
+	 * artifact is a warning; other types (gha, s3) and keys are refused
+	 * (version 8).
 	 */
 	const char *const *cache_from;
 	/**
@@ -194,8 +196,10 @@ typedef struct {
 	 * merged with what the tag holds (docs/cache.md). A ",cache-mounts=ID,…"
 	 * (or "all") exports the contents of those RUN --mount=type=cache
 	 * mounts too (by id; an id no RUN of the build has is an error), which
-	 * a cache_from restores into a store that lacks them. Other types and
-	 * keys are refused (version 8).
+	 * a cache_from restores into a store that lacks them. "type=inline"
+	 * puts the records of the result (mode=min) into the image's own
+	 * config instead (so into its id, as BuildKit's inline cache). Other
+	 * types and keys are refused (version 8).
 	 */
 	const char *const *cache_to;
 	/**

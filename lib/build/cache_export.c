@@ -32,11 +32,28 @@
 typedef struct {
 	ib_build__cache_backend parent;
 	ib_cache_remote *r;
+	int write;
 } registry_backend;
 
 static int reg_read(ib_build__cache_backend *self, ib_buf *config, ib_buf *listed)
 {
-	return ib_callback_internal(ib_cache_remote_read(config, NULL, listed, ((registry_backend *)self)->r));
+	registry_backend *r = (registry_backend *)self;
+	if (r->write)
+		return ib_callback_internal(ib_cache_remote_read(config, NULL, listed, r->r));
+	/* a cache source may be an image with inline records (cache_inline.c): read as an artifact */
+	int image = 0;
+	ib_buf cfg = IB_BUF_INIT, layers = IB_BUF_INIT;
+	int rc = ib_callback_internal(ib_cache_remote_read_any(&cfg, &layers, &image, r->r));
+	if (rc == 0 && !image) {
+		if ((rc = ib_buf_set(config, cfg.ptr ? cfg.ptr : "", cfg.size)) == 0)
+			rc = ib_buf_set(listed, layers.ptr ? layers.ptr : "", layers.size);
+	} else if (rc == 0) {
+		ib_buf_clear(config);
+		rc = ib_build__cache_inline_artifact(config, listed, &cfg, &layers);
+	}
+	ib_buf_dispose(&cfg);
+	ib_buf_dispose(&layers);
+	return rc;
 }
 
 static int reg_upload_layer(ib_build__cache_backend *self, ib_digest *blob, uint64_t *size, const char **mt,
@@ -84,6 +101,7 @@ static int registry_open(ib_build__cache_backend **out, builder *b, const char *
 	r->parent.write = reg_write;
 	r->parent.fetch_layer = reg_fetch_layer;
 	r->parent.free = reg_free;
+	r->write = write;
 	int rc = ib_cache_remote_open(&r->r, ref, write, b->o->registry, b->o->callbacks);
 	if (rc < 0) {
 		free(r);
@@ -131,9 +149,36 @@ struct ib_build__cache {
 	step_rec *steps;
 	size_t nsteps;
 	ib_strlist seen;     /* the build's cache mounts: id, ident, id, ident... */
+	int inline_;         /* --cache-to type=inline (cache_inline.c) */
 };
 
 /* ---- options ---- */
+
+/*
+ * --cache-to type=inline: BuildKit's inline exporter takes no attribute
+ * and always exports mode=min (it ignores the others: we refuse them).
+ */
+static int parse_inline(char **type, const char *value)
+{
+	char *copy = ib_strdup(value);
+	int rc = copy ? 0 : IB_ERROR;
+	for (char *save = NULL, *f = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && f;
+	     f = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(f, "type=inline") || !strcmp(f, "mode=min"))
+			continue;
+		char *eq = strchr(f, '=');
+		if (eq)
+			*eq = 0;
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				   "--cache-to %s: `%s%s` is not supported with type=inline (BuildKit's inline cache has "
+				   "no options and exports mode=min only; for mode=max or cache-mounts= use type=registry)",
+				   value, f, eq ? "=" : "");
+	}
+	free(copy);
+	if (rc == 0 && !(*type = ib_strdup("inline")))
+		rc = IB_ERROR;
+	return rc;
+}
 
 /* One "k=v,k=v" value of --cache-from/--cache-to (buildx's CSV): type and ref (or dest/src). */
 static int parse_csv(char **type, char **ref, int *max, ib_strlist *mounts, const char *value, int to)
@@ -154,10 +199,18 @@ static int parse_csv(char **type, char **ref, int *max, ib_strlist *mounts, cons
 		if (strncmp(t, "type=", 5))
 			continue;
 		size_t tl = strcspn(t + 5, ",");
+		if (tl == 6 && !strncmp(t + 5, "inline", 6)) {
+			if (!to)
+				return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+						     "%s %s: an inline cache is read from its image: --cache-from REF "
+						     "(or type=registry,ref=REF)", what, value);
+			return parse_inline(type, value);
+		}
 		if (!(tl == 8 && !strncmp(t + 5, "registry", 8)) && !(tl == 5 && !strncmp(t + 5, "local", 5)))
 			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-					     "%s %s: type=%.*s is not supported (only type=registry and type=local; "
-					     "inline, gha, s3 and azblob are not implemented)", what, value, (int)tl, t + 5);
+					     "%s %s: type=%.*s is not supported (only type=registry, type=local and, "
+					     "for --cache-to, type=inline; gha, s3 and azblob are not implemented)", what,
+					     value, (int)tl, t + 5);
 	}
 	char *copy = ib_strdup(value);
 	if (!copy)
@@ -268,14 +321,26 @@ int ib_build__cache_parse(builder *b)
 	}
 	for (size_t i = 0; rc == 0 && i < nt; i++) {
 		char *type = NULL;
-		if ((rc = parse_csv(&type, &c->to[i].ref, &c->to[i].max, &c->to[i].mounts, o->cache_to[i], 1)) == 0) {
-			c->to[i].local = !strcmp(type, "local");
-			c->to[i].max &= 1;
+		cache_dest *d = &c->to[c->nto];
+		if ((rc = parse_csv(&type, &d->ref, &d->max, &d->mounts, o->cache_to[i], 1)) == 0 &&
+		    !strcmp(type, "inline")) {
+			c->inline_ = 1; /* given twice: once, as BuildKit */
+		} else if (rc == 0) {
+			d->local = !strcmp(type, "local");
+			d->max &= 1;
 			c->nto++;
 		}
 		free(type);
 	}
 	return rc;
+}
+
+int ib_build__cache_want_inline(builder *b)
+{
+	if (!b->cache && !(b->cache = ib_calloc(1, sizeof *b->cache)))
+		return IB_ERROR;
+	b->cache->inline_ = 1;
+	return 0;
 }
 
 void ib_build__cache_free(builder *b)
@@ -635,7 +700,7 @@ int ib_build__cache_mount_restore(builder *b, const char *ident, const char *dir
 int ib_build__cache_step(builder *b, size_t stage, const char *parent, const char *key)
 {
 	struct ib_build__cache *c = b->cache;
-	if (!c || !c->nto)
+	if (!c || (!c->nto && !c->inline_))
 		return 0;
 	step_rec *s = ib_realloc(c->steps, (c->nsteps + 1) * sizeof *s);
 	if (!s)
@@ -663,6 +728,62 @@ static int in_result(builder *b, size_t stage)
 		ps = ib_plan_stage_by_index(b->plan, ps->base_stage);
 	}
 	return 0;
+}
+
+/*
+ * --cache-to type=inline: the records of the result's steps (mode=min, as
+ * BuildKit's inline cache) into `*config`, the image's config, before it is
+ * committed. A record's layer is its diff_id, one of the image's layers (a
+ * record whose layer is not one is left out, as BuildKit leaves out what
+ * does not match the image's layers).
+ */
+int ib_build__cache_inline(builder *b, ib_image_config **config)
+{
+	struct ib_build__cache *c = b->cache;
+	if (!c || !c->inline_)
+		return 0;
+	json_t *recs = json_object();
+	int rc = recs ? 0 : ib_error_oom();
+	size_t nl = ib_image_config_diff_id_count(*config), dropped = 0;
+	for (size_t i = 0; rc == 0 && i < c->nsteps; i++) {
+		const step_rec *s = &c->steps[i];
+		if (!in_result(b, s->stage) || json_object_get(recs, s->key))
+			continue;
+		ib_digest layer, cfg;
+		int has_layer = 0, found = 0;
+		ib_buf text = IB_BUF_INIT;
+		if ((rc = ib_store_cache_get(&layer, &has_layer, &cfg, b->store, s->key)) < 0 ||
+		    (rc = ib_store_blob_read(&text, b->store, &cfg)) < 0)
+			break;
+		for (size_t k = 0; has_layer && !found && k < nl; k++) {
+			ib_digest d;
+			found = ib_image_config_diff_id(&d, *config, k) == 0 && ib_digest_equal(&d, &layer);
+		}
+		if (has_layer && !found) {
+			dropped++;
+			ib_buf_dispose(&text);
+			continue;
+		}
+		char di[IB_DIGEST_STRLEN];
+		ib_digest_fmt(di, &layer);
+		json_t *r = json_pack("{s:s,s:s%}", "parent", s->parent, "config", text.ptr, text.size);
+		ib_buf_dispose(&text);
+		if (!r)
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "record %.12s: its config is not UTF-8 JSON", s->key);
+		else if ((has_layer && json_object_set_new(r, "layer", json_string(di)) < 0) ||
+			 json_object_set_new(recs, s->key, r) < 0)
+			rc = ib_error_oom();
+	}
+	size_t size = 0;
+	if (rc == 0)
+		rc = ib_build__cache_inline_embed(config, recs, &size);
+	if (rc == 0)
+		ib_build__log_line(b, IB_LOG_INFO, "cache export inline: %zu records in the image config (%zu bytes)%s",
+				   json_object_size(recs), size, dropped ? ", some left out (their layer is not the image's)" : "");
+	else if (rc != IB_EUSER)
+		ib_error_prefix("--cache-to type=inline");
+	json_decref(recs);
+	return rc;
 }
 
 /* Our records for `d` as a JSON object key -> record (layers uploaded). */

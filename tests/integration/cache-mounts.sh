@@ -6,6 +6,7 @@
 #   2. B, a fresh store, runs a RUN that reads them: A's contents, owner, mode;
 #   3. a store that has the cache keeps its own (a restored mount never overwrites);
 #   4. a mount layer that is not what its record says is refused, nothing of it used;
+#      one whose digests are right but whose tar climbs out (symlink, ..) too, nothing written outside;
 #   5. an id no RUN of the build has is an error naming it.
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
@@ -136,6 +137,51 @@ grep -q "cache import $tmp/lc: refused: cache mount \`pip\`" "$tmp/T.out" ||
 # the refused artifact's other mount is not used either
 [ "$("$IB" --root "$tmp/T" run --rm read cat /other.seen)" = "none" ] ||
 	fail "T used another mount of the refused artifact"
+
+echo "== a self-consistent artifact whose mount layer climbs out: refused, nothing written outside"
+# every digest right (an attacker computes them), the tar hostile: a symlink out, a file through it, `..`
+python3 - "$tmp/lc" "$tmp/evil" <<'EOF'
+import hashlib, io, json, os, shutil, sys, tarfile
+src, d = sys.argv[1], sys.argv[2]
+shutil.copytree(src, d)
+def blob(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(os.path.join(d, "blobs", "sha256", h), "wb").write(b)
+    return "sha256:" + h, len(b)
+def read(dg):
+    return open(os.path.join(d, "blobs", *dg.split(":")), "rb").read()
+out = io.BytesIO()
+with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+    ln = tarfile.TarInfo("out"); ln.type = tarfile.SYMTYPE; ln.linkname = "/"
+    t.addfile(ln)
+    for name in ("out/tmp/ib-escaped-through-link", "../ib-escaped-dotdot"):
+        f = tarfile.TarInfo(name); data = b"pwned\n"; f.size = len(data)
+        t.addfile(f, io.BytesIO(data))
+ldg, lsz = blob(out.getvalue())
+idx = json.load(open(os.path.join(d, "index.json")))
+m = json.loads(read(idx["manifests"][0]["digest"]))
+doc = json.loads(read(m["config"]["digest"]))
+pip = [v for v in doc["mounts"].values() if v["id"] == "pip"][0]
+old = pip["layer"]["digest"]
+pip["layer"].update(diff_id=ldg, digest=ldg, size=lsz, mediaType="application/vnd.oci.image.layer.v1.tar")
+for l in m["layers"]:
+    if l["digest"] == old:
+        l.update(digest=ldg, size=lsz)
+cdg, csz = blob(json.dumps(doc).encode())
+m["config"].update(digest=cdg, size=csz)
+mdg, msz = blob(json.dumps(m).encode())
+idx["manifests"][0].update(digest=mdg, size=msz)
+json.dump(idx, open(os.path.join(d, "index.json"), "w"))
+EOF
+rm -f /tmp/ib-escaped-through-link "$tmp/ib-escaped-dotdot"
+fresh V
+build V -t read --cache-from "type=local,src=$tmp/evil" "$tmp/read"
+grep -q "cache import $tmp/evil: refused: cache mount \`pip\`" "$tmp/V.out" ||
+	fail "V did not refuse the hostile mount layer: $(cat "$tmp/V.out")"
+[ ! -e /tmp/ib-escaped-through-link ] && [ ! -e "$tmp/ib-escaped-dotdot" ] &&
+	[ -z "$(find "$tmp/V" -name 'ib-escaped-*' 2>/dev/null)" ] || fail "the hostile layer wrote outside the cache"
+[ "$("$IB" --root "$tmp/V" run --rm read cat /seen)" = "1000:1000 750" ] ||
+	fail "V's RUN saw something of the hostile layer: $("$IB" --root "$tmp/V" run --rm read cat /seen)"
 
 echo "== an id that no RUN of the build has: an error naming it"
 if "$IB" --root "$tmp/A" build -q -t fill --cache-to "type=local,dest=$tmp/lc2,cache-mounts=pip,nope" "$tmp/fill" \

@@ -949,8 +949,7 @@ static int check_builtin_args(builder *b)
 			int r = ib_build__cache_want_inline(b);
 			if (r < 0)
 				return r;
-		}
-		else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
+		} else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
 			why = "multi-platform output is not built";
 		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n) &&
 			 !(b->o->use_source_date_epoch && eq && same_epoch(v, b->o->source_date_epoch)))

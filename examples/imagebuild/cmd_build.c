@@ -64,8 +64,8 @@ const cli_option cli_opts_build[] = {
 	{ "shm-size", 0, 1, "BYTES", "Size of RUN's /dev/shm (64m; default 64m)" },
 	{ "no-cache-filter", 0, 1, "STAGE[,STAGE]", "Do not use the cache for these stages; repeatable" },
 	{ "jobs", 0, 1, "N", "Run up to N independent stages (and platforms of --platform A,B) at once (buildah bud --jobs; default: the online CPUs; 1: one after the other)" },
-	{ "cache-from", 0, 1, "type=registry,ref=REF", "External cache source (a registry cache artifact); repeatable, in order" },
-	{ "cache-to", 0, 1, "type=registry,ref=REF[,mode=min|max]", "Cache export destination (a registry cache artifact); repeatable" },
+	{ "cache-from", 0, 1, "type=registry,ref=REF", "External cache source (a registry cache artifact or an image with inline cache, or type=local,src=DIR; its cache mounts restored); repeatable, in order" },
+	{ "cache-to", 0, 1, "type=registry,ref=REF[,mode=min|max][,cache-mounts=ID,…|all]", "Cache export destination (a registry cache artifact, type=local,dest=DIR, or type=inline: in the image config; cache-mounts= also exports the contents of those cache mounts of RUN); repeatable" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 

@@ -177,11 +177,15 @@ typedef struct {
 	 * Where the build looks for cached steps its store lacks,
 	 * NULL-terminated, in order, as docker buildx build --cache-from takes
 	 * them: "type=registry,ref=REGISTRY/REPOSITORY:TAG", or the bare
-	 * reference, or "type=local,src=DIR" (an OCI layout). A step found
+	 * reference (a cache artifact, or an image whose config holds inline
+	 * cache records: cache_to "type=inline"), or "type=local,src=DIR" (an
+	 * OCI layout). A step found
 	 * there is CACHED: its config and the layers the store lacks are
 	 * fetched, each verified against its digest and diff_id before the
-	 * record is trusted (docs/cache.md). A missing or unreadable artifact
-	 * is a warning; other types (inline, gha, s3) and keys are refused
+	 * record is trusted (docs/cache.md). The artifact's cache mounts
+	 * (cache_to's cache-mounts=) become the store's when it has none of
+	 * that id: verified before they are unpacked. A missing or unreadable
+	 * artifact is a warning; other types (gha, s3) and keys are refused
 	 * (version 8).
 	 */
 	const char *const *cache_from;
@@ -191,8 +195,13 @@ typedef struct {
 	 * "type=registry,ref=REGISTRY/REPOSITORY:TAG[,mode=min|max]" (min, the
 	 * default: the steps of the result's stages; max: every step), or
 	 * "type=local,dest=DIR[,mode=…]" (an OCI layout). The records are
-	 * merged with what the tag holds (docs/cache.md). Other types and keys
-	 * are refused (version 8).
+	 * merged with what the tag holds (docs/cache.md). A ",cache-mounts=ID,…"
+	 * (or "all") exports the contents of those RUN --mount=type=cache
+	 * mounts too (by id; an id no RUN of the build has is an error), which
+	 * a cache_from restores into a store that lacks them. "type=inline"
+	 * puts the records of the result (mode=min) into the image's own
+	 * config instead (so into its id, as BuildKit's inline cache). Other
+	 * types and keys are refused (version 8).
 	 */
 	const char *const *cache_to;
 	/**

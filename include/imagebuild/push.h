@@ -266,6 +266,16 @@ IB_EXTERN(void) ib_cache_remote_free(ib_cache_remote *r);
 IB_EXTERN(int) ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib_cache_remote *r);
 
 /**
+ * As ib_cache_remote_read(), or the tag names an image (an OCI or Docker
+ * schema 2 manifest of one platform, whose config may hold inline cache
+ * records: docs/cache.md): then `image` is 1, `config` the image config
+ * (its digest checked) and each line of `layers`
+ * "sha256:<hex> <size> <mediaType>", in the manifest's order. An image
+ * index is IB_EINVALID.
+ */
+IB_EXTERN(int) ib_cache_remote_read_any(ib_buf *config, ib_buf *layers, int *image, ib_cache_remote *r);
+
+/**
  * Make sure the repository has the stored layer `diff_id` compressed
  * (gzip, the variant made once and remembered, as ib_push): a HEAD first,
  * an upload only when it lacks it. Its compressed digest and size into

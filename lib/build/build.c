@@ -9,6 +9,7 @@
  * step and every later one of the stage.
  */
 #include "build/internal.h"
+#include "build/cache.h"
 #include "build/copy.h"
 #include "build/step_inputs.h"
 #include "util/buf.h"
@@ -372,6 +373,9 @@ static int stage_from_image(stage_state *s, builder *b, ib_image *img)
 	memcpy(s->key, hex, sizeof s->key);
 	int rc = ib_image_config_dup(&s->config, ib_image_config_of(img));
 	ib_image_free(img);
+	/* a base image's inline cache records are not the new image's (BuildKit drops them too) */
+	if (rc == 0)
+		rc = ib_build__cache_inline_strip(&s->config);
 	if (rc == 0)
 		rc = ib_build__layers_from_config(s, b->store);
 	return rc;
@@ -992,9 +996,12 @@ static int check_builtin_args(builder *b)
 			b->hostname = *v ? v : NULL;
 		} else if (n == 23 && !strncmp(a, "BUILDKIT_CACHE_MOUNT_NS", n) && *v)
 			why = "cache mount ids have no namespace";
-		else if (n == 21 && !strncmp(a, "BUILDKIT_INLINE_CACHE", n) && !go_false(v))
-			why = "no cache metadata is written into the image config";
-		else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
+		else if (n == 21 && !strncmp(a, "BUILDKIT_INLINE_CACHE", n) && !go_false(v)) {
+			/* BuildKit's older way to say --cache-to type=inline */
+			int r = ib_build__cache_want_inline(b);
+			if (r < 0)
+				return r;
+		} else if (n == 23 && !strncmp(a, "BUILDKIT_MULTI_PLATFORM", n) && !go_false(v))
 			why = "multi-platform output is not built";
 		else if (n == 17 && !strncmp(a, "SOURCE_DATE_EPOCH", n) &&
 			 !(b->o->use_source_date_epoch && eq && same_epoch(v, b->o->source_date_epoch)))
@@ -1552,6 +1559,9 @@ int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest_out, ib_store *sto
 			rc = ib_build__apply_labels(&b, s->config);
 		if (rc == 0)
 			rc = ib_build__final_platform(&b, s->config);
+		/* --cache-to type=inline: the records are part of the config, so of the image id (as BuildKit's) */
+		if (rc == 0 && b.cache)
+			rc = ib_build__cache_inline(&b, &s->config);
 		ib_image_commit_options co = IB_IMAGE_COMMIT_OPTIONS_INIT;
 		co.annotations = b.annotations.n ? (const char *const *)b.annotations.items : NULL;
 		if (rc == 0)

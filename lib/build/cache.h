@@ -8,7 +8,9 @@
 #define IB_BUILD_CACHE_H
 
 #include "imagebuild/build.h"
+#include "build/internal.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 typedef struct ib_build__cache_backend ib_build__cache_backend;
 struct ib_build__cache_backend {
@@ -33,5 +35,27 @@ struct ib_build__cache_backend {
 
 /* An OCI layout directory `dir` (created when `write`). */
 int ib_build__cache_local_open(ib_build__cache_backend **out, const char *dir, int write);
+
+/* cache_mounts.c: RUN --mount=type=cache instances in the artifact (cache-mounts=) */
+/* The largest layer a cache mount may make or bring (uncompressed tar, or its compressed blob). */
+#define IB_BUILD__CACHE_MOUNT_MAX (32ull << 30)
+/* The instance `dir` as an uncompressed layer blob of the store: its diff_id, size, and the root's owner and mode. */
+int ib_build__cache_mount_pack(ib_digest *diff_id, uint64_t *size, unsigned long *uid, unsigned long *gid,
+			       unsigned long *mode, builder *b, const char *dir);
+/* The stored layer `diff_id` unpacked safely into the new directory `dir` (removed again on failure). */
+int ib_build__cache_mount_unpack(builder *b, const ib_digest *diff_id, const char *dir, unsigned long uid,
+				 unsigned long gid, unsigned long mode, const char *label);
+
+/* cache_inline.c: --cache-to type=inline, records in the image config (docs/cache.md) */
+#define IB_BUILD__CACHE_INLINE_KEY "imagebuild.cache.v1"
+/* The most bytes an image config with its inline records may have. */
+#define IB_BUILD__CACHE_INLINE_MAX ((size_t)8 << 20)
+/* `*c` without the inline records (a base image's: they are not the new image's). */
+int ib_build__cache_inline_strip(ib_image_config **c);
+/* `*c` with `records` (key -> {parent, config, layer: diff_id}) under the key; its JSON size in `size`. */
+int ib_build__cache_inline_embed(ib_image_config **c, json_t *records, size_t *size);
+/* An image's config and manifest layers ("digest size mediaType" lines) as a cache artifact's records
+ * (`doc`) and layer list (`listed`); IB_ENOTFOUND for an image without inline records. */
+int ib_build__cache_inline_artifact(ib_buf *doc, ib_buf *listed, const ib_buf *config, const ib_buf *layers);
 
 #endif

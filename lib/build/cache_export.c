@@ -19,6 +19,7 @@
 #include "util/buf.h"
 #include "util/callback.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/json.h"
 
 #include <stdlib.h>
@@ -31,11 +32,28 @@
 typedef struct {
 	ib_build__cache_backend parent;
 	ib_cache_remote *r;
+	int write;
 } registry_backend;
 
 static int reg_read(ib_build__cache_backend *self, ib_buf *config, ib_buf *listed)
 {
-	return ib_callback_internal(ib_cache_remote_read(config, NULL, listed, ((registry_backend *)self)->r));
+	registry_backend *r = (registry_backend *)self;
+	if (r->write)
+		return ib_callback_internal(ib_cache_remote_read(config, NULL, listed, r->r));
+	/* a cache source may be an image with inline records (cache_inline.c): read as an artifact */
+	int image = 0;
+	ib_buf cfg = IB_BUF_INIT, layers = IB_BUF_INIT;
+	int rc = ib_callback_internal(ib_cache_remote_read_any(&cfg, &layers, &image, r->r));
+	if (rc == 0 && !image) {
+		if ((rc = ib_buf_set(config, cfg.ptr ? cfg.ptr : "", cfg.size)) == 0)
+			rc = ib_buf_set(listed, layers.ptr ? layers.ptr : "", layers.size);
+	} else if (rc == 0) {
+		ib_buf_clear(config);
+		rc = ib_build__cache_inline_artifact(config, listed, &cfg, &layers);
+	}
+	ib_buf_dispose(&cfg);
+	ib_buf_dispose(&layers);
+	return rc;
 }
 
 static int reg_upload_layer(ib_build__cache_backend *self, ib_digest *blob, uint64_t *size, const char **mt,
@@ -83,6 +101,7 @@ static int registry_open(ib_build__cache_backend **out, builder *b, const char *
 	r->parent.write = reg_write;
 	r->parent.fetch_layer = reg_fetch_layer;
 	r->parent.free = reg_free;
+	r->write = write;
 	int rc = ib_cache_remote_open(&r->r, ref, write, b->o->registry, b->o->callbacks);
 	if (rc < 0) {
 		free(r);
@@ -103,6 +122,7 @@ typedef struct {
 	char *ref;           /* a registry ref, or the directory (local) */
 	int local;
 	int max;             /* mode=max */
+	ib_strlist mounts;   /* cache-mounts=: the ids ("all": every one) */
 } cache_dest;
 
 typedef struct {
@@ -111,6 +131,7 @@ typedef struct {
 	ib_build__cache_backend *remote;
 	json_t *records;     /* key -> record (NULL: not read yet, or refused) */
 	json_t *layers;      /* diff_id -> {"digest", "size"} of every record */
+	json_t *mounts;      /* sha256 of a cache mount's ident -> its record (cache_mounts.c) */
 	int loaded, refused;
 } cache_source;
 
@@ -127,13 +148,42 @@ struct ib_build__cache {
 	size_t nto;
 	step_rec *steps;
 	size_t nsteps;
+	ib_strlist seen;     /* the build's cache mounts: id, ident, id, ident... */
+	int inline_;         /* --cache-to type=inline (cache_inline.c) */
 };
 
 /* ---- options ---- */
 
-/* One "k=v,k=v" value of --cache-from/--cache-to (buildx's CSV): type and ref (or dest/src). */
-static int parse_csv(char **type, char **ref, int *max, const char *value, int to)
+/*
+ * --cache-to type=inline: BuildKit's inline exporter takes no attribute
+ * and always exports mode=min (it ignores the others: we refuse them).
+ */
+static int parse_inline(char **type, const char *value)
 {
+	char *copy = ib_strdup(value);
+	int rc = copy ? 0 : IB_ERROR;
+	for (char *save = NULL, *f = copy ? strtok_r(copy, ",", &save) : NULL; rc == 0 && f;
+	     f = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(f, "type=inline") || !strcmp(f, "mode=min"))
+			continue;
+		char *eq = strchr(f, '=');
+		if (eq)
+			*eq = 0;
+		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
+				   "--cache-to %s: `%s%s` is not supported with type=inline (BuildKit's inline cache has "
+				   "no options and exports mode=min only; for mode=max or cache-mounts= use type=registry)",
+				   value, f, eq ? "=" : "");
+	}
+	free(copy);
+	if (rc == 0 && !(*type = ib_strdup("inline")))
+		rc = IB_ERROR;
+	return rc;
+}
+
+/* One "k=v,k=v" value of --cache-from/--cache-to (buildx's CSV): type and ref (or dest/src). */
+static int parse_csv(char **type, char **ref, int *max, ib_strlist *mounts, const char *value, int to)
+{
+	int in_mounts = 0; /* buildx's CSV quotes "cache-mounts=a,b"; unquoted, the ids after it stay its */
 	const char *dirkey = to ? "dest" : "src";
 	const char *what = to ? "--cache-to" : "--cache-from";
 	*type = *ref = NULL;
@@ -149,17 +199,35 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 		if (strncmp(t, "type=", 5))
 			continue;
 		size_t tl = strcspn(t + 5, ",");
+		if (tl == 6 && !strncmp(t + 5, "inline", 6)) {
+			if (!to)
+				return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+						     "%s %s: an inline cache is read from its image: --cache-from REF "
+						     "(or type=registry,ref=REF)", what, value);
+			return parse_inline(type, value);
+		}
 		if (!(tl == 8 && !strncmp(t + 5, "registry", 8)) && !(tl == 5 && !strncmp(t + 5, "local", 5)))
 			return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-					     "%s %s: type=%.*s is not supported (only type=registry and type=local; "
-					     "inline, gha, s3 and azblob are not implemented)", what, value, (int)tl, t + 5);
+					     "%s %s: type=%.*s is not supported (only type=registry, type=local and, "
+					     "for --cache-to, type=inline; gha, s3 and azblob are not implemented)", what,
+					     value, (int)tl, t + 5);
 	}
 	char *copy = ib_strdup(value);
 	if (!copy)
 		return IB_ERROR;
 	int rc = 0;
 	for (char *save = NULL, *f = strtok_r(copy, ",", &save); rc == 0 && f; f = strtok_r(NULL, ",", &save)) {
+		/* buildx's CSV quoting of a field with commas: "cache-mounts=a,b" */
+		if (*f == '"')
+			f++;
+		if (*f && f[strlen(f) - 1] == '"')
+			f[strlen(f) - 1] = 0;
 		char *eq = strchr(f, '=');
+		if (!eq && in_mounts) {
+			rc = ib_strlist_add(mounts, f);
+			continue;
+		}
+		in_mounts = 0;
 		if (!eq) {
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: `%s` is not KEY=VALUE", what, value, f);
 			break;
@@ -184,13 +252,16 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 			else if (strcmp(v, "min"))
 				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: mode=%s: min or max", what, value, v);
 		} else if (to && !strcmp(k, "cache-mounts")) {
-			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD,
-					   "%s %s: cache-mounts= is not supported yet (RUN --mount=type=cache "
-					   "contents are not exported)", what, value);
+			if (!*v)
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "%s %s: cache-mounts= needs ids (or all)",
+						   what, value);
+			else
+				rc = ib_strlist_add(mounts, v);
+			in_mounts = 1;
 		} else {
 			rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_BUILD, "%s %s: `%s=` is not supported (only "
 					   "type=registry with ref=, type=local with %s=%s)", what, value, k, dirkey,
-					   to ? ", and mode=min|max" : "");
+					   to ? ", and mode=min|max, cache-mounts=" : "");
 		}
 	}
 	free(copy);
@@ -216,6 +287,8 @@ static int parse_csv(char **type, char **ref, int *max, const char *value, int t
 		free(*type);
 		free(*ref);
 		*type = *ref = NULL;
+		if (mounts)
+			ib_strlist_clear(mounts);
 	}
 	return rc;
 }
@@ -240,7 +313,7 @@ int ib_build__cache_parse(builder *b)
 	for (size_t i = 0; rc == 0 && i < nf; i++) {
 		char *type = NULL;
 		int max;
-		if ((rc = parse_csv(&type, &c->from[i].ref, &max, o->cache_from[i], 0)) == 0) {
+		if ((rc = parse_csv(&type, &c->from[i].ref, &max, NULL, o->cache_from[i], 0)) == 0) {
 			c->from[i].local = !strcmp(type, "local");
 			c->nfrom++;
 		}
@@ -248,14 +321,26 @@ int ib_build__cache_parse(builder *b)
 	}
 	for (size_t i = 0; rc == 0 && i < nt; i++) {
 		char *type = NULL;
-		if ((rc = parse_csv(&type, &c->to[i].ref, &c->to[i].max, o->cache_to[i], 1)) == 0) {
-			c->to[i].local = !strcmp(type, "local");
-			c->to[i].max &= 1;
+		cache_dest *d = &c->to[c->nto];
+		if ((rc = parse_csv(&type, &d->ref, &d->max, &d->mounts, o->cache_to[i], 1)) == 0 &&
+		    !strcmp(type, "inline")) {
+			c->inline_ = 1; /* given twice: once, as BuildKit */
+		} else if (rc == 0) {
+			d->local = !strcmp(type, "local");
+			d->max &= 1;
 			c->nto++;
 		}
 		free(type);
 	}
 	return rc;
+}
+
+int ib_build__cache_want_inline(builder *b)
+{
+	if (!b->cache && !(b->cache = ib_calloc(1, sizeof *b->cache)))
+		return IB_ERROR;
+	b->cache->inline_ = 1;
+	return 0;
 }
 
 void ib_build__cache_free(builder *b)
@@ -269,9 +354,13 @@ void ib_build__cache_free(builder *b)
 			c->from[i].remote->free(c->from[i].remote);
 		json_decref(c->from[i].records);
 		json_decref(c->from[i].layers);
+		json_decref(c->from[i].mounts);
 	}
-	for (size_t i = 0; i < c->nto; i++)
+	for (size_t i = 0; i < c->nto; i++) {
 		free(c->to[i].ref);
+		ib_strlist_clear(&c->to[i].mounts);
+	}
+	ib_strlist_clear(&c->seen);
 	free(c->from);
 	free(c->to);
 	free(c->steps);
@@ -301,7 +390,56 @@ static int layer_of(ib_digest *diff_id, ib_digest *digest, uint64_t *size, const
  * manifest lists (`listed`: "digest size" lines). What fails makes the
  * whole artifact refused.
  */
-static int parse_records(json_t **records, json_t **layers, json_t **images, const ib_buf *config,
+/* 1 when the blob `digest` of `size` bytes is one of the manifest's layers (`listed`: "digest size" lines) */
+static int is_listed(const ib_buf *listed, const char *digest, uint64_t size)
+{
+	char line[IB_DIGEST_STRLEN + 32];
+	snprintf(line, sizeof line, "%s %llu\n", digest, (unsigned long long)size);
+	return listed->ptr && strstr(listed->ptr, line);
+}
+
+/*
+ * The cache mounts of an artifact (`mounts`, absent in one without), checked
+ * as a whole: key = sha256 of the ident, an id, the root's uid, gid, mode,
+ * a layer the manifest lists, of at most IB_BUILD__CACHE_MOUNT_MAX bytes.
+ */
+static int check_mounts(const json_t *mounts, const ib_buf *listed)
+{
+	if (!mounts)
+		return 0;
+	if (!json_is_object(mounts))
+		return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cache records: a malformed `mounts`");
+	const char *key;
+	json_t *m;
+	json_object_foreach((json_t *)mounts, key, m) {
+		const char *id = ib_json_str(m, "id"), *ident = ib_json_str(m, "ident");
+		char hex[IB_DIGEST_HEXLEN + 1] = "";
+		if (ident) {
+			ib_digest d;
+			ib_digest_of(&d, ident, strlen(ident));
+			ib_digest_hex(hex, &d);
+		}
+		const json_t *u = json_object_get(m, "uid"), *g = json_object_get(m, "gid"), *md = json_object_get(m, "mode");
+		ib_digest di, dg;
+		uint64_t size = 0;
+		if (!id || !ident || strcmp(hex, key) || !json_is_integer(u) || !json_is_integer(g) || !json_is_integer(md) ||
+		    json_integer_value(u) < 0 || json_integer_value(u) > 0xffffffffLL || json_integer_value(g) < 0 ||
+		    json_integer_value(g) > 0xffffffffLL || json_integer_value(md) < 0 || json_integer_value(md) > 07777 ||
+		    layer_of(&di, &dg, &size, json_object_get(m, "layer")) < 0) {
+			ib_error_clear();
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a malformed cache mount record `%.80s`", key);
+		}
+		if (size > IB_BUILD__CACHE_MOUNT_MAX)
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cache mount `%s`: a layer of %llu bytes (at most %llu)",
+					     id, (unsigned long long)size, (unsigned long long)IB_BUILD__CACHE_MOUNT_MAX);
+		if (!is_listed(listed, ib_json_str(json_object_get(m, "layer"), "digest"), size))
+			return ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+					     "cache mount `%s`: its layer is not one of the artifact's layers", id);
+	}
+	return 0;
+}
+
+static int parse_records(json_t **records, json_t **layers, json_t **images, json_t **mounts, const ib_buf *config,
 			 const ib_buf *listed)
 {
 	json_t *j = NULL;
@@ -330,9 +468,7 @@ static int parse_records(json_t **records, json_t **layers, json_t **images, con
 		uint64_t size;
 		if ((rc = layer_of(&di, &dg, &size, l)) < 0)
 			break;
-		char line[IB_DIGEST_STRLEN + 32];
-		snprintf(line, sizeof line, "%s %llu\n", ib_json_str(l, "digest"), (unsigned long long)size);
-		if (!listed->ptr || !strstr(listed->ptr, line)) {
+		if (!is_listed(listed, ib_json_str(l, "digest"), size)) {
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
 					   "record %.12s: its layer %s is not one of the artifact's layers", key,
 					   ib_json_str(l, "digest"));
@@ -347,11 +483,16 @@ static int parse_records(json_t **records, json_t **layers, json_t **images, con
 	json_t *imgs = json_object_get(j, "blobs");
 	if (rc == 0 && imgs && !json_is_object(imgs))
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cache records: a malformed `images`");
+	json_t *mts = json_object_get(j, "mounts");
+	if (rc == 0)
+		rc = check_mounts(mts, listed);
 	if (rc == 0) {
 		*records = json_incref(recs);
 		*layers = lm;
 		if (images)
 			*images = imgs ? json_incref(imgs) : json_object();
+		if (mounts)
+			*mounts = mts ? json_incref(mts) : json_object();
 	} else {
 		json_decref(lm);
 	}
@@ -381,7 +522,7 @@ static int load_source(builder *b, cache_source *src)
 	if (rc == 0)
 		rc = src->remote->read(src->remote, &cfg, &listed);
 	if (rc == 0)
-		rc = parse_records(&src->records, &src->layers, NULL, &cfg, &listed);
+		rc = parse_records(&src->records, &src->layers, NULL, &src->mounts, &cfg, &listed);
 	if (rc == IB_EUSER) {
 		free(id);
 		ib_buf_dispose(&cfg);
@@ -495,10 +636,71 @@ int ib_build__cache_import(builder *b, ib_digest *config, const char *key)
 	return IB_ENOTFOUND;
 }
 
+/* ---- cache mounts (cache_mounts.c) ---- */
+
+int ib_build__cache_mount_seen(builder *b, const char *id, const char *ident)
+{
+	struct ib_build__cache *c = b->cache;
+	if (!c)
+		return 0;
+	for (size_t i = 0; i + 1 < c->seen.n; i += 2)
+		if (!strcmp(c->seen.items[i + 1], ident))
+			return 0;
+	int rc = ib_strlist_add(&c->seen, id);
+	return rc == 0 ? ib_strlist_add(&c->seen, ident) : rc;
+}
+
+int ib_build__cache_mount_restore(builder *b, const char *ident, const char *dir)
+{
+	struct ib_build__cache *c = b->cache;
+	ib_digest d;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_of(&d, ident, strlen(ident));
+	ib_digest_hex(hex, &d);
+	for (size_t i = 0; c && i < c->nfrom; i++) {
+		cache_source *src = &c->from[i];
+		int rc = load_source(b, src);
+		if (rc < 0)
+			return rc;
+		const json_t *m = src->refused ? NULL : json_object_get(src->mounts, hex);
+		if (!m)
+			continue;
+		/* checked by parse_records: a valid layer, listed, bounded; the ident is the key's */
+		const json_t *l = json_object_get(m, "layer");
+		const char *id = ib_json_str(m, "id");
+		ib_digest di, dg;
+		uint64_t size;
+		char *label = ib_sprintf("of the cache mount `%s`", id);
+		if (!label)
+			return IB_ERROR;
+		rc = layer_of(&di, &dg, &size, l);
+		/* the blob checked against its digest and diff_id as it comes in, before anything is unpacked */
+		if (rc == 0 && ib_store_blob_has(b->store, &di) != 1)
+			rc = src->remote->fetch_layer(src->remote, b->store, &dg, size, ib_json_str(l, "mediaType"), &di);
+		if (rc == 0)
+			rc = ib_build__cache_mount_unpack(b, &di, dir, (unsigned long)json_integer_value(json_object_get(m, "uid")),
+							  (unsigned long)json_integer_value(json_object_get(m, "gid")),
+							  (unsigned long)json_integer_value(json_object_get(m, "mode")), label);
+		free(label);
+		if (rc == IB_EUSER)
+			return rc;
+		if (rc == 0) {
+			ib_build__log_line(b, IB_LOG_INFO, "cache import %s: the cache mount `%s` restored", src->ref, id);
+			return 1;
+		}
+		/* not what its record says (or not safe to unpack): the artifact is refused, none of it used again */
+		ib_build__log_line(b, IB_LOG_WARNING, "cache import %s: refused: cache mount `%s`: %s", src->ref, id,
+				   ib_error_last()->message);
+		ib_error_clear();
+		src->refused = 1;
+	}
+	return 0;
+}
+
 int ib_build__cache_step(builder *b, size_t stage, const char *parent, const char *key)
 {
 	struct ib_build__cache *c = b->cache;
-	if (!c || !c->nto)
+	if (!c || (!c->nto && !c->inline_))
 		return 0;
 	step_rec *s = ib_realloc(c->steps, (c->nsteps + 1) * sizeof *s);
 	if (!s)
@@ -526,6 +728,62 @@ static int in_result(builder *b, size_t stage)
 		ps = ib_plan_stage_by_index(b->plan, ps->base_stage);
 	}
 	return 0;
+}
+
+/*
+ * --cache-to type=inline: the records of the result's steps (mode=min, as
+ * BuildKit's inline cache) into `*config`, the image's config, before it is
+ * committed. A record's layer is its diff_id, one of the image's layers (a
+ * record whose layer is not one is left out, as BuildKit leaves out what
+ * does not match the image's layers).
+ */
+int ib_build__cache_inline(builder *b, ib_image_config **config)
+{
+	struct ib_build__cache *c = b->cache;
+	if (!c || !c->inline_)
+		return 0;
+	json_t *recs = json_object();
+	int rc = recs ? 0 : ib_error_oom();
+	size_t nl = ib_image_config_diff_id_count(*config), dropped = 0;
+	for (size_t i = 0; rc == 0 && i < c->nsteps; i++) {
+		const step_rec *s = &c->steps[i];
+		if (!in_result(b, s->stage) || json_object_get(recs, s->key))
+			continue;
+		ib_digest layer, cfg;
+		int has_layer = 0, found = 0;
+		ib_buf text = IB_BUF_INIT;
+		if ((rc = ib_store_cache_get(&layer, &has_layer, &cfg, b->store, s->key)) < 0 ||
+		    (rc = ib_store_blob_read(&text, b->store, &cfg)) < 0)
+			break;
+		for (size_t k = 0; has_layer && !found && k < nl; k++) {
+			ib_digest d;
+			found = ib_image_config_diff_id(&d, *config, k) == 0 && ib_digest_equal(&d, &layer);
+		}
+		if (has_layer && !found) {
+			dropped++;
+			ib_buf_dispose(&text);
+			continue;
+		}
+		char di[IB_DIGEST_STRLEN];
+		ib_digest_fmt(di, &layer);
+		json_t *r = json_pack("{s:s,s:s%}", "parent", s->parent, "config", text.ptr, text.size);
+		ib_buf_dispose(&text);
+		if (!r)
+			rc = ib_error_setc(IB_ERROR, IB_LAYER_BUILD, "record %.12s: its config is not UTF-8 JSON", s->key);
+		else if ((has_layer && json_object_set_new(r, "layer", json_string(di)) < 0) ||
+			 json_object_set_new(recs, s->key, r) < 0)
+			rc = ib_error_oom();
+	}
+	size_t size = 0;
+	if (rc == 0)
+		rc = ib_build__cache_inline_embed(config, recs, &size);
+	if (rc == 0)
+		ib_build__log_line(b, IB_LOG_INFO, "cache export inline: %zu records in the image config (%zu bytes)%s",
+				   json_object_size(recs), size, dropped ? ", some left out (their layer is not the image's)" : "");
+	else if (rc != IB_EUSER)
+		ib_error_prefix("--cache-to type=inline");
+	json_decref(recs);
+	return rc;
 }
 
 /* Our records for `d` as a JSON object key -> record (layers uploaded). */
@@ -592,20 +850,21 @@ static void pause_ms(unsigned int ms)
 	nanosleep(&t, NULL);
 }
 
-/* The tag's records and image blobs now (an absent tag: none). */
-static int read_remote(json_t **records, json_t **images, ib_build__cache_backend *remote)
+/* The tag's records, image blobs and cache mounts now (an absent tag: none). */
+static int read_remote(json_t **records, json_t **images, json_t **mounts, ib_build__cache_backend *remote)
 {
 	ib_buf cfg = IB_BUF_INIT, listed = IB_BUF_INIT;
 	json_t *layers = NULL;
-	*images = NULL;
+	*images = *mounts = NULL;
 	int rc = remote->read(remote, &cfg, &listed);
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
 		*records = json_object();
 		*images = json_object();
-		rc = *records && *images ? 0 : ib_error_oom();
+		*mounts = json_object();
+		rc = *records && *images && *mounts ? 0 : ib_error_oom();
 	} else if (rc == 0) {
-		rc = parse_records(records, &layers, images, &cfg, &listed);
+		rc = parse_records(records, &layers, images, mounts, &cfg, &listed);
 		json_decref(layers);
 	}
 	ib_buf_dispose(&cfg);
@@ -625,23 +884,38 @@ static int has_all(const json_t *theirs, const json_t *ours)
 	return 1;
 }
 
+/* 1 when every cache mount of `ours` is in `theirs` with the same layer. */
+static int same_mounts(const json_t *theirs, const json_t *ours)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)ours, k, v) {
+		const json_t *t = json_object_get(theirs, k);
+		const char *a = ib_json_str(json_object_get(t, "layer"), "digest");
+		if (!a || strcmp(a, ib_json_str(json_object_get(v, "layer"), "digest")))
+			return 0;
+	}
+	return 1;
+}
+
 /* The longest a writer lets pass between its read and its manifest PUT, and the pause before its check. */
 #define CACHE_WINDOW_S 0.5
 #define CACHE_SETTLE_MS 1500u
 #define CACHE_ATTEMPTS 12
 
-static int write_merged(ib_build__cache_backend *remote, const json_t *ours, const json_t *our_images, builder *b,
-			const char *ref)
+static int write_merged(ib_build__cache_backend *remote, const json_t *ours, const json_t *our_images,
+			const json_t *our_mounts, builder *b, const char *ref)
 {
 	int rc = 0;
 	for (int attempt = 0; attempt < CACHE_ATTEMPTS; attempt++) {
-		json_t *recs = NULL, *imgs = NULL;
+		json_t *recs = NULL, *imgs = NULL, *mts = NULL;
 		double t0 = now_s();
-		if ((rc = read_remote(&recs, &imgs, remote)) < 0)
+		if ((rc = read_remote(&recs, &imgs, &mts, remote)) < 0)
 			return rc;
-		if (has_all(recs, ours) && has_all(imgs, our_images)) {
+		if (has_all(recs, ours) && has_all(imgs, our_images) && same_mounts(mts, our_mounts)) {
 			json_decref(recs);
 			json_decref(imgs);
+			json_decref(mts);
 			return 0; /* everything ours is there (a first writer's result stays) */
 		}
 		/* the merge: what the tag holds stays as it is, ours are added */
@@ -655,10 +929,18 @@ static int write_merged(ib_build__cache_backend *remote, const json_t *ours, con
 			if (json_object_set(imgs, k, v) < 0)
 				rc = ib_error_oom();
 		}
-		/* the layers: each record's, once; then the image configs (a push of the image finds them) */
+		/* a cache mount: the last writer's content wins (both are valid contents of that cache) */
+		json_object_foreach((json_t *)our_mounts, k, v) {
+			if (json_object_set(mts, k, v) < 0)
+				rc = ib_error_oom();
+		}
+		/* the layers: each record's, once; the cache mounts'; then the image configs (a push of the image
+		 * finds them) */
 		json_t *seen = json_object(),
 		       *doc = json_pack("{s:i,s:O,s:O}", "imagebuild.cache", 1, "records", recs, "blobs", imgs);
-		size_t cap = json_object_size(recs) + json_object_size(imgs) + 1;
+		if (doc && json_object_size(mts) && json_object_set(doc, "mounts", mts) < 0)
+			rc = ib_error_oom();
+		size_t cap = json_object_size(recs) + json_object_size(imgs) + json_object_size(mts) + 1;
 		ib_digest *layers = ib_calloc(cap, sizeof *layers);
 		uint64_t *sizes = ib_calloc(cap, sizeof *sizes);
 		const char **types = ib_calloc(cap, sizeof *types);
@@ -669,6 +951,16 @@ static int write_merged(ib_build__cache_backend *remote, const json_t *ours, con
 			const json_t *l = json_object_get(v, "layer");
 			ib_digest di;
 			if (!l || json_object_get(seen, ib_json_str(l, "digest")))
+				continue;
+			if ((rc = layer_of(&di, &layers[n], &sizes[n], l)) < 0)
+				break;
+			json_object_set_new(seen, ib_json_str(l, "digest"), json_true());
+			types[n++] = ib_json_str(l, "mediaType");
+		}
+		json_object_foreach(rc == 0 ? mts : NULL, k, v) {
+			const json_t *l = json_object_get(v, "layer");
+			ib_digest di;
+			if (json_object_get(seen, ib_json_str(l, "digest")))
 				continue;
 			if ((rc = layer_of(&di, &layers[n], &sizes[n], l)) < 0)
 				break;
@@ -704,6 +996,7 @@ static int write_merged(ib_build__cache_backend *remote, const json_t *ours, con
 		json_decref(doc);
 		json_decref(recs);
 		json_decref(imgs);
+		json_decref(mts);
 		ib_buf_dispose(&body);
 		free(layers);
 		free(sizes);
@@ -714,11 +1007,13 @@ static int write_merged(ib_build__cache_backend *remote, const json_t *ours, con
 			return rc; /* under the lock: nobody wrote between our read and our write */
 		/* then check, after any writer that read before us has written, that ours stayed */
 		pause_ms(CACHE_SETTLE_MS + (unsigned int)(rand() % 300));
-		if ((rc = read_remote(&recs, &imgs, remote)) < 0)
+		if ((rc = read_remote(&recs, &imgs, &mts, remote)) < 0)
 			return rc;
-		int ok = has_all(recs, ours) && has_all(imgs, our_images);
+		/* a cache mount another writer replaced after us is theirs (last writer wins): only its presence */
+		int ok = has_all(recs, ours) && has_all(imgs, our_images) && has_all(mts, our_mounts);
 		json_decref(recs);
 		json_decref(imgs);
+		json_decref(mts);
 		if (ok)
 			return 0;
 		ib_build__log_line(b, IB_LOG_INFO, "cache export %s: another builder's write replaced ours, merging again",
@@ -768,6 +1063,93 @@ static int image_blobs(json_t **out, builder *b, ib_build__cache_backend *remote
 	return 0;
 }
 
+/* 1 when `d` exports the cache mount `id`. */
+static int wants_mount(const cache_dest *d, const char *id)
+{
+	return ib_strlist_contains(&d->mounts, "all") || ib_strlist_contains(&d->mounts, id);
+}
+
+/* Every id cache-mounts= names is one of the build's cache mounts: else an error naming it. */
+static int check_mount_ids(builder *b, const cache_dest *d)
+{
+	struct ib_build__cache *c = b->cache;
+	for (size_t i = 0; i < d->mounts.n; i++) {
+		const char *want = d->mounts.items[i];
+		int found = !strcmp(want, "all");
+		for (size_t j = 0; !found && j + 1 < c->seen.n; j += 2)
+			found = !strcmp(c->seen.items[j], want);
+		if (found)
+			continue;
+		ib_buf known = IB_BUF_INIT;
+		for (size_t j = 0; j + 1 < c->seen.n; j += 2)
+			ib_buf_printf(&known, "%s`%s`", known.size ? ", " : "", c->seen.items[j]);
+		int rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD,
+				       "cache-mounts=%s: no RUN --mount=type=cache of this build has the id `%s` (%s%s)", want,
+				       want, known.size ? "its cache mounts: " : "it has no cache mount",
+				       known.size ? known.ptr : "");
+		ib_buf_dispose(&known);
+		return rc;
+	}
+	return 0;
+}
+
+/* The cache mounts `d` exports, packed and uploaded: sha256(ident) -> record. */
+static int our_mounts(json_t **out, builder *b, const cache_dest *d, ib_build__cache_backend *remote)
+{
+	struct ib_build__cache *c = b->cache;
+	json_t *o = json_object();
+	int rc = o ? 0 : ib_error_oom();
+	for (size_t i = 0; rc == 0 && i + 1 < c->seen.n; i += 2) {
+		const char *id = c->seen.items[i], *ident = c->seen.items[i + 1];
+		if (!wants_mount(d, id))
+			continue;
+		ib_digest h, di, blob;
+		char hex[IB_DIGEST_HEXLEN + 1], ds[IB_DIGEST_STRLEN], bs[IB_DIGEST_STRLEN];
+		ib_digest_of(&h, ident, strlen(ident));
+		ib_digest_hex(hex, &h);
+		/* the first instance (a private cache's others are its copies made while it was in use) */
+		char *dir = ib_sprintf("%s/cache-mounts/%s", ib_store_root(b->store), hex);
+		if (!dir) {
+			rc = IB_ERROR;
+			break;
+		}
+		if (!ib_path_exists(dir)) {
+			/* its RUN steps were all cached: the store never made it */
+			ib_build__log_line(b, IB_LOG_INFO, "cache export %s: the cache mount `%s` is not in this store "
+					   "(its steps were cached): not exported", d->ref, id);
+			free(dir);
+			continue;
+		}
+		uint64_t size = 0, bsize = 0;
+		unsigned long uid = 0, gid = 0, mode = 0;
+		const char *mt = NULL;
+		rc = ib_build__cache_mount_pack(&di, &size, &uid, &gid, &mode, b, dir);
+		if (rc == 0)
+			rc = remote->upload_layer(remote, &blob, &bsize, &mt, b->store, &di);
+		if (rc < 0 && rc != IB_EUSER)
+			ib_error_prefix("the cache mount `%s`", id);
+		free(dir);
+		if (rc < 0)
+			break;
+		ib_digest_fmt(ds, &di);
+		ib_digest_fmt(bs, &blob);
+		json_t *r = json_pack("{s:s,s:s,s:I,s:I,s:I,s:{s:s,s:s,s:I,s:s}}", "id", id, "ident", ident, "uid",
+				      (json_int_t)uid, "gid", (json_int_t)gid, "mode", (json_int_t)mode, "layer", "diff_id",
+				      ds, "digest", bs, "size", (json_int_t)bsize, "mediaType", mt);
+		if (!r || json_object_set_new(o, hex, r) < 0)
+			rc = ib_error_oom();
+		else
+			ib_build__log_line(b, IB_LOG_INFO, "cache export %s: the cache mount `%s` (%llu bytes)", d->ref, id,
+					   (unsigned long long)size);
+	}
+	if (rc < 0) {
+		json_decref(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
 int ib_build__cache_export(builder *b, const ib_digest *image_id)
 {
 	struct ib_build__cache *c = b->cache;
@@ -776,9 +1158,11 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id)
 	for (size_t i = 0; c && rc == 0 && i < c->nto; i++) {
 		const cache_dest *d = &c->to[i];
 		ib_build__cache_backend *remote = NULL;
-		json_t *ours = NULL;
+		json_t *ours = NULL, *mounts = NULL;
 		char *id = ib_sprintf("cache-export:%s", d->ref);
 		rc = id ? report(b, id, "Exporting cache", 0, c->nsteps) : IB_ERROR;
+		if (rc == 0)
+			rc = check_mount_ids(b, d);
 		if (rc == 0)
 			rc = backend_open(&remote, b, d->ref, d->local, 1);
 		if (rc == 0)
@@ -788,14 +1172,17 @@ int ib_build__cache_export(builder *b, const ib_digest *image_id)
 		json_t *images = NULL;
 		if (rc == 0)
 			rc = image_blobs(&images, b, remote, image_id);
+		if (rc == 0)
+			rc = our_mounts(&mounts, b, d, remote);
 		int locked = 0;
 		if (rc == 0 && remote->lock && (rc = remote->lock(remote)) == 0)
 			locked = 1;
 		if (rc == 0)
-			rc = write_merged(remote, ours, images, b, d->ref);
+			rc = write_merged(remote, ours, images, mounts, b, d->ref);
 		if (locked)
 			remote->unlock(remote);
 		json_decref(images);
+		json_decref(mounts);
 		if (rc == 0) {
 			ib_build__log_line(b, IB_LOG_INFO, "cache export %s (mode=%s): %zu records", d->ref,
 					   d->max ? "max" : "min", json_object_size(ours));

@@ -139,6 +139,15 @@ int ib_build__cache_import(builder *b, ib_digest *config, const char *key);
 int ib_build__cache_step(builder *b, size_t stage, const char *parent, const char *key);
 /* After a successful build of `image_id`: write the records (and the image's config) to every cache_to. */
 int ib_build__cache_export(builder *b, const ib_digest *image_id);
+/* --build-arg BUILDKIT_INLINE_CACHE=1: as --cache-to type=inline. */
+int ib_build__cache_want_inline(builder *b);
+/* --cache-to type=inline: the result's records into the image config `*config`, before its commit. */
+int ib_build__cache_inline(builder *b, ib_image_config **config);
+/* A RUN's cache mount `id`, known in the store by `ident` (step_run.c), seen by the build (for cache-mounts=). */
+int ib_build__cache_mount_seen(builder *b, const char *id, const char *ident);
+/* A cache mount's first instance, not in the store: restored into the new directory `dir` from a
+ * --cache-from that has it (1), or not (0: none has it, or what one has does not verify). */
+int ib_build__cache_mount_restore(builder *b, const char *ident, const char *dir);
 
 /* extras.c: the options of ib_build_options version 7 */
 int ib_build__parse_extras(builder *b);

@@ -304,6 +304,7 @@ typedef struct {
 	const char *source;    /* scoped source= ("." for none) */
 	int mkdir;             /* BuildKit's internal mkdir /cache (uid/gid/mode given, no source) */
 	unsigned long uid, gid, mode;
+	const char *ident;     /* what the store knows it by (its path is the sha256 of this) */
 } cache_spec;
 
 /* Seed a new cache instance `dir` (not there yet) with what the mount starts from. */
@@ -436,7 +437,12 @@ static int cache_instance(char **out, ib_lock *held, builder *b, const cache_spe
 		/* none there, or every one in use: a new instance, n */
 		char *dir = n ? ib_sprintf("%s.%u", base, n) : ib_strdup(base);
 		char *lk = n ? ib_sprintf("%s.%u.lock-instance", base, n) : ib_sprintf("%s.lock-instance", base);
-		rc = dir && lk ? cache_seed(b, cs, stage_index, fresh) : IB_ERROR;
+		/* the first instance of a cache this store never had: a --cache-from's, when one has it */
+		int restored = 0;
+		if (dir && lk && n == 0 && b->cache && (restored = ib_build__cache_mount_restore(b, cs->ident, fresh)) < 0)
+			rc = restored;
+		else if (!restored)
+			rc = dir && lk ? cache_seed(b, cs, stage_index, fresh) : IB_ERROR;
 		if (rc == 0)
 			rc = ib_lock_acquire(held, lk, shared ? IB_LOCK_SHARED : IB_LOCK_EXCLUSIVE);
 		if (rc == 0 && rename(fresh, dir) < 0)
@@ -482,6 +488,14 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 	char part[IB_DIGEST_HEXLEN + 1] = "";
 	if (rc == 0 && from)
 		rc = from_key(b, from, stage_index, part);
+	if (rc == 0) {
+		rc = ib_buf_puts(&ident, id);
+		if (rc == 0 && from)
+			rc = ib_buf_printf(&ident, ":from=%s:%s", part, cs.source);
+		if (rc == 0 && cs.mkdir)
+			rc = ib_buf_printf(&ident, ":mkdir=%lu:%lu:%lo", cs.uid, cs.gid, cs.mode);
+		cs.ident = ib_buf_cstr(&ident);
+	}
 	if (rc == 0 && k) {
 		/* the step's key: what the cache starts from counts, as a
 		 * mount input in BuildKit; the cache's content does not */
@@ -489,15 +503,11 @@ static int cache_mount(run_mounts *rm, builder *b, const stage_state *s, const i
 			ib_build__key_add(k, part);
 			ib_build__key_add(k, cs.source);
 		}
+		/* every RUN's key is made, cached or not: the build's cache mounts, for cache-mounts= */
+		rc = b->cache ? ib_build__cache_mount_seen(b, id, cs.ident) : 0;
 		ib_buf_dispose(&scoped);
-		return 0;
-	}
-	if (rc == 0) {
-		rc = ib_buf_puts(&ident, id);
-		if (rc == 0 && from)
-			rc = ib_buf_printf(&ident, ":from=%s:%s", part, cs.source);
-		if (rc == 0 && cs.mkdir)
-			rc = ib_buf_printf(&ident, ":mkdir=%lu:%lu:%lo", cs.uid, cs.gid, cs.mode);
+		ib_buf_dispose(&ident);
+		return rc;
 	}
 	char *base = NULL, *dir = NULL;
 	ib_lock held = IB_LOCK_INIT;

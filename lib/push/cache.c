@@ -92,7 +92,12 @@ static int get_small_blob(ib_buf *out, ib_cache_remote *c, const ib_digest *d, u
 /* The cache records' size limit: configs of every step inline (docs/cache.md). */
 #define CACHE_CONFIG_LIMIT (64u << 20)
 
-int ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib_cache_remote *c)
+/*
+ * The manifest the tag names: a cache artifact, or (`image` not NULL) an
+ * image too, *image then telling which (an image's layer lines get their
+ * media type).
+ */
+static int read_manifest(ib_buf *config, ib_digest *manifest, ib_buf *layers, int *image, ib_cache_remote *c)
 {
 	int rc = ping(c);
 	if (rc < 0)
@@ -105,8 +110,10 @@ int ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib
 	ib_push__response resp = { 0 };
 	json_t *m = NULL;
 	ib_digest md;
-	rc = rel && object ? ib_push__registry_request(c->r, &resp, "GET", rel, IB_MEDIA_TYPE_OCI_MANIFEST, NULL,
-							&sink, object)
+	rc = rel && object ? ib_push__registry_request(c->r, &resp, "GET", rel,
+							image ? IB_MEDIA_TYPE_OCI_MANIFEST ", " IB_MEDIA_TYPE_DOCKER_MANIFEST
+							      : IB_MEDIA_TYPE_OCI_MANIFEST,
+							NULL, &sink, object)
 			   : IB_ERROR;
 	if (rc == 0)
 		rc = ib_digest_of(&md, body.ptr ? body.ptr : "", body.size);
@@ -116,11 +123,16 @@ int ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s is not JSON", c->what, object);
 	const json_t *cfg = m ? json_object_get(m, "config") : NULL;
 	const json_t *ls = m ? json_object_get(m, "layers") : NULL;
-	if (rc == 0 && (!json_is_object(cfg) || !json_is_array(ls) || json_object_get(m, "manifests") ||
-			!ib_json_str(cfg, "mediaType") || strcmp(ib_json_str(cfg, "mediaType"), IB_MEDIA_TYPE_CACHE_CONFIG)))
+	const char *cmt = cfg ? ib_json_str(cfg, "mediaType") : NULL;
+	int is_image = image && cmt && (!strcmp(cmt, IB_MEDIA_TYPE_OCI_CONFIG) || !strcmp(cmt, IB_MEDIA_TYPE_DOCKER_CONFIG));
+	if (rc == 0 && image && json_object_get(m, "manifests"))
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
-				   "%s: not an imagebuild cache artifact (its config is not %s)", c->what,
-				   IB_MEDIA_TYPE_CACHE_CONFIG);
+				   "%s: an image index (a multi-platform image), not one image with its cache", c->what);
+	else if (rc == 0 && (!json_is_object(cfg) || !json_is_array(ls) || json_object_get(m, "manifests") || !cmt ||
+			     (strcmp(cmt, IB_MEDIA_TYPE_CACHE_CONFIG) && !is_image)))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH,
+				   "%s: not an imagebuild cache artifact (its config is not %s)%s", c->what,
+				   IB_MEDIA_TYPE_CACHE_CONFIG, image ? " nor an image" : "");
 	ib_digest cd;
 	const char *cds = rc == 0 ? ib_json_str(cfg, "digest") : NULL;
 	json_t *csz = rc == 0 ? json_object_get(cfg, "size") : NULL;
@@ -135,21 +147,38 @@ int ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib
 			const char *ds = ib_json_str(l, "digest");
 			const json_t *sz = json_object_get(l, "size");
 			ib_digest d;
-			if (!ds || ib_digest_parse(&d, ds) < 0 || !json_is_integer(sz) || json_integer_value(sz) < 0)
+			const char *lmt = ib_json_str(l, "mediaType");
+			if (!ds || ib_digest_parse(&d, ds) < 0 || !json_is_integer(sz) || json_integer_value(sz) < 0 ||
+			    (is_image && (!lmt || strpbrk(lmt, " \n"))))
 				rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: %s: layers[%zu] is malformed",
 						   c->what, object, i);
+			else if (is_image)
+				rc = ib_buf_printf(layers, "%s %lld %s\n", ds, (long long)json_integer_value(sz), lmt);
 			else
 				rc = ib_buf_printf(layers, "%s %lld\n", ds, (long long)json_integer_value(sz));
 		}
 	}
 	if (rc == 0 && manifest)
 		*manifest = md;
+	if (rc == 0 && image)
+		*image = is_image;
 	json_decref(m);
 	ib_push__response_dispose(&resp);
 	ib_buf_dispose(&body);
 	free(rel);
 	free(object);
 	return ib_callback_result(rc);
+}
+
+int ib_cache_remote_read(ib_buf *config, ib_digest *manifest, ib_buf *layers, ib_cache_remote *c)
+{
+	return read_manifest(config, manifest, layers, NULL, c);
+}
+
+int ib_cache_remote_read_any(ib_buf *config, ib_buf *layers, int *image, ib_cache_remote *c)
+{
+	*image = 0;
+	return read_manifest(config, NULL, layers, image, c);
 }
 
 int ib_cache_remote_upload_layer(ib_digest *digest, uint64_t *size, ib_cache_remote *c, ib_store *s,

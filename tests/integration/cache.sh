@@ -11,7 +11,7 @@
 #   5. four builders export to one ref at once: a fifth finds all their records;
 #   6. an artifact whose layer is not what its record says is refused, nothing used;
 #   7. type=local: an OCI layout directory, exported and imported; a damaged blob refused;
-#   8. what is not implemented is refused, naming it.
+#   8. what is not implemented is refused, naming it (cache mounts: cache-mounts.sh; inline: cache-inline.sh).
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
 
@@ -249,10 +249,10 @@ refused() {
 }
 refused 'type=local takes dest=, not ref=' --cache-to "type=local,ref=$tmp/x"
 refused 'type=registry takes ref=, not src=' --cache-from "type=registry,src=$tmp/x"
-refused 'type=inline is not supported' --cache-to type=inline
+refused 'type=azblob is not supported' --cache-to type=azblob
 refused 'type=gha is not supported' --cache-from type=gha
 refused '`compression=` is not supported' --cache-to "type=registry,ref=$reg/c:x,compression=zstd"
-refused 'cache-mounts= is not supported yet' --cache-to "type=registry,ref=$reg/c:x,cache-mounts=all"
+refused 'cache-mounts= needs ids' --cache-to "type=registry,ref=$reg/c:x,cache-mounts="
 refused 'mode=all: min or max' --cache-to "type=registry,ref=$reg/c:x,mode=all"
 refused 'a tag, not a digest' --cache-from "type=registry,ref=$reg/c@sha256:$(printf %064d 0)"
 # a missing cache is a warning, as BuildKit's

@@ -153,5 +153,14 @@ def test_build_cache_through_a_registry(tmp_path, registry, monkeypatch, busybox
     assert again.cached_steps == again.steps == 3
     assert again.id == built.id
     assert "Imported cache manifest" in {e.text for e in events if e.kind == "bytes"}
-    with pytest.raises(imagebuild.ImageBuildError, match="type=inline is not supported"):
-        b.build(str(ctx), pull=False, cache_to="type=inline")
+    # type=inline: the records in the image's config; a fresh store builds the same image from it
+    inl = b.build(str(ctx), ["inl"], pull=False, cache_to="type=inline")
+    assert inl.id != built.id  # the records are part of the config
+    b.push("inl", registry + "/py/inl:1")
+    c = imagebuild.Store(str(tmp_path / "c"))
+    c.load(str(tmp_path / "bb.tar"))
+    third = c.build(str(ctx), ["inl"], pull=False, cache_from=registry + "/py/inl:1", cache_to=["type=inline"])
+    assert third.cached_steps == third.steps == 3
+    assert third.id == inl.id
+    with pytest.raises(imagebuild.ImageBuildError, match="`mode=` is not supported with type=inline"):
+        b.build(str(ctx), pull=False, cache_to="type=inline,mode=max")

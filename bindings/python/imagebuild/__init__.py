@@ -1255,9 +1255,13 @@ class Store:
         once (``--jobs``; None: the online CPUs, 1: one after the other; the
         image is the same). cache_from: where to look for cached
         steps, in order (``--cache-from``): "type=registry,ref=REF" or a
-        bare REF, or a list of them; cache_to: where to write the build's
+        bare REF (a cache artifact, or an image built with "type=inline"),
+        or a list of them; cache_to: where to write the build's
         cache records (``--cache-to``): "type=registry,ref=REF[,mode=min|max]"
-        or a list (docs/cache.md; other types are refused). output: where the image goes besides the
+        (or "type=local,dest=DIR", or "type=inline": in the image's config), with ",cache-mounts=ID,...|all" the
+        contents of those ``RUN --mount=type=cache`` mounts too, restored by
+        a cache_from that has them; or a list (docs/cache.md; other types
+        are refused). output: where the image goes besides the
         store (``--output``), "type=oci|docker|tar|local|image,dest=PATH"
         (``tar=false`` for an OCI layout directory), a bare PATH (local) or
         {"type": ..., "dest": ...}; writing to stdout ("-") is refused.

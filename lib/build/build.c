@@ -611,8 +611,13 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		ib_sha256_free(k.h);
 		goto out;
 	}
-	if (memo[0] && ib_build__memo_get(b, memo, key)) {
+	/* the memo, else a cache source's alias (a stage taken from a registry cache need not be fetched) */
+	if (memo[0] && (ib_build__memo_get(b, memo, key) || ib_build__cache_alias_get(b, memo, key))) {
 		int hit = 0;
+		if (b->cache && (rc = ib_build__cache_alias(b, memo, key)) < 0) {
+			ib_sha256_free(k.h);
+			goto out;
+		}
 		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit) {
 			ib_sha256_free(k.h);
 			goto out;
@@ -635,6 +640,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	/* a cold write of a memo that failed costs the next build a hash, nothing else */
 	if (memo[0] && ib_build__memo_put(b, memo, key) < 0)
 		ib_error_clear();
+	if (memo[0] && b->cache && (rc = ib_build__cache_alias(b, memo, key)) < 0)
+		goto out;
 
 	if (use_cache) {
 		int hit = 0;

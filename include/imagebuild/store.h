@@ -142,15 +142,23 @@ typedef struct {
  * layer's uncompressed blob (ib_store_layer_uncompress() checked it). The
  * store calls it under a lease of its own, and removes the blob of
  * `layer->blob` again when the fetch fails and it was not there before.
+ * `payload`: the one given with it (NULL for the process-wide fetcher).
  */
-typedef int (*ib_store_remote_fetch_fn)(ib_store *store, const ib_store_remote_layer *layer);
+typedef int (*ib_store_remote_fetch_fn)(ib_store *store, const ib_store_remote_layer *layer, void *payload);
 
 /**
  * Install the process-wide fetcher of remote layers (the push layer installs
- * its own when the library loads: the registry options of a plain pull);
- * NULL removes it.
+ * its own when the library loads: ib_push_fetch_remote_layer() with the
+ * registry options of a plain pull); NULL removes it.
  */
 IB_EXTERN(void) ib_store_remote_fetch_provider(ib_store_remote_fetch_fn fn);
+
+/**
+ * The fetcher of this handle, used instead of the process-wide one (a build
+ * sets ib_push_fetch_remote_layer() with its registry options for its
+ * duration, then removes it); `fn` NULL: the process-wide one again.
+ */
+IB_EXTERN(void) ib_store_set_remote_fetcher(ib_store *store, ib_store_remote_fetch_fn fn, void *payload);
 
 /**
  * Record layer `layer->diff_id` as remote. Nothing is recorded when the

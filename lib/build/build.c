@@ -1479,6 +1479,10 @@ int ib_build__one(ib_digest *image_id, ib_digest *manifest_out, ib_store *store,
 	}
 	if (rc == 0 && b.cache)
 		rc = ib_build__cache_load(&b);
+	/* remote layers of the cache fetched, when a step needs them, with the build's registry options */
+	int fetcher = rc == 0 && b.cache && opts->registry;
+	if (fetcher)
+		ib_store_set_remote_fetcher(store, ib_push_fetch_remote_layer, (void *)opts->registry);
 	/* the stages: independent ones at once (parallel.c), or one after the other in the plan's order;
 	 * with --cache-from/--cache-to one after the other (the cache's records are not shared between threads) */
 	unsigned int jobs = rc == 0 && !b.cache ? ib_build__jobs(&b) : 1;
@@ -1515,6 +1519,8 @@ int ib_build__one(ib_digest *image_id, ib_digest *manifest_out, ib_store *store,
 		if (rc == 0 && manifest_out)
 			*manifest_out = manifest;
 	}
+	if (fetcher)
+		ib_store_set_remote_fetcher(store, NULL, NULL);
 	if (leased)
 		ib_store_lease_release(store);
 	cleanup(&b);

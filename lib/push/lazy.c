@@ -13,16 +13,20 @@
 #include <string.h>
 
 /*
- * The store's fetcher: the blob from the registry the record names, with
- * the registry options of a plain pull (registries.conf, the credentials
- * stored for that host: only to it), checked against its digest as it
- * streams in, then uncompressed and checked against the diff_id.
+ * The store's fetcher: the blob from the registry the record names (with
+ * `registry_options`, NULL: those of a plain pull: registries.conf, the
+ * credentials stored for that host, sent only to it), checked against its
+ * digest as it streams in, then uncompressed and checked against the diff_id.
  */
-static int fetch(ib_store *s, const ib_store_remote_layer *l)
+int ib_push_fetch_remote_layer(ib_store *s, const ib_store_remote_layer *l, void *registry_options)
 {
+	if (!s || !l)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "fetch remote layer: no store or layer");
 	char *what = ib_sprintf("%s/%s", l->registry, l->repository);
 	ib_push__registry *r = NULL;
-	int rc = what ? ib_push__registry_new(&r, l->registry, l->repository, "pull", NULL, NULL, what) : IB_ERROR;
+	int rc = what ? ib_push__registry_new(&r, l->registry, l->repository, "pull",
+					      (const ib_registry_options *)registry_options, NULL, what)
+		      : IB_ERROR;
 	if (rc == 0)
 		rc = ib_push__registry_ping(r);
 	if (rc == 0 && ib_store__blob_local_has(s, &l->blob) != 1)
@@ -36,7 +40,7 @@ static int fetch(ib_store *s, const ib_store_remote_layer *l)
 
 __attribute__((constructor)) static void install_fetcher(void)
 {
-	ib_store_remote_fetch_provider(fetch);
+	ib_store_remote_fetch_provider(ib_push_fetch_remote_layer);
 }
 
 /* POST ?mount=&from=: 1 when the registry mounted `d` from repository `from`, 0 when not. */

@@ -35,6 +35,9 @@ struct ib_store {
 	json_t *index_cache;
 	struct stat index_st;
 	struct ib_store__memo *memo_cache;
+	/* remote.c: this handle's fetcher of remote layers (NULL: the process-wide one) */
+	ib_store_remote_fetch_fn remote_fetch;
+	void *remote_payload;
 };
 
 /* <root>/<rel>, malloc'ed (NULL on OOM with the error set). */

@@ -27,6 +27,14 @@ void ib_store_remote_fetch_provider(ib_store_remote_fetch_fn fn)
 	__atomic_store_n(&provider, fn, __ATOMIC_RELEASE);
 }
 
+void ib_store_set_remote_fetcher(ib_store *s, ib_store_remote_fetch_fn fn, void *payload)
+{
+	if (!s)
+		return;
+	s->remote_fetch = fn;
+	s->remote_payload = fn ? payload : NULL;
+}
+
 static char *record_path(ib_store *s, const ib_digest *d)
 {
 	char hex[IB_DIGEST_STRLEN];
@@ -255,12 +263,13 @@ int ib_store_remote_layer_fetch(ib_store *s, const ib_digest *diff_id)
 		return rc < 0 ? rc : ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "blob %s not found in the store", ds);
 	}
 	ib_digest_fmt(bs, &r.blob);
-	ib_store_remote_fetch_fn fn = __atomic_load_n(&provider, __ATOMIC_ACQUIRE);
+	ib_store_remote_fetch_fn fn = s->remote_fetch ? s->remote_fetch : __atomic_load_n(&provider, __ATOMIC_ACQUIRE);
+	void *payload = s->remote_fetch ? s->remote_payload : NULL;
 	int had_blob = ib_store__blob_local_has(s, &r.blob) == 1;
 	if (!fn)
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_STORE, "nothing here can fetch remote layers (no push layer)");
 	else
-		rc = fn(s, &r);
+		rc = fn(s, &r, payload);
 	uint64_t got = 0;
 	if (rc == 0 && ib_store__blob_local_has(s, diff_id) != 1)
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_STORE, "the fetcher did not store it");

@@ -25,8 +25,10 @@ static struct {
 static size_t nserved;
 static int fetches;
 
-static int test_fetch(ib_store *s, const ib_store_remote_layer *l)
+static int test_fetch(ib_store *s, const ib_store_remote_layer *l, void *payload)
 {
+	if (payload)
+		(*(int *)payload)++;
 	fetches++;
 	for (size_t i = 0; i < nserved; i++) {
 		if (!ib_digest_equal(&served[i].blob, &l->blob))
@@ -149,19 +151,27 @@ static void test_remote_layers(void **state)
 	assert_int_equal(ib_store_blob_has(t.store, &a.diff_id), 1);
 	assert_int_equal(ib_store_remote_layer_fetch(t.store, &a.diff_id), 0); /* held: nothing to do */
 	assert_int_equal(fetches, 1);
+	/* the handle's own fetcher, with its payload, rather than the process-wide one */
+	int mine = 0;
+	ib_store_set_remote_fetcher(t.store, test_fetch, &mine);
+	assert_int_equal(ib_store_remote_layer_put(t.store, &b), 0);
+	assert_int_equal(ib_store_remote_layer_fetch(t.store, &b.diff_id), 0);
+	assert_int_equal(mine, 1);
+	ib_store_set_remote_fetcher(t.store, NULL, NULL);
 
 	/* a record whose blob is another layer: refused when fetched, nothing stored, the repository untrusted */
-	ib_store_remote_layer liar = a;
+	ib_store_remote_layer liar, claimed;
 	make_layer(&t, "ddd", &liar, "cache");
-	liar.diff_id = b.diff_id; /* the blob of "ddd" said to be "bbb" */
-	liar.size = b.size;
+	make_layer(&t, "fff", &claimed, "cache");
+	liar.diff_id = claimed.diff_id; /* the blob of "ddd" said to be "fff" */
+	liar.size = claimed.size;
 	ib_store_remote_layer c2;
 	make_layer(&t, "eee", &c2, "cache");
 	assert_int_equal(ib_store_remote_layer_put(t.store, &liar), 0);
 	assert_int_equal(ib_store_remote_layer_put(t.store, &c2), 0);
-	ib_assert_error_contains(ib_store_remote_layer_fetch(t.store, &b.diff_id), "nothing stored");
+	ib_assert_error_contains(ib_store_remote_layer_fetch(t.store, &claimed.diff_id), "nothing stored");
 	assert_int_equal(ib_error_last()->code, IB_EINVALID);
-	assert_int_equal(ib_store_blob_has(t.store, &b.diff_id), 0);
+	assert_int_equal(ib_store_blob_has(t.store, &claimed.diff_id), 0);
 	assert_int_equal(ib_store_blob_has(t.store, &liar.blob), 0);
 	assert_int_equal(ib_store_blob_has(t.store, &c2.diff_id), 0); /* every record of that repository dropped */
 	ib_assert_error_contains(ib_store_remote_layer_put(t.store, &c2), "failed its check before");

@@ -104,10 +104,13 @@ static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload
 		rc = compressed_layer(&job->blobs[i], r, s, l, id, job);
 	/* a remote layer's blob is not in the store: found, mounted, or fetched (checked) first */
 	ib_store_remote_layer rl;
-	if (rc == 0 && ib_store_blob_has(s, &job->blobs[i].digest) != 1 &&
-	    ib_store_remote_layer_get(&rl, s, &l->diff_id) == 0 && ib_digest_equal(&rl.blob, &job->blobs[i].digest))
-		return ib_push__remote_layer_upload(r, job->domain, s, &rl, id, job->mount_from, job->chunk);
-	ib_error_clear();
+	if (rc == 0 && ib_store_blob_has(s, &job->blobs[i].digest) != 1) {
+		int rr = ib_store_remote_layer_get(&rl, s, &l->diff_id);
+		if (rr == 0 && ib_digest_equal(&rl.blob, &job->blobs[i].digest))
+			return ib_push__remote_layer_upload(r, job->domain, s, &rl, id, job->mount_from, job->chunk);
+		if (rr < 0 && rr != IB_ENOTFOUND)
+			return rr; /* a damaged record: said, not guessed around */
+	}
 	if (rc == 0)
 		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from, job->chunk);
 	return rc;

@@ -236,6 +236,17 @@ IB_EXTERN(int) ib_registry_login(const char *host, const ib_registry_options *op
  */
 IB_EXTERN(int) ib_registry_logout(const char *host, const ib_registry_options *opts);
 
+/**
+ * Fetch remote layer `layer` (see ib_store_remote_layer_put()) from the
+ * registry and repository it names into `store`: the blob checked against
+ * its digest as it streams in, then uncompressed and checked against the
+ * diff_id. `registry_options`: a `const ib_registry_options *` (NULL: the
+ * defaults). An ib_store_remote_fetch_fn: the process-wide fetcher, and
+ * what a build sets on its store handle with its own registry options.
+ */
+IB_EXTERN(int) ib_push_fetch_remote_layer(ib_store *store, const ib_store_remote_layer *layer,
+					  void *registry_options);
+
 /* ---- build cache artifacts (cache.c; docs/cache.md) ---- */
 
 /** The media type of a build cache artifact (the manifest's artifactType and its config's mediaType). */

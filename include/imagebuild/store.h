@@ -105,6 +105,84 @@ IB_EXTERN(int) ib_store_layer_source_put(ib_store *store, const ib_digest *diff_
 /** 1 when `diff_id` is a layer kept only unpacked (no blob file), 0 when not. */
 IB_EXTERN(int) ib_store_layer_source_has(ib_store *store, const ib_digest *diff_id);
 
+/* ---- remote layers: known, not fetched yet (lib/store/README.md, "Remote layers") ----
+ *
+ * A build that takes its steps from a registry build cache (docs/cache.md)
+ * records their layers as *remote*: the store knows the layer's diff_id and
+ * size and where its compressed blob is, but holds no byte of it. Such a
+ * layer is part of images and cache entries as any other:
+ * ib_store_blob_has() and ib_store_blob_size() answer for it, GC keeps the
+ * record while something references the layer, fsck checks the record. Its
+ * content is fetched when something opens it (ib_store_blob_open(): a
+ * snapshot that unpacks it, run, save, --output, a push to another
+ * registry), through the fetcher installed by the push layer, checked
+ * against the blob's digest and then the diff_id; a mismatch stores nothing.
+ */
+
+/** A layer recorded as remote: its content is a blob of a registry repository. */
+typedef struct {
+	/** The layer's uncompressed digest (its diff_id). */
+	ib_digest diff_id;
+	/** The uncompressed tar's size, as the record says (checked when fetched). */
+	uint64_t size;
+	/** The compressed blob in the registry. */
+	ib_digest blob;
+	/** The compressed blob's size. */
+	uint64_t blob_size;
+	/** The blob's media type (a compressed OCI or Docker layer type). */
+	char media_type[128];
+	/** The registry host (as ib_reference_domain() gives it). */
+	char registry[256];
+	/** The repository in that registry (ib_reference_path()). */
+	char repository[256];
+} ib_store_remote_layer;
+
+/**
+ * Fetch remote layer `layer` into `store`: on return 0 the store holds the
+ * layer's uncompressed blob (ib_store_layer_uncompress() checked it). The
+ * store calls it under a lease of its own, and removes the blob of
+ * `layer->blob` again when the fetch fails and it was not there before.
+ * `payload`: the one given with it (NULL for the process-wide fetcher).
+ */
+typedef int (*ib_store_remote_fetch_fn)(ib_store *store, const ib_store_remote_layer *layer, void *payload);
+
+/**
+ * Install the process-wide fetcher of remote layers (the push layer installs
+ * its own when the library loads: ib_push_fetch_remote_layer() with the
+ * registry options of a plain pull); NULL removes it.
+ */
+IB_EXTERN(void) ib_store_remote_fetch_provider(ib_store_remote_fetch_fn fn);
+
+/**
+ * The fetcher of this handle, used instead of the process-wide one (a build
+ * sets ib_push_fetch_remote_layer() with its registry options for its
+ * duration, then removes it); `fn` NULL: the process-wide one again.
+ */
+IB_EXTERN(void) ib_store_set_remote_fetcher(ib_store *store, ib_store_remote_fetch_fn fn, void *payload);
+
+/**
+ * Record layer `layer->diff_id` as remote. Nothing is recorded when the
+ * store holds the layer already (a blob, a layer kept unpacked, a remote
+ * record). Takes a lease of its own; the caller holds one until a cache
+ * entry or an image references the layer.
+ */
+IB_EXTERN(int) ib_store_remote_layer_put(ib_store *store, const ib_store_remote_layer *layer);
+
+/**
+ * The remote record of layer `diff_id` into `out` (may be NULL): 0, or
+ * IB_ENOTFOUND (no error set) when the layer is not a remote one (the store
+ * holds it, or does not know it).
+ */
+IB_EXTERN(int) ib_store_remote_layer_get(ib_store_remote_layer *out, ib_store *store, const ib_digest *diff_id);
+
+/**
+ * Fetch remote layer `diff_id` now (ib_store_blob_open() does it when
+ * needed): 0 when the store holds the layer afterwards (also when it was
+ * not remote but held already). The error names the layer, the blob and its
+ * registry.
+ */
+IB_EXTERN(int) ib_store_remote_layer_fetch(ib_store *store, const ib_digest *diff_id);
+
 
 /* ---- leases: what keeps a concurrent GC away from fresh blobs ----
  *

@@ -618,8 +618,13 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 		ib_sha256_free(k.h);
 		goto out;
 	}
-	if (memo[0] && ib_build__memo_get(b, memo, key)) {
+	/* the memo, else a cache source's alias (a stage taken from a registry cache need not be fetched) */
+	if (memo[0] && (ib_build__memo_get(b, memo, key) || ib_build__cache_alias_get(b, memo, key))) {
 		int hit = 0;
+		if (b->cache && (rc = ib_build__cache_alias(b, memo, key)) < 0) {
+			ib_sha256_free(k.h);
+			goto out;
+		}
 		if ((rc = cached_step(&hit, b, s, in, stage_index, label, key)) < 0 || hit) {
 			ib_sha256_free(k.h);
 			goto out;
@@ -642,6 +647,8 @@ static int run_step(builder *b, stage_state *s, const ib_instruction *in, size_t
 	/* a cold write of a memo that failed costs the next build a hash, nothing else */
 	if (memo[0] && ib_build__memo_put(b, memo, key) < 0)
 		ib_error_clear();
+	if (memo[0] && b->cache && (rc = ib_build__cache_alias(b, memo, key)) < 0)
+		goto out;
 
 	int claimed = 0;
 	if (use_cache) {
@@ -1538,6 +1545,10 @@ int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest_out, ib_store *sto
 	}
 	if (rc == 0 && b.cache)
 		rc = ib_build__cache_load(&b);
+	/* remote layers of the cache fetched, when a step needs them, with the build's registry options */
+	int fetcher = rc == 0 && b.cache && opts->registry;
+	if (fetcher)
+		ib_store_set_remote_fetcher(store, ib_push_fetch_remote_layer, (void *)opts->registry);
 	/* the stages: independent ones at once (parallel.c), or one after the other in the plan's order;
 	 * with --cache-from/--cache-to one after the other (the cache's records are not shared between threads) */
 	unsigned int jobs = rc == 0 && !b.cache ? ib_build__jobs(&b) : 1;
@@ -1577,6 +1588,8 @@ int ib_build__one_ex(ib_digest *image_id, ib_digest *manifest_out, ib_store *sto
 		if (rc == 0 && manifest_out)
 			*manifest_out = manifest;
 	}
+	if (fetcher)
+		ib_store_set_remote_fetcher(store, NULL, NULL);
 	if (leased)
 		ib_store_lease_release(store);
 	cleanup(&b);

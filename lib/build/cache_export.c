@@ -22,6 +22,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -132,6 +133,7 @@ typedef struct {
 	json_t *records;     /* key -> record (NULL: not read yet, or refused) */
 	json_t *layers;      /* diff_id -> {"digest", "size"} of every record */
 	json_t *mounts;      /* sha256 of a cache mount's ident -> its record (cache_mounts.c) */
+	json_t *aliases;     /* COPY --from memo key -> step key (a record's "aliases") */
 	int loaded, refused;
 } cache_source;
 
@@ -150,7 +152,11 @@ struct ib_build__cache {
 	size_t nsteps;
 	ib_strlist seen;     /* the build's cache mounts: id, ident, id, ident... */
 	int inline_;         /* --cache-to type=inline (cache_inline.c) */
+	json_t *aliases;     /* step key -> [memo keys] of this build's COPY --from steps */
 };
+
+/* The stage threads of a build (parallel.c) share b->cache: the aliases are kept under this lock. */
+static pthread_mutex_t alias_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- options ---- */
 
@@ -355,7 +361,9 @@ void ib_build__cache_free(builder *b)
 		json_decref(c->from[i].records);
 		json_decref(c->from[i].layers);
 		json_decref(c->from[i].mounts);
+		json_decref(c->from[i].aliases);
 	}
+	json_decref(c->aliases);
 	for (size_t i = 0; i < c->nto; i++) {
 		free(c->to[i].ref);
 		ib_strlist_clear(&c->to[i].mounts);
@@ -439,16 +447,16 @@ static int check_mounts(const json_t *mounts, const ib_buf *listed)
 	return 0;
 }
 
-static int parse_records(json_t **records, json_t **layers, json_t **images, json_t **mounts, const ib_buf *config,
-			 const ib_buf *listed)
+static int parse_records(json_t **records, json_t **layers, json_t **images, json_t **mounts, json_t **aliases,
+			 const ib_buf *config, const ib_buf *listed)
 {
 	json_t *j = NULL;
 	int rc = ib_json_loadb(&j, config->ptr ? config->ptr : "", config->size, "cache records");
 	if (rc < 0)
 		return rc;
 	json_t *recs = json_object_get(j, "records");
-	json_t *lm = json_object();
-	if (!lm)
+	json_t *lm = json_object(), *am = json_object();
+	if (!lm || !am)
 		rc = ib_error_oom();
 	else if (json_integer_value(json_object_get(j, "imagebuild.cache")) != 1 || !json_is_object(recs))
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "cache records of an unknown version");
@@ -461,6 +469,26 @@ static int parse_records(json_t **records, json_t **layers, json_t **images, jso
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a malformed cache record `%.80s`", key);
 			break;
 		}
+		/* the memo keys of a COPY --from step (optional; an alias names its own record only) */
+		json_t *al = json_object_get(r, "aliases");
+		size_t ai;
+		json_t *a;
+		if (al && !json_is_array(al)) {
+			rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a malformed cache record `%.80s` (aliases)", key);
+			break;
+		}
+		json_array_foreach(al, ai, a) {
+			const char *m = json_string_value(a);
+			if (!m || strlen(m) != IB_DIGEST_HEXLEN || strspn(m, "0123456789abcdef") != IB_DIGEST_HEXLEN) {
+				rc = ib_error_setc(IB_EINVALID, IB_LAYER_BUILD, "a malformed cache record `%.80s` (aliases)",
+						   key);
+				break;
+			}
+			if (!json_object_get(am, m) && json_object_set_new(am, m, json_string(key)) < 0)
+				rc = ib_error_oom();
+		}
+		if (rc < 0)
+			break;
 		json_t *l = json_object_get(r, "layer");
 		if (!l)
 			continue;
@@ -493,9 +521,12 @@ static int parse_records(json_t **records, json_t **layers, json_t **images, jso
 			*images = imgs ? json_incref(imgs) : json_object();
 		if (mounts)
 			*mounts = mts ? json_incref(mts) : json_object();
+		if (aliases)
+			*aliases = json_incref(am);
 	} else {
 		json_decref(lm);
 	}
+	json_decref(am);
 	json_decref(j);
 	return rc;
 }
@@ -522,7 +553,7 @@ static int load_source(builder *b, cache_source *src)
 	if (rc == 0)
 		rc = src->remote->read(src->remote, &cfg, &listed);
 	if (rc == 0)
-		rc = parse_records(&src->records, &src->layers, NULL, &src->mounts, &cfg, &listed);
+		rc = parse_records(&src->records, &src->layers, NULL, &src->mounts, &src->aliases, &cfg, &listed);
 	if (rc == IB_EUSER) {
 		free(id);
 		ib_buf_dispose(&cfg);
@@ -544,6 +575,40 @@ static int load_source(builder *b, cache_source *src)
 	ib_buf_dispose(&cfg);
 	ib_buf_dispose(&listed);
 	return rc;
+}
+
+/*
+ * Record layer `diff_id` of a registry source as remote (lib/store/README.md,
+ * "Remote layers"): 1 when recorded, 0 when it must be fetched now (a
+ * directory source, a record without the layer's size: written before
+ * remote layers, an unknown media type).
+ */
+static int remote_layer(builder *b, const cache_source *src, const json_t *l, const ib_digest *diff_id,
+			const ib_digest *blob, uint64_t blob_size)
+{
+	const json_t *ds = json_object_get(l, "diff_size");
+	const char *mt = ib_json_str(l, "mediaType");
+	if (src->local || !json_is_integer(ds) || json_integer_value(ds) < 0)
+		return 0;
+	ib_store_remote_layer r;
+	memset(&r, 0, sizeof r);
+	r.diff_id = *diff_id;
+	r.size = (uint64_t)json_integer_value(ds);
+	r.blob = *blob;
+	r.blob_size = blob_size;
+	ib_reference *ref = NULL;
+	int rc = ib_reference_parse(&ref, src->ref);
+	if (rc == 0 && snprintf(r.media_type, sizeof r.media_type, "%s", mt ? mt : IB_MEDIA_TYPE_OCI_LAYER_GZIP) <
+			       (int)sizeof r.media_type &&
+	    snprintf(r.registry, sizeof r.registry, "%s", ib_reference_domain(ref)) < (int)sizeof r.registry &&
+	    snprintf(r.repository, sizeof r.repository, "%s", ib_reference_path(ref)) < (int)sizeof r.repository)
+		rc = ib_store_remote_layer_put(b->store, &r);
+	else if (rc == 0)
+		rc = IB_EINVALID;
+	ib_reference_free(ref);
+	if (rc < 0)
+		ib_error_clear(); /* then fetched now, as before */
+	return rc == 0;
 }
 
 /*
@@ -586,7 +651,9 @@ static int take_record(builder *b, ib_digest *config, cache_source *src, const c
 					   "nor in the cache", key, ds);
 			break;
 		}
-		if ((rc = layer_of(&dd, &dg, &size, l)) == 0)
+		if ((rc = layer_of(&dd, &dg, &size, l)) == 0 && remote_layer(b, src, l, &di, &dg, size) == 1)
+			continue; /* recorded as remote: fetched, and checked, when something needs its content */
+		if (rc == 0)
 			rc = src->remote->fetch_layer(src->remote, b->store, &dg, size, ib_json_str(l, "mediaType"), &di);
 		if (rc < 0 && rc != IB_EUSER)
 			ib_error_prefix("record %.12s: layer %s (blob %s)", key, ds, ib_json_str(l, "digest"));
@@ -693,6 +760,46 @@ int ib_build__cache_mount_restore(builder *b, const char *ident, const char *dir
 				   ib_error_last()->message);
 		ib_error_clear();
 		src->refused = 1;
+	}
+	return 0;
+}
+
+int ib_build__cache_alias(builder *b, const char *memo, const char *key)
+{
+	struct ib_build__cache *c = b->cache;
+	if (!c || !c->nto)
+		return 0;
+	int rc = 0;
+	pthread_mutex_lock(&alias_mu);
+	if (!c->aliases && !(c->aliases = json_object()))
+		rc = ib_error_oom();
+	json_t *list = rc == 0 ? json_object_get(c->aliases, key) : NULL;
+	if (rc == 0 && !list && json_object_set_new(c->aliases, key, list = json_array()) < 0)
+		rc = ib_error_oom();
+	int have = 0;
+	size_t i;
+	json_t *a;
+	json_array_foreach(rc == 0 ? list : NULL, i, a) {
+		have |= !strcmp(json_string_value(a), memo);
+	}
+	if (rc == 0 && !have && json_array_append_new(list, json_string(memo)) < 0)
+		rc = ib_error_oom();
+	pthread_mutex_unlock(&alias_mu);
+	return rc;
+}
+
+int ib_build__cache_alias_get(builder *b, const char *memo, char key[IB_DIGEST_HEXLEN + 1])
+{
+	struct ib_build__cache *c = b->cache;
+	for (size_t i = 0; c && i < c->nfrom; i++) {
+		const cache_source *src = &c->from[i];
+		if (!src->loaded || src->refused)
+			continue;
+		const char *k = json_string_value(json_object_get(src->aliases, memo));
+		if (k && json_object_get(src->records, k)) {
+			snprintf(key, IB_DIGEST_HEXLEN + 1, "%s", k);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -816,14 +923,25 @@ static int our_records(json_t **out, builder *b, const cache_dest *d, ib_build__
 			uint64_t size;
 			char di[IB_DIGEST_STRLEN], dg[IB_DIGEST_STRLEN];
 			const char *mt = NULL;
+			uint64_t diff_size = 0;
 			rc = remote->upload_layer(remote, &blob, &size, &mt, b->store, &layer);
+			/* the uncompressed size too: an importer records the layer as remote without fetching it */
+			if (rc == 0)
+				rc = ib_store_blob_size(&diff_size, b->store, &layer);
 			ib_digest_fmt(di, &layer);
 			ib_digest_fmt(dg, &blob);
-			if (rc == 0 && json_object_set_new(r, "layer", json_pack("{s:s,s:s,s:I,s:s}", "diff_id", di, "digest",
-										  dg, "size", (json_int_t)size,
-										  "mediaType", mt)) < 0)
+			if (rc == 0 && json_object_set_new(r, "layer", json_pack("{s:s,s:s,s:I,s:s,s:I}", "diff_id", di,
+										  "digest", dg, "size", (json_int_t)size,
+										  "mediaType", mt, "diff_size",
+										  (json_int_t)diff_size)) < 0)
 				rc = ib_error_oom();
 		}
+		/* a COPY --from step: the memo keys that lead to it (an importer need not fetch the source stage) */
+		pthread_mutex_lock(&alias_mu);
+		json_t *al = c->aliases ? json_object_get(c->aliases, s->key) : NULL;
+		if (rc == 0 && al && json_object_set_new(r, "aliases", json_deep_copy(al)) < 0)
+			rc = ib_error_oom();
+		pthread_mutex_unlock(&alias_mu);
 		if (rc == 0 && json_object_set_new(recs, s->key, r) < 0)
 			rc = ib_error_oom();
 		if (rc == 0)
@@ -864,7 +982,7 @@ static int read_remote(json_t **records, json_t **images, json_t **mounts, ib_bu
 		*mounts = json_object();
 		rc = *records && *images && *mounts ? 0 : ib_error_oom();
 	} else if (rc == 0) {
-		rc = parse_records(records, &layers, images, mounts, &cfg, &listed);
+		rc = parse_records(records, &layers, images, mounts, NULL, &cfg, &listed);
 		json_decref(layers);
 	}
 	ib_buf_dispose(&cfg);

@@ -137,6 +137,14 @@ int ib_build__cache_load(builder *b);
 int ib_build__cache_import(builder *b, ib_digest *config, const char *key);
 /* A step the build went through (cached or run), for the export. */
 int ib_build__cache_step(builder *b, size_t stage, const char *parent, const char *key);
+/*
+ * COPY --from aliases (docs/cache.md): the memo key of a COPY --from step
+ * (memo.c: a function of its inputs and the source stage's layers) led to
+ * step key `key` (recorded for the export); _alias_get: a source's alias of
+ * `memo` whose record it holds, into `key` (1), or 0.
+ */
+int ib_build__cache_alias(builder *b, const char *memo, const char *key);
+int ib_build__cache_alias_get(builder *b, const char *memo, char key[IB_DIGEST_HEXLEN + 1]);
 /* After a successful build of `image_id`: write the records (and the image's config) to every cache_to. */
 int ib_build__cache_export(builder *b, const ib_digest *image_id);
 /* --build-arg BUILDKIT_INLINE_CACHE=1: as --cache-to type=inline. */

@@ -192,6 +192,20 @@ int ib_cache_remote_upload_layer(ib_digest *digest, uint64_t *size, ib_cache_rem
 	if ((rc = ib_store_lease_acquire(s)) < 0)
 		return rc;
 	rc = ib_store_variant_get(digest, size, s, diff_id, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
+	ib_store_remote_layer rl;
+	if (rc == IB_ENOTFOUND && ib_store_remote_layer_get(&rl, s, diff_id) == 0 &&
+	    !strcmp(rl.media_type, IB_MEDIA_TYPE_OCI_LAYER_GZIP)) {
+		/* a remote layer (lazy.c): its blob found, mounted, or fetched and sent; no byte moved when found */
+		ib_error_clear();
+		*digest = rl.blob;
+		*size = rl.blob_size;
+		rc = ib_push__remote_layer_upload(c->r, ib_reference_domain(c->ref), s, &rl, id, NULL,
+						  IB_PUSH_CHUNK_DEFAULT);
+		ib_store_lease_release(s);
+		if (rc < 0)
+			ib_error_prefix("%s", c->what);
+		return ib_callback_result(rc);
+	}
 	if (rc == IB_ENOTFOUND) {
 		ib_error_clear();
 		rc = ib_push__registry_progress(c->r, id, "Compressing", 0, 0);

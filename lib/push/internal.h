@@ -358,6 +358,14 @@ int ib_push__fetch_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, u
 /* 1 when the repository has the blob, 0 when not. */
 int ib_push__blob_exists(ib_push__registry *r, const ib_digest *d);
 /*
+ * Make remote layer `l`'s blob present in `r`'s repository (lazy.c): found
+ * by a HEAD, mounted from the record's repository when `domain` (the
+ * destination registry's) is the record's registry, else fetched into the
+ * store (checked) and uploaded.
+ */
+int ib_push__remote_layer_upload(ib_push__registry *r, const char *domain, ib_store *s, const ib_store_remote_layer *l,
+				 const char *id, const char *mount_from, uint64_t chunk);
+/*
  * Upload a stored blob unless the repository has it; `id` for progress (may
  * be NULL); `mount_from` (may be NULL) a repository of the same registry
  * that may have it (a cross-repository mount is tried first); blobs larger

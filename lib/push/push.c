@@ -18,6 +18,7 @@ typedef struct {
 	int zstd;               /* layers leave as zstd (else gzip) */
 	int convert;            /* a compression was asked: a layer in the other format is converted */
 	int level;              /* compression level asked (0: the default, remembered variants reused) */
+	const char *domain;     /* the destination registry's */
 } push_job;
 
 static const char *wanted_type(const push_job *job)
@@ -45,6 +46,17 @@ static int known_layer(ib_push__blob *out, ib_store *s, const ib_layer *l, const
 	if (rc == 0)
 		out->media_type = wanted_type(job);
 	else if (rc == IB_ENOTFOUND)
+		ib_error_clear();
+	/* a remote layer (a build from a registry cache): the blob its record names, in the format asked */
+	ib_store_remote_layer rl;
+	if (rc == IB_ENOTFOUND && ib_store_remote_layer_get(&rl, s, &l->diff_id) == 0 &&
+	    !strcmp(rl.media_type, wanted_type(job))) {
+		out->digest = rl.blob;
+		out->size = rl.blob_size;
+		out->media_type = wanted_type(job);
+		rc = 0;
+	}
+	if (rc == IB_ENOTFOUND)
 		ib_error_clear();
 	return rc;
 }
@@ -90,6 +102,15 @@ static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload
 	}
 	if (rc == 0 && !job->blobs[i].media_type)
 		rc = compressed_layer(&job->blobs[i], r, s, l, id, job);
+	/* a remote layer's blob is not in the store: found, mounted, or fetched (checked) first */
+	ib_store_remote_layer rl;
+	if (rc == 0 && ib_store_blob_has(s, &job->blobs[i].digest) != 1) {
+		int rr = ib_store_remote_layer_get(&rl, s, &l->diff_id);
+		if (rr == 0 && ib_digest_equal(&rl.blob, &job->blobs[i].digest))
+			return ib_push__remote_layer_upload(r, job->domain, s, &rl, id, job->mount_from, job->chunk);
+		if (rr < 0 && rr != IB_ENOTFOUND)
+			return rr; /* a damaged record: said, not guessed around */
+	}
 	if (rc == 0)
 		rc = ib_push__upload_blob(r, s, &job->blobs[i].digest, id, job->mount_from, job->chunk);
 	return rc;
@@ -203,6 +224,7 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 	job.img = img;
 	job.blobs = ib_calloc(n ? n : 1, sizeof(ib_push__blob));
 	job.mount_from = from;
+	job.domain = ib_reference_domain(dest);
 	job.chunk = opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT;
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;

@@ -239,7 +239,7 @@ int ib_store__blob_adopt_fd(ib_store *s, int fd, const ib_digest *expected, int6
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "%s: blob content does not match its digest: expected %s, got %s",
 				   what, es, gs);
 	}
-	if (rc < 0 || ib_store_blob_has(s, expected) == 1)
+	if (rc < 0 || ib_store__blob_local_has(s, expected) == 1)
 		return rc;
 	if (fsync(fd) < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "%s: fsync", what);
@@ -267,7 +267,9 @@ int ib_store_blob_has(ib_store *s, const ib_digest *d)
 	struct stat st;
 	int rc = stat(p, &st) == 0 && S_ISREG(st.st_mode);
 	free(p);
-	return rc ? rc : ib_store_layer_source_has(s, d);
+	if (!rc)
+		rc = ib_store_layer_source_has(s, d);
+	return rc ? rc : ib_store__remote_has(s, d);
 }
 
 static int not_found(const ib_digest *d)
@@ -290,6 +292,12 @@ int ib_store_blob_size(uint64_t *out, ib_store *s, const ib_digest *d)
 		} else {
 			/* a layer kept only unpacked: its recorded size */
 			rc = ib_store__layer_source_size(out, s, d);
+			if (rc == 0) {
+				/* a remote layer (remote.c): the size its record says */
+				ib_store_remote_layer r;
+				if ((rc = ib_store__remote_read(&r, s, d)) == 1)
+					*out = r.size;
+			}
 			rc = rc == 0 ? not_found(d) : rc < 0 ? rc : 0;
 		}
 	} else
@@ -305,7 +313,10 @@ int ib_store_blob_open(int *fd_out, ib_store *s, const ib_digest *d)
 		return IB_ERROR;
 	int rc = 0;
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
+	if (fd < 0 && errno == ENOENT && ib_store_layer_source_has(s, d) != 1 && ib_store__remote_has(s, d) == 1)
+		/* a remote layer: fetched now, checked, then opened */
+		rc = ib_store__remote_open(fd_out, s, d);
+	else if (fd < 0 && errno == ENOENT)
 		/* a layer kept only unpacked: regenerated and checked (or IB_ENOTFOUND) */
 		rc = ib_store__layer_source_open(fd_out, s, d);
 	else if (fd < 0)

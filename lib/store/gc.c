@@ -292,10 +292,15 @@ static int sweep_blobs(ib_store_gc_stats *st, ib_store *s, const digest_set *liv
 	return rc;
 }
 
-/* Records of layers kept only unpacked (regen.c) go with the blob they stand for. */
-static int sweep_layer_sources(ib_store_gc_stats *st, ib_store *s, const digest_set *live)
+/*
+ * Records of layers kept only unpacked (regen.c, `sub` "layers") and of
+ * remote layers (remote.c, "remote") go with the blob they stand for; a
+ * remote record also goes once the store holds its layer.
+ */
+static int sweep_layer_sources(ib_store_gc_stats *st, ib_store *s, const digest_set *live, const char *sub)
 {
-	char *dir = ib_store__path(s, "layers");
+	int remote = !strcmp(sub, "remote");
+	char *dir = ib_store__path(s, sub);
 	DIR *d = dir ? opendir(dir) : NULL;
 	int rc = dir ? 0 : IB_ERROR;
 	struct dirent *de;
@@ -311,10 +316,11 @@ static int sweep_layer_sources(ib_store_gc_stats *st, ib_store *s, const digest_
 			ib_error_clear();
 			continue;
 		}
-		if (set_has(live, &dg))
+		if (set_has(live, &dg) && (!remote || ib_store__blob_local_has(s, &dg) != 1))
 			continue;
+		ib_error_clear();
 		uint64_t size = 0;
-		if (ib_store__layer_source_size(&size, s, &dg) < 0)
+		if (!remote && ib_store__layer_source_size(&size, s, &dg) < 0)
 			ib_error_clear();
 		ib_store__hook("gc-delete");
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
@@ -391,7 +397,8 @@ int ib_store_gc(ib_store_gc_stats *stats, ib_store *s, const ib_store_gc_options
 		ib_error_prefix("gc: nothing was removed");
 	} else {
 		ib_store__hook("gc-scanned");
-		if ((rc = sweep_blobs(&st, s, &live)) == 0 && (rc = sweep_layer_sources(&st, s, &live)) == 0)
+		if ((rc = sweep_blobs(&st, s, &live)) == 0 && (rc = sweep_layer_sources(&st, s, &live, "layers")) == 0 &&
+		    (rc = sweep_layer_sources(&st, s, &live, "remote")) == 0)
 			sweep_tmp(s);
 	}
 	free(live.d);
@@ -569,6 +576,40 @@ static void fsck_layer_sources(fsck_state *f, ib_store *s)
 	free(dir);
 }
 
+/*
+ * Remote layers: each record well formed (its content is not fetched: a
+ * remote layer is checked when it is fetched). An image whose layers are
+ * remote is complete.
+ */
+static void fsck_remote(fsck_state *f, ib_store *s)
+{
+	char *dir = ib_store__path(s, "remote");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char hex[65] = { 0 }, ds[IB_DIGEST_STRLEN];
+		ib_digest dg;
+		if (de->d_name[0] == '.' || !strncmp(de->d_name, "untrusted-", 10))
+			continue;
+		memcpy(hex, de->d_name, strlen(de->d_name) >= 64 ? 64 : 0);
+		hex[64] = 0;
+		snprintf(ds, sizeof ds, "sha256:%s", hex);
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") || !is_hex64(hex) ||
+		    ib_digest_parse(&dg, ds) < 0) {
+			ib_error_clear();
+			problem(f, "`%s/%s`: not a remote layer record (<64 hex digits>.json)", dir, de->d_name);
+			continue;
+		}
+		if (ib_store__remote_read(NULL, s, &dg) < 0) {
+			problem(f, "%s%s", ib_error_last()->message, NULL);
+			ib_error_clear();
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 static void fsck_variants(fsck_state *f, ib_store *s, int full)
 {
 	char *dir = ib_store__path(s, "variants");
@@ -673,6 +714,7 @@ int ib_store_fsck_ext(ib_buf *report, ib_store *s, const ib_store_fsck_options *
 	fsck_variants(&f, s, opts->full);
 	fsck_blobs(&f, s);
 	fsck_layer_sources(&f, s);
+	fsck_remote(&f, s);
 	if (!f.problems)
 		return 0;
 	int rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "fsck: %d problem%s; the first: %s", f.problems,

@@ -35,6 +35,9 @@ struct ib_store {
 	json_t *index_cache;
 	struct stat index_st;
 	struct ib_store__memo *memo_cache;
+	/* remote.c: this handle's fetcher of remote layers (NULL: the process-wide one) */
+	ib_store_remote_fetch_fn remote_fetch;
+	void *remote_payload;
 };
 
 /* <root>/<rel>, malloc'ed (NULL on OOM with the error set). */
@@ -208,6 +211,15 @@ const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_diges
 int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e);
 int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index);
 void ib_store__memo_free(ib_store__memo *m);
+
+/* Remote layers (remote.c): 1 when `d` has a remote record, 0 when not. */
+int ib_store__remote_has(ib_store *s, const ib_digest *d);
+/* The record of `d`: 1 and its fields (`out` may be NULL), 0 when none, < 0 when damaged. */
+int ib_store__remote_read(ib_store_remote_layer *out, ib_store *s, const ib_digest *d);
+/* Fetch the remote layer `d` (checked) and open its blob. */
+int ib_store__remote_open(int *fd_out, ib_store *s, const ib_digest *d);
+/* 1 when the store holds `d` itself: a blob file or a layer kept unpacked (not a remote record). */
+int ib_store__blob_local_has(ib_store *s, const ib_digest *d);
 
 /* Layer helpers. */
 int ib_store__layer_is_compressed(const char *media_type);

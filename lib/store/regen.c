@@ -102,8 +102,8 @@ int ib_store_layer_source_put(ib_store *s, const ib_digest *d, uint64_t size, co
 		rc = IB_ERROR;
 		goto out;
 	}
-	if (ib_store_blob_has(s, d) == 1)
-		goto out; /* a blob, or a record, is there already */
+	if (ib_store__blob_local_has(s, d) == 1)
+		goto out; /* a blob, or a record, is there already (a remote record is replaced: GC drops it) */
 	ib_error_clear();
 	if ((rc = ib_mkdir_p(dir, 0700)) == 0 && (rc = ib_json_dump(&b, j, IB_JSON_SORTED)) == 0)
 		rc = ib_atomic_write(p, b.ptr, b.size, 0644);

@@ -288,7 +288,7 @@ int ib_store_layer_uncompress(ib_store *s, const ib_digest *blob, const char *me
 	int rc = ib_store__lease(s);
 	if (rc < 0)
 		return rc;
-	if (ib_store_blob_has(s, diff_id) == 1) {
+	if (ib_store__blob_local_has(s, diff_id) == 1) {
 		/* the layer is here already: the blob must still be it, compressed (checked once) */
 		if (already_checked(s, diff_id, blob, media_type)) {
 			ib_store__unlease(s);

@@ -3,13 +3,19 @@
 # (docs/cache.md), each builder with its own fresh store:
 #   1. A builds a two-stage image and exports mode=min and mode=max;
 #   2. B imports max: every step CACHED, A's image id, and B fetched from the
-#      registry only the artifact and the layers of the steps it took, once;
-#      B pushes the image to the cache's repository: no blob uploaded;
+#      registry only the artifact: no layer (they are remote layers, the
+#      COPY --from step found by its alias); B pushes the image to the cache's
+#      repository: no blob uploaded; to another repository: mounted, no byte
+#      sent; inspect/images fetch nothing; `run` fetches the image's layers
+#      (not the other stage's), each once, and works; a RUN on top of the
+#      cached steps fetches its chain and runs;
 #   3. B2 imports min: the other stage runs, every step of the result is CACHED
 #      (COPY --from is keyed by the content copied);
 #   4. a late file changed: C rebuilds only from that step;
 #   5. four builders export to one ref at once: a fifth finds all their records;
-#   6. an artifact whose layer is not what its record says is refused, nothing used;
+#   6. an artifact whose layer is not what its record says: refused when the
+#      layer is fetched (a clear error, nothing stored); built again: refused,
+#      nothing of it used;
 #   7. type=local: an OCI layout directory, exported and imported; a damaged blob refused;
 #   8. what is not implemented is refused, naming it (cache mounts: cache-mounts.sh; inline: cache-inline.sh).
 set -euo pipefail
@@ -102,21 +108,25 @@ assert types.count("application/vnd.oci.image.layer.v1.tar+gzip") == 7, types
 assert types.count("application/vnd.oci.image.config.v1+json") == 1, types
 EOF
 
-echo "== B: a fresh store imports max: every step CACHED, the same image, only needed blobs fetched"
+echo "== B: a fresh store imports max: every step CACHED, the same image, no layer downloaded"
 fresh B
 m0=$(mark)
 build B -t app --cache-from "type=registry,ref=$reg/cache:max" "$tmp/ctx"
 [ "$(cached B)" = 7 ] || { cat "$tmp/B.out"; fail "B: $(cached B) of 7 steps CACHED"; }
 [ "$(image_id B app)" = "$idA" ] || fail "B built $(image_id B app), A $idA"
 gets=$(since "$m0" | grep -o '"GET /v2/cache/blobs/sha256:[0-9a-f]*' | sed 's/.*blobs\///' | sort)
-[ -z "$(uniq -d <<<"$gets")" ] || fail "B fetched a blob twice: $gets"
 config=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["config"]["digest"])' "$manifest")
 layers=$(artifact cache:max | python3 -c 'import json,sys; print("\n".join(r["layer"]["digest"] for r in json.load(sys.stdin)["records"].values() if "layer" in r))' | sort -u)
 [ "$(wc -l <<<"$layers")" = 6 ] || fail "the records name $(wc -l <<<"$layers") layers, not 6"
-# the artifact's config, then the records' layers (the base's B has: not fetched)
-[ "$(grep -vx "$config" <<<"$gets" | sort)" = "$layers" ] ||
-	fail "B fetched other blobs than the records' layers: $gets"
-"$IB" --root "$tmp/B" fsck >/dev/null || fail "fsck of B"
+# the artifact's config only: every layer is a remote layer (the base's B has)
+[ "$gets" = "$config" ] || fail "B downloaded other blobs than the artifact's config: $gets"
+nremote() { ls "$tmp/$1/remote" 2>/dev/null | grep -c '\.json$' || true; }
+[ "$(nremote B)" = 6 ] || fail "B has $(nremote B) remote layers, not 6"
+"$IB" --root "$tmp/B" fsck >/dev/null || fail "fsck of B (remote layers are not missing layers)"
+m0=$(mark)
+"$IB" --root "$tmp/B" inspect app >/dev/null || fail "inspect of B's image"
+"$IB" --root "$tmp/B" images >/dev/null || fail "images of B"
+[ -z "$(since "$m0")" ] || fail "inspect/images went to the registry: $(since "$m0")"
 
 echo "== B pushes the image to the cache's repository: no blob upload"
 m0=$(mark)
@@ -124,6 +134,47 @@ out=$("$IB" --root "$tmp/B" push app "$reg/cache:app" 2>&1) || fail "push: $out"
 ! grep -q 'Pushed$' <<<"$out" || fail "push uploaded layers: $out"
 uploads=$(since "$m0" | grep -c '"\(POST\|PUT\|PATCH\) /v2/cache/blobs/' || true)
 [ "$uploads" = 0 ] || fail "push made $uploads blob upload requests: $(since "$m0")"
+! since "$m0" | grep -q '"GET /v2/[^ ]*/blobs/' || fail "push downloaded blobs: $(since "$m0")"
+
+echo "== B pushes to another repository of the registry: layers mounted, none fetched nor sent"
+m0=$(mark)
+out=$("$IB" --root "$tmp/B" push app "$reg/other:app" 2>&1) || fail "push to other: $out"
+[ "$(since "$m0" | grep -c '"POST /v2/other/blobs/uploads/?mount=sha256:[0-9a-f]*&from=cache ')" = 5 ] ||
+	fail "push to other did not mount the 5 remote layers: $(since "$m0")"
+# bytes sent: only B's own blobs (the config, the base's layer), no remote layer's
+sent=$(since "$m0" | grep -o '"\(PUT\|PATCH\) /v2/other/blobs/uploads/[^ ]*' | grep -o 'digest=sha256:[0-9a-f]*' |
+	sed 's/digest=//' | sort || true)
+[ -n "$sent" ] && [ -z "$(comm -12 <(echo "$sent") <(echo "$layers"))" ] ||
+	fail "push to other sent remote layers: $sent"
+! since "$m0" | grep -q '"GET /v2/[^ ]*/blobs/' || fail "push to other downloaded blobs: $(since "$m0")"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	"http://$reg/v2/other/manifests/app")" = 200 ] || fail "other:app is not in the registry"
+
+echo "== run of B's image fetches its remote layers, once each, and works"
+m0=$(mark)
+[ "$("$IB" --root "$tmp/B" run --rm app cat /b.txt /tool.txt)" = "$(printf 'a\nlate\ntool')" ] ||
+	fail "B's image does not run"
+fetched=$(since "$m0" | grep -o '"GET /v2/cache/blobs/sha256:[0-9a-f]*' | sed 's/.*blobs\///' | sort)
+[ -z "$(uniq -d <<<"$fetched")" ] || fail "run fetched a blob twice: $fetched"
+[ "$(grep -c . <<<"$fetched")" = 5 ] || fail "run fetched not the image's 5 remote layers: $fetched"
+[ "$(nremote B)" = 1 ] || fail "B has $(nremote B) remote layers left, not the other stage's"
+"$IB" --root "$tmp/B" history app >/dev/null || fail "history of B's image"
+"$IB" --root "$tmp/B" fsck >/dev/null || fail "fsck of B after run"
+"$IB" --root "$tmp/B" rmi app >/dev/null && "$IB" --root "$tmp/B" prune >/dev/null || fail "rmi, prune of B"
+[ "$(nremote B)" = 1 ] || fail "prune dropped the remote layer the build cache still uses"
+"$IB" --root "$tmp/B" fsck >/dev/null || fail "fsck of B after prune"
+
+echo "== a RUN on top of the cached steps fetches their chain and runs"
+cp -r "$tmp/ctx" "$tmp/ctx3"
+echo 'RUN cat /b.txt /tool.txt >/c.txt' >>"$tmp/ctx3/Dockerfile"
+fresh B3
+m0=$(mark)
+build B3 -t app3 --cache-from "$reg/cache:max" "$tmp/ctx3"
+[ "$(cached B3)" = 7 ] || fail "B3: $(cached B3) of 7 steps CACHED"
+fetched=$(since "$m0" | grep -o '"GET /v2/cache/blobs/sha256:[0-9a-f]*' | sed 's/.*blobs\///' | sort)
+[ "$(grep -vxc "$config" <<<"$fetched")" = 5 ] || fail "B3 fetched not the RUN's 5 remote layers: $fetched"
+"$IB" --root "$tmp/B3" save app3 -o "$tmp/B3.tar" || fail "save of B3's image"
+[ "$("$IB" --root "$tmp/B3" run --rm app3 cat /c.txt)" = "$(printf 'a\nlate\ntool')" ] || fail "B3's RUN on top"
 
 echo "== B2 imports min: the other stage runs, the result's steps are CACHED"
 fresh B2
@@ -194,6 +245,18 @@ m["config"]["digest"], m["config"]["size"] = digest, len(body)
 req("PUT", f"http://{reg}/v2/cache/manifests/bad", json.dumps(m).encode(), {"Content-Type": mt})
 EOF
 fresh F
+# the layers are remote: nothing is fetched, so nothing refused yet
+build F -t app --cache-from "$reg/cache:bad" "$tmp/ctx"
+[ "$(cached F)" = 7 ] || fail "F: $(cached F) steps of 7 taken lazily"
+# the first layer fetched (for run) is refused: a clear error, nothing of it stored
+if "$IB" --root "$tmp/F" run --rm app true >"$tmp/F.run" 2>&1; then fail "F ran layers that are not their records'"; fi
+grep -q "fetch layer sha256:[0-9a-f]* (blob sha256:[0-9a-f]* from $reg/cache; nothing stored" "$tmp/F.run" ||
+	fail "the error does not name the layer, the blob and the registry: $(cat "$tmp/F.run")"
+for d in $layers; do
+	[ ! -e "$tmp/F/blobs/sha256/${d#sha256:}" ] || fail "F stored blob $d of a refused fetch"
+done
+[ "$(nremote F)" = 0 ] || fail "F kept remote layers of a repository whose blob failed its check"
+# built again: the records' layers are fetched and checked at once: the artifact refused, nothing used
 build F -t app --cache-from "$reg/cache:bad" "$tmp/ctx"
 grep -q 'cache import .*cache:bad: refused: .*not\|cache import .*cache:bad: refused' "$tmp/F.out" ||
 	fail "F did not refuse the artifact: $(cat "$tmp/F.out")"

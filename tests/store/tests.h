@@ -20,6 +20,7 @@ DECLARE(transfer_tests)
 DECLARE(trust_tests)
 DECLARE(memo_tests)
 DECLARE(platform_tests)
+DECLARE(remote_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

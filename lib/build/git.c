@@ -640,7 +640,9 @@ static int git_fetch_locked(builder *b, ib_strlist *fetched, const char *src, co
 	if (rc == 0 && !(tmp = ib_build__tmpdir(b, "imagebuild-git")))
 		rc = IB_ERROR;
 	if (rc == 0) {
-		if (git_libgit2_init() < 0)
+		if (ib_build__git_load() < 0)
+			rc = IB_ERROR;
+		else if (git_libgit2_init() < 0)
 			rc = git_fail("start libgit2 for", src);
 		else {
 			rc = clone_checkout(tmp, &g, g.checksum.size ? g.checksum.ptr : NULL, commit, g.remote.ptr);

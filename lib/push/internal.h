@@ -11,6 +11,13 @@
 #include <curl/curl.h>
 #include <pthread.h>
 
+/*
+ * libcurl is opened on first use (curl_lazy.c): load it, with the error set
+ * naming the library when it cannot be; and whether it is loaded (tests).
+ */
+int ib_push__curl_load(void);
+int ib_push__curl_loaded(void);
+
 /* ---- names (auth.c) ---- */
 
 /* The host that serves `domain`'s API: docker.io → registry-1.docker.io. */

@@ -554,7 +554,7 @@ static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, 
 int ib_store_image_lookup(ib_image **out, ib_store *s, const char *q)
 {
 	json_t *index;
-	int rc = ib_store__index_read(&index, s);
+	int rc = ib_store__index_read_shared(&index, s);
 	if (rc < 0)
 		return rc;
 	rc = lookup_in(out, s, index, q, NULL, NULL, NULL);
@@ -716,7 +716,7 @@ static int index_update_idem(ib_store *s, index_change_fn fn, void *payload)
 	if (ib_store__lease(s) < 0) {
 		ib_error_clear();
 	} else {
-		if (ib_store__index_read(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
+		if (ib_store__index_read_shared(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
 			same = json_equal(now, changed);
 		ib_store__unlease(s);
 	}
@@ -1205,7 +1205,7 @@ static int cmp_rows(const void *a, const void *b)
 int ib_store_images(ib_image_list **out, ib_store *s)
 {
 	json_t *index;
-	int rc = ib_store__index_read(&index, s);
+	int rc = ib_store__index_read_shared(&index, s);
 	if (rc < 0)
 		return rc;
 	entry_info *infos = NULL;

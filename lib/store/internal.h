@@ -52,6 +52,8 @@ void ib_store__hook(const char *point);
 
 /* index.json: read (a fresh object), and read-modify-write under index.lock. */
 int ib_store__index_read(json_t **out, ib_store *s);
+/* The same, shared with the handle's cache: a reference the caller must not modify (lookups, listings). */
+int ib_store__index_read_shared(json_t **out, ib_store *s);
 int ib_store__index_lock(ib_lock *lock, ib_store *s);
 int ib_store__index_write(ib_store *s, json_t *index);
 

@@ -690,8 +690,9 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
-	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read(&index, s)) == 0 &&
-	    (before = json_deep_copy(index)) == NULL)
+	/* before: the handle's shared parse (read under the lock, so current); index: the copy to change */
+	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_shared(&before, s)) == 0 &&
+	    (index = json_deep_copy(before)) == NULL)
 		rc = ib_error_oom();
 	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
 		rc = ib_store__index_write(s, index); /* a change that changes nothing writes nothing */

@@ -1,0 +1,88 @@
+/*
+ * libcurl is opened when first needed (util/lazylib.h, push/curl_lazy.c):
+ * its own process, so nothing before has loaded curl. Until a network call,
+ * the process maps no libcurl (dl_iterate_phdr); the first forwarder call
+ * opens it and the forwarders then behave as curl's functions, variadic
+ * options of each type included. A library that cannot be opened makes the
+ * forwarders fail as the functions do and names itself in the error.
+ */
+#include "tests.h"
+#include "util/lazylib.h"
+
+#include <link.h>
+#include <string.h>
+
+static int find_curl(struct dl_phdr_info *info, size_t size, void *payload)
+{
+	(void)size;
+	if (info->dlpi_name && strstr(info->dlpi_name, "libcurl"))
+		*(int *)payload = 1;
+	return 0;
+}
+
+static int curl_mapped(void)
+{
+	int found = 0;
+	dl_iterate_phdr(find_curl, &found);
+	return found;
+}
+
+static void test_curl_opened_when_needed(void **state)
+{
+	(void)state;
+	/* nothing has needed curl: it is not in the process */
+	assert_false(ib_push__curl_loaded());
+	assert_false(curl_mapped());
+	/* the first call opens it */
+	char *esc = curl_easy_escape(NULL, "a b/c", 0);
+	assert_true(ib_push__curl_loaded());
+	assert_true(curl_mapped());
+	assert_non_null(esc);
+	assert_string_equal(esc, "a%20b%2Fc");
+	curl_free(esc);
+	/* the variadic forwarders pass each option type through */
+	CURL *c = curl_easy_init();
+	assert_non_null(c);
+	assert_int_equal(curl_easy_setopt(c, CURLOPT_URL, "http://127.0.0.1:1/x"), CURLE_OK);   /* object */
+	assert_int_equal(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 200L), CURLE_OK);       /* long */
+	assert_int_equal(curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)1 << 40), CURLE_OK); /* off_t */
+	assert_int_equal(curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http"), CURLE_OK);
+	/* a wrong value is refused by curl itself, so it arrived as given */
+	assert_int_equal(curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "nosuchproto"), CURLE_UNSUPPORTED_PROTOCOL);
+	char *url = NULL;
+	assert_int_equal(curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &url), CURLE_OK);
+	assert_non_null(url);
+	assert_string_equal(url, "http://127.0.0.1:1/x");
+	curl_easy_cleanup(c);
+	CURLSH *sh = curl_share_init();
+	assert_non_null(sh);
+	assert_int_equal(curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS), CURLSHE_OK);
+	assert_int_equal(curl_share_setopt(sh, CURLSHOPT_SHARE, 9999), CURLSHE_BAD_OPTION);
+	assert_int_equal(curl_share_cleanup(sh), CURLSHE_OK);
+	assert_string_equal(curl_easy_strerror(CURLE_COULDNT_CONNECT), "Couldn't connect to server");
+	assert_int_equal(ib_push__curl_load(), 0);
+}
+
+static ib_lazylib missing = IB_LAZYLIB_INIT("libimagebuild-no-such-library.so.9", IB_LAYER_PUSH);
+int no_such_function(int x);
+IB_LAZY_FN(missing, int, no_such_function, (int x), (x), -42)
+
+static void test_unloadable_library(void **state)
+{
+	(void)state;
+	assert_int_equal(no_such_function(1), -42); /* fails as told, sets no error */
+	assert_false(ib_lazylib_loaded(&missing));
+	assert_null(ib_lazylib_sym(&missing, "no_such_function"));
+	assert_int_equal(ib_lazylib_open(&missing), IB_ERROR);
+	assert_non_null(strstr(ib_error_last()->message, "libimagebuild-no-such-library.so.9"));
+	ib_error_clear();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_curl_opened_when_needed),
+		cmocka_unit_test(test_unloadable_library),
+	};
+	return _cmocka_run_group_tests("lazy", tests, sizeof tests / sizeof *tests, NULL, NULL);
+}

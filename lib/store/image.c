@@ -595,6 +595,30 @@ int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char
 	return ib_store__index_set_digest(s, index, name, mt, d, size, NULL);
 }
 
+/*
+ * 1 when the index `list` already names `d` `name` as ib_store__index_set_digest
+ * would (so it would change nothing). Reads only: also asked of the handle's
+ * shared index (commit_unchanged).
+ */
+static int index_already_set(const json_t *list, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			     const char *repo_digest)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
+		ib_digest ed;
+		uint64_t esize;
+		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0) {
+			ib_error_clear();
+			continue;
+		}
+		return ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
+		       (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest)));
+	}
+	return 0;
+}
+
 int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
 			       uint64_t size, const char *repo_digest)
 {
@@ -614,18 +638,8 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 		return json_array_append_new(list, desc) ? ib_error_oom() : 0;
 	}
 	/* already so (a rebuild's tag): nothing changes, not even the entries' order */
-	json_array_foreach(list, i, e) {
-		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
-		ib_digest ed;
-		uint64_t esize;
-		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0)
-			continue;
-		if (ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
-		    (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest))))
-			return 0;
-		ib_error_clear();
-		break;
-	}
+	if (index_already_set(list, name, mt, d, size, repo_digest))
+		return 0;
 	/* the repository digests of the entries this replaces */
 	ib_buf carried = IB_BUF_INIT;
 	int rc = repo_digest ? ib_buf_puts(&carried, repo_digest) : 0;
@@ -817,6 +831,26 @@ static int set_change(ib_store *s, json_t *index, void *payload)
 	return ib_store__index_set(s, index, a->name, a->mt, &a->d, a->size);
 }
 
+/*
+ * A rebuild's commit: the index as the handle has it parsed (shared, not
+ * copied) already gives the manifest this name (or, untagged, has an entry
+ * of it), so set_change would change nothing: 1, and nothing is written,
+ * copied or locked. Any doubt (no index, a read error): 0, the full path.
+ */
+static int commit_unchanged(ib_store *s, const set_args *a)
+{
+	json_t *index = NULL;
+	if (ib_store__index_read_shared(&index, s) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	json_t *list = json_object_get(index, "manifests");
+	int same = a->name ? index_already_set(list, a->name, a->mt, &a->d, a->size, NULL)
+			   : other_entry_of(list, &a->d, NULL) != NULL;
+	json_decref(index);
+	return same;
+}
+
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
@@ -835,7 +869,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
 	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (rc = index_update_idem(s, set_change, &a)) < 0)
+	    (!commit_unchanged(s, &a) && (rc = index_update_idem(s, set_change, &a)) < 0))
 		goto out;
 	if (image_id)
 		*image_id = cd;

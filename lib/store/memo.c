@@ -32,6 +32,13 @@ struct ib_store__memo {
 	ib_store__memo_entry *slots; /* open addressing on the top digest; used = 0: empty */
 	size_t cap, n;
 	int dirty;
+	/*
+	 * The handle's memo this one starts from, shared and never changed (a
+	 * lookup does not copy 1,000 entries): read after `slots`, which hold
+	 * only what this one added. refs counts the holders of a shared one.
+	 */
+	struct ib_store__memo *base;
+	int refs;
 };
 
 static size_t slot_hash(const ib_digest *d)
@@ -151,28 +158,32 @@ static int parse_line(ib_store__memo_entry *e, char *line)
 	return 0;
 }
 
-static ib_store__memo *memo_dup(const ib_store__memo *m)
+const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top);
+
+/* One memo with every entry of `m` and of its base: what the handle keeps. */
+static ib_store__memo *memo_flat(const ib_store__memo *m)
 {
 	ib_store__memo *d = ib_calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
-	if (m->cap) {
-		d->slots = ib_calloc(m->cap, sizeof *d->slots);
-		if (!d->slots) {
-			free(d);
-			return NULL;
-		}
-		memcpy(d->slots, m->slots, m->cap * sizeof *d->slots);
-	}
-	d->cap = m->cap;
-	d->n = m->n;
+	d->refs = 1;
+	const ib_store__memo *parts[2] = { m->base, m };
+	if (presize(d, m->n + (m->base ? m->base->n : 0)) < 0)
+		goto fail;
+	for (size_t p = 0; p < 2; p++)
+		for (size_t i = 0; parts[p] && i < parts[p]->cap; i++)
+			if (parts[p]->slots[i].used && add(d, &parts[p]->slots[i]) < 0)
+				goto fail;
 	return d;
+fail:
+	ib_store__memo_free(d);
+	return NULL;
 }
 
-/* Keep a copy of `m` in the handle (best effort: a cache of a cache). */
+/* Keep `m` (flattened) as the handle's memo (best effort: a cache of a cache). */
 static void memo_keep(ib_store *s, const ib_store__memo *m)
 {
-	ib_store__memo *d = memo_dup(m);
+	ib_store__memo *d = memo_flat(m);
 	if (!d) {
 		ib_error_clear();
 		return;
@@ -187,16 +198,19 @@ static int memo_read(ib_store__memo *m, ib_store *s);
 
 int ib_store__memo_load(ib_store__memo **out, ib_store *s)
 {
-	pthread_mutex_lock(&s->cache_mu);
-	ib_store__memo *m = s->memo_cache ? memo_dup(s->memo_cache) : NULL;
-	pthread_mutex_unlock(&s->cache_mu);
-	if (m) {
-		*out = m;
-		return 0;
-	}
-	if (!(m = ib_calloc(1, sizeof *m)))
+	ib_store__memo *m = ib_calloc(1, sizeof *m);
+	if (!m)
 		return IB_ERROR;
+	m->refs = 1;
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->memo_cache) {
+		m->base = s->memo_cache;
+		__atomic_add_fetch(&m->base->refs, 1, __ATOMIC_ACQ_REL);
+	}
+	pthread_mutex_unlock(&s->cache_mu);
 	*out = m;
+	if (m->base)
+		return 0;
 	int rc = memo_read(m, s);
 	if (rc == 0)
 		memo_keep(s, m);
@@ -250,10 +264,14 @@ static int memo_read(ib_store__memo *m, ib_store *s)
 
 const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top)
 {
-	if (!m || !m->cap)
+	if (!m)
 		return NULL;
-	ib_store__memo_entry *e = slot_of(m, top);
-	return e->used ? e : NULL;
+	if (m->cap) {
+		ib_store__memo_entry *e = slot_of(m, top);
+		if (e->used)
+			return e;
+	}
+	return m->base ? ib_store__memo_get(m->base, top) : NULL;
 }
 
 int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e)
@@ -333,8 +351,9 @@ int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index)
 
 void ib_store__memo_free(ib_store__memo *m)
 {
-	if (!m)
+	if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	ib_store__memo_free(m->base);
 	free(m->slots);
 	free(m);
 }

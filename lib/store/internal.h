@@ -106,6 +106,9 @@ const ib_digest *ib_store__image_top(const ib_image *img);
 int ib_store__save_index(int *whole, ib_store *s, const ib_image *img,
 			 int (*fn)(void *payload, ib_store *s, const ib_image *child), void *payload);
 
+/* libarchive is opened on first use (archive_lazy.c): whether it is loaded (tests). */
+int ib_store__archive_loaded(void);
+
 /* Leases held inside library calls. */
 int ib_store__lease(ib_store *s);
 void ib_store__unlease(ib_store *s);

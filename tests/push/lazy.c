@@ -5,26 +5,72 @@
  * opens it and the forwarders then behave as curl's functions, variadic
  * options of each type included. A library that cannot be opened makes the
  * forwarders fail as the functions do and names itself in the error.
+ * libarchive (lib/store/archive_lazy.c) is not in the process either until
+ * a tar function is called, whatever store lookups came before.
  */
 #include "tests.h"
 #include "util/lazylib.h"
 
+#include <archive_entry.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int find_curl(struct dl_phdr_info *info, size_t size, void *payload)
+typedef struct {
+	const char *name;
+	int found;
+} find_lib;
+
+static int find_one(struct dl_phdr_info *info, size_t size, void *payload)
 {
 	(void)size;
-	if (info->dlpi_name && strstr(info->dlpi_name, "libcurl"))
-		*(int *)payload = 1;
+	find_lib *f = payload;
+	if (info->dlpi_name && strstr(info->dlpi_name, f->name))
+		f->found = 1;
 	return 0;
+}
+
+static int mapped(const char *name)
+{
+	find_lib f = { name, 0 };
+	dl_iterate_phdr(find_one, &f);
+	return f.found;
 }
 
 static int curl_mapped(void)
 {
-	int found = 0;
-	dl_iterate_phdr(find_curl, &found);
-	return found;
+	return mapped("libcurl");
+}
+
+/* libarchive likewise: a store opened, an image imported by blob, listed and looked up need none */
+static void test_archive_opened_when_needed(void **state)
+{
+	(void)state;
+	assert_false(mapped("libarchive"));
+	char dir[] = "/tmp/ibtest-lazy-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char root[64];
+	snprintf(root, sizeof root, "%s/store", dir);
+	ib_store *s = NULL;
+	assert_int_equal(ib_store_open(&s, root, NULL), 0);
+	ib_image_list *l = NULL;
+	assert_int_equal(ib_store_images(&l, s), 0);
+	assert_int_equal(ib_image_list_count(l), 0);
+	ib_image_list_free(l);
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup(&img, s, "nothing:here"), IB_ENOTFOUND);
+	ib_error_clear();
+	assert_false(mapped("libarchive"));
+	struct archive_entry *e = archive_entry_new();
+	assert_true(mapped("libarchive"));
+	assert_non_null(e);
+	archive_entry_set_pathname(e, "a/b");
+	assert_string_equal(archive_entry_pathname(e), "a/b");
+	archive_entry_free(e);
+	ib_store_free(s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void test_curl_opened_when_needed(void **state)
@@ -81,6 +127,7 @@ static void test_unloadable_library(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_archive_opened_when_needed),
 		cmocka_unit_test(test_curl_opened_when_needed),
 		cmocka_unit_test(test_unloadable_library),
 	};

@@ -13,6 +13,8 @@
 # images, inspect, tag under 20 ms there. Wall times are upper bounds on a
 # loaded machine; the ratios are measured in the same interleaved run.
 #   IMAGES=1000 LAYERS_PER_IMAGE=5 CACHE=10000 RUNS=7 KEEP=1 (keep the stores)
+#   BEFORE=path/to/imagebuild: also that binary, interleaved on the same stores,
+#   and a before/after table (e.g. BEFORE=/work/main/build/examples/imagebuild/imagebuild)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -91,19 +93,27 @@ wall = time.monotonic() - t0
 print("%.4f %.4f" % (wall, ru.ru_utime + ru.ru_stime))
 sys.exit(1 if status else 0)
 PY
-one() { # scenario store command...
+one() { # scenario store[-before] command...: with $bin
 	local sc=$1 s=$2 t; shift 2
-	t=$(python3 "$work/timeit.py" "$work/err" "$IB" --root "$work/$s" "$@") ||
+	t=$(python3 "$work/timeit.py" "$work/err" "$bin" --root "$work/${s%-before}" "$@") ||
 		{ echo "$sc in $s failed: $(cat "$work/err")" >&2; exit 1; }
 	set -- $t
 	printf '%s\t%s\t%s\t%s\n' "$sc" "$s" "$1" "$2" >> "$res"
 }
+# BEFORE=path/to/imagebuild: that binary too, interleaved on the same stores (before/after runs)
+if [ -n "${BEFORE:-}" ]; then
+	for s in $stores; do "$BEFORE" --root "$work/$s" build -q -t app:1 "$ctx" >/dev/null; done
+fi
 for i in $(seq 1 "$RUNS"); do
 	for s in $stores; do
-		one noop "$s" build -q -t app:1 "$ctx"
-		one images "$s" images
-		one inspect "$s" inspect busybox
-		one tag "$s" tag busybox "t$i:latest"
+		for tool in after ${BEFORE:+before}; do
+			bin=$IB sx=$s
+			[ "$tool" = before ] && bin=$BEFORE sx=$s-before
+			one noop "$sx" build -q -t app:1 "$ctx"
+			one images "$sx" images
+			one inspect "$sx" inspect busybox
+			one tag "$sx" tag busybox "t$i-$tool:latest"
+		done
 	done
 done
 
@@ -126,4 +136,14 @@ for sc in ("noop", "images", "inspect", "tag"):
     w = statistics.median(get(sc, "big", 2)) / max(statistics.median(get(sc, "empty", 2)), 1e-4)
     c = statistics.median(get(sc, "big", 3)) / max(statistics.median(get(sc, "empty", 3)), 1e-4)
     print("| %s | %.2f | %.2f |" % (sc, w, c))
+if get("noop", "empty-before", 3):
+    print()
+    print("| scenario | store | cpu s before | cpu s after | after / before, cpu | big / empty before, cpu |")
+    print("|---|---|---|---|---|---|")
+    for sc in ("noop", "images", "inspect", "tag"):
+        for s in ("empty", "big"):
+            b = statistics.median(get(sc, s + "-before", 3))
+            a = statistics.median(get(sc, s, 3))
+            r = statistics.median(get(sc, "big-before", 3)) / max(statistics.median(get(sc, "empty-before", 3)), 1e-4)
+            print("| %s | %s | %.4f | %.4f | %.2f | %s |" % (sc, s, b, a, a / max(b, 1e-4), "%.2f" % r if s == "big" else ""))
 PY

@@ -940,8 +940,11 @@ int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, 
 	return ib_store__tag_manifest_digest_locked(s, index, name, d, NULL);
 }
 
-int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d,
-					 const char *repo_digest)
+/*
+ * What naming manifest `d` needs, checked against `index` (read only): its
+ * media type (*mtc, malloc'ed) and size, and that it makes a whole image here.
+ */
+static int tag_manifest_check(char **mtc_out, uint64_t *size_out, ib_store *s, json_t *index, const ib_digest *d)
 {
 	json_t *m;
 	int rc = ib_store__blob_json(&m, s, d, "manifest");
@@ -970,11 +973,53 @@ int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char 
 		}
 	}
 	ib_image_free(img);
-	uint64_t size;
-	if (rc == 0 && (rc = ib_store_blob_size(&size, s, d)) == 0)
+	if (rc == 0)
+		rc = ib_store_blob_size(size_out, s, d);
+	if (rc < 0)
+		free(mtc);
+	else
+		*mtc_out = mtc;
+	return rc;
+}
+
+int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d,
+					 const char *repo_digest)
+{
+	char *mtc = NULL;
+	uint64_t size = 0;
+	int rc = tag_manifest_check(&mtc, &size, s, index, d);
+	if (rc == 0)
 		rc = ib_store__index_set_digest(s, index, name, mtc, d, size, repo_digest);
 	free(mtc);
 	return rc;
+}
+
+/*
+ * A rebuild's tag: the handle's shared index already names the (whole)
+ * manifest so, and the repository digest is there: naming it again would
+ * change nothing (ib_store__index_set_digest's own check), so 1 and nothing
+ * is copied, locked or written. Any doubt: 0, the full path.
+ */
+static int tag_manifest_unchanged(ib_store *s, const char *name, const ib_digest *d, const char *repo_digest)
+{
+	json_t *index = NULL;
+	if (ib_store__index_read_shared(&index, s) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	char *mtc = NULL;
+	uint64_t size = 0;
+	int same = 0;
+	if (tag_manifest_check(&mtc, &size, s, index, d) == 0) {
+		json_t *list = json_object_get(index, "manifests");
+		json_t *have = name ? NULL : other_entry_of(list, d, NULL);
+		same = name ? index_already_set(list, name, mtc, d, size, repo_digest)
+			    : have && (!repo_digest || words_have(entry_digests(have), repo_digest, strlen(repo_digest)));
+	}
+	ib_error_clear();
+	free(mtc);
+	json_decref(index);
+	return same;
 }
 
 int ib_store_tag_manifest(ib_store *s, const char *name, const ib_digest *manifest)
@@ -1011,7 +1056,8 @@ int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest
 		rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { NULL, name ? n.ptr : NULL, manifest, repo_digest ? rd.ptr : NULL };
-		rc = index_update_idem(s, tag_manifest_change, &a);
+		if (!tag_manifest_unchanged(s, a.target, manifest, a.repo_digest))
+			rc = index_update_idem(s, tag_manifest_change, &a);
 	}
 	ib_buf_dispose(&n);
 	ib_buf_dispose(&rd);

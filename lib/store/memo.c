@@ -211,10 +211,23 @@ int ib_store__memo_load(ib_store__memo **out, ib_store *s)
 	*out = m;
 	if (m->base)
 		return 0;
-	int rc = memo_read(m, s);
-	if (rc == 0)
-		memo_keep(s, m);
-	return rc;
+	/* read once into the handle's memo (no copy), and start from it as from a kept one */
+	ib_store__memo *read = ib_calloc(1, sizeof *read);
+	if (!read)
+		return IB_ERROR;
+	read->refs = 1;
+	int rc = memo_read(read, s);
+	if (rc < 0) {
+		ib_store__memo_free(read);
+		return rc;
+	}
+	m->base = read;
+	__atomic_add_fetch(&read->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo_free(s->memo_cache);
+	s->memo_cache = read;
+	pthread_mutex_unlock(&s->cache_mu);
+	return 0;
 }
 
 static int memo_read(ib_store__memo *m, ib_store *s)

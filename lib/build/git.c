@@ -38,6 +38,7 @@
 #include "util/fs.h"
 
 #include <git2.h>
+#include "build/git_names.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -9,6 +9,7 @@
 #include "util/lazylib.h"
 
 #include <git2.h>
+#include "build/git_names.h"
 
 #ifndef IB_LIBGIT2_SONAME
 #define IB_LIBGIT2_SONAME "libgit2.so.1.5"

@@ -8,6 +8,7 @@
  * libarchive (lib/store/archive_lazy.c) is not in the process either until
  * a tar function is called, whatever store lookups came before.
  */
+#include "util/lazy_names.h" /* the library's names for the forwarders, as its layers see them */
 #include "tests.h"
 #include "util/lazylib.h"
 

@@ -8,11 +8,13 @@
 # imported from tests/resources/make-busybox-tar.sh, or CTX=dir with its own
 # Dockerfile and BASE_TAR), then times, interleaved, RUNS (default 7) no-op
 # rebuilds and `images`, `inspect`, `tag` in each. Prints medians (min-max)
-# of wall and cpu (user+sys) seconds and the ratios big / empty.
+# of wall and cpu (user+sys, from wait4's rusage) seconds and the ratios big / empty.
 # Goals (issue 19): no-op in the big store within 1.2x of the empty one;
 # images, inspect, tag under 20 ms there. Wall times are upper bounds on a
 # loaded machine; the ratios are measured in the same interleaved run.
 #   IMAGES=1000 LAYERS_PER_IMAGE=5 CACHE=10000 RUNS=7 KEEP=1 (keep the stores)
+#   BEFORE=path/to/imagebuild: also that binary, interleaved on the same stores,
+#   and a before/after table (e.g. BEFORE=/work/main/build/examples/imagebuild/imagebuild)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -74,19 +76,44 @@ done
 
 res=$work/runs.tsv
 : > "$res"
-one() { # scenario store command...
-	local sc=$1 s=$2; shift 2
-	/usr/bin/time -o "$work/time" -f '%e %U %S' "$IB" --root "$work/$s" "$@" >/dev/null 2>"$work/err" ||
+# wall and cpu (user+sys of the command, from wait4: microseconds, where
+# /usr/bin/time rounds to 10 ms — as much as a whole command costs here)
+cat > "$work/timeit.py" <<'PY'
+import os, sys, time
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    err = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(err, 2)
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, ru = os.wait4(pid, 0)
+wall = time.monotonic() - t0
+print("%.4f %.4f" % (wall, ru.ru_utime + ru.ru_stime))
+sys.exit(1 if status else 0)
+PY
+one() { # scenario store[-before] command...: with $bin
+	local sc=$1 s=$2 t; shift 2
+	t=$(python3 "$work/timeit.py" "$work/err" "$bin" --root "$work/${s%-before}" "$@") ||
 		{ echo "$sc in $s failed: $(cat "$work/err")" >&2; exit 1; }
-	set -- $(tail -1 "$work/time")
-	printf '%s\t%s\t%s\t%s\n' "$sc" "$s" "$1" "$(awk -v u="$2" -v y="$3" 'BEGIN{printf "%.3f", u+y}')" >> "$res"
+	set -- $t
+	printf '%s\t%s\t%s\t%s\n' "$sc" "$s" "$1" "$2" >> "$res"
 }
+# BEFORE=path/to/imagebuild: that binary too, interleaved on the same stores (before/after runs)
+if [ -n "${BEFORE:-}" ]; then
+	for s in $stores; do "$BEFORE" --root "$work/$s" build -q -t app:1 "$ctx" >/dev/null; done
+fi
 for i in $(seq 1 "$RUNS"); do
 	for s in $stores; do
-		one noop "$s" build -q -t app:1 "$ctx"
-		one images "$s" images
-		one inspect "$s" inspect busybox
-		one tag "$s" tag busybox "t$i:latest"
+		for tool in after ${BEFORE:+before}; do
+			bin=$IB sx=$s
+			[ "$tool" = before ] && bin=$BEFORE sx=$s-before
+			one noop "$sx" build -q -t app:1 "$ctx"
+			one images "$sx" images
+			one inspect "$sx" inspect busybox
+			one tag "$sx" tag busybox "t$i-$tool:latest"
+		done
 	done
 done
 
@@ -96,7 +123,7 @@ rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 def get(sc, s, col):
     return [float(r[col]) for r in rows if r[0] == sc and r[1] == s]
 def fmt(v):
-    return "%.3f (%.3f-%.3f)" % (statistics.median(v), min(v), max(v))
+    return "%.4f (%.4f-%.4f)" % (statistics.median(v), min(v), max(v))
 print("| scenario | store | n | wall s median (min-max) | cpu s median (min-max) |")
 print("|---|---|---|---|---|")
 for sc in ("noop", "images", "inspect", "tag"):
@@ -106,7 +133,17 @@ print()
 print("| scenario | big / empty, wall | big / empty, cpu |")
 print("|---|---|---|")
 for sc in ("noop", "images", "inspect", "tag"):
-    w = statistics.median(get(sc, "big", 2)) / max(statistics.median(get(sc, "empty", 2)), 1e-3)
-    c = statistics.median(get(sc, "big", 3)) / max(statistics.median(get(sc, "empty", 3)), 1e-3)
+    w = statistics.median(get(sc, "big", 2)) / max(statistics.median(get(sc, "empty", 2)), 1e-4)
+    c = statistics.median(get(sc, "big", 3)) / max(statistics.median(get(sc, "empty", 3)), 1e-4)
     print("| %s | %.2f | %.2f |" % (sc, w, c))
+if get("noop", "empty-before", 3):
+    print()
+    print("| scenario | store | cpu s before | cpu s after | after / before, cpu | big / empty before, cpu |")
+    print("|---|---|---|---|---|---|")
+    for sc in ("noop", "images", "inspect", "tag"):
+        for s in ("empty", "big"):
+            b = statistics.median(get(sc, s + "-before", 3))
+            a = statistics.median(get(sc, s, 3))
+            r = statistics.median(get(sc, "big-before", 3)) / max(statistics.median(get(sc, "empty-before", 3)), 1e-4)
+            print("| %s | %s | %.4f | %.4f | %.2f | %s |" % (sc, s, b, a, a / max(b, 1e-4), "%.2f" % r if s == "big" else ""))
 PY

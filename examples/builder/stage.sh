@@ -2,7 +2,8 @@
 # stage.sh IMAGEBUILD CONTEXT: make the build context of examples/builder/Dockerfile
 # from this machine's files: the imagebuild program and every library it loads
 # (as ldd lists them, at the same paths; libimagebuild in the loader's default
-# directory, wherever the program's RUNPATH pointed), newuidmap/newgidmap (Debian's uidmap) and their libraries,
+# directory, wherever the program's RUNPATH pointed; and libcurl, libgit2, libarchive, which
+# are opened when first needed, with theirs), newuidmap/newgidmap (Debian's uidmap) and their libraries,
 # a static busybox as /bin/sh, and the builder user's /etc files. Then:
 #   imagebuild build -t imagebuild-builder -f examples/builder/Dockerfile CONTEXT
 set -eu
@@ -14,7 +15,13 @@ mkdir -p "$ctx/rootfs/proc" "$ctx/rootfs/dev" "$ctx/rootfs/sys" "$ctx/rootfs/tmp
 put() { mkdir -p "$ctx/rootfs$(dirname "$1")"; cp -L "$1" "$ctx/rootfs$1"; }
 libs() { ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'; }
 libdir=$(dirname "$(libs /usr/bin/newuidmap | grep '/libc\.so' | head -n1)")
-for bin in "$ib" /usr/bin/newuidmap /usr/bin/newgidmap; do
+# libcurl, libgit2 and libarchive are opened at run time, when first needed (lib/util/lazylib.h):
+# ldd does not list them; take this machine's (in the loader's directory) and what they load
+lazy=$(ldconfig -p | sed -n 's/^[[:space:]]*\(libcurl\.so\.[0-9.]*\|libgit2\.so\.[0-9.]*\|libarchive\.so\.[0-9.]*\) (.*) => \(.*\)$/\2/p' |
+	grep "^$libdir/" || true)
+[ -n "$lazy" ] || { echo "stage.sh: libcurl, libgit2, libarchive not found in $libdir (ldconfig -p)" >&2; exit 1; }
+for l in $lazy; do put "$l"; done
+for bin in "$ib" /usr/bin/newuidmap /usr/bin/newgidmap $lazy; do
 	for l in $(libs "$bin"); do
 		case $l in
 		*/libimagebuild.so*) mkdir -p "$ctx/rootfs$libdir"; cp -L "$l" "$ctx/rootfs$libdir/$(basename "$l")" ;;

@@ -38,6 +38,7 @@
 #include "util/fs.h"
 
 #include <git2.h>
+#include "build/git_names.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -640,7 +641,9 @@ static int git_fetch_locked(builder *b, ib_strlist *fetched, const char *src, co
 	if (rc == 0 && !(tmp = ib_build__tmpdir(b, "imagebuild-git")))
 		rc = IB_ERROR;
 	if (rc == 0) {
-		if (git_libgit2_init() < 0)
+		if (ib_build__git_load() < 0)
+			rc = IB_ERROR;
+		else if (git_libgit2_init() < 0)
 			rc = git_fail("start libgit2 for", src);
 		else {
 			rc = clone_checkout(tmp, &g, g.checksum.size ? g.checksum.ptr : NULL, commit, g.remote.ptr);

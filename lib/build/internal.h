@@ -118,6 +118,10 @@ typedef struct ib_build__builder {
 typedef int (*ib_build__stage_fn)(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages);
 unsigned int ib_build__jobs(const builder *b);
 int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn);
+
+/* libgit2 is opened on first use (git_lazy.c): load it (error set naming it), and whether it is loaded. */
+int ib_build__git_load(void);
+int ib_build__git_loaded(void);
 enum { IB_BUILD__LOCK_PULL = 1, IB_BUILD__LOCK_FETCH = 2 };
 void ib_build__lock(builder *b, int which);
 void ib_build__unlock(builder *b, int which);

@@ -76,6 +76,8 @@ static void free_secret(char *s)
 static int client_alloc(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 			const char *what)
 {
+	if (ib_push__curl_load() < 0)
+		return IB_ERROR;
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
 		return ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));

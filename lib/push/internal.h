@@ -11,6 +11,24 @@
 #include <curl/curl.h>
 #include <pthread.h>
 
+/* curl.h defines these three as macros: the forwarders' names (curl_lazy.c, util/lazy_names.h) */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#undef curl_share_setopt
+#define curl_easy_setopt ib_lazy__curl_easy_setopt
+#define curl_easy_getinfo ib_lazy__curl_easy_getinfo
+#define curl_share_setopt ib_lazy__curl_share_setopt
+CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...);
+CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...);
+CURLSHcode curl_share_setopt(CURLSH *share, CURLSHoption option, ...);
+
+/*
+ * libcurl is opened on first use (curl_lazy.c): load it, with the error set
+ * naming the library when it cannot be; and whether it is loaded (tests).
+ */
+int ib_push__curl_load(void);
+int ib_push__curl_loaded(void);
+
 /* ---- names (auth.c) ---- */
 
 /* The host that serves `domain`'s API: docker.io → registry-1.docker.io. */

@@ -554,7 +554,7 @@ static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, 
 int ib_store_image_lookup(ib_image **out, ib_store *s, const char *q)
 {
 	json_t *index;
-	int rc = ib_store__index_read(&index, s);
+	int rc = ib_store__index_read_shared(&index, s);
 	if (rc < 0)
 		return rc;
 	rc = lookup_in(out, s, index, q, NULL, NULL, NULL);
@@ -595,6 +595,30 @@ int ib_store__index_set(ib_store *s, json_t *index, const char *name, const char
 	return ib_store__index_set_digest(s, index, name, mt, d, size, NULL);
 }
 
+/*
+ * 1 when the index `list` already names `d` `name` as ib_store__index_set_digest
+ * would (so it would change nothing). Reads only: also asked of the handle's
+ * shared index (commit_unchanged).
+ */
+static int index_already_set(const json_t *list, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			     const char *repo_digest)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
+		ib_digest ed;
+		uint64_t esize;
+		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0) {
+			ib_error_clear();
+			continue;
+		}
+		return ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
+		       (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest)));
+	}
+	return 0;
+}
+
 int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
 			       uint64_t size, const char *repo_digest)
 {
@@ -614,18 +638,8 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 		return json_array_append_new(list, desc) ? ib_error_oom() : 0;
 	}
 	/* already so (a rebuild's tag): nothing changes, not even the entries' order */
-	json_array_foreach(list, i, e) {
-		const char *en = entry_name(e), *emt = ib_json_str(e, "mediaType");
-		ib_digest ed;
-		uint64_t esize;
-		if (!en || strcmp(en, name) || ib_store__descriptor(NULL, &ed, &esize, e, "index.json") < 0)
-			continue;
-		if (ib_digest_equal(&ed, d) && esize == size && emt && mt && !strcmp(emt, mt) &&
-		    (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest))))
-			return 0;
-		ib_error_clear();
-		break;
-	}
+	if (index_already_set(list, name, mt, d, size, repo_digest))
+		return 0;
 	/* the repository digests of the entries this replaces */
 	ib_buf carried = IB_BUF_INIT;
 	int rc = repo_digest ? ib_buf_puts(&carried, repo_digest) : 0;
@@ -690,8 +704,9 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
-	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read(&index, s)) == 0 &&
-	    (before = json_deep_copy(index)) == NULL)
+	/* before: the handle's shared parse (read under the lock, so current); index: the copy to change */
+	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_shared(&before, s)) == 0 &&
+	    (index = json_deep_copy(before)) == NULL)
 		rc = ib_error_oom();
 	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
 		rc = ib_store__index_write(s, index); /* a change that changes nothing writes nothing */
@@ -716,7 +731,7 @@ static int index_update_idem(ib_store *s, index_change_fn fn, void *payload)
 	if (ib_store__lease(s) < 0) {
 		ib_error_clear();
 	} else {
-		if (ib_store__index_read(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
+		if (ib_store__index_read_shared(&now, s) == 0 && (changed = json_deep_copy(now)) && fn(s, changed, payload) == 0)
 			same = json_equal(now, changed);
 		ib_store__unlease(s);
 	}
@@ -816,6 +831,26 @@ static int set_change(ib_store *s, json_t *index, void *payload)
 	return ib_store__index_set(s, index, a->name, a->mt, &a->d, a->size);
 }
 
+/*
+ * A rebuild's commit: the index as the handle has it parsed (shared, not
+ * copied) already gives the manifest this name (or, untagged, has an entry
+ * of it), so set_change would change nothing: 1, and nothing is written,
+ * copied or locked. Any doubt (no index, a read error): 0, the full path.
+ */
+static int commit_unchanged(ib_store *s, const set_args *a)
+{
+	json_t *index = NULL;
+	if (ib_store__index_read_shared(&index, s) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	json_t *list = json_object_get(index, "manifests");
+	int same = a->name ? index_already_set(list, a->name, a->mt, &a->d, a->size, NULL)
+			   : other_entry_of(list, &a->d, NULL) != NULL;
+	json_decref(index);
+	return same;
+}
+
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
@@ -834,7 +869,7 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
 	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (rc = index_update_idem(s, set_change, &a)) < 0)
+	    (!commit_unchanged(s, &a) && (rc = index_update_idem(s, set_change, &a)) < 0))
 		goto out;
 	if (image_id)
 		*image_id = cd;
@@ -905,8 +940,11 @@ int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, 
 	return ib_store__tag_manifest_digest_locked(s, index, name, d, NULL);
 }
 
-int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d,
-					 const char *repo_digest)
+/*
+ * What naming manifest `d` needs, checked against `index` (read only): its
+ * media type (*mtc, malloc'ed) and size, and that it makes a whole image here.
+ */
+static int tag_manifest_check(char **mtc_out, uint64_t *size_out, ib_store *s, json_t *index, const ib_digest *d)
 {
 	json_t *m;
 	int rc = ib_store__blob_json(&m, s, d, "manifest");
@@ -935,11 +973,53 @@ int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char 
 		}
 	}
 	ib_image_free(img);
-	uint64_t size;
-	if (rc == 0 && (rc = ib_store_blob_size(&size, s, d)) == 0)
+	if (rc == 0)
+		rc = ib_store_blob_size(size_out, s, d);
+	if (rc < 0)
+		free(mtc);
+	else
+		*mtc_out = mtc;
+	return rc;
+}
+
+int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char *name, const ib_digest *d,
+					 const char *repo_digest)
+{
+	char *mtc = NULL;
+	uint64_t size = 0;
+	int rc = tag_manifest_check(&mtc, &size, s, index, d);
+	if (rc == 0)
 		rc = ib_store__index_set_digest(s, index, name, mtc, d, size, repo_digest);
 	free(mtc);
 	return rc;
+}
+
+/*
+ * A rebuild's tag: the handle's shared index already names the (whole)
+ * manifest so, and the repository digest is there: naming it again would
+ * change nothing (ib_store__index_set_digest's own check), so 1 and nothing
+ * is copied, locked or written. Any doubt: 0, the full path.
+ */
+static int tag_manifest_unchanged(ib_store *s, const char *name, const ib_digest *d, const char *repo_digest)
+{
+	json_t *index = NULL;
+	if (ib_store__index_read_shared(&index, s) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	char *mtc = NULL;
+	uint64_t size = 0;
+	int same = 0;
+	if (tag_manifest_check(&mtc, &size, s, index, d) == 0) {
+		json_t *list = json_object_get(index, "manifests");
+		json_t *have = name ? NULL : other_entry_of(list, d, NULL);
+		same = name ? index_already_set(list, name, mtc, d, size, repo_digest)
+			    : have && (!repo_digest || words_have(entry_digests(have), repo_digest, strlen(repo_digest)));
+	}
+	ib_error_clear();
+	free(mtc);
+	json_decref(index);
+	return same;
 }
 
 int ib_store_tag_manifest(ib_store *s, const char *name, const ib_digest *manifest)
@@ -976,7 +1056,8 @@ int ib_store__tag_manifest_digest(ib_store *s, const char *name, const ib_digest
 		rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { NULL, name ? n.ptr : NULL, manifest, repo_digest ? rd.ptr : NULL };
-		rc = index_update_idem(s, tag_manifest_change, &a);
+		if (!tag_manifest_unchanged(s, a.target, manifest, a.repo_digest))
+			rc = index_update_idem(s, tag_manifest_change, &a);
 	}
 	ib_buf_dispose(&n);
 	ib_buf_dispose(&rd);
@@ -1205,7 +1286,7 @@ static int cmp_rows(const void *a, const void *b)
 int ib_store_images(ib_image_list **out, ib_store *s)
 {
 	json_t *index;
-	int rc = ib_store__index_read(&index, s);
+	int rc = ib_store__index_read_shared(&index, s);
 	if (rc < 0)
 		return rc;
 	entry_info *infos = NULL;

@@ -55,6 +55,8 @@ void ib_store__hook(const char *point);
 
 /* index.json: read (a fresh object), and read-modify-write under index.lock. */
 int ib_store__index_read(json_t **out, ib_store *s);
+/* The same, shared with the handle's cache: a reference the caller must not modify (lookups, listings). */
+int ib_store__index_read_shared(json_t **out, ib_store *s);
 int ib_store__index_lock(ib_lock *lock, ib_store *s);
 int ib_store__index_write(ib_store *s, json_t *index);
 
@@ -106,6 +108,9 @@ const ib_digest *ib_store__image_top(const ib_image *img);
 /* save.c's: `fn` on every platform of a multi-platform image; *whole = 0 (nothing done) when some are missing */
 int ib_store__save_index(int *whole, ib_store *s, const ib_image *img,
 			 int (*fn)(void *payload, ib_store *s, const ib_image *child), void *payload);
+
+/* libarchive is opened on first use (archive_lazy.c): whether it is loaded (tests). */
+int ib_store__archive_loaded(void);
 
 /* Leases held inside library calls. */
 int ib_store__lease(ib_store *s);

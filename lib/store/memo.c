@@ -32,6 +32,13 @@ struct ib_store__memo {
 	ib_store__memo_entry *slots; /* open addressing on the top digest; used = 0: empty */
 	size_t cap, n;
 	int dirty;
+	/*
+	 * The handle's memo this one starts from, shared and never changed (a
+	 * lookup does not copy 1,000 entries): read after `slots`, which hold
+	 * only what this one added. refs counts the holders of a shared one.
+	 */
+	struct ib_store__memo *base;
+	int refs;
 };
 
 static size_t slot_hash(const ib_digest *d)
@@ -69,6 +76,20 @@ static int grow(ib_store__memo *m)
 	return 0;
 }
 
+/* Room for `n` entries at most half full, before they are added (no rehash while reading). */
+static int presize(ib_store__memo *m, size_t n)
+{
+	if (m->cap || !n)
+		return 0;
+	size_t cap = 256;
+	while (cap < 2 * (n + 1))
+		cap *= 2;
+	if (!(m->slots = ib_calloc(cap, sizeof *m->slots)))
+		return IB_ERROR;
+	m->cap = cap;
+	return 0;
+}
+
 static int add(ib_store__memo *m, const ib_store__memo_entry *e)
 {
 	if (grow(m) < 0)
@@ -81,24 +102,51 @@ static int add(ib_store__memo *m, const ib_store__memo_entry *e)
 	return 0;
 }
 
-/* One line: "<top> <manifest> <id> <size> <created|->" (hex digests). */
+/* 64 lower-case hex digits at *p, then a space: the digest; *p moves past the space. */
+static int parse_hex(ib_digest *d, char **p)
+{
+	static signed char val[256];
+	if (!val['1']) { /* built once; a race writes the same values */
+		for (int c = 0; c < 256; c++)
+			val[c] = -1;
+		for (int c = 0; c < 10; c++)
+			val['0' + c] = (signed char)c;
+		for (int c = 0; c < 6; c++)
+			val['a' + c] = (signed char)(10 + c);
+	}
+	const unsigned char *h = (const unsigned char *)*p;
+	for (size_t i = 0; i < 32; i++) {
+		int hi = val[h[2 * i]], lo = hi < 0 ? -1 : val[h[2 * i + 1]];
+		if (lo < 0)
+			return -1;
+		d->bytes[i] = (unsigned char)(hi << 4 | lo);
+	}
+	if (h[64] != ' ')
+		return -1;
+	*p += 65;
+	return 0;
+}
+
+/*
+ * One line: "<top> <manifest> <id> <size> <created|->" (hex digests), parsed
+ * in place (no sscanf: a memo of 1,000 images is read by every lookup).
+ */
 static int parse_line(ib_store__memo_entry *e, char *line)
 {
-	char top[72], man[72], id[72], size[24], created[sizeof e->created];
-	char st[80], sm[80], si[80];
 	memset(e, 0, sizeof *e);
-	if (sscanf(line, "%71s %71s %71s %23s %39s", top, man, id, size, created) != 5)
+	char *p = line;
+	if (parse_hex(&e->top, &p) < 0 || parse_hex(&e->manifest, &p) < 0 || parse_hex(&e->id, &p) < 0)
 		return -1;
-	snprintf(st, sizeof st, "sha256:%s", top);
-	snprintf(sm, sizeof sm, "sha256:%s", man);
-	snprintf(si, sizeof si, "sha256:%s", id);
-	if (ib_digest_parse(&e->top, st) < 0 || ib_digest_parse(&e->manifest, sm) < 0 ||
-	    ib_digest_parse(&e->id, si) < 0) {
-		ib_error_clear();
+	char *size = p, *created = strchr(p, ' ');
+	if (!created || strchr(created + 1, ' '))
 		return -1;
-	}
+	*created++ = '\0';
+	if (!*size || strlen(created) >= sizeof e->created || !*created)
+		return -1;
 	if (strcmp(size, "-")) { /* "-": resolved, not summarised (no size, no created) */
 		char *end = NULL;
+		if (*size < '0' || *size > '9')
+			return -1;
 		errno = 0;
 		e->size = strtoull(size, &end, 10);
 		if (errno || !end || *end)
@@ -110,28 +158,32 @@ static int parse_line(ib_store__memo_entry *e, char *line)
 	return 0;
 }
 
-static ib_store__memo *memo_dup(const ib_store__memo *m)
+const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top);
+
+/* One memo with every entry of `m` and of its base: what the handle keeps. */
+static ib_store__memo *memo_flat(const ib_store__memo *m)
 {
 	ib_store__memo *d = ib_calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
-	if (m->cap) {
-		d->slots = ib_calloc(m->cap, sizeof *d->slots);
-		if (!d->slots) {
-			free(d);
-			return NULL;
-		}
-		memcpy(d->slots, m->slots, m->cap * sizeof *d->slots);
-	}
-	d->cap = m->cap;
-	d->n = m->n;
+	d->refs = 1;
+	const ib_store__memo *parts[2] = { m->base, m };
+	if (presize(d, m->n + (m->base ? m->base->n : 0)) < 0)
+		goto fail;
+	for (size_t p = 0; p < 2; p++)
+		for (size_t i = 0; parts[p] && i < parts[p]->cap; i++)
+			if (parts[p]->slots[i].used && add(d, &parts[p]->slots[i]) < 0)
+				goto fail;
 	return d;
+fail:
+	ib_store__memo_free(d);
+	return NULL;
 }
 
-/* Keep a copy of `m` in the handle (best effort: a cache of a cache). */
+/* Keep `m` (flattened) as the handle's memo (best effort: a cache of a cache). */
 static void memo_keep(ib_store *s, const ib_store__memo *m)
 {
-	ib_store__memo *d = memo_dup(m);
+	ib_store__memo *d = memo_flat(m);
 	if (!d) {
 		ib_error_clear();
 		return;
@@ -146,20 +198,36 @@ static int memo_read(ib_store__memo *m, ib_store *s);
 
 int ib_store__memo_load(ib_store__memo **out, ib_store *s)
 {
-	pthread_mutex_lock(&s->cache_mu);
-	ib_store__memo *m = s->memo_cache ? memo_dup(s->memo_cache) : NULL;
-	pthread_mutex_unlock(&s->cache_mu);
-	if (m) {
-		*out = m;
-		return 0;
-	}
-	if (!(m = ib_calloc(1, sizeof *m)))
+	ib_store__memo *m = ib_calloc(1, sizeof *m);
+	if (!m)
 		return IB_ERROR;
+	m->refs = 1;
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->memo_cache) {
+		m->base = s->memo_cache;
+		__atomic_add_fetch(&m->base->refs, 1, __ATOMIC_ACQ_REL);
+	}
+	pthread_mutex_unlock(&s->cache_mu);
 	*out = m;
-	int rc = memo_read(m, s);
-	if (rc == 0)
-		memo_keep(s, m);
-	return rc;
+	if (m->base)
+		return 0;
+	/* read once into the handle's memo (no copy), and start from it as from a kept one */
+	ib_store__memo *read = ib_calloc(1, sizeof *read);
+	if (!read)
+		return IB_ERROR;
+	read->refs = 1;
+	int rc = memo_read(read, s);
+	if (rc < 0) {
+		ib_store__memo_free(read);
+		return rc;
+	}
+	m->base = read;
+	__atomic_add_fetch(&read->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&s->cache_mu);
+	ib_store__memo_free(s->memo_cache);
+	s->memo_cache = read;
+	pthread_mutex_unlock(&s->cache_mu);
+	return 0;
 }
 
 static int memo_read(ib_store__memo *m, ib_store *s)
@@ -188,6 +256,13 @@ static int memo_read(ib_store__memo *m, ib_store *s)
 		return 0; /* none, or damaged: start empty, written again */
 	}
 	*last = '\0';
+	size_t lines = 0;
+	for (const char *q = b.ptr; (q = strchr(q, '\n')); q++)
+		lines++;
+	if (presize(m, lines) < 0) {
+		ib_buf_dispose(&b);
+		return IB_ERROR;
+	}
 	char *save = NULL;
 	for (char *line = strtok_r(b.ptr + strlen(MEMO_HEADER), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		ib_store__memo_entry e;
@@ -202,10 +277,14 @@ static int memo_read(ib_store__memo *m, ib_store *s)
 
 const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_digest *top)
 {
-	if (!m || !m->cap)
+	if (!m)
 		return NULL;
-	ib_store__memo_entry *e = slot_of(m, top);
-	return e->used ? e : NULL;
+	if (m->cap) {
+		ib_store__memo_entry *e = slot_of(m, top);
+		if (e->used)
+			return e;
+	}
+	return m->base ? ib_store__memo_get(m->base, top) : NULL;
 }
 
 int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e)
@@ -285,8 +364,9 @@ int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index)
 
 void ib_store__memo_free(ib_store__memo *m)
 {
-	if (!m)
+	if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	ib_store__memo_free(m->base);
 	free(m->slots);
 	free(m);
 }

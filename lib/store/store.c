@@ -260,7 +260,13 @@ static int settled(const struct stat *st)
 	return m < n - INDEX_RACY_NS && c < n - INDEX_RACY_NS;
 }
 
-int ib_store__index_read(json_t **out, ib_store *s)
+/*
+ * index.json parsed, shared: the handle's cached object (a new reference) when
+ * the file's identity still holds, else parsed and validated and, once
+ * settled, kept as the cache. Never modified: callers that change the index
+ * take ib_store__index_read's private copy.
+ */
+int ib_store__index_read_shared(json_t **out, ib_store *s)
 {
 	char *p = ib_store__path(s, "index.json");
 	if (!p)
@@ -268,14 +274,14 @@ int ib_store__index_read(json_t **out, ib_store *s)
 	struct stat st;
 	int have_st = stat(p, &st) == 0 && settled(&st);
 	if (have_st) {
-		json_t *copy = NULL;
+		json_t *keep = NULL;
 		pthread_mutex_lock(&s->cache_mu);
 		if (s->index_cache && same_file(&s->index_st, &st))
-			copy = json_deep_copy(s->index_cache);
+			keep = json_incref(s->index_cache);
 		pthread_mutex_unlock(&s->cache_mu);
-		if (copy) {
+		if (keep) {
 			free(p);
-			*out = copy;
+			*out = keep;
 			return 0;
 		}
 	}
@@ -305,11 +311,10 @@ int ib_store__index_read(json_t **out, ib_store *s)
 			json_decref(j);
 		} else {
 			*out = j;
-			json_t *keep = have_st ? json_deep_copy(j) : NULL;
-			if (keep) {
+			if (have_st) {
 				pthread_mutex_lock(&s->cache_mu);
 				json_decref(s->index_cache);
-				s->index_cache = keep;
+				s->index_cache = json_incref(j);
 				s->index_st = st;
 				pthread_mutex_unlock(&s->cache_mu);
 			}
@@ -319,6 +324,17 @@ int ib_store__index_read(json_t **out, ib_store *s)
 	}
 	free(p);
 	return rc;
+}
+
+int ib_store__index_read(json_t **out, ib_store *s)
+{
+	json_t *shared = NULL;
+	int rc = ib_store__index_read_shared(&shared, s);
+	if (rc < 0)
+		return rc;
+	*out = json_deep_copy(shared);
+	json_decref(shared);
+	return *out ? 0 : ib_error_oom();
 }
 
 int ib_store__index_lock(ib_lock *lock, ib_store *s)

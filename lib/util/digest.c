@@ -4,13 +4,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * libcrypto's SHA256_* functions, not EVP: the first EVP digest of a process
+ * initialises libcrypto's default library context (reads openssl.cnf, loads
+ * the default provider), ~2-3 ms that every command paid for its first hash
+ * (a lookup's memo sum) while nothing here needs a provider. The same
+ * assembly (SHA extensions, AVX2) does the work either way. Deprecated in
+ * OpenSSL 3, not removed; libcurl still initialises libcrypto as configured
+ * when a network command loads it.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+
 struct ib_sha256 {
-	EVP_MD_CTX *ctx;
+	SHA256_CTX ctx;
 };
 
 ib_sha256 *ib_sha256_new(void)
@@ -18,9 +29,7 @@ ib_sha256 *ib_sha256_new(void)
 	ib_sha256 *h = ib_calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
-	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(h->ctx);
+	if (SHA256_Init(&h->ctx) != 1) {
 		free(h);
 		ib_error_set(IB_LAYER_UTIL, "sha256: cannot initialise libcrypto digest");
 		return NULL;
@@ -30,22 +39,21 @@ ib_sha256 *ib_sha256_new(void)
 
 int ib_sha256_reset(ib_sha256 *h)
 {
-	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
+	if (SHA256_Init(&h->ctx) != 1)
 		return ib_error_set(IB_LAYER_UTIL, "sha256: reset failed");
 	return 0;
 }
 
 int ib_sha256_update(ib_sha256 *h, const void *data, size_t len)
 {
-	if (len && EVP_DigestUpdate(h->ctx, data, len) != 1)
+	if (len && SHA256_Update(&h->ctx, data, len) != 1)
 		return ib_error_set(IB_LAYER_UTIL, "sha256: update failed");
 	return 0;
 }
 
 int ib_sha256_final(ib_sha256 *h, ib_digest *out)
 {
-	unsigned int n = 0;
-	if (EVP_DigestFinal_ex(h->ctx, out->bytes, &n) != 1 || n != sizeof out->bytes)
+	if (SHA256_Final(out->bytes, &h->ctx) != 1)
 		return ib_error_set(IB_LAYER_UTIL, "sha256: final failed");
 	return 0;
 }
@@ -54,7 +62,6 @@ void ib_sha256_free(ib_sha256 *h)
 {
 	if (!h)
 		return;
-	EVP_MD_CTX_free(h->ctx);
 	free(h);
 }
 

@@ -30,10 +30,19 @@ void ib_fs__hook(const char *step, const char *path)
 
 int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what)
 {
-	char chunk[65536];
 	ib_buf_clear(out);
+	/* a regular file: room for all of it at once, read in place (no regrowth, no copy) */
+	struct stat st;
+	size_t want = 65536;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (!max || (uint64_t)st.st_size <= max))
+		want = (size_t)st.st_size + 1; /* +1: the end is seen by a read of 0 without regrowing */
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (out->asize < out->size + want + 1 && ib_buf_grow(out, out->size + want) < 0)
+			return IB_ERROR;
+		size_t room = out->asize - out->size - 1;
+		if (max && room > max - out->size + 1)
+			room = max - out->size + 1; /* one byte past max tells a larger file */
+		ssize_t n = read(fd, out->ptr + out->size, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -42,8 +51,9 @@ int ib_read_fd(ib_buf *out, int fd, size_t max, const char *what)
 			break;
 		if (max && out->size + (size_t)n > max)
 			return ib_error_setc(IB_EINVALID, IB_LAYER_UTIL, "`%s` is larger than %zu bytes", what, max);
-		if (ib_buf_put(out, chunk, (size_t)n) < 0)
-			return IB_ERROR;
+		out->size += (size_t)n;
+		out->ptr[out->size] = '\0';
+		want = 65536;
 	}
 	return out->ptr ? 0 : ib_buf_grow(out, 0);
 }

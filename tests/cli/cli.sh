@@ -99,6 +99,13 @@ EOF
 [ "$("$IB" inspect --format '{{.Config.Labels}}' one)" = 'map[k:v]' ] || fail "-cVALUE"
 [ "$("$IB" inspect --format '{{.Config.Env}}' two)" = '[A=1]' ] || fail "--change VALUE"
 [ "$("$IB" images -qa | wc -l)" = 3 ] || fail "clustered -qa"
+# images, inspect and tag load neither libcurl, libgit2 nor libarchive: each is opened when first needed
+for args in "images" "inspect one" "tag one lazy:1"; do
+	LD_DEBUG=files "$IB" $args 2>"$tmp/ld" >/dev/null || fail "imagebuild $args (LD_DEBUG=files)"
+	grep -q "file=libimagebuild" "$tmp/ld" || fail "LD_DEBUG=files shows no loading ($args)"
+	if grep -E "file=(libcurl|libgit2|libarchive)" "$tmp/ld"; then fail "imagebuild $args loaded a library it does not need"; fi
+done
+"$IB" rmi lazy:1 >/dev/null || fail "rmi lazy:1"
 # booleans take =true/=false as docker's (pflag's) do
 [ "$("$IB" images --quiet=true one)" = "$("$IB" images -q one)" ] || fail "--quiet=true"
 "$IB" images --quiet=false one | head -1 | grep -q '^REPOSITORY' || fail "--quiet=false"

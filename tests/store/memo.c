@@ -116,6 +116,100 @@ static void test_memo_damaged_rebuilt(void **state)
 	ts_close(&t);
 }
 
+/* A memo of `lines` with a correct sum line (what a torn write cannot produce, a foreign writer can). */
+static void write_summed_memo(const char *path, const char *lines)
+{
+	char *body = NULL;
+	assert_true(asprintf(&body, "imagebuild-index-memo 1\n%s", lines) > 0);
+	ib_digest d;
+	assert_int_equal(ib_digest_of(&d, body, strlen(body)), 0);
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char *text = NULL;
+	assert_true(asprintf(&text, "%ssum %s\n", body, hex) > 0);
+	ts_write_file(path, text);
+	free(text);
+	free(body);
+}
+
+/* The id the listing gives `name` (from the memo when it has the entry). */
+static ib_digest listed_id(test_store *t, const char *name, uint64_t *size)
+{
+	ib_image_list *l = NULL;
+	assert_int_equal(ib_store_images(&l, t->store), 0);
+	assert_int_equal(ib_image_list_count(l), 2);
+	ib_digest id;
+	int found = 0;
+	for (size_t k = 0; k < ib_image_list_count(l); k++) {
+		const ib_image_summary *r = ib_image_list_get(l, k);
+		if (!strcmp(r->name, name)) {
+			id = r->id;
+			*size = r->size;
+			found = 1;
+		}
+	}
+	ib_image_list_free(l);
+	assert_true(found);
+	return id;
+}
+
+/*
+ * Lines the memo's parser (in place, no sscanf) must refuse even under a
+ * correct sum: each would, read leniently, make a:1 be b's image in the
+ * listing or give it a size of 12. Refused, the entry is resolved from its
+ * manifest.
+ */
+static void test_memo_malformed_lines_refused(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "memo-malformed");
+	ib_digest a = ts_import(&t, "a:1", "content a");
+	ib_digest b = ts_import(&t, "b:1", "content b");
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "a:1"), 0);
+	char top[IB_DIGEST_HEXLEN + 1], bh[IB_DIGEST_HEXLEN + 1], bu[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(top, ib_image_manifest_digest(img));
+	ib_image_free(img);
+	uint64_t size = 0, got_size = 0;
+	ib_digest got = listed_id(&t, "docker.io/library/a:1", &size);
+	assert_true(ib_digest_equal(&got, &a));
+	assert_true(size != 12);
+	ib_digest_hex(bh, &b);
+	for (size_t i = 0; i < sizeof bu; i++)
+		bu[i] = (char)(bh[i] >= 'a' && bh[i] <= 'f' ? bh[i] - 'a' + 'A' : bh[i]);
+	char *p = ts_path(&t, "store/index.memo");
+	char *bad[6];
+	assert_true(asprintf(&bad[0], "%s %s %s - -\n", top, top, bu) > 0);        /* upper-case hex */
+	assert_true(asprintf(&bad[1], "%s %s %s0 - -\n", top, top, bh) > 0);       /* 65 digits */
+	assert_true(asprintf(&bad[2], "%s %s %.63s - -\n", top, top, bh) > 0);    /* 63 digits */
+	assert_true(asprintf(&bad[3], "%s %s %s - - extra\n", top, top, bh) > 0); /* a sixth field */
+	assert_true(asprintf(&bad[4], "%s %s %s 12x 2024-01-01T00:00:00Z\n", top, top, bh) > 0); /* size */
+	assert_true(asprintf(&bad[5], "%s  %s %s - -\n", top, top, bh) > 0);       /* two spaces */
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		write_summed_memo(p, bad[i]);
+		reopen(&t);
+		got = listed_id(&t, "docker.io/library/a:1", &got_size);
+		assert_true(ib_digest_equal(&got, &a));
+		assert_true(got_size == size);
+		got = id_of(&t, "a:1");
+		assert_true(ib_digest_equal(&got, &a));
+		assert_memo_valid(&t);
+		free(bad[i]);
+	}
+	/* a well-formed line is believed (the memo is used, not bypassed): here a lie the sum cannot catch */
+	char *good = NULL;
+	assert_true(asprintf(&good, "%s %s %s 12 2024-01-01T00:00:00Z\n", top, top, bh) > 0);
+	write_summed_memo(p, good);
+	reopen(&t);
+	got = listed_id(&t, "docker.io/library/a:1", &got_size);
+	assert_true(ib_digest_equal(&got, &b));
+	assert_true(got_size == 12);
+	free(good);
+	free(p);
+	ts_close(&t);
+}
+
 /* index.json is the truth for names: another tool's edit shows at once, whatever the memo says. */
 static void test_memo_foreign_index_edit(void **state)
 {
@@ -294,6 +388,7 @@ static void test_same_commit_writes_nothing(void **state)
 
 DEFINE_GROUP(memo_tests,
 	cmocka_unit_test(test_memo_damaged_rebuilt),
+	cmocka_unit_test(test_memo_malformed_lines_refused),
 	cmocka_unit_test(test_memo_foreign_index_edit),
 	cmocka_unit_test(test_concurrent_tag_untag),
 	cmocka_unit_test(test_same_commit_writes_nothing),

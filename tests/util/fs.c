@@ -229,6 +229,32 @@ static void read_fd_with_limit(void **state)
 	assert_non_null(b.ptr);
 	assert_int_equal(b.size, 0);
 	close(p[0]);
+	/* a regular file is read in place at its stat size: exactly max is accepted, one byte more refused,
+	   a file larger than one read (200 KiB) comes whole */
+	char path[] = "/tmp/ibtest-readfd-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(ib_read_fd(&b, fd, 10, "ten"), 0);
+	assert_string_equal(b.ptr, "0123456789");
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	ib_assert_error_contains(ib_read_fd(&b, fd, 9, "ten"), "`ten` is larger than 9 bytes");
+	size_t big = 200 * 1024;
+	char *data = malloc(big);
+	assert_non_null(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, data, big, 0), (ssize_t)big);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(ib_read_fd(&b, fd, 0, "big"), 0);
+	assert_int_equal(b.size, big);
+	assert_memory_equal(b.ptr, data, big);
+	assert_int_equal(b.ptr[b.size], '\0');
+	free(data);
+	close(fd);
+	unlink(path);
 	ib_buf_dispose(&b);
 }
 

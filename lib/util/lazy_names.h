@@ -1,0 +1,118 @@
+/*
+ * The library's names for the functions of the libraries it opens when first
+ * needed (util/lazylib.h): force-included (-include) before any other header
+ * in the layers that use them (meson.build), so <curl/curl.h> and <archive.h>
+ * declare these names with their own prototypes, the forwarders
+ * (curl_lazy.c, git_lazy.c, archive_lazy.c) define them and look the real
+ * ones up by the unexpanded name. libimagebuild.a then defines no curl_,
+ * git_ or archive_ name (libgit2's: build/git_names.h) (tests/symbols): a program linking it statically and
+ * using those libraries itself gets theirs. Generated from the forwarder files:
+ *   the names of the IB_LAZY_FN / IB_LAZY_VOID lines (curl's three variadic ones are renamed
+ *   in push/internal.h, after <curl/curl.h>, which defines them as macros)
+ */
+#ifndef IB_UTIL_LAZY_NAMES_H
+#define IB_UTIL_LAZY_NAMES_H
+#define CURL_DISABLE_TYPECHECK 1 /* curl's type-checking macros would redefine curl_easy_setopt */
+#define archive_entry_atime ib_lazy__archive_entry_atime
+#define archive_entry_atime_is_set ib_lazy__archive_entry_atime_is_set
+#define archive_entry_atime_nsec ib_lazy__archive_entry_atime_nsec
+#define archive_entry_filetype ib_lazy__archive_entry_filetype
+#define archive_entry_free ib_lazy__archive_entry_free
+#define archive_entry_gid ib_lazy__archive_entry_gid
+#define archive_entry_hardlink ib_lazy__archive_entry_hardlink
+#define archive_entry_mtime ib_lazy__archive_entry_mtime
+#define archive_entry_mtime_nsec ib_lazy__archive_entry_mtime_nsec
+#define archive_entry_new ib_lazy__archive_entry_new
+#define archive_entry_pathname ib_lazy__archive_entry_pathname
+#define archive_entry_pathname_utf8 ib_lazy__archive_entry_pathname_utf8
+#define archive_entry_perm ib_lazy__archive_entry_perm
+#define archive_entry_rdev ib_lazy__archive_entry_rdev
+#define archive_entry_rdevmajor ib_lazy__archive_entry_rdevmajor
+#define archive_entry_rdevminor ib_lazy__archive_entry_rdevminor
+#define archive_entry_set_filetype ib_lazy__archive_entry_set_filetype
+#define archive_entry_set_gid ib_lazy__archive_entry_set_gid
+#define archive_entry_set_gname ib_lazy__archive_entry_set_gname
+#define archive_entry_set_hardlink ib_lazy__archive_entry_set_hardlink
+#define archive_entry_set_mode ib_lazy__archive_entry_set_mode
+#define archive_entry_set_mtime ib_lazy__archive_entry_set_mtime
+#define archive_entry_set_pathname ib_lazy__archive_entry_set_pathname
+#define archive_entry_set_perm ib_lazy__archive_entry_set_perm
+#define archive_entry_set_rdev ib_lazy__archive_entry_set_rdev
+#define archive_entry_set_size ib_lazy__archive_entry_set_size
+#define archive_entry_set_symlink ib_lazy__archive_entry_set_symlink
+#define archive_entry_set_uid ib_lazy__archive_entry_set_uid
+#define archive_entry_set_uname ib_lazy__archive_entry_set_uname
+#define archive_entry_size ib_lazy__archive_entry_size
+#define archive_entry_size_is_set ib_lazy__archive_entry_size_is_set
+#define archive_entry_sourcepath ib_lazy__archive_entry_sourcepath
+#define archive_entry_symlink ib_lazy__archive_entry_symlink
+#define archive_entry_uid ib_lazy__archive_entry_uid
+#define archive_entry_xattr_add_entry ib_lazy__archive_entry_xattr_add_entry
+#define archive_entry_xattr_next ib_lazy__archive_entry_xattr_next
+#define archive_entry_xattr_reset ib_lazy__archive_entry_xattr_reset
+#define archive_errno ib_lazy__archive_errno
+#define archive_error_string ib_lazy__archive_error_string
+#define archive_filter_code ib_lazy__archive_filter_code
+#define archive_filter_count ib_lazy__archive_filter_count
+#define archive_read_data ib_lazy__archive_read_data
+#define archive_read_data_block ib_lazy__archive_read_data_block
+#define archive_read_data_skip ib_lazy__archive_read_data_skip
+#define archive_read_disk_descend ib_lazy__archive_read_disk_descend
+#define archive_read_disk_new ib_lazy__archive_read_disk_new
+#define archive_read_disk_open ib_lazy__archive_read_disk_open
+#define archive_read_disk_set_behavior ib_lazy__archive_read_disk_set_behavior
+#define archive_read_disk_set_standard_lookup ib_lazy__archive_read_disk_set_standard_lookup
+#define archive_read_disk_set_symlink_physical ib_lazy__archive_read_disk_set_symlink_physical
+#define archive_read_free ib_lazy__archive_read_free
+#define archive_read_new ib_lazy__archive_read_new
+#define archive_read_next_header ib_lazy__archive_read_next_header
+#define archive_read_next_header2 ib_lazy__archive_read_next_header2
+#define archive_read_open_fd ib_lazy__archive_read_open_fd
+#define archive_read_open_filename ib_lazy__archive_read_open_filename
+#define archive_read_open_memory ib_lazy__archive_read_open_memory
+#define archive_read_support_filter_all ib_lazy__archive_read_support_filter_all
+#define archive_read_support_filter_bzip2 ib_lazy__archive_read_support_filter_bzip2
+#define archive_read_support_filter_gzip ib_lazy__archive_read_support_filter_gzip
+#define archive_read_support_filter_xz ib_lazy__archive_read_support_filter_xz
+#define archive_read_support_filter_zstd ib_lazy__archive_read_support_filter_zstd
+#define archive_read_support_format_empty ib_lazy__archive_read_support_format_empty
+#define archive_read_support_format_gnutar ib_lazy__archive_read_support_format_gnutar
+#define archive_read_support_format_raw ib_lazy__archive_read_support_format_raw
+#define archive_read_support_format_tar ib_lazy__archive_read_support_format_tar
+#define archive_write_add_filter_gzip ib_lazy__archive_write_add_filter_gzip
+#define archive_write_add_filter_none ib_lazy__archive_write_add_filter_none
+#define archive_write_add_filter_zstd ib_lazy__archive_write_add_filter_zstd
+#define archive_write_close ib_lazy__archive_write_close
+#define archive_write_data ib_lazy__archive_write_data
+#define archive_write_fail ib_lazy__archive_write_fail
+#define archive_write_free ib_lazy__archive_write_free
+#define archive_write_header ib_lazy__archive_write_header
+#define archive_write_new ib_lazy__archive_write_new
+#define archive_write_open ib_lazy__archive_write_open
+#define archive_write_open2 ib_lazy__archive_write_open2
+#define archive_write_open_fd ib_lazy__archive_write_open_fd
+#define archive_write_open_filename ib_lazy__archive_write_open_filename
+#define archive_write_open_memory ib_lazy__archive_write_open_memory
+#define archive_write_set_bytes_in_last_block ib_lazy__archive_write_set_bytes_in_last_block
+#define archive_write_set_bytes_per_block ib_lazy__archive_write_set_bytes_per_block
+#define archive_write_set_format_pax_restricted ib_lazy__archive_write_set_format_pax_restricted
+#define archive_write_set_format_raw ib_lazy__archive_write_set_format_raw
+#define curl_easy_cleanup ib_lazy__curl_easy_cleanup
+#define curl_easy_escape ib_lazy__curl_easy_escape
+#define curl_easy_init ib_lazy__curl_easy_init
+#define curl_easy_perform ib_lazy__curl_easy_perform
+#define curl_easy_reset ib_lazy__curl_easy_reset
+#define curl_easy_strerror ib_lazy__curl_easy_strerror
+#define curl_free ib_lazy__curl_free
+#define curl_getdate ib_lazy__curl_getdate
+#define curl_global_init ib_lazy__curl_global_init
+#define curl_share_cleanup ib_lazy__curl_share_cleanup
+#define curl_share_init ib_lazy__curl_share_init
+#define curl_slist_append ib_lazy__curl_slist_append
+#define curl_slist_free_all ib_lazy__curl_slist_free_all
+#define curl_url ib_lazy__curl_url
+#define curl_url_cleanup ib_lazy__curl_url_cleanup
+#define curl_url_get ib_lazy__curl_url_get
+#define curl_url_set ib_lazy__curl_url_set
+#define curl_url_strerror ib_lazy__curl_url_strerror
+#endif

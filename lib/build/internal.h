@@ -20,6 +20,7 @@
 #include "util/hash.h"
 #include "util/strlist.h"
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #define IB_BUILD_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -118,6 +119,33 @@ typedef struct ib_build__builder {
 typedef int (*ib_build__stage_fn)(builder *b, const ib_plan_stage *ps, size_t nth, size_t nstages);
 unsigned int ib_build__jobs(const builder *b);
 int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn);
+
+/*
+ * relay.c: the callbacks of work run in threads (parallel.c, multi.c) are
+ * called on the calling thread, one at a time. A worker queues an event
+ * and waits (ib_build__cbq_wait, with *mu held) until the calling thread,
+ * in ib_build__cbq_dispatch (with *mu held), has called the caller's
+ * callback for it (*mu released meanwhile) and set its return value.
+ * `wake` is signalled when an event is queued, `changed` broadcast when
+ * one is handled; both belong to the scheduler, with `mu`.
+ */
+typedef struct ib_build__cbev {
+	struct ib_build__cbev *next;
+	int is_log;
+	ib_progress p;
+	ib_log_level level;
+	const char *line;
+	int rc;
+	int done;
+} ib_build__cbev;
+typedef struct {
+	pthread_mutex_t *mu;
+	pthread_cond_t *wake, *changed;
+	const ib_callbacks *user;
+	ib_build__cbev *head, *tail;
+} ib_build__cbq;
+int ib_build__cbq_wait(ib_build__cbq *q, ib_build__cbev *ev);
+void ib_build__cbq_dispatch(ib_build__cbq *q);
 
 /* libgit2 is opened on first use (git_lazy.c): load it (error set naming it), and whether it is loaded. */
 int ib_build__git_load(void);

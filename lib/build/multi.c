@@ -35,16 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef struct mevent {
-	struct mevent *next;
-	int is_log;
-	ib_progress p;
-	ib_log_level level;
-	const char *line;
-	int rc;
-	int done;
-} mevent;
-
 struct msched;
 
 typedef struct {
@@ -68,7 +58,7 @@ struct msched {
 	int threaded;            /* 0: one platform after the other on the calling thread */
 	volatile int abort;      /* the platforms' cancel flag */
 	int user_cancel;         /* the caller's flag set it, before any platform failed */
-	mevent *head, *tail;
+	ib_build__cbq q;         /* the callbacks' queue (relay.c), under mu */
 	size_t running;
 	int failed;
 	int rc;
@@ -77,7 +67,7 @@ struct msched {
 
 /* ---- callbacks: to the calling thread ---- */
 
-static int deliver(struct msched *ms, mevent *ev)
+static int deliver(struct msched *ms, ib_build__cbev *ev)
 {
 	if (!ms->threaded) {
 		if (ev->is_log) {
@@ -87,16 +77,7 @@ static int deliver(struct msched *ms, mevent *ev)
 		return ms->user->progress(&ev->p, ms->user->payload);
 	}
 	pthread_mutex_lock(&ms->mu);
-	ev->next = NULL;
-	if (ms->tail)
-		ms->tail->next = ev;
-	else
-		ms->head = ev;
-	ms->tail = ev;
-	pthread_cond_signal(&ms->wake);
-	while (!ev->done)
-		pthread_cond_wait(&ms->changed, &ms->mu);
-	int rc = ev->rc;
+	int rc = ib_build__cbq_wait(&ms->q, ev);
 	pthread_mutex_unlock(&ms->mu);
 	return rc;
 }
@@ -104,7 +85,7 @@ static int deliver(struct msched *ms, mevent *ev)
 static int relay_progress(const ib_progress *p, void *payload)
 {
 	pjob *j = payload;
-	mevent ev;
+	ib_build__cbev ev;
 	memset(&ev, 0, sizeof ev);
 	ev.p = *p;
 	return deliver(j->ms, &ev);
@@ -117,34 +98,13 @@ static void relay_log(ib_log_level level, const char *line, void *payload)
 	ib_error_save(&saved);
 	char *l = ib_sprintf("[%s] %s", j->platform, line);
 	ib_error_restore(&saved);
-	mevent ev;
+	ib_build__cbev ev;
 	memset(&ev, 0, sizeof ev);
 	ev.is_log = 1;
 	ev.level = level;
 	ev.line = l ? l : line;
 	deliver(j->ms, &ev);
 	free(l);
-}
-
-/* Called with ms->mu held: every queued event, each callback called unlocked. */
-static void dispatch(struct msched *ms)
-{
-	while (ms->head) {
-		mevent *ev = ms->head;
-		ms->head = ev->next;
-		if (!ms->head)
-			ms->tail = NULL;
-		pthread_mutex_unlock(&ms->mu);
-		int rc = 0;
-		if (ev->is_log)
-			ms->user->log(ev->level, ev->line, ms->user->payload);
-		else
-			rc = ms->user->progress(&ev->p, ms->user->payload);
-		pthread_mutex_lock(&ms->mu);
-		ev->rc = rc;
-		ev->done = 1;
-		pthread_cond_broadcast(&ms->changed);
-	}
 }
 
 /* ---- one platform ---- */
@@ -215,6 +175,10 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 		return IB_ERROR;
 	static const ib_callbacks none = IB_CALLBACKS_INIT;
 	ms.user = opts->callbacks ? opts->callbacks : &none;
+	ms.q.mu = &ms.mu;
+	ms.q.wake = &ms.wake;
+	ms.q.changed = &ms.changed;
+	ms.q.user = ms.user;
 	ms.root = ib_store_root(store);
 	ms.threaded = jobs > 1 && n > 1;
 	(void)ib_build__host_platform(); /* set once, before any thread reads it */
@@ -253,7 +217,7 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 		pthread_mutex_lock(&ms.mu);
 		size_t started = 0;
 		for (;;) {
-			dispatch(&ms);
+			ib_build__cbq_dispatch(&ms.q);
 			if (!ms.abort && ib_callback_cancelled(ms.user))
 				ms.abort = ms.user_cancel = 1; /* the caller cancelled: every platform stops */
 			for (size_t i = 0; !ms.abort && i < n && ms.running < jobs; i++) {
@@ -279,7 +243,7 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 				}
 				started++;
 			}
-			if (!ms.running && !ms.head && (ms.abort || started == n))
+			if (!ms.running && !ms.q.head && (ms.abort || started == n))
 				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -288,7 +252,7 @@ int ib_build__platforms_run(ib_digest *ids, ib_digest *manifests, ib_store *stor
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			if (!ms.head)
+			if (!ms.q.head)
 				pthread_cond_timedwait(&ms.wake, &ms.mu, &ts);
 		}
 		pthread_mutex_unlock(&ms.mu);

@@ -41,16 +41,6 @@
 
 enum { ST_NONE = 0, ST_PENDING, ST_RUNNING, ST_DONE, ST_FAILED };
 
-typedef struct event {
-	struct event *next;
-	int is_log;
-	ib_progress p;
-	ib_log_level level;
-	const char *line;
-	int rc;
-	int done;
-} event;
-
 typedef struct relay {
 	struct ib_build__sched *sc;
 	builder *b;             /* the stage thread's builder, or NULL (the shared checksum cache) */
@@ -78,7 +68,7 @@ struct ib_build__sched {
 	const ib_callbacks *user;
 	int dispatching;
 	volatile int abort;     /* the stage threads' cancel flag */
-	event *head, *tail;
+	ib_build__cbq q;        /* the callbacks' queue (relay.c), under mu */
 	unsigned char *state;   /* ST_* by Dockerfile stage index */
 	size_t running;         /* stage threads not waiting for another stage */
 	relay shared;           /* for the checksum cache, which every stage uses */
@@ -89,21 +79,6 @@ struct ib_build__sched {
 
 /* ---- callbacks: queued to the calling thread ---- */
 
-/* Called with sc->mu held: queue `ev` and wait until the calling thread handled it. */
-static int queue_and_wait(struct ib_build__sched *sc, event *ev)
-{
-	ev->next = NULL;
-	if (sc->tail)
-		sc->tail->next = ev;
-	else
-		sc->head = ev;
-	sc->tail = ev;
-	pthread_cond_signal(&sc->wake);
-	while (!ev->done)
-		pthread_cond_wait(&sc->changed, &sc->mu);
-	return ev->rc;
-}
-
 static int relay_progress(const ib_progress *p, void *payload)
 {
 	relay *r = payload;
@@ -113,7 +88,7 @@ static int relay_progress(const ib_progress *p, void *payload)
 		pthread_mutex_unlock(&sc->mu);
 		return sc->user->progress(p, sc->user->payload);
 	}
-	event ev;
+	ib_build__cbev ev;
 	memset(&ev, 0, sizeof ev);
 	ev.p = *p;
 	if (r->b && (p->kind == IB_PROGRESS_STEP || p->kind == IB_PROGRESS_STEP_DONE)) {
@@ -123,7 +98,7 @@ static int relay_progress(const ib_progress *p, void *payload)
 		ev.p.current = r->b->step_no;
 		ev.p.total = sc->root->step_total;
 	}
-	int rc = queue_and_wait(sc, &ev);
+	int rc = ib_build__cbq_wait(&sc->q, &ev);
 	pthread_mutex_unlock(&sc->mu);
 	return rc;
 }
@@ -138,12 +113,12 @@ static void relay_log(ib_log_level level, const char *line, void *payload)
 		sc->user->log(level, line, sc->user->payload);
 		return;
 	}
-	event ev;
+	ib_build__cbev ev;
 	memset(&ev, 0, sizeof ev);
 	ev.is_log = 1;
 	ev.level = level;
 	ev.line = line;
-	queue_and_wait(sc, &ev);
+	ib_build__cbq_wait(&sc->q, &ev);
 	pthread_mutex_unlock(&sc->mu);
 }
 
@@ -157,27 +132,6 @@ static void relay_init(relay *r, struct ib_build__sched *sc, builder *b)
 	c.payload = r;
 	c.cancel = &sc->abort;
 	r->cb = c;
-}
-
-/* Called with sc->mu held: every queued event, each callback called unlocked. */
-static void dispatch(struct ib_build__sched *sc)
-{
-	while (sc->head) {
-		event *ev = sc->head;
-		sc->head = ev->next;
-		if (!sc->head)
-			sc->tail = NULL;
-		pthread_mutex_unlock(&sc->mu);
-		int rc = 0;
-		if (ev->is_log)
-			sc->user->log(ev->level, ev->line, sc->user->payload);
-		else
-			rc = sc->user->progress(&ev->p, sc->user->payload);
-		pthread_mutex_lock(&sc->mu);
-		ev->rc = rc;
-		ev->done = 1;
-		pthread_cond_broadcast(&sc->changed);
-	}
 }
 
 /* ---- what the stages share ---- */
@@ -370,6 +324,10 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 	pthread_cond_init(&sc.changed, NULL);
 	sc.root = b;
 	sc.user = b->o->callbacks;
+	sc.q.mu = &sc.mu;
+	sc.q.wake = &sc.wake;
+	sc.q.changed = &sc.changed;
+	sc.q.user = sc.user;
 	sc.fn = fn;
 	relay_init(&sc.shared, &sc, NULL);
 	/* every copy made before any thread runs: the stages change the builder only under locks */
@@ -404,7 +362,7 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 	size_t started = 0;
 	int start_failed = 0;
 	for (;;) {
-		dispatch(&sc);
+		ib_build__cbq_dispatch(&sc.q);
 		if (!sc.abort && ib_callback_cancelled(sc.user)) {
 			sc.abort = 1; /* the caller cancelled: every stage stops */
 			pthread_cond_broadcast(&sc.changed);
@@ -431,7 +389,7 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 		size_t live = 0;
 		for (size_t i = 0; i < n; i++)
 			live += js[i].started && sc.state[js[i].ps->index] == ST_RUNNING;
-		if (!live && !sc.head && (sc.abort || started == n))
+		if (!live && !sc.q.head && (sc.abort || started == n))
 			break;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -440,7 +398,7 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		if (!sc.head)
+		if (!sc.q.head)
 			pthread_cond_timedwait(&sc.wake, &sc.mu, &ts);
 	}
 	sc.dispatching = 0;

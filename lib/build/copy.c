@@ -302,47 +302,110 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_build__wa
 	return rc;
 }
 
-/* ---- hashing for the cache key ---- */
+/* ---- hashing for the cache key ----
+ *
+ * One walk of the source feeds the key. The bytes of each entry (path,
+ * metadata, then a file's digest, a link's target or a device's numbers)
+ * are gathered in a buffer that goes to the hash in order. A regular file
+ * the checksum cache knows costs its stat; a small unknown one is read at
+ * once; a big unknown one (PREHASH_MIN and more) leaves a 32-byte hole in
+ * the buffer and is hashed, with the others of the batch, on two cores, the
+ * largest first, when the buffer is handed to the hash (every 4 MiB of key
+ * bytes or 4,096 big files, so memory stays bounded whatever the context).
+ * A big file that changed under us or that the batch could not read is
+ * read again on the calling thread, which reports the error.
+ */
 
-static int hash_str(ib_sha256 *h, const char *s)
+static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const struct stat *st, const char *frel,
+		       ib_build__sums *sums)
 {
-	return ib_sha256_update(h, s, strlen(s) + 1);
+	if (ib_build__sums_get(sums, frel, st, d))
+		return 0;
+	int cfd = fd >= 0 ? dup(fd) : name ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+					   : ib_open_in_root(dirfd, frel, O_RDONLY | O_NONBLOCK, 0);
+	if (cfd < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
+	struct stat now;
+	lseek(cfd, 0, SEEK_SET);
+	int rc = ib_sha256_fd(d, cfd, NULL);
+	/* remembered with the stat of what was read (the file may have changed since `st`) */
+	if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
+		rc = ib_build__sums_put(sums, frel, &now, d);
+	close(cfd);
+	if (rc == 0)
+		rc = ib_build__sums_hashed(sums, (uint64_t)st->st_size);
+	if (rc < 0)
+		ib_error_prefix("`%s`", frel);
+	return rc;
 }
 
-/* One entry: its path, metadata and content (a directory's entries are the walk's). */
-static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const char *rel,
-		    const struct stat *st, const char *frel, ib_build__sums *sums, int owners)
+#define PREHASH_MIN (1u << 20)
+#define KEY_FLUSH (4u << 20)
+#define BIG_FLUSH 4096
+
+typedef struct {
+	char *frel;  /* relative to rootfd (the checksum cache's key) */
+	size_t hole; /* offset of the digest's 32 bytes in the key buffer */
+	struct stat st;
+	ib_digest d;
+	int ok;
+} big_file;
+
+typedef struct {
+	ib_sha256 *h;
+	int rootfd;
+	const char *rel; /* the source, relative to rootfd: "" or "." for all of it */
+	ib_build__walk_filter filter;
+	void *payload;
+	ib_build__sums *sums;
+	int owners;
+	ib_buf cfrel; /* the entry relative to rootfd */
+	ib_buf key;   /* key bytes not hashed yet */
+	big_file *big;
+	size_t nbig, capbig;
+	size_t next;       /* the next big file to take (atomic) */
+	uint64_t done;     /* bytes hashed by either thread (atomic) */
+	uint64_t reported; /* of `done`, reported (calling thread) */
+} key_walk;
+
+static int key_str(ib_buf *b, const char *s)
+{
+	return ib_buf_put(b, s, strlen(s) + 1);
+}
+
+/* An entry's bytes; a regular file's digest from the cache, read now, or left as a hole for the batch. */
+static int key_entry(key_walk *w, int fd, int dirfd, const char *name, const char *rel, const struct stat *st,
+		     const char *frel)
 {
 	/* the context's owners are this machine's (the copy makes them 0:0): not in the key */
 	char meta[128];
-	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, owners ? (unsigned)st->st_uid : 0u,
-		 owners ? (unsigned)st->st_gid : 0u, S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0ULL);
-	int rc = hash_str(h, *rel ? rel : ".");
-	if (rc == 0)
-		rc = hash_str(h, meta);
-	if (rc < 0)
-		return rc;
+	snprintf(meta, sizeof meta, "%o %u %u %llu", (unsigned)st->st_mode, w->owners ? (unsigned)st->st_uid : 0u,
+		 w->owners ? (unsigned)st->st_gid : 0u, S_ISREG(st->st_mode) ? (unsigned long long)st->st_size : 0ULL);
+	if (key_str(&w->key, *rel ? rel : ".") < 0 || key_str(&w->key, meta) < 0)
+		return IB_ERROR;
 	if (S_ISREG(st->st_mode)) {
 		ib_digest d;
-		if (ib_build__sums_get(sums, frel, st, &d))
-			return ib_sha256_update(h, d.bytes, sizeof d.bytes);
-		int cfd = fd >= 0 ? dup(fd) : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (cfd < 0)
-			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
-		struct stat now;
-		lseek(cfd, 0, SEEK_SET);
-		rc = ib_sha256_fd(&d, cfd, NULL);
-		/* remembered with the stat of what was read (the file may have changed since `st`) */
-		if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
-			rc = ib_build__sums_put(sums, frel, &now, &d);
-		close(cfd);
-		if (rc == 0)
-			rc = ib_build__sums_hashed(sums, (uint64_t)st->st_size);
-		if (rc < 0) {
-			ib_error_prefix("`%s`", frel);
-			return rc;
+		if (fd < 0 && st->st_size >= PREHASH_MIN && !ib_build__sums_get(w->sums, frel, st, &d)) {
+			if (w->nbig == w->capbig) {
+				size_t nc = w->capbig ? 2 * w->capbig : 16;
+				big_file *nb = ib_realloc(w->big, nc * sizeof *nb);
+				if (!nb)
+					return IB_ERROR;
+				w->big = nb;
+				w->capbig = nc;
+			}
+			big_file *b = &w->big[w->nbig];
+			memset(b, 0, sizeof *b);
+			b->st = *st;
+			b->hole = w->key.size;
+			if (!(b->frel = ib_strdup(frel)))
+				return IB_ERROR;
+			w->nbig++;
+			memset(d.bytes, 0, sizeof d.bytes);
+		} else if (file_digest(&d, fd, dirfd, name, st, frel, w->sums) < 0) {
+			return IB_ERROR;
 		}
-		return ib_sha256_update(h, d.bytes, sizeof d.bytes);
+		return ib_buf_put(&w->key, (const char *)d.bytes, sizeof d.bytes);
 	}
 	if (S_ISLNK(st->st_mode)) {
 		char target[4097];
@@ -350,200 +413,126 @@ static int hash_one(ib_sha256 *h, int fd, int dirfd, const char *name, const cha
 		if (n < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "readlink `%s`", frel);
 		target[n] = '\0';
-		return hash_str(h, target);
+		return key_str(&w->key, target);
 	}
 	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
 		snprintf(meta, sizeof meta, "%u:%u", major(st->st_rdev), minor(st->st_rdev));
-		return hash_str(h, meta);
+		return key_str(&w->key, meta);
 	}
-	return 0;
-}
-
-typedef struct {
-	ib_sha256 *h;
-	const char *frel;
-	ib_build__walk_filter filter;
-	void *payload;
-	ib_build__sums *sums;
-	ib_buf cfrel;
-	int owners;
-} hash_walk;
-
-static int hash_entry(const ib_walk_entry *e, void *payload)
-{
-	hash_walk *w = payload;
-	ib_buf_clear(&w->cfrel);
-	if ((*w->frel && strcmp(w->frel, ".") && ib_buf_printf(&w->cfrel, "%s/", w->frel) < 0) ||
-	    ib_buf_put(&w->cfrel, e->path, e->path_len) < 0)
-		return IB_ERROR;
-	int f = filtered(w->filter, w->payload, w->cfrel.ptr, S_ISDIR(e->st->st_mode));
-	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
-		return 1; /* left out, and what is below it */
-	int rc = hash_one(w->h, -1, e->dirfd, e->name, e->path, e->st, w->cfrel.ptr, w->sums, w->owners);
-	return rc < 0 ? rc : 0;
-}
-
-/*
- * Before the walk that feeds the key (in order, one file after the other):
- * the big files the checksum cache does not know are hashed into it on two
- * cores, the largest first, so a cold build's context costs about half its
- * hashing time. Best effort: a file that changed or cannot be read is left
- * to the walk, which hashes it and reports the error.
- */
-#define PREHASH_MIN (1u << 20)
-
-typedef struct {
-	char *frel, *rootrel;
-	struct stat st;
-} prehash_item;
-
-typedef struct {
-	int rootfd;
-	const char *rel, *frel;
-	ib_build__walk_filter filter;
-	void *payload;
-	ib_build__sums *sums;
-	ib_buf cfrel;
-	prehash_item *items;
-	size_t n, cap;
-	size_t next;              /* the next item to take (atomic) */
-	uint64_t done;            /* bytes hashed by either thread (atomic) */
-	uint64_t reported;        /* of `done`, reported (main thread) */
-	pthread_mutex_t mu;       /* the sums table */
-} prehash;
-
-static int prehash_entry(const ib_walk_entry *e, void *payload)
-{
-	prehash *p = payload;
-	ib_buf_clear(&p->cfrel);
-	if ((*p->frel && strcmp(p->frel, ".") && ib_buf_printf(&p->cfrel, "%s/", p->frel) < 0) ||
-	    ib_buf_put(&p->cfrel, e->path, e->path_len) < 0)
-		return IB_ERROR;
-	int f = filtered(p->filter, p->payload, p->cfrel.ptr, S_ISDIR(e->st->st_mode));
-	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
-		return 1;
-	ib_digest d;
-	if (!S_ISREG(e->st->st_mode) || e->st->st_size < PREHASH_MIN || ib_build__sums_get(p->sums, p->cfrel.ptr, e->st, &d))
-		return 0;
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? 2 * p->cap : 16;
-		prehash_item *ni = ib_realloc(p->items, nc * sizeof *ni);
-		if (!ni)
-			return IB_ERROR;
-		p->items = ni;
-		p->cap = nc;
-	}
-	prehash_item *it = &p->items[p->n];
-	it->st = *e->st;
-	it->frel = ib_strdup(p->cfrel.ptr);
-	char *path = ib_strndup(e->path, e->path_len);
-	it->rootrel = path ? join_rel(p->rel, path) : NULL;
-	free(path);
-	if (!it->frel || !it->rootrel) {
-		free(it->frel);
-		free(it->rootrel);
-		return IB_ERROR;
-	}
-	p->n++;
 	return 0;
 }
 
 static int by_size_desc(const void *a, const void *b)
 {
-	const prehash_item *x = a, *y = b;
+	const big_file *x = *(big_file *const *)a, *y = *(big_file *const *)b;
 	return (x->st.st_size < y->st.st_size) - (x->st.st_size > y->st.st_size);
 }
 
-/* BYTES "context" for what both threads hashed since the last report (main thread only). */
-static int prehash_report(prehash *p)
+typedef struct {
+	key_walk *w;
+	big_file **order; /* largest first */
+} big_batch;
+
+/* BYTES "context" for what both threads hashed since the last report (calling thread only). */
+static int big_report(key_walk *w)
 {
-	uint64_t done = __atomic_load_n(&p->done, __ATOMIC_RELAXED);
-	int rc = ib_build__sums_hashed(p->sums, done - p->reported);
-	p->reported = done;
+	uint64_t done = __atomic_load_n(&w->done, __ATOMIC_RELAXED);
+	int rc = ib_build__sums_hashed(w->sums, done - w->reported);
+	w->reported = done;
 	return rc;
 }
 
-/* Take items until none is left; the main thread (`report`) also reports progress and polls cancel. */
-static int prehash_work(prehash *p, int report)
+/* Take big files until none is left; the calling thread (`report`) also reports progress and polls cancel. */
+static int big_work(big_batch *bb, int report)
 {
-	int rc = report ? ib_build__sums_hashed(p->sums, 0) : 0; /* hashing starts (progress) */
+	key_walk *w = bb->w;
+	int rc = report ? ib_build__sums_hashed(w->sums, 0) : 0; /* hashing starts (progress) */
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
-		if (i >= p->n)
+		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		if (i >= w->nbig)
 			break;
-		prehash_item *it = &p->items[i];
-		int fd = ib_open_in_root(p->rootfd, it->rootrel, O_RDONLY | O_NONBLOCK, 0);
+		big_file *b = bb->order[i];
+		int fd = ib_open_in_root(w->rootfd, b->frel, O_RDONLY | O_NONBLOCK, 0);
 		struct stat now;
-		ib_digest d;
-		if (fd >= 0 && ib_sha256_fd(&d, fd, NULL) == 0 && fstat(fd, &now) == 0 && now.st_ino == it->st.st_ino &&
-		    now.st_dev == it->st.st_dev && now.st_size == it->st.st_size) {
-			pthread_mutex_lock(&p->mu);
-			if (ib_build__sums_put(p->sums, it->frel, &now, &d) < 0)
+		if (fd >= 0 && ib_sha256_fd(&b->d, fd, NULL) == 0 && fstat(fd, &now) == 0 &&
+		    now.st_ino == b->st.st_ino && now.st_dev == b->st.st_dev && now.st_size == b->st.st_size) {
+			b->ok = 1;
+			if (ib_build__sums_put(w->sums, b->frel, &now, &b->d) < 0) /* its own lock */
 				ib_error_clear();
-			pthread_mutex_unlock(&p->mu);
 		} else {
-			ib_error_clear();
+			ib_error_clear(); /* read again below, where the error is said */
 		}
 		if (fd >= 0)
 			close(fd);
-		__atomic_add_fetch(&p->done, (uint64_t)it->st.st_size, __ATOMIC_RELAXED);
-		if (report && (rc = prehash_report(p)) < 0) {
-			__atomic_store_n(&p->next, p->n, __ATOMIC_RELAXED); /* the other thread stops too */
+		__atomic_add_fetch(&w->done, (uint64_t)b->st.st_size, __ATOMIC_RELAXED);
+		if (report && (rc = big_report(w)) < 0) {
+			__atomic_store_n(&w->next, w->nbig, __ATOMIC_RELAXED); /* the other thread stops too */
 			return rc;
 		}
 	}
 	return 0;
 }
 
-static void *prehash_thread(void *arg)
+static void *big_thread(void *arg)
 {
-	prehash_work(arg, 0);
+	big_work(arg, 0);
 	return NULL;
 }
 
-static int prehash_source(int rootfd, int fd, const char *rel, ib_build__walk_filter filter, void *payload,
-			  ib_build__sums *sums)
+/* The batch's big files hashed (two threads), their holes filled, the key bytes handed to the hash. */
+static int key_flush(key_walk *w)
 {
-	prehash p;
-	memset(&p, 0, sizeof p);
-	p.rootfd = rootfd;
-	p.rel = rel;
-	p.frel = rel;
-	p.filter = filter;
-	p.payload = payload;
-	p.sums = sums;
-	p.cfrel = (ib_buf)IB_BUF_INIT;
-	/* a description of its own: the walk's directory offsets must not move under the key's walk */
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return 0;
-	ib_walk_options o = { .pre = prehash_entry, .payload = &p, .layer = IB_LAYER_BUILD };
-	int rc = ib_walk(dfd, &o);
-	close(dfd);
-	ib_buf_dispose(&p.cfrel);
-	if (rc < 0)
-		ib_error_clear(); /* the walk below meets it again and says so */
-	rc = 0;
-	if (p.n >= 2) {
-		qsort(p.items, p.n, sizeof *p.items, by_size_desc);
-		pthread_mutex_init(&p.mu, NULL);
+	int rc = 0;
+	if (w->nbig) {
+		big_batch bb = { w, ib_calloc(w->nbig, sizeof(big_file *)) };
+		if (!bb.order)
+			return IB_ERROR;
+		for (size_t i = 0; i < w->nbig; i++)
+			bb.order[i] = &w->big[i];
+		qsort(bb.order, w->nbig, sizeof *bb.order, by_size_desc);
+		w->next = 0;
 		pthread_t t;
-		int threaded = pthread_create(&t, NULL, prehash_thread, &p) == 0;
-		rc = prehash_work(&p, 1);
+		int threaded = w->nbig > 1 && pthread_create(&t, NULL, big_thread, &bb) == 0;
+		rc = big_work(&bb, 1);
 		if (threaded)
 			pthread_join(t, NULL);
 		if (rc == 0)
-			rc = prehash_report(&p); /* what the thread finished after our last item */
-		pthread_mutex_destroy(&p.mu);
+			rc = big_report(w); /* what the thread finished after our last one */
+		free(bb.order);
+		for (size_t i = 0; i < w->nbig; i++) {
+			big_file *b = &w->big[i];
+			if (rc == 0 && !b->ok)
+				rc = file_digest(&b->d, -1, w->rootfd, NULL, &b->st, b->frel, w->sums);
+			if (rc == 0 && !b->ok)
+				ib_error_clear();
+			if (rc == 0)
+				memcpy(w->key.ptr + b->hole, b->d.bytes, sizeof b->d.bytes);
+			free(b->frel);
+		}
+		w->nbig = 0;
 	}
-	for (size_t i = 0; i < p.n; i++) {
-		free(p.items[i].frel);
-		free(p.items[i].rootrel);
-	}
-	free(p.items);
+	if (rc == 0 && w->key.size)
+		rc = ib_sha256_update(w->h, w->key.ptr, w->key.size);
+	ib_buf_clear(&w->key);
 	return rc;
+}
+
+static int key_walk_entry(const ib_walk_entry *e, void *payload)
+{
+	key_walk *w = payload;
+	ib_buf_clear(&w->cfrel);
+	if ((*w->rel && strcmp(w->rel, ".") && ib_buf_printf(&w->cfrel, "%s/", w->rel) < 0) ||
+	    ib_buf_put(&w->cfrel, e->path, e->path_len) < 0)
+		return IB_ERROR;
+	int f = filtered(w->filter, w->payload, w->cfrel.ptr, S_ISDIR(e->st->st_mode));
+	if (f == IB_WALK_EXCLUDE || (f == IB_WALK_EXCLUDE_DESCEND && !S_ISDIR(e->st->st_mode)))
+		return 1; /* left out, and what is below it */
+	int rc = key_entry(w, -1, e->dirfd, e->name, e->path, e->st, w->cfrel.ptr);
+	if (rc == 0 && (w->key.size >= KEY_FLUSH || w->nbig >= BIG_FLUSH))
+		rc = key_flush(w);
+	return rc < 0 ? rc : 0;
 }
 
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
@@ -552,21 +541,35 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__w
 	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return IB_ERROR;
+	key_walk w;
+	memset(&w, 0, sizeof w);
+	w.h = h;
+	w.rootfd = rootfd;
+	w.rel = rel;
+	w.filter = filter;
+	w.payload = payload;
+	w.sums = sums;
+	w.owners = owners;
+	w.cfrel = (ib_buf)IB_BUF_INIT;
+	w.key = (ib_buf)IB_BUF_INIT;
 	struct stat st;
-	int rc;
-	if (fstat(fd, &st) < 0)
+	int rc = ib_buf_grow(&w.key, 64u << 10); /* most sources' key bytes at once */
+	if (rc == 0 && fstat(fd, &st) < 0)
 		rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%s`", rel);
-	else
-		rc = hash_one(h, fd, -1, NULL, "", &st, rel, sums, owners);
-	if (rc == 0 && S_ISDIR(st.st_mode) && sums)
-		rc = prehash_source(rootfd, fd, rel, filter, payload, sums);
+	else if (rc == 0)
+		rc = key_entry(&w, fd, -1, NULL, "", &st, rel);
 	if (rc == 0 && S_ISDIR(st.st_mode)) {
 		/* iterative: a context or stage may hold a tree thousands of levels deep */
-		hash_walk w = { h, rel, filter, payload, sums, IB_BUF_INIT, owners };
-		ib_walk_options o = { .pre = hash_entry, .payload = &w, .layer = IB_LAYER_BUILD };
+		ib_walk_options o = { .pre = key_walk_entry, .payload = &w, .layer = IB_LAYER_BUILD };
 		rc = ib_walk(fd, &o);
-		ib_buf_dispose(&w.cfrel);
 	}
+	if (rc == 0)
+		rc = key_flush(&w);
+	for (size_t i = 0; i < w.nbig; i++) /* left by an error */
+		free(w.big[i].frel);
+	free(w.big);
+	ib_buf_dispose(&w.key);
+	ib_buf_dispose(&w.cfrel);
 	close(fd);
 	return rc;
 }

@@ -388,6 +388,151 @@ static void sums_remember_unchanged_files(void **state)
 	free(file);
 }
 
+/* A file of `n` bytes, not all alike (a pattern of the name's first byte). */
+static void put_big(const char *dir, const char *rel, size_t n)
+{
+	char *b = malloc(n + 1);
+	assert_non_null(b);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (char)('a' + (rel[0] + i / 4096) % 26);
+	b[n] = '\0';
+	put(dir, rel, b, 0644);
+	free(b);
+}
+
+static void key_str(ib_sha256 *h, const char *s)
+{
+	ib_sha256_update(h, s, strlen(s) + 1);
+}
+
+static void key_meta(ib_sha256 *h, fixture *f, const char *rel, const char *shown)
+{
+	struct stat st = lst(f->ctx, rel);
+	char meta[128];
+	snprintf(meta, sizeof meta, "%o 0 0 %llu", (unsigned)st.st_mode,
+		 S_ISREG(st.st_mode) ? (unsigned long long)st.st_size : 0ULL);
+	key_str(h, shown);
+	key_str(h, meta);
+}
+
+static void key_file(ib_sha256 *h, fixture *f, const char *rel, const char *shown)
+{
+	key_meta(h, f, rel, shown);
+	char *c = slurp(f->ctx, rel);
+	ib_digest d;
+	ib_digest_of(&d, c, strlen(c));
+	free(c);
+	ib_sha256_update(h, d.bytes, sizeof d.bytes);
+}
+
+static void key_with(fixture *f, const char *rel, ib_build__sums *s, ib_digest *out)
+{
+	ib_sha256 *h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, s, 0), 0);
+	ib_sha256_final(h, out);
+	ib_sha256_free(h);
+}
+
+/*
+ * The key's bytes, written out: each entry's path, metadata and digest (a
+ * link's target) in byte order of the names. Big files (1 MiB and more) are
+ * hashed in a batch on two threads and their digests put in place after the
+ * walk: the key is the same cold, warm (every digest from the cache) and
+ * with no cache, and the cache survives a damaged file.
+ */
+static void key_bytes_with_big_files(void **state)
+{
+	fixture *f = *state;
+	put_big(f->ctx, "big/a.bin", (3u << 19) + 7);
+	put_big(f->ctx, "big/b.bin", (1u << 20));
+	put(f->ctx, "big/c.txt", "small", 0644);
+	put_big(f->ctx, "big/d/e.bin", (1u << 21) + 1);
+	char p[4200];
+	snprintf(p, sizeof p, "%s/big/l", f->ctx);
+	assert_int_equal(symlink("a.bin", p), 0);
+	ib_sha256 *h = ib_sha256_new();
+	ib_digest want, got;
+	key_meta(h, f, "big", ".");
+	key_file(h, f, "big/a.bin", "a.bin");
+	key_file(h, f, "big/b.bin", "b.bin");
+	key_file(h, f, "big/c.txt", "c.txt");
+	key_meta(h, f, "big/d", "d");
+	key_file(h, f, "big/d/e.bin", "d/e.bin");
+	key_meta(h, f, "big/l", "l");
+	key_str(h, "a.bin");
+	ib_sha256_final(h, &want);
+	ib_sha256_free(h);
+	key_with(f, "big", NULL, &got);
+	assert_true(ib_digest_equal(&want, &got));
+
+	char *dir = ib_test_tmpdir("sums-big");
+	snprintf(p, sizeof p, "%s/cache", dir);
+	ib_build__sums *s = NULL;
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	ib_build__sums_set_racy(s, -100);
+	key_with(f, "big", s, &got); /* cold: the big ones in a batch */
+	assert_true(ib_digest_equal(&want, &got));
+	assert_int_equal(ib_build__sums_save(s), 0);
+	ib_build__sums_free(s);
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	ib_digest d;
+	struct stat st = lst(f->ctx, "big/d/e.bin");
+	assert_int_equal(ib_build__sums_get(s, "big/d/e.bin", &st, &d), 1); /* remembered by the batch */
+	key_with(f, "big", s, &got); /* warm: from the mapped file */
+	assert_true(ib_digest_equal(&want, &got));
+	/* a new entry and the file's old ones are both kept by the next save */
+	ib_build__sums_set_racy(s, -100);
+	put(f->ctx, "big/c.txt", "SMALL!", 0644);
+	key_with(f, "big", s, &got);
+	assert_false(ib_digest_equal(&want, &got));
+	assert_int_equal(ib_build__sums_save(s), 0);
+	ib_build__sums_free(s);
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	st = lst(f->ctx, "big/c.txt");
+	assert_int_equal(ib_build__sums_get(s, "big/c.txt", &st, &d), 1);
+	ib_digest_of(&want, "SMALL!", 6);
+	assert_true(ib_digest_equal(&want, &d));
+	st = lst(f->ctx, "big/a.bin");
+	assert_int_equal(ib_build__sums_get(s, "big/a.bin", &st, &d), 1);
+	ib_build__sums_free(s);
+
+	/* damaged files are not believed: no hit, no crash, the key as without a cache */
+	ib_buf b = IB_BUF_INIT;
+	assert_int_equal(ib_read_file(&b, p), 0);
+	key_with(f, "big", NULL, &want);
+	size_t cuts[] = { 0, 5, 24, 40, b.size / 2, b.size - 1 };
+	for (size_t k = 0; k < sizeof cuts / sizeof *cuts + 3; k++) {
+		char *m = malloc(b.size);
+		memcpy(m, b.ptr, b.size);
+		size_t n = b.size;
+		if (k < sizeof cuts / sizeof *cuts) {
+			n = cuts[k]; /* truncated */
+		} else if (k == sizeof cuts / sizeof *cuts) {
+			memset(m + 24, 0xff, 4096 < b.size - 24 ? 4096 : b.size - 24); /* slots pointing anywhere */
+		} else if (k == sizeof cuts / sizeof *cuts + 1) {
+			uint32_t huge = 0xfffffff0u;
+			memcpy(m + 8, &huge, 4); /* count */
+		} else {
+			for (size_t i = b.size - 64; i < b.size - 16; i++)
+				m[i] = (char)0xee; /* paths and offsets garbled near the end */
+		}
+		assert_int_equal(ib_atomic_write(p, m, n, 0600), 0);
+		free(m);
+		assert_int_equal(ib_build__sums_open(&s, p), 0);
+		key_with(f, "big", s, &got);
+		assert_true(ib_digest_equal(&want, &got));
+		ib_build__sums_free(s);
+	}
+	/* the text format of before is not believed either */
+	assert_int_equal(ib_atomic_write(p, "sha256:00 1 2 3 4 5 6 7 big/c.txt\n", 34, 0600), 0);
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	assert_int_equal(ib_build__sums_get(s, "big/c.txt", &st, &d), 0);
+	ib_build__sums_free(s);
+	ib_buf_dispose(&b);
+	ib_rm_rf(dir);
+	free(dir);
+}
+
 /* A source 3,000 levels deep (paths past PATH_MAX) is hashed and copied with 64 fds. */
 static void deep_trees_hash_and_copy(void **state)
 {
@@ -531,5 +676,6 @@ DEFINE_GROUP(copy_tests,
 	T(hash_follows_content_and_metadata_not_mtime),
 	T(context_owner_is_not_in_the_key),
 	T(sums_remember_unchanged_files),
+	T(key_bytes_with_big_files),
 	T(deep_trees_hash_and_copy),
 	cmocka_unit_test(symbolic_modes_as_chmod))

@@ -317,9 +317,9 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_build__wa
  */
 
 static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const struct stat *st, const char *frel,
-		       ib_build__sums *sums)
+		       ib_build__sums *sums, const char *skey)
 {
-	if (ib_build__sums_get(sums, frel, st, d))
+	if (ib_build__sums_get(sums, skey, st, d))
 		return 0;
 	int cfd = fd >= 0 ? dup(fd) : name ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
 					   : ib_open_in_root(dirfd, frel, O_RDONLY | O_NONBLOCK, 0);
@@ -330,7 +330,7 @@ static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const 
 	int rc = ib_sha256_fd(d, cfd, NULL);
 	/* remembered with the stat of what was read (the file may have changed since `st`) */
 	if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
-		rc = ib_build__sums_put(sums, frel, &now, d);
+		rc = ib_build__sums_put(sums, skey, &now, d);
 	close(cfd);
 	if (rc == 0)
 		rc = ib_build__sums_hashed(sums, (uint64_t)st->st_size);
@@ -344,7 +344,8 @@ static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const 
 #define BIG_FLUSH 4096
 
 typedef struct {
-	char *frel;  /* relative to rootfd (the checksum cache's key) */
+	char *frel;  /* relative to rootfd */
+	char *skey;  /* the checksum cache's key */
 	size_t hole; /* offset of the digest's 32 bytes in the key buffer */
 	struct stat st;
 	ib_digest d;
@@ -359,7 +360,9 @@ typedef struct {
 	void *payload;
 	ib_build__sums *sums;
 	int owners;
+	const char *scope; /* before a path in the checksum cache (a stage's files), or NULL */
 	ib_buf cfrel; /* the entry relative to rootfd */
+	ib_buf skey;  /* its key in the checksum cache */
 	ib_buf key;   /* key bytes not hashed yet */
 	big_file *big;
 	size_t nbig, capbig;
@@ -385,7 +388,14 @@ static int key_entry(key_walk *w, int fd, int dirfd, const char *name, const cha
 		return IB_ERROR;
 	if (S_ISREG(st->st_mode)) {
 		ib_digest d;
-		if (fd < 0 && st->st_size >= PREHASH_MIN && !ib_build__sums_get(w->sums, frel, st, &d)) {
+		const char *skey = frel;
+		if (w->scope) {
+			ib_buf_clear(&w->skey);
+			if (ib_buf_puts(&w->skey, w->scope) < 0 || ib_buf_puts(&w->skey, frel) < 0)
+				return IB_ERROR;
+			skey = w->skey.ptr;
+		}
+		if (fd < 0 && st->st_size >= PREHASH_MIN && !ib_build__sums_get(w->sums, skey, st, &d)) {
 			if (w->nbig == w->capbig) {
 				size_t nc = w->capbig ? 2 * w->capbig : 16;
 				big_file *nb = ib_realloc(w->big, nc * sizeof *nb);
@@ -398,11 +408,13 @@ static int key_entry(key_walk *w, int fd, int dirfd, const char *name, const cha
 			memset(b, 0, sizeof *b);
 			b->st = *st;
 			b->hole = w->key.size;
-			if (!(b->frel = ib_strdup(frel)))
+			if (!(b->frel = ib_strdup(frel)) || !(b->skey = ib_strdup(skey))) {
+				free(b->frel);
 				return IB_ERROR;
+			}
 			w->nbig++;
 			memset(d.bytes, 0, sizeof d.bytes);
-		} else if (file_digest(&d, fd, dirfd, name, st, frel, w->sums) < 0) {
+		} else if (file_digest(&d, fd, dirfd, name, st, frel, w->sums, skey) < 0) {
 			return IB_ERROR;
 		}
 		return ib_buf_put(&w->key, (const char *)d.bytes, sizeof d.bytes);
@@ -459,7 +471,7 @@ static int big_work(big_batch *bb, int report)
 		if (fd >= 0 && ib_sha256_fd(&b->d, fd, NULL) == 0 && fstat(fd, &now) == 0 &&
 		    now.st_ino == b->st.st_ino && now.st_dev == b->st.st_dev && now.st_size == b->st.st_size) {
 			b->ok = 1;
-			if (ib_build__sums_put(w->sums, b->frel, &now, &b->d) < 0) /* its own lock */
+			if (ib_build__sums_put(w->sums, b->skey, &now, &b->d) < 0) /* its own lock */
 				ib_error_clear();
 		} else {
 			ib_error_clear(); /* read again below, where the error is said */
@@ -504,12 +516,13 @@ static int key_flush(key_walk *w)
 		for (size_t i = 0; i < w->nbig; i++) {
 			big_file *b = &w->big[i];
 			if (rc == 0 && !b->ok)
-				rc = file_digest(&b->d, -1, w->rootfd, NULL, &b->st, b->frel, w->sums);
+				rc = file_digest(&b->d, -1, w->rootfd, NULL, &b->st, b->frel, w->sums, b->skey);
 			if (rc == 0 && !b->ok)
 				ib_error_clear();
 			if (rc == 0)
 				memcpy(w->key.ptr + b->hole, b->d.bytes, sizeof b->d.bytes);
 			free(b->frel);
+			free(b->skey);
 		}
 		w->nbig = 0;
 	}
@@ -536,7 +549,7 @@ static int key_walk_entry(const ib_walk_entry *e, void *payload)
 }
 
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
-			  void *payload, ib_build__sums *sums, int owners)
+			  void *payload, ib_build__sums *sums, int owners, const char *scope)
 {
 	int fd = ib_open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
@@ -550,7 +563,9 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__w
 	w.payload = payload;
 	w.sums = sums;
 	w.owners = owners;
+	w.scope = scope;
 	w.cfrel = (ib_buf)IB_BUF_INIT;
+	w.skey = (ib_buf)IB_BUF_INIT;
 	w.key = (ib_buf)IB_BUF_INIT;
 	struct stat st;
 	int rc = ib_buf_grow(&w.key, 64u << 10); /* most sources' key bytes at once */
@@ -565,11 +580,14 @@ int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__w
 	}
 	if (rc == 0)
 		rc = key_flush(&w);
-	for (size_t i = 0; i < w.nbig; i++) /* left by an error */
+	for (size_t i = 0; i < w.nbig; i++) { /* left by an error */
 		free(w.big[i].frel);
+		free(w.big[i].skey);
+	}
 	free(w.big);
 	ib_buf_dispose(&w.key);
 	ib_buf_dispose(&w.cfrel);
+	ib_buf_dispose(&w.skey);
 	close(fd);
 	return rc;
 }
@@ -588,33 +606,43 @@ typedef struct {
 	size_t nlinks, caplinks;
 } copier;
 
-static int copy_content(int in, int out, const char *shown)
+/*
+ * `expect`: the size stat said `in` has. The copy ends there (or at the end
+ * of the file, when it is shorter by then): a file that grows while it is
+ * copied gives the bytes it had when it was looked at, as tar does.
+ */
+static int copy_content(int in, int out, off_t expect, const char *shown)
 {
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+	off_t done = 0;
+	while (done < expect) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)(expect - done), 0);
 		if (n == 0)
 			return 0;
-		if (n > 0)
+		if (n > 0) {
+			done += n;
 			continue;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
 			return ib_error_set_os(IB_LAYER_BUILD, "copy `%s`", shown);
 		break;
 	}
+	if (done >= expect)
+		return 0;
 	/* (into overlayfs from another file system copy_file_range says EXDEV: the common case) */
 	static __thread char small[1 << 16];
-	struct stat st;
 	char *chunk = small, *big = NULL;
 	size_t size = sizeof small;
 	/* a big file in 1 MiB pieces: 16 times fewer system calls */
-	if (fstat(in, &st) == 0 && st.st_size > (off_t)sizeof small && (big = malloc(1u << 20))) {
+	if (expect - done > (off_t)sizeof small && (big = malloc(1u << 20))) {
 		chunk = big;
 		size = 1u << 20;
 	}
 	int rc = 0;
-	for (;;) {
-		ssize_t n = read(in, chunk, size);
+	while (done < expect) {
+		size_t want = expect - done < (off_t)size ? (size_t)(expect - done) : size;
+		ssize_t n = read(in, chunk, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -628,6 +656,7 @@ static int copy_content(int in, int out, const char *shown)
 			rc = IB_ERROR;
 			break;
 		}
+		done += n;
 	}
 	free(big);
 	return rc;
@@ -650,28 +679,34 @@ static int copy_xattrs(int in, int out, const char *shown)
 	return 0;
 }
 
-/* Owner, mode and times of the entry `name` in `dirfd`, from `st` and the options. */
-static int apply_meta(copier *c, int dirfd, const char *name, const struct stat *st,
-		      const char *shown, int top)
+/* Owner, mode and times of the entry `name` in `dirfd` (or of `fd`, open on it, when >= 0), from `st` and the options. */
+static int apply_meta_fd(copier *c, int fd, int dirfd, const char *name, const struct stat *st,
+			 const char *shown, int top)
 {
 	/* the directory a copy creates to hold a directory's contents is 0:0
 	 * (or --chown's), whoever owned the source directory */
 	uid_t uid = c->o->set_owner ? c->o->uid : top ? 0 : st->st_uid;
 	gid_t gid = c->o->set_owner ? c->o->gid : top ? 0 : st->st_gid;
-	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if ((fd >= 0 ? fchown(fd, uid, gid) : fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW)) < 0)
 		return ib_error_set_os(IB_LAYER_BUILD, "chown `%s`", shown);
 	if (!S_ISLNK(st->st_mode)) {
 		/* --chmod applies to what is copied, not to the directory it goes into */
 		mode_t mode = st->st_mode & 07777;
 		if (c->o->set_mode && !top)
 			mode = c->o->modeset ? ib_build__modeset_apply(c->o->modeset, st->st_mode) : (c->o->mode & 07777);
-		if (fchmodat(dirfd, name, mode, 0) < 0)
+		if ((fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, name, mode, 0)) < 0)
 			return ib_error_set_os(IB_LAYER_BUILD, "chmod `%s`", shown);
 	}
 	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+	if ((fd >= 0 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW)) < 0)
 		return ib_error_set_os(IB_LAYER_BUILD, "set times of `%s`", shown);
 	return 0;
+}
+
+static int apply_meta(copier *c, int dirfd, const char *name, const struct stat *st,
+		      const char *shown, int top)
+{
+	return apply_meta_fd(c, -1, dirfd, name, st, shown, top);
 }
 
 static int remember_link(copier *c, const struct stat *st, int ddirfd, const char *dname)
@@ -884,24 +919,60 @@ static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const st
 	return rc < 0 ? rc : rc2;
 }
 
+/* What is in the way of a copy at `dname`: a directory is an error, anything else is replaced. */
+static int clear_way(int ddirfd, const char *dname, const char *frel)
+{
+	struct stat dst;
+	if (fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISDIR(dst.st_mode))
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD, "cannot copy `%s` over the directory of the same name",
+				     frel);
+	if (unlinkat(ddirfd, dname, 0) < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
+	return 0;
+}
+
+/* A regular file: created (what is in the way replaced), filled, its xattrs and metadata set through its fd. */
+static int copy_regular(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st, int ddirfd,
+			const char *dname, const char *frel)
+{
+	int in = sfd >= 0 ? dup(sfd) : openat(sdirfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
+	if (sfd >= 0)
+		lseek(in, 0, SEEK_SET);
+	/* most copies go to a place where nothing is: asked first, looked at only when something is */
+	int out = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int rc = 0;
+	if (out < 0 && errno == EEXIST && (rc = clear_way(ddirfd, dname, frel)) == 0)
+		out = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return rc < 0 ? rc : ib_error_set_os(IB_LAYER_BUILD, "create `%s`", frel);
+	}
+	rc = copy_content(in, out, st->st_size, frel);
+	if (rc == 0)
+		rc = copy_xattrs(in, out, frel);
+	if (rc == 0)
+		rc = apply_meta_fd(c, out, ddirfd, dname, st, frel, 0);
+	close(in);
+	close(out);
+	return rc;
+}
+
 static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
 		     int ddirfd, const char *dname, const char *frel)
 {
-	struct stat dst;
-	int exists = fstatat(ddirfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
 	int rc = 0;
-
-	if (exists) {
-		if (S_ISDIR(dst.st_mode))
-			return ib_error_setc(IB_EEXISTS, IB_LAYER_BUILD,
-					     "cannot copy `%s` over the directory of the same name", frel);
-		if (unlinkat(ddirfd, dname, 0) < 0)
-			return ib_error_set_os(IB_LAYER_BUILD, "replace `%s`", frel);
-	}
+	if (!S_ISREG(st->st_mode) && (rc = clear_way(ddirfd, dname, frel)) < 0)
+		return rc;
 
 	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1) {
 		for (size_t i = 0; i < c->nlinks; i++) {
 			if (c->links[i].dev == st->st_dev && c->links[i].ino == st->st_ino) {
+				if (S_ISREG(st->st_mode) && (rc = clear_way(ddirfd, dname, frel)) < 0)
+					return rc;
 				if (linkat(c->links[i].pathfd, "", ddirfd, dname, AT_EMPTY_PATH) < 0)
 					return ib_error_set_os(IB_LAYER_BUILD, "hard link `%s`", frel);
 				return 0;
@@ -910,20 +981,10 @@ static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const st
 	}
 
 	if (S_ISREG(st->st_mode)) {
-		int in = sfd >= 0 ? dup(sfd) : openat(sdirfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (in < 0)
-			return ib_error_set_os(IB_LAYER_BUILD, "open `%s`", frel);
-		lseek(in, 0, SEEK_SET);
-		int out = openat(ddirfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (out < 0) {
-			close(in);
-			return ib_error_set_os(IB_LAYER_BUILD, "create `%s`", frel);
-		}
-		rc = copy_content(in, out, frel);
-		if (rc == 0)
-			rc = copy_xattrs(in, out, frel);
-		close(in);
-		close(out);
+		rc = copy_regular(c, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+		if (rc == 0 && st->st_nlink > 1)
+			rc = remember_link(c, st, ddirfd, dname);
+		return rc;
 	} else if (S_ISLNK(st->st_mode)) {
 		char target[4097];
 		ssize_t n = readlinkat(sdirfd, sname, target, sizeof target - 1);

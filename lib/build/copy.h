@@ -88,9 +88,11 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source,
  * content digest. Not mtimes.
  */
 /* `owners`: hash uid/gid too (a stage's or image's files); 0 for the context, whose owners are this
- * machine's and never reach the image (copies from it are 0:0), so the key is the same on every machine */
+ * machine's and never reach the image (copies from it are 0:0), so the key is the same on every machine.
+ * `scope`: NULL for the context; for a stage's or image's files, what their paths are prefixed with in
+ * the checksum cache `sums` (it starts with '/', which no context path does: see sums.c) */
 int ib_build__hash_source(ib_sha256 *h, int rootfd, const char *rel, ib_build__walk_filter filter,
-			  void *payload, ib_build__sums *sums, int owners);
+			  void *payload, ib_build__sums *sums, int owners, const char *scope);
 
 /*
  * Copy one source into the rootfs at `dst_rootfd`: a directory's contents go

@@ -155,6 +155,7 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 	int add = in->kind == IB_INSTR_ADD;
 	int rc = 0;
 	ib_buf tmp = IB_BUF_INIT;
+	ib_buf scope = IB_BUF_INIT; /* --from's files in the checksum cache */
 	memset(si, 0, sizeof *si);
 	si->srcfd = b->ctxfd;
 	si->filter = ib_build__ignore_filter;
@@ -165,6 +166,8 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 		rc = ib_build__expand_one(&from, b, s, c->from);
 		if (rc == 0)
 			rc = ib_build__source_root(&si->srcfd, &si->snapkey, b, from.ptr, stage_index);
+		if (rc == 0)
+			rc = ib_buf_printf(&scope, "/from/%s/", from.ptr);
 		ib_buf_dispose(&from);
 		si->filter = NULL;
 		si->filter_payload = NULL;
@@ -321,7 +324,7 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 		rc = ib_build__source_filter(&xf, &incl, si, i);
 		if (rc == 0)
 			rc = ib_build__hash_source(k->h, si->srcfd, si->matches.items[i], ib_build__copy_filter_fn, &xf,
-						   c->from ? NULL : b->sums, c->from != NULL);
+						   b->sums, c->from != NULL, c->from ? scope.ptr : NULL);
 		ib_ignore_free(incl);
 	}
 	/* heredocs: their texts, as the files will hold them */
@@ -353,5 +356,6 @@ int ib_build__inputs_resolve(ib_build__inputs *si, builder *b, stage_state *s, c
 		rc = ib_buf_printf(&si->shown, " %s # buildkit", tmp.ptr);
 out:
 	ib_buf_dispose(&tmp);
+	ib_buf_dispose(&scope);
 	return rc;
 }

@@ -116,7 +116,7 @@ static int bind_mount(run_mounts *rm, builder *b, const ib_run_mount *m, size_t 
 		return rc == 0 ? add_mount(rm, IB_MOUNT_BIND, host, target, m->readonly, NULL) : rc;
 	}
 	if (k)
-		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums, 0);
+		return ib_build__hash_source(k->h, b->ctxfd, src, ib_build__ignore_filter, b->ignore, b->sums, 0, NULL);
 	/* a private copy of what the context shows (so ignored files stay out, and rw writes are dropped) */
 	char *dir = ib_build__tmpdir(b, "imagebuild-mount");
 	if (!dir)

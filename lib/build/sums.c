@@ -8,6 +8,16 @@
  * (the "racily clean" case of git: a later change in the same clock tick
  * could leave every stat field as it was).
  *
+ * The files of a stage or an image that COPY --from reads are remembered
+ * too, under paths that start with '/' (`/from/NAME/path`: no context path
+ * does) and matched without the device: they are seen through an overlay
+ * mount, whose device number is new each time it is mounted, while the
+ * inode, size and times are those of the file in its layer (every layer of
+ * a store is on the store's file system, so overlay shows their own inode
+ * numbers). Layers are never written once made, so an unchanged lower file
+ * keeps every one of those fields; a file a later step rewrote has another
+ * inode or ctime.
+ *
  * The file is a hash table as it lies on disk, mapped and used in place: a
  * rebuild opens it with one mmap and looks each file up where it lies,
  * without parsing or copying the table (a no-op rebuild of a context of
@@ -156,12 +166,13 @@ static void fill(sum_entry *e, const struct stat *st)
 	e->ctns = st->st_ctim.tv_nsec;
 }
 
-static int same(const sum_entry *e, const struct stat *st)
+/* `path` names a stage's file (see above): its device is not compared. */
+static int same(const sum_entry *e, const struct stat *st, const char *path)
 {
 	sum_entry now;
 	fill(&now, st);
-	return e->dev == now.dev && e->ino == now.ino && e->size == now.size && e->mts == now.mts &&
-	       e->mtns == now.mtns && e->cts == now.cts && e->ctns == now.ctns;
+	return (e->dev == now.dev || path[0] == '/') && e->ino == now.ino && e->size == now.size &&
+	       e->mts == now.mts && e->mtns == now.mtns && e->cts == now.cts && e->ctns == now.ctns;
 }
 
 /* ---- the mapped file ---- */
@@ -255,14 +266,14 @@ int ib_build__sums_get(ib_build__sums *s, const char *path, const struct stat *s
 	sum_entry *e = s->cap ? slot_of(s, path) : NULL;
 	int hit = 0;
 	if (e && e->path) {
-		hit = same(e, st);
+		hit = same(e, st, path);
 		if (hit)
 			*out = e->digest;
 	} else {
 		sums_rec r;
 		if (file_find(s, path, &r)) {
 			sum_entry fe = { NULL, r.dev, r.ino, r.size, r.mts, r.mtns, r.cts, r.ctns, { { 0 } } };
-			hit = same(&fe, st);
+			hit = same(&fe, st, path);
 			if (hit)
 				memcpy(out->bytes, r.digest, sizeof out->bytes);
 		}

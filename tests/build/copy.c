@@ -273,7 +273,7 @@ static void filter_applies_to_glob_copy_and_hash(void **state)
 static void hash_of(fixture *f, const char *rel, ib_build__walk_filter flt, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL, 0), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, flt, NULL, NULL, 0, NULL), 0);
 	ib_sha256_final(h, out);
 	ib_sha256_free(h);
 }
@@ -281,7 +281,7 @@ static void hash_of(fixture *f, const char *rel, ib_build__walk_filter flt, ib_d
 static void hash_owned(fixture *f, const char *rel, int owners, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, NULL, owners), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, NULL, owners, NULL), 0);
 	ib_sha256_final(h, out);
 	ib_sha256_free(h);
 }
@@ -352,7 +352,7 @@ static void sums_remember_unchanged_files(void **state)
 	ib_build__sums_set_racy(s, -100); /* the files were just made: remember them anyway */
 	ib_digest a, b, d;
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0, NULL), 0);
 	ib_sha256_final(h, &a);
 	ib_sha256_free(h);
 	assert_int_equal(ib_build__sums_save(s), 0);
@@ -371,7 +371,7 @@ static void sums_remember_unchanged_files(void **state)
 	stat(p2, &st);
 	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &st, &d), 0);
 	h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 0, NULL), 0);
 	ib_sha256_final(h, &b);
 	ib_sha256_free(h);
 	assert_false(ib_digest_equal(&a, &b));
@@ -428,7 +428,7 @@ static void key_file(ib_sha256 *h, fixture *f, const char *rel, const char *show
 static void key_with(fixture *f, const char *rel, ib_build__sums *s, ib_digest *out)
 {
 	ib_sha256 *h = ib_sha256_new();
-	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, s, 0), 0);
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, rel, NULL, NULL, s, 0, NULL), 0);
 	ib_sha256_final(h, out);
 	ib_sha256_free(h);
 }
@@ -556,7 +556,7 @@ static void deep_trees_hash_and_copy(void **state)
 	low.rlim_cur = 64;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
 	ib_sha256 *h = ib_sha256_new();
-	int rc = ib_build__hash_source(h, f->ctxfd, "deep", NULL, NULL, NULL, 0);
+	int rc = ib_build__hash_source(h, f->ctxfd, "deep", NULL, NULL, NULL, 0, NULL);
 	ib_sha256_free(h);
 	if (rc < 0)
 		fail_msg("hash: %s", ib_error_last()->message);

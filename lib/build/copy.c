@@ -316,9 +316,13 @@ int ib_build__glob(ib_strlist *out, int rootfd, const char *source, ib_build__wa
  * read again on the calling thread, which reports the error.
  */
 
+/* `skey`: the file's key in the checksum cache for a stage's file; NULL for the context's (`frel`, and its bytes are reported). */
 static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const struct stat *st, const char *frel,
 		       ib_build__sums *sums, const char *skey)
 {
+	int context = skey == NULL;
+	if (context)
+		skey = frel;
 	if (ib_build__sums_get(sums, skey, st, d))
 		return 0;
 	int cfd = fd >= 0 ? dup(fd) : name ? openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -332,7 +336,7 @@ static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const 
 	if (rc == 0 && fstat(cfd, &now) == 0 && now.st_ino == st->st_ino)
 		rc = ib_build__sums_put(sums, skey, &now, d);
 	close(cfd);
-	if (rc == 0)
+	if (rc == 0 && context) /* (a stage's files are not "context" in the progress) */
 		rc = ib_build__sums_hashed(sums, (uint64_t)st->st_size);
 	if (rc < 0)
 		ib_error_prefix("`%s`", frel);
@@ -345,7 +349,7 @@ static int file_digest(ib_digest *d, int fd, int dirfd, const char *name, const 
 
 typedef struct {
 	char *frel;  /* relative to rootfd */
-	char *skey;  /* the checksum cache's key */
+	char *skey;  /* a stage's file: its key in the checksum cache (NULL: frel, the context's) */
 	size_t hole; /* offset of the digest's 32 bytes in the key buffer */
 	struct stat st;
 	ib_digest d;
@@ -388,14 +392,14 @@ static int key_entry(key_walk *w, int fd, int dirfd, const char *name, const cha
 		return IB_ERROR;
 	if (S_ISREG(st->st_mode)) {
 		ib_digest d;
-		const char *skey = frel;
+		const char *skey = NULL; /* the context's: frel */
 		if (w->scope) {
 			ib_buf_clear(&w->skey);
 			if (ib_buf_puts(&w->skey, w->scope) < 0 || ib_buf_puts(&w->skey, frel) < 0)
 				return IB_ERROR;
 			skey = w->skey.ptr;
 		}
-		if (fd < 0 && st->st_size >= PREHASH_MIN && !ib_build__sums_get(w->sums, skey, st, &d)) {
+		if (fd < 0 && st->st_size >= PREHASH_MIN && !ib_build__sums_get(w->sums, skey ? skey : frel, st, &d)) {
 			if (w->nbig == w->capbig) {
 				size_t nc = w->capbig ? 2 * w->capbig : 16;
 				big_file *nb = ib_realloc(w->big, nc * sizeof *nb);
@@ -408,7 +412,7 @@ static int key_entry(key_walk *w, int fd, int dirfd, const char *name, const cha
 			memset(b, 0, sizeof *b);
 			b->st = *st;
 			b->hole = w->key.size;
-			if (!(b->frel = ib_strdup(frel)) || !(b->skey = ib_strdup(skey))) {
+			if (!(b->frel = ib_strdup(frel)) || (skey && !(b->skey = ib_strdup(skey)))) {
 				free(b->frel);
 				return IB_ERROR;
 			}
@@ -449,7 +453,7 @@ typedef struct {
 static int big_report(key_walk *w)
 {
 	uint64_t done = __atomic_load_n(&w->done, __ATOMIC_RELAXED);
-	int rc = ib_build__sums_hashed(w->sums, done - w->reported);
+	int rc = w->scope ? 0 : ib_build__sums_hashed(w->sums, done - w->reported);
 	w->reported = done;
 	return rc;
 }
@@ -458,7 +462,7 @@ static int big_report(key_walk *w)
 static int big_work(big_batch *bb, int report)
 {
 	key_walk *w = bb->w;
-	int rc = report ? ib_build__sums_hashed(w->sums, 0) : 0; /* hashing starts (progress) */
+	int rc = report && !w->scope ? ib_build__sums_hashed(w->sums, 0) : 0; /* hashing starts (progress) */
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -471,7 +475,7 @@ static int big_work(big_batch *bb, int report)
 		if (fd >= 0 && ib_sha256_fd(&b->d, fd, NULL) == 0 && fstat(fd, &now) == 0 &&
 		    now.st_ino == b->st.st_ino && now.st_dev == b->st.st_dev && now.st_size == b->st.st_size) {
 			b->ok = 1;
-			if (ib_build__sums_put(w->sums, b->skey, &now, &b->d) < 0) /* its own lock */
+			if (ib_build__sums_put(w->sums, b->skey ? b->skey : b->frel, &now, &b->d) < 0) /* its own lock */
 				ib_error_clear();
 		} else {
 			ib_error_clear(); /* read again below, where the error is said */

@@ -533,6 +533,54 @@ static void key_bytes_with_big_files(void **state)
 	free(dir);
 }
 
+/*
+ * A stage's files (COPY --from) are remembered under their scope and matched
+ * without the device (an overlay mount's is new each time); the context's
+ * are matched with it.
+ */
+static void sums_scope_for_stage_files(void **state)
+{
+	fixture *f = *state;
+	char *dir = ib_test_tmpdir("sums-scope");
+	char p[4200];
+	snprintf(p, sizeof p, "%s/cache", dir);
+	ib_build__sums *s = NULL;
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	ib_build__sums_set_racy(s, -100);
+	ib_digest a, b, d, want;
+	ib_sha256 *h = ib_sha256_new();
+	assert_int_equal(ib_build__hash_source(h, f->ctxfd, "app", NULL, NULL, s, 1, "/from/builder/"), 0);
+	ib_sha256_final(h, &a);
+	ib_sha256_free(h);
+	hash_owned(f, "app", 1, &b); /* the same key as with no cache */
+	assert_true(ib_digest_equal(&a, &b));
+	struct stat st = lst(f->ctx, "app/lib/util.txt");
+	ib_digest_of(&want, "util", 4);
+	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &st, &d), 0); /* not under the context's name */
+	assert_int_equal(ib_build__sums_get(s, "/from/builder/app/lib/util.txt", &st, &d), 1);
+	assert_true(ib_digest_equal(&want, &d));
+	/* another mount of the same layers: another device, the same file */
+	st.st_dev += 1;
+	assert_int_equal(ib_build__sums_get(s, "/from/builder/app/lib/util.txt", &st, &d), 1);
+	assert_int_equal(ib_build__sums_save(s), 0);
+	ib_build__sums_free(s);
+	assert_int_equal(ib_build__sums_open(&s, p), 0);
+	assert_int_equal(ib_build__sums_get(s, "/from/builder/app/lib/util.txt", &st, &d), 1);
+	/* the context's entries keep the device in the match */
+	ib_build__sums_set_racy(s, -100);
+	struct stat cst = lst(f->ctx, "app/lib/util.txt");
+	assert_int_equal(ib_build__sums_put(s, "app/lib/util.txt", &cst, &want), 0);
+	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &cst, &d), 1);
+	cst.st_dev += 1;
+	assert_int_equal(ib_build__sums_get(s, "app/lib/util.txt", &cst, &d), 0);
+	/* any other field still tells a changed file */
+	st.st_ino += 1;
+	assert_int_equal(ib_build__sums_get(s, "/from/builder/app/lib/util.txt", &st, &d), 0);
+	ib_build__sums_free(s);
+	ib_rm_rf(dir);
+	free(dir);
+}
+
 /* A source 3,000 levels deep (paths past PATH_MAX) is hashed and copied with 64 fds. */
 static void deep_trees_hash_and_copy(void **state)
 {
@@ -677,5 +725,6 @@ DEFINE_GROUP(copy_tests,
 	T(context_owner_is_not_in_the_key),
 	T(sums_remember_unchanged_files),
 	T(key_bytes_with_big_files),
+	T(sums_scope_for_stage_files),
 	T(deep_trees_hash_and_copy),
 	cmocka_unit_test(symbolic_modes_as_chmod))

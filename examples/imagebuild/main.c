@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const cli_command cli_commands[] = {
 #define IB_COMMAND(name, flags, usage, summary) { #name, usage, summary, cli_opts_##name, flags, cmd_##name },
@@ -74,6 +75,10 @@ int main(int argc, char **argv)
 {
 	ib_cli cli = { NULL, NULL, argv[0], NULL, NULL, NULL, -1 };
 	int i = 1, k;
+	/* into a pipe or a file, a line at a time (unbuffered, a progress line was three writes, each waking the reader) */
+	static char errbuf[4096];
+	if (!isatty(STDERR_FILENO))
+		setvbuf(stderr, errbuf, _IOLBF, sizeof errbuf);
 	if (argc > 1 && !strcmp(argv[1], "__gen"))
 		return cli_gen(argc - 1, argv + 1);
 	const char *v = NULL;

@@ -155,10 +155,33 @@ static int strip_one(int dirfd, const char *name, const char *shown)
 	return rc;
 }
 
+/*
+ * An entry of the walk: its xattrs listed by path (one call; most entries
+ * have none), through the directory's fd. The walk's lstat says what it is:
+ * a symlink has none of overlay's, and the l* calls do not follow one.
+ */
 static int strip_entry(const ib_walk_entry *e, void *payload)
 {
 	(void)payload;
-	return strip_one(e->dirfd, e->name, e->path);
+	if (S_ISLNK(e->st->st_mode))
+		return 0;
+	char path[64 + 4096], small[4096], *list = small, *heap = NULL;
+	ib_snapshot__proc_path(path, sizeof path, e->dirfd, e->name);
+	ssize_t len = llistxattr(path, small, sizeof small);
+	if (len < 0 && errno == ERANGE) { /* names past 4 KiB: asked for their size */
+		ssize_t need = llistxattr(path, NULL, 0);
+		if (need > 0 && (heap = malloc((size_t)need)))
+			len = llistxattr(path, list = heap, (size_t)need);
+	}
+	int rc = 0;
+	if (len < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+		rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "list xattrs of `%.200s`", e->path);
+	for (char *x = list; rc == 0 && len > 0 && x < list + len; x += strlen(x) + 1)
+		if (ib_snapshot__ovl_xattr(x) && strcmp(x, ib_snapshot__ovl_opaque()) != 0 &&
+		    lremovexattr(path, x) < 0 && errno != ENODATA)
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "remove xattr `%s` of `%.200s`", x, e->path);
+	free(heap);
+	return rc;
 }
 
 /* The same for a whole tree that becomes a lower layer (iterative: a RUN can make it 10,000 levels deep). */

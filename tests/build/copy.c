@@ -122,6 +122,51 @@ static void directory_contents_are_copied(void **state)
 	assert_int_equal(lst(f->root, "srv").st_mode & 07777, 0755);
 }
 
+/*
+ * Many files of one directory are copied on several threads: each arrives
+ * whole with its mode and times, the directory's own times are set after
+ * them, an existing file in the way is replaced, and an error met on any
+ * thread (a directory where a file goes) is the copy's error, named.
+ */
+static void many_files_copied_at_once(void **state)
+{
+	fixture *f = *state;
+	char rel[64], body[64];
+	for (int i = 0; i < 200; i++) {
+		snprintf(rel, sizeof rel, "many/f%03d", i);
+		snprintf(body, sizeof body, "file %d", i);
+		put(f->ctx, rel, body, i % 2 ? 0640 : 0755);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(rel, sizeof rel, "many/sub/g%02d", i);
+		put(f->ctx, rel, "g", 0644);
+	}
+	struct timespec ts[2] = { { 1234567, 0 }, { 1234567, 0 } };
+	char p[4200];
+	snprintf(p, sizeof p, "%s/many/sub", f->ctx);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	put(f->root, "dst/f007", "old", 0600); /* replaced */
+	ib_build__copy_opts o = root_owned();
+	assert_int_equal(ib_build__copy(f->ctxfd, "many", f->rootfd, "/dst", 1, &o), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(rel, sizeof rel, "dst/f%03d", i);
+		snprintf(body, sizeof body, "file %d", i);
+		char *got = slurp(f->root, rel);
+		assert_non_null(got);
+		assert_string_equal(got, body);
+		free(got);
+		assert_int_equal(lst(f->root, rel).st_mode & 07777, i % 2 ? 0640 : 0755);
+	}
+	assert_int_equal(lst(f->root, "dst/sub/g39").st_size, 1);
+	assert_int_equal(lst(f->root, "dst/sub").st_mtime, 1234567); /* set after its files were made */
+	/* a directory where a file goes, late in the listing: the copy fails and says which */
+	snprintf(p, sizeof p, "%s/dst2/f150", f->root);
+	assert_int_equal(ib_mkdir_p(p, 0755), 0);
+	assert_int_equal(ib_build__copy(f->ctxfd, "many", f->rootfd, "/dst2", 1, &o), IB_EEXISTS);
+	assert_non_null(strstr(ib_error_last()->message, "many/f150"));
+	assert_non_null(strstr(ib_error_last()->message, "over the directory"));
+}
+
 static void named_symlink_is_followed(void **state)
 {
 	fixture *f = *state;
@@ -714,6 +759,7 @@ static void symbolic_modes_as_chmod(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
+	T(many_files_copied_at_once),
 	T(named_symlink_is_followed),
 	T(sources_cannot_leave_the_context),
 	T(destinations_cannot_leave_the_rootfs),

@@ -305,25 +305,31 @@ void ib_build__state_dispose(stage_state *s)
 }
 
 /* Layers of a config: every diff_id is a blob of the local store. */
+/* The stage's layers from its config; a layer it had already (the steps before: most of them) keeps its size. */
 int ib_build__layers_from_config(stage_state *s, ib_store *store)
 {
-	free(s->layers);
+	ib_layer *old = s->layers;
+	size_t nold = s->nlayers;
 	s->layers = NULL;
 	s->nlayers = ib_image_config_diff_id_count(s->config);
-	if (!s->nlayers)
-		return 0;
-	s->layers = ib_calloc(s->nlayers, sizeof *s->layers);
-	if (!s->layers)
-		return IB_ERROR;
-	for (size_t i = 0; i < s->nlayers; i++) {
+	int rc = 0;
+	if (s->nlayers && !(s->layers = ib_calloc(s->nlayers, sizeof *s->layers)))
+		rc = IB_ERROR;
+	for (size_t i = 0; rc == 0 && i < s->nlayers; i++) {
 		ib_layer *l = &s->layers[i];
-		if (ib_image_config_diff_id(&l->diff_id, s->config, i) < 0)
-			return IB_ERROR;
+		if ((rc = ib_image_config_diff_id(&l->diff_id, s->config, i)) < 0)
+			break;
 		l->digest = l->diff_id;
-		if (ib_store_blob_size(&l->size, store, &l->digest) < 0)
-			return IB_ERROR;
+		if (i < nold && ib_digest_equal(&old[i].diff_id, &l->diff_id) &&
+		    ib_digest_equal(&old[i].digest, &l->diff_id))
+			l->size = old[i].size;
+		else
+			rc = ib_store_blob_size(&l->size, store, &l->digest);
 	}
-	return 0;
+	free(old);
+	if (rc < 0)
+		s->nlayers = 0; /* (s->layers is what was made so far, freed with the stage) */
+	return rc;
 }
 
 int ib_build__restore_config(stage_state *s, ib_store *store, const ib_digest *config)

@@ -57,49 +57,77 @@ void ib_dir_names_free(char **names, size_t n)
 	free(names);
 }
 
-int ib_dir_names(char ***out, size_t *nout, int fd, int layer, const char *shown)
+static int add_name(char ***names, size_t *n, size_t *cap, const char *name)
+{
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return 0;
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		char **nn = ib_realloc(*names, ncap * sizeof *nn);
+		if (!nn)
+			return IB_ERROR;
+		*names = nn;
+		*cap = ncap;
+	}
+	if (!((*names)[*n] = ib_strdup(name)))
+		return IB_ERROR;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * The names of the directory `fd`. `own`: the fd is the caller's alone (a
+ * walk's), so it is read itself, from its start, with getdents64; else a
+ * description of its own is opened, which leaves the caller's offset be.
+ */
+static int dir_names(char ***out, size_t *nout, int fd, int own, int layer, const char *shown)
 {
 	*out = NULL;
 	*nout = 0;
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
-		return shown ? ib_error_set_os(layer, "open directory `%.200s`", shown)
-			     : ib_error_set_os(layer, "open directory");
-	}
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
-	struct dirent *de;
-	for (;;) {
-		errno = 0;
-		if (!(de = readdir(d))) {
-			if (errno)
-				rc = shown ? ib_error_set_os(layer, "read directory `%.200s`", shown)
-					   : ib_error_set_os(layer, "read directory");
-			break;
-		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **nn = ib_realloc(names, ncap * sizeof *nn);
-			if (!nn) {
-				rc = IB_ERROR;
+	if (own) {
+		char buf[32768];
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			rc = -1;
+		for (ssize_t got; rc == 0 && (got = getdents64(fd, buf, sizeof buf)) != 0;) {
+			if (got < 0) {
+				rc = -1;
 				break;
 			}
-			names = nn;
-			cap = ncap;
+			for (ssize_t at = 0; rc == 0 && at < got;) {
+				struct dirent64 *de = (struct dirent64 *)(void *)(buf + at);
+				rc = add_name(&names, &n, &cap, de->d_name);
+				at += de->d_reclen;
+			}
 		}
-		if (!(names[n] = ib_strdup(de->d_name))) {
-			rc = IB_ERROR;
-			break;
+		if (rc == -1)
+			rc = shown ? ib_error_set_os(layer, "read directory `%.200s`", shown)
+				   : ib_error_set_os(layer, "read directory");
+	} else {
+		int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+		if (!d) {
+			if (dfd >= 0)
+				close(dfd);
+			return shown ? ib_error_set_os(layer, "open directory `%.200s`", shown)
+				     : ib_error_set_os(layer, "open directory");
 		}
-		n++;
+		struct dirent *de;
+		for (;;) {
+			errno = 0;
+			if (!(de = readdir(d))) {
+				if (errno)
+					rc = shown ? ib_error_set_os(layer, "read directory `%.200s`", shown)
+						   : ib_error_set_os(layer, "read directory");
+				break;
+			}
+			if ((rc = add_name(&names, &n, &cap, de->d_name)) < 0)
+				break;
+		}
+		closedir(d);
 	}
-	closedir(d);
 	if (rc < 0) {
 		ib_dir_names_free(names, n);
 		return rc;
@@ -109,6 +137,11 @@ int ib_dir_names(char ***out, size_t *nout, int fd, int layer, const char *shown
 	*out = names;
 	*nout = n;
 	return 0;
+}
+
+int ib_dir_names(char ***out, size_t *nout, int fd, int layer, const char *shown)
+{
+	return dir_names(out, nout, fd, 0, layer, shown);
 }
 
 typedef struct {
@@ -151,7 +184,7 @@ int ib_walk(int rootfd, const ib_walk_options *o)
 	if (stack[0].fd < 0 || fstat(stack[0].fd, &stack[0].st) < 0)
 		rc = ib_error_set_os(layer, "open the root of a walk");
 	else
-		rc = ib_dir_names(&stack[0].names, &stack[0].n, stack[0].fd, layer, ".");
+		rc = dir_names(&stack[0].names, &stack[0].n, stack[0].fd, 1, layer, ".");
 	while (rc == 0) {
 		frame *f = &stack[depth];
 		if (f->i == f->n) { /* this directory is done */
@@ -243,7 +276,7 @@ int ib_walk(int rootfd, const ib_walk_options *o)
 			close(stack[depth - IB_WALK_FDS].fd);
 			stack[depth - IB_WALK_FDS].fd = -1;
 		}
-		rc = ib_dir_names(&c->names, &c->n, sub, layer, path.ptr);
+		rc = dir_names(&c->names, &c->n, sub, 1, layer, path.ptr);
 	}
 	for (size_t i = 0; i <= depth && stack; i++) {
 		if (stack[i].fd >= 0)

@@ -895,18 +895,6 @@ static ctask cpool_take(cpool *p)
 	return t;
 }
 
-/* One queued file copied (called and returning with the lock held; it is released meanwhile). */
-static void cpool_run_one(cpool *p)
-{
-	ctask t = cpool_take(p);
-	p->busy++;
-	pthread_mutex_unlock(&p->mu);
-	ctask_run(p, &t);
-	pthread_mutex_lock(&p->mu);
-	if (--p->busy == 0 && p->n == 0)
-		pthread_cond_broadcast(&p->idle);
-}
-
 static void *cpool_worker(void *arg)
 {
 	cpool *p = arg;
@@ -916,7 +904,13 @@ static void *cpool_worker(void *arg)
 			pthread_cond_wait(&p->more, &p->mu);
 		if (p->n == 0)
 			break;
-		cpool_run_one(p);
+		ctask t = cpool_take(p);
+		p->busy++;
+		pthread_mutex_unlock(&p->mu);
+		ctask_run(p, &t);
+		pthread_mutex_lock(&p->mu);
+		if (--p->busy == 0 && p->n == 0)
+			pthread_cond_broadcast(&p->idle);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -978,10 +972,17 @@ static int cpool_wait(cpool *p, int say)
 		free(t.frel);
 	}
 	while (p->n || p->busy) {
-		if (p->n)
-			cpool_run_one(p);
-		else
+		if (p->n) {
+			ctask t = cpool_take(p);
+			p->busy++;
+			pthread_mutex_unlock(&p->mu);
+			ctask_run(p, &t);
+			pthread_mutex_lock(&p->mu);
+			if (--p->busy == 0 && p->n == 0)
+				pthread_cond_broadcast(&p->idle);
+		} else {
 			pthread_cond_wait(&p->idle, &p->mu);
+		}
 	}
 	int rc = p->rc;
 	if (rc < 0) {

@@ -829,192 +829,6 @@ static int reopen_dotdot(int *fd, const struct stat *want, int child_fd, const c
 static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
 		     int ddirfd, const char *dname, const char *frel);
 
-/*
- * Regular files copied on more than one core. The walk (this thread) hands
- * a directory's regular files to helper threads through a small queue, and
- * copies one itself whenever the queue already holds work, so both cores
- * copy. Every file handed out names the directory fds of its frame, so
- * before a frame's fds close (its end, or an ancestor's fds given back) the
- * queue is drained: this also keeps a directory's own times and metadata
- * for after all its entries exist. Files with other links, directories,
- * symlinks and devices stay on this thread (the link table is its own).
- * A helper's error is carried over to this thread at the next drain.
- */
-static int copy_regular(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st, int ddirfd,
-			const char *dname, const char *frel);
-
-typedef struct {
-	int sd, dd;
-	char *name, *frel;
-	struct stat st;
-} ctask;
-
-#define CPOOL_Q 64
-#define CPOOL_MAX 3
-
-typedef struct {
-	copier *c;
-	pthread_mutex_t mu;
-	pthread_cond_t more, idle;
-	ctask q[CPOOL_Q];
-	size_t head, n, busy;
-	int quit, nthreads, want;
-	pthread_t t[CPOOL_MAX];
-	int rc, err_layer;
-	char *err;
-} cpool;
-
-static void ctask_run(cpool *p, ctask *t)
-{
-	int rc = copy_regular(p->c, -1, t->sd, t->name, &t->st, t->dd, t->name, t->frel);
-	free(t->name);
-	free(t->frel);
-	if (rc < 0) {
-		const ib_error *e = ib_error_last();
-		char *msg = ib_strdup(e->message);
-		int layer = e->layer;
-		ib_error_clear();
-		pthread_mutex_lock(&p->mu);
-		if (p->rc == 0) {
-			p->rc = rc;
-			p->err = msg;
-			p->err_layer = layer;
-			msg = NULL;
-		}
-		pthread_mutex_unlock(&p->mu);
-		free(msg);
-	}
-}
-
-/* The next task taken (under the lock). */
-static ctask cpool_take(cpool *p)
-{
-	ctask t = p->q[p->head];
-	p->head = (p->head + 1) % CPOOL_Q;
-	p->n--;
-	return t;
-}
-
-static void *cpool_worker(void *arg)
-{
-	cpool *p = arg;
-	pthread_mutex_lock(&p->mu);
-	for (;;) {
-		while (!p->quit && p->n == 0)
-			pthread_cond_wait(&p->more, &p->mu);
-		if (p->n == 0)
-			break;
-		ctask t = cpool_take(p);
-		p->busy++;
-		pthread_mutex_unlock(&p->mu);
-		ctask_run(p, &t);
-		pthread_mutex_lock(&p->mu);
-		if (--p->busy == 0 && p->n == 0)
-			pthread_cond_broadcast(&p->idle);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
-}
-
-static void cpool_init(cpool *p, copier *c)
-{
-	memset(p, 0, sizeof *p);
-	p->c = c;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	p->want = cpus > 1 ? (int)(cpus - 1 < CPOOL_MAX ? cpus - 1 : CPOOL_MAX) : 0;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->more, NULL);
-	pthread_cond_init(&p->idle, NULL);
-}
-
-/* The file `name` of the frame (sd, dd): queued for a helper, or copied here when the queue already holds work. */
-static int cpool_copy(cpool *p, int sd, int dd, const char *name, const struct stat *st, const char *frel)
-{
-	if (p->nthreads < p->want) {
-		if (pthread_create(&p->t[p->nthreads], NULL, cpool_worker, p) == 0)
-			p->nthreads++;
-		else
-			p->want = p->nthreads; /* no more threads: fewer helpers (or none) */
-	}
-	pthread_mutex_lock(&p->mu);
-	int here = p->nthreads == 0 || p->n >= (size_t)p->nthreads;
-	if (!here) {
-		ctask *t = &p->q[(p->head + p->n) % CPOOL_Q];
-		t->sd = sd;
-		t->dd = dd;
-		t->st = *st;
-		t->name = ib_strdup(name);
-		t->frel = ib_strdup(frel);
-		if (t->name && t->frel) {
-			p->n++;
-			pthread_cond_signal(&p->more);
-		} else {
-			free(t->name);
-			free(t->frel);
-			here = 1;
-		}
-	}
-	pthread_mutex_unlock(&p->mu);
-	return here ? copy_regular(p->c, -1, sd, name, st, dd, name, frel) : 0;
-}
-
-/*
- * Every file handed out copied (this thread helps), and the first helper's
- * error said here; or, without `say` (after an error of the walk, which
- * stays the one said), what was not started dropped and the rest waited for.
- */
-static int cpool_wait(cpool *p, int say)
-{
-	pthread_mutex_lock(&p->mu);
-	while (!say && p->n) {
-		ctask t = cpool_take(p);
-		free(t.name);
-		free(t.frel);
-	}
-	while (p->n || p->busy) {
-		if (p->n) {
-			ctask t = cpool_take(p);
-			p->busy++;
-			pthread_mutex_unlock(&p->mu);
-			ctask_run(p, &t);
-			pthread_mutex_lock(&p->mu);
-			if (--p->busy == 0 && p->n == 0)
-				pthread_cond_broadcast(&p->idle);
-		} else {
-			pthread_cond_wait(&p->idle, &p->mu);
-		}
-	}
-	int rc = p->rc;
-	if (rc < 0) {
-		if (say)
-			ib_error_setc(rc, p->err_layer, "%s", p->err ? p->err : "copy failed");
-		free(p->err);
-		p->err = NULL;
-		p->rc = 0;
-	}
-	pthread_mutex_unlock(&p->mu);
-	return rc;
-}
-
-static int cpool_drain(cpool *p)
-{
-	return cpool_wait(p, 1);
-}
-
-static void cpool_dispose(cpool *p, int walk_failed)
-{
-	cpool_wait(p, !walk_failed);
-	pthread_mutex_lock(&p->mu);
-	p->quit = 1;
-	pthread_cond_broadcast(&p->more);
-	pthread_mutex_unlock(&p->mu);
-	for (int i = 0; i < p->nthreads; i++)
-		pthread_join(p->t[i], NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->more);
-	pthread_cond_destroy(&p->idle);
-}
-
 /* The entries of the directory `sdir` into `ddir` (both borrowed), and all below them. */
 static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 {
@@ -1027,14 +841,11 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 	}
 	fs[0].sd = sdir;
 	fs[0].dd = ddir;
-	cpool pool;
-	cpool_init(&pool, c);
 	int rc = list_dir(&fs[0].names, sdir, frel);
 	while (rc == 0) {
 		cframe *f = &fs[depth];
 		if (f->i == f->names.n) {
-			/* the directory's files are all there before its metadata, and before its fds close */
-			if ((rc = cpool_drain(&pool)) < 0 || depth == 0)
+			if (depth == 0)
 				break;
 			cframe *up = &fs[depth - 1];
 			if ((up->sd < 0 && (rc = reopen_dotdot(&up->sd, &up->sst, f->sd, path.ptr)) < 0) ||
@@ -1059,10 +870,7 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		int dir = S_ISDIR(cst.st_mode);
 		int filt = filtered(c->o->filter, c->o->filter_payload, path.ptr, dir);
 		if (filt == IB_WALK_INCLUDE && !dir) {
-			if (S_ISREG(cst.st_mode) && cst.st_nlink == 1)
-				rc = cpool_copy(&pool, f->sd, f->dd, name, &cst, path.ptr);
-			else
-				rc = copy_leaf(c, -1, f->sd, name, &cst, f->dd, name, path.ptr);
+			rc = copy_leaf(c, -1, f->sd, name, &cst, f->dd, name, path.ptr);
 			ib_buf_truncate(&path, keep);
 			continue;
 		}
@@ -1086,14 +894,13 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		nf->keep = keep;
 		nf->lazy = filt == IB_WALK_EXCLUDE_DESCEND;
 		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay) */
-		if (rc == 0 && depth > IB_WALK_FDS / 2 && (rc = cpool_drain(&pool)) == 0) {
+		if (rc == 0 && depth > IB_WALK_FDS / 2) {
 			cframe *old = &fs[depth - IB_WALK_FDS / 2];
 			close(old->sd);
 			close(old->dd);
 			old->sd = old->dd = -1;
 		}
 	}
-	cpool_dispose(&pool, rc < 0);
 	for (size_t i = 1; i <= depth; i++)
 		dir_end(c, &fs[i], -1, NULL, 0, 0);
 	ib_strlist_clear(&fs[0].names);

@@ -123,12 +123,11 @@ static void directory_contents_are_copied(void **state)
 }
 
 /*
- * Many files of one directory are copied on several threads: each arrives
- * whole with its mode and times, the directory's own times are set after
- * them, an existing file in the way is replaced, and an error met on any
- * thread (a directory where a file goes) is the copy's error, named.
+ * Many files of one directory: each arrives whole with its mode, the
+ * directory's own times are set after them, an existing file in the way is
+ * replaced, and a directory where a file goes is an error that names it.
  */
-static void many_files_copied_at_once(void **state)
+static void many_files_copied(void **state)
 {
 	fixture *f = *state;
 	char rel[64], body[64];
@@ -759,7 +758,7 @@ static void symbolic_modes_as_chmod(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
-	T(many_files_copied_at_once),
+	T(many_files_copied),
 	T(named_symlink_is_followed),
 	T(sources_cannot_leave_the_context),
 	T(destinations_cannot_leave_the_rootfs),

@@ -182,6 +182,7 @@ void ib_store_free(ib_store *s)
 	ib_lock_release(&s->lease);
 	json_decref(s->index_cache);
 	ib_store__memo_free(s->memo_cache);
+	ib_store__names_free(s->names_cache);
 	pthread_mutex_destroy(&s->cache_mu);
 	free(s->root);
 	free(s->blobs);
@@ -268,6 +269,11 @@ static int settled(const struct stat *st)
  */
 int ib_store__index_read_shared(json_t **out, ib_store *s)
 {
+	return ib_store__index_read_shared_key(out, NULL, s);
+}
+
+int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
+{
 	char *p = ib_store__path(s, "index.json");
 	if (!p)
 		return IB_ERROR;
@@ -276,8 +282,11 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 	if (have_st) {
 		json_t *keep = NULL;
 		pthread_mutex_lock(&s->cache_mu);
-		if (s->index_cache && same_file(&s->index_st, &st))
+		if (s->index_cache && same_file(&s->index_st, &st)) {
 			keep = json_incref(s->index_cache);
+			if (key)
+				*key = s->index_key;
+		}
 		pthread_mutex_unlock(&s->cache_mu);
 		if (keep) {
 			free(p);
@@ -286,7 +295,13 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 		}
 	}
 	json_t *j = NULL;
-	int rc = ib_json_load_file(&j, p);
+	ib_buf b = IB_BUF_INIT;
+	ib_digest k;
+	/* the bytes parsed are the bytes hashed: the key of the names file made from this parse */
+	int rc = ib_read_file(&b, p);
+	if (rc == 0 && (rc = ib_digest_of(&k, b.size ? b.ptr : "", b.size)) == 0)
+		rc = ib_json_loadb(&j, ib_buf_cstr(&b), b.size, p);
+	ib_buf_dispose(&b);
 	if (rc == 0) {
 		json_t *m = json_object_get(j, "manifests");
 		if (!json_is_object(j) || !json_is_array(m)) {
@@ -311,11 +326,14 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 			json_decref(j);
 		} else {
 			*out = j;
+			if (key)
+				*key = k;
 			if (have_st) {
 				pthread_mutex_lock(&s->cache_mu);
 				json_decref(s->index_cache);
 				s->index_cache = json_incref(j);
 				s->index_st = st;
+				s->index_key = k;
 				pthread_mutex_unlock(&s->cache_mu);
 			}
 		}
@@ -349,9 +367,16 @@ int ib_store__index_lock(ib_lock *lock, ib_store *s)
 
 int ib_store__index_write(ib_store *s, json_t *index)
 {
+	return ib_store__index_write_key(s, index, NULL);
+}
+
+int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key)
+{
 	ib_buf b = IB_BUF_INIT;
 	char *p = ib_store__path(s, "index.json");
 	int rc = p ? ib_json_dump(&b, index, 0) : IB_ERROR;
+	if (rc == 0 && key)
+		rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
 	if (rc == 0) {
 		ib_store__hook("index-write");
 		rc = ib_atomic_write(p, b.ptr, b.size, 0644);

@@ -1,0 +1,300 @@
+/*
+ * The names file, <root>/index.names: every entry of index.json as a lookup
+ * or a listing needs it (name, descriptor, repository digests) with what its
+ * manifest resolves to (the memo's id and summary), so a read-only lookup
+ * neither parses index.json with jansson nor reads the memo.
+ *
+ * It is keyed by the sha256 of the index.json bytes it was made from: every
+ * reader reads and hashes index.json (a flat read, no parse) and believes the
+ * names file only when its key is that hash, so an edit of index.json by any
+ * writer — this library, skopeo, umoci, an editor — is seen at once, with no
+ * racy window (no stat(2) identity is trusted). Like the memo it is a cache:
+ * written to a temporary file and renamed, not fsynced, checked on reading (a
+ * version line first, the key, a sha256 of the lines last); a missing,
+ * stale, damaged or foreign one is ignored, and the reader that resolved the
+ * index the slow way (image.c) writes it again. Written only for an index
+ * whose every entry resolved and whose strings it can hold; otherwise there
+ * is none and lookups take the slow way.
+ *
+ * Line format, after the header and "key <hex>":
+ *   <top> <manifest|-> <id|-> <size> <mediaType|-> <image size|-> <created|-> <name|-> <repo digests|->
+ * digests in hex; manifest and id "-" for an index or manifest list (resolved
+ * each time: its platform manifest depends on which children are present);
+ * the repository digests, space-separated, run to the end of the line.
+ */
+#include "store/internal.h"
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NAMES_HEADER "imagebuild-index-names 1\n"
+#define NAMES_MAX (64u << 20)
+
+/* 64 lower-case hex digits at *p then a space: the digest; *p moves past the space. */
+static int parse_hex(ib_digest *d, char **p)
+{
+	const unsigned char *h = (const unsigned char *)*p;
+	for (size_t i = 0; i < 32; i++) {
+		int v[2];
+		for (int k = 0; k < 2; k++) {
+			unsigned char c = h[2 * i + k];
+			v[k] = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			if (v[k] < 0)
+				return -1;
+		}
+		d->bytes[i] = (unsigned char)(v[0] << 4 | v[1]);
+	}
+	if (h[64] != ' ')
+		return -1;
+	*p += 65;
+	return 0;
+}
+
+/* The next field up to a space: NUL-terminated in place, *p past the space; NULL when none. */
+static char *field(char **p)
+{
+	char *f = *p, *sp = strchr(f, ' ');
+	if (!sp || sp == f)
+		return NULL;
+	*sp = '\0';
+	*p = sp + 1;
+	return f;
+}
+
+static int parse_u64(uint64_t *out, const char *s)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || !end || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static const char *dash_null(const char *s)
+{
+	return strcmp(s, "-") ? s : NULL;
+}
+
+static int parse_line(ib_store__names_entry *e, char *line)
+{
+	memset(e, 0, sizeof *e);
+	char *p = line, *f;
+	if (parse_hex(&e->top, &p) < 0)
+		return -1;
+	if (!strncmp(p, "- - ", 4)) {
+		p += 4;
+	} else {
+		if (parse_hex(&e->manifest, &p) < 0 || parse_hex(&e->id, &p) < 0)
+			return -1;
+		e->resolved = 1;
+	}
+	char *dsize = field(&p), *mt = dsize ? field(&p) : NULL, *size = mt ? field(&p) : NULL;
+	char *created = size ? field(&p) : NULL, *name = created ? field(&p) : NULL;
+	if (!name || !*p || parse_u64(&e->dsize, dsize) < 0)
+		return -1;
+	e->top_type = dash_null(mt);
+	if (strcmp(size, "-")) {
+		if (!e->resolved || parse_u64(&e->size, size) < 0)
+			return -1;
+		e->summary = 1;
+		e->created = dash_null(created);
+	} else if (strcmp(created, "-")) {
+		return -1;
+	}
+	e->name = dash_null(name);
+	e->digests = dash_null(p);
+	for (f = p; *f; f++)
+		if (*f == '\t' || *f == '\r')
+			return -1;
+	return 0;
+}
+
+void ib_store__names_free(ib_store__names *n)
+{
+	if (!n || __atomic_sub_fetch(&n->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	free(n->buf);
+	free(n->e);
+	free(n);
+}
+
+/* The names file, if it is whole and keyed `key`; NULL otherwise (errors cleared). */
+static ib_store__names *names_read(ib_store *s, const ib_digest *key)
+{
+	char *p = ib_store__path(s, "index.names");
+	ib_buf b = IB_BUF_INIT;
+	ib_store__names *n = NULL;
+	if (!p || ib_read_file(&b, p) < 0 || b.size > NAMES_MAX || b.size < strlen(NAMES_HEADER) + 5 + 65 ||
+	    memcmp(b.ptr, NAMES_HEADER, strlen(NAMES_HEADER)) || b.ptr[b.size - 1] != '\n')
+		goto out;
+	b.ptr[b.size - 1] = '\0';
+	/* the last line: "sum <sha256 of everything before it>" */
+	char *last = strrchr(b.ptr, '\n');
+	ib_digest want, have;
+	char *q = last ? last + 1 : NULL;
+	if (!q || strncmp(q, "sum ", 4) || strlen(q) != 4 + 64 || (q += 4, q[64] = ' ', parse_hex(&want, &q) < 0) ||
+	    ib_digest_of(&have, b.ptr, (size_t)(last + 1 - b.ptr)) < 0 || !ib_digest_equal(&want, &have))
+		goto out;
+	*last = '\0';
+	/* the key: the index.json bytes these names were made from */
+	char *line = b.ptr + strlen(NAMES_HEADER);
+	ib_digest k;
+	char *kp = line + 4;
+	if (strncmp(line, "key ", 4) || strlen(kp) < 64 || (kp[64] != '\n' && kp[64] != '\0'))
+		goto out;
+	char save = kp[64];
+	kp[64] = ' ';
+	int bad = parse_hex(&k, &kp) < 0;
+	kp[-1] = save;
+	if (bad || !ib_digest_equal(&k, key))
+		goto out;
+	char *first = save == '\n' ? kp : kp - 1; /* the first entry's line, or the end */
+	size_t lines = 0;
+	for (const char *c = first; (c = strchr(c, '\n')); c++)
+		lines++;
+	n = ib_calloc(1, sizeof *n);
+	if (!n || !(n->e = ib_calloc(lines + 1, sizeof *n->e)))
+		goto fail;
+	n->refs = 1;
+	n->key = *key;
+	for (char *l = first; *l;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = '\0';
+		if (n->n >= lines + 1 || parse_line(&n->e[n->n], l) < 0)
+			goto fail; /* one bad line: none of it is believed */
+		n->n++;
+		l = nl ? nl + 1 : l + strlen(l);
+	}
+	n->buf = ib_buf_detach(&b);
+	goto out;
+fail:
+	ib_store__names_free(n);
+	n = NULL;
+out:
+	ib_error_clear();
+	ib_buf_dispose(&b);
+	free(p);
+	return n;
+}
+
+int ib_store__index_key(ib_digest *key, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.json");
+	ib_buf b = IB_BUF_INIT;
+	int rc = p ? ib_read_file(&b, p) : IB_ERROR;
+	if (rc == 0)
+		rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
+	ib_buf_dispose(&b);
+	free(p);
+	return rc;
+}
+
+int ib_store__names_load(ib_store__names **out, ib_store *s)
+{
+	*out = NULL;
+	ib_digest key;
+	if (ib_store__index_key(&key, s) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	ib_store__names *n = NULL;
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->names_cache && ib_digest_equal(&s->names_cache->key, &key)) {
+		n = s->names_cache;
+		__atomic_add_fetch(&n->refs, 1, __ATOMIC_ACQ_REL);
+	}
+	pthread_mutex_unlock(&s->cache_mu);
+	if (!n && (n = names_read(s, &key))) {
+		__atomic_add_fetch(&n->refs, 1, __ATOMIC_ACQ_REL);
+		pthread_mutex_lock(&s->cache_mu);
+		ib_store__names_free(s->names_cache);
+		s->names_cache = n;
+		pthread_mutex_unlock(&s->cache_mu);
+	}
+	*out = n;
+	return 0;
+}
+
+/* A string the file can hold as one field: non-empty, not "-", no white space. */
+static int plain(const char *v)
+{
+	return *v && strcmp(v, "-") && !strpbrk(v, " \t\r\n");
+}
+
+int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n)
+{
+	ib_buf b = IB_BUF_INIT, old = IB_BUF_INIT;
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, key);
+	int rc = ib_buf_printf(&b, "%skey %s\n", NAMES_HEADER, hex);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const ib_store__names_entry *x = &e[i];
+		if ((x->top_type && !plain(x->top_type)) || (x->name && !plain(x->name)) ||
+		    (x->summary && x->created && !plain(x->created)) || (x->summary && !x->resolved) ||
+		    (x->digests && (!strcmp(x->digests, "-") || strpbrk(x->digests, "\t\r\n")))) {
+			ib_buf_dispose(&b);
+			return 0; /* not something this file can say: none, lookups take the slow way */
+		}
+		char t[IB_DIGEST_HEXLEN + 1], mh[IB_DIGEST_HEXLEN + 1] = "-", id[IB_DIGEST_HEXLEN + 1] = "-";
+		ib_digest_hex(t, &x->top);
+		if (x->resolved) {
+			ib_digest_hex(mh, &x->manifest);
+			ib_digest_hex(id, &x->id);
+		}
+		char size[24] = "-";
+		if (x->summary)
+			snprintf(size, sizeof size, "%" PRIu64, x->size);
+		rc = ib_buf_printf(&b, "%s %s %s %" PRIu64 " %s %s %s %s %s\n", t, mh, id, x->dsize,
+				   x->top_type ? x->top_type : "-", size, x->summary && x->created ? x->created : "-",
+				   x->name ? x->name : "-", x->digests && *x->digests ? x->digests : "-");
+	}
+	ib_digest d;
+	if (rc == 0 && (rc = ib_digest_of(&d, b.ptr, b.size)) == 0) {
+		ib_digest_hex(hex, &d);
+		rc = ib_buf_printf(&b, "sum %s\n", hex);
+	}
+	char *p = rc == 0 ? ib_store__path(s, "index.names") : NULL;
+	if (rc == 0 && !p)
+		rc = IB_ERROR;
+	/* the same bytes there already: nothing to write (a no-op writes nothing) */
+	if (rc == 0 && ib_read_file(&old, p) == 0 && old.size == b.size && !memcmp(old.ptr, b.ptr, b.size)) {
+		ib_buf_dispose(&old);
+		ib_buf_dispose(&b);
+		free(p);
+		return 0;
+	}
+	ib_error_clear();
+	ib_buf_dispose(&old);
+	/* a cache: tmp + rename, no fsync (a torn one fails its sum and is rebuilt) */
+	static unsigned long seq;
+	char *tmp = p ? ib_sprintf("%s.tmp-%ld-%lu", p, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))
+		      : NULL;
+	int fd = -1;
+	if (rc == 0 && !tmp)
+		rc = IB_ERROR;
+	if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		rc = ib_error_set_os(IB_LAYER_STORE, "create `%s`", tmp);
+	if (rc == 0 && ib_write_all(fd, b.ptr, b.size) < 0)
+		rc = IB_ERROR;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && rename(tmp, p) < 0)
+		rc = ib_error_set_os(IB_LAYER_STORE, "rename `%s`", tmp);
+	if (rc < 0 && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(p);
+	ib_buf_dispose(&b);
+	return rc;
+}

@@ -35,6 +35,9 @@ struct ib_store {
 	json_t *index_cache;
 	struct stat index_st;
 	ib_digest index_key; /* the sha256 of the bytes index_cache was parsed from */
+	ib_digest key_cache; /* ib_store__index_key's last hash, of the file as key_st */
+	struct stat key_st;
+	int key_known;
 	struct ib_store__memo *memo_cache;
 	struct ib_store__names *names_cache; /* names.c: the names file last read (keyed) */
 	/* remote.c: this handle's fetcher of remote layers (NULL: the process-wide one) */

@@ -39,16 +39,21 @@
 /* 64 lower-case hex digits at *p then a space: the digest; *p moves past the space. */
 static int parse_hex(ib_digest *d, char **p)
 {
+	static signed char val[256];
+	if (!val['1']) { /* built once; a race writes the same values */
+		for (int c = 0; c < 256; c++)
+			val[c] = -1;
+		for (int c = 0; c < 10; c++)
+			val['0' + c] = (signed char)c;
+		for (int c = 0; c < 6; c++)
+			val['a' + c] = (signed char)(10 + c);
+	}
 	const unsigned char *h = (const unsigned char *)*p;
 	for (size_t i = 0; i < 32; i++) {
-		int v[2];
-		for (int k = 0; k < 2; k++) {
-			unsigned char c = h[2 * i + k];
-			v[k] = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-			if (v[k] < 0)
-				return -1;
-		}
-		d->bytes[i] = (unsigned char)(v[0] << 4 | v[1]);
+		int hi = val[h[2 * i]], lo = val[h[2 * i + 1]];
+		if ((hi | lo) < 0)
+			return -1;
+		d->bytes[i] = (unsigned char)(hi << 4 | lo);
 	}
 	if (h[64] != ' ')
 		return -1;
@@ -139,7 +144,7 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		goto out;
 	b.ptr[b.size - 1] = '\0';
 	/* the last line: "sum <sha256 of everything before it>" */
-	char *last = strrchr(b.ptr, '\n');
+	char *last = b.size >= 2 ? memrchr(b.ptr, '\n', b.size - 1) : NULL;
 	ib_digest want, have;
 	char *q = last ? last + 1 : NULL;
 	if (!q || strncmp(q, "sum ", 4) || strlen(q) != 4 + 64 || (q += 4, q[64] = ' ', parse_hex(&want, &q) < 0) ||
@@ -186,18 +191,6 @@ out:
 	ib_buf_dispose(&b);
 	free(p);
 	return n;
-}
-
-int ib_store__index_key(ib_digest *key, ib_store *s)
-{
-	char *p = ib_store__path(s, "index.json");
-	ib_buf b = IB_BUF_INIT;
-	int rc = p ? ib_read_file(&b, p) : IB_ERROR;
-	if (rc == 0)
-		rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
-	ib_buf_dispose(&b);
-	free(p);
-	return rc;
 }
 
 int ib_store__names_load(ib_store__names **out, ib_store *s)

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -340,6 +341,63 @@ int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
 	} else {
 		ib_error_prefix("store index");
 	}
+	free(p);
+	return rc;
+}
+
+/*
+ * The sha256 of index.json's bytes: read (mapped) and hashed, except that a
+ * handle reuses the hash it made while the file keeps the stat(2) identity
+ * it had and is older than the racy window (the rule of the parse cache
+ * above: a replacement cannot share that identity).
+ */
+int ib_store__index_key(ib_digest *key, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.json");
+	if (!p)
+		return IB_ERROR;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
+		goto out;
+	}
+	int settle = settled(&st);
+	if (settle) {
+		int hit = 0;
+		pthread_mutex_lock(&s->cache_mu);
+		if (s->key_known && same_file(&s->key_st, &st)) {
+			*key = s->key_cache;
+			hit = 1;
+		}
+		pthread_mutex_unlock(&s->cache_mu);
+		if (hit)
+			goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)IB_STORE_MAX_JSON) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: not a regular file of at most %u bytes", p,
+				   IB_STORE_MAX_JSON);
+		goto out;
+	}
+	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	if (st.st_size && map == MAP_FAILED) {
+		rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
+		goto out;
+	}
+	rc = ib_digest_of(key, map ? map : "", (size_t)st.st_size);
+	if (map)
+		munmap(map, (size_t)st.st_size);
+	if (rc == 0 && settle) {
+		pthread_mutex_lock(&s->cache_mu);
+		s->key_cache = *key;
+		s->key_st = st;
+		s->key_known = 1;
+		pthread_mutex_unlock(&s->cache_mu);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
 	free(p);
 	return rc;
 }

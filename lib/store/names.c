@@ -260,8 +260,15 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 	char *p = rc == 0 ? ib_store__path(s, "index.names") : NULL;
 	if (rc == 0 && !p)
 		rc = IB_ERROR;
-	/* the same bytes there already: nothing to write (a no-op writes nothing) */
-	if (rc == 0 && ib_read_file(&old, p) == 0 && old.size == b.size && !memcmp(old.ptr, b.ptr, b.size)) {
+	/* the same bytes there already: nothing to write (a no-op writes nothing); another key: read no further */
+	size_t head = strlen(NAMES_HEADER) + 4 + IB_DIGEST_HEXLEN + 1;
+	char have[128];
+	int fd = rc == 0 ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t got = fd >= 0 ? pread(fd, have, head, 0) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && got == (ssize_t)head && !memcmp(have, b.ptr, head) && ib_read_file(&old, p) == 0 &&
+	    old.size == b.size && !memcmp(old.ptr, b.ptr, b.size)) {
 		ib_buf_dispose(&old);
 		ib_buf_dispose(&b);
 		free(p);
@@ -273,7 +280,7 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 	static unsigned long seq;
 	char *tmp = p ? ib_sprintf("%s.tmp-%ld-%lu", p, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))
 		      : NULL;
-	int fd = -1;
+	fd = -1;
 	if (rc == 0 && !tmp)
 		rc = IB_ERROR;
 	if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)

@@ -821,6 +821,83 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 }
 
 
+/*
+ * The names file for `index`, just written as the bytes `key`. What an image
+ * manifest resolves to never changes, so it is taken from the names file the
+ * handle read last (whatever index that was made from) where it has the
+ * manifest; a manifest it lacks is resolved from its blobs. Without one, the
+ * memo's way (resolve_all). Best effort: a cache, the next reader writes it.
+ */
+static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
+{
+	ib_store__names *old = NULL;
+	pthread_mutex_lock(&s->cache_mu);
+	if ((old = s->names_cache))
+		__atomic_add_fetch(&old->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&s->cache_mu);
+	json_t *list = json_object_get(index, "manifests");
+	size_t n = json_array_size(list), cap = 16;
+	if (!old) {
+		entry_info *infos = NULL;
+		if (resolve_all(&infos, &n, s, index, key) == 0)
+			free(infos);
+		ib_error_clear();
+		return;
+	}
+	while (cap < 2 * old->n + 2)
+		cap *= 2;
+	const ib_store__names_entry **tab = ib_calloc(cap, sizeof *tab);
+	ib_store__names_entry *e = ib_calloc(n ? n : 1, sizeof *e);
+	int ok = tab && e;
+	for (size_t i = 0; ok && i < old->n; i++) {
+		const ib_store__names_entry *o = &old->e[i];
+		size_t h;
+		memcpy(&h, o->top.bytes, sizeof h);
+		for (h &= cap - 1; tab[h] && !ib_digest_equal(&tab[h]->top, &o->top); h = (h + 1) & (cap - 1))
+			;
+		if (!tab[h] && o->resolved)
+			tab[h] = o;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		json_t *je = json_array_get(list, i);
+		ib_store__names_entry *x = &e[i];
+		if (ib_store__descriptor(&x->top_type, &x->top, &x->dsize, je, "index.json") < 0) {
+			ok = 0;
+			break;
+		}
+		x->name = entry_name(je);
+		x->digests = entry_digests(je);
+		if (ib_store__is_index_type(x->top_type))
+			continue; /* resolved at each lookup */
+		size_t h;
+		memcpy(&h, x->top.bytes, sizeof h);
+		for (h &= cap - 1; tab[h] && !ib_digest_equal(&tab[h]->top, &x->top); h = (h + 1) & (cap - 1))
+			;
+		x->resolved = 1;
+		if (tab[h]) {
+			x->manifest = tab[h]->manifest;
+			x->id = tab[h]->id;
+			x->summary = tab[h]->summary;
+			x->size = tab[h]->size;
+			x->created = tab[h]->created;
+			continue;
+		}
+		entry_info info;
+		if (resolve_entry(&info, s, je) < 0) {
+			ok = 0; /* an entry that does not resolve: no names file (the slow way sees it mend) */
+			break;
+		}
+		x->manifest = info.manifest;
+		x->id = info.id;
+	}
+	if (ok)
+		ib_store__names_save(s, key, e, n);
+	ib_error_clear();
+	free(tab);
+	free(e);
+	ib_store__names_free(old);
+}
+
 int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 {
 	int rc = ib_store__lease(s);
@@ -843,12 +920,8 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	 * after a tag) need not parse index.json. Outside the lock: keyed by the
 	 * bytes written, it is never believed once another writer replaces them.
 	 */
-	entry_info *infos = NULL;
-	size_t n = 0;
-	if (wrote && resolve_all(&infos, &n, s, index, &key) == 0)
-		free(infos);
 	if (wrote)
-		ib_error_clear(); /* a cache: the next reader writes it */
+		names_refresh(s, index, &key);
 	json_decref(index);
 	ib_store__unlease(s);
 	return rc;
@@ -1042,15 +1115,28 @@ static int tag_change(ib_store *s, json_t *index, void *payload)
 	tag_args *a = payload;
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, NULL, a->source, &infos, &n, &pos);
-	if (rc < 0)
-		return rc;
-	uint64_t size;
-	const char *mt;
+	ib_store__names *nm = NULL;
+	uint64_t size = 0;
+	const char *mt = NULL;
 	ib_digest d;
-	rc = ib_store__descriptor(&mt, &d, &size, infos[pos].entry, "index.json");
+	/*
+	 * The source from the names file when it was made from index.json as it
+	 * is now — under index.lock, so the bytes `index` was parsed from — else
+	 * from `index` itself.
+	 */
+	int rc = resolve_fast(&infos, &n, &nm, s);
+	if (rc == 1) {
+		if ((rc = find_entry(&pos, infos, n, a->source)) == 0) {
+			mt = nm->e[pos].top_type;
+			d = nm->e[pos].top;
+			size = nm->e[pos].dsize;
+		}
+	} else if (rc == 0 && (rc = lookup_in(NULL, s, index, NULL, a->source, &infos, &n, &pos)) == 0) {
+		rc = ib_store__descriptor(&mt, &d, &size, infos[pos].entry, "index.json");
+	}
 	char *mtc = rc == 0 ? ib_strdup(mt ? mt : IB_MEDIA_TYPE_OCI_MANIFEST) : NULL;
 	free(infos);
+	ib_store__names_free(nm);
 	if (rc == 0)
 		rc = mtc ? ib_store__index_set(s, index, a->target, mtc, &d, size) : IB_ERROR;
 	free(mtc);

@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,62 +135,105 @@ void ib_store__names_free(ib_store__names *n)
 	free(n);
 }
 
-/* The names file, if it is whole and keyed `key`; NULL otherwise (errors cleared). */
+/* `v` (NULL stays NULL) kept in the arena at *a, or one of the usual media types (not copied). */
+static const char *keep(char **a, const char *v)
+{
+	static const char *const common[] = { IB_MEDIA_TYPE_OCI_MANIFEST, IB_MEDIA_TYPE_OCI_INDEX,
+					      IB_MEDIA_TYPE_DOCKER_MANIFEST, IB_MEDIA_TYPE_DOCKER_LIST };
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < sizeof common / sizeof *common; i++)
+		if (!strcmp(v, common[i]))
+			return common[i];
+	size_t len = strlen(v) + 1;
+	char *c = memcpy(*a, v, len);
+	*a += len;
+	return c;
+}
+
+/*
+ * The names file, if it is whole and keyed `key`; NULL otherwise (errors
+ * cleared). Mapped, not read: only the strings are copied out (an arena
+ * touched as far as they go), so a 1,000-image file costs a few page faults.
+ */
 static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 {
 	char *p = ib_store__path(s, "index.names");
-	ib_buf b = IB_BUF_INIT;
 	ib_store__names *n = NULL;
-	if (!p || ib_read_file(&b, p) < 0 || b.size > NAMES_MAX || b.size < strlen(NAMES_HEADER) + 5 + 65 ||
-	    memcmp(b.ptr, NAMES_HEADER, strlen(NAMES_HEADER)) || b.ptr[b.size - 1] != '\n')
+	char *scratch = NULL;
+	void *map = MAP_FAILED;
+	struct stat st;
+	int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+	size_t hlen = strlen(NAMES_HEADER), size = 0;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)NAMES_MAX ||
+	    (size = (size_t)st.st_size) < hlen + 4 + 65 + 4 + 65 ||
+	    (map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED)
 		goto out;
-	b.ptr[b.size - 1] = '\0';
+	const char *b = map;
+	if (memcmp(b, NAMES_HEADER, hlen) || b[size - 1] != '\n')
+		goto out;
 	/* the last line: "sum <sha256 of everything before it>" */
-	char *last = b.size >= 2 ? memrchr(b.ptr, '\n', b.size - 1) : NULL;
-	ib_digest want, have;
-	char *q = last ? last + 1 : NULL;
-	if (!q || strncmp(q, "sum ", 4) || strlen(q) != 4 + 64 || (q += 4, q[64] = ' ', parse_hex(&want, &q) < 0) ||
-	    ib_digest_of(&have, b.ptr, (size_t)(last + 1 - b.ptr)) < 0 || !ib_digest_equal(&want, &have))
+	const char *last = memrchr(b, '\n', size - 1);
+	char hex[IB_DIGEST_HEXLEN + 2], *q = hex;
+	ib_digest want, have, k;
+	if (!last || (size_t)(b + size - (last + 1)) != 4 + IB_DIGEST_HEXLEN + 1 || memcmp(last + 1, "sum ", 4))
 		goto out;
-	*last = '\0';
+	memcpy(hex, last + 5, IB_DIGEST_HEXLEN);
+	hex[IB_DIGEST_HEXLEN] = ' ';
+	if (parse_hex(&want, &q) < 0 || ib_digest_of(&have, b, (size_t)(last + 1 - b)) < 0 ||
+	    !ib_digest_equal(&want, &have))
+		goto out;
 	/* the key: the index.json bytes these names were made from */
-	char *line = b.ptr + strlen(NAMES_HEADER);
-	ib_digest k;
-	char *kp = line + 4;
-	if (strncmp(line, "key ", 4) || strlen(kp) < 64 || (kp[64] != '\n' && kp[64] != '\0'))
+	const char *kl = b + hlen, *first = kl + 4 + IB_DIGEST_HEXLEN + 1, *end = last + 1;
+	if (first > end || memcmp(kl, "key ", 4) || kl[4 + IB_DIGEST_HEXLEN] != '\n')
 		goto out;
-	char save = kp[64];
-	kp[64] = ' ';
-	int bad = parse_hex(&k, &kp) < 0;
-	kp[-1] = save;
-	if (bad || !ib_digest_equal(&k, key))
+	memcpy(hex, kl + 4, IB_DIGEST_HEXLEN);
+	q = hex;
+	if (parse_hex(&k, &q) < 0 || !ib_digest_equal(&k, key))
 		goto out;
-	char *first = save == '\n' ? kp : kp - 1; /* the first entry's line, or the end */
 	size_t lines = 0;
-	for (const char *c = first; (c = strchr(c, '\n')); c++)
+	for (const char *c = first; c < end && (c = memchr(c, '\n', (size_t)(end - c))); c++)
 		lines++;
+	size_t scap = 1024;
 	n = ib_calloc(1, sizeof *n);
-	if (!n || !(n->e = ib_calloc(lines + 1, sizeof *n->e)))
+	if (!n || !(n->e = ib_calloc(lines ? lines : 1, sizeof *n->e)) || !(n->buf = ib_malloc((size_t)(end - first) + 1)) ||
+	    !(scratch = ib_malloc(scap)))
 		goto fail;
 	n->refs = 1;
 	n->key = *key;
-	for (char *l = first; *l;) {
-		char *nl = strchr(l, '\n');
-		if (nl)
-			*nl = '\0';
-		if (n->n >= lines + 1 || parse_line(&n->e[n->n], l) < 0)
+	char *arena = n->buf;
+	for (const char *l = first; l < end;) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		size_t ll = (size_t)(nl - l);
+		if (ll + 1 > scap) {
+			char *bigger = ib_realloc(scratch, scap = ll + 1);
+			if (!bigger)
+				goto fail;
+			scratch = bigger;
+		}
+		memcpy(scratch, l, ll);
+		scratch[ll] = '\0';
+		ib_store__names_entry *e = &n->e[n->n];
+		if (parse_line(e, scratch) < 0)
 			goto fail; /* one bad line: none of it is believed */
+		e->top_type = keep(&arena, e->top_type);
+		e->created = keep(&arena, e->created);
+		e->name = keep(&arena, e->name);
+		e->digests = keep(&arena, e->digests);
 		n->n++;
-		l = nl ? nl + 1 : l + strlen(l);
+		l = nl + 1;
 	}
-	n->buf = ib_buf_detach(&b);
 	goto out;
 fail:
 	ib_store__names_free(n);
 	n = NULL;
 out:
 	ib_error_clear();
-	ib_buf_dispose(&b);
+	if (map != MAP_FAILED)
+		munmap(map, size);
+	if (fd >= 0)
+		close(fd);
+	free(scratch);
 	free(p);
 	return n;
 }
@@ -230,7 +275,9 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 	ib_buf b = IB_BUF_INIT, old = IB_BUF_INIT;
 	char hex[IB_DIGEST_HEXLEN + 1];
 	ib_digest_hex(hex, key);
-	int rc = ib_buf_printf(&b, "%skey %s\n", NAMES_HEADER, hex);
+	int rc = ib_buf_grow(&b, 128 + n * (3 * (IB_DIGEST_HEXLEN + 1) + 128));
+	if (rc == 0)
+		rc = ib_buf_printf(&b, "%skey %s\n", NAMES_HEADER, hex);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const ib_store__names_entry *x = &e[i];
 		if ((x->top_type && !plain(x->top_type)) || (x->name && !plain(x->name)) ||
@@ -239,18 +286,34 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 			ib_buf_dispose(&b);
 			return 0; /* not something this file can say: none, lookups take the slow way */
 		}
-		char t[IB_DIGEST_HEXLEN + 1], mh[IB_DIGEST_HEXLEN + 1] = "-", id[IB_DIGEST_HEXLEN + 1] = "-";
-		ib_digest_hex(t, &x->top);
+		/* put, not printf: a writer formats 1,000 lines of this */
+		char line[3 * (IB_DIGEST_HEXLEN + 1) + 48], *q = line;
+		ib_digest_hex(q, &x->top);
+		q += IB_DIGEST_HEXLEN;
+		*q++ = ' ';
 		if (x->resolved) {
-			ib_digest_hex(mh, &x->manifest);
-			ib_digest_hex(id, &x->id);
+			ib_digest_hex(q, &x->manifest);
+			q += IB_DIGEST_HEXLEN;
+			*q++ = ' ';
+			ib_digest_hex(q, &x->id);
+			q += IB_DIGEST_HEXLEN;
+			*q++ = ' ';
+		} else {
+			memcpy(q, "- - ", 4);
+			q += 4;
 		}
-		char size[24] = "-";
-		if (x->summary)
+		q += snprintf(q, 24, "%" PRIu64 " ", x->dsize);
+		if (rc == 0)
+			rc = ib_buf_put(&b, line, (size_t)(q - line));
+		const char *f[5] = { x->top_type, NULL, x->summary ? x->created : NULL, x->name,
+				     x->digests && *x->digests ? x->digests : NULL };
+		char size[24];
+		if (x->summary) {
 			snprintf(size, sizeof size, "%" PRIu64, x->size);
-		rc = ib_buf_printf(&b, "%s %s %s %" PRIu64 " %s %s %s %s %s\n", t, mh, id, x->dsize,
-				   x->top_type ? x->top_type : "-", size, x->summary && x->created ? x->created : "-",
-				   x->name ? x->name : "-", x->digests && *x->digests ? x->digests : "-");
+			f[1] = size;
+		}
+		for (size_t k = 0; rc == 0 && k < 5; k++)
+			rc = ib_buf_puts(&b, f[k] ? f[k] : "-") < 0 || ib_buf_puts(&b, k < 4 ? " " : "\n") < 0 ? IB_ERROR : 0;
 	}
 	ib_digest d;
 	if (rc == 0 && (rc = ib_digest_of(&d, b.ptr, b.size)) == 0) {

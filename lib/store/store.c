@@ -380,7 +380,7 @@ int ib_store__index_key(ib_digest *key, ib_store *s)
 				   IB_STORE_MAX_JSON);
 		goto out;
 	}
-	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
 	if (st.st_size && map == MAP_FAILED) {
 		rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
 		goto out;

@@ -1143,6 +1143,29 @@ static int tag_change(ib_store *s, json_t *index, void *payload)
 	return rc;
 }
 
+/*
+ * 1 when the names file (current) says `target` already names what `source`
+ * finds, as tag_change would set it: nothing would change, so nothing is
+ * locked, parsed or written. Any doubt: 0, the full path (which also reports
+ * a source that is not there).
+ */
+static int tag_unchanged(ib_store *s, const char *source, const char *target)
+{
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	ib_store__names *nm = NULL;
+	int same = 0;
+	if (resolve_fast(&infos, &n, &nm, s) == 1 && find_entry(&pos, infos, n, source) == 0) {
+		const ib_store__names_entry *x = &nm->e[pos];
+		same = names_already_set(nm, target, x->top_type ? x->top_type : IB_MEDIA_TYPE_OCI_MANIFEST, &x->top,
+					 x->dsize, NULL);
+	}
+	ib_error_clear();
+	free(infos);
+	ib_store__names_free(nm);
+	return same;
+}
+
 int ib_store_tag(ib_store *s, const char *source, const char *target)
 {
 	ib_reference *ref;
@@ -1155,7 +1178,7 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 				     target);
 	}
 	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
-	rc = ib_store__index_update(s, tag_change, &a);
+	rc = tag_unchanged(s, source, a.target) ? 0 : ib_store__index_update(s, tag_change, &a);
 	ib_reference_free(ref);
 	return rc;
 }

@@ -37,6 +37,22 @@
 
 #define NAMES_HEADER "imagebuild-index-names 1\n"
 #define NAMES_MAX (64u << 20)
+#define NAMES_MAP_MIN (64u << 10)
+
+/* `size` bytes of `fd` from offset 0 (a short file is an error) */
+static int read_full_at(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	while (got < size) {
+		ssize_t r = pread(fd, buf + got, size - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
 
 /* 64 lower-case hex digits at *p then a space: the digest; *p moves past the space. */
 static int parse_hex(ib_digest *d, char **p)
@@ -160,16 +176,22 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 {
 	char *p = ib_store__path(s, "index.names");
 	ib_store__names *n = NULL;
-	char *scratch = NULL;
+	char *scratch = NULL, *small = NULL;
 	void *map = MAP_FAILED;
 	struct stat st;
 	int fd = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
 	size_t hlen = strlen(NAMES_HEADER), size = 0;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)NAMES_MAX ||
-	    (size = (size_t)st.st_size) < hlen + 4 + 65 + 4 + 65 ||
-	    (map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED)
+	    (size = (size_t)st.st_size) < hlen + 4 + 65 + 4 + 65)
 		goto out;
-	const char *b = map;
+	/* a small file is read (a mapping costs more than it saves), a large one mapped */
+	if (size < NAMES_MAP_MIN) {
+		if (!(small = ib_malloc(size)) || read_full_at(fd, small, size) < 0)
+			goto out;
+	} else if ((map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED) {
+		goto out;
+	}
+	const char *b = small ? small : map;
 	if (memcmp(b, NAMES_HEADER, hlen) || b[size - 1] != '\n')
 		goto out;
 	/* the last line: "sum <sha256 of everything before it>" */
@@ -234,6 +256,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(scratch);
+	free(small);
 	free(p);
 	return n;
 }

@@ -380,14 +380,21 @@ int ib_store__index_key(ib_digest *key, ib_store *s)
 				   IB_STORE_MAX_JSON);
 		goto out;
 	}
-	void *map = st.st_size ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
-	if (st.st_size && map == MAP_FAILED) {
-		rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
-		goto out;
-	}
-	rc = ib_digest_of(key, map ? map : "", (size_t)st.st_size);
-	if (map)
+	if (st.st_size < (off_t)(64u << 10)) { /* small: read (a mapping costs more than it saves) */
+		ib_buf b = IB_BUF_INIT;
+		rc = ib_read_file(&b, p);
+		if (rc == 0)
+			rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
+		ib_buf_dispose(&b);
+	} else {
+		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (map == MAP_FAILED) {
+			rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
+			goto out;
+		}
+		rc = ib_digest_of(key, map, (size_t)st.st_size);
 		munmap(map, (size_t)st.st_size);
+	}
 	if (rc == 0 && settle) {
 		pthread_mutex_lock(&s->cache_mu);
 		s->key_cache = *key;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void reopen(test_store *t)
@@ -365,8 +366,77 @@ static void test_names_same_answers(void **state)
 	ts_close(&t);
 }
 
+/*
+ * Files past 64 KiB are mapped, not read (names.c, store.c): the same
+ * checks there — believed under its key and sum, a flipped byte or a stale
+ * key not believed, a foreign edit seen.
+ */
+static void test_names_large_mapped(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "names-large");
+	ib_digest a = ts_import(&t, "a:1", "content a");
+	ib_digest b = ts_import(&t, "b:1", "content b");
+	enum { TAGS = 320 };
+	for (int i = 0; i < TAGS; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "many/tag-%03d:v%d", i, i);
+		assert_int_equal(ib_store_tag(t.store, i % 2 ? "b:1" : "a:1", name), 0);
+	}
+	char *p = ts_path(&t, "store/index.names");
+	char *ip = ts_path(&t, "store/index.json");
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(st.st_size > 64 * 1024);
+	assert_int_equal(stat(ip, &st), 0);
+	assert_true(st.st_size > 64 * 1024);
+	assert_names_current(&t);
+	reopen(&t);
+	ib_digest got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	assert_true(ib_digest_equal(&got, &b));
+
+	/* a lie under the right key and sum: believed (the mapped file is read) */
+	char ah[IB_DIGEST_HEXLEN + 1], bh[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(ah, &a);
+	ib_digest_hex(bh, &b);
+	char *lines = names_lines(p);
+	replace_all(lines, bh, ah);
+	write_summed(p, lines);
+	reopen(&t);
+	got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	assert_true(ib_digest_equal(&got, &a));
+
+	/* one byte flipped past the first 64 KiB: not believed, rewritten */
+	char *text = ts_read_file(p);
+	size_t len = strlen(text);
+	text[len - 200] = text[len - 200] == 'a' ? 'b' : 'a';
+	ts_write_file(p, text);
+	free(text);
+	reopen(&t);
+	got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	assert_true(ib_digest_equal(&got, &b));
+	assert_names_current(&t);
+
+	/* a foreign edit of the (mapped) index.json: seen on the same handle */
+	text = ts_read_file(ip);
+	replace_all(text, "docker.io/many/tag-137:v137", "docker.io/many/tag-731:v731");
+	ts_write_file(ip, text);
+	free(text);
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "many/tag-137:v137"), IB_ENOTFOUND);
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "many/tag-731:v731"), 0);
+	assert_true(ib_digest_equal(ib_image_id(img), &b));
+	ib_image_free(img);
+	free(lines);
+	free(ip);
+	free(p);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(names_tests,
 	cmocka_unit_test(test_names_stale_or_damaged_ignored),
 	cmocka_unit_test(test_names_foreign_index_edit_seen),
 	cmocka_unit_test(test_names_same_answers),
+	cmocka_unit_test(test_names_large_mapped),
 )

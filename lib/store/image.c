@@ -905,14 +905,35 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
+	ib_buf was = IB_BUF_INIT, now = IB_BUF_INIT;
 	ib_digest key;
-	int wrote = 0;
-	/* before: the handle's shared parse (read under the lock, so current); index: the copy to change */
-	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_shared(&before, s)) == 0 &&
-	    (index = json_deep_copy(before)) == NULL)
-		rc = ib_error_oom();
-	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
-		wrote = (rc = ib_store__index_write_key(s, index, &key)) == 0; /* a change that changes nothing writes nothing */
+	int wrote = 0, fresh = 0;
+	/*
+	 * Read under the lock, so current. The handle's shared parse (before) is
+	 * copied to be changed and compared with; a parse of our own (what a
+	 * command gets: its lookups read the names file) is changed in place and
+	 * compared by its dumps before and after — no second tree of 1,000
+	 * entries. A change that changes nothing writes nothing, either way (the
+	 * dumps differ only when the tree does, or when a key moved in its object).
+	 */
+	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_change(&before, &fresh, s)) == 0) {
+		if (fresh) {
+			index = before;
+			before = NULL;
+			rc = ib_json_dump(&was, index, 0);
+		} else if (!(index = json_deep_copy(before))) {
+			rc = ib_error_oom();
+		}
+	}
+	if (rc == 0 && (rc = fn(s, index, payload)) == 0) {
+		if (!fresh && !json_equal(before, index))
+			wrote = (rc = ib_store__index_write_key(s, index, &key)) == 0;
+		else if (fresh && (rc = ib_json_dump(&now, index, 0)) == 0 &&
+			 (now.size != was.size || memcmp(now.ptr, was.ptr, now.size)))
+			wrote = (rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
+	}
+	ib_buf_dispose(&was);
+	ib_buf_dispose(&now);
 	json_decref(before);
 	ib_lock_release(&lk);
 	/*

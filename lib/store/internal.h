@@ -256,6 +256,14 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 void ib_store__names_free(ib_store__names *n);
 /* As ib_store__index_read_shared, with the sha256 of the bytes parsed (`key` may be NULL). */
 int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s);
+/*
+ * index.json for a change (under index.lock): the handle's shared parse
+ * (*fresh = 0: never modify it) or, when it has none that holds, a new parse
+ * of its own (*fresh = 1: the caller's to change; not kept as the cache).
+ */
+int ib_store__index_read_change(json_t **out, int *fresh, ib_store *s);
+/* Write `b` (a dump of the index) as index.json, with its sha256 (`key` may be NULL). */
+int ib_store__index_write_bytes(ib_store *s, const ib_buf *b, ib_digest *key);
 /* As ib_store__index_write, with the sha256 of the bytes written (`key` may be NULL). */
 int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key);
 

@@ -273,7 +273,8 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 	return ib_store__index_read_shared_key(out, NULL, s);
 }
 
-int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
+/* `fresh` (may be NULL): set to 1 when *out is a new parse the cache does not share (then not kept) */
+static int index_read(json_t **out, ib_digest *key, ib_store *s, int *fresh)
 {
 	char *p = ib_store__path(s, "index.json");
 	if (!p)
@@ -329,7 +330,9 @@ int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
 			*out = j;
 			if (key)
 				*key = k;
-			if (have_st) {
+			if (fresh)
+				*fresh = 1;
+			else if (have_st) {
 				pthread_mutex_lock(&s->cache_mu);
 				json_decref(s->index_cache);
 				s->index_cache = json_incref(j);
@@ -409,6 +412,17 @@ out:
 	return rc;
 }
 
+int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
+{
+	return index_read(out, key, s, NULL);
+}
+
+int ib_store__index_read_change(json_t **out, int *fresh, ib_store *s)
+{
+	*fresh = 0;
+	return index_read(out, NULL, s, fresh);
+}
+
 int ib_store__index_read(json_t **out, ib_store *s)
 {
 	json_t *shared = NULL;
@@ -433,6 +447,22 @@ int ib_store__index_lock(ib_lock *lock, ib_store *s)
 int ib_store__index_write(ib_store *s, json_t *index)
 {
 	return ib_store__index_write_key(s, index, NULL);
+}
+
+int ib_store__index_write_bytes(ib_store *s, const ib_buf *b, ib_digest *key)
+{
+	char *p = ib_store__path(s, "index.json");
+	int rc = p ? 0 : IB_ERROR;
+	if (rc == 0 && key)
+		rc = ib_digest_of(key, b->size ? b->ptr : "", b->size);
+	if (rc == 0) {
+		ib_store__hook("index-write");
+		rc = ib_atomic_write(p, b->ptr, b->size, 0644);
+	}
+	if (rc == 0)
+		ib_store__hook("index-written");
+	free(p);
+	return rc;
 }
 
 int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key)

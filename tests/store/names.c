@@ -9,6 +9,8 @@
  */
 #include "tests.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,9 +436,64 @@ static void test_names_large_mapped(void **state)
 	ts_close(&t);
 }
 
+/*
+ * A change that changes nothing writes nothing, also when index.json was
+ * written by another tool in another layout (pretty-printed): a command's
+ * change is compared by dumps of its own parse, before and after; a real
+ * change still writes (in this library's layout).
+ */
+static void test_unchanged_foreign_layout_not_written(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "names-layout");
+	ts_import(&t, "a:1", "content a");
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup(&img, t.store, "a:1"), 0);
+	char mh[IB_DIGEST_STRLEN], *rd = NULL;
+	ib_digest_fmt(mh, ib_image_manifest_digest(img));
+	ib_image_free(img);
+	assert_true(asprintf(&rd, "registry.example:5000/team/a@%s", mh) > 0);
+	assert_int_equal(ib_store_repo_digest_add(t.store, "a:1", rd), 0);
+	/* another tool rewrites index.json pretty-printed, same content */
+	char *p = ts_path(&t, "store/index.json");
+	json_error_t jerr;
+	json_t *j = json_load_file(p, 0, &jerr);
+	assert_non_null(j);
+	assert_int_equal(json_dump_file(j, p, JSON_INDENT(4)), 0);
+	json_decref(j);
+	char *pretty = ts_read_file(p);
+	assert_non_null(strstr(pretty, "\n    "));
+	struct stat before, after;
+	assert_int_equal(stat(p, &before), 0);
+	for (int round = 0; round < 2; round++) {
+		reopen(&t); /* a command's handle: no parse of its own yet */
+		assert_int_equal(ib_store_repo_digest_add(t.store, "a:1", rd), 0); /* already there */
+		char *now = ts_read_file(p);
+		assert_string_equal(now, pretty);
+		free(now);
+		assert_int_equal(stat(p, &after), 0);
+		assert_int_equal(before.st_ino, after.st_ino);
+	}
+	/* a real change writes, in this library's layout */
+	reopen(&t);
+	assert_int_equal(ib_store_tag(t.store, "a:1", "a:2"), 0);
+	char *changed = ts_read_file(p);
+	assert_null(strstr(changed, "\n    "));
+	assert_non_null(strstr(changed, "docker.io/library/a:2"));
+	assert_non_null(strstr(changed, rd));
+	assert_names_current(&t);
+	free(changed);
+	free(pretty);
+	free(rd);
+	free(p);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(names_tests,
 	cmocka_unit_test(test_names_stale_or_damaged_ignored),
 	cmocka_unit_test(test_names_foreign_index_edit_seen),
 	cmocka_unit_test(test_names_same_answers),
 	cmocka_unit_test(test_names_large_mapped),
+	cmocka_unit_test(test_unchanged_foreign_layout_not_written),
 )

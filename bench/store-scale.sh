@@ -13,8 +13,10 @@
 # images, inspect, tag under 20 ms there. Wall times are upper bounds on a
 # loaded machine; the ratios are measured in the same interleaved run.
 #   IMAGES=1000 LAYERS_PER_IMAGE=5 CACHE=10000 RUNS=7 KEEP=1 (keep the stores)
-#   BEFORE=path/to/imagebuild: also that binary, interleaved on the same stores,
-#   and a before/after table (e.g. BEFORE=/work/main/build/examples/imagebuild/imagebuild)
+#   BEFORE=path/to/imagebuild: also that binary, interleaved, on copies of the same
+#   stores (each binary its own: one that does not know a cache file the other
+#   keeps — index.names — would make it stale at every write), and a
+#   before/after table (e.g. BEFORE=/work/main/build/examples/imagebuild/imagebuild)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -95,14 +97,18 @@ sys.exit(1 if status else 0)
 PY
 one() { # scenario store[-before] command...: with $bin
 	local sc=$1 s=$2 t; shift 2
-	t=$(python3 "$work/timeit.py" "$work/err" "$bin" --root "$work/${s%-before}" "$@") ||
+	t=$(python3 "$work/timeit.py" "$work/err" "$bin" --root "$work/$s" "$@") ||
 		{ echo "$sc in $s failed: $(cat "$work/err")" >&2; exit 1; }
 	set -- $t
 	printf '%s\t%s\t%s\t%s\n' "$sc" "$s" "$1" "$2" >> "$res"
 }
-# BEFORE=path/to/imagebuild: that binary too, interleaved on the same stores (before/after runs)
+# BEFORE=path/to/imagebuild: that binary too, interleaved, on copies of the stores (before/after runs)
 if [ -n "${BEFORE:-}" ]; then
-	for s in $stores; do "$BEFORE" --root "$work/$s" build -q -t app:1 "$ctx" >/dev/null; done
+	for s in $stores; do
+		cp -a "$work/$s" "$work/$s-before"
+		"$BEFORE" --root "$work/$s-before" build -q -t app:1 "$ctx" >/dev/null
+		"$BEFORE" --root "$work/$s-before" images >/dev/null
+	done
 fi
 for i in $(seq 1 "$RUNS"); do
 	for s in $stores; do

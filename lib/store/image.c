@@ -28,8 +28,9 @@ struct ib_image {
 /* ---- resolving index entries ---- */
 
 typedef struct {
-	json_t *entry;      /* borrowed from the index */
+	json_t *entry;      /* borrowed from the index (NULL: from the names file) */
 	const char *name;   /* ref.name annotation, or NULL */
+	const char *digests; /* repository digests annotation, or NULL */
 	ib_digest top;      /* the entry's digest */
 	const char *top_type;
 	ib_digest manifest; /* the platform manifest */
@@ -102,6 +103,7 @@ static int resolve_entry(entry_info *info, ib_store *s, json_t *e)
 	memset(info, 0, sizeof *info);
 	info->entry = e;
 	info->name = entry_name(e);
+	info->digests = entry_digests(e);
 	int rc = ib_store__descriptor(&info->top_type, &info->top, NULL, e, "index.json");
 	if (rc < 0)
 		return rc;
@@ -134,6 +136,7 @@ static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *in
 		    !ib_store__is_index_type(info->top_type) && (me = ib_store__memo_get(memo, &info->top))) {
 			info->entry = e;
 			info->name = entry_name(e);
+			info->digests = entry_digests(e);
 			info->manifest = me->manifest;
 			info->id = me->id;
 			info->ok = 1;
@@ -157,7 +160,46 @@ static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *in
 	return 0;
 }
 
-static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
+/*
+ * Write the names file (names.c) for the index whose bytes hash to `key`,
+ * from its entries resolved (`infos`) and the memo's summaries. Only when
+ * every entry resolved: a broken entry may mend (its blobs arrive), and the
+ * slow way sees that. Best effort: a cache.
+ */
+static void names_save(ib_store *s, const ib_digest *key, const entry_info *infos, size_t n, ib_store__memo *memo)
+{
+	ib_store__names_entry *e = ib_calloc(n ? n : 1, sizeof *e);
+	int ok = e != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		const entry_info *in = &infos[i];
+		ib_store__names_entry *x = &e[i];
+		if (!in->ok || !in->entry || ib_store__descriptor(NULL, &x->top, &x->dsize, in->entry, "index.json") < 0) {
+			ok = 0;
+			break;
+		}
+		x->top_type = in->top_type;
+		x->name = in->name;
+		x->digests = in->digests;
+		if (ib_store__is_index_type(in->top_type))
+			continue;
+		x->resolved = 1;
+		x->manifest = in->manifest;
+		x->id = in->id;
+		const ib_store__memo_entry *me = ib_store__memo_get(memo, &in->top);
+		if (me && me->summary && ib_digest_equal(&me->id, &in->id)) {
+			x->summary = 1;
+			x->size = me->size;
+			x->created = me->created[0] ? me->created : NULL;
+		}
+	}
+	if (ok && ib_store__names_save(s, key, e, n) < 0)
+		ok = 0;
+	ib_error_clear();
+	free(e);
+}
+
+/* `key`: the sha256 of the bytes `index` was parsed from (NULL: a changed copy, no names file from it). */
+static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index, const ib_digest *key)
 {
 	ib_store__memo *memo = NULL;
 	int rc = ib_store__memo_load(&memo, s);
@@ -165,8 +207,53 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index)
 		rc = resolve_all_memo(out, n, s, index, memo);
 	if (rc == 0 && ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next reader resolves again */
+	if (rc == 0 && key)
+		names_save(s, key, *out, *n, memo);
 	ib_store__memo_free(memo);
 	return rc;
+}
+
+/*
+ * The entries of index.json as it is now, from the names file: 1 and the
+ * infos (their strings borrowed from *names_out), or 0 when there is no
+ * valid names file (the caller takes the slow way). No JSON parsed, no memo
+ * read; an index / manifest list is resolved here, as the slow way does.
+ */
+static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out, ib_store *s)
+{
+	ib_store__names *nm = NULL;
+	if (ib_store__names_load(&nm, s) < 0 || !nm) {
+		ib_error_clear();
+		return 0;
+	}
+	entry_info *infos = ib_calloc(nm->n ? nm->n : 1, sizeof *infos);
+	if (!infos) {
+		ib_store__names_free(nm);
+		return IB_ERROR;
+	}
+	for (size_t i = 0; i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		entry_info *info = &infos[i];
+		info->name = x->name;
+		info->digests = x->digests;
+		info->top = x->top;
+		info->top_type = x->top_type;
+		if (x->resolved) {
+			info->manifest = x->manifest;
+			info->id = x->id;
+			info->ok = 1;
+			continue;
+		}
+		json_t *m = NULL;
+		info->ok = ib_store__platform_manifest(&info->manifest, &m, s, &info->top, info->top_type) == 0 &&
+			   ib_store__descriptor(NULL, &info->id, NULL, json_object_get(m, "config"), "manifest config") == 0;
+		json_decref(m);
+		ib_error_clear();
+	}
+	*out = infos;
+	*n = nm->n;
+	*names_out = nm;
+	return 1;
 }
 
 /* ---- loading an image ---- */
@@ -264,14 +351,14 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 	/* every name of this image id */
 	entry_info *infos = NULL;
 	size_t n = nknown;
-	if (!known && (rc = resolve_all(&infos, &n, s, index)) < 0)
+	if (!known && (rc = resolve_all(&infos, &n, s, index, NULL)) < 0)
 		goto out;
 	if (known)
 		infos = (entry_info *)known;
 	img->names = ib_calloc(n ? n : 1, sizeof *img->names);
 	size_t nd = 0;
 	for (size_t i = 0; i < n; i++) {
-		const char *ds = infos[i].ok && ib_digest_equal(&infos[i].id, &img->id) ? entry_digests(infos[i].entry) : NULL;
+		const char *ds = infos[i].ok && ib_digest_equal(&infos[i].id, &img->id) ? infos[i].digests : NULL;
 		for (const char *p = ds; p && *p; p++)
 			nd += *p != ' ' && (p == ds || p[-1] == ' ');
 	}
@@ -284,7 +371,7 @@ static int image_load(ib_image **out, ib_store *s, json_t *index, const ib_diges
 				break;
 			img->nnames++;
 		}
-		for (const char *p = entry_digests(infos[i].entry); p && *p && img->ndigests < nd;) {
+		for (const char *p = infos[i].digests; p && *p && img->ndigests < nd;) {
 			size_t len = strcspn(p, " ");
 			int dup = 0;
 			for (size_t k = 0; k < img->ndigests && !dup; k++)
@@ -494,7 +581,7 @@ static int find_entry(size_t *pos, entry_info *infos, size_t n, const char *q)
 				continue;
 			/* a digest: of the manifest here, or a repository digest recorded by push or pull */
 			int hit = rd ? (ib_digest_equal(rd, &infos[i].top) || ib_digest_equal(rd, &infos[i].manifest) ||
-					words_have(entry_digests(infos[i].entry), repo_digest, strlen(repo_digest)))
+					words_have(infos[i].digests, repo_digest, strlen(repo_digest)))
 				     : (infos[i].name && !strcmp(infos[i].name, ib_reference_name(ref)));
 			if (hit) {
 				*pos = i;
@@ -531,12 +618,12 @@ static int find_entry(size_t *pos, entry_info *infos, size_t n, const char *q)
 	return 0;
 }
 
-static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, entry_info **infos_out,
-		     size_t *n_out, size_t *pos_out)
+static int lookup_in(ib_image **out, ib_store *s, json_t *index, const ib_digest *key, const char *q,
+		     entry_info **infos_out, size_t *n_out, size_t *pos_out)
 {
 	entry_info *infos;
 	size_t n, pos = 0;
-	int rc = resolve_all(&infos, &n, s, index);
+	int rc = resolve_all(&infos, &n, s, index, key);
 	if (rc < 0)
 		return rc;
 	if ((rc = find_entry(&pos, infos, n, q)) == 0 && out)
@@ -553,11 +640,25 @@ static int lookup_in(ib_image **out, ib_store *s, json_t *index, const char *q, 
 
 int ib_store_image_lookup(ib_image **out, ib_store *s, const char *q)
 {
-	json_t *index;
-	int rc = ib_store__index_read_shared(&index, s);
+	/* the names file, when it was made from index.json as it is now */
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	ib_store__names *nm = NULL;
+	int rc = resolve_fast(&infos, &n, &nm, s);
 	if (rc < 0)
 		return rc;
-	rc = lookup_in(out, s, index, q, NULL, NULL, NULL);
+	if (rc == 1) {
+		if ((rc = find_entry(&pos, infos, n, q)) == 0 && out)
+			rc = image_load(out, s, NULL, &infos[pos].top, infos[pos].top_type, infos, n);
+		free(infos);
+		ib_store__names_free(nm);
+		return rc;
+	}
+	json_t *index;
+	ib_digest key;
+	if ((rc = ib_store__index_read_shared_key(&index, &key, s)) < 0)
+		return rc;
+	rc = lookup_in(out, s, index, &key, q, NULL, NULL, NULL);
 	json_decref(index);
 	return rc;
 }
@@ -617,6 +718,29 @@ static int index_already_set(const json_t *list, const char *name, const char *m
 		       (!repo_digest || words_have(entry_digests(e), repo_digest, strlen(repo_digest)));
 	}
 	return 0;
+}
+
+/* index_already_set, asked of the names file */
+static int names_already_set(const ib_store__names *nm, const char *name, const char *mt, const ib_digest *d,
+			     uint64_t size, const char *repo_digest)
+{
+	for (size_t i = 0; i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (!x->name || strcmp(x->name, name))
+			continue;
+		return ib_digest_equal(&x->top, d) && x->dsize == size && x->top_type && mt && !strcmp(x->top_type, mt) &&
+		       (!repo_digest || words_have(x->digests, repo_digest, strlen(repo_digest)));
+	}
+	return 0;
+}
+
+/* other_entry_of (no entry skipped), asked of the names file */
+static const ib_store__names_entry *names_entry_of(const ib_store__names *nm, const ib_digest *d)
+{
+	for (size_t i = 0; i < nm->n; i++)
+		if (ib_digest_equal(&nm->e[i].top, d))
+			return &nm->e[i];
+	return NULL;
 }
 
 int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, const char *mt, const ib_digest *d,
@@ -697,6 +821,83 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
 }
 
 
+/*
+ * The names file for `index`, just written as the bytes `key`. What an image
+ * manifest resolves to never changes, so it is taken from the names file the
+ * handle read last (whatever index that was made from) where it has the
+ * manifest; a manifest it lacks is resolved from its blobs. Without one, the
+ * memo's way (resolve_all). Best effort: a cache, the next reader writes it.
+ */
+static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
+{
+	ib_store__names *old = NULL;
+	pthread_mutex_lock(&s->cache_mu);
+	if ((old = s->names_cache))
+		__atomic_add_fetch(&old->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&s->cache_mu);
+	json_t *list = json_object_get(index, "manifests");
+	size_t n = json_array_size(list), cap = 16;
+	if (!old) {
+		entry_info *infos = NULL;
+		if (resolve_all(&infos, &n, s, index, key) == 0)
+			free(infos);
+		ib_error_clear();
+		return;
+	}
+	while (cap < 2 * old->n + 2)
+		cap *= 2;
+	const ib_store__names_entry **tab = ib_calloc(cap, sizeof *tab);
+	ib_store__names_entry *e = ib_calloc(n ? n : 1, sizeof *e);
+	int ok = tab && e;
+	for (size_t i = 0; ok && i < old->n; i++) {
+		const ib_store__names_entry *o = &old->e[i];
+		size_t h;
+		memcpy(&h, o->top.bytes, sizeof h);
+		for (h &= cap - 1; tab[h] && !ib_digest_equal(&tab[h]->top, &o->top); h = (h + 1) & (cap - 1))
+			;
+		if (!tab[h] && o->resolved)
+			tab[h] = o;
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		json_t *je = json_array_get(list, i);
+		ib_store__names_entry *x = &e[i];
+		if (ib_store__descriptor(&x->top_type, &x->top, &x->dsize, je, "index.json") < 0) {
+			ok = 0;
+			break;
+		}
+		x->name = entry_name(je);
+		x->digests = entry_digests(je);
+		if (ib_store__is_index_type(x->top_type))
+			continue; /* resolved at each lookup */
+		size_t h;
+		memcpy(&h, x->top.bytes, sizeof h);
+		for (h &= cap - 1; tab[h] && !ib_digest_equal(&tab[h]->top, &x->top); h = (h + 1) & (cap - 1))
+			;
+		x->resolved = 1;
+		if (tab[h]) {
+			x->manifest = tab[h]->manifest;
+			x->id = tab[h]->id;
+			x->summary = tab[h]->summary;
+			x->size = tab[h]->size;
+			x->created = tab[h]->created;
+			continue;
+		}
+		entry_info info;
+		if (resolve_entry(&info, s, je) < 0) {
+			ok = 0; /* an entry that does not resolve: no names file (the slow way sees it mend) */
+			break;
+		}
+		x->manifest = info.manifest;
+		x->id = info.id;
+	}
+	if (ok)
+		ib_store__names_save(s, key, e, n);
+	ib_error_clear();
+	free(tab);
+	free(e);
+	ib_store__names_free(old);
+}
+
 int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 {
 	int rc = ib_store__lease(s);
@@ -704,15 +905,45 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		return rc;
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
-	/* before: the handle's shared parse (read under the lock, so current); index: the copy to change */
-	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_shared(&before, s)) == 0 &&
-	    (index = json_deep_copy(before)) == NULL)
-		rc = ib_error_oom();
-	if (rc == 0 && (rc = fn(s, index, payload)) == 0 && !json_equal(before, index))
-		rc = ib_store__index_write(s, index); /* a change that changes nothing writes nothing */
+	ib_buf was = IB_BUF_INIT, now = IB_BUF_INIT;
+	ib_digest key;
+	int wrote = 0, fresh = 0;
+	/*
+	 * Read under the lock, so current. The handle's shared parse (before) is
+	 * copied to be changed and compared with; a parse of our own (what a
+	 * command gets: its lookups read the names file) is changed in place and
+	 * compared by its dumps before and after — no second tree of 1,000
+	 * entries. A change that changes nothing writes nothing, either way (the
+	 * dumps differ only when the tree does, or when a key moved in its object).
+	 */
+	if ((rc = ib_store__index_lock(&lk, s)) == 0 && (rc = ib_store__index_read_change(&before, &fresh, s)) == 0) {
+		if (fresh) {
+			index = before;
+			before = NULL;
+			rc = ib_json_dump(&was, index, 0);
+		} else if (!(index = json_deep_copy(before))) {
+			rc = ib_error_oom();
+		}
+	}
+	if (rc == 0 && (rc = fn(s, index, payload)) == 0) {
+		if (!fresh && !json_equal(before, index))
+			wrote = (rc = ib_store__index_write_key(s, index, &key)) == 0;
+		else if (fresh && (rc = ib_json_dump(&now, index, 0)) == 0 &&
+			 (now.size != was.size || memcmp(now.ptr, was.ptr, now.size)))
+			wrote = (rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
+	}
+	ib_buf_dispose(&was);
+	ib_buf_dispose(&now);
 	json_decref(before);
-	json_decref(index);
 	ib_lock_release(&lk);
+	/*
+	 * The names file of what was written, so the next lookup (a rebuild
+	 * after a tag) need not parse index.json. Outside the lock: keyed by the
+	 * bytes written, it is never believed once another writer replaces them.
+	 */
+	if (wrote)
+		names_refresh(s, index, &key);
+	json_decref(index);
 	ib_store__unlease(s);
 	return rc;
 }
@@ -839,6 +1070,14 @@ static int set_change(ib_store *s, json_t *index, void *payload)
  */
 static int commit_unchanged(ib_store *s, const set_args *a)
 {
+	ib_store__names *nm = NULL;
+	if (ib_store__names_load(&nm, s) == 0 && nm) {
+		int same = a->name ? names_already_set(nm, a->name, a->mt, &a->d, a->size, NULL)
+				   : names_entry_of(nm, &a->d) != NULL;
+		ib_store__names_free(nm);
+		return same;
+	}
+	ib_error_clear();
 	json_t *index = NULL;
 	if (ib_store__index_read_shared(&index, s) < 0) {
 		ib_error_clear();
@@ -897,19 +1136,55 @@ static int tag_change(ib_store *s, json_t *index, void *payload)
 	tag_args *a = payload;
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, a->source, &infos, &n, &pos);
-	if (rc < 0)
-		return rc;
-	uint64_t size;
-	const char *mt;
+	ib_store__names *nm = NULL;
+	uint64_t size = 0;
+	const char *mt = NULL;
 	ib_digest d;
-	rc = ib_store__descriptor(&mt, &d, &size, infos[pos].entry, "index.json");
+	/*
+	 * The source from the names file when it was made from index.json as it
+	 * is now — under index.lock, so the bytes `index` was parsed from — else
+	 * from `index` itself.
+	 */
+	int rc = resolve_fast(&infos, &n, &nm, s);
+	if (rc == 1) {
+		if ((rc = find_entry(&pos, infos, n, a->source)) == 0) {
+			mt = nm->e[pos].top_type;
+			d = nm->e[pos].top;
+			size = nm->e[pos].dsize;
+		}
+	} else if (rc == 0 && (rc = lookup_in(NULL, s, index, NULL, a->source, &infos, &n, &pos)) == 0) {
+		rc = ib_store__descriptor(&mt, &d, &size, infos[pos].entry, "index.json");
+	}
 	char *mtc = rc == 0 ? ib_strdup(mt ? mt : IB_MEDIA_TYPE_OCI_MANIFEST) : NULL;
 	free(infos);
+	ib_store__names_free(nm);
 	if (rc == 0)
 		rc = mtc ? ib_store__index_set(s, index, a->target, mtc, &d, size) : IB_ERROR;
 	free(mtc);
 	return rc;
+}
+
+/*
+ * 1 when the names file (current) says `target` already names what `source`
+ * finds, as tag_change would set it: nothing would change, so nothing is
+ * locked, parsed or written. Any doubt: 0, the full path (which also reports
+ * a source that is not there).
+ */
+static int tag_unchanged(ib_store *s, const char *source, const char *target)
+{
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0;
+	ib_store__names *nm = NULL;
+	int same = 0;
+	if (resolve_fast(&infos, &n, &nm, s) == 1 && find_entry(&pos, infos, n, source) == 0) {
+		const ib_store__names_entry *x = &nm->e[pos];
+		same = names_already_set(nm, target, x->top_type ? x->top_type : IB_MEDIA_TYPE_OCI_MANIFEST, &x->top,
+					 x->dsize, NULL);
+	}
+	ib_error_clear();
+	free(infos);
+	ib_store__names_free(nm);
+	return same;
 }
 
 int ib_store_tag(ib_store *s, const char *source, const char *target)
@@ -924,7 +1199,7 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 				     target);
 	}
 	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
-	rc = ib_store__index_update(s, tag_change, &a);
+	rc = tag_unchanged(s, source, a.target) ? 0 : ib_store__index_update(s, tag_change, &a);
 	ib_reference_free(ref);
 	return rc;
 }
@@ -944,7 +1219,8 @@ int ib_store__tag_manifest_locked(ib_store *s, json_t *index, const char *name, 
  * What naming manifest `d` needs, checked against `index` (read only): its
  * media type (*mtc, malloc'ed) and size, and that it makes a whole image here.
  */
-static int tag_manifest_check(char **mtc_out, uint64_t *size_out, ib_store *s, json_t *index, const ib_digest *d)
+static int tag_manifest_check(char **mtc_out, uint64_t *size_out, ib_store *s, json_t *index, const ib_digest *d,
+			      const entry_info *known, size_t nknown)
 {
 	json_t *m;
 	int rc = ib_store__blob_json(&m, s, d, "manifest");
@@ -959,7 +1235,7 @@ static int tag_manifest_check(char **mtc_out, uint64_t *size_out, ib_store *s, j
 		return IB_ERROR;
 	ib_image *img = NULL;
 	/* it must make a whole image here: manifest, config, every layer */
-	if ((rc = ib_store__image_load(&img, s, index, d, mtc)) == 0) {
+	if ((rc = image_load(&img, s, index, d, mtc, known, nknown)) == 0) {
 		for (size_t i = 0; i < img->nlayers && rc == 0; i++) {
 			uint64_t size;
 			if ((rc = ib_store_blob_size(&size, s, &img->layers[i].digest)) < 0)
@@ -987,7 +1263,7 @@ int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char 
 {
 	char *mtc = NULL;
 	uint64_t size = 0;
-	int rc = tag_manifest_check(&mtc, &size, s, index, d);
+	int rc = tag_manifest_check(&mtc, &size, s, index, d, NULL, 0);
 	if (rc == 0)
 		rc = ib_store__index_set_digest(s, index, name, mtc, d, size, repo_digest);
 	free(mtc);
@@ -1002,15 +1278,31 @@ int ib_store__tag_manifest_digest_locked(ib_store *s, json_t *index, const char 
  */
 static int tag_manifest_unchanged(ib_store *s, const char *name, const ib_digest *d, const char *repo_digest)
 {
+	entry_info *infos = NULL;
+	size_t n = 0;
+	ib_store__names *nm = NULL;
+	char *mtc = NULL;
+	uint64_t size = 0;
+	int same = 0;
+	if (resolve_fast(&infos, &n, &nm, s) == 1) {
+		if (tag_manifest_check(&mtc, &size, s, NULL, d, infos, n) == 0) {
+			const ib_store__names_entry *have = name ? NULL : names_entry_of(nm, d);
+			same = name ? names_already_set(nm, name, mtc, d, size, repo_digest)
+				    : have && (!repo_digest || words_have(have->digests, repo_digest, strlen(repo_digest)));
+		}
+		ib_error_clear();
+		free(mtc);
+		free(infos);
+		ib_store__names_free(nm);
+		return same;
+	}
+	ib_error_clear();
 	json_t *index = NULL;
 	if (ib_store__index_read_shared(&index, s) < 0) {
 		ib_error_clear();
 		return 0;
 	}
-	char *mtc = NULL;
-	uint64_t size = 0;
-	int same = 0;
-	if (tag_manifest_check(&mtc, &size, s, index, d) == 0) {
+	if (tag_manifest_check(&mtc, &size, s, index, d, NULL, 0) == 0) {
 		json_t *list = json_object_get(index, "manifests");
 		json_t *have = name ? NULL : other_entry_of(list, d, NULL);
 		same = name ? index_already_set(list, name, mtc, d, size, repo_digest)
@@ -1069,7 +1361,7 @@ static int digest_add_change(ib_store *s, json_t *index, void *payload)
 	tag_args *a = payload;
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, a->source, &infos, &n, &pos);
+	int rc = lookup_in(NULL, s, index, NULL, a->source, &infos, &n, &pos);
 	if (rc == 0)
 		rc = digests_merge(infos[pos].entry, a->repo_digest);
 	free(infos);
@@ -1143,7 +1435,7 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 		ib_buf_clear(a->report); /* the report replaces, also when the change is tried again */
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, a->query, &infos, &n, &pos);
+	int rc = lookup_in(NULL, s, index, NULL, a->query, &infos, &n, &pos);
 	if (rc < 0)
 		return rc;
 	ib_digest id = infos[pos].id;
@@ -1236,7 +1528,7 @@ static int prune_change(ib_store *s, json_t *index, void *payload)
 	json_t *list = json_object_get(index, "manifests");
 	entry_info *infos;
 	size_t n;
-	int rc = resolve_all(&infos, &n, s, index);
+	int rc = resolve_all(&infos, &n, s, index, NULL);
 	if (rc < 0)
 		return rc;
 	for (size_t i = n; i-- > 0;) {
@@ -1283,11 +1575,79 @@ static int cmp_rows(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/*
+ * The listing from the names file: 1 and *out when it is valid for
+ * index.json as it is now and summarises every image manifest (an index is
+ * loaded, as the slow way does); 0 to take the slow way.
+ */
+static int images_fast(ib_image_list **out, ib_store *s)
+{
+	entry_info *infos = NULL;
+	size_t n = 0;
+	ib_store__names *nm = NULL;
+	int rc = resolve_fast(&infos, &n, &nm, s);
+	if (rc <= 0)
+		return rc;
+	ib_image_list *l = ib_calloc(1, sizeof *l);
+	if (l) {
+		l->rows = ib_calloc(n ? n : 1, sizeof *l->rows);
+		l->strings = ib_calloc(2 * n + 1, sizeof *l->strings);
+	}
+	if (!l || !l->rows || !l->strings) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 1; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (!infos[i].ok)
+			continue;
+		ib_image_summary *r = &l->rows[l->n];
+		if (x->resolved && x->summary) {
+			r->name = keep_str(l, infos[i].name);
+			r->id = x->id;
+			r->manifest = infos[i].top;
+			r->created = keep_str(l, x->created);
+			r->size = x->size;
+			l->n++;
+			continue;
+		}
+		if (x->resolved) {
+			rc = 0; /* an image not summarised yet: the slow way summarises it and writes it down */
+			break;
+		}
+		ib_image *img;
+		if (image_load(&img, s, NULL, &infos[i].top, infos[i].top_type, infos, n) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		r->name = keep_str(l, infos[i].name);
+		r->id = img->id;
+		r->manifest = infos[i].top;
+		r->created = keep_str(l, ib_image_config_get(img->config, IB_CONFIG_CREATED));
+		r->size = img->size;
+		l->n++;
+		ib_image_free(img);
+	}
+out:
+	free(infos);
+	ib_store__names_free(nm);
+	if (rc == 1) {
+		qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
+		*out = l;
+	} else {
+		ib_image_list_free(l);
+	}
+	return rc;
+}
+
 int ib_store_images(ib_image_list **out, ib_store *s)
 {
+	int rc = images_fast(out, s);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	json_t *index;
-	int rc = ib_store__index_read_shared(&index, s);
-	if (rc < 0)
+	ib_digest key;
+	if ((rc = ib_store__index_read_shared_key(&index, &key, s)) < 0)
 		return rc;
 	entry_info *infos = NULL;
 	size_t n = 0;
@@ -1344,6 +1704,7 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
 	if (ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next listing summarises again */
+	names_save(s, &key, infos, n, memo);
 	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);

@@ -34,7 +34,12 @@ struct ib_store {
 	pthread_mutex_t cache_mu;
 	json_t *index_cache;
 	struct stat index_st;
+	ib_digest index_key; /* the sha256 of the bytes index_cache was parsed from */
+	ib_digest key_cache; /* ib_store__index_key's last hash, of the file as key_st */
+	struct stat key_st;
+	int key_known;
 	struct ib_store__memo *memo_cache;
+	struct ib_store__names *names_cache; /* names.c: the names file last read (keyed) */
 	/* remote.c: this handle's fetcher of remote layers (NULL: the process-wide one) */
 	ib_store_remote_fetch_fn remote_fetch;
 	void *remote_payload;
@@ -216,6 +221,51 @@ const ib_store__memo_entry *ib_store__memo_get(ib_store__memo *m, const ib_diges
 int ib_store__memo_put(ib_store__memo *m, const ib_store__memo_entry *e);
 int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index);
 void ib_store__memo_free(ib_store__memo *m);
+
+/*
+ * The names file (names.c, <root>/index.names): index.json's entries with
+ * what each resolves to, keyed by the sha256 of the index.json bytes they were
+ * made from. A cache, never the truth: believed only under that key and its
+ * own sum; load gives NULL (not an error) when there is no such file.
+ */
+typedef struct {
+	ib_digest top;           /* the entry's digest */
+	uint64_t dsize;          /* its descriptor's size */
+	const char *top_type;    /* its descriptor's mediaType, or NULL */
+	const char *name;        /* ref.name annotation, or NULL */
+	const char *digests;     /* repository digests (space-separated), or NULL */
+	int resolved;            /* an image manifest: manifest and id known */
+	ib_digest manifest, id;
+	int summary;             /* size and created known (resolved only) */
+	uint64_t size;
+	const char *created;     /* or NULL */
+} ib_store__names_entry;
+typedef struct ib_store__names {
+	char *buf; /* the strings of e[] point into it */
+	ib_store__names_entry *e;
+	size_t n;
+	ib_digest key;
+	int refs;
+} ib_store__names;
+/* The sha256 of index.json's bytes as they are now. */
+int ib_store__index_key(ib_digest *key, ib_store *s);
+/* The names file for index.json as it is now (the handle's copy when its key holds), or *out NULL. */
+int ib_store__names_load(ib_store__names **out, ib_store *s);
+/* Write it for the index.json bytes `key` (nothing when the same bytes are there, or when a string cannot be held). */
+int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n);
+void ib_store__names_free(ib_store__names *n);
+/* As ib_store__index_read_shared, with the sha256 of the bytes parsed (`key` may be NULL). */
+int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s);
+/*
+ * index.json for a change (under index.lock): the handle's shared parse
+ * (*fresh = 0: never modify it) or, when it has none that holds, a new parse
+ * of its own (*fresh = 1: the caller's to change; not kept as the cache).
+ */
+int ib_store__index_read_change(json_t **out, int *fresh, ib_store *s);
+/* Write `b` (a dump of the index) as index.json, with its sha256 (`key` may be NULL). */
+int ib_store__index_write_bytes(ib_store *s, const ib_buf *b, ib_digest *key);
+/* As ib_store__index_write, with the sha256 of the bytes written (`key` may be NULL). */
+int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key);
 
 /* Remote layers (remote.c): 1 when `d` has a remote record, 0 when not. */
 int ib_store__remote_has(ib_store *s, const ib_digest *d);

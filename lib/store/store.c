@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -182,6 +183,7 @@ void ib_store_free(ib_store *s)
 	ib_lock_release(&s->lease);
 	json_decref(s->index_cache);
 	ib_store__memo_free(s->memo_cache);
+	ib_store__names_free(s->names_cache);
 	pthread_mutex_destroy(&s->cache_mu);
 	free(s->root);
 	free(s->blobs);
@@ -268,6 +270,12 @@ static int settled(const struct stat *st)
  */
 int ib_store__index_read_shared(json_t **out, ib_store *s)
 {
+	return ib_store__index_read_shared_key(out, NULL, s);
+}
+
+/* `fresh` (may be NULL): set to 1 when *out is a new parse the cache does not share (then not kept) */
+static int index_read(json_t **out, ib_digest *key, ib_store *s, int *fresh)
+{
 	char *p = ib_store__path(s, "index.json");
 	if (!p)
 		return IB_ERROR;
@@ -276,8 +284,11 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 	if (have_st) {
 		json_t *keep = NULL;
 		pthread_mutex_lock(&s->cache_mu);
-		if (s->index_cache && same_file(&s->index_st, &st))
+		if (s->index_cache && same_file(&s->index_st, &st)) {
 			keep = json_incref(s->index_cache);
+			if (key)
+				*key = s->index_key;
+		}
 		pthread_mutex_unlock(&s->cache_mu);
 		if (keep) {
 			free(p);
@@ -286,7 +297,13 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 		}
 	}
 	json_t *j = NULL;
-	int rc = ib_json_load_file(&j, p);
+	ib_buf b = IB_BUF_INIT;
+	ib_digest k;
+	/* the bytes parsed are the bytes hashed: the key of the names file made from this parse */
+	int rc = ib_read_file(&b, p);
+	if (rc == 0 && (rc = ib_digest_of(&k, b.size ? b.ptr : "", b.size)) == 0)
+		rc = ib_json_loadb(&j, ib_buf_cstr(&b), b.size, p);
+	ib_buf_dispose(&b);
 	if (rc == 0) {
 		json_t *m = json_object_get(j, "manifests");
 		if (!json_is_object(j) || !json_is_array(m)) {
@@ -311,11 +328,16 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 			json_decref(j);
 		} else {
 			*out = j;
-			if (have_st) {
+			if (key)
+				*key = k;
+			if (fresh)
+				*fresh = 1;
+			else if (have_st) {
 				pthread_mutex_lock(&s->cache_mu);
 				json_decref(s->index_cache);
 				s->index_cache = json_incref(j);
 				s->index_st = st;
+				s->index_key = k;
 				pthread_mutex_unlock(&s->cache_mu);
 			}
 		}
@@ -324,6 +346,81 @@ int ib_store__index_read_shared(json_t **out, ib_store *s)
 	}
 	free(p);
 	return rc;
+}
+
+/*
+ * The sha256 of index.json's bytes: read (mapped) and hashed, except that a
+ * handle reuses the hash it made while the file keeps the stat(2) identity
+ * it had and is older than the racy window (the rule of the parse cache
+ * above: a replacement cannot share that identity).
+ */
+int ib_store__index_key(ib_digest *key, ib_store *s)
+{
+	char *p = ib_store__path(s, "index.json");
+	if (!p)
+		return IB_ERROR;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int rc = 0;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
+		goto out;
+	}
+	int settle = settled(&st);
+	if (settle) {
+		int hit = 0;
+		pthread_mutex_lock(&s->cache_mu);
+		if (s->key_known && same_file(&s->key_st, &st)) {
+			*key = s->key_cache;
+			hit = 1;
+		}
+		pthread_mutex_unlock(&s->cache_mu);
+		if (hit)
+			goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)IB_STORE_MAX_JSON) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: not a regular file of at most %u bytes", p,
+				   IB_STORE_MAX_JSON);
+		goto out;
+	}
+	if (st.st_size < (off_t)(64u << 10)) { /* small: read (a mapping costs more than it saves) */
+		ib_buf b = IB_BUF_INIT;
+		rc = ib_read_file(&b, p);
+		if (rc == 0)
+			rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
+		ib_buf_dispose(&b);
+	} else {
+		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (map == MAP_FAILED) {
+			rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
+			goto out;
+		}
+		rc = ib_digest_of(key, map, (size_t)st.st_size);
+		munmap(map, (size_t)st.st_size);
+	}
+	if (rc == 0 && settle) {
+		pthread_mutex_lock(&s->cache_mu);
+		s->key_cache = *key;
+		s->key_st = st;
+		s->key_known = 1;
+		pthread_mutex_unlock(&s->cache_mu);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return rc;
+}
+
+int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s)
+{
+	return index_read(out, key, s, NULL);
+}
+
+int ib_store__index_read_change(json_t **out, int *fresh, ib_store *s)
+{
+	*fresh = 0;
+	return index_read(out, NULL, s, fresh);
 }
 
 int ib_store__index_read(json_t **out, ib_store *s)
@@ -349,9 +446,32 @@ int ib_store__index_lock(ib_lock *lock, ib_store *s)
 
 int ib_store__index_write(ib_store *s, json_t *index)
 {
+	return ib_store__index_write_key(s, index, NULL);
+}
+
+int ib_store__index_write_bytes(ib_store *s, const ib_buf *b, ib_digest *key)
+{
+	char *p = ib_store__path(s, "index.json");
+	int rc = p ? 0 : IB_ERROR;
+	if (rc == 0 && key)
+		rc = ib_digest_of(key, b->size ? b->ptr : "", b->size);
+	if (rc == 0) {
+		ib_store__hook("index-write");
+		rc = ib_atomic_write(p, b->ptr, b->size, 0644);
+	}
+	if (rc == 0)
+		ib_store__hook("index-written");
+	free(p);
+	return rc;
+}
+
+int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key)
+{
 	ib_buf b = IB_BUF_INIT;
 	char *p = ib_store__path(s, "index.json");
 	int rc = p ? ib_json_dump(&b, index, 0) : IB_ERROR;
+	if (rc == 0 && key)
+		rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
 	if (rc == 0) {
 		ib_store__hook("index-write");
 		rc = ib_atomic_write(p, b.ptr, b.size, 0644);

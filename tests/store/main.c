@@ -13,6 +13,7 @@ int main(void)
 	failed += _cmocka_run_group_tests("transfer", transfer_tests, transfer_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("trust", trust_tests, trust_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("memo", memo_tests, memo_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("names", names_tests, names_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("platform", platform_tests, platform_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("remote", remote_tests, remote_tests_count, NULL, NULL);
 	return failed ? 1 : 0;

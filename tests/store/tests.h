@@ -19,6 +19,7 @@ DECLARE(crash_tests)
 DECLARE(transfer_tests)
 DECLARE(trust_tests)
 DECLARE(memo_tests)
+DECLARE(names_tests)
 DECLARE(platform_tests)
 DECLARE(remote_tests)
 #define DEFINE_GROUP(group, ...) \

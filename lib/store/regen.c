@@ -121,6 +121,8 @@ out:
 typedef struct {
 	int fd;
 	ib_sha256_pipe *h;
+	ib_store_write_cb write; /* a consumer of the bytes as they come (stream), or NULL */
+	void *payload;
 } regen_out;
 
 static int regen_write(const void *data, size_t len, void *payload)
@@ -128,14 +130,18 @@ static int regen_write(const void *data, size_t len, void *payload)
 	regen_out *o = payload;
 	if (o->fd >= 0 && ib_write_all(o->fd, data, len) < 0)
 		return IB_ERROR;
-	return ib_sha256_pipe_update(o->h, data, len);
+	int rc = ib_sha256_pipe_update(o->h, data, len);
+	if (rc == 0 && o->write)
+		rc = o->write(data, len, o->payload);
+	return rc;
 }
 
 /*
- * Regenerate layer `d` into `fd` (-1: only hash it) and check it against
- * the record. 0 when it is the recorded layer, IB_ENOTFOUND without a record.
+ * Regenerate layer `d` into `fd` (-1: not into a file) and to `write` (NULL:
+ * to nothing), and check it against the record. 0 when it is the recorded
+ * layer, IB_ENOTFOUND without a record.
  */
-static int regenerate(ib_store *s, const ib_digest *d, int fd)
+static int regenerate(ib_store *s, const ib_digest *d, int fd, ib_store_write_cb write, void *payload)
 {
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, d);
@@ -147,7 +153,7 @@ static int regenerate(ib_store *s, const ib_digest *d, int fd)
 	if (rc < 0)
 		return rc;
 	ib_store_layer_source_fn fn = __atomic_load_n(&provider, __ATOMIC_ACQUIRE);
-	regen_out o = { fd, ib_sha256_pipe_new() };
+	regen_out o = { fd, ib_sha256_pipe_new(), write, payload };
 	if (!o.h) {
 		rc = IB_ERROR;
 	} else if (!fn) {
@@ -190,7 +196,7 @@ int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d)
 	}
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "create a temporary file in `%s`", s->tmp);
-	int rc = regenerate(s, d, fd);
+	int rc = regenerate(s, d, fd, NULL, NULL);
 	if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		rc = ib_error_set_os(IB_LAYER_STORE, "seek");
 	if (rc < 0) {
@@ -203,5 +209,27 @@ int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d)
 
 int ib_store__layer_source_check(ib_store *s, const ib_digest *d)
 {
-	return regenerate(s, d, -1);
+	return regenerate(s, d, -1, NULL, NULL);
+}
+
+int ib_store__blob_open_or_stream(int *fd_out, ib_store *s, const ib_digest *d, ib_store_write_cb write,
+				  void *payload)
+{
+	*fd_out = -1;
+	char *p = ib_store__blob_path(s, d);
+	if (!p)
+		return IB_ERROR;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int gone = fd < 0 && errno == ENOENT;
+	free(p);
+	if (fd >= 0) {
+		*fd_out = fd;
+		return 0;
+	}
+	if (gone && ib_store_layer_source_has(s, d) == 1) {
+		/* the consumer gets the bytes as they are made; the verdict comes after the last one */
+		int rc = regenerate(s, d, -1, write, payload);
+		return rc < 0 ? rc : 1;
+	}
+	return ib_store_blob_open(fd_out, s, d); /* a remote layer, or the error */
 }

@@ -19,6 +19,7 @@ typedef struct {
 	int convert;            /* a compression was asked: a layer in the other format is converted */
 	int level;              /* compression level asked (0: the default, remembered variants reused) */
 	const char *domain;     /* the destination registry's */
+	size_t *order;          /* the jobs in the order they start: layers biggest first, then the config (index n) */
 } push_job;
 
 static const char *wanted_type(const push_job *job)
@@ -86,6 +87,9 @@ static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *
 static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload)
 {
 	push_job *job = payload;
+	i = job->order[i];
+	if (i == ib_image_layer_count(job->img)) /* the config, alongside the layers */
+		return ib_push__upload_blob(r, s, ib_image_id(job->img), NULL, job->mount_from, job->chunk);
 	const ib_layer *l = ib_image_layer(job->img, i);
 	char id[13];
 	ib_push__short(id, &l->diff_id);
@@ -268,10 +272,23 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 	}
 	if (rc == 0 && !asked)
 		rc = ib_push__registry_ping(r);
-	if (rc == 0 && !done)
-		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
-	if (rc == 0 && !done)
-		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
+	/*
+	 * The layers and the config go up in parallel (the manifest only after
+	 * all of them): the biggest layers first, so that the one that takes
+	 * longest (regenerated, compressed, sent) never waits behind small ones.
+	 */
+	if (rc == 0 && !done && !(job.order = ib_calloc(n + 1, sizeof *job.order)))
+		rc = IB_ERROR;
+	if (rc == 0 && !done) {
+		for (size_t i = 0; i <= n; i++) {
+			size_t k = i;
+			uint64_t size = i < n ? ib_image_layer(img, i)->size : 0;
+			for (; k > 0 && job.order[k - 1] < n && ib_image_layer(img, job.order[k - 1])->size < size; k--)
+				job.order[k] = job.order[k - 1];
+			job.order[k] = i;
+		}
+		rc = ib_push__run_jobs(r, s, n + 1, opts->jobs, push_layer, &job);
+	}
 	if (rc == 0 && !done && !have_body)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
 	if (rc == 0 && !done && !tag) {
@@ -287,6 +304,7 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 		*sent_type = mt;
 	ib_buf_dispose(&body);
 	free(job.blobs);
+	free(job.order);
 	free(from);
 	return rc;
 }

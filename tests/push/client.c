@@ -624,6 +624,12 @@ static int test_provider(ib_store *store, const ib_digest *diff_id, const char *
 	if (regen_damage)
 		data[REGEN_SIZE - 1000] ^= 1;
 	int rc = 0;
+	if (regen_damage == 2) { /* a file that grew: more bytes than recorded, stopped at the first one too many */
+		static const unsigned char extra[4096];
+		rc = write(data, REGEN_SIZE, payload);
+		free(data);
+		return rc ? rc : write(extra, sizeof extra, payload);
+	}
 	/* in uneven pieces, as a diff writes them */
 	for (size_t off = 0, piece = 1; rc == 0 && off < REGEN_SIZE; off += piece, piece = piece * 3 + 17) {
 		if (piece >= REGEN_SIZE - off) {
@@ -731,6 +737,13 @@ static void test_regenerated_upload(void **state)
 		rc = zstd ? ib_push__zstd_layer(&v, NULL, s, &d, 0) : ib_push__gzip_layer(&v, NULL, s, &d);
 		assert_int_equal(rc, IB_EINVALID);
 		assert_non_null(strstr(ib_error_last()->message, "modified or damaged"));
+		assert_int_equal(count_blobs(dir), blobs);
+		/* grown past the recorded size: stopped there, said so */
+		regen_damage = 2;
+		rc = zstd ? ib_push__zstd_layer(&v, NULL, s, &d, 0) : ib_push__gzip_layer(&v, NULL, s, &d);
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, "more than the recorded"));
+		assert_non_null(strstr(ib_error_last()->message, ds));
 		assert_int_equal(count_blobs(dir), blobs);
 		ib_error_clear();
 	}

@@ -567,7 +567,14 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 		level = 6;
 	if (level < 1 || level > 9)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "gzip level %d: give 1 to 9", level);
+	/* no more workers and slots than the layer has chunks (a small layer: one worker, one slot) */
 	size_t nthreads = gz_threads();
+	uint64_t lsize = 0;
+	if (ib_store_blob_size(&lsize, s, layer) < 0)
+		ib_error_clear(); /* said by the open below */
+	uint64_t chunks = lsize / GZ_CHUNK + 1;
+	if (nthreads > chunks)
+		nthreads = (size_t)chunks;
 	gz_stream g;
 	memset(&g, 0, sizeof g);
 	g.tap = tap;
@@ -575,7 +582,7 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 	pthread_mutex_init(&g.p.mu, NULL);
 	pthread_cond_init(&g.p.work, NULL);
 	pthread_cond_init(&g.p.done, NULL);
-	g.p.nslots = nthreads * 2;
+	g.p.nslots = nthreads * 2 < chunks ? nthreads * 2 : (size_t)chunks;
 	g.p.level = level;
 	g.p.slots = ib_calloc(g.p.nslots, sizeof *g.p.slots);
 	g.threads = ib_calloc(nthreads, sizeof *g.threads);

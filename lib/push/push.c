@@ -1,7 +1,8 @@
 /*
  * docker push: every layer leaves compressed (a gzip variant, made once and
  * remembered, or the compressed blob a pulled/loaded image came with),
- * layers in parallel, then the config, then the manifest under the tag.
+ * layers (biggest first) and the config in parallel, then the manifest
+ * under the tag.
  */
 #include "push/internal.h"
 #include "util/callback.h"

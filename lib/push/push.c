@@ -162,6 +162,13 @@ static void ahead_start(ahead_job *a, ib_store *s, const ib_image *img, const pu
 		ib_error_clear();
 		return;
 	}
+	/*
+	 * A layer kept only unpacked is regenerated as a tar (libarchive, loaded
+	 * on first use): loaded here first, or the thread would wait on the
+	 * loader's lock while this one loads libcurl (~20 ms), then load it.
+	 */
+	if (ib_store_layer_source_has(s, &pick->diff_id) == 1 && ib_store__archive_load() < 0)
+		ib_error_clear(); /* said again where it is used */
 	a->diff_id = pick->diff_id;
 	a->zstd = job->zstd;
 	a->level = job->level;

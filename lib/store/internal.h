@@ -111,6 +111,12 @@ int ib_store__save_index(int *whole, ib_store *s, const ib_image *img,
 
 /* libarchive is opened on first use (archive_lazy.c): whether it is loaded (tests). */
 int ib_store__archive_loaded(void);
+/*
+ * Open it now (0, or IB_ERROR with the error set): for a caller about to
+ * need it on another thread while this one loads something else — two
+ * dlopen()s take turns on the loader's lock.
+ */
+int ib_store__archive_load(void);
 
 /* Leases held inside library calls. */
 int ib_store__lease(ib_store *s);

@@ -1,14 +1,35 @@
 /*
  * docker push: every layer leaves compressed (a gzip variant, made once and
  * remembered, or the compressed blob a pulled/loaded image came with),
- * layers in parallel, then the config, then the manifest under the tag.
+ * layers (biggest first) and the config in parallel, then the manifest
+ * under the tag.
  */
 #include "push/internal.h"
 #include "util/callback.h"
 #include "store/internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * A layer compressed ahead (ib_push): the biggest one the push has to
+ * compress is started before the registry client is made (libcurl loaded)
+ * and the registry first asked, so those ~30 ms overlap it. Its job takes
+ * the result (joined once); whatever happens, ib_push joins it before it
+ * returns.
+ */
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_t th;
+	int started, joined, taken;
+	char *root; /* the thread's own store handle, as the jobs' */
+	ib_digest diff_id;
+	int zstd, level;
+	ib_push__blob blob;
+	int rc;
+	ib_error_saved err;
+} ahead_job;
 
 typedef struct {
 	const ib_image *img;
@@ -19,6 +40,8 @@ typedef struct {
 	int convert;            /* a compression was asked: a layer in the other format is converted */
 	int level;              /* compression level asked (0: the default, remembered variants reused) */
 	const char *domain;     /* the destination registry's */
+	size_t *order;          /* the jobs in the order they start: layers biggest first, then the config (index n) */
+	ahead_job *ahead;       /* a layer being compressed ahead, or NULL */
 } push_job;
 
 static const char *wanted_type(const push_job *job)
@@ -61,6 +84,106 @@ static int known_layer(ib_push__blob *out, ib_store *s, const ib_layer *l, const
 	return rc;
 }
 
+/* The compression compressed_layer() does, on the ahead thread (its variant recorded the same way). */
+static void *ahead_main(void *arg)
+{
+	ahead_job *a = arg;
+	const char *mt = a->zstd ? IB_MEDIA_TYPE_OCI_LAYER_ZSTD : IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+	ib_store *s = NULL;
+	int rc = ib_store_open(&s, a->root, NULL);
+	if (rc == 0)
+		rc = a->zstd ? ib_push__zstd_layer(&a->blob.digest, &a->blob.size, s, &a->diff_id, a->level)
+			     : ib_push__gzip_layer_level(&a->blob.digest, &a->blob.size, s, &a->diff_id, a->level);
+	if (rc == 0)
+		rc = ib_store__variant_put_made(s, &a->diff_id, &a->blob.digest, mt);
+	if (rc == 0)
+		a->blob.media_type = mt;
+	else
+		ib_error_save(&a->err);
+	a->rc = rc;
+	ib_store_free(s);
+	return NULL;
+}
+
+static void ahead_join(ahead_job *a)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->started && !a->joined) {
+		pthread_join(a->th, NULL);
+		a->joined = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * The ahead layer's result for its job: 1 with `out` (or its error, *rc <
+ * 0) the first time; 0 when it never started or its error was taken
+ * already (a layer twice in the image): the caller compresses it itself.
+ */
+static int ahead_take(ib_push__blob *out, int *rc, ahead_job *a)
+{
+	ahead_join(a);
+	pthread_mutex_lock(&a->mu);
+	int got = a->started && (a->rc == 0 || !a->taken);
+	if (got) {
+		*rc = a->rc;
+		if (a->rc == 0)
+			*out = a->blob;
+		else
+			ib_error_restore(&a->err);
+		a->taken = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return got;
+}
+
+/*
+ * Start compressing, ahead, the biggest layer of `img` the push will have to
+ * compress: one without a compressed form, kept here (a blob or unpacked,
+ * never a remote one, which would be fetched), small enough to be
+ * compressed whole (bigger ones stream: stream.c). Nothing started is no error.
+ */
+static void ahead_start(ahead_job *a, ib_store *s, const ib_image *img, const push_job *job, uint64_t chunk)
+{
+	uint64_t best = 0;
+	const ib_layer *pick = NULL;
+	for (size_t i = 0; i < ib_image_layer_count(img); i++) {
+		const ib_layer *l = ib_image_layer(img, i);
+		ib_push__blob b;
+		if (l->size <= best || l->size > chunk || l->size > IB_PUSH_CHUNK_DEFAULT)
+			continue;
+		if (known_layer(&b, s, l, job) == IB_ENOTFOUND && ib_store__blob_local_has(s, &l->diff_id) == 1) {
+			best = l->size;
+			pick = l;
+		}
+		ib_error_clear();
+	}
+	if (!pick || !(a->root = ib_strdup(ib_store_root(s)))) {
+		ib_error_clear();
+		return;
+	}
+	/*
+	 * A layer kept only unpacked is regenerated as a tar (libarchive, loaded
+	 * on first use): loaded here first, or the thread would wait on the
+	 * loader's lock while this one loads libcurl (~20 ms), then load it.
+	 */
+	if (ib_store_layer_source_has(s, &pick->diff_id) == 1 && ib_store__archive_load() < 0)
+		ib_error_clear(); /* said again where it is used */
+	a->diff_id = pick->diff_id;
+	a->zstd = job->zstd;
+	a->level = job->level;
+	a->started = pthread_create(&a->th, NULL, ahead_main, a) == 0;
+}
+
+static void ahead_dispose(ahead_job *a)
+{
+	ahead_join(a);
+	if (a->started && a->rc < 0 && !a->taken)
+		ib_error_saved_dispose(&a->err);
+	free(a->root);
+	pthread_mutex_destroy(&a->mu);
+}
+
 /* The compressed blob layer `l` leaves as: as it is, the remembered variant, or a new one (made from the uncompressed layer). */
 static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s, const ib_layer *l, const char *id,
 			    const push_job *job)
@@ -71,6 +194,11 @@ static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *
 	const char *mt = wanted_type(job);
 	if ((rc = ib_push__registry_progress(r, id, "Compressing", 0, l->size)) < 0)
 		return rc;
+	if (job->ahead && ib_digest_equal(&job->ahead->diff_id, &l->diff_id) && ahead_take(out, &rc, job->ahead)) {
+		if (rc < 0)
+			ib_error_prefix("%s", ib_push__registry_what(r));
+		return rc;
+	}
 	rc = job->zstd ? ib_push__zstd_layer(&out->digest, &out->size, s, &l->diff_id, job->level)
 		       : ib_push__gzip_layer_level(&out->digest, &out->size, s, &l->diff_id, job->level);
 	/* compressed here from the layer's own uncompressed blob: recorded without a second pass over it */
@@ -86,6 +214,9 @@ static int compressed_layer(ib_push__blob *out, ib_push__registry *r, ib_store *
 static int push_layer(ib_push__registry *r, ib_store *s, size_t i, void *payload)
 {
 	push_job *job = payload;
+	i = job->order[i];
+	if (i == ib_image_layer_count(job->img)) /* the config, alongside the layers */
+		return ib_push__upload_blob(r, s, ib_image_id(job->img), NULL, job->mount_from, job->chunk);
 	const ib_layer *l = ib_image_layer(job->img, i);
 	char id[13];
 	ib_push__short(id, &l->diff_id);
@@ -212,10 +343,20 @@ static int manifest_present(ib_push__registry *r, const char *tag, const char *m
 }
 
 static int compression_of(push_job *job, const ib_push_options *opts);
+static int push_image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
+		      const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag,
+		      ahead_job *ahead);
 
 /* One image; its manifest under `tag`, or under its own digest when `tag` is NULL (an index's child). */
 int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
 		   const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag)
+{
+	return push_image(manifest, sent, sent_type, r, s, img, dest, opts, tag, NULL);
+}
+
+static int push_image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib_push__registry *r, ib_store *s,
+		      const ib_image *img, const ib_reference *dest, const ib_push_options *opts, const char *tag,
+		      ahead_job *ahead)
 {
 	size_t n = ib_image_layer_count(img);
 	char *from = mount_source(img, dest);
@@ -226,6 +367,7 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 	job.mount_from = from;
 	job.domain = ib_reference_domain(dest);
 	job.chunk = opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT;
+	job.ahead = ahead;
 	ib_buf body = IB_BUF_INIT;
 	const char *mt = NULL;
 	char by_digest[IB_DIGEST_STRLEN];
@@ -268,10 +410,23 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 	}
 	if (rc == 0 && !asked)
 		rc = ib_push__registry_ping(r);
-	if (rc == 0 && !done)
-		rc = ib_push__run_jobs(r, s, n, opts->jobs, push_layer, &job);
-	if (rc == 0 && !done)
-		rc = ib_push__upload_blob(r, s, ib_image_id(img), NULL, from, job.chunk);
+	/*
+	 * The layers and the config go up in parallel (the manifest only after
+	 * all of them): the biggest layers first, so that the one that takes
+	 * longest (regenerated, compressed, sent) never waits behind small ones.
+	 */
+	if (rc == 0 && !done && !(job.order = ib_calloc(n + 1, sizeof *job.order)))
+		rc = IB_ERROR;
+	if (rc == 0 && !done) {
+		for (size_t i = 0; i <= n; i++) {
+			size_t k = i;
+			uint64_t size = i < n ? ib_image_layer(img, i)->size : 0;
+			for (; k > 0 && job.order[k - 1] < n && ib_image_layer(img, job.order[k - 1])->size < size; k--)
+				job.order[k] = job.order[k - 1];
+			job.order[k] = i;
+		}
+		rc = ib_push__run_jobs(r, s, n + 1, opts->jobs, push_layer, &job);
+	}
 	if (rc == 0 && !done && !have_body)
 		rc = manifest_for(&body, &mt, s, img, job.blobs, n);
 	if (rc == 0 && !done && !tag) {
@@ -287,6 +442,7 @@ int ib_push__image(ib_digest *manifest, ib_buf *sent, const char **sent_type, ib
 		*sent_type = mt;
 	ib_buf_dispose(&body);
 	free(job.blobs);
+	free(job.order);
 	free(from);
 	return rc;
 }
@@ -365,22 +521,39 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		return rc;
 	ib_image *img = NULL;
 	ib_push__registry *r = NULL;
+	ahead_job ahead = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	int leased = 0;
 	char *what = ib_sprintf("push to %s", ib_reference_repository(ref));
 	if (!what)
 		rc = IB_ERROR;
 	else if (ib_reference_digest(ref))
 		rc = ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "%s: push to a digest (`%s`): give a tag", what,
 				   ib_reference_familiar(ref));
-	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0)
+	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0 && (rc = ib_store_lease_acquire(store)) == 0)
+		leased = 1;
+	/* one image: its biggest layer to compress starts now, while libcurl loads and the registry is asked */
+	if (rc == 0 && !ib_image_index_digest(img))
+		ahead_start(&ahead, store, img, &job, opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT);
+	if (rc == 0)
 		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
 				     opts->callbacks, what);
 	ib_digest md;
-	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
+	if (rc == 0) {
 		/* a multi-platform image: every platform's image, then the index under the tag */
 		rc = ib_image_index_digest(img) ? ib_push__index(&md, r, store, img, ref, opts)
-						: ib_push__image(&md, NULL, NULL, r, store, img, ref, opts, ib_reference_tag(ref));
-		ib_store_lease_release(store);
+						: push_image(&md, NULL, NULL, r, store, img, ref, opts, ib_reference_tag(ref),
+							     &ahead);
 	}
+	if (rc < 0) { /* the error said, not the ahead layer's (joined below) */
+		ib_error_saved err;
+		ib_error_save(&err);
+		ahead_dispose(&ahead);
+		ib_error_restore(&err);
+	} else {
+		ahead_dispose(&ahead);
+	}
+	if (leased)
+		ib_store_lease_release(store);
 	if (rc == 0) {
 		/* docker's RepoDigests: REPOSITORY@<the digest of the manifest the registry has> */
 		char ids[IB_DIGEST_STRLEN], ms[IB_DIGEST_STRLEN];

@@ -19,6 +19,13 @@
  * When a chunk fails for good, the compression still ends, the variant is
  * recorded and the blob goes up the ordinary way (HEAD, whole upload,
  * resumable): never a wrong blob, at worst the old cost.
+ *
+ * A layer kept only unpacked is regenerated straight into the compression
+ * (transfer.c, zstd.c): its digest is known to be the recorded one only
+ * after its last byte. The compression fails when it is not, before the
+ * variant is recorded and before the closing PUT: the chunks sent so far
+ * stay an incomplete session (cancelled with a DELETE), which no registry
+ * makes a blob of.
  */
 #include "push/internal.h"
 
@@ -111,6 +118,17 @@ static void follow_location(char **location, ib_push__response *resp)
 	}
 }
 
+/* Drop an upload session that must not complete (DELETE; the registry's own expiry when it refuses). */
+static void cancel_session(ib_push__registry *r, const char *location, const char *object)
+{
+	ib_error_saved err;
+	ib_error_save(&err);
+	ib_push__response resp = { 0 };
+	ib_push__registry_request(r, &resp, "DELETE", location, NULL, NULL, NULL, object);
+	ib_push__response_dispose(&resp);
+	ib_error_restore(&err);
+}
+
 /* The upload session: POST, the PATCH chunks as the file grows; 0 with `location` for the closing PUT. */
 static int send_growing(ib_push__registry *r, stream_job *j, const char *id, uint64_t chunk, const char *object,
 			char **location)
@@ -194,7 +212,15 @@ int ib_push__stream_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s,
 		return up;
 	}
 	if (j.tap.rc < 0) {
+		/*
+		 * No closing PUT: the registry never takes the blob. A layer kept
+		 * only unpacked is checked only after its last byte (regenerated
+		 * straight into the compression), so this is also where a damaged
+		 * one stops: the chunks it sent are dropped with the session.
+		 */
 		ib_error_saved_dispose(&up_err);
+		if (location)
+			cancel_session(r, location, object);
 		ib_error_restore(&j.err);
 		ib_error_prefix("%s", ib_push__registry_what(r));
 		free(location);

@@ -4,6 +4,7 @@
  * streams), uploading one (HEAD to skip, POST + PUT), gzip of a local layer.
  */
 #include "push/internal.h"
+#include "store/internal.h"
 
 #include <stdlib.h>
 #include <errno.h>
@@ -321,17 +322,27 @@ int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, 
 
 #define GZ_CHUNK (1u << 20)
 
+/*
+ * The chunks go round a ring of slots: the producer fills slot `seq % n`,
+ * hands it to the pool as soon as it is full (a worker compresses it while
+ * the next one fills), and writes the members out in order when it needs a
+ * slot back or at the end. So the reading (or the regeneration of a layer
+ * kept unpacked, which produces the tar as it walks its files) and the
+ * compression overlap.
+ */
 typedef struct {
 	unsigned char *in, *out;
 	size_t in_len, out_len, out_cap;
 	int rc;
+	int done; /* compressed (under the pool's lock) */
 } gz_slot;
 
 typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	gz_slot *slots;
-	size_t nslots, next, pending, finished;
+	size_t nslots;
+	uint64_t next, submitted; /* the next chunk a worker takes; chunks handed over */
 	int quit;
 	int level; /* of the chunks that compress (1-9) */
 } gz_pool;
@@ -370,16 +381,16 @@ static void *gz_worker(void *arg)
 	int ok = w.c6 && w.c1 && w.c0 && w.probe;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->quit && p->next >= p->pending)
+		while (!p->quit && p->next >= p->submitted)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (p->quit)
 			break;
-		gz_slot *sl = &p->slots[p->next++];
+		gz_slot *sl = &p->slots[p->next++ % p->nslots];
 		pthread_mutex_unlock(&p->mu);
 		sl->rc = ok ? gz_member(&w, sl) : -1;
 		pthread_mutex_lock(&p->mu);
-		if (++p->finished == p->pending)
-			pthread_cond_signal(&p->done);
+		sl->done = 1;
+		pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
 	libdeflate_free_compressor(w.c6);
@@ -412,6 +423,123 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t len)
 	return (ssize_t)got;
 }
 
+typedef struct {
+	gz_pool p;
+	pthread_t *threads;
+	size_t started;
+	ib_blob_writer *w;
+	ib_push__tap *tap;
+	const char *ds;
+	uint64_t fill, out; /* the chunk filling (when `filling`), the next to write out */
+	int filling;
+	uint64_t total;
+	int rc; /* the first failure, its error saved in err */
+	ib_error_saved err;
+} gz_stream;
+
+static int gz_fail(gz_stream *g, int rc)
+{
+	if (g->rc == 0) {
+		g->rc = rc;
+		ib_error_save(&g->err);
+	}
+	return rc;
+}
+
+/* Wait for the oldest chunk handed over, write its member out. */
+static int gz_write_out(gz_stream *g)
+{
+	gz_slot *sl = &g->p.slots[g->out % g->p.nslots];
+	pthread_mutex_lock(&g->p.mu);
+	while (!sl->done)
+		pthread_cond_wait(&g->p.done, &g->p.mu);
+	pthread_mutex_unlock(&g->p.mu);
+	g->out++;
+	int rc;
+	if (sl->rc < 0)
+		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", g->ds);
+	else if ((rc = ib_blob_writer_write(g->w, sl->out, sl->out_len)) == 0)
+		rc = ib_push__tap_wrote(g->tap, sl->out_len);
+	return rc < 0 ? gz_fail(g, rc) : 0;
+}
+
+/* The slot to fill (a free one: its old member written out first). */
+static gz_slot *gz_space(gz_stream *g)
+{
+	if (g->rc < 0)
+		return NULL;
+	gz_slot *sl = &g->p.slots[g->fill % g->p.nslots];
+	if (!g->filling) {
+		if (g->fill - g->out == g->p.nslots && gz_write_out(g) < 0)
+			return NULL;
+		sl->in_len = 0;
+		sl->done = 0;
+		g->filling = 1;
+	}
+	return sl;
+}
+
+/* Hand the filling chunk to the pool. */
+static void gz_submit(gz_stream *g)
+{
+	pthread_mutex_lock(&g->p.mu);
+	g->p.submitted = ++g->fill;
+	pthread_cond_signal(&g->p.work);
+	pthread_mutex_unlock(&g->p.mu);
+	g->filling = 0;
+}
+
+/* The bytes of the layer as they come (ib_store_write_cb). */
+static int gz_feed(const void *data, size_t len, void *payload)
+{
+	gz_stream *g = payload;
+	const unsigned char *d = data;
+	while (len) {
+		gz_slot *sl = gz_space(g);
+		if (!sl)
+			return g->rc;
+		size_t n = GZ_CHUNK - sl->in_len < len ? GZ_CHUNK - sl->in_len : len;
+		memcpy(sl->in + sl->in_len, d, n);
+		sl->in_len += n;
+		g->total += n;
+		d += n;
+		len -= n;
+		if (sl->in_len == GZ_CHUNK)
+			gz_submit(g);
+	}
+	return 0;
+}
+
+/* The bytes of a file, read straight into the slots. */
+static int gz_feed_fd(gz_stream *g, int fd)
+{
+	for (;;) {
+		gz_slot *sl = gz_space(g);
+		if (!sl)
+			return g->rc;
+		ssize_t got = read_full(fd, sl->in + sl->in_len, GZ_CHUNK - sl->in_len);
+		if (got < 0)
+			return gz_fail(g, ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", g->ds));
+		sl->in_len += (size_t)got;
+		g->total += (uint64_t)got;
+		if (sl->in_len < GZ_CHUNK)
+			return 0; /* the end of the file */
+		gz_submit(g);
+	}
+}
+
+/* The last (short) chunk, every member out; an empty input still makes one (empty) member. */
+static int gz_finish(gz_stream *g)
+{
+	if (g->rc == 0 && g->total == 0 && !gz_space(g))
+		return g->rc;
+	if (g->rc == 0 && g->filling && (g->p.slots[g->fill % g->p.nslots].in_len > 0 || g->total == 0))
+		gz_submit(g);
+	while (g->rc == 0 && g->out < g->fill)
+		gz_write_out(g);
+	return g->rc;
+}
+
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer)
 {
 	return ib_push__gzip_layer_level(out, size, s, layer, 0);
@@ -422,6 +550,14 @@ int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const
 	return ib_push__gzip_layer_tap(out, size, s, layer, level, NULL);
 }
 
+/*
+ * A layer kept only unpacked is regenerated straight into the compression
+ * (ib_store__blob_open_or_stream()): its digest and size are checked only
+ * after its last byte, so nothing is committed before: the compressed blob
+ * is committed (and so can be recorded as a variant, or sent with its
+ * closing PUT by stream.c) only when the regenerated layer was the
+ * recorded one; else it is dropped with the error naming the layer.
+ */
 int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
 			    ib_push__tap *tap)
 {
@@ -431,105 +567,82 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 		level = 6;
 	if (level < 1 || level > 9)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "gzip level %d: give 1 to 9", level);
-	int fd;
-	int rc = ib_store_blob_open(&fd, s, layer);
-	if (rc < 0)
-		return rc;
-	size_t nthreads = gz_threads(), started = 0;
-	gz_pool p;
-	memset(&p, 0, sizeof p);
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.work, NULL);
-	pthread_cond_init(&p.done, NULL);
-	p.nslots = nthreads * 2;
-	p.level = level;
-	p.slots = ib_calloc(p.nslots, sizeof *p.slots);
-	pthread_t *threads = ib_calloc(nthreads, sizeof *threads);
-	ib_blob_writer *w = NULL;
-	if (!p.slots || !threads) {
+	/* no more workers and slots than the layer has chunks (a small layer: one worker, one slot) */
+	size_t nthreads = gz_threads();
+	uint64_t lsize = 0;
+	if (ib_store_blob_size(&lsize, s, layer) < 0)
+		ib_error_clear(); /* said by the open below */
+	uint64_t chunks = lsize / GZ_CHUNK + 1;
+	if (nthreads > chunks)
+		nthreads = (size_t)chunks;
+	gz_stream g;
+	memset(&g, 0, sizeof g);
+	g.tap = tap;
+	g.ds = ds;
+	pthread_mutex_init(&g.p.mu, NULL);
+	pthread_cond_init(&g.p.work, NULL);
+	pthread_cond_init(&g.p.done, NULL);
+	g.p.nslots = nthreads * 2 < chunks ? nthreads * 2 : (size_t)chunks;
+	g.p.level = level;
+	g.p.slots = ib_calloc(g.p.nslots, sizeof *g.p.slots);
+	g.threads = ib_calloc(nthreads, sizeof *g.threads);
+	int fd = -1, rc = 0;
+	if (!g.p.slots || !g.threads) {
 		rc = IB_ERROR;
 		goto out;
 	}
-	for (size_t i = 0; i < p.nslots; i++) {
+	for (size_t i = 0; i < g.p.nslots; i++) {
 		/* more than libdeflate's bound for a gzip member of GZ_CHUNK */
-		p.slots[i].out_cap = GZ_CHUNK + GZ_CHUNK / 8 + 4096;
-		p.slots[i].in = ib_malloc(GZ_CHUNK);
-		p.slots[i].out = ib_malloc(p.slots[i].out_cap);
-		if (!p.slots[i].in || !p.slots[i].out) {
+		g.p.slots[i].out_cap = GZ_CHUNK + GZ_CHUNK / 8 + 4096;
+		g.p.slots[i].in = ib_malloc(GZ_CHUNK);
+		g.p.slots[i].out = ib_malloc(g.p.slots[i].out_cap);
+		if (!g.p.slots[i].in || !g.p.slots[i].out) {
 			rc = IB_ERROR;
 			goto out;
 		}
 	}
-	for (; started < nthreads; started++)
-		if (pthread_create(&threads[started], NULL, gz_worker, &p) != 0)
+	for (; g.started < nthreads; g.started++)
+		if (pthread_create(&g.threads[g.started], NULL, gz_worker, &g.p) != 0)
 			break;
-	if (started == 0) {
+	if (g.started == 0) {
 		rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: no thread", ds);
 		goto out;
 	}
-	if ((rc = ib_store_blob_writer(&w, s)) < 0 || (rc = ib_push__tap_open(tap, w)) < 0)
+	if ((rc = ib_store_blob_writer(&g.w, s)) < 0 || (rc = ib_push__tap_open(tap, g.w)) < 0)
 		goto out;
-	int eof = 0;
-	uint64_t total = 0;
-	while (rc == 0 && !eof) {
-		/* a batch: fill the slots, compress them all, write them in order */
-		size_t n = 0;
-		for (; n < p.nslots; n++) {
-			ssize_t got = read_full(fd, p.slots[n].in, GZ_CHUNK);
-			if (got < 0) {
-				rc = ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", ds);
-				break;
-			}
-			p.slots[n].in_len = (size_t)got;
-			total += (uint64_t)got;
-			if ((size_t)got < GZ_CHUNK) {
-				eof = 1;
-				/* the last (short) chunk; an empty input still makes one (empty) member */
-				if (got > 0 || total == 0)
-					n++;
-				break;
-			}
-		}
-		if (rc < 0 || n == 0)
-			break;
-		pthread_mutex_lock(&p.mu);
-		p.next = 0;
-		p.finished = 0;
-		p.pending = n;
-		pthread_cond_broadcast(&p.work);
-		while (p.finished < p.pending)
-			pthread_cond_wait(&p.done, &p.mu);
-		p.pending = 0;
-		pthread_mutex_unlock(&p.mu);
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			if (p.slots[i].rc < 0)
-				rc = ib_error_setc(IB_ERROR, IB_LAYER_PUSH, "gzip of layer %s: deflate failed", ds);
-			else if ((rc = ib_blob_writer_write(w, p.slots[i].out, p.slots[i].out_len)) == 0)
-				rc = ib_push__tap_wrote(tap, p.slots[i].out_len);
-		}
+	rc = ib_store__blob_open_or_stream(&fd, s, layer, gz_feed, &g);
+	if (rc == 0)
+		rc = gz_feed_fd(&g, fd);
+	if (rc >= 0 && g.rc == 0)
+		rc = gz_finish(&g);
+	if (g.rc < 0) {
+		/* the compression's own failure, not the "stopped by a callback" the regeneration says of it */
+		ib_error_restore(&g.err);
+		rc = g.rc;
 	}
-	if (rc == 0) {
-		rc = ib_blob_writer_commit(w, out, size, NULL);
-		w = NULL;
+	if (rc >= 0) {
+		rc = ib_blob_writer_commit(g.w, out, size, NULL);
+		g.w = NULL;
 	}
 out:
-	if (w)
-		ib_blob_writer_abort(w);
-	pthread_mutex_lock(&p.mu);
-	p.quit = 1;
-	pthread_cond_broadcast(&p.work);
-	pthread_mutex_unlock(&p.mu);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
-	for (size_t i = 0; p.slots && i < p.nslots; i++) {
-		free(p.slots[i].in);
-		free(p.slots[i].out);
+	if (g.w)
+		ib_blob_writer_abort(g.w);
+	pthread_mutex_lock(&g.p.mu);
+	g.p.quit = 1;
+	pthread_cond_broadcast(&g.p.work);
+	pthread_mutex_unlock(&g.p.mu);
+	for (size_t i = 0; i < g.started; i++)
+		pthread_join(g.threads[i], NULL);
+	for (size_t i = 0; g.p.slots && i < g.p.nslots; i++) {
+		free(g.p.slots[i].in);
+		free(g.p.slots[i].out);
 	}
-	free(p.slots);
-	free(threads);
-	pthread_mutex_destroy(&p.mu);
-	pthread_cond_destroy(&p.work);
-	pthread_cond_destroy(&p.done);
-	close(fd);
+	free(g.p.slots);
+	free(g.threads);
+	pthread_mutex_destroy(&g.p.mu);
+	pthread_cond_destroy(&g.p.work);
+	pthread_cond_destroy(&g.p.done);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }

@@ -302,11 +302,9 @@ static int emit_marker(differ *d, const char *name)
 	return rc;
 }
 
-static int write_file(differ *d, int dfd, const char *name, const struct stat *st)
+/* The content of the regular file open as `fd` (closed here). */
+static int write_file(differ *d, int fd, const struct stat *st)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open `%s`", d->path.ptr);
 	int64_t left = st->st_size;
 	int rc = 0;
 	while (left > 0) {
@@ -332,10 +330,11 @@ static int write_file(differ *d, int dfd, const char *name, const struct stat *s
 	return rc;
 }
 
-static int add_xattrs(struct archive_entry *e, int dfd, const char *name)
+/* The entry's xattrs: of the open `fd` when it is not -1 (no path lookup), else of `name` in `dfd`. */
+static int add_xattrs(struct archive_entry *e, int dfd, const char *name, int fd)
 {
 	ib_snapshot__xattr_list x;
-	if (ib_snapshot__xattrs(&x, dfd, name) < 0)
+	if ((fd >= 0 ? ib_snapshot__xattrs_fd(&x, fd, name) : ib_snapshot__xattrs(&x, dfd, name)) < 0)
 		return -1;
 	size_t pos = 0;
 	const char *xn;
@@ -355,7 +354,7 @@ static int emit(differ *d, int dfd, const char *name, const struct stat *st)
 	struct archive_entry *e = archive_entry_new();
 	if (!e)
 		return ib_error_oom();
-	int rc = 0;
+	int rc = 0, fd = -1;
 	archive_entry_set_pathname(e, d->path.ptr);
 	archive_entry_set_mode(e, st->st_mode);
 	archive_entry_set_uid(e, st->st_uid);
@@ -373,7 +372,13 @@ static int emit(differ *d, int dfd, const char *name, const struct stat *st)
 		archive_entry_set_hardlink(e, first);
 		archive_entry_set_size(e, 0);
 	} else {
-		if ((rc = add_xattrs(e, dfd, name)) < 0)
+		/* a file with content is opened first: its xattrs are read through the fd, its content follows */
+		if (S_ISREG(st->st_mode) && st->st_size > 0 &&
+		    (fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: open `%s`", d->path.ptr);
+			goto out;
+		}
+		if ((rc = add_xattrs(e, dfd, name, fd)) < 0)
 			goto out;
 		if (S_ISREG(st->st_mode)) {
 			archive_entry_set_size(e, st->st_size);
@@ -394,9 +399,13 @@ static int emit(differ *d, int dfd, const char *name, const struct stat *st)
 		rc = ar_fail(d, "write header of");
 		goto out;
 	}
-	if (!first && S_ISREG(st->st_mode) && st->st_size > 0)
-		rc = write_file(d, dfd, name, st);
+	if (fd >= 0) {
+		rc = write_file(d, fd, st);
+		fd = -1;
+	}
 out:
+	if (fd >= 0)
+		close(fd);
 	archive_entry_free(e);
 	return rc;
 }
@@ -407,6 +416,8 @@ typedef struct {
 	char *key;       /* the tar base name: name or ".wh." + name */
 	const char *name;
 	int whiteout;
+	int have_st;     /* st is the entry's lstat, taken when its directory was listed */
+	struct stat st;
 } event;
 
 static int cmp_event(const void *a, const void *b)
@@ -513,12 +524,14 @@ static int enter(differ *d, dframe *f)
 	/* entries of the changed side; in an upper dir, whiteouts are deletions */
 	for (size_t i = 0; i < nc; i++) {
 		struct stat st;
-		int wo = d->mode == IB_DIFF_OVERLAY_UPPER &&
-			 fstatat(cfd, cn[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st);
+		int have = d->mode == IB_DIFF_OVERLAY_UPPER && fstatat(cfd, cn[i], &st, AT_SYMLINK_NOFOLLOW) == 0;
+		int wo = have && is_whiteout(&st);
 		if (wo && !(upper && has_name(pn, np, cn[i])))
 			continue; /* hides nothing */
 		ev[nev].name = cn[i];
 		ev[nev].whiteout = wo;
+		if ((ev[nev].have_st = have))
+			ev[nev].st = st;
 		ndel += (size_t)wo;
 		nev++;
 	}
@@ -616,7 +629,9 @@ static int walk(differ *d, int cfd, int pfd)
 			break;
 		int fcfd = f->cfd, fpfd = f->hp ? f->pfd : -1;
 		struct stat cst, pst;
-		if (fstatat(fcfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (e->have_st) {
+			cst = e->st; /* stat'ed by enter() a moment ago: not again */
+		} else if (fstatat(fcfd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: stat `%.200s`", d->path.ptr);
 			break;
 		}

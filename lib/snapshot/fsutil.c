@@ -87,13 +87,12 @@ int ib_snapshot__xattrs_next(const ib_snapshot__xattr_list *x, size_t *pos, cons
 	return 1;
 }
 
-int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *name)
+/* The xattrs of `path` (l*xattr), or of the open `fd` when it is not -1 (f*xattr: no path lookup). */
+static int xattrs_of(ib_snapshot__xattr_list *out, const char *path, int fd, const char *name)
 {
-	char path[64 + 4096];
 	out->data = NULL;
 	out->len = 0;
-	ib_snapshot__proc_path(path, sizeof path, dirfd, name);
-	ssize_t sz = llistxattr(path, NULL, 0);
+	ssize_t sz = (fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0));
 	if (sz < 0) {
 		if (errno == ENOTSUP || errno == EOPNOTSUPP)
 			return 0;
@@ -104,7 +103,7 @@ int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *nam
 	char *list = ib_malloc((size_t)sz + 1);
 	if (!list)
 		return -1;
-	sz = llistxattr(path, list, (size_t)sz);
+	sz = (fd >= 0 ? flistxattr(fd, list, (size_t)sz) : llistxattr(path, list, (size_t)sz));
 	if (sz < 0) {
 		free(list);
 		return ib_error_set_os(IB_LAYER_SNAPSHOT, "list xattrs of `%s`", name);
@@ -127,7 +126,7 @@ int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *nam
 	for (size_t i = 0; i < cnt && rc == 0; i++) {
 		if (ib_snapshot__ovl_xattr(names[i]))
 			continue;
-		ssize_t vl = lgetxattr(path, names[i], NULL, 0);
+		ssize_t vl = (fd >= 0 ? fgetxattr(fd, names[i], NULL, 0) : lgetxattr(path, names[i], NULL, 0));
 		if (vl < 0) {
 			if (errno == ENODATA)
 				continue;
@@ -149,7 +148,7 @@ int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *nam
 		char *p = out->data + out->len;
 		memcpy(p, names[i], nl + 1);
 		unsigned char *l = (unsigned char *)p + nl + 1;
-		ssize_t got = vl ? lgetxattr(path, names[i], l + 4, (size_t)vl) : 0;
+		ssize_t got = vl ? (fd >= 0 ? fgetxattr(fd, names[i], l + 4, (size_t)vl) : lgetxattr(path, names[i], l + 4, (size_t)vl)) : 0;
 		if (got < 0) {
 			rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "read xattr %s of `%s`", names[i], name);
 			break;
@@ -165,6 +164,18 @@ int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *nam
 	if (rc < 0)
 		ib_snapshot__xattrs_free(out);
 	return rc;
+}
+
+int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *name)
+{
+	char path[64 + 4096];
+	ib_snapshot__proc_path(path, sizeof path, dirfd, name);
+	return xattrs_of(out, path, -1, name);
+}
+
+int ib_snapshot__xattrs_fd(ib_snapshot__xattr_list *out, int fd, const char *name)
+{
+	return xattrs_of(out, NULL, fd, name);
 }
 
 int ib_snapshot__check_key(const char *key)

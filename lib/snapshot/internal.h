@@ -73,6 +73,8 @@ typedef struct {
 	size_t len;
 } ib_snapshot__xattr_list;
 int ib_snapshot__xattrs(ib_snapshot__xattr_list *out, int dirfd, const char *name);
+/* The same of a file open as `fd` (`name` for the errors). */
+int ib_snapshot__xattrs_fd(ib_snapshot__xattr_list *out, int fd, const char *name);
 void ib_snapshot__xattrs_free(ib_snapshot__xattr_list *x);
 /* Iterate: *pos starts at 0; 1 while there is one more, 0 at the end. */
 int ib_snapshot__xattrs_next(const ib_snapshot__xattr_list *x, size_t *pos, const char **name,

@@ -35,6 +35,11 @@ int ib_store__archive_loaded(void)
 	return ib_lazylib_loaded(&archive_lib);
 }
 
+int ib_store__archive_load(void)
+{
+	return ib_lazylib_open(&archive_lib);
+}
+
 /* The symbol, or the process stops: see above. */
 static void *archive_sym(ib_lazylib *l, const char *name)
 {

@@ -116,6 +116,12 @@ int ib_store__save_index(int *whole, ib_store *s, const ib_image *img,
 
 /* libarchive is opened on first use (archive_lazy.c): whether it is loaded (tests). */
 int ib_store__archive_loaded(void);
+/*
+ * Open it now (0, or IB_ERROR with the error set): for a caller about to
+ * need it on another thread while this one loads something else — two
+ * dlopen()s take turns on the loader's lock.
+ */
+int ib_store__archive_load(void);
 
 /* Leases held inside library calls. */
 int ib_store__lease(ib_store *s);
@@ -182,6 +188,18 @@ int ib_store__layer_source_size(uint64_t *size, ib_store *s, const ib_digest *d)
 int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d);
 /* Regenerate and check only (fsck). */
 int ib_store__layer_source_check(ib_store *s, const ib_digest *d);
+/*
+ * Blob `d` for a consumer that can take it as a stream: 0 and `*fd_out` (to
+ * read) when it is a file (or a remote layer, fetched and checked, as
+ * ib_store_blob_open() does); 1 when it is a layer kept only unpacked, which
+ * was regenerated straight into `write` (no temporary file) and checked
+ * against its digest and size *after* the last byte: until this returns 1,
+ * the consumer must treat what it got as unverified (keep nothing, send
+ * nothing for good). < 0 on error (a damaged unpacked layer: IB_EINVALID,
+ * the same error as ib_store_blob_open()).
+ */
+int ib_store__blob_open_or_stream(int *fd_out, ib_store *s, const ib_digest *d, ib_store_write_cb write,
+				  void *payload);
 /* The annotation a variant record carries once its blob was checked against the layer: the diff_id. */
 #define IB_VARIANT_VERIFIED "org.imagebuild.verified.diff_id"
 /* Check, streaming, that `blob` (of layer `media_type`) is `diff_id`: decompressed, or equal when uncompressed. */

@@ -118,24 +118,46 @@ out:
 	return rc;
 }
 
+/*
+ * Up to this size a regenerated layer is hashed as it is made, on the
+ * thread making it: sha256 (libcrypto, SHA-NI or AVX2) costs less there than
+ * copying the bytes into the hashing thread's fresh buffers (and faulting
+ * them in). A bigger one is hashed on a core of its own (util/hashpipe.c).
+ */
+#define REGEN_HASH_INLINE (64u << 20)
+
 typedef struct {
 	int fd;
-	ib_sha256_pipe *h;
+	ib_sha256_pipe *hp; /* a big layer's */
+	ib_sha256 *h;       /* else */
+	uint64_t n, size; /* made so far; recorded */
+	int over;         /* more than the recorded size came: stopped there */
+	ib_store_write_cb write; /* a consumer of the bytes as they come (stream), or NULL */
+	void *payload;
 } regen_out;
 
 static int regen_write(const void *data, size_t len, void *payload)
 {
 	regen_out *o = payload;
+	if (len > o->size - o->n) { /* it cannot be the recorded layer: no need to make (and hold) the rest */
+		o->over = 1;
+		return IB_EINVALID;
+	}
 	if (o->fd >= 0 && ib_write_all(o->fd, data, len) < 0)
 		return IB_ERROR;
-	return ib_sha256_pipe_update(o->h, data, len);
+	o->n += len;
+	int rc = o->h ? ib_sha256_update(o->h, data, len) : ib_sha256_pipe_update(o->hp, data, len);
+	if (rc == 0 && o->write)
+		rc = o->write(data, len, o->payload);
+	return rc;
 }
 
 /*
- * Regenerate layer `d` into `fd` (-1: only hash it) and check it against
- * the record. 0 when it is the recorded layer, IB_ENOTFOUND without a record.
+ * Regenerate layer `d` into `fd` (-1: not into a file) and to `write` (NULL:
+ * to nothing), and check it against the record. 0 when it is the recorded
+ * layer, IB_ENOTFOUND without a record.
  */
-static int regenerate(ib_store *s, const ib_digest *d, int fd)
+static int regenerate(ib_store *s, const ib_digest *d, int fd, ib_store_write_cb write, void *payload)
 {
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, d);
@@ -147,20 +169,32 @@ static int regenerate(ib_store *s, const ib_digest *d, int fd)
 	if (rc < 0)
 		return rc;
 	ib_store_layer_source_fn fn = __atomic_load_n(&provider, __ATOMIC_ACQUIRE);
-	regen_out o = { fd, ib_sha256_pipe_new() };
-	if (!o.h) {
+	regen_out o = { fd, NULL, NULL, 0, size, 0, write, payload };
+	if (size <= REGEN_HASH_INLINE)
+		o.h = ib_sha256_new();
+	else
+		o.hp = ib_sha256_pipe_new();
+	if (!o.h && !o.hp) {
 		rc = IB_ERROR;
 	} else if (!fn) {
 		rc = ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_STORE,
 				   "layer %s is kept only unpacked and nothing here can regenerate it (no snapshot layer)", ds);
-	} else if ((rc = fn(s, d, source, regen_write, &o)) != 0) {
+	} else if ((rc = fn(s, d, source, regen_write, &o)) != 0 && o.over) {
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
+				   "layer %s: its unpacked files (under %s/snapshots) give more than the recorded %llu "
+				   "bytes: the unpacked layer was modified or damaged; remove the images and build cache "
+				   "that use it (rmi, prune) and build again",
+				   ds, s->root, (unsigned long long)size);
+	} else if (rc != 0) {
 		if (rc > 0)
 			rc = ib_error_setc(IB_EUSER, IB_LAYER_STORE, "regenerating layer %s: stopped", ds);
 		ib_error_prefix("regenerate layer %s from its unpacked files", ds);
 	} else {
 		ib_digest got;
 		uint64_t n = 0;
-		if ((rc = ib_sha256_pipe_final(o.h, &got, &n)) == 0 && (n != size || !ib_digest_equal(&got, d))) {
+		rc = o.h ? ib_sha256_final(o.h, &got) : ib_sha256_pipe_final(o.hp, &got, NULL);
+		n = o.n;
+		if (rc == 0 && (n != size || !ib_digest_equal(&got, d))) {
 			char gs[IB_DIGEST_STRLEN];
 			ib_digest_fmt(gs, &got);
 			rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE,
@@ -170,7 +204,8 @@ static int regenerate(ib_store *s, const ib_digest *d, int fd)
 					   ds, s->root, gs, (unsigned long long)n, (unsigned long long)size);
 		}
 	}
-	ib_sha256_pipe_free(o.h);
+	ib_sha256_pipe_free(o.hp);
+	ib_sha256_free(o.h);
 	free(source);
 	return rc;
 }
@@ -190,7 +225,7 @@ int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d)
 	}
 	if (fd < 0)
 		return ib_error_set_os(IB_LAYER_STORE, "create a temporary file in `%s`", s->tmp);
-	int rc = regenerate(s, d, fd);
+	int rc = regenerate(s, d, fd, NULL, NULL);
 	if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		rc = ib_error_set_os(IB_LAYER_STORE, "seek");
 	if (rc < 0) {
@@ -203,5 +238,27 @@ int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d)
 
 int ib_store__layer_source_check(ib_store *s, const ib_digest *d)
 {
-	return regenerate(s, d, -1);
+	return regenerate(s, d, -1, NULL, NULL);
+}
+
+int ib_store__blob_open_or_stream(int *fd_out, ib_store *s, const ib_digest *d, ib_store_write_cb write,
+				  void *payload)
+{
+	*fd_out = -1;
+	char *p = ib_store__blob_path(s, d);
+	if (!p)
+		return IB_ERROR;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int gone = fd < 0 && errno == ENOENT;
+	free(p);
+	if (fd >= 0) {
+		*fd_out = fd;
+		return 0;
+	}
+	if (gone && ib_store_layer_source_has(s, d) == 1) {
+		/* the consumer gets the bytes as they are made; the verdict comes after the last one */
+		int rc = regenerate(s, d, -1, write, payload);
+		return rc < 0 ? rc : 1;
+	}
+	return ib_store_blob_open(fd_out, s, d); /* a remote layer, or the error */
 }

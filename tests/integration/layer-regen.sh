@@ -9,7 +9,8 @@
 #   3. push to the real docker-registry, pull into a fresh store: same image id
 #      and diff_ids, and the registry's blobs hash to their digests;
 #   4. a file of an unpacked layer modified under the store: push and save fail
-#      naming the layer (nothing pushed, no archive left), fsck reports it;
+#      naming the layer (nothing pushed: no manifest, no blob of it, no variant
+#      recorded; no archive left), fsck reports it;
 #   5. rmi + prune (the build cache cleared) drop the record and the unpacked layer.
 # Needs root (overlay snapshotter).
 set -euo pipefail
@@ -122,6 +123,18 @@ echo "$out" | grep -q "layer $l2.*modified or damaged" || fail "push error does 
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 	-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "http://$reg/v2/app2/manifests/1")
 [ "$code" = 404 ] || fail "the registry has a manifest app2:1 (HTTP $code)"
+# the tar is regenerated straight into the compression and checked after its last byte: nothing of it stays
+[ ! -e "$root/variants/${l2#sha256:}.json" ] || fail "a variant of the damaged layer was recorded"
+known="$layers $(ib inspect app2 | json '" ".join(d[0]["RootFS"]["Layers"])')"
+python3 - "$tmp/plain/data/docker/registry/v2/blobs" "$l2" $known <<'PY' || fail "the registry holds a blob of the damaged layer"
+import gzip, hashlib, os, sys
+root, damaged, known = sys.argv[1], sys.argv[2], set(sys.argv[3:]) - {sys.argv[2]}
+for d, _, files in os.walk(root):
+    if "data" in files:
+        b = open(os.path.join(d, "data"), "rb").read()
+        if b[:2] == b"\x1f\x8b" and "sha256:" + hashlib.sha256(gzip.decompress(b)).hexdigest() not in known:
+            sys.exit(1)
+PY
 if out=$(ib save -o "$tmp/app2.tar" app2 2>&1); then fail "save of a damaged layer succeeded"; fi
 echo "$out" | grep -q "layer $l2" || fail "save error does not name the layer: $out"
 [ ! -e "$tmp/app2.tar" ] || fail "save left $tmp/app2.tar"

@@ -34,6 +34,7 @@ typedef struct {
 	size_t uploaded;
 	int patches, lose_patch; /* the lose_patch-th PATCH is kept but answered 503 */
 	int monolithic_puts;
+	int deletes; /* upload sessions cancelled */
 	char put_digest[128];
 	/* hostile answers: an endless blob body, an endless 404 body; what was sent of it */
 	int endless_blob, endless_404;
@@ -106,6 +107,9 @@ static void upload(fake *f, int fd, const char *method, const char *path, const 
 	} else if (!strcmp(method, "GET")) {
 		snprintf(hdrs, sizeof hdrs, "Range: 0-%lld\r\n", (long long)f->uploaded - 1);
 		reply(fd, 204, hdrs, NULL);
+	} else if (!strcmp(method, "DELETE")) {
+		f->deletes++;
+		reply(fd, 204, NULL, NULL);
 	} else if (!strcmp(method, "PUT")) {
 		if (blen) {
 			f->monolithic_puts++;
@@ -588,6 +592,169 @@ static void test_stream_upload(void **state)
 	free(dir);
 }
 
+/*
+ * Layers kept only unpacked (lib/store/regen.c), with a provider of this
+ * test's own: the source "seed N" stands for REGEN_SIZE bytes made from N;
+ * while regen_damage is set, one byte far into them is changed (a file
+ * modified under snapshots/), after several chunks already went out.
+ */
+#define REGEN_SIZE ((5u << 20) + 321)
+static int regen_damage;
+static fake *regen_wait; /* set: the last piece waits (5 s at most) until a PATCH reached this fake */
+
+static void regen_bytes(unsigned char *data, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		data[i] = (unsigned char)(seed >> 16);
+	}
+}
+
+static int test_provider(ib_store *store, const ib_digest *diff_id, const char *source, ib_store_write_cb write,
+			 void *payload)
+{
+	(void)store;
+	(void)diff_id;
+	unsigned seed;
+	if (sscanf(source, "seed %u", &seed) != 1)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "test provider: source `%s`", source);
+	unsigned char *data = malloc(REGEN_SIZE);
+	assert_non_null(data);
+	regen_bytes(data, REGEN_SIZE, seed);
+	if (regen_damage)
+		data[REGEN_SIZE - 1000] ^= 1;
+	int rc = 0;
+	if (regen_damage == 2) { /* a file that grew: more bytes than recorded, stopped at the first one too many */
+		static const unsigned char extra[4096];
+		rc = write(data, REGEN_SIZE, payload);
+		free(data);
+		return rc ? rc : write(extra, sizeof extra, payload);
+	}
+	/* in uneven pieces, as a diff writes them */
+	for (size_t off = 0, piece = 1; rc == 0 && off < REGEN_SIZE; off += piece, piece = piece * 3 + 17) {
+		if (piece >= REGEN_SIZE - off) {
+			piece = REGEN_SIZE - off;
+			for (int i = 0; regen_wait && i < 500 && !__atomic_load_n(&regen_wait->patches, __ATOMIC_ACQUIRE); i++)
+				usleep(10000);
+		}
+		rc = write(data + off, piece, payload);
+	}
+	free(data);
+	return rc;
+}
+
+/* A layer kept only unpacked: recorded with its digest and size, no blob. */
+static void unpacked_layer(ib_digest *d, ib_store *s, unsigned seed)
+{
+	unsigned char *data = malloc(REGEN_SIZE);
+	assert_non_null(data);
+	regen_bytes(data, REGEN_SIZE, seed);
+	assert_int_equal(ib_digest_of(d, data, REGEN_SIZE), 0);
+	free(data);
+	char source[32];
+	snprintf(source, sizeof source, "seed %u", seed);
+	assert_int_equal(ib_store_layer_source_put(s, d, REGEN_SIZE, source), 0);
+	assert_int_equal(ib_store_layer_source_has(s, d), 1);
+}
+
+/* Files under <dir>/blobs/sha256. */
+static int count_blobs(const char *dir)
+{
+	char *cmd = ib_sprintf("ls %s/blobs/sha256 2>/dev/null | wc -l", dir);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	free(cmd);
+	return n;
+}
+
+/*
+ * A layer kept only unpacked goes straight from its regeneration into the
+ * compression and the upload: the same blob as from a file; a damaged one
+ * (its bytes not its digest) is refused naming the layer, with no closing
+ * PUT, its session cancelled, no variant recorded and no compressed blob kept.
+ */
+static void test_regenerated_upload(void **state)
+{
+	fake *f = *state;
+	char *dir = ib_test_tmpdir("push-regen");
+	ib_store *s;
+	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
+	ib_store_layer_source_provider(test_provider);
+	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 3);
+	ib_digest d, v, from_file;
+	ib_push__blob b = { 0 };
+	char ds[IB_DIGEST_STRLEN];
+
+	for (int zstd = 0; zstd < 2; zstd++) {
+		const char *mt = zstd ? IB_MEDIA_TYPE_OCI_LAYER_ZSTD : IB_MEDIA_TYPE_OCI_LAYER_GZIP;
+		/* sound: streamed and sent, the variant is what a file of the same bytes gives */
+		regen_damage = 0;
+		unpacked_layer(&d, s, 10 + (unsigned)zstd);
+		f->patches = 0;
+		f->put_digest[0] = 0;
+		memset(&b, 0, sizeof b);
+		assert_int_equal(ib_push__stream_layer(&b, r, s, &d, zstd, 0, "layer", 256u << 10), 0);
+		assert_string_equal(b.media_type, mt);
+		assert_true(f->patches >= 2);
+		assert_upload_is(f, &b.digest);
+		assert_int_equal(ib_store_variant_get(&v, NULL, s, &d, mt), 0);
+		assert_true(ib_digest_equal(&v, &b.digest));
+		unsigned char *data = malloc(REGEN_SIZE);
+		assert_non_null(data);
+		regen_bytes(data, REGEN_SIZE, 10 + (unsigned)zstd);
+		ib_digest copy;
+		assert_int_equal(ib_store_blob_put(&copy, s, data, REGEN_SIZE), 0);
+		free(data);
+		assert_int_equal(zstd ? ib_push__zstd_layer(&from_file, NULL, s, &copy, 0)
+				      : ib_push__gzip_layer(&from_file, NULL, s, &copy),
+				 0);
+		assert_true(ib_digest_equal(&from_file, &b.digest));
+
+		/* damaged, first push (stream.c): chunks went out, but no closing PUT, no variant */
+		regen_damage = 1;
+		unpacked_layer(&d, s, 20 + (unsigned)zstd);
+		ib_digest_fmt(ds, &d);
+		int blobs = count_blobs(dir), deletes = f->deletes;
+		f->patches = 0;
+		f->put_digest[0] = 0;
+		memset(&b, 0, sizeof b);
+		regen_wait = zstd ? NULL : f; /* libzstd may hold 5 MiB back whole: only gzip surely sends before the end */
+		int rc = ib_push__stream_layer(&b, r, s, &d, zstd, 0, "layer", 256u << 10);
+		regen_wait = NULL;
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, ds));
+		assert_non_null(strstr(ib_error_last()->message, "modified or damaged"));
+		if (!zstd)
+			assert_true(f->patches >= 1); /* it did stream: the check is what stopped it */
+		assert_string_equal(f->put_digest, "");
+		assert_int_equal(f->deletes, deletes + 1);
+		assert_int_equal(ib_store_variant_get(&v, NULL, s, &d, mt), IB_ENOTFOUND);
+		assert_int_equal(count_blobs(dir), blobs);
+		/* damaged, compressed whole first (push.c's path for small layers): refused, nothing kept */
+		rc = zstd ? ib_push__zstd_layer(&v, NULL, s, &d, 0) : ib_push__gzip_layer(&v, NULL, s, &d);
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, "modified or damaged"));
+		assert_int_equal(count_blobs(dir), blobs);
+		/* grown past the recorded size: stopped there, said so */
+		regen_damage = 2;
+		rc = zstd ? ib_push__zstd_layer(&v, NULL, s, &d, 0) : ib_push__gzip_layer(&v, NULL, s, &d);
+		assert_int_equal(rc, IB_EINVALID);
+		assert_non_null(strstr(ib_error_last()->message, "more than the recorded"));
+		assert_non_null(strstr(ib_error_last()->message, ds));
+		assert_int_equal(count_blobs(dir), blobs);
+		ib_error_clear();
+	}
+	regen_damage = 0;
+	ib_store_layer_source_provider(NULL);
+	ib_push__registry_free(r);
+	ib_store_free(s);
+	ib_rm_rf(dir);
+	free(dir);
+}
+
 /* An endless error body: the status comes back, the body is read up to its cap and no further. */
 static void test_endless_error(void **state)
 {
@@ -607,6 +774,7 @@ static void test_endless_error(void **state)
 const struct CMUnitTest client_tests[] = {
 	cmocka_unit_test_setup_teardown(test_upload, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_stream_upload, fake_start, fake_stop),
+	cmocka_unit_test_setup_teardown(test_regenerated_upload, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_bearer_wrong_password, fake_start, fake_stop),
 	cmocka_unit_test_setup_teardown(test_identity_token, fake_start, fake_stop),

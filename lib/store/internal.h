@@ -102,6 +102,9 @@ void ib_store__container_records_free(ib_container_record **list, size_t n);
 
 /* RFC 3339 of `when` (seconds since 1970); now when `when` < 0. */
 int ib_store__timestamp(ib_buf *out, int64_t when);
+/* 64 lower-case hex digits at *p then a space, as the memo and the names file write a digest (memo.c); *p moves past the space. */
+int ib_store__parse_hex_field(ib_digest *d, char **p);
+
 /* The host architecture in Go's names (amd64, arm64...). */
 const char *ib_store__host_arch(void);
 /* platform.c: the platform lookups of this thread want ("" = the host's), and matching one */

@@ -102,21 +102,17 @@ static int add(ib_store__memo *m, const ib_store__memo_entry *e)
 	return 0;
 }
 
-/* 64 lower-case hex digits at *p, then a space: the digest; *p moves past the space. */
-static int parse_hex(ib_digest *d, char **p)
+static int hex_value(unsigned char c)
 {
-	static signed char val[256];
-	if (!val['1']) { /* built once; a race writes the same values */
-		for (int c = 0; c < 256; c++)
-			val[c] = -1;
-		for (int c = 0; c < 10; c++)
-			val['0' + c] = (signed char)c;
-		for (int c = 0; c < 6; c++)
-			val['a' + c] = (signed char)(10 + c);
-	}
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* (internal.h) The memo's and the names file's digests; a NUL ends the reading at its first digit. */
+int ib_store__parse_hex_field(ib_digest *d, char **p)
+{
 	const unsigned char *h = (const unsigned char *)*p;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = val[h[2 * i]], lo = hi < 0 ? -1 : val[h[2 * i + 1]];
+		int hi = hex_value(h[2 * i]), lo = hi < 0 ? -1 : hex_value(h[2 * i + 1]); /* (never past a NUL) */
 		if (lo < 0)
 			return -1;
 		d->bytes[i] = (unsigned char)(hi << 4 | lo);
@@ -135,7 +131,8 @@ static int parse_line(ib_store__memo_entry *e, char *line)
 {
 	memset(e, 0, sizeof *e);
 	char *p = line;
-	if (parse_hex(&e->top, &p) < 0 || parse_hex(&e->manifest, &p) < 0 || parse_hex(&e->id, &p) < 0)
+	if (ib_store__parse_hex_field(&e->top, &p) < 0 || ib_store__parse_hex_field(&e->manifest, &p) < 0 ||
+	    ib_store__parse_hex_field(&e->id, &p) < 0)
 		return -1;
 	char *size = p, *created = strchr(p, ' ');
 	if (!created || strchr(created + 1, ' '))

@@ -54,31 +54,6 @@ static int read_full_at(int fd, char *buf, size_t size)
 	return 0;
 }
 
-/* 64 lower-case hex digits at *p then a space: the digest; *p moves past the space. */
-static int parse_hex(ib_digest *d, char **p)
-{
-	static signed char val[256];
-	if (!val['1']) { /* built once; a race writes the same values */
-		for (int c = 0; c < 256; c++)
-			val[c] = -1;
-		for (int c = 0; c < 10; c++)
-			val['0' + c] = (signed char)c;
-		for (int c = 0; c < 6; c++)
-			val['a' + c] = (signed char)(10 + c);
-	}
-	const unsigned char *h = (const unsigned char *)*p;
-	for (size_t i = 0; i < 32; i++) {
-		int hi = val[h[2 * i]], lo = val[h[2 * i + 1]];
-		if ((hi | lo) < 0)
-			return -1;
-		d->bytes[i] = (unsigned char)(hi << 4 | lo);
-	}
-	if (h[64] != ' ')
-		return -1;
-	*p += 65;
-	return 0;
-}
-
 /* The next field up to a space: NUL-terminated in place, *p past the space; NULL when none. */
 static char *field(char **p)
 {
@@ -112,12 +87,12 @@ static int parse_line(ib_store__names_entry *e, char *line)
 {
 	memset(e, 0, sizeof *e);
 	char *p = line, *f;
-	if (parse_hex(&e->top, &p) < 0)
+	if (ib_store__parse_hex_field(&e->top, &p) < 0)
 		return -1;
 	if (!strncmp(p, "- - ", 4)) {
 		p += 4;
 	} else {
-		if (parse_hex(&e->manifest, &p) < 0 || parse_hex(&e->id, &p) < 0)
+		if (ib_store__parse_hex_field(&e->manifest, &p) < 0 || ib_store__parse_hex_field(&e->id, &p) < 0)
 			return -1;
 		e->resolved = 1;
 	}
@@ -202,7 +177,7 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		goto out;
 	memcpy(hex, last + 5, IB_DIGEST_HEXLEN);
 	hex[IB_DIGEST_HEXLEN] = ' ';
-	if (parse_hex(&want, &q) < 0 || ib_digest_of(&have, b, (size_t)(last + 1 - b)) < 0 ||
+	if (ib_store__parse_hex_field(&want, &q) < 0 || ib_digest_of(&have, b, (size_t)(last + 1 - b)) < 0 ||
 	    !ib_digest_equal(&want, &have))
 		goto out;
 	/* the key: the index.json bytes these names were made from */
@@ -211,7 +186,7 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		goto out;
 	memcpy(hex, kl + 4, IB_DIGEST_HEXLEN);
 	q = hex;
-	if (parse_hex(&k, &q) < 0 || !ib_digest_equal(&k, key))
+	if (ib_store__parse_hex_field(&k, &q) < 0 || !ib_digest_equal(&k, key))
 		goto out;
 	size_t lines = 0;
 	for (const char *c = first; c < end && (c = memchr(c, '\n', (size_t)(end - c))); c++)

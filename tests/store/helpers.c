@@ -165,3 +165,59 @@ ib_digest ts_put_file(test_store *t, const char *path, int gzip)
 	free(data);
 	return d;
 }
+
+void ts_reopen(test_store *t)
+{
+	char *root = strdup(ib_store_root(t->store));
+	assert_non_null(root);
+	ib_store_free(t->store);
+	t->store = NULL;
+	if (ib_store_open(&t->store, root, NULL) < 0)
+		fail_msg("reopen: %s", ib_error_last()->message);
+	free(root);
+}
+
+void ts_replace_all(char *text, const char *from, const char *to)
+{
+	size_t n = strlen(from);
+	assert_int_equal(n, strlen(to));
+	for (char *p = strstr(text, from); p; p = strstr(p + n, from))
+		memcpy(p, to, n);
+}
+
+void ts_write_summed(const char *path, const char *header, const char *lines)
+{
+	char *body = NULL;
+	assert_true(asprintf(&body, "%s\n%s", header, lines) > 0);
+	ib_digest d;
+	assert_int_equal(ib_digest_of(&d, body, strlen(body)), 0);
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char *text = NULL;
+	assert_true(asprintf(&text, "%ssum %s\n", body, hex) > 0);
+	ts_write_file(path, text);
+	free(text);
+	free(body);
+}
+
+ib_digest ts_listed_id(test_store *t, const char *name, size_t want_rows, uint64_t *size)
+{
+	ib_image_list *l = NULL;
+	assert_int_equal(ib_store_images(&l, t->store), 0);
+	assert_int_equal(ib_image_list_count(l), want_rows);
+	ib_digest id;
+	int found = 0;
+	for (size_t k = 0; k < ib_image_list_count(l); k++) {
+		const ib_image_summary *r = ib_image_list_get(l, k);
+		if (r->name && !strcmp(r->name, name)) {
+			id = r->id;
+			if (size)
+				*size = r->size;
+			found = 1;
+		}
+	}
+	ib_image_list_free(l);
+	if (!found)
+		fail_msg("%s is not in the listing", name);
+	return id;
+}

@@ -25,26 +25,6 @@ static ib_digest id_of(test_store *t, const char *name)
 	return id;
 }
 
-/* A new handle, as another process would open the store (a handle keeps what it read). */
-static void reopen(test_store *t)
-{
-	char *root = strdup(ib_store_root(t->store));
-	assert_non_null(root);
-	ib_store_free(t->store);
-	t->store = NULL;
-	if (ib_store_open(&t->store, root, NULL) < 0)
-		fail_msg("reopen: %s", ib_error_last()->message);
-	free(root);
-}
-
-static void replace_in(char *text, const char *from, const char *to)
-{
-	size_t n = strlen(from);
-	assert_int_equal(n, strlen(to));
-	for (char *p = strstr(text, from); p; p = strstr(p + n, from))
-		memcpy(p, to, n);
-}
-
 /*
  * Without the names file (lib/store/names.c), which stands in for the memo
  * in lookups while index.json is unchanged: what the memo does is seen.
@@ -88,11 +68,11 @@ static void test_memo_damaged_rebuilt(void **state)
 
 	/* a lie: a's line names b's id (its sum no longer matches) */
 	char *text = ts_read_file(p);
-	replace_in(text, ah, bh);
+	ts_replace_all(text, ah, bh);
 	ts_write_file(p, text);
 	free(text);
 	drop_names(&t);
-	reopen(&t);
+	ts_reopen(&t);
 	got = id_of(&t, "a:1");
 	assert_true(ib_digest_equal(&got, &a));
 	got = id_of(&t, "b:1");
@@ -104,7 +84,7 @@ static void test_memo_damaged_rebuilt(void **state)
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		ts_write_file(p, bad[i]);
 		drop_names(&t);
-		reopen(&t);
+		ts_reopen(&t);
 		got = id_of(&t, "b:1");
 		assert_true(ib_digest_equal(&got, &b));
 		got = id_of(&t, "a:1");
@@ -129,43 +109,6 @@ static void test_memo_damaged_rebuilt(void **state)
 	ts_close(&t);
 }
 
-/* A memo of `lines` with a correct sum line (what a torn write cannot produce, a foreign writer can). */
-static void write_summed_memo(const char *path, const char *lines)
-{
-	char *body = NULL;
-	assert_true(asprintf(&body, "imagebuild-index-memo 1\n%s", lines) > 0);
-	ib_digest d;
-	assert_int_equal(ib_digest_of(&d, body, strlen(body)), 0);
-	char hex[IB_DIGEST_HEXLEN + 1];
-	ib_digest_hex(hex, &d);
-	char *text = NULL;
-	assert_true(asprintf(&text, "%ssum %s\n", body, hex) > 0);
-	ts_write_file(path, text);
-	free(text);
-	free(body);
-}
-
-/* The id the listing gives `name` (from the memo when it has the entry). */
-static ib_digest listed_id(test_store *t, const char *name, uint64_t *size)
-{
-	ib_image_list *l = NULL;
-	assert_int_equal(ib_store_images(&l, t->store), 0);
-	assert_int_equal(ib_image_list_count(l), 2);
-	ib_digest id;
-	int found = 0;
-	for (size_t k = 0; k < ib_image_list_count(l); k++) {
-		const ib_image_summary *r = ib_image_list_get(l, k);
-		if (!strcmp(r->name, name)) {
-			id = r->id;
-			*size = r->size;
-			found = 1;
-		}
-	}
-	ib_image_list_free(l);
-	assert_true(found);
-	return id;
-}
-
 /*
  * Lines the memo's parser (in place, no sscanf) must refuse even under a
  * correct sum: each would, read leniently, make a:1 be b's image in the
@@ -185,7 +128,7 @@ static void test_memo_malformed_lines_refused(void **state)
 	ib_digest_hex(top, ib_image_manifest_digest(img));
 	ib_image_free(img);
 	uint64_t size = 0, got_size = 0;
-	ib_digest got = listed_id(&t, "docker.io/library/a:1", &size);
+	ib_digest got = ts_listed_id(&t, "docker.io/library/a:1", 2, &size);
 	assert_true(ib_digest_equal(&got, &a));
 	assert_true(size != 12);
 	ib_digest_hex(bh, &b);
@@ -200,10 +143,10 @@ static void test_memo_malformed_lines_refused(void **state)
 	assert_true(asprintf(&bad[4], "%s %s %s 12x 2024-01-01T00:00:00Z\n", top, top, bh) > 0); /* size */
 	assert_true(asprintf(&bad[5], "%s  %s %s - -\n", top, top, bh) > 0);       /* two spaces */
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		write_summed_memo(p, bad[i]);
+		ts_write_summed(p, "imagebuild-index-memo 1", bad[i]);
 		drop_names(&t);
-		reopen(&t);
-		got = listed_id(&t, "docker.io/library/a:1", &got_size);
+		ts_reopen(&t);
+		got = ts_listed_id(&t, "docker.io/library/a:1", 2, &got_size);
 		assert_true(ib_digest_equal(&got, &a));
 		assert_true(got_size == size);
 		got = id_of(&t, "a:1");
@@ -214,10 +157,10 @@ static void test_memo_malformed_lines_refused(void **state)
 	/* a well-formed line is believed (the memo is used, not bypassed): here a lie the sum cannot catch */
 	char *good = NULL;
 	assert_true(asprintf(&good, "%s %s %s 12 2024-01-01T00:00:00Z\n", top, top, bh) > 0);
-	write_summed_memo(p, good);
+	ts_write_summed(p, "imagebuild-index-memo 1", good);
 	drop_names(&t);
-	reopen(&t);
-	got = listed_id(&t, "docker.io/library/a:1", &got_size);
+	ts_reopen(&t);
+	got = ts_listed_id(&t, "docker.io/library/a:1", 2, &got_size);
 	assert_true(ib_digest_equal(&got, &b));
 	assert_true(got_size == 12);
 	free(good);
@@ -239,7 +182,7 @@ static void test_memo_foreign_index_edit(void **state)
 	char *p = ts_path(&t, "store/index.json");
 	char *text = ts_read_file(p);
 	/* b:1 renamed c:1 by hand (skopeo, umoci or an editor would do the same) */
-	replace_in(text, "docker.io/library/b:1", "docker.io/library/c:1");
+	ts_replace_all(text, "docker.io/library/b:1", "docker.io/library/c:1");
 	ts_write_file(p, text);
 	free(text);
 	ib_image *img = NULL;

@@ -17,25 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void reopen(test_store *t)
-{
-	char *root = strdup(ib_store_root(t->store));
-	assert_non_null(root);
-	ib_store_free(t->store);
-	t->store = NULL;
-	if (ib_store_open(&t->store, root, NULL) < 0)
-		fail_msg("reopen: %s", ib_error_last()->message);
-	free(root);
-}
-
-static void replace_all(char *text, const char *from, const char *to)
-{
-	size_t n = strlen(from);
-	assert_int_equal(n, strlen(to));
-	for (char *p = strstr(text, from); p; p = strstr(p + n, from))
-		memcpy(p, to, n);
-}
-
 /* "key <hex>" of the sha256 of index.json as it is now */
 static void index_key_line(test_store *t, char *out, size_t size)
 {
@@ -69,22 +50,6 @@ static void assert_names_current(test_store *t)
 	free(p);
 }
 
-/* `lines` (everything after the header) written with a correct sum line. */
-static void write_summed(const char *path, const char *lines)
-{
-	char *body = NULL;
-	assert_true(asprintf(&body, "imagebuild-index-names 1\n%s", lines) > 0);
-	ib_digest d;
-	assert_int_equal(ib_digest_of(&d, body, strlen(body)), 0);
-	char hex[IB_DIGEST_HEXLEN + 1];
-	ib_digest_hex(hex, &d);
-	char *text = NULL;
-	assert_true(asprintf(&text, "%ssum %s\n", body, hex) > 0);
-	ts_write_file(path, text);
-	free(text);
-	free(body);
-}
-
 /* The lines of the names file between its header and its sum line (malloc'ed). */
 static char *names_lines(const char *path)
 {
@@ -96,26 +61,6 @@ static char *names_lines(const char *path)
 	char *lines = strdup(text + strlen("imagebuild-index-names 1\n"));
 	free(text);
 	return lines;
-}
-
-/* The id the listing gives `name` (from the names file when it is believed). */
-static ib_digest listed_id(test_store *t, const char *name, size_t want_rows)
-{
-	ib_image_list *l = NULL;
-	assert_int_equal(ib_store_images(&l, t->store), 0);
-	assert_int_equal(ib_image_list_count(l), want_rows);
-	ib_digest id;
-	int found = 0;
-	for (size_t k = 0; k < ib_image_list_count(l); k++) {
-		const ib_image_summary *r = ib_image_list_get(l, k);
-		if (r->name && !strcmp(r->name, name)) {
-			id = r->id;
-			found = 1;
-		}
-	}
-	ib_image_list_free(l);
-	assert_true(found);
-	return id;
 }
 
 /*
@@ -131,7 +76,7 @@ static void test_names_stale_or_damaged_ignored(void **state)
 	ts_open(&t, "names-stale");
 	ib_digest a = ts_import(&t, "a:1", "content a");
 	ib_digest b = ts_import(&t, "b:1", "content b");
-	ib_digest got = listed_id(&t, "docker.io/library/a:1", 2); /* writes it, with summaries */
+	ib_digest got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL); /* writes it, with summaries */
 	assert_true(ib_digest_equal(&got, &a));
 	assert_names_current(&t);
 	char *p = ts_path(&t, "store/index.names");
@@ -140,12 +85,12 @@ static void test_names_stale_or_damaged_ignored(void **state)
 	ib_digest_hex(bh, &b);
 	char *lines = names_lines(p);
 	assert_non_null(strstr(lines, ah));
-	replace_all(lines, ah, bh); /* a:1's entry now says it is b's image */
+	ts_replace_all(lines, ah, bh); /* a:1's entry now says it is b's image */
 
 	/* believed under the right key: the listing is read from the file */
-	write_summed(p, lines);
-	reopen(&t);
-	got = listed_id(&t, "docker.io/library/a:1", 2);
+	ts_write_summed(p, "imagebuild-index-names 1", lines);
+	ts_reopen(&t);
+	got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 	assert_true(ib_digest_equal(&got, &b));
 
 	/* a stale key: not believed */
@@ -153,9 +98,9 @@ static void test_names_stale_or_damaged_ignored(void **state)
 	assert_non_null(stale);
 	char *k = strstr(stale, "key ") + 4;
 	k[0] = k[0] == '0' ? '1' : '0';
-	write_summed(p, stale);
-	reopen(&t);
-	got = listed_id(&t, "docker.io/library/a:1", 2);
+	ts_write_summed(p, "imagebuild-index-names 1", stale);
+	ts_reopen(&t);
+	got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 	assert_true(ib_digest_equal(&got, &a));
 	assert_names_current(&t);
 	free(stale);
@@ -175,11 +120,11 @@ static void test_names_stale_or_damaged_ignored(void **state)
 		if (i < 4)
 			ts_write_file(p, raw[i]);
 		else
-			write_summed(p, i == 4 ? upper : bad_line);
-		reopen(&t);
-		got = listed_id(&t, "docker.io/library/a:1", 2);
+			ts_write_summed(p, "imagebuild-index-names 1", i == 4 ? upper : bad_line);
+		ts_reopen(&t);
+		got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 		assert_true(ib_digest_equal(&got, &a));
-		got = listed_id(&t, "docker.io/library/b:1", 2);
+		got = ts_listed_id(&t, "docker.io/library/b:1", 2, NULL);
 		assert_true(ib_digest_equal(&got, &b));
 		assert_names_current(&t);
 	}
@@ -208,7 +153,7 @@ static void test_names_foreign_index_edit_seen(void **state)
 	for (int pass = 0; pass < 2; pass++) {
 		/* b renamed by hand, same size, within the second: no stat(2) identity can tell */
 		char *text = ts_read_file(p);
-		replace_all(text, pass ? "docker.io/library/c:1" : "docker.io/library/b:1",
+		ts_replace_all(text, pass ? "docker.io/library/c:1" : "docker.io/library/b:1",
 			    pass ? "docker.io/library/b:1" : "docker.io/library/c:1");
 		ts_write_file(p, text);
 		free(text);
@@ -219,7 +164,7 @@ static void test_names_foreign_index_edit_seen(void **state)
 		assert_int_equal(ib_image_name_count(img), 1);
 		assert_string_equal(ib_image_name(img, 0), pass ? "docker.io/library/b:1" : "docker.io/library/c:1");
 		ib_image_free(img);
-		ib_digest got = listed_id(&t, pass ? "docker.io/library/b:1" : "docker.io/library/c:1", 2);
+		ib_digest got = ts_listed_id(&t, pass ? "docker.io/library/b:1" : "docker.io/library/c:1", 2, NULL);
 		assert_true(ib_digest_equal(&got, &b));
 		assert_names_current(&t);
 	}
@@ -328,7 +273,7 @@ static void test_names_same_answers(void **state)
 				  by_repo, by_name_digest, "nope:1", "0", "sha256:zz" };
 	size_t nq = sizeof queries / sizeof *queries;
 	char *fast[sizeof queries / sizeof *queries], *slow[sizeof queries / sizeof *queries];
-	reopen(&t);
+	ts_reopen(&t);
 	for (size_t i = 0; i < nq; i++)
 		fast[i] = lookup_str(&t, queries[i]);
 	char *list_fast = listing_str(&t);
@@ -336,7 +281,7 @@ static void test_names_same_answers(void **state)
 	char *memo = ts_path(&t, "store/index.memo");
 	unlink(p);
 	unlink(memo);
-	reopen(&t);
+	ts_reopen(&t);
 	for (size_t i = 0; i < nq; i++) {
 		unlink(p);
 		slow[i] = lookup_str(&t, queries[i]);
@@ -394,8 +339,8 @@ static void test_names_large_mapped(void **state)
 	assert_int_equal(stat(ip, &st), 0);
 	assert_true(st.st_size > 64 * 1024);
 	assert_names_current(&t);
-	reopen(&t);
-	ib_digest got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	ts_reopen(&t);
+	ib_digest got = ts_listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2, NULL);
 	assert_true(ib_digest_equal(&got, &b));
 
 	/* a lie under the right key and sum: believed (the mapped file is read) */
@@ -403,10 +348,10 @@ static void test_names_large_mapped(void **state)
 	ib_digest_hex(ah, &a);
 	ib_digest_hex(bh, &b);
 	char *lines = names_lines(p);
-	replace_all(lines, bh, ah);
-	write_summed(p, lines);
-	reopen(&t);
-	got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	ts_replace_all(lines, bh, ah);
+	ts_write_summed(p, "imagebuild-index-names 1", lines);
+	ts_reopen(&t);
+	got = ts_listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2, NULL);
 	assert_true(ib_digest_equal(&got, &a));
 
 	/* one byte flipped past the first 64 KiB: not believed, rewritten */
@@ -415,14 +360,14 @@ static void test_names_large_mapped(void **state)
 	text[len - 200] = text[len - 200] == 'a' ? 'b' : 'a';
 	ts_write_file(p, text);
 	free(text);
-	reopen(&t);
-	got = listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2);
+	ts_reopen(&t);
+	got = ts_listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2, NULL);
 	assert_true(ib_digest_equal(&got, &b));
 	assert_names_current(&t);
 
 	/* a foreign edit of the (mapped) index.json: seen on the same handle */
 	text = ts_read_file(ip);
-	replace_all(text, "docker.io/many/tag-137:v137", "docker.io/many/tag-731:v731");
+	ts_replace_all(text, "docker.io/many/tag-137:v137", "docker.io/many/tag-731:v731");
 	ts_write_file(ip, text);
 	free(text);
 	ib_image *img = NULL;
@@ -467,7 +412,7 @@ static void test_unchanged_foreign_layout_not_written(void **state)
 	struct stat before, after;
 	assert_int_equal(stat(p, &before), 0);
 	for (int round = 0; round < 2; round++) {
-		reopen(&t); /* a command's handle: no parse of its own yet */
+		ts_reopen(&t); /* a command's handle: no parse of its own yet */
 		assert_int_equal(ib_store_repo_digest_add(t.store, "a:1", rd), 0); /* already there */
 		char *now = ts_read_file(p);
 		assert_string_equal(now, pretty);
@@ -476,7 +421,7 @@ static void test_unchanged_foreign_layout_not_written(void **state)
 		assert_int_equal(before.st_ino, after.st_ino);
 	}
 	/* a real change writes, in this library's layout */
-	reopen(&t);
+	ts_reopen(&t);
 	assert_int_equal(ib_store_tag(t.store, "a:1", "a:2"), 0);
 	char *changed = ts_read_file(p);
 	assert_null(strstr(changed, "\n    "));

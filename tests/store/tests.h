@@ -46,6 +46,14 @@ char *ts_path(test_store *t, const char *rel);  /* malloc'ed */
 void ts_write_file(const char *path, const char *content);
 char *ts_read_file(const char *path);             /* malloc'ed */
 void ts_rm_rf(const char *path);
+/* A new handle, as another process would open the store (a handle keeps what it read). */
+void ts_reopen(test_store *t);
+/* Every `from` in `text` overwritten by `to` (the same length). */
+void ts_replace_all(char *text, const char *from, const char *to);
+/* `header` line, `lines`, and a correct "sum <sha256 of the rest>" line (the memo's and the names file's format). */
+void ts_write_summed(const char *path, const char *header, const char *lines);
+/* The id the listing gives `name` (and its size when asked); the listing must have `want_rows` rows. */
+ib_digest ts_listed_id(test_store *t, const char *name, size_t want_rows, uint64_t *size);
 
 /* lib/store internals the tests drive */
 typedef void (*ib_store__hook_fn)(const char *point, void *payload);

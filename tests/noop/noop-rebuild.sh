@@ -68,4 +68,11 @@ diff "$tmp/before" "$tmp/after" >&2 || fail "the no-op after a late edit wrote i
 echo "file 3" > "$ctx/app/f3"
 touch -d '2024-01-01 00:00:00 UTC' "$ctx/app/f3"
 [ "$(build)" = "$id1" ] || fail "the first content did not give the first image again"
+# the files COPY --from hashed in the stage are remembered by the checksum cache (by inode and
+# times, under /from/<stage>/: docs/cache.md), so a stage change that keys the COPY --from again
+# stats them instead of reading them; they were made more than the racy window ago
+echo "changed again" > "$ctx/other/o"
+touch -d '2024-01-04 00:00:00 UTC' "$ctx/other/o"
+[ "$(build)" = "$id1" ] || fail "a change the COPY --from does not copy changed the image (2)"
+grep -qa "/from/build/app/f1" "$IMAGEBUILD_ROOT"/build-sums/* || fail "COPY --from's files are not in the checksum cache"
 echo "noop-rebuild: ok"

@@ -22,7 +22,7 @@ const cli_option cli_opts_push[] = {
 	OPT_INSECURE, OPT_TLS_CA, OPT_AUTHFILE,
 	{ "compression-format", 0, 1, "FORMAT", "Compress every layer as gzip or zstd (podman's flag; default: gzip, layers that came compressed leave as they are)" },
 	{ "compression", 0, 1, "FORMAT", "The same as --compression-format" },
-	{ "compression-level", 0, 1, "N", "Compression level of the layers this push compresses: gzip 1-9 (6), zstd 1-22 (3); compresses again instead of reusing a remembered variant" },
+	{ "compression-level", 0, 1, "N", "Compression level of the layers this push compresses: gzip 1-9 (5), zstd 1-22 (3); compresses again instead of reusing a remembered variant" },
 	{ "quiet", 'q', 0, NULL, "Suppress verbose output (print the manifest digest)" },
 	OPT_PROGRESS,
 	{ NULL, 0, 0, NULL, NULL },

@@ -393,9 +393,19 @@ int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, 
 			 uint64_t chunk);
 /* Blobs larger than this go up in PATCH chunks of this size by default. */
 #define IB_PUSH_CHUNK_DEFAULT (32u << 20)
-/* gzip the stored blob `layer` into a new blob (level 6: gzip's default). */
+/*
+ * The gzip level when none is asked: libdeflate's 5. Measured on three
+ * corpora (1 MiB members, against one `gzip -6` stream of the same bytes):
+ * log lines 4.2% bigger, source and scripts 1.0% bigger, binaries 0.4%
+ * smaller, at 1.2-1.4x libdeflate 6's speed (which is 0.1-1.7% smaller
+ * than gzip -6). So the default stays within 5% of gzip -6's size, what the
+ * container world's pushers (gzip's default, level 6) give, at less CPU;
+ * a level asked is libdeflate's level of that number.
+ */
+#define IB_PUSH__GZIP_LEVEL_DEFAULT 5
+/* gzip the stored blob `layer` into a new blob (at IB_PUSH__GZIP_LEVEL_DEFAULT). */
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
-/* The same at `level` (1-9; 0: 6); IB_EINVALID for another level. */
+/* The same at `level` (1-9; 0: IB_PUSH__GZIP_LEVEL_DEFAULT); IB_EINVALID for another level. */
 int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
 /* zstd's default level (zstd's own, and containers/image's). */
 #define IB_PUSH_ZSTD_DEFAULT_LEVEL 3

@@ -347,7 +347,7 @@ typedef struct {
 	int level; /* of the chunks that compress (1-9) */
 } gz_pool;
 
-/* A worker's compressors: the level asked (6, gzip's default, unless told), 1 to probe, 0 to store. */
+/* A worker's compressors: the level asked (IB_PUSH__GZIP_LEVEL_DEFAULT unless told), 1 to probe, 0 to store. */
 typedef struct {
 	struct libdeflate_compressor *c6, *c1, *c0;
 	unsigned char *probe;
@@ -357,9 +357,9 @@ typedef struct {
 
 /*
  * One chunk as a complete gzip member. Data that does not compress (already
- * compressed files, random bytes) costs level 6 a lot and gains nothing, so
+ * compressed files, random bytes) costs a real level a lot and gains nothing, so
  * a fast probe of the chunk's start decides: stored as it is when level 1
- * gains under 2% there, else the level asked (6 by default). The choice depends only on the
+ * gains under 2% there, else the level asked (5 by default). The choice depends only on the
  * content, so the output stays the same everywhere.
  */
 static int gz_member(gz_work *w, gz_slot *sl)
@@ -564,7 +564,7 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 	char ds[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ds, layer);
 	if (level == 0)
-		level = 6;
+		level = IB_PUSH__GZIP_LEVEL_DEFAULT;
 	if (level < 1 || level > 9)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_PUSH, "gzip level %d: give 1 to 9", level);
 	/* no more workers and slots than the layer has chunks (a small layer: one worker, one slot) */

@@ -29,6 +29,7 @@
 #include "util/callback.h"
 #include "util/error.h"
 #include "util/walk.h"
+#include "util/bigio.h"
 
 #define READ_BUF (1 << 20)
 #define OUT_BUF (256 * 1024)
@@ -302,14 +303,21 @@ static int emit_marker(differ *d, const char *name)
 	return rc;
 }
 
-/* The content of the regular file open as `fd` (closed here). */
+/*
+ * The content of the regular file open as `fd` (closed here). A big one is
+ * read around the page cache (util/bigio.h): what a COPY wrote straight to
+ * the disk is read from it, not copied into fresh cache pages first.
+ */
 static int write_file(differ *d, int fd, const struct stat *st)
 {
 	int64_t left = st->st_size;
 	int rc = 0;
+	ib_bigio big;
+	ib_bigio_init(&big, fd);
+	int use_big = st->st_size >= (off_t)IB_BIGIO_MIN;
 	while (left > 0) {
 		size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
-		ssize_t n = read(fd, d->rbuf, want);
+		ssize_t n = use_big ? ib_bigio_pread(&big, d->rbuf, want, st->st_size - left) : read(fd, d->rbuf, want);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -727,7 +735,7 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode, con
 		return rc;
 	d.clamp = o.use_source_date_epoch;
 	d.epoch = o.source_date_epoch;
-	d.rbuf = ib_malloc(READ_BUF);
+	d.rbuf = ib_bigio_alloc(READ_BUF); /* aligned: big files are read with O_DIRECT into it */
 	d.rbuf2 = ib_malloc(READ_BUF);
 	d.obuf = ib_malloc(OUT_BUF);
 	d.ar = archive_write_new();

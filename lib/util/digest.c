@@ -1,11 +1,13 @@
 #include "imagebuild/digest.h"
 #include "util/error.h"
 #include "util/hash.h"
+#include "util/bigio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -65,6 +67,42 @@ void ib_sha256_free(ib_sha256 *h)
 	free(h);
 }
 
+/*
+ * A big regular file from `pos` to its end, around the page cache
+ * (bigio.h), leaving the fd's position at the end as read(2) would. 1 when
+ * hashed, 0 when the file is not big (nothing read), IB_ERROR.
+ */
+static int sha256_big(ib_sha256 *h, int fd, uint64_t *total)
+{
+	struct stat st;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+	if (pos < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size - pos < (off_t)IB_BIGIO_MIN)
+		return 0;
+	unsigned char *chunk = ib_bigio_alloc(IB_BIGIO_CHUNK);
+	if (!chunk)
+		return IB_ERROR;
+	ib_bigio b;
+	ib_bigio_init(&b, fd);
+	int rc = 1;
+	for (;;) {
+		ssize_t n = ib_bigio_pread(&b, chunk, IB_BIGIO_CHUNK, pos);
+		if (n < 0) {
+			rc = ib_error_set_os(IB_LAYER_UTIL, "read");
+			break;
+		}
+		if (n == 0)
+			break;
+		ib_sha256_update(h, chunk, (size_t)n);
+		*total += (uint64_t)n;
+		pos += n;
+	}
+	ib_bigio_done(&b);
+	free(chunk);
+	if (rc > 0)
+		lseek(fd, pos, SEEK_SET);
+	return rc;
+}
+
 int ib_sha256_fd(ib_digest *out, int fd, uint64_t *size_out)
 {
 	static __thread unsigned char chunk[1 << 16];
@@ -72,7 +110,12 @@ int ib_sha256_fd(ib_digest *out, int fd, uint64_t *size_out)
 	uint64_t total = 0;
 	if (!h)
 		return IB_ERROR;
-	for (;;) {
+	int big = sha256_big(h, fd, &total);
+	if (big < 0) {
+		ib_sha256_free(h);
+		return IB_ERROR;
+	}
+	for (; !big;) {
 		ssize_t n = read(fd, chunk, sizeof chunk);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -10,5 +10,6 @@ int main(void)
 	failed += _cmocka_run_group_tests("path", path_tests, path_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("fs", fs_tests, fs_tests_count, NULL, NULL);
 	failed += _cmocka_run_group_tests("backend", backend_tests, backend_tests_count, NULL, NULL);
+	failed += _cmocka_run_group_tests("bigio", bigio_tests, bigio_tests_count, NULL, NULL);
 	return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@ DECLARE(json_tests)
 DECLARE(path_tests)
 DECLARE(fs_tests)
 DECLARE(backend_tests)
+DECLARE(bigio_tests)
 #define DEFINE_GROUP(group, ...) \
 	const struct CMUnitTest group[] = { __VA_ARGS__ }; \
 	const size_t group##_count = sizeof(group) / sizeof(group[0]);

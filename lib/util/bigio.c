@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,7 +18,7 @@ void ib_bigio_init(ib_bigio *b, int fd)
 	b->fd = fd;
 	b->direct = 0;
 	b->nodirect = 0;
-	b->nowait = 0;
+	b->cache = BIGIO_UNKNOWN;
 }
 
 /* O_DIRECT on or off for the fd; 0, or -1 when the file system will not have it (then never again). */
@@ -89,14 +90,41 @@ struct bigio_cachestat {
 	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
 
-/* 1: all of [off, off+len) is cached, 0: not all of it, -1: the kernel cannot say. */
-static int all_cached(int fd, off_t off, size_t len)
+/* Pages of [off, off+len) in the page cache (len 0: to the end of the file); -1: the kernel cannot say. */
+static long cached_pages(int fd, off_t off, size_t len)
 {
 	struct bigio_cachestat_range r = { (uint64_t)off, len };
 	struct bigio_cachestat cs;
 	if (syscall(__NR_cachestat, fd, &r, &cs, 0) < 0)
 		return -1;
-	return cs.nr_cache >= (len + IB_BIGIO_ALIGN - 1) / IB_BIGIO_ALIGN;
+	return (long)cs.nr_cache;
+}
+
+static long pages_of(uint64_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0)
+		page = 4096;
+	return (long)((len + (uint64_t)page - 1) / (uint64_t)page);
+}
+
+/*
+ * How to read the file, asked once for all the rest of it (a cachestat per
+ * piece costs more than it saves): none of it cached, all of it, or some
+ * (then asked per piece).
+ */
+static void look(ib_bigio *b, off_t off)
+{
+	struct stat st;
+	long have = fstat(b->fd, &st) == 0 && S_ISREG(st.st_mode) ? cached_pages(b->fd, off, 0) : -1;
+	if (have < 0)
+		b->cache = BIGIO_PLAIN; /* (before Linux 6.5): plain reads, as before */
+	else if (have == 0)
+		b->cache = BIGIO_DISK;
+	else if (st.st_size <= off || have >= pages_of((uint64_t)(st.st_size - off)))
+		b->cache = BIGIO_PLAIN;
+	else
+		b->cache = BIGIO_PIECES;
 }
 
 ssize_t ib_bigio_pread(ib_bigio *b, void *buf, size_t len, off_t off)
@@ -104,32 +132,34 @@ ssize_t ib_bigio_pread(ib_bigio *b, void *buf, size_t len, off_t off)
 	char *p = buf;
 	size_t got = 0;
 	/*
-	 * A piece the page cache holds whole is read from it; else straight from
-	 * the disk (the kernel writes back what is dirty in the range first).
-	 * (RWF_NOWAIT cannot tell: it starts a readahead, and then waits on it.)
+	 * What the page cache holds is read from it; else straight from the disk
+	 * (the kernel writes back what is dirty in the range first). (RWF_NOWAIT
+	 * cannot tell: it starts a readahead, and then waits on it.)
 	 */
-	if (b->nowait >= 0 && !b->nodirect && aligned(p, len, off)) {
-		int c = all_cached(b->fd, off, len);
-		if (c < 0)
-			b->nowait = -1; /* (before Linux 6.5): plain reads from now on */
-		while (c == 0 && got < len) {
-			if (set_direct(b, 1) < 0)
-				break;
-			ssize_t k = pread(b->fd, p + got, len - got, off + (off_t)got);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0 && errno == EINVAL) { /* not for this file after all */
-				b->nodirect = 1;
-				break;
-			}
-			if (k < 0)
-				return -1;
-			if (k == 0)
-				return (ssize_t)got;
-			got += (size_t)k;
-			if (got % IB_BIGIO_ALIGN) /* the end of the file */
-				return (ssize_t)got;
+	if (b->cache == BIGIO_UNKNOWN)
+		look(b, off);
+	int disk = b->cache == BIGIO_DISK;
+	if (b->cache == BIGIO_PIECES) {
+		long have = cached_pages(b->fd, off, len);
+		disk = have >= 0 && have < pages_of(len);
+	}
+	while (disk && !b->nodirect && aligned(p, len, off) && got < len) {
+		if (set_direct(b, 1) < 0)
+			break;
+		ssize_t k = pread(b->fd, p + got, len - got, off + (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EINVAL) { /* not for this file after all */
+			b->nodirect = 1;
+			break;
 		}
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			return (ssize_t)got;
+		got += (size_t)k;
+		if (got % IB_BIGIO_ALIGN) /* the end of the file */
+			return (ssize_t)got;
 	}
 	ssize_t n = pread_plain(b, p + got, len - got, off + (off_t)got);
 	return n < 0 ? -1 : (ssize_t)got + n;

@@ -33,12 +33,15 @@
 /* The piece a big file is read or written in. */
 #define IB_BIGIO_CHUNK (4u << 20)
 
-/* How an fd is being used: what was found out about its file system. */
+/* What the page cache holds of a file being read: not asked yet, nothing, all, some (asked per piece). */
+enum { BIGIO_UNKNOWN, BIGIO_DISK, BIGIO_PLAIN, BIGIO_PIECES };
+
+/* How an fd is being used: what was found out about its file system and cache. */
 typedef struct {
 	int fd;
 	int direct;   /* O_DIRECT is on for fd now */
 	int nodirect; /* the file system refused O_DIRECT: plain I/O from now on */
-	int nowait;   /* -1: the kernel cannot say what is cached (every piece read plainly); 0: it can */
+	int cache;    /* what the page cache holds of the file: BIGIO_* (bigio.c) */
 } ib_bigio;
 
 /* Start using `fd` (regular file, opened without O_DIRECT). */

@@ -5,6 +5,7 @@
  */
 #include "push/internal.h"
 #include "store/internal.h"
+#include "util/bigio.h"
 
 #include <stdlib.h>
 #include <errno.h>
@@ -582,7 +583,8 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 	pthread_mutex_init(&g.p.mu, NULL);
 	pthread_cond_init(&g.p.work, NULL);
 	pthread_cond_init(&g.p.done, NULL);
-	g.p.nslots = nthreads * 2 < chunks ? nthreads * 2 : (size_t)chunks;
+	/* a chunk filling while each worker compresses one: fresh memory is dear (faults), so no more */
+	g.p.nslots = nthreads + 1 < chunks ? nthreads + 1 : (size_t)chunks;
 	g.p.level = level;
 	g.p.slots = ib_calloc(g.p.nslots, sizeof *g.p.slots);
 	g.threads = ib_calloc(nthreads, sizeof *g.threads);
@@ -594,7 +596,7 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 	for (size_t i = 0; i < g.p.nslots; i++) {
 		/* more than libdeflate's bound for a gzip member of GZ_CHUNK */
 		g.p.slots[i].out_cap = GZ_CHUNK + GZ_CHUNK / 8 + 4096;
-		g.p.slots[i].in = ib_malloc(GZ_CHUNK);
+		g.p.slots[i].in = ib_bigio_alloc_filled(GZ_CHUNK); /* written whole, but for the last chunk */
 		g.p.slots[i].out = ib_malloc(g.p.slots[i].out_cap);
 		if (!g.p.slots[i].in || !g.p.slots[i].out) {
 			rc = IB_ERROR;

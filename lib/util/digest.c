@@ -78,7 +78,7 @@ static int sha256_big(ib_sha256 *h, int fd, uint64_t *total)
 	off_t pos = lseek(fd, 0, SEEK_CUR);
 	if (pos < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size - pos < (off_t)IB_BIGIO_MIN)
 		return 0;
-	unsigned char *chunk = ib_bigio_alloc(IB_BIGIO_CHUNK);
+	unsigned char *chunk = ib_bigio_alloc_filled(IB_BIGIO_CHUNK);
 	if (!chunk)
 		return IB_ERROR;
 	ib_bigio b;

@@ -113,10 +113,16 @@ static void copy_in(const char *dir, size_t len, off_t claimed, off_t from, int 
 	size_t want = (size_t)claimed < len ? (size_t)claimed : len; /* a file that shrank: what it had */
 	assert_int_equal(end, (off_t)want);
 	assert_int_equal(fsync(out), 0);
-	if (uncached && from % IB_BIGIO_ALIGN == 0 && takes_direct(dir)) { /* (an unaligned start is copied plainly) */
+	if (uncached && from % IB_BIGIO_ALIGN == 0) { /* (an unaligned start is copied plainly) */
 		/* the pieces went around the cache: at most the last bytes and what `from` wrote are in it */
 		long pages = cached_pages(out, want);
-		if (pages >= 0) {
+		if (pages < 0 || !takes_direct(dir)) {
+			/* nothing to check here (kernel before 6.5, a file system without O_DIRECT): said, never quietly */
+			const char *strict = getenv("IB_TEST_STRICT");
+			if (strict && !strcmp(strict, "1"))
+				fail_msg("cachestat or O_DIRECT unavailable in %s: the copy's cache bypass is not checked", dir);
+			print_message("SKIP (part): cachestat or O_DIRECT unavailable in %s\n", dir);
+		} else {
 			print_message("%zu bytes copied, %ld of %zu pages in the page cache\n", want, pages,
 				      want / IB_BIGIO_ALIGN);
 			assert_true(pages <= (long)(from / IB_BIGIO_ALIGN) + 2);
@@ -134,9 +140,16 @@ static void copy_in(const char *dir, size_t len, off_t claimed, off_t from, int 
 static void test_copy_same_bytes(void **state)
 {
 	(void)state;
+	/* on a disk file system (where the cache bypass can be seen): $TMPDIR, else /var/tmp when /tmp is tmpfs */
 	char *dir = ib_test_tmpdir("bigio");
 	struct statfs fs;
 	assert_int_equal(statfs(dir, &fs), 0);
+	if (fs.f_type == TMPFS_MAGIC && !getenv("TMPDIR")) {
+		rmdir(dir);
+		snprintf(dir, 4096, "/var/tmp/ibtest-bigio-XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(statfs(dir, &fs), 0);
+	}
 	int uncached = fs.f_type != TMPFS_MAGIC;
 	copy_in(dir, 3 * IB_BIGIO_CHUNK + 5 * IB_BIGIO_ALIGN + 123, 3 * IB_BIGIO_CHUNK + 5 * IB_BIGIO_ALIGN + 123, 0, uncached);
 	copy_in(dir, 4 * IB_BIGIO_CHUNK, 4 * IB_BIGIO_CHUNK, 0, uncached);            /* no tail */

@@ -1,9 +1,11 @@
 /* Images: commit, lookup, names (tag, untag, remove), listing, history, inspect. */
 #include "store/internal.h"
+#include "util/fs.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -166,10 +168,21 @@ static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *in
  * every entry resolved: a broken entry may mend (its blobs arrive), and the
  * slow way sees that. Best effort: a cache.
  */
-static void names_save(ib_store *s, const ib_digest *key, const entry_info *infos, size_t n, ib_store__memo *memo)
+static void names_save(ib_store *s, const ib_digest *key, const entry_info *infos, size_t n, ib_store__memo *memo,
+		       const json_t *index)
 {
 	ib_store__names_entry *e = ib_calloc(n ? n : 1, sizeof *e);
 	int ok = e != NULL;
+	/*
+	 * The entries' byte ranges, when index.json is in this library's layout:
+	 * our dump of the parse hashes to the key exactly when it is those bytes.
+	 */
+	ib_buf b = IB_BUF_INIT;
+	ib_store__index_span span = { 0 };
+	ib_digest dk;
+	int ranged = ok && index && ib_store__index_dump(&b, index, &span) == 0 && span.ok && span.n == n &&
+		     ib_digest_of(&dk, b.size ? b.ptr : "", b.size) == 0 && ib_digest_equal(&dk, key);
+	ib_buf_dispose(&b);
 	for (size_t i = 0; ok && i < n; i++) {
 		const entry_info *in = &infos[i];
 		ib_store__names_entry *x = &e[i];
@@ -180,6 +193,10 @@ static void names_save(ib_store *s, const ib_digest *key, const entry_info *info
 		x->top_type = in->top_type;
 		x->name = in->name;
 		x->digests = in->digests;
+		if (ranged) {
+			x->off = span.ranges[2 * i];
+			x->len = span.ranges[2 * i + 1];
+		}
 		if (ib_store__is_index_type(in->top_type))
 			continue;
 		x->resolved = 1;
@@ -192,8 +209,10 @@ static void names_save(ib_store *s, const ib_digest *key, const entry_info *info
 			x->created = me->created[0] ? me->created : NULL;
 		}
 	}
-	if (ok && ib_store__names_save(s, key, e, n) < 0)
+	uint64_t sp[2] = { ranged ? span.open : 0, ranged ? span.close : 0 };
+	if (ok && ib_store__names_save(s, key, e, n, ranged ? sp : NULL) < 0)
 		ok = 0;
+	ib_store__index_span_dispose(&span);
 	ib_error_clear();
 	free(e);
 }
@@ -208,7 +227,7 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index, 
 	if (rc == 0 && ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next reader resolves again */
 	if (rc == 0 && key)
-		names_save(s, key, *out, *n, memo);
+		names_save(s, key, *out, *n, memo, index);
 	ib_store__memo_free(memo);
 	return rc;
 }
@@ -219,6 +238,8 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index, 
  * valid names file (the caller takes the slow way). No JSON parsed, no memo
  * read; an index / manifest list is resolved here, as the slow way does.
  */
+static int names_infos(entry_info **out, ib_store *s, const ib_store__names *nm);
+
 static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out, ib_store *s)
 {
 	ib_store__names *nm = NULL;
@@ -226,11 +247,21 @@ static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out
 		ib_error_clear();
 		return 0;
 	}
-	entry_info *infos = ib_calloc(nm->n ? nm->n : 1, sizeof *infos);
-	if (!infos) {
+	if (names_infos(out, s, nm) < 0) {
 		ib_store__names_free(nm);
 		return IB_ERROR;
 	}
+	*n = nm->n;
+	*names_out = nm;
+	return 1;
+}
+
+/* The entries of the names file `nm` as entry_info (strings borrowed from it); an index is resolved here. */
+static int names_infos(entry_info **out, ib_store *s, const ib_store__names *nm)
+{
+	entry_info *infos = ib_calloc(nm->n ? nm->n : 1, sizeof *infos);
+	if (!infos)
+		return IB_ERROR;
 	for (size_t i = 0; i < nm->n; i++) {
 		const ib_store__names_entry *x = &nm->e[i];
 		entry_info *info = &infos[i];
@@ -251,9 +282,7 @@ static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out
 		ib_error_clear();
 	}
 	*out = infos;
-	*n = nm->n;
-	*names_out = nm;
-	return 1;
+	return 0;
 }
 
 /* ---- loading an image ---- */
@@ -828,7 +857,7 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
  * manifest; a manifest it lacks is resolved from its blobs. Without one, the
  * memo's way (resolve_all). Best effort: a cache, the next reader writes it.
  */
-static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
+static void names_refresh(ib_store *s, json_t *index, const ib_digest *key, const ib_store__index_span *span)
 {
 	ib_store__names *old = NULL;
 	pthread_mutex_lock(&s->cache_mu);
@@ -867,6 +896,10 @@ static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
 		}
 		x->name = entry_name(je);
 		x->digests = entry_digests(je);
+		if (span->ok) {
+			x->off = span->ranges[2 * i];
+			x->len = span->ranges[2 * i + 1];
+		}
 		if (ib_store__is_index_type(x->top_type))
 			continue; /* resolved at each lookup */
 		size_t h;
@@ -890,8 +923,9 @@ static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
 		x->manifest = info.manifest;
 		x->id = info.id;
 	}
+	uint64_t sp[2] = { span->open, span->close };
 	if (ok)
-		ib_store__names_save(s, key, e, n);
+		ib_store__names_save(s, key, e, n, span->ok && span->n == n ? sp : NULL);
 	ib_error_clear();
 	free(tab);
 	free(e);
@@ -906,6 +940,7 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
 	ib_buf was = IB_BUF_INIT, now = IB_BUF_INIT;
+	ib_store__index_span span = { 0 };
 	ib_digest key;
 	int wrote = 0, fresh = 0;
 	/*
@@ -920,15 +955,17 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		if (fresh) {
 			index = before;
 			before = NULL;
-			rc = ib_json_dump(&was, index, 0);
+			rc = ib_store__index_dump(&was, index, NULL);
 		} else if (!(index = json_deep_copy(before))) {
 			rc = ib_error_oom();
 		}
 	}
+	/* written in this library's layout, each entry's bytes known for the names file (image.c splices them) */
 	if (rc == 0 && (rc = fn(s, index, payload)) == 0) {
 		if (!fresh && !json_equal(before, index))
-			wrote = (rc = ib_store__index_write_key(s, index, &key)) == 0;
-		else if (fresh && (rc = ib_json_dump(&now, index, 0)) == 0 &&
+			wrote = (rc = ib_store__index_dump(&now, index, &span)) == 0 &&
+				(rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
+		else if (fresh && (rc = ib_store__index_dump(&now, index, &span)) == 0 &&
 			 (now.size != was.size || memcmp(now.ptr, was.ptr, now.size)))
 			wrote = (rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
 	}
@@ -942,7 +979,8 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	 * bytes written, it is never believed once another writer replaces them.
 	 */
 	if (wrote)
-		names_refresh(s, index, &key);
+		names_refresh(s, index, &key, &span);
+	ib_store__index_span_dispose(&span);
 	json_decref(index);
 	ib_store__unlease(s);
 	return rc;
@@ -1187,6 +1225,259 @@ static int tag_unchanged(ib_store *s, const char *source, const char *target)
 	return same;
 }
 
+/* ---- splicing index.json: a tag without parsing it ---- */
+
+/*
+ * 1 when jansson writes `v` in a JSON string as it is (no escape): printable
+ * ASCII but '"' and '\\' (a space only when `space`).
+ */
+static int json_plain(const char *v, int space)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 + !space || *p > 0x7e || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * An index entry as this library writes it (ib_store__index_set_digest's
+ * descriptor, dumped compact): mediaType, digest, size, then annotations
+ * with the name before the repository digests, none when both are absent.
+ * 0, or 1 when a string would need escaping (then this is not the layout).
+ */
+static int entry_bytes(ib_buf *out, const char *mt, const ib_digest *d, uint64_t size, const char *name,
+		       const char *digests)
+{
+	if ((mt && !json_plain(mt, 0)) || (name && !json_plain(name, 0)) || (digests && !json_plain(digests, 1)))
+		return 1;
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, d);
+	int rc = ib_buf_putc(out, '{');
+	if (rc == 0 && mt)
+		rc = ib_buf_printf(out, "\"mediaType\":\"%s\",", mt);
+	if (rc == 0)
+		rc = ib_buf_printf(out, "\"digest\":\"%s\",\"size\":%" PRIu64, ds, size);
+	if (rc == 0 && (name || digests))
+		rc = ib_buf_printf(out, ",\"annotations\":{%s%s%s%s%s%s%s}", name ? "\"" IB_ANNOTATION_REF_NAME "\":\"" : "",
+				   name ? name : "", name ? "\"" : "", name && digests ? "," : "",
+				   digests ? "\"" IB_ANNOTATION_REPO_DIGESTS "\":\"" : "", digests ? digests : "",
+				   digests ? "\"" : "");
+	if (rc == 0)
+		rc = ib_buf_putc(out, '}');
+	return rc < 0 ? IB_ERROR : 0;
+}
+
+/* `cur` with the words of `add` it lacks (digests_merge on strings): malloc'ed, NULL when empty (*rc < 0: OOM). */
+static char *words_merge(const char *cur, const char *add, int *rc)
+{
+	ib_buf b = IB_BUF_INIT;
+	*rc = cur ? ib_buf_puts(&b, cur) : 0;
+	for (const char *p = add; *rc == 0 && p && *p;) {
+		size_t len = strcspn(p, " ");
+		if (len && !words_have(b.size ? b.ptr : "", p, len) &&
+		    ((b.size && ib_buf_puts(&b, " ") < 0) || ib_buf_put(&b, p, len) < 0))
+			*rc = IB_ERROR;
+		p += len;
+		p += *p == ' ';
+	}
+	char *r = *rc == 0 && b.size ? ib_buf_detach(&b) : NULL;
+	if (*rc == 0 && b.size && !r)
+		*rc = IB_ERROR;
+	ib_buf_dispose(&b);
+	return r;
+}
+
+/*
+ * 1 when the names file's ranges are where index.json's bytes `b` say: the
+ * manifests array's '[' and ']' at open and close, the entries one after
+ * the other between them, each from '{' to '}', separated by one ','.
+ */
+static int ranges_hold(const ib_store__names *nm, const char *b, size_t size)
+{
+	if (!nm->ranged || nm->close >= size || b[nm->open] != '[' || b[nm->close] != ']')
+		return 0;
+	uint64_t pos = nm->open + 1;
+	for (size_t i = 0; i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (i && (b[pos] != ',' || ++pos > nm->close))
+			return 0;
+		if (x->off != pos || x->len < 2 || x->len > nm->close - pos || b[pos] != '{' || b[pos + x->len - 1] != '}')
+			return 0;
+		pos += x->len;
+	}
+	return pos == nm->close;
+}
+
+typedef struct {
+	const char *name;    /* the entry's name after the change */
+	const char *digests; /* its repository digests after the change */
+	char *owned;         /* digests, when made here */
+	int drop, touched;
+} splice_op;
+
+/*
+ * ib_store_tag on index.json's bytes, without parsing them: under index.lock,
+ * the bytes read and hashed, the names file of that hash read; when it knows
+ * every entry's bytes (ranged: written by this library) and those are where
+ * it says, ib_store__index_set_digest's change is made on its entries and the
+ * bytes spliced: untouched entries copied, the touched ones (each checked to
+ * be, byte for byte, the entry as this library writes it) written again, the
+ * new one appended. The result is what the parse path writes (jansson's
+ * compact dump of the changed tree: tests/store/names.c compares them); it is
+ * written as that path writes (tmp, fsync, rename), and the names file for
+ * the new bytes after the lock, ranged. 1: done (or nothing to do); 0: take
+ * the parse path (no ranged names file for these bytes, an entry this layout
+ * does not write); < 0: an error (the source is not there).
+ */
+static int tag_splice(ib_store *s, const char *source, const char *target)
+{
+	int rc = ib_store__lease(s);
+	if (rc < 0)
+		return rc;
+	ib_lock lk = IB_LOCK_INIT;
+	ib_buf cur = IB_BUF_INIT, out = IB_BUF_INIT, carried = IB_BUF_INIT;
+	ib_store__names *nm = NULL;
+	entry_info *infos = NULL;
+	splice_op *ops = NULL;
+	ib_store__names_entry *ne = NULL;
+	char *p = ib_store__path(s, "index.json"), *newds = NULL;
+	ib_digest key, newkey;
+	size_t pos = 0, kept = 0;
+	int done = 0;
+	if (!p || (rc = ib_store__index_lock(&lk, s)) < 0 ||
+	    (rc = ib_read_regular_file(&cur, p, IB_STORE_MAX_JSON)) < 0 ||
+	    (rc = ib_digest_of(&key, cur.size ? cur.ptr : "", cur.size)) < 0)
+		goto out;
+	if (ib_store__names_load_key(&nm, s, &key) < 0 || !nm || !ranges_hold(nm, cur.ptr, cur.size))
+		goto out; /* the parse path */
+	if ((rc = names_infos(&infos, s, nm)) < 0 || (rc = find_entry(&pos, infos, nm->n, source)) < 0)
+		goto out;
+	const ib_store__names_entry *src = &nm->e[pos];
+	const char *mt = src->top_type ? src->top_type : IB_MEDIA_TYPE_OCI_MANIFEST;
+	const ib_digest d = src->top;
+	if (names_already_set(nm, target, mt, &d, src->dsize, NULL)) {
+		done = 1;
+		goto out;
+	}
+	if (!(ops = ib_calloc(nm->n + 1, sizeof *ops)) || !(ne = ib_calloc(nm->n + 1, sizeof *ne))) {
+		rc = IB_ERROR;
+		goto out;
+	}
+	for (size_t i = 0; i < nm->n; i++) {
+		ops[i].name = nm->e[i].name;
+		ops[i].digests = nm->e[i].digests;
+	}
+	/* ib_store__index_set_digest, on the names: drop the name from where it was */
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+		if (!ops[i].name || strcmp(ops[i].name, target))
+			continue;
+		const ib_digest *old = &nm->e[i].top;
+		size_t count = 0, heir = (size_t)-1;
+		for (size_t k = 0; k < nm->n; k++)
+			if (ib_digest_equal(&nm->e[k].top, old)) {
+				count++;
+				if (k != i && heir == (size_t)-1)
+					heir = k;
+			}
+		ops[i].touched = 1;
+		if (count == 1 && !ib_digest_equal(old, &d)) {
+			ops[i].name = NULL; /* that image stays, untagged, with its repository digests */
+		} else {
+			const char *ds = ops[i].digests;
+			if (ds && !ib_digest_equal(old, &d) && heir != (size_t)-1) {
+				ops[heir].owned = words_merge(ops[heir].digests, ds, &rc);
+				ops[heir].digests = ops[heir].owned;
+				ops[heir].touched = 1;
+			} else if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0)) {
+				rc = IB_ERROR;
+			}
+			ops[i].drop = 1;
+		}
+		break;
+	}
+	/* an untagged entry of this manifest becomes the named one */
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+		if (ops[i].drop || ops[i].name || !ib_digest_equal(&nm->e[i].top, &d))
+			continue;
+		const char *ds = ops[i].digests;
+		if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0))
+			rc = IB_ERROR;
+		ops[i].drop = ops[i].touched = 1;
+		break;
+	}
+	if (rc == 0)
+		newds = words_merge(NULL, carried.size ? carried.ptr : NULL, &rc);
+	if (rc < 0)
+		goto out;
+	/* every entry changed or dropped must be as this library writes it: else the parse path keeps what it holds */
+	for (size_t i = 0; i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (!ops[i].touched)
+			continue;
+		ib_buf_clear(&out);
+		if ((rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, x->name, x->digests)) != 0 ||
+		    out.size != x->len || memcmp(out.ptr, cur.ptr + x->off, out.size))
+			goto out; /* rc < 0: OOM; else the parse path */
+	}
+	ib_buf_clear(&out);
+	if ((rc = ib_buf_grow(&out, cur.size + 512)) < 0 || (rc = ib_buf_put(&out, cur.ptr, nm->open + 1)) < 0)
+		goto out;
+	for (size_t i = 0; i <= nm->n; i++) {
+		const ib_store__names_entry *x = i < nm->n ? &nm->e[i] : src;
+		if (i < nm->n && ops[i].drop)
+			continue;
+		ib_store__names_entry *y = &ne[kept];
+		*y = *x;
+		if (kept && (rc = ib_buf_putc(&out, ',')) < 0)
+			goto out;
+		y->off = out.size;
+		if (i == nm->n) { /* the new entry */
+			y->name = target;
+			y->digests = newds;
+			y->top_type = mt;
+			rc = entry_bytes(&out, mt, &d, x->dsize, target, newds);
+		} else if (ops[i].touched) {
+			y->name = ops[i].name;
+			y->digests = ops[i].digests;
+			rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, y->name, y->digests);
+		} else {
+			rc = ib_buf_put(&out, cur.ptr + x->off, x->len);
+		}
+		if (rc != 0)
+			goto out; /* 1: a name that needs escaping, the parse path */
+		y->len = out.size - y->off;
+		kept++;
+	}
+	uint64_t span[2] = { nm->open, out.size };
+	if ((rc = ib_buf_put(&out, cur.ptr + nm->close, cur.size - nm->close)) < 0)
+		goto out;
+	ib_store__hook("index-spliced");
+	if ((rc = ib_store__index_write_bytes(s, &out, &newkey)) < 0)
+		goto out;
+	done = 2;
+out:
+	ib_lock_release(&lk);
+	/* the names file of what was written, outside the lock (keyed: never believed once replaced) */
+	if (done == 2 && ib_store__names_save(s, &newkey, ne, kept, span) < 0)
+		ib_error_clear();
+	for (size_t i = 0; ops && i < nm->n; i++)
+		free(ops[i].owned);
+	free(ops);
+	free(ne);
+	free(newds);
+	free(infos);
+	ib_store__names_free(nm);
+	ib_buf_dispose(&cur);
+	ib_buf_dispose(&out);
+	ib_buf_dispose(&carried);
+	free(p);
+	ib_store__unlease(s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return done ? 1 : 0;
+}
+
 int ib_store_tag(ib_store *s, const char *source, const char *target)
 {
 	ib_reference *ref;
@@ -1199,7 +1490,10 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 				     target);
 	}
 	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
-	rc = tag_unchanged(s, source, a.target) ? 0 : ib_store__index_update(s, tag_change, &a);
+	/* nothing to do; else spliced; else parsed, changed and written */
+	if (!tag_unchanged(s, source, a.target) && (rc = tag_splice(s, source, a.target)) == 0)
+		rc = ib_store__index_update(s, tag_change, &a);
+	rc = rc < 0 ? rc : 0;
 	ib_reference_free(ref);
 	return rc;
 }
@@ -1704,7 +1998,7 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
 	if (ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next listing summarises again */
-	names_save(s, &key, infos, n, memo);
+	names_save(s, &key, infos, n, memo, index);
 	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);

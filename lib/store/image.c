@@ -1315,60 +1315,159 @@ typedef struct {
 	int drop, touched;
 } splice_op;
 
+/* A change made on index.json's bytes (tag, untag, rmi): what splice_begin read, under index.lock. */
+typedef struct {
+	ib_lock lk;
+	ib_buf cur;          /* index.json's bytes */
+	ib_store__names *nm; /* the names file of those bytes, ranged */
+	entry_info *infos;   /* its entries (names_infos) */
+	splice_op *ops;      /* nm->n of them */
+	int leased;
+} splice;
+
+static void splice_end(splice *sp, ib_store *s)
+{
+	ib_lock_release(&sp->lk);
+	for (size_t i = 0; sp->ops && i < sp->nm->n; i++)
+		free(sp->ops[i].owned);
+	free(sp->ops);
+	free(sp->infos);
+	ib_store__names_free(sp->nm);
+	ib_buf_dispose(&sp->cur);
+	if (sp->leased)
+		ib_store__unlease(s);
+}
+
 /*
- * ib_store_tag on index.json's bytes, without parsing them: under index.lock,
- * the bytes read and hashed, the names file of that hash read; when it knows
- * every entry's bytes (ranged: written by this library) and those are where
- * it says, ib_store__index_set_digest's change is made on its entries and the
- * bytes spliced: untouched entries copied, the touched ones (each checked to
- * be, byte for byte, the entry as this library writes it) written again, the
- * new one appended. The result is what the parse path writes (jansson's
- * compact dump of the changed tree: tests/store/names.c compares them); it is
- * written as that path writes (tmp, fsync, rename), and the names file for
- * the new bytes after the lock, ranged. 1: done (or nothing to do); 0: take
- * the parse path (no ranged names file for these bytes, an entry this layout
- * does not write); < 0: an error (the source is not there).
+ * Lease, lock index.lock, read and hash index.json, load the names file of
+ * that hash: 1 when it knows every entry's bytes and they are where it says
+ * (then sp->infos and sp->ops, one per entry, unchanged); 0 when the change
+ * must take the parse path; < 0 on error. splice_end in every case.
+ */
+static int splice_begin(splice *sp, ib_store *s)
+{
+	memset(sp, 0, sizeof *sp);
+	sp->lk = (ib_lock)IB_LOCK_INIT;
+	char *p = ib_store__path(s, "index.json");
+	ib_digest key;
+	int rc = p ? ib_store__lease(s) : IB_ERROR;
+	sp->leased = rc == 0;
+	if (rc == 0 && (rc = ib_store__index_lock(&sp->lk, s)) == 0 &&
+	    (rc = ib_read_regular_file(&sp->cur, p, IB_STORE_MAX_JSON)) == 0)
+		rc = ib_digest_of(&key, sp->cur.size ? sp->cur.ptr : "", sp->cur.size);
+	free(p);
+	if (rc < 0)
+		return rc;
+	if (ib_store__names_load_key(&sp->nm, s, &key) < 0 || !sp->nm || !ranges_hold(sp->nm, sp->cur.ptr, sp->cur.size)) {
+		ib_error_clear();
+		return 0; /* the parse path */
+	}
+	if ((rc = names_infos(&sp->infos, s, sp->nm)) < 0 || !(sp->ops = ib_calloc(sp->nm->n + 1, sizeof *sp->ops)))
+		return rc < 0 ? rc : IB_ERROR;
+	for (size_t i = 0; i < sp->nm->n; i++) {
+		sp->ops[i].name = sp->nm->e[i].name;
+		sp->ops[i].digests = sp->nm->e[i].digests;
+	}
+	return 1;
+}
+
+/*
+ * Write what sp->ops say, and `add` appended (NULL: nothing; its name and
+ * digests are those given): every touched entry (changed or dropped) must
+ * be, byte for byte, the entry as this library writes it (else 0: the parse
+ * path keeps what it holds), untouched ones are copied. Written as the parse
+ * path writes (tmp, fsync, rename), still under the lock; the names file for
+ * the new bytes after it, keyed by their hash, ranged. 1: written; 0: the
+ * parse path; < 0: error.
+ */
+static int splice_finish(splice *sp, ib_store *s, const ib_store__names_entry *add, const char *add_name,
+			 const char *add_digests)
+{
+	const ib_store__names *nm = sp->nm;
+	const char *cur = sp->cur.ptr;
+	ib_buf out = IB_BUF_INIT;
+	ib_store__names_entry *ne = ib_calloc(nm->n + 1, sizeof *ne);
+	ib_digest newkey;
+	size_t kept = 0;
+	int rc = ne ? 0 : IB_ERROR;
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (!sp->ops[i].touched)
+			continue;
+		ib_buf_clear(&out);
+		if ((rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, x->name, x->digests)) == 0 &&
+		    (out.size != x->len || memcmp(out.ptr, cur + x->off, out.size)))
+			rc = 1;
+	}
+	ib_buf_clear(&out);
+	if (rc == 0 && (rc = ib_buf_grow(&out, sp->cur.size + 512)) == 0)
+		rc = ib_buf_put(&out, cur, nm->open + 1);
+	for (size_t i = 0; rc == 0 && i <= nm->n; i++) {
+		const ib_store__names_entry *x = i < nm->n ? &nm->e[i] : add;
+		if (!x || (i < nm->n && sp->ops[i].drop))
+			continue;
+		ib_store__names_entry *y = &ne[kept];
+		*y = *x;
+		if (kept && (rc = ib_buf_putc(&out, ',')) < 0)
+			break;
+		y->off = out.size;
+		if (i == nm->n) {
+			y->name = add_name;
+			y->digests = add_digests;
+			rc = entry_bytes(&out, y->top_type, &y->top, y->dsize, y->name, y->digests);
+		} else if (sp->ops[i].touched) {
+			y->name = sp->ops[i].name;
+			y->digests = sp->ops[i].digests;
+			rc = entry_bytes(&out, y->top_type, &y->top, y->dsize, y->name, y->digests);
+		} else {
+			rc = ib_buf_put(&out, cur + x->off, x->len);
+		}
+		y->len = out.size - y->off;
+		kept++;
+	}
+	uint64_t span[2] = { nm->open, out.size };
+	if (rc == 0 && (rc = ib_buf_put(&out, cur + nm->close, sp->cur.size - nm->close)) == 0) {
+		ib_store__hook("index-spliced");
+		if ((rc = ib_store__index_write_bytes(s, &out, &newkey)) == 0)
+			rc = 2;
+	}
+	ib_buf_dispose(&out);
+	/* the names file of what was written, outside the lock (keyed: never believed once replaced) */
+	ib_lock_release(&sp->lk);
+	if (rc == 2 && ib_store__names_save(s, &newkey, ne, kept, span) < 0)
+		ib_error_clear();
+	free(ne);
+	return rc < 0 ? rc : rc == 2;
+}
+
+/*
+ * ib_store_tag on index.json's bytes (splice_begin, splice_finish): the
+ * source found in the names file read under the lock, and
+ * ib_store__index_set_digest's change made on its entries. 1: done (or
+ * nothing to do); 0: take the parse path; < 0: an error (the source is not
+ * there).
  */
 static int tag_splice(ib_store *s, const char *source, const char *target)
 {
-	int rc = ib_store__lease(s);
-	if (rc < 0)
-		return rc;
-	ib_lock lk = IB_LOCK_INIT;
-	ib_buf cur = IB_BUF_INIT, out = IB_BUF_INIT, carried = IB_BUF_INIT;
-	ib_store__names *nm = NULL;
-	entry_info *infos = NULL;
-	splice_op *ops = NULL;
-	ib_store__names_entry *ne = NULL;
-	char *p = ib_store__path(s, "index.json"), *newds = NULL;
-	ib_digest key, newkey;
-	size_t pos = 0, kept = 0;
-	int done = 0;
-	if (!p || (rc = ib_store__index_lock(&lk, s)) < 0 ||
-	    (rc = ib_read_regular_file(&cur, p, IB_STORE_MAX_JSON)) < 0 ||
-	    (rc = ib_digest_of(&key, cur.size ? cur.ptr : "", cur.size)) < 0)
+	splice sp;
+	ib_buf carried = IB_BUF_INIT;
+	char *newds = NULL;
+	size_t pos = 0;
+	int rc = splice_begin(&sp, s);
+	if (rc <= 0 || (rc = find_entry(&pos, sp.infos, sp.nm->n, source)) < 0)
 		goto out;
-	if (ib_store__names_load_key(&nm, s, &key) < 0 || !nm || !ranges_hold(nm, cur.ptr, cur.size))
-		goto out; /* the parse path */
-	if ((rc = names_infos(&infos, s, nm)) < 0 || (rc = find_entry(&pos, infos, nm->n, source)) < 0)
+	const ib_store__names *nm = sp.nm;
+	splice_op *ops = sp.ops;
+	ib_store__names_entry add = nm->e[pos];
+	const ib_digest d = add.top;
+	if (!add.top_type)
+		add.top_type = IB_MEDIA_TYPE_OCI_MANIFEST;
+	if (names_already_set(nm, target, add.top_type, &d, add.dsize, NULL)) {
+		rc = 1;
 		goto out;
-	const ib_store__names_entry *src = &nm->e[pos];
-	const char *mt = src->top_type ? src->top_type : IB_MEDIA_TYPE_OCI_MANIFEST;
-	const ib_digest d = src->top;
-	if (names_already_set(nm, target, mt, &d, src->dsize, NULL)) {
-		done = 1;
-		goto out;
-	}
-	if (!(ops = ib_calloc(nm->n + 1, sizeof *ops)) || !(ne = ib_calloc(nm->n + 1, sizeof *ne))) {
-		rc = IB_ERROR;
-		goto out;
-	}
-	for (size_t i = 0; i < nm->n; i++) {
-		ops[i].name = nm->e[i].name;
-		ops[i].digests = nm->e[i].digests;
 	}
 	/* ib_store__index_set_digest, on the names: drop the name from where it was */
-	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+	for (size_t i = 0; rc >= 0 && i < nm->n; i++) {
 		if (!ops[i].name || strcmp(ops[i].name, target))
 			continue;
 		const ib_digest *old = &nm->e[i].top;
@@ -1396,7 +1495,7 @@ static int tag_splice(ib_store *s, const char *source, const char *target)
 		break;
 	}
 	/* an untagged entry of this manifest becomes the named one */
-	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+	for (size_t i = 0; rc >= 0 && i < nm->n; i++) {
 		if (ops[i].drop || ops[i].name || !ib_digest_equal(&nm->e[i].top, &d))
 			continue;
 		const char *ds = ops[i].digests;
@@ -1405,77 +1504,18 @@ static int tag_splice(ib_store *s, const char *source, const char *target)
 		ops[i].drop = ops[i].touched = 1;
 		break;
 	}
-	if (rc == 0)
+	if (rc >= 0)
 		newds = words_merge(NULL, carried.size ? carried.ptr : NULL, &rc);
-	if (rc < 0)
-		goto out;
-	/* every entry changed or dropped must be as this library writes it: else the parse path keeps what it holds */
-	for (size_t i = 0; i < nm->n; i++) {
-		const ib_store__names_entry *x = &nm->e[i];
-		if (!ops[i].touched)
-			continue;
-		ib_buf_clear(&out);
-		if ((rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, x->name, x->digests)) != 0 ||
-		    out.size != x->len || memcmp(out.ptr, cur.ptr + x->off, out.size))
-			goto out; /* rc < 0: OOM; else the parse path */
-	}
-	ib_buf_clear(&out);
-	if ((rc = ib_buf_grow(&out, cur.size + 512)) < 0 || (rc = ib_buf_put(&out, cur.ptr, nm->open + 1)) < 0)
-		goto out;
-	for (size_t i = 0; i <= nm->n; i++) {
-		const ib_store__names_entry *x = i < nm->n ? &nm->e[i] : src;
-		if (i < nm->n && ops[i].drop)
-			continue;
-		ib_store__names_entry *y = &ne[kept];
-		*y = *x;
-		if (kept && (rc = ib_buf_putc(&out, ',')) < 0)
-			goto out;
-		y->off = out.size;
-		if (i == nm->n) { /* the new entry */
-			y->name = target;
-			y->digests = newds;
-			y->top_type = mt;
-			rc = entry_bytes(&out, mt, &d, x->dsize, target, newds);
-		} else if (ops[i].touched) {
-			y->name = ops[i].name;
-			y->digests = ops[i].digests;
-			rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, y->name, y->digests);
-		} else {
-			rc = ib_buf_put(&out, cur.ptr + x->off, x->len);
-		}
-		if (rc != 0)
-			goto out; /* 1: a name that needs escaping, the parse path */
-		y->len = out.size - y->off;
-		kept++;
-	}
-	uint64_t span[2] = { nm->open, out.size };
-	if ((rc = ib_buf_put(&out, cur.ptr + nm->close, cur.size - nm->close)) < 0)
-		goto out;
-	ib_store__hook("index-spliced");
-	if ((rc = ib_store__index_write_bytes(s, &out, &newkey)) < 0)
-		goto out;
-	done = 2;
+	if (rc >= 0)
+		rc = splice_finish(&sp, s, &add, target, newds);
 out:
-	ib_lock_release(&lk);
-	/* the names file of what was written, outside the lock (keyed: never believed once replaced) */
-	if (done == 2 && ib_store__names_save(s, &newkey, ne, kept, span) < 0)
-		ib_error_clear();
-	for (size_t i = 0; ops && i < nm->n; i++)
-		free(ops[i].owned);
-	free(ops);
-	free(ne);
+	splice_end(&sp, s);
 	free(newds);
-	free(infos);
-	ib_store__names_free(nm);
-	ib_buf_dispose(&cur);
-	ib_buf_dispose(&out);
 	ib_buf_dispose(&carried);
-	free(p);
-	ib_store__unlease(s);
 	if (rc < 0)
 		return rc;
 	ib_error_clear();
-	return done ? 1 : 0;
+	return rc;
 }
 
 int ib_store_tag(ib_store *s, const char *source, const char *target)
@@ -1722,20 +1762,24 @@ static int in_use(ib_store *s, const ib_digest *id, const char *what)
 	return rc;
 }
 
-static int rm_change(ib_store *s, json_t *index, void *payload)
+/*
+ * What removing `a->query` (found at `pos` of the entries `infos`) does:
+ * drop[i] for every entry that goes; *heir, when the image stays, the entry
+ * that takes the repository digests of the one that goes (*from), else
+ * (size_t)-1; the report (docker's "Untagged:" / "Deleted:" lines). Shared
+ * by the parse path (rm_change) and the splice (rm_splice).
+ */
+static int rm_plan(rm_args *a, ib_store *s, const entry_info *infos, size_t n, size_t pos, unsigned char *drop,
+		   size_t *heir, size_t *from)
 {
-	rm_args *a = payload;
 	if (a->report)
 		ib_buf_clear(a->report); /* the report replaces, also when the change is tried again */
-	entry_info *infos = NULL;
-	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, NULL, a->query, &infos, &n, &pos);
-	if (rc < 0)
-		return rc;
+	a->removed = 0;
+	*heir = *from = (size_t)-1;
 	ib_digest id = infos[pos].id;
 	ib_buf norm = IB_BUF_INIT;
-	int by_name = ib_reference_normalize(&norm, a->query) == 0 && infos[pos].name &&
-		      !strcmp(infos[pos].name, norm.ptr);
+	int rc = 0, by_name = ib_reference_normalize(&norm, a->query) == 0 && infos[pos].name &&
+			      !strcmp(infos[pos].name, norm.ptr);
 	ib_error_clear();
 	ib_buf_dispose(&norm);
 	size_t names = 0;
@@ -1743,21 +1787,16 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 		names += infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &id);
 	char ids[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ids, &id);
-	if (a->by_name_only && !by_name) {
-		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image name: %s", a->query);
-		goto out;
-	}
+	if (a->by_name_only && !by_name)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image name: %s", a->query);
 	int delete_all = !by_name || names <= 1;
-	if (!by_name && names > 1 && !(a->flags & IB_STORE_REMOVE_FORCE)) {
-		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
-				   "conflict: unable to delete %.19s (must be forced) - image is referenced in multiple repositories",
-				   ids);
-		goto out;
-	}
+	if (!by_name && names > 1 && !(a->flags & IB_STORE_REMOVE_FORCE))
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
+				     "conflict: unable to delete %.19s (must be forced) - image is referenced in multiple repositories",
+				     ids);
 	if (delete_all && !(a->flags & IB_STORE_REMOVE_FORCE) && (rc = in_use(s, &id, a->query)) < 0)
-		goto out;
-	json_t *list = json_object_get(index, "manifests");
-	/* remove from the end so positions stay valid */
+		return rc;
+	/* from the end, as the entries are removed */
 	for (size_t i = n; i-- > 0;) {
 		int match = delete_all ? (infos[i].ok && ib_digest_equal(&infos[i].id, &id)) : i == pos;
 		if (!match)
@@ -1767,7 +1806,7 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 			report(a->report, "Untagged: %s", familiar_of(infos[i].name, &ref));
 			ib_reference_free(ref);
 		}
-		const char *ds = entry_digests(infos[i].entry);
+		const char *ds = infos[i].digests;
 		for (const char *p = delete_all ? ds : NULL; p && *p;) {
 			/* docker rmi: "Untagged: busybox@sha256:..." for each repository digest */
 			size_t len = strcspn(p, " ");
@@ -1780,24 +1819,71 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 			p += len;
 			p += *p == ' ';
 		}
-		if (!delete_all && ds) {
-			/* the image stays: an entry of it that stays keeps its repository digests */
-			for (size_t k = 0; k < n && rc == 0; k++)
-				if (k != i && infos[k].ok && ib_digest_equal(&infos[k].id, &id)) {
-					rc = digests_merge(infos[k].entry, ds);
-					break;
-				}
-			if (rc < 0)
-				goto out;
-		}
-		json_array_remove(list, i);
+		/* the image stays: an entry of it that stays keeps its repository digests */
+		for (size_t k = 0; !delete_all && ds && k < n; k++)
+			if (k != i && infos[k].ok && ib_digest_equal(&infos[k].id, &id)) {
+				*heir = k;
+				*from = i;
+				break;
+			}
+		drop[i] = 1;
 	}
 	if (delete_all) {
 		report(a->report, "Deleted: %s", ids);
 		a->removed++;
 	}
-out:
+	return 0;
+}
+
+static int rm_change(ib_store *s, json_t *index, void *payload)
+{
+	rm_args *a = payload;
+	if (a->report)
+		ib_buf_clear(a->report);
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0, heir, from;
+	int rc = lookup_in(NULL, s, index, NULL, a->query, &infos, &n, &pos);
+	if (rc < 0)
+		return rc;
+	unsigned char *drop = ib_calloc(n ? n : 1, 1);
+	if (!drop)
+		rc = IB_ERROR;
+	if (rc == 0 && (rc = rm_plan(a, s, infos, n, pos, drop, &heir, &from)) == 0 && heir != (size_t)-1)
+		rc = digests_merge(infos[heir].entry, entry_digests(infos[from].entry));
+	json_t *list = json_object_get(index, "manifests");
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		if (drop[i])
+			json_array_remove(list, i);
+	free(drop);
 	free(infos);
+	return rc;
+}
+
+/* rm_change on index.json's bytes (splice_begin, splice_finish): 1 done, 0 the parse path, < 0 error. */
+static int rm_splice(ib_store *s, rm_args *a)
+{
+	splice sp;
+	size_t pos = 0, heir, from;
+	unsigned char *drop = NULL;
+	int rc = splice_begin(&sp, s);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, a->query)) == 0 &&
+	    (rc = (drop = ib_calloc(sp.nm->n + 1, 1)) ? 0 : IB_ERROR) == 0 &&
+	    (rc = rm_plan(a, s, sp.infos, sp.nm->n, pos, drop, &heir, &from)) == 0) {
+		for (size_t i = 0; i < sp.nm->n; i++)
+			sp.ops[i].drop = sp.ops[i].touched = drop[i];
+		if (heir != (size_t)-1) {
+			sp.ops[heir].owned = words_merge(sp.ops[heir].digests, sp.ops[from].digests, &rc);
+			sp.ops[heir].digests = sp.ops[heir].owned;
+			sp.ops[heir].touched = 1;
+		}
+		if (rc == 0)
+			rc = splice_finish(&sp, s, NULL, NULL, NULL);
+	}
+	splice_end(&sp, s);
+	free(drop);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
 	return rc;
 }
 
@@ -1806,13 +1892,15 @@ int ib_store_image_remove(ib_store *s, const char *q, unsigned int flags, ib_buf
 	rm_args a = { q, flags, rep, 0, 0 };
 	if (rep)
 		ib_buf_clear(rep);
-	return ib_store__index_update(s, rm_change, &a);
+	int rc = rm_splice(s, &a);
+	return rc != 0 ? (rc < 0 ? rc : 0) : ib_store__index_update(s, rm_change, &a);
 }
 
 int ib_store_untag(ib_store *s, const char *name)
 {
 	rm_args a = { name, IB_STORE_REMOVE_FORCE, NULL, 1, 0 };
-	return ib_store__index_update(s, rm_change, &a);
+	int rc = rm_splice(s, &a);
+	return rc != 0 ? (rc < 0 ? rc : 0) : ib_store__index_update(s, rm_change, &a);
 }
 
 /* Drop every untagged entry (docker image prune); returns how many images went. */

@@ -497,6 +497,18 @@ static void assert_names_ranged(test_store *t, int want)
 	free(text);
 }
 
+/* `a` and `b` the same text, else a failure showing where they part (cmocka cuts long strings) */
+static void assert_same_text(const char *a, const char *b, const char *what)
+{
+	size_t i = 0;
+	while (a[i] && a[i] == b[i])
+		i++;
+	if (a[i] || b[i]) {
+		size_t from = i > 160 ? i - 160 : 0;
+		fail_msg("%s: differ at byte %zu:\n  %.240s\n  %.240s", what, i, a + from, b + from);
+	}
+}
+
 /* `u`'s store replaced with a copy of `t`'s (the same blobs, index.json and caches) */
 static void copy_store(test_store *t, test_store *u)
 {
@@ -535,7 +547,7 @@ static void tag_both(test_store *t, test_store *u, const char *source, const cha
 		fail_msg("tag %s %s: %s", source, target, ib_error_last()->message);
 	assert_int_equal(ru, 0);
 	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
-	assert_string_equal(a, b);
+	assert_same_text(a, b, "index.json spliced / parsed");
 	if (splices != want)
 		fail_msg("tag %s %s: spliced %d times, not %d", source, target, splices, want);
 	free(a);
@@ -545,13 +557,52 @@ static void tag_both(test_store *t, test_store *u, const char *source, const cha
 	assert_names_ranged(t, 1);
 }
 
+/*
+ * The same untag (`untag`) or removal in two copies, as tag_both: the same
+ * result code, report and index.json bytes; spliced `want` times in `t`.
+ */
+static void rm_both(test_store *t, test_store *u, const char *query, int untag, unsigned int flags, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	unlink(np);
+	free(np);
+	ts_reopen(t);
+	ts_reopen(u);
+	ib_buf rt = IB_BUF_INIT, ru = IB_BUF_INIT;
+	splices = 0;
+	ib_store__set_hook(count_splices, NULL);
+	int cu = untag ? ib_store_untag(u->store, query) : ib_store_image_remove(u->store, query, flags, &ru);
+	char *eu = strdup(ib_error_last()->message);
+	assert_int_equal(splices, 0);
+	int ct = untag ? ib_store_untag(t->store, query) : ib_store_image_remove(t->store, query, flags, &rt);
+	ib_store__set_hook(NULL, NULL);
+	assert_int_equal(ct, cu);
+	if (ct < 0)
+		assert_string_equal(ib_error_last()->message, eu);
+	assert_string_equal(rt.size ? rt.ptr : "", ru.size ? ru.ptr : "");
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	if (splices != want)
+		fail_msg("%s %s: spliced %d times, not %d", untag ? "untag" : "rmi", query, splices, want);
+	assert_index_ours(t);
+	if (ct == 0) {
+		assert_names_current(t);
+		assert_names_ranged(t, 1);
+	}
+	free(a);
+	free(b);
+	free(eu);
+	ib_buf_dispose(&rt);
+	ib_buf_dispose(&ru);
+}
+
 /* The same repository digest recorded in both copies (the parse way). */
 static void digest_both(test_store *t, test_store *u, const char *name, const char *rd)
 {
 	assert_int_equal(ib_store_repo_digest_add(t->store, name, rd), 0);
 	assert_int_equal(ib_store_repo_digest_add(u->store, name, rd), 0);
 	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
-	assert_string_equal(a, b);
+	assert_same_text(a, b, "index.json spliced / parsed");
 	free(a);
 	free(b);
 }
@@ -602,10 +653,11 @@ static void test_tag_spliced_as_parsed(void **state)
 	ib_digest c = ts_import(&t, "old:1", "content c");
 	ts_import(&t, "a:1", "content a");
 	ts_import(&t, "b:1", "content b");
+	ts_import(&t, "d:1", "content d");
 	copy_store(&t, &u);
 	assert_names_ranged(&t, 1);
 	size_t n0 = assert_index_ours(&t);
-	assert_int_equal(n0, 3);
+	assert_int_equal(n0, 4);
 
 	tag_both(&t, &u, "a:1", "a:2", 1);                    /* a new name */
 	char *rda = repo_digest_of(&t, "a:2", "registry.example:5000/team/a");
@@ -648,6 +700,29 @@ static void test_tag_spliced_as_parsed(void **state)
 	free(slow);
 	free(fast_b);
 	free(slow_b);
+
+	/* untag and rmi spliced the same way, with the same reports and refusals */
+	tag_both(&t, &u, "d:1", "d:2", 1);
+	tag_both(&t, &u, "d:1", "d:3", 1);
+	char *rdd = repo_digest_of(&t, "d:2", "registry.example:5000/team/d");
+	digest_both(&t, &u, "d:2", rdd);
+	rm_both(&t, &u, "d:2", 1, 0, 1);                    /* the image stays: d:1 takes rdd */
+	char *dl = lookup_str(&t, "d:1");
+	assert_non_null(strstr(dl, rdd));
+	free(dl);
+	rm_both(&t, &u, "nope:1", 1, 0, 0);                 /* not there */
+	rm_both(&t, &u, "d:1", 0, 0, 1);                    /* one of two names: untagged only */
+	char did[IB_DIGEST_HEXLEN + 1];
+	ib_image *dimg = NULL;
+	assert_int_equal(ib_store_image_lookup(&dimg, t.store, "d:3"), 0);
+	ib_digest_hex(did, ib_image_id(dimg));
+	ib_image_free(dimg);
+	tag_both(&t, &u, "d:3", "d:4", 1);
+	rm_both(&t, &u, did, 0, 0, 0);                      /* by id, two names: refused */
+	rm_both(&t, &u, did, 0, IB_STORE_REMOVE_FORCE, 1);  /* forced: every entry goes, rdd reported */
+	assert_int_equal(ib_store_image_lookup(NULL, t.store, "d:3"), IB_ENOTFOUND);
+	rm_both(&t, &u, "many/tag-01:v1", 0, 0, 1);
+	free(rdd);
 
 	/* a foreign layout: the names file a lookup writes for it has no ranges; parsed, then ours again */
 	for (test_store *x = &t; x; x = x == &t ? &u : NULL) {

@@ -8,6 +8,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct ib_image {
@@ -1208,7 +1211,8 @@ static int tag_change(ib_store *s, json_t *index, void *payload)
  * locked, parsed or written. Any doubt: 0, the full path (which also reports
  * a source that is not there).
  */
-static int tag_unchanged(ib_store *s, const char *source, const char *target)
+static int tag_unchanged(ib_store *s, const char *source, const char *target, ib_store__names **nm_out,
+			 entry_info **infos_out)
 {
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
@@ -1220,8 +1224,9 @@ static int tag_unchanged(ib_store *s, const char *source, const char *target)
 					 x->dsize, NULL);
 	}
 	ib_error_clear();
-	free(infos);
-	ib_store__names_free(nm);
+	/* what it read, for the splice (splice_begin) when index.json is still those bytes */
+	*nm_out = nm;
+	*infos_out = infos;
 	return same;
 }
 
@@ -1318,14 +1323,18 @@ typedef struct {
 /* A change made on index.json's bytes (tag, untag, rmi): what splice_begin read, under index.lock. */
 typedef struct {
 	ib_lock lk;
-	ib_buf cur;          /* index.json's bytes */
+	const char *cur;     /* index.json's bytes: mapped past 64 KiB (page faults are dear), else read */
+	size_t size;
+	void *map;
+	ib_buf small;
+	ib_buf out;          /* the new bytes, then the names file's (pages touched once) */
 	ib_store__names *nm; /* the names file of those bytes, ranged */
 	entry_info *infos;   /* its entries (names_infos) */
 	splice_op *ops;      /* nm->n of them */
 	int leased;
-} splice;
+} index_splice;
 
-static void splice_end(splice *sp, ib_store *s)
+static void splice_end(index_splice *sp, ib_store *s)
 {
 	ib_lock_release(&sp->lk);
 	for (size_t i = 0; sp->ops && i < sp->nm->n; i++)
@@ -1333,7 +1342,10 @@ static void splice_end(splice *sp, ib_store *s)
 	free(sp->ops);
 	free(sp->infos);
 	ib_store__names_free(sp->nm);
-	ib_buf_dispose(&sp->cur);
+	if (sp->map)
+		munmap(sp->map, sp->size);
+	ib_buf_dispose(&sp->small);
+	ib_buf_dispose(&sp->out);
 	if (sp->leased)
 		ib_store__unlease(s);
 }
@@ -1344,25 +1356,56 @@ static void splice_end(splice *sp, ib_store *s)
  * (then sp->infos and sp->ops, one per entry, unchanged); 0 when the change
  * must take the parse path; < 0 on error. splice_end in every case.
  */
-static int splice_begin(splice *sp, ib_store *s)
+static int splice_begin(index_splice *sp, ib_store *s, ib_store__names *pre, entry_info **pre_infos)
 {
 	memset(sp, 0, sizeof *sp);
 	sp->lk = (ib_lock)IB_LOCK_INIT;
+	sp->small = (ib_buf)IB_BUF_INIT;
+	sp->out = (ib_buf)IB_BUF_INIT;
 	char *p = ib_store__path(s, "index.json");
 	ib_digest key;
-	int rc = p ? ib_store__lease(s) : IB_ERROR;
+	struct stat st;
+	int fd = -1, rc = p ? ib_store__lease(s) : IB_ERROR;
 	sp->leased = rc == 0;
 	if (rc == 0 && (rc = ib_store__index_lock(&sp->lk, s)) == 0 &&
-	    (rc = ib_read_regular_file(&sp->cur, p, IB_STORE_MAX_JSON)) == 0)
-		rc = ib_digest_of(&key, sp->cur.size ? sp->cur.ptr : "", sp->cur.size);
+	    ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0))
+		rc = ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
+	if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_size > (off_t)IB_STORE_MAX_JSON))
+		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: not a regular file of at most %u bytes", p,
+				   IB_STORE_MAX_JSON);
+	if (rc == 0 && st.st_size >= (off_t)(64u << 10)) {
+		sp->size = (size_t)st.st_size;
+		if ((sp->map = mmap(NULL, sp->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED) {
+			sp->map = NULL;
+			rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
+		}
+		sp->cur = sp->map;
+	} else if (rc == 0 && (rc = ib_read_fd(&sp->small, fd, IB_STORE_MAX_JSON, p)) == 0) {
+		sp->cur = sp->small.size ? sp->small.ptr : "";
+		sp->size = sp->small.size;
+	}
+	if (fd >= 0)
+		close(fd);
 	free(p);
+	if (rc == 0)
+		rc = ib_digest_of(&key, sp->cur, sp->size);
 	if (rc < 0)
 		return rc;
-	if (ib_store__names_load_key(&sp->nm, s, &key) < 0 || !sp->nm || !ranges_hold(sp->nm, sp->cur.ptr, sp->cur.size)) {
+	/* the names (and entries) the caller read before the lock, when index.json is still those bytes */
+	if (pre && ib_digest_equal(&pre->key, &key) && pre_infos && *pre_infos) {
+		__atomic_add_fetch(&pre->refs, 1, __ATOMIC_ACQ_REL);
+		sp->nm = pre;
+		sp->infos = *pre_infos;
+		*pre_infos = NULL;
+	} else if (ib_store__names_load_key(&sp->nm, s, &key) < 0) {
+		sp->nm = NULL;
+	}
+	if (!sp->nm || !ranges_hold(sp->nm, sp->cur, sp->size)) {
 		ib_error_clear();
 		return 0; /* the parse path */
 	}
-	if ((rc = names_infos(&sp->infos, s, sp->nm)) < 0 || !(sp->ops = ib_calloc(sp->nm->n + 1, sizeof *sp->ops)))
+	if ((!sp->infos && (rc = names_infos(&sp->infos, s, sp->nm)) < 0) ||
+	    !(sp->ops = ib_calloc(sp->nm->n + 1, sizeof *sp->ops)))
 		return rc < 0 ? rc : IB_ERROR;
 	for (size_t i = 0; i < sp->nm->n; i++) {
 		sp->ops[i].name = sp->nm->e[i].name;
@@ -1380,11 +1423,11 @@ static int splice_begin(splice *sp, ib_store *s)
  * the new bytes after it, keyed by their hash, ranged. 1: written; 0: the
  * parse path; < 0: error.
  */
-static int splice_finish(splice *sp, ib_store *s, const ib_store__names_entry *add, const char *add_name,
+static int splice_finish(index_splice *sp, ib_store *s, const ib_store__names_entry *add, const char *add_name,
 			 const char *add_digests)
 {
 	const ib_store__names *nm = sp->nm;
-	const char *cur = sp->cur.ptr;
+	const char *cur = sp->cur;
 	ib_buf out = IB_BUF_INIT;
 	ib_store__names_entry *ne = ib_calloc(nm->n + 1, sizeof *ne);
 	ib_digest newkey;
@@ -1400,7 +1443,7 @@ static int splice_finish(splice *sp, ib_store *s, const ib_store__names_entry *a
 			rc = 1;
 	}
 	ib_buf_clear(&out);
-	if (rc == 0 && (rc = ib_buf_grow(&out, sp->cur.size + 512)) == 0)
+	if (rc == 0 && (rc = ib_buf_grow(&out, sp->size + 512)) == 0)
 		rc = ib_buf_put(&out, cur, nm->open + 1);
 	for (size_t i = 0; rc == 0 && i <= nm->n; i++) {
 		const ib_store__names_entry *x = i < nm->n ? &nm->e[i] : add;
@@ -1426,15 +1469,15 @@ static int splice_finish(splice *sp, ib_store *s, const ib_store__names_entry *a
 		kept++;
 	}
 	uint64_t span[2] = { nm->open, out.size };
-	if (rc == 0 && (rc = ib_buf_put(&out, cur + nm->close, sp->cur.size - nm->close)) == 0) {
+	if (rc == 0 && (rc = ib_buf_put(&out, cur + nm->close, sp->size - nm->close)) == 0) {
 		ib_store__hook("index-spliced");
 		if ((rc = ib_store__index_write_bytes(s, &out, &newkey)) == 0)
 			rc = 2;
 	}
-	ib_buf_dispose(&out);
+	sp->out = out; /* its pages are the names file's next */
 	/* the names file of what was written, outside the lock (keyed: never believed once replaced) */
 	ib_lock_release(&sp->lk);
-	if (rc == 2 && ib_store__names_save(s, &newkey, ne, kept, span) < 0)
+	if (rc == 2 && ib_store__names_save_buf(s, &newkey, ne, kept, span, &sp->out) < 0)
 		ib_error_clear();
 	free(ne);
 	return rc < 0 ? rc : rc == 2;
@@ -1447,13 +1490,14 @@ static int splice_finish(splice *sp, ib_store *s, const ib_store__names_entry *a
  * nothing to do); 0: take the parse path; < 0: an error (the source is not
  * there).
  */
-static int tag_splice(ib_store *s, const char *source, const char *target)
+static int tag_splice(ib_store *s, const char *source, const char *target, ib_store__names *pre,
+		      entry_info **pre_infos)
 {
-	splice sp;
+	index_splice sp;
 	ib_buf carried = IB_BUF_INIT;
 	char *newds = NULL;
 	size_t pos = 0;
-	int rc = splice_begin(&sp, s);
+	int rc = splice_begin(&sp, s, pre, pre_infos);
 	if (rc <= 0 || (rc = find_entry(&pos, sp.infos, sp.nm->n, source)) < 0)
 		goto out;
 	const ib_store__names *nm = sp.nm;
@@ -1531,9 +1575,13 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 	}
 	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
 	/* nothing to do; else spliced; else parsed, changed and written */
-	if (!tag_unchanged(s, source, a.target) && (rc = tag_splice(s, source, a.target)) == 0)
+	ib_store__names *nm = NULL;
+	entry_info *infos = NULL;
+	if (!tag_unchanged(s, source, a.target, &nm, &infos) && (rc = tag_splice(s, source, a.target, nm, &infos)) == 0)
 		rc = ib_store__index_update(s, tag_change, &a);
 	rc = rc < 0 ? rc : 0;
+	free(infos);
+	ib_store__names_free(nm);
 	ib_reference_free(ref);
 	return rc;
 }
@@ -1862,10 +1910,10 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 /* rm_change on index.json's bytes (splice_begin, splice_finish): 1 done, 0 the parse path, < 0 error. */
 static int rm_splice(ib_store *s, rm_args *a)
 {
-	splice sp;
+	index_splice sp;
 	size_t pos = 0, heir, from;
 	unsigned char *drop = NULL;
-	int rc = splice_begin(&sp, s);
+	int rc = splice_begin(&sp, s, NULL, NULL);
 	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, a->query)) == 0 &&
 	    (rc = (drop = ib_calloc(sp.nm->n + 1, 1)) ? 0 : IB_ERROR) == 0 &&
 	    (rc = rm_plan(a, s, sp.infos, sp.nm->n, pos, drop, &heir, &from)) == 0) {

@@ -289,6 +289,9 @@ int ib_store__names_load_key(ib_store__names **out, ib_store *s, const ib_digest
  */
 int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
 			 const uint64_t *span);
+/* The same, formatted in `buf` (taken: its pages already touched; disposed, left empty). */
+int ib_store__names_save_buf(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			     const uint64_t *span, ib_buf *buf);
 /*
  * index.json's bytes for `index` in this library's layout — what jansson's
  * compact dump gives — with where each entry of "manifests" is (`span`, may

@@ -313,7 +313,18 @@ static int plain(const char *v)
 int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
 			 const uint64_t *span)
 {
-	ib_buf b = IB_BUF_INIT, old = IB_BUF_INIT;
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_store__names_save_buf(s, key, e, n, span, &b);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+int ib_store__names_save_buf(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			     const uint64_t *span, ib_buf *buf)
+{
+	ib_buf b = *buf, old = IB_BUF_INIT;
+	*buf = (ib_buf)IB_BUF_INIT;
+	ib_buf_clear(&b);
 	char hex[IB_DIGEST_HEXLEN + 1];
 	ib_digest_hex(hex, key);
 	int rc = ib_buf_grow(&b, 128 + n * (3 * (IB_DIGEST_HEXLEN + 1) + 160));

@@ -1131,6 +1131,9 @@ static int commit_unchanged(ib_store *s, const set_args *a)
 	return same;
 }
 
+static int commit_splice(ib_store *s, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			 const ib_digest *id);
+
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
@@ -1148,9 +1151,14 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	ib_digest cd;
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
-	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (!commit_unchanged(s, &a) && (rc = index_update_idem(s, set_change, &a)) < 0))
+	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0)
 		goto out;
+	/* named already: nothing to do; else spliced (1); else (0) the parse path */
+	if (!commit_unchanged(s, &a) && (rc = commit_splice(s, a.name, a.mt, &a.d, a.size, &cd)) == 0)
+		rc = index_update_idem(s, set_change, &a);
+	if (rc < 0)
+		goto out;
+	rc = 0;
 	if (image_id)
 		*image_id = cd;
 	if (manifest)
@@ -1484,34 +1492,30 @@ static int splice_finish(index_splice *sp, ib_store *s, const ib_store__names_en
 }
 
 /*
- * ib_store_tag on index.json's bytes (splice_begin, splice_finish): the
- * source found in the names file read under the lock, and
- * ib_store__index_set_digest's change made on its entries. 1: done (or
- * nothing to do); 0: take the parse path; < 0: an error (the source is not
- * there).
+ * ib_store__index_set_digest (no repository digest) made on the names of
+ * `sp` and written (splice_finish): `add` is the entry naming the manifest
+ * (its digest, size, media type and what it resolves to), `target` the name
+ * (NULL: an untagged entry, added when the manifest has none). 1: done (or
+ * nothing to do); 0: the parse path; < 0: error.
  */
-static int tag_splice(ib_store *s, const char *source, const char *target, ib_store__names *pre,
-		      entry_info **pre_infos)
+static int set_on_names(index_splice *sp, ib_store *s, const char *target, const ib_store__names_entry *add)
 {
-	index_splice sp;
+	const ib_store__names *nm = sp->nm;
+	splice_op *ops = sp->ops;
+	const ib_digest d = add->top;
 	ib_buf carried = IB_BUF_INIT;
 	char *newds = NULL;
-	size_t pos = 0;
-	int rc = splice_begin(&sp, s, pre, pre_infos);
-	if (rc <= 0 || (rc = find_entry(&pos, sp.infos, sp.nm->n, source)) < 0)
-		goto out;
-	const ib_store__names *nm = sp.nm;
-	splice_op *ops = sp.ops;
-	ib_store__names_entry add = nm->e[pos];
-	const ib_digest d = add.top;
-	if (!add.top_type)
-		add.top_type = IB_MEDIA_TYPE_OCI_MANIFEST;
-	if (names_already_set(nm, target, add.top_type, &d, add.dsize, NULL)) {
-		rc = 1;
-		goto out;
+	int rc = 0;
+	if (!target) {
+		for (size_t i = 0; i < nm->n; i++)
+			if (ib_digest_equal(&nm->e[i].top, &d))
+				return 1;
+		return splice_finish(sp, s, add, NULL, NULL);
 	}
-	/* ib_store__index_set_digest, on the names: drop the name from where it was */
-	for (size_t i = 0; rc >= 0 && i < nm->n; i++) {
+	if (names_already_set(nm, target, add->top_type, &d, add->dsize, NULL))
+		return 1;
+	/* drop the name from where it was */
+	for (size_t i = 0; i < nm->n; i++) {
 		if (!ops[i].name || strcmp(ops[i].name, target))
 			continue;
 		const ib_digest *old = &nm->e[i].top;
@@ -1539,7 +1543,7 @@ static int tag_splice(ib_store *s, const char *source, const char *target, ib_st
 		break;
 	}
 	/* an untagged entry of this manifest becomes the named one */
-	for (size_t i = 0; rc >= 0 && i < nm->n; i++) {
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
 		if (ops[i].drop || ops[i].name || !ib_digest_equal(&nm->e[i].top, &d))
 			continue;
 		const char *ds = ops[i].digests;
@@ -1548,14 +1552,67 @@ static int tag_splice(ib_store *s, const char *source, const char *target, ib_st
 		ops[i].drop = ops[i].touched = 1;
 		break;
 	}
-	if (rc >= 0)
+	if (rc == 0)
 		newds = words_merge(NULL, carried.size ? carried.ptr : NULL, &rc);
-	if (rc >= 0)
-		rc = splice_finish(&sp, s, &add, target, newds);
-out:
-	splice_end(&sp, s);
+	if (rc == 0)
+		rc = splice_finish(sp, s, add, target, newds);
 	free(newds);
 	ib_buf_dispose(&carried);
+	return rc;
+}
+
+/*
+ * ib_store_tag on index.json's bytes (splice_begin, set_on_names): the
+ * source found in the names file read under the lock. 1: done (or nothing
+ * to do); 0: take the parse path; < 0: an error (the source is not there).
+ */
+static int tag_splice(ib_store *s, const char *source, const char *target, ib_store__names *pre,
+		      entry_info **pre_infos)
+{
+	index_splice sp;
+	size_t pos = 0;
+	int rc = splice_begin(&sp, s, pre, pre_infos);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, source)) == 0) {
+		ib_store__names_entry add = sp.nm->e[pos];
+		if (!add.top_type)
+			add.top_type = IB_MEDIA_TYPE_OCI_MANIFEST;
+		rc = set_on_names(&sp, s, target, &add);
+	}
+	splice_end(&sp, s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return rc;
+}
+
+/*
+ * A commit's naming (set_change) on index.json's bytes: the new entry
+ * resolves to the manifest itself and the config `id` (or, when the index
+ * has the manifest already, to what that entry says).
+ */
+static int commit_splice(ib_store *s, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			 const ib_digest *id)
+{
+	index_splice sp;
+	int rc = splice_begin(&sp, s, NULL, NULL);
+	if (rc > 0) {
+		ib_store__names_entry add;
+		memset(&add, 0, sizeof add);
+		const ib_store__names_entry *have = names_entry_of(sp.nm, d);
+		if (have)
+			add = *have;
+		add.top = *d;
+		add.dsize = size;
+		add.top_type = mt;
+		add.name = add.digests = NULL;
+		if (!have) {
+			add.resolved = 1;
+			add.manifest = *d;
+			add.id = *id;
+		}
+		rc = set_on_names(&sp, s, name, &add);
+	}
+	splice_end(&sp, s);
 	if (rc < 0)
 		return rc;
 	ib_error_clear();

@@ -596,6 +596,54 @@ static void rm_both(test_store *t, test_store *u, const char *query, int untag, 
 	ib_buf_dispose(&ru);
 }
 
+/*
+ * The same commit in two copies, as tag_both: a:1's config and layers under
+ * `name` (NULL: untagged), with the manifest annotation `note` (a manifest
+ * the index does not have yet; NULL: a:1's own manifest).
+ */
+static void commit_both(test_store *t, test_store *u, const char *name, const char *note, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	ts_reopen(t);
+	ts_reopen(u);
+	ib_digest mt, mu;
+	splices = 0;
+	for (int k = 0; k < 2; k++) {
+		test_store *x = k ? t : u;
+		ib_image *img = NULL;
+		assert_int_equal(ib_store_image_lookup(&img, x->store, "a:1"), 0);
+		size_t n = ib_image_layer_count(img);
+		ib_layer *layers = calloc(n ? n : 1, sizeof *layers);
+		for (size_t i = 0; i < n; i++)
+			layers[i] = *ib_image_layer(img, i);
+		const char *ann[] = { note, NULL };
+		ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+		o.name = name;
+		o.annotations = note ? ann : NULL;
+		if (!k) {
+			unlink(np); /* the lookup wrote it */
+			ts_reopen(u);
+		}
+		ib_store__set_hook(count_splices, NULL);
+		int rc = ib_store_image_commit(NULL, k ? &mt : &mu, x->store, ib_image_config_of(img), layers, n, &o);
+		ib_store__set_hook(NULL, NULL);
+		if (rc < 0)
+			fail_msg("commit %s: %s", name ? name : "(untagged)", ib_error_last()->message);
+		assert_int_equal(splices, k ? want : 0);
+		free(layers);
+		ib_image_free(img);
+	}
+	free(np);
+	assert_true(ib_digest_equal(&mt, &mu));
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	free(a);
+	free(b);
+	assert_index_ours(t);
+	assert_names_current(t);
+	assert_names_ranged(t, 1);
+}
+
 /* The same repository digest recorded in both copies (the parse way). */
 static void digest_both(test_store *t, test_store *u, const char *name, const char *rd)
 {
@@ -723,6 +771,22 @@ static void test_tag_spliced_as_parsed(void **state)
 	assert_int_equal(ib_store_image_lookup(NULL, t.store, "d:3"), IB_ENOTFOUND);
 	rm_both(&t, &u, "many/tag-01:v1", 0, 0, 1);
 	free(rdd);
+
+	/* a commit's naming is spliced too: a new manifest, named, untagged; a manifest the index has */
+	commit_both(&t, &u, "built:1", "org.example.build=1", 1);
+	commit_both(&t, &u, NULL, "org.example.build=2", 1);
+	commit_both(&t, &u, NULL, "org.example.build=2", 0);   /* it has an entry: nothing changes */
+	commit_both(&t, &u, "built:2", "org.example.build=2", 1); /* the untagged entry becomes built:2 */
+	commit_both(&t, &u, "built:1", NULL, 1);                /* a:1's manifest: built:1 moves to it */
+	ts_reopen(&t);
+	fast = listing_str(&t);
+	unlink(np);
+	ts_reopen(&t);
+	slow = listing_str(&t);
+	assert_string_equal(fast, slow);
+	assert_non_null(strstr(fast, "built"));
+	free(fast);
+	free(slow);
 
 	/* a foreign layout: the names file a lookup writes for it has no ranges; parsed, then ours again */
 	for (test_store *x = &t; x; x = x == &t ? &u : NULL) {

@@ -1376,11 +1376,13 @@ static int splice_begin(index_splice *sp, ib_store *s, ib_store__names *pre, ent
 	int fd = -1, rc = p ? ib_store__lease(s) : IB_ERROR;
 	sp->leased = rc == 0;
 	if (rc == 0 && (rc = ib_store__index_lock(&sp->lk, s)) == 0 &&
-	    ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0))
-		rc = ib_error_set_os(IB_LAYER_STORE, "open `%s`", p);
-	if (rc == 0 && (!S_ISREG(st.st_mode) || st.st_size > (off_t)IB_STORE_MAX_JSON))
-		rc = ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "`%s`: not a regular file of at most %u bytes", p,
-				   IB_STORE_MAX_JSON);
+	    ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	     st.st_size > (off_t)IB_STORE_MAX_JSON)) {
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return 0; /* no names file is made for such a one either: the parse path says what is wrong */
+	}
 	if (rc == 0 && st.st_size >= (off_t)(64u << 10)) {
 		sp->size = (size_t)st.st_size;
 		if ((sp->map = mmap(NULL, sp->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED) {

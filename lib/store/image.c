@@ -1809,6 +1809,31 @@ static int digest_add_change(ib_store *s, json_t *index, void *payload)
 	return rc;
 }
 
+/* digest_add_change on index.json's bytes (splice_begin, splice_finish): 1 done (or already there), 0 the parse path, < 0 error. */
+static int digest_add_splice(ib_store *s, const char *query, const char *repo_digest)
+{
+	index_splice sp;
+	size_t pos = 0;
+	int rc = splice_begin(&sp, s, NULL, NULL);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, query)) == 0) {
+		splice_op *op = &sp.ops[pos];
+		if (op->digests && words_have(op->digests, repo_digest, strlen(repo_digest))) {
+			rc = 1; /* there already: nothing changes */
+		} else {
+			op->owned = words_merge(op->digests, repo_digest, &rc);
+			op->digests = op->owned;
+			op->touched = 1;
+			if (rc == 0)
+				rc = splice_finish(&sp, s, NULL, NULL, NULL);
+		}
+	}
+	splice_end(&sp, s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return rc;
+}
+
 int ib_store_repo_digest_add(ib_store *s, const char *name_or_id, const char *repo_digest)
 {
 	if (!name_or_id || !repo_digest)
@@ -1817,7 +1842,9 @@ int ib_store_repo_digest_add(ib_store *s, const char *name_or_id, const char *re
 	int rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { name_or_id, NULL, NULL, rd.ptr };
-		rc = ib_store__index_update(s, digest_add_change, &a);
+		if ((rc = digest_add_splice(s, name_or_id, rd.ptr)) == 0)
+			rc = ib_store__index_update(s, digest_add_change, &a);
+		rc = rc < 0 ? rc : 0;
 	}
 	ib_buf_dispose(&rd);
 	return rc;

@@ -644,15 +644,29 @@ static void commit_both(test_store *t, test_store *u, const char *name, const ch
 	assert_names_ranged(t, 1);
 }
 
-/* The same repository digest recorded in both copies (the parse way). */
-static void digest_both(test_store *t, test_store *u, const char *name, const char *rd)
+/* The same repository digest recorded in both copies, as tag_both (spliced `want` times in `t`). */
+static void digest_both(test_store *t, test_store *u, const char *name, const char *rd, int want)
 {
-	assert_int_equal(ib_store_repo_digest_add(t->store, name, rd), 0);
+	char *np = ts_path(u, "store/index.names");
+	unlink(np);
+	free(np);
+	ts_reopen(t);
+	ts_reopen(u);
+	splices = 0;
+	ib_store__set_hook(count_splices, NULL);
 	assert_int_equal(ib_store_repo_digest_add(u->store, name, rd), 0);
+	assert_int_equal(splices, 0);
+	assert_int_equal(ib_store_repo_digest_add(t->store, name, rd), 0);
+	ib_store__set_hook(NULL, NULL);
 	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
 	assert_same_text(a, b, "index.json spliced / parsed");
 	free(a);
 	free(b);
+	if (splices != want)
+		fail_msg("repo digest %s %s: spliced %d times, not %d", name, rd, splices, want);
+	assert_index_ours(t);
+	assert_names_current(t);
+	assert_names_ranged(t, 1);
 }
 
 static char *repo_digest_of(test_store *t, const char *name, const char *repo)
@@ -681,7 +695,8 @@ static void edit_index(test_store *t, const char *from, const char *to)
 
 /*
  * A tag that changes the index splices index.json's bytes (no parse) and
- * gives byte for byte what the parse way gives, through every case of
+ * gives byte for byte what the parse way gives (as do an untag, an rmi, a
+ * commit's naming and a repository digest: below), through every case of
  * ib_store__index_set: a new name; a name moved off an image left untagged
  * (with its repository digests); off an image that keeps another name (its
  * digests go to that entry); onto an image with an untagged entry (whose
@@ -710,8 +725,9 @@ static void test_tag_spliced_as_parsed(void **state)
 	tag_both(&t, &u, "a:1", "a:2", 1);                    /* a new name */
 	char *rda = repo_digest_of(&t, "a:2", "registry.example:5000/team/a");
 	char *rdc = repo_digest_of(&t, "old:1", "registry.example:5000/team/c");
-	digest_both(&t, &u, "a:2", rda);
-	digest_both(&t, &u, "old:1", rdc);
+	digest_both(&t, &u, "a:2", rda, 1);
+	digest_both(&t, &u, "old:1", rdc, 1);
+	digest_both(&t, &u, "old:1", rdc, 0);                 /* there already */
 	tag_both(&t, &u, "b:1", "old:1", 1);                  /* c's image left untagged, with rdc */
 	char *u_index = store_file(&t, "store/index.json");
 	assert_non_null(strstr(u_index, "{\"org.imagebuild.repo.digests\":\"registry.example:5000/team/c@"));
@@ -753,7 +769,7 @@ static void test_tag_spliced_as_parsed(void **state)
 	tag_both(&t, &u, "d:1", "d:2", 1);
 	tag_both(&t, &u, "d:1", "d:3", 1);
 	char *rdd = repo_digest_of(&t, "d:2", "registry.example:5000/team/d");
-	digest_both(&t, &u, "d:2", rdd);
+	digest_both(&t, &u, "d:2", rdd, 1);
 	rm_both(&t, &u, "d:2", 1, 0, 1);                    /* the image stays: d:1 takes rdd */
 	char *dl = lookup_str(&t, "d:1");
 	assert_non_null(strstr(dl, rdd));

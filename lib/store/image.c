@@ -1,11 +1,16 @@
 /* Images: commit, lookup, names (tag, untag, remove), listing, history, inspect. */
 #include "store/internal.h"
+#include "util/fs.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct ib_image {
@@ -166,10 +171,21 @@ static int resolve_all_memo(entry_info **out, size_t *n, ib_store *s, json_t *in
  * every entry resolved: a broken entry may mend (its blobs arrive), and the
  * slow way sees that. Best effort: a cache.
  */
-static void names_save(ib_store *s, const ib_digest *key, const entry_info *infos, size_t n, ib_store__memo *memo)
+static void names_save(ib_store *s, const ib_digest *key, const entry_info *infos, size_t n, ib_store__memo *memo,
+		       const json_t *index)
 {
 	ib_store__names_entry *e = ib_calloc(n ? n : 1, sizeof *e);
 	int ok = e != NULL;
+	/*
+	 * The entries' byte ranges, when index.json is in this library's layout:
+	 * our dump of the parse hashes to the key exactly when it is those bytes.
+	 */
+	ib_buf b = IB_BUF_INIT;
+	ib_store__index_span span = { 0 };
+	ib_digest dk;
+	int ranged = ok && index && ib_store__index_dump(&b, index, &span) == 0 && span.ok && span.n == n &&
+		     ib_digest_of(&dk, b.size ? b.ptr : "", b.size) == 0 && ib_digest_equal(&dk, key);
+	ib_buf_dispose(&b);
 	for (size_t i = 0; ok && i < n; i++) {
 		const entry_info *in = &infos[i];
 		ib_store__names_entry *x = &e[i];
@@ -180,6 +196,10 @@ static void names_save(ib_store *s, const ib_digest *key, const entry_info *info
 		x->top_type = in->top_type;
 		x->name = in->name;
 		x->digests = in->digests;
+		if (ranged) {
+			x->off = span.ranges[2 * i];
+			x->len = span.ranges[2 * i + 1];
+		}
 		if (ib_store__is_index_type(in->top_type))
 			continue;
 		x->resolved = 1;
@@ -192,8 +212,10 @@ static void names_save(ib_store *s, const ib_digest *key, const entry_info *info
 			x->created = me->created[0] ? me->created : NULL;
 		}
 	}
-	if (ok && ib_store__names_save(s, key, e, n) < 0)
+	uint64_t sp[2] = { ranged ? span.open : 0, ranged ? span.close : 0 };
+	if (ok && ib_store__names_save(s, key, e, n, ranged ? sp : NULL) < 0)
 		ok = 0;
+	ib_store__index_span_dispose(&span);
 	ib_error_clear();
 	free(e);
 }
@@ -208,7 +230,7 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index, 
 	if (rc == 0 && ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next reader resolves again */
 	if (rc == 0 && key)
-		names_save(s, key, *out, *n, memo);
+		names_save(s, key, *out, *n, memo, index);
 	ib_store__memo_free(memo);
 	return rc;
 }
@@ -219,6 +241,8 @@ static int resolve_all(entry_info **out, size_t *n, ib_store *s, json_t *index, 
  * valid names file (the caller takes the slow way). No JSON parsed, no memo
  * read; an index / manifest list is resolved here, as the slow way does.
  */
+static int names_infos(entry_info **out, ib_store *s, const ib_store__names *nm);
+
 static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out, ib_store *s)
 {
 	ib_store__names *nm = NULL;
@@ -226,11 +250,21 @@ static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out
 		ib_error_clear();
 		return 0;
 	}
-	entry_info *infos = ib_calloc(nm->n ? nm->n : 1, sizeof *infos);
-	if (!infos) {
+	if (names_infos(out, s, nm) < 0) {
 		ib_store__names_free(nm);
 		return IB_ERROR;
 	}
+	*n = nm->n;
+	*names_out = nm;
+	return 1;
+}
+
+/* The entries of the names file `nm` as entry_info (strings borrowed from it); an index is resolved here. */
+static int names_infos(entry_info **out, ib_store *s, const ib_store__names *nm)
+{
+	entry_info *infos = ib_calloc(nm->n ? nm->n : 1, sizeof *infos);
+	if (!infos)
+		return IB_ERROR;
 	for (size_t i = 0; i < nm->n; i++) {
 		const ib_store__names_entry *x = &nm->e[i];
 		entry_info *info = &infos[i];
@@ -251,9 +285,7 @@ static int resolve_fast(entry_info **out, size_t *n, ib_store__names **names_out
 		ib_error_clear();
 	}
 	*out = infos;
-	*n = nm->n;
-	*names_out = nm;
-	return 1;
+	return 0;
 }
 
 /* ---- loading an image ---- */
@@ -828,7 +860,7 @@ int ib_store__index_set_digest(ib_store *s, json_t *index, const char *name, con
  * manifest; a manifest it lacks is resolved from its blobs. Without one, the
  * memo's way (resolve_all). Best effort: a cache, the next reader writes it.
  */
-static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
+static void names_refresh(ib_store *s, json_t *index, const ib_digest *key, const ib_store__index_span *span)
 {
 	ib_store__names *old = NULL;
 	pthread_mutex_lock(&s->cache_mu);
@@ -867,6 +899,10 @@ static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
 		}
 		x->name = entry_name(je);
 		x->digests = entry_digests(je);
+		if (span->ok) {
+			x->off = span->ranges[2 * i];
+			x->len = span->ranges[2 * i + 1];
+		}
 		if (ib_store__is_index_type(x->top_type))
 			continue; /* resolved at each lookup */
 		size_t h;
@@ -890,8 +926,9 @@ static void names_refresh(ib_store *s, json_t *index, const ib_digest *key)
 		x->manifest = info.manifest;
 		x->id = info.id;
 	}
+	uint64_t sp[2] = { span->open, span->close };
 	if (ok)
-		ib_store__names_save(s, key, e, n);
+		ib_store__names_save(s, key, e, n, span->ok && span->n == n ? sp : NULL);
 	ib_error_clear();
 	free(tab);
 	free(e);
@@ -906,6 +943,7 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	ib_lock lk = IB_LOCK_INIT;
 	json_t *index = NULL, *before = NULL;
 	ib_buf was = IB_BUF_INIT, now = IB_BUF_INIT;
+	ib_store__index_span span = { 0 };
 	ib_digest key;
 	int wrote = 0, fresh = 0;
 	/*
@@ -920,15 +958,17 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 		if (fresh) {
 			index = before;
 			before = NULL;
-			rc = ib_json_dump(&was, index, 0);
+			rc = ib_store__index_dump(&was, index, NULL);
 		} else if (!(index = json_deep_copy(before))) {
 			rc = ib_error_oom();
 		}
 	}
+	/* written in this library's layout, each entry's bytes known for the names file (image.c splices them) */
 	if (rc == 0 && (rc = fn(s, index, payload)) == 0) {
 		if (!fresh && !json_equal(before, index))
-			wrote = (rc = ib_store__index_write_key(s, index, &key)) == 0;
-		else if (fresh && (rc = ib_json_dump(&now, index, 0)) == 0 &&
+			wrote = (rc = ib_store__index_dump(&now, index, &span)) == 0 &&
+				(rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
+		else if (fresh && (rc = ib_store__index_dump(&now, index, &span)) == 0 &&
 			 (now.size != was.size || memcmp(now.ptr, was.ptr, now.size)))
 			wrote = (rc = ib_store__index_write_bytes(s, &now, &key)) == 0;
 	}
@@ -942,7 +982,8 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload)
 	 * bytes written, it is never believed once another writer replaces them.
 	 */
 	if (wrote)
-		names_refresh(s, index, &key);
+		names_refresh(s, index, &key, &span);
+	ib_store__index_span_dispose(&span);
 	json_decref(index);
 	ib_store__unlease(s);
 	return rc;
@@ -1090,6 +1131,9 @@ static int commit_unchanged(ib_store *s, const set_args *a)
 	return same;
 }
 
+static int commit_splice(ib_store *s, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			 const ib_digest *id);
+
 int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s, const ib_image_config *c,
 			  const ib_layer *layers, size_t n, const ib_image_commit_options *opts)
 {
@@ -1107,9 +1151,14 @@ int ib_store_image_commit(ib_digest *image_id, ib_digest *manifest, ib_store *s,
 	ib_digest cd;
 	if ((rc = check_layers(s, c, layers, n)) < 0 || (rc = ib_image_config_to_json(&cj, c)) < 0 ||
 	    (rc = ib_store_blob_put(&cd, s, cj.ptr, cj.size)) < 0 ||
-	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0 ||
-	    (!commit_unchanged(s, &a) && (rc = index_update_idem(s, set_change, &a)) < 0))
+	    (rc = ib_store__write_manifest_annotated(&a.d, &a.size, s, &cd, cj.size, layers, n, annotations)) < 0)
 		goto out;
+	/* named already: nothing to do; else spliced (1); else (0) the parse path */
+	if (!commit_unchanged(s, &a) && (rc = commit_splice(s, a.name, a.mt, &a.d, a.size, &cd)) == 0)
+		rc = index_update_idem(s, set_change, &a);
+	if (rc < 0)
+		goto out;
+	rc = 0;
 	if (image_id)
 		*image_id = cd;
 	if (manifest)
@@ -1170,7 +1219,8 @@ static int tag_change(ib_store *s, json_t *index, void *payload)
  * locked, parsed or written. Any doubt: 0, the full path (which also reports
  * a source that is not there).
  */
-static int tag_unchanged(ib_store *s, const char *source, const char *target)
+static int tag_unchanged(ib_store *s, const char *source, const char *target, ib_store__names **nm_out,
+			 entry_info **infos_out)
 {
 	entry_info *infos = NULL;
 	size_t n = 0, pos = 0;
@@ -1182,9 +1232,393 @@ static int tag_unchanged(ib_store *s, const char *source, const char *target)
 					 x->dsize, NULL);
 	}
 	ib_error_clear();
-	free(infos);
-	ib_store__names_free(nm);
+	/* what it read, for the splice (splice_begin) when index.json is still those bytes */
+	*nm_out = nm;
+	*infos_out = infos;
 	return same;
+}
+
+/* ---- splicing index.json: a tag without parsing it ---- */
+
+/*
+ * 1 when jansson writes `v` in a JSON string as it is (no escape): printable
+ * ASCII but '"' and '\\' (a space only when `space`).
+ */
+static int json_plain(const char *v, int space)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p < 0x20 + !space || *p > 0x7e || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * An index entry as this library writes it (ib_store__index_set_digest's
+ * descriptor, dumped compact): mediaType, digest, size, then annotations
+ * with the name before the repository digests, none when both are absent.
+ * 0, or 1 when a string would need escaping (then this is not the layout).
+ */
+static int entry_bytes(ib_buf *out, const char *mt, const ib_digest *d, uint64_t size, const char *name,
+		       const char *digests)
+{
+	if ((mt && !json_plain(mt, 0)) || (name && !json_plain(name, 0)) || (digests && !json_plain(digests, 1)))
+		return 1;
+	char ds[IB_DIGEST_STRLEN];
+	ib_digest_fmt(ds, d);
+	int rc = ib_buf_putc(out, '{');
+	if (rc == 0 && mt)
+		rc = ib_buf_printf(out, "\"mediaType\":\"%s\",", mt);
+	if (rc == 0)
+		rc = ib_buf_printf(out, "\"digest\":\"%s\",\"size\":%" PRIu64, ds, size);
+	if (rc == 0 && (name || digests))
+		rc = ib_buf_printf(out, ",\"annotations\":{%s%s%s%s%s%s%s}", name ? "\"" IB_ANNOTATION_REF_NAME "\":\"" : "",
+				   name ? name : "", name ? "\"" : "", name && digests ? "," : "",
+				   digests ? "\"" IB_ANNOTATION_REPO_DIGESTS "\":\"" : "", digests ? digests : "",
+				   digests ? "\"" : "");
+	if (rc == 0)
+		rc = ib_buf_putc(out, '}');
+	return rc < 0 ? IB_ERROR : 0;
+}
+
+/* `cur` with the words of `add` it lacks (digests_merge on strings): malloc'ed, NULL when empty (*rc < 0: OOM). */
+static char *words_merge(const char *cur, const char *add, int *rc)
+{
+	ib_buf b = IB_BUF_INIT;
+	*rc = cur ? ib_buf_puts(&b, cur) : 0;
+	for (const char *p = add; *rc == 0 && p && *p;) {
+		size_t len = strcspn(p, " ");
+		if (len && !words_have(b.size ? b.ptr : "", p, len) &&
+		    ((b.size && ib_buf_puts(&b, " ") < 0) || ib_buf_put(&b, p, len) < 0))
+			*rc = IB_ERROR;
+		p += len;
+		p += *p == ' ';
+	}
+	char *r = *rc == 0 && b.size ? ib_buf_detach(&b) : NULL;
+	if (*rc == 0 && b.size && !r)
+		*rc = IB_ERROR;
+	ib_buf_dispose(&b);
+	return r;
+}
+
+/*
+ * 1 when the names file's ranges are where index.json's bytes `b` say: the
+ * manifests array's '[' and ']' at open and close, the entries one after
+ * the other between them, each from '{' to '}', separated by one ','.
+ */
+static int ranges_hold(const ib_store__names *nm, const char *b, size_t size)
+{
+	if (!nm->ranged || nm->close >= size || b[nm->open] != '[' || b[nm->close] != ']')
+		return 0;
+	uint64_t pos = nm->open + 1;
+	for (size_t i = 0; i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (i && (b[pos] != ',' || ++pos > nm->close))
+			return 0;
+		if (x->off != pos || x->len < 2 || x->len > nm->close - pos || b[pos] != '{' || b[pos + x->len - 1] != '}')
+			return 0;
+		pos += x->len;
+	}
+	return pos == nm->close;
+}
+
+typedef struct {
+	const char *name;    /* the entry's name after the change */
+	const char *digests; /* its repository digests after the change */
+	char *owned;         /* digests, when made here */
+	int drop, touched;
+} splice_op;
+
+/* A change made on index.json's bytes (tag, untag, rmi): what splice_begin read, under index.lock. */
+typedef struct {
+	ib_lock lk;
+	const char *cur;     /* index.json's bytes: mapped past 64 KiB (page faults are dear), else read */
+	size_t size;
+	void *map;
+	ib_buf small;
+	ib_buf out;          /* the new bytes, then the names file's (pages touched once) */
+	ib_store__names *nm; /* the names file of those bytes, ranged */
+	entry_info *infos;   /* its entries (names_infos) */
+	splice_op *ops;      /* nm->n of them */
+	int leased;
+} index_splice;
+
+static void splice_end(index_splice *sp, ib_store *s)
+{
+	ib_lock_release(&sp->lk);
+	for (size_t i = 0; sp->ops && i < sp->nm->n; i++)
+		free(sp->ops[i].owned);
+	free(sp->ops);
+	free(sp->infos);
+	ib_store__names_free(sp->nm);
+	if (sp->map)
+		munmap(sp->map, sp->size);
+	ib_buf_dispose(&sp->small);
+	ib_buf_dispose(&sp->out);
+	if (sp->leased)
+		ib_store__unlease(s);
+}
+
+/*
+ * Lease, lock index.lock, read and hash index.json, load the names file of
+ * that hash: 1 when it knows every entry's bytes and they are where it says
+ * (then sp->infos and sp->ops, one per entry, unchanged); 0 when the change
+ * must take the parse path; < 0 on error. splice_end in every case.
+ */
+static int splice_begin(index_splice *sp, ib_store *s, ib_store__names *pre, entry_info **pre_infos)
+{
+	memset(sp, 0, sizeof *sp);
+	sp->lk = (ib_lock)IB_LOCK_INIT;
+	sp->small = (ib_buf)IB_BUF_INIT;
+	sp->out = (ib_buf)IB_BUF_INIT;
+	char *p = ib_store__path(s, "index.json");
+	ib_digest key;
+	struct stat st;
+	int fd = -1, rc = p ? ib_store__lease(s) : IB_ERROR;
+	sp->leased = rc == 0;
+	if (rc == 0 && (rc = ib_store__index_lock(&sp->lk, s)) == 0 &&
+	    ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	     st.st_size > (off_t)IB_STORE_MAX_JSON)) {
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return 0; /* no names file is made for such a one either: the parse path says what is wrong */
+	}
+	if (rc == 0 && st.st_size >= (off_t)(64u << 10)) {
+		sp->size = (size_t)st.st_size;
+		if ((sp->map = mmap(NULL, sp->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED) {
+			sp->map = NULL;
+			rc = ib_error_set_os(IB_LAYER_STORE, "map `%s`", p);
+		}
+		sp->cur = sp->map;
+	} else if (rc == 0 && (rc = ib_read_fd(&sp->small, fd, IB_STORE_MAX_JSON, p)) == 0) {
+		sp->cur = sp->small.size ? sp->small.ptr : "";
+		sp->size = sp->small.size;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	if (rc == 0)
+		rc = ib_digest_of(&key, sp->cur, sp->size);
+	if (rc < 0)
+		return rc;
+	/* the names (and entries) the caller read before the lock, when index.json is still those bytes */
+	if (pre && ib_digest_equal(&pre->key, &key) && pre_infos && *pre_infos) {
+		__atomic_add_fetch(&pre->refs, 1, __ATOMIC_ACQ_REL);
+		sp->nm = pre;
+		sp->infos = *pre_infos;
+		*pre_infos = NULL;
+	} else if (ib_store__names_load_key(&sp->nm, s, &key) < 0) {
+		sp->nm = NULL;
+	}
+	if (!sp->nm || !ranges_hold(sp->nm, sp->cur, sp->size)) {
+		ib_error_clear();
+		return 0; /* the parse path */
+	}
+	if ((!sp->infos && (rc = names_infos(&sp->infos, s, sp->nm)) < 0) ||
+	    !(sp->ops = ib_calloc(sp->nm->n + 1, sizeof *sp->ops)))
+		return rc < 0 ? rc : IB_ERROR;
+	for (size_t i = 0; i < sp->nm->n; i++) {
+		sp->ops[i].name = sp->nm->e[i].name;
+		sp->ops[i].digests = sp->nm->e[i].digests;
+	}
+	return 1;
+}
+
+/*
+ * Write what sp->ops say, and `add` appended (NULL: nothing; its name and
+ * digests are those given): every touched entry (changed or dropped) must
+ * be, byte for byte, the entry as this library writes it (else 0: the parse
+ * path keeps what it holds), untouched ones are copied. Written as the parse
+ * path writes (tmp, fsync, rename), still under the lock; the names file for
+ * the new bytes after it, keyed by their hash, ranged. 1: written; 0: the
+ * parse path; < 0: error.
+ */
+static int splice_finish(index_splice *sp, ib_store *s, const ib_store__names_entry *add, const char *add_name,
+			 const char *add_digests)
+{
+	const ib_store__names *nm = sp->nm;
+	const char *cur = sp->cur;
+	ib_buf out = IB_BUF_INIT;
+	ib_store__names_entry *ne = ib_calloc(nm->n + 1, sizeof *ne);
+	ib_digest newkey;
+	size_t kept = 0;
+	int rc = ne ? 0 : IB_ERROR;
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+		const ib_store__names_entry *x = &nm->e[i];
+		if (!sp->ops[i].touched)
+			continue;
+		ib_buf_clear(&out);
+		if ((rc = entry_bytes(&out, x->top_type, &x->top, x->dsize, x->name, x->digests)) == 0 &&
+		    (out.size != x->len || memcmp(out.ptr, cur + x->off, out.size)))
+			rc = 1;
+	}
+	ib_buf_clear(&out);
+	if (rc == 0 && (rc = ib_buf_grow(&out, sp->size + 512)) == 0)
+		rc = ib_buf_put(&out, cur, nm->open + 1);
+	for (size_t i = 0; rc == 0 && i <= nm->n; i++) {
+		const ib_store__names_entry *x = i < nm->n ? &nm->e[i] : add;
+		if (!x || (i < nm->n && sp->ops[i].drop))
+			continue;
+		ib_store__names_entry *y = &ne[kept];
+		*y = *x;
+		if (kept && (rc = ib_buf_putc(&out, ',')) < 0)
+			break;
+		y->off = out.size;
+		if (i == nm->n) {
+			y->name = add_name;
+			y->digests = add_digests;
+			rc = entry_bytes(&out, y->top_type, &y->top, y->dsize, y->name, y->digests);
+		} else if (sp->ops[i].touched) {
+			y->name = sp->ops[i].name;
+			y->digests = sp->ops[i].digests;
+			rc = entry_bytes(&out, y->top_type, &y->top, y->dsize, y->name, y->digests);
+		} else {
+			rc = ib_buf_put(&out, cur + x->off, x->len);
+		}
+		y->len = out.size - y->off;
+		kept++;
+	}
+	uint64_t span[2] = { nm->open, out.size };
+	if (rc == 0 && (rc = ib_buf_put(&out, cur + nm->close, sp->size - nm->close)) == 0) {
+		ib_store__hook("index-spliced");
+		if ((rc = ib_store__index_write_bytes(s, &out, &newkey)) == 0)
+			rc = 2;
+	}
+	sp->out = out; /* its pages are the names file's next */
+	/* the names file of what was written, outside the lock (keyed: never believed once replaced) */
+	ib_lock_release(&sp->lk);
+	if (rc == 2 && ib_store__names_save_buf(s, &newkey, ne, kept, span, &sp->out) < 0)
+		ib_error_clear();
+	free(ne);
+	return rc < 0 ? rc : rc == 2;
+}
+
+/*
+ * ib_store__index_set_digest (no repository digest) made on the names of
+ * `sp` and written (splice_finish): `add` is the entry naming the manifest
+ * (its digest, size, media type and what it resolves to), `target` the name
+ * (NULL: an untagged entry, added when the manifest has none). 1: done (or
+ * nothing to do); 0: the parse path; < 0: error.
+ */
+static int set_on_names(index_splice *sp, ib_store *s, const char *target, const ib_store__names_entry *add)
+{
+	const ib_store__names *nm = sp->nm;
+	splice_op *ops = sp->ops;
+	const ib_digest d = add->top;
+	ib_buf carried = IB_BUF_INIT;
+	char *newds = NULL;
+	int rc = 0;
+	if (!target) {
+		for (size_t i = 0; i < nm->n; i++)
+			if (ib_digest_equal(&nm->e[i].top, &d))
+				return 1;
+		return splice_finish(sp, s, add, NULL, NULL);
+	}
+	if (names_already_set(nm, target, add->top_type, &d, add->dsize, NULL))
+		return 1;
+	/* drop the name from where it was */
+	for (size_t i = 0; i < nm->n; i++) {
+		if (!ops[i].name || strcmp(ops[i].name, target))
+			continue;
+		const ib_digest *old = &nm->e[i].top;
+		size_t count = 0, heir = (size_t)-1;
+		for (size_t k = 0; k < nm->n; k++)
+			if (ib_digest_equal(&nm->e[k].top, old)) {
+				count++;
+				if (k != i && heir == (size_t)-1)
+					heir = k;
+			}
+		ops[i].touched = 1;
+		if (count == 1 && !ib_digest_equal(old, &d)) {
+			ops[i].name = NULL; /* that image stays, untagged, with its repository digests */
+		} else {
+			const char *ds = ops[i].digests;
+			if (ds && !ib_digest_equal(old, &d) && heir != (size_t)-1) {
+				ops[heir].owned = words_merge(ops[heir].digests, ds, &rc);
+				ops[heir].digests = ops[heir].owned;
+				ops[heir].touched = 1;
+			} else if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0)) {
+				rc = IB_ERROR;
+			}
+			ops[i].drop = 1;
+		}
+		break;
+	}
+	/* an untagged entry of this manifest becomes the named one */
+	for (size_t i = 0; rc == 0 && i < nm->n; i++) {
+		if (ops[i].drop || ops[i].name || !ib_digest_equal(&nm->e[i].top, &d))
+			continue;
+		const char *ds = ops[i].digests;
+		if (ds && ((carried.size && ib_buf_puts(&carried, " ") < 0) || ib_buf_puts(&carried, ds) < 0))
+			rc = IB_ERROR;
+		ops[i].drop = ops[i].touched = 1;
+		break;
+	}
+	if (rc == 0)
+		newds = words_merge(NULL, carried.size ? carried.ptr : NULL, &rc);
+	if (rc == 0)
+		rc = splice_finish(sp, s, add, target, newds);
+	free(newds);
+	ib_buf_dispose(&carried);
+	return rc;
+}
+
+/*
+ * ib_store_tag on index.json's bytes (splice_begin, set_on_names): the
+ * source found in the names file read under the lock. 1: done (or nothing
+ * to do); 0: take the parse path; < 0: an error (the source is not there).
+ */
+static int tag_splice(ib_store *s, const char *source, const char *target, ib_store__names *pre,
+		      entry_info **pre_infos)
+{
+	index_splice sp;
+	size_t pos = 0;
+	int rc = splice_begin(&sp, s, pre, pre_infos);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, source)) == 0) {
+		ib_store__names_entry add = sp.nm->e[pos];
+		if (!add.top_type)
+			add.top_type = IB_MEDIA_TYPE_OCI_MANIFEST;
+		rc = set_on_names(&sp, s, target, &add);
+	}
+	splice_end(&sp, s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return rc;
+}
+
+/*
+ * A commit's naming (set_change) on index.json's bytes: the new entry
+ * resolves to the manifest itself and the config `id` (or, when the index
+ * has the manifest already, to what that entry says).
+ */
+static int commit_splice(ib_store *s, const char *name, const char *mt, const ib_digest *d, uint64_t size,
+			 const ib_digest *id)
+{
+	index_splice sp;
+	int rc = splice_begin(&sp, s, NULL, NULL);
+	if (rc > 0) {
+		ib_store__names_entry add;
+		memset(&add, 0, sizeof add);
+		const ib_store__names_entry *have = names_entry_of(sp.nm, d);
+		if (have)
+			add = *have;
+		add.top = *d;
+		add.dsize = size;
+		add.top_type = mt;
+		add.name = add.digests = NULL;
+		if (!have) {
+			add.resolved = 1;
+			add.manifest = *d;
+			add.id = *id;
+		}
+		rc = set_on_names(&sp, s, name, &add);
+	}
+	splice_end(&sp, s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return rc;
 }
 
 int ib_store_tag(ib_store *s, const char *source, const char *target)
@@ -1199,7 +1633,14 @@ int ib_store_tag(ib_store *s, const char *source, const char *target)
 				     target);
 	}
 	tag_args a = { source, ib_reference_name(ref), NULL, NULL };
-	rc = tag_unchanged(s, source, a.target) ? 0 : ib_store__index_update(s, tag_change, &a);
+	/* nothing to do; else spliced; else parsed, changed and written */
+	ib_store__names *nm = NULL;
+	entry_info *infos = NULL;
+	if (!tag_unchanged(s, source, a.target, &nm, &infos) && (rc = tag_splice(s, source, a.target, nm, &infos)) == 0)
+		rc = ib_store__index_update(s, tag_change, &a);
+	rc = rc < 0 ? rc : 0;
+	free(infos);
+	ib_store__names_free(nm);
 	ib_reference_free(ref);
 	return rc;
 }
@@ -1368,6 +1809,31 @@ static int digest_add_change(ib_store *s, json_t *index, void *payload)
 	return rc;
 }
 
+/* digest_add_change on index.json's bytes (splice_begin, splice_finish): 1 done (or already there), 0 the parse path, < 0 error. */
+static int digest_add_splice(ib_store *s, const char *query, const char *repo_digest)
+{
+	index_splice sp;
+	size_t pos = 0;
+	int rc = splice_begin(&sp, s, NULL, NULL);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, query)) == 0) {
+		splice_op *op = &sp.ops[pos];
+		if (op->digests && words_have(op->digests, repo_digest, strlen(repo_digest))) {
+			rc = 1; /* there already: nothing changes */
+		} else {
+			op->owned = words_merge(op->digests, repo_digest, &rc);
+			op->digests = op->owned;
+			op->touched = 1;
+			if (rc == 0)
+				rc = splice_finish(&sp, s, NULL, NULL, NULL);
+		}
+	}
+	splice_end(&sp, s);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
+	return rc;
+}
+
 int ib_store_repo_digest_add(ib_store *s, const char *name_or_id, const char *repo_digest)
 {
 	if (!name_or_id || !repo_digest)
@@ -1376,7 +1842,9 @@ int ib_store_repo_digest_add(ib_store *s, const char *name_or_id, const char *re
 	int rc = repo_digest_norm(&rd, repo_digest);
 	if (rc == 0) {
 		tag_args a = { name_or_id, NULL, NULL, rd.ptr };
-		rc = ib_store__index_update(s, digest_add_change, &a);
+		if ((rc = digest_add_splice(s, name_or_id, rd.ptr)) == 0)
+			rc = ib_store__index_update(s, digest_add_change, &a);
+		rc = rc < 0 ? rc : 0;
 	}
 	ib_buf_dispose(&rd);
 	return rc;
@@ -1428,20 +1896,24 @@ static int in_use(ib_store *s, const ib_digest *id, const char *what)
 	return rc;
 }
 
-static int rm_change(ib_store *s, json_t *index, void *payload)
+/*
+ * What removing `a->query` (found at `pos` of the entries `infos`) does:
+ * drop[i] for every entry that goes; *heir, when the image stays, the entry
+ * that takes the repository digests of the one that goes (*from), else
+ * (size_t)-1; the report (docker's "Untagged:" / "Deleted:" lines). Shared
+ * by the parse path (rm_change) and the splice (rm_splice).
+ */
+static int rm_plan(rm_args *a, ib_store *s, const entry_info *infos, size_t n, size_t pos, unsigned char *drop,
+		   size_t *heir, size_t *from)
 {
-	rm_args *a = payload;
 	if (a->report)
 		ib_buf_clear(a->report); /* the report replaces, also when the change is tried again */
-	entry_info *infos = NULL;
-	size_t n = 0, pos = 0;
-	int rc = lookup_in(NULL, s, index, NULL, a->query, &infos, &n, &pos);
-	if (rc < 0)
-		return rc;
+	a->removed = 0;
+	*heir = *from = (size_t)-1;
 	ib_digest id = infos[pos].id;
 	ib_buf norm = IB_BUF_INIT;
-	int by_name = ib_reference_normalize(&norm, a->query) == 0 && infos[pos].name &&
-		      !strcmp(infos[pos].name, norm.ptr);
+	int rc = 0, by_name = ib_reference_normalize(&norm, a->query) == 0 && infos[pos].name &&
+			      !strcmp(infos[pos].name, norm.ptr);
 	ib_error_clear();
 	ib_buf_dispose(&norm);
 	size_t names = 0;
@@ -1449,21 +1921,16 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 		names += infos[i].ok && infos[i].name && ib_digest_equal(&infos[i].id, &id);
 	char ids[IB_DIGEST_STRLEN];
 	ib_digest_fmt(ids, &id);
-	if (a->by_name_only && !by_name) {
-		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image name: %s", a->query);
-		goto out;
-	}
+	if (a->by_name_only && !by_name)
+		return ib_error_setc(IB_ENOTFOUND, IB_LAYER_STORE, "No such image name: %s", a->query);
 	int delete_all = !by_name || names <= 1;
-	if (!by_name && names > 1 && !(a->flags & IB_STORE_REMOVE_FORCE)) {
-		rc = ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
-				   "conflict: unable to delete %.19s (must be forced) - image is referenced in multiple repositories",
-				   ids);
-		goto out;
-	}
+	if (!by_name && names > 1 && !(a->flags & IB_STORE_REMOVE_FORCE))
+		return ib_error_setc(IB_EEXISTS, IB_LAYER_STORE,
+				     "conflict: unable to delete %.19s (must be forced) - image is referenced in multiple repositories",
+				     ids);
 	if (delete_all && !(a->flags & IB_STORE_REMOVE_FORCE) && (rc = in_use(s, &id, a->query)) < 0)
-		goto out;
-	json_t *list = json_object_get(index, "manifests");
-	/* remove from the end so positions stay valid */
+		return rc;
+	/* from the end, as the entries are removed */
 	for (size_t i = n; i-- > 0;) {
 		int match = delete_all ? (infos[i].ok && ib_digest_equal(&infos[i].id, &id)) : i == pos;
 		if (!match)
@@ -1473,7 +1940,7 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 			report(a->report, "Untagged: %s", familiar_of(infos[i].name, &ref));
 			ib_reference_free(ref);
 		}
-		const char *ds = entry_digests(infos[i].entry);
+		const char *ds = infos[i].digests;
 		for (const char *p = delete_all ? ds : NULL; p && *p;) {
 			/* docker rmi: "Untagged: busybox@sha256:..." for each repository digest */
 			size_t len = strcspn(p, " ");
@@ -1486,24 +1953,71 @@ static int rm_change(ib_store *s, json_t *index, void *payload)
 			p += len;
 			p += *p == ' ';
 		}
-		if (!delete_all && ds) {
-			/* the image stays: an entry of it that stays keeps its repository digests */
-			for (size_t k = 0; k < n && rc == 0; k++)
-				if (k != i && infos[k].ok && ib_digest_equal(&infos[k].id, &id)) {
-					rc = digests_merge(infos[k].entry, ds);
-					break;
-				}
-			if (rc < 0)
-				goto out;
-		}
-		json_array_remove(list, i);
+		/* the image stays: an entry of it that stays keeps its repository digests */
+		for (size_t k = 0; !delete_all && ds && k < n; k++)
+			if (k != i && infos[k].ok && ib_digest_equal(&infos[k].id, &id)) {
+				*heir = k;
+				*from = i;
+				break;
+			}
+		drop[i] = 1;
 	}
 	if (delete_all) {
 		report(a->report, "Deleted: %s", ids);
 		a->removed++;
 	}
-out:
+	return 0;
+}
+
+static int rm_change(ib_store *s, json_t *index, void *payload)
+{
+	rm_args *a = payload;
+	if (a->report)
+		ib_buf_clear(a->report);
+	entry_info *infos = NULL;
+	size_t n = 0, pos = 0, heir, from;
+	int rc = lookup_in(NULL, s, index, NULL, a->query, &infos, &n, &pos);
+	if (rc < 0)
+		return rc;
+	unsigned char *drop = ib_calloc(n ? n : 1, 1);
+	if (!drop)
+		rc = IB_ERROR;
+	if (rc == 0 && (rc = rm_plan(a, s, infos, n, pos, drop, &heir, &from)) == 0 && heir != (size_t)-1)
+		rc = digests_merge(infos[heir].entry, entry_digests(infos[from].entry));
+	json_t *list = json_object_get(index, "manifests");
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		if (drop[i])
+			json_array_remove(list, i);
+	free(drop);
 	free(infos);
+	return rc;
+}
+
+/* rm_change on index.json's bytes (splice_begin, splice_finish): 1 done, 0 the parse path, < 0 error. */
+static int rm_splice(ib_store *s, rm_args *a)
+{
+	index_splice sp;
+	size_t pos = 0, heir, from;
+	unsigned char *drop = NULL;
+	int rc = splice_begin(&sp, s, NULL, NULL);
+	if (rc > 0 && (rc = find_entry(&pos, sp.infos, sp.nm->n, a->query)) == 0 &&
+	    (rc = (drop = ib_calloc(sp.nm->n + 1, 1)) ? 0 : IB_ERROR) == 0 &&
+	    (rc = rm_plan(a, s, sp.infos, sp.nm->n, pos, drop, &heir, &from)) == 0) {
+		for (size_t i = 0; i < sp.nm->n; i++)
+			sp.ops[i].drop = sp.ops[i].touched = drop[i];
+		if (heir != (size_t)-1) {
+			sp.ops[heir].owned = words_merge(sp.ops[heir].digests, sp.ops[from].digests, &rc);
+			sp.ops[heir].digests = sp.ops[heir].owned;
+			sp.ops[heir].touched = 1;
+		}
+		if (rc == 0)
+			rc = splice_finish(&sp, s, NULL, NULL, NULL);
+	}
+	splice_end(&sp, s);
+	free(drop);
+	if (rc < 0)
+		return rc;
+	ib_error_clear();
 	return rc;
 }
 
@@ -1512,13 +2026,15 @@ int ib_store_image_remove(ib_store *s, const char *q, unsigned int flags, ib_buf
 	rm_args a = { q, flags, rep, 0, 0 };
 	if (rep)
 		ib_buf_clear(rep);
-	return ib_store__index_update(s, rm_change, &a);
+	int rc = rm_splice(s, &a);
+	return rc != 0 ? (rc < 0 ? rc : 0) : ib_store__index_update(s, rm_change, &a);
 }
 
 int ib_store_untag(ib_store *s, const char *name)
 {
 	rm_args a = { name, IB_STORE_REMOVE_FORCE, NULL, 1, 0 };
-	return ib_store__index_update(s, rm_change, &a);
+	int rc = rm_splice(s, &a);
+	return rc != 0 ? (rc < 0 ? rc : 0) : ib_store__index_update(s, rm_change, &a);
 }
 
 /* Drop every untagged entry (docker image prune); returns how many images went. */
@@ -1704,7 +2220,7 @@ int ib_store_images(ib_image_list **out, ib_store *s)
 	qsort(l->rows, l->n, sizeof *l->rows, cmp_rows);
 	if (ib_store__memo_save(memo, s, index) < 0)
 		ib_error_clear(); /* a cache: the next listing summarises again */
-	names_save(s, &key, infos, n, memo);
+	names_save(s, &key, infos, n, memo, index);
 	ib_store__memo_free(memo);
 	free(infos);
 	json_decref(index);

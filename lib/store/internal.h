@@ -260,6 +260,7 @@ typedef struct {
 	int summary;             /* size and created known (resolved only) */
 	uint64_t size;
 	const char *created;     /* or NULL */
+	uint64_t off, len;       /* its bytes in index.json (when the names are ranged) */
 } ib_store__names_entry;
 typedef struct ib_store__names {
 	char *buf; /* the strings of e[] point into it */
@@ -267,13 +268,44 @@ typedef struct ib_store__names {
 	size_t n;
 	ib_digest key;
 	int refs;
+	/*
+	 * 1 when every entry's off and len are known, and open and close: the
+	 * offsets of the manifests array's '[' and ']' (index.json in this
+	 * library's layout, whose entries image.c splices instead of parsing)
+	 */
+	int ranged;
+	uint64_t open, close;
 } ib_store__names;
 /* The sha256 of index.json's bytes as they are now. */
 int ib_store__index_key(ib_digest *key, ib_store *s);
 /* The names file for index.json as it is now (the handle's copy when its key holds), or *out NULL. */
 int ib_store__names_load(ib_store__names **out, ib_store *s);
-/* Write it for the index.json bytes `key` (nothing when the same bytes are there, or when a string cannot be held). */
-int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n);
+/* The same, for index.json bytes that hash to `key` (the caller read or wrote them). */
+int ib_store__names_load_key(ib_store__names **out, ib_store *s, const ib_digest *key);
+/*
+ * Write it for the index.json bytes `key` (nothing when the same bytes are
+ * there, or when a string cannot be held). `span` (or NULL): the manifests
+ * array's '[' and ']' offsets, when every entry's off and len are set.
+ */
+int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			 const uint64_t *span);
+/* The same, formatted in `buf` (taken: its pages already touched; disposed, left empty). */
+int ib_store__names_save_buf(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			     const uint64_t *span, ib_buf *buf);
+/*
+ * index.json's bytes for `index` in this library's layout — what jansson's
+ * compact dump gives — with where each entry of "manifests" is (`span`, may
+ * be NULL): span[0] and span[1] the array's '[' and ']', ranges[2i] and
+ * ranges[2i+1] entry i's offset and length (*ranges malloc'ed, n entries).
+ */
+typedef struct {
+	uint64_t open, close;
+	uint64_t *ranges;
+	size_t n;
+	int ok; /* the index had a manifests array */
+} ib_store__index_span;
+int ib_store__index_dump(ib_buf *out, const json_t *index, ib_store__index_span *span);
+void ib_store__index_span_dispose(ib_store__index_span *span);
 void ib_store__names_free(ib_store__names *n);
 /* As ib_store__index_read_shared, with the sha256 of the bytes parsed (`key` may be NULL). */
 int ib_store__index_read_shared_key(json_t **out, ib_digest *key, ib_store *s);

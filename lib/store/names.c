@@ -16,11 +16,15 @@
  * whose every entry resolved and whose strings it can hold; otherwise there
  * is none and lookups take the slow way.
  *
- * Line format, after the header and "key <hex>":
- *   <top> <manifest|-> <id|-> <size> <mediaType|-> <image size|-> <created|-> <name|-> <repo digests|->
- * digests in hex; manifest and id "-" for an index or manifest list (resolved
- * each time: its platform manifest depends on which children are present);
- * the repository digests, space-separated, run to the end of the line.
+ * Line format, after the header, "key <hex>" and "span <open> <close>" (the
+ * byte offsets of the manifests array's '[' and ']' in index.json, or "- -"):
+ *   <offset|-> <length|-> <top> <manifest|-> <id|-> <size> <mediaType|-> <image size|-> <created|-> <name|-> <repo digests|->
+ * offset and length: the entry's bytes in index.json (known, for every entry,
+ * when the span is: the file is in this library's layout, image.c splices
+ * it); digests in hex; manifest and id "-" for an index or manifest list
+ * (resolved each time: its platform manifest depends on which children are
+ * present); the repository digests, space-separated, run to the end of the
+ * line.
  */
 #include "store/internal.h"
 #include "util/fs.h"
@@ -35,7 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NAMES_HEADER "imagebuild-index-names 1\n"
+#define NAMES_HEADER "imagebuild-index-names 2\n"
 #define NAMES_MAX (64u << 20)
 #define NAMES_MAP_MIN (64u << 10)
 
@@ -83,11 +87,24 @@ static const char *dash_null(const char *s)
 	return strcmp(s, "-") ? s : NULL;
 }
 
-static int parse_line(ib_store__names_entry *e, char *line)
+/* "<offset> <length> " or "- - " at *p: *ranged 1 or 0; *p moves past it */
+static int parse_range(uint64_t *off, uint64_t *len, int *ranged, char **p)
+{
+	if (!strncmp(*p, "- - ", 4)) {
+		*p += 4;
+		*ranged = 0;
+		return 0;
+	}
+	char *o = field(p), *l = o ? field(p) : NULL;
+	*ranged = 1;
+	return l && parse_u64(off, o) == 0 && parse_u64(len, l) == 0 ? 0 : -1;
+}
+
+static int parse_line(ib_store__names_entry *e, int *ranged, char *line)
 {
 	memset(e, 0, sizeof *e);
 	char *p = line, *f;
-	if (ib_store__parse_hex_field(&e->top, &p) < 0)
+	if (parse_range(&e->off, &e->len, ranged, &p) < 0 || ib_store__parse_hex_field(&e->top, &p) < 0)
 		return -1;
 	if (!strncmp(p, "- - ", 4)) {
 		p += 4;
@@ -188,6 +205,20 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 	q = hex;
 	if (ib_store__parse_hex_field(&k, &q) < 0 || !ib_digest_equal(&k, key))
 		goto out;
+	/* "span <open> <close>" or "span - -": where the manifests array is, when the entries' ranges are known */
+	const char *sl = first, *snl = first < end ? memchr(first, '\n', (size_t)(end - first)) : NULL;
+	char spanline[64];
+	uint64_t sopen = 0, sclose = 0;
+	int sranged = 0;
+	if (!snl || (size_t)(snl - sl) < 5 || (size_t)(snl - sl) + 2 > sizeof spanline || memcmp(sl, "span ", 5))
+		goto out;
+	memcpy(spanline, sl + 5, (size_t)(snl - sl) - 5);
+	spanline[snl - sl - 5] = ' ';
+	spanline[snl - sl - 4] = '\0';
+	q = spanline;
+	if (parse_range(&sopen, &sclose, &sranged, &q) < 0 || *q || (sranged && sopen >= sclose))
+		goto out;
+	first = snl + 1;
 	size_t lines = 0;
 	for (const char *c = first; c < end && (c = memchr(c, '\n', (size_t)(end - c))); c++)
 		lines++;
@@ -198,6 +229,9 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		goto fail;
 	n->refs = 1;
 	n->key = *key;
+	n->ranged = sranged;
+	n->open = sopen;
+	n->close = sclose;
 	char *arena = n->buf;
 	for (const char *l = first; l < end;) {
 		const char *nl = memchr(l, '\n', (size_t)(end - l));
@@ -211,7 +245,8 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		memcpy(scratch, l, ll);
 		scratch[ll] = '\0';
 		ib_store__names_entry *e = &n->e[n->n];
-		if (parse_line(e, scratch) < 0)
+		int lranged = 0;
+		if (parse_line(e, &lranged, scratch) < 0 || lranged != sranged)
 			goto fail; /* one bad line: none of it is believed */
 		e->top_type = keep(&arena, e->top_type);
 		e->created = keep(&arena, e->created);
@@ -244,6 +279,13 @@ int ib_store__names_load(ib_store__names **out, ib_store *s)
 		ib_error_clear();
 		return 0;
 	}
+	return ib_store__names_load_key(out, s, &key);
+}
+
+int ib_store__names_load_key(ib_store__names **out, ib_store *s, const ib_digest *k)
+{
+	*out = NULL;
+	ib_digest key = *k;
 	ib_store__names *n = NULL;
 	pthread_mutex_lock(&s->cache_mu);
 	if (s->names_cache && ib_digest_equal(&s->names_cache->key, &key)) {
@@ -268,14 +310,28 @@ static int plain(const char *v)
 	return *v && strcmp(v, "-") && !strpbrk(v, " \t\r\n");
 }
 
-int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n)
+int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			 const uint64_t *span)
 {
-	ib_buf b = IB_BUF_INIT, old = IB_BUF_INIT;
+	ib_buf b = IB_BUF_INIT;
+	int rc = ib_store__names_save_buf(s, key, e, n, span, &b);
+	ib_buf_dispose(&b);
+	return rc;
+}
+
+int ib_store__names_save_buf(ib_store *s, const ib_digest *key, const ib_store__names_entry *e, size_t n,
+			     const uint64_t *span, ib_buf *buf)
+{
+	ib_buf b = *buf, old = IB_BUF_INIT;
+	*buf = (ib_buf)IB_BUF_INIT;
+	ib_buf_clear(&b);
 	char hex[IB_DIGEST_HEXLEN + 1];
 	ib_digest_hex(hex, key);
-	int rc = ib_buf_grow(&b, 128 + n * (3 * (IB_DIGEST_HEXLEN + 1) + 128));
+	int rc = ib_buf_grow(&b, 128 + n * (3 * (IB_DIGEST_HEXLEN + 1) + 160));
 	if (rc == 0)
 		rc = ib_buf_printf(&b, "%skey %s\n", NAMES_HEADER, hex);
+	if (rc == 0)
+		rc = span ? ib_buf_printf(&b, "span %" PRIu64 " %" PRIu64 "\n", span[0], span[1]) : ib_buf_puts(&b, "span - -\n");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const ib_store__names_entry *x = &e[i];
 		if ((x->top_type && !plain(x->top_type)) || (x->name && !plain(x->name)) ||
@@ -285,7 +341,13 @@ int ib_store__names_save(ib_store *s, const ib_digest *key, const ib_store__name
 			return 0; /* not something this file can say: none, lookups take the slow way */
 		}
 		/* put, not printf: a writer formats 1,000 lines of this */
-		char line[3 * (IB_DIGEST_HEXLEN + 1) + 48], *q = line;
+		char line[3 * (IB_DIGEST_HEXLEN + 1) + 96], *q = line;
+		if (span) {
+			q += snprintf(q, 48, "%" PRIu64 " %" PRIu64 " ", x->off, x->len);
+		} else {
+			memcpy(q, "- - ", 4);
+			q += 4;
+		}
 		ib_digest_hex(q, &x->top);
 		q += IB_DIGEST_HEXLEN;
 		*q++ = ' ';

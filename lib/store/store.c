@@ -465,11 +465,78 @@ int ib_store__index_write_bytes(ib_store *s, const ib_buf *b, ib_digest *key)
 	return rc;
 }
 
+/*
+ * jansson's compact dump, written out at the top level so that the bytes of
+ * each entry of "manifests" are known: `{"key":value,...}` in the object's
+ * order, each value dumped compact (tests/store/names.c compares this with
+ * json_dumps for every index it writes).
+ */
+int ib_store__index_dump(ib_buf *out, const json_t *index, ib_store__index_span *span)
+{
+	if (span)
+		memset(span, 0, sizeof *span);
+	if (!json_is_object(index))
+		return ib_json_dump(out, index, 0);
+	const char *k;
+	json_t *v;
+	int rc = ib_buf_putc(out, '{'), first = 1;
+	json_object_foreach((json_t *)index, k, v) {
+		json_t *ks = json_string(k);
+		if (rc == 0 && !ks)
+			rc = ib_error_oom();
+		if (rc == 0 && !first)
+			rc = ib_buf_putc(out, ',');
+		if (rc == 0)
+			rc = ib_json_dump(out, ks, 0);
+		json_decref(ks);
+		if (rc == 0)
+			rc = ib_buf_putc(out, ':');
+		first = 0;
+		if (rc < 0)
+			break;
+		if (!span || span->ok || strcmp(k, "manifests") || !json_is_array(v)) {
+			rc = ib_json_dump(out, v, 0);
+			continue;
+		}
+		size_t n = json_array_size(v);
+		if (!(span->ranges = ib_calloc(2 * n + 1, sizeof *span->ranges)))
+			rc = IB_ERROR;
+		span->open = out->size;
+		if (rc == 0)
+			rc = ib_buf_putc(out, '[');
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			if (i && (rc = ib_buf_putc(out, ',')) < 0)
+				break;
+			span->ranges[2 * i] = out->size;
+			rc = ib_json_dump(out, json_array_get(v, i), 0);
+			span->ranges[2 * i + 1] = out->size - span->ranges[2 * i];
+		}
+		span->close = out->size;
+		if (rc == 0)
+			rc = ib_buf_putc(out, ']');
+		span->n = n;
+		span->ok = rc == 0;
+	}
+	if (rc == 0)
+		rc = ib_buf_putc(out, '}');
+	if (rc < 0 && span)
+		ib_store__index_span_dispose(span);
+	return rc < 0 ? IB_ERROR : 0;
+}
+
+void ib_store__index_span_dispose(ib_store__index_span *span)
+{
+	if (span) {
+		free(span->ranges);
+		memset(span, 0, sizeof *span);
+	}
+}
+
 int ib_store__index_write_key(ib_store *s, json_t *index, ib_digest *key)
 {
 	ib_buf b = IB_BUF_INIT;
 	char *p = ib_store__path(s, "index.json");
-	int rc = p ? ib_json_dump(&b, index, 0) : IB_ERROR;
+	int rc = p ? ib_store__index_dump(&b, index, NULL) : IB_ERROR;
 	if (rc == 0 && key)
 		rc = ib_digest_of(key, b.size ? b.ptr : "", b.size);
 	if (rc == 0) {

@@ -17,6 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* the names file's first line (names.c) */
+#define NAMES_V "imagebuild-index-names 2"
+
 /* "key <hex>" of the sha256 of index.json as it is now */
 static void index_key_line(test_store *t, char *out, size_t size)
 {
@@ -38,7 +41,7 @@ static void assert_names_current(test_store *t)
 	char *p = ts_path(t, "store/index.names");
 	char *text = ts_read_file(p);
 	assert_non_null(text);
-	const char *header = "imagebuild-index-names 1\n";
+	const char *header = NAMES_V "\n";
 	assert_memory_equal(text, header, strlen(header));
 	char key[80];
 	index_key_line(t, key, sizeof key);
@@ -58,7 +61,7 @@ static char *names_lines(const char *path)
 	char *sum = strstr(text, "\nsum ");
 	assert_non_null(sum);
 	sum[1] = '\0';
-	char *lines = strdup(text + strlen("imagebuild-index-names 1\n"));
+	char *lines = strdup(text + strlen(NAMES_V "\n"));
 	free(text);
 	return lines;
 }
@@ -88,7 +91,7 @@ static void test_names_stale_or_damaged_ignored(void **state)
 	ts_replace_all(lines, ah, bh); /* a:1's entry now says it is b's image */
 
 	/* believed under the right key: the listing is read from the file */
-	ts_write_summed(p, "imagebuild-index-names 1", lines);
+	ts_write_summed(p, NAMES_V, lines);
 	ts_reopen(&t);
 	got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 	assert_true(ib_digest_equal(&got, &b));
@@ -98,7 +101,7 @@ static void test_names_stale_or_damaged_ignored(void **state)
 	assert_non_null(stale);
 	char *k = strstr(stale, "key ") + 4;
 	k[0] = k[0] == '0' ? '1' : '0';
-	ts_write_summed(p, "imagebuild-index-names 1", stale);
+	ts_write_summed(p, NAMES_V, stale);
 	ts_reopen(&t);
 	got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 	assert_true(ib_digest_equal(&got, &a));
@@ -107,7 +110,7 @@ static void test_names_stale_or_damaged_ignored(void **state)
 
 	/* damaged: the sum broken, torn, empty, garbage, a malformed line under a correct sum */
 	char *right = NULL;
-	assert_true(asprintf(&right, "imagebuild-index-names 1\n%ssum %064d\n", lines, 0) > 0);
+	assert_true(asprintf(&right, NAMES_V "\n%ssum %064d\n", lines, 0) > 0);
 	char *torn = strdup(right);
 	torn[strlen(torn) / 2] = '\0';
 	char *upper = strdup(lines);
@@ -120,7 +123,7 @@ static void test_names_stale_or_damaged_ignored(void **state)
 		if (i < 4)
 			ts_write_file(p, raw[i]);
 		else
-			ts_write_summed(p, "imagebuild-index-names 1", i == 4 ? upper : bad_line);
+			ts_write_summed(p, NAMES_V, i == 4 ? upper : bad_line);
 		ts_reopen(&t);
 		got = ts_listed_id(&t, "docker.io/library/a:1", 2, NULL);
 		assert_true(ib_digest_equal(&got, &a));
@@ -349,7 +352,7 @@ static void test_names_large_mapped(void **state)
 	ib_digest_hex(bh, &b);
 	char *lines = names_lines(p);
 	ts_replace_all(lines, bh, ah);
-	ts_write_summed(p, "imagebuild-index-names 1", lines);
+	ts_write_summed(p, NAMES_V, lines);
 	ts_reopen(&t);
 	got = ts_listed_id(&t, "docker.io/many/tag-137:v137", TAGS + 2, NULL);
 	assert_true(ib_digest_equal(&got, &a));
@@ -435,10 +438,437 @@ static void test_unchanged_foreign_layout_not_written(void **state)
 	ts_close(&t);
 }
 
+/* ---- tags spliced into index.json's bytes (image.c, tag_splice) ---- */
+
+static int splices;
+
+static void count_splices(const char *point, void *payload)
+{
+	(void)payload;
+	splices += !strcmp(point, "index-spliced");
+}
+
+static char *store_file(test_store *t, const char *rel)
+{
+	char *p = ts_path(t, rel);
+	char *text = ts_read_file(p);
+	assert_non_null(text);
+	free(p);
+	return text;
+}
+
+/*
+ * index.json is an OCI index in this library's layout: jansson's compact
+ * dump of its own parse gives the same bytes, and every descriptor is whole.
+ * Its entries' count.
+ */
+static size_t assert_index_ours(test_store *t)
+{
+	char *text = store_file(t, "store/index.json");
+	json_error_t jerr;
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		fail_msg("index.json does not parse: %s: %s", jerr.text, text);
+	char *dump = json_dumps(j, JSON_COMPACT);
+	assert_non_null(dump);
+	assert_string_equal(dump, text);
+	json_t *list = json_object_get(j, "manifests");
+	assert_true(json_is_array(list));
+	size_t i, n = json_array_size(list);
+	json_t *e;
+	json_array_foreach(list, i, e) {
+		assert_non_null(json_string_value(json_object_get(e, "mediaType")));
+		assert_int_equal(strncmp(json_string_value(json_object_get(e, "digest")), "sha256:", 7), 0);
+		assert_true(json_is_integer(json_object_get(e, "size")));
+	}
+	json_decref(j);
+	free(dump);
+	free(text);
+	return n;
+}
+
+/* The names file's span line: known ("span <open> <close>") or not ("span - -"). */
+static void assert_names_ranged(test_store *t, int want)
+{
+	char *text = store_file(t, "store/index.names");
+	char *span = strstr(text, "\nspan ");
+	assert_non_null(span);
+	assert_int_equal(strncmp(span, "\nspan - -\n", 10) != 0, want);
+	free(text);
+}
+
+/* `a` and `b` the same text, else a failure showing where they part (cmocka cuts long strings) */
+static void assert_same_text(const char *a, const char *b, const char *what)
+{
+	size_t i = 0;
+	while (a[i] && a[i] == b[i])
+		i++;
+	if (a[i] || b[i]) {
+		size_t from = i > 160 ? i - 160 : 0;
+		fail_msg("%s: differ at byte %zu:\n  %.240s\n  %.240s", what, i, a + from, b + from);
+	}
+}
+
+/* `u`'s store replaced with a copy of `t`'s (the same blobs, index.json and caches) */
+static void copy_store(test_store *t, test_store *u)
+{
+	char *from = ts_path(t, "store"), *to = ts_path(u, "store"), *cmd = NULL;
+	ib_store_free(u->store);
+	ts_rm_rf(to);
+	assert_true(asprintf(&cmd, "cp -a '%s' '%s'", from, to) > 0);
+	assert_int_equal(system(cmd), 0);
+	if (ib_store_open(&u->store, to, NULL) < 0)
+		fail_msg("open copy: %s", ib_error_last()->message);
+	free(cmd);
+	free(from);
+	free(to);
+}
+
+/*
+ * The same tag in two copies of a store: in `t` as a command does it (a
+ * fresh handle: spliced `want` times), in `u` the parse way (its names file
+ * removed first: nothing to splice with). The same index.json, byte for
+ * byte, in this library's layout; `t`'s names file current and ranged.
+ */
+static void tag_both(test_store *t, test_store *u, const char *source, const char *target, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	unlink(np);
+	free(np);
+	ts_reopen(t);
+	ts_reopen(u);
+	splices = 0;
+	ib_store__set_hook(count_splices, NULL);
+	int ru = ib_store_tag(u->store, source, target);
+	assert_int_equal(splices, 0);
+	int rt = ib_store_tag(t->store, source, target);
+	ib_store__set_hook(NULL, NULL);
+	if (rt < 0)
+		fail_msg("tag %s %s: %s", source, target, ib_error_last()->message);
+	assert_int_equal(ru, 0);
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	if (splices != want)
+		fail_msg("tag %s %s: spliced %d times, not %d", source, target, splices, want);
+	free(a);
+	free(b);
+	assert_index_ours(t);
+	assert_names_current(t);
+	assert_names_ranged(t, 1);
+}
+
+/*
+ * The same untag (`untag`) or removal in two copies, as tag_both: the same
+ * result code, report and index.json bytes; spliced `want` times in `t`.
+ */
+static void rm_both(test_store *t, test_store *u, const char *query, int untag, unsigned int flags, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	unlink(np);
+	free(np);
+	ts_reopen(t);
+	ts_reopen(u);
+	ib_buf rt = IB_BUF_INIT, ru = IB_BUF_INIT;
+	splices = 0;
+	ib_store__set_hook(count_splices, NULL);
+	int cu = untag ? ib_store_untag(u->store, query) : ib_store_image_remove(u->store, query, flags, &ru);
+	char *eu = strdup(ib_error_last()->message);
+	assert_int_equal(splices, 0);
+	int ct = untag ? ib_store_untag(t->store, query) : ib_store_image_remove(t->store, query, flags, &rt);
+	ib_store__set_hook(NULL, NULL);
+	assert_int_equal(ct, cu);
+	if (ct < 0)
+		assert_string_equal(ib_error_last()->message, eu);
+	assert_string_equal(rt.size ? rt.ptr : "", ru.size ? ru.ptr : "");
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	if (splices != want)
+		fail_msg("%s %s: spliced %d times, not %d", untag ? "untag" : "rmi", query, splices, want);
+	assert_index_ours(t);
+	if (ct == 0) {
+		assert_names_current(t);
+		assert_names_ranged(t, 1);
+	}
+	free(a);
+	free(b);
+	free(eu);
+	ib_buf_dispose(&rt);
+	ib_buf_dispose(&ru);
+}
+
+/*
+ * The same commit in two copies, as tag_both: a:1's config and layers under
+ * `name` (NULL: untagged), with the manifest annotation `note` (a manifest
+ * the index does not have yet; NULL: a:1's own manifest).
+ */
+static void commit_both(test_store *t, test_store *u, const char *name, const char *note, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	ts_reopen(t);
+	ts_reopen(u);
+	ib_digest mt, mu;
+	splices = 0;
+	for (int k = 0; k < 2; k++) {
+		test_store *x = k ? t : u;
+		ib_image *img = NULL;
+		assert_int_equal(ib_store_image_lookup(&img, x->store, "a:1"), 0);
+		size_t n = ib_image_layer_count(img);
+		ib_layer *layers = calloc(n ? n : 1, sizeof *layers);
+		for (size_t i = 0; i < n; i++)
+			layers[i] = *ib_image_layer(img, i);
+		const char *ann[] = { note, NULL };
+		ib_image_commit_options o = IB_IMAGE_COMMIT_OPTIONS_INIT;
+		o.name = name;
+		o.annotations = note ? ann : NULL;
+		if (!k) {
+			unlink(np); /* the lookup wrote it */
+			ts_reopen(u);
+		}
+		ib_store__set_hook(count_splices, NULL);
+		int rc = ib_store_image_commit(NULL, k ? &mt : &mu, x->store, ib_image_config_of(img), layers, n, &o);
+		ib_store__set_hook(NULL, NULL);
+		if (rc < 0)
+			fail_msg("commit %s: %s", name ? name : "(untagged)", ib_error_last()->message);
+		assert_int_equal(splices, k ? want : 0);
+		free(layers);
+		ib_image_free(img);
+	}
+	free(np);
+	assert_true(ib_digest_equal(&mt, &mu));
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	free(a);
+	free(b);
+	assert_index_ours(t);
+	assert_names_current(t);
+	assert_names_ranged(t, 1);
+}
+
+/* The same repository digest recorded in both copies, as tag_both (spliced `want` times in `t`). */
+static void digest_both(test_store *t, test_store *u, const char *name, const char *rd, int want)
+{
+	char *np = ts_path(u, "store/index.names");
+	unlink(np);
+	free(np);
+	ts_reopen(t);
+	ts_reopen(u);
+	splices = 0;
+	ib_store__set_hook(count_splices, NULL);
+	assert_int_equal(ib_store_repo_digest_add(u->store, name, rd), 0);
+	assert_int_equal(splices, 0);
+	assert_int_equal(ib_store_repo_digest_add(t->store, name, rd), 0);
+	ib_store__set_hook(NULL, NULL);
+	char *a = store_file(t, "store/index.json"), *b = store_file(u, "store/index.json");
+	assert_same_text(a, b, "index.json spliced / parsed");
+	free(a);
+	free(b);
+	if (splices != want)
+		fail_msg("repo digest %s %s: spliced %d times, not %d", name, rd, splices, want);
+	assert_index_ours(t);
+	assert_names_current(t);
+	assert_names_ranged(t, 1);
+}
+
+static char *repo_digest_of(test_store *t, const char *name, const char *repo)
+{
+	ib_image *img = NULL;
+	assert_int_equal(ib_store_image_lookup(&img, t->store, name), 0);
+	char mh[IB_DIGEST_STRLEN], *rd = NULL;
+	ib_digest_fmt(mh, ib_image_manifest_digest(img));
+	ib_image_free(img);
+	assert_true(asprintf(&rd, "%s@%s", repo, mh) > 0);
+	return rd;
+}
+
+/* `from` replaced by `to` in index.json of `t` (a hand edit) */
+static void edit_index(test_store *t, const char *from, const char *to)
+{
+	char *p = ts_path(t, "store/index.json"), *text = ts_read_file(p), *at = strstr(text, from), *edited = NULL;
+	assert_non_null(at);
+	*at = '\0';
+	assert_true(asprintf(&edited, "%s%s%s", text, to, at + strlen(from)) > 0);
+	ts_write_file(p, edited);
+	free(edited);
+	free(text);
+	free(p);
+}
+
+/*
+ * A tag that changes the index splices index.json's bytes (no parse) and
+ * gives byte for byte what the parse way gives (as do an untag, an rmi, a
+ * commit's naming and a repository digest: below), through every case of
+ * ib_store__index_set: a new name; a name moved off an image left untagged
+ * (with its repository digests); off an image that keeps another name (its
+ * digests go to that entry); onto an image with an untagged entry (whose
+ * digests it takes); a tag that changes nothing (nothing written); many
+ * entries. Not spliced, and still the same result: a foreign
+ * (pretty-printed) index.json, a names file whose ranges lie (under the
+ * right key and sum), an entry this library does not write so (an extra
+ * annotation) that the tag must change. Every result parses with jansson,
+ * as jansson's compact dump of itself.
+ */
+static void test_tag_spliced_as_parsed(void **state)
+{
+	(void)state;
+	test_store t, u;
+	ts_open(&t, "splice-a");
+	ts_open(&u, "splice-b");
+	ib_digest c = ts_import(&t, "old:1", "content c");
+	ts_import(&t, "a:1", "content a");
+	ts_import(&t, "b:1", "content b");
+	ts_import(&t, "d:1", "content d");
+	copy_store(&t, &u);
+	assert_names_ranged(&t, 1);
+	size_t n0 = assert_index_ours(&t);
+	assert_int_equal(n0, 4);
+
+	tag_both(&t, &u, "a:1", "a:2", 1);                    /* a new name */
+	char *rda = repo_digest_of(&t, "a:2", "registry.example:5000/team/a");
+	char *rdc = repo_digest_of(&t, "old:1", "registry.example:5000/team/c");
+	digest_both(&t, &u, "a:2", rda, 1);
+	digest_both(&t, &u, "old:1", rdc, 1);
+	digest_both(&t, &u, "old:1", rdc, 0);                 /* there already */
+	tag_both(&t, &u, "b:1", "old:1", 1);                  /* c's image left untagged, with rdc */
+	char *u_index = store_file(&t, "store/index.json");
+	assert_non_null(strstr(u_index, "{\"org.imagebuild.repo.digests\":\"registry.example:5000/team/c@"));
+	free(u_index);
+	tag_both(&t, &u, "b:1", "a:2", 1);                    /* rda goes to a:1's entry */
+	char cid[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(cid, &c);
+	tag_both(&t, &u, cid, "c:1", 1);                      /* the untagged entry becomes c:1, rdc with it */
+	char *cl = lookup_str(&t, "c:1");
+	assert_non_null(strstr(cl, rdc));
+	free(cl);
+	tag_both(&t, &u, "a:1", "a:1", 0);                    /* nothing changes */
+	tag_both(&t, &u, "b:1", "old:1", 0);
+	tag_both(&t, &u, "a:1", "b:1", 1);                    /* b:1 moves; b keeps old:1 and a:2 */
+	for (int i = 0; i < 24; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "many/tag-%02d:v%d", i, i);
+		tag_both(&t, &u, i % 3 ? "a:1" : "c:1", name, 1);
+	}
+	tag_both(&t, &u, "c:1", "many/tag-05:v5", 1);         /* moved within a long index */
+	size_t n = assert_index_ours(&t);
+	assert_int_equal(n, n0 + 24 + 2);
+	/* the answers from the spliced store's names file are those of index.json itself */
+	ts_reopen(&t);
+	char *fast = listing_str(&t), *fast_b = lookup_str(&t, "b:1");
+	char *np = ts_path(&t, "store/index.names");
+	unlink(np);
+	ts_reopen(&t);
+	char *slow = listing_str(&t), *slow_b = lookup_str(&t, "b:1");
+	assert_string_equal(fast, slow);
+	assert_string_equal(fast_b, slow_b);
+	assert_non_null(strstr(fast_b, rda));
+	free(fast);
+	free(slow);
+	free(fast_b);
+	free(slow_b);
+
+	/* untag and rmi spliced the same way, with the same reports and refusals */
+	tag_both(&t, &u, "d:1", "d:2", 1);
+	tag_both(&t, &u, "d:1", "d:3", 1);
+	char *rdd = repo_digest_of(&t, "d:2", "registry.example:5000/team/d");
+	digest_both(&t, &u, "d:2", rdd, 1);
+	rm_both(&t, &u, "d:2", 1, 0, 1);                    /* the image stays: d:1 takes rdd */
+	char *dl = lookup_str(&t, "d:1");
+	assert_non_null(strstr(dl, rdd));
+	free(dl);
+	rm_both(&t, &u, "nope:1", 1, 0, 0);                 /* not there */
+	rm_both(&t, &u, "d:1", 0, 0, 1);                    /* one of two names: untagged only */
+	char did[IB_DIGEST_HEXLEN + 1];
+	ib_image *dimg = NULL;
+	assert_int_equal(ib_store_image_lookup(&dimg, t.store, "d:3"), 0);
+	ib_digest_hex(did, ib_image_id(dimg));
+	ib_image_free(dimg);
+	tag_both(&t, &u, "d:3", "d:4", 1);
+	rm_both(&t, &u, did, 0, 0, 0);                      /* by id, two names: refused */
+	rm_both(&t, &u, did, 0, IB_STORE_REMOVE_FORCE, 1);  /* forced: every entry goes, rdd reported */
+	assert_int_equal(ib_store_image_lookup(NULL, t.store, "d:3"), IB_ENOTFOUND);
+	rm_both(&t, &u, "many/tag-01:v1", 0, 0, 1);
+	free(rdd);
+
+	/* a commit's naming is spliced too: a new manifest, named, untagged; a manifest the index has */
+	commit_both(&t, &u, "built:1", "org.example.build=1", 1);
+	commit_both(&t, &u, NULL, "org.example.build=2", 1);
+	commit_both(&t, &u, NULL, "org.example.build=2", 0);   /* it has an entry: nothing changes */
+	commit_both(&t, &u, "built:2", "org.example.build=2", 1); /* the untagged entry becomes built:2 */
+	commit_both(&t, &u, "built:1", NULL, 1);                /* a:1's manifest: built:1 moves to it */
+	ts_reopen(&t);
+	fast = listing_str(&t);
+	unlink(np);
+	ts_reopen(&t);
+	slow = listing_str(&t);
+	assert_string_equal(fast, slow);
+	assert_non_null(strstr(fast, "built"));
+	free(fast);
+	free(slow);
+
+	/* a foreign layout: the names file a lookup writes for it has no ranges; parsed, then ours again */
+	for (test_store *x = &t; x; x = x == &t ? &u : NULL) {
+		char *p = ts_path(x, "store/index.json");
+		json_error_t jerr;
+		json_t *j = json_load_file(p, 0, &jerr);
+		assert_non_null(j);
+		assert_int_equal(json_dump_file(j, p, JSON_INDENT(4)), 0);
+		json_decref(j);
+		free(p);
+	}
+	ts_reopen(&t);
+	free(listing_str(&t));
+	assert_names_current(&t);
+	assert_names_ranged(&t, 0);
+	tag_both(&t, &u, "b:1", "foreign:1", 0);
+	tag_both(&t, &u, "b:1", "foreign:2", 1);
+
+	/* ranges that lie, under the right key and sum: not spliced */
+	for (int lie = 0; lie < 2; lie++) {
+		char *lines = names_lines(np);
+		char *span = strstr(lines, "span ") + 5, *first = strchr(span, '\n') + 1, *forged = NULL;
+		if (lie == 0) /* the array one byte longer */
+			assert_true(asprintf(&forged, "%.*s%llu\n%s", (int)(strchr(span, ' ') + 1 - lines), lines,
+					     strtoull(strchr(span, ' ') + 1, NULL, 10) + 1, first) > 0);
+		else /* the first entry one byte later */
+			assert_true(asprintf(&forged, "%.*s%llu%s", (int)(first - lines), lines,
+					     strtoull(first, NULL, 10) + 1, strchr(first, ' ')) > 0);
+		ts_write_summed(np, NAMES_V, forged);
+		free(forged);
+		free(lines);
+		char name[32];
+		snprintf(name, sizeof name, "lie:%d", lie);
+		ts_reopen(&t);
+		assert_int_equal(ib_store_image_lookup(NULL, t.store, "b:1"), 0); /* the file is believed */
+		tag_both(&t, &u, "b:1", name, 0);
+	}
+
+	/* an entry as this library does not write it (another annotation): a tag that changes it is parsed */
+	const char *plain = "\"org.opencontainers.image.ref.name\":\"docker.io/library/c:1\"";
+	const char *noted = "\"org.example.note\":\"x\",\"org.opencontainers.image.ref.name\":\"docker.io/library/c:1\"";
+	edit_index(&t, plain, noted);
+	edit_index(&u, plain, noted);
+	ts_reopen(&t);
+	free(listing_str(&t));
+	assert_names_ranged(&t, 1); /* still our layout: the ranges are known */
+	tag_both(&t, &u, "a:1", "extra:1", 1); /* that entry untouched: spliced */
+	tag_both(&t, &u, "a:1", "c:1", 0);     /* c:1 moves: that entry goes (c keeps other names) */
+	char *last = store_file(&t, "store/index.json");
+	assert_null(strstr(last, "org.example.note"));
+	free(last);
+	tag_both(&t, &u, "b:1", "c:1", 0);     /* b:1 is a:1's image now: nothing changes */
+	tag_both(&t, &u, "a:2", "c:1", 1);
+
+	free(np);
+	free(rda);
+	free(rdc);
+	ts_close(&u);
+	ts_close(&t);
+}
+
 DEFINE_GROUP(names_tests,
 	cmocka_unit_test(test_names_stale_or_damaged_ignored),
 	cmocka_unit_test(test_names_foreign_index_edit_seen),
 	cmocka_unit_test(test_names_same_answers),
 	cmocka_unit_test(test_names_large_mapped),
 	cmocka_unit_test(test_unchanged_foreign_layout_not_written),
+	cmocka_unit_test(test_tag_spliced_as_parsed),
 )

@@ -51,6 +51,8 @@ static unsigned char *pattern(size_t len, uint32_t seed)
 static char *make_file(const char *dir, const char *name, const unsigned char *data, size_t len)
 {
 	char *path = malloc(strlen(dir) + strlen(name) + 2);
+	if (!path)
+		abort();
 	sprintf(path, "%s/%s", dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
@@ -146,7 +148,9 @@ static void test_copy_same_bytes(void **state)
 	assert_int_equal(statfs(dir, &fs), 0);
 	if (fs.f_type == TMPFS_MAGIC && !getenv("TMPDIR")) {
 		rmdir(dir);
-		snprintf(dir, 4096, "/var/tmp/ibtest-bigio-XXXXXX");
+		free(dir);
+		if (!(dir = strdup("/var/tmp/ibtest-bigio-XXXXXX")))
+			abort();
 		assert_non_null(mkdtemp(dir));
 		assert_int_equal(statfs(dir, &fs), 0);
 	}

@@ -63,11 +63,15 @@ ub() { as "$user" "$tmp/home" "$IB" "$@"; }
 chmod 644 "$tmp/busybox.tar"
 mkdir -p "$tmp/ctx"
 echo "hello rootless" >"$tmp/ctx/hello.txt"
+# a file big enough to go around the page cache (lib/util/bigio.h: O_DIRECT, two writers, an
+# unaligned tail): the same layer bytes, so the same image id, on every snapshotter and mode
+head -c $(((9 << 20) + 1)) /dev/urandom >"$tmp/ctx/big.bin"
 cat >"$tmp/ctx/Dockerfile" <<'EOF'
 FROM busybox AS base
 RUN mkdir -p /app/old && echo base >/app/base && echo old >/app/old/f && chown -R 1000:1000 /app && mkfifo /app/fifo
 FROM base AS build
 COPY --chown=1000:1000 hello.txt /app/hello.txt
+COPY big.bin /app/big.bin
 RUN rm -rf /app/old && mkdir /app/old && echo new >/app/old/g && cat /app/hello.txt >/app/out && ln -s out /app/link
 FROM busybox
 COPY --from=build /app /app

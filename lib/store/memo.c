@@ -331,29 +331,16 @@ int ib_store__memo_save(ib_store__memo *m, ib_store *s, json_t *index)
 		ib_digest_hex(hex, &d);
 		rc = ib_buf_printf(&b, "sum %s\n", hex);
 	}
-	/* a cache: tmp + rename, no fsync (a damaged one fails its sum and is rebuilt) */
+	/* a cache: a damaged one fails its sum and is rebuilt */
 	char *p = ib_store__path(s, "index.memo");
-	static unsigned long seq;
-	char *tmp = p ? ib_sprintf("%s.tmp-%ld-%lu", p, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))
-		      : NULL;
-	int fd = -1;
-	if (rc == 0 && !tmp)
+	if (rc == 0 && !p)
 		rc = IB_ERROR;
-	if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		rc = ib_error_set_os(IB_LAYER_STORE, "create `%s`", tmp);
-	if (rc == 0 && ib_write_all(fd, b.ptr, b.size) < 0)
-		rc = IB_ERROR;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0 && rename(tmp, p) < 0)
-		rc = ib_error_set_os(IB_LAYER_STORE, "rename `%s`", tmp);
-	if (rc < 0 && tmp)
-		unlink(tmp);
+	if (rc == 0)
+		rc = ib_cache_write(p, b.ptr, b.size);
 	if (rc == 0) {
 		m->dirty = 0;
 		memo_keep(s, m);
 	}
-	free(tmp);
 	free(p);
 	ib_buf_dispose(&b);
 	return rc;

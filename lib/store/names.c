@@ -399,24 +399,9 @@ int ib_store__names_save_buf(ib_store *s, const ib_digest *key, const ib_store__
 	}
 	ib_error_clear();
 	ib_buf_dispose(&old);
-	/* a cache: tmp + rename, no fsync (a torn one fails its sum and is rebuilt) */
-	static unsigned long seq;
-	char *tmp = p ? ib_sprintf("%s.tmp-%ld-%lu", p, (long)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED))
-		      : NULL;
-	fd = -1;
-	if (rc == 0 && !tmp)
-		rc = IB_ERROR;
-	if (rc == 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		rc = ib_error_set_os(IB_LAYER_STORE, "create `%s`", tmp);
-	if (rc == 0 && ib_write_all(fd, b.ptr, b.size) < 0)
-		rc = IB_ERROR;
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0 && rename(tmp, p) < 0)
-		rc = ib_error_set_os(IB_LAYER_STORE, "rename `%s`", tmp);
-	if (rc < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
+	/* a cache: a torn one fails its sum and is rebuilt */
+	if (rc == 0)
+		rc = ib_cache_write(p, b.ptr, b.size);
 	free(p);
 	ib_buf_dispose(&b);
 	return rc;

@@ -192,13 +192,18 @@ static char *dir_of(const char *path)
 	return ib_strndup(path, (size_t)(slash - path));
 }
 
-int ib_atomic_open(ib_atomic_file *af, const char *path, mode_t mode)
+/* A temporary name beside `path`, unique in the process and between processes. */
+static char *tmp_name(const char *path)
 {
 	static unsigned long counter;
+	return ib_sprintf("%s.tmp-%ld-%lu", path, (long)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+}
+
+int ib_atomic_open(ib_atomic_file *af, const char *path, mode_t mode)
+{
 	af->fd = -1;
 	af->path = ib_strdup(path);
-	af->tmp = ib_sprintf("%s.tmp-%ld-%lu", path, (long)getpid(),
-			     __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	af->tmp = tmp_name(path);
 	if (!af->path || !af->tmp) {
 		free(af->path);
 		free(af->tmp);
@@ -255,6 +260,27 @@ void ib_atomic_abort(ib_atomic_file *af)
 	free(af->path);
 	free(af->tmp);
 	af->path = af->tmp = NULL;
+}
+
+int ib_cache_write(const char *path, const void *data, size_t len)
+{
+	char *tmp = tmp_name(path);
+	if (!tmp)
+		return IB_ERROR;
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "create `%s`", tmp);
+	else if (ib_write_all(fd, data, len) < 0)
+		rc = IB_ERROR;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "close `%s`", tmp);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = ib_error_set_os(IB_LAYER_UTIL, "rename `%s`", tmp);
+	if (rc < 0 && fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
 }
 
 int ib_atomic_write(const char *path, const void *data, size_t len, mode_t mode)

@@ -58,6 +58,14 @@ void ib_atomic_abort(ib_atomic_file *af); /* close and unlink the temp file; ide
 /* The whole of it in one call. */
 int ib_atomic_write(const char *path, const void *data, size_t len, mode_t mode);
 
+/*
+ * Replace `path` (0644) with `data` for a cache that checks itself (a sum):
+ * written to a temporary file beside it and renamed over it, not fsynced (a
+ * torn one fails its check and is made again). 0, or IB_ERROR with the
+ * error set and the temporary file gone.
+ */
+int ib_cache_write(const char *path, const void *data, size_t len);
+
 /* Test hook: called at each step of an atomic write ("open", "write", "fsync", "rename"). */
 typedef void (*ib_fs_hook)(const char *step, const char *path);
 void ib_fs_set_hook(ib_fs_hook hook);

@@ -238,6 +238,7 @@ typedef struct {
 	pthread_mutex_t mu;
 	pthread_cond_t work, freed;
 	copy_slot slot[COPY_SLOTS];
+	int nslots;    /* no more than the file has pieces */
 	int fd;
 	int stop;      /* no more pieces will come */
 	int err;       /* a write's errno (the first) */
@@ -250,7 +251,7 @@ static void *copy_writer(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		copy_slot *sl = NULL;
-		for (int i = 0; i < COPY_SLOTS && !p->err; i++)
+		for (int i = 0; i < p->nslots && !p->err; i++)
 			if (p->slot[i].full == 1) {
 				sl = &p->slot[i];
 				break;
@@ -321,12 +322,22 @@ int ib_bigio_copy(int in, int out, off_t off, off_t end, off_t *copied)
 	copy_pool p;
 	memset(&p, 0, sizeof p);
 	p.fd = out;
-	for (int i = 0; i < COPY_SLOTS; i++)
-		if (!(p.slot[i].buf = ib_bigio_alloc_filled(IB_BIGIO_CHUNK))) {
+	/*
+	 * No more buffers than the file has pieces, and only those that will be
+	 * filled whole are populated at once (fresh memory is dear: see
+	 * ib_bigio_alloc_filled); a 9 MiB file touches 9 MiB of them, not 16.
+	 */
+	uint64_t len = end > off ? (uint64_t)(end - off) : 0;
+	uint64_t pieces = (len + IB_BIGIO_CHUNK - 1) / IB_BIGIO_CHUNK;
+	p.nslots = pieces >= COPY_SLOTS ? COPY_SLOTS : pieces ? (int)pieces : 1;
+	for (int i = 0; i < p.nslots; i++) {
+		int whole = pieces > (uint64_t)p.nslots || i + 1 < p.nslots || len % IB_BIGIO_CHUNK == 0;
+		if (!(p.slot[i].buf = whole ? ib_bigio_alloc_filled(IB_BIGIO_CHUNK) : ib_bigio_alloc(IB_BIGIO_CHUNK))) {
 			for (int j = 0; j < i; j++)
 				free(p.slot[j].buf);
 			return IB_ERROR;
 		}
+	}
 	int rc = 0;
 	pthread_t th[COPY_WRITERS];
 	int nth = 0;
@@ -348,7 +359,7 @@ int ib_bigio_copy(int in, int out, off_t off, off_t end, off_t *copied)
 		pthread_mutex_lock(&p.mu);
 		copy_slot *sl = NULL;
 		while (!p.err && !sl) {
-			for (int i = 0; i < COPY_SLOTS; i++)
+			for (int i = 0; i < p.nslots; i++)
 				if (!p.slot[i].full) {
 					sl = &p.slot[i];
 					break;
@@ -428,7 +439,7 @@ int ib_bigio_copy(int in, int out, off_t off, off_t end, off_t *copied)
 	if (rc == 0 && off < end && ftruncate(out, off) < 0)
 		rc = ib_error_set_os(IB_LAYER_UTIL, "truncate");
 	ib_bigio_done(&r);
-	for (int i = 0; i < COPY_SLOTS; i++)
+	for (int i = 0; i < p.nslots; i++)
 		free(p.slot[i].buf);
 	*copied = off;
 	return rc;

@@ -30,7 +30,9 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() { echo "FAIL (IB_KILL_SEED=$SEED repeats this run): $*" >&2; exit 1; }
+# a command that fails under set -e says where
+trap 'echo "FAIL at line $LINENO (IB_KILL_SEED=$SEED): $BASH_COMMAND" >&2' ERR
 root=$tmp/store
 pullroot=$tmp/pulled
 ib() { "$IB" --root "$root" "$@"; }

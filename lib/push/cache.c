@@ -18,6 +18,7 @@ struct ib_cache_remote {
 	ib_reference *ref;
 	char *what;
 	int pinged;
+	int keeps; /* holds ib_push__gzip_keep() (a handle that pushes) */
 };
 
 int ib_cache_remote_open(ib_cache_remote **out, const char *ref, int push, const ib_registry_options *opts,
@@ -39,6 +40,10 @@ int ib_cache_remote_open(ib_cache_remote **out, const char *ref, int push, const
 		ib_cache_remote_free(c);
 		return rc;
 	}
+	if (push) {
+		c->keeps = 1;
+		ib_push__gzip_keep(1);
+	}
 	*out = c;
 	return 0;
 }
@@ -47,6 +52,8 @@ void ib_cache_remote_free(ib_cache_remote *c)
 {
 	if (!c)
 		return;
+	if (c->keeps)
+		ib_push__gzip_keep(0);
 	ib_push__registry_free(c->r);
 	ib_reference_free(c->ref);
 	free(c->what);

@@ -407,6 +407,13 @@ int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, 
 int ib_push__gzip_layer(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer);
 /* The same at `level` (1-9; 0: IB_PUSH__GZIP_LEVEL_DEFAULT); IB_EINVALID for another level. */
 int ib_push__gzip_layer_level(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level);
+/*
+ * Between ib_push__gzip_keep(1) and ib_push__gzip_keep(0) (nested, from any
+ * thread) the compressors of finished layers are kept for the next ones; the
+ * last ib_push__gzip_keep(0) frees them. A push or an export of many layers
+ * holds it.
+ */
+void ib_push__gzip_keep(int on);
 /* zstd's default level (zstd's own, and containers/image's). */
 #define IB_PUSH_ZSTD_DEFAULT_LEVEL 3
 /* zstd's highest level (ZSTD_maxCLevel() of libzstd 1.4 and later). */

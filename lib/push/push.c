@@ -519,6 +519,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	rc = ib_reference_parse(&ref, dest_ref ? dest_ref : local_name);
 	if (rc < 0)
 		return rc;
+	ib_push__gzip_keep(1); /* one layer's compressors serve the next */
 	ib_image *img = NULL;
 	ib_push__registry *r = NULL;
 	ahead_job ahead = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -574,5 +575,6 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	ib_image_free(img);
 	free(what);
 	ib_reference_free(ref);
+	ib_push__gzip_keep(0);
 	return ib_callback_result(rc);
 }

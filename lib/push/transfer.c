@@ -333,7 +333,7 @@ int ib_push__upload_blob(ib_push__registry *r, ib_store *s, const ib_digest *d, 
  */
 typedef struct {
 	unsigned char *in, *out;
-	size_t in_len, out_len, out_cap;
+	size_t in_len, in_cap, out_len, out_cap;
 	int rc;
 	int done; /* compressed (under the pool's lock) */
 } gz_slot;
@@ -349,12 +349,99 @@ typedef struct {
 } gz_pool;
 
 /* A worker's compressors: the level asked (IB_PUSH__GZIP_LEVEL_DEFAULT unless told), 1 to probe, 0 to store. */
-typedef struct {
+typedef struct gz_work {
 	struct libdeflate_compressor *c6, *c1, *c0;
 	unsigned char *probe;
+	int level; /* of c6 */
+	struct gz_work *next; /* kept (below) */
 } gz_work;
 
 #define GZ_PROBE (64u << 10)
+
+static size_t gz_threads(void);
+
+/*
+ * A compressor is ~0.7 MB of tables that every call writes whole: fresh
+ * memory, so a page fault a page, dearer than compressing a small layer.
+ * While a push runs (ib_push__gzip_keep), the compressors a worker is done
+ * with are kept for the next layer's workers, at most two per core; the
+ * last push to end frees them. A worker takes its set when it gets its
+ * first chunk, so a one-chunk layer makes one set, not one per core.
+ */
+static pthread_mutex_t gz_kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned int gz_keepers;
+static gz_work *gz_kept;
+static size_t gz_kept_n;
+
+static void gz_work_free(gz_work *w)
+{
+	while (w) {
+		gz_work *next = w->next;
+		libdeflate_free_compressor(w->c6);
+		libdeflate_free_compressor(w->c1);
+		libdeflate_free_compressor(w->c0);
+		free(w->probe);
+		free(w);
+		w = next;
+	}
+}
+
+static gz_work *gz_work_take(int level)
+{
+	pthread_mutex_lock(&gz_kept_mu);
+	gz_work **at = &gz_kept;
+	while (*at && (*at)->level != level)
+		at = &(*at)->next;
+	gz_work *w = *at;
+	if (w) {
+		*at = w->next;
+		w->next = NULL;
+		gz_kept_n--;
+	}
+	pthread_mutex_unlock(&gz_kept_mu);
+	if (w)
+		return w;
+	if (!(w = calloc(1, sizeof *w)))
+		return NULL;
+	w->level = level;
+	w->c6 = libdeflate_alloc_compressor(level);
+	w->c1 = libdeflate_alloc_compressor(1);
+	w->c0 = libdeflate_alloc_compressor(0);
+	w->probe = malloc(GZ_PROBE);
+	if (!w->c6 || !w->c1 || !w->c0 || !w->probe) {
+		gz_work_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void gz_work_give(gz_work *w)
+{
+	pthread_mutex_lock(&gz_kept_mu);
+	if (gz_keepers > 0 && gz_kept_n < 2 * gz_threads()) {
+		w->next = gz_kept;
+		gz_kept = w;
+		gz_kept_n++;
+		w = NULL;
+	}
+	pthread_mutex_unlock(&gz_kept_mu);
+	gz_work_free(w);
+}
+
+void ib_push__gzip_keep(int on)
+{
+	gz_work *drop = NULL;
+	pthread_mutex_lock(&gz_kept_mu);
+	if (on)
+		gz_keepers++;
+	else if (gz_keepers > 0 && --gz_keepers == 0) {
+		drop = gz_kept;
+		gz_kept = NULL;
+		gz_kept_n = 0;
+	}
+	pthread_mutex_unlock(&gz_kept_mu);
+	gz_work_free(drop);
+}
 
 /*
  * One chunk as a complete gzip member. Data that does not compress (already
@@ -377,9 +464,8 @@ static int gz_member(gz_work *w, gz_slot *sl)
 static void *gz_worker(void *arg)
 {
 	gz_pool *p = arg;
-	gz_work w = { libdeflate_alloc_compressor(p->level), libdeflate_alloc_compressor(1),
-		      libdeflate_alloc_compressor(0), malloc(GZ_PROBE) };
-	int ok = w.c6 && w.c1 && w.c0 && w.probe;
+	gz_work *w = NULL;
+	int tried = 0;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->quit && p->next >= p->submitted)
@@ -388,16 +474,16 @@ static void *gz_worker(void *arg)
 			break;
 		gz_slot *sl = &p->slots[p->next++ % p->nslots];
 		pthread_mutex_unlock(&p->mu);
-		sl->rc = ok ? gz_member(&w, sl) : -1;
+		if (!tried++)
+			w = gz_work_take(p->level);
+		sl->rc = w ? gz_member(w, sl) : -1;
 		pthread_mutex_lock(&p->mu);
 		sl->done = 1;
 		pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
-	libdeflate_free_compressor(w.c6);
-	libdeflate_free_compressor(w.c1);
-	libdeflate_free_compressor(w.c0);
-	free(w.probe);
+	if (w)
+		gz_work_give(w);
 	return NULL;
 }
 
@@ -464,6 +550,37 @@ static int gz_write_out(gz_stream *g)
 	return rc < 0 ? gz_fail(g, rc) : 0;
 }
 
+/*
+ * A slot's buffers: a chunk's worth, or for a layer of one chunk only its
+ * size (fresh memory is dear: a 100 KB layer does not fill 1 MiB).
+ */
+static int gz_slot_alloc(gz_slot *sl, size_t in_cap)
+{
+	unsigned char *in = ib_bigio_alloc_filled(in_cap); /* written whole, but for the last chunk */
+	/* more than libdeflate's bound for a gzip member of in_cap bytes */
+	size_t out_cap = in_cap + in_cap / 8 + 4096;
+	unsigned char *out = in ? ib_malloc(out_cap) : NULL;
+	if (!out) {
+		free(in);
+		return IB_ERROR;
+	}
+	if (sl->in_len)
+		memcpy(in, sl->in, sl->in_len);
+	free(sl->in);
+	free(sl->out);
+	sl->in = in;
+	sl->in_cap = in_cap;
+	sl->out = out;
+	sl->out_cap = out_cap;
+	return 0;
+}
+
+/* A slot sized for a smaller layer than comes (its recorded size was not its size): a whole chunk's. */
+static int gz_grow(gz_stream *g, gz_slot *sl)
+{
+	return gz_slot_alloc(sl, GZ_CHUNK) < 0 ? gz_fail(g, IB_ERROR) : 0;
+}
+
 /* The slot to fill (a free one: its old member written out first). */
 static gz_slot *gz_space(gz_stream *g)
 {
@@ -477,6 +594,8 @@ static gz_slot *gz_space(gz_stream *g)
 		sl->done = 0;
 		g->filling = 1;
 	}
+	if (sl->in_len == sl->in_cap && gz_grow(g, sl) < 0)
+		return NULL;
 	return sl;
 }
 
@@ -499,7 +618,7 @@ static int gz_feed(const void *data, size_t len, void *payload)
 		gz_slot *sl = gz_space(g);
 		if (!sl)
 			return g->rc;
-		size_t n = GZ_CHUNK - sl->in_len < len ? GZ_CHUNK - sl->in_len : len;
+		size_t n = sl->in_cap - sl->in_len < len ? sl->in_cap - sl->in_len : len;
 		memcpy(sl->in + sl->in_len, d, n);
 		sl->in_len += n;
 		g->total += n;
@@ -518,14 +637,16 @@ static int gz_feed_fd(gz_stream *g, int fd)
 		gz_slot *sl = gz_space(g);
 		if (!sl)
 			return g->rc;
-		ssize_t got = read_full(fd, sl->in + sl->in_len, GZ_CHUNK - sl->in_len);
+		size_t want = sl->in_cap - sl->in_len;
+		ssize_t got = read_full(fd, sl->in + sl->in_len, want);
 		if (got < 0)
 			return gz_fail(g, ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", g->ds));
 		sl->in_len += (size_t)got;
 		g->total += (uint64_t)got;
-		if (sl->in_len < GZ_CHUNK)
+		if ((size_t)got < want)
 			return 0; /* the end of the file */
-		gz_submit(g);
+		if (sl->in_len == GZ_CHUNK)
+			gz_submit(g);
 	}
 }
 
@@ -593,12 +714,10 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 		rc = IB_ERROR;
 		goto out;
 	}
+	/* one chunk: room for the layer and its end (a read that comes back short) */
+	size_t in_cap = chunks > 1 ? GZ_CHUNK : (size_t)(lsize + 1 + 4095) / 4096 * 4096;
 	for (size_t i = 0; i < g.p.nslots; i++) {
-		/* more than libdeflate's bound for a gzip member of GZ_CHUNK */
-		g.p.slots[i].out_cap = GZ_CHUNK + GZ_CHUNK / 8 + 4096;
-		g.p.slots[i].in = ib_bigio_alloc_filled(GZ_CHUNK); /* written whole, but for the last chunk */
-		g.p.slots[i].out = ib_malloc(g.p.slots[i].out_cap);
-		if (!g.p.slots[i].in || !g.p.slots[i].out) {
+		if (gz_slot_alloc(&g.p.slots[i], in_cap) < 0) {
 			rc = IB_ERROR;
 			goto out;
 		}

@@ -81,6 +81,9 @@ static void test_parallel_gzip_round_trip(void **state)
 	gzip_of(s, (1u << 20), 3, 1, 0);              /* exactly one chunk */
 	gzip_of(s, (7u << 20) + 12345, 4, 8, 0);      /* more chunks than a batch */
 	gzip_of(s, (3u << 20) + 5, 5, 4, 1);          /* incompressible: stored members */
+	/* layers of IB_BIGIO_MIN and more: the ring of slots goes round many times, the last member short */
+	gzip_of(s, (9u << 20) + 777, 6, 10, 0);
+	gzip_of(s, (12u << 20) + 4096, 7, 13, 1);
 	ib_store_free(s);
 	ib_rm_rf(dir);
 	free(dir);

@@ -95,7 +95,10 @@ IB_EXTERN(void) ib_store_layer_source_provider(ib_store_layer_source_fn fn);
 /**
  * Record that layer `diff_id` (an uncompressed tar of `size` bytes) is not
  * stored as a blob but regenerated from `source` (at most 64 KiB, opaque to
- * the store). Nothing is recorded when the blob or a record exists already.
+ * the store but for one member: when `source` is a JSON object, its "chain",
+ * an array of layer digests, names the layers the regeneration stands on,
+ * and GC keeps them as long as the record). Nothing is recorded when the
+ * blob or a record exists already.
  * Takes a lease of its own; the caller holds one until a cache entry or an
  * image references the layer.
  */

@@ -229,6 +229,84 @@ static int mark_variants(digest_set *live, ib_store *s)
 	return rc;
 }
 
+/*
+ * A layer kept only unpacked is regenerated as a diff against the layers
+ * its record's chain names (regen.c), which need not be layers of the
+ * images that use it: the same diff made on another base (the same COPY
+ * onto two images) is recorded once, with the chain it was made on. Those
+ * layers live as long as the record does, and so, in turn, do theirs.
+ * `live` is sorted on entry and on return.
+ */
+typedef struct {
+	digest_set *live;
+	size_t sorted; /* live->d[0, sorted) is sorted; what mark_chains adds follows, unsorted */
+} chain_marks;
+
+static int chain_has(const chain_marks *m, const ib_digest *d)
+{
+	if (m->sorted && bsearch(d, m->live->d, m->sorted, sizeof *d, cmp_digest))
+		return 1;
+	for (size_t i = m->sorted; i < m->live->n; i++)
+		if (!memcmp(&m->live->d[i], d, sizeof *d))
+			return 1;
+	return 0;
+}
+
+static int chain_mark(const ib_digest *needed, void *payload)
+{
+	chain_marks *m = payload;
+	return chain_has(m, needed) ? 0 : set_add(m->live, needed);
+}
+
+static int mark_chains(digest_set *live, ib_store *s)
+{
+	char *dir = ib_store__path(s, "layers");
+	if (!dir)
+		return IB_ERROR;
+	DIR *d = opendir(dir);
+	free(dir);
+	if (!d)
+		return 0;
+	digest_set records = { NULL, 0, 0 };
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		char hex[65], ds[IB_DIGEST_STRLEN];
+		ib_digest dg;
+		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
+			continue;
+		memcpy(hex, de->d_name, 64);
+		hex[64] = 0;
+		snprintf(ds, sizeof ds, "sha256:%s", hex);
+		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
+			ib_error_clear();
+			continue;
+		}
+		rc = set_add(&records, &dg);
+	}
+	closedir(d);
+	chain_marks m = { live, live->n };
+	/* until no live record is left to follow: each pass follows the records that became live */
+	int more = 1;
+	while (rc == 0 && more) {
+		more = 0;
+		for (size_t i = 0; rc == 0 && i < records.n; i++) {
+			if (!chain_has(&m, &records.d[i]))
+				continue;
+			ib_digest r = records.d[i];
+			records.d[i] = records.d[--records.n]; /* followed once */
+			i--;
+			more = 1;
+			if ((rc = ib_store__layer_source_needs(s, &r, chain_mark, &m)) > 0)
+				rc = 0;
+		}
+	}
+	free(records.d);
+	if (rc == 0 && live->n != m.sorted)
+		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
+	return rc;
+}
+
 static int mark_all(digest_set *live, ib_store *s)
 {
 	json_t *index;
@@ -254,6 +332,8 @@ static int mark_all(digest_set *live, ib_store *s)
 	ib_store__container_records_free(list, n);
 	if (rc == 0 && live->n)
 		qsort(live->d, live->n, sizeof *live->d, cmp_digest);
+	if (rc == 0)
+		rc = mark_chains(live, s);
 	if (rc == 0)
 		rc = mark_variants(live, s);
 	return rc;

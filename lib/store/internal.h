@@ -192,6 +192,14 @@ int ib_store__layer_source_open(int *fd_out, ib_store *s, const ib_digest *d);
 /* Regenerate and check only (fsck). */
 int ib_store__layer_source_check(ib_store *s, const ib_digest *d);
 /*
+ * The layers the regeneration of `d` stands on: its source's "chain" (a
+ * JSON object's array of layer digests, as the snapshot layer writes it;
+ * store.h), each given to `fn`. 1 when `d` is a record, 0 when not, < 0 on
+ * a damaged record or when `fn` failed.
+ */
+int ib_store__layer_source_needs(ib_store *s, const ib_digest *d, int (*fn)(const ib_digest *needed, void *payload),
+				 void *payload);
+/*
  * Blob `d` for a consumer that can take it as a stream: 0 and `*fd_out` (to
  * read) when it is a file (or a remote layer, fetched and checked, as
  * ib_store_blob_open() does); 1 when it is a layer kept only unpacked, which

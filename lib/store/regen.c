@@ -86,6 +86,34 @@ int ib_store__layer_source_size(uint64_t *size, ib_store *s, const ib_digest *d)
 	return record_read(s, d, size, NULL);
 }
 
+int ib_store__layer_source_needs(ib_store *s, const ib_digest *d, int (*fn)(const ib_digest *needed, void *payload),
+				 void *payload)
+{
+	char *source = NULL;
+	int rc = record_read(s, d, NULL, &source);
+	if (rc <= 0)
+		return rc;
+	json_t *j = json_loads(source, 0, NULL);
+	json_t *chain = json_object_get(j, "chain");
+	size_t i;
+	json_t *v;
+	rc = 1;
+	json_array_foreach(chain, i, v) {
+		ib_digest n;
+		if (!json_is_string(v) || ib_digest_parse(&n, json_string_value(v)) < 0) {
+			ib_error_clear(); /* not a digest: nothing a GC could keep (fsck says the record is bad) */
+			continue;
+		}
+		if (fn(&n, payload) < 0) {
+			rc = IB_ERROR;
+			break;
+		}
+	}
+	json_decref(j);
+	free(source);
+	return rc;
+}
+
 int ib_store_layer_source_put(ib_store *s, const ib_digest *d, uint64_t size, const char *source)
 {
 	if (!s || !d || !source)

@@ -173,4 +173,28 @@ for l in $built; do
 	[ -f "$root/layers/${l#sha256:}.json" ] || fail "prune dropped the record of app's layer $l"
 done
 ib fsck >/dev/null || fail "fsck after prune"
+
+echo "== 6. a layer recorded on one base and used on another keeps the base it was diffed against"
+# the same COPY onto two bases is one diff_id, recorded once with the chain it was made on (y's);
+# removing y and the image made on it must leave x pushable and savable (prune used to drop y's layer)
+mkdir -p "$tmp/c-y" "$tmp/c-on"
+printf 'FROM busybox\nRUN echo a > /a\n' >"$tmp/c-y/Dockerfile"
+echo same >"$tmp/c-on/f"
+ib build -q -t y "$tmp/c-y" >/dev/null
+printf 'FROM y\nCOPY f /f\n' >"$tmp/c-on/Dockerfile"
+ib build -q -t on-y "$tmp/c-on" >/dev/null
+printf 'FROM busybox\nCOPY f /f\n' >"$tmp/c-on/Dockerfile"
+ib build -q -t on-busybox "$tmp/c-on" >/dev/null
+top=$(ib inspect on-busybox | json 'd[0]["RootFS"]["Layers"][-1]')
+[ "$(ib inspect on-y | json 'd[0]["RootFS"]["Layers"][-1]')" = "$top" ] || fail "the COPY is not one layer on both bases"
+[ -f "$root/layers/${top#sha256:}.json" ] || fail "the COPY layer is no record"
+ib rmi on-y y >/dev/null
+rm -f "$root"/cache/*.json
+ib prune >/dev/null
+ib fsck >/dev/null || fail "fsck after y was pruned: $(ib fsck 2>&1)"
+ib save -o "$tmp/on-busybox.tar" on-busybox || fail "save of the image on busybox after y was pruned"
+ib rmi on-busybox >/dev/null
+ib prune >/dev/null
+[ ! -e "$root/layers/${top#sha256:}.json" ] || fail "the record stays after its last image"
+ib fsck >/dev/null || fail "fsck after the last prune"
 echo ok

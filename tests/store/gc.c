@@ -95,6 +95,63 @@ static void test_variants(void **state)
 	ts_close(&t);
 }
 
+/* A record's source naming `chain` (digests), as the snapshot layer writes it. */
+static void put_record(ib_store *s, ib_digest *out, const char *name, const ib_digest *const *chain, size_t n)
+{
+	ib_digest_of(out, name, strlen(name));
+	char src[1024] = "{\"chain\":[";
+	for (size_t i = 0; i < n; i++) {
+		char ds[IB_DIGEST_STRLEN];
+		ib_digest_fmt(ds, chain[i]);
+		snprintf(src + strlen(src), sizeof src - strlen(src), "%s\"%s\"", i ? "," : "", ds);
+	}
+	snprintf(src + strlen(src), sizeof src - strlen(src), "],\"snapshotter\":\"overlay\"}");
+	assert_int_equal(ib_store_layer_source_put(s, out, 1024, src), 0);
+}
+
+/*
+ * A layer kept only unpacked is regenerated against the layers its record's
+ * chain names, which need not be layers of the images (or cache entries)
+ * that use it: the same diff made on another base is recorded once. GC keeps
+ * them, and theirs in turn, as long as the record lives (a prune used to
+ * drop them: the layer could no longer be pushed or saved).
+ */
+static void test_record_chain(void **state)
+{
+	(void)state;
+	test_store t;
+	ts_open(&t, "chain");
+	ib_digest base, mid, top, opaque, cfg, orphan;
+	assert_int_equal(ib_store_blob_put(&base, t.store, "the base layer's tar", 20), 0);
+	const ib_digest *c1[] = { &base };
+	put_record(t.store, &mid, "mid", c1, 1);
+	const ib_digest *c2[] = { &mid };
+	put_record(t.store, &top, "top", c2, 1);
+	ib_digest_of(&opaque, "opaque", 6); /* a source that is not JSON: opaque, needs nothing */
+	assert_int_equal(ib_store_layer_source_put(t.store, &opaque, 10, "not json ["), 0);
+	assert_int_equal(ib_store_blob_put(&cfg, t.store, "{}", 2), 0);
+	assert_int_equal(ib_store_blob_put(&orphan, t.store, "nobody's", 8), 0);
+	assert_int_equal(ib_store_cache_put(t.store, KEY, &top, &cfg), 0);
+	assert_int_equal(ib_store_cache_put(t.store, "cd00000000000000000000000000000000000000000000000000000000000000",
+					    &opaque, &cfg), 0);
+	ib_store_gc_stats st = IB_STORE_GC_STATS_INIT;
+	assert_int_equal(ib_store_gc(&st, t.store, NULL), 0);
+	assert_int_equal(st.blobs_removed, 1);
+	assert_int_equal(ib_store_blob_has(t.store, &orphan), 0);
+	assert_int_equal(ib_store_layer_source_has(t.store, &top), 1);
+	assert_int_equal(ib_store_layer_source_has(t.store, &mid), 1); /* through top's chain */
+	assert_int_equal(ib_store_blob_has(t.store, &base), 1);        /* through mid's */
+	assert_int_equal(ib_store_layer_source_has(t.store, &opaque), 1);
+	/* the chain goes with the last record standing on it */
+	assert_int_equal(ib_store_cache_remove(t.store, KEY), 0);
+	assert_int_equal(ib_store_gc(&st, t.store, NULL), 0);
+	assert_int_equal(ib_store_layer_source_has(t.store, &top), 0);
+	assert_int_equal(ib_store_layer_source_has(t.store, &mid), 0);
+	assert_int_equal(ib_store_blob_has(t.store, &base), 0);
+	assert_int_equal(ib_store_layer_source_has(t.store, &opaque), 1);
+	ts_close(&t);
+}
+
 /* Several processes write one store at once: every name lands, the store stays sound. */
 static void test_concurrent_writers(void **state)
 {
@@ -357,6 +414,7 @@ static void test_writer_during_gc(void **state)
 DEFINE_GROUP(gc_tests,
 	cmocka_unit_test(test_gc_basic),
 	cmocka_unit_test(test_variants),
+	cmocka_unit_test(test_record_chain),
 	cmocka_unit_test(test_concurrent_writers),
 	cmocka_unit_test(test_gc_during_writer),
 	cmocka_unit_test(test_writer_during_gc))

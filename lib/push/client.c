@@ -10,10 +10,13 @@
 #include "push/http.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +29,17 @@ struct ib_push__registry {
 	const char *scheme;
 	int scheme_known; /* a response came back over `scheme` */
 	int insecure;
+	/*
+	 * An insecure registry that answered in plain HTTP is remembered in the
+	 * store (`memo`: <root>/hosts/<host>.http, ib_push__registry_memo) so that
+	 * the next command asks it in HTTP first, without a TLS attempt (a TLS
+	 * context, a handshake and a second connection: ~5 ms, as long as a push
+	 * again takes otherwise). `guessed`: the scheme is the memo's, not
+	 * confirmed yet; when plain HTTP fails there, HTTPS is tried and the memo
+	 * forgotten.
+	 */
+	char *memo;
+	int guessed;
 	char *ca_file;
 	unsigned int attempts;
 	unsigned int stall; /* seconds: the low-speed window, and how long an error body is read */
@@ -71,6 +85,35 @@ static void free_secret(char *s)
 		memset(s, 0, strlen(s));
 		free(s);
 	}
+}
+
+/*
+ * Loading Debian's libcurl is ~28 shared objects (TLS, Kerberos, LDAP, SSH:
+ * ~10 ms of the loader on the reference machine), then OpenSSL's
+ * initialisation: as long as a push again (one HEAD) takes. Done on another
+ * core while the caller reads the store, it costs the caller only what is
+ * left of it when the first request is made (client_alloc waits for it).
+ */
+static void *warm_main(void *arg)
+{
+	(void)arg;
+	if (ib_push__curl_load() == 0)
+		pthread_once(&curl_once, curl_init);
+	ib_error_clear(); /* this thread's: the caller's client_alloc says it again */
+	return NULL;
+}
+
+int ib_push__curl_warm(pthread_t *t)
+{
+	if (ib_push__curl_loaded())
+		return 1;
+	return pthread_create(t, NULL, warm_main, NULL) == 0 ? 0 : 1;
+}
+
+void ib_push__curl_warm_join(pthread_t t, int started)
+{
+	if (started == 0)
+		pthread_join(t, NULL);
 }
 
 static int client_alloc(ib_push__registry **out, const char *domain, const char *path, const char *actions,
@@ -234,6 +277,37 @@ int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const 
 	return 0;
 }
 
+void ib_push__registry_memo(ib_push__registry *r, const char *root)
+{
+	/* only an insecure registry may be asked in plain HTTP at all; a host is never a path */
+	if (!r || !root || !r->insecure || r->scheme_known || r->memo || !r->host[0] || strchr(r->host, '/') ||
+	    r->host[0] == '.')
+		return;
+	if (!(r->memo = ib_sprintf("%s/hosts/%s.http", root, r->host))) {
+		ib_error_clear(); /* only a shortcut */
+		return;
+	}
+	if (access(r->memo, F_OK) == 0) {
+		r->scheme = "http";
+		r->guessed = 1;
+	}
+}
+
+/* The registry answered over plain HTTP after HTTPS failed: remembered (a shortcut: failures are ignored). */
+static void memo_write(ib_push__registry *r)
+{
+	char *dir = ib_sprintf("%.*s", (int)(strrchr(r->memo, '/') - r->memo), r->memo);
+	if (!dir) {
+		ib_error_clear();
+		return;
+	}
+	(void)mkdir(dir, 0755); /* EEXIST, or the open below fails */
+	int fd = open(r->memo, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+}
+
 int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *o)
 {
 	ib_push__registry *r = NULL;
@@ -265,6 +339,7 @@ void ib_push__registry_free(ib_push__registry *r)
 		return;
 	if (r->curl)
 		curl_easy_cleanup(r->curl);
+	free(r->memo);
 	free(r->domain);
 	free(r->path);
 	free(r->actions);
@@ -1027,6 +1102,21 @@ int ib_push__registry_request(ib_push__registry *r, ib_push__response *resp, con
 			attempt--;
 			continue;
 		}
+		if ((cc != CURLE_OK || resp->status == 400) && r->guessed && !r->scheme_known && rel[0] == '/' &&
+		    !x.foreign) {
+			/*
+			 * it spoke plain HTTP last time, not now (no answer, or Go's "400 Client
+			 * sent an HTTP request to an HTTPS server"): HTTPS first again, as
+			 * without the memo
+			 */
+			r->scheme = "https";
+			r->guessed = 0;
+			unlink(r->memo);
+			attempt--;
+			continue;
+		}
+		if (cc == CURLE_OK && !r->scheme_known && r->memo && !r->guessed && !strcmp(r->scheme, "http"))
+			memo_write(r);
 		if (cc == CURLE_OK)
 			r->scheme_known = 1;
 		/* a challenge is answered only when the registry itself made it (not a redirect's target) */

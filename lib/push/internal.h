@@ -28,6 +28,13 @@ CURLSHcode curl_share_setopt(CURLSH *share, CURLSHoption option, ...);
  */
 int ib_push__curl_load(void);
 int ib_push__curl_loaded(void);
+/*
+ * Start loading and initialising libcurl on a thread of its own (a call that
+ * will talk to a registry, while it reads the store first); 0 when started
+ * (join it with ib_push__curl_warm_join), 1 when there is nothing to do.
+ */
+int ib_push__curl_warm(pthread_t *t);
+void ib_push__curl_warm_join(pthread_t t, int started);
 
 /* ---- names (auth.c) ---- */
 
@@ -296,6 +303,12 @@ int ib_push__registry_new(ib_push__registry **out, const char *domain, const cha
 int ib_push__registry_new_at(ib_push__registry **out, const char *domain, const char *path, const char *actions,
 			     const ib_registry_options *opts, const ib_callbacks *cb, const char *what,
 			     const ib_push__regconf *conf, int insecure);
+/*
+ * Remember in the store at `root` (<root>/hosts/<host>.http) whether an
+ * insecure registry speaks plain HTTP, and ask it so first when it did last
+ * time (client.c); nothing for a registry that is not insecure.
+ */
+void ib_push__registry_memo(ib_push__registry *r, const char *root);
 /* Another client with the same settings and what `r` learnt (scheme, token): for another thread. */
 int ib_push__registry_clone(ib_push__registry **out, const ib_push__registry *r);
 void ib_push__registry_free(ib_push__registry *r);

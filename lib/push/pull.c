@@ -377,6 +377,8 @@ int ib_pull(ib_digest *image_id, ib_digest *manifest, ib_store *store, const cha
 		else
 			rc = ib_push__registry_new_at(&r, src->domain, src->path, "pull", opts->registry, opts->callbacks,
 						      what, &conf, src->insecure);
+		if (rc == 0)
+			ib_push__registry_memo(r, ib_store_root(store));
 		ib_digest id;
 		if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
 			rc = pull(&id, manifest, r, store, ref, opts->jobs, opts->platform);

@@ -519,6 +519,9 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	rc = ib_reference_parse(&ref, dest_ref ? dest_ref : local_name);
 	if (rc < 0)
 		return rc;
+	pthread_t warm;
+	memset(&warm, 0, sizeof warm);
+	int warming = ib_push__curl_warm(&warm); /* while the image and its variants are read */
 	ib_push__gzip_keep(1); /* one layer's compressors serve the next */
 	ib_image *img = NULL;
 	ib_push__registry *r = NULL;
@@ -538,6 +541,8 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	if (rc == 0)
 		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
 				     opts->callbacks, what);
+	if (rc == 0)
+		ib_push__registry_memo(r, ib_store_root(store));
 	ib_digest md;
 	if (rc == 0) {
 		/* a multi-platform image: every platform's image, then the index under the tag */
@@ -576,5 +581,6 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 	free(what);
 	ib_reference_free(ref);
 	ib_push__gzip_keep(0);
+	ib_push__curl_warm_join(warm, warming);
 	return ib_callback_result(rc);
 }

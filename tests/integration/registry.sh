@@ -157,6 +157,56 @@ grep -q "pulling $reg/app:1" "$tmp/b4.log" || fail "build did not pull its base:
 root5=$tmp/store5
 [ "$("$IB" --root "$root5" run --rm "$reg/app:1" 2>/dev/null)" = "hello from the registry" ] || fail "run did not pull a missing image"
 
+echo "== an insecure registry that spoke plain HTTP is asked in HTTP first next time (no TLS attempt)"
+[ -f "$root/hosts/$reg.http" ] || fail "no memo of $reg speaking plain HTTP: $(ls "$root/hosts" 2>&1)"
+# a relay in front of the registry notes whether each connection opens with a TLS handshake
+rport=$(free_port)
+/usr/bin/python3 - "$rport" "$port" "$tmp/relay.log" <<'PY' &
+import socket, sys, threading
+lport, dport, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", lport))
+srv.listen(16)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+def serve(c):
+    first = c.recv(1, socket.MSG_PEEK)
+    with open(log, "a") as f:
+        f.write("tls\n" if first == b"\x16" else "plain\n")
+    u = socket.create_connection(("127.0.0.1", dport))
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+    pipe(c, u)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+pids+=($!)
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break; sleep 0.05; done
+: >"$tmp/relay.log"
+rreg=127.0.0.1:$rport
+ib push app "$rreg/app:relay" >/dev/null
+[ "$(grep -c '^tls$' "$tmp/relay.log")" = 1 ] || fail "the first push did not try TLS once: $(cat "$tmp/relay.log")"
+[ -f "$root/hosts/$rreg.http" ] || fail "no memo of $rreg"
+: >"$tmp/relay.log"
+ib push app "$rreg/app:relay" >/dev/null
+! grep -q '^tls$' "$tmp/relay.log" || fail "the second push tried TLS: $(cat "$tmp/relay.log")"
+grep -q '^plain$' "$tmp/relay.log" || fail "the second push went nowhere: $(cat "$tmp/relay.log")"
+: >"$tmp/relay.log"
+"$IB" --root "$root" pull "$rreg/app:relay" >/dev/null
+! grep -q '^tls$' "$tmp/relay.log" || fail "the pull tried TLS: $(cat "$tmp/relay.log")"
+
 echo "== TLS + htpasswd"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.crt" -days 1 -subj "/CN=ib test CA" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/other.key" -out "$tmp/other.crt" -days 1 -subj "/CN=other CA" 2>/dev/null
@@ -190,6 +240,11 @@ if ib push --tls-ca "$tmp/other.crt" app "$treg/app:1" 2>"$tmp/err"; then fail "
 grep -qi "certificate" "$tmp/err" || fail "wrong CA: $(cat "$tmp/err")"
 [ "$(skopeo inspect --creds alice:s3cret --cert-dir /nonexistent --tls-verify=false "docker://$treg/app:1" | json 'd["Digest"]')" = "$digest" ] ||
 	fail "skopeo does not see the TLS push"
+# a memo that says plain HTTP for a registry that now speaks TLS: HTTPS is tried, and the memo forgotten
+touch "$root/hosts/$treg.http"
+tdigest=$(ib push --tls-ca "$tmp/ca.crt" app "$treg/app:1" | sed -n 's/^1: digest: //p')
+[ "$tdigest" = "$digest" ] || fail "TLS push with a stale memo gave digest '$tdigest', not $digest"
+[ ! -e "$root/hosts/$treg.http" ] || fail "the stale memo of $treg stays"
 root4=$tmp/store4
 "$IB" --root "$root4" pull --tls-ca "$tmp/ca.crt" "$treg/app:1" >/dev/null
 [ "$("$IB" --root "$root4" inspect "$treg/app:1" | json 'd[0]["Id"]')" = "$id" ] || fail "TLS pull: another image id"

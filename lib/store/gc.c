@@ -115,15 +115,40 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
-static int mark_cache(digest_set *live, ib_store *s)
+/* 1 and the digest when `name` is a record's "<64 hex digits>.json", 0 when not (no error set). */
+static int record_name(ib_digest *out, const char *name)
 {
-	char *dir = ib_store__path(s, "cache");
+	char hex[65], ds[IB_DIGEST_STRLEN];
+	if (strlen(name) != 69 || strcmp(name + 64, ".json"))
+		return 0;
+	memcpy(hex, name, 64);
+	hex[64] = 0;
+	snprintf(ds, sizeof ds, "sha256:%s", hex);
+	if (!is_hex64(hex) || ib_digest_parse(out, ds) < 0) {
+		ib_error_clear();
+		return 0;
+	}
+	return 1;
+}
+
+/* <root>/<sub> to read (*out NULL when there is none); IB_ERROR when out of memory. */
+static int open_sub(DIR **out, ib_store *s, const char *sub)
+{
+	char *dir = ib_store__path(s, sub);
 	if (!dir)
 		return IB_ERROR;
-	DIR *d = opendir(dir);
+	*out = opendir(dir);
 	free(dir);
+	return 0;
+}
+
+static int mark_cache(digest_set *live, ib_store *s)
+{
+	DIR *d;
+	if (open_sub(&d, s, "cache") < 0)
+		return IB_ERROR;
 	if (!d)
-		return 0;
+		return 0; /* none yet */
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
@@ -185,26 +210,18 @@ static int keep_good_variants(digest_set *live, ib_store *s, const ib_digest *di
 /* Compressed variants live as long as their layer; the records of dead layers go. */
 static int mark_variants(digest_set *live, ib_store *s)
 {
-	char *dir = ib_store__path(s, "variants");
-	if (!dir)
+	DIR *d;
+	if (open_sub(&d, s, "variants") < 0)
 		return IB_ERROR;
-	DIR *d = opendir(dir);
-	free(dir);
 	if (!d)
-		return 0;
+		return 0; /* none yet */
 	size_t before = live->n;
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
-			continue;
-		char ds[IB_DIGEST_STRLEN];
-		snprintf(ds, sizeof ds, "sha256:%.64s", de->d_name);
 		ib_digest diff;
-		if (ib_digest_parse(&diff, ds) < 0) {
-			ib_error_clear();
+		if (!record_name(&diff, de->d_name))
 			continue;
-		}
 		/* only the sorted part: what this loop adds is unsorted until the end */
 		if (!before || !bsearch(&diff, live->d, before, sizeof diff, cmp_digest)) {
 			unlinkat(dirfd(d), de->d_name, 0);
@@ -260,29 +277,18 @@ static int chain_mark(const ib_digest *needed, void *payload)
 
 static int mark_chains(digest_set *live, ib_store *s)
 {
-	char *dir = ib_store__path(s, "layers");
-	if (!dir)
+	DIR *d;
+	if (open_sub(&d, s, "layers") < 0)
 		return IB_ERROR;
-	DIR *d = opendir(dir);
-	free(dir);
 	if (!d)
-		return 0;
+		return 0; /* none yet */
 	digest_set records = { NULL, 0, 0 };
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
-		char hex[65], ds[IB_DIGEST_STRLEN];
 		ib_digest dg;
-		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
-			continue;
-		memcpy(hex, de->d_name, 64);
-		hex[64] = 0;
-		snprintf(ds, sizeof ds, "sha256:%s", hex);
-		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
-			ib_error_clear();
-			continue;
-		}
-		rc = set_add(&records, &dg);
+		if (record_name(&dg, de->d_name))
+			rc = set_add(&records, &dg);
 	}
 	closedir(d);
 	chain_marks m = { live, live->n };
@@ -385,17 +391,9 @@ static int sweep_layer_sources(ib_store_gc_stats *st, ib_store *s, const digest_
 	int rc = dir ? 0 : IB_ERROR;
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		char hex[65], ds[IB_DIGEST_STRLEN];
 		ib_digest dg;
-		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json"))
+		if (!record_name(&dg, de->d_name))
 			continue;
-		memcpy(hex, de->d_name, 64);
-		hex[64] = 0;
-		snprintf(ds, sizeof ds, "sha256:%s", hex);
-		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
-			ib_error_clear();
-			continue;
-		}
 		if (set_has(live, &dg) && (!remote || ib_store__blob_local_has(s, &dg) != 1))
 			continue;
 		ib_error_clear();
@@ -630,19 +628,10 @@ static void fsck_layer_sources(fsck_state *f, ib_store *s)
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		char hex[65], ds[IB_DIGEST_STRLEN];
 		ib_digest dg;
 		if (de->d_name[0] == '.')
 			continue;
-		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json")) {
-			problem(f, "`%s/%s`: not a layer source record (<64 hex digits>.json)", dir, de->d_name);
-			continue;
-		}
-		memcpy(hex, de->d_name, 64);
-		hex[64] = 0;
-		snprintf(ds, sizeof ds, "sha256:%s", hex);
-		if (!is_hex64(hex) || ib_digest_parse(&dg, ds) < 0) {
-			ib_error_clear();
+		if (!record_name(&dg, de->d_name)) {
 			problem(f, "`%s/%s`: not a layer source record (<64 hex digits>.json)", dir, de->d_name);
 			continue;
 		}
@@ -667,16 +656,10 @@ static void fsck_remote(fsck_state *f, ib_store *s)
 	DIR *d = dir ? opendir(dir) : NULL;
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		char hex[65] = { 0 }, ds[IB_DIGEST_STRLEN];
 		ib_digest dg;
 		if (de->d_name[0] == '.' || !strncmp(de->d_name, "untrusted-", 10))
 			continue;
-		memcpy(hex, de->d_name, strlen(de->d_name) >= 64 ? 64 : 0);
-		hex[64] = 0;
-		snprintf(ds, sizeof ds, "sha256:%s", hex);
-		if (strlen(de->d_name) != 69 || strcmp(de->d_name + 64, ".json") || !is_hex64(hex) ||
-		    ib_digest_parse(&dg, ds) < 0) {
-			ib_error_clear();
+		if (!record_name(&dg, de->d_name)) {
 			problem(f, "`%s/%s`: not a remote layer record (<64 hex digits>.json)", dir, de->d_name);
 			continue;
 		}

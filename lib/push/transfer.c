@@ -575,7 +575,11 @@ static int gz_slot_alloc(gz_slot *sl, size_t in_cap)
 	return 0;
 }
 
-/* A slot sized for a smaller layer than comes (its recorded size was not its size): a whole chunk's. */
+/*
+ * A slot sized for a smaller layer than comes: a whole chunk's. (Not
+ * expected: a regeneration stops at the recorded size, and a blob does not
+ * change; but more bytes than the size said are never an overflow.)
+ */
 static int gz_grow(gz_stream *g, gz_slot *sl)
 {
 	return gz_slot_alloc(sl, GZ_CHUNK) < 0 ? gz_fail(g, IB_ERROR) : 0;

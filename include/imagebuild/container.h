@@ -230,7 +230,11 @@ IB_EXTERN(int) ib_container_commit(ib_digest *image_id, ib_container *c, const i
  */
 IB_EXTERN(int) ib_commit_apply_change(ib_image_config *config, const char *change);
 
-/** Remove a container: its snapshot and its record. IB_EEXISTS when it is running. */
+/**
+ * Remove a container: its record, then its snapshot. IB_EEXISTS when it is
+ * running. When the snapshot cannot be removed the container is gone all
+ * the same (the error says so) and ib_prune() removes what is left.
+ */
 IB_EXTERN(int) ib_container_remove(ib_store *store, const char *id_or_name);
 
 IB_END_DECL

@@ -740,13 +740,19 @@ int ib_container_remove(ib_store *store, const char *id_or_name)
 		rc = running;
 	if (rc == 0)
 		rc = open_snapshotter(&snap, c);
+	/*
+	 * The record first, then the snapshot: a removal killed or failing in
+	 * between leaves a snapshot nothing keeps (prune removes it), never a
+	 * record of a container whose files are gone.
+	 */
+	if (rc == 0)
+		rc = ib_store_container_remove(store, c->rec->id);
 	if (rc == 0 && ib_snapshot_exists(snap, c->rec->id) == 1) {
 		ib_snapshot_unmount(snap, c->rec->id);
 		ib_error_clear();
-		rc = ib_snapshot_remove(snap, c->rec->id);
+		if ((rc = ib_snapshot_remove(snap, c->rec->id)) < 0)
+			ib_error_prefix("its record is removed, its snapshot is left for prune");
 	}
-	if (rc == 0)
-		rc = ib_store_container_remove(store, c->rec->id);
 	if (rc < 0)
 		ib_error_prefix("remove container %s", id_or_name);
 	ib_snapshotter_free(snap);

@@ -199,4 +199,17 @@ out=$(run --rm rs-image sh -c 'cat /etc/resolv.conf; echo; readlink /etc/resolv.
 	fail "a symlinked /etc/resolv.conf did not get the host's: $out"
 losetup -d "$loop"; loop=
 
+# rm removes the record first: a snapshot that cannot be removed leaves no container behind,
+# only files prune removes (an immutable file makes the removal fail)
+run --name stuck busybox sh -c 'echo x > /stuck' >/dev/null
+f=$(find "$IMAGEBUILD_ROOT/snapshots/$SNAP/active" -name stuck -type f | head -1)
+[ -n "$f" ] || fail "no file /stuck in the container's snapshot"
+chattr +i "$f" || fail "chattr +i $f (the test needs a file system with immutable files)"
+if "$IB" rm stuck 2>"$tmp/err"; then chattr -i "$f"; fail "rm of a container whose files cannot go succeeded"; fi
+chattr -i "$f"
+grep -q "its record is removed, its snapshot is left for prune" "$tmp/err" || fail "rm: $(cat "$tmp/err")"
+! "$IB" ps -a | grep -q stuck || fail "the container stays after its rm failed on its files: $("$IB" ps -a)"
+"$IB" prune >/dev/null
+[ ! -e "$f" ] || fail "prune left the removed container's files"
+
 echo "containers: ok ($ISO, $SNAP)"

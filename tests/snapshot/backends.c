@@ -594,6 +594,69 @@ static void test_dead_owner(void **state)
 	}
 }
 
+/*
+ * A container is created in two steps (lib/build/container.c): its record,
+ * then ib_snapshot_persist. A `run` killed between them left the record and
+ * an owner record naming a dead process: the next open's reaper removed the
+ * container's snapshot, files and all (exec then failed: "no snapshot").
+ */
+static void test_dead_owner_container(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_digest chain[2];
+	chain_of(chain, 2);
+	const char *names[2] = { "overlay", "copy" };
+	static const char *const id = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+	for (int b = 0; b < 2; b++) {
+		const char *name = names[b];
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			ib_snapshotter *s = NULL;
+			ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+			so.flags = IB_SNAPSHOTTER_KEEP_STALE;
+			ib_container_record rec = IB_CONTAINER_RECORD_INIT;
+			rec.id = id;
+			rec.image_id = chain[0];
+			rec.state = "created";
+			int ok = ib_snapshotter_open(&s, store, name, &so) == 0 && ib_snapshot_prepare(s, id, chain, 2) == 0 &&
+				 ib_store_container_put(store, &rec) == 0;
+			if (!ok) {
+				fprintf(stderr, "child: %s\n", ib_error_last()->message);
+				_exit(1);
+			}
+			kill(getpid(), SIGKILL); /* before ib_snapshot_persist */
+			_exit(2);
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+			fail_msg("%s: the child did not get as far as being killed (status %d)", name, st);
+		/* an open reaps what dead processes left, but not a container's snapshot */
+		ib_snapshotter *s = open_snap(name);
+		assert_int_equal(ib_snapshot_exists(s, id), 1);
+		assert_int_equal(ib_snapshot_stale(s, id), 0); /* the reaper made it persistent */
+		/* a prune keeps it as ib_prune does, by the containers' ids */
+		size_t freed = 0;
+		const char *keep[] = { id };
+		OK(ib_snapshotter_prune(&freed, s, chain, 2, keep, 1));
+		assert_int_equal(ib_snapshot_exists(s, id), 1);
+		ib_buf root = IB_BUF_INIT;
+		OK(ib_snapshot_mount(&root, s, id));
+		char *f = pjoin(root.ptr, "l01");
+		assert_int_equal(access(f, F_OK), 0);
+		free(f);
+		OK(ib_snapshot_unmount(s, id));
+		/* once the record goes, the snapshot is garbage like any other */
+		OK(ib_store_container_remove(store, id));
+		OK(ib_snapshotter_prune(&freed, s, chain, 2, NULL, 0));
+		assert_int_equal(ib_snapshot_exists(s, id), 0);
+		ib_buf_dispose(&root);
+		ib_snapshotter_free(s);
+	}
+}
+
 static int find_layer(const ib_digest *d, void *payload)
 {
 	return ib_digest_equal(d, payload) ? 1 : 0;
@@ -738,6 +801,7 @@ int main(void)
 		cmocka_unit_test(test_remove_list_prune),
 		cmocka_unit_test(test_crash_mid_unpack),
 		cmocka_unit_test(test_dead_owner),
+		cmocka_unit_test(test_dead_owner_container),
 		cmocka_unit_test(test_commit_remove),
 		cmocka_unit_test(test_link_into_lower_group),
 	};

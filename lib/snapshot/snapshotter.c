@@ -515,10 +515,9 @@ int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 	return ib_callback_result(commit_internal(diff_id, size, snap, key, opts));
 }
 
-int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
-			      const ib_diff_options *opts)
+static int commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			 const ib_diff_options *opts)
 {
-	CHECK(snap, key);
 	int rc = snap->mounted ? IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) : 0;
 	if (rc == 1)
 		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT, "snapshot `%s` is mounted (in use)", key);
@@ -564,6 +563,27 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 	if (size)
 		*size = sz;
 	return 0;
+}
+
+/*
+ * Under a store lease from the first look at the store to the record: the
+ * blob the commit found there (and so did not write), the layer directory
+ * adopted before its record exists, are what a GC and the snapshot prune
+ * (ib_prune: they hold the store's gc.lock exclusively) would remove. A
+ * build holds its own lease already; a caller of this function alone did
+ * not, and a prune between the adopt and the record left a record whose
+ * layer directory was gone (fsck, push and save failed on it).
+ */
+int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			      const ib_diff_options *opts)
+{
+	CHECK(snap, key);
+	int rc = ib_store_lease_acquire(snap->store);
+	if (rc < 0)
+		return rc;
+	rc = commit_remove(diff_id, size, snap, key, opts);
+	ib_store_lease_release(snap->store);
+	return rc;
 }
 
 int ib_snapshot_exists(ib_snapshotter *snap, const char *key)

@@ -750,6 +750,66 @@ static void test_commit_remove(void **state)
 	commit_remove_on("copy");
 }
 
+/* the store's test hook (lib/store/internal.h) */
+void ib_store__set_hook(void (*hook)(const char *point, void *payload), void *payload);
+
+typedef struct {
+	ib_snapshotter *snap;
+	int layers_at_lease; /* unpacked layers when the commit took its store lease */
+	int leases;
+} lease_watch;
+
+static void watch_lease(const char *point, void *payload)
+{
+	lease_watch *w = payload;
+	if (strcmp(point, "lease") || w->leases++)
+		return;
+	int n = 0;
+	OK(ib_snapshot_layer_list(w->snap, count_layers, &n));
+	w->layers_at_lease = n;
+}
+
+/*
+ * ib_snapshot_commit_remove alone (no lease of the caller's): the layer is
+ * adopted under a store lease, so no GC and no ib_prune runs between the
+ * adopt and the record. Before, its first lease was the record's: a prune
+ * in between removed the just adopted directory (no blob, no record yet),
+ * and the record then stood for a layer that was gone.
+ */
+static void test_commit_remove_leased(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "lease1", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "lease1"));
+	char *f = pjoin(root.ptr, "leased-file");
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("leased\n", fp);
+	fclose(fp);
+	free(f);
+	OK(ib_snapshot_unmount(s, "lease1"));
+	int before = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &before));
+	lease_watch w = { s, 0, 0 };
+	ib_store__set_hook(watch_lease, &w);
+	ib_digest d;
+	int rc = ib_snapshot_commit_remove(&d, NULL, s, "lease1", NULL);
+	ib_store__set_hook(NULL, NULL);
+	OK(rc);
+	assert_true(w.leases > 0);
+	assert_int_equal(w.layers_at_lease, before); /* not adopted yet when the lease was taken */
+	int after = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &after));
+	assert_int_equal(after, before + 1);
+	assert_int_equal(ib_store_layer_source_has(store, &d), 1);
+	ib_buf_dispose(&root);
+	ib_snapshotter_free(s);
+}
+
 /*
  * A link to one file of a link group of the layer below. Each backend's
  * layer is what its RUN saw: overlayfs (index=off) copies `g1` up alone, so
@@ -803,6 +863,7 @@ int main(void)
 		cmocka_unit_test(test_dead_owner),
 		cmocka_unit_test(test_dead_owner_container),
 		cmocka_unit_test(test_commit_remove),
+		cmocka_unit_test(test_commit_remove_leased),
 		cmocka_unit_test(test_link_into_lower_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -536,8 +536,10 @@ static int commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *sna
 			ib_error_prefix("commit snapshot `%s`", key);
 			return ib_callback_result(rc);
 		}
-		if (!source && ib_store_blob_has(snap->store, &d) != 1)
+		if (!source && (rc = ib_snapshot__store_holds(snap->store, &d)) == 0)
 			rc = commit_internal(&d, &sz, snap, key, opts);
+		else if (rc > 0)
+			rc = 0;
 	} else {
 		rc = commit_internal(&d, &sz, snap, key, opts);
 	}

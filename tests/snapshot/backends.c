@@ -811,6 +811,59 @@ static void test_commit_remove_leased(void **state)
 }
 
 /*
+ * A layer built here whose diff_id the store knew only as a remote layer (a
+ * registry cache's record): the commit records it as held here (a record of
+ * the unpacked layer), as it would any other. It took the remote record for
+ * the layer itself and recorded nothing: save needed the registry, and once
+ * the remote record went the image lacked the layer (fsck, save, push failed).
+ */
+static void test_commit_remove_remote_known(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT, tar = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "remote1", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "remote1"));
+	char *f = pjoin(root.ptr, "built-here");
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("built here, known remote\n", fp);
+	fclose(fp);
+	free(f);
+	OK(ib_snapshot_unmount(s, "remote1"));
+	OK(ib_snapshot_diff(s, "remote1", NULL, buf_write_cb, &tar));
+	ib_store_remote_layer r;
+	memset(&r, 0, sizeof r);
+	OK(ib_digest_of(&r.diff_id, tar.ptr, tar.size));
+	r.size = tar.size;
+	OK(ib_digest_of(&r.blob, "not fetched", 11));
+	r.blob_size = 11;
+	strcpy(r.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+	strcpy(r.registry, "registry.invalid");
+	strcpy(r.repository, "cache/remote1");
+	OK(ib_store_remote_layer_put(store, &r));
+	assert_int_equal(ib_store_remote_layer_get(NULL, store, &r.diff_id), 0);
+	ib_digest d;
+	OK(ib_snapshot_commit_remove(&d, NULL, s, "remote1", NULL));
+	assert_true(ib_digest_equal(&d, &r.diff_id));
+	assert_int_equal(ib_store_layer_source_has(store, &d), 1);
+	assert_int_equal(ib_store_remote_layer_get(NULL, store, &d), IB_ENOTFOUND); /* held here now */
+	ib_error_clear();
+	/* and it leaves as itself: regenerated from the unpacked files, no fetch */
+	int fd = -1;
+	OK(ib_store_blob_open(&fd, store, &d));
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, tar.size);
+	close(fd);
+	ib_buf_dispose(&tar);
+	ib_buf_dispose(&root);
+	ib_snapshotter_free(s);
+}
+
+/*
  * A link to one file of a link group of the layer below. Each backend's
  * layer is what its RUN saw: overlayfs (index=off) copies `g1` up alone, so
  * the new link joins it and `g2` stays apart, and the layer holds g1 + g3
@@ -864,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_dead_owner_container),
 		cmocka_unit_test(test_commit_remove),
 		cmocka_unit_test(test_commit_remove_leased),
+		cmocka_unit_test(test_commit_remove_remote_known),
 		cmocka_unit_test(test_link_into_lower_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -760,6 +760,8 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		if ((rc = IB_SNAP_CALL(snap, "layer_remove", snap->layer_remove(snap, &layers.layers[i]))) == 0)
 			count++;
 	}
+	if (rc == 0 && ib_snapshot__overlay_is(snap))
+		rc = ib_snapshot__overlay_sweep(snap, &count);
 	ib_lock_release(&lk);
 	collected_free(&all);
 	collected_free(&used);

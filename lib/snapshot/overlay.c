@@ -224,8 +224,10 @@ static int ov_layer_adopt(ib_snapshotter *self, const char *key, const ib_digest
 		goto out;
 	if ((rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) < 0)
 		goto out;
-	if (ib_path_exists(ready))
-		goto out; /* unpacked already */
+	if (ib_path_exists(ready)) {
+		rc = 1; /* unpacked already (by another process, maybe from another chain): not our files */
+		goto out;
+	}
 	if ((rc = ib_rm_rf(final)) < 0)
 		goto out;
 	if (!mkdtemp(tmp)) {

@@ -550,6 +550,22 @@ static int commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *sna
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
 	}
+	if (rc > 0 && source) {
+		/*
+		 * Another process adopted this layer between our look and our adopt
+		 * (a concurrent build making the same diff, maybe on another chain):
+		 * the files there are theirs, and a record of our chain might not
+		 * regenerate them. The blob, from our snapshot (still here), does
+		 * not depend on them.
+		 */
+		free(source);
+		source = NULL;
+		if ((rc = ib_snapshot__store_holds(snap->store, &d)) == 0)
+			rc = commit_internal(&d, &sz, snap, key, opts);
+		if (rc < 0)
+			return ib_callback_result(rc);
+	}
+	rc = 0;
 	if (source) {
 		rc = ib_store_layer_source_put(snap->store, &d, sz, source);
 		free(source);

@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include "imagebuild/sys/snapshotter.h"
 #include "util/buf.h"
@@ -513,6 +515,147 @@ static void test_prune_half_removed_layer(void **state)
 	ib_snapshotter_free(s);
 }
 
+static int sha_write(const void *data, size_t len, void *payload)
+{
+	return ib_buf_put(payload, data, len);
+}
+
+static ib_digest diff_digest(ib_snapshotter *s, const char *key)
+{
+	ib_buf b = IB_BUF_INIT;
+	OK(ib_snapshot_diff(s, key, NULL, sha_write, &b));
+	ib_digest d;
+	OK(ib_digest_of(&d, b.ptr, b.size));
+	ib_buf_dispose(&b);
+	return d;
+}
+
+static void set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+	OK(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW));
+}
+
+/* 1 when /proc/locks shows a process blocked on a lock of inode `ino` */
+static int lock_waiter(unsigned long ino)
+{
+	FILE *f = fopen("/proc/locks", "r");
+	char line[256], want[40];
+	int found = 0;
+	snprintf(want, sizeof want, ":%lu ", ino);
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, "->") && strstr(line, want);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Two processes commit the same diff on different chains at once: both look,
+ * find no layer, hash with their own chain as the source; A adopts first, B's
+ * adopt finds the layer there. B recorded its chain C2 for A's files (made on
+ * C1), and the diff depends on the parent (unchanged entries are left out):
+ * the layer no longer regenerated to its digest (fsck, push, save failed).
+ * Here the other process is a child holding the layer's lock: B's adopt
+ * waits for it while it moves A's files into place, as A's adopt would.
+ */
+static void test_commit_remove_race_other_chain(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	tb *t1 = tb_new();
+	TB(t1, .path = "etc", .type = 'd', .mode = 0755, .mtime = 1000000);
+	TB(t1, .path = "etc/f", .data = "v\n", .mode = 0644, .mtime = 1000000);
+	ib_digest c1 = put_layer(t1);
+	tb *t2 = tb_new();
+	TB(t2, .path = "other", .data = "o\n", .mode = 0644);
+	ib_digest c2 = put_layer(t2);
+	OK(ib_snapshot_prepare(s, "raceA", &c1, 1));
+	OK(ib_snapshot_prepare(s, "raceB", &c2, 1));
+	char a[4200], b[4200], p[4400];
+	snprintf(a, sizeof a, "%s/snapshots/overlay/active/raceA/upper", store_dir);
+	snprintf(b, sizeof b, "%s/snapshots/overlay/active/raceB/upper", store_dir);
+	/* A: /new, and /etc/f copied up unchanged (as a chmod to its own mode does): not in A's diff */
+	snprintf(p, sizeof p, "%s/etc", a);
+	OK(mkdir(p, 0755));
+	put_file(a, "etc/f", "v\n", 0644);
+	put_file(a, "new", "n\n", 0644);
+	snprintf(p, sizeof p, "%s/etc/f", a);
+	set_mtime(p, 1000000);
+	snprintf(p, sizeof p, "%s/etc", a);
+	set_mtime(p, 1000000);
+	snprintf(p, sizeof p, "%s/new", a);
+	set_mtime(p, 2000000);
+	/* B: the same /new on C2 */
+	put_file(b, "new", "n\n", 0644);
+	snprintf(p, sizeof p, "%s/new", b);
+	set_mtime(p, 2000000);
+	ib_digest d = diff_digest(s, "raceA");
+	ib_digest db = diff_digest(s, "raceB");
+	assert_true(ib_digest_equal(&d, &db)); /* one diff_id on two chains */
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char lockp[4400], layer[4400], ready[4500], fs[4500];
+	snprintf(lockp, sizeof lockp, "%s/snapshots/overlay/locks/%s", store_dir, hex);
+	snprintf(layer, sizeof layer, "%s/snapshots/overlay/layers/%s", store_dir, hex);
+	snprintf(ready, sizeof ready, "%s/ready", layer);
+	snprintf(fs, sizeof fs, "%s/fs", layer);
+	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(lfd >= 0);
+	struct stat lst;
+	assert_int_equal(fstat(lfd, &lst), 0);
+	int sync[2];
+	assert_int_equal(pipe(sync), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int cfd = open(lockp, O_RDWR | O_CLOEXEC);
+		if (cfd < 0 || flock(cfd, LOCK_EX) < 0 || write(sync[1], "x", 1) != 1)
+			_exit(1);
+		/* B has looked (no layer) and waits for the lock in its adopt */
+		int waited = 0;
+		while (!lock_waiter((unsigned long)lst.st_ino) && waited++ < 4000)
+			usleep(5000);
+		if (mkdir(layer, 0700) < 0 || rename(a, fs) < 0)
+			_exit(2);
+		int r = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (r < 0)
+			_exit(3);
+		close(r);
+		_exit(waited < 4000 ? 0 : 4);
+	}
+	close(lfd);
+	char c;
+	assert_int_equal(read(sync[0], &c, 1), 1);
+	ib_digest got;
+	int rc = ib_snapshot_commit_remove(&got, NULL, s, "raceB", NULL);
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	OK(rc);
+	assert_true(ib_digest_equal(&got, &d));
+	/* the layer leaves as itself (what push, save and fsck read) */
+	int fd = -1;
+	OK(ib_store_blob_open(&fd, store, &d));
+	ib_digest again;
+	OK(ib_digest_of(&again, "", 0));
+	ib_buf all = IB_BUF_INIT;
+	char chunk[65536];
+	ssize_t k;
+	while ((k = read(fd, chunk, sizeof chunk)) > 0)
+		ib_buf_put(&all, chunk, (size_t)k);
+	close(fd);
+	OK(ib_digest_of(&again, all.ptr, all.size));
+	assert_true(ib_digest_equal(&again, &d));
+	ib_buf_dispose(&all);
+	close(sync[0]);
+	close(sync[1]);
+	OK(ib_snapshot_remove(s, "raceA"));
+	ib_snapshotter_free(s);
+}
+
 /* 1 when something is mounted on `path` in our mount namespace. */
 static int mounted_at(const char *path)
 {
@@ -957,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_commit_remove_leased),
 		cmocka_unit_test(test_commit_remove_remote_known),
 		cmocka_unit_test(test_prune_half_removed_layer),
+		cmocka_unit_test(test_commit_remove_race_other_chain),
 		cmocka_unit_test(test_link_into_lower_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -172,6 +172,10 @@ IB_EXTERN(int) ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapsho
  * ib_snapshot_commit(), then remove the (unmounted) snapshot; a backend
  * that can reuses the snapshot's files as the unpacked layer, so the next
  * snapshot on it needs no unpacking (what a build does after each step).
+ * Holds a store lease (ib_store_lease_acquire) for its duration, so no GC
+ * or prune runs between keeping the files and recording the layer; as after
+ * ib_snapshot_commit, the caller holds its own until something references
+ * the layer.
  */
 IB_EXTERN(int) ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 					 const char *key, const ib_diff_options *opts);

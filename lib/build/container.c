@@ -279,6 +279,23 @@ static int image_config(ib_image_config **out, ib_container *c)
 	if (rc == 0)
 		rc = ib_image_config_dup(out, ib_image_config_of(img));
 	ib_image_free(img);
+	if (rc == IB_ENOTFOUND) {
+		/*
+		 * The image was removed with `rmi -f` (docker's removes it too while a
+		 * stopped container uses it, and the container still starts): its
+		 * config stays, as GC keeps what a container record names, checked
+		 * against its digest as it is read.
+		 */
+		ib_buf b = IB_BUF_INIT;
+		ib_error_saved saved;
+		ib_error_save(&saved);
+		if (ib_store_blob_read(&b, c->store, &c->rec->image_id) == 0 &&
+		    ib_image_config_from_json(out, b.ptr, b.size) == 0)
+			rc = 0;
+		else
+			ib_error_restore(&saved);
+		ib_buf_dispose(&b);
+	}
 	return rc;
 }
 

@@ -22,12 +22,24 @@
 
 /* ---- prune: blobs and snapshots together ---- */
 
+/*
+ * An image gone from the index is no error: a container's image removed by
+ * `rmi -f` (as docker's, it goes while a stopped container uses it), or an
+ * image removed since the listing. Its layers stay all the same: GC keeps
+ * the blobs a container record's image config names (and so does the
+ * keep_if_stored pass below), and the container's snapshot keeps its chain.
+ * Before, such a container made every `prune` fail ("No such image").
+ */
 static int add_image_layers(ib_digest **layers, size_t *n, size_t *cap, ib_store *store, const ib_digest *id)
 {
 	char hex[IB_DIGEST_STRLEN];
 	ib_image *img = NULL;
 	ib_digest_fmt(hex, id);
 	int rc = ib_store_image_lookup(&img, store, hex);
+	if (rc == IB_ENOTFOUND) {
+		ib_error_clear();
+		return 0;
+	}
 	if (rc < 0)
 		return rc;
 	const ib_image_config *cfg = ib_image_config_of(img);

@@ -42,6 +42,10 @@ typedef int (*ib_snapshot__diff_fn)(ib_snapshotter *snap, const char *key, const
 				    ib_snapshot_write_cb write, void *payload);
 int ib_snapshot__commit_unpacked(ib_digest *diff_id, uint64_t *size, char **source, ib_snapshotter *snap,
 				 const char *key, const ib_diff_options *opts, ib_snapshot__diff_fn diff);
+/* overlay.c: remove the half-made and half-removed layers of killed processes (under the prune lease). */
+int ib_snapshot__overlay_sweep(ib_snapshotter *snap, size_t *count);
+/* 1 when the store holds layer `d` itself (blob or record), 0 when not or only as a remote layer. */
+int ib_snapshot__store_holds(ib_store *store, const ib_digest *d);
 
 /* 1 when overlayfs can be used here (root, overlay in /proc/filesystems). */
 int ib_snapshot__overlay_supported(void);

@@ -3,6 +3,7 @@
  *
  *   <dir>/layers/<hex>/fs      a layer, unpacked once (overlay whiteouts)
  *   <dir>/layers/<hex>/ready   written last: without it the layer is redone
+ *                              (and prune removes it: ib_snapshot__overlay_sweep)
  *   <dir>/active/<key>/{chain,upper,work,merged}
  *   <dir>/empty                the lower dir of a snapshot on no layer
  *   <dir>/tmp/, <dir>/locks/
@@ -223,8 +224,10 @@ static int ov_layer_adopt(ib_snapshotter *self, const char *key, const ib_digest
 		goto out;
 	if ((rc = ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE)) < 0)
 		goto out;
-	if (ib_path_exists(ready))
-		goto out; /* unpacked already */
+	if (ib_path_exists(ready)) {
+		rc = 1; /* unpacked already (by another process, maybe from another chain): not our files */
+		goto out;
+	}
 	if ((rc = ib_rm_rf(final)) < 0)
 		goto out;
 	if (!mkdtemp(tmp)) {
@@ -328,6 +331,78 @@ static int ov_layer_remove(ib_snapshotter *self, const ib_digest *id)
 	free(ready);
 	free(dir);
 	free(lockp);
+	return rc;
+}
+
+/*
+ * What a process killed inside ov_layer_unpack, ov_layer_adopt or
+ * ov_layer_remove left: a layers/<hex> without `ready` (killed between the
+ * rename and `ready`, or between unlinking `ready` and the rm -rf) and
+ * tmp/<hex>-XXXXXX. Both are made and undone only under locks/<hex>, so
+ * with that lock held they are garbage. ov_layer_list skips a layer
+ * without `ready`, so the prune never removed one: its files stayed for
+ * good (unless the same layer was unpacked again).
+ */
+static int sweep_one(overlay *o, const char *hex, const char *path, int is_tmp, size_t *count)
+{
+	char *lockp = path_of(o, "%s/locks/%s%s", hex, NULL);
+	char *ready = is_tmp ? NULL : path_of(o, "%s/%s/ready%s", path, NULL);
+	ib_lock lock = IB_LOCK_INIT;
+	int rc = 0;
+	if (!lockp || (!is_tmp && !ready)) {
+		rc = IB_ERROR;
+	} else if (ib_lock_acquire(&lock, lockp, IB_LOCK_EXCLUSIVE | IB_LOCK_NOWAIT) == 0) {
+		/* busy (an unpack or an adopt now): theirs; free: ours to remove */
+		if (is_tmp || !ib_path_exists(ready)) {
+			char *full = ib_sprintf("%s/%s", o->dir, path);
+			if (!full)
+				rc = IB_ERROR;
+			else if ((rc = ib_rm_rf(full)) == 0)
+				(*count)++;
+			free(full);
+		}
+	}
+	ib_error_clear();
+	ib_lock_release(&lock);
+	free(lockp);
+	free(ready);
+	return rc == IB_ERROR ? rc : 0;
+}
+
+int ib_snapshot__overlay_sweep(ib_snapshotter *self, size_t *count)
+{
+	overlay *o = (overlay *)self;
+	static const char *const subs[] = { "layers", "tmp" };
+	int rc = 0;
+	for (size_t k = 0; rc == 0 && k < 2; k++) {
+		char *dir = path_of(o, "%s/%s%s", subs[k], NULL);
+		char **names = NULL;
+		size_t n = 0;
+		if (!dir || ib_snapshot__list_dir(&names, &n, dir) < 0) {
+			ib_error_clear();
+			free(dir);
+			continue;
+		}
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			char hex[IB_DIGEST_HEXLEN + 1], rel[IB_DIGEST_HEXLEN + 80];
+			size_t len = strlen(names[i]);
+			if (len < IB_DIGEST_HEXLEN || (k == 0 && len != IB_DIGEST_HEXLEN) ||
+			    (k == 1 && (len != IB_DIGEST_HEXLEN + 7 || names[i][IB_DIGEST_HEXLEN] != '-')))
+				continue;
+			memcpy(hex, names[i], IB_DIGEST_HEXLEN);
+			hex[IB_DIGEST_HEXLEN] = 0;
+			if (!is_hex_name(hex))
+				continue;
+			snprintf(rel, sizeof rel, "%s/%s", subs[k], names[i]);
+			char *ready = k == 0 ? path_of(o, "%s/layers/%s/ready", names[i], NULL) : NULL;
+			int complete = ready && ib_path_exists(ready);
+			free(ready);
+			if (!complete)
+				rc = sweep_one(o, hex, rel, k == 1, count);
+		}
+		ib_snapshot__names_free(names, n);
+		free(dir);
+	}
 	return rc;
 }
 

@@ -9,7 +9,10 @@
  *                  gone, the snapshot is garbage. ib_snapshot_persist()
  *                  drops it for a snapshot something durable refers to (a
  *                  container record); snapshots without one are kept until
- *                  removed (or pruned when no container keeps them).
+ *                  removed (or pruned when no container keeps them). The
+ *                  reaper never removes a snapshot a container record of
+ *                  the store names (a create killed between the record and
+ *                  the persist): it persists it instead.
  *   mounts/<key>   the process that mounted the snapshot (written before
  *                  the mount): when it is gone, the snapshot is unmounted.
  *   prune.lock     the lease: prepare holds it shared from its owner record
@@ -208,6 +211,25 @@ static int is_record(const char *name)
 	return !strstr(name, ".tmp-") && ib_snapshot__check_key(name) == 0;
 }
 
+/*
+ * A container record of the store names snapshot `key`: the snapshot is the
+ * container's, even when its owner record still names the (dead) process
+ * that created it. container.c writes the record, then persists the
+ * snapshot (drops its owner record); a kill -9 between the two left both,
+ * and the next open's reaper removed the container's files.
+ */
+static int container_keeps(ib_snapshotter *snap, const char *key)
+{
+	ib_container_record *rec = NULL;
+	ib_error_saved saved;
+	ib_error_save(&saved);
+	int keep = snap->store && ib_store_container_get(&rec, snap->store, key) == 0 && rec && rec->id &&
+		   !strcmp(rec->id, key);
+	ib_container_record_free(rec);
+	ib_error_restore(&saved);
+	return keep;
+}
+
 static int unmount_detached(ib_snapshotter *snap, const char *key)
 {
 	if (!snap->mounted || !snap->unmount ||
@@ -235,7 +257,7 @@ int ib_snapshot__reap(size_t *freed, ib_snapshotter *snap, const char *const *ke
 			continue;
 		if ((rc = unmount_detached(snap, key)) < 0)
 			break;
-		if (!in_keys(key, keep, nkeep) && snap->mounted &&
+		if (!in_keys(key, keep, nkeep) && !container_keeps(snap, key) && snap->mounted &&
 		    IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) >= 0) {
 			if ((rc = IB_SNAP_CALL(snap, "remove", snap->remove(snap, key))) < 0)
 				break;

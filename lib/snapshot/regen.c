@@ -45,6 +45,30 @@ static char *source_of(const ib_digest *chain, size_t n, const ib_diff_options *
 	return out;
 }
 
+/*
+ * 1 when the store holds layer `d` itself (a blob file or a record of a
+ * layer kept unpacked), 0 when it does not, or only knows it as a remote
+ * layer (remote/<hex>.json: ib_store_blob_has says 1 for it too). A layer
+ * built here whose diff_id a registry cache had made known was recorded
+ * nowhere but in that remote record: its files were in the store and yet
+ * save needed the registry, and once the record went (a lying blob of the
+ * same repository drops them all) the image lacked the layer (fsck, save
+ * and push failed) though its files were here.
+ */
+int ib_snapshot__store_holds(ib_store *store, const ib_digest *d)
+{
+	int rc = ib_store_blob_has(store, d);
+	if (rc != 1)
+		return rc < 0 ? rc : 0;
+	ib_store_remote_layer r;
+	rc = ib_store_remote_layer_get(&r, store, d);
+	if (rc == IB_ENOTFOUND) {
+		ib_error_clear();
+		return 1;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 int ib_snapshot__commit_unpacked(ib_digest *diff_id, uint64_t *size, char **source, ib_snapshotter *snap,
 				 const char *key, const ib_diff_options *opts, ib_snapshot__diff_fn diff)
 {
@@ -63,7 +87,10 @@ int ib_snapshot__commit_unpacked(ib_digest *diff_id, uint64_t *size, char **sour
 	if (rc == 0)
 		rc = ib_sha256_pipe_final(h, diff_id, size);
 	ib_sha256_pipe_free(h);
-	if (rc == 0 && ib_store_blob_has(snap->store, diff_id) != 1) {
+	int held = rc == 0 ? ib_snapshot__store_holds(snap->store, diff_id) : 0;
+	if (held < 0)
+		rc = held;
+	if (rc == 0 && !held) {
 		/*
 		 * Kept only unpacked, unless this layer's directory exists already
 		 * (another chain's, or left by a crash before its record): then the

@@ -515,10 +515,9 @@ int ib_snapshot_commit(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap,
 	return ib_callback_result(commit_internal(diff_id, size, snap, key, opts));
 }
 
-int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
-			      const ib_diff_options *opts)
+static int commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			 const ib_diff_options *opts)
 {
-	CHECK(snap, key);
 	int rc = snap->mounted ? IB_SNAP_CALL(snap, "mounted", snap->mounted(snap, key)) : 0;
 	if (rc == 1)
 		return ib_error_setc(IB_EEXISTS, IB_LAYER_SNAPSHOT, "snapshot `%s` is mounted (in use)", key);
@@ -537,8 +536,10 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 			ib_error_prefix("commit snapshot `%s`", key);
 			return ib_callback_result(rc);
 		}
-		if (!source && ib_store_blob_has(snap->store, &d) != 1)
+		if (!source && (rc = ib_snapshot__store_holds(snap->store, &d)) == 0)
 			rc = commit_internal(&d, &sz, snap, key, opts);
+		else if (rc > 0)
+			rc = 0;
 	} else {
 		rc = commit_internal(&d, &sz, snap, key, opts);
 	}
@@ -549,6 +550,22 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 		ib_error_prefix("keep snapshot `%s` as layer", key);
 		return rc;
 	}
+	if (rc > 0 && source) {
+		/*
+		 * Another process adopted this layer between our look and our adopt
+		 * (a concurrent build making the same diff, maybe on another chain):
+		 * the files there are theirs, and a record of our chain might not
+		 * regenerate them. The blob, from our snapshot (still here), does
+		 * not depend on them.
+		 */
+		free(source);
+		source = NULL;
+		if ((rc = ib_snapshot__store_holds(snap->store, &d)) == 0)
+			rc = commit_internal(&d, &sz, snap, key, opts);
+		if (rc < 0)
+			return ib_callback_result(rc);
+	}
+	rc = 0;
 	if (source) {
 		rc = ib_store_layer_source_put(snap->store, &d, sz, source);
 		free(source);
@@ -564,6 +581,27 @@ int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter
 	if (size)
 		*size = sz;
 	return 0;
+}
+
+/*
+ * Under a store lease from the first look at the store to the record: the
+ * blob the commit found there (and so did not write), the layer directory
+ * adopted before its record exists, are what a GC and the snapshot prune
+ * (ib_prune: they hold the store's gc.lock exclusively) would remove. A
+ * build holds its own lease already; a caller of this function alone did
+ * not, and a prune between the adopt and the record left a record whose
+ * layer directory was gone (fsck, push and save failed on it).
+ */
+int ib_snapshot_commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *snap, const char *key,
+			      const ib_diff_options *opts)
+{
+	CHECK(snap, key);
+	int rc = ib_store_lease_acquire(snap->store);
+	if (rc < 0)
+		return rc;
+	rc = commit_remove(diff_id, size, snap, key, opts);
+	ib_store_lease_release(snap->store);
+	return rc;
 }
 
 int ib_snapshot_exists(ib_snapshotter *snap, const char *key)
@@ -738,6 +776,8 @@ int ib_snapshotter_prune(size_t *freed, ib_snapshotter *snap, const ib_digest *k
 		if ((rc = IB_SNAP_CALL(snap, "layer_remove", snap->layer_remove(snap, &layers.layers[i]))) == 0)
 			count++;
 	}
+	if (rc == 0 && ib_snapshot__overlay_is(snap))
+		rc = ib_snapshot__overlay_sweep(snap, &count);
 	ib_lock_release(&lk);
 	collected_free(&all);
 	collected_free(&used);

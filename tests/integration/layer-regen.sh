@@ -11,7 +11,9 @@
 #   4. a file of an unpacked layer modified under the store: push and save fail
 #      naming the layer (nothing pushed: no manifest, no blob of it, no variant
 #      recorded; no archive left), fsck reports it;
-#   5. rmi + prune (the build cache cleared) drop the record and the unpacked layer.
+#   5. rmi + prune (the build cache cleared) drop the record and the unpacked layer;
+#   6. a layer recorded on one base and used on another keeps the base it was diffed against;
+#   7. a container whose image went with rmi -f: prune works and keeps its layers.
 # Needs root (overlay snapshotter).
 set -euo pipefail
 . "${IB_SOURCE_ROOT:?}/tests/common/skip.sh"
@@ -197,4 +199,26 @@ ib rmi on-busybox >/dev/null
 ib prune >/dev/null
 [ ! -e "$root/layers/${top#sha256:}.json" ] || fail "the record stays after its last image"
 ib fsck >/dev/null || fail "fsck after the last prune"
+
+echo "== 7. a container whose image went with rmi -f keeps its layers; prune, exec and commit still work"
+# (as docker's rmi -f, the image goes while a stopped container uses it; prune used to fail
+# "No such image" from then on, and exec and commit of the container too)
+mkdir -p "$tmp/c-ctr"
+printf 'FROM busybox\nRUN echo one > /one\n' >"$tmp/c-ctr/Dockerfile"
+ib build -q -t ctr-img "$tmp/c-ctr" >/dev/null
+one=$(ib inspect ctr-img | json 'd[0]["RootFS"]["Layers"][-1]')
+[ -f "$root/layers/${one#sha256:}.json" ] || fail "the RUN layer is no record"
+ib run --name ctr ctr-img sh -c 'echo box > /box' >/dev/null
+ib rmi -f ctr-img >/dev/null
+rm -f "$root"/cache/*.json
+ib prune >/dev/null || fail "prune with a container whose image was removed: $(ib prune 2>&1)"
+[ -f "$root/layers/${one#sha256:}.json" ] || fail "prune dropped the record of the container's image layer"
+ib fsck >/dev/null || fail "fsck after prune with a container whose image was removed: $(ib fsck 2>&1)"
+[ "$(ib exec ctr cat /one /box | tr '\n' ' ')" = "one box " ] ||
+	fail "exec of the container whose image was removed: $(ib exec ctr cat /one /box 2>&1)"
+ib commit ctr ctr-saved >/dev/null || fail "commit of the container whose image was removed"
+ib rm ctr >/dev/null
+ib prune >/dev/null
+ib fsck >/dev/null || fail "fsck after the container went: $(ib fsck 2>&1)"
+ib save -o "$tmp/ctr-saved.tar" ctr-saved || fail "save of the container's commit"
 echo ok

@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include "imagebuild/sys/snapshotter.h"
 #include "util/buf.h"
@@ -475,6 +477,185 @@ static void test_crash_mid_unpack(void **state)
 	ib_snapshotter_free(s);
 }
 
+/*
+ * A process killed inside a layer's unpack or removal leaves layers/<hex>
+ * without `ready` (or tmp/<hex>-XXXXXX): the layer listing skips it, so the
+ * prune never removed it and its files stayed for good. Now the prune
+ * removes both (a layer in use is unpacked again when next needed).
+ */
+static void test_prune_half_removed_layer(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest d;
+	chain_of(&d, 1);
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char dir[4200], ready[4300], tmpd[4300];
+	snprintf(dir, sizeof dir, "%s/snapshots/overlay/layers/%s", store_dir, hex);
+	snprintf(ready, sizeof ready, "%s/ready", dir);
+	snprintf(tmpd, sizeof tmpd, "%s/snapshots/overlay/tmp/%s-AbC123", store_dir, hex);
+	OK(ib_snapshot_layer_ensure(s, &d));
+	OK(unlink(ready)); /* killed between unlinking `ready` and removing the files */
+	OK(mkdir(tmpd, 0700)); /* killed mid-unpack */
+	size_t freed = 0;
+	OK(ib_snapshotter_prune(&freed, s, NULL, 0, NULL, 0));
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(access(tmpd, F_OK), -1);
+	assert_true(freed >= 2);
+	/* a complete layer nobody keeps goes as before; one kept stays; a half-made one kept is redone */
+	OK(ib_snapshot_layer_ensure(s, &d));
+	OK(ib_snapshotter_prune(NULL, s, &d, 1, NULL, 0));
+	assert_int_equal(access(ready, F_OK), 0);
+	OK(unlink(ready));
+	OK(ib_snapshotter_prune(NULL, s, &d, 1, NULL, 0));
+	OK(ib_snapshot_layer_ensure(s, &d));
+	assert_int_equal(access(ready, F_OK), 0);
+	ib_snapshotter_free(s);
+}
+
+static int sha_write(const void *data, size_t len, void *payload)
+{
+	return ib_buf_put(payload, data, len);
+}
+
+static ib_digest diff_digest(ib_snapshotter *s, const char *key)
+{
+	ib_buf b = IB_BUF_INIT;
+	OK(ib_snapshot_diff(s, key, NULL, sha_write, &b));
+	ib_digest d;
+	OK(ib_digest_of(&d, b.ptr, b.size));
+	ib_buf_dispose(&b);
+	return d;
+}
+
+static void set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+	OK(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW));
+}
+
+/* 1 when /proc/locks shows a process blocked on a lock of inode `ino` */
+static int lock_waiter(unsigned long ino)
+{
+	FILE *f = fopen("/proc/locks", "r");
+	char line[256], want[40];
+	int found = 0;
+	snprintf(want, sizeof want, ":%lu ", ino);
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, "->") && strstr(line, want);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Two processes commit the same diff on different chains at once: both look,
+ * find no layer, hash with their own chain as the source; A adopts first, B's
+ * adopt finds the layer there. B recorded its chain C2 for A's files (made on
+ * C1), and the diff depends on the parent (unchanged entries are left out):
+ * the layer no longer regenerated to its digest (fsck, push, save failed).
+ * Here the other process is a child holding the layer's lock: B's adopt
+ * waits for it while it moves A's files into place, as A's adopt would.
+ */
+static void test_commit_remove_race_other_chain(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	tb *t1 = tb_new();
+	TB(t1, .path = "etc", .type = 'd', .mode = 0755, .mtime = 1000000);
+	TB(t1, .path = "etc/f", .data = "v\n", .mode = 0644, .mtime = 1000000);
+	ib_digest c1 = put_layer(t1);
+	tb *t2 = tb_new();
+	TB(t2, .path = "other", .data = "o\n", .mode = 0644);
+	ib_digest c2 = put_layer(t2);
+	OK(ib_snapshot_prepare(s, "raceA", &c1, 1));
+	OK(ib_snapshot_prepare(s, "raceB", &c2, 1));
+	char a[4200], b[4200], p[4400];
+	snprintf(a, sizeof a, "%s/snapshots/overlay/active/raceA/upper", store_dir);
+	snprintf(b, sizeof b, "%s/snapshots/overlay/active/raceB/upper", store_dir);
+	/* A: /new, and /etc/f copied up unchanged (as a chmod to its own mode does): not in A's diff */
+	snprintf(p, sizeof p, "%s/etc", a);
+	OK(mkdir(p, 0755));
+	put_file(a, "etc/f", "v\n", 0644);
+	put_file(a, "new", "n\n", 0644);
+	snprintf(p, sizeof p, "%s/etc/f", a);
+	set_mtime(p, 1000000);
+	snprintf(p, sizeof p, "%s/etc", a);
+	set_mtime(p, 1000000);
+	snprintf(p, sizeof p, "%s/new", a);
+	set_mtime(p, 2000000);
+	/* B: the same /new on C2 */
+	put_file(b, "new", "n\n", 0644);
+	snprintf(p, sizeof p, "%s/new", b);
+	set_mtime(p, 2000000);
+	ib_digest d = diff_digest(s, "raceA");
+	ib_digest db = diff_digest(s, "raceB");
+	assert_true(ib_digest_equal(&d, &db)); /* one diff_id on two chains */
+	char hex[IB_DIGEST_HEXLEN + 1];
+	ib_digest_hex(hex, &d);
+	char lockp[4400], layer[4400], ready[4500], fs[4500];
+	snprintf(lockp, sizeof lockp, "%s/snapshots/overlay/locks/%s", store_dir, hex);
+	snprintf(layer, sizeof layer, "%s/snapshots/overlay/layers/%s", store_dir, hex);
+	snprintf(ready, sizeof ready, "%s/ready", layer);
+	snprintf(fs, sizeof fs, "%s/fs", layer);
+	int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(lfd >= 0);
+	struct stat lst;
+	assert_int_equal(fstat(lfd, &lst), 0);
+	int sync[2];
+	assert_int_equal(pipe(sync), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int cfd = open(lockp, O_RDWR | O_CLOEXEC);
+		if (cfd < 0 || flock(cfd, LOCK_EX) < 0 || write(sync[1], "x", 1) != 1)
+			_exit(1);
+		/* B has looked (no layer) and waits for the lock in its adopt */
+		int waited = 0;
+		while (!lock_waiter((unsigned long)lst.st_ino) && waited++ < 4000)
+			usleep(5000);
+		if (mkdir(layer, 0700) < 0 || rename(a, fs) < 0)
+			_exit(2);
+		int r = open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (r < 0)
+			_exit(3);
+		close(r);
+		_exit(waited < 4000 ? 0 : 4);
+	}
+	close(lfd);
+	char c;
+	assert_int_equal(read(sync[0], &c, 1), 1);
+	ib_digest got;
+	int rc = ib_snapshot_commit_remove(&got, NULL, s, "raceB", NULL);
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	OK(rc);
+	assert_true(ib_digest_equal(&got, &d));
+	/* the layer leaves as itself (what push, save and fsck read) */
+	int fd = -1;
+	OK(ib_store_blob_open(&fd, store, &d));
+	ib_digest again;
+	OK(ib_digest_of(&again, "", 0));
+	ib_buf all = IB_BUF_INIT;
+	char chunk[65536];
+	ssize_t k;
+	while ((k = read(fd, chunk, sizeof chunk)) > 0)
+		ib_buf_put(&all, chunk, (size_t)k);
+	close(fd);
+	OK(ib_digest_of(&again, all.ptr, all.size));
+	assert_true(ib_digest_equal(&again, &d));
+	ib_buf_dispose(&all);
+	close(sync[0]);
+	close(sync[1]);
+	OK(ib_snapshot_remove(s, "raceA"));
+	ib_snapshotter_free(s);
+}
+
 /* 1 when something is mounted on `path` in our mount namespace. */
 static int mounted_at(const char *path)
 {
@@ -594,6 +775,69 @@ static void test_dead_owner(void **state)
 	}
 }
 
+/*
+ * A container is created in two steps (lib/build/container.c): its record,
+ * then ib_snapshot_persist. A `run` killed between them left the record and
+ * an owner record naming a dead process: the next open's reaper removed the
+ * container's snapshot, files and all (exec then failed: "no snapshot").
+ */
+static void test_dead_owner_container(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_digest chain[2];
+	chain_of(chain, 2);
+	const char *names[2] = { "overlay", "copy" };
+	static const char *const id = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+	for (int b = 0; b < 2; b++) {
+		const char *name = names[b];
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			ib_snapshotter *s = NULL;
+			ib_snapshotter_options so = IB_SNAPSHOTTER_OPTIONS_INIT;
+			so.flags = IB_SNAPSHOTTER_KEEP_STALE;
+			ib_container_record rec = IB_CONTAINER_RECORD_INIT;
+			rec.id = id;
+			rec.image_id = chain[0];
+			rec.state = "created";
+			int ok = ib_snapshotter_open(&s, store, name, &so) == 0 && ib_snapshot_prepare(s, id, chain, 2) == 0 &&
+				 ib_store_container_put(store, &rec) == 0;
+			if (!ok) {
+				fprintf(stderr, "child: %s\n", ib_error_last()->message);
+				_exit(1);
+			}
+			kill(getpid(), SIGKILL); /* before ib_snapshot_persist */
+			_exit(2);
+		}
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+			fail_msg("%s: the child did not get as far as being killed (status %d)", name, st);
+		/* an open reaps what dead processes left, but not a container's snapshot */
+		ib_snapshotter *s = open_snap(name);
+		assert_int_equal(ib_snapshot_exists(s, id), 1);
+		assert_int_equal(ib_snapshot_stale(s, id), 0); /* the reaper made it persistent */
+		/* a prune keeps it as ib_prune does, by the containers' ids */
+		size_t freed = 0;
+		const char *keep[] = { id };
+		OK(ib_snapshotter_prune(&freed, s, chain, 2, keep, 1));
+		assert_int_equal(ib_snapshot_exists(s, id), 1);
+		ib_buf root = IB_BUF_INIT;
+		OK(ib_snapshot_mount(&root, s, id));
+		char *f = pjoin(root.ptr, "l01");
+		assert_int_equal(access(f, F_OK), 0);
+		free(f);
+		OK(ib_snapshot_unmount(s, id));
+		/* once the record goes, the snapshot is garbage like any other */
+		OK(ib_store_container_remove(store, id));
+		OK(ib_snapshotter_prune(&freed, s, chain, 2, NULL, 0));
+		assert_int_equal(ib_snapshot_exists(s, id), 0);
+		ib_buf_dispose(&root);
+		ib_snapshotter_free(s);
+	}
+}
+
 static int find_layer(const ib_digest *d, void *payload)
 {
 	return ib_digest_equal(d, payload) ? 1 : 0;
@@ -687,6 +931,119 @@ static void test_commit_remove(void **state)
 	commit_remove_on("copy");
 }
 
+/* the store's test hook (lib/store/internal.h) */
+void ib_store__set_hook(void (*hook)(const char *point, void *payload), void *payload);
+
+typedef struct {
+	ib_snapshotter *snap;
+	int layers_at_lease; /* unpacked layers when the commit took its store lease */
+	int leases;
+} lease_watch;
+
+static void watch_lease(const char *point, void *payload)
+{
+	lease_watch *w = payload;
+	if (strcmp(point, "lease") || w->leases++)
+		return;
+	int n = 0;
+	OK(ib_snapshot_layer_list(w->snap, count_layers, &n));
+	w->layers_at_lease = n;
+}
+
+/*
+ * ib_snapshot_commit_remove alone (no lease of the caller's): the layer is
+ * adopted under a store lease, so no GC and no ib_prune runs between the
+ * adopt and the record. Before, its first lease was the record's: a prune
+ * in between removed the just adopted directory (no blob, no record yet),
+ * and the record then stood for a layer that was gone.
+ */
+static void test_commit_remove_leased(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "lease1", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "lease1"));
+	char *f = pjoin(root.ptr, "leased-file");
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("leased\n", fp);
+	fclose(fp);
+	free(f);
+	OK(ib_snapshot_unmount(s, "lease1"));
+	int before = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &before));
+	lease_watch w = { s, 0, 0 };
+	ib_store__set_hook(watch_lease, &w);
+	ib_digest d;
+	int rc = ib_snapshot_commit_remove(&d, NULL, s, "lease1", NULL);
+	ib_store__set_hook(NULL, NULL);
+	OK(rc);
+	assert_true(w.leases > 0);
+	assert_int_equal(w.layers_at_lease, before); /* not adopted yet when the lease was taken */
+	int after = 0;
+	OK(ib_snapshot_layer_list(s, count_layers, &after));
+	assert_int_equal(after, before + 1);
+	assert_int_equal(ib_store_layer_source_has(store, &d), 1);
+	ib_buf_dispose(&root);
+	ib_snapshotter_free(s);
+}
+
+/*
+ * A layer built here whose diff_id the store knew only as a remote layer (a
+ * registry cache's record): the commit records it as held here (a record of
+ * the unpacked layer), as it would any other. It took the remote record for
+ * the layer itself and recorded nothing: save needed the registry, and once
+ * the remote record went the image lacked the layer (fsck, save, push failed).
+ */
+static void test_commit_remove_remote_known(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT, tar = IB_BUF_INIT;
+	OK(ib_snapshot_prepare(s, "remote1", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "remote1"));
+	char *f = pjoin(root.ptr, "built-here");
+	FILE *fp = fopen(f, "w");
+	assert_non_null(fp);
+	fputs("built here, known remote\n", fp);
+	fclose(fp);
+	free(f);
+	OK(ib_snapshot_unmount(s, "remote1"));
+	OK(ib_snapshot_diff(s, "remote1", NULL, buf_write_cb, &tar));
+	ib_store_remote_layer r;
+	memset(&r, 0, sizeof r);
+	OK(ib_digest_of(&r.diff_id, tar.ptr, tar.size));
+	r.size = tar.size;
+	OK(ib_digest_of(&r.blob, "not fetched", 11));
+	r.blob_size = 11;
+	strcpy(r.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
+	strcpy(r.registry, "registry.invalid");
+	strcpy(r.repository, "cache/remote1");
+	OK(ib_store_remote_layer_put(store, &r));
+	assert_int_equal(ib_store_remote_layer_get(NULL, store, &r.diff_id), 0);
+	ib_digest d;
+	OK(ib_snapshot_commit_remove(&d, NULL, s, "remote1", NULL));
+	assert_true(ib_digest_equal(&d, &r.diff_id));
+	assert_int_equal(ib_store_layer_source_has(store, &d), 1);
+	assert_int_equal(ib_store_remote_layer_get(NULL, store, &d), IB_ENOTFOUND); /* held here now */
+	ib_error_clear();
+	/* and it leaves as itself: regenerated from the unpacked files, no fetch */
+	int fd = -1;
+	OK(ib_store_blob_open(&fd, store, &d));
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, tar.size);
+	close(fd);
+	ib_buf_dispose(&tar);
+	ib_buf_dispose(&root);
+	ib_snapshotter_free(s);
+}
+
 /*
  * A link to one file of a link group of the layer below. Each backend's
  * layer is what its RUN saw: overlayfs (index=off) copies `g1` up alone, so
@@ -738,7 +1095,12 @@ int main(void)
 		cmocka_unit_test(test_remove_list_prune),
 		cmocka_unit_test(test_crash_mid_unpack),
 		cmocka_unit_test(test_dead_owner),
+		cmocka_unit_test(test_dead_owner_container),
 		cmocka_unit_test(test_commit_remove),
+		cmocka_unit_test(test_commit_remove_leased),
+		cmocka_unit_test(test_commit_remove_remote_known),
+		cmocka_unit_test(test_prune_half_removed_layer),
+		cmocka_unit_test(test_commit_remove_race_other_chain),
 		cmocka_unit_test(test_link_into_lower_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -69,7 +69,9 @@ struct ib_snapshotter {
 	 * Optional. The unmounted snapshot `key` was just committed as layer
 	 * `diff_id`: make its files that unpacked layer (instead of unpacking
 	 * the blob again on next use) and remove the snapshot. Without it, the
-	 * snapshot is removed and the layer unpacked when needed.
+	 * snapshot is removed and the layer unpacked when needed. Returns 1
+	 * (the snapshot left as it is) when the layer was unpacked already,
+	 * e.g. by another process: its files are then not the snapshot's.
 	 */
 	int (*layer_adopt)(ib_snapshotter *self, const char *key, const ib_digest *diff_id);
 };

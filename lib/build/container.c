@@ -149,11 +149,17 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 	ib_snapshotter *snap = NULL;
 	ib_digest *chain = NULL;
 	char id[65];
-	int rc = ib_store_image_lookup(&img, store, image);
-	if (rc == 0)
-		rc = random_id(id);
+	int rc = random_id(id);
 	if (rc == 0)
 		rc = ib_snapshotter_open(&snap, store, opts->snapshotter, NULL);
+	/*
+	 * The lease from before the image is looked up to the record: a prune
+	 * (`rmi IMAGE; prune` at the same time) between the two would take the
+	 * config and layers the record is about to name.
+	 */
+	int leased = rc == 0 && (rc = ib_store_lease_acquire(store)) == 0;
+	if (rc == 0)
+		rc = ib_store_image_lookup(&img, store, image);
 	const ib_image_config *cfg = img ? ib_image_config_of(img) : NULL;
 	size_t n = cfg ? ib_image_config_diff_id_count(cfg) : 0;
 	if (rc == 0 && n) {
@@ -168,7 +174,7 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 		if ((i && ib_buf_putc(&default_cmd, ' ') < 0) ||
 		    ib_buf_puts(&default_cmd, ib_image_config_list_get(cfg, IB_CONFIG_CMD, i)) < 0)
 			rc = IB_ERROR;
-	if (rc == 0 && (rc = ib_store_lease_acquire(store)) == 0) {
+	if (rc == 0) {
 		rc = ib_snapshot_prepare(snap, id, chain, n);
 		if (rc == 0) {
 			json_t *extra = json_pack("{s:s}", "snapshotter", ib_snapshotter_name(snap));
@@ -203,8 +209,9 @@ int ib_container_create(ib_container **out, ib_store *store, const char *image,
 				ib_error_restore(&saved);
 			}
 		}
-		ib_store_lease_release(store);
 	}
+	if (leased)
+		ib_store_lease_release(store);
 	ib_buf_dispose(&default_cmd);
 	free(chain);
 	ib_snapshotter_free(snap);

@@ -6,9 +6,9 @@
 #include "push/internal.h"
 #include "store/internal.h"
 #include "util/bigio.h"
+#include "util/fs.h"
 
 #include <stdlib.h>
-#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -493,23 +493,6 @@ static size_t gz_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (size_t)n;
 }
 
-/* Read up to `len` bytes (less only at the end of the file). */
-static ssize_t read_full(int fd, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 typedef struct {
 	gz_pool p;
 	pthread_t *threads;
@@ -642,7 +625,7 @@ static int gz_feed_fd(gz_stream *g, int fd)
 		if (!sl)
 			return g->rc;
 		size_t want = sl->in_cap - sl->in_len;
-		ssize_t got = read_full(fd, sl->in + sl->in_len, want);
+		ssize_t got = ib_read_full(fd, sl->in + sl->in_len, want);
 		if (got < 0)
 			return gz_fail(g, ib_error_set_os(IB_LAYER_PUSH, "gzip of layer %s: read", g->ds));
 		sl->in_len += (size_t)got;

@@ -43,21 +43,6 @@
 #define NAMES_MAX (64u << 20)
 #define NAMES_MAP_MIN (64u << 10)
 
-/* `size` bytes of `fd` from offset 0 (a short file is an error) */
-static int read_full_at(int fd, char *buf, size_t size)
-{
-	size_t got = 0;
-	while (got < size) {
-		ssize_t r = pread(fd, buf + got, size - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 /* The next field up to a space: NUL-terminated in place, *p past the space; NULL when none. */
 static char *field(char **p)
 {
@@ -178,7 +163,7 @@ static ib_store__names *names_read(ib_store *s, const ib_digest *key)
 		goto out;
 	/* a small file is read (a mapping costs more than it saves), a large one mapped */
 	if (size < NAMES_MAP_MIN) {
-		if (!(small = ib_malloc(size)) || read_full_at(fd, small, size) < 0)
+		if (!(small = ib_malloc(size)) || ib_pread_full(fd, small, size, 0) != (ssize_t)size)
 			goto out;
 	} else if ((map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) == MAP_FAILED) {
 		goto out;

@@ -79,18 +79,7 @@ static ssize_t pread_plain(ib_bigio *b, char *buf, size_t len, off_t off)
 {
 	if (set_direct(b, 0) < 0)
 		return -1;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(b->fd, buf + got, len - got, off + (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	return ib_pread_full(b->fd, buf, len, off);
 }
 
 /* The kernel's own answer to "how much of this range is in the page cache" (Linux 6.5). */

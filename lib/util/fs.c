@@ -170,6 +170,34 @@ int ib_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* pread(2) from `off` when `at`, else read(2) */
+static ssize_t read_loop(int fd, void *buf, size_t len, int at, off_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = at ? pread(fd, p + got, len - got, off + (off_t)got) : read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t ib_read_full(int fd, void *buf, size_t len)
+{
+	return read_loop(fd, buf, len, 0, 0);
+}
+
+ssize_t ib_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	return read_loop(fd, buf, len, 1, off);
+}
+
 int ib_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

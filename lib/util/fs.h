@@ -36,6 +36,12 @@ int ib_read_regular_file_in(ib_buf *out, const char *dir, const char *name, size
 
 /* write(2) all of it, retrying on EINTR and short writes. */
 int ib_write_all(int fd, const void *data, size_t len);
+/*
+ * read(2) / pread(2) at `off` up to `len` bytes, retrying on EINTR and short
+ * reads: fewer only at the end of the file. -1 with errno set (no error set).
+ */
+ssize_t ib_read_full(int fd, void *buf, size_t len);
+ssize_t ib_pread_full(int fd, void *buf, size_t len, off_t off);
 
 /* fsync a directory, so a rename or unlink in it is durable. */
 int ib_fsync_dir(const char *dir);

@@ -966,12 +966,7 @@ static void test_commit_remove_leased(void **state)
 	ib_buf root = IB_BUF_INIT;
 	OK(ib_snapshot_prepare(s, "lease1", &base, 1));
 	OK(ib_snapshot_mount(&root, s, "lease1"));
-	char *f = pjoin(root.ptr, "leased-file");
-	FILE *fp = fopen(f, "w");
-	assert_non_null(fp);
-	fputs("leased\n", fp);
-	fclose(fp);
-	free(f);
+	put_file(root.ptr, "leased-file", "leased\n", 0644);
 	OK(ib_snapshot_unmount(s, "lease1"));
 	int before = 0;
 	OK(ib_snapshot_layer_list(s, count_layers, &before));
@@ -1007,12 +1002,7 @@ static void test_commit_remove_remote_known(void **state)
 	ib_buf root = IB_BUF_INIT, tar = IB_BUF_INIT;
 	OK(ib_snapshot_prepare(s, "remote1", &base, 1));
 	OK(ib_snapshot_mount(&root, s, "remote1"));
-	char *f = pjoin(root.ptr, "built-here");
-	FILE *fp = fopen(f, "w");
-	assert_non_null(fp);
-	fputs("built here, known remote\n", fp);
-	fclose(fp);
-	free(f);
+	put_file(root.ptr, "built-here", "built here, known remote\n", 0644);
 	OK(ib_snapshot_unmount(s, "remote1"));
 	OK(ib_snapshot_diff(s, "remote1", NULL, buf_write_cb, &tar));
 	ib_store_remote_layer r;

@@ -417,7 +417,14 @@ IB_EXTERN(int) ib_parse_duration(int64_t *out_ns, const char *text);
  * letters, digits and `_`; `$0`..`$999`, `$@ $* $# $? $- $$ $!` are
  * accepted and never set. The functions keep no state: any thread may call
  * them at any time.
+ *
+ * A result may be at most IB_EXPAND_MAX_RESULT bytes longer than the word:
+ * nested replacements (`${v//?/${v//?/...}}`) multiply, and past that the
+ * expansion stops with IB_EUNSUPPORTED instead of exhausting memory. No
+ * ARG_MAX-bound command line or environment entry (128 KiB on Linux) comes
+ * near it.
  */
+#define IB_EXPAND_MAX_RESULT (1u << 20)
 
 /* ib_strarray (a list of library-owned strings) is in buffer.h, shared by
  * every layer, and implemented in lib/util/buffer.c: do not redeclare it. */
@@ -472,7 +479,8 @@ IB_EXTERN(int) ib_expand_options_init(ib_expand_options *opts, unsigned int vers
  * Errors: IB_ESYNTAX for malformed input (unterminated quote, `${x`, `${}`,
  * an unsupported modifier such as `${x:=y}`, a bad pattern), IB_EINVALID
  * for a `${x?msg}`/`${x:?msg}` whose variable is unset (or empty), with
- * "x: msg" in the message; or the lookup callback's value.
+ * "x: msg" in the message; IB_EUNSUPPORTED for a result past
+ * IB_EXPAND_MAX_RESULT; or the lookup callback's value.
  */
 IB_EXTERN(int) ib_expand_word(ib_buf *out, const char *word, const ib_expand_options *opts);
 

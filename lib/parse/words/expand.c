@@ -28,6 +28,7 @@ typedef struct {
 	int32_t esc;
 	unsigned int flags;
 	int raw_escapes;
+	size_t limit;     /* no buffer grows past this (IB_EXPAND_MAX_RESULT) */
 	int stopped;      /* the lookup callback stopped us... */
 	int stop_rc;      /* ...with this value */
 	const ib_expand_options *opts;
@@ -113,6 +114,24 @@ static int wa_string(word_acc *wa, const char *s, size_t n)
 static int syntax(const char *msg)
 {
 	return ib_error_setc(IB_ESYNTAX, IB_LAYER_PARSE, "%s", msg);
+}
+
+int ib_parse__expand_too_big(size_t limit)
+{
+	return ib_error_setc(IB_EUNSUPPORTED, IB_LAYER_PARSE,
+			     "the expansion grows past %zu bytes (nested substitutions?); "
+			     "the limit is the word's length + %u bytes",
+			     limit, (unsigned)IB_EXPAND_MAX_RESULT);
+}
+
+/*
+ * Only a `$` expansion makes a buffer longer than the input; each one is
+ * checked where its result lands, so a doubling per nesting level stops at
+ * the limit, not at the memory's.
+ */
+static int check_size(const lexer *lx, const ib_buf *b)
+{
+	return b->size > lx->limit ? ib_parse__expand_too_big(lx->limit) : 0;
 }
 
 /* ---- variables ---- */
@@ -345,7 +364,7 @@ static int process_replace(lexer *lx, ib_buf *out, const char *name)
 	}
 	if (ib_parse__shpattern_new(&sp, ib_buf_cstr(&pat)) < 0)
 		goto done;
-	rc = ib_parse__shpattern_replace(out, sp, val, ib_buf_cstr(&repl), all);
+	rc = ib_parse__shpattern_replace(out, sp, val, ib_buf_cstr(&repl), all, lx->limit);
 done:
 	ib_parse__shpattern_free(sp);
 	ib_buf_dispose(&pat);
@@ -410,6 +429,8 @@ static int process_dollar(lexer *lx, ib_buf *out)
 	} else {
 		rc = ib_buf_put(out, val, vlen);
 	}
+	if (rc == 0)
+		rc = check_size(lx, out);
 	ib_buf_dispose(&name);
 	return rc;
 }
@@ -430,6 +451,8 @@ static int process_special(lexer *lx, int32_t c, ib_buf *out, word_acc *wa)
 		rc = process_double_quote(lx, &tmp);
 	if (rc == 0 && tmp.size)
 		rc = ib_buf_put(out, tmp.ptr, tmp.size);
+	if (rc == 0)
+		rc = check_size(lx, out);
 	if (rc == 0)
 		rc = c == '$' ? wa_string(wa, tmp.ptr, tmp.size) : wa_raw(wa, tmp.ptr, tmp.size);
 	ib_buf_dispose(&tmp);
@@ -504,6 +527,7 @@ static int lexer_init(lexer *lx, const char *word, const ib_expand_options *opts
 	memset(lx, 0, sizeof(*lx));
 	lx->s = word;
 	lx->len = strlen(word);
+	lx->limit = lx->len + IB_EXPAND_MAX_RESULT;
 	lx->esc = '\\';
 	lx->opts = opts;
 	/* Go's text/scanner, which buildkit reads words with, skips a leading BOM */

@@ -309,7 +309,7 @@ static int expand_template(ib_buf *out, const char *t, const char *match, size_t
 }
 
 int ib_parse__shpattern_replace(ib_buf *out, const ib_parse__shpattern *p, const char *value,
-				const char *repl, int all)
+				const char *repl, int all, size_t limit)
 {
 	chars c;
 	matcher m;
@@ -336,6 +336,8 @@ int ib_parse__shpattern_replace(ib_buf *out, const ib_parse__shpattern *p, const
 				rc = expand_template(out, repl, value + c.off[a], c.off[b] - c.off[a]);
 			last = b;
 			search = b > search ? b : search + 1;
+			if (rc == 0 && out->size > limit)
+				rc = ib_parse__expand_too_big(limit);
 		}
 	}
 	if (rc == 0)

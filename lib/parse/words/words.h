@@ -28,9 +28,14 @@ int ib_parse__shpattern_trim(ib_buf *out, const ib_parse__shpattern *p, const ch
 /*
  * Replace the first (all=0) or every (all=1) leftmost-longest match in
  * `value` by `repl`. When `all` is set, `repl` is a Go regexp template
- * (`$0`/`${0}` the match, `$$` a dollar), as buildkit uses it.
+ * (`$0`/`${0}` the match, `$$` a dollar), as buildkit uses it. Stops with
+ * IB_EUNSUPPORTED (error set) as soon as `out` grows past `limit` bytes:
+ * every match copies `repl`, so nested replacements multiply.
  */
 int ib_parse__shpattern_replace(ib_buf *out, const ib_parse__shpattern *p, const char *value,
-				const char *repl, int all);
+				const char *repl, int all, size_t limit);
+
+/* The IB_EUNSUPPORTED error of an expansion that grew past its limit. */
+int ib_parse__expand_too_big(size_t limit);
 
 #endif

@@ -312,6 +312,62 @@ static void test_patterns_newlines_and_size(void **state)
 	free(big);
 }
 
+/*
+ * Nested replacements multiply: each level copies the inner word once per
+ * character of the value. The result is bounded (IB_EXPAND_MAX_RESULT past
+ * the word's length) and the expansion stops there, quickly, with an error
+ * and `out` untouched. (A fuzz finding: 12 levels in 129 bytes ran the
+ * memory out.)
+ */
+static void test_nested_growth_is_bounded(void **state)
+{
+	char v[2 + 64 + 1], *quoted = malloc(64), *big = malloc(2 + 200000 + 1);
+	const char *env[] = { v, big, NULL };
+	ib_expand_options o = IB_EXPAND_OPTIONS_INIT;
+	ib_buf out = IB_BUF_INIT, word = IB_BUF_INIT;
+	ib_strarray words = IB_STRARRAY_INIT;
+	(void)state;
+
+	memcpy(v, "V=", 2);
+	memset(v + 2, 'v', 64);
+	v[66] = '\0';
+	memcpy(big, "B=", 2);
+	memset(big + 2, 'b', 200000);
+	big[200002] = '\0';
+	o.env = env;
+	/* three levels: 64^3 = 256 KiB, allowed */
+	assert_int_equal(ib_expand_word(&out, "${V//?/${V//?/${V//?/x}}}", &o), 0);
+	assert_int_equal(out.size, 64 * 64 * 64);
+	/* four: 16 MiB, refused at the limit */
+	assert_int_equal(ib_expand_word(&out, "${V//?/${V//?/${V//?/${V//?/x}}}}", &o), IB_EUNSUPPORTED);
+	assert_non_null(strstr(ib_error_last()->message, "grows past"));
+	assert_int_equal(out.size, 64 * 64 * 64); /* untouched */
+	assert_int_equal(ib_expand_words(&words, "${V//?/${V//?/${V//?/${V//?/x}}}}", &o), IB_EUNSUPPORTED);
+	assert_int_equal(words.count, 0);
+	/* twelve levels: 64^12 bytes unless stopped early */
+	for (int i = 0; i < 12; i++)
+		ib_buf_puts(&word, "${V//?/");
+	ib_buf_puts(&word, "x");
+	for (int i = 0; i < 12; i++)
+		ib_buf_puts(&word, "}");
+	assert_int_equal(ib_expand_word(&out, word.ptr, &o), IB_EUNSUPPORTED);
+	/* the sum counts too: five copies of 200 000 bytes fit, six do not */
+	strcpy(quoted, "\"$B$B$B$B$B\"");
+	assert_int_equal(ib_expand_word(&out, quoted, &o), 0);
+	assert_int_equal(out.size, 1000000);
+	strcpy(quoted, "\"$B$B$B$B$B$B\"");
+	assert_int_equal(ib_expand_word(&out, quoted, &o), IB_EUNSUPPORTED);
+	assert_int_equal(ib_expand_word(&out, "$B$B$B$B$B$B", &o), IB_EUNSUPPORTED);
+	assert_int_equal(ib_expand_word(&out, "${B:+$B$B$B$B$B$B}", &o), IB_EUNSUPPORTED);
+	assert_int_equal(ib_expand_word(&out, "${V//?/$B}", &o), IB_EUNSUPPORTED);
+	assert_int_equal(ib_expand_word(&out, "${V/?/$B}", &o), 0);
+	assert_int_equal(out.size, 200000 + 63);
+	ib_buf_dispose(&out);
+	ib_buf_dispose(&word);
+	free(quoted);
+	free(big);
+}
+
 DEFINE_GROUP(expand_tests,
 	cmocka_unit_test(test_plain_variables),
 	cmocka_unit_test(test_default_and_alternative),
@@ -327,4 +383,5 @@ DEFINE_GROUP(expand_tests,
 	cmocka_unit_test(test_lookup_callback),
 	cmocka_unit_test(test_flags),
 	cmocka_unit_test(test_patterns_newlines_and_size),
+	cmocka_unit_test(test_nested_growth_is_bounded),
 )

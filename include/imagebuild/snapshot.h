@@ -122,7 +122,15 @@ IB_EXTERN(int) ib_snapshot_stale(ib_snapshotter *snap, const char *key);
  */
 IB_EXTERN(int) ib_snapshotter_fsck(ib_buf *report, ib_snapshotter *snap);
 
-/** Mount the snapshot (in the caller's mount namespace) and put the root path in `rootfs`. */
+/**
+ * Mount the snapshot (in the caller's mount namespace) and put the root path
+ * in `rootfs`. The overlay backend mounts a snapshot that is the calling
+ * process's active state (prepared, not persisted) `volatile`: neither the
+ * unmount nor an fsync inside it waits for the disk, as such a snapshot
+ * does not outlive the process; ib_snapshot_commit_remove makes its files
+ * durable as it turns them into a layer. A persisted snapshot is mounted
+ * as usual.
+ */
 IB_EXTERN(int) ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const char *key);
 /** Unmount; a snapshot that is not mounted is fine. */
 IB_EXTERN(int) ib_snapshot_unmount(ib_snapshotter *snap, const char *key);

@@ -31,6 +31,16 @@ extern const ib_backend_class ib_snapshot__class;
 int ib_snapshot__overlay_is(const ib_snapshotter *snap);
 int ib_snapshot__overlay_layer_diff(ib_snapshotter *self, const ib_digest *id, const ib_digest *chain, size_t n,
 				    const ib_diff_options *opts, ib_snapshot_write_cb write, void *payload);
+/*
+ * overlay.c: start writing the snapshot `key`'s upper directory to the disk
+ * (syncfs on a thread of its own) while the commit reads and hashes it, so
+ * that layer_adopt's syncfs finds the work done; wait for it. A volatile
+ * mount left it all unwritten (see overlay.c). NULL (nothing started) is
+ * fine for wait; errors are left to layer_adopt's own syncfs.
+ */
+typedef struct ib_snapshot__flush ib_snapshot__flush;
+ib_snapshot__flush *ib_snapshot__overlay_flush(ib_snapshotter *self, const char *key);
+void ib_snapshot__overlay_flush_wait(ib_snapshot__flush *f);
 
 /*
  * regen.c: a snapshot of the overlay backend committed by hashing its diff
@@ -136,6 +146,12 @@ int ib_snapshot__owner_write(ib_snapshotter *snap, const char *sub, const char *
 void ib_snapshot__owner_drop(ib_snapshotter *snap, const char *sub, const char *key);
 /* IB_OWNER_NONE, _ALIVE or _DEAD; the recorded pid in *pid (may be NULL). */
 int ib_snapshot__owner_state(ib_snapshotter *snap, const char *sub, const char *key, long *pid);
+/*
+ * 1 when `key` is the active state of this very process (its owner record is
+ * ours, not persisted): it cannot outlive us, so nothing of it needs to
+ * survive a crash. 0 when not, < 0 on error.
+ */
+int ib_snapshot__owner_is_self(ib_snapshotter *snap, const char *key);
 /*
  * Under the exclusive prune lock: unmount (detached) and remove the
  * snapshots of dead owners (those in keep[] are unmounted and kept), and

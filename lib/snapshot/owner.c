@@ -197,6 +197,19 @@ int ib_snapshot__owner_state(ib_snapshotter *snap, const char *sub, const char *
 	return ib_snapshot__owner_alive(rec, pid) ? IB_OWNER_ALIVE : IB_OWNER_DEAD;
 }
 
+int ib_snapshot__owner_is_self(ib_snapshotter *snap, const char *key)
+{
+	char *p = ib_snapshot__meta(snap, "owners", key);
+	char rec[256], self[256];
+	if (!p || ib_snapshot__owner_self(self, sizeof self) < 0) {
+		free(p);
+		return IB_ERROR;
+	}
+	int n = read_small(rec, sizeof rec, p);
+	free(p);
+	return n > 0 && strcmp(rec, self) == 0;
+}
+
 static int in_keys(const char *key, const char *const *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -532,7 +532,10 @@ static int commit_remove(ib_digest *diff_id, uint64_t *size, ib_snapshotter *sna
 	 * layer when it leaves (push, save); see lib/store/README.md.
 	 */
 	if (ib_snapshot__overlay_is(snap)) {
-		if ((rc = ib_snapshot__commit_unpacked(&d, &sz, &source, snap, key, opts, diff_quiet)) < 0) {
+		ib_snapshot__flush *flush = ib_snapshot__overlay_flush(snap, key);
+		rc = ib_snapshot__commit_unpacked(&d, &sz, &source, snap, key, opts, diff_quiet);
+		ib_snapshot__overlay_flush_wait(flush);
+		if (rc < 0) {
 			ib_error_prefix("commit snapshot `%s`", key);
 			return ib_callback_result(rc);
 		}

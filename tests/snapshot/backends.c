@@ -931,6 +931,117 @@ static void test_commit_remove(void **state)
 	commit_remove_on("copy");
 }
 
+/* The super options of the mount at `path` (/proc/self/mountinfo), "" when not mounted. */
+static void mount_options(char *out, size_t size, const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	assert_non_null(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof line, f)) {
+		char mnt[4096];
+		/* id parent major:minor root mountpoint ... - fstype source super-options */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp(mnt, path))
+			continue;
+		const char *dash = strstr(line, " - ");
+		const char *opts = dash ? strrchr(dash, ' ') : NULL;
+		snprintf(out, size, "%s", opts ? opts + 1 : "");
+	}
+	fclose(f);
+}
+
+static int has_option(const char *opts, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = opts; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == opts || p[-1] == ',') && (p[n] == ',' || p[n] == '\n' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* Linux 6.x shows the flag as `fsync=volatile`, earlier ones as `volatile`. */
+static int is_volatile(const char *opts)
+{
+	return has_option(opts, "volatile") || has_option(opts, "fsync=volatile");
+}
+
+/*
+ * A snapshot that is this process's active state (a build step's) is
+ * mounted volatile (overlay.c: no sync at unmount, fsyncs inside return at
+ * once); one that was persisted (a container's) is not. overlayfs refuses
+ * to mount a volatile upper again unless its mark goes: our own snapshot
+ * mounts again (its files still there), a persisted one after a volatile
+ * mount is synced at unmount and mounts again, and one whose mark is left
+ * (the machine stopped while it was mounted volatile) is refused, with a
+ * reason. The commit of a volatile snapshot gives the same layer.
+ */
+static void test_volatile_mounts(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_snapshotter *s = open_snap("overlay");
+	ib_digest base = put_layer(snapshot_test_base_layer());
+	ib_buf root = IB_BUF_INIT;
+	char opts[4096], mark[4096], path[4096];
+
+	OK(ib_snapshot_prepare(s, "vol", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "vol"));
+	mount_options(opts, sizeof opts, root.ptr);
+	if (!is_volatile(opts))
+		fail_msg("not volatile: `%s` (%s)", opts, root.ptr);
+	put_file(root.ptr, "f", "kept\n", 0644);
+	int fd = open(ib_buf_cstr(&root), O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(syncfs(fd), 0);
+	close(fd);
+	OK(ib_snapshot_unmount(s, "vol"));
+	snprintf(mark, sizeof mark, "%s/snapshots/overlay/active/vol/work/work/incompat/volatile", store_dir);
+	assert_true(access(mark, F_OK) == 0); /* overlayfs left its mark... */
+	OK(ib_snapshot_mount(&root, s, "vol")); /* ...and we mount our own snapshot again */
+	snprintf(path, sizeof path, "%s/f", root.ptr);
+	assert_true(access(path, F_OK) == 0);
+	OK(ib_snapshot_unmount(s, "vol"));
+	ib_digest layer;
+	OK(ib_snapshot_commit_remove(&layer, NULL, s, "vol", NULL));
+
+	/* persisted before the mount: as before */
+	OK(ib_snapshot_prepare(s, "kept", &base, 1));
+	OK(ib_snapshot_persist(s, "kept"));
+	OK(ib_snapshot_mount(&root, s, "kept"));
+	mount_options(opts, sizeof opts, root.ptr);
+	assert_true(opts[0] != '\0');
+	assert_false(is_volatile(opts));
+	OK(ib_snapshot_unmount(s, "kept"));
+	OK(ib_snapshot_remove(s, "kept"));
+
+	/* persisted while mounted volatile: synced at the unmount, its mark gone, mounts again (not volatile) */
+	OK(ib_snapshot_prepare(s, "late", &base, 1));
+	OK(ib_snapshot_mount(&root, s, "late"));
+	mount_options(opts, sizeof opts, root.ptr);
+	assert_true(is_volatile(opts));
+	put_file(root.ptr, "g", "late\n", 0644);
+	OK(ib_snapshot_persist(s, "late"));
+	OK(ib_snapshot_unmount(s, "late"));
+	snprintf(mark, sizeof mark, "%s/snapshots/overlay/active/late/work/work/incompat/volatile", store_dir);
+	assert_true(access(mark, F_OK) < 0);
+	OK(ib_snapshot_mount(&root, s, "late"));
+	mount_options(opts, sizeof opts, root.ptr);
+	assert_false(is_volatile(opts));
+	snprintf(path, sizeof path, "%s/g", root.ptr);
+	assert_true(access(path, F_OK) == 0);
+	OK(ib_snapshot_unmount(s, "late"));
+	/* a mark nobody removed (the machine stopped while it was mounted volatile): refused, named */
+	snprintf(path, sizeof path, "%s/snapshots/overlay/active/late/work/work", store_dir);
+	assert_int_equal(mkdir(path, 0700) == 0 || errno == EEXIST, 1);
+	strcat(path, "/incompat");
+	assert_int_equal(mkdir(path, 0700) == 0 || errno == EEXIST, 1);
+	assert_int_equal(mkdir(mark, 0700), 0);
+	ib_assert_error_contains(ib_snapshot_mount(&root, s, "late"), "mounted volatile");
+	OK(ib_snapshot_remove(s, "late"));
+	ib_buf_dispose(&root);
+	ib_snapshotter_free(s);
+}
+
 /* the store's test hook (lib/store/internal.h) */
 void ib_store__set_hook(void (*hook)(const char *point, void *payload), void *payload);
 
@@ -1087,6 +1198,7 @@ int main(void)
 		cmocka_unit_test(test_dead_owner),
 		cmocka_unit_test(test_dead_owner_container),
 		cmocka_unit_test(test_commit_remove),
+		cmocka_unit_test(test_volatile_mounts),
 		cmocka_unit_test(test_commit_remove_leased),
 		cmocka_unit_test(test_commit_remove_remote_known),
 		cmocka_unit_test(test_prune_half_removed_layer),

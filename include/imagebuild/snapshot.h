@@ -135,7 +135,20 @@ IB_EXTERN(int) ib_snapshot_mount(ib_buf *rootfs, ib_snapshotter *snap, const cha
 /** Unmount; a snapshot that is not mounted is fine. */
 IB_EXTERN(int) ib_snapshot_unmount(ib_snapshotter *snap, const char *key);
 
-#define IB_DIFF_OPTIONS_VERSION 1
+/** A big regular file of a snapshot, as ib_diff_options.content_source is asked about it. */
+typedef struct {
+	const char *path;  /* relative to the snapshot's root, as in the layer ("data/f.bin") */
+	uint64_t ino;      /* its inode number (the same seen through a mount of the snapshot) */
+	uint64_t size;     /* its size in bytes */
+	int64_t mtime_sec; /* its modification time: seconds... */
+	long mtime_nsec;   /* ...and nanoseconds */
+} ib_diff_file;
+
+/*
+ * 2 added content_source. A caller with version 1 (the three first
+ * members) is still served.
+ */
+#define IB_DIFF_OPTIONS_VERSION 2
 /**
  * How a layer is written. SOURCE_DATE_EPOCH is never read from the
  * environment: the caller passes it (BuildKit's rewrite-timestamp).
@@ -145,10 +158,23 @@ typedef struct {
 	/* 1: file times later than `source_date_epoch` are clamped to it */
 	int use_source_date_epoch;
 	int64_t source_date_epoch;   /* seconds since 1970 (>= 0) */
+	/* version 2 */
+	/**
+	 * Optional: for a regular file of 8 MiB or more, an fd to read its
+	 * bytes from instead of the snapshot's own copy, or -1 for none. A
+	 * caller that just copied the file from somewhere still in the page
+	 * cache (a COPY from the build context, whose copy went straight to
+	 * the disk) saves reading it back. The fd is read from offset 0 and
+	 * closed by the diff; one whose size is not `file->size` is not used.
+	 * The caller vouches for the bytes being the same: the layer's digest
+	 * is made of them.
+	 */
+	int (*content_source)(const ib_diff_file *file, void *payload);
+	void *content_payload; /* passed to content_source */
 } ib_diff_options;
-#define IB_DIFF_OPTIONS_INIT { IB_DIFF_OPTIONS_VERSION, 0, 0 }
+#define IB_DIFF_OPTIONS_INIT { IB_DIFF_OPTIONS_VERSION, 0, 0, NULL, NULL }
 
-/** Initialise like IB_DIFF_OPTIONS_INIT (for bindings); IB_EINVALID for an unknown version. */
+/** Initialise like IB_DIFF_OPTIONS_INIT for `version` (1 or 2; for bindings); IB_EINVALID for an unknown version. */
 IB_EXTERN(int) ib_diff_options_init(ib_diff_options *opts, unsigned int version);
 
 /**

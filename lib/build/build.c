@@ -508,12 +508,18 @@ void ib_build__drop_snapshot(builder *b, const char *key)
 int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by,
 			   int keep_empty)
 {
+	return ib_build__commit_snapshot_with(b, s, key, created_by, keep_empty, &b->diff_opts);
+}
+
+int ib_build__commit_snapshot_with(builder *b, stage_state *s, const char *key, const char *created_by,
+				   int keep_empty, const ib_diff_options *opts)
+{
 	ib_digest diff_id, empty;
 	uint64_t size = 0;
 	int rc = ib_snapshot_unmount(b->snap, key);
 	/* the step's files become the unpacked layer the next steps stand on */
 	if (rc == 0)
-		rc = ib_callback_internal(ib_snapshot_commit_remove(&diff_id, &size, b->snap, key, &b->diff_opts));
+		rc = ib_callback_internal(ib_snapshot_commit_remove(&diff_id, &size, b->snap, key, opts));
 	if (rc < 0)
 		return rc;
 	ib_digest_parse(&empty, IB_BUILD_EMPTY_TAR_DIGEST);

@@ -982,6 +982,8 @@ static int copy_regular(copier *c, int sfd, int sdirfd, const char *sname, const
 		rc = copy_xattrs(in, out, frel);
 	if (rc == 0)
 		rc = apply_meta_fd(c, out, ddirfd, dname, st, frel, 0);
+	if (rc == 0 && c->o->copied && st->st_size >= (off_t)IB_BIGIO_MIN)
+		c->o->copied(in, st, out, c->o->copied_payload);
 	close(in);
 	close(out);
 	return rc;
@@ -1253,4 +1255,64 @@ out:
 	ib_buf_dispose(&dscoped);
 	ib_buf_dispose(&parent);
 	return rc;
+}
+
+/* ---- where a COPY's big files came from ---- */
+
+static int same_source(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+void ib_build__copied_add(int in, const struct stat *before, int out, void *payload)
+{
+	ib_build__copied_list *l = payload;
+	struct stat now, copy;
+	/* a source that changed while it was copied, or a copy of another size: not remembered */
+	if (fstat(in, &now) < 0 || !same_source(&now, before) || fstat(out, &copy) < 0 ||
+	    !S_ISREG(copy.st_mode) || copy.st_size != now.st_size)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct ib_build__copied *items = realloc(l->items, cap * sizeof *items);
+		if (!items)
+			return; /* (only a shortcut is lost) */
+		l->items = items;
+		l->cap = cap;
+	}
+	int fd = fcntl(in, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	struct ib_build__copied *c = &l->items[l->n++];
+	c->ino = (uint64_t)copy.st_ino;
+	c->size = (uint64_t)copy.st_size;
+	c->mtime = copy.st_mtim;
+	c->fd = fd;
+	c->src = now;
+}
+
+int ib_build__copied_source(const ib_diff_file *file, void *payload)
+{
+	ib_build__copied_list *l = payload;
+	for (size_t i = 0; i < l->n; i++) {
+		struct ib_build__copied *c = &l->items[i];
+		struct stat now;
+		if (c->ino != file->ino || c->size != file->size || c->mtime.tv_sec != file->mtime_sec ||
+		    c->mtime.tv_nsec != file->mtime_nsec)
+			continue;
+		if (fstat(c->fd, &now) < 0 || !same_source(&now, &c->src))
+			return -1; /* the source changed since: the copy's own bytes */
+		return fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	}
+	return -1;
+}
+
+void ib_build__copied_free(ib_build__copied_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		close(l->items[i].fd);
+	free(l->items);
+	memset(l, 0, sizeof *l);
 }

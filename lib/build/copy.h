@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
+#include "imagebuild/snapshot.h"
 #include "util/hash.h"
 #include "util/strlist.h"
 
@@ -51,7 +53,39 @@ typedef struct {
 	ib_build__walk_filter filter; /* NULL: everything */
 	void *filter_payload;
 	int source_date_epoch_set; /* not used for copies; mtimes are kept */
+	/*
+	 * Optional: told of each regular file of IB_BIGIO_MIN bytes or more
+	 * once copied whole and its metadata set, with the source and the copy
+	 * open. `before`: the source as it was looked at before the copy.
+	 */
+	void (*copied)(int in, const struct stat *before, int out, void *payload);
+	void *copied_payload;
 } ib_build__copy_opts;
+
+/*
+ * Where the big files a COPY took from the build context are, for the
+ * commit's diff to read them there (ib_diff_options.content_source): the
+ * context is in the page cache (it was just hashed), while the copies went
+ * straight to the disk, and reading them back from there waits behind the
+ * commit's own flush. A copy is known by its inode, size and mtime; its
+ * source by an fd held open, whose identity (size, mtime, ctime) must not
+ * change between the copy and the commit.
+ */
+typedef struct {
+	struct ib_build__copied {
+		uint64_t ino, size;        /* the copy */
+		struct timespec mtime;
+		int fd;                    /* the source */
+		struct stat src;           /* the source when it was copied */
+	} *items;
+	size_t n, cap;
+} ib_build__copied_list;
+/* ib_build__copy_opts.copied, with an ib_build__copied_list as the payload. */
+void ib_build__copied_add(int in, const struct stat *before, int out, void *payload);
+/* ib_diff_options.content_source, with the list as the payload: a dup of the source's fd, or -1. */
+int ib_build__copied_source(const ib_diff_file *file, void *payload);
+/* Close the fds, free the list. */
+void ib_build__copied_free(ib_build__copied_list *l);
 
 /*
  * The checksum cache of a context (sums.c): file digests remembered with

@@ -344,6 +344,9 @@ int ib_build__new_snapshot(ib_buf *rootfs, char **key_out, builder *b, const sta
 void ib_build__drop_snapshot(builder *b, const char *key);
 int ib_build__commit_snapshot(builder *b, stage_state *s, const char *key, const char *created_by,
 			   int keep_empty);
+/* The same, the layer written with `opts` (b->diff_opts and more). */
+int ib_build__commit_snapshot_with(builder *b, stage_state *s, const char *key, const char *created_by,
+				   int keep_empty, const ib_diff_options *opts);
 int ib_build__prepare_mounts(run_mounts *rm, ib_strlist *env, builder *b, stage_state *s,
 			     const ib_instruction *in, size_t stage_index, keyer *k);
 void ib_build__release_mounts(builder *b, run_mounts *rm);

@@ -198,7 +198,7 @@ static int add_archive(builder *b, int rootfd, const char *dest, int afd, int fi
 
 /* COPY/ADD: the resolved inputs (ib_build__inputs_resolve) into the rootfs. */
 static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, const ib_build__inputs *si,
-		       const char *rootfs, int rootfd)
+		       const char *rootfs, int rootfd, ib_build__copied_list *copied)
 {
 	const ib_instr_copy *c = &in->u.copy;
 	int add = in->kind == IB_INSTR_ADD;
@@ -255,6 +255,11 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 	/* BuildKit: files from the context become 0:0, files from another stage or
 	 * image keep their owners; --chown overrides both */
 	co.set_owner = c->from ? 0 : 1;
+	/* the context's big files are read there again by the commit (copy.h); another stage's are not held open */
+	if (!c->from) {
+		co.copied = ib_build__copied_add;
+		co.copied_payload = copied;
+	}
 	if (c->chown) {
 		ib_buf ch = IB_BUF_INIT;
 		rc = ib_build__expand_one(&ch, b, s, c->chown);
@@ -385,13 +390,20 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, cons
 		if (rootfd < 0)
 			rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", rootfs.ptr);
 	}
+	ib_build__copied_list copied = { NULL, 0, 0 };
 	if (rc == 0)
-		rc = copy_inputs(b, s, in, si, rootfs.ptr, rootfd);
+		rc = copy_inputs(b, s, in, si, rootfs.ptr, rootfd, &copied);
 	if (rootfd >= 0)
 		close(rootfd);
 	/* COPY and ADD always make a layer in BuildKit, even one that copied nothing */
+	ib_diff_options dopts = b->diff_opts;
+	if (copied.n) {
+		dopts.content_source = ib_build__copied_source;
+		dopts.content_payload = &copied;
+	}
 	if (rc == 0)
-		rc = ib_build__commit_snapshot(b, s, key, si->shown.ptr, 1);
+		rc = ib_build__commit_snapshot_with(b, s, key, si->shown.ptr, 1, &dopts);
+	ib_build__copied_free(&copied);
 	if (key)
 		ib_build__drop_snapshot(b, key);
 	free(key);

@@ -52,6 +52,9 @@ typedef struct {
 	link_slot *links;
 	size_t nlinks, caplinks;
 	char *rbuf, *rbuf2;
+	ib_bigio_ahead *ahead; /* big files' reads, made at the first one */
+	int (*source)(const ib_diff_file *, void *); /* ib_diff_options.content_source */
+	void *source_payload;
 	char *obuf;
 	size_t olen;
 	ib_buf path;
@@ -315,6 +318,52 @@ static int write_file(differ *d, int fd, const struct stat *st)
 	ib_bigio big;
 	ib_bigio_init(&big, fd);
 	int use_big = st->st_size >= (off_t)IB_BIGIO_MIN;
+	/* the caller may have its bytes where reading them costs less (ib_diff_options.content_source) */
+	if (use_big && d->source) {
+		ib_diff_file f = { d->path.ptr, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+				   (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec };
+		int alt = d->source(&f, d->source_payload);
+		struct stat ast;
+		if (alt >= 0 && fstat(alt, &ast) == 0 && S_ISREG(ast.st_mode) && ast.st_size == st->st_size) {
+			close(fd);
+			fd = alt;
+			ib_bigio_init(&big, fd);
+		} else if (alt >= 0) {
+			close(alt);
+		}
+	}
+	/* a big one is read ahead on a thread while we pass on what was read (bigio.h) */
+	if (use_big && !d->ahead)
+		d->ahead = ib_bigio_ahead_new(); /* (without: the plain loop below) */
+	if (use_big && d->ahead && ib_bigio_ahead_begin(d->ahead, fd, st->st_size) == 0) {
+		size_t n = 1;
+		const void *p;
+		while (left > 0 && n > 0) {
+			if (!(p = ib_bigio_ahead_next(d->ahead, &n))) {
+				rc = ib_error_set_os(IB_LAYER_SNAPSHOT, "diff: read `%s`", d->path.ptr);
+				break;
+			}
+			if (n > (size_t)left)
+				n = (size_t)left; /* grew while we read: the header said less */
+			if (n && archive_write_data(d->ar, p, n) < 0) {
+				rc = ar_fail(d, "write data of");
+				break;
+			}
+			left -= (int64_t)n;
+		}
+		ib_bigio_ahead_end(d->ahead);
+		/* shrank while we read: pad, the header is written */
+		memset(d->rbuf, 0, READ_BUF);
+		while (rc == 0 && left > 0) {
+			size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
+			if (archive_write_data(d->ar, d->rbuf, want) < 0)
+				rc = ar_fail(d, "write data of");
+			left -= (int64_t)want;
+		}
+		close(fd);
+		return rc;
+	}
+	ib_error_clear();
 	while (left > 0) {
 		size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
 		ssize_t n = use_big ? ib_bigio_pread(&big, d->rbuf, want, st->st_size - left) : read(fd, d->rbuf, want);
@@ -734,8 +783,11 @@ int ib_snapshot_diff_trees(int changed_fd, int parent_fd, ib_diff_mode mode, con
 	if (rc < 0)
 		return rc;
 	d.clamp = o.use_source_date_epoch;
+	d.source = o.content_source;
+	d.source_payload = o.content_payload;
 	d.epoch = o.source_date_epoch;
 	d.rbuf = ib_bigio_alloc(READ_BUF); /* aligned: big files are read with O_DIRECT into it */
+	d.ahead = NULL; /* at the first big file */
 	d.rbuf2 = ib_malloc(READ_BUF);
 	d.obuf = ib_malloc(OUT_BUF);
 	d.ar = archive_write_new();
@@ -775,6 +827,7 @@ out:
 	free(d.links);
 	free(d.rbuf);
 	free(d.rbuf2);
+	ib_bigio_ahead_free(d.ahead);
 	free(d.obuf);
 	ib_buf_dispose(&d.path);
 	return ib_callback_result(rc);

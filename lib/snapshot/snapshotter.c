@@ -377,10 +377,11 @@ int ib_diff_options_init(ib_diff_options *opts, unsigned int version)
 {
 	if (!opts)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "NULL diff options");
-	if (version != IB_DIFF_OPTIONS_VERSION)
+	if (version != 1 && version != IB_DIFF_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
 				     version);
-	memset(opts, 0, sizeof *opts);
+	/* a version 1 struct ends after source_date_epoch */
+	memset(opts, 0, version == 1 ? offsetof(ib_diff_options, content_source) : sizeof *opts);
 	opts->version = version;
 	return 0;
 }
@@ -390,13 +391,19 @@ int ib_snapshot__diff_options(ib_diff_options *out, const ib_diff_options *opts)
 	ib_diff_options_init(out, IB_DIFF_OPTIONS_VERSION);
 	if (!opts)
 		return 0;
-	if (opts->version != IB_DIFF_OPTIONS_VERSION)
+	if (opts->version != 1 && opts->version != IB_DIFF_OPTIONS_VERSION)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "diff options version %u is not supported",
 				     opts->version);
 	if (opts->use_source_date_epoch && opts->source_date_epoch < 0)
 		return ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT,
 				     "SOURCE_DATE_EPOCH %lld is negative", (long long)opts->source_date_epoch);
-	*out = *opts;
+	/* a version 1 struct has the first three members only; the copy is the current version */
+	out->use_source_date_epoch = opts->use_source_date_epoch;
+	out->source_date_epoch = opts->source_date_epoch;
+	if (opts->version >= 2) {
+		out->content_source = opts->content_source;
+		out->content_payload = opts->content_payload;
+	}
 	return 0;
 }
 

@@ -433,3 +433,136 @@ int ib_bigio_copy(int in, int out, off_t off, off_t end, off_t *copied)
 	*copied = off;
 	return rc;
 }
+
+/* ---- reads running ahead ---- */
+
+#define AHEAD_NBUF 3
+
+struct ib_bigio_ahead {
+	ib_bigio io;
+	off_t size, next_off; /* the file's size; where the thread reads next */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf[AHEAD_NBUF];
+	ssize_t len[AHEAD_NBUF]; /* bytes read into buf[i]; -1: the read failed (err) */
+	int err;
+	unsigned head, tail; /* the thread fills buf[head % N]; the caller holds buf[tail % N] while tail < head */
+	int held;            /* the caller holds buf[tail % N] */
+	int stop, done;
+	int running, inited; /* a thread is reading; mu and cv exist */
+};
+
+static void *ahead_main(void *arg)
+{
+	ib_bigio_ahead *a = arg;
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop && !a->done) {
+		while (!a->stop && a->head - a->tail >= AHEAD_NBUF)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->stop)
+			break;
+		unsigned i = a->head % AHEAD_NBUF;
+		off_t off = a->next_off;
+		size_t want = a->size - off < (off_t)IB_BIGIO_CHUNK ? (size_t)(a->size - off) : IB_BIGIO_CHUNK;
+		pthread_mutex_unlock(&a->mu);
+		ssize_t n = want ? ib_bigio_pread(&a->io, a->buf[i], want, off) : 0;
+		int err = errno;
+		pthread_mutex_lock(&a->mu);
+		a->len[i] = n;
+		a->err = err;
+		if (n <= 0 || (size_t)n < want)
+			a->done = 1; /* the end, a file that shrank, or an error */
+		a->next_off += n > 0 ? n : 0;
+		a->head++;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+ib_bigio_ahead *ib_bigio_ahead_new(void)
+{
+	ib_bigio_ahead *a = ib_calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	for (int i = 0; i < AHEAD_NBUF; i++) {
+		if (!(a->buf[i] = ib_bigio_alloc(IB_BIGIO_CHUNK))) {
+			ib_bigio_ahead_free(a);
+			return NULL;
+		}
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->inited = 1;
+	return a;
+}
+
+int ib_bigio_ahead_begin(ib_bigio_ahead *a, int fd, off_t size)
+{
+	ib_bigio_init(&a->io, fd);
+	a->size = size;
+	a->next_off = 0;
+	a->head = a->tail = 0;
+	a->held = a->stop = a->done = 0;
+	a->err = 0;
+	if (pthread_create(&a->thread, NULL, ahead_main, a) != 0)
+		return ib_error_set(IB_LAYER_UTIL, "read ahead: no thread");
+	a->running = 1;
+	return 0;
+}
+
+const void *ib_bigio_ahead_next(ib_bigio_ahead *a, size_t *len)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->held) { /* the caller is done with the last one: the thread may refill it */
+		a->held = 0;
+		a->tail++;
+		pthread_cond_broadcast(&a->cv);
+	}
+	while (a->tail == a->head && !a->done)
+		pthread_cond_wait(&a->cv, &a->mu);
+	const void *p = NULL;
+	*len = 0;
+	if (a->tail != a->head) {
+		unsigned i = a->tail % AHEAD_NBUF;
+		if (a->len[i] < 0) {
+			errno = a->err;
+		} else {
+			p = a->buf[i];
+			*len = (size_t)a->len[i];
+			a->held = 1;
+		}
+	} else {
+		p = a->buf[0]; /* the end: nothing more */
+	}
+	pthread_mutex_unlock(&a->mu);
+	return p;
+}
+
+void ib_bigio_ahead_end(ib_bigio_ahead *a)
+{
+	if (!a || !a->running)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	a->running = 0;
+	ib_bigio_done(&a->io);
+}
+
+void ib_bigio_ahead_free(ib_bigio_ahead *a)
+{
+	if (!a)
+		return;
+	ib_bigio_ahead_end(a);
+	for (int i = 0; i < AHEAD_NBUF; i++)
+		free(a->buf[i]);
+	if (a->inited) {
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+	}
+	free(a);
+}

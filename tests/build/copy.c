@@ -123,6 +123,61 @@ static void directory_contents_are_copied(void **state)
 }
 
 /*
+ * A COPY's big files are remembered with where they came from (copy.h):
+ * the commit's diff reads them there. Small ones are not; the source is
+ * given only for the copy it was copied to (inode, size, mtime), and not
+ * once it changed after the copy.
+ */
+static void big_copies_remembered(void **state)
+{
+	fixture *f = *state;
+	size_t len = 9u << 20;
+	char *body = malloc(len);
+	assert_non_null(body);
+	for (size_t i = 0; i < len; i++)
+		body[i] = (char)(i * 7 + 3);
+	char p[4200];
+	snprintf(p, sizeof p, "%s/big.bin", f->ctx);
+	int w = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, body, len), (ssize_t)len);
+	close(w);
+	ib_build__copied_list l = { NULL, 0, 0 };
+	ib_build__copy_opts o = root_owned();
+	o.copied = ib_build__copied_add;
+	o.copied_payload = &l;
+	assert_int_equal(ib_build__copy(f->ctxfd, "big.bin", f->rootfd, "/data/", 1, &o), 0);
+	assert_int_equal(ib_build__copy(f->ctxfd, "README.txt", f->rootfd, "/data/", 1, &o), 0);
+	assert_int_equal(l.n, 1);
+	struct stat cst = lst(f->root, "data/big.bin");
+	ib_diff_file file = { "data/big.bin", (uint64_t)cst.st_ino, (uint64_t)cst.st_size,
+			      (int64_t)cst.st_mtim.tv_sec, cst.st_mtim.tv_nsec };
+	int fd = ib_build__copied_source(&file, &l);
+	assert_true(fd >= 0);
+	char *back = malloc(len);
+	assert_int_equal(pread(fd, back, len, 0), (ssize_t)len);
+	assert_memory_equal(back, body, len);
+	close(fd);
+	/* another file (mtime, inode): none */
+	file.mtime_nsec ^= 1;
+	assert_int_equal(ib_build__copied_source(&file, &l), -1);
+	file.mtime_nsec ^= 1;
+	file.ino++;
+	assert_int_equal(ib_build__copied_source(&file, &l), -1);
+	file.ino--;
+	/* the source changed since the copy: the copy's own bytes */
+	usleep(10000);
+	w = open(p, O_WRONLY | O_CLOEXEC);
+	assert_int_equal(pwrite(w, "Z", 1, 0), 1);
+	close(w);
+	assert_int_equal(ib_build__copied_source(&file, &l), -1);
+	ib_build__copied_free(&l);
+	assert_int_equal(l.n, 0);
+	free(body);
+	free(back);
+}
+
+/*
  * Many files of one directory: each arrives whole with its mode, the
  * directory's own times are set after them, an existing file in the way is
  * replaced, and a directory where a file goes is an error that names it.
@@ -759,6 +814,7 @@ static void symbolic_modes_as_chmod(void **state)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
 	T(many_files_copied),
+	T(big_copies_remembered),
 	T(named_symlink_is_followed),
 	T(sources_cannot_leave_the_context),
 	T(destinations_cannot_leave_the_rootfs),

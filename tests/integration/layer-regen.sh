@@ -48,10 +48,12 @@ root=$tmp/store
 ib() { "$IB" --root "$root" "$@"; }
 ib import "$tmp/busybox.tar" busybox >/dev/null
 
-# a context with a bigger file, a subdirectory, a symlink and a hard link; a RUN
-# that deletes one of them (a whiteout in the next layer, a diff against a chain)
+# a context with a big file (9 MB: past IB_BIGIO_MIN, so the commit reads it from
+# the context, copy.h, and fsck's tar made from the layer's files must agree), a
+# subdirectory, a symlink and a hard link; a RUN that deletes one of them (a
+# whiteout in the next layer, a diff against a chain)
 mkdir -p "$tmp/ctx/files/sub"
-head -c 3000000 /dev/urandom >"$tmp/ctx/files/big.bin"
+head -c 9000000 /dev/urandom >"$tmp/ctx/files/big.bin"
 echo one >"$tmp/ctx/files/sub/one.txt"
 echo two >"$tmp/ctx/files/two.txt"
 ln -s sub/one.txt "$tmp/ctx/files/link"

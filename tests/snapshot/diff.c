@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/xattr.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "imagebuild/snapshot.h"
 #include "util/buf.h"
@@ -173,9 +175,108 @@ static void test_diff_cancel(void **state)
 	free(sb);
 }
 
+/* A file of `len` bytes of `fill` (9 MiB: a big file for the diff), made at `path`. */
+static void big_file(const char *path, size_t len, int fill)
+{
+	char *b = malloc(len);
+	assert_non_null(b);
+	memset(b, fill, len);
+	b[len / 2] = 'x';
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, len), (ssize_t)len);
+	close(fd);
+	free(b);
+}
+
+typedef struct {
+	const char *give; /* the file whose fd content_source returns, or NULL */
+	int asked;
+	ib_diff_file seen;
+	char path[256];
+} source_ask;
+
+static int give_source(const ib_diff_file *file, void *payload)
+{
+	source_ask *a = payload;
+	a->asked++;
+	a->seen = *file;
+	snprintf(a->path, sizeof a->path, "%s", file->path);
+	return a->give ? open(a->give, O_RDONLY | O_CLOEXEC) : -1;
+}
+
+/*
+ * ib_diff_options.content_source: asked about big regular files only, with
+ * the file's path, inode, size and mtime; the bytes of what it gives make
+ * the layer (the same bytes: the same layer), one of another size is not
+ * used, and -1 leaves the file's own. A version 1 options struct is still
+ * served.
+ */
+static void test_diff_content_source(void **state)
+{
+	(void)state;
+	char *sb = ib_test_tmpdir("diff-source");
+	char *chg = pjoin(sb, "changed"), *big = pjoin(chg, "big.bin"), *twin = pjoin(sb, "twin.bin");
+	char *other = pjoin(sb, "other.bin"), *shorter = pjoin(sb, "short.bin"), *small = pjoin(chg, "small");
+	size_t len = 9u << 20;
+	mkdir(chg, 0755);
+	big_file(big, len, 'a');
+	big_file(twin, len, 'a');
+	big_file(other, len, 'b');
+	big_file(shorter, len - 1, 'a');
+	big_file(small, 100, 'c');
+	struct stat st;
+	assert_int_equal(lstat(big, &st), 0);
+	ib_buf plain = IB_BUF_INIT, got = IB_BUF_INIT;
+	assert_int_equal(diff_paths(&plain, chg, NULL, 0), 0);
+	ib_diff_options o = IB_DIFF_OPTIONS_INIT;
+	source_ask a = { twin, 0, { 0 }, "" };
+	o.content_source = give_source;
+	o.content_payload = &a;
+	assert_int_equal(diff_paths_opts(&got, chg, NULL, 0, &o), 0);
+	assert_int_equal(a.asked, 1); /* big.bin, not small */
+	assert_string_equal(a.path, "big.bin");
+	assert_int_equal(a.seen.ino, (uint64_t)st.st_ino);
+	assert_int_equal(a.seen.size, (uint64_t)len);
+	assert_int_equal(a.seen.mtime_sec, (int64_t)st.st_mtim.tv_sec);
+	assert_int_equal(a.seen.mtime_nsec, st.st_mtim.tv_nsec);
+	assert_int_equal(got.size, plain.size);
+	assert_memory_equal(got.ptr, plain.ptr, plain.size);
+	/* another size: not used */
+	a.give = shorter;
+	assert_int_equal(diff_paths_opts(&got, chg, NULL, 0, &o), 0);
+	assert_memory_equal(got.ptr, plain.ptr, plain.size);
+	/* none */
+	a.give = NULL;
+	assert_int_equal(diff_paths_opts(&got, chg, NULL, 0, &o), 0);
+	assert_memory_equal(got.ptr, plain.ptr, plain.size);
+	/* its bytes are what the layer holds: the caller vouches for them */
+	a.give = other;
+	assert_int_equal(diff_paths_opts(&got, chg, NULL, 0, &o), 0);
+	assert_int_equal(got.size, plain.size);
+	assert_true(memcmp(got.ptr, plain.ptr, plain.size) != 0);
+	/* version 1: the first three members, nothing asked */
+	struct { unsigned int version; int use; int64_t epoch; } v1 = { 1, 0, 0 };
+	a.asked = 0;
+	assert_int_equal(diff_paths_opts(&got, chg, NULL, 0, (const ib_diff_options *)&v1), 0);
+	assert_memory_equal(got.ptr, plain.ptr, plain.size);
+	assert_int_equal(a.asked, 0);
+	ib_buf_dispose(&plain);
+	ib_buf_dispose(&got);
+	rm_tree(sb);
+	free(sb);
+	free(chg);
+	free(big);
+	free(twin);
+	free(other);
+	free(shorter);
+	free(small);
+}
+
 DEFINE_GROUP(diff_tests,
 	cmocka_unit_test(test_diff_kinds),
 	cmocka_unit_test(test_diff_clamp),
 	cmocka_unit_test(test_diff_nothing),
 	cmocka_unit_test(test_diff_cancel),
+	cmocka_unit_test(test_diff_content_source),
 )

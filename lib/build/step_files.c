@@ -255,7 +255,11 @@ static int copy_inputs(builder *b, stage_state *s, const ib_instruction *in, con
 	/* BuildKit: files from the context become 0:0, files from another stage or
 	 * image keep their owners; --chown overrides both */
 	co.set_owner = c->from ? 0 : 1;
-	/* the context's big files are read there again by the commit (copy.h); another stage's are not held open */
+	/*
+	 * the big files of the context (and of downloads, git checkouts: their
+	 * copies below start from `co`) are read there again by the commit
+	 * (copy.h); another stage's are not held open
+	 */
 	if (!c->from) {
 		co.copied = ib_build__copied_add;
 		co.copied_payload = copied;

@@ -353,7 +353,8 @@ static int write_file(differ *d, int fd, const struct stat *st)
 		}
 		ib_bigio_ahead_end(d->ahead);
 		/* shrank while we read: pad, the header is written */
-		memset(d->rbuf, 0, READ_BUF);
+		if (rc == 0 && left > 0)
+			memset(d->rbuf, 0, READ_BUF);
 		while (rc == 0 && left > 0) {
 			size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
 			if (archive_write_data(d->ar, d->rbuf, want) < 0)
@@ -363,7 +364,8 @@ static int write_file(differ *d, int fd, const struct stat *st)
 		close(fd);
 		return rc;
 	}
-	ib_error_clear();
+	if (use_big)
+		ib_error_clear(); /* no read-ahead (memory, thread): the loop below does it */
 	while (left > 0) {
 		size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
 		ssize_t n = use_big ? ib_bigio_pread(&big, d->rbuf, want, st->st_size - left) : read(fd, d->rbuf, want);

@@ -1259,20 +1259,13 @@ out:
 
 /* ---- where a COPY's big files came from ---- */
 
-static int same_source(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 void ib_build__copied_add(int in, const struct stat *before, int out, void *payload)
 {
 	ib_build__copied_list *l = payload;
 	struct stat now, copy;
-	/* a source that changed while it was copied, or a copy of another size: not remembered */
-	if (fstat(in, &now) < 0 || !same_source(&now, before) || fstat(out, &copy) < 0 ||
-	    !S_ISREG(copy.st_mode) || copy.st_size != now.st_size)
+	/* a source that changed while it was copied (or just before), or a copy of another size: not remembered */
+	if (fstat(in, &now) < 0 || !ib_stat_same(&now, before) || !ib_stat_settled(&now, l->settle_ns) ||
+	    fstat(out, &copy) < 0 || !S_ISREG(copy.st_mode) || copy.st_size != now.st_size)
 		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 8;
@@ -1302,7 +1295,7 @@ int ib_build__copied_source(const ib_diff_file *file, void *payload)
 		if (c->ino != file->ino || c->size != file->size || c->mtime.tv_sec != file->mtime_sec ||
 		    c->mtime.tv_nsec != file->mtime_nsec)
 			continue;
-		if (fstat(c->fd, &now) < 0 || !same_source(&now, &c->src))
+		if (fstat(c->fd, &now) < 0 || !ib_stat_same(&now, &c->src))
 			return -1; /* the source changed since: the copy's own bytes */
 		return fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 	}
@@ -1314,5 +1307,6 @@ void ib_build__copied_free(ib_build__copied_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		close(l->items[i].fd);
 	free(l->items);
-	memset(l, 0, sizeof *l);
+	l->items = NULL;
+	l->n = l->cap = 0;
 }

@@ -69,8 +69,11 @@ typedef struct {
  * straight to the disk, and reading them back from there waits behind the
  * commit's own flush. A copy is known by its inode, size and mtime; its
  * source by an fd held open, whose identity (size, mtime, ctime) must not
- * change between the copy and the commit.
+ * change between the copy and the commit. A source changed less than
+ * `settle_ns` before its copy is not remembered: a change within the
+ * timestamps' granularity could leave them as they were (util/fs.h).
  */
+#define IB_BUILD__COPIED_SETTLE_NS 1000000000LL
 typedef struct {
 	struct ib_build__copied {
 		uint64_t ino, size;        /* the copy */
@@ -79,6 +82,7 @@ typedef struct {
 		struct stat src;           /* the source when it was copied */
 	} *items;
 	size_t n, cap;
+	long long settle_ns;       /* IB_BUILD__COPIED_SETTLE_NS (tests: less) */
 } ib_build__copied_list;
 /* ib_build__copy_opts.copied, with an ib_build__copied_list as the payload. */
 void ib_build__copied_add(int in, const struct stat *before, int out, void *payload);

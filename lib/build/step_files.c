@@ -394,7 +394,7 @@ int ib_build__do_copy(builder *b, stage_state *s, const ib_instruction *in, cons
 		if (rootfd < 0)
 			rc = ib_error_set_os(IB_LAYER_BUILD, "open `%s`", rootfs.ptr);
 	}
-	ib_build__copied_list copied = { NULL, 0, 0 };
+	ib_build__copied_list copied = { NULL, 0, 0, IB_BUILD__COPIED_SETTLE_NS };
 	if (rc == 0)
 		rc = copy_inputs(b, s, in, si, rootfs.ptr, rootfd, &copied);
 	if (rootfd >= 0)

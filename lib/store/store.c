@@ -244,22 +244,10 @@ void ib_store_lease_release(ib_store *s)
  */
 #define INDEX_RACY_NS 1000000000LL
 
-static int same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
+/* the index's identity and age: util/fs.h */
 static int settled(const struct stat *st)
 {
-	struct timespec now;
-	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
-		return 0;
-	long long n = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-	long long m = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-	long long c = (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-	return m < n - INDEX_RACY_NS && c < n - INDEX_RACY_NS;
+	return ib_stat_settled(st, INDEX_RACY_NS);
 }
 
 /*
@@ -284,7 +272,7 @@ static int index_read(json_t **out, ib_digest *key, ib_store *s, int *fresh)
 	if (have_st) {
 		json_t *keep = NULL;
 		pthread_mutex_lock(&s->cache_mu);
-		if (s->index_cache && same_file(&s->index_st, &st)) {
+		if (s->index_cache && ib_stat_same(&s->index_st, &st)) {
 			keep = json_incref(s->index_cache);
 			if (key)
 				*key = s->index_key;
@@ -370,7 +358,7 @@ int ib_store__index_key(ib_digest *key, ib_store *s)
 	if (settle) {
 		int hit = 0;
 		pthread_mutex_lock(&s->cache_mu);
-		if (s->key_known && same_file(&s->key_st, &st)) {
+		if (s->key_known && ib_stat_same(&s->key_st, &st)) {
 			*key = s->key_cache;
 			hit = 1;
 		}

@@ -101,4 +101,14 @@ char *ib_tmpdir_new(const char *tag);
 /* 1 if `path` exists (lstat), 0 if not. */
 int ib_path_exists(const char *path);
 
+struct stat;
+/* 1 when `a` and `b` are the same file, unchanged: device, inode, size, mtime and ctime (to the ns). */
+int ib_stat_same(const struct stat *a, const struct stat *b);
+/*
+ * 1 when both its mtime and ctime are more than `ns` in the past: a change
+ * within the timestamps' granularity could otherwise leave them as they
+ * were (git's "racily clean" rule; ctime cannot be set by a user).
+ */
+int ib_stat_settled(const struct stat *st, long long ns);
+
 #endif

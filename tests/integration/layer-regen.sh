@@ -54,6 +54,7 @@ ib import "$tmp/busybox.tar" busybox >/dev/null
 # whiteout in the next layer, a diff against a chain)
 mkdir -p "$tmp/ctx/files/sub"
 head -c 9000000 /dev/urandom >"$tmp/ctx/files/big.bin"
+sleep 1.2 # settled (copy.h: a source changed in the last second is not read by the commit)
 echo one >"$tmp/ctx/files/sub/one.txt"
 echo two >"$tmp/ctx/files/two.txt"
 ln -s sub/one.txt "$tmp/ctx/files/link"

@@ -119,6 +119,46 @@ static void log_text(ib_buf *out, size_t len)
 	ib_buf_truncate(out, len);
 }
 
+/*
+ * Source-like text as a layer holds it (the reference workload's src/):
+ * small files of word lines, 64 B to 8 KiB, each behind a 512-byte
+ * tar-like header and padded to 512 bytes, the same bytes every run.
+ */
+static void source_tar(ib_buf *out, size_t len)
+{
+	static const char *const words[] = { "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta",
+					     "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi",
+					     "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "layer",
+					     "image", "build", "cache", "digest", "blob", "manifest", "config" };
+	const size_t nwords = sizeof words / sizeof words[0];
+	uint64_t x = 0x9E3779B97F4A7C15ULL;
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+	for (unsigned file = 0; out->size < len; file++) {
+		char header[512];
+		memset(header, 0, sizeof header);
+		snprintf(header, 100, "app/src/d%02u/sub%u/file%03u.txt", file / 50 % 40, file / 50 % 3, file % 50);
+		unsigned k = (unsigned)(NEXT() % 7); /* 64 B .. 8 KiB, about log-uniform */
+		size_t size = ((size_t)64 << k) + (size_t)(NEXT() % ((uint64_t)64 << k));
+		snprintf(header + 100, 8, "%07o", 0644);
+		snprintf(header + 124, 12, "%011zo", size);
+		snprintf(header + 136, 12, "%011o", 1704067200u);
+		memcpy(header + 257, "ustar", 6);
+		ib_buf_put(out, header, sizeof header);
+		size_t start = out->size;
+		while (out->size - start < size) {
+			ib_buf_printf(out, "%06u", file); /* gen.sh numbers a file's lines with the file */
+			for (int w = 0, n = 3 + (int)(NEXT() % 7); w < n; w++)
+				ib_buf_printf(out, " %s", words[NEXT() % nwords]);
+			ib_buf_printf(out, " %08x\n", (unsigned)(NEXT() >> 32));
+		}
+		ib_buf_truncate(out, start + size);
+		while (out->size % 512)
+			ib_buf_putc(out, '\0');
+	}
+#undef NEXT
+	ib_buf_truncate(out, len);
+}
+
 /* The size of `gzip -6` of `data`: zlib at level 6, a gzip wrapper (what gzip(1) writes, but for its header's name). */
 static size_t zlib6_size(const char *data, size_t len)
 {
@@ -141,10 +181,29 @@ static size_t zlib6_size(const char *data, size_t len)
 	return total;
 }
 
+/* ours (at `level`, 0: the default) and zlib -6's size of `layer`, in percent */
+static double gzip_vs_gzip6(ib_store *s, const ib_buf *layer, int level, ib_digest *d, ib_digest *g)
+{
+	uint64_t ours = 0;
+	assert_int_equal(ib_store_blob_put(d, s, layer->ptr, layer->size), 0);
+	if (level)
+		assert_int_equal(ib_push__gzip_layer_level(g, &ours, s, d, level), 0);
+	else
+		assert_int_equal(ib_push__gzip_layer(g, &ours, s, d), 0);
+	size_t theirs = zlib6_size(layer->ptr, layer->size);
+	assert_true(theirs < layer->size / 2); /* the input does compress */
+	double pct = 100.0 * (double)ours / (double)theirs;
+	print_message("gzip level %d of %zu bytes: ours %llu, zlib -6 %zu (%.2f%%)\n", level, layer->size,
+		      (unsigned long long)ours, theirs, pct);
+	return pct;
+}
+
 /*
- * The parallel 1 MiB members lose little to one gzip -6 stream: on a fixed
- * compressible input (6 MiB of log lines) the result is within 5% of
- * zlib's level 6 over the whole input.
+ * The parallel 1 MiB members at the default level lose little to one
+ * gzip -6 stream: on fixed compressible inputs (6 MiB of log lines, 6 MiB
+ * of small source-like files in a tar) the result is within 5% of zlib's
+ * level 6 over the whole input. (libdeflate's level 5, the default before,
+ * is over it on the source-like tar: shown below, so this test can fail.)
  */
 static void test_gzip_size_near_gzip6(void **state)
 {
@@ -152,26 +211,23 @@ static void test_gzip_size_near_gzip6(void **state)
 	char *dir = ib_test_tmpdir("gzip-size");
 	ib_store *s = NULL;
 	assert_int_equal(ib_store_open(&s, dir, NULL), 0);
-	ib_buf layer = IB_BUF_INIT;
+	ib_buf layer = IB_BUF_INIT, src = IB_BUF_INIT;
 	log_text(&layer, 6u << 20);
-	ib_digest d, g;
-	uint64_t ours = 0;
-	assert_int_equal(ib_store_blob_put(&d, s, layer.ptr, layer.size), 0);
-	assert_int_equal(ib_push__gzip_layer(&g, &ours, s, &d), 0);
-	size_t theirs = zlib6_size(layer.ptr, layer.size);
-	print_message("gzip of %zu bytes: ours %llu, zlib -6 %zu (%.2f%%)\n", layer.size, (unsigned long long)ours,
-		      theirs, 100.0 * (double)ours / (double)theirs);
-	assert_true(theirs < layer.size / 2); /* the input does compress */
-	assert_true(ours * 100 <= (uint64_t)theirs * 105);
+	source_tar(&src, 6u << 20);
+	ib_digest d, g, ds, gs;
+	assert_true(gzip_vs_gzip6(s, &layer, 0, &d, &g) <= 105.0);
+	assert_true(gzip_vs_gzip6(s, &src, 0, &ds, &gs) <= 105.0);
+	assert_true(gzip_vs_gzip6(s, &src, 5, &ds, &gs) > 105.0);
 	/* and it is that layer */
+	assert_int_equal(ib_push__gzip_layer(&g, &(uint64_t){0}, s, &d), 0);
 	assert_int_equal(ib_store_variant_put(s, &d, &g, IB_MEDIA_TYPE_OCI_LAYER_GZIP), 0);
-	/* the default is libdeflate's level 5 (lib/push/internal.h), not 6: the same bytes as asking for 5 */
+	/* the default is libdeflate's level 6 (lib/push/internal.h): the same bytes as asking for 6 */
 	ib_digest g5, g6;
-	uint64_t s5 = 0, s6 = 0;
+	uint64_t s5 = 0, s6 = 0, ours = 0;
 	assert_int_equal(ib_push__gzip_layer_level(&g5, &s5, s, &d, 5), 0);
 	assert_int_equal(ib_push__gzip_layer_level(&g6, &s6, s, &d, 6), 0);
-	assert_true(ib_digest_equal(&g, &g5));
-	assert_false(ib_digest_equal(&g, &g6));
+	assert_true(ib_digest_equal(&g, &g6));
+	assert_false(ib_digest_equal(&g, &g5));
 	assert_true(s6 < s5); /* 6 compresses more, 5 is faster */
 	/* levels: 1-9, another refused */
 	assert_int_equal(ib_push__gzip_layer_level(&g, &ours, s, &d, 10), IB_EINVALID);
@@ -179,6 +235,7 @@ static void test_gzip_size_near_gzip6(void **state)
 	assert_int_equal(ib_push__gzip_layer_level(&g, &ours, s, &d, -1), IB_EINVALID);
 	ib_error_clear();
 	ib_buf_dispose(&layer);
+	ib_buf_dispose(&src);
 	ib_store_free(s);
 	ib_rm_rf(dir);
 	free(dir);

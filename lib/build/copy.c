@@ -605,11 +605,49 @@ typedef struct {
 	int pathfd; /* O_PATH fd of the first copy, for linkat(AT_EMPTY_PATH) */
 } link_seen;
 
+/*
+ * Small regular files of a directory copy are copied by a pool: the walk
+ * (one thread) queues them and goes on; workers (and the walk itself,
+ * when it waits) create, fill and finish them. Creating a few thousand
+ * files is kernel work (inodes, dentries, overlayfs' creds), and another
+ * core does it as fast as the first. The walk drains the queue before a
+ * directory's own metadata is set (its times come after its entries) and
+ * before any directory fd a queued job borrows is closed. Everything else
+ * (directories, links, big files, hard-linked files) stays with the walk.
+ */
+typedef struct cjob {
+	int sdir, ddir; /* borrowed: open until the queue is drained */
+	int dir, lazy;  /* a directory's whole subtree (copy_node's `lazy`) */
+	struct stat st;
+	char *name;     /* the same in the source and the destination */
+	char *frel;     /* for errors */
+	struct cjob *next;
+} cjob;
+
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t more, idle;
+	cjob *head, **tail;
+	size_t busy;       /* jobs taken, not finished */
+	int quit, failed;
+	ib_error_saved err; /* the first failure's */
+	int code;           /* its code, once reported */
+	pthread_t th[3];
+	size_t nth;
+} cpool;
+
 typedef struct {
 	const ib_build__copy_opts *o;
 	link_seen *links;
 	size_t nlinks, caplinks;
+	cpool *pool; /* NULL until a directory copy queues its first job (or when no thread could start) */
+	int nopool;  /* a pool could not start, or there is one core: copy in the walk */
+	pthread_mutex_t links_mu; /* `links`, and a hard-linked entry's copy */
+	pthread_mutex_t copied_mu; /* o->copied */
 } copier;
+
+/* Set in a thread while it copies a subtree job: what it meets below is its own work (no nested queueing). */
+static __thread int copy_in_job;
 
 /*
  * A big file's bytes from `done` on, around the page cache and written by
@@ -850,6 +888,192 @@ static int reopen_dotdot(int *fd, const struct stat *want, int child_fd, const c
 
 static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
 		     int ddirfd, const char *dname, const char *frel);
+static int copy_regular(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st, int ddirfd,
+			const char *dname, const char *frel);
+static int copy_node(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+		     int ddirfd, const char *dname, const char *frel, int lazy);
+
+/* ---- the pool of a directory copy (see cjob) ---- */
+
+static void cjob_free(cjob *j)
+{
+	free(j->name);
+	free(j->frel);
+	free(j);
+}
+
+/* The next job, under the lock (NULL: none queued). */
+static cjob *pool_take(cpool *p)
+{
+	cjob *j = p->head;
+	if (j) {
+		if (!(p->head = j->next))
+			p->tail = &p->head;
+		p->busy++;
+	}
+	return j;
+}
+
+/* A job taken, done outside the lock (`skip`: only accounted for: the copy has failed). */
+static void pool_do(copier *c, cjob *j, int skip)
+{
+	cpool *p = c->pool;
+	ib_error_saved e;
+	int rc = 0;
+	if (!skip && j->dir) {
+		copy_in_job = 1;
+		rc = copy_node(c, -1, j->sdir, j->name, &j->st, j->ddir, j->name, j->frel, j->lazy);
+		copy_in_job = 0;
+	} else if (!skip) {
+		rc = copy_regular(c, -1, j->sdir, j->name, &j->st, j->ddir, j->name, j->frel);
+	}
+	if (rc < 0)
+		ib_error_save(&e);
+	pthread_mutex_lock(&p->mu);
+	if (rc < 0 && !p->failed) {
+		p->failed = 1;
+		p->err = e;
+	} else if (rc < 0) {
+		ib_error_saved_dispose(&e);
+	}
+	if (--p->busy == 0 && !p->head)
+		pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->mu);
+	cjob_free(j);
+}
+
+static void *pool_main(void *arg)
+{
+	copier *c = arg;
+	cpool *p = c->pool;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		cjob *j;
+		while (!(j = pool_take(p)) && !p->quit)
+			pthread_cond_wait(&p->more, &p->mu);
+		if (!j)
+			break;
+		int skip = p->failed;
+		pthread_mutex_unlock(&p->mu);
+		pool_do(c, j, skip);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Workers: one fewer than the online CPUs (the walk is the last one), at most 3; none on one core. */
+static void pool_start(copier *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = cpus > 4 ? 3 : cpus > 1 ? (size_t)(cpus - 1) : 0;
+	cpool *p = want ? calloc(1, sizeof *p) : NULL;
+	c->nopool = 1;
+	if (!p)
+		return;
+	p->tail = &p->head;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	c->pool = p;
+	while (p->nth < want && pthread_create(&p->th[p->nth], NULL, pool_main, c) == 0)
+		p->nth++;
+	if (p->nth == 0) { /* no thread: the walk copies */
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->more);
+		pthread_cond_destroy(&p->idle);
+		free(p);
+		c->pool = NULL;
+	}
+}
+
+/*
+ * Queue the entry `name` of `sdir` for `ddir` (fds borrowed until the next
+ * drain): a small file, or a directory with all below it (`dir`; `lazy`
+ * as copy_node's); 0: not queued, the caller copies it.
+ */
+static int pool_queue(copier *c, int sdir, int ddir, const char *name, const struct stat *st, const char *frel,
+		      int dir, int lazy)
+{
+	if (copy_in_job)
+		return 0;
+	if (!c->pool && !c->nopool)
+		pool_start(c);
+	cpool *p = c->pool;
+	if (!p)
+		return 0;
+	cjob *j = calloc(1, sizeof *j);
+	if (!j || !(j->name = strdup(name)) || !(j->frel = strdup(frel))) {
+		if (j)
+			cjob_free(j);
+		return 0;
+	}
+	j->sdir = sdir;
+	j->ddir = ddir;
+	j->dir = dir;
+	j->lazy = lazy;
+	j->st = *st;
+	pthread_mutex_lock(&p->mu);
+	*p->tail = j;
+	p->tail = &j->next;
+	pthread_cond_signal(&p->more);
+	pthread_mutex_unlock(&p->mu);
+	return 1;
+}
+
+/*
+ * Every queued job done, the walk helping; then the first failure's error
+ * is the current one and IB_ERROR returned. `abandon` (the walk has failed
+ * itself): queued jobs are dropped and its error stays the current one.
+ */
+static int pool_drain(copier *c, int abandon)
+{
+	cpool *p = c->pool;
+	if (!p || copy_in_job)
+		return 0; /* (a job's thread queues nothing) */
+	pthread_mutex_lock(&p->mu);
+	cjob *j;
+	while ((j = pool_take(p)) != NULL) {
+		int skip = abandon || p->failed;
+		pthread_mutex_unlock(&p->mu);
+		pool_do(c, j, skip);
+		pthread_mutex_lock(&p->mu);
+	}
+	while (p->busy)
+		pthread_cond_wait(&p->idle, &p->mu);
+	int rc = 0;
+	if (p->failed == 1 && !abandon) {
+		ib_error_restore(&p->err);
+		p->failed = 2; /* reported */
+		p->code = ib_error_current() < 0 ? ib_error_current() : IB_ERROR;
+		rc = p->code;
+	} else if (p->failed) {
+		rc = abandon ? 0 : p->failed == 2 ? p->code : IB_ERROR;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static void pool_stop(copier *c)
+{
+	cpool *p = c->pool;
+	if (!p)
+		return;
+	pool_drain(c, 1);
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->more);
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	if (p->failed == 1)
+		ib_error_saved_dispose(&p->err);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->more);
+	pthread_cond_destroy(&p->idle);
+	free(p);
+	c->pool = NULL;
+}
 
 /* The entries of the directory `sdir` into `ddir` (both borrowed), and all below them. */
 static int copy_children(copier *c, int sdir, int ddir, const char *frel)
@@ -867,7 +1091,8 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 	while (rc == 0) {
 		cframe *f = &fs[depth];
 		if (f->i == f->names.n) {
-			if (depth == 0)
+			/* the files queued done before a directory's times are set or its fds closed */
+			if ((rc = pool_drain(c, 0)) < 0 || depth == 0)
 				break;
 			cframe *up = &fs[depth - 1];
 			if ((up->sd < 0 && (rc = reopen_dotdot(&up->sd, &up->sst, f->sd, path.ptr)) < 0) ||
@@ -892,11 +1117,19 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		int dir = S_ISDIR(cst.st_mode);
 		int filt = filtered(c->o->filter, c->o->filter_payload, path.ptr, dir);
 		if (filt == IB_WALK_INCLUDE && !dir) {
-			rc = copy_leaf(c, -1, f->sd, name, &cst, f->dd, name, path.ptr);
+			/* a small file of its own (no other links: those are made where the walk is) goes to the pool */
+			if (!S_ISREG(cst.st_mode) || cst.st_nlink != 1 || cst.st_size >= (off_t)IB_BIGIO_MIN ||
+			    !pool_queue(c, f->sd, f->dd, name, &cst, path.ptr, 0, 0))
+				rc = copy_leaf(c, -1, f->sd, name, &cst, f->dd, name, path.ptr);
 			ib_buf_truncate(&path, keep);
 			continue;
 		}
 		if (!dir || (filt != IB_WALK_INCLUDE && filt != IB_WALK_EXCLUDE_DESCEND)) {
+			ib_buf_truncate(&path, keep);
+			continue;
+		}
+		/* a directory's subtree to the pool, whole */
+		if (pool_queue(c, f->sd, f->dd, name, &cst, path.ptr, 1, filt == IB_WALK_EXCLUDE_DESCEND)) {
 			ib_buf_truncate(&path, keep);
 			continue;
 		}
@@ -915,14 +1148,17 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		rc = dir_begin(nf, -1, f->sd, name, &cst, f->dd, name, path.ptr);
 		nf->keep = keep;
 		nf->lazy = filt == IB_WALK_EXCLUDE_DESCEND;
-		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay) */
-		if (rc == 0 && depth > IB_WALK_FDS / 2) {
+		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay),
+		 * once no queued file borrows them */
+		if (rc == 0 && depth > IB_WALK_FDS / 2 && (rc = pool_drain(c, 0)) == 0) {
 			cframe *old = &fs[depth - IB_WALK_FDS / 2];
 			close(old->sd);
 			close(old->dd);
 			old->sd = old->dd = -1;
 		}
 	}
+	if (rc < 0)
+		pool_drain(c, 1);
 	for (size_t i = 1; i <= depth; i++)
 		dir_end(c, &fs[i], -1, NULL, 0, 0);
 	ib_strlist_clear(&fs[0].names);
@@ -982,15 +1218,33 @@ static int copy_regular(copier *c, int sfd, int sdirfd, const char *sname, const
 		rc = copy_xattrs(in, out, frel);
 	if (rc == 0)
 		rc = apply_meta_fd(c, out, ddirfd, dname, st, frel, 0);
-	if (rc == 0 && c->o->copied && st->st_size >= (off_t)IB_BIGIO_MIN)
+	if (rc == 0 && c->o->copied && st->st_size >= (off_t)IB_BIGIO_MIN) {
+		pthread_mutex_lock(&c->copied_mu);
 		c->o->copied(in, st, out, c->o->copied_payload);
+		pthread_mutex_unlock(&c->copied_mu);
+	}
 	close(in);
 	close(out);
 	return rc;
 }
 
+static int copy_leaf_linked(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+			    int ddirfd, const char *dname, const char *frel);
+
+/* An entry with other hard links is linked to (or copied as) the first one met, under the links' lock (subtrees are copied in parallel). */
 static int copy_leaf(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
 		     int ddirfd, const char *dname, const char *frel)
+{
+	if (S_ISDIR(st->st_mode) || st->st_nlink <= 1)
+		return copy_leaf_linked(c, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+	pthread_mutex_lock(&c->links_mu);
+	int rc = copy_leaf_linked(c, sfd, sdirfd, sname, st, ddirfd, dname, frel);
+	pthread_mutex_unlock(&c->links_mu);
+	return rc;
+}
+
+static int copy_leaf_linked(copier *c, int sfd, int sdirfd, const char *sname, const struct stat *st,
+			    int ddirfd, const char *dname, const char *frel)
 {
 	int rc = 0;
 	if (!S_ISREG(st->st_mode) && (rc = clear_way(ddirfd, dname, frel)) < 0)
@@ -1156,7 +1410,7 @@ static int open_parent(ib_buf *parent, char **name, int *ddir, int rootfd, const
 int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const char *dst,
 		   int dst_is_dir, const ib_build__copy_opts *o)
 {
-	copier c = {o, NULL, 0, 0};
+	copier c = {.o = o, .links_mu = PTHREAD_MUTEX_INITIALIZER, .copied_mu = PTHREAD_MUTEX_INITIALIZER};
 	ib_buf scoped = IB_BUF_INIT, dscoped = IB_BUF_INIT, parent = IB_BUF_INIT;
 	uid_t uid = o->set_owner ? o->uid : 0;
 	gid_t gid = o->set_owner ? o->gid : 0;
@@ -1241,6 +1495,7 @@ int ib_build__copy(int src_rootfd, const char *src_rel, int dst_rootfd, const ch
 	}
 	rc = copy_node(&c, sfd, -1, NULL, &st, ddir, name, scoped.ptr, 0);
 out:
+	pool_stop(&c);
 	if (rc < 0)
 		ib_error_prefix("copy `%s` to `%s`", src_rel, dst);
 	for (size_t i = 0; i < c.nlinks; i++)

@@ -226,6 +226,81 @@ static void many_files_copied(void **state)
 	assert_non_null(strstr(ib_error_last()->message, "over the directory"));
 }
 
+/*
+ * A tree of many directories (copied in parallel, subtree by subtree, and
+ * file by file): every file whole with its mode, every directory's times
+ * set after its entries, hard links across subtrees still one inode (and
+ * linked to nothing else), an excluded subtree left out, and a failure deep
+ * in one subtree is the copy's error, with its code and the path.
+ */
+static int skip_x(void *payload, const char *rel, int is_dir)
+{
+	(void)payload;
+	(void)is_dir;
+	return strstr(rel, "/x") ? IB_WALK_EXCLUDE : IB_WALK_INCLUDE;
+}
+
+static void tree_copied_in_parallel(void **state)
+{
+	fixture *f = *state;
+	char rel[96], body[96], p[4200], q[4200];
+	struct timespec ts[2] = { { 7654321, 0 }, { 7654321, 0 } };
+	for (int d = 0; d < 24; d++) {
+		for (int i = 0; i < 30; i++) {
+			snprintf(rel, sizeof rel, "tree/d%02d/s%d/f%02d", d, d % 3, i);
+			snprintf(body, sizeof body, "d%d f%d", d, i);
+			put(f->ctx, rel, body, i % 3 ? 0644 : 0750);
+		}
+		snprintf(rel, sizeof rel, "tree/d%02d/x", d);
+		put(f->ctx, rel, "excluded", 0644);
+	}
+	/* one inode under three names in three subtrees */
+	snprintf(p, sizeof p, "%s/tree/d03/s0/f05", f->ctx);
+	snprintf(q, sizeof q, "%s/tree/d17/s2/linked", f->ctx);
+	assert_int_equal(link(p, q), 0);
+	snprintf(q, sizeof q, "%s/tree/d23/s2/linked", f->ctx);
+	assert_int_equal(link(p, q), 0);
+	for (int d = 0; d < 24; d++) {
+		for (int lvl = 0; lvl < 2; lvl++) {
+			snprintf(p, sizeof p, lvl ? "%s/tree/d%02d" : "%s/tree/d%02d/s%d", f->ctx, d, d % 3);
+			ts[0].tv_sec = ts[1].tv_sec = 7654321 + d * 10 + lvl;
+			assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+		}
+	}
+	ib_build__copy_opts o = root_owned();
+	o.filter = skip_x;
+	assert_int_equal(ib_build__copy(f->ctxfd, "tree", f->rootfd, "/t", 1, &o), 0);
+	for (int d = 0; d < 24; d++) {
+		for (int i = 0; i < 30; i++) {
+			snprintf(rel, sizeof rel, "t/d%02d/s%d/f%02d", d, d % 3, i);
+			snprintf(body, sizeof body, "d%d f%d", d, i);
+			char *got = slurp(f->root, rel);
+			assert_non_null(got);
+			assert_string_equal(got, body);
+			free(got);
+			assert_int_equal(lst(f->root, rel).st_mode & 07777, i % 3 ? 0644 : 0750);
+		}
+		snprintf(rel, sizeof rel, "t/d%02d/x", d);
+		assert_int_equal(lst(f->root, rel).st_nlink, 0); /* not there */
+		snprintf(rel, sizeof rel, "t/d%02d/s%d", d, d % 3);
+		assert_int_equal(lst(f->root, rel).st_mtime, 7654321 + d * 10);
+		snprintf(rel, sizeof rel, "t/d%02d", d);
+		assert_int_equal(lst(f->root, rel).st_mtime, 7654321 + d * 10 + 1);
+	}
+	struct stat a = lst(f->root, "t/d03/s0/f05"), b = lst(f->root, "t/d17/s2/linked"),
+		    c = lst(f->root, "t/d23/s2/linked");
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_ino, c.st_ino);
+	assert_int_equal(a.st_nlink, 3);
+	assert_int_not_equal(a.st_ino, lst(f->ctx, "tree/d03/s0/f05").st_ino); /* a copy, not the source */
+	/* a directory where a file goes, deep in one subtree: the copy fails and says which */
+	snprintf(p, sizeof p, "%s/t2/d19/s1/f29", f->root);
+	assert_int_equal(ib_mkdir_p(p, 0755), 0);
+	assert_int_equal(ib_build__copy(f->ctxfd, "tree", f->rootfd, "/t2", 1, &o), IB_EEXISTS);
+	assert_non_null(strstr(ib_error_last()->message, "tree/d19/s1/f29"));
+	assert_non_null(strstr(ib_error_last()->message, "over the directory"));
+}
+
 static void named_symlink_is_followed(void **state)
 {
 	fixture *f = *state;
@@ -819,6 +894,7 @@ static void symbolic_modes_as_chmod(void **state)
 DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
 	T(many_files_copied),
+	T(tree_copied_in_parallel),
 	T(big_copies_remembered),
 	T(named_symlink_is_followed),
 	T(sources_cannot_leave_the_context),

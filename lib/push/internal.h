@@ -454,6 +454,12 @@ typedef struct ib_push__tap ib_push__tap;
 int ib_push__tap_open(ib_push__tap *t, ib_blob_writer *w);
 /* IB_EUSER when the upload following it was cancelled. */
 int ib_push__tap_wrote(ib_push__tap *t, size_t len);
+/*
+ * The compressed blob is whole (and the layer it came from checked): its
+ * digest and size, before the variant is made durable, so the upload can
+ * close meanwhile. Takes the writer's digest (ib_store__blob_writer_seal).
+ */
+int ib_push__tap_complete(ib_push__tap *t, ib_blob_writer *w);
 int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,
 			    ib_push__tap *tap);
 int ib_push__zstd_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const ib_digest *layer, int level,

@@ -12,6 +12,13 @@
  * before: the next push of the layer finds it, asks (HEAD) first and moves
  * nothing the registry has.
  *
+ * The closing PUT goes as soon as the blob is whole and checked (its
+ * digest known: ib_push__tap_complete), while the compression's thread
+ * makes the variant durable (fsync, rename, ~0.8 s for 1.3 GB on the
+ * reference VM): the registry's own finishing and that fsync overlap. A
+ * variant that then fails to be stored fails the push as before, with the
+ * registry holding a correct blob nothing names yet.
+ *
  * What it gives up: the blob HEAD before the upload (the digest is not
  * known before the compression ends), so a registry that has the blob
  * already gets it again; only layers whose variant is not remembered come
@@ -42,6 +49,9 @@ struct ib_push__tap {
 	int fd;           /* a duplicate of the variant's temporary file; -1 until it exists */
 	uint64_t written; /* bytes of it written */
 	int done;         /* the compression ended (rc says how) */
+	int complete;     /* the blob is whole and checked: `digest`, `size` (its durability may still be under way) */
+	ib_digest digest;
+	uint64_t size;
 	int rc;
 	int cancel;       /* the upload was cancelled by the caller: the compression stops too */
 };
@@ -70,6 +80,24 @@ int ib_push__tap_wrote(ib_push__tap *t, size_t len)
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 	return cancel ? ib_error_setc(IB_EUSER, IB_LAYER_PUSH, "compression stopped: the upload was cancelled") : 0;
+}
+
+int ib_push__tap_complete(ib_push__tap *t, ib_blob_writer *w)
+{
+	if (!t)
+		return 0;
+	ib_digest d;
+	uint64_t size = 0;
+	int rc = ib_store__blob_writer_seal(w, &d, &size);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&t->mu);
+	t->digest = d;
+	t->size = size;
+	t->complete = 1;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	return 0;
 }
 
 typedef struct {
@@ -101,10 +129,10 @@ static void *compress_main(void *arg)
 static uint64_t wait_for(stream_job *j, uint64_t sent, uint64_t chunk, int *done)
 {
 	pthread_mutex_lock(&j->tap.mu);
-	while (!j->tap.done && (j->tap.fd < 0 || j->tap.written - sent < chunk))
+	while (!j->tap.done && !j->tap.complete && (j->tap.fd < 0 || j->tap.written - sent < chunk))
 		pthread_cond_wait(&j->tap.cv, &j->tap.mu);
 	uint64_t w = j->tap.written;
-	*done = j->tap.done;
+	*done = j->tap.done || j->tap.complete; /* (complete: nothing more is written) */
 	pthread_mutex_unlock(&j->tap.mu);
 	return w;
 }
@@ -145,7 +173,7 @@ static int send_growing(ib_push__registry *r, stream_job *j, const char *id, uin
 	int done = 0;
 	while (rc == 0) {
 		uint64_t written = wait_for(j, sent, chunk, &done);
-		if (done && j->tap.rc < 0)
+		if (done && !j->tap.complete && j->tap.rc < 0)
 			break; /* the compression failed: said by the caller */
 		if (written == sent && done)
 			break;
@@ -165,6 +193,20 @@ static int send_growing(ib_push__registry *r, stream_job *j, const char *id, uin
 			break;
 	}
 	ib_push__response_dispose(&resp);
+	return rc;
+}
+
+/* The closing PUT of the session at `location`, naming `digest`; 0 or the error (not saved). */
+static int close_session(ib_push__registry *r, const char *location, const ib_digest *digest, const char *object)
+{
+	char dg[IB_DIGEST_STRLEN];
+	ib_digest_fmt(dg, digest);
+	char *put = ib_sprintf("%s%cdigest=%s", location, strchr(location, '?') ? '&' : '?', dg);
+	ib_push__source none = { "", 0, -1, 0, "application/octet-stream", NULL, 0, 0 };
+	ib_push__response resp = { 0 };
+	int rc = put ? ib_push__registry_request(r, &resp, "PUT", put, NULL, &none, NULL, object) : IB_ERROR;
+	ib_push__response_dispose(&resp);
+	free(put);
 	return rc;
 }
 
@@ -200,6 +242,22 @@ int ib_push__stream_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s,
 			pthread_mutex_unlock(&j.tap.mu);
 		}
 	}
+	/*
+	 * The blob whole and checked, all of it sent: the session closes now,
+	 * while the compression's thread makes the variant durable (an fsync of
+	 * the whole blob, ~0.8 s for 1.3 GB here), not after it.
+	 */
+	int closed = 0;
+	pthread_mutex_lock(&j.tap.mu);
+	int complete = j.tap.complete;
+	ib_digest sealed = j.tap.digest;
+	pthread_mutex_unlock(&j.tap.mu);
+	if (up == 0 && complete) {
+		if ((up = close_session(r, location, &sealed, object)) < 0)
+			ib_error_save(&up_err);
+		else
+			closed = 1;
+	}
 	pthread_join(th, NULL);
 	if (j.tap.fd >= 0)
 		close(j.tap.fd);
@@ -219,7 +277,7 @@ int ib_push__stream_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s,
 		 * one stops: the chunks it sent are dropped with the session.
 		 */
 		ib_error_saved_dispose(&up_err);
-		if (location)
+		if (location && !closed)
 			cancel_session(r, location, object);
 		ib_error_restore(&j.err);
 		ib_error_prefix("%s", ib_push__registry_what(r));
@@ -233,18 +291,8 @@ int ib_push__stream_layer(ib_push__blob *out, ib_push__registry *r, ib_store *s,
 		out->size = j.size;
 		out->media_type = mt;
 	}
-	if (rc == 0 && up == 0) {
-		char dg[IB_DIGEST_STRLEN];
-		ib_digest_fmt(dg, &j.digest);
-		char *put = ib_sprintf("%s%cdigest=%s", location, strchr(location, '?') ? '&' : '?', dg);
-		ib_push__source none = { "", 0, -1, 0, "application/octet-stream", NULL, 0, 0 };
-		ib_push__response resp = { 0 };
-		up = put ? ib_push__registry_request(r, &resp, "PUT", put, NULL, &none, NULL, object) : IB_ERROR;
-		ib_push__response_dispose(&resp);
-		free(put);
-		if (up < 0)
-			ib_error_save(&up_err);
-	}
+	if (rc == 0 && up == 0 && !closed && (up = close_session(r, location, &j.digest, object)) < 0)
+		ib_error_save(&up_err);
 	free(location);
 	if (rc < 0) {
 		ib_error_saved_dispose(&up_err);

@@ -728,6 +728,9 @@ int ib_push__gzip_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 		ib_error_restore(&g.err);
 		rc = g.rc;
 	}
+	/* whole and checked: the upload may close while the variant is made durable */
+	if (rc >= 0)
+		rc = ib_push__tap_complete(tap, g.w);
 	if (rc >= 0) {
 		rc = ib_blob_writer_commit(g.w, out, size, NULL);
 		g.w = NULL;

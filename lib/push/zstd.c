@@ -156,6 +156,9 @@ int ib_push__zstd_layer_tap(ib_digest *out, uint64_t *size, ib_store *s, const i
 		ib_error_restore(&zs.err);
 		rc = zs.rc;
 	}
+	/* whole and checked: the upload may close while the variant is made durable */
+	if (rc >= 0)
+		rc = ib_push__tap_complete(tap, zs.w);
 	if (rc >= 0) {
 		rc = ib_blob_writer_commit(zs.w, out, size, NULL);
 		zs.w = NULL;

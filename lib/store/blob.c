@@ -22,6 +22,8 @@ struct ib_blob_writer {
 	char *tmp;
 	ib_sha256 *hash;
 	uint64_t size;
+	int sealed;       /* ib_store__blob_writer_seal(): the content is whole, its digest known */
+	ib_digest digest;
 };
 
 int ib_store__mkdtemp(ib_buf *out, ib_store *s, const char *tag)
@@ -70,6 +72,8 @@ fail:
 
 int ib_blob_writer_write(ib_blob_writer *w, const void *data, size_t len)
 {
+	if (w->sealed)
+		return ib_error_setc(IB_EINVALID, IB_LAYER_STORE, "blob writer: written after its content was sealed");
 	if (len == 0)
 		return 0;
 	ib_store__hook("blob-write");
@@ -119,10 +123,24 @@ static int blob_install(ib_store *s, const char *tmp, const ib_digest *d)
 	return rc;
 }
 
+int ib_store__blob_writer_seal(ib_blob_writer *w, ib_digest *out, uint64_t *size)
+{
+	if (!w->sealed) {
+		if (ib_sha256_final(w->hash, &w->digest) < 0)
+			return IB_ERROR;
+		w->sealed = 1;
+	}
+	if (out)
+		*out = w->digest;
+	if (size)
+		*size = w->size;
+	return 0;
+}
+
 int ib_blob_writer_commit(ib_blob_writer *w, ib_digest *out, uint64_t *size, const ib_digest *expected)
 {
 	ib_digest d;
-	int rc = ib_sha256_final(w->hash, &d);
+	int rc = ib_store__blob_writer_seal(w, &d, NULL);
 	if (rc < 0)
 		goto out;
 	if (expected && !ib_digest_equal(expected, &d)) {

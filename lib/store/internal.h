@@ -171,6 +171,12 @@ int ib_store__index_update(ib_store *s, index_change_fn fn, void *payload);
 
 /* Blob writer internals (blob.c): its temporary file's descriptor (read-write). */
 int ib_store__blob_writer_fd(ib_blob_writer *w);
+/*
+ * The content is whole: its digest (and size) now, before the commit makes
+ * it durable; nothing more may be written. ib_blob_writer_commit() follows
+ * (or the abort).
+ */
+int ib_store__blob_writer_seal(ib_blob_writer *w, ib_digest *out, uint64_t *size);
 /* Decompress (gzip, zstd, xz, bzip2 or nothing) what `fd` yields into `w`. `what` names the input. */
 int ib_store__decompress_into(ib_blob_writer *w, int fd, const char *what);
 /* The same, reporting BYTES `id` with `text` to `cb` and polling its cancel flag. */

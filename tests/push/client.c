@@ -540,6 +540,30 @@ static void assert_upload_is(fake *f, const ib_digest *want)
 	assert_string_equal(f->put_digest, a);
 }
 
+typedef void (*ib_store__hook_fn)(const char *point, void *payload);
+void ib_store__set_hook(ib_store__hook_fn hook, void *payload);
+
+/* -1: no variant fsync yet; 1: the closing PUT had come when it began (waited for up to 5 s); 0: it had not */
+static int put_before_fsync = -1;
+
+static void wait_put_at_fsync(const char *point, void *payload)
+{
+	fake *f = payload;
+	if (strcmp(point, "blob-fsync") != 0 || put_before_fsync != -1)
+		return;
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&f->lock);
+		int seen = f->put_digest[0] != 0;
+		pthread_mutex_unlock(&f->lock);
+		if (seen) {
+			put_before_fsync = 1;
+			return;
+		}
+		usleep(10000);
+	}
+	put_before_fsync = 0;
+}
+
 /* A layer's first push, compressed and sent at once (stream.c): PATCH chunks while it is compressed, the variant recorded. */
 static void test_stream_upload(void **state)
 {
@@ -551,7 +575,13 @@ static void test_stream_upload(void **state)
 	ib_digest d, v, again;
 	ib_push__blob b = { 0 };
 	incompressible_layer(&d, s, (3u << 20) + 777, 1);
+	/* the session closes while the variant is made durable, not after: its fsync waits here for the PUT */
+	f->put_digest[0] = 0;
+	put_before_fsync = -1;
+	ib_store__set_hook(wait_put_at_fsync, f);
 	assert_int_equal(ib_push__stream_layer(&b, r, s, &d, 0, 0, "layer", 256u << 10), 0);
+	ib_store__set_hook(NULL, NULL);
+	assert_int_equal(put_before_fsync, 1);
 	assert_string_equal(b.media_type, IB_MEDIA_TYPE_OCI_LAYER_GZIP);
 	assert_true(f->patches >= 4); /* > 3 MiB in PATCHes of 256 KiB to 1 MiB (four chunks at most) */
 	assert_int_equal(f->monolithic_puts, 0);

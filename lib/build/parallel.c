@@ -268,7 +268,7 @@ static void *stage_thread(void *arg)
 			sc->err = j->err;
 			memset(&j->err, 0, sizeof j->err);
 		}
-		sc->abort = 1;
+		__atomic_store_n(&sc->abort, 1, __ATOMIC_RELAXED); /* read unlocked as the stages' cancel flag */
 	}
 	sc->running--;
 	pthread_cond_broadcast(&sc->changed);
@@ -364,7 +364,7 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 	for (;;) {
 		ib_build__cbq_dispatch(&sc.q);
 		if (!sc.abort && ib_callback_cancelled(sc.user)) {
-			sc.abort = 1; /* the caller cancelled: every stage stops */
+			__atomic_store_n(&sc.abort, 1, __ATOMIC_RELAXED); /* the caller cancelled: every stage stops */
 			pthread_cond_broadcast(&sc.changed);
 		}
 		for (size_t i = 0; !sc.abort && i < n && sc.running < jobs; i++) {
@@ -379,7 +379,7 @@ int ib_build__run_stages(builder *b, unsigned int jobs, ib_build__stage_fn fn)
 				j->started = 0;
 				sc.state[j->ps->index] = ST_FAILED;
 				sc.running--;
-				sc.abort = 1;
+				__atomic_store_n(&sc.abort, 1, __ATOMIC_RELAXED);
 				pthread_cond_broadcast(&sc.changed);
 				start_failed = e;
 				break;

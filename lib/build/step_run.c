@@ -753,9 +753,9 @@ typedef struct {
 static void *watch_cancel(void *payload)
 {
 	cancel_watch *w = payload;
-	while (!w->stop) {
-		if (*w->b->o->callbacks->cancel) {
-			w->b->cancel = 1;
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		if (ib_callback_cancelled(w->b->o->callbacks)) {
+			__atomic_store_n(&w->b->cancel, 1, __ATOMIC_RELAXED);
 			break;
 		}
 		usleep(10000);
@@ -872,7 +872,7 @@ int ib_build__do_run(builder *b, stage_state *s, const ib_instruction *in, size_
 			rc = ib_execute_run(&st, rootfs.ptr, &p, &eo);
 		free(all_hosts);
 		if (watching) {
-			w.stop = 1;
+			__atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
 			pthread_join(watcher, NULL);
 		}
 		if (b->cancel_value && (rc == 0 || rc == IB_EUSER))

@@ -741,7 +741,7 @@ static int wait_loop(waiter *w, run_state *r, const ib_process *p, const ib_exec
 			else if (sig > 0 && sig < NSIG)
 				kill(w->pid, sig); /* oci: its helper passes it on to the init */
 		}
-		if (cancel && *cancel && !w->killed) {
+		if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) && !w->killed) {
 			w->killed = 1;
 			backend_kill(w->iso, w->run);
 		}

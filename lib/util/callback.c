@@ -21,7 +21,8 @@ int ib_callback_validate(const ib_callbacks *cb, int layer)
 
 int ib_callback_cancelled(const ib_callbacks *cb)
 {
-	return cb && cb->version >= 2 && cb->cancel && *cb->cancel;
+	/* set by another thread or a signal handler: an atomic read (a plain one is a data race) */
+	return cb && cb->version >= 2 && cb->cancel && __atomic_load_n(cb->cancel, __ATOMIC_RELAXED);
 }
 
 int ib_callback_stopped(int value, const char *what)

@@ -10,6 +10,7 @@
 #ifndef IB_TEST_FAKE_ISOLATION_H
 #define IB_TEST_FAKE_ISOLATION_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +35,15 @@ typedef struct {
 	fake_isolation_counts *counts;
 } fake_isolation;
 
+/* the counts are shared by the builds' stage threads (--jobs) */
+static pthread_mutex_t fake_isolation_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int fake_isolation_start(ib_isolation *self, ib_isolation_run **run, int *pid,
 				ib_exit_status *st, const ib_isolation_spec *s)
 {
 	fake_isolation_counts *c = ((fake_isolation *)self)->counts;
 	(void)st;
+	pthread_mutex_lock(&fake_isolation_mu);
 	c->starts++;
 	snprintf(c->last_command, sizeof c->last_command, "%s", s->argv[1] && s->argv[2] ? s->argv[2] : "");
 	size_t used = 0;
@@ -46,6 +51,7 @@ static int fake_isolation_start(ib_isolation *self, ib_isolation_run **run, int 
 	for (size_t i = 0; s->env[i] && used < sizeof c->last_env; i++)
 		used += (size_t)snprintf(c->last_env + used, sizeof c->last_env - used, "%s\n", s->env[i]);
 	snprintf(c->last_cwd, sizeof c->last_cwd, "%s", s->cwd);
+	pthread_mutex_unlock(&fake_isolation_mu);
 	*run = calloc(1, sizeof **run);
 	pid_t child = fork();
 	if (child == 0) {
@@ -77,7 +83,9 @@ static int fake_isolation_start(ib_isolation *self, ib_isolation_run **run, int 
 
 static int fake_isolation_kill(ib_isolation *self, ib_isolation_run *run)
 {
+	pthread_mutex_lock(&fake_isolation_mu);
 	((fake_isolation *)self)->counts->kills++;
+	pthread_mutex_unlock(&fake_isolation_mu);
 	kill(run->pid, SIGKILL);
 	return 0;
 }
@@ -85,7 +93,9 @@ static int fake_isolation_kill(ib_isolation *self, ib_isolation_run *run)
 static int fake_isolation_finish(ib_isolation *self, ib_isolation_run *run, int ws,
 				 ib_exit_status *out)
 {
+	pthread_mutex_lock(&fake_isolation_mu);
 	((fake_isolation *)self)->counts->finishes++;
+	pthread_mutex_unlock(&fake_isolation_mu);
 	out->signal = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
 	out->code = out->signal ? 128 + out->signal : WEXITSTATUS(ws);
 	free(run);
@@ -94,7 +104,9 @@ static int fake_isolation_finish(ib_isolation *self, ib_isolation_run *run, int 
 
 static void fake_isolation_free(ib_isolation *self)
 {
+	pthread_mutex_lock(&fake_isolation_mu);
 	((fake_isolation *)self)->counts->frees++;
+	pthread_mutex_unlock(&fake_isolation_mu);
 	free(self);
 }
 
@@ -112,7 +124,9 @@ static int fake_isolation_new(ib_isolation **out, const ib_execute_options *opts
 	/* it binds no /etc/hosts or /etc/resolv.conf at all: nothing there is writable */
 	f->parent.features = IB_ISOLATION_RO_NETWORK_FILES;
 	f->counts = param;
+	pthread_mutex_lock(&fake_isolation_mu);
 	f->counts->news++;
+	pthread_mutex_unlock(&fake_isolation_mu);
 	*out = &f->parent;
 	return 0;
 }

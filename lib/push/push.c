@@ -521,7 +521,7 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 		return rc;
 	pthread_t warm;
 	memset(&warm, 0, sizeof warm);
-	int warming = ib_push__curl_warm(&warm); /* while the image and its variants are read */
+	int warming = 1; /* (nothing to join) */
 	ib_push__gzip_keep(1); /* one layer's compressors serve the next */
 	ib_image *img = NULL;
 	ib_push__registry *r = NULL;
@@ -535,9 +535,16 @@ int ib_push(ib_digest *manifest, ib_store *store, const char *local_name, const 
 				   ib_reference_familiar(ref));
 	else if ((rc = ib_store_image_lookup(&img, store, local_name)) == 0 && (rc = ib_store_lease_acquire(store)) == 0)
 		leased = 1;
-	/* one image: its biggest layer to compress starts now, while libcurl loads and the registry is asked */
+	/*
+	 * One image: its biggest layer to compress starts now, while libcurl
+	 * loads (on another thread) and the registry is asked. In that order:
+	 * the loader is one lock, so libarchive (6 ms), which the compression
+	 * needs first, is loaded before libcurl's ~28 objects (13 ms) begin.
+	 */
 	if (rc == 0 && !ib_image_index_digest(img))
 		ahead_start(&ahead, store, img, &job, opts->chunk_size ? opts->chunk_size : IB_PUSH_CHUNK_DEFAULT);
+	if (rc == 0)
+		warming = ib_push__curl_warm(&warm);
 	if (rc == 0)
 		rc = ib_push__registry_new(&r, ib_reference_domain(ref), ib_reference_path(ref), "pull,push", opts->registry,
 				     opts->callbacks, what);

@@ -606,14 +606,18 @@ typedef struct {
 } link_seen;
 
 /*
- * Small regular files of a directory copy are copied by a pool: the walk
- * (one thread) queues them and goes on; workers (and the walk itself,
- * when it waits) create, fill and finish them. Creating a few thousand
- * files is kernel work (inodes, dentries, overlayfs' creds), and another
- * core does it as fast as the first. The walk drains the queue before a
- * directory's own metadata is set (its times come after its entries) and
- * before any directory fd a queued job borrows is closed. Everything else
- * (directories, links, big files, hard-linked files) stays with the walk.
+ * A directory copy uses a pool of threads: the walk (one thread) queues the
+ * small regular files and the subdirectories (each copied whole by one
+ * thread) of the directory it lists and goes on; workers (and the walk
+ * itself, when it waits) copy them. Creating a few thousand files is
+ * kernel work (inodes, dentries, overlayfs' creds), and another core does
+ * it as fast as the first. The walk drains the queue before a directory's
+ * own metadata is set (its times come after its entries) and before any
+ * directory fd a queued job borrows is closed. Symlinks, devices, big
+ * files and the first copy of a hard-linked file are the walk's; a hard
+ * link met in a subtree job is made under `links_mu`. A subtree job queues
+ * nothing itself (`copy_in_job`): a tree whose files all lie below one
+ * directory is copied by one thread, as before.
  */
 typedef struct cjob {
 	int sdir, ddir; /* borrowed: open until the queue is drained */

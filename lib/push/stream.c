@@ -125,14 +125,19 @@ static void *compress_main(void *arg)
 	return NULL;
 }
 
-/* Wait until `chunk` bytes past `sent` are written or the compression ended; what is written. */
-static uint64_t wait_for(stream_job *j, uint64_t sent, uint64_t chunk, int *done)
+/*
+ * Wait until `chunk` bytes past `sent` are written or the compression ended
+ * (or its blob is whole); what is written, and (`failed`) whether it ended
+ * in an error before the blob was whole.
+ */
+static uint64_t wait_for(stream_job *j, uint64_t sent, uint64_t chunk, int *done, int *failed)
 {
 	pthread_mutex_lock(&j->tap.mu);
 	while (!j->tap.done && !j->tap.complete && (j->tap.fd < 0 || j->tap.written - sent < chunk))
 		pthread_cond_wait(&j->tap.cv, &j->tap.mu);
 	uint64_t w = j->tap.written;
 	*done = j->tap.done || j->tap.complete; /* (complete: nothing more is written) */
+	*failed = j->tap.done && !j->tap.complete && j->tap.rc < 0;
 	pthread_mutex_unlock(&j->tap.mu);
 	return w;
 }
@@ -170,10 +175,10 @@ static int send_growing(ib_push__registry *r, stream_job *j, const char *id, uin
 				   object);
 	follow_location(location, &resp);
 	uint64_t sent = 0;
-	int done = 0;
+	int done = 0, failed = 0;
 	while (rc == 0) {
-		uint64_t written = wait_for(j, sent, chunk, &done);
-		if (done && !j->tap.complete && j->tap.rc < 0)
+		uint64_t written = wait_for(j, sent, chunk, &done, &failed);
+		if (failed)
 			break; /* the compression failed: said by the caller */
 		if (written == sent && done)
 			break;

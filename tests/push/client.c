@@ -38,8 +38,25 @@ typedef struct {
 	char put_digest[128];
 	/* hostile answers: an endless blob body, an endless 404 body; what was sent of it */
 	int endless_blob, endless_404;
-	size_t endless_sent;
+	size_t endless_sent; /* under lock, with endless_done (bodies ended) */
+	int endless_done;
 } fake;
+
+/* What the fake sent of an endless body, once it has ended (it goes on until the client hangs up; 10 s at most). */
+static size_t endless_sent_after(fake *f, int done_before)
+{
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&f->lock);
+		int done = f->endless_done;
+		size_t sent = f->endless_sent;
+		pthread_mutex_unlock(&f->lock);
+		if (done > done_before)
+			return sent;
+		usleep(10000);
+	}
+	fail_msg("the fake's endless body never ended: the client did not hang up");
+	return 0;
+}
 
 /* A body without an end (up to 256 MiB): `first`, then filler until the client hangs up. */
 static size_t endless(int fd, int status, const char *first)
@@ -118,7 +135,9 @@ static void upload(fake *f, int fd, const char *method, const char *path, const 
 			f->uploaded = blen;
 		}
 		const char *d = strstr(path, "digest=");
+		pthread_mutex_lock(&f->lock); /* (read by a store hook on another thread) */
 		snprintf(f->put_digest, sizeof f->put_digest, "%s", d ? d + 7 : "");
+		pthread_mutex_unlock(&f->lock);
 		reply(fd, 201, NULL, NULL);
 	}
 }
@@ -179,9 +198,17 @@ static void handle(fake *f, int fd, const char *req, const unsigned char *body, 
 		else
 			reply(fd, 200, NULL, "fine");
 	} else if (!strncmp(path, "/v2/app/blobs/", 14) && f->endless_blob) {
-		f->endless_sent = endless(fd, 200, "hello");
+		size_t n = endless(fd, 200, "hello");
+		pthread_mutex_lock(&f->lock);
+		f->endless_sent = n;
+		f->endless_done++;
+		pthread_mutex_unlock(&f->lock);
 	} else if (!strncmp(path, "/v2/app/manifests/", 18) && f->endless_404) {
-		f->endless_sent = endless(fd, 404, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"");
+		size_t n = endless(fd, 404, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"");
+		pthread_mutex_lock(&f->lock);
+		f->endless_sent = n;
+		f->endless_done++;
+		pthread_mutex_unlock(&f->lock);
 	} else if (!strncmp(path, "/v2/app/blobs/", 14)) {
 		/* the content "hello": 500 on the first try, then the whole of it */
 		pthread_mutex_lock(&f->lock);
@@ -200,7 +227,7 @@ static void handle(fake *f, int fd, const char *req, const unsigned char *body, 
 static void *serve(void *arg)
 {
 	fake *f = arg;
-	while (!f->stop) {
+	while (!__atomic_load_n(&f->stop, __ATOMIC_RELAXED)) {
 		struct pollfd p = { f->listen_fd, POLLIN, 0 };
 		if (poll(&p, 1, 50) <= 0)
 			continue;
@@ -267,7 +294,7 @@ static int fake_start(void **state)
 static int fake_stop(void **state)
 {
 	fake *f = *state;
-	f->stop = 1;
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(f->thread, NULL);
 	close(f->listen_fd);
 	pthread_mutex_destroy(&f->lock);
@@ -466,9 +493,10 @@ static void test_blob(void **state)
 	assert_int_equal(ib_store_blob_has(s, &good), 0);
 	/* an endless body stops at the descriptor's size: the fake could only fill the socket buffers */
 	f->endless_blob = 1;
+	int before = f->endless_done;
 	ib_assert_error_contains(ib_push__fetch_blob(r, s, &good, 5, NULL), "more than the 5 bytes its descriptor says");
 	assert_int_equal(ib_store_blob_has(s, &good), 0);
-	assert_true(f->endless_sent < (64u << 20));
+	assert_true(endless_sent_after(f, before) < (64u << 20));
 	f->endless_blob = 0;
 	free(path);
 	ib_push__registry_free(r);
@@ -792,11 +820,12 @@ static void test_endless_error(void **state)
 	ib_push__registry *r = client(f, "alice", "s3cret", NULL, 0);
 	ib_push__response resp = { 0 };
 	f->endless_404 = 1;
+	int before = f->endless_done;
 	ib_assert_error_contains(ib_push__registry_request(r, &resp, "GET", "/v2/app/manifests/x", NULL, NULL, NULL, "manifest x"),
 				 "push to fake/app: manifest x: 404 ");
 	assert_int_equal(ib_error_last()->code, IB_ENOTFOUND);
 	assert_true(resp.error_body.size <= IB_PUSH_ERROR_BODY_LIMIT);
-	assert_true(f->endless_sent < (64u << 20));
+	assert_true(endless_sent_after(f, before) < (64u << 20));
 	ib_push__response_dispose(&resp);
 	ib_push__registry_free(r);
 }

@@ -3,6 +3,14 @@
  * <root>/tmp, hashed while it streams in, fsynced and renamed into place, so
  * a blob appears under its digest only when complete. The writer holds a
  * lease (see store.h) for its whole life.
+ *
+ * A big blob's pages are handed to the disk as it grows (a window of
+ * BLOB_WRITEBACK bytes at a time, sync_file_range without waiting), so the
+ * fsync of the commit has only the last window left: a 1.3 GB compressed
+ * layer's fsync took 0.7 s at the end of its push (with all of it dirty, the
+ * registry's own writes on the same disk waited behind it), its writeback now
+ * runs while the compression does. The pages stay cached for the readers
+ * that follow the file (a streamed upload).
  */
 #include "store/internal.h"
 #include "util/fs.h"
@@ -16,12 +24,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define BLOB_WRITEBACK (16u << 20)
+
 struct ib_blob_writer {
 	ib_store *store;
 	int fd;
 	char *tmp;
 	ib_sha256 *hash;
 	uint64_t size;
+	uint64_t written_back; /* handed to the disk up to here (sync_file_range) */
 	int sealed;       /* ib_store__blob_writer_seal(): the content is whole, its digest known */
 	ib_digest digest;
 };
@@ -82,6 +93,14 @@ int ib_blob_writer_write(ib_blob_writer *w, const void *data, size_t len)
 		return IB_ERROR;
 	}
 	w->size += len;
+	if (w->size - w->written_back >= BLOB_WRITEBACK) {
+		/* start writing the window back, without waiting; its errors are the fsync's too */
+		if (sync_file_range(w->fd, (off_t)w->written_back, (off_t)(w->size - w->written_back),
+				    SYNC_FILE_RANGE_WRITE) < 0 &&
+		    errno != ENOSYS && errno != EINVAL && errno != ESPIPE)
+			return ib_error_set_os(IB_LAYER_STORE, "write blob `%s` back to disk", w->tmp);
+		w->written_back = w->size;
+	}
 	return ib_sha256_update(w->hash, data, len);
 }
 

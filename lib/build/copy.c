@@ -616,8 +616,12 @@ typedef struct {
  * directory fd a queued job borrows is closed. Symlinks, devices, big
  * files and the first copy of a hard-linked file are the walk's; a hard
  * link met in a subtree job is made under `links_mu`. A subtree job queues
- * nothing itself (`copy_in_job`): a tree whose files all lie below one
- * directory is copied by one thread, as before.
+ * nothing itself (`copy_in_job`); the walk keeps the last subdirectory of
+ * each directory it lists for itself (held back, the one before it queued
+ * when another comes) and goes down into it when the listing ends, so a
+ * tree whose files all lie below one directory (COPY . /app of a context
+ * with one src/) still spreads: the walk goes down the chain, queueing the
+ * siblings it meets.
  */
 typedef struct cjob {
 	int sdir, ddir; /* borrowed: open until the queue is drained */
@@ -809,6 +813,9 @@ typedef struct {
 	int lazy;             /* excluded, looked into for exceptions: kept only when not empty */
 	ib_strlist names;
 	size_t i, keep;
+	const char *held;     /* a subdirectory held back for the walk (one of `names`), or NULL */
+	struct stat hst;      /* its stat */
+	int hlazy;            /* its `lazy` */
 } cframe;
 
 /* Make (or reuse) the directory `dname` in `ddirfd` for the source directory and open both. */
@@ -1079,6 +1086,33 @@ static void pool_stop(copier *c)
 	c->pool = NULL;
 }
 
+/* Whether this thread may queue jobs (the pool started when it can be). */
+static int pool_ready(copier *c)
+{
+	if (copy_in_job)
+		return 0;
+	if (!c->pool && !c->nopool)
+		pool_start(c);
+	return c->pool != NULL;
+}
+
+/*
+ * The subdirectory `f` held back goes to the pool (copied here when it
+ * cannot be queued). `prefix` is the frame's path, `plen` bytes of it.
+ */
+static int queue_held(copier *c, cframe *f, const char *prefix, size_t plen)
+{
+	ib_buf rel = IB_BUF_INIT;
+	int rc = 0;
+	if (ib_buf_put(&rel, prefix, plen) < 0 || (plen && ib_buf_putc(&rel, '/') < 0) || ib_buf_puts(&rel, f->held) < 0)
+		rc = IB_ERROR;
+	else if (!pool_queue(c, f->sd, f->dd, f->held, &f->hst, rel.ptr, 1, f->hlazy))
+		rc = copy_node(c, -1, f->sd, f->held, &f->hst, f->dd, f->held, rel.ptr, f->hlazy);
+	f->held = NULL;
+	ib_buf_dispose(&rel);
+	return rc;
+}
+
 /* The entries of the directory `sdir` into `ddir` (both borrowed), and all below them. */
 static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 {
@@ -1094,6 +1128,23 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 	int rc = list_dir(&fs[0].names, sdir, frel);
 	while (rc == 0) {
 		cframe *f = &fs[depth];
+		const char *name;
+		size_t keep;
+		struct stat cst;
+		int lazy;
+		if (f->i == f->names.n && f->held) {
+			/* the listing done: down into the subdirectory held back */
+			name = f->held;
+			cst = f->hst;
+			lazy = f->hlazy;
+			f->held = NULL;
+			keep = path.size;
+			if ((keep && ib_buf_putc(&path, '/') < 0) || ib_buf_puts(&path, name) < 0) {
+				rc = IB_ERROR;
+				break;
+			}
+			goto descend;
+		}
 		if (f->i == f->names.n) {
 			/* the files queued done before a directory's times are set or its fds closed */
 			if ((rc = pool_drain(c, 0)) < 0 || depth == 0)
@@ -1107,13 +1158,12 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 			depth--;
 			continue;
 		}
-		const char *name = f->names.items[f->i++];
-		size_t keep = path.size;
+		name = f->names.items[f->i++];
+		keep = path.size;
 		if ((keep && ib_buf_putc(&path, '/') < 0) || ib_buf_puts(&path, name) < 0) {
 			rc = IB_ERROR;
 			break;
 		}
-		struct stat cst;
 		if (fstatat(f->sd, name, &cst, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = ib_error_set_os(IB_LAYER_BUILD, "stat `%.200s`", path.ptr);
 			break;
@@ -1132,11 +1182,18 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 			ib_buf_truncate(&path, keep);
 			continue;
 		}
-		/* a directory's subtree to the pool, whole */
-		if (pool_queue(c, f->sd, f->dd, name, &cst, path.ptr, 1, filt == IB_WALK_EXCLUDE_DESCEND)) {
+		lazy = filt == IB_WALK_EXCLUDE_DESCEND;
+		/* held back for the walk; the one held before (a subtree, whole) to the pool */
+		if (pool_ready(c)) {
+			if (f->held)
+				rc = queue_held(c, f, path.ptr, keep);
+			f->held = name;
+			f->hst = cst;
+			f->hlazy = lazy;
 			ib_buf_truncate(&path, keep);
 			continue;
 		}
+	descend:
 		if (depth + 1 == cap) {
 			cframe *nf = ib_realloc(fs, 2 * cap * sizeof *nf);
 			if (!nf) {
@@ -1151,7 +1208,7 @@ static int copy_children(copier *c, int sdir, int ddir, const char *frel)
 		cframe *nf = &fs[++depth];
 		rc = dir_begin(nf, -1, f->sd, name, &cst, f->dd, name, path.ptr);
 		nf->keep = keep;
-		nf->lazy = filt == IB_WALK_EXCLUDE_DESCEND;
+		nf->lazy = lazy;
 		/* bounded fds: an ancestor IB_WALK_FDS / 2 levels up gives its two back (the caller's stay),
 		 * once no queued file borrows them */
 		if (rc == 0 && depth > IB_WALK_FDS / 2 && (rc = pool_drain(c, 0)) == 0) {

@@ -4,6 +4,7 @@
 #include "util/fs.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -298,6 +299,124 @@ static void tree_copied_in_parallel(void **state)
 	assert_int_equal(ib_mkdir_p(p, 0755), 0);
 	assert_int_equal(ib_build__copy(f->ctxfd, "tree", f->rootfd, "/t2", 1, &o), IB_EEXISTS);
 	assert_non_null(strstr(ib_error_last()->message, "tree/d19/s1/f29"));
+	assert_non_null(strstr(ib_error_last()->message, "over the directory"));
+}
+
+/*
+ * A rendezvous in the filter: the first thread asked about an entry inside
+ * one of the subtrees chain/a/b/c/dNN waits (10 s at most) until another
+ * thread has been asked about an entry inside another of them. A copy made
+ * by one thread cannot pass it.
+ */
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t who;
+	int subtree; /* of the first one asked; -1: none yet */
+	int met, timed_out;
+} rendezvous;
+
+static int meet_in_subtrees(void *payload, const char *rel, int is_dir)
+{
+	(void)is_dir;
+	rendezvous *r = payload;
+	const char *at = strstr(rel, "/c/d");
+	int sub;
+	if (strstr(rel, "/x"))
+		return IB_WALK_EXCLUDE;
+	if (!at || !strchr(at + 3, '/') || sscanf(at + 4, "%d", &sub) != 1)
+		return IB_WALK_INCLUDE; /* not inside a subtree */
+	pthread_mutex_lock(&r->mu);
+	if (!r->met && r->subtree < 0) {
+		r->subtree = sub;
+		r->who = pthread_self();
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		while (!r->met)
+			if (pthread_cond_timedwait(&r->cv, &r->mu, &until) != 0) {
+				r->timed_out = r->met = 1;
+				break;
+			}
+	} else if (!r->met && sub != r->subtree && !pthread_equal(r->who, pthread_self())) {
+		r->met = 1;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return IB_WALK_INCLUDE;
+}
+
+/*
+ * A tree whose subtrees all lie below one chain of directories (COPY of a
+ * context with one src/): the walk goes down the chain itself, queueing the
+ * subtrees it meets, and copies the last one; they are copied at once (the
+ * rendezvous above), and the copy is the same as ever: contents, times of
+ * the chain's directories after their entries, a hard link between a queued
+ * subtree and the walk's own, an exclusion in the walk's, and a failure in
+ * the walk's subtree named with its path and code.
+ */
+static void chain_copied_in_parallel(void **state)
+{
+	fixture *f = *state;
+	char rel[96], body[96], p[4200], q[4200];
+	for (int d = 0; d < 4; d++) {
+		for (int i = 0; i < 20; i++) {
+			snprintf(rel, sizeof rel, "chain/a/b/c/d%02d/s/f%02d", d, i);
+			snprintf(body, sizeof body, "d%d f%d", d, i);
+			put(f->ctx, rel, body, 0644);
+		}
+		snprintf(rel, sizeof rel, "chain/a/b/c/d%02d/x", d);
+		put(f->ctx, rel, "excluded", 0644);
+	}
+	snprintf(p, sizeof p, "%s/chain/a/b/c/d00/s/f03", f->ctx);
+	snprintf(q, sizeof q, "%s/chain/a/b/c/d03/s/linked", f->ctx);
+	assert_int_equal(link(p, q), 0);
+	const char *chain[] = { "chain/a/b/c", "chain/a/b", "chain/a" };
+	for (int k = 0; k < 3; k++) {
+		struct timespec ts[2] = { { 7000000 + k, 0 }, { 7000000 + k, 0 } };
+		snprintf(p, sizeof p, "%s/%s", f->ctx, chain[k]);
+		assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	}
+	rendezvous r = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, pthread_self(), -1, 0, 0 };
+	ib_build__copy_opts o = root_owned();
+	o.filter = skip_x;
+	int cores = sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	if (cores) {
+		o.filter = meet_in_subtrees;
+		o.filter_payload = &r;
+	} else {
+		print_message("one core: no pool, the subtrees' rendezvous is not checked\n");
+	}
+	assert_int_equal(ib_build__copy(f->ctxfd, "chain", f->rootfd, "/t", 1, &o), 0);
+	if (cores) {
+		assert_true(r.met);
+		assert_false(r.timed_out); /* one thread copied them all */
+	}
+	for (int d = 0; d < 4; d++) {
+		for (int i = 0; i < 20; i++) {
+			snprintf(rel, sizeof rel, "t/a/b/c/d%02d/s/f%02d", d, i);
+			snprintf(body, sizeof body, "d%d f%d", d, i);
+			char *got = slurp(f->root, rel);
+			assert_non_null(got);
+			assert_string_equal(got, body);
+			free(got);
+		}
+		snprintf(rel, sizeof rel, "t/a/b/c/d%02d/x", d);
+		assert_int_equal(lst(f->root, rel).st_nlink, 0); /* not there */
+	}
+	assert_int_equal(lst(f->root, "t/a/b/c").st_mtime, 7000000);
+	assert_int_equal(lst(f->root, "t/a/b").st_mtime, 7000001);
+	assert_int_equal(lst(f->root, "t/a").st_mtime, 7000002);
+	struct stat a = lst(f->root, "t/a/b/c/d00/s/f03"), b = lst(f->root, "t/a/b/c/d03/s/linked");
+	assert_int_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_nlink, 2);
+	/* a directory where a file goes, in the last subtree (the walk's own): the copy fails and says which */
+	snprintf(p, sizeof p, "%s/t2/a/b/c/d03/s/f11", f->root);
+	assert_int_equal(ib_mkdir_p(p, 0755), 0);
+	o.filter = skip_x;
+	o.filter_payload = NULL;
+	assert_int_equal(ib_build__copy(f->ctxfd, "chain", f->rootfd, "/t2", 1, &o), IB_EEXISTS);
+	assert_non_null(strstr(ib_error_last()->message, "chain/a/b/c/d03/s/f11"));
 	assert_non_null(strstr(ib_error_last()->message, "over the directory"));
 }
 
@@ -895,6 +1014,7 @@ DEFINE_GROUP(copy_tests,
 	T(directory_contents_are_copied),
 	T(many_files_copied),
 	T(tree_copied_in_parallel),
+	T(chain_copied_in_parallel),
 	T(big_copies_remembered),
 	T(named_symlink_is_followed),
 	T(sources_cannot_leave_the_context),

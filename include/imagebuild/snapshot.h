@@ -109,6 +109,16 @@ IB_EXTERN(int) ib_snapshot_prepare(ib_snapshotter *snap, const char *key,
 IB_EXTERN(int) ib_snapshot_persist(ib_snapshotter *snap, const char *key);
 
 /**
+ * Make the calling process the owner of the snapshot `key` (the inverse of
+ * ib_snapshot_persist()): while it lives, no prune and no reaper removes
+ * the snapshot; once it is gone, they do (unless a container record names
+ * it). Adopt a container's snapshot before dropping its record, then
+ * remove it: a prune running meanwhile then neither removes it under the
+ * remover nor races it. IB_ENOTFOUND when missing.
+ */
+IB_EXTERN(int) ib_snapshot_adopt(ib_snapshotter *snap, const char *key);
+
+/**
  * 1 when the snapshot `key` is what a process that is gone left behind (its
  * active state, or a mount of it), which prune cleans up; 0 when not.
  */

@@ -767,8 +767,17 @@ int ib_container_remove(ib_store *store, const char *id_or_name)
 	/*
 	 * The record first, then the snapshot: a removal killed or failing in
 	 * between leaves a snapshot nothing keeps (prune removes it), never a
-	 * record of a container whose files are gone.
+	 * record of a container whose files are gone. The snapshot is this
+	 * process's first (adopted): a prune in between would otherwise take
+	 * it as nobody's and remove it at the same time as we do (one of the
+	 * two then failed, a directory gone under its walk).
 	 */
+	if (rc == 0) {
+		int have = ib_snapshot_exists(snap, c->rec->id);
+		ib_error_clear();
+		if (have == 1)
+			rc = ib_snapshot_adopt(snap, c->rec->id);
+	}
 	if (rc == 0)
 		rc = ib_store_container_remove(store, c->rec->id);
 	if (rc == 0 && ib_snapshot_exists(snap, c->rec->id) == 1) {

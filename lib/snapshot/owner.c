@@ -318,6 +318,24 @@ int ib_snapshot_persist(ib_snapshotter *snap, const char *key)
 	return 0;
 }
 
+int ib_snapshot_adopt(ib_snapshotter *snap, const char *key)
+{
+	if (!snap || ib_snapshot__check_key(key) < 0)
+		return snap ? IB_EINVALID : ib_error_setc(IB_EINVALID, IB_LAYER_SNAPSHOT, "no snapshotter");
+	/* under the lease, as prepare writes its owner: a prune deciding now finishes first */
+	ib_lock lk = IB_LOCK_INIT;
+	int rc = ib_snapshot__lease(&lk, snap, IB_LOCK_SHARED);
+	if (rc == 0 && (rc = ib_snapshot_exists(snap, key)) == 0)
+		rc = ib_error_setc(IB_ENOTFOUND, IB_LAYER_SNAPSHOT, "no snapshot `%s` in `%s`", key,
+				   ib_snapshotter_name(snap));
+	if (rc == 1)
+		rc = ib_snapshot__owner_write(snap, "owners", key);
+	ib_lock_release(&lk);
+	if (rc < 0)
+		ib_error_prefix("adopt snapshot `%s`", key);
+	return rc;
+}
+
 int ib_snapshot_stale(ib_snapshotter *snap, const char *key)
 {
 	if (!snap || ib_snapshot__check_key(key) < 0)

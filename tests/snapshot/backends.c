@@ -923,6 +923,49 @@ static void commit_remove_on(const char *name)
 	ib_snapshotter_free(s);
 }
 
+/*
+ * ib_snapshot_adopt: a persistent snapshot (a container's) becomes the
+ * caller's again. While the adopter lives, a prune that keeps nothing keeps
+ * it (a container's removal adopts before dropping the record, so a prune
+ * in between does not remove the snapshot under the remover); once the
+ * adopter is gone, the next prune removes it.
+ */
+static void test_adopt(void **state)
+{
+	(void)state;
+	need_privileges();
+	ib_digest chain[1];
+	chain_of(chain, 1);
+	const char *names[2] = { "overlay", "copy" };
+	for (int b = 0; b < 2; b++) {
+		ib_snapshotter *s = open_snap(names[b]);
+		OK(ib_snapshot_prepare(s, "adopted", chain, 1));
+		OK(ib_snapshot_persist(s, "adopted"));
+		OK(ib_snapshot_adopt(s, "adopted"));
+		size_t freed = 0;
+		OK(ib_snapshotter_prune(&freed, s, NULL, 0, NULL, 0));
+		assert_int_equal(ib_snapshot_exists(s, "adopted"), 1);
+		OK(ib_snapshot_remove(s, "adopted"));
+		assert_int_equal(ib_snapshot_exists(s, "adopted"), 0);
+		assert_int_equal(ib_snapshot_adopt(s, "adopted"), IB_ENOTFOUND);
+		ib_assert_error_contains(ib_snapshot_adopt(s, "../x"), "snapshot key");
+		/* adopted by a process that is gone: the next prune removes it */
+		OK(ib_snapshot_prepare(s, "orphan", chain, 1));
+		OK(ib_snapshot_persist(s, "orphan"));
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(ib_snapshot_adopt(s, "orphan") == 0 ? 0 : 1);
+		int st = 0;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(ib_snapshot_stale(s, "orphan"), 1);
+		OK(ib_snapshotter_prune(&freed, s, NULL, 0, NULL, 0));
+		assert_int_equal(ib_snapshot_exists(s, "orphan"), 0);
+		ib_snapshotter_free(s);
+	}
+}
+
 static void test_commit_remove(void **state)
 {
 	(void)state;
@@ -1197,6 +1240,7 @@ int main(void)
 		cmocka_unit_test(test_crash_mid_unpack),
 		cmocka_unit_test(test_dead_owner),
 		cmocka_unit_test(test_dead_owner_container),
+		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_commit_remove),
 		cmocka_unit_test(test_volatile_mounts),
 		cmocka_unit_test(test_commit_remove_leased),

@@ -772,11 +772,9 @@ int ib_container_remove(ib_store *store, const char *id_or_name)
 	 * it as nobody's and remove it at the same time as we do (one of the
 	 * two then failed, a directory gone under its walk).
 	 */
-	if (rc == 0) {
-		int have = ib_snapshot_exists(snap, c->rec->id);
-		ib_error_clear();
-		if (have == 1)
-			rc = ib_snapshot_adopt(snap, c->rec->id);
+	if (rc == 0 && (rc = ib_snapshot_adopt(snap, c->rec->id)) == IB_ENOTFOUND) {
+		ib_error_clear(); /* no snapshot (removed before): the record goes */
+		rc = 0;
 	}
 	if (rc == 0)
 		rc = ib_store_container_remove(store, c->rec->id);

@@ -998,6 +998,16 @@ static void pool_start(copier *c)
 	}
 }
 
+/* Whether this thread may queue jobs (the pool started when it can be). */
+static int pool_ready(copier *c)
+{
+	if (copy_in_job)
+		return 0;
+	if (!c->pool && !c->nopool)
+		pool_start(c);
+	return c->pool != NULL;
+}
+
 /*
  * Queue the entry `name` of `sdir` for `ddir` (fds borrowed until the next
  * drain): a small file, or a directory with all below it (`dir`; `lazy`
@@ -1006,13 +1016,9 @@ static void pool_start(copier *c)
 static int pool_queue(copier *c, int sdir, int ddir, const char *name, const struct stat *st, const char *frel,
 		      int dir, int lazy)
 {
-	if (copy_in_job)
+	if (!pool_ready(c))
 		return 0;
-	if (!c->pool && !c->nopool)
-		pool_start(c);
 	cpool *p = c->pool;
-	if (!p)
-		return 0;
 	cjob *j = calloc(1, sizeof *j);
 	if (!j || !(j->name = strdup(name)) || !(j->frel = strdup(frel))) {
 		if (j)
@@ -1084,16 +1090,6 @@ static void pool_stop(copier *c)
 	pthread_cond_destroy(&p->idle);
 	free(p);
 	c->pool = NULL;
-}
-
-/* Whether this thread may queue jobs (the pool started when it can be). */
-static int pool_ready(copier *c)
-{
-	if (copy_in_job)
-		return 0;
-	if (!c->pool && !c->nopool)
-		pool_start(c);
-	return c->pool != NULL;
 }
 
 /*
